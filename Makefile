@@ -1,0 +1,49 @@
+# Quick start: `make demo` runs the whole workflow offline; `make test` runs the suite.
+# Both build the one virtual env at .venv/ and resolve Delta's jars on first use.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.spark-packages
+export PYTHONHASHSEED := 0
+
+.PHONY: setup demo test lint bundle bench run clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+# Delta's jars come from Maven Central through spark.jars.packages; Ivy caches them.
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/quest spark-setup
+	touch $@
+
+setup: $(SPARK_STAMP)
+
+demo: setup
+	$(BIN)/quest demo
+
+test: setup
+	$(BIN)/ruff check src tests workflows bench
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests workflows bench
+	$(BIN)/ruff format --check src tests workflows bench
+
+bundle: $(STAMP)
+	$(BIN)/python -m quest.bundle
+
+bench: setup
+	$(BIN)/python -m bench
+
+# Live sources: needs internet and QUEST_CONTACT=you@example.org.
+run: setup
+	$(BIN)/quest run
+
+clean:
+	rm -rf .quest bench/results/*.json build dist src/*.egg-info

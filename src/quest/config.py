@@ -1,0 +1,211 @@
+"""One typed configuration for the whole project.
+
+Every setting has a default per environment (`local`, `dev`, `prod`) and can be overridden by an
+environment variable (`QUEST_*`); command-line options override both. Nothing else in the project
+reads `os.environ` for its own settings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from quest.errors import ConfigError
+
+BLS_URL = "https://download.bls.gov/pub/time.series/pr/"
+DATAUSA_URL = (
+    "https://honolulu-api.datausa.io/tesseract/data.jsonrecords"
+    "?cube=acs_yg_total_population_1&drilldowns=Year%2CNation&locale=en&measures=Population"
+)
+ENVIRONMENTS = ("local", "dev", "prod")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a task needs to know about where it runs.
+
+    Attributes mirror the `QUEST_*` environment variables listed in `ENV_VARS`.
+    """
+
+    env: str = "local"
+    home: Path = field(default_factory=lambda: Path(".quest").resolve())
+    store: str = ""
+    bls_url: str = BLS_URL
+    datausa_url: str = DATAUSA_URL
+    contact: str = ""
+    bls_prefix: str = "bls/pr/"
+    datausa_key: str = "datausa/population.json"
+    s3_endpoint_url: str = ""
+    secret_scope: str = ""
+    catalog: str = ""
+    schema_prefix: str = ""
+    http_timeout: float = 30.0
+    http_retries: int = 4
+    http_backoff: float = 1.0
+    retry_after_cap: float = 60.0
+    max_delete_fraction: float = 0.5
+    current_file: str = "pr.data.0.Current"
+    start_year: int = 2013
+    end_year: int = 2018
+    include_annual: bool = False
+    report_series: str = "PRS30006032"
+    report_period: str = "Q01"
+    smtp_url: str = ""
+    notify: tuple[str, ...] = ()
+    retry_wait_scale: float = 1.0
+    lock_timeout: float = 0.0
+
+    @property
+    def store_uri(self) -> str:
+        """The store location; locally it defaults to a folder under the home."""
+        return self.store or str(self.home / "store")
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse"
+
+    def table(self, schema: str, name: str) -> str:
+        """A table name: `catalog.schema.name` on Databricks, `schema.name` locally."""
+        return f"{self.schema(schema)}.{name}"
+
+    def schema(self, schema: str) -> str:
+        """A schema name, with the optional prefix that keeps test or user runs apart."""
+        name = f"{self.schema_prefix}{schema}"
+        return f"{self.catalog}.{name}" if self.catalog else name
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        """A copy with the given non-None values replaced (used by CLI options)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "home" in given:
+            given["home"] = Path(str(given["home"])).expanduser().resolve()
+        return replace(self, **given)
+
+
+# Per-environment defaults; the environment variables below override them.
+_DEFAULTS: dict[str, dict[str, object]] = {
+    "local": {},
+    "dev": {
+        "store": "s3://quest-dev-republish",
+        "catalog": "quest_dev",
+        "secret_scope": "quest-dev",
+    },
+    "prod": {
+        "store": "s3://quest-republish",
+        "catalog": "quest",
+        "secret_scope": "quest",
+    },
+}
+
+ENV_VARS: dict[str, str] = {
+    "QUEST_ENV": "env",
+    "QUEST_HOME": "home",
+    "QUEST_STORE": "store",
+    "QUEST_BLS_URL": "bls_url",
+    "QUEST_DATAUSA_URL": "datausa_url",
+    "QUEST_CONTACT": "contact",
+    "QUEST_BLS_PREFIX": "bls_prefix",
+    "QUEST_DATAUSA_KEY": "datausa_key",
+    "QUEST_S3_ENDPOINT_URL": "s3_endpoint_url",
+    "QUEST_SECRET_SCOPE": "secret_scope",
+    "QUEST_CATALOG": "catalog",
+    "QUEST_SCHEMA_PREFIX": "schema_prefix",
+    "QUEST_HTTP_TIMEOUT": "http_timeout",
+    "QUEST_HTTP_RETRIES": "http_retries",
+    "QUEST_HTTP_BACKOFF": "http_backoff",
+    "QUEST_RETRY_AFTER_CAP": "retry_after_cap",
+    "QUEST_MAX_DELETE_FRACTION": "max_delete_fraction",
+    "QUEST_CURRENT_FILE": "current_file",
+    "QUEST_START_YEAR": "start_year",
+    "QUEST_END_YEAR": "end_year",
+    "QUEST_INCLUDE_ANNUAL": "include_annual",
+    "QUEST_REPORT_SERIES": "report_series",
+    "QUEST_REPORT_PERIOD": "report_period",
+    "QUEST_SMTP_URL": "smtp_url",
+    "QUEST_NOTIFY": "notify",
+    "QUEST_RETRY_WAIT_SCALE": "retry_wait_scale",
+    "QUEST_LOCK_TIMEOUT": "lock_timeout",
+}
+_VAR_OF = {attr: var for var, attr in ENV_VARS.items()}
+_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _convert(attr: str, raw: str) -> object:
+    kind = _TYPES[attr]
+    var = _VAR_OF[attr]
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{var}={raw!r} is not a number; set it to a number or unset it") from None
+    if kind == "bool":
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{var}={raw!r} is not a boolean; use true or false")
+    if kind == "Path":
+        return Path(raw).expanduser().resolve()
+    if kind == "tuple[str, ...]":
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build the settings from the environment's defaults and the `QUEST_*` variables.
+
+    Raises:
+        ConfigError: an unknown environment or a value of the wrong type, naming the variable.
+    """
+    environ = os.environ if environ is None else environ
+    env = environ.get("QUEST_ENV", "local")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(
+            f"QUEST_ENV={env!r} is not a known environment; use one of {', '.join(ENVIRONMENTS)}"
+        )
+    values: dict[str, object] = dict(_DEFAULTS[env])
+    for var, attr in ENV_VARS.items():
+        if var in environ:
+            values[attr] = _convert(attr, environ[var])
+    values["env"] = env
+    return Settings(**values)
+
+
+def validate_contact(settings: Settings) -> str:
+    """The contact e-mail BLS requires in the User-Agent.
+
+    Raises:
+        ConfigError: when it is missing or not an e-mail address.
+    """
+    contact = settings.contact.strip()
+    if not _EMAIL.match(contact):
+        shown = repr(contact) if contact else "not set"
+        raise ConfigError(
+            f"QUEST_CONTACT is {shown}: BLS refuses requests without a contact e-mail in the "
+            "User-Agent. Set QUEST_CONTACT=you@example.org (or pass --contact)."
+        )
+    return contact
+
+
+def validate_home(settings: Settings) -> Path:
+    """Create the home folder if needed and check it is writable.
+
+    Raises:
+        ConfigError: naming QUEST_HOME when it cannot be used.
+    """
+    home = settings.home
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe = home / ".write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"QUEST_HOME={str(home)!r} cannot be used ({exc.strerror or exc}); "
+            "point QUEST_HOME (or --home) at a folder you can write"
+        ) from None
+    return home

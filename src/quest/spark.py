@@ -1,0 +1,71 @@
+"""The one place a SparkSession is built.
+
+Locally: Delta Lake (jars resolved from Maven Central by `spark.jars.packages`, cached by Ivy),
+a persistent Hive catalog on an embedded Derby metastore under the home, the UI off and few
+partitions: this data is small and the machine has two cores. On Databricks: the active session.
+"""
+
+from __future__ import annotations
+
+import os
+
+from quest.config import Settings, validate_home
+
+# Delta's log replay defaults to 50 partitions; a laptop answers faster with a handful.
+_LOCAL_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.default.parallelism": "4",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.driver.memory": "4g",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+    "spark.databricks.delta.schema.autoMerge.enabled": "false",
+}
+
+
+def on_databricks() -> bool:
+    """True inside a Databricks cluster or serverless compute."""
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def get_spark(settings: Settings, app_name: str = "quest"):
+    """The SparkSession for `settings`: the active one on Databricks, a local Delta one here.
+
+    A session that already exists in this process is reused, so one session serves every task.
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None or on_databricks():
+        return active or SparkSession.builder.getOrCreate()
+
+    from delta import configure_spark_with_delta_pip
+
+    home = validate_home(settings)
+    metastore = home / "metastore_db"
+    builder = SparkSession.builder.master(os.environ.get("QUEST_SPARK_MASTER", "local[2]"))
+    builder = builder.appName(app_name)
+    for key, value in _LOCAL_CONF.items():
+        builder = builder.config(key, value)
+    builder = (
+        builder.config("spark.sql.warehouse.dir", str(settings.warehouse))
+        .config(
+            "javax.jdo.option.ConnectionURL",
+            f"jdbc:derby:;databaseName={metastore};create=true",
+        )
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={home}")
+        .enableHiveSupport()
+    )
+    spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def ensure_schemas(spark, settings: Settings) -> None:
+    """Create the bronze, silver and gold schemas if they do not exist."""
+    for schema in ("bronze", "silver", "gold"):
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {settings.schema(schema)}")

@@ -1,0 +1,37 @@
+"""Stores: where the republished files live (a local folder or S3)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from quest.errors import ConfigError
+from quest.store.base import ObjectInfo, Store
+from quest.store.local import LocalStore
+
+__all__ = ["ObjectInfo", "Store", "LocalStore", "open_store"]
+
+
+def open_store(uri: str, *, endpoint_url: str = "", credentials: dict | None = None) -> Store:
+    """Open a store from its URI: `s3://bucket/prefix` or a local path (`file://` allowed).
+
+    Raises:
+        ConfigError: for a URI that is neither, naming QUEST_STORE.
+    """
+    if not uri or not uri.strip():
+        raise ConfigError("QUEST_STORE is empty; set it to a folder or s3://bucket/prefix")
+    parsed = urlparse(uri)
+    if parsed.scheme in ("s3", "s3a"):
+        if not parsed.netloc:
+            raise ConfigError(f"QUEST_STORE={uri!r} names no bucket; use s3://bucket/prefix")
+        from quest.store.s3 import S3Store
+
+        return S3Store(
+            parsed.netloc, parsed.path.lstrip("/"), endpoint_url=endpoint_url, credentials=credentials
+        )
+    if parsed.scheme == "file":
+        return LocalStore(parsed.path)
+    if parsed.scheme == "" or (len(parsed.scheme) == 1 and uri[1:3] in (":\\", ":/")):
+        return LocalStore(uri)
+    raise ConfigError(
+        f"QUEST_STORE={uri!r} is not a store URI; use a local path or s3://bucket/prefix"
+    )

@@ -1,0 +1,103 @@
+"""The store interface: a flat namespace of immutable-looking objects with small metadata.
+
+The store is the source of truth for everything downstream, so every write is all-or-nothing:
+an object is either its old bytes or its complete new bytes, never a prefix of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+# Metadata keys every republished object carries (lower-case: S3 lower-cases user metadata).
+SHA256 = "sha256"
+MD5 = "md5"
+SOURCE_MODIFIED = "source-modified"
+SOURCE_ETAG = "source-etag"
+SOURCE_SIZE = "source-size"
+CONTENT_SHA256 = "content-sha256"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What the store knows of one object without reading its body."""
+
+    key: str
+    size: int
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str | None:
+        return self.metadata.get(SHA256)
+
+
+class Store(Protocol):
+    """A place objects are republished to: a local folder or an S3 prefix."""
+
+    uri: str
+
+    def list(self, prefix: str = "") -> dict[str, ObjectInfo]:
+        """Every object under `prefix`, keyed by its full key, with its metadata."""
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """One object's info, or None when it does not exist."""
+
+    def put_file(self, key: str, path: str, metadata: dict[str, str]) -> ObjectInfo:
+        """Publish a complete local file as `key`, atomically, verified by its checksum."""
+
+    def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
+        """Publish `data` as `key`, atomically."""
+
+    def set_metadata(self, key: str, metadata: dict[str, str]) -> None:
+        """Replace an object's metadata without rewriting its body."""
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable binary stream of the object's body."""
+
+    def delete(self, key: str) -> None:
+        """Remove an object; removing a missing object is not an error."""
+
+    def spark_path(self, key: str) -> str:
+        """The path Spark reads the object from (a local path, or `s3://bucket/key`)."""
+
+    def lock(self, name: str, timeout: float = 0.0):
+        """A context manager holding an exclusive lock named `name` on this store."""
+
+
+
+class Hasher:
+    """sha256 and md5 of a stream, fed chunk by chunk (memory stays flat)."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._md5 = hashlib.md5()  # noqa: S324 - an integrity fingerprint, not security
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self._sha.update(chunk)
+        self._md5.update(chunk)
+        self.size += len(chunk)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+    @property
+    def md5(self) -> str:
+        return self._md5.hexdigest()
+
+
+def hash_file(path: str, chunk_size: int = 1 << 20) -> Hasher:
+    """Hash a local file in chunks."""
+    hasher = Hasher()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            hasher.update(chunk)
+    return hasher
+
+
+def read_head(store: Store, key: str, limit: int = 65536) -> bytes:
+    """The first `limit` bytes of an object (enough for a header line)."""
+    with store.open(key) as handle:
+        return handle.read(limit)

@@ -1,0 +1,65 @@
+"""Shared fixtures: one local SparkSession for the whole suite, and paths to the real data."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+
+
+def shared_data(*parts: str) -> Path:
+    """A file or folder of the real snapshots in ../shared/data, or skip the test."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real snapshot {path} is absent (../shared is not beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def spark_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("quest-home")
+
+
+@pytest.fixture(scope="session")
+def spark(spark_home):
+    """The one SparkSession of the suite: local, Delta, a Derby catalog in a temp home."""
+    from quest.config import Settings
+    from quest.spark import get_spark
+
+    session = get_spark(Settings(home=spark_home), app_name="quest-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def spark_settings(spark, spark_home, tmp_path):
+    """Settings for one Spark test: the suite's home, a store folder and schemas of its own."""
+    from quest.config import Settings
+
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    return Settings(
+        home=spark_home,
+        store=str(tmp_path / "store"),
+        schema_prefix=prefix,
+        contact="quest-tests@example.org",
+        http_timeout=5.0,
+        http_retries=2,
+        http_backoff=0.01,
+        retry_after_cap=0.2,
+        retry_wait_scale=0.0,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch):
+    """No test may reach a real cloud: fake credentials and no shared config files."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
