@@ -134,7 +134,7 @@ _TYPES = {f.name: f.type for f in fields(Settings)}
 
 def _convert(attr: str, raw: str) -> object:
     kind = _TYPES[attr]
-    var = _VAR_OF[attr]
+    var = _VAR_OF.get(attr, attr)
     try:
         if kind == "int":
             return int(raw)

@@ -9,16 +9,15 @@ a reader sees the old bytes or the new ones, never a prefix.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import BinaryIO
 
-from quest.errors import LockError, StoreError
+from quest.errors import StoreError
+from quest.locking import file_lock
 from quest.store.base import MD5, SHA256, ObjectInfo, hash_file
 
 META_DIR = ".quest-meta"
@@ -152,29 +151,6 @@ class LocalStore:
     def spark_path(self, key: str) -> str:
         return str(self._path(key))
 
-    @contextlib.contextmanager
     def lock(self, name: str, timeout: float = 0.0):
-        """An exclusive `flock` on `<root>/.quest-locks/<name>.lock`, released on exit or death."""
-        lock_dir = self.root / LOCK_DIR
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        with open(lock_dir / f"{name}.lock", "a+") as handle:
-            _flock(handle, f"{name} lock on {self.uri}", timeout)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _flock(handle, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise LockError(
-                    f"the {what} is held by another run; wait for it to finish "
-                    "(or raise QUEST_LOCK_TIMEOUT to wait longer)"
-                ) from None
-            time.sleep(0.2)
+        """An exclusive lock on `<root>/.quest-locks/<name>.lock`, released on exit or death."""
+        return file_lock(self.root / LOCK_DIR / f"{name}.lock", f"{name} lock on {self.uri}", timeout)

@@ -1,0 +1,49 @@
+"""File locks that die with their holder: `flock` is released by the kernel when a process ends,
+so a run killed with SIGKILL never leaves a stale lock behind."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from pathlib import Path
+
+from quest.errors import LockError
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path, what: str, timeout: float = 0.0):
+    """Hold an exclusive lock on `path` for the duration of the block.
+
+    Args:
+        path: the lock file (created if missing).
+        what: words for the error message, e.g. "run lock on /home/.quest".
+        timeout: seconds to wait for the lock before giving up (0: do not wait).
+
+    Raises:
+        LockError: when another process holds the lock past `timeout`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockError(
+                        f"the {what} is held by another run; wait for it to finish "
+                        "or set QUEST_LOCK_TIMEOUT to wait for it"
+                    ) from None
+                time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
