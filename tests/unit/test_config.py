@@ -1,0 +1,80 @@
+"""Bad configuration fails before any work starts, naming the setting and the fix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from quest.config import Settings, load_settings, validate_contact, validate_home
+from quest.errors import ConfigError
+from quest.store import LocalStore, open_store
+
+
+def test_defaults_are_local_and_keep_the_store_under_the_home(tmp_path):
+    settings = load_settings({"QUEST_HOME": str(tmp_path)})
+    assert settings.env == "local"
+    assert settings.store_uri == str(tmp_path / "store")
+    assert settings.table("silver", "population") == "silver.population"
+
+
+def test_dev_environment_uses_unity_catalog_three_part_names():
+    settings = load_settings({"QUEST_ENV": "dev"})
+    assert settings.table("gold", "population_stats") == "quest_dev.gold.population_stats"
+    assert settings.store_uri.startswith("s3://")
+
+
+def test_environment_variables_override_and_are_typed():
+    settings = load_settings(
+        {"QUEST_HTTP_RETRIES": "7", "QUEST_INCLUDE_ANNUAL": "yes", "QUEST_NOTIFY": "a@x.org, b@x.org"}
+    )
+    assert settings.http_retries == 7
+    assert settings.include_annual is True
+    assert settings.notify == ("a@x.org", "b@x.org")
+
+
+def test_unknown_environment_is_refused_naming_quest_env():
+    with pytest.raises(ConfigError, match="QUEST_ENV='staging'.*local, dev, prod"):
+        load_settings({"QUEST_ENV": "staging"})
+
+
+def test_a_number_setting_with_text_is_refused_naming_the_variable():
+    with pytest.raises(ConfigError, match="QUEST_HTTP_TIMEOUT='soon' is not a number"):
+        load_settings({"QUEST_HTTP_TIMEOUT": "soon"})
+
+
+@pytest.mark.parametrize("contact", ["", "nobody", "a@b"])
+def test_missing_or_malformed_contact_is_refused_with_the_fix(contact):
+    with pytest.raises(ConfigError, match="QUEST_CONTACT.*Set QUEST_CONTACT=you@example.org"):
+        validate_contact(Settings(contact=contact))
+
+
+def test_contact_e_mail_is_accepted():
+    assert validate_contact(Settings(contact=" data@example.org ")) == "data@example.org"
+
+
+@pytest.mark.parametrize("uri", ["ftp://host/x", "s3://", "http://bucket/x", "  "])
+def test_malformed_store_uri_is_refused_naming_quest_store(uri):
+    with pytest.raises(ConfigError, match="QUEST_STORE"):
+        open_store(uri)
+
+
+def test_store_uri_forms_open_the_right_store(tmp_path):
+    assert isinstance(open_store(str(tmp_path)), LocalStore)
+    assert open_store(f"file://{tmp_path}").uri == str(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere; use a file instead")
+def test_unwritable_home_is_refused_naming_quest_home(tmp_path):
+    home = tmp_path / "ro"
+    home.mkdir(mode=0o500)
+    with pytest.raises(ConfigError, match="QUEST_HOME"):
+        validate_home(Settings(home=home))
+
+
+def test_home_that_is_a_file_is_refused_naming_quest_home(tmp_path):
+    home = tmp_path / "a-file"
+    home.write_text("not a folder")
+    with pytest.raises(ConfigError, match="QUEST_HOME=.*cannot be used"):
+        validate_home(Settings(home=Path(home)))

@@ -1,0 +1,81 @@
+"""The local folder store writes all-or-nothing, and locks die with their holder."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import pytest
+
+from quest.errors import LockError, StoreError
+from quest.locking import file_lock
+from quest.store import LocalStore
+
+
+def test_put_bytes_publishes_body_and_metadata(tmp_path):
+    store = LocalStore(tmp_path)
+    sha = hashlib.sha256(b"abc").hexdigest()
+    store.put_bytes("bls/pr/x", b"abc", {"sha256": sha})
+    assert (tmp_path / "bls/pr/x").read_bytes() == b"abc"
+    assert store.head("bls/pr/x").sha256 == sha
+    assert list(store.list("bls/")) == ["bls/pr/x"]
+
+
+def test_a_body_that_does_not_match_its_checksum_leaves_the_old_object(tmp_path):
+    store = LocalStore(tmp_path)
+    store.put_bytes("k", b"old", {"sha256": hashlib.sha256(b"old").hexdigest()})
+    with pytest.raises(StoreError, match="k: written bytes do not match"):
+        store.put_bytes("k", b"new", {"sha256": hashlib.sha256(b"other").hexdigest()})
+    assert (tmp_path / "k").read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".quest-tmp")] == []
+
+
+def test_keys_cannot_escape_the_store_folder(tmp_path):
+    with pytest.raises(StoreError, match="escapes"):
+        LocalStore(tmp_path / "s").put_bytes("../evil", b"x", {})
+
+
+def test_listing_hides_metadata_and_lock_folders(tmp_path):
+    store = LocalStore(tmp_path)
+    store.put_bytes("a", b"1", {})
+    with store.lock("sync"):
+        assert list(store.list()) == ["a"]
+
+
+def test_second_holder_of_a_lock_is_refused_clearly(tmp_path):
+    with file_lock(tmp_path / "run.lock", "run lock on test"):
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from quest.locking import file_lock\n"
+                f"with file_lock({str(tmp_path / 'run.lock')!r}, 'run lock on test'): pass",
+            ],
+            capture_output=True,
+            text=True,
+        )
+    assert child.returncode != 0
+    assert "run lock on test is held by another run" in child.stderr
+
+
+def test_lock_is_free_again_after_its_holder_is_killed(tmp_path):
+    lock = tmp_path / "run.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nfrom quest.locking import file_lock\n"
+            f"with file_lock({str(lock)!r}, 'x'):\n    print('held', flush=True)\n    time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(LockError):
+        with file_lock(lock, "x"):
+            pass
+    holder.kill()
+    holder.wait()
+    with file_lock(lock, "x", timeout=5):
+        pass
