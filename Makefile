@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.spark-packages
 export PYTHONHASHSEED := 0
 
-.PHONY: setup demo test lint bundle bench run clean
+.PHONY: setup demo test secrets lint bundle bench run clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -27,9 +27,13 @@ setup: $(SPARK_STAMP)
 demo: setup
 	$(BIN)/quest demo
 
-test: setup
+test: setup secrets
 	$(BIN)/ruff check src tests workflows bench
 	$(BIN)/python -m pytest
+
+# Fails on any secret-looking string that is not in the reviewed baseline.
+secrets: $(STAMP)
+	git ls-files -z | xargs -0 $(BIN)/detect-secrets-hook --baseline .secrets.baseline
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflows bench
