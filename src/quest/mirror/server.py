@@ -1,0 +1,361 @@
+"""A local look-alike of BLS and DataUSA on 127.0.0.1, for offline runs and tests.
+
+BLS: `<data>/bls/pr/**` is served under `/pub/time.series/pr/` with an IIS `<pre>` listing in the
+exact format of download.bls.gov (one line, absolute upper-case `A HREF`s, parent link first,
+`&lt;dir&gt;` for folders), `Last-Modified`, `ETag`, `Content-Length`, conditional GET (304), and
+403 for a User-Agent without a contact e-mail, as BLS does.
+
+DataUSA: the tesseract path answers with the first of `<data>/datausa/population.json` and
+`population.tesseract.json`; the legacy `/api/data` path with `<data>/datausa/legacy/
+population_data.json`, or the tesseract records converted to the legacy shape.
+
+A `FaultPlan` makes the next N requests of a path fail on purpose (status, hang, cut body,
+replaced body), so tests can drive every failure through the real client code.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import json
+import re
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+BLS_ROOT = "/pub/time.series/pr/"
+TESSERACT_PATH = "/tesseract/data.jsonrecords"
+TESSERACT_QUERY = (
+    "?cube=acs_yg_total_population_1&drilldowns=Year%2CNation&locale=en&measures=Population"
+)
+LEGACY_PATH = "/api/data"
+LEGACY_QUERY = "?drilldowns=Nation&measures=Population"
+_EMAIL = re.compile(r"[^@\s()<>+]+@[^@\s()<>]+\.[A-Za-z]{2,}")
+
+
+@dataclass
+class Fault:
+    """One injected failure for the next `times` requests of `path`.
+
+    kind: "status" (answer `status`, with `retry_after` if given), "hang" (sleep `seconds`
+    before answering normally), "cut" (promise the full `Content-Length`, send `after` bytes,
+    close), or "body" (answer `body` with `content_type` instead of the real content).
+    """
+
+    kind: str
+    times: int = 1
+    status: int = 500
+    retry_after: str | None = None
+    seconds: float = 5.0
+    after: int = 0
+    body: bytes = b""
+    content_type: str = "application/json"
+
+
+class FaultPlan:
+    """Per-path queues of faults; thread-safe, consumed one request at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: dict[str, list[Fault]] = {}
+
+    def add(self, path: str, kind: str, times: int = 1, **options: object) -> Fault:
+        fault = Fault(kind=kind, times=times, **options)  # type: ignore[arg-type]
+        with self._lock:
+            self._faults.setdefault(path, []).append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, path: str) -> Fault | None:
+        with self._lock:
+            queue = self._faults.get(path, [])
+            while queue and queue[0].times <= 0:
+                queue.pop(0)
+            if not queue:
+                return None
+            queue[0].times -= 1
+            return queue[0]
+
+
+def listing_html(url_path: str, folder: Path) -> str:
+    """The IIS listing page of `folder`, served at `url_path` (ends with '/')."""
+    parent = url_path.rstrip("/").rsplit("/", 1)[0] + "/"
+    title = f"download.bls.gov - {url_path}"
+    entries = [f'<A HREF="{parent}">[To Parent Directory]</A><br><br>']
+    for child in sorted(folder.iterdir(), key=lambda p: p.name):
+        if child.name.startswith("."):
+            continue
+        stat = child.stat()
+        when = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+        date = f"{when.month}/{when.day}/{when.year}"
+        clock = f"{(when.hour % 12) or 12}:{when.minute:02d} {'PM' if when.hour >= 12 else 'AM'}"
+        # IIS pads the column for the visible "<dir>", not for its escaped form.
+        size = f"{'':>7}&lt;dir&gt;" if child.is_dir() else f"{stat.st_size:>12}"
+        href = url_path + quote(child.name) + ("/" if child.is_dir() else "")
+        entries.append(
+            f'{date:>10} {clock:>8} {size} <A HREF="{href}">{html.escape(child.name)}</A><br>'
+        )
+    return (
+        f"<html><head><title>{title}</title></head><body><H1>{title}</H1><hr>\r\n\r\n"
+        f"<pre>{''.join(entries)}</pre><hr></body></html>"
+    )
+
+
+def etag_of(path: Path) -> str:
+    stat = path.stat()
+    return f'"{stat.st_mtime_ns:x}:{stat.st_size:x}"'
+
+
+def legacy_from_tesseract(payload: dict) -> dict:
+    """The old `datausa.io/api/data` answer built from tesseract records (newest year first)."""
+    rows = sorted(payload["data"], key=lambda r: r["Year"], reverse=True)
+    return {
+        "data": [
+            {
+                "ID Nation": r["Nation ID"],
+                "Nation": r["Nation"],
+                "ID Year": int(r["Year"]),
+                "Year": str(r["Year"]),
+                "Population": int(r["Population"]),
+                "Slug Nation": r["Nation"].lower().replace(" ", "-"),
+            }
+            for r in rows
+        ],
+        "source": [
+            {
+                "measures": ["Population"],
+                "annotations": {
+                    "source_name": "Census Bureau",
+                    "dataset_name": "ACS 1-year Estimate",
+                },
+            }
+        ],
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    server_version = "Microsoft-IIS/10.0"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        pass
+
+    def do_HEAD(self) -> None:  # noqa: N802 - stdlib name
+        self._answer(head=True)
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self._answer(head=False)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes | Path,
+        content_type: str,
+        head: bool = False,
+        headers: dict[str, str] | None = None,
+        cut: int | None = None,
+    ) -> None:
+        """Answer; a Path body is streamed from disk so big files keep memory flat."""
+        size = body.stat().st_size if isinstance(body, Path) else len(body)
+        sent = 0 if head or status == 304 else size if cut is None else min(cut, size)
+        self.server.record(self.command, self.path, status, sent)
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(size))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if cut is not None:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if not sent:
+            return
+        if isinstance(body, bytes):
+            self.wfile.write(body[:sent])
+        else:
+            with open(body, "rb") as handle:
+                left = sent
+                while left and (chunk := handle.read(min(left, 1 << 20))):
+                    self.wfile.write(chunk)
+                    left -= len(chunk)
+        self.wfile.flush()
+
+    def _answer(self, head: bool) -> None:
+        path = unquote(urlsplit(self.path).path)
+        fault = self.server.faults.take(path)
+        if fault is not None and fault.kind == "hang":
+            self.server.stopping.wait(fault.seconds)
+        if fault is not None and fault.kind == "status":
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            self._send(fault.status, fault.body or b"<html>error</html>", "text/html", head, extra)
+            return
+        found = self._resolve(path, head)
+        if found is None:
+            return
+        status, body, content_type, headers = found
+        if fault is not None and fault.kind == "body":
+            body, content_type, status = fault.body, fault.content_type, 200
+        cut = fault.after if fault is not None and fault.kind == "cut" else None
+        self._send(status, body, content_type, head, headers, cut)
+
+    def _resolve(self, path: str, head: bool):
+        data = self.server.data_dir
+        if path.startswith(BLS_ROOT) or path == BLS_ROOT.rstrip("/"):
+            return self._bls(path, head)
+        if path == TESSERACT_PATH:
+            for name in ("population.json", "population.tesseract.json"):
+                if (data / "datausa" / name).is_file():
+                    return 200, data / "datausa" / name, "application/json", {}
+        if path == LEGACY_PATH:
+            legacy = data / "datausa" / "legacy" / "population_data.json"
+            if legacy.is_file():
+                return 200, legacy, "application/json", {}
+            for name in ("population.json", "population.tesseract.json"):
+                if (data / "datausa" / name).is_file():
+                    payload = json.loads((data / "datausa" / name).read_text())
+                    return (
+                        200,
+                        json.dumps(legacy_from_tesseract(payload)).encode(),
+                        "application/json",
+                        {},
+                    )
+        self._send(404, b"<html>404 - File or directory not found.</html>", "text/html", head)
+        return None
+
+    def _bls(self, path: str, head: bool):
+        if not _EMAIL.search(self.headers.get("User-Agent", "")):
+            # BLS answers 403 to clients that do not say who they are.
+            self._send(403, b"<html>403 - Forbidden: Access is denied.</html>", "text/html", head)
+            return None
+        root = (self.server.data_dir / "bls" / "pr").resolve()
+        target = (root / path[len(BLS_ROOT) :]).resolve()
+        if target != root and root not in target.parents or not target.exists():
+            self._send(404, b"<html>404 - File or directory not found.</html>", "text/html", head)
+            return None
+        if target.is_dir():
+            if not path.endswith("/"):
+                self._send(301, b"", "text/html", head, {"Location": path + "/"})
+                return None
+            return 200, listing_html(path, target).encode(), "text/html", {}
+        etag = etag_of(target)
+        mtime = target.stat().st_mtime
+        headers = {
+            "ETag": etag,
+            "Last-Modified": email.utils.formatdate(mtime, usegmt=True),
+            "Accept-Ranges": "bytes",
+        }
+        if self._not_modified(etag, mtime):
+            self._send(304, b"", "application/octet-stream", True, headers)
+            return None
+        return 200, target, "text/plain", headers
+
+    def _not_modified(self, etag: str, mtime: float) -> bool:
+        match = self.headers.get("If-None-Match")
+        if match is not None:
+            return etag in [tag.strip() for tag in match.split(",")] or match.strip() == "*"
+        since = self.headers.get("If-Modified-Since")
+        if since:
+            try:
+                return int(mtime) <= email.utils.parsedate_to_datetime(since).timestamp()
+            except (TypeError, ValueError):
+                return False
+        return False
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], data_dir: Path, faults: FaultPlan) -> None:
+        super().__init__(address, _Handler)
+        self.data_dir = data_dir
+        self.faults = faults
+        self.stopping = threading.Event()
+        self.log: list[tuple[str, str, int, int]] = []
+        self._log_lock = threading.Lock()
+
+    def record(self, method: str, path: str, status: int, size: int) -> None:
+        with self._log_lock:
+            self.log.append((method, path, status, size))
+
+
+class MirrorServer:
+    """Serve `data_dir` as BLS and DataUSA on `host:port` (0: a free port) in a thread.
+
+    Use as a context manager; `.url`, `.bls_url`, `.datausa_url` and `.datausa_legacy_url` are
+    the addresses to point the settings at, `.faults` the fault plan, `.log` every request as
+    (method, path, status, body bytes sent).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultPlan | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.faults = faults if faults is not None else FaultPlan()
+        self._server = _Server((host, port), self.data_dir, self.faults)
+        self.host, self.port = self._server.server_address[:2]
+        self.url = f"http://{self.host}:{self.port}"
+        self.bls_url = self.url + BLS_ROOT
+        self.datausa_url = self.url + TESSERACT_PATH + TESSERACT_QUERY
+        self.datausa_legacy_url = self.url + LEGACY_PATH + LEGACY_QUERY
+        self._thread: threading.Thread | None = None
+
+    @property
+    def log(self) -> list[tuple[str, str, int, int]]:
+        return self._server.log
+
+    def bodies_sent(self, prefix: str = BLS_ROOT) -> list[str]:
+        """Paths of files whose body was sent (200 with bytes), listings excluded."""
+        return [
+            p
+            for m, p, s, n in self.log
+            if m == "GET" and s == 200 and n and p.startswith(prefix) and not p.endswith("/")
+        ]
+
+    def start(self) -> MirrorServer:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="quest-mirror"
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> MirrorServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def serve_forever(data_dir: str | Path | None = None, port: int = 0) -> None:
+    """`quest mirror`: serve `data_dir` (default: a freshly generated sample) until Ctrl-C."""
+    from quest.mirror.sample import generate_sample
+
+    with tempfile.TemporaryDirectory(prefix="quest-mirror-") as scratch:
+        folder = Path(data_dir) if data_dir else generate_sample(Path(scratch) / "data")
+        with MirrorServer(folder, port=port) as mirror:
+            print(f"serving {folder} (Ctrl-C to stop)")
+            print(f"  QUEST_BLS_URL={mirror.bls_url}")
+            print(f"  QUEST_DATAUSA_URL={mirror.datausa_url}")
+            print(f"  legacy DataUSA shape: {mirror.datausa_legacy_url}")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                print("mirror stopped")

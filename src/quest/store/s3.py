@@ -1,0 +1,299 @@
+"""An S3 prefix as the store (AWS, or MinIO/moto through `endpoint_url`).
+
+S3 already gives the all-or-nothing write the store promises: an object (even a multipart one)
+appears only when its upload completes. Uploads carry a SHA256 checksum, so S3 rejects bytes
+corrupted in transit; because a multipart ETag is not an MD5, our own sha256/md5 travel as user
+metadata. Transient failures (500s, throttling, timeouts) are retried by botocore.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import BinaryIO
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from quest.errors import LockError, StoreError
+from quest.store.base import SHA256, ObjectInfo, hash_file
+
+log = logging.getLogger(__name__)
+
+LOCK_DIR = ".quest-locks/"
+_PART = 16 << 20
+_CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+
+
+_SESSIONS: dict[tuple, boto3.session.Session] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _client(credentials: dict | None, **options: object):
+    """An S3 client from a session shared per credentials: building a session re-reads
+    botocore's service models (a tenth of a second each time); clients are thread-safe."""
+    key = tuple(sorted((credentials or {}).items()))
+    with _SESSIONS_LOCK:
+        session = _SESSIONS.get(key)
+        if session is None:
+            session = _SESSIONS[key] = boto3.session.Session(**(credentials or {}))
+        return session.client("s3", region_name=session.region_name or "us-east-1", **options)
+
+
+def _b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class S3Store:
+    """Objects under `s3://bucket/prefix/`; keys given to the methods are relative to the prefix.
+
+    Args:
+        bucket: the bucket name.
+        prefix: a folder inside the bucket ("" for the whole bucket).
+        endpoint_url: another S3-compatible endpoint (MinIO, moto); "" for AWS.
+        credentials: boto3 keyword arguments (`aws_access_key_id`, ...); None for the default chain.
+        timeout: connect and read timeout of each S3 call, in seconds.
+        max_attempts: attempts per S3 call (botocore retries 500s, throttling and timeouts).
+        lock_ttl: seconds after which a lock whose holder stopped renewing it can be taken over.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        endpoint_url: str = "",
+        credentials: dict | None = None,
+        *,
+        timeout: float = 60.0,
+        max_attempts: int = 5,
+        lock_ttl: float = 300.0,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.uri = f"s3://{bucket}/{self.prefix}"
+        self.lock_ttl = lock_ttl
+        config = Config(
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            s3={"addressing_style": "path"} if endpoint_url else None,
+        )
+        self.client = _client(credentials, endpoint_url=endpoint_url or None, config=config)
+        self._transfer = TransferConfig(
+            multipart_threshold=_PART, multipart_chunksize=_PART, max_concurrency=4
+        )
+
+    def _full(self, key: str) -> str:
+        return self.prefix + key
+
+    def _fail(self, action: str, key: str, exc: Exception) -> StoreError:
+        return StoreError(f"{action} {self.uri}{key} failed: {exc}; the previous object is kept")
+
+    def list(self, prefix: str = "") -> dict[str, ObjectInfo]:
+        found: dict[str, ObjectInfo] = {}
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._full(prefix)
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    key = item["Key"][len(self.prefix) :]
+                    if key.startswith(LOCK_DIR):
+                        continue
+                    info = self.head(key)
+                    if info is not None:
+                        found[key] = info
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("listing", prefix, exc) from None
+        return dict(sorted(found.items()))
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            answer = self.client.head_object(Bucket=self.bucket, Key=self._full(key))
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._fail("reading metadata of", key, exc) from None
+        except BotoCoreError as exc:
+            raise self._fail("reading metadata of", key, exc) from None
+        return ObjectInfo(key, answer["ContentLength"], dict(answer.get("Metadata", {})))
+
+    def put_file(self, key: str, path: str, metadata: dict[str, str]) -> ObjectInfo:
+        """Upload `path` after checking it against `metadata["sha256"]`; the upload carries
+        that checksum (single part) or per-part SHA256s, so S3 refuses bytes corrupted on the
+        way."""
+        size = os.path.getsize(path)
+        if metadata.get(SHA256) and hash_file(path).sha256 != metadata[SHA256]:
+            raise StoreError(
+                f"{key}: {path} does not match its sha256 (changed on disk after download?); "
+                "not uploaded, the previous object is kept"
+            )
+        extra: dict[str, object] = {"Metadata": dict(metadata)}
+        if metadata.get(SHA256) and size < _PART:
+            extra["ChecksumSHA256"] = _b64(metadata[SHA256])
+        else:
+            extra["ChecksumAlgorithm"] = "SHA256"  # per part: S3 has no whole-object SHA256
+        try:
+            self.client.upload_file(
+                path, self.bucket, self._full(key), ExtraArgs=extra, Config=self._transfer
+            )
+        except Exception as exc:  # s3transfer and botocore raise many types; all mean "not written"
+            raise self._fail("uploading", key, exc) from None
+        return ObjectInfo(key, size, dict(metadata))
+
+    def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
+        digest = hashlib.sha256(data).hexdigest()
+        if metadata.get(SHA256, digest) != digest:
+            raise StoreError(f"{key}: bytes do not match their sha256; the previous object is kept")
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._full(key),
+                Body=data,
+                Metadata=dict(metadata),
+                ChecksumSHA256=_b64(digest),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("writing", key, exc) from None
+        return ObjectInfo(key, len(data), dict(metadata))
+
+    def set_metadata(self, key: str, metadata: dict[str, str]) -> None:
+        full = self._full(key)
+        try:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=full,
+                CopySource={"Bucket": self.bucket, "Key": full},
+                Metadata=dict(metadata),
+                MetadataDirective="REPLACE",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("updating metadata of", key, exc) from None
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"]
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey"):
+                raise StoreError(f"{key}: no such object in {self.uri}") from None
+            raise self._fail("reading", key, exc) from None
+        except BotoCoreError as exc:
+            raise self._fail("reading", key, exc) from None
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"deleting {self.uri}{key} failed: {exc}") from None
+
+    def spark_path(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._full(key)}"
+
+    def lock(self, name: str, timeout: float = 0.0):
+        """An exclusive lock held as the object `.quest-locks/<name>.lock` (see `S3Lock`)."""
+        return S3Lock(self, name, timeout)
+
+
+class S3Lock:
+    """A lock object created with a conditional put (`If-None-Match: *`), so of two runs only
+    one can create it. The holder renews its expiry in the background; a lock whose holder died
+    expires after `lock_ttl` and the next run takes it over (a conditional put on its ETag, so
+    only one taker wins)."""
+
+    def __init__(self, store: S3Store, name: str, timeout: float) -> None:
+        self.store, self.name, self.timeout = store, name, timeout
+        self.key = store._full(f"{LOCK_DIR}{name}.lock")
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._etag = ""
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def _body(self) -> bytes:
+        return json.dumps(
+            {"owner": self.owner, "expires": time.time() + self.store.lock_ttl}
+        ).encode()
+
+    def _put(self, **condition: str) -> bool:
+        try:
+            answer = self.store.client.put_object(
+                Bucket=self.store.bucket, Key=self.key, Body=self._body(), **condition
+            )
+        except ClientError as exc:
+            if _code(exc) in _CONFLICT:
+                return False
+            raise StoreError(
+                f"taking the {self.name} lock on {self.store.uri} failed: {exc}"
+            ) from None
+        self._etag = answer["ETag"]
+        return True
+
+    def _holder(self) -> tuple[str, float, str] | None:
+        try:
+            answer = self.store.client.get_object(Bucket=self.store.bucket, Key=self.key)
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey"):
+                return None
+            raise
+        try:
+            held = json.loads(answer["Body"].read())
+            return str(held["owner"]), float(held["expires"]), answer["ETag"]
+        except (ValueError, KeyError, TypeError):
+            return "unknown", 0.0, answer["ETag"]
+
+    def _acquire(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            if self._put(IfNoneMatch="*"):
+                return
+            holder = self._holder()
+            if holder is not None and holder[1] < time.time() and self._put(IfMatch=holder[2]):
+                log.warning(
+                    "took over the %s lock on %s from %s, whose lock had expired",
+                    self.name,
+                    self.store.uri,
+                    holder[0],
+                )
+                return
+            if time.monotonic() >= deadline:
+                who = holder[0] if holder else "another run"
+                raise LockError(
+                    f"the {self.name} lock on {self.store.uri} is held by {who}; wait for it to "
+                    "finish or set QUEST_LOCK_TIMEOUT to wait for it"
+                )
+            time.sleep(0.2)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.store.lock_ttl / 3):
+            with contextlib.suppress(ClientError, BotoCoreError, StoreError):
+                if not self._put(IfMatch=self._etag):
+                    log.error("lost the %s lock on %s", self.name, self.store.uri)
+                    return
+
+    def __enter__(self) -> S3Lock:
+        self._acquire()
+        self._renewer = threading.Thread(target=self._renew, daemon=True, name=f"lock-{self.name}")
+        self._renewer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join()
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self.store.client.delete_object(
+                Bucket=self.store.bucket, Key=self.key, IfMatch=self._etag
+            )

@@ -1,0 +1,114 @@
+"""Source faults through the real BLS sync over HTTP: throttling, endless 500s, a hanging
+connection, a body cut on every attempt, listings that would delete too much. After each, the
+store is exactly as it was (local folder and moto S3 alike)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+
+import pytest
+from sources.support import *  # noqa: F403
+from sources.support import assert_mirrored, leftovers, sample_files, stored_bytes
+
+from quest.errors import SourceError, SyncGuardError
+from quest.sources.bls import sync_bls
+
+FILE = "/pub/time.series/pr/pr.file1"
+
+
+def _synced(settings, source, store, count: int = 5) -> dict[str, bytes]:
+    for name, data in sample_files(count).items():
+        source.write(name, data)
+    sync_bls(settings, store=store)
+    return stored_bytes(store)
+
+
+def test_a_429_waits_for_retry_after_capped_by_the_setting(settings, source, store, mirror):
+    _synced(settings, source, store)
+    source.write("pr.file1", b"new\r\n")
+    mirror.faults.add(FILE, "status", status=429, retry_after="3600")
+    started = time.monotonic()
+    summary = sync_bls(settings.with_overrides(retry_after_cap=0.3), store=store)
+    waited = time.monotonic() - started
+    assert 0.3 <= waited < 3.0, "Retry-After honoured, but never beyond retry_after_cap"
+    assert summary.replaced == 1
+    assert_mirrored(store, source)
+
+
+def test_500s_that_never_pass_fail_clearly_and_change_nothing(settings, source, store, mirror):
+    before = _synced(settings, source, store)
+    source.write("pr.file1", b"a change that cannot be fetched\r\n")
+    source.write("pr.file9", b"a new file\r\n")
+    mirror.faults.add(FILE, "status", status=500, times=100)
+    with pytest.raises(SourceError, match=r"failed after 3 attempts \(HTTP 500"):
+        sync_bls(settings, store=store)
+    assert stored_bytes(store) == before, "the other new file is not published either"
+    assert leftovers(store) == []
+    mirror.faults.clear()
+    assert sync_bls(settings, store=store).uploaded == 1
+    assert_mirrored(store, source)
+
+
+def test_a_hanging_connection_times_out_and_changes_nothing(settings, source, store, mirror):
+    before = _synced(settings, source, store)
+    source.write("pr.file1", b"slow\r\n")
+    mirror.faults.add(FILE, "hang", seconds=10, times=5)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="ReadTimeout|timed out"):
+        sync_bls(settings.with_overrides(http_timeout=0.3, http_retries=1), store=store)
+    assert time.monotonic() - started < 5
+    assert stored_bytes(store) == before
+
+
+def test_a_hang_shorter_than_the_timeout_is_waited_out(settings, source, store, mirror):
+    _synced(settings, source, store)
+    source.write("pr.file1", b"slow but fine\r\n")
+    mirror.faults.add(FILE, "hang", seconds=0.2)
+    assert sync_bls(settings, store=store).replaced == 1
+    assert_mirrored(store, source)
+
+
+def test_a_body_cut_half_way_leaves_no_partial_object_or_temp_file(
+    settings, source, store, mirror, tmp_path, monkeypatch
+):
+    before = _synced(settings, source, store)
+    source.write("pr.file1", b"0123456789" * 1000)
+    mirror.faults.add(FILE, "cut", after=5000, times=10)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with pytest.raises(SourceError, match="broke off on each of 3 attempts"):
+        sync_bls(settings, store=store)
+    assert stored_bytes(store) == before
+    assert leftovers(store) == []
+    assert list(scratch.iterdir()) == []
+    mirror.faults.clear()
+    sync_bls(settings, store=store)
+    assert_mirrored(store, source)
+
+
+def test_a_listing_shrinking_to_a_few_files_deletes_nothing(settings, source, store):
+    before = _synced(settings, source, store, count=8)
+    for name in list(source.files())[:6]:
+        source.remove(name)
+    with pytest.raises(SyncGuardError, match="would delete 6 of 8"):
+        sync_bls(settings, store=store)
+    assert stored_bytes(store) == before
+
+
+def test_an_empty_listing_deletes_nothing(settings, source, store):
+    before = _synced(settings, source, store)
+    for name in list(source.files()):
+        source.remove(name)
+    with pytest.raises(SyncGuardError, match="lists no files"):
+        sync_bls(settings, store=store)
+    assert stored_bytes(store) == before
+
+
+def test_a_listing_page_answering_403_names_the_contact(settings, source, store, mirror):
+    before = _synced(settings, source, store)
+    mirror.faults.add("/pub/time.series/pr/", "status", status=403)
+    with pytest.raises(SourceError, match="403 Forbidden.*QUEST_CONTACT=you@example.org"):
+        sync_bls(settings, store=store)
+    assert stored_bytes(store) == before

@@ -1,0 +1,87 @@
+"""Two syncs at once on one store: the second refuses with a clear LockError (local and S3),
+and a lock whose holder died is taken over once it expires."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from sources.support import *  # noqa: F403
+from sources.support import assert_mirrored, make_s3_store, sample_files
+
+from quest.errors import LockError
+from quest.sources.bls import sync_bls
+from quest.sources.datausa import sync_datausa
+
+
+def test_a_second_bls_sync_while_one_runs_refuses_with_a_lock_error(
+    settings, source, store, mirror
+):
+    for name, data in sample_files(5).items():
+        source.write(name, data)
+    mirror.faults.add("/pub/time.series/pr/pr.file0", "hang", seconds=0.8)
+    first: dict[str, object] = {}
+    runner = threading.Thread(target=lambda: first.update(s=sync_bls(settings, store=store)))
+    runner.start()
+    # The listing is fetched inside the lock, so once it is logged the first run holds it.
+    deadline = time.monotonic() + 5
+    while not mirror.log and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(LockError, match="sync-bls lock .* held by"):
+        sync_bls(settings, store=store)
+    runner.join()
+    assert first["s"].uploaded == 5
+    assert_mirrored(store, source)
+
+
+def test_a_held_lock_makes_datausa_sync_refuse_and_the_message_says_how_to_wait(settings, store):
+    with store.lock("sync-datausa"), pytest.raises(LockError, match="QUEST_LOCK_TIMEOUT"):
+        sync_datausa(settings, store=store)
+
+
+def test_lock_timeout_waits_for_the_holder_to_finish(store):
+    held = threading.Event()
+
+    def holder():
+        with store.lock("sync-bls"):
+            held.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(5)
+    started = time.monotonic()
+    with store.lock("sync-bls", timeout=5):
+        assert time.monotonic() - started >= 0.2
+    thread.join()
+
+
+def test_an_expired_s3_lock_of_a_dead_holder_is_taken_over(moto_endpoint):
+    store = make_s3_store(moto_endpoint, lock_ttl=60)
+    dead = {"owner": "crashed-host:1234", "expires": time.time() - 1}
+    store.client.put_object(
+        Bucket=store.bucket,
+        Key=store._full(".quest-locks/sync-bls.lock"),
+        Body=json.dumps(dead).encode(),
+    )
+    with store.lock("sync-bls"):
+        pass
+    alive = {"owner": "busy-host:99", "expires": time.time() + 60}
+    store.client.put_object(
+        Bucket=store.bucket,
+        Key=store._full(".quest-locks/sync-bls.lock"),
+        Body=json.dumps(alive).encode(),
+    )
+    with pytest.raises(LockError, match="busy-host:99"), store.lock("sync-bls"):
+        pass
+
+
+def test_an_s3_lock_is_renewed_while_held(moto_endpoint):
+    store = make_s3_store(moto_endpoint, lock_ttl=0.6)
+    with store.lock("sync-bls"):
+        time.sleep(1.0)
+        with pytest.raises(LockError), store.lock("sync-bls"):
+            pass
+    assert store.list() == {}

@@ -1,0 +1,97 @@
+"""S3 failing part-way, through a proxy in front of moto that makes chosen PUTs answer 500 or
+hang: retried; what cannot be written keeps the previous object; the next run completes."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from sources.s3_proxy import FaultyS3Proxy
+from sources.support import *  # noqa: F403
+from sources.support import (
+    CONTACT,
+    PREFIX,
+    Source,
+    assert_mirrored,
+    leftovers,
+    make_s3_store,
+    sample_files,
+    stored_bytes,
+)
+
+from quest.config import Settings
+from quest.errors import StoreError
+from quest.mirror.server import MirrorServer
+from quest.sources.bls import sync_bls
+
+
+@pytest.fixture
+def world(tmp_path, moto_endpoint):
+    """A source with files, its mirror, a proxy before moto, and a store talking through it."""
+    source = Source(tmp_path / "source")
+    for name, data in sample_files(5).items():
+        source.write(name, data)
+    with MirrorServer(source.root) as mirror, FaultyS3Proxy(moto_endpoint) as proxy:
+        store = make_s3_store(proxy.url, timeout=1.0, max_attempts=3)
+        settings = Settings(
+            home=tmp_path / "home",
+            store=store.uri,
+            bls_url=mirror.bls_url,
+            contact=CONTACT,
+            http_timeout=1.0,
+            http_retries=1,
+            http_backoff=0.01,
+        )
+        yield source, proxy, store, settings
+
+
+def test_put_answering_500_twice_is_retried_and_the_sync_completes(world):
+    source, proxy, store, settings = world
+    proxy.fail_puts("pr.file2", "500", times=2)
+    assert sync_bls(settings, store=store).uploaded == 5
+    assert len(proxy.failed) == 2
+    assert_mirrored(store, source)
+
+
+def test_a_put_that_hangs_times_out_and_is_retried(world):
+    source, proxy, store, settings = world
+    proxy.fail_puts("pr.file0", "hang", times=1, hang_seconds=3.0)
+    assert sync_bls(settings, store=store).uploaded == 5
+    assert proxy.failed == [f"hang /{store.bucket}/republish/{PREFIX}pr.file0"]
+    assert_mirrored(store, source)
+
+
+def test_a_put_that_keeps_failing_keeps_the_previous_object_and_the_next_run_heals(world):
+    source, proxy, store, settings = world
+    sync_bls(settings, store=store)
+    before = stored_bytes(store, PREFIX)
+    source.write("pr.file1", b"version two of file1\r\n")
+    source.write("pr.file2", b"version two of file2\r\n")
+    proxy.fail_puts("pr.file2", "500", times=100)
+    with pytest.raises(StoreError, match="pr.file2.*previous object is kept"):
+        sync_bls(settings, store=store)
+    now = stored_bytes(store, PREFIX)
+    assert now["pr.file2"] == before["pr.file2"], "never a half-written object"
+    assert now["pr.file1"] in (before["pr.file1"], source.files()["pr.file1"])
+    assert leftovers(store) == []
+    proxy.clear()
+    summary = sync_bls(settings, store=store)
+    assert summary.replaced >= 1
+    assert_mirrored(store, source)
+
+
+def test_a_multipart_upload_failing_part_way_leaves_the_previous_object(world, tmp_path):
+    """A file above the multipart threshold: a part that keeps failing aborts the upload."""
+    source, proxy, store, settings = world
+    from quest.store.s3 import _PART
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * (_PART + 1024))
+    store.put_bytes("blob", b"previous", {})
+    proxy.fail_puts("partNumber=2", "500", times=100)
+    with pytest.raises(StoreError, match="blob"):
+        store.put_file("blob", str(big), {"sha256": hashlib.sha256(big.read_bytes()).hexdigest()})
+    assert any("partNumber=2" in failed for failed in proxy.failed)
+    with store.open("blob") as handle:
+        assert handle.read() == b"previous"
+    assert leftovers(store) == []

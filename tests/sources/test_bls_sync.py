@@ -1,0 +1,200 @@
+"""The BLS sync over HTTP against the local mirror, on a local folder store and on moto's S3."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import requests
+from conftest import SHARED_DATA, shared_data
+
+from quest.errors import ConfigError, SourceError, SyncGuardError
+from quest.mirror.server import MirrorServer
+from quest.sources.bls import sync_bls
+from quest.store.base import SOURCE_MODIFIED
+
+from .support import PREFIX, assert_mirrored, leftovers, sample_files, stored_bytes
+
+
+def _seed(source, count: int = 5) -> dict[str, bytes]:
+    files = sample_files(count)
+    for name, data in files.items():
+        source.write(name, data)
+    return files
+
+
+def test_first_sync_uploads_every_file_including_the_nested_folder(settings, source, store):
+    _seed(source)
+    summary = sync_bls(settings, store=store)
+    assert (summary.files_seen, summary.uploaded, summary.skipped, summary.deleted) == (5, 5, 0, 0)
+    assert summary.bytes_up == sum(len(b) for b in source.files().values())
+    assert "bls/pr/sub/pr.notes" in store.list(PREFIX)
+    assert_mirrored(store, source)
+    assert leftovers(store) == []
+
+
+def test_second_run_with_nothing_changed_downloads_and_uploads_nothing(
+    settings, source, store, mirror
+):
+    _seed(source)
+    sync_bls(settings, store=store)
+    before = len(mirror.log)
+    summary = sync_bls(settings, store=store)
+    assert (summary.uploaded, summary.replaced, summary.deleted) == (0, 0, 0)
+    assert summary.skipped == summary.files_seen == 5
+    assert summary.bytes_up == 0
+    # Only the two listing pages (root and sub-folder) are fetched, no file body.
+    assert summary.requests == 2
+    assert [p for _, p, _, _ in mirror.log[before:]] == [
+        "/pub/time.series/pr/",
+        "/pub/time.series/pr/sub/",
+    ]
+    assert all(f["reason"] == "listing date and size unchanged" for f in summary.files)
+    assert_mirrored(store, source)
+
+
+def test_changed_new_and_deleted_files_are_replaced_uploaded_and_deleted(settings, source, store):
+    _seed(source, 6)
+    sync_bls(settings, store=store)
+    source.write("pr.file0", b"series_id        \tyear\r\nchanged\r\n")
+    source.write("sub/pr.new", b"new file\r\n")
+    source.remove("pr.file1")
+    summary = sync_bls(settings, store=store)
+    actions = {f["name"]: f["action"] for f in summary.files}
+    assert actions["pr.file0"] == "replaced"
+    assert actions["sub/pr.new"] == "uploaded"
+    assert actions["pr.file1"] == "deleted"
+    assert (summary.uploaded, summary.replaced, summary.deleted, summary.skipped) == (1, 1, 1, 4)
+    assert_mirrored(store, source)
+
+
+def test_a_file_with_a_new_date_but_the_same_bytes_is_skipped_by_hash_without_upload(
+    settings, source, store
+):
+    _seed(source)
+    sync_bls(settings, store=store)
+    source.touch("pr.file2")
+    summary = sync_bls(settings, store=store)
+    entry = next(f for f in summary.files if f["name"] == "pr.file2")
+    assert (entry["action"], entry["reason"]) == ("skipped", "same sha256 as stored")
+    assert summary.bytes_up == 0 and summary.skipped == 5
+    # The new listing date is kept, so the run after that needs no request for it.
+    assert sync_bls(settings, store=store).requests == 2
+    assert_mirrored(store, source)
+
+
+def test_conditional_get_answers_304_when_the_listing_cannot_decide(
+    settings, source, store, mirror
+):
+    _seed(source)
+    sync_bls(settings, store=store)
+    key = PREFIX + "pr.file3"
+    meta = dict(store.head(key).metadata)
+    store.set_metadata(key, {k: v for k, v in meta.items() if k != SOURCE_MODIFIED})
+    before = len(mirror.bodies_sent())
+    summary = sync_bls(settings, store=store)
+    entry = next(f for f in summary.files if f["name"] == "pr.file3")
+    assert (entry["action"], entry["reason"]) == ("skipped", "not modified (304)")
+    assert len(mirror.bodies_sent()) == before
+    assert store.head(key).metadata == meta
+    assert_mirrored(store, source)
+
+
+def test_real_bls_snapshot_arrives_byte_exact_and_a_rerun_downloads_nothing(
+    settings, store, tmp_path
+):
+    real = shared_data("bls", "pr")
+    with MirrorServer(SHARED_DATA) as real_mirror:
+        real_settings = settings.with_overrides(bls_url=real_mirror.bls_url)
+        first = sync_bls(real_settings, store=store)
+        second = sync_bls(real_settings, store=store)
+        assert real_mirror.bodies_sent() and len(real_mirror.bodies_sent()) == first.uploaded
+    names = sorted(p.name for p in real.iterdir())
+    assert first.uploaded == len(names) == 12
+    for name in names:
+        with store.open(PREFIX + name) as handle:
+            got = hashlib.sha256(handle.read()).hexdigest()
+        assert got == hashlib.sha256((real / name).read_bytes()).hexdigest(), name
+    assert (second.uploaded, second.replaced, second.deleted, second.bytes_up) == (0, 0, 0, 0)
+    assert second.requests == 1
+
+
+def test_a_missing_contact_fails_before_any_request(settings, source, store, mirror):
+    _seed(source)
+    with pytest.raises(ConfigError, match="QUEST_CONTACT"):
+        sync_bls(settings.with_overrides(contact=""), store=store)
+    assert mirror.log == []
+    assert store.list() == {}
+
+
+def test_a_403_names_the_contact_setting_and_changes_nothing(settings, source, store):
+    _seed(source)
+    sync_bls(settings, store=store)
+    before = stored_bytes(store)
+    anonymous = requests.Session()
+    anonymous.headers["User-Agent"] = "python-requests"
+    with pytest.raises(SourceError, match="QUEST_CONTACT"):
+        sync_bls(settings, store=store, session=anonymous)
+    assert stored_bytes(store) == before
+
+
+def test_a_500_then_success_is_retried_and_completes(settings, source, store, mirror):
+    _seed(source)
+    mirror.faults.add("/pub/time.series/pr/pr.file1", "status", status=500, times=2)
+    summary = sync_bls(settings, store=store)
+    assert summary.uploaded == 5
+    assert summary.requests == 2 + 5 + 2
+    assert_mirrored(store, source)
+
+
+def test_a_body_cut_once_is_downloaded_again(settings, source, store, mirror):
+    _seed(source)
+    mirror.faults.add("/pub/time.series/pr/pr.file0", "cut", after=10)
+    assert sync_bls(settings, store=store).uploaded == 5
+    assert_mirrored(store, source)
+
+
+def test_a_body_cut_on_every_attempt_leaves_the_stored_copy_untouched(
+    settings, source, store, mirror, tmp_path, monkeypatch
+):
+    import tempfile
+
+    _seed(source)
+    sync_bls(settings, store=store)
+    before = stored_bytes(store)
+    source.write("pr.file0", b"a new version that never arrives whole\r\n" * 50)
+    mirror.faults.add("/pub/time.series/pr/pr.file0", "cut", after=100, times=10)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with pytest.raises(SourceError, match="broke off"):
+        sync_bls(settings, store=store)
+    assert stored_bytes(store) == before
+    assert leftovers(store) == []
+    assert list(scratch.iterdir()) == []
+
+
+def test_an_empty_listing_deletes_nothing(settings, source, store):
+    _seed(source)
+    sync_bls(settings, store=store)
+    before = stored_bytes(store)
+    for name in list(source.files()):
+        source.remove(name)
+    with pytest.raises(SyncGuardError, match="lists no files"):
+        sync_bls(settings, store=store)
+    assert stored_bytes(store) == before
+
+
+def test_a_listing_that_would_delete_most_files_is_refused_unless_allowed(settings, source, store):
+    _seed(source, 6)
+    sync_bls(settings, store=store)
+    before = stored_bytes(store)
+    for name in ("pr.file0", "pr.file1", "pr.file2", "pr.file3"):
+        source.remove(name)
+    source.write("pr.file4", b"changed too\r\n")
+    with pytest.raises(SyncGuardError, match="QUEST_MAX_DELETE_FRACTION"):
+        sync_bls(settings, store=store)
+    assert stored_bytes(store) == before
+    summary = sync_bls(settings.with_overrides(max_delete_fraction=1.0), store=store)
+    assert (summary.deleted, summary.replaced) == (4, 1)
+    assert_mirrored(store, source)

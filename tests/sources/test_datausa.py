@@ -1,0 +1,152 @@
+"""DataUSA: both answer shapes from the real snapshots, stored only when the content changes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import shared_data
+
+from quest.errors import SourceError
+from quest.mirror.server import MirrorServer
+from quest.sources.datausa import parse_population, sync_datausa
+
+from .support import stored_bytes
+
+KEY = "datausa/population.json"
+
+
+def _serve(tmp_path, name: str, real: str):
+    """A mirror whose DataUSA answer is a copy of the real snapshot `real` saved as `name`."""
+    target = tmp_path / "data" / "datausa" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shared_data("datausa", *real.split("/")), target)
+    return MirrorServer(tmp_path / "data"), target
+
+
+def test_tesseract_answer_is_stored_byte_for_byte_and_not_rewritten(settings, store, tmp_path):
+    server, original = _serve(tmp_path, "population.json", "population.tesseract.json")
+    with server:
+        first = sync_datausa(settings.with_overrides(datausa_url=server.datausa_url), store=store)
+        second = sync_datausa(settings.with_overrides(datausa_url=server.datausa_url), store=store)
+    assert first.changed and first.records == 10 and 2020 not in first.years
+    assert stored_bytes(store)[KEY] == original.read_bytes()
+    assert (second.changed, second.bytes_up) == (False, 0)
+
+
+def test_legacy_answer_is_accepted_and_stored(settings, store, tmp_path):
+    server, original = _serve(
+        tmp_path, "legacy/population_data.json", "legacy/population_data.json"
+    )
+    with server:
+        summary = sync_datausa(
+            settings.with_overrides(datausa_url=server.datausa_legacy_url), store=store
+        )
+    assert summary.changed and summary.years == list(range(2013, 2023))
+    assert stored_bytes(store)[KEY] == original.read_bytes()
+
+
+def test_same_content_in_another_key_order_and_spacing_is_not_rewritten(settings, store, tmp_path):
+    server, original = _serve(tmp_path, "population.json", "population.tesseract.json")
+    with server:
+        url = settings.with_overrides(datausa_url=server.datausa_url)
+        sync_datausa(url, store=store)
+        # The API's key order varies between calls: the other real copy differs only so.
+        shutil.copyfile(shared_data("datausa", "tesseract", "us_population.json"), original)
+        again = sync_datausa(url, store=store)
+    assert again.changed is False
+    assert (
+        stored_bytes(store)[KEY] == shared_data("datausa", "population.tesseract.json").read_bytes()
+    )
+
+
+def test_changed_content_replaces_the_stored_copy(settings, store, tmp_path):
+    server, original = _serve(tmp_path, "population.json", "population.tesseract.json")
+    with server:
+        url = settings.with_overrides(datausa_url=server.datausa_url)
+        sync_datausa(url, store=store)
+        payload = json.loads(original.read_text())
+        payload["data"].append(
+            {
+                "Nation ID": "01000US",
+                "Nation": "United States",
+                "Year": 2024,
+                "Population": 340110990.0,
+            }
+        )
+        original.write_text(json.dumps(payload))
+        again = sync_datausa(url, store=store)
+    assert again.changed and again.years[-1] == 2024
+    assert stored_bytes(store)[KEY] == original.read_bytes()
+
+
+def test_garbage_body_is_refused_and_the_previous_copy_kept(settings, store, mirror, tmp_path):
+    server, original = _serve(tmp_path, "population.json", "population.tesseract.json")
+    with server:
+        url = settings.with_overrides(datausa_url=server.datausa_url)
+        sync_datausa(url, store=store)
+        server.faults.add("/tesseract/data.jsonrecords", "body", body=b"\x00garbage{]")
+        with pytest.raises(SourceError, match="not JSON"):
+            sync_datausa(url, store=store)
+    assert stored_bytes(store)[KEY] == original.read_bytes()
+
+
+def test_both_real_national_snapshots_parse_to_their_years():
+    tesseract = json.loads(shared_data("datausa", "population.tesseract.json").read_text())
+    legacy = json.loads(shared_data("datausa", "legacy", "population_data.json").read_text())
+    got = parse_population(tesseract, "tesseract")
+    assert [r.year for r in got] == [2013, 2014, 2015, 2016, 2017, 2018, 2019, 2021, 2022, 2023]
+    assert got[0].population == 316128839
+    old = parse_population(legacy, "legacy")
+    assert [r.year for r in old] == list(range(2013, 2023))
+    assert old[-1].population == 331097593
+
+
+def test_the_state_level_answer_is_refused_as_national_population():
+    states = json.loads(shared_data("datausa", "population.states.tesseract.json").read_text())
+    with pytest.raises(
+        SourceError, match="record 0 has a 'State' field: a State-level answer, not national"
+    ):
+        parse_population(states, "states.json")
+
+
+def _record(year=2019, population=328239523.0, **extra):
+    return {
+        "Nation ID": "01000US",
+        "Nation": "United States",
+        "Year": year,
+        "Population": population,
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ("a string", "expected a JSON object or list"),
+        ({"rows": []}, "no 'data' field"),
+        ({"data": []}, "'data' is empty"),
+        ({"data": {"a": 1}}, "not a list of records"),
+        ({"data": [_record(), "x"]}, "record 1 is a str"),
+        ({"data": [_record(2019), _record(2019)]}, "record 1: field 'Year' 2019 appears twice"),
+        (
+            {"data": [{"Nation": "United States", "Population": 5.0}]},
+            "record 0: field 'Year' is missing",
+        ),
+        ({"data": [_record(population=None)]}, "record 0: field 'Population' is missing"),
+        ({"data": [_record(population=0.0)]}, "record 0: field 'Population' is 0"),
+        ({"data": [_record(population=-5.0)]}, "record 0: field 'Population' is -5"),
+        ({"data": [_record(population=3.5)]}, "not a whole number"),
+        ({"data": [_record(population="many")]}, "not a number"),
+        ({"data": [_record(year="twenty")]}, "record 0: field 'Year' is 'twenty'"),
+        ({"data": [{"Year": 2019, "Population": 5.0}]}, "record 0: field 'Nation' is missing"),
+    ],
+)
+def test_malformed_population_answers_are_refused_naming_record_and_field(payload, message):
+    with pytest.raises(SourceError, match=message):
+        parse_population(payload, "answer.json")
+
+
+def test_a_bare_list_of_records_is_accepted():
+    assert parse_population([_record(2013, 5.0)], "x")[0].population == 5

@@ -1,0 +1,33 @@
+"""The HTTP policy: who we say we are, and how long we wait between retries."""
+
+from __future__ import annotations
+
+from quest import __version__
+from quest.config import Settings
+from quest.http import backoff_wait, make_session, retry_after_seconds
+
+FAST = Settings(contact="me@example.org", http_backoff=0.5, retry_after_cap=10.0)
+
+
+def test_user_agent_names_the_version_and_contact():
+    session = make_session(FAST)
+    assert session.headers["User-Agent"] == f"quest/{__version__} (+me@example.org)"
+
+
+def test_backoff_doubles_each_attempt():
+    assert [backoff_wait(FAST, n) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
+
+
+def test_retry_after_wins_over_backoff_but_is_capped():
+    assert backoff_wait(FAST, 0, "3") == 3.0
+    assert backoff_wait(FAST, 0, "3600") == 10.0
+
+
+def test_retry_after_as_an_http_date_is_understood():
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_retry_wait_scale_shortens_every_wait():
+    fast = Settings(http_backoff=1.0, retry_wait_scale=0.0)
+    assert backoff_wait(fast, 3) == 0.0 and backoff_wait(fast, 0, "5") == 0.0

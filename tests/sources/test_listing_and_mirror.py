@@ -1,0 +1,112 @@
+"""The IIS listing parser against the documented BLS page, and the mirror's own listing."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+
+from quest.mirror.server import MirrorServer
+from quest.sources.listing import crawl, parse_listing
+
+from .support import CONTACT
+
+PAGE = "https://download.bls.gov/pub/time.series/pr/"
+# The reconstructed 6 Aug 2026 page from ../shared/data/SOURCES.md, on one line as IIS writes it.
+BLS_PAGE = (
+    "<html><head><title>download.bls.gov - /pub/time.series/pr/</title></head><body><H1>"
+    "download.bls.gov - /pub/time.series/pr/</H1><hr>\r\n\r\n"
+    '<pre><A HREF="/pub/time.series/">[To Parent Directory]</A><br><br>'
+    '  8/6/2026  8:30 AM          102 <A HREF="/pub/time.series/pr/pr.class">pr.class</A><br>'
+    ' 9/13/2022  4:52 PM          562 <A HREF="/pub/time.series/pr/pr.contacts">pr.contacts</A><br>'
+    '  8/6/2026  8:30 AM      1613575 <A HREF="/pub/time.series/pr/pr.data.0.Current">'
+    "pr.data.0.Current</A><br>"
+    "11/18/2011  4:05 PM           79 "
+    '<A HREF="/pub/time.series/pr/pr.seasonal">pr.seasonal</A><br>'
+    ' 1/7/1994  3:53 PM        &lt;dir&gt; <A HREF="/pub/time.series/pr/old/">old</A><br>'
+    "</pre><hr></body></html>"
+)
+ENTRY = re.compile(
+    r"[ \d/]{10} [ \d:]{5} [AP]M [ \d]{12}|[ \d/]{10} [ \d:]{5} [AP]M {8}&lt;dir&gt;"
+)
+
+
+def test_bls_listing_gives_files_dates_sizes_and_folders_without_the_parent():
+    entries = parse_listing(BLS_PAGE, PAGE)
+    assert [e.url.rsplit("/pr/", 1)[1] for e in entries] == [
+        "pr.class",
+        "pr.contacts",
+        "pr.data.0.Current",
+        "pr.seasonal",
+        "old/",
+    ]
+    assert entries[2].size == 1613575 and entries[2].modified == "2026-08-06T08:30"
+    assert entries[1].modified == "2022-09-13T16:52"
+    assert entries[3].modified == "2011-11-18T16:05"
+    assert entries[4].is_dir and entries[4].size is None
+    assert not any(e.is_dir for e in entries[:4])
+
+
+def test_links_outside_the_folder_are_ignored():
+    page = '<pre><A HREF="https://example.org/x">x</A><A HREF="/pub/other/y">y</A></pre>'
+    assert parse_listing(page, PAGE) == []
+
+
+def test_mirror_listing_uses_the_iis_format_on_one_line(source):
+    source.write("pr.class", b"x" * 102)
+    source.write("sub/pr.a", b"a")
+    with MirrorServer(source.root) as mirror:
+        page = requests.get(mirror.bls_url, headers={"User-Agent": f"t (+{CONTACT})"}, timeout=5)
+    text = page.text
+    assert text.startswith(
+        "<html><head><title>download.bls.gov - /pub/time.series/pr/</title></head><body><H1>"
+    )
+    assert '<pre><A HREF="/pub/time.series/">[To Parent Directory]</A><br><br>' in text
+    line = text.split("<pre>", 1)[1]
+    assert "\n" not in line
+    assert (
+        ' 8/6/2026  8:31 AM          102 <A HREF="/pub/time.series/pr/pr.class">pr.class</A>'
+        in line
+    )
+    assert '&lt;dir&gt; <A HREF="/pub/time.series/pr/sub/">sub</A><br>' in line
+    assert len(ENTRY.findall(line)) == 2
+
+
+def test_crawl_follows_sub_folders_and_names_files_relative_to_the_root(settings, source, mirror):
+    source.write("pr.a", b"a")
+    source.write("sub/deeper/pr.b", b"bb")
+    session = requests.Session()
+    session.headers["User-Agent"] = f"quest (+{CONTACT})"
+    files = crawl(session, mirror.bls_url, settings)
+    assert [(f.name, f.size) for f in files] == [("pr.a", 1), ("sub/deeper/pr.b", 2)]
+    assert files[1].url == mirror.bls_url + "sub/deeper/pr.b"
+
+
+def test_mirror_answers_conditional_requests_with_304(source, mirror):
+    source.write("pr.a", b"abc")
+    agent = {"User-Agent": f"t (+{CONTACT})"}
+    first = requests.get(mirror.bls_url + "pr.a", headers=agent, timeout=5)
+    assert first.content == b"abc" and first.headers["Content-Length"] == "3"
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    by_etag = requests.get(
+        mirror.bls_url + "pr.a", headers={**agent, "If-None-Match": etag}, timeout=5
+    )
+    by_date = requests.get(
+        mirror.bls_url + "pr.a", headers={**agent, "If-Modified-Since": modified}, timeout=5
+    )
+    assert (by_etag.status_code, by_date.status_code) == (304, 304)
+    assert by_etag.content == b""
+    anonymous = requests.get(mirror.bls_url + "pr.a", headers={"User-Agent": "curl/8"}, timeout=5)
+    assert anonymous.status_code == 403
+
+
+def test_mirror_serves_legacy_shape_converted_from_tesseract_records(tmp_path):
+    from quest.mirror.sample import generate_sample
+    from quest.sources.datausa import parse_population
+
+    generate_sample(tmp_path)
+    with MirrorServer(tmp_path) as mirror:
+        legacy = requests.get(mirror.datausa_legacy_url, timeout=5).json()
+        tesseract = requests.get(mirror.datausa_url, timeout=5).json()
+    assert "ID Year" in legacy["data"][0] and isinstance(legacy["data"][0]["Year"], str)
+    assert parse_population(legacy, "legacy") == parse_population(tesseract, "tesseract")
