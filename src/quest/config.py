@@ -53,10 +53,12 @@ class Settings:
     include_annual: bool = False
     report_series: str = "PRS30006032"
     report_period: str = "Q01"
-    smtp_url: str = ""
+    smtp_url: str = field(default="", repr=False)  # may hold a password: never printed
     notify: tuple[str, ...] = ()
     retry_wait_scale: float = 1.0
     lock_timeout: float = 0.0
+    serverless: bool = False
+    bundle_offline: bool = False
 
     @property
     def store_uri(self) -> str:
@@ -86,16 +88,18 @@ class Settings:
 
 # Per-environment defaults; the environment variables below override them.
 _DEFAULTS: dict[str, dict[str, object]] = {
-    "local": {},
+    "local": {"notify": ("quest-local@example.org",)},
     "dev": {
         "store": "s3://quest-dev-republish",
         "catalog": "quest_dev",
         "secret_scope": "quest-dev",
+        "notify": ("quest-dev@example.org",),
     },
     "prod": {
         "store": "s3://quest-republish",
         "catalog": "quest",
         "secret_scope": "quest",
+        "notify": ("quest-oncall@example.org",),
     },
 }
 
@@ -127,6 +131,8 @@ ENV_VARS: dict[str, str] = {
     "QUEST_NOTIFY": "notify",
     "QUEST_RETRY_WAIT_SCALE": "retry_wait_scale",
     "QUEST_LOCK_TIMEOUT": "lock_timeout",
+    "QUEST_SERVERLESS": "serverless",
+    "QUEST_BUNDLE_OFFLINE": "bundle_offline",
 }
 _VAR_OF = {attr: var for var, attr in ENV_VARS.items()}
 _TYPES = {f.name: f.type for f in fields(Settings)}

@@ -1,0 +1,1 @@
+"""Runs the BrickFlow workflow on this machine: the same tasks, dependencies and settings."""

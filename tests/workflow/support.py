@@ -1,0 +1,158 @@
+"""Test helpers: a small real BrickFlow Workflow with Python tasks only, and an SMTP server."""
+
+from __future__ import annotations
+
+import base64
+import socketserver
+import threading
+import time
+from dataclasses import dataclass, field
+
+from brickflow import (
+    EmailNotifications,
+    TaskSettings,
+    Workflow,
+    WorkflowEmailNotifications,
+)
+
+OPS = "ops@example.org"
+
+
+@dataclass
+class Behaviour:
+    """What each fake task does: by default it succeeds after `delay` seconds."""
+
+    delay: float = 0.0
+    fail_times: dict[str, int] = field(default_factory=dict)  # task -> failures before success
+    error: str = "boom"
+    calls: dict[str, int] = field(default_factory=dict)
+    spans: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    params: dict[str, dict] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, name: str, **params):
+        start = time.monotonic()
+        with self._lock:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            n = self.calls[name]
+            self.params[name] = params
+        time.sleep(self.delay)
+        with self._lock:
+            self.spans.setdefault(name, []).append((start, time.monotonic()))
+        if n <= self.fail_times.get(name, 0):
+            raise RuntimeError(f"{self.error} in {name} (call {n})")
+        return {"action": "unchanged", "reason": f"{name} had nothing to do"}
+
+
+def fake_workflow(behave: Behaviour, retries: int = 2, notify=(OPS,)) -> Workflow:
+    """extract_a and extract_b (parallel heads) -> combine -> publish.
+
+    `publish` depends on `combine` and on `extract_a` (BFS layers would run it beside `combine`); the retries, interval and
+    notifications are declared the BrickFlow way, so the runner must read them from the object.
+    """
+    emails = EmailNotifications(on_failure=list(notify))
+    wf = Workflow(
+        "fake_flow",
+        default_task_settings=TaskSettings(
+            email_notifications=emails,
+            max_retries=retries,
+            min_retry_interval_millis=60_000,
+            timeout_seconds=60,
+        ),
+        email_notifications=WorkflowEmailNotifications(
+            on_start=list(notify), on_success=list(notify), on_failure=list(notify)
+        ),
+    )
+
+    @wf.task
+    def extract_a(*, env: str = "dev", store: str = "s3://not-used", contact: str = ""):
+        return behave("extract_a", env=env, store=store, contact=contact)
+
+    @wf.task
+    def extract_b(*, env: str = "dev"):
+        return behave("extract_b", env=env)
+
+    @wf.task(depends_on=["extract_a", "extract_b"])
+    def combine():
+        return behave("combine")
+
+    @wf.task(depends_on=["combine", "extract_a"])
+    def publish():
+        return behave("publish")
+
+    return wf
+
+
+class _SmtpHandler(socketserver.StreamRequestHandler):
+    def reply(self, line: str) -> None:
+        self.wfile.write(line.encode() + b"\r\n")
+
+    def handle(self) -> None:  # a minimal RFC 5321 dialogue: enough for smtplib
+        server = self.server
+        self.reply("220 fake ESMTP")
+        message: dict = {"rcpt": []}
+        while True:
+            raw = self.rfile.readline()
+            if not raw:
+                return
+            line = raw.decode().rstrip("\r\n")
+            verb = line.split(" ", 1)[0].upper()
+            if verb in ("EHLO", "HELO"):
+                self.wfile.write(b"250-fake\r\n250 AUTH PLAIN LOGIN\r\n")
+            elif verb == "AUTH":
+                parts = line.split()
+                if parts[1].upper() == "PLAIN":
+                    token = parts[2] if len(parts) > 2 else self._ask("334 ")
+                    _, user, password = base64.b64decode(token).decode().split("\0")
+                else:
+                    user = base64.b64decode(self._ask("334 VXNlcm5hbWU6")).decode()
+                    password = base64.b64decode(self._ask("334 UGFzc3dvcmQ6")).decode()
+                server.logins.append((user, password))
+                self.reply("235 ok")
+            elif verb == "MAIL":
+                message = {"from": line, "rcpt": []}
+                self.reply("250 ok")
+            elif verb == "RCPT":
+                message["rcpt"].append(line.split(":", 1)[1].strip(" <>"))
+                self.reply("250 ok")
+            elif verb == "DATA":
+                self.reply("354 go")
+                body = []
+                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+                    body.append(chunk.decode())
+                message["data"] = "".join(body)
+                server.messages.append(message)
+                self.reply("250 queued")
+            elif verb == "QUIT":
+                self.reply("221 bye")
+                return
+            else:
+                self.reply("250 ok")
+
+    def _ask(self, prompt: str) -> str:
+        self.reply(prompt)
+        return self.rfile.readline().decode().strip()
+
+
+class SmtpServer(socketserver.ThreadingTCPServer):
+    """An SMTP server on 127.0.0.1 that keeps what it receives: `.messages`, `.logins`."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _SmtpHandler)
+        self.messages: list[dict] = []
+        self.logins: list[tuple[str, str]] = []
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def __enter__(self):
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+        self.server_close()

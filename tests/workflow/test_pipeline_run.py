@@ -1,0 +1,49 @@
+"""`quest run` end to end: the real quest_pipeline against the mirror of the real snapshot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import shared_data
+
+from quest.mirror.server import MirrorServer
+from quest.runner.local import run_workflow
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def test_pipeline_answers_right_then_a_rerun_changes_nothing(spark, spark_settings):
+    with MirrorServer(shared_data()) as mirror:
+        settings = spark_settings.with_overrides(
+            bls_url=mirror.bls_url, datausa_url=mirror.datausa_url
+        )
+        lines: list[str] = []
+        first = run_workflow(settings, spark=spark, out=lines.append)
+        assert first.exit_code == 0, json.dumps(first.to_dict(), default=str)[:3000]
+
+        stats = first.report["population_stats"]
+        assert round(stats["mean"]) == 322_069_808
+        assert stats["stddev"] == pytest.approx(4_158_441.04, abs=0.01)
+        assert len(first.report["best_year"]) == 237
+        series = first.report["series_report"]
+        assert len(series) == 32
+        assert {(r["series_id"], r["period"]) for r in series} == {("PRS30006032", "Q01")}
+        assert any("322,069,808" in line for line in lines), "the report was not printed"
+        saved = json.loads(Path(first.path).read_text())
+        assert saved["status"] == "success" and set(saved["tasks"]) == set(first.tasks)
+
+        second = run_workflow(settings, spark=spark, out=_quiet)
+    assert second.exit_code == 0
+    for name in ("bls_sync", "datausa_sync", "load_bronze", "load_silver"):
+        task = second.tasks[name]
+        assert task.unchanged is True, f"{name} did something on a rerun: {task.did}"
+        assert task.did.startswith("unchanged, skipped") or "unchanged, skipped" in task.did
+    gold = second.tasks["gold_analysis"].summary
+    assert gold["commits"] == 0, "gold views must not write Delta commits"
+    assert second.report == first.report

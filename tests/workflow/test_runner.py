@@ -1,0 +1,200 @@
+"""The local runner executes a BrickFlow Workflow object as BrickFlow declares it (no Spark)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from quest.config import Settings
+from quest.errors import ConfigError, LockError
+from quest.locking import file_lock
+from quest.runner.local import run_workflow
+
+from .support import OPS, Behaviour, SmtpServer, fake_workflow
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(
+        home=tmp_path / "home",
+        store=str(tmp_path / "store"),
+        contact="runner-tests@example.org",
+        retry_wait_scale=0.0,
+    )
+
+
+def _run(settings, behave, **kwargs):
+    lines: list[str] = []
+    record = run_workflow(settings, workflow=fake_workflow(behave, **kwargs), out=lines.append)
+    return record, lines
+
+
+def test_independent_heads_run_concurrently_and_children_wait_for_all_parents(settings):
+    behave = Behaviour(delay=0.4)
+    record, _ = _run(settings, behave)
+    (a0, a1), (b0, b1) = behave.spans["extract_a"][0], behave.spans["extract_b"][0]
+    assert a0 < b1 and b0 < a1, "the two heads did not overlap"
+    combine_start = behave.spans["combine"][0][0]
+    assert combine_start >= max(a1, b1)
+    # publish also depends on extract_a: BFS layers would start it beside combine.
+    assert behave.spans["publish"][0][0] >= behave.spans["combine"][0][1]
+    assert record.status == "success" and record.exit_code == 0
+
+
+def test_task_failing_twice_then_succeeding_is_retried_to_three_attempts(settings):
+    behave = Behaviour(fail_times={"combine": 2})
+    record, lines = _run(settings, behave, retries=2)
+    assert record.tasks["combine"].attempts == 3
+    assert record.tasks["combine"].status == "success"
+    assert len(record.tasks["combine"].errors) == 2
+    assert sum("x combine: failed" in line for line in lines) == 2
+    assert record.exit_code == 0
+
+
+def test_task_failing_for_good_stops_downstream_exits_nonzero_and_notifies(settings):
+    behave = Behaviour(fail_times={"extract_b": 99})
+    record, lines = _run(settings, behave, retries=1)
+    tasks = record.tasks
+    assert tasks["extract_b"].status == "failed" and tasks["extract_b"].attempts == 2
+    assert tasks["extract_a"].status == "success"
+    assert tasks["combine"].status == "skipped: upstream failed"
+    assert tasks["publish"].status == "skipped: upstream failed"
+    assert "combine" not in behave.calls and "publish" not in behave.calls
+    assert record.exit_code != 0
+    failures = [n for n in record.notifications if n["event"] == "on_failure"]
+    assert {n["scope"] for n in failures} == {"extract_b", "workflow"}
+    assert all(n["to"] == [OPS] for n in failures)
+    assert any("notification on_failure [extract_b]" in line for line in lines)
+    assert any("boom in extract_b" in line for line in lines)
+
+
+def test_run_record_is_written_under_the_home_as_json(settings):
+    record, lines = _run(settings, Behaviour())
+    saved = json.loads((settings.home / "runs").joinpath(record.path.split("/")[-1]).read_text())
+    assert saved["status"] == "success"
+    assert set(saved["tasks"]) == {"extract_a", "extract_b", "combine", "publish"}
+    assert saved["tasks"]["combine"]["did"] == "unchanged, skipped (combine had nothing to do)"
+    assert any(
+        line.startswith("+ combine: success") and "unchanged, skipped" in line for line in lines
+    )
+    assert any(line.strip().startswith("task") and "attempts" in line for line in lines)
+
+
+def test_python_task_parameters_are_overridden_by_the_run_settings(settings):
+    behave = Behaviour()
+    _run(settings, behave)
+    assert behave.params["extract_a"] == {
+        "env": "local",
+        "store": settings.store_uri,
+        "contact": "runner-tests@example.org",
+    }
+
+
+def test_only_runs_the_named_tasks_and_rejects_unknown_names(settings):
+    behave = Behaviour()
+    record = run_workflow(
+        settings, workflow=fake_workflow(behave), only=["combine"], out=lambda _: None
+    )
+    assert set(behave.calls) == {"combine"}
+    assert record.tasks["extract_a"].status == "not selected"
+    with pytest.raises(ConfigError, match="--only nope: no such task; the tasks are extract_a"):
+        run_workflow(settings, workflow=fake_workflow(behave), only=["nope"])
+
+
+def test_failure_notification_is_sent_through_smtp_without_printing_the_password(settings):
+    with SmtpServer() as smtp:
+        url = f"smtp://mailer:s3cret-smtp-pw@127.0.0.1:{smtp.port}"
+        record, lines = _run(
+            settings.with_overrides(smtp_url=url), Behaviour(fail_times={"publish": 9}), retries=0
+        )
+    assert record.exit_code == 1
+    assert ("mailer", "s3cret-smtp-pw") in smtp.logins
+    failed = [m for m in smtp.messages if "publish failed" in m["data"]]
+    assert failed and failed[0]["rcpt"] == [OPS]
+    assert "s3cret-smtp-pw" not in "\n".join(lines)
+    assert "s3cret-smtp-pw" not in json.dumps(record.to_dict())
+
+
+def test_second_run_on_the_same_home_refuses_while_the_first_holds_the_lock(settings):
+    settings.home.mkdir(parents=True)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with file_lock(settings.home / "run.lock", "test holder"):
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(5)
+    try:
+        behave = Behaviour()
+        with pytest.raises(LockError, match=f"run lock on {settings.home}.*held by another run"):
+            run_workflow(settings, workflow=fake_workflow(behave), out=lambda _: None)
+        assert behave.calls == {}
+    finally:
+        release.set()
+        holder.join()
+
+
+def test_missing_contact_or_bad_store_stops_the_run_before_any_task(settings):
+    behave = Behaviour()
+    with pytest.raises(ConfigError, match="QUEST_CONTACT"):
+        run_workflow(settings.with_overrides(contact=""), workflow=fake_workflow(behave))
+    with pytest.raises(ConfigError, match="QUEST_STORE='ftp://x/y'"):
+        run_workflow(settings.with_overrides(store="ftp://x/y"), workflow=fake_workflow(behave))
+    assert behave.calls == {}
+    assert not (settings.home / "runs").exists()
+
+
+def test_notebook_tasks_run_the_file_with_base_parameters_as_widgets_and_run_overrides(
+    settings, tmp_path
+):
+    from brickflow import NotebookTask, Workflow
+
+    notebook = tmp_path / "nb.py"
+    notebook.write_text(
+        "# Databricks notebook source\n"
+        "dbutils.widgets.text('schema_prefix', 'declared-default')\n"
+        "dbutils.widgets.text('undeclared', 'its-default')\n"
+        "print('noisy notebook output')\n"
+        "quest_summary = {n: dbutils.widgets.get(n) for n in "
+        "('store', 'schema_prefix', 'report_series', 'undeclared')}\n"
+        "quest_summary['spark'] = spark\n"
+    )
+    exiting = tmp_path / "exits.py"
+    exiting.write_text('dbutils.notebook.exit(\'{"action": "unchanged", "reason": "r"}\')\n')
+    wf = Workflow("nb_flow")
+
+    @wf.notebook_task
+    def widgets():
+        return NotebookTask(
+            notebook_path=str(notebook.with_suffix("")),
+            base_parameters={"store": "s3://dev", "schema_prefix": "", "report_series": "S1"},
+        )
+
+    @wf.notebook_task(depends_on="widgets")
+    def exits():
+        return NotebookTask(notebook_path=str(exiting.with_suffix("")), base_parameters={})
+
+    lines: list[str] = []
+    run = run_workflow(
+        settings.with_overrides(schema_prefix="t1_"),
+        spark="the-session",
+        workflow=wf,
+        out=lines.append,
+    )
+    assert run.tasks["widgets"].summary == {
+        "store": settings.store_uri,
+        "schema_prefix": "t1_",
+        "report_series": "S1",
+        "undeclared": "its-default",
+        "spark": "the-session",
+    }
+    assert run.tasks["exits"].summary == {"action": "unchanged", "reason": "r"}
+    assert run.tasks["exits"].unchanged is True
+    assert not any("noisy notebook output" in line for line in lines)
+    assert "noisy notebook output" in Path(run.tasks["widgets"].log).read_text()

@@ -1,0 +1,34 @@
+# Databricks notebook source
+# The BrickFlow project entrypoint: `bf projects deploy` runs it to synthesize the bundle, and
+# Databricks runs it as the notebook behind every Python task.
+
+from brickflow import Project, PypiTaskLibrary  # brickflow must be imported first
+
+import workflows
+from quest.bundle import GIT_PROVIDER, GIT_REPO, codegen_kwargs, represent_integral_floats_as_ints
+from quest.config import load_settings
+from quest.workflow_config import VolumeWheelLibrary, brickflow_pin, workflow_config
+
+
+def main() -> None:
+    """Project entrypoint."""
+    from brickflow import ctx
+
+    cfg = workflow_config(ctx.env)
+    represent_integral_floats_as_ints()
+    with Project(
+        "quest",
+        git_repo=GIT_REPO,
+        provider=GIT_PROVIDER,
+        # Project libraries reach every task (task-level libraries would replace the workflow's).
+        libraries=[
+            VolumeWheelLibrary(whl=cfg.wheel_path),
+            PypiTaskLibrary(package=brickflow_pin()),
+        ],
+        codegen_kwargs=codegen_kwargs(load_settings().bundle_offline),
+    ) as f:
+        f.add_pkg(workflows)
+
+
+if __name__ == "__main__":
+    main()

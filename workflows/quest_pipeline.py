@@ -1,0 +1,106 @@
+"""`quest_pipeline`: republish both sources, then bronze -> silver -> gold, once a day.
+
+    bls_sync ─────┐
+                  ├─> load_bronze ─> load_silver ─> gold_analysis
+    datausa_sync ─┘
+
+Every value comes from `quest.workflow_config` for the environment BrickFlow deploys to (or runs
+in); the tasks only forward parameters to `quest.tasks` and the notebooks in `notebooks/`.
+"""
+
+from brickflow import NotebookTask, Workflow, ctx
+
+from quest import tasks
+from quest.workflow_config import (
+    GOLD_WIDGETS,
+    LOCATION_WIDGETS,
+    SYNC_TIMEOUT,
+    WORKFLOW_TIMEOUT,
+    default_task_settings,
+    job_cluster,
+    permissions,
+    serverless_libraries,
+    task_settings,
+    workflow_config,
+    workflow_emails,
+)
+
+cfg = workflow_config(ctx.env)
+_settings = cfg.settings
+
+wf = Workflow(
+    "quest_pipeline",
+    description="BLS productivity and US population: republish to S3, bronze, silver, gold.",
+    schedule_quartz_expression=cfg.schedule,
+    timezone=cfg.timezone,
+    max_concurrent_runs=1,
+    timeout_seconds=WORKFLOW_TIMEOUT,
+    default_cluster=job_cluster(cfg),
+    default_task_settings=default_task_settings(cfg),
+    email_notifications=workflow_emails(cfg),
+    permissions=permissions(cfg),
+    libraries=serverless_libraries(cfg),
+    tags=cfg.tags,
+)
+
+
+@wf.task(task_settings=task_settings(cfg, internet=True, timeout=SYNC_TIMEOUT))
+def bls_sync(
+    *,
+    env: str = cfg.env,
+    store: str = _settings.store,
+    contact: str = cfg.contact,
+    bls_url: str = _settings.bls_url,
+    s3_endpoint_url: str = _settings.s3_endpoint_url,
+):
+    return tasks.bls_sync(
+        ctx.dbutils,
+        env=env,
+        store=store,
+        contact=contact,
+        bls_url=bls_url,
+        s3_endpoint_url=s3_endpoint_url,
+    )
+
+
+@wf.task(task_settings=task_settings(cfg, internet=True, timeout=SYNC_TIMEOUT))
+def datausa_sync(
+    *,
+    env: str = cfg.env,
+    store: str = _settings.store,
+    contact: str = cfg.contact,
+    datausa_url: str = _settings.datausa_url,
+    s3_endpoint_url: str = _settings.s3_endpoint_url,
+):
+    return tasks.datausa_sync(
+        ctx.dbutils,
+        env=env,
+        store=store,
+        contact=contact,
+        datausa_url=datausa_url,
+        s3_endpoint_url=s3_endpoint_url,
+    )
+
+
+@wf.notebook_task(depends_on=["bls_sync", "datausa_sync"], task_settings=task_settings(cfg))
+def load_bronze():
+    return NotebookTask(
+        notebook_path="notebooks/load_bronze",
+        base_parameters=cfg.widget_values(*LOCATION_WIDGETS),
+    )
+
+
+@wf.notebook_task(depends_on="load_bronze", task_settings=task_settings(cfg))
+def load_silver():
+    return NotebookTask(
+        notebook_path="notebooks/load_silver",
+        base_parameters=cfg.widget_values(*LOCATION_WIDGETS),
+    )
+
+
+@wf.notebook_task(depends_on="load_silver", task_settings=task_settings(cfg))
+def gold_analysis():
+    return NotebookTask(
+        notebook_path="notebooks/gold_analysis",
+        base_parameters=cfg.widget_values(*LOCATION_WIDGETS, *GOLD_WIDGETS),
+    )

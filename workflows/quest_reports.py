@@ -1,0 +1,74 @@
+"""`quest_reports`: when new population data lands in S3, refresh silver and the gold views.
+
+The Databricks-native replacement for S3 -> SQS -> Lambda: a file-arrival trigger on the DataUSA
+prefix of the store. The loads are incremental, so the BLS side is skipped as unchanged and only
+the population flows through bronze and silver; gold views need no refresh but are re-checked.
+
+    load_bronze ─> load_silver ─> gold_analysis
+"""
+
+from brickflow import NotebookTask, Trigger, Workflow, ctx
+from brickflow.bundles.model import JobsTriggerFileArrival
+
+from quest.workflow_config import (
+    GOLD_WIDGETS,
+    LOCATION_WIDGETS,
+    WORKFLOW_TIMEOUT,
+    default_task_settings,
+    job_cluster,
+    permissions,
+    serverless_libraries,
+    task_settings,
+    workflow_config,
+    workflow_emails,
+)
+
+cfg = workflow_config(ctx.env)
+# Coalesce a burst of writes (the sync writes the object, then its metadata) into one run.
+MIN_SECONDS_BETWEEN_RUNS = 600
+WAIT_AFTER_LAST_CHANGE_SECONDS = 120
+
+wf = Workflow(
+    "quest_reports",
+    description="Refresh silver population and the gold views when DataUSA data lands in S3.",
+    trigger=Trigger(
+        file_arrival=JobsTriggerFileArrival(
+            url=cfg.datausa_prefix_url,
+            min_time_between_triggers_seconds=MIN_SECONDS_BETWEEN_RUNS,
+            wait_after_last_change_seconds=WAIT_AFTER_LAST_CHANGE_SECONDS,
+        ),
+        pause_status="UNPAUSED" if cfg.env == "prod" else "PAUSED",
+    ),
+    max_concurrent_runs=1,
+    timeout_seconds=WORKFLOW_TIMEOUT,
+    default_cluster=job_cluster(cfg),
+    default_task_settings=default_task_settings(cfg),
+    email_notifications=workflow_emails(cfg),
+    permissions=permissions(cfg),
+    libraries=serverless_libraries(cfg),
+    tags=cfg.tags,
+)
+
+
+@wf.notebook_task(task_settings=task_settings(cfg))
+def load_bronze():
+    return NotebookTask(
+        notebook_path="notebooks/load_bronze",
+        base_parameters=cfg.widget_values(*LOCATION_WIDGETS),
+    )
+
+
+@wf.notebook_task(depends_on="load_bronze", task_settings=task_settings(cfg))
+def load_silver():
+    return NotebookTask(
+        notebook_path="notebooks/load_silver",
+        base_parameters=cfg.widget_values(*LOCATION_WIDGETS),
+    )
+
+
+@wf.notebook_task(depends_on="load_silver", task_settings=task_settings(cfg))
+def gold_analysis():
+    return NotebookTask(
+        notebook_path="notebooks/gold_analysis",
+        base_parameters=cfg.widget_values(*LOCATION_WIDGETS, *GOLD_WIDGETS),
+    )
