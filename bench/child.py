@@ -1,0 +1,162 @@
+"""Run one measured child process: wall seconds, peak memory of its process tree, a memory cap.
+
+Each engine and scenario runs in a child of its own, so its figures include interpreter start,
+imports and (for Spark) the JVM, as a user running it would pay them; and so an engine that
+runs out of memory under its cap is reported as `out of memory` instead of taking the machine
+down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+# An engine's own way of saying it ran out of memory (it caught MemoryError or the like).
+OOM_EXIT = 86
+_OOM_SIGNS = ("MemoryError", "bad_alloc", "Out of Memory", "Cannot allocate memory")
+GIB = 1 << 30
+MIB = 1 << 20
+
+
+@dataclass
+class ChildResult:
+    """What one child process did and cost."""
+
+    argv: list[str]
+    returncode: int
+    seconds: float
+    peak_rss: int
+    out_of_memory: bool
+    timed_out: bool
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.out_of_memory and not self.timed_out
+
+    @property
+    def status(self) -> str:
+        if self.ok:
+            return "ok"
+        if self.out_of_memory:
+            return "out of memory"
+        if self.timed_out:
+            return "timed out"
+        return f"failed (exit {self.returncode})"
+
+    def to_dict(self, tail: int = 2000) -> dict:
+        data = asdict(self)
+        data["status"] = self.status
+        data["stdout"] = self.stdout[-tail:]
+        data["stderr"] = self.stderr[-tail:]
+        return data
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """The argv running `python -m module args...` with this interpreter."""
+    return [sys.executable, "-m", module, *args]
+
+
+def _limit_address_space(cap: int):
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    return apply
+
+
+def _tree_rss(process: psutil.Process) -> int:
+    total = 0
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+def run_child(
+    argv: list[str],
+    *,
+    memory_cap: int | None = None,
+    timeout: float | None = None,
+    env: dict[str, str] | None = None,
+    cwd: str | Path = REPO,
+    interval: float = 0.05,
+) -> ChildResult:
+    """Run `argv` to completion and measure it.
+
+    Args:
+        argv: the command.
+        memory_cap: bytes of address space the child may map (`RLIMIT_AS`); None for no cap.
+            Not for a JVM, which reserves far more address space than it uses.
+        timeout: seconds before the child (and its children) are killed.
+        env: extra environment variables on top of this process's.
+        cwd: the working folder (the repository, so `python -m bench...` resolves).
+        interval: seconds between memory samples of the process tree.
+
+    Returns:
+        Wall seconds from start to exit, the peak RSS (the larger of the sampled tree sum and
+        the kernel's own high-water mark of the child), the exit status and the output.
+    """
+    child_env = {**os.environ, **(env or {})}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            argv,
+            cwd=str(cwd),
+            env=child_env,
+            stdout=out,
+            stderr=err,
+            preexec_fn=_limit_address_space(memory_cap) if memory_cap else None,
+            start_new_session=True,
+        )
+        watched = psutil.Process(proc.pid)
+        peak, status, usage, timed_out = 0, 0, None, False
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, _tree_rss(watched))
+            if timeout is not None and time.perf_counter() - start > timeout:
+                timed_out = True
+                _kill_tree(proc.pid)
+            time.sleep(interval)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        # ru_maxrss is in KiB on Linux: the child's own peak, which sampling may miss.
+        peak = max(peak, usage.ru_maxrss * 1024)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    oom = proc.returncode == OOM_EXIT or (
+        memory_cap is not None and proc.returncode != 0 and _says_out_of_memory(stderr)
+    )
+    return ChildResult(argv, proc.returncode, seconds, peak, oom, timed_out, stdout, stderr)
+
+
+def _says_out_of_memory(stderr: str) -> bool:
+    # Only the last lines: a traceback quotes source lines that may name memory errors too.
+    last = "\n".join(line for line in stderr.splitlines() if line.strip())
+    return any(sign in last.splitlines()[-1] for sign in _OOM_SIGNS) if last else False
+
+
+def _kill_tree(pid: int) -> None:
+    # The child leads its own session: one signal to the group ends it and its JVM.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, 9)

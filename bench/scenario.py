@@ -1,0 +1,78 @@
+"""The inputs the benchmarks change: a writable copy of the real snapshot, one changed value."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+DAY = 86400
+
+
+def copy_snapshot(source: Path, target: Path) -> Path:
+    """Copy the snapshot folder to `target`, writable, keeping each file's modification time.
+
+    `shutil.copytree` would copy the read-only modes of ../shared/data too, leaving a folder
+    that can be neither changed nor removed.
+    """
+    for dirpath, _, filenames in os.walk(source):
+        folder = target / Path(dirpath).relative_to(source)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in filenames:
+            src = Path(dirpath) / name
+            dst = folder / name
+            shutil.copyfile(src, dst)
+            stat = src.stat()
+            os.utime(dst, (stat.st_atime, stat.st_mtime))
+    return target
+
+
+def change_one_value(path: Path, line_number: int = 1) -> dict:
+    """Change the last digit of the `value` on one data line, keeping the file's size.
+
+    Like a BLS revision, the file also gets a new modification time (a day later), so a mirror
+    lists it with a new date and answers with a new `Last-Modified`.
+
+    Args:
+        path: a BLS-format data file (tab-separated, `value` the fourth field).
+        line_number: which line to change, 0 being the header.
+
+    Returns:
+        The file, the line, the old and new value, and the file's size in bytes.
+    """
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    fields = lines[line_number].split(b"\t")
+    old = fields[3]
+    digit = old.rstrip()[-1:]
+    if not digit.isdigit():
+        raise ValueError(f"{path} line {line_number}: value {old!r} does not end in a digit")
+    new_digit = b"1" if digit != b"1" else b"2"
+    stripped = old.rstrip()
+    fields[3] = stripped[:-1] + new_digit + old[len(stripped) :]
+    lines[line_number] = b"\t".join(fields)
+    path.write_bytes(b"\n".join(lines))
+    mtime = max(path.stat().st_mtime, time.time()) + DAY
+    os.utime(path, (mtime, mtime))
+    return {
+        "file": path.name,
+        "line": line_number,
+        "old": old.decode().strip(),
+        "new": fields[3].decode().strip(),
+        "bytes": len(data),
+    }
+
+
+def count_delta_commits(root: Path) -> dict[str, int]:
+    """Commits (`_delta_log/<version>.json`) of every Delta table under `root`, by table folder."""
+    counts: dict[str, int] = {}
+    for log_dir in root.rglob("_delta_log"):
+        commits = [p for p in log_dir.glob("*.json") if p.stem.isdigit()]
+        counts[str(log_dir.parent.relative_to(root))] = len(commits)
+    return counts
+
+
+def commits_between(before: dict[str, int], after: dict[str, int]) -> int:
+    """Delta commits written between two `count_delta_commits` snapshots."""
+    return sum(after.get(t, 0) - before.get(t, 0) for t in after)

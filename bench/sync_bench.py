@@ -1,0 +1,94 @@
+"""Benchmark 1: the BLS republish against the local mirror of the real snapshot.
+
+Run as a child: `python -m bench.sync_bench DATA_DIR HOME OUT.json`, where DATA_DIR is a
+writable copy of ../shared/data (the third scenario changes one value in it). Three syncs into a
+fresh local store: cold, nothing changed, one file changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from bench.scenario import change_one_value
+from quest.config import Settings
+from quest.store import open_store
+from quest.store.base import hash_file
+
+CONTACT = "quest-bench@example.org"
+SCENARIOS = ("cold", "unchanged", "one_file_changed")
+CHANGED_FILE = "pr.data.0.Current"
+
+
+def _store_matches(store_dir: Path, source_dir: Path) -> bool:
+    source = {p.relative_to(source_dir): p for p in source_dir.rglob("*") if p.is_file()}
+    for rel, path in source.items():
+        copy = store_dir / rel
+        if not copy.is_file() or hash_file(str(copy)).sha256 != hash_file(str(path)).sha256:
+            return False
+    return True
+
+
+def served(log: list[tuple[str, str, int, int]]) -> dict:
+    """What the mirror itself sent: file bodies apart from listing pages (its own count)."""
+    bodies = [(p, n) for m, p, status, n in log if m == "GET" and status == 200 and n]
+    files = [(p, n) for p, n in bodies if not p.endswith("/")]
+    return {
+        "file_bodies_sent": [p for p, _ in files],
+        "file_body_bytes": sum(n for _, n in files),
+        "listing_bytes": sum(n for p, n in bodies if p.endswith("/")),
+        "mirror_requests": len(log),
+    }
+
+
+def run(data_dir: Path, home: Path) -> dict:
+    """The three syncs; each scenario's summary, wall seconds and what was changed."""
+    from quest.mirror.server import MirrorServer
+    from quest.sources.bls import sync_bls
+
+    results: dict[str, dict] = {}
+    with MirrorServer(str(data_dir)) as server:
+        settings = Settings(
+            home=home,
+            store=str(home / "store"),
+            bls_url=server.bls_url,
+            datausa_url=server.datausa_url,
+            contact=CONTACT,
+        )
+        store = open_store(settings.store_uri)
+        for scenario in SCENARIOS:
+            change = None
+            if scenario == "one_file_changed":
+                change = change_one_value(data_dir / "bls" / "pr" / CHANGED_FILE)
+            seen = len(server.log)
+            started = time.perf_counter()
+            summary = sync_bls(settings, store=store)
+            wall = time.perf_counter() - started
+            results[scenario] = {
+                "summary": summary.to_dict(),
+                "wall_seconds": round(wall, 3),
+                "changed": change,
+                **served(server.log[seen:]),
+            }
+        results["store_matches_source"] = _store_matches(
+            Path(settings.store_uri) / settings.bls_prefix, data_dir / "bls" / "pr"
+        )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("home", type=Path)
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    result = run(args.data_dir.resolve(), args.home.resolve())
+    args.out.write_text(json.dumps(result, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

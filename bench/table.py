@@ -1,0 +1,123 @@
+"""The benchmark's results as plain-text tables for the terminal (and docs/performance.md)."""
+
+from __future__ import annotations
+
+from bench.child import MIB
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
+    line = "  ".join(f"{h:<{w}}" for h, w in zip(headers, widths, strict=True))
+    rule = "  ".join("-" * w for w in widths)
+    body = ["  ".join(f"{c!s:<{w}}" for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join([line, rule, *body])
+
+
+def sync_table(sync: dict) -> str:
+    rows = []
+    for scenario in ("cold", "unchanged", "one_file_changed"):
+        entry = sync.get(scenario)
+        if not entry:
+            continue
+        s = entry["summary"]
+        counts = [s.get(k, 0) for k in ("uploaded", "replaced", "skipped", "deleted")]
+        rows.append(
+            [
+                scenario,
+                s.get("requests", "-"),
+                entry.get("file_body_bytes", "-"),
+                s.get("bytes_down", "-"),
+                s.get("bytes_up", "-"),
+                "/".join(str(c) for c in counts),
+                f"{entry['wall_seconds']:.2f}",
+            ]
+        )
+    headers = [
+        "scenario",
+        "requests",
+        "file body bytes",
+        "bytes down (all)",
+        "bytes up",
+        "new/replaced/skipped/deleted",
+        "seconds",
+    ]
+    return _table(headers, rows)
+
+
+def workflow_table(workflow: dict) -> str:
+    scenarios = [s for s in ("cold", "unchanged", "one_value_changed") if s in workflow]
+    tasks: list[str] = []
+    for scenario in scenarios:
+        tasks += [t for t in workflow[scenario]["tasks"] if t not in tasks]
+    rows = [[task, *(_fmt(workflow[s]["tasks"].get(task)) for s in scenarios)] for task in tasks]
+    rows.append(["all (wall)", *(_fmt(workflow[s]["seconds"]) for s in scenarios)])
+    rows.append(["Delta commits", *(str(workflow[s]["delta_commits"]) for s in scenarios)])
+    return _table(["seconds", *scenarios], rows)
+
+
+def _fmt(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f}"
+
+
+def scale_table(scale: dict) -> str:
+    rows = []
+    for rows_text, entry in scale.items():
+        for engine, result in entry["engines"].items():
+            ok = result["status"] == "ok"
+            rows.append(
+                [
+                    f"{int(rows_text):,}",
+                    engine,
+                    f"{result['seconds']:.1f}" if ok else result["status"],
+                    f"{result['peak_rss'] / MIB:,.0f}",
+                ]
+            )
+        agreement = entry.get("agreement", {})
+        rows.append(["", "answers", "equal" if agreement.get("all_equal") else "DIFFER", ""])
+    return _table(["rows", "engine", "seconds", "peak MiB"], rows)
+
+
+def memory_table(memory: dict) -> str:
+    rows = []
+    for target in ("local", "s3"):
+        entry = memory.get(target)
+        if entry is None:
+            continue
+        if entry.get("status") != "ok":
+            rows.append([target, entry.get("status", "-"), "-", "-"])
+            continue
+        rows.append(
+            [
+                target,
+                f"{memory['file_bytes'] / MIB:,.0f} MiB",
+                f"{entry['seconds']:.1f}",
+                f"{entry['peak_rss'] / MIB:,.0f}",
+            ]
+        )
+    return _table(["store", "file", "seconds", "sync peak RSS MiB"], rows)
+
+
+def targets_table(targets: list[dict]) -> str:
+    rows = [[t["status"], t["target"], t["goal"], t["figure"]] for t in targets]
+    return _table(["status", "target", "goal", "figure"], rows)
+
+
+def render(results: dict) -> str:
+    """Every section that was measured, one table each."""
+    parts = []
+    sections = (
+        ("sync", "1. Sync (BLS, real snapshot, local mirror)", sync_table),
+        ("workflow", "2. Workflow (quest run, one process, one session)", workflow_table),
+        ("scale", "3. Scale (the three answers, generated files)", scale_table),
+        ("memory", "4. Memory (republishing one big file)", memory_table),
+    )
+    for key, title, render_one in sections:
+        value = results.get(key)
+        if not value:
+            continue
+        if "error" in value:
+            parts.append(f"{title}\n{value['error']}")
+        else:
+            parts.append(f"{title}\n{render_one(value)}")
+    parts.append("Targets (issue 6)\n" + targets_table(results.get("targets", [])))
+    return "\n\n".join(parts)

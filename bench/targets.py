@@ -1,0 +1,256 @@
+"""The targets of issue 6, checked against one benchmark run: met, missed or not measured."""
+
+from __future__ import annotations
+
+from bench.child import MIB
+
+MET, MISSED, NOT_MEASURED = "met", "missed", "not measured"
+UNCHANGED_SHARE = 0.35
+OVERHEAD = 1.5
+DUCKDB_FACTOR = 3.0
+RIVAL_FROM_ROWS = 10_000_000
+DUCKDB_AT_ROWS = 50_000_000
+MEDALLION_AT_ROWS = 10_000_000
+
+
+def _target(name: str, goal: str, status: str, figure: str) -> dict:
+    return {"target": name, "goal": goal, "status": status, "figure": figure}
+
+
+def _get(data: dict | None, *path: str):
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _verdict(ok: bool) -> str:
+    return MET if ok else MISSED
+
+
+def row_counts(record: object, layer: str = "silver") -> dict[str, int] | None:
+    """Rows inserted / updated / deleted that a run record reports for `layer`, if it does.
+
+    Counts are integers under keys naming the kind (`rows_updated`, `updated`, ...) anywhere
+    below a key or a task named after the layer.
+    """
+    found: dict[str, int] = {}
+
+    def walk(node: object, inside: bool) -> None:
+        if isinstance(node, list):
+            for item in node:
+                named = isinstance(item, dict) and layer in str(item.get("name", "")).lower()
+                walk(item, inside or named)
+            return
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            here = inside or layer in str(key).lower()
+            if here and isinstance(value, int) and not isinstance(value, bool):
+                for kind in ("inserted", "updated", "deleted"):
+                    if kind in str(key).lower():
+                        found[kind] = found.get(kind, 0) + value
+            walk(value, here)
+
+    walk(record, False)
+    return found or None
+
+
+def sync_targets(sync: dict | None) -> list[dict]:
+    unchanged = _get(sync, "unchanged", "summary")
+    changed = _get(sync, "one_file_changed", "summary")
+    change = _get(sync, "one_file_changed", "changed")
+    if unchanged is None:
+        return [
+            _target("Sync, nothing changed: no body bytes, no uploads", "0 / 0", NOT_MEASURED, "-")
+        ]
+    uploads = unchanged.get("uploaded", 0) + unchanged.get("replaced", 0)
+    down = _body_bytes(sync["unchanged"])
+    out = [
+        _target(
+            "Sync, nothing changed: no body bytes, no uploads",
+            "0 file body bytes, 0 uploads",
+            _verdict(down == 0 and uploads == 0),
+            f"{down} body bytes, {uploads} uploads",
+        )
+    ]
+    if changed is not None and change is not None:
+        uploads = changed.get("uploaded", 0) + changed.get("replaced", 0)
+        down = _body_bytes(sync["one_file_changed"])
+        out.append(
+            _target(
+                "Sync, one file changed: only that file downloaded",
+                f"{change['bytes']} body bytes, 1 upload",
+                _verdict(down == change["bytes"] and uploads == 1),
+                f"{down} body bytes, {uploads} uploads",
+            )
+        )
+    return out
+
+
+def _body_bytes(scenario: dict) -> int | None:
+    # The mirror's own count of file bodies sent; the sync's `bytes_down` includes the listing.
+    if "file_body_bytes" in scenario:
+        return scenario["file_body_bytes"]
+    return scenario["summary"].get("bytes_down")
+
+
+def workflow_targets(workflow: dict | None) -> list[dict]:
+    cold, unchanged = _get(workflow, "cold"), _get(workflow, "unchanged")
+    changed = _get(workflow, "one_value_changed")
+    if cold is None or unchanged is None:
+        return [
+            _target("Workflow, nothing changed", "0 commits, <= 35% of cold", NOT_MEASURED, "-")
+        ]
+    share = unchanged["seconds"] / cold["seconds"] if cold["seconds"] else float("inf")
+    out = [
+        _target(
+            "Workflow, nothing changed: no Delta commits",
+            "0 commits",
+            _verdict(unchanged["delta_commits"] == 0),
+            f"{unchanged['delta_commits']} commits",
+        ),
+        _target(
+            "Workflow, nothing changed: at most 35% of the cold run",
+            f"<= {UNCHANGED_SHARE:.0%}",
+            _verdict(share <= UNCHANGED_SHARE),
+            f"{share:.0%} ({unchanged['seconds']:.1f} s of {cold['seconds']:.1f} s)",
+        ),
+    ]
+    if changed is not None:
+        counts = row_counts(changed.get("record"))
+        figure = (
+            "not in the run record"
+            if counts is None
+            else ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+        )
+        status = (
+            NOT_MEASURED
+            if counts is None
+            else _verdict(
+                counts.get("updated", 0) == 1
+                and counts.get("inserted", 0) == 0
+                and counts.get("deleted", 0) == 0
+            )
+        )
+        out.append(
+            _target(
+                "Workflow, one value changed: only its row rewritten in silver",
+                "1 updated, 0 inserted, 0 deleted",
+                status,
+                figure + f"; {changed['delta_commits']} Delta commits",
+            )
+        )
+    return out
+
+
+def _seconds(scale: dict | None, rows: int, engine: str) -> float | None:
+    result = _get(scale, str(rows), "engines", engine)
+    if result is None or result.get("status") != "ok":
+        return None
+    return result["seconds"]
+
+
+def _status_of(scale: dict | None, rows: int, engine: str) -> str | None:
+    return _get(scale, str(rows), "engines", engine, "status")
+
+
+def scale_targets(scale: dict | None) -> list[dict]:
+    out = []
+    measured = sorted(int(r) for r in (scale or {}))
+    for rows in measured:
+        agreement = _get(scale, str(rows), "agreement") or {}
+        out.append(
+            _target(
+                f"Answers equal across engines at {rows:,} rows",
+                "identical best years and report, stats within 1e-6",
+                _verdict(bool(agreement.get("all_equal"))),
+                "equal (" + ", ".join(agreement.get("compared", [])) + ")"
+                if agreement.get("all_equal")
+                else f"differences: {agreement.get('differences')}",
+            )
+        )
+    pipeline, floor = (
+        _seconds(scale, MEDALLION_AT_ROWS, "pipeline"),
+        _seconds(scale, MEDALLION_AT_ROWS, "plain_spark"),
+    )
+    if pipeline is None or floor is None:
+        out.append(
+            _target(
+                "Medallion overhead at 10M rows", f"<= {OVERHEAD}x plain Spark", NOT_MEASURED, "-"
+            )
+        )
+    else:
+        out.append(
+            _target(
+                "Medallion overhead at 10M rows",
+                f"<= {OVERHEAD}x plain Spark",
+                _verdict(pipeline <= OVERHEAD * floor),
+                f"{pipeline / floor:.2f}x ({pipeline:.1f} s vs {floor:.1f} s)",
+            )
+        )
+    for rows in (r for r in measured if r >= RIVAL_FROM_ROWS):
+        ours, theirs = _seconds(scale, rows, "pipeline"), _seconds(scale, rows, "pandas")
+        pandas_status = _status_of(scale, rows, "pandas")
+        name = f"Ahead of seed-style pandas at {rows:,} rows"
+        if ours is not None and pandas_status == "out of memory":
+            out.append(_target(name, "pipeline faster", MET, f"{ours:.1f} s; pandas out of memory"))
+        elif ours is None or theirs is None:
+            out.append(_target(name, "pipeline faster", NOT_MEASURED, "-"))
+        else:
+            out.append(
+                _target(
+                    name,
+                    "pipeline faster",
+                    _verdict(ours < theirs),
+                    f"{ours:.1f} s vs {theirs:.1f} s",
+                )
+            )
+    ours, duck = (
+        _seconds(scale, DUCKDB_AT_ROWS, "pipeline"),
+        _seconds(scale, DUCKDB_AT_ROWS, "duckdb"),
+    )
+    name = "Within 3x of DuckDB at 50M rows"
+    if ours is None or duck is None:
+        out.append(
+            _target(name, f"<= {DUCKDB_FACTOR}x DuckDB", NOT_MEASURED, "run with SCALE=large")
+        )
+    else:
+        out.append(
+            _target(
+                name,
+                f"<= {DUCKDB_FACTOR}x DuckDB",
+                _verdict(ours <= DUCKDB_FACTOR * duck),
+                f"{ours / duck:.1f}x ({ours:.1f} s vs {duck:.1f} s)",
+            )
+        )
+    return out
+
+
+def memory_targets(memory: dict | None) -> list[dict]:
+    out = []
+    goal = (memory or {}).get("goal_bytes", 150 * MIB)
+    size = (memory or {}).get("file_bytes", 1 << 30)
+    for target in ("local", "s3"):
+        entry = _get(memory, target)
+        name = f"Sync of a {size / MIB:,.0f} MiB file to {target}: flat memory"
+        if entry is None or entry.get("status") != "ok":
+            status = "-" if entry is None else entry.get("status")
+            out.append(_target(name, f"< {goal / MIB:.0f} MiB", NOT_MEASURED, str(status)))
+            continue
+        peak = entry["peak_rss"]
+        out.append(
+            _target(name, f"< {goal / MIB:.0f} MiB", _verdict(peak < goal), f"{peak / MIB:.0f} MiB")
+        )
+    return out
+
+
+def evaluate(results: dict) -> list[dict]:
+    """Every target of issue 6 with its status and the figure it was judged on."""
+    return (
+        sync_targets(results.get("sync"))
+        + workflow_targets(results.get("workflow"))
+        + scale_targets(results.get("scale"))
+        + memory_targets(results.get("memory"))
+    )

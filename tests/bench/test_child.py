@@ -1,0 +1,49 @@
+"""The measured child runner: wall time, peak memory, a memory cap that reports out of memory."""
+
+from __future__ import annotations
+
+import sys
+
+from bench.child import GIB, MIB, OOM_EXIT, run_child
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_child_reports_exit_status_and_output():
+    child = run_child(_python("import sys; print('hi'); sys.exit(3)"))
+    assert child.returncode == 3
+    assert child.stdout.strip() == "hi"
+    assert child.status == "failed (exit 3)"
+    assert not child.ok
+
+
+def test_child_peak_rss_sees_memory_the_child_touched():
+    child = run_child(_python("import time; b = bytearray(300 * 2**20); time.sleep(0.3)"))
+    assert child.ok
+    assert child.peak_rss >= 300 * MIB
+
+
+def test_child_over_its_memory_cap_is_reported_out_of_memory():
+    child = run_child(_python("b = bytearray(2 * 2**30)"), memory_cap=GIB)
+    assert child.out_of_memory
+    assert child.status == "out of memory"
+    assert "MemoryError" in child.stderr
+
+
+def test_engine_exit_code_for_out_of_memory_is_recognised():
+    child = run_child(_python(f"import sys; sys.exit({OOM_EXIT})"))
+    assert child.out_of_memory
+
+
+def test_a_failure_under_a_cap_without_memory_signs_is_not_out_of_memory():
+    child = run_child(_python("raise ValueError('bad input')"), memory_cap=GIB)
+    assert child.returncode == 1 and not child.out_of_memory
+
+
+def test_child_past_its_timeout_is_killed():
+    child = run_child(_python("import time; time.sleep(30)"), timeout=0.5)
+    assert child.timed_out
+    assert child.seconds < 10
+    assert child.status == "timed out"
