@@ -8,16 +8,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
-
-
-def shared_data(*parts: str) -> Path:
-    """A file or folder of the real snapshots in ../shared/data, or skip the test."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real snapshot {path} is absent (../shared is not beside the repo)")
-    return path
+from tests.realdata import REPO, SHARED_DATA, shared_data  # noqa: F401 - re-exported
 
 
 @pytest.fixture(scope="session")

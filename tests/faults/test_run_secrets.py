@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from brickflow import EmailNotifications, TaskSettings, Workflow, WorkflowEmailNotifications
-from workflow.support import OPS, SmtpServer
+from tests.workflow.support import OPS, SmtpServer
 
 from quest import tasks
 from quest.config import load_settings

@@ -8,8 +8,8 @@ import tempfile
 import time
 
 import pytest
-from sources.support import *  # noqa: F403
-from sources.support import assert_mirrored, leftovers, sample_files, stored_bytes
+from tests.sources.support import *  # noqa: F403
+from tests.sources.support import assert_mirrored, leftovers, sample_files, stored_bytes
 
 from quest.errors import SourceError, SyncGuardError
 from quest.sources.bls import sync_bls

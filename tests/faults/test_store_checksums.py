@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from sources.support import *  # noqa: F403
-from sources.support import leftovers
+from tests.sources.support import *  # noqa: F403
+from tests.sources.support import leftovers
 
 from quest.errors import StoreError
 

@@ -8,8 +8,8 @@ import threading
 import time
 
 import pytest
-from sources.support import *  # noqa: F403
-from sources.support import assert_mirrored, make_s3_store, sample_files
+from tests.sources.support import *  # noqa: F403
+from tests.sources.support import assert_mirrored, make_s3_store, sample_files
 
 from quest.errors import LockError
 from quest.sources.bls import sync_bls

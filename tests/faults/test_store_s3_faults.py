@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from sources.s3_proxy import FaultyS3Proxy
-from sources.support import *  # noqa: F403
-from sources.support import (
+from tests.sources.s3_proxy import FaultyS3Proxy
+from tests.sources.support import *  # noqa: F403
+from tests.sources.support import (
     CONTACT,
     PREFIX,
     Source,

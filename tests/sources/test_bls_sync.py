@@ -6,12 +6,12 @@ import hashlib
 
 import pytest
 import requests
-from conftest import SHARED_DATA, shared_data
 
 from quest.errors import ConfigError, SourceError, SyncGuardError
 from quest.mirror.server import MirrorServer
 from quest.sources.bls import sync_bls
 from quest.store.base import SOURCE_MODIFIED
+from tests.realdata import SHARED_DATA, shared_data
 
 from .support import PREFIX, assert_mirrored, leftovers, sample_files, stored_bytes
 

@@ -6,11 +6,11 @@ import json
 import shutil
 
 import pytest
-from conftest import shared_data
 
 from quest.errors import SourceError
 from quest.mirror.server import MirrorServer
 from quest.sources.datausa import parse_population, sync_datausa
+from tests.realdata import shared_data
 
 from .support import stored_bytes
 

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import shared_data
 
 from quest.mirror.server import MirrorServer
 from quest.runner.local import run_workflow
+from tests.realdata import shared_data
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
