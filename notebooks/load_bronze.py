@@ -1,0 +1,38 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # Bronze: load the republished files into Delta
+# MAGIC
+# MAGIC Parameters (widgets, named like `quest.config.Settings` fields; empty keeps the default):
+# MAGIC - `env`: local, dev or prod
+# MAGIC - `store`: the store URI the republish tasks wrote (a folder or `s3://bucket/prefix`)
+# MAGIC - `catalog`: Unity Catalog name (empty locally)
+# MAGIC - `schema_prefix`: prefix of the bronze/silver/gold schemas (keeps test runs apart)
+# MAGIC
+# MAGIC Only files whose content changed since the last load are read; unchanged input writes nothing.
+
+# COMMAND ----------
+
+import json
+
+from quest.medallion.bronze import load_bronze
+from quest.notebook import define_widgets, settings_from_widgets
+
+PARAMETERS = ("env", "store", "catalog", "schema_prefix")
+define_widgets(dbutils, PARAMETERS)  # noqa: F821 - dbutils is injected by Databricks or the runner
+settings = settings_from_widgets(dbutils, PARAMETERS)  # noqa: F821
+display = globals().get("display") or (lambda df: df.show(20, truncate=False))
+
+# COMMAND ----------
+
+summary = load_bronze(spark, settings)  # noqa: F821 - spark is injected
+quest_summary = summary
+print(json.dumps(summary, indent=2, default=str))
+
+# COMMAND ----------
+
+display(spark.table(settings.table("bronze", "ingest_manifest")))  # noqa: F821
+
+# COMMAND ----------
+
+if hasattr(dbutils, "notebook"):  # noqa: F821
+    dbutils.notebook.exit(json.dumps(summary, default=str))  # noqa: F821

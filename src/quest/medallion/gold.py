@@ -1,0 +1,141 @@
+"""Gold: the quest's three answers as Spark SQL views over silver, parameterised at creation.
+
+Views cost nothing to refresh: re-creating them only rewrites catalog text, never data.
+"""
+
+from __future__ import annotations
+
+from quest.config import Settings
+from quest.errors import ConfigError
+from quest.medallion.silver_tables import OBSERVATIONS, POPULATION
+from quest.medallion.tables import sql_str, table_exists
+from quest.spark import ensure_schemas
+
+QUARTERS = ("Q01", "Q02", "Q03", "Q04")
+ANNUAL = "Q05"
+VIEWS = ("population_stats", "best_year_by_series", "series_population_report")
+
+
+def summed_periods(include_annual: bool) -> tuple[str, ...]:
+    """The periods summed per year: the four quarters, plus the annual average on request."""
+    return (*QUARTERS, ANNUAL) if include_annual else QUARTERS
+
+
+def population_stats_sql(settings: Settings) -> str:
+    if settings.start_year > settings.end_year:
+        raise ConfigError(
+            f"start_year={settings.start_year} is after end_year={settings.end_year}; "
+            "set QUEST_START_YEAR <= QUEST_END_YEAR"
+        )
+    population = settings.table("silver", POPULATION)
+    return f"""
+        SELECT CAST({settings.start_year} AS INT) AS start_year,
+               CAST({settings.end_year} AS INT) AS end_year,
+               CAST(COUNT(population) AS INT) AS years,
+               AVG(CAST(population AS DECIMAL(38, 0))) AS mean,
+               STDDEV_SAMP(CAST(population AS DOUBLE)) AS stddev
+        FROM {population}
+        WHERE year BETWEEN {settings.start_year} AND {settings.end_year}
+    """
+
+
+def best_year_sql(settings: Settings, enrich: dict[str, bool]) -> str:
+    """For each series of the current file: the year with the largest summed value (exact
+    DECIMAL sums), ties to the earliest year; measure and sector text where mapped."""
+    observations = settings.table("silver", OBSERVATIONS)
+    periods = ", ".join(sql_str(p, "period") for p in summed_periods(settings.include_annual))
+    current = sql_str(settings.current_file, "current_file")
+    joins, measure, sector = "", "CAST(NULL AS STRING)", "CAST(NULL AS STRING)"
+    if enrich.get("pr_series"):
+        joins += (
+            f" LEFT JOIN {settings.table('silver', 'pr_series')} ser ON ser.series_id = b.series_id"
+        )
+        if enrich.get("pr_measure"):
+            joins += (
+                f" LEFT JOIN {settings.table('silver', 'pr_measure')} m"
+                " ON m.measure_code = ser.measure_code"
+            )
+            measure = "m.measure_text"
+        if enrich.get("pr_sector"):
+            joins += (
+                f" LEFT JOIN {settings.table('silver', 'pr_sector')} sec"
+                " ON sec.sector_code = ser.sector_code"
+            )
+            sector = "sec.sector_name"
+    return f"""
+        WITH sums AS (
+            SELECT series_id, year, SUM(value) AS value, COUNT(*) AS periods
+            FROM {observations}
+            WHERE source_file = {current} AND period IN ({periods})
+            GROUP BY series_id, year
+        ),
+        best AS (
+            SELECT *, ROW_NUMBER() OVER (PARTITION BY series_id ORDER BY value DESC, year ASC) AS rank
+            FROM sums
+        )
+        SELECT b.series_id, b.year, b.value, b.periods,
+               {measure} AS measure_text, {sector} AS sector_name
+        FROM best b{joins}
+        WHERE b.rank = 1
+    """
+
+
+def series_report_sql(settings: Settings) -> str:
+    observations = settings.table("silver", OBSERVATIONS)
+    population = settings.table("silver", POPULATION)
+    return f"""
+        SELECT o.series_id, o.year, o.period, o.value, p.population
+        FROM {observations} o
+        LEFT JOIN {population} p ON p.year = o.year
+        WHERE o.source_file = {sql_str(settings.current_file, "current_file")}
+          AND o.series_id = {sql_str(settings.report_series, "report_series")}
+          AND o.period = {sql_str(settings.report_period, "report_period")}
+    """
+
+
+def _mapping_columns_ok(spark, settings: Settings) -> dict[str, bool]:
+    needed = {
+        "pr_series": {"series_id", "measure_code", "sector_code"},
+        "pr_measure": {"measure_code", "measure_text"},
+        "pr_sector": {"sector_code", "sector_name"},
+    }
+    found = {}
+    for table, columns in needed.items():
+        name = settings.table("silver", table)
+        found[table] = table_exists(spark, name) and columns <= set(spark.table(name).columns)
+    return found
+
+
+def create_gold_views(spark, settings: Settings) -> dict:
+    """Create or replace the three gold views for `settings`' parameters.
+
+    Raises:
+        ConfigError: for a parameter that cannot be used (naming it), or when silver is empty.
+    """
+    ensure_schemas(spark, settings)
+    for table in (OBSERVATIONS, POPULATION):
+        if not table_exists(spark, settings.table("silver", table)):
+            raise ConfigError(
+                f"{settings.table('silver', table)} does not exist: run the bronze and silver "
+                "tasks before the gold task"
+            )
+    enrich = _mapping_columns_ok(spark, settings)
+    bodies = {
+        "population_stats": population_stats_sql(settings),
+        "best_year_by_series": best_year_sql(settings, enrich),
+        "series_population_report": series_report_sql(settings),
+    }
+    tables = {}
+    for view, body in bodies.items():
+        name = settings.table("gold", view)
+        spark.sql(f"CREATE OR REPLACE VIEW {name} AS {body}")
+        tables[name] = {"action": "view replaced", "commits": 0}
+    parameters = {
+        "current_file": settings.current_file,
+        "start_year": settings.start_year,
+        "end_year": settings.end_year,
+        "include_annual": settings.include_annual,
+        "report_series": settings.report_series,
+        "report_period": settings.report_period,
+    }
+    return {"layer": "gold", "tables": tables, "parameters": parameters, "commits": 0}

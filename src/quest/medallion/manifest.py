@@ -1,0 +1,54 @@
+"""The manifests: small Delta tables saying which file version each layer last loaded.
+
+They are written last, after the data, so a run that dies part-way leaves the manifest at the
+previous state and the next run redoes the unfinished files (every write is idempotent).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import types as T
+
+from quest.medallion.tables import overwrite, table_exists
+
+BRONZE_MANIFEST = "ingest_manifest"
+SILVER_MANIFEST = "load_manifest"
+
+BRONZE_SCHEMA = T.StructType(
+    [
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("kind", T.StringType(), False),
+        T.StructField("table", T.StringType(), True),
+        T.StructField("sha256", T.StringType(), False),
+        T.StructField("source_modified", T.StringType(), True),
+        T.StructField("bytes", T.LongType(), True),
+        T.StructField("rows", T.LongType(), True),
+        T.StructField("ingested_at", T.TimestampType(), True),
+    ]
+)
+
+SILVER_SCHEMA = T.StructType(
+    [
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("table", T.StringType(), True),
+        T.StructField("sha256", T.StringType(), False),
+        T.StructField("rows_in", T.LongType(), True),
+        T.StructField("rows_valid", T.LongType(), True),
+        T.StructField("rows_quarantined", T.LongType(), True),
+        T.StructField("rows_duplicates", T.LongType(), True),
+        T.StructField("loaded_at", T.TimestampType(), True),
+    ]
+)
+
+
+def read_manifest(spark, name: str) -> dict[str, dict]:
+    """source_file -> the manifest row as a dict; empty when the table does not exist yet."""
+    if not table_exists(spark, name):
+        return {}
+    return {row["source_file"]: row.asDict() for row in spark.table(name).collect()}
+
+
+def write_manifest(spark, name: str, entries: dict[str, dict], schema: T.StructType) -> None:
+    """Replace the manifest with `entries` in one Delta commit."""
+    rows = [tuple(entry.get(f.name) for f in schema.fields) for _, entry in sorted(entries.items())]
+    df = spark.createDataFrame(rows, schema)
+    overwrite(spark, df, name)

@@ -1,0 +1,107 @@
+"""Silver's table definitions and the writes that keep them in step with bronze.
+
+Each function here is one Delta commit (or none): MERGE for observations and population so a
+consumer of the Change Data Feed sees exactly what changed, replace-by-file for quarantine.
+"""
+
+from __future__ import annotations
+
+from quest.medallion.tables import replace_where, sql_str, table_exists
+
+OBSERVATIONS = "bls_observations"
+POPULATION = "population"
+QUARANTINE = "quarantine"
+_CDF = "TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')"
+
+DDL = {
+    OBSERVATIONS: (
+        "source_file STRING NOT NULL, series_id STRING NOT NULL, year INT NOT NULL, "
+        "period STRING NOT NULL, value DECIMAL(18,3) NOT NULL, footnote_codes STRING, "
+        "_source_sha256 STRING, _loaded_at TIMESTAMP",
+        "CLUSTER BY (source_file, series_id, year, period)",
+    ),
+    POPULATION: (
+        "year INT NOT NULL, population BIGINT NOT NULL, nation_id STRING, source_file STRING, "
+        "_source_sha256 STRING, _loaded_at TIMESTAMP",
+        "CLUSTER BY (year)",
+    ),
+    QUARANTINE: (
+        "source_file STRING, target_table STRING, rule STRING, series_id STRING, year STRING, "
+        "period STRING, value STRING, footnote_codes STRING, raw_record STRING, "
+        "_source_sha256 STRING, quarantined_at TIMESTAMP",
+        "",
+    ),
+}
+
+
+def ensure_table(spark, name: str, kind: str) -> bool:
+    """Create the table when missing; True when it was created (one commit)."""
+    if table_exists(spark, name):
+        return False
+    columns, layout = DDL[kind]
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {name} ({columns}) USING DELTA {layout} {_CDF}")
+    return True
+
+
+def in_list(files: list[str]) -> str:
+    return ", ".join(sql_str(f, "source file") for f in files)
+
+
+def merge_observations(spark, name: str, source_view: str, scope: list[str]) -> None:
+    """Upsert the changed files' valid rows; delete rows gone from those files only."""
+    spark.sql(
+        f"""
+        MERGE INTO {name} t USING {source_view} s
+        ON t.source_file = s.source_file AND t.series_id = s.series_id
+           AND t.year = s.year AND t.period = s.period
+        WHEN MATCHED AND (t.value <> s.value OR NOT (t.footnote_codes <=> s.footnote_codes))
+          THEN UPDATE SET t.value = s.value, t.footnote_codes = s.footnote_codes,
+                          t._source_sha256 = s._source_sha256, t._loaded_at = s._loaded_at
+        WHEN NOT MATCHED THEN INSERT *
+        WHEN NOT MATCHED BY SOURCE AND t.source_file IN ({in_list(scope)}) THEN DELETE
+        """
+    )
+
+
+def merge_population(spark, name: str, source_view: str) -> None:
+    """Population has one source: years it no longer carries are deleted."""
+    spark.sql(
+        f"""
+        MERGE INTO {name} t USING {source_view} s ON t.year = s.year
+        WHEN MATCHED AND (t.population <> s.population OR NOT (t.nation_id <=> s.nation_id)
+                          OR NOT (t.source_file <=> s.source_file))
+          THEN UPDATE SET *
+        WHEN NOT MATCHED THEN INSERT *
+        WHEN NOT MATCHED BY SOURCE THEN DELETE
+        """
+    )
+
+
+def replace_mapping(spark, name: str, source_view: str) -> None:
+    spark.sql(f"CREATE OR REPLACE TABLE {name} USING DELTA {_CDF} AS SELECT * FROM {source_view}")
+
+
+def delete_file_rows(spark, name: str, source_file: str) -> bool:
+    """Delete one file's rows; True when a commit was written."""
+    if not table_exists(spark, name):
+        return False
+    spark.sql(f"DELETE FROM {name} WHERE source_file = {sql_str(source_file, 'file')}")
+    return True
+
+
+def replace_quarantine(spark, name: str, rows, scope: list[str], new_rows: int) -> bool:
+    """Replace the quarantine rows of the files in `scope`; no commit when both sides are empty.
+
+    Returns:
+        True when a commit was written.
+    """
+    where = f"source_file IN ({in_list(scope)})"
+    if not new_rows and spark.table(name).where(where).limit(1).count() == 0:
+        return False
+    replace_where(spark, rows, name, where)
+    return True
+
+
+def last_operation_metrics(spark, name: str) -> dict[str, int]:
+    row = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()
+    return {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v.isdigit()}

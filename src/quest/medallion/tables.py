@@ -1,0 +1,97 @@
+"""Small Delta/catalog helpers shared by the layers: names, literals, versions, summaries."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from quest.errors import ConfigError
+
+# Values that end up inside SQL text (view parameters, replaceWhere predicates) must be plain:
+# BLS keys and file names never contain quotes, so anything else is refused rather than escaped.
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.\-/ ]+$")
+
+
+def sql_str(value: str, setting: str = "value") -> str:
+    """`value` as a quoted SQL string literal.
+
+    Raises:
+        ConfigError: when the value holds characters that have no business in a key or file name.
+    """
+    if not _SAFE_VALUE.match(value or ""):
+        raise ConfigError(
+            f"{setting}={value!r} may only hold letters, digits, '.', '_', '-', '/' and spaces"
+        )
+    return f"'{value}'"
+
+
+def quote(name: str) -> str:
+    """A column name in backticks (the real headers are padded with spaces)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def table_exists(spark, name: str) -> bool:
+    return spark.catalog.tableExists(name)
+
+
+def table_version(spark, name: str) -> int | None:
+    """The latest Delta version of a table, or None when it does not exist."""
+    if not table_exists(spark, name):
+        return None
+    row = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").select("version").first()
+    return int(row[0]) if row else None
+
+
+class Commits:
+    """Counts the Delta commits a load writes, per table (each write statement is one commit).
+
+    Counted as they happen rather than read back from `DESCRIBE HISTORY`, which costs a Spark
+    job per table; the tests check the counts against the history.
+    """
+
+    def __init__(self) -> None:
+        self.by_table: dict[str, int] = {}
+
+    def add(self, name: str, count: int = 1) -> None:
+        self.by_table[name] = self.by_table.get(name, 0) + count
+
+    def __getitem__(self, name: str) -> int:
+        return self.by_table.get(name, 0)
+
+
+def unchanged(reason: str) -> dict:
+    return {"action": "unchanged", "reason": reason, "commits": 0}
+
+
+def _via_view(spark, df, statement: str) -> None:
+    view = f"quest_src_{uuid.uuid4().hex[:12]}"
+    df.createOrReplaceTempView(view)
+    try:
+        spark.sql(statement.format(view=view))
+    finally:
+        spark.catalog.dropTempView(view)
+
+
+def replace_where(spark, df, name: str, where: str) -> None:
+    """Replace the rows of `name` matching `where` with `df` in one commit.
+
+    SQL `INSERT INTO ... REPLACE WHERE` rather than `saveAsTable(replaceWhere=...)`: same Delta
+    operation, but it does not make the Hive metastore log a spurious "Failed to alter table".
+    """
+    columns = ", ".join(quote(c) for c in spark.table(name).columns)
+    _via_view(spark, df, f"INSERT INTO {name} REPLACE WHERE {where} SELECT {columns} FROM {{view}}")
+
+
+def overwrite(spark, df, name: str) -> None:
+    """Replace every row of `name` with `df` (creating the table the first time)."""
+    if not table_exists(spark, name):
+        df.write.format("delta").saveAsTable(name)
+        return
+    columns = ", ".join(quote(c) for c in spark.table(name).columns)
+    _via_view(spark, df, f"INSERT OVERWRITE {name} SELECT {columns} FROM {{view}}")
+
+
+def append(spark, df, name: str) -> None:
+    """Append `df` to `name` (columns matched by name) in one commit."""
+    columns = ", ".join(quote(c) for c in spark.table(name).columns)
+    _via_view(spark, df, f"INSERT INTO {name} SELECT {columns} FROM {{view}}")

@@ -1,0 +1,201 @@
+"""Pure DataFrame -> DataFrame transforms of bronze and silver: no reading, writing or printing."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from quest.medallion.sources import BOM
+
+LINEAGE = ("_source_file", "_source_sha256", "_source_modified", "_ingested_at")
+FIELD_COUNT = "_field_count"
+RAW_LINE = "_raw_line"
+DUP_STATUS = "_dup_status"
+UNIQUE, DUPLICATE, CONFLICT = "unique", "duplicate", "conflict"
+OBSERVATION_KEY = ("source_file", "series_id", "year", "period")
+OBSERVATION_FIELDS = ("series_id", "year", "period", "value", "footnote_codes")
+VALUE_TYPE = T.DecimalType(18, 3)
+
+
+def _clean_line(line: Column) -> Column:
+    # spark.read.text splits on \n, \r\n and \r; a leftover \r or a BOM must not reach a field.
+    return F.regexp_replace(F.regexp_replace(line, "^" + BOM, ""), "\r$", "")
+
+
+def split_lines(header_line: str, columns: list[str]):
+    """A transform of `spark.read.text` output (`value`) into one string column per header field.
+
+    The header line and blank lines are dropped; every other line becomes a row. A line whose
+    field count differs from the header keeps its raw text in `_raw_line`, so nothing is lost.
+    """
+    width = len(columns)
+
+    def transform(lines: DataFrame) -> DataFrame:
+        line = _clean_line(F.col("value"))
+        fields = F.split(F.col("_line"), "\t", -1)
+        return (
+            lines.select(line.alias("_line"))
+            .where((F.trim(F.col("_line")) != "") & (F.col("_line") != header_line))
+            .select(
+                *[F.try_element_at(fields, F.lit(i + 1)).alias(c) for i, c in enumerate(columns)],
+                F.size(fields).alias(FIELD_COUNT),
+                F.when(F.size(fields) != width, F.col("_line")).alias(RAW_LINE),
+            )
+        )
+
+    return transform
+
+
+def with_lineage(source_file: str, sha256: str, modified: str, ingested_at):
+    """A transform appending the bronze lineage columns."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        return df.select(
+            "*",
+            F.lit(source_file).alias("_source_file"),
+            F.lit(sha256).alias("_source_sha256"),
+            F.lit(modified or None).cast("string").alias("_source_modified"),
+            F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
+        )
+
+    return transform
+
+
+def _trimmed(name: str) -> Column:
+    return F.trim(F.col(f"`{name}`"))
+
+
+def observations_from_bronze(raw_columns: list[str]):
+    """Bronze `pr_data` rows (padded header names, positional) -> trimmed string observations."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        fields = [
+            _trimmed(raw).alias(name)
+            for raw, name in zip(raw_columns, OBSERVATION_FIELDS, strict=False)
+        ]
+        return df.select(
+            F.col("_source_file").alias("source_file"),
+            *fields,
+            F.col(FIELD_COUNT),
+            F.col(RAW_LINE),
+            F.col("_source_sha256"),
+        )
+
+    return transform
+
+
+def type_observations(loaded_at):
+    """Valid string observations -> the silver schema (year int, value exact decimal)."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        return df.select(
+            "source_file",
+            "series_id",
+            F.col("year").cast("int").alias("year"),
+            "period",
+            F.col("value").cast(VALUE_TYPE).alias("value"),
+            F.when(F.col("footnote_codes") != "", F.col("footnote_codes")).alias("footnote_codes"),
+            "_source_sha256",
+            F.lit(loaded_at).cast("timestamp").alias("_loaded_at"),
+        )
+
+    return transform
+
+
+def mark_duplicates(key: list[str], compared: list[str]):
+    """Adds `_dup_status`: `unique` (keep), `duplicate` (an exact copy: drop, count) or
+    `conflict` (same key, different content: quarantine every copy, never pick one)."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        by_key = Window.partitionBy(*key)
+        exact = Window.partitionBy(*key, *compared).orderBy(F.lit(1))
+        variants = F.size(F.collect_set(F.struct(*compared)).over(by_key)) if compared else F.lit(1)
+        status = (
+            F.when(variants > 1, F.lit(CONFLICT))
+            .when(F.row_number().over(exact) > 1, F.lit(DUPLICATE))
+            .otherwise(F.lit(UNIQUE))
+        )
+        return df.withColumn(DUP_STATUS, status)
+
+    return transform
+
+
+def mapping_from_bronze(raw_columns: list[str]):
+    """A bronze mapping table -> lower-case trimmed headers, trimmed values, lineage kept."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        return df.select(
+            F.col("_source_file").alias("source_file"),
+            *[_trimmed(raw).alias(raw.strip().lower()) for raw in raw_columns],
+            F.col(FIELD_COUNT),
+            F.col(RAW_LINE),
+            F.col("_source_sha256"),
+        )
+
+    return transform
+
+
+_POPULATION_RECORD = T.MapType(T.StringType(), T.StringType())
+
+
+def population_from_bronze(df: DataFrame) -> DataFrame:
+    """Bronze population records (JSON text) -> strings of year, population and nation.
+
+    Reads both DataUSA shapes: tesseract (`Nation ID`, `Year` int) and the legacy API
+    (`ID Nation`, `ID Year` int, `Year` a string).
+    """
+    record = F.from_json(F.col("record"), _POPULATION_RECORD)
+    return df.select(
+        F.col("_source_file").alias("source_file"),
+        F.coalesce(record["ID Year"], record["Year"]).alias("year"),
+        record["Population"].alias("population"),
+        F.coalesce(record["Nation ID"], record["ID Nation"]).alias("nation_id"),
+        F.coalesce(record["State ID"], record["ID State"]).alias("state_id"),
+        record.isNotNull().alias("record_parsed"),
+        F.col("record"),
+        F.col("_source_sha256"),
+    )
+
+
+def type_population(loaded_at):
+    """Valid population strings -> (year int, population bigint) with lineage."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        return df.select(
+            F.col("year").cast("int").alias("year"),
+            F.col("population").cast(T.DecimalType(38, 6)).cast("bigint").alias("population"),
+            "nation_id",
+            "source_file",
+            "_source_sha256",
+            F.lit(loaded_at).cast("timestamp").alias("_loaded_at"),
+        )
+
+    return transform
+
+
+def to_quarantine(target: str, fields: dict[str, str], quarantined_at):
+    """Rows that failed (with `_failed_rule`) -> the common quarantine schema.
+
+    Args:
+        target: the silver table the rows were meant for.
+        fields: quarantine column -> source column, for series_id/year/period/value/footnote_codes.
+    """
+
+    def transform(df: DataFrame) -> DataFrame:
+        raw = [c for c in df.columns if c not in ("_failed_rule", DUP_STATUS, "_source_sha256")]
+        shown = ("series_id", "year", "period", "value", "footnote_codes")
+        return df.select(
+            "source_file",
+            F.lit(target).alias("target_table"),
+            F.col("_failed_rule").alias("rule"),
+            *[
+                (F.col(fields[name]) if name in fields else F.lit(None)).cast("string").alias(name)
+                for name in shown
+            ],
+            F.to_json(F.struct(*[F.col(f"`{c}`") for c in raw])).alias("raw_record"),
+            "_source_sha256",
+            F.lit(quarantined_at).cast("timestamp").alias("quarantined_at"),
+        )
+
+    return transform

@@ -1,0 +1,115 @@
+"""The quest's three answers, read from the gold views: as a dict, as text for people, as JSON."""
+
+from __future__ import annotations
+
+import json
+
+from quest.config import Settings
+from quest.errors import ConfigError
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def gold_report(spark, settings: Settings) -> dict:
+    """The three answers, in the shape `quest report --json` prints.
+
+    `best_year` is sorted by series_id, `series_report` by year. `mean`/`stddev` are null only
+    when silver holds no population for the years asked.
+    """
+    stats = spark.table(settings.table("gold", "population_stats")).first()
+    best = spark.table(settings.table("gold", "best_year_by_series")).orderBy("series_id")
+    series = spark.table(settings.table("gold", "series_population_report")).orderBy("year")
+    return {
+        "population_stats": {
+            "start_year": int(stats["start_year"]),
+            "end_year": int(stats["end_year"]),
+            "mean": _float(stats["mean"]),
+            "stddev": _float(stats["stddev"]),
+        },
+        "best_year": [
+            {"series_id": r["series_id"], "year": int(r["year"]), "value": float(r["value"])}
+            for r in best.select("series_id", "year", "value").collect()
+        ],
+        "series_report": [
+            {
+                "series_id": r["series_id"],
+                "year": int(r["year"]),
+                "period": r["period"],
+                "value": float(r["value"]),
+                "population": None if r["population"] is None else int(r["population"]),
+            }
+            for r in series.select("series_id", "year", "period", "value", "population").collect()
+        ],
+    }
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False))
+    rule = "  ".join("-" * w for w in widths)
+    body = [
+        "  ".join(
+            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=False))
+        )
+        for r in rows
+    ]
+    return "\n".join([line, rule, *body])
+
+
+def _number(value, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def format_report(report: dict) -> str:
+    """Readable tables of the three answers."""
+    stats = report["population_stats"]
+    series = report["series_report"]
+    parts = [
+        f"US population {stats['start_year']}-{stats['end_year']}",
+        _table(
+            ["statistic", "value"],
+            [["mean", _number(stats["mean"])], ["sample stddev", _number(stats["stddev"])]],
+        ),
+        "",
+        f"Best year per series (sum of the summed periods), {len(report['best_year'])} series",
+        _table(
+            ["series_id", "year", "value"],
+            [[r["series_id"], str(r["year"]), _number(r["value"], 3)] for r in report["best_year"]],
+        ),
+        "",
+        (
+            f"{series[0]['series_id']} / {series[0]['period']} against population"
+            if series
+            else "Series report: no rows"
+        ),
+        _table(
+            ["year", "value", "population"],
+            [
+                [
+                    str(r["year"]),
+                    _number(r["value"], 3),
+                    "n/a" if r["population"] is None else f"{r['population']:,}",
+                ]
+                for r in series
+            ],
+        ),
+    ]
+    return "\n".join(parts)
+
+
+def print_report(settings: Settings, as_json: bool = False) -> int:
+    """Print the answers from the catalog under the local home (used by `quest report`)."""
+    from quest.spark import get_spark
+
+    spark = get_spark(settings, app_name="quest-report")
+    for view in ("population_stats", "best_year_by_series", "series_population_report"):
+        if not spark.catalog.tableExists(settings.table("gold", view)):
+            raise ConfigError(
+                f"{settings.table('gold', view)} is not in the catalog under {settings.home}: "
+                "run `quest run` (or `make demo`) first, or point QUEST_HOME at the right home"
+            )
+    report = gold_report(spark, settings)
+    print(json.dumps(report, indent=2) if as_json else format_report(report))
+    return 0

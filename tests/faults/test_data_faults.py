@@ -1,0 +1,210 @@
+"""Bad input through bronze and silver (issue 7): row faults go to quarantine with their rule,
+file faults stop that file with an error naming it, and the tables keep their last good version."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from pyspark.sql import functions as F
+
+from quest.config import Settings
+from quest.errors import DataFileError
+from quest.medallion import load_bronze, load_silver
+from quest.store import LocalStore
+from tests.medallion.helpers import HEADER, all_tables, data_file, data_line, put, versions
+
+pytestmark = pytest.mark.spark
+CURRENT = "bls/pr/pr.data.0.Current"
+ALLDATA = "bls/pr/pr.data.1.AllData"
+GOOD = [
+    data_line("PRS30006011", 1995, "Q01", "2.6"),
+    data_line("PRS30006011", 1995, "Q02", "2.1"),
+    data_line("PRS30006032", 2013, "Q01", "0.5"),
+]
+BAD_VALUE = data_line("PRS30006011", 1995, "Q03", "n/a")
+BAD_PERIOD = data_line("PRS30006011", 1995, "Q07", "1.0")
+BAD_COLUMNS = "PRS30006011      \t1995\tQ04\t         0.9"
+POPULATION = {
+    "data": [
+        {"Nation ID": "01000US", "Nation": "United States", "Year": 2013, "Population": 316128839.0}
+    ]
+}
+
+
+def _silver_rows(spark, settings, source_file):
+    table = spark.table(settings.table("silver", "bls_observations"))
+    return sorted(
+        (r["series_id"], r["year"], r["period"], str(r["value"]))
+        for r in table.where(F.col("source_file") == source_file).collect()
+    )
+
+
+def _quarantine(spark, settings, source_file):
+    table = spark.table(settings.table("silver", "quarantine"))
+    return sorted(
+        (r["rule"], r["period"]) for r in table.where(F.col("source_file") == source_file).collect()
+    )
+
+
+@pytest.fixture(scope="module")
+def loaded(spark, spark_home, tmp_path_factory):
+    settings = Settings(
+        home=spark_home,
+        store=str(tmp_path_factory.mktemp("faults-store")),
+        schema_prefix=f"flt{uuid.uuid4().hex[:6]}_",
+    )
+    store = LocalStore(settings.store_uri)
+    put(store, CURRENT, data_file(*GOOD, BAD_VALUE, BAD_PERIOD, BAD_COLUMNS))
+    # A BOM and mixed CRLF / LF line ends, as a hand-edited copy might have.
+    mixed = "\ufeff" + HEADER + "\r\n" + GOOD[0] + "\n" + GOOD[1] + "\r\n" + GOOD[2] + "\n"
+    put(store, ALLDATA, mixed)
+    put(
+        store,
+        "bls/pr/pr.period",
+        "period\tperiod_abbr\tperiod_name\r\nQ01\tQTR1\t1st Quarter\r\n"
+        "Q02\tQTR2\t2nd Quarter\r\nQ03\tQTR3\t3rd Quarter\r\nQ04\tQTR4\t4th Quarter\r\n",
+    )
+    put(store, settings.datausa_key, json.dumps(POPULATION))
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    return {"settings": settings, "store": store}
+
+
+def test_row_faults_land_in_quarantine_with_their_rule(spark, loaded):
+    settings = loaded["settings"]
+    assert _quarantine(spark, settings, "pr.data.0.Current") == [
+        ("column_count", "Q04"),
+        ("period_known", "Q07"),
+        ("value_numeric", "Q03"),
+    ]
+    assert _silver_rows(spark, settings, "pr.data.0.Current") == [
+        ("PRS30006011", 1995, "Q01", "2.600"),
+        ("PRS30006011", 1995, "Q02", "2.100"),
+        ("PRS30006032", 2013, "Q01", "0.500"),
+    ]
+    raw = spark.table(settings.table("silver", "quarantine")).where(F.col("rule") == "column_count")
+    assert BAD_COLUMNS in json.loads(raw.first()["raw_record"])["_raw_line"]
+    manifest = (
+        spark.table(settings.table("silver", "load_manifest"))
+        .where(F.col("source_file") == "pr.data.0.Current")
+        .first()
+    )
+    assert (manifest["rows_in"], manifest["rows_valid"], manifest["rows_quarantined"]) == (6, 3, 3)
+
+
+def test_bom_and_mixed_line_ends_load_every_row(spark, loaded):
+    settings = loaded["settings"]
+    assert _silver_rows(spark, settings, "pr.data.1.AllData") == _silver_rows(
+        spark, settings, "pr.data.0.Current"
+    )
+    assert _quarantine(spark, settings, "pr.data.1.AllData") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"", "is empty"),
+        (data_file(*GOOD, header=GOOD[0]), "header missing"),
+        (
+            data_file(*GOOD, header="series_id\tyear\tperiod\tamount\tfootnote_codes"),
+            "header renamed",
+        ),
+    ],
+    ids=["empty-file", "missing-header", "renamed-header"],
+)
+def test_file_fault_stops_that_file_and_tables_keep_their_last_good_version(
+    spark, loaded, body, words
+):
+    settings, store = loaded["settings"], loaded["store"]
+    with store.open(CURRENT) as handle:
+        last_good = handle.read()
+    names = all_tables(spark, settings)
+    before = versions(spark, names)
+    rows_before = _silver_rows(spark, settings, "pr.data.0.Current")
+    put(store, CURRENT, body)
+    try:
+        with pytest.raises(DataFileError) as error:
+            load_bronze(spark, settings, store)
+        assert "pr.data.0.Current" in str(error.value)
+        assert words in str(error.value)
+        assert load_silver(spark, settings)["commits"] == 0
+        assert versions(spark, names) == before
+        assert _silver_rows(spark, settings, "pr.data.0.Current") == rows_before
+    finally:
+        put(store, CURRENT, last_good)
+    assert load_bronze(spark, settings, store)["commits"] == 0
+
+
+def test_bad_file_does_not_stop_the_other_files_and_the_error_names_every_bad_file(spark, loaded):
+    settings, store = loaded["settings"], loaded["store"]
+    with store.open(CURRENT) as handle:
+        last_good = handle.read()
+    put(store, CURRENT, b"")
+    put(store, "bls/pr/pr.data.2.Extra", data_file(GOOD[0]))
+    put(store, "bls/pr/pr.data.3.Broken", data_file(GOOD[0], header="nothing here"))
+    try:
+        with pytest.raises(DataFileError) as error:
+            load_bronze(spark, settings, store)
+        assert "pr.data.0.Current" in str(error.value)
+        assert "pr.data.3.Broken" in str(error.value)
+        bronze = spark.table(settings.table("bronze", "pr_data"))
+        assert bronze.where(F.col("_source_file") == "pr.data.2.Extra").count() == 1
+        assert bronze.where(F.col("_source_file") == "pr.data.0.Current").count() == 6
+    finally:
+        put(store, CURRENT, last_good)
+        store.delete("bls/pr/pr.data.2.Extra")
+        store.delete("bls/pr/pr.data.3.Broken")
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    assert (
+        spark.table(settings.table("bronze", "pr_data"))
+        .where(F.col("_source_file") == "pr.data.2.Extra")
+        .count()
+        == 0
+    )
+
+
+def test_fixed_rows_leave_quarantine_on_the_next_run(spark, loaded):
+    settings, store = loaded["settings"], loaded["store"]
+    fixed = data_line("PRS30006011", 1995, "Q03", "1.7")
+    put(store, CURRENT, data_file(*GOOD, fixed, BAD_PERIOD))
+    load_bronze(spark, settings, store)
+    summary = load_silver(spark, settings)
+    assert summary["tables"][settings.table("silver", "bls_observations")]["rows_inserted"] == 1
+    assert _quarantine(spark, settings, "pr.data.0.Current") == [("period_known", "Q07")]
+    assert ("PRS30006011", 1995, "Q03", "1.700") in _silver_rows(
+        spark, settings, "pr.data.0.Current"
+    )
+
+
+def test_state_level_population_is_refused_and_population_keeps_its_last_good_version(
+    spark, loaded
+):
+    settings, store = loaded["settings"], loaded["store"]
+    population = settings.table("silver", "population")
+    before = versions(spark, [population])
+    states = {
+        "data": [
+            {"State ID": "04000US06", "State": "California", "Year": 2013, "Population": 38332521}
+        ]
+    }
+    put(store, settings.datausa_key, json.dumps(states))
+    try:
+        load_bronze(spark, settings, store)
+        with pytest.raises(DataFileError, match="datausa/population.json"):
+            load_silver(spark, settings)
+        assert versions(spark, [population]) == before
+        rows = spark.table(population).collect()
+        assert [(r["year"], r["population"]) for r in rows] == [(2013, 316128839)]
+    finally:
+        put(store, settings.datausa_key, json.dumps(POPULATION))
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    assert (
+        spark.table(settings.table("silver", "quarantine"))
+        .where(F.col("source_file") == settings.datausa_key)
+        .count()
+        == 0
+    )

@@ -1,0 +1,160 @@
+"""A silver load killed with SIGKILL mid-write (issue 7): the Delta tables stay at a committed
+version, and the next run completes and answers right.
+
+The load runs in child processes with their own SparkSession and home: the embedded Derby
+metastore of the suite's session cannot be shared. The parent reads the child's tables by path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from quest.store import LocalStore
+from tests.medallion import independent
+from tests.medallion.helpers import data_file, data_line, put
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
+CHILD = r"""
+import json, sys
+from pathlib import Path
+from quest.config import Settings
+from quest.spark import get_spark
+from quest.medallion import load_bronze, load_silver, create_gold_views
+from quest.report import gold_report
+
+home, store, step = sys.argv[1], sys.argv[2], sys.argv[3]
+settings = Settings(home=Path(home), store=store)
+spark = get_spark(settings, app_name="quest-sigkill-child")
+load_bronze(spark, settings)
+if step == "bronze-then-silver":
+    print("SILVER-START", flush=True)
+summary = load_silver(spark, settings)
+create_gold_views(spark, settings)
+print("RESULT " + json.dumps({"summary": summary, "report": gold_report(spark, settings)},
+                             default=str), flush=True)
+"""
+
+V1 = [
+    data_line("PRS30006011", year, period, f"{year - 1990}.{i}")
+    for year in range(2010, 2020)
+    for i, period in enumerate(("Q01", "Q02", "Q03", "Q04"), start=1)
+]
+V2 = [line.replace("        25.2", "        99.9") for line in V1[1:]]
+V2.append(data_line("PRS30006011", 2020, "Q01", "1.5"))
+POPULATION = {
+    "data": [
+        {
+            "Nation ID": "01000US",
+            "Nation": "United States",
+            "Year": y,
+            "Population": 316_000_000.0 + y,
+        }
+        for y in range(2013, 2019)
+    ]
+}
+
+
+def _child(home: Path, store: Path, step: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(home), str(store), step],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,  # its own process group: the kill takes the JVM down with it
+    )
+
+
+def _result(process: subprocess.Popen, timeout: float = 600) -> dict:
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out[-2000:]
+    line = [line for line in out.splitlines() if line.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT ") :])
+
+
+def _table_path(home: Path, schema: str, name: str) -> str:
+    return str(home / "warehouse" / f"{schema}.db" / name)
+
+
+def _observations(spark, home: Path) -> set[tuple]:
+    rows = (
+        spark.read.format("delta").load(_table_path(home, "silver", "bls_observations")).collect()
+    )
+    return {(r["series_id"], r["year"], r["period"], str(r["value"])) for r in rows}
+
+
+def _expected_rows(lines: list[str]) -> set[tuple]:
+    parsed = independent.parse_bls(data_file(*lines).encode())
+    return {(s, y, p, f"{v:.3f}") for s, y, p, v in parsed}
+
+
+def test_silver_load_killed_mid_write_leaves_last_good_version_and_next_run_heals(spark, tmp_path):
+    home, root = tmp_path / "child-home", tmp_path / "store"
+    store = LocalStore(root)
+    put(store, "bls/pr/pr.data.0.Current", data_file(*V1))
+    population = json.dumps(POPULATION)
+    put(store, "datausa/population.json", population)
+
+    first = _result(_child(home, root, "cold"))
+    v1_answers = independent.answers(data_file(*V1).encode(), population.encode())
+    assert first["report"]["best_year"] == v1_answers["best_year"]
+    assert _observations(spark, home) == _expected_rows(V1)
+    history = _table_path(home, "silver", "bls_observations")
+    good_version = (
+        spark.sql(f"DESCRIBE HISTORY delta.`{history}`").agg({"version": "max"}).first()[0]
+    )
+
+    put(store, "bls/pr/pr.data.0.Current", data_file(*V2))
+    victim = _child(home, root, "bronze-then-silver")
+    deadline = time.monotonic() + 600
+    for line in victim.stdout:
+        if line.startswith("SILVER-START") or time.monotonic() > deadline:
+            break
+    time.sleep(1.5)  # inside load_silver: reading bronze, splitting, merging
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=60)
+    assert victim.returncode == -signal.SIGKILL
+    assert "RESULT" not in victim.stdout.read(), "the silver load finished before the kill"
+
+    after_kill = _observations(spark, home)
+    assert after_kill in (_expected_rows(V1), _expected_rows(V2)), "a partial write is visible"
+    manifest = (
+        spark.read.format("delta").load(_table_path(home, "silver", "load_manifest")).collect()
+    )
+    if after_kill == _expected_rows(V1):
+        assert (
+            spark.sql(f"DESCRIBE HISTORY delta.`{history}`").agg({"version": "max"}).first()[0]
+            == good_version
+        )
+    assert len(manifest) == 2
+
+    second = _result(_child(home, root, "resume"))
+    assert _observations(spark, home) == _expected_rows(V2)
+    wanted = independent.answers(data_file(*V2).encode(), population.encode())
+    assert second["report"]["best_year"] == wanted["best_year"]
+    assert second["report"]["series_report"] == wanted["series_report"]
+    assert second["report"]["population_stats"]["mean"] == pytest.approx(
+        wanted["population_stats"]["mean"]
+    )
+    entries = {
+        r["source_file"]: r
+        for r in spark.read.format("delta")
+        .load(_table_path(home, "silver", "load_manifest"))
+        .collect()
+    }
+    current = entries["pr.data.0.Current"]
+    assert (
+        current["rows_in"]
+        == current["rows_valid"] + current["rows_quarantined"] + current["rows_duplicates"]
+    )
+    assert current["rows_valid"] == len(V2)

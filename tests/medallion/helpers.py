@@ -1,0 +1,46 @@
+"""Helpers for the medallion tests: fill a LocalStore, read tables' Delta versions."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from quest.store import LocalStore
+
+HEADER = "series_id        \tyear\tperiod\t       value\tfootnote_codes"
+
+
+def put(store: LocalStore, key: str, data: bytes | str) -> None:
+    """Publish `data` as the republish task would: with its sha256 in the metadata."""
+    body = data.encode("utf-8") if isinstance(data, str) else data
+    sha = hashlib.sha256(body).hexdigest()
+    store.put_bytes(key, body, {"sha256": sha, "source-modified": "Thu, 06 Aug 2026 08:30:00 GMT"})
+
+
+def put_file(store: LocalStore, key: str, path: Path) -> None:
+    put(store, key, path.read_bytes())
+
+
+def data_line(series_id: str, year: int | str, period: str, value: str, footnote: str = "") -> str:
+    """A line padded like the real BLS files."""
+    return f"{series_id:<17}\t{year}\t{period}\t{value:>12}\t{footnote}"
+
+
+def data_file(*lines: str, header: str = HEADER, eol: str = "\r\n") -> str:
+    return eol.join([header, *lines]) + eol
+
+
+def versions(spark, names: list[str]) -> dict[str, int | None]:
+    """The latest Delta version of each table (None when it does not exist)."""
+    from quest.medallion.tables import table_version
+
+    return {name: table_version(spark, name) for name in names}
+
+
+def all_tables(spark, settings) -> list[str]:
+    names = []
+    for schema in ("bronze", "silver"):
+        for row in spark.sql(f"SHOW TABLES IN {settings.schema(schema)}").collect():
+            if not row["isTemporary"]:
+                names.append(f"{settings.schema(schema)}.{row['tableName']}")
+    return sorted(names)

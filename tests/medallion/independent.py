@@ -1,0 +1,86 @@
+"""The quest's answers computed in plain Python (csv + Decimal), independently of the pipeline."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from collections import defaultdict
+from decimal import Decimal
+
+QUARTERS = ("Q01", "Q02", "Q03", "Q04")
+
+
+def parse_bls(body: bytes) -> list[tuple[str, int, str, Decimal]]:
+    text = body.decode("utf-8-sig")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
+    header = [name.strip() for name in next(reader)]
+    assert header == ["series_id", "year", "period", "value", "footnote_codes"], header
+    rows = []
+    for fields in reader:
+        if not fields or not "".join(fields).strip():
+            continue
+        sid, year, period, value = (f.strip() for f in fields[:4])
+        rows.append((sid, int(year), period, Decimal(value)))
+    return rows
+
+
+def parse_population(body: bytes) -> dict[int, int]:
+    population = {}
+    for record in json.loads(body)["data"]:
+        year = int(record.get("ID Year", record.get("Year")))
+        population[year] = int(Decimal(str(record["Population"])))
+    return population
+
+
+def answers(
+    current: bytes,
+    population_json: bytes,
+    *,
+    start_year: int = 2013,
+    end_year: int = 2018,
+    include_annual: bool = False,
+    series: str = "PRS30006032",
+    period: str = "Q01",
+) -> dict:
+    """The three answers in `quest report --json`'s shape."""
+    rows = parse_bls(current)
+    population = parse_population(population_json)
+    years = [population[y] for y in range(start_year, end_year + 1) if y in population]
+    periods = (*QUARTERS, "Q05") if include_annual else QUARTERS
+    sums: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
+    for sid, year, per, value in rows:
+        if per in periods:
+            sums[(sid, year)] += value
+    best: dict[str, tuple[int, Decimal]] = {}
+    for (sid, year), total in sorted(sums.items()):
+        if sid not in best or total > best[sid][1]:
+            best[sid] = (year, total)  # sorted by year: a tie keeps the earlier year
+    report = sorted(
+        (
+            {
+                "series_id": sid,
+                "year": year,
+                "period": per,
+                "value": float(value),
+                "population": population.get(year),
+            }
+            for sid, year, per, value in rows
+            if sid == series and per == period
+        ),
+        key=lambda r: r["year"],
+    )
+    return {
+        "population_stats": {
+            "start_year": start_year,
+            "end_year": end_year,
+            "mean": statistics.mean(years),
+            "stddev": statistics.stdev(years),
+        },
+        "best_year": [
+            {"series_id": sid, "year": year, "value": float(total)}
+            for sid, (year, total) in sorted(best.items())
+        ],
+        "series_report": report,
+    }

@@ -1,0 +1,229 @@
+"""The real snapshot through bronze, silver and gold, then the incremental steps of issue 6.
+
+The tests of this module run in order on one loaded catalog: each step changes the store and
+checks the tables' versions, the Change Data Feed and the answers against plain Python.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from pyspark.sql import functions as F
+
+from quest.config import Settings
+from quest.medallion import create_gold_views, load_bronze, load_silver
+from quest.report import gold_report
+from quest.store import LocalStore
+from tests.conftest import shared_data
+from tests.medallion import independent
+from tests.medallion.helpers import all_tables, put, put_file, versions
+
+pytestmark = pytest.mark.spark
+CURRENT = "bls/pr/pr.data.0.Current"
+
+
+@pytest.fixture(scope="module")
+def pipeline(spark, spark_home, tmp_path_factory):
+    """A store with the real snapshot, loaded cold through the three layers."""
+    bls = shared_data("bls", "pr")
+    population = shared_data("datausa", "population.tesseract.json")
+    settings = Settings(
+        home=spark_home,
+        store=str(tmp_path_factory.mktemp("e2e-store")),
+        schema_prefix=f"e2e{uuid.uuid4().hex[:6]}_",
+    )
+    store = LocalStore(settings.store_uri)
+    for path in sorted(bls.iterdir()):
+        put_file(store, f"bls/pr/{path.name}", path)
+    put_file(store, settings.datausa_key, population)
+    summaries = run_all(spark, settings, store)
+    return {"settings": settings, "store": store, "cold": summaries}
+
+
+def run_all(spark, settings, store):
+    bronze = load_bronze(spark, settings, store)
+    silver = load_silver(spark, settings)
+    gold = create_gold_views(spark, settings)
+    return {"bronze": bronze, "silver": silver, "gold": gold}
+
+
+def expected(store: LocalStore, settings: Settings, **options) -> dict:
+    with store.open(CURRENT) as current, store.open(settings.datausa_key) as population:
+        return independent.answers(current.read(), population.read(), **options)
+
+
+def assert_report_equal(actual: dict, wanted: dict) -> None:
+    stats, want = actual["population_stats"], wanted["population_stats"]
+    assert (stats["start_year"], stats["end_year"]) == (want["start_year"], want["end_year"])
+    assert stats["mean"] == pytest.approx(want["mean"], abs=1e-6)
+    assert stats["stddev"] == pytest.approx(want["stddev"], rel=1e-12)
+    assert actual["best_year"] == wanted["best_year"]
+    assert actual["series_report"] == wanted["series_report"]
+
+
+def assert_row_accounting(spark, settings) -> None:
+    bronze = {
+        r["source_file"]: r
+        for r in spark.table(settings.table("bronze", "ingest_manifest")).collect()
+    }
+    silver = spark.table(settings.table("silver", "load_manifest")).collect()
+    observations = spark.table(settings.table("silver", "bls_observations"))
+    quarantine = spark.table(settings.table("silver", "quarantine"))
+    assert silver, "the silver manifest is empty"
+    for entry in silver:
+        source_file = entry["source_file"]
+        assert entry["rows_in"] == bronze[source_file]["rows"], source_file
+        assert entry["rows_in"] == (
+            entry["rows_valid"] + entry["rows_quarantined"] + entry["rows_duplicates"]
+        ), source_file
+        assert (
+            quarantine.where(F.col("source_file") == source_file).count()
+            == entry["rows_quarantined"]
+        )
+        if entry["table"] == "bls_observations":
+            stored = observations.where(F.col("source_file") == source_file).count()
+            assert stored == entry["rows_valid"], source_file
+
+
+def test_real_snapshot_gives_the_published_answers(spark, pipeline):
+    settings = pipeline["settings"]
+    report = gold_report(spark, settings)
+    assert round(report["population_stats"]["mean"]) == 322_069_808
+    assert round(report["population_stats"]["stddev"], 2) == 4_158_441.04
+    assert len(report["best_year"]) == 237
+    assert len(report["series_report"]) == 32
+    assert_report_equal(report, expected(pipeline["store"], settings))
+
+
+def test_real_snapshot_includes_q05_only_when_asked(spark, pipeline):
+    settings = pipeline["settings"].with_overrides(include_annual=True)
+    create_gold_views(spark, settings)
+    try:
+        report = gold_report(spark, settings)
+        assert len(report["best_year"]) == 282
+        wanted = expected(pipeline["store"], settings, include_annual=True)
+        assert report["best_year"] == wanted["best_year"]
+    finally:
+        create_gold_views(spark, pipeline["settings"])
+
+
+def test_real_snapshot_accounts_for_every_bronze_row(spark, pipeline):
+    settings = pipeline["settings"]
+    assert_row_accounting(spark, settings)
+    bronze = spark.table(settings.table("bronze", "pr_data"))
+    assert bronze.where(F.col("_source_file") == "pr.data.0.Current").count() == 38_412
+    assert bronze.where(F.col("_source_file") == "pr.data.1.AllData").count() == 77_069
+    assert "series_id        " in bronze.columns
+
+
+def test_rerun_with_nothing_changed_writes_no_delta_version(spark, pipeline):
+    settings, store = pipeline["settings"], pipeline["store"]
+    names = all_tables(spark, settings)
+    before = versions(spark, names)
+    summaries = run_all(spark, settings, store)
+    assert versions(spark, names) == before
+    assert summaries["bronze"]["commits"] == 0
+    assert summaries["silver"]["commits"] == 0
+    assert {t["action"] for t in summaries["silver"]["tables"].values()} == {"unchanged"}
+
+
+def test_one_changed_value_updates_one_silver_row_and_the_change_feed_shows_it(spark, pipeline):
+    settings, store = pipeline["settings"], pipeline["store"]
+    with store.open(CURRENT) as handle:
+        body = handle.read()
+    old = b"PRS30006032      \t2018\tQ01\t         0.5\t"
+    assert body.count(old) == 1
+    put(store, CURRENT, body.replace(old, b"PRS30006032      \t2018\tQ01\t        42.5\t"))
+    name = settings.table("silver", "bls_observations")
+    start = versions(spark, [name])[name]
+    summaries = run_all(spark, settings, store)
+
+    assert summaries["silver"]["tables"][name]["rows_updated"] == 1
+    assert summaries["silver"]["tables"][name]["rows_inserted"] == 0
+    changes = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", start + 1)
+        .table(name)
+        .select(
+            "source_file",
+            "series_id",
+            "year",
+            "period",
+            F.col("value").cast("string"),
+            "_change_type",
+        )
+        .collect()
+    )
+    assert sorted(tuple(r) for r in changes) == [
+        ("pr.data.0.Current", "PRS30006032", 2018, "Q01", "0.500", "update_preimage"),
+        ("pr.data.0.Current", "PRS30006032", 2018, "Q01", "42.500", "update_postimage"),
+    ]
+    bronze = settings.table("bronze", "pr_data")
+    previous = versions(spark, [bronze])[bronze] - 1
+    old_rows = spark.sql(f"SELECT * FROM {bronze} VERSION AS OF {previous}").where(
+        (F.col("`series_id        `") == "PRS30006032      ")
+        & (F.col("year") == "2018")
+        & (F.col("period") == "Q01")
+        & (F.col("_source_file") == "pr.data.0.Current")
+    )
+    assert [r["       value"] for r in old_rows.collect()] == ["         0.5"]
+    assert_report_equal(gold_report(spark, settings), expected(store, settings))
+    assert_row_accounting(spark, settings)
+
+
+def test_row_removed_from_its_file_is_deleted_in_silver(spark, pipeline):
+    settings, store = pipeline["settings"], pipeline["store"]
+    with store.open(CURRENT) as handle:
+        body = handle.read()
+    line = b"PRS30006032      \t2026\tQ01\t         0.0\t\r\n"
+    assert body.count(line) == 1
+    put(store, CURRENT, body.replace(line, b""))
+    summaries = run_all(spark, settings, store)
+    name = settings.table("silver", "bls_observations")
+    assert summaries["silver"]["tables"][name]["rows_deleted"] == 1
+    observations = spark.table(name)
+    gone = (
+        (F.col("series_id") == "PRS30006032") & (F.col("year") == 2026) & (F.col("period") == "Q01")
+    )
+    assert observations.where(gone & (F.col("source_file") == "pr.data.0.Current")).count() == 0
+    assert observations.where(gone & (F.col("source_file") == "pr.data.1.AllData")).count() == 1
+    report = gold_report(spark, settings)
+    assert len(report["series_report"]) == 31
+    assert_report_equal(report, expected(store, settings))
+    assert_row_accounting(spark, settings)
+
+
+def test_older_current_file_replaces_its_rows_and_answers_follow(spark, pipeline):
+    settings, store = pipeline["settings"], pipeline["store"]
+    put_file(store, CURRENT, shared_data("bls", "snapshots", "older", "pr.data.0.Current"))
+    names = all_tables(spark, settings)
+    before = versions(spark, names)
+    summaries = run_all(spark, settings, store)
+    after = versions(spark, names)
+    touched = {n for n in names if after[n] != before[n]}
+    for layer in ("bronze", "silver"):
+        for name, entry in summaries[layer]["tables"].items():
+            if name in names:
+                assert after[name] - before[name] == entry["commits"], name
+    assert settings.table("bronze", "pr_series") not in touched
+    assert settings.table("silver", "population") not in touched
+    bronze = spark.table(settings.table("bronze", "pr_data"))
+    assert bronze.where(F.col("_source_file") == "pr.data.0.Current").count() == 37_881
+    assert bronze.where(F.col("_source_file") == "pr.data.1.AllData").count() == 77_069
+    assert_report_equal(gold_report(spark, settings), expected(store, settings))
+    assert_row_accounting(spark, settings)
+
+
+def test_file_gone_from_the_store_has_its_rows_deleted(spark, pipeline):
+    settings, store = pipeline["settings"], pipeline["store"]
+    store.delete("bls/pr/pr.data.1.AllData")
+    run_all(spark, settings, store)
+    for table in ("bronze.pr_data", "silver.bls_observations"):
+        schema, name = table.split(".")
+        column = "_source_file" if schema == "bronze" else "source_file"
+        rows = spark.table(settings.table(schema, name))
+        assert rows.where(F.col(column) == "pr.data.1.AllData").count() == 0
+    assert_report_equal(gold_report(spark, settings), expected(store, settings))
+    assert_row_accounting(spark, settings)

@@ -1,0 +1,209 @@
+"""Gold views on tiny silver tables: both the SQL's DataFrame and the created view are checked."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from chispa import assert_df_equality
+
+from quest.errors import ConfigError
+from quest.medallion import silver_tables as S
+from quest.medallion.gold import (
+    best_year_sql,
+    create_gold_views,
+    population_stats_sql,
+    series_report_sql,
+)
+from quest.report import format_report, gold_report, print_report
+from quest.spark import ensure_schemas
+
+pytestmark = pytest.mark.spark
+CUR = "pr.data.0.Current"
+ALL = "pr.data.1.AllData"
+
+
+def _obs(source, series, year, period, value):
+    return (source, series, year, period, Decimal(value), None, "sha", None)
+
+
+OBSERVATIONS = [
+    # S1: 2001 sums to 10 over the quarters, 2002 to 9 (but 2002 has a big Q05).
+    _obs(CUR, "PRS1", 2001, "Q01", "2.5"),
+    _obs(CUR, "PRS1", 2001, "Q02", "2.5"),
+    _obs(CUR, "PRS1", 2001, "Q03", "2.5"),
+    _obs(CUR, "PRS1", 2001, "Q04", "2.5"),
+    _obs(CUR, "PRS1", 2001, "Q05", "2.5"),
+    _obs(CUR, "PRS1", 2002, "Q01", "9.0"),
+    _obs(CUR, "PRS1", 2002, "Q05", "100.0"),
+    # S2: a tie between 2005 and 2003: the earliest year wins.
+    _obs(CUR, "PRS2", 2005, "Q01", "0.1"),
+    _obs(CUR, "PRS2", 2005, "Q02", "0.2"),
+    _obs(CUR, "PRS2", 2003, "Q01", "0.3"),
+    # S3: only an annual average: no quarterly best year unless Q05 is included.
+    _obs(CUR, "PRS3", 2004, "Q05", "7.0"),
+    # The same series in the other file must not count.
+    _obs(ALL, "PRS1", 1990, "Q01", "999.0"),
+    _obs(ALL, "PRSX", 1990, "Q01", "1.0"),
+    # The report series: 2013 has a population, 2020 has none.
+    _obs(CUR, "PRS30006032", 2013, "Q01", "0.5"),
+    _obs(CUR, "PRS30006032", 2020, "Q01", "-7.0"),
+    _obs(CUR, "PRS30006032", 2020, "Q02", "9.0"),
+    _obs(ALL, "PRS30006032", 1988, "Q01", "1.0"),
+]
+POPULATION = [
+    (2013, 316128839),
+    (2014, 318857056),
+    (2015, 321418821),
+    (2016, 323127515),
+    (2017, 325719178),
+    (2018, 327167439),
+    (2019, 328239523),
+]
+
+
+@pytest.fixture
+def silver(spark, spark_settings):
+    settings = spark_settings
+    ensure_schemas(spark, settings)
+    obs = settings.table("silver", S.OBSERVATIONS)
+    pop = settings.table("silver", S.POPULATION)
+    S.ensure_table(spark, obs, S.OBSERVATIONS)
+    S.ensure_table(spark, pop, S.POPULATION)
+    spark.createDataFrame(OBSERVATIONS, spark.table(obs).schema).write.format("delta").mode(
+        "append"
+    ).saveAsTable(obs)
+    spark.createDataFrame(
+        [(y, p, "01000US", "datausa/population.json", "sha", None) for y, p in POPULATION],
+        spark.table(pop).schema,
+    ).write.format("delta").mode("append").saveAsTable(pop)
+    return settings
+
+
+def _best(spark, settings):
+    return spark.table(settings.table("gold", "best_year_by_series")).select(
+        "series_id", "year", "value"
+    )
+
+
+BEST_SCHEMA = "series_id STRING, year INT, value DECIMAL(28,3)"
+
+
+def test_best_year_sums_quarters_only_and_ties_go_to_the_earliest_year(spark, silver):
+    create_gold_views(spark, silver)
+    expected = spark.createDataFrame(
+        [
+            ("PRS1", 2001, Decimal("10.000")),
+            ("PRS2", 2003, Decimal("0.300")),
+            ("PRS30006032", 2020, Decimal("2.000")),
+        ],
+        BEST_SCHEMA,
+    )
+    view = _best(spark, silver)
+    assert_df_equality(view, expected, ignore_row_order=True, ignore_nullable=True)
+    frame = spark.sql(best_year_sql(silver, {})).select("series_id", "year", "value")
+    assert_df_equality(frame, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_best_year_includes_the_annual_average_only_with_the_option(spark, silver):
+    settings = silver.with_overrides(include_annual=True)
+    create_gold_views(spark, settings)
+    expected = spark.createDataFrame(
+        [
+            ("PRS1", 2002, Decimal("109.000")),
+            ("PRS2", 2003, Decimal("0.300")),
+            ("PRS3", 2004, Decimal("7.000")),
+            ("PRS30006032", 2020, Decimal("2.000")),
+        ],
+        BEST_SCHEMA,
+    )
+    assert_df_equality(
+        _best(spark, settings), expected, ignore_row_order=True, ignore_nullable=True
+    )
+
+
+def test_best_year_is_enriched_with_measure_and_sector_text_when_mapped(spark, silver):
+    def mapping(name, rows, ddl):
+        spark.createDataFrame(rows, ddl).write.format("delta").saveAsTable(
+            silver.table("silver", name)
+        )
+
+    mapping(
+        "pr_series",
+        [("PRS1", "01", "3000")],
+        "series_id STRING, measure_code STRING, sector_code STRING",
+    )
+    mapping("pr_measure", [("01", "Employment")], "measure_code STRING, measure_text STRING")
+    mapping("pr_sector", [("3000", "Manufacturing")], "sector_code STRING, sector_name STRING")
+    create_gold_views(spark, silver)
+    rows = spark.table(silver.table("gold", "best_year_by_series")).orderBy("series_id").collect()
+    assert [(r["series_id"], r["measure_text"], r["sector_name"]) for r in rows] == [
+        ("PRS1", "Employment", "Manufacturing"),
+        ("PRS2", None, None),
+        ("PRS30006032", None, None),
+    ]
+
+
+def test_series_report_has_every_year_with_null_population_where_none(spark, silver):
+    create_gold_views(spark, silver)
+    expected = spark.createDataFrame(
+        [
+            ("PRS30006032", 2013, "Q01", Decimal("0.500"), 316128839),
+            ("PRS30006032", 2020, "Q01", Decimal("-7.000"), None),
+        ],
+        "series_id STRING, year INT, period STRING, value DECIMAL(18,3), population BIGINT",
+    )
+    view = spark.table(silver.table("gold", "series_population_report"))
+    assert_df_equality(view, expected, ignore_row_order=True, ignore_nullable=True)
+    frame = spark.sql(series_report_sql(silver))
+    assert_df_equality(frame, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_population_stats_are_mean_and_sample_stddev_of_the_years_asked(spark, silver):
+    create_gold_views(spark, silver)
+    row = spark.table(silver.table("gold", "population_stats")).first()
+    assert (row["start_year"], row["end_year"], row["years"]) == (2013, 2018, 6)
+    assert float(row["mean"]) == pytest.approx(322069808.0, abs=0.5)
+    assert row["stddev"] == pytest.approx(4158441.04, abs=0.005)
+    frame = spark.sql(population_stats_sql(silver.with_overrides(start_year=2019, end_year=2019)))
+    assert frame.first()["years"] == 1
+
+
+def test_gold_report_has_the_documented_shape_and_order(spark, silver):
+    create_gold_views(spark, silver)
+    report = gold_report(spark, silver)
+    assert set(report) == {"population_stats", "best_year", "series_report"}
+    assert report["best_year"][0] == {"series_id": "PRS1", "year": 2001, "value": 10.0}
+    assert [r["series_id"] for r in report["best_year"]] == sorted(
+        r["series_id"] for r in report["best_year"]
+    )
+    assert report["series_report"][-1] == {
+        "series_id": "PRS30006032",
+        "year": 2020,
+        "period": "Q01",
+        "value": -7.0,
+        "population": None,
+    }
+    text = format_report(report)
+    assert "322,069,808.00" in text
+    assert "n/a" in text
+
+
+def test_print_report_prints_the_json_answers(spark, silver, capsys):
+    create_gold_views(spark, silver)
+    assert print_report(silver, as_json=True) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(json.dumps(gold_report(spark, silver)))
+
+
+def test_print_report_without_gold_views_says_what_to_run(spark, spark_settings):
+    with pytest.raises(ConfigError, match="quest run"):
+        print_report(spark_settings)
+
+
+def test_view_parameters_are_refused_when_they_could_inject_sql(spark, silver):
+    with pytest.raises(ConfigError, match="report_series"):
+        create_gold_views(spark, silver.with_overrides(report_series="x' OR '1'='1"))
+    with pytest.raises(ConfigError, match="start_year"):
+        create_gold_views(spark, silver.with_overrides(start_year=2019, end_year=2013))

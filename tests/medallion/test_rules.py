@@ -1,0 +1,139 @@
+"""Silver's rules: each one sends a bad row to quarantine under its own name."""
+
+from __future__ import annotations
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from quest.medallion import rules as R
+
+pytestmark = pytest.mark.spark
+OBS = T.StructType(
+    [
+        T.StructField(n, T.StringType())
+        for n in ("source_file", "series_id", "year", "period", "value", "footnote_codes")
+    ]
+    + [T.StructField("_field_count", T.IntegerType())]
+)
+GOOD = ("f", "PRS30006011", "1995", "Q01", "2.6", "", 5)
+KEY = ["source_file", "series_id", "year", "period"]
+
+
+def _split(spark, rows, periods=R.DEFAULT_PERIODS):
+    df = spark.createDataFrame(rows, OBS)
+    return R.split(df, R.observation_rules(periods), KEY, ["value", "footnote_codes"])
+
+
+def _rule_of(spark, row, periods=R.DEFAULT_PERIODS) -> str | None:
+    valid, quarantined, duplicates = _split(spark, [row], periods)
+    failed = [r[R.FAILED_RULE] for r in quarantined.collect()]
+    assert valid.count() + len(failed) + duplicates.count() == 1
+    return failed[0] if failed else None
+
+
+CASES = [
+    (GOOD, None),
+    (("f", "PRS30006011", "1995", "Q01", "12345.678", "R", 5), None),
+    (("f", "PRS30006011", "1995", "Q01", "-21.0", "", 5), None),
+    (("f", "PRS30006011", "1995", "Q01", "2.6", None, 4), "column_count"),
+    (("f", "", "1995", "Q01", "2.6", "", 5), "series_id_present"),
+    (("f", None, "1995", "Q01", "2.6", "", 5), "series_id_present"),
+    (("f", "XYZ", "1995", "Q01", "2.6", "", 5), "series_id_format"),
+    (("f", "PRS30006011", "95", "Q01", "2.6", "", 5), "year_integer"),
+    (("f", "PRS30006011", "1995.5", "Q01", "2.6", "", 5), "year_integer"),
+    (("f", "PRS30006011", "1995", "Q06", "2.6", "", 5), "period_known"),
+    (("f", "PRS30006011", "1995", "M01", "2.6", "", 5), "period_known"),
+    (("f", "PRS30006011", "1995", "Q01", "n/a", "", 5), "value_numeric"),
+    (("f", "PRS30006011", "1995", "Q01", "-", "", 5), "value_numeric"),
+    (("f", "PRS30006011", "1995", "Q01", "", "", 5), "value_numeric"),
+    (("f", "PRS30006011", "1995", "Q01", "1.2345", "", 5), "value_fits_decimal"),
+    (("f", "PRS30006011", "1995", "Q01", "1e5", "", 5), "value_fits_decimal"),
+    (("f", "PRS30006011", "1995", "Q01", "1234567890123456", "", 5), "value_fits_decimal"),
+]
+
+
+def test_each_observation_rule_names_the_first_check_a_row_fails(spark):
+    # One DataFrame for all cases: one Spark job instead of one per case.
+    df = spark.createDataFrame([row for row, _ in CASES], OBS)
+    got = [r[0] for r in df.select(R.failed_rule(R.observation_rules())).collect()]
+    assert got == [rule for _, rule in CASES]
+
+
+def test_every_observation_rule_is_exercised():
+    names = {rule.name for rule in R.observation_rules()}
+    assert names == {rule for _, rule in CASES if rule}
+
+
+def test_failing_rows_reach_quarantine_with_their_rule_name(spark):
+    bad = [row for row, rule in CASES if rule]
+    valid, quarantined, duplicates = R.split(
+        spark.createDataFrame(bad, OBS), R.observation_rules(), None
+    )
+    assert (valid.count(), duplicates.count()) == (0, 0)
+    assert sorted(r[R.FAILED_RULE] for r in quarantined.collect()) == sorted(
+        rule for _, rule in CASES if rule
+    )
+
+
+def test_period_codes_come_from_the_mapping_when_given(spark):
+    row = ("f", "PRS30006011", "1995", "Q05", "2.6", "", 5)
+    assert _rule_of(spark, row, ("Q01", "Q02", "Q03", "Q04")) == "period_known"
+
+
+def test_split_removes_exact_duplicates_and_quarantines_conflicts(spark):
+    conflict_a = ("f", "PRS30006012", "1995", "Q01", "1.0", "", 5)
+    conflict_b = ("f", "PRS30006012", "1995", "Q01", "1.5", "", 5)
+    same_key_other_file = ("g", "PRS30006011", "1995", "Q01", "9.9", "", 5)
+    bad = ("f", "PRS30006011", "1995", "Q01", "oops", "", 5)
+    valid, quarantined, duplicates = _split(
+        spark, [GOOD, GOOD, GOOD, conflict_a, conflict_b, same_key_other_file, bad]
+    )
+    assert_df_equality(
+        valid,
+        spark.createDataFrame([GOOD, same_key_other_file], OBS),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    assert duplicates.count() == 2
+    failed = sorted((r["value"], r[R.FAILED_RULE]) for r in quarantined.collect())
+    assert failed == [
+        ("1.0", "conflicting_duplicate"),
+        ("1.5", "conflicting_duplicate"),
+        ("oops", "value_numeric"),
+    ]
+
+
+def test_bad_row_that_is_also_duplicated_is_quarantined_not_deduplicated(spark):
+    bad = ("f", "PRS30006011", "1995", "Q07", "2.6", "", 5)
+    valid, quarantined, duplicates = _split(spark, [bad, bad])
+    assert (valid.count(), quarantined.count(), duplicates.count()) == (0, 2, 0)
+
+
+@pytest.mark.parametrize(
+    ("values", "rule"),
+    [
+        (("2013", "316128839.0", "01000US", None), None),
+        (("2013", "3.16128839E8", "01000US", None), None),
+        (("2013", "316128839.5", "01000US", None), "population_positive_integral"),
+        (("2013", "0", "01000US", None), "population_positive_integral"),
+        (("2013", "-5", "01000US", None), "population_positive_integral"),
+        (("2013", None, "01000US", None), "population_positive_integral"),
+        (("20x3", "1", "01000US", None), "year_integer"),
+        (("2013", "1", None, "04000US06"), "national_level"),
+    ],
+)
+def test_population_rules(spark, values, rule):
+    df = spark.createDataFrame(
+        [(*values, True)],
+        "year STRING, population STRING, nation_id STRING, state_id STRING, record_parsed BOOLEAN",
+    )
+    tagged = df.select(R.failed_rule(R.population_rules()).alias("rule"))
+    assert tagged.first()["rule"] == rule
+
+
+def test_rule_check_that_is_null_counts_as_failed(spark):
+    df = spark.createDataFrame([(None,)], "x STRING")
+    rule = R.Rule("x_is_a", "x is a", F.col("x") == "a")
+    assert df.select(R.failed_rule([rule])).first()[0] == "x_is_a"

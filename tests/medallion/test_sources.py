@@ -1,0 +1,93 @@
+"""File-level checks of bronze, in plain Python: what a file is and whether its header is right."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from quest.errors import DataFileError
+from quest.medallion.sources import (
+    DATA,
+    MAPPING,
+    PROSE,
+    SourceFile,
+    classify,
+    first_line,
+    list_sources,
+    mapping_table_name,
+)
+from quest.store import LocalStore
+from tests.medallion.helpers import HEADER, data_file, data_line, put
+
+
+def _classify(tmp_path, name: str, body: bytes | str) -> SourceFile:
+    store = LocalStore(tmp_path / name)
+    put(store, f"bls/pr/{name}", body)
+    (source,) = list_sources(store, "bls/pr/")
+    return classify(store, source)
+
+
+def test_padded_data_header_is_accepted_and_kept_as_is(tmp_path):
+    source = _classify(
+        tmp_path, "pr.data.0.Current", data_file(data_line("PRS30006011", 1995, "Q01", "2.6"))
+    )
+    assert source.kind == DATA
+    assert source.table == "pr_data"
+    assert source.header_line == HEADER
+    assert source.header[0] == "series_id        "
+
+
+def test_data_header_after_a_utf8_bom_is_accepted(tmp_path):
+    body = "\ufeff" + data_file(data_line("PRS30006011", 1995, "Q01", "2.6"))
+    assert _classify(tmp_path, "pr.data.0.Current", body).header_line == HEADER
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"", "is empty"),
+        (b"\r\n\r\n", "is empty"),
+        (data_line("PRS30006011", 1995, "Q01", "2.6") + "\r\n", "header missing"),
+        ("series_id\tyear\tperiod\tamount\tfootnote_codes\r\n", "header renamed"),
+        ("series_id\tyear\tperiod\tvalue\r\n", "header renamed"),
+    ],
+)
+def test_bad_data_file_is_refused_naming_the_file(tmp_path, body, words):
+    with pytest.raises(DataFileError) as error:
+        _classify(tmp_path, "pr.data.9.Bad", body)
+    assert "pr.data.9.Bad" in str(error.value)
+    assert words in str(error.value)
+
+
+def test_mapping_file_with_a_tab_in_its_first_line_is_a_mapping(tmp_path):
+    source = _classify(
+        tmp_path, "pr.seasonal", "Seasonal_code\tSeasonal_text\r\nS\tSeasonal\r\n\r\n"
+    )
+    assert (source.kind, source.table) == (MAPPING, "pr_seasonal")
+
+
+def test_prose_and_empty_non_data_files_are_not_tabular(tmp_path):
+    assert _classify(tmp_path, "pr.txt", "Productivity\r\nsome prose\r\n").kind == PROSE
+    assert _classify(tmp_path, "pr.contacts", b"").kind == PROSE
+
+
+def test_mapping_header_with_a_repeated_name_is_refused(tmp_path):
+    with pytest.raises(DataFileError, match="pr.odd"):
+        _classify(tmp_path, "pr.odd", "code\tCode\r\n1\t2\r\n")
+
+
+def test_sha256_is_computed_when_the_metadata_lacks_it(tmp_path):
+    store = LocalStore(tmp_path)
+    store.put_bytes("bls/pr/pr.class", b"class_code\tclass_text\r\n", {})
+    (source,) = list_sources(store, "bls/pr/")
+    assert source.sha256 == hashlib.sha256(b"class_code\tclass_text\r\n").hexdigest()
+
+
+def test_not_utf8_data_file_is_refused(tmp_path):
+    with pytest.raises(DataFileError, match="not UTF-8"):
+        first_line(b"series_id\xff\xfe\tyear\r\n" + b"x" * 100, "pr.data.0.Current")
+
+
+def test_mapping_table_name_ignores_sub_folders():
+    assert mapping_table_name("sub/pr.series") == "pr_series"

@@ -1,0 +1,161 @@
+"""Bronze and silver transforms on tiny DataFrames with explicit schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import types as T
+
+from quest.medallion.transforms import (
+    mapping_from_bronze,
+    mark_duplicates,
+    observations_from_bronze,
+    population_from_bronze,
+    split_lines,
+    type_observations,
+    type_population,
+)
+from tests.medallion.helpers import HEADER
+
+pytestmark = pytest.mark.spark
+PADDED = HEADER.split("\t")
+LOADED = datetime(2026, 8, 6, 12, 0)
+LINES = T.StructType([T.StructField("value", T.StringType())])
+
+
+def _strings(*names: str) -> T.StructType:
+    return T.StructType([T.StructField(n, T.StringType()) for n in names])
+
+
+def test_split_lines_keeps_padded_values_drops_header_blank_lines_bom_and_cr(spark):
+    lines = spark.createDataFrame(
+        [
+            ("\ufeff" + HEADER + "\r",),
+            ("PRS30006011      \t1995\tQ01\t         2.6\t\r",),
+            ("   ",),
+            ("PRS30006011      \t1995\tQ02\t         2.1\tR",),
+        ],
+        LINES,
+    )
+    result = lines.transform(split_lines(HEADER, PADDED))
+    schema = T.StructType(
+        [T.StructField(c, T.StringType()) for c in PADDED]
+        + [
+            T.StructField("_field_count", T.IntegerType(), False),
+            T.StructField("_raw_line", T.StringType()),
+        ]
+    )
+    expected = spark.createDataFrame(
+        [
+            ("PRS30006011      ", "1995", "Q01", "         2.6", "", 5, None),
+            ("PRS30006011      ", "1995", "Q02", "         2.1", "R", 5, None),
+        ],
+        schema,
+    )
+    assert_df_equality(result, expected, ignore_nullable=True)
+
+
+def test_split_lines_keeps_the_raw_line_when_the_field_count_is_wrong(spark):
+    lines = spark.createDataFrame([("PRS30006011\t1995\tQ01",), ("a\tb\tc\td\te\tf",)], LINES)
+    rows = lines.transform(split_lines(HEADER, PADDED)).collect()
+    assert [(r["_field_count"], r["_raw_line"]) for r in rows] == [
+        (3, "PRS30006011\t1995\tQ01"),
+        (6, "a\tb\tc\td\te\tf"),
+    ]
+    assert rows[0]["       value"] is None
+
+
+def test_observations_from_bronze_trims_padded_names_and_values(spark):
+    schema = _strings(*PADDED).add("_field_count", T.IntegerType()).add("_raw_line", T.StringType())
+    schema = schema.add("_source_file", T.StringType()).add("_source_sha256", T.StringType())
+    bronze = spark.createDataFrame(
+        [("PRS30006011      ", " 1995 ", "Q01 ", "         2.6", " ", 5, None, "f", "abc")], schema
+    )
+    result = bronze.transform(observations_from_bronze(PADDED))
+    expected = spark.createDataFrame(
+        [("f", "PRS30006011", "1995", "Q01", "2.6", "", 5, None, "abc")],
+        _strings("source_file", "series_id", "year", "period", "value", "footnote_codes")
+        .add("_field_count", T.IntegerType())
+        .add("_raw_line", T.StringType())
+        .add("_source_sha256", T.StringType()),
+    )
+    assert_df_equality(result, expected, ignore_nullable=True)
+
+
+def test_type_observations_gives_int_year_and_exact_decimal_value(spark):
+    strings = spark.createDataFrame(
+        [("f", "PRS30006011", "1995", "Q01", "123456789012345.125", "", "abc")],
+        _strings(
+            "source_file",
+            "series_id",
+            "year",
+            "period",
+            "value",
+            "footnote_codes",
+            "_source_sha256",
+        ),
+    )
+    row = strings.transform(type_observations(LOADED)).first()
+    assert row["year"] == 1995
+    assert row["value"] == Decimal("123456789012345.125")
+    assert row["footnote_codes"] is None
+
+
+def test_mark_duplicates_tells_exact_copies_from_conflicts(spark):
+    df = spark.createDataFrame(
+        [
+            ("A", "1", "Q01", "1.0"),
+            ("A", "1", "Q01", "1.0"),
+            ("B", "1", "Q01", "1.0"),
+            ("B", "1", "Q01", "2.0"),
+            ("C", "1", "Q01", "3.0"),
+        ],
+        _strings("series_id", "year", "period", "value"),
+    )
+    result = df.transform(mark_duplicates(["series_id", "year", "period"], ["value"]))
+    statuses = sorted((r["series_id"], r["value"], r["_dup_status"]) for r in result.collect())
+    assert statuses == [
+        ("A", "1.0", "duplicate"),
+        ("A", "1.0", "unique"),
+        ("B", "1.0", "conflict"),
+        ("B", "2.0", "conflict"),
+        ("C", "3.0", "unique"),
+    ]
+
+
+def test_mapping_from_bronze_lower_cases_and_trims_headers_and_values(spark):
+    schema = _strings("Seasonal_code ", "Seasonal_text").add("_field_count", T.IntegerType())
+    schema = schema.add("_raw_line", T.StringType()).add("_source_file", T.StringType())
+    schema = schema.add("_source_sha256", T.StringType())
+    bronze = spark.createDataFrame(
+        [(" S ", "Seasonal Adjusted ", 2, None, "pr.seasonal", "x")], schema
+    )
+    result = bronze.transform(mapping_from_bronze(["Seasonal_code ", "Seasonal_text"]))
+    assert result.columns[:3] == ["source_file", "seasonal_code", "seasonal_text"]
+    assert tuple(result.first())[:3] == ("pr.seasonal", "S", "Seasonal Adjusted")
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        '{"Nation ID": "01000US", "Nation": "United States", "Year": 2013, "Population": 316128839.0}',
+        '{"ID Nation": "01000US", "Nation": "United States", "ID Year": 2013, "Year": "2013", '
+        '"Population": 316128839, "Slug Nation": "united-states"}',
+    ],
+    ids=["tesseract", "legacy"],
+)
+def test_population_from_bronze_reads_both_datausa_shapes(spark, record):
+    bronze = spark.createDataFrame(
+        [(record, "datausa/population.json", "abc")],
+        _strings("record", "_source_file", "_source_sha256"),
+    )
+    typed = population_from_bronze(bronze).transform(type_population(LOADED))
+    expected = spark.createDataFrame(
+        [(2013, 316128839, "01000US", "datausa/population.json", "abc", LOADED)],
+        "year INT, population BIGINT, nation_id STRING, source_file STRING, "
+        "_source_sha256 STRING, _loaded_at TIMESTAMP",
+    )
+    assert_df_equality(typed, expected, ignore_nullable=True)
