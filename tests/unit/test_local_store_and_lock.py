@@ -72,9 +72,8 @@ def test_lock_is_free_again_after_its_holder_is_killed(tmp_path):
         text=True,
     )
     assert holder.stdout.readline().strip() == "held"
-    with pytest.raises(LockError):
-        with file_lock(lock, "x"):
-            pass
+    with pytest.raises(LockError), file_lock(lock, "x"):
+        pass
     holder.kill()
     holder.wait()
     with file_lock(lock, "x", timeout=5):
