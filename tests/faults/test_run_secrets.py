@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from brickflow import EmailNotifications, TaskSettings, Workflow, WorkflowEmailNotifications
-from tests.workflow.support import OPS, SmtpServer
 
 from quest import tasks
 from quest.config import load_settings
 from quest.mirror.sample import generate_sample
 from quest.mirror.server import MirrorServer
 from quest.runner.local import run_workflow
+from tests.workflow.support import OPS, SmtpServer
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "AKIAQUESTFAKE0000001",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.sources.support import *  # noqa: F403
-from tests.sources.support import stored_bytes
 
 from quest.errors import SourceError
 from quest.sources.datausa import sync_datausa
 from tests.realdata import shared_data
+from tests.sources.support import *  # noqa: F403
+from tests.sources.support import stored_bytes
 
 PATH = "/tesseract/data.jsonrecords"
 KEY = "datausa/population.json"

@@ -8,11 +8,11 @@ import tempfile
 import time
 
 import pytest
-from tests.sources.support import *  # noqa: F403
-from tests.sources.support import assert_mirrored, leftovers, sample_files, stored_bytes
 
 from quest.errors import SourceError, SyncGuardError
 from quest.sources.bls import sync_bls
+from tests.sources.support import *  # noqa: F403
+from tests.sources.support import assert_mirrored, leftovers, sample_files, stored_bytes
 
 FILE = "/pub/time.series/pr/pr.file1"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from tests.sources.support import *  # noqa: F403
-from tests.sources.support import leftovers
 
 from quest.errors import StoreError
+from tests.sources.support import *  # noqa: F403
+from tests.sources.support import leftovers
 
 
 def test_a_body_that_does_not_match_its_sha256_is_refused(store, tmp_path):

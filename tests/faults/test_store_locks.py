@@ -8,12 +8,12 @@ import threading
 import time
 
 import pytest
-from tests.sources.support import *  # noqa: F403
-from tests.sources.support import assert_mirrored, make_s3_store, sample_files
 
 from quest.errors import LockError
 from quest.sources.bls import sync_bls
 from quest.sources.datausa import sync_datausa
+from tests.sources.support import *  # noqa: F403
+from tests.sources.support import assert_mirrored, make_s3_store, sample_files
 
 
 def test_a_second_bls_sync_while_one_runs_refuses_with_a_lock_error(

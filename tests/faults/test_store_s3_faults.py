@@ -6,6 +6,11 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
+from quest.config import Settings
+from quest.errors import StoreError
+from quest.mirror.server import MirrorServer
+from quest.sources.bls import sync_bls
 from tests.sources.s3_proxy import FaultyS3Proxy
 from tests.sources.support import *  # noqa: F403
 from tests.sources.support import (
@@ -18,11 +23,6 @@ from tests.sources.support import (
     sample_files,
     stored_bytes,
 )
-
-from quest.config import Settings
-from quest.errors import StoreError
-from quest.mirror.server import MirrorServer
-from quest.sources.bls import sync_bls
 
 
 @pytest.fixture

@@ -35,8 +35,8 @@ from quest.medallion.tables import (
 )
 from quest.medallion.transforms import FIELD_COUNT, RAW_LINE, split_lines, with_lineage
 from quest.spark import ensure_schemas
-from quest.store import open_store
 from quest.store.base import SHA256, SOURCE_MODIFIED
+from quest.store.credentials import open_settings_store
 
 log = logging.getLogger(__name__)
 DATA_TABLE = "pr_data"
@@ -78,7 +78,7 @@ def load_bronze(spark, settings: Settings, store=None) -> dict:
     Raises:
         DataFileError: after loading every good file, naming each file that could not be loaded.
     """
-    store = store or open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url)
+    store = store or open_settings_store(settings)
     ensure_schemas(spark, settings)
     manifest_name = settings.table("bronze", BRONZE_MANIFEST)
     manifest = read_manifest(spark, manifest_name)
