@@ -27,9 +27,9 @@ from quest.config import ENVIRONMENTS, Settings, load_settings
 from quest.errors import ConfigError
 from quest.store.credentials import ACCESS_KEY, SECRET_KEY
 
-# Newest Databricks Runtime LTS on Spark 4 (Spark 4.0.0, Delta 4.x, Scala 2.13). The local
-# stack (pyspark 4.2, delta-spark 4.4) is newer; the code uses no API newer than Spark 4.0.
-DBR_VERSION = "17.3.x-scala2.13"
+# Databricks Runtime 19 runs Apache Spark 4.2.0, the Spark of the pinned pyspark 4.2.0 +
+# delta-spark 4.4.0: the cluster runs what the tests ran. 18 LTS (Spark 4.1) is the LTS fallback.
+DBR_VERSION = "19.x-scala2.13"
 # A few MB of BLS text and one JSON: one small worker is plenty, the driver does most of it.
 NODE_TYPE = "m5d.large"
 NUM_WORKERS = 1

@@ -128,10 +128,14 @@ def test_credentials_are_secret_references_and_no_literal_key_is_in_the_bundle(b
     assert "AKIA" not in text and "/tmp/" not in text and "/root" not in text
 
 
-def test_one_small_shared_job_cluster_on_the_named_lts_runtime(bundle):
+def test_one_small_shared_job_cluster_on_the_runtime_matching_the_pinned_pyspark(bundle):
+    import pyspark
+
+    # Databricks Runtime 19 is Apache Spark 4.2.0: the cluster runs the Spark the tests ran.
+    assert pyspark.__version__.startswith("4.2.")
     for _t, _j, job in _jobs(bundle):
         (cluster,) = job["job_clusters"]
-        assert cluster["new_cluster"]["spark_version"] == "17.3.x-scala2.13"
+        assert cluster["new_cluster"]["spark_version"] == "19.x-scala2.13"
         assert cluster["new_cluster"]["num_workers"] == 1
         assert {t["job_cluster_key"] for t in job["tasks"]} == {cluster["job_cluster_key"]}
         for task in job["tasks"]:
