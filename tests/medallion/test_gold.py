@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -207,3 +208,16 @@ def test_view_parameters_are_refused_when_they_could_inject_sql(spark, silver):
         create_gold_views(spark, silver.with_overrides(report_series="x' OR '1'='1"))
     with pytest.raises(ConfigError, match="start_year"):
         create_gold_views(spark, silver.with_overrides(start_year=2019, end_year=2013))
+
+
+def test_views_are_left_alone_when_their_definition_is_unchanged(spark, silver):
+    first = create_gold_views(spark, silver)
+    again = create_gold_views(spark, silver)
+    moved = create_gold_views(spark, replace(silver, start_year=2014))
+
+    assert {t["action"] for t in first["tables"].values()} == {"view replaced"}
+    assert {t["action"] for t in again["tables"].values()} == {"unchanged"}
+    stats = silver.table("gold", "population_stats")
+    assert moved["tables"][stats]["action"] == "view replaced"
+    row = spark.table(stats).first()
+    assert (row["start_year"], row["end_year"]) == (2014, 2018)
