@@ -15,7 +15,7 @@ from quest.config import Settings, _convert, load_settings
 
 def define_widgets(dbutils, names: Iterable[str], settings: Settings | None = None) -> None:
     """Declare one text widget per setting, defaulting to the configured value."""
-    settings = settings or load_settings()
+    settings = settings or _run_base() or load_settings()
     for name in names:
         value = getattr(settings, name)
         if isinstance(value, tuple):
@@ -23,9 +23,20 @@ def define_widgets(dbutils, names: Iterable[str], settings: Settings | None = No
         dbutils.widgets.text(name, "" if value is None else str(value))
 
 
+def _run_base() -> Settings | None:
+    """The settings of the local run executing this notebook, if any (`quest.tasks`)."""
+    from quest.tasks import _base
+
+    return _base.get()
+
+
 def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None = None) -> Settings:
-    """`base` (default: the environment's settings) with the widgets' non-empty values applied."""
-    base = base or load_settings()
+    """`base` with the widgets' non-empty values applied.
+
+    The base is, in order: the argument, the settings of the local run executing the notebook
+    (so its home, retries and sources apply), the environment's settings.
+    """
+    base = base or _run_base() or load_settings()
     values = {}
     for name in names:
         raw = dbutils.widgets.get(name)

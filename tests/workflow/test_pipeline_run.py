@@ -37,10 +37,12 @@ def test_pipeline_answers_right_then_a_rerun_changes_nothing(spark, spark_settin
         assert any("322,069,808" in line for line in lines), "the report was not printed"
         saved = json.loads(Path(first.path).read_text())
         assert saved["status"] == "success" and set(saved["tasks"]) == set(first.tasks)
+        chart = first.tasks["gold_analysis"].summary.get("chart")
+        assert chart is None or Path(chart).parent == settings.home, "chart left the run's home"
 
         second = run_workflow(settings, spark=spark, out=_quiet)
     assert second.exit_code == 0
-    for name in ("bls_sync", "datausa_sync", "load_bronze", "load_silver"):
+    for name in ("bls_sync", "datausa_sync", "load_bronze", "load_silver", "gold_analysis"):
         task = second.tasks[name]
         assert task.unchanged is True, f"{name} did something on a rerun: {task.did}"
         assert task.did.startswith("unchanged, skipped") or "unchanged, skipped" in task.did

@@ -276,6 +276,8 @@ class _Run:
             return task.task_func(**params)
 
     def _run_notebook(self, task):
+        from quest.tasks import settings_scope
+
         nb = task.task_func()
         path = Path(nb.notebook_path)
         path = (path if path.is_absolute() else REPO / path).with_suffix(".py")
@@ -287,11 +289,12 @@ class _Run:
                 widgets[key] = str(_RUN_VALUES[key](self.settings))
         dbutils = LocalDbutils(widgets)
         try:
-            scope = runpy.run_path(
-                str(path),
-                init_globals={"spark": self.spark, "dbutils": dbutils},
-                run_name="__main__",
-            )
+            with settings_scope(self.settings):
+                scope = runpy.run_path(
+                    str(path),
+                    init_globals={"spark": self.spark, "dbutils": dbutils},
+                    run_name="__main__",
+                )
         except NotebookExit as done:
             return _parse(done.value)
         return scope.get("quest_summary")
