@@ -8,12 +8,10 @@ Every value comes from `quest.workflow_config` for the environment BrickFlow dep
 in); the tasks only forward parameters to `quest.tasks` and the notebooks in `notebooks/`.
 """
 
-from brickflow import NotebookTask, Workflow, ctx
+from brickflow import Workflow, ctx
 
 from quest import tasks
 from quest.workflow_config import (
-    GOLD_WIDGETS,
-    LOCATION_WIDGETS,
     SYNC_TIMEOUT,
     WORKFLOW_TIMEOUT,
     default_task_settings,
@@ -84,23 +82,14 @@ def datausa_sync(
 
 @wf.notebook_task(depends_on=["bls_sync", "datausa_sync"], task_settings=task_settings(cfg))
 def load_bronze():
-    return NotebookTask(
-        notebook_path="notebooks/load_bronze",
-        base_parameters=cfg.widget_values(*LOCATION_WIDGETS),
-    )
+    return cfg.notebook("load_bronze")
 
 
 @wf.notebook_task(depends_on="load_bronze", task_settings=task_settings(cfg))
 def load_silver():
-    return NotebookTask(
-        notebook_path="notebooks/load_silver",
-        base_parameters=cfg.widget_values(*LOCATION_WIDGETS),
-    )
+    return cfg.notebook("load_silver")
 
 
 @wf.notebook_task(depends_on="load_silver", task_settings=task_settings(cfg))
 def gold_analysis():
-    return NotebookTask(
-        notebook_path="notebooks/gold_analysis",
-        base_parameters=cfg.widget_values(*LOCATION_WIDGETS, *GOLD_WIDGETS),
-    )
+    return cfg.notebook("gold_analysis")

@@ -7,12 +7,10 @@ the population flows through bronze and silver; gold views need no refresh but a
     load_bronze ─> load_silver ─> gold_analysis
 """
 
-from brickflow import NotebookTask, Trigger, Workflow, ctx
+from brickflow import Trigger, Workflow, ctx
 from brickflow.bundles.model import JobsTriggerFileArrival
 
 from quest.workflow_config import (
-    GOLD_WIDGETS,
-    LOCATION_WIDGETS,
     WORKFLOW_TIMEOUT,
     default_task_settings,
     job_cluster,
@@ -52,23 +50,14 @@ wf = Workflow(
 
 @wf.notebook_task(task_settings=task_settings(cfg))
 def load_bronze():
-    return NotebookTask(
-        notebook_path="notebooks/load_bronze",
-        base_parameters=cfg.widget_values(*LOCATION_WIDGETS),
-    )
+    return cfg.notebook("load_bronze")
 
 
 @wf.notebook_task(depends_on="load_bronze", task_settings=task_settings(cfg))
 def load_silver():
-    return NotebookTask(
-        notebook_path="notebooks/load_silver",
-        base_parameters=cfg.widget_values(*LOCATION_WIDGETS),
-    )
+    return cfg.notebook("load_silver")
 
 
 @wf.notebook_task(depends_on="load_silver", task_settings=task_settings(cfg))
 def gold_analysis():
-    return NotebookTask(
-        notebook_path="notebooks/gold_analysis",
-        base_parameters=cfg.widget_values(*LOCATION_WIDGETS, *GOLD_WIDGETS),
-    )
+    return cfg.notebook("gold_analysis")

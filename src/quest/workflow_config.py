@@ -16,6 +16,7 @@ from brickflow import (
     Cluster,
     EmailNotifications,
     Group,
+    NotebookTask,
     PypiTaskLibrary,
     TaskSettings,
     WorkflowEmailNotifications,
@@ -54,6 +55,11 @@ GOLD_WIDGETS = (
     "report_series",
     "report_period",
 )
+NOTEBOOK_WIDGETS = {
+    "load_bronze": LOCATION_WIDGETS,
+    "load_silver": LOCATION_WIDGETS,
+    "gold_analysis": (*LOCATION_WIDGETS, *GOLD_WIDGETS),
+}
 
 # Secret-scope keys holding the AWS credentials of the store (see docs/deploy.md).
 AWS_KEY_ID_SECRET = ACCESS_KEY
@@ -158,6 +164,13 @@ class WorkflowConfig:
                 value = "true" if value else "false"
             values[name] = str(value)
         return values
+
+    def notebook(self, name: str) -> NotebookTask:
+        """The medallion notebook `notebooks/<name>` with the widgets it declares as parameters."""
+        return NotebookTask(
+            notebook_path=f"notebooks/{name}",
+            base_parameters=self.widget_values(*NOTEBOOK_WIDGETS[name]),
+        )
 
 
 def project_version() -> str:
