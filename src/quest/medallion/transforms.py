@@ -66,6 +66,18 @@ def _trimmed(name: str) -> Column:
     return F.trim(F.col(f"`{name}`"))
 
 
+def _from_bronze(df: DataFrame, fields: list[Column]) -> DataFrame:
+    """The silver staging shape every bronze table shares: source file, its fields, the checks'
+    inputs (field count, raw line) and the content hash."""
+    return df.select(
+        F.col("_source_file").alias("source_file"),
+        *fields,
+        F.col(FIELD_COUNT),
+        F.col(RAW_LINE),
+        F.col("_source_sha256"),
+    )
+
+
 def observations_from_bronze(raw_columns: list[str]):
     """Bronze `pr_data` rows (padded header names, positional) -> trimmed string observations."""
 
@@ -74,13 +86,7 @@ def observations_from_bronze(raw_columns: list[str]):
             _trimmed(raw).alias(name)
             for raw, name in zip(raw_columns, OBSERVATION_FIELDS, strict=False)
         ]
-        return df.select(
-            F.col("_source_file").alias("source_file"),
-            *fields,
-            F.col(FIELD_COUNT),
-            F.col(RAW_LINE),
-            F.col("_source_sha256"),
-        )
+        return _from_bronze(df, fields)
 
     return transform
 
@@ -125,13 +131,7 @@ def mapping_from_bronze(raw_columns: list[str]):
     """A bronze mapping table -> lower-case trimmed headers, trimmed values, lineage kept."""
 
     def transform(df: DataFrame) -> DataFrame:
-        return df.select(
-            F.col("_source_file").alias("source_file"),
-            *[_trimmed(raw).alias(raw.strip().lower()) for raw in raw_columns],
-            F.col(FIELD_COUNT),
-            F.col(RAW_LINE),
-            F.col("_source_sha256"),
-        )
+        return _from_bronze(df, [_trimmed(raw).alias(raw.strip().lower()) for raw in raw_columns])
 
     return transform
 
