@@ -208,3 +208,38 @@ def test_state_level_population_is_refused_and_population_keeps_its_last_good_ve
         .count()
         == 0
     )
+
+
+def test_duplicate_keys_in_a_first_load_are_counted_or_quarantined_never_kept_twice(
+    spark, spark_home, tmp_path_factory
+):
+    # A file whose keys are not unique takes the full duplicate check even on its first load:
+    # an exact copy is dropped and counted, copies that disagree are all quarantined.
+    settings = Settings(
+        home=spark_home,
+        store=str(tmp_path_factory.mktemp("dups-store")),
+        schema_prefix=f"dup{uuid.uuid4().hex[:6]}_",
+    )
+    store = LocalStore(settings.store_uri)
+    conflict = [
+        data_line("PRS30006032", 2014, "Q01", "1.0"),
+        data_line("PRS30006032", 2014, "Q01", "1.5"),
+    ]
+    put(store, CURRENT, data_file(*GOOD, GOOD[0], *conflict))
+    put(store, ALLDATA, data_file(*GOOD))
+    put(store, settings.datausa_key, json.dumps(POPULATION))
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    assert _silver_rows(spark, settings, "pr.data.0.Current") == _silver_rows(
+        spark, settings, "pr.data.1.AllData"
+    )
+    assert _quarantine(spark, settings, "pr.data.0.Current") == [
+        ("conflicting_duplicate", "Q01"),
+        ("conflicting_duplicate", "Q01"),
+    ]
+    manifest = {
+        r["source_file"]: (r["rows_in"], r["rows_valid"], r["rows_quarantined"], r["rows_duplicates"])
+        for r in spark.table(settings.table("silver", "load_manifest")).collect()
+    }
+    assert manifest["pr.data.0.Current"] == (6, 3, 2, 1)
+    assert manifest["pr.data.1.AllData"] == (3, 3, 0, 0)

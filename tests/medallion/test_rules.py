@@ -61,6 +61,42 @@ def test_each_observation_rule_names_the_first_check_a_row_fails(spark):
     assert got == [rule for _, rule in CASES]
 
 
+VALUES = [
+    "2.6", "-21.0", "12345.678", "+1", "1.", ".5", "-.5", "1e5", "1E-3", "0", "007", "-0.000",
+    "1.2345", "123456789012345.123", "1234567890123456", "", "-", "n/a", " 1", "1 ", "--1", "1.2.3",
+]
+
+
+def test_a_rule_skipped_for_good_rows_is_implied_by_the_rule_it_names(spark):
+    # `failed_rule` skips a rule with `implied_by` when every other rule passes; that is only
+    # right if every value passing the implying rule also passes the skipped one.
+    rules = {rule.name: rule for rule in R.observation_rules()}
+    implied = [rule for rule in rules.values() if rule.implied_by]
+    assert implied, "no rule declares implied_by: this test guards nothing"
+    df = spark.createDataFrame([(v,) for v in VALUES], "value STRING")
+    for rule in implied:
+        stronger = rules[rule.implied_by].check
+        rows = df.where(stronger & ~F.coalesce(rule.check, F.lit(False))).collect()
+        assert rows == [], f"{rule.implied_by} passes but {rule.name} fails for {rows}"
+        assert df.where(stronger).count() > 0
+
+
+def test_a_rule_cannot_be_implied_by_a_rule_missing_from_the_list():
+    lone = R.Rule("a", "a", F.lit(True), implied_by="missing")
+    with pytest.raises(ValueError, match="implied by missing"):
+        R.failed_rule([lone])
+
+
+def test_keys_unique_tells_a_repeated_key_from_distinct_ones(spark):
+    distinct = [GOOD, ("f", "PRS30006011", "1995", "Q02", "2.6", "", 5)]
+    repeated = [*distinct, ("f", "PRS30006011", "1995", "Q02", "9.9", "", 5)]
+    assert R.keys_unique(spark.createDataFrame(distinct, OBS), KEY)
+    assert not R.keys_unique(spark.createDataFrame(repeated, OBS), KEY)
+    # The same key in another source file is another key.
+    other_file = [*distinct, ("g", "PRS30006011", "1995", "Q02", "2.6", "", 5)]
+    assert R.keys_unique(spark.createDataFrame(other_file, OBS), KEY)
+
+
 def test_every_observation_rule_is_exercised():
     names = {rule.name for rule in R.observation_rules()}
     assert names == {rule for _, rule in CASES if rule}

@@ -50,7 +50,12 @@ _POPULATION_DDL = (
     "_source_sha256 STRING, _source_modified STRING, _ingested_at TIMESTAMP"
 )
 # Padded header names ('series_id        ') need Delta column mapping to be stored as they are.
-_PROPS = "TBLPROPERTIES ('delta.columnMapping.mode' = 'name')"
+# Bronze is read whole per source file (its partition) and never filtered on a column, so
+# per-column min/max statistics would cost a third of the write for nothing.
+_PROPS = (
+    "TBLPROPERTIES ('delta.columnMapping.mode' = 'name', "
+    "'delta.dataSkippingNumIndexedCols' = '0')"
+)
 
 
 def _population_source(store, settings: Settings) -> SourceFile | None:
@@ -142,6 +147,7 @@ def load_bronze(spark, settings: Settings, store=None) -> dict:
     if entries != manifest:
         write_manifest(spark, manifest_name, entries, BRONZE_SCHEMA)
         commits.add(manifest_name)
+        report[manifest_name] = {"action": "recorded", "files": len(entries)}
     summary = _summary(commits, tracked, manifest_name, report)
     if errors:
         failure = DataFileError(
@@ -153,10 +159,15 @@ def load_bronze(spark, settings: Settings, store=None) -> dict:
     return summary
 
 
+def _created_or_unchanged(commits: int) -> dict:
+    # A table written without loading a file was only created (its first, empty version).
+    return {"action": "created"} if commits else unchanged("no file of this table changed")
+
+
 def _summary(commits: Commits, tracked, manifest_name, report) -> dict:
     tables = {}
     for name in sorted(tracked | {manifest_name}):
-        entry = report.get(name) or unchanged("no file of this table changed")
+        entry = report.get(name) or _created_or_unchanged(commits[name])
         entry["commits"] = commits[name]
         tables[name] = entry
     if "(not tabular)" in report:

@@ -38,9 +38,13 @@ POPULATION_TYPE = "decimal(38,6)"
 
 @dataclass(frozen=True)
 class Rule:
+    """A named check; `implied_by` names a later rule whose pass implies this one's, so a row
+    that passes every rule need not pay for this check (it still names a failure first)."""
+
     name: str
     description: str
     check: Column
+    implied_by: str | None = None
 
 
 def _matches(column: str, pattern: str) -> Column:
@@ -75,7 +79,12 @@ def observation_rules(periods: tuple[str, ...] = DEFAULT_PERIODS) -> list[Rule]:
             f"period is a BLS period code ({', '.join(periods)})",
             F.col("period").isin(*periods),
         ),
-        Rule("value_numeric", "value is a number", _matches("value", NUMBER_PATTERN)),
+        Rule(
+            "value_numeric",
+            "value is a number",
+            _matches("value", NUMBER_PATTERN),
+            implied_by="value_fits_decimal",
+        ),
         Rule(
             "value_fits_decimal",
             "value fits DECIMAL(18,3) exactly (at most 15 integer and 3 decimal digits)",
@@ -111,12 +120,40 @@ def population_rules() -> list[Rule]:
     ]
 
 
+def _holds(rule: Rule) -> Column:
+    return F.coalesce(rule.check, F.lit(False))
+
+
 def failed_rule(rules: list[Rule]) -> Column:
-    """The name of the first rule a row fails, or null; a null check counts as a failure."""
-    return F.coalesce(
-        *[F.when(~F.coalesce(rule.check, F.lit(False)), F.lit(rule.name)) for rule in rules],
+    """The name of the first rule a row fails, or null; a null check counts as a failure.
+
+    A good row (nearly every row) is tested once against the rules no other rule implies; only a
+    row that fails one of them walks the list in order to name its first failure.
+    """
+    names = {rule.name for rule in rules}
+    for rule in rules:
+        if rule.implied_by is not None and rule.implied_by not in names:
+            raise ValueError(f"rule {rule.name} is implied by {rule.implied_by}, not in the list")
+    passes = [_holds(rule) for rule in rules if rule.implied_by is None]
+    first_failure = F.coalesce(
+        *[F.when(~_holds(rule), F.lit(rule.name)) for rule in rules],
         F.lit(None).cast("string"),
     )
+    all_pass = passes[0]
+    for more in passes[1:]:
+        all_pass = all_pass & more
+    return F.when(all_pass, F.lit(None).cast("string")).otherwise(first_failure)
+
+
+def keys_unique(df: DataFrame, key: list[str]) -> bool:
+    """True when no two rows of `df` share `key`: one aggregation over a 64-bit hash of the key,
+    far cheaper than marking duplicates row by row. A hash collision can only make this answer
+    False, which costs the full duplicate check, never a wrong result."""
+    row = df.select(F.xxhash64(*[F.col(c) for c in key]).alias("_key_hash")).agg(
+        F.count(F.lit(1)), F.count_distinct("_key_hash")
+    )
+    total, distinct = row.first()
+    return total == distinct
 
 
 def tag(

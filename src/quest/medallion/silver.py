@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from pyspark.sql import Observation
 from pyspark.sql import functions as F
 
 from quest.config import Settings
@@ -74,7 +75,10 @@ class _Run:
         return self.settings.table("silver", table)
 
     def split(self, staged, rules, key, compared, fields, target):
-        """Apply the rules once, count per file in one job, keep the quarantined rows."""
+        """Apply the rules once, count per file in one job, keep the quarantined rows.
+
+        `key=None` skips the duplicate marking (the caller knows no two rows share a key).
+        """
         tagged = R.tag(staged, rules, key, compared).cache()
         self.cached.append(tagged)
         counts: dict[str, dict[str, int]] = {}
@@ -159,6 +163,7 @@ def load_silver(spark, settings: Settings) -> dict:
         _write_quarantine(run, [f for f in sorted(pending) + gone if f not in run.skipped])
         write_manifest(spark, manifest_name, run.entries, SILVER_SCHEMA)
         run.commits.add(manifest_name)
+        run.report[manifest_name] = {"action": "recorded", "files": len(run.entries)}
     finally:
         for df in run.cached:
             df.unpersist()
@@ -173,7 +178,12 @@ def load_silver(spark, settings: Settings) -> dict:
 def _summary(run: _Run, names: list[str]) -> dict:
     tables = {}
     for name in names:
-        entry = run.report.get(name) or unchanged("no file of this table changed")
+        entry = run.report.get(name)
+        if entry is None:
+            # Written without loading a file: the table was only created (empty).
+            entry = {"action": "created"} if run.commits[name] else unchanged(
+                "no file of this table changed"
+            )
         entry["commits"] = run.commits[name]
         tables[name] = entry
     return {
@@ -221,24 +231,31 @@ def _load_observations(run: _Run, files: list[str], gone: list[str], pending) ->
     staged = bronze.where(F.col("_source_file").isin(files)).transform(
         observations_from_bronze(raw)
     )
-    valid, stats = run.split(
-        staged,
-        R.observation_rules(_known_periods(run)),
-        list(OBSERVATION_KEY),
-        ["value", "footnote_codes"],
-        _OBS_QUARANTINE,
-        S.OBSERVATIONS,
-    )
-    typed = valid.transform(type_observations(run.now))
+    rules = R.observation_rules(_known_periods(run))
     run.commits.add(name, S.ensure_table(spark, name, S.OBSERVATIONS))
     # Append only when the table holds nothing of these files: a run killed after its append
     # but before its manifest write must not append the same rows twice.
     first_load = not gone and spark.table(name).where(F.col("source_file").isin(files)).isEmpty()
-    if first_load:
-        append(spark, typed, name)
+    # BLS files carry each key once; proving it costs one aggregation and spares the per-key
+    # duplicate marking (a sort of every row), and on a first load the cache and count pass too.
+    unique = R.keys_unique(staged, list(OBSERVATION_KEY))
+    if first_load and unique:
+        stats = _append_counted(run, staged, rules, files, name)
     else:
-        typed.createOrReplaceTempView("quest_silver_observations")
-        S.merge_observations(spark, name, "quest_silver_observations", files + gone)
+        valid, stats = run.split(
+            staged,
+            rules,
+            None if unique else list(OBSERVATION_KEY),
+            ["value", "footnote_codes"],
+            _OBS_QUARANTINE,
+            S.OBSERVATIONS,
+        )
+        typed = valid.transform(type_observations(run.now))
+        if first_load:
+            append(spark, typed, name)
+        else:
+            typed.createOrReplaceTempView("quest_silver_observations")
+            S.merge_observations(spark, name, "quest_silver_observations", files + gone)
     run.commits.add(name)
     for source_file in files:
         run.record(
@@ -248,6 +265,41 @@ def _load_observations(run: _Run, files: list[str], gone: list[str], pending) ->
             stats.get(source_file, (0, 0, 0, 0)),
         )
     _merge_metrics(run, name)
+
+
+def _append_counted(run: _Run, staged, rules, files: list[str], name: str) -> dict:
+    """First load of files whose keys are unique: one pass applies the rules, appends the valid
+    rows and counts every outcome per file on the way (a Spark observation of the write).
+
+    The failed rows are read again only when there are some, to be quarantined.
+
+    Returns:
+        Per file: (rows in, valid, quarantined, duplicates = 0).
+    """
+    tagged = staged.withColumn(R.FAILED_RULE, R.failed_rule(rules))
+    failed = F.col(R.FAILED_RULE).isNotNull()
+    metrics = []
+    for i, source_file in enumerate(files):
+        in_file = F.col("source_file") == source_file
+        metrics += [
+            F.count_if(in_file).alias(f"in_{i}"),
+            F.count_if(in_file & failed).alias(f"failed_{i}"),
+        ]
+    observation = Observation()
+    valid = tagged.observe(observation, *metrics).where(~failed).drop(R.FAILED_RULE)
+    append(run.spark, valid.transform(type_observations(run.now)), name)
+    counts = observation.get
+    stats = {}
+    for i, source_file in enumerate(files):
+        rows_in, bad = counts[f"in_{i}"], counts[f"failed_{i}"]
+        stats[source_file] = (rows_in, rows_in - bad, bad, 0)
+    if any(bad for _, _, bad, _ in stats.values()):
+        run.quarantined.append(
+            tagged.where(failed).transform(
+                to_quarantine(S.OBSERVATIONS, _OBS_QUARANTINE, run.now)
+            )
+        )
+    return stats
 
 
 def _merge_metrics(run: _Run, name: str) -> None:

@@ -20,7 +20,8 @@ VALUE_TYPE = T.DecimalType(18, 3)
 
 def _clean_line(line: Column) -> Column:
     # spark.read.text splits on \n, \r\n and \r; a leftover \r or a BOM must not reach a field.
-    return F.regexp_replace(F.regexp_replace(line, "^" + BOM, ""), "\r$", "")
+    # Character trims, not regular expressions: this runs on every line of every file.
+    return F.rtrim(F.ltrim(line, F.lit(BOM)), F.lit("\r"))
 
 
 def split_lines(header_line: str, columns: list[str]):
