@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.spark-packages
 export PYTHONHASHSEED := 0
 
-.PHONY: setup demo test secrets lint bundle bench run clean
+.PHONY: setup demo test secrets format lint bundle bench run clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -29,11 +29,15 @@ demo: setup
 
 test: setup secrets
 	$(BIN)/ruff check src tests workflows bench
+	$(BIN)/ruff format --check src tests workflows bench
 	$(BIN)/python -m pytest
 
 # Fails on any secret-looking string that is not in the reviewed baseline.
 secrets: $(STAMP)
 	$(BIN)/python .ci/check_secrets.py
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests workflows bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflows bench

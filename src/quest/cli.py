@@ -41,9 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     bls.add_argument("--source-url", dest="bls_url", help="BLS directory URL (QUEST_BLS_URL)")
     _common(bls, "store", "contact", "home")
     datausa = sync_sub.add_parser("datausa", help="fetch US population into the store")
-    datausa.add_argument(
-        "--source-url", dest="datausa_url", help="DataUSA URL (QUEST_DATAUSA_URL)"
-    )
+    datausa.add_argument("--source-url", dest="datausa_url", help="DataUSA URL (QUEST_DATAUSA_URL)")
     _common(datausa, "store", "contact", "home")
 
     mirror = sub.add_parser("mirror", help="serve BLS and DataUSA look-alikes on 127.0.0.1")

@@ -147,7 +147,9 @@ def _convert(attr: str, raw: str) -> object:
         if kind == "float":
             return float(raw)
     except ValueError:
-        raise ConfigError(f"{var}={raw!r} is not a number; set it to a number or unset it") from None
+        raise ConfigError(
+            f"{var}={raw!r} is not a number; set it to a number or unset it"
+        ) from None
     if kind == "bool":
         if raw.lower() in ("1", "true", "yes", "on"):
             return True

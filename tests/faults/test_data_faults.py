@@ -238,7 +238,12 @@ def test_duplicate_keys_in_a_first_load_are_counted_or_quarantined_never_kept_tw
         ("conflicting_duplicate", "Q01"),
     ]
     manifest = {
-        r["source_file"]: (r["rows_in"], r["rows_valid"], r["rows_quarantined"], r["rows_duplicates"])
+        r["source_file"]: (
+            r["rows_in"],
+            r["rows_valid"],
+            r["rows_quarantined"],
+            r["rows_duplicates"],
+        )
         for r in spark.table(settings.table("silver", "load_manifest")).collect()
     }
     assert manifest["pr.data.0.Current"] == (6, 3, 2, 1)

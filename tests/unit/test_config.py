@@ -27,7 +27,11 @@ def test_dev_environment_uses_unity_catalog_three_part_names():
 
 def test_environment_variables_override_and_are_typed():
     settings = load_settings(
-        {"QUEST_HTTP_RETRIES": "7", "QUEST_INCLUDE_ANNUAL": "yes", "QUEST_NOTIFY": "a@x.org, b@x.org"}
+        {
+            "QUEST_HTTP_RETRIES": "7",
+            "QUEST_INCLUDE_ANNUAL": "yes",
+            "QUEST_NOTIFY": "a@x.org, b@x.org",
+        }
     )
     assert settings.http_retries == 7
     assert settings.include_annual is True

@@ -26,7 +26,10 @@ def open_store(uri: str, *, endpoint_url: str = "", credentials: dict | None = N
         from quest.store.s3 import S3Store
 
         return S3Store(
-            parsed.netloc, parsed.path.lstrip("/"), endpoint_url=endpoint_url, credentials=credentials
+            parsed.netloc,
+            parsed.path.lstrip("/"),
+            endpoint_url=endpoint_url,
+            credentials=credentials,
         )
     if parsed.scheme == "file":
         return LocalStore(parsed.path)

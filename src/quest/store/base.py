@@ -65,7 +65,6 @@ class Store(Protocol):
         """A context manager holding an exclusive lock named `name` on this store."""
 
 
-
 class Hasher:
     """sha256 and md5 of a stream, fed chunk by chunk (memory stays flat)."""
 

@@ -121,7 +121,9 @@ class LocalStore:
             return
         got = hash_file(tmp)
         if got.sha256 != expected or (MD5 in metadata and got.md5 != metadata[MD5]):
-            raise StoreError(f"{key}: written bytes do not match their sha256; object left as it was")
+            raise StoreError(
+                f"{key}: written bytes do not match their sha256; object left as it was"
+            )
 
     def _write_meta(self, key: str, metadata: dict[str, str]) -> None:
         meta = self._meta_path(key)
@@ -153,4 +155,6 @@ class LocalStore:
 
     def lock(self, name: str, timeout: float = 0.0):
         """An exclusive lock on `<root>/.quest-locks/<name>.lock`, released on exit or death."""
-        return file_lock(self.root / LOCK_DIR / f"{name}.lock", f"{name} lock on {self.uri}", timeout)
+        return file_lock(
+            self.root / LOCK_DIR / f"{name}.lock", f"{name} lock on {self.uri}", timeout
+        )
