@@ -53,8 +53,7 @@ _POPULATION_DDL = (
 # Bronze is read whole per source file (its partition) and never filtered on a column, so
 # per-column min/max statistics would cost a third of the write for nothing.
 _PROPS = (
-    "TBLPROPERTIES ('delta.columnMapping.mode' = 'name', "
-    "'delta.dataSkippingNumIndexedCols' = '0')"
+    "TBLPROPERTIES ('delta.columnMapping.mode' = 'name', 'delta.dataSkippingNumIndexedCols' = '0')"
 )
 
 

@@ -181,8 +181,10 @@ def _summary(run: _Run, names: list[str]) -> dict:
         entry = run.report.get(name)
         if entry is None:
             # Written without loading a file: the table was only created (empty).
-            entry = {"action": "created"} if run.commits[name] else unchanged(
-                "no file of this table changed"
+            entry = (
+                {"action": "created"}
+                if run.commits[name]
+                else unchanged("no file of this table changed")
             )
         entry["commits"] = run.commits[name]
         tables[name] = entry
@@ -295,9 +297,7 @@ def _append_counted(run: _Run, staged, rules, files: list[str], name: str) -> di
         stats[source_file] = (rows_in, rows_in - bad, bad, 0)
     if any(bad for _, _, bad, _ in stats.values()):
         run.quarantined.append(
-            tagged.where(failed).transform(
-                to_quarantine(S.OBSERVATIONS, _OBS_QUARANTINE, run.now)
-            )
+            tagged.where(failed).transform(to_quarantine(S.OBSERVATIONS, _OBS_QUARANTINE, run.now))
         )
     return stats
 
