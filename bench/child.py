@@ -75,6 +75,22 @@ def _limit_address_space(cap: int):
     return apply
 
 
+def high_water_mark(pid: int) -> int:
+    """The kernel's peak RSS of one process since its exec (`VmHWM`), 0 when unreadable.
+
+    Not `ru_maxrss` from `wait4`: Linux carries the parent's high-water mark over the fork into
+    it, so a child of a big benchmark process would report the parent's size.
+    """
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _tree_rss(process: psutil.Process) -> int:
     total = 0
     try:
@@ -111,7 +127,8 @@ def run_child(
 
     Returns:
         Wall seconds from start to exit, the peak RSS (the larger of the sampled tree sum and
-        the kernel's own high-water mark of the child), the exit status and the output.
+        the kernel's own high-water mark of the child, `VmHWM`, read as it runs), the exit
+        status and the output.
     """
     child_env = {**os.environ, **(env or {})}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -131,15 +148,13 @@ def run_child(
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            peak = max(peak, _tree_rss(watched))
+            peak = max(peak, _tree_rss(watched), high_water_mark(proc.pid))
             if timeout is not None and time.perf_counter() - start > timeout:
                 timed_out = True
                 _kill_tree(proc.pid)
             time.sleep(interval)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
-        # ru_maxrss is in KiB on Linux: the child's own peak, which sampling may miss.
-        peak = max(peak, usage.ru_maxrss * 1024)
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode(errors="replace")

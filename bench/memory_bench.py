@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
-import resource
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from bench.child import GIB, MIB, python_module, run_child
+from bench.child import GIB, MIB, high_water_mark, python_module, run_child
 
 CONTACT = "quest-bench@example.org"
 BUCKET = "quest-bench"
@@ -77,17 +77,15 @@ def sync(bls_url: str, store_uri: str, out: Path, endpoint: str, home: Path) -> 
         home=home, store=store_uri, bls_url=bls_url, s3_endpoint_url=endpoint, contact=CONTACT
     )
     summary = sync_bls(settings)
-    # ru_maxrss is KiB on Linux: the process's own high-water mark, exact where sampling is not.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    out.write_text(json.dumps({"summary": summary.to_dict(), "ru_maxrss": peak}, default=str))
+    # The process's own high-water mark, exact where sampling is not.
+    peak = high_water_mark(os.getpid())
+    out.write_text(json.dumps({"summary": summary.to_dict(), "self_peak_rss": peak}, default=str))
 
 
 class _Server:
     """A helper server in a process of its own; its first output line is its address as JSON."""
 
     def __init__(self, argv: list[str], log: Path, env: dict | None = None) -> None:
-        import os
-
         self._log = open(log, "ab")  # noqa: SIM115 - open while the server runs
         self.proc = subprocess.Popen(
             argv,
@@ -177,7 +175,7 @@ def run(workdir: Path, size: int = GIB, goal: int = 150 * MIB, log=print) -> dic
             if child.ok and out.exists():
                 reported = json.loads(out.read_text())
                 entry["summary"] = reported["summary"]
-                entry["ru_maxrss"] = reported["ru_maxrss"]
+                entry["self_peak_rss"] = reported["self_peak_rss"]
             else:
                 entry["stderr"] = child.stderr[-3000:]
             results[target] = entry

@@ -25,6 +25,17 @@ def test_child_peak_rss_sees_memory_the_child_touched():
     assert child.peak_rss >= 300 * MIB
 
 
+def test_child_peak_rss_is_not_the_parents_size():
+    # Linux carries the parent's high-water mark into a forked child's `ru_maxrss`: a child of a
+    # big benchmark process must still report its own peak.
+    ballast = bytearray(400 * MIB)
+    ballast[::4096] = b"x" * len(range(0, len(ballast), 4096))
+    child = run_child(_python("import time; time.sleep(0.3)"))
+    assert child.ok
+    assert child.peak_rss < 200 * MIB, child.peak_rss
+    del ballast
+
+
 def test_child_over_its_memory_cap_is_reported_out_of_memory():
     child = run_child(_python("b = bytearray(2 * 2**30)"), memory_cap=GIB)
     assert child.out_of_memory
