@@ -95,6 +95,26 @@ def _forbidden(url: str, session: requests.Session) -> SourceError:
     )
 
 
+class Attempts:
+    """The tries one URL may cost, shared by every kind of failure: a body that breaks off after
+    a 500 does not start a fresh round of retries, so `http_retries` bounds the requests."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.total = max(1, settings.http_retries + 1)
+        self.used = 0
+
+    def take(self) -> int | None:
+        """The 0-based number of the next try, or None when none is left."""
+        if self.used >= self.total:
+            return None
+        self.used += 1
+        return self.used - 1
+
+    @property
+    def left(self) -> int:
+        return self.total - self.used
+
+
 def get(
     session: requests.Session,
     url: str,
@@ -103,8 +123,13 @@ def get(
     headers: dict[str, str] | None = None,
     stream: bool = False,
     stats: HttpStats | None = None,
+    attempts: Attempts | None = None,
 ) -> requests.Response:
     """GET `url`, retrying connection errors, timeouts, 429 and 5xx with exponential backoff.
+
+    Args:
+        attempts: the budget of tries to draw from (a download shares one across its body
+            retries); a fresh one of `http_retries + 1` when None.
 
     Returns:
         A response with a 2xx or 304 status (with `stream=True` its body is still unread).
@@ -112,9 +137,9 @@ def get(
     Raises:
         SourceError: on 403 (naming QUEST_CONTACT), another 4xx, or when retries run out.
     """
-    attempts = max(1, settings.http_retries + 1)
-    problem = ""
-    for attempt in range(attempts):
+    attempts = attempts or Attempts(settings)
+    problem = "no try left"
+    while (attempt := attempts.take()) is not None:
         if stats is not None:
             stats.requests += 1
         retry_after = None
@@ -135,14 +160,14 @@ def get(
             if status not in RETRY_STATUSES:
                 raise SourceError(f"{url} answered {status} {response.reason}; not retried")
             problem = f"HTTP {status} {response.reason}"
-        if attempt + 1 < attempts:
+        if attempts.left:
             wait = backoff_wait(settings, attempt, retry_after)
             log.warning(
-                "%s: %s; retry %d/%d in %.2fs", url, problem, attempt + 1, attempts - 1, wait
+                "%s: %s; retry %d/%d in %.2fs", url, problem, attempt + 1, attempts.total - 1, wait
             )
             time.sleep(wait)
     raise SourceError(
-        f"{url} failed after {attempts} attempts ({problem}); nothing was changed for it. "
+        f"{url} failed after {attempts.used} attempts ({problem}); nothing was changed for it. "
         "Retry later, or raise QUEST_HTTP_RETRIES / QUEST_HTTP_TIMEOUT."
     )
 
@@ -174,7 +199,8 @@ def download(
     """Stream `url` into `dest` chunk by chunk, hashing it; memory stays flat at any size.
 
     A body that breaks off (fewer bytes than `Content-Length`, a dropped connection) is retried
-    like any transient failure; `dest` is removed when the download does not complete.
+    like any transient failure, from the same budget of `http_retries + 1` requests as the
+    status retries; `dest` is removed when the download does not complete.
 
     Returns:
         The download; on 304 Not Modified its `status` is 304 and `dest` is not written.
@@ -182,10 +208,12 @@ def download(
     Raises:
         SourceError: when no complete body arrived within the retries.
     """
-    attempts = max(1, settings.http_retries + 1)
+    attempts = Attempts(settings)
     problem = ""
-    for attempt in range(attempts):
-        response = get(session, url, settings, headers=headers, stream=True, stats=stats)
+    while attempts.left:
+        response = get(
+            session, url, settings, headers=headers, stream=True, stats=stats, attempts=attempts
+        )
         if response.status_code == 304:
             response.close()
             return Download(
@@ -219,14 +247,14 @@ def download(
         except _TRANSIENT as exc:
             dest.unlink(missing_ok=True)
             problem = f"{type(exc).__name__}: {exc}"
-            if attempt + 1 < attempts:
-                wait = backoff_wait(settings, attempt)
+            if attempts.left:
+                wait = backoff_wait(settings, attempts.used - 1)
                 log.warning(
                     "%s: body broke off (%s); retry %d/%d in %.2fs",
                     url,
                     problem,
-                    attempt + 1,
-                    attempts - 1,
+                    attempts.used,
+                    attempts.total - 1,
                     wait,
                 )
                 time.sleep(wait)
@@ -245,6 +273,7 @@ def download(
             response.headers.get("Content-Type", ""),
         )
     raise SourceError(
-        f"{url}: the body broke off on each of {attempts} attempts ({problem}); "
+        f"{url}: the body broke off; no complete body in {attempts.used} attempts "
+        f"(the last: {problem}); "
         "the stored copy was left untouched. Retry later."
     )

@@ -78,7 +78,7 @@ def test_a_body_cut_half_way_leaves_no_partial_object_or_temp_file(
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    with pytest.raises(SourceError, match="broke off on each of 3 attempts"):
+    with pytest.raises(SourceError, match="broke off; no complete body in 3 attempts"):
         sync_bls(settings, store=store)
     assert stored_bytes(store) == before
     assert leftovers(store) == []
@@ -86,6 +86,21 @@ def test_a_body_cut_half_way_leaves_no_partial_object_or_temp_file(
     mirror.faults.clear()
     sync_bls(settings, store=store)
     assert_mirrored(store, source)
+
+
+def test_500s_and_cut_bodies_share_one_budget_of_requests(settings, source, store, mirror):
+    # Each body retry used to start a fresh round of status retries: (retries + 1)^2 requests.
+    before = _synced(settings, source, store)
+    source.write("pr.file1", b"0123456789" * 1000)
+    for _ in range(4):
+        mirror.faults.add(FILE, "status", status=500, times=1)
+        mirror.faults.add(FILE, "cut", after=500, times=1)
+    mirror.log.clear()
+    # 500, cut, 500: the third request is the last one, whatever failed before it.
+    with pytest.raises(SourceError, match=r"failed after 3 attempts \(HTTP 500"):
+        sync_bls(settings, store=store)
+    assert len([entry for entry in mirror.log if entry[1] == FILE]) == settings.http_retries + 1
+    assert stored_bytes(store) == before
 
 
 def test_a_listing_shrinking_to_a_few_files_deletes_nothing(settings, source, store):
