@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 DAY = 86400
@@ -76,3 +79,17 @@ def count_delta_commits(root: Path) -> dict[str, int]:
 def commits_between(before: dict[str, int], after: dict[str, int]) -> int:
     """Delta commits written between two `count_delta_commits` snapshots."""
     return sum(after.get(t, 0) - before.get(t, 0) for t in after)
+
+
+def scenario_main(
+    run: Callable[[Path, Path], dict], description: str, argv: list[str] | None = None
+) -> int:
+    """The command line of a scenario child: `data_dir home out`; runs it, writes its JSON."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("home", type=Path)
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    result = run(args.data_dir.resolve(), args.home.resolve())
+    args.out.write_text(json.dumps(result, indent=1, default=str))
+    return 0

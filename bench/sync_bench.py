@@ -7,13 +7,11 @@ fresh local store: cold, nothing changed, one file changed.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-from bench.scenario import change_one_value
+from bench.scenario import change_one_value, scenario_main
 from quest.config import Settings
 from quest.store import open_store
 from quest.store.base import hash_file
@@ -80,14 +78,7 @@ def run(data_dir: Path, home: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("data_dir", type=Path)
-    parser.add_argument("home", type=Path)
-    parser.add_argument("out", type=Path)
-    args = parser.parse_args(argv)
-    result = run(args.data_dir.resolve(), args.home.resolve())
-    args.out.write_text(json.dumps(result, indent=1, default=str))
-    return 0
+    return scenario_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,18 @@ DATA_DIR (a writable copy of ../shared/data). Delta commits are counted from the
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
-from bench.scenario import change_one_value, commits_between, count_delta_commits
+from bench.scenario import (
+    change_one_value,
+    commits_between,
+    count_delta_commits,
+    scenario_main,
+)
 from quest.config import Settings
 
 CONTACT = "quest-bench@example.org"
@@ -89,14 +93,7 @@ def run(data_dir: Path, home: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("data_dir", type=Path)
-    parser.add_argument("home", type=Path)
-    parser.add_argument("out", type=Path)
-    args = parser.parse_args(argv)
-    result = run(args.data_dir.resolve(), args.home.resolve())
-    args.out.write_text(json.dumps(result, indent=1, default=str))
-    return 0
+    return scenario_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":
