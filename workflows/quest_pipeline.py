@@ -13,14 +13,9 @@ from brickflow import Workflow, ctx
 from quest import tasks
 from quest.workflow_config import (
     SYNC_TIMEOUT,
-    WORKFLOW_TIMEOUT,
-    default_task_settings,
-    job_cluster,
-    permissions,
-    serverless_libraries,
+    shared_workflow_settings,
     task_settings,
     workflow_config,
-    workflow_emails,
 )
 
 cfg = workflow_config(ctx.env)
@@ -31,14 +26,7 @@ wf = Workflow(
     description="BLS productivity and US population: republish to S3, bronze, silver, gold.",
     schedule_quartz_expression=cfg.schedule,
     timezone=cfg.timezone,
-    max_concurrent_runs=1,
-    timeout_seconds=WORKFLOW_TIMEOUT,
-    default_cluster=job_cluster(cfg),
-    default_task_settings=default_task_settings(cfg),
-    email_notifications=workflow_emails(cfg),
-    permissions=permissions(cfg),
-    libraries=serverless_libraries(cfg),
-    tags=cfg.tags,
+    **shared_workflow_settings(cfg),
 )
 
 

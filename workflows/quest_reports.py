@@ -11,14 +11,9 @@ from brickflow import Trigger, Workflow, ctx
 from brickflow.bundles.model import JobsTriggerFileArrival
 
 from quest.workflow_config import (
-    WORKFLOW_TIMEOUT,
-    default_task_settings,
-    job_cluster,
-    permissions,
-    serverless_libraries,
+    shared_workflow_settings,
     task_settings,
     workflow_config,
-    workflow_emails,
 )
 
 cfg = workflow_config(ctx.env)
@@ -37,14 +32,7 @@ wf = Workflow(
         ),
         pause_status="UNPAUSED" if cfg.env == "prod" else "PAUSED",
     ),
-    max_concurrent_runs=1,
-    timeout_seconds=WORKFLOW_TIMEOUT,
-    default_cluster=job_cluster(cfg),
-    default_task_settings=default_task_settings(cfg),
-    email_notifications=workflow_emails(cfg),
-    permissions=permissions(cfg),
-    libraries=serverless_libraries(cfg),
-    tags=cfg.tags,
+    **shared_workflow_settings(cfg),
 )
 
 

@@ -267,6 +267,21 @@ def serverless_libraries(cfg: WorkflowConfig) -> list:
     return [PypiTaskLibrary(package=cfg.wheel_path), PypiTaskLibrary(package=brickflow_pin())]
 
 
+def shared_workflow_settings(cfg: WorkflowConfig) -> dict:
+    """The `Workflow` arguments both workflows share: one run at a time, the time limit, the
+    cluster, task defaults, notifications, permissions, serverless libraries and tags."""
+    return {
+        "max_concurrent_runs": 1,
+        "timeout_seconds": WORKFLOW_TIMEOUT,
+        "default_cluster": job_cluster(cfg),
+        "default_task_settings": default_task_settings(cfg),
+        "email_notifications": workflow_emails(cfg),
+        "permissions": permissions(cfg),
+        "libraries": serverless_libraries(cfg),
+        "tags": cfg.tags,
+    }
+
+
 def brickflow_pin() -> str:
     return f"brickflows=={version('brickflows')}"
 
