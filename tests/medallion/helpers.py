@@ -21,6 +21,14 @@ def put_file(store: LocalStore, key: str, path: Path) -> None:
     put(store, key, path.read_bytes())
 
 
+def edit(store: LocalStore, key: str, old: bytes, new: bytes) -> None:
+    """Republish `key` with its one occurrence of `old` replaced by `new`."""
+    with store.open(key) as handle:
+        body = handle.read()
+    assert body.count(old) == 1, f"{old!r} occurs {body.count(old)} times in {key}"
+    put(store, key, body.replace(old, new))
+
+
 def data_line(series_id: str, year: int | str, period: str, value: str, footnote: str = "") -> str:
     """A line padded like the real BLS files."""
     return f"{series_id:<17}\t{year}\t{period}\t{value:>12}\t{footnote}"
