@@ -27,6 +27,7 @@ from quest.medallion.sources import (
 )
 from quest.medallion.tables import (
     Commits,
+    created_or_unchanged,
     quote,
     replace_where,
     sql_str,
@@ -158,15 +159,10 @@ def load_bronze(spark, settings: Settings, store=None) -> dict:
     return summary
 
 
-def _created_or_unchanged(commits: int) -> dict:
-    # A table written without loading a file was only created (its first, empty version).
-    return {"action": "created"} if commits else unchanged("no file of this table changed")
-
-
 def _summary(commits: Commits, tracked, manifest_name, report) -> dict:
     tables = {}
     for name in sorted(tracked | {manifest_name}):
-        entry = report.get(name) or _created_or_unchanged(commits[name])
+        entry = report.get(name) or created_or_unchanged(commits[name])
         entry["commits"] = commits[name]
         tables[name] = entry
     if "(not tabular)" in report:

@@ -25,7 +25,13 @@ from quest.medallion.manifest import (
     write_manifest,
 )
 from quest.medallion.sources import DATA, MAPPING, POPULATION
-from quest.medallion.tables import Commits, append, table_exists, unchanged
+from quest.medallion.tables import (
+    Commits,
+    append,
+    created_or_unchanged,
+    table_exists,
+    unchanged,
+)
 from quest.medallion.transforms import (
     FIELD_COUNT,
     LINEAGE,
@@ -178,14 +184,7 @@ def load_silver(spark, settings: Settings) -> dict:
 def _summary(run: _Run, names: list[str]) -> dict:
     tables = {}
     for name in names:
-        entry = run.report.get(name)
-        if entry is None:
-            # Written without loading a file: the table was only created (empty).
-            entry = (
-                {"action": "created"}
-                if run.commits[name]
-                else unchanged("no file of this table changed")
-            )
+        entry = run.report.get(name) or created_or_unchanged(run.commits[name])
         entry["commits"] = run.commits[name]
         tables[name] = entry
     return {

@@ -63,6 +63,12 @@ def unchanged(reason: str) -> dict:
     return {"action": "unchanged", "reason": reason, "commits": 0}
 
 
+def created_or_unchanged(commits: int) -> dict:
+    """The summary of a table no file was loaded into: with a commit it was only created (its
+    first, empty version); without one it is unchanged."""
+    return {"action": "created"} if commits else unchanged("no file of this table changed")
+
+
 def _via_view(spark, df, statement: str) -> None:
     view = f"quest_src_{uuid.uuid4().hex[:12]}"
     df.createOrReplaceTempView(view)
