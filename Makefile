@@ -1,6 +1,7 @@
 # Quick start: `make demo` runs the whole workflow offline; `make test` runs the suite.
 # Both build the one virtual env at .venv/ and resolve Delta's jars on first use.
-PYTHON ?= python3.11
+# Python 3.12, the Python of Databricks Runtime 19; found on PATH or in pyenv (.ci/find-python).
+PYTHON ?= $(shell .ci/find-python 3.12)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -10,7 +11,8 @@ export PYTHONHASHSEED := 0
 .PHONY: setup demo test secrets format lint bundle bench run clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	@test -n "$(PYTHON)" || { echo 'make: no Python 3.12 found (see .ci/find-python)'; exit 1; }
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
 
 $(STAMP): pyproject.toml | $(BIN)/python
@@ -44,7 +46,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests workflows bench
 
 bundle: $(STAMP)
-	$(BIN)/python -m quest.bundle
+	$(BIN)/python -m quest.orchestration.bundle
 
 bench: setup
 	$(BIN)/python -m bench

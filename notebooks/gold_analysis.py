@@ -15,8 +15,8 @@
 import json
 
 from quest.medallion.gold import create_gold_views
-from quest.notebook import define_widgets, settings_from_widgets
-from quest.report import format_report, gold_report
+from quest.orchestration.notebook import define_widgets, settings_from_widgets
+from quest.medallion.report import format_report, gold_report
 
 PARAMETERS = (
     "env", "store", "catalog", "schema_prefix", "current_file", "start_year", "end_year",

@@ -15,7 +15,7 @@
 import json
 
 from quest.medallion.bronze import load_bronze
-from quest.notebook import define_widgets, settings_from_widgets
+from quest.orchestration.notebook import define_widgets, settings_from_widgets
 
 PARAMETERS = ("env", "store", "catalog", "schema_prefix")
 define_widgets(dbutils, PARAMETERS)  # noqa: F821 - dbutils is injected by Databricks or the runner

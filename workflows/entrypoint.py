@@ -5,9 +5,14 @@
 from brickflow import Project, PypiTaskLibrary  # brickflow must be imported first
 
 import workflows
-from quest.bundle import GIT_PROVIDER, GIT_REPO, codegen_kwargs, represent_integral_floats_as_ints
 from quest.config import load_settings
-from quest.workflow_config import VolumeWheelLibrary, brickflow_pin, workflow_config
+from quest.orchestration.bundle import (
+    GIT_PROVIDER,
+    GIT_REPO,
+    codegen_kwargs,
+    represent_integral_floats_as_ints,
+)
+from quest.orchestration.workflow_config import VolumeWheelLibrary, brickflow_pin, workflow_config
 
 
 def main() -> None:

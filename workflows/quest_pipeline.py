@@ -4,14 +4,14 @@
                   ├─> load_bronze ─> load_silver ─> gold_analysis
     datausa_sync ─┘
 
-Every value comes from `quest.workflow_config` for the environment BrickFlow deploys to (or runs
-in); the tasks only forward parameters to `quest.tasks` and the notebooks in `notebooks/`.
+Every value comes from `quest.orchestration.workflow_config` for the environment BrickFlow deploys to (or runs
+in); the tasks only forward parameters to `quest.orchestration.tasks` and the notebooks in `notebooks/`.
 """
 
 from brickflow import Workflow, ctx
 
-from quest import tasks
-from quest.workflow_config import (
+from quest.orchestration import tasks
+from quest.orchestration.workflow_config import (
     SYNC_TIMEOUT,
     shared_workflow_settings,
     task_settings,

@@ -10,7 +10,7 @@ the population flows through bronze and silver; gold views need no refresh but a
 from brickflow import Trigger, Workflow, ctx
 from brickflow.bundles.model import JobsTriggerFileArrival
 
-from quest.workflow_config import (
+from quest.orchestration.workflow_config import (
     shared_workflow_settings,
     task_settings,
     workflow_config,

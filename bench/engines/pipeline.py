@@ -67,7 +67,7 @@ def stage_store(
 def answer(settings: Settings) -> dict:
     """Run bronze, silver and gold on the staged store and return the answers and timings."""
     from quest.medallion import create_gold_views, load_bronze, load_silver
-    from quest.report import gold_report
+    from quest.medallion.report import gold_report
     from quest.spark import get_spark
 
     timings: dict[str, float] = {}

@@ -121,7 +121,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_demo(load_settings())
     if args.command == "report":
-        from quest.report import print_report
+        from quest.medallion.report import print_report
 
         return print_report(_settings(args), as_json=args.json)
     if args.command == "spark-setup":

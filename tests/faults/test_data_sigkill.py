@@ -29,7 +29,7 @@ from pathlib import Path
 from quest.config import Settings
 from quest.spark import get_spark
 from quest.medallion import load_bronze, load_silver, create_gold_views
-from quest.report import gold_report
+from quest.medallion.report import gold_report
 
 home, store, step = sys.argv[1], sys.argv[2], sys.argv[3]
 settings = Settings(home=Path(home), store=store)

@@ -9,8 +9,8 @@ import pytest
 
 from quest.mirror.sample import generate_sample
 from quest.mirror.server import BLS_ROOT, FaultPlan, MirrorServer
+from quest.orchestration.workflow_config import SYNC_RETRIES
 from quest.runner.local import run_workflow
-from quest.workflow_config import SYNC_RETRIES
 
 pytestmark = pytest.mark.spark
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from brickflow import EmailNotifications, TaskSettings, Workflow, WorkflowEmailNotifications
 
-from quest import tasks
 from quest.config import load_settings
 from quest.mirror.sample import generate_sample
 from quest.mirror.server import MirrorServer
+from quest.orchestration import tasks
 from quest.runner.local import run_workflow
 from tests.workflow.support import OPS, SmtpServer
 

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from quest.config import Settings
 from quest.medallion import create_gold_views, load_bronze, load_silver
-from quest.report import gold_report
+from quest.medallion.report import gold_report
 from quest.store import LocalStore
 from tests.conftest import shared_data
 from tests.medallion import independent

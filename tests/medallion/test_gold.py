@@ -17,7 +17,7 @@ from quest.medallion.gold import (
     population_stats_sql,
     series_report_sql,
 )
-from quest.report import format_report, gold_report, print_report
+from quest.medallion.report import format_report, gold_report, print_report
 from quest.spark import ensure_schemas
 
 pytestmark = pytest.mark.spark

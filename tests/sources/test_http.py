@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quest import __version__
 from quest.config import Settings
-from quest.http import backoff_wait, make_session, retry_after_seconds
+from quest.sources.http import backoff_wait, make_session, retry_after_seconds
 
 FAST = Settings(contact="me@example.org", http_backoff=0.5, retry_after_cap=10.0)
 

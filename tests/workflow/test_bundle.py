@@ -30,7 +30,7 @@ def test_committed_bundle_is_byte_identical_to_a_fresh_offline_synth(tmp_path):
     out = tmp_path / "bundle.yml"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONHASHSEED": "random"}
     done = subprocess.run(
-        [sys.executable, "-m", "quest.bundle", "--out", str(out)],
+        [sys.executable, "-m", "quest.orchestration.bundle", "--out", str(out)],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from quest.config import Settings
+from quest.orchestration.tasks import settings_scope, small_summary, task_settings
 from quest.runner.notify import redact
 from quest.runner.record import describe
-from quest.tasks import settings_scope, small_summary, task_settings
 
 
 def test_task_parameters_override_the_environment_and_empty_or_none_keep_defaults(monkeypatch):

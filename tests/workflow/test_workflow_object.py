@@ -8,13 +8,13 @@ import networkx as nx
 import pytest
 from brickflow.engine.task import TaskType
 
-from quest.runner.local import load_pipeline
-from quest.workflow_config import (
+from quest.orchestration.workflow_config import (
     DBR_VERSION,
     SYNC_RETRIES,
     TASK_RETRIES,
     workflow_config,
 )
+from quest.runner.local import load_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_pipeline_uses_one_shared_job_cluster_on_the_lts_runtime(pipeline):
 
 
 def test_serverless_setting_drops_the_job_cluster(monkeypatch):
-    from quest.workflow_config import job_cluster, serverless_libraries
+    from quest.orchestration.workflow_config import job_cluster, serverless_libraries
 
     cfg = workflow_config("dev", {"QUEST_SERVERLESS": "true"})
     assert job_cluster(cfg) is None

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from quest.config import Settings
 from quest.errors import DataFileError
 from quest.medallion.manifest import BRONZE_MANIFEST, BRONZE_SCHEMA, read_manifest, write_manifest
-from quest.medallion.sources import (
+from quest.medallion.store_files import (
     DATA,
     MAPPING,
     POPULATION,

@@ -24,7 +24,7 @@ from quest.medallion.manifest import (
     read_manifest,
     write_manifest,
 )
-from quest.medallion.sources import DATA, MAPPING, POPULATION
+from quest.medallion.store_files import DATA, MAPPING, POPULATION
 from quest.medallion.tables import (
     Commits,
     append,

@@ -6,7 +6,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from quest.medallion.sources import BOM
+from quest.medallion.store_files import BOM
 
 LINEAGE = ("_source_file", "_source_sha256", "_source_modified", "_ingested_at")
 FIELD_COUNT = "_field_count"

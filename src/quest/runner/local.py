@@ -270,13 +270,13 @@ class _Run:
         for key in params:
             if key in _RUN_VALUES:
                 params[key] = _RUN_VALUES[key](self.settings)
-        from quest.tasks import settings_scope
+        from quest.orchestration.tasks import settings_scope
 
         with settings_scope(self.settings):
             return task.task_func(**params)
 
     def _run_notebook(self, task):
-        from quest.tasks import settings_scope
+        from quest.orchestration.tasks import settings_scope
 
         nb = task.task_func()
         path = Path(nb.notebook_path)
@@ -344,7 +344,7 @@ class _Run:
         gold = self.record.tasks.get("gold_analysis")
         if gold is None or gold.status != rec.SUCCESS or self.spark is None:
             return
-        from quest.report import format_report, gold_report
+        from quest.medallion.report import format_report, gold_report
 
         try:
             report = gold_report(self.spark, self.settings)

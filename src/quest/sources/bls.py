@@ -23,7 +23,7 @@ import requests
 
 from quest.config import Settings, validate_contact
 from quest.errors import ConfigError, SourceError, SyncGuardError
-from quest.http import Download, HttpStats, download, make_session
+from quest.sources.http import Download, HttpStats, download, make_session
 from quest.sources.listing import RemoteFile, crawl
 from quest.store.base import (
     MD5,

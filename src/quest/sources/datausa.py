@@ -20,7 +20,7 @@ import requests
 
 from quest.config import Settings
 from quest.errors import SourceError
-from quest.http import HttpStats, download, make_session
+from quest.sources.http import HttpStats, download, make_session
 from quest.store.base import (
     CONTENT_SHA256,
     MD5,

@@ -17,7 +17,7 @@ from bs4 import BeautifulSoup, NavigableString
 
 from quest.config import Settings
 from quest.errors import SourceError
-from quest.http import HttpStats, get
+from quest.sources.http import HttpStats, get
 
 _ENTRY = re.compile(
     r"(?P<date>\d{1,2}/\d{1,2}/\d{4})\s+(?P<time>\d{1,2}:\d{2}\s*[AP]M)\s+"

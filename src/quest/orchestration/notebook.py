@@ -24,8 +24,8 @@ def define_widgets(dbutils, names: Iterable[str], settings: Settings | None = No
 
 
 def _run_base() -> Settings | None:
-    """The settings of the local run executing this notebook, if any (`quest.tasks`)."""
-    from quest.tasks import _base
+    """The settings of the local run executing this notebook, if any (`quest.orchestration.tasks`)."""
+    from quest.orchestration.tasks import _base
 
     return _base.get()
 

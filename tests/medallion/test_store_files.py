@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from quest.errors import DataFileError
-from quest.medallion.sources import (
+from quest.medallion.store_files import (
     DATA,
     MAPPING,
     PROSE,
