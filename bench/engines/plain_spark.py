@@ -30,6 +30,8 @@ _CONF = {
 
 def build_session() -> SparkSession:
     builder = SparkSession.builder.master(os.environ.get("QUEST_SPARK_MASTER", "local[2]"))
+    # Workers run this interpreter: PySpark refuses a worker of another Python minor version.
+    builder = builder.config("spark.pyspark.python", sys.executable)
     for key, value in _CONF.items():
         builder = builder.config(key, value)
     spark = builder.appName("bench-plain-spark").getOrCreate()

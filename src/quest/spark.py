@@ -8,6 +8,7 @@ partitions: this data is small and the machine has two cores. On Databricks: the
 from __future__ import annotations
 
 import os
+import sys
 
 from quest.config import Settings, validate_home
 
@@ -49,6 +50,9 @@ def get_spark(settings: Settings, app_name: str = "quest"):
     metastore = home / "metastore_db"
     builder = SparkSession.builder.master(os.environ.get("QUEST_SPARK_MASTER", "local[2]"))
     builder = builder.appName(app_name)
+    # Python workers run this interpreter, not whatever `python3` is first on PATH: PySpark
+    # refuses a worker whose minor version differs from the driver's.
+    builder = builder.config("spark.pyspark.python", sys.executable)
     for key, value in _LOCAL_CONF.items():
         builder = builder.config(key, value)
     builder = (
