@@ -30,8 +30,9 @@ _CONF = {
 
 def build_session() -> SparkSession:
     builder = SparkSession.builder.master(os.environ.get("QUEST_SPARK_MASTER", "local[2]"))
-    # Workers run this interpreter: PySpark refuses a worker of another Python minor version.
-    builder = builder.config("spark.pyspark.python", sys.executable)
+    # Workers run this interpreter (PySpark reads PYSPARK_PYTHON, not the Spark conf): it
+    # refuses a worker of another Python minor version.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in _CONF.items():
         builder = builder.config(key, value)
     spark = builder.appName("bench-plain-spark").getOrCreate()

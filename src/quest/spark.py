@@ -51,8 +51,9 @@ def get_spark(settings: Settings, app_name: str = "quest"):
     builder = SparkSession.builder.master(os.environ.get("QUEST_SPARK_MASTER", "local[2]"))
     builder = builder.appName(app_name)
     # Python workers run this interpreter, not whatever `python3` is first on PATH: PySpark
-    # refuses a worker whose minor version differs from the driver's.
-    builder = builder.config("spark.pyspark.python", sys.executable)
+    # refuses a worker whose minor version differs from the driver's. PySpark's driver reads
+    # the worker's interpreter from PYSPARK_PYTHON, not from the Spark conf.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in _LOCAL_CONF.items():
         builder = builder.config(key, value)
     builder = (
