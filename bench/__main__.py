@@ -2,7 +2,8 @@
 
 Options also read environment variables: `SCALE` (`small` = 1M rows, `default` = 1M and 10M,
 `large` adds 50M), `BENCH_ONLY` (e.g. `sync,scale`), `BENCH_MEMORY_CAP_GIB` (the pandas and
-DuckDB cap, 8), `BENCH_DATA` (the real snapshot, ../shared/data), `BENCH_CACHE` (where generated
+DuckDB cap, 8), `BENCH_DATA` (a folder holding the real snapshot; by default the copy shipped in
+tests/data, unpacked into the work folder), `BENCH_CACHE` (where generated
 files are kept between runs, /tmp/quest-bench-cache). Exits 1 when engines disagree on an answer
 or a benchmark could not run; a missed performance target is reported, not an error.
 """
@@ -30,6 +31,7 @@ from bench.child import GIB, REPO, python_module, run_child
 from bench.scenario import copy_snapshot
 from bench.table import render
 from bench.targets import evaluate
+from tests.realdata import SnapshotError, unpack
 
 BENCHMARKS = ("sync", "workflow", "scale", "memory")
 SCALES = {
@@ -133,7 +135,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--memory-file-mib", type=float, default=float(env.get("BENCH_MEMORY_FILE_MIB", 1024))
     )
     parser.add_argument(
-        "--data", type=Path, default=Path(env.get("BENCH_DATA", REPO.parent / "shared" / "data"))
+        "--data",
+        type=Path,
+        default=Path(env["BENCH_DATA"]) if env.get("BENCH_DATA") else None,
+        help="a folder with bls/pr/ and datausa/ (default: the snapshot shipped in tests/data)",
     )
     parser.add_argument(
         "--cache", type=Path, default=Path(env.get("BENCH_CACHE", "/tmp/quest-bench-cache"))
@@ -148,11 +153,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.only) - set(BENCHMARKS)
     if unknown:
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    args.data = args.data.resolve()
-    if not (args.data / "bls" / "pr").is_dir():
-        parser.error(
-            f"{args.data} holds no bls/pr snapshot; point BENCH_DATA (or --data) at ../shared/data"
-        )
+    if args.data is not None:
+        args.data = args.data.resolve()
+        if not (args.data / "bls" / "pr").is_dir():
+            parser.error(
+                f"{args.data} holds no bls/pr snapshot; point BENCH_DATA (or --data) at a folder "
+                "laid out like tests/data (bls/pr/, datausa/), or leave it unset"
+            )
     return args
 
 
@@ -165,6 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     workdir = Path(tempfile.mkdtemp(prefix="quest-bench-"))
+    shipped = args.data is None
+    if shipped:
+        try:
+            args.data = unpack(workdir / "snapshot")
+        except SnapshotError as exc:
+            shutil.rmtree(workdir, ignore_errors=True)
+            print(f"FAILED: the shipped snapshot: {exc}", file=sys.stderr)
+            return 1
     results: dict = {
         "started": started.isoformat(timespec="seconds"),
         "machine": machine_info(),
@@ -174,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": args.rows,
             "memory_cap_bytes": int(args.memory_cap_gib * GIB),
             "memory_file_bytes": int(args.memory_file_mib * (1 << 20)),
-            "data": str(args.data),
+            "data": "tests/data (shipped snapshot)" if shipped else str(args.data),
         },
     }
     clock = time.perf_counter()

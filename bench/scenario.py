@@ -16,8 +16,8 @@ DAY = 86400
 def copy_snapshot(source: Path, target: Path) -> Path:
     """Copy the snapshot folder to `target`, writable, keeping each file's modification time.
 
-    `shutil.copytree` would copy the read-only modes of ../shared/data too, leaving a folder
-    that can be neither changed nor removed.
+    `shutil.copytree` would copy the snapshot's read-only modes too, and a benchmark changes
+    one of its files in place.
     """
     for dirpath, _, filenames in os.walk(source):
         folder = target / Path(dirpath).relative_to(source)

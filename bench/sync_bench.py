@@ -1,7 +1,7 @@
 """Benchmark 1: the BLS republish against the local mirror of the real snapshot.
 
 Run as a child: `python -m bench.sync_bench DATA_DIR HOME OUT.json`, where DATA_DIR is a
-writable copy of ../shared/data (the third scenario changes one value in it). Three syncs into a
+writable copy of the real snapshot (the third scenario changes one value in it). Three syncs into a
 fresh local store: cold, nothing changed, one file changed.
 """
 

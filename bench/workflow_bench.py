@@ -2,7 +2,7 @@
 
 Run as a child: `python -m bench.workflow_bench DATA_DIR HOME OUT.json`. As in production, one
 process and one Spark session run the workflow three times in a row against the local mirror of
-DATA_DIR (a writable copy of ../shared/data). Delta commits are counted from the tables'
+DATA_DIR (a writable copy of the real snapshot). Delta commits are counted from the tables'
 `_delta_log` folders under the home, independently of what the run record says.
 """
 

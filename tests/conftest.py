@@ -1,4 +1,4 @@
-"""Shared fixtures: one local SparkSession for the whole suite, and paths to the real data."""
+"""Shared fixtures: one local SparkSession for the whole suite, and the real snapshot."""
 
 from __future__ import annotations
 
@@ -8,7 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.realdata import REPO, SHARED_DATA, shared_data  # noqa: F401 - re-exported
+from tests.realdata import REPO, unpack  # noqa: F401 - REPO re-exported
+
+
+@pytest.fixture(scope="session")
+def real_data(tmp_path_factory) -> Path:
+    """The real BLS/DataUSA snapshot of tests/data, unpacked and sha256-checked once a session.
+
+    Read-only: copy a file before changing it. A missing or altered copy fails every test that
+    asks for it.
+    """
+    return unpack(tmp_path_factory.mktemp("real-data"))
 
 
 @pytest.fixture(scope="session")

@@ -1,18 +1,130 @@
-"""Where the real snapshots live (../shared/data beside the repo), and a skip when they do not."""
+"""The real BLS and DataUSA snapshot shipped in `tests/data/`, unpacked and checked.
+
+Each file is stored xz-compressed beside `SOURCES.md`, whose table gives the size and sha256 of
+every original. `unpack` writes the originals under a folder (same relative paths, `.xz`
+dropped) and fails on any file that is missing, unlisted or not byte-identical. The tests get it
+once per session through the `real_data` fixture (tests/conftest.py); `python -m bench` uses it
+too, so this module needs nothing beyond the standard library.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import lzma
+import re
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+DATA = REPO / "tests" / "data"
+PROVENANCE = "SOURCES.md"
+SUFFIX = ".xz"
+READ_ONLY = 0o444
+
+# A row of the provenance table: the file, its size, its sha256, then the provenance columns.
+_ROW = re.compile(r"^\| `(?P<name>[^`]+)` \| (?P<size>\d+) \| (?P<sha256>[0-9a-f]{64}) \|")
 
 
-def shared_data(*parts: str) -> Path:
-    """A file or folder of the real snapshots in ../shared/data, or skip the test."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real snapshot {path} is absent (../shared is not beside the repo)")
-    return path
+class SnapshotError(Exception):
+    """The shipped snapshot is missing, incomplete, or not what its provenance says."""
+
+
+@dataclass(frozen=True)
+class Original:
+    """One original file as the provenance table records it."""
+
+    name: str
+    size: int
+    sha256: str
+
+
+def provenance(data: Path = DATA) -> dict[str, Original]:
+    """The originals listed in `data`/SOURCES.md, by relative path.
+
+    Raises:
+        SnapshotError: the file is absent, lists no original, or lists one twice.
+    """
+    table = data / PROVENANCE
+    if not table.is_file():
+        raise SnapshotError(f"{table} is missing: the real snapshot has no provenance")
+    originals: dict[str, Original] = {}
+    for number, line in enumerate(table.read_text(encoding="utf-8").splitlines(), start=1):
+        row = _ROW.match(line)
+        if row is None:
+            continue
+        name = row["name"]
+        if name in originals:
+            raise SnapshotError(f"{table}:{number}: {name} is listed twice")
+        originals[name] = Original(name, int(row["size"]), row["sha256"])
+    if not originals:
+        raise SnapshotError(f"{table} lists no file (rows look like | `path` | bytes | sha256 |)")
+    return originals
+
+
+def packed(data: Path = DATA) -> dict[str, Path]:
+    """The compressed files under `data`, by the relative path of their original."""
+    return {
+        path.relative_to(data).as_posix().removesuffix(SUFFIX): path
+        for path in sorted(data.rglob(f"*{SUFFIX}"))
+    }
+
+
+def original_bytes(path: Path, original: Original) -> bytes:
+    """The decompressed content of `path`, checked against its provenance row.
+
+    Raises:
+        SnapshotError: `path` is not a readable xz file, or its content differs in size or sha256.
+    """
+    try:
+        body = lzma.decompress(path.read_bytes())
+    except (OSError, lzma.LZMAError) as exc:
+        raise SnapshotError(f"{path}: cannot be decompressed ({exc})") from exc
+    digest = hashlib.sha256(body).hexdigest()
+    if (len(body), digest) != (original.size, original.sha256):
+        raise SnapshotError(
+            f"{path}: decompresses to {len(body)} bytes with sha256 {digest}; "
+            f"{PROVENANCE} says {original.size} bytes with sha256 {original.sha256}"
+        )
+    return body
+
+
+def unpack(target: Path, data: Path = DATA) -> Path:
+    """Write every original of the snapshot under `target`, read-only, and return `target`.
+
+    Raises:
+        SnapshotError: a listed file has no compressed copy, a compressed copy has no row in the
+            provenance, or a copy is not byte-identical to its original.
+    """
+    originals, copies = provenance(data), packed(data)
+    missing = sorted(set(originals) - set(copies))
+    unlisted = sorted(set(copies) - set(originals))
+    if missing or unlisted:
+        problems = [f"{data / (name + SUFFIX)} is missing" for name in missing]
+        problems += [f"{copies[name]} has no row in {PROVENANCE}" for name in unlisted]
+        raise SnapshotError("the real snapshot is incomplete: " + "; ".join(problems))
+    for name, original in originals.items():
+        out = target / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.unlink(missing_ok=True)
+        out.write_bytes(original_bytes(copies[name], original))
+        # Read-only: one unpacked copy serves the whole session, so no test may edit it in place.
+        out.chmod(READ_ONLY)
+    return target
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tests.realdata FOLDER`: unpack the snapshot there (e.g. for `quest mirror`)."""
+    if len(argv) != 1:
+        print("usage: python -m tests.realdata FOLDER", file=sys.stderr)
+        return 2
+    try:
+        print(unpack(Path(argv[0])))
+    except (SnapshotError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,6 +1,6 @@
 """The `quest` command: sync, mirror, run, report, demo.
 
-Every option falls back to its `QUEST_*` environment variable (see `quest.config`), so the same
+Options that set a setting fall back to their `QUEST_*` variable (see `quest.config`), so the same
 command works on a laptop, in CI and in a scheduled job.
 """
 

@@ -1,8 +1,8 @@
 """One typed configuration for the whole project.
 
 Every setting has a default per environment (`local`, `dev`, `prod`) and can be overridden by an
-environment variable (`QUEST_*`); command-line options override both. Nothing else in the project
-reads `os.environ` for its own settings.
+environment variable (`QUEST_*`); command-line options override both. Besides this module, only
+`quest.spark` reads a variable of its own (`QUEST_SPARK_MASTER`, the local Spark master).
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ import pytest
 
 from quest.errors import SourceError
 from quest.sources.datausa import sync_datausa
-from tests.realdata import shared_data
 from tests.sources.support import *  # noqa: F403
 from tests.sources.support import stored_bytes
 
@@ -46,11 +45,11 @@ BAD_ANSWERS = {
 
 
 @pytest.fixture
-def synced(settings, source, store, mirror):
-    """A store holding a good population copy, served from the sample's real-shaped answer."""
+def synced(settings, source, store, mirror, real_data):
+    """A store holding a good population copy: the real tesseract answer, through the mirror."""
     target = source.root / "datausa" / "population.json"
     target.parent.mkdir(parents=True)
-    target.write_bytes(shared_data("datausa", "population.tesseract.json").read_bytes())
+    target.write_bytes((real_data / "datausa" / "population.tesseract.json").read_bytes())
     assert sync_datausa(settings, store=store).changed
     return stored_bytes(store)
 
@@ -64,8 +63,8 @@ def test_a_bad_answer_is_refused_and_the_previous_copy_kept(case, synced, settin
     assert stored_bytes(store) == synced
 
 
-def test_the_state_level_answer_is_refused(synced, settings, store, mirror):
-    states = shared_data("datausa", "population.states.tesseract.json").read_bytes()
+def test_the_state_level_answer_is_refused(synced, settings, store, mirror, real_data):
+    states = (real_data / "datausa" / "population.states.tesseract.json").read_bytes()
     mirror.faults.add(PATH, "body", body=states)
     with pytest.raises(SourceError, match="State-level answer, not national population"):
         sync_datausa(settings, store=store)

@@ -15,7 +15,6 @@ from quest.config import Settings
 from quest.medallion import create_gold_views, load_bronze, load_silver
 from quest.medallion.report import gold_report
 from quest.store import LocalStore
-from tests.conftest import shared_data
 from tests.medallion import independent
 from tests.medallion.helpers import all_tables, edit, put_file, versions
 
@@ -24,10 +23,10 @@ CURRENT = "bls/pr/pr.data.0.Current"
 
 
 @pytest.fixture(scope="module")
-def pipeline(spark, spark_home, tmp_path_factory):
+def pipeline(spark, spark_home, tmp_path_factory, real_data):
     """A store with the real snapshot, loaded cold through the three layers."""
-    bls = shared_data("bls", "pr")
-    population = shared_data("datausa", "population.tesseract.json")
+    bls = real_data / "bls" / "pr"
+    population = real_data / "datausa" / "population.tesseract.json"
     settings = Settings(
         home=spark_home,
         store=str(tmp_path_factory.mktemp("e2e-store")),
@@ -38,7 +37,7 @@ def pipeline(spark, spark_home, tmp_path_factory):
         put_file(store, f"bls/pr/{path.name}", path)
     put_file(store, settings.datausa_key, population)
     summaries = run_all(spark, settings, store)
-    return {"settings": settings, "store": store, "cold": summaries}
+    return {"settings": settings, "store": store, "cold": summaries, "data": real_data}
 
 
 def run_all(spark, settings, store):
@@ -194,7 +193,7 @@ def test_row_removed_from_its_file_is_deleted_in_silver(spark, pipeline):
 
 def test_older_current_file_replaces_its_rows_and_answers_follow(spark, pipeline):
     settings, store = pipeline["settings"], pipeline["store"]
-    put_file(store, CURRENT, shared_data("bls", "snapshots", "older", "pr.data.0.Current"))
+    put_file(store, CURRENT, pipeline["data"] / "bls" / "snapshots" / "older" / "pr.data.0.Current")
     names = all_tables(spark, settings)
     before = versions(spark, names)
     summaries = run_all(spark, settings, store)

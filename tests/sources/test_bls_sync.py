@@ -11,7 +11,6 @@ from quest.errors import ConfigError, SourceError, SyncGuardError
 from quest.mirror.server import MirrorServer
 from quest.sources.bls import sync_bls
 from quest.store.base import SOURCE_MODIFIED
-from tests.realdata import SHARED_DATA, shared_data
 
 from .support import PREFIX, assert_mirrored, leftovers, sample_files, stored_bytes
 
@@ -101,10 +100,10 @@ def test_conditional_get_answers_304_when_the_listing_cannot_decide(
 
 
 def test_real_bls_snapshot_arrives_byte_exact_and_a_rerun_downloads_nothing(
-    settings, store, tmp_path
+    settings, store, real_data
 ):
-    real = shared_data("bls", "pr")
-    with MirrorServer(SHARED_DATA) as real_mirror:
+    real = real_data / "bls" / "pr"
+    with MirrorServer(real_data) as real_mirror:
         real_settings = settings.with_overrides(bls_url=real_mirror.bls_url)
         first = sync_bls(real_settings, store=store)
         second = sync_bls(real_settings, store=store)

@@ -4,29 +4,37 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from quest.errors import SourceError
 from quest.mirror.server import MirrorServer
 from quest.sources.datausa import parse_population, sync_datausa
-from tests.realdata import shared_data
 
 from .support import stored_bytes
 
 KEY = "datausa/population.json"
 
 
-def _serve(tmp_path, name: str, real: str):
-    """A mirror whose DataUSA answer is a copy of the real snapshot `real` saved as `name`."""
+@pytest.fixture
+def real(real_data) -> Path:
+    """The real DataUSA answers of the shipped snapshot."""
+    return real_data / "datausa"
+
+
+def _serve(tmp_path, name: str, real: Path):
+    """A mirror whose DataUSA answer is a copy of the real snapshot file `real` saved as `name`."""
     target = tmp_path / "data" / "datausa" / name
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shared_data("datausa", *real.split("/")), target)
+    shutil.copyfile(real, target)
     return MirrorServer(tmp_path / "data"), target
 
 
-def test_tesseract_answer_is_stored_byte_for_byte_and_not_rewritten(settings, store, tmp_path):
-    server, original = _serve(tmp_path, "population.json", "population.tesseract.json")
+def test_tesseract_answer_is_stored_byte_for_byte_and_not_rewritten(
+    settings, store, tmp_path, real
+):
+    server, original = _serve(tmp_path, "population.json", real / "population.tesseract.json")
     with server:
         first = sync_datausa(settings.with_overrides(datausa_url=server.datausa_url), store=store)
         second = sync_datausa(settings.with_overrides(datausa_url=server.datausa_url), store=store)
@@ -35,9 +43,9 @@ def test_tesseract_answer_is_stored_byte_for_byte_and_not_rewritten(settings, st
     assert (second.changed, second.bytes_up) == (False, 0)
 
 
-def test_legacy_answer_is_accepted_and_stored(settings, store, tmp_path):
+def test_legacy_answer_is_accepted_and_stored(settings, store, tmp_path, real):
     server, original = _serve(
-        tmp_path, "legacy/population_data.json", "legacy/population_data.json"
+        tmp_path, "legacy/population_data.json", real / "legacy" / "population_data.json"
     )
     with server:
         summary = sync_datausa(
@@ -47,22 +55,22 @@ def test_legacy_answer_is_accepted_and_stored(settings, store, tmp_path):
     assert stored_bytes(store)[KEY] == original.read_bytes()
 
 
-def test_same_content_in_another_key_order_and_spacing_is_not_rewritten(settings, store, tmp_path):
-    server, original = _serve(tmp_path, "population.json", "population.tesseract.json")
+def test_same_content_in_another_key_order_and_spacing_is_not_rewritten(
+    settings, store, tmp_path, real
+):
+    server, original = _serve(tmp_path, "population.json", real / "population.tesseract.json")
     with server:
         url = settings.with_overrides(datausa_url=server.datausa_url)
         sync_datausa(url, store=store)
         # The API's key order varies between calls: the other real copy differs only so.
-        shutil.copyfile(shared_data("datausa", "tesseract", "us_population.json"), original)
+        shutil.copyfile(real / "tesseract" / "us_population.json", original)
         again = sync_datausa(url, store=store)
     assert again.changed is False
-    assert (
-        stored_bytes(store)[KEY] == shared_data("datausa", "population.tesseract.json").read_bytes()
-    )
+    assert stored_bytes(store)[KEY] == (real / "population.tesseract.json").read_bytes()
 
 
-def test_changed_content_replaces_the_stored_copy(settings, store, tmp_path):
-    server, original = _serve(tmp_path, "population.json", "population.tesseract.json")
+def test_changed_content_replaces_the_stored_copy(settings, store, tmp_path, real):
+    server, original = _serve(tmp_path, "population.json", real / "population.tesseract.json")
     with server:
         url = settings.with_overrides(datausa_url=server.datausa_url)
         sync_datausa(url, store=store)
@@ -81,8 +89,10 @@ def test_changed_content_replaces_the_stored_copy(settings, store, tmp_path):
     assert stored_bytes(store)[KEY] == original.read_bytes()
 
 
-def test_garbage_body_is_refused_and_the_previous_copy_kept(settings, store, mirror, tmp_path):
-    server, original = _serve(tmp_path, "population.json", "population.tesseract.json")
+def test_garbage_body_is_refused_and_the_previous_copy_kept(
+    settings, store, mirror, tmp_path, real
+):
+    server, original = _serve(tmp_path, "population.json", real / "population.tesseract.json")
     with server:
         url = settings.with_overrides(datausa_url=server.datausa_url)
         sync_datausa(url, store=store)
@@ -92,9 +102,9 @@ def test_garbage_body_is_refused_and_the_previous_copy_kept(settings, store, mir
     assert stored_bytes(store)[KEY] == original.read_bytes()
 
 
-def test_both_real_national_snapshots_parse_to_their_years():
-    tesseract = json.loads(shared_data("datausa", "population.tesseract.json").read_text())
-    legacy = json.loads(shared_data("datausa", "legacy", "population_data.json").read_text())
+def test_both_real_national_snapshots_parse_to_their_years(real):
+    tesseract = json.loads((real / "population.tesseract.json").read_text())
+    legacy = json.loads((real / "legacy" / "population_data.json").read_text())
     got = parse_population(tesseract, "tesseract")
     assert [r.year for r in got] == [2013, 2014, 2015, 2016, 2017, 2018, 2019, 2021, 2022, 2023]
     assert got[0].population == 316128839
@@ -103,8 +113,8 @@ def test_both_real_national_snapshots_parse_to_their_years():
     assert old[-1].population == 331097593
 
 
-def test_the_state_level_answer_is_refused_as_national_population():
-    states = json.loads(shared_data("datausa", "population.states.tesseract.json").read_text())
+def test_the_state_level_answer_is_refused_as_national_population(real):
+    states = json.loads((real / "population.states.tesseract.json").read_text())
     with pytest.raises(
         SourceError, match="record 0 has a 'State' field: a State-level answer, not national"
     ):

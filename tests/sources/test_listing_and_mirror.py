@@ -12,7 +12,7 @@ from quest.sources.listing import crawl, parse_listing
 from .support import CONTACT
 
 PAGE = "https://download.bls.gov/pub/time.series/pr/"
-# The reconstructed 6 Aug 2026 page from ../shared/data/SOURCES.md, on one line as IIS writes it.
+# The 6 Aug 2026 page rebuilt as tests/data/SOURCES.md describes, on one line as IIS writes it.
 BLS_PAGE = (
     "<html><head><title>download.bls.gov - /pub/time.series/pr/</title></head><body><H1>"
     "download.bls.gov - /pub/time.series/pr/</H1><hr>\r\n\r\n"

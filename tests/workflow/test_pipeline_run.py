@@ -9,7 +9,6 @@ import pytest
 
 from quest.mirror.server import MirrorServer
 from quest.runner.local import run_workflow
-from tests.realdata import shared_data
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -18,8 +17,8 @@ def _quiet(_line: str) -> None:
     pass
 
 
-def test_pipeline_answers_right_then_a_rerun_changes_nothing(spark, spark_settings):
-    with MirrorServer(shared_data()) as mirror:
+def test_pipeline_answers_right_then_a_rerun_changes_nothing(spark, spark_settings, real_data):
+    with MirrorServer(real_data) as mirror:
         settings = spark_settings.with_overrides(
             bls_url=mirror.bls_url, datausa_url=mirror.datausa_url
         )
