@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 import boto3
@@ -35,6 +36,7 @@ LOCK_DIR = ".quest-locks/"
 _PART = 16 << 20
 _CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 MAX_KEY_BYTES = 1024  # S3's limit on a whole key
+_HEADS_AT_ONCE = 8
 
 
 _SESSIONS: dict[tuple, boto3.session.Session] = {}
@@ -151,16 +153,19 @@ class S3Store:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self._full(prefix)
             )
-            for page in pages:
-                for item in page.get("Contents", []):
-                    key = item["Key"][len(self.prefix) :]
-                    if key.startswith(LOCK_DIR):
-                        continue
-                    info = self.head(key)
-                    if info is not None:
-                        found[key] = info
+            keys = [
+                item["Key"][len(self.prefix) :]
+                for page in pages
+                for item in page.get("Contents", [])
+                if not item["Key"][len(self.prefix) :].startswith(LOCK_DIR)
+            ]
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("listing", prefix, exc, kept=False) from None
+        # Metadata needs a HEAD per object; a few at a time (the client is thread-safe).
+        with ThreadPoolExecutor(max_workers=_HEADS_AT_ONCE) as pool:
+            for key, info in zip(keys, pool.map(self.head, keys), strict=True):
+                if info is not None:
+                    found[key] = info
         return dict(sorted(found.items()))
 
     def head(self, key: str) -> ObjectInfo | None:
@@ -190,9 +195,16 @@ class S3Store:
         else:
             extra["ChecksumAlgorithm"] = "SHA256"  # per part: S3 has no whole-object SHA256
         try:
-            self.client.upload_file(
-                path, self.bucket, self._full(key), ExtraArgs=extra, Config=self._transfer
-            )
+            if "ChecksumSHA256" in extra:
+                # One PUT: the transfer manager's threads cost more than a small file does.
+                with open(path, "rb") as body:
+                    self.client.put_object(
+                        Bucket=self.bucket, Key=self._full(key), Body=body, **extra
+                    )
+            else:
+                self.client.upload_file(
+                    path, self.bucket, self._full(key), ExtraArgs=extra, Config=self._transfer
+                )
         except Exception as exc:  # s3transfer and botocore raise many types; all mean "not written"
             raise self._fail("uploading", key, exc) from None
         return ObjectInfo(key, size, dict(metadata))
