@@ -276,8 +276,11 @@ class _Handler(BaseHTTPRequestHandler):
             # BLS answers 403 to clients that do not say who they are.
             return 403, b"<html>403 - Forbidden: Access is denied.</html>", "text/html", {}
         root = (self.server.data_dir / "bls" / "pr").resolve()
-        target = (root / path[len(BLS_ROOT) :].lstrip("/")).resolve()
-        if target != root and root not in target.parents or not target.exists():
+        try:
+            target = (root / path[len(BLS_ROOT) :].lstrip("/")).resolve()
+            if target != root and root not in target.parents or not target.exists():
+                return 404, _NOT_FOUND, "text/html", {}
+        except (ValueError, OSError):  # a NUL, a name too long for the disk
             return 404, _NOT_FOUND, "text/html", {}
         if target.is_dir():
             if not path.endswith("/"):

@@ -163,6 +163,12 @@ class _Crawl:
         url = url if url.endswith("/") else url + "/"
         if url in self.seen:
             return
+        raw = urlsplit(url).path[len(self.root_path) :]
+        try:
+            decode_name(raw)
+        except NameRefused as exc:
+            self.refused.append(RefusedName(shown(raw), f"(a folder) {exc}"))
+            return
         if depth > self.settings.max_listing_depth:
             raise self.refuse(
                 f"the listing nests folders deeper than "
