@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
@@ -100,12 +99,28 @@ class _Links(HTMLParser):
         self._text = (self._text + data)[-_TEXT_KEPT:]
 
 
-def _parse_date(date: str, clock: str) -> str | None:
-    try:
-        when = datetime.strptime(f"{date} {clock.upper().replace(' ', '')}", "%m/%d/%Y %I:%M%p")
-    except ValueError:
+def _parse_date(match: re.Match) -> str | None:
+    """`M/D/YYYY h:mm AM` as `YYYY-MM-DDTHH:MM` (strptime costs more than the rest of a line)."""
+    month, day, year = (int(part) for part in match.group("date").split("/"))
+    clock = "".join(match.group("time").upper().split())
+    hour, minute = int(clock[:-5]), int(clock[-4:-2])
+    if not (1 <= month <= 12 and 1 <= day <= 31 and 1 <= hour <= 12 and minute <= 59):
         return None
-    return when.strftime("%Y-%m-%dT%H:%M")
+    hour = hour % 12 + (12 if clock.endswith("PM") else 0)
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}"
+
+
+def _resolve(page_url: str, origin: str, href: str) -> tuple[str, str, str, str]:
+    """The link's absolute URL (no fragment), scheme, host and path. An absolute path without
+    dot segments, as IIS writes every entry, takes the fast way; anything else `urljoin`."""
+    href = href.strip()
+    if href.startswith("/") and not href.startswith("//") and "/." not in href:
+        url = origin + href.split("#")[0]
+        scheme, netloc = origin.split("://", 1)
+        return url, scheme, netloc, url[len(origin) :].split("?")[0]
+    url = urljoin(page_url, href).split("#")[0]
+    parsed = urlsplit(url)
+    return url, parsed.scheme, parsed.netloc, parsed.path
 
 
 def parse_listing(html: str, page_url: str) -> list[_Entry]:
@@ -114,24 +129,24 @@ def parse_listing(html: str, page_url: str) -> list[_Entry]:
     parser.feed(html)
     parser.close()
     base = urlsplit(page_url)
+    origin = f"{base.scheme}://{base.netloc}"
     entries: list[_Entry] = []
     for href, before, in_pre in parser.links:
         if parser.pres and not in_pre:
             continue  # the entries are the first <pre>; links elsewhere are page furniture
-        url = urljoin(page_url, href.strip()).split("#")[0]
-        parsed = urlsplit(url)
+        url, scheme, netloc, path = _resolve(page_url, origin, href)
         # The parent link and anything off this folder are not part of the mirror.
-        if parsed.scheme != base.scheme or parsed.netloc != base.netloc:
+        if scheme != base.scheme or netloc != base.netloc:
             continue
-        if not parsed.path.startswith(base.path) or parsed.path == base.path:
+        if not path.startswith(base.path) or path == base.path:
             continue
         match = _ENTRY.search(before)
         size_text = match.group("size") if match else ""
         entries.append(
             _Entry(
                 url=url,
-                is_dir=size_text.lower() == "<dir>" or parsed.path.endswith("/"),
-                modified=_parse_date(match.group("date"), match.group("time")) if match else None,
+                is_dir=size_text.lower() == "<dir>" or path.endswith("/"),
+                modified=_parse_date(match) if match else None,
                 size=int(size_text) if size_text.isdigit() else None,
             )
         )
