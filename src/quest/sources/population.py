@@ -120,8 +120,9 @@ def _population(record: dict, where: str) -> int:
         raise SourceError(f"{where}: field 'Population' is {population}, must be positive")
     low, high = US_POPULATION
     if not low <= population <= high:
+        shown = population if population < 10**12 else _short(record["Population"])
         raise SourceError(
-            f"{where}: field 'Population' is {population}, not a plausible US national "
+            f"{where}: field 'Population' is {shown}, not a plausible US national "
             f"population ({low:,} to {high:,})"
         )
     return population
