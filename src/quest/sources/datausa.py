@@ -120,7 +120,13 @@ def sync_datausa(
             )
             body = got.body or b""
             payload = decode_answer(body, where, got.content_type)
-            records = parse_population(payload, where)
+            try:
+                records = parse_population(payload, where)
+            except SourceError as exc:
+                raise SourceError(
+                    f"{exc}; nothing was stored from it. Check that QUEST_DATAUSA_URL asks for "
+                    "national population (drilldowns=Year,Nation), or rerun later"
+                ) from None
             summary.records, summary.years = len(records), [r.year for r in records]
             check_years(
                 summary.years,

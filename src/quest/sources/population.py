@@ -50,7 +50,7 @@ def decode_answer(body: bytes, where: str, content_type: str = "") -> object:
         start = body[:60].decode("utf-8", "replace").strip()
         raise SourceError(
             f"{where}: the answer is not JSON ({str(exc)[:80]}; Content-Type "
-            f"{content_type[:60]!r}, starts {start!r}); the stored copy was kept. Check "
+            f"{content_type[:60]!r}, starts {start!r}); nothing was stored from it. Check "
             "QUEST_DATAUSA_URL, or rerun later"
         ) from None
     if _depth(payload) > MAX_DEPTH:
@@ -61,7 +61,7 @@ def decode_answer(body: bytes, where: str, content_type: str = "") -> object:
 def _deep(where: str) -> str:
     return (
         f"{where}: the answer nests deeper than {MAX_DEPTH} levels, which no population answer "
-        "does; the stored copy was kept. Check QUEST_DATAUSA_URL"
+        "does; nothing was stored from it. Check QUEST_DATAUSA_URL"
     )
 
 
@@ -202,8 +202,8 @@ def check_years(
     if missing:
         raise SourceError(
             f"{where}: the answer lacks {_years(missing)}, which the analysis needs "
-            f"(QUEST_START_YEAR={needed.start} to QUEST_END_YEAR={needed.stop - 1}); the "
-            "stored copy was kept. Rerun later, or change the years the analysis covers"
+            f"(QUEST_START_YEAR={needed.start} to QUEST_END_YEAR={needed.stop - 1}); nothing "
+            "was stored from it. Rerun later, or change the years the analysis covers"
         )
     dropped = sorted(set(stored) - set(years))
     if dropped and not allow_dropped:

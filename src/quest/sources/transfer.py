@@ -417,8 +417,7 @@ def _read(
     except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
         _unavailable_if_tripped(watchdog, name, url)
         raise _Retry(
-            f"the body broke off after {received} bytes ({type(exc).__name__}: "
-            f"{_brief(exc)})"
+            f"the body broke off after {received} bytes ({type(exc).__name__}: {_brief(exc)})"
         ) from None
     _unavailable_if_tripped(watchdog, name, url)
     decoder.finish()
