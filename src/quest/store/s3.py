@@ -111,6 +111,15 @@ class S3Store:
     def _full(self, key: str) -> str:
         return self.prefix + key
 
+    def _object(self, key: str) -> str:
+        """The full key of an object to write; a key that is not plain is refused, as the
+        local store refuses it (S3 would take it, and every later reader would trip on it)."""
+        try:
+            key_segments(key)
+        except ValueError as exc:
+            raise StoreError(f"{exc}; not written to {self.uri}") from None
+        return self._full(key)
+
     def _fail(self, action: str, key: str, exc: Exception, kept: bool = True) -> StoreError:
         """A one-line error; botocore's text may hold the endpoint URL, so it is redacted."""
         after = "the previous object is kept" if kept else "nothing was changed"
@@ -183,6 +192,7 @@ class S3Store:
         """Upload `path` after checking it against `metadata["sha256"]`; the upload carries
         that checksum (single part) or per-part SHA256s, so S3 refuses bytes corrupted on the
         way."""
+        full = self._object(key)
         size = os.path.getsize(path)
         if metadata.get(SHA256) and hash_file(path).sha256 != metadata[SHA256]:
             raise StoreError(
@@ -198,25 +208,24 @@ class S3Store:
             if "ChecksumSHA256" in extra:
                 # One PUT: the transfer manager's threads cost more than a small file does.
                 with open(path, "rb") as body:
-                    self.client.put_object(
-                        Bucket=self.bucket, Key=self._full(key), Body=body, **extra
-                    )
+                    self.client.put_object(Bucket=self.bucket, Key=full, Body=body, **extra)
             else:
                 self.client.upload_file(
-                    path, self.bucket, self._full(key), ExtraArgs=extra, Config=self._transfer
+                    path, self.bucket, full, ExtraArgs=extra, Config=self._transfer
                 )
         except Exception as exc:  # s3transfer and botocore raise many types; all mean "not written"
             raise self._fail("uploading", key, exc) from None
         return ObjectInfo(key, size, dict(metadata))
 
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
+        full = self._object(key)
         digest = hashlib.sha256(data).hexdigest()
         if metadata.get(SHA256, digest) != digest:
             raise StoreError(f"{key}: bytes do not match their sha256; the previous object is kept")
         try:
             self.client.put_object(
                 Bucket=self.bucket,
-                Key=self._full(key),
+                Key=full,
                 Body=data,
                 Metadata=dict(metadata),
                 ChecksumSHA256=_b64(digest),
