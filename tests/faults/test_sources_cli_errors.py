@@ -184,6 +184,20 @@ def test_a_partly_failed_sync_still_prints_what_it_did(world, mirror, capsys):
     assert "pr.file1" in _one_error_line(err)
 
 
+def test_an_unexpected_error_is_still_one_line_and_status_1(world, capsys, monkeypatch):
+    import quest.sources.bls
+
+    def broken(settings):
+        raise RuntimeError("http://quest:" + PASSWORD + "@host/ went wrong")
+
+    monkeypatch.setattr(quest.sources.bls, "sync_bls", broken)
+    status, _, err = _sync(capsys, "bls")
+    line = _one_error_line(err)
+    assert status == 1
+    assert "unexpected RuntimeError: http://***@host/ went wrong. This is a bug" in line
+    assert PASSWORD not in err
+
+
 # -- secrets ------------------------------------------------------------------------------------
 
 

@@ -25,11 +25,12 @@ import requests
 
 from quest.config import Settings, validate_contact
 from quest.errors import ConfigError, IncompleteSyncError, SourceError, SyncGuardError
+from quest.sources.body import Download, safe_url
 from quest.sources.http import HttpStats, make_session
 from quest.sources.listing import Listing, RemoteFile, crawl
 from quest.sources.names import shown
 from quest.sources.scratch import scratch_folder
-from quest.sources.transfer import Download, download, safe_url
+from quest.sources.transfer import download
 from quest.store.base import (
     MD5,
     SHA256,

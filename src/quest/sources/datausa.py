@@ -19,6 +19,7 @@ import requests
 
 from quest.config import Settings
 from quest.errors import SourceError
+from quest.sources.body import Limit, safe_url
 from quest.sources.http import HttpStats, make_session
 from quest.sources.population import (
     PopulationRecord,
@@ -26,7 +27,7 @@ from quest.sources.population import (
     decode_answer,
     parse_population,
 )
-from quest.sources.transfer import Limit, download, safe_url
+from quest.sources.transfer import download
 from quest.store.base import (
     CONTENT_SHA256,
     MD5,

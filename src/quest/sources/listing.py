@@ -21,9 +21,10 @@ import requests
 
 from quest.config import Settings
 from quest.errors import SourceError
+from quest.sources.body import Limit, safe_url
 from quest.sources.http import HttpStats
 from quest.sources.names import NameRefused, decode_name, folder_conflicts, shown
-from quest.sources.transfer import Limit, download, safe_url
+from quest.sources.transfer import download
 
 _ENTRY = re.compile(
     r"(?P<date>\d{1,2}/\d{1,2}/\d{4})\s+(?P<time>\d{1,2}:\d{2}\s*[AP]M)\s+"

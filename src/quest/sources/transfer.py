@@ -10,16 +10,12 @@ transient failure (connection errors, timeouts, 429, 5xx, a body that breaks off
 
 from __future__ import annotations
 
-import contextlib
+import email.utils
 import logging
 import posixpath
 import re
 import time
-import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
@@ -28,6 +24,16 @@ import urllib3
 from quest.config import Settings
 from quest.errors import SourceError, SourceUnavailable
 from quest.redaction import hide_userinfo
+from quest.sources.body import (
+    BROKEN_BODY_FIX,
+    CHUNK_SIZE,
+    Decoder,
+    Download,
+    Limit,
+    Sink,
+    refusal,
+    safe_url,
+)
 from quest.sources.http import (
     RETRY_STATUSES,
     Attempts,
@@ -35,46 +41,14 @@ from quest.sources.http import (
     Watchdog,
     backoff_wait,
 )
-from quest.store.base import Hasher
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 64 << 10
 # How far past the listing's size a body is read before it is cut off (refused either way).
 BODY_SLACK = 64 << 10
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _VALIDATOR = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,199}")
-_BROKEN_BODY_FIX = "rerun later; if it persists, the source is serving broken files"
-
-
-@dataclass(frozen=True)
-class Download:
-    """A whole body (in `path`, or in `body` when fetched to memory) and what the server said.
-
-    A `304` answer has `status` 304, no body, and the validators the server sent with it.
-    `etag` and `last_modified` are "" unless the server sent well-formed ones.
-    """
-
-    path: Path | None
-    status: int
-    size: int
-    sha256: str
-    md5: str
-    etag: str
-    last_modified: str
-    content_type: str = ""
-    url: str = ""
-    body: bytes | None = None
-
-
-@dataclass(frozen=True)
-class Limit:
-    """The most bytes a body may have, what sets that bound (for the error), and the fix."""
-
-    size: int
-    what: str
-    fix: str
 
 
 class _Retry(Exception):
@@ -85,20 +59,10 @@ class _Retry(Exception):
         self.problem, self.retry_after = problem, retry_after
 
 
-def safe_url(url: str) -> str:
-    return hide_userinfo(url)
-
-
 def _brief(exc: BaseException, limit: int = 160) -> str:
     """An exception's text on one line, redacted and short enough for an error line."""
     text = " ".join(hide_userinfo(exc).split())
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def refusal(name: str, url: str, problem: str, fix: str) -> SourceError:
-    """The error for an answer we will not store: the file, its URL, what was wrong, the fix."""
-    fix = fix[:1].upper() + fix[1:]
-    return SourceError(f"{name}: {safe_url(url)} {problem}; nothing was stored from it. {fix}")
 
 
 def download(
@@ -142,13 +106,11 @@ def download(
                 limit.fix,
             )
         if expected_size + BODY_SLACK < limit.size:
-            limit = Limit(
-                expected_size + BODY_SLACK, "the size the listing shows", _BROKEN_BODY_FIX
-            )
+            limit = Limit(expected_size + BODY_SLACK, "the size the listing shows", BROKEN_BODY_FIX)
     attempts = Attempts(settings)
     problem, retry_after = "no try left", None
     while (attempt := attempts.take()) is not None:
-        sink = _Sink(dest, limit)
+        sink = Sink(dest, limit)
         try:
             with Watchdog(settings) as watchdog:
                 return _attempt(
@@ -190,7 +152,7 @@ def _attempt(
     settings: Settings,
     headers: dict[str, str],
     watchdog: Watchdog,
-    sink: _Sink,
+    sink: Sink,
     expected_size: int | None,
     stats: HttpStats,
     name: str,
@@ -203,7 +165,7 @@ def _attempt(
         if response.status_code == 304:
             return Download(None, 304, 0, "", "", etag, modified, url=final)
         length = _content_length(response, final, name)
-        decoder = _Decoder(response.headers.get("Content-Encoding", ""), final, name)
+        decoder = Decoder(response.headers.get("Content-Encoding", ""), final, name)
         if decoder.identity and length is not None:
             if expected_size is not None and length != expected_size:
                 raise refusal(
@@ -211,7 +173,7 @@ def _attempt(
                     final,
                     f"promises {length} bytes (Content-Length) but the listing shows "
                     f"{expected_size}",
-                    _BROKEN_BODY_FIX,
+                    BROKEN_BODY_FIX,
                 )
             if length > sink.limit.size:
                 raise _too_big(name, final, sink.limit)
@@ -222,7 +184,7 @@ def _attempt(
                 name,
                 final,
                 f"sent {sink.hasher.size} bytes but the listing shows {expected_size}",
-                _BROKEN_BODY_FIX,
+                BROKEN_BODY_FIX,
             )
         return sink.result(
             response.status_code,
@@ -262,7 +224,7 @@ def _follow(
                 name,
                 current,
                 f"gave an answer that is not valid HTTP ({type(exc).__name__}: {_brief(exc)})",
-                _BROKEN_BODY_FIX,
+                BROKEN_BODY_FIX,
             ) from None
         if response.status_code not in _REDIRECTS:
             return response, current
@@ -318,7 +280,7 @@ def _check_status(
             name,
             url,
             "answered 304 Not Modified to a request that asked for no comparison",
-            _BROKEN_BODY_FIX,
+            BROKEN_BODY_FIX,
         )
     if status in RETRY_STATUSES:
         raise _Retry(f"HTTP {status} {reason}", response.headers.get("Retry-After"))
@@ -334,7 +296,7 @@ def _check_status(
             name,
             url,
             f"answered {status} {reason}, not 200 with the whole body",
-            _BROKEN_BODY_FIX,
+            BROKEN_BODY_FIX,
         )
     raise refusal(
         name,
@@ -351,9 +313,7 @@ def _content_length(response: requests.Response, url: str, name: str) -> int | N
         return None
     values = {part.strip() for part in value.split(",")}
     if len(values) != 1 or not all(part.isascii() and part.isdigit() for part in values):
-        raise refusal(
-            name, url, f"sent a malformed Content-Length {value[:40]!r}", _BROKEN_BODY_FIX
-        )
+        raise refusal(name, url, f"sent a malformed Content-Length {value[:40]!r}", BROKEN_BODY_FIX)
     return int(values.pop())
 
 
@@ -363,8 +323,6 @@ def _validator(value: str | None) -> str:
 
 
 def _http_date(value: str | None) -> str:
-    import email.utils
-
     if not value or not _VALIDATOR.fullmatch(value):
         return ""
     try:
@@ -394,8 +352,8 @@ def _unavailable_if_tripped(watchdog: Watchdog, name: str, url: str) -> None:
 
 def _read(
     response: requests.Response,
-    decoder: _Decoder,
-    sink: _Sink,
+    decoder: Decoder,
+    sink: Sink,
     watchdog: Watchdog,
     stats: HttpStats,
     url: str,
@@ -421,117 +379,3 @@ def _read(
         ) from None
     _unavailable_if_tripped(watchdog, name, url)
     decoder.finish()
-
-
-class _Decoder:
-    """Content-Encoding undone chunk by chunk, with bounded output (no decompression bomb
-    ever sits in memory) and a check that the stream reached its end."""
-
-    def __init__(self, encoding: str, url: str, name: str) -> None:
-        self.encoding = encoding.strip().lower()
-        self.url, self.name = url, name
-        self.identity = self.encoding in ("", "identity")
-        if self.identity:
-            self._z = None
-        elif self.encoding in ("gzip", "x-gzip"):
-            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif self.encoding == "deflate":
-            self._z = zlib.decompressobj(zlib.MAX_WBITS + 32)  # zlib-wrapped (or gzip)
-        else:
-            raise refusal(
-                name,
-                url,
-                f"sent Content-Encoding {encoding[:40]!r}, which quest does not decode",
-                f"the client asks for {ACCEPTED}; the source should honour that",
-            )
-        self._started = False
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if self._z is None:
-            yield data
-            return
-        try:
-            while data:
-                if self._z.eof:
-                    if self.encoding == "deflate":
-                        raise zlib.error("data after the end of the deflate stream")
-                    self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)  # a further gzip member
-                try:
-                    piece = self._z.decompress(data, CHUNK_SIZE)
-                except zlib.error:
-                    if self._started or self.encoding != "deflate":
-                        raise
-                    # Some servers send raw deflate without the zlib wrapper RFC 9110 asks for.
-                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-                    piece = self._z.decompress(data, CHUNK_SIZE)
-                self._started = True
-                if piece:
-                    yield piece
-                data = self._z.unconsumed_tail or self._z.unused_data
-        except zlib.error as exc:
-            raise self._broken(f"is not a valid {self.encoding} stream ({exc})") from None
-
-    def finish(self) -> None:
-        if self._z is None:
-            return
-        if not self._started or not self._z.eof:
-            raise self._broken(f"sent a {self.encoding} stream that stops before its end")
-
-    def _broken(self, problem: str) -> SourceError:
-        return refusal(self.name, self.url, problem, _BROKEN_BODY_FIX)
-
-
-ACCEPTED = "gzip, deflate or no encoding"
-
-
-class _Sink:
-    """Where a body goes (a file, or memory), hashed as it is written, never past `limit`."""
-
-    def __init__(self, dest: Path | None, limit: Limit) -> None:
-        self.dest, self.limit = dest, limit
-        self.hasher = Hasher()
-        self._file: BinaryIO | None = None
-        self._memory = bytearray()
-        self._done = False
-
-    def open(self) -> None:
-        if self.dest is not None:
-            self._file = open(self.dest, "wb")  # noqa: SIM115 - closed by close()
-
-    def write(self, data: bytes) -> bool:
-        """Take `data`; False (and nothing written) when it would pass the limit."""
-        if self.hasher.size + len(data) > self.limit.size:
-            return False
-        if self._file is not None:
-            self._file.write(data)
-        else:
-            self._memory += data
-        self.hasher.update(data)
-        return True
-
-    def result(
-        self, status: int, etag: str, modified: str, content_type: str, url: str
-    ) -> Download:
-        if self._file is not None:
-            self._file.close()
-        self._done = True
-        return Download(
-            self.dest if self.dest is not None else None,
-            status,
-            self.hasher.size,
-            self.hasher.sha256,
-            self.hasher.md5,
-            etag,
-            modified,
-            content_type,
-            url,
-            None if self.dest is not None else bytes(self._memory),
-        )
-
-    def close(self) -> None:
-        """Close; an unfinished body is removed, never left to be taken for a whole one."""
-        if self._file is not None and not self._file.closed:
-            self._file.close()
-        if not self._done and self.dest is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.dest.unlink()
