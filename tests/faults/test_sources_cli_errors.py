@@ -184,6 +184,17 @@ def test_a_partly_failed_sync_still_prints_what_it_did(world, mirror, capsys):
     assert "pr.file1" in _one_error_line(err)
 
 
+def test_an_unusable_temporary_folder_is_one_error_line_naming_tmpdir(world, capsys, monkeypatch):
+    import tempfile
+
+    (world / "a-file").write_text("not a folder")
+    monkeypatch.setattr(tempfile, "tempdir", str(world / "a-file"))
+    status, _, err = _sync(capsys, "bls")
+    assert status == 2
+    assert "point TMPDIR at a writable folder" in _one_error_line(err)
+    assert not (world / "store" / "bls").exists(), "nothing was published"
+
+
 def test_an_unexpected_error_is_still_one_line_and_status_1(world, capsys, monkeypatch):
     import quest.sources.bls
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from quest.errors import SourceError
+from quest.errors import ConfigError, SourceError
 from quest.redaction import hide_userinfo
 from quest.store.base import Hasher
 
@@ -133,18 +133,32 @@ class Sink:
 
     def open(self) -> None:
         if self.dest is not None:
-            self._file = open(self.dest, "wb")  # noqa: SIM115 - closed by close()
+            try:
+                self._file = open(self.dest, "wb")  # noqa: SIM115 - closed by close()
+            except OSError as exc:
+                raise self._scratch_error(exc) from None
 
     def write(self, data: bytes) -> bool:
         """Take `data`; False (and nothing written) when it would pass the limit."""
         if self.hasher.size + len(data) > self.limit.size:
             return False
         if self._file is not None:
-            self._file.write(data)
+            try:
+                self._file.write(data)
+            except OSError as exc:
+                raise self._scratch_error(exc) from None
         else:
             self._memory += data
         self.hasher.update(data)
         return True
+
+    def _scratch_error(self, exc: OSError) -> ConfigError:
+        folder = self.dest.parent if self.dest is not None else "the temporary folder"
+        return ConfigError(
+            f"a download could not be written to {folder} ({exc.strerror or exc}); the store was "
+            "not touched. Free some space there, or point TMPDIR at a writable folder with room "
+            "for the largest file"
+        )
 
     def result(
         self, status: int, etag: str, modified: str, content_type: str, url: str

@@ -19,6 +19,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from quest.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 MARKER = ".in-use"
@@ -34,7 +36,13 @@ def scratch_folder(kind: str) -> Iterator[Path]:
     removed = remove_abandoned(base, kind)
     if removed:
         log.info("removed %d temporary folder(s) a killed run left in %s", removed, base)
-    path = Path(tempfile.mkdtemp(prefix=f"quest-{kind}-", dir=base))
+    try:
+        path = Path(tempfile.mkdtemp(prefix=f"quest-{kind}-", dir=base))
+    except OSError as exc:
+        raise ConfigError(
+            f"the temporary folder {base} cannot be used ({exc.strerror or exc}); point TMPDIR "
+            "at a writable folder with room for the largest file"
+        ) from None
     try:
         marker = os.open(path / MARKER, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:

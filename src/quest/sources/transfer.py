@@ -362,20 +362,23 @@ def _read(
     """Stream the raw body through the decoder into the sink, bounded all the way."""
     raw = response.raw
     received = 0
-    try:
-        while chunk := raw.read1(CHUNK_SIZE, decode_content=False):
-            received += len(chunk)
-            stats.bytes_down += len(chunk)
-            watchdog.progress(len(chunk))
-            for piece in decoder.feed(chunk):
-                if not sink.write(piece):
-                    raise _too_big(name, url, sink.limit)
-            watchdog.check()
+    while True:
+        try:
+            chunk = raw.read1(CHUNK_SIZE, decode_content=False)
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
             _unavailable_if_tripped(watchdog, name, url)
-    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+            raise _Retry(
+                f"the body broke off after {received} bytes ({type(exc).__name__}: {_brief(exc)})"
+            ) from None
+        if not chunk:
+            break
+        received += len(chunk)
+        stats.bytes_down += len(chunk)
+        watchdog.progress(len(chunk))
+        for piece in decoder.feed(chunk):
+            if not sink.write(piece):
+                raise _too_big(name, url, sink.limit)
+        watchdog.check()
         _unavailable_if_tripped(watchdog, name, url)
-        raise _Retry(
-            f"the body broke off after {received} bytes ({type(exc).__name__}: {_brief(exc)})"
-        ) from None
     _unavailable_if_tripped(watchdog, name, url)
     decoder.finish()
