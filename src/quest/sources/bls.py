@@ -260,7 +260,8 @@ def _sync(
     stored = store.list(prefix)
     keys = {prefix + remote.name for remote in wanted}
     doomed = sorted(key for key in stored if key not in keys)
-    _guard(settings, listing, stored, doomed)
+    if not summary.failed:  # a run that refused a name deletes nothing: nothing to guard
+        _guard(settings, listing, stored, doomed)
 
     with scratch_folder("bls") as work:
         fetched: list[_Fetched] = []

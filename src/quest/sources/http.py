@@ -117,7 +117,8 @@ class Watchdog:
 
     A thread checks the clock and the bytes counted by `progress`; when either bound is broken
     it records why (`tripped`) and shuts the request's socket down, so a read blocked on a
-    trickling server returns at once. Use as a context manager around one request.
+    trickling server returns at once (the reader also stops at its next chunk when `tripped`).
+    Use as a context manager around one request.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -137,8 +138,8 @@ class Watchdog:
     def progress(self, size: int) -> None:
         self.received += size
 
-    def check(self) -> None:
-        """Record a broken bound, if any (also called by the reader between chunks)."""
+    def _check(self) -> None:
+        """Record a broken bound, if any (the watching thread's only: it owns the samples)."""
         if self.tripped is not None:
             return
         now = time.monotonic()
@@ -165,7 +166,7 @@ class Watchdog:
 
     def _watch(self) -> None:
         while not self._stop.wait(self._tick):
-            self.check()
+            self._check()
             if self.tripped is not None:
                 self._cut()
                 return

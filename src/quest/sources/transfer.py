@@ -223,8 +223,9 @@ def _follow(
             raise refusal(
                 name,
                 current,
-                f"gave an answer that is not valid HTTP ({type(exc).__name__}: {_brief(exc)})",
-                BROKEN_BODY_FIX,
+                f"cannot be fetched, or answered with invalid HTTP ({type(exc).__name__}: "
+                f"{_brief(exc)})",
+                "check the URL; if it is right, the source is sending broken answers: rerun later",
             ) from None
         if response.status_code not in _REDIRECTS:
             return response, current
@@ -378,7 +379,6 @@ def _read(
         for piece in decoder.feed(chunk):
             if not sink.write(piece):
                 raise _too_big(name, url, sink.limit)
-        watchdog.check()
         _unavailable_if_tripped(watchdog, name, url)
     _unavailable_if_tripped(watchdog, name, url)
     decoder.finish()
