@@ -12,7 +12,8 @@ import logging
 import sys
 
 from quest.config import load_settings
-from quest.errors import QuestError
+from quest.errors import IncompleteSyncError, QuestError
+from quest.redaction import UserinfoFilter, hide_userinfo
 
 log = logging.getLogger("quest")
 
@@ -79,26 +80,44 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("py4j", "botocore", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(UserinfoFilter())
     try:
         return _dispatch(args)
     except QuestError as exc:
-        print(f"quest: error: {exc}", file=sys.stderr)
-        return 2
+        _error(str(exc))
+        return exc.exit_status if args.command == "sync" else 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if args.command != "sync":
+            raise
+        # A sync fails with one line whatever happened; the traceback only when asked for.
+        if args.verbose:
+            log.exception("unexpected error")
+        _error(
+            f"unexpected {type(exc).__name__}: {exc}. This is a bug in quest: rerun with -v "
+            "for the traceback and report it"
+        )
+        return 1
+
+
+def _error(message: str) -> None:
+    """The one `quest: error:` line: on one line, and with no URL userinfo."""
+    print(f"quest: error: {' '.join(hide_userinfo(message).split())}", file=sys.stderr)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "sync":
         settings = _settings(args)
-        if args.source == "bls":
-            from quest.sources.bls import sync_bls
+        from quest.sources.bls import sync_bls
+        from quest.sources.datausa import sync_datausa
 
-            summary = sync_bls(settings)
-        else:
-            from quest.sources.datausa import sync_datausa
-
-            summary = sync_datausa(settings)
+        try:
+            summary = (sync_bls if args.source == "bls" else sync_datausa)(settings)
+        except IncompleteSyncError as exc:
+            print(json.dumps(exc.summary.to_dict(), indent=2))  # what did sync, and what not
+            raise
         print(json.dumps(summary.to_dict(), indent=2))
         return 0
     if args.command == "mirror":

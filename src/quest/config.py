@@ -46,10 +46,18 @@ class Settings:
     http_retries: int = 4
     http_backoff: float = 1.0
     retry_after_cap: float = 60.0
+    http_deadline: float = 120.0
+    http_low_speed_limit: int = 1024
+    http_low_speed_time: float = 30.0
+    max_body_bytes: int = 4 << 30
+    max_listing_bytes: int = 32 << 20
+    max_listing_pages: int = 200
+    max_listing_depth: int = 8
     max_delete_fraction: float = 0.5
     current_file: str = "pr.data.0.Current"
     start_year: int = 2013
     end_year: int = 2018
+    datausa_allow_dropped_years: bool = False
     include_annual: bool = False
     report_series: str = "PRS30006032"
     report_period: str = "Q01"
@@ -120,10 +128,18 @@ ENV_VARS: dict[str, str] = {
     "QUEST_HTTP_RETRIES": "http_retries",
     "QUEST_HTTP_BACKOFF": "http_backoff",
     "QUEST_RETRY_AFTER_CAP": "retry_after_cap",
+    "QUEST_HTTP_DEADLINE": "http_deadline",
+    "QUEST_HTTP_LOW_SPEED_LIMIT": "http_low_speed_limit",
+    "QUEST_HTTP_LOW_SPEED_TIME": "http_low_speed_time",
+    "QUEST_MAX_BODY_BYTES": "max_body_bytes",
+    "QUEST_MAX_LISTING_BYTES": "max_listing_bytes",
+    "QUEST_MAX_LISTING_PAGES": "max_listing_pages",
+    "QUEST_MAX_LISTING_DEPTH": "max_listing_depth",
     "QUEST_MAX_DELETE_FRACTION": "max_delete_fraction",
     "QUEST_CURRENT_FILE": "current_file",
     "QUEST_START_YEAR": "start_year",
     "QUEST_END_YEAR": "end_year",
+    "QUEST_DATAUSA_ALLOW_DROPPED_YEARS": "datausa_allow_dropped_years",
     "QUEST_INCLUDE_ANNUAL": "include_annual",
     "QUEST_REPORT_SERIES": "report_series",
     "QUEST_REPORT_PERIOD": "report_period",

@@ -1,28 +1,63 @@
-"""The project's errors: each one says what went wrong and, where it can, how to fix it."""
+"""The project's errors: each one says what went wrong and, where it can, how to fix it.
+
+`exit_status` is the status `quest sync` exits with for the error (README, "Commands").
+"""
 
 
 class QuestError(Exception):
     """Base of every error the project raises on purpose."""
 
+    exit_status = 1
+
 
 class ConfigError(QuestError):
     """A setting is missing or wrong; raised before any work starts."""
 
-
-class SourceError(QuestError):
-    """A source (BLS, DataUSA) answered with something we refuse to store."""
-
-
-class SyncGuardError(SourceError):
-    """The sync refused to act because the result would look like data loss."""
+    exit_status = 2
 
 
 class StoreError(QuestError):
     """The store could not read or write an object."""
 
+    exit_status = 3
+
+
+class SourceError(QuestError):
+    """A source (BLS, DataUSA) answered with something we refuse to store."""
+
+    exit_status = 5
+
+
+class SourceUnavailable(SourceError):
+    """A source did not answer in time, or kept failing after the retries."""
+
+    exit_status = 4
+
+
+class SyncGuardError(SourceError):
+    """The sync refused to act because the result would look like data loss."""
+
+    exit_status = 6
+
 
 class LockError(QuestError):
     """Another run holds the lock on the same store or home."""
+
+    exit_status = 7
+
+
+class IncompleteSyncError(SourceError):
+    """Some files were refused or could not be fetched; the others were synced.
+
+    Attributes:
+        summary: what the run did (its per-file list names each failure).
+    """
+
+    exit_status = 8
+
+    def __init__(self, message: str, summary: object = None) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 class DataFileError(QuestError):

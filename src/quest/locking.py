@@ -13,20 +13,23 @@ from quest.errors import LockError
 
 
 @contextlib.contextmanager
-def file_lock(path: str | Path, what: str, timeout: float = 0.0):
+def file_lock(path: str | Path, what: str, timeout: float = 0.0, opener=None):
     """Hold an exclusive lock on `path` for the duration of the block.
 
     Args:
         path: the lock file (created if missing).
         what: words for the error message, e.g. "run lock on /home/.quest".
         timeout: seconds to wait for the lock before giving up (0: do not wait).
+        opener: `open`'s opener, which then also creates the folder (a store uses one that
+            never follows a symbolic link).
 
     Raises:
         LockError: when another process holds the lock past `timeout`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
+    if opener is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", opener=opener) as handle:
         deadline = time.monotonic() + timeout
         while True:
             try:

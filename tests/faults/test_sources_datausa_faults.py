@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -30,12 +31,47 @@ def _answer(*records: dict) -> bytes:
     ).encode()
 
 
+US = 330_000_000.0
+NEEDED = [_record(year, US + year) for year in range(2013, 2019)]
+
+
+def _deep(levels: int) -> bytes:
+    return b'{"data": ' + b"[" * levels + b"]" * levels + b"}"
+
+
 BAD_ANSWERS = {
+    "only 2022": (_answer(_record(2022, US)), "lacks the years 2013, 2014, 2015, 2016, 2017, 2018"),
+    "a population of 1e300": (
+        _answer(*NEEDED, _record(2019, 1e300)),
+        "record 6: field 'Population' is 1e\\+300, not a plausible US national population",
+    ),
+    "a state-sized population": (
+        _answer(*NEEDED, _record(2019, 39_000_000.0)),
+        "field 'Population' is 39000000, not a plausible US national population",
+    ),
+    "a year in full-width digits": (
+        _answer(*NEEDED, _record("\uff12\uff10\uff11\uff19", US)),
+        "field 'Year' is '２０１９', not a year in ASCII digits",
+    ),
+    "a year from another century": (_answer(*NEEDED, _record(1850, US)), "not a plausible year"),
+    "another nation": (
+        _answer(*NEEDED, {**_record(2019, US), "Nation ID": "01000PR"}),
+        "'Nation ID' is '01000PR', not the United States",
+    ),
+    "NaN for a population": (
+        _answer(*NEEDED).replace(
+            b'"data": [',
+            b'"data": [{"Nation ID": "01000US", "Nation": "United States", "Year": 2019, "Population": NaN}, ',
+        ),
+        "NaN is not a number JSON allows",
+    ),
+    "nested 40 levels deep": (_deep(40), "nests deeper than 32 levels"),
+    "nested past Python's recursion limit": (_deep(100_000), "nests deeper than 32 levels"),
     "html page": (b"<!DOCTYPE html><html><body>Service Unavailable</body></html>", "not JSON"),
     "empty data": (_answer(), "'data' is empty"),
-    "duplicate year": (_answer(_record(2019, 3.0e8), _record(2019, 3.1e8)), "2019 appears twice"),
+    "duplicate year": (_answer(_record(2019, US), _record(2019, US)), "2019 appears twice"),
     "missing year": (
-        json.dumps({"data": [{"Nation": "United States", "Population": 3.0e8}]}).encode(),
+        json.dumps({"data": [{"Nation": "United States", "Population": US}]}).encode(),
         "record 0: field 'Year' is missing",
     ),
     "zero population": (_answer(_record(2019, 0.0)), "field 'Population' is 0"),
@@ -55,11 +91,77 @@ def synced(settings, source, store, mirror, real_data):
 
 
 @pytest.mark.parametrize("case", sorted(BAD_ANSWERS))
-def test_a_bad_answer_is_refused_and_the_previous_copy_kept(case, synced, settings, store, mirror):
+def test_a_bad_answer_is_refused_and_the_previous_copy_kept(
+    case, synced, settings, source, store, mirror
+):
     body, message = BAD_ANSWERS[case]
     mirror.faults.add(PATH, "body", body=body)
-    with pytest.raises(SourceError, match=message):
+    with pytest.raises(SourceError, match=message) as refused:
         sync_datausa(settings, store=store)
+    assert refused.value.exit_status == 5
+    assert stored_bytes(store) == synced
+    assert sync_datausa(settings, store=store).changed is False, "the healed source is the copy"
+    assert stored_bytes(store)[KEY] == (source.root / "datausa" / "population.json").read_bytes()
+
+
+BROKEN_TRANSFERS = {
+    "an endless answer": ({"kind": "endless", "length": "", "chunk": 65536}, "past the 4194304"),
+    "gzip cut short": (
+        {
+            "kind": "body",
+            "body": gzip.compress(b'{"data": []}' * 50)[:-10],
+            "headers": {"Content-Encoding": "gzip"},
+        },
+        "stops before its end",
+    ),
+    "a malformed Content-Length": ({"kind": "body", "length": "-5"}, "malformed Content-Length"),
+    "a redirect to file://": (
+        {"kind": "status", "status": 302, "headers": {"Location": "file:///etc/passwd"}},
+        "a file: URL",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_TRANSFERS))
+def test_a_broken_transfer_is_refused_and_the_previous_copy_kept(
+    case, synced, settings, store, mirror
+):
+    fault, message = BROKEN_TRANSFERS[case]
+    mirror.faults.add(PATH, times=10, **fault)
+    with pytest.raises(SourceError, match=f"DataUSA population: .*{message}"):
+        sync_datausa(settings, store=store)
+    assert stored_bytes(store) == synced
+
+
+def test_an_answer_that_drops_a_stored_year_is_refused_unless_a_setting_allows_it(
+    synced, settings, source, store, mirror
+):
+    target = source.root / "datausa" / "population.json"
+    payload = json.loads(target.read_bytes())
+    payload["data"] = [r for r in payload["data"] if r["Year"] != 2023]
+    target.write_text(json.dumps(payload))
+    with pytest.raises(SourceError, match="lacks the year 2023, which the stored copy has"):
+        sync_datausa(settings, store=store)
+    assert stored_bytes(store) == synced
+    allowed = settings.with_overrides(datausa_allow_dropped_years=True)
+    assert sync_datausa(allowed, store=store).years[-1] == 2022
+    assert stored_bytes(store)[KEY] == target.read_bytes()
+
+
+def test_an_answer_missing_a_year_the_analysis_needs_is_refused_whatever_the_setting(
+    synced, settings, store, mirror
+):
+    short = _answer(*[r for r in NEEDED if r["Year"] != 2016])
+    mirror.faults.add(PATH, "body", body=short)
+    allowed = settings.with_overrides(datausa_allow_dropped_years=True)
+    with pytest.raises(SourceError, match="lacks the year 2016, which the analysis needs"):
+        sync_datausa(allowed, store=store)
+    assert stored_bytes(store) == synced
+
+
+def test_a_stored_copy_that_no_longer_parses_may_be_replaced(synced, settings, store):
+    store.put_bytes(KEY, b"not json", {})
+    assert sync_datausa(settings, store=store).changed
     assert stored_bytes(store) == synced
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from quest.errors import SourceError, SyncGuardError
+from quest.errors import IncompleteSyncError, SourceError, SyncGuardError
 from quest.sources.bls import sync_bls
 from tests.sources.support import *  # noqa: F403
 from tests.sources.support import assert_mirrored, leftovers, sample_files, stored_bytes
@@ -36,17 +36,22 @@ def test_a_429_waits_for_retry_after_capped_by_the_setting(settings, source, sto
     assert_mirrored(store, source)
 
 
-def test_500s_that_never_pass_fail_clearly_and_change_nothing(settings, source, store, mirror):
+def test_500s_that_never_pass_fail_that_file_clearly_and_the_others_still_sync(
+    settings, source, store, mirror
+):
     before = _synced(settings, source, store)
     source.write("pr.file1", b"a change that cannot be fetched\r\n")
     source.write("pr.file9", b"a new file\r\n")
     mirror.faults.add(FILE, "status", status=500, times=100)
-    with pytest.raises(SourceError, match=r"failed after 3 attempts \(HTTP 500"):
+    with pytest.raises(
+        IncompleteSyncError, match=r"pr.file1: .* failed after 3 attempts \(the last: HTTP 500"
+    ) as failed:
         sync_bls(settings, store=store)
-    assert stored_bytes(store) == before, "the other new file is not published either"
+    assert failed.value.exit_status == 8
+    assert stored_bytes(store) == {**before, "bls/pr/pr.file9": b"a new file\r\n"}
     assert leftovers(store) == []
     mirror.faults.clear()
-    assert sync_bls(settings, store=store).uploaded == 1
+    assert sync_bls(settings, store=store).replaced == 1
     assert_mirrored(store, source)
 
 
@@ -78,7 +83,7 @@ def test_a_body_cut_half_way_leaves_no_partial_object_or_temp_file(
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    with pytest.raises(SourceError, match="broke off; no complete body in 3 attempts"):
+    with pytest.raises(SourceError, match=r"failed after 3 attempts \(the last: the body broke"):
         sync_bls(settings, store=store)
     assert stored_bytes(store) == before
     assert leftovers(store) == []
@@ -97,7 +102,7 @@ def test_500s_and_cut_bodies_share_one_budget_of_requests(settings, source, stor
         mirror.faults.add(FILE, "cut", after=500, times=1)
     mirror.log.clear()
     # 500, cut, 500: the third request is the last one, whatever failed before it.
-    with pytest.raises(SourceError, match=r"failed after 3 attempts \(HTTP 500"):
+    with pytest.raises(SourceError, match=r"failed after 3 attempts \(the last: HTTP 500"):
         sync_bls(settings, store=store)
     assert len([entry for entry in mirror.log if entry[1] == FILE]) == settings.http_retries + 1
     assert stored_bytes(store) == before

@@ -137,6 +137,31 @@ def stored_bytes(store, prefix: str = "") -> dict[str, bytes]:
     return found
 
 
+def listing_with(source: Source, hrefs: list[str], size: int = 12) -> bytes:
+    """The mirror's own listing page of `source`, with extra entries linking to `hrefs` (paths
+    below the folder, as a server would write them), each shown as a file of `size` bytes."""
+    import html
+
+    from quest.mirror.server import BLS_ROOT, listing_html
+
+    extra = "".join(
+        f'  8/6/2026  9:00 AM {size:>12} <A HREF="{html.escape(BLS_ROOT + href)}">x</A><br>'
+        for href in hrefs
+    )
+    page = listing_html(BLS_ROOT, source.pr)
+    return page.replace("</pre>", extra + "</pre>").encode()
+
+
+def snapshot(store, prefix: str = "") -> dict[str, tuple[bytes, dict[str, str]]]:
+    """Every object under `prefix` with its body and metadata: "byte-exact as before" compares
+    two of these."""
+    found = {}
+    for key, info in store.list(prefix).items():
+        with store.open(key) as handle:
+            found[key] = (handle.read(), dict(info.metadata))
+    return found
+
+
 def assert_mirrored(store, source: Source) -> None:
     """The store holds exactly the source's files, byte for byte, each with its sha256."""
     import hashlib

@@ -159,4 +159,4 @@ def test_malformed_population_answers_are_refused_naming_record_and_field(payloa
 
 
 def test_a_bare_list_of_records_is_accepted():
-    assert parse_population([_record(2013, 5.0)], "x")[0].population == 5
+    assert parse_population([_record(2013, 316128839.0)], "x")[0].population == 316128839

@@ -77,7 +77,7 @@ def test_crawl_follows_sub_folders_and_names_files_relative_to_the_root(settings
     source.write("sub/deeper/pr.b", b"bb")
     session = requests.Session()
     session.headers["User-Agent"] = f"quest (+{CONTACT})"
-    files = crawl(session, mirror.bls_url, settings)
+    files = crawl(session, mirror.bls_url, settings).files
     assert [(f.name, f.size) for f in files] == [("pr.a", 1), ("sub/deeper/pr.b", 2)]
     assert files[1].url == mirror.bls_url + "sub/deeper/pr.b"
 

@@ -9,8 +9,11 @@ DataUSA: the tesseract path answers with the first of `<data>/datausa/population
 `population.tesseract.json`; the legacy `/api/data` path with `<data>/datausa/legacy/
 population_data.json`, or the tesseract records converted to the legacy shape.
 
-A `FaultPlan` makes the next N requests of a path fail on purpose (status, hang, cut body,
-replaced body), so tests can drive every failure through the real client code.
+A `FaultPlan` makes the next N requests of a path answer the way a broken or hostile server
+would, over real HTTP, so tests drive every failure through the real client code: an error
+status (with `Retry-After`, a `Location`, any headers), a hang, a body cut short, a replaced body
+with any status, headers and `Content-Length` (malformed, too short, absent), a body sent a few
+bytes at a time, and a body that never ends.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import json
 import re
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,26 +37,40 @@ TESSERACT_QUERY = (
 )
 LEGACY_PATH = "/api/data"
 LEGACY_QUERY = "?drilldowns=Nation&measures=Population"
+_NOT_FOUND = b"<html>404 - File or directory not found.</html>"
 _EMAIL = re.compile(r"[^@\s()<>+]+@[^@\s()<>]+\.[A-Za-z]{2,}")
 
 
 @dataclass
 class Fault:
-    """One injected failure for the next `times` requests of `path`.
+    """One injected answer for the next `times` requests of a path.
 
-    kind: "status" (answer `status`, with `retry_after` if given), "hang" (sleep `seconds`
-    before answering normally), "cut" (promise the full `Content-Length`, send `after` bytes,
-    close), or "body" (answer `body` with `content_type` instead of the real content).
+    kind:
+        "status": answer `status` (default 500) with `body`, `headers` and `retry_after`;
+            a redirect is a status with a `Location` header.
+        "hang": sleep `seconds`, then answer normally.
+        "cut": promise the full `Content-Length`, send `after` bytes, close.
+        "body": answer `status` (default 200) with `body` (None: the real content) instead of
+            the real answer.
+        "trickle": send the body (`body`, or the real content) `chunk` bytes every `seconds`.
+        "endless": send the body, then `chunk`-byte runs of filler until the client leaves.
+    Every kind but "hang" also takes `headers` (added, or replacing ours; "" removes one),
+    `content_type` (None: the real one) and `length`: the `Content-Length` to send instead of the
+    body's ("" for none, so the body ends when the connection closes). A faulty answer always
+    closes the connection.
     """
 
     kind: str
     times: int = 1
-    status: int = 500
+    status: int | None = None
     retry_after: str | None = None
     seconds: float = 5.0
     after: int = 0
-    body: bytes = b""
-    content_type: str = "application/json"
+    body: bytes | None = None
+    content_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    length: str | None = None
+    chunk: int = 1
 
 
 class FaultPlan:
@@ -106,6 +123,19 @@ def listing_html(url_path: str, folder: Path) -> str:
         f"<html><head><title>{title}</title></head><body><H1>{title}</H1><hr>\r\n\r\n"
         f"<pre>{''.join(entries)}</pre><hr></body></html>"
     )
+
+
+def _pieces(body: bytes | Path, size: int, step: int):
+    """The first `size` bytes of `body`, `step` bytes at a time."""
+    if isinstance(body, bytes):
+        for start in range(0, size, step):
+            yield body[start : min(size, start + step)]
+        return
+    with open(body, "rb") as handle:
+        left = size
+        while left and (chunk := handle.read(min(left, step))):
+            yield chunk
+            left -= len(chunk)
 
 
 def etag_of(path: Path) -> str:
@@ -161,31 +191,44 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str,
         head: bool = False,
         headers: dict[str, str] | None = None,
-        cut: int | None = None,
+        fault: Fault | None = None,
     ) -> None:
         """Answer; a Path body is streamed from disk so big files keep memory flat."""
         size = body.stat().st_size if isinstance(body, Path) else len(body)
-        sent = 0 if head or status == 304 else size if cut is None else min(cut, size)
+        cut = fault.after if fault is not None and fault.kind == "cut" else None
+        sent = 0 if head or status in (204, 304) else size if cut is None else min(cut, size)
         self.server.record(self.command, self.path, status, sent)
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(size))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if cut is not None:
-            self.send_header("Connection", "close")
+        merged = {"Content-Type": content_type, "Content-Length": str(size), **(headers or {})}
+        if fault is not None:
+            merged.update({"Content-Type": fault.content_type or content_type, **fault.headers})
+            if fault.length is not None:
+                merged["Content-Length"] = fault.length
+            merged["Connection"] = "close"
             self.close_connection = True
+        for name, value in merged.items():
+            if value != "":  # a fault removes a header by giving it no value
+                self.send_header(name, value)
         self.end_headers()
-        if not sent:
+        if head or status in (204, 304):
             return
-        if isinstance(body, bytes):
-            self.wfile.write(body[:sent])
-        else:
-            with open(body, "rb") as handle:
-                left = sent
-                while left and (chunk := handle.read(min(left, 1 << 20))):
-                    self.wfile.write(chunk)
-                    left -= len(chunk)
+        try:
+            self._write_body(body, sent, fault)
+        except OSError:
+            self.close_connection = True  # the client went away: nothing more to send
+
+    def _write_body(self, body: bytes | Path, sent: int, fault: Fault | None) -> None:
+        trickle = fault is not None and fault.kind == "trickle"
+        step = max(1, fault.chunk) if trickle and fault is not None else 1 << 20
+        for piece in _pieces(body, sent, step):
+            self.wfile.write(piece)
+            self.wfile.flush()
+            if trickle and fault is not None and self.server.stopping.wait(fault.seconds):
+                return
+        if fault is not None and fault.kind == "endless":
+            filler = b"x" * max(1, fault.chunk)
+            while not self.server.stopping.is_set():
+                self.wfile.write(filler)
         self.wfile.flush()
 
     def _answer(self, head: bool) -> None:
@@ -193,23 +236,26 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.server.faults.take(path)
         if fault is not None and fault.kind == "hang":
             self.server.stopping.wait(fault.seconds)
+            fault = None
         if fault is not None and fault.kind == "status":
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            self._send(fault.status, fault.body or b"<html>error</html>", "text/html", head, extra)
+            body = b"<html>error</html>" if fault.body is None else fault.body
+            self._send(fault.status or 500, body, "text/html", head, extra, fault)
             return
-        found = self._resolve(path, head)
-        if found is None:
-            return
-        status, body, content_type, headers = found
-        if fault is not None and fault.kind == "body":
-            body, content_type, status = fault.body, fault.content_type, 200
-        cut = fault.after if fault is not None and fault.kind == "cut" else None
-        self._send(status, body, content_type, head, headers, cut)
+        # A faulty answer replaces whatever the path holds, even a 304 or a 404.
+        status, body, content_type, headers = self._resolve(path, conditional=fault is None)
+        if fault is not None and fault.body is not None:
+            body = fault.body
+            status = 200 if status >= 300 else status
+        if fault is not None and fault.status is not None:
+            status = fault.status
+        self._send(status, body, content_type, head, headers, fault)
 
-    def _resolve(self, path: str, head: bool):
+    def _resolve(self, path: str, conditional: bool) -> tuple[int, bytes | Path, str, dict]:
+        """The answer for `path`: status, body, content type and headers."""
         data = self.server.data_dir
         if path.startswith(BLS_ROOT) or path == BLS_ROOT.rstrip("/"):
-            return self._bls(path, head)
+            return self._bls(path, conditional)
         if path == TESSERACT_PATH:
             for name in ("population.json", "population.tesseract.json"):
                 if (data / "datausa" / name).is_file():
@@ -221,29 +267,24 @@ class _Handler(BaseHTTPRequestHandler):
             for name in ("population.json", "population.tesseract.json"):
                 if (data / "datausa" / name).is_file():
                     payload = json.loads((data / "datausa" / name).read_text())
-                    return (
-                        200,
-                        json.dumps(legacy_from_tesseract(payload)).encode(),
-                        "application/json",
-                        {},
-                    )
-        self._send(404, b"<html>404 - File or directory not found.</html>", "text/html", head)
-        return None
+                    body = json.dumps(legacy_from_tesseract(payload)).encode()
+                    return 200, body, "application/json", {}
+        return 404, _NOT_FOUND, "text/html", {}
 
-    def _bls(self, path: str, head: bool):
+    def _bls(self, path: str, conditional: bool) -> tuple[int, bytes | Path, str, dict]:
         if not _EMAIL.search(self.headers.get("User-Agent", "")):
             # BLS answers 403 to clients that do not say who they are.
-            self._send(403, b"<html>403 - Forbidden: Access is denied.</html>", "text/html", head)
-            return None
+            return 403, b"<html>403 - Forbidden: Access is denied.</html>", "text/html", {}
         root = (self.server.data_dir / "bls" / "pr").resolve()
-        target = (root / path[len(BLS_ROOT) :]).resolve()
-        if target != root and root not in target.parents or not target.exists():
-            self._send(404, b"<html>404 - File or directory not found.</html>", "text/html", head)
-            return None
+        try:
+            target = (root / path[len(BLS_ROOT) :].lstrip("/")).resolve()
+            if target != root and root not in target.parents or not target.exists():
+                return 404, _NOT_FOUND, "text/html", {}
+        except (ValueError, OSError):  # a NUL, a name too long for the disk
+            return 404, _NOT_FOUND, "text/html", {}
         if target.is_dir():
             if not path.endswith("/"):
-                self._send(301, b"", "text/html", head, {"Location": path + "/"})
-                return None
+                return 301, b"", "text/html", {"Location": quote(path) + "/"}
             return 200, listing_html(path, target).encode(), "text/html", {}
         etag = etag_of(target)
         mtime = target.stat().st_mtime
@@ -252,9 +293,8 @@ class _Handler(BaseHTTPRequestHandler):
             "Last-Modified": email.utils.formatdate(mtime, usegmt=True),
             "Accept-Ranges": "bytes",
         }
-        if self._not_modified(etag, mtime):
-            self._send(304, b"", "application/octet-stream", True, headers)
-            return None
+        if conditional and self._not_modified(etag, mtime):
+            return 304, b"", "application/octet-stream", headers
         return 200, target, "text/plain", headers
 
     def _not_modified(self, etag: str, mtime: float) -> bool:

@@ -1,20 +1,22 @@
 """Mirror the BLS `pr` directory into the store: new files uploaded, changed ones replaced,
 unchanged ones skipped (without a download where the source allows it), gone ones deleted.
 
-The run has four phases so a failure never leaves a half-done state behind:
-1. list the source and decide deletions; the guard refuses an implausible listing here,
-   before anything is touched;
-2. fetch what may have changed into a private temporary folder (bodies streamed and hashed);
-3. publish: upload new and changed files atomically, refresh metadata of unchanged ones;
-4. delete what the source no longer lists.
-A failure in phase 2 changes nothing; one in phase 3 leaves every object whole (old or new),
-and the next run completes the work.
+The run has four phases so a failure never costs a good copy:
+1. list the source, map every listed name to one safe key (or refuse it), and decide deletions;
+   the guard refuses an implausible listing here, before anything is touched;
+2. fetch what may have changed into a private temporary folder; each body is verified whole
+   (`quest.sources.transfer`) or refused, and a refused file never stops the others;
+3. publish the verified bodies: upload new and changed files atomically, refresh metadata of
+   unchanged ones;
+4. delete what the source no longer lists, only when nothing was refused (a run that refused
+   something cannot be sure what the source holds, so it leaves the deletions to a clean run).
+A run that refused anything ends with `IncompleteSyncError` naming each file and what was wrong.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,9 +24,13 @@ from pathlib import Path
 import requests
 
 from quest.config import Settings, validate_contact
-from quest.errors import ConfigError, SourceError, SyncGuardError
-from quest.sources.http import Download, HttpStats, download, make_session
-from quest.sources.listing import RemoteFile, crawl
+from quest.errors import ConfigError, IncompleteSyncError, SourceError, SyncGuardError
+from quest.sources.body import Download, safe_url
+from quest.sources.http import HttpStats, make_session
+from quest.sources.listing import Listing, RemoteFile, crawl
+from quest.sources.names import shown
+from quest.sources.scratch import scratch_folder
+from quest.sources.transfer import download
 from quest.store.base import (
     MD5,
     SHA256,
@@ -42,7 +48,14 @@ log = logging.getLogger(__name__)
 # SOURCE_MODIFIED: it has minute precision and no time zone, so it cannot be sent back).
 SOURCE_LAST_MODIFIED = "source-last-modified"
 
-UPLOADED, REPLACED, SKIPPED, DELETED = "uploaded", "replaced", "skipped", "deleted"
+UPLOADED, REPLACED, SKIPPED, DELETED, FAILED = (
+    "uploaded",
+    "replaced",
+    "skipped",
+    "deleted",
+    "failed",
+)
+_SHOWN_FAILURES = 5
 
 
 @dataclass
@@ -54,6 +67,7 @@ class SyncSummary:
     replaced: int = 0
     skipped: int = 0
     deleted: int = 0
+    failed: int = 0
     requests: int = 0
     bytes_down: int = 0
     bytes_up: int = 0
@@ -65,6 +79,9 @@ class SyncSummary:
             {"name": name, "key": key, "action": action, "reason": reason, "bytes": size}
         )
         setattr(self, action, getattr(self, action) + 1)
+
+    def failures(self) -> list[str]:
+        return [str(f["reason"]) for f in self.files if f["action"] == FAILED]
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -110,37 +127,45 @@ def _conditional_headers(stored: ObjectInfo | None) -> dict[str, str]:
 
 
 def _metadata(remote: RemoteFile, got: Download, stored: ObjectInfo | None) -> dict[str, str]:
-    """Object metadata after a fetch; a 304 keeps the stored hashes."""
-    base = dict(stored.metadata) if stored is not None else {}
-    if got.status != 304:
-        base.update({SHA256: got.sha256, MD5: got.md5})
-    base[SOURCE_SIZE] = str(
-        remote.size if remote.size is not None else got.size or base.get(SOURCE_SIZE, "")
-    )
-    if remote.modified:
-        base[SOURCE_MODIFIED] = remote.modified
-    elif got.last_modified:
-        base[SOURCE_MODIFIED] = got.last_modified
+    """Object metadata after a fetch. The validators (ETag, Last-Modified) come only from the
+    answer that produced the stored body: a 304 confirms the stored ones, a 200 replaces them
+    with its own (or with none), so a later conditional request can never confirm a body the
+    validators do not belong to."""
+    if got.status == 304 and stored is not None:
+        base = dict(stored.metadata)
+    else:
+        base = {SHA256: got.sha256, MD5: got.md5}
     if got.etag:
         base[SOURCE_ETAG] = got.etag
     if got.last_modified:
         base[SOURCE_LAST_MODIFIED] = got.last_modified
+    if got.status != 304:
+        base[SOURCE_SIZE] = str(remote.size if remote.size is not None else got.size)
+    elif remote.size is not None:
+        base[SOURCE_SIZE] = str(remote.size)
+    if remote.modified:
+        base[SOURCE_MODIFIED] = remote.modified
+    elif got.last_modified:
+        base[SOURCE_MODIFIED] = got.last_modified
     return {k: v for k, v in base.items() if v}
 
 
 def _guard(
-    settings: Settings, listing: list[RemoteFile], stored: dict[str, ObjectInfo], doomed: list[str]
+    settings: Settings,
+    listing: Listing,
+    stored: dict[str, ObjectInfo],
+    doomed: list[str],
 ) -> None:
-    if not listing:
+    if not listing.files and not listing.refused:
         raise SyncGuardError(
-            f"{settings.bls_url} lists no files; refusing to mirror an empty directory "
+            f"{safe_url(settings.bls_url)} lists no files; refusing to mirror an empty directory "
             f"(that would delete all {len(stored)} stored objects). Nothing was changed. "
             "Check QUEST_BLS_URL and that the source is up."
         )
     if stored and len(doomed) > settings.max_delete_fraction * len(stored):
         raise SyncGuardError(
-            f"{settings.bls_url} lists {len(listing)} files; mirroring it would delete "
-            f"{len(doomed)} of {len(stored)} stored objects (more than "
+            f"{safe_url(settings.bls_url)} lists {len(listing.files)} files; mirroring it would "
+            f"delete {len(doomed)} of {len(stored)} stored objects (more than "
             f"QUEST_MAX_DELETE_FRACTION={settings.max_delete_fraction}). Nothing was changed. "
             "If the source really shrank, raise QUEST_MAX_DELETE_FRACTION for one run."
         )
@@ -157,7 +182,10 @@ def sync_bls(
     Raises:
         ConfigError: QUEST_CONTACT missing, before any request.
         SyncGuardError: an empty listing, or one that would delete too much; nothing changed.
-        SourceError: a 403, or a request that kept failing after the retries.
+        SourceError: a listing that cannot be fetched or is refused; nothing changed.
+        IncompleteSyncError: some files were refused or could not be fetched (each named); the
+            others were synced, the stored copies of the failed ones kept, nothing deleted.
+        StoreError: the store could not be read or written.
         LockError: another sync of the same store is running.
     """
     validate_contact(settings)
@@ -168,26 +196,43 @@ def sync_bls(
     summary, stats = SyncSummary(), HttpStats()
     try:
         with store.lock("sync-bls", settings.lock_timeout):
+            if cleaned := store.clean_temp(settings.bls_prefix):
+                log.info("removed %d temporary file(s) a killed run left in the store", cleaned)
             _sync(settings, store, session, summary, stats)
     finally:
         summary.requests, summary.bytes_down = stats.requests, stats.bytes_down
         summary.seconds = round(time.monotonic() - started, 3)
     log.info(
-        "BLS sync of %s into %s: %d seen, %d uploaded, %d replaced, %d skipped, %d deleted; "
-        "%d requests, %d bytes down, %d bytes up, %.1fs",
-        settings.bls_url,
+        "BLS sync of %s into %s: %d seen, %d uploaded, %d replaced, %d skipped, %d deleted, "
+        "%d failed; %d requests, %d bytes down, %d bytes up, %.1fs",
+        safe_url(settings.bls_url),
         store.uri,
         summary.files_seen,
         summary.uploaded,
         summary.replaced,
         summary.skipped,
         summary.deleted,
+        summary.failed,
         summary.requests,
         summary.bytes_down,
         summary.bytes_up,
         summary.seconds,
     )
+    if summary.failed:
+        raise IncompleteSyncError(_incomplete_message(summary), summary)
     return summary
+
+
+def _incomplete_message(summary: SyncSummary) -> str:
+    failures = [reason.rstrip(". ") for reason in summary.failures()]
+    shown_ = "; ".join(failures[:_SHOWN_FAILURES])
+    more = len(failures) - _SHOWN_FAILURES
+    rest = f"; and {more} more (see the summary's files)" if more > 0 else ""
+    return (
+        f"{len(failures)} of {summary.files_seen} listed files were not synced: {shown_}{rest}. "
+        "The other files were synced; the stored copy of each failed file was kept and nothing "
+        "was deleted. Rerun once the source serves them whole."
+    ).replace("\n", " ")
 
 
 def _sync(
@@ -199,40 +244,95 @@ def _sync(
 ) -> None:
     prefix = settings.bls_prefix
     listing = crawl(session, settings.bls_url, settings, stats)
+    summary.files_seen = len(listing.files) + len(listing.refused)
+    for refused in listing.refused:
+        summary.record(
+            refused.name, "", FAILED, f"{refused.name}: the listed name {refused.reason}"
+        )
+    wanted: list[RemoteFile] = []
+    for remote in listing.files:
+        problem = store.key_problem(prefix + remote.name)
+        if problem is None:
+            wanted.append(remote)
+        else:
+            name = shown(remote.name)
+            summary.record(name, "", FAILED, f"{name}: cannot be stored: {problem}")
     stored = store.list(prefix)
-    keys = {prefix + remote.name for remote in listing}
+    keys = {prefix + remote.name for remote in wanted}
     doomed = sorted(key for key in stored if key not in keys)
-    _guard(settings, listing, stored, doomed)
-    summary.files_seen = len(listing)
+    if not summary.failed:  # a run that refused a name deletes nothing: nothing to guard
+        _guard(settings, listing, stored, doomed)
 
-    with tempfile.TemporaryDirectory(prefix="quest-bls-") as work:
+    with scratch_folder("bls") as work:
         fetched: list[_Fetched] = []
-        for index, remote in enumerate(listing):
+        for index, remote in enumerate(wanted):
             key = prefix + remote.name
             old = stored.get(key)
             if _listing_matches(remote, old):
                 summary.record(remote.name, key, SKIPPED, "listing date and size unchanged")
                 continue
-            got = download(
-                session,
-                remote.url,
-                Path(work) / f"{index}.part",
-                settings,
-                headers=_conditional_headers(old),
-                stats=stats,
-            )
+            try:
+                got = download(
+                    session,
+                    remote.url,
+                    settings,
+                    name=remote.name,
+                    dest=Path(work) / f"{index}.part",
+                    headers=_conditional_headers(old),
+                    expected_size=remote.size,
+                    stats=stats,
+                )
+                _check_not_modified(remote, got, old)
+            except SourceError as exc:
+                summary.record(remote.name, key, FAILED, str(exc))
+                continue
             fetched.append(_Fetched(remote, key, got))
+        may_delete = not summary.failed
         for item in fetched:
-            _publish(store, item, stored.get(item.key), summary)
+            _publish(store, item, stored.get(item.key), doomed, may_delete, summary)
+    if summary.failed:
+        return
     for key in doomed:
         store.delete(key)
         summary.record(key[len(prefix) :], key, DELETED, "no longer listed by the source")
 
 
-def _publish(store: Store, item: _Fetched, old: ObjectInfo | None, summary: SyncSummary) -> None:
+def _check_not_modified(remote: RemoteFile, got: Download, old: ObjectInfo | None) -> None:
+    """A 304 must agree with the listing: the stored copy has the size the listing shows."""
+    if got.status != 304 or old is None or remote.size is None or old.size == remote.size:
+        return
+    raise SourceError(
+        f"{remote.name}: {safe_url(remote.url)} answered 304 Not Modified, but the listing "
+        f"shows {remote.size} bytes and the stored copy has {old.size}; nothing was stored "
+        "from it. Rerun later; if it persists, the source's validators are wrong."
+    )
+
+
+def _in_the_way(key: str, doomed: list[str]) -> list[str]:
+    """Doomed keys that block `key`: a file where one of its folders goes, or files inside a
+    folder where it goes (a source turned a file into a folder, or back)."""
+    parts = key.split("/")
+    ancestors = {"/".join(parts[:depth]) for depth in range(1, len(parts))}
+    blocking = [k for k in ancestors if _contains(doomed, k)]
+    start = bisect.bisect_left(doomed, key + "/")
+    end = bisect.bisect_left(doomed, key + "0")  # '0' sorts right after '/'
+    return sorted(blocking + doomed[start:end])
+
+
+def _contains(ordered: list[str], key: str) -> bool:
+    at = bisect.bisect_left(ordered, key)
+    return at < len(ordered) and ordered[at] == key
+
+
+def _publish(
+    store: Store,
+    item: _Fetched,
+    old: ObjectInfo | None,
+    doomed: list[str],
+    may_delete: bool,
+    summary: SyncSummary,
+) -> None:
     remote, key, got = item.remote, item.key, item.download
-    if got.status == 304 and old is None:
-        raise SourceError(f"{remote.url} answered 304 to an unconditional request; refusing it")
     metadata = _metadata(remote, got, old)
     if old is not None and (
         got.status == 304 or (old.sha256 == got.sha256 and old.size == got.size)
@@ -242,6 +342,27 @@ def _publish(store: Store, item: _Fetched, old: ObjectInfo | None, summary: Sync
             store.set_metadata(key, metadata)
         summary.record(remote.name, key, SKIPPED, reason)
         return
+    blocking = _in_the_way(key, doomed) if old is None else []
+    if blocking and not may_delete:
+        summary.record(
+            remote.name,
+            key,
+            FAILED,
+            f"{remote.name}: replaces {len(blocking)} stored file(s) of another shape (a file "
+            "became a folder, or back), and this run deletes nothing because other files "
+            "failed; it is published by the next clean run",
+        )
+        return
+    prefix = key[: len(key) - len(remote.name)]
+    for gone in blocking:
+        store.delete(gone)
+        doomed.remove(gone)
+        summary.record(
+            gone[len(prefix) :],
+            gone,
+            DELETED,
+            f"in the way of {remote.name}: the source turned a file into a folder, or back",
+        )
     store.put_file(key, str(got.path), metadata)
     summary.bytes_up += got.size
     if old is None:

@@ -1,9 +1,10 @@
 """US national population from DataUSA: fetched, validated, stored only when its content changed.
 
-Two answer shapes are accepted: the tesseract API's (`Year` an int, `Population` a float) and the
-older `datausa.io/api/data` one (`ID Year` an int, `Year` a string, `Population` an int). The
-API's key order varies between calls, so "changed" compares a hash of the canonical JSON, never
-the raw bytes; the raw body is what gets stored.
+Only a plausible national answer replaces the stored one (`quest.sources.population`): it must
+cover the years the analysis needs (QUEST_START_YEAR to QUEST_END_YEAR) and keep every year the
+stored copy has (unless QUEST_DATAUSA_ALLOW_DROPPED_YEARS). The API's key order varies between
+calls, so "changed" compares a hash of the canonical JSON, never the raw bytes; the raw body is
+what gets stored.
 """
 
 from __future__ import annotations
@@ -11,16 +12,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import requests
 
 from quest.config import Settings
 from quest.errors import SourceError
-from quest.sources.http import HttpStats, download, make_session
+from quest.sources.body import Limit, safe_url
+from quest.sources.http import HttpStats, make_session
+from quest.sources.population import (
+    PopulationRecord,
+    check_years,
+    decode_answer,
+    parse_population,
+)
+from quest.sources.transfer import download
 from quest.store.base import (
     CONTENT_SHA256,
     MD5,
@@ -34,15 +41,10 @@ from quest.store.credentials import open_settings_store
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 64 << 20  # a national population answer is a few kB; anything huge is not it
-_NATION_FIELDS = ("Nation", "Nation ID", "ID Nation")
-_SUB_NATIONAL = ("State", "State ID", "ID State", "County", "Place", "Geography")
+# A national population answer is a few kB; anything this big is not one.
+MAX_ANSWER_BYTES = 4 << 20
 
-
-@dataclass(frozen=True)
-class PopulationRecord:
-    year: int
-    population: int
+__all__ = ["DataUsaSummary", "PopulationRecord", "parse_population", "sync_datausa"]
 
 
 @dataclass
@@ -62,106 +64,24 @@ class DataUsaSummary:
         return asdict(self)
 
 
-def _whole_number(value: object, where: str, field_name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SourceError(f"{where}: {field_name} is {value!r}, not a number")
-    if isinstance(value, float) and not value.is_integer():
-        raise SourceError(f"{where}: {field_name} is {value!r}, not a whole number")
-    return int(value)
-
-
-def _year(record: dict, where: str) -> int:
-    name = "ID Year" if "ID Year" in record else "Year"
-    if name not in record or record[name] in (None, ""):
-        raise SourceError(f"{where}: field 'Year' is missing")
-    value = record[name]
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    year = _whole_number(value, where, f"field {name!r}")
-    if not 1800 <= year <= 2200:
-        raise SourceError(f"{where}: field {name!r} is {year}, not a plausible year")
-    return year
-
-
-def _population(record: dict, where: str) -> int:
-    if record.get("Population") is None:
-        raise SourceError(f"{where}: field 'Population' is missing")
-    population = _whole_number(record["Population"], where, "field 'Population'")
-    if population <= 0:
-        raise SourceError(f"{where}: field 'Population' is {population}, must be positive")
-    return population
-
-
-def parse_population(payload: object, where: str) -> list[PopulationRecord]:
-    """National population records, sorted by year, from either DataUSA answer shape.
-
-    Args:
-        payload: the decoded JSON answer (a dict with `data`, or the bare list of records).
-        where: the URL or file it came from, for error messages.
-
-    Raises:
-        SourceError: naming the record index and field for anything that is not one positive,
-            whole national population per year.
-    """
-    if isinstance(payload, dict):
-        if "data" not in payload:
-            raise SourceError(f"{where}: the answer has no 'data' field (keys: {sorted(payload)})")
-        data = payload["data"]
-    elif isinstance(payload, list):
-        data = payload
-    else:
-        raise SourceError(f"{where}: expected a JSON object or list, got {type(payload).__name__}")
-    if not isinstance(data, list):
-        raise SourceError(f"{where}: 'data' is a {type(data).__name__}, not a list of records")
-    if not data:
-        raise SourceError(f"{where}: 'data' is empty; refusing to replace the stored population")
-    records: dict[int, PopulationRecord] = {}
-    for index, record in enumerate(data):
-        at = f"{where}: record {index}"
-        if not isinstance(record, dict):
-            raise SourceError(f"{at} is a {type(record).__name__}, not an object")
-        sub = next((name for name in _SUB_NATIONAL if name in record), None)
-        if sub is not None:
-            raise SourceError(
-                f"{at} has a {sub!r} field: a {sub}-level answer, not national population "
-                "(the URL must ask for drilldowns=Year,Nation)"
-            )
-        if not any(name in record for name in _NATION_FIELDS):
-            raise SourceError(f"{at}: field 'Nation' is missing, so it is not national population")
-        year = _year(record, at)
-        if year in records:
-            raise SourceError(f"{at}: field 'Year' {year} appears twice")
-        records[year] = PopulationRecord(year, _population(record, at))
-    return [records[year] for year in sorted(records)]
-
-
 def canonical_sha256(payload: object) -> str:
     """A hash of the content that ignores key order and spacing."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _fetch(session: requests.Session, url: str, settings: Settings, stats: HttpStats):
-    """The answer's body and headers; a body that breaks off is fetched again (see `download`)."""
-
-    def too_big(chunk: bytes) -> None:
-        if stats.bytes_down > MAX_BODY:
-            raise SourceError(f"{url}: the answer exceeds {MAX_BODY} bytes; not a population")
-
-    with tempfile.TemporaryDirectory(prefix="quest-datausa-") as work:
-        got = download(session, url, Path(work) / "answer", settings, stats=stats, on_chunk=too_big)
-        return got.path.read_bytes(), got
-
-
-def _decode(body: bytes, url: str, content_type: str) -> object:
+def _stored_years(store: Store, key: str) -> list[int]:
+    """The years of the stored copy; none when there is none, or when it no longer parses
+    (then the new answer may replace it: the store keeps only what passed these checks)."""
+    if store.head(key) is None:
+        return []
+    with store.open(key) as handle:
+        body = handle.read(MAX_ANSWER_BYTES + 1)
     try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        start = body[:60].decode("utf-8", "replace").strip()
-        raise SourceError(
-            f"{url}: the answer is not JSON (Content-Type {content_type!r}, starts {start!r}); "
-            "the stored copy was kept"
-        ) from None
+        return [r.year for r in parse_population(decode_answer(body, key), key)]
+    except SourceError as exc:
+        log.warning("the stored population %s does not parse (%s); it may be replaced", key, exc)
+        return []
 
 
 def sync_datausa(
@@ -171,28 +91,57 @@ def sync_datausa(
     content changed.
 
     Raises:
-        SourceError: an error status, a body that is not JSON, or records that fail validation;
-            the stored copy is kept.
+        SourceError: an error status, a body that is not JSON, records that fail validation, or
+            years missing; the stored copy is kept.
+        SourceUnavailable: the source did not answer within the retries or the bounds.
         LockError: another DataUSA sync of the same store is running.
     """
     started = time.monotonic()
     store = store if store is not None else open_settings_store(settings)
     session = session if session is not None else make_session(settings, require_contact=False)
     url, key = settings.datausa_url, settings.datausa_key
+    where = safe_url(url)
     summary, stats = DataUsaSummary(key=key), HttpStats()
     try:
         with store.lock("sync-datausa", settings.lock_timeout):
-            body, got = _fetch(session, url, settings, stats)
-            payload = _decode(body, url, got.content_type)
-            records = parse_population(payload, url)
+            folder = key.rpartition("/")[0]
+            if folder:
+                store.clean_temp(folder + "/")
+            got = download(
+                session,
+                url,
+                settings,
+                name="DataUSA population",
+                limit=Limit(
+                    MAX_ANSWER_BYTES,
+                    f"the {MAX_ANSWER_BYTES} bytes a national population answer may take",
+                    "check that QUEST_DATAUSA_URL asks for drilldowns=Year,Nation",
+                ),
+                stats=stats,
+            )
+            body = got.body or b""
+            payload = decode_answer(body, where, got.content_type)
+            try:
+                records = parse_population(payload, where)
+            except SourceError as exc:
+                raise SourceError(
+                    f"{exc}; nothing was stored from it. Check that QUEST_DATAUSA_URL asks for "
+                    "national population (drilldowns=Year,Nation), or rerun later"
+                ) from None
             summary.records, summary.years = len(records), [r.year for r in records]
+            check_years(
+                summary.years,
+                range(settings.start_year, settings.end_year + 1),
+                _stored_years(store, key),
+                settings.datausa_allow_dropped_years,
+                where,
+            )
             content = canonical_sha256(payload)
             stored = store.head(key)
             if stored is None or stored.metadata.get(CONTENT_SHA256) != content:
-                raw = hashlib.sha256(body).hexdigest()
                 metadata = {
-                    SHA256: raw,
-                    MD5: hashlib.md5(body).hexdigest(),  # noqa: S324 - integrity, not security
+                    SHA256: got.sha256,
+                    MD5: got.md5,
                     CONTENT_SHA256: content,
                     SOURCE_SIZE: str(len(body)),
                     SOURCE_ETAG: got.etag,
@@ -205,7 +154,7 @@ def sync_datausa(
         summary.seconds = round(time.monotonic() - started, 3)
     log.info(
         "DataUSA sync of %s into %s: %s, %d records (%s), %d bytes down, %d up, %.1fs",
-        url,
+        where,
         store.uri,
         "stored" if summary.changed else "unchanged",
         summary.records,

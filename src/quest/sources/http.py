@@ -1,40 +1,40 @@
-"""HTTP for the sources: one User-Agent, a timeout on every request, retries with backoff.
+"""HTTP for the sources: one User-Agent, bounded requests, retries with backoff.
 
 BLS refuses requests without a contact e-mail in the User-Agent (403), and both sources throttle
-(429) or fail transiently (5xx); `get` turns all of that into either a good response or a
-`SourceError` that says what happened and how to fix it.
+(429) or fail transiently (5xx); `quest.sources.transfer` turns all of that into either a whole,
+verified body or an error that says what happened and how to fix it. This module holds the
+policy pieces: the session, the retry budget and waits, and the `Watchdog` that ends a request
+running past its deadline or slower than the low-speed limit (as curl's `--max-time` and
+`--speed-limit/--speed-time` do), even while it is blocked reading the socket.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
-import logging
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import ProxyManager
 
 from quest import __version__
 from quest.config import Settings, validate_contact
-from quest.errors import SourceError
-from quest.store.base import Hasher
-
-log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-CHUNK_SIZE = 1 << 20
-_TRANSIENT = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
+# Encodings we decode (and check) ourselves; anything else is refused.
+ACCEPT_ENCODING = "gzip, deflate"
 
 
 @dataclass
 class HttpStats:
-    """What a run cost on the wire: every attempt counts as a request."""
+    """What a run cost on the wire: every request counts (retries and redirects too)."""
 
     requests: int = 0
     bytes_down: int = 0
@@ -45,7 +45,8 @@ def user_agent(contact: str) -> str:
 
 
 def make_session(settings: Settings, *, require_contact: bool = True) -> requests.Session:
-    """A Session whose every request names the project and its contact.
+    """A Session whose every request names the project and its contact, and whose sockets a
+    `Watchdog` can shut down.
 
     Raises:
         ConfigError: when `require_contact` and QUEST_CONTACT is not an e-mail (before any request).
@@ -53,6 +54,9 @@ def make_session(settings: Settings, *, require_contact: bool = True) -> request
     contact = validate_contact(settings) if require_contact else settings.contact.strip()
     session = requests.Session()
     session.headers["User-Agent"] = user_agent(contact)
+    session.headers["Accept-Encoding"] = ACCEPT_ENCODING
+    for scheme in ("http://", "https://"):
+        session.mount(scheme, _WatchedAdapter())
     return session
 
 
@@ -87,14 +91,6 @@ def backoff_wait(settings: Settings, attempt: int, retry_after: str | None = Non
     return wait * settings.retry_wait_scale
 
 
-def _forbidden(url: str, session: requests.Session) -> SourceError:
-    agent = session.headers.get("User-Agent", "")
-    return SourceError(
-        f"403 Forbidden from {url}: the server refused the User-Agent {agent!r}. BLS requires a "
-        "contact e-mail in the User-Agent; set QUEST_CONTACT=you@example.org (or --contact)."
-    )
-
-
 class Attempts:
     """The tries one URL may cost, shared by every kind of failure: a body that breaks off after
     a 500 does not start a fresh round of retries, so `http_retries` bounds the requests."""
@@ -115,165 +111,125 @@ class Attempts:
         return self.total - self.used
 
 
-def get(
-    session: requests.Session,
-    url: str,
-    settings: Settings,
-    *,
-    headers: dict[str, str] | None = None,
-    stream: bool = False,
-    stats: HttpStats | None = None,
-    attempts: Attempts | None = None,
-) -> requests.Response:
-    """GET `url`, retrying connection errors, timeouts, 429 and 5xx with exponential backoff.
+class Watchdog:
+    """Ends one request that runs past `http_deadline` seconds, or that receives fewer than
+    `http_low_speed_limit` bytes a second over `http_low_speed_time` seconds.
 
-    Args:
-        attempts: the budget of tries to draw from (a download shares one across its body
-            retries); a fresh one of `http_retries + 1` when None.
-
-    Returns:
-        A response with a 2xx or 304 status (with `stream=True` its body is still unread).
-
-    Raises:
-        SourceError: on 403 (naming QUEST_CONTACT), another 4xx, or when retries run out.
+    A thread checks the clock and the bytes counted by `progress`; when either bound is broken
+    it records why (`tripped`) and shuts the request's socket down, so a read blocked on a
+    trickling server returns at once (the reader also stops at its next chunk when `tripped`).
+    Use as a context manager around one request.
     """
-    attempts = attempts or Attempts(settings)
-    problem = "no try left"
-    while (attempt := attempts.take()) is not None:
-        if stats is not None:
-            stats.requests += 1
-        retry_after = None
-        try:
-            response = session.get(
-                url, headers=headers, stream=stream, timeout=settings.http_timeout
+
+    def __init__(self, settings: Settings) -> None:
+        self.deadline_seconds = settings.http_deadline
+        self.speed_limit = max(0, settings.http_low_speed_limit)
+        self.speed_time = max(0.0, settings.http_low_speed_time)
+        self.received = 0
+        self.tripped: str | None = None
+        self.connection: HTTPConnection | None = None
+        self._started = time.monotonic()
+        self._samples: deque[tuple[float, int]] = deque([(self._started, 0)])
+        self._stop = threading.Event()
+        shortest = min(x for x in (self.deadline_seconds, self.speed_time, 5.0) if x > 0)
+        self._tick = max(0.01, min(0.5, shortest / 10))
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="quest-watchdog")
+
+    def progress(self, size: int) -> None:
+        self.received += size
+
+    def _check(self) -> None:
+        """Record a broken bound, if any (the watching thread's only: it owns the samples)."""
+        if self.tripped is not None:
+            return
+        now = time.monotonic()
+        elapsed = now - self._started
+        if self.deadline_seconds > 0 and elapsed > self.deadline_seconds:
+            self.tripped = (
+                f"still running after {self.deadline_seconds:g} s (QUEST_HTTP_DEADLINE), "
+                f"{self.received} bytes received"
             )
-        except _TRANSIENT as exc:
-            problem = f"{type(exc).__name__}: {exc}"
-        else:
-            status = response.status_code
-            if status < 300 or status == 304:
-                return response
-            retry_after = response.headers.get("Retry-After")
-            response.close()
-            if status == 403:
-                raise _forbidden(url, session)
-            if status not in RETRY_STATUSES:
-                raise SourceError(f"{url} answered {status} {response.reason}; not retried")
-            problem = f"HTTP {status} {response.reason}"
-        if attempts.left:
-            wait = backoff_wait(settings, attempt, retry_after)
-            log.warning(
-                "%s: %s; retry %d/%d in %.2fs", url, problem, attempt + 1, attempts.total - 1, wait
+            return
+        if not self.speed_limit or not self.speed_time:
+            return
+        self._samples.append((now, self.received))
+        while len(self._samples) > 1 and now - self._samples[1][0] >= self.speed_time:
+            self._samples.popleft()
+        since, then = self._samples[0]
+        window = now - since
+        if window >= self.speed_time and (self.received - then) / window < self.speed_limit:
+            self.tripped = (
+                f"slower than {self.speed_limit} bytes/s for {self.speed_time:g} s "
+                f"(QUEST_HTTP_LOW_SPEED_LIMIT / QUEST_HTTP_LOW_SPEED_TIME): "
+                f"{self.received - then} bytes in the last {window:.1f} s"
             )
-            time.sleep(wait)
-    raise SourceError(
-        f"{url} failed after {attempts.used} attempts ({problem}); nothing was changed for it. "
-        "Retry later, or raise QUEST_HTTP_RETRIES / QUEST_HTTP_TIMEOUT."
-    )
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._tick):
+            self._check()
+            if self.tripped is not None:
+                self._cut()
+                return
+
+    def _cut(self) -> None:
+        sock = getattr(self.connection, "sock", None)
+        if sock is not None:
+            # The plain socket's shutdown, also under TLS: it wakes the blocked reader.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def __enter__(self) -> Watchdog:
+        _current.watchdog = self
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current.watchdog = None
+        self._stop.set()
+        self._thread.join()
 
 
-@dataclass(frozen=True)
-class Download:
-    """A body streamed to a local file, with what the server said about it."""
-
-    path: Path
-    status: int
-    size: int
-    sha256: str
-    md5: str
-    etag: str
-    last_modified: str
-    content_type: str = ""
+_current = threading.local()
 
 
-def download(
-    session: requests.Session,
-    url: str,
-    dest: Path,
-    settings: Settings,
-    *,
-    headers: dict[str, str] | None = None,
-    stats: HttpStats | None = None,
-    on_chunk: Callable[[bytes], None] | None = None,
-) -> Download:
-    """Stream `url` into `dest` chunk by chunk, hashing it; memory stays flat at any size.
+def _watch_connection(connection: HTTPConnection) -> None:
+    watchdog = getattr(_current, "watchdog", None)
+    if watchdog is not None:
+        watchdog.connection = connection
 
-    A body that breaks off (fewer bytes than `Content-Length`, a dropped connection) is retried
-    like any transient failure, from the same budget of `http_retries + 1` requests as the
-    status retries; `dest` is removed when the download does not complete.
 
-    Returns:
-        The download; on 304 Not Modified its `status` is 304 and `dest` is not written.
+class _WatchedHTTPConnection(HTTPConnection):
+    def request(self, *args, **kwargs):  # type: ignore[override]
+        _watch_connection(self)
+        return super().request(*args, **kwargs)
 
-    Raises:
-        SourceError: when no complete body arrived within the retries.
-    """
-    attempts = Attempts(settings)
-    problem = ""
-    while attempts.left:
-        response = get(
-            session, url, settings, headers=headers, stream=True, stats=stats, attempts=attempts
-        )
-        if response.status_code == 304:
-            response.close()
-            return Download(
-                dest,
-                304,
-                0,
-                "",
-                "",
-                response.headers.get("ETag", ""),
-                response.headers.get("Last-Modified", ""),
-            )
-        hasher = Hasher()
-        try:
-            with response, open(dest, "wb") as out:
-                for chunk in response.iter_content(CHUNK_SIZE):
-                    out.write(chunk)
-                    hasher.update(chunk)
-                    if stats is not None:
-                        stats.bytes_down += len(chunk)
-                    if on_chunk is not None:
-                        on_chunk(chunk)
-            promised = response.headers.get("Content-Length")
-            if (
-                promised is not None
-                and response.headers.get("Content-Encoding") in (None, "identity")
-                and int(promised) != hasher.size
-            ):
-                raise requests.exceptions.ChunkedEncodingError(
-                    f"body ended after {hasher.size} of {promised} bytes"
-                )
-        except _TRANSIENT as exc:
-            dest.unlink(missing_ok=True)
-            problem = f"{type(exc).__name__}: {exc}"
-            if attempts.left:
-                wait = backoff_wait(settings, attempts.used - 1)
-                log.warning(
-                    "%s: body broke off (%s); retry %d/%d in %.2fs",
-                    url,
-                    problem,
-                    attempts.used,
-                    attempts.total - 1,
-                    wait,
-                )
-                time.sleep(wait)
-            continue
-        except BaseException:
-            dest.unlink(missing_ok=True)
-            raise
-        return Download(
-            dest,
-            response.status_code,
-            hasher.size,
-            hasher.sha256,
-            hasher.md5,
-            response.headers.get("ETag", ""),
-            response.headers.get("Last-Modified", ""),
-            response.headers.get("Content-Type", ""),
-        )
-    raise SourceError(
-        f"{url}: the body broke off; no complete body in {attempts.used} attempts "
-        f"(the last: {problem}); "
-        "the stored copy was left untouched. Retry later."
-    )
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def request(self, *args, **kwargs):  # type: ignore[override]
+        _watch_connection(self)
+        return super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter whose connections tell the current `Watchdog` which socket to cut."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy, **kwargs):
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if type(manager) is ProxyManager:  # a SOCKS manager keeps its own pools
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}

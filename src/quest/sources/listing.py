@@ -1,30 +1,39 @@
 """The BLS directory listing: an IIS `<pre>` page, parsed into files with their dates and sizes.
 
 IIS writes every entry as `M/D/YYYY h:mm AM  <size or &lt;dir&gt;> <A HREF="/abs/path">name</A>`
-on one line, parent link first. We read the text before each link rather than splitting lines,
-so the one-line page and a pretty-printed one parse the same.
+on one line, parent link first. We read the text just before each link rather than splitting
+lines, so the one-line page and a pretty-printed one parse the same.
+
+The page is read with the standard library's `html.parser`, one pass over the text and constant
+work per tag, so a listing parses in time linear in its size (a tree builder grew quadratically
+on a page of 300,000 links). The crawl is bounded: `QUEST_MAX_LISTING_BYTES` over all pages,
+`QUEST_MAX_LISTING_PAGES` folders, `QUEST_MAX_LISTING_DEPTH` levels below the root.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime
-from urllib.parse import unquote, urljoin, urlparse
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
 
 import requests
-from bs4 import BeautifulSoup, NavigableString
 
 from quest.config import Settings
 from quest.errors import SourceError
-from quest.sources.http import HttpStats, get
+from quest.sources.body import Limit, safe_url
+from quest.sources.http import HttpStats
+from quest.sources.names import NameRefused, decode_name, folder_conflicts, shown
+from quest.sources.transfer import download
 
 _ENTRY = re.compile(
     r"(?P<date>\d{1,2}/\d{1,2}/\d{4})\s+(?P<time>\d{1,2}:\d{2}\s*[AP]M)\s+"
     r"(?P<size>\d+|<dir>)\s*$",
     re.IGNORECASE,
 )
-MAX_DEPTH = 8
+# An IIS entry's text before its link is ~40 characters; only the tail is ever searched.
+_TEXT_KEPT = 200
+_CHARSET = re.compile(r"charset=\"?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,22 @@ class RemoteFile:
 
 
 @dataclass(frozen=True)
+class RefusedName:
+    """A listed name that maps to no safe key: as listed (escaped), and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass
+class Listing:
+    """What the crawl found: the files to mirror, sorted by name, and the names it refused."""
+
+    files: list[RemoteFile] = field(default_factory=list)
+    refused: list[RefusedName] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class _Entry:
     url: str
     is_dir: bool
@@ -46,74 +71,195 @@ class _Entry:
     size: int | None
 
 
-def _text_before(anchor) -> str:
-    node = anchor.previous_sibling
-    return str(node) if isinstance(node, NavigableString) else ""
+class _Links(HTMLParser):
+    """Every `<a href>` with the text just before it, and whether it sits in the first `<pre>`."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[tuple[str, str, bool]] = []
+        self.pres = 0
+        self._in_pre = False
+        self._text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "pre":
+            self.pres += 1
+            self._in_pre = True
+        elif tag == "a":
+            href = next((value for key, value in attrs if key == "href" and value), None)
+            if href is not None:
+                self.links.append((href, self._text, self._in_pre and self.pres == 1))
+        self._text = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "pre":
+            self._in_pre = False
+        self._text = ""
+
+    def handle_data(self, data: str) -> None:
+        self._text = (self._text + data)[-_TEXT_KEPT:]
 
 
-def _parse_date(date: str, clock: str) -> str | None:
-    try:
-        when = datetime.strptime(f"{date} {clock.upper().replace(' ', '')}", "%m/%d/%Y %I:%M%p")
-    except ValueError:
+def _parse_date(match: re.Match) -> str | None:
+    """`M/D/YYYY h:mm AM` as `YYYY-MM-DDTHH:MM` (strptime costs more than the rest of a line)."""
+    month, day, year = (int(part) for part in match.group("date").split("/"))
+    clock = "".join(match.group("time").upper().split())
+    hour, minute = int(clock[:-5]), int(clock[-4:-2])
+    if not (1 <= month <= 12 and 1 <= day <= 31 and 1 <= hour <= 12 and minute <= 59):
         return None
-    return when.strftime("%Y-%m-%dT%H:%M")
+    hour = hour % 12 + (12 if clock.endswith("PM") else 0)
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}"
+
+
+def _resolve(page_url: str, origin: str, href: str) -> tuple[str, str, str, str]:
+    """The link's absolute URL (no fragment), scheme, host and path. An absolute path without
+    dot segments, as IIS writes every entry, takes the fast way; anything else `urljoin`."""
+    href = href.strip()
+    if href.startswith("/") and not href.startswith("//") and "/." not in href:
+        url = origin + href.split("#")[0]
+        scheme, netloc = origin.split("://", 1)
+        return url, scheme, netloc, url[len(origin) :].split("?")[0]
+    url = urljoin(page_url, href).split("#")[0]
+    parsed = urlsplit(url)
+    return url, parsed.scheme, parsed.netloc, parsed.path
 
 
 def parse_listing(html: str, page_url: str) -> list[_Entry]:
     """Every entry below `page_url` on one listing page (parent and foreign links dropped)."""
-    soup = BeautifulSoup(html, "html.parser")
-    root = soup.find("pre") or soup
-    base = urlparse(page_url)
+    parser = _Links()
+    parser.feed(html)
+    parser.close()
+    base = urlsplit(page_url)
+    origin = f"{base.scheme}://{base.netloc}"
     entries: list[_Entry] = []
-    for anchor in root.find_all("a", href=True):
-        url = urljoin(page_url, anchor["href"])
-        parsed = urlparse(url)
+    for href, before, in_pre in parser.links:
+        if parser.pres and not in_pre:
+            continue  # the entries are the first <pre>; links elsewhere are page furniture
+        url, scheme, netloc, path = _resolve(page_url, origin, href)
         # The parent link and anything off this folder are not part of the mirror.
-        if parsed.netloc != base.netloc or not parsed.path.startswith(base.path):
+        if scheme != base.scheme or netloc != base.netloc:
             continue
-        if parsed.path == base.path:
+        if not path.startswith(base.path) or path == base.path:
             continue
-        match = _ENTRY.search(_text_before(anchor))
+        match = _ENTRY.search(before)
         size_text = match.group("size") if match else ""
-        is_dir = size_text.lower() == "<dir>" or parsed.path.endswith("/")
         entries.append(
             _Entry(
-                url=url.split("#")[0],
-                is_dir=is_dir,
-                modified=_parse_date(match.group("date"), match.group("time")) if match else None,
+                url=url,
+                is_dir=size_text.lower() == "<dir>" or path.endswith("/"),
+                modified=_parse_date(match) if match else None,
                 size=int(size_text) if size_text.isdigit() else None,
             )
         )
     return entries
 
 
+class _Crawl:
+    """The state of one crawl: what is left to fetch and what it costs so far."""
+
+    def __init__(self, root_url: str, settings: Settings) -> None:
+        self.root_url = root_url
+        self.root_path = urlsplit(root_url).path
+        self.settings = settings
+        self.bytes_left = settings.max_listing_bytes
+        self.pages = 0
+        self.pending: list[tuple[str, int]] = [(root_url, 0)]
+        self.seen = {root_url}
+        self.files: dict[str, RemoteFile] = {}
+        self.refused: list[RefusedName] = []
+
+    def label(self, page_url: str) -> str:
+        folder = urlsplit(page_url).path[len(self.root_path) :]
+        return f"the listing page {shown(folder or '/')}"
+
+    def refuse(self, what: str, fix: str) -> SourceError:
+        return SourceError(f"{safe_url(self.root_url)}: {what}; nothing was changed. {fix}")
+
+    def add_folder(self, url: str, depth: int) -> None:
+        url = url if url.endswith("/") else url + "/"
+        if url in self.seen:
+            return
+        raw = urlsplit(url).path[len(self.root_path) :]
+        try:
+            decode_name(raw)
+        except NameRefused as exc:
+            self.refused.append(RefusedName(shown(raw), f"(a folder) {exc}"))
+            return
+        if depth > self.settings.max_listing_depth:
+            raise self.refuse(
+                f"the listing nests folders deeper than "
+                f"QUEST_MAX_LISTING_DEPTH={self.settings.max_listing_depth} ({safe_url(url)})",
+                "Raise QUEST_MAX_LISTING_DEPTH if the source really is that deep.",
+            )
+        self.seen.add(url)
+        self.pending.append((url, depth))
+
+    def add_file(self, entry: _Entry) -> None:
+        raw = urlsplit(entry.url).path[len(self.root_path) :]
+        try:
+            name = decode_name(raw)
+        except NameRefused as exc:
+            self.refused.append(RefusedName(shown(raw), str(exc)))
+            return
+        # Two spellings of one name (`a//b`, `a/./b`) are one file: the first listed wins.
+        self.files.setdefault(name, RemoteFile(name, entry.url, entry.modified, entry.size))
+
+
 def crawl(
     session: requests.Session, root_url: str, settings: Settings, stats: HttpStats | None = None
-) -> list[RemoteFile]:
-    """Every file under `root_url`, following sub-folders, sorted by relative name.
+) -> Listing:
+    """Every file under `root_url`, following sub-folders, sorted by relative name, and every
+    listed name refused (see `quest.sources.names`).
 
     Raises:
-        SourceError: when a listing page cannot be fetched or is not HTML.
+        SourceError: a listing page that cannot be fetched or is not HTML, or a listing past
+            its bounds (bytes, pages, depth).
     """
     root_url = root_url if root_url.endswith("/") else root_url + "/"
-    root_path = urlparse(root_url).path
-    files: dict[str, RemoteFile] = {}
-    pending, seen = [(root_url, 0)], {root_url}
-    while pending:
-        page_url, depth = pending.pop()
-        response = get(session, page_url, settings, stats=stats)
-        kind = response.headers.get("Content-Type", "")
+    state = _Crawl(root_url, settings)
+    while state.pending:
+        page_url, depth = state.pending.pop()
+        state.pages += 1
+        if state.pages > settings.max_listing_pages:
+            raise state.refuse(
+                f"the listing has more than QUEST_MAX_LISTING_PAGES={settings.max_listing_pages} "
+                "folders",
+                "Raise QUEST_MAX_LISTING_PAGES if the source really has that many.",
+            )
+        page = download(
+            session,
+            page_url,
+            settings,
+            name=state.label(page_url),
+            limit=Limit(
+                max(0, state.bytes_left),
+                f"QUEST_MAX_LISTING_BYTES={settings.max_listing_bytes} (all pages together)",
+                "raise QUEST_MAX_LISTING_BYTES if the listing is really that big",
+            ),
+            stats=stats,
+        )
+        state.bytes_left -= page.size
+        kind = page.content_type
         if "html" not in kind.lower():
-            raise SourceError(f"{page_url}: expected an HTML directory listing, got {kind!r}")
-        if stats is not None:
-            stats.bytes_down += len(response.content)
-        for entry in parse_listing(response.text, page_url):
+            raise SourceError(
+                f"{state.label(page_url)}: {safe_url(page_url)} is not an HTML directory "
+                f"listing (Content-Type {kind[:60]!r}); nothing was changed. Check QUEST_BLS_URL."
+            )
+        charset = _CHARSET.search(kind)
+        text = _decode(page.body or b"", charset.group(1) if charset else "utf-8")
+        for entry in parse_listing(text, page.url):
             if entry.is_dir:
-                url = entry.url if entry.url.endswith("/") else entry.url + "/"
-                if url not in seen and depth < MAX_DEPTH:
-                    seen.add(url)
-                    pending.append((url, depth + 1))
-                continue
-            name = unquote(urlparse(entry.url).path[len(root_path) :])
-            files[name] = RemoteFile(name, entry.url, entry.modified, entry.size)
-    return [files[name] for name in sorted(files)]
+                state.add_folder(entry.url, depth + 1)
+            else:
+                state.add_file(entry)
+    for name in sorted(folder_conflicts(list(state.files))):
+        state.refused.append(RefusedName(shown(name), "is listed both as a file and as a folder"))
+        del state.files[name]
+    return Listing([state.files[name] for name in sorted(state.files)], state.refused)
+
+
+def _decode(body: bytes, charset: str) -> str:
+    try:
+        return body.decode(charset, "replace")
+    except LookupError:
+        return body.decode("utf-8", "replace")

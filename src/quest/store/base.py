@@ -64,6 +64,32 @@ class Store(Protocol):
     def lock(self, name: str, timeout: float = 0.0):
         """A context manager holding an exclusive lock named `name` on this store."""
 
+    def key_problem(self, key: str) -> str | None:
+        """Why `key` cannot be stored here (too long for this store, ...), or None."""
+
+    def clean_temp(self, prefix: str) -> int:
+        """Remove what a killed writer left under `prefix` (temporary files, unfinished
+        uploads); returns how many. Call it only while holding the lock of that prefix."""
+
+
+# Names starting with this are the store's own (metadata, locks, temporary files).
+RESERVED_PREFIX = ".quest-"
+
+
+def key_segments(key: str) -> list[str]:
+    """The '/'-separated segments of a key, or an error for a key that is not plain.
+
+    Raises:
+        ValueError: naming what is wrong (an empty, '.' or '..' segment, a NUL).
+    """
+    segments = key.split("/")
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise ValueError(f"key {key!r} has an empty, '.' or '..' segment")
+        if "\x00" in segment:
+            raise ValueError(f"key {key!r} holds a NUL character")
+    return segments
+
 
 class Hasher:
     """sha256 and md5 of a stream, fed chunk by chunk (memory stays flat)."""

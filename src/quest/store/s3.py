@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 import boto3
@@ -25,14 +26,17 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from quest.errors import LockError, StoreError
-from quest.store.base import SHA256, ObjectInfo, hash_file
+from quest.errors import ConfigError, LockError, StoreError
+from quest.redaction import hide_userinfo
+from quest.store.base import SHA256, ObjectInfo, hash_file, key_segments
 
 log = logging.getLogger(__name__)
 
 LOCK_DIR = ".quest-locks/"
 _PART = 16 << 20
 _CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+MAX_KEY_BYTES = 1024  # S3's limit on a whole key
+_HEADS_AT_ONCE = 8
 
 
 _SESSIONS: dict[tuple, boto3.session.Session] = {}
@@ -92,7 +96,14 @@ class S3Store:
             retries={"max_attempts": max_attempts, "mode": "standard"},
             s3={"addressing_style": "path"} if endpoint_url else None,
         )
-        self.client = _client(credentials, endpoint_url=endpoint_url or None, config=config)
+        try:
+            self.client = _client(credentials, endpoint_url=endpoint_url or None, config=config)
+        except ValueError as exc:
+            raise ConfigError(
+                f"QUEST_S3_ENDPOINT_URL={hide_userinfo(endpoint_url)!r} is not usable "
+                f"({hide_userinfo(exc)}); set it to http(s)://host:port of an S3-compatible "
+                "service, or unset it for AWS"
+            ) from None
         self._transfer = TransferConfig(
             multipart_threshold=_PART, multipart_chunksize=_PART, max_concurrency=4
         )
@@ -100,8 +111,50 @@ class S3Store:
     def _full(self, key: str) -> str:
         return self.prefix + key
 
-    def _fail(self, action: str, key: str, exc: Exception) -> StoreError:
-        return StoreError(f"{action} {self.uri}{key} failed: {exc}; the previous object is kept")
+    def _object(self, key: str) -> str:
+        """The full key of an object to write; a key that is not plain is refused, as the
+        local store refuses it (S3 would take it, and every later reader would trip on it)."""
+        try:
+            key_segments(key)
+        except ValueError as exc:
+            raise StoreError(f"{exc}; not written to {self.uri}") from None
+        return self._full(key)
+
+    def _fail(self, action: str, key: str, exc: Exception, kept: bool = True) -> StoreError:
+        """A one-line error; botocore's text may hold the endpoint URL, so it is redacted."""
+        after = "the previous object is kept" if kept else "nothing was changed"
+        return StoreError(
+            f"{action} {self.uri}{key} failed: {hide_userinfo(exc)}; {after}. Check the "
+            "network, QUEST_S3_ENDPOINT_URL and the credentials, then rerun"
+        )
+
+    def key_problem(self, key: str) -> str | None:
+        try:
+            key_segments(key)
+        except ValueError as exc:
+            return str(exc)
+        size = len(self._full(key).encode("utf-8", "surrogatepass"))
+        if size > MAX_KEY_BYTES:
+            return f"the S3 key would be {size} bytes, longer than S3's {MAX_KEY_BYTES}"
+        return None
+
+    def clean_temp(self, prefix: str) -> int:
+        """Abort the multipart uploads a killed run left under `prefix` (S3 keeps their parts,
+        and bills them, until then)."""
+        aborted = 0
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=self._full(prefix)
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("cleaning unfinished uploads under", prefix, exc, kept=False) from None
+        return aborted
 
     def list(self, prefix: str = "") -> dict[str, ObjectInfo]:
         found: dict[str, ObjectInfo] = {}
@@ -109,16 +162,19 @@ class S3Store:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self._full(prefix)
             )
-            for page in pages:
-                for item in page.get("Contents", []):
-                    key = item["Key"][len(self.prefix) :]
-                    if key.startswith(LOCK_DIR):
-                        continue
-                    info = self.head(key)
-                    if info is not None:
-                        found[key] = info
+            keys = [
+                item["Key"][len(self.prefix) :]
+                for page in pages
+                for item in page.get("Contents", [])
+                if not item["Key"][len(self.prefix) :].startswith(LOCK_DIR)
+            ]
         except (ClientError, BotoCoreError) as exc:
-            raise self._fail("listing", prefix, exc) from None
+            raise self._fail("listing", prefix, exc, kept=False) from None
+        # Metadata needs a HEAD per object; a few at a time (the client is thread-safe).
+        with ThreadPoolExecutor(max_workers=_HEADS_AT_ONCE) as pool:
+            for key, info in zip(keys, pool.map(self.head, keys), strict=True):
+                if info is not None:
+                    found[key] = info
         return dict(sorted(found.items()))
 
     def head(self, key: str) -> ObjectInfo | None:
@@ -127,15 +183,16 @@ class S3Store:
         except ClientError as exc:
             if _code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
-            raise self._fail("reading metadata of", key, exc) from None
+            raise self._fail("reading metadata of", key, exc, kept=False) from None
         except BotoCoreError as exc:
-            raise self._fail("reading metadata of", key, exc) from None
+            raise self._fail("reading metadata of", key, exc, kept=False) from None
         return ObjectInfo(key, answer["ContentLength"], dict(answer.get("Metadata", {})))
 
     def put_file(self, key: str, path: str, metadata: dict[str, str]) -> ObjectInfo:
         """Upload `path` after checking it against `metadata["sha256"]`; the upload carries
         that checksum (single part) or per-part SHA256s, so S3 refuses bytes corrupted on the
         way."""
+        full = self._object(key)
         size = os.path.getsize(path)
         if metadata.get(SHA256) and hash_file(path).sha256 != metadata[SHA256]:
             raise StoreError(
@@ -148,21 +205,27 @@ class S3Store:
         else:
             extra["ChecksumAlgorithm"] = "SHA256"  # per part: S3 has no whole-object SHA256
         try:
-            self.client.upload_file(
-                path, self.bucket, self._full(key), ExtraArgs=extra, Config=self._transfer
-            )
+            if "ChecksumSHA256" in extra:
+                # One PUT: the transfer manager's threads cost more than a small file does.
+                with open(path, "rb") as body:
+                    self.client.put_object(Bucket=self.bucket, Key=full, Body=body, **extra)
+            else:
+                self.client.upload_file(
+                    path, self.bucket, full, ExtraArgs=extra, Config=self._transfer
+                )
         except Exception as exc:  # s3transfer and botocore raise many types; all mean "not written"
             raise self._fail("uploading", key, exc) from None
         return ObjectInfo(key, size, dict(metadata))
 
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
+        full = self._object(key)
         digest = hashlib.sha256(data).hexdigest()
         if metadata.get(SHA256, digest) != digest:
             raise StoreError(f"{key}: bytes do not match their sha256; the previous object is kept")
         try:
             self.client.put_object(
                 Bucket=self.bucket,
-                Key=self._full(key),
+                Key=full,
                 Body=data,
                 Metadata=dict(metadata),
                 ChecksumSHA256=_b64(digest),
@@ -190,15 +253,15 @@ class S3Store:
         except ClientError as exc:
             if _code(exc) in ("404", "NoSuchKey"):
                 raise StoreError(f"{key}: no such object in {self.uri}") from None
-            raise self._fail("reading", key, exc) from None
+            raise self._fail("reading", key, exc, kept=False) from None
         except BotoCoreError as exc:
-            raise self._fail("reading", key, exc) from None
+            raise self._fail("reading", key, exc, kept=False) from None
 
     def delete(self, key: str) -> None:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
         except (ClientError, BotoCoreError) as exc:
-            raise StoreError(f"deleting {self.uri}{key} failed: {exc}") from None
+            raise self._fail("deleting", key, exc) from None
 
     def spark_path(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._full(key)}"
@@ -235,21 +298,28 @@ class S3Lock:
         except ClientError as exc:
             if _code(exc) in _CONFLICT:
                 return False
-            raise StoreError(
-                f"taking the {self.name} lock on {self.store.uri} failed: {exc}"
-            ) from None
+            raise self.store._fail(f"taking the {self.name} lock on", "", exc, kept=False) from None
+        except BotoCoreError as exc:
+            raise self.store._fail(f"taking the {self.name} lock on", "", exc, kept=False) from None
         self._etag = answer["ETag"]
         return True
 
     def _holder(self) -> tuple[str, float, str] | None:
         try:
             answer = self.store.client.get_object(Bucket=self.store.bucket, Key=self.key)
+            body = answer["Body"].read(4096)
         except ClientError as exc:
             if _code(exc) in ("404", "NoSuchKey"):
                 return None
-            raise
+            raise self.store._fail(
+                f"reading the {self.name} lock on", "", exc, kept=False
+            ) from None
+        except BotoCoreError as exc:
+            raise self.store._fail(
+                f"reading the {self.name} lock on", "", exc, kept=False
+            ) from None
         try:
-            held = json.loads(answer["Body"].read())
+            held = json.loads(body)
             return str(held["owner"]), float(held["expires"]), answer["ETag"]
         except (ValueError, KeyError, TypeError):
             return "unknown", 0.0, answer["ETag"]

@@ -11,8 +11,6 @@ from quest.config import Settings
 from quest.errors import StoreError
 from quest.mirror.server import MirrorServer
 from quest.sources.bls import sync_bls
-from tests.sources.s3_proxy import FaultyS3Proxy
-from tests.sources.support import *  # noqa: F403
 from tests.sources.support import (
     CONTACT,
     PREFIX,
@@ -23,6 +21,7 @@ from tests.sources.support import (
     sample_files,
     stored_bytes,
 )
+from tests.store.s3_proxy import FaultyS3Proxy
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import hashlib
 import pytest
 
 from quest.errors import StoreError
-from tests.sources.support import *  # noqa: F403
 from tests.sources.support import leftovers
 
 
@@ -39,3 +38,15 @@ def test_a_body_matching_its_sha256_is_stored_with_its_metadata(store, tmp_path)
     store.delete("dir/obj")
     store.delete("dir/obj")
     assert store.head("dir/obj") is None and store.list() == {}
+
+
+def test_each_store_names_the_keys_it_cannot_hold_and_refuses_to_write_them(store):
+    from quest.store.local import LocalStore
+
+    assert store.key_problem("bls/pr/" + "x" * 240) is None
+    assert "'..'" in store.key_problem("bls/pr/../x")
+    too_long = "bls/pr/" + "x" * (260 if isinstance(store, LocalStore) else 1100)
+    assert "longer than" in store.key_problem(too_long)
+    with pytest.raises(StoreError, match="'..' segment"):
+        store.put_bytes("bls/pr/../../x", b"x", {})
+    assert store.list() == {}

@@ -32,7 +32,7 @@ def test_a_body_that_does_not_match_its_checksum_leaves_the_old_object(tmp_path)
 
 
 def test_keys_cannot_escape_the_store_folder(tmp_path):
-    with pytest.raises(StoreError, match="escapes"):
+    with pytest.raises(StoreError, match="escape"):
         LocalStore(tmp_path / "s").put_bytes("../evil", b"x", {})
 
 

@@ -1,0 +1,220 @@
+"""What counts as a US national population answer from DataUSA, and the checks it must pass.
+
+Two answer shapes are accepted: the tesseract API's (`Year` an int, `Population` a float) and the
+older `datausa.io/api/data` one (`ID Year` an int, `Year` a string, `Population` an int).
+An answer is refused, naming the record and field, unless it is JSON of modest depth holding one
+plausible national population per year: years written in plain ASCII digits between
+`FIRST_YEAR` and next year, populations whole and between `US_POPULATION` bounds, no state or
+county rows, a nation other than the United States refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from quest.errors import SourceError
+
+_NATION_FIELDS = ("Nation", "Nation ID", "ID Nation")
+_NATION_IDS = ("Nation ID", "ID Nation")
+US_NATION_ID = "01000US"
+_SUB_NATIONAL = ("State", "State ID", "ID State", "County", "Place", "Geography")
+_ASCII_YEAR = re.compile(r"[0-9]{4}")
+# The American Community Survey began yearly estimates in 2005; nothing national is older here.
+FIRST_YEAR = 2000
+# The US had 281 million people in 2000 and no projection reaches 450 million this century.
+US_POPULATION = (250_000_000, 450_000_000)
+MAX_DEPTH = 32
+
+
+@dataclass(frozen=True)
+class PopulationRecord:
+    year: int
+    population: int
+
+
+def decode_answer(body: bytes, where: str, content_type: str = "") -> object:
+    """The JSON of an answer, refused when it is not JSON, holds NaN or Infinity, or nests
+    deeper than `MAX_DEPTH` (which a population answer never does)."""
+
+    def constant(name: str) -> object:
+        raise ValueError(f"{name} is not a number JSON allows")
+
+    try:
+        payload = json.loads(body.decode("utf-8-sig"), parse_constant=constant)
+    except RecursionError:
+        raise SourceError(_deep(where)) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        start = body[:60].decode("utf-8", "replace").strip()
+        raise SourceError(
+            f"{where}: the answer is not JSON ({str(exc)[:80]}; Content-Type "
+            f"{content_type[:60]!r}, starts {start!r}); nothing was stored from it. Check "
+            "QUEST_DATAUSA_URL, or rerun later"
+        ) from None
+    if _depth(payload) > MAX_DEPTH:
+        raise SourceError(_deep(where))
+    return payload
+
+
+def _deep(where: str) -> str:
+    return (
+        f"{where}: the answer nests deeper than {MAX_DEPTH} levels, which no population answer "
+        "does; nothing was stored from it. Check QUEST_DATAUSA_URL"
+    )
+
+
+def _depth(payload: object) -> int:
+    """How deeply lists and objects nest, without recursion."""
+    deepest, stack = 0, [(payload, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > MAX_DEPTH:
+                return deepest
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _whole_number(value: object, where: str, field_name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SourceError(f"{where}: {field_name} is {_short(value)}, not a number")
+    if isinstance(value, float) and not value.is_integer():
+        raise SourceError(f"{where}: {field_name} is {value!r}, not a whole number")
+    return int(value)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _year(record: dict, where: str) -> int:
+    name = "ID Year" if "ID Year" in record else "Year"
+    if name not in record or record[name] in (None, ""):
+        raise SourceError(f"{where}: field 'Year' is missing")
+    value = record[name]
+    if isinstance(value, str):
+        if not _ASCII_YEAR.fullmatch(value.strip()):
+            raise SourceError(
+                f"{where}: field {name!r} is {_short(value)}, not a year in ASCII digits"
+            )
+        value = int(value.strip())
+    year = _whole_number(value, where, f"field {name!r}")
+    last = datetime.now(UTC).year + 1
+    if not FIRST_YEAR <= year <= last:
+        raise SourceError(
+            f"{where}: field {name!r} is {year}, not a plausible year ({FIRST_YEAR}-{last})"
+        )
+    return year
+
+
+def _population(record: dict, where: str) -> int:
+    if record.get("Population") is None:
+        raise SourceError(f"{where}: field 'Population' is missing")
+    population = _whole_number(record["Population"], where, "field 'Population'")
+    if population <= 0:
+        raise SourceError(f"{where}: field 'Population' is {population}, must be positive")
+    low, high = US_POPULATION
+    if not low <= population <= high:
+        shown = population if population < 10**12 else _short(record["Population"])
+        raise SourceError(
+            f"{where}: field 'Population' is {shown}, not a plausible US national "
+            f"population ({low:,} to {high:,})"
+        )
+    return population
+
+
+def _records(payload: object, where: str) -> list:
+    if isinstance(payload, dict):
+        if "data" not in payload:
+            keys = sorted(str(k)[:40] for k in payload)[:10]
+            raise SourceError(f"{where}: the answer has no 'data' field (keys: {keys})")
+        data = payload["data"]
+    elif isinstance(payload, list):
+        data = payload
+    else:
+        raise SourceError(f"{where}: expected a JSON object or list, got {type(payload).__name__}")
+    if not isinstance(data, list):
+        raise SourceError(f"{where}: 'data' is a {type(data).__name__}, not a list of records")
+    if not data:
+        raise SourceError(f"{where}: 'data' is empty; refusing to replace the stored population")
+    return data
+
+
+def _check_national(record: dict, at: str) -> None:
+    sub = next((name for name in _SUB_NATIONAL if name in record), None)
+    if sub is not None:
+        raise SourceError(
+            f"{at} has a {sub!r} field: a {sub}-level answer, not national population "
+            "(the URL must ask for drilldowns=Year,Nation)"
+        )
+    if not any(name in record for name in _NATION_FIELDS):
+        raise SourceError(f"{at}: field 'Nation' is missing, so it is not national population")
+    for name in _NATION_IDS:
+        if name in record and record[name] != US_NATION_ID:
+            raise SourceError(
+                f"{at}: field {name!r} is {_short(record[name])}, not the United States "
+                f"({US_NATION_ID})"
+            )
+
+
+def parse_population(payload: object, where: str) -> list[PopulationRecord]:
+    """National population records, sorted by year, from either DataUSA answer shape.
+
+    Args:
+        payload: the decoded JSON answer (a dict with `data`, or the bare list of records).
+        where: the URL or file it came from, for error messages.
+
+    Raises:
+        SourceError: naming the record index and field for anything that is not one plausible
+            national population per year.
+    """
+    records: dict[int, PopulationRecord] = {}
+    for index, record in enumerate(_records(payload, where)):
+        at = f"{where}: record {index}"
+        if not isinstance(record, dict):
+            raise SourceError(f"{at} is a {type(record).__name__}, not an object")
+        _check_national(record, at)
+        year = _year(record, at)
+        if year in records:
+            raise SourceError(f"{at}: field 'Year' {year} appears twice")
+        records[year] = PopulationRecord(year, _population(record, at))
+    return [records[year] for year in sorted(records)]
+
+
+def check_years(
+    years: list[int],
+    needed: range,
+    stored: list[int],
+    allow_dropped: bool,
+    where: str,
+) -> None:
+    """The answer covers the years the analysis needs and every year the stored copy has.
+
+    Raises:
+        SourceError: naming the missing years and the setting that changes the rule.
+    """
+    missing = sorted(set(needed) - set(years))
+    if missing:
+        raise SourceError(
+            f"{where}: the answer lacks {_years(missing)}, which the analysis needs "
+            f"(QUEST_START_YEAR={needed.start} to QUEST_END_YEAR={needed.stop - 1}); nothing "
+            "was stored from it. Rerun later, or change the years the analysis covers"
+        )
+    dropped = sorted(set(stored) - set(years))
+    if dropped and not allow_dropped:
+        raise SourceError(
+            f"{where}: the answer lacks {_years(dropped)}, which the stored copy has; the "
+            "stored copy was kept. If the source really dropped them, rerun once with "
+            "QUEST_DATAUSA_ALLOW_DROPPED_YEARS=true"
+        )
+
+
+def _years(years: list[int]) -> str:
+    shown = ", ".join(str(y) for y in years[:12])
+    more = f" and {len(years) - 12} more" if len(years) > 12 else ""
+    return f"the year{'s' if len(years) > 1 else ''} {shown}{more}"

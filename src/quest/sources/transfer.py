@@ -1,0 +1,384 @@
+"""One URL fetched whole and verified, or refused with the reason and what to do.
+
+A body counts only when the answer is `200` (or `304` to a conditional request), its bytes equal
+the `Content-Length`, its content encoding (gzip or deflate) decodes to the end of the stream, and
+the decoded size equals the size the listing shows (when it shows one). Redirects are followed
+only within the first URL's host and folder. Every request is bounded: a deadline and a
+low-speed limit (`Watchdog`), a cap on the body's size, and a budget of tries shared by every
+transient failure (connection errors, timeouts, 429, 5xx, a body that breaks off).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import posixpath
+import re
+import time
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import requests
+import urllib3
+
+from quest.config import Settings
+from quest.errors import SourceError, SourceUnavailable
+from quest.redaction import hide_userinfo
+from quest.sources.body import (
+    BROKEN_BODY_FIX,
+    CHUNK_SIZE,
+    Decoder,
+    Download,
+    Limit,
+    Sink,
+    refusal,
+    safe_url,
+)
+from quest.sources.http import (
+    RETRY_STATUSES,
+    Attempts,
+    HttpStats,
+    Watchdog,
+    backoff_wait,
+)
+
+log = logging.getLogger(__name__)
+
+# How far past the listing's size a body is read before it is cut off (refused either way).
+BODY_SLACK = 64 << 10
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_VALIDATOR = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,199}")
+
+
+class _Retry(Exception):
+    """A transient failure: worth another try from the same budget."""
+
+    def __init__(self, problem: str, retry_after: str | None = None) -> None:
+        super().__init__(problem)
+        self.problem, self.retry_after = problem, retry_after
+
+
+def _brief(exc: BaseException, limit: int = 160) -> str:
+    """An exception's text on one line, redacted and short enough for an error line."""
+    text = " ".join(hide_userinfo(exc).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def download(
+    session: requests.Session,
+    url: str,
+    settings: Settings,
+    *,
+    name: str,
+    dest: Path | None = None,
+    headers: dict[str, str] | None = None,
+    expected_size: int | None = None,
+    limit: Limit | None = None,
+    stats: HttpStats | None = None,
+) -> Download:
+    """Fetch `url` whole into `dest` (or into memory when None), verified as the module says.
+
+    Args:
+        name: what the body is (a file name), for error messages.
+        expected_size: the size the listing shows, or None when it shows none.
+        limit: the most bytes to accept; by default QUEST_MAX_BODY_BYTES (and never more than
+            the listing's size plus `BODY_SLACK`).
+        headers: extra request headers (the conditional ones make a `304` acceptable).
+
+    Raises:
+        SourceError: the answer was refused (wrong status, size or encoding, a redirect off the
+            folder, a body too big); not retried.
+        SourceUnavailable: no whole body within the retries, the deadline or the low-speed limit.
+    """
+    stats = stats if stats is not None else HttpStats()
+    limit = limit or Limit(
+        settings.max_body_bytes,
+        "QUEST_MAX_BODY_BYTES",
+        "raise QUEST_MAX_BODY_BYTES if the file is really that big",
+    )
+    if expected_size is not None:
+        if expected_size > limit.size:
+            raise refusal(
+                name,
+                url,
+                f"is listed at {expected_size} bytes, more than {limit.what} ({limit.size})",
+                limit.fix,
+            )
+        if expected_size + BODY_SLACK < limit.size:
+            limit = Limit(expected_size + BODY_SLACK, "the size the listing shows", BROKEN_BODY_FIX)
+    attempts = Attempts(settings)
+    problem, retry_after = "no try left", None
+    while (attempt := attempts.take()) is not None:
+        sink = Sink(dest, limit)
+        try:
+            with Watchdog(settings) as watchdog:
+                return _attempt(
+                    session,
+                    url,
+                    settings,
+                    headers or {},
+                    watchdog,
+                    sink,
+                    expected_size,
+                    stats,
+                    name,
+                )
+        except _Retry as retry:
+            problem, retry_after = retry.problem, retry.retry_after
+        finally:
+            sink.close()
+        if attempts.left:
+            wait = backoff_wait(settings, attempt, retry_after)
+            log.warning(
+                "%s: %s: %s; retry %d/%d in %.2fs",
+                name,
+                safe_url(url),
+                problem,
+                attempt + 1,
+                attempts.total - 1,
+                wait,
+            )
+            time.sleep(wait)
+    raise SourceUnavailable(
+        f"{name}: {safe_url(url)} failed after {attempts.used} attempts (the last: {problem}); "
+        "nothing was stored from it. Retry later, or raise QUEST_HTTP_RETRIES / QUEST_HTTP_TIMEOUT."
+    )
+
+
+def _attempt(
+    session: requests.Session,
+    url: str,
+    settings: Settings,
+    headers: dict[str, str],
+    watchdog: Watchdog,
+    sink: Sink,
+    expected_size: int | None,
+    stats: HttpStats,
+    name: str,
+) -> Download:
+    response, final = _follow(session, url, settings, headers, watchdog, stats, name)
+    with response:
+        _check_status(response, final, headers, name)
+        etag = _validator(response.headers.get("ETag"))
+        modified = _http_date(response.headers.get("Last-Modified"))
+        if response.status_code == 304:
+            return Download(None, 304, 0, "", "", etag, modified, url=final)
+        length = _content_length(response, final, name)
+        decoder = Decoder(response.headers.get("Content-Encoding", ""), final, name)
+        if decoder.identity and length is not None:
+            if expected_size is not None and length != expected_size:
+                raise refusal(
+                    name,
+                    final,
+                    f"promises {length} bytes (Content-Length) but the listing shows "
+                    f"{expected_size}",
+                    BROKEN_BODY_FIX,
+                )
+            if length > sink.limit.size:
+                raise _too_big(name, final, sink.limit)
+        sink.open()
+        _read(response, decoder, sink, watchdog, stats, final, name)
+        if expected_size is not None and sink.hasher.size != expected_size:
+            raise refusal(
+                name,
+                final,
+                f"sent {sink.hasher.size} bytes but the listing shows {expected_size}",
+                BROKEN_BODY_FIX,
+            )
+        return sink.result(
+            response.status_code,
+            etag,
+            modified,
+            response.headers.get("Content-Type", ""),
+            final,
+        )
+
+
+def _follow(
+    session: requests.Session,
+    url: str,
+    settings: Settings,
+    headers: dict[str, str],
+    watchdog: Watchdog,
+    stats: HttpStats,
+    name: str,
+) -> tuple[requests.Response, str]:
+    """The first answer that is not a redirect, following redirects within `url`'s folder."""
+    current, seen = url, {url}
+    for _ in range(MAX_REDIRECTS + 1):
+        stats.requests += 1
+        try:
+            response = session.get(
+                current,
+                headers=headers,
+                stream=True,
+                allow_redirects=False,
+                timeout=settings.http_timeout,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            _unavailable_if_tripped(watchdog, name, current)
+            raise _Retry(f"{type(exc).__name__}: {_brief(exc)}") from None
+        except requests.RequestException as exc:
+            raise refusal(
+                name,
+                current,
+                f"cannot be fetched, or answered with invalid HTTP ({type(exc).__name__}: "
+                f"{_brief(exc)})",
+                "check the URL; if it is right, the source is sending broken answers: rerun later",
+            ) from None
+        if response.status_code not in _REDIRECTS:
+            return response, current
+        location = response.headers.get("Location", "")
+        response.close()
+        target = urljoin(current, location.strip()) if location.strip() else ""
+        problem = _redirect_problem(url, target)
+        if problem is None and target in seen:
+            problem = "back to a URL already visited (a redirect loop)"
+        if problem is not None:
+            raise refusal(
+                name,
+                current,
+                f"redirects {problem}",
+                "only redirects within the same host and folder are followed; check the URL",
+            )
+        seen.add(target)
+        current = target
+    raise refusal(
+        name,
+        url,
+        f"redirects more than {MAX_REDIRECTS} times",
+        "check the URL; the source may be misconfigured",
+    )
+
+
+def _redirect_problem(origin: str, target: str) -> str | None:
+    """Why a redirect from `origin` to `target` is not followed, or None."""
+    if not target:
+        return "without a Location"
+    was, to = urlsplit(origin), urlsplit(target)
+    if to.scheme.lower() != was.scheme.lower():
+        return f"to {safe_url(target)}, a {to.scheme or 'scheme-less'}: URL"
+    if to.netloc.lower() != was.netloc.lower():
+        return f"to {safe_url(target)}, another host"
+    folder = was.path[: was.path.rfind("/") + 1] or "/"
+    path = posixpath.normpath(unquote(to.path) or "/")
+    if not (path + ("/" if to.path.endswith("/") else "")).startswith(folder):
+        return f"to {safe_url(target)}, outside the folder {folder}"
+    return None
+
+
+def _check_status(
+    response: requests.Response, url: str, headers: dict[str, str], name: str
+) -> None:
+    status, reason = response.status_code, response.reason or ""
+    if status == 200:
+        return
+    if status == 304:
+        if "If-None-Match" in headers or "If-Modified-Since" in headers:
+            return
+        raise refusal(
+            name,
+            url,
+            "answered 304 Not Modified to a request that asked for no comparison",
+            BROKEN_BODY_FIX,
+        )
+    if status in RETRY_STATUSES:
+        raise _Retry(f"HTTP {status} {reason}", response.headers.get("Retry-After"))
+    if status == 403:
+        agent = response.request.headers.get("User-Agent", "") if response.request else ""
+        raise SourceError(
+            f"{name}: 403 Forbidden from {safe_url(url)}: the server refused the User-Agent "
+            f"{agent!r}. BLS requires a contact e-mail in the User-Agent; set "
+            "QUEST_CONTACT=you@example.org (or --contact)."
+        )
+    if 200 <= status < 300:
+        raise refusal(
+            name,
+            url,
+            f"answered {status} {reason}, not 200 with the whole body",
+            BROKEN_BODY_FIX,
+        )
+    raise refusal(
+        name,
+        url,
+        f"answered {status} {reason}; not retried",
+        "check the URL (QUEST_BLS_URL, QUEST_DATAUSA_URL) and that the source is up",
+    )
+
+
+def _content_length(response: requests.Response, url: str, name: str) -> int | None:
+    """The promised length; a header that is not one whole number is refused."""
+    value = response.headers.get("Content-Length")
+    if value is None:
+        return None
+    values = {part.strip() for part in value.split(",")}
+    if len(values) != 1 or not all(part.isascii() and part.isdigit() for part in values):
+        raise refusal(name, url, f"sent a malformed Content-Length {value[:40]!r}", BROKEN_BODY_FIX)
+    return int(values.pop())
+
+
+def _validator(value: str | None) -> str:
+    """An ETag worth sending back: printable ASCII of sane length, else none."""
+    return value if value and _VALIDATOR.fullmatch(value) else ""
+
+
+def _http_date(value: str | None) -> str:
+    if not value or not _VALIDATOR.fullmatch(value):
+        return ""
+    try:
+        email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return ""
+    return value
+
+
+def _too_big(name: str, url: str, limit: Limit) -> SourceError:
+    return refusal(
+        name,
+        url,
+        f"sent more than {limit.size} bytes, past {limit.what} (cut off there)",
+        limit.fix,
+    )
+
+
+def _unavailable_if_tripped(watchdog: Watchdog, name: str, url: str) -> None:
+    if watchdog.tripped is not None:
+        raise SourceUnavailable(
+            f"{name}: {safe_url(url)} was cut off: {watchdog.tripped}; nothing was stored from "
+            "it. Rerun later, or raise QUEST_HTTP_DEADLINE / lower QUEST_HTTP_LOW_SPEED_LIMIT "
+            "for a slow source."
+        )
+
+
+def _read(
+    response: requests.Response,
+    decoder: Decoder,
+    sink: Sink,
+    watchdog: Watchdog,
+    stats: HttpStats,
+    url: str,
+    name: str,
+) -> None:
+    """Stream the raw body through the decoder into the sink, bounded all the way."""
+    raw = response.raw
+    received = 0
+    while True:
+        try:
+            chunk = raw.read1(CHUNK_SIZE, decode_content=False)
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+            _unavailable_if_tripped(watchdog, name, url)
+            raise _Retry(
+                f"the body broke off after {received} bytes ({type(exc).__name__}: {_brief(exc)})"
+            ) from None
+        if not chunk:
+            break
+        received += len(chunk)
+        stats.bytes_down += len(chunk)
+        watchdog.progress(len(chunk))
+        for piece in decoder.feed(chunk):
+            if not sink.write(piece):
+                raise _too_big(name, url, sink.limit)
+        _unavailable_if_tripped(watchdog, name, url)
+    _unavailable_if_tripped(watchdog, name, url)
+    decoder.finish()

@@ -1,0 +1,205 @@
+"""Bounds: every request ends, and nothing grows without limit.
+
+Slow and endless sources over real HTTP, with the bounds set small through settings so each test
+takes a second or two: a trickle is cut by the low-speed limit, a slow answer by the deadline
+(even while no byte arrives), an endless body or listing by its size cap, a crawl by its page
+and depth caps; the listing parses in time linear in its size; and what a killed run left (its
+`.part` files, the store's temporary files, unfinished S3 uploads) is removed by the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import pytest
+
+from quest.errors import IncompleteSyncError, SourceError
+from quest.mirror.server import BLS_ROOT
+from quest.sources.bls import sync_bls
+from quest.sources.listing import parse_listing
+from quest.store.local import LocalStore
+from tests.sources.support import *  # noqa: F403 - the fixtures
+from tests.sources.support import (
+    CONTACT,
+    PREFIX,
+    assert_mirrored,
+    leftovers,
+    listing_with,
+    snapshot,
+)
+
+FILE = "pr.file1"
+PATH = BLS_ROOT + FILE
+BIG = b"0123456789" * 2000
+
+
+@pytest.fixture
+def stored(settings, source, store):
+    source.write(FILE, b"version one\r\n")
+    source.write("pr.kept", b"kept\r\n")
+    sync_bls(settings, store=store)
+    source.write(FILE, BIG)
+    return snapshot(store)
+
+
+def _refused(settings, store, message: str) -> float:
+    started = time.monotonic()
+    with pytest.raises(IncompleteSyncError, match=message):
+        sync_bls(settings, store=store)
+    return time.monotonic() - started
+
+
+def test_a_trickle_is_cut_by_the_low_speed_limit_and_not_retried(stored, settings, store, mirror):
+    mirror.log.clear()
+    mirror.faults.add(PATH, "trickle", times=10, chunk=1, seconds=0.2)
+    fast = settings.with_overrides(http_low_speed_limit=100, http_low_speed_time=0.6)
+    took = _refused(fast, store, "slower than 100 bytes/s for 0.6 s")
+    assert took < 5
+    assert [p for _, p, _, _ in mirror.log].count(PATH) == 1, "a trickle is not asked again"
+    assert snapshot(store) == stored
+
+
+def test_a_body_faster_than_the_limit_but_endless_in_time_is_cut_at_the_deadline(
+    stored, settings, store, mirror
+):
+    mirror.faults.add(PATH, "trickle", times=10, chunk=200, seconds=0.05)  # 4 kB/s, 5 s long
+    slow = settings.with_overrides(http_deadline=1.0, http_low_speed_limit=100)
+    took = _refused(slow, store, r"still running after 1 s \(QUEST_HTTP_DEADLINE\)")
+    assert 1.0 <= took < 4
+    assert snapshot(store) == stored
+
+
+def test_a_server_silent_past_the_deadline_is_cut_even_before_its_headers(
+    stored, settings, store, mirror
+):
+    """The read timeout alone would wait 10 s; the watchdog shuts the socket at the deadline."""
+    mirror.faults.add(PATH, "hang", times=10, seconds=10)
+    silent = settings.with_overrides(http_timeout=10.0, http_deadline=0.8)
+    took = _refused(silent, store, "QUEST_HTTP_DEADLINE")
+    assert took < 4
+    assert snapshot(store) == stored
+
+
+def test_an_endless_body_of_unlisted_size_is_cut_at_the_size_cap_and_leaves_no_temp_file(
+    stored, settings, source, store, mirror, tmp_path, monkeypatch
+):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    page = listing_with(source, []).replace(b"       20000 <A", b"             <A")
+    mirror.faults.add(BLS_ROOT, "body", body=page)
+    mirror.faults.add(PATH, "endless", length="", chunk=65536)
+    capped = settings.with_overrides(max_body_bytes=256 << 10)
+    _refused(capped, store, r"sent more than 262144 bytes, past QUEST_MAX_BODY_BYTES")
+    assert snapshot(store) == stored
+    assert list(scratch.iterdir()) == []
+
+
+def test_an_endless_listing_is_cut_at_the_listing_cap_and_changes_nothing(
+    stored, settings, store, mirror
+):
+    mirror.faults.add(BLS_ROOT, "endless", length="", chunk=65536)
+    capped = settings.with_overrides(max_listing_bytes=128 << 10)
+    with pytest.raises(SourceError, match="past QUEST_MAX_LISTING_BYTES=131072"):
+        sync_bls(capped, store=store)
+    assert snapshot(store) == stored
+
+
+def test_a_crawl_stops_at_the_page_and_depth_caps_and_changes_nothing(
+    stored, settings, source, store
+):
+    for index in range(4):
+        source.write(f"wide{index}/pr.x", b"x\r\n")
+    source.write("a/b/c/pr.deep", b"deep\r\n")
+    with pytest.raises(SourceError, match="more than QUEST_MAX_LISTING_PAGES=4 folders"):
+        sync_bls(settings.with_overrides(max_listing_pages=4), store=store)
+    with pytest.raises(SourceError, match="deeper than QUEST_MAX_LISTING_DEPTH=2"):
+        sync_bls(settings.with_overrides(max_listing_depth=2), store=store)
+    assert snapshot(store) == stored
+    sync_bls(settings, store=store)
+    assert_mirrored(store, source)
+
+
+def _page(links: int) -> str:
+    entries = "".join(
+        f'  8/6/2026  8:30 AM {index:>12} <A HREF="/pub/time.series/pr/pr.f{index}">x</A><br>'
+        for index in range(links)
+    )
+    return f"<html><body><pre>{entries}</pre></body></html>"
+
+
+def _parse_seconds(links: int) -> float:
+    page = _page(links)
+    started = time.perf_counter()
+    assert len(parse_listing(page, "http://h/pub/time.series/pr/")) == links
+    return time.perf_counter() - started
+
+
+def test_the_listing_parses_in_time_linear_in_its_size():
+    """Four times the links must cost about four times as long (a quadratic parse: sixteen)."""
+    small = min(_parse_seconds(2_000) for _ in range(3))
+    large = min(_parse_seconds(8_000) for _ in range(2))
+    assert large / small < 8, (small, large)
+
+
+def test_a_killed_runs_part_files_are_removed_by_the_next_run(
+    stored, settings, source, store, mirror, tmp_path, monkeypatch
+):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    endpoint = "" if isinstance(store, LocalStore) else store.client.meta.endpoint_url
+    mirror.faults.add(PATH, "trickle", times=1, chunk=1000, seconds=0.2)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                from quest.config import Settings
+                from quest.sources.bls import sync_bls
+                sync_bls(Settings(store={store.uri!r}, s3_endpoint_url={endpoint!r},
+                                  bls_url={mirror.bls_url!r}, contact={CONTACT!r}))
+                """
+            ),
+        ],
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not list(scratch.glob("quest-bls-*/*.part")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(scratch.glob("quest-bls-*/*.part")), "the child never started its download"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert list(scratch.glob("quest-bls-*")), "SIGKILL leaves the folder behind"
+    if endpoint:
+        # The dead child's S3 lock would expire after its TTL (tests/store/test_locks.py).
+        store.client.delete_object(
+            Bucket=store.bucket, Key=store._full(".quest-locks/sync-bls.lock")
+        )
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    mirror.faults.clear()
+    sync_bls(settings, store=store)
+    assert list(scratch.iterdir()) == []
+    assert_mirrored(store, source)
+
+
+def test_unfinished_uploads_of_a_killed_run_are_cleaned_by_the_next_run(
+    stored, settings, source, store
+):
+    if isinstance(store, LocalStore):
+        (store.root / PREFIX / ".quest-tmp-killed").write_bytes(b"half a file")
+        (store.root / ".quest-meta" / PREFIX / ".quest-tmp-meta").write_bytes(b"{")
+    else:
+        store.client.create_multipart_upload(Bucket=store.bucket, Key=store._full(PREFIX + FILE))
+    assert leftovers(store)
+    sync_bls(settings, store=store)
+    assert leftovers(store) == []
+    assert_mirrored(store, source)

@@ -1,0 +1,216 @@
+"""Hostile names: every listed name maps to one safe key inside `bls/pr/`, or is refused.
+
+A hostile listing page is served by the mirror over real HTTP, on both stores. A refused name
+fails alone with a clear reason; nothing lands outside `bls/pr/`, no stored file is lost, and
+two spellings of one name are one key (no upload under one and deletion under another). A
+source that turns a file into a folder, or back, is a deletion plus an addition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from quest.errors import IncompleteSyncError, SourceError, SyncGuardError
+from quest.mirror.server import BLS_ROOT, listing_html
+from quest.sources.bls import sync_bls
+from quest.store.local import LocalStore
+from tests.sources.support import *  # noqa: F403 - the fixtures
+from tests.sources.support import (
+    PREFIX,
+    assert_mirrored,
+    leftovers,
+    listing_with,
+    snapshot,
+)
+
+POPULATION = "datausa/population.json"
+FILES = {"pr.file0": b"zero\r\n", "pr.file1": b"one\r\n", "sub/pr.notes": b"notes\r\n"}
+
+
+@pytest.fixture
+def stored(settings, source, store):
+    """A store in sync with a small source, plus a population copy outside `bls/pr/`."""
+    for name, data in FILES.items():
+        source.write(name, data)
+    store.put_bytes(POPULATION, b'{"data": []}', {})
+    sync_bls(settings, store=store)
+    return snapshot(store)
+
+
+def _files_outside(root: Path, store) -> set[str]:
+    """Files under `root` that are neither the source nor the local store's own tree."""
+    inside = store.root if isinstance(store, LocalStore) else None
+    found = set()
+    for path in root.rglob("*"):
+        ours = "source" in path.relative_to(root).parts[:1]
+        if path.is_file() and not ours and (inside is None or inside not in path.parents):
+            found.add(str(path))
+    return found
+
+
+HOSTILE_NAMES = {
+    "climbing with encoded slashes": (
+        "..%2f..%2fdatausa%2fpopulation.json",
+        "the listed name holds a path separator",
+    ),
+    "climbing with encoded dots": ("%2e%2e/%2e%2e/x", "the listed name climbs out"),
+    "a NUL": ("pr%00evil", "the listed name holds the control character U\\+0000"),
+    "a line break": ("pr%0d%0aSet-Cookie:%20x", "control character U\\+000D"),
+    "a backslash": ("..%5c..%5cx", "the listed name holds a path separator"),
+    "not UTF-8": ("pr.%ff", "the listed name is not UTF-8"),
+    "the store's own name": (".quest-tmp-planted", "which the store keeps for itself"),
+    "longer than any store allows": ("x" * 1100, "cannot be stored: .* longer than"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_NAMES))
+def test_a_hostile_name_is_refused_alone_and_nothing_lands_outside_bls_pr(
+    case, stored, settings, source, store, mirror, tmp_path
+):
+    href, reason = HOSTILE_NAMES[case]
+    outside = _files_outside(tmp_path, store)
+    source.write("pr.new", b"new\r\n")
+    mirror.faults.add(BLS_ROOT, "body", times=10, body=listing_with(source, [href]))
+    with pytest.raises(IncompleteSyncError, match=reason) as refused:
+        sync_bls(settings, store=store)
+    assert "1 of 5 listed files were not synced" in str(refused.value)
+    after = snapshot(store)
+    assert after.pop(PREFIX + "pr.new")[0] == b"new\r\n", "the other files still sync"
+    assert after == stored
+    assert _files_outside(tmp_path, store) == outside
+    assert leftovers(store) == []
+
+
+def _respelt(page: str, folder_url: str, name: str, spelling: str, keep: bool) -> str:
+    """`page` with the entry of `name` listed (also, when `keep`) under another spelling."""
+    canonical = f'<A HREF="{folder_url}{name}">{name}</A><br>'
+    before = re.search(f"<br>([^<]*){re.escape(canonical)}", page).group(1)
+    if not keep:
+        page = page.replace(before + canonical, "")
+    extra = f'{before}<A HREF="{BLS_ROOT}{spelling}">{name}</A><br>'
+    return page.replace("</pre>", extra + "</pre>")
+
+
+def test_spellings_of_one_name_are_one_key_and_never_flip_flop(
+    stored, settings, source, store, mirror
+):
+    for run in range(3):
+        if run == 2:
+            source.touch("pr.file0")  # then fetched again, through its odd spelling
+        root = listing_html(BLS_ROOT, source.pr)
+        root = _respelt(root, BLS_ROOT, "pr.file0", "%2e//pr.file0", keep=False)
+        root = _respelt(root, BLS_ROOT, "pr.file1", "pr%2Efile1", keep=True)
+        sub = listing_html(BLS_ROOT + "sub/", source.pr / "sub")
+        sub = _respelt(sub, BLS_ROOT + "sub/", "pr.notes", "sub/./pr.notes", keep=False)
+        mirror.faults.add(BLS_ROOT, "body", body=root.encode())
+        mirror.faults.add(BLS_ROOT + "sub/", "body", body=sub.encode())
+        summary = sync_bls(settings, store=store)
+        assert (summary.uploaded, summary.replaced, summary.deleted) == (0, 0, 0)
+        bodies = {key: body for key, (body, _) in snapshot(store).items()}
+        assert bodies == {key: body for key, (body, _) in stored.items()}
+    reasons = {f["name"]: f["reason"] for f in summary.files}
+    assert reasons["pr.file0"] == "same sha256 as stored"
+
+
+def test_a_name_listed_as_a_file_and_a_folder_is_refused(stored, settings, source, store, mirror):
+    page = listing_with(source, ["pr.file1/inner"], size=4)
+    mirror.faults.add(BLS_ROOT, "body", times=10, body=page)
+    with pytest.raises(IncompleteSyncError, match="listed both as a file and as a folder"):
+        sync_bls(settings, store=store)
+    assert snapshot(store) == stored
+
+
+@pytest.mark.parametrize("way", ["file to folder", "folder to file"])
+def test_a_file_that_becomes_a_folder_or_back_is_a_deletion_plus_an_addition(
+    way, stored, settings, source, store
+):
+    if way == "file to folder":
+        source.remove("pr.file1")
+        source.write("pr.file1/inner", b"now a folder\r\n")
+        gone, added = ["pr.file1"], ["pr.file1/inner"]
+    else:
+        source.remove("sub/pr.notes")
+        os.rmdir(source.pr / "sub")
+        source.write("sub", b"now a file\r\n")
+        gone, added = ["sub/pr.notes"], ["sub"]
+    settings = settings.with_overrides(max_delete_fraction=0.5)
+    summary = sync_bls(settings, store=store)
+    actions = {f["name"]: f["action"] for f in summary.files}
+    assert [n for n, a in actions.items() if a == "deleted"] == gone
+    assert [n for n, a in actions.items() if a == "uploaded"] == added
+    assert_mirrored(store, source)
+    assert snapshot(store)[POPULATION] == stored[POPULATION]
+
+
+def test_a_shape_change_is_guarded_like_any_deletion(stored, settings, source, store):
+    source.remove("pr.file1")
+    source.write("pr.file1/inner", b"now a folder\r\n")
+    with pytest.raises(SyncGuardError, match="would delete 1 of 3"):
+        sync_bls(settings.with_overrides(max_delete_fraction=0.2), store=store)
+    assert snapshot(store) == stored
+
+
+# -- the property: whatever the listing holds, bls/pr/ is the only place written, and no
+# stored file is lost or changed -------------------------------------------------------------
+
+_SEGMENTS = st.one_of(
+    st.sampled_from(
+        [".", "..", "", "%2e", "%2E%2E", "%2e%2e", "%00", "a%2fb", "%5c", "%2f", "%ff"]
+        + [".quest-tmp-x", ".quest-meta", "pr.file0", "sub", "pr.notes", "datausa"]
+        + ["..%2f..%2fdatausa%2fpopulation.json", "%2e%2e%2f%2e%2e", "x" * 300]
+    ),
+    st.text(min_size=1, max_size=12).map(lambda text: quote(text, safe="")),
+    st.binary(min_size=1, max_size=6).map(lambda data: quote(data, safe="")),
+)
+_ANY_NAME = st.lists(_SEGMENTS, min_size=1, max_size=4).map("/".join)
+
+
+def _spelling(name: str) -> st.SearchStrategy[str]:
+    """`name` with a random choice of its characters percent-encoded."""
+    return st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
+        lambda flags: "".join(
+            f"%{ord(c):02X}" if flag else c for c, flag in zip(name, flags, strict=True)
+        )
+    )
+
+
+_SPELT = st.sampled_from(sorted(FILES)).flatmap(_spelling)
+_HREFS = st.lists(st.one_of(_ANY_NAME, _SPELT), min_size=1, max_size=5)
+
+
+def test_no_listed_name_however_spelt_writes_outside_bls_pr_or_loses_a_stored_file(
+    stored, settings, source, store, mirror, tmp_path
+):
+    outside = _files_outside(tmp_path, store)
+    examples = 40 if isinstance(store, LocalStore) else 15
+
+    @hypothesis_settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(hrefs=_HREFS)
+    def listing_holds(hrefs: list[str]) -> None:
+        mirror.faults.clear()
+        mirror.faults.add(BLS_ROOT, "body", times=10, body=listing_with(source, hrefs))
+        # Refused names, a guard, a folder page the source cannot serve: all leave the store be.
+        with contextlib.suppress(SourceError):
+            sync_bls(settings, store=store)
+        assert snapshot(store) == stored
+        assert _files_outside(tmp_path, store) == outside
+
+    listing_holds()
+    mirror.faults.clear()
+    sync_bls(settings, store=store)
+    assert_mirrored(store, source)

@@ -1,0 +1,73 @@
+"""Content-Encoding undone by quest itself: whole streams decode, broken ones are refused, and
+no piece of output is ever larger than a chunk (a decompression bomb never sits in memory)."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import pytest
+
+from quest.errors import SourceError
+from quest.sources.body import CHUNK_SIZE, Decoder
+
+DATA = b"series_id\tyear\tperiod\tvalue\r\n" * 500
+
+
+def _decode(encoding: str, body: bytes, step: int = 97) -> bytes:
+    decoder = Decoder(encoding, "http://h/x", "x")
+    out = b"".join(
+        piece
+        for start in range(0, len(body), step)
+        for piece in decoder.feed(body[start : start + step])
+    )
+    decoder.finish()
+    return out
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("gzip", gzip.compress(DATA)),
+        ("x-gzip", gzip.compress(DATA)),
+        ("gzip", gzip.compress(DATA[:100]) + gzip.compress(DATA[100:])),  # two members
+        ("deflate", zlib.compress(DATA)),
+        ("deflate", _raw_deflate(DATA)),  # without the zlib wrapper, as some servers send it
+        ("identity", DATA),
+        ("", DATA),
+    ],
+)
+def test_whole_streams_decode_to_their_bytes(encoding, body):
+    assert _decode(encoding, body) == DATA
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "problem"),
+    [
+        ("gzip", gzip.compress(DATA)[:-8], "stops before its end"),
+        ("gzip", gzip.compress(DATA) + b"junk", "not a valid gzip stream"),
+        ("deflate", zlib.compress(DATA) + b"junk", "data after the end"),
+        ("gzip", b"", "stops before its end"),
+        ("gzip", b"plain text", "not a valid gzip stream"),
+    ],
+)
+def test_broken_streams_are_refused(encoding, body, problem):
+    with pytest.raises(SourceError, match=problem):
+        _decode(encoding, body)
+
+
+def test_an_unknown_encoding_is_refused():
+    with pytest.raises(SourceError, match="Content-Encoding 'br', which quest does not decode"):
+        Decoder("br", "http://h/x", "x")
+
+
+def test_a_decompression_bomb_comes_out_a_chunk_at_a_time():
+    bomb = gzip.compress(b"\0" * (64 << 20))
+    decoder = Decoder("gzip", "http://h/x", "x")
+    sizes = [len(piece) for piece in decoder.feed(bomb)]
+    assert max(sizes) <= CHUNK_SIZE and sum(sizes) == 64 << 20
