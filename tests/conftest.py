@@ -1,4 +1,8 @@
-"""Shared fixtures: one local SparkSession for the whole suite, and paths to the real data."""
+"""Shared fixtures: one local SparkSession for the whole suite, and paths to the real data.
+
+The source and store fixtures (a mirror, a local or S3 store, fast settings) live in
+`tests/sources/support.py` and are registered here once for every test folder.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.realdata import REPO, SHARED_DATA, shared_data  # noqa: F401 - re-exported
+pytest_plugins = ["tests.sources.support"]
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ from quest.config import Settings
 from quest.errors import DataFileError
 from quest.medallion import load_bronze, load_silver
 from quest.store import LocalStore
-from tests.medallion.helpers import HEADER, all_tables, data_file, data_line, put, versions
+from tests.bls_text import HEADER, data_file, data_line
+from tests.medallion.helpers import all_tables, put, versions
 
 pytestmark = pytest.mark.spark
 CURRENT = "bls/pr/pr.data.0.Current"
@@ -25,7 +26,7 @@ GOOD = [
 ]
 BAD_VALUE = data_line("PRS30006011", 1995, "Q03", "n/a")
 BAD_PERIOD = data_line("PRS30006011", 1995, "Q07", "1.0")
-BAD_COLUMNS = "PRS30006011      \t1995\tQ04\t         0.9"
+BAD_COLUMNS = data_line("PRS30006011", 1995, "Q04", "0.9").rsplit("\t", 1)[0]  # no footnote field
 POPULATION = {
     "data": [
         {"Nation ID": "01000US", "Nation": "United States", "Year": 2013, "Population": 316128839.0}

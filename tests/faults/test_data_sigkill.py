@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from quest.store import LocalStore
+from tests.bls_text import data_file, data_line
 from tests.medallion import independent
-from tests.medallion.helpers import data_file, data_line, put
+from tests.medallion.helpers import put
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 

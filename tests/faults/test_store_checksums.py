@@ -7,7 +7,6 @@ import hashlib
 import pytest
 
 from quest.errors import StoreError
-from tests.sources.support import *  # noqa: F403
 from tests.sources.support import leftovers
 
 

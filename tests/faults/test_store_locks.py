@@ -12,7 +12,6 @@ import pytest
 from quest.errors import LockError
 from quest.sources.bls import sync_bls
 from quest.sources.datausa import sync_datausa
-from tests.sources.support import *  # noqa: F403
 from tests.sources.support import assert_mirrored, make_s3_store, sample_files
 
 

@@ -12,7 +12,6 @@ from quest.errors import StoreError
 from quest.mirror.server import MirrorServer
 from quest.sources.bls import sync_bls
 from tests.sources.s3_proxy import FaultyS3Proxy
-from tests.sources.support import *  # noqa: F403
 from tests.sources.support import (
     CONTACT,
     PREFIX,

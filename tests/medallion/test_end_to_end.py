@@ -15,9 +15,10 @@ from quest.config import Settings
 from quest.medallion import create_gold_views, load_bronze, load_silver
 from quest.medallion.report import gold_report
 from quest.store import LocalStore
-from tests.conftest import shared_data
+from tests.bls_text import data_line
 from tests.medallion import independent
 from tests.medallion.helpers import all_tables, edit, put_file, versions
+from tests.realdata import shared_data
 
 pytestmark = pytest.mark.spark
 CURRENT = "bls/pr/pr.data.0.Current"
@@ -133,8 +134,8 @@ def test_one_changed_value_updates_one_silver_row_and_the_change_feed_shows_it(s
     edit(
         store,
         CURRENT,
-        b"PRS30006032      \t2018\tQ01\t         0.5\t",
-        b"PRS30006032      \t2018\tQ01\t        42.5\t",
+        data_line("PRS30006032", 2018, "Q01", "0.5").encode(),
+        data_line("PRS30006032", 2018, "Q01", "42.5").encode(),
     )
     name = settings.table("silver", "bls_observations")
     start = versions(spark, [name])[name]
@@ -176,7 +177,7 @@ def test_one_changed_value_updates_one_silver_row_and_the_change_feed_shows_it(s
 
 def test_row_removed_from_its_file_is_deleted_in_silver(spark, pipeline):
     settings, store = pipeline["settings"], pipeline["store"]
-    edit(store, CURRENT, b"PRS30006032      \t2026\tQ01\t         0.0\t\r\n", b"")
+    edit(store, CURRENT, (data_line("PRS30006032", 2026, "Q01", "0.0") + "\r\n").encode(), b"")
     summaries = run_all(spark, settings, store)
     name = settings.table("silver", "bls_observations")
     assert summaries["silver"]["tables"][name]["rows_deleted"] == 1

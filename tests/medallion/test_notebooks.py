@@ -8,8 +8,9 @@ import runpy
 
 import pytest
 
-from tests.conftest import REPO
-from tests.medallion.helpers import data_file, data_line, put
+from tests.bls_text import data_file, data_line
+from tests.medallion.helpers import put
+from tests.realdata import REPO
 
 pytestmark = pytest.mark.spark
 NOTEBOOKS = REPO / "notebooks"

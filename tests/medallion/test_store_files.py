@@ -18,7 +18,8 @@ from quest.medallion.store_files import (
     mapping_table_name,
 )
 from quest.store import LocalStore
-from tests.medallion.helpers import HEADER, data_file, data_line, put
+from tests.bls_text import HEADER, data_file, data_line
+from tests.medallion.helpers import put
 
 
 def _classify(tmp_path, name: str, body: bytes | str) -> SourceFile:

@@ -19,8 +19,7 @@ from quest.config import Settings
 from quest.mirror.server import MirrorServer
 from quest.store.local import LocalStore
 from quest.store.s3 import S3Store
-
-__all__ = ["moto_endpoint", "store", "source", "mirror", "settings", "make_s3_store"]
+from tests.bls_text import data_file, data_line
 
 CONTACT = "quest-tests@example.org"
 PREFIX = "bls/pr/"
@@ -63,9 +62,8 @@ class Source:
 
 def sample_files(count: int = 5) -> dict[str, bytes]:
     """Small BLS-looking files: tab-separated, CRLF, padded like the real ones."""
-    header = "series_id        \tyear\tperiod\t       value\tfootnote_codes\r\n"
     files = {
-        f"pr.file{i}": (header + f"PRS3000601{i}      \t2020\tQ01\t{i + 0.5:>12}\t\r\n").encode()
+        f"pr.file{i}": data_file(data_line(f"PRS3000601{i}", 2020, "Q01", f"{i + 0.5}")).encode()
         for i in range(count - 1)
     }
     files["sub/pr.notes"] = b"a file in a sub-folder\r\n"
