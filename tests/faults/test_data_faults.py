@@ -130,12 +130,12 @@ def test_file_fault_stops_that_file_and_tables_keep_their_last_good_version(
             load_bronze(spark, settings, store)
         assert "pr.data.0.Current" in str(error.value)
         assert words in str(error.value)
-        assert load_silver(spark, settings)["commits"] == 0
+        assert load_silver(spark, settings).commits == 0
         assert versions(spark, names) == before
         assert _silver_rows(spark, settings, "pr.data.0.Current") == rows_before
     finally:
         put(store, CURRENT, last_good)
-    assert load_bronze(spark, settings, store)["commits"] == 0
+    assert load_bronze(spark, settings, store).commits == 0
 
 
 def test_bad_file_does_not_stop_the_other_files_and_the_error_names_every_bad_file(spark, loaded):
@@ -173,7 +173,7 @@ def test_fixed_rows_leave_quarantine_on_the_next_run(spark, loaded):
     put(store, CURRENT, data_file(*GOOD, fixed, BAD_PERIOD))
     load_bronze(spark, settings, store)
     summary = load_silver(spark, settings)
-    assert summary["tables"][settings.table("silver", "bls_observations")]["rows_inserted"] == 1
+    assert summary.tables[settings.table("silver", "bls_observations")].rows_inserted == 1
     assert _quarantine(spark, settings, "pr.data.0.Current") == [("period_known", "Q07")]
     assert ("PRS30006011", 1995, "Q03", "1.700") in _silver_rows(
         spark, settings, "pr.data.0.Current"

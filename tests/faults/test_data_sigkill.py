@@ -31,16 +31,17 @@ from quest.config import Settings
 from quest.spark import get_spark
 from quest.medallion import load_bronze, load_silver, create_gold_views
 from quest.medallion.report import gold_report
+from quest.store.credentials import open_settings_store
 
 home, store, step = sys.argv[1], sys.argv[2], sys.argv[3]
 settings = Settings(home=Path(home), store=store)
 spark = get_spark(settings, app_name="quest-sigkill-child")
-load_bronze(spark, settings)
+load_bronze(spark, settings, open_settings_store(settings))
 if step == "bronze-then-silver":
     print("SILVER-START", flush=True)
 summary = load_silver(spark, settings)
 create_gold_views(spark, settings)
-print("RESULT " + json.dumps({"summary": summary, "report": gold_report(spark, settings)},
+print("RESULT " + json.dumps({"summary": summary.to_dict(), "report": gold_report(spark, settings)},
                              default=str), flush=True)
 """
 

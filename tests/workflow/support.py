@@ -15,6 +15,8 @@ from brickflow import (
     WorkflowEmailNotifications,
 )
 
+from quest.results import Status, TaskResult
+
 OPS = "ops@example.org"
 
 
@@ -41,7 +43,9 @@ class Behaviour:
             self.spans.setdefault(name, []).append((start, time.monotonic()))
         if n <= self.fail_times.get(name, 0):
             raise RuntimeError(f"{self.error} in {name} (call {n})")
-        return {"action": "unchanged", "reason": f"{name} had nothing to do"}
+        return TaskResult(
+            Status.UNCHANGED, f"unchanged, skipped ({name} had nothing to do)"
+        ).to_dict()
 
 
 def fake_workflow(behave: Behaviour, retries: int = 2, notify=(OPS,)) -> Workflow:
