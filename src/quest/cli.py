@@ -40,29 +40,37 @@ def build_parser() -> argparse.ArgumentParser:
     bls = sync_sub.add_parser("bls", help="mirror the BLS pr directory into the store")
     bls.add_argument("--source-url", dest="bls_url", help="BLS directory URL (QUEST_BLS_URL)")
     _common(bls, "store", "contact", "home")
+    bls.set_defaults(handler=_sync_bls)
     datausa = sync_sub.add_parser("datausa", help="fetch US population into the store")
     datausa.add_argument("--source-url", dest="datausa_url", help="DataUSA URL (QUEST_DATAUSA_URL)")
     _common(datausa, "store", "contact", "home")
+    datausa.set_defaults(handler=_sync_datausa)
 
     mirror = sub.add_parser("mirror", help="serve BLS and DataUSA look-alikes on 127.0.0.1")
     mirror.add_argument("--data", help="folder to serve (default: a generated sample)")
     mirror.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    mirror.set_defaults(handler=_mirror)
 
     sample = sub.add_parser("sample", help="write the deterministic offline sample to a folder")
     sample.add_argument("out", help="folder to write")
+    sample.set_defaults(handler=_sample)
 
     run = sub.add_parser("run", help="run the quest_pipeline workflow locally")
     _common(run, "bls_url", "datausa_url", "store", "home", "contact")
     run.add_argument("--only", nargs="+", metavar="TASK", help="run only these tasks")
+    run.set_defaults(handler=_run)
 
-    sub.add_parser("demo", help="offline demo: mirror + sample, then run, then report")
+    demo = sub.add_parser("demo", help="offline demo: mirror + sample, then run, then report")
+    demo.set_defaults(handler=_demo)
 
     report = sub.add_parser("report", help="print the three gold answers")
     _common(report, "home")
     report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.set_defaults(handler=_report)
 
     setup = sub.add_parser("spark-setup", help="resolve Delta's jars once (Ivy cache)")
     _common(setup, "home")
+    setup.set_defaults(handler=_spark_setup)
     return parser
 
 
@@ -80,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("py4j", "botocore", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        return _dispatch(args)
+        return args.handler(args)
     except QuestError as exc:
         print(f"quest: error: {exc}", file=sys.stderr)
         return 2
@@ -88,48 +96,58 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "sync":
-        settings = _settings(args)
-        if args.source == "bls":
-            from quest.sources.bls import sync_bls
+def _sync_bls(args: argparse.Namespace) -> int:
+    from quest.sources.bls import sync_bls
 
-            summary = sync_bls(settings)
-        else:
-            from quest.sources.datausa import sync_datausa
+    print(json.dumps(sync_bls(_settings(args)).to_dict(), indent=2))
+    return 0
 
-            summary = sync_datausa(settings)
-        print(json.dumps(summary.to_dict(), indent=2))
-        return 0
-    if args.command == "mirror":
-        from quest.mirror.server import serve_forever
 
-        serve_forever(data_dir=args.data, port=args.port)
-        return 0
-    if args.command == "sample":
-        from quest.mirror.sample import generate_sample
+def _sync_datausa(args: argparse.Namespace) -> int:
+    from quest.sources.datausa import sync_datausa
 
-        generate_sample(args.out)
-        print(f"sample written to {args.out}")
-        return 0
-    if args.command == "run":
-        from quest.runner.local import run_cli
+    print(json.dumps(sync_datausa(_settings(args)).to_dict(), indent=2))
+    return 0
 
-        return run_cli(_settings(args), only=args.only)
-    if args.command == "demo":
-        from quest.runner.demo import run_demo
 
-        return run_demo(load_settings())
-    if args.command == "report":
-        from quest.medallion.report import print_report
+def _mirror(args: argparse.Namespace) -> int:
+    from quest.mirror.server import serve_forever
 
-        return print_report(_settings(args), as_json=args.json)
-    if args.command == "spark-setup":
-        from quest.spark import get_spark
+    serve_forever(data_dir=args.data, port=args.port)
+    return 0
 
-        spark = get_spark(_settings(args), app_name="quest-setup")
-        spark.range(1).count()
-        spark.stop()
-        print("Spark and Delta are ready")
-        return 0
-    raise AssertionError(args.command)
+
+def _sample(args: argparse.Namespace) -> int:
+    from quest.mirror.sample import generate_sample
+
+    generate_sample(args.out)
+    print(f"sample written to {args.out}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from quest.runner.local import run_cli
+
+    return run_cli(_settings(args), only=args.only)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from quest.runner.demo import run_demo
+
+    return run_demo(load_settings())
+
+
+def _report(args: argparse.Namespace) -> int:
+    from quest.medallion.report import print_report
+
+    return print_report(_settings(args), as_json=args.json)
+
+
+def _spark_setup(args: argparse.Namespace) -> int:
+    from quest.spark import get_spark
+
+    spark = get_spark(_settings(args), app_name="quest-setup")
+    spark.range(1).count()
+    spark.stop()
+    print("Spark and Delta are ready")
+    return 0
