@@ -106,8 +106,7 @@ def run_scale(args, workdir: Path, log) -> dict:
         args.rows,
         workdir,
         args.cache,
-        args.data / "datausa" / "population.tesseract.json",
-        args.data / "bls" / "pr",
+        args.data,
         memory_cap=int(args.memory_cap_gib * GIB),
         log=log,
     )
