@@ -10,7 +10,8 @@ import pytest
 
 from tests.bls_text import data_file, data_line
 
-# (series_id, year, period, value): written padded like the real files.
+# (series_id, year, period, value): written padded like the real files. Rows of data, alike in
+# shape by nature.
 ROWS = [
     # A tie only exact sums see: 2001 = 0.3 and 2002 = 0.1 + 0.2 (a float sum says 2002).
     ("PRS00000001", 2001, "Q01", "0.3"),

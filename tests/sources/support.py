@@ -109,11 +109,11 @@ def mirror(source):
         yield server
 
 
-@pytest.fixture
-def settings(tmp_path, mirror, store) -> Settings:
-    """Fast settings: 1 s timeouts, two retries 10 ms apart, Retry-After capped at 0.2 s."""
+def fast_settings(home: Path, store, mirror, **overrides: object) -> Settings:
+    """Settings syncing `mirror` into `store` fast: 1 s timeouts, two retries 10 ms apart,
+    Retry-After capped at 0.2 s; `overrides` change any of them."""
     return Settings(
-        home=tmp_path / "home",
+        home=home,
         store=store.uri,
         bls_url=mirror.bls_url,
         datausa_url=mirror.datausa_url,
@@ -123,7 +123,12 @@ def settings(tmp_path, mirror, store) -> Settings:
         http_backoff=0.01,
         retry_after_cap=0.2,
         retry_wait_scale=1.0,
-    )
+    ).with_overrides(**overrides)
+
+
+@pytest.fixture
+def settings(tmp_path, mirror, store) -> Settings:
+    return fast_settings(tmp_path / "home", store, mirror)
 
 
 def stored_bytes(store, prefix: str = "") -> dict[str, bytes]:
