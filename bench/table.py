@@ -112,5 +112,5 @@ def render(results: dict) -> str:
             parts.append(f"{title}\n{value['error']}")
         else:
             parts.append(f"{title}\n{render_one(value)}")
-    parts.append("Targets (issue 6)\n" + targets_table(results.get("targets", [])))
+    parts.append("Targets\n" + targets_table(results.get("targets", [])))
     return "\n\n".join(parts)

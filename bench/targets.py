@@ -1,4 +1,4 @@
-"""The targets of issue 6, checked against one benchmark run: met, missed or not measured."""
+"""The performance targets, checked against one benchmark run: met, missed or not measured."""
 
 from __future__ import annotations
 
@@ -238,7 +238,7 @@ def memory_targets(memory: dict | None) -> list[dict]:
 
 
 def evaluate(results: dict) -> list[dict]:
-    """Every target of issue 6 with its status and the figure it was judged on."""
+    """Every performance target with its status and the figure it was judged on."""
     return (
         sync_targets(results.get("sync"))
         + workflow_targets(results.get("workflow"))

@@ -1,4 +1,4 @@
-"""The targets of issue 6 judged from a run's figures, the tables and the chart."""
+"""The performance targets judged from a run's figures, the tables and the chart."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def test_render_prints_every_section_and_the_targets():
     results = _results()
     results["targets"] = evaluate(results)
     text = render(results)
-    for title in ("1. Sync", "2. Workflow", "3. Scale", "4. Memory", "Targets (issue 6)"):
+    for title in ("1. Sync", "2. Workflow", "3. Scale", "4. Memory", "Targets"):
         assert title in text
     assert "out of memory" in text
 

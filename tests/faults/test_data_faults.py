@@ -1,4 +1,4 @@
-"""Bad input through bronze and silver (issue 7): row faults go to quarantine with their rule,
+"""Bad input through bronze and silver: row faults go to quarantine with their rule,
 file faults stop that file with an error naming it, and the tables keep their last good version."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A silver load killed with SIGKILL mid-write (issue 7): the Delta tables stay at a committed
+"""A silver load killed with SIGKILL mid-write: the Delta tables stay at a committed
 version, and the next run completes and answers right.
 
 The load runs in child processes with their own SparkSession and home: the embedded Derby

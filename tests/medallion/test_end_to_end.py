@@ -1,4 +1,4 @@
-"""The real snapshot through bronze, silver and gold, then the incremental steps of issue 6.
+"""The real snapshot through bronze, silver and gold, then the incremental steps a day can bring.
 
 The tests of this module run in order on one loaded catalog: each step changes the store and
 checks the tables' versions, the Change Data Feed and the answers against plain Python.
