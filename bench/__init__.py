@@ -1,4 +1,4 @@
-"""`make bench`: the figures behind issue 6, measured side by side in one run.
+"""`make bench`: the figures behind the performance claims, measured side by side in one run.
 
 `python -m bench` runs four benchmarks, each in child processes so a crash, a leak or an engine
 that runs out of memory cannot take the others (or the machine) down:
@@ -8,6 +8,6 @@ that runs out of memory cannot take the others (or the machine) down:
 3. scale: our pipeline against plain Spark, pandas and DuckDB on generated files (`bench.engines`);
 4. memory: republishing a 1 GiB file to a local folder and to S3 (`bench.memory_bench`).
 
-It prints a table, checks the targets of issue 6 and writes `bench/results/<timestamp>.json`
+It prints a table, checks the performance targets and writes `bench/results/<timestamp>.json`
 (plus a PNG chart of the scale figures beside it). See docs/performance.md.
 """

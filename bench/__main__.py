@@ -1,4 +1,4 @@
-"""`python -m bench` (`make bench`): every benchmark of issue 6 in one run.
+"""`python -m bench` (`make bench`): every benchmark in one run.
 
 Options also read environment variables: `SCALE` (`small` = 1M rows, `default` = 1M and 10M,
 `large` adds 50M), `BENCH_ONLY` (e.g. `sync,scale`), `BENCH_MEMORY_CAP_GIB` (the pandas and
@@ -108,8 +108,7 @@ def run_scale(args, workdir: Path, log) -> dict:
         args.rows,
         workdir,
         args.cache,
-        args.data / "datausa" / "population.tesseract.json",
-        args.data / "bls" / "pr",
+        args.data,
         memory_cap=int(args.memory_cap_gib * GIB),
         log=log,
     )

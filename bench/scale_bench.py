@@ -50,6 +50,7 @@ def run_engine(
     workdir: Path,
     memory_cap: int,
     mapping_dir: Path,
+    *,
     report_series: str,
 ) -> dict:
     """Run one engine in a child on one file: its status, seconds, peak memory and answers."""
@@ -87,13 +88,18 @@ def run(
     rows_list: list[int],
     workdir: Path,
     cache: Path,
-    population: Path,
-    mapping_dir: Path,
+    snapshot: Path,
+    *,
     memory_cap: int = 8 * GIB,
     engines: tuple[str, ...] = ENGINES,
     log=print,
 ) -> dict:
-    """Each engine on each generated file; answers compared against the pipeline's."""
+    """Each engine on each generated file; answers compared against the pipeline's.
+
+    The population and the mapping files come from the real `snapshot` folder.
+    """
+    population = snapshot / "datausa" / "population.tesseract.json"
+    mapping_dir = snapshot / "bls" / "pr"
     results: dict[str, dict] = {}
     workdir.mkdir(parents=True, exist_ok=True)
     for rows in rows_list:
@@ -106,7 +112,13 @@ def run(
         for engine in (e for e in ORDER if e in engines):
             log(f"scale: {engine} on {rows:,} rows ...")
             entry["engines"][engine] = run_engine(
-                engine, data, population, workdir, memory_cap, mapping_dir, report_series
+                engine,
+                data,
+                population,
+                workdir,
+                memory_cap,
+                mapping_dir,
+                report_series=report_series,
             )
             log(
                 f"scale: {engine}: {entry['engines'][engine]['status']}, "

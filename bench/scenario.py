@@ -10,7 +10,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from quest.config import Settings
+
 DAY = 86400
+CONTACT = "quest-bench@example.org"
 
 
 def copy_snapshot(source: Path, target: Path) -> Path:
@@ -65,6 +68,17 @@ def change_one_value(path: Path, line_number: int = 1) -> dict:
         "new": fields[3].decode().strip(),
         "bytes": len(data),
     }
+
+
+def mirror_settings(server, home: Path) -> Settings:
+    """Settings of a benchmark run against `server` (a `MirrorServer`): store under `home`."""
+    return Settings(
+        home=home,
+        store=str(home / "store"),
+        bls_url=server.bls_url,
+        datausa_url=server.datausa_url,
+        contact=CONTACT,
+    )
 
 
 def count_delta_commits(root: Path) -> dict[str, int]:

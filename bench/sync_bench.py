@@ -11,12 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench.scenario import change_one_value, scenario_main
-from quest.config import Settings
+from bench.scenario import change_one_value, mirror_settings, scenario_main
 from quest.store import open_store
 from quest.store.base import hash_file
 
-CONTACT = "quest-bench@example.org"
 SCENARIOS = ("cold", "unchanged", "one_file_changed")
 CHANGED_FILE = "pr.data.0.Current"
 
@@ -49,13 +47,7 @@ def run(data_dir: Path, home: Path) -> dict:
 
     results: dict[str, dict] = {}
     with MirrorServer(str(data_dir)) as server:
-        settings = Settings(
-            home=home,
-            store=str(home / "store"),
-            bls_url=server.bls_url,
-            datausa_url=server.datausa_url,
-            contact=CONTACT,
-        )
+        settings = mirror_settings(server, home)
         store = open_store(settings.store_uri)
         for scenario in SCENARIOS:
             change = None

@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from bench.child import MIB
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
-    line = "  ".join(f"{h:<{w}}" for h, w in zip(headers, widths, strict=True))
-    rule = "  ".join("-" * w for w in widths)
-    body = ["  ".join(f"{c!s:<{w}}" for c, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join([line, rule, *body])
+from quest.text_table import format_table
 
 
 def sync_table(sync: dict) -> str:
@@ -41,7 +34,7 @@ def sync_table(sync: dict) -> str:
         "new/replaced/skipped/deleted",
         "seconds",
     ]
-    return _table(headers, rows)
+    return format_table(headers, rows)
 
 
 def workflow_table(workflow: dict) -> str:
@@ -52,7 +45,7 @@ def workflow_table(workflow: dict) -> str:
     rows = [[task, *(_fmt(workflow[s]["tasks"].get(task)) for s in scenarios)] for task in tasks]
     rows.append(["all (wall)", *(_fmt(workflow[s]["seconds"]) for s in scenarios)])
     rows.append(["Delta commits", *(str(workflow[s]["delta_commits"]) for s in scenarios)])
-    return _table(["seconds", *scenarios], rows)
+    return format_table(["seconds", *scenarios], rows)
 
 
 def _fmt(seconds: float | None) -> str:
@@ -74,7 +67,7 @@ def scale_table(scale: dict) -> str:
             )
         agreement = entry.get("agreement", {})
         rows.append(["", "answers", "equal" if agreement.get("all_equal") else "DIFFER", ""])
-    return _table(["rows", "engine", "seconds", "peak MiB"], rows)
+    return format_table(["rows", "engine", "seconds", "peak MiB"], rows)
 
 
 def memory_table(memory: dict) -> str:
@@ -94,12 +87,12 @@ def memory_table(memory: dict) -> str:
                 f"{entry['peak_rss'] / MIB:,.0f}",
             ]
         )
-    return _table(["store", "file", "seconds", "sync peak RSS MiB"], rows)
+    return format_table(["store", "file", "seconds", "sync peak RSS MiB"], rows)
 
 
 def targets_table(targets: list[dict]) -> str:
     rows = [[t["status"], t["target"], t["goal"], t["figure"]] for t in targets]
-    return _table(["status", "target", "goal", "figure"], rows)
+    return format_table(["status", "target", "goal", "figure"], rows)
 
 
 def render(results: dict) -> str:
@@ -119,5 +112,5 @@ def render(results: dict) -> str:
             parts.append(f"{title}\n{value['error']}")
         else:
             parts.append(f"{title}\n{render_one(value)}")
-    parts.append("Targets (issue 6)\n" + targets_table(results.get("targets", [])))
+    parts.append("Targets\n" + targets_table(results.get("targets", [])))
     return "\n\n".join(parts)

@@ -1,8 +1,9 @@
-"""The targets of issue 6, checked against one benchmark run: met, missed or not measured."""
+"""The performance targets, checked against one benchmark run: met, missed or not measured."""
 
 from __future__ import annotations
 
 from bench.child import MIB
+from quest.results import TaskResult
 
 MET, MISSED, NOT_MEASURED = "met", "missed", "not measured"
 UNCHANGED_SHARE = 0.35
@@ -29,31 +30,21 @@ def _verdict(ok: bool) -> str:
     return MET if ok else MISSED
 
 
-def row_counts(record: object, layer: str = "silver") -> dict[str, int] | None:
-    """Rows inserted / updated / deleted that a run record reports for `layer`, if it does.
+def row_counts(record: dict | None, layer: str = "silver") -> dict[str, int] | None:
+    """Rows inserted / updated / deleted in `layer` by a run, from its saved run record.
 
-    Counts are integers under keys naming the kind (`rows_updated`, `updated`, ...) anywhere
-    below a key or a task named after the layer.
+    Read from the task results whose layer is `layer`; None when the record has none.
     """
     found: dict[str, int] = {}
-
-    def walk(node: object, inside: bool) -> None:
-        if isinstance(node, list):
-            for item in node:
-                named = isinstance(item, dict) and layer in str(item.get("name", "")).lower()
-                walk(item, inside or named)
-            return
-        if not isinstance(node, dict):
-            return
-        for key, value in node.items():
-            here = inside or layer in str(key).lower()
-            if here and isinstance(value, int) and not isinstance(value, bool):
-                for kind in ("inserted", "updated", "deleted"):
-                    if kind in str(key).lower():
-                        found[kind] = found.get(kind, 0) + value
-            walk(value, here)
-
-    walk(record, False)
+    for task in (record or {}).get("tasks", {}).values():
+        data = task.get("result") if isinstance(task, dict) else None
+        result = TaskResult.from_dict(data) if data else None
+        if result is None or result.layer is None or result.layer.layer != layer:
+            continue
+        for kind in ("inserted", "updated", "deleted"):
+            count = result.layer.total(f"rows_{kind}")
+            if count is not None:
+                found[kind] = found.get(kind, 0) + count
     return found or None
 
 
@@ -247,7 +238,7 @@ def memory_targets(memory: dict | None) -> list[dict]:
 
 
 def evaluate(results: dict) -> list[dict]:
-    """Every target of issue 6 with its status and the figure it was judged on."""
+    """Every performance target with its status and the figure it was judged on."""
     return (
         sync_targets(results.get("sync"))
         + workflow_targets(results.get("workflow"))

@@ -18,11 +18,10 @@ from bench.scenario import (
     change_one_value,
     commits_between,
     count_delta_commits,
+    mirror_settings,
     scenario_main,
 )
-from quest.config import Settings
 
-CONTACT = "quest-bench@example.org"
 SCENARIOS = ("cold", "unchanged", "one_value_changed")
 CHANGED_FILE = "pr.data.0.Current"
 
@@ -58,13 +57,7 @@ def run(data_dir: Path, home: Path) -> dict:
     results: dict[str, dict] = {}
     lines: list[str] = []
     with MirrorServer(str(data_dir)) as server:
-        settings = Settings(
-            home=home,
-            store=str(home / "store"),
-            bls_url=server.bls_url,
-            datausa_url=server.datausa_url,
-            contact=CONTACT,
-        )
+        settings = mirror_settings(server, home)
         started = time.perf_counter()
         spark = get_spark(settings, app_name="bench-workflow")
         results["spark_start_seconds"] = round(time.perf_counter() - started, 3)

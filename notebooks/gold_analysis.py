@@ -12,11 +12,10 @@
 
 # COMMAND ----------
 
-import json
-
+from quest.config import on_databricks
 from quest.medallion.gold import create_gold_views
-from quest.orchestration.notebook import define_widgets, settings_from_widgets
 from quest.medallion.report import format_report, gold_report
+from quest.orchestration.notebook import define_widgets, finish, settings_from_widgets
 
 PARAMETERS = (
     "env", "store", "catalog", "schema_prefix", "current_file", "start_year", "end_year",
@@ -28,9 +27,10 @@ display = globals().get("display") or (lambda df: df.show(20, truncate=False))
 
 # COMMAND ----------
 
-summary = create_gold_views(spark, settings)  # noqa: F821 - spark is injected
-quest_summary = summary
-print(format_report(gold_report(spark, settings)))  # noqa: F821
+result = create_gold_views(spark, settings)  # noqa: F821 - spark is injected
+quest_summary = result
+report = gold_report(spark, settings)  # noqa: F821
+print(format_report(report))
 
 # COMMAND ----------
 
@@ -55,7 +55,7 @@ display(report_df)
 try:
     import matplotlib
 
-    if "DATABRICKS_RUNTIME_VERSION" not in __import__("os").environ:
+    if not on_databricks():
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 except ImportError:
@@ -77,15 +77,14 @@ if plt is not None:
     left.set_title(f"{settings.report_series} / {settings.report_period} against US population")
     fig.tight_layout()
     chart_path = settings.home / "gold_report_chart.png"
-    if "DATABRICKS_RUNTIME_VERSION" in __import__("os").environ:
+    if on_databricks():
         plt.show()
     else:
         settings.home.mkdir(parents=True, exist_ok=True)
         fig.savefig(chart_path)
-        summary["chart"] = str(chart_path)
+        result.outputs["chart"] = str(chart_path)
     plt.close(fig)
 
 # COMMAND ----------
 
-if hasattr(dbutils, "notebook"):  # noqa: F821
-    dbutils.notebook.exit(json.dumps(summary, default=str))  # noqa: F821
+finish(dbutils, result, report=report)  # noqa: F821

@@ -15,7 +15,8 @@
 import json
 
 from quest.medallion.bronze import load_bronze
-from quest.orchestration.notebook import define_widgets, settings_from_widgets
+from quest.orchestration.notebook import define_widgets, finish, settings_from_widgets
+from quest.store.credentials import open_settings_store
 
 PARAMETERS = ("env", "store", "catalog", "schema_prefix")
 define_widgets(dbutils, PARAMETERS)  # noqa: F821 - dbutils is injected by Databricks or the runner
@@ -24,9 +25,10 @@ display = globals().get("display") or (lambda df: df.show(20, truncate=False))
 
 # COMMAND ----------
 
-summary = load_bronze(spark, settings)  # noqa: F821 - spark is injected
-quest_summary = summary
-print(json.dumps(summary, indent=2, default=str))
+store = open_settings_store(settings, dbutils)  # noqa: F821
+result = load_bronze(spark, settings, store)  # noqa: F821 - spark is injected
+quest_summary = result
+print(json.dumps(result.to_dict(), indent=2, default=str))
 
 # COMMAND ----------
 
@@ -34,5 +36,4 @@ display(spark.table(settings.table("bronze", "ingest_manifest")))  # noqa: F821
 
 # COMMAND ----------
 
-if hasattr(dbutils, "notebook"):  # noqa: F821
-    dbutils.notebook.exit(json.dumps(summary, default=str))  # noqa: F821
+finish(dbutils, result)  # noqa: F821

@@ -15,7 +15,7 @@
 import json
 
 from quest.medallion.silver import load_silver
-from quest.orchestration.notebook import define_widgets, settings_from_widgets
+from quest.orchestration.notebook import define_widgets, finish, settings_from_widgets
 
 PARAMETERS = ("env", "store", "catalog", "schema_prefix")
 define_widgets(dbutils, PARAMETERS)  # noqa: F821 - dbutils is injected by Databricks or the runner
@@ -24,9 +24,9 @@ display = globals().get("display") or (lambda df: df.show(20, truncate=False))
 
 # COMMAND ----------
 
-summary = load_silver(spark, settings)  # noqa: F821 - spark is injected
-quest_summary = summary
-print(json.dumps(summary, indent=2, default=str))
+result = load_silver(spark, settings)  # noqa: F821 - spark is injected
+quest_summary = result
+print(json.dumps(result.to_dict(), indent=2, default=str))
 
 # COMMAND ----------
 
@@ -38,5 +38,4 @@ display(spark.table(settings.table("silver", "quarantine")))  # noqa: F821
 
 # COMMAND ----------
 
-if hasattr(dbutils, "notebook"):  # noqa: F821
-    dbutils.notebook.exit(json.dumps(summary, default=str))  # noqa: F821
+finish(dbutils, result)  # noqa: F821

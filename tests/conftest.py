@@ -1,4 +1,8 @@
-"""Shared fixtures: one local SparkSession for the whole suite, and the real snapshot."""
+"""Shared fixtures: one local SparkSession for the whole suite, and the real snapshot.
+
+The source and store fixtures (a mirror, a local or S3 store, fast settings) live in
+`tests/sources/support.py` and are registered here once for every test folder.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,9 @@ def real_data(tmp_path_factory) -> Path:
     asks for it.
     """
     return unpack(tmp_path_factory.mktemp("real-data"))
+
+
+pytest_plugins = ["tests.sources.support"]
 
 
 @pytest.fixture(scope="session")

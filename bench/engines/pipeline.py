@@ -69,6 +69,7 @@ def answer(settings: Settings) -> dict:
     from quest.medallion import create_gold_views, load_bronze, load_silver
     from quest.medallion.report import gold_report
     from quest.spark import get_spark
+    from quest.store.credentials import open_settings_store
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -81,7 +82,7 @@ def answer(settings: Settings) -> dict:
 
     spark = get_spark(settings, app_name="bench-pipeline")
     lap("spark_start")
-    summaries = {"bronze": load_bronze(spark, settings)}
+    summaries = {"bronze": load_bronze(spark, settings, open_settings_store(settings))}
     lap("bronze")
     summaries["silver"] = load_silver(spark, settings)
     lap("silver")
@@ -93,7 +94,10 @@ def answer(settings: Settings) -> dict:
     lap("spark_stop")
     answers = make_answers(report["population_stats"], report["best_year"], report["series_report"])
     answers["timings"] = timings
-    answers["summaries"] = json.loads(json.dumps(summaries, default=str))
+    answers["summaries"] = {
+        layer: json.loads(json.dumps(result.to_dict(), default=str))
+        for layer, result in summaries.items()
+    }
     return answers
 
 

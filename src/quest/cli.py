@@ -41,29 +41,37 @@ def build_parser() -> argparse.ArgumentParser:
     bls = sync_sub.add_parser("bls", help="mirror the BLS pr directory into the store")
     bls.add_argument("--source-url", dest="bls_url", help="BLS directory URL (QUEST_BLS_URL)")
     _common(bls, "store", "contact", "home")
+    bls.set_defaults(handler=_sync_bls)
     datausa = sync_sub.add_parser("datausa", help="fetch US population into the store")
     datausa.add_argument("--source-url", dest="datausa_url", help="DataUSA URL (QUEST_DATAUSA_URL)")
     _common(datausa, "store", "contact", "home")
+    datausa.set_defaults(handler=_sync_datausa)
 
     mirror = sub.add_parser("mirror", help="serve BLS and DataUSA look-alikes on 127.0.0.1")
     mirror.add_argument("--data", help="folder to serve (default: a generated sample)")
     mirror.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    mirror.set_defaults(handler=_mirror)
 
     sample = sub.add_parser("sample", help="write the deterministic offline sample to a folder")
     sample.add_argument("out", help="folder to write")
+    sample.set_defaults(handler=_sample)
 
     run = sub.add_parser("run", help="run the quest_pipeline workflow locally")
     _common(run, "bls_url", "datausa_url", "store", "home", "contact")
     run.add_argument("--only", nargs="+", metavar="TASK", help="run only these tasks")
+    run.set_defaults(handler=_run)
 
-    sub.add_parser("demo", help="offline demo: mirror + sample, then run, then report")
+    demo = sub.add_parser("demo", help="offline demo: mirror + sample, then run, then report")
+    demo.set_defaults(handler=_demo)
 
     report = sub.add_parser("report", help="print the three gold answers")
     _common(report, "home")
     report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.set_defaults(handler=_report)
 
     setup = sub.add_parser("spark-setup", help="resolve Delta's jars once (Ivy cache)")
     _common(setup, "home")
+    setup.set_defaults(handler=_spark_setup)
     return parser
 
 
@@ -83,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(UserinfoFilter())
     try:
-        return _dispatch(args)
+        return args.handler(args)
     except QuestError as exc:
         _error(str(exc))
         return exc.exit_status if args.command == "sync" else 2
@@ -107,48 +115,66 @@ def _error(message: str) -> None:
     print(f"quest: error: {' '.join(hide_userinfo(message).split())}", file=sys.stderr)
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "sync":
-        settings = _settings(args)
-        from quest.sources.bls import sync_bls
-        from quest.sources.datausa import sync_datausa
+def _print_sync(sync, args: argparse.Namespace) -> int:
+    try:
+        summary = sync(_settings(args))
+    except IncompleteSyncError as exc:
+        print(json.dumps(exc.summary.to_dict(), indent=2))  # what did sync, and what not
+        raise
+    print(json.dumps(summary.to_dict(), indent=2))
+    return 0
 
-        try:
-            summary = (sync_bls if args.source == "bls" else sync_datausa)(settings)
-        except IncompleteSyncError as exc:
-            print(json.dumps(exc.summary.to_dict(), indent=2))  # what did sync, and what not
-            raise
-        print(json.dumps(summary.to_dict(), indent=2))
-        return 0
-    if args.command == "mirror":
-        from quest.mirror.server import serve_forever
 
-        serve_forever(data_dir=args.data, port=args.port)
-        return 0
-    if args.command == "sample":
-        from quest.mirror.sample import generate_sample
+def _sync_bls(args: argparse.Namespace) -> int:
+    from quest.sources.bls import sync_bls
 
-        generate_sample(args.out)
-        print(f"sample written to {args.out}")
-        return 0
-    if args.command == "run":
-        from quest.runner.local import run_cli
+    return _print_sync(sync_bls, args)
 
-        return run_cli(_settings(args), only=args.only)
-    if args.command == "demo":
-        from quest.runner.demo import run_demo
 
-        return run_demo(load_settings())
-    if args.command == "report":
-        from quest.medallion.report import print_report
+def _sync_datausa(args: argparse.Namespace) -> int:
+    from quest.sources.datausa import sync_datausa
 
-        return print_report(_settings(args), as_json=args.json)
-    if args.command == "spark-setup":
-        from quest.spark import get_spark
+    return _print_sync(sync_datausa, args)
 
-        spark = get_spark(_settings(args), app_name="quest-setup")
-        spark.range(1).count()
-        spark.stop()
-        print("Spark and Delta are ready")
-        return 0
-    raise AssertionError(args.command)
+
+def _mirror(args: argparse.Namespace) -> int:
+    from quest.mirror.server import serve_forever
+
+    serve_forever(data_dir=args.data, port=args.port)
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from quest.mirror.sample import generate_sample
+
+    generate_sample(args.out)
+    print(f"sample written to {args.out}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from quest.runner.local import run_cli
+
+    return run_cli(_settings(args), only=args.only)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from quest.runner.demo import run_demo
+
+    return run_demo(load_settings())
+
+
+def _report(args: argparse.Namespace) -> int:
+    from quest.medallion.report import print_report
+
+    return print_report(_settings(args), as_json=args.json)
+
+
+def _spark_setup(args: argparse.Namespace) -> int:
+    from quest.spark import get_spark
+
+    spark = get_spark(_settings(args), app_name="quest-setup")
+    spark.range(1).count()
+    spark.stop()
+    print("Spark and Delta are ready")
+    return 0

@@ -154,29 +154,45 @@ _VAR_OF = {attr: var for var, attr in ENV_VARS.items()}
 _TYPES = {f.name: f.type for f in fields(Settings)}
 
 
-def _convert(attr: str, raw: str) -> object:
-    kind = _TYPES[attr]
-    var = _VAR_OF.get(attr, attr)
-    try:
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-    except ValueError:
-        raise ConfigError(
-            f"{var}={raw!r} is not a number; set it to a number or unset it"
-        ) from None
-    if kind == "bool":
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off", ""):
-            return False
-        raise ConfigError(f"{var}={raw!r} is not a boolean; use true or false")
-    if kind == "Path":
-        return Path(raw).expanduser().resolve()
-    if kind == "tuple[str, ...]":
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
-    return raw
+def _number(kind: type):
+    def parse(raw: str, var: str) -> object:
+        try:
+            return kind(raw)
+        except ValueError:
+            raise ConfigError(
+                f"{var}={raw!r} is not a number; set it to a number or unset it"
+            ) from None
+
+    return parse
+
+
+def _boolean(raw: str, var: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{var}={raw!r} is not a boolean; use true or false")
+
+
+# How the text of a setting becomes its value, by the field's declared type.
+_PARSERS = {
+    "int": _number(int),
+    "float": _number(float),
+    "bool": _boolean,
+    "Path": lambda raw, var: Path(raw).expanduser().resolve(),
+    "tuple[str, ...]": lambda raw, var: tuple(p.strip() for p in raw.split(",") if p.strip()),
+}
+
+
+def parse_setting(attr: str, raw: str) -> object:
+    """The typed value of setting `attr` from its text (as an environment variable or a
+    Databricks parameter gives it).
+
+    Raises:
+        ConfigError: a value of the wrong type, naming the variable.
+    """
+    parse = _PARSERS.get(_TYPES[attr])
+    return raw if parse is None else parse(raw, _VAR_OF.get(attr, attr))
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -194,9 +210,14 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     values: dict[str, object] = dict(_DEFAULTS[env])
     for var, attr in ENV_VARS.items():
         if var in environ:
-            values[attr] = _convert(attr, environ[var])
+            values[attr] = parse_setting(attr, environ[var])
     values["env"] = env
     return Settings(**values)
+
+
+def on_databricks() -> bool:
+    """True inside a Databricks cluster or serverless compute."""
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
 
 
 def validate_contact(settings: Settings) -> str:

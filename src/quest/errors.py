@@ -61,4 +61,10 @@ class IncompleteSyncError(SourceError):
 
 
 class DataFileError(QuestError):
-    """A whole file cannot be loaded (missing header, empty file); names the file."""
+    """A whole file cannot be loaded (missing header, empty file); names the file.
+
+    Raised by a layer after it loaded every other file: `result` (a `quest.results.LayerResult`)
+    says what it did.
+    """
+
+    result = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from quest.config import Settings, validate_home
+from quest.config import Settings, on_databricks, validate_home
 
 # Delta's log replay defaults to 50 partitions; a laptop answers faster with a handful.
 _LOCAL_CONF = {
@@ -26,11 +26,6 @@ _LOCAL_CONF = {
     "spark.sql.sources.partitionOverwriteMode": "static",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
 }
-
-
-def on_databricks() -> bool:
-    """True inside a Databricks cluster or serverless compute."""
-    return "DATABRICKS_RUNTIME_VERSION" in os.environ
 
 
 def get_spark(settings: Settings, app_name: str = "quest"):

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-HEADER = "series_id        \tyear\tperiod\t       value\tfootnote_codes"
+from tests.bls_text import data_file, data_line
 
-# (series_id, year, period, value): written padded like the real files.
+# (series_id, year, period, value): written padded like the real files. Rows of data, alike in
+# shape by nature.
 ROWS = [
     # A tie only exact sums see: 2001 = 0.3 and 2002 = 0.1 + 0.2 (a float sum says 2002).
     ("PRS00000001", 2001, "Q01", "0.3"),
@@ -45,8 +46,7 @@ EXPECTED_REPORT = [
 
 
 def write_data_file(path: Path, rows=ROWS) -> Path:
-    lines = [HEADER] + [f"{s:<17}\t{y}\t{p}\t{v:>12}\t" for s, y, p, v in rows]
-    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    path.write_bytes(data_file(*(data_line(s, y, p, v) for s, y, p, v in rows)).encode())
     return path
 
 

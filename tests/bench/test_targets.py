@@ -1,4 +1,4 @@
-"""The targets of issue 6 judged from a run's figures, the tables and the chart."""
+"""The performance targets judged from a run's figures, the tables and the chart."""
 
 from __future__ import annotations
 
@@ -6,6 +6,17 @@ from bench.chart import plot_scale
 from bench.child import MIB
 from bench.table import render
 from bench.targets import MET, MISSED, NOT_MEASURED, evaluate, row_counts
+from quest.results import Action, LayerResult, TableResult, TaskResult
+
+
+def _record(**counts_by_layer: dict) -> dict:
+    """A saved run record whose load tasks wrote one table each, with these row counts."""
+    tasks = {}
+    for layer, counts in counts_by_layer.items():
+        table = TableResult(Action.LOADED, commits=1, **counts)
+        result = TaskResult.from_layer(LayerResult(layer, {f"{layer}.t": table}))
+        tasks[f"load_{layer}"] = {"name": f"load_{layer}", "result": result.to_dict()}
+    return {"tasks": tasks}
 
 
 def _engine(seconds: float, status: str = "ok") -> dict:
@@ -37,7 +48,7 @@ def _results() -> dict:
                 "seconds": 50.0,
                 "tasks": {"bronze": 10.0},
                 "delta_commits": 4,
-                "record": {"tasks": [{"name": "silver", "summary": {"rows_updated": 1}}]},
+                "record": _record(silver={"rows_updated": 1}),
             },
         },
         "scale": {
@@ -83,18 +94,17 @@ def test_targets_of_benchmarks_not_run_are_not_measured():
     assert {t["status"] for t in evaluate({})} == {NOT_MEASURED}
 
 
-def test_silver_row_counts_are_found_anywhere_under_a_silver_task():
-    record = {"tasks": {"silver": {"tables": [{"rows_inserted": 2, "rows_updated": 1}]}},
-              "bronze": {"rows_inserted": 9}}  # fmt: skip
+def test_silver_row_counts_are_read_from_the_silver_task_result():
+    record = _record(silver={"rows_inserted": 2, "rows_updated": 1}, bronze={"rows_inserted": 9})
     assert row_counts(record) == {"inserted": 2, "updated": 1}
-    assert row_counts({"tasks": {"bronze": {"rows_inserted": 9}}}) is None
+    assert row_counts(_record(bronze={"rows_inserted": 9})) is None
 
 
 def test_render_prints_every_section_and_the_targets():
     results = _results()
     results["targets"] = evaluate(results)
     text = render(results)
-    for title in ("1. Sync", "2. Workflow", "3. Scale", "4. Memory", "Targets (issue 6)"):
+    for title in ("1. Sync", "2. Workflow", "3. Scale", "4. Memory", "Targets"):
         assert title in text
     assert "out of memory" in text
 

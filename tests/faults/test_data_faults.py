@@ -1,4 +1,4 @@
-"""Bad input through bronze and silver (issue 7): row faults go to quarantine with their rule,
+"""Bad input through bronze and silver: row faults go to quarantine with their rule,
 file faults stop that file with an error naming it, and the tables keep their last good version."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from quest.config import Settings
 from quest.errors import DataFileError
 from quest.medallion import load_bronze, load_silver
 from quest.store import LocalStore
-from tests.medallion.helpers import HEADER, all_tables, data_file, data_line, put, versions
+from tests.bls_text import HEADER, data_file, data_line
+from tests.medallion.helpers import all_tables, put, versions
 
 pytestmark = pytest.mark.spark
 CURRENT = "bls/pr/pr.data.0.Current"
@@ -25,7 +26,7 @@ GOOD = [
 ]
 BAD_VALUE = data_line("PRS30006011", 1995, "Q03", "n/a")
 BAD_PERIOD = data_line("PRS30006011", 1995, "Q07", "1.0")
-BAD_COLUMNS = "PRS30006011      \t1995\tQ04\t         0.9"
+BAD_COLUMNS = data_line("PRS30006011", 1995, "Q04", "0.9").rsplit("\t", 1)[0]  # no footnote field
 POPULATION = {
     "data": [
         {"Nation ID": "01000US", "Nation": "United States", "Year": 2013, "Population": 316128839.0}
@@ -129,12 +130,12 @@ def test_file_fault_stops_that_file_and_tables_keep_their_last_good_version(
             load_bronze(spark, settings, store)
         assert "pr.data.0.Current" in str(error.value)
         assert words in str(error.value)
-        assert load_silver(spark, settings)["commits"] == 0
+        assert load_silver(spark, settings).commits == 0
         assert versions(spark, names) == before
         assert _silver_rows(spark, settings, "pr.data.0.Current") == rows_before
     finally:
         put(store, CURRENT, last_good)
-    assert load_bronze(spark, settings, store)["commits"] == 0
+    assert load_bronze(spark, settings, store).commits == 0
 
 
 def test_bad_file_does_not_stop_the_other_files_and_the_error_names_every_bad_file(spark, loaded):
@@ -172,7 +173,7 @@ def test_fixed_rows_leave_quarantine_on_the_next_run(spark, loaded):
     put(store, CURRENT, data_file(*GOOD, fixed, BAD_PERIOD))
     load_bronze(spark, settings, store)
     summary = load_silver(spark, settings)
-    assert summary["tables"][settings.table("silver", "bls_observations")]["rows_inserted"] == 1
+    assert summary.tables[settings.table("silver", "bls_observations")].rows_inserted == 1
     assert _quarantine(spark, settings, "pr.data.0.Current") == [("period_known", "Q07")]
     assert ("PRS30006011", 1995, "Q03", "1.700") in _silver_rows(
         spark, settings, "pr.data.0.Current"

@@ -1,4 +1,4 @@
-"""A silver load killed with SIGKILL mid-write (issue 7): the Delta tables stay at a committed
+"""A silver load killed with SIGKILL mid-write: the Delta tables stay at a committed
 version, and the next run completes and answers right.
 
 The load runs in child processes with their own SparkSession and home: the embedded Derby
@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from quest.store import LocalStore
+from tests.bls_text import data_file, data_line
 from tests.medallion import independent
-from tests.medallion.helpers import data_file, data_line, put
+from tests.medallion.helpers import put
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -30,16 +31,17 @@ from quest.config import Settings
 from quest.spark import get_spark
 from quest.medallion import load_bronze, load_silver, create_gold_views
 from quest.medallion.report import gold_report
+from quest.store.credentials import open_settings_store
 
 home, store, step = sys.argv[1], sys.argv[2], sys.argv[3]
 settings = Settings(home=Path(home), store=store)
 spark = get_spark(settings, app_name="quest-sigkill-child")
-load_bronze(spark, settings)
+load_bronze(spark, settings, open_settings_store(settings))
 if step == "bronze-then-silver":
     print("SILVER-START", flush=True)
 summary = load_silver(spark, settings)
 create_gold_views(spark, settings)
-print("RESULT " + json.dumps({"summary": summary, "report": gold_report(spark, settings)},
+print("RESULT " + json.dumps({"summary": summary.to_dict(), "report": gold_report(spark, settings)},
                              default=str), flush=True)
 """
 

@@ -13,6 +13,7 @@ from quest.config import load_settings
 from quest.mirror.sample import generate_sample
 from quest.mirror.server import MirrorServer
 from quest.orchestration import tasks
+from quest.results import Status, TaskResult
 from quest.runner.local import run_workflow
 from tests.workflow.support import OPS, SmtpServer
 
@@ -57,7 +58,7 @@ def _leaky_workflow(fail: bool) -> Workflow:
             raise RuntimeError(
                 f"cannot reach {load_settings().smtp_url} with {os.environ['AWS_SECRET_ACCESS_KEY']}"
             )
-        return {"action": "unchanged", "reason": "nothing to do"}
+        return TaskResult(Status.UNCHANGED, "unchanged, skipped (nothing to do)").to_dict()
 
     return wf
 

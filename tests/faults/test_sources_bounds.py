@@ -24,7 +24,6 @@ from quest.mirror.server import BLS_ROOT
 from quest.sources.bls import sync_bls
 from quest.sources.listing import parse_listing
 from quest.store.local import LocalStore
-from tests.sources.support import *  # noqa: F403 - the fixtures
 from tests.sources.support import (
     CONTACT,
     PREFIX,

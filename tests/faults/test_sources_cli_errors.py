@@ -16,7 +16,6 @@ import pytest
 
 from quest.cli import main
 from quest.mirror.server import BLS_ROOT, TESSERACT_PATH
-from tests.sources.support import *  # noqa: F403 - the fixtures
 from tests.sources.support import CONTACT, make_s3_store, sample_files, stored_bytes
 
 PASSWORD = "pw-Quest-0123"

@@ -9,7 +9,6 @@ import pytest
 
 from quest.errors import SourceError
 from quest.sources.datausa import sync_datausa
-from tests.sources.support import *  # noqa: F403
 from tests.sources.support import stored_bytes
 
 PATH = "/tesseract/data.jsonrecords"

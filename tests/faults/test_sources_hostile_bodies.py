@@ -18,7 +18,6 @@ from quest.errors import IncompleteSyncError
 from quest.mirror.server import BLS_ROOT, etag_of
 from quest.sources.bls import sync_bls
 from quest.store.base import SOURCE_ETAG
-from tests.sources.support import *  # noqa: F403 - the fixtures
 from tests.sources.support import PREFIX, assert_mirrored, leftovers, snapshot
 
 FILE = "pr.file1"

@@ -23,7 +23,6 @@ from quest.errors import IncompleteSyncError, SourceError, SyncGuardError
 from quest.mirror.server import BLS_ROOT, listing_html
 from quest.sources.bls import sync_bls
 from quest.store.local import LocalStore
-from tests.sources.support import *  # noqa: F403 - the fixtures
 from tests.sources.support import (
     PREFIX,
     assert_mirrored,

@@ -11,7 +11,6 @@ import pytest
 
 from quest.errors import IncompleteSyncError, SourceError, SyncGuardError
 from quest.sources.bls import sync_bls
-from tests.sources.support import *  # noqa: F403
 from tests.sources.support import assert_mirrored, leftovers, sample_files, stored_bytes
 
 FILE = "/pub/time.series/pr/pr.file1"

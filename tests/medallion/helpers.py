@@ -7,8 +7,6 @@ from pathlib import Path
 
 from quest.store import LocalStore
 
-HEADER = "series_id        \tyear\tperiod\t       value\tfootnote_codes"
-
 
 def put(store: LocalStore, key: str, data: bytes | str) -> None:
     """Publish `data` as the republish task would: with its sha256 in the metadata."""
@@ -27,15 +25,6 @@ def edit(store: LocalStore, key: str, old: bytes, new: bytes) -> None:
         body = handle.read()
     assert body.count(old) == 1, f"{old!r} occurs {body.count(old)} times in {key}"
     put(store, key, body.replace(old, new))
-
-
-def data_line(series_id: str, year: int | str, period: str, value: str, footnote: str = "") -> str:
-    """A line padded like the real BLS files."""
-    return f"{series_id:<17}\t{year}\t{period}\t{value:>12}\t{footnote}"
-
-
-def data_file(*lines: str, header: str = HEADER, eol: str = "\r\n") -> str:
-    return eol.join([header, *lines]) + eol
 
 
 def versions(spark, names: list[str]) -> dict[str, int | None]:

@@ -1,4 +1,4 @@
-"""The real snapshot through bronze, silver and gold, then the incremental steps of issue 6.
+"""The real snapshot through bronze, silver and gold, then the incremental steps a day can bring.
 
 The tests of this module run in order on one loaded catalog: each step changes the store and
 checks the tables' versions, the Change Data Feed and the answers against plain Python.
@@ -15,6 +15,7 @@ from quest.config import Settings
 from quest.medallion import create_gold_views, load_bronze, load_silver
 from quest.medallion.report import gold_report
 from quest.store import LocalStore
+from tests.bls_text import data_line
 from tests.medallion import independent
 from tests.medallion.helpers import all_tables, edit, put_file, versions
 
@@ -122,9 +123,9 @@ def test_rerun_with_nothing_changed_writes_no_delta_version(spark, pipeline):
     before = versions(spark, names)
     summaries = run_all(spark, settings, store)
     assert versions(spark, names) == before
-    assert summaries["bronze"]["commits"] == 0
-    assert summaries["silver"]["commits"] == 0
-    assert {t["action"] for t in summaries["silver"]["tables"].values()} == {"unchanged"}
+    assert summaries["bronze"].commits == 0
+    assert summaries["silver"].commits == 0
+    assert {t.action for t in summaries["silver"].tables.values()} == {"unchanged"}
 
 
 def test_one_changed_value_updates_one_silver_row_and_the_change_feed_shows_it(spark, pipeline):
@@ -132,15 +133,15 @@ def test_one_changed_value_updates_one_silver_row_and_the_change_feed_shows_it(s
     edit(
         store,
         CURRENT,
-        b"PRS30006032      \t2018\tQ01\t         0.5\t",
-        b"PRS30006032      \t2018\tQ01\t        42.5\t",
+        data_line("PRS30006032", 2018, "Q01", "0.5").encode(),
+        data_line("PRS30006032", 2018, "Q01", "42.5").encode(),
     )
     name = settings.table("silver", "bls_observations")
     start = versions(spark, [name])[name]
     summaries = run_all(spark, settings, store)
 
-    assert summaries["silver"]["tables"][name]["rows_updated"] == 1
-    assert summaries["silver"]["tables"][name]["rows_inserted"] == 0
+    assert summaries["silver"].tables[name].rows_updated == 1
+    assert summaries["silver"].tables[name].rows_inserted == 0
     changes = (
         spark.read.format("delta")
         .option("readChangeFeed", "true")
@@ -175,10 +176,10 @@ def test_one_changed_value_updates_one_silver_row_and_the_change_feed_shows_it(s
 
 def test_row_removed_from_its_file_is_deleted_in_silver(spark, pipeline):
     settings, store = pipeline["settings"], pipeline["store"]
-    edit(store, CURRENT, b"PRS30006032      \t2026\tQ01\t         0.0\t\r\n", b"")
+    edit(store, CURRENT, (data_line("PRS30006032", 2026, "Q01", "0.0") + "\r\n").encode(), b"")
     summaries = run_all(spark, settings, store)
     name = settings.table("silver", "bls_observations")
-    assert summaries["silver"]["tables"][name]["rows_deleted"] == 1
+    assert summaries["silver"].tables[name].rows_deleted == 1
     observations = spark.table(name)
     gone = (
         (F.col("series_id") == "PRS30006032") & (F.col("year") == 2026) & (F.col("period") == "Q01")
@@ -200,9 +201,9 @@ def test_older_current_file_replaces_its_rows_and_answers_follow(spark, pipeline
     after = versions(spark, names)
     touched = {n for n in names if after[n] != before[n]}
     for layer in ("bronze", "silver"):
-        for name, entry in summaries[layer]["tables"].items():
+        for name, entry in summaries[layer].tables.items():
             if name in names:
-                assert after[name] - before[name] == entry["commits"], name
+                assert after[name] - before[name] == entry.commits, name
     assert settings.table("bronze", "pr_series") not in touched
     assert settings.table("silver", "population") not in touched
     bronze = spark.table(settings.table("bronze", "pr_data"))

@@ -215,9 +215,9 @@ def test_views_are_left_alone_when_their_definition_is_unchanged(spark, silver):
     again = create_gold_views(spark, silver)
     moved = create_gold_views(spark, replace(silver, start_year=2014))
 
-    assert {t["action"] for t in first["tables"].values()} == {"view replaced"}
-    assert {t["action"] for t in again["tables"].values()} == {"unchanged"}
+    assert {t.action for t in first.tables.values()} == {"view replaced"}
+    assert {t.action for t in again.tables.values()} == {"unchanged"}
     stats = silver.table("gold", "population_stats")
-    assert moved["tables"][stats]["action"] == "view replaced"
+    assert moved.tables[stats].action == "view replaced"
     row = spark.table(stats).first()
     assert (row["start_year"], row["end_year"]) == (2014, 2018)

@@ -8,8 +8,9 @@ import runpy
 
 import pytest
 
-from tests.conftest import REPO
-from tests.medallion.helpers import data_file, data_line, put
+from tests.bls_text import data_file, data_line
+from tests.medallion.helpers import put
+from tests.realdata import REPO
 
 pytestmark = pytest.mark.spark
 NOTEBOOKS = REPO / "notebooks"
@@ -92,9 +93,9 @@ def test_bronze_silver_gold_notebooks_run_locally_and_leave_a_summary(
     }
 
     bronze = _run("load_bronze.py", spark, values)["quest_summary"]
-    assert bronze["layer"] == "bronze" and bronze["commits"] > 0
+    assert bronze.layer == "bronze" and bronze.commits > 0
     silver = _run("load_silver.py", spark, values)["quest_summary"]
-    assert silver["tables"][settings.table("silver", "bls_observations")]["rows_valid"] == 2
+    assert silver.tables[settings.table("silver", "bls_observations")].rows_valid == 2
     gold_values = {
         **values,
         "current_file": "",
@@ -105,8 +106,8 @@ def test_bronze_silver_gold_notebooks_run_locally_and_leave_a_summary(
         "report_period": "",
     }
     gold = _run("gold_analysis.py", spark, gold_values)
-    assert gold["quest_summary"]["parameters"]["end_year"] == 2013
+    assert gold["quest_summary"].parameters["end_year"] == 2013
     assert gold["report_df"].count() == 2
-    chart = gold["quest_summary"].get("chart")
+    chart = gold["quest_summary"].outputs.get("chart")
     if chart:
         assert (settings.home / "gold_report_chart.png").exists()

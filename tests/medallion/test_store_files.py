@@ -8,9 +8,7 @@ import pytest
 
 from quest.errors import DataFileError
 from quest.medallion.store_files import (
-    DATA,
-    MAPPING,
-    PROSE,
+    FileKind,
     SourceFile,
     classify,
     first_line,
@@ -18,7 +16,8 @@ from quest.medallion.store_files import (
     mapping_table_name,
 )
 from quest.store import LocalStore
-from tests.medallion.helpers import HEADER, data_file, data_line, put
+from tests.bls_text import HEADER, data_file, data_line
+from tests.medallion.helpers import put
 
 
 def _classify(tmp_path, name: str, body: bytes | str) -> SourceFile:
@@ -32,7 +31,7 @@ def test_padded_data_header_is_accepted_and_kept_as_is(tmp_path):
     source = _classify(
         tmp_path, "pr.data.0.Current", data_file(data_line("PRS30006011", 1995, "Q01", "2.6"))
     )
-    assert source.kind == DATA
+    assert source.kind == FileKind.DATA
     assert source.table == "pr_data"
     assert source.header_line == HEADER
     assert source.header[0] == "series_id        "
@@ -64,12 +63,12 @@ def test_mapping_file_with_a_tab_in_its_first_line_is_a_mapping(tmp_path):
     source = _classify(
         tmp_path, "pr.seasonal", "Seasonal_code\tSeasonal_text\r\nS\tSeasonal\r\n\r\n"
     )
-    assert (source.kind, source.table) == (MAPPING, "pr_seasonal")
+    assert (source.kind, source.table) == (FileKind.MAPPING, "pr_seasonal")
 
 
 def test_prose_and_empty_non_data_files_are_not_tabular(tmp_path):
-    assert _classify(tmp_path, "pr.txt", "Productivity\r\nsome prose\r\n").kind == PROSE
-    assert _classify(tmp_path, "pr.contacts", b"").kind == PROSE
+    assert _classify(tmp_path, "pr.txt", "Productivity\r\nsome prose\r\n").kind == FileKind.PROSE
+    assert _classify(tmp_path, "pr.contacts", b"").kind == FileKind.PROSE
 
 
 def test_mapping_header_with_a_repeated_name_is_refused(tmp_path):

@@ -18,7 +18,7 @@ from quest.medallion.transforms import (
     type_observations,
     type_population,
 )
-from tests.medallion.helpers import HEADER
+from tests.bls_text import HEADER, data_line
 
 pytestmark = pytest.mark.spark
 PADDED = HEADER.split("\t")
@@ -34,9 +34,9 @@ def test_split_lines_keeps_padded_values_drops_header_blank_lines_bom_and_cr(spa
     lines = spark.createDataFrame(
         [
             ("\ufeff" + HEADER + "\r",),
-            ("PRS30006011      \t1995\tQ01\t         2.6\t\r",),
+            (data_line("PRS30006011", 1995, "Q01", "2.6") + "\r",),
             ("   ",),
-            ("PRS30006011      \t1995\tQ02\t         2.1\tR",),
+            (data_line("PRS30006011", 1995, "Q02", "2.1", footnote="R"),),
         ],
         LINES,
     )

@@ -19,8 +19,7 @@ from quest.config import Settings
 from quest.mirror.server import MirrorServer
 from quest.store.local import LocalStore
 from quest.store.s3 import S3Store
-
-__all__ = ["moto_endpoint", "store", "source", "mirror", "settings", "make_s3_store"]
+from tests.bls_text import data_file, data_line
 
 CONTACT = "quest-tests@example.org"
 PREFIX = "bls/pr/"
@@ -63,9 +62,8 @@ class Source:
 
 def sample_files(count: int = 5) -> dict[str, bytes]:
     """Small BLS-looking files: tab-separated, CRLF, padded like the real ones."""
-    header = "series_id        \tyear\tperiod\t       value\tfootnote_codes\r\n"
     files = {
-        f"pr.file{i}": (header + f"PRS3000601{i}      \t2020\tQ01\t{i + 0.5:>12}\t\r\n").encode()
+        f"pr.file{i}": data_file(data_line(f"PRS3000601{i}", 2020, "Q01", f"{i + 0.5}")).encode()
         for i in range(count - 1)
     }
     files["sub/pr.notes"] = b"a file in a sub-folder\r\n"
@@ -111,11 +109,11 @@ def mirror(source):
         yield server
 
 
-@pytest.fixture
-def settings(tmp_path, mirror, store) -> Settings:
-    """Fast settings: 1 s timeouts, two retries 10 ms apart, Retry-After capped at 0.2 s."""
+def fast_settings(home: Path, store, mirror, **overrides: object) -> Settings:
+    """Settings syncing `mirror` into `store` fast: 1 s timeouts, two retries 10 ms apart,
+    Retry-After capped at 0.2 s; `overrides` change any of them."""
     return Settings(
-        home=tmp_path / "home",
+        home=home,
         store=store.uri,
         bls_url=mirror.bls_url,
         datausa_url=mirror.datausa_url,
@@ -125,7 +123,12 @@ def settings(tmp_path, mirror, store) -> Settings:
         http_backoff=0.01,
         retry_after_cap=0.2,
         retry_wait_scale=1.0,
-    )
+    ).with_overrides(**overrides)
+
+
+@pytest.fixture
+def settings(tmp_path, mirror, store) -> Settings:
+    return fast_settings(tmp_path / "home", store, mirror)
 
 
 def stored_bytes(store, prefix: str = "") -> dict[str, bytes]:

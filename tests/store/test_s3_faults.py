@@ -7,15 +7,14 @@ import hashlib
 
 import pytest
 
-from quest.config import Settings
 from quest.errors import StoreError
 from quest.mirror.server import MirrorServer
 from quest.sources.bls import sync_bls
 from tests.sources.support import (
-    CONTACT,
     PREFIX,
     Source,
     assert_mirrored,
+    fast_settings,
     leftovers,
     make_s3_store,
     sample_files,
@@ -32,15 +31,7 @@ def world(tmp_path, moto_endpoint):
         source.write(name, data)
     with MirrorServer(source.root) as mirror, FaultyS3Proxy(moto_endpoint) as proxy:
         store = make_s3_store(proxy.url, timeout=1.0, max_attempts=3)
-        settings = Settings(
-            home=tmp_path / "home",
-            store=store.uri,
-            bls_url=mirror.bls_url,
-            contact=CONTACT,
-            http_timeout=1.0,
-            http_retries=1,
-            http_backoff=0.01,
-        )
+        settings = fast_settings(tmp_path / "home", store, mirror, http_retries=1)
         yield source, proxy, store, settings
 
 

@@ -15,6 +15,8 @@ from brickflow import (
     WorkflowEmailNotifications,
 )
 
+from quest.results import Status, TaskResult
+
 OPS = "ops@example.org"
 
 
@@ -41,7 +43,9 @@ class Behaviour:
             self.spans.setdefault(name, []).append((start, time.monotonic()))
         if n <= self.fail_times.get(name, 0):
             raise RuntimeError(f"{self.error} in {name} (call {n})")
-        return {"action": "unchanged", "reason": f"{name} had nothing to do"}
+        return TaskResult(
+            Status.UNCHANGED, f"unchanged, skipped ({name} had nothing to do)"
+        ).to_dict()
 
 
 def fake_workflow(behave: Behaviour, retries: int = 2, notify=(OPS,)) -> Workflow:
@@ -84,50 +88,63 @@ def fake_workflow(behave: Behaviour, retries: int = 2, notify=(OPS,)) -> Workflo
 
 
 class _SmtpHandler(socketserver.StreamRequestHandler):
+    """A minimal RFC 5321 dialogue: enough for smtplib (one method a verb)."""
+
     def reply(self, line: str) -> None:
         self.wfile.write(line.encode() + b"\r\n")
 
-    def handle(self) -> None:  # a minimal RFC 5321 dialogue: enough for smtplib
-        server = self.server
+    def handle(self) -> None:
         self.reply("220 fake ESMTP")
-        message: dict = {"rcpt": []}
-        while True:
-            raw = self.rfile.readline()
-            if not raw:
-                return
+        self.message: dict = {"rcpt": []}
+        verbs = {
+            "EHLO": self._hello,
+            "HELO": self._hello,
+            "AUTH": self._auth,
+            "MAIL": self._mail,
+            "RCPT": self._rcpt,
+            "DATA": self._data,
+        }
+        while raw := self.rfile.readline():
             line = raw.decode().rstrip("\r\n")
             verb = line.split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                self.wfile.write(b"250-fake\r\n250 AUTH PLAIN LOGIN\r\n")
-            elif verb == "AUTH":
-                parts = line.split()
-                if parts[1].upper() == "PLAIN":
-                    token = parts[2] if len(parts) > 2 else self._ask("334 ")
-                    _, user, password = base64.b64decode(token).decode().split("\0")
-                else:
-                    user = base64.b64decode(self._ask("334 VXNlcm5hbWU6")).decode()
-                    password = base64.b64decode(self._ask("334 UGFzc3dvcmQ6")).decode()
-                server.logins.append((user, password))
-                self.reply("235 ok")
-            elif verb == "MAIL":
-                message = {"from": line, "rcpt": []}
-                self.reply("250 ok")
-            elif verb == "RCPT":
-                message["rcpt"].append(line.split(":", 1)[1].strip(" <>"))
-                self.reply("250 ok")
-            elif verb == "DATA":
-                self.reply("354 go")
-                body = []
-                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
-                    body.append(chunk.decode())
-                message["data"] = "".join(body)
-                server.messages.append(message)
-                self.reply("250 queued")
-            elif verb == "QUIT":
+            if verb == "QUIT":
                 self.reply("221 bye")
                 return
-            else:
-                self.reply("250 ok")
+            verbs.get(verb, self._ok)(line)
+
+    def _ok(self, line: str) -> None:
+        self.reply("250 ok")
+
+    def _hello(self, line: str) -> None:
+        self.wfile.write(b"250-fake\r\n250 AUTH PLAIN LOGIN\r\n")
+
+    def _auth(self, line: str) -> None:
+        parts = line.split()
+        if parts[1].upper() == "PLAIN":
+            token = parts[2] if len(parts) > 2 else self._ask("334 ")
+            _, user, password = base64.b64decode(token).decode().split("\0")
+        else:
+            user = base64.b64decode(self._ask("334 VXNlcm5hbWU6")).decode()
+            password = base64.b64decode(self._ask("334 UGFzc3dvcmQ6")).decode()
+        self.server.logins.append((user, password))
+        self.reply("235 ok")
+
+    def _mail(self, line: str) -> None:
+        self.message = {"from": line, "rcpt": []}
+        self.reply("250 ok")
+
+    def _rcpt(self, line: str) -> None:
+        self.message["rcpt"].append(line.split(":", 1)[1].strip(" <>"))
+        self.reply("250 ok")
+
+    def _data(self, line: str) -> None:
+        self.reply("354 go")
+        body = []
+        while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+            body.append(chunk.decode())
+        self.message["data"] = "".join(body)
+        self.server.messages.append(self.message)
+        self.reply("250 queued")
 
     def _ask(self, prompt: str) -> str:
         self.reply(prompt)

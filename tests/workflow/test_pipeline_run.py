@@ -36,7 +36,7 @@ def test_pipeline_answers_right_then_a_rerun_changes_nothing(spark, spark_settin
         assert any("322,069,808" in line for line in lines), "the report was not printed"
         saved = json.loads(Path(first.path).read_text())
         assert saved["status"] == "success" and set(saved["tasks"]) == set(first.tasks)
-        chart = first.tasks["gold_analysis"].summary.get("chart")
+        chart = first.tasks["gold_analysis"].result.layer.outputs.get("chart")
         assert chart is None or Path(chart).parent == settings.home, "chart left the run's home"
 
         second = run_workflow(settings, spark=spark, out=_quiet)
@@ -45,6 +45,6 @@ def test_pipeline_answers_right_then_a_rerun_changes_nothing(spark, spark_settin
         task = second.tasks[name]
         assert task.unchanged is True, f"{name} did something on a rerun: {task.did}"
         assert task.did.startswith("unchanged, skipped") or "unchanged, skipped" in task.did
-    gold = second.tasks["gold_analysis"].summary
-    assert gold["commits"] == 0, "gold views must not write Delta commits"
+    gold = second.tasks["gold_analysis"].result
+    assert gold.delta_versions == 0, "gold views must not write Delta commits"
     assert second.report == first.report

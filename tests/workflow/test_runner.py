@@ -11,9 +11,12 @@ import pytest
 from quest.config import Settings
 from quest.errors import ConfigError, LockError
 from quest.locking import file_lock
+from quest.results import Status, TaskResult
 from quest.runner.local import run_workflow
 
 from .support import OPS, Behaviour, SmtpServer, fake_workflow
+
+UNCHANGED = TaskResult(Status.UNCHANGED, "unchanged, skipped (r)")
 
 
 @pytest.fixture
@@ -166,7 +169,7 @@ def test_notebook_tasks_run_the_file_with_base_parameters_as_widgets_and_run_ove
         "quest_summary['spark'] = spark\n"
     )
     exiting = tmp_path / "exits.py"
-    exiting.write_text('dbutils.notebook.exit(\'{"action": "unchanged", "reason": "r"}\')\n')
+    exiting.write_text(f"dbutils.notebook.exit({json.dumps(json.dumps(UNCHANGED.to_dict()))})\n")
     wf = Workflow("nb_flow")
 
     @wf.notebook_task
@@ -194,7 +197,7 @@ def test_notebook_tasks_run_the_file_with_base_parameters_as_widgets_and_run_ove
         "undeclared": "its-default",
         "spark": "the-session",
     }
-    assert run.tasks["exits"].summary == {"action": "unchanged", "reason": "r"}
+    assert run.tasks["exits"].result == UNCHANGED
     assert run.tasks["exits"].unchanged is True
     assert not any("noisy notebook output" in line for line in lines)
     assert "noisy notebook output" in Path(run.tasks["widgets"].log).read_text()

@@ -1,16 +1,28 @@
-"""Task bodies build their settings from string parameters; summaries and secrets are handled."""
+"""Task bodies build their settings from string parameters; results and secrets are handled."""
 
 from __future__ import annotations
 
+import json
+
 from quest.config import Settings
-from quest.orchestration.tasks import settings_scope, small_summary, task_settings
+from quest.orchestration.tasks import (
+    bls_result,
+    datausa_result,
+    settings_from_params,
+    settings_scope,
+    small_summary,
+)
+from quest.results import Action, FileResult, LayerResult, Status, TableResult, TaskResult
 from quest.runner.notify import redact
-from quest.runner.record import describe
+from quest.sources.bls import SyncSummary
+from quest.sources.datausa import DataUsaSummary
 
 
 def test_task_parameters_override_the_environment_and_empty_or_none_keep_defaults(monkeypatch):
     monkeypatch.setenv("QUEST_CONTACT", "env@example.org")
-    settings = task_settings({"env": "dev", "store": "s3://b/p", "contact": "", "bls_url": "None"})
+    settings = settings_from_params(
+        {"env": "dev", "store": "s3://b/p", "contact": "", "bls_url": "None"}
+    )
     assert settings.env == "dev" and settings.catalog == "quest_dev"
     assert settings.store == "s3://b/p"
     assert settings.contact == "env@example.org"
@@ -20,10 +32,10 @@ def test_task_parameters_override_the_environment_and_empty_or_none_keep_default
 def test_a_local_run_puts_its_own_settings_under_the_parameters(tmp_path):
     base = Settings(home=tmp_path, http_retries=9, contact="run@example.org")
     with settings_scope(base):
-        settings = task_settings({"env": "dev", "store": str(tmp_path / "s")})
+        settings = settings_from_params({"env": "dev", "store": str(tmp_path / "s")})
     assert settings.http_retries == 9 and settings.home == tmp_path
     assert settings.store == str(tmp_path / "s")
-    assert task_settings({}).http_retries != 9, "the scope must end with the block"
+    assert settings_from_params({}).http_retries != 9, "the scope must end with the block"
 
 
 def test_oversized_summary_drops_its_lists_but_keeps_the_counts():
@@ -33,29 +45,46 @@ def test_oversized_summary_drops_its_lists_but_keeps_the_counts():
     assert small_summary({"uploaded": 1, "files": ["a"]}) == {"uploaded": 1, "files": ["a"]}
 
 
-def test_describe_says_unchanged_with_the_reason_or_the_row_counts():
-    assert describe({"files_seen": 12, "uploaded": 0, "replaced": 0, "deleted": 0}) == (
+def _said(result: TaskResult) -> tuple[str, bool]:
+    return result.summary, result.status == Status.UNCHANGED
+
+
+def test_results_say_unchanged_with_the_reason_or_the_row_counts():
+    assert _said(bls_result(SyncSummary(files_seen=12))) == (
         "unchanged, skipped (all 12 files unchanged at the source)",
         True,
     )
-    line, unchanged = describe(
+    merged = TableResult(Action.LOADED, rows_inserted=1, rows_updated=2, commits=1)
+    layer = LayerResult(
+        "silver",
         {
-            "tables": {
-                "silver.population": {"action": "merged", "rows_inserted": 1, "rows_updated": 2},
-                "silver.quarantine": {"action": "unchanged", "reason": "no file changed"},
-            },
-            "commits": 1,
-        }
+            "silver.population": merged,
+            "silver.quarantine": TableResult.unchanged("no file changed"),
+        },
     )
+    line, unchanged = _said(TaskResult.from_layer(layer))
     assert unchanged is False
-    assert "silver.population: merged (inserted 1, updated 2)" in line
+    assert "silver.population: loaded (inserted 1, updated 2)" in line
     assert line == (
-        "silver.population: merged (inserted 1, updated 2); "
+        "silver.population: loaded (inserted 1, updated 2); "
         "1 table unchanged (no file changed) (1 Delta commits)"
     )
-    quiet = {"tables": {"a": {"action": "unchanged", "reason": "r"}}, "commits": 0}
-    assert describe(quiet) == ("unchanged, skipped (r): 1 table (0 Delta commits)", True)
-    assert describe({"changed": False, "records": 10})[1] is True
+    quiet = LayerResult("silver", {"a": TableResult.unchanged("r")})
+    assert _said(TaskResult.from_layer(quiet)) == (
+        "unchanged, skipped (r): 1 table (0 Delta commits)",
+        True,
+    )
+    assert _said(datausa_result(DataUsaSummary(changed=False, records=10)))[1] is True
+
+
+def test_a_task_result_crosses_a_process_boundary_as_json_unchanged():
+    layer = LayerResult(
+        "bronze",
+        {"bronze.pr_data": TableResult(Action.LOADED, files=["pr.data.0.Current"], commits=2)},
+        [FileResult("pr.data.0.Current", Action.LOADED, "bronze.pr_data", rows_written=3)],
+    )
+    result = TaskResult.from_layer(layer, report={"best_year": []})
+    assert TaskResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
 
 
 def test_redact_hides_url_passwords_and_secret_environment_values(monkeypatch):

@@ -4,6 +4,9 @@ Only files whose sha256 differs from `bronze.ingest_manifest` are read; files go
 have their rows deleted; unchanged input writes no Delta version at all. A file that cannot be
 loaded (empty, header missing or renamed) is skipped, the others load, and the task fails at the
 end naming every bad file; the tables keep that file's last good rows.
+
+A load is planned from the manifest (`plan_bronze`: what changed, what is gone), applied with
+one small loader per kind of file, and summarised as a `quest.results.LayerResult`.
 """
 
 from __future__ import annotations
@@ -11,37 +14,29 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from quest.config import Settings
 from quest.errors import DataFileError
 from quest.medallion.manifest import BRONZE_MANIFEST, BRONZE_SCHEMA, read_manifest, write_manifest
 from quest.medallion.store_files import (
-    DATA,
-    MAPPING,
-    POPULATION,
+    FileKind,
     SourceFile,
-    _sha256,
     classify,
     list_sources,
+    source_of,
 )
-from quest.medallion.tables import (
-    Commits,
-    created_or_unchanged,
-    quote,
-    replace_where,
-    sql_str,
-    table_exists,
-    unchanged,
-)
+from quest.medallion.tables import Commits, quote, replace_where, sql_str, table_exists
 from quest.medallion.transforms import FIELD_COUNT, RAW_LINE, split_lines, with_lineage
+from quest.results import Action, FileResult, LayerResult, TableResult
 from quest.spark import ensure_schemas
-from quest.store.base import SHA256, SOURCE_MODIFIED
-from quest.store.credentials import open_settings_store
 
 log = logging.getLogger(__name__)
 DATA_TABLE = "pr_data"
 POPULATION_TABLE = "population"
+# Files bronze keeps no table of (the directory's prose): recorded in the manifest only.
+NOT_TABULAR = "(not tabular)"
 _LINEAGE_DDL = (
     f"{FIELD_COUNT} INT, {RAW_LINE} STRING, _source_file STRING, _source_sha256 STRING, "
     "_source_modified STRING, _ingested_at TIMESTAMP"
@@ -58,130 +53,166 @@ _PROPS = (
 )
 
 
-def _population_source(store, settings: Settings) -> SourceFile | None:
-    info = store.head(settings.datausa_key)
-    if info is None:
-        return None
-    return SourceFile(
-        key=info.key,
-        source_file=settings.datausa_key,
-        sha256=info.metadata.get(SHA256) or _sha256(store, info.key),
-        modified=info.metadata.get(SOURCE_MODIFIED, ""),
-        size=info.size,
-        kind=POPULATION,
-        table=POPULATION_TABLE,
-    )
+@dataclass(frozen=True)
+class BronzePlan:
+    """What changed in the store since bronze's last load, from bronze's manifest."""
+
+    manifest: dict[str, dict]
+    changed: list[SourceFile]
+    gone: list[str]
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.changed and not self.gone
+
+    @property
+    def known_tables(self) -> list[str]:
+        """The bronze tables the manifest says files were loaded into."""
+        return sorted({e["table"] for e in self.manifest.values() if e.get("table")})
 
 
-def load_bronze(spark, settings: Settings, store=None) -> dict:
-    """Load what changed in the store into the bronze tables.
-
-    Returns:
-        A summary: per table, what was done (`unchanged` with the reason, or files loaded,
-        rows written and deleted) and the Delta commits written.
-
-    Raises:
-        DataFileError: after loading every good file, naming each file that could not be loaded.
-    """
-    store = store or open_settings_store(settings)
-    ensure_schemas(spark, settings)
-    manifest_name = settings.table("bronze", BRONZE_MANIFEST)
-    manifest = read_manifest(spark, manifest_name)
+def plan_bronze(store, settings: Settings, manifest: dict[str, dict]) -> BronzePlan:
+    """Compare the store with the manifest: files whose sha256 differs, files gone."""
     sources = list_sources(store, settings.bls_prefix)
-    population = _population_source(store, settings)
-    if population is not None:
-        sources.append(population)
+    info = store.head(settings.datausa_key)
+    if info is not None:
+        sources.append(
+            source_of(store, info, settings.datausa_key, FileKind.POPULATION, POPULATION_TABLE)
+        )
     present = {s.source_file for s in sources}
     changed = [s for s in sources if manifest.get(s.source_file, {}).get("sha256") != s.sha256]
-    gone = sorted(set(manifest) - present)
-    known_tables = sorted({e["table"] for e in manifest.values() if e.get("table")})
-    if not changed and not gone:
+    return BronzePlan(manifest, changed, sorted(set(manifest) - present))
+
+
+@dataclass
+class _BronzeLoad:
+    """What applying a plan needs: where to read and write, the load's time, the commits."""
+
+    spark: object
+    settings: Settings
+    store: object
+    now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+    commits: Commits = field(default_factory=Commits)
+
+    def name(self, table: str) -> str:
+        return self.settings.table("bronze", table)
+
+
+def load_bronze(spark, settings: Settings, store) -> LayerResult:
+    """Load what changed in `store` into the bronze tables.
+
+    Returns:
+        Per table what was done (`unchanged` with the reason, or files loaded, rows written and
+        deleted, Delta commits written), and per file what became of it.
+
+    Raises:
+        DataFileError: after loading every good file, naming each file that could not be
+            loaded; its `result` holds what was done.
+    """
+    ensure_schemas(spark, settings)
+    manifest_name = settings.table("bronze", BRONZE_MANIFEST)
+    plan = plan_bronze(store, settings, read_manifest(spark, manifest_name))
+    if plan.nothing_to_do:
         reason = "no file changed since the last load"
-        names = [settings.table("bronze", t) for t in known_tables] + [manifest_name]
-        return {"layer": "bronze", "tables": {n: unchanged(reason) for n in names}, "commits": 0}
+        names = [settings.table("bronze", t) for t in plan.known_tables] + [manifest_name]
+        return LayerResult("bronze", {n: TableResult.unchanged(reason) for n in names})
 
-    now = datetime.now(UTC).replace(tzinfo=None)
-    tracked = {settings.table("bronze", t) for t in known_tables}
-    commits = Commits()
-    report: dict[str, dict] = {}
-    entries = dict(manifest)
-    errors: list[DataFileError] = []
-    for source in changed:
-        try:
-            if source.kind != POPULATION:
-                source = classify(store, source)
-            rows = _load_one(spark, settings, store, source, now, commits)
-        except DataFileError as exc:
-            log.error("%s", exc)
-            errors.append(exc)
-            continue
-        entries[source.source_file] = {
-            "source_file": source.source_file,
-            "kind": source.kind,
-            "table": source.table or None,
-            "sha256": source.sha256,
-            "source_modified": source.modified or None,
-            "bytes": source.size,
-            "rows": rows,
-            "ingested_at": now,
-        }
-        if source.table:
-            name = settings.table("bronze", source.table)
-            tracked.add(name)
-            entry = report.setdefault(name, {"action": "loaded", "files": [], "rows_written": 0})
-            entry["files"].append(source.source_file)
-            entry["rows_written"] += rows or 0
-        else:
-            report.setdefault("(not tabular)", {"action": "recorded", "files": []})["files"].append(
-                source.source_file
-            )
-    for source_file in gone:
-        table = manifest[source_file].get("table")
-        if table and table_exists(spark, settings.table("bronze", table)):
-            name = settings.table("bronze", table)
-            spark.sql(f"DELETE FROM {name} WHERE _source_file = {sql_str(source_file, 'file')}")
-            commits.add(name)
-            entry = report.setdefault(name, {"action": "deleted", "files": [], "rows_written": 0})
-            entry.setdefault("files_deleted", []).append(source_file)
-        entries.pop(source_file)
-    if entries != manifest:
+    load = _BronzeLoad(spark, settings, store)
+    files, entries = _apply(load, plan)
+    if entries != plan.manifest:
         write_manifest(spark, manifest_name, entries, BRONZE_SCHEMA)
-        commits.add(manifest_name)
-        report[manifest_name] = {"action": "recorded", "files": len(entries)}
-    summary = _summary(commits, tracked, manifest_name, report)
-    if errors:
+        load.commits.add(manifest_name)
+    result = _summarise(load, plan, files, manifest_name, len(entries))
+    if result.errors:
         failure = DataFileError(
-            f"{len(errors)} file(s) could not be loaded into bronze (the others were): "
-            + "; ".join(str(e) for e in errors)
+            f"{len(result.errors)} file(s) could not be loaded into bronze (the others were): "
+            + "; ".join(result.errors)
         )
-        failure.summary = summary
+        failure.result = result
         raise failure
-    return summary
+    return result
 
 
-def _summary(commits: Commits, tracked, manifest_name, report) -> dict:
-    tables = {}
-    for name in sorted(tracked | {manifest_name}):
-        entry = report.get(name) or created_or_unchanged(commits[name])
-        entry["commits"] = commits[name]
-        tables[name] = entry
-    if "(not tabular)" in report:
-        tables["(not tabular)"] = {**report["(not tabular)"], "commits": 0}
+def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[str, dict]]:
+    """Load the changed files, delete the gone ones.
+
+    Returns:
+        What became of each file, and the manifest to record (a file that failed keeps its
+        previous entry, so the next load tries it again).
+    """
+    entries = dict(plan.manifest)
+    files = []
+    for source in plan.changed:
+        source, done = _load_file(load, source)
+        files.append(done)
+        if done.action != Action.FAILED:
+            entries[source.source_file] = _manifest_entry(source, done, load.now)
+    for source_file in plan.gone:
+        files.append(_delete_gone(load, source_file, plan.manifest[source_file].get("table")))
+        entries.pop(source_file)
+    return files, entries
+
+
+def _load_file(load: _BronzeLoad, source: SourceFile) -> tuple[SourceFile, FileResult]:
+    """Classify a changed file (population is known by its key) and load it by its kind."""
+    try:
+        if source.kind != FileKind.POPULATION:
+            source = classify(load.store, source)
+        return source, _LOADERS[source.kind](load, source)
+    except DataFileError as exc:
+        log.error("%s", exc)
+        return source, FileResult(source.source_file, Action.FAILED, error=str(exc))
+
+
+def _manifest_entry(source: SourceFile, done: FileResult, now: datetime) -> dict:
     return {
-        "layer": "bronze",
-        "tables": tables,
-        "commits": sum(t["commits"] for t in tables.values()),
+        "source_file": source.source_file,
+        "kind": source.kind.value,
+        "table": source.table or None,
+        "sha256": source.sha256,
+        "source_modified": source.modified or None,
+        "bytes": source.size,
+        "rows": done.rows_written,
+        "ingested_at": now,
     }
 
 
-def _load_one(spark, settings: Settings, store, source: SourceFile, now, commits) -> int | None:
-    loader = {DATA: _load_data_file, MAPPING: _load_mapping_file, POPULATION: _load_population}
-    if source.kind not in loader:
-        return None
-    name = settings.table("bronze", source.table)
-    rows, written = loader[source.kind](spark, settings, store, source, now)
-    commits.add(name, written)
-    return rows
+def _delete_gone(load: _BronzeLoad, source_file: str, table: str | None) -> FileResult:
+    """Delete the rows of a file gone from the store (its table, if it has one, keeps the rest)."""
+    name = load.name(table) if table else ""
+    if not name or not table_exists(load.spark, name):
+        return FileResult(source_file, Action.DELETED)
+    load.spark.sql(f"DELETE FROM {name} WHERE _source_file = {sql_str(source_file, 'file')}")
+    load.commits.add(name)
+    return FileResult(source_file, Action.DELETED, table=name)
+
+
+def _summarise(
+    load: _BronzeLoad, plan: BronzePlan, files: list[FileResult], manifest_name: str, entries: int
+) -> LayerResult:
+    tracked = {load.name(t) for t in plan.known_tables}
+    tracked |= {f.table for f in files if f.table and f.action == Action.LOADED}
+    tables = {}
+    for name in sorted(tracked | {manifest_name}):
+        loaded = [f for f in files if f.table == name and f.action == Action.LOADED]
+        deleted = [f.source_file for f in files if f.table == name and f.action == Action.DELETED]
+        if name == manifest_name and load.commits[name]:
+            table = TableResult(Action.RECORDED, files_recorded=entries)
+        elif loaded or deleted:
+            table = TableResult(
+                Action.LOADED if loaded else Action.DELETED,
+                files=[f.source_file for f in loaded],
+                files_deleted=deleted,
+                rows_written=sum(f.rows_written or 0 for f in loaded),
+            )
+        else:
+            table = TableResult.created_or_unchanged(load.commits[name])
+        table.commits = load.commits[name]
+        tables[name] = table
+    prose = [f.source_file for f in files if f.action == Action.RECORDED]
+    if prose:
+        tables[NOT_TABULAR] = TableResult(Action.RECORDED, files=prose)
+    return LayerResult("bronze", tables, files)
 
 
 def _read_rows(spark, store, source: SourceFile, columns: list[str], now, lines=None):
@@ -191,18 +222,20 @@ def _read_rows(spark, store, source: SourceFile, columns: list[str], now, lines=
     )
 
 
+def _loaded(load: _BronzeLoad, source: SourceFile, name: str, rows: int, commits: int):
+    load.commits.add(name, commits)
+    return FileResult(source.source_file, Action.LOADED, table=name, rows_written=rows)
+
+
 def _last_written_rows(spark, name: str) -> int:
     metrics = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()["operationMetrics"] or {}
     return int(metrics.get("numOutputRows", 0))
 
 
-def _load_data_file(spark, settings: Settings, store, source: SourceFile, now) -> tuple[int, int]:
-    """Replace exactly this file's rows in `bronze.pr_data` (partitioned by source file).
-
-    Returns:
-        (rows written, Delta commits written).
-    """
-    name = settings.table("bronze", DATA_TABLE)
+def _load_data_file(load: _BronzeLoad, source: SourceFile) -> FileResult:
+    """Replace exactly this file's rows in `bronze.pr_data` (partitioned by source file)."""
+    spark = load.spark
+    name = load.name(DATA_TABLE)
     created = not table_exists(spark, name)
     if created:
         columns = ", ".join(f"{quote(c)} STRING" for c in source.header)
@@ -214,12 +247,12 @@ def _load_data_file(spark, settings: Settings, store, source: SourceFile, now) -
     # (their trimmed names were checked equal in `classify`).
     table_columns = spark.table(name).columns
     data_columns = table_columns[: len(source.header)]
-    rows = _read_rows(spark, store, source, data_columns, now).select(
+    rows = _read_rows(spark, load.store, source, data_columns, load.now).select(
         *[quote(c) for c in table_columns]
     )
     where = f"_source_file = {sql_str(source.source_file, 'file')}"
     replace_where(spark, rows, name, where)
-    return _last_written_rows(spark, name), 1 + created
+    return _loaded(load, source, name, _last_written_rows(spark, name), 1 + created)
 
 
 # Mapping files are a few KiB: read in Python, they skip a Spark file scan per file.
@@ -227,26 +260,29 @@ _MAPPING_MAX_BYTES = 8 << 20
 _EOL = re.compile(r"\r\n|\r|\n")
 
 
-def _load_mapping_file(spark, settings: Settings, store, source: SourceFile, now):
+def _load_mapping_file(load: _BronzeLoad, source: SourceFile) -> FileResult:
     """Replace the mapping file's own table (its columns are the file's header)."""
-    name = settings.table("bronze", source.table)
+    spark = load.spark
+    name = load.name(source.table)
     lines = None
     if source.size <= _MAPPING_MAX_BYTES:
-        with store.open(source.key) as handle:
+        with load.store.open(source.key) as handle:
             text = handle.read().decode("utf-8", errors="replace")
         lines = spark.createDataFrame([(line,) for line in _EOL.split(text)], "value STRING")
-    rows = _read_rows(spark, store, source, list(source.header), now, lines)
+    rows = _read_rows(spark, load.store, source, list(source.header), load.now, lines)
     view = f"quest_bronze_{source.table}"
     rows.createOrReplaceTempView(view)
     spark.sql(f"CREATE OR REPLACE TABLE {name} USING DELTA {_PROPS} AS SELECT * FROM {view}")
     spark.catalog.dropTempView(view)
-    return _last_written_rows(spark, name), 1
+    return _loaded(load, source, name, _last_written_rows(spark, name), 1)
 
 
-def _load_population(spark, settings: Settings, store, source: SourceFile, now):
-    """One row per record (the record as JSON text) plus the raw payload."""
-    with store.open(source.key) as handle:
-        payload_bytes = handle.read()
+def _population_records(source: SourceFile, payload_bytes: bytes) -> tuple[str, list]:
+    """The payload as text and its `data` records.
+
+    Raises:
+        DataFileError: for anything but JSON with a non-empty `data` list.
+    """
     try:
         payload = payload_bytes.decode("utf-8-sig")
         records = json.loads(payload)["data"]
@@ -257,23 +293,34 @@ def _load_population(spark, settings: Settings, store, source: SourceFile, now):
             f"{source.source_file}: not a DataUSA population answer ({exc}); expected JSON with "
             "a non-empty `data` list; bronze keeps the last good copy"
         ) from None
-    name = settings.table("bronze", POPULATION_TABLE)
+    return payload, records
+
+
+def _load_population(load: _BronzeLoad, source: SourceFile) -> FileResult:
+    """One row per record (the record as JSON text) plus the raw payload."""
+    spark = load.spark
+    with load.store.open(source.key) as handle:
+        payload, records = _population_records(source, handle.read())
+    name = load.name(POPULATION_TABLE)
     created = not table_exists(spark, name)
     if created:
         spark.sql(f"CREATE TABLE IF NOT EXISTS {name} ({_POPULATION_DDL}) USING DELTA")
-    rows = [
-        (
-            i,
-            json.dumps(r),
-            payload,
-            source.source_file,
-            source.sha256,
-            source.modified or None,
-            now,
-        )
-        for i, r in enumerate(records)
-    ]
+    lineage = (source.source_file, source.sha256, source.modified or None, load.now)
+    rows = [(i, json.dumps(r), payload, *lineage) for i, r in enumerate(records)]
     df = spark.createDataFrame(rows, spark.table(name).schema)
     where = f"_source_file = {sql_str(source.source_file, 'file')}"
     replace_where(spark, df, name, where)
-    return len(rows), 1 + created
+    return _loaded(load, source, name, len(rows), 1 + created)
+
+
+def _record_prose(load: _BronzeLoad, source: SourceFile) -> FileResult:
+    """Prose has no table: the manifest records it, so a change to it is seen once."""
+    return FileResult(source.source_file, Action.RECORDED)
+
+
+_LOADERS = {
+    FileKind.DATA: _load_data_file,
+    FileKind.MAPPING: _load_mapping_file,
+    FileKind.POPULATION: _load_population,
+    FileKind.PROSE: _record_prose,
+}

@@ -9,11 +9,11 @@ from quest.config import Settings
 from quest.errors import ConfigError
 from quest.medallion.silver_tables import OBSERVATIONS, POPULATION
 from quest.medallion.tables import sql_str, table_exists
+from quest.results import Action, LayerResult, TableResult
 from quest.spark import ensure_schemas
 
 QUARTERS = ("Q01", "Q02", "Q03", "Q04")
 ANNUAL = "Q05"
-VIEWS = ("population_stats", "best_year_by_series", "series_population_report")
 
 
 def summed_periods(include_annual: bool) -> tuple[str, ...]:
@@ -116,8 +116,11 @@ def _view_text(spark, name: str) -> str | None:
     return None
 
 
-def create_gold_views(spark, settings: Settings) -> dict:
+def create_gold_views(spark, settings: Settings) -> LayerResult:
     """Create or replace the three gold views for `settings`' parameters.
+
+    Returns:
+        Per view whether it was replaced or is unchanged, and the parameters it was created with.
 
     Raises:
         ConfigError: for a parameter that cannot be used (naming it), or when silver is empty.
@@ -140,10 +143,10 @@ def create_gold_views(spark, settings: Settings) -> dict:
         name = settings.table("gold", view)
         if _view_text(spark, name) == body.strip():
             reason = "definition unchanged; the view reads silver as it is now"
-            tables[name] = {"action": "unchanged", "reason": reason, "commits": 0}
+            tables[name] = TableResult.unchanged(reason)
             continue
         spark.sql(f"CREATE OR REPLACE VIEW {name} AS {body}")
-        tables[name] = {"action": "view replaced", "commits": 0}
+        tables[name] = TableResult(Action.VIEW_REPLACED)
     parameters = {
         "current_file": settings.current_file,
         "start_year": settings.start_year,
@@ -152,4 +155,4 @@ def create_gold_views(spark, settings: Settings) -> dict:
         "report_series": settings.report_series,
         "report_period": settings.report_period,
     }
-    return {"layer": "gold", "tables": tables, "parameters": parameters, "commits": 0}
+    return LayerResult("gold", tables, parameters=parameters)

@@ -13,6 +13,7 @@ from quest.medallion.tables import overwrite, table_exists
 BRONZE_MANIFEST = "ingest_manifest"
 SILVER_MANIFEST = "load_manifest"
 
+# The two manifests are alike in shape only: each layer records what it needs of a file.
 BRONZE_SCHEMA = T.StructType(
     [
         T.StructField("source_file", T.StringType(), False),

@@ -6,6 +6,7 @@ import json
 
 from quest.config import Settings
 from quest.errors import ConfigError
+from quest.text_table import format_table
 
 
 def _float(value) -> float | None:
@@ -45,19 +46,6 @@ def gold_report(spark, settings: Settings) -> dict:
     }
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False))
-    rule = "  ".join("-" * w for w in widths)
-    body = [
-        "  ".join(
-            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=False))
-        )
-        for r in rows
-    ]
-    return "\n".join([line, rule, *body])
-
-
 def _number(value, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
@@ -68,15 +56,17 @@ def format_report(report: dict) -> str:
     series = report["series_report"]
     parts = [
         f"US population {stats['start_year']}-{stats['end_year']}",
-        _table(
+        format_table(
             ["statistic", "value"],
             [["mean", _number(stats["mean"])], ["sample stddev", _number(stats["stddev"])]],
+            align="lr",
         ),
         "",
         f"Best year per series (sum of the summed periods), {len(report['best_year'])} series",
-        _table(
+        format_table(
             ["series_id", "year", "value"],
             [[r["series_id"], str(r["year"]), _number(r["value"], 3)] for r in report["best_year"]],
+            align="lrr",
         ),
         "",
         (
@@ -84,7 +74,7 @@ def format_report(report: dict) -> str:
             if series
             else "Series report: no rows"
         ),
-        _table(
+        format_table(
             ["year", "value", "population"],
             [
                 [
@@ -94,6 +84,7 @@ def format_report(report: dict) -> str:
                 ]
                 for r in series
             ],
+            align="lrr",
         ),
     ]
     return "\n".join(parts)

@@ -3,14 +3,19 @@
 Driven by comparing `bronze.ingest_manifest` with `silver.load_manifest`: only files whose bronze
 content changed are re-read. Every bronze row ends in exactly one place, and the manifest records
 it per file: rows_in = rows_valid + rows_quarantined + rows_duplicates.
+
+A load is planned from the two manifests (`plan_silver`), applied one kind of file at a time
+(mappings, deletions, observations, population, then quarantine) and summarised as a
+`quest.results.LayerResult`.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pyspark.sql import Observation
+from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
 from quest.config import Settings
@@ -24,14 +29,8 @@ from quest.medallion.manifest import (
     read_manifest,
     write_manifest,
 )
-from quest.medallion.store_files import DATA, MAPPING, POPULATION
-from quest.medallion.tables import (
-    Commits,
-    append,
-    created_or_unchanged,
-    table_exists,
-    unchanged,
-)
+from quest.medallion.store_files import FileKind
+from quest.medallion.tables import Commits, append, table_exists
 from quest.medallion.transforms import (
     FIELD_COUNT,
     LINEAGE,
@@ -45,42 +44,86 @@ from quest.medallion.transforms import (
     type_observations,
     type_population,
 )
+from quest.results import Action, FileResult, LayerResult, TableResult
 from quest.spark import ensure_schemas
 
 log = logging.getLogger(__name__)
 _NOT_DATA = (*LINEAGE, FIELD_COUNT, RAW_LINE)
 _OBS_QUARANTINE = {name: name for name in OBSERVATION_FIELDS}
 _POP_QUARANTINE = {"year": "year", "value": "population"}
+_TABULAR = (FileKind.DATA, FileKind.MAPPING, FileKind.POPULATION)
 
 
 def _target(kind: str, bronze_table: str) -> str:
-    return {DATA: S.OBSERVATIONS, POPULATION: S.POPULATION}.get(kind, bronze_table)
+    """The silver table a bronze file's rows go to."""
+    return {FileKind.DATA: S.OBSERVATIONS, FileKind.POPULATION: S.POPULATION}.get(
+        kind, bronze_table
+    )
 
 
-def _counts(df) -> dict[str, int]:
-    return {row[0]: row[1] for row in df.groupBy("source_file").count().collect()}
+@dataclass(frozen=True)
+class SilverPlan:
+    """What silver must do to catch up with bronze, from the two manifests."""
+
+    bronze: dict[str, dict]
+    loaded: dict[str, dict]
+    pending: dict[str, dict]
+    gone: list[str]
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.pending and not self.gone
+
+    def pending_of(self, kind: FileKind) -> list[str]:
+        """The pending files of one kind, sorted."""
+        return sorted(f for f, e in self.pending.items() if e["kind"] == kind)
+
+    def tables(self) -> list[str]:
+        """Every silver table this load reports on (short names)."""
+        known = {e["table"] for e in self.loaded.values()} | {S.QUARANTINE}
+        return sorted(known | {_target(e["kind"], e["table"]) for e in self.pending.values()})
 
 
-class _Run:
-    """The state of one silver load: what to write, what was done, the manifest to record."""
+def plan_silver(bronze: dict[str, dict], loaded: dict[str, dict]) -> SilverPlan:
+    """Bronze files whose content silver has not loaded, and files bronze no longer has."""
+    tabular = {f: e for f, e in bronze.items() if e["kind"] in _TABULAR}
+    pending = {f: e for f, e in tabular.items() if loaded.get(f, {}).get("sha256") != e["sha256"]}
+    return SilverPlan(bronze, loaded, pending, sorted(set(loaded) - set(tabular)))
 
-    def __init__(self, spark, settings: Settings, loaded: dict, bronze: dict) -> None:
-        self.spark = spark
-        self.bronze = bronze
-        self.settings = settings
-        self.now = datetime.now(UTC).replace(tzinfo=None)
-        self.entries = dict(loaded)
-        self.report: dict[str, dict] = {}
-        self.quarantined = []
-        self.cached = []
-        self.commits = Commits()
-        self.errors: list[DataFileError] = []
-        self.skipped: set[str] = set()
+
+@dataclass(frozen=True)
+class _Split:
+    """Staged rows after the rules: the valid ones, the quarantined ones, the counts per file."""
+
+    valid: DataFrame
+    quarantined: DataFrame | None
+    files: dict[str, FileResult]
+
+    def result(self, source_file: str, table: str) -> FileResult:
+        """The file's counts (all zero for a file that had no row)."""
+        empty = FileResult(source_file, Action.LOADED, table, 0, 0, 0, 0)
+        return self.files.get(source_file, empty)
+
+
+@dataclass
+class _SilverLoad:
+    """What applying a plan needs and gathers: the manifest to record, the quarantined rows,
+    the commits and Delta merge metrics per table, the cached frames to release."""
+
+    spark: object
+    settings: Settings
+    plan: SilverPlan
+    now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+    commits: Commits = field(default_factory=Commits)
+    entries: dict[str, dict] = field(default_factory=dict)
+    quarantined: list[DataFrame] = field(default_factory=list)
+    merged: dict[str, dict[str, int]] = field(default_factory=dict)
+    cached: list[DataFrame] = field(default_factory=list)
 
     def name(self, table: str) -> str:
         return self.settings.table("silver", table)
 
-    def split(self, staged, rules, key, compared, fields, target):
+    def split(self, staged, rules, key, compared, fields, target) -> _Split:
         """Apply the rules once, count per file in one job, keep the quarantined rows.
 
         `key=None` skips the duplicate marking (the caller knows no two rows share a key).
@@ -90,150 +133,200 @@ class _Run:
         counts: dict[str, dict[str, int]] = {}
         for row in tagged.groupBy("source_file", R.OUTCOME).count().collect():
             counts.setdefault(row[0], {})[row[1]] = row[2]
-        quarantined = R.outcome(tagged, R.QUARANTINED)
-        self.quarantined.append(quarantined.transform(to_quarantine(target, fields, self.now)))
-        stats = {
-            f: (sum(c.values()), c.get(R.VALID, 0), c.get(R.QUARANTINED, 0), c.get(R.REMOVED, 0))
+        name = self.name(target)
+        files = {
+            f: FileResult(
+                f,
+                Action.LOADED,
+                name,
+                rows_in=sum(c.values()),
+                rows_written=c.get(R.VALID, 0),
+                rows_quarantined=c.get(R.QUARANTINED, 0),
+                rows_duplicates=c.get(R.REMOVED, 0),
+            )
             for f, c in counts.items()
         }
-        return R.outcome(tagged, R.VALID), stats
+        quarantined = R.outcome(tagged, R.QUARANTINED)
+        return _Split(
+            R.outcome(tagged, R.VALID),
+            quarantined.transform(to_quarantine(target, fields, self.now)),
+            files,
+        )
 
-    def record(self, source_file: str, table: str, sha: str, stats: tuple) -> None:
-        rows_in, ok, bad, dups = stats
-        expected = self.bronze.get(source_file, {}).get("rows")
-        if expected is not None and expected != rows_in:
-            # Bronze changed under us (a concurrent load): refuse to record a wrong account.
+    def record(self, done: FileResult, table: str) -> FileResult:
+        """Put a loaded file in the manifest, after checking its rows against bronze's count.
+
+        Raises:
+            QuestError: when bronze changed under this load (a concurrent bronze load).
+        """
+        expected = self.plan.bronze.get(done.source_file, {}).get("rows")
+        if expected is not None and expected != done.rows_in:
             raise QuestError(
-                f"{source_file}: bronze recorded {expected} rows but silver read {rows_in}; "
-                "re-run the bronze and silver tasks (nothing was recorded for this file)"
+                f"{done.source_file}: bronze recorded {expected} rows but silver read "
+                f"{done.rows_in}; re-run the bronze and silver tasks (nothing was recorded for "
+                "this file)"
             )
-        self.entries[source_file] = {
-            "source_file": source_file,
+        self.entries[done.source_file] = {
+            "source_file": done.source_file,
             "table": table,
-            "sha256": sha,
-            "rows_in": rows_in,
-            "rows_valid": ok,
-            "rows_quarantined": bad,
-            "rows_duplicates": dups,
+            "sha256": self.plan.pending[done.source_file]["sha256"],
+            "rows_in": done.rows_in,
+            "rows_valid": done.rows_written,
+            "rows_quarantined": done.rows_quarantined,
+            "rows_duplicates": done.rows_duplicates,
             "loaded_at": self.now,
         }
-        entry = self.report.setdefault(self.name(table), {"action": "loaded", "files": []})
-        entry["files"].append(source_file)
-        for label, value in zip(
-            ("rows_in", "rows_valid", "rows_quarantined", "rows_duplicates"), stats, strict=False
-        ):
-            entry[label] = entry.get(label, 0) + value
+        return done
+
+    def merge_metrics(self, name: str) -> None:
+        """Keep what the table's last MERGE (or append) inserted, updated and deleted."""
+        metrics = S.last_operation_metrics(self.spark, name)
+        self.merged[name] = {
+            "rows_inserted": metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)),
+            "rows_updated": metrics.get("numTargetRowsUpdated", 0),
+            "rows_deleted": metrics.get("numTargetRowsDeleted", 0),
+        }
 
 
-def load_silver(spark, settings: Settings) -> dict:
+def load_silver(spark, settings: Settings) -> LayerResult:
     """Bring silver in step with bronze: only the files whose bronze content changed.
 
     Returns:
-        A summary per table (`unchanged` with the reason, or files loaded, rows inserted /
-        updated / deleted, rows quarantined) and the Delta commits written.
+        Per table what was done (`unchanged` with the reason, or files loaded, rows inserted /
+        updated / deleted, rows quarantined, Delta commits written), and per file its rows.
+
+    Raises:
+        DataFileError: naming a file none of whose rows could be used (the others were
+            loaded); its `result` holds what was done.
     """
     ensure_schemas(spark, settings)
-    bronze = read_manifest(spark, settings.table("bronze", BRONZE_MANIFEST))
     manifest_name = settings.table("silver", SILVER_MANIFEST)
-    loaded = read_manifest(spark, manifest_name)
-    tabular = {f: e for f, e in bronze.items() if e["kind"] in (DATA, MAPPING, POPULATION)}
-    pending = {f: e for f, e in tabular.items() if loaded.get(f, {}).get("sha256") != e["sha256"]}
-    gone = sorted(set(loaded) - set(tabular))
-    known = sorted({e["table"] for e in loaded.values()} | {S.QUARANTINE})
-    names = [settings.table("silver", t) for t in known] + [manifest_name]
-    if not pending and not gone:
+    plan = plan_silver(
+        read_manifest(spark, settings.table("bronze", BRONZE_MANIFEST)),
+        read_manifest(spark, manifest_name),
+    )
+    if plan.nothing_to_do:
         reason = "no bronze file changed since the last silver load"
-        return {"layer": "silver", "tables": {n: unchanged(reason) for n in names}, "commits": 0}
+        names = [settings.table("silver", t) for t in plan.tables()] + [manifest_name]
+        return LayerResult("silver", {n: TableResult.unchanged(reason) for n in names})
 
-    run = _Run(spark, settings, loaded, bronze)
-    targets = {_target(e["kind"], e["table"]) for e in pending.values()}
-    names = sorted(set(names) | {run.name(t) for t in targets})
+    load = _SilverLoad(spark, settings, plan, entries=dict(plan.loaded))
     try:
-        for source_file, entry in sorted(pending.items()):
-            if entry["kind"] == MAPPING:
-                _load_mapping(run, source_file, entry)
-        for source_file in gone:
-            if S.delete_file_rows(spark, run.name(loaded[source_file]["table"]), source_file):
-                run.commits.add(run.name(loaded[source_file]["table"]))
-            run.entries.pop(source_file)
-            run.report.setdefault(
-                run.name(loaded[source_file]["table"]), {"action": "loaded"}
-            ).setdefault("files_deleted", []).append(source_file)
-        data = sorted(f for f, e in pending.items() if e["kind"] == DATA)
-        gone_data = [f for f in gone if loaded[f]["table"] == S.OBSERVATIONS]
-        if data:
-            _load_observations(run, data, gone_data, pending)
-        for source_file, entry in pending.items():
-            if entry["kind"] == POPULATION:
-                _load_population(run, source_file, entry)
-        _write_quarantine(run, [f for f in sorted(pending) + gone if f not in run.skipped])
-        write_manifest(spark, manifest_name, run.entries, SILVER_SCHEMA)
-        run.commits.add(manifest_name)
-        run.report[manifest_name] = {"action": "recorded", "files": len(run.entries)}
+        files, quarantine = _apply(load)
+        write_manifest(spark, manifest_name, load.entries, SILVER_SCHEMA)
+        load.commits.add(manifest_name)
     finally:
-        for df in run.cached:
+        for df in load.cached:
             df.unpersist()
-    summary = _summary(run, names)
-    if run.errors:
-        failure = DataFileError("; ".join(str(e) for e in run.errors))
-        failure.summary = summary
+    result = _summarise(load, files, quarantine, manifest_name)
+    if result.errors:
+        failure = DataFileError("; ".join(result.errors))
+        failure.result = result
         raise failure
-    return summary
+    return result
 
 
-def _summary(run: _Run, names: list[str]) -> dict:
+def _apply(load: _SilverLoad) -> tuple[list[FileResult], TableResult | None]:
+    """Mappings first (the observations' rules read `pr_period`), then deletions, observations,
+    population, and last the quarantine of every file touched."""
+    plan = load.plan
+    files = [_load_mapping(load, f) for f in plan.pending_of(FileKind.MAPPING)]
+    files += [_delete_gone(load, f) for f in plan.gone]
+    data = plan.pending_of(FileKind.DATA)
+    if data:
+        gone_data = [f for f in plan.gone if plan.loaded[f]["table"] == S.OBSERVATIONS]
+        files += _load_observations(load, data, gone_data)
+    files += [_load_population(load, f) for f in plan.pending_of(FileKind.POPULATION)]
+    failed = {f.source_file for f in files if f.action == Action.FAILED}
+    scope = [f for f in sorted(plan.pending) + plan.gone if f not in failed]
+    return files, _write_quarantine(load, scope)
+
+
+def _summarise(
+    load: _SilverLoad, files: list[FileResult], quarantine: TableResult | None, manifest_name: str
+) -> LayerResult:
+    names = sorted({load.name(t) for t in load.plan.tables()} | {manifest_name})
     tables = {}
     for name in names:
-        entry = run.report.get(name) or created_or_unchanged(run.commits[name])
-        entry["commits"] = run.commits[name]
-        tables[name] = entry
-    return {
-        "layer": "silver",
-        "tables": tables,
-        "commits": sum(t["commits"] for t in tables.values()),
-    }
+        loaded = [f for f in files if f.table == name and f.action == Action.LOADED]
+        deleted = [f.source_file for f in files if f.table == name and f.action == Action.DELETED]
+        if name == manifest_name:
+            table = TableResult(Action.RECORDED, files_recorded=len(load.entries))
+        elif name == load.name(S.QUARANTINE) and quarantine is not None:
+            table = quarantine
+        elif loaded or deleted or name in load.merged:
+            table = _loaded_table(loaded, deleted, load.merged.get(name, {}))
+        else:
+            table = TableResult.created_or_unchanged(load.commits[name])
+        table.commits = load.commits[name]
+        tables[name] = table
+    return LayerResult("silver", tables, files)
 
 
-def _load_mapping(run: _Run, source_file: str, entry: dict) -> None:
-    spark = run.spark
-    bronze = spark.table(run.settings.table("bronze", entry["table"]))
-    raw = [c for c in bronze.columns if c not in _NOT_DATA]
-    columns = [c.strip().lower() for c in raw]
-    staged = bronze.where(F.col("_source_file") == source_file).transform(mapping_from_bronze(raw))
-    valid, stats = run.split(staged, R.mapping_rules(len(raw)), columns, [], {}, entry["table"])
-    view = f"quest_silver_{entry['table']}"
-    valid.select("source_file", *[f"`{c}`" for c in columns], "_source_sha256").withColumn(
-        "_loaded_at", F.lit(run.now).cast("timestamp")
-    ).createOrReplaceTempView(view)
-    S.replace_mapping(spark, run.name(entry["table"]), view)
-    run.commits.add(run.name(entry["table"]))
-    run.record(
-        source_file,
-        entry["table"],
-        entry["sha256"],
-        stats.get(source_file, (0, 0, 0, 0)),
+def _loaded_table(loaded: list[FileResult], deleted: list[str], merged: dict) -> TableResult:
+    def total(count: str) -> int | None:
+        return sum(getattr(f, count) for f in loaded) if loaded else None
+
+    return TableResult(
+        Action.LOADED,
+        files=[f.source_file for f in loaded],
+        files_deleted=deleted,
+        rows_in=total("rows_in"),
+        rows_valid=total("rows_written"),
+        rows_quarantined=total("rows_quarantined"),
+        rows_duplicates=total("rows_duplicates"),
+        **merged,
     )
 
 
-def _known_periods(run: _Run) -> tuple[str, ...]:
-    name = run.name("pr_period")
-    if table_exists(run.spark, name) and "period" in run.spark.table(name).columns:
-        found = tuple(sorted(r[0] for r in run.spark.table(name).select("period").collect()))
+def _load_mapping(load: _SilverLoad, source_file: str) -> FileResult:
+    """Replace a mapping table with its file's valid rows (lower-cased, trimmed column names)."""
+    spark, entry = load.spark, load.plan.pending[source_file]
+    bronze = spark.table(load.settings.table("bronze", entry["table"]))
+    raw = [c for c in bronze.columns if c not in _NOT_DATA]
+    columns = [c.strip().lower() for c in raw]
+    staged = bronze.where(F.col("_source_file") == source_file).transform(mapping_from_bronze(raw))
+    split = load.split(staged, R.mapping_rules(len(raw)), columns, [], {}, entry["table"])
+    load.quarantined.append(split.quarantined)
+    view = f"quest_silver_{entry['table']}"
+    split.valid.select("source_file", *[f"`{c}`" for c in columns], "_source_sha256").withColumn(
+        "_loaded_at", F.lit(load.now).cast("timestamp")
+    ).createOrReplaceTempView(view)
+    name = load.name(entry["table"])
+    S.replace_mapping(spark, name, view)
+    load.commits.add(name)
+    return load.record(split.result(source_file, name), entry["table"])
+
+
+def _delete_gone(load: _SilverLoad, source_file: str) -> FileResult:
+    """Delete the rows of a file bronze no longer has, and forget it."""
+    name = load.name(load.plan.loaded[source_file]["table"])
+    if S.delete_file_rows(load.spark, name, source_file):
+        load.commits.add(name)
+    load.entries.pop(source_file)
+    return FileResult(source_file, Action.DELETED, table=name)
+
+
+def _known_periods(load: _SilverLoad) -> tuple[str, ...]:
+    name = load.name("pr_period")
+    if table_exists(load.spark, name) and "period" in load.spark.table(name).columns:
+        found = tuple(sorted(r[0] for r in load.spark.table(name).select("period").collect()))
         if found:
             return found
     return R.DEFAULT_PERIODS
 
 
-def _load_observations(run: _Run, files: list[str], gone: list[str], pending) -> None:
-    spark = run.spark
-    name = run.name(S.OBSERVATIONS)
-    bronze = spark.table(run.settings.table("bronze", "pr_data"))
+def _load_observations(load: _SilverLoad, files: list[str], gone: list[str]) -> list[FileResult]:
+    """Load every changed data file in one pass: append on a first load, MERGE otherwise."""
+    spark = load.spark
+    name = load.name(S.OBSERVATIONS)
+    bronze = spark.table(load.settings.table("bronze", "pr_data"))
     raw = bronze.columns[: len(OBSERVATION_FIELDS)]
     staged = bronze.where(F.col("_source_file").isin(files)).transform(
         observations_from_bronze(raw)
     )
-    rules = R.observation_rules(_known_periods(run))
-    run.commits.add(name, S.ensure_table(spark, name, S.OBSERVATIONS))
+    rules = R.observation_rules(_known_periods(load))
+    load.commits.add(name, S.ensure_table(spark, name, S.OBSERVATIONS))
     # Append only when the table holds nothing of these files: a run killed after its append
     # but before its manifest write must not append the same rows twice.
     first_load = not gone and spark.table(name).where(F.col("source_file").isin(files)).isEmpty()
@@ -241,9 +334,9 @@ def _load_observations(run: _Run, files: list[str], gone: list[str], pending) ->
     # duplicate marking (a sort of every row), and on a first load the cache and count pass too.
     unique = R.keys_unique(staged, list(OBSERVATION_KEY))
     if first_load and unique:
-        stats = _append_counted(run, staged, rules, files, name)
+        split = _append_counted(load, staged, rules, files, name)
     else:
-        valid, stats = run.split(
+        split = load.split(
             staged,
             rules,
             None if unique else list(OBSERVATION_KEY),
@@ -251,31 +344,25 @@ def _load_observations(run: _Run, files: list[str], gone: list[str], pending) ->
             _OBS_QUARANTINE,
             S.OBSERVATIONS,
         )
-        typed = valid.transform(type_observations(run.now))
+        typed = split.valid.transform(type_observations(load.now))
         if first_load:
             append(spark, typed, name)
         else:
             typed.createOrReplaceTempView("quest_silver_observations")
             S.merge_observations(spark, name, "quest_silver_observations", files + gone)
-    run.commits.add(name)
-    for source_file in files:
-        run.record(
-            source_file,
-            S.OBSERVATIONS,
-            pending[source_file]["sha256"],
-            stats.get(source_file, (0, 0, 0, 0)),
-        )
-    _merge_metrics(run, name)
+    if split.quarantined is not None:
+        load.quarantined.append(split.quarantined)
+    load.commits.add(name)
+    done = [load.record(split.result(f, name), S.OBSERVATIONS) for f in files]
+    load.merge_metrics(name)
+    return done
 
 
-def _append_counted(run: _Run, staged, rules, files: list[str], name: str) -> dict:
+def _append_counted(load: _SilverLoad, staged, rules, files: list[str], name: str) -> _Split:
     """First load of files whose keys are unique: one pass applies the rules, appends the valid
     rows and counts every outcome per file on the way (a Spark observation of the write).
 
     The failed rows are read again only when there are some, to be quarantined.
-
-    Returns:
-        Per file: (rows in, valid, quarantined, duplicates = 0).
     """
     tagged = staged.withColumn(R.FAILED_RULE, R.failed_rule(rules))
     failed = F.col(R.FAILED_RULE).isNotNull()
@@ -288,33 +375,29 @@ def _append_counted(run: _Run, staged, rules, files: list[str], name: str) -> di
         ]
     observation = Observation()
     valid = tagged.observe(observation, *metrics).where(~failed).drop(R.FAILED_RULE)
-    append(run.spark, valid.transform(type_observations(run.now)), name)
+    append(load.spark, valid.transform(type_observations(load.now)), name)
     counts = observation.get
-    stats = {}
+    results = {}
     for i, source_file in enumerate(files):
         rows_in, bad = counts[f"in_{i}"], counts[f"failed_{i}"]
-        stats[source_file] = (rows_in, rows_in - bad, bad, 0)
-    if any(bad for _, _, bad, _ in stats.values()):
-        run.quarantined.append(
-            tagged.where(failed).transform(to_quarantine(S.OBSERVATIONS, _OBS_QUARANTINE, run.now))
+        results[source_file] = FileResult(
+            source_file, Action.LOADED, name, rows_in, rows_in - bad, bad, 0
         )
-    return stats
+    quarantined = None
+    if any(f.rows_quarantined for f in results.values()):
+        quarantined = tagged.where(failed).transform(
+            to_quarantine(S.OBSERVATIONS, _OBS_QUARANTINE, load.now)
+        )
+    return _Split(valid, quarantined, results)
 
 
-def _merge_metrics(run: _Run, name: str) -> None:
-    metrics = S.last_operation_metrics(run.spark, name)
-    entry = run.report.setdefault(name, {"action": "loaded"})
-    entry["rows_inserted"] = metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0))
-    entry["rows_updated"] = metrics.get("numTargetRowsUpdated", 0)
-    entry["rows_deleted"] = metrics.get("numTargetRowsDeleted", 0)
-
-
-def _load_population(run: _Run, source_file: str, entry: dict) -> None:
-    spark = run.spark
-    name = run.name(S.POPULATION)
-    bronze = spark.table(run.settings.table("bronze", "population"))
+def _load_population(load: _SilverLoad, source_file: str) -> FileResult:
+    """MERGE the national population by year; a file with no usable record is refused whole."""
+    spark = load.spark
+    name = load.name(S.POPULATION)
+    bronze = spark.table(load.settings.table("bronze", "population"))
     staged = population_from_bronze(bronze.where(F.col("_source_file") == source_file))
-    valid, stats = run.split(
+    split = load.split(
         staged,
         R.population_rules(),
         ["year"],
@@ -322,36 +405,40 @@ def _load_population(run: _Run, source_file: str, entry: dict) -> None:
         _POP_QUARANTINE,
         S.POPULATION,
     )
-    rows_in, ok = stats.get(source_file, (0, 0, 0, 0))[:2]
-    if rows_in and not ok:
+    done = split.result(source_file, name)
+    if done.rows_in and not done.rows_written:
         # A state-level or otherwise unusable answer must not empty the population table: the
         # file is skipped (not recorded, not quarantined) and the run fails naming it.
-        run.quarantined.pop()
-        run.skipped.add(source_file)
-        run.errors.append(
-            DataFileError(
-                f"{source_file}: none of its {rows_in} population records is a national, whole, "
-                f"positive population for a year; {name} keeps its last good version"
-            )
+        error = (
+            f"{source_file}: none of its {done.rows_in} population records is a national, "
+            f"whole, positive population for a year; {name} keeps its last good version"
         )
-        return
-    run.commits.add(name, S.ensure_table(spark, name, S.POPULATION))
-    valid.transform(type_population(run.now)).createOrReplaceTempView("quest_silver_population")
+        return FileResult(source_file, Action.FAILED, error=error)
+    load.quarantined.append(split.quarantined)
+    load.commits.add(name, S.ensure_table(spark, name, S.POPULATION))
+    split.valid.transform(type_population(load.now)).createOrReplaceTempView(
+        "quest_silver_population"
+    )
     S.merge_population(spark, name, "quest_silver_population")
-    run.commits.add(name)
-    run.record(source_file, S.POPULATION, entry["sha256"], stats.get(source_file, (0, 0, 0, 0)))
-    _merge_metrics(run, name)
+    load.commits.add(name)
+    load.record(done, S.POPULATION)
+    load.merge_metrics(name)
+    return done
 
 
-def _write_quarantine(run: _Run, scope: list[str]) -> None:
+def _write_quarantine(load: _SilverLoad, scope: list[str]) -> TableResult | None:
+    """Replace the quarantine rows of the files in `scope` with this load's; None when no
+    commit was needed."""
     if not scope:
-        return
-    name = run.name(S.QUARANTINE)
-    run.commits.add(name, S.ensure_table(run.spark, name, S.QUARANTINE))
-    rows = run.spark.createDataFrame([], run.spark.table(name).schema)
-    for more in run.quarantined:
+        return None
+    spark = load.spark
+    name = load.name(S.QUARANTINE)
+    load.commits.add(name, S.ensure_table(spark, name, S.QUARANTINE))
+    rows = spark.createDataFrame([], spark.table(name).schema)
+    for more in load.quarantined:
         rows = rows.unionByName(more)
-    new_rows = sum(e["rows_quarantined"] for f, e in run.entries.items() if f in scope)
-    if S.replace_quarantine(run.spark, name, rows, scope, new_rows):
-        run.commits.add(name)
-        run.report[name] = {"action": "replaced", "files": scope, "rows": new_rows}
+    new_rows = sum(e["rows_quarantined"] for f, e in load.entries.items() if f in scope)
+    if not S.replace_quarantine(spark, name, rows, scope, new_rows):
+        return None
+    load.commits.add(name)
+    return TableResult(Action.REPLACED, files=scope, rows_written=new_rows)

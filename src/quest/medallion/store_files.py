@@ -7,18 +7,24 @@ the first bytes of the object, so a bad file is refused before Spark touches it.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from quest.errors import DataFileError
-from quest.store.base import SHA256, SOURCE_MODIFIED, Hasher, read_head
+from quest.store.base import SHA256, SOURCE_MODIFIED, ObjectInfo, hash_object, read_head
 
 DATA_HEADER = ("series_id", "year", "period", "value", "footnote_codes")
-DATA = "data"
-MAPPING = "mapping"
-PROSE = "prose"
-POPULATION = "population"
 BOM = "\ufeff"
 _HEAD_BYTES = 65536
+
+
+class FileKind(StrEnum):
+    """What a stored file is to bronze."""
+
+    DATA = "data"
+    MAPPING = "mapping"
+    PROSE = "prose"
+    POPULATION = "population"
 
 
 @dataclass(frozen=True)
@@ -30,35 +36,34 @@ class SourceFile:
     sha256: str
     modified: str
     size: int
-    kind: str = ""
+    kind: FileKind | None = None
     table: str = ""
     header: tuple[str, ...] = ()
     header_line: str = ""
 
 
-def _sha256(store, key: str) -> str:
-    hasher = Hasher()
-    with store.open(key) as handle:
-        while chunk := handle.read(1 << 20):
-            hasher.update(chunk)
-    return hasher.sha256
+def source_of(
+    store, info: ObjectInfo, name: str, kind: FileKind | None = None, table: str = ""
+) -> SourceFile:
+    """`info` as bronze sees it, named `name`, with its sha256 (computed when the metadata
+    lacks it); `kind` and `table` when they are known without reading the file."""
+    return SourceFile(
+        key=info.key,
+        source_file=name,
+        sha256=info.metadata.get(SHA256) or hash_object(store, info.key).sha256,
+        modified=info.metadata.get(SOURCE_MODIFIED, ""),
+        size=info.size,
+        kind=kind,
+        table=table,
+    )
 
 
 def list_sources(store, prefix: str) -> list[SourceFile]:
-    """Every object under `prefix` with its sha256 (computed when the metadata lacks it)."""
-    found = []
-    for key, info in store.list(prefix).items():
-        sha = info.metadata.get(SHA256) or _sha256(store, key)
-        found.append(
-            SourceFile(
-                key=key,
-                source_file=key[len(prefix) :].lstrip("/") if key.startswith(prefix) else key,
-                sha256=sha,
-                modified=info.metadata.get(SOURCE_MODIFIED, ""),
-                size=info.size,
-            )
-        )
-    return found
+    """Every object under `prefix`, named relative to it."""
+    return [
+        source_of(store, info, key[len(prefix) :].lstrip("/") if key.startswith(prefix) else key)
+        for key, info in store.list(prefix).items()
+    ]
 
 
 def is_data_file(source_file: str) -> bool:
@@ -110,31 +115,21 @@ def classify(store, source: SourceFile) -> SourceFile:
                 f"{', '.join(DATA_HEADER)}, found {line[:120]!r}; the file was not loaded "
                 "and its rows keep their last good version"
             )
-        return _with(source, DATA, "pr_data", line)
+        return _with(source, FileKind.DATA, "pr_data", line)
     try:
         line = first_line(head, source.source_file)
     except DataFileError:
-        return _with(source, PROSE, "", "")
+        return _with(source, FileKind.PROSE, "", "")
     if "\t" not in line:
-        return _with(source, PROSE, "", "")
+        return _with(source, FileKind.PROSE, "", "")
     names = [name.strip() for name in line.split("\t")]
     if "" in names or len({n.lower() for n in names}) != len(names):
         raise DataFileError(
             f"{source.source_file}: header {line[:120]!r} has a blank or repeated column name"
         )
-    return _with(source, MAPPING, mapping_table_name(source.source_file), line)
+    return _with(source, FileKind.MAPPING, mapping_table_name(source.source_file), line)
 
 
-def _with(source: SourceFile, kind: str, table: str, line: str) -> SourceFile:
+def _with(source: SourceFile, kind: FileKind, table: str, line: str) -> SourceFile:
     header = tuple(line.split("\t")) if line else ()
-    return SourceFile(
-        key=source.key,
-        source_file=source.source_file,
-        sha256=source.sha256,
-        modified=source.modified,
-        size=source.size,
-        kind=kind,
-        table=table,
-        header=header,
-        header_line=line,
-    )
+    return replace(source, kind=kind, table=table, header=header, header_line=line)

@@ -1,4 +1,4 @@
-"""Small Delta/catalog helpers shared by the layers: names, literals, versions, summaries."""
+"""Small Delta/catalog helpers shared by the layers: names, literals, versions, commits."""
 
 from __future__ import annotations
 
@@ -57,16 +57,6 @@ class Commits:
 
     def __getitem__(self, name: str) -> int:
         return self.by_table.get(name, 0)
-
-
-def unchanged(reason: str) -> dict:
-    return {"action": "unchanged", "reason": reason, "commits": 0}
-
-
-def created_or_unchanged(commits: int) -> dict:
-    """The summary of a table no file was loaded into: with a commit it was only created (its
-    first, empty version); without one it is unchanged."""
-    return {"action": "created"} if commits else unchanged("no file of this table changed")
 
 
 def _via_view(spark, df, statement: str) -> None:

@@ -1,33 +1,31 @@
-"""What the notebooks share: their parameters arrive as widgets and become `Settings`.
+"""What the notebooks share: their parameters arrive as widgets and become `Settings`; their
+result leaves as the notebook's exit value.
 
 On Databricks `dbutils` is the real one; locally the workflow runner passes a stand-in with the
-same `widgets.text` / `widgets.get`. Widget names are `Settings` field names, values are strings
-(as Databricks `base_parameters` always are); an empty value keeps the configured default.
+same `widgets.text` / `widgets.get` and `notebook.exit`. Widget names are `Settings` field names,
+values are strings (as Databricks `base_parameters` always are); an empty value keeps the
+configured default.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import replace
 
-from quest.config import Settings, _convert, load_settings
+from quest.config import Settings, parse_setting
+from quest.orchestration.tasks import base_settings
+from quest.results import LayerResult, TaskResult
 
 
 def define_widgets(dbutils, names: Iterable[str], settings: Settings | None = None) -> None:
     """Declare one text widget per setting, defaulting to the configured value."""
-    settings = settings or _run_base() or load_settings()
+    settings = settings or base_settings()
     for name in names:
         value = getattr(settings, name)
         if isinstance(value, tuple):
             value = ",".join(value)
         dbutils.widgets.text(name, "" if value is None else str(value))
-
-
-def _run_base() -> Settings | None:
-    """The settings of the local run executing this notebook, if any (`quest.orchestration.tasks`)."""
-    from quest.orchestration.tasks import _base
-
-    return _base.get()
 
 
 def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None = None) -> Settings:
@@ -36,10 +34,19 @@ def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None =
     The base is, in order: the argument, the settings of the local run executing the notebook
     (so its home, retries and sources apply), the environment's settings.
     """
-    base = base or _run_base() or load_settings()
+    base = base or base_settings()
     values = {}
     for name in names:
         raw = dbutils.widgets.get(name)
         if raw is not None and str(raw) != "":
-            values[name] = _convert(name, str(raw))
+            values[name] = parse_setting(name, str(raw))
     return replace(base, **values)
+
+
+def finish(dbutils, result: LayerResult, report: dict | None = None) -> TaskResult:
+    """End the notebook with its task result as the exit value (JSON), which the job and the
+    local runner read; where `dbutils` cannot exit a notebook, just return it."""
+    task = TaskResult.from_layer(result, report=report)
+    if hasattr(dbutils, "notebook"):
+        dbutils.notebook.exit(json.dumps(task.to_dict(), default=str))
+    return task

@@ -1,9 +1,10 @@
-"""The bodies of the workflow's Python tasks: parameters in, a small JSON-able summary out.
+"""The bodies of the workflow's Python tasks: parameters in, a small JSON-able result out.
 
 The BrickFlow task functions in `workflows/quest_pipeline.py` only forward their (string)
 parameters here. Settings are the environment's (`load_settings`) with the non-empty parameters
 applied; the local runner can put its own run settings underneath with `settings_scope`, so a
-local run keeps its home, retries and timeouts.
+local run keeps its home, retries and timeouts. Each task returns its `quest.results.TaskResult`
+as a dict: the sources' own summaries are adapted here, at the boundary.
 """
 
 from __future__ import annotations
@@ -14,50 +15,45 @@ import json
 import os
 from collections.abc import Iterator
 
-from quest.config import Settings, _convert, load_settings
+from quest.config import Settings, load_settings, parse_setting
+from quest.results import Status, TaskResult
+from quest.store.credentials import open_settings_store
 
-# Parameters every Python task accepts (all strings, as Databricks passes them).
-SYNC_PARAMS = ("env", "store", "contact", "bls_url", "datausa_url", "s3_endpoint_url")
 # Summaries travel as BrickFlow task values (Databricks caps them at 48 KiB): keep them small.
 _MAX_SUMMARY_CHARS = 16_000
 
-_base: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("quest_base", default=None)
+_run_settings: contextvars.ContextVar[Settings | None] = contextvars.ContextVar(
+    "quest_run_settings", default=None
+)
 
 
 @contextlib.contextmanager
 def settings_scope(settings: Settings) -> Iterator[None]:
     """Use `settings` (instead of the environment's) as the base of tasks run in this context."""
-    token = _base.set(settings)
+    token = _run_settings.set(settings)
     try:
         yield
     finally:
-        _base.reset(token)
+        _run_settings.reset(token)
 
 
-def task_settings(params: dict[str, str | None]) -> Settings:
+def base_settings(env: str | None = None) -> Settings:
+    """The settings tasks and notebooks build on: those of the local run executing them
+    (`settings_scope`), else the environment's, for `env` when given."""
+    scoped = _run_settings.get()
+    if scoped is not None:
+        return scoped
+    return load_settings({**os.environ, "QUEST_ENV": env or os.environ.get("QUEST_ENV", "local")})
+
+
+def settings_from_params(params: dict[str, str | None]) -> Settings:
     """The base settings with the task's non-empty parameters applied (typed like QUEST_* vars)."""
-    base = _base.get()
-    if base is None:
-        env = params.get("env") or os.environ.get("QUEST_ENV", "local")
-        base = load_settings({**os.environ, "QUEST_ENV": env})
     given = {
-        name: _convert(name, str(value))
+        name: parse_setting(name, str(value))
         for name, value in params.items()
         if value not in (None, "", "None") and name != "env"
     }
-    return base.with_overrides(**given)
-
-
-def _open_store(settings: Settings, dbutils=None):
-    """The store, with the secret scope's AWS keys on Databricks (`quest.store.credentials`)."""
-    from quest.store import open_store
-    from quest.store.credentials import aws_credentials
-
-    return open_store(
-        settings.store_uri,
-        endpoint_url=settings.s3_endpoint_url,
-        credentials=aws_credentials(settings, dbutils),
-    )
+    return base_settings(params.get("env")).with_overrides(**given)
 
 
 def small_summary(summary: dict) -> dict:
@@ -69,19 +65,54 @@ def small_summary(summary: dict) -> dict:
     return json.loads(json.dumps(trimmed, default=str))
 
 
+def bls_result(summary) -> TaskResult:
+    """A BLS sync's summary (`quest.sources.bls.SyncSummary`) as a task result."""
+    changed = summary.uploaded + summary.replaced + summary.deleted
+    if changed == 0:
+        line = f"unchanged, skipped (all {summary.files_seen} files unchanged at the source)"
+    else:
+        line = (
+            f"{summary.files_seen} files: {summary.uploaded} new, {summary.replaced} replaced, "
+            f"{summary.deleted} deleted, {summary.skipped} unchanged "
+            f"({summary.bytes_down / 1e6:.1f} MB down)"
+        )
+    return TaskResult(
+        status=Status.CHANGED if changed else Status.UNCHANGED,
+        summary=line,
+        files_synced=changed,
+        bytes_synced=summary.bytes_up,
+        source=small_summary(summary.to_dict()),
+    )
+
+
+def datausa_result(summary) -> TaskResult:
+    """A DataUSA sync's summary (`quest.sources.datausa.DataUsaSummary`) as a task result."""
+    if summary.changed:
+        line = f"changed: {summary.records} records stored"
+    else:
+        line = "unchanged, skipped (the population is the same as the stored copy)"
+    return TaskResult(
+        status=Status.CHANGED if summary.changed else Status.UNCHANGED,
+        summary=line,
+        files_synced=int(summary.changed),
+        bytes_synced=summary.bytes_up,
+        source=small_summary(summary.to_dict()),
+    )
+
+
 def bls_sync(dbutils=None, **params: str | None) -> dict:
-    """Republish the BLS pr directory to the store; returns the sync summary."""
+    """Republish the BLS pr directory to the store; returns the task result."""
     from quest.sources.bls import sync_bls
 
-    settings = task_settings(params)
-    summary = sync_bls(settings, store=_open_store(settings, dbutils))
-    return small_summary(summary.to_dict())
+    settings = settings_from_params(params)
+    summary = sync_bls(settings, store=open_settings_store(settings, dbutils))
+    return bls_result(summary).to_dict()
 
 
 def datausa_sync(dbutils=None, **params: str | None) -> dict:
-    """Fetch the US population from DataUSA into the store; returns the sync summary."""
+    """Fetch the US population from DataUSA into the store; returns the task result."""
     from quest.sources.datausa import sync_datausa
 
-    settings = task_settings(params)
-    summary = sync_datausa(settings, store=_open_store(settings, dbutils))
-    return small_summary(summary.to_dict())
+    settings = settings_from_params(params)
+    summary = sync_datausa(settings, store=open_settings_store(settings, dbutils))
+    return datausa_result(summary).to_dict()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import json
 import logging
 import runpy
 import sys
@@ -28,6 +29,7 @@ import networkx as nx
 from quest.config import Settings, validate_home
 from quest.errors import ConfigError
 from quest.locking import file_lock
+from quest.results import LayerResult, Status, TaskResult
 from quest.runner import record as rec
 from quest.runner.dbutils import LocalDbutils, NotebookExit
 from quest.runner.notify import Notification, deliver, redact
@@ -83,7 +85,7 @@ def run_workflow(settings: Settings, spark=None, only=None, out=print, workflow=
     _preflight(wf, settings, selected)
     lock_what = f"run lock on {home}"
     with file_lock(home / "run.lock", lock_what, timeout=settings.lock_timeout):
-        return _Run(wf, settings, order, selected, spark, out).execute()
+        return _WorkflowRun(wf, settings, order, selected, spark, out).execute()
 
 
 def run_cli(settings: Settings, only=None) -> int:
@@ -118,7 +120,9 @@ def _preflight(wf, settings: Settings, selected: set[str]) -> None:
         open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url)
 
 
-class _Run:
+class _WorkflowRun:
+    """One execution of a workflow: schedules its tasks, retries them, records and notifies."""
+
     def __init__(self, wf, settings: Settings, order, selected, spark, out) -> None:
         self.wf, self.settings, self.order, self.selected = wf, settings, order, selected
         self.spark = spark
@@ -172,9 +176,7 @@ class _Run:
             self.spark = get_spark(self.settings)
         self._schedule()
         failed = [
-            t
-            for t in self.record.tasks.values()
-            if t.status != rec.SUCCESS and t.status != rec.NOT_SELECTED
+            t for t in self.record.tasks.values() if t.status not in (rec.SUCCESS, rec.NOT_SELECTED)
         ]
         self.record.status = rec.FAILED if failed else rec.SUCCESS
         self.record.seconds = round(time.monotonic() - t0, 3)
@@ -206,7 +208,9 @@ class _Run:
                     states = [self.record.tasks[p].status for p in parents]
                     if any(s in (rec.FAILED, rec.UPSTREAM_FAILED) for s in states):
                         pending.remove(name)
-                        self.record.tasks[name].status = rec.UPSTREAM_FAILED
+                        task = self.record.tasks[name]
+                        task.status = rec.UPSTREAM_FAILED
+                        task.result = TaskResult(Status.SKIPPED, "upstream failed")
                         self.say(f"- {name}: skipped, upstream failed")
                     elif all(s == rec.SUCCESS for s in states):
                         pending.remove(name)
@@ -241,7 +245,7 @@ class _Run:
             self.say(f"> {name}: started (attempt {attempt}/{tries})")
             a0 = time.monotonic()
             try:
-                summary = self._call(task)
+                value = self._call(task)
             except (Exception, SystemExit) as exc:  # a task's failure is data here
                 error = redact(f"{type(exc).__name__}: {exc}", self.settings)
                 tr.errors.append(error)
@@ -252,11 +256,11 @@ class _Run:
                     time.sleep(wait_s)
                     continue
                 tr.status = rec.FAILED
+                tr.result = _failed(exc)
                 tr.seconds = round(time.monotonic() - t0, 3)
                 self._notify_task(name, eff, tr, exc)
                 return
-            tr.summary = summary
-            tr.did, tr.unchanged = rec.describe(summary)
+            tr.result, tr.summary = _task_result(value)
             tr.status = rec.SUCCESS
             tr.seconds = round(time.monotonic() - t0, 3)
             self.say(f"+ {name}: success in {tr.seconds:.1f}s" + (f": {tr.did}" if tr.did else ""))
@@ -341,20 +345,19 @@ class _Run:
             self.record.notifications.extend(results)
 
     def _report(self) -> None:
-        gold = self.record.tasks.get("gold_analysis")
-        if gold is None or gold.status != rec.SUCCESS or self.spark is None:
+        """Print and keep the answers of the last task that produced them."""
+        reports = [
+            t.result.report
+            for t in self.record.tasks.values()
+            if t.status == rec.SUCCESS and t.result is not None and t.result.report is not None
+        ]
+        if not reports:
             return
-        from quest.medallion.report import format_report, gold_report
+        from quest.medallion.report import format_report
 
-        try:
-            report = gold_report(self.spark, self.settings)
-        except Exception as exc:  # the run itself succeeded; say why there is no report
-            self.record.report = {"error": redact(f"{type(exc).__name__}: {exc}", self.settings)}
-            self.say(f"report unavailable: {self.record.report['error']}")
-            return
-        self.record.report = report
+        self.record.report = reports[-1]
         self.say("")
-        for line in format_report(report).splitlines():
+        for line in format_report(reports[-1]).splitlines():
             self.say(line)
 
 
@@ -363,9 +366,31 @@ def _is_notebook(task) -> bool:
 
 
 def _parse(value: str):
-    import json
-
     try:
         return json.loads(value)
     except (TypeError, ValueError):
         return value
+
+
+def _task_result(value: object) -> tuple[TaskResult | None, object]:
+    """What a task returned, as (its result, None), or (None, the value) when it is not one."""
+    if isinstance(value, TaskResult):
+        return value, None
+    if isinstance(value, LayerResult):
+        return TaskResult.from_layer(value), None
+    if isinstance(value, dict):
+        try:
+            return TaskResult.from_dict(value), None
+        except (KeyError, TypeError, ValueError):
+            pass
+    return None, value
+
+
+def _failed(exc: BaseException) -> TaskResult:
+    """A failed task's result, with what its layer did before failing when the error says."""
+    layer = getattr(exc, "result", None)
+    if not isinstance(layer, LayerResult):
+        return TaskResult(Status.FAILED)
+    result = TaskResult.from_layer(layer)
+    result.status = Status.FAILED
+    return result

@@ -113,13 +113,24 @@ class Hasher:
         return self._md5.hexdigest()
 
 
+def hash_stream(handle: BinaryIO, chunk_size: int = 1 << 20) -> Hasher:
+    """Hash a readable binary stream in chunks."""
+    hasher = Hasher()
+    while chunk := handle.read(chunk_size):
+        hasher.update(chunk)
+    return hasher
+
+
 def hash_file(path: str, chunk_size: int = 1 << 20) -> Hasher:
     """Hash a local file in chunks."""
-    hasher = Hasher()
     with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            hasher.update(chunk)
-    return hasher
+        return hash_stream(handle, chunk_size)
+
+
+def hash_object(store: Store, key: str, chunk_size: int = 1 << 20) -> Hasher:
+    """Hash a stored object in chunks (for an object whose metadata lacks its sha256)."""
+    with store.open(key) as handle:
+        return hash_stream(handle, chunk_size)
 
 
 def read_head(store: Store, key: str, limit: int = 65536) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from quest.config import Settings
+from quest.config import Settings, on_databricks
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +26,18 @@ class Credentials(dict):
     __str__ = __repr__
 
 
-def _dbutils():
+def _notebook_dbutils():
+    """The `dbutils` of the notebook (or notebook-run task) this code runs in, or None.
+
+    Found in IPython's user namespace, where Databricks puts it: the store needs no Spark
+    session (no JVM) to reach the secret scope.
+    """
     try:
-        from pyspark.dbutils import DBUtils  # type: ignore[import-not-found]
-
-        from quest.config import load_settings
-        from quest.spark import get_spark
-
-        return DBUtils(get_spark(load_settings()))
-    except ImportError:
         import IPython  # type: ignore[import-not-found]
-
-        return IPython.get_ipython().user_ns["dbutils"]
+    except ImportError:
+        return None
+    shell = IPython.get_ipython()
+    return None if shell is None else shell.user_ns.get("dbutils")
 
 
 def aws_credentials(settings: Settings, dbutils=None) -> Credentials | None:
@@ -45,16 +45,21 @@ def aws_credentials(settings: Settings, dbutils=None) -> Credentials | None:
 
     Args:
         settings: `secret_scope` names the Databricks secret scope (empty: default chain).
-        dbutils: Databricks' `dbutils`; found automatically on a cluster.
+        dbutils: Databricks' `dbutils`; found in the notebook's namespace on a cluster.
 
-    A scope without the two keys falls back to the default chain (an instance profile), with a
-    warning naming the scope.
+    A scope without the two keys, or no `dbutils` to read it with, falls back to the default
+    chain (an instance profile), with a warning naming the scope.
     """
-    from quest.spark import on_databricks
-
     if not settings.secret_scope or (dbutils is None and not on_databricks()):
         return None
-    dbutils = dbutils if dbutils is not None else _dbutils()
+    dbutils = dbutils if dbutils is not None else _notebook_dbutils()
+    if dbutils is None:
+        log.warning(
+            "no Databricks dbutils to read the secret scope QUEST_SECRET_SCOPE=%r with; using "
+            "the cluster's instance profile",
+            settings.secret_scope,
+        )
+        return None
     values = {}
     for name, secret in (("aws_access_key_id", ACCESS_KEY), ("aws_secret_access_key", SECRET_KEY)):
         try:
@@ -74,16 +79,20 @@ def aws_credentials(settings: Settings, dbutils=None) -> Credentials | None:
     return Credentials(values)
 
 
-def open_settings_store(settings: Settings):
+def open_settings_store(settings: Settings, dbutils=None):
     """The store at `settings.store_uri`, with Databricks-secret credentials when running there.
 
-    Every task that opens the store should come through here, so S3 credentials are found the
-    same way everywhere.
+    Every task and notebook that opens the store comes through here, so S3 credentials are found
+    the same way everywhere.
+
+    Args:
+        settings: the store URI, S3 endpoint and secret scope.
+        dbutils: Databricks' `dbutils` when the caller has it (a task or a notebook).
     """
     from quest.store import open_store
 
     return open_store(
         settings.store_uri,
         endpoint_url=settings.s3_endpoint_url,
-        credentials=aws_credentials(settings),
+        credentials=aws_credentials(settings, dbutils),
     )

@@ -1,0 +1,60 @@
+"""Each layer plans its load from its manifest before touching a table (no Spark needed)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from quest.config import Settings
+from quest.medallion.bronze import plan_bronze
+from quest.medallion.silver import plan_silver
+from quest.medallion.store_files import FileKind
+from quest.store import LocalStore
+from tests.bls_text import data_file, data_line
+from tests.medallion.helpers import put
+
+CURRENT = data_file(data_line("PRS30006032", 2013, "Q01", "0.5"))
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_bronze_plans_the_changed_and_new_files_and_the_gone_ones(tmp_path):
+    settings = Settings(home=tmp_path, store=str(tmp_path / "store"))
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.data.0.Current", CURRENT)
+    put(store, "bls/pr/pr.series", "series_id\tseries_title\r\n")
+    put(store, settings.datausa_key, '{"data": []}')
+    manifest = {
+        "pr.data.0.Current": {"sha256": _sha(CURRENT), "table": "pr_data"},
+        "pr.series": {"sha256": "an older version", "table": "pr_series"},
+        "pr.data.1.AllData": {"sha256": "gone", "table": "pr_data"},
+    }
+    plan = plan_bronze(store, settings, manifest)
+    changed = {s.source_file: s.kind for s in plan.changed}
+    assert changed == {"pr.series": None, settings.datausa_key: FileKind.POPULATION}
+    assert plan.gone == ["pr.data.1.AllData"]
+    assert plan.known_tables == ["pr_data", "pr_series"]
+    assert not plan.nothing_to_do
+    assert len(plan_bronze(store, settings, {}).changed) == 3
+
+
+def test_silver_plans_the_tabular_files_whose_bronze_content_changed():
+    bronze = {
+        "pr.data.0.Current": {"kind": "data", "table": "pr_data", "sha256": "new"},
+        "pr.period": {"kind": "mapping", "table": "pr_period", "sha256": "same"},
+        "pr.txt": {"kind": "prose", "table": None, "sha256": "prose"},
+        "datausa/population.json": {"kind": "population", "table": "population", "sha256": "p"},
+    }
+    loaded = {
+        "pr.data.0.Current": {"table": "bls_observations", "sha256": "old"},
+        "pr.period": {"table": "pr_period", "sha256": "same"},
+        "pr.data.1.AllData": {"table": "bls_observations", "sha256": "gone"},
+    }
+    plan = plan_silver(bronze, loaded)
+    assert sorted(plan.pending) == ["datausa/population.json", "pr.data.0.Current"]
+    assert plan.gone == ["pr.data.1.AllData"]
+    assert plan.pending_of(FileKind.DATA) == ["pr.data.0.Current"]
+    assert plan.tables() == ["bls_observations", "population", "pr_period", "quarantine"]
+    quiet = {f: {"table": "t", "sha256": e["sha256"]} for f, e in bronze.items() if e["table"]}
+    assert plan_silver(bronze, quiet).nothing_to_do
