@@ -92,7 +92,12 @@ def load_bronze(spark, settings: Settings, store=None) -> dict:
     if population is not None:
         sources.append(population)
     present = {s.source_file for s in sources}
-    changed = [s for s in sources if manifest.get(s.source_file, {}).get("sha256") != s.sha256]
+    # A full refresh (a replay) reloads every file; otherwise only those whose content changed.
+    changed = [
+        s
+        for s in sources
+        if settings.full_refresh or manifest.get(s.source_file, {}).get("sha256") != s.sha256
+    ]
     gone = sorted(set(manifest) - present)
     known_tables = sorted({e["table"] for e in manifest.values() if e.get("table")})
     if not changed and not gone:

@@ -137,7 +137,12 @@ def load_silver(spark, settings: Settings) -> dict:
     manifest_name = settings.table("silver", SILVER_MANIFEST)
     loaded = read_manifest(spark, manifest_name)
     tabular = {f: e for f, e in bronze.items() if e["kind"] in (DATA, MAPPING, POPULATION)}
-    pending = {f: e for f, e in tabular.items() if loaded.get(f, {}).get("sha256") != e["sha256"]}
+    # A full refresh (a replay) re-reads every bronze file; otherwise only those that changed.
+    pending = {
+        f: e
+        for f, e in tabular.items()
+        if settings.full_refresh or loaded.get(f, {}).get("sha256") != e["sha256"]
+    }
     gone = sorted(set(loaded) - set(tabular))
     known = sorted({e["table"] for e in loaded.values()} | {S.QUARANTINE})
     names = [settings.table("silver", t) for t in known] + [manifest_name]
