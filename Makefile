@@ -8,15 +8,16 @@ STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.spark-packages
 export PYTHONHASHSEED := 0
 
-.PHONY: setup demo test secrets format lint bundle bench run clean
+.PHONY: setup demo test secrets format lint bundle bench run deploy clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo 'make: no Python 3.12 found (see .ci/find-python)'; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+# Spark and Delta come with the `spark` extra here; on Databricks they are the runtime's own.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[spark,test,bench]'
 	touch $@
 
 # Delta's jars come from Maven Central through spark.jars.packages; Ivy caches them.
@@ -54,6 +55,18 @@ bench: setup
 # Live sources: needs internet and QUEST_CONTACT=you@example.org.
 run: setup
 	$(BIN)/quest run
+
+# The wheel of this commit, uploaded where the bundle points, then `bf projects deploy` (docs/deploy.md).
+# make deploy ENV=dev [PROFILE=quest] [DRY_RUN=1]; DRY_RUN=1 prints the steps and changes nothing.
+ENV ?=
+PROFILE ?=
+DATABRICKS ?= databricks
+BF ?= $(BIN)/bf
+deploy:
+	@test -x $(BIN)/quest || $(MAKE) setup
+	$(BIN)/python -m quest.orchestration.deploy --env '$(ENV)' --repo '$(CURDIR)' \
+		--databricks-cli '$(DATABRICKS)' --bf '$(BF)' \
+		$(if $(PROFILE),--profile '$(PROFILE)') $(if $(DRY_RUN),--dry-run)
 
 clean:
 	rm -rf .quest bench/results/*.json build dist src/*.egg-info

@@ -2,13 +2,19 @@
 # MAGIC %md
 # MAGIC # Gold: the quest's three answers as views
 # MAGIC
-# MAGIC Parameters (widgets, named like `quest.config.Settings` fields; empty keeps the default):
+# MAGIC Widgets (named like `quest.config.Settings` fields):
 # MAGIC - `env`, `store`, `catalog`, `schema_prefix`: where the tables live
 # MAGIC - `current_file`: the BLS data file the answers read (default `pr.data.0.Current`)
 # MAGIC - `start_year`, `end_year`: the population statistics' years, inclusive (2013, 2018)
 # MAGIC - `include_annual`: also sum `Q05` (the annual average) in the best year (default false)
 # MAGIC - `report_series`, `report_period`: the series reported against population
 # MAGIC   (`PRS30006032`, `Q01`)
+# MAGIC
+# MAGIC Opened by hand on Databricks, the widgets start at the **dev** environment: `env` dev,
+# MAGIC `catalog` `quest_dev`, `store` `s3://quest-dev-republish`. For another environment set
+# MAGIC `env`, `catalog` and `store` together (prod: `prod`, `quest`, `s3://quest-republish`); an
+# MAGIC empty widget keeps the environment's default. A job sets them all.
+# MAGIC Running it replaces that environment's gold views: not while its `quest_pipeline` job runs.
 
 # COMMAND ----------
 

@@ -2,17 +2,26 @@
 # The BrickFlow project entrypoint: `bf projects deploy` runs it to synthesize the bundle, and
 # Databricks runs it as the notebook behind every Python task.
 
-from brickflow import Project, PypiTaskLibrary  # brickflow must be imported first
+import os
+import sys
+
+from brickflow import BrickflowEnvVars, Project, PypiTaskLibrary  # brickflow must come first
 
 import workflows
 from quest.config import load_settings
+from quest.errors import ConfigError
 from quest.orchestration.bundle import (
     GIT_PROVIDER,
     GIT_REPO,
     codegen_kwargs,
     represent_integral_floats_as_ints,
 )
-from quest.orchestration.workflow_config import VolumeWheelLibrary, brickflow_pin, workflow_config
+from quest.orchestration.workflow_config import (
+    VolumeWheelLibrary,
+    brickflow_pin,
+    check_deployable,
+    workflow_config,
+)
 
 
 def main() -> None:
@@ -20,6 +29,16 @@ def main() -> None:
     from brickflow import ctx
 
     cfg = workflow_config(ctx.env)
+    if os.environ.get(BrickflowEnvVars.BRICKFLOW_MODE.value) == "deploy":
+        try:
+            check_deployable(cfg)
+        except ConfigError as exc:
+            sys.exit(f"quest: {exc}")
+        if cfg.bundle_base_path:
+            # BrickFlow reads the bundle's workspace root from this variable only.
+            os.environ.setdefault(
+                BrickflowEnvVars.BRICKFLOW_BUNDLE_BASE_PATH.value, cfg.bundle_base_path
+            )
     represent_integral_floats_as_ints()
     with Project(
         "quest",

@@ -4,16 +4,22 @@
                   ├─> load_bronze ─> load_silver ─> gold_analysis
     datausa_sync ─┘
 
-Every value comes from `quest.orchestration.workflow_config` for the environment BrickFlow deploys to (or runs
-in); the tasks only forward parameters to `quest.orchestration.tasks` and the notebooks in `notebooks/`.
+The one job that writes: the store, bronze, silver and gold. Its runs are queued one at a time, so
+a run `quest_reports` starts waits for the daily one. The job parameter `full_refresh` reaches the
+notebooks as a widget (a replay of bronze and silver).
+
+Every value comes from `quest.orchestration.workflow_config` for the environment BrickFlow
+deploys to (or runs in); the tasks only forward parameters to `quest.orchestration.tasks` and the
+notebooks in `notebooks/`.
 """
 
 from brickflow import Workflow, ctx
 
 from quest.orchestration import tasks
 from quest.orchestration.workflow_config import (
+    PIPELINE,
     SYNC_TIMEOUT,
-    shared_workflow_settings,
+    pipeline_workflow_settings,
     task_settings,
     workflow_config,
 )
@@ -22,18 +28,16 @@ cfg = workflow_config(ctx.env)
 _settings = cfg.settings
 
 wf = Workflow(
-    "quest_pipeline",
+    PIPELINE,
     description="BLS productivity and US population: republish to S3, bronze, silver, gold.",
-    schedule_quartz_expression=cfg.schedule,
-    timezone=cfg.timezone,
-    **shared_workflow_settings(cfg),
+    **pipeline_workflow_settings(cfg),
 )
 
 
 @wf.task(task_settings=task_settings(cfg, internet=True, timeout=SYNC_TIMEOUT))
 def bls_sync(
     *,
-    env: str = cfg.env,
+    env: str = _settings.env,
     store: str = _settings.store,
     contact: str = cfg.contact,
     bls_url: str = _settings.bls_url,
@@ -52,7 +56,7 @@ def bls_sync(
 @wf.task(task_settings=task_settings(cfg, internet=True, timeout=SYNC_TIMEOUT))
 def datausa_sync(
     *,
-    env: str = cfg.env,
+    env: str = _settings.env,
     store: str = _settings.store,
     contact: str = cfg.contact,
     datausa_url: str = _settings.datausa_url,

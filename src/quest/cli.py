@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the quest_pipeline workflow locally")
     _common(run, "bls_url", "datausa_url", "store", "home", "contact")
     run.add_argument("--only", nargs="+", metavar="TASK", help="run only these tasks")
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        default=None,
+        help="replay: bronze and silver reload every file, changed or not (QUEST_FULL_REFRESH)",
+    )
     run.set_defaults(handler=_run)
 
     demo = sub.add_parser("demo", help="offline demo: mirror + sample, then run, then report")
@@ -76,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace):
-    names = ("store", "home", "contact", "bls_url", "datausa_url")
+    names = ("store", "home", "contact", "bls_url", "datausa_url", "full_refresh")
     return load_settings().with_overrides(**{n: getattr(args, n, None) for n in names})
 
 

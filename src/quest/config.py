@@ -67,6 +67,14 @@ class Settings:
     lock_timeout: float = 0.0
     serverless: bool = False
     bundle_offline: bool = False
+    # A replay: bronze and silver reload every file, whatever their manifests say.
+    full_refresh: bool = False
+    # Deploy-only: the version of the project wheel the jobs install (`make deploy` sets it).
+    wheel_version: str = ""
+    # Deploy-only: who the jobs run as, and how the job cluster reaches S3 (docs/deploy.md).
+    run_as_service_principal: str = ""
+    instance_profile_arn: str = ""
+    spark_keys_from_secrets: bool = False
 
     @property
     def store_uri(self) -> str:
@@ -149,6 +157,11 @@ ENV_VARS: dict[str, str] = {
     "QUEST_LOCK_TIMEOUT": "lock_timeout",
     "QUEST_SERVERLESS": "serverless",
     "QUEST_BUNDLE_OFFLINE": "bundle_offline",
+    "QUEST_FULL_REFRESH": "full_refresh",
+    "QUEST_WHEEL_VERSION": "wheel_version",
+    "QUEST_RUN_AS_SERVICE_PRINCIPAL": "run_as_service_principal",
+    "QUEST_INSTANCE_PROFILE_ARN": "instance_profile_arn",
+    "QUEST_SPARK_KEYS_FROM_SECRETS": "spark_keys_from_secrets",
 }
 _VAR_OF = {attr: var for var, attr in ENV_VARS.items()}
 _TYPES = {f.name: f.type for f in fields(Settings)}

@@ -35,9 +35,11 @@ def test_bls_failing_for_good_stops_the_pipeline_before_spark_and_notifies(
     for name in ("load_bronze", "load_silver", "gold_analysis"):
         assert tasks[name].status == "skipped: upstream failed" and tasks[name].attempts == 0
     assert record.exit_code == 1
+    # One job-level failure mail (tasks send none), naming the failed task and its last error.
     notes = [(n["event"], n["scope"]) for n in record.notifications]
-    assert ("on_failure", "bls_sync") in notes and ("on_failure", "workflow") in notes
-    assert any(line.startswith("  notification on_failure [bls_sync]") for line in lines)
+    assert notes == [("on_failure", "workflow")]
+    assert any(line.startswith("  notification on_failure [workflow]") for line in lines)
+    assert any("| " in line and "bls_sync: failed" in line and "500" in line for line in lines)
     saved = json.loads(Path(record.path).read_text())
     assert saved["status"] == "failed"
     store = Path(settings.store_uri)

@@ -1,9 +1,16 @@
-"""bundle.yml is what `make bundle` synthesizes today, and Databricks would accept it."""
+"""Every target BrickFlow can synthesize (local, dev, prod) is one Databricks would accept and run
+as intended; bundle.yml is what `make bundle` synthesizes today; serverless is refused.
+
+The three targets are synthesized once, by the `make bundle` command itself, from a bare
+environment with a random hash seed.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -11,55 +18,86 @@ import yaml
 from brickflow.bundles.model import DatabricksAssetBundles
 from databricks.bundles.jobs import Job
 
+from quest.orchestration.bundle import (
+    STAND_IN_SERVICE_PRINCIPAL,
+    SynthRefused,
+    offline_wheel_version,
+    render,
+    synth_target,
+)
+from quest.orchestration.workflow_config import (
+    JOB_PARAMETERS,
+    PIPELINE,
+    REPORTS,
+    wheel_filename,
+)
+
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundle.yml"
+TARGETS = ("quest-local", "quest-dev", "quest-prod")
+# What each task writes, by what it runs: a notebook writes its layer's schema, a sync task its
+# folder of the store. A task running anything else fails the race check until it is added.
+NOTEBOOK_WRITES = {"load_bronze": "bronze", "load_silver": "silver", "gold_analysis": "gold"}
+SYNC_WRITES = {"bls_sync": "bls/pr/", "datausa_sync": "datausa/"}
 
 
 @pytest.fixture(scope="module")
-def bundle() -> dict:
-    return yaml.safe_load(BUNDLE.read_text(encoding="utf-8"))
+def synthesized(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("bundle")
+    out = tmp / "all.yml"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp), "PYTHONHASHSEED": "random"}
+    command = [sys.executable, "-m", "quest.orchestration.bundle", "--out", str(out)]
+    done = subprocess.run(
+        [*command, "--env", "local", "dev", "prod"],
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(out.read_text(encoding="utf-8"))
 
 
-def _jobs(bundle: dict):
-    for target_name, target in bundle["targets"].items():
+@pytest.fixture(scope="module")
+def targets(synthesized) -> dict:
+    return synthesized["targets"]
+
+
+def _jobs(targets: dict):
+    for target_name, target in targets.items():
         for job_name, job in target["resources"]["jobs"].items():
             yield target_name, job_name, job
 
 
-def test_committed_bundle_is_byte_identical_to_a_fresh_offline_synth(tmp_path):
-    out = tmp_path / "bundle.yml"
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONHASHSEED": "random"}
-    done = subprocess.run(
-        [sys.executable, "-m", "quest.orchestration.bundle", "--out", str(out)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    assert out.read_text(encoding="utf-8") == BUNDLE.read_text(encoding="utf-8"), (
+def _params(task: dict) -> dict:
+    return task.get("notebook_task", {}).get("base_parameters", {})
+
+
+def test_committed_bundle_is_byte_identical_to_a_fresh_offline_synth(synthesized):
+    shared = {**synthesized, "targets": {k: synthesized["targets"][k] for k in TARGETS[1:]}}
+    assert render(shared) == BUNDLE.read_text(encoding="utf-8"), (
         "bundle.yml is stale: run `make bundle` and commit it"
     )
 
 
-def test_bundle_passes_brickflows_strict_model_with_dev_and_prod_targets(bundle):
-    DatabricksAssetBundles.model_validate(bundle)
-    assert set(bundle["targets"]) == {"quest-dev", "quest-prod"}
+def test_every_target_passes_brickflows_strict_bundle_model(synthesized, targets):
+    assert set(targets) == set(TARGETS)
+    for name in TARGETS:
+        DatabricksAssetBundles.model_validate({**synthesized, "targets": {name: targets[name]}})
 
 
-def test_every_job_passes_the_strict_databricks_job_model(bundle):
-    names = set()
-    for _target, job_name, job in _jobs(bundle):
+def test_every_job_of_every_target_passes_the_strict_databricks_job_model(targets):
+    names = defaultdict(set)
+    for target, job_name, job in _jobs(targets):
         parsed = Job.from_dict(job)
-        names.add(job_name)
-        assert parsed.max_concurrent_runs == 1
-    assert names == {"quest_pipeline", "quest_reports"}
+        names[target].add(job_name)
+        assert parsed.max_concurrent_runs == 1, f"{target}/{job_name}"
+        assert job["queue"] == {"enabled": True}, f"{target}/{job_name}"
+    assert all(jobs == {PIPELINE, REPORTS} for jobs in names.values())
 
 
-def test_no_float_and_no_lowercase_git_provider_reach_the_bundle():
-    text = BUNDLE.read_text(encoding="utf-8")
-    raw = yaml.safe_load(text)
+def test_no_float_and_no_lowercase_git_provider_reach_any_target(targets):
     floats = []
 
     def walk(node, path):
@@ -72,84 +110,205 @@ def test_no_float_and_no_lowercase_git_provider_reach_the_bundle():
             for i, v in enumerate(node):
                 walk(v, f"{path}[{i}]")
 
-    walk(raw, "")
+    walk(targets, "")
     assert floats == []
-    for _t, _j, job in _jobs(raw):
-        if "git_source" in job:
+    for target, _j, job in _jobs(targets):
+        if target == "quest-local":
+            assert "git_source" not in job
+        else:
             assert job["git_source"]["git_provider"] == "gitHub"
 
 
-def test_every_dependency_names_a_task_of_the_same_job(bundle):
-    for target, job_name, job in _jobs(bundle):
+def test_every_dependency_and_run_job_task_names_something_of_the_same_target(targets):
+    for target, job_name, job in _jobs(targets):
         keys = {t["task_key"] for t in job["tasks"]}
         for task in job["tasks"]:
             for dep in task.get("depends_on", []):
                 assert dep["task_key"] in keys, f"{target}/{job_name}/{task['task_key']}: {dep}"
+            if "run_job_task" in task:
+                started = task["run_job_task"]["job_id"]
+                assert started in {
+                    f"${{resources.jobs.{j}.id}}" for j in targets[target]["resources"]["jobs"]
+                }, f"{target}/{job_name}/{task['task_key']}: {started}"
 
 
-def test_every_notebook_path_exists_in_the_repository(bundle):
-    for target, job_name, job in _jobs(bundle):
+def test_every_notebook_path_resolves_to_a_notebook_in_the_repository(targets):
+    for target, job_name, job in _jobs(targets):
         for task in job["tasks"]:
-            path = task["notebook_task"]["notebook_path"]
-            assert (REPO / f"{path}.py").is_file(), (
-                f"{target}/{job_name}/{task['task_key']}: {path}"
-            )
+            if "notebook_task" not in task:
+                continue
+            nb = task["notebook_task"]
+            where = f"{target}/{job_name}/{task['task_key']}"
+            if target == "quest-local":
+                # No git source: the Databricks CLI uploads the files and rewrites these paths.
+                assert nb["source"] == "WORKSPACE", where
+                assert (REPO / nb["notebook_path"]).is_file(), where
+            else:
+                assert nb["source"] == "GIT", where
+                assert (REPO / f"{nb['notebook_path']}.py").is_file(), where
 
 
-def test_every_task_has_retries_with_an_interval_a_timeout_and_notifications(bundle):
-    for target, job_name, job in _jobs(bundle):
+def test_no_two_jobs_run_a_task_that_writes_the_same_table_or_store_folder(targets):
+    writers = defaultdict(set)  # (target, what is written) -> {job}
+    for target, job_name, job in _jobs(targets):
         for task in job["tasks"]:
             where = f"{target}/{job_name}/{task['task_key']}"
+            if "run_job_task" in task:
+                continue  # writes nothing itself: the job it starts is checked on its own
+            params = _params(task)
+            notebook = Path(task["notebook_task"]["notebook_path"]).stem
+            if notebook == "entrypoint":
+                assert task["task_key"] in SYNC_WRITES, f"{where}: what does it write?"
+                written = params["store"].rstrip("/") + "/" + SYNC_WRITES[task["task_key"]]
+            else:
+                assert notebook in NOTEBOOK_WRITES, f"{where}: what does it write?"
+                layer = NOTEBOOK_WRITES[notebook]
+                written = f"{params['catalog']}.{params['schema_prefix']}{layer}"
+            writers[(target, written)].add(job_name)
+    assert writers, "no writing task found"
+    shared = {k: jobs for k, jobs in writers.items() if len(jobs) > 1}
+    assert shared == {}, f"written by more than one job: {shared}"
+    # ... and the one writer never overlaps itself (its runs are queued, one at a time).
+    for target, written in writers:
+        (job_name,) = writers[(target, written)]
+        job = targets[target]["resources"]["jobs"][job_name]
+        assert job["max_concurrent_runs"] == 1 and job["queue"]["enabled"] is True
+
+
+def test_a_local_deployment_writes_nothing_the_dev_jobs_write(targets):
+    def written(target):
+        pipeline = targets[target]["resources"]["jobs"][PIPELINE]
+        return {
+            (_params(t).get("store"), _params(t).get("catalog"), _params(t).get("schema_prefix"))
+            for t in pipeline["tasks"]
+        }
+
+    for store, _catalog, prefix in written("quest-local"):
+        assert "${workspace.current_user.short_name}" in f"{store}{prefix}"
+    assert not written("quest-local") & written("quest-dev")
+
+
+def test_the_population_trigger_starts_the_pipeline_of_the_same_target(targets):
+    for name, target in targets.items():
+        jobs = target["resources"]["jobs"]
+        reports, pipeline = jobs[REPORTS], jobs[PIPELINE]
+        (task,) = reports["tasks"]
+        assert task["run_job_task"]["job_id"] == f"${{resources.jobs.{PIPELINE}.id}}"
+        assert "max_retries" not in task and not reports.get("job_clusters")
+        store = _params(pipeline["tasks"][0])["store"]
+        assert reports["trigger"]["file_arrival"]["url"] == f"{store}/datausa/", name
+        assert reports["timeout_seconds"] >= 2 * pipeline["timeout_seconds"], name
+
+
+def test_mail_is_job_level_failures_and_slow_runs_with_success_mail_off_in_prod(targets):
+    for target, job_name, job in _jobs(targets):
+        where = f"{target}/{job_name}"
+        emails = job["email_notifications"]
+        assert emails.get("on_failure"), where
+        assert "on_start" not in emails, where
+        assert bool(emails.get("on_success")) is (target != "quest-prod"), where
+        assert job["notification_settings"] == {"no_alert_for_skipped_runs": True}, where
+        for task in job["tasks"]:
+            assert not task.get("email_notifications"), f"{where}/{task['task_key']}"
+        if job_name == PIPELINE:
+            assert emails["on_duration_warning_threshold_exceeded"] == emails["on_failure"]
+            (rule,) = job["health"]["rules"]
+            assert rule["metric"] == "RUN_DURATION_SECONDS" and rule["op"] == "GREATER_THAN"
+            assert 0 < rule["value"] < job["timeout_seconds"], where
+
+
+def test_prod_runs_as_a_service_principal_under_a_shared_root_and_others_as_the_deployer(targets):
+    for target, job_name, job in _jobs(targets):
+        if target == "quest-prod":
+            assert job["run_as"] == {"service_principal_name": STAND_IN_SERVICE_PRINCIPAL}
+        else:
+            assert "run_as" not in job, f"{target}/{job_name}"
+    prod_root = targets["quest-prod"]["workspace"]["root_path"]
+    assert prod_root.startswith("/Workspace/Shared/") and "current_user" not in prod_root
+    for name in ("quest-local", "quest-dev"):
+        assert targets[name]["workspace"]["root_path"].startswith("/Users/${workspace")
+
+
+def test_pipeline_tasks_retry_with_an_interval_and_a_timeout_syncs_more(targets):
+    for target, _j, job in _jobs(targets):
+        if _j != PIPELINE:
+            continue
+        retries = {}
+        for task in job["tasks"]:
+            where = f"{target}/{task['task_key']}"
             assert task["max_retries"] >= 1, where
             assert task["min_retry_interval_millis"] >= 60_000, where
             assert task["timeout_seconds"] > 0, where
-            emails = task["email_notifications"]
-            for event in ("on_start", "on_success", "on_failure"):
-                assert emails.get(event), f"{where}: no {event} e-mail"
-        for event in ("on_start", "on_success", "on_failure"):
-            assert job["email_notifications"].get(event), f"{target}/{job_name}: no {event}"
+            retries[task["task_key"]] = task["max_retries"]
+        assert retries["bls_sync"] > retries["load_bronze"]
+        assert retries["datausa_sync"] > retries["gold_analysis"]
 
 
-def test_sync_tasks_retry_more_than_the_spark_tasks(bundle):
-    job = bundle["targets"]["quest-prod"]["resources"]["jobs"]["quest_pipeline"]
-    retries = {t["task_key"]: t["max_retries"] for t in job["tasks"]}
-    assert retries["bls_sync"] > retries["load_bronze"]
-    assert retries["datausa_sync"] > retries["gold_analysis"]
+def test_the_pipeline_takes_a_full_refresh_job_parameter(targets):
+    for name, target in targets.items():
+        pipeline = target["resources"]["jobs"][PIPELINE]
+        assert pipeline["parameters"] == [
+            {"name": k, "default": v} for k, v in JOB_PARAMETERS.items()
+        ], name
+        for task in pipeline["tasks"]:
+            # Databricks pushes job parameters down; a task parameter of that name would clash.
+            assert not set(JOB_PARAMETERS) & set(_params(task)), f"{name}/{task['task_key']}"
 
 
-def test_credentials_are_secret_references_and_no_literal_key_is_in_the_bundle(bundle):
-    for target, _job_name, job in _jobs(bundle):
-        scope = "quest-dev" if target == "quest-dev" else "quest"
-        cluster = job["job_clusters"][0]["new_cluster"]
-        assert cluster["spark_env_vars"]["QUEST_SECRET_SCOPE"] == scope
-        key = cluster["spark_conf"]["spark.hadoop.fs.s3a.secret.key"]
-        assert key == f"{{{{secrets/{scope}/aws-secret-access-key}}}}"
-    text = BUNDLE.read_text(encoding="utf-8")
+def test_spark_needs_no_key_and_no_literal_key_is_in_any_target(targets):
+    for target, _job_name, job in _jobs(targets):
+        for cluster in job.get("job_clusters", []):
+            new = cluster["new_cluster"]
+            assert "spark_conf" not in new, target
+            assert new["spark_env_vars"]["QUEST_SECRET_SCOPE"] in {"quest-dev", "quest"}
+    text = yaml.safe_dump(targets) + BUNDLE.read_text(encoding="utf-8")
     assert "AKIA" not in text and "/tmp/" not in text and "/root" not in text
 
 
-def test_one_small_shared_job_cluster_on_the_runtime_matching_the_pinned_pyspark(bundle):
+def test_one_small_job_cluster_on_runtime_19_installing_the_pinned_wheel(targets):
     import pyspark
 
     # Databricks Runtime 19 is Apache Spark 4.2.0: the cluster runs the Spark the tests ran.
     assert pyspark.__version__.startswith("4.2.")
-    for _t, _j, job in _jobs(bundle):
+    wheel = wheel_filename(offline_wheel_version())
+    for target, job_name, job in _jobs(targets):
+        if job_name != PIPELINE:
+            continue
         (cluster,) = job["job_clusters"]
         assert cluster["new_cluster"]["spark_version"] == "19.x-scala2.13"
         assert cluster["new_cluster"]["num_workers"] == 1
         assert {t["job_cluster_key"] for t in job["tasks"]} == {cluster["job_cluster_key"]}
+        catalog = "quest" if target == "quest-prod" else "quest_dev"
         for task in job["tasks"]:
             wheels = [lib["whl"] for lib in task["libraries"] if "whl" in lib]
-            assert len(wheels) == 1 and wheels[0].startswith("/Volumes/"), task["task_key"]
+            assert wheels == [f"/Volumes/{catalog}/ops/wheels/{wheel}"], task["task_key"]
 
 
-def test_prod_schedule_runs_and_dev_schedule_is_paused(bundle):
-    prod = bundle["targets"]["quest-prod"]["resources"]["jobs"]
-    dev = bundle["targets"]["quest-dev"]["resources"]["jobs"]
-    assert prod["quest_pipeline"]["schedule"]["pause_status"] == "UNPAUSED"
-    assert prod["quest_pipeline"]["schedule"]["timezone_id"] == "America/New_York"
-    assert dev["quest_pipeline"]["schedule"]["pause_status"] == "PAUSED"
-    assert (
-        prod["quest_reports"]["trigger"]["file_arrival"]["url"] == "s3://quest-republish/datausa/"
-    )
-    assert dev["quest_reports"]["trigger"]["pause_status"] == "PAUSED"
+def test_schedules_and_the_trigger_run_by_themselves_in_prod_only(targets):
+    for name, target in targets.items():
+        jobs = target["resources"]["jobs"]
+        status = "UNPAUSED" if name == "quest-prod" else "PAUSED"
+        assert jobs[PIPELINE]["schedule"]["pause_status"] == status, name
+        assert jobs[PIPELINE]["schedule"]["timezone_id"] == "America/New_York"
+        assert jobs[REPORTS]["trigger"]["pause_status"] == status, name
+    prod = targets["quest-prod"]["resources"]["jobs"]
+    assert prod[REPORTS]["trigger"]["file_arrival"]["url"] == "s3://quest-republish/datausa/"
+
+
+def test_synthesis_refuses_serverless_and_a_deploy_without_version_or_service_principal():
+    cases = {
+        "local": {"QUEST_SERVERLESS": "true"},
+        "prod": {"QUEST_WHEEL_VERSION": "", "QUEST_RUN_AS_SERVICE_PRINCIPAL": ""},
+    }
+
+    def refusal(env):
+        with pytest.raises(SynthRefused) as refused:
+            synth_target(env, cases[env])
+        return str(refused.value)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        local, prod = pool.map(refusal, cases)
+    assert "cannot deploy the local target" in local
+    assert "QUEST_SERVERLESS=true is not supported" in local
+    assert "QUEST_WHEEL_VERSION is not set" in prod and "make deploy ENV=prod" in prod
+    assert "QUEST_RUN_AS_SERVICE_PRINCIPAL" in prod

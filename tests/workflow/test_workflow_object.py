@@ -1,4 +1,4 @@
-"""The BrickFlow Workflow objects: the DAG, and the settings every task carries."""
+"""The BrickFlow Workflow objects and their per-environment settings (no synthesis here)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,22 @@ import networkx as nx
 import pytest
 from brickflow.engine.task import TaskType
 
+from quest.errors import ConfigError
 from quest.orchestration.workflow_config import (
     DBR_VERSION,
+    DEPLOYING_USER,
+    DURATION_WARNING,
+    PIPELINE,
     SYNC_RETRIES,
     TASK_RETRIES,
+    check_deployable,
+    deploy_refusals,
+    job_cluster,
     workflow_config,
 )
-from quest.runner.local import load_pipeline
+from quest.runner.local import REPO, load_pipeline
+
+DEPLOYABLE = {"QUEST_WHEEL_VERSION": "0.1.0+gabc", "QUEST_RUN_AS_SERVICE_PRINCIPAL": "sp-id"}
 
 
 @pytest.fixture(scope="module")
@@ -55,81 +64,157 @@ def test_sync_tasks_are_python_tasks_with_keyword_only_string_parameters(pipelin
 
 
 def test_notebook_tasks_pass_their_widgets_as_base_parameters(pipeline):
-    for name, notebook in [
-        ("load_bronze", "notebooks/load_bronze"),
-        ("load_silver", "notebooks/load_silver"),
-        ("gold_analysis", "notebooks/gold_analysis"),
-    ]:
+    # The workflow loaded here is BrickFlow's `local` one: notebooks named by their file.
+    for name in ("load_bronze", "load_silver", "gold_analysis"):
         task = pipeline.tasks[name]
         assert task.task_type == TaskType.NOTEBOOK_TASK
         nb = task.task_func()
-        assert nb.notebook_path == notebook
+        assert nb.notebook_path == f"notebooks/{name}.py" and nb.source == "WORKSPACE"
+        assert (REPO / nb.notebook_path).is_file()
         assert {"env", "store", "catalog", "schema_prefix"} <= set(nb.base_parameters)
         assert all(isinstance(v, str) for v in nb.base_parameters.values())
     gold = pipeline.tasks["gold_analysis"].task_func().base_parameters
     assert gold["report_series"] == "PRS30006032" and gold["start_year"] == "2013"
 
 
-def test_every_task_has_retries_interval_timeout_and_failure_emails(pipeline, reports):
-    for wf in (pipeline, reports):
-        for name, task in wf.tasks.items():
-            eff = wf.default_task_settings.merge(task.task_settings)
-            assert eff.max_retries >= TASK_RETRIES, name
-            assert eff.min_retry_interval_millis >= 60_000, name
-            assert eff.timeout_seconds > 0, name
-            assert eff.email_notifications.on_failure, name
+def test_shared_targets_run_the_notebooks_of_the_git_commit_by_repository_path():
+    nb = workflow_config("dev", {}).notebook("load_silver")
+    assert nb.notebook_path == "notebooks/load_silver" and nb.source == "GIT"
+    assert (REPO / f"{nb.notebook_path}.py").is_file()
+
+
+def test_every_task_has_retries_interval_and_timeout_and_sends_no_mail_of_its_own(pipeline):
+    for name, task in pipeline.tasks.items():
+        eff = pipeline.default_task_settings.merge(task.task_settings)
+        assert eff.max_retries >= TASK_RETRIES, name
+        assert eff.min_retry_interval_millis >= 60_000, name
+        assert eff.timeout_seconds > 0, name
+        assert eff.email_notifications is None, name
     for name in ("bls_sync", "datausa_sync"):
         eff = pipeline.default_task_settings.merge(pipeline.tasks[name].task_settings)
         assert eff.max_retries == SYNC_RETRIES
 
 
-def test_pipeline_runs_daily_one_at_a_time_with_notifications_and_permissions(pipeline):
+def test_pipeline_runs_daily_one_at_a_time_queued_with_job_mail_and_permissions(pipeline):
     assert pipeline.schedule_quartz_expression.split()[3:] == ["*", "*", "?"]
     assert pipeline.timezone == "America/New_York"
-    assert pipeline.max_concurrent_runs == 1
-    assert pipeline.timeout_seconds > 0
+    assert pipeline.max_concurrent_runs == 1 and pipeline.queue is True
+    assert pipeline.timeout_seconds > DURATION_WARNING
     emails = pipeline.email_notifications
-    assert emails.on_start and emails.on_success and emails.on_failure
+    assert emails.on_failure and emails.on_duration_warning_threshold_exceeded
+    assert not emails.on_start
+    (rule,) = pipeline.health
+    assert (rule.metric, rule.op, rule.value) == ("RUN_DURATION_SECONDS", "GREATER_THAN", 3600)
+    assert pipeline.notification_settings.no_alert_for_skipped_runs is True
     levels = {a["permission_level"] for a in pipeline.permissions.to_access_controls()}
     assert levels == {"CAN_MANAGE", "CAN_MANAGE_RUN", "CAN_VIEW"}
     assert pipeline.tags["project"] == "quest"
 
 
-def test_pipeline_uses_one_shared_job_cluster_on_the_lts_runtime(pipeline):
+def test_success_mail_is_off_in_prod_only():
+    from quest.orchestration.workflow_config import workflow_emails
+
+    for env, success in (("local", True), ("dev", True), ("prod", False)):
+        emails = workflow_emails(workflow_config(env, {}), duration_warning=True)
+        assert bool(emails.on_success) is success, env
+        assert emails.on_failure, env
+
+
+def test_pipeline_declares_the_full_refresh_job_parameter(pipeline):
+    assert [(p.name, p.default) for p in pipeline.parameters] == [("full_refresh", "false")]
+
+
+def test_pipeline_uses_one_shared_job_cluster_on_databricks_runtime_19(pipeline):
+    assert DBR_VERSION == "19.x-scala2.13"
     (cluster,) = pipeline.unique_new_clusters
     assert cluster.spark_version == DBR_VERSION and cluster.num_workers == 1
     assert {t.cluster.name for t in pipeline.tasks.values()} == {cluster.name}
 
 
-def test_serverless_setting_drops_the_job_cluster(monkeypatch):
-    from quest.orchestration.workflow_config import job_cluster, serverless_libraries
-
-    cfg = workflow_config("dev", {"QUEST_SERVERLESS": "true"})
-    assert job_cluster(cfg) is None
-    assert [lib.package for lib in serverless_libraries(cfg)][0].endswith(".whl")
-
-
-def test_reports_workflow_is_triggered_by_files_arriving_under_the_datausa_prefix(reports):
+def test_reports_workflow_only_starts_the_pipeline_when_population_lands(reports):
     arrival = reports.trigger.file_arrival
     assert arrival.url.endswith("/datausa/")
     assert arrival.min_time_between_triggers_seconds >= 60
     assert reports.schedule_quartz_expression is None
-    order = [n for n in nx.topological_sort(reports.graph) if n != "root"]
-    assert order == ["load_bronze", "load_silver", "gold_analysis"]
+    assert reports.max_concurrent_runs == 1 and reports.queue is True
+    (task,) = reports.tasks.values()
+    assert task.task_type == TaskType.RUN_JOB_TASK and task.cluster is None
+    assert task.task_func().job_id == f"${{resources.jobs.{PIPELINE}.id}}"
+    assert not reports.unique_new_clusters and reports.environments is None
 
 
-def test_environments_differ_in_store_catalog_secret_scope_and_schedule_state():
+def test_schedules_and_triggers_run_by_themselves_in_prod_only():
+    for env, status in (("local", "PAUSED"), ("dev", "PAUSED"), ("prod", "UNPAUSED")):
+        assert workflow_config(env, {}).pause_status == status
+
+
+def test_environments_differ_in_store_catalog_and_secret_scope():
     dev, prod = workflow_config("dev", {}), workflow_config("prod", {})
     assert dev.settings.store != prod.settings.store
-    assert dev.spark_env_vars()["QUEST_SECRET_SCOPE"] == "quest-dev"
-    assert prod.spark_env_vars()["QUEST_SECRET_SCOPE"] == "quest"
-    scoped = workflow_config("prod", {"QUEST_SECRET_SCOPE": "data-secrets"})
-    assert "{{secrets/data-secrets/aws-access-key-id}}" in scoped.spark_conf().values()
-    assert dev.wheel_path.startswith("/Volumes/quest_dev/")
+    assert dev.catalog == "quest_dev" and prod.catalog == "quest"
+    assert dev.spark_env_vars() == {"QUEST_ENV": "dev", "QUEST_SECRET_SCOPE": "quest-dev"}
+    assert prod.spark_env_vars() == {"QUEST_ENV": "prod", "QUEST_SECRET_SCOPE": "quest"}
+
+
+def test_spark_reads_s3_without_keys_unless_secrets_are_asked_for():
+    default = workflow_config("prod", {})
+    assert default.spark_conf() is None and default.aws_attributes() is None
+    cluster = job_cluster(default)
+    assert cluster.spark_conf is None and cluster.aws_attributes is None
+    keyed = workflow_config(
+        "prod", {"QUEST_SPARK_KEYS_FROM_SECRETS": "true", "QUEST_SECRET_SCOPE": "data-secrets"}
+    )
+    assert set(keyed.spark_conf().values()) == {
+        "{{secrets/data-secrets/aws-access-key-id}}",
+        "{{secrets/data-secrets/aws-secret-access-key}}",
+    }
+    arn = "arn:aws:iam::123456789012:instance-profile/quest"
+    profiled = workflow_config("prod", {"QUEST_INSTANCE_PROFILE_ARN": arn})
+    assert job_cluster(profiled).aws_attributes == {"instance_profile_arn": arn}
+
+
+def test_wheel_path_names_the_pinned_version_in_the_environments_volume():
+    dev = workflow_config("dev", {"QUEST_WHEEL_VERSION": "0.1.0+g0123456789ab"})
+    assert (
+        dev.wheel_path == "/Volumes/quest_dev/ops/wheels/quest-0.1.0+g0123456789ab-py3-none-any.whl"
+    )
+    assert workflow_config("prod", {}).wheel_dir == "/Volumes/quest/ops/wheels"
+
+
+def test_a_local_deployment_writes_its_own_store_folder_and_schemas_in_dev():
+    local, dev = workflow_config("local", {}), workflow_config("dev", {})
+    assert local.settings.env == "dev" and local.catalog == dev.catalog
+    assert local.settings.store == f"s3://quest-dev-republish/users/{DEPLOYING_USER}"
+    assert local.settings.schema_prefix == f"{DEPLOYING_USER}_" != dev.settings.schema_prefix
+    assert local.datausa_prefix_url.startswith(local.settings.store + "/")
+    assert local.notify == ["quest-local@example.org"]
+    given = workflow_config("local", {"QUEST_STORE": "s3://mine", "QUEST_SCHEMA_PREFIX": "t_"})
+    assert (given.settings.store, given.settings.schema_prefix) == ("s3://mine", "t_")
+
+
+def test_prod_runs_as_the_configured_service_principal_under_a_shared_root():
+    prod = workflow_config("prod", DEPLOYABLE)
+    assert prod.run_as == "sp-id"
+    assert prod.bundle_base_path.startswith("/Workspace/Shared/")
+    assert workflow_config("dev", DEPLOYABLE).bundle_base_path == ""
+
+
+@pytest.mark.parametrize("env", ["local", "dev", "prod"])
+def test_every_target_is_deployable_with_a_wheel_version_and_refuses_serverless(env):
+    assert deploy_refusals(workflow_config(env, DEPLOYABLE)) == []
+    with pytest.raises(ConfigError, match="QUEST_SERVERLESS=true is not supported"):
+        check_deployable(workflow_config(env, {**DEPLOYABLE, "QUEST_SERVERLESS": "true"}))
+
+
+def test_deploy_refusals_name_each_setting_to_fix():
+    problems = deploy_refusals(workflow_config("prod", {"QUEST_STORE": "/data/store"}))
+    text = "\n".join(problems)
+    assert len(problems) == 3
+    for setting in ("QUEST_WHEEL_VERSION", "QUEST_RUN_AS_SERVICE_PRINCIPAL", "QUEST_STORE"):
+        assert setting in text
+    assert "make deploy ENV=prod" in text
 
 
 def test_unknown_environment_is_refused_naming_brickflow_env():
-    from quest.errors import ConfigError
-
     with pytest.raises(ConfigError, match="BRICKFLOW_ENV='staging'"):
         workflow_config("staging", {})

@@ -80,7 +80,12 @@ def plan_bronze(store, settings: Settings, manifest: dict[str, dict]) -> BronzeP
             source_of(store, info, settings.datausa_key, FileKind.POPULATION, POPULATION_TABLE)
         )
     present = {s.source_file for s in sources}
-    changed = [s for s in sources if manifest.get(s.source_file, {}).get("sha256") != s.sha256]
+    # A full refresh (a replay) reloads every file; otherwise only those whose content changed.
+    changed = [
+        s
+        for s in sources
+        if settings.full_refresh or manifest.get(s.source_file, {}).get("sha256") != s.sha256
+    ]
     return BronzePlan(manifest, changed, sorted(set(manifest) - present))
 
 

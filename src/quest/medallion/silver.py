@@ -84,10 +84,17 @@ class SilverPlan:
         return sorted(known | {_target(e["kind"], e["table"]) for e in self.pending.values()})
 
 
-def plan_silver(bronze: dict[str, dict], loaded: dict[str, dict]) -> SilverPlan:
-    """Bronze files whose content silver has not loaded, and files bronze no longer has."""
+def plan_silver(
+    bronze: dict[str, dict], loaded: dict[str, dict], *, full_refresh: bool = False
+) -> SilverPlan:
+    """Bronze files whose content silver has not loaded (every one on a full refresh, a
+    replay), and files bronze no longer has."""
     tabular = {f: e for f, e in bronze.items() if e["kind"] in _TABULAR}
-    pending = {f: e for f, e in tabular.items() if loaded.get(f, {}).get("sha256") != e["sha256"]}
+    pending = {
+        f: e
+        for f, e in tabular.items()
+        if full_refresh or loaded.get(f, {}).get("sha256") != e["sha256"]
+    }
     return SilverPlan(bronze, loaded, pending, sorted(set(loaded) - set(tabular)))
 
 
@@ -204,6 +211,7 @@ def load_silver(spark, settings: Settings) -> LayerResult:
     plan = plan_silver(
         read_manifest(spark, settings.table("bronze", BRONZE_MANIFEST)),
         read_manifest(spark, manifest_name),
+        full_refresh=settings.full_refresh,
     )
     if plan.nothing_to_do:
         reason = "no bronze file changed since the last silver load"

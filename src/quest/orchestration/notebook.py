@@ -5,6 +5,10 @@ On Databricks `dbutils` is the real one; locally the workflow runner passes a st
 same `widgets.text` / `widgets.get` and `notebook.exit`. Widget names are `Settings` field names,
 values are strings (as Databricks `base_parameters` always are); an empty value keeps the
 configured default.
+
+A notebook opened by hand on a Databricks cluster that no job configured (no `QUEST_ENV` in its
+environment) starts from the dev settings, never from `local`, whose store is a folder on the
+driver.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from quest.config import Settings, parse_setting
-from quest.orchestration.tasks import base_settings
+from quest.orchestration.tasks import base_settings, environment_settings
 from quest.results import LayerResult, TaskResult
+
+__all__ = ["define_widgets", "environment_settings", "finish", "settings_from_widgets"]
 
 
 def define_widgets(dbutils, names: Iterable[str], settings: Settings | None = None) -> None:
@@ -25,6 +31,8 @@ def define_widgets(dbutils, names: Iterable[str], settings: Settings | None = No
         value = getattr(settings, name)
         if isinstance(value, tuple):
             value = ",".join(value)
+        if isinstance(value, bool):
+            value = "true" if value else "false"
         dbutils.widgets.text(name, "" if value is None else str(value))
 
 

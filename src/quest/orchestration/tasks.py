@@ -43,7 +43,23 @@ def base_settings(env: str | None = None) -> Settings:
     scoped = _run_settings.get()
     if scoped is not None:
         return scoped
-    return load_settings({**os.environ, "QUEST_ENV": env or os.environ.get("QUEST_ENV", "local")})
+    environ = dict(os.environ)
+    if env:
+        environ["QUEST_ENV"] = env
+    return environment_settings(environ)
+
+
+# Where a notebook or task is started by hand on Databricks, no job has set QUEST_ENV.
+INTERACTIVE_ENV = "dev"
+
+
+def environment_settings(environ: dict[str, str] | None = None) -> Settings:
+    """The settings of the environment the code runs in: `QUEST_ENV` (a job cluster sets it),
+    else dev on Databricks (never `local`, whose store is a folder on the driver), else local."""
+    environ = dict(os.environ if environ is None else environ)
+    if "DATABRICKS_RUNTIME_VERSION" in environ:
+        environ.setdefault("QUEST_ENV", INTERACTIVE_ENV)
+    return load_settings(environ)
 
 
 def settings_from_params(params: dict[str, str | None]) -> Settings:

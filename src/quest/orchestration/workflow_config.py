@@ -1,8 +1,14 @@
 """Everything the workflows need to know per environment, in one place.
 
 `quest.config.Settings` says where data lives and how a task behaves; this module adds what only
-the orchestration needs: schedule, compute, retries, permissions, tags and the wheel. The
-workflow modules in `workflows/` read `workflow_config(env)` and hold no literal of their own.
+the orchestration needs: schedule and trigger, compute, retries, mail, permissions, who the jobs
+run as, job parameters, tags and the wheel. The workflow modules in `workflows/` read
+`workflow_config(env)` and hold no literal of their own.
+
+Environments are BrickFlow's: `dev` and `prod` are shared deployments; `local` is what
+`bf projects deploy` synthesizes without `--env`, a personal copy in the dev workspace whose
+data lives apart from dev's (its own store folder and schema prefix, named after the deploying
+user), and also what `quest run` executes on this machine.
 """
 
 from __future__ import annotations
@@ -14,13 +20,19 @@ from importlib.metadata import PackageNotFoundError, version
 
 from brickflow import (
     Cluster,
-    EmailNotifications,
     Group,
     NotebookTask,
-    PypiTaskLibrary,
     TaskSettings,
+    Trigger,
     WorkflowEmailNotifications,
+    WorkflowNotificationSettings,
     WorkflowPermissions,
+)
+from brickflow.bundles.model import (
+    JobsHealthRules,
+    JobsParameters,
+    JobsTasksRunJobTask,
+    JobsTriggerFileArrival,
 )
 from brickflow.engine.task import TaskLibrary
 
@@ -28,22 +40,40 @@ from quest.config import ENVIRONMENTS, Settings, load_settings
 from quest.errors import ConfigError
 from quest.store.credentials import ACCESS_KEY, SECRET_KEY
 
-# Databricks Runtime 19 runs Apache Spark 4.2.0, the Spark of the pinned pyspark 4.2.0 +
-# delta-spark 4.4.0: the cluster runs what the tests ran. 18 LTS (Spark 4.1) is the LTS fallback.
+# Databricks Runtime 19 runs Apache Spark 4.2.0 and Python 3.12, the Spark of the `spark` extra
+# (pyspark 4.2.0 + delta-spark 4.4.0) the tests run on. Runtime 19 is not an LTS release.
 DBR_VERSION = "19.x-scala2.13"
 # A few MB of BLS text and one JSON: one small worker is plenty, the driver does most of it.
 NODE_TYPE = "m5d.large"
 NUM_WORKERS = 1
 CLUSTER_NAME = "quest_cluster"
 
+# The two jobs. `quest_pipeline` is the only one that writes: `quest_reports` asks it to run.
+PIPELINE = "quest_pipeline"
+REPORTS = "quest_reports"
+
 # Times in seconds / milliseconds; the two sync tasks talk to the internet and get more retries.
 WORKFLOW_TIMEOUT = 3 * 3600
+# A daily run takes minutes: past an hour something is stuck or slow, and the on-call hears of it.
+DURATION_WARNING = 3600
 SYNC_TIMEOUT = 1800
 NOTEBOOK_TIMEOUT = 3600
 SYNC_RETRIES = 3
 SYNC_RETRY_INTERVAL_MS = 5 * 60 * 1000
 TASK_RETRIES = 1
 TASK_RETRY_INTERVAL_MS = 60 * 1000
+# A run of `quest_reports` waits for the pipeline run it started, which may first wait in the
+# queue behind the daily run.
+REPORTS_TIMEOUT = 2 * WORKFLOW_TIMEOUT
+
+# `quest_reports` watches the DataUSA folder of the store. The sync writes the object, then its
+# metadata: wait for the burst to settle, and start at most one run per window.
+FILE_ARRIVAL_MIN_SECONDS_BETWEEN_RUNS = 600
+FILE_ARRIVAL_WAIT_AFTER_LAST_CHANGE_SECONDS = 120
+
+# Job parameters of `quest_pipeline` and their defaults. Databricks pushes job parameters down to
+# every notebook task as widgets; a run started with other values is a replay (see docs/deploy.md).
+JOB_PARAMETERS = {"full_refresh": "false"}
 
 # Notebook widgets (Settings field names) passed as base_parameters.
 LOCATION_WIDGETS = ("env", "store", "catalog", "schema_prefix")
@@ -65,6 +95,9 @@ NOTEBOOK_WIDGETS = {
 AWS_KEY_ID_SECRET = ACCESS_KEY
 AWS_SECRET_SECRET = SECRET_KEY
 
+# Resolved by the Databricks CLI at deploy time: the deploying user's short name.
+DEPLOYING_USER = "${workspace.current_user.short_name}"
+
 _PER_ENV: dict[str, dict[str, object]] = {
     "local": {
         "schedule": "0 0 7 * * ?",
@@ -84,6 +117,8 @@ _PER_ENV: dict[str, dict[str, object]] = {
         "managers": ("quest-admins",),
         "runners": ("quest-oncall",),
         "viewers": ("quest-analysts", "quest-engineers"),
+        # Deployed once for everyone, not under the deploying user's home.
+        "bundle_base_path": "/Workspace/Shared/quest",
     },
 }
 
@@ -100,6 +135,7 @@ class WorkflowConfig:
     runners: tuple[str, ...] = ()
     viewers: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
+    bundle_base_path: str = ""
 
     @property
     def notify(self) -> list[str]:
@@ -116,22 +152,42 @@ class WorkflowConfig:
 
     @property
     def catalog(self) -> str:
-        # A local (per-user) deploy lands in the dev workspace, so it borrows dev's catalog.
-        return self.settings.catalog or "quest_dev"
+        return self.settings.catalog
+
+    @property
+    def pause_status(self) -> str:
+        """Schedules and triggers run by themselves in prod only; elsewhere runs are started by
+        hand (*Run now*) until someone unpauses them."""
+        return "UNPAUSED" if self.env == "prod" else "PAUSED"
+
+    @property
+    def success_mail(self) -> bool:
+        """Prod mails failures only; dev also confirms the runs someone started by hand."""
+        return self.env != "prod"
+
+    @property
+    def run_as(self) -> str:
+        """The application ID of the service principal the jobs run as (empty: the deployer)."""
+        return self.settings.run_as_service_principal
+
+    @property
+    def wheel_version(self) -> str:
+        return self.settings.wheel_version or project_version()
+
+    @property
+    def wheel_dir(self) -> str:
+        """The Unity Catalog volume folder holding the project wheels (`make deploy` uploads)."""
+        return f"/Volumes/{self.catalog}/ops/wheels"
 
     @property
     def wheel_path(self) -> str:
-        """The project wheel in a Unity Catalog volume (uploaded by `docs/deploy.md` step 4)."""
-        return f"/Volumes/{self.catalog}/ops/wheels/quest-{project_version()}-py3-none-any.whl"
+        return f"{self.wheel_dir}/{wheel_filename(self.wheel_version)}"
 
     @property
     def datausa_prefix_url(self) -> str:
         """The S3 folder the DataUSA sync writes to: the file-arrival trigger watches it."""
-        store = self.settings.store
-        if not store.startswith("s3://"):
-            store = str(load_settings({"QUEST_ENV": "dev"}).store)
         folder = posixpath.dirname(self.settings.datausa_key)
-        return f"{store.rstrip('/')}/{folder}/"
+        return f"{self.settings.store.rstrip('/')}/{folder}/"
 
     @property
     def secret_scope(self) -> str:
@@ -139,19 +195,27 @@ class WorkflowConfig:
 
     def spark_env_vars(self) -> dict[str, str]:
         """Cluster environment: which settings the tasks load. The AWS keys are not here: the
-        code reads them from the secret scope (`quest.store.credentials`)."""
-        return {
-            "QUEST_ENV": self.env if self.env != "local" else "dev",
-            "QUEST_SECRET_SCOPE": self.secret_scope,
-        }
+        code reads them from the secret scope when they are there (`quest.store.credentials`)."""
+        return {"QUEST_ENV": self.settings.env, "QUEST_SECRET_SCOPE": self.secret_scope}
 
-    def spark_conf(self) -> dict[str, str]:
-        """Spark's own S3 access, as secret references Databricks resolves at cluster start, so
-        neither the bundle nor the job definition ever holds a key."""
+    def spark_conf(self) -> dict[str, str] | None:
+        """Spark's own S3 keys, only with `QUEST_SPARK_KEYS_FROM_SECRETS=true`.
+
+        Databricks resolves `{{secrets/...}}` when the cluster starts, and a missing secret
+        stops the cluster from starting at all; by default Spark reaches the store through a
+        Unity Catalog external location (or the instance profile) and needs no key.
+        """
+        if not self.settings.spark_keys_from_secrets:
+            return None
         return {
             "spark.hadoop.fs.s3a.access.key": f"{{{{secrets/{self.secret_scope}/{AWS_KEY_ID_SECRET}}}}}",
             "spark.hadoop.fs.s3a.secret.key": f"{{{{secrets/{self.secret_scope}/{AWS_SECRET_SECRET}}}}}",
         }
+
+    def aws_attributes(self) -> dict[str, str] | None:
+        """The instance profile the cluster's boto3 calls run under, when one is configured."""
+        arn = self.settings.instance_profile_arn
+        return {"instance_profile_arn": arn} if arn else None
 
     def widget_values(self, *names: str) -> dict[str, str]:
         """Notebook `base_parameters`: the given settings as the strings widgets carry."""
@@ -166,9 +230,16 @@ class WorkflowConfig:
         return values
 
     def notebook(self, name: str) -> NotebookTask:
-        """The medallion notebook `notebooks/<name>` with the widgets it declares as parameters."""
+        """The medallion notebook `notebooks/<name>` with the widgets it declares as parameters.
+
+        Shared targets run the notebooks from git (the job's `git_source`), by their path in the
+        repository; a `local` target has no git source and runs the copy the Databricks CLI
+        uploads with the bundle, named by its file.
+        """
+        local = self.env == "local"
         return NotebookTask(
-            notebook_path=f"notebooks/{name}",
+            notebook_path=f"notebooks/{name}.py" if local else f"notebooks/{name}",
+            source="WORKSPACE" if local else "GIT",
             base_parameters=self.widget_values(*NOTEBOOK_WIDGETS[name]),
         )
 
@@ -182,6 +253,11 @@ def project_version() -> str:
         return __version__
 
 
+def wheel_filename(wheel_version: str) -> str:
+    """The file name `pip wheel` gives the project wheel of that version."""
+    return f"quest-{wheel_version}-py3-none-any.whl"
+
+
 def workflow_config(env: str, environ: dict[str, str] | None = None) -> WorkflowConfig:
     """The workflow settings of `env`, with `QUEST_*` overrides from `environ` (default: os.environ).
 
@@ -193,8 +269,9 @@ def workflow_config(env: str, environ: dict[str, str] | None = None) -> Workflow
             f"BRICKFLOW_ENV={env!r} is not a quest environment; use one of {', '.join(ENVIRONMENTS)}"
         )
     environ = dict(os.environ if environ is None else environ)
-    environ["QUEST_ENV"] = env
-    settings = load_settings(environ)
+    settings = load_settings({**environ, "QUEST_ENV": env})
+    if env == "local":
+        settings = _personal_locations(settings, load_settings({**environ, "QUEST_ENV": "dev"}))
     per_env = _PER_ENV[env]
     return WorkflowConfig(
         env=env,
@@ -204,16 +281,70 @@ def workflow_config(env: str, environ: dict[str, str] | None = None) -> Workflow
         runners=tuple(per_env["runners"]),
         viewers=tuple(per_env["viewers"]),
         tags={"project": "quest", "team": "data-engineering", "data": "bls-pr_datausa-population"},
+        bundle_base_path=str(per_env.get("bundle_base_path", "")),
     )
 
 
-# --- BrickFlow objects built from a WorkflowConfig (shared by both workflows) ---------------
+def _personal_locations(local: Settings, dev: Settings) -> Settings:
+    """A `local` deployment runs in the dev workspace, on dev's catalog, secrets and bucket, but
+    writes its own store folder and schemas (named after the deploying user), so it can never
+    write what the dev jobs write. Settings given explicitly (`QUEST_STORE`, ...) win."""
+    return local.with_overrides(
+        env=dev.env,
+        store=local.store or f"{dev.store.rstrip('/')}/users/{DEPLOYING_USER}",
+        catalog=local.catalog or dev.catalog,
+        secret_scope=local.secret_scope or dev.secret_scope,
+        schema_prefix=local.schema_prefix or f"{DEPLOYING_USER}_",
+    )
 
 
-def job_cluster(cfg: WorkflowConfig):
-    """The one shared job cluster, or None for serverless compute (`QUEST_SERVERLESS=true`)."""
+def deploy_refusals(cfg: WorkflowConfig) -> list[str]:
+    """Why the target of `cfg` cannot be deployed as it stands (empty: it can)."""
+    problems = []
     if cfg.serverless:
-        return None
+        problems.append(
+            "QUEST_SERVERLESS=true is not supported: on serverless compute BrickFlow 2.0.0 "
+            "attaches no library to notebook tasks (every task here is one, the Python tasks "
+            "run the entrypoint notebook), so neither the quest wheel nor brickflows would be "
+            "installed, and serverless has no instance profile for the store's S3 client. "
+            "Unset QUEST_SERVERLESS to deploy with the job cluster."
+        )
+    if not cfg.settings.wheel_version:
+        problems.append(
+            "QUEST_WHEEL_VERSION is not set, so the jobs would install a wheel nobody uploaded: "
+            f"deploy with `make deploy ENV={cfg.env}`, which builds the wheel of this commit, "
+            "uploads it and sets the version."
+        )
+    if cfg.env == "prod" and not cfg.run_as:
+        problems.append(
+            "prod runs as a service principal: set QUEST_RUN_AS_SERVICE_PRINCIPAL to its "
+            "application ID (docs/deploy.md, step 2)."
+        )
+    if not cfg.settings.store.startswith("s3://"):
+        problems.append(
+            f"QUEST_STORE={cfg.settings.store!r} is not an s3:// URI: a job cluster cannot "
+            "reach a local folder, and the file-arrival trigger watches S3."
+        )
+    return problems
+
+
+def check_deployable(cfg: WorkflowConfig) -> None:
+    """Refuse to synthesize a target that would deploy wrong.
+
+    Raises:
+        ConfigError: naming every setting to fix.
+    """
+    problems = deploy_refusals(cfg)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"cannot deploy the {cfg.env} target of quest:\n{lines}")
+
+
+# --- BrickFlow objects built from a WorkflowConfig ----------------------------------------
+
+
+def job_cluster(cfg: WorkflowConfig) -> Cluster:
+    """The one job cluster `quest_pipeline` runs every task on."""
     return Cluster(
         name=CLUSTER_NAME,
         spark_version=DBR_VERSION,
@@ -221,25 +352,34 @@ def job_cluster(cfg: WorkflowConfig):
         num_workers=NUM_WORKERS,
         spark_env_vars=cfg.spark_env_vars(),
         spark_conf=cfg.spark_conf(),
+        aws_attributes=cfg.aws_attributes(),
     )
 
 
-def workflow_emails(cfg: WorkflowConfig):
+def workflow_emails(cfg: WorkflowConfig, *, duration_warning: bool) -> WorkflowEmailNotifications:
+    """Job-level mail only: failures always, the duration warning of a job with a health rule,
+    successes outside prod. Tasks send none (a job failure mail names the failed task)."""
     return WorkflowEmailNotifications(
-        on_start=cfg.notify, on_success=cfg.notify, on_failure=cfg.notify
+        on_failure=cfg.notify,
+        on_duration_warning_threshold_exceeded=cfg.notify if duration_warning else None,
+        on_success=cfg.notify if cfg.success_mail else None,
     )
+
+
+def health_rules() -> list[JobsHealthRules]:
+    """The duration warning: a run still going after `DURATION_WARNING` seconds mails."""
+    return [
+        JobsHealthRules(metric="RUN_DURATION_SECONDS", op="GREATER_THAN", value=DURATION_WARNING)
+    ]
 
 
 def task_settings(cfg: WorkflowConfig, *, internet: bool = False, timeout: int = NOTEBOOK_TIMEOUT):
-    """Per-task settings: notifications, timeout and retries (more for tasks on the internet).
+    """Per-task settings: timeout and retries (more for tasks on the internet).
 
     Set on every task explicitly: `TaskSettings.merge` combines with `or`, so a task could not
     lower a workflow default to 0 or False anyway.
     """
     return TaskSettings(
-        email_notifications=EmailNotifications(
-            on_start=cfg.notify, on_success=cfg.notify, on_failure=cfg.notify
-        ),
         timeout_seconds=timeout,
         max_retries=SYNC_RETRIES if internet else TASK_RETRIES,
         min_retry_interval_millis=SYNC_RETRY_INTERVAL_MS if internet else TASK_RETRY_INTERVAL_MS,
@@ -247,12 +387,7 @@ def task_settings(cfg: WorkflowConfig, *, internet: bool = False, timeout: int =
     )
 
 
-def default_task_settings(cfg: WorkflowConfig):
-    """Defaults for tasks added later without settings of their own."""
-    return task_settings(cfg)
-
-
-def permissions(cfg: WorkflowConfig):
+def permissions(cfg: WorkflowConfig) -> WorkflowPermissions:
     return WorkflowPermissions(
         can_manage=[Group(g) for g in cfg.managers],
         can_manage_run=[Group(g) for g in cfg.runners],
@@ -260,26 +395,71 @@ def permissions(cfg: WorkflowConfig):
     )
 
 
-def serverless_libraries(cfg: WorkflowConfig) -> list:
-    """On serverless, workflow libraries become the job's environment (wheel + brickflow)."""
-    if not cfg.serverless:
-        return []
-    return [PypiTaskLibrary(package=cfg.wheel_path), PypiTaskLibrary(package=brickflow_pin())]
-
-
-def shared_workflow_settings(cfg: WorkflowConfig) -> dict:
-    """The `Workflow` arguments both workflows share: one run at a time, the time limit, the
-    cluster, task defaults, notifications, permissions, serverless libraries and tags."""
+def _job_settings(cfg: WorkflowConfig) -> dict:
+    """What both jobs share: one run at a time, later runs queued (never skipped), no mail for
+    a skipped run, permissions, who they run as, tags."""
     return {
         "max_concurrent_runs": 1,
-        "timeout_seconds": WORKFLOW_TIMEOUT,
-        "default_cluster": job_cluster(cfg),
-        "default_task_settings": default_task_settings(cfg),
-        "email_notifications": workflow_emails(cfg),
+        "queue": True,
+        "notification_settings": WorkflowNotificationSettings(no_alert_for_skipped_runs=True),
         "permissions": permissions(cfg),
-        "libraries": serverless_libraries(cfg),
+        "run_as_service_principal": cfg.run_as or None,
         "tags": cfg.tags,
     }
+
+
+def pipeline_workflow_settings(cfg: WorkflowConfig) -> dict:
+    """The `Workflow` arguments of `quest_pipeline`: its time limit and duration warning, the
+    daily schedule, the job cluster, task defaults and the job parameters of a replay, with what
+    both jobs share."""
+    return {
+        **_job_settings(cfg),
+        "timeout_seconds": WORKFLOW_TIMEOUT,
+        "health": health_rules(),
+        "email_notifications": workflow_emails(cfg, duration_warning=True),
+        "schedule_quartz_expression": cfg.schedule,
+        "timezone": cfg.timezone,
+        "schedule_pause_status": cfg.pause_status,
+        "default_cluster": job_cluster(cfg),
+        "default_task_settings": task_settings(cfg),
+        "parameters": [JobsParameters(name=k, default=v) for k, v in JOB_PARAMETERS.items()],
+    }
+
+
+def reports_workflow_settings(cfg: WorkflowConfig) -> dict:
+    """The `Workflow` arguments of `quest_reports`: its file-arrival trigger, no compute of its
+    own (its one task starts `quest_pipeline`, whose own health rule warns of a slow run), with
+    what both jobs share."""
+    return {
+        **_job_settings(cfg),
+        "timeout_seconds": REPORTS_TIMEOUT,
+        "email_notifications": workflow_emails(cfg, duration_warning=False),
+        "trigger": datausa_arrival(cfg),
+    }
+
+
+def datausa_arrival(cfg: WorkflowConfig) -> Trigger:
+    """A new DataUSA file in the store starts a run (prod); paused elsewhere."""
+    return Trigger(
+        file_arrival=JobsTriggerFileArrival(
+            url=cfg.datausa_prefix_url,
+            min_time_between_triggers_seconds=FILE_ARRIVAL_MIN_SECONDS_BETWEEN_RUNS,
+            wait_after_last_change_seconds=FILE_ARRIVAL_WAIT_AFTER_LAST_CHANGE_SECONDS,
+        ),
+        pause_status=cfg.pause_status,
+    )
+
+
+def run_pipeline_task() -> JobsTasksRunJobTask:
+    """A Run Job task starting `quest_pipeline` of the same deployment with its defaults. The
+    pipeline's runs are queued one at a time, so the run it starts never overlaps another."""
+    return JobsTasksRunJobTask(job_id=f"${{resources.jobs.{PIPELINE}.id}}")
+
+
+def run_pipeline_task_settings() -> TaskSettings:
+    """No retry (a retry would start the whole pipeline again: its own tasks retry), and time
+    for a queued run to wait and then finish."""
+    return TaskSettings(timeout_seconds=REPORTS_TIMEOUT)
 
 
 def brickflow_pin() -> str:

@@ -49,6 +49,7 @@ _RUN_VALUES = {
     "datausa_url": lambda s: s.datausa_url,
     "contact": lambda s: s.contact,
     "s3_endpoint_url": lambda s: s.s3_endpoint_url,
+    "full_refresh": lambda s: "true" if s.full_refresh else "false",
 }
 
 
@@ -288,6 +289,9 @@ class _WorkflowRun:
         if not path.exists():
             raise FileNotFoundError(f"notebook {path} of task {task.name} does not exist")
         widgets = {k: str(v) for k, v in (nb.base_parameters or {}).items()}
+        # Databricks pushes the job parameters down to every notebook task as widgets.
+        for parameter in self.wf.parameters or []:
+            widgets.setdefault(parameter.name, parameter.default)
         for key in widgets:
             if key in _RUN_VALUES:
                 widgets[key] = str(_RUN_VALUES[key](self.settings))
@@ -325,6 +329,7 @@ class _WorkflowRun:
         lines = [f"Workflow {self.wf.name} {what} (run {self.record.run_id})."]
         lines += [
             f"  {t.name}: {t.status} ({t.attempts} attempts)"
+            + (f": {t.errors[-1]}" if t.errors and t.status == rec.FAILED else "")
             for t in self.record.tasks.values()
             if event != "on_start"
         ]

@@ -1,0 +1,186 @@
+"""`make deploy ENV=...`: the wheel of the commit, uploaded where the bundle points, then deployed.
+
+Each test runs the make target itself on a throw-away checkout (a commit of this project's
+files, pushed to a bare remote), with the real `.venv`. No Databricks is reachable: the dry run
+needs none, and the full run is given stand-ins for the Databricks CLI and `bf` that record what
+they were asked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from quest.orchestration.bundle import synth_target
+from quest.orchestration.workflow_config import wheel_filename
+
+REPO = Path(__file__).resolve().parents[2]
+VENV = Path(sys.prefix)  # this project's virtual env, which `make deploy` must not rebuild
+FILES = ("Makefile", "pyproject.toml", "README.md", "constraints.txt", "bundle.yml", ".gitignore")
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def _commit(repo: Path, message: str) -> None:
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", message)
+
+
+@pytest.fixture
+def checkout(tmp_path) -> Path:
+    """A clean checkout of this project's files whose commit a remote branch holds."""
+    assert (VENV / "bin" / "quest").is_file(), f"{VENV} is not the project's env"
+    repo = tmp_path / "quest"
+    repo.mkdir()
+    for name in FILES:
+        shutil.copy2(REPO / name, repo / name)
+    ignore = shutil.ignore_patterns("*.egg-info", "__pycache__")
+    shutil.copytree(REPO / "src", repo / "src", ignore=ignore)
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    _git(repo, "init", "-q", "-b", "main")
+    _commit(repo, "the project")
+    _git(repo, "remote", "add", "origin", str(remote))
+    _git(repo, "push", "-q", "origin", "main")
+    return repo
+
+
+def make_deploy(repo: Path, *assignments: str, extra_env: dict | None = None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUEST_", "BRICKFLOW_"))}
+    env.update(extra_env or {})
+    return subprocess.run(
+        ["make", "--no-print-directory", "-C", str(repo), "deploy", f"VENV={VENV}", *assignments],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+
+
+def _step(output: str, name: str) -> str:
+    (line,) = [ln.strip() for ln in output.splitlines() if ln.strip().startswith(f"{name}: ")]
+    return line
+
+
+def test_dry_run_prints_every_step_and_changes_nothing(checkout):
+    commit = _git(checkout, "rev-parse", "HEAD")
+    version = f"0.1.0+g{commit[:12]}"
+    wheel = wheel_filename(version)
+
+    done = make_deploy(checkout, "ENV=dev", "DRY_RUN=1", "DATABRICKS=no-such-cli")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "dry run" in out
+    assert commit in _step(out, "check")
+    assert version in _step(out, "build") and f"dist/{wheel}" in _step(out, "build")
+    upload = _step(out, "upload")
+    assert upload.endswith(f"dist/{wheel} dbfs:/Volumes/quest_dev/ops/wheels/ --overwrite")
+    deploy = _step(out, "deploy")
+    assert f"QUEST_WHEEL_VERSION={version}" in deploy
+    assert f"BRICKFLOW_GIT_REF=commit/{commit}" in deploy
+    assert "projects deploy --project quest --env dev --skip-libraries" in deploy
+    assert "bundle.yml" in _step(out, "restore")
+    assert _git(checkout, "status", "--porcelain") == "" and not (checkout / "dist").exists()
+
+    # The bundle deployed with that version makes every task install the uploaded wheel.
+    bundle = synth_target("dev", {"QUEST_WHEEL_VERSION": version})
+    (target,) = bundle["targets"].values()
+    libraries = {
+        lib["whl"]
+        for job in target["resources"]["jobs"].values()
+        for task in job["tasks"]
+        for lib in task.get("libraries", [])
+        if "whl" in lib
+    }
+    assert libraries == {f"/Volumes/quest_dev/ops/wheels/{wheel}"}
+
+
+def test_deploy_builds_uploads_deploys_the_same_version_and_restores_bundle_yml(checkout, tmp_path):
+    log = tmp_path / "calls.log"
+    databricks = tmp_path / "databricks"
+    databricks.write_text(
+        "#!/bin/sh\n"
+        f'echo "databricks $*" >> {log}\n'
+        'test -f "$3" || { echo "no wheel at $3" >&2; exit 1; }\n'
+    )
+    bf = tmp_path / "bf"
+    bf.write_text(
+        "#!/bin/sh\n"
+        f'echo "bf $*" >> {log}\n'
+        f'env | grep -E "^(QUEST_WHEEL_VERSION|BRICKFLOW_[A-Z_]+)=" | sort >> {log}\n'
+        "echo 'targets: {quest-dev: {}}' > bundle.yml\n"
+    )
+    for tool in (databricks, bf):
+        tool.chmod(0o755)
+    committed = (checkout / "bundle.yml").read_bytes()
+    commit = _git(checkout, "rev-parse", "HEAD")
+    version = f"0.1.0+g{commit[:12]}"
+
+    done = make_deploy(checkout, "ENV=dev", "PROFILE=quest", f"DATABRICKS={databricks}", f"BF={bf}")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    calls = log.read_text().splitlines()
+    wheel = checkout / "dist" / wheel_filename(version)
+    assert calls[0] == (
+        f"databricks fs cp {wheel} dbfs:/Volumes/quest_dev/ops/wheels/ --overwrite --profile quest"
+    )
+    assert calls[1].startswith("bf projects deploy --project quest --env dev")
+    assert calls[1].endswith("--profile quest")
+    assert f"QUEST_WHEEL_VERSION={version}" in calls
+    assert f"BRICKFLOW_GIT_REF=commit/{commit}" in calls
+    assert f"BRICKFLOW_BUNDLE_CLI_EXEC={databricks}" in calls
+    with zipfile.ZipFile(wheel) as built:
+        metadata = built.read(f"quest-{version}.dist-info/METADATA").decode()
+    assert re.search(rf"^Version: {re.escape(version)}$", metadata, re.MULTILINE)
+    assert 'Requires-Dist: pyspark==4.2.0; extra == "spark"' in metadata
+    assert (checkout / "bundle.yml").read_bytes() == committed, "bf's bundle.yml was left behind"
+    assert _git(checkout, "status", "--porcelain") == ""
+    assert f"deployed quest dev: wheel {version}" in done.stdout
+
+
+def test_deploy_refuses_uncommitted_changes_before_doing_anything(checkout, tmp_path):
+    (checkout / "src" / "quest" / "__init__.py").write_text('"""changed"""\n')
+    done = make_deploy(checkout, "ENV=dev", f"DATABRICKS={tmp_path / 'none'}")
+    assert done.returncode != 0
+    assert "uncommitted changes" in done.stderr and "src/quest/__init__.py" in done.stderr
+    assert not (checkout / "dist").exists()
+
+
+def test_shared_targets_need_a_pushed_commit_a_local_target_does_not(checkout):
+    (checkout / "README.md").write_text("changed\n")
+    _commit(checkout, "not pushed")
+    dev = make_deploy(checkout, "ENV=dev", "DRY_RUN=1")
+    assert dev.returncode != 0 and "push it first" in dev.stderr
+    local = make_deploy(checkout, "ENV=local", "DRY_RUN=1")
+    assert local.returncode == 0, local.stderr
+    assert "--env local" in _step(local.stdout, "deploy")
+
+
+def test_prod_needs_its_service_principal(checkout):
+    refused = make_deploy(checkout, "ENV=prod", "DRY_RUN=1")
+    assert refused.returncode != 0
+    assert "QUEST_RUN_AS_SERVICE_PRINCIPAL" in refused.stderr
+    sp = {"QUEST_RUN_AS_SERVICE_PRINCIPAL": "6f1a0c2e-0000-4000-8000-000000000001"}
+    done = make_deploy(checkout, "ENV=prod", "DRY_RUN=1", extra_env=sp)
+    assert done.returncode == 0, done.stderr
+    assert "dbfs:/Volumes/quest/ops/wheels/" in _step(done.stdout, "upload")
+
+
+@pytest.mark.parametrize("assignment", ["ENV=staging", "ENV="])
+def test_an_unknown_or_missing_environment_is_refused(checkout, assignment):
+    done = make_deploy(checkout, assignment, "DRY_RUN=1")
+    assert done.returncode != 0
+    assert "deploy one of local, dev, prod" in done.stderr

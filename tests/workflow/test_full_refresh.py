@@ -1,0 +1,75 @@
+"""A replay: the `full_refresh` job parameter reaches bronze and silver, which reload every file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from quest.cli import _settings, build_parser
+from quest.medallion.manifest import BRONZE_MANIFEST, read_manifest
+from quest.mirror.sample import generate_sample
+from quest.mirror.server import MirrorServer
+from quest.runner.local import run_workflow
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def _files(summary: dict) -> set[str]:
+    """The files a layer's summary says it loaded (a manifest entry counts its files instead)."""
+    loaded = set()
+    for table in summary["tables"].values():
+        if isinstance(table.get("files"), list):
+            loaded.update(table["files"])
+    return loaded
+
+
+def test_quest_run_full_refresh_sets_the_replay_setting(monkeypatch):
+    monkeypatch.delenv("QUEST_FULL_REFRESH", raising=False)
+    parser = build_parser()
+    assert _settings(parser.parse_args(["run", "--full-refresh"])).full_refresh is True
+    assert _settings(parser.parse_args(["run"])).full_refresh is False
+    monkeypatch.setenv("QUEST_FULL_REFRESH", "true")
+    assert _settings(parser.parse_args(["run"])).full_refresh is True
+
+
+def _silver(spark, settings) -> dict:
+    observations = spark.table(settings.table("silver", "bls_observations"))
+    population = spark.table(settings.table("silver", "population"))
+    return {
+        "observations": observations.count(),
+        "population": sorted(tuple(r) for r in population.select("year", "population").collect()),
+    }
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_a_full_refresh_reloads_every_file_into_bronze_and_silver_and_keeps_the_data(
+    spark, spark_settings, tmp_path
+):
+    layers = ["load_bronze", "load_silver"]
+    with MirrorServer(generate_sample(tmp_path / "source")) as mirror:
+        settings = spark_settings.with_overrides(
+            bls_url=mirror.bls_url, datausa_url=mirror.datausa_url
+        )
+        first = run_workflow(
+            settings, spark=spark, out=_quiet, only=["bls_sync", "datausa_sync", *layers]
+        )
+    assert first.exit_code == 0, json.dumps(first.to_dict(), default=str)[:3000]
+    before = _silver(spark, settings)
+
+    replay = run_workflow(
+        settings.with_overrides(full_refresh=True), spark=spark, out=_quiet, only=layers
+    )
+
+    assert replay.exit_code == 0, json.dumps(replay.to_dict(), default=str)[:3000]
+    bronze_files = read_manifest(spark, settings.table("bronze", BRONZE_MANIFEST))
+    tabular = {f for f, e in bronze_files.items() if e["table"]}
+    bronze, silver = replay.tasks["load_bronze"], replay.tasks["load_silver"]
+    assert bronze.unchanged is False and silver.unchanged is False
+    assert _files(bronze.summary) == set(bronze_files), "bronze must reload every file"
+    assert _files(silver.summary) == tabular, "silver must re-read every tabular file"
+    assert bronze.summary["commits"] > 0 and silver.summary["commits"] > 0
+    assert _silver(spark, settings) == before

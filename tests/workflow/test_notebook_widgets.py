@@ -1,0 +1,80 @@
+"""The notebooks' widgets: named at the top of each notebook, dev's by default when opened by hand
+on Databricks, and the replay widget where a replay means something."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from quest.orchestration.notebook import define_widgets, environment_settings
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.py"))
+ON_DATABRICKS = {"DATABRICKS_RUNTIME_VERSION": "19.0"}
+
+
+class _Widgets:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def text(self, name: str, default: str) -> None:
+        self.values[name] = default
+
+    def get(self, name: str) -> str:
+        return self.values[name]
+
+
+class _Dbutils:
+    def __init__(self) -> None:
+        self.widgets = _Widgets()
+
+
+def _parameters(notebook: Path) -> tuple[str, ...]:
+    for node in ast.parse(notebook.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PARAMETERS":
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{notebook.name} declares no PARAMETERS")
+
+
+def _header(notebook: Path) -> str:
+    return notebook.read_text(encoding="utf-8").split("# COMMAND ----------")[0]
+
+
+def test_a_notebook_opened_by_hand_on_databricks_starts_at_dev():
+    settings = environment_settings(ON_DATABRICKS)
+    assert (settings.env, settings.catalog, settings.store) == (
+        "dev",
+        "quest_dev",
+        "s3://quest-dev-republish",
+    )
+    assert environment_settings({**ON_DATABRICKS, "QUEST_ENV": "prod"}).catalog == "quest"
+    assert environment_settings({}).env == "local"
+
+
+def test_widgets_default_to_dev_on_a_cluster_no_job_configured(monkeypatch):
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "19.0")
+    monkeypatch.delenv("QUEST_ENV", raising=False)
+    dbutils = _Dbutils()
+    define_widgets(dbutils, ("env", "store", "catalog", "schema_prefix", "full_refresh"))
+    assert dbutils.widgets.values == {
+        "env": "dev",
+        "store": "s3://quest-dev-republish",
+        "catalog": "quest_dev",
+        "schema_prefix": "",
+        "full_refresh": "false",
+    }
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_names_its_widgets_and_the_dev_default_at_the_top(notebook):
+    header = _header(notebook)
+    for name in _parameters(notebook):
+        assert f"`{name}`" in header, f"{notebook.name}: widget {name} is not described"
+    assert "**dev**" in header and "quest_dev" in header
+
+
+def test_bronze_and_silver_take_the_replay_widget_gold_does_not():
+    replaying = {nb.stem for nb in NOTEBOOKS if "full_refresh" in _parameters(nb)}
+    assert replaying == {"load_bronze", "load_silver"}
