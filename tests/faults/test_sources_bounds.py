@@ -86,7 +86,7 @@ def test_a_server_silent_past_the_deadline_is_cut_even_before_its_headers(
 
 
 def test_an_endless_body_of_unlisted_size_is_cut_at_the_size_cap_and_leaves_no_temp_file(
-    stored, settings, source, store, mirror, tmp_path, monkeypatch
+    *, stored, settings, source, store, mirror, tmp_path, monkeypatch
 ):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -148,7 +148,7 @@ def test_the_listing_parses_in_time_linear_in_its_size():
 
 
 def test_a_killed_runs_part_files_are_removed_by_the_next_run(
-    stored, settings, source, store, mirror, tmp_path, monkeypatch
+    *, stored, settings, source, store, mirror, tmp_path, monkeypatch
 ):
     scratch = tmp_path / "scratch"
     scratch.mkdir()

@@ -73,7 +73,7 @@ HOSTILE_NAMES = {
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_NAMES))
 def test_a_hostile_name_is_refused_alone_and_nothing_lands_outside_bls_pr(
-    case, stored, settings, source, store, mirror, tmp_path
+    *, case, stored, settings, source, store, mirror, tmp_path
 ):
     href, reason = HOSTILE_NAMES[case]
     outside = _files_outside(tmp_path, store)

@@ -275,12 +275,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not _EMAIL.search(self.headers.get("User-Agent", "")):
             # BLS answers 403 to clients that do not say who they are.
             return 403, b"<html>403 - Forbidden: Access is denied.</html>", "text/html", {}
-        root = (self.server.data_dir / "bls" / "pr").resolve()
-        try:
-            target = (root / path[len(BLS_ROOT) :].lstrip("/")).resolve()
-            if target != root and root not in target.parents or not target.exists():
-                return 404, _NOT_FOUND, "text/html", {}
-        except (ValueError, OSError):  # a NUL, a name too long for the disk
+        target = self._bls_target(path)
+        if target is None:
             return 404, _NOT_FOUND, "text/html", {}
         if target.is_dir():
             if not path.endswith("/"):
@@ -296,6 +292,17 @@ class _Handler(BaseHTTPRequestHandler):
         if conditional and self._not_modified(etag, mtime):
             return 304, b"", "application/octet-stream", headers
         return 200, target, "text/plain", headers
+
+    def _bls_target(self, path: str) -> Path | None:
+        """The file or folder under the BLS root that `path` names, or None when it names none."""
+        root = (self.server.data_dir / "bls" / "pr").resolve()
+        try:
+            target = (root / path[len(BLS_ROOT) :].lstrip("/")).resolve()
+            if target != root and root not in target.parents or not target.exists():
+                return None
+        except (ValueError, OSError):  # a NUL, a name too long for the disk
+            return None
+        return target
 
     def _not_modified(self, etag: str, mtime: float) -> bool:
         match = self.headers.get("If-None-Match")

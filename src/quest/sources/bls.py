@@ -30,7 +30,7 @@ from quest.sources.http import HttpStats, make_session
 from quest.sources.listing import Listing, RemoteFile, crawl
 from quest.sources.names import shown
 from quest.sources.scratch import scratch_folder
-from quest.sources.transfer import download
+from quest.sources.transfer import Fetch, download
 from quest.store.base import (
     MD5,
     SHA256,
@@ -272,16 +272,14 @@ def _sync(
                 summary.record(remote.name, key, SKIPPED, "listing date and size unchanged")
                 continue
             try:
-                got = download(
-                    session,
+                fetch = Fetch(
                     remote.url,
-                    settings,
-                    name=remote.name,
+                    remote.name,
                     dest=Path(work) / f"{index}.part",
                     headers=_conditional_headers(old),
                     expected_size=remote.size,
-                    stats=stats,
                 )
+                got = download(session, fetch, settings, stats)
                 _check_not_modified(remote, got, old)
             except SourceError as exc:
                 summary.record(remote.name, key, FAILED, str(exc))

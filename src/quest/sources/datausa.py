@@ -27,7 +27,7 @@ from quest.sources.population import (
     decode_answer,
     parse_population,
 )
-from quest.sources.transfer import download
+from quest.sources.transfer import Fetch, download
 from quest.store.base import (
     CONTENT_SHA256,
     MD5,
@@ -107,18 +107,12 @@ def sync_datausa(
             folder = key.rpartition("/")[0]
             if folder:
                 store.clean_temp(folder + "/")
-            got = download(
-                session,
-                url,
-                settings,
-                name="DataUSA population",
-                limit=Limit(
-                    MAX_ANSWER_BYTES,
-                    f"the {MAX_ANSWER_BYTES} bytes a national population answer may take",
-                    "check that QUEST_DATAUSA_URL asks for drilldowns=Year,Nation",
-                ),
-                stats=stats,
+            limit = Limit(
+                MAX_ANSWER_BYTES,
+                f"the {MAX_ANSWER_BYTES} bytes a national population answer may take",
+                "check that QUEST_DATAUSA_URL asks for drilldowns=Year,Nation",
             )
+            got = download(session, Fetch(url, "DataUSA population", limit=limit), settings, stats)
             body = got.body or b""
             payload = decode_answer(body, where, got.content_type)
             try:

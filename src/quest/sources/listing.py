@@ -24,7 +24,7 @@ from quest.errors import SourceError
 from quest.sources.body import Limit, safe_url
 from quest.sources.http import HttpStats
 from quest.sources.names import NameRefused, decode_name, folder_conflicts, shown
-from quest.sources.transfer import download
+from quest.sources.transfer import Fetch, download
 
 _ENTRY = re.compile(
     r"(?P<date>\d{1,2}/\d{1,2}/\d{4})\s+(?P<time>\d{1,2}:\d{2}\s*[AP]M)\s+"
@@ -226,17 +226,13 @@ def crawl(
                 "folders",
                 "Raise QUEST_MAX_LISTING_PAGES if the source really has that many.",
             )
+        limit = Limit(
+            max(0, state.bytes_left),
+            f"QUEST_MAX_LISTING_BYTES={settings.max_listing_bytes} (all pages together)",
+            "raise QUEST_MAX_LISTING_BYTES if the listing is really that big",
+        )
         page = download(
-            session,
-            page_url,
-            settings,
-            name=state.label(page_url),
-            limit=Limit(
-                max(0, state.bytes_left),
-                f"QUEST_MAX_LISTING_BYTES={settings.max_listing_bytes} (all pages together)",
-                "raise QUEST_MAX_LISTING_BYTES if the listing is really that big",
-            ),
-            stats=stats,
+            session, Fetch(page_url, state.label(page_url), limit=limit), settings, stats
         )
         state.bytes_left -= page.size
         kind = page.content_type

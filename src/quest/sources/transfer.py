@@ -15,6 +15,7 @@ import logging
 import posixpath
 import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -65,26 +66,53 @@ def _brief(exc: BaseException, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def download(
-    session: requests.Session,
-    url: str,
-    settings: Settings,
-    *,
-    name: str,
-    dest: Path | None = None,
-    headers: dict[str, str] | None = None,
-    expected_size: int | None = None,
-    limit: Limit | None = None,
-    stats: HttpStats | None = None,
-) -> Download:
-    """Fetch `url` whole into `dest` (or into memory when None), verified as the module says.
+@dataclass(frozen=True)
+class Fetch:
+    """One body to fetch: where from, what it is, where it goes and what it must be.
 
-    Args:
+    Attributes:
+        url: where the body is.
         name: what the body is (a file name), for error messages.
+        dest: the file to write it to, or None to keep it in memory.
+        headers: extra request headers (the conditional ones make a `304` acceptable).
         expected_size: the size the listing shows, or None when it shows none.
         limit: the most bytes to accept; by default QUEST_MAX_BODY_BYTES (and never more than
             the listing's size plus `BODY_SLACK`).
-        headers: extra request headers (the conditional ones make a `304` acceptable).
+    """
+
+    url: str
+    name: str
+    dest: Path | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    expected_size: int | None = None
+    limit: Limit | None = None
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What one try carries through the request, its redirects and its body."""
+
+    session: requests.Session
+    settings: Settings
+    fetch: Fetch
+    watchdog: Watchdog
+    stats: HttpStats
+
+    @property
+    def name(self) -> str:
+        return self.fetch.name
+
+
+def download(
+    session: requests.Session,
+    fetch: Fetch,
+    settings: Settings,
+    stats: HttpStats | None = None,
+) -> Download:
+    """Fetch `fetch.url` whole into `fetch.dest` (or into memory), verified as the module says.
+
+    Args:
+        stats: counts of requests and bytes, added to (a fresh one when None).
 
     Raises:
         SourceError: the answer was refused (wrong status, size or encoding, a redirect off the
@@ -92,7 +120,8 @@ def download(
         SourceUnavailable: no whole body within the retries, the deadline or the low-speed limit.
     """
     stats = stats if stats is not None else HttpStats()
-    limit = limit or Limit(
+    url, name, expected_size = fetch.url, fetch.name, fetch.expected_size
+    limit = fetch.limit or Limit(
         settings.max_body_bytes,
         "QUEST_MAX_BODY_BYTES",
         "raise QUEST_MAX_BODY_BYTES if the file is really that big",
@@ -110,20 +139,10 @@ def download(
     attempts = Attempts(settings)
     problem, retry_after = "no try left", None
     while (attempt := attempts.take()) is not None:
-        sink = Sink(dest, limit)
+        sink = Sink(fetch.dest, limit)
         try:
             with Watchdog(settings) as watchdog:
-                return _attempt(
-                    session,
-                    url,
-                    settings,
-                    headers or {},
-                    watchdog,
-                    sink,
-                    expected_size,
-                    stats,
-                    name,
-                )
+                return _attempt(_Call(session, settings, fetch, watchdog, stats), sink)
         except _Retry as retry:
             problem, retry_after = retry.problem, retry.retry_after
         finally:
@@ -146,20 +165,11 @@ def download(
     )
 
 
-def _attempt(
-    session: requests.Session,
-    url: str,
-    settings: Settings,
-    headers: dict[str, str],
-    watchdog: Watchdog,
-    sink: Sink,
-    expected_size: int | None,
-    stats: HttpStats,
-    name: str,
-) -> Download:
-    response, final = _follow(session, url, settings, headers, watchdog, stats, name)
+def _attempt(call: _Call, sink: Sink) -> Download:
+    name, expected_size = call.name, call.fetch.expected_size
+    response, final = _follow(call)
     with response:
-        _check_status(response, final, headers, name)
+        _check_status(response, final, call.fetch.headers, name)
         etag = _validator(response.headers.get("ETag"))
         modified = _http_date(response.headers.get("Last-Modified"))
         if response.status_code == 304:
@@ -178,7 +188,7 @@ def _attempt(
             if length > sink.limit.size:
                 raise _too_big(name, final, sink.limit)
         sink.open()
-        _read(response, decoder, sink, watchdog, stats, final, name)
+        _read(call, response, decoder, sink, final)
         if expected_size is not None and sink.hasher.size != expected_size:
             raise refusal(
                 name,
@@ -195,29 +205,22 @@ def _attempt(
         )
 
 
-def _follow(
-    session: requests.Session,
-    url: str,
-    settings: Settings,
-    headers: dict[str, str],
-    watchdog: Watchdog,
-    stats: HttpStats,
-    name: str,
-) -> tuple[requests.Response, str]:
-    """The first answer that is not a redirect, following redirects within `url`'s folder."""
+def _follow(call: _Call) -> tuple[requests.Response, str]:
+    """The first answer that is not a redirect, following redirects within the URL's folder."""
+    url, name = call.fetch.url, call.name
     current, seen = url, {url}
     for _ in range(MAX_REDIRECTS + 1):
-        stats.requests += 1
+        call.stats.requests += 1
         try:
-            response = session.get(
+            response = call.session.get(
                 current,
-                headers=headers,
+                headers=call.fetch.headers,
                 stream=True,
                 allow_redirects=False,
-                timeout=settings.http_timeout,
+                timeout=call.settings.http_timeout,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            _unavailable_if_tripped(watchdog, name, current)
+            _unavailable_if_tripped(call.watchdog, name, current)
             raise _Retry(f"{type(exc).__name__}: {_brief(exc)}") from None
         except requests.RequestException as exc:
             raise refusal(
@@ -351,16 +354,9 @@ def _unavailable_if_tripped(watchdog: Watchdog, name: str, url: str) -> None:
         )
 
 
-def _read(
-    response: requests.Response,
-    decoder: Decoder,
-    sink: Sink,
-    watchdog: Watchdog,
-    stats: HttpStats,
-    url: str,
-    name: str,
-) -> None:
-    """Stream the raw body through the decoder into the sink, bounded all the way."""
+def _read(call: _Call, response: requests.Response, decoder: Decoder, sink: Sink, url: str) -> None:
+    """Stream the raw body (answered from `url`) through the decoder into the sink, bounded."""
+    name, watchdog, stats = call.name, call.watchdog, call.stats
     raw = response.raw
     received = 0
     while True:
