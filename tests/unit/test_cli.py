@@ -114,3 +114,12 @@ def test_report_on_an_empty_home_fails_at_once_and_leaves_nothing_behind(tmp_pat
     # Spark would have left metastore_db/ and derby.log in the home or the working folder.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
     assert not list(empty.iterdir())
+
+
+def test_an_unresolvable_source_host_fails_at_once_without_retries(place, capsys):
+    # `.invalid` never resolves (RFC 2606): offline or mistyped, retrying cannot help.
+    status = main(["sync", "datausa", "--source-url", "http://quest-source.invalid/x.json"])
+    assert status == 4
+    line = _one_line(capsys.readouterr().err)
+    assert "quest-source.invalid" in line and "cannot be resolved" in line
+    assert "retr" not in line.split("not retried")[0]
