@@ -117,3 +117,15 @@ def test_engine_log_lines_go_to_the_run_folder_not_to_the_terminal(settings, cap
     err = capsys.readouterr().err
     assert "engine chatter" not in err
     assert "engine chatter from combine" in Path(record.engine_log).read_text()
+
+
+def test_a_local_retry_waits_seconds_not_the_clusters_minutes(settings, monkeypatch):
+    from quest.runner import local
+
+    monkeypatch.setattr(local, "LOCAL_RETRY_WAIT_CAP", 0.1)
+    lines: list[str] = []
+    slow = settings.with_overrides(retry_wait_scale=1.0)  # the workflow says 60 s
+    run_workflow(
+        slow, workflow=fake_workflow(Behaviour(fail_times={"combine": 1})), out=lines.append
+    )
+    assert any(line.endswith("; retrying in 0.1s") for line in lines), lines

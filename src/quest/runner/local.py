@@ -2,7 +2,8 @@
 
 The DAG, the task settings and the notebook parameters are the Workflow's own (not a copy):
 tasks start as soon as their parents succeed, so independent ones run concurrently; a failing
-task is retried as its effective `TaskSettings` say (waits scaled by `QUEST_RETRY_WAIT_SCALE`);
+task is retried as its effective `TaskSettings` say (waits scaled by `QUEST_RETRY_WAIT_SCALE`
+and cut to `LOCAL_RETRY_WAIT_CAP`);
 Python tasks are called with their parameters, notebook tasks run the very notebook files with
 a `dbutils` stand-in whose widgets hold the task's `base_parameters`. The run's own settings
 override where data lives (store, catalog, schema prefix, sources, contact). One SparkSession
@@ -46,6 +47,9 @@ from quest.runner.record import RunRecord, TaskRecord
 
 REPO = Path(__file__).resolve().parents[3]
 ROOT_NODE = "root"
+# The workflow's retry interval (minutes) suits a cluster; on this machine a task is retried
+# after at most this many seconds.
+LOCAL_RETRY_WAIT_CAP = 10.0
 
 # Parameters a local run decides, whatever the workflow's environment defaults say.
 _RUN_VALUES = {
@@ -264,6 +268,7 @@ class _WorkflowRun:
         eff = self.wf.default_task_settings.merge(task.task_settings)
         tries = 1 + int(eff.max_retries or 0)
         wait_s = (eff.min_retry_interval_millis or 0) / 1000 * self.settings.retry_wait_scale
+        wait_s = min(wait_s, LOCAL_RETRY_WAIT_CAP)
         t0 = time.monotonic()
         for attempt in range(1, tries + 1):
             tr.attempts = attempt
