@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="machine-readable output")
     report.set_defaults(handler=_report)
 
+    runs = sub.add_parser("runs", help="list the past runs recorded under the home")
+    _common(runs, "home")
+    runs.set_defaults(handler=_runs)
+
     setup = sub.add_parser("spark-setup", help="resolve Delta's jars once (Ivy cache)")
     _common(setup, "home")
     setup.set_defaults(handler=_spark_setup)
@@ -249,4 +253,11 @@ def _spark_setup(args: argparse.Namespace) -> int:
     spark.range(1).count()
     spark.stop()
     print("Spark and Delta are ready")
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from quest.runner.record import history
+
+    print(history(_settings(args).home / "runs"))
     return 0

@@ -129,3 +129,14 @@ def test_a_local_retry_waits_seconds_not_the_clusters_minutes(settings, monkeypa
         slow, workflow=fake_workflow(Behaviour(fail_times={"combine": 1})), out=lines.append
     )
     assert any(line.endswith("; retrying in 0.1s") for line in lines), lines
+
+
+def test_quest_runs_lists_past_runs(settings, capsys):
+    from quest.cli import main
+
+    assert main(["runs", "--home", str(settings.home)]) == 0
+    assert "no runs recorded" in capsys.readouterr().out
+    record = run_workflow(settings, workflow=fake_workflow(Behaviour()), out=lambda line: None)
+    assert main(["runs", "--home", str(settings.home)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[-1].split() == [record.run_id, "success", "0", "0", "0"]

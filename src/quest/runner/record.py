@@ -174,3 +174,31 @@ def closing(record: RunRecord) -> list[str]:
         if path:
             lines.append(f"  {label}: {path}")
     return lines
+
+
+def history(runs_dir: Path) -> str:
+    """The past runs saved under `runs_dir`, oldest first: id, status, outcomes, seconds."""
+    rows = []
+    for path in sorted(runs_dir.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            tasks = data.get("tasks", {}).values()
+        except (OSError, ValueError, AttributeError):
+            rows.append((path.stem, "unreadable", "", "", ""))
+            continue
+        changed = sum((t.get("result") or {}).get("status") == "changed" for t in tasks)
+        failed = sum(t.get("status") == FAILED for t in tasks)
+        rows.append(
+            (
+                data.get("run_id", path.stem),
+                data.get("status", ""),
+                changed,
+                failed,
+                f"{data.get('seconds', 0):.0f}",
+            )
+        )
+    if not rows:
+        return f"no runs recorded under {runs_dir}"
+    return format_table(
+        ("run", "status", "changed", "failed", "seconds"), rows, align="llrrr", indent="  "
+    )
