@@ -10,9 +10,10 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from quest.config import load_settings
-from quest.errors import IncompleteSyncError, QuestError
+from quest.errors import ConfigError, IncompleteSyncError, QuestError
 from quest.redaction import UserinfoFilter, hide_userinfo
 
 log = logging.getLogger("quest")
@@ -31,13 +32,51 @@ def _common(parser: argparse.ArgumentParser, *names: str) -> None:
         parser.add_argument(flags.get(name, f"--{name}"), dest=name, help=helps[name])
 
 
+def _verbosity(parser: argparse.ArgumentParser, default=None) -> None:
+    """`-v`/`-q`, accepted before the command and after it (`quest run -q`)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="debug logging"
+    )
+    group.add_argument(
+        "-q", "--quiet", action="store_true", default=default, help="warnings and errors only"
+    )
+
+
+def _task_names() -> str:
+    """The workflow's task names, for `quest run --help` (empty when it cannot be loaded)."""
+    try:
+        from quest.runner.local import load_pipeline
+
+        names = [n for n in load_pipeline().graph.nodes if n != "root"]
+    except Exception:  # help must print even when the workflow cannot be loaded
+        return ""
+    return "tasks: " + ", ".join(names)
+
+
+def _subcommands(parser: argparse.ArgumentParser, dest: str):
+    """Subparsers whose every parser takes `-v`/`-q` too; given there, they win over the ones
+    before the command, and absent there they leave those alone."""
+    sub = parser.add_subparsers(dest=dest, required=True)
+    plain = sub.add_parser
+
+    def add_parser(*args, **kwargs):
+        child = plain(*args, **kwargs)
+        _verbosity(child, default=argparse.SUPPRESS)
+        return child
+
+    sub.add_parser = add_parser
+    return sub
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quest", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _verbosity(parser)
+    sub = _subcommands(parser, dest="command")
 
     sync = sub.add_parser("sync", help="republish a source to the store")
-    sync_sub = sync.add_subparsers(dest="source", required=True)
+    sync_sub = _subcommands(sync, dest="source")
     bls = sync_sub.add_parser("bls", help="mirror the BLS pr directory into the store")
     bls.add_argument("--source-url", dest="bls_url", help="BLS directory URL (QUEST_BLS_URL)")
     _common(bls, "store", "contact", "home")
@@ -56,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("out", help="folder to write")
     sample.set_defaults(handler=_sample)
 
-    run = sub.add_parser("run", help="run the quest_pipeline workflow locally")
+    run = sub.add_parser(
+        "run",
+        help="run the quest_pipeline workflow locally",
+        epilog=_task_names(),
+    )
     _common(run, "bls_url", "datausa_url", "store", "home", "contact")
     run.add_argument("--only", nargs="+", metavar="TASK", help="run only these tasks")
     run.add_argument(
@@ -75,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="machine-readable output")
     report.set_defaults(handler=_report)
 
+    runs = sub.add_parser("runs", help="list the past runs recorded under the home")
+    _common(runs, "home")
+    runs.set_defaults(handler=_runs)
+
     setup = sub.add_parser("spark-setup", help="resolve Delta's jars once (Ivy cache)")
     _common(setup, "home")
     setup.set_defaults(handler=_spark_setup)
@@ -83,30 +130,54 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace):
     names = ("store", "home", "contact", "bls_url", "datausa_url", "full_refresh")
-    return load_settings().with_overrides(**{n: getattr(args, n, None) for n in names})
+    settings = load_settings().with_overrides(**{n: getattr(args, n, None) for n in names})
+    _no_file_in_the_way(settings.home, "QUEST_HOME (or --home)")
+    return settings
+
+
+def _no_file_in_the_way(path, what: str) -> None:
+    """A ConfigError when `path`, or a folder above it, exists as something else than a folder."""
+    path = Path(path).expanduser().absolute()
+    for part in (path, *path.parents):
+        if part.exists() or part.is_symlink():
+            if not part.is_dir():
+                where = "is" if part == path else f"lies under {part}, which is"
+                raise ConfigError(f"{what}: {path} {where} a file, not a folder")
+            return
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("quest")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status (README, "Exit statuses")."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
     for noisy in ("py4j", "botocore", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from quest.runner.output import QuestOnly
+
     for handler in logging.getLogger().handlers:
         handler.addFilter(UserinfoFilter())
+        if not args.verbose:
+            handler.addFilter(QuestOnly())
     try:
         return args.handler(args)
     except QuestError as exc:
         _error(str(exc))
-        return exc.exit_status if args.command == "sync" else 2
+        return exc.exit_status
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        if args.command != "sync":
-            raise
-        # A sync fails with one line whatever happened; the traceback only when asked for.
+        # A command fails with one line whatever happened; the traceback only when asked for.
         if args.verbose:
             log.exception("unexpected error")
         _error(
@@ -146,12 +217,17 @@ def _sync_datausa(args: argparse.Namespace) -> int:
 def _mirror(args: argparse.Namespace) -> int:
     from quest.mirror.server import serve_forever
 
+    if args.data is not None and not Path(args.data).is_dir():
+        raise ConfigError(f"--data {args.data}: no such folder; give the folder to serve")
+
     serve_forever(data_dir=args.data, port=args.port)
     return 0
 
 
 def _sample(args: argparse.Namespace) -> int:
     from quest.mirror.sample import generate_sample
+
+    _no_file_in_the_way(args.out, "the sample's folder")
 
     generate_sample(args.out)
     print(f"sample written to {args.out}")
@@ -183,4 +259,11 @@ def _spark_setup(args: argparse.Namespace) -> int:
     spark.range(1).count()
     spark.stop()
     print("Spark and Delta are ready")
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from quest.runner.record import history
+
+    print(history(_settings(args).home / "runs"))
     return 0

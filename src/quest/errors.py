@@ -1,7 +1,10 @@
 """The project's errors: each one says what went wrong and, where it can, how to fix it.
 
-`exit_status` is the status `quest sync` exits with for the error (README, "Commands").
+`exit_status` is the status every `quest` command exits with for the error (README, "Exit
+statuses"); a bad command line exits 2 (argparse's), a run in which a task failed `RUN_FAILED`.
 """
+
+RUN_FAILED = 10
 
 
 class QuestError(Exception):
@@ -13,7 +16,7 @@ class QuestError(Exception):
 class ConfigError(QuestError):
     """A setting is missing or wrong; raised before any work starts."""
 
-    exit_status = 2
+    exit_status = 9
 
 
 class StoreError(QuestError):

@@ -7,8 +7,10 @@ partitions: this data is small and the machine has two cores. On Databricks: the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from pathlib import Path
 
 from quest.config import Settings, on_databricks, validate_home
 
@@ -28,10 +30,12 @@ _LOCAL_CONF = {
 }
 
 
-def get_spark(settings: Settings, app_name: str = "quest"):
+def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | None = None):
     """The SparkSession for `settings`: the active one on Databricks, a local Delta one here.
 
     A session that already exists in this process is reused, so one session serves every task.
+    A new local session's JVM writes its output (Ivy's resolution report, log4j) to `engine_log`
+    (default: `<home>/engine.log`), appended to, never to the terminal.
     """
     from pyspark.sql import SparkSession
 
@@ -60,9 +64,33 @@ def get_spark(settings: Settings, app_name: str = "quest"):
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={home}")
         .enableHiveSupport()
     )
-    spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    engine_log = engine_log or home / "engine.log"
+    with _output_to(engine_log):
+        spark = configure_spark_with_delta_pip(builder).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+@contextlib.contextmanager
+def _output_to(path: Path):
+    """File descriptors 1 and 2 point at `path` meanwhile: the JVM started here inherits them,
+    so whatever it prints, now or later, goes to the file and not to the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
 
 
 def ensure_schemas(spark, settings: Settings) -> None:

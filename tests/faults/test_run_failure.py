@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from quest.errors import RUN_FAILED
 from quest.mirror.sample import generate_sample
 from quest.mirror.server import BLS_ROOT, FaultPlan, MirrorServer
 from quest.orchestration.workflow_config import SYNC_RETRIES
@@ -34,7 +35,7 @@ def test_bls_failing_for_good_stops_the_pipeline_before_spark_and_notifies(
     assert tasks["datausa_sync"].status == "success"
     for name in ("load_bronze", "load_silver", "gold_analysis"):
         assert tasks[name].status == "skipped: upstream failed" and tasks[name].attempts == 0
-    assert record.exit_code == 1
+    assert record.exit_code == RUN_FAILED
     # One job-level failure mail (tasks send none), naming the failed task and its last error.
     notes = [(n["event"], n["scope"]) for n in record.notifications]
     assert notes == [("on_failure", "workflow")]

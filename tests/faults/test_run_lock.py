@@ -9,7 +9,7 @@ import textwrap
 from quest.cli import main
 
 
-def test_second_quest_run_on_a_locked_home_exits_2_with_a_clear_message(tmp_path, capsys):
+def test_second_quest_run_on_a_locked_home_exits_7_with_a_clear_message(tmp_path, capsys):
     home = tmp_path / "home"
     home.mkdir()
     holder = subprocess.Popen(
@@ -38,7 +38,7 @@ def test_second_quest_run_on_a_locked_home_exits_2_with_a_clear_message(tmp_path
         holder.kill()
         holder.wait()
     err = capsys.readouterr().err
-    assert status == 2
+    assert status == 7
     assert f"run lock on {home}" in err and "held by another run" in err
     assert "QUEST_LOCK_TIMEOUT" in err
     assert not (home / "runs").exists(), "the refused run must not have started any task"

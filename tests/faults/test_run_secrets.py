@@ -10,6 +10,7 @@ import pytest
 from brickflow import EmailNotifications, TaskSettings, Workflow, WorkflowEmailNotifications
 
 from quest.config import load_settings
+from quest.errors import RUN_FAILED
 from quest.mirror.sample import generate_sample
 from quest.mirror.server import MirrorServer
 from quest.orchestration import tasks
@@ -87,7 +88,7 @@ def test_no_secret_reaches_output_logs_records_mail_or_store(
             retry_wait_scale=0.0,
         )
         record = run_workflow(settings, workflow=_leaky_workflow(fail))
-    assert record.exit_code == (1 if fail else 0)
+    assert record.exit_code == (RUN_FAILED if fail else 0)
     assert record.tasks["bls_sync"].status == "success"
     assert ("quest", SMTP_PASSWORD) in smtp.logins, "the notifications were not sent"
     if fail:

@@ -170,7 +170,7 @@ def test_a_held_lock_and_a_missing_contact_have_their_own_statuses(world, capsys
     assert status == 7 and "QUEST_LOCK_TIMEOUT" in _one_error_line(err)
     monkeypatch.setenv("QUEST_CONTACT", "")
     status, _, err = _sync(capsys, "bls")
-    assert status == 2 and "QUEST_CONTACT" in _one_error_line(err)
+    assert status == 9 and "QUEST_CONTACT" in _one_error_line(err)
 
 
 def test_a_partly_failed_sync_still_prints_what_it_did(world, mirror, capsys):
@@ -188,7 +188,7 @@ def test_an_unusable_temporary_folder_is_one_error_line_naming_tmpdir(world, cap
     (world / "a-file").write_text("not a folder")
     monkeypatch.setattr(tempfile, "tempdir", str(world / "a-file"))
     status, _, err = _sync(capsys, "bls")
-    assert status == 2
+    assert status == 9
     assert "point TMPDIR at a writable folder" in _one_error_line(err)
     assert not (world / "store" / "bls").exists(), "nothing was published"
 

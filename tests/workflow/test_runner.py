@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from quest.config import Settings
-from quest.errors import ConfigError, LockError
+from quest.errors import RUN_FAILED, ConfigError, LockError
 from quest.locking import file_lock
 from quest.results import Status, TaskResult
 from quest.runner.local import run_workflow
@@ -113,7 +113,7 @@ def test_failure_notification_is_sent_through_smtp_without_printing_the_password
         record, lines = _run(
             settings.with_overrides(smtp_url=url), Behaviour(fail_times={"publish": 9}), retries=0
         )
-    assert record.exit_code == 1
+    assert record.exit_code == RUN_FAILED
     assert ("mailer", "s3cret-smtp-pw") in smtp.logins
     failed = [m for m in smtp.messages if "publish failed" in m["data"]]
     assert failed and failed[0]["rcpt"] == [OPS]

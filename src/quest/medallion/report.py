@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from quest.config import Settings
+from quest.config import Settings, on_databricks
 from quest.errors import ConfigError
 from quest.text_table import format_table
 
@@ -94,6 +94,11 @@ def print_report(settings: Settings, as_json: bool = False) -> int:
     """Print the answers from the catalog under the local home (used by `quest report`)."""
     from quest.spark import get_spark
 
+    if not on_databricks() and not (settings.home / "metastore_db").is_dir():
+        raise ConfigError(
+            f"no catalog under {settings.home} (no metastore_db there): run `quest run` "
+            "(or `make demo`) first, or point QUEST_HOME (or --home) at the right home"
+        )
     spark = get_spark(settings, app_name="quest-report")
     for view in ("population_stats", "best_year_by_series", "series_population_report"):
         if not spark.catalog.tableExists(settings.table("gold", view)):

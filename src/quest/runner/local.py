@@ -2,7 +2,8 @@
 
 The DAG, the task settings and the notebook parameters are the Workflow's own (not a copy):
 tasks start as soon as their parents succeed, so independent ones run concurrently; a failing
-task is retried as its effective `TaskSettings` say (waits scaled by `QUEST_RETRY_WAIT_SCALE`);
+task is retried as its effective `TaskSettings` say (waits scaled by `QUEST_RETRY_WAIT_SCALE`
+and cut to `LOCAL_RETRY_WAIT_CAP`);
 Python tasks are called with their parameters, notebook tasks run the very notebook files with
 a `dbutils` stand-in whose widgets hold the task's `base_parameters`. The run's own settings
 override where data lives (store, catalog, schema prefix, sources, contact). One SparkSession
@@ -33,11 +34,22 @@ from quest.results import LayerResult, Status, TaskResult
 from quest.runner import record as rec
 from quest.runner.dbutils import LocalDbutils, NotebookExit
 from quest.runner.notify import Notification, deliver, redact
-from quest.runner.output import RedactingFile, RedactingFilter, TaskOutput
+from quest.runner.output import (
+    EngineLog,
+    Heartbeat,
+    RedactingFile,
+    RedactingFilter,
+    TaskOutput,
+    run_settings,
+    versions,
+)
 from quest.runner.record import RunRecord, TaskRecord
 
 REPO = Path(__file__).resolve().parents[3]
 ROOT_NODE = "root"
+# The workflow's retry interval (minutes) suits a cluster; on this machine a task is retried
+# after at most this many seconds.
+LOCAL_RETRY_WAIT_CAP = 10.0
 
 # Parameters a local run decides, whatever the workflow's environment defaults say.
 _RUN_VALUES = {
@@ -90,7 +102,8 @@ def run_workflow(settings: Settings, spark=None, only=None, out=print, workflow=
 
 
 def run_cli(settings: Settings, only=None) -> int:
-    """`quest run`: the exit status is 0 when every selected task succeeded, else 1."""
+    """`quest run`: the exit status is 0 when every selected task succeeded, else
+    `quest.errors.RUN_FAILED`."""
     return run_workflow(settings, only=only).exit_code
 
 
@@ -118,7 +131,10 @@ def _preflight(wf, settings: Settings, selected: set[str]) -> None:
     if "contact" in params:
         validate_contact(settings)
     if "store" in params or any(_is_notebook(wf.tasks[n]) for n in selected):
-        open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url)
+        store = open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url)
+        check = getattr(store, "check", None)  # a local store: no file in the way
+        if check is not None:
+            check()
 
 
 class _WorkflowRun:
@@ -155,8 +171,12 @@ class _WorkflowRun:
         handlers = list(logging.getLogger().handlers)
         for handler in handlers:
             handler.addFilter(guard)
+        run_dir = self.settings.home / "runs" / self.record.run_id
+        self.record.engine_log = str(run_dir / "engine.log")
         try:
-            return self._execute()
+            with EngineLog(run_dir / "engine.log", self.settings), Heartbeat(self.say) as beat:
+                self._beat = beat
+                return self._execute()
         finally:
             sys.stdout = console
             for handler in handlers:
@@ -165,16 +185,19 @@ class _WorkflowRun:
     def _execute(self) -> RunRecord:
         t0 = time.monotonic()
         self.say(
-            f"quest run: workflow {self.wf.name}, {len(self.selected)} tasks, "
+            f"quest run: workflow {self.wf.name}, {rec.plural(len(self.selected), 'task')}, "
             f"store {self.settings.store_uri}"
         )
+        self.record.settings = run_settings(self.settings)
+        self.record.versions = versions()
         self._notify_workflow("on_start", "started")
         if self.spark is None and any(
             self.record.tasks[n].kind == "notebook" for n in self.selected
         ):
             from quest.spark import get_spark
 
-            self.spark = get_spark(self.settings)
+            self.say("starting Spark ...")
+            self.spark = get_spark(self.settings, engine_log=Path(self.record.engine_log))
         self._schedule()
         failed = [
             t for t in self.record.tasks.values() if t.status not in (rec.SUCCESS, rec.NOT_SELECTED)
@@ -189,8 +212,10 @@ class _WorkflowRun:
             "on_failure" if failed else "on_success", "failed" if failed else "succeeded"
         )
         self._report()
-        path = self.record.save(self.settings.home / "runs", lambda s: redact(s, self.settings))
-        self.say(f"run record: {path}")
+        self.record.save(self.settings.home / "runs", lambda s: redact(s, self.settings))
+        self.say("")
+        for line in rec.closing(self.record):
+            self.say(line)
         return self.record
 
     def _schedule(self) -> None:
@@ -229,17 +254,22 @@ class _WorkflowRun:
         log_path = self.settings.home / "runs" / self.record.run_id / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         tr.log = str(log_path)
+        tr.started = datetime.now(UTC).isoformat(timespec="seconds")
+        self._beat.started(name)
         with open(log_path, "w", encoding="utf-8") as log:
             self._stdout.route(RedactingFile(log, self.settings))
             try:
                 self._attempts(name, task, tr)
             finally:
                 self._stdout.route(None)
+                self._beat.ended(name)
+                tr.ended = datetime.now(UTC).isoformat(timespec="seconds")
 
     def _attempts(self, name: str, task, tr: TaskRecord) -> None:
         eff = self.wf.default_task_settings.merge(task.task_settings)
         tries = 1 + int(eff.max_retries or 0)
         wait_s = (eff.min_retry_interval_millis or 0) / 1000 * self.settings.retry_wait_scale
+        wait_s = min(wait_s, LOCAL_RETRY_WAIT_CAP)
         t0 = time.monotonic()
         for attempt in range(1, tries + 1):
             tr.attempts = attempt
@@ -361,6 +391,12 @@ class _WorkflowRun:
         from quest.medallion.report import format_report
 
         self.record.report = reports[-1]
+        charts = [
+            t.result.layer.outputs["chart"]
+            for t in self.record.tasks.values()
+            if t.result is not None and t.result.layer and "chart" in t.result.layer.outputs
+        ]
+        self.record.chart = charts[-1] if charts else ""
         self.say("")
         for line in format_report(reports[-1]).splitlines():
             self.say(line)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import io
 import logging
+import platform
 import threading
+import time
+from dataclasses import fields
+from importlib import metadata
+from pathlib import Path
 
 from quest.config import Settings
+from quest.redaction import hide_userinfo
 from quest.runner.notify import redact
 
 
@@ -63,3 +69,108 @@ class RedactingFile:
 
     def flush(self) -> None:
         self.handle.flush()
+
+
+class QuestOnly(logging.Filter):
+    """On the terminal's handler: quest's own log lines, and warnings or worse from anyone.
+    The engines' chatter (py4j, BrickFlow's INFO lines) goes to the engine log only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.split(".")[0] == "quest" or record.levelno >= logging.WARNING
+
+
+class EngineLog:
+    """While open, every log record (any logger, any level from INFO) is appended to `path`."""
+
+    def __init__(self, path: Path, settings: Settings) -> None:
+        self.path = path
+        self.handler: logging.Handler | None = None
+        self.settings = settings
+
+    def __enter__(self) -> EngineLog:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handler = logging.FileHandler(self.path, encoding="utf-8")
+        self.handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+        self.handler.addFilter(RedactingFilter(self.settings))
+        root = logging.getLogger()
+        root.addHandler(self.handler)
+        self._level = root.level
+        if root.level > logging.INFO or root.level == logging.NOTSET:
+            root.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        root = logging.getLogger()
+        root.removeHandler(self.handler)
+        root.setLevel(self._level)
+        self.handler.close()
+
+
+# A task running longer than this is said to be running, again every as many seconds.
+HEARTBEAT_SECONDS = 15.0
+
+
+class Heartbeat:
+    """Says every `every` seconds which tasks are still running, and for how long, so a long
+    step is never silent."""
+
+    def __init__(self, say, every: float | None = None) -> None:
+        self.say, self.every = say, every or HEARTBEAT_SECONDS
+        self._running: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
+
+    def started(self, name: str) -> None:
+        with self._lock:
+            self._running[name] = time.monotonic()
+
+    def ended(self, name: str) -> None:
+        with self._lock:
+            self._running.pop(name, None)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            now = time.monotonic()
+            with self._lock:
+                due = sorted((name, now - t0) for name, t0 in self._running.items())
+            for name, seconds in due:
+                if seconds >= self.every:
+                    self.say(f". {name}: still running ({seconds:.0f}s)")
+
+
+def run_settings(settings: Settings) -> dict:
+    """The settings a run used, for its record: URLs without userinfo, the SMTP URL hidden."""
+    out = {}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if f.name == "smtp_url":
+            value = "***" if value else ""
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif not isinstance(value, int | float | bool):
+            value = hide_userinfo(str(value))
+        out[f.name] = value
+    out["store_uri"] = hide_userinfo(settings.store_uri)
+    return out
+
+
+def versions() -> dict:
+    """The versions a run used: Python, quest and the engines."""
+    found = {"python": platform.python_version()}
+    for dist in ("quest", "pyspark", "delta-spark", "brickflows"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return found

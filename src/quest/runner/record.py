@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from quest.errors import RUN_FAILED
 from quest.results import Status, TaskResult
 from quest.text_table import format_table
 
@@ -35,6 +36,22 @@ class TaskRecord:
     summary: object = None
     errors: list[str] = field(default_factory=list)
     log: str = ""
+    started: str = ""
+    ended: str = ""
+
+    @property
+    def outcome(self) -> str:
+        """What the task did, as the closing table says it: changed, unchanged, skipped, failed
+        (from its typed result), or `done` for a task that said nothing typed."""
+        if self.status == FAILED:
+            return FAILED
+        if self.result is not None:
+            return str(self.result.status)
+        if self.status == SUCCESS:
+            return "done"
+        if self.status == UPSTREAM_FAILED or self.status.startswith("skipped"):
+            return "skipped"
+        return self.status
 
     @property
     def did(self) -> str:
@@ -72,11 +89,15 @@ class RunRecord:
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     notifications: list[dict] = field(default_factory=list)
     report: object = None
+    settings: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    engine_log: str = ""
+    chart: str = ""
     path: str = ""
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == SUCCESS else 1
+        return 0 if self.status == SUCCESS else RUN_FAILED
 
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "path"}
@@ -99,10 +120,85 @@ class RunRecord:
         return path
 
 
+def plural(n: int, noun: str) -> str:
+    """`1 task`, `2 tasks`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _count(n: int | None) -> str:
+    return "" if n is None else str(n)
+
+
 def table(record: RunRecord) -> str:
-    """The final table: task, status, attempts, seconds."""
-    rows = [(t.name, t.status, t.attempts, f"{t.seconds:.1f}") for t in record.tasks.values()]
-    rows.append(("total", record.status, "", f"{record.seconds:.1f}"))
+    """The final table: per task its outcome, attempts, seconds, rows written and quarantined."""
+    rows = []
+    for t in record.tasks.values():
+        written = quarantined = None
+        if t.result is not None:
+            written, quarantined = t.result.rows_written, t.result.rows_quarantined
+        rows.append(
+            (
+                t.name,
+                t.outcome,
+                t.attempts,
+                f"{t.seconds:.1f}",
+                _count(written),
+                _count(quarantined),
+            )
+        )
     return format_table(
-        ("task", "status", "attempts", "seconds"), rows, align="llrr", indent="  ", total=True
+        ("task", "status", "attempts", "seconds", "rows written", "quarantined"),
+        rows,
+        align="llrrrr",
+        indent="  ",
+    )
+
+
+def closing(record: RunRecord) -> list[str]:
+    """The closing line (outcomes counted, rows quarantined, time) and where to look next."""
+    outcomes = [t.outcome for t in record.tasks.values() if t.status != NOT_SELECTED]
+    quarantined = sum(
+        t.result.rows_quarantined or 0 for t in record.tasks.values() if t.result is not None
+    )
+    counts = " ".join(
+        f"{name}={outcomes.count(name)}" for name in ("changed", "unchanged", "skipped", "failed")
+    )
+    done = outcomes.count("done")
+    extra = f" done={done}" if done else ""
+    lines = [f"Done. {counts}{extra} quarantined={quarantined} in {record.seconds:.0f}s"]
+    for label, path in (
+        ("run record", record.path),
+        ("engine log", record.engine_log),
+        ("chart", record.chart),
+    ):
+        if path:
+            lines.append(f"  {label}: {path}")
+    return lines
+
+
+def history(runs_dir: Path) -> str:
+    """The past runs saved under `runs_dir`, oldest first: id, status, outcomes, seconds."""
+    rows = []
+    for path in sorted(runs_dir.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            tasks = data.get("tasks", {}).values()
+        except (OSError, ValueError, AttributeError):
+            rows.append((path.stem, "unreadable", "", "", ""))
+            continue
+        changed = sum((t.get("result") or {}).get("status") == "changed" for t in tasks)
+        failed = sum(t.get("status") == FAILED for t in tasks)
+        rows.append(
+            (
+                data.get("run_id", path.stem),
+                data.get("status", ""),
+                changed,
+                failed,
+                f"{data.get('seconds', 0):.0f}",
+            )
+        )
+    if not rows:
+        return f"no runs recorded under {runs_dir}"
+    return format_table(
+        ("run", "status", "changed", "failed", "seconds"), rows, align="llrrr", indent="  "
     )

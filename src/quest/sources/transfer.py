@@ -14,6 +14,7 @@ import email.utils
 import logging
 import posixpath
 import re
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,6 +222,11 @@ def _follow(call: _Call) -> tuple[requests.Response, str]:
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             _unavailable_if_tripped(call.watchdog, name, current)
+            if _name_not_resolved(exc):
+                raise SourceUnavailable(
+                    f"{name}: the host of {hide_userinfo(current)} cannot be resolved (no DNS "
+                    "answer): check the URL and this machine's network; not retried"
+                ) from None
             raise _Retry(f"{type(exc).__name__}: {_brief(exc)}") from None
         except requests.RequestException as exc:
             raise refusal(
@@ -343,6 +349,22 @@ def _too_big(name: str, url: str, limit: Limit) -> SourceError:
         f"sent more than {limit.size} bytes, past {limit.what} (cut off there)",
         limit.fix,
     )
+
+
+def _name_not_resolved(exc: BaseException) -> bool:
+    """Whether a connection failed because the host name has no address (offline, or a typo):
+    retrying cannot help."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, socket.gaierror | urllib3.exceptions.NameResolutionError):
+            return True
+        todo += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+    return False
 
 
 def _unavailable_if_tripped(watchdog: Watchdog, name: str, url: str) -> None:

@@ -158,6 +158,12 @@ class LocalStore:
 
     # -- the Store interface ----------------------------------------------------------------
 
+    def check(self) -> None:
+        """Raise StoreError now when the store's folder cannot be one (a file is in the way)."""
+        fd = self._root_fd(create=False)
+        if fd is not None:
+            os.close(fd)
+
     def key_problem(self, key: str) -> str | None:
         try:
             parts = key_segments(key)

@@ -1,0 +1,125 @@
+"""The `quest` command line: version, verbosity anywhere, task names in `run --help`, and one
+error line with its own exit status for each bad input, found before any work starts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from quest.cli import build_parser, main
+from quest.errors import ConfigError, StoreError
+
+TASKS = ("bls_sync", "datausa_sync", "load_bronze", "load_silver", "gold_analysis")
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("quest: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("quest 0.")
+
+
+@pytest.mark.parametrize(
+    "argv, verbose, quiet",
+    [
+        (["-v", "run"], True, None),
+        (["run", "-v"], True, None),
+        (["run", "-q"], None, True),
+        (["sync", "bls", "-q"], None, True),
+        (["-q", "report"], None, True),
+    ],
+)
+def test_verbosity_is_accepted_before_and_after_the_command(argv, verbose, quiet):
+    args = build_parser().parse_args(argv)
+    assert (args.verbose, args.quiet) == (verbose, quiet)
+
+
+def test_run_help_lists_the_workflows_tasks(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert f"tasks: {', '.join(TASKS)}" in " ".join(out.split())
+
+
+def test_a_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["run", "--no-such-option"])
+    assert done.value.code == 2
+
+
+def test_the_exit_statuses_are_distinct():
+    assert len({2, ConfigError.exit_status, StoreError.exit_status, _run_failed()}) == 4
+
+
+def _run_failed() -> int:
+    from quest.errors import RUN_FAILED
+
+    return RUN_FAILED
+
+
+@pytest.fixture
+def place(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QUEST_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("QUEST_CONTACT", "cli-tests@example.org")
+    (tmp_path / "FILE").write_text("not a folder")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "argv, status, words",
+    [
+        (["sync", "bls", "--store", "FILE"], 3, "is a file, not a folder"),
+        (["sync", "datausa", "--home", "FILE"], 9, "QUEST_HOME (or --home)"),
+        (["sample", "FILE"], 9, "is a file, not a folder"),
+        (["sample", "FILE/inside"], 9, "lies under"),
+        (["mirror", "--data", "/nonexistent"], 9, "--data /nonexistent: no such folder"),
+        (["run", "--only", "nope"], 9, "the tasks are bls_sync"),
+        (["report"], 9, "no catalog under"),
+    ],
+)
+def test_bad_input_is_one_line_with_its_status(place, capsys, argv, status, words):
+    if argv[0] == "sync":
+        argv = [*argv, "--source-url", "http://127.0.0.1:9/"]  # never reached
+    assert main(argv) == status
+    assert words in _one_line(capsys.readouterr().err)
+
+
+def test_run_with_a_file_as_store_stops_before_any_task(place, capsys):
+    assert main(["run", "--store", "FILE"]) == 3
+    assert "is a file, not a folder" in _one_line(capsys.readouterr().err)
+    assert not (place / "home" / "runs").exists(), "no task ran, nothing was mailed"
+
+
+def test_report_on_an_empty_home_fails_at_once_and_leaves_nothing_behind(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "quest", "report", "--home", str(empty)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 9 and "no catalog under" in _one_line(done.stderr)
+    # Spark would have left metastore_db/ and derby.log in the home or the working folder.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+    assert not list(empty.iterdir())
+
+
+def test_an_unresolvable_source_host_fails_at_once_without_retries(place, capsys):
+    # `.invalid` never resolves (RFC 2606): offline or mistyped, retrying cannot help.
+    status = main(["sync", "datausa", "--source-url", "http://quest-source.invalid/x.json"])
+    assert status == 4
+    line = _one_line(capsys.readouterr().err)
+    assert "quest-source.invalid" in line and "cannot be resolved" in line
+    assert "retr" not in line.split("not retried")[0]

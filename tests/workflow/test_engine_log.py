@@ -1,0 +1,30 @@
+"""Starting Spark prints nothing of the engines' own: Ivy's report and log4j go to the engine log."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.spark
+
+ENGINE_LINES = re.compile(r"ivy|:: resolution|log4j|WARN |NativeCodeLoader|confs:", re.I)
+
+
+def test_spark_start_keeps_the_terminal_quiet_and_the_engine_log_full(tmp_path):
+    home = tmp_path / "home"
+    done = subprocess.run(
+        [sys.executable, "-m", "quest", "spark-setup", "--home", str(home)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    terminal = done.stdout + done.stderr
+    assert not ENGINE_LINES.search(terminal), terminal
+    assert done.stdout.strip().splitlines()[-1] == "Spark and Delta are ready"
+    engine_log = (home / "engine.log").read_text()
+    assert ENGINE_LINES.search(engine_log), "the JVM's output did not reach the engine log"

@@ -1,0 +1,142 @@
+"""What a local run prints and records: outcomes from the typed results, one closing line, the
+paths to look at next, progress on long tasks, and a record that says what ran, with what and
+when (no Spark)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from quest.config import Settings
+from quest.results import Status, TaskResult
+from quest.runner import output
+from quest.runner.local import run_workflow
+from quest.runner.record import FAILED, SUCCESS, RunRecord, TaskRecord, closing, plural, table
+
+from .support import Behaviour, fake_workflow
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(
+        home=tmp_path / "home",
+        store=str(tmp_path / "store"),
+        contact="runner-tests@example.org",
+        bls_url="http://reader:s3cret@127.0.0.1:9/pub/",
+        retry_wait_scale=0.0,
+    )
+
+
+def _record() -> RunRecord:
+    record = RunRecord(workflow="w", run_id="r", started="t", seconds=114.6)
+    record.tasks = {
+        "sync": TaskRecord("sync", "python", SUCCESS, 1, result=TaskResult(Status.UNCHANGED)),
+        "load": TaskRecord(
+            "load",
+            "notebook",
+            SUCCESS,
+            2,
+            result=TaskResult(Status.CHANGED, rows_written=120, rows_quarantined=3),
+        ),
+        "gold": TaskRecord("gold", "notebook", FAILED, 1, result=TaskResult(Status.FAILED)),
+        "late": TaskRecord("late", "notebook", "skipped: upstream failed"),
+        "quiet": TaskRecord("quiet", "notebook", "skipped"),
+    }
+    record.path, record.engine_log = "/h/runs/r.json", "/h/runs/r/engine.log"
+    return record
+
+
+def test_the_table_says_each_tasks_outcome_and_rows_from_its_result():
+    rows = {line.split()[0]: line.split() for line in table(_record()).splitlines()[2:]}
+    assert rows["sync"][1] == "unchanged"
+    assert rows["load"][1:] == ["changed", "2", "0.0", "120", "3"]
+    assert rows["gold"][1] == "failed"
+    assert rows["late"][1] == rows["quiet"][1] == "skipped"
+
+
+def test_the_closing_line_counts_outcomes_and_quarantine_then_names_the_files():
+    lines = closing(_record())
+    assert lines[0] == "Done. changed=1 unchanged=1 skipped=2 failed=1 quarantined=3 in 115s"
+    assert lines[1:] == ["  run record: /h/runs/r.json", "  engine log: /h/runs/r/engine.log"]
+
+
+def test_plurals():
+    assert (plural(1, "task"), plural(2, "task"), plural(0, "attempt")) == (
+        "1 task",
+        "2 tasks",
+        "0 attempts",
+    )
+
+
+def test_a_run_ends_with_the_closing_line_and_its_record_says_what_ran_with_what_and_when(
+    settings,
+):
+    lines: list[str] = []
+    record = run_workflow(settings, workflow=fake_workflow(Behaviour()), out=lines.append)
+    assert lines[0].startswith("quest run: workflow fake_flow, 4 tasks,")
+    done = [line for line in lines if line.startswith("Done.")]
+    assert done and re.fullmatch(
+        r"Done\. changed=0 unchanged=4 skipped=0 failed=0 quarantined=0 in \d+s", done[0]
+    )
+    assert lines[-2:] == [f"  run record: {record.path}", f"  engine log: {record.engine_log}"]
+    saved = json.loads(Path(record.path).read_text())
+    assert saved["settings"]["contact"] == "runner-tests@example.org"
+    assert saved["settings"]["bls_url"] == "http://***@127.0.0.1:9/pub/"
+    assert "s3cret" not in Path(record.path).read_text()
+    assert {"python", "quest", "brickflows"} <= set(saved["versions"])
+    for task in saved["tasks"].values():
+        assert task["started"] <= task["ended"] and task["started"] >= saved["started"]
+
+
+def test_a_long_task_is_said_to_be_running(settings, monkeypatch):
+    monkeypatch.setattr(output, "HEARTBEAT_SECONDS", 0.2)
+    lines: list[str] = []
+    run_workflow(settings, workflow=fake_workflow(Behaviour(delay=0.7)), out=lines.append)
+    assert any(re.fullmatch(r"\. extract_a: still running \(\ds\)", line) for line in lines)
+
+
+def test_engine_log_lines_go_to_the_run_folder_not_to_the_terminal(settings, capsys):
+    chatty = logging.getLogger("some.engine")
+
+    class Chatty(Behaviour):
+        def __call__(self, name, **params):
+            chatty.info("engine chatter from %s", name)
+            return super().__call__(name, **params)
+
+    handler = logging.StreamHandler()  # the terminal's handler, as `quest` sets it up
+    handler.addFilter(output.QuestOnly())
+    logging.getLogger().addHandler(handler)
+    try:
+        record = run_workflow(settings, workflow=fake_workflow(Chatty()), out=print)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "engine chatter" not in err
+    assert "engine chatter from combine" in Path(record.engine_log).read_text()
+
+
+def test_a_local_retry_waits_seconds_not_the_clusters_minutes(settings, monkeypatch):
+    from quest.runner import local
+
+    monkeypatch.setattr(local, "LOCAL_RETRY_WAIT_CAP", 0.1)
+    lines: list[str] = []
+    slow = settings.with_overrides(retry_wait_scale=1.0)  # the workflow says 60 s
+    run_workflow(
+        slow, workflow=fake_workflow(Behaviour(fail_times={"combine": 1})), out=lines.append
+    )
+    assert any(line.endswith("; retrying in 0.1s") for line in lines), lines
+
+
+def test_quest_runs_lists_past_runs(settings, capsys):
+    from quest.cli import main
+
+    assert main(["runs", "--home", str(settings.home)]) == 0
+    assert "no runs recorded" in capsys.readouterr().out
+    record = run_workflow(settings, workflow=fake_workflow(Behaviour()), out=lambda line: None)
+    assert main(["runs", "--home", str(settings.home)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[-1].split() == [record.run_id, "success", "0", "0", "0"]
