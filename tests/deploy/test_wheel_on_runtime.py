@@ -27,7 +27,7 @@ from quest.orchestration.deploy import build_wheel
 REPO = Path(__file__).resolve().parents[2]
 VERSION = "0.1.0+gtest"
 # Databricks Runtime 19 (19.x-scala2.13) preinstalled versions, from the runtime's published
-# environment (databricks/environments, python/dbr/19.x-scala2.13); beautifulsoup4 is absent.
+# environment (databricks/environments, python/dbr/19.x-scala2.13).
 RUNTIME_19 = {"boto3": "1.40.46", "requests": "2.32.5", "pyyaml": "6.0.3"}
 # What the runtime has that this project must not bring: its own Spark and Delta.
 RUNTIME_OWN = {"pyspark", "delta-spark"}
