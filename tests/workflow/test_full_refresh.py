@@ -10,6 +10,7 @@ from quest.cli import _settings, build_parser
 from quest.medallion.manifest import BRONZE_MANIFEST, read_manifest
 from quest.mirror.sample import generate_sample
 from quest.mirror.server import MirrorServer
+from quest.results import LayerResult
 from quest.runner.local import run_workflow
 
 
@@ -17,12 +18,11 @@ def _quiet(_line: str) -> None:
     pass
 
 
-def _files(summary: dict) -> set[str]:
-    """The files a layer's summary says it loaded (a manifest entry counts its files instead)."""
+def _files(layer: LayerResult) -> set[str]:
+    """The files a layer's result says it loaded, over its tables."""
     loaded = set()
-    for table in summary["tables"].values():
-        if isinstance(table.get("files"), list):
-            loaded.update(table["files"])
+    for table in layer.tables.values():
+        loaded.update(table.files)
     return loaded
 
 
@@ -69,7 +69,8 @@ def test_a_full_refresh_reloads_every_file_into_bronze_and_silver_and_keeps_the_
     tabular = {f for f, e in bronze_files.items() if e["table"]}
     bronze, silver = replay.tasks["load_bronze"], replay.tasks["load_silver"]
     assert bronze.unchanged is False and silver.unchanged is False
-    assert _files(bronze.summary) == set(bronze_files), "bronze must reload every file"
-    assert _files(silver.summary) == tabular, "silver must re-read every tabular file"
-    assert bronze.summary["commits"] > 0 and silver.summary["commits"] > 0
+    assert bronze.result.layer is not None and silver.result.layer is not None
+    assert _files(bronze.result.layer) == set(bronze_files), "bronze must reload every file"
+    assert _files(silver.result.layer) == tabular, "silver must re-read every tabular file"
+    assert bronze.result.layer.commits > 0 and silver.result.layer.commits > 0
     assert _silver(spark, settings) == before
