@@ -34,7 +34,7 @@ def store(settings) -> LocalStore:
 def _loaded(settings, store) -> None:
     """As if bronze, silver and gold had just loaded the store as it is."""
     fingerprint = conditions.plan(settings, store, files_changed=QUIET).fingerprint
-    assert conditions.record(settings, store, fingerprint)["action"] == "recorded"
+    assert conditions.record(settings, store, fingerprint).recorded
 
 
 # --- references and conditions ---------------------------------------------------------------
@@ -178,6 +178,7 @@ def test_the_record_is_not_written_when_the_store_moved_while_the_medallion_ran(
     planned = conditions.plan(settings, store, files_changed=QUIET)
     store.put_bytes("bls/pr/pr.series", b"series_id\tseries_title\nlate\tx\n", {})
     done = conditions.record(settings, store, planned.fingerprint)
-    assert done["action"] == "not recorded" and "changed while the medallion ran" in done["reason"]
+    assert not done.recorded and "changed while the medallion ran" in done.reason
+    assert done.describe().startswith("not recorded: the store or gold parameters changed")
     assert not Path(conditions.record_location(settings)).exists()
-    assert conditions.record(settings, store, "")["action"] == "not recorded"
+    assert not conditions.record(settings, store, "").recorded

@@ -26,7 +26,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 PLAN_TASK = "plan_medallion"
 CONDITION_TASK = "medallion_needed"
-RECORD_TASK = "record_medallion"
 # The job parameter asking for a full refresh (a replay); the plan reads it here and nowhere else,
 # through a reference (a task parameter of the job parameter's own name would clash with it).
 FULL_REFRESH = "full_refresh"
@@ -47,8 +46,6 @@ FULL_REFRESH_REF = job_parameter_ref(FULL_REFRESH)
 # Task value keys: the sync tasks' count, and the plan's outcome, reasons and fingerprint.
 FILES_CHANGED = "files_changed"
 RUN, REASON, FINGERPRINT = "run", "reason", "fingerprint"
-# The summary key saying what the plan decided (the run table and record read it).
-MEDALLION = "medallion"
 # Bumped when what the fingerprint covers changes, so the next run loads once more.
 RECORD_VERSION = 1
 STATE_DIR = ".quest-state"
@@ -201,8 +198,6 @@ class MedallionPlan:
     run: bool
     reasons: tuple[str, ...]
     fingerprint: str
-    full_refresh: bool = False
-    files_changed: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def reason(self) -> str:
@@ -215,14 +210,17 @@ class MedallionPlan:
             FINGERPRINT: self.fingerprint,
         }
 
-    def to_dict(self) -> dict:
-        return {
-            MEDALLION: "run" if self.run else "skip",
-            "reasons": list(self.reasons),
-            "fingerprint": self.fingerprint,
-            "full_refresh": self.full_refresh,
-            "files_changed": dict(self.files_changed),
-        }
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `record` did: where the record was written, or why it was not."""
+
+    recorded: bool
+    where: str = ""
+    reason: str = ""
+
+    def describe(self) -> str:
+        return f"recorded in {self.where}" if self.recorded else f"not recorded: {self.reason}"
 
 
 def plan(
@@ -274,35 +272,24 @@ def plan(
         reasons.append(
             "no file changed, and the gold views and their parameters are as last loaded"
         )
-        return MedallionPlan(False, tuple(reasons), now.fingerprint, refresh, counts)
-    return MedallionPlan(True, tuple(reasons), now.fingerprint, refresh, counts)
+        return MedallionPlan(False, tuple(reasons), now.fingerprint)
+    return MedallionPlan(True, tuple(reasons), now.fingerprint)
 
 
-def record(settings: Settings, store: Store, fingerprint: str) -> dict:
+def record(settings: Settings, store: Store, fingerprint: str) -> Recorded:
     """Record the medallion as loaded from the state the plan fingerprinted, if the store still
     holds exactly that state (else the next run loads again: a change made while the medallion
-    ran may not have reached the tables).
-
-    Returns:
-        A summary: `recorded` with where, or `not recorded` with the reason.
-    """
+    ran may not have reached the tables)."""
     if not fingerprint:
-        reason = "no plan fingerprint was passed; the next run loads again"
-        return {"action": "not recorded", "reason": reason}
+        return Recorded(False, reason="no plan fingerprint was passed; the next run loads again")
     now = current_state(settings, store)
     if now.fingerprint != fingerprint:
         reason = (
             "the store or gold parameters changed while the medallion ran; the next run loads again"
         )
         log.warning("%s", reason)
-        return {"action": "not recorded", "reason": reason}
-    where = write_record(settings, store, now)
-    return {
-        "action": "recorded",
-        "record": where,
-        "files": len(now.inputs),
-        "fingerprint": fingerprint,
-    }
+        return Recorded(False, reason=reason)
+    return Recorded(True, where=write_record(settings, store, now))
 
 
 def _count(source: str, raw: str | None) -> int | None:

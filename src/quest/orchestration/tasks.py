@@ -185,8 +185,5 @@ def record_medallion(
     """Record that bronze, silver and gold are loaded from what the plan fingerprinted."""
     settings = settings_from_params({**(gold or {}), **params})
     done = conditions.record(settings, open_settings_store(settings, dbutils), fingerprint or "")
-    recorded = done["action"] == "recorded"
-    line = f"recorded in {done['record']}" if recorded else f"not recorded: {done['reason']}"
-    return TaskResult(
-        status=Status.CHANGED if recorded else Status.UNCHANGED, summary=line
-    ).to_dict()
+    status = Status.CHANGED if done.recorded else Status.UNCHANGED
+    return TaskResult(status=status, summary=done.describe()).to_dict()
