@@ -40,6 +40,12 @@ class ChildResult:
     timed_out: bool
     stdout: str
     stderr: str
+    # Names of the processes seen in the child's tree while it ran (`java` when a JVM started).
+    processes: tuple[str, ...] = ()
+
+    @property
+    def started_jvm(self) -> bool:
+        return "java" in self.processes
 
     @property
     def ok(self) -> bool:
@@ -91,7 +97,8 @@ def high_water_mark(pid: int) -> int:
     return 0
 
 
-def _tree_rss(process: psutil.Process) -> int:
+def _tree_rss(process: psutil.Process, names: set[str] | None = None) -> int:
+    """The summed RSS of `process` and its descendants; their names are added to `names`."""
     total = 0
     try:
         members = [process, *process.children(recursive=True)]
@@ -100,6 +107,8 @@ def _tree_rss(process: psutil.Process) -> int:
     for member in members:
         try:
             total += member.memory_info().rss
+            if names is not None:
+                names.add(member.name())
         except psutil.Error:
             continue
     return total
@@ -128,7 +137,7 @@ def run_child(
     Returns:
         Wall seconds from start to exit, the peak RSS (the larger of the sampled tree sum and
         the kernel's own high-water mark of the child, `VmHWM`, read as it runs), the exit
-        status and the output.
+        status, the output and the names of the processes seen in its tree.
     """
     child_env = {**os.environ, **(env or {})}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -144,11 +153,12 @@ def run_child(
         )
         watched = psutil.Process(proc.pid)
         peak, status, usage, timed_out = 0, 0, None, False
+        names: set[str] = set()
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            peak = max(peak, _tree_rss(watched), high_water_mark(proc.pid))
+            peak = max(peak, _tree_rss(watched, names), high_water_mark(proc.pid))
             if timeout is not None and time.perf_counter() - start > timeout:
                 timed_out = True
                 _kill_tree(proc.pid)
@@ -162,7 +172,9 @@ def run_child(
     oom = proc.returncode == OOM_EXIT or (
         memory_cap is not None and proc.returncode != 0 and _says_out_of_memory(stderr)
     )
-    return ChildResult(argv, proc.returncode, seconds, peak, oom, timed_out, stdout, stderr)
+    return ChildResult(
+        argv, proc.returncode, seconds, peak, oom, timed_out, stdout, stderr, tuple(sorted(names))
+    )
 
 
 def _says_out_of_memory(stderr: str) -> bool:

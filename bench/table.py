@@ -38,6 +38,41 @@ def sync_table(sync: dict) -> str:
 
 
 def workflow_table(workflow: dict) -> str:
+    """Both ways of running: each `quest run` a new process, and all in one warm process."""
+    parts = []
+    fresh, warm = workflow.get("new_process"), workflow.get("warm")
+    if fresh:
+        error = f"\n{fresh['error']}" if "error" in fresh else ""
+        parts.append("each run a new process:\n" + new_process_table(fresh) + error)
+    if warm:
+        body = warm["error"] if "error" in warm else warm_table(warm)
+        parts.append("one warm process, one Spark session:\n" + body)
+    return "\n\n".join(parts)
+
+
+def new_process_table(runs: dict) -> str:
+    rows = []
+    for name in ("cold", "unchanged", "one_value_changed", "plain_spark"):
+        entry = runs.get(name)
+        if not entry:
+            continue
+        ok = entry["status"] == "ok"
+        rows.append(
+            [
+                "plain Spark" if name == "plain_spark" else f"quest run, {name}",
+                f"{entry['seconds']:.1f}" if ok else entry["status"],
+                f"{entry['peak_rss'] / MIB:,.0f}",
+                "yes" if entry.get("jvm") else "no",
+                str(entry.get("delta_commits", "-")),
+            ]
+        )
+    if "agreement" in runs:
+        equal = runs["agreement"]["equal"]
+        rows.append(["answers (cold run, plain Spark)", "equal" if equal else "DIFFER", "", "", ""])
+    return format_table(["run", "seconds", "peak MiB", "JVM", "Delta commits"], rows)
+
+
+def warm_table(workflow: dict) -> str:
     scenarios = [s for s in ("cold", "unchanged", "one_value_changed") if s in workflow]
     tasks: list[str] = []
     for scenario in scenarios:
@@ -100,7 +135,7 @@ def render(results: dict) -> str:
     parts = []
     sections = (
         ("sync", "1. Sync (BLS, real snapshot, local mirror)", sync_table),
-        ("workflow", "2. Workflow (quest run, one process, one session)", workflow_table),
+        ("workflow", "2. Workflow (quest run on the real snapshot, local mirror)", workflow_table),
         ("scale", "3. Scale (the three answers, generated files)", scale_table),
         ("memory", "4. Memory (republishing one big file)", memory_table),
     )

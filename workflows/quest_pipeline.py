@@ -1,8 +1,12 @@
-"""`quest_pipeline`: republish both sources, then bronze -> silver -> gold, once a day.
+"""`quest_pipeline`: republish both sources, then bronze -> silver -> gold when anything changed.
 
-    bls_sync ─────┐
-                  ├─> load_bronze ─> load_silver ─> gold_analysis
-    datausa_sync ─┘
+    bls_sync ─────┐                                   true
+                  ├─> plan_medallion ─> medallion_needed ─> load_bronze ─> load_silver
+    datausa_sync ─┘                                        ─> gold_analysis ─> record_medallion
+
+On a day when no file changed and the gold views and their parameters are as last loaded, the
+condition is false: bronze, silver, gold and the record are skipped (excluded, not failed), and
+no Spark work is done (`quest.orchestration.conditions`).
 
 The one job that writes: the store, bronze, silver and gold. Its runs are queued one at a time, so
 a run `quest_reports` starts waits for the daily one. The job parameter `full_refresh` reaches the
@@ -15,7 +19,8 @@ notebooks in `notebooks/`.
 
 from brickflow import Workflow, ctx
 
-from quest.orchestration import tasks
+from quest.orchestration import conditions, tasks
+from quest.orchestration.task_values import task_value_ref
 from quest.orchestration.workflow_config import (
     PIPELINE,
     SYNC_TIMEOUT,
@@ -32,6 +37,8 @@ wf = Workflow(
     description="BLS productivity and US population: republish to S3, bronze, silver, gold.",
     **pipeline_workflow_settings(cfg),
 )
+# The medallion runs only on the condition's true branch.
+_WHEN_NEEDED = {conditions.CONDITION_TASK: "true"}
 
 
 @wf.task(task_settings=task_settings(cfg, internet=True, timeout=SYNC_TIMEOUT))
@@ -72,7 +79,40 @@ def datausa_sync(
     )
 
 
-@wf.notebook_task(depends_on=["bls_sync", "datausa_sync"], task_settings=task_settings(cfg))
+@wf.task(depends_on=["bls_sync", "datausa_sync"], task_settings=task_settings(cfg))
+def plan_medallion(  # noqa: PLR0913 - BrickFlow passes each task parameter as its own keyword
+    *,
+    env: str = _settings.env,
+    store: str = _settings.store,
+    catalog: str = _settings.catalog,
+    schema_prefix: str = _settings.schema_prefix,
+    s3_endpoint_url: str = _settings.s3_endpoint_url,
+    bls_files_changed: str = task_value_ref("bls_sync", conditions.FILES_CHANGED),
+    datausa_files_changed: str = task_value_ref("datausa_sync", conditions.FILES_CHANGED),
+    full_refresh_asked: str = conditions.FULL_REFRESH_REF,
+):
+    return tasks.plan_medallion(
+        ctx.dbutils,
+        cfg.notebook("gold_analysis").base_parameters,
+        bls_files_changed=bls_files_changed,
+        datausa_files_changed=datausa_files_changed,
+        full_refresh=full_refresh_asked,
+        env=env,
+        store=store,
+        catalog=catalog,
+        schema_prefix=schema_prefix,
+        s3_endpoint_url=s3_endpoint_url,
+    )
+
+
+@wf.if_else_condition_task(depends_on="plan_medallion")
+def medallion_needed():
+    return conditions.condition_task()
+
+
+@wf.notebook_task(
+    depends_on="medallion_needed", if_else_outcome=_WHEN_NEEDED, task_settings=task_settings(cfg)
+)
 def load_bronze():
     return cfg.notebook("load_bronze")
 
@@ -85,3 +125,25 @@ def load_silver():
 @wf.notebook_task(depends_on="load_silver", task_settings=task_settings(cfg))
 def gold_analysis():
     return cfg.notebook("gold_analysis")
+
+
+@wf.task(depends_on="gold_analysis", task_settings=task_settings(cfg))
+def record_medallion(
+    *,
+    env: str = _settings.env,
+    store: str = _settings.store,
+    catalog: str = _settings.catalog,
+    schema_prefix: str = _settings.schema_prefix,
+    s3_endpoint_url: str = _settings.s3_endpoint_url,
+    fingerprint: str = task_value_ref(conditions.PLAN_TASK, conditions.FINGERPRINT),
+):
+    return tasks.record_medallion(
+        ctx.dbutils,
+        cfg.notebook("gold_analysis").base_parameters,
+        fingerprint=fingerprint,
+        env=env,
+        store=store,
+        catalog=catalog,
+        schema_prefix=schema_prefix,
+        s3_endpoint_url=s3_endpoint_url,
+    )

@@ -237,6 +237,8 @@ class TaskResult:
         layer: the medallion layer's own result, for a load task.
         source: the sync's own summary, for a sync task.
         report: the answers, for the task that produces them.
+        task_values: the values it published as task values, which later tasks and conditions
+            name as `{{tasks.<task>.values.<key>}}`.
     """
 
     # Declared like TableResult's counts but not shared with it: a task's counts are the task's
@@ -251,6 +253,7 @@ class TaskResult:
     layer: LayerResult | None = None
     source: dict | None = None
     report: dict | None = None
+    task_values: dict[str, str] | None = None
 
     @classmethod
     def from_layer(cls, layer: LayerResult, report: dict | None = None) -> TaskResult:

@@ -58,3 +58,10 @@ def test_child_past_its_timeout_is_killed():
     assert child.timed_out
     assert child.seconds < 10
     assert child.status == "timed out"
+
+
+def test_child_names_the_processes_of_its_tree_so_a_jvm_would_show():
+    spawning = "import subprocess; subprocess.run(['sleep', '0.5'])"
+    child = run_child(_python(spawning))
+    assert child.ok and "sleep" in child.processes
+    assert not child.started_jvm

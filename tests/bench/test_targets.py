@@ -23,6 +23,11 @@ def _engine(seconds: float, status: str = "ok") -> dict:
     return {"status": status, "seconds": seconds, "peak_rss": 500 * MIB}
 
 
+def _run(seconds: float, jvm: bool = False, commits: int = 0) -> dict:
+    figures = {"status": "ok", "seconds": seconds, "peak_rss": 300 * MIB, "jvm": jvm}
+    return {**figures, "delta_commits": commits}
+
+
 def _results() -> dict:
     summary = {"requests": 13, "uploaded": 0, "replaced": 0, "skipped": 12, "deleted": 0}
     return {
@@ -42,19 +47,28 @@ def _results() -> dict:
             },
         },
         "workflow": {
-            "cold": {"seconds": 100.0, "tasks": {"bronze": 40.0}, "delta_commits": 20},
-            "unchanged": {"seconds": 40.0, "tasks": {"bronze": 2.0}, "delta_commits": 0},
-            "one_value_changed": {
-                "seconds": 50.0,
-                "tasks": {"bronze": 10.0},
-                "delta_commits": 4,
-                "record": _record(silver={"rows_updated": 1}),
+            "warm": {
+                "cold": {"seconds": 100.0, "tasks": {"bronze": 40.0}, "delta_commits": 20},
+                "unchanged": {"seconds": 40.0, "tasks": {"bronze": 2.0}, "delta_commits": 0},
+                "one_value_changed": {
+                    "seconds": 50.0,
+                    "tasks": {"bronze": 10.0},
+                    "delta_commits": 4,
+                    "record": _record(silver={"rows_updated": 1}),
+                },
+            },
+            "new_process": {
+                "plain_spark": _run(30.0, jvm=True),
+                "cold": _run(120.0, jvm=True, commits=28),
+                "unchanged": _run(9.0),
+                "one_value_changed": _run(70.0, jvm=True, commits=6),
+                "agreement": {"equal": True, "differences": []},
             },
         },
         "scale": {
             "10000000": {
                 "engines": {
-                    "pipeline": _engine(60.0),
+                    "pipeline": {**_engine(60.0), "peak_rss": 900 * MIB},
                     "plain_spark": _engine(35.0),
                     "pandas": _engine(0, "out of memory"),
                     "duckdb": _engine(3.0),
@@ -79,15 +93,47 @@ def test_each_target_is_met_or_missed_from_its_figure():
     targets = evaluate(_results())
     assert _status(targets, "Sync, nothing changed") == MET
     assert _status(targets, "Sync, one file changed") == MET
-    assert _status(targets, "Workflow, nothing changed: no Delta commits") == MET
-    assert _status(targets, "Workflow, nothing changed: at most 35%") == MISSED
+    assert _status(targets, "Workflow, nothing changed, warm process: no Delta commits") == MET
+    assert _status(targets, "Workflow, nothing changed, warm process: at most 35%") == MISSED
     assert _status(targets, "Workflow, one value changed") == MET
+    assert _status(targets, "No-change quest run / cold quest run") == MET
+    assert _status(targets, "No-change quest run, a new process: no Delta commits") == MET
+    assert _status(targets, "Cold quest run / plain Spark") == MISSED
     assert _status(targets, "Answers equal across engines at 10,000,000") == MET
-    assert _status(targets, "Medallion overhead at 10M") == MISSED
+    assert _status(targets, "Cold pipeline at 10M rows / plain Spark") == MET
+    assert _status(targets, "Pipeline peak memory at 10M rows") == MET
     assert _status(targets, "Ahead of seed-style pandas at 10,000,000") == MET
     assert _status(targets, "Within 3x of DuckDB at 50M") == NOT_MEASURED
     assert _status(targets, "Sync of a 1,024 MiB file to local") == MET
     assert _status(targets, "Sync of a 1,024 MiB file to s3") == MISSED
+
+
+def test_a_no_change_run_that_starts_a_jvm_misses_its_goal_however_fast():
+    results = _results()
+    results["workflow"]["new_process"]["unchanged"] = _run(5.0, jvm=True)
+    targets = evaluate(results)
+    assert _status(targets, "No-change quest run / cold quest run") == MISSED
+    figure = next(t["figure"] for t in targets if t["target"].startswith("No-change quest run /"))
+    assert figure == "0.04 (5.0 s of 120.0 s); a JVM started"
+
+
+def test_goals_against_plain_spark_are_ratios_of_the_two_figures():
+    targets = {t["target"]: t for t in evaluate(_results())}
+    cold = targets["Cold quest run / plain Spark on the real snapshot, each a new process"]
+    assert cold["figure"] == "4.00x (120.0 s vs 30.0 s)" and cold["goal"] == "<= 2x"
+    scale = targets["Cold pipeline at 10M rows / plain Spark"]
+    assert scale["figure"] == "1.71x (60.0 s vs 35.0 s)"
+    assert scale["goal"] == "<= 2.5x (long-term aim 1.5x)"
+    memory = targets["Pipeline peak memory at 10M rows / plain Spark's"]
+    assert memory["figure"] == "1.8x (900 MiB vs 500 MiB)"
+
+
+def test_a_failed_run_leaves_its_goals_not_measured():
+    results = _results()
+    results["workflow"]["new_process"]["cold"] = {"status": "failed (exit 1)", "seconds": 3.0}
+    targets = evaluate(results)
+    assert _status(targets, "No-change quest run / cold quest run") == NOT_MEASURED
+    assert _status(targets, "Cold quest run / plain Spark") == NOT_MEASURED
 
 
 def test_targets_of_benchmarks_not_run_are_not_measured():
@@ -107,6 +153,9 @@ def test_render_prints_every_section_and_the_targets():
     for title in ("1. Sync", "2. Workflow", "3. Scale", "4. Memory", "Targets"):
         assert title in text
     assert "out of memory" in text
+    assert "each run a new process" in text and "one warm process" in text
+    unchanged = next(line for line in text.splitlines() if "quest run, unchanged" in line)
+    assert unchanged.split()[3:] == ["9.0", "300", "no", "0"]
 
 
 def test_chart_is_a_png_of_the_engines_that_finished(tmp_path):

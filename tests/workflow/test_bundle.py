@@ -38,7 +38,13 @@ TARGETS = ("quest-local", "quest-dev", "quest-prod")
 # What each task writes, by what it runs: a notebook writes its layer's schema, a sync task its
 # folder of the store. A task running anything else fails the race check until it is added.
 NOTEBOOK_WRITES = {"load_bronze": "bronze", "load_silver": "silver", "gold_analysis": "gold"}
-SYNC_WRITES = {"bls_sync": "bls/pr/", "datausa_sync": "datausa/"}
+SYNC_WRITES = {
+    "bls_sync": "bls/pr/",
+    "datausa_sync": "datausa/",
+    "record_medallion": ".quest-state/medallion/",
+}
+# Python tasks that only read (the plan), and if/else conditions, which run no code.
+READ_ONLY = {"plan_medallion"}
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +78,11 @@ def _jobs(targets: dict):
 
 def _params(task: dict) -> dict:
     return task.get("notebook_task", {}).get("base_parameters", {})
+
+
+def _compute_tasks(job: dict) -> list[dict]:
+    """The tasks that run on the job cluster (not the if/else conditions)."""
+    return [t for t in job["tasks"] if "condition_task" not in t]
 
 
 def test_committed_bundle_is_byte_identical_to_a_fresh_offline_synth(synthesized):
@@ -155,6 +166,8 @@ def test_no_two_jobs_run_a_task_that_writes_the_same_table_or_store_folder(targe
             where = f"{target}/{job_name}/{task['task_key']}"
             if "run_job_task" in task:
                 continue  # writes nothing itself: the job it starts is checked on its own
+            if "condition_task" in task or task["task_key"] in READ_ONLY:
+                continue
             params = _params(task)
             notebook = Path(task["notebook_task"]["notebook_path"]).stem
             if notebook == "entrypoint":
@@ -180,7 +193,7 @@ def test_a_local_deployment_writes_nothing_the_dev_jobs_write(targets):
         pipeline = targets[target]["resources"]["jobs"][PIPELINE]
         return {
             (_params(t).get("store"), _params(t).get("catalog"), _params(t).get("schema_prefix"))
-            for t in pipeline["tasks"]
+            for t in _compute_tasks(pipeline)
         }
 
     for store, _catalog, prefix in written("quest-local"):
@@ -236,6 +249,10 @@ def test_pipeline_tasks_retry_with_an_interval_and_a_timeout_syncs_more(targets)
         retries = {}
         for task in job["tasks"]:
             where = f"{target}/{task['task_key']}"
+            if "condition_task" in task:
+                # Databricks refuses a timeout or retries on an if/else condition task.
+                assert "timeout_seconds" not in task and "max_retries" not in task, where
+                continue
             assert task["max_retries"] >= 1, where
             assert task["min_retry_interval_millis"] >= 60_000, where
             assert task["timeout_seconds"] > 0, where
@@ -253,6 +270,62 @@ def test_the_pipeline_takes_a_full_refresh_job_parameter(targets):
         for task in pipeline["tasks"]:
             # Databricks pushes job parameters down; a task parameter of that name would clash.
             assert not set(JOB_PARAMETERS) & set(_params(task)), f"{name}/{task['task_key']}"
+
+
+def test_a_quiet_day_excludes_the_medallion_through_an_if_else_condition(targets):
+    for target, job_name, job in _jobs(targets):
+        if job_name != PIPELINE:
+            continue
+        tasks = {t["task_key"]: t for t in job["tasks"]}
+        condition = tasks["medallion_needed"]
+        assert condition["condition_task"] == {
+            "left": "{{tasks.plan_medallion.values.run}}",
+            "op": "EQUAL_TO",
+            "right": "true",
+        }
+        assert condition["depends_on"] == [{"task_key": "plan_medallion"}]
+        assert tasks["load_bronze"]["depends_on"] == [
+            {"task_key": "medallion_needed", "outcome": "true"}
+        ], target
+        plan = _params(tasks["plan_medallion"])
+        assert plan["bls_files_changed"] == "{{tasks.bls_sync.values.files_changed}}"
+        assert plan["full_refresh_asked"] == "{{job.parameters.full_refresh}}"
+        record = tasks["record_medallion"]
+        assert record["depends_on"] == [{"task_key": "gold_analysis"}]
+        fingerprint = _params(record)["fingerprint"]
+        assert fingerprint == "{{tasks.plan_medallion.values.fingerprint}}"
+
+
+def test_every_task_value_reference_names_a_value_an_upstream_task_publishes(targets):
+    import re
+
+    from quest.orchestration import conditions
+
+    published = {
+        "bls_sync": {conditions.FILES_CHANGED},
+        "datausa_sync": {conditions.FILES_CHANGED},
+        "plan_medallion": set(conditions.MedallionPlan(True, (), "").task_values()),
+    }
+    for target, job_name, job in _jobs(targets):
+        tasks = {t["task_key"]: t for t in job["tasks"]}
+        params = {p["name"] for p in job.get("parameters", [])}
+
+        def upstream(key, tasks=tasks, seen=None):
+            seen = set() if seen is None else seen
+            for dep in tasks[key].get("depends_on", []):
+                if dep["task_key"] not in seen:
+                    seen.add(dep["task_key"])
+                    upstream(dep["task_key"], tasks, seen)
+            return seen
+
+        for key, task in tasks.items():
+            text = yaml.safe_dump(task)
+            where = f"{target}/{job_name}/{key}"
+            for task_ref, value in re.findall(r"\{\{tasks\.(\w+)\.values\.(\w+)\}\}", text):
+                assert task_ref in upstream(key), f"{where}: {task_ref} is not upstream"
+                assert value in published.get(task_ref, set()), f"{where}: {task_ref}.{value}"
+            for name in re.findall(r"\{\{job\.parameters\.(\w+)\}\}", text):
+                assert name in params, f"{where}: job parameter {name}"
 
 
 def test_spark_needs_no_key_and_no_literal_key_is_in_any_target(targets):
@@ -277,9 +350,10 @@ def test_one_small_job_cluster_on_runtime_19_installing_the_pinned_wheel(targets
         (cluster,) = job["job_clusters"]
         assert cluster["new_cluster"]["spark_version"] == "19.x-scala2.13"
         assert cluster["new_cluster"]["num_workers"] == 1
-        assert {t["job_cluster_key"] for t in job["tasks"]} == {cluster["job_cluster_key"]}
+        tasks = _compute_tasks(job)
+        assert {t["job_cluster_key"] for t in tasks} == {cluster["job_cluster_key"]}
         catalog = "quest" if target == "quest-prod" else "quest_dev"
-        for task in job["tasks"]:
+        for task in tasks:
             wheels = [lib["whl"] for lib in task["libraries"] if "whl" in lib]
             assert wheels == [f"/Volumes/{catalog}/ops/wheels/{wheel}"], task["task_key"]
 

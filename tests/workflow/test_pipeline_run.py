@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from quest.medallion.report import gold_report
 from quest.mirror.server import MirrorServer
 from quest.runner.local import run_workflow
 
@@ -17,7 +18,9 @@ def _quiet(_line: str) -> None:
     pass
 
 
-def test_pipeline_answers_right_then_a_rerun_changes_nothing(spark, spark_settings, real_data):
+def test_pipeline_answers_right_then_a_quiet_rerun_skips_the_medallion(
+    spark, spark_settings, real_data
+):
     with MirrorServer(real_data) as mirror:
         settings = spark_settings.with_overrides(
             bls_url=mirror.bls_url, datausa_url=mirror.datausa_url
@@ -39,12 +42,28 @@ def test_pipeline_answers_right_then_a_rerun_changes_nothing(spark, spark_settin
         chart = first.tasks["gold_analysis"].result.layer.outputs.get("chart")
         assert chart is None or Path(chart).parent == settings.home, "chart left the run's home"
 
+        assert first.tasks["gold_analysis"].result.delta_versions == 0, "gold views wrote"
+        assert first.tasks["record_medallion"].did.startswith("recorded in ")
+
+        commits = _delta_commits(settings)
         second = run_workflow(settings, spark=spark, out=_quiet)
-    assert second.exit_code == 0
-    for name in ("bls_sync", "datausa_sync", "load_bronze", "load_silver", "gold_analysis"):
+    assert second.exit_code == 0 and second.status == "success"
+    for name in ("bls_sync", "datausa_sync", "plan_medallion"):
         task = second.tasks[name]
         assert task.unchanged is True, f"{name} did something on a rerun: {task.did}"
-        assert task.did.startswith("unchanged, skipped") or "unchanged, skipped" in task.did
-    gold = second.tasks["gold_analysis"].result
-    assert gold.delta_versions == 0, "gold views must not write Delta commits"
-    assert second.report == first.report
+    assert second.tasks["medallion_needed"].branch == "false"
+    for name in ("load_bronze", "load_silver", "gold_analysis", "record_medallion"):
+        assert second.tasks[name].status == "skipped", name
+    assert _delta_commits(settings) == commits, "a skipped medallion wrote Delta commits"
+    assert second.report is None
+    # `quest report` still answers from the catalog.
+    assert gold_report(spark, settings) == first.report
+
+
+def _delta_commits(settings) -> dict[str, int]:
+    """Commit files per Delta table of this test's schemas, from the warehouse folder."""
+    return {
+        str(log.parent): len(list(log.glob("*.json")))
+        for log in settings.warehouse.rglob("_delta_log")
+        if settings.schema_prefix in str(log)
+    }

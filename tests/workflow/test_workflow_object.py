@@ -43,14 +43,47 @@ def _parents(wf, name):
     return sorted(p for p in wf.graph.predecessors(name) if p != "root")
 
 
-def test_pipeline_graph_is_two_parallel_syncs_then_bronze_silver_gold(pipeline):
+def test_pipeline_graph_is_two_parallel_syncs_a_plan_and_a_condition_then_the_medallion(
+    pipeline,
+):
     order = [n for n in nx.topological_sort(pipeline.graph) if n != "root"]
     assert set(order[:2]) == {"bls_sync", "datausa_sync"}
-    assert order[2:] == ["load_bronze", "load_silver", "gold_analysis"]
+    assert order[2:] == [
+        "plan_medallion",
+        "medallion_needed",
+        "load_bronze",
+        "load_silver",
+        "gold_analysis",
+        "record_medallion",
+    ]
     assert _parents(pipeline, "bls_sync") == [] and _parents(pipeline, "datausa_sync") == []
-    assert _parents(pipeline, "load_bronze") == ["bls_sync", "datausa_sync"]
+    assert _parents(pipeline, "plan_medallion") == ["bls_sync", "datausa_sync"]
+    assert _parents(pipeline, "medallion_needed") == ["plan_medallion"]
+    assert _parents(pipeline, "load_bronze") == ["medallion_needed"]
     assert _parents(pipeline, "load_silver") == ["load_bronze"]
     assert _parents(pipeline, "gold_analysis") == ["load_silver"]
+    assert _parents(pipeline, "record_medallion") == ["gold_analysis"]
+
+
+def test_bronze_runs_only_on_the_true_branch_of_the_plans_run_value(pipeline):
+    condition = pipeline.tasks["medallion_needed"]
+    assert condition.task_type == TaskType.IF_ELSE_CONDITION_TASK
+    decided = condition.task_func()
+    assert (decided.left, decided.op, decided.right) == (
+        "{{tasks.plan_medallion.values.run}}",
+        "EQUAL_TO",
+        "true",
+    )
+    assert list(pipeline.tasks["load_bronze"].depends_on_names) == [{"medallion_needed": "true"}]
+
+
+def test_plan_reads_the_sync_task_values_and_the_full_refresh_job_parameter(pipeline):
+    defaults = inspect.getfullargspec(pipeline.tasks["plan_medallion"].task_func).kwonlydefaults
+    assert defaults["bls_files_changed"] == "{{tasks.bls_sync.values.files_changed}}"
+    assert defaults["datausa_files_changed"] == "{{tasks.datausa_sync.values.files_changed}}"
+    assert defaults["full_refresh_asked"] == "{{job.parameters.full_refresh}}"
+    record = inspect.getfullargspec(pipeline.tasks["record_medallion"].task_func).kwonlydefaults
+    assert record["fingerprint"] == "{{tasks.plan_medallion.values.fingerprint}}"
 
 
 def test_sync_tasks_are_python_tasks_with_keyword_only_string_parameters(pipeline):

@@ -93,6 +93,21 @@ def series_report_sql(settings: Settings) -> str:
     """
 
 
+def view_bodies(settings: Settings, enrich: dict[str, bool]) -> dict[str, str]:
+    """The SQL body of each gold view for `settings`' parameters (pure: no Spark needed).
+
+    Args:
+        settings: where the tables live and the answers' parameters.
+        enrich: per mapping table (`pr_series`, `pr_measure`, `pr_sector`), whether the best-year
+            view may join it for measure and sector text.
+    """
+    return {
+        "population_stats": population_stats_sql(settings),
+        "best_year_by_series": best_year_sql(settings, enrich),
+        "series_population_report": series_report_sql(settings),
+    }
+
+
 def _mapping_columns_ok(spark, settings: Settings) -> dict[str, bool]:
     needed = {
         "pr_series": {"series_id", "measure_code", "sector_code"},
@@ -132,12 +147,7 @@ def create_gold_views(spark, settings: Settings) -> LayerResult:
                 f"{settings.table('silver', table)} does not exist: run the bronze and silver "
                 "tasks before the gold task"
             )
-    enrich = _mapping_columns_ok(spark, settings)
-    bodies = {
-        "population_stats": population_stats_sql(settings),
-        "best_year_by_series": best_year_sql(settings, enrich),
-        "series_population_report": series_report_sql(settings),
-    }
+    bodies = view_bodies(settings, _mapping_columns_ok(spark, settings))
     tables = {}
     for view, body in bodies.items():
         name = settings.table("gold", view)

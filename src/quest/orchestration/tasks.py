@@ -16,6 +16,8 @@ import os
 from collections.abc import Iterator
 
 from quest.config import Settings, load_settings, parse_setting
+from quest.orchestration import conditions
+from quest.orchestration.task_values import publish
 from quest.results import Status, TaskResult
 from quest.store.credentials import open_settings_store
 
@@ -122,7 +124,7 @@ def bls_sync(dbutils=None, **params: str | None) -> dict:
 
     settings = settings_from_params(params)
     summary = sync_bls(settings, store=open_settings_store(settings, dbutils))
-    return bls_result(summary).to_dict()
+    return _published(dbutils, bls_result(summary)).to_dict()
 
 
 def datausa_sync(dbutils=None, **params: str | None) -> dict:
@@ -131,4 +133,57 @@ def datausa_sync(dbutils=None, **params: str | None) -> dict:
 
     settings = settings_from_params(params)
     summary = sync_datausa(settings, store=open_settings_store(settings, dbutils))
-    return datausa_result(summary).to_dict()
+    return _published(dbutils, datausa_result(summary)).to_dict()
+
+
+def _published(dbutils, result: TaskResult) -> TaskResult:
+    """A sync's result, with how many files it changed published for the medallion's plan."""
+    result.task_values = publish(dbutils, {conditions.FILES_CHANGED: result.files_synced or 0})
+    return result
+
+
+def plan_medallion(
+    dbutils=None,
+    gold: dict[str, str] | None = None,
+    *,
+    bls_files_changed: str | None = "",
+    datausa_files_changed: str | None = "",
+    full_refresh: str | None = "",
+    **params: str | None,
+) -> dict:
+    """Decide whether bronze, silver and gold have anything to do (`quest.orchestration.conditions`).
+
+    Args:
+        dbutils: Databricks' dbutils (None locally).
+        gold: the gold task's parameters (its widgets), so the views are judged as gold would
+            create them.
+        bls_files_changed, datausa_files_changed: the counts the sync tasks published.
+        full_refresh: the job parameter.
+        params: where the store and tables are (`env`, `store`, `catalog`, ...).
+
+    Returns:
+        The task result; the plan's `run`, `reason` and `fingerprint` are its task values.
+    """
+    settings = settings_from_params({**(gold or {}), **params})
+    decided = conditions.plan(
+        settings,
+        open_settings_store(settings, dbutils),
+        files_changed={"BLS": bls_files_changed, "DataUSA": datausa_files_changed},
+        full_refresh=full_refresh,
+    )
+    verb = "run" if decided.run else "skipped"
+    return TaskResult(
+        status=Status.CHANGED if decided.run else Status.UNCHANGED,
+        summary=f"bronze, silver and gold {verb}: {decided.reason}",
+        task_values=publish(dbutils, decided.task_values()),
+    ).to_dict()
+
+
+def record_medallion(
+    dbutils=None, gold: dict[str, str] | None = None, *, fingerprint: str | None = "", **params
+) -> dict:
+    """Record that bronze, silver and gold are loaded from what the plan fingerprinted."""
+    settings = settings_from_params({**(gold or {}), **params})
+    done = conditions.record(settings, open_settings_store(settings, dbutils), fingerprint or "")
+    status = Status.CHANGED if done.recorded else Status.UNCHANGED
+    return TaskResult(status=status, summary=done.describe()).to_dict()

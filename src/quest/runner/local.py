@@ -6,8 +6,12 @@ task is retried as its effective `TaskSettings` say (waits scaled by `QUEST_RETR
 and cut to `LOCAL_RETRY_WAIT_CAP`);
 Python tasks are called with their parameters, notebook tasks run the very notebook files with
 a `dbutils` stand-in whose widgets hold the task's `base_parameters`. The run's own settings
-override where data lives (store, catalog, schema prefix, sources, contact). One SparkSession
-serves every notebook. Timeouts are enforced on Databricks only.
+override where data lives (store, catalog, schema prefix, sources, contact). Task value and job
+parameter references (`{{tasks.<task>.values.<key>}}`, `{{job.parameters.<name>}}`) are resolved
+from the values the tasks published and the run's job parameters; an if/else condition task is
+decided as Databricks decides it, and the tasks of the branch not taken are skipped, not failed.
+One SparkSession serves every notebook, started when the first notebook task starts (a run whose
+notebook tasks are all skipped starts no JVM). Timeouts are enforced on Databricks only.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import networkx as nx
 from quest.config import Settings, validate_home
 from quest.errors import ConfigError
 from quest.locking import file_lock
+from quest.orchestration.task_values import evaluate, resolve
 from quest.results import LayerResult, Status, TaskResult
 from quest.runner import record as rec
 from quest.runner.dbutils import LocalDbutils, NotebookExit
@@ -126,7 +131,7 @@ def _preflight(wf, settings: Settings, selected: set[str]) -> None:
     params = set()
     for name in selected:
         task = wf.tasks[name]
-        if not _is_notebook(task):
+        if _kind(task) == "python":
             params |= set(inspect.getfullargspec(task.task_func).kwonlyargs)
     if "contact" in params:
         validate_contact(settings)
@@ -144,6 +149,7 @@ class _WorkflowRun:
         self.wf, self.settings, self.order, self.selected = wf, settings, order, selected
         self.spark = spark
         self._lock = threading.Lock()
+        self._spark_lock = threading.Lock()
         self._out = out
         self._stdout: TaskOutput | None = None
         now = datetime.now(UTC)
@@ -154,7 +160,7 @@ class _WorkflowRun:
             only=sorted(selected) if selected != set(order) else None,
         )
         for name in order:
-            kind = "notebook" if _is_notebook(wf.tasks[name]) else "python"
+            kind = _kind(wf.tasks[name])
             status = rec.PENDING if name in selected else rec.NOT_SELECTED
             self.record.tasks[name] = TaskRecord(name=name, kind=kind, status=status)
 
@@ -191,17 +197,8 @@ class _WorkflowRun:
         self.record.settings = run_settings(self.settings)
         self.record.versions = versions()
         self._notify_workflow("on_start", "started")
-        if self.spark is None and any(
-            self.record.tasks[n].kind == "notebook" for n in self.selected
-        ):
-            from quest.spark import get_spark
-
-            self.say("starting Spark ...")
-            self.spark = get_spark(self.settings, engine_log=Path(self.record.engine_log))
         self._schedule()
-        failed = [
-            t for t in self.record.tasks.values() if t.status not in (rec.SUCCESS, rec.NOT_SELECTED)
-        ]
+        failed = [t for t in self.record.tasks.values() if t.status in rec.FAILING]
         self.record.status = rec.FAILED if failed else rec.SUCCESS
         self.record.seconds = round(time.monotonic() - t0, 3)
         self.record.ended = datetime.now(UTC).isoformat(timespec="seconds")
@@ -232,13 +229,21 @@ class _WorkflowRun:
                         if p != ROOT_NODE and p in self.selected
                     ]
                     states = [self.record.tasks[p].status for p in parents]
-                    if any(s in (rec.FAILED, rec.UPSTREAM_FAILED) for s in states):
+                    if any(s in rec.FAILING for s in states):
                         pending.remove(name)
                         task = self.record.tasks[name]
                         task.status = rec.UPSTREAM_FAILED
                         task.result = TaskResult(Status.SKIPPED, "upstream failed")
                         self.say(f"- {name}: skipped, upstream failed")
-                    elif all(s == rec.SUCCESS for s in states):
+                    elif not all(s in (rec.SUCCESS, rec.SKIPPED) for s in states):
+                        continue
+                    elif why := self._excluded(name, parents):
+                        pending.remove(name)
+                        task = self.record.tasks[name]
+                        task.status = rec.SKIPPED
+                        task.result = TaskResult(Status.SKIPPED, why)
+                        self.say(f"- {name}: skipped, {why}")
+                    else:
                         pending.remove(name)
                         context = contextvars.copy_context()
                         running[pool.submit(context.run, self._run_task, name)] = name
@@ -247,6 +252,18 @@ class _WorkflowRun:
                     for future in done:
                         running.pop(future)
                         future.result()
+
+    def _excluded(self, name: str, parents: list[str]) -> str:
+        """Why `name` does not run although no parent failed ("" when it runs): a parent was
+        skipped, or a parent condition took the other branch (Databricks: excluded)."""
+        wanted = self.wf.tasks[name].if_else_outcome or {}
+        for parent in parents:
+            if self.record.tasks[parent].status == rec.SKIPPED:
+                return f"{parent} was skipped"
+            branch = self.record.tasks[parent].branch
+            if parent in wanted and branch != str(wanted[parent]).lower():
+                return f"{parent} is {branch}"
+        return ""
 
     def _run_task(self, name: str) -> None:
         task = self.wf.tasks[name]
@@ -267,7 +284,8 @@ class _WorkflowRun:
 
     def _attempts(self, name: str, task, tr: TaskRecord) -> None:
         eff = self.wf.default_task_settings.merge(task.task_settings)
-        tries = 1 + int(eff.max_retries or 0)
+        # A condition is decided once: Databricks refuses retries on an if/else task.
+        tries = 1 if tr.kind == "condition" else 1 + int(eff.max_retries or 0)
         wait_s = (eff.min_retry_interval_millis or 0) / 1000 * self.settings.retry_wait_scale
         wait_s = min(wait_s, LOCAL_RETRY_WAIT_CAP)
         t0 = time.monotonic()
@@ -297,18 +315,59 @@ class _WorkflowRun:
             self.say(f"+ {name}: success in {tr.seconds:.1f}s" + (f": {tr.did}" if tr.did else ""))
             return
 
+    def _job_parameters(self) -> dict[str, str]:
+        """The workflow's job parameters: those a local run decides, else their defaults."""
+        return {
+            p.name: _RUN_VALUES[p.name](self.settings) if p.name in _RUN_VALUES else p.default
+            for p in self.wf.parameters or []
+        }
+
+    def _published(self) -> dict[str, dict[str, str]]:
+        """Per task that succeeded in this run, the task values it published."""
+        with self._lock:
+            return {
+                t.name: dict((t.result.task_values if t.result else None) or {})
+                for t in self.record.tasks.values()
+                if t.status == rec.SUCCESS
+            }
+
+    def _resolve(self, text: str) -> str:
+        """`text` with its task value and job parameter references replaced by their values."""
+        return resolve(text, self._published(), self._job_parameters())
+
     def _call(self, task):
-        if _is_notebook(task):
+        kind = _kind(task)
+        if kind == "notebook":
             return self._run_notebook(task)
+        if kind == "condition":
+            return self._decide(task)
         spec = inspect.getfullargspec(task.task_func)
         params = dict(spec.kwonlydefaults or {})
-        for key in params:
+        for key, value in params.items():
             if key in _RUN_VALUES:
                 params[key] = _RUN_VALUES[key](self.settings)
+            elif isinstance(value, str):
+                params[key] = self._resolve(value)
         from quest.orchestration.tasks import settings_scope
 
         with settings_scope(self.settings):
             return task.task_func(**params)
+
+    def _decide(self, task) -> TaskResult:
+        """An if/else condition task, decided; the branch it took is kept on its record."""
+        decided = evaluate(task.task_func(), self._published(), self._job_parameters())
+        self.record.tasks[task.name].branch = decided.branch
+        return TaskResult(Status.UNCHANGED, summary=str(decided))
+
+    def _session(self):
+        """The one SparkSession, started by the first notebook task that needs it."""
+        with self._spark_lock:
+            if self.spark is None:
+                from quest.spark import get_spark
+
+                self.say("starting Spark ...")
+                self.spark = get_spark(self.settings, engine_log=Path(self.record.engine_log))
+            return self.spark
 
     def _run_notebook(self, task):
         from quest.orchestration.tasks import settings_scope
@@ -318,7 +377,7 @@ class _WorkflowRun:
         path = (path if path.is_absolute() else REPO / path).with_suffix(".py")
         if not path.exists():
             raise FileNotFoundError(f"notebook {path} of task {task.name} does not exist")
-        widgets = {k: str(v) for k, v in (nb.base_parameters or {}).items()}
+        widgets = {k: self._resolve(str(v)) for k, v in (nb.base_parameters or {}).items()}
         # Databricks pushes the job parameters down to every notebook task as widgets.
         for parameter in self.wf.parameters or []:
             widgets.setdefault(parameter.name, parameter.default)
@@ -326,11 +385,12 @@ class _WorkflowRun:
             if key in _RUN_VALUES:
                 widgets[key] = str(_RUN_VALUES[key](self.settings))
         dbutils = LocalDbutils(widgets)
+        spark = self._session()
         try:
             with settings_scope(self.settings):
                 scope = runpy.run_path(
                     str(path),
-                    init_globals={"spark": self.spark, "dbutils": dbutils},
+                    init_globals={"spark": spark, "dbutils": dbutils},
                     run_name="__main__",
                 )
         except NotebookExit as done:
@@ -387,6 +447,12 @@ class _WorkflowRun:
             if t.status == rec.SUCCESS and t.result is not None and t.result.report is not None
         ]
         if not reports:
+            gold = self.record.tasks.get("gold_analysis")
+            if gold is not None and gold.status == rec.SKIPPED:
+                self.say("")
+                self.say(
+                    "gold is as last loaded: `quest report` prints the answers from the catalog"
+                )
             return
         from quest.medallion.report import format_report
 
@@ -402,8 +468,18 @@ class _WorkflowRun:
             self.say(line)
 
 
+def _kind(task) -> str:
+    """`notebook`, `condition` (if/else) or `python`: how the runner executes the task."""
+    kind = getattr(task.task_type, "name", str(task.task_type))
+    if kind == "NOTEBOOK_TASK":
+        return "notebook"
+    if kind == "IF_ELSE_CONDITION_TASK":
+        return "condition"
+    return "python"
+
+
 def _is_notebook(task) -> bool:
-    return getattr(task.task_type, "name", str(task.task_type)) == "NOTEBOOK_TASK"
+    return _kind(task) == "notebook"
 
 
 def _parse(value: str):

@@ -13,8 +13,11 @@ from quest.text_table import format_table
 SUCCESS = "success"
 FAILED = "failed"
 UPSTREAM_FAILED = "skipped: upstream failed"
+# Not run because a condition took the other branch (Databricks: excluded); not a failure.
+SKIPPED = "skipped"
 NOT_SELECTED = "not selected"
 PENDING = "pending"
+FAILING = (FAILED, UPSTREAM_FAILED)
 
 
 @dataclass
@@ -25,10 +28,11 @@ class TaskRecord:
         status: where the task stands in the run (pending, success, failed, skipped, ...).
         result: what the task did, when it says so with a `TaskResult`.
         summary: what a task returned that is not a `TaskResult` (a notebook of another kind).
+        branch: the branch an if/else condition task took (`true` or `false`).
     """
 
     name: str
-    kind: str  # "python" or "notebook"
+    kind: str  # "python", "notebook" or "condition"
     status: str = PENDING
     attempts: int = 0
     seconds: float = 0.0
@@ -38,6 +42,7 @@ class TaskRecord:
     log: str = ""
     started: str = ""
     ended: str = ""
+    branch: str = ""
 
     @property
     def outcome(self) -> str:

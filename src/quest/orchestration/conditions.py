@@ -1,0 +1,316 @@
+"""Whether bronze, silver and gold have anything to do today, decided without Spark.
+
+The medallion only has work when its inputs moved: a file under the BLS prefix or the population
+object (compared by sha256, as bronze compares them), a gold view's definition or parameters, or
+when a full refresh is asked for. In `quest_pipeline`:
+
+    bls_sync, datausa_sync ─> plan_medallion ─> medallion_needed ─true─> load_bronze ─> ...
+        ... ─> gold_analysis ─> record_medallion
+
+The sync tasks publish how many files they changed; `plan_medallion` compares the store and the
+view definitions with the record `record_medallion` wrote when the whole medallion last
+finished, and publishes `run` (true or false), the reasons and the fingerprint it compared; the
+if/else condition task `medallion_needed` lets bronze, silver, gold and the record run only when
+`run` is true. On a false outcome Databricks marks them excluded and the local runner skipped.
+
+The record sits beside the tables it speaks of: locally in the warehouse folder (removing the
+warehouse removes it), and, when the tables live in a Unity Catalog, in the store under
+`.quest-state/medallion/`. A record that cannot be read counts as none: the medallion runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from quest.config import Settings
+from quest.errors import ConfigError
+from quest.orchestration.task_values import job_parameter_ref, task_value_ref
+from quest.store.base import SHA256, Store
+
+log = logging.getLogger(__name__)
+
+PLAN_TASK = "plan_medallion"
+CONDITION_TASK = "medallion_needed"
+# The job parameter asking for a full refresh (a replay); the plan reads it here and nowhere else,
+# through a reference (a task parameter of the job parameter's own name would clash with it).
+FULL_REFRESH = "full_refresh"
+FULL_REFRESH_REF = job_parameter_ref(FULL_REFRESH)
+# Task value keys: the sync tasks' count, and the plan's outcome, reasons and fingerprint.
+FILES_CHANGED = "files_changed"
+RUN, REASON, FINGERPRINT = "run", "reason", "fingerprint"
+# Bumped when what the fingerprint covers changes, so the next run loads once more.
+RECORD_VERSION = 1
+STATE_DIR = ".quest-state"
+# Every mapping joined: the fingerprint speaks of the view definitions and their parameters;
+# which mapping tables exist follows from the files, which the fingerprint covers already.
+_ALL_MAPPINGS = {"pr_series": True, "pr_measure": True, "pr_sector": True}
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+_MAX_NAMED = 5
+
+
+def full_refresh_requested(raw: str | None) -> bool:
+    """The `full_refresh` job parameter as a boolean (empty: no).
+
+    Raises:
+        ConfigError: a value that is neither true nor false, naming the parameter.
+    """
+    value = (raw or "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE or value == "none":
+        return False
+    raise ConfigError(f"job parameter {FULL_REFRESH}={raw!r} is not a boolean; use true or false")
+
+
+def condition_task():
+    """The if/else condition of `quest_pipeline`: the medallion runs when the plan says so."""
+    from brickflow.engine.task import IfElseConditionTask
+
+    return IfElseConditionTask(left=task_value_ref(PLAN_TASK, RUN), op="==", right="true")
+
+
+@dataclass(frozen=True)
+class MedallionState:
+    """What the medallion is loaded from: each input file's sha256, each gold view's digest."""
+
+    inputs: dict[str, str]
+    views: dict[str, str]
+
+    @property
+    def fingerprint(self) -> str:
+        canonical = json.dumps(
+            {"version": RECORD_VERSION, "inputs": self.inputs, "views": self.views},
+            sort_keys=True,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def view_digests(settings: Settings) -> dict[str, str]:
+    """The sha256 of each gold view's SQL for `settings` (its definition with its parameters).
+
+    Raises:
+        ConfigError: a gold parameter that cannot be used, as the gold task would say it.
+    """
+    from quest.medallion.gold import view_bodies
+
+    bodies = view_bodies(settings, _ALL_MAPPINGS)
+    return {
+        view: hashlib.sha256(body.strip().encode()).hexdigest() for view, body in bodies.items()
+    }
+
+
+def input_digests(settings: Settings, store: Store) -> dict[str, str]:
+    """The sha256 of every object bronze loads (the BLS prefix and the population object),
+    named and hashed as bronze names and hashes them."""
+    from quest.medallion.store_files import list_sources, source_of
+
+    sources = list_sources(store, settings.bls_prefix)
+    population = store.head(settings.datausa_key)
+    if population is not None:
+        sources.append(source_of(store, population, settings.datausa_key))
+    return dict(sorted((s.source_file, s.sha256) for s in sources))
+
+
+def current_state(settings: Settings, store: Store) -> MedallionState:
+    return MedallionState(input_digests(settings, store), view_digests(settings))
+
+
+# --- the record of the last complete load ------------------------------------------------
+
+
+def record_location(settings: Settings) -> str:
+    """Where the record is: a path in the warehouse folder, or a key in the store."""
+    name = f"{settings.schema_prefix}medallion.json"
+    if settings.catalog:
+        return f"{STATE_DIR}/medallion/{settings.catalog}/{name}"
+    return str(settings.warehouse / STATE_DIR / name)
+
+
+def read_record(settings: Settings, store: Store) -> MedallionState | None:
+    """The state the medallion was last completely loaded from, or None (never, or unreadable)."""
+    where = record_location(settings)
+    try:
+        if settings.catalog:
+            if store.head(where) is None:
+                return None
+            with store.open(where) as handle:
+                raw = handle.read()
+        else:
+            raw = Path(where).read_bytes()
+        data = json.loads(raw)
+        if data.get("version") != RECORD_VERSION:
+            return None
+        return MedallionState(dict(data["inputs"]), dict(data["views"]))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("the medallion record %s cannot be read (%s); loading again", where, exc)
+        return None
+
+
+def write_record(settings: Settings, store: Store, state: MedallionState) -> str:
+    """Record `state` as completely loaded, atomically; returns where."""
+    where = record_location(settings)
+    data = json.dumps(
+        {
+            "version": RECORD_VERSION,
+            "fingerprint": state.fingerprint,
+            "schemas": [settings.schema(layer) for layer in ("bronze", "silver", "gold")],
+            "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "inputs": state.inputs,
+            "views": state.views,
+        },
+        indent=1,
+        sort_keys=True,
+    ).encode()
+    if settings.catalog:
+        store.put_bytes(where, data, {SHA256: hashlib.sha256(data).hexdigest()})
+        return f"{store.uri.rstrip('/')}/{where}"
+    path = Path(where)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".medallion-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return where
+
+
+# --- the decision ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MedallionPlan:
+    """Whether the medallion runs, why, and the fingerprint of what it would load."""
+
+    run: bool
+    reasons: tuple[str, ...]
+    fingerprint: str
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+    def task_values(self) -> dict[str, str]:
+        return {
+            RUN: "true" if self.run else "false",
+            REASON: self.reason,
+            FINGERPRINT: self.fingerprint,
+        }
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `record` did: where the record was written, or why it was not."""
+
+    recorded: bool
+    where: str = ""
+    reason: str = ""
+
+    def describe(self) -> str:
+        return f"recorded in {self.where}" if self.recorded else f"not recorded: {self.reason}"
+
+
+def plan(
+    settings: Settings,
+    store: Store,
+    *,
+    files_changed: Mapping[str, str | None],
+    full_refresh: str | None = "",
+) -> MedallionPlan:
+    """Decide whether bronze, silver and gold run.
+
+    Args:
+        settings: where the store and tables are, and the gold parameters.
+        store: the store the sync tasks wrote.
+        files_changed: per source (`BLS`, `DataUSA`), the count its sync task published; empty
+            when that task did not run.
+        full_refresh: the job parameter.
+
+    Raises:
+        ConfigError: an unusable full_refresh value, count or gold parameter.
+    """
+    refresh = full_refresh_requested(full_refresh)
+    counts = {source: _count(source, raw) for source, raw in files_changed.items()}
+    now = current_state(settings, store)
+    loaded = read_record(settings, store)
+    reasons = []
+    if refresh:
+        reasons.append("a full refresh was asked for")
+    for source, n in counts.items():
+        if n:
+            reasons.append(f"{n} {source} file{'s' if n != 1 else ''} changed at the source")
+    if loaded is None:
+        reasons.append(
+            f"no complete load is recorded for these tables ({record_location(settings)})"
+        )
+    else:
+        if not any(counts.values()) and now.inputs != loaded.inputs:
+            reasons.append(
+                "the store holds files the tables do not: " + _diff(loaded.inputs, now.inputs)
+            )
+        if now.views != loaded.views:
+            views = sorted(
+                v
+                for v in set(now.views) | set(loaded.views)
+                if now.views.get(v) != loaded.views.get(v)
+            )
+            reasons.append(f"gold view definition or parameters changed: {', '.join(views)}")
+    if not reasons:
+        reasons.append(
+            "no file changed, and the gold views and their parameters are as last loaded"
+        )
+        return MedallionPlan(False, tuple(reasons), now.fingerprint)
+    return MedallionPlan(True, tuple(reasons), now.fingerprint)
+
+
+def record(settings: Settings, store: Store, fingerprint: str) -> Recorded:
+    """Record the medallion as loaded from the state the plan fingerprinted, if the store still
+    holds exactly that state (else the next run loads again: a change made while the medallion
+    ran may not have reached the tables)."""
+    if not fingerprint:
+        return Recorded(False, reason="no plan fingerprint was passed; the next run loads again")
+    now = current_state(settings, store)
+    if now.fingerprint != fingerprint:
+        reason = (
+            "the store or gold parameters changed while the medallion ran; the next run loads again"
+        )
+        log.warning("%s", reason)
+        return Recorded(False, reason=reason)
+    return Recorded(True, where=write_record(settings, store, now))
+
+
+def _count(source: str, raw: str | None) -> int | None:
+    text = (raw or "").strip()
+    if text in ("", "None"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{source} files_changed={raw!r} is not a count of files") from None
+
+
+def _diff(before: Mapping[str, str], after: Mapping[str, str]) -> str:
+    names = sorted(set(before) | set(after))
+    parts = []
+    for name in names:
+        if name not in before:
+            parts.append(f"{name} (new)")
+        elif name not in after:
+            parts.append(f"{name} (gone)")
+        elif before[name] != after[name]:
+            parts.append(f"{name} (changed)")
+    more = len(parts) - _MAX_NAMED
+    return ", ".join(parts[:_MAX_NAMED]) + (f" and {more} more" if more > 0 else "")

@@ -1,0 +1,184 @@
+"""The medallion's run-or-skip decision and the task value references it travels by (no Spark)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from quest.config import Settings
+from quest.errors import ConfigError
+from quest.orchestration import conditions
+from quest.orchestration.task_values import evaluate, publish, resolve
+from quest.store.local import LocalStore
+
+QUIET = {"BLS": "0", "DataUSA": "0"}
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(home=tmp_path / "home", store=str(tmp_path / "store"), schema_prefix="t_")
+
+
+@pytest.fixture
+def store(settings) -> LocalStore:
+    store = LocalStore(settings.store_uri)
+    store.put_bytes("bls/pr/pr.data.0.Current", b"series_id\tyear\tperiod\tvalue\n", {})
+    store.put_bytes("bls/pr/pr.series", b"series_id\tseries_title\n", {})
+    store.put_bytes(settings.datausa_key, b'{"data": []}', {})
+    return store
+
+
+def _loaded(settings, store) -> None:
+    """As if bronze, silver and gold had just loaded the store as it is."""
+    fingerprint = conditions.plan(settings, store, files_changed=QUIET).fingerprint
+    assert conditions.record(settings, store, fingerprint).recorded
+
+
+# --- references and conditions ---------------------------------------------------------------
+
+
+def test_references_resolve_to_published_values_and_job_parameters():
+    values = {"bls_sync": {"files_changed": "3"}}
+    text = "{{tasks.bls_sync.values.files_changed}}/{{ job.parameters.full_refresh }}"
+    assert resolve(text, values, {"full_refresh": "false"}) == "3/false"
+
+
+def test_a_task_outside_the_run_reads_as_empty_but_a_missing_value_or_parameter_fails():
+    assert resolve("{{tasks.bls_sync.values.files_changed}}", {}, {}) == ""
+    with pytest.raises(ConfigError, match="published no value 'files_chnged'"):
+        resolve("{{tasks.bls_sync.values.files_chnged}}", {"bls_sync": {"files_changed": "0"}}, {})
+    with pytest.raises(ConfigError, match="no job parameter"):
+        resolve("{{job.parameters.full_refrsh}}", {}, {"full_refresh": "false"})
+
+
+def test_equality_compares_strings_and_the_other_operators_compare_numbers():
+    def decide(left, op, right):
+        return evaluate(SimpleNamespace(left=left, op=op, right=right), {}, {}).value
+
+    assert decide("true", "EQUAL_TO", "true") and not decide("True", "EQUAL_TO", "true")
+    assert not decide("12.0", "EQUAL_TO", "12") and decide("12.0", "GREATER_THAN_OR_EQUAL", "12")
+    assert decide("10", "GREATER_THAN", "9")  # as numbers, not as strings
+    with pytest.raises(ConfigError, match="'abc' is not a number"):
+        decide("abc", "GREATER_THAN", "1")
+
+
+def test_the_pipelines_condition_follows_the_plans_run_value():
+    condition = conditions.condition_task()
+    run = {"plan_medallion": {"run": "true"}}
+    skip = {"plan_medallion": {"run": "false"}}
+    assert evaluate(condition, run, {}).branch == "true"
+    assert evaluate(condition, skip, {}).branch == "false"
+
+
+def test_published_values_are_strings_set_as_task_values_on_databricks():
+    calls = []
+    task_values = SimpleNamespace(set=lambda key, value: calls.append((key, value)))
+    dbutils = SimpleNamespace(jobs=SimpleNamespace(taskValues=task_values))
+    published = publish(dbutils, {"files_changed": 1, "run": False})
+    assert published == {"files_changed": "1", "run": "false"}
+    assert calls == [("files_changed", "1"), ("run", "false")]
+    assert publish(None, {"files_changed": 0}) == {"files_changed": "0"}
+
+
+# --- the decision --------------------------------------------------------------------------
+
+
+def test_first_run_loads_and_a_run_after_a_complete_load_with_nothing_changed_skips(
+    settings, store
+):
+    first = conditions.plan(settings, store, files_changed=QUIET)
+    assert first.run and "no complete load is recorded" in first.reason
+    _loaded(settings, store)
+    quiet = conditions.plan(settings, store, files_changed=QUIET)
+    assert not quiet.run
+    assert quiet.task_values() == {
+        "run": "false",
+        "reason": "no file changed, and the gold views and their parameters are as last loaded",
+        "fingerprint": first.fingerprint,
+    }
+
+
+def test_a_file_the_sync_changed_runs_the_medallion_and_says_how_many(settings, store):
+    _loaded(settings, store)
+    store.put_bytes("bls/pr/pr.series", b"series_id\tseries_title\nPRS1\tx\n", {})
+    decided = conditions.plan(settings, store, files_changed={"BLS": "1", "DataUSA": "0"})
+    assert decided.run and decided.reasons == ("1 BLS file changed at the source",)
+
+
+def test_a_load_that_did_not_finish_is_redone_although_the_sync_changed_nothing(settings, store):
+    _loaded(settings, store)
+    # Yesterday's sync replaced the file, then bronze failed: no record of that content.
+    store.put_bytes("bls/pr/pr.data.0.Current", b"series_id\tyear\tperiod\tvalue\nX\n", {})
+    store.put_bytes("bls/pr/pr.data.1.AllData", b"series_id\tyear\tperiod\tvalue\n", {})
+    store.delete("bls/pr/pr.series")
+    decided = conditions.plan(settings, store, files_changed=QUIET)
+    assert decided.run
+    assert decided.reason == (
+        "the store holds files the tables do not: pr.data.0.Current (changed), "
+        "pr.data.1.AllData (new), pr.series (gone)"
+    )
+
+
+def test_a_changed_gold_parameter_runs_the_medallion_naming_the_views(settings, store):
+    _loaded(settings, store)
+    later = settings.with_overrides(start_year=2014)
+    decided = conditions.plan(later, store, files_changed=QUIET)
+    assert decided.run
+    assert decided.reason == "gold view definition or parameters changed: population_stats"
+    other = settings.with_overrides(report_series="PRS85006092")
+    assert "series_population_report" in conditions.plan(other, store, files_changed=QUIET).reason
+
+
+def test_full_refresh_runs_the_medallion_and_a_value_that_is_not_boolean_is_refused(
+    settings, store
+):
+    _loaded(settings, store)
+    decided = conditions.plan(settings, store, files_changed=QUIET, full_refresh="TRUE")
+    assert decided.run and decided.reasons == ("a full refresh was asked for",)
+    assert not conditions.plan(settings, store, files_changed=QUIET, full_refresh="false").run
+    with pytest.raises(ConfigError, match="full_refresh='sometimes'"):
+        conditions.plan(settings, store, files_changed=QUIET, full_refresh="sometimes")
+    with pytest.raises(ConfigError, match="BLS files_changed='many'"):
+        conditions.plan(settings, store, files_changed={"BLS": "many"})
+
+
+def test_the_record_lives_in_the_warehouse_so_a_new_warehouse_or_prefix_loads_again(
+    settings, store, tmp_path
+):
+    _loaded(settings, store)
+    location = Path(conditions.record_location(settings))
+    assert location.parent.parent == settings.warehouse and location.is_file()
+    other_home = settings.with_overrides(home=tmp_path / "other-home")
+    assert conditions.plan(other_home, store, files_changed=QUIET).run
+    other_prefix = settings.with_overrides(schema_prefix="u_")
+    assert conditions.plan(other_prefix, store, files_changed=QUIET).run
+
+
+def test_with_a_unity_catalog_the_record_is_kept_in_the_store(settings, store):
+    in_catalog = settings.with_overrides(catalog="quest_dev")
+    _loaded(in_catalog, store)
+    key = conditions.record_location(in_catalog)
+    assert key == ".quest-state/medallion/quest_dev/t_medallion.json"
+    assert json.loads(store.open(key).read())["inputs"]["pr.series"]
+    assert not conditions.plan(in_catalog, store, files_changed=QUIET).run
+    assert store.list("bls/pr/").keys() == {"bls/pr/pr.data.0.Current", "bls/pr/pr.series"}
+
+
+def test_a_damaged_record_counts_as_none(settings, store):
+    _loaded(settings, store)
+    Path(conditions.record_location(settings)).write_text("{not json")
+    decided = conditions.plan(settings, store, files_changed=QUIET)
+    assert decided.run and "no complete load is recorded" in decided.reason
+
+
+def test_the_record_is_not_written_when_the_store_moved_while_the_medallion_ran(settings, store):
+    planned = conditions.plan(settings, store, files_changed=QUIET)
+    store.put_bytes("bls/pr/pr.series", b"series_id\tseries_title\nlate\tx\n", {})
+    done = conditions.record(settings, store, planned.fingerprint)
+    assert not done.recorded and "changed while the medallion ran" in done.reason
+    assert done.describe().startswith("not recorded: the store or gold parameters changed")
+    assert not Path(conditions.record_location(settings)).exists()
+    assert not conditions.record(settings, store, "").recorded

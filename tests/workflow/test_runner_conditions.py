@@ -1,0 +1,206 @@
+"""The local runner honours if/else condition tasks, task values and job parameters like Databricks,
+and a quiet day of the real quest_pipeline starts no JVM."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from brickflow import EmailNotifications, TaskSettings, Workflow, WorkflowEmailNotifications
+from brickflow.bundles.model import JobsParameters
+from brickflow.engine.task import IfElseConditionTask
+
+from quest.config import Settings
+from quest.mirror.sample import generate_sample
+from quest.mirror.server import MirrorServer
+from quest.orchestration import conditions
+from quest.orchestration.task_values import publish
+from quest.results import Status, TaskResult
+from quest.runner.local import run_workflow
+from quest.store.local import LocalStore
+
+from .support import OPS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(
+        home=tmp_path / "home",
+        store=str(tmp_path / "store"),
+        contact="runner-tests@example.org",
+        retry_wait_scale=0.0,
+    )
+
+
+def branching_workflow(calls: list[str], changed: str) -> Workflow:
+    """count -> gate (changed > 0) -true-> load -> publish; load's parameter is count's value."""
+    every = [OPS]
+    wf = Workflow(
+        "branching",
+        parameters=[JobsParameters(name=conditions.FULL_REFRESH, default="false")],
+        default_task_settings=TaskSettings(
+            email_notifications=EmailNotifications(on_failure=every)
+        ),
+        email_notifications=WorkflowEmailNotifications(
+            on_start=every, on_success=every, on_failure=every
+        ),
+    )
+
+    @wf.task
+    def count():
+        calls.append("count")
+        values = publish(None, {"changed": changed})
+        return TaskResult(Status.CHANGED, "counted", task_values=values).to_dict()
+
+    @wf.if_else_condition_task(depends_on="count")
+    def gate():
+        return IfElseConditionTask(left="{{tasks.count.values.changed}}", op=">", right="0")
+
+    @wf.task(depends_on="gate", if_else_outcome={"gate": "true"})
+    def load(
+        *,
+        changed: str = "{{tasks.count.values.changed}}",
+        refresh: str = "{{job.parameters.full_refresh}}",
+    ):
+        calls.append(f"load {changed} {refresh}")
+        return TaskResult(Status.CHANGED, "loaded").to_dict()
+
+    @wf.task(depends_on="load")
+    def report():
+        calls.append("report")
+        return TaskResult(Status.CHANGED, "reported").to_dict()
+
+    return wf
+
+
+def test_a_false_condition_skips_its_branch_transitively_and_the_run_still_succeeds(settings):
+    calls: list[str] = []
+    lines: list[str] = []
+    record = run_workflow(settings, workflow=branching_workflow(calls, "0"), out=lines.append)
+    assert calls == ["count"]
+    gate = record.tasks["gate"]
+    assert gate.status == "success" and gate.branch == "false"
+    assert gate.did == "false ('0' > '0')"
+    assert [record.tasks[n].status for n in ("load", "report")] == ["skipped", "skipped"]
+    assert record.tasks["load"].did == "gate is false"
+    assert record.tasks["load"].result.status == "skipped"
+    assert record.status == "success" and record.exit_code == 0
+    events = [(n["event"], n["scope"]) for n in record.notifications]
+    assert events == [("on_start", "workflow"), ("on_success", "workflow")]
+    assert any(line.split()[:2] == ["load", "skipped"] for line in lines)
+    saved = json.loads(Path(record.path).read_text())
+    assert saved["tasks"]["report"]["status"] == "skipped"
+    assert saved["tasks"]["gate"]["branch"] == "false"
+
+
+def test_a_true_condition_runs_its_branch_with_task_values_and_job_parameters(settings):
+    calls: list[str] = []
+    record = run_workflow(
+        settings.with_overrides(full_refresh=True),
+        workflow=branching_workflow(calls, "2"),
+        out=lambda _line: None,
+    )
+    assert calls == ["count", "load 2 true", "report"]
+    assert record.tasks["gate"].branch == "true"
+    assert record.tasks["gate"].did == "true ('2' > '0')"
+
+
+def test_a_condition_that_cannot_be_decided_fails_once_and_its_branch_is_not_run(settings):
+    calls: list[str] = []
+    record = run_workflow(
+        settings, workflow=branching_workflow(calls, "several"), out=lambda _line: None
+    )
+    gate = record.tasks["gate"]
+    assert gate.status == "failed" and gate.attempts == 1
+    assert "'several' is not a number" in gate.errors[0]
+    assert record.tasks["load"].status == "skipped: upstream failed"
+    assert calls == ["count"] and record.status == "failed" and record.exit_code != 0
+
+
+def test_only_a_task_behind_a_condition_runs_it_without_the_condition(settings):
+    calls: list[str] = []
+    record = run_workflow(
+        settings, workflow=branching_workflow(calls, "0"), only=["load"], out=lambda _l: None
+    )
+    assert calls == ["load  false"]  # count did not run: its value reads as empty
+    assert record.tasks["load"].status == "success"
+
+
+_NO_JVM_PROBE = """
+import json, os, sys
+from quest.cli import main
+code = main(["run"])
+children = []
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+            children.append(stat.split("(", 1)[1].split(")", 1)[0])
+spark = sys.modules.get("pyspark")
+gateway = spark is not None and __import__("pyspark").SparkContext._gateway is not None
+print(json.dumps({"code": code, "children": children, "gateway": gateway}))
+"""
+
+
+def test_a_quiet_day_of_quest_pipeline_skips_the_medallion_and_starts_no_jvm(settings, tmp_path):
+    source = generate_sample(tmp_path / "source")
+    with MirrorServer(source) as mirror:
+        run_settings = settings.with_overrides(
+            bls_url=mirror.bls_url, datausa_url=mirror.datausa_url
+        )
+        synced = run_workflow(run_settings, only=["bls_sync", "datausa_sync"], out=lambda _l: None)
+        assert synced.exit_code == 0
+        # As if bronze, silver and gold had loaded exactly what the store holds.
+        store = LocalStore(run_settings.store_uri)
+        planned = conditions.plan(run_settings, store, files_changed={})
+        conditions.record(run_settings, store, planned.fingerprint)
+
+        env = {
+            **os.environ,
+            "QUEST_HOME": str(run_settings.home),
+            "QUEST_STORE": run_settings.store_uri,
+            "QUEST_BLS_URL": mirror.bls_url,
+            "QUEST_DATAUSA_URL": mirror.datausa_url,
+            "QUEST_CONTACT": run_settings.contact,
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", _NO_JVM_PROBE],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    assert probe == {"code": 0, "children": [], "gateway": False}, done.stdout[-3000:]
+    runs = sorted((run_settings.home / "runs").glob("*.json"))
+    quiet = json.loads(runs[-1].read_text())
+    statuses = {name: task["status"] for name, task in quiet["tasks"].items()}
+    assert statuses == {
+        "bls_sync": "success",
+        "datausa_sync": "success",
+        "plan_medallion": "success",
+        "medallion_needed": "success",
+        "load_bronze": "skipped",
+        "load_silver": "skipped",
+        "gold_analysis": "skipped",
+        "record_medallion": "skipped",
+    }
+    assert quiet["status"] == "success"
+    assert quiet["tasks"]["plan_medallion"]["did"] == (
+        "bronze, silver and gold skipped: no file changed, "
+        "and the gold views and their parameters are as last loaded"
+    )
+    assert quiet["tasks"]["load_bronze"]["did"] == "medallion_needed is false"
+    assert not (run_settings.home / "metastore_db").exists()
+    assert not list(run_settings.warehouse.rglob("_delta_log"))
