@@ -11,7 +11,16 @@ import pytest
 from quest.cli import build_parser, main
 from quest.errors import ConfigError, StoreError
 
-TASKS = ("bls_sync", "datausa_sync", "load_bronze", "load_silver", "gold_analysis")
+TASKS = (
+    "bls_sync",
+    "datausa_sync",
+    "plan_medallion",
+    "medallion_needed",
+    "load_bronze",
+    "load_silver",
+    "gold_analysis",
+    "record_medallion",
+)
 
 
 def _one_line(err: str) -> str:
