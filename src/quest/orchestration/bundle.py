@@ -25,7 +25,7 @@ from types import SimpleNamespace
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 BUNDLE = REPO / "bundle.yml"
 ENVS = ("dev", "prod")
 PROJECT = "quest"
