@@ -28,6 +28,7 @@ import networkx as nx
 from quest.config import Settings, validate_home
 from quest.errors import ConfigError
 from quest.locking import file_lock
+from quest.ops.local_run import after_run
 from quest.runner import record as rec
 from quest.runner.dbutils import LocalDbutils, NotebookExit
 from quest.runner.notify import Notification, deliver, redact
@@ -186,6 +187,7 @@ class _Run:
             "on_failure" if failed else "on_success", "failed" if failed else "succeeded"
         )
         self._report()
+        self.record.ops = after_run(self.record, self.settings, self.spark, self.say)
         path = self.record.save(self.settings.home / "runs", lambda s: redact(s, self.settings))
         self.say(f"run record: {path}")
         return self.record
@@ -236,6 +238,7 @@ class _Run:
         tries = 1 + int(eff.max_retries or 0)
         wait_s = (eff.min_retry_interval_millis or 0) / 1000 * self.settings.retry_wait_scale
         t0 = time.monotonic()
+        tr.started = datetime.now(UTC).isoformat()
         for attempt in range(1, tries + 1):
             tr.attempts = attempt
             self.say(f"> {name}: started (attempt {attempt}/{tries})")
@@ -243,6 +246,7 @@ class _Run:
             try:
                 summary = self._call(task)
             except (Exception, SystemExit) as exc:  # a task's failure is data here
+                tr.ended = datetime.now(UTC).isoformat()
                 error = redact(f"{type(exc).__name__}: {exc}", self.settings)
                 tr.errors.append(error)
                 more = attempt < tries
@@ -255,6 +259,7 @@ class _Run:
                 tr.seconds = round(time.monotonic() - t0, 3)
                 self._notify_task(name, eff, tr, exc)
                 return
+            tr.ended = datetime.now(UTC).isoformat()
             tr.summary = summary
             tr.did, tr.unchanged = rec.describe(summary)
             tr.status = rec.SUCCESS

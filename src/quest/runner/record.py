@@ -25,6 +25,8 @@ class TaskRecord:
     unchanged: bool | None = None
     errors: list[str] = field(default_factory=list)
     log: str = ""
+    started: str = ""  # first attempt's start and last attempt's end, ISO 8601 UTC
+    ended: str = ""
 
 
 @dataclass
@@ -39,6 +41,7 @@ class RunRecord:
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     notifications: list[dict] = field(default_factory=list)
     report: object = None
+    ops: dict | None = None  # run history, snapshots and alerts (quest.ops.local_run)
     path: str = ""
 
     @property
