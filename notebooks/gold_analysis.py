@@ -15,6 +15,7 @@
 import json
 
 from quest.medallion.gold import create_gold_views
+from quest.ops.task_hook import recorded_task
 from quest.orchestration.notebook import define_widgets, settings_from_widgets
 from quest.medallion.report import format_report, gold_report
 
@@ -28,7 +29,8 @@ display = globals().get("display") or (lambda df: df.show(20, truncate=False))
 
 # COMMAND ----------
 
-summary = create_gold_views(spark, settings)  # noqa: F821 - spark is injected
+with recorded_task("gold_analysis", spark, settings, dbutils) as run:  # noqa: F821 - on Databricks: ops.run_history
+    summary = run.summary = create_gold_views(spark, settings)  # noqa: F821 - spark is injected
 quest_summary = summary
 print(format_report(gold_report(spark, settings)))  # noqa: F821
 

@@ -15,6 +15,7 @@
 import json
 
 from quest.medallion.bronze import load_bronze
+from quest.ops.task_hook import recorded_task
 from quest.orchestration.notebook import define_widgets, settings_from_widgets
 
 PARAMETERS = ("env", "store", "catalog", "schema_prefix")
@@ -24,7 +25,8 @@ display = globals().get("display") or (lambda df: df.show(20, truncate=False))
 
 # COMMAND ----------
 
-summary = load_bronze(spark, settings)  # noqa: F821 - spark is injected
+with recorded_task("load_bronze", spark, settings, dbutils) as run:  # noqa: F821 - on Databricks: ops.run_history
+    summary = run.summary = load_bronze(spark, settings)  # noqa: F821 - spark is injected
 quest_summary = summary
 print(json.dumps(summary, indent=2, default=str))
 

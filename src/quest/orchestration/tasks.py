@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 
 from quest.config import Settings, _convert, load_settings
+from quest.ops.task_hook import recorded_task
 
 # Parameters every Python task accepts (all strings, as Databricks passes them).
 SYNC_PARAMS = ("env", "store", "contact", "bls_url", "datausa_url", "s3_endpoint_url")
@@ -74,8 +75,9 @@ def bls_sync(dbutils=None, **params: str | None) -> dict:
     from quest.sources.bls import sync_bls
 
     settings = task_settings(params)
-    summary = sync_bls(settings, store=_open_store(settings, dbutils))
-    return small_summary(summary.to_dict())
+    with recorded_task("bls_sync", None, settings, dbutils) as run:
+        run.summary = sync_bls(settings, store=_open_store(settings, dbutils))
+    return small_summary(run.summary.to_dict())
 
 
 def datausa_sync(dbutils=None, **params: str | None) -> dict:
@@ -83,5 +85,6 @@ def datausa_sync(dbutils=None, **params: str | None) -> dict:
     from quest.sources.datausa import sync_datausa
 
     settings = task_settings(params)
-    summary = sync_datausa(settings, store=_open_store(settings, dbutils))
-    return small_summary(summary.to_dict())
+    with recorded_task("datausa_sync", None, settings, dbutils) as run:
+        run.summary = sync_datausa(settings, store=_open_store(settings, dbutils))
+    return small_summary(run.summary.to_dict())
