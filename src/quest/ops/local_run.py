@@ -2,7 +2,7 @@
 
 `after_run(record, settings, spark, say)` writes the run's rows to `ops.run_history` (with the
 run's SparkSession, or without a JVM when the run started none), snapshots the answers and the
-quarantine when the run refreshed gold, evaluates the alerts and prints the ones that fire. What
+quarantine when the run changed something and refreshed gold, evaluates the alerts and prints the ones that fire. What
 it did is returned for the run record. Nothing here fails the run: an ops problem is printed and
 recorded, and history rows that cannot be written are kept pending.
 """
@@ -21,16 +21,20 @@ from quest.ops.snapshots import snapshot
 GOLD_TASK = "gold_analysis"
 
 
-def refreshed_gold(record) -> bool:
-    """Whether the run's gold task ran and succeeded (so the answers are worth a snapshot)."""
-    from quest.ops.run_history import history_status
+def refreshed_gold(rows, record) -> bool:
+    """Whether the answers may differ from the last snapshot: the gold task succeeded and some
+    task of the run changed something (a run that changed nothing adds no Delta version)."""
+    gold_ok = any(
+        (r.task == GOLD_TASK or _layer(record, r.task) == "gold")
+        and r.status in (CHANGED, UNCHANGED)
+        for r in rows
+    )
+    return gold_ok and any(r.status == CHANGED for r in rows)
 
-    for task in record.tasks.values():
-        summary = task.summary if isinstance(task.summary, dict) else {}
-        is_gold = task.name == GOLD_TASK or summary.get("layer") == "gold"
-        if is_gold and history_status(task.status, task.unchanged) in (CHANGED, UNCHANGED):
-            return True
-    return False
+
+def _layer(record, task: str) -> str:
+    summary = record.tasks[task].summary
+    return summary.get("layer", "") if isinstance(summary, dict) else ""
 
 
 def _error(exc: BaseException) -> str:
@@ -59,7 +63,7 @@ def after_run(record, settings: Settings, spark, say=print) -> dict:
     if spark is None:
         results = al.without_spark(settings, record.run_id, failed)
     else:
-        if refreshed_gold(record):
+        if refreshed_gold(rows, record):
             at = parse_time(getattr(record, "ended", "")) or datetime.now(UTC)
             try:
                 outcome["snapshots"] = snapshot(spark, settings, record.run_id, at)
