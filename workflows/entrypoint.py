@@ -6,6 +6,7 @@ from brickflow import Project, PypiTaskLibrary  # brickflow must be imported fir
 
 import workflows
 from quest.config import load_settings
+from quest.ops.bundle import add_ops_resources
 from quest.orchestration.bundle import (
     GIT_PROVIDER,
     GIT_REPO,
@@ -33,6 +34,8 @@ def main() -> None:
         codegen_kwargs=codegen_kwargs(load_settings().bundle_offline),
     ) as f:
         f.add_pkg(workflows)
+    # The dashboard and SQL alerts: BrickFlow's bundle model has no place for them.
+    add_ops_resources(cfg.env)
 
 
 if __name__ == "__main__":

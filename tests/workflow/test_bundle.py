@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -43,8 +44,18 @@ def test_committed_bundle_is_byte_identical_to_a_fresh_offline_synth(tmp_path):
     )
 
 
+def _brickflow_part(bundle: dict) -> dict:
+    """The bundle without the resources added after BrickFlow's synth (`quest.ops.bundle`:
+    dashboards and alerts, which BrickFlow's model does not know; tests/ops checks them)."""
+    part = copy.deepcopy(bundle)
+    for target in part["targets"].values():
+        for kind in ("dashboards", "alerts"):
+            target["resources"].pop(kind, None)
+    return part
+
+
 def test_bundle_passes_brickflows_strict_model_with_dev_and_prod_targets(bundle):
-    DatabricksAssetBundles.model_validate(bundle)
+    DatabricksAssetBundles.model_validate(_brickflow_part(bundle))
     assert set(bundle["targets"]) == {"quest-dev", "quest-prod"}
 
 
@@ -63,7 +74,8 @@ def test_no_float_and_no_lowercase_git_provider_reach_the_bundle():
     floats = []
 
     def walk(node, path):
-        if isinstance(node, float):
+        # An alert threshold is a double by definition; counts must be integers.
+        if isinstance(node, float) and not path.endswith(".double_value"):
             floats.append(path)
         elif isinstance(node, dict):
             for k, v in node.items():
