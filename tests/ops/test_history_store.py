@@ -91,14 +91,14 @@ def test_rows_that_cannot_be_written_are_kept_and_replayed_by_the_next_writer(
     ]
 
 
-def test_a_damaged_pending_file_is_named_and_kept_while_new_rows_still_land(settings, caplog):
+def test_a_damaged_pending_file_is_named_and_kept_while_new_rows_still_land(settings):
     pending = hs.pending_file(settings)
     pending.parent.mkdir(parents=True)
     good = json.dumps(row("r0", "bls_sync").to_json())
     pending.write_text(good + "\n{not json\n")
     written = hs.record_rows([row("r1", "bls_sync")], settings)
     assert written.how == hs.DELTALAKE and written.replayed == 0
-    assert f"{pending}, line 2: not a run-history row" in caplog.text
+    assert f"{pending}, line 2: not a run-history row" in written.line()
     assert pending.read_text() == good + "\n{not json\n", "nothing pending may be dropped"
     assert [r["run_id"] for r in read(hs.local_location(settings, "run_history"))] == ["r1"]
 

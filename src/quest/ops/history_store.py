@@ -16,7 +16,6 @@ Spark's catalog later.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from collections.abc import Iterable
@@ -26,7 +25,6 @@ from pathlib import Path
 from quest.config import Settings
 from quest.ops.run_history import COLUMN_NAMES, COLUMNS, KEY, SCHEMA, TABLE, TaskRun
 
-log = logging.getLogger(__name__)
 SPARK, DELTALAKE, PENDING = "spark", "deltalake", "pending"
 # Plain Delta protocol: both writers (delta-spark and deltalake) can append to the table.
 _PROTOCOL = "TBLPROPERTIES ('delta.minReaderVersion' = '1', 'delta.minWriterVersion' = '2')"
@@ -50,15 +48,18 @@ class HistoryWrite:
     replayed: int = 0
     pending_file: str = ""
     reason: str = ""
+    warning: str = ""  # a pending file that could not be read (it is left as it is)
 
     def line(self) -> str:
         if self.how == PENDING:
-            return (
+            text = (
                 f"run history: {self.rows} rows kept in {self.pending_file} ({self.reason}); "
                 "the next run writes them to " + self.table
             )
-        more = f", {self.replayed} pending rows replayed" if self.replayed else ""
-        return f"run history: {self.rows} rows written to {self.table} ({self.how}{more})"
+        else:
+            more = f", {self.replayed} pending rows replayed" if self.replayed else ""
+            text = f"run history: {self.rows} rows written to {self.table} ({self.how}{more})"
+        return text + (f"; {self.warning}" if self.warning else "")
 
 
 def history_table(settings: Settings) -> str:
@@ -240,23 +241,22 @@ def record_rows(rows: list[TaskRun], settings: Settings, spark=None) -> HistoryW
     """
     table = history_table(settings)
     path = pending_file(settings)
+    warning = ""
     try:
         pending = read_pending(path)
     except ValueError as exc:  # this run's rows still go in; the file waits for a person
-        log.warning("%s", exc)
-        pending, path = [], None
-    batch = pending + list(rows)
+        pending, warning = [], str(exc)
     try:
-        how = _write(batch, settings, spark)
+        how = _write(pending + list(rows), settings, spark)
     except Exception as exc:  # whatever failed, the rows must survive it
-        log.warning("run history not written to %s: %s", table, exc)
-        path = pending_file(settings)
         keep_pending(path, rows)
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-        return HistoryWrite(PENDING, len(rows), table, pending_file=str(path), reason=reason)
-    if pending and path is not None:
+        return HistoryWrite(
+            PENDING, len(rows), table, pending_file=str(path), reason=reason, warning=warning
+        )
+    if pending:
         path.unlink()
-    return HistoryWrite(how, len(rows), table, replayed=len(pending))
+    return HistoryWrite(how, len(rows), table, replayed=len(pending), warning=warning)
 
 
 def _write(batch: list[TaskRun], settings: Settings, spark) -> str:
