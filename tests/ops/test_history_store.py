@@ -115,3 +115,44 @@ def test_the_arrow_table_has_the_history_schema():
     assert table.column_names == [name for name, _, _ in hs.COLUMNS]
     assert table.column("rows_written").to_pylist() == [5]
     assert table.column("started_at").to_pylist()[0] == T0
+
+
+class RacingSpark:
+    """Just enough of a SparkSession for `merge_with_spark`: its MERGE fails `losses` times."""
+
+    def __init__(self, losses: int, error: str) -> None:
+        self.losses, self.error, self.merges = losses, error, 0
+        self.catalog = self
+
+    def tableExists(self, name):  # noqa: N802 - Spark's name
+        return True
+
+    def dropTempView(self, name):  # noqa: N802 - Spark's name
+        pass
+
+    def createDataFrame(self, data, schema):  # noqa: N802 - Spark's name
+        return self
+
+    def createOrReplaceTempView(self, name):  # noqa: N802 - Spark's name
+        pass
+
+    def sql(self, statement):
+        if statement.startswith("MERGE"):
+            self.merges += 1
+            if self.merges <= self.losses:
+                raise RuntimeError(self.error)
+
+
+def test_a_merge_that_lost_a_race_to_another_task_is_retried(settings, monkeypatch):
+    monkeypatch.setattr(hs.time, "sleep", lambda _s: None)
+    spark = RacingSpark(2, "[DELTA_CONCURRENT_APPEND] Files were added by a concurrent update")
+    hs.merge_with_spark(spark, settings, [row("r1", "bls_sync")])
+    assert spark.merges == 3
+
+
+def test_any_other_merge_error_is_not_retried(settings, monkeypatch):
+    monkeypatch.setattr(hs.time, "sleep", lambda _s: None)
+    spark = RacingSpark(1, "[TABLE_OR_VIEW_NOT_FOUND] ops.run_history")
+    with pytest.raises(RuntimeError, match="TABLE_OR_VIEW_NOT_FOUND"):
+        hs.merge_with_spark(spark, settings, [row("r1", "bls_sync")])
+    assert spark.merges == 1

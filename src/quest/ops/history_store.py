@@ -146,9 +146,9 @@ def merge_with_spark(spark, settings: Settings, rows: list[TaskRun]) -> str:
                 spark.sql(statement)
                 return name
             except Exception as exc:  # Delta's conflict classes differ by runtime
-                if "Concurrent" not in type(exc).__name__ + str(exc)[:400]:
-                    raise
-                if attempt == _MERGE_TRIES:
+                # ConcurrentAppendException, [DELTA_CONCURRENT_APPEND] ...: another task committed.
+                text = f"{type(exc).__name__} {str(exc)[:1000]}".lower()
+                if "concurrent" not in text or attempt == _MERGE_TRIES:
                     raise
                 time.sleep(0.5 * attempt)
     finally:
