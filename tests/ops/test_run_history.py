@@ -82,6 +82,23 @@ def test_typed_summaries_are_read_through_their_fields():
     assert task_metrics(Sync(files_seen=3, uploaded=1, bytes_up=10)).files_synced == 1
 
 
+def test_typed_layer_results_may_list_their_tables():
+    @dataclass
+    class Table:
+        name: str
+        action: str
+        rows_written: int
+
+    @dataclass
+    class Layer:
+        layer: str
+        tables: list[Table]
+        delta_versions: int
+
+    metrics = task_metrics(Layer("bronze", [Table("b.t", "loaded", 9)], delta_versions=2))
+    assert (metrics.rows_written, metrics.delta_versions, metrics.changed) == (9, 2, True)
+
+
 def test_an_unknown_summary_gives_no_figures():
     assert task_metrics("done") == task_metrics(None) == task_metrics({"x": 1})
 

@@ -160,11 +160,13 @@ def task_metrics(summary: object) -> TaskMetrics:
             files_synced=int(changed), bytes_synced=_int(data.get("bytes_up")), changed=changed
         )
     tables = data.get("tables")
-    if isinstance(tables, dict):
-        entries = [t for t in tables.values() if isinstance(t, dict)]
+    if isinstance(tables, dict | list):
+        # Per-table results, keyed by table name or listed (typed results list them).
+        listed = tables.values() if isinstance(tables, dict) else tables
+        entries = [t for t in listed if isinstance(t, dict)]
         written = sum(_int(t.get(k)) for t in entries for k in _WRITTEN)
         quarantined = sum(_int(t.get("rows_quarantined")) for t in entries)
-        versions = _int(data.get("commits"))
+        versions = _int(data.get("commits", data.get("delta_versions")))
         unchanged = all(t.get("action") == "unchanged" for t in entries)
         return TaskMetrics(
             rows_written=written,
