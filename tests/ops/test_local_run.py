@@ -71,3 +71,12 @@ def test_answers_are_snapshotted_only_when_gold_ran_and_something_changed():
     assert refreshed_gold(rows(load_silver=CHANGED, gold_analysis=UNCHANGED), record)
     assert not refreshed_gold(rows(load_silver=UNCHANGED, gold_analysis=UNCHANGED), record)
     assert not refreshed_gold(rows(load_silver=CHANGED, gold_analysis=FAILED), record)
+
+
+def test_an_unexpected_error_is_printed_and_kept_not_raised(tmp_path):
+    record = quiet_record()
+    record.started = "not a time"
+    lines: list[str] = []
+    outcome = after_run(record, Settings(home=tmp_path), None, lines.append)
+    assert outcome["error"].startswith("ValueError")
+    assert lines == [f"run history and alerts skipped: {outcome['error']}"]

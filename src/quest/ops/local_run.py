@@ -43,6 +43,16 @@ def _error(exc: BaseException) -> str:
 
 
 def after_run(record, settings: Settings, spark, say=print) -> dict:
+    """Record the run in the ops tables and report the alerts (see `_after_run`); an unexpected
+    error is printed and returned, never raised: the run's own outcome stands."""
+    try:
+        return _after_run(record, settings, spark, say)
+    except Exception as exc:
+        say(f"run history and alerts skipped: {_error(exc)}")
+        return {"error": _error(exc)}
+
+
+def _after_run(record, settings: Settings, spark, say) -> dict:
     """Record the run in the ops tables and report the alerts.
 
     Args:
