@@ -82,16 +82,16 @@ def test_a_run_that_starts_no_jvm_records_rows_delta_spark_reads_and_extends(spa
 
 
 class _Context:
-    def __init__(self, attributes: dict) -> None:
-        self.attributes = attributes
+    def __init__(self, tags: dict) -> None:
+        self._tags = tags
 
     def safeToJson(self) -> str:  # noqa: N802 - Databricks' name
-        return json.dumps({"attributes": self.attributes})
+        return json.dumps({"tags": self._tags, "currentRunId": {"id": 1}})
 
 
-def databricks_dbutils(**attributes) -> SimpleNamespace:
-    """A `dbutils` whose notebook context holds `attributes`, as a job task's does."""
-    context = _Context(attributes)
+def databricks_dbutils(**tags) -> SimpleNamespace:
+    """A `dbutils` whose notebook context holds the job `tags`, as a job task's does."""
+    context = _Context(tags)
     notebook = SimpleNamespace(getContext=lambda: context)
     entry_point = SimpleNamespace(getDbutils=lambda: SimpleNamespace(notebook=lambda: notebook))
     return SimpleNamespace(notebook=SimpleNamespace(entry_point=entry_point))

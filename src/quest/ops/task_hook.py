@@ -58,7 +58,9 @@ def _context_attributes(dbutils) -> dict[str, str]:
     found: dict[str, str] = {}
     try:
         data = json.loads(context.safeToJson())
-        found.update({k: str(v) for k, v in (data.get("attributes") or {}).items()})
+        # Job tags sit under "tags" (under "attributes" on some runtimes).
+        for part in ("attributes", "tags"):
+            found.update({k: str(v) for k, v in (data.get(part) or {}).items()})
     except Exception:  # older runtimes: only the tags map
         pass
     for key in ("multitaskParentRunId", "jobRunId", "runId", "jobName", "jobId", "taskKey"):
