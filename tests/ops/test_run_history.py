@@ -159,6 +159,7 @@ def _record() -> RunRecord:
             "python",
             status=rec.FAILED,
             attempts=4,
+            seconds=12.5,
             errors=["SourceError: 503", "SourceError: 502 from the API"],
         ),
         "load_bronze": TaskRecord("load_bronze", "notebook", status=rec.UPSTREAM_FAILED),
@@ -177,7 +178,8 @@ def test_a_run_record_gives_one_row_per_selected_task():
     failed = rows["datausa_sync"]
     assert (failed.status, failed.attempts) == (FAILED, 4)
     assert failed.detail == "SourceError: 502 from the API"
-    assert failed.started_at == datetime(2026, 8, 6, 10, 0, tzinfo=UTC), "the run's start bounds it"
+    assert failed.started_at == datetime(2026, 8, 6, 10, 0, tzinfo=UTC), "the run's start"
+    assert failed.seconds == 12.5, "without per-task times, the task's own seconds"
     skipped = rows["load_bronze"]
     assert (skipped.status, skipped.attempts, skipped.seconds) == (SKIPPED, 0, 0.0)
     assert skipped.detail == rec.UPSTREAM_FAILED

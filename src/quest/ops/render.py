@@ -22,7 +22,7 @@ PANELS = (
     ("best_year_distribution", "Series per best year"),
     ("series_against_population", "Report series against population"),
     ("quarantine_by_rule", "Quarantined rows per rule, per run"),
-    ("file_freshness_table", "Days since each file changed"),
+    ("file_freshness_table", "Last change per file"),
     ("duration_per_task", "Seconds per task per day"),
 )
 
@@ -112,9 +112,16 @@ def draw(spark, settings: Settings, out: Path) -> Path:
 
     rows = sorted(data["file_freshness_table"], key=lambda r: r["source_file"])
     axes = panels["file_freshness_table"]
-    axes.barh([r["source_file"] for r in rows], [r["days_since_change"] or 0 for r in rows])
-    axes.tick_params(axis="y", labelsize=7)
-    axes.set_xlabel("days")
+    axes.axis("off")
+    cells = [
+        [r["source_file"], f"{r['last_change_loaded']:%Y-%m-%d %H:%M}", str(r["days_since_change"])]
+        for r in rows
+    ]
+    table = axes.table(
+        cellText=cells, colLabels=["file", "change loaded at", "days since"], loc="center"
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
 
     _stacked(panels["duration_per_task"], data["duration_per_task"], "day", "task", "sum(seconds)")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 SCHEMA = "ops"
 TABLE = "run_history"
@@ -239,19 +239,19 @@ def rows_from_record(record) -> list[TaskRun]:
     """The history rows of a local run record: one per task the run selected.
 
     Per-task start and end come from the task record when it has them (`started`, `ended`);
-    otherwise the run's own start bounds them.
+    a record without them (written before the runner kept them) gives the run's start and the
+    task's own seconds.
     """
     run_started = parse_time(record.started)
-    run_ended = parse_time(getattr(record, "ended", "")) or run_started
     rows = []
     for task in record.tasks.values():
         status = history_status(task.status, task.unchanged)
         if status is None:
             continue
         started = parse_time(getattr(task, "started", "")) or run_started
-        ended = parse_time(getattr(task, "ended", "")) or (
-            started if status == SKIPPED else run_ended
-        )
+        ended = parse_time(getattr(task, "ended", ""))
+        if ended is None and started is not None:
+            ended = started + timedelta(seconds=float(getattr(task, "seconds", 0) or 0))
         if status == FAILED:
             detail = task.errors[-1] if task.errors else "failed"
         elif status == SKIPPED:
