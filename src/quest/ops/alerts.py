@@ -35,9 +35,9 @@ _AGGREGATE = {
     "COUNT": len,
 }
 
-# Thresholds: the demo sample quarantines a few dozen rows and the real BLS files fewer, so a
-# thousand means a file went wrong; 5% is far beyond a BLS revision of the figures; the pipeline
-# runs daily, so two days without a good run is one missed day plus a margin.
+# Thresholds: a healthy load quarantines few rows if any (the demo sample none), so a thousand
+# means a file went wrong; 5% is far beyond a BLS revision of the figures; the pipeline runs
+# daily, so two days without a good run is one missed day plus a margin.
 MAX_QUARANTINED_ROWS = 1000
 MAX_ANSWER_CHANGE = 0.05
 MAX_DAYS_WITHOUT_SUCCESS = 2
