@@ -45,21 +45,21 @@ def test_firing_alerts_are_marked_and_counted():
 
 def test_a_run_without_spark_reports_the_last_evaluation_and_its_own_success(tmp_path):
     settings = Settings(home=tmp_path)
-    assert al.report_lines(al.without_spark(settings, "r2", run_failed=False))[1].startswith(
+    assert al.report_lines(al.carried_forward(settings, "r2", run_failed=False))[1].startswith(
         "  - no_successful_run: ok"
     ), "without any saved state only the run's own outcome is known"
     al.save_state(
         settings,
         [result("quarantined_rows", 1500, True), result("no_successful_run", 3.5, True)],
     )
-    results = al.without_spark(settings, "r2", run_failed=False)
+    results = al.carried_forward(settings, "r2", run_failed=False)
     by_name = {r.name: r for r in results}
     assert by_name["quarantined_rows"].fired and by_name["quarantined_rows"].run_id == "r1"
     assert (by_name["no_successful_run"].value, by_name["no_successful_run"].fired) == (0.0, False)
     lines = al.report_lines(results, "r2")
     assert "[as of run r1: no table it reads changed since]" in lines[1]
-    failed = {r.name: r for r in al.without_spark(settings, "r3", run_failed=True)}
-    assert failed["no_successful_run"].error.startswith("this run failed before Spark")
+    failed = {r.name: r for r in al.carried_forward(settings, "r3", run_failed=True)}
+    assert failed["no_successful_run"].error.startswith("not evaluated without Spark")
 
 
 def test_no_alert_state_at_all_says_they_are_not_evaluated_yet():

@@ -80,3 +80,28 @@ def test_an_unexpected_error_is_printed_and_kept_not_raised(tmp_path):
     outcome = after_run(record, Settings(home=tmp_path), None, lines.append)
     assert outcome["error"].startswith("ValueError")
     assert lines == [f"run history and alerts skipped: {outcome['error']}"]
+
+
+class NoQueries:
+    """A SparkSession stand-in that fails any use: the alerts must not run their queries."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"spark.{name} used on a run that changed nothing")
+
+
+def test_a_run_that_changed_nothing_carries_the_alerts_forward_even_with_spark(
+    tmp_path, monkeypatch
+):
+    from quest.ops import local_run
+    from quest.ops.history_store import HistoryWrite
+
+    settings = Settings(home=tmp_path)
+    last = al.AlertResult("answer_changed", "t", "c", 0.0, False, run_id="r1")
+    al.save_state(settings, [last])
+    written = HistoryWrite("spark", 5, "ops.run_history")
+    monkeypatch.setattr(local_run, "record_rows", lambda rows, s, spark: written)
+    outcome = after_run(quiet_record(), settings, NoQueries(), lambda _: None)
+    assert {a["name"]: a["run_id"] for a in outcome["alerts"]} == {
+        "answer_changed": "r1",
+        "no_successful_run": "r2",
+    }

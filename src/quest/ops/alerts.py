@@ -182,12 +182,13 @@ def last_state(settings: Settings) -> list[AlertResult]:
         return []
 
 
-def without_spark(settings: Settings, run_id: str, run_failed: bool) -> list[AlertResult]:
-    """The alerts of a run that started no Spark, so wrote nothing the data alerts read.
+def carried_forward(settings: Settings, run_id: str, run_failed: bool) -> list[AlertResult]:
+    """The alerts of a run that wrote nothing the data alerts read (it changed nothing, or it
+    started no Spark), without running their queries.
 
     The data alerts keep their last evaluation (marked with its run). The run-freshness alert
-    follows from this run: a run without a failed task is a success today (0 days); a failed one
-    cannot tell without the catalog, and its failure was already notified.
+    follows from this run: a run without a failed task is a success today (0 days); a failed run
+    without Spark cannot tell without the catalog, and its failure was already notified.
     """
     carried = {r.name: r for r in last_state(settings)}
     results = []
@@ -196,7 +197,7 @@ def without_spark(settings: Settings, run_id: str, run_failed: bool) -> list[Ale
             now = datetime.now(UTC).isoformat(timespec="seconds")
             base = {"name": alert.name, "title": alert.title, "condition": alert.condition()}
             if run_failed:
-                error = "this run failed before Spark started; the failure was notified"
+                error = "not evaluated without Spark; this run's failure was notified"
                 results.append(AlertResult(**base, value=None, fired=False, error=error))
             else:
                 results.append(
