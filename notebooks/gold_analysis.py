@@ -20,12 +20,21 @@
 
 from quest.config import on_databricks
 from quest.medallion.gold import create_gold_views
+from quest.ops.task_hook import recorded_task
 from quest.medallion.report import format_report, gold_report
 from quest.orchestration.notebook import define_widgets, finish, settings_from_widgets
 
 PARAMETERS = (
-    "env", "store", "catalog", "schema_prefix", "current_file", "start_year", "end_year",
-    "include_annual", "report_series", "report_period",
+    "env",
+    "store",
+    "catalog",
+    "schema_prefix",
+    "current_file",
+    "start_year",
+    "end_year",
+    "include_annual",
+    "report_series",
+    "report_period",
 )
 define_widgets(dbutils, PARAMETERS)  # noqa: F821 - dbutils is injected by Databricks or the runner
 settings = settings_from_widgets(dbutils, PARAMETERS)  # noqa: F821
@@ -33,7 +42,8 @@ display = globals().get("display") or (lambda df: df.show(20, truncate=False))
 
 # COMMAND ----------
 
-result = create_gold_views(spark, settings)  # noqa: F821 - spark is injected
+with recorded_task("gold_analysis", spark, settings, dbutils) as run:  # noqa: F821 - on Databricks: ops.run_history
+    result = run.summary = create_gold_views(spark, settings)  # noqa: F821 - spark is injected
 quest_summary = result
 report = gold_report(spark, settings)  # noqa: F821
 print(format_report(report))
@@ -77,8 +87,12 @@ if plt is not None:
     left.set_ylabel(f"{settings.report_series} {settings.report_period} value", color="tab:blue")
     right = left.twinx()
     with_population = [r for r in rows if r["population"] is not None]
-    right.plot([r["year"] for r in with_population],
-               [r["population"] / 1e6 for r in with_population], marker="s", color="tab:orange")
+    right.plot(
+        [r["year"] for r in with_population],
+        [r["population"] / 1e6 for r in with_population],
+        marker="s",
+        color="tab:orange",
+    )
     right.set_ylabel("US population (millions)", color="tab:orange")
     left.set_title(f"{settings.report_series} / {settings.report_period} against US population")
     fig.tight_layout()

@@ -22,6 +22,7 @@
 import json
 
 from quest.medallion.bronze import load_bronze
+from quest.ops.task_hook import recorded_task
 from quest.orchestration.notebook import define_widgets, finish, settings_from_widgets
 from quest.store.credentials import open_settings_store
 
@@ -33,7 +34,8 @@ display = globals().get("display") or (lambda df: df.show(20, truncate=False))
 # COMMAND ----------
 
 store = open_settings_store(settings, dbutils)  # noqa: F821
-result = load_bronze(spark, settings, store)  # noqa: F821 - spark is injected
+with recorded_task("load_bronze", spark, settings, dbutils) as run:  # noqa: F821 - on Databricks: ops.run_history
+    result = run.summary = load_bronze(spark, settings, store)  # noqa: F821 - spark is injected
 quest_summary = result
 print(json.dumps(result.to_dict(), indent=2, default=str))
 

@@ -23,6 +23,7 @@
 import json
 
 from quest.medallion.silver import load_silver
+from quest.ops.task_hook import recorded_task
 from quest.orchestration.notebook import define_widgets, finish, settings_from_widgets
 
 PARAMETERS = ("env", "store", "catalog", "schema_prefix", "full_refresh")
@@ -32,7 +33,8 @@ display = globals().get("display") or (lambda df: df.show(20, truncate=False))
 
 # COMMAND ----------
 
-result = load_silver(spark, settings)  # noqa: F821 - spark is injected
+with recorded_task("load_silver", spark, settings, dbutils) as run:  # noqa: F821 - on Databricks: ops.run_history
+    result = run.summary = load_silver(spark, settings)  # noqa: F821 - spark is injected
 quest_summary = result
 print(json.dumps(result.to_dict(), indent=2, default=str))
 

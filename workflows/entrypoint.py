@@ -10,6 +10,7 @@ from brickflow import BrickflowEnvVars, Project, PypiTaskLibrary  # brickflow mu
 import workflows
 from quest.config import load_settings
 from quest.errors import ConfigError
+from quest.ops.bundle import add_ops_resources
 from quest.orchestration.bundle import (
     GIT_PROVIDER,
     GIT_REPO,
@@ -52,6 +53,8 @@ def main() -> None:
         codegen_kwargs=codegen_kwargs(load_settings().bundle_offline),
     ) as f:
         f.add_pkg(workflows)
+    # The dashboard and SQL alerts: BrickFlow's bundle model has no place for them.
+    add_ops_resources(cfg.env)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ environment with a random hash seed.
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from collections import defaultdict
@@ -92,10 +93,21 @@ def test_committed_bundle_is_byte_identical_to_a_fresh_offline_synth(synthesized
     )
 
 
+def _brickflow_part(target: dict) -> dict:
+    """A target without the resources added after BrickFlow's synth (`quest.ops.bundle`:
+    dashboards and alerts, which BrickFlow's model does not know; tests/ops checks them)."""
+    part = copy.deepcopy(target)
+    for kind in ("dashboards", "alerts"):
+        part.get("resources", {}).pop(kind, None)
+    return part
+
+
 def test_every_target_passes_brickflows_strict_bundle_model(synthesized, targets):
     assert set(targets) == set(TARGETS)
     for name in TARGETS:
-        DatabricksAssetBundles.model_validate({**synthesized, "targets": {name: targets[name]}})
+        DatabricksAssetBundles.model_validate(
+            {**synthesized, "targets": {name: _brickflow_part(targets[name])}}
+        )
 
 
 def test_every_job_of_every_target_passes_the_strict_databricks_job_model(targets):
@@ -112,7 +124,8 @@ def test_no_float_and_no_lowercase_git_provider_reach_any_target(targets):
     floats = []
 
     def walk(node, path):
-        if isinstance(node, float):
+        # An alert threshold is a double by definition; counts must be integers.
+        if isinstance(node, float) and not path.endswith(".double_value"):
             floats.append(path)
         elif isinstance(node, dict):
             for k, v in node.items():

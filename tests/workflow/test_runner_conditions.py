@@ -203,4 +203,10 @@ def test_a_quiet_day_of_quest_pipeline_skips_the_medallion_and_starts_no_jvm(set
     )
     assert quiet["tasks"]["load_bronze"]["did"] == "medallion_needed is false"
     assert not (run_settings.home / "metastore_db").exists()
-    assert not list(run_settings.warehouse.rglob("_delta_log"))
+    tables = {
+        p.parent.relative_to(run_settings.warehouse)
+        for p in run_settings.warehouse.rglob("_delta_log")
+    }
+    assert tables == {Path("ops.db/run_history")}, "a quiet day writes only its run-history rows"
+    assert quiet["ops"]["history"]["how"] == "deltalake", "written without a JVM"
+    assert quiet["ops"]["history"]["rows"] == len(statuses)

@@ -120,20 +120,26 @@ def datausa_result(summary) -> TaskResult:
 
 def bls_sync(dbutils=None, **params: str | None) -> dict:
     """Republish the BLS pr directory to the store; returns the task result."""
+    from quest.ops.task_hook import recorded_task  # Spark only on Databricks, where it records
     from quest.sources.bls import sync_bls
 
     settings = settings_from_params(params)
-    summary = sync_bls(settings, store=open_settings_store(settings, dbutils))
-    return _published(dbutils, bls_result(summary)).to_dict()
+    with recorded_task("bls_sync", None, settings, dbutils) as run:
+        summary = sync_bls(settings, store=open_settings_store(settings, dbutils))
+        run.summary = bls_result(summary)
+    return _published(dbutils, run.summary).to_dict()
 
 
 def datausa_sync(dbutils=None, **params: str | None) -> dict:
     """Fetch the US population from DataUSA into the store; returns the task result."""
+    from quest.ops.task_hook import recorded_task
     from quest.sources.datausa import sync_datausa
 
     settings = settings_from_params(params)
-    summary = sync_datausa(settings, store=open_settings_store(settings, dbutils))
-    return _published(dbutils, datausa_result(summary)).to_dict()
+    with recorded_task("datausa_sync", None, settings, dbutils) as run:
+        summary = sync_datausa(settings, store=open_settings_store(settings, dbutils))
+        run.summary = datausa_result(summary)
+    return _published(dbutils, run.summary).to_dict()
 
 
 def _published(dbutils, result: TaskResult) -> TaskResult:

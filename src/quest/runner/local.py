@@ -34,6 +34,7 @@ import networkx as nx
 from quest.config import Settings, validate_home
 from quest.errors import ConfigError
 from quest.locking import file_lock
+from quest.ops.local_run import after_run
 from quest.orchestration.task_values import evaluate, resolve
 from quest.results import LayerResult, Status, TaskResult
 from quest.runner import record as rec
@@ -209,6 +210,7 @@ class _WorkflowRun:
             "on_failure" if failed else "on_success", "failed" if failed else "succeeded"
         )
         self._report()
+        self.record.ops = after_run(self.record, self.settings, self.spark, self.say)
         self.record.save(self.settings.home / "runs", lambda s: redact(s, self.settings))
         self.say("")
         for line in rec.closing(self.record):

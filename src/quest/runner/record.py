@@ -40,7 +40,7 @@ class TaskRecord:
     summary: object = None
     errors: list[str] = field(default_factory=list)
     log: str = ""
-    started: str = ""
+    started: str = ""  # first attempt's start and last attempt's end, ISO 8601 UTC
     ended: str = ""
     branch: str = ""
 
@@ -98,6 +98,7 @@ class RunRecord:
     versions: dict = field(default_factory=dict)
     engine_log: str = ""
     chart: str = ""
+    ops: dict | None = None  # run history, snapshots and alerts (quest.ops.local_run)
     path: str = ""
 
     @property

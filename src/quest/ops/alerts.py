@@ -1,0 +1,222 @@
+"""Alerts as code: a SQL query, a column, a comparison and a threshold each.
+
+The same definitions become Databricks SQL alerts in the bundle (`quest.ops.bundle`) and are
+evaluated locally at the end of `quest run` (`evaluate`), with the same SQL text: locally the
+query runs on Spark and the column is compared here the way a Databricks alert compares it
+(the aggregation of the column over the result's rows, against the threshold).
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib.resources import files
+from pathlib import Path
+
+from quest.config import Settings
+from quest.ops.names import qualify
+
+GREATER_THAN = "GREATER_THAN"
+_COMPARE = {
+    "GREATER_THAN": (operator.gt, ">"),
+    "GREATER_THAN_OR_EQUAL": (operator.ge, ">="),
+    "LESS_THAN": (operator.lt, "<"),
+    "LESS_THAN_OR_EQUAL": (operator.le, "<="),
+    "EQUAL": (operator.eq, "=="),
+    "NOT_EQUAL": (operator.ne, "!="),
+}
+_AGGREGATE = {
+    "MAX": max,
+    "MIN": min,
+    "SUM": sum,
+    "AVG": lambda values: sum(values) / len(values),
+    "COUNT": len,
+}
+
+# Thresholds: a healthy load quarantines few rows if any (the demo sample none), so a thousand
+# means a file went wrong; 5% is far beyond a BLS revision of the figures; the pipeline runs
+# daily, so two days without a good run is one missed day plus a margin.
+MAX_QUARANTINED_ROWS = 1000
+MAX_ANSWER_CHANGE = 0.05
+MAX_DAYS_WITHOUT_SUCCESS = 2
+MAX_MISSING_YEARS = 0
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert: fires when AGGREGATION(column) OPERATOR threshold."""
+
+    name: str
+    title: str
+    column: str
+    threshold: float
+    meaning: str
+    action: str
+    operator: str = GREATER_THAN
+    aggregation: str = "MAX"
+
+    @property
+    def sql_file(self) -> str:
+        return f"{self.name}.sql"
+
+    def sql(self) -> str:
+        """The query as shipped, tables named by schema only."""
+        return files("quest.ops").joinpath("queries", self.sql_file).read_text(encoding="utf-8")
+
+    def fires(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        compare, _ = _COMPARE[self.operator]
+        return bool(compare(float(value), float(self.threshold)))
+
+    def condition(self) -> str:
+        return f"{self.column} {_COMPARE[self.operator][1]} {self.threshold:g}"
+
+
+ALERTS: tuple[Alert, ...] = (
+    Alert(
+        name="quarantined_rows",
+        title="Quarantined rows above threshold",
+        column="quarantined_rows",
+        threshold=MAX_QUARANTINED_ROWS,
+        meaning="silver.quarantine holds more rows than a healthy load sets aside",
+        action="count silver.quarantine by source_file and rule; fix or re-publish the file",
+    ),
+    Alert(
+        name="answer_changed",
+        title="A gold answer changed more than expected since the last run",
+        column="max_relative_change",
+        threshold=MAX_ANSWER_CHANGE,
+        meaning="a figure of the three answers moved by more than the threshold between runs",
+        action="compare the last two runs in ops.answer_history; check the source file diff",
+    ),
+    Alert(
+        name="no_successful_run",
+        title="No successful pipeline run recently",
+        column="days_since_success",
+        threshold=MAX_DAYS_WITHOUT_SUCCESS,
+        meaning="the daily pipeline has not finished without a failed task for too long",
+        action="read the failed tasks in ops.run_history (detail) and the job's run page",
+    ),
+    Alert(
+        name="population_missing_year",
+        title="Population missing a year the analysis needs",
+        column="missing_years",
+        threshold=MAX_MISSING_YEARS,
+        meaning="silver.population lacks a year of the statistics' range",
+        action="check the DataUSA answer in the store; the statistics use fewer years",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class AlertResult:
+    """One evaluation of one alert."""
+
+    name: str
+    title: str
+    condition: str
+    value: float | None
+    fired: bool
+    error: str = ""
+    evaluated_at: str = ""
+    run_id: str = ""
+
+    def line(self) -> str:
+        if self.error:
+            return f"  ? {self.name}: not evaluated ({self.error})"
+        shown = "no value" if self.value is None else f"{self.value:,.6g}"
+        mark = "!" if self.fired else "-"
+        verdict = "FIRING" if self.fired else "ok"
+        return f"  {mark} {self.name}: {verdict} ({self.condition}; value {shown})"
+
+
+def alert_sql(alert: Alert, settings: Settings) -> str:
+    """The alert's query with the environment's table names."""
+    return qualify(alert.sql(), settings)
+
+
+def evaluate_one(spark, settings: Settings, alert: Alert, run_id: str = "") -> AlertResult:
+    """Run one alert's query on Spark and compare its column; a failing query is reported."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    base = {"name": alert.name, "title": alert.title, "condition": alert.condition()}
+    try:
+        rows = spark.sql(alert_sql(alert, settings)).select(alert.column).collect()
+    except Exception as exc:  # a missing table or column: say so, do not fail the run
+        message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        error = f"{type(exc).__name__}: {message}"
+        return AlertResult(**base, value=None, fired=False, error=error, evaluated_at=now)
+    values = [float(r[0]) for r in rows if r[0] is not None]
+    value = _AGGREGATE[alert.aggregation](values) if values else None
+    return AlertResult(
+        **base, value=value, fired=alert.fires(value), evaluated_at=now, run_id=run_id
+    )
+
+
+def evaluate(spark, settings: Settings, run_id: str = "", alerts=ALERTS) -> list[AlertResult]:
+    return [evaluate_one(spark, settings, alert, run_id) for alert in alerts]
+
+
+def state_file(settings: Settings) -> Path:
+    return settings.home / "ops" / f"{settings.schema_prefix}alerts.json"
+
+
+def save_state(settings: Settings, results: list[AlertResult]) -> Path:
+    """Keep the last evaluation: a run without Spark reports it instead of re-running SQL."""
+    path = state_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def last_state(settings: Settings) -> list[AlertResult]:
+    """The alerts of the last evaluation (empty when none was made or the file is unreadable)."""
+    path = state_file(settings)
+    try:
+        return [AlertResult(**item) for item in json.loads(path.read_text(encoding="utf-8"))]
+    except (OSError, ValueError, TypeError):
+        return []
+
+
+def carried_forward(settings: Settings, run_id: str, run_failed: bool) -> list[AlertResult]:
+    """The alerts of a run that wrote nothing the data alerts read (it changed nothing, or it
+    started no Spark), without running their queries.
+
+    The data alerts keep their last evaluation (marked with its run). The run-freshness alert
+    follows from this run: a run without a failed task is a success today (0 days); a failed run
+    without Spark cannot tell without the catalog, and its failure was already notified.
+    """
+    carried = {r.name: r for r in last_state(settings)}
+    results = []
+    for alert in ALERTS:
+        if alert.name == "no_successful_run":
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            base = {"name": alert.name, "title": alert.title, "condition": alert.condition()}
+            if run_failed:
+                error = "not evaluated without Spark; this run's failure was notified"
+                results.append(AlertResult(**base, value=None, fired=False, error=error))
+            else:
+                results.append(
+                    AlertResult(**base, value=0.0, fired=False, evaluated_at=now, run_id=run_id)
+                )
+        elif alert.name in carried:
+            results.append(carried[alert.name])
+    return results
+
+
+def report_lines(results: list[AlertResult], run_id: str = "") -> list[str]:
+    """What `quest run` prints about the alerts; carried results name the run that made them."""
+    if not results:
+        return ["alerts: not evaluated yet (they need the catalog: the next run with Spark does)"]
+    fired = [r for r in results if r.fired]
+    lines = [f"alerts: {len(fired)} of {len(results)} firing"]
+    for result in results:
+        line = result.line()
+        if run_id and result.run_id and result.run_id != run_id:
+            line += f" [as of run {result.run_id}: no table it reads changed since]"
+        lines.append(line)
+    return lines

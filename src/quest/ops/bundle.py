@@ -1,0 +1,124 @@
+"""The dashboard and the SQL alerts as bundle resources, added to what BrickFlow synthesizes.
+
+BrickFlow 2.0.0's bundle model knows jobs and pipelines but not `dashboards` or `alerts`, so
+`add_ops_resources` adds them to the `bundle.yml` BrickFlow just wrote, for its one target:
+
+- `dashboards.quest`: `dashboards/quest.lvdash.json`, its datasets reading the target's catalog
+  (`dataset_catalog`), on the SQL warehouse named by the `quest_warehouse_id` variable;
+- `alerts.<name>`: one per `quest.ops.alerts.ALERTS`, the query with the target's table names,
+  checked on a daily schedule after the pipeline's, e-mailing the workflow's notify list.
+
+`workflows/entrypoint.py` calls it after synth, so `bf projects deploy` and `make bundle` both
+produce it. Deploying these resources needs Databricks CLI 0.279.0 or newer (SQL alerts v2).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import yaml
+
+from quest.ops.alerts import ALERTS, Alert
+from quest.ops.names import qualify
+from quest.orchestration.workflow_config import WorkflowConfig, workflow_config
+
+DASHBOARD_KEY = "quest"
+DASHBOARD_FILE = "dashboards/quest.lvdash.json"
+WAREHOUSE_VARIABLE = "quest_warehouse_id"
+# Every serverless-enabled workspace has it; `--var quest_warehouse_id=<id>` picks another.
+WAREHOUSE_NAME = "Serverless Starter Warehouse"
+# 09:00 in the workflow's time zone: after the daily pipeline (06:00 prod, 07:00 dev).
+ALERT_SCHEDULE = "0 0 9 * * ?"
+# A firing alert mails again once a day while it keeps firing.
+RETRIGGER_SECONDS = 24 * 3600
+
+
+def variables() -> dict:
+    return {
+        WAREHOUSE_VARIABLE: {
+            "description": "ID of the SQL warehouse that runs quest's dashboard and alerts",
+            "lookup": {"warehouse": WAREHOUSE_NAME},
+        }
+    }
+
+
+def _permissions(cfg: WorkflowConfig) -> list[dict]:
+    levels = (("CAN_MANAGE", cfg.managers), ("CAN_RUN", cfg.runners), ("CAN_READ", cfg.viewers))
+    return [{"group_name": group, "level": level} for level, groups in levels for group in groups]
+
+
+def dashboard_resource(cfg: WorkflowConfig) -> dict:
+    return {
+        "display_name": f"quest ({cfg.env}): answers, data quality, freshness and runs",
+        "file_path": DASHBOARD_FILE,
+        "warehouse_id": f"${{var.{WAREHOUSE_VARIABLE}}}",
+        "dataset_catalog": cfg.catalog,
+        "embed_credentials": False,
+        "permissions": _permissions(cfg),
+    }
+
+
+def alert_resource(alert: Alert, cfg: WorkflowConfig) -> dict:
+    settings = replace(cfg.settings, catalog=cfg.catalog)
+    return {
+        "display_name": f"quest ({cfg.env}): {alert.title}",
+        "custom_summary": f"quest {cfg.env}: {alert.title} ({alert.condition()})",
+        "custom_description": f"{alert.meaning}. What to do: {alert.action}. See docs/operate.md.",
+        "query_text": qualify(alert.sql(), settings),
+        "warehouse_id": f"${{var.{WAREHOUSE_VARIABLE}}}",
+        "evaluation": {
+            "source": {
+                "name": alert.column,
+                "display": alert.column,
+                "aggregation": alert.aggregation,
+            },
+            "comparison_operator": alert.operator,
+            "threshold": {"value": {"double_value": float(alert.threshold)}},
+            "empty_result_state": "UNKNOWN",
+            "notification": {
+                "notify_on_ok": True,
+                "retrigger_seconds": RETRIGGER_SECONDS,
+                "subscriptions": [{"user_email": email} for email in cfg.notify],
+            },
+        },
+        "schedule": {
+            "quartz_cron_schedule": ALERT_SCHEDULE,
+            "timezone_id": cfg.timezone,
+            "pause_status": "UNPAUSED" if cfg.env == "prod" else "PAUSED",
+        },
+        "permissions": _permissions(cfg),
+    }
+
+
+def ops_resources(cfg: WorkflowConfig) -> dict:
+    """The `dashboards` and `alerts` resources of one target."""
+    return {
+        "dashboards": {DASHBOARD_KEY: dashboard_resource(cfg)},
+        "alerts": {f"quest_{a.name}": alert_resource(a, cfg) for a in ALERTS},
+    }
+
+
+def add_to_bundle(bundle: dict, env: str) -> dict:
+    """`bundle` (as BrickFlow wrote it) with the ops resources in each target and the warehouse
+    variable."""
+    cfg = workflow_config(env)
+    for target in (bundle.get("targets") or {}).values():
+        target.setdefault("resources", {}).update(ops_resources(cfg))
+    bundle.setdefault("variables", {}).update(variables())
+    return bundle
+
+
+def add_ops_resources(env: str, path: Path = Path("bundle.yml")) -> bool:
+    """After BrickFlow's synth (deploy mode only): add the ops resources to `path`.
+
+    Returns:
+        Whether the file was rewritten (False when BrickFlow ran a task instead of a synth).
+    """
+    if os.environ.get("BRICKFLOW_MODE", "execute") != "deploy" or not path.exists():
+        return False
+    bundle = add_to_bundle(yaml.safe_load(path.read_text(encoding="utf-8")), env)
+    # The dumper keeps BrickFlow's style: it registered its quoted-string representer at synth.
+    path.write_text(yaml.dump(bundle, sort_keys=True, default_flow_style=False), encoding="utf-8")
+    return True

@@ -1,0 +1,270 @@
+"""Where run-history rows go: `ops.run_history`, with Spark or without it, and never lost.
+
+- With a SparkSession (any run that loaded data, every task on Databricks): one MERGE on the
+  run's key, retried when a concurrent task committed first.
+- Without one (a quiet local day starts no JVM): the `deltalake` package writes the same Delta
+  table at its location under the warehouse, MERGE on the same key.
+- When neither can write (the table is in a remote catalog, or the write failed), the rows are
+  appended to a pending file under the home; the next writer, with or without Spark, merges them
+  first and only then empties the file. MERGE on the key makes that replay idempotent.
+
+Locally the table is external (`LOCATION` under the warehouse folder), so whichever writer comes
+first creates it and the other finds it: a JVM-free write on a first, failed run is picked up by
+Spark's catalog later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from quest.config import Settings
+from quest.ops.run_history import COLUMN_NAMES, COLUMNS, KEY, SCHEMA, TABLE, TaskRun
+
+SPARK, DELTALAKE, PENDING = "spark", "deltalake", "pending"
+# Plain Delta protocol: both writers (delta-spark and deltalake) can append to the table.
+_PROTOCOL = "TBLPROPERTIES ('delta.minReaderVersion' = '1', 'delta.minWriterVersion' = '2')"
+_MERGE_TRIES = 5
+_ARROW_TYPES = {
+    "STRING": "string",
+    "INT": "int32",
+    "BIGINT": "int64",
+    "DOUBLE": "float64",
+    "TIMESTAMP": "timestamp",
+}
+
+
+@dataclass(frozen=True)
+class HistoryWrite:
+    """What became of a batch of rows: written (by which writer) or kept pending."""
+
+    how: str
+    rows: int
+    table: str
+    replayed: int = 0
+    pending_file: str = ""
+    reason: str = ""
+    warning: str = ""  # a pending file that could not be read (it is left as it is)
+
+    def line(self) -> str:
+        if self.how == PENDING:
+            text = (
+                f"run history: {self.rows} rows kept in {self.pending_file} ({self.reason}); "
+                "the next run writes them to " + self.table
+            )
+        else:
+            more = f", {self.replayed} pending rows replayed" if self.replayed else ""
+            text = f"run history: {self.rows} rows written to {self.table} ({self.how}{more})"
+        return text + (f"; {self.warning}" if self.warning else "")
+
+
+def history_table(settings: Settings) -> str:
+    return settings.table(SCHEMA, TABLE)
+
+
+def local_location(settings: Settings, table: str) -> Path | None:
+    """Where a local ops table lives (None when the catalog is remote: Unity Catalog decides)."""
+    from quest.spark import on_databricks
+
+    if settings.catalog or on_databricks():
+        return None
+    return settings.warehouse / f"{settings.schema(SCHEMA)}.db" / table
+
+
+def pending_file(settings: Settings) -> Path:
+    return settings.home / "ops" / f"{settings.schema_prefix}pending_{TABLE}.jsonl"
+
+
+def ddl(columns: Iterable[tuple[str, str, str]]) -> str:
+    return ", ".join(f"{name} {kind} COMMENT '{text}'" for name, kind, text in columns)
+
+
+def ensure_table(spark, settings: Settings, table: str, columns) -> str:
+    """Create `ops.<table>` (and the schema) when missing; its full name.
+
+    Locally the table is external at `local_location`: if another writer already made the Delta
+    table there, the catalog entry is created over it with the schema it has.
+    """
+    name = settings.table(SCHEMA, table)
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {settings.schema(SCHEMA)}")
+    if spark.catalog.tableExists(name):
+        return name
+    location = local_location(settings, table)
+    if location is None:
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} ({ddl(columns)}) USING DELTA {_PROTOCOL}")
+    elif (location / "_delta_log").is_dir():
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{location}'")
+    else:
+        spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {name} ({ddl(columns)}) USING DELTA "
+            f"LOCATION '{location}' {_PROTOCOL}"
+        )
+    return name
+
+
+def _latest_per_key(rows: list[TaskRun]) -> list[TaskRun]:
+    """One row per run key, the last one given winning (MERGE refuses duplicate source keys)."""
+    by_key = {tuple(getattr(r, k) for k in KEY): r for r in rows}
+    return list(by_key.values())
+
+
+def spark_schema():
+    from pyspark.sql import types as T
+
+    kinds = {
+        "STRING": T.StringType(),
+        "INT": T.IntegerType(),
+        "BIGINT": T.LongType(),
+        "DOUBLE": T.DoubleType(),
+        "TIMESTAMP": T.TimestampType(),
+    }
+    return T.StructType([T.StructField(n, kinds[k], True) for n, k, _ in COLUMNS])
+
+
+def merge_with_spark(spark, settings: Settings, rows: list[TaskRun]) -> str:
+    """MERGE `rows` into `ops.run_history` on the run key, retrying concurrent-commit conflicts
+    (two Databricks tasks of a run may record at the same moment)."""
+    name = ensure_table(spark, settings, TABLE, COLUMNS)
+    if not rows:
+        return name
+    data = [tuple(r.as_row()[c] for c in COLUMN_NAMES) for r in _latest_per_key(rows)]
+    frame = spark.createDataFrame(data, spark_schema())
+    view = f"quest_ops_history_{os.getpid()}"
+    on = " AND ".join(f"t.{k} = s.{k}" for k in KEY)
+    statement = (
+        f"MERGE INTO {name} t USING {view} s ON {on} "
+        "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+    )
+    frame.createOrReplaceTempView(view)
+    try:
+        for attempt in range(1, _MERGE_TRIES + 1):
+            try:
+                spark.sql(statement)
+                return name
+            except Exception as exc:  # Delta's conflict classes differ by runtime
+                # ConcurrentAppendException, [DELTA_CONCURRENT_APPEND] ...: another task committed.
+                text = f"{type(exc).__name__} {str(exc)[:1000]}".lower()
+                if "concurrent" not in text or attempt == _MERGE_TRIES:
+                    raise
+                time.sleep(0.5 * attempt)
+    finally:
+        spark.catalog.dropTempView(view)
+    return name
+
+
+def arrow_table(rows: list[TaskRun]):
+    """`rows` as an Arrow table with the history's schema (arro3, no pyarrow needed)."""
+    from arro3.core import Array, DataType, Field, Schema, Table
+
+    def kind(sql_type: str):
+        name = _ARROW_TYPES[sql_type]
+        return (
+            DataType.timestamp("us", tz="UTC") if name == "timestamp" else getattr(DataType, name)()
+        )
+
+    arrays, fields = [], []
+    for column, sql_type, _ in COLUMNS:
+        values = [r.as_row()[column] for r in rows]
+        if sql_type == "TIMESTAMP":
+            micros = [None if v is None else int(v.timestamp() * 1_000_000) for v in values]
+            array = Array(micros, DataType.int64()).cast(kind(sql_type))
+        else:
+            array = Array(values, kind(sql_type))
+        arrays.append(array)
+        fields.append(Field(column, kind(sql_type), nullable=True))
+    return Table.from_arrays(arrays, schema=Schema(fields))
+
+
+def merge_with_deltalake(location: Path, rows: list[TaskRun]) -> None:
+    """MERGE `rows` into the Delta table at `location` without a JVM (creating it if needed)."""
+    from deltalake import DeltaTable, write_deltalake
+
+    data = arrow_table(_latest_per_key(rows))
+    if not DeltaTable.is_deltatable(str(location)):
+        location.mkdir(parents=True, exist_ok=True)
+        write_deltalake(str(location), data, mode="append")
+        return
+    on = " AND ".join(f"t.{k} = s.{k}" for k in KEY)
+    (
+        DeltaTable(str(location))
+        .merge(data, predicate=on, source_alias="s", target_alias="t")
+        .when_matched_update_all()
+        .when_not_matched_insert_all()
+        .execute()
+    )
+
+
+def read_pending(path: Path) -> list[TaskRun]:
+    """The rows kept in the pending file.
+
+    Raises:
+        ValueError: naming the file and line of a row that cannot be read (nothing is dropped:
+            the file stays as it is).
+    """
+    if not path.exists():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(TaskRun.from_json(json.loads(line)))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"{path}, line {number}: not a run-history row ({exc}); fix or remove the line, "
+                "the other rows are still pending"
+            ) from None
+    return rows
+
+
+def keep_pending(path: Path, rows: list[TaskRun]) -> None:
+    """Append `rows` to the pending file, one JSON object a line, flushed to disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row.to_json(), sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def record_rows(rows: list[TaskRun], settings: Settings, spark=None) -> HistoryWrite:
+    """Write `rows` (after any pending ones) to `ops.run_history`; keep them pending on failure.
+
+    Args:
+        rows: the rows of this run.
+        settings: where the table and the pending file live.
+        spark: a SparkSession when the run has one; None writes without a JVM.
+    """
+    table = history_table(settings)
+    path = pending_file(settings)
+    warning = ""
+    try:
+        pending = read_pending(path)
+    except ValueError as exc:  # this run's rows still go in; the file waits for a person
+        pending, warning = [], str(exc)
+    try:
+        how = _write(pending + list(rows), settings, spark)
+    except Exception as exc:  # whatever failed, the rows must survive it
+        keep_pending(path, rows)
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        return HistoryWrite(
+            PENDING, len(rows), table, pending_file=str(path), reason=reason, warning=warning
+        )
+    if pending:
+        path.unlink()
+    return HistoryWrite(how, len(rows), table, replayed=len(pending), warning=warning)
+
+
+def _write(batch: list[TaskRun], settings: Settings, spark) -> str:
+    if spark is not None:
+        merge_with_spark(spark, settings, batch)
+        return SPARK
+    location = local_location(settings, TABLE)
+    if location is None:
+        raise RuntimeError("no SparkSession, and the table is in a remote catalog")
+    merge_with_deltalake(location, batch)
+    return DELTALAKE

@@ -1,0 +1,68 @@
+"""What `quest run` says about alerts, with and without a Spark session (no Spark here)."""
+
+from __future__ import annotations
+
+from quest.config import Settings
+from quest.ops import alerts as al
+
+
+def result(name: str, value: float, fired: bool, run_id: str = "r1") -> al.AlertResult:
+    alert = {a.name: a for a in al.ALERTS}[name]
+    return al.AlertResult(
+        name,
+        alert.title,
+        alert.condition(),
+        value,
+        fired,
+        evaluated_at="2026-08-06T10:00:00+00:00",
+        run_id=run_id,
+    )
+
+
+def test_every_alert_ships_its_query_naming_its_column():
+    for alert in al.ALERTS:
+        sql = alert.sql()
+        assert alert.column in sql, alert.name
+        assert alert.fires(alert.threshold + 1) and not alert.fires(alert.threshold)
+        assert not alert.fires(None)
+
+
+def test_alert_sql_takes_the_environments_catalog_and_prefix():
+    settings = Settings(catalog="quest_dev", schema_prefix="t1_")
+    sql = al.alert_sql({a.name: a for a in al.ALERTS}["answer_changed"], settings)
+    assert "FROM quest_dev.t1_ops.answer_history h" in sql
+    assert " ops.answer_history" not in sql
+
+
+def test_firing_alerts_are_marked_and_counted():
+    lines = al.report_lines(
+        [result("quarantined_rows", 1500, True), result("answer_changed", 0.01, False)], "r1"
+    )
+    assert lines[0] == "alerts: 1 of 2 firing"
+    assert lines[1] == "  ! quarantined_rows: FIRING (quarantined_rows > 1000; value 1,500)"
+    assert lines[2].startswith("  - answer_changed: ok (max_relative_change > 0.05")
+
+
+def test_a_run_without_spark_reports_the_last_evaluation_and_its_own_success(tmp_path):
+    settings = Settings(home=tmp_path)
+    assert al.report_lines(al.carried_forward(settings, "r2", run_failed=False))[1].startswith(
+        "  - no_successful_run: ok"
+    ), "without any saved state only the run's own outcome is known"
+    al.save_state(
+        settings,
+        [result("quarantined_rows", 1500, True), result("no_successful_run", 3.5, True)],
+    )
+    results = al.carried_forward(settings, "r2", run_failed=False)
+    by_name = {r.name: r for r in results}
+    assert by_name["quarantined_rows"].fired and by_name["quarantined_rows"].run_id == "r1"
+    assert (by_name["no_successful_run"].value, by_name["no_successful_run"].fired) == (0.0, False)
+    lines = al.report_lines(results, "r2")
+    assert "[as of run r1: no table it reads changed since]" in lines[1]
+    failed = {r.name: r for r in al.carried_forward(settings, "r3", run_failed=True)}
+    assert failed["no_successful_run"].error.startswith("not evaluated without Spark")
+
+
+def test_no_alert_state_at_all_says_they_are_not_evaluated_yet():
+    assert al.report_lines([]) == [
+        "alerts: not evaluated yet (they need the catalog: the next run with Spark does)"
+    ]

@@ -1,0 +1,138 @@
+"""Each alert's SQL on local tables built to trip it, and built not to."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from quest.medallion import silver_tables as S
+from quest.medallion.gold import population_stats_sql
+from quest.ops import alerts as al
+from quest.ops.history_store import ensure_table, record_rows
+from quest.ops.run_history import CHANGED, FAILED, UNCHANGED, TaskRun
+from quest.ops.snapshots import ANSWER_COLUMNS, ANSWERS
+from quest.spark import ensure_schemas
+
+pytestmark = pytest.mark.spark
+ALERT = {a.name: a for a in al.ALERTS}
+
+
+def check(spark, settings, name: str):
+    return al.evaluate_one(spark, settings, ALERT[name], run_id="test")
+
+
+def quarantine(spark, settings, rows: int) -> None:
+    name = settings.table("silver", S.QUARANTINE)
+    S.ensure_table(spark, name, S.QUARANTINE)
+    spark.range(rows).selectExpr(
+        "'pr.data.0.Current' AS source_file",
+        "'bls_observations' AS target_table",
+        "'value_not_numeric' AS rule",
+        "'PRS30006011' AS series_id",
+        "'2020' AS year",
+        "'Q01' AS period",
+        "'x' AS value",
+        "NULL AS footnote_codes",
+        "'{}' AS raw_record",
+        "'abc' AS _source_sha256",
+        "current_timestamp() AS quarantined_at",
+    ).write.format("delta").mode("overwrite").saveAsTable(name)
+
+
+@pytest.fixture
+def with_schemas(spark, spark_settings):
+    ensure_schemas(spark, spark_settings)
+    return spark_settings
+
+
+def test_quarantined_rows_fire_above_the_threshold_only(spark, with_schemas):
+    settings = with_schemas
+    quarantine(spark, settings, al.MAX_QUARANTINED_ROWS)
+    calm = check(spark, settings, "quarantined_rows")
+    assert (calm.value, calm.fired, calm.error) == (al.MAX_QUARANTINED_ROWS, False, "")
+    quarantine(spark, settings, al.MAX_QUARANTINED_ROWS + 1)
+    assert check(spark, settings, "quarantined_rows").fired
+
+
+def answers(spark, settings, runs: dict[str, float]) -> None:
+    """One answer snapshot per run: the population mean, plus one steady series figure."""
+    name = ensure_table(spark, settings, ANSWERS, ANSWER_COLUMNS)
+    start = datetime(2026, 8, 1, 6, 0)
+    rows = []
+    for i, (run, mean) in enumerate(runs.items()):
+        at = start + timedelta(days=i)
+        rows += [
+            (run, at, "population_stats", "mean", mean),
+            (run, at, "best_year_by_series", "PRS30006011", 16.4),
+        ]
+    spark.createDataFrame(
+        rows, "run_id STRING, recorded_at TIMESTAMP, answer STRING, item STRING, value DOUBLE"
+    ).write.format("delta").mode("overwrite").saveAsTable(name)
+
+
+def test_an_answer_change_fires_beyond_the_set_fraction_between_the_last_two_runs(
+    spark, with_schemas
+):
+    settings = with_schemas
+    answers(spark, settings, {"r1": 100.0})
+    single = check(spark, settings, "answer_changed")
+    assert (single.value, single.fired) == (0.0, False), "one run has nothing to compare"
+    answers(spark, settings, {"r1": 50.0, "r2": 100.0, "r3": 104.0})
+    calm = check(spark, settings, "answer_changed")
+    assert calm.value == pytest.approx(0.04) and not calm.fired, "only the last two runs count"
+    answers(spark, settings, {"r1": 100.0, "r2": 100.0, "r3": 106.0})
+    moved = check(spark, settings, "answer_changed")
+    assert moved.value == pytest.approx(0.06) and moved.fired
+
+
+def runs(spark, settings, outcomes: list[tuple[str, float]]) -> None:
+    """Pipeline runs ending `days_ago` each, one task per run with `status`."""
+    now = datetime.now(UTC)
+    rows = []
+    for i, (status, days_ago) in enumerate(outcomes):
+        end = now - timedelta(days=days_ago)
+        rows.append(TaskRun(f"r{i}", "dev_quest_pipeline", "bls_sync", status, 1, end, end, 1.0))
+        rows.append(
+            TaskRun(f"r{i}", "dev_quest_pipeline", "load_bronze", UNCHANGED, 1, end, end, 1.0)
+        )
+    record_rows(rows, settings, spark)
+
+
+def test_days_without_a_successful_run_fire_past_the_limit(spark, with_schemas):
+    settings = with_schemas
+    runs(spark, settings, [(CHANGED, 1.0), (FAILED, 0.1)])
+    calm = check(spark, settings, "no_successful_run")
+    assert calm.value == pytest.approx(1.0, abs=0.01) and not calm.fired
+    other = settings.with_overrides(schema_prefix=settings.schema_prefix + "b")
+    ensure_schemas(spark, other)
+    runs(spark, other, [(CHANGED, 3.0), (FAILED, 1.5), (FAILED, 0.1)])
+    late = check(spark, other, "no_successful_run")
+    assert late.value == pytest.approx(3.0, abs=0.01) and late.fired
+
+
+def population(spark, settings, years: list[int]) -> None:
+    name = settings.table("silver", S.POPULATION)
+    S.ensure_table(spark, name, S.POPULATION)
+    rows = [(y, 320_000_000 + y, "01000US", "population.json", "abc", None) for y in years]
+    spark.createDataFrame(rows, spark.table(name).schema).write.format("delta").mode(
+        "overwrite"
+    ).saveAsTable(name)
+    view = settings.table("gold", "population_stats")
+    spark.sql(f"CREATE OR REPLACE VIEW {view} AS {population_stats_sql(settings)}")
+
+
+def test_a_year_missing_from_the_statistics_range_fires(spark, with_schemas):
+    settings = with_schemas
+    population(spark, settings, list(range(2010, 2024)))
+    calm = check(spark, settings, "population_missing_year")
+    assert (calm.value, calm.fired) == (0.0, False)
+    population(spark, settings, [y for y in range(2010, 2024) if y != 2015])
+    gap = check(spark, settings, "population_missing_year")
+    assert (gap.value, gap.fired) == (1.0, True)
+
+
+def test_an_alert_over_a_missing_table_says_so_and_does_not_fire(spark, spark_settings):
+    result = check(spark, spark_settings, "quarantined_rows")
+    assert not result.fired and result.value is None
+    assert "quarantine" in result.error and result.line().startswith("  ? quarantined_rows")

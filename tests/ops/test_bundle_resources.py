@@ -1,0 +1,84 @@
+"""The dashboard and alerts as bundle resources: valid for Databricks, per target, in bundle.yml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from databricks.bundles.alerts import Alert
+from databricks.bundles.dashboards import Dashboard
+
+from quest.ops import bundle as ob
+from quest.ops.alerts import ALERTS
+from quest.orchestration.workflow_config import workflow_config
+from tests.realdata import REPO
+
+TARGETS = {"quest-dev": "dev", "quest-prod": "prod"}
+
+
+@pytest.fixture(scope="module")
+def committed() -> dict:
+    return yaml.safe_load((REPO / "bundle.yml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_resources_pass_the_strict_databricks_models(env):
+    resources = ob.ops_resources(workflow_config(env, environ={}))
+    (dashboard,) = resources["dashboards"].values()
+    Dashboard.from_dict(dashboard)
+    assert set(resources["alerts"]) == {f"quest_{a.name}" for a in ALERTS}
+    for alert in resources["alerts"].values():
+        parsed = Alert.from_dict(alert)
+        assert parsed.evaluation.threshold.value.double_value is not None
+
+
+def test_each_target_reads_its_own_catalog():
+    for env, catalog in (("dev", "quest_dev"), ("prod", "quest")):
+        resources = ob.ops_resources(workflow_config(env, environ={}))
+        assert resources["dashboards"]["quest"]["dataset_catalog"] == catalog
+        for alert in resources["alerts"].values():
+            assert f"FROM {catalog}." in alert["query_text"], alert["display_name"]
+
+
+def test_alerts_run_daily_mail_the_notify_list_and_only_run_unpaused_in_prod():
+    dev = ob.ops_resources(workflow_config("dev", environ={}))["alerts"]
+    prod = ob.ops_resources(workflow_config("prod", environ={}))["alerts"]
+    for alert in dev.values():
+        assert alert["schedule"]["pause_status"] == "PAUSED"
+        assert alert["evaluation"]["notification"]["subscriptions"] == [
+            {"user_email": "quest-dev@example.org"}
+        ]
+    for alert in prod.values():
+        assert alert["schedule"] == {
+            "quartz_cron_schedule": ob.ALERT_SCHEDULE,
+            "timezone_id": "America/New_York",
+            "pause_status": "UNPAUSED",
+        }
+
+
+def test_the_dashboard_file_the_bundle_deploys_exists_at_the_bundle_root():
+    assert (REPO / ob.DASHBOARD_FILE).is_file()
+
+
+def test_committed_bundle_carries_the_dashboard_alerts_and_warehouse_variable(committed):
+    assert committed["variables"][ob.WAREHOUSE_VARIABLE]["lookup"] == {
+        "warehouse": ob.WAREHOUSE_NAME
+    }
+    for target, env in TARGETS.items():
+        resources = committed["targets"][target]["resources"]
+        expected = ob.ops_resources(workflow_config(env, environ={}))
+        assert resources["dashboards"] == expected["dashboards"], target
+        assert resources["alerts"] == expected["alerts"], target
+
+
+def test_resources_are_added_after_a_synth_only(tmp_path, monkeypatch):
+    path = tmp_path / "bundle.yml"
+    path.write_text(yaml.dump({"targets": {"quest-dev": {"resources": {"jobs": {}}}}}))
+    monkeypatch.delenv("BRICKFLOW_MODE", raising=False)
+    assert ob.add_ops_resources("dev", path) is False, "a task run must not touch bundle.yml"
+    monkeypatch.setenv("BRICKFLOW_MODE", "deploy")
+    assert ob.add_ops_resources("dev", path) is True
+    written = yaml.safe_load(path.read_text())
+    assert set(written["targets"]["quest-dev"]["resources"]) == {"jobs", "dashboards", "alerts"}
+    assert ob.add_ops_resources("dev", Path(tmp_path / "absent.yml")) is False

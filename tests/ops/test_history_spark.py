@@ -1,0 +1,158 @@
+"""The history table shared by both writers, and tasks recording themselves as on Databricks.
+
+A run of Python tasks only starts no JVM (checked in a child process) and still records its rows;
+delta-spark 4.4.0 then reads that table with the schema Spark would have given it, appends to it,
+and the JVM-free writer appends after Spark again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+
+from quest.ops import history_store as hs
+from quest.ops.run_history import CHANGED, FAILED, UNCHANGED, TaskRun
+from quest.ops.task_hook import recorded_task, run_context
+from tests.realdata import REPO
+
+pytestmark = pytest.mark.spark
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    import psutil
+    from quest.config import Settings
+    from quest.runner.local import run_workflow
+    from tests.workflow.support import Behaviour, fake_workflow
+
+    home, prefix = Path(sys.argv[1]), sys.argv[2]
+    settings = Settings(home=home, store=str(home / "store"), schema_prefix=prefix,
+                        contact="ops@example.org", retry_wait_scale=0.0)
+    record = run_workflow(settings, out=lambda line: None,
+                          workflow=fake_workflow(Behaviour(), retries=0))
+    from pyspark import SparkContext
+    java = [p.name() for p in psutil.Process().children(recursive=True) if "java" in p.name()]
+    print(json.dumps({"gateway": SparkContext._gateway is not None, "java": java,
+                      "ops": record.ops, "status": record.status}, default=str))
+    """
+)
+
+
+def test_a_run_that_starts_no_jvm_records_rows_delta_spark_reads_and_extends(spark, spark_settings):
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(spark_settings.home), spark_settings.schema_prefix],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    child = json.loads(done.stdout.strip().splitlines()[-1])
+    assert child["status"] == "success"
+    assert (child["gateway"], child["java"]) == (False, []), "the quiet run started a JVM"
+    assert child["ops"]["history"]["how"] == hs.DELTALAKE
+    assert child["ops"]["history"]["rows"] == 4
+
+    name = hs.ensure_table(spark, spark_settings, "run_history", hs.COLUMNS)
+    table = spark.table(name)
+    assert table.schema == hs.spark_schema(), "the JVM-free table must have Spark's schema"
+    rows = table.orderBy("task").collect()
+    assert [(r["task"], r["status"], r["attempts"]) for r in rows] == [
+        ("combine", UNCHANGED, 1),
+        ("extract_a", UNCHANGED, 1),
+        ("extract_b", UNCHANGED, 1),
+        ("publish", UNCHANGED, 1),
+    ]
+    assert all(r["started_at"] <= r["ended_at"] for r in rows)
+
+    now = datetime.now(UTC)
+    later = TaskRun("r-spark", "quest_pipeline", "bls_sync", CHANGED, 1, now, now, 0.0)
+    assert hs.record_rows([later], spark_settings, spark).how == hs.SPARK
+    after = TaskRun("r-dl", "quest_pipeline", "bls_sync", FAILED, 3, now, now, 1.0)
+    assert hs.record_rows([after], spark_settings).how == hs.DELTALAKE
+    runs = {r["run_id"] for r in spark.table(name).select("run_id").collect()}
+    assert {"r-spark", "r-dl"} <= runs and len(runs) == 3
+
+
+class _Context:
+    def __init__(self, tags: dict) -> None:
+        self._tags = tags
+
+    def safeToJson(self) -> str:  # noqa: N802 - Databricks' name
+        return json.dumps({"tags": self._tags, "currentRunId": {"id": 1}})
+
+
+def databricks_dbutils(**tags) -> SimpleNamespace:
+    """A `dbutils` whose notebook context holds the job `tags`, as a job task's does."""
+    context = _Context(tags)
+    notebook = SimpleNamespace(getContext=lambda: context)
+    entry_point = SimpleNamespace(getDbutils=lambda: SimpleNamespace(notebook=lambda: notebook))
+    return SimpleNamespace(notebook=SimpleNamespace(entry_point=entry_point))
+
+
+def test_the_run_context_comes_from_the_notebook_context_or_is_a_manual_run():
+    dbutils = databricks_dbutils(
+        multitaskParentRunId="771", jobName="dev_quest_pipeline", taskKey="load_bronze"
+    )
+    assert run_context(dbutils).__dict__ == {
+        "run_id": "771",
+        "workflow": "dev_quest_pipeline",
+        "task": "load_bronze",
+    }
+    manual = run_context(None, now=datetime(2026, 8, 6, 10, 0, tzinfo=UTC))
+    assert (manual.run_id, manual.workflow) == ("manual-20260806T100000Z", "manual")
+
+
+def test_a_task_on_databricks_records_its_attempts_in_one_row(spark, spark_settings):
+    dbutils = databricks_dbutils(
+        multitaskParentRunId="9001", jobName="dev_quest_pipeline", taskKey="load_silver"
+    )
+    with (
+        pytest.raises(RuntimeError, match="cluster lost"),
+        recorded_task("load_silver", spark, spark_settings, dbutils, enabled=True),
+    ):
+        raise RuntimeError("cluster lost")
+    summary = {
+        "layer": "silver",
+        "tables": {"s.t": {"action": "loaded", "rows_inserted": 7, "rows_quarantined": 2}},
+        "commits": 3,
+    }
+    with recorded_task("ignored", spark, spark_settings, dbutils, enabled=True) as run:
+        run.summary = summary
+    rows = spark.table(hs.history_table(spark_settings)).where("run_id = '9001'").collect()
+    assert len(rows) == 1, "a retry must update the task's row, not add one"
+    (row,) = rows
+    assert (row["task"], row["workflow"], row["status"], row["attempts"]) == (
+        "load_silver",
+        "dev_quest_pipeline",
+        CHANGED,
+        2,
+    )
+    assert (row["rows_written"], row["rows_quarantined"], row["delta_versions"]) == (7, 2, 3)
+    assert row["seconds"] >= 0 and row["started_at"] <= row["ended_at"]
+
+
+def test_a_failed_attempt_is_recorded_with_its_error(spark, spark_settings):
+    dbutils = databricks_dbutils(multitaskParentRunId="9002", jobName="dev_quest_pipeline")
+    with (
+        pytest.raises(ValueError, match="bad header"),
+        recorded_task("load_bronze", spark, spark_settings, dbutils, enabled=True),
+    ):
+        raise ValueError("bad header in pr.data.0.Current")
+    (row,) = spark.table(hs.history_table(spark_settings)).where("run_id = '9002'").collect()
+    assert (row["status"], row["attempts"]) == (FAILED, 1)
+    assert row["detail"] == "ValueError: bad header in pr.data.0.Current"
+
+
+def test_locally_the_task_block_records_nothing(spark_settings):
+    with recorded_task("load_bronze", None, spark_settings) as run:
+        run.summary = {"layer": "bronze", "tables": {}, "commits": 0}
+    assert not hs.pending_file(spark_settings).exists()
+    assert hs.local_location(spark_settings, "run_history").exists() is False

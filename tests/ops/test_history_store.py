@@ -1,0 +1,158 @@
+"""Run-history rows without a JVM: the `deltalake` writer, and the pending file when it cannot."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from quest.config import Settings
+from quest.ops import history_store as hs
+from quest.ops.run_history import CHANGED, FAILED, SKIPPED, UNCHANGED, TaskRun
+
+T0 = datetime(2026, 8, 6, 10, 0, tzinfo=UTC)
+
+
+def row(run: str, task: str, status: str = CHANGED, attempts: int = 1, **more) -> TaskRun:
+    end = T0 + timedelta(seconds=30)
+    return TaskRun(run, "quest_pipeline", task, status, attempts, T0, end, 30.0, **more)
+
+
+def read(location) -> list[dict]:
+    """The table's rows, read without a JVM (DataFusion inside `deltalake`)."""
+    from deltalake import DeltaTable, QueryBuilder
+
+    result = (
+        QueryBuilder()
+        .register("h", DeltaTable(str(location)))
+        .execute("SELECT * FROM h ORDER BY run_id, task")
+        .read_all()
+    )
+    columns = {name: result.column(name).to_pylist() for name in result.column_names}
+    return [
+        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
+    ]
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(home=tmp_path / "home", schema_prefix="t_")
+
+
+def test_without_spark_rows_land_in_the_delta_table_under_the_warehouse(settings):
+    written = hs.record_rows([row("r1", "bls_sync", files_synced=2), row("r1", "x")], settings)
+    location = hs.local_location(settings, "run_history")
+    assert location == settings.home / "warehouse" / "t_ops.db" / "run_history"
+    assert (written.how, written.rows, written.table) == (hs.DELTALAKE, 2, "t_ops.run_history")
+    rows = read(location)
+    assert [(r["task"], r["status"], r["files_synced"]) for r in rows] == [
+        ("bls_sync", CHANGED, 2),
+        ("x", CHANGED, None),
+    ]
+    assert rows[0]["started_at"] == T0 and rows[0]["seconds"] == 30.0
+
+
+def test_recording_a_task_again_replaces_its_row(settings):
+    hs.record_rows([row("r1", "load_bronze", FAILED, detail="boom")], settings)
+    hs.record_rows([row("r1", "load_bronze", UNCHANGED, attempts=2), row("r2", "a")], settings)
+    rows = read(hs.local_location(settings, "run_history"))
+    assert [(r["run_id"], r["task"], r["status"], r["attempts"]) for r in rows] == [
+        ("r1", "load_bronze", UNCHANGED, 2),
+        ("r2", "a", CHANGED, 1),
+    ]
+
+
+def test_rows_that_cannot_be_written_are_kept_and_replayed_by_the_next_writer(
+    settings, monkeypatch
+):
+    def broken(location, rows):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(hs, "merge_with_deltalake", broken)
+    kept = hs.record_rows([row("r1", "bls_sync"), row("r1", "load_bronze", SKIPPED)], settings)
+    assert kept.how == hs.PENDING and "OSError: disk full" in kept.reason
+    assert "kept in" in kept.line() and "t_ops.run_history" in kept.line()
+    pending = hs.pending_file(settings)
+    assert [json.loads(line)["task"] for line in pending.read_text().splitlines()] == [
+        "bls_sync",
+        "load_bronze",
+    ]
+
+    monkeypatch.undo()
+    written = hs.record_rows([row("r2", "bls_sync", UNCHANGED)], settings)
+    assert (written.how, written.rows, written.replayed) == (hs.DELTALAKE, 1, 2)
+    assert not pending.exists(), "replayed rows must leave the pending file"
+    rows = read(hs.local_location(settings, "run_history"))
+    assert [(r["run_id"], r["task"]) for r in rows] == [
+        ("r1", "bls_sync"),
+        ("r1", "load_bronze"),
+        ("r2", "bls_sync"),
+    ]
+
+
+def test_a_damaged_pending_file_is_named_and_kept_while_new_rows_still_land(settings):
+    pending = hs.pending_file(settings)
+    pending.parent.mkdir(parents=True)
+    good = json.dumps(row("r0", "bls_sync").to_json())
+    pending.write_text(good + "\n{not json\n")
+    written = hs.record_rows([row("r1", "bls_sync")], settings)
+    assert written.how == hs.DELTALAKE and written.replayed == 0
+    assert f"{pending}, line 2: not a run-history row" in written.line()
+    assert pending.read_text() == good + "\n{not json\n", "nothing pending may be dropped"
+    assert [r["run_id"] for r in read(hs.local_location(settings, "run_history"))] == ["r1"]
+
+
+def test_a_remote_catalog_without_spark_keeps_the_rows_pending(tmp_path):
+    settings = Settings(home=tmp_path, catalog="quest_dev")
+    kept = hs.record_rows([row("r1", "bls_sync")], settings)
+    assert kept.how == hs.PENDING and "remote catalog" in kept.reason
+    assert hs.read_pending(hs.pending_file(settings)) == [row("r1", "bls_sync")]
+
+
+def test_the_arrow_table_has_the_history_schema():
+    table = hs.arrow_table([row("r1", "a", rows_written=5)])
+    assert table.column_names == [name for name, _, _ in hs.COLUMNS]
+    assert table.column("rows_written").to_pylist() == [5]
+    assert table.column("started_at").to_pylist()[0] == T0
+
+
+class RacingSpark:
+    """Just enough of a SparkSession for `merge_with_spark`: its MERGE fails `losses` times."""
+
+    def __init__(self, losses: int, error: str) -> None:
+        self.losses, self.error, self.merges = losses, error, 0
+        self.catalog = self
+
+    def tableExists(self, name):  # noqa: N802 - Spark's name
+        return True
+
+    def dropTempView(self, name):  # noqa: N802 - Spark's name
+        pass
+
+    def createDataFrame(self, data, schema):  # noqa: N802 - Spark's name
+        return self
+
+    def createOrReplaceTempView(self, name):  # noqa: N802 - Spark's name
+        pass
+
+    def sql(self, statement):
+        if statement.startswith("MERGE"):
+            self.merges += 1
+            if self.merges <= self.losses:
+                raise RuntimeError(self.error)
+
+
+def test_a_merge_that_lost_a_race_to_another_task_is_retried(settings, monkeypatch):
+    monkeypatch.setattr(hs.time, "sleep", lambda _s: None)
+    spark = RacingSpark(2, "[DELTA_CONCURRENT_APPEND] Files were added by a concurrent update")
+    hs.merge_with_spark(spark, settings, [row("r1", "bls_sync")])
+    assert spark.merges == 3
+
+
+def test_any_other_merge_error_is_not_retried(settings, monkeypatch):
+    monkeypatch.setattr(hs.time, "sleep", lambda _s: None)
+    spark = RacingSpark(1, "[TABLE_OR_VIEW_NOT_FOUND] ops.run_history")
+    with pytest.raises(RuntimeError, match="TABLE_OR_VIEW_NOT_FOUND"):
+        hs.merge_with_spark(spark, settings, [row("r1", "bls_sync")])
+    assert spark.merges == 1
