@@ -39,6 +39,7 @@ from quest.runner.output import (
     Heartbeat,
     RedactingFile,
     RedactingFilter,
+    TaskLogHandler,
     TaskOutput,
     run_settings,
     versions,
@@ -74,7 +75,9 @@ def load_pipeline():
     return wf
 
 
-def run_workflow(settings: Settings, spark=None, only=None, out=print, workflow=None) -> RunRecord:
+def run_workflow(
+    settings: Settings, spark=None, only=None, out=print, workflow=None, quiet: bool = False
+) -> RunRecord:
     """Run `workflow` (default: quest_pipeline) under the home's run lock.
 
     Args:
@@ -83,6 +86,7 @@ def run_workflow(settings: Settings, spark=None, only=None, out=print, workflow=
         only: task names to run, ignoring their dependencies outside the selection.
         out: where live lines go (one call per line).
         workflow: a BrickFlow Workflow (tests pass small ones).
+        quiet: only failures and the closing lines go to `out` (no progress, table or report).
 
     Returns:
         The run record, also saved as `<home>/runs/<run_id>.json`.
@@ -98,13 +102,13 @@ def run_workflow(settings: Settings, spark=None, only=None, out=print, workflow=
     _preflight(wf, settings, selected)
     lock_what = f"run lock on {home}"
     with file_lock(home / "run.lock", lock_what, timeout=settings.lock_timeout):
-        return _WorkflowRun(wf, settings, order, selected, spark, out).execute()
+        return _WorkflowRun(wf, settings, order, selected, spark, out, quiet=quiet).execute()
 
 
-def run_cli(settings: Settings, only=None) -> int:
+def run_cli(settings: Settings, only=None, quiet: bool = False) -> int:
     """`quest run`: the exit status is 0 when every selected task succeeded, else
     `quest.errors.RUN_FAILED`."""
-    return run_workflow(settings, only=only).exit_code
+    return run_workflow(settings, only=only, quiet=quiet).exit_code
 
 
 def _select(order: list[str], only) -> set[str]:
@@ -140,11 +144,12 @@ def _preflight(wf, settings: Settings, selected: set[str]) -> None:
 class _WorkflowRun:
     """One execution of a workflow: schedules its tasks, retries them, records and notifies."""
 
-    def __init__(self, wf, settings: Settings, order, selected, spark, out) -> None:
+    def __init__(self, wf, settings: Settings, order, selected, spark, out, *, quiet=False) -> None:
         self.wf, self.settings, self.order, self.selected = wf, settings, order, selected
         self.spark = spark
         self._lock = threading.Lock()
         self._out = out
+        self.quiet = quiet
         self._stdout: TaskOutput | None = None
         now = datetime.now(UTC)
         self.record = RunRecord(
@@ -159,6 +164,12 @@ class _WorkflowRun:
             self.record.tasks[name] = TaskRecord(name=name, kind=kind, status=status)
 
     def say(self, line: str) -> None:
+        """A progress line: on the terminal unless the run is quiet."""
+        if not self.quiet:
+            self.tell(line)
+
+    def tell(self, line: str) -> None:
+        """A line shown even in a quiet run: a failure, the closing lines."""
         with self._lock:
             self._out(redact(line, self.settings))
 
@@ -171,6 +182,8 @@ class _WorkflowRun:
         handlers = list(logging.getLogger().handlers)
         for handler in handlers:
             handler.addFilter(guard)
+        task_logs = TaskLogHandler(self._stdout, self.settings)
+        logging.getLogger().addHandler(task_logs)
         run_dir = self.settings.home / "runs" / self.record.run_id
         self.record.engine_log = str(run_dir / "engine.log")
         try:
@@ -179,6 +192,7 @@ class _WorkflowRun:
                 return self._execute()
         finally:
             sys.stdout = console
+            logging.getLogger().removeHandler(task_logs)
             for handler in handlers:
                 handler.removeFilter(guard)
 
@@ -215,7 +229,7 @@ class _WorkflowRun:
         self.record.save(self.settings.home / "runs", lambda s: redact(s, self.settings))
         self.say("")
         for line in rec.closing(self.record):
-            self.say(line)
+            self.tell(line)
         return self.record
 
     def _schedule(self) -> None:
@@ -237,7 +251,7 @@ class _WorkflowRun:
                         task = self.record.tasks[name]
                         task.status = rec.UPSTREAM_FAILED
                         task.result = TaskResult(Status.SKIPPED, "upstream failed")
-                        self.say(f"- {name}: skipped, upstream failed")
+                        self.tell(f"- {name}: skipped, upstream failed")
                     elif all(s == rec.SUCCESS for s in states):
                         pending.remove(name)
                         context = contextvars.copy_context()
@@ -282,7 +296,7 @@ class _WorkflowRun:
                 tr.errors.append(error)
                 more = attempt < tries
                 tail = f"; retrying in {wait_s:.1f}s" if more else ""
-                self.say(f"x {name}: failed after {time.monotonic() - a0:.1f}s: {error}{tail}")
+                self.tell(f"x {name}: failed after {time.monotonic() - a0:.1f}s: {error}{tail}")
                 if more:
                     time.sleep(wait_s)
                     continue
@@ -376,8 +390,13 @@ class _WorkflowRun:
             redact(note.body, self.settings),
         )
         with self._lock:
-            results = deliver([note], self.settings, out=self._out)
+            results = deliver([note], self.settings, out=self._progress)
             self.record.notifications.extend(results)
+
+    def _progress(self, line: str) -> None:
+        """`out` for progress lines, called under the lock."""
+        if not self.quiet:
+            self._out(line)
 
     def _report(self) -> None:
         """Print and keep the answers of the last task that produced them."""
