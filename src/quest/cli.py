@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="print the three gold answers")
     _common(report, "home")
     report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.add_argument(
+        "--all", action="store_true", dest="show_all", help="every best-year row, not the first"
+    )
     report.set_defaults(handler=_report)
 
     runs = sub.add_parser("runs", help="list the past runs recorded under the home")
@@ -256,7 +259,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from quest.medallion.report import print_report
 
-    return print_report(_settings(args), as_json=args.json)
+    return print_report(_settings(args), as_json=args.json, show_all=args.show_all)
 
 
 def _spark_setup(args: argparse.Namespace) -> int:

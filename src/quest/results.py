@@ -237,6 +237,8 @@ class TaskResult:
         layer: the medallion layer's own result, for a load task.
         source: the sync's own summary, for a sync task.
         report: the answers, for the task that produces them.
+        quarantine: rows silver quarantined per rule and file, beside the answers
+            (`quest.medallion.report.quarantine_summary`).
     """
 
     # Declared like TableResult's counts but not shared with it: a task's counts are the task's
@@ -251,9 +253,12 @@ class TaskResult:
     layer: LayerResult | None = None
     source: dict | None = None
     report: dict | None = None
+    quarantine: list[dict] | None = None
 
     @classmethod
-    def from_layer(cls, layer: LayerResult, report: dict | None = None) -> TaskResult:
+    def from_layer(
+        cls, layer: LayerResult, report: dict | None = None, quarantine: list[dict] | None = None
+    ) -> TaskResult:
         return cls(
             status=Status.UNCHANGED if layer.unchanged else Status.CHANGED,
             summary=layer.describe(),
@@ -262,6 +267,7 @@ class TaskResult:
             delta_versions=layer.commits,
             layer=layer,
             report=report,
+            quarantine=quarantine,
         )
 
     def to_dict(self) -> dict:

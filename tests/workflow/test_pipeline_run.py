@@ -37,7 +37,9 @@ def test_pipeline_answers_right_then_a_rerun_changes_nothing(spark, spark_settin
         saved = json.loads(Path(first.path).read_text())
         assert saved["status"] == "success" and set(saved["tasks"]) == set(first.tasks)
         chart = first.tasks["gold_analysis"].result.layer.outputs.get("chart")
-        assert chart is None or Path(chart).parent == settings.home, "chart left the run's home"
+        assert chart is None or Path(chart).parent == settings.home / "charts", (
+            "chart left the run's home"
+        )
 
         second = run_workflow(settings, spark=spark, out=_quiet)
     assert second.exit_code == 0

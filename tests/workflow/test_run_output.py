@@ -204,3 +204,25 @@ def test_quest_run_q_keeps_the_terminal_to_the_closing_lines(settings, monkeypat
     ]
     assert "fetched 3 files" not in err  # quest's INFO lines stay off a quiet terminal
     assert "combine found a short file" in err  # its warnings do not
+
+
+def test_the_run_ends_with_the_compact_report_and_its_data_quality_section(settings):
+    from tests.unit.test_report import QUARANTINE, REPORT
+
+    class Answers(Behaviour):
+        def __call__(self, name, **params):
+            super().__call__(name, **params)
+            result = TaskResult(Status.UNCHANGED, "views unchanged")
+            if name == "publish":
+                result.report, result.quarantine = REPORT, QUARANTINE
+            return result.to_dict()
+
+    lines: list[str] = []
+    record = run_workflow(settings, workflow=fake_workflow(Answers()), out=lines.append)
+    assert record.report == REPORT
+    assert "(first 10 of 25 rows; `quest report --all` for all)" in lines
+    assert not any("PRS00000010" in line for line in lines)  # the 11th row: left to --all
+    quality = lines.index("Data quality: rows silver quarantined, per rule and file")
+    assert lines[quality + 5].split() == ["period_known", "pr.data.1.AllData", "1"]
+    done = [n for n, line in enumerate(lines) if line.startswith("Done. ")]
+    assert done and done[0] > quality

@@ -400,24 +400,25 @@ class _WorkflowRun:
 
     def _report(self) -> None:
         """Print and keep the answers of the last task that produced them."""
-        reports = [
-            t.result.report
+        producers = [
+            t.result
             for t in self.record.tasks.values()
             if t.status == rec.SUCCESS and t.result is not None and t.result.report is not None
         ]
-        if not reports:
+        if not producers:
             return
+        reports = [result.report for result in producers]
         from quest.medallion.report import format_report
 
         self.record.report = reports[-1]
         charts = [
-            t.result.layer.outputs["chart"]
+            t.result.layer.outputs["charts"]
             for t in self.record.tasks.values()
-            if t.result is not None and t.result.layer and "chart" in t.result.layer.outputs
+            if t.result is not None and t.result.layer and "charts" in t.result.layer.outputs
         ]
         self.record.chart = charts[-1] if charts else ""
         self.say("")
-        for line in format_report(reports[-1]).splitlines():
+        for line in format_report(reports[-1], producers[-1].quarantine).splitlines():
             self.say(line)
 
 
