@@ -54,12 +54,14 @@ GOLD_VIEWS = ("population_stats", "best_year_by_series", "series_population_repo
 
 def require_gold_views(spark, settings: Settings) -> None:
     """Raises ConfigError naming the first gold view missing from the catalog."""
+    if on_databricks():
+        where, fix = "the catalog", "run the quest_pipeline job, or this notebook with write=true"
+    else:
+        where = f"the catalog under {settings.home}"
+        fix = "run `quest run` (or `make demo`) first, or point QUEST_HOME at the right home"
     for view in GOLD_VIEWS:
         if not spark.catalog.tableExists(settings.table("gold", view)):
-            raise ConfigError(
-                f"{settings.table('gold', view)} is not in the catalog under {settings.home}: "
-                "run `quest run` (or `make demo`) first, or point QUEST_HOME at the right home"
-            )
+            raise ConfigError(f"{settings.table('gold', view)} is not in {where}: {fix}")
 
 
 def quarantine_counts(spark, settings: Settings):
