@@ -226,3 +226,17 @@ def test_the_run_ends_with_the_compact_report_and_its_data_quality_section(setti
     assert lines[quality + 5].split() == ["period_known", "pr.data.1.AllData", "1"]
     done = [n for n, line in enumerate(lines) if line.startswith("Done. ")]
     assert done and done[0] > quality
+
+
+def test_the_bls_sync_tasks_log_holds_its_summary_line(tmp_path, source, mirror):
+    from quest.store import LocalStore
+    from tests.sources.support import fast_settings, sample_files
+
+    for name, body in sample_files(3).items():
+        source.write(name, body)
+    store = LocalStore(str(tmp_path / "store"))
+    settings = fast_settings(tmp_path / "home", store, mirror)
+    record = run_workflow(settings, only=["bls_sync"], out=lambda line: None)
+    assert record.tasks["bls_sync"].status == SUCCESS
+    text = Path(record.tasks["bls_sync"].log).read_text()
+    assert "INFO quest.sources.bls: BLS sync of" in text and "3 uploaded" in text, text
