@@ -52,7 +52,7 @@ PARAMETERS = (
     "env", "store", "catalog", "schema_prefix", "current_file", "start_year", "end_year",
     "include_annual", "report_series", "report_period",
 )
-dbutils = notebook_dbutils(globals())
+dbutils = notebook_dbutils(globals(), PARAMETERS)
 define_widgets(dbutils, PARAMETERS)
 write = wants_write(dbutils)
 settings = settings_from_widgets(dbutils, PARAMETERS)

@@ -41,7 +41,7 @@ from quest.orchestration.notebook import (
 )
 
 PARAMETERS = ("env", "store", "catalog", "schema_prefix", "full_refresh")
-dbutils = notebook_dbutils(globals())
+dbutils = notebook_dbutils(globals(), PARAMETERS)
 define_widgets(dbutils, PARAMETERS)
 write = wants_write(dbutils)
 settings = settings_from_widgets(dbutils, PARAMETERS)

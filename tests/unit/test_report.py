@@ -141,11 +141,12 @@ def test_a_notebook_writes_only_when_its_write_widget_says_true():
 
 def test_a_notebook_run_as_a_script_takes_its_widgets_as_name_value_arguments(monkeypatch):
     monkeypatch.setattr("sys.argv", ["gold_analysis.py", "write=true", "end_year=2016"])
-    dbutils = notebook_dbutils({"__name__": "__main__"})
+    dbutils = notebook_dbutils({"__name__": "__main__"}, ("end_year", "start_year"))
     assert (dbutils.widgets.get("write"), dbutils.widgets.get("end_year")) == ("true", "2016")
     assert getattr(dbutils, "notebook", None) is None  # nothing to exit to
     given = object()
     assert notebook_dbutils({"__name__": "__main__", "dbutils": given}) is given
-    monkeypatch.setattr("sys.argv", ["gold_analysis.py", "--write"])
-    with pytest.raises(ConfigError, match="name=value"):
-        notebook_dbutils({"__name__": "__main__"})
+    for wrong in ("--write", "wirte=true"):
+        monkeypatch.setattr("sys.argv", ["gold_analysis.py", wrong])
+        with pytest.raises(ConfigError, match="name one of end_year, start_year, write"):
+            notebook_dbutils({"__name__": "__main__"}, ("end_year", "start_year"))

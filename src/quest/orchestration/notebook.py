@@ -45,13 +45,17 @@ WRITE = "write"
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
-def notebook_dbutils(scope: dict):
+def notebook_dbutils(scope: dict, names: Iterable[str] = ()):
     """The notebook's `dbutils`: Databricks' or the local runner's when `scope` (the notebook's
     globals) has one; else, for a notebook run as a script, a local stand-in whose widgets are
     the script's `name=value` arguments (`python notebooks/load_bronze.py write=true`).
 
+    Args:
+        scope: the notebook's globals.
+        names: the notebook's widgets besides `write`, the names a script argument may give.
+
     Raises:
-        ConfigError: for a script argument that is not `name=value`.
+        ConfigError: for a script argument that is not `name=value` with a known name.
     """
     found = scope.get("dbutils")
     if found is not None:
@@ -59,12 +63,14 @@ def notebook_dbutils(scope: dict):
     from quest.runner.dbutils import LocalDbutils
 
     values = {}
+    known = {*names, WRITE}
     if scope.get("__name__") == "__main__":
         for argument in sys.argv[1:]:
             name, sep, value = argument.partition("=")
-            if not sep or not name:
+            if not sep or name not in known:
                 raise ConfigError(
-                    f"notebook argument {argument!r}: give widgets as name=value (write=true)"
+                    f"notebook argument {argument!r}: give widgets as name=value, name one of "
+                    + ", ".join(sorted(known))
                 )
             values[name] = value
     return LocalDbutils(values, exits=False)
