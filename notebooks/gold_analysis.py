@@ -1,6 +1,11 @@
 # Databricks notebook source
 # MAGIC %md
-# MAGIC # Gold: the quest's three answers as views
+# MAGIC # The quest's answers: US productivity and population
+# MAGIC
+# MAGIC Three questions asked of the BLS productivity series (`pr.data.0.Current`) and the US
+# MAGIC population from DataUSA, each answered by a Spark SQL view in the gold schema over
+# MAGIC silver, then what silver set aside as unusable. With `write` `true` (a job) the notebook
+# MAGIC first (re)creates the views; opened by hand it reads the views as they are.
 # MAGIC
 # MAGIC Widgets (named like `quest.config.Settings` fields):
 # MAGIC - `env`, `store`, `catalog`, `schema_prefix`: where the tables live
@@ -9,20 +14,40 @@
 # MAGIC - `include_annual`: also sum `Q05` (the annual average) in the best year (default false)
 # MAGIC - `report_series`, `report_period`: the series reported against population
 # MAGIC   (`PRS30006032`, `Q01`)
+# MAGIC - `write`: `true` replaces the gold views with these parameters first (the job sets it);
+# MAGIC   `false`, the default when the notebook is opened by hand, reads the existing views
 # MAGIC
 # MAGIC Opened by hand on Databricks, the widgets start at the **dev** environment: `env` dev,
 # MAGIC `catalog` `quest_dev`, `store` `s3://quest-dev-republish`. For another environment set
 # MAGIC `env`, `catalog` and `store` together (prod: `prod`, `quest`, `s3://quest-republish`); an
 # MAGIC empty widget keeps the environment's default. A job sets them all.
-# MAGIC Running it replaces that environment's gold views: not while its `quest_pipeline` job runs.
+# MAGIC With `write` `true` it replaces that environment's gold views: not while its
+# MAGIC `quest_pipeline` job runs. Locally: `python notebooks/gold_analysis.py` reads the catalog
+# MAGIC under `QUEST_HOME` (the one `quest demo` leaves) and saves the charts under
+# MAGIC `<home>/charts/`.
 
 # COMMAND ----------
 
-from quest.config import on_databricks
+from quest.medallion import charts
 from quest.medallion.gold import create_gold_views
+from quest.medallion.report import (
+    format_report,
+    gold_report,
+    population_by_year,
+    quarantine_counts,
+    quarantine_summary,
+    require_gold_views,
+)
 from quest.ops.task_hook import recorded_task
-from quest.medallion.report import format_report, gold_report
-from quest.orchestration.notebook import define_widgets, finish, settings_from_widgets
+from quest.orchestration.notebook import (
+    define_widgets,
+    finish,
+    notebook_dbutils,
+    notebook_spark,
+    settings_from_widgets,
+    show_chart,
+    wants_write,
+)
 
 PARAMETERS = (
     "env",
@@ -36,75 +61,103 @@ PARAMETERS = (
     "report_series",
     "report_period",
 )
-define_widgets(dbutils, PARAMETERS)  # noqa: F821 - dbutils is injected by Databricks or the runner
-settings = settings_from_widgets(dbutils, PARAMETERS)  # noqa: F821
+dbutils = notebook_dbutils(globals(), PARAMETERS)
+define_widgets(dbutils, PARAMETERS)
+write = wants_write(dbutils)
+settings = settings_from_widgets(dbutils, PARAMETERS)
+spark = notebook_spark(globals(), settings)
 display = globals().get("display") or (lambda df: df.show(20, truncate=False))
-
-# COMMAND ----------
-
-with recorded_task("gold_analysis", spark, settings, dbutils) as run:  # noqa: F821 - on Databricks: ops.run_history
-    result = run.summary = create_gold_views(spark, settings)  # noqa: F821 - spark is injected
-quest_summary = result
-report = gold_report(spark, settings)  # noqa: F821
-print(format_report(report))
-
-# COMMAND ----------
-
-display(spark.table(settings.table("gold", "population_stats")))  # noqa: F821
-
-# COMMAND ----------
-
-display(spark.table(settings.table("gold", "best_year_by_series")).orderBy("series_id"))  # noqa: F821
-
-# COMMAND ----------
-
-report_df = spark.table(settings.table("gold", "series_population_report")).orderBy("year")  # noqa: F821
-display(report_df)
+drawing = charts.available()
+if not drawing:
+    print("matplotlib is not installed: the charts are skipped")
+chart_paths = {}
 
 # COMMAND ----------
 
 # MAGIC %md
-# MAGIC The report series against population (population is null where DataUSA has no year).
+# MAGIC ## The gold views
+# MAGIC With `write` `true` they are replaced for the widgets' parameters (only when their text
+# MAGIC changed); otherwise they must exist already.
 
 # COMMAND ----------
 
-try:
-    import matplotlib
-
-    if not on_databricks():
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    plt = None
-    print("matplotlib is not installed: chart skipped")
-
-if plt is not None:
-    rows = report_df.collect()
-    years = [r["year"] for r in rows]
-    fig, left = plt.subplots(figsize=(9, 4))
-    left.plot(years, [float(r["value"]) for r in rows], marker="o", color="tab:blue")
-    left.set_xlabel("year")
-    left.set_ylabel(f"{settings.report_series} {settings.report_period} value", color="tab:blue")
-    right = left.twinx()
-    with_population = [r for r in rows if r["population"] is not None]
-    right.plot(
-        [r["year"] for r in with_population],
-        [r["population"] / 1e6 for r in with_population],
-        marker="s",
-        color="tab:orange",
-    )
-    right.set_ylabel("US population (millions)", color="tab:orange")
-    left.set_title(f"{settings.report_series} / {settings.report_period} against US population")
-    fig.tight_layout()
-    chart_path = settings.home / "gold_report_chart.png"
-    if on_databricks():
-        plt.show()
-    else:
-        settings.home.mkdir(parents=True, exist_ok=True)
-        fig.savefig(chart_path)
-        result.outputs["chart"] = str(chart_path)
-    plt.close(fig)
+result = None
+if write:
+    with recorded_task("gold_analysis", spark, settings, dbutils) as run:  # Databricks: ops.run_history
+        result = run.summary = create_gold_views(spark, settings)
+    quest_summary = result
+    print(result.describe())
+else:
+    require_gold_views(spark, settings)
+report = gold_report(spark, settings)
+quarantine = quarantine_summary(spark, settings)
 
 # COMMAND ----------
 
-finish(dbutils, result, report=report)  # noqa: F821
+# MAGIC %md
+# MAGIC ## 1. The US population, 2013-2018
+# MAGIC The mean and the sample standard deviation of the yearly US population over the years
+# MAGIC `start_year`-`end_year` (inclusive); the chart draws each year against the mean and a
+# MAGIC band of one standard deviation either side.
+
+# COMMAND ----------
+
+display(spark.table(settings.table("gold", "population_stats")))
+if drawing:
+    stats = report["population_stats"]
+    population = population_by_year(spark, settings, stats["start_year"], stats["end_year"])
+    figure = charts.population_chart(population, stats)
+    chart_paths["population"] = show_chart(figure, "population", settings, display)
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## 2. The best year of each series
+# MAGIC For every series of the current file: the year whose quarterly values (`Q01`-`Q04`,
+# MAGIC plus `Q05` with `include_annual`) sum highest, ties to the earliest year. The chart counts
+# MAGIC the series by their best year.
+
+# COMMAND ----------
+
+display(spark.table(settings.table("gold", "best_year_by_series")).orderBy("series_id"))
+if drawing:
+    figure = charts.best_year_chart(report["best_year"])
+    chart_paths["best_year"] = show_chart(figure, "best_year", settings, display)
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## 3. One series against the population
+# MAGIC The value of `report_series` in `report_period` (`PRS30006032`, `Q01`) for every year,
+# MAGIC with that year's US population (empty where DataUSA has no figure for the year, as for
+# MAGIC 2020; the chart's population line breaks there).
+
+# COMMAND ----------
+
+report_df = spark.table(settings.table("gold", "series_population_report")).orderBy("year")
+display(report_df)
+if drawing:
+    figure = charts.series_chart(report["series_report"])
+    chart_paths["series_population"] = show_chart(figure, "series_population", settings, display)
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Data quality: what silver quarantined
+# MAGIC Rows that failed a rule, counted per rule and per file; each row is kept with its raw
+# MAGIC record in `silver.quarantine`.
+
+# COMMAND ----------
+
+counts = quarantine_counts(spark, settings)
+if counts is not None:
+    display(counts)
+print(format_report(report, quarantine))
+
+# COMMAND ----------
+
+if result is not None:
+    if chart_paths.get("series_population"):
+        result.outputs["chart"] = chart_paths["series_population"]
+        result.outputs["charts"] = str(settings.home / "charts")
+    finish(dbutils, result, report=report, quarantine=quarantine)

@@ -2,47 +2,85 @@
 # MAGIC %md
 # MAGIC # Bronze: load the republished files into Delta
 # MAGIC
+# MAGIC Each file the sync tasks republished to the store (the BLS `pr` directory, the DataUSA
+# MAGIC population) becomes rows of a bronze table, kept as published; a manifest records each
+# MAGIC file's sha256, so only files whose content changed since the last load are read.
+# MAGIC
 # MAGIC Widgets (named like `quest.config.Settings` fields):
 # MAGIC - `env`: local, dev or prod
 # MAGIC - `store`: the store URI the republish tasks wrote (a folder or `s3://bucket/prefix`)
 # MAGIC - `catalog`: Unity Catalog name (empty locally)
 # MAGIC - `schema_prefix`: prefix of the bronze/silver/gold schemas (keeps test runs apart)
 # MAGIC - `full_refresh`: `true` reloads every file (a replay); the job parameter of the same name
+# MAGIC - `write`: `true` loads and writes the tables (the job sets it); `false`, the default when
+# MAGIC   the notebook is opened by hand, only shows what a load would do and what bronze holds
 # MAGIC
 # MAGIC Opened by hand on Databricks, the widgets start at the **dev** environment: `env` dev,
 # MAGIC `catalog` `quest_dev`, `store` `s3://quest-dev-republish`. For another environment set
 # MAGIC `env`, `catalog` and `store` together (prod: `prod`, `quest`, `s3://quest-republish`); an
 # MAGIC empty widget keeps the environment's default. A job sets them all.
-# MAGIC Running it writes that environment's tables: not while its `quest_pipeline` job runs.
-# MAGIC
-# MAGIC Only files whose content changed since the last load are read; unchanged input writes nothing.
+# MAGIC With `write` `true` it writes that environment's tables: not while its `quest_pipeline`
+# MAGIC job runs. Locally: `python notebooks/load_bronze.py` reads the catalog under `QUEST_HOME`
+# MAGIC (`write=true` as an argument loads).
 
 # COMMAND ----------
 
 import json
 
-from quest.medallion.bronze import load_bronze
+from quest.medallion.bronze import load_bronze, plan_bronze
+from quest.medallion.manifest import BRONZE_MANIFEST, read_manifest
 from quest.ops.task_hook import recorded_task
-from quest.orchestration.notebook import define_widgets, finish, settings_from_widgets
+from quest.orchestration.notebook import (
+    define_widgets,
+    finish,
+    notebook_dbutils,
+    notebook_spark,
+    settings_from_widgets,
+    wants_write,
+)
 from quest.store.credentials import open_settings_store
 
 PARAMETERS = ("env", "store", "catalog", "schema_prefix", "full_refresh")
-define_widgets(dbutils, PARAMETERS)  # noqa: F821 - dbutils is injected by Databricks or the runner
-settings = settings_from_widgets(dbutils, PARAMETERS)  # noqa: F821
+dbutils = notebook_dbutils(globals(), PARAMETERS)
+define_widgets(dbutils, PARAMETERS)
+write = wants_write(dbutils)
+settings = settings_from_widgets(dbutils, PARAMETERS)
+spark = notebook_spark(globals(), settings)
 display = globals().get("display") or (lambda df: df.show(20, truncate=False))
+store = open_settings_store(settings, dbutils)
+manifest_name = settings.table("bronze", BRONZE_MANIFEST)
 
 # COMMAND ----------
 
-store = open_settings_store(settings, dbutils)  # noqa: F821
-with recorded_task("load_bronze", spark, settings, dbutils) as run:  # noqa: F821 - on Databricks: ops.run_history
-    result = run.summary = load_bronze(spark, settings, store)  # noqa: F821 - spark is injected
-quest_summary = result
-print(json.dumps(result.to_dict(), indent=2, default=str))
+# MAGIC %md
+# MAGIC ## Load what changed in the store since the last load
+# MAGIC With `write` `false`: only what a load would do.
 
 # COMMAND ----------
 
-display(spark.table(settings.table("bronze", "ingest_manifest")))  # noqa: F821
+result = None
+if write:
+    with recorded_task("load_bronze", spark, settings, dbutils) as run:  # Databricks: ops.run_history
+        result = run.summary = load_bronze(spark, settings, store)
+    quest_summary = result
+    print(json.dumps(result.to_dict(), indent=2, default=str))
+else:
+    print(plan_bronze(store, settings, read_manifest(spark, manifest_name)).describe())
+    print("write=false: nothing loaded (set the `write` widget to true to load)")
 
 # COMMAND ----------
 
-finish(dbutils, result)  # noqa: F821
+# MAGIC %md
+# MAGIC ## The files bronze holds
+
+# COMMAND ----------
+
+if spark.catalog.tableExists(manifest_name):
+    display(spark.table(manifest_name))
+else:
+    print(f"{manifest_name} does not exist yet: no load has run")
+
+# COMMAND ----------
+
+if result is not None:
+    finish(dbutils, result)

@@ -2,6 +2,10 @@
 # MAGIC %md
 # MAGIC # Silver: type, check and de-duplicate bronze
 # MAGIC
+# MAGIC Bronze rows become typed silver rows (`bls_observations`, `population`, the BLS mappings).
+# MAGIC Every row is checked against named rules: a row failing one lands in `silver.quarantine`
+# MAGIC with the rule's name and its raw record, never silently dropped; see `docs/data.md`.
+# MAGIC
 # MAGIC Widgets (named like `quest.config.Settings` fields):
 # MAGIC - `env`: local, dev or prod
 # MAGIC - `store`: the store URI (recorded for the run; silver reads bronze only)
@@ -9,43 +13,82 @@
 # MAGIC - `schema_prefix`: prefix of the bronze/silver/gold schemas
 # MAGIC - `full_refresh`: `true` re-reads every bronze file (a replay); the job parameter of the
 # MAGIC   same name
+# MAGIC - `write`: `true` loads and writes the tables (the job sets it); `false`, the default when
+# MAGIC   the notebook is opened by hand, only shows what a load would do and what silver holds
 # MAGIC
 # MAGIC Opened by hand on Databricks, the widgets start at the **dev** environment: `env` dev,
 # MAGIC `catalog` `quest_dev`, `store` `s3://quest-dev-republish`. For another environment set
 # MAGIC `env`, `catalog` and `store` together (prod: `prod`, `quest`, `s3://quest-republish`); an
 # MAGIC empty widget keeps the environment's default. A job sets them all.
-# MAGIC Running it writes that environment's tables: not while its `quest_pipeline` job runs.
-# MAGIC
-# MAGIC Rows failing a rule land in `silver.quarantine` with the rule's name; see `docs/data.md`.
+# MAGIC With `write` `true` it writes that environment's tables: not while its `quest_pipeline`
+# MAGIC job runs. Locally: `python notebooks/load_silver.py` reads the catalog under `QUEST_HOME`
+# MAGIC (`write=true` as an argument loads).
 
 # COMMAND ----------
 
 import json
 
-from quest.medallion.silver import load_silver
+from quest.medallion.manifest import BRONZE_MANIFEST, SILVER_MANIFEST, read_manifest
+from quest.medallion.report import quarantine_counts
+from quest.medallion.silver import load_silver, plan_silver
 from quest.ops.task_hook import recorded_task
-from quest.orchestration.notebook import define_widgets, finish, settings_from_widgets
+from quest.orchestration.notebook import (
+    define_widgets,
+    finish,
+    notebook_dbutils,
+    notebook_spark,
+    settings_from_widgets,
+    wants_write,
+)
 
 PARAMETERS = ("env", "store", "catalog", "schema_prefix", "full_refresh")
-define_widgets(dbutils, PARAMETERS)  # noqa: F821 - dbutils is injected by Databricks or the runner
-settings = settings_from_widgets(dbutils, PARAMETERS)  # noqa: F821
+dbutils = notebook_dbutils(globals(), PARAMETERS)
+define_widgets(dbutils, PARAMETERS)
+write = wants_write(dbutils)
+settings = settings_from_widgets(dbutils, PARAMETERS)
+spark = notebook_spark(globals(), settings)
 display = globals().get("display") or (lambda df: df.show(20, truncate=False))
+manifest_name = settings.table("silver", SILVER_MANIFEST)
 
 # COMMAND ----------
 
-with recorded_task("load_silver", spark, settings, dbutils) as run:  # noqa: F821 - on Databricks: ops.run_history
-    result = run.summary = load_silver(spark, settings)  # noqa: F821 - spark is injected
-quest_summary = result
-print(json.dumps(result.to_dict(), indent=2, default=str))
+# MAGIC %md
+# MAGIC ## Load what bronze holds that silver has not
+# MAGIC With `write` `false`: only what a load would do.
 
 # COMMAND ----------
 
-display(spark.table(settings.table("silver", "load_manifest")))  # noqa: F821
+result = None
+if write:
+    with recorded_task("load_silver", spark, settings, dbutils) as run:  # Databricks: ops.run_history
+        result = run.summary = load_silver(spark, settings)
+    quest_summary = result
+    print(json.dumps(result.to_dict(), indent=2, default=str))
+else:
+    plan = plan_silver(
+        read_manifest(spark, settings.table("bronze", BRONZE_MANIFEST)),
+        read_manifest(spark, manifest_name),
+        full_refresh=settings.full_refresh,
+    )
+    print(plan.describe())
+    print("write=false: nothing loaded (set the `write` widget to true to load)")
 
 # COMMAND ----------
 
-display(spark.table(settings.table("silver", "quarantine")))  # noqa: F821
+# MAGIC %md
+# MAGIC ## The files silver holds, and the rows it quarantined per rule and file
 
 # COMMAND ----------
 
-finish(dbutils, result)  # noqa: F821
+if spark.catalog.tableExists(manifest_name):
+    display(spark.table(manifest_name))
+else:
+    print(f"{manifest_name} does not exist yet: no load has run")
+quarantined = quarantine_counts(spark, settings)
+if quarantined is not None:
+    display(quarantined)
+
+# COMMAND ----------
+
+if result is not None:
+    finish(dbutils, result)

@@ -39,7 +39,11 @@ def _verbosity(parser: argparse.ArgumentParser, default=None) -> None:
         "-v", "--verbose", action="store_true", default=default, help="debug logging"
     )
     group.add_argument(
-        "-q", "--quiet", action="store_true", default=default, help="warnings and errors only"
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="no progress lines: warnings, errors and the closing line only",
     )
 
 
@@ -116,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="print the three gold answers")
     _common(report, "home")
     report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.add_argument(
+        "--all", action="store_true", dest="show_all", help="every best-year row, not the first"
+    )
     report.set_defaults(handler=_report)
 
     runs = sub.add_parser("runs", help="list the past runs recorded under the home")
@@ -166,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     from quest.runner.output import QuestOnly
 
     for handler in logging.getLogger().handlers:
+        # On the terminal's handler, not only the root logger: a run lowers the root to INFO
+        # for its engine and task logs, and `-q` must keep the terminal quiet meanwhile.
+        handler.setLevel(level)
         handler.addFilter(UserinfoFilter())
         if not args.verbose:
             handler.addFilter(QuestOnly())
@@ -237,19 +247,19 @@ def _sample(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from quest.runner.local import run_cli
 
-    return run_cli(_settings(args), only=args.only)
+    return run_cli(_settings(args), only=args.only, quiet=bool(args.quiet))
 
 
 def _demo(args: argparse.Namespace) -> int:
     from quest.runner.demo import run_demo
 
-    return run_demo(load_settings())
+    return run_demo(load_settings(), quiet=bool(args.quiet))
 
 
 def _report(args: argparse.Namespace) -> int:
     from quest.medallion.report import print_report
 
-    return print_report(_settings(args), as_json=args.json)
+    return print_report(_settings(args), as_json=args.json, show_all=args.show_all)
 
 
 def _spark_setup(args: argparse.Namespace) -> int:

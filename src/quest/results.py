@@ -239,6 +239,8 @@ class TaskResult:
         report: the answers, for the task that produces them.
         task_values: the values it published as task values, which later tasks and conditions
             name as `{{tasks.<task>.values.<key>}}`.
+        quarantine: rows silver quarantined per rule and file, beside the answers
+            (`quest.medallion.report.quarantine_summary`).
     """
 
     # Declared like TableResult's counts but not shared with it: a task's counts are the task's
@@ -254,9 +256,12 @@ class TaskResult:
     source: dict | None = None
     report: dict | None = None
     task_values: dict[str, str] | None = None
+    quarantine: list[dict] | None = None
 
     @classmethod
-    def from_layer(cls, layer: LayerResult, report: dict | None = None) -> TaskResult:
+    def from_layer(
+        cls, layer: LayerResult, report: dict | None = None, quarantine: list[dict] | None = None
+    ) -> TaskResult:
         return cls(
             status=Status.UNCHANGED if layer.unchanged else Status.CHANGED,
             summary=layer.describe(),
@@ -265,6 +270,7 @@ class TaskResult:
             delta_versions=layer.commits,
             layer=layer,
             report=report,
+            quarantine=quarantine,
         )
 
     def to_dict(self) -> dict:

@@ -1,48 +1,38 @@
-"""The three notebooks run locally, as the workflow runner runs them: `runpy` with a `dbutils`
-stand-in, and a `quest_summary` global for the runner to read."""
+"""The three notebooks, run as the job runs them (a `dbutils` whose `write` widget is true) and
+as a person opens them (no `dbutils`, no widget given: they only read), against one catalog; and
+`quest report` on what they left."""
 
 from __future__ import annotations
 
 import json
 import runpy
+import sys
+import uuid
 
 import pytest
 
+from quest.config import Settings
+from quest.medallion.gold import _view_text
+from quest.orchestration.tasks import settings_scope
+from quest.results import TaskResult
+from quest.runner.dbutils import LocalDbutils, NotebookExit
+from quest.store import LocalStore
 from tests.bls_text import data_file, data_line
-from tests.medallion.helpers import put
+from tests.medallion.helpers import all_tables, put, versions
 from tests.realdata import REPO
 
 pytestmark = pytest.mark.spark
 NOTEBOOKS = REPO / "notebooks"
-
-
-class _Widgets:
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-        self.defined: list[str] = []
-
-    def text(self, name: str, default: str, label: str | None = None) -> None:
-        self.defined.append(name)
-        self.values.setdefault(name, default)
-
-    def get(self, name: str) -> str:
-        return self.values[name]
-
-
-class _DbUtils:
-    """Locally there is no `notebook` attribute: the notebook must not call exit()."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.widgets = _Widgets(values)
-
-
-def _run(name: str, spark, values: dict[str, str]) -> dict:
-    dbutils = _DbUtils(dict(values))
-    result = runpy.run_path(
-        str(NOTEBOOKS / name), init_globals={"spark": spark, "dbutils": dbutils}
-    )
-    assert {"env", "store", "catalog", "schema_prefix"} <= set(dbutils.widgets.defined)
-    return result
+GOLD_VIEWS = ("population_stats", "best_year_by_series", "series_population_report")
+SERIES = [f"PRS3000{n:04d}" for n in range(12)]
+ROWS = [
+    data_line("PRS30006032", 2013, "Q01", "0.5"),
+    data_line("PRS30006032", 2014, "Q01", "1.5"),
+    data_line("PRS30006032", 2015, "Q01", "2.5"),
+    data_line("PRS30006032", 2015, "Q02", "n/a"),  # quarantined: value_numeric
+    *[data_line(s, 2013 + i % 3, "Q01", f"{i}.0") for i, s in enumerate(SERIES)],
+]
+POPULATION = [(2013, 316_128_839), (2015, 321_418_821)]  # no 2014, as DataUSA lacks 2020
 
 
 def test_notebooks_are_databricks_source_files():
@@ -53,61 +43,130 @@ def test_notebooks_are_databricks_source_files():
         assert "# MAGIC %md" in text, path
 
 
-def test_bronze_silver_gold_notebooks_run_locally_and_leave_a_summary(
-    spark, spark_settings, monkeypatch
-):
-    settings = spark_settings
-    from quest.store import LocalStore
+def _as_the_job_runs_it(name: str, spark, settings: Settings, widgets: dict) -> TaskResult:
+    """As the local runner and a Databricks job run a notebook task: `write` true, the task's
+    result as the exit value."""
+    dbutils = LocalDbutils({**widgets, "write": "true"})
+    with settings_scope(settings), pytest.raises(NotebookExit) as done:
+        runpy.run_path(
+            str(NOTEBOOKS / name),
+            init_globals={"spark": spark, "dbutils": dbutils},
+            run_name="__main__",
+        )
+    return TaskResult.from_dict(json.loads(done.value.value))
 
+
+@pytest.fixture(scope="module")
+def loaded(spark, spark_home, tmp_path_factory):
+    settings = Settings(
+        home=spark_home,
+        store=str(tmp_path_factory.mktemp("notebook-store")),
+        schema_prefix=f"nb{uuid.uuid4().hex[:6]}_",
+        end_year=2015,
+    )
     store = LocalStore(settings.store_uri)
-    put(
-        store,
-        "bls/pr/pr.data.0.Current",
-        data_file(
-            data_line("PRS30006032", 2013, "Q01", "0.5"),
-            data_line("PRS30006032", 2014, "Q01", "1.5"),
-        ),
-    )
-    put(
-        store,
-        settings.datausa_key,
-        json.dumps(
-            {
-                "data": [
-                    {
-                        "Nation ID": "01000US",
-                        "Nation": "United States",
-                        "Year": 2013,
-                        "Population": 316128839.0,
-                    }
-                ]
-            }
-        ),
-    )
-    monkeypatch.setenv("QUEST_HOME", str(settings.home))
-    values = {
-        "env": "local",
-        "store": settings.store_uri,
-        "catalog": "",
-        "schema_prefix": settings.schema_prefix,
+    put(store, "bls/pr/pr.data.0.Current", data_file(*ROWS))
+    records = [
+        {"Nation ID": "01000US", "Nation": "United States", "Year": y, "Population": float(p)}
+        for y, p in POPULATION
+    ]
+    put(store, settings.datausa_key, json.dumps({"data": records}))
+    widgets = {"env": "local", "store": settings.store_uri, "schema_prefix": settings.schema_prefix}
+    results = {
+        name: _as_the_job_runs_it(f"{name}.py", spark, settings, widgets)
+        for name in ("load_bronze", "load_silver")
     }
+    gold_widgets = {**widgets, "start_year": "2013", "end_year": "2015"}
+    results["gold_analysis"] = _as_the_job_runs_it(
+        "gold_analysis.py", spark, settings, gold_widgets
+    )
+    return settings, results
 
-    bronze = _run("load_bronze.py", spark, values)["quest_summary"]
-    assert bronze.layer == "bronze" and bronze.commits > 0
-    silver = _run("load_silver.py", spark, values)["quest_summary"]
-    assert silver.tables[settings.table("silver", "bls_observations")].rows_valid == 2
-    gold_values = {
-        **values,
-        "current_file": "",
-        "start_year": "2013",
-        "end_year": "2013",
-        "include_annual": "false",
-        "report_series": "",
-        "report_period": "",
-    }
-    gold = _run("gold_analysis.py", spark, gold_values)
-    assert gold["quest_summary"].parameters["end_year"] == 2013
-    assert gold["report_df"].count() == 2
-    chart = gold["quest_summary"].outputs.get("chart")
-    if chart:
-        assert (settings.home / "gold_report_chart.png").exists()
+
+def test_run_as_a_job_each_notebook_writes_and_exits_with_its_result(loaded):
+    settings, results = loaded
+    assert results["load_bronze"].layer.layer == "bronze" and results["load_bronze"].delta_versions
+    silver = results["load_silver"]
+    assert silver.rows_quarantined == 1
+    gold = results["gold_analysis"]
+    assert gold.layer.parameters["end_year"] == 2015
+    assert gold.report["population_stats"]["end_year"] == 2015
+    assert len(gold.report["best_year"]) == 13
+    assert gold.quarantine == [
+        {
+            "rule": "value_numeric",
+            "source_file": "pr.data.0.Current",
+            "target_table": "bls_observations",
+            "rows": 1,
+        }
+    ]
+    assert gold.layer.outputs["charts"] == str(settings.home / "charts")
+    assert gold.layer.outputs["chart"] == str(settings.home / "charts" / "series_population.png")
+
+
+def _opened_by_hand(name: str, scope: dict) -> dict:
+    """A notebook run as `python notebooks/<name>` runs it: no dbutils, no argument."""
+    argv = sys.argv
+    sys.argv = [str(NOTEBOOKS / name)]
+    try:
+        return runpy.run_path(str(NOTEBOOKS / name), init_globals=scope, run_name="__main__")
+    finally:
+        sys.argv = argv
+
+
+def test_opened_by_hand_the_notebooks_only_read_and_gold_draws_its_charts(
+    spark, loaded, monkeypatch, capsys
+):
+    settings, _ = loaded
+    # A person's environment: the home and schemas of the catalog, other gold parameters.
+    monkeypatch.setenv("QUEST_HOME", str(settings.home))
+    monkeypatch.setenv("QUEST_STORE", settings.store_uri)
+    monkeypatch.setenv("QUEST_SCHEMA_PREFIX", settings.schema_prefix)
+    monkeypatch.setenv("QUEST_END_YEAR", "2014")
+    tables = all_tables(spark, settings)
+    before = versions(spark, tables)
+    views = {v: _view_text(spark, settings.table("gold", v)) for v in GOLD_VIEWS}
+    charts = settings.home / "charts"
+    for png in charts.glob("*.png"):
+        png.unlink()
+
+    _opened_by_hand("load_bronze.py", {"spark": spark})
+    _opened_by_hand("load_silver.py", {"spark": spark})
+    gold = _opened_by_hand("gold_analysis.py", {})  # builds its session through quest.spark
+
+    assert versions(spark, tables) == before, "a notebook opened by hand wrote a Delta commit"
+    assert {v: _view_text(spark, settings.table("gold", v)) for v in GOLD_VIEWS} == views
+    out = capsys.readouterr().out
+    assert out.count("write=false: nothing loaded") == 2
+    assert "nothing to load: every file is as last loaded" in out
+    assert "nothing to load from bronze: every file is as last loaded" in out
+    assert gold["result"] is None and "quest_summary" not in gold
+    assert gold["report"]["population_stats"]["end_year"] == 2015  # the views as they are
+    assert set(gold["chart_paths"]) == {"population", "best_year", "series_population"}
+    assert sorted(p.name for p in charts.glob("*.png")) == [
+        "best_year.png",
+        "population.png",
+        "series_population.png",
+    ]
+    assert "Data quality: rows silver quarantined, per rule and file" in out
+
+
+def test_quest_report_is_compact_with_a_data_quality_section(loaded, monkeypatch, capsys):
+    from quest.cli import main
+
+    settings, _ = loaded
+    monkeypatch.setenv("QUEST_SCHEMA_PREFIX", settings.schema_prefix)
+    monkeypatch.setenv("QUEST_END_YEAR", "2015")
+    assert main(["report", "--home", str(settings.home)]) == 0
+    text = capsys.readouterr().out
+    assert "(first 10 of 13 rows; `quest report --all` for all)" in text
+    quality = text.split("Data quality: rows silver quarantined, per rule and file\n")[1]
+    assert quality.splitlines()[3].split() == ["value_numeric", "pr.data.0.Current", "1"]
+
+    assert main(["report", "--all", "--home", str(settings.home)]) == 0
+    assert "(13 rows)" in capsys.readouterr().out
+
+    assert main(["report", "--json", "--home", str(settings.home)]) == 0
+    answers = json.loads(capsys.readouterr().out)
+    assert set(answers) == {"population_stats", "best_year", "series_report"}
+    assert len(answers["best_year"]) == 13

@@ -73,6 +73,8 @@ def test_every_notebook_names_its_widgets_and_the_dev_default_at_the_top(noteboo
     for name in _parameters(notebook):
         assert f"`{name}`" in header, f"{notebook.name}: widget {name} is not described"
     assert "**dev**" in header and "quest_dev" in header
+    assert "`write`" in header, f"{notebook.name}: the write widget is not described"
+    assert "wants_write(dbutils)" in notebook.read_text(encoding="utf-8")
 
 
 def test_bronze_and_silver_take_the_replay_widget_gold_does_not():

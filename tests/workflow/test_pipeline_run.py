@@ -40,7 +40,9 @@ def test_pipeline_answers_right_then_a_quiet_rerun_skips_the_medallion(
         saved = json.loads(Path(first.path).read_text())
         assert saved["status"] == "success" and set(saved["tasks"]) == set(first.tasks)
         chart = first.tasks["gold_analysis"].result.layer.outputs.get("chart")
-        assert chart is None or Path(chart).parent == settings.home, "chart left the run's home"
+        assert chart is None or Path(chart).parent == settings.home / "charts", (
+            "chart left the run's home"
+        )
 
         assert first.tasks["gold_analysis"].result.delta_versions == 0, "gold views wrote"
         assert first.tasks["record_medallion"].did.startswith("recorded in ")

@@ -140,3 +140,103 @@ def test_quest_runs_lists_past_runs(settings, capsys):
     assert main(["runs", "--home", str(settings.home)]) == 0
     rows = capsys.readouterr().out.splitlines()
     assert rows[-1].split() == [record.run_id, "success", "0", "0", "0"]
+
+
+class _Logging(Behaviour):
+    """Tasks that log as quest's code does, and an engine that chatters beside them."""
+
+    def __call__(self, name, **params):
+        logging.getLogger("quest.sources.fake").info("%s fetched 3 files", name)
+        logging.getLogger("some.engine").info("engine chatter from %s", name)
+        if name == "combine":
+            logging.getLogger("quest.sources.fake").warning("combine found a short file")
+        return super().__call__(name, **params)
+
+
+def test_each_task_log_holds_the_log_records_of_that_task(settings):
+    record = run_workflow(settings, workflow=fake_workflow(_Logging()), out=lambda line: None)
+    for name, task in record.tasks.items():
+        text = Path(task.log).read_text()
+        assert f"INFO quest.sources.fake: {name} fetched 3 files" in text, (name, text)
+        others = set(record.tasks) - {name}
+        assert not any(f"{other} fetched" in text for other in others), text
+        assert "engine chatter" not in text  # the engines' lines go to the engine log
+    assert (
+        "WARNING quest.sources.fake: combine found a short file"
+        in Path(record.tasks["combine"].log).read_text()
+    )
+
+
+def test_a_quiet_run_prints_failures_and_the_closing_lines_only(settings):
+    lines: list[str] = []
+    behaviour = Behaviour(fail_times={"extract_b": 9})
+    record = run_workflow(
+        settings, workflow=fake_workflow(behaviour, retries=0), out=lines.append, quiet=True
+    )
+    assert record.status == FAILED
+    assert [line.split(":")[0] for line in lines[:3]] == [
+        "x extract_b",
+        "- combine",
+        "- publish",
+    ], lines
+    assert lines[3].startswith("Done. changed=0 unchanged=1 skipped=2 failed=1")
+    assert lines[4:] == [f"  run record: {record.path}", f"  engine log: {record.engine_log}"]
+
+
+def test_quest_run_q_keeps_the_terminal_to_the_closing_lines(settings, monkeypatch, capsys):
+    from quest.cli import main
+    from quest.runner import local
+
+    monkeypatch.setattr(local, "load_pipeline", lambda: fake_workflow(_Logging()))
+    terminal = logging.StreamHandler()  # the terminal's handler, as `quest` sets it up
+    logging.getLogger().addHandler(terminal)
+    try:
+        argv = ["run", "-q", "--home", str(settings.home), "--store", settings.store_uri]
+        status = main([*argv, "--contact", "quiet@example.org"])
+    finally:
+        logging.getLogger().removeHandler(terminal)
+    out, err = capsys.readouterr()
+    assert status == 0
+    assert out.splitlines()[0].startswith("Done. changed=0 unchanged=4 "), out
+    assert [line.split(":")[0] for line in out.splitlines()[1:]] == [
+        "  run record",
+        "  engine log",
+    ]
+    assert "fetched 3 files" not in err  # quest's INFO lines stay off a quiet terminal
+    assert "combine found a short file" in err  # its warnings do not
+
+
+def test_the_run_ends_with_the_compact_report_and_its_data_quality_section(settings):
+    from tests.unit.test_report import QUARANTINE, REPORT
+
+    class Answers(Behaviour):
+        def __call__(self, name, **params):
+            super().__call__(name, **params)
+            result = TaskResult(Status.UNCHANGED, "views unchanged")
+            if name == "publish":
+                result.report, result.quarantine = REPORT, QUARANTINE
+            return result.to_dict()
+
+    lines: list[str] = []
+    record = run_workflow(settings, workflow=fake_workflow(Answers()), out=lines.append)
+    assert record.report == REPORT
+    assert "(first 10 of 25 rows; `quest report --all` for all)" in lines
+    assert not any("PRS00000010" in line for line in lines)  # the 11th row: left to --all
+    quality = lines.index("Data quality: rows silver quarantined, per rule and file")
+    assert lines[quality + 5].split() == ["period_known", "pr.data.1.AllData", "1"]
+    done = [n for n, line in enumerate(lines) if line.startswith("Done. ")]
+    assert done and done[0] > quality
+
+
+def test_the_bls_sync_tasks_log_holds_its_summary_line(tmp_path, source, mirror):
+    from quest.store import LocalStore
+    from tests.sources.support import fast_settings, sample_files
+
+    for name, body in sample_files(3).items():
+        source.write(name, body)
+    store = LocalStore(str(tmp_path / "store"))
+    settings = fast_settings(tmp_path / "home", store, mirror)
+    record = run_workflow(settings, only=["bls_sync"], out=lambda line: None)
+    assert record.tasks["bls_sync"].status == SUCCESS
+    text = Path(record.tasks["bls_sync"].log).read_text()
+    assert "INFO quest.sources.bls: BLS sync of" in text and "3 uploaded" in text, text

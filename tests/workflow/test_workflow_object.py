@@ -106,6 +106,8 @@ def test_notebook_tasks_pass_their_widgets_as_base_parameters(pipeline):
         assert (REPO / nb.notebook_path).is_file()
         assert {"env", "store", "catalog", "schema_prefix"} <= set(nb.base_parameters)
         assert all(isinstance(v, str) for v in nb.base_parameters.values())
+        # Opened by hand a notebook only reads; the job's task is what makes it write.
+        assert nb.base_parameters["write"] == "true"
     gold = pipeline.tasks["gold_analysis"].task_func().base_parameters
     assert gold["report_series"] == "PRS30006032" and gold["start_year"] == "2013"
 

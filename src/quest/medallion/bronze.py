@@ -19,7 +19,13 @@ from datetime import UTC, datetime
 
 from quest.config import Settings
 from quest.errors import DataFileError
-from quest.medallion.manifest import BRONZE_MANIFEST, BRONZE_SCHEMA, read_manifest, write_manifest
+from quest.medallion.manifest import (
+    BRONZE_MANIFEST,
+    BRONZE_SCHEMA,
+    describe_plan,
+    read_manifest,
+    write_manifest,
+)
 from quest.medallion.store_files import (
     FileKind,
     SourceFile,
@@ -69,6 +75,10 @@ class BronzePlan:
     def known_tables(self) -> list[str]:
         """The bronze tables the manifest says files were loaded into."""
         return sorted({e["table"] for e in self.manifest.values() if e.get("table")})
+
+    def describe(self) -> str:
+        """What a load would do, for people."""
+        return describe_plan([s.source_file for s in self.changed], self.gone, "load")
 
 
 def plan_bronze(store, settings: Settings, manifest: dict[str, dict]) -> BronzePlan:

@@ -41,6 +41,18 @@ SILVER_SCHEMA = T.StructType(
 )
 
 
+def describe_plan(changed: list[str], gone: list[str], verb: str) -> str:
+    """A layer's plan in one line: the files it would `verb` and those it would delete."""
+    if not changed and not gone:
+        return f"nothing to {verb}: every file is as last loaded"
+    parts = []
+    if changed:
+        parts.append(f"{len(changed)} file(s) to {verb}: {', '.join(changed)}")
+    if gone:
+        parts.append(f"{len(gone)} file(s) gone, their rows to delete: {', '.join(gone)}")
+    return "; ".join(parts)
+
+
 def read_manifest(spark, name: str) -> dict[str, dict]:
     """source_file -> the manifest row as a dict; empty when the table does not exist yet."""
     if not table_exists(spark, name):

@@ -1,4 +1,5 @@
-"""The quest's three answers, read from the gold views: as a dict, as text for people, as JSON."""
+"""The quest's three answers, read from the gold views: as a dict, as text for people, as JSON;
+and what silver quarantined, per rule and file."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 
 from quest.config import Settings, on_databricks
 from quest.errors import ConfigError
+from quest.medallion.silver_tables import POPULATION, QUARANTINE
+from quest.medallion.tables import table_exists
 from quest.text_table import format_table
 
 
@@ -46,34 +49,114 @@ def gold_report(spark, settings: Settings) -> dict:
     }
 
 
+GOLD_VIEWS = ("population_stats", "best_year_by_series", "series_population_report")
+
+
+def require_gold_views(spark, settings: Settings) -> None:
+    """Raises ConfigError naming the first gold view missing from the catalog."""
+    if on_databricks():
+        where, fix = "the catalog", "run the quest_pipeline job, or this notebook with write=true"
+    else:
+        where = f"the catalog under {settings.home}"
+        fix = "run `quest run` (or `make demo`) first, or point QUEST_HOME at the right home"
+    for view in GOLD_VIEWS:
+        if not spark.catalog.tableExists(settings.table("gold", view)):
+            raise ConfigError(f"{settings.table('gold', view)} is not in {where}: {fix}")
+
+
+def quarantine_counts(spark, settings: Settings):
+    """Rows silver set aside, counted per rule and per file (most first), as a DataFrame read
+    from `silver.quarantine`; None when that table does not exist yet."""
+    from pyspark.sql import functions as F
+
+    name = settings.table("silver", QUARANTINE)
+    if not table_exists(spark, name):
+        return None
+    return (
+        spark.table(name)
+        .groupBy("rule", "source_file", "target_table")
+        .agg(F.count(F.lit(1)).alias("rows"))
+        .orderBy(F.desc("rows"), "rule", "source_file")
+    )
+
+
+def quarantine_summary(spark, settings: Settings) -> list[dict]:
+    """`quarantine_counts` as plain rows: rule, source_file, target_table, rows."""
+    counts = quarantine_counts(spark, settings)
+    if counts is None:
+        return []
+    return [
+        {
+            "rule": r["rule"],
+            "source_file": r["source_file"],
+            "target_table": r["target_table"],
+            "rows": int(r["rows"]),
+        }
+        for r in counts.collect()
+    ]
+
+
+def population_by_year(spark, settings: Settings, first: int, last: int) -> dict[int, int]:
+    """Silver's US population from year `first` to `last`, inclusive (a year DataUSA lacks is
+    absent)."""
+    from pyspark.sql import functions as F
+
+    rows = (
+        spark.table(settings.table("silver", POPULATION))
+        .where(F.col("year").between(first, last))
+        .select("year", "population")
+        .collect()
+    )
+    return {int(r["year"]): int(r["population"]) for r in rows}
+
+
 def _number(value, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
-def format_report(report: dict) -> str:
-    """Readable tables of the three answers."""
-    stats = report["population_stats"]
-    series = report["series_report"]
-    parts = [
-        f"US population {stats['start_year']}-{stats['end_year']}",
+def _heading(text: str) -> list[str]:
+    return [text, "-" * len(text)]
+
+
+# The best-year answer has a row per series (hundreds): the compact report shows this many.
+FIRST_ROWS = 10
+
+
+def _population_section(stats: dict) -> list[str]:
+    years = f"{stats['start_year']}-{stats['end_year']}"
+    return [
+        *_heading(f"1. US population {years}: mean and sample standard deviation"),
         format_table(
             ["statistic", "value"],
             [["mean", _number(stats["mean"])], ["sample stddev", _number(stats["stddev"])]],
             align="lr",
         ),
-        "",
-        f"Best year per series (sum of the summed periods), {len(report['best_year'])} series",
+    ]
+
+
+def _best_year_section(best: list[dict], limit: int | None) -> list[str]:
+    shown = best if limit is None else best[:limit]
+    lines = [
+        *_heading("2. Best year per series: the year of the largest summed quarterly value"),
         format_table(
             ["series_id", "year", "value"],
-            [[r["series_id"], str(r["year"]), _number(r["value"], 3)] for r in report["best_year"]],
+            [[r["series_id"], str(r["year"]), _number(r["value"], 3)] for r in shown],
             align="lrr",
         ),
-        "",
-        (
-            f"{series[0]['series_id']} / {series[0]['period']} against population"
-            if series
-            else "Series report: no rows"
-        ),
+    ]
+    if len(shown) < len(best):
+        lines.append(f"(first {len(shown)} of {len(best)} rows; `quest report --all` for all)")
+    else:
+        lines.append(f"({len(best)} rows)")
+    return lines
+
+
+def _series_section(series: list[dict]) -> list[str]:
+    if not series:
+        return [*_heading("3. Series against population"), "no rows"]
+    first = series[0]
+    return [
+        *_heading(f"3. {first['series_id']} / {first['period']} value against US population"),
         format_table(
             ["year", "value", "population"],
             [
@@ -87,11 +170,49 @@ def format_report(report: dict) -> str:
             align="lrr",
         ),
     ]
-    return "\n".join(parts)
 
 
-def print_report(settings: Settings, as_json: bool = False) -> int:
-    """Print the answers from the catalog under the local home (used by `quest report`)."""
+def _quality_section(quarantine: list[dict]) -> list[str]:
+    lines = _heading("Data quality: rows silver quarantined, per rule and file")
+    if not quarantine:
+        return [*lines, "no row quarantined"]
+    total = sum(r["rows"] for r in quarantine)
+    return [
+        *lines,
+        format_table(
+            ["rule", "file", "rows"],
+            [[r["rule"], r["source_file"], f"{r['rows']:,}"] for r in quarantine],
+            align="llr",
+        ),
+        f"({total:,} {'row' if total == 1 else 'rows'} in all; each with its raw record in "
+        "silver.quarantine)",
+    ]
+
+
+def format_report(
+    report: dict, quarantine: list[dict] | None = None, limit: int | None = FIRST_ROWS
+) -> str:
+    """The three answers for people, each under its heading, then the data-quality section.
+
+    Args:
+        report: the answers (`gold_report`).
+        quarantine: rows quarantined per rule and file (`quarantine_summary`); None leaves the
+            data-quality section out.
+        limit: best-year rows shown (the count and a hint follow); None shows every row.
+    """
+    sections = [
+        _population_section(report["population_stats"]),
+        _best_year_section(report["best_year"], limit),
+        _series_section(report["series_report"]),
+    ]
+    if quarantine is not None:
+        sections.append(_quality_section(quarantine))
+    return "\n\n".join("\n".join(section) for section in sections)
+
+
+def print_report(settings: Settings, as_json: bool = False, show_all: bool = False) -> int:
+    """Print the answers from the catalog under the local home (used by `quest report`): the
+    compact text (the first best-year rows, `show_all` for every one) or the answers as JSON."""
     from quest.spark import get_spark
 
     if not on_databricks() and not (settings.home / "metastore_db").is_dir():
@@ -100,12 +221,11 @@ def print_report(settings: Settings, as_json: bool = False) -> int:
             "(or `make demo`) first, or point QUEST_HOME (or --home) at the right home"
         )
     spark = get_spark(settings, app_name="quest-report")
-    for view in ("population_stats", "best_year_by_series", "series_population_report"):
-        if not spark.catalog.tableExists(settings.table("gold", view)):
-            raise ConfigError(
-                f"{settings.table('gold', view)} is not in the catalog under {settings.home}: "
-                "run `quest run` (or `make demo`) first, or point QUEST_HOME at the right home"
-            )
+    require_gold_views(spark, settings)
     report = gold_report(spark, settings)
-    print(json.dumps(report, indent=2) if as_json else format_report(report))
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        quarantine = quarantine_summary(spark, settings)
+        print(format_report(report, quarantine, limit=None if show_all else FIRST_ROWS))
     return 0

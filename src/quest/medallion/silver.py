@@ -26,6 +26,7 @@ from quest.medallion.manifest import (
     BRONZE_MANIFEST,
     SILVER_MANIFEST,
     SILVER_SCHEMA,
+    describe_plan,
     read_manifest,
     write_manifest,
 )
@@ -77,6 +78,10 @@ class SilverPlan:
     def pending_of(self, kind: FileKind) -> list[str]:
         """The pending files of one kind, sorted."""
         return sorted(f for f, e in self.pending.items() if e["kind"] == kind)
+
+    def describe(self) -> str:
+        """What a load would do, for people."""
+        return describe_plan(sorted(self.pending), self.gone, "load from bronze")
 
     def tables(self) -> list[str]:
         """Every silver table this load reports on (short names)."""

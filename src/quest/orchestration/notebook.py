@@ -9,19 +9,109 @@ configured default.
 A notebook opened by hand on a Databricks cluster that no job configured (no `QUEST_ENV` in its
 environment) starts from the dev settings, never from `local`, whose store is a folder on the
 driver.
+
+A notebook writes only when its `write` widget says `true`: the job and the local runner pass it
+(a notebook task's `base_parameters`); opened by hand, or run as a script
+(`python notebooks/gold_analysis.py`), it reads and shows, and changes no table.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 
-from quest.config import Settings, parse_setting
+from quest.config import Settings, on_databricks, parse_setting
+from quest.errors import ConfigError
 from quest.orchestration.tasks import base_settings, environment_settings
 from quest.results import LayerResult, TaskResult
 
-__all__ = ["define_widgets", "environment_settings", "finish", "settings_from_widgets"]
+__all__ = [
+    "WRITE",
+    "define_widgets",
+    "environment_settings",
+    "finish",
+    "notebook_dbutils",
+    "notebook_spark",
+    "settings_from_widgets",
+    "show_chart",
+    "wants_write",
+]
+
+# The widget that lets a notebook write; the workflow's notebook tasks set it to `true`.
+WRITE = "write"
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+
+
+def notebook_dbutils(scope: dict, names: Iterable[str] = ()):
+    """The notebook's `dbutils`: Databricks' or the local runner's when `scope` (the notebook's
+    globals) has one; else, for a notebook run as a script, a local stand-in whose widgets are
+    the script's `name=value` arguments (`python notebooks/load_bronze.py write=true`).
+
+    Args:
+        scope: the notebook's globals.
+        names: the notebook's widgets besides `write`, the names a script argument may give.
+
+    Raises:
+        ConfigError: for a script argument that is not `name=value` with a known name.
+    """
+    found = scope.get("dbutils")
+    if found is not None:
+        return found
+    from quest.runner.dbutils import LocalDbutils
+
+    values = {}
+    known = {*names, WRITE}
+    if scope.get("__name__") == "__main__":
+        for argument in sys.argv[1:]:
+            name, sep, value = argument.partition("=")
+            if not sep or name not in known:
+                raise ConfigError(
+                    f"notebook argument {argument!r}: give widgets as name=value, name one of "
+                    + ", ".join(sorted(known))
+                )
+            values[name] = value
+    return LocalDbutils(values, exits=False)
+
+
+def notebook_spark(scope: dict, settings: Settings):
+    """The notebook's SparkSession: the `spark` Databricks or the runner put in `scope`, else
+    a local one on the settings' home (the catalog `quest run` and `quest demo` leave)."""
+    found = scope.get("spark")
+    if found is not None:
+        return found
+    from quest.spark import get_spark
+
+    return get_spark(settings, app_name="quest-notebook")
+
+
+def wants_write(dbutils) -> bool:
+    """Declare the `write` widget (default `false`) and read it.
+
+    Raises:
+        ConfigError: for a value that is not true or false.
+    """
+    dbutils.widgets.text(WRITE, "false")
+    raw = str(dbutils.widgets.get(WRITE) or "").strip().lower()
+    if raw not in _TRUE + _FALSE:
+        raise ConfigError(f"widget {WRITE}={raw!r}: use true (load and write) or false (read)")
+    return raw in _TRUE
+
+
+def show_chart(figure, name: str, settings: Settings, display=None) -> str | None:
+    """Show a chart: on Databricks in the notebook (`display`); elsewhere saved as
+    `<home>/charts/<name>.png`, whose path is returned (and printed)."""
+    if on_databricks() and display is not None:
+        display(figure)
+        return None
+    folder = Path(settings.home) / "charts"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    figure.savefig(path)
+    print(f"chart: {path}")
+    return str(path)
 
 
 def define_widgets(dbutils, names: Iterable[str], settings: Settings | None = None) -> None:
@@ -51,10 +141,12 @@ def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None =
     return replace(base, **values)
 
 
-def finish(dbutils, result: LayerResult, report: dict | None = None) -> TaskResult:
+def finish(
+    dbutils, result: LayerResult, report: dict | None = None, quarantine: list[dict] | None = None
+) -> TaskResult:
     """End the notebook with its task result as the exit value (JSON), which the job and the
     local runner read; where `dbutils` cannot exit a notebook, just return it."""
-    task = TaskResult.from_layer(result, report=report)
-    if hasattr(dbutils, "notebook"):
+    task = TaskResult.from_layer(result, report=report, quarantine=quarantine)
+    if getattr(dbutils, "notebook", None) is not None:
         dbutils.notebook.exit(json.dumps(task.to_dict(), default=str))
     return task

@@ -38,6 +38,7 @@ from brickflow.engine.task import TaskLibrary
 
 from quest.config import ENVIRONMENTS, Settings, load_settings
 from quest.errors import ConfigError
+from quest.orchestration.notebook import WRITE
 from quest.store.credentials import ACCESS_KEY, SECRET_KEY
 
 # Databricks Runtime 19 runs Apache Spark 4.2.0 and Python 3.12, the Spark of the `spark` extra
@@ -240,7 +241,8 @@ class WorkflowConfig:
         return NotebookTask(
             notebook_path=f"notebooks/{name}.py" if local else f"notebooks/{name}",
             source="WORKSPACE" if local else "GIT",
-            base_parameters=self.widget_values(*NOTEBOOK_WIDGETS[name]),
+            # A job's notebook writes; opened by hand (no `write` widget given) it only reads.
+            base_parameters={**self.widget_values(*NOTEBOOK_WIDGETS[name]), WRITE: "true"},
         )
 
 

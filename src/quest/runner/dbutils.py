@@ -57,9 +57,14 @@ class _Secrets:
 
 
 class LocalDbutils:
-    """`dbutils` for one notebook run."""
+    """`dbutils` for one notebook run.
 
-    def __init__(self, widgets: dict[str, str] | None = None) -> None:
+    `exits=False` (a notebook run as a script, where nothing reads an exit value) leaves out
+    `notebook`, as an interactive session on Databricks has no job to exit to.
+    """
+
+    def __init__(self, widgets: dict[str, str] | None = None, exits: bool = True) -> None:
         self.widgets = Widgets(widgets)
-        self.notebook = _Notebook()
+        if exits:
+            self.notebook = _Notebook()
         self.secrets = _Secrets()

@@ -25,14 +25,18 @@ def demo_settings(settings: Settings, bls_url: str, datausa_url: str) -> Setting
     )
 
 
-def run_demo(settings: Settings, spark=None, out=print) -> int:
-    """Run the demo; the exit status of the workflow run (0 when every task succeeded)."""
+def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> int:
+    """Run the demo; the exit status of the workflow run (0 when every task succeeded).
+
+    `quiet`: only the run's failures and closing lines are printed.
+    """
+    say = (lambda line: None) if quiet else out
     home = validate_home(settings)
     source = generate_sample(home / "demo-source")
-    out(f"quest demo: sample written to {source}")
+    say(f"quest demo: sample written to {source}")
     with MirrorServer(source) as mirror:
-        out(f"quest demo: serving it as BLS and DataUSA on {mirror.url}")
+        say(f"quest demo: serving it as BLS and DataUSA on {mirror.url}")
         run_settings = demo_settings(settings, mirror.bls_url, mirror.datausa_url)
-        record = run_workflow(run_settings, spark=spark, out=out)
-    out(f"quest demo: {record.status}; run again to see every task say `unchanged`")
+        record = run_workflow(run_settings, spark=spark, out=out, quiet=quiet)
+    say(f"quest demo: {record.status}; run again to see every task say `unchanged`")
     return record.exit_code

@@ -45,6 +45,7 @@ from quest.runner.output import (
     Heartbeat,
     RedactingFile,
     RedactingFilter,
+    TaskLogHandler,
     TaskOutput,
     run_settings,
     versions,
@@ -80,7 +81,9 @@ def load_pipeline():
     return wf
 
 
-def run_workflow(settings: Settings, spark=None, only=None, out=print, workflow=None) -> RunRecord:
+def run_workflow(
+    settings: Settings, spark=None, only=None, out=print, workflow=None, quiet: bool = False
+) -> RunRecord:
     """Run `workflow` (default: quest_pipeline) under the home's run lock.
 
     Args:
@@ -89,6 +92,7 @@ def run_workflow(settings: Settings, spark=None, only=None, out=print, workflow=
         only: task names to run, ignoring their dependencies outside the selection.
         out: where live lines go (one call per line).
         workflow: a BrickFlow Workflow (tests pass small ones).
+        quiet: only failures and the closing lines go to `out` (no progress, table or report).
 
     Returns:
         The run record, also saved as `<home>/runs/<run_id>.json`.
@@ -104,13 +108,13 @@ def run_workflow(settings: Settings, spark=None, only=None, out=print, workflow=
     _preflight(wf, settings, selected)
     lock_what = f"run lock on {home}"
     with file_lock(home / "run.lock", lock_what, timeout=settings.lock_timeout):
-        return _WorkflowRun(wf, settings, order, selected, spark, out).execute()
+        return _WorkflowRun(wf, settings, order, selected, spark, out, quiet=quiet).execute()
 
 
-def run_cli(settings: Settings, only=None) -> int:
+def run_cli(settings: Settings, only=None, quiet: bool = False) -> int:
     """`quest run`: the exit status is 0 when every selected task succeeded, else
     `quest.errors.RUN_FAILED`."""
-    return run_workflow(settings, only=only).exit_code
+    return run_workflow(settings, only=only, quiet=quiet).exit_code
 
 
 def _select(order: list[str], only) -> set[str]:
@@ -146,12 +150,13 @@ def _preflight(wf, settings: Settings, selected: set[str]) -> None:
 class _WorkflowRun:
     """One execution of a workflow: schedules its tasks, retries them, records and notifies."""
 
-    def __init__(self, wf, settings: Settings, order, selected, spark, out) -> None:
+    def __init__(self, wf, settings: Settings, order, selected, spark, out, *, quiet=False) -> None:
         self.wf, self.settings, self.order, self.selected = wf, settings, order, selected
         self.spark = spark
         self._lock = threading.Lock()
         self._spark_lock = threading.Lock()
         self._out = out
+        self.quiet = quiet
         self._stdout: TaskOutput | None = None
         now = datetime.now(UTC)
         self.record = RunRecord(
@@ -166,6 +171,12 @@ class _WorkflowRun:
             self.record.tasks[name] = TaskRecord(name=name, kind=kind, status=status)
 
     def say(self, line: str) -> None:
+        """A progress line: on the terminal unless the run is quiet."""
+        if not self.quiet:
+            self.tell(line)
+
+    def tell(self, line: str) -> None:
+        """A line shown even in a quiet run: a failure, the closing lines."""
         with self._lock:
             self._out(redact(line, self.settings))
 
@@ -178,6 +189,8 @@ class _WorkflowRun:
         handlers = list(logging.getLogger().handlers)
         for handler in handlers:
             handler.addFilter(guard)
+        task_logs = TaskLogHandler(self._stdout, self.settings)
+        logging.getLogger().addHandler(task_logs)
         run_dir = self.settings.home / "runs" / self.record.run_id
         self.record.engine_log = str(run_dir / "engine.log")
         try:
@@ -186,6 +199,7 @@ class _WorkflowRun:
                 return self._execute()
         finally:
             sys.stdout = console
+            logging.getLogger().removeHandler(task_logs)
             for handler in handlers:
                 handler.removeFilter(guard)
 
@@ -214,7 +228,7 @@ class _WorkflowRun:
         self.record.save(self.settings.home / "runs", lambda s: redact(s, self.settings))
         self.say("")
         for line in rec.closing(self.record):
-            self.say(line)
+            self.tell(line)
         return self.record
 
     def _schedule(self) -> None:
@@ -236,7 +250,7 @@ class _WorkflowRun:
                         task = self.record.tasks[name]
                         task.status = rec.UPSTREAM_FAILED
                         task.result = TaskResult(Status.SKIPPED, "upstream failed")
-                        self.say(f"- {name}: skipped, upstream failed")
+                        self.tell(f"- {name}: skipped, upstream failed")
                     elif not all(s in (rec.SUCCESS, rec.SKIPPED) for s in states):
                         continue
                     elif why := self._excluded(name, parents):
@@ -302,7 +316,7 @@ class _WorkflowRun:
                 tr.errors.append(error)
                 more = attempt < tries
                 tail = f"; retrying in {wait_s:.1f}s" if more else ""
-                self.say(f"x {name}: failed after {time.monotonic() - a0:.1f}s: {error}{tail}")
+                self.tell(f"x {name}: failed after {time.monotonic() - a0:.1f}s: {error}{tail}")
                 if more:
                     time.sleep(wait_s)
                     continue
@@ -438,17 +452,22 @@ class _WorkflowRun:
             redact(note.body, self.settings),
         )
         with self._lock:
-            results = deliver([note], self.settings, out=self._out)
+            results = deliver([note], self.settings, out=self._progress)
             self.record.notifications.extend(results)
+
+    def _progress(self, line: str) -> None:
+        """`out` for progress lines, called under the lock."""
+        if not self.quiet:
+            self._out(line)
 
     def _report(self) -> None:
         """Print and keep the answers of the last task that produced them."""
-        reports = [
-            t.result.report
+        producers = [
+            t.result
             for t in self.record.tasks.values()
             if t.status == rec.SUCCESS and t.result is not None and t.result.report is not None
         ]
-        if not reports:
+        if not producers:
             gold = self.record.tasks.get("gold_analysis")
             if gold is not None and gold.status == rec.SKIPPED:
                 self.say("")
@@ -456,17 +475,18 @@ class _WorkflowRun:
                     "gold is as last loaded: `quest report` prints the answers from the catalog"
                 )
             return
+        reports = [result.report for result in producers]
         from quest.medallion.report import format_report
 
         self.record.report = reports[-1]
         charts = [
-            t.result.layer.outputs["chart"]
+            t.result.layer.outputs["charts"]
             for t in self.record.tasks.values()
-            if t.result is not None and t.result.layer and "chart" in t.result.layer.outputs
+            if t.result is not None and t.result.layer and "charts" in t.result.layer.outputs
         ]
         self.record.chart = charts[-1] if charts else ""
         self.say("")
-        for line in format_report(reports[-1]).splitlines():
+        for line in format_report(reports[-1], producers[-1].quarantine).splitlines():
             self.say(line)
 
 

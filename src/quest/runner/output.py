@@ -27,6 +27,10 @@ class TaskOutput(io.TextIOBase):
     def route(self, handle) -> None:
         self._local.handle = handle
 
+    def task_handle(self):
+        """The log of the task running on this thread, or None outside a task."""
+        return getattr(self._local, "handle", None)
+
     def writable(self) -> bool:
         return True
 
@@ -37,6 +41,28 @@ class TaskOutput(io.TextIOBase):
     def flush(self) -> None:
         target = getattr(self._local, "handle", None) or self.console
         target.flush()
+
+
+class TaskLogHandler(logging.Handler):
+    """Put on the root logger during a run: a log record emitted on a task's thread goes to that
+    task's log too (through `TaskOutput`'s routing), so the log says what the task did."""
+
+    def __init__(self, output: TaskOutput, settings: Settings) -> None:
+        super().__init__(logging.INFO)
+        self.output = output
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.addFilter(RedactingFilter(settings))
+        self.addFilter(QuestOnly())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        handle = self.output.task_handle()
+        if handle is None:
+            return
+        try:
+            handle.write(self.format(record) + "\n")
+            handle.flush()
+        except Exception:  # a log line must never fail the task
+            self.handleError(record)
 
 
 class RedactingFilter(logging.Filter):

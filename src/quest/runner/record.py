@@ -97,7 +97,7 @@ class RunRecord:
     settings: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     engine_log: str = ""
-    chart: str = ""
+    chart: str = ""  # the folder of the gold charts (`<home>/charts`), when drawn
     ops: dict | None = None  # run history, snapshots and alerts (quest.ops.local_run)
     path: str = ""
 
@@ -175,7 +175,7 @@ def closing(record: RunRecord) -> list[str]:
     for label, path in (
         ("run record", record.path),
         ("engine log", record.engine_log),
-        ("chart", record.chart),
+        ("charts", record.chart),
     ):
         if path:
             lines.append(f"  {label}: {path}")

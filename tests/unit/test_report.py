@@ -1,0 +1,152 @@
+"""The answers for people: a heading per answer, the first best-year rows and their count, a
+data-quality section; and the charts, whose yearly lines break at a missing year (no Spark)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from quest.errors import ConfigError
+from quest.medallion import charts
+from quest.medallion.report import FIRST_ROWS, format_report
+from quest.orchestration.notebook import notebook_dbutils, wants_write
+from quest.runner.dbutils import LocalDbutils
+
+SERIES = [
+    {"series_id": "PRS30006032", "year": y, "period": "Q01", "value": v, "population": p}
+    for y, v, p in [
+        (2018, 1.9, 327_167_434),
+        (2019, -0.8, 328_239_523),
+        (2020, -6.6, None),  # DataUSA has no 2020
+        (2021, 5.3, 331_893_745),
+    ]
+]
+REPORT = {
+    "population_stats": {
+        "start_year": 2013,
+        "end_year": 2018,
+        "mean": 322_069_808.0,
+        "stddev": 4_158_441.04,
+    },
+    "best_year": [
+        {"series_id": f"PRS{n:08d}", "year": 2000 + n % 5, "value": float(n)} for n in range(25)
+    ],
+    "series_report": SERIES,
+}
+QUARANTINE = [
+    {"rule": "value_numeric", "source_file": "pr.data.0.Current", "target_table": "t", "rows": 3},
+    {"rule": "period_known", "source_file": "pr.data.1.AllData", "target_table": "t", "rows": 1},
+]
+
+
+def _section(text: str, heading_start: str) -> list[str]:
+    """The lines of the section whose heading starts with `heading_start`."""
+    sections = [s.splitlines() for s in text.split("\n\n")]
+    found = [s for s in sections if s[0].startswith(heading_start)]
+    assert found, f"no section {heading_start!r} in:\n{text}"
+    return found[0]
+
+
+def test_each_answer_has_its_heading_then_the_data_quality_section():
+    text = format_report(REPORT, QUARANTINE)
+    headings = [s.splitlines()[0] for s in text.split("\n\n")]
+    assert headings == [
+        "1. US population 2013-2018: mean and sample standard deviation",
+        "2. Best year per series: the year of the largest summed quarterly value",
+        "3. PRS30006032 / Q01 value against US population",
+        "Data quality: rows silver quarantined, per rule and file",
+    ]
+    for section in text.split("\n\n"):
+        lines = section.splitlines()
+        assert lines[1] == "-" * len(lines[0])  # each heading is underlined
+    assert "322,069,808.00" in _section(text, "1.")[-2]
+
+
+def test_the_best_year_answer_shows_its_first_rows_and_the_count():
+    best = _section(format_report(REPORT), "2.")
+    rows = [line for line in best if line.startswith("PRS")]
+    assert [r.split()[0] for r in rows] == [f"PRS{n:08d}" for n in range(FIRST_ROWS)]
+    assert best[-1] == f"(first {FIRST_ROWS} of 25 rows; `quest report --all` for all)"
+
+
+def test_all_shows_every_best_year_row():
+    best = _section(format_report(REPORT, limit=None), "2.")
+    assert len([line for line in best if line.startswith("PRS")]) == 25
+    assert best[-1] == "(25 rows)"
+
+
+def test_the_data_quality_section_counts_per_rule_and_file():
+    quality = _section(format_report(REPORT, QUARANTINE), "Data quality")
+    rows = [line.split() for line in quality if line.startswith(("value_", "period_"))]
+    assert rows == [
+        ["value_numeric", "pr.data.0.Current", "3"],
+        ["period_known", "pr.data.1.AllData", "1"],
+    ]
+    assert quality[-1].startswith("(4 rows in all")
+    assert _section(format_report(REPORT, []), "Data quality")[-1] == "no row quarantined"
+    assert "Data quality" not in format_report(REPORT)  # not asked for: left out
+
+
+def test_the_population_line_breaks_at_a_missing_year_instead_of_crossing_it():
+    figure = charts.series_chart(SERIES)
+    value_axes, population_axes = figure.axes
+    (line,) = population_axes.get_lines()
+    years, millions = list(line.get_xdata()), list(line.get_ydata())
+    assert years == [2018, 2019, 2020, 2021]
+    assert math.isnan(millions[2])
+    assert millions[0] == pytest.approx(327.167434) and millions[3] == pytest.approx(331.893745)
+    (values,) = value_axes.get_lines()
+    assert not any(math.isnan(v) for v in values.get_ydata())
+
+
+def test_a_year_absent_from_the_rows_is_a_gap_too():
+    rows = [SERIES[0], SERIES[3]]  # 2019 and 2020 not there at all
+    figure = charts.series_chart(rows)
+    for axes in figure.axes:
+        (line,) = axes.get_lines()
+        assert list(line.get_xdata()) == [2018, 2019, 2020, 2021]
+        assert [math.isnan(v) for v in line.get_ydata()] == [False, True, True, False]
+
+
+def test_the_population_chart_draws_the_mean_and_a_one_stddev_band():
+    population = {2013: 316e6, 2014: 318e6, 2016: 323e6, 2017: 325e6, 2018: 327e6}
+    figure = charts.population_chart(population, REPORT["population_stats"])
+    (axes,) = figure.axes
+    points, mean = axes.get_lines()
+    assert list(points.get_xdata()) == list(range(2013, 2019))
+    assert [math.isnan(v) for v in points.get_ydata()] == [False, False, True, False, False, False]
+    assert mean.get_ydata()[0] == pytest.approx(322.069808)
+    (band,) = axes.patches
+    low, high = band.get_y(), band.get_y() + band.get_height()  # axhspan: a Rectangle
+    assert (low, high) == pytest.approx((322.069808 - 4.15844104, 322.069808 + 4.15844104))
+
+
+def test_the_best_year_chart_counts_series_per_year_with_empty_years_at_zero():
+    best = [
+        {"series_id": s, "year": y, "value": 1.0}
+        for s, y in [("a", 2001), ("b", 2001), ("c", 2004)]
+    ]
+    (axes,) = charts.best_year_chart(best).axes
+    heights = {round(bar.get_x() + bar.get_width() / 2): bar.get_height() for bar in axes.patches}
+    assert heights == {2001: 2, 2002: 0, 2003: 0, 2004: 1}
+
+
+def test_a_notebook_writes_only_when_its_write_widget_says_true():
+    assert wants_write(LocalDbutils()) is False  # opened by hand: no widget given
+    assert wants_write(LocalDbutils({"write": "true"})) is True  # as the job passes it
+    with pytest.raises(ConfigError, match="write='maybe'"):
+        wants_write(LocalDbutils({"write": "maybe"}))
+
+
+def test_a_notebook_run_as_a_script_takes_its_widgets_as_name_value_arguments(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["gold_analysis.py", "write=true", "end_year=2016"])
+    dbutils = notebook_dbutils({"__name__": "__main__"}, ("end_year", "start_year"))
+    assert (dbutils.widgets.get("write"), dbutils.widgets.get("end_year")) == ("true", "2016")
+    assert getattr(dbutils, "notebook", None) is None  # nothing to exit to
+    given = object()
+    assert notebook_dbutils({"__name__": "__main__", "dbutils": given}) is given
+    for wrong in ("--write", "wirte=true"):
+        monkeypatch.setattr("sys.argv", ["gold_analysis.py", wrong])
+        with pytest.raises(ConfigError, match="name one of end_year, start_year, write"):
+            notebook_dbutils({"__name__": "__main__"}, ("end_year", "start_year"))
