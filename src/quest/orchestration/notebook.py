@@ -25,7 +25,7 @@ from pathlib import Path
 
 from quest.config import Settings, on_databricks, parse_setting
 from quest.errors import ConfigError
-from quest.orchestration.tasks import base_settings, environment_settings
+from quest.orchestration.tasks import WRITE, base_settings, environment_settings
 from quest.results import LayerResult, TaskResult
 
 __all__ = [
@@ -40,8 +40,6 @@ __all__ = [
     "wants_write",
 ]
 
-# The widget that lets a notebook write; the workflow's notebook tasks set it to `true`.
-WRITE = "write"
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 

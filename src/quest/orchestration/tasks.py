@@ -21,6 +21,8 @@ from quest.orchestration.task_values import publish
 from quest.results import Status, TaskResult
 from quest.store.credentials import open_settings_store
 
+# The widget that lets a notebook write; the workflow's notebook tasks set it to `true`.
+WRITE = "write"
 # Summaries travel as BrickFlow task values (Databricks caps them at 48 KiB): keep them small.
 _MAX_SUMMARY_CHARS = 16_000
 
@@ -72,6 +74,13 @@ def settings_from_params(params: dict[str, str | None]) -> Settings:
         if value not in (None, "", "None") and name != "env"
     }
     return base_settings(params.get("env")).with_overrides(**given)
+
+
+def _gold_settings(gold: dict[str, str] | None, params: dict[str, str | None]) -> Settings:
+    """The settings gold runs with: its notebook parameters (less `write`, which says whether
+    the notebook may write, not how) under the task's own."""
+    views = {name: value for name, value in (gold or {}).items() if name != WRITE}
+    return settings_from_params({**views, **params})
 
 
 def small_summary(summary: dict) -> dict:
@@ -170,7 +179,7 @@ def plan_medallion(
     Returns:
         The task result; the plan's `run`, `reason` and `fingerprint` are its task values.
     """
-    settings = settings_from_params({**(gold or {}), **params})
+    settings = _gold_settings(gold, params)
     decided = conditions.plan(
         settings,
         open_settings_store(settings, dbutils),
@@ -189,7 +198,7 @@ def record_medallion(
     dbutils=None, gold: dict[str, str] | None = None, *, fingerprint: str | None = "", **params
 ) -> dict:
     """Record that bronze, silver and gold are loaded from what the plan fingerprinted."""
-    settings = settings_from_params({**(gold or {}), **params})
+    settings = _gold_settings(gold, params)
     done = conditions.record(settings, open_settings_store(settings, dbutils), fingerprint or "")
     status = Status.CHANGED if done.recorded else Status.UNCHANGED
     return TaskResult(status=status, summary=done.describe()).to_dict()
