@@ -36,13 +36,24 @@ from quest.store.credentials import open_settings_store
 home, store, step = sys.argv[1], sys.argv[2], sys.argv[3]
 settings = Settings(home=Path(home), store=store)
 spark = get_spark(settings, app_name="quest-sigkill-child")
-load_bronze(spark, settings, open_settings_store(settings))
-if step == "bronze-then-silver":
-    print("SILVER-START", flush=True)
-summary = load_silver(spark, settings)
-create_gold_views(spark, settings)
-print("RESULT " + json.dumps({"summary": summary.to_dict(), "report": gold_report(spark, settings)},
-                             default=str), flush=True)
+
+
+def load(announce=False):
+    load_bronze(spark, settings, open_settings_store(settings))
+    if announce:
+        print("SILVER-START", flush=True)
+    summary = load_silver(spark, settings)
+    create_gold_views(spark, settings)
+    answer = {"summary": summary.to_dict(), "report": gold_report(spark, settings)}
+    print("RESULT " + json.dumps(answer, default=str), flush=True)
+
+
+load()
+if step == "load-then-wait-then-load":
+    # One JVM for the cold load and the load that gets killed: the parent checks the first,
+    # changes the store, then says go.
+    sys.stdin.readline()
+    load(announce=True)
 """
 
 V1 = [
@@ -69,12 +80,23 @@ def _child(home: Path, store: Path, step: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, str(home), str(store), step],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
         env=env,
         start_new_session=True,  # its own process group: the kill takes the JVM down with it
     )
+
+
+def _first_result(process: subprocess.Popen, timeout: float = 600) -> dict:
+    """The first RESULT line of a child still running."""
+    deadline = time.monotonic() + timeout
+    for line in process.stdout:
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+        assert time.monotonic() < deadline, "the child's first load took too long"
+    raise AssertionError(f"the child ended without a result (exit {process.wait()})")
 
 
 def _result(process: subprocess.Popen, timeout: float = 600) -> dict:
@@ -107,7 +129,8 @@ def test_silver_load_killed_mid_write_leaves_last_good_version_and_next_run_heal
     population = json.dumps(POPULATION)
     put(store, "datausa/population.json", population)
 
-    first = _result(_child(home, root, "cold"))
+    victim = _child(home, root, "load-then-wait-then-load")
+    first = _first_result(victim)
     v1_answers = independent.answers(data_file(*V1).encode(), population.encode())
     assert first["report"]["best_year"] == v1_answers["best_year"]
     assert _observations(spark, home) == _expected_rows(V1)
@@ -117,7 +140,8 @@ def test_silver_load_killed_mid_write_leaves_last_good_version_and_next_run_heal
     )
 
     put(store, "bls/pr/pr.data.0.Current", data_file(*V2))
-    victim = _child(home, root, "bronze-then-silver")
+    victim.stdin.write("go\n")
+    victim.stdin.flush()
     deadline = time.monotonic() + 600
     for line in victim.stdout:
         if line.startswith("SILVER-START") or time.monotonic() > deadline:

@@ -8,10 +8,11 @@ import pytest
 
 from quest.cli import _settings, build_parser
 from quest.medallion.manifest import BRONZE_MANIFEST, read_manifest
-from quest.mirror.sample import generate_sample
-from quest.mirror.server import MirrorServer
 from quest.results import LayerResult
 from quest.runner.local import run_workflow
+from quest.store import LocalStore
+from tests.bls_text import data_file, data_line
+from tests.medallion.helpers import put
 
 
 def _quiet(_line: str) -> None:
@@ -44,19 +45,33 @@ def _silver(spark, settings) -> dict:
     }
 
 
+# A small store: the replay's reach is what is tested, not the volume.
+CURRENT = [
+    data_line(series, year, period, f"{year - 2000}.{i}")
+    for series in ("PRS30006011", "PRS30006032")
+    for year in range(2012, 2020)
+    for i, period in enumerate(("Q01", "Q02", "Q03", "Q04"), start=1)
+]
+POPULATION = {
+    "data": [
+        {"Nation ID": "01000US", "Nation": "United States", "Year": y, "Population": 3.2e8 + y}
+        for y in range(2013, 2019)
+    ]
+}
+
+
 @pytest.mark.spark
-@pytest.mark.slow
 def test_a_full_refresh_reloads_every_file_into_bronze_and_silver_and_keeps_the_data(
-    spark, spark_settings, tmp_path
+    spark, spark_settings
 ):
     layers = ["load_bronze", "load_silver"]
-    with MirrorServer(generate_sample(tmp_path / "source")) as mirror:
-        settings = spark_settings.with_overrides(
-            bls_url=mirror.bls_url, datausa_url=mirror.datausa_url
-        )
-        first = run_workflow(
-            settings, spark=spark, out=_quiet, only=["bls_sync", "datausa_sync", *layers]
-        )
+    settings = spark_settings
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.data.0.Current", data_file(*CURRENT))
+    put(store, "bls/pr/pr.data.1.AllData", data_file(*CURRENT[:8]))
+    put(store, "bls/pr/pr.txt", "Productivity and costs\n")
+    put(store, settings.datausa_key, json.dumps(POPULATION))
+    first = run_workflow(settings, spark=spark, out=_quiet, only=layers)
     assert first.exit_code == 0, json.dumps(first.to_dict(), default=str)[:3000]
     before = _silver(spark, settings)
 
@@ -67,6 +82,7 @@ def test_a_full_refresh_reloads_every_file_into_bronze_and_silver_and_keeps_the_
     assert replay.exit_code == 0, json.dumps(replay.to_dict(), default=str)[:3000]
     bronze_files = read_manifest(spark, settings.table("bronze", BRONZE_MANIFEST))
     tabular = {f for f, e in bronze_files.items() if e["table"]}
+    assert len(bronze_files) == 4 and len(tabular) == 3, bronze_files
     bronze, silver = replay.tasks["load_bronze"], replay.tasks["load_silver"]
     assert bronze.unchanged is False and silver.unchanged is False
     assert bronze.result.layer is not None and silver.result.layer is not None
