@@ -19,6 +19,7 @@ import pytest
 from quest.ops import history_store as hs
 from quest.ops.run_history import CHANGED, FAILED, UNCHANGED, TaskRun
 from quest.ops.task_hook import recorded_task, run_context
+from quest.results import Action, FileResult, LayerResult, Status, TableResult, TaskResult
 from tests.realdata import REPO
 
 pytestmark = pytest.mark.spark
@@ -156,3 +157,24 @@ def test_locally_the_task_block_records_nothing(spark_settings):
         run.summary = {"layer": "bronze", "tables": {}, "commits": 0}
     assert not hs.pending_file(spark_settings).exists()
     assert hs.local_location(spark_settings, "run_history").exists() is False
+
+
+def test_a_task_records_the_figures_of_its_typed_result(spark, spark_settings):
+    dbutils = databricks_dbutils(multitaskParentRunId="9003", jobName="dev_quest_pipeline")
+    layer = LayerResult(
+        "silver",
+        tables={"s.t": TableResult(Action.LOADED, rows_inserted=7, commits=3)},
+        files=[FileResult("pr.data.0.Current", Action.LOADED, rows_written=7, rows_quarantined=2)],
+    )
+    with recorded_task("load_silver", spark, spark_settings, dbutils, enabled=True) as run:
+        run.summary = layer
+    with recorded_task("bls_sync", spark, spark_settings, dbutils, enabled=True) as run:
+        run.summary = TaskResult(Status.UNCHANGED, "all unchanged", files_synced=0, bytes_synced=0)
+    rows = {
+        r["task"]: r
+        for r in spark.table(hs.history_table(spark_settings)).where("run_id = '9003'").collect()
+    }
+    silver, sync = rows["load_silver"], rows["bls_sync"]
+    assert (silver["status"], silver["rows_written"], silver["rows_quarantined"]) == (CHANGED, 7, 2)
+    assert silver["delta_versions"] == 3
+    assert (sync["status"], sync["files_synced"], sync["bytes_synced"]) == (UNCHANGED, 0, 0)

@@ -179,26 +179,35 @@ def plan_medallion(
     Returns:
         The task result; the plan's `run`, `reason` and `fingerprint` are its task values.
     """
+    from quest.ops.task_hook import recorded_task
+
     settings = _gold_settings(gold, params)
-    decided = conditions.plan(
-        settings,
-        open_settings_store(settings, dbutils),
-        files_changed={"BLS": bls_files_changed, "DataUSA": datausa_files_changed},
-        full_refresh=full_refresh,
-    )
-    verb = "run" if decided.run else "skipped"
-    return TaskResult(
-        status=Status.CHANGED if decided.run else Status.UNCHANGED,
-        summary=f"bronze, silver and gold {verb}: {decided.reason}",
-        task_values=publish(dbutils, decided.task_values()),
-    ).to_dict()
+    with recorded_task("plan_medallion", None, settings, dbutils) as run:
+        decided = conditions.plan(
+            settings,
+            open_settings_store(settings, dbutils),
+            files_changed={"BLS": bls_files_changed, "DataUSA": datausa_files_changed},
+            full_refresh=full_refresh,
+        )
+        verb = "run" if decided.run else "skipped"
+        run.summary = TaskResult(
+            status=Status.CHANGED if decided.run else Status.UNCHANGED,
+            summary=f"bronze, silver and gold {verb}: {decided.reason}",
+        )
+    run.summary.task_values = publish(dbutils, decided.task_values())
+    return run.summary.to_dict()
 
 
 def record_medallion(
     dbutils=None, gold: dict[str, str] | None = None, *, fingerprint: str | None = "", **params
 ) -> dict:
     """Record that bronze, silver and gold are loaded from what the plan fingerprinted."""
+    from quest.ops.task_hook import recorded_task
+
     settings = _gold_settings(gold, params)
-    done = conditions.record(settings, open_settings_store(settings, dbutils), fingerprint or "")
-    status = Status.CHANGED if done.recorded else Status.UNCHANGED
-    return TaskResult(status=status, summary=done.describe()).to_dict()
+    with recorded_task("record_medallion", None, settings, dbutils) as run:
+        store = open_settings_store(settings, dbutils)
+        done = conditions.record(settings, store, fingerprint or "")
+        status = Status.CHANGED if done.recorded else Status.UNCHANGED
+        run.summary = TaskResult(status=status, summary=done.describe())
+    return run.summary.to_dict()
