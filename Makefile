@@ -15,9 +15,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
 
-# Spark and Delta come with the `spark` extra here; on Databricks they are the runtime's own.
+# Spark and Delta come with the `spark` extra here (on Databricks they are the runtime's own), and
+# the JVM-free run-history writer with `local`.
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[spark,test,bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[spark,local,test,bench]'
 	touch $@
 
 # Delta's jars come from Maven Central through spark.jars.packages; Ivy caches them.

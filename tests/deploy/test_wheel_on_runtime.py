@@ -134,6 +134,9 @@ def test_runtime_dependencies_are_ranges_the_runtime_19_versions_satisfy():
         assert Version(preinstalled) in requirements[name].specifier, (name, preinstalled)
     spark = {Requirement(r).name for r in project["optional-dependencies"]["spark"]}
     assert spark == RUNTIME_OWN
+    # The JVM-free history writer serves a local quiet day only: a cluster writes with Spark.
+    assert "deltalake" not in requirements
+    assert {Requirement(r).name for r in project["optional-dependencies"]["local"]} == {"deltalake"}
     assert project["requires-python"] == ">=3.11,<3.13"
 
 
