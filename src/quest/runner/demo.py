@@ -38,5 +38,5 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
         say(f"quest demo: serving it as BLS and DataUSA on {mirror.url}")
         run_settings = demo_settings(settings, mirror.bls_url, mirror.datausa_url)
         record = run_workflow(run_settings, spark=spark, out=out, quiet=quiet)
-    say(f"quest demo: {record.status}; run again to see every task say `unchanged`")
+    say(f"quest demo: {record.status}; run it again: nothing changed, so the medallion is skipped")
     return record.exit_code
