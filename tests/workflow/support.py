@@ -15,9 +15,20 @@ from brickflow import (
     WorkflowEmailNotifications,
 )
 
+from quest.config import Settings
 from quest.results import Status, TaskResult
 
 OPS = "ops@example.org"
+
+
+def runner_settings(tmp_path, **overrides) -> Settings:
+    """Settings for a runner test: a home and a store under `tmp_path`, no retry waits."""
+    return Settings(
+        home=tmp_path / "home",
+        store=str(tmp_path / "store"),
+        contact="runner-tests@example.org",
+        retry_wait_scale=0.0,
+    ).with_overrides(**overrides)
 
 
 @dataclass

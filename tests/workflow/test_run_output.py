@@ -11,24 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from quest.config import Settings
 from quest.results import Status, TaskResult
 from quest.runner import output
 from quest.runner.local import run_workflow
 from quest.runner.record import FAILED, SUCCESS, RunRecord, TaskRecord, closing, plural, table
 
-from .support import Behaviour, fake_workflow
+from .support import Behaviour, fake_workflow, runner_settings
 
 
 @pytest.fixture
 def settings(tmp_path):
-    return Settings(
-        home=tmp_path / "home",
-        store=str(tmp_path / "store"),
-        contact="runner-tests@example.org",
-        bls_url="http://reader:s3cret@127.0.0.1:9/pub/",
-        retry_wait_scale=0.0,
-    )
+    return runner_settings(tmp_path, bls_url="http://reader:s3cret@127.0.0.1:9/pub/")
 
 
 def _record() -> RunRecord:

@@ -8,25 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from quest.config import Settings
 from quest.errors import RUN_FAILED, ConfigError, LockError
 from quest.locking import file_lock
 from quest.results import Status, TaskResult
 from quest.runner.local import run_workflow
 
-from .support import OPS, Behaviour, SmtpServer, fake_workflow
+from .support import OPS, Behaviour, SmtpServer, fake_workflow, runner_settings
 
 UNCHANGED = TaskResult(Status.UNCHANGED, "unchanged, skipped (r)")
 
 
 @pytest.fixture
 def settings(tmp_path):
-    return Settings(
-        home=tmp_path / "home",
-        store=str(tmp_path / "store"),
-        contact="runner-tests@example.org",
-        retry_wait_scale=0.0,
-    )
+    return runner_settings(tmp_path)
 
 
 def _run(settings, behave, **kwargs):

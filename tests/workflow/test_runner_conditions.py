@@ -14,7 +14,6 @@ from brickflow import EmailNotifications, TaskSettings, Workflow, WorkflowEmailN
 from brickflow.bundles.model import JobsParameters
 from brickflow.engine.task import IfElseConditionTask
 
-from quest.config import Settings
 from quest.mirror.sample import generate_sample
 from quest.mirror.server import MirrorServer
 from quest.orchestration import conditions
@@ -23,19 +22,14 @@ from quest.results import Status, TaskResult
 from quest.runner.local import run_workflow
 from quest.store.local import LocalStore
 
-from .support import OPS
+from .support import OPS, runner_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def settings(tmp_path):
-    return Settings(
-        home=tmp_path / "home",
-        store=str(tmp_path / "store"),
-        contact="runner-tests@example.org",
-        retry_wait_scale=0.0,
-    )
+    return runner_settings(tmp_path)
 
 
 def branching_workflow(calls: list[str], changed: str) -> Workflow:
