@@ -22,6 +22,7 @@ from quest.ops.history_store import history_table
 from quest.ops.run_history import CHANGED, UNCHANGED
 from quest.runner.local import run_workflow
 from tests.bls_text import data_line
+from tests.workflow.support import PIPELINE_TASKS as TASKS
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -32,16 +33,6 @@ BAD_LINES = {
     "period_known": data_line("PRS30006011", 1990, "Q09", "1.0"),
     "column_count": "PRS30006011      \t1990\tQ02",
 }
-TASKS = (
-    "bls_sync",
-    "datausa_sync",
-    "plan_medallion",
-    "medallion_needed",
-    "load_bronze",
-    "load_silver",
-    "gold_analysis",
-    "record_medallion",
-)
 
 
 @pytest.fixture(scope="module")

@@ -10,17 +10,7 @@ import pytest
 
 from quest.cli import build_parser, main
 from quest.errors import ConfigError, StoreError
-
-TASKS = (
-    "bls_sync",
-    "datausa_sync",
-    "plan_medallion",
-    "medallion_needed",
-    "load_bronze",
-    "load_silver",
-    "gold_analysis",
-    "record_medallion",
-)
+from tests.workflow.support import PIPELINE_TASKS as TASKS
 
 
 def _one_line(err: str) -> str:

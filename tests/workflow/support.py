@@ -19,6 +19,17 @@ from quest.config import Settings
 from quest.results import Status, TaskResult
 
 OPS = "ops@example.org"
+# The tasks of quest_pipeline, in the order the workflow declares them.
+PIPELINE_TASKS = (
+    "bls_sync",
+    "datausa_sync",
+    "plan_medallion",
+    "medallion_needed",
+    "load_bronze",
+    "load_silver",
+    "gold_analysis",
+    "record_medallion",
+)
 
 
 def runner_settings(tmp_path, **overrides) -> Settings:
