@@ -98,19 +98,31 @@ def high_water_mark(pid: int) -> int:
 
 
 def _tree_rss(process: psutil.Process, names: set[str] | None = None) -> int:
-    """The summed RSS of `process` and its descendants; their names are added to `names`."""
+    """The summed RSS of `process` and its descendants, each address space counted once; their
+    names are added to `names`.
+
+    A JVM starts a command (Hadoop's `chmod` of each file it writes locally, say) by a vfork:
+    until the exec, the child runs in its parent's address space and reports the parent's whole
+    RSS. Such a child shares the very counters of its parent's memory, so two members with equal
+    virtual size and RSS are one address space, counted once.
+    """
     total = 0
     try:
         members = [process, *process.children(recursive=True)]
     except psutil.Error:
         return 0
+    seen: set[tuple[int, int]] = set()
     for member in members:
         try:
-            total += member.memory_info().rss
+            memory = member.memory_info()
             if names is not None:
                 names.add(member.name())
         except psutil.Error:
             continue
+        space = (memory.vms, memory.rss)
+        if space not in seen:
+            seen.add(space)
+            total += memory.rss
     return total
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from types import SimpleNamespace
 
-from bench.child import GIB, MIB, OOM_EXIT, run_child
+from bench.child import GIB, MIB, OOM_EXIT, _tree_rss, run_child
 
 
 def _python(code: str) -> list[str]:
@@ -65,3 +66,29 @@ def test_child_names_the_processes_of_its_tree_so_a_jvm_would_show():
     child = run_child(_python(spawning))
     assert child.ok and "sleep" in child.processes
     assert not child.started_jvm
+
+
+class _Member:
+    """A process of a tree as psutil shows it: a name and its memory counters."""
+
+    def __init__(self, name: str, vms: int, rss: int, children=()):
+        self._name, self._memory, self._children = name, SimpleNamespace(vms=vms, rss=rss), children
+
+    def name(self) -> str:
+        return self._name
+
+    def memory_info(self):
+        return self._memory
+
+    def children(self, recursive: bool = False):
+        return list(self._children)
+
+
+def test_a_vforked_child_of_the_jvm_is_not_counted_twice():
+    jvm = _Member("java", 20 * GIB, 4 * GIB)
+    spawning = _Member("Thread-4", 20 * GIB, 4 * GIB)  # runs in the JVM's memory until its exec
+    worker = _Member("python3.12", GIB, 64 * MIB)
+    tree = _Member("python3.12", GIB, 128 * MIB, children=(jvm, spawning, worker))
+    names: set[str] = set()
+    assert _tree_rss(tree, names) == 4 * GIB + 128 * MIB + 64 * MIB
+    assert names == {"java", "Thread-4", "python3.12"}
