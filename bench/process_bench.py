@@ -52,7 +52,8 @@ def child_figures(child: ChildResult) -> dict:
 def scenario_figures(child: ChildResult, before: dict, after: dict, record: dict | None) -> dict:
     """One `quest run` child: its cost, the Delta commits it wrote and each task's status."""
     figures = child_figures(child)
-    figures["delta_commits"] = commits_between(before, after)
+    figures["delta_commits"] = commits_between(before, after, ops=False)
+    figures["ops_commits"] = commits_between(before, after, ops=True)
     tasks = (record or {}).get("tasks") or {}
     figures["tasks"] = {
         name: {"status": t.get("status"), "seconds": t.get("seconds")} for name, t in tasks.items()

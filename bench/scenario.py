@@ -90,9 +90,24 @@ def count_delta_commits(root: Path) -> dict[str, int]:
     return counts
 
 
-def commits_between(before: dict[str, int], after: dict[str, int]) -> int:
-    """Delta commits written between two `count_delta_commits` snapshots."""
-    return sum(after.get(t, 0) - before.get(t, 0) for t in after)
+# The ops schema's tables (run history, answer and quarantine snapshots) live in this folder of
+# the warehouse: a run writes its history row even on a day the medallion is skipped.
+OPS_FOLDER = "ops.db"
+
+
+def is_ops_table(folder: str) -> bool:
+    """Whether a table folder of `count_delta_commits` is an ops table."""
+    return OPS_FOLDER in Path(folder).parts
+
+
+def commits_between(
+    before: dict[str, int], after: dict[str, int], *, ops: bool | None = None
+) -> int:
+    """Delta commits written between two `count_delta_commits` snapshots: of every table, or
+    only of the ops tables (`ops=True`), or only of the others, the medallion's (`ops=False`)."""
+    return sum(
+        after.get(t, 0) - before.get(t, 0) for t in after if ops is None or is_ops_table(t) == ops
+    )
 
 
 def scenario_main(

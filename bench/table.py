@@ -64,12 +64,15 @@ def new_process_table(runs: dict) -> str:
                 f"{entry['peak_rss'] / MIB:,.0f}",
                 "yes" if entry.get("jvm") else "no",
                 str(entry.get("delta_commits", "-")),
+                str(entry.get("ops_commits", "-")),
             ]
         )
     if "agreement" in runs:
         equal = runs["agreement"]["equal"]
-        rows.append(["answers (cold run, plain Spark)", "equal" if equal else "DIFFER", "", "", ""])
-    return format_table(["run", "seconds", "peak MiB", "JVM", "Delta commits"], rows)
+        rows.append(
+            ["answers (cold run, plain Spark)", "equal" if equal else "DIFFER", "", "", "", ""]
+        )
+    return format_table(["run", "seconds", "peak MiB", "JVM", "Delta commits", "ops commits"], rows)
 
 
 def warm_table(workflow: dict) -> str:
@@ -80,6 +83,7 @@ def warm_table(workflow: dict) -> str:
     rows = [[task, *(_fmt(workflow[s]["tasks"].get(task)) for s in scenarios)] for task in tasks]
     rows.append(["all (wall)", *(_fmt(workflow[s]["seconds"]) for s in scenarios)])
     rows.append(["Delta commits", *(str(workflow[s]["delta_commits"]) for s in scenarios)])
+    rows.append(["ops commits", *(str(workflow[s].get("ops_commits", "-")) for s in scenarios)])
     return format_table(["seconds", *scenarios], rows)
 
 

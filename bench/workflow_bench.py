@@ -73,7 +73,8 @@ def run(data_dir: Path, home: Path) -> dict:
             results[scenario] = {
                 "seconds": round(wall, 3),
                 "tasks": task_seconds(record),
-                "delta_commits": commits_between(before, after),
+                "delta_commits": commits_between(before, after, ops=False),
+                "ops_commits": commits_between(before, after, ops=True),
                 "commits_by_table": {
                     t: n - before.get(t, 0) for t, n in after.items() if n != before.get(t, 0)
                 },

@@ -28,14 +28,17 @@ def test_a_quest_run_scenario_reports_its_cost_jvm_commits_and_task_statuses():
         "peak_rss": 1 << 28,
         "jvm": False,
         "delta_commits": 0,
+        "ops_commits": 0,
         "tasks": {
             "plan_medallion": {"status": "success", "seconds": 0.1},
             "load_bronze": {"status": "skipped", "seconds": 0.0},
         },
         "run_seconds": 11.0,
     }
-    cold = scenario_figures(_child(("java", "python3.12")), {}, {"a": 14, "b": 14}, None)
-    assert cold["jvm"] is True and cold["delta_commits"] == 28 and cold["tasks"] == {}
+    after = {"silver.db/a": 14, "silver.db/b": 14, "ops.db/run_history": 2}
+    cold = scenario_figures(_child(("java", "python3.12")), {}, after, None)
+    assert cold["jvm"] is True and cold["tasks"] == {}
+    assert cold["delta_commits"] == 28 and cold["ops_commits"] == 2
     failed = scenario_figures(_child((), returncode=1), {}, {}, None)
     assert failed["status"] == "failed (exit 1)" and failed["stderr"] == "boom"
 

@@ -61,3 +61,11 @@ def test_delta_commits_are_counted_per_table_from_the_log(tmp_path):
     assert before == {"warehouse/silver.db/pr_data": 3}
     (log / f"{3:020d}.json").write_text("{}")
     assert commits_between(before, count_delta_commits(tmp_path)) == 1
+
+
+def test_the_run_history_commits_are_told_apart_from_the_medallions(tmp_path):
+    before = {"warehouse/silver.db/pr_data": 3, "warehouse/ops.db/run_history": 1}
+    after = {"warehouse/silver.db/pr_data": 4, "warehouse/ops.db/run_history": 3}
+    assert commits_between(before, after) == 3
+    assert commits_between(before, after, ops=False) == 1
+    assert commits_between(before, after, ops=True) == 2

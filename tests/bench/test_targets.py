@@ -23,9 +23,9 @@ def _engine(seconds: float, status: str = "ok") -> dict:
     return {"status": status, "seconds": seconds, "peak_rss": 500 * MIB}
 
 
-def _run(seconds: float, jvm: bool = False, commits: int = 0) -> dict:
+def _run(seconds: float, jvm: bool = False, commits: int = 0, ops: int = 1) -> dict:
     figures = {"status": "ok", "seconds": seconds, "peak_rss": 300 * MIB, "jvm": jvm}
-    return {**figures, "delta_commits": commits}
+    return {**figures, "delta_commits": commits, "ops_commits": ops}
 
 
 def _results() -> dict:
@@ -93,11 +93,11 @@ def test_each_target_is_met_or_missed_from_its_figure():
     targets = evaluate(_results())
     assert _status(targets, "Sync, nothing changed") == MET
     assert _status(targets, "Sync, one file changed") == MET
-    assert _status(targets, "Workflow, nothing changed, warm process: no Delta commits") == MET
+    assert _status(targets, "Workflow, nothing changed, warm process: no Delta commit") == MET
     assert _status(targets, "Workflow, nothing changed, warm process: at most 35%") == MISSED
     assert _status(targets, "Workflow, one value changed") == MET
     assert _status(targets, "No-change quest run / cold quest run") == MET
-    assert _status(targets, "No-change quest run, a new process: no Delta commits") == MET
+    assert _status(targets, "No-change quest run, a new process: no Delta commit") == MET
     assert _status(targets, "Cold quest run / plain Spark") == MISSED
     assert _status(targets, "Answers equal across engines at 10,000,000") == MET
     assert _status(targets, "Cold pipeline at 10M rows / plain Spark") == MET
@@ -155,7 +155,7 @@ def test_render_prints_every_section_and_the_targets():
     assert "out of memory" in text
     assert "each run a new process" in text and "one warm process" in text
     unchanged = next(line for line in text.splitlines() if "quest run, unchanged" in line)
-    assert unchanged.split()[3:] == ["9.0", "300", "no", "0"]
+    assert unchanged.split()[3:] == ["9.0", "300", "no", "0", "1"]
 
 
 def test_chart_is_a_png_of_the_engines_that_finished(tmp_path):
