@@ -40,6 +40,18 @@ def _layer(record, task: str) -> str:
     return summary.get("layer", "") if isinstance(summary, dict) else ""
 
 
+def _gold_result(record):
+    """The result of the run's last task that read the answers (the gold task)."""
+    results = [
+        t.result
+        for t in record.tasks.values()
+        if t.result is not None and getattr(t.result, "report", None) is not None
+    ]
+    if not results:
+        raise ValueError("no task of the run returned the answers it read")
+    return results[-1]
+
+
 def _error(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}"
@@ -82,7 +94,10 @@ def _after_run(record, settings: Settings, spark, say) -> dict:
         if refreshed_gold(rows, record):
             at = parse_time(getattr(record, "ended", "")) or datetime.now(UTC)
             try:
-                outcome["snapshots"] = snapshot(spark, settings, record.run_id, at)
+                gold = _gold_result(record)
+                outcome["snapshots"] = snapshot(
+                    spark, settings, record.run_id, at, gold.report, gold.quarantine
+                )
             except Exception as exc:  # the answers stand; only their history misses a point
                 outcome["snapshots"] = {"error": _error(exc)}
                 say(f"answer and quarantine snapshot failed: {outcome['snapshots']['error']}")

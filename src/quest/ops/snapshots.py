@@ -9,16 +9,17 @@ yesterday. Two small ops tables do:
 - `ops.quarantine_history`: quarantined rows per file, target table and rule per run; the
   dashboard draws it over time.
 
-Each snapshot is one `INSERT ... REPLACE WHERE run_id = ...` commit, so a retried task replaces its
-own rows instead of adding them twice.
+Both are written from the figures the gold task already read (its task result), not by querying
+the views again. Each snapshot is one `INSERT ... REPLACE WHERE run_id = ...` commit, so a run
+recorded twice replaces its own rows instead of adding them twice.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from quest.config import Settings
-from quest.medallion.tables import sql_str
+from quest.medallion.tables import replace_where, sql_str
 from quest.ops.history_store import ensure_table
 
 ANSWERS = "answer_history"
@@ -41,62 +42,60 @@ QUARANTINE_COLUMNS = (
 )
 
 
-def _answers_select(settings: Settings, run: str, at: str) -> str:
-    stats = settings.table("gold", "population_stats")
-    best = settings.table("gold", "best_year_by_series")
-    report = settings.table("gold", "series_population_report")
-    head = f"SELECT {run} AS run_id, {at} AS recorded_at"
-    return f"""
-        {head}, 'population_stats' AS answer, 'mean' AS item, CAST(mean AS DOUBLE) AS value
-        FROM {stats}
-        UNION ALL {head}, 'population_stats', 'stddev', CAST(stddev AS DOUBLE) FROM {stats}
-        UNION ALL {head}, 'best_year_by_series', series_id, CAST(value AS DOUBLE) FROM {best}
-        UNION ALL {head}, 'series_population_report', CAST(year AS STRING), CAST(value AS DOUBLE)
-        FROM {report}
-    """
+def answer_rows(report: dict) -> list[tuple[str, str, float | None]]:
+    """Every figure of the three answers as (answer, item, value), from the report the gold task
+    read (`quest.medallion.report.gold_report`): nothing is computed twice."""
+    stats = report["population_stats"]
+    rows = [
+        ("population_stats", "mean", stats["mean"]),
+        ("population_stats", "stddev", stats["stddev"]),
+    ]
+    rows += [("best_year_by_series", r["series_id"], r["value"]) for r in report["best_year"]]
+    rows += [
+        ("series_population_report", str(r["year"]), r["value"]) for r in report["series_report"]
+    ]
+    return rows
 
 
-def _quarantine_select(settings: Settings, run: str, at: str) -> str:
-    quarantine = settings.table("silver", "quarantine")
-    return f"""
-        SELECT {run} AS run_id, {at} AS recorded_at, source_file, target_table, rule,
-               COUNT(*) AS rows
-        FROM {quarantine}
-        GROUP BY source_file, target_table, rule
-    """
+def quarantine_rows(quarantine: list[dict]) -> list[tuple[str, str, str, int]]:
+    """The quarantine counts the gold task read (`quarantine_summary`) as (source_file,
+    target_table, rule, rows)."""
+    return [(q["source_file"], q["target_table"], q["rule"], q["rows"]) for q in quarantine]
 
 
-def _literals(run_id: str, at: datetime) -> tuple[str, str]:
-    stamp = at.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return sql_str(run_id, "run_id"), f"TIMESTAMP '{stamp}'"
+def _schema(columns) -> str:
+    return ", ".join(f"{name} {kind}" for name, kind, _ in columns)
 
 
-def snapshot(spark, settings: Settings, run_id: str, at: datetime) -> dict[str, str]:
-    """Record the answers and the quarantine counts of `run_id` (two commits at most).
+def snapshot(
+    spark,
+    settings: Settings,
+    run_id: str,
+    at: datetime,
+    report: dict | None,
+    quarantine: list[dict] | None,
+) -> dict[str, str]:
+    """Record the answers and the quarantine counts the run's gold task read (two commits at
+    most), from its task result: the views are not queried again.
 
-    A source that does not exist yet (no gold views, no quarantine table) is skipped.
+    No report, no answer snapshot; no quarantined row, no quarantine snapshot (a run with none
+    has no row to add).
 
     Returns:
         The tables written, by what they hold.
     """
-    run, stamp = _literals(run_id, at)
-    written = {}
-    sources = {
-        ANSWERS: (ANSWER_COLUMNS, settings.table("gold", "population_stats"), _answers_select),
-        QUARANTINE: (
-            QUARANTINE_COLUMNS,
-            settings.table("silver", "quarantine"),
-            _quarantine_select,
-        ),
+    stamp = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+    figures = {
+        ANSWERS: (ANSWER_COLUMNS, answer_rows(report) if report else []),
+        QUARANTINE: (QUARANTINE_COLUMNS, quarantine_rows(quarantine or [])),
     }
-    for table, (columns, source, select) in sources.items():
-        if not spark.catalog.tableExists(source):
+    run = sql_str(run_id, "run_id")
+    written = {}
+    for table, (columns, rows) in figures.items():
+        if not rows:
             continue
         name = ensure_table(spark, settings, table, columns)
-        names = ", ".join(c for c, _, _ in columns)
-        spark.sql(
-            f"INSERT INTO {name} REPLACE WHERE run_id = {run} "
-            f"SELECT {names} FROM ({select(settings, run, stamp)})"
-        )
+        df = spark.createDataFrame([(run_id, stamp, *row) for row in rows], _schema(columns))
+        replace_where(spark, df, name, f"run_id = {run}")
         written[table] = name
     return written
