@@ -77,7 +77,9 @@ chart_paths = {}
 # MAGIC %md
 # MAGIC ## The gold views
 # MAGIC With `write` `true` they are replaced for the widgets' parameters (only when their text
-# MAGIC changed); otherwise they must exist already.
+# MAGIC changed); otherwise they must exist already. The answers are read once here; opened by
+# MAGIC hand, each section below also displays its view to explore, while a job prints the
+# MAGIC answers as text at the end instead of querying the views a second time.
 
 # COMMAND ----------
 
@@ -102,7 +104,8 @@ quarantine = quarantine_summary(spark, settings)
 
 # COMMAND ----------
 
-display(spark.table(settings.table("gold", "population_stats")))
+if not write:
+    display(spark.table(settings.table("gold", "population_stats")))
 if drawing:
     stats = report["population_stats"]
     population = population_by_year(spark, settings, stats["start_year"], stats["end_year"])
@@ -119,7 +122,8 @@ if drawing:
 
 # COMMAND ----------
 
-display(spark.table(settings.table("gold", "best_year_by_series")).orderBy("series_id"))
+if not write:
+    display(spark.table(settings.table("gold", "best_year_by_series")).orderBy("series_id"))
 if drawing:
     figure = charts.best_year_chart(report["best_year"])
     chart_paths["best_year"] = show_chart(figure, "best_year", settings, display)
@@ -134,8 +138,8 @@ if drawing:
 
 # COMMAND ----------
 
-report_df = spark.table(settings.table("gold", "series_population_report")).orderBy("year")
-display(report_df)
+if not write:
+    display(spark.table(settings.table("gold", "series_population_report")).orderBy("year"))
 if drawing:
     figure = charts.series_chart(report["series_report"])
     chart_paths["series_population"] = show_chart(figure, "series_population", settings, display)
@@ -149,7 +153,7 @@ if drawing:
 
 # COMMAND ----------
 
-counts = quarantine_counts(spark, settings)
+counts = quarantine_counts(spark, settings) if not write else None
 if counts is not None:
     display(counts)
 print(format_report(report, quarantine))
