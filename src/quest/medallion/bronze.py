@@ -17,6 +17,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from pyspark.sql import Observation
+from pyspark.sql import functions as F
+
 from quest.config import Settings
 from quest.errors import DataFileError
 from quest.medallion.manifest import (
@@ -243,8 +246,17 @@ def _loaded(load: _BronzeLoad, source: SourceFile, name: str, rows: int, commits
 
 
 def _last_written_rows(spark, name: str) -> int:
+    """Rows the table's last commit wrote. (A CREATE TABLE AS SELECT does not report a Spark
+    observation of its rows back to Python, so the mapping tables read their history.)"""
     metrics = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()["operationMetrics"] or {}
     return int(metrics.get("numOutputRows", 0))
+
+
+def _counted(rows):
+    """`rows` and an observation that counts them as the write reads them: the count costs no
+    second pass and no lookup of the table's history."""
+    observation = Observation()
+    return rows.observe(observation, F.count(F.lit(1)).alias("rows")), observation
 
 
 def _load_data_file(load: _BronzeLoad, source: SourceFile) -> FileResult:
@@ -265,9 +277,10 @@ def _load_data_file(load: _BronzeLoad, source: SourceFile) -> FileResult:
     rows = _read_rows(spark, load.store, source, data_columns, load.now).select(
         *[quote(c) for c in table_columns]
     )
+    rows, counted = _counted(rows)
     where = f"_source_file = {sql_str(source.source_file, 'file')}"
     replace_where(spark, rows, name, where)
-    return _loaded(load, source, name, _last_written_rows(spark, name), 1 + created)
+    return _loaded(load, source, name, counted.get["rows"], 1 + created)
 
 
 # Mapping files are a few KiB: read in Python, they skip a Spark file scan per file.
