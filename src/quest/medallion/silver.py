@@ -339,10 +339,13 @@ def _load_observations(load: _SilverLoad, files: list[str], gone: list[str]) -> 
         observations_from_bronze(raw)
     )
     rules = R.observation_rules(_known_periods(load))
-    load.commits.add(name, S.ensure_table(spark, name, S.OBSERVATIONS))
+    created = S.ensure_table(spark, name, S.OBSERVATIONS)
+    load.commits.add(name, created)
     # Append only when the table holds nothing of these files: a run killed after its append
     # but before its manifest write must not append the same rows twice.
-    first_load = not gone and spark.table(name).where(F.col("source_file").isin(files)).isEmpty()
+    first_load = created or (
+        not gone and spark.table(name).where(F.col("source_file").isin(files)).isEmpty()
+    )
     # BLS files carry each key once; proving it costs one aggregation and spares the per-key
     # duplicate marking (a sort of every row), and on a first load the cache and count pass too.
     unique = R.keys_unique(staged, list(OBSERVATION_KEY))
@@ -446,11 +449,14 @@ def _write_quarantine(load: _SilverLoad, scope: list[str]) -> TableResult | None
         return None
     spark = load.spark
     name = load.name(S.QUARANTINE)
-    load.commits.add(name, S.ensure_table(spark, name, S.QUARANTINE))
+    created = S.ensure_table(spark, name, S.QUARANTINE)
+    load.commits.add(name, created)
+    new_rows = sum(e["rows_quarantined"] for f, e in load.entries.items() if f in scope)
+    if created and not new_rows:
+        return None  # a new table holds no old rows to replace
     rows = spark.createDataFrame([], spark.table(name).schema)
     for more in load.quarantined:
         rows = rows.unionByName(more)
-    new_rows = sum(e["rows_quarantined"] for f, e in load.entries.items() if f in scope)
     if not S.replace_quarantine(spark, name, rows, scope, new_rows):
         return None
     load.commits.add(name)
