@@ -1,8 +1,8 @@
 """Plain local Spark reading the file and answering directly: the floor of any Spark pipeline.
 
 The same session settings as the project's local session (`local[2]`, few shuffle partitions,
-4 GiB driver) without Delta, a catalog, lineage or quarantine: an explicit schema, trim, DECIMAL
-sums, and the three answers.
+the driver heap of `quest.spark.driver_memory()`) without Delta, a catalog, lineage or
+quarantine: an explicit schema, trim, DECIMAL sums, and the three answers.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pyspark.sql import types as T
 
 from bench.answers import DATA_COLUMNS, VALUE_TYPE, Question, make_answers, population_records
 from bench.engines import engine_main
+from quest.spark import driver_memory
 
 SCHEMA = T.StructType([T.StructField(name, T.StringType()) for name in DATA_COLUMNS])
 _CONF = {
@@ -24,7 +25,6 @@ _CONF = {
     "spark.sql.shuffle.partitions": "4",
     "spark.default.parallelism": "4",
     "spark.sql.session.timeZone": "UTC",
-    "spark.driver.memory": "4g",
 }
 
 
@@ -35,6 +35,7 @@ def build_session() -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in _CONF.items():
         builder = builder.config(key, value)
+    builder = builder.config("spark.driver.memory", driver_memory())
     spark = builder.appName("bench-plain-spark").getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark

@@ -2,7 +2,8 @@
 
 Every setting has a default per environment (`local`, `dev`, `prod`) and can be overridden by an
 environment variable (`QUEST_*`); command-line options override both. Besides this module, only
-`quest.spark` reads a variable of its own (`QUEST_SPARK_MASTER`, the local Spark master).
+`quest.spark` reads variables of its own (`QUEST_SPARK_MASTER`, the local Spark master, and
+`QUEST_SPARK_DRIVER_MEMORY`, the local driver's heap).
 """
 
 from __future__ import annotations
