@@ -5,8 +5,9 @@ have their rows deleted; unchanged input writes no Delta version at all. A file 
 loaded (empty, header missing or renamed) is skipped, the others load, and the task fails at the
 end naming every bad file; the tables keep that file's last good rows.
 
-A load is planned from the manifest (`plan_bronze`: what changed, what is gone), applied with
-one small loader per kind of file, and summarised as a `quest.results.LayerResult`.
+A load is planned from the manifest (`plan_bronze`: what changed, what is gone), applied (the
+changed data files together in one commit of `pr_data`, every other file by a small loader of its
+kind), and summarised as a `quest.results.LayerResult`.
 """
 
 from __future__ import annotations
@@ -154,32 +155,47 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
 def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[str, dict]]:
     """Load the changed files, delete the gone ones.
 
+    The changed data files are written together, in one commit of `bronze.pr_data`; every other
+    file has a table of its own.
+
     Returns:
         What became of each file, and the manifest to record (a file that failed keeps its
         previous entry, so the next load tries it again).
     """
     entries = dict(plan.manifest)
-    files = []
+    done: dict[str, FileResult] = {}
+    sources = []
     for source in plan.changed:
-        source, done = _load_file(load, source)
-        files.append(done)
-        if done.action != Action.FAILED:
-            entries[source.source_file] = _manifest_entry(source, done, load.now)
+        try:
+            sources.append(
+                source if source.kind == FileKind.POPULATION else classify(load.store, source)
+            )
+        except DataFileError as exc:
+            done[source.source_file] = _failed(source, exc)
+    data = [s for s in sources if s.kind == FileKind.DATA]
+    if data:
+        done.update(_load_data_files(load, data))
+    for source in sources:
+        if source.kind != FileKind.DATA:
+            try:
+                done[source.source_file] = _LOADERS[source.kind](load, source)
+            except DataFileError as exc:
+                done[source.source_file] = _failed(source, exc)
+    for source in sources:
+        if done[source.source_file].action != Action.FAILED:
+            entries[source.source_file] = _manifest_entry(
+                source, done[source.source_file], load.now
+            )
+    files = [done[s.source_file] for s in plan.changed]
     for source_file in plan.gone:
         files.append(_delete_gone(load, source_file, plan.manifest[source_file].get("table")))
         entries.pop(source_file)
     return files, entries
 
 
-def _load_file(load: _BronzeLoad, source: SourceFile) -> tuple[SourceFile, FileResult]:
-    """Classify a changed file (population is known by its key) and load it by its kind."""
-    try:
-        if source.kind != FileKind.POPULATION:
-            source = classify(load.store, source)
-        return source, _LOADERS[source.kind](load, source)
-    except DataFileError as exc:
-        log.error("%s", exc)
-        return source, FileResult(source.source_file, Action.FAILED, error=str(exc))
+def _failed(source: SourceFile, exc: DataFileError) -> FileResult:
+    log.error("%s", exc)
+    return FileResult(source.source_file, Action.FAILED, error=str(exc))
 
 
 def _manifest_entry(source: SourceFile, done: FileResult, now: datetime) -> dict:
@@ -252,20 +268,14 @@ def _last_written_rows(spark, name: str) -> int:
     return int(metrics.get("numOutputRows", 0))
 
 
-def _counted(rows):
-    """`rows` and an observation that counts them as the write reads them: the count costs no
-    second pass and no lookup of the table's history."""
-    observation = Observation()
-    return rows.observe(observation, F.count(F.lit(1)).alias("rows")), observation
-
-
-def _load_data_file(load: _BronzeLoad, source: SourceFile) -> FileResult:
-    """Replace exactly this file's rows in `bronze.pr_data` (partitioned by source file)."""
+def _load_data_files(load: _BronzeLoad, sources: list[SourceFile]) -> dict[str, FileResult]:
+    """Replace exactly these files' rows in `bronze.pr_data` (partitioned by source file), all
+    in one commit; each file's rows are counted as they are written."""
     spark = load.spark
     name = load.name(DATA_TABLE)
     created = not table_exists(spark, name)
     if created:
-        columns = ", ".join(f"{quote(c)} STRING" for c in source.header)
+        columns = ", ".join(f"{quote(c)} STRING" for c in sources[0].header)
         spark.sql(
             f"CREATE TABLE IF NOT EXISTS {name} ({columns}, {_LINEAGE_DDL}) USING DELTA "
             f"PARTITIONED BY (_source_file) {_PROPS}"
@@ -273,14 +283,29 @@ def _load_data_file(load: _BronzeLoad, source: SourceFile) -> FileResult:
     # The table keeps the header names of the first file; later files map onto them by position
     # (their trimmed names were checked equal in `classify`).
     table_columns = spark.table(name).columns
-    data_columns = table_columns[: len(source.header)]
-    rows = _read_rows(spark, load.store, source, data_columns, load.now).select(
-        *[quote(c) for c in table_columns]
-    )
-    rows, counted = _counted(rows)
-    where = f"_source_file = {sql_str(source.source_file, 'file')}"
-    replace_where(spark, rows, name, where)
-    return _loaded(load, source, name, counted.get["rows"], 1 + created)
+    rows = None
+    for source in sources:
+        data_columns = table_columns[: len(source.header)]
+        part = _read_rows(spark, load.store, source, data_columns, load.now).select(
+            *[quote(c) for c in table_columns]
+        )
+        rows = part if rows is None else rows.union(part)
+    observation = Observation()
+    counts = [
+        F.count_if(F.col("_source_file") == s.source_file).alias(f"rows_{i}")
+        for i, s in enumerate(sources)
+    ]
+    rows = rows.observe(observation, *counts)
+    files = ", ".join(sql_str(s.source_file, "file") for s in sources)
+    replace_where(spark, rows, name, f"_source_file IN ({files})")
+    load.commits.add(name, 1 + created)
+    written = observation.get
+    return {
+        s.source_file: FileResult(
+            s.source_file, Action.LOADED, table=name, rows_written=written[f"rows_{i}"]
+        )
+        for i, s in enumerate(sources)
+    }
 
 
 # Mapping files are a few KiB: read in Python, they skip a Spark file scan per file.
@@ -347,7 +372,6 @@ def _record_prose(load: _BronzeLoad, source: SourceFile) -> FileResult:
 
 
 _LOADERS = {
-    FileKind.DATA: _load_data_file,
     FileKind.MAPPING: _load_mapping_file,
     FileKind.POPULATION: _load_population,
     FileKind.PROSE: _record_prose,
