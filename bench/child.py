@@ -97,32 +97,46 @@ def high_water_mark(pid: int) -> int:
     return 0
 
 
+# `PF_FORKNOEXEC` in /proc/<pid>/stat's flags: forked and not yet exec'd.
+_FORKNOEXEC = 0x40
+
+
+def _forked_not_execd(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return bool(int(fields[6]) & _FORKNOEXEC)
+    except (OSError, IndexError, ValueError):
+        return False
+
+
 def _tree_rss(process: psutil.Process, names: set[str] | None = None) -> int:
     """The summed RSS of `process` and its descendants, each address space counted once; their
     names are added to `names`.
 
     A JVM starts a command (Hadoop's `chmod` of each file it writes locally, say) by a vfork:
     until the exec, the child runs in its parent's address space and reports the parent's whole
-    RSS. Such a child shares the very counters of its parent's memory, so two members with equal
-    virtual size and RSS are one address space, counted once.
+    RSS. A child that has not exec'd yet and has exactly its parent's virtual size is that case,
+    and is not counted again.
     """
     total = 0
     try:
         members = [process, *process.children(recursive=True)]
     except psutil.Error:
         return 0
-    seen: set[tuple[int, int]] = set()
+    sizes: dict[int, int] = {}
     for member in members:
         try:
             memory = member.memory_info()
+            parent = member.ppid()
             if names is not None:
                 names.add(member.name())
         except psutil.Error:
             continue
-        space = (memory.vms, memory.rss)
-        if space not in seen:
-            seen.add(space)
-            total += memory.rss
+        sizes[member.pid] = memory.vms
+        if sizes.get(parent) == memory.vms and _forked_not_execd(member.pid):
+            continue
+        total += memory.rss
     return total
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from types import SimpleNamespace
 
@@ -69,10 +70,14 @@ def test_child_names_the_processes_of_its_tree_so_a_jvm_would_show():
 
 
 class _Member:
-    """A process of a tree as psutil shows it: a name and its memory counters."""
+    """A process of a tree as psutil shows it: a pid, its parent, a name, its memory."""
 
-    def __init__(self, name: str, vms: int, rss: int, children=()):
-        self._name, self._memory, self._children = name, SimpleNamespace(vms=vms, rss=rss), children
+    def __init__(self, pid: int, parent: int, name: str, vms: int, rss: int, children=()):
+        self.pid, self._parent, self._name = pid, parent, name
+        self._memory, self._children = SimpleNamespace(vms=vms, rss=rss), children
+
+    def ppid(self) -> int:
+        return self._parent
 
     def name(self) -> str:
         return self._name
@@ -84,11 +89,22 @@ class _Member:
         return list(self._children)
 
 
-def test_a_vforked_child_of_the_jvm_is_not_counted_twice():
-    jvm = _Member("java", 20 * GIB, 4 * GIB)
-    spawning = _Member("Thread-4", 20 * GIB, 4 * GIB)  # runs in the JVM's memory until its exec
-    worker = _Member("python3.12", GIB, 64 * MIB)
-    tree = _Member("python3.12", GIB, 128 * MIB, children=(jvm, spawning, worker))
+def test_a_vforked_child_of_the_jvm_is_not_counted_twice(monkeypatch):
+    from bench import child
+
+    not_execd = {3, 4}
+    monkeypatch.setattr(child, "_forked_not_execd", lambda pid: pid in not_execd)
+    jvm = _Member(2, 1, "java", 20 * GIB, 4 * GIB)
+    # runs in the JVM's memory until its exec (its RSS read a moment later than the JVM's)
+    spawning = _Member(3, 2, "Thread-4", 20 * GIB, 4 * GIB + MIB)
+    forked = _Member(4, 1, "python3.12", 3 * GIB, 64 * MIB)  # a fork with memory of its own
+    tree = _Member(1, 0, "python3.12", GIB, 128 * MIB, children=(jvm, spawning, forked))
     names: set[str] = set()
     assert _tree_rss(tree, names) == 4 * GIB + 128 * MIB + 64 * MIB
     assert names == {"java", "Thread-4", "python3.12"}
+
+
+def test_a_process_of_this_tree_reads_as_execd():
+    from bench.child import _forked_not_execd
+
+    assert not _forked_not_execd(os.getpid())
