@@ -124,17 +124,18 @@ def _tree_rss(process: psutil.Process, names: set[str] | None = None) -> int:
         members = [process, *process.children(recursive=True)]
     except psutil.Error:
         return 0
-    sizes: dict[int, int] = {}
+    seen = []
     for member in members:
         try:
-            memory = member.memory_info()
-            parent = member.ppid()
+            seen.append((member.pid, member.ppid(), member.memory_info()))
             if names is not None:
                 names.add(member.name())
         except psutil.Error:
             continue
-        sizes[member.pid] = memory.vms
-        if sizes.get(parent) == memory.vms and _forked_not_execd(member.pid):
+    # psutil does not list a parent before its children: every size is read first.
+    sizes = {pid: memory.vms for pid, _, memory in seen}
+    for pid, parent, memory in seen:
+        if sizes.get(parent) == memory.vms and _forked_not_execd(pid):
             continue
         total += memory.rss
     return total
