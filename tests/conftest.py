@@ -1,7 +1,8 @@
 """Shared fixtures: one local SparkSession for the whole suite, and the real snapshot.
 
 The source and store fixtures (a mirror, a local or S3 store, fast settings) live in
-`tests/sources/support.py` and are registered here once for every test folder.
+`tests/sources/support.py`, the one cold `quest run` that several tests read in
+`tests/shared_run.py`; both are registered here once for every test folder.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def real_data(tmp_path_factory) -> Path:
     return unpack(tmp_path_factory.mktemp("real-data"))
 
 
-pytest_plugins = ["tests.sources.support"]
+pytest_plugins = ["tests.sources.support", "tests.shared_run"]
 
 
 @pytest.fixture(scope="session")

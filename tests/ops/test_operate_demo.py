@@ -1,66 +1,31 @@
-"""A demo-sized `quest run`, then everything an operator reads from it: the run history, the
-snapshots, the alerts in the run record, every dataset and widget of the dashboard, the picture.
+"""A cold `quest run` of the real workflow, then everything an operator reads from it: the run
+history, the snapshots, the alerts in the run record, every dataset and widget of the dashboard,
+the picture.
 
-One run of the real workflow over the generated sample (with a few bad lines added to the current
-BLS file, so the quarantine has something to show) serves every test of the module.
+The run is the session's shared one (`pipeline_run`, tests/shared_run.py): the real snapshot with
+a few bad lines added to the current BLS file, so the quarantine has something to show.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from quest.config import Settings
-from quest.mirror.sample import generate_sample
-from quest.mirror.server import MirrorServer
 from quest.ops import dashboard as db
 from quest.ops.history_store import history_table
 from quest.ops.run_history import CHANGED, UNCHANGED
-from quest.runner.local import run_workflow
-from tests.bls_text import data_line
+from tests.shared_run import BAD_LINES
 from tests.workflow.support import PIPELINE_TASKS as TASKS
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-# One line per rule family: a word for a value, a bad year, an unknown period, a short line.
-BAD_LINES = {
-    "value_numeric": data_line("PRS30006011", 1990, "Q01", "n/a"),
-    "year_integer": data_line("PRS30006011", "19x0", "Q01", "1.0"),
-    "period_known": data_line("PRS30006011", 1990, "Q09", "1.0"),
-    "column_count": "PRS30006011      \t1990\tQ02",
-}
 
-
-@pytest.fixture(scope="module")
-def demo(spark, spark_home, tmp_path_factory):
-    root = tmp_path_factory.mktemp("ops-demo")
-    source = generate_sample(root / "source")
-    with open(source / "bls" / "pr" / "pr.data.0.Current", "ab") as current:
-        current.write(("\r\n".join(BAD_LINES.values()) + "\r\n").encode("utf-8"))
-    lines: list[str] = []
-    with MirrorServer(source) as mirror:
-        settings = Settings(
-            home=spark_home,
-            store=str(root / "store"),
-            schema_prefix=f"ops{uuid.uuid4().hex[:6]}_",
-            bls_url=mirror.bls_url,
-            datausa_url=mirror.datausa_url,
-            contact="quest-tests@example.org",
-            retry_wait_scale=0.0,
-        )
-        record = run_workflow(settings, spark=spark, out=lines.append)
-    assert record.exit_code == 0, json.dumps(record.to_dict(), default=str)[:3000]
-    return SimpleNamespace(settings=settings, record=record, lines=lines)
-
-
-def test_the_run_records_one_row_per_task_with_what_it_did(spark, demo):
-    assert demo.record.ops["history"]["how"] == "spark"
-    table = spark.table(history_table(demo.settings))
-    rows = {r["task"]: r for r in table.where(f"run_id = '{demo.record.run_id}'").collect()}
+def test_the_run_records_one_row_per_task_with_what_it_did(spark, pipeline_run):
+    assert pipeline_run.record.ops["history"]["how"] == "spark"
+    table = spark.table(history_table(pipeline_run.settings))
+    rows = {r["task"]: r for r in table.where(f"run_id = '{pipeline_run.record.run_id}'").collect()}
     assert set(rows) == set(TASKS)
     statuses = {task: r["status"] for task, r in rows.items()}
     # The condition decides and writes nothing; every other task of a first run changed something.
@@ -77,12 +42,14 @@ def test_the_run_records_one_row_per_task_with_what_it_did(spark, demo):
         assert row["seconds"] == pytest.approx(
             (row["ended_at"] - row["started_at"]).total_seconds(), abs=0.01
         )
-    assert any(line.startswith(f"run history: {len(TASKS)} rows written to") for line in demo.lines)
+    assert any(
+        line.startswith(f"run history: {len(TASKS)} rows written to") for line in pipeline_run.lines
+    )
 
 
-def test_the_run_prints_the_alerts_and_its_record_keeps_them(demo):
-    assert "alerts: 0 of 4 firing" in demo.lines
-    saved = json.loads(Path(demo.record.path).read_text())
+def test_the_run_prints_the_alerts_and_its_record_keeps_them(pipeline_run):
+    assert "alerts: 0 of 4 firing" in pipeline_run.lines
+    saved = json.loads(Path(pipeline_run.record.path).read_text())
     alerts = {a["name"]: a for a in saved["ops"]["alerts"]}
     assert set(alerts) == {
         "quarantined_rows",
@@ -95,13 +62,13 @@ def test_the_run_prints_the_alerts_and_its_record_keeps_them(demo):
     assert all(not a["fired"] and not a["error"] for a in alerts.values())
 
 
-def test_the_answers_and_quarantine_are_snapshotted_for_the_run(spark, demo):
-    settings, run_id = demo.settings, demo.record.run_id
+def test_the_answers_and_quarantine_are_snapshotted_for_the_run(spark, pipeline_run):
+    settings, run_id = pipeline_run.settings, pipeline_run.record.run_id
     answers = spark.table(settings.table("ops", "answer_history")).where(f"run_id = '{run_id}'")
     mean = answers.where("answer = 'population_stats' AND item = 'mean'").first()["value"]
-    assert mean == pytest.approx(demo.record.report["population_stats"]["mean"])
+    assert mean == pytest.approx(pipeline_run.record.report["population_stats"]["mean"])
     assert answers.where("answer = 'best_year_by_series'").count() == len(
-        demo.record.report["best_year"]
+        pipeline_run.record.report["best_year"]
     )
     quarantine = spark.table(settings.table("ops", "quarantine_history"))
     by_rule = {r["rule"]: r["rows"] for r in quarantine.where(f"run_id = '{run_id}'").collect()}
@@ -113,16 +80,18 @@ def dashboard():
     return db.load()
 
 
-def test_every_dashboard_dataset_runs_on_the_local_catalog_and_returns_rows(spark, demo, dashboard):
-    for name, sql in db.datasets(dashboard, demo.settings).items():
+def test_every_dashboard_dataset_runs_on_the_local_catalog_and_returns_rows(
+    spark, pipeline_run, dashboard
+):
+    for name, sql in db.datasets(dashboard, pipeline_run.settings).items():
         rows = spark.sql(sql).limit(1).collect()
-        assert rows, f"dataset {name} returns no rows on a demo-sized run"
+        assert rows, f"dataset {name} returns no rows after a run"
 
 
 def test_every_widget_reads_existing_columns_and_encodes_only_its_own_fields(
-    spark, demo, dashboard
+    spark, pipeline_run, dashboard
 ):
-    sql = db.datasets(dashboard, demo.settings)
+    sql = db.datasets(dashboard, pipeline_run.settings)
     queries = db.widget_queries(dashboard)
     assert len(queries) >= 12
     for query in queries:
@@ -134,9 +103,9 @@ def test_every_widget_reads_existing_columns_and_encodes_only_its_own_fields(
         assert rows, f"{where}: no rows"
 
 
-def test_the_dashboard_picture_is_drawn_from_the_same_queries(spark, demo, tmp_path):
+def test_the_dashboard_picture_is_drawn_from_the_same_queries(spark, pipeline_run, tmp_path):
     pytest.importorskip("matplotlib")
     from quest.ops.render import draw
 
-    out = draw(spark, demo.settings, tmp_path / "dashboard.png")
+    out = draw(spark, pipeline_run.settings, tmp_path / "dashboard.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,8 @@
-"""`quest run` end to end: the real quest_pipeline against the mirror of the real snapshot."""
+"""`quest run` end to end: the real quest_pipeline against the mirror of the real snapshot.
+
+The first run is the session's shared one (`pipeline_run`, tests/shared_run.py); this test adds a
+second, quiet run on the same home, store and mirror.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from quest.medallion.report import gold_report
-from quest.mirror.server import MirrorServer
 from quest.runner.local import run_workflow
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -18,37 +21,28 @@ def _quiet(_line: str) -> None:
     pass
 
 
-def test_pipeline_answers_right_then_a_quiet_rerun_skips_the_medallion(
-    spark, spark_settings, real_data
-):
-    with MirrorServer(real_data) as mirror:
-        settings = spark_settings.with_overrides(
-            bls_url=mirror.bls_url, datausa_url=mirror.datausa_url
-        )
-        lines: list[str] = []
-        first = run_workflow(settings, spark=spark, out=lines.append)
-        assert first.exit_code == 0, json.dumps(first.to_dict(), default=str)[:3000]
+def test_pipeline_answers_right_then_a_quiet_rerun_skips_the_medallion(spark, pipeline_run):
+    settings, first, lines = pipeline_run.settings, pipeline_run.record, pipeline_run.lines
+    stats = first.report["population_stats"]
+    assert round(stats["mean"]) == 322_069_808
+    assert stats["stddev"] == pytest.approx(4_158_441.04, abs=0.01)
+    assert len(first.report["best_year"]) == 237
+    series = first.report["series_report"]
+    assert len(series) == 32
+    assert {(r["series_id"], r["period"]) for r in series} == {("PRS30006032", "Q01")}
+    assert any("322,069,808" in line for line in lines), "the report was not printed"
+    saved = json.loads(Path(first.path).read_text())
+    assert saved["status"] == "success" and set(saved["tasks"]) == set(first.tasks)
+    chart = first.tasks["gold_analysis"].result.layer.outputs.get("chart")
+    assert chart is None or Path(chart).parent == settings.home / "charts", (
+        "chart left the run's home"
+    )
 
-        stats = first.report["population_stats"]
-        assert round(stats["mean"]) == 322_069_808
-        assert stats["stddev"] == pytest.approx(4_158_441.04, abs=0.01)
-        assert len(first.report["best_year"]) == 237
-        series = first.report["series_report"]
-        assert len(series) == 32
-        assert {(r["series_id"], r["period"]) for r in series} == {("PRS30006032", "Q01")}
-        assert any("322,069,808" in line for line in lines), "the report was not printed"
-        saved = json.loads(Path(first.path).read_text())
-        assert saved["status"] == "success" and set(saved["tasks"]) == set(first.tasks)
-        chart = first.tasks["gold_analysis"].result.layer.outputs.get("chart")
-        assert chart is None or Path(chart).parent == settings.home / "charts", (
-            "chart left the run's home"
-        )
+    assert first.tasks["gold_analysis"].result.delta_versions == 0, "gold views wrote"
+    assert first.tasks["record_medallion"].did.startswith("recorded in ")
 
-        assert first.tasks["gold_analysis"].result.delta_versions == 0, "gold views wrote"
-        assert first.tasks["record_medallion"].did.startswith("recorded in ")
-
-        commits = _delta_commits(settings)
-        second = run_workflow(settings, spark=spark, out=_quiet)
+    commits = _delta_commits(settings)
+    second = run_workflow(settings, spark=spark, out=_quiet)
     assert second.exit_code == 0 and second.status == "success"
     for name in ("bls_sync", "datausa_sync", "plan_medallion"):
         task = second.tasks[name]
