@@ -178,3 +178,31 @@ def test_a_task_records_the_figures_of_its_typed_result(spark, spark_settings):
     assert (silver["status"], silver["rows_written"], silver["rows_quarantined"]) == (CHANGED, 7, 2)
     assert silver["delta_versions"] == 3
     assert (sync["status"], sync["files_synced"], sync["bytes_synced"]) == (UNCHANGED, 0, 0)
+
+
+def test_answers_are_snapshotted_from_the_report_and_a_clean_run_adds_no_quarantine_row(
+    spark, spark_settings
+):
+    from quest.ops.snapshots import snapshot
+
+    report = {
+        "population_stats": {"start_year": 2013, "end_year": 2018, "mean": 3.5, "stddev": 0.5},
+        "best_year": [{"series_id": "PRS1", "year": 2001, "value": 9.25}],
+        "series_report": [{"series_id": "PRS1", "year": 2001, "period": "Q01", "value": 2.5}],
+    }
+    at = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    written = snapshot(spark, spark_settings, "r1", at, report, [])
+    answers = spark_settings.table("ops", "answer_history")
+    assert written == {"answer_history": answers}
+    rows = {(r["answer"], r["item"]): r["value"] for r in spark.table(answers).collect()}
+    assert rows == {
+        ("population_stats", "mean"): 3.5,
+        ("population_stats", "stddev"): 0.5,
+        ("best_year_by_series", "PRS1"): 9.25,
+        ("series_population_report", "2001"): 2.5,
+    }
+    # the quarantine table exists for the dashboard, with no row for a run that set none aside
+    assert spark.table(spark_settings.table("ops", "quarantine_history")).count() == 0
+    snapshot(spark, spark_settings, "r1", at, report, [])
+    assert spark.table(answers).count() == 4, "a run recorded twice replaces its own rows"
+    assert snapshot(spark, spark_settings, "r2", at, None, None) == {}

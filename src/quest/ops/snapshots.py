@@ -78,23 +78,25 @@ def snapshot(
     """Record the answers and the quarantine counts the run's gold task read (two commits at
     most), from its task result: the views are not queried again.
 
-    No report, no answer snapshot; no quarantined row, no quarantine snapshot (a run with none
-    has no row to add).
+    No report, no answer snapshot. Both tables are created with the first report, so the
+    dashboard's queries find them; a run that quarantined nothing adds no quarantine row.
 
     Returns:
         The tables written, by what they hold.
     """
     stamp = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+    if not report:
+        return {}
     figures = {
-        ANSWERS: (ANSWER_COLUMNS, answer_rows(report) if report else []),
+        ANSWERS: (ANSWER_COLUMNS, answer_rows(report)),
         QUARANTINE: (QUARANTINE_COLUMNS, quarantine_rows(quarantine or [])),
     }
     run = sql_str(run_id, "run_id")
     written = {}
     for table, (columns, rows) in figures.items():
+        name = ensure_table(spark, settings, table, columns)
         if not rows:
             continue
-        name = ensure_table(spark, settings, table, columns)
         df = spark.createDataFrame([(run_id, stamp, *row) for row in rows], _schema(columns))
         replace_where(spark, df, name, f"run_id = {run}")
         written[table] = name
