@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.realdata import REPO, unpack  # noqa: F401 - REPO re-exported
+from tests.shared_run import QUICK_HTTP
 
 
 @pytest.fixture(scope="session")
@@ -56,11 +57,7 @@ def spark_settings(spark, spark_home, tmp_path):
         store=str(tmp_path / "store"),
         schema_prefix=prefix,
         contact="quest-tests@example.org",
-        http_timeout=5.0,
-        http_retries=2,
-        http_backoff=0.01,
-        retry_after_cap=0.2,
-        retry_wait_scale=0.0,
+        **QUICK_HTTP,
     )
 
 

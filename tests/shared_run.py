@@ -25,6 +25,15 @@ from quest.mirror.server import MirrorServer
 from quest.runner.local import run_workflow
 from tests.bls_text import data_line
 
+# The suite's HTTP settings: a short timeout, two retries, no real waits between them.
+QUICK_HTTP = {
+    "http_timeout": 5.0,
+    "http_retries": 2,
+    "http_backoff": 0.01,
+    "retry_after_cap": 0.2,
+    "retry_wait_scale": 0.0,
+}
+
 # One line per rule family: a word for a value, a bad year, an unknown period, a short line.
 BAD_LINES = {
     "value_numeric": data_line("PRS30006011", 1990, "Q01", "n/a"),
@@ -53,11 +62,7 @@ def pipeline_run(spark, spark_home, real_data, tmp_path_factory):
             bls_url=mirror.bls_url,
             datausa_url=mirror.datausa_url,
             contact="quest-tests@example.org",
-            http_timeout=5.0,
-            http_retries=2,
-            http_backoff=0.01,
-            retry_after_cap=0.2,
-            retry_wait_scale=0.0,
+            **QUICK_HTTP,
         )
         record = run_workflow(settings, spark=spark, out=lines.append)
         assert record.exit_code == 0, json.dumps(record.to_dict(), default=str)[:3000]

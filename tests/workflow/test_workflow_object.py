@@ -22,6 +22,7 @@ from quest.orchestration.workflow_config import (
     workflow_config,
 )
 from quest.runner.local import REPO, load_pipeline
+from tests.workflow.support import PIPELINE_TASKS
 
 DEPLOYABLE = {"QUEST_WHEEL_VERSION": "0.1.0+gabc", "QUEST_RUN_AS_SERVICE_PRINCIPAL": "sp-id"}
 
@@ -48,14 +49,7 @@ def test_pipeline_graph_is_two_parallel_syncs_a_plan_and_a_condition_then_the_me
 ):
     order = [n for n in nx.topological_sort(pipeline.graph) if n != "root"]
     assert set(order[:2]) == {"bls_sync", "datausa_sync"}
-    assert order[2:] == [
-        "plan_medallion",
-        "medallion_needed",
-        "load_bronze",
-        "load_silver",
-        "gold_analysis",
-        "record_medallion",
-    ]
+    assert order[2:] == list(PIPELINE_TASKS[2:])
     assert _parents(pipeline, "bls_sync") == [] and _parents(pipeline, "datausa_sync") == []
     assert _parents(pipeline, "plan_medallion") == ["bls_sync", "datausa_sync"]
     assert _parents(pipeline, "medallion_needed") == ["plan_medallion"]
