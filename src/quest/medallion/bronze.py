@@ -37,7 +37,14 @@ from quest.medallion.store_files import (
     list_sources,
     source_of,
 )
-from quest.medallion.tables import Commits, quote, replace_where, sql_str, table_exists
+from quest.medallion.tables import (
+    Commits,
+    last_operation_metrics,
+    quote,
+    replace_where,
+    sql_str,
+    table_exists,
+)
 from quest.medallion.transforms import FIELD_COUNT, RAW_LINE, split_lines, with_lineage
 from quest.results import Action, FileResult, LayerResult, TableResult
 from quest.spark import ensure_schemas
@@ -261,13 +268,6 @@ def _loaded(load: _BronzeLoad, source: SourceFile, name: str, rows: int, commits
     return FileResult(source.source_file, Action.LOADED, table=name, rows_written=rows)
 
 
-def _last_written_rows(spark, name: str) -> int:
-    """Rows the table's last commit wrote. (A CREATE TABLE AS SELECT does not report a Spark
-    observation of its rows back to Python, so the mapping tables read their history.)"""
-    metrics = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()["operationMetrics"] or {}
-    return int(metrics.get("numOutputRows", 0))
-
-
 def _load_data_files(load: _BronzeLoad, sources: list[SourceFile]) -> dict[str, FileResult]:
     """Replace exactly these files' rows in `bronze.pr_data` (partitioned by source file), all
     in one commit; each file's rows are counted as they are written."""
@@ -327,7 +327,9 @@ def _load_mapping_file(load: _BronzeLoad, source: SourceFile) -> FileResult:
     rows.createOrReplaceTempView(view)
     spark.sql(f"CREATE OR REPLACE TABLE {name} USING DELTA {_PROPS} AS SELECT * FROM {view}")
     spark.catalog.dropTempView(view)
-    return _loaded(load, source, name, _last_written_rows(spark, name), 1)
+    # A CREATE TABLE AS SELECT reports no Spark observation back to Python: the commit's metrics.
+    rows = last_operation_metrics(spark, name).get("numOutputRows", 0)
+    return _loaded(load, source, name, rows, 1)
 
 
 def _population_records(source: SourceFile, payload_bytes: bytes) -> tuple[str, list]:

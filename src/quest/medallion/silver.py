@@ -31,7 +31,7 @@ from quest.medallion.manifest import (
     write_manifest,
 )
 from quest.medallion.store_files import FileKind
-from quest.medallion.tables import Commits, append, table_exists
+from quest.medallion.tables import Commits, append, last_operation_metrics, table_exists
 from quest.medallion.transforms import (
     FIELD_COUNT,
     LINEAGE,
@@ -192,7 +192,7 @@ class _SilverLoad:
 
     def merge_metrics(self, name: str) -> None:
         """Keep what the table's last MERGE (or append) inserted, updated and deleted."""
-        metrics = S.last_operation_metrics(self.spark, name)
+        metrics = last_operation_metrics(self.spark, name)
         self.merged[name] = {
             "rows_inserted": metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)),
             "rows_updated": metrics.get("numTargetRowsUpdated", 0),

@@ -116,8 +116,3 @@ def replace_quarantine(spark, name: str, rows, scope: list[str], new_rows: int) 
         return False
     replace_where(spark, rows, name, where)
     return True
-
-
-def last_operation_metrics(spark, name: str) -> dict[str, int]:
-    row = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()
-    return {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v.isdigit()}
