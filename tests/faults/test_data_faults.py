@@ -249,3 +249,42 @@ def test_duplicate_keys_in_a_first_load_are_counted_or_quarantined_never_kept_tw
     }
     assert manifest["pr.data.0.Current"] == (6, 3, 2, 1)
     assert manifest["pr.data.1.AllData"] == (3, 3, 0, 0)
+
+
+def test_mapping_files_named_alike_keep_their_own_rows_or_the_later_is_refused(
+    spark, spark_home, tmp_path_factory
+):
+    # The sync follows sub-folders: `archive/pr.footnote` must not replace `pr.footnote`'s table.
+    # Two names that still give one table (`pr.footnote`, `pr_footnote`) cannot both be loaded:
+    # the later one is refused by name and the first keeps its rows.
+    settings = Settings(
+        home=spark_home,
+        store=str(tmp_path_factory.mktemp("alike-store")),
+        schema_prefix=f"alk{uuid.uuid4().hex[:6]}_",
+    )
+    store = LocalStore(settings.store_uri)
+    put(store, CURRENT, data_file(*GOOD))
+    put(store, "bls/pr/pr.footnote", "footnote_code\tfootnote_text\r\nP\tPreliminary\r\n")
+    put(store, "bls/pr/archive/pr.footnote", "footnote_code\tfootnote_text\r\nR\tRevised\r\n")
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+
+    def codes(table: str) -> list[str]:
+        rows = spark.table(settings.table("silver", table)).collect()
+        return sorted(r["footnote_code"] for r in rows)
+
+    assert codes("pr_footnote") == ["P"]
+    assert codes("archive_pr_footnote") == ["R"]
+
+    put(store, "bls/pr/pr_footnote", "footnote_code\tfootnote_text\r\nX\tClash\r\n")
+    # Nor may a file take the name of one of quest's own tables.
+    put(store, "bls/pr/quarantine", "source_file\trule\r\nx\ty\r\n")
+    with pytest.raises(DataFileError, match=r"pr_footnote: .*already holds pr\.footnote") as raised:
+        load_bronze(spark, settings, store)
+    assert "quarantine: its name gives the table bronze quarantine, which quest keeps" in str(
+        raised.value
+    )
+    failed = {f.source_file for f in raised.value.result.files if f.error}
+    assert failed == {"pr_footnote", "quarantine"}
+    load_silver(spark, settings)
+    assert codes("pr_footnote") == ["P"]

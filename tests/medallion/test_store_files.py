@@ -88,5 +88,7 @@ def test_not_utf8_data_file_is_refused(tmp_path):
         first_line(b"series_id\xff\xfe\tyear\r\n" + b"x" * 100, "pr.data.0.Current")
 
 
-def test_mapping_table_name_ignores_sub_folders():
-    assert mapping_table_name("sub/pr.series") == "pr_series"
+def test_mapping_table_name_keeps_the_sub_folder_apart():
+    assert mapping_table_name("pr.series") == "pr_series"
+    assert mapping_table_name("sub/pr.series") == "sub_pr_series"
+    assert mapping_table_name("Sub.Dir/PR.Series") == "sub_dir_pr_series"

@@ -26,10 +26,12 @@ from quest.errors import DataFileError
 from quest.medallion.manifest import (
     BRONZE_MANIFEST,
     BRONZE_SCHEMA,
+    SILVER_MANIFEST,
     describe_plan,
     read_manifest,
     write_manifest,
 )
+from quest.medallion.silver_tables import OBSERVATIONS, QUARANTINE
 from quest.medallion.store_files import (
     FileKind,
     SourceFile,
@@ -52,6 +54,10 @@ from quest.spark import ensure_schemas
 log = logging.getLogger(__name__)
 DATA_TABLE = "pr_data"
 POPULATION_TABLE = "population"
+# Tables of quest's own in bronze and silver: no mapping file may be loaded under these names.
+_RESERVED = frozenset(
+    {DATA_TABLE, POPULATION_TABLE, BRONZE_MANIFEST, SILVER_MANIFEST, OBSERVATIONS, QUARANTINE}
+)
 # Files bronze keeps no table of (the directory's prose): recorded in the manifest only.
 NOT_TABULAR = "(not tabular)"
 _LINEAGE_DDL = (
@@ -179,6 +185,7 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
             )
         except DataFileError as exc:
             done[source.source_file] = _failed(source, exc)
+    sources = _without_clashes(plan, sources, done)
     data = [s for s in sources if s.kind == FileKind.DATA]
     if data:
         done.update(_load_data_files(load, data))
@@ -198,6 +205,41 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
         files.append(_delete_gone(load, source_file, plan.manifest[source_file].get("table")))
         entries.pop(source_file)
     return files, entries
+
+
+def _without_clashes(
+    plan: BronzePlan, sources: list[SourceFile], done: dict[str, FileResult]
+) -> list[SourceFile]:
+    """`sources` less the mapping files whose table is one of quest's own or already holds
+    another file (`pr_footnote` beside `pr.footnote`): those go to `done` as failed, and the
+    table keeps its file's rows. A table goes to the file that already has it, else to the first
+    by name."""
+    changed = {s.source_file for s in sources}
+    holders = {
+        entry["table"]: source_file
+        for source_file, entry in plan.manifest.items()
+        if entry.get("kind") == FileKind.MAPPING
+        and source_file not in changed
+        and source_file not in plan.gone
+    }
+    for source in sorted(sources, key=lambda s: s.source_file):
+        if source.kind != FileKind.MAPPING:
+            continue
+        if source.table in _RESERVED:
+            reason = f"which quest keeps for its own {source.table} table"
+        else:
+            holder = holders.setdefault(source.table, source.source_file)
+            if holder == source.source_file:
+                continue
+            reason = f"which already holds {holder} (names that differ only in case or punctuation)"
+        done[source.source_file] = _failed(
+            source,
+            DataFileError(
+                f"{source.source_file}: its name gives the table bronze {source.table}, {reason}; "
+                "the file was not loaded and that table keeps its rows"
+            ),
+        )
+    return [s for s in sources if s.source_file not in done]
 
 
 def _failed(source: SourceFile, exc: DataFileError) -> FileResult:

@@ -71,9 +71,10 @@ def is_data_file(source_file: str) -> bool:
 
 
 def mapping_table_name(source_file: str) -> str:
-    """`pr.series` -> `pr_series` (sub-folders do not change the table)."""
-    base = posixpath.basename(source_file).lower()
-    return "".join(ch if ch.isalnum() else "_" for ch in base)
+    """`pr.series` -> `pr_series`, `archive/pr.series` -> `archive_pr_series`: a file in a
+    sub-folder has a table of its own. Names that differ only in case or punctuation still give
+    one table; bronze refuses the second file (`quest.medallion.bronze`)."""
+    return "".join(ch if ch.isalnum() else "_" for ch in source_file.lower())
 
 
 def first_line(head: bytes, source_file: str) -> str:
