@@ -49,13 +49,18 @@ def _quarantine(spark, settings, source_file):
     )
 
 
+def _own_settings(spark_home, tmp_path_factory, tag: str) -> Settings:
+    """The suite's home with a store folder and schemas of one's own (`tag` names both)."""
+    return Settings(
+        home=spark_home,
+        store=str(tmp_path_factory.mktemp(f"{tag}-store")),
+        schema_prefix=f"{tag}{uuid.uuid4().hex[:6]}_",
+    )
+
+
 @pytest.fixture(scope="module")
 def loaded(spark, spark_home, tmp_path_factory):
-    settings = Settings(
-        home=spark_home,
-        store=str(tmp_path_factory.mktemp("faults-store")),
-        schema_prefix=f"flt{uuid.uuid4().hex[:6]}_",
-    )
+    settings = _own_settings(spark_home, tmp_path_factory, "flt")
     store = LocalStore(settings.store_uri)
     put(store, CURRENT, data_file(*GOOD, BAD_VALUE, BAD_PERIOD, BAD_COLUMNS))
     # A BOM and mixed CRLF / LF line ends, as a hand-edited copy might have.
@@ -216,11 +221,7 @@ def test_duplicate_keys_in_a_first_load_are_counted_or_quarantined_never_kept_tw
 ):
     # A file whose keys are not unique takes the full duplicate check even on its first load:
     # an exact copy is dropped and counted, copies that disagree are all quarantined.
-    settings = Settings(
-        home=spark_home,
-        store=str(tmp_path_factory.mktemp("dups-store")),
-        schema_prefix=f"dup{uuid.uuid4().hex[:6]}_",
-    )
+    settings = _own_settings(spark_home, tmp_path_factory, "dup")
     store = LocalStore(settings.store_uri)
     conflict = [
         data_line("PRS30006032", 2014, "Q01", "1.0"),
@@ -257,11 +258,7 @@ def test_mapping_files_named_alike_keep_their_own_rows_or_the_later_is_refused(
     # The sync follows sub-folders: `archive/pr.footnote` must not replace `pr.footnote`'s table.
     # Two names that still give one table (`pr.footnote`, `pr_footnote`) cannot both be loaded:
     # the later one is refused by name and the first keeps its rows.
-    settings = Settings(
-        home=spark_home,
-        store=str(tmp_path_factory.mktemp("alike-store")),
-        schema_prefix=f"alk{uuid.uuid4().hex[:6]}_",
-    )
+    settings = _own_settings(spark_home, tmp_path_factory, "alk")
     store = LocalStore(settings.store_uri)
     put(store, CURRENT, data_file(*GOOD))
     put(store, "bls/pr/pr.footnote", "footnote_code\tfootnote_text\r\nP\tPreliminary\r\n")
