@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 from quest.config import Settings
-from quest.medallion.bronze import plan_bronze
+from quest.medallion.bronze import BronzePlan, _without_clashes, plan_bronze
 from quest.medallion.silver import plan_silver
-from quest.medallion.store_files import FileKind
+from quest.medallion.store_files import FileKind, SourceFile, mapping_table_name
 from quest.store import LocalStore
 from tests.bls_text import data_file, data_line
 from tests.medallion.helpers import put
@@ -58,3 +58,41 @@ def test_silver_plans_the_tabular_files_whose_bronze_content_changed():
     assert plan.tables() == ["bls_observations", "population", "pr_period", "quarantine"]
     quiet = {f: {"table": "t", "sha256": e["sha256"]} for f, e in bronze.items() if e["table"]}
     assert plan_silver(bronze, quiet).nothing_to_do
+
+
+def _mapping(source_file: str) -> SourceFile:
+    return SourceFile(
+        key=f"bls/pr/{source_file}",
+        source_file=source_file,
+        sha256="new",
+        modified="",
+        size=1,
+        kind=FileKind.MAPPING,
+        table=mapping_table_name(source_file),
+    )
+
+
+def test_a_table_stays_with_the_file_that_has_it_even_when_that_file_changes():
+    # pr_footnote holds the table; pr.footnote (first by name) arrives while pr_footnote changes.
+    manifest = {"pr_footnote": {"kind": "mapping", "table": "pr_footnote", "sha256": "old"}}
+    sources = [_mapping("pr.footnote"), _mapping("pr_footnote"), _mapping("pr_data")]
+    plan = BronzePlan(manifest, sources, [])
+    done = {}
+    kept = _without_clashes(plan, sources, done)
+    assert [s.source_file for s in kept] == ["pr_footnote"]
+    assert "already holds pr_footnote" in done["pr.footnote"].error
+    assert "quest keeps for its own pr_data table" in done["pr_data"].error
+
+
+def test_a_gone_file_or_an_old_style_row_claims_no_table():
+    manifest = {
+        "pr_footnote": {"kind": "mapping", "table": "pr_footnote", "sha256": "gone"},
+        # recorded when sub-folders shared their file's table: its table is not its own now
+        "archive/pr.footnote": {"kind": "mapping", "table": "pr_footnote", "sha256": "same"},
+    }
+    sources = [_mapping("pr.footnote")]
+    done = {}
+    assert (
+        _without_clashes(BronzePlan(manifest, sources, ["pr_footnote"]), sources, done) == sources
+    )
+    assert done == {}

@@ -37,6 +37,7 @@ from quest.medallion.store_files import (
     SourceFile,
     classify,
     list_sources,
+    mapping_table_name,
     source_of,
 )
 from quest.medallion.tables import (
@@ -214,13 +215,13 @@ def _without_clashes(
     another file (`pr_footnote` beside `pr.footnote`): those go to `done` as failed, and the
     table keeps its file's rows. A table goes to the file that already has it, else to the first
     by name."""
-    changed = {s.source_file for s in sources}
     holders = {
         entry["table"]: source_file
         for source_file, entry in plan.manifest.items()
         if entry.get("kind") == FileKind.MAPPING
-        and source_file not in changed
         and source_file not in plan.gone
+        # (a row written before sub-folders had tables of their own claims nothing)
+        and entry.get("table") == mapping_table_name(source_file)
     }
     for source in sorted(sources, key=lambda s: s.source_file):
         if source.kind != FileKind.MAPPING:
