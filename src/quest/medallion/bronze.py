@@ -59,6 +59,9 @@ POPULATION_TABLE = "population"
 _RESERVED = frozenset(
     {DATA_TABLE, POPULATION_TABLE, BRONZE_MANIFEST, SILVER_MANIFEST, OBSERVATIONS, QUARANTINE}
 )
+# What a mapping table's name must be: an unquoted identifier (a digit first can read as a
+# number) that the Hive metastore keeps whole.
+_TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,127}")
 # Files bronze keeps no table of (the directory's prose): recorded in the manifest only.
 NOT_TABULAR = "(not tabular)"
 _LINEAGE_DDL = (
@@ -211,9 +214,9 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
 def _without_clashes(
     plan: BronzePlan, sources: list[SourceFile], done: dict[str, FileResult]
 ) -> list[SourceFile]:
-    """`sources` less the mapping files whose table is one of quest's own or already holds
-    another file (`pr_footnote` beside `pr.footnote`): those go to `done` as failed, and the
-    table keeps its file's rows. A table goes to the file that already has it, else to the first
+    """`sources` less the mapping files whose table is one of quest's own, is no usable name, or
+    already holds another file (`pr_footnote` beside `pr.footnote`): those go to `done` as
+    failed, and the table keeps its file's rows. A table goes to the file that already has it, else to the first
     by name."""
     holders = {
         entry["table"]: source_file
@@ -228,6 +231,8 @@ def _without_clashes(
             continue
         if source.table in _RESERVED:
             reason = f"which quest keeps for its own {source.table} table"
+        elif not _TABLE_NAME.fullmatch(source.table):
+            reason = "not a table name (a letter first, at most 128 letters, digits and '_')"
         else:
             holder = holders.setdefault(source.table, source.source_file)
             if holder == source.source_file:
