@@ -31,7 +31,7 @@ from quest.medallion.manifest import (
     read_manifest,
     write_manifest,
 )
-from quest.medallion.silver_tables import OBSERVATIONS, QUARANTINE
+from quest.medallion.silver_tables import DDL as SILVER_DDL
 from quest.medallion.store_files import (
     FileKind,
     SourceFile,
@@ -55,10 +55,9 @@ from quest.spark import ensure_schemas
 log = logging.getLogger(__name__)
 DATA_TABLE = "pr_data"
 POPULATION_TABLE = "population"
-# Tables of quest's own in bronze and silver: no mapping file may be loaded under these names.
-_RESERVED = frozenset(
-    {DATA_TABLE, POPULATION_TABLE, BRONZE_MANIFEST, SILVER_MANIFEST, OBSERVATIONS, QUARANTINE}
-)
+# Tables of quest's own in bronze and silver (silver's from its table definitions): no mapping
+# file may be loaded under these names.
+_RESERVED = frozenset({DATA_TABLE, POPULATION_TABLE, BRONZE_MANIFEST, SILVER_MANIFEST, *SILVER_DDL})
 # What a mapping table's name must be: an unquoted identifier (a digit first can read as a
 # number) that the Hive metastore keeps whole.
 _TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,127}")
@@ -216,8 +215,8 @@ def _without_clashes(
 ) -> list[SourceFile]:
     """`sources` less the mapping files whose table is one of quest's own, is no usable name, or
     already holds another file (`pr_footnote` beside `pr.footnote`): those go to `done` as
-    failed, and the table keeps its file's rows. A table goes to the file that already has it, else to the first
-    by name."""
+    failed, and the table keeps its file's rows. A table goes to the file that already has it,
+    else to the first by name."""
     holders = {
         entry["table"]: source_file
         for source_file, entry in plan.manifest.items()
