@@ -2,9 +2,9 @@
 
 `after_run(record, settings, spark, say)` writes the run's rows to `ops.run_history` (with the
 run's SparkSession, or without a JVM when the run started none), snapshots the answers and the
-quarantine when the run changed something and refreshed gold, evaluates the alerts and prints the ones that fire. What
-it did is returned for the run record. Nothing here fails the run: an ops problem is printed and
-recorded, and history rows that cannot be written are kept pending.
+quarantine when the run changed something and refreshed gold, evaluates the alerts and prints
+the ones that fire. What it did is returned for the run record. Nothing here fails the run: an
+ops problem is printed and recorded, and history rows that cannot be written are kept pending.
 """
 
 from __future__ import annotations

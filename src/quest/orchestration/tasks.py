@@ -166,7 +166,8 @@ def plan_medallion(
     full_refresh: str | None = "",
     **params: str | None,
 ) -> dict:
-    """Decide whether bronze, silver and gold have anything to do (`quest.orchestration.conditions`).
+    """Decide whether bronze, silver and gold have anything to do
+    (`quest.orchestration.conditions`).
 
     Args:
         dbutils: Databricks' dbutils (None locally).

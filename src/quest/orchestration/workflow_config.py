@@ -261,7 +261,8 @@ def wheel_filename(wheel_version: str) -> str:
 
 
 def workflow_config(env: str, environ: dict[str, str] | None = None) -> WorkflowConfig:
-    """The workflow settings of `env`, with `QUEST_*` overrides from `environ` (default: os.environ).
+    """The workflow settings of `env`, with `QUEST_*` overrides from `environ` (default:
+    os.environ).
 
     Raises:
         ConfigError: for an environment that is not local, dev or prod.

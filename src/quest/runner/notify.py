@@ -1,8 +1,8 @@
 """The e-mail notifications a workflow declares, delivered locally.
 
 Printed by default; sent through SMTP when `QUEST_SMTP_URL` is set (`smtp://user:pass@host:port`,
-upgraded with STARTTLS when the server offers it, or `smtps://` for TLS from the first byte). Passwords are never printed: every line that leaves
-the runner goes through `redact`.
+upgraded with STARTTLS when the server offers it, or `smtps://` for TLS from the first byte).
+Passwords are never printed: every line that leaves the runner goes through `redact`.
 """
 
 from __future__ import annotations
