@@ -1,7 +1,8 @@
 """Plain local Spark reading the file and answering directly: the floor of any Spark pipeline.
 
 The same session settings as the project's local session (`local[2]`, few shuffle partitions,
-the driver heap of `quest.spark.driver_memory()`) without Delta, a catalog, lineage or
+the driver heap of `quest.spark.driver_memory()` and its JVM options, the garbage collector
+among them) without Delta, a catalog, lineage or
 quarantine: an explicit schema, trim, DECIMAL sums, and the three answers.
 """
 
@@ -16,7 +17,7 @@ from pyspark.sql import types as T
 
 from bench.answers import DATA_COLUMNS, VALUE_TYPE, Question, make_answers, population_records
 from bench.engines import engine_main
-from quest.spark import driver_memory
+from quest.spark import driver_java_options, driver_memory
 
 SCHEMA = T.StructType([T.StructField(name, T.StringType()) for name in DATA_COLUMNS])
 _CONF = {
@@ -36,6 +37,7 @@ def build_session() -> SparkSession:
     for key, value in _CONF.items():
         builder = builder.config(key, value)
     builder = builder.config("spark.driver.memory", driver_memory())
+    builder = builder.config("spark.driver.extraJavaOptions", driver_java_options())
     spark = builder.appName("bench-plain-spark").getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark

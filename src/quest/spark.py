@@ -40,6 +40,18 @@ def driver_memory() -> str:
     return os.environ.get("QUEST_SPARK_DRIVER_MEMORY", "").strip() or DEFAULT_DRIVER_MEMORY
 
 
+# The local driver's garbage collector: the parallel (throughput) one. A batch run has no pause
+# goal for G1 to meet, and on the 2 GiB heap the parallel collector finished a cold `quest run`
+# 7% sooner (49.0 s against 52.9 s, five runs each, alternated) and a 10M-row load 12% sooner
+# with a lower peak (2,800 against 2,947 MiB); see docs/performance.md.
+DRIVER_JAVA_OPTIONS = ("-XX:+UseParallelGC",)
+
+
+def driver_java_options(*extra: str) -> str:
+    """The local driver JVM's options: `DRIVER_JAVA_OPTIONS`, then `extra`."""
+    return " ".join((*DRIVER_JAVA_OPTIONS, *extra))
+
+
 def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | None = None):
     """The SparkSession for `settings`: the active one on Databricks, a local Delta one here.
 
@@ -72,7 +84,10 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
             "javax.jdo.option.ConnectionURL",
             f"jdbc:derby:;databaseName={metastore};create=true",
         )
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={home}")
+        .config(
+            "spark.driver.extraJavaOptions",
+            driver_java_options(f"-Dderby.system.home={home}"),
+        )
         .enableHiveSupport()
     )
     engine_log = engine_log or home / "engine.log"

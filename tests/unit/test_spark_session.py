@@ -1,8 +1,9 @@
-"""The local SparkSession's driver heap: 2 GiB unless QUEST_SPARK_DRIVER_MEMORY says otherwise."""
+"""The local SparkSession's driver: a 2 GiB heap unless QUEST_SPARK_DRIVER_MEMORY says otherwise,
+and the parallel garbage collector."""
 
 from __future__ import annotations
 
-from quest.spark import DEFAULT_DRIVER_MEMORY, driver_memory
+from quest.spark import DEFAULT_DRIVER_MEMORY, driver_java_options, driver_memory
 
 
 def test_the_driver_heap_defaults_to_2g_and_the_environment_overrides_it(monkeypatch):
@@ -16,3 +17,13 @@ def test_the_driver_heap_defaults_to_2g_and_the_environment_overrides_it(monkeyp
 
 def test_the_local_session_runs_with_that_heap(spark):
     assert spark.sparkContext.getConf().get("spark.driver.memory") == driver_memory()
+
+
+def test_the_local_driver_collects_garbage_with_the_parallel_collector(spark):
+    options = spark.sparkContext.getConf().get("spark.driver.extraJavaOptions")
+    assert "-XX:+UseParallelGC" in driver_java_options().split()
+    assert "-XX:+UseParallelGC" in options.split()
+    assert "-Dderby.system.home=" in options
+    # What the JVM runs, not only what it was asked: the parallel collector's two beans.
+    beans = spark._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+    assert sorted(bean.getName() for bean in beans) == ["PS MarkSweep", "PS Scavenge"]
