@@ -47,6 +47,17 @@ def _verbosity(parser: argparse.ArgumentParser, default=None) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose epilog may be a function, called when the help is printed:
+    `quest run`'s list of tasks loads the workflow, and with it BrickFlow, a second that
+    `quest runs`, `report` or `sync` would otherwise pay just to build their command line."""
+
+    def format_help(self) -> str:
+        if callable(self.epilog):
+            self.epilog = self.epilog()
+        return super().format_help()
+
+
 def _task_names() -> str:
     """The workflow's task names, for `quest run --help` (empty when it cannot be loaded)."""
     try:
@@ -61,7 +72,7 @@ def _task_names() -> str:
 def _subcommands(parser: argparse.ArgumentParser, dest: str):
     """Subparsers whose every parser takes `-v`/`-q` too; given there, they win over the ones
     before the command, and absent there they leave those alone."""
-    sub = parser.add_subparsers(dest=dest, required=True)
+    sub = parser.add_subparsers(dest=dest, required=True, parser_class=_Parser)
     plain = sub.add_parser
 
     def add_parser(*args, **kwargs):
@@ -74,7 +85,7 @@ def _subcommands(parser: argparse.ArgumentParser, dest: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="quest", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="quest", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _verbosity(parser)
     sub = _subcommands(parser, dest="command")
@@ -99,11 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("out", help="folder to write")
     sample.set_defaults(handler=_sample)
 
-    run = sub.add_parser(
-        "run",
-        help="run the quest_pipeline workflow locally",
-        epilog=_task_names(),
-    )
+    run = sub.add_parser("run", help="run the quest_pipeline workflow locally", epilog=_task_names)
     _common(run, "bls_url", "datausa_url", "store", "home", "contact")
     run.add_argument("--only", nargs="+", metavar="TASK", help="run only these tasks")
     run.add_argument(
