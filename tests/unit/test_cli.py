@@ -49,12 +49,13 @@ def test_run_help_lists_the_workflows_tasks(capsys):
     assert f"tasks: {', '.join(TASKS)}" in " ".join(out.split())
 
 
-def test_only_run_loads_the_workflow_other_commands_start_without_brickflow():
+@pytest.mark.parametrize("argv", [["runs"], ["report"], ["sync", "bls"], ["sync", "datausa"]])
+def test_only_run_loads_the_workflow_other_commands_start_without_brickflow(argv):
     # BrickFlow's import is a second of every command that builds the parser with the task list;
     # a new interpreter, because this one has imported it already.
     code = (
         "import sys, quest.cli\n"
-        "quest.cli.build_parser().parse_args(['runs'])\n"
+        f"quest.cli.build_parser().parse_args({argv!r})\n"
         "print('brickflow' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
