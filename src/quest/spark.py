@@ -52,6 +52,15 @@ def driver_java_options(*extra: str) -> str:
     return " ".join((*DRIVER_JAVA_OPTIONS, *extra))
 
 
+def java_property(name: str, value: str) -> str:
+    """`-Dname=value` as one option of `spark.driver.extraJavaOptions`: Spark's launcher splits
+    that string on white space outside double quotes, so a home such as
+    `/Users/me/My Projects/quest/.quest` would otherwise start a JVM that takes `Projects/...` for
+    its main class."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"-D{name}={escaped}"'
+
+
 def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | None = None):
     """The SparkSession for `settings`: the active one on Databricks, a local Delta one here.
 
@@ -86,7 +95,7 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
         )
         .config(
             "spark.driver.extraJavaOptions",
-            driver_java_options(f"-Dderby.system.home={home}"),
+            driver_java_options(java_property("derby.system.home", str(home))),
         )
         .enableHiveSupport()
     )
