@@ -59,8 +59,13 @@ def checkout(tmp_path) -> Path:
 def make_deploy(repo: Path, *assignments: str, extra_env: dict | None = None):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QUEST_", "BRICKFLOW_"))}
     env.update(extra_env or {})
+    # Make cannot name a target whose path holds a space (a clone in "My Projects"): the env is
+    # handed over through a link in the test's own folder.
+    venv = repo.parent / "venv"
+    if not venv.exists():
+        venv.symlink_to(VENV, target_is_directory=True)
     return subprocess.run(
-        ["make", "--no-print-directory", "-C", str(repo), "deploy", f"VENV={VENV}", *assignments],
+        ["make", "--no-print-directory", "-C", str(repo), "deploy", f"VENV={venv}", *assignments],
         capture_output=True,
         text=True,
         env=env,
