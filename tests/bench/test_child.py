@@ -105,6 +105,19 @@ def test_a_vforked_child_of_the_jvm_is_not_counted_twice(monkeypatch):
     assert names == {"java", "Thread-4", "python3.12"}
 
 
+def test_a_vforked_child_read_while_the_jvm_maps_memory_is_still_not_counted(monkeypatch):
+    from bench import child
+
+    jvm = _Member(2, 1, "java", 20 * GIB, 2 * GIB)
+    # its size read a moment after the JVM's, once the JVM had grown its heap by 64 MiB
+    spawning = _Member(3, 2, "Executor task l", 20 * GIB + 64 * MIB, 2 * GIB + 64 * MIB)
+    # not exec'd either, but a size of its own: a fork that has grown apart is counted
+    apart = _Member(4, 2, "java", 10 * GIB, 512 * MIB)
+    monkeypatch.setattr(child, "_forked_not_execd", lambda pid: pid in {3, 4})
+    tree = _Member(1, 0, "python3.12", GIB, 128 * MIB, children=(jvm, spawning, apart))
+    assert _tree_rss(tree) == 2 * GIB + 128 * MIB + 512 * MIB
+
+
 def test_a_process_of_this_tree_reads_as_execd():
     from bench.child import _forked_not_execd
 
