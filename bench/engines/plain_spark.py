@@ -2,8 +2,8 @@
 
 The same session settings as the project's local session (`local[2]`, few shuffle partitions,
 the driver heap of `quest.spark.driver_memory()` and its JVM options, the garbage collector
-among them) without Delta, a catalog, lineage or
-quarantine: an explicit schema, trim, DECIMAL sums, and the three answers.
+among them) without Delta, a catalog, lineage or quarantine: an explicit schema, trim, DECIMAL
+sums, and the three answers.
 """
 
 from __future__ import annotations
