@@ -82,7 +82,7 @@ def test_a_table_stays_with_the_file_that_has_it_even_when_that_file_changes():
     assert [s.source_file for s in kept] == ["pr_footnote"]
     assert "already holds pr_footnote" in done["pr.footnote"].error
     assert "quest keeps for its own pr_data table" in done["pr_data"].error
-    assert "2024: its name gives the table bronze 2024, not a table name" in done["2024"].error
+    assert "2024: its name gives the mapping table 2024, not a table name" in done["2024"].error
     assert "not a table name" in done["x" * 129].error
 
 

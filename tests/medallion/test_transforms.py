@@ -10,11 +10,13 @@ from chispa import assert_df_equality
 from pyspark.sql import types as T
 
 from quest.medallion.transforms import (
+    mapping_columns,
     mapping_from_bronze,
     mark_duplicates,
     observations_from_bronze,
     population_from_bronze,
     split_lines,
+    split_mapping_lines,
     type_observations,
     type_population,
 )
@@ -126,16 +128,63 @@ def test_mark_duplicates_tells_exact_copies_from_conflicts(spark):
     ]
 
 
-def test_mapping_from_bronze_lower_cases_and_trims_headers_and_values(spark):
-    schema = _strings("Seasonal_code ", "Seasonal_text").add("_field_count", T.IntegerType())
-    schema = schema.add("_raw_line", T.StringType()).add("_source_file", T.StringType())
-    schema = schema.add("_source_sha256", T.StringType())
-    bronze = spark.createDataFrame(
-        [(" S ", "Seasonal Adjusted ", 2, None, "pr.seasonal", "x")], schema
+def _bronze_mapping(spark, rows):
+    schema = (
+        "header ARRAY<STRING>, fields ARRAY<STRING>, _field_count INT, _raw_line STRING, "
+        "_source_file STRING, _source_sha256 STRING"
     )
-    result = bronze.transform(mapping_from_bronze(["Seasonal_code ", "Seasonal_text"]))
-    assert result.columns[:3] == ["source_file", "seasonal_code", "seasonal_text"]
+    return spark.createDataFrame(rows, schema)
+
+
+def test_mapping_from_bronze_trims_values_and_names_them_by_the_header(spark):
+    header = ["Seasonal_code ", "Seasonal_text"]
+    bronze = _bronze_mapping(
+        spark, [(header, [" S ", "Seasonal Adjusted "], 2, None, "pr.seasonal", "x")]
+    )
+    staged = bronze.transform(mapping_from_bronze)
+    assert tuple(staged.select("_fields", "_width").first()) == (["S", "Seasonal Adjusted"], 2)
+    result = staged.transform(mapping_columns(header))
+    assert result.columns == [
+        "source_file",
+        "seasonal_code",
+        "seasonal_text",
+        "_field_count",
+        "_raw_line",
+        "_source_sha256",
+    ]
     assert tuple(result.first())[:3] == ("pr.seasonal", "S", "Seasonal Adjusted")
+
+
+def test_mapping_files_of_different_widths_stage_together(spark):
+    bronze = _bronze_mapping(
+        spark,
+        [
+            (["a"], [" x "], 1, None, "pr.one", "s1"),
+            (["b", "c", "d"], ["1", "2"], 2, "1\t2", "pr.three", "s3"),
+            (["b", "c", "d"], ["1", "2", "3", "4"], 4, "1\t2\t3\t4", "pr.three", "s3"),
+        ],
+    )
+    rows = [
+        (r.source_file, r._fields, r._width, r._field_count)
+        for r in bronze.transform(mapping_from_bronze).collect()
+    ]
+    assert rows == [
+        ("pr.one", ["x"], 1, 1),
+        ("pr.three", ["1", "2", None], 3, 2),
+        ("pr.three", ["1", "2", "3"], 3, 4),
+    ]
+
+
+def test_split_mapping_lines_keeps_every_field_and_the_header_on_each_row(spark):
+    header_line = "code\ttext"
+    lines = spark.createDataFrame(
+        [(header_line,), ("A\tone",), ("",), ("B\ttwo\textra\r",)], "value STRING"
+    )
+    rows = lines.transform(split_mapping_lines(header_line, ("code", "text"))).collect()
+    assert [tuple(r) for r in rows] == [
+        (["code", "text"], ["A", "one"], 2, None),
+        (["code", "text"], ["B", "two", "extra"], 3, "B\ttwo\textra"),
+    ]
 
 
 @pytest.mark.parametrize(

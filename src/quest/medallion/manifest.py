@@ -24,6 +24,9 @@ BRONZE_SCHEMA = T.StructType(
         T.StructField("bytes", T.LongType(), True),
         T.StructField("rows", T.LongType(), True),
         T.StructField("ingested_at", T.TimestampType(), True),
+        # A mapping file's header fields, as they are: silver's column names, even for a file
+        # with no row.
+        T.StructField("header", T.ArrayType(T.StringType()), True),
     ]
 )
 
@@ -61,7 +64,13 @@ def read_manifest(spark, name: str) -> dict[str, dict]:
 
 
 def write_manifest(spark, name: str, entries: dict[str, dict], schema: T.StructType) -> None:
-    """Replace the manifest with `entries` in one Delta commit."""
+    """Replace the manifest with `entries` in one Delta commit (and one more, once, to add the
+    columns a manifest written by an older quest lacks)."""
+    if table_exists(spark, name):
+        have = set(spark.table(name).columns)
+        missing = [f"{f.name} {f.dataType.simpleString()}" for f in schema if f.name not in have]
+        if missing:
+            spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({', '.join(missing)})")
     rows = [tuple(entry.get(f.name) for f in schema.fields) for _, entry in sorted(entries.items())]
     df = spark.createDataFrame(rows, schema)
     overwrite(spark, df, name)

@@ -17,6 +17,7 @@ from quest.medallion.transforms import (
     DUP_STATUS,
     DUPLICATE,
     FIELD_COUNT,
+    MAPPING_WIDTH,
     OBSERVATION_FIELDS,
     mark_duplicates,
 )
@@ -93,12 +94,14 @@ def observation_rules(periods: tuple[str, ...] = DEFAULT_PERIODS) -> list[Rule]:
     ]
 
 
-def mapping_rules(width: int) -> list[Rule]:
+def mapping_rules() -> list[Rule]:
+    """The checks of a mapping row staged by `transforms.mapping_from_bronze`, whatever its
+    file's width."""
     return [
         Rule(
             "column_count",
-            f"the line has {width} tab-separated fields",
-            F.col(FIELD_COUNT) == width,
+            "the line has as many tab-separated fields as the file's header",
+            F.col(FIELD_COUNT) == F.col(MAPPING_WIDTH),
         ),
     ]
 

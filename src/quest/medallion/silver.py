@@ -12,7 +12,7 @@ A load is planned from the two manifests (`plan_silver`), applied one kind of fi
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, Observation
@@ -22,6 +22,7 @@ from quest.config import Settings
 from quest.errors import DataFileError, QuestError
 from quest.medallion import rules as R
 from quest.medallion import silver_tables as S
+from quest.medallion.bronze import MAPPING_TABLE
 from quest.medallion.manifest import (
     BRONZE_MANIFEST,
     SILVER_MANIFEST,
@@ -35,9 +36,11 @@ from quest.medallion.tables import Commits, append, last_operation_metrics, tabl
 from quest.medallion.transforms import (
     FIELD_COUNT,
     LINEAGE,
+    MAPPING_FIELDS,
     OBSERVATION_FIELDS,
     OBSERVATION_KEY,
     RAW_LINE,
+    mapping_columns,
     mapping_from_bronze,
     observations_from_bronze,
     population_from_bronze,
@@ -140,17 +143,31 @@ class _SilverLoad:
 
         `key=None` skips the duplicate marking (the caller knows no two rows share a key).
         """
+        tagged, files = self.tag(staged, rules, key, compared, {})
+        name = self.name(target)
+        files = {f: replace(done, table=name) for f, done in files.items()}
+        quarantined = R.outcome(tagged, R.QUARANTINED)
+        return _Split(
+            R.outcome(tagged, R.VALID),
+            quarantined.transform(to_quarantine(target, fields, self.now)),
+            files,
+        )
+
+    def tag(
+        self, staged, rules, key, compared, tables: dict[str, str]
+    ) -> tuple[DataFrame, dict[str, FileResult]]:
+        """Apply the rules once and cache the tagged rows; count each file's outcomes in one
+        job, as results whose table is the file's in `tables` (else none)."""
         tagged = R.tag(staged, rules, key, compared).cache()
         self.cached.append(tagged)
         counts: dict[str, dict[str, int]] = {}
         for row in tagged.groupBy("source_file", R.OUTCOME).count().collect():
             counts.setdefault(row[0], {})[row[1]] = row[2]
-        name = self.name(target)
         files = {
             f: FileResult(
                 f,
                 Action.LOADED,
-                name,
+                tables.get(f, ""),
                 rows_in=sum(c.values()),
                 rows_written=c.get(R.VALID, 0),
                 rows_quarantined=c.get(R.QUARANTINED, 0),
@@ -158,12 +175,7 @@ class _SilverLoad:
             )
             for f, c in counts.items()
         }
-        quarantined = R.outcome(tagged, R.QUARANTINED)
-        return _Split(
-            R.outcome(tagged, R.VALID),
-            quarantined.transform(to_quarantine(target, fields, self.now)),
-            files,
-        )
+        return tagged, files
 
     def record(self, done: FileResult, table: str) -> FileResult:
         """Put a loaded file in the manifest, after checking its rows against bronze's count.
@@ -243,7 +255,8 @@ def _apply(load: _SilverLoad) -> tuple[list[FileResult], TableResult | None]:
     """Mappings first (the observations' rules read `pr_period`), then deletions, observations,
     population, and last the quarantine of every file touched."""
     plan = load.plan
-    files = [_load_mapping(load, f) for f in plan.pending_of(FileKind.MAPPING)]
+    mappings = plan.pending_of(FileKind.MAPPING)
+    files = _load_mappings(load, mappings) if mappings else []
     files += [_delete_gone(load, f) for f in plan.gone]
     data = plan.pending_of(FileKind.DATA)
     if data:
@@ -292,23 +305,57 @@ def _loaded_table(loaded: list[FileResult], deleted: list[str], merged: dict) ->
     )
 
 
-def _load_mapping(load: _SilverLoad, source_file: str) -> FileResult:
-    """Replace a mapping table with its file's valid rows (lower-cased, trimmed column names)."""
-    spark, entry = load.spark, load.plan.pending[source_file]
-    bronze = spark.table(load.settings.table("bronze", entry["table"]))
-    raw = [c for c in bronze.columns if c not in _NOT_DATA]
-    columns = [c.strip().lower() for c in raw]
-    staged = bronze.where(F.col("_source_file") == source_file).transform(mapping_from_bronze(raw))
-    split = load.split(staged, R.mapping_rules(len(raw)), columns, [], {}, entry["table"])
-    load.quarantined.append(split.quarantined)
-    view = f"quest_silver_{entry['table']}"
-    split.valid.select("source_file", *[f"`{c}`" for c in columns], "_source_sha256").withColumn(
+def _load_mappings(load: _SilverLoad, files: list[str]) -> list[FileResult]:
+    """Replace each mapping file's table with its valid rows.
+
+    Every file is read from `bronze.pr_mapping` at once and its values staged as one array, so
+    the rules run and the outcomes are counted in one Spark job for all files, whatever their
+    shapes; each table is then written from the cached rows.
+    """
+    entries = {f: load.plan.pending[f] for f in files}
+    headers = {f: _mapping_header(entry) for f, entry in entries.items()}
+    tables = {f: load.name(entry["table"]) for f, entry in entries.items()}
+    bronze = load.spark.table(load.settings.table("bronze", MAPPING_TABLE))
+    staged = bronze.where(F.col("_source_file").isin(files)).transform(mapping_from_bronze)
+    key = ["source_file", MAPPING_FIELDS]
+    tagged, counts = load.tag(staged, R.mapping_rules(), key, [], tables)
+    done = []
+    for source_file, entry in entries.items():
+        _replace_mapping(load, tagged, source_file, headers[source_file], entry["table"])
+        empty = FileResult(source_file, Action.LOADED, tables[source_file], 0, 0, 0, 0)
+        done.append(load.record(counts.get(source_file, empty), entry["table"]))
+    return done
+
+
+def _replace_mapping(load: _SilverLoad, tagged, source_file: str, header, table: str) -> None:
+    """Replace `table` with the file's valid rows, one column per header field (lower-cased,
+    trimmed), and keep its failed rows for the quarantine."""
+    in_file, of_file = F.col("source_file") == source_file, mapping_columns(header)
+    quarantined = R.outcome(tagged, R.QUARANTINED).where(in_file).transform(of_file)
+    load.quarantined.append(quarantined.transform(to_quarantine(table, {}, load.now)))
+    valid = R.outcome(tagged, R.VALID).where(in_file).transform(of_file)
+    view = f"quest_silver_{table}"
+    valid.drop(FIELD_COUNT, RAW_LINE).withColumn(
         "_loaded_at", F.lit(load.now).cast("timestamp")
     ).createOrReplaceTempView(view)
-    name = load.name(entry["table"])
-    S.replace_mapping(spark, name, view)
+    name = load.name(table)
+    S.replace_mapping(load.spark, name, view)
+    load.spark.catalog.dropTempView(view)
     load.commits.add(name)
-    return load.record(split.result(source_file, name), entry["table"])
+
+
+def _mapping_header(entry: dict) -> list[str]:
+    """The header bronze recorded for a mapping file.
+
+    Raises:
+        QuestError: for a file bronze loaded before it recorded headers (run bronze again).
+    """
+    if not entry.get("header"):
+        raise QuestError(
+            f"{entry['source_file']}: bronze's manifest has no header for this mapping file (it "
+            "was loaded by an older quest); run the bronze task, which loads it again"
+        )
+    return list(entry["header"])
 
 
 def _delete_gone(load: _SilverLoad, source_file: str) -> FileResult:

@@ -24,6 +24,13 @@ def _clean_line(line: Column) -> Column:
     return F.rtrim(F.ltrim(line, F.lit(BOM)), F.lit("\r"))
 
 
+def _content_lines(lines: DataFrame, header_line: str) -> DataFrame:
+    """`spark.read.text` output -> its cleaned lines (`_line`) less the header and blank ones."""
+    return lines.select(_clean_line(F.col("value")).alias("_line")).where(
+        (F.trim(F.col("_line")) != "") & (F.col("_line") != header_line)
+    )
+
+
 def split_lines(header_line: str, columns: list[str]):
     """A transform of `spark.read.text` output (`value`) into one string column per header field.
 
@@ -33,16 +40,27 @@ def split_lines(header_line: str, columns: list[str]):
     width = len(columns)
 
     def transform(lines: DataFrame) -> DataFrame:
-        line = _clean_line(F.col("value"))
         fields = F.split(F.col("_line"), "\t", -1)
-        return (
-            lines.select(line.alias("_line"))
-            .where((F.trim(F.col("_line")) != "") & (F.col("_line") != header_line))
-            .select(
-                *[F.try_element_at(fields, F.lit(i + 1)).alias(c) for i, c in enumerate(columns)],
-                F.size(fields).alias(FIELD_COUNT),
-                F.when(F.size(fields) != width, F.col("_line")).alias(RAW_LINE),
-            )
+        return _content_lines(lines, header_line).select(
+            *[F.try_element_at(fields, F.lit(i + 1)).alias(c) for i, c in enumerate(columns)],
+            F.size(fields).alias(FIELD_COUNT),
+            F.when(F.size(fields) != width, F.col("_line")).alias(RAW_LINE),
+        )
+
+    return transform
+
+
+def split_mapping_lines(header_line: str, header: tuple[str, ...]):
+    """Like `split_lines`, for a mapping file of any shape: `header` (the file's header fields,
+    as they are, on every row) and `fields` (every field of the line, as it is)."""
+
+    def transform(lines: DataFrame) -> DataFrame:
+        fields = F.split(F.col("_line"), "\t", -1)
+        return _content_lines(lines, header_line).select(
+            F.array(*[F.lit(name) for name in header]).alias("header"),
+            fields.alias("fields"),
+            F.size(fields).alias(FIELD_COUNT),
+            F.when(F.size(fields) != len(header), F.col("_line")).alias(RAW_LINE),
         )
 
     return transform
@@ -128,11 +146,36 @@ def mark_duplicates(key: list[str], compared: list[str]):
     return transform
 
 
-def mapping_from_bronze(raw_columns: list[str]):
-    """A bronze mapping table -> lower-case trimmed headers, trimmed values, lineage kept."""
+MAPPING_FIELDS = "_fields"
+MAPPING_WIDTH = "_width"
+
+
+def mapping_from_bronze(df: DataFrame) -> DataFrame:
+    """Bronze `pr_mapping` rows of any files -> the silver staging shape, with the row's value
+    for each header field, trimmed, as one array (`_fields`) and the header's field count
+    (`_width`): files of every shape stage together. `mapping_columns` names the values."""
+    fields = F.col("fields")
+    values = F.transform(F.col("header"), lambda _, i: F.trim(F.try_element_at(fields, i + 1)))
+    return _from_bronze(
+        df, [values.alias(MAPPING_FIELDS), F.size(F.col("header")).alias(MAPPING_WIDTH)]
+    )
+
+
+def mapping_column_names(header) -> list[str]:
+    """A mapping file's silver column names: its header fields lower-cased and trimmed."""
+    return [name.strip().lower() for name in header]
+
+
+def mapping_columns(header):
+    """Staged mapping rows of one file -> one column per field of its `header`, named by
+    `mapping_column_names`, in place of `_fields` and `_width`; every other column kept."""
+    names = mapping_column_names(header)
 
     def transform(df: DataFrame) -> DataFrame:
-        return _from_bronze(df, [_trimmed(raw).alias(raw.strip().lower()) for raw in raw_columns])
+        fields = F.col(MAPPING_FIELDS)
+        rest = [F.col(f"`{c}`") for c in df.columns if c not in (MAPPING_FIELDS, MAPPING_WIDTH)]
+        named = [fields[i].alias(name) for i, name in enumerate(names)]
+        return df.select(rest[0], *named, *rest[1:])
 
     return transform
 

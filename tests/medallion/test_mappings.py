@@ -1,0 +1,104 @@
+"""Mapping files: every one's rows in one bronze table, each modelled in a silver table of its
+own, and a catalog loaded when each file had a bronze table of its own brought over."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import pytest
+from pyspark.sql import types as T
+
+from quest.config import Settings
+from quest.medallion import load_bronze, load_silver
+from quest.medallion.manifest import BRONZE_MANIFEST, BRONZE_SCHEMA, write_manifest
+from quest.store import LocalStore
+from tests.medallion.helpers import put
+
+pytestmark = pytest.mark.spark
+PERIOD = "period\tperiod_abbr\tperiod_name\nQ01\tQTR1\t1st Quarter\nQ02\tQTR2\t2nd Quarter\n"
+# A header and no row: silver still gets a table of its columns.
+EMPTY = "Seasonal_Code \tseasonal_text\r\n"
+
+
+@pytest.fixture
+def settings(spark_home, tmp_path_factory) -> Settings:
+    return Settings(
+        home=spark_home,
+        store=str(tmp_path_factory.mktemp("mappings-store")),
+        schema_prefix=f"map{uuid.uuid4().hex[:6]}_",
+    )
+
+
+def _tables(spark, settings, layer: str) -> set[str]:
+    rows = spark.sql(f"SHOW TABLES IN {settings.schema(layer)}").collect()
+    return {r["tableName"] for r in rows if not r["isTemporary"]}
+
+
+def test_mapping_files_share_one_bronze_commit_and_each_has_its_silver_table(spark, settings):
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.period", PERIOD)
+    put(store, "bls/pr/pr.seasonal", EMPTY)
+
+    bronze = load_bronze(spark, settings, store)
+    silver = load_silver(spark, settings)
+
+    table = bronze.tables[settings.table("bronze", "pr_mapping")]
+    assert (table.commits, sorted(table.files)) == (2, ["pr.period", "pr.seasonal"])
+    assert {f.source_file: f.rows_written for f in bronze.files} == {
+        "pr.period": 2,
+        "pr.seasonal": 0,
+    }
+    assert _tables(spark, settings, "bronze") == {"ingest_manifest", "pr_mapping"}
+    period = spark.table(settings.table("silver", "pr_period"))
+    assert period.columns == [
+        "source_file",
+        "period",
+        "period_abbr",
+        "period_name",
+        "_source_sha256",
+        "_loaded_at",
+    ]
+    assert sorted(tuple(r)[1:4] for r in period.collect()) == [
+        ("Q01", "QTR1", "1st Quarter"),
+        ("Q02", "QTR2", "2nd Quarter"),
+    ]
+    seasonal = spark.table(settings.table("silver", "pr_seasonal"))
+    assert (seasonal.columns[1:3], seasonal.count()) == (["seasonal_code", "seasonal_text"], 0)
+    assert silver.tables[settings.table("silver", "pr_seasonal")].files == ["pr.seasonal"]
+
+
+def test_a_catalog_with_a_bronze_table_per_mapping_file_is_brought_over(spark, settings):
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.period", PERIOD)
+    # What an older quest left: the file's rows in a bronze table of its own, and a manifest
+    # without the header column.
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {settings.schema('bronze')}")
+    old_table = settings.table("bronze", "pr_period")
+    spark.sql(f"CREATE TABLE {old_table} (period STRING, _source_file STRING) USING DELTA")
+    spark.sql(f"INSERT INTO {old_table} VALUES ('Q01', 'pr.period')")
+    old_schema = T.StructType([f for f in BRONZE_SCHEMA if f.name != "header"])
+    entry = {
+        "source_file": "pr.period",
+        "kind": "mapping",
+        "table": "pr_period",
+        "sha256": hashlib.sha256(PERIOD.encode()).hexdigest(),
+        "rows": 1,
+    }
+    manifest = settings.table("bronze", BRONZE_MANIFEST)
+    write_manifest(spark, manifest, {"pr.period": entry}, old_schema)
+
+    bronze = load_bronze(spark, settings, store)
+
+    assert [f.source_file for f in bronze.files] == ["pr.period"]
+    assert _tables(spark, settings, "bronze") == {"ingest_manifest", "pr_mapping"}
+    row = spark.table(manifest).first()
+    assert (row["table"], row["rows"], row["header"]) == (
+        "pr_period",
+        2,
+        ["period", "period_abbr", "period_name"],
+    )
+    load_silver(spark, settings)
+    assert spark.table(settings.table("silver", "pr_period")).count() == 2
+    # Loaded once, the file is as the manifest says: nothing more to do.
+    assert load_bronze(spark, settings, store).commits == 0
