@@ -10,6 +10,7 @@ import pytest
 from pyspark.sql import types as T
 
 from quest.config import Settings
+from quest.errors import DataFileError
 from quest.medallion import load_bronze, load_silver
 from quest.medallion.manifest import BRONZE_MANIFEST, BRONZE_SCHEMA, write_manifest
 from quest.store import LocalStore
@@ -68,11 +69,9 @@ def test_mapping_files_share_one_bronze_commit_and_each_has_its_silver_table(spa
     assert silver.tables[settings.table("silver", "pr_seasonal")].files == ["pr.seasonal"]
 
 
-def test_a_catalog_with_a_bronze_table_per_mapping_file_is_brought_over(spark, settings):
-    store = LocalStore(settings.store_uri)
-    put(store, "bls/pr/pr.period", PERIOD)
-    # What an older quest left: the file's rows in a bronze table of its own, and a manifest
-    # without the header column.
+def _older_catalog(spark, settings, body: str) -> tuple[str, str]:
+    """What an older quest left for `pr.period` (`body`): its rows in a bronze table of its own,
+    and a manifest without the header column. Returns the two tables' names."""
     spark.sql(f"CREATE SCHEMA IF NOT EXISTS {settings.schema('bronze')}")
     old_table = settings.table("bronze", "pr_period")
     spark.sql(f"CREATE TABLE {old_table} (period STRING, _source_file STRING) USING DELTA")
@@ -82,11 +81,18 @@ def test_a_catalog_with_a_bronze_table_per_mapping_file_is_brought_over(spark, s
         "source_file": "pr.period",
         "kind": "mapping",
         "table": "pr_period",
-        "sha256": hashlib.sha256(PERIOD.encode()).hexdigest(),
+        "sha256": hashlib.sha256(body.encode()).hexdigest(),
         "rows": 1,
     }
     manifest = settings.table("bronze", BRONZE_MANIFEST)
     write_manifest(spark, manifest, {"pr.period": entry}, old_schema)
+    return old_table, manifest
+
+
+def test_a_catalog_with_a_bronze_table_per_mapping_file_is_brought_over(spark, settings):
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.period", PERIOD)
+    _, manifest = _older_catalog(spark, settings, PERIOD)
 
     bronze = load_bronze(spark, settings, store)
 
@@ -102,3 +108,20 @@ def test_a_catalog_with_a_bronze_table_per_mapping_file_is_brought_over(spark, s
     assert spark.table(settings.table("silver", "pr_period")).count() == 2
     # Loaded once, the file is as the manifest says: nothing more to do.
     assert load_bronze(spark, settings, store).commits == 0
+
+
+def test_an_older_mapping_table_stays_until_its_file_loads(spark, settings):
+    store = LocalStore(settings.store_uri)
+    refused = "period\tPeriod\nQ01\tQTR1\n"  # a repeated column name
+    put(store, "bls/pr/pr.period", refused)
+    old_table, manifest = _older_catalog(spark, settings, "an older version")
+
+    with pytest.raises(DataFileError, match="pr.period"):
+        load_bronze(spark, settings, store)
+
+    assert spark.table(old_table).count() == 1
+    row = spark.table(manifest).first()
+    assert (row["source_file"], row["header"]) == ("pr.period", None)
+    put(store, "bls/pr/pr.period", PERIOD)
+    load_bronze(spark, settings, store)
+    assert _tables(spark, settings, "bronze") == {"ingest_manifest", "pr_mapping"}

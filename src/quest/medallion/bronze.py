@@ -95,15 +95,20 @@ _PROPS = (
 
 @dataclass(frozen=True)
 class BronzePlan:
-    """What changed in the store since bronze's last load, from bronze's manifest."""
+    """What changed in the store since bronze's last load, from bronze's manifest.
+
+    `retired`: the manifest entries of the mapping files an earlier quest loaded into a bronze
+    table of their own; they are out of `manifest`, so they load again into `pr_mapping`.
+    """
 
     manifest: dict[str, dict]
     changed: list[SourceFile]
     gone: list[str]
+    retired: dict[str, dict] = field(default_factory=dict)
 
     @property
     def nothing_to_do(self) -> bool:
-        return not self.changed and not self.gone
+        return not self.changed and not self.gone and not self.retired
 
     @property
     def known_tables(self) -> list[str]:
@@ -123,6 +128,7 @@ def bronze_table(entry: dict) -> str | None:
 
 def plan_bronze(store, settings: Settings, manifest: dict[str, dict]) -> BronzePlan:
     """Compare the store with the manifest: files whose sha256 differs, files gone."""
+    manifest, retired = _retire_table_per_mapping(manifest)
     sources = list_sources(store, settings.bls_prefix)
     info = store.head(settings.datausa_key)
     if info is not None:
@@ -136,7 +142,7 @@ def plan_bronze(store, settings: Settings, manifest: dict[str, dict]) -> BronzeP
         for s in sources
         if settings.full_refresh or manifest.get(s.source_file, {}).get("sha256") != s.sha256
     ]
-    return BronzePlan(manifest, changed, sorted(set(manifest) - present))
+    return BronzePlan(manifest, changed, sorted(set(manifest) - present), retired)
 
 
 @dataclass
@@ -166,8 +172,7 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
     """
     ensure_schemas(spark, settings)
     manifest_name = settings.table("bronze", BRONZE_MANIFEST)
-    manifest, retired = _retire_table_per_mapping(read_manifest(spark, manifest_name))
-    plan = plan_bronze(store, settings, manifest)
+    plan = plan_bronze(store, settings, read_manifest(spark, manifest_name))
     if plan.nothing_to_do:
         reason = "no file changed since the last load"
         names = [settings.table("bronze", t) for t in plan.known_tables] + [manifest_name]
@@ -175,10 +180,10 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
 
     load = _BronzeLoad(spark, settings, store)
     files, entries = _apply(load, plan)
-    if entries != plan.manifest:
+    _settle_retired(load, plan, entries)
+    if entries != plan.manifest or plan.retired:
         write_manifest(spark, manifest_name, entries, BRONZE_SCHEMA)
         load.commits.add(manifest_name)
-    _drop_retired(load, retired, entries)
     result = _summarise(load, plan, files, manifest_name, len(entries))
     if result.errors:
         failure = DataFileError(
@@ -191,24 +196,30 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
 
 
 def _retire_table_per_mapping(manifest: dict[str, dict]) -> tuple[dict[str, dict], dict]:
-    """The manifest less the mapping files loaded when each had a bronze table of its own (an
-    entry without a header), so that they load again into `pr_mapping`; and those files'
-    old tables, by file."""
+    """The manifest less the entries of mapping files loaded when each had a bronze table of its
+    own (an entry without a header), so that they load again into `pr_mapping`; and those
+    entries."""
     retired = {
-        source_file: entry["table"]
+        source_file: entry
         for source_file, entry in manifest.items()
         if entry.get("kind") == FileKind.MAPPING and not entry.get("header") and entry["table"]
     }
     return {f: e for f, e in manifest.items() if f not in retired}, retired
 
 
-def _drop_retired(load: _BronzeLoad, retired: dict[str, str], entries: dict[str, dict]) -> None:
-    """Drop the old table of each retired mapping file now in `pr_mapping` or gone from the
-    store; a file whose load failed keeps its old table until it loads."""
-    for source_file, table in sorted(retired.items()):
-        if source_file not in entries or entries[source_file].get("header"):
-            log.info("%s: rows now in bronze %s; dropping its old table", source_file, table)
-            load.spark.sql(f"DROP TABLE IF EXISTS {load.name(table)}")
+def _settle_retired(load: _BronzeLoad, plan: BronzePlan, entries: dict[str, dict]) -> None:
+    """Drop the old table of each retired mapping file now loaded into `pr_mapping` or gone
+    from the store. A file whose load failed keeps its old table and its old entry in
+    `entries`, so the next load tries again."""
+    in_store = {s.source_file for s in plan.changed}
+    for source_file, entry in sorted(plan.retired.items()):
+        loaded = source_file in entries
+        if not loaded and source_file in in_store:
+            entries[source_file] = entry
+            continue
+        where = f"its rows are in bronze {MAPPING_TABLE}" if loaded else "gone from the store"
+        log.info("%s: %s; dropping its old table %s", source_file, where, entry["table"])
+        load.spark.sql(f"DROP TABLE IF EXISTS {load.name(entry['table'])}")
 
 
 def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[str, dict]]:
