@@ -257,6 +257,14 @@ def validate_home(settings: Settings) -> Path:
         ConfigError: naming QUEST_HOME when it cannot be used.
     """
     home = settings.home
+    if ":" in str(home):
+        # Spark's local catalog (Hive's client over Derby) cannot open a metastore whose path
+        # holds one: it failed after a minute of retries with "Unable to instantiate
+        # SessionHiveMetaStoreClient".
+        raise ConfigError(
+            f"QUEST_HOME={str(home)!r} holds a ':', which Spark's local catalog cannot use in "
+            "a path; point QUEST_HOME (or --home) at a folder whose path has none"
+        )
     try:
         home.mkdir(parents=True, exist_ok=True)
         probe = home / ".write-probe"

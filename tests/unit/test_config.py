@@ -82,3 +82,9 @@ def test_home_that_is_a_file_is_refused_naming_quest_home(tmp_path):
     home.write_text("not a folder")
     with pytest.raises(ConfigError, match="QUEST_HOME=.*cannot be used"):
         validate_home(Settings(home=Path(home)))
+
+
+def test_home_whose_path_holds_a_colon_is_refused_before_spark_starts(tmp_path):
+    with pytest.raises(ConfigError, match="QUEST_HOME=.*holds a ':'"):
+        validate_home(Settings(home=tmp_path / "runs:today"))
+    assert not (tmp_path / "runs:today").exists()
