@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from types import SimpleNamespace
+
+import pytest
 
 from bench.child import GIB, MIB, OOM_EXIT, _tree_rss, run_child
 
@@ -93,6 +96,7 @@ def test_a_vforked_child_of_the_jvm_is_not_counted_twice(monkeypatch):
     from bench import child
 
     not_execd = {3, 4}
+    monkeypatch.setattr(child, "_same_address_space", lambda pid, other: None)
     monkeypatch.setattr(child, "_forked_not_execd", lambda pid: pid in not_execd)
     jvm = _Member(2, 1, "java", 20 * GIB, 4 * GIB)
     # runs in the JVM's memory until its exec (its RSS read a moment later than the JVM's)
@@ -113,9 +117,54 @@ def test_a_vforked_child_read_while_the_jvm_maps_memory_is_still_not_counted(mon
     spawning = _Member(3, 2, "Executor task l", 20 * GIB + 64 * MIB, 2 * GIB + 64 * MIB)
     # not exec'd either, but a size of its own: a fork that has grown apart is counted
     apart = _Member(4, 2, "java", 10 * GIB, 512 * MIB)
+    monkeypatch.setattr(child, "_same_address_space", lambda pid, other: None)
     monkeypatch.setattr(child, "_forked_not_execd", lambda pid: pid in {3, 4})
     tree = _Member(1, 0, "python3.12", GIB, 128 * MIB, children=(jvm, spawning, apart))
     assert _tree_rss(tree) == 2 * GIB + 128 * MIB + 512 * MIB
+
+
+def test_a_child_the_kernel_says_shares_the_jvms_memory_is_not_counted_whatever_its_size(
+    monkeypatch,
+):
+    from bench import child
+
+    jvm = _Member(2, 1, "java", 20 * GIB, 2 * GIB)
+    # read after the JVM had mapped a 1 GiB arena: 5% apart, beyond the size rule's reach
+    spawning = _Member(3, 2, "Executor task l", 21 * GIB, 2 * GIB + 100 * MIB)
+    worker = _Member(4, 1, "python3.12", GIB, 64 * MIB)  # a fork with memory of its own
+    monkeypatch.setattr(child, "_same_address_space", lambda pid, other: pid == 3)
+    monkeypatch.setattr(child, "_forked_not_execd", lambda pid: pid in {3, 4})
+    tree = _Member(1, 0, "python3.12", GIB, 128 * MIB, children=(jvm, spawning, worker))
+    assert _tree_rss(tree) == 2 * GIB + 128 * MIB + 64 * MIB
+
+
+def test_the_kernel_tells_threads_of_one_process_from_a_child_process():
+    import threading
+
+    from bench.child import _same_address_space
+
+    if _same_address_space(os.getpid(), os.getpid()) is None:
+        pytest.skip("kcmp(2) is not available here")
+    seen = {}
+    ready, done = threading.Event(), threading.Event()
+
+    def thread():
+        seen["tid"] = threading.get_native_id()
+        ready.set()
+        done.wait(5)
+
+    worker = threading.Thread(target=thread)
+    worker.start()
+    ready.wait(5)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        assert _same_address_space(seen["tid"], os.getpid()) is True
+        assert _same_address_space(other.pid, os.getpid()) is False
+    finally:
+        done.set()
+        worker.join()
+        other.kill()
+        other.wait()
 
 
 def test_a_process_of_this_tree_reads_as_execd():
