@@ -69,23 +69,24 @@ def test_mapping_files_share_one_bronze_commit_and_each_has_its_silver_table(spa
     assert silver.tables[settings.table("silver", "pr_seasonal")].files == ["pr.seasonal"]
 
 
-def _older_catalog(spark, settings, body: str) -> tuple[str, str]:
-    """What an older quest left for `pr.period` (`body`): its rows in a bronze table of its own,
-    and a manifest without the header column. Returns the two tables' names."""
+def _older_catalog(spark, settings, body: str, source_file: str = "pr.period") -> tuple[str, str]:
+    """What an older quest left for `source_file` (`body`), whose table is `pr_period`: its rows
+    in a bronze table of its own, and a manifest without the header column. Returns the two
+    tables' names."""
     spark.sql(f"CREATE SCHEMA IF NOT EXISTS {settings.schema('bronze')}")
     old_table = settings.table("bronze", "pr_period")
     spark.sql(f"CREATE TABLE {old_table} (period STRING, _source_file STRING) USING DELTA")
-    spark.sql(f"INSERT INTO {old_table} VALUES ('Q01', 'pr.period')")
+    spark.sql(f"INSERT INTO {old_table} VALUES ('Q01', '{source_file}')")
     old_schema = T.StructType([f for f in BRONZE_SCHEMA if f.name != "header"])
     entry = {
-        "source_file": "pr.period",
+        "source_file": source_file,
         "kind": "mapping",
         "table": "pr_period",
         "sha256": hashlib.sha256(body.encode()).hexdigest(),
         "rows": 1,
     }
     manifest = settings.table("bronze", BRONZE_MANIFEST)
-    write_manifest(spark, manifest, {"pr.period": entry}, old_schema)
+    write_manifest(spark, manifest, {source_file: entry}, old_schema)
     return old_table, manifest
 
 
@@ -122,6 +123,28 @@ def test_an_older_mapping_table_stays_until_its_file_loads(spark, settings):
     assert spark.table(old_table).count() == 1
     row = spark.table(manifest).first()
     assert (row["source_file"], row["header"]) == ("pr.period", None)
+    # Silver cannot load a file whose rows are not in pr_mapping: it refuses that file alone.
+    with pytest.raises(DataFileError, match="pr.period: bronze holds this mapping file only"):
+        load_silver(spark, settings)
     put(store, "bls/pr/pr.period", PERIOD)
     load_bronze(spark, settings, store)
     assert _tables(spark, settings, "bronze") == {"ingest_manifest", "pr_mapping"}
+    load_silver(spark, settings)
+    assert spark.table(settings.table("silver", "pr_period")).count() == 2
+
+
+def test_during_the_upgrade_a_mapping_table_stays_with_the_file_that_has_it(spark, settings):
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr_period", PERIOD)
+    _older_catalog(spark, settings, PERIOD, source_file="pr_period")
+    # a new file whose name gives the same table, and sorts first
+    put(store, "bls/pr/pr.period", PERIOD.replace("1st", "First"))
+
+    with pytest.raises(
+        DataFileError, match="pr.period: its name gives the mapping table pr_period"
+    ):
+        load_bronze(spark, settings, store)
+
+    load_silver(spark, settings)
+    names = [r["period_name"] for r in spark.table(settings.table("silver", "pr_period")).collect()]
+    assert sorted(names) == ["1st Quarter", "2nd Quarter"]

@@ -25,18 +25,29 @@ def test_bronze_plans_the_changed_and_new_files_and_the_gone_ones(tmp_path):
     put(store, "bls/pr/pr.data.0.Current", CURRENT)
     put(store, "bls/pr/pr.series", "series_id\tseries_title\r\n")
     put(store, settings.datausa_key, '{"data": []}')
+    series = {"kind": "mapping", "table": "pr_series", "header": ["series_id", "series_title"]}
     manifest = {
-        "pr.data.0.Current": {"sha256": _sha(CURRENT), "table": "pr_data"},
-        "pr.series": {"sha256": "an older version", "table": "pr_series"},
-        "pr.data.1.AllData": {"sha256": "gone", "table": "pr_data"},
+        "pr.data.0.Current": {"kind": "data", "sha256": _sha(CURRENT), "table": "pr_data"},
+        "pr.series": {**series, "sha256": "an older version"},
+        "pr.data.1.AllData": {"kind": "data", "sha256": "gone", "table": "pr_data"},
     }
     plan = plan_bronze(store, settings, manifest)
     changed = {s.source_file: s.kind for s in plan.changed}
     assert changed == {"pr.series": None, settings.datausa_key: FileKind.POPULATION}
     assert plan.gone == ["pr.data.1.AllData"]
-    assert plan.known_tables == ["pr_data", "pr_series"]
-    assert not plan.nothing_to_do
+    # a mapping file's rows are in pr_mapping; its entry names its own (silver's) table
+    assert plan.known_tables == ["pr_data", "pr_mapping"]
+    assert not plan.nothing_to_do and not plan.retired
     assert len(plan_bronze(store, settings, {}).changed) == 3
+    # An entry an older quest wrote (no header): retired, so the file loads again.
+    manifest["pr.series"] = {
+        **series,
+        "header": None,
+        "sha256": _sha("series_id\tseries_title\r\n"),
+    }
+    plan = plan_bronze(store, settings, manifest)
+    assert list(plan.retired) == ["pr.series"] and "pr.series" not in plan.manifest
+    assert "pr.series" in {s.source_file for s in plan.changed}
 
 
 def test_silver_plans_the_tabular_files_whose_bronze_content_changed():

@@ -182,8 +182,9 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
     files, entries = _apply(load, plan)
     _settle_retired(load, plan, entries)
     if entries != plan.manifest or plan.retired:
-        write_manifest(spark, manifest_name, entries, BRONZE_SCHEMA)
-        load.commits.add(manifest_name)
+        load.commits.add(
+            manifest_name, write_manifest(spark, manifest_name, entries, BRONZE_SCHEMA)
+        )
     result = _summarise(load, plan, files, manifest_name, len(entries))
     if result.errors:
         failure = DataFileError(
@@ -225,8 +226,9 @@ def _settle_retired(load: _BronzeLoad, plan: BronzePlan, entries: dict[str, dict
 def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[str, dict]]:
     """Load the changed files, delete the gone ones.
 
-    The changed data files are written together, in one commit of `bronze.pr_data`; every other
-    file has a table of its own.
+    The changed data files are written together, in one commit of `bronze.pr_data`, and so are
+    the changed mapping files, in `bronze.pr_mapping`; the population answer has a loader of its
+    own.
 
     Returns:
         What became of each file, and the manifest to record (a file that failed keeps its
@@ -271,10 +273,13 @@ def _without_clashes(
     """`sources` less the mapping files whose table is one of quest's own, is no usable name, or
     already holds another file (`pr_footnote` beside `pr.footnote`): those go to `done` as
     failed, and the table keeps its file's rows. A table goes to the file that already has it,
-    else to the first by name."""
+    else to the first by name (a retired entry, loaded by an older quest, still holds its table
+    while its file is in the store)."""
+    in_store = {s.source_file for s in plan.changed}
+    retired = {f: e for f, e in plan.retired.items() if f in in_store}
     holders = {
         entry["table"]: source_file
-        for source_file, entry in plan.manifest.items()
+        for source_file, entry in {**retired, **plan.manifest}.items()
         if entry.get("kind") == FileKind.MAPPING
         and source_file not in plan.gone
         # (a row written before sub-folders had tables of their own claims nothing)

@@ -63,14 +63,21 @@ def read_manifest(spark, name: str) -> dict[str, dict]:
     return {row["source_file"]: row.asDict() for row in spark.table(name).collect()}
 
 
-def write_manifest(spark, name: str, entries: dict[str, dict], schema: T.StructType) -> None:
+def write_manifest(spark, name: str, entries: dict[str, dict], schema: T.StructType) -> int:
     """Replace the manifest with `entries` in one Delta commit (and one more, once, to add the
-    columns a manifest written by an older quest lacks)."""
+    columns a manifest written by an older quest lacks).
+
+    Returns:
+        The Delta commits written.
+    """
+    commits = 1
     if table_exists(spark, name):
         have = set(spark.table(name).columns)
         missing = [f"{f.name} {f.dataType.simpleString()}" for f in schema if f.name not in have]
         if missing:
             spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({', '.join(missing)})")
+            commits += 1
     rows = [tuple(entry.get(f.name) for f in schema.fields) for _, entry in sorted(entries.items())]
     df = spark.createDataFrame(rows, schema)
     overwrite(spark, df, name)
+    return commits

@@ -35,7 +35,6 @@ from quest.medallion.store_files import FileKind
 from quest.medallion.tables import Commits, append, last_operation_metrics, table_exists
 from quest.medallion.transforms import (
     FIELD_COUNT,
-    LINEAGE,
     MAPPING_FIELDS,
     OBSERVATION_FIELDS,
     OBSERVATION_KEY,
@@ -52,7 +51,6 @@ from quest.results import Action, FileResult, LayerResult, TableResult
 from quest.spark import ensure_schemas
 
 log = logging.getLogger(__name__)
-_NOT_DATA = (*LINEAGE, FIELD_COUNT, RAW_LINE)
 _OBS_QUARANTINE = {name: name for name in OBSERVATION_FIELDS}
 _POP_QUARANTINE = {"year": "year", "value": "population"}
 _TABULAR = (FileKind.DATA, FileKind.MAPPING, FileKind.POPULATION)
@@ -238,8 +236,8 @@ def load_silver(spark, settings: Settings) -> LayerResult:
     load = _SilverLoad(spark, settings, plan, entries=dict(plan.loaded))
     try:
         files, quarantine = _apply(load)
-        write_manifest(spark, manifest_name, load.entries, SILVER_SCHEMA)
-        load.commits.add(manifest_name)
+        commits = write_manifest(spark, manifest_name, load.entries, SILVER_SCHEMA)
+        load.commits.add(manifest_name, commits)
     finally:
         for df in load.cached:
             df.unpersist()
@@ -312,14 +310,17 @@ def _load_mappings(load: _SilverLoad, files: list[str]) -> list[FileResult]:
     the rules run and the outcomes are counted in one Spark job for all files, whatever their
     shapes; each table is then written from the cached rows.
     """
-    entries = {f: load.plan.pending[f] for f in files}
-    headers = {f: _mapping_header(entry) for f, entry in entries.items()}
+    done = [_not_in_pr_mapping(f) for f in files if not load.plan.pending[f].get("header")]
+    entries = {f: load.plan.pending[f] for f in files if load.plan.pending[f].get("header")}
+    if not entries:
+        return done
+    headers = {f: list(entry["header"]) for f, entry in entries.items()}
     tables = {f: load.name(entry["table"]) for f, entry in entries.items()}
     bronze = load.spark.table(load.settings.table("bronze", MAPPING_TABLE))
-    staged = bronze.where(F.col("_source_file").isin(files)).transform(mapping_from_bronze)
+    in_bronze = F.col("_source_file").isin(list(entries))
+    staged = bronze.where(in_bronze).transform(mapping_from_bronze)
     key = ["source_file", MAPPING_FIELDS]
     tagged, counts = load.tag(staged, R.mapping_rules(), key, [], tables)
-    done = []
     for source_file, entry in entries.items():
         _replace_mapping(load, tagged, source_file, headers[source_file], entry["table"])
         empty = FileResult(source_file, Action.LOADED, tables[source_file], 0, 0, 0, 0)
@@ -344,18 +345,17 @@ def _replace_mapping(load: _SilverLoad, tagged, source_file: str, header, table:
     load.commits.add(name)
 
 
-def _mapping_header(entry: dict) -> list[str]:
-    """The header bronze recorded for a mapping file.
-
-    Raises:
-        QuestError: for a file bronze loaded before it recorded headers (run bronze again).
-    """
-    if not entry.get("header"):
-        raise QuestError(
-            f"{entry['source_file']}: bronze's manifest has no header for this mapping file (it "
-            "was loaded by an older quest); run the bronze task, which loads it again"
-        )
-    return list(entry["header"])
+def _not_in_pr_mapping(source_file: str) -> FileResult:
+    """A mapping file whose bronze manifest entry has no header: an older quest loaded it into a
+    table of its own, and bronze has not loaded it into `pr_mapping` yet (its reload failed).
+    Refused; its silver table keeps its rows."""
+    error = (
+        f"{source_file}: bronze holds this mapping file only in the table an older quest gave it, "
+        "not in pr_mapping (bronze's reload of it failed: see the bronze task's error); its "
+        "silver table keeps its rows"
+    )
+    log.error("%s", error)
+    return FileResult(source_file, Action.FAILED, error=error)
 
 
 def _delete_gone(load: _SilverLoad, source_file: str) -> FileResult:
