@@ -86,11 +86,14 @@ def _mapping(source_file: str) -> SourceFile:
 def test_a_table_stays_with_the_file_that_has_it_even_when_that_file_changes():
     # pr_footnote holds the table; pr.footnote (first by name) arrives while pr_footnote changes.
     manifest = {"pr_footnote": {"kind": "mapping", "table": "pr_footnote", "sha256": "old"}}
-    sources = [_mapping(f) for f in ("pr.footnote", "pr_footnote", "pr_data", "2024", "x" * 129)]
+    names = ("pr.footnote", "pr_footnote", "pr_data", "2024", "x" * 129, "pr.series (1)")
+    sources = [_mapping(f) for f in names]
     plan = BronzePlan(manifest, sources, [])
     done = {}
     kept = _without_clashes(plan, sources, done)
     assert [s.source_file for s in kept] == ["pr_footnote"]
+    # a usable table name (pr_series__1_), but a file name bronze cannot write in SQL
+    assert "characters quest does not write in SQL" in done["pr.series (1)"].error
     assert "already holds pr_footnote" in done["pr.footnote"].error
     assert "quest keeps for its own pr_data table" in done["pr_data"].error
     assert "2024: its name gives the mapping table 2024, not a table name" in done["2024"].error

@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
 from quest.config import Settings
-from quest.errors import DataFileError
+from quest.errors import ConfigError, DataFileError
 from quest.medallion.manifest import (
     BRONZE_MANIFEST,
     BRONZE_SCHEMA,
@@ -292,6 +292,13 @@ def _without_clashes(
             reason = f"which quest keeps for its own {source.table} table"
         elif not _TABLE_NAME.fullmatch(source.table):
             reason = "not a table name (a letter first, at most 128 letters, digits and '_')"
+        elif not _plain(source.source_file):
+            # The changed mapping files are replaced together (`_source_file IN (...)`): one
+            # name quest cannot write in SQL would stop them all.
+            reason = (
+                "but the file's name holds characters quest does not write in SQL (only "
+                "letters, digits, '.', '_', '-', '/' and spaces)"
+            )
         else:
             holder = holders.setdefault(source.table, source.source_file)
             if holder == source.source_file:
@@ -305,6 +312,14 @@ def _without_clashes(
             ),
         )
     return [s for s in sources if s.source_file not in done]
+
+
+def _plain(name: str) -> bool:
+    try:
+        sql_str(name)
+    except ConfigError:
+        return False
+    return True
 
 
 def _failed(source: SourceFile, exc: DataFileError) -> FileResult:
