@@ -120,14 +120,15 @@ def _shares_parent_memory(vms: int, parent_vms: int | None) -> bool:
 # vforked child until its exec does)? Its system call number, per machine.
 _SYS_KCMP = {"x86_64": 312, "aarch64": 272}.get(platform.machine())
 _KCMP_VM = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if _SYS_KCMP is not None else None
 
 
 def _same_address_space(pid: int, other: int) -> bool | None:
     """Whether two processes share one address space, by the kernel's own answer; None when it
     cannot tell (another system, no permission, a process gone)."""
-    if _SYS_KCMP is None:
+    if _LIBC is None:
         return None
-    result = ctypes.CDLL(None, use_errno=True).syscall(_SYS_KCMP, pid, other, _KCMP_VM, 0, 0)
+    result = _LIBC.syscall(_SYS_KCMP, pid, other, _KCMP_VM, 0, 0)
     return None if result < 0 else result == 0
 
 

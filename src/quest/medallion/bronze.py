@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
 from quest.config import Settings
-from quest.errors import ConfigError, DataFileError
+from quest.errors import DataFileError
 from quest.medallion.manifest import (
     BRONZE_MANIFEST,
     BRONZE_SCHEMA,
@@ -44,6 +44,7 @@ from quest.medallion.store_files import (
 )
 from quest.medallion.tables import (
     Commits,
+    is_plain,
     quote,
     replace_where,
     sql_str,
@@ -114,6 +115,12 @@ class BronzePlan:
     def known_tables(self) -> list[str]:
         """The bronze tables the manifest says files were loaded into."""
         return sorted({t for e in self.manifest.values() if (t := bronze_table(e))})
+
+    @property
+    def retired_in_store(self) -> dict[str, dict]:
+        """The retired entries whose file is still in the store (so among the changed ones)."""
+        changed = {s.source_file for s in self.changed}
+        return {f: e for f, e in self.retired.items() if f in changed}
 
     def describe(self) -> str:
         """What a load would do, for people."""
@@ -212,7 +219,7 @@ def _settle_retired(load: _BronzeLoad, plan: BronzePlan, entries: dict[str, dict
     """Drop the old table of each retired mapping file now loaded into `pr_mapping` or gone
     from the store. A file whose load failed keeps its old table and its old entry in
     `entries`, so the next load tries again."""
-    in_store = {s.source_file for s in plan.changed}
+    in_store = plan.retired_in_store
     for source_file, entry in sorted(plan.retired.items()):
         loaded = source_file in entries
         if not loaded and source_file in in_store:
@@ -275,11 +282,9 @@ def _without_clashes(
     failed, and the table keeps its file's rows. A table goes to the file that already has it,
     else to the first by name (a retired entry, loaded by an older quest, still holds its table
     while its file is in the store)."""
-    in_store = {s.source_file for s in plan.changed}
-    retired = {f: e for f, e in plan.retired.items() if f in in_store}
     holders = {
         entry["table"]: source_file
-        for source_file, entry in {**retired, **plan.manifest}.items()
+        for source_file, entry in {**plan.retired_in_store, **plan.manifest}.items()
         if entry.get("kind") == FileKind.MAPPING
         and source_file not in plan.gone
         # (a row written before sub-folders had tables of their own claims nothing)
@@ -292,7 +297,7 @@ def _without_clashes(
             reason = f"which quest keeps for its own {source.table} table"
         elif not _TABLE_NAME.fullmatch(source.table):
             reason = "not a table name (a letter first, at most 128 letters, digits and '_')"
-        elif not _plain(source.source_file):
+        elif not is_plain(source.source_file):
             # The changed mapping files are replaced together (`_source_file IN (...)`): one
             # name quest cannot write in SQL would stop them all.
             reason = (
@@ -312,14 +317,6 @@ def _without_clashes(
             ),
         )
     return [s for s in sources if s.source_file not in done]
-
-
-def _plain(name: str) -> bool:
-    try:
-        sql_str(name)
-    except ConfigError:
-        return False
-    return True
 
 
 def _failed(source: SourceFile, exc: DataFileError) -> FileResult:
@@ -395,13 +392,8 @@ def _load_data_files(load: _BronzeLoad, sources: list[SourceFile]) -> dict[str, 
     """Replace exactly these data files' rows in `bronze.pr_data`, all in one commit."""
     spark = load.spark
     name = load.name(DATA_TABLE)
-    created = not table_exists(spark, name)
-    if created:
-        columns = ", ".join(f"{quote(c)} STRING" for c in sources[0].header)
-        spark.sql(
-            f"CREATE TABLE IF NOT EXISTS {name} ({columns}, {_LINEAGE_DDL}) USING DELTA "
-            f"PARTITIONED BY (_source_file) {_PROPS}"
-        )
+    columns = ", ".join(f"{quote(c)} STRING" for c in sources[0].header)
+    created = _create_by_file(spark, name, f"{columns}, {_LINEAGE_DDL}")
     # The table keeps the header names of the first file; later files map onto them by position
     # (their trimmed names were checked equal in `classify`).
     table_columns = spark.table(name).columns
@@ -422,14 +414,8 @@ _EOL = re.compile(r"\r\n|\r|\n")
 def _load_mapping_files(load: _BronzeLoad, sources: list[SourceFile]) -> dict[str, FileResult]:
     """Replace exactly these mapping files' rows in `bronze.pr_mapping`, all in one commit: each
     row keeps its file's header and every field of its line, whatever the file's shape."""
-    spark = load.spark
     name = load.name(MAPPING_TABLE)
-    created = not table_exists(spark, name)
-    if created:
-        spark.sql(
-            f"CREATE TABLE IF NOT EXISTS {name} ({_MAPPING_DDL}) USING DELTA "
-            f"PARTITIONED BY (_source_file) {_PROPS}"
-        )
+    created = _create_by_file(load.spark, name, _MAPPING_DDL)
     parts = [
         _mapping_lines(load, s)
         .transform(split_mapping_lines(s.header_line, s.header))
@@ -449,6 +435,18 @@ def _mapping_lines(load: _BronzeLoad, source: SourceFile):
     with load.store.open(source.key) as handle:
         text = handle.read().decode("utf-8", errors="replace")
     return load.spark.createDataFrame([(line,) for line in _EOL.split(text)], "value STRING")
+
+
+def _create_by_file(spark, name: str, columns: str) -> bool:
+    """Create `name` (its `columns` DDL), partitioned by source file, when missing; True when
+    it was created (one commit)."""
+    if table_exists(spark, name):
+        return False
+    spark.sql(
+        f"CREATE TABLE IF NOT EXISTS {name} ({columns}) USING DELTA "
+        f"PARTITIONED BY (_source_file) {_PROPS}"
+    )
+    return True
 
 
 def _replace_files(

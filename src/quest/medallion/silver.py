@@ -22,7 +22,7 @@ from quest.config import Settings
 from quest.errors import DataFileError, QuestError
 from quest.medallion import rules as R
 from quest.medallion import silver_tables as S
-from quest.medallion.bronze import MAPPING_TABLE
+from quest.medallion.bronze import DATA_TABLE, MAPPING_TABLE, POPULATION_TABLE
 from quest.medallion.manifest import (
     BRONZE_MANIFEST,
     SILVER_MANIFEST,
@@ -314,7 +314,6 @@ def _load_mappings(load: _SilverLoad, files: list[str]) -> list[FileResult]:
     entries = {f: load.plan.pending[f] for f in files if load.plan.pending[f].get("header")}
     if not entries:
         return done
-    headers = {f: list(entry["header"]) for f, entry in entries.items()}
     tables = {f: load.name(entry["table"]) for f, entry in entries.items()}
     bronze = load.spark.table(load.settings.table("bronze", MAPPING_TABLE))
     in_bronze = F.col("_source_file").isin(list(entries))
@@ -322,7 +321,7 @@ def _load_mappings(load: _SilverLoad, files: list[str]) -> list[FileResult]:
     key = ["source_file", MAPPING_FIELDS]
     tagged, counts = load.tag(staged, R.mapping_rules(), key, [], tables)
     for source_file, entry in entries.items():
-        _replace_mapping(load, tagged, source_file, headers[source_file], entry["table"])
+        _replace_mapping(load, tagged, source_file, entry["header"], entry["table"])
         empty = FileResult(source_file, Action.LOADED, tables[source_file], 0, 0, 0, 0)
         done.append(load.record(counts.get(source_file, empty), entry["table"]))
     return done
@@ -380,7 +379,7 @@ def _load_observations(load: _SilverLoad, files: list[str], gone: list[str]) -> 
     """Load every changed data file in one pass: append on a first load, MERGE otherwise."""
     spark = load.spark
     name = load.name(S.OBSERVATIONS)
-    bronze = spark.table(load.settings.table("bronze", "pr_data"))
+    bronze = spark.table(load.settings.table("bronze", DATA_TABLE))
     raw = bronze.columns[: len(OBSERVATION_FIELDS)]
     staged = bronze.where(F.col("_source_file").isin(files)).transform(
         observations_from_bronze(raw)
@@ -458,7 +457,7 @@ def _load_population(load: _SilverLoad, source_file: str) -> FileResult:
     """MERGE the national population by year; a file with no usable record is refused whole."""
     spark = load.spark
     name = load.name(S.POPULATION)
-    bronze = spark.table(load.settings.table("bronze", "population"))
+    bronze = spark.table(load.settings.table("bronze", POPULATION_TABLE))
     staged = population_from_bronze(bronze.where(F.col("_source_file") == source_file))
     split = load.split(
         staged,

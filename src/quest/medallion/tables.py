@@ -12,13 +12,18 @@ from quest.errors import ConfigError
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.\-/ ]+$")
 
 
+def is_plain(value: str) -> bool:
+    """Whether `sql_str` takes `value`."""
+    return bool(_SAFE_VALUE.match(value or ""))
+
+
 def sql_str(value: str, setting: str = "value") -> str:
     """`value` as a quoted SQL string literal.
 
     Raises:
         ConfigError: when the value holds characters that have no business in a key or file name.
     """
-    if not _SAFE_VALUE.match(value or ""):
+    if not is_plain(value):
         raise ConfigError(
             f"{setting}={value!r} may only hold letters, digits, '.', '_', '-', '/' and spaces"
         )

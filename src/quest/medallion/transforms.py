@@ -161,15 +161,10 @@ def mapping_from_bronze(df: DataFrame) -> DataFrame:
     )
 
 
-def mapping_column_names(header) -> list[str]:
-    """A mapping file's silver column names: its header fields lower-cased and trimmed."""
-    return [name.strip().lower() for name in header]
-
-
 def mapping_columns(header):
-    """Staged mapping rows of one file -> one column per field of its `header`, named by
-    `mapping_column_names`, in place of `_fields` and `_width`; every other column kept."""
-    names = mapping_column_names(header)
+    """Staged mapping rows of one file -> one column per field of its `header`, named by the
+    field lower-cased and trimmed, in place of `_fields` and `_width`; every other column kept."""
+    names = [name.strip().lower() for name in header]
 
     def transform(df: DataFrame) -> DataFrame:
         fields = F.col(MAPPING_FIELDS)
