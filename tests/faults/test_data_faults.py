@@ -150,11 +150,15 @@ def test_bad_file_does_not_stop_the_other_files_and_the_error_names_every_bad_fi
     put(store, CURRENT, b"")
     put(store, "bls/pr/pr.data.2.Extra", data_file(GOOD[0]))
     put(store, "bls/pr/pr.data.3.Broken", data_file(GOOD[0], header="nothing here"))
+    # A good file under a name quest does not write in SQL (an editor's backup copy) is refused
+    # alone: the changed data files are replaced together, and it must not stop the others.
+    put(store, "bls/pr/pr.data.0.Current~", data_file(GOOD[0]))
     try:
         with pytest.raises(DataFileError) as error:
             load_bronze(spark, settings, store)
         assert "pr.data.0.Current" in str(error.value)
         assert "pr.data.3.Broken" in str(error.value)
+        assert "pr.data.0.Current~: the file's name holds characters" in str(error.value)
         bronze = spark.table(settings.table("bronze", "pr_data"))
         assert bronze.where(F.col("_source_file") == "pr.data.2.Extra").count() == 1
         assert bronze.where(F.col("_source_file") == "pr.data.0.Current").count() == 6
@@ -162,6 +166,7 @@ def test_bad_file_does_not_stop_the_other_files_and_the_error_names_every_bad_fi
         put(store, CURRENT, last_good)
         store.delete("bls/pr/pr.data.2.Extra")
         store.delete("bls/pr/pr.data.3.Broken")
+        store.delete("bls/pr/pr.data.0.Current~")
     load_bronze(spark, settings, store)
     load_silver(spark, settings)
     assert (

@@ -111,6 +111,20 @@ def test_a_catalog_with_a_bronze_table_per_mapping_file_is_brought_over(spark, s
     assert load_bronze(spark, settings, store).commits == 0
 
 
+def test_an_older_mapping_table_whose_file_is_gone_is_dropped_and_reported(spark, settings):
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.seasonal", EMPTY)
+    old_table, _ = _older_catalog(spark, settings, PERIOD)
+
+    bronze = load_bronze(spark, settings, store)
+
+    assert {f.source_file: (f.action.value, f.table) for f in bronze.files} == {
+        "pr.seasonal": ("loaded", settings.table("bronze", "pr_mapping")),
+        "pr.period": ("deleted", old_table),
+    }
+    assert _tables(spark, settings, "bronze") == {"ingest_manifest", "pr_mapping"}
+
+
 def test_an_older_mapping_table_stays_until_its_file_loads(spark, settings):
     store = LocalStore(settings.store_uri)
     refused = "period\tPeriod\nQ01\tQTR1\n"  # a repeated column name
@@ -148,3 +162,29 @@ def test_during_the_upgrade_a_mapping_table_stays_with_the_file_that_has_it(spar
     load_silver(spark, settings)
     names = [r["period_name"] for r in spark.table(settings.table("silver", "pr_period")).collect()]
     assert sorted(names) == ["1st Quarter", "2nd Quarter"]
+
+
+def test_a_mapping_file_that_turns_into_prose_leaves_no_rows_behind(spark, settings):
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.period", PERIOD)
+    put(store, "bls/pr/pr.seasonal", "seasonal_code\tseasonal_text\nS\tSeasonally Adjusted\n")
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    mapping = settings.table("bronze", "pr_mapping")
+
+    put(store, "bls/pr/pr.period", "The periods are described in pr.txt.\n")
+    bronze = load_bronze(spark, settings, store)
+
+    table = bronze.tables[mapping]
+    assert (table.files_deleted, table.commits) == (["pr.period"], 1)
+    assert bronze.tables["(not tabular)"].files == ["pr.period"]
+    files = {r["_source_file"] for r in spark.table(mapping).select("_source_file").collect()}
+    assert files == {"pr.seasonal"}
+    load_silver(spark, settings)
+    assert spark.table(settings.table("silver", "pr_period")).count() == 0
+    assert spark.table(settings.table("silver", "pr_seasonal")).count() == 1
+
+    put(store, "bls/pr/pr.period", PERIOD)
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    assert spark.table(settings.table("silver", "pr_period")).count() == 2

@@ -48,6 +48,12 @@ def test_bronze_plans_the_changed_and_new_files_and_the_gone_ones(tmp_path):
     plan = plan_bronze(store, settings, manifest)
     assert list(plan.retired) == ["pr.series"] and "pr.series" not in plan.manifest
     assert "pr.series" in {s.source_file for s in plan.changed}
+    assert plan.retired_gone == []
+    # ... and one whose file is gone: its old table goes, and the preview says so.
+    store.delete("bls/pr/pr.series")
+    plan = plan_bronze(store, settings, manifest)
+    assert plan.retired_gone == ["pr.series"]
+    assert "2 file(s) gone, their rows to delete: pr.data.1.AllData, pr.series" in plan.describe()
 
 
 def test_silver_plans_the_tabular_files_whose_bronze_content_changed():
@@ -98,6 +104,18 @@ def test_a_table_stays_with_the_file_that_has_it_even_when_that_file_changes():
     assert "quest keeps for its own pr_data table" in done["pr_data"].error
     assert "2024: its name gives the mapping table 2024, not a table name" in done["2024"].error
     assert "not a table name" in done["x" * 129].error
+
+
+def test_a_data_file_whose_name_sql_cannot_hold_is_refused_alone():
+    data = [
+        SourceFile(f"bls/pr/{f}", f, "new", "", 1, FileKind.DATA, "pr_data")
+        for f in ("pr.data.0.Current", "pr.data.0.Current~", "pr.data.1.AllData")
+    ]
+    done = {}
+    kept = _without_clashes(BronzePlan({}, data, []), data, done)
+    assert [s.source_file for s in kept] == ["pr.data.0.Current", "pr.data.1.AllData"]
+    assert list(done) == ["pr.data.0.Current~"]
+    assert "characters quest does not write in SQL" in done["pr.data.0.Current~"].error
 
 
 def test_a_gone_file_or_an_old_style_row_claims_no_table():

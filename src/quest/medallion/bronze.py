@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import reduce
 
@@ -75,6 +75,11 @@ _RESERVED = frozenset(
 # What a mapping table's name must be: an unquoted identifier (a digit first can read as a
 # number) that the Hive metastore keeps whole.
 _TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,127}")
+# Why a file whose name `sql_str` refuses is not loaded.
+_NOT_PLAIN = (
+    "the file's name holds characters quest does not write in SQL (only letters, digits, '.', "
+    "'_', '-', '/' and spaces)"
+)
 # Files bronze keeps no table of (the directory's prose): recorded in the manifest only.
 NOT_TABULAR = "(not tabular)"
 _LINEAGE_DDL = (
@@ -122,9 +127,15 @@ class BronzePlan:
         changed = {s.source_file for s in self.changed}
         return {f: e for f, e in self.retired.items() if f in changed}
 
+    @property
+    def retired_gone(self) -> list[str]:
+        """The retired entries whose file is gone from the store: their old tables go."""
+        return sorted(set(self.retired) - set(self.retired_in_store))
+
     def describe(self) -> str:
         """What a load would do, for people."""
-        return describe_plan([s.source_file for s in self.changed], self.gone, "load")
+        gone = sorted(self.gone + self.retired_gone)
+        return describe_plan([s.source_file for s in self.changed], gone, "load")
 
 
 def bronze_table(entry: dict) -> str | None:
@@ -187,7 +198,7 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
 
     load = _BronzeLoad(spark, settings, store)
     files, entries = _apply(load, plan)
-    _settle_retired(load, plan, entries)
+    files += _settle_retired(load, plan, entries)
     if entries != plan.manifest or plan.retired:
         load.commits.add(
             manifest_name, write_manifest(spark, manifest_name, entries, BRONZE_SCHEMA)
@@ -215,19 +226,30 @@ def _retire_table_per_mapping(manifest: dict[str, dict]) -> tuple[dict[str, dict
     return {f: e for f, e in manifest.items() if f not in retired}, retired
 
 
-def _settle_retired(load: _BronzeLoad, plan: BronzePlan, entries: dict[str, dict]) -> None:
+def _settle_retired(
+    load: _BronzeLoad, plan: BronzePlan, entries: dict[str, dict]
+) -> list[FileResult]:
     """Drop the old table of each retired mapping file now loaded into `pr_mapping` or gone
     from the store. A file whose load failed keeps its old table and its old entry in
-    `entries`, so the next load tries again."""
-    in_store = plan.retired_in_store
+    `entries`, so the next load tries again.
+
+    Returns:
+        The gone files, deleted (their old table named): the changed ones are in the load's
+        results already.
+    """
+    gone = []
     for source_file, entry in sorted(plan.retired.items()):
         loaded = source_file in entries
-        if not loaded and source_file in in_store:
+        if not loaded and source_file in plan.retired_in_store:
             entries[source_file] = entry
             continue
         where = f"its rows are in bronze {MAPPING_TABLE}" if loaded else "gone from the store"
-        log.info("%s: %s; dropping its old table %s", source_file, where, entry["table"])
-        load.spark.sql(f"DROP TABLE IF EXISTS {load.name(entry['table'])}")
+        name = load.name(entry["table"])
+        log.info("%s: %s; dropping its old table %s", source_file, where, name)
+        load.spark.sql(f"DROP TABLE IF EXISTS {name}")
+        if not loaded:
+            gone.append(FileResult(source_file, Action.DELETED, table=name))
+    return gone
 
 
 def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[str, dict]]:
@@ -262,6 +284,7 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
                 done[source.source_file] = _LOADERS[source.kind](load, source)
             except DataFileError as exc:
                 done[source.source_file] = _failed(source, exc)
+    _empty_turned_prose(load, plan, sources, done)
     for source in sources:
         if done[source.source_file].action != Action.FAILED:
             entries[source.source_file] = _manifest_entry(
@@ -274,12 +297,27 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
     return files, entries
 
 
+def _empty_turned_prose(
+    load: _BronzeLoad, plan: BronzePlan, sources: list[SourceFile], done: dict[str, FileResult]
+) -> None:
+    """Delete the rows of each file that had rows and is now prose, as a gone file's are (silver
+    empties what it made of them, the file being no longer tabular); its result names the
+    table."""
+    for source in sources:
+        old_table = bronze_table(plan.manifest.get(source.source_file, {}))
+        if source.kind == FileKind.PROSE and old_table:
+            emptied = _delete_gone(load, source.source_file, old_table)
+            done[source.source_file] = replace(done[source.source_file], table=emptied.table)
+
+
 def _without_clashes(
     plan: BronzePlan, sources: list[SourceFile], done: dict[str, FileResult]
 ) -> list[SourceFile]:
-    """`sources` less the mapping files whose table is one of quest's own, is no usable name, or
-    already holds another file (`pr_footnote` beside `pr.footnote`): those go to `done` as
-    failed, and the table keeps its file's rows. A table goes to the file that already has it,
+    """`sources` less the data and mapping files whose name quest cannot write in SQL (the
+    changed files of a kind are replaced together, `_source_file IN (...)`: one such name would
+    stop them all), and the mapping files whose table is one of quest's own, is no usable name,
+    or already holds another file (`pr_footnote` beside `pr.footnote`): those go to `done` as
+    failed, and their table keeps the file's rows. A table goes to the file that already has it,
     else to the first by name (a retired entry, loaded by an older quest, still holds its table
     while its file is in the store)."""
     holders = {
@@ -291,6 +329,15 @@ def _without_clashes(
         and entry.get("table") == mapping_table_name(source_file)
     }
     for source in sorted(sources, key=lambda s: s.source_file):
+        if source.kind == FileKind.DATA and not is_plain(source.source_file):
+            done[source.source_file] = _failed(
+                source,
+                DataFileError(
+                    f"{source.source_file}: {_NOT_PLAIN}; the file was not loaded and "
+                    f"{DATA_TABLE} keeps the rows of every other file"
+                ),
+            )
+            continue
         if source.kind != FileKind.MAPPING:
             continue
         if source.table in _RESERVED:
@@ -298,12 +345,7 @@ def _without_clashes(
         elif not _TABLE_NAME.fullmatch(source.table):
             reason = "not a table name (a letter first, at most 128 letters, digits and '_')"
         elif not is_plain(source.source_file):
-            # The changed mapping files are replaced together (`_source_file IN (...)`): one
-            # name quest cannot write in SQL would stop them all.
-            reason = (
-                "but the file's name holds characters quest does not write in SQL (only "
-                "letters, digits, '.', '_', '-', '/' and spaces)"
-            )
+            reason = f"but {_NOT_PLAIN}"
         else:
             holder = holders.setdefault(source.table, source.source_file)
             if holder == source.source_file:
@@ -356,7 +398,12 @@ def _summarise(
     tables = {}
     for name in sorted(tracked | {manifest_name}):
         loaded = [f for f in files if f.table == name and f.action == Action.LOADED]
-        deleted = [f.source_file for f in files if f.table == name and f.action == Action.DELETED]
+        # (a prose file with a table is one that had rows there: they were deleted)
+        deleted = [
+            f.source_file
+            for f in files
+            if f.table == name and f.action in (Action.DELETED, Action.RECORDED)
+        ]
         if name == manifest_name and load.commits[name]:
             table = TableResult(Action.RECORDED, files_recorded=entries)
         elif loaded or deleted:
