@@ -198,6 +198,11 @@ _PARSERS = {
 }
 
 
+# Settings that become part of a table's name, written unquoted into SQL (`catalog.schema.t`).
+_NAME_PARTS = ("catalog", "schema_prefix")
+_NAME_PART = re.compile(r"[A-Za-z0-9_]*")
+
+
 def parse_setting(attr: str, raw: str) -> object:
     """The typed value of setting `attr` from its text (as an environment variable or a
     Databricks parameter gives it).
@@ -205,8 +210,14 @@ def parse_setting(attr: str, raw: str) -> object:
     Raises:
         ConfigError: a value of the wrong type, naming the variable.
     """
+    var = _VAR_OF.get(attr, attr)
+    if attr in _NAME_PARTS and not _NAME_PART.fullmatch(raw):
+        raise ConfigError(
+            f"{var}={raw!r} may only hold letters, digits and '_': it becomes part of every "
+            "table's name in SQL"
+        )
     parse = _PARSERS.get(_TYPES[attr])
-    return raw if parse is None else parse(raw, _VAR_OF.get(attr, attr))
+    return raw if parse is None else parse(raw, var)
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:

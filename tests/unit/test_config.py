@@ -48,6 +48,21 @@ def test_a_number_setting_with_text_is_refused_naming_the_variable():
         load_settings({"QUEST_HTTP_TIMEOUT": "soon"})
 
 
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [("QUEST_SCHEMA_PREFIX", "my-team_"), ("QUEST_CATALOG", "main.prod"), ("QUEST_CATALOG", "a`b")],
+)
+def test_a_name_part_sql_cannot_hold_unquoted_is_refused_naming_the_variable(var, value):
+    # Without this, Spark's parser failed the bronze task on `CREATE SCHEMA my-team_bronze`.
+    with pytest.raises(ConfigError, match=f"{var}=.*may only hold letters, digits and '_'"):
+        load_settings({var: value})
+
+
+def test_name_parts_of_letters_digits_and_underscores_are_taken():
+    settings = load_settings({"QUEST_SCHEMA_PREFIX": "jane_doe2_", "QUEST_CATALOG": "Quest_Dev"})
+    assert settings.table("bronze", "pr_data") == "Quest_Dev.jane_doe2_bronze.pr_data"
+
+
 @pytest.mark.parametrize("contact", ["", "nobody", "a@b"])
 def test_missing_or_malformed_contact_is_refused_with_the_fix(contact):
     with pytest.raises(ConfigError, match="QUEST_CONTACT.*Set QUEST_CONTACT=you@example.org"):
