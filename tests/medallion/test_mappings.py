@@ -14,7 +14,7 @@ from quest.errors import DataFileError
 from quest.medallion import load_bronze, load_silver
 from quest.medallion.manifest import BRONZE_MANIFEST, BRONZE_SCHEMA, write_manifest
 from quest.store import LocalStore
-from tests.medallion.helpers import put
+from tests.medallion.helpers import put, versions
 
 pytestmark = pytest.mark.spark
 PERIOD = "period\tperiod_abbr\tperiod_name\nQ01\tQTR1\t1st Quarter\nQ02\tQTR2\t2nd Quarter\n"
@@ -188,3 +188,42 @@ def test_a_mapping_file_that_turns_into_prose_leaves_no_rows_behind(spark, setti
     load_bronze(spark, settings, store)
     load_silver(spark, settings)
     assert spark.table(settings.table("silver", "pr_period")).count() == 2
+
+    # A header-only file that turns into prose: nothing to delete, and no commit counted.
+    put(store, "bls/pr/pr.class", EMPTY)
+    load_bronze(spark, settings, store)
+    before = versions(spark, [mapping])
+    put(store, "bls/pr/pr.class", "Classes are described in pr.txt.\n")
+    table = load_bronze(spark, settings, store).tables[mapping]
+    assert (table.files_deleted, table.commits) == (["pr.class"], 0)
+    assert versions(spark, [mapping]) == before
+
+
+@pytest.mark.parametrize("body", [b"", b"period\tperiod_abbr\nQ01\tQTR\xe91\nQ02\tQTR2\n"])
+def test_a_mapping_file_that_turns_empty_or_not_utf8_keeps_its_rows(spark, settings, body):
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.period", PERIOD)
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+
+    put(store, "bls/pr/pr.period", body)
+    with pytest.raises(DataFileError, match="pr.period: .*had rows when last loaded"):
+        load_bronze(spark, settings, store)
+    assert spark.table(settings.table("bronze", "pr_mapping")).count() == 2
+    assert load_silver(spark, settings).commits == 0
+    assert spark.table(settings.table("silver", "pr_period")).count() == 2
+
+
+def test_an_older_mapping_table_whose_file_turned_into_prose_is_dropped_and_reported(
+    spark, settings
+):
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.period", "The periods are described in pr.txt.\n")
+    old_table, _ = _older_catalog(spark, settings, PERIOD)
+
+    bronze = load_bronze(spark, settings, store)
+
+    assert {f.source_file: (f.action.value, f.table) for f in bronze.files} == {
+        "pr.period": ("recorded", old_table),
+    }
+    assert _tables(spark, settings, "bronze") == {"ingest_manifest"}

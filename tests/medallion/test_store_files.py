@@ -20,11 +20,11 @@ from tests.bls_text import HEADER, data_file, data_line
 from tests.medallion.helpers import put
 
 
-def _classify(tmp_path, name: str, body: bytes | str) -> SourceFile:
+def _classify(tmp_path, name: str, body: bytes | str, had_rows: bool = False) -> SourceFile:
     store = LocalStore(tmp_path / name)
     put(store, f"bls/pr/{name}", body)
     (source,) = list_sources(store, "bls/pr/")
-    return classify(store, source)
+    return classify(store, source, had_rows)
 
 
 def test_padded_data_header_is_accepted_and_kept_as_is(tmp_path):
@@ -69,6 +69,15 @@ def test_mapping_file_with_a_tab_in_its_first_line_is_a_mapping(tmp_path):
 def test_prose_and_empty_non_data_files_are_not_tabular(tmp_path):
     assert _classify(tmp_path, "pr.txt", "Productivity\r\nsome prose\r\n").kind == FileKind.PROSE
     assert _classify(tmp_path, "pr.contacts", b"").kind == FileKind.PROSE
+
+
+@pytest.mark.parametrize("body", [b"", b"\r\n", b"code\ttext\r\nA\tcaf\xe9\r\nB\tbar\r\n"])
+def test_a_file_that_had_rows_and_is_now_empty_or_not_utf8_is_refused_not_prose(tmp_path, body):
+    # A truncated or mis-encoded copy of a mapping file must not pass for prose (which would
+    # delete its rows): it is refused, and its rows keep their last good version.
+    with pytest.raises(DataFileError, match="pr.period: .*had rows when last loaded"):
+        _classify(tmp_path / "had", "pr.period", body, had_rows=True)
+    assert _classify(tmp_path / "new", "pr.period", body).kind == FileKind.PROSE
 
 
 def test_mapping_header_with_a_repeated_name_is_refused(tmp_path):

@@ -198,7 +198,7 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
 
     load = _BronzeLoad(spark, settings, store)
     files, entries = _apply(load, plan)
-    files += _settle_retired(load, plan, entries)
+    files = _settle_retired(load, plan, entries, files)
     if entries != plan.manifest or plan.retired:
         load.commits.add(
             manifest_name, write_manifest(spark, manifest_name, entries, BRONZE_SCHEMA)
@@ -227,29 +227,34 @@ def _retire_table_per_mapping(manifest: dict[str, dict]) -> tuple[dict[str, dict
 
 
 def _settle_retired(
-    load: _BronzeLoad, plan: BronzePlan, entries: dict[str, dict]
+    load: _BronzeLoad, plan: BronzePlan, entries: dict[str, dict], files: list[FileResult]
 ) -> list[FileResult]:
-    """Drop the old table of each retired mapping file now loaded into `pr_mapping` or gone
-    from the store. A file whose load failed keeps its old table and its old entry in
-    `entries`, so the next load tries again.
+    """Drop the old table of each retired mapping file now loaded into `pr_mapping`, turned into
+    prose, or gone from the store. A file whose load failed keeps its old table and its old
+    entry in `entries`, so the next load tries again.
 
     Returns:
-        The gone files, deleted (their old table named): the changed ones are in the load's
-        results already.
+        `files`, where a file turned into prose names its dropped table, and each gone file
+        is added, deleted, naming it.
     """
-    gone = []
+    settled = {f.source_file: f for f in files}
     for source_file, entry in sorted(plan.retired.items()):
-        loaded = source_file in entries
-        if not loaded and source_file in plan.retired_in_store:
+        now = entries.get(source_file)
+        if now is None and source_file in plan.retired_in_store:
             entries[source_file] = entry
             continue
-        where = f"its rows are in bronze {MAPPING_TABLE}" if loaded else "gone from the store"
         name = load.name(entry["table"])
+        if now is None:
+            where = "gone from the store"
+            settled[source_file] = FileResult(source_file, Action.DELETED, table=name)
+        elif now["kind"] == FileKind.PROSE:
+            where = "now prose"
+            settled[source_file] = replace(settled[source_file], table=name)
+        else:
+            where = f"its rows are in bronze {MAPPING_TABLE}"
         log.info("%s: %s; dropping its old table %s", source_file, where, name)
         load.spark.sql(f"DROP TABLE IF EXISTS {name}")
-        if not loaded:
-            gone.append(FileResult(source_file, Action.DELETED, table=name))
-    return gone
+    return list(settled.values())
 
 
 def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[str, dict]]:
@@ -266,10 +271,14 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
     entries = dict(plan.manifest)
     done: dict[str, FileResult] = {}
     sources = []
+    previous = {**plan.retired, **plan.manifest}
     for source in plan.changed:
+        had_rows = bool(bronze_table(previous.get(source.source_file, {})))
         try:
             sources.append(
-                source if source.kind == FileKind.POPULATION else classify(load.store, source)
+                source
+                if source.kind == FileKind.POPULATION
+                else classify(load.store, source, had_rows)
             )
         except DataFileError as exc:
             done[source.source_file] = _failed(source, exc)
@@ -292,7 +301,7 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
             )
     files = [done[s.source_file] for s in plan.changed]
     for source_file in plan.gone:
-        files.append(_delete_gone(load, source_file, bronze_table(plan.manifest[source_file])))
+        files.append(_delete_gone(load, source_file, plan.manifest[source_file]))
         entries.pop(source_file)
     return files, entries
 
@@ -304,9 +313,9 @@ def _empty_turned_prose(
     empties what it made of them, the file being no longer tabular); its result names the
     table."""
     for source in sources:
-        old_table = bronze_table(plan.manifest.get(source.source_file, {}))
-        if source.kind == FileKind.PROSE and old_table:
-            emptied = _delete_gone(load, source.source_file, old_table)
+        entry = plan.manifest.get(source.source_file, {})
+        if source.kind == FileKind.PROSE and bronze_table(entry):
+            emptied = _delete_gone(load, source.source_file, entry)
             done[source.source_file] = replace(done[source.source_file], table=emptied.table)
 
 
@@ -380,13 +389,17 @@ def _manifest_entry(source: SourceFile, done: FileResult, now: datetime) -> dict
     }
 
 
-def _delete_gone(load: _BronzeLoad, source_file: str, table: str | None) -> FileResult:
-    """Delete the rows of a file gone from the store (its table, if it has one, keeps the rest)."""
+def _delete_gone(load: _BronzeLoad, source_file: str, entry: dict) -> FileResult:
+    """Delete the rows of a file gone from the store (its table, if it has one, keeps the rest);
+    `entry` is its manifest entry."""
+    table = bronze_table(entry)
     name = load.name(table) if table else ""
     if not name or not table_exists(load.spark, name):
         return FileResult(source_file, Action.DELETED)
     load.spark.sql(f"DELETE FROM {name} WHERE _source_file = {sql_str(source_file, 'file')}")
-    load.commits.add(name)
+    # Delta writes no version for a DELETE that matches no row (a header-only mapping file).
+    if entry.get("rows") != 0:
+        load.commits.add(name)
     return FileResult(source_file, Action.DELETED, table=name)
 
 

@@ -98,12 +98,16 @@ def first_line(head: bytes, source_file: str) -> str:
     return line.rstrip("\r")
 
 
-def classify(store, source: SourceFile) -> SourceFile:
+def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
     """Read the head of `source` and say what it is: data, mapping or prose.
 
+    An empty file, or one that is not UTF-8 text, is prose, unless it `had_rows` (its last load
+    was tabular): then it is taken for a broken copy, not for a file that turned into prose.
+
     Raises:
-        DataFileError: a data file that is empty or whose header is missing or renamed, or a
-            mapping file whose header has blank or repeated names; the message names the file.
+        DataFileError: a data file that is empty or whose header is missing or renamed, a
+            mapping file whose header has blank or repeated names, or a file that had rows and
+            is now empty or not UTF-8; the message names the file.
     """
     head = read_head(store, source.key, _HEAD_BYTES)
     if is_data_file(source.source_file):
@@ -119,7 +123,12 @@ def classify(store, source: SourceFile) -> SourceFile:
         return _with(source, FileKind.DATA, "pr_data", line)
     try:
         line = first_line(head, source.source_file)
-    except DataFileError:
+    except DataFileError as exc:
+        if had_rows:
+            raise DataFileError(
+                f"{exc}; the file had rows when last loaded, so it was not loaded and its rows "
+                "keep their last good version"
+            ) from None
         return _with(source, FileKind.PROSE, "", "")
     if "\t" not in line:
         return _with(source, FileKind.PROSE, "", "")
