@@ -199,8 +199,10 @@ _PARSERS = {
 
 
 # Settings that become part of a table's name, written unquoted into SQL (`catalog.schema.t`).
-_NAME_PARTS = ("catalog", "schema_prefix")
-_NAME_PART = re.compile(r"[A-Za-z0-9_]*")
+_NAME_PARTS = {
+    "catalog": re.compile(r"([A-Za-z_][A-Za-z0-9_]*)?"),
+    "schema_prefix": re.compile(r"[A-Za-z0-9_]*"),
+}
 
 
 def parse_setting(attr: str, raw: str) -> object:
@@ -211,9 +213,10 @@ def parse_setting(attr: str, raw: str) -> object:
         ConfigError: a value of the wrong type, naming the variable.
     """
     var = _VAR_OF.get(attr, attr)
-    if attr in _NAME_PARTS and not _NAME_PART.fullmatch(raw):
+    if attr in _NAME_PARTS and not _NAME_PARTS[attr].fullmatch(raw):
         raise ConfigError(
-            f"{var}={raw!r} may only hold letters, digits and '_': it becomes part of every "
+            f"{var}={raw!r} may only hold letters, digits and '_' (a catalog starts with a "
+            "letter or '_': Spark reads 2024.bronze as a number): it becomes part of every "
             "table's name in SQL"
         )
     parse = _PARSERS.get(_TYPES[attr])

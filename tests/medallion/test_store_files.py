@@ -77,7 +77,18 @@ def test_a_file_that_had_rows_and_is_now_empty_or_not_utf8_is_refused_not_prose(
     # delete its rows): it is refused, and its rows keep their last good version.
     with pytest.raises(DataFileError, match="pr.period: .*had rows when last loaded"):
         _classify(tmp_path / "had", "pr.period", body, had_rows=True)
-    assert _classify(tmp_path / "new", "pr.period", body).kind == FileKind.PROSE
+    if b"\t" not in body:
+        assert _classify(tmp_path / "new", "pr.period", body).kind == FileKind.PROSE
+
+
+def test_a_tabular_file_that_is_not_utf8_is_refused_not_prose(tmp_path):
+    # A new mapping file with a Latin-1 byte: refused by name, never recorded as prose unseen.
+    body = b"code\ttext\r\nA\tcaf\xe9\r\nB\tbar\r\n"
+    with pytest.raises(
+        DataFileError, match="pr.new: byte 16 is not UTF-8.*its first line has a tab"
+    ):
+        _classify(tmp_path, "pr.new", body)
+    assert _classify(tmp_path / "txt", "pr.txt", b"Caf\xe9 prose\r\n" * 3).kind == FileKind.PROSE
 
 
 def test_mapping_header_with_a_repeated_name_is_refused(tmp_path):

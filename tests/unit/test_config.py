@@ -50,7 +50,12 @@ def test_a_number_setting_with_text_is_refused_naming_the_variable():
 
 @pytest.mark.parametrize(
     ("var", "value"),
-    [("QUEST_SCHEMA_PREFIX", "my-team_"), ("QUEST_CATALOG", "main.prod"), ("QUEST_CATALOG", "a`b")],
+    [
+        ("QUEST_SCHEMA_PREFIX", "my-team_"),
+        ("QUEST_CATALOG", "main.prod"),
+        ("QUEST_CATALOG", "a`b"),
+        ("QUEST_CATALOG", "2024"),
+    ],
 )
 def test_a_name_part_sql_cannot_hold_unquoted_is_refused_naming_the_variable(var, value):
     # Without this, Spark's parser failed the bronze task on `CREATE SCHEMA my-team_bronze`.
@@ -59,8 +64,8 @@ def test_a_name_part_sql_cannot_hold_unquoted_is_refused_naming_the_variable(var
 
 
 def test_name_parts_of_letters_digits_and_underscores_are_taken():
-    settings = load_settings({"QUEST_SCHEMA_PREFIX": "jane_doe2_", "QUEST_CATALOG": "Quest_Dev"})
-    assert settings.table("bronze", "pr_data") == "Quest_Dev.jane_doe2_bronze.pr_data"
+    settings = load_settings({"QUEST_SCHEMA_PREFIX": "1234_", "QUEST_CATALOG": "Quest_Dev2"})
+    assert settings.table("bronze", "pr_data") == "Quest_Dev2.1234_bronze.pr_data"
 
 
 @pytest.mark.parametrize("contact", ["", "nobody", "a@b"])

@@ -102,7 +102,7 @@ def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
     """Read the head of `source` and say what it is: data, mapping or prose.
 
     An empty file, or one that is not UTF-8 text, is prose, unless it `had_rows` (its last load
-    was tabular): then it is taken for a broken copy, not for a file that turned into prose.
+    was tabular) or its first line has a tab: then it is a broken mapping file, refused.
 
     Raises:
         DataFileError: a data file that is empty or whose header is missing or renamed, a
@@ -128,6 +128,10 @@ def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
             raise DataFileError(
                 f"{exc}; the file had rows when last loaded, so it was not loaded and its rows "
                 "keep their last good version"
+            ) from None
+        if b"\t" in head.split(b"\n", 1)[0]:
+            raise DataFileError(
+                f"{exc}; its first line has a tab, so it is a mapping file: it was not loaded"
             ) from None
         return _with(source, FileKind.PROSE, "", "")
     if "\t" not in line:
