@@ -192,11 +192,17 @@ def test_a_mapping_file_that_turns_into_prose_leaves_no_rows_behind(spark, setti
     # A header-only file that turns into prose: nothing to delete, and no commit counted.
     put(store, "bls/pr/pr.class", EMPTY)
     load_bronze(spark, settings, store)
+    load_silver(spark, settings)
     before = versions(spark, [mapping])
     put(store, "bls/pr/pr.class", "Classes are described in pr.txt.\n")
     table = load_bronze(spark, settings, store).tables[mapping]
     assert (table.files_deleted, table.commits) == (["pr.class"], 0)
     assert versions(spark, [mapping]) == before
+    # ... nor in silver, whose table of it had no row either.
+    silver_class = settings.table("silver", "pr_class")
+    before = versions(spark, [silver_class])
+    assert load_silver(spark, settings).tables[silver_class].commits == 0
+    assert versions(spark, [silver_class]) == before
 
 
 @pytest.mark.parametrize("body", [b"", b"period\tperiod_abbr\nQ01\tQTR\xe91\nQ02\tQTR2\n"])

@@ -359,8 +359,10 @@ def _not_in_pr_mapping(source_file: str) -> FileResult:
 
 def _delete_gone(load: _SilverLoad, source_file: str) -> FileResult:
     """Delete the rows of a file bronze no longer has, and forget it."""
-    name = load.name(load.plan.loaded[source_file]["table"])
-    if S.delete_file_rows(load.spark, name, source_file):
+    entry = load.plan.loaded[source_file]
+    name = load.name(entry["table"])
+    # Delta writes no version for a DELETE that matches no row (a file with no valid row).
+    if S.delete_file_rows(load.spark, name, source_file) and entry.get("rows_valid") != 0:
         load.commits.add(name)
     load.entries.pop(source_file)
     return FileResult(source_file, Action.DELETED, table=name)
