@@ -194,7 +194,7 @@ def test_a_mapping_file_that_turns_into_prose_leaves_no_rows_behind(spark, setti
     load_bronze(spark, settings, store)
     load_silver(spark, settings)
     before = versions(spark, [mapping])
-    put(store, "bls/pr/pr.class", "Classes are described in pr.txt.\n")
+    put(store, "bls/pr/pr.class", b"")  # (it had no row: an empty copy is no loss, but prose)
     table = load_bronze(spark, settings, store).tables[mapping]
     assert (table.files_deleted, table.commits) == (["pr.class"], 0)
     assert versions(spark, [mapping]) == before
@@ -205,7 +205,15 @@ def test_a_mapping_file_that_turns_into_prose_leaves_no_rows_behind(spark, setti
     assert versions(spark, [silver_class]) == before
 
 
-@pytest.mark.parametrize("body", [b"", b"period\tperiod_abbr\nQ01\tQTR\xe91\nQ02\tQTR2\n"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"\xff\xfe",  # an empty UTF-16 file
+        b"period\tperiod_abbr\nQ01\tQTR\xe91\nQ02\tQTR2\n",
+        b"period\tperiod_name\nQ01\tCaf\xe9\n",  # a Latin-1 byte at the very end
+    ],
+)
 def test_a_mapping_file_that_turns_empty_or_not_utf8_keeps_its_rows(spark, settings, body):
     store = LocalStore(settings.store_uri)
     put(store, "bls/pr/pr.period", PERIOD)

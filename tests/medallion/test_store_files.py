@@ -71,7 +71,9 @@ def test_prose_and_empty_non_data_files_are_not_tabular(tmp_path):
     assert _classify(tmp_path, "pr.contacts", b"").kind == FileKind.PROSE
 
 
-@pytest.mark.parametrize("body", [b"", b"\r\n", b"code\ttext\r\nA\tcaf\xe9\r\nB\tbar\r\n"])
+@pytest.mark.parametrize(
+    "body", [b"", b"\r\n", b"\xff\xfe", b"code\ttext\r\nA\tcaf\xe9\r\nB\tbar\r\n"]
+)
 def test_a_file_that_had_rows_and_is_now_empty_or_not_utf8_is_refused_not_prose(tmp_path, body):
     # A truncated or mis-encoded copy of a mapping file must not pass for prose (which would
     # delete its rows): it is refused, and its rows keep their last good version.
@@ -79,6 +81,10 @@ def test_a_file_that_had_rows_and_is_now_empty_or_not_utf8_is_refused_not_prose(
         _classify(tmp_path / "had", "pr.period", body, had_rows=True)
     if b"\t" not in body:
         assert _classify(tmp_path / "new", "pr.period", body).kind == FileKind.PROSE
+
+
+def test_blank_fields_alone_are_prose_not_a_broken_mapping_file(tmp_path):
+    assert _classify(tmp_path, "pr.blank", b"\t\t\r\n").kind == FileKind.PROSE
 
 
 def test_a_tabular_file_that_is_not_utf8_is_refused_not_prose(tmp_path):
@@ -106,6 +112,15 @@ def test_sha256_is_computed_when_the_metadata_lacks_it(tmp_path):
 def test_not_utf8_data_file_is_refused(tmp_path):
     with pytest.raises(DataFileError, match="not UTF-8"):
         first_line(b"series_id\xff\xfe\tyear\r\n" + b"x" * 100, "pr.data.0.Current")
+
+
+def test_only_a_head_cut_inside_a_character_is_forgiven():
+    head = b"code\ttext\r\nA\tcaf\xc3"  # the head ends inside the two bytes of an e-acute
+    assert first_line(head, "pr.x", cut=True) == "code\ttext"
+    # The whole file: a bad last byte is a bad byte; so is a tiny file of nothing else.
+    for whole in (head, b"code\ttext\r\nA\tcaf\xe9\n", b"\xff\xfe"):
+        with pytest.raises(DataFileError, match="is not UTF-8"):
+            first_line(whole, "pr.x")
 
 
 def test_mapping_table_name_keeps_the_sub_folder_apart():

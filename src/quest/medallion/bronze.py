@@ -273,7 +273,8 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
     sources = []
     previous = {**plan.retired, **plan.manifest}
     for source in plan.changed:
-        had_rows = bool(bronze_table(previous.get(source.source_file, {})))
+        entry = previous.get(source.source_file, {})
+        had_rows = bool(bronze_table(entry)) and entry.get("rows") != 0
         try:
             sources.append(
                 source

@@ -77,19 +77,20 @@ def mapping_table_name(source_file: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in source_file.lower())
 
 
-def first_line(head: bytes, source_file: str) -> str:
-    """The first line of a text object, without BOM or line end.
+def first_line(head: bytes, source_file: str, cut: bool = False) -> str:
+    """The first line of a text object, without BOM or line end. `head` is the object's first
+    bytes, `cut` when the object goes on beyond them.
 
     Raises:
-        DataFileError: for an empty object or one that is not UTF-8.
+        DataFileError: for an empty object or one whose head is not UTF-8.
     """
     if not head.strip(b"\r\n\t \xef\xbb\xbf"):
         raise DataFileError(f"{source_file}: the file is empty; expected a tab-separated header")
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        # The head may end inside a multi-byte character; only earlier errors are real.
-        if exc.start < len(head) - 4:
+        # A head cut short may end inside a multi-byte character: that alone is no error.
+        if not (cut and exc.end == len(head)):
             raise DataFileError(
                 f"{source_file}: byte {exc.start} is not UTF-8; BLS files are ASCII/UTF-8"
             ) from None
@@ -101,8 +102,8 @@ def first_line(head: bytes, source_file: str) -> str:
 def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
     """Read the head of `source` and say what it is: data, mapping or prose.
 
-    An empty file, or one that is not UTF-8 text, is prose, unless it `had_rows` (its last load
-    was tabular) or its first line has a tab: then it is a broken mapping file, refused.
+    An empty file, or one whose first 64 KiB are not UTF-8, is prose, unless it `had_rows` (its
+    last load wrote rows) or its first line has a tab: then it is a broken mapping file, refused.
 
     Raises:
         DataFileError: a data file that is empty or whose header is missing or renamed, a
@@ -110,8 +111,9 @@ def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
             is now empty or not UTF-8; the message names the file.
     """
     head = read_head(store, source.key, _HEAD_BYTES)
+    cut = len(head) == _HEAD_BYTES
     if is_data_file(source.source_file):
-        line = first_line(head, source.source_file)
+        line = first_line(head, source.source_file, cut)
         names = tuple(name.strip() for name in line.split("\t"))
         if names != DATA_HEADER:
             what = "missing" if names[0].upper().startswith("PR") else "renamed"
@@ -122,14 +124,14 @@ def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
             )
         return _with(source, FileKind.DATA, "pr_data", line)
     try:
-        line = first_line(head, source.source_file)
+        line = first_line(head, source.source_file, cut)
     except DataFileError as exc:
         if had_rows:
             raise DataFileError(
                 f"{exc}; the file had rows when last loaded, so it was not loaded and its rows "
                 "keep their last good version"
             ) from None
-        if b"\t" in head.split(b"\n", 1)[0]:
+        if b"\t" in head.split(b"\n", 1)[0].strip():
             raise DataFileError(
                 f"{exc}; its first line has a tab, so it is a mapping file: it was not loaded"
             ) from None
