@@ -180,8 +180,10 @@ def test_a_mapping_file_that_turns_into_prose_leaves_no_rows_behind(spark, setti
     assert bronze.tables["(not tabular)"].files == ["pr.period"]
     files = {r["_source_file"] for r in spark.table(mapping).select("_source_file").collect()}
     assert files == {"pr.seasonal"}
-    load_silver(spark, settings)
+    silver = load_silver(spark, settings)
     assert spark.table(settings.table("silver", "pr_period")).count() == 0
+    emptied = silver.tables[settings.table("silver", "pr_period")]
+    assert (emptied.action.value, emptied.files_deleted) == ("deleted", ["pr.period"])
     assert spark.table(settings.table("silver", "pr_seasonal")).count() == 1
 
     put(store, "bls/pr/pr.period", PERIOD)

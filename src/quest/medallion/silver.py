@@ -292,7 +292,7 @@ def _loaded_table(loaded: list[FileResult], deleted: list[str], merged: dict) ->
         return sum(getattr(f, count) for f in loaded) if loaded else None
 
     return TableResult(
-        Action.LOADED,
+        Action.LOADED if loaded else Action.DELETED,
         files=[f.source_file for f in loaded],
         files_deleted=deleted,
         rows_in=total("rows_in"),
