@@ -11,7 +11,7 @@ export PYTHONHASHSEED := 0
 .PHONY: setup demo test secrets format lint bundle bench run deploy clean
 
 $(BIN)/python:
-	@test -n "$(PYTHON)" || { echo 'make: no Python 3.12 found (see .ci/find-python)'; exit 1; }
+	@test -n "$(PYTHON)" || { echo 'make: no Python 3.12 to build .venv with; with 3.11: make PYTHON=python3.11 ...'; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
 

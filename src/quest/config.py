@@ -205,6 +205,12 @@ _NAME_PARTS = {
 }
 
 
+def _as_name_part(attr: str, raw: str) -> str:
+    """`raw` with every character a name part cannot hold made '_' (a suggestion)."""
+    fixed = re.sub(r"[^A-Za-z0-9_]", "_", raw)
+    return f"_{fixed}" if attr == "catalog" and fixed[:1].isdigit() else fixed
+
+
 def parse_setting(attr: str, raw: str) -> object:
     """The typed value of setting `attr` from its text (as an environment variable or a
     Databricks parameter gives it).
@@ -214,10 +220,11 @@ def parse_setting(attr: str, raw: str) -> object:
     """
     var = _VAR_OF.get(attr, attr)
     if attr in _NAME_PARTS and not _NAME_PARTS[attr].fullmatch(raw):
+        first = " (and start with a letter or '_': Spark reads 2024.bronze as a number)"
         raise ConfigError(
-            f"{var}={raw!r} may only hold letters, digits and '_' (a catalog starts with a "
-            "letter or '_': Spark reads 2024.bronze as a number): it becomes part of every "
-            "table's name in SQL"
+            f"{var}={raw!r} may only hold letters, digits and '_'"
+            + (first if attr == "catalog" else "")
+            + f": it becomes part of every table's name in SQL; try {_as_name_part(attr, raw)!r}"
         )
     parse = _PARSERS.get(_TYPES[attr])
     return raw if parse is None else parse(raw, var)
@@ -256,10 +263,10 @@ def validate_contact(settings: Settings) -> str:
     """
     contact = settings.contact.strip()
     if not _EMAIL.match(contact):
-        shown = repr(contact) if contact else "not set"
+        shown = f"{contact!r}, not an e-mail address" if contact else "not set"
         raise ConfigError(
-            f"QUEST_CONTACT is {shown}: BLS refuses requests without a contact e-mail in the "
-            "User-Agent. Set QUEST_CONTACT=you@example.org (or pass --contact)."
+            f"QUEST_CONTACT (--contact) is {shown}: BLS refuses requests without a contact "
+            "e-mail in the User-Agent. Set QUEST_CONTACT=you@example.org (or pass --contact)."
         )
     return contact
 

@@ -8,15 +8,21 @@ RUN_FAILED = 10
 
 
 class QuestError(Exception):
-    """Base of every error the project raises on purpose."""
+    """Base of every error the project raises on purpose.
+
+    `retryable`: whether trying again may help. `quest run` does not retry a task that failed
+    with an error that waiting cannot fix (a setting, a host name that does not resolve).
+    """
 
     exit_status = 1
+    retryable = True
 
 
 class ConfigError(QuestError):
     """A setting is missing or wrong; raised before any work starts."""
 
     exit_status = 9
+    retryable = False
 
 
 class StoreError(QuestError):
@@ -35,6 +41,12 @@ class SourceUnavailable(SourceError):
     """A source did not answer in time, or kept failing after the retries."""
 
     exit_status = 4
+
+
+class HostNotFound(SourceUnavailable):
+    """A source's host name does not resolve (offline, or a typo in the URL)."""
+
+    retryable = False
 
 
 class SyncGuardError(SourceError):

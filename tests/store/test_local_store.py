@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 
@@ -78,3 +79,20 @@ def test_lock_is_free_again_after_its_holder_is_killed(tmp_path):
     holder.wait()
     with file_lock(lock, "x", timeout=5):
         pass
+
+
+def test_check_refuses_a_store_folder_that_cannot_be_written(tmp_path):
+    # `quest run` checks the store before any task starts: a read-only folder is one error
+    # (status 3) at once, not a sync task failing and retried.
+    if os.geteuid() == 0:
+        folder = "/sys/kernel"  # sysfs refuses even root a new file
+    else:
+        folder = str(tmp_path / "locked")
+        os.mkdir(folder, mode=0o500)
+    with pytest.raises(StoreError, match="cannot be written .*folder you can write"):
+        LocalStore(folder).check()
+    writable = LocalStore(tmp_path / "store")
+    writable.put_bytes("bls/pr/pr.txt", b"prose", {})
+    writable.check()
+    assert list(writable.list("")) == ["bls/pr/pr.txt"]
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == [".quest-meta", "bls"]

@@ -59,8 +59,11 @@ def test_a_number_setting_with_text_is_refused_naming_the_variable():
 )
 def test_a_name_part_sql_cannot_hold_unquoted_is_refused_naming_the_variable(var, value):
     # Without this, Spark's parser failed the bronze task on `CREATE SCHEMA my-team_bronze`.
-    with pytest.raises(ConfigError, match=f"{var}=.*may only hold letters, digits and '_'"):
+    with pytest.raises(ConfigError, match=f"{var}=.*may only hold letters, digits and '_'") as e:
         load_settings({var: value})
+    suggested = {"my-team_": "my_team_", "main.prod": "main_prod", "a`b": "a_b", "2024": "_2024"}
+    assert str(e.value).endswith(f"try {suggested[value]!r}")
+    assert ("start with a letter" in str(e.value)) == (var == "QUEST_CATALOG")
 
 
 def test_name_parts_of_letters_digits_and_underscores_are_taken():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from quest.errors import HostNotFound
 from quest.results import Status, TaskResult
 from quest.runner import output
 from quest.runner.local import run_workflow
@@ -122,6 +123,26 @@ def test_a_local_retry_waits_seconds_not_the_clusters_minutes(settings, monkeypa
         slow, workflow=fake_workflow(Behaviour(fail_times={"combine": 1})), out=lines.append
     )
     assert any(line.endswith("; retrying in 0.1s") for line in lines), lines
+
+
+class _HostGone(Behaviour):
+    """`combine` fails as a sync does when its source's host name does not resolve."""
+
+    def __call__(self, name: str, **params):
+        if name == "combine":
+            with self._lock:
+                self.calls[name] = self.calls.get(name, 0) + 1
+            raise HostNotFound("bls: the host of http://x.invalid/ cannot be resolved")
+        return super().__call__(name, **params)
+
+
+def test_a_task_whose_error_waiting_cannot_fix_is_not_retried(settings):
+    lines: list[str] = []
+    behave = _HostGone()
+    record = run_workflow(settings, workflow=fake_workflow(behave), out=lines.append)
+    assert (record.tasks["combine"].attempts, behave.calls["combine"]) == (1, 1)
+    assert record.tasks["combine"].status == "failed"
+    assert any(line.endswith("; not retried: waiting cannot fix it") for line in lines), lines
 
 
 def test_quest_runs_lists_past_runs(settings, capsys):

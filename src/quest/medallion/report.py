@@ -4,12 +4,15 @@ and what silver quarantined, per rule and file."""
 from __future__ import annotations
 
 import json
+import logging
 
 from quest.config import Settings, on_databricks
 from quest.errors import ConfigError
 from quest.medallion.silver_tables import POPULATION, QUARANTINE
 from quest.medallion.tables import table_exists
 from quest.text_table import format_table
+
+log = logging.getLogger(__name__)
 
 
 def _float(value) -> float | None:
@@ -220,6 +223,8 @@ def print_report(settings: Settings, as_json: bool = False, show_all: bool = Fal
             f"no catalog under {settings.home} (no metastore_db there): run `quest run` "
             "(or `make demo`) first, or point QUEST_HOME (or --home) at the right home"
         )
+    # (on stderr, through logging: stdout stays the report alone, JSON or text)
+    log.info("starting Spark to read the catalog under %s ...", settings.home)
     spark = get_spark(settings, app_name="quest-report")
     require_gold_views(spark, settings)
     report = gold_report(spark, settings)

@@ -314,8 +314,10 @@ class _WorkflowRun:
             except (Exception, SystemExit) as exc:  # a task's failure is data here
                 error = redact(f"{type(exc).__name__}: {exc}", self.settings)
                 tr.errors.append(error)
-                more = attempt < tries
+                more = attempt < tries and getattr(exc, "retryable", True)
                 tail = f"; retrying in {wait_s:.1f}s" if more else ""
+                if attempt < tries and not more:
+                    tail = "; not retried: waiting cannot fix it"
                 self.tell(f"x {name}: failed after {time.monotonic() - a0:.1f}s: {error}{tail}")
                 if more:
                     time.sleep(wait_s)

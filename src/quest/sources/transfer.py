@@ -24,7 +24,7 @@ import requests
 import urllib3
 
 from quest.config import Settings
-from quest.errors import SourceError, SourceUnavailable
+from quest.errors import HostNotFound, SourceError, SourceUnavailable
 from quest.redaction import hide_userinfo
 from quest.sources.body import (
     BROKEN_BODY_FIX,
@@ -223,7 +223,7 @@ def _follow(call: _Call) -> tuple[requests.Response, str]:
         except (requests.ConnectionError, requests.Timeout) as exc:
             _unavailable_if_tripped(call.watchdog, name, current)
             if _name_not_resolved(exc):
-                raise SourceUnavailable(
+                raise HostNotFound(
                     f"{name}: the host of {hide_userinfo(current)} cannot be resolved (no DNS "
                     "answer): check the URL and this machine's network; not retried"
                 ) from None

@@ -159,9 +159,21 @@ class LocalStore:
     # -- the Store interface ----------------------------------------------------------------
 
     def check(self) -> None:
-        """Raise StoreError now when the store's folder cannot be one (a file is in the way)."""
+        """Raise StoreError now when the store's folder cannot be one (a file is in the way) or
+        cannot be written (read-only, no permission)."""
         fd = self._root_fd(create=False)
-        if fd is not None:
+        if fd is None:
+            return
+        probe = f"{_TMP_PREFIX}probe-{secrets.token_hex(8)}"  # (listings skip these)
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=fd))
+            os.unlink(probe, dir_fd=fd)
+        except OSError as exc:
+            raise StoreError(
+                f"QUEST_STORE={self.uri!r} cannot be written ({exc.strerror or exc}); point "
+                "QUEST_STORE (or --store) at a folder you can write"
+            ) from None
+        finally:
             os.close(fd)
 
     def key_problem(self, key: str) -> str | None:
