@@ -254,3 +254,15 @@ def test_the_bls_sync_tasks_log_holds_its_summary_line(tmp_path, source, mirror)
     assert record.tasks["bls_sync"].status == SUCCESS
     text = Path(record.tasks["bls_sync"].log).read_text()
     assert "INFO quest.sources.bls: BLS sync of" in text and "3 uploaded" in text, text
+
+
+@pytest.mark.parametrize(
+    ("gold_status", "said"),
+    [(SUCCESS, "run it again: nothing changed"), ("skipped", "`quest report` prints the answers")],
+)
+def test_the_demo_ends_with_what_to_try_next(gold_status, said):
+    from quest.runner.demo import _next_step
+
+    record = RunRecord("quest_pipeline", "r1", "2026-12-01T00:00:00Z", status=SUCCESS)
+    record.tasks["gold_analysis"] = TaskRecord("gold_analysis", "notebook", status=gold_status)
+    assert said in _next_step(record)

@@ -10,6 +10,7 @@ from quest.config import Settings, validate_home
 from quest.mirror.sample import generate_sample
 from quest.mirror.server import MirrorServer
 from quest.runner.local import run_workflow
+from quest.runner.record import SKIPPED
 
 DEMO_CONTACT = "quest-demo@example.org"
 
@@ -38,5 +39,13 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
         say(f"quest demo: serving it as BLS and DataUSA on {mirror.url}")
         run_settings = demo_settings(settings, mirror.bls_url, mirror.datausa_url)
         record = run_workflow(run_settings, spark=spark, out=out, quiet=quiet)
-    say(f"quest demo: {record.status}; run it again: nothing changed, so the medallion is skipped")
+    say(f"quest demo: {record.status}; {_next_step(record)}")
     return record.exit_code
+
+
+def _next_step(record) -> str:
+    """What to try next: a run again (if this one loaded), or where the answers are."""
+    gold = record.tasks.get("gold_analysis")
+    if gold is not None and gold.status == SKIPPED:
+        return "nothing changed, so the medallion was skipped; `quest report` prints the answers"
+    return "run it again: nothing changed, so the medallion is skipped"
