@@ -85,7 +85,7 @@ CASES = {
         lambda world, mirror: ["bls", "--source-url", f"http://127.0.0.1:{_free_port()}/pr/"],
         None,
         4,
-        "failed after 2 attempts .*ConnectionError.*Retry later",
+        "failed after 2 attempts .*ConnectionRefusedError: Connection refused.*Check the URL, retry later",
     ),
     "the listing redirects to file://": (
         lambda world, mirror: ["bls"],

@@ -162,7 +162,8 @@ def download(
             time.sleep(wait)
     raise SourceUnavailable(
         f"{name}: {safe_url(url)} failed after {attempts.used} attempts (the last: {problem}); "
-        "nothing was stored from it. Retry later, or raise QUEST_HTTP_RETRIES / QUEST_HTTP_TIMEOUT."
+        "nothing was stored from it. Check the URL, retry later, or raise QUEST_HTTP_RETRIES / "
+        "QUEST_HTTP_TIMEOUT."
     )
 
 
@@ -227,7 +228,7 @@ def _follow(call: _Call) -> tuple[requests.Response, str]:
                     f"{name}: the host of {hide_userinfo(current)} cannot be resolved (no DNS "
                     "answer): check the URL and this machine's network; not retried"
                 ) from None
-            raise _Retry(f"{type(exc).__name__}: {_brief(exc)}") from None
+            raise _Retry(_connection_problem(exc)) from None
         except requests.RequestException as exc:
             raise refusal(
                 name,
@@ -351,9 +352,9 @@ def _too_big(name: str, url: str, limit: Limit) -> SourceError:
     )
 
 
-def _name_not_resolved(exc: BaseException) -> bool:
-    """Whether a connection failed because the host name has no address (offline, or a typo):
-    retrying cannot help."""
+def _causes(exc: BaseException):
+    """`exc` and every exception it was raised from or wraps (requests wraps urllib3's, which
+    wraps the socket's)."""
     seen: set[int] = set()
     todo: list[object] = [exc]
     while todo:
@@ -361,10 +362,24 @@ def _name_not_resolved(exc: BaseException) -> bool:
         if not isinstance(item, BaseException) or id(item) in seen:
             continue
         seen.add(id(item))
-        if isinstance(item, socket.gaierror | urllib3.exceptions.NameResolutionError):
-            return True
+        yield item
         todo += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
-    return False
+
+
+def _connection_problem(exc: BaseException) -> str:
+    """A failed connection in a few words: the socket's own error when there is one
+    (`ConnectionRefusedError: Connection refused`), not the pool's internal names."""
+    for item in _causes(exc):
+        if isinstance(item, OSError) and item.strerror:
+            return f"{type(item).__name__}: {item.strerror}"
+    return f"{type(exc).__name__}: {_brief(exc)}"
+
+
+def _name_not_resolved(exc: BaseException) -> bool:
+    """Whether a connection failed because the host name has no address (offline, or a typo):
+    retrying cannot help."""
+    resolution = socket.gaierror | urllib3.exceptions.NameResolutionError
+    return any(isinstance(item, resolution) for item in _causes(exc))
 
 
 def _unavailable_if_tripped(watchdog: Watchdog, name: str, url: str) -> None:
