@@ -79,7 +79,8 @@ class DataFileError(QuestError):
     """A whole file cannot be loaded (missing header, empty file); names the file.
 
     Raised by a layer after it loaded every other file: `result` (a `quest.results.LayerResult`)
-    says what it did.
+    says what it did. Not retried: the file stays as it is until the next sync.
     """
 
     result = None
+    retryable = False

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from quest.errors import HostNotFound
+from quest.errors import ConfigError, DataFileError, HostNotFound
 from quest.results import Status, TaskResult
 from quest.runner import output
 from quest.runner.local import run_workflow
@@ -125,20 +125,32 @@ def test_a_local_retry_waits_seconds_not_the_clusters_minutes(settings, monkeypa
     assert any(line.endswith("; retrying in 0.1s") for line in lines), lines
 
 
-class _HostGone(Behaviour):
-    """`combine` fails as a sync does when its source's host name does not resolve."""
+class _Fails(Behaviour):
+    """`combine` fails with `raised`."""
+
+    def __init__(self, raised: Exception):
+        super().__init__()
+        self.raised = raised
 
     def __call__(self, name: str, **params):
         if name == "combine":
             with self._lock:
                 self.calls[name] = self.calls.get(name, 0) + 1
-            raise HostNotFound("bls: the host of http://x.invalid/ cannot be resolved")
+            raise self.raised
         return super().__call__(name, **params)
 
 
-def test_a_task_whose_error_waiting_cannot_fix_is_not_retried(settings):
+@pytest.mark.parametrize(
+    "raised",
+    [
+        HostNotFound("bls: the host of http://x.invalid/ cannot be resolved"),
+        DataFileError("pr.data.0.Current: header renamed"),  # the file stays until the next sync
+        ConfigError("QUEST_CONTACT is not set"),
+    ],
+)
+def test_a_task_whose_error_waiting_cannot_fix_is_not_retried(settings, raised):
     lines: list[str] = []
-    behave = _HostGone()
+    behave = _Fails(raised)
     record = run_workflow(settings, workflow=fake_workflow(behave), out=lines.append)
     assert (record.tasks["combine"].attempts, behave.calls["combine"]) == (1, 1)
     assert record.tasks["combine"].status == "failed"
