@@ -31,3 +31,32 @@ def test_retry_after_as_an_http_date_is_understood():
 def test_retry_wait_scale_shortens_every_wait():
     fast = Settings(http_backoff=1.0, retry_wait_scale=0.0)
     assert backoff_wait(fast, 3) == 0.0 and backoff_wait(fast, 0, "5") == 0.0
+
+
+def test_only_a_name_that_does_not_exist_is_taken_for_a_permanent_failure():
+    import socket
+
+    import requests
+
+    from quest.sources.transfer import _connection_problem, _name_not_resolved
+
+    def wrapped(inner: BaseException, outer=requests.ConnectionError) -> BaseException:
+        try:
+            try:
+                raise inner
+            except OSError as exc:
+                raise outer("pool error") from exc
+        except outer as exc:
+            return exc
+
+    no_name = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    again = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+    assert _name_not_resolved(wrapped(no_name))
+    assert not _name_not_resolved(wrapped(again))  # a resolver's hiccup: retried
+    # A proxy that does not resolve is not the source's host.
+    assert not _name_not_resolved(wrapped(no_name, requests.exceptions.ProxyError))
+    refused = ConnectionRefusedError(111, "Connection refused")
+    assert _connection_problem(wrapped(refused)) == "ConnectionRefusedError: Connection refused"
+    assert _connection_problem(wrapped(refused, requests.exceptions.ProxyError)) == (
+        "the proxy: ConnectionRefusedError: Connection refused"
+    )

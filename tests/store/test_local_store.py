@@ -90,9 +90,14 @@ def test_check_refuses_a_store_folder_that_cannot_be_written(tmp_path):
         folder = str(tmp_path / "locked")
         os.mkdir(folder, mode=0o500)
     with pytest.raises(StoreError, match="cannot be written .*folder you can write"):
-        LocalStore(folder).check()
+        LocalStore(folder).check(write=True)
+    LocalStore(folder).check()  # the notebooks only read the store: a read-only one serves them
+    # A store folder that does not exist yet is created, so its parent is what gets checked.
+    with pytest.raises(StoreError, match="cannot be opened or created: permission denied"):
+        LocalStore(f"{folder}/store").check(write=True)
     writable = LocalStore(tmp_path / "store")
+    writable.check(write=True)
     writable.put_bytes("bls/pr/pr.txt", b"prose", {})
-    writable.check()
+    writable.check(write=True)
     assert list(writable.list("")) == ["bls/pr/pr.txt"]
     assert sorted(p.name for p in (tmp_path / "store").iterdir()) == [".quest-meta", "bls"]

@@ -143,7 +143,7 @@ class _Fails(Behaviour):
 @pytest.mark.parametrize(
     "raised",
     [
-        HostNotFound("bls: the host of http://x.invalid/ cannot be resolved"),
+        HostNotFound("bls: the host of http://x.invalid/ does not exist"),
         DataFileError("pr.data.0.Current: header renamed"),  # the file stays until the next sync
         ConfigError("QUEST_CONTACT is not set"),
     ],

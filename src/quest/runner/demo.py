@@ -45,6 +45,8 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
 
 def _next_step(record) -> str:
     """What to try next: a run again (if this one loaded), or where the answers are."""
+    if record.exit_code:
+        return "see the failed task above and its log"
     gold = record.tasks.get("gold_analysis")
     if gold is not None and gold.status == SKIPPED:
         return "nothing changed, so the medallion was skipped; `quest report` prints the answers"

@@ -142,9 +142,11 @@ def _preflight(wf, settings: Settings, selected: set[str]) -> None:
         validate_contact(settings)
     if "store" in params or any(_is_notebook(wf.tasks[n]) for n in selected):
         store = open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url)
-        check = getattr(store, "check", None)  # a local store: no file in the way
+        # A local store: no file in the way, and writable when a sync task will write it (the
+        # notebooks only read it: a read-only snapshot serves them).
+        check = getattr(store, "check", None)
         if check is not None:
-            check()
+            check(write="store" in params)
 
 
 class _WorkflowRun:

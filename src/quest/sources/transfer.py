@@ -225,8 +225,8 @@ def _follow(call: _Call) -> tuple[requests.Response, str]:
             _unavailable_if_tripped(call.watchdog, name, current)
             if _name_not_resolved(exc):
                 raise HostNotFound(
-                    f"{name}: the host of {hide_userinfo(current)} cannot be resolved (no DNS "
-                    "answer): check the URL and this machine's network; not retried"
+                    f"{name}: the host of {hide_userinfo(current)} does not exist (the name "
+                    "server knows no such name): check the URL; not retried"
                 ) from None
             raise _Retry(_connection_problem(exc)) from None
         except requests.RequestException as exc:
@@ -368,18 +368,30 @@ def _causes(exc: BaseException):
 
 def _connection_problem(exc: BaseException) -> str:
     """A failed connection in a few words: the socket's own error when there is one
-    (`ConnectionRefusedError: Connection refused`), not the pool's internal names."""
+    (`ConnectionRefusedError: Connection refused`), not the pool's internal names; a proxy's
+    failure says it is the proxy's."""
+    via = "the proxy: " if isinstance(exc, requests.exceptions.ProxyError) else ""
     for item in _causes(exc):
         if isinstance(item, OSError) and item.strerror:
-            return f"{type(item).__name__}: {item.strerror}"
-    return f"{type(exc).__name__}: {_brief(exc)}"
+            return f"{via}{type(item).__name__}: {item.strerror}"
+    return f"{via}{type(exc).__name__}: {_brief(exc)}"
+
+
+# getaddrinfo's answers that a wait cannot change: no such name, or no address for it (not
+# EAI_AGAIN, "temporary failure in name resolution", which a resolver hiccup also returns).
+_NO_SUCH_NAME = {
+    code for code in (getattr(socket, n, None) for n in ("EAI_NONAME", "EAI_NODATA")) if code
+}
 
 
 def _name_not_resolved(exc: BaseException) -> bool:
     """Whether a connection failed because the host name has no address (offline, or a typo):
     retrying cannot help."""
-    resolution = socket.gaierror | urllib3.exceptions.NameResolutionError
-    return any(isinstance(item, resolution) for item in _causes(exc))
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return False  # the proxy's host, not the source's
+    return any(
+        isinstance(item, socket.gaierror) and item.errno in _NO_SUCH_NAME for item in _causes(exc)
+    )
 
 
 def _unavailable_if_tripped(watchdog: Watchdog, name: str, url: str) -> None:

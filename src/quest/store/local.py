@@ -158,11 +158,13 @@ class LocalStore:
 
     # -- the Store interface ----------------------------------------------------------------
 
-    def check(self) -> None:
-        """Raise StoreError now when the store's folder cannot be one (a file is in the way) or
-        cannot be written (read-only, no permission)."""
-        fd = self._root_fd(create=False)
-        if fd is None:
+    def check(self, write: bool = False) -> None:
+        """Raise StoreError now when the store's folder cannot be one (a file is in the way) or,
+        with `write`, cannot be created or written (read-only, no permission)."""
+        fd = self._root_fd(create=write)
+        if fd is None or not write:
+            if fd is not None:
+                os.close(fd)
             return
         probe = f"{_TMP_PREFIX}probe-{secrets.token_hex(8)}"  # (listings skip these)
         try:
