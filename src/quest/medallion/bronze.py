@@ -238,9 +238,10 @@ def _settle_retired(
         is added, deleted, naming it.
     """
     settled = {f.source_file: f for f in files}
+    in_store = plan.retired_in_store
     for source_file, entry in sorted(plan.retired.items()):
         now = entries.get(source_file)
-        if now is None and source_file in plan.retired_in_store:
+        if now is None and source_file in in_store:
             entries[source_file] = entry
             continue
         name = load.name(entry["table"])

@@ -127,15 +127,13 @@ def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
         line = first_line(head, source.source_file, cut)
     except DataFileError as exc:
         if had_rows:
-            raise DataFileError(
-                f"{exc}; the file had rows when last loaded, so it was not loaded and its rows "
-                "keep their last good version"
-            ) from None
-        if b"\t" in head.split(b"\n", 1)[0].strip():
-            raise DataFileError(
-                f"{exc}; its first line has a tab, so it is a mapping file: it was not loaded"
-            ) from None
-        return _with(source, FileKind.PROSE, "", "")
+            why = "the file had rows when last loaded, so it was not loaded and its rows keep "
+            why += "their last good version"
+        elif b"\t" in head.split(b"\n", 1)[0].strip():
+            why = "its first line has a tab, so it is a mapping file: it was not loaded"
+        else:
+            return _with(source, FileKind.PROSE, "", "")
+        raise DataFileError(f"{exc}; {why}") from None
     if "\t" not in line:
         return _with(source, FileKind.PROSE, "", "")
     names = [name.strip() for name in line.split("\t")]

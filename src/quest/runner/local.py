@@ -317,9 +317,10 @@ class _WorkflowRun:
                 error = redact(f"{type(exc).__name__}: {exc}", self.settings)
                 tr.errors.append(error)
                 more = attempt < tries and getattr(exc, "retryable", True)
-                tail = f"; retrying in {wait_s:.1f}s" if more else ""
-                if attempt < tries and not more:
-                    tail = "; not retried: waiting cannot fix it"
+                if more:
+                    tail = f"; retrying in {wait_s:.1f}s"
+                else:
+                    tail = "; not retried: waiting cannot fix it" if attempt < tries else ""
                 self.tell(f"x {name}: failed after {time.monotonic() - a0:.1f}s: {error}{tail}")
                 if more:
                     time.sleep(wait_s)

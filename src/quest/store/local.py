@@ -162,14 +162,13 @@ class LocalStore:
         """Raise StoreError now when the store's folder cannot be one (a file is in the way) or,
         with `write`, cannot be created or written (read-only, no permission)."""
         fd = self._root_fd(create=write)
-        if fd is None or not write:
-            if fd is not None:
-                os.close(fd)
+        if fd is None:
             return
-        probe = f"{_TMP_PREFIX}probe-{secrets.token_hex(8)}"  # (listings skip these)
         try:
-            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=fd))
-            os.unlink(probe, dir_fd=fd)
+            if write:
+                probe = f"{_TMP_PREFIX}probe-{secrets.token_hex(8)}"  # (listings skip these)
+                os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=fd))
+                os.unlink(probe, dir_fd=fd)
         except OSError as exc:
             raise StoreError(
                 f"QUEST_STORE={self.uri!r} cannot be written ({exc.strerror or exc}); point "
