@@ -26,6 +26,11 @@ _LOCAL_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.sources.partitionOverwriteMode": "static",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    # A task writing a partitioned table keeps a writer per partition value open instead of
+    # sorting its rows by that value first: a bronze task's rows all come from one file (one
+    # partition), and sorting 10M of them cost 3-4 s and 300-400 MiB (docs/performance.md).
+    # Past 16 values in one task, Spark sorts the rest as before.
+    "spark.sql.maxConcurrentOutputFileWriters": "16",
 }
 
 
