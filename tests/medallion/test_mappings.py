@@ -45,7 +45,7 @@ def test_mapping_files_share_one_bronze_commit_and_each_has_its_silver_table(spa
     silver = load_silver(spark, settings)
 
     table = bronze.tables[settings.table("bronze", "pr_mapping")]
-    assert (table.commits, sorted(table.files)) == (2, ["pr.period", "pr.seasonal"])
+    assert (table.commits, sorted(table.files)) == (1, ["pr.period", "pr.seasonal"])
     assert {f.source_file: f.rows_written for f in bronze.files} == {
         "pr.period": 2,
         "pr.seasonal": 0,

@@ -44,6 +44,7 @@ from quest.medallion.store_files import (
 )
 from quest.medallion.tables import (
     Commits,
+    create_as,
     is_plain,
     quote,
     replace_where,
@@ -86,6 +87,7 @@ _LINEAGE_DDL = (
     f"{FIELD_COUNT} INT, {RAW_LINE} STRING, _source_file STRING, _source_sha256 STRING, "
     "_source_modified STRING, _ingested_at TIMESTAMP"
 )
+_LINEAGE_COLUMNS = tuple(part.split()[0] for part in _LINEAGE_DDL.split(", "))
 _MAPPING_DDL = f"header ARRAY<STRING>, fields ARRAY<STRING>, {_LINEAGE_DDL}"
 _POPULATION_DDL = (
     "record_index INT, record STRING, payload STRING, _source_file STRING, "
@@ -94,7 +96,8 @@ _POPULATION_DDL = (
 # Padded header names ('series_id        ') need Delta column mapping to be stored as they are.
 # Bronze is read whole per source file (its partition) and never filtered on a column, so
 # per-column min/max statistics would cost a third of the write for nothing.
-_PROPS = (
+_BY_FILE = (
+    "PARTITIONED BY (_source_file) "
     "TBLPROPERTIES ('delta.columnMapping.mode' = 'name', 'delta.dataSkippingNumIndexedCols' = '0')"
 )
 
@@ -445,8 +448,8 @@ def _read_rows(spark, store, source: SourceFile, columns: list[str], now):
     )
 
 
-def _loaded(load: _BronzeLoad, source: SourceFile, name: str, rows: int, commits: int):
-    load.commits.add(name, commits)
+def _loaded(load: _BronzeLoad, source: SourceFile, name: str, rows: int):
+    load.commits.add(name)
     return FileResult(source.source_file, Action.LOADED, table=name, rows_written=rows)
 
 
@@ -454,18 +457,20 @@ def _load_data_files(load: _BronzeLoad, sources: list[SourceFile]) -> dict[str, 
     """Replace exactly these data files' rows in `bronze.pr_data`, all in one commit."""
     spark = load.spark
     name = load.name(DATA_TABLE)
-    columns = ", ".join(f"{quote(c)} STRING" for c in sources[0].header)
-    created = _create_by_file(spark, name, f"{columns}, {_LINEAGE_DDL}")
-    # The table keeps the header names of the first file; later files map onto them by position
-    # (their trimmed names were checked equal in `classify`).
-    table_columns = spark.table(name).columns
+    # The table keeps the header names of the file that created it; later files map onto them
+    # by position (their trimmed names were checked equal in `classify`).
+    if table_exists(spark, name):
+        header = spark.table(name).columns[: -len(_LINEAGE_COLUMNS)]
+    else:
+        header = list(sources[0].header)
+    schema = ", ".join(f"{quote(c)} STRING" for c in header) + f", {_LINEAGE_DDL}"
     parts = [
-        _read_rows(spark, load.store, s, table_columns[: len(s.header)], load.now).select(
-            *[quote(c) for c in table_columns]
+        _read_rows(spark, load.store, s, header[: len(s.header)], load.now).select(
+            *[quote(c) for c in [*header, *_LINEAGE_COLUMNS]]
         )
         for s in sources
     ]
-    return _replace_files(load, name, sources, reduce(DataFrame.union, parts), created)
+    return _replace_files(load, name, sources, reduce(DataFrame.union, parts), schema)
 
 
 # Mapping files are a few KiB: read in Python, they skip a Spark file scan per file.
@@ -477,7 +482,6 @@ def _load_mapping_files(load: _BronzeLoad, sources: list[SourceFile]) -> dict[st
     """Replace exactly these mapping files' rows in `bronze.pr_mapping`, all in one commit: each
     row keeps its file's header and every field of its line, whatever the file's shape."""
     name = load.name(MAPPING_TABLE)
-    created = _create_by_file(load.spark, name, _MAPPING_DDL)
     parts = [
         _mapping_lines(load, s)
         .transform(split_mapping_lines(s.header_line, s.header))
@@ -487,7 +491,7 @@ def _load_mapping_files(load: _BronzeLoad, sources: list[SourceFile]) -> dict[st
     # One task writes them all: a few KiB each, where Spark would give each file's rows four
     # tasks (32 for the real directory, 2.6 s against 0.3 s).
     rows = reduce(DataFrame.union, parts).coalesce(1)
-    return _replace_files(load, name, sources, rows, created)
+    return _replace_files(load, name, sources, rows, _MAPPING_DDL)
 
 
 def _mapping_lines(load: _BronzeLoad, source: SourceFile):
@@ -499,38 +503,36 @@ def _mapping_lines(load: _BronzeLoad, source: SourceFile):
     return load.spark.createDataFrame([(line,) for line in _EOL.split(text)], "value STRING")
 
 
-def _create_by_file(spark, name: str, columns: str) -> bool:
-    """Create `name` (its `columns` DDL), partitioned by source file, when missing; True when
-    it was created (one commit)."""
-    if table_exists(spark, name):
-        return False
-    spark.sql(
-        f"CREATE TABLE IF NOT EXISTS {name} ({columns}) USING DELTA "
-        f"PARTITIONED BY (_source_file) {_PROPS}"
-    )
-    return True
-
-
 def _replace_files(
-    load: _BronzeLoad, name: str, sources: list[SourceFile], rows: DataFrame, created: bool
+    load: _BronzeLoad, name: str, sources: list[SourceFile], rows: DataFrame, schema: str
 ) -> dict[str, FileResult]:
     """Replace exactly `sources`' rows in the table `name` (partitioned by source file) with
-    `rows`, in one commit; each file's rows are counted as they are written."""
-    observation = Observation()
-    counts = [
-        F.count_if(F.col("_source_file") == s.source_file).alias(f"rows_{i}")
-        for i, s in enumerate(sources)
-    ]
-    rows = rows.observe(observation, *counts)
-    files = ", ".join(sql_str(s.source_file, "file") for s in sources)
-    replace_where(load.spark, rows, name, f"_source_file IN ({files})")
-    load.commits.add(name, 1 + created)
-    written = observation.get
+    `rows`, in one commit that creates the table (columns `schema`) on a first load; each file's
+    rows are counted as they are written."""
+    spark = load.spark
+    if table_exists(spark, name):
+        observation = Observation()
+        counts = [
+            F.count_if(F.col("_source_file") == s.source_file).alias(f"rows_{i}")
+            for i, s in enumerate(sources)
+        ]
+        files = ", ".join(sql_str(s.source_file, "file") for s in sources)
+        where = f"_source_file IN ({files})"
+        replace_where(spark, rows.observe(observation, *counts), name, where)
+        metrics = observation.get
+        written = {s.source_file: metrics[f"rows_{i}"] for i, s in enumerate(sources)}
+    else:
+        create_as(spark, rows, name, schema, _BY_FILE)
+        # A Spark observation sees no rows written by CREATE TABLE ... AS SELECT: counted
+        # from the new table instead, by partition, which reads no column of the files.
+        by_file = spark.table(name).groupBy("_source_file").count().collect()
+        written = {s.source_file: 0 for s in sources} | {r[0]: r[1] for r in by_file}
+    load.commits.add(name)
     return {
         s.source_file: FileResult(
-            s.source_file, Action.LOADED, table=name, rows_written=written[f"rows_{i}"]
+            s.source_file, Action.LOADED, table=name, rows_written=written[s.source_file]
         )
-        for i, s in enumerate(sources)
+        for s in sources
     }
 
 
@@ -559,15 +561,14 @@ def _load_population(load: _BronzeLoad, source: SourceFile) -> FileResult:
     with load.store.open(source.key) as handle:
         payload, records = _population_records(source, handle.read())
     name = load.name(POPULATION_TABLE)
-    created = not table_exists(spark, name)
-    if created:
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} ({_POPULATION_DDL}) USING DELTA")
     lineage = (source.source_file, source.sha256, source.modified or None, load.now)
     rows = [(i, json.dumps(r), payload, *lineage) for i, r in enumerate(records)]
-    df = spark.createDataFrame(rows, spark.table(name).schema)
-    where = f"_source_file = {sql_str(source.source_file, 'file')}"
-    replace_where(spark, df, name, where)
-    return _loaded(load, source, name, len(rows), 1 + created)
+    df = spark.createDataFrame(rows, _POPULATION_DDL)
+    if table_exists(spark, name):
+        replace_where(spark, df, name, f"_source_file = {sql_str(source.source_file, 'file')}")
+    else:
+        create_as(spark, df, name, _POPULATION_DDL)
+    return _loaded(load, source, name, len(rows))
 
 
 def _record_prose(load: _BronzeLoad, source: SourceFile) -> FileResult:

@@ -83,6 +83,27 @@ def replace_where(spark, df, name: str, where: str) -> None:
     _via_view(spark, df, f"INSERT INTO {name} REPLACE WHERE {where} SELECT {columns} FROM {{view}}")
 
 
+def create_as(spark, df, name: str, schema: str, layout: str = "") -> None:
+    """Create `name` holding `df`, in one commit (`CREATE TABLE ... AS SELECT`).
+
+    Args:
+        schema: the table's columns as a DDL list (`a STRING, b INT`); `df`'s columns of those
+            names are cast to those types, in that order. Delta gives a table created from a
+            query nullable columns, so the table is the one `CREATE TABLE ({schema})` makes.
+        layout: what follows `USING DELTA`: `PARTITIONED BY (...)`, `TBLPROPERTIES (...)`.
+
+    A first load by `CREATE TABLE` and then `INSERT` costs two commits and a read of the new
+    table; in a fresh JVM three small tables took 9.8 s that way against 5.3 s created from
+    their rows (docs/performance.md).
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StructType
+
+    fields = StructType.fromDDL(schema).fields
+    typed = df.select(*[F.col(quote(f.name)).cast(f.dataType).alias(f.name) for f in fields])
+    _via_view(spark, typed, f"CREATE TABLE {name} USING DELTA {layout} AS SELECT * FROM {{view}}")
+
+
 def overwrite(spark, df, name: str) -> None:
     """Replace every row of `name` with `df` (creating the table the first time)."""
     if not table_exists(spark, name):
