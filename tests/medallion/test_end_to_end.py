@@ -38,7 +38,14 @@ def pipeline(spark, spark_home, tmp_path_factory, real_data):
         put_file(store, f"bls/pr/{path.name}", path)
     put_file(store, settings.datausa_key, population)
     summaries = run_all(spark, settings, store)
-    return {"settings": settings, "store": store, "cold": summaries, "data": real_data}
+    cold_versions = versions(spark, all_tables(spark, settings))
+    return {
+        "settings": settings,
+        "store": store,
+        "cold": summaries,
+        "cold_versions": cold_versions,
+        "data": real_data,
+    }
 
 
 def run_all(spark, settings, store):
@@ -123,6 +130,36 @@ def test_a_cold_load_writes_both_data_files_in_one_commit_counting_each(spark, p
     assert data.commits == 1, "the table created with both files' rows: one commit"
     rows = {f.source_file: f.rows_written for f in bronze.files if f.source_file in data.files}
     assert rows == {"pr.data.0.Current": 38_412, "pr.data.1.AllData": 77_069}
+
+
+def test_a_cold_load_counts_every_commit_it_writes(spark, pipeline):
+    """The commits a cold load reports per table are the versions Delta wrote (a table
+    created with its rows is version 0: one commit)."""
+    after = pipeline["cold_versions"]
+    for layer in ("bronze", "silver"):
+        for name, entry in pipeline["cold"][layer].tables.items():
+            if name in after:
+                assert after[name] + 1 == entry.commits, name
+
+
+def test_bronze_tables_created_from_their_rows_keep_their_layout(spark, pipeline):
+    settings = pipeline["settings"]
+    for table, partitions in (("pr_data", ["_source_file"]), ("pr_mapping", ["_source_file"])):
+        detail = spark.sql(f"DESCRIBE DETAIL {settings.table('bronze', table)}").first()
+        assert detail["partitionColumns"] == partitions, table
+        assert detail["properties"]["delta.columnMapping.mode"] == "name", table
+        assert detail["properties"]["delta.dataSkippingNumIndexedCols"] == "0", table
+    data = spark.table(settings.table("bronze", "pr_data")).schema
+    assert [f.name for f in data][:2] == ["series_id        ", "year"]
+    assert all(f.nullable for f in data)
+    assert [(f.name, f.dataType.simpleString()) for f in data][-6:] == [
+        ("_field_count", "int"),
+        ("_raw_line", "string"),
+        ("_source_file", "string"),
+        ("_source_sha256", "string"),
+        ("_source_modified", "string"),
+        ("_ingested_at", "timestamp"),
+    ]
 
 
 def test_rerun_with_nothing_changed_writes_no_delta_version(spark, pipeline):

@@ -83,11 +83,16 @@ _NOT_PLAIN = (
 )
 # Files bronze keeps no table of (the directory's prose): recorded in the manifest only.
 NOT_TABULAR = "(not tabular)"
-_LINEAGE_DDL = (
-    f"{FIELD_COUNT} INT, {RAW_LINE} STRING, _source_file STRING, _source_sha256 STRING, "
-    "_source_modified STRING, _ingested_at TIMESTAMP"
+_LINEAGE = (
+    (FIELD_COUNT, "INT"),
+    (RAW_LINE, "STRING"),
+    ("_source_file", "STRING"),
+    ("_source_sha256", "STRING"),
+    ("_source_modified", "STRING"),
+    ("_ingested_at", "TIMESTAMP"),
 )
-_LINEAGE_COLUMNS = tuple(part.split()[0] for part in _LINEAGE_DDL.split(", "))
+_LINEAGE_COLUMNS = tuple(name for name, _ in _LINEAGE)
+_LINEAGE_DDL = ", ".join(f"{name} {kind}" for name, kind in _LINEAGE)
 _MAPPING_DDL = f"header ARRAY<STRING>, fields ARRAY<STRING>, {_LINEAGE_DDL}"
 _POPULATION_DDL = (
     "record_index INT, record STRING, payload STRING, _source_file STRING, "
@@ -459,11 +464,12 @@ def _load_data_files(load: _BronzeLoad, sources: list[SourceFile]) -> dict[str, 
     name = load.name(DATA_TABLE)
     # The table keeps the header names of the file that created it; later files map onto them
     # by position (their trimmed names were checked equal in `classify`).
+    schema = None
     if table_exists(spark, name):
         header = spark.table(name).columns[: -len(_LINEAGE_COLUMNS)]
     else:
         header = list(sources[0].header)
-    schema = ", ".join(f"{quote(c)} STRING" for c in header) + f", {_LINEAGE_DDL}"
+        schema = ", ".join(f"{quote(c)} STRING" for c in header) + f", {_LINEAGE_DDL}"
     parts = [
         _read_rows(spark, load.store, s, header[: len(s.header)], load.now).select(
             *[quote(c) for c in [*header, *_LINEAGE_COLUMNS]]
@@ -491,7 +497,8 @@ def _load_mapping_files(load: _BronzeLoad, sources: list[SourceFile]) -> dict[st
     # One task writes them all: a few KiB each, where Spark would give each file's rows four
     # tasks (32 for the real directory, 2.6 s against 0.3 s).
     rows = reduce(DataFrame.union, parts).coalesce(1)
-    return _replace_files(load, name, sources, rows, _MAPPING_DDL)
+    schema = None if table_exists(load.spark, name) else _MAPPING_DDL
+    return _replace_files(load, name, sources, rows, schema)
 
 
 def _mapping_lines(load: _BronzeLoad, source: SourceFile):
@@ -504,13 +511,13 @@ def _mapping_lines(load: _BronzeLoad, source: SourceFile):
 
 
 def _replace_files(
-    load: _BronzeLoad, name: str, sources: list[SourceFile], rows: DataFrame, schema: str
+    load: _BronzeLoad, name: str, sources: list[SourceFile], rows: DataFrame, schema: str | None
 ) -> dict[str, FileResult]:
     """Replace exactly `sources`' rows in the table `name` (partitioned by source file) with
-    `rows`, in one commit that creates the table (columns `schema`) on a first load; each file's
-    rows are counted as they are written."""
+    `rows`, in one commit; with a `schema` (the table does not exist yet), that commit creates
+    the table with those columns. Each file's rows are counted."""
     spark = load.spark
-    if table_exists(spark, name):
+    if schema is None:
         observation = Observation()
         counts = [
             F.count_if(F.col("_source_file") == s.source_file).alias(f"rows_{i}")
@@ -524,8 +531,10 @@ def _replace_files(
     else:
         create_as(spark, rows, name, schema, _BY_FILE)
         # A Spark observation sees no rows written by CREATE TABLE ... AS SELECT: counted
-        # from the new table instead, by partition, which reads no column of the files.
-        by_file = spark.table(name).groupBy("_source_file").count().collect()
+        # from the version it wrote instead, by partition, which reads no column of the files.
+        by_file = spark.sql(
+            f"SELECT _source_file, count(*) FROM {name} VERSION AS OF 0 GROUP BY _source_file"
+        ).collect()
         written = {s.source_file: 0 for s in sources} | {r[0]: r[1] for r in by_file}
     load.commits.add(name)
     return {
