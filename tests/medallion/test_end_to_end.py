@@ -142,6 +142,20 @@ def test_a_cold_load_counts_every_commit_it_writes(spark, pipeline):
                 assert after[name] + 1 == entry.commits, name
 
 
+def test_a_cold_load_reports_the_rows_its_appends_wrote(spark, pipeline):
+    """A first load appends to the tables it created (no MERGE, no history read back): the rows
+    it reports inserted are the rows Delta's append wrote, version 1 after the creation."""
+    settings, silver = pipeline["settings"], pipeline["cold"]["silver"]
+    for table in ("bls_observations", "population"):
+        name = settings.table("silver", table)
+        history = spark.sql(f"DESCRIBE HISTORY {name}").where("version = 1").first()
+        assert history["operation"] == "WRITE", name
+        written = int(history["operationMetrics"]["numOutputRows"])
+        entry = silver.tables[name]
+        assert (entry.rows_inserted, entry.rows_updated, entry.rows_deleted) == (written, 0, 0)
+        assert written == entry.rows_valid > 0, name
+
+
 def test_bronze_tables_created_from_their_rows_keep_their_layout(spark, pipeline):
     settings = pipeline["settings"]
     for table, partitions in (("pr_data", ["_source_file"]), ("pr_mapping", ["_source_file"])):

@@ -201,13 +201,20 @@ class _SilverLoad:
         return done
 
     def merge_metrics(self, name: str) -> None:
-        """Keep what the table's last MERGE (or append) inserted, updated and deleted."""
+        """Keep what the table's last MERGE inserted, updated and deleted (read back from its
+        history: one Spark job)."""
         metrics = last_operation_metrics(self.spark, name)
         self.merged[name] = {
             "rows_inserted": metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)),
             "rows_updated": metrics.get("numTargetRowsUpdated", 0),
             "rows_deleted": metrics.get("numTargetRowsDeleted", 0),
         }
+
+    def appended(self, name: str, done: list[FileResult]) -> None:
+        """Keep what an append to `name` inserted: the valid rows of `done`, counted already, so
+        no history is read back."""
+        rows = sum(f.rows_written or 0 for f in done)
+        self.merged[name] = {"rows_inserted": rows, "rows_updated": 0, "rows_deleted": 0}
 
 
 def load_silver(spark, settings: Settings) -> LayerResult:
@@ -418,7 +425,10 @@ def _load_observations(load: _SilverLoad, files: list[str], gone: list[str]) -> 
         load.quarantined.append(split.quarantined)
     load.commits.add(name)
     done = [load.record(split.result(f, name), S.OBSERVATIONS) for f in files]
-    load.merge_metrics(name)
+    if first_load:
+        load.appended(name, done)
+    else:
+        load.merge_metrics(name)
     return done
 
 
@@ -479,14 +489,20 @@ def _load_population(load: _SilverLoad, source_file: str) -> FileResult:
         )
         return FileResult(source_file, Action.FAILED, error=error)
     load.quarantined.append(split.quarantined)
-    load.commits.add(name, S.ensure_table(spark, name, S.POPULATION))
-    split.valid.transform(type_population(load.now)).createOrReplaceTempView(
-        "quest_silver_population"
-    )
-    S.merge_population(spark, name, "quest_silver_population")
+    created = S.ensure_table(spark, name, S.POPULATION)
+    load.commits.add(name, created)
+    valid = split.valid.transform(type_population(load.now))
+    if created:  # nothing to merge with: its valid rows are unique by year (split's key)
+        append(spark, valid, name)
+    else:
+        valid.createOrReplaceTempView("quest_silver_population")
+        S.merge_population(spark, name, "quest_silver_population")
     load.commits.add(name)
     load.record(done, S.POPULATION)
-    load.merge_metrics(name)
+    if created:
+        load.appended(name, [done])
+    else:
+        load.merge_metrics(name)
     return done
 
 
