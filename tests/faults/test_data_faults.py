@@ -234,9 +234,22 @@ def test_duplicate_keys_in_a_first_load_are_counted_or_quarantined_never_kept_tw
     ]
     put(store, CURRENT, data_file(*GOOD, GOOD[0], *conflict))
     put(store, ALLDATA, data_file(*GOOD))
-    put(store, settings.datausa_key, json.dumps(POPULATION))
+    # The population's first load appends to the table it creates: a year given twice alike
+    # is kept once, a year given twice differently is quarantined, never appended twice.
+    nation = POPULATION["data"][0]
+    records = [nation, nation, {**nation, "Year": 2014}, {**nation, "Year": 2014, "Population": 1}]
+    put(store, settings.datausa_key, json.dumps({"data": records}))
     load_bronze(spark, settings, store)
-    load_silver(spark, settings)
+    silver = load_silver(spark, settings)
+    population = settings.table("silver", "population")
+    assert [(r["year"], r["population"]) for r in spark.table(population).collect()] == [
+        (2013, 316128839)
+    ]
+    observations = settings.table("silver", "bls_observations")
+    assert [
+        (silver.tables[t].rows_inserted, silver.tables[t].rows_updated)
+        for t in (observations, population)
+    ] == [(6, 0), (1, 0)]
     assert _silver_rows(spark, settings, "pr.data.0.Current") == _silver_rows(
         spark, settings, "pr.data.1.AllData"
     )

@@ -466,7 +466,8 @@ def _append_counted(load: _SilverLoad, staged, rules, files: list[str], name: st
 
 
 def _load_population(load: _SilverLoad, source_file: str) -> FileResult:
-    """MERGE the national population by year; a file with no usable record is refused whole."""
+    """MERGE the national population by year (append, into a table just created); a file with
+    no usable record is refused whole."""
     spark = load.spark
     name = load.name(S.POPULATION)
     bronze = spark.table(load.settings.table("bronze", POPULATION_TABLE))

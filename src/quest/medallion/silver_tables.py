@@ -1,7 +1,8 @@
 """Silver's table definitions and the writes that keep them in step with bronze.
 
 Each function here is one Delta commit (or none): MERGE for observations and population so a
-consumer of the Change Data Feed sees exactly what changed, replace-by-file for quarantine.
+consumer of the Change Data Feed sees exactly what changed, replace-by-file for quarantine. (A
+first load appends instead, `quest.medallion.silver`: there is nothing to merge with.)
 """
 
 from __future__ import annotations
