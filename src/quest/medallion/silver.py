@@ -495,15 +495,13 @@ def _load_population(load: _SilverLoad, source_file: str) -> FileResult:
     valid = split.valid.transform(type_population(load.now))
     if created:  # nothing to merge with: its valid rows are unique by year (split's key)
         append(spark, valid, name)
+        load.appended(name, [done])
     else:
         valid.createOrReplaceTempView("quest_silver_population")
         S.merge_population(spark, name, "quest_silver_population")
+        load.merge_metrics(name)
     load.commits.add(name)
     load.record(done, S.POPULATION)
-    if created:
-        load.appended(name, [done])
-    else:
-        load.merge_metrics(name)
     return done
 
 
