@@ -117,6 +117,99 @@ def test_keys_unique_tells_a_repeated_key_from_distinct_ones(spark):
     assert R.keys_unique(spark.createDataFrame(other_file, OBS), KEY)
 
 
+def _exactly_unique(rows, periods) -> bool:
+    """The answer `observation_keys_unique` must never contradict: no two rows that can pass
+    the rules share a key (a False where this is True is allowed, a True where this is False
+    is not)."""
+    keys = [
+        r[:4] for r in rows if r[3] in periods and r[2] is not None and r[2].lstrip("-").isdigit()
+    ]
+    return len(keys) == len(set(keys))
+
+
+BLOCK_EDGES = [
+    # Years 12 apart share a bit position in different blocks of 12 years (5 periods).
+    [("f", "PRS30006011", "2015", "Q01"), ("f", "PRS30006011", "2027", "Q01")],
+    [("f", "PRS30006011", "2015", "Q01"), ("f", "PRS30006011", "2015", "Q05")],
+    [("f", "PRS30006011", "2016", "Q05"), ("f", "PRS30006011", "2017", "Q01")],
+    [("f", "PRS30006011", "-1", "Q01"), ("f", "PRS30006011", "11", "Q01")],
+    [("f", "PRS30006011", "1995", "Q01"), ("f", "PRS30006012", "1995", "Q01")],
+    [("f", "PRS30006011", "1995", "Q01"), ("g", "PRS30006011", "1995", "Q01")],
+    [("f", None, "1995", "Q01"), ("f", "", "1995", "Q01")],
+]
+
+
+@pytest.mark.parametrize("pair", BLOCK_EDGES)
+def test_observation_keys_unique_keeps_distinct_keys_apart(spark, pair):
+    rows = [(*key, "1.0", "", 5) for key in pair]
+    df = spark.createDataFrame(rows, OBS)
+    assert R.observation_keys_unique(df, R.DEFAULT_PERIODS)
+    assert not R.observation_keys_unique(
+        spark.createDataFrame([*rows, rows[1]], OBS), R.DEFAULT_PERIODS
+    )
+
+
+def test_observation_keys_unique_finds_any_repeated_key_that_could_be_valid(spark):
+    periods = R.DEFAULT_PERIODS
+    distinct = [
+        (*key, "1.0", "", 5)
+        for key in [
+            ("f", s, str(y), p)
+            for s in ("PRS30006011", "PRS30006012")
+            for y in range(1990, 2030)
+            for p in periods
+        ]
+    ]
+    assert R.observation_keys_unique(spark.createDataFrame(distinct, OBS), periods)
+    # The same key twice, with a different value: a conflict the full check must see.
+    for repeated in (distinct[0], distinct[137], distinct[-1]):
+        rows = [*distinct, (*repeated[:4], "9.9", "", 5)]
+        assert not R.observation_keys_unique(spark.createDataFrame(rows, OBS), periods)
+
+
+def test_observation_keys_unique_ignores_rows_the_rules_refuse(spark):
+    # A period the rules do not know, or a year that is no number, never reaches silver: two
+    # such rows may share a key, each is quarantined under its own rule.
+    refused = [
+        ("f", "PRS30006011", "1995", "Q06", "1.0", "", 5),
+        ("f", "PRS30006011", "1995", "Q06", "2.0", "", 5),
+        ("f", "PRS30006011", "19x5", "Q01", "1.0", "", 5),
+        ("f", "PRS30006011", "19x5", "Q01", "2.0", "", 5),
+    ]
+    rows = [GOOD, *refused]
+    assert _exactly_unique(rows, R.DEFAULT_PERIODS)
+    assert R.observation_keys_unique(spark.createDataFrame(rows, OBS), R.DEFAULT_PERIODS)
+
+
+def test_observation_keys_unique_may_only_err_towards_the_full_check(spark):
+    # '0123' and '123' read as one integer: distinct keys, answered False (the full duplicate
+    # check then runs), never True for keys that repeat.
+    rows = [
+        ("f", "PRS30006011", "0123", "Q01", "1.0", "", 5),
+        ("f", "PRS30006011", "123", "Q01", "1.0", "", 5),
+    ]
+    assert _exactly_unique(rows, R.DEFAULT_PERIODS)
+    assert not R.observation_keys_unique(spark.createDataFrame(rows, OBS), R.DEFAULT_PERIODS)
+
+
+def test_observation_keys_unique_with_more_periods_than_bits(spark):
+    periods = tuple(f"M{i:02d}" for i in range(70))
+    rows = [("f", "PRS30006011", "1995", p, "1.0", "", 5) for p in periods]
+    assert R.observation_keys_unique(spark.createDataFrame(rows, OBS), periods)
+    doubled = spark.createDataFrame([*rows, rows[69]], OBS)
+    assert not R.observation_keys_unique(doubled, periods)
+    # Sixty-four periods still fit one set per year.
+    sixty_four = periods[:64]
+    assert R.observation_keys_unique(spark.createDataFrame(rows[:64], OBS), sixty_four)
+    assert not R.observation_keys_unique(
+        spark.createDataFrame([*rows[:64], rows[63]], OBS), sixty_four
+    )
+
+
+def test_observation_keys_unique_of_no_rows(spark):
+    assert R.observation_keys_unique(spark.createDataFrame([], OBS), R.DEFAULT_PERIODS)
+
+
 def test_every_observation_rule_is_exercised():
     names = {rule.name for rule in R.observation_rules()}
     assert names == {rule for _, rule in CASES if rule}

@@ -393,7 +393,8 @@ def _load_observations(load: _SilverLoad, files: list[str], gone: list[str]) -> 
     staged = bronze.where(F.col("_source_file").isin(files)).transform(
         observations_from_bronze(raw)
     )
-    rules = R.observation_rules(_known_periods(load))
+    periods = _known_periods(load)
+    rules = R.observation_rules(periods)
     created = S.ensure_table(spark, name, S.OBSERVATIONS)
     load.commits.add(name, created)
     # Append only when the table holds nothing of these files: a run killed after its append
@@ -401,9 +402,10 @@ def _load_observations(load: _SilverLoad, files: list[str], gone: list[str]) -> 
     first_load = created or (
         not gone and spark.table(name).where(F.col("source_file").isin(files)).isEmpty()
     )
-    # BLS files carry each key once; proving it costs one aggregation and spares the per-key
-    # duplicate marking (a sort of every row), and on a first load the cache and count pass too.
-    unique = R.keys_unique(staged, list(OBSERVATION_KEY))
+    # BLS files carry each key once; proving it costs one aggregation by series and spares the
+    # per-key duplicate marking (a sort of every row), and on a first load the cache and count
+    # pass too.
+    unique = R.observation_keys_unique(staged, periods)
     if first_load and unique:
         split = _append_counted(load, staged, rules, files, name)
     else:
