@@ -43,6 +43,11 @@ CASES = [
     (("f", "XYZ", "1995", "Q01", "2.6", "", 5), "series_id_format"),
     (("f", "PRS30006011", "95", "Q01", "2.6", "", 5), "year_integer"),
     (("f", "PRS30006011", "1995.5", "Q01", "2.6", "", 5), "year_integer"),
+    # Java's `$` matches before a final line terminator; the patterns end with \z instead.
+    (("f", "PRS30006011", "1995\u2028", "Q01", "2.6", "", 5), "year_integer"),
+    (("f", "PRS30006011", "1995\u0085", "Q01", "2.6", "", 5), "year_integer"),
+    (("f", "PRS30006011\u2029", "1995", "Q01", "2.6", "", 5), "series_id_format"),
+    (("f", "PRS30006011", "1995", "Q01", "2.6\u2028", "", 5), "value_numeric"),
     (("f", "PRS30006011", "1995", "Q06", "2.6", "", 5), "period_known"),
     (("f", "PRS30006011", "1995", "M01", "2.6", "", 5), "period_known"),
     (("f", "PRS30006011", "1995", "Q01", "n/a", "", 5), "value_numeric"),
@@ -117,21 +122,12 @@ def test_keys_unique_tells_a_repeated_key_from_distinct_ones(spark):
     assert R.keys_unique(spark.createDataFrame(other_file, OBS), KEY)
 
 
-def _exactly_unique(rows, periods) -> bool:
-    """The answer `observation_keys_unique` must never contradict: no two rows that can pass
-    the rules share a key (a False where this is True is allowed, a True where this is False
-    is not)."""
-    keys = [
-        r[:4] for r in rows if r[3] in periods and r[2] is not None and r[2].lstrip("-").isdigit()
-    ]
-    return len(keys) == len(set(keys))
-
-
 BLOCK_EDGES = [
     # Years 12 apart share a bit position in different blocks of 12 years (5 periods).
     [("f", "PRS30006011", "2015", "Q01"), ("f", "PRS30006011", "2027", "Q01")],
     [("f", "PRS30006011", "2015", "Q01"), ("f", "PRS30006011", "2015", "Q05")],
     [("f", "PRS30006011", "2016", "Q05"), ("f", "PRS30006011", "2017", "Q01")],
+    # Negative years never pass the rules, but the layout must keep them apart all the same.
     [("f", "PRS30006011", "-1", "Q01"), ("f", "PRS30006011", "11", "Q01")],
     [("f", "PRS30006011", "1995", "Q01"), ("f", "PRS30006012", "1995", "Q01")],
     [("f", "PRS30006011", "1995", "Q01"), ("g", "PRS30006011", "1995", "Q01")],
@@ -167,29 +163,44 @@ def test_observation_keys_unique_finds_any_repeated_key_that_could_be_valid(spar
         assert not R.observation_keys_unique(spark.createDataFrame(rows, OBS), periods)
 
 
-def test_observation_keys_unique_ignores_rows_the_rules_refuse(spark):
-    # A period the rules do not know, or a year that is no number, never reaches silver: two
-    # such rows may share a key, each is quarantined under its own rule.
+def test_observation_keys_unique_ignores_rows_of_an_unknown_period(spark):
+    # A period the rules do not know never reaches silver: two such rows may share a key, each
+    # is quarantined under its own rule.
     refused = [
         ("f", "PRS30006011", "1995", "Q06", "1.0", "", 5),
         ("f", "PRS30006011", "1995", "Q06", "2.0", "", 5),
-        ("f", "PRS30006011", "19x5", "Q01", "1.0", "", 5),
-        ("f", "PRS30006011", "19x5", "Q01", "2.0", "", 5),
     ]
-    rows = [GOOD, *refused]
-    assert _exactly_unique(rows, R.DEFAULT_PERIODS)
-    assert R.observation_keys_unique(spark.createDataFrame(rows, OBS), R.DEFAULT_PERIODS)
+    assert R.observation_keys_unique(
+        spark.createDataFrame([GOOD, *refused], OBS), R.DEFAULT_PERIODS
+    )
 
 
-def test_observation_keys_unique_may_only_err_towards_the_full_check(spark):
-    # '0123' and '123' read as one integer: distinct keys, answered False (the full duplicate
-    # check then runs), never True for keys that repeat.
-    rows = [
-        ("f", "PRS30006011", "0123", "Q01", "1.0", "", 5),
-        ("f", "PRS30006011", "123", "Q01", "1.0", "", 5),
-    ]
-    assert _exactly_unique(rows, R.DEFAULT_PERIODS)
-    assert not R.observation_keys_unique(spark.createDataFrame(rows, OBS), R.DEFAULT_PERIODS)
+def test_observation_keys_unique_fails_on_a_year_that_is_no_integer(spark):
+    # The proof does not rely on the year rule and the cast agreeing: a year it cannot read
+    # sends the load to the full duplicate check (the rules quarantine the row there).
+    for year in ("19x5", "1995\u2028", ""):
+        rows = [GOOD, ("f", "PRS30006011", year, "Q02", "1.0", "", 5)]
+        assert not R.observation_keys_unique(spark.createDataFrame(rows, OBS), R.DEFAULT_PERIODS)
+
+
+# Rows the rules accept, some of them at the edges of what they accept.
+VALID_EDGES = [
+    GOOD,
+    ("f", "PRS30006011", "0000", "Q05", "0", None, 5),
+    ("f", "PRS30006011", "9999", "Q04", "-123456789012345.999", "R", 5),
+    ("f", "PRZZZZZZZZZ", "2027", "Q01", "1.0", "", 5),
+    ("g", "PRS30006011", "1995", "Q01", "2.6", "", 5),
+]
+
+
+def test_every_row_the_rules_accept_is_compared_by_the_proof(spark):
+    df = spark.createDataFrame(VALID_EDGES, OBS)
+    valid, quarantined, _ = R.split(df, R.observation_rules())
+    assert valid.count() == len(VALID_EDGES), quarantined.collect()
+    assert R.observation_keys_unique(df, R.DEFAULT_PERIODS)
+    for row in VALID_EDGES:
+        twice = spark.createDataFrame([*VALID_EDGES, (*row[:4], "7.7", "", 5)], OBS)
+        assert not R.observation_keys_unique(twice, R.DEFAULT_PERIODS), row
 
 
 def test_observation_keys_unique_with_more_periods_than_bits(spark):
@@ -270,6 +281,8 @@ def test_bad_row_that_is_also_duplicated_is_quarantined_not_deduplicated(spark):
         (("2013", "-5", "01000US", None), "population_positive_integral"),
         (("2013", None, "01000US", None), "population_positive_integral"),
         (("20x3", "1", "01000US", None), "year_integer"),
+        # A JSON string may end with a newline, which Java's `$` would accept.
+        (("2013\n", "1", "01000US", None), "year_integer"),
         (("2013", "1", None, "04000US06"), "national_level"),
     ],
 )

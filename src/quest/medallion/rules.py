@@ -28,10 +28,14 @@ VALID, QUARANTINED, REMOVED = "valid", "quarantined", "duplicate"
 _PASSED = "_passed_rules"
 CONFLICTING_DUPLICATE = "conflicting_duplicate"
 DEFAULT_PERIODS = ("Q01", "Q02", "Q03", "Q04", "Q05")
+# Patterns end with \z (the end of the text), never $: in Java's regular expressions `$` also
+# matches before a final line terminator (\n, \r, \u0085, \u2028, \u2029), so '1995\u2028'
+# would pass as a year and then fail its cast.
 # DECIMAL(18,3): BLS publishes at most 3 decimals; 15 integer digits is far above any index.
-VALUE_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,3})?$"
-NUMBER_PATTERN = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"
-SERIES_PATTERN = r"^PR[A-Z][0-9A-Z]{8}$"
+VALUE_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,3})?\z"
+NUMBER_PATTERN = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\z"
+SERIES_PATTERN = r"^PR[A-Z][0-9A-Z]{8}\z"
+YEAR_PATTERN = r"^[0-9]{4}\z"
 # Spark renders a JSON float (DataUSA's tesseract sends 316128839.0) as 3.16128839E8; a wide
 # decimal reads that back exactly, and the rule below refuses any fraction.
 POPULATION_TYPE = "decimal(38,6)"
@@ -74,7 +78,7 @@ def observation_rules(periods: tuple[str, ...] = DEFAULT_PERIODS) -> list[Rule]:
             "series_id looks like PRS30006011 (PR + 9 letters/digits)",
             _matches("series_id", SERIES_PATTERN),
         ),
-        Rule("year_integer", "year is a 4-digit integer", _matches("year", r"^[0-9]{4}$")),
+        Rule("year_integer", "year is a 4-digit integer", _matches("year", YEAR_PATTERN)),
         Rule(
             "period_known",
             f"period is a BLS period code ({', '.join(periods)})",
@@ -114,7 +118,7 @@ def population_rules() -> list[Rule]:
             "the record is the nation (a Nation ID, no State ID)",
             F.col("nation_id").isNotNull() & F.col("state_id").isNull(),
         ),
-        Rule("year_integer", "year is a 4-digit integer", _matches("year", r"^[0-9]{4}$")),
+        Rule("year_integer", "year is a 4-digit integer", _matches("year", YEAR_PATTERN)),
         Rule(
             "population_positive_integral",
             "population is a whole number above zero",
@@ -164,26 +168,31 @@ _BITS = 64
 
 def observation_keys_unique(df: DataFrame, periods: tuple[str, ...]) -> bool:
     """True when no two staged observations that can pass `observation_rules(periods)` share
-    their key (`source_file`, `series_id`, `year`, `period`).
+    their key (`source_file`, `series_id`, `year`, `period`) as silver stores it (the year as
+    an integer).
 
-    Only a row whose period is one of `periods` and whose year reads as an integer can pass the
-    rules (`period_known`, `year_integer`), so only those rows are compared. Each row sets one
-    bit of a 64-bit set kept per file, series and block of years, one bit per (year, period) of
-    the block (12 years of the 5 BLS periods): the keys are unique when every set has as many
-    bits as it counted rows. The aggregation's groups are series-years, not rows, so it costs
-    far less than comparing a hash of every key (1.3 s against 4.9 s at 10M rows,
-    docs/performance.md). Two year strings that read as one integer ('0123', '123') share a
-    bit: the answer is then False, which costs the full duplicate check, never a wrong result.
+    Only a row whose period is one of `periods` can pass the rules (`period_known`), so only
+    those rows are compared. Each sets one bit of a 64-bit set kept per file, series and block
+    of years, one bit per (year, period) of the block (12 years of the 5 BLS periods): the keys
+    are unique when every set has as many bits as it counted rows. A compared row whose year
+    does not read as an integer sets no bit, so the answer is False and the full duplicate
+    check runs (the rules quarantine such a row): the answer never rests on the year rule and
+    the cast agreeing. The aggregation's groups are series and years, not rows, so it costs far
+    less than comparing a hash of every key (1.3 s against 4.9 s at 10M rows in a warm
+    session). More than 64 periods fall back to that hash count (`keys_unique`).
     """
     if not periods or len(periods) > _BITS:
         return keys_unique(df, ["source_file", "series_id", "year", "period"])
     width = len(periods)
     years = _BITS // width
     index = F.array_position(F.array(*[F.lit(p) for p in periods]), F.col("period"))
-    year = F.col("year").try_cast("int")
     candidates = df.select(
-        "source_file", "series_id", index.alias("_index"), year.alias("_year")
-    ).where((F.col("_index") > 0) & F.col("_year").isNotNull())
+        "source_file",
+        "series_id",
+        index.alias("_index"),
+        F.col("year").try_cast("int").alias("_year"),
+    ).where(F.col("_index") > 0)
+    # A null year gives a null block and a null bit: its row is counted, sets nothing.
     bit = f"shiftleft(1L, CAST(pmod(_year, {years}) * {width} + _index - 1 AS INT))"
     sets = (
         candidates.select(
