@@ -13,8 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.realdata import REPO, unpack  # noqa: F401 - REPO re-exported
-from tests.shared_run import QUICK_HTTP
+# Imported below before pytest loads them as plugins: registered first so that their asserts
+# still report the values they compared.
+pytest.register_assert_rewrite("tests.shared_run", "tests.sources.support")
+
+from tests.realdata import REPO, unpack  # noqa: E402, F401 - REPO re-exported
+from tests.shared_run import QUICK_HTTP  # noqa: E402
 
 
 @pytest.fixture(scope="session")
