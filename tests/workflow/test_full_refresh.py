@@ -90,3 +90,8 @@ def test_a_full_refresh_reloads_every_file_into_bronze_and_silver_and_keeps_the_
     assert _files(silver.result.layer) == tabular, "silver must re-read every tabular file"
     assert bronze.result.layer.commits > 0 and silver.result.layer.commits > 0
     assert _silver(spark, settings) == before
+    # Reloaded, the same rows MERGE into silver without a change, and say so (each MERGE's
+    # own figures, not the table's history).
+    for table in ("bls_observations", "population"):
+        merged = silver.result.layer.tables[settings.table("silver", table)]
+        assert (merged.rows_inserted, merged.rows_updated, merged.rows_deleted) == (0, 0, 0)

@@ -32,7 +32,7 @@ from quest.medallion.manifest import (
     write_manifest,
 )
 from quest.medallion.store_files import FileKind
-from quest.medallion.tables import Commits, append, last_operation_metrics, table_exists
+from quest.medallion.tables import Commits, append, table_exists
 from quest.medallion.transforms import (
     FIELD_COUNT,
     MAPPING_FIELDS,
@@ -200,15 +200,9 @@ class _SilverLoad:
         }
         return done
 
-    def merge_metrics(self, name: str) -> None:
-        """Keep what the table's last MERGE inserted, updated and deleted (read back from its
-        history: one Spark job)."""
-        metrics = last_operation_metrics(self.spark, name)
-        self.merged[name] = {
-            "rows_inserted": metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)),
-            "rows_updated": metrics.get("numTargetRowsUpdated", 0),
-            "rows_deleted": metrics.get("numTargetRowsDeleted", 0),
-        }
+    def merged_rows(self, name: str, rows: dict[str, int]) -> None:
+        """Keep what a MERGE into `name` inserted, updated and deleted, as it returned them."""
+        self.merged[name] = rows
 
     def appended(self, name: str, done: list[FileResult]) -> None:
         """Keep what an append to `name` inserted: the valid rows of `done`, counted already, so
@@ -422,7 +416,7 @@ def _load_observations(load: _SilverLoad, files: list[str], gone: list[str]) -> 
             append(spark, typed, name)
         else:
             typed.createOrReplaceTempView("quest_silver_observations")
-            S.merge_observations(spark, name, "quest_silver_observations", files + gone)
+            merged = S.merge_observations(spark, name, "quest_silver_observations", files + gone)
     if split.quarantined is not None:
         load.quarantined.append(split.quarantined)
     load.commits.add(name)
@@ -430,7 +424,7 @@ def _load_observations(load: _SilverLoad, files: list[str], gone: list[str]) -> 
     if first_load:
         load.appended(name, done)
     else:
-        load.merge_metrics(name)
+        load.merged_rows(name, merged)
     return done
 
 
@@ -500,8 +494,7 @@ def _load_population(load: _SilverLoad, source_file: str) -> FileResult:
         load.appended(name, [done])
     else:
         valid.createOrReplaceTempView("quest_silver_population")
-        S.merge_population(spark, name, "quest_silver_population")
-        load.merge_metrics(name)
+        load.merged_rows(name, S.merge_population(spark, name, "quest_silver_population"))
     load.commits.add(name)
     load.record(done, S.POPULATION)
     return done

@@ -61,9 +61,25 @@ def in_list(files: list[str]) -> str:
     return ", ".join(sql_str(f, "source file") for f in files)
 
 
-def merge_observations(spark, name: str, source_view: str, scope: list[str]) -> None:
-    """Upsert the changed files' valid rows; delete rows gone from those files only."""
-    spark.sql(
+def merged_rows(result) -> dict[str, int]:
+    """The rows a `MERGE INTO` inserted, updated and deleted, from the row the statement itself
+    returns (Delta's and Databricks' `num_inserted_rows`, `num_updated_rows`,
+    `num_deleted_rows`): no history read back, and always this MERGE's figures."""
+    row = result.first()
+    return {
+        "rows_inserted": int(row["num_inserted_rows"]),
+        "rows_updated": int(row["num_updated_rows"]),
+        "rows_deleted": int(row["num_deleted_rows"]),
+    }
+
+
+def merge_observations(spark, name: str, source_view: str, scope: list[str]) -> dict[str, int]:
+    """Upsert the changed files' valid rows; delete rows gone from those files only.
+
+    Returns:
+        The rows inserted, updated and deleted (`merged_rows`).
+    """
+    result = spark.sql(
         f"""
         MERGE INTO {name} t USING {source_view} s
         ON t.source_file = s.source_file AND t.series_id = s.series_id
@@ -75,11 +91,13 @@ def merge_observations(spark, name: str, source_view: str, scope: list[str]) -> 
         WHEN NOT MATCHED BY SOURCE AND t.source_file IN ({in_list(scope)}) THEN DELETE
         """
     )
+    return merged_rows(result)
 
 
-def merge_population(spark, name: str, source_view: str) -> None:
-    """Population has one source: years it no longer carries are deleted."""
-    spark.sql(
+def merge_population(spark, name: str, source_view: str) -> dict[str, int]:
+    """Population has one source: years it no longer carries are deleted. Returns the rows
+    inserted, updated and deleted (`merged_rows`)."""
+    result = spark.sql(
         f"""
         MERGE INTO {name} t USING {source_view} s ON t.year = s.year
         WHEN MATCHED AND (t.population <> s.population OR NOT (t.nation_id <=> s.nation_id)
@@ -89,6 +107,7 @@ def merge_population(spark, name: str, source_view: str) -> None:
         WHEN NOT MATCHED BY SOURCE THEN DELETE
         """
     )
+    return merged_rows(result)
 
 
 def replace_mapping(spark, name: str, source_view: str) -> None:

@@ -117,9 +117,3 @@ def append(spark, df, name: str) -> None:
     """Append `df` to `name` (columns matched by name) in one commit."""
     columns = ", ".join(quote(c) for c in spark.table(name).columns)
     _via_view(spark, df, f"INSERT INTO {name} SELECT {columns} FROM {{view}}")
-
-
-def last_operation_metrics(spark, name: str) -> dict[str, int]:
-    """The numeric operation metrics of the table's last commit (`DESCRIBE HISTORY`)."""
-    row = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()
-    return {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v.isdigit()}
