@@ -230,6 +230,30 @@ def test_a_mapping_file_that_turns_empty_or_not_utf8_keeps_its_rows(spark, setti
     assert spark.table(settings.table("silver", "pr_period")).count() == 2
 
 
+def test_a_mapping_file_not_utf8_past_its_first_64_kib_is_refused_and_keeps_its_rows(
+    spark, settings
+):
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.period", PERIOD)
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    long = PERIOD + "".join(f"Q{i:05d}\tQTR{i}\tQuarter {i}\n" for i in range(3000))
+    assert len(long) > 65536
+    put(store, "bls/pr/pr.period", long.encode() + b"Q99\tQTR\xe9\tbad\n")
+    put(store, "bls/pr/pr.sector", "sector_code\tsector_name\n8400\tBusiness\n")
+
+    with pytest.raises(DataFileError, match=r"pr.period: byte \d+ is not UTF-8") as raised:
+        load_bronze(spark, settings, store)
+
+    assert str(len(long.encode()) + len("Q99\tQTR")) in str(raised.value)
+    mapping = spark.table(settings.table("bronze", "pr_mapping"))
+    counts = {r[0]: r[1] for r in mapping.groupBy("_source_file").count().collect()}
+    # The other file of the batch is loaded; the refused one keeps its last good rows.
+    assert counts == {"pr.period": 2, "pr.sector": 1}
+    load_silver(spark, settings)
+    assert spark.table(settings.table("silver", "pr_period")).count() == 2
+
+
 def test_an_older_mapping_table_whose_file_turned_into_prose_is_dropped_and_reported(
     spark, settings
 ):

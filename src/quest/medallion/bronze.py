@@ -488,25 +488,47 @@ def _load_mapping_files(load: _BronzeLoad, sources: list[SourceFile]) -> dict[st
     """Replace exactly these mapping files' rows in `bronze.pr_mapping`, all in one commit: each
     row keeps its file's header and every field of its line, whatever the file's shape."""
     name = load.name(MAPPING_TABLE)
-    parts = [
-        _mapping_lines(load, s)
-        .transform(split_mapping_lines(s.header_line, s.header))
-        .transform(with_lineage(s.source_file, s.sha256, s.modified, load.now))
-        for s in sources
-    ]
-    # One task writes them all: a few KiB each, where Spark would give each file's rows four
-    # tasks (32 for the real directory, 2.6 s against 0.3 s).
-    rows = reduce(DataFrame.union, parts).coalesce(1)
-    schema = None if table_exists(load.spark, name) else _MAPPING_DDL
-    return _replace_files(load, name, sources, rows, schema)
+    done: dict[str, FileResult] = {}
+    parts, loaded = [], []
+    for s in sources:
+        try:
+            lines = _mapping_lines(load, s)
+        except DataFileError as exc:
+            done[s.source_file] = _failed(s, exc)
+            continue
+        loaded.append(s)
+        parts.append(
+            lines.transform(split_mapping_lines(s.header_line, s.header)).transform(
+                with_lineage(s.source_file, s.sha256, s.modified, load.now)
+            )
+        )
+    if parts:
+        # One task writes them all: a few KiB each, where Spark would give each file's rows
+        # four tasks (32 for the real directory, 2.6 s against 0.3 s).
+        rows = reduce(DataFrame.union, parts).coalesce(1)
+        schema = None if table_exists(load.spark, name) else _MAPPING_DDL
+        done.update(_replace_files(load, name, loaded, rows, schema))
+    return done
 
 
 def _mapping_lines(load: _BronzeLoad, source: SourceFile):
-    """The file's lines as `spark.read.text` gives them; read in Python when small."""
+    """The file's lines as `spark.read.text` gives them; read in Python when small.
+
+    Raises:
+        DataFileError: a small file with a byte that is not UTF-8 (`classify` checked its
+            first 64 KiB only), naming the file and the byte.
+    """
     if source.size > _MAPPING_MAX_BYTES:
         return load.spark.read.text(load.store.spark_path(source.key))
     with load.store.open(source.key) as handle:
-        text = handle.read().decode("utf-8", errors="replace")
+        body = handle.read()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(
+            f"{source.source_file}: byte {exc.start} is not UTF-8; BLS files are ASCII/UTF-8; "
+            "the file was not loaded and its rows keep their last good version"
+        ) from None
     return load.spark.createDataFrame([(line,) for line in _EOL.split(text)], "value STRING")
 
 
