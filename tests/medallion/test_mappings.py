@@ -242,10 +242,17 @@ def test_a_mapping_file_not_utf8_past_its_first_64_kib_is_refused_and_keeps_its_
     put(store, "bls/pr/pr.period", long.encode() + b"Q99\tQTR\xe9\tbad\n")
     put(store, "bls/pr/pr.sector", "sector_code\tsector_name\n8400\tBusiness\n")
 
-    with pytest.raises(DataFileError, match=r"pr.period: byte \d+ is not UTF-8") as raised:
+    with pytest.raises(DataFileError, match=r"pr\.period: byte \d+ is not UTF-8") as raised:
         load_bronze(spark, settings, store)
 
-    assert str(len(long.encode()) + len("Q99\tQTR")) in str(raised.value)
+    bad_byte = len(long.encode()) + len("Q99\tQTR")
+    assert f"byte {bad_byte} " in str(raised.value)
+    actions = {f.source_file: f.action.value for f in raised.value.result.files}
+    assert actions == {"pr.period": "failed", "pr.sector": "loaded"}
+    # The manifest keeps the refused file's last good version, so the next run tries it again.
+    manifest = spark.table(settings.table("bronze", BRONZE_MANIFEST))
+    sha = {r["source_file"]: r["sha256"] for r in manifest.collect()}
+    assert sha["pr.period"] == hashlib.sha256(PERIOD.encode()).hexdigest()
     mapping = spark.table(settings.table("bronze", "pr_mapping"))
     counts = {r[0]: r[1] for r in mapping.groupBy("_source_file").count().collect()}
     # The other file of the batch is loaded; the refused one keeps its last good rows.

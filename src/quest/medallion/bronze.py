@@ -527,7 +527,7 @@ def _mapping_lines(load: _BronzeLoad, source: SourceFile):
     except UnicodeDecodeError as exc:
         raise DataFileError(
             f"{source.source_file}: byte {exc.start} is not UTF-8; BLS files are ASCII/UTF-8; "
-            "the file was not loaded and its rows keep their last good version"
+            "the file was not loaded (rows it loaded before keep their last good version)"
         ) from None
     return load.spark.createDataFrame([(line,) for line in _EOL.split(text)], "value STRING")
 

@@ -7,8 +7,11 @@ first load appends instead, `quest.medallion.silver`: there is nothing to merge 
 
 from __future__ import annotations
 
+import logging
+
 from quest.medallion.tables import replace_where, sql_str, table_exists
 
+log = logging.getLogger(__name__)
 OBSERVATIONS = "bls_observations"
 POPULATION = "population"
 QUARANTINE = "quarantine"
@@ -66,6 +69,11 @@ def merged_rows(result) -> dict[str, int]:
     returns (Delta's and Databricks' `num_inserted_rows`, `num_updated_rows`,
     `num_deleted_rows`): no history read back, and always this MERGE's figures."""
     row = result.first()
+    if row is None:
+        # Delta returns no row for a MERGE it skips as already done (an idempotent write:
+        # `spark.databricks.delta.write.txnAppId` and `txnVersion` set by the session).
+        log.warning("MERGE INTO returned no figures (skipped as already done): counted as 0")
+        return {"rows_inserted": 0, "rows_updated": 0, "rows_deleted": 0}
     return {
         "rows_inserted": int(row["num_inserted_rows"]),
         "rows_updated": int(row["num_updated_rows"]),
