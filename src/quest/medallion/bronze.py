@@ -40,6 +40,7 @@ from quest.medallion.store_files import (
     classify,
     list_sources,
     mapping_table_name,
+    not_utf8,
     source_of,
 )
 from quest.medallion.tables import (
@@ -526,8 +527,8 @@ def _mapping_lines(load: _BronzeLoad, source: SourceFile):
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataFileError(
-            f"{source.source_file}: byte {exc.start} is not UTF-8; BLS files are ASCII/UTF-8; "
-            "the file was not loaded (rows it loaded before keep their last good version)"
+            f"{not_utf8(source.source_file, exc)}; the file was not loaded (rows it loaded "
+            "before keep their last good version)"
         ) from None
     return load.spark.createDataFrame([(line,) for line in _EOL.split(text)], "value STRING")
 

@@ -19,6 +19,7 @@ from quest.medallion.transforms import (
     FIELD_COUNT,
     MAPPING_WIDTH,
     OBSERVATION_FIELDS,
+    OBSERVATION_KEY,
     mark_duplicates,
 )
 
@@ -182,7 +183,7 @@ def observation_keys_unique(df: DataFrame, periods: tuple[str, ...]) -> bool:
     session). More than 64 periods fall back to that hash count (`keys_unique`).
     """
     if not periods or len(periods) > _BITS:
-        return keys_unique(df, ["source_file", "series_id", "year", "period"])
+        return keys_unique(df, list(OBSERVATION_KEY))
     width = len(periods)
     years = _BITS // width
     index = F.array_position(F.array(*[F.lit(p) for p in periods]), F.col("period"))

@@ -417,14 +417,13 @@ def _load_observations(load: _SilverLoad, files: list[str], gone: list[str]) -> 
         else:
             typed.createOrReplaceTempView("quest_silver_observations")
             merged = S.merge_observations(spark, name, "quest_silver_observations", files + gone)
+            load.merged_rows(name, merged)
     if split.quarantined is not None:
         load.quarantined.append(split.quarantined)
     load.commits.add(name)
     done = [load.record(split.result(f, name), S.OBSERVATIONS) for f in files]
     if first_load:
         load.appended(name, done)
-    else:
-        load.merged_rows(name, merged)
     return done
 
 

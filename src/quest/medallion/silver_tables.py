@@ -12,6 +12,7 @@ import logging
 from quest.medallion.tables import replace_where, sql_str, table_exists
 
 log = logging.getLogger(__name__)
+
 OBSERVATIONS = "bls_observations"
 POPULATION = "population"
 QUARANTINE = "quarantine"

@@ -77,6 +77,11 @@ def mapping_table_name(source_file: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in source_file.lower())
 
 
+def not_utf8(source_file: str, exc: UnicodeDecodeError) -> str:
+    """What is wrong with a file that does not decode: the file and the first bad byte."""
+    return f"{source_file}: byte {exc.start} is not UTF-8; BLS files are ASCII/UTF-8"
+
+
 def first_line(head: bytes, source_file: str, cut: bool = False) -> str:
     """The first line of a text object, without BOM or line end. `head` is the object's first
     bytes, `cut` when the object goes on beyond them.
@@ -91,9 +96,7 @@ def first_line(head: bytes, source_file: str, cut: bool = False) -> str:
     except UnicodeDecodeError as exc:
         # A head cut short may end inside a multi-byte character: that alone is no error.
         if not (cut and exc.end == len(head)):
-            raise DataFileError(
-                f"{source_file}: byte {exc.start} is not UTF-8; BLS files are ASCII/UTF-8"
-            ) from None
+            raise DataFileError(not_utf8(source_file, exc)) from None
         text = head[: exc.start].decode("utf-8")
     line = text.removeprefix(BOM).split("\n", 1)[0]
     return line.rstrip("\r")
