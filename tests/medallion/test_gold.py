@@ -179,6 +179,8 @@ def test_gold_report_has_the_documented_shape_and_order(spark, silver):
     assert [r["series_id"] for r in report["best_year"]] == sorted(
         r["series_id"] for r in report["best_year"]
     )
+    years = [r["year"] for r in report["series_report"]]
+    assert years == sorted(years) and len(years) > 1
     assert report["series_report"][-1] == {
         "series_id": "PRS30006032",
         "year": 2020,
