@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[spark,local,test,bench]'
 	touch $@
 
-# Delta's jars come from Maven Central through spark.jars.packages; Ivy caches them.
+# Delta's jars come from Maven Central through spark.jars.packages; Ivy caches them and quest
+# records the files, which later sessions name directly (quest.spark.jars_record).
 $(SPARK_STAMP): $(STAMP)
 	$(BIN)/quest spark-setup
 	touch $@

@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(runs, "home")
     runs.set_defaults(handler=_runs)
 
-    setup = sub.add_parser("spark-setup", help="resolve Delta's jars once (Ivy cache)")
+    setup = sub.add_parser(
+        "spark-setup", help="resolve Delta's jars once (Ivy cache) and record them"
+    )
     _common(setup, "home")
     setup.set_defaults(handler=_spark_setup)
     return parser

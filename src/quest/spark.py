@@ -1,7 +1,7 @@
 """The one place a SparkSession is built.
 
-Locally: Delta Lake (jars resolved from Maven Central by `spark.jars.packages`, cached by Ivy),
-a persistent Hive catalog on an embedded Derby metastore under the home, the UI off and few
+Locally: Delta Lake (jars resolved from Maven Central by `spark.jars.packages`, cached by Ivy,
+then named directly while Ivy's copies are there: `delta_jars`), a persistent Hive catalog on an embedded Derby metastore under the home, the UI off and few
 partitions: this data is small and the machine has two cores. On Databricks: the active session.
 """
 
@@ -105,10 +105,72 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
         .enableHiveSupport()
     )
     engine_log = engine_log or home / "engine.log"
+    record = jars_record()
+    jars = recorded_jars(record)
     with _output_to(engine_log):
-        spark = configure_spark_with_delta_pip(builder).getOrCreate()
+        if jars:
+            spark = builder.config("spark.jars", ",".join(jars)).getOrCreate()
+        else:
+            spark = configure_spark_with_delta_pip(builder).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    if not jars:
+        conf = spark.sparkContext.getConf()
+        save_jars_record(record, conf.get("spark.jars.packages", ""), conf.get("spark.jars", ""))
     return spark
+
+
+# Delta's jars as Ivy resolved them for `spark.jars.packages`, recorded so that the next JVM is
+# given the files directly (`spark.jars`) instead of having Ivy resolve the same 33 jars from
+# its cache again: 1.2-2 s of every local session's start (docs/performance.md). A Maven
+# artifact never changes under its coordinate, so the record holds while its files are there;
+# it is keyed by the installed pyspark and delta-spark, which make the coordinate.
+JARS_RECORD_DIR = Path(sys.prefix) / "share" / "quest"
+
+
+def jars_record(folder: Path = JARS_RECORD_DIR) -> Path:
+    """Where the record of Delta's jars for the installed pyspark and delta-spark is kept."""
+    from importlib.metadata import version
+
+    return folder / f"delta-jars-pyspark-{version('pyspark')}-delta-{version('delta-spark')}.txt"
+
+
+def recorded_jars(record: Path) -> list[str] | None:
+    """The jar files `record` lists, or None when it is missing, unreadable, empty, or names a
+    file that is not there any more (Ivy's cache cleared): then Ivy resolves them again."""
+    try:
+        lines = record.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    jars = [line for line in lines[1:] if line.strip()]
+    if not jars or not all(Path(jar).is_file() for jar in jars):
+        return None
+    return jars
+
+
+def save_jars_record(record: Path, packages: str, jars: str) -> None:
+    """Record the local jar files Spark resolved for `packages` (its `spark.jars`, `file:` URIs),
+    first line the packages. Nothing is recorded when a jar is not a local file; a record that
+    cannot be written (a read-only interpreter) is skipped: the next start resolves again."""
+    from urllib.parse import unquote, urlparse
+
+    paths = []
+    for uri in filter(None, (j.strip() for j in jars.split(","))):
+        parsed = urlparse(uri)
+        path = unquote(parsed.path) if parsed.scheme == "file" else ""
+        if not path or not Path(path).is_file():
+            return
+        paths.append(path)
+    if not packages or not paths:
+        return
+    text = "\n".join([packages, *paths]) + "\n"
+    partial = record.with_name(f".{record.name}.{os.getpid()}")
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(record)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink()
 
 
 @contextlib.contextmanager
