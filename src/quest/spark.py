@@ -1,8 +1,9 @@
 """The one place a SparkSession is built.
 
 Locally: Delta Lake (jars resolved from Maven Central by `spark.jars.packages`, cached by Ivy,
-then named directly while Ivy's copies are there: `delta_jars`), a persistent Hive catalog on an embedded Derby metastore under the home, the UI off and few
-partitions: this data is small and the machine has two cores. On Databricks: the active session.
+then named directly while Ivy's copies are there: `jars_record`), a persistent Hive catalog on an
+embedded Derby metastore under the home, the UI off and few partitions: this data is small and
+the machine has two cores. On Databricks: the active session.
 """
 
 from __future__ import annotations
@@ -157,7 +158,8 @@ def save_jars_record(record: Path, packages: str, jars: str) -> None:
     for uri in filter(None, (j.strip() for j in jars.split(","))):
         parsed = urlparse(uri)
         path = unquote(parsed.path) if parsed.scheme == "file" else ""
-        if not path or not Path(path).is_file():
+        # `spark.jars` is a comma-separated list: a path holding a comma cannot be named in it.
+        if not path or "," in path or not Path(path).is_file():
             return
         paths.append(path)
     if not packages or not paths:

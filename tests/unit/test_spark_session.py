@@ -88,6 +88,9 @@ def test_nothing_is_recorded_but_local_jar_files(tmp_path):
     for packages, uris in (("io.delta:x:1", remote), ("", jars[0].as_uri()), ("io.delta:x:1", "")):
         save_jars_record(record, packages, uris)
         assert not record.exists()
+    comma = _jars(tmp_path / "a,b", names=("x.jar",))[0]
+    save_jars_record(record, "io.delta:x:1", comma.as_uri())
+    assert not record.exists()
     missing = (tmp_path / "gone.jar").as_uri()
     save_jars_record(record, "io.delta:x:1", missing)
     assert not record.exists()
