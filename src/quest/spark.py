@@ -135,36 +135,40 @@ def jars_record(folder: Path = JARS_RECORD_DIR) -> Path:
     return folder / f"delta-jars-pyspark-{version('pyspark')}-delta-{version('delta-spark')}.txt"
 
 
+def _local_file(uri: str) -> Path | None:
+    """The file a `file:` URI names, when it is there; else None."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    if parsed.scheme != "file" or not parsed.path:
+        return None
+    path = Path(unquote(parsed.path))
+    return path if path.is_file() else None
+
+
 def recorded_jars(record: Path) -> list[str] | None:
-    """The jar files `record` lists, or None when it is missing, unreadable, empty, or names a
-    file that is not there any more (Ivy's cache cleared): then Ivy resolves them again."""
+    """The jars `record` lists (`file:` URIs, as Spark wrote them), or None when it is missing,
+    unreadable, empty, or names a file that is not there any more (Ivy's cache cleared): then
+    Ivy resolves them again."""
     try:
         lines = record.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
         return None
-    jars = [line for line in lines[1:] if line.strip()]
-    if not jars or not all(Path(jar).is_file() for jar in jars):
+    jars = [line.strip() for line in lines[1:] if line.strip()]
+    if not jars or not all(_local_file(jar) for jar in jars):
         return None
     return jars
 
 
 def save_jars_record(record: Path, packages: str, jars: str) -> None:
-    """Record the local jar files Spark resolved for `packages` (its `spark.jars`, `file:` URIs),
-    first line the packages. Nothing is recorded when a jar is not a local file; a record that
-    cannot be written (a read-only interpreter) is skipped: the next start resolves again."""
-    from urllib.parse import unquote, urlparse
-
-    paths = []
-    for uri in filter(None, (j.strip() for j in jars.split(","))):
-        parsed = urlparse(uri)
-        path = unquote(parsed.path) if parsed.scheme == "file" else ""
-        # `spark.jars` is a comma-separated list: a path holding a comma cannot be named in it.
-        if not path or "," in path or not Path(path).is_file():
-            return
-        paths.append(path)
-    if not packages or not paths:
+    """Record the jars Spark resolved for `packages` (its `spark.jars`: `file:` URIs, kept as they
+    are, so a path with spaces reads back as Spark wrote it), first line the packages. Nothing is
+    recorded when a jar is not a local file that is there; a record that cannot be written (a
+    read-only interpreter) is skipped: the next start resolves again."""
+    uris = [j.strip() for j in jars.split(",") if j.strip()]
+    if not packages or not uris or not all(_local_file(uri) for uri in uris):
         return
-    text = "\n".join([packages, *paths]) + "\n"
+    text = "\n".join([packages, *uris]) + "\n"
     partial = record.with_name(f".{record.name}.{os.getpid()}")
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
