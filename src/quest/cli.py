@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 from quest.config import load_settings
@@ -274,8 +275,12 @@ def _report(args: argparse.Namespace) -> int:
 def _spark_setup(args: argparse.Namespace) -> int:
     from quest.spark import get_spark
 
-    spark = get_spark(_settings(args), app_name="quest-setup")
-    spark.range(1).count()
+    settings = _settings(args)
+    spark = get_spark(settings, app_name="quest-setup")
+    # One Delta write and read, so that "ready" means Delta's jars are there and load.
+    with tempfile.TemporaryDirectory(prefix="quest-setup-") as folder:
+        spark.range(1).write.format("delta").save(folder + "/check")
+        spark.read.format("delta").load(folder + "/check").count()
     spark.stop()
     print("Spark and Delta are ready")
     return 0

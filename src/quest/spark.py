@@ -9,11 +9,14 @@ the machine has two cores. On Databricks: the active session.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from pathlib import Path
 
 from quest.config import Settings, on_databricks, validate_home
+
+log = logging.getLogger(__name__)
 
 # Delta's log replay defaults to 50 partitions; a laptop answers faster with a handful.
 _LOCAL_CONF = {
@@ -106,15 +109,14 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
         .enableHiveSupport()
     )
     engine_log = engine_log or home / "engine.log"
-    record = jars_record()
-    jars = recorded_jars(record)
+    record, jars = _usable_record()
     with _output_to(engine_log):
         if jars:
             spark = builder.config("spark.jars", ",".join(jars)).getOrCreate()
         else:
             spark = configure_spark_with_delta_pip(builder).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    if not jars:
+    if record is not None and not jars:
         conf = spark.sparkContext.getConf()
         save_jars_record(record, conf.get("spark.jars.packages", ""), conf.get("spark.jars", ""))
     return spark
@@ -122,28 +124,73 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
 
 # Delta's jars as Ivy resolved them for `spark.jars.packages`, recorded so that the next JVM is
 # given the files directly (`spark.jars`) instead of having Ivy resolve the same 33 jars from
-# its cache again: 1.2-2 s of every local session's start (docs/performance.md). A Maven
+# its cache again: 1.2 s to 3.4 s of every local session's start (docs/performance.md). A Maven
 # artifact never changes under its coordinate, so the record holds while its files are there;
 # it is keyed by the installed pyspark and delta-spark, which make the coordinate.
 JARS_RECORD_DIR = Path(sys.prefix) / "share" / "quest"
 
 
-def jars_record(folder: Path = JARS_RECORD_DIR) -> Path:
-    """Where the record of Delta's jars for the installed pyspark and delta-spark is kept."""
+def jars_record(folder: Path | None = None) -> Path:
+    """Where the record of Delta's jars for the installed pyspark and delta-spark is kept
+    (`JARS_RECORD_DIR` unless `folder` says otherwise)."""
     from importlib.metadata import version
 
-    return folder / f"delta-jars-pyspark-{version('pyspark')}-delta-{version('delta-spark')}.txt"
+    import pyspark
+
+    folder = JARS_RECORD_DIR if folder is None else folder
+    name = f"delta-jars-pyspark-{pyspark.__version__}-delta-{version('delta-spark')}.txt"
+    return folder / name
+
+
+def _jars_set_elsewhere() -> bool:
+    """Whether jars or packages may come from outside this module: PYSPARK_SUBMIT_ARGS (its
+    `--jars` would replace ours) or a spark-defaults.conf naming `spark.jars*` (Ivy would add
+    its packages beside ours, or the defaults' jars would be dropped). Then Ivy resolves, as
+    `configure_spark_with_delta_pip` always did."""
+    if os.environ.get("PYSPARK_SUBMIT_ARGS", "pyspark-shell").strip() != "pyspark-shell":
+        return True
+    import pyspark
+
+    # Where Spark reads spark-defaults.conf: SPARK_CONF_DIR, else SPARK_HOME's (PySpark's own
+    # folder when SPARK_HOME is not set).
+    spark_home = os.environ.get("SPARK_HOME") or str(Path(pyspark.__file__).parent)
+    for folder in filter(None, (os.environ.get("SPARK_CONF_DIR"), f"{spark_home}/conf")):
+        try:
+            text = (Path(folder) / "spark-defaults.conf").read_text(errors="replace")
+        except OSError:
+            continue
+        if any(line.strip().startswith("spark.jars") for line in text.splitlines()):
+            return True
+    return False
+
+
+def _usable_record() -> tuple[Path | None, list[str] | None]:
+    """The record's path and its jars when they can be named; (None, None) when no record may
+    be used or kept. Whatever goes wrong here, Ivy resolves instead: a session never fails to
+    start because of the record."""
+    try:
+        if _jars_set_elsewhere():
+            return None, None
+        record = jars_record()
+        return record, recorded_jars(record)
+    except Exception as exc:  # an unreadable record is never a reason not to start
+        log.debug("Delta's jars record not used (%s): Ivy resolves them", exc)
+        return None, None
 
 
 def _local_file(uri: str) -> Path | None:
-    """The file a `file:` URI names, when it is there; else None."""
-    from urllib.parse import unquote, urlparse
+    """The file a `file:` URI names, when it is there and can be seen; else None."""
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
 
-    parsed = urlparse(uri)
-    if parsed.scheme != "file" or not parsed.path:
+    try:
+        parsed = urlparse(uri)
+        if parsed.scheme != "file" or not parsed.path:
+            return None
+        path = Path(url2pathname(parsed.path))
+        return path if path.is_file() else None
+    except (OSError, ValueError):  # a cache of another user's (permission denied), a bad URI
         return None
-    path = Path(unquote(parsed.path))
-    return path if path.is_file() else None
 
 
 def recorded_jars(record: Path) -> list[str] | None:

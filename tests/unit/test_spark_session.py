@@ -3,10 +3,18 @@ the parallel garbage collector, and Delta's jars named from the record of Ivy's 
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from quest.spark import (
     DEFAULT_DRIVER_MEMORY,
+    _jars_set_elsewhere,
+    _usable_record,
     driver_java_options,
     driver_memory,
     jars_record,
@@ -108,10 +116,83 @@ def test_a_record_that_cannot_be_written_is_skipped(tmp_path):
     assert recorded_jars(record) is None
 
 
-def test_the_local_session_is_given_the_jars_of_the_record(spark):
-    # `make setup` (quest spark-setup) started a session with Ivy's resolution and recorded it;
-    # every later session, this one included, names those files and skips Ivy.
-    record = jars_record()
-    named = spark.sparkContext.getConf().get("spark.jars", "").split(",")
-    assert recorded_jars(record) == named
-    assert any("delta-spark" in unquote(urlparse(uri).path) for uri in named)
+# A new process: its session is built with the record in `sys.argv[1]`, then it reports what
+# Spark was given and proves that Delta loads (a Delta table written and read).
+_SESSION = """
+import json, sys, tempfile
+from pathlib import Path
+import quest.spark as qs
+from quest.config import load_settings
+qs.JARS_RECORD_DIR = Path(sys.argv[1])
+spark = qs.get_spark(load_settings().with_overrides(home=sys.argv[2]), app_name="jars-check")
+conf = spark.sparkContext.getConf()
+with tempfile.TemporaryDirectory() as folder:
+    spark.range(3).write.format("delta").save(folder + "/t")
+    rows = spark.read.format("delta").load(folder + "/t").count()
+print(json.dumps({"packages": conf.get("spark.jars.packages"), "jars": conf.get("spark.jars"),
+                  "rows": rows}))
+"""
+
+
+def _session_in_a_new_process(record_dir, home):
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("PYSPARK_SUBMIT_ARGS", "SPARK_CONF_DIR")
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _SESSION, str(record_dir), str(home)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.spark
+def test_a_new_session_resolves_with_ivy_once_then_names_the_recorded_jars(tmp_path):
+    records = tmp_path / "records"
+    first = _session_in_a_new_process(records, tmp_path / "home1")
+    # No record yet: Ivy resolved the package, and what it resolved was recorded.
+    assert first["packages"].startswith("io.delta:delta-spark_") and first["rows"] == 3
+    (record,) = records.iterdir()
+    assert recorded_jars(record) == first["jars"].split(",")
+    second = _session_in_a_new_process(records, tmp_path / "home2")
+    # The record named the jars: no package for Ivy to resolve, and Delta works all the same.
+    assert second["packages"] is None and second["rows"] == 3
+    assert second["jars"] == first["jars"]
+
+
+def test_jars_or_packages_set_outside_quest_leave_the_resolution_to_ivy(tmp_path, monkeypatch):
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    assert not _jars_set_elsewhere()
+    (tmp_path / "spark-defaults.conf").write_text("spark.eventLog.enabled true\n")
+    assert not _jars_set_elsewhere()
+    (tmp_path / "spark-defaults.conf").write_text("  spark.jars.packages  org.x:y:1\n")
+    assert _jars_set_elsewhere()
+    (tmp_path / "spark-defaults.conf").unlink()
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--jars /opt/x.jar pyspark-shell")
+    assert _jars_set_elsewhere()
+    assert _usable_record() == (None, None)
+
+
+def test_a_record_that_cannot_be_looked_up_never_stops_a_session(tmp_path, monkeypatch):
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+
+    def broken(folder=None):
+        raise RuntimeError("no package metadata")
+
+    monkeypatch.setattr("quest.spark.jars_record", broken)
+    assert _usable_record() == (None, None)
+    # A jar Python may not look at (another user's cache) is not there for this session.
+    assert recorded_jars(tmp_path / "missing.txt") is None
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "is_file", denied)
+    record = tmp_path / "r.txt"
+    record.write_text("io.delta:x:1\nfile:///root/.ivy2/jars/x.jar\n")
+    assert recorded_jars(record) is None
