@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from quest.medallion.tables import replace_where, sql_str, table_exists
+from quest.medallion.tables import clear_orphan_folder, replace_where, sql_str, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ def ensure_table(spark, name: str, kind: str) -> bool:
     if table_exists(spark, name):
         return False
     columns, layout, properties = DDL[kind]
+    clear_orphan_folder(spark, name)
     spark.sql(
         f"CREATE TABLE IF NOT EXISTS {name} ({columns}) USING DELTA {layout} "
         + _tblproperties({**_CDF, **properties})

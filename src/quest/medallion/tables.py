@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import shutil
 import uuid
+from pathlib import Path
 
 from quest.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 # Values that end up inside SQL text (view parameters, replaceWhere predicates) must be plain:
 # BLS keys and file names never contain quotes, so anything else is refused rather than escaped.
@@ -45,6 +50,47 @@ def table_version(spark, name: str) -> int | None:
         return None
     row = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").select("version").first()
     return int(row[0]) if row else None
+
+
+def clear_orphan_folder(spark, name: str) -> Path | None:
+    """Locally, before `name` (which does not exist) is created: remove the Delta table a killed
+    run left at its managed location without a catalog entry. Returns the folder removed.
+
+    Delta commits a new table's first version before the metastore registers the table; a run
+    killed in between leaves a Delta folder that no catalog entry owns, and every later
+    `CREATE TABLE` of that name fails (`DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION`). The layers'
+    tables are rebuilt from the layer below (bronze's from the store), so the folder goes and
+    the table is created again. Only a folder holding Delta commits, in the schema's own folder
+    under a local warehouse, is touched; on Databricks the catalog places tables itself.
+    """
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    from quest.config import on_databricks
+
+    if on_databricks() or table_exists(spark, name):
+        return None
+    schema, _, table = name.rpartition(".")
+    if not schema or "." in schema:  # a three-part name: a remote catalog's business
+        return None
+    warehouse = urlparse(spark.conf.get("spark.sql.warehouse.dir", ""))
+    if warehouse.scheme not in ("", "file"):
+        return None
+    folder = Path(url2pathname(warehouse.path)) / f"{schema.lower()}.db" / table.lower()
+    if not any((folder / "_delta_log").glob("*.json")):
+        return None
+    rows = spark.sql(f"DESCRIBE SCHEMA EXTENDED {schema}").collect()
+    location = urlparse(next((r[1] for r in rows if r[0] == "Location"), "") or "")
+    if location.scheme != "file" or Path(url2pathname(location.path)) != folder.parent:
+        return None
+    log.warning(
+        "%s: removing %s, a Delta table a killed run left there without a catalog entry; "
+        "it is created again from the layer below",
+        name,
+        folder,
+    )
+    shutil.rmtree(folder)
+    return folder
 
 
 class Commits:
@@ -101,12 +147,14 @@ def create_as(spark, df, name: str, schema: str, layout: str = "") -> None:
 
     fields = StructType.fromDDL(schema).fields
     typed = df.select(*[F.col(quote(f.name)).cast(f.dataType).alias(f.name) for f in fields])
+    clear_orphan_folder(spark, name)
     _via_view(spark, typed, f"CREATE TABLE {name} USING DELTA {layout} AS SELECT * FROM {{view}}")
 
 
 def overwrite(spark, df, name: str) -> None:
     """Replace every row of `name` with `df` (creating the table the first time)."""
     if not table_exists(spark, name):
+        clear_orphan_folder(spark, name)
         df.write.format("delta").saveAsTable(name)
         return
     columns = ", ".join(quote(c) for c in spark.table(name).columns)
