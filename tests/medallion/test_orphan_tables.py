@@ -41,6 +41,9 @@ def test_each_way_a_layer_creates_a_table_gets_past_a_killed_runs_folder(
             create(name)
         assert spark.catalog.tableExists(name), how
         assert str(folder) in caplog.text, how
+        # Moved aside, not deleted: what the killed run wrote is still there.
+        (moved,) = folder.parent.glob(f".quest-orphan-{table}-*")
+        assert (moved / "_delta_log" / f"{0:020d}.json").exists(), how
         expected = [] if how == "ensure_table" else ["kept"]
         assert [r[0] for r in spark.table(name).select(spark.table(name).columns[0]).collect()] == (
             expected
@@ -48,7 +51,9 @@ def test_each_way_a_layer_creates_a_table_gets_past_a_killed_runs_folder(
         caplog.clear()
 
 
-def test_a_registered_table_or_a_folder_without_commits_is_left_alone(spark, spark_settings):
+def test_a_registered_table_a_folder_without_commits_or_one_with_history_is_left_alone(
+    spark, spark_settings
+):
     name = spark_settings.table("bronze", "t_registered")
     ensure_schemas(spark, spark_settings)
     spark.sql(f"CREATE TABLE {name} (a STRING) USING DELTA")
@@ -60,3 +65,12 @@ def test_a_registered_table_or_a_folder_without_commits_is_left_alone(spark, spa
     (plain / "notes.txt").write_text("not a Delta table")
     assert clear_orphan_folder(spark, spark_settings.table("bronze", "t_plain")) is None
     assert (plain / "notes.txt").exists()
+    # A table with later versions lost its catalog entry some other way (a metastore deleted):
+    # not a killed creation, so it stays, and creating the table fails naming the folder.
+    history = _orphan(spark, spark_settings, "bronze", "t_history")
+    spark.range(1).selectExpr("'more' AS a").write.format("delta").mode("append").save(str(history))
+    name = spark_settings.table("bronze", "t_history")
+    assert clear_orphan_folder(spark, name) is None
+    with pytest.raises(Exception, match="DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION"):
+        create_as(spark, spark.createDataFrame([("x",)], "a STRING"), name, "a STRING")
+    assert (history / "_delta_log" / f"{1:020d}.json").exists()

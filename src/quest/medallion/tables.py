@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import uuid
 from pathlib import Path
 
@@ -53,18 +52,19 @@ def table_version(spark, name: str) -> int | None:
 
 
 def clear_orphan_folder(spark, name: str) -> Path | None:
-    """Locally, before `name` (which does not exist) is created: remove the Delta table a killed
-    run left at its managed location without a catalog entry. Returns the folder removed.
+    """Locally, before `name` (which does not exist) is created: move aside the Delta folder a
+    run killed while creating it left at its managed place. Returns where the folder went.
 
     Delta commits a new table's first version before the metastore registers the table; a run
     killed in between leaves a Delta folder that no catalog entry owns, and every later
-    `CREATE TABLE` of that name fails (`DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION`). The layers'
-    tables are rebuilt from the layer below (bronze's from the store), so the folder goes and
-    the table is created again. Only a folder holding Delta commits, in the schema's own folder
-    under a local warehouse, is touched; on Databricks the catalog places tables itself.
+    `CREATE TABLE` of that name fails (`DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION`). Only that
+    shape is touched: a folder in the schema's own folder under a local warehouse whose log holds
+    version 0 alone. A table with later versions lost its catalog entry some other way (a
+    metastore deleted, a warehouse copied without it): it is left where it is, and creating the
+    table fails as before, naming the folder. The folder is renamed, never deleted, beside it
+    (`.quest-orphan-<table>-<time>`), so nothing is lost if the guess is wrong.
     """
     from urllib.parse import urlparse
-    from urllib.request import url2pathname
 
     from quest.config import on_databricks
 
@@ -73,24 +73,31 @@ def clear_orphan_folder(spark, name: str) -> Path | None:
     schema, _, table = name.rpartition(".")
     if not schema or "." in schema:  # a three-part name: a remote catalog's business
         return None
+    # Hadoop's paths, not URIs: taken as they are (no percent-decoding of a '%' in a home).
     warehouse = urlparse(spark.conf.get("spark.sql.warehouse.dir", ""))
     if warehouse.scheme not in ("", "file"):
         return None
-    folder = Path(url2pathname(warehouse.path)) / f"{schema.lower()}.db" / table.lower()
-    if not any((folder / "_delta_log").glob("*.json")):
+    folder = Path(warehouse.path) / f"{schema.lower()}.db" / table.lower()
+    log_dir = folder / "_delta_log"
+    if sorted(p.name for p in log_dir.glob("*.json")) != [f"{0:020d}.json"] or any(
+        log_dir.glob("*.checkpoint*")
+    ):
         return None
     rows = spark.sql(f"DESCRIBE SCHEMA EXTENDED {schema}").collect()
     location = urlparse(next((r[1] for r in rows if r[0] == "Location"), "") or "")
-    if location.scheme != "file" or Path(url2pathname(location.path)) != folder.parent:
+    if location.scheme != "file" or Path(location.path) != folder.parent:
         return None
+    moved = folder.with_name(f".quest-orphan-{folder.name}-{uuid.uuid4().hex[:8]}")
+    folder.rename(moved)
     log.warning(
-        "%s: removing %s, a Delta table a killed run left there without a catalog entry; "
-        "it is created again from the layer below",
+        "%s: a run killed while creating this table left its first Delta version at %s without "
+        "a catalog entry; moved to %s (remove it when you no longer need it) and the table is "
+        "created again from the layer below",
         name,
         folder,
+        moved,
     )
-    shutil.rmtree(folder)
-    return folder
+    return moved
 
 
 class Commits:
