@@ -275,8 +275,7 @@ def _report(args: argparse.Namespace) -> int:
 def _spark_setup(args: argparse.Namespace) -> int:
     from quest.spark import get_spark
 
-    settings = _settings(args)
-    spark = get_spark(settings, app_name="quest-setup")
+    spark = get_spark(_settings(args), app_name="quest-setup")
     # One Delta write and read, so that "ready" means Delta's jars are there and load.
     with tempfile.TemporaryDirectory(prefix="quest-setup-") as folder:
         spark.range(1).write.format("delta").save(folder + "/check")

@@ -68,7 +68,7 @@ def clear_orphan_folder(spark, name: str) -> Path | None:
 
     from quest.config import on_databricks
 
-    if on_databricks() or table_exists(spark, name):
+    if on_databricks():
         return None
     schema, _, table = name.rpartition(".")
     if not schema or "." in schema:  # a three-part name: a remote catalog's business
@@ -79,8 +79,12 @@ def clear_orphan_folder(spark, name: str) -> Path | None:
         return None
     folder = Path(warehouse.path) / f"{schema.lower()}.db" / table.lower()
     log_dir = folder / "_delta_log"
-    if sorted(p.name for p in log_dir.glob("*.json")) != [f"{0:020d}.json"] or any(
-        log_dir.glob("*.checkpoint*")
+    # The catalog is asked last, only when such a folder is there: the callers have just checked
+    # that the table does not exist, and asking again guards a caller that did not.
+    if (
+        sorted(p.name for p in log_dir.glob("*.json")) != [f"{0:020d}.json"]
+        or any(log_dir.glob("*.checkpoint*"))
+        or table_exists(spark, name)
     ):
         return None
     rows = spark.sql(f"DESCRIBE SCHEMA EXTENDED {schema}").collect()
