@@ -74,12 +74,50 @@ def test_a_run_that_starts_no_jvm_records_rows_delta_spark_reads_and_extends(spa
     assert all(r["started_at"] <= r["ended_at"] for r in rows)
 
     now = datetime.now(UTC)
+    # a local run with a JVM still writes with deltalake (no MERGE compiled in the JVM), and the
+    # session that has already read the table sees the new commit
+    with_jvm = TaskRun("r-jvm", "quest_pipeline", "bls_sync", CHANGED, 1, now, now, 0.0)
+    assert hs.record_rows([with_jvm], spark_settings, spark).how == hs.DELTALAKE
+    assert spark.table(name).where("run_id = 'r-jvm'").count() == 1
+    # Spark's MERGE (a task on Databricks) and deltalake keep writing the same table in turn
     later = TaskRun("r-spark", "quest_pipeline", "bls_sync", CHANGED, 1, now, now, 0.0)
-    assert hs.record_rows([later], spark_settings, spark).how == hs.SPARK
+    hs.merge_with_spark(spark, spark_settings, [later])
     after = TaskRun("r-dl", "quest_pipeline", "bls_sync", FAILED, 3, now, now, 1.0)
     assert hs.record_rows([after], spark_settings).how == hs.DELTALAKE
     runs = {r["run_id"] for r in spark.table(name).select("run_id").collect()}
-    assert {"r-spark", "r-dl"} <= runs and len(runs) == 3
+    assert {"r-jvm", "r-spark", "r-dl"} <= runs and len(runs) == 4
+
+
+def test_without_the_jvm_free_writer_a_local_run_with_spark_merges_with_spark(
+    spark, spark_settings, monkeypatch
+):
+    monkeypatch.setattr(hs, "has_deltalake", lambda: False)
+    now = datetime.now(UTC)
+    row = TaskRun("r1", "quest_pipeline", "bls_sync", CHANGED, 1, now, now, 0.0)
+    assert hs.record_rows([row], spark_settings, spark).how == hs.SPARK
+    assert spark.table(hs.history_table(spark_settings)).count() == 1
+
+
+def test_a_local_run_with_spark_registers_the_table_with_its_comments_and_writes_it_jvm_free(
+    spark, spark_settings
+):
+    start = datetime(2026, 12, 2, 1, 2, 3, 456789, tzinfo=UTC)
+    row = TaskRun("r1", "quest_pipeline", "load_bronze", CHANGED, 2, start, start, 1.5)
+    written = hs.record_rows([row], spark_settings, spark)
+    assert (written.how, written.table) == (hs.DELTALAKE, hs.history_table(spark_settings))
+    name = written.table
+    comments = {r["col_name"]: r["comment"] for r in spark.sql(f"DESCRIBE TABLE {name}").collect()}
+    assert comments["attempts"] == dict((c, t) for c, _, t in hs.COLUMNS)["attempts"]
+    # one commit for the catalog entry (Spark), one for the rows (deltalake)
+    history = spark.sql(f"DESCRIBE HISTORY {name}").orderBy("version").collect()
+    assert [h["operation"] for h in history] == ["CREATE TABLE", "MERGE"]
+    assert "delta-rs" in (history[-1]["engineInfo"] or "")
+    (got,) = spark.table(name).collect()
+    assert (got["task"], got["attempts"], got["started_at"]) == (
+        "load_bronze",
+        2,
+        start.replace(tzinfo=None),  # the session's time zone is UTC
+    )
 
 
 class _Context:
@@ -180,10 +218,15 @@ def test_a_task_records_the_figures_of_its_typed_result(spark, spark_settings):
     assert (sync["status"], sync["files_synced"], sync["bytes_synced"]) == (UNCHANGED, 0, 0)
 
 
+@pytest.mark.parametrize("writer", ["deltalake", "spark"])
 def test_answers_are_snapshotted_from_the_report_and_a_clean_run_adds_no_quarantine_row(
-    spark, spark_settings
+    spark, spark_settings, monkeypatch, writer
 ):
+    from quest.ops import snapshots
     from quest.ops.snapshots import snapshot
+
+    if writer == "spark":  # without the local extra, or with a remote catalog
+        monkeypatch.setattr(snapshots, "has_deltalake", lambda: False)
 
     report = {
         "population_stats": {"start_year": 2013, "end_year": 2018, "mean": 3.5, "stddev": 0.5},
@@ -195,6 +238,9 @@ def test_answers_are_snapshotted_from_the_report_and_a_clean_run_adds_no_quarant
     answers = spark_settings.table("ops", "answer_history")
     assert written == {"answer_history": answers}
     rows = {(r["answer"], r["item"]): r["value"] for r in spark.table(answers).collect()}
+    assert {r["recorded_at"] for r in spark.table(answers).collect()} == {at.replace(tzinfo=None)}
+    (last,) = spark.sql(f"DESCRIBE HISTORY {answers} LIMIT 1").collect()
+    assert ("delta-rs" in (last["engineInfo"] or "")) == (writer == "deltalake")
     assert rows == {
         ("population_stats", "mean"): 3.5,
         ("population_stats", "stddev"): 0.5,

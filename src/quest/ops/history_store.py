@@ -1,16 +1,17 @@
 """Where run-history rows go: `ops.run_history`, with Spark or without it, and never lost.
 
-- With a SparkSession (any run that loaded data, every task on Databricks): one MERGE on the
-  run's key, retried when a concurrent task committed first.
-- Without one (a quiet local day starts no JVM): the `deltalake` package writes the same Delta
-  table at its location under the warehouse, MERGE on the same key.
-- When neither can write (the table is in a remote catalog, or the write failed), the rows are
-  appended to a pending file under the home; the next writer, with or without Spark, merges them
-  first and only then empties the file. MERGE on the key makes that replay idempotent.
-
-Locally the table is external (`LOCATION` under the warehouse folder), so whichever writer comes
-first creates it and the other finds it: a JVM-free write on a first, failed run is picked up by
-Spark's catalog later.
+- Locally the table is external (`LOCATION` under the warehouse folder) and the `deltalake`
+  package writes it, MERGE on the run's key, with or without a JVM: a quiet day starts none,
+  and a run that has one does not pay for a first MERGE compiled in it (2.3 s of a cold run,
+  docs/performance.md). When the run has a SparkSession, Spark only creates the catalog entry,
+  once, with the columns' comments; when it has none, the first write creates the Delta table
+  and the next run with Spark registers it. Without the `local` extra (no `deltalake`), a run
+  with Spark merges with Spark, as on Databricks.
+- On Databricks (or with a Unity Catalog name), where the catalog decides the location: one
+  Spark MERGE on the run's key, retried when a concurrent task committed first.
+- When neither can write (no SparkSession for a remote catalog, or the write failed), the rows
+  are appended to a pending file under the home; the next writer merges them first and only then
+  empties the file. MERGE on the key makes that replay idempotent.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 from quest.config import Settings
@@ -156,8 +158,9 @@ def merge_with_spark(spark, settings: Settings, rows: list[TaskRun]) -> str:
     return name
 
 
-def arrow_table(rows: list[TaskRun]):
-    """`rows` as an Arrow table with the history's schema (arro3, no pyarrow needed)."""
+def arrow_rows(columns, rows):
+    """`rows` (tuples in the order of `columns`, `(name, SQL type, comment)`) as an Arrow table
+    of those types (arro3, no pyarrow needed). Timestamps are UTC; a naive one is taken as UTC."""
     from arro3.core import Array, DataType, Field, Schema, Table
 
     def kind(sql_type: str):
@@ -166,17 +169,27 @@ def arrow_table(rows: list[TaskRun]):
             DataType.timestamp("us", tz="UTC") if name == "timestamp" else getattr(DataType, name)()
         )
 
+    def micros(value):
+        if value is None:
+            return None
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return int(aware.timestamp() * 1_000_000)
+
     arrays, fields = [], []
-    for column, sql_type, _ in COLUMNS:
-        values = [r.as_row()[column] for r in rows]
+    for index, (column, sql_type, _) in enumerate(columns):
+        values = [row[index] for row in rows]
         if sql_type == "TIMESTAMP":
-            micros = [None if v is None else int(v.timestamp() * 1_000_000) for v in values]
-            array = Array(micros, DataType.int64()).cast(kind(sql_type))
+            array = Array([micros(v) for v in values], DataType.int64()).cast(kind(sql_type))
         else:
             array = Array(values, kind(sql_type))
         arrays.append(array)
         fields.append(Field(column, kind(sql_type), nullable=True))
     return Table.from_arrays(arrays, schema=Schema(fields))
+
+
+def arrow_table(rows: list[TaskRun]):
+    """`rows` as an Arrow table with the history's schema."""
+    return arrow_rows(COLUMNS, [tuple(r.as_row()[c] for c in COLUMN_NAMES) for r in rows])
 
 
 def merge_with_deltalake(location: Path, rows: list[TaskRun]) -> None:
@@ -260,11 +273,23 @@ def record_rows(rows: list[TaskRun], settings: Settings, spark=None) -> HistoryW
 
 
 def _write(batch: list[TaskRun], settings: Settings, spark) -> str:
-    if spark is not None:
-        merge_with_spark(spark, settings, batch)
-        return SPARK
     location = local_location(settings, TABLE)
     if location is None:
-        raise RuntimeError("no SparkSession, and the table is in a remote catalog")
+        if spark is None:
+            raise RuntimeError("no SparkSession, and the table is in a remote catalog")
+        merge_with_spark(spark, settings, batch)
+        return SPARK
+    if spark is not None:
+        if not has_deltalake():
+            merge_with_spark(spark, settings, batch)
+            return SPARK
+        ensure_table(spark, settings, TABLE, COLUMNS)
     merge_with_deltalake(location, batch)
     return DELTALAKE
+
+
+def has_deltalake() -> bool:
+    """Whether the JVM-free writer is installed (the `local` extra; `make setup` installs it)."""
+    from importlib.util import find_spec
+
+    return find_spec("deltalake") is not None

@@ -10,8 +10,11 @@ yesterday. Two small ops tables do:
   dashboard draws it over time.
 
 Both are written from the figures the gold task already read (its task result), not by querying
-the views again. Each snapshot is one `INSERT ... REPLACE WHERE run_id = ...` commit, so a run
-recorded twice replaces its own rows instead of adding them twice.
+the views again. Each snapshot is one commit that replaces the run's rows (`run_id = ...`), so a
+run recorded twice replaces its own rows instead of adding them twice. Locally the tables are
+external (as `ops.run_history`, `quest.ops.history_store`): Spark creates their catalog entries
+and the `deltalake` package writes the rows, without a Spark job; with a remote catalog Spark
+writes them (`INSERT ... REPLACE WHERE`), as it does without the `local` extra.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from datetime import UTC, datetime
 
 from quest.config import Settings
 from quest.medallion.tables import replace_where, sql_str
-from quest.ops.history_store import ensure_table
+from quest.ops.history_store import arrow_rows, ensure_table, has_deltalake, local_location
 
 ANSWERS = "answer_history"
 QUARANTINE = "quarantine_history"
@@ -97,7 +100,17 @@ def snapshot(
         name = ensure_table(spark, settings, table, columns)
         if not rows:
             continue
-        df = spark.createDataFrame([(run_id, stamp, *row) for row in rows], _schema(columns))
-        replace_where(spark, df, name, f"run_id = {run}")
+        data = [(run_id, stamp, *row) for row in rows]
+        location = local_location(settings, table)
+        if location is None or not has_deltalake():
+            df = spark.createDataFrame(data, _schema(columns))
+            replace_where(spark, df, name, f"run_id = {run}")
+        else:
+            from deltalake import write_deltalake
+
+            rows_of_run = arrow_rows(columns, data)
+            write_deltalake(
+                str(location), rows_of_run, mode="overwrite", predicate=f"run_id = {run}"
+            )
         written[table] = name
     return written
