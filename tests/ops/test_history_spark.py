@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -112,12 +112,35 @@ def test_a_local_run_with_spark_registers_the_table_with_its_comments_and_writes
     history = spark.sql(f"DESCRIBE HISTORY {name}").orderBy("version").collect()
     assert [h["operation"] for h in history] == ["CREATE TABLE", "MERGE"]
     assert "delta-rs" in (history[-1]["engineInfo"] or "")
-    (got,) = spark.table(name).collect()
-    assert (got["task"], got["attempts"], got["started_at"]) == (
-        "load_bronze",
-        2,
-        start.replace(tzinfo=None),  # the session's time zone is UTC
-    )
+    # the instant itself, to the microsecond (collect() would give it in the process's zone)
+    (got,) = spark.table(name).selectExpr("task", "attempts", "unix_micros(started_at)").collect()
+    assert tuple(got) == ("load_bronze", 2, _micros(start))
+    # Spark reads the table from a checkpoint deltalake wrote (it writes one every 100 commits)
+    from deltalake import DeltaTable
+
+    DeltaTable(str(hs.local_location(spark_settings, hs.TABLE))).create_checkpoint()
+    later = TaskRun("r2", "quest_pipeline", "load_bronze", CHANGED, 1, start, start, 1.0)
+    hs.record_rows([later], spark_settings, spark)
+    assert spark.table(name).count() == 2
+
+
+def test_a_catalog_that_refuses_the_entry_does_not_keep_the_rows_from_the_table(
+    spark, spark_settings, monkeypatch
+):
+    def refuse(*args):
+        raise RuntimeError("metastore down")
+
+    monkeypatch.setattr(hs, "ensure_table", refuse)
+    now = datetime.now(UTC)
+    row = TaskRun("r1", "quest_pipeline", "bls_sync", CHANGED, 1, now, now, 0.0)
+    assert hs.record_rows([row], spark_settings, spark).how == hs.DELTALAKE
+    monkeypatch.undo()
+    # the next run with Spark registers the table deltalake created
+    assert spark.table(hs.ensure_table(spark, spark_settings, hs.TABLE, hs.COLUMNS)).count() == 1
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 class _Context:
@@ -238,7 +261,8 @@ def test_answers_are_snapshotted_from_the_report_and_a_clean_run_adds_no_quarant
     answers = spark_settings.table("ops", "answer_history")
     assert written == {"answer_history": answers}
     rows = {(r["answer"], r["item"]): r["value"] for r in spark.table(answers).collect()}
-    assert {r["recorded_at"] for r in spark.table(answers).collect()} == {at.replace(tzinfo=None)}
+    stamps = spark.table(answers).selectExpr("unix_micros(recorded_at)").distinct().collect()
+    assert [r[0] for r in stamps] == [_micros(at)], "the same instant by either writer"
     (last,) = spark.sql(f"DESCRIBE HISTORY {answers} LIMIT 1").collect()
     assert ("delta-rs" in (last["engineInfo"] or "")) == (writer == "deltalake")
     assert rows == {

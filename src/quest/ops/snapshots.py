@@ -23,7 +23,13 @@ from datetime import UTC, datetime
 
 from quest.config import Settings
 from quest.medallion.tables import replace_where, sql_str
-from quest.ops.history_store import arrow_rows, ensure_table, has_deltalake, local_location
+from quest.ops.history_store import (
+    arrow_rows,
+    ensure_table,
+    has_deltalake,
+    local_location,
+    register,
+)
 
 ANSWERS = "answer_history"
 QUARANTINE = "quarantine_history"
@@ -87,7 +93,8 @@ def snapshot(
     Returns:
         The tables written, by what they hold.
     """
-    stamp = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+    # aware: both writers store this moment whatever the process's time zone
+    stamp = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
     if not report:
         return {}
     figures = {
@@ -97,12 +104,13 @@ def snapshot(
     run = sql_str(run_id, "run_id")
     written = {}
     for table, (columns, rows) in figures.items():
-        name = ensure_table(spark, settings, table, columns)
+        location = local_location(settings, table)
+        jvm_free = location is not None and has_deltalake()
+        name = (register if jvm_free else ensure_table)(spark, settings, table, columns)
         if not rows:
             continue
         data = [(run_id, stamp, *row) for row in rows]
-        location = local_location(settings, table)
-        if location is None or not has_deltalake():
+        if not jvm_free:
             df = spark.createDataFrame(data, _schema(columns))
             replace_where(spark, df, name, f"run_id = {run}")
         else:
