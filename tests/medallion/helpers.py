@@ -35,9 +35,16 @@ def versions(spark, names: list[str]) -> dict[str, int | None]:
 
 
 def all_tables(spark, settings) -> list[str]:
+    """The Delta tables of bronze and silver (not silver's mapping views)."""
     names = []
     for schema in ("bronze", "silver"):
-        for row in spark.sql(f"SHOW TABLES IN {settings.schema(schema)}").collect():
-            if not row["isTemporary"]:
-                names.append(f"{settings.schema(schema)}.{row['tableName']}")
+        for table in spark.catalog.listTables(settings.schema(schema)):
+            if not table.isTemporary and table.tableType != "VIEW":
+                names.append(f"{settings.schema(schema)}.{table.name}")
     return sorted(names)
+
+
+def mapping_views(spark, settings) -> list[str]:
+    """Silver's views, one per mapping file."""
+    tables = spark.catalog.listTables(settings.schema("silver"))
+    return sorted(t.name for t in tables if t.tableType == "VIEW")

@@ -1,5 +1,6 @@
-"""Mapping files: every one's rows in one bronze table, each modelled in a silver table of its
-own, and a catalog loaded when each file had a bronze table of its own brought over."""
+"""Mapping files: every one's rows in one bronze table and, checked, in one silver table with a
+view per file naming its columns; catalogs loaded when each file had a table of its own (in
+bronze, then in silver) brought over."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from quest.errors import DataFileError
 from quest.medallion import load_bronze, load_silver
 from quest.medallion.manifest import BRONZE_MANIFEST, BRONZE_SCHEMA, write_manifest
 from quest.store import LocalStore
-from tests.medallion.helpers import put, versions
+from tests.medallion.helpers import mapping_views, put, versions
 
 pytestmark = pytest.mark.spark
 PERIOD = "period\tperiod_abbr\tperiod_name\nQ01\tQTR1\t1st Quarter\nQ02\tQTR2\t2nd Quarter\n"
@@ -67,6 +68,54 @@ def test_mapping_files_share_one_bronze_commit_and_each_has_its_silver_table(spa
     seasonal = spark.table(settings.table("silver", "pr_seasonal"))
     assert (seasonal.columns[1:3], seasonal.count()) == (["seasonal_code", "seasonal_text"], 0)
     assert silver.tables[settings.table("silver", "pr_seasonal")].files == ["pr.seasonal"]
+    # silver: one Delta table, one commit, for both files; each file a view over it
+    mapping = silver.tables[settings.table("silver", "pr_mapping")]
+    assert (mapping.commits, sorted(mapping.files), mapping.rows_valid) == (
+        1,
+        ["pr.period", "pr.seasonal"],
+        2,
+    )
+    assert mapping_views(spark, settings) == ["pr_period", "pr_seasonal"]
+    assert _tables(spark, settings, "silver") == {
+        "load_manifest",
+        "pr_mapping",
+        "pr_period",
+        "pr_seasonal",
+        "quarantine",
+    }
+    assert spark.table(settings.table("silver", "pr_mapping")).columns == [
+        "source_file",
+        "fields",
+        "_source_sha256",
+        "_loaded_at",
+    ]
+
+
+def test_a_catalog_with_a_silver_table_per_mapping_file_is_brought_over(spark, settings):
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.period", PERIOD)
+    put(store, "bls/pr/pr.seasonal", EMPTY)
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    # what an older quest left: a silver table per mapping file, no pr_mapping
+    for view in ("pr_period", "pr_seasonal"):
+        name, copy = settings.table("silver", view), settings.table("silver", f"{view}_copy")
+        spark.sql(f"CREATE TABLE {copy} USING DELTA AS SELECT * FROM {name}")
+        spark.sql(f"DROP VIEW {name}")
+        spark.sql(f"ALTER TABLE {copy} RENAME TO {name}")
+    spark.sql(f"DROP TABLE {settings.table('silver', 'pr_mapping')}")
+    assert mapping_views(spark, settings) == []
+
+    # no bronze file changed, and still silver moves them into pr_mapping, once
+    silver = load_silver(spark, settings)
+    assert sorted(f.source_file for f in silver.files) == ["pr.period", "pr.seasonal"]
+    assert mapping_views(spark, settings) == ["pr_period", "pr_seasonal"]
+    period = spark.table(settings.table("silver", "pr_period"))
+    assert sorted(tuple(r)[1:4] for r in period.collect()) == [
+        ("Q01", "QTR1", "1st Quarter"),
+        ("Q02", "QTR2", "2nd Quarter"),
+    ]
+    assert load_silver(spark, settings).commits == 0
 
 
 def _older_catalog(spark, settings, body: str, source_file: str = "pr.period") -> tuple[str, str]:
@@ -200,11 +249,14 @@ def test_a_mapping_file_that_turns_into_prose_leaves_no_rows_behind(spark, setti
     table = load_bronze(spark, settings, store).tables[mapping]
     assert (table.files_deleted, table.commits) == (["pr.class"], 0)
     assert versions(spark, [mapping]) == before
-    # ... nor in silver, whose table of it had no row either.
-    silver_class = settings.table("silver", "pr_class")
-    before = versions(spark, [silver_class])
-    assert load_silver(spark, settings).tables[silver_class].commits == 0
-    assert versions(spark, [silver_class]) == before
+    # ... nor in silver, which held no row of it either (its view stays, empty).
+    silver_class, silver_mapping = (settings.table("silver", t) for t in ("pr_class", "pr_mapping"))
+    before = versions(spark, [silver_mapping])
+    tables = load_silver(spark, settings).tables
+    assert (tables[silver_class].commits, tables[silver_mapping].commits) == (0, 0)
+    assert tables[silver_mapping].files_deleted == ["pr.class"]
+    assert versions(spark, [silver_mapping]) == before
+    assert spark.table(silver_class).count() == 0
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,14 @@ def test_silver_plans_the_tabular_files_whose_bronze_content_changed():
     assert sorted(plan.pending) == ["datausa/population.json", "pr.data.0.Current"]
     assert plan.gone == ["pr.data.1.AllData"]
     assert plan.pending_of(FileKind.DATA) == ["pr.data.0.Current"]
-    assert plan.tables() == ["bls_observations", "population", "pr_period", "quarantine"]
+    # pr.period's view, and pr_mapping, the table that holds the mapping files' rows
+    assert plan.tables() == [
+        "bls_observations",
+        "population",
+        "pr_mapping",
+        "pr_period",
+        "quarantine",
+    ]
     quiet = {f: {"table": "t", "sha256": e["sha256"]} for f, e in bronze.items() if e["table"]}
     assert plan_silver(bronze, quiet).nothing_to_do
 

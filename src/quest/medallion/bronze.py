@@ -65,8 +65,8 @@ from quest.spark import ensure_schemas
 log = logging.getLogger(__name__)
 DATA_TABLE = "pr_data"
 # Every mapping file's rows, in one table: one commit for all of them, where a table per file
-# cost a Delta table's creation, commit and first log replay each (silver models each file in
-# a table of its own).
+# cost a Delta table's creation, commit and first log replay each (silver does the same, with a
+# view per file naming its columns).
 MAPPING_TABLE = "pr_mapping"
 POPULATION_TABLE = "population"
 # Tables of quest's own in bronze and silver (silver's from its table definitions): no mapping

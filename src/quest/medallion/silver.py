@@ -34,11 +34,9 @@ from quest.medallion.manifest import (
 from quest.medallion.store_files import FileKind
 from quest.medallion.tables import Commits, append, table_exists
 from quest.medallion.transforms import (
-    FIELD_COUNT,
     MAPPING_FIELDS,
     OBSERVATION_FIELDS,
     OBSERVATION_KEY,
-    RAW_LINE,
     mapping_columns,
     mapping_from_bronze,
     observations_from_bronze,
@@ -85,9 +83,13 @@ class SilverPlan:
         return describe_plan(sorted(self.pending), self.gone, "load from bronze")
 
     def tables(self) -> list[str]:
-        """Every silver table this load reports on (short names)."""
+        """Every silver table and mapping view this load reports on (short names)."""
         known = {e["table"] for e in self.loaded.values()} | {S.QUARANTINE}
-        return sorted(known | {_target(e["kind"], e["table"]) for e in self.pending.values()})
+        targets = {_target(e["kind"], e["table"]) for e in self.pending.values()}
+        mapped = set(self.loaded) | set(self.pending)
+        if any(self.bronze.get(f, {}).get("kind") == FileKind.MAPPING for f in mapped):
+            targets.add(S.MAPPINGS)
+        return sorted(known | targets)
 
 
 def plan_silver(
@@ -132,6 +134,8 @@ class _SilverLoad:
     quarantined: list[DataFrame] = field(default_factory=list)
     merged: dict[str, dict[str, int]] = field(default_factory=dict)
     cached: list[DataFrame] = field(default_factory=list)
+    mappings: list[FileResult] = field(default_factory=list)  # loaded into pr_mapping
+    mappings_deleted: list[str] = field(default_factory=list)  # deleted from it
 
     def name(self, table: str) -> str:
         return self.settings.table("silver", table)
@@ -229,6 +233,7 @@ def load_silver(spark, settings: Settings) -> LayerResult:
         read_manifest(spark, manifest_name),
         full_refresh=settings.full_refresh,
     )
+    plan = _upgrade_mappings(spark, settings, plan)
     if plan.nothing_to_do:
         reason = "no bronze file changed since the last silver load"
         names = [settings.table("silver", t) for t in plan.tables()] + [manifest_name]
@@ -248,6 +253,21 @@ def load_silver(spark, settings: Settings) -> LayerResult:
         failure.result = result
         raise failure
     return result
+
+
+def _upgrade_mappings(spark, settings: Settings, plan: SilverPlan) -> SilverPlan:
+    """An older quest kept each mapping file in a table of its own: while `silver.pr_mapping`
+    does not exist, every mapping file silver loaded is loaded again, into it, and its table
+    becomes a view (`RECORD_VERSION` 3 makes the next run load once more)."""
+    older = {
+        f: plan.bronze[f]
+        for f in plan.loaded
+        if plan.bronze.get(f, {}).get("kind") == FileKind.MAPPING and f not in plan.pending
+    }
+    if not older or table_exists(spark, settings.table("silver", S.MAPPINGS)):
+        return plan
+    log.info("silver: %d mapping files move into %s", len(older), S.MAPPINGS)
+    return replace(plan, pending={**plan.pending, **older})
 
 
 def _apply(load: _SilverLoad) -> tuple[list[FileResult], TableResult | None]:
@@ -279,6 +299,8 @@ def _summarise(
             table = TableResult(Action.RECORDED, files_recorded=len(load.entries))
         elif name == load.name(S.QUARANTINE) and quarantine is not None:
             table = quarantine
+        elif name == load.name(S.MAPPINGS) and (load.mappings or load.mappings_deleted):
+            table = _loaded_table(load.mappings, load.mappings_deleted, {})
         elif loaded or deleted or name in load.merged:
             table = _loaded_table(loaded, deleted, load.merged.get(name, {}))
         else:
@@ -305,44 +327,44 @@ def _loaded_table(loaded: list[FileResult], deleted: list[str], merged: dict) ->
 
 
 def _load_mappings(load: _SilverLoad, files: list[str]) -> list[FileResult]:
-    """Replace each mapping file's table with its valid rows.
+    """Replace the mapping files' valid rows in `silver.pr_mapping` in one commit, and make each
+    file a view naming its columns (`silver.pr_series`...).
 
     Every file is read from `bronze.pr_mapping` at once and its values staged as one array, so
     the rules run and the outcomes are counted in one Spark job for all files, whatever their
-    shapes; each table is then written from the cached rows.
+    shapes; the valid rows of all of them are written in one commit from the cached rows.
     """
     done = [_not_in_pr_mapping(f) for f in files if not load.plan.pending[f].get("header")]
     entries = {f: load.plan.pending[f] for f in files if load.plan.pending[f].get("header")}
     if not entries:
         return done
+    spark = load.spark
     tables = {f: load.name(entry["table"]) for f, entry in entries.items()}
-    bronze = load.spark.table(load.settings.table("bronze", MAPPING_TABLE))
+    bronze = spark.table(load.settings.table("bronze", MAPPING_TABLE))
     in_bronze = F.col("_source_file").isin(list(entries))
     staged = bronze.where(in_bronze).transform(mapping_from_bronze)
     key = ["source_file", MAPPING_FIELDS]
     tagged, counts = load.tag(staged, R.mapping_rules(), key, [], tables)
-    for source_file, entry in entries.items():
-        _replace_mapping(load, tagged, source_file, entry["header"], entry["table"])
-        empty = FileResult(source_file, Action.LOADED, tables[source_file], 0, 0, 0, 0)
-        done.append(load.record(counts.get(source_file, empty), entry["table"]))
-    return done
-
-
-def _replace_mapping(load: _SilverLoad, tagged, source_file: str, header, table: str) -> None:
-    """Replace `table` with the file's valid rows, one column per header field (lower-cased,
-    trimmed), and keep its failed rows for the quarantine."""
-    in_file, of_file = F.col("source_file") == source_file, mapping_columns(header)
-    quarantined = R.outcome(tagged, R.QUARANTINED).where(in_file).transform(of_file)
-    load.quarantined.append(quarantined.transform(to_quarantine(table, {}, load.now)))
-    valid = R.outcome(tagged, R.VALID).where(in_file).transform(of_file)
-    view = f"quest_silver_{table}"
-    valid.drop(FIELD_COUNT, RAW_LINE).withColumn(
-        "_loaded_at", F.lit(load.now).cast("timestamp")
-    ).createOrReplaceTempView(view)
-    name = load.name(table)
-    S.replace_mapping(load.spark, name, view)
-    load.spark.catalog.dropTempView(view)
+    name = load.name(S.MAPPINGS)
+    valid = R.outcome(tagged, R.VALID).select(
+        "source_file",
+        F.col(MAPPING_FIELDS).alias("fields"),
+        "_source_sha256",
+        F.lit(load.now).cast("timestamp").alias("_loaded_at"),
+    )
+    S.write_mappings(spark, name, valid, list(entries))
     load.commits.add(name)
+    for source_file, entry in entries.items():
+        in_file = F.col("source_file") == source_file
+        quarantined = R.outcome(tagged, R.QUARANTINED).where(in_file)
+        quarantined = quarantined.transform(mapping_columns(entry["header"]))
+        load.quarantined.append(quarantined.transform(to_quarantine(entry["table"], {}, load.now)))
+        S.mapping_view(spark, tables[source_file], name, source_file, entry["header"])
+        empty = FileResult(source_file, Action.LOADED, tables[source_file], 0, 0, 0, 0)
+        result = load.record(counts.get(source_file, empty), entry["table"])
+        load.mappings.append(result)
+        done.append(result)
+    return done
 
 
 def _not_in_pr_mapping(source_file: str) -> FileResult:
@@ -362,9 +384,13 @@ def _delete_gone(load: _SilverLoad, source_file: str) -> FileResult:
     """Delete the rows of a file bronze no longer has, and forget it."""
     entry = load.plan.loaded[source_file]
     name = load.name(entry["table"])
+    target = name
+    if S.is_view(load.spark, name):  # a mapping file: its rows are in pr_mapping, its view stays
+        target = load.name(S.MAPPINGS)
+        load.mappings_deleted.append(source_file)
     # Delta writes no version for a DELETE that matches no row (a file with no valid row).
-    if S.delete_file_rows(load.spark, name, source_file) and entry.get("rows_valid") != 0:
-        load.commits.add(name)
+    if S.delete_file_rows(load.spark, target, source_file) and entry.get("rows_valid") != 0:
+        load.commits.add(target)
     load.entries.pop(source_file)
     return FileResult(source_file, Action.DELETED, table=name)
 

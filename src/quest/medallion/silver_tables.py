@@ -1,21 +1,35 @@
 """Silver's table definitions and the writes that keep them in step with bronze.
 
 Each function here is one Delta commit (or none): MERGE for observations and population so a
-consumer of the Change Data Feed sees exactly what changed, replace-by-file for quarantine. (A
-first load appends instead, `quest.medallion.silver`: there is nothing to merge with.)
+consumer of the Change Data Feed sees exactly what changed, replace-by-file for quarantine and
+the mapping files' rows. (A first load appends instead, `quest.medallion.silver`: there is
+nothing to merge with.) Each mapping file is a view over `pr_mapping` (`mapping_view`): no
+commit.
 """
 
 from __future__ import annotations
 
 import logging
 
-from quest.medallion.tables import clear_orphan_folder, replace_where, sql_str, table_exists
+from quest.medallion.tables import (
+    clear_orphan_folder,
+    create_as,
+    quote,
+    replace_where,
+    sql_str,
+    table_exists,
+)
 
 log = logging.getLogger(__name__)
 
 OBSERVATIONS = "bls_observations"
 POPULATION = "population"
 QUARANTINE = "quarantine"
+# Every mapping file's valid rows, its values as one array: one Delta commit for all the files,
+# where a table per file cost a table's creation, commit and first log replay each (about 6 s
+# of a cold run for the eight BLS files, docs/performance.md); each file is a view naming its
+# columns (`silver.pr_series`...).
+MAPPINGS = "pr_mapping"
 _CDF = {"delta.enableChangeDataFeed": "true"}
 
 DDL = {
@@ -32,6 +46,11 @@ DDL = {
         "year INT NOT NULL, population BIGINT NOT NULL, nation_id STRING, source_file STRING, "
         "_source_sha256 STRING, _loaded_at TIMESTAMP",
         "CLUSTER BY (year)",
+        {},
+    ),
+    MAPPINGS: (
+        "source_file STRING, fields ARRAY<STRING>, _source_sha256 STRING, _loaded_at TIMESTAMP",
+        "",
         {},
     ),
     QUARANTINE: (
@@ -120,10 +139,39 @@ def merge_population(spark, name: str, source_view: str) -> dict[str, int]:
     return merged_rows(result)
 
 
-def replace_mapping(spark, name: str, source_view: str) -> None:
+def write_mappings(spark, name: str, rows, files: list[str]) -> None:
+    """Replace the rows of the mapping `files` in `name` with `rows` (`source_file`, `fields`,
+    `_source_sha256`, `_loaded_at`), in one commit; the first creates the table with them."""
+    if table_exists(spark, name):
+        replace_where(spark, rows, name, f"source_file IN ({in_list(files)})")
+        return
+    columns, layout, properties = DDL[MAPPINGS]
+    create_as(spark, rows, name, columns, f"{layout} {_tblproperties({**_CDF, **properties})}")
+
+
+def is_view(spark, name: str) -> bool:
+    return table_exists(spark, name) and spark.catalog.getTable(name).tableType == "VIEW"
+
+
+def mapping_view(spark, view: str, table: str, source_file: str, header) -> None:
+    """Make `view` the rows of `source_file` in `table`, one column per header field (trimmed,
+    lower-cased), between `source_file` and the lineage columns. A table of that name (the one
+    an older quest gave each mapping file) is dropped first: its rows are in `table` now."""
+    if table_exists(spark, view) and not is_view(spark, view):
+        log.warning("%s: the table of an older quest is replaced by a view over %s", view, table)
+        spark.sql(f"DROP TABLE {view}")
+    names = [name.strip().lower() for name in header]
+    # try_element_at: a row of another width (a header changed, the view not yet replaced)
+    # reads as NULL rather than failing every query of the view
+    fields = ", ".join(
+        f"try_element_at(fields, {i + 1}) AS {quote(name)}" for i, name in enumerate(names)
+    )
+    source = sql_str(source_file, "mapping file")
+    comment = sql_str(f"the valid rows of {source_file} in {MAPPINGS}", "mapping file")
     spark.sql(
-        f"CREATE OR REPLACE TABLE {name} USING DELTA {_tblproperties(_CDF)} "
-        f"AS SELECT * FROM {source_view}"
+        f"CREATE OR REPLACE VIEW {view} COMMENT {comment} AS "
+        f"SELECT source_file, {fields}, _source_sha256, _loaded_at FROM {table} "
+        f"WHERE source_file = {source}"
     )
 
 

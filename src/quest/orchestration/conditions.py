@@ -47,8 +47,9 @@ FULL_REFRESH_REF = job_parameter_ref(FULL_REFRESH)
 FILES_CHANGED = "files_changed"
 RUN, REASON, FINGERPRINT = "run", "reason", "fingerprint"
 # Bumped when what the fingerprint covers changes, or the layout the load writes, so the next run
-# loads once more (2: the mapping files' rows in one bronze table).
-RECORD_VERSION = 2
+# loads once more (2: the mapping files' rows in one bronze table; 3: in one silver table, each
+# file a view).
+RECORD_VERSION = 3
 STATE_DIR = ".quest-state"
 # Every mapping joined: the fingerprint speaks of the view definitions and their parameters;
 # which mapping tables exist follows from the files, which the fingerprint covers already.
