@@ -28,9 +28,9 @@
 
 import json
 
-from quest.medallion.manifest import BRONZE_MANIFEST, SILVER_MANIFEST, read_manifest
+from quest.medallion.manifest import SILVER_MANIFEST
 from quest.medallion.report import quarantine_counts
-from quest.medallion.silver import load_silver, plan_silver
+from quest.medallion.silver import load_silver, plan_load
 from quest.ops.task_hook import recorded_task
 from quest.orchestration.notebook import (
     define_widgets,
@@ -65,11 +65,7 @@ if write:
     quest_summary = result
     print(json.dumps(result.to_dict(), indent=2, default=str))
 else:
-    plan = plan_silver(
-        read_manifest(spark, settings.table("bronze", BRONZE_MANIFEST)),
-        read_manifest(spark, manifest_name),
-        full_refresh=settings.full_refresh,
-    )
+    plan = plan_load(spark, settings)
     print(plan.describe())
     print("write=false: nothing loaded (set the `write` widget to true to load)")
 

@@ -55,7 +55,8 @@ _TABULAR = (FileKind.DATA, FileKind.MAPPING, FileKind.POPULATION)
 
 
 def _target(kind: str, bronze_table: str) -> str:
-    """The silver table a bronze file's rows go to."""
+    """The silver table a bronze file's rows go to (a mapping file's: its view over
+    `pr_mapping`)."""
     return {FileKind.DATA: S.OBSERVATIONS, FileKind.POPULATION: S.POPULATION}.get(
         kind, bronze_table
     )
@@ -228,12 +229,7 @@ def load_silver(spark, settings: Settings) -> LayerResult:
     """
     ensure_schemas(spark, settings)
     manifest_name = settings.table("silver", SILVER_MANIFEST)
-    plan = plan_silver(
-        read_manifest(spark, settings.table("bronze", BRONZE_MANIFEST)),
-        read_manifest(spark, manifest_name),
-        full_refresh=settings.full_refresh,
-    )
-    plan = _upgrade_mappings(spark, settings, plan)
+    plan = plan_load(spark, settings)
     if plan.nothing_to_do:
         reason = "no bronze file changed since the last silver load"
         names = [settings.table("silver", t) for t in plan.tables()] + [manifest_name]
@@ -256,18 +252,39 @@ def load_silver(spark, settings: Settings) -> LayerResult:
 
 
 def _upgrade_mappings(spark, settings: Settings, plan: SilverPlan) -> SilverPlan:
-    """An older quest kept each mapping file in a table of its own: while `silver.pr_mapping`
-    does not exist, every mapping file silver loaded is loaded again, into it, and its table
-    becomes a view (`RECORD_VERSION` 3 makes the next run load once more)."""
-    older = {
-        f: plan.bronze[f]
+    """Mapping files silver loaded whose view is missing are loaded again, into
+    `silver.pr_mapping`, and get their view.
+
+    An older quest kept each mapping file in a table of its own (`RECORD_VERSION` 3 makes the
+    next run load once more); a run killed while it moved them (after pr_mapping's commit, or
+    between an old table's drop and its view's creation) leaves some files so too. Decided per
+    file from the catalog's views (one `SHOW VIEWS`), so the next run finishes the move.
+    """
+    mapped = [
+        f
         for f in plan.loaded
         if plan.bronze.get(f, {}).get("kind") == FileKind.MAPPING and f not in plan.pending
-    }
-    if not older or table_exists(spark, settings.table("silver", S.MAPPINGS)):
+    ]
+    if not mapped:
         return plan
-    log.info("silver: %d mapping files move into %s", len(older), S.MAPPINGS)
-    return replace(plan, pending={**plan.pending, **older})
+    views = S.view_names(spark, settings.schema("silver"))
+    if table_exists(spark, settings.table("silver", S.MAPPINGS)):
+        mapped = [f for f in mapped if plan.loaded[f]["table"] not in views]
+    if not mapped:
+        return plan
+    log.info("silver: %d mapping files move into %s: %s", len(mapped), S.MAPPINGS, mapped)
+    return replace(plan, pending={**plan.pending, **{f: plan.bronze[f] for f in mapped}})
+
+
+def plan_load(spark, settings: Settings) -> SilverPlan:
+    """What `load_silver` would do now: the plan from the two manifests, with the mapping files
+    whose view is missing (`_upgrade_mappings`)."""
+    plan = plan_silver(
+        read_manifest(spark, settings.table("bronze", BRONZE_MANIFEST)),
+        read_manifest(spark, settings.table("silver", SILVER_MANIFEST)),
+        full_refresh=settings.full_refresh,
+    )
+    return _upgrade_mappings(spark, settings, plan)
 
 
 def _apply(load: _SilverLoad) -> tuple[list[FileResult], TableResult | None]:
@@ -384,13 +401,16 @@ def _delete_gone(load: _SilverLoad, source_file: str) -> FileResult:
     """Delete the rows of a file bronze no longer has, and forget it."""
     entry = load.plan.loaded[source_file]
     name = load.name(entry["table"])
-    target = name
-    if S.is_view(load.spark, name):  # a mapping file: its rows are in pr_mapping, its view stays
-        target = load.name(S.MAPPINGS)
+    targets = [name]
+    if entry["table"] not in (S.OBSERVATIONS, S.POPULATION):
+        # A mapping file: its rows are in pr_mapping (its view stays, empty), or still in the
+        # table an older quest gave it.
+        targets = [load.name(S.MAPPINGS)] + ([] if S.is_view(load.spark, name) else [name])
         load.mappings_deleted.append(source_file)
-    # Delta writes no version for a DELETE that matches no row (a file with no valid row).
-    if S.delete_file_rows(load.spark, target, source_file) and entry.get("rows_valid") != 0:
-        load.commits.add(target)
+    for target in targets:
+        # Delta writes no version for a DELETE that matches no row (a file with no valid row).
+        if S.delete_file_rows(load.spark, target, source_file) and entry.get("rows_valid") != 0:
+            load.commits.add(target)
     load.entries.pop(source_file)
     return FileResult(source_file, Action.DELETED, table=name)
 

@@ -153,6 +153,12 @@ def is_view(spark, name: str) -> bool:
     return table_exists(spark, name) and spark.catalog.getTable(name).tableType == "VIEW"
 
 
+def view_names(spark, schema: str) -> set[str]:
+    """The views of `schema` (one catalog call), lower-cased."""
+    rows = spark.sql(f"SHOW VIEWS IN {schema}").collect()
+    return {row["viewName"].lower() for row in rows if not row["isTemporary"]}
+
+
 def mapping_view(spark, view: str, table: str, source_file: str, header) -> None:
     """Make `view` the rows of `source_file` in `table`, one column per header field (trimmed,
     lower-cased), between `source_file` and the lineage columns. A table of that name (the one
