@@ -167,6 +167,15 @@ def test_with_a_unity_catalog_the_record_is_kept_in_the_store(settings, store):
     assert store.list("bls/pr/").keys() == {"bls/pr/pr.data.0.Current", "bls/pr/pr.series"}
 
 
+def test_a_record_of_an_earlier_layout_loads_once_more_and_says_why(settings, store):
+    _loaded(settings, store)
+    where = Path(conditions.record_location(settings))
+    data = json.loads(where.read_text())
+    where.write_text(json.dumps(data | {"version": conditions.RECORD_VERSION - 1}))
+    decided = conditions.plan(settings, store, files_changed=QUIET)
+    assert decided.run and "recorded by an earlier quest" in decided.reason
+
+
 def test_a_damaged_record_counts_as_none(settings, store):
     _loaded(settings, store)
     Path(conditions.record_location(settings)).write_text("{not json")

@@ -137,8 +137,8 @@ def record_location(settings: Settings) -> str:
     return str(settings.warehouse / STATE_DIR / name)
 
 
-def read_record(settings: Settings, store: Store) -> MedallionState | None:
-    """The state the medallion was last completely loaded from, or None (never, or unreadable)."""
+def _read_record_data(settings: Settings, store: Store) -> dict | None:
+    """The record as written (any version), or None (never written, or unreadable)."""
     where = record_location(settings)
     try:
         if settings.catalog:
@@ -149,14 +149,40 @@ def read_record(settings: Settings, store: Store) -> MedallionState | None:
         else:
             raw = Path(where).read_bytes()
         data = json.loads(raw)
-        if data.get("version") != RECORD_VERSION:
-            return None
-        return MedallionState(dict(data["inputs"]), dict(data["views"]))
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON {type(data).__name__}, not an object")
+        return data
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError, TypeError) as exc:
         log.warning("the medallion record %s cannot be read (%s); loading again", where, exc)
         return None
+
+
+def read_record(settings: Settings, store: Store) -> MedallionState | None:
+    """The state the medallion was last completely loaded from, or None (never, unreadable, or
+    recorded by a quest whose tables were laid out otherwise: another `RECORD_VERSION`)."""
+    data = _read_record_data(settings, store)
+    if data is None or data.get("version") != RECORD_VERSION:
+        return None
+    try:
+        return MedallionState(dict(data["inputs"]), dict(data["views"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        where = record_location(settings)
+        log.warning("the medallion record %s cannot be read (%s); loading again", where, exc)
+        return None
+
+
+def _no_record_reason(settings: Settings, store: Store) -> str:
+    data = _read_record_data(settings, store)
+    found = data.get("version") if data else None
+    if found is not None and found != RECORD_VERSION:
+        return (
+            f"the last complete load was recorded by an earlier quest (record version {found}, "
+            f"this one {RECORD_VERSION}: the tables are laid out otherwise now), so the "
+            "medallion loads once more"
+        )
+    return f"no complete load is recorded for these tables ({record_location(settings)})"
 
 
 def write_record(settings: Settings, store: Store, state: MedallionState) -> str:
@@ -255,9 +281,7 @@ def plan(
         if n:
             reasons.append(f"{n} {source} file{'s' if n != 1 else ''} changed at the source")
     if loaded is None:
-        reasons.append(
-            f"no complete load is recorded for these tables ({record_location(settings)})"
-        )
+        reasons.append(_no_record_reason(settings, store))
     else:
         if not any(counts.values()) and now.inputs != loaded.inputs:
             reasons.append(
