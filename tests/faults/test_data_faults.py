@@ -296,7 +296,7 @@ def test_mapping_files_named_alike_keep_their_own_rows_or_the_later_is_refused(
     put(store, "bls/pr/quarantine", "source_file\trule\r\nx\ty\r\n")
     with pytest.raises(DataFileError, match=r"pr_footnote: .*already holds pr\.footnote") as raised:
         load_bronze(spark, settings, store)
-    assert "quarantine: its name gives the mapping table quarantine, which quest keeps" in str(
+    assert "quarantine: its name gives the mapping view quarantine, which quest keeps" in str(
         raised.value
     )
     failed = {f.source_file for f in raised.value.result.files if f.error}

@@ -236,9 +236,7 @@ def test_during_the_upgrade_a_mapping_table_stays_with_the_file_that_has_it(spar
     # a new file whose name gives the same table, and sorts first
     put(store, "bls/pr/pr.period", PERIOD.replace("1st", "First"))
 
-    with pytest.raises(
-        DataFileError, match="pr.period: its name gives the mapping table pr_period"
-    ):
+    with pytest.raises(DataFileError, match="pr.period: its name gives the mapping view pr_period"):
         load_bronze(spark, settings, store)
 
     load_silver(spark, settings)

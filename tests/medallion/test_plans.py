@@ -109,8 +109,8 @@ def test_a_table_stays_with_the_file_that_has_it_even_when_that_file_changes():
     assert "characters quest does not write in SQL" in done["pr.series (1)"].error
     assert "already holds pr_footnote" in done["pr.footnote"].error
     assert "quest keeps for its own pr_data table" in done["pr_data"].error
-    assert "2024: its name gives the mapping table 2024, not a table name" in done["2024"].error
-    assert "not a table name" in done["x" * 129].error
+    assert "2024: its name gives the mapping view 2024, not a usable name" in done["2024"].error
+    assert "not a usable name" in done["x" * 129].error
 
 
 def test_a_data_file_whose_name_sql_cannot_hold_is_refused_alone():

@@ -74,7 +74,7 @@ POPULATION_TABLE = "population"
 _RESERVED = frozenset(
     {DATA_TABLE, MAPPING_TABLE, POPULATION_TABLE, BRONZE_MANIFEST, SILVER_MANIFEST, *SILVER_DDL}
 )
-# What a mapping table's name must be: an unquoted identifier (a digit first can read as a
+# What a mapping file's view name must be: an unquoted identifier (a digit first can read as a
 # number) that the Hive metastore keeps whole.
 _TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,127}")
 # Why a file whose name `sql_str` refuses is not loaded.
@@ -149,7 +149,7 @@ class BronzePlan:
 
 def bronze_table(entry: dict) -> str | None:
     """The bronze table a manifest entry's rows are in (none for prose). A mapping file's entry
-    names its own table, which is silver's; its bronze rows are in `pr_mapping`."""
+    names its silver view (`silver.pr_<name>`); its rows are in `pr_mapping`, in both layers."""
     return MAPPING_TABLE if entry.get("kind") == FileKind.MAPPING else entry.get("table")
 
 
@@ -337,9 +337,9 @@ def _without_clashes(
     changed files of a kind are replaced together, `_source_file IN (...)`: one such name would
     stop them all), and the mapping files whose table is one of quest's own, is no usable name,
     or already holds another file (`pr_footnote` beside `pr.footnote`): those go to `done` as
-    failed, and their table keeps the file's rows. A table goes to the file that already has it,
-    else to the first by name (a retired entry, loaded by an older quest, still holds its table
-    while its file is in the store)."""
+    failed, and the rows under that name stay as they are. A name (silver's view) goes to the
+    file that already has it, else to the first by name (a retired entry, loaded by an older
+    quest, still holds its name while its file is in the store)."""
     holders = {
         entry["table"]: source_file
         for source_file, entry in {**plan.retired_in_store, **plan.manifest}.items()
@@ -363,7 +363,7 @@ def _without_clashes(
         if source.table in _RESERVED:
             reason = f"which quest keeps for its own {source.table} table"
         elif not _TABLE_NAME.fullmatch(source.table):
-            reason = "not a table name (a letter first, at most 128 letters, digits and '_')"
+            reason = "not a usable name (a letter first, at most 128 letters, digits and '_')"
         elif not is_plain(source.source_file):
             reason = f"but {_NOT_PLAIN}"
         else:
@@ -374,8 +374,8 @@ def _without_clashes(
         done[source.source_file] = _failed(
             source,
             DataFileError(
-                f"{source.source_file}: its name gives the mapping table {source.table}, "
-                f"{reason}; the file was not loaded and that table keeps its rows"
+                f"{source.source_file}: its name gives the mapping view {source.table}, "
+                f"{reason}; the file was not loaded and that view keeps its rows"
             ),
         )
     return [s for s in sources if s.source_file not in done]

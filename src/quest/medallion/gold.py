@@ -98,7 +98,7 @@ def view_bodies(settings: Settings, enrich: dict[str, bool]) -> dict[str, str]:
 
     Args:
         settings: where the tables live and the answers' parameters.
-        enrich: per mapping table (`pr_series`, `pr_measure`, `pr_sector`), whether the best-year
+        enrich: per mapping view (`pr_series`, `pr_measure`, `pr_sector`), whether the best-year
             view may join it for measure and sector text.
     """
     return {

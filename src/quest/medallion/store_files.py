@@ -72,8 +72,9 @@ def is_data_file(source_file: str) -> bool:
 
 def mapping_table_name(source_file: str) -> str:
     """`pr.series` -> `pr_series`, `archive/pr.series` -> `archive_pr_series`: a file in a
-    sub-folder has a table of its own. Names that differ only in case or punctuation still give
-    one table; bronze refuses the second file (`quest.medallion.bronze`)."""
+    sub-folder has a view of its own (silver's; its rows are in `pr_mapping`). Names that differ
+    only in case or punctuation still give one name; bronze refuses the second file
+    (`quest.medallion.bronze`)."""
     return "".join(ch if ch.isalnum() else "_" for ch in source_file.lower())
 
 

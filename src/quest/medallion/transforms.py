@@ -217,7 +217,7 @@ def to_quarantine(target: str, fields: dict[str, str], quarantined_at):
     """Rows that failed (with `_failed_rule`) -> the common quarantine schema.
 
     Args:
-        target: the silver table the rows were meant for.
+        target: the silver table the rows were meant for (a mapping file's: its view).
         fields: quarantine column -> source column, for series_id/year/period/value/footnote_codes.
     """
 

@@ -45,7 +45,7 @@ QUARANTINE_COLUMNS = (
     ("run_id", "STRING", "the run that refreshed gold"),
     ("recorded_at", "TIMESTAMP", "when silver.quarantine was counted (UTC)"),
     ("source_file", "STRING", "the file the rows came from"),
-    ("target_table", "STRING", "the silver table they were going to"),
+    ("target_table", "STRING", "the silver table (a mapping file: its view) they were going to"),
     ("rule", "STRING", "the first rule they broke"),
     ("rows", "BIGINT", "rows in silver.quarantine for this file and rule"),
 )

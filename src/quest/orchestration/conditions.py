@@ -52,7 +52,7 @@ RUN, REASON, FINGERPRINT = "run", "reason", "fingerprint"
 RECORD_VERSION = 3
 STATE_DIR = ".quest-state"
 # Every mapping joined: the fingerprint speaks of the view definitions and their parameters;
-# which mapping tables exist follows from the files, which the fingerprint covers already.
+# which mapping views exist follows from the files, which the fingerprint covers already.
 _ALL_MAPPINGS = {"pr_series": True, "pr_measure": True, "pr_sector": True}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
