@@ -245,11 +245,10 @@ def test_a_task_records_the_figures_of_its_typed_result(spark, spark_settings):
 def test_answers_are_snapshotted_from_the_report_and_a_clean_run_adds_no_quarantine_row(
     spark, spark_settings, monkeypatch, writer
 ):
-    from quest.ops import snapshots
     from quest.ops.snapshots import snapshot
 
     if writer == "spark":  # without the local extra, or with a remote catalog
-        monkeypatch.setattr(snapshots, "has_deltalake", lambda: False)
+        monkeypatch.setattr(hs, "has_deltalake", lambda: False)
 
     report = {
         "population_stats": {"start_year": 2013, "end_year": 2018, "mean": 3.5, "stddev": 0.5},

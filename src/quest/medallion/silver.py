@@ -267,8 +267,8 @@ def _upgrade_mappings(spark, settings: Settings, plan: SilverPlan) -> SilverPlan
     ]
     if not mapped:
         return plan
-    views = S.view_names(spark, settings.schema("silver"))
     if table_exists(spark, settings.table("silver", S.MAPPINGS)):
+        views = S.view_names(spark, settings.schema("silver"))
         mapped = [f for f in mapped if plan.loaded[f]["table"] not in views]
     if not mapped:
         return plan

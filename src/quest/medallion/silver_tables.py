@@ -149,8 +149,13 @@ def write_mappings(spark, name: str, rows, files: list[str]) -> None:
     create_as(spark, rows, name, columns, f"{layout} {_tblproperties({**_CDF, **properties})}")
 
 
+def table_type(spark, name: str) -> str | None:
+    """`MANAGED`, `EXTERNAL`, `VIEW`..., or None when `name` does not exist."""
+    return spark.catalog.getTable(name).tableType if table_exists(spark, name) else None
+
+
 def is_view(spark, name: str) -> bool:
-    return table_exists(spark, name) and spark.catalog.getTable(name).tableType == "VIEW"
+    return table_type(spark, name) == "VIEW"
 
 
 def view_names(spark, schema: str) -> set[str]:
@@ -163,7 +168,7 @@ def mapping_view(spark, view: str, table: str, source_file: str, header) -> None
     """Make `view` the rows of `source_file` in `table`, one column per header field (trimmed,
     lower-cased), between `source_file` and the lineage columns. A table of that name (the one
     an older quest gave each mapping file) is dropped first: its rows are in `table` now."""
-    if table_exists(spark, view) and not is_view(spark, view):
+    if table_type(spark, view) not in (None, "VIEW"):
         log.warning("%s: the table of an older quest is replaced by a view over %s", view, table)
         spark.sql(f"DROP TABLE {view}")
     names = [name.strip().lower() for name in header]

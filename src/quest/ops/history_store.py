@@ -277,19 +277,25 @@ def record_rows(rows: list[TaskRun], settings: Settings, spark=None) -> HistoryW
 
 
 def _write(batch: list[TaskRun], settings: Settings, spark) -> str:
-    location = local_location(settings, TABLE)
-    if location is None:
-        if spark is None:
+    if spark is None:
+        location = local_location(settings, TABLE)
+        if location is None:
             raise RuntimeError("no SparkSession, and the table is in a remote catalog")
-        merge_with_spark(spark, settings, batch)
-        return SPARK
-    if spark is not None:
-        if not has_deltalake():
+    else:
+        location = jvm_free_location(settings, TABLE)
+        if location is None:
             merge_with_spark(spark, settings, batch)
             return SPARK
         register(spark, settings, TABLE, COLUMNS)
     merge_with_deltalake(location, batch)
     return DELTALAKE
+
+
+def jvm_free_location(settings: Settings, table: str) -> Path | None:
+    """Where `deltalake` writes the ops table `table` in a run that has a SparkSession: its local
+    location; None when Spark writes it (a remote catalog, or no `local` extra)."""
+    location = local_location(settings, table)
+    return location if location is not None and has_deltalake() else None
 
 
 def register(spark, settings: Settings, table: str, columns) -> str:

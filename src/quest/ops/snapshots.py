@@ -23,13 +23,7 @@ from datetime import UTC, datetime
 
 from quest.config import Settings
 from quest.medallion.tables import replace_where, sql_str
-from quest.ops.history_store import (
-    arrow_rows,
-    ensure_table,
-    has_deltalake,
-    local_location,
-    register,
-)
+from quest.ops.history_store import arrow_rows, ensure_table, jvm_free_location, register
 
 ANSWERS = "answer_history"
 QUARANTINE = "quarantine_history"
@@ -104,13 +98,12 @@ def snapshot(
     run = sql_str(run_id, "run_id")
     written = {}
     for table, (columns, rows) in figures.items():
-        location = local_location(settings, table)
-        jvm_free = location is not None and has_deltalake()
-        name = (register if jvm_free else ensure_table)(spark, settings, table, columns)
+        location = jvm_free_location(settings, table)
+        name = (ensure_table if location is None else register)(spark, settings, table, columns)
         if not rows:
             continue
         data = [(run_id, stamp, *row) for row in rows]
-        if not jvm_free:
+        if location is None:
             df = spark.createDataFrame(data, _schema(columns))
             replace_where(spark, df, name, f"run_id = {run}")
         else:
