@@ -179,7 +179,7 @@ class _BronzeLoad:
     spark: object
     settings: Settings
     store: object
-    now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     commits: Commits = field(default_factory=Commits)
 
     def name(self, table: str) -> str:

@@ -129,7 +129,7 @@ class _SilverLoad:
     spark: object
     settings: Settings
     plan: SilverPlan
-    now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     commits: Commits = field(default_factory=Commits)
     entries: dict[str, dict] = field(default_factory=dict)
     quarantined: list[DataFrame] = field(default_factory=list)

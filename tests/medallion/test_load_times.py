@@ -1,0 +1,75 @@
+"""The times a load stores (lineage, manifests, quarantine) are the load's instant, whatever the
+time zone of the process that ran it: PySpark reads a naive datetime as local time."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from quest.config import Settings
+from quest.medallion import load_bronze, load_silver
+from quest.store import LocalStore
+from tests.bls_text import data_file, data_line
+from tests.medallion.helpers import put
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture
+def away_from_utc(monkeypatch):
+    """The process on Los Angeles time (UTC-8 in December) for the test, then back."""
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def test_a_load_away_from_utc_stores_the_instant_it_ran(spark, spark_home, tmp_path, away_from_utc):
+    settings = Settings(
+        home=spark_home, store=str(tmp_path / "store"), schema_prefix=f"tz{uuid.uuid4().hex[:6]}_"
+    )
+    store = LocalStore(settings.store_uri)
+    good, bad = (
+        data_line("PRS30006032", 2018, "Q01", "1.5"),
+        data_line("PRS30006032", 2018, "Q02", "x"),
+    )
+    put(store, "bls/pr/pr.data.0.Current", data_file(good, bad))
+    put(store, "bls/pr/pr.period", "period\tperiod_name\nQ01\t1st Quarter\n")
+    record = {
+        "Nation ID": "01000US",
+        "Nation": "United States",
+        "Year": 2018,
+        "Population": 327167439,
+    }
+    put(store, settings.datausa_key, json.dumps({"data": [record]}))
+
+    before = _micros(datetime.now(UTC))
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    after = _micros(datetime.now(UTC))
+
+    stamps = {
+        ("bronze", "pr_data", "_ingested_at"),
+        ("bronze", "pr_mapping", "_ingested_at"),
+        ("bronze", "population", "_ingested_at"),
+        ("bronze", "ingest_manifest", "ingested_at"),
+        ("silver", "bls_observations", "_loaded_at"),
+        ("silver", "pr_mapping", "_loaded_at"),
+        ("silver", "population", "_loaded_at"),
+        ("silver", "quarantine", "quarantined_at"),
+        ("silver", "load_manifest", "loaded_at"),
+    }
+    for layer, table, column in sorted(stamps):
+        name = settings.table(layer, table)
+        got = [r[0] for r in spark.table(name).selectExpr(f"unix_micros({column})").collect()]
+        assert got, f"{name} is empty"
+        assert all(before <= micros <= after for micros in got), (name, column, got, before)
