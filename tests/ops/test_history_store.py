@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from quest.config import Settings
+from quest.medallion import tables
 from quest.ops import history_store as hs
 from quest.ops.run_history import CHANGED, FAILED, SKIPPED, UNCHANGED, TaskRun
 
@@ -130,11 +131,13 @@ class RacingSpark:
     def dropTempView(self, name):  # noqa: N802 - Spark's name
         pass
 
-    def createDataFrame(self, data, schema):  # noqa: N802 - Spark's name
-        return self
-
     def createOrReplaceTempView(self, name):  # noqa: N802 - Spark's name
         pass
+
+    @staticmethod
+    def frame(spark, rows, schema):
+        """Stands for `local_frame`: the rows' frame is the fake itself."""
+        return spark
 
     def sql(self, statement):
         if statement.startswith("MERGE"):
@@ -145,6 +148,7 @@ class RacingSpark:
 
 def test_a_merge_that_lost_a_race_to_another_task_is_retried(settings, monkeypatch):
     monkeypatch.setattr(hs.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(tables, "local_frame", RacingSpark.frame)
     spark = RacingSpark(2, "[DELTA_CONCURRENT_APPEND] Files were added by a concurrent update")
     hs.merge_with_spark(spark, settings, [row("r1", "bls_sync")])
     assert spark.merges == 3
@@ -152,6 +156,7 @@ def test_a_merge_that_lost_a_race_to_another_task_is_retried(settings, monkeypat
 
 def test_any_other_merge_error_is_not_retried(settings, monkeypatch):
     monkeypatch.setattr(hs.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(tables, "local_frame", RacingSpark.frame)
     spark = RacingSpark(1, "[TABLE_OR_VIEW_NOT_FOUND] ops.run_history")
     with pytest.raises(RuntimeError, match="TABLE_OR_VIEW_NOT_FOUND"):
         hs.merge_with_spark(spark, settings, [row("r1", "bls_sync")])

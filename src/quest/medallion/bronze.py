@@ -47,6 +47,7 @@ from quest.medallion.tables import (
     Commits,
     create_as,
     is_plain,
+    local_frame,
     quote,
     replace_where,
     sql_str,
@@ -530,7 +531,7 @@ def _mapping_lines(load: _BronzeLoad, source: SourceFile):
             f"{not_utf8(source.source_file, exc)}; the file was not loaded (rows it loaded "
             "before keep their last good version)"
         ) from None
-    return load.spark.createDataFrame([(line,) for line in _EOL.split(text)], "value STRING")
+    return local_frame(load.spark, [(line,) for line in _EOL.split(text)], "value STRING")
 
 
 def _replace_files(
@@ -595,7 +596,7 @@ def _load_population(load: _BronzeLoad, source: SourceFile) -> FileResult:
     name = load.name(POPULATION_TABLE)
     lineage = (source.source_file, source.sha256, source.modified or None, load.now)
     rows = [(i, json.dumps(r), payload, *lineage) for i, r in enumerate(records)]
-    df = spark.createDataFrame(rows, _POPULATION_DDL)
+    df = local_frame(spark, rows, _POPULATION_DDL)
     if table_exists(spark, name):
         replace_where(spark, df, name, f"_source_file = {sql_str(source.source_file, 'file')}")
     else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pyspark.sql import types as T
 
-from quest.medallion.tables import overwrite, table_exists
+from quest.medallion.tables import local_frame, overwrite, table_exists
 
 BRONZE_MANIFEST = "ingest_manifest"
 SILVER_MANIFEST = "load_manifest"
@@ -78,6 +78,6 @@ def write_manifest(spark, name: str, entries: dict[str, dict], schema: T.StructT
             spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({', '.join(missing)})")
             commits += 1
     rows = [tuple(entry.get(f.name) for f in schema.fields) for _, entry in sorted(entries.items())]
-    df = spark.createDataFrame(rows, schema)
+    df = local_frame(spark, rows, schema)
     overwrite(spark, df, name)
     return commits

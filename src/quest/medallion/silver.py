@@ -557,7 +557,7 @@ def _write_quarantine(load: _SilverLoad, scope: list[str]) -> TableResult | None
     new_rows = sum(e["rows_quarantined"] for f, e in load.entries.items() if f in scope)
     if created and not new_rows:
         return None  # a new table holds no old rows to replace
-    rows = spark.createDataFrame([], spark.table(name).schema)
+    rows = spark.table(name).limit(0)
     for more in load.quarantined:
         rows = rows.unionByName(more)
     if not S.replace_quarantine(spark, name, rows, scope, new_rows):

@@ -134,11 +134,13 @@ def spark_schema():
 def merge_with_spark(spark, settings: Settings, rows: list[TaskRun]) -> str:
     """MERGE `rows` into `ops.run_history` on the run key, retrying concurrent-commit conflicts
     (two Databricks tasks of a run may record at the same moment)."""
+    from quest.medallion.tables import local_frame  # imports pyspark: not on a quiet day
+
     name = ensure_table(spark, settings, TABLE, COLUMNS)
     if not rows:
         return name
     data = [tuple(r.as_row()[c] for c in COLUMN_NAMES) for r in _latest_per_key(rows)]
-    frame = spark.createDataFrame(data, spark_schema())
+    frame = local_frame(spark, data, spark_schema())
     view = f"quest_ops_history_{os.getpid()}"
     on = " AND ".join(f"t.{k} = s.{k}" for k in KEY)
     statement = (

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from quest.config import Settings
-from quest.medallion.tables import replace_where, sql_str
+from quest.medallion.tables import local_frame, replace_where, sql_str
 from quest.ops.history_store import arrow_rows, ensure_table, jvm_free_location, register
 
 ANSWERS = "answer_history"
@@ -104,7 +104,7 @@ def snapshot(
             continue
         data = [(run_id, stamp, *row) for row in rows]
         if location is None:
-            df = spark.createDataFrame(data, _schema(columns))
+            df = local_frame(spark, data, _schema(columns))
             replace_where(spark, df, name, f"run_id = {run}")
         else:
             from deltalake import write_deltalake
