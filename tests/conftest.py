@@ -8,6 +8,7 @@ The source and store fixtures (a mirror, a local or S3 store, fast settings) liv
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -32,6 +33,17 @@ def real_data(tmp_path_factory) -> Path:
 
 
 pytest_plugins = ["tests.sources.support", "tests.shared_run"]
+
+
+@pytest.fixture
+def away_from_utc(monkeypatch):
+    """The process on Los Angeles time (UTC-8 in December) for the test, then back: PySpark
+    reads and gives naive datetimes in the process's local time."""
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ time zone of the process that ran it: PySpark reads a naive datetime as local ti
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -17,16 +16,6 @@ from tests.bls_text import data_file, data_line
 from tests.medallion.helpers import put
 
 pytestmark = pytest.mark.spark
-
-
-@pytest.fixture
-def away_from_utc(monkeypatch):
-    """The process on Los Angeles time (UTC-8 in December) for the test, then back."""
-    monkeypatch.setenv("TZ", "America/Los_Angeles")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def _micros(moment: datetime) -> int:
@@ -73,3 +62,27 @@ def test_a_load_away_from_utc_stores_the_instant_it_ran(spark, spark_home, tmp_p
         got = [r[0] for r in spark.table(name).selectExpr(f"unix_micros({column})").collect()]
         assert got, f"{name} is empty"
         assert all(before <= micros <= after for micros in got), (name, column, got, before)
+
+    # A later load that changes one file re-writes the manifests: every other entry keeps its
+    # instant (read back naive in local time, it must not move by the offset).
+    manifests = (
+        ("bronze", "ingest_manifest", "ingested_at"),
+        ("silver", "load_manifest", "loaded_at"),
+    )
+
+    def entries() -> dict:
+        return {
+            (layer, r[0]): r[1]
+            for layer, table, column in manifests
+            for r in spark.table(settings.table(layer, table))
+            .selectExpr("source_file", f"unix_micros({column})")
+            .collect()
+        }
+
+    first = entries()
+    put(store, "bls/pr/pr.period", "period\tperiod_name\nQ01\t1st Quarter\nQ02\t2nd Quarter\n")
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    second = entries()
+    moved = {key for key in first if first[key] != second[key]}
+    assert moved == {("bronze", "pr.period"), ("silver", "pr.period")}

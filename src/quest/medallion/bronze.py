@@ -594,9 +594,13 @@ def _load_population(load: _BronzeLoad, source: SourceFile) -> FileResult:
     with load.store.open(source.key) as handle:
         payload, records = _population_records(source, handle.read())
     name = load.name(POPULATION_TABLE)
-    lineage = (source.source_file, source.sha256, source.modified or None, load.now)
-    rows = [(i, json.dumps(r), payload, *lineage) for i, r in enumerate(records)]
-    df = local_frame(spark, rows, _POPULATION_DDL)
+    rows = [(i, json.dumps(r)) for i, r in enumerate(records)]
+    # The payload and the lineage are the same on every row: columns of literals, not a copy
+    # of the whole payload per record in the frame's rows.
+    df = local_frame(spark, rows, "record_index INT, record STRING").select(
+        "record_index", "record", F.lit(payload).alias("payload")
+    )
+    df = df.transform(with_lineage(source.source_file, source.sha256, source.modified, load.now))
     if table_exists(spark, name):
         replace_where(spark, df, name, f"_source_file = {sql_str(source.source_file, 'file')}")
     else:

@@ -6,6 +6,8 @@ previous state and the next run redoes the unfinished files (every write is idem
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pyspark.sql import types as T
 
 from quest.medallion.tables import local_frame, overwrite, table_exists
@@ -60,7 +62,13 @@ def read_manifest(spark, name: str) -> dict[str, dict]:
     """source_file -> the manifest row as a dict; empty when the table does not exist yet."""
     if not table_exists(spark, name):
         return {}
-    return {row["source_file"]: row.asDict() for row in spark.table(name).collect()}
+    return {row["source_file"]: _in_utc(row.asDict()) for row in spark.table(name).collect()}
+
+
+def _in_utc(entry: dict) -> dict:
+    """The entry with its times aware, in UTC: PySpark gives them naive in local time, which the
+    next write would read back an hour off in the hour a clock change repeats."""
+    return {k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in entry.items()}
 
 
 def write_manifest(spark, name: str, entries: dict[str, dict], schema: T.StructType) -> int:

@@ -183,20 +183,21 @@ def local_frame(spark, rows, schema):
     worker.
 
     PySpark ships a list's rows to the JVM as a Python RDD, and the first job that reads one
-    starts a Python worker process: 1.2 s of an idle run's wall time, 2.6 s in a cold run where
-    the JVM competes for the same two cores (docs/performance.md). Here the rows travel as one
-    JSON text inside the query, and the JVM parses it (`from_json`, failing fast): the
-    DataFrame is computed in the JVM alone.
+    starts PySpark's worker daemon and a worker: two processes, about 130 MiB of a 10M-row
+    run's peak (docs/performance.md). Here the rows travel as one JSON text inside the query,
+    and the JVM parses it (`from_json`, failing fast): the DataFrame is computed in the JVM
+    alone. Keep the rows few and small (they are part of the query's plan): a value every row
+    shares is better added as a literal column afterwards.
 
     Args:
-        rows: tuples (or lists) in the order of `schema`'s fields; values as `createDataFrame`
+        rows: tuples or lists in the order of `schema`'s fields; values as `createDataFrame`
             takes them (a naive datetime is local time, as PySpark reads it).
-        schema: a `StructType`, or its DDL (`a STRING, b BIGINT`). Field types: strings,
-            integers, booleans, floats, decimals, dates, timestamps, and arrays of those
-            scalars other than dates and timestamps.
+        schema: a `StructType`, or its DDL (`a STRING, b BIGINT`), whose fields are strings,
+            booleans, INT, BIGINT, DOUBLE, timestamps, or arrays of those other than
+            timestamps. The frame's fields are nullable.
 
     Raises:
-        TypeError: for a field of another type.
+        TypeError: for a field of another type, or a row that is not a tuple or a list.
         ValueError: for a row of the wrong length, or a None in a field that is not nullable.
     """
     import json
@@ -205,49 +206,41 @@ def local_frame(spark, rows, schema):
     from pyspark.sql import types as T
 
     struct = T.StructType.fromDDL(schema) if isinstance(schema, str) else schema
-    scalars = (
-        T.StringType,
-        T.BooleanType,
-        T.ByteType,
-        T.ShortType,
-        T.IntegerType,
-        T.LongType,
-        T.FloatType,
-        T.DoubleType,
-    )
-    # How each field travels in the JSON (`carry`), how a Python value becomes that, and how the
-    # JVM turns it back into the field's type.
+    scalars = (T.StringType, T.BooleanType, T.IntegerType, T.LongType, T.DoubleType)
+    # Each field travels under its position (`c0`, `c1`...), whatever its name: timestamps as
+    # microseconds since the epoch (PySpark's own conversion, exact both ways), the rest as
+    # JSON has them.
     carried, encoders, columns = [], [], []
-    for field in struct.fields:
-        kind, column = field.dataType, F.col(f"r.{quote(field.name)}")
-        if isinstance(kind, T.TimestampType):  # micros since the epoch: exact both ways
+    for index, field in enumerate(struct.fields):
+        kind, key = field.dataType, f"c{index}"
+        column = F.col("r").getField(key)
+        if isinstance(kind, T.TimestampType):
             carry, encode, column = T.LongType(), kind.toInternal, F.timestamp_micros(column)
-        elif isinstance(kind, T.DateType):  # days since the epoch
-            carry, encode, column = T.IntegerType(), kind.toInternal, F.date_from_unix_date(column)
-        elif isinstance(kind, T.DecimalType):  # its exact text
-            carry, encode, column = T.StringType(), str, column.cast(kind)
         elif isinstance(kind, scalars) or (
             isinstance(kind, T.ArrayType) and isinstance(kind.elementType, scalars)
         ):
             carry, encode = kind, None
         else:
             raise TypeError(f"local_frame: field {field.name!r} has type {kind.simpleString()}")
-        carried.append(T.StructField(field.name, carry))
+        carried.append(T.StructField(key, carry))
         encoders.append(encode)
         columns.append(column.alias(field.name))
 
-    def record(index: int, row) -> dict:
+    def record(number: int, row) -> dict:
+        if not isinstance(row, tuple | list):
+            raise TypeError(f"local_frame: row {number} is a {type(row).__name__}, not a tuple")
         if len(row) != len(struct.fields):
             raise ValueError(
-                f"local_frame: row {index} has {len(row)} values for {len(struct.fields)} fields"
+                f"local_frame: row {number} has {len(row)} values for {len(struct.fields)} fields"
             )
         out = {}
-        for field, encode, value in zip(struct.fields, encoders, row, strict=True):
+        values = zip(struct.fields, encoders, row, strict=True)
+        for index, (field, encode, value) in enumerate(values):
             if value is None and not field.nullable:
-                raise ValueError(f"local_frame: row {index} has no value for {field.name!r}")
-            out[field.name] = value if encode is None or value is None else encode(value)
+                raise ValueError(f"local_frame: row {number} has no value for {field.name!r}")
+            out[f"c{index}"] = value if encode is None or value is None else encode(value)
         return out
 
-    text = json.dumps([record(i, row) for i, row in enumerate(rows)])
+    text = json.dumps([record(number, row) for number, row in enumerate(rows)])
     parsed = F.from_json(F.lit(text), T.ArrayType(T.StructType(carried)), {"mode": "FAILFAST"})
     return spark.range(1).select(F.explode(parsed).alias("r")).select(*columns)
