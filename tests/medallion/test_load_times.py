@@ -11,6 +11,7 @@ import pytest
 
 from quest.config import Settings
 from quest.medallion import load_bronze, load_silver
+from quest.medallion.manifest import BRONZE_MANIFEST, BRONZE_SCHEMA, read_manifest, write_manifest
 from quest.store import LocalStore
 from tests.bls_text import data_file, data_line
 from tests.medallion.helpers import put
@@ -63,26 +64,21 @@ def test_a_load_away_from_utc_stores_the_instant_it_ran(spark, spark_home, tmp_p
         assert got, f"{name} is empty"
         assert all(before <= micros <= after for micros in got), (name, column, got, before)
 
-    # A later load that changes one file re-writes the manifests: every other entry keeps its
-    # instant (read back naive in local time, it must not move by the offset).
-    manifests = (
-        ("bronze", "ingest_manifest", "ingested_at"),
-        ("silver", "load_manifest", "loaded_at"),
-    )
 
-    def entries() -> dict:
-        return {
-            (layer, r[0]): r[1]
-            for layer, table, column in manifests
-            for r in spark.table(settings.table(layer, table))
-            .selectExpr("source_file", f"unix_micros({column})")
-            .collect()
-        }
-
-    first = entries()
-    put(store, "bls/pr/pr.period", "period\tperiod_name\nQ01\t1st Quarter\nQ02\t2nd Quarter\n")
-    load_bronze(spark, settings, store)
-    load_silver(spark, settings)
-    second = entries()
-    moved = {key for key in first if first[key] != second[key]}
-    assert moved == {("bronze", "pr.period"), ("silver", "pr.period")}
+def test_manifest_times_keep_their_instant_through_the_hour_a_clock_change_repeats(
+    spark, spark_settings, away_from_utc
+):
+    """PySpark gives times back naive in local time; 01:30 on 1 Nov 2026 happens twice in Los
+    Angeles. A manifest is read and written again by every load: each entry keeps its instant."""
+    name = spark_settings.table("bronze", BRONZE_MANIFEST)
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {spark_settings.schema('bronze')}")
+    first, second = (datetime(2026, 11, 1, h, 30, tzinfo=UTC) for h in (8, 9))  # 01:30 PDT, PST
+    entries = {
+        f: {"source_file": f, "kind": "data", "sha256": "0" * 64, "ingested_at": at}
+        for f, at in (("a", first), ("b", second))
+    }
+    write_manifest(spark, name, entries, BRONZE_SCHEMA)
+    for _ in range(2):  # as loads do: read it back, write it again
+        write_manifest(spark, name, read_manifest(spark, name), BRONZE_SCHEMA)
+    stamps = dict(spark.table(name).selectExpr("source_file", "unix_micros(ingested_at)").collect())
+    assert stamps == {"a": _micros(first), "b": _micros(second)}
