@@ -159,10 +159,10 @@ def _read_record_data(settings: Settings, store: Store) -> dict | None:
         return None
 
 
-def read_record(settings: Settings, store: Store) -> MedallionState | None:
-    """The state the medallion was last completely loaded from, or None (never, unreadable, or
-    recorded by a quest whose tables were laid out otherwise: another `RECORD_VERSION`)."""
-    data = _read_record_data(settings, store)
+def _recorded_state(settings: Settings, data: dict | None) -> MedallionState | None:
+    """The state the medallion was last completely loaded from, given the record's data as read
+    (`_read_record_data`), or None (never, unreadable, or recorded by a quest whose tables were
+    laid out otherwise: another `RECORD_VERSION`)."""
     if data is None or data.get("version") != RECORD_VERSION:
         return None
     try:
@@ -173,8 +173,8 @@ def read_record(settings: Settings, store: Store) -> MedallionState | None:
         return None
 
 
-def _no_record_reason(settings: Settings, store: Store) -> str:
-    data = _read_record_data(settings, store)
+def _no_record_reason(settings: Settings, data: dict | None) -> str:
+    """Why no recorded state applies, from the record's data as read (None: none readable)."""
     found = data.get("version") if data else None
     if found is not None and found != RECORD_VERSION:
         return (
@@ -273,7 +273,8 @@ def plan(
     refresh = full_refresh_requested(full_refresh)
     counts = {source: _count(source, raw) for source, raw in files_changed.items()}
     now = current_state(settings, store)
-    loaded = read_record(settings, store)
+    record = _read_record_data(settings, store)  # read once: it may be on S3
+    loaded = _recorded_state(settings, record)
     reasons = []
     if refresh:
         reasons.append("a full refresh was asked for")
@@ -281,7 +282,7 @@ def plan(
         if n:
             reasons.append(f"{n} {source} file{'s' if n != 1 else ''} changed at the source")
     if loaded is None:
-        reasons.append(_no_record_reason(settings, store))
+        reasons.append(_no_record_reason(settings, record))
     else:
         if not any(counts.values()) and now.inputs != loaded.inputs:
             reasons.append(
