@@ -27,6 +27,14 @@ GOOD = [
 BAD_VALUE = data_line("PRS30006011", 1995, "Q03", "n/a")
 BAD_PERIOD = data_line("PRS30006011", 1995, "Q07", "1.0")
 BAD_COLUMNS = data_line("PRS30006011", 1995, "Q04", "0.9").rsplit("\t", 1)[0]  # no footnote field
+# Past the first 64 KiB, which bronze checks in Python, a byte that is not UTF-8 reaches Spark,
+# which reads it as U+FFFD: in a footnote (no pattern of its own) and in a value.
+MARKED = "bls/pr/pr.data.4.Marked"
+PADDING = [data_line(f"PRS{n:08d}", 2000, "Q01", "1.0") for n in range(1700)]
+NOT_UTF8 = [
+    data_line("PRS30006011", 1995, "Q01", "2.6", "R").encode() + b"\xff",
+    data_line("PRS30006011", 1995, "Q02", "2.1").encode().replace(b"2.1", b"2\xe9.1"),
+]
 POPULATION = {
     "data": [
         {"Nation ID": "01000US", "Nation": "United States", "Year": 2013, "Population": 316128839.0}
@@ -66,6 +74,9 @@ def loaded(spark, spark_home, tmp_path_factory):
     # A BOM and mixed CRLF / LF line ends, as a hand-edited copy might have.
     mixed = "\ufeff" + HEADER + "\r\n" + GOOD[0] + "\n" + GOOD[1] + "\r\n" + GOOD[2] + "\n"
     put(store, ALLDATA, mixed)
+    marked = data_file(*PADDING).encode() + b"\r\n".join(NOT_UTF8) + b"\r\n"
+    assert marked.index(b"\xff") > 65536
+    put(store, MARKED, marked)
     put(
         store,
         "bls/pr/pr.period",
@@ -98,6 +109,36 @@ def test_row_faults_land_in_quarantine_with_their_rule(spark, loaded):
         .first()
     )
     assert (manifest["rows_in"], manifest["rows_valid"], manifest["rows_quarantined"]) == (6, 3, 3)
+
+
+def test_a_byte_not_utf8_past_the_checked_head_quarantines_its_row_never_loads_it_altered(
+    spark, loaded
+):
+    settings = loaded["settings"]
+    assert _quarantine(spark, settings, "pr.data.4.Marked") == [
+        ("text_utf8", "Q01"),
+        ("text_utf8", "Q02"),
+    ]
+    quarantined = spark.table(settings.table("silver", "quarantine")).where(
+        F.col("source_file") == "pr.data.4.Marked"
+    )
+    assert sorted((r["value"], r["footnote_codes"]) for r in quarantined.collect()) == [
+        ("2.6", "R\ufffd"),
+        ("2\ufffd.1", ""),
+    ]
+    observations = spark.table(settings.table("silver", "bls_observations"))
+    assert observations.where(F.col("source_file") == "pr.data.4.Marked").count() == len(PADDING)
+    assert observations.where(F.col("footnote_codes").contains("\ufffd")).count() == 0
+    manifest = (
+        spark.table(settings.table("silver", "load_manifest"))
+        .where(F.col("source_file") == "pr.data.4.Marked")
+        .first()
+    )
+    assert (manifest["rows_in"], manifest["rows_valid"], manifest["rows_quarantined"]) == (
+        len(PADDING) + 2,
+        len(PADDING),
+        2,
+    )
 
 
 def test_bom_and_mixed_line_ends_load_every_row(spark, loaded):

@@ -12,6 +12,7 @@ from pyspark.sql import types as T
 
 from quest.config import Settings
 from quest.errors import DataFileError
+from quest.medallion import bronze as bronze_module
 from quest.medallion import load_bronze, load_silver
 from quest.medallion.manifest import BRONZE_MANIFEST, BRONZE_SCHEMA, write_manifest
 from quest.medallion.silver import plan_load
@@ -342,6 +343,27 @@ def test_a_mapping_file_not_utf8_past_its_first_64_kib_is_refused_and_keeps_its_
     assert counts == {"pr.period": 2, "pr.sector": 1}
     load_silver(spark, settings)
     assert spark.table(settings.table("silver", "pr_period")).count() == 2
+
+
+def test_a_mapping_file_spark_reads_quarantines_a_row_not_utf8_past_its_first_64_kib(
+    spark, settings, monkeypatch
+):
+    # A file over the size bronze reads in Python (8 MiB; here 1 KiB) is read by Spark, which
+    # puts U+FFFD for the byte: that row is quarantined, the others load.
+    monkeypatch.setattr(bronze_module, "_MAPPING_MAX_BYTES", 1024)
+    store = LocalStore(settings.store_uri)
+    rows = "".join(f"Q{i:05d}\tQTR{i}\tQuarter {i}\n" for i in range(3000))
+    assert len(PERIOD + rows) > 65536
+    put(store, "bls/pr/pr.period", (PERIOD + rows).encode() + b"Q99\tQTR\xe9\tbad\n")
+
+    bronze = load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+
+    assert {f.source_file: f.rows_written for f in bronze.files} == {"pr.period": 3003}
+    assert spark.table(settings.table("silver", "pr_period")).count() == 3002
+    quarantine = spark.table(settings.table("silver", "quarantine")).collect()
+    assert [(r["source_file"], r["rule"]) for r in quarantine] == [("pr.period", "text_utf8")]
+    assert "QTR\ufffd" in quarantine[0]["raw_record"]
 
 
 def test_an_older_mapping_table_whose_file_turned_into_prose_is_dropped_and_reported(

@@ -17,6 +17,7 @@ from quest.medallion.transforms import (
     DUP_STATUS,
     DUPLICATE,
     FIELD_COUNT,
+    MAPPING_FIELDS,
     MAPPING_WIDTH,
     OBSERVATION_FIELDS,
     OBSERVATION_KEY,
@@ -40,6 +41,11 @@ YEAR_PATTERN = r"^[0-9]{4}\z"
 # Spark renders a JSON float (DataUSA's tesseract sends 316128839.0) as 3.16128839E8; a wide
 # decimal reads that back exactly, and the rule below refuses any fraction.
 POPULATION_TYPE = "decimal(38,6)"
+# Spark's text reader puts U+FFFD where a byte is not UTF-8. Python refuses such a file when the
+# byte is in its first 64 KiB (or anywhere in a mapping file it reads whole); past that, in a
+# data file or a large mapping file, the row carries the mark and is quarantined, not loaded
+# altered. (A U+FFFD written as valid UTF-8 is quarantined too: BLS files are ASCII.)
+REPLACEMENT = "\ufffd"
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,10 @@ def _matches(column: str, pattern: str) -> Column:
     return F.col(column).rlike(pattern)
 
 
+def _utf8(column: Column) -> Column:
+    return ~F.coalesce(column.contains(REPLACEMENT), F.lit(False))
+
+
 def _whole_positive(number: Column) -> Column:
     return number.isNotNull() & (number > 0) & (number == F.floor(number))
 
@@ -68,6 +78,11 @@ def observation_rules(periods: tuple[str, ...] = DEFAULT_PERIODS) -> list[Rule]:
             "column_count",
             f"the line has {len(OBSERVATION_FIELDS)} tab-separated fields",
             F.col(FIELD_COUNT) == len(OBSERVATION_FIELDS),
+        ),
+        Rule(
+            "text_utf8",
+            "every field is UTF-8 text (no U+FFFD, which Spark reads for a byte that is not)",
+            _all(_utf8(F.col(field)) for field in OBSERVATION_FIELDS),
         ),
         Rule(
             "series_id_present",
@@ -108,6 +123,11 @@ def mapping_rules() -> list[Rule]:
             "the line has as many tab-separated fields as the file's header",
             F.col(FIELD_COUNT) == F.col(MAPPING_WIDTH),
         ),
+        Rule(
+            "text_utf8",
+            "every field is UTF-8 text (no U+FFFD, which Spark reads for a byte that is not)",
+            ~F.exists(F.col(MAPPING_FIELDS), lambda field: ~_utf8(field)),
+        ),
     ]
 
 
@@ -126,6 +146,14 @@ def population_rules() -> list[Rule]:
             _whole_positive(F.col("population").try_cast(POPULATION_TYPE)),
         ),
     ]
+
+
+def _all(checks) -> Column:
+    checks = list(checks)
+    combined = checks[0]
+    for more in checks[1:]:
+        combined = combined & more
+    return combined
 
 
 def _holds(rule: Rule) -> Column:
@@ -147,10 +175,7 @@ def failed_rule(rules: list[Rule]) -> Column:
         *[F.when(~_holds(rule), F.lit(rule.name)) for rule in rules],
         F.lit(None).cast("string"),
     )
-    all_pass = passes[0]
-    for more in passes[1:]:
-        all_pass = all_pass & more
-    return F.when(all_pass, F.lit(None).cast("string")).otherwise(first_failure)
+    return F.when(_all(passes), F.lit(None).cast("string")).otherwise(first_failure)
 
 
 def keys_unique(df: DataFrame, key: list[str]) -> bool:
