@@ -4,17 +4,15 @@ file faults stop that file with an error naming it, and the tables keep their la
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from pyspark.sql import functions as F
 
-from quest.config import Settings
 from quest.errors import DataFileError
 from quest.medallion import load_bronze, load_silver
 from quest.store import LocalStore
 from tests.bls_text import HEADER, data_file, data_line
-from tests.medallion.helpers import all_tables, put, versions
+from tests.medallion.helpers import all_tables, own_settings, put, versions
 
 pytestmark = pytest.mark.spark
 CURRENT = "bls/pr/pr.data.0.Current"
@@ -57,18 +55,9 @@ def _quarantine(spark, settings, source_file):
     )
 
 
-def _own_settings(spark_home, tmp_path_factory, tag: str) -> Settings:
-    """The suite's home with a store folder and schemas of one's own (`tag` names both)."""
-    return Settings(
-        home=spark_home,
-        store=str(tmp_path_factory.mktemp(f"{tag}-store")),
-        schema_prefix=f"{tag}{uuid.uuid4().hex[:6]}_",
-    )
-
-
 @pytest.fixture(scope="module")
 def loaded(spark, spark_home, tmp_path_factory):
-    settings = _own_settings(spark_home, tmp_path_factory, "flt")
+    settings = own_settings(spark_home, tmp_path_factory, "flt")
     store = LocalStore(settings.store_uri)
     put(store, CURRENT, data_file(*GOOD, BAD_VALUE, BAD_PERIOD, BAD_COLUMNS))
     # A BOM and mixed CRLF / LF line ends, as a hand-edited copy might have.
@@ -267,7 +256,7 @@ def test_duplicate_keys_in_a_first_load_are_counted_or_quarantined_never_kept_tw
 ):
     # A file whose keys are not unique takes the full duplicate check even on its first load:
     # an exact copy is dropped and counted, copies that disagree are all quarantined.
-    settings = _own_settings(spark_home, tmp_path_factory, "dup")
+    settings = own_settings(spark_home, tmp_path_factory, "dup")
     store = LocalStore(settings.store_uri)
     conflict = [
         data_line("PRS30006032", 2014, "Q01", "1.0"),
@@ -317,7 +306,7 @@ def test_mapping_files_named_alike_keep_their_own_rows_or_the_later_is_refused(
     # The sync follows sub-folders: `archive/pr.footnote` must not replace `pr.footnote`'s table.
     # Two names that still give one table (`pr.footnote`, `pr_footnote`) cannot both be loaded:
     # the later one is refused by name and the first keeps its rows.
-    settings = _own_settings(spark_home, tmp_path_factory, "alk")
+    settings = own_settings(spark_home, tmp_path_factory, "alk")
     store = LocalStore(settings.store_uri)
     put(store, CURRENT, data_file(*GOOD))
     put(store, "bls/pr/pr.footnote", "footnote_code\tfootnote_text\r\nP\tPreliminary\r\n")
@@ -334,7 +323,7 @@ def test_mapping_files_named_alike_keep_their_own_rows_or_the_later_is_refused(
 
     put(store, "bls/pr/pr_footnote", "footnote_code\tfootnote_text\r\nX\tClash\r\n")
     # Nor may a file take the name of one of quest's own tables.
-    put(store, "bls/pr/quarantine", "source_file\trule\r\nx\ty\r\n")
+    put(store, "bls/pr/quarantine", "code\trule\r\nx\ty\r\n")
     with pytest.raises(DataFileError, match=r"pr_footnote: .*already holds pr\.footnote") as raised:
         load_bronze(spark, settings, store)
     assert "quarantine: its name gives the mapping view quarantine, which quest keeps" in str(

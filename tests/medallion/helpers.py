@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from pathlib import Path
 
+from quest.config import Settings
 from quest.store import LocalStore
+
+
+def own_settings(spark_home: Path, tmp_path_factory, tag: str) -> Settings:
+    """The suite's home with a store folder and schemas of one's own (`tag` names both)."""
+    return Settings(
+        home=spark_home,
+        store=str(tmp_path_factory.mktemp(f"{tag}-store")),
+        schema_prefix=f"{tag}{uuid.uuid4().hex[:6]}_",
+    )
 
 
 def put(store: LocalStore, key: str, data: bytes | str) -> None:

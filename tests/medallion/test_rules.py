@@ -283,6 +283,14 @@ def test_bad_row_that_is_also_duplicated_is_quarantined_not_deduplicated(spark):
         (("2013", "316128839.0", "01000US", None), None),
         (("2013", "3.16128839E8", "01000US", None), None),
         (("2013", "316128839.5", "01000US", None), "population_positive_integral"),
+        # A fraction past the sixth decimal is seen, not rounded away into a whole number.
+        (("2013", "316128839.9999999", "01000US", None), "population_positive_integral"),
+        (("2013", "3.161288399999999E8", "01000US", None), "population_positive_integral"),
+        (("2013", "318857056.0000001", "01000US", None), "population_positive_integral"),
+        # Beyond silver's BIGINT column (its cast would stop the load), and text around a number.
+        (("2013", "10000000000000000000", "01000US", None), "population_positive_integral"),
+        (("2013", "9223372036854775807", "01000US", None), None),
+        (("2013", " 323071342\n", "01000US", None), "population_positive_integral"),
         (("2013", "0", "01000US", None), "population_positive_integral"),
         (("2013", "-5", "01000US", None), "population_positive_integral"),
         (("2013", None, "01000US", None), "population_positive_integral"),

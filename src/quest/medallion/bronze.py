@@ -83,6 +83,17 @@ _NOT_PLAIN = (
     "the file's name holds characters quest does not write in SQL (only letters, digits, '.', "
     "'_', '-', '/' and spaces)"
 )
+# Spark's text reader picks a decompression codec by the file's name (Hadoop's codecs, and LZO
+# and Brotli where a cluster has them): a plain file so named would be read as garbage, or fail
+# the whole read. Bronze reads the BLS files as the text they are, so such a name is refused.
+_CODEC_SUFFIXES = (".gz", ".bz2", ".deflate", ".lz4", ".snappy", ".zst", ".lzo", ".br")
+
+
+def _codec_suffix(source_file: str) -> str | None:
+    lowered = source_file.lower()
+    return next((suffix for suffix in _CODEC_SUFFIXES if lowered.endswith(suffix)), None)
+
+
 # Files bronze keeps no table of (the directory's prose): recorded in the manifest only.
 NOT_TABULAR = "(not tabular)"
 _LINEAGE = (
@@ -350,6 +361,17 @@ def _without_clashes(
         and entry.get("table") == mapping_table_name(source_file)
     }
     for source in sorted(sources, key=lambda s: s.source_file):
+        suffix = _codec_suffix(source.source_file)
+        if source.kind == FileKind.DATA and suffix:
+            done[source.source_file] = _failed(
+                source,
+                DataFileError(
+                    f"{source.source_file}: Spark would read a file named '*{suffix}' as "
+                    f"compressed; BLS data files are plain text; the file was not loaded and "
+                    f"{DATA_TABLE} keeps the rows of every other file"
+                ),
+            )
+            continue
         if source.kind == FileKind.DATA and not is_plain(source.source_file):
             done[source.source_file] = _failed(
                 source,
@@ -518,9 +540,17 @@ def _mapping_lines(load: _BronzeLoad, source: SourceFile):
 
     Raises:
         DataFileError: a small file with a byte that is not UTF-8 (`classify` checked its
-            first 64 KiB only), naming the file and the byte.
+            first 64 KiB only), naming the file and the byte; a large one whose name Spark would
+            read as compressed.
     """
     if source.size > _MAPPING_MAX_BYTES:
+        suffix = _codec_suffix(source.source_file)
+        if suffix:
+            raise DataFileError(
+                f"{source.source_file}: a mapping file over {_MAPPING_MAX_BYTES >> 20} MiB is read "
+                f"by Spark, which would read a file named '*{suffix}' as compressed; it was not "
+                "loaded (rows it loaded before keep their last good version)"
+            )
         return load.spark.read.text(load.store.spark_path(source.key))
     with load.store.open(source.key) as handle:
         body = handle.read()
@@ -580,7 +610,7 @@ def _population_records(source: SourceFile, payload_bytes: bytes) -> tuple[str, 
         records = json.loads(payload)["data"]
         if not isinstance(records, list) or not records:
             raise ValueError("`data` is empty or not a list")
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise DataFileError(
             f"{source.source_file}: not a DataUSA population answer ({exc}); expected JSON with "
             "a non-empty `data` list; bronze keeps the last good copy"

@@ -38,9 +38,12 @@ VALUE_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,3})?\z"
 NUMBER_PATTERN = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\z"
 SERIES_PATTERN = r"^PR[A-Z][0-9A-Z]{8}\z"
 YEAR_PATTERN = r"^[0-9]{4}\z"
-# Spark renders a JSON float (DataUSA's tesseract sends 316128839.0) as 3.16128839E8; a wide
-# decimal reads that back exactly, and the rule below refuses any fraction.
-POPULATION_TYPE = "decimal(38,6)"
+# Spark renders a JSON float (DataUSA's tesseract sends 316128839.0) as 3.16128839E8. Eighteen
+# decimals read any such rendering of a double back exactly (a double has at most 17 significant
+# digits), so a fraction is seen, never rounded away (316128839.9999999 is no whole number); the
+# rule below also refuses a number silver's BIGINT column cannot hold, and any text around it.
+POPULATION_TYPE = "decimal(38,18)"
+_BIGINT_MAX = 2**63 - 1
 # Spark's text reader puts U+FFFD where a byte is not UTF-8. Python refuses such a file when the
 # byte is in its first 64 KiB (or anywhere in a mapping file it reads whole); past that, in a
 # data file or a large mapping file, the row carries the mark and is quarantined, not loaded
@@ -142,8 +145,10 @@ def population_rules() -> list[Rule]:
         Rule("year_integer", "year is a 4-digit integer", _matches("year", YEAR_PATTERN)),
         Rule(
             "population_positive_integral",
-            "population is a whole number above zero",
-            _whole_positive(F.col("population").try_cast(POPULATION_TYPE)),
+            "population is a whole number above zero that fits BIGINT",
+            _matches("population", NUMBER_PATTERN)
+            & _whole_positive(F.col("population").try_cast(POPULATION_TYPE))
+            & (F.col("population").try_cast(POPULATION_TYPE) <= F.lit(_BIGINT_MAX)),
         ),
     ]
 

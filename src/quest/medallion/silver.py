@@ -35,6 +35,7 @@ from quest.medallion.store_files import FileKind
 from quest.medallion.tables import Commits, append, table_exists
 from quest.medallion.transforms import (
     MAPPING_FIELDS,
+    MAPPING_KEY,
     OBSERVATION_FIELDS,
     OBSERVATION_KEY,
     mapping_columns,
@@ -360,8 +361,11 @@ def _load_mappings(load: _SilverLoad, files: list[str]) -> list[FileResult]:
     bronze = spark.table(load.settings.table("bronze", MAPPING_TABLE))
     in_bronze = F.col("_source_file").isin(list(entries))
     staged = bronze.where(in_bronze).transform(mapping_from_bronze)
-    key = ["source_file", MAPPING_FIELDS]
-    tagged, counts = load.tag(staged, R.mapping_rules(), key, [], tables)
+    # One row per code in each file (the gold views join on them): rows that share a code with
+    # different values are all quarantined, as observations sharing a key are; a line repeated
+    # exactly is one row.
+    key = ["source_file", MAPPING_KEY]
+    tagged, counts = load.tag(staged, R.mapping_rules(), key, [MAPPING_FIELDS], tables)
     name = load.name(S.MAPPINGS)
     valid = R.outcome(tagged, R.VALID).select(
         "source_file",

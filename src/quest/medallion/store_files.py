@@ -7,6 +7,7 @@ the first bytes of the object, so a bad file is refused before Spark touches it.
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -16,6 +17,10 @@ from quest.store.base import SHA256, SOURCE_MODIFIED, ObjectInfo, hash_object, r
 DATA_HEADER = ("series_id", "year", "period", "value", "footnote_codes")
 BOM = "\ufeff"
 _HEAD_BYTES = 65536
+_EOL = re.compile(r"\r\n|\r|\n")
+# Columns of quest's own beside a mapping file's fields (silver's view and staging): a header
+# may not name one, in any case.
+_OWN_COLUMN = re.compile(r"(?i)source_file\Z|_")
 
 
 class FileKind(StrEnum):
@@ -84,8 +89,8 @@ def not_utf8(source_file: str, exc: UnicodeDecodeError) -> str:
 
 
 def first_line(head: bytes, source_file: str, cut: bool = False) -> str:
-    """The first line of a text object, without BOM or line end. `head` is the object's first
-    bytes, `cut` when the object goes on beyond them.
+    """The first line of a text object that is not blank, without BOM or line end. `head` is the
+    object's first bytes, `cut` when the object goes on beyond them.
 
     Raises:
         DataFileError: for an empty object or one whose head is not UTF-8.
@@ -99,8 +104,13 @@ def first_line(head: bytes, source_file: str, cut: bool = False) -> str:
         if not (cut and exc.end == len(head)):
             raise DataFileError(not_utf8(source_file, exc)) from None
         text = head[: exc.start].decode("utf-8")
-    line = text.removeprefix(BOM).split("\n", 1)[0]
-    return line.rstrip("\r")
+    # Lines as Spark's text reader and bronze's clean-up see them: LF, CRLF or CR alone end a
+    # line, a BOM that starts one is dropped, and a line of spaces is no line.
+    for line in _EOL.split(text):
+        line = line.lstrip(BOM)
+        if line.strip(" "):
+            return line
+    return ""
 
 
 def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
@@ -144,6 +154,12 @@ def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
     if "" in names or len({n.lower() for n in names}) != len(names):
         raise DataFileError(
             f"{source.source_file}: header {line[:120]!r} has a blank or repeated column name"
+        )
+    own = [name for name in names if _OWN_COLUMN.match(name)]
+    if own:
+        raise DataFileError(
+            f"{source.source_file}: header {line[:120]!r} names a column quest keeps for its own "
+            f"({own[0]!r}: source_file and names beginning with '_')"
         )
     return _with(source, FileKind.MAPPING, mapping_table_name(source.source_file), line)
 

@@ -81,8 +81,13 @@ def with_lineage(source_file: str, sha256: str, modified: str, ingested_at):
     return transform
 
 
+def _column(name: str) -> Column:
+    """A column by its name, whatever the name holds (a header's padding, a backtick)."""
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
 def _trimmed(name: str) -> Column:
-    return F.trim(F.col(f"`{name}`"))
+    return F.trim(_column(name))
 
 
 def _from_bronze(df: DataFrame, fields: list[Column]) -> DataFrame:
@@ -148,16 +153,24 @@ def mark_duplicates(key: list[str], compared: list[str]):
 
 MAPPING_FIELDS = "_fields"
 MAPPING_WIDTH = "_width"
+MAPPING_KEY = "_code"
 
 
 def mapping_from_bronze(df: DataFrame) -> DataFrame:
     """Bronze `pr_mapping` rows of any files -> the silver staging shape, with the row's value
     for each header field, trimmed, as one array (`_fields`) and the header's field count
-    (`_width`): files of every shape stage together. `mapping_columns` names the values."""
+    (`_width`): files of every shape stage together. `mapping_columns` names the values.
+    `_code` is the first value: a BLS mapping file maps a code (`series_id`, `measure_code`...)
+    to its text, one row per code."""
     fields = F.col("fields")
     values = F.transform(F.col("header"), lambda _, i: F.trim(F.try_element_at(fields, i + 1)))
     return _from_bronze(
-        df, [values.alias(MAPPING_FIELDS), F.size(F.col("header")).alias(MAPPING_WIDTH)]
+        df,
+        [
+            values.alias(MAPPING_FIELDS),
+            F.size(F.col("header")).alias(MAPPING_WIDTH),
+            F.trim(F.try_element_at(fields, F.lit(1))).alias(MAPPING_KEY),
+        ],
     )
 
 
@@ -168,7 +181,8 @@ def mapping_columns(header):
 
     def transform(df: DataFrame) -> DataFrame:
         fields = F.col(MAPPING_FIELDS)
-        rest = [F.col(f"`{c}`") for c in df.columns if c not in (MAPPING_FIELDS, MAPPING_WIDTH)]
+        own = (MAPPING_FIELDS, MAPPING_WIDTH, MAPPING_KEY)
+        rest = [_column(c) for c in df.columns if c not in own]
         named = [fields[i].alias(name) for i, name in enumerate(names)]
         return df.select(rest[0], *named, *rest[1:])
 
@@ -203,7 +217,7 @@ def type_population(loaded_at):
     def transform(df: DataFrame) -> DataFrame:
         return df.select(
             F.col("year").cast("int").alias("year"),
-            F.col("population").cast(T.DecimalType(38, 6)).cast("bigint").alias("population"),
+            F.col("population").cast(T.DecimalType(38, 18)).cast("bigint").alias("population"),
             "nation_id",
             "source_file",
             "_source_sha256",
@@ -232,7 +246,7 @@ def to_quarantine(target: str, fields: dict[str, str], quarantined_at):
                 (F.col(fields[name]) if name in fields else F.lit(None)).cast("string").alias(name)
                 for name in shown
             ],
-            F.to_json(F.struct(*[F.col(f"`{c}`") for c in raw])).alias("raw_record"),
+            F.to_json(F.struct(*[_column(c) for c in raw])).alias("raw_record"),
             "_source_sha256",
             F.lit(quarantined_at).cast("timestamp").alias("quarantined_at"),
         )

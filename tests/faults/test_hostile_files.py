@@ -1,0 +1,142 @@
+"""Files that once stopped a whole layer, or loaded altered: each is refused naming it, or its
+bad rows are quarantined, and every other file of the load goes through.
+
+One load of one store holds them all (a Spark load costs seconds; each case costs nothing more).
+Before these fixes a mapping header naming `source_file` stopped silver with a Spark error naming
+no file, a data file named `*.gz` stopped bronze, a CR-only file was refused or quarantined whole,
+and two rows of `pr.series` for one series gave that series two best years in gold.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pyspark.sql import functions as F
+
+from quest.errors import DataFileError
+from quest.medallion import create_gold_views, load_bronze, load_silver
+from quest.medallion.bronze import SourceFile, _population_records
+from quest.store import LocalStore
+from tests.bls_text import HEADER, data_file, data_line
+from tests.medallion.helpers import own_settings, put
+
+pytestmark = pytest.mark.spark
+GOOD = [
+    data_line("PRS30006011", 1995, "Q01", "2.6"),
+    data_line("PRS30006032", 2013, "Q01", "0.5"),
+]
+CR_ONLY = [
+    data_line("PRS30006011", 1996, "Q01", "1.5"),
+    data_line("PRS30006011", 1996, "Q02", "1.0"),
+]
+POPULATION = {
+    "data": [
+        {"Nation ID": "01000US", "Nation": "United States", "Year": 2013, "Population": 316128839}
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def hostile(spark, spark_home, tmp_path_factory):
+    settings = own_settings(spark_home, tmp_path_factory, "hst")
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.data.0.Current", data_file(*GOOD))
+    # Plain text under a name Spark reads as gzip.
+    put(store, "bls/pr/pr.data.9.Plain.gz", data_file(*GOOD))
+    # CR alone ends each line, and blank lines come before the header.
+    put(store, "bls/pr/pr.data.5.Cr", "\r  \r" + data_file(*CR_ONLY, eol="\r"))
+    put(store, "bls/pr/pr.clash", "source_file\tname\r\nA\tAlpha\r\n")
+    put(store, "bls/pr/pr.tick", "co`de\tname\r\nA\tAlpha\r\nB\r\n")
+    put(
+        store,
+        "bls/pr/pr.series",
+        "series_id\tmeasure_code\tsector_code\r\n"
+        "PRS30006011\t09\t3000\r\n"
+        "PRS30006011\t10\t3100\r\n"
+        "PRS30006032\t09\t3000\r\n"
+        "PRS30006032\t09\t3000\r\n",
+    )
+    put(store, settings.datausa_key, json.dumps(POPULATION))
+    with pytest.raises(DataFileError) as refused:
+        load_bronze(spark, settings, store)
+    silver = load_silver(spark, settings)
+    create_gold_views(spark, settings)
+    return {"settings": settings, "error": str(refused.value), "silver": silver}
+
+
+def _quarantine(spark, settings, source_file: str) -> list[tuple]:
+    rows = spark.table(settings.table("silver", "quarantine")).where(
+        F.col("source_file") == source_file
+    )
+    return sorted((r["rule"], r["raw_record"]) for r in rows.collect())
+
+
+def test_a_data_file_named_as_compressed_is_refused_alone(spark, hostile):
+    settings = hostile["settings"]
+    assert (
+        "pr.data.9.Plain.gz: Spark would read a file named '*.gz' as compressed"
+        in (hostile["error"])
+    )
+    files = spark.table(settings.table("bronze", "pr_data")).select("_source_file").distinct()
+    assert {r[0] for r in files.collect()} == {"pr.data.0.Current", "pr.data.5.Cr"}
+
+
+def test_a_mapping_header_naming_a_column_of_quest_is_refused_alone(spark, hostile):
+    settings = hostile["settings"]
+    assert "pr.clash: header 'source_file\\tname' names a column quest keeps" in hostile["error"]
+    assert not spark.catalog.tableExists(settings.table("silver", "pr_clash"))
+    assert "pr.clash" not in {f.source_file for f in hostile["silver"].files}
+
+
+def test_a_cr_only_file_with_blank_lines_first_loads_every_row(spark, hostile):
+    settings = hostile["settings"]
+    rows = (
+        spark.table(settings.table("silver", "bls_observations"))
+        .where(F.col("source_file") == "pr.data.5.Cr")
+        .select("series_id", "year", "period", F.col("value").cast("string"))
+        .collect()
+    )
+    assert sorted(tuple(r) for r in rows) == [
+        ("PRS30006011", 1996, "Q01", "1.500"),
+        ("PRS30006011", 1996, "Q02", "1.000"),
+    ]
+    assert _quarantine(spark, settings, "pr.data.5.Cr") == []
+
+
+def test_a_backtick_in_a_mapping_header_is_a_column_name_like_any_other(spark, hostile):
+    settings = hostile["settings"]
+    view = spark.table(settings.table("silver", "pr_tick"))
+    assert view.columns[:3] == ["source_file", "co`de", "name"]
+    assert [(r["co`de"], r["name"]) for r in view.collect()] == [("A", "Alpha")]
+    ((rule, raw),) = _quarantine(spark, settings, "pr.tick")
+    assert rule == "column_count"
+    assert json.loads(raw)["co`de"] == "B"
+
+
+def test_rows_of_a_mapping_file_that_share_a_code_with_other_values_are_quarantined(spark, hostile):
+    settings = hostile["settings"]
+    series = spark.table(settings.table("silver", "pr_series"))
+    assert [r["series_id"] for r in series.collect()] == ["PRS30006032"]
+    quarantined = _quarantine(spark, settings, "pr.series")
+    assert [rule for rule, _ in quarantined] == ["conflicting_duplicate"] * 2
+    assert {json.loads(raw)["measure_code"] for _, raw in quarantined} == {"09", "10"}
+    (result,) = [f for f in hostile["silver"].files if f.source_file == "pr.series"]
+    assert (result.rows_in, result.rows_written, result.rows_quarantined) == (4, 1, 2)
+    assert result.rows_duplicates == 1
+    # Gold's best year stays one row per series.
+    best = spark.table(settings.table("gold", "best_year_by_series")).collect()
+    assert sorted(r["series_id"] for r in best) == ["PRS30006011", "PRS30006032"]
+
+
+def test_a_population_answer_nested_too_deep_for_python_is_refused_naming_it():
+    source = SourceFile("datausa/population.json", "population.json", "0" * 64, "", 0)
+    with pytest.raises(DataFileError, match="population.json: not a DataUSA population answer"):
+        _population_records(source, b"[" * 100_000)
+
+
+def test_the_header_line_is_found_after_blank_lines_and_cr_line_ends():
+    from quest.medallion.store_files import first_line
+
+    head = "\ufeff\r \r\n\ufeff" + HEADER + "\rrest"
+    assert first_line(head.encode(), "f") == HEADER
