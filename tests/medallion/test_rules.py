@@ -298,6 +298,8 @@ def test_bad_row_that_is_also_duplicated_is_quarantined_not_deduplicated(spark):
         # A JSON string may end with a newline, which Java's `$` would accept.
         (("2013\n", "1", "01000US", None), "year_integer"),
         (("2013", "1", None, "04000US06"), "national_level"),
+        # Another nation's population is not the United States'.
+        (("2013", "1", "02000CA", None), "national_level"),
     ],
 )
 def test_population_rules(spark, values, rule):

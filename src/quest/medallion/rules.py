@@ -23,6 +23,7 @@ from quest.medallion.transforms import (
     OBSERVATION_KEY,
     mark_duplicates,
 )
+from quest.sources.population import US_NATION_ID
 
 FAILED_RULE = "_failed_rule"
 OUTCOME = "_outcome"
@@ -139,8 +140,8 @@ def population_rules() -> list[Rule]:
         Rule("record_is_object", "the record is a JSON object", F.col("record_parsed")),
         Rule(
             "national_level",
-            "the record is the nation (a Nation ID, no State ID)",
-            F.col("nation_id").isNotNull() & F.col("state_id").isNull(),
+            f"the record is the United States (Nation ID {US_NATION_ID}), no State ID",
+            (F.col("nation_id") == F.lit(US_NATION_ID)) & F.col("state_id").isNull(),
         ),
         Rule("year_integer", "year is a 4-digit integer", _matches("year", YEAR_PATTERN)),
         Rule(
