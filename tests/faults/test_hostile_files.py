@@ -10,12 +10,13 @@ and two rows of `pr.series` for one series gave that series two best years in go
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from pyspark.sql import functions as F
 
 from quest.errors import DataFileError
-from quest.medallion import create_gold_views, load_bronze, load_silver
+from quest.medallion import create_gold_views, load_bronze, load_silver, store_files
 from quest.medallion.bronze import SourceFile, _population_records
 from quest.store import LocalStore
 from tests.bls_text import HEADER, data_file, data_line
@@ -56,6 +57,14 @@ def hostile(spark, spark_home, tmp_path_factory):
         "PRS30006011\t10\t3100\r\n"
         "PRS30006032\t09\t3000\r\n"
         "PRS30006032\t09\t3000\r\n",
+    )
+    # Two texts for Q01: both rows are quarantined, and Q01 stays a known period.
+    put(
+        store,
+        "bls/pr/pr.period",
+        "period\tperiod_abbr\tperiod_name\r\n"
+        + "".join(f"Q0{q}\tQTR{q}\tQuarter {q}\r\n" for q in range(1, 6))
+        + "Q01\tQTR1\tFirst quarter (revised)\r\n",
     )
     put(store, settings.datausa_key, json.dumps(POPULATION))
     with pytest.raises(DataFileError) as refused:
@@ -124,9 +133,33 @@ def test_rows_of_a_mapping_file_that_share_a_code_with_other_values_are_quaranti
     (result,) = [f for f in hostile["silver"].files if f.source_file == "pr.series"]
     assert (result.rows_in, result.rows_written, result.rows_quarantined) == (4, 1, 2)
     assert result.rows_duplicates == 1
+    # A period with two texts is still a period: the observations of Q01 load.
+    quarantined = _quarantine(spark, settings, "pr.period")
+    assert [rule for rule, _ in quarantined] == ["conflicting_duplicate"] * 2
+    observations = spark.table(settings.table("silver", "bls_observations"))
+    assert observations.where(F.col("period") == "Q01").count() == 3
+    assert _quarantine(spark, settings, "pr.data.0.Current") == []
     # Gold's best year stays one row per series.
     best = spark.table(settings.table("gold", "best_year_by_series")).collect()
     assert sorted(r["series_id"] for r in best) == ["PRS30006011", "PRS30006032"]
+
+
+def test_a_mapping_header_an_older_quest_loaded_is_refused_by_silver_naming_it(
+    spark, spark_home, tmp_path_factory
+):
+    # An older bronze loaded such a header; silver then stopped on every run, naming no file.
+    settings = own_settings(spark_home, tmp_path_factory, "old")
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.clash", "code\t_loaded_at\r\nA\tyesterday\r\n")
+    put(store, "bls/pr/pr.sector", "sector_code\tsector_name\r\n8400\tBusiness\r\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_files, "_OWN_COLUMN", re.compile(r"(?!)"))  # the older bronze
+        load_bronze(spark, settings, store)
+
+    with pytest.raises(DataFileError, match=r"pr\.clash: its header names a column quest keeps"):
+        load_silver(spark, settings)
+    assert spark.table(settings.table("silver", "pr_sector")).count() == 1
+    assert not spark.catalog.tableExists(settings.table("silver", "pr_clash"))
 
 
 def test_a_population_answer_nested_too_deep_for_python_is_refused_naming_it():

@@ -95,6 +95,9 @@ def test_a_tabular_file_that_is_not_utf8_is_refused_not_prose(tmp_path):
     ):
         _classify(tmp_path, "pr.new", body)
     assert _classify(tmp_path / "txt", "pr.txt", b"Caf\xe9 prose\r\n" * 3).kind == FileKind.PROSE
+    # The first line that is not blank, whatever ends it, as for a head that decodes.
+    with pytest.raises(DataFileError, match="its first line has a tab"):
+        _classify(tmp_path / "blank", "pr.new", b"\r\n  \r" + body)
 
 
 def test_mapping_header_with_a_repeated_name_is_refused(tmp_path):

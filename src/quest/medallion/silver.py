@@ -31,7 +31,7 @@ from quest.medallion.manifest import (
     read_manifest,
     write_manifest,
 )
-from quest.medallion.store_files import FileKind
+from quest.medallion.store_files import FileKind, own_column
 from quest.medallion.tables import Commits, append, table_exists
 from quest.medallion.transforms import (
     MAPPING_FIELDS,
@@ -354,6 +354,12 @@ def _load_mappings(load: _SilverLoad, files: list[str]) -> list[FileResult]:
     """
     done = [_not_in_pr_mapping(f) for f in files if not load.plan.pending[f].get("header")]
     entries = {f: load.plan.pending[f] for f in files if load.plan.pending[f].get("header")}
+    for source_file, entry in list(entries.items()):
+        # (bronze refuses such a header; one an older quest loaded would stop this whole load)
+        own = own_column(entry["header"])
+        if own:
+            done.append(_refused_header(source_file, own))
+            del entries[source_file]
     if not entries:
         return done
     spark = load.spark
@@ -388,6 +394,14 @@ def _load_mappings(load: _SilverLoad, files: list[str]) -> list[FileResult]:
     return done
 
 
+def _refused_header(source_file: str, why: str) -> FileResult:
+    """A mapping file whose header (loaded into bronze by an older quest) names a column of
+    quest's own: refused, naming it; its silver rows keep their last good version."""
+    error = f"{source_file}: its header {why}; it was not loaded and its view keeps its rows"
+    log.error("%s", error)
+    return FileResult(source_file, Action.FAILED, error=error)
+
+
 def _not_in_pr_mapping(source_file: str) -> FileResult:
     """A mapping file whose bronze manifest entry has no header: an older quest loaded it into a
     table of its own, and bronze has not loaded it into `pr_mapping` yet (its reload failed).
@@ -420,9 +434,27 @@ def _delete_gone(load: _SilverLoad, source_file: str) -> FileResult:
 
 
 def _known_periods(load: _SilverLoad) -> tuple[str, ...]:
-    name = load.name("pr_period")
-    if table_exists(load.spark, name) and "period" in load.spark.table(name).columns:
-        found = tuple(sorted(r[0] for r in load.spark.table(name).select("period").collect()))
+    """The period codes `pr.period` lists in a well-formed row, whatever their text: two texts
+    for one code quarantine both rows (`conflicting_duplicate`), not the code, whose
+    observations still load. Read from bronze, so a change of `pr.period` in this load counts;
+    the BLS codes when there is no such file, or it lists none."""
+    spark = load.spark
+    bronze = load.settings.table("bronze", MAPPING_TABLE)
+    for source_file, entry in sorted(load.plan.bronze.items()):
+        names = [name.strip().lower() for name in entry.get("header") or []]
+        if entry.get("table") != "pr_period" or "period" not in names:
+            continue
+        if not table_exists(spark, bronze):
+            break
+        rows = (
+            spark.table(bronze)
+            .where(F.col("_source_file") == source_file)
+            .transform(mapping_from_bronze)
+        )
+        codes = rows.where(R.failed_rule(R.mapping_rules()).isNull()).select(
+            F.col(MAPPING_FIELDS)[names.index("period")]
+        )
+        found = tuple(sorted({r[0] for r in codes.collect()}))
         if found:
             return found
     return R.DEFAULT_PERIODS

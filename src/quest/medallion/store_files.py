@@ -113,6 +113,23 @@ def first_line(head: bytes, source_file: str, cut: bool = False) -> str:
     return ""
 
 
+def own_column(names) -> str | None:
+    """Why a mapping header may not be used, when one of its `names` is a column of quest's
+    own (silver's view and staging put them side by side); None when none is."""
+    own = [name.strip() for name in names if _OWN_COLUMN.match(name.strip())]
+    if not own:
+        return None
+    return (
+        f"names a column quest keeps for its own ({own[0]!r}: source_file and names beginning "
+        "with '_')"
+    )
+
+
+def _first_bytes_line(head: bytes) -> bytes:
+    """`first_line` for a head that does not decode: its first line of more than spaces."""
+    return next((line for line in re.split(rb"\r\n|\r|\n", head) if line.strip(b" ")), b"")
+
+
 def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
     """Read the head of `source` and say what it is: data, mapping or prose.
 
@@ -143,7 +160,7 @@ def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
         if had_rows:
             why = "the file had rows when last loaded, so it was not loaded and its rows keep "
             why += "their last good version"
-        elif b"\t" in head.split(b"\n", 1)[0].strip():
+        elif b"\t" in _first_bytes_line(head).strip():
             why = "its first line has a tab, so it is a mapping file: it was not loaded"
         else:
             return _with(source, FileKind.PROSE, "", "")
@@ -155,12 +172,9 @@ def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
         raise DataFileError(
             f"{source.source_file}: header {line[:120]!r} has a blank or repeated column name"
         )
-    own = [name for name in names if _OWN_COLUMN.match(name)]
+    own = own_column(names)
     if own:
-        raise DataFileError(
-            f"{source.source_file}: header {line[:120]!r} names a column quest keeps for its own "
-            f"({own[0]!r}: source_file and names beginning with '_')"
-        )
+        raise DataFileError(f"{source.source_file}: header {line[:120]!r} {own}")
     return _with(source, FileKind.MAPPING, mapping_table_name(source.source_file), line)
 
 
