@@ -355,11 +355,18 @@ def test_a_mapping_file_spark_reads_quarantines_a_row_not_utf8_past_its_first_64
     rows = "".join(f"Q{i:05d}\tQTR{i}\tQuarter {i}\n" for i in range(3000))
     assert len(PERIOD + rows) > 65536
     put(store, "bls/pr/pr.period", (PERIOD + rows).encode() + b"Q99\tQTR\xe9\tbad\n")
+    # Spark would read this one as gzip: refused, naming it; the other loads.
+    put(store, "bls/pr/pr.large.gz", PERIOD + rows)
 
-    bronze = load_bronze(spark, settings, store)
+    with pytest.raises(DataFileError, match=r"pr\.large\.gz: .* as compressed") as raised:
+        load_bronze(spark, settings, store)
     load_silver(spark, settings)
 
-    assert {f.source_file: f.rows_written for f in bronze.files} == {"pr.period": 3003}
+    bronze = raised.value.result
+    assert {f.source_file: f.rows_written for f in bronze.files} == {
+        "pr.period": 3003,
+        "pr.large.gz": None,
+    }
     assert spark.table(settings.table("silver", "pr_period")).count() == 3002
     quarantine = spark.table(settings.table("silver", "quarantine")).collect()
     assert [(r["source_file"], r["rule"]) for r in quarantine] == [("pr.period", "text_utf8")]

@@ -300,12 +300,16 @@ def test_bad_row_that_is_also_duplicated_is_quarantined_not_deduplicated(spark):
         (("2013", "1", None, "04000US06"), "national_level"),
         # Another nation's population is not the United States'.
         (("2013", "1", "02000CA", None), "national_level"),
+        # A county's or a place's record (any field of one), as the sync refuses them.
+        (("2013", "1", "01000US", None, True), "national_level"),
     ],
 )
 def test_population_rules(spark, values, rule):
+    sub_national = values[4] if len(values) > 4 else False
     df = spark.createDataFrame(
-        [(*values, True)],
-        "year STRING, population STRING, nation_id STRING, state_id STRING, record_parsed BOOLEAN",
+        [(*values[:4], True, sub_national)],
+        "year STRING, population STRING, nation_id STRING, state_id STRING, "
+        "record_parsed BOOLEAN, sub_national BOOLEAN",
     )
     tagged = df.select(R.failed_rule(R.population_rules()).alias("rule"))
     assert tagged.first()["rule"] == rule

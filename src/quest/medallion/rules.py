@@ -140,8 +140,11 @@ def population_rules() -> list[Rule]:
         Rule("record_is_object", "the record is a JSON object", F.col("record_parsed")),
         Rule(
             "national_level",
-            f"the record is the United States (Nation ID {US_NATION_ID}), no State ID",
-            (F.col("nation_id") == F.lit(US_NATION_ID)) & F.col("state_id").isNull(),
+            f"the record is the United States (Nation ID {US_NATION_ID}), with no field of a "
+            "state, county or place",
+            (F.col("nation_id") == F.lit(US_NATION_ID))
+            & F.col("state_id").isNull()
+            & ~F.coalesce(F.col("sub_national"), F.lit(False)),
         ),
         Rule("year_integer", "year is a 4-digit integer", _matches("year", YEAR_PATTERN)),
         Rule(

@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from quest.medallion.store_files import BOM
+from quest.sources.population import SUB_NATIONAL
 
 LINEAGE = ("_source_file", "_source_sha256", "_source_modified", "_ingested_at")
 FIELD_COUNT = "_field_count"
@@ -205,6 +206,8 @@ def population_from_bronze(df: DataFrame) -> DataFrame:
         record["Population"].alias("population"),
         F.coalesce(record["Nation ID"], record["ID Nation"]).alias("nation_id"),
         F.coalesce(record["State ID"], record["ID State"]).alias("state_id"),
+        # any field of a state, county or place, as the sync refuses them
+        F.exists(F.map_keys(record), lambda key: key.isin(*SUB_NATIONAL)).alias("sub_national"),
         record.isNotNull().alias("record_parsed"),
         F.col("record"),
         F.col("_source_sha256"),

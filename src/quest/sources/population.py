@@ -20,7 +20,7 @@ from quest.errors import SourceError
 _NATION_FIELDS = ("Nation", "Nation ID", "ID Nation")
 _NATION_IDS = ("Nation ID", "ID Nation")
 US_NATION_ID = "01000US"
-_SUB_NATIONAL = ("State", "State ID", "ID State", "County", "Place", "Geography")
+SUB_NATIONAL = ("State", "State ID", "ID State", "County", "Place", "Geography")
 _ASCII_YEAR = re.compile(r"[0-9]{4}")
 # The American Community Survey began yearly estimates in 2005; nothing national is older here.
 FIRST_YEAR = 2000
@@ -146,7 +146,7 @@ def _records(payload: object, where: str) -> list:
 
 
 def _check_national(record: dict, at: str) -> None:
-    sub = next((name for name in _SUB_NATIONAL if name in record), None)
+    sub = next((name for name in SUB_NATIONAL if name in record), None)
     if sub is not None:
         raise SourceError(
             f"{at} has a {sub!r} field: a {sub}-level answer, not national population "
