@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from quest.config import Settings
+from quest.medallion import rules as R
 from quest.medallion.bronze import BronzePlan, _without_clashes, plan_bronze
 from quest.medallion.silver import plan_silver
 from quest.medallion.store_files import FileKind, SourceFile, mapping_table_name
@@ -63,10 +66,11 @@ def test_silver_plans_the_tabular_files_whose_bronze_content_changed():
         "pr.txt": {"kind": "prose", "table": None, "sha256": "prose"},
         "datausa/population.json": {"kind": "population", "table": "population", "sha256": "p"},
     }
+    rules = R.RULES_VERSION
     loaded = {
-        "pr.data.0.Current": {"table": "bls_observations", "sha256": "old"},
-        "pr.period": {"table": "pr_period", "sha256": "same"},
-        "pr.data.1.AllData": {"table": "bls_observations", "sha256": "gone"},
+        "pr.data.0.Current": {"table": "bls_observations", "sha256": "old", "rules": rules},
+        "pr.period": {"table": "pr_period", "sha256": "same", "rules": rules},
+        "pr.data.1.AllData": {"table": "bls_observations", "sha256": "gone", "rules": rules},
     }
     plan = plan_silver(bronze, loaded)
     assert sorted(plan.pending) == ["datausa/population.json", "pr.data.0.Current"]
@@ -80,8 +84,25 @@ def test_silver_plans_the_tabular_files_whose_bronze_content_changed():
         "pr_period",
         "quarantine",
     ]
-    quiet = {f: {"table": "t", "sha256": e["sha256"]} for f, e in bronze.items() if e["table"]}
+    quiet = {
+        f: {"table": "t", "sha256": e["sha256"], "rules": rules}
+        for f, e in bronze.items()
+        if e["table"]
+    }
     assert plan_silver(bronze, quiet).nothing_to_do
+
+
+@pytest.mark.parametrize("rules", [None, R.RULES_VERSION - 1])
+def test_silver_checks_again_every_file_loaded_under_other_rules(rules):
+    # A manifest row of a quest before versioned rules (None), or of older rules: the file is
+    # loaded again, so the rules of the running quest apply to every row.
+    bronze = {
+        "pr.data.0.Current": {"kind": "data", "table": "pr_data", "sha256": "same"},
+        "pr.period": {"kind": "mapping", "table": "pr_period", "sha256": "same"},
+    }
+    older = {f: {"table": "t", "sha256": "same", "rules": rules} for f in bronze}
+    older["pr.period"]["rules"] = R.RULES_VERSION
+    assert sorted(plan_silver(bronze, older).pending) == ["pr.data.0.Current"]
 
 
 def _mapping(source_file: str) -> SourceFile:

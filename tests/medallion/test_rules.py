@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
@@ -319,3 +321,34 @@ def test_rule_check_that_is_null_counts_as_failed(spark):
     df = spark.createDataFrame([(None,)], "x STRING")
     rule = R.Rule("x_is_a", "x is a", F.col("x") == "a")
     assert df.select(R.failed_rule([rule])).first()[0] == "x_is_a"
+
+
+def _rules_text() -> str:
+    """What a version of the rules names: every rule's name, description and the rule it is
+    implied by, in order, and the patterns and types they check with."""
+    rules = [*R.observation_rules(), *R.mapping_rules(), *R.population_rules()]
+    named = [(r.name, r.description, r.implied_by) for r in rules]
+    constants = [
+        R.VALUE_PATTERN,
+        R.NUMBER_PATTERN,
+        R.SERIES_PATTERN,
+        R.YEAR_PATTERN,
+        R.POPULATION_TYPE,
+        R.DEFAULT_PERIODS,
+        R.REPLACEMENT,
+    ]
+    return repr((named, constants))
+
+
+# The rules RULES_VERSION names. A change of a rule changes this digest: bump RULES_VERSION (so
+# silver checks every file again after the upgrade) and write the new digest here.
+_V2 = "a6498bfc1b2843183cc87117f7702456763e29b76d58aee7a93cc9c1dda41196"  # pragma: allowlist secret
+RULES_DIGESTS = {2: _V2}
+
+
+def test_the_rules_version_names_these_rules(spark):
+    digest = hashlib.sha256(_rules_text().encode()).hexdigest()
+    assert RULES_DIGESTS.get(R.RULES_VERSION) == digest, (
+        "the rules changed: bump rules.RULES_VERSION and pin the new digest "
+        f"({digest}) in RULES_DIGESTS"
+    )

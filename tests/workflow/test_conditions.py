@@ -10,6 +10,7 @@ import pytest
 
 from quest.config import Settings
 from quest.errors import ConfigError
+from quest.medallion.rules import RULES_VERSION
 from quest.orchestration import conditions
 from quest.orchestration.task_values import evaluate, publish, resolve
 from quest.store.local import LocalStore
@@ -174,6 +175,24 @@ def test_a_record_of_an_earlier_layout_loads_once_more_and_says_why(settings, st
     where.write_text(json.dumps(data | {"version": conditions.RECORD_VERSION - 1}))
     decided = conditions.plan(settings, store, files_changed=QUIET)
     assert decided.run and "recorded by an earlier quest" in decided.reason
+
+
+@pytest.mark.parametrize("recorded", [None, 1])
+def test_a_load_under_other_silver_rules_runs_the_medallion_once_more(settings, store, recorded):
+    # A record written before rules had versions (no "rules"), or under older rules: silver
+    # must check every file again, so the medallion runs although no file changed.
+    _loaded(settings, store)
+    where = Path(conditions.record_location(settings))
+    data = json.loads(where.read_text())
+    assert data["rules"] == RULES_VERSION
+    data.pop("rules")
+    where.write_text(json.dumps(data if recorded is None else data | {"rules": recorded}))
+    decided = conditions.plan(settings, store, files_changed=QUIET)
+    before = "unversioned" if recorded is None else f"version {recorded}"
+    assert decided.run
+    assert f"silver's rules changed ({before} -> version {RULES_VERSION})" in decided.reason
+    _loaded(settings, store)
+    assert not conditions.plan(settings, store, files_changed=QUIET).run
 
 
 def test_a_damaged_record_counts_as_none(settings, store):

@@ -42,6 +42,9 @@ SILVER_SCHEMA = T.StructType(
         T.StructField("rows_quarantined", T.LongType(), True),
         T.StructField("rows_duplicates", T.LongType(), True),
         T.StructField("loaded_at", T.TimestampType(), True),
+        # The version of silver's rules the file was loaded with (`rules.RULES_VERSION`; null:
+        # a quest before versioned rules).
+        T.StructField("rules", T.IntegerType(), True),
     ]
 )
 

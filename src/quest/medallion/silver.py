@@ -97,13 +97,15 @@ class SilverPlan:
 def plan_silver(
     bronze: dict[str, dict], loaded: dict[str, dict], *, full_refresh: bool = False
 ) -> SilverPlan:
-    """Bronze files whose content silver has not loaded (every one on a full refresh, a
-    replay), and files bronze no longer has."""
+    """Bronze files whose content silver has not loaded, or loaded under other rules (every
+    one on a full refresh, a replay), and files bronze no longer has."""
     tabular = {f: e for f, e in bronze.items() if e["kind"] in _TABULAR}
     pending = {
         f: e
         for f, e in tabular.items()
-        if full_refresh or loaded.get(f, {}).get("sha256") != e["sha256"]
+        if full_refresh
+        or loaded.get(f, {}).get("sha256") != e["sha256"]
+        or loaded[f].get("rules") != R.RULES_VERSION
     }
     return SilverPlan(bronze, loaded, pending, sorted(set(loaded) - set(tabular)))
 
@@ -203,6 +205,7 @@ class _SilverLoad:
             "rows_quarantined": done.rows_quarantined,
             "rows_duplicates": done.rows_duplicates,
             "loaded_at": self.now,
+            "rules": R.RULES_VERSION,
         }
         return done
 

@@ -82,15 +82,22 @@ def condition_task():
 
 @dataclass(frozen=True)
 class MedallionState:
-    """What the medallion is loaded from: each input file's sha256, each gold view's digest."""
+    """What the medallion is loaded from: each input file's sha256, each gold view's digest,
+    and the version of silver's rules (None: recorded before rules had versions)."""
 
     inputs: dict[str, str]
     views: dict[str, str]
+    rules: int | None = None
 
     @property
     def fingerprint(self) -> str:
         canonical = json.dumps(
-            {"version": RECORD_VERSION, "inputs": self.inputs, "views": self.views},
+            {
+                "version": RECORD_VERSION,
+                "inputs": self.inputs,
+                "views": self.views,
+                "rules": self.rules,
+            },
             sort_keys=True,
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
@@ -123,7 +130,9 @@ def input_digests(settings: Settings, store: Store) -> dict[str, str]:
 
 
 def current_state(settings: Settings, store: Store) -> MedallionState:
-    return MedallionState(input_digests(settings, store), view_digests(settings))
+    from quest.medallion.rules import RULES_VERSION
+
+    return MedallionState(input_digests(settings, store), view_digests(settings), RULES_VERSION)
 
 
 # --- the record of the last complete load ------------------------------------------------
@@ -166,7 +175,7 @@ def _recorded_state(settings: Settings, data: dict | None) -> MedallionState | N
     if data is None or data.get("version") != RECORD_VERSION:
         return None
     try:
-        return MedallionState(dict(data["inputs"]), dict(data["views"]))
+        return MedallionState(dict(data["inputs"]), dict(data["views"]), data.get("rules"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         where = record_location(settings)
         log.warning("the medallion record %s cannot be read (%s); loading again", where, exc)
@@ -196,6 +205,7 @@ def write_record(settings: Settings, store: Store, state: MedallionState) -> str
             "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "inputs": state.inputs,
             "views": state.views,
+            "rules": state.rules,
         },
         indent=1,
         sort_keys=True,
@@ -295,6 +305,12 @@ def plan(
                 if now.views.get(v) != loaded.views.get(v)
             )
             reasons.append(f"gold view definition or parameters changed: {', '.join(views)}")
+        if now.rules != loaded.rules:
+            before = "unversioned" if loaded.rules is None else f"version {loaded.rules}"
+            reasons.append(
+                f"silver's rules changed ({before} -> version {now.rules}): silver checks every "
+                "file again"
+            )
     if not reasons:
         reasons.append(
             "no file changed, and the gold views and their parameters are as last loaded"
