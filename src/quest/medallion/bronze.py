@@ -35,6 +35,7 @@ from quest.medallion.manifest import (
 )
 from quest.medallion.silver_tables import DDL as SILVER_DDL
 from quest.medallion.store_files import (
+    EOL,
     FileKind,
     SourceFile,
     classify,
@@ -505,7 +506,6 @@ def _load_data_files(load: _BronzeLoad, sources: list[SourceFile]) -> dict[str, 
 
 # Mapping files are a few KiB: read in Python, they skip a Spark file scan per file.
 _MAPPING_MAX_BYTES = 8 << 20
-_EOL = re.compile(r"\r\n|\r|\n")
 
 
 def _load_mapping_files(load: _BronzeLoad, sources: list[SourceFile]) -> dict[str, FileResult]:
@@ -561,7 +561,7 @@ def _mapping_lines(load: _BronzeLoad, source: SourceFile):
             f"{not_utf8(source.source_file, exc)}; the file was not loaded (rows it loaded "
             "before keep their last good version)"
         ) from None
-    return local_frame(load.spark, [(line,) for line in _EOL.split(text)], "value STRING")
+    return local_frame(load.spark, [(line,) for line in EOL.split(text)], "value STRING")
 
 
 def _replace_files(

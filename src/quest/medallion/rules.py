@@ -21,6 +21,7 @@ from quest.medallion.transforms import (
     MAPPING_WIDTH,
     OBSERVATION_FIELDS,
     OBSERVATION_KEY,
+    POPULATION_TYPE,
     mark_duplicates,
 )
 from quest.sources.population import US_NATION_ID
@@ -45,11 +46,8 @@ VALUE_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,3})?\z"
 NUMBER_PATTERN = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\z"
 SERIES_PATTERN = r"^PR[A-Z][0-9A-Z]{8}\z"
 YEAR_PATTERN = r"^[0-9]{4}\z"
-# Spark renders a JSON float (DataUSA's tesseract sends 316128839.0) as 3.16128839E8. Eighteen
-# decimals read any such rendering of a double back exactly (a double has at most 17 significant
-# digits), so a fraction is seen, never rounded away (316128839.9999999 is no whole number); the
-# rule below also refuses a number silver's BIGINT column cannot hold, and any text around it.
-POPULATION_TYPE = "decimal(38,18)"
+# The population rule also refuses a number silver's BIGINT column cannot hold, and any text
+# around it (`transforms.POPULATION_TYPE` reads it exactly).
 _BIGINT_MAX = 2**63 - 1
 # Spark's text reader puts U+FFFD where a byte is not UTF-8. Python refuses such a file when the
 # byte is in its first 64 KiB (or anywhere in a mapping file it reads whole); past that, in a
@@ -77,6 +75,16 @@ def _utf8(column: Column) -> Column:
     return ~F.coalesce(column.contains(REPLACEMENT), F.lit(False))
 
 
+def _text_utf8(check: Column) -> Rule:
+    """The rule of every kind of row whose fields are text: `check` holds when none has the
+    mark Spark leaves for a byte that is not UTF-8."""
+    return Rule(
+        "text_utf8",
+        "every field is UTF-8 text (no U+FFFD, which Spark reads for a byte that is not)",
+        check,
+    )
+
+
 def _whole_positive(number: Column) -> Column:
     return number.isNotNull() & (number > 0) & (number == F.floor(number))
 
@@ -89,11 +97,7 @@ def observation_rules(periods: tuple[str, ...] = DEFAULT_PERIODS) -> list[Rule]:
             f"the line has {len(OBSERVATION_FIELDS)} tab-separated fields",
             F.col(FIELD_COUNT) == len(OBSERVATION_FIELDS),
         ),
-        Rule(
-            "text_utf8",
-            "every field is UTF-8 text (no U+FFFD, which Spark reads for a byte that is not)",
-            _all(_utf8(F.col(field)) for field in OBSERVATION_FIELDS),
-        ),
+        _text_utf8(_all(_utf8(F.col(field)) for field in OBSERVATION_FIELDS)),
         Rule(
             "series_id_present",
             "series_id is not empty",
@@ -133,15 +137,12 @@ def mapping_rules() -> list[Rule]:
             "the line has as many tab-separated fields as the file's header",
             F.col(FIELD_COUNT) == F.col(MAPPING_WIDTH),
         ),
-        Rule(
-            "text_utf8",
-            "every field is UTF-8 text (no U+FFFD, which Spark reads for a byte that is not)",
-            ~F.exists(F.col(MAPPING_FIELDS), lambda field: ~_utf8(field)),
-        ),
+        _text_utf8(~F.exists(F.col(MAPPING_FIELDS), lambda field: ~_utf8(field))),
     ]
 
 
 def population_rules() -> list[Rule]:
+    population = F.col("population").try_cast(POPULATION_TYPE)
     return [
         Rule("record_is_object", "the record is a JSON object", F.col("record_parsed")),
         Rule(
@@ -157,8 +158,8 @@ def population_rules() -> list[Rule]:
             "population_positive_integral",
             "population is a whole number above zero that fits BIGINT",
             _matches("population", NUMBER_PATTERN)
-            & _whole_positive(F.col("population").try_cast(POPULATION_TYPE))
-            & (F.col("population").try_cast(POPULATION_TYPE) <= F.lit(_BIGINT_MAX)),
+            & _whole_positive(population)
+            & (population <= F.lit(_BIGINT_MAX)),
         ),
     ]
 

@@ -16,8 +16,10 @@ from quest.store.base import SHA256, SOURCE_MODIFIED, ObjectInfo, hash_object, r
 
 DATA_HEADER = ("series_id", "year", "period", "value", "footnote_codes")
 BOM = "\ufeff"
+_ASCII_SPACE = " \t\n\r\x0b\x0c"  # what bytes.strip() strips
 _HEAD_BYTES = 65536
-_EOL = re.compile(r"\r\n|\r|\n")
+# Line ends as Spark's text reader splits on them (bronze reads small files in Python alike).
+EOL = re.compile(r"\r\n|\r|\n")
 # Columns of quest's own beside a mapping file's fields (silver's view and staging): a header
 # may not name one, in any case.
 _OWN_COLUMN = re.compile(r"(?i)source_file\Z|_")
@@ -104,9 +106,13 @@ def first_line(head: bytes, source_file: str, cut: bool = False) -> str:
         if not (cut and exc.end == len(head)):
             raise DataFileError(not_utf8(source_file, exc)) from None
         text = head[: exc.start].decode("utf-8")
-    # Lines as Spark's text reader and bronze's clean-up see them: LF, CRLF or CR alone end a
-    # line, a BOM that starts one is dropped, and a line of spaces is no line.
-    for line in _EOL.split(text):
+    return _first_text_line(text)
+
+
+def _first_text_line(text: str) -> str:
+    """The first line of `text` as Spark's text reader and bronze's clean-up see lines: LF,
+    CRLF or CR alone end one, a BOM that starts one is dropped, a line of spaces is no line."""
+    for line in EOL.split(text):
         line = line.lstrip(BOM)
         if line.strip(" "):
             return line
@@ -123,11 +129,6 @@ def own_column(names) -> str | None:
         f"names a column quest keeps for its own ({own[0]!r}: source_file and names beginning "
         "with '_')"
     )
-
-
-def _first_bytes_line(head: bytes) -> bytes:
-    """`first_line` for a head that does not decode: its first line of more than spaces."""
-    return next((line for line in re.split(rb"\r\n|\r|\n", head) if line.strip(b" ")), b"")
 
 
 def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
@@ -160,7 +161,7 @@ def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
         if had_rows:
             why = "the file had rows when last loaded, so it was not loaded and its rows keep "
             why += "their last good version"
-        elif b"\t" in _first_bytes_line(head).strip():
+        elif "\t" in _first_text_line(head.decode("utf-8", "replace")).strip(_ASCII_SPACE):
             why = "its first line has a tab, so it is a mapping file: it was not loaded"
         else:
             return _with(source, FileKind.PROSE, "", "")

@@ -17,6 +17,11 @@ UNIQUE, DUPLICATE, CONFLICT = "unique", "duplicate", "conflict"
 OBSERVATION_KEY = ("source_file", "series_id", "year", "period")
 OBSERVATION_FIELDS = ("series_id", "year", "period", "value", "footnote_codes")
 VALUE_TYPE = T.DecimalType(18, 3)
+# Spark renders a JSON float (DataUSA's tesseract sends 316128839.0) as 3.16128839E8. Eighteen
+# decimals read any such rendering of a double back exactly (a double has at most 17 significant
+# digits), so a fraction is seen, never rounded away (316128839.9999999 is no whole number).
+# The population rule checks with it, and silver types the population through it.
+POPULATION_TYPE = "decimal(38,18)"
 
 
 def _clean_line(line: Column) -> Column:
@@ -220,7 +225,7 @@ def type_population(loaded_at):
     def transform(df: DataFrame) -> DataFrame:
         return df.select(
             F.col("year").cast("int").alias("year"),
-            F.col("population").cast(T.DecimalType(38, 18)).cast("bigint").alias("population"),
+            F.col("population").cast(POPULATION_TYPE).cast("bigint").alias("population"),
             "nation_id",
             "source_file",
             "_source_sha256",
