@@ -150,6 +150,11 @@ def _record(year=2019, population=328239523.0, **extra):
         ({"data": [_record(population=3.5)]}, "not a whole number"),
         ({"data": [_record(population="many")]}, "not a number"),
         ({"data": [_record(year="twenty")]}, "record 0: field 'Year' is 'twenty'"),
+        # silver's year rule reads the JSON text: these would pass a lenient sync, then
+        # have every record quarantined
+        ({"data": [_record(year=2013.0)]}, r"record 0: field 'Year' is 2013\.0, not a year"),
+        ({"data": [_record(year=" 2013")]}, "record 0: field 'Year' is ' 2013', not a year"),
+        ({"data": [_record(year="2013.0")]}, "record 0: field 'Year' is '2013.0', not a year"),
         ({"data": [{"Year": 2019, "Population": 5.0}]}, "record 0: field 'Nation' is missing"),
     ],
 )
