@@ -271,6 +271,25 @@ def validate_contact(settings: Settings) -> str:
     return contact
 
 
+def validate_store_layout(settings: Settings) -> None:
+    """The BLS folder and the DataUSA key apart in the store: the BLS sync deletes whatever its
+    folder holds that the listing does not show, and each sync clears temporary files a killed
+    run left in its own folder, under its own lock.
+
+    Raises:
+        ConfigError: naming both settings when one lies inside the other.
+    """
+    prefix, key = settings.bls_prefix, settings.datausa_key
+    folder = key.rpartition("/")[0] + "/"
+    if key.startswith(prefix) or (folder != "/" and prefix.startswith(folder)):
+        raise ConfigError(
+            f"QUEST_DATAUSA_KEY={key!r} and QUEST_BLS_PREFIX={prefix!r} overlap: the BLS sync "
+            "would delete the population answer as a file the listing no longer shows, or the "
+            "DataUSA sync clear the BLS sync's temporary files. Put the population in a folder "
+            "of its own, like datausa/population.json"
+        )
+
+
 def validate_home(settings: Settings) -> Path:
     """Create the home folder if needed and check it is writable.
 

@@ -8,6 +8,7 @@ import tempfile
 import time
 
 import pytest
+import requests
 
 from quest.errors import IncompleteSyncError, SourceError, SyncGuardError
 from quest.sources.bls import sync_bls
@@ -131,3 +132,30 @@ def test_a_listing_page_answering_403_names_the_contact(settings, source, store,
     with pytest.raises(SourceError, match="403 Forbidden.*QUEST_CONTACT=you@example.org"):
         sync_bls(settings, store=store)
     assert stored_bytes(store) == before
+
+
+def test_a_listing_page_cut_short_without_a_length_is_retried_and_deletes_nothing(
+    settings, source, store, mirror
+):
+    # Without a Content-Length a page ends where the connection closes: cut at 60%, it parses,
+    # and the files after the cut would look deleted at the source (4 of 10: under the guard).
+    before = _synced(settings, source, store, count=10)
+    page = requests.get(mirror.bls_url, headers={"User-Agent": "t (+you@example.org)"}, timeout=5)
+    cut = int(len(page.content) * 0.6)
+    root = "/pub/time.series/pr/"
+    mirror.faults.add(root, "cut", after=cut, length="", times=settings.http_retries + 1)
+    mirror.log.clear()
+    with pytest.raises(
+        SourceError,
+        match=r"the listing page '/': .* failed after 3 attempts \(the last: the page "
+        rf"ends after {cut} bytes, inside its list of entries",
+    ):
+        sync_bls(settings, store=store)
+    assert [entry[1] for entry in mirror.log] == [root] * (settings.http_retries + 1)
+    assert stored_bytes(store) == before
+    # Cut once, then whole: the retry reads the whole page and the sync goes on.
+    mirror.faults.add(root, "cut", after=cut, length="", times=1)
+    mirror.log.clear()
+    assert sync_bls(settings, store=store).deleted == 0
+    assert [entry[1] for entry in mirror.log if entry[1] == root] == [root, root]
+    assert_mirrored(store, source)

@@ -148,8 +148,12 @@ def test_a_500_then_success_is_retried_and_completes(settings, source, store, mi
 
 def test_a_body_cut_once_is_downloaded_again(settings, source, store, mirror):
     _seed(source)
-    mirror.faults.add("/pub/time.series/pr/pr.file0", "cut", after=10)
+    path = "/pub/time.series/pr/pr.file0"
+    mirror.faults.add(path, "cut", after=10)
     assert sync_bls(settings, store=store).uploaded == 5
+    # the fault did fire: the first answer sent 10 bytes, the second the whole file
+    sent = [size for _, logged, _, size in mirror.log if logged == path]
+    assert sent == [10, len(source.files()["pr.file0"])]
     assert_mirrored(store, source)
 
 
@@ -166,3 +170,81 @@ def test_a_listing_that_would_delete_most_files_is_refused_unless_allowed(settin
     summary = sync_bls(settings.with_overrides(max_delete_fraction=1.0), store=store)
     assert (summary.deleted, summary.replaced) == (4, 1)
     assert_mirrored(store, source)
+
+
+def _served(mirror, name: str) -> tuple[bytes, dict[str, str]]:
+    """The body and validators the mirror serves for `name` now."""
+    answer = requests.get(
+        mirror.bls_url + name, headers={"User-Agent": "t (+you@example.org)"}, timeout=5
+    )
+    return answer.content, {k: answer.headers[k] for k in ("Last-Modified", "ETag")}
+
+
+def test_a_stale_copy_under_a_new_listing_date_is_asked_for_again_next_run(
+    settings, source, store, mirror
+):
+    # The listing shows a new date and the same size, but a cache serves the old body with its
+    # old validators. Recording the new date would skip the file, unfetched, on every later run.
+    files = _seed(source)
+    sync_bls(settings, store=store)
+    old_body, old_validators = _served(mirror, "pr.file2")
+    key = PREFIX + "pr.file2"
+    recorded = store.head(key).metadata[SOURCE_MODIFIED]
+    source.write("pr.file2", files["pr.file2"].replace(b"2.5", b"9.5"))
+    assert len(source.files()["pr.file2"]) == len(old_body)
+    path = "/pub/time.series/pr/pr.file2"
+    mirror.faults.add(path, "body", body=old_body, headers=old_validators)
+    stale = sync_bls(settings, store=store)
+    entry = next(f for f in stale.files if f["name"] == "pr.file2")
+    assert entry["action"] == "skipped" and "asked again next run" in str(entry["reason"])
+    assert store.head(key).metadata[SOURCE_MODIFIED] == recorded
+    for answer in ("304", "body"):  # a wrong 304 is the same contradiction
+        if answer == "304":
+            mirror.faults.add(path, "status", status=304, body=b"", headers=old_validators)
+        healed = sync_bls(settings, store=store)
+        entry = next(f for f in healed.files if f["name"] == "pr.file2")
+        assert entry["action"] == ("skipped" if answer == "304" else "replaced"), entry
+    assert_mirrored(store, source)
+
+
+def test_an_older_copy_than_the_stored_one_is_not_published(settings, source, store, mirror):
+    files = _seed(source)
+    sync_bls(settings, store=store)
+    path = "/pub/time.series/pr/pr.file2"
+    source.write("pr.file2", files["pr.file2"].replace(b"2.5", b"3.5"))
+    first_body, first_validators = _served(mirror, "pr.file2")
+    sync_bls(settings, store=store)
+    source.write("pr.file2", files["pr.file2"].replace(b"2.5", b"4.5"))
+    sync_bls(settings, store=store)
+    newer = stored_bytes(store)
+    source.write("pr.file2", files["pr.file2"].replace(b"2.5", b"5.5"))
+    # A cache answers with an earlier version: another body, an earlier Last-Modified, though
+    # the listing shows a later date than the stored copy's.
+    mirror.faults.add(path, "body", body=first_body, headers=first_validators)
+    with pytest.raises(SourceError, match=r"pr.file2: .* older than the stored copy's"):
+        sync_bls(settings, store=store)
+    assert stored_bytes(store) == newer
+    sync_bls(settings, store=store)
+    assert_mirrored(store, source)
+
+
+@pytest.mark.parametrize(
+    ("key", "prefix"),
+    [
+        ("bls/pr/population.json", "bls/pr/"),  # the BLS sync would delete it
+        ("bls/population.json", "bls/pr/"),  # the DataUSA sync would clear BLS's temp files
+    ],
+)
+def test_a_population_key_overlapping_the_bls_folder_is_refused_before_anything(
+    settings, source, store, mirror, key, prefix
+):
+    from quest.sources.datausa import sync_datausa
+
+    _seed(source)
+    overlapping = settings.with_overrides(datausa_key=key, bls_prefix=prefix)
+    for sync in (sync_bls, sync_datausa):
+        with pytest.raises(
+            ConfigError, match="QUEST_DATAUSA_KEY=.* and QUEST_BLS_PREFIX=.* overlap"
+        ):
+            sync(overlapping, store=store)
+    assert mirror.log == [] and store.list() == {}

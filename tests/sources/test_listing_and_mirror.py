@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import requests
 
 from quest.mirror.server import MirrorServer
-from quest.sources.listing import crawl, parse_listing
+from quest.sources.body import Download
+from quest.sources.listing import crawl, listing_cut_short, parse_listing
 
 from .support import CONTACT
 
@@ -110,3 +112,23 @@ def test_mirror_serves_legacy_shape_converted_from_tesseract_records(tmp_path):
         tesseract = requests.get(mirror.datausa_url, timeout=5).json()
     assert "ID Year" in legacy["data"][0] and isinstance(legacy["data"][0]["Year"], str)
     assert parse_population(legacy, "legacy") == parse_population(tesseract, "tesseract")
+
+
+@pytest.mark.parametrize(
+    ("page", "content_type", "problem"),
+    [
+        (BLS_PAGE, "text/html", None),
+        (BLS_PAGE[: BLS_PAGE.index("pr.seasonal")], "text/html", "inside its list of entries"),
+        (BLS_PAGE.replace("<pre>", "<PRE>").replace("</pre>", "</PRE >"), "text/html", None),
+        # the entries all there, the page's end lost: whole enough
+        (BLS_PAGE[: BLS_PAGE.index("<hr></body>")], "text/html", None),
+        ('<html><body><a href="/pub/time.series/pr/a">a</a></body></html>', "text/html", None),
+        ('<html><body><a href="/pub/time.series/pr/a">a</a>', "text/html", "before its end"),
+        # not HTML at all: crawl refuses it by its type, with its own message
+        ("{}", "application/json", None),
+    ],
+)
+def test_a_listing_page_is_whole_only_when_its_entries_end(page, content_type, problem):
+    got = Download(None, 200, len(page), "", "", "", "", content_type, PAGE, page.encode())
+    found = listing_cut_short(got)
+    assert found is None if problem is None else problem in str(found)

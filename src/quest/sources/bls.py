@@ -16,6 +16,7 @@ A run that refused anything ends with `IncompleteSyncError` naming each file and
 from __future__ import annotations
 
 import bisect
+import email.utils
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from quest.config import Settings, validate_contact
+from quest.config import Settings, validate_contact, validate_store_layout
 from quest.errors import ConfigError, IncompleteSyncError, SourceError, SyncGuardError
 from quest.sources.body import Download, safe_url
 from quest.sources.http import HttpStats, make_session
@@ -126,11 +127,60 @@ def _conditional_headers(stored: ObjectInfo | None) -> dict[str, str]:
     return headers
 
 
-def _metadata(remote: RemoteFile, got: Download, stored: ObjectInfo | None) -> dict[str, str]:
+def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo | None) -> bool:
+    """Whether the answer confirms the date the listing shows for the stored body.
+
+    A listing that shows a new date for a file whose answer is the stored body under the stored
+    copy's own `Last-Modified` (a 304, or a 200 of the same bytes and date) contradicts itself:
+    a stale cache or a wrong 304 served the old file. Recording the new date would skip the file
+    without a request on every later run, so it is recorded only when the answer agrees (a new
+    `Last-Modified`, or none to compare)."""
+    if stored is None or not remote.modified:
+        return True
+    was = stored.metadata.get(SOURCE_MODIFIED)
+    if not was or was == remote.modified:
+        return True
+    if got.status == 304:
+        return False
+    if got.sha256 != stored.sha256 or got.size != stored.size:
+        return True
+    before = stored.metadata.get(SOURCE_LAST_MODIFIED)
+    return not (before and got.last_modified == before)
+
+
+def _older_than_stored(remote: RemoteFile, got: Download, stored: ObjectInfo) -> str | None:
+    """Why a new body is not published: the listing shows a later date than the stored copy's,
+    but the answer's `Last-Modified` is earlier than the stored copy's (a stale cache serving an
+    older file). None when nothing says so (a source that really went back to an older file
+    lists an older date too)."""
+    was, before = stored.metadata.get(SOURCE_MODIFIED), stored.metadata.get(SOURCE_LAST_MODIFIED)
+    if got.status == 304 or not (was and before and got.last_modified and remote.modified):
+        return None
+    if remote.modified <= was:
+        return None
+    try:
+        older = email.utils.parsedate_to_datetime(got.last_modified) < (
+            email.utils.parsedate_to_datetime(before)
+        )
+    except (TypeError, ValueError, IndexError):
+        return None
+    if not older:
+        return None
+    return (
+        f"{remote.name}: {safe_url(remote.url)} sent a copy last modified {got.last_modified}, "
+        f"older than the stored copy's ({before}) though the listing shows a later date; the "
+        "stored copy was kept. A cache is serving an old file: rerun later"
+    )
+
+
+def _metadata(
+    remote: RemoteFile, got: Download, stored: ObjectInfo | None, confirmed: bool = True
+) -> dict[str, str]:
     """Object metadata after a fetch. The validators (ETag, Last-Modified) come only from the
     answer that produced the stored body: a 304 confirms the stored ones, a 200 replaces them
     with its own (or with none), so a later conditional request can never confirm a body the
-    validators do not belong to."""
+    validators do not belong to. The listing's date is kept only when `confirmed`
+    (`_confirms_listing_date`); otherwise the stored one stays, and the next run asks again."""
     if got.status == 304 and stored is not None:
         base = dict(stored.metadata)
     else:
@@ -144,7 +194,8 @@ def _metadata(remote: RemoteFile, got: Download, stored: ObjectInfo | None) -> d
     elif remote.size is not None:
         base[SOURCE_SIZE] = str(remote.size)
     if remote.modified:
-        base[SOURCE_MODIFIED] = remote.modified
+        kept = stored.metadata.get(SOURCE_MODIFIED) if stored is not None else None
+        base[SOURCE_MODIFIED] = remote.modified if confirmed or not kept else kept
     elif got.last_modified:
         base[SOURCE_MODIFIED] = got.last_modified
     return {k: v for k, v in base.items() if v}
@@ -190,6 +241,7 @@ def sync_bls(
     """
     validate_contact(settings)
     _check_prefix(settings.bls_prefix)
+    validate_store_layout(settings)
     started = time.monotonic()
     store = store if store is not None else open_settings_store(settings)
     session = session if session is not None else make_session(settings)
@@ -331,14 +383,24 @@ def _publish(
     summary: SyncSummary,
 ) -> None:
     remote, key, got = item.remote, item.key, item.download
-    metadata = _metadata(remote, got, old)
+    confirmed = _confirms_listing_date(remote, got, old)
+    metadata = _metadata(remote, got, old, confirmed)
     if old is not None and (
         got.status == 304 or (old.sha256 == got.sha256 and old.size == got.size)
     ):
         reason = "not modified (304)" if got.status == 304 else "same sha256 as stored"
+        if not confirmed:
+            reason += (
+                f", though the listing shows a new date ({remote.modified}); the answer is the "
+                "stored copy's (a stale cache?): asked again next run"
+            )
+            log.warning("%s: %s", remote.name, reason)
         if metadata != old.metadata:
             store.set_metadata(key, metadata)
         summary.record(remote.name, key, SKIPPED, reason)
+        return
+    if old is not None and (stale := _older_than_stored(remote, got, old)):
+        summary.record(remote.name, key, FAILED, stale)
         return
     blocking = _in_the_way(key, doomed) if old is None else []
     if blocking and not may_delete:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import requests
 
-from quest.config import Settings
+from quest.config import Settings, validate_store_layout
 from quest.errors import SourceError
 from quest.sources.body import Limit, safe_url
 from quest.sources.http import HttpStats, make_session
@@ -96,6 +96,7 @@ def sync_datausa(
         SourceUnavailable: the source did not answer within the retries or the bounds.
         LockError: another DataUSA sync of the same store is running.
     """
+    validate_store_layout(settings)
     started = time.monotonic()
     store = store if store is not None else open_settings_store(settings)
     session = session if session is not None else make_session(settings, require_contact=False)

@@ -21,7 +21,7 @@ import requests
 
 from quest.config import Settings
 from quest.errors import SourceError
-from quest.sources.body import Limit, safe_url
+from quest.sources.body import Download, Limit, safe_url
 from quest.sources.http import HttpStats
 from quest.sources.names import NameRefused, decode_name, folder_conflicts, shown
 from quest.sources.transfer import Fetch, download
@@ -34,6 +34,9 @@ _ENTRY = re.compile(
 # An IIS entry's text before its link is ~40 characters; only the tail is ever searched.
 _TEXT_KEPT = 200
 _CHARSET = re.compile(r"charset=\"?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
+_PRE_OPEN = re.compile(rb"<pre[\s>]", re.IGNORECASE)
+_PRE_CLOSE = re.compile(rb"</pre\s*>", re.IGNORECASE)
+_PAGE_END = re.compile(rb"</(?:body|html)\s*>", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,25 @@ class _Links(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         self._text = (self._text + data)[-_TEXT_KEPT:]
+
+
+def listing_cut_short(got: Download) -> str | None:
+    """Why an HTML listing page looks cut short, or None. A page sent without a
+    `Content-Length` ends where the connection closes, so a connection lost half-way gives a
+    page that parses, and every file after the cut would look deleted at the source. IIS closes
+    the entries' `<pre>` (other servers end the page); a page that does neither is not whole.
+    An answer that is not HTML is left to `crawl`, which refuses it by its type."""
+    page = got.body or b""
+    if "html" not in got.content_type.lower():
+        return None
+    opened = _PRE_OPEN.search(page)
+    if opened is not None:
+        if _PRE_CLOSE.search(page, opened.end()) is None:
+            return f"the page ends after {len(page)} bytes, inside its list of entries (no </pre>)"
+        return None
+    if _PAGE_END.search(page) is None:
+        return f"the page ends after {len(page)} bytes, before its end (no </body> or </html>)"
+    return None
 
 
 def _parse_date(match: re.Match) -> str | None:
@@ -231,9 +253,8 @@ def crawl(
             f"QUEST_MAX_LISTING_BYTES={settings.max_listing_bytes} (all pages together)",
             "raise QUEST_MAX_LISTING_BYTES if the listing is really that big",
         )
-        page = download(
-            session, Fetch(page_url, state.label(page_url), limit=limit), settings, stats
-        )
+        fetch = Fetch(page_url, state.label(page_url), limit=limit, cut_short=listing_cut_short)
+        page = download(session, fetch, settings, stats)
         state.bytes_left -= page.size
         kind = page.content_type
         if "html" not in kind.lower():

@@ -16,6 +16,7 @@ import posixpath
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -79,6 +80,10 @@ class Fetch:
         expected_size: the size the listing shows, or None when it shows none.
         limit: the most bytes to accept; by default QUEST_MAX_BODY_BYTES (and never more than
             the listing's size plus `BODY_SLACK`).
+        cut_short: for a body kept in memory whose length nothing may promise (no
+            `Content-Length`, no listing size), what says it ended where it should: given the
+            whole answer, it returns why the body looks cut short (retried, as a body that
+            broke off), or None.
     """
 
     url: str
@@ -87,6 +92,7 @@ class Fetch:
     headers: dict[str, str] = field(default_factory=dict)
     expected_size: int | None = None
     limit: Limit | None = None
+    cut_short: Callable[[Download], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -198,13 +204,16 @@ def _attempt(call: _Call, sink: Sink) -> Download:
                 f"sent {sink.hasher.size} bytes but the listing shows {expected_size}",
                 BROKEN_BODY_FIX,
             )
-        return sink.result(
+        got = sink.result(
             response.status_code,
             etag,
             modified,
             response.headers.get("Content-Type", ""),
             final,
         )
+        if call.fetch.cut_short is not None and (problem := call.fetch.cut_short(got)):
+            raise _Retry(problem)
+        return got
 
 
 def _follow(call: _Call) -> tuple[requests.Response, str]:
