@@ -12,7 +12,7 @@ import pytest
 from quest.errors import LockError
 from quest.sources.bls import sync_bls
 from quest.sources.datausa import sync_datausa
-from tests.sources.support import assert_mirrored, make_s3_store, sample_files
+from tests.sources.support import assert_mirrored, make_s3_store, sample_files, stored_bytes
 
 
 def test_a_second_bls_sync_while_one_runs_refuses_with_a_lock_error(
@@ -84,3 +84,60 @@ def test_an_s3_lock_is_renewed_while_held(moto_endpoint):
         with pytest.raises(LockError), store.lock("sync-bls"):
             pass
     assert store.list() == {}
+
+
+def _answer_lost_once(monkeypatch, store, condition: str) -> list[str]:
+    """The first put carrying `condition` lands, its answer is lost, and the client retries
+    it, as botocore does: the retry meets the object the first try wrote."""
+    real, calls = store.client.put_object, []
+
+    def put_object(**kwargs):
+        if condition in kwargs and not calls:
+            calls.append(condition)
+            real(**kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", put_object)
+    return calls
+
+
+def test_an_s3_lock_whose_put_answer_was_lost_is_held_not_refused(moto_endpoint, monkeypatch):
+    store = make_s3_store(moto_endpoint, lock_ttl=60)
+    calls = _answer_lost_once(monkeypatch, store, "IfNoneMatch")
+    with store.lock("sync-bls"):
+        assert calls == ["IfNoneMatch"]
+        with pytest.raises(LockError), store.lock("sync-bls"):
+            pass
+    assert store.list() == {} and store.client.list_objects_v2(Bucket=store.bucket)["KeyCount"] == 0
+
+
+def test_an_s3_lock_renewal_whose_answer_was_lost_keeps_the_lock(moto_endpoint, monkeypatch):
+    store = make_s3_store(moto_endpoint, lock_ttl=0.6)
+    calls = _answer_lost_once(monkeypatch, store, "IfMatch")
+    with store.lock("sync-bls"):
+        time.sleep(1.0)
+        assert calls == ["IfMatch"] and store.lost_lock is None
+        store.put_bytes("bls/pr/a", b"a", {})
+    assert store.client.list_objects_v2(Bucket=store.bucket, Prefix=".quest-locks")["KeyCount"] == 0
+
+
+def test_a_lost_s3_lock_stops_every_later_write(moto_endpoint):
+    store = make_s3_store(moto_endpoint, lock_ttl=0.6)
+    with store.lock("sync-bls"):
+        store.put_bytes("bls/pr/a", b"a", {})
+        taker = {"owner": "other-host:7", "expires": time.time() + 60}
+        store.client.put_object(
+            Bucket=store.bucket,
+            Key=store._full(".quest-locks/sync-bls.lock"),
+            Body=json.dumps(taker).encode(),
+        )
+        time.sleep(0.5)
+        assert store.lost_lock and "lost the sync-bls lock" in store.lost_lock
+        for write in (
+            lambda: store.put_bytes("bls/pr/b", b"b", {}),
+            lambda: store.set_metadata("bls/pr/a", {"x": "1"}),
+            lambda: store.delete("bls/pr/a"),
+        ):
+            with pytest.raises(LockError, match="lost the sync-bls lock .* not changed"):
+                write()
+    assert stored_bytes(store) == {"bls/pr/a": b"a"}

@@ -107,13 +107,28 @@ class S3Store:
         self._transfer = TransferConfig(
             multipart_threshold=_PART, multipart_chunksize=_PART, max_concurrency=4
         )
+        # Set by a lock taken through this store when another run took it over: every write
+        # after that is refused, as two runs would then be writing the same objects.
+        self.lost_lock: str | None = None
 
     def _full(self, key: str) -> str:
         return self.prefix + key
 
+    def _check_lock(self, key: str) -> None:
+        if self.lost_lock is not None:
+            raise LockError(
+                f"{self.lost_lock}; {key} and everything after it were not changed, so that two "
+                "runs never write the same objects. Rerun once the other run is done"
+            )
+
     def _object(self, key: str) -> str:
         """The full key of an object to write; a key that is not plain is refused, as the
-        local store refuses it (S3 would take it, and every later reader would trip on it)."""
+        local store refuses it (S3 would take it, and every later reader would trip on it).
+
+        Raises:
+            LockError: a lock taken through this store was lost; nothing more is written.
+        """
+        self._check_lock(key)
         try:
             key_segments(key)
         except ValueError as exc:
@@ -235,6 +250,7 @@ class S3Store:
         return ObjectInfo(key, len(data), dict(metadata))
 
     def set_metadata(self, key: str, metadata: dict[str, str]) -> None:
+        self._check_lock(key)
         full = self._full(key)
         try:
             self.client.copy_object(
@@ -258,6 +274,7 @@ class S3Store:
             raise self._fail("reading", key, exc, kept=False) from None
 
     def delete(self, key: str) -> None:
+        self._check_lock(key)
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
         except (ClientError, BotoCoreError) as exc:
@@ -324,12 +341,23 @@ class S3Lock:
         except (ValueError, KeyError, TypeError):
             return "unknown", 0.0, answer["ETag"]
 
+    def _ours(self, holder: tuple[str, float, str] | None) -> bool:
+        """Whether a conditional put that was refused had in fact landed: the lock holds our
+        own body. The client retries a put whose answer it lost, and the retry finds the
+        object the first try wrote (a 412 to its own write); its ETag is then ours."""
+        if holder is None or holder[0] != self.owner:
+            return False
+        self._etag = holder[2]
+        return True
+
     def _acquire(self) -> None:
         deadline = time.monotonic() + self.timeout
         while True:
             if self._put(IfNoneMatch="*"):
                 return
             holder = self._holder()
+            if self._ours(holder):
+                return
             if holder is not None and holder[1] < time.time() and self._put(IfMatch=holder[2]):
                 log.warning(
                     "took over the %s lock on %s from %s, whose lock had expired",
@@ -349,8 +377,12 @@ class S3Lock:
     def _renew(self) -> None:
         while not self._stop.wait(self.store.lock_ttl / 3):
             with contextlib.suppress(ClientError, BotoCoreError, StoreError):
-                if not self._put(IfMatch=self._etag):
-                    log.error("lost the %s lock on %s", self.name, self.store.uri)
+                if not self._put(IfMatch=self._etag) and not self._ours(self._holder()):
+                    self.store.lost_lock = (
+                        f"lost the {self.name} lock on {self.store.uri}: it was not renewed "
+                        f"within its {self.store.lock_ttl:g} s and another run took it over"
+                    )
+                    log.error("%s", self.store.lost_lock)
                     return
 
     def __enter__(self) -> S3Lock:
