@@ -23,6 +23,25 @@ def test_put_bytes_publishes_body_and_metadata(tmp_path):
     assert list(store.list("bls/")) == ["bls/pr/x"]
 
 
+def test_a_body_replaced_but_not_its_metadata_is_never_left_with_the_old_sha256(
+    tmp_path, monkeypatch
+):
+    # The body and its metadata are two renames; a run killed (or a disk full) between them
+    # left the new body beside the old sha256, which bronze trusts to skip a file it loaded.
+    store = LocalStore(tmp_path)
+    store.put_bytes("bls/pr/a", b"old", {"sha256": hashlib.sha256(b"old").hexdigest()})
+
+    def killed(*_args):
+        raise StoreError("killed between the body and its metadata")
+
+    monkeypatch.setattr(LocalStore, "_write_meta", killed)
+    new = b"a new body"
+    with pytest.raises(StoreError, match="killed"):
+        store.put_bytes("bls/pr/a", new, {"sha256": hashlib.sha256(new).hexdigest()})
+    assert (tmp_path / "bls/pr/a").read_bytes() == new
+    assert store.head("bls/pr/a").metadata == {}  # no sha256: computed again where needed
+
+
 def test_a_body_that_does_not_match_its_checksum_leaves_the_old_object(tmp_path):
     store = LocalStore(tmp_path)
     store.put_bytes("k", b"old", {"sha256": hashlib.sha256(b"old").hexdigest()})

@@ -257,12 +257,23 @@ class LocalStore:
                 while chunk := src.read(_CHUNK):
                     out.write(chunk)
 
-        size = self._write(self._segments(key), fill, metadata, key)
-        self._write_meta(key, metadata)
-        return ObjectInfo(key=key, size=size, metadata=dict(metadata))
+        return self._put(key, fill, metadata)
 
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
-        size = self._write(self._segments(key), lambda out: out.write(data), metadata, key)
+        return self._put(key, lambda out: out.write(data), metadata)
+
+    def _put(
+        self, key: str, fill: Callable[[BinaryIO], object], metadata: dict[str, str]
+    ) -> ObjectInfo:
+        """The body, then its metadata: two renames, which no file system makes one. The old
+        metadata goes just before the new body takes the old one's place, so a run killed
+        between the two leaves a body without metadata (its sha256 is computed again where it
+        is needed, and the sync fetches it again), never a body beside another's sha256."""
+
+        def drop_meta() -> None:
+            self._unlink(self._meta_parts(key))
+
+        size = self._write(self._segments(key), fill, metadata, key, before_replace=drop_meta)
         self._write_meta(key, metadata)
         return ObjectInfo(key=key, size=size, metadata=dict(metadata))
 
@@ -272,8 +283,10 @@ class LocalStore:
         fill: Callable[[BinaryIO], object],
         metadata: dict[str, str],
         key: str,
+        before_replace: Callable[[], None] | None = None,
     ) -> int:
-        """Write a temporary file beside the target, check it, rename it over the target."""
+        """Write a temporary file beside the target, check it, rename it over the target
+        (calling `before_replace` once it is checked, just before)."""
         tmp = f"{_TMP_PREFIX}{secrets.token_hex(8)}"
         try:
             with self._folders(parts[:-1], create=True) as fds:
@@ -290,6 +303,8 @@ class LocalStore:
                         out.flush()
                         os.fsync(out.fileno())
                     size = self._verify(folder, tmp, metadata, key)
+                    if before_replace is not None:
+                        before_replace()
                     os.replace(tmp, parts[-1], src_dir_fd=folder, dst_dir_fd=folder)
                 except BaseException:
                     with contextlib.suppress(OSError):
