@@ -1,13 +1,16 @@
 """`quest_reports`: when new population data lands in S3, refresh the answers.
 
-The Databricks-native replacement for S3 -> SQS -> Lambda: a file-arrival trigger on the DataUSA
-folder of the store. It writes nothing itself: its one task starts `quest_pipeline`, the only job
+The Databricks-native replacement for S3 -> SQS -> Lambda: a file-arrival trigger on
+`datausa/arrivals/` in the store, where every DataUSA sync that changes the population adds a file
+under a new name (Databricks starts no run for a file overwritten in place, as the population's
+own key always is). It writes nothing itself: its one task starts `quest_pipeline`, the only job
 that writes the store and the tables, whose runs are queued one at a time. So a file that lands
 while the daily run is going (the daily run's own DataUSA sync, for one) starts a run that waits
 for it; the loads are incremental, so that run reads only what changed and the gold views show
 the new population.
 
-    run_pipeline ─> quest_pipeline (bls_sync, datausa_sync ─> load_bronze ─> load_silver ─> gold)
+    run_pipeline ─> quest_pipeline (bls_sync, datausa_sync ─> plan_medallion ─> medallion_needed
+                    ─true─> load_bronze ─> load_silver ─> gold_analysis ─> record_medallion)
 
 Every value comes from `quest.orchestration.workflow_config`.
 """

@@ -160,8 +160,12 @@ def test_an_answer_missing_a_year_the_analysis_needs_is_refused_whatever_the_set
 
 def test_a_stored_copy_that_no_longer_parses_may_be_replaced(synced, settings, store):
     store.put_bytes(KEY, b"not json", {})
-    assert sync_datausa(settings, store=store).changed
-    assert stored_bytes(store) == synced
+    replaced = sync_datausa(settings, store=store)
+    assert replaced.changed and replaced.arrival  # a change, announced like any other
+    assert stored_bytes(store) == {
+        **synced,
+        replaced.arrival: stored_bytes(store)[replaced.arrival],
+    }
 
 
 def test_the_state_level_answer_is_refused(synced, settings, store, mirror, real_data):

@@ -89,6 +89,31 @@ def test_changed_content_replaces_the_stored_copy(settings, store, tmp_path, rea
     assert stored_bytes(store)[KEY] == original.read_bytes()
 
 
+def test_each_change_adds_a_new_arrival_file_and_no_change_adds_none(
+    settings, store, tmp_path, real
+):
+    # Databricks' file-arrival trigger starts no run for a file overwritten under its own
+    # name: each change of the population is announced by a file with a new name.
+    server, original = _serve(tmp_path, "population.json", real / "population.tesseract.json")
+    with server:
+        url = settings.with_overrides(datausa_url=server.datausa_url)
+        first = sync_datausa(url, store=store)
+        unchanged = sync_datausa(url, store=store)
+        payload = json.loads(original.read_text())
+        payload["data"] = payload["data"][:-1]
+        original.write_text(json.dumps(payload))
+        dropped = settings.with_overrides(
+            datausa_url=server.datausa_url, datausa_allow_dropped_years=True
+        )
+        changed = sync_datausa(dropped, store=store)
+    arrivals = {k: v for k, v in stored_bytes(store).items() if k.startswith("datausa/arrivals/")}
+    assert sorted(arrivals) == sorted([first.arrival, changed.arrival]) and not unchanged.arrival
+    announced = json.loads(arrivals[changed.arrival])
+    assert announced["key"] == KEY and announced["years"] == changed.years
+    assert announced["sha256"] == store.head(KEY).sha256
+    assert stored_bytes(store)[KEY] == original.read_bytes()
+
+
 def test_garbage_body_is_refused_and_the_previous_copy_kept(
     settings, store, mirror, tmp_path, real
 ):

@@ -222,7 +222,7 @@ def test_the_population_trigger_starts_the_pipeline_of_the_same_target(targets):
         assert task["run_job_task"]["job_id"] == f"${{resources.jobs.{PIPELINE}.id}}"
         assert "max_retries" not in task and not reports.get("job_clusters")
         store = _params(pipeline["tasks"][0])["store"]
-        assert reports["trigger"]["file_arrival"]["url"] == f"{store}/datausa/", name
+        assert reports["trigger"]["file_arrival"]["url"] == f"{store}/datausa/arrivals/", name
         assert reports["timeout_seconds"] >= 2 * pipeline["timeout_seconds"], name
 
 
@@ -379,7 +379,9 @@ def test_schedules_and_the_trigger_run_by_themselves_in_prod_only(targets):
         assert jobs[PIPELINE]["schedule"]["timezone_id"] == "America/New_York"
         assert jobs[REPORTS]["trigger"]["pause_status"] == status, name
     prod = targets["quest-prod"]["resources"]["jobs"]
-    assert prod[REPORTS]["trigger"]["file_arrival"]["url"] == "s3://quest-republish/datausa/"
+    assert (
+        prod[REPORTS]["trigger"]["file_arrival"]["url"] == "s3://quest-republish/datausa/arrivals/"
+    )
 
 
 def test_synthesis_refuses_serverless_and_a_deploy_without_version_or_service_principal():

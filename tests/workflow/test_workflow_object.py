@@ -162,7 +162,7 @@ def test_pipeline_uses_one_shared_job_cluster_on_databricks_runtime_19(pipeline)
 
 def test_reports_workflow_only_starts_the_pipeline_when_population_lands(reports):
     arrival = reports.trigger.file_arrival
-    assert arrival.url.endswith("/datausa/")
+    assert arrival.url.endswith("/datausa/arrivals/")
     assert arrival.min_time_between_triggers_seconds >= 60
     assert reports.schedule_quartz_expression is None
     assert reports.max_concurrent_runs == 1 and reports.queue is True
@@ -215,7 +215,7 @@ def test_a_local_deployment_writes_its_own_store_folder_and_schemas_in_dev():
     assert local.settings.env == "dev" and local.catalog == dev.catalog
     assert local.settings.store == f"s3://quest-dev-republish/users/{DEPLOYING_USER}"
     assert local.settings.schema_prefix == f"{DEPLOYING_USER}_" != dev.settings.schema_prefix
-    assert local.datausa_prefix_url.startswith(local.settings.store + "/")
+    assert local.datausa_arrivals_url == f"{local.settings.store}/datausa/arrivals/"
     assert local.notify == ["quest-local@example.org"]
     given = workflow_config("local", {"QUEST_STORE": "s3://mine", "QUEST_SCHEMA_PREFIX": "t_"})
     assert (given.settings.store, given.settings.schema_prefix) == ("s3://mine", "t_")

@@ -14,7 +14,6 @@ user), and also what `quest run` executes on this machine.
 from __future__ import annotations
 
 import os
-import posixpath
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
@@ -39,6 +38,7 @@ from brickflow.engine.task import TaskLibrary
 from quest.config import ENVIRONMENTS, Settings, load_settings
 from quest.errors import ConfigError
 from quest.orchestration.notebook import WRITE
+from quest.sources.datausa import arrivals_folder
 from quest.store.credentials import ACCESS_KEY, SECRET_KEY
 
 # Databricks Runtime 19 runs Apache Spark 4.2.0 and Python 3.12, the Spark of the `spark` extra
@@ -185,10 +185,12 @@ class WorkflowConfig:
         return f"{self.wheel_dir}/{wheel_filename(self.wheel_version)}"
 
     @property
-    def datausa_prefix_url(self) -> str:
-        """The S3 folder the DataUSA sync writes to: the file-arrival trigger watches it."""
-        folder = posixpath.dirname(self.settings.datausa_key)
-        return f"{self.settings.store.rstrip('/')}/{folder}/"
+    def datausa_arrivals_url(self) -> str:
+        """The S3 folder where the DataUSA sync adds a new file for each change of the
+        population (`quest.sources.datausa.arrivals_folder`): the file-arrival trigger watches
+        it. Not the population's own folder: its one file is overwritten in place, and
+        Databricks starts no run for a file overwritten under the same name."""
+        return f"{self.settings.store.rstrip('/')}/{arrivals_folder(self.settings.datausa_key)}"
 
     @property
     def secret_scope(self) -> str:
@@ -445,7 +447,7 @@ def datausa_arrival(cfg: WorkflowConfig) -> Trigger:
     """A new DataUSA file in the store starts a run (prod); paused elsewhere."""
     return Trigger(
         file_arrival=JobsTriggerFileArrival(
-            url=cfg.datausa_prefix_url,
+            url=cfg.datausa_arrivals_url,
             min_time_between_triggers_seconds=FILE_ARRIVAL_MIN_SECONDS_BETWEEN_RUNS,
             wait_after_last_change_seconds=FILE_ARRIVAL_WAIT_AFTER_LAST_CHANGE_SECONDS,
         ),

@@ -14,11 +14,12 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 
 import requests
 
 from quest.config import Settings, validate_store_layout
-from quest.errors import SourceError
+from quest.errors import LockError, QuestError, SourceError
 from quest.sources.body import Limit, safe_url
 from quest.sources.http import HttpStats, make_session
 from quest.sources.population import (
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 # A national population answer is a few kB; anything this big is not one.
 MAX_ANSWER_BYTES = 4 << 20
+# Beside the population, a new small file for each change: a trigger on new files (Databricks'
+# file arrival) never fires on a file overwritten under its own name.
+ARRIVALS = "arrivals/"
 
 __all__ = ["DataUsaSummary", "PopulationRecord", "parse_population", "sync_datausa"]
 
@@ -59,6 +63,7 @@ class DataUsaSummary:
     requests: int = 0
     seconds: float = 0.0
     key: str = ""
+    arrival: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -68,6 +73,40 @@ def canonical_sha256(payload: object) -> str:
     """A hash of the content that ignores key order and spacing."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def arrivals_folder(key: str) -> str:
+    """Where each change of the population stored at `key` is announced (`_announce`)."""
+    folder = key.rpartition("/")[0]
+    return f"{folder}/{ARRIVALS}" if folder else ARRIVALS
+
+
+def _announce(store: Store, key: str, sha256: str, content: str, years: list[int]) -> str:
+    """A new file naming the population just stored, under a name no earlier change had: the
+    store's change log, and what a trigger on new files (`quest_reports`) sees. The population
+    is stored already and the run loads it either way, so a failure here is a warning, not a
+    failed sync. Returns its key ("" when it could not be written)."""
+    stored_at = datetime.now(UTC)
+    name = f"{stored_at:%Y%m%dT%H%M%S%fZ}-{content[:12]}.json"
+    arrival = arrivals_folder(key) + name
+    body = json.dumps(
+        {
+            "key": key,
+            "sha256": sha256,
+            "content_sha256": content,
+            "years": years,
+            "stored_at": stored_at.isoformat(timespec="seconds"),
+        },
+        indent=1,
+    ).encode()
+    try:
+        store.put_bytes(arrival, body, {SHA256: hashlib.sha256(body).hexdigest()})
+    except QuestError as exc:
+        if isinstance(exc, LockError):
+            raise
+        log.warning("the population was stored, but its arrival file %s was not (%s)", arrival, exc)
+        return ""
+    return arrival
 
 
 def _stored_years(store: Store, key: str) -> list[int]:
@@ -144,6 +183,7 @@ def sync_datausa(
                 }
                 store.put_bytes(key, body, {k: v for k, v in metadata.items() if v})
                 summary.changed, summary.bytes_up = True, len(body)
+                summary.arrival = _announce(store, key, got.sha256, content, summary.years)
     finally:
         summary.requests, summary.bytes_down = stats.requests, stats.bytes_down
         summary.seconds = round(time.monotonic() - started, 3)
