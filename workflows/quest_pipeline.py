@@ -22,6 +22,7 @@ from brickflow import Workflow, ctx
 from quest.orchestration import conditions, tasks
 from quest.orchestration.task_values import task_value_ref
 from quest.orchestration.workflow_config import (
+    GOLD_WIDGETS,
     PIPELINE,
     SYNC_TIMEOUT,
     pipeline_workflow_settings,
@@ -31,6 +32,15 @@ from quest.orchestration.workflow_config import (
 
 cfg = workflow_config(ctx.env)
 _settings = cfg.settings
+# The gold view parameters, as deployed: the plan and the record judge the views with the values
+# the gold notebook gets (its widgets), not with the cluster's own defaults.
+_gold = cfg.widget_values(*GOLD_WIDGETS)
+
+
+def _given_gold(parameters: dict[str, str]) -> dict[str, str]:
+    """The gold view parameters among a task's own (BrickFlow passes each as a keyword)."""
+    return {name: parameters[name] for name in GOLD_WIDGETS}
+
 
 wf = Workflow(
     PIPELINE,
@@ -90,10 +100,16 @@ def plan_medallion(  # noqa: PLR0913 - BrickFlow passes each task parameter as i
     bls_files_changed: str = task_value_ref("bls_sync", conditions.FILES_CHANGED),
     datausa_files_changed: str = task_value_ref("datausa_sync", conditions.FILES_CHANGED),
     full_refresh_asked: str = conditions.FULL_REFRESH_REF,
+    current_file: str = _gold["current_file"],
+    start_year: str = _gold["start_year"],
+    end_year: str = _gold["end_year"],
+    include_annual: str = _gold["include_annual"],
+    report_series: str = _gold["report_series"],
+    report_period: str = _gold["report_period"],
 ):
     return tasks.plan_medallion(
         ctx.dbutils,
-        cfg.notebook("gold_analysis").base_parameters,
+        _given_gold(locals()),
         bls_files_changed=bls_files_changed,
         datausa_files_changed=datausa_files_changed,
         full_refresh=full_refresh_asked,
@@ -128,7 +144,7 @@ def gold_analysis():
 
 
 @wf.task(depends_on="gold_analysis", task_settings=task_settings(cfg))
-def record_medallion(
+def record_medallion(  # noqa: PLR0913 - BrickFlow passes each task parameter as its own keyword
     *,
     env: str = _settings.env,
     store: str = _settings.store,
@@ -136,10 +152,16 @@ def record_medallion(
     schema_prefix: str = _settings.schema_prefix,
     s3_endpoint_url: str = _settings.s3_endpoint_url,
     fingerprint: str = task_value_ref(conditions.PLAN_TASK, conditions.FINGERPRINT),
+    current_file: str = _gold["current_file"],
+    start_year: str = _gold["start_year"],
+    end_year: str = _gold["end_year"],
+    include_annual: str = _gold["include_annual"],
+    report_series: str = _gold["report_series"],
+    report_period: str = _gold["report_period"],
 ):
     return tasks.record_medallion(
         ctx.dbutils,
-        cfg.notebook("gold_analysis").base_parameters,
+        _given_gold(locals()),
         fingerprint=fingerprint,
         env=env,
         store=store,

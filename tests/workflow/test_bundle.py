@@ -27,6 +27,7 @@ from quest.orchestration.bundle import (
     synth_target,
 )
 from quest.orchestration.workflow_config import (
+    GOLD_WIDGETS,
     JOB_PARAMETERS,
     PIPELINE,
     REPORTS,
@@ -401,3 +402,21 @@ def test_synthesis_refuses_serverless_and_a_deploy_without_version_or_service_pr
     assert "QUEST_SERVERLESS=true is not supported" in local
     assert "QUEST_WHEEL_VERSION is not set" in prod and "make deploy ENV=prod" in prod
     assert "QUEST_RUN_AS_SERVICE_PRINCIPAL" in prod
+
+
+def _task(job: dict, key: str) -> dict:
+    return next(t for t in job["tasks"] if t["task_key"] == key)
+
+
+def test_the_plan_and_the_record_judge_the_views_with_the_parameters_gold_gets(targets):
+    # Computed on the cluster, they would take the runtime's defaults, not what was deployed: a
+    # deploy that changed a view's parameter would not rerun the medallion.
+    given = synth_target("dev", {"QUEST_START_YEAR": "2014", "QUEST_REPORT_SERIES": "PRS85006092"})
+    for name, target in [*targets.items(), ("dev, given", given["targets"]["quest-dev"])]:
+        job = target["resources"]["jobs"][PIPELINE]
+        gold = {k: v for k, v in _params(_task(job, "gold_analysis")).items() if k in GOLD_WIDGETS}
+        assert sorted(gold) == sorted(GOLD_WIDGETS), name
+        for key in ("plan_medallion", "record_medallion"):
+            params = _params(_task(job, key))
+            assert {k: params[k] for k in GOLD_WIDGETS} == gold, (name, key)
+    assert gold["start_year"] == "2014" and gold["report_series"] == "PRS85006092"

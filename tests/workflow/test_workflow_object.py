@@ -8,6 +8,7 @@ import networkx as nx
 import pytest
 from brickflow.engine.task import TaskType
 
+from quest.config import load_settings
 from quest.errors import ConfigError
 from quest.orchestration.workflow_config import (
     DBR_VERSION,
@@ -22,6 +23,7 @@ from quest.orchestration.workflow_config import (
     workflow_config,
 )
 from quest.runner.local import REPO, load_pipeline
+from quest.sources.datausa import arrivals_folder
 from tests.workflow.support import PIPELINE_TASKS
 
 DEPLOYABLE = {"QUEST_WHEEL_VERSION": "0.1.0+gabc", "QUEST_RUN_AS_SERVICE_PRINCIPAL": "sp-id"}
@@ -183,6 +185,29 @@ def test_environments_differ_in_store_catalog_and_secret_scope():
     assert dev.catalog == "quest_dev" and prod.catalog == "quest"
     assert dev.spark_env_vars() == {"QUEST_ENV": "dev", "QUEST_SECRET_SCOPE": "quest-dev"}
     assert prod.spark_env_vars() == {"QUEST_ENV": "prod", "QUEST_SECRET_SCOPE": "quest"}
+
+
+def test_settings_given_when_deploying_reach_the_cluster_the_tasks_run_on():
+    # On the cluster the tasks load their settings from its environment: a deploy-time value
+    # no parameter carries was lost (the trigger watched one folder, the sync wrote another).
+    given = {
+        "QUEST_DATAUSA_KEY": "population/us.json",
+        "QUEST_MAX_DELETE_FRACTION": "0.9",
+        "QUEST_HOME": "/home/me/.quest",  # the deploying laptop's, not the cluster's
+        "QUEST_SMTP_URL": "smtp://user:secret@mail.example.org",  # never into a job
+    }
+    prod = workflow_config("prod", given)
+    cluster = prod.spark_env_vars()
+    assert cluster == {
+        "QUEST_ENV": "prod",
+        "QUEST_SECRET_SCOPE": "quest",
+        "QUEST_DATAUSA_KEY": "population/us.json",
+        "QUEST_MAX_DELETE_FRACTION": "0.9",
+    }
+    on_cluster = load_settings(cluster)
+    assert on_cluster.max_delete_fraction == 0.9
+    assert prod.datausa_arrivals_url == f"{prod.settings.store}/population/arrivals/"
+    assert prod.datausa_arrivals_url.endswith(arrivals_folder(on_cluster.datausa_key))
 
 
 def test_spark_reads_s3_without_keys_unless_secrets_are_asked_for():

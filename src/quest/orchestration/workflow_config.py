@@ -92,6 +92,30 @@ NOTEBOOK_WIDGETS = {
     "gold_analysis": (*LOCATION_WIDGETS, *GOLD_WIDGETS),
 }
 
+# Settings the tasks read on the job cluster that no task parameter or widget carries: a value
+# set in the deploying shell reaches the cluster as an environment variable, so the jobs run
+# with the settings they were deployed with (the rest are parameters, secrets or deploy-only).
+CLUSTER_VARS = (
+    "QUEST_BLS_PREFIX",
+    "QUEST_DATAUSA_KEY",
+    "QUEST_HTTP_TIMEOUT",
+    "QUEST_HTTP_RETRIES",
+    "QUEST_HTTP_BACKOFF",
+    "QUEST_RETRY_AFTER_CAP",
+    "QUEST_HTTP_DEADLINE",
+    "QUEST_HTTP_LOW_SPEED_LIMIT",
+    "QUEST_HTTP_LOW_SPEED_TIME",
+    "QUEST_MAX_BODY_BYTES",
+    "QUEST_MAX_LISTING_BYTES",
+    "QUEST_MAX_LISTING_PAGES",
+    "QUEST_MAX_LISTING_DEPTH",
+    "QUEST_MAX_DELETE_FRACTION",
+    "QUEST_START_YEAR",
+    "QUEST_END_YEAR",
+    "QUEST_DATAUSA_ALLOW_DROPPED_YEARS",
+    "QUEST_LOCK_TIMEOUT",
+)
+
 # Secret-scope keys holding the AWS credentials of the store (see docs/deploy.md).
 AWS_KEY_ID_SECRET = ACCESS_KEY
 AWS_SECRET_SECRET = SECRET_KEY
@@ -137,6 +161,8 @@ class WorkflowConfig:
     viewers: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     bundle_base_path: str = ""
+    # The CLUSTER_VARS given when deploying, as given.
+    cluster_settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def notify(self) -> list[str]:
@@ -197,9 +223,14 @@ class WorkflowConfig:
         return self.settings.secret_scope or f"quest-{self.env}"
 
     def spark_env_vars(self) -> dict[str, str]:
-        """Cluster environment: which settings the tasks load. The AWS keys are not here: the
-        code reads them from the secret scope when they are there (`quest.store.credentials`)."""
-        return {"QUEST_ENV": self.settings.env, "QUEST_SECRET_SCOPE": self.secret_scope}
+        """Cluster environment: which settings the tasks load, and the `CLUSTER_VARS` given
+        when deploying. The AWS keys are not here: the code reads them from the secret scope
+        when they are there (`quest.store.credentials`)."""
+        return {
+            "QUEST_ENV": self.settings.env,
+            "QUEST_SECRET_SCOPE": self.secret_scope,
+            **self.cluster_settings,
+        }
 
     def spark_conf(self) -> dict[str, str] | None:
         """Spark's own S3 keys, only with `QUEST_SPARK_KEYS_FROM_SECRETS=true`.
@@ -287,6 +318,8 @@ def workflow_config(env: str, environ: dict[str, str] | None = None) -> Workflow
         viewers=tuple(per_env["viewers"]),
         tags={"project": "quest", "team": "data-engineering", "data": "bls-pr_datausa-population"},
         bundle_base_path=str(per_env.get("bundle_base_path", "")),
+        # (load_settings above has checked each value's type, naming the variable)
+        cluster_settings={var: environ[var] for var in CLUSTER_VARS if var in environ},
     )
 
 
