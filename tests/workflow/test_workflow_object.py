@@ -26,7 +26,11 @@ from quest.runner.local import REPO, load_pipeline
 from quest.sources.datausa import arrivals_folder
 from tests.workflow.support import PIPELINE_TASKS
 
-DEPLOYABLE = {"QUEST_WHEEL_VERSION": "0.1.0+gabc", "QUEST_RUN_AS_SERVICE_PRINCIPAL": "sp-id"}
+DEPLOYABLE = {
+    "QUEST_WHEEL_VERSION": "0.1.0+gabc",
+    "QUEST_RUN_AS_SERVICE_PRINCIPAL": "sp-id",
+    "QUEST_NOTIFY": "data-team@quest.test",
+}
 
 
 @pytest.fixture(scope="module")
@@ -263,10 +267,36 @@ def test_every_target_is_deployable_with_a_wheel_version_and_refuses_serverless(
 def test_deploy_refusals_name_each_setting_to_fix():
     problems = deploy_refusals(workflow_config("prod", {"QUEST_STORE": "/data/store"}))
     text = "\n".join(problems)
-    assert len(problems) == 3
-    for setting in ("QUEST_WHEEL_VERSION", "QUEST_RUN_AS_SERVICE_PRINCIPAL", "QUEST_STORE"):
+    assert len(problems) == 4
+    for setting in (
+        "QUEST_WHEEL_VERSION",
+        "QUEST_RUN_AS_SERVICE_PRINCIPAL",
+        "QUEST_STORE",
+        "quest-oncall@example.org",  # failure mail to a placeholder would go nowhere
+    ):
         assert setting in text
     assert "make deploy ENV=prod" in text
+
+
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        ({}, "quest-dev@example.org"),
+        ({"QUEST_NOTIFY": "team@yourco.com", "QUEST_CONTACT": "me@Example.COM"}, "me@Example.COM"),
+        ({"QUEST_NOTIFY": "team@yourco.com,ops@mail.example.net"}, "ops@mail.example.net"),
+        ({"QUEST_NOTIFY": "team@yourco.com"}, None),
+        # the committed bundle is synthesized offline with the placeholders, and is no deploy
+        ({"QUEST_BUNDLE_OFFLINE": "true"}, None),
+    ],
+)
+def test_a_deploy_refuses_placeholder_mail_and_contact_addresses(given, refused):
+    defaults = {k: v for k, v in DEPLOYABLE.items() if k != "QUEST_NOTIFY"}
+    problems = deploy_refusals(workflow_config("dev", {**defaults, **given}))
+    if refused is None:
+        assert problems == []
+    else:
+        (problem,) = problems
+        assert refused in problem and "QUEST_NOTIFY" in problem
 
 
 def test_unknown_environment_is_refused_naming_brickflow_env():

@@ -358,12 +358,29 @@ def deploy_refusals(cfg: WorkflowConfig) -> list[str]:
             "prod runs as a service principal: set QUEST_RUN_AS_SERVICE_PRINCIPAL to its "
             "application ID (docs/deploy.md, step 2)."
         )
+    placeholders = sorted({a for a in (*cfg.notify, cfg.contact) if _reserved_domain(a)})
+    if placeholders and not cfg.settings.bundle_offline:
+        problems.append(
+            f"{', '.join(placeholders)}: the built-in placeholder addresses, on a domain no mail "
+            "reaches, so failure mail would go nowhere and BLS would see no real contact: "
+            "export QUEST_NOTIFY=you@yourco.com (comma-separated) and QUEST_CONTACT before "
+            "deploying."
+        )
     if not cfg.settings.store.startswith("s3://"):
         problems.append(
             f"QUEST_STORE={cfg.settings.store!r} is not an s3:// URI: a job cluster cannot "
             "reach a local folder, and the file-arrival trigger watches S3."
         )
     return problems
+
+
+def _reserved_domain(address: str) -> bool:
+    """An address on a domain reserved for examples (RFC 2606), where no mail is delivered."""
+    domain = address.rpartition("@")[2].lower().rstrip(".")
+    return any(domain == d or domain.endswith("." + d) for d in _EXAMPLE_DOMAINS)
+
+
+_EXAMPLE_DOMAINS = ("example.org", "example.com", "example.net")
 
 
 def check_deployable(cfg: WorkflowConfig) -> None:
