@@ -159,3 +159,28 @@ def test_a_listing_page_cut_short_without_a_length_is_retried_and_deletes_nothin
     assert sync_bls(settings, store=store).deleted == 0
     assert [entry[1] for entry in mirror.log if entry[1] == root] == [root, root]
     assert_mirrored(store, source)
+
+
+def test_an_html_page_answered_for_a_file_listed_without_a_size_is_refused(
+    settings, source, store, mirror
+):
+    # A listing whose format no longer gives sizes leaves a body nothing to be checked against:
+    # an error page sent with a 200 would be published as the file.
+    before = _synced(settings, source, store)
+    root = "/pub/time.series/pr/"
+    links = "".join(f'<A HREF="{root}{name}">{name}</A><br>' for name in source.files())
+    page = f"<html><body><pre>{links}</pre></body></html>".encode()
+    mirror.faults.add(root, "body", body=page, content_type="text/html", times=2)
+    mirror.faults.add(
+        FILE,
+        "body",
+        body=b"<html>Service unavailable</html>",
+        content_type="text/html; charset=utf-8",
+    )
+    with pytest.raises(
+        IncompleteSyncError, match=r"pr.file1: .* answered an HTML page .* without a size"
+    ):
+        sync_bls(settings, store=store)
+    assert stored_bytes(store) == before
+    assert sync_bls(settings, store=store).failed == 0
+    assert_mirrored(store, source)

@@ -333,6 +333,7 @@ def _sync(
                 )
                 got = download(session, fetch, settings, stats)
                 _check_not_modified(remote, got, old)
+                _check_not_a_page(remote, got)
             except SourceError as exc:
                 summary.record(remote.name, key, FAILED, str(exc))
                 continue
@@ -345,6 +346,22 @@ def _sync(
     for key in doomed:
         store.delete(key)
         summary.record(key[len(prefix) :], key, DELETED, "no longer listed by the source")
+
+
+def _check_not_a_page(remote: RemoteFile, got: Download) -> None:
+    """A file the listing shows without a size has nothing to check its body against: an HTML
+    page answered for it (an error or login page sent with a 200) is refused, unless the file
+    is named as a page itself."""
+    if remote.size is not None or got.status == 304 or "html" not in got.content_type.lower():
+        return
+    if remote.name.lower().endswith((".htm", ".html")):
+        return
+    raise SourceError(
+        f"{remote.name}: {safe_url(remote.url)} answered an HTML page (Content-Type "
+        f"{got.content_type[:60]!r}) for a file the listing shows without a size: an error "
+        "page, not the file; nothing was stored from it. Rerun later; if it persists, check "
+        "QUEST_BLS_URL and the listing's format"
+    )
 
 
 def _check_not_modified(remote: RemoteFile, got: Download, old: ObjectInfo | None) -> None:
