@@ -20,6 +20,7 @@ import email.utils
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -48,6 +49,10 @@ log = logging.getLogger(__name__)
 # The server's own `Last-Modified` header, kept for `If-Modified-Since` (the listing date is in
 # SOURCE_MODIFIED: it has minute precision and no time zone, so it cannot be sent back).
 SOURCE_LAST_MODIFIED = "source-last-modified"
+
+# How long after a file's new listing date an answer that is still the stored copy is taken for
+# a stale cache, and the file asked for again (`_confirms_listing_date`).
+STALE_CACHE_WINDOW = timedelta(days=2)
 
 UPLOADED, REPLACED, SKIPPED, DELETED, FAILED = (
     "uploaded",
@@ -127,25 +132,35 @@ def _conditional_headers(stored: ObjectInfo | None) -> dict[str, str]:
     return headers
 
 
-def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo | None) -> bool:
+def _confirms_listing_date(
+    remote: RemoteFile, got: Download, stored: ObjectInfo | None, now: datetime | None = None
+) -> bool:
     """Whether the answer confirms the date the listing shows for the stored body.
 
     A listing that shows a new date for a file whose answer is the stored body under the stored
-    copy's own `Last-Modified` (a 304, or a 200 of the same bytes and date) contradicts itself:
-    a stale cache or a wrong 304 served the old file. Recording the new date would skip the file
-    without a request on every later run, so it is recorded only when the answer agrees (a new
-    `Last-Modified`, or none to compare)."""
+    copy's own `Last-Modified` (a 304, or a 200 of the same bytes and date) contradicts itself.
+    Shortly after that date it is most likely a cache still serving the old file: recording
+    the new date would skip the file without a request on every later run, so it is recorded
+    only once the date is `STALE_CACHE_WINDOW` old. Every listing date of an older file moves
+    when the server's clock changes for daylight saving time (Windows lists file times with
+    the current offset): those are recorded at once, as before."""
     if stored is None or not remote.modified:
         return True
     was = stored.metadata.get(SOURCE_MODIFIED)
     if not was or was == remote.modified:
         return True
-    if got.status == 304:
-        return False
-    if got.sha256 != stored.sha256 or got.size != stored.size:
+    if got.status != 304:
+        if got.sha256 != stored.sha256 or got.size != stored.size:
+            return True
+        before = stored.metadata.get(SOURCE_LAST_MODIFIED)
+        if not before or got.last_modified != before:
+            return True
+    try:
+        listed = datetime.fromisoformat(remote.modified).replace(tzinfo=UTC)
+    except ValueError:
         return True
-    before = stored.metadata.get(SOURCE_LAST_MODIFIED)
-    return not (before and got.last_modified == before)
+    # The listing's date is the server's local time: the window is far wider than any offset.
+    return (now or datetime.now(UTC)) - listed > STALE_CACHE_WINDOW
 
 
 def _older_than_stored(remote: RemoteFile, got: Download, stored: ObjectInfo) -> str | None:
@@ -409,7 +424,7 @@ def _publish(
         if not confirmed:
             reason += (
                 f", though the listing shows a new date ({remote.modified}); the answer is the "
-                "stored copy's (a stale cache?): asked again next run"
+                "stored copy's (a stale cache?): asked again on the next run"
             )
             log.warning("%s: %s", remote.name, reason)
         if metadata != old.metadata:
