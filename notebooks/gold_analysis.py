@@ -85,14 +85,17 @@ chart_paths = {}
 
 result = None
 if write:
-    with recorded_task("gold_analysis", spark, settings, dbutils) as run:  # Databricks: ops.run_history
+    # On Databricks: a row in ops.run_history, and the answers in ops.answer_history
+    with recorded_task("gold_analysis", spark, settings, dbutils) as run:
         result = run.summary = create_gold_views(spark, settings)
+        report = run.report = gold_report(spark, settings)
+        quarantine = run.quarantine = quarantine_summary(spark, settings)
     quest_summary = result
     print(result.describe())
 else:
     require_gold_views(spark, settings)
-report = gold_report(spark, settings)
-quarantine = quarantine_summary(spark, settings)
+    report = gold_report(spark, settings)
+    quarantine = quarantine_summary(spark, settings)
 
 # COMMAND ----------
 

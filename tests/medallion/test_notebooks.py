@@ -104,6 +104,34 @@ def test_run_as_a_job_each_notebook_writes_and_exits_with_its_result(loaded):
     assert gold.layer.outputs["chart"] == str(settings.home / "charts" / "series_population.png")
 
 
+def test_as_a_databricks_job_the_gold_notebook_snapshots_the_answers_it_read(
+    spark, loaded, monkeypatch
+):
+    # On Databricks the task records itself (quest.ops.task_hook); its snapshot of the answers
+    # once lacked them and failed, logged and ignored, so ops.answer_history stayed empty.
+    import functools
+
+    import quest.ops.task_hook as hook
+
+    settings, results = loaded
+    monkeypatch.setattr(hook, "recorded_task", functools.partial(hook.recorded_task, enabled=True))
+    widgets = {
+        "env": "local",
+        "store": settings.store_uri,
+        "schema_prefix": settings.schema_prefix,
+        "start_year": "2013",
+        "end_year": "2015",
+    }
+    gold = _as_the_job_runs_it("gold_analysis.py", spark, settings, widgets)
+    answers = spark.table(settings.table("ops", "answer_history"))
+    figures = {(r["answer"], r["item"]): r["value"] for r in answers.collect()}
+    stats = gold.report["population_stats"]
+    assert figures[("population_stats", "mean")] == pytest.approx(stats["mean"])
+    assert len([k for k in figures if k[0] == "best_year_by_series"]) == 13
+    quarantined = spark.table(settings.table("ops", "quarantine_history")).collect()
+    assert [(r["rule"], r["rows"]) for r in quarantined] == [("value_numeric", 1)]
+
+
 def _opened_by_hand(name: str, scope: dict) -> dict:
     """A notebook run as `python notebooks/<name>` runs it: no dbutils, no argument."""
     argv = sys.argv

@@ -8,7 +8,8 @@ Wrap a task's body:
 When the body ends, the row is merged on (job run id, job name, task): a retry of the task
 updates the same row, counting the attempt and keeping the first attempt's start. A failure is
 recorded as `failed` with its error, then raised again. After a successful gold task the answers
-and the quarantine counts are snapshotted (`quest.ops.snapshots`).
+and the quarantine counts it read (`run.report`, `run.quarantine`) are snapshotted
+(`quest.ops.snapshots`).
 
 Locally the runner records the whole run after it ends (`quest.ops.local_run`), so here the
 block does nothing unless it runs on Databricks (or `enabled=True`, as the tests do).
@@ -44,9 +45,12 @@ class RunContext:
 
 @dataclass
 class TaskOutcome:
-    """What the wrapped body hands back: its summary (a dict or a typed result)."""
+    """What the wrapped body hands back: its summary (a dict or a typed result), and for the
+    gold task the answers and the quarantine counts it read, which are snapshotted."""
 
     summary: object = None
+    report: dict | None = None
+    quarantine: list[dict] | None = None
 
 
 def _context_attributes(dbutils) -> dict[str, str]:
@@ -167,7 +171,15 @@ def recorded_task(
         raise
     _safely(record_attempt, spark, settings, ctx, task, started, summary=outcome.summary)
     if task == GOLD_TASK:
-        _safely(snapshot, spark, settings, ctx.run_id, datetime.now(UTC))
+        _safely(
+            snapshot,
+            spark,
+            settings,
+            ctx.run_id,
+            datetime.now(UTC),
+            outcome.report,
+            outcome.quarantine,
+        )
 
 
 def _safely(function, *args, **kwargs) -> None:
