@@ -24,7 +24,7 @@ def _common(parser: argparse.ArgumentParser, *names: str) -> None:
     helps = {
         "store": "store URI: a folder or s3://bucket/prefix (QUEST_STORE)",
         "home": "local home for the catalog, warehouse and run records (QUEST_HOME)",
-        "contact": "contact e-mail sent to BLS in the User-Agent (QUEST_CONTACT)",
+        "contact": "contact e-mail sent in the User-Agent (QUEST_CONTACT; BLS requires one)",
         "bls_url": "BLS directory URL (QUEST_BLS_URL)",
         "datausa_url": "DataUSA population URL (QUEST_DATAUSA_URL)",
     }
@@ -129,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(report, "home")
     report.add_argument("--json", action="store_true", help="machine-readable output")
     report.add_argument(
-        "--all", action="store_true", dest="show_all", help="every best-year row, not the first"
+        "--all",
+        action="store_true",
+        dest="show_all",
+        help="every best-year row, not only the first ones",
     )
     report.set_defaults(handler=_report)
 
@@ -239,6 +242,13 @@ def _mirror(args: argparse.Namespace) -> int:
 
     if args.data is not None and not Path(args.data).is_dir():
         raise ConfigError(f"--data {args.data}: no such folder; give the folder to serve")
+    if args.data is not None and not any(
+        (Path(args.data) / part).is_dir() for part in ("bls/pr", "datausa")
+    ):
+        raise ConfigError(
+            f"--data {args.data}: holds neither bls/pr/ nor datausa/, so every request would "
+            "answer 404; give a folder laid out as `quest sample` writes one"
+        )
 
     serve_forever(data_dir=args.data, port=args.port)
     return 0

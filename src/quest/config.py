@@ -8,6 +8,7 @@ environment variable (`QUEST_*`); command-line options override both. Besides th
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
@@ -171,13 +172,42 @@ _TYPES = {f.name: f.type for f in fields(Settings)}
 def _number(kind: type):
     def parse(raw: str, var: str) -> object:
         try:
-            return kind(raw)
+            value = kind(raw)
         except ValueError:
-            raise ConfigError(
-                f"{var}={raw!r} is not a number; set it to a number or unset it"
-            ) from None
+            what = "a whole number" if kind is int else "a number"
+            raise ConfigError(f"{var}={raw!r} is not {what}; set it to one or unset it") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{var}={raw!r} is not a finite number; set it to one or unset it")
+        return value
 
     return parse
+
+
+# The range of each bounded number: (lowest, highest, whether the lowest itself is allowed).
+_RANGES: dict[str, tuple[float, float | None, bool]] = {
+    "http_timeout": (0, None, False),
+    "http_retries": (0, None, True),
+    "http_backoff": (0, None, True),
+    "retry_after_cap": (0, None, True),
+    "http_deadline": (0, None, True),
+    "http_low_speed_limit": (0, None, True),
+    "http_low_speed_time": (0, None, True),
+    "max_body_bytes": (0, None, False),
+    "max_listing_bytes": (0, None, False),
+    "max_listing_pages": (0, None, False),
+    "max_listing_depth": (0, None, True),
+    "max_delete_fraction": (0, 1, True),
+    "retry_wait_scale": (0, None, True),
+    "lock_timeout": (0, None, True),
+}
+
+
+def _check_range(attr: str, value: float, raw: str, var: str) -> None:
+    low, high, low_allowed = _RANGES[attr]
+    if value < low or (value == low and not low_allowed) or (high is not None and value > high):
+        above = f"{low} or more" if low_allowed else f"more than {low}"
+        wanted = above if high is None else f"from {low} to {high}"
+        raise ConfigError(f"{var}={raw!r} is out of range: it must be {wanted}")
 
 
 def _boolean(raw: str, var: str) -> bool:
@@ -227,7 +257,10 @@ def parse_setting(attr: str, raw: str) -> object:
             + f": it becomes part of every table's name in SQL; try {_as_name_part(attr, raw)!r}"
         )
     parse = _PARSERS.get(_TYPES[attr])
-    return raw if parse is None else parse(raw, var)
+    value = raw if parse is None else parse(raw, var)
+    if attr in _RANGES:
+        _check_range(attr, value, raw, var)
+    return value
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:

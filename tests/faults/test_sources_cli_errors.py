@@ -259,3 +259,40 @@ def test_the_s3_store_works_through_the_cli_with_a_plain_endpoint(
     status, out, err = _sync(capsys, "bls", "--store", store.uri)
     assert status == 0, err
     assert len(stored_bytes(store)) == 3
+
+
+def test_the_mirror_on_a_taken_port_or_an_empty_folder_is_one_error_line(tmp_path, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        status = main(["mirror", "--port", str(taken.getsockname()[1])])
+    line = _one_error_line(capsys.readouterr().err)
+    assert status == 9 and "cannot listen there" in line and "leave --port out" in line
+    assert main(["mirror", "--port", "99999"]) == 9
+    assert "cannot listen there" in _one_error_line(capsys.readouterr().err)
+    assert main(["mirror", "--data", str(tmp_path)]) == 9
+    assert "holds neither bls/pr/ nor datausa/" in _one_error_line(capsys.readouterr().err)
+
+
+def test_the_export_lines_the_mirror_prints_set_both_urls_when_pasted_into_a_shell(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    mirror = subprocess.Popen(
+        [sys.executable, "-m", "quest", "mirror"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        lines = [mirror.stdout.readline() for _ in range(3)]
+    finally:
+        mirror.send_signal(signal.SIGINT)
+        mirror.wait(timeout=30)
+    exports = "".join(line for line in lines if line.strip().startswith("export "))
+    script = exports + 'printf "%s\\n%s\\n" "$QUEST_BLS_URL" "$QUEST_DATAUSA_URL"\n'
+    shell = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+    bls, datausa = shell.stdout.splitlines()
+    assert bls.endswith("/pub/time.series/pr/")
+    assert datausa.endswith("&locale=en&measures=Population"), "the & cut the URL"

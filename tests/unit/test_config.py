@@ -38,6 +38,37 @@ def test_environment_variables_override_and_are_typed():
     assert settings.notify == ("a@x.org", "b@x.org")
 
 
+@pytest.mark.parametrize(
+    ("var", "raw", "message"),
+    [
+        # 0 would reach requests as a timeout it refuses, reported as a bug in quest
+        ("QUEST_HTTP_TIMEOUT", "0", "out of range: it must be more than 0"),
+        ("QUEST_HTTP_TIMEOUT", "nan", "not a finite number"),
+        ("QUEST_HTTP_RETRIES", "1.5", "not a whole number"),
+        ("QUEST_HTTP_RETRIES", "-1", "out of range: it must be 0 or more"),
+        ("QUEST_MAX_DELETE_FRACTION", "2", "out of range: it must be from 0 to 1"),
+        ("QUEST_MAX_LISTING_PAGES", "0", "out of range: it must be more than 0"),
+    ],
+)
+def test_a_number_setting_out_of_its_range_is_refused_naming_the_variable(var, raw, message):
+    with pytest.raises(ConfigError, match=f"{var}='{raw}' is {message}"):
+        load_settings({var: raw})
+
+
+def test_zero_means_none_where_the_docs_say_so():
+    given = {
+        "QUEST_HTTP_DEADLINE": "0",
+        "QUEST_HTTP_LOW_SPEED_LIMIT": "0",
+        "QUEST_HTTP_RETRIES": "0",
+    }
+    settings = load_settings(given)
+    assert (settings.http_deadline, settings.http_low_speed_limit, settings.http_retries) == (
+        0,
+        0,
+        0,
+    )
+
+
 def test_unknown_environment_is_refused_naming_quest_env():
     with pytest.raises(ConfigError, match="QUEST_ENV='staging'.*local, dev, prod"):
         load_settings({"QUEST_ENV": "staging"})

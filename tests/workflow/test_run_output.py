@@ -278,3 +278,19 @@ def test_the_demo_ends_with_what_to_try_next(gold_status, said):
     record = RunRecord("quest_pipeline", "r1", "2026-12-01T00:00:00Z", status=SUCCESS)
     record.tasks["gold_analysis"] = TaskRecord("gold_analysis", "notebook", status=gold_status)
     assert said in _next_step(record)
+
+
+def test_the_demo_refuses_a_shared_environment_before_writing_anything(tmp_path, capsys):
+    # QUEST_ENV=dev left exported after deploy work would point the "offline" demo at the dev
+    # bucket and catalog, where the sample would replace the BLS files.
+    from quest.cli import main
+
+    home = tmp_path / "home"
+    environ = {"QUEST_ENV": "dev", "QUEST_HOME": str(home)}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environ.items():
+            patch.setenv(name, value)
+        status = main(["demo"])
+    err = capsys.readouterr().err
+    assert status == 9 and "quest demo runs locally and offline, but QUEST_ENV=dev" in err
+    assert "s3://quest-dev-republish" in err and not home.exists()

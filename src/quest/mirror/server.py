@@ -22,6 +22,7 @@ import email.utils
 import html
 import json
 import re
+import shlex
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
+
+from quest.errors import ConfigError
 
 BLS_ROOT = "/pub/time.series/pr/"
 TESSERACT_PATH = "/tesseract/data.jsonrecords"
@@ -392,15 +395,28 @@ class MirrorServer:
 
 
 def serve_forever(data_dir: str | Path | None = None, port: int = 0) -> None:
-    """`quest mirror`: serve `data_dir` (default: a freshly generated sample) until Ctrl-C."""
+    """`quest mirror`: serve `data_dir` (default: a freshly generated sample) until Ctrl-C.
+
+    Raises:
+        ConfigError: a port the mirror cannot listen on (taken, or not a port).
+    """
     from quest.mirror.sample import generate_sample
 
     with tempfile.TemporaryDirectory(prefix="quest-mirror-") as scratch:
         folder = Path(data_dir) if data_dir else generate_sample(Path(scratch) / "data")
-        with MirrorServer(folder, port=port) as mirror:
+        try:
+            server = MirrorServer(folder, port=port)
+        except (OSError, OverflowError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(
+                f"--port {port}: the mirror cannot listen there ({reason}); choose another "
+                "port, or leave --port out for a free one"
+            ) from None
+        with server as mirror:
             print(f"serving {folder} (Ctrl-C to stop)")
-            print(f"  QUEST_BLS_URL={mirror.bls_url}")
-            print(f"  QUEST_DATAUSA_URL={mirror.datausa_url}")
+            # Quoted for the shell: the DataUSA URL holds `&`, which would cut an unquoted export.
+            print(f"  export QUEST_BLS_URL={shlex.quote(mirror.bls_url)}")
+            print(f"  export QUEST_DATAUSA_URL={shlex.quote(mirror.datausa_url)}")
             print(f"  legacy DataUSA shape: {mirror.datausa_legacy_url}")
             try:
                 threading.Event().wait()

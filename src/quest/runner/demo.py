@@ -7,6 +7,7 @@ loopback port, runs `quest_pipeline` with the store under the home, and prints t
 from __future__ import annotations
 
 from quest.config import Settings, validate_home
+from quest.errors import ConfigError
 from quest.mirror.sample import generate_sample
 from quest.mirror.server import MirrorServer
 from quest.runner.local import run_workflow
@@ -30,7 +31,17 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
     """Run the demo; the exit status of the workflow run (0 when every task succeeded).
 
     `quiet`: only the run's failures and closing lines are printed.
+
+    Raises:
+        ConfigError: for another environment than local, whose store and catalog are shared.
     """
+    if settings.env != "local":
+        raise ConfigError(
+            f"quest demo runs locally and offline, but QUEST_ENV={settings.env} points it at "
+            f"the {settings.env} store {settings.store_uri} and catalog {settings.catalog!r}, "
+            "which it would overwrite with the sample: unset QUEST_ENV (a deploy needs it only "
+            "in the shell that deploys)"
+        )
     say = (lambda line: None) if quiet else out
     home = validate_home(settings)
     source = generate_sample(home / "demo-source")
