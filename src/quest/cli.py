@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from quest.config import load_settings
-from quest.errors import ConfigError, IncompleteSyncError, QuestError
+from quest.errors import INTERRUPTED, ConfigError, IncompleteSyncError, QuestError
 from quest.redaction import UserinfoFilter, hide_userinfo
 
 log = logging.getLogger("quest")
@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         _error(str(exc))
         return exc.exit_status
     except KeyboardInterrupt:
-        return 130
+        _error("interrupted (Ctrl-C)")
+        return INTERRUPTED
     except Exception as exc:
         # A command fails with one line whatever happened; the traceback only when asked for.
         if args.verbose:
@@ -267,13 +268,20 @@ def _sample(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from quest.runner.local import run_cli
 
-    return run_cli(_settings(args), only=args.only, quiet=bool(args.quiet))
+    return _said_if_interrupted(run_cli(_settings(args), only=args.only, quiet=bool(args.quiet)))
+
+
+def _said_if_interrupted(status: int) -> int:
+    """A run stopped with Ctrl-C ended and recorded itself: one error line says so too."""
+    if status == INTERRUPTED:
+        _error("interrupted (Ctrl-C): the tasks not started were skipped; the run is recorded")
+    return status
 
 
 def _demo(args: argparse.Namespace) -> int:
     from quest.runner.demo import run_demo
 
-    return run_demo(load_settings(), quiet=bool(args.quiet))
+    return _said_if_interrupted(run_demo(load_settings(), quiet=bool(args.quiet)))
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ statuses"); a bad command line exits 2 (argparse's), a run in which a task faile
 """
 
 RUN_FAILED = 10
+# A run or command stopped with Ctrl-C (the shell's 128 + SIGINT).
+INTERRUPTED = 130
 
 
 class QuestError(Exception):

@@ -195,3 +195,55 @@ def test_notebook_tasks_run_the_file_with_base_parameters_as_widgets_and_run_ove
     assert run.tasks["exits"].unchanged is True
     assert not any("noisy notebook output" in line for line in lines)
     assert "noisy notebook output" in Path(run.tasks["widgets"].log).read_text()
+
+
+INTERRUPTED_CHILD = """
+import json, sys
+from pathlib import Path
+from quest.runner.local import run_workflow
+from tests.workflow.support import Behaviour, fake_workflow, runner_settings
+
+settings = runner_settings(Path(sys.argv[1]))
+print("started", flush=True)
+record = run_workflow(settings, workflow=fake_workflow(Behaviour(delay=2.0), retries=2))
+statuses = {name: task.status for name, task in record.tasks.items()}
+print(json.dumps({"status": record.status, "exit": record.exit_code, "tasks": statuses,
+                  "path": record.path}))
+"""
+
+
+def test_ctrl_c_starts_no_more_tasks_and_the_run_still_records_itself(tmp_path):
+    # Ctrl-C used to be felt only once the running task ended, and the run then vanished:
+    # no run record, no history row, no closing line.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.realdata import REPO
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_CHILD, str(tmp_path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout.readline().strip() == "started"
+    time.sleep(1.0)  # the two heads are running (2 s each); combine and publish wait
+    started = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=60)
+    assert time.monotonic() - started < 5, "combine or publish ran after Ctrl-C"
+    lines = out.splitlines()
+    assert any("quest run: interrupted: starting no more tasks" in line for line in lines), out
+    assert any(line.startswith("Interrupted. ") for line in lines), out
+    outcome = json.loads(lines[-1])
+    assert (outcome["status"], outcome["exit"]) == ("interrupted", 130)
+    assert outcome["tasks"] == {
+        "extract_a": "success",
+        "extract_b": "success",
+        "combine": "skipped: interrupted",
+        "publish": "skipped: interrupted",
+    }
+    saved = json.loads(Path(outcome["path"]).read_text())
+    assert saved["status"] == "interrupted"

@@ -160,6 +160,8 @@ class _WorkflowRun:
         self._out = out
         self.quiet = quiet
         self._stdout: TaskOutput | None = None
+        # Set by Ctrl-C: no task starts, none is retried, the running Spark jobs are cancelled.
+        self.interrupted = False
         now = datetime.now(UTC)
         self.record = RunRecord(
             workflow=wf.name,
@@ -217,6 +219,8 @@ class _WorkflowRun:
         self._schedule()
         failed = [t for t in self.record.tasks.values() if t.status in rec.FAILING]
         self.record.status = rec.FAILED if failed else rec.SUCCESS
+        if self.interrupted:
+            self.record.status = rec.RUN_INTERRUPTED
         self.record.seconds = round(time.monotonic() - t0, 3)
         self.record.ended = datetime.now(UTC).isoformat(timespec="seconds")
         self.say("")
@@ -266,10 +270,38 @@ class _WorkflowRun:
                         context = contextvars.copy_context()
                         running[pool.submit(context.run, self._run_task, name)] = name
                 if running:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    try:
+                        done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    except KeyboardInterrupt:
+                        self._interrupt(pending, running.values())
+                        continue
                     for future in done:
                         running.pop(future)
                         future.result()
+
+    def _interrupt(self, pending: list[str], running) -> None:
+        """Ctrl-C: start nothing more, cancel the running Spark jobs (a task that runs none
+        ends by itself), and let the run end and record itself. A second Ctrl-C stops at once."""
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
+        names = ", ".join(sorted(running)) or "none"
+        self.tell(
+            f"quest run: interrupted: starting no more tasks, cancelling the Spark jobs of the "
+            f"running ones ({names}); Ctrl-C again to stop at once, unrecorded"
+        )
+        for name in pending:
+            task = self.record.tasks[name]
+            task.status = rec.NOT_RUN_INTERRUPTED
+            task.result = TaskResult(Status.SKIPPED, "interrupted before it started")
+        pending.clear()
+        try:
+            from pyspark import SparkContext
+        except ImportError:  # an install without Spark runs no Spark job
+            return
+        context = SparkContext._active_spark_context  # none: no JVM was started, none to stop
+        if context is not None:
+            context.cancelAllJobs()
 
     def _excluded(self, name: str, parents: list[str]) -> str:
         """Why `name` does not run although no parent failed ("" when it runs): a parent was
@@ -316,11 +348,14 @@ class _WorkflowRun:
             except (Exception, SystemExit) as exc:  # a task's failure is data here
                 error = redact(f"{type(exc).__name__}: {exc}", self.settings)
                 tr.errors.append(error)
-                more = attempt < tries and getattr(exc, "retryable", True)
+                more = attempt < tries and getattr(exc, "retryable", True) and not self.interrupted
                 if more:
                     tail = f"; retrying in {wait_s:.1f}s"
+                elif attempt < tries:
+                    why = "the run was interrupted" if self.interrupted else "waiting cannot fix it"
+                    tail = f"; not retried: {why}"
                 else:
-                    tail = "; not retried: waiting cannot fix it" if attempt < tries else ""
+                    tail = ""
                 self.tell(f"x {name}: failed after {time.monotonic() - a0:.1f}s: {error}{tail}")
                 if more:
                     time.sleep(wait_s)

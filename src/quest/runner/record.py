@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from quest.errors import RUN_FAILED
+from quest.errors import INTERRUPTED, RUN_FAILED
 from quest.results import Status, TaskResult
 from quest.text_table import format_table
 
@@ -18,6 +18,9 @@ SKIPPED = "skipped"
 NOT_SELECTED = "not selected"
 PENDING = "pending"
 FAILING = (FAILED, UPSTREAM_FAILED)
+# A run stopped with Ctrl-C: the tasks it had not started, and the run itself.
+NOT_RUN_INTERRUPTED = "skipped: interrupted"
+RUN_INTERRUPTED = "interrupted"
 
 
 @dataclass
@@ -103,6 +106,8 @@ class RunRecord:
 
     @property
     def exit_code(self) -> int:
+        if self.status == RUN_INTERRUPTED:
+            return INTERRUPTED
         return 0 if self.status == SUCCESS else RUN_FAILED
 
     def to_dict(self) -> dict:
@@ -171,7 +176,8 @@ def closing(record: RunRecord) -> list[str]:
     )
     done = outcomes.count("done")
     extra = f" done={done}" if done else ""
-    lines = [f"Done. {counts}{extra} quarantined={quarantined} in {record.seconds:.0f}s"]
+    ended = "Interrupted." if record.status == RUN_INTERRUPTED else "Done."
+    lines = [f"{ended} {counts}{extra} quarantined={quarantined} in {record.seconds:.0f}s"]
     for label, path in (
         ("run record", record.path),
         ("engine log", record.engine_log),
