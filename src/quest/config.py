@@ -277,7 +277,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         )
     values: dict[str, object] = dict(_DEFAULTS[env])
     for var, attr in ENV_VARS.items():
-        if var in environ:
+        # An empty folder setting is no setting (a Path of "" would be the current directory).
+        if var in environ and not (_TYPES[attr] == "Path" and not environ[var].strip()):
             values[attr] = parse_setting(attr, environ[var])
     values["env"] = env
     return Settings(**values)

@@ -55,6 +55,12 @@ def test_a_number_setting_out_of_its_range_is_refused_naming_the_variable(var, r
         load_settings({var: raw})
 
 
+def test_an_empty_home_is_the_default_home_not_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_settings({"QUEST_HOME": ""}).home == load_settings({}).home
+    assert load_settings({"QUEST_HOME": ""}).home != tmp_path
+
+
 def test_zero_means_none_where_the_docs_say_so():
     given = {
         "QUEST_HTTP_DEADLINE": "0",
