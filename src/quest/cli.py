@@ -274,7 +274,7 @@ def _run(args: argparse.Namespace) -> int:
 def _said_if_interrupted(status: int) -> int:
     """A run stopped with Ctrl-C ended and recorded itself: one error line says so too."""
     if status == INTERRUPTED:
-        _error("interrupted (Ctrl-C): the tasks not started were skipped; the run is recorded")
+        _error("interrupted (Ctrl-C): no task started after it; the run is recorded as such")
     return status
 
 

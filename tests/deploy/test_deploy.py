@@ -56,7 +56,7 @@ def checkout(tmp_path) -> Path:
     return repo
 
 
-TEAM = {"QUEST_NOTIFY": "data-team@quest.test", "QUEST_CONTACT": "data-team@quest.test"}
+TEAM = {"QUEST_NOTIFY": "data-team@yourco.com", "QUEST_CONTACT": "data-team@yourco.com"}
 
 
 def make_deploy(repo: Path, *assignments: str, extra_env: dict | None = None):

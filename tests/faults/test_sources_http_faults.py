@@ -184,3 +184,17 @@ def test_an_html_page_answered_for_a_file_listed_without_a_size_is_refused(
     assert stored_bytes(store) == before
     assert sync_bls(settings, store=store).failed == 0
     assert_mirrored(store, source)
+
+
+def test_a_listing_page_whose_length_is_promised_needs_no_closing_tag(
+    settings, source, store, mirror
+):
+    # HTML lets a page leave its end tags out: a page whose Content-Length the bytes met is
+    # whole, whatever its last tag.
+    before = _synced(settings, source, store)
+    root = "/pub/time.series/pr/"
+    page = requests.get(mirror.bls_url, headers={"User-Agent": "t (+you@example.org)"}, timeout=5)
+    unclosed = page.text.split("</pre>")[0].encode()
+    mirror.faults.add(root, "body", body=unclosed, content_type="text/html", times=1)
+    assert sync_bls(settings, store=store).failed == 0
+    assert stored_bytes(store) == before

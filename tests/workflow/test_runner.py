@@ -203,16 +203,16 @@ from pathlib import Path
 from quest.runner.local import run_workflow
 from tests.workflow.support import Behaviour, fake_workflow, runner_settings
 
-settings = runner_settings(Path(sys.argv[1]))
-print("started", flush=True)
-record = run_workflow(settings, workflow=fake_workflow(Behaviour(delay=2.0), retries=2))
+settings = runner_settings(Path(sys.argv[1]), retry_wait_scale=1.0)
+behave = Behaviour(delay=1.0, fail_times={"extract_a": 1})
+record = run_workflow(settings, workflow=fake_workflow(behave, retries=2))
 statuses = {name: task.status for name, task in record.tasks.items()}
 print(json.dumps({"status": record.status, "exit": record.exit_code, "tasks": statuses,
-                  "path": record.path}))
+                  "calls": behave.calls, "path": record.path}))
 """
 
 
-def test_ctrl_c_starts_no_more_tasks_and_the_run_still_records_itself(tmp_path):
+def test_ctrl_c_starts_no_more_tasks_or_retries_and_the_run_still_records_itself(tmp_path):
     # Ctrl-C used to be felt only once the running task ended, and the run then vanished:
     # no run record, no history row, no closing line.
     import signal
@@ -228,22 +228,55 @@ def test_ctrl_c_starts_no_more_tasks_and_the_run_still_records_itself(tmp_path):
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert child.stdout.readline().strip() == "started"
-    time.sleep(1.0)  # the two heads are running (2 s each); combine and publish wait
+    seen = []
+    while not any(line.startswith("x extract_a: failed") for line in seen):
+        line = child.stdout.readline()
+        assert line, "".join(seen)
+        seen.append(line)
+    # extract_a waits 10 s for its retry, extract_b has ended: combine and publish wait
     started = time.monotonic()
     child.send_signal(signal.SIGINT)
     out, _ = child.communicate(timeout=60)
-    assert time.monotonic() - started < 5, "combine or publish ran after Ctrl-C"
-    lines = out.splitlines()
+    assert time.monotonic() - started < 5, "a retry or a task started after Ctrl-C"
+    lines = "".join(seen).splitlines() + out.splitlines()
     assert any("quest run: interrupted: starting no more tasks" in line for line in lines), out
+    assert any("fake_flow interrupted" in line for line in lines), "the run mailed a success"
     assert any(line.startswith("Interrupted. ") for line in lines), out
     outcome = json.loads(lines[-1])
     assert (outcome["status"], outcome["exit"]) == ("interrupted", 130)
     assert outcome["tasks"] == {
-        "extract_a": "success",
+        "extract_a": "failed",
         "extract_b": "success",
-        "combine": "skipped: interrupted",
-        "publish": "skipped: interrupted",
+        "combine": "failed: interrupted",
+        "publish": "failed: interrupted",
     }
+    assert outcome["calls"] == {"extract_a": 1, "extract_b": 1}
     saved = json.loads(Path(outcome["path"]).read_text())
     assert saved["status"] == "interrupted"
+
+
+def test_a_second_ctrl_c_stops_at_once_without_waiting_for_the_running_task(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.realdata import REPO
+
+    script = INTERRUPTED_CHILD.replace("delay=1.0", "delay=30.0")
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    while "extract_b: started" not in (line := child.stdout.readline()):
+        assert line
+    child.send_signal(signal.SIGINT)
+    while "interrupted: starting no more tasks" not in (line := child.stdout.readline()):
+        assert line
+    started = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=60)
+    assert time.monotonic() - started < 5, "waited for the 30 s task"
+    assert child.returncode == 130 and "stopped at once; this run is not recorded" in out

@@ -29,7 +29,7 @@ from tests.workflow.support import PIPELINE_TASKS
 DEPLOYABLE = {
     "QUEST_WHEEL_VERSION": "0.1.0+gabc",
     "QUEST_RUN_AS_SERVICE_PRINCIPAL": "sp-id",
-    "QUEST_NOTIFY": "data-team@quest.test",
+    "QUEST_NOTIFY": "data-team@yourco.com",
 }
 
 
@@ -285,6 +285,7 @@ def test_deploy_refusals_name_each_setting_to_fix():
         ({}, "quest-dev@example.org"),
         ({"QUEST_NOTIFY": "team@yourco.com", "QUEST_CONTACT": "me@Example.COM"}, "me@Example.COM"),
         ({"QUEST_NOTIFY": "team@yourco.com,ops@mail.example.net"}, "ops@mail.example.net"),
+        ({"QUEST_NOTIFY": "team@quest.test"}, "team@quest.test"),
         ({"QUEST_NOTIFY": "team@yourco.com"}, None),
         # the committed bundle is synthesized offline with the placeholders, and is no deploy
         ({"QUEST_BUNDLE_OFFLINE": "true"}, None),

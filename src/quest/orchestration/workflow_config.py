@@ -92,9 +92,10 @@ NOTEBOOK_WIDGETS = {
     "gold_analysis": (*LOCATION_WIDGETS, *GOLD_WIDGETS),
 }
 
-# Settings the tasks read on the job cluster that no task parameter or widget carries: a value
-# set in the deploying shell reaches the cluster as an environment variable, so the jobs run
-# with the settings they were deployed with (the rest are parameters, secrets or deploy-only).
+# Settings the Python tasks read on the job cluster that none of their parameters carries (the
+# years also reach the gold notebook as widgets; the DataUSA sync checks them too): a value set
+# in the deploying shell reaches the cluster as an environment variable, so the jobs run with
+# the settings they were deployed with (the rest are parameters, secrets or deploy-only).
 CLUSTER_VARS = (
     "QUEST_BLS_PREFIX",
     "QUEST_DATAUSA_KEY",
@@ -375,12 +376,13 @@ def deploy_refusals(cfg: WorkflowConfig) -> list[str]:
 
 
 def _reserved_domain(address: str) -> bool:
-    """An address on a domain reserved for examples (RFC 2606), where no mail is delivered."""
+    """An address on a domain reserved for examples and tests (RFC 2606), where no mail is
+    delivered."""
     domain = address.rpartition("@")[2].lower().rstrip(".")
-    return any(domain == d or domain.endswith("." + d) for d in _EXAMPLE_DOMAINS)
+    return any(domain == d or domain.endswith("." + d) for d in _RESERVED_DOMAINS)
 
 
-_EXAMPLE_DOMAINS = ("example.org", "example.com", "example.net")
+_RESERVED_DOMAINS = ("example.org", "example.com", "example.net", "example", "test", "invalid")
 
 
 def check_deployable(cfg: WorkflowConfig) -> None:

@@ -20,7 +20,9 @@ import contextvars
 import inspect
 import json
 import logging
+import os
 import runpy
+import signal
 import sys
 import threading
 import time
@@ -32,7 +34,7 @@ from pathlib import Path
 import networkx as nx
 
 from quest.config import Settings, validate_home
-from quest.errors import ConfigError
+from quest.errors import INTERRUPTED, ConfigError
 from quest.locking import file_lock
 from quest.ops.local_run import after_run
 from quest.orchestration.task_values import evaluate, resolve
@@ -160,8 +162,10 @@ class _WorkflowRun:
         self._out = out
         self.quiet = quiet
         self._stdout: TaskOutput | None = None
-        # Set by Ctrl-C: no task starts, none is retried, the running Spark jobs are cancelled.
+        # Set by Ctrl-C (`_on_sigint`): no task starts, none is retried, the running Spark jobs
+        # are cancelled; the scheduler acts on it between its waits (`_interrupt`).
         self.interrupted = False
+        self._stop = threading.Event()
         now = datetime.now(UTC)
         self.record = RunRecord(
             workflow=wf.name,
@@ -197,11 +201,19 @@ class _WorkflowRun:
         logging.getLogger().addHandler(task_logs)
         run_dir = self.settings.home / "runs" / self.record.run_id
         self.record.engine_log = str(run_dir / "engine.log")
+        # Ctrl-C is a request the scheduler acts on, not an exception raised wherever the main
+        # thread happens to be (a KeyboardInterrupt there left the run unrecorded, waiting for
+        # its running task). Only the main thread may set a handler.
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, self._on_sigint)
         try:
             with EngineLog(run_dir / "engine.log", self.settings), Heartbeat(self.say) as beat:
                 self._beat = beat
                 return self._execute()
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
             sys.stdout = console
             logging.getLogger().removeHandler(task_logs)
             for handler in handlers:
@@ -219,16 +231,15 @@ class _WorkflowRun:
         self._schedule()
         failed = [t for t in self.record.tasks.values() if t.status in rec.FAILING]
         self.record.status = rec.FAILED if failed else rec.SUCCESS
-        if self.interrupted:
+        if self._stop.is_set():
             self.record.status = rec.RUN_INTERRUPTED
         self.record.seconds = round(time.monotonic() - t0, 3)
         self.record.ended = datetime.now(UTC).isoformat(timespec="seconds")
         self.say("")
         for line in rec.table(self.record).splitlines():
             self.say(line)
-        self._notify_workflow(
-            "on_failure" if failed else "on_success", "failed" if failed else "succeeded"
-        )
+        outcome = "interrupted" if self._stop.is_set() else "failed" if failed else "succeeded"
+        self._notify_workflow("on_failure" if failed else "on_success", outcome)
         self._report()
         self.record.ops = after_run(self.record, self.settings, self.spark, self.say)
         self.record.save(self.settings.home / "runs", lambda s: redact(s, self.settings))
@@ -244,6 +255,8 @@ class _WorkflowRun:
             max_workers=max(1, len(pending)), thread_name_prefix="task"
         ) as pool:
             while pending or running:
+                if self._stop.is_set() and not self.interrupted:
+                    self._interrupt(pending, running.values())
                 for name in list(pending):
                     parents = [
                         p
@@ -270,20 +283,26 @@ class _WorkflowRun:
                         context = contextvars.copy_context()
                         running[pool.submit(context.run, self._run_task, name)] = name
                 if running:
-                    try:
-                        done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    except KeyboardInterrupt:
-                        self._interrupt(pending, running.values())
-                        continue
+                    done, _ = wait(running, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
                     for future in done:
                         running.pop(future)
                         future.result()
 
+    def _on_sigint(self, _signum, _frame) -> None:
+        """Ctrl-C: the first asks the run to stop (`_interrupt`), a second stops at once."""
+        if self._stop.is_set():
+            # The running tasks' threads cannot be stopped, and Python would wait for them at
+            # exit: leave now, as a kill would (every write here survives one; the next run
+            # clears what this one left).
+            # Straight to the terminal: a handler must not wait for a lock the interrupted
+            # main thread may hold.
+            os.write(_TERMINAL, b"quest run: stopped at once; this run is not recorded\n")
+            os._exit(INTERRUPTED)
+        self._stop.set()  # a retry waiting for its turn does not start
+
     def _interrupt(self, pending: list[str], running) -> None:
-        """Ctrl-C: start nothing more, cancel the running Spark jobs (a task that runs none
-        ends by itself), and let the run end and record itself. A second Ctrl-C stops at once."""
-        if self.interrupted:
-            raise KeyboardInterrupt
+        """Start nothing more and cancel the running Spark jobs (a task that runs none ends by
+        itself); the run then ends and records itself."""
         self.interrupted = True
         names = ", ".join(sorted(running)) or "none"
         self.tell(
@@ -293,7 +312,8 @@ class _WorkflowRun:
         for name in pending:
             task = self.record.tasks[name]
             task.status = rec.NOT_RUN_INTERRUPTED
-            task.result = TaskResult(Status.SKIPPED, "interrupted before it started")
+            task.errors.append(_NOT_STARTED)
+            task.result = TaskResult(Status.FAILED, _NOT_STARTED)
         pending.clear()
         try:
             from pyspark import SparkContext
@@ -348,18 +368,20 @@ class _WorkflowRun:
             except (Exception, SystemExit) as exc:  # a task's failure is data here
                 error = redact(f"{type(exc).__name__}: {exc}", self.settings)
                 tr.errors.append(error)
-                more = attempt < tries and getattr(exc, "retryable", True) and not self.interrupted
+                stopping = self._stop.is_set()
+                more = attempt < tries and getattr(exc, "retryable", True) and not stopping
                 if more:
                     tail = f"; retrying in {wait_s:.1f}s"
                 elif attempt < tries:
-                    why = "the run was interrupted" if self.interrupted else "waiting cannot fix it"
+                    why = "the run was interrupted" if stopping else "waiting cannot fix it"
                     tail = f"; not retried: {why}"
                 else:
                     tail = ""
                 self.tell(f"x {name}: failed after {time.monotonic() - a0:.1f}s: {error}{tail}")
-                if more:
-                    time.sleep(wait_s)
+                if more and not self._stop.wait(wait_s):
                     continue
+                if more:  # interrupted while waiting for the retry
+                    tr.errors.append(f"{error}; not retried: the run was interrupted")
                 tr.status = rec.FAILED
                 tr.result = _failed(exc)
                 tr.seconds = round(time.monotonic() - t0, 3)
@@ -563,6 +585,12 @@ def _task_result(value: object) -> tuple[TaskResult | None, object]:
         except (KeyError, TypeError, ValueError):
             pass
     return None, value
+
+
+_NOT_STARTED = "interrupted (Ctrl-C) before it started"
+# How often the scheduler looks for a Ctrl-C while it waits for its running tasks.
+_POLL_SECONDS = 0.2
+_TERMINAL = 1  # standard output's file descriptor, under any wrapper of sys.stdout
 
 
 def _failed(exc: BaseException) -> TaskResult:

@@ -17,10 +17,11 @@ UPSTREAM_FAILED = "skipped: upstream failed"
 SKIPPED = "skipped"
 NOT_SELECTED = "not selected"
 PENDING = "pending"
-FAILING = (FAILED, UPSTREAM_FAILED)
-# A run stopped with Ctrl-C: the tasks it had not started, and the run itself.
-NOT_RUN_INTERRUPTED = "skipped: interrupted"
+# A run stopped with Ctrl-C: the tasks it had not started (the run did not do them: a failure,
+# as the run history and its alerts count it), and the run itself.
+NOT_RUN_INTERRUPTED = "failed: interrupted"
 RUN_INTERRUPTED = "interrupted"
+FAILING = (FAILED, UPSTREAM_FAILED, NOT_RUN_INTERRUPTED)
 
 
 @dataclass

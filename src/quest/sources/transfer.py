@@ -80,10 +80,10 @@ class Fetch:
         expected_size: the size the listing shows, or None when it shows none.
         limit: the most bytes to accept; by default QUEST_MAX_BODY_BYTES (and never more than
             the listing's size plus `BODY_SLACK`).
-        cut_short: for a body kept in memory whose length nothing may promise (no
-            `Content-Length`, no listing size), what says it ended where it should: given the
-            whole answer, it returns why the body looks cut short (retried, as a body that
-            broke off), or None.
+        cut_short: for a body kept in memory that nothing bounds (no `Content-Length`, not
+            chunked, not compressed: it ends where the connection closes), what says it ended
+            where it should: given the whole answer, it returns why the body looks cut short
+            (retried, as a body that broke off), or None.
     """
 
     url: str
@@ -211,7 +211,14 @@ def _attempt(call: _Call, sink: Sink) -> Download:
             response.headers.get("Content-Type", ""),
             final,
         )
-        if call.fetch.cut_short is not None and (problem := call.fetch.cut_short(got)):
+        # Only a body that ended where the connection closed can be cut short unseen: a
+        # Content-Length, a chunked body and a compressed stream each say where they end.
+        unbounded = length is None and decoder.identity and not _chunked(response)
+        if (
+            unbounded
+            and call.fetch.cut_short is not None
+            and (problem := call.fetch.cut_short(got))
+        ):
             raise _Retry(problem)
         return got
 
@@ -324,6 +331,10 @@ def _check_status(
         f"answered {status} {reason}; not retried",
         "check the URL (QUEST_BLS_URL, QUEST_DATAUSA_URL) and that the source is up",
     )
+
+
+def _chunked(response: requests.Response) -> bool:
+    return "chunked" in response.headers.get("Transfer-Encoding", "").lower()
 
 
 def _content_length(response: requests.Response, url: str, name: str) -> int | None:
