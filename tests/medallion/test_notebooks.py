@@ -4,6 +4,7 @@ as a person opens them (no `dbutils`, no widget given: they only read), against 
 
 from __future__ import annotations
 
+import functools
 import json
 import runpy
 import sys
@@ -11,6 +12,7 @@ import uuid
 
 import pytest
 
+import quest.ops.task_hook as hook
 from quest.config import Settings
 from quest.medallion.gold import _view_text
 from quest.orchestration.tasks import settings_scope
@@ -77,9 +79,13 @@ def loaded(spark, spark_home, tmp_path_factory):
         for name in ("load_bronze", "load_silver")
     }
     gold_widgets = {**widgets, "start_year": "2013", "end_year": "2015"}
-    results["gold_analysis"] = _as_the_job_runs_it(
-        "gold_analysis.py", spark, settings, gold_widgets
-    )
+    # As on Databricks, the gold task records itself and snapshots the answers it read
+    # (quest.ops.task_hook; locally the runner records the run instead).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hook, "recorded_task", functools.partial(hook.recorded_task, enabled=True))
+        results["gold_analysis"] = _as_the_job_runs_it(
+            "gold_analysis.py", spark, settings, gold_widgets
+        )
     return settings, results
 
 
@@ -104,28 +110,13 @@ def test_run_as_a_job_each_notebook_writes_and_exits_with_its_result(loaded):
     assert gold.layer.outputs["chart"] == str(settings.home / "charts" / "series_population.png")
 
 
-def test_as_a_databricks_job_the_gold_notebook_snapshots_the_answers_it_read(
-    spark, loaded, monkeypatch
-):
-    # On Databricks the task records itself (quest.ops.task_hook); its snapshot of the answers
-    # once lacked them and failed, logged and ignored, so ops.answer_history stayed empty.
-    import functools
-
-    import quest.ops.task_hook as hook
-
+def test_as_a_databricks_job_the_gold_notebook_snapshots_the_answers_it_read(spark, loaded):
+    # Its snapshot once lacked the answers and failed, logged and ignored, so
+    # ops.answer_history stayed empty on Databricks.
     settings, results = loaded
-    monkeypatch.setattr(hook, "recorded_task", functools.partial(hook.recorded_task, enabled=True))
-    widgets = {
-        "env": "local",
-        "store": settings.store_uri,
-        "schema_prefix": settings.schema_prefix,
-        "start_year": "2013",
-        "end_year": "2015",
-    }
-    gold = _as_the_job_runs_it("gold_analysis.py", spark, settings, widgets)
     answers = spark.table(settings.table("ops", "answer_history"))
     figures = {(r["answer"], r["item"]): r["value"] for r in answers.collect()}
-    stats = gold.report["population_stats"]
+    stats = results["gold_analysis"].report["population_stats"]
     assert figures[("population_stats", "mean")] == pytest.approx(stats["mean"])
     assert len([k for k in figures if k[0] == "best_year_by_series"]) == 13
     quarantined = spark.table(settings.table("ops", "quarantine_history")).collect()
