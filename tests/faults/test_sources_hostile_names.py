@@ -213,3 +213,15 @@ def test_no_listed_name_however_spelt_writes_outside_bls_pr_or_loses_a_stored_fi
     mirror.faults.clear()
     sync_bls(settings, store=store)
     assert_mirrored(store, source)
+
+
+def test_a_name_listed_twice_with_another_size_is_refused(stored, settings, source, store, mirror):
+    # Which entry is the file? Fetching the first and ignoring the second could publish a body
+    # the source no longer holds; the name is refused, the stored copy kept, nothing deleted.
+    page = listing_with(source, ["pr.file1"], size=4)
+    mirror.faults.add(BLS_ROOT, "body", times=10, body=page)
+    with pytest.raises(
+        IncompleteSyncError, match="'pr.file1': the listed name appears twice, with different dates"
+    ):
+        sync_bls(settings, store=store)
+    assert snapshot(store) == stored

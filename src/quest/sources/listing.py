@@ -189,6 +189,7 @@ class _Crawl:
         self.seen = {root_url}
         self.files: dict[str, RemoteFile] = {}
         self.refused: list[RefusedName] = []
+        self.contradicted: set[str] = set()
 
     def label(self, page_url: str) -> str:
         folder = urlsplit(page_url).path[len(self.root_path) :]
@@ -223,8 +224,13 @@ class _Crawl:
         except NameRefused as exc:
             self.refused.append(RefusedName(shown(raw), str(exc)))
             return
-        # Two spellings of one name (`a//b`, `a/./b`) are one file: the first listed wins.
-        self.files.setdefault(name, RemoteFile(name, entry.url, entry.modified, entry.size))
+        # Two spellings of one name (`a//b`, `a/./b`) are one file: the first listed is fetched.
+        # Listed twice with another date or size, it is not known which the source holds.
+        listed = self.files.setdefault(
+            name, RemoteFile(name, entry.url, entry.modified, entry.size)
+        )
+        if (listed.modified, listed.size) != (entry.modified, entry.size):
+            self.contradicted.add(name)
 
 
 def crawl(
@@ -271,6 +277,11 @@ def crawl(
                 state.add_file(entry)
     for name in sorted(folder_conflicts(list(state.files))):
         state.refused.append(RefusedName(shown(name), "is listed both as a file and as a folder"))
+        del state.files[name]
+    for name in sorted(state.contradicted & set(state.files)):
+        state.refused.append(
+            RefusedName(shown(name), "appears twice, with different dates or sizes")
+        )
         del state.files[name]
     return Listing([state.files[name] for name in sorted(state.files)], state.refused)
 
