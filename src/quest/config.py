@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from quest.errors import ConfigError
+from quest.store.base import folder_of
 
 BLS_URL = "https://download.bls.gov/pub/time.series/pr/"
 DATAUSA_URL = (
@@ -314,8 +315,8 @@ def validate_store_layout(settings: Settings) -> None:
         ConfigError: naming both settings when one lies inside the other.
     """
     prefix, key = settings.bls_prefix, settings.datausa_key
-    folder = key.rpartition("/")[0] + "/"
-    if key.startswith(prefix) or (folder != "/" and prefix.startswith(folder)):
+    folder = folder_of(key)
+    if key.startswith(prefix) or (folder and prefix.startswith(folder)):
         raise ConfigError(
             f"QUEST_DATAUSA_KEY={key!r} and QUEST_BLS_PREFIX={prefix!r} overlap: the BLS sync "
             "would delete the population answer as a file the listing no longer shows, or the "

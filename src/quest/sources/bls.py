@@ -132,9 +132,7 @@ def _conditional_headers(stored: ObjectInfo | None) -> dict[str, str]:
     return headers
 
 
-def _confirms_listing_date(
-    remote: RemoteFile, got: Download, stored: ObjectInfo | None, now: datetime | None = None
-) -> bool:
+def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo | None) -> bool:
     """Whether the answer confirms the date the listing shows for the stored body.
 
     A listing that shows a new date for a file whose answer is the stored body under the stored
@@ -160,7 +158,7 @@ def _confirms_listing_date(
     except ValueError:
         return True
     # The listing's date is the server's local time: the window is far wider than any offset.
-    return (now or datetime.now(UTC)) - listed > STALE_CACHE_WINDOW
+    return datetime.now(UTC) - listed > STALE_CACHE_WINDOW
 
 
 def _older_than_stored(remote: RemoteFile, got: Download, stored: ObjectInfo) -> str | None:

@@ -37,6 +37,7 @@ from quest.store.base import (
     SOURCE_MODIFIED,
     SOURCE_SIZE,
     Store,
+    folder_of,
 )
 from quest.store.credentials import open_settings_store
 
@@ -77,8 +78,7 @@ def canonical_sha256(payload: object) -> str:
 
 def arrivals_folder(key: str) -> str:
     """Where each change of the population stored at `key` is announced (`_announce`)."""
-    folder = key.rpartition("/")[0]
-    return f"{folder}/{ARRIVALS}" if folder else ARRIVALS
+    return folder_of(key) + ARRIVALS
 
 
 def _announce(store: Store, key: str, sha256: str, content: str, years: list[int]) -> str:
@@ -101,9 +101,9 @@ def _announce(store: Store, key: str, sha256: str, content: str, years: list[int
     ).encode()
     try:
         store.put_bytes(arrival, body, {SHA256: hashlib.sha256(body).hexdigest()})
+    except LockError:
+        raise
     except QuestError as exc:
-        if isinstance(exc, LockError):
-            raise
         log.warning("the population was stored, but its arrival file %s was not (%s)", arrival, exc)
         return ""
     return arrival
@@ -144,9 +144,8 @@ def sync_datausa(
     summary, stats = DataUsaSummary(key=key), HttpStats()
     try:
         with store.lock("sync-datausa", settings.lock_timeout):
-            folder = key.rpartition("/")[0]
-            if folder:
-                store.clean_temp(folder + "/")
+            if folder := folder_of(key):
+                store.clean_temp(folder)
             limit = Limit(
                 MAX_ANSWER_BYTES,
                 f"the {MAX_ANSWER_BYTES} bytes a national population answer may take",

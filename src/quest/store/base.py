@@ -76,6 +76,12 @@ class Store(Protocol):
 RESERVED_PREFIX = ".quest-"
 
 
+def folder_of(key: str) -> str:
+    """The folder holding `key`, with its trailing '/' ("" for a key at the store's root)."""
+    folder = key.rpartition("/")[0]
+    return f"{folder}/" if folder else ""
+
+
 def key_segments(key: str) -> list[str]:
     """The '/'-separated segments of a key, or an error for a key that is not plain.
 
