@@ -280,3 +280,63 @@ def test_a_second_ctrl_c_stops_at_once_without_waiting_for_the_running_task(tmp_
     out, _ = child.communicate(timeout=60)
     assert time.monotonic() - started < 5, "waited for the 30 s task"
     assert child.returncode == 130 and "stopped at once; this run is not recorded" in out
+
+
+def test_ctrl_c_cancels_the_spark_job_a_notebook_task_is_running(spark, spark_settings, tmp_path):
+    # A notebook task blocks in a Spark action: without the cancellation, Ctrl-C would wait for
+    # the job (here, hours of summing) before the run could end and record itself.
+    import os
+    import signal
+    import time
+
+    from brickflow import NotebookTask, Workflow
+
+    notebook = tmp_path / "long_job.py"
+    notebook.write_text(
+        "# Databricks notebook source\n"
+        "spark.range(0, 1 << 45, 1, 2).selectExpr('sum(id % 7)').collect()\n"
+    )
+    wf = Workflow("spark_flow")
+
+    @wf.notebook_task
+    def long_job():
+        return NotebookTask(notebook_path=str(notebook.with_suffix("")), base_parameters={})
+
+    @wf.notebook_task(depends_on="long_job")
+    def after():
+        return NotebookTask(notebook_path=str(notebook.with_suffix("")), base_parameters={})
+
+    tracker = spark.sparkContext.statusTracker()
+    outcome: dict[str, float] = {}
+
+    def press_ctrl_c_once_the_job_runs() -> None:
+        deadline = time.monotonic() + 120
+        while not tracker.getActiveJobsIds():
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        time.sleep(0.5)
+        outcome["pressed"] = time.monotonic()
+        os.kill(os.getpid(), signal.SIGINT)  # the runner's handler is the main thread's now
+        # A watchdog, so that a cancellation that never comes fails the test instead of hanging
+        # the suite on a job of hours.
+        while tracker.getActiveJobsIds():
+            if time.monotonic() > outcome["pressed"] + 60:
+                outcome["watchdog"] = time.monotonic()
+                spark.sparkContext.cancelAllJobs()
+                return
+            time.sleep(0.05)
+
+    presser = threading.Thread(target=press_ctrl_c_once_the_job_runs, daemon=True)
+    presser.start()
+    lines: list[str] = []
+    record = run_workflow(spark_settings, spark=spark, workflow=wf, out=lines.append)
+    presser.join(timeout=5)
+    assert "pressed" in outcome, "the notebook's Spark job never started"
+    assert "watchdog" not in outcome, "Ctrl-C did not cancel the running Spark job"
+    assert not tracker.getActiveJobsIds()
+    assert record.status == "interrupted" and record.exit_code == 130
+    assert record.tasks["long_job"].status == "failed"
+    assert "cancel" in " ".join(record.tasks["long_job"].errors).lower()
+    assert record.tasks["after"].status == "failed: interrupted"
+    assert any("cancelling the Spark jobs of the running ones (long_job)" in x for x in lines)
