@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from quest.errors import IncompleteSyncError, SourceError, SyncGuardError
+from quest.errors import IncompleteSyncError, SourceError, StoreError, SyncGuardError
 from quest.mirror.server import BLS_ROOT, listing_html
 from quest.sources.bls import sync_bls
 from quest.store.local import LocalStore
@@ -148,6 +148,37 @@ def test_a_file_that_becomes_a_folder_or_back_is_a_deletion_plus_an_addition(
     assert [n for n, a in actions.items() if a == "uploaded"] == added
     assert_mirrored(store, source)
     assert snapshot(store)[POPULATION] == stored[POPULATION]
+
+
+def test_an_upload_failing_after_a_shape_change_says_what_the_run_deleted(
+    stored, settings, source, store, monkeypatch
+):
+    # The file in the new folder's way is deleted first (a folder cannot be written over a
+    # file); the store's error alone ("the previous object is kept") would hide that.
+    source.remove("pr.file1")
+    source.write("pr.file1/inner", b"now a folder\r\n")
+    settings = settings.with_overrides(max_delete_fraction=0.5)
+    put_file = store.put_file
+
+    def failing(key, path, metadata):
+        if key.endswith("pr.file1/inner"):
+            raise StoreError(
+                f"uploading {key} failed: connection reset; the previous object is kept"
+            )
+        return put_file(key, path, metadata)
+
+    monkeypatch.setattr(store, "put_file", failing)
+    with pytest.raises(StoreError) as caught:
+        sync_bls(settings, store=store)
+    message = str(caught.value)
+    assert message.startswith(f"uploading {PREFIX}pr.file1/inner failed: connection reset")
+    assert "deleted the stored file(s) in its way, which the listing no longer has (pr.file1)" in (
+        message
+    )
+    assert f"{PREFIX}pr.file1" not in snapshot(store)
+    monkeypatch.setattr(store, "put_file", put_file)
+    sync_bls(settings, store=store)
+    assert_mirrored(store, source)
 
 
 def test_a_shape_change_is_guarded_like_any_deletion(stored, settings, source, store):

@@ -26,7 +26,13 @@ from pathlib import Path
 import requests
 
 from quest.config import Settings, validate_contact, validate_store_layout
-from quest.errors import ConfigError, IncompleteSyncError, SourceError, SyncGuardError
+from quest.errors import (
+    ConfigError,
+    IncompleteSyncError,
+    SourceError,
+    StoreError,
+    SyncGuardError,
+)
 from quest.sources.body import Download, safe_url
 from quest.sources.http import HttpStats, make_session
 from quest.sources.listing import Listing, RemoteFile, crawl
@@ -453,7 +459,17 @@ def _publish(
             DELETED,
             f"in the way of {remote.name}: the source turned a file into a folder, or back",
         )
-    store.put_file(key, str(got.path), metadata)
+    try:
+        store.put_file(key, str(got.path), metadata)
+    except StoreError as exc:
+        if not blocking:
+            raise
+        # The store's own message speaks of `key` alone: say what this run already removed.
+        names = ", ".join(gone[len(prefix) :] for gone in blocking)
+        raise StoreError(
+            f"{exc}; before this upload, the run deleted the stored file(s) in its way, which the "
+            f"listing no longer has ({names}): the next run publishes {remote.name}"
+        ) from None
     summary.bytes_up += got.size
     if old is None:
         summary.record(remote.name, key, UPLOADED, "new in the source", got.size)
