@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 from bench.scenario import change_one_value, commits_between, copy_snapshot, count_delta_commits
 
@@ -35,8 +36,10 @@ def test_copy_snapshot_is_writable_and_keeps_modification_times(tmp_path):
     source.chmod(0o555)
     try:
         copy = copy_snapshot(tmp_path / "src", tmp_path / "copy") / "bls" / "pr" / "pr.class"
+        # The modes, not a write: root writes a read-only file all the same.
+        assert os.stat(copy).st_mode & stat.S_IWUSR and os.stat(copy).st_mtime == 1_000_000
+        assert os.stat(copy.parent).st_mode & stat.S_IWUSR
         copy.write_text("y")
-        assert os.stat(copy).st_mtime != 1_000_000
         assert (tmp_path / "src" / "bls" / "pr" / "pr.class").read_text() == "x"
     finally:
         source.chmod(0o755)

@@ -161,3 +161,6 @@ def test_render_prints_every_section_and_the_targets():
 def test_chart_is_a_png_of_the_engines_that_finished(tmp_path):
     path = plot_scale(_results()["scale"], tmp_path / "scale.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # An engine that ran out of memory has no point to draw.
+    failed = {"1000": {"engines": {"pandas": _engine(9.0, "out of memory")}}}
+    assert plot_scale(failed, tmp_path / "none.png") is None

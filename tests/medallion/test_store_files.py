@@ -101,7 +101,9 @@ def test_a_tabular_file_that_is_not_utf8_is_refused_not_prose(tmp_path):
 
 
 def test_mapping_header_with_a_repeated_name_is_refused(tmp_path):
-    with pytest.raises(DataFileError, match="pr.odd"):
+    with pytest.raises(
+        DataFileError, match=r"^pr\.odd: header .* has a blank or repeated column name"
+    ):
         _classify(tmp_path, "pr.odd", "code\tCode\r\n1\t2\r\n")
 
 

@@ -12,6 +12,7 @@ from quest.ops.run_history import (
     FAILED,
     SKIPPED,
     UNCHANGED,
+    TaskMetrics,
     TaskRun,
     history_status,
     rows_from_record,
@@ -101,7 +102,7 @@ def test_typed_layer_results_may_list_their_tables():
 
 
 def test_an_unknown_summary_gives_no_figures():
-    assert task_metrics("done") == task_metrics(None) == task_metrics({"x": 1})
+    assert task_metrics("done") == task_metrics(None) == task_metrics({"x": 1}) == TaskMetrics()
 
 
 @pytest.mark.parametrize(

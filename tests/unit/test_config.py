@@ -73,6 +73,16 @@ def test_zero_means_none_where_the_docs_say_so():
         0,
         0,
     )
+    # What each 0 means where it is used: no deadline, no speed floor, one try and no retry.
+    from quest.sources.http import Attempts, Watchdog
+
+    watchdog = Watchdog(settings)
+    watchdog._started -= 3600  # an hour in, not a byte received
+    watchdog._samples[0] = (watchdog._started, 0)
+    watchdog._check()
+    assert watchdog.tripped is None
+    attempts = Attempts(settings)
+    assert (attempts.take(), attempts.take()) == (0, None)
 
 
 def test_unknown_environment_is_refused_naming_quest_env():
@@ -129,11 +139,13 @@ def test_store_uri_forms_open_the_right_store(tmp_path):
     assert open_store(f"file://{tmp_path}").uri == str(tmp_path)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere; use a file instead")
 def test_unwritable_home_is_refused_naming_quest_home(tmp_path):
-    home = tmp_path / "ro"
-    home.mkdir(mode=0o500)
-    with pytest.raises(ConfigError, match="QUEST_HOME"):
+    if os.geteuid() == 0:
+        home = Path("/sys/kernel")  # sysfs refuses even root a new file
+    else:
+        home = tmp_path / "ro"
+        home.mkdir(mode=0o500)
+    with pytest.raises(ConfigError, match=r"QUEST_HOME='[^']+' cannot be used \(.+\); point"):
         validate_home(Settings(home=home))
 
 
