@@ -150,18 +150,26 @@ def test_a_file_that_becomes_a_folder_or_back_is_a_deletion_plus_an_addition(
     assert snapshot(store)[POPULATION] == stored[POPULATION]
 
 
+@pytest.mark.parametrize("way", ["file to folder", "folder to file"])
 def test_an_upload_failing_after_a_shape_change_says_what_the_run_deleted(
-    stored, settings, source, store, monkeypatch
+    way, stored, settings, source, store, monkeypatch
 ):
-    # The file in the new folder's way is deleted first (a folder cannot be written over a
-    # file); the store's error alone ("the previous object is kept") would hide that.
-    source.remove("pr.file1")
-    source.write("pr.file1/inner", b"now a folder\r\n")
+    # What is in the new key's way is deleted first (a folder cannot be written over a file, nor
+    # a file over a folder); the store's error alone ("the previous object is kept") hid that.
+    if way == "file to folder":
+        source.remove("pr.file1")
+        source.write("pr.file1/inner", b"now a folder\r\n")
+        new, gone = "pr.file1/inner", "pr.file1"
+    else:
+        source.remove("sub/pr.notes")
+        os.rmdir(source.pr / "sub")
+        source.write("sub", b"now a file\r\n")
+        new, gone = "sub", "sub/pr.notes"
     settings = settings.with_overrides(max_delete_fraction=0.5)
     put_file = store.put_file
 
     def failing(key, path, metadata):
-        if key.endswith("pr.file1/inner"):
+        if key == PREFIX + new:
             raise StoreError(
                 f"uploading {key} failed: connection reset; the previous object is kept"
             )
@@ -171,11 +179,11 @@ def test_an_upload_failing_after_a_shape_change_says_what_the_run_deleted(
     with pytest.raises(StoreError) as caught:
         sync_bls(settings, store=store)
     message = str(caught.value)
-    assert message.startswith(f"uploading {PREFIX}pr.file1/inner failed: connection reset")
-    assert "deleted the stored file(s) in its way, which the listing no longer has (pr.file1)" in (
+    assert message.startswith(f"uploading {PREFIX}{new} failed: connection reset")
+    assert f"deleted the stored file(s) in its way, which the listing no longer has ({gone})" in (
         message
     )
-    assert f"{PREFIX}pr.file1" not in snapshot(store)
+    assert PREFIX + gone not in snapshot(store)
     monkeypatch.setattr(store, "put_file", put_file)
     sync_bls(settings, store=store)
     assert_mirrored(store, source)

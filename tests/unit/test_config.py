@@ -141,6 +141,8 @@ def test_store_uri_forms_open_the_right_store(tmp_path):
 
 def test_unwritable_home_is_refused_naming_quest_home(tmp_path):
     if os.geteuid() == 0:
+        if not os.path.ismount("/sys"):
+            pytest.skip("root writes anywhere, and no sysfs is mounted to refuse it")
         home = Path("/sys/kernel")  # sysfs refuses even root a new file
     else:
         home = tmp_path / "ro"

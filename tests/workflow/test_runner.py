@@ -1,4 +1,5 @@
-"""The local runner executes a BrickFlow Workflow object as BrickFlow declares it (no Spark)."""
+"""The local runner executes a BrickFlow Workflow object as BrickFlow declares it (no Spark, but
+for the test that Ctrl-C cancels the Spark job a notebook task runs)."""
 
 from __future__ import annotations
 
@@ -282,10 +283,35 @@ def test_a_second_ctrl_c_stops_at_once_without_waiting_for_the_running_task(tmp_
     assert child.returncode == 130 and "stopped at once; this run is not recorded" in out
 
 
+def _press_ctrl_c_once_a_job_runs(spark, outcome: dict, done: threading.Event) -> None:
+    """Send this process a SIGINT half a second into the first Spark job (`outcome["pressed"]`),
+    then watch for the job to end: after 60 s it cancels it itself (`outcome["watchdog"]`), so
+    that a cancellation that never comes fails the test instead of hanging the suite."""
+    import os
+    import signal
+    import time
+
+    tracker = spark.sparkContext.statusTracker()
+    deadline = time.monotonic() + 120
+    while not tracker.getActiveJobsIds():
+        if done.is_set() or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+    time.sleep(0.5)
+    outcome["pressed"] = time.monotonic()
+    os.kill(os.getpid(), signal.SIGINT)  # the runner's handler is the main thread's now
+    while tracker.getActiveJobsIds():
+        if time.monotonic() > outcome["pressed"] + 60:
+            outcome["watchdog"] = time.monotonic()
+            spark.sparkContext.cancelAllJobs()
+            return
+        time.sleep(0.05)
+
+
+@pytest.mark.spark
 def test_ctrl_c_cancels_the_spark_job_a_notebook_task_is_running(spark, spark_settings, tmp_path):
     # A notebook task blocks in a Spark action: without the cancellation, Ctrl-C would wait for
     # the job (here, hours of summing) before the run could end and record itself.
-    import os
     import signal
     import time
 
@@ -306,35 +332,26 @@ def test_ctrl_c_cancels_the_spark_job_a_notebook_task_is_running(spark, spark_se
     def after():
         return NotebookTask(notebook_path=str(notebook.with_suffix("")), base_parameters={})
 
-    tracker = spark.sparkContext.statusTracker()
     outcome: dict[str, float] = {}
-
-    def press_ctrl_c_once_the_job_runs() -> None:
-        deadline = time.monotonic() + 120
-        while not tracker.getActiveJobsIds():
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.05)
-        time.sleep(0.5)
-        outcome["pressed"] = time.monotonic()
-        os.kill(os.getpid(), signal.SIGINT)  # the runner's handler is the main thread's now
-        # A watchdog, so that a cancellation that never comes fails the test instead of hanging
-        # the suite on a job of hours.
-        while tracker.getActiveJobsIds():
-            if time.monotonic() > outcome["pressed"] + 60:
-                outcome["watchdog"] = time.monotonic()
-                spark.sparkContext.cancelAllJobs()
-                return
-            time.sleep(0.05)
-
-    presser = threading.Thread(target=press_ctrl_c_once_the_job_runs, daemon=True)
+    done = threading.Event()
+    # Were the runner not to handle Ctrl-C, this handler would take it instead of pytest's, whose
+    # KeyboardInterrupt would end the whole session rather than fail this test.
+    unhandled = []
+    previous = signal.signal(signal.SIGINT, lambda *_: unhandled.append(time.monotonic()))
+    presser = threading.Thread(
+        target=_press_ctrl_c_once_a_job_runs, args=(spark, outcome, done), daemon=True
+    )
     presser.start()
     lines: list[str] = []
-    record = run_workflow(spark_settings, spark=spark, workflow=wf, out=lines.append)
-    presser.join(timeout=5)
+    try:
+        record = run_workflow(spark_settings, spark=spark, workflow=wf, out=lines.append)
+    finally:
+        done.set()  # a presser still waiting for a job stops, and presses nothing later
+        presser.join(timeout=65)
+        signal.signal(signal.SIGINT, previous)
     assert "pressed" in outcome, "the notebook's Spark job never started"
+    assert not unhandled, "the runner did not handle Ctrl-C"
     assert "watchdog" not in outcome, "Ctrl-C did not cancel the running Spark job"
-    assert not tracker.getActiveJobsIds()
     assert record.status == "interrupted" and record.exit_code == 130
     assert record.tasks["long_job"].status == "failed"
     assert "cancel" in " ".join(record.tasks["long_job"].errors).lower()

@@ -468,7 +468,7 @@ def _publish(
         names = ", ".join(gone[len(prefix) :] for gone in blocking)
         raise StoreError(
             f"{exc}; before this upload, the run deleted the stored file(s) in its way, which the "
-            f"listing no longer has ({names}): the next run publishes {remote.name}"
+            f"listing no longer has ({names}): a later run that can upload publishes {remote.name}"
         ) from None
     summary.bytes_up += got.size
     if old is None:
