@@ -150,8 +150,8 @@ def test_a_file_that_becomes_a_folder_or_back_is_a_deletion_plus_an_addition(
     assert snapshot(store)[POPULATION] == stored[POPULATION]
 
 
-@pytest.mark.parametrize("way", ["file to folder", "folder to file"])
-def test_an_upload_failing_after_a_shape_change_says_what_the_run_deleted(
+@pytest.mark.parametrize("way", ["file to folder", "folder to file", "second delete failing"])
+def test_a_write_failing_after_a_shape_change_says_what_the_run_deleted(
     way, stored, settings, source, store, monkeypatch
 ):
     # What is in the new key's way is deleted first (a folder cannot be written over a file, nor
@@ -159,32 +159,36 @@ def test_an_upload_failing_after_a_shape_change_says_what_the_run_deleted(
     if way == "file to folder":
         source.remove("pr.file1")
         source.write("pr.file1/inner", b"now a folder\r\n")
-        new, gone = "pr.file1/inner", "pr.file1"
+        new, gone, failing_key = "pr.file1/inner", "pr.file1", PREFIX + "pr.file1/inner"
     else:
+        if way == "second delete failing":
+            source.write("sub/pr.notes2", b"more notes\r\n")
+            sync_bls(settings, store=store)
+            source.remove("sub/pr.notes2")
         source.remove("sub/pr.notes")
         os.rmdir(source.pr / "sub")
         source.write("sub", b"now a file\r\n")
         new, gone = "sub", "sub/pr.notes"
-    settings = settings.with_overrides(max_delete_fraction=0.5)
-    put_file = store.put_file
+        failing_key = PREFIX + ("sub/pr.notes2" if way == "second delete failing" else "sub")
+    settings = settings.with_overrides(max_delete_fraction=0.7)
+    put_file, delete = store.put_file, store.delete
 
-    def failing(key, path, metadata):
-        if key == PREFIX + new:
-            raise StoreError(
-                f"uploading {key} failed: connection reset; the previous object is kept"
-            )
-        return put_file(key, path, metadata)
+    def refuse(key):
+        if key == failing_key:
+            raise StoreError(f"writing {key} failed: connection reset; the previous object is kept")
 
-    monkeypatch.setattr(store, "put_file", failing)
+    monkeypatch.setattr(store, "put_file", lambda key, *a: refuse(key) or put_file(key, *a))
+    monkeypatch.setattr(store, "delete", lambda key: refuse(key) or delete(key))
     with pytest.raises(StoreError) as caught:
         sync_bls(settings, store=store)
     message = str(caught.value)
-    assert message.startswith(f"uploading {PREFIX}{new} failed: connection reset")
-    assert f"deleted the stored file(s) in its way, which the listing no longer has ({gone})" in (
-        message
-    )
+    assert message.startswith(f"writing {failing_key} failed: connection reset")
+    assert (
+        f"the run deleted the stored file(s) in the way of {new}, which the listing no longer "
+        f"has ({gone})"
+    ) in message
     assert PREFIX + gone not in snapshot(store)
-    monkeypatch.setattr(store, "put_file", put_file)
+    monkeypatch.undo()
     sync_bls(settings, store=store)
     assert_mirrored(store, source)
 

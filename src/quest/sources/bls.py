@@ -450,25 +450,27 @@ def _publish(
         )
         return
     prefix = key[: len(key) - len(remote.name)]
-    for gone in blocking:
-        store.delete(gone)
-        doomed.remove(gone)
-        summary.record(
-            gone[len(prefix) :],
-            gone,
-            DELETED,
-            f"in the way of {remote.name}: the source turned a file into a folder, or back",
-        )
+    deleted: list[str] = []
     try:
+        for gone in blocking:
+            store.delete(gone)
+            deleted.append(gone[len(prefix) :])
+            doomed.remove(gone)
+            summary.record(
+                gone[len(prefix) :],
+                gone,
+                DELETED,
+                f"in the way of {remote.name}: the source turned a file into a folder, or back",
+            )
         store.put_file(key, str(got.path), metadata)
     except StoreError as exc:
-        if not blocking:
+        if not deleted:
             raise
-        # The store's own message speaks of `key` alone: say what this run already removed.
-        names = ", ".join(gone[len(prefix) :] for gone in blocking)
+        # The store's own message speaks of one key alone: say what this run already removed.
         raise StoreError(
-            f"{exc}; before this upload, the run deleted the stored file(s) in its way, which the "
-            f"listing no longer has ({names}): a later run that can upload publishes {remote.name}"
+            f"{exc}; before it, the run deleted the stored file(s) in the way of {remote.name}, "
+            f"which the listing no longer has ({', '.join(deleted)}): a later run that can write "
+            f"publishes {remote.name}"
         ) from None
     summary.bytes_up += got.size
     if old is None:
