@@ -98,6 +98,7 @@ def test_real_snapshot_gives_the_published_answers(spark, pipeline):
     report = gold_report(spark, settings)
     assert round(report["population_stats"]["mean"]) == 322_069_808
     assert round(report["population_stats"]["stddev"], 2) == 4_158_441.04
+    assert report["population_stats"]["years"] == 6
     assert len(report["best_year"]) == 237
     assert len(report["series_report"]) == 32
     assert_report_equal(report, expected(pipeline["store"], settings))

@@ -28,6 +28,7 @@ REPORT = {
         "end_year": 2018,
         "mean": 322_069_808.0,
         "stddev": 4_158_441.04,
+        "years": 6,
     },
     "best_year": [
         {"series_id": f"PRS{n:08d}", "year": 2000 + n % 5, "value": float(n)} for n in range(25)
@@ -60,7 +61,19 @@ def test_each_answer_has_its_heading_then_the_data_quality_section():
     for section in text.split("\n\n"):
         lines = section.splitlines()
         assert lines[1] == "-" * len(lines[0])  # each heading is underlined
-    assert "322,069,808.00" in _section(text, "1.")[-2]
+    population = _section(text, "1.")
+    assert "322,069,808.00" in population[-3] and population[-1].split()[-3:] == ["6", "of", "6"]
+
+
+def test_a_population_over_fewer_years_than_asked_says_so():
+    # The mean of five years is a figure too, and without the count it read as the six asked.
+    report = {**REPORT, "population_stats": {**REPORT["population_stats"], "years": 5}}
+    population = _section(format_report(report, QUARANTINE), "1.")
+    assert population[-2].split()[-3:] == ["5", "of", "6"]
+    assert population[-1].startswith("(1 of the 6 years have no population in silver")
+    older = {**REPORT, "population_stats": {k: v for k, v in REPORT["population_stats"].items()}}
+    del older["population_stats"]["years"]  # a report saved before the years were counted
+    assert "years with a population" not in format_report(older, QUARANTINE)
 
 
 def test_the_best_year_answer_shows_its_first_rows_and_the_count():

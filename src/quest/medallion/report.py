@@ -23,7 +23,7 @@ def gold_report(spark, settings: Settings) -> dict:
     """The three answers, in the shape `quest report --json` prints.
 
     `best_year` is sorted by series_id, `series_report` by year. `mean`/`stddev` are null only
-    when silver holds no population for the years asked.
+    when silver holds no population for the years asked; `years` counts the years they are over.
     """
     stats = spark.table(settings.table("gold", "population_stats")).first()
     # Sorted here, not by Spark: one row per series (per year in the report), and a Spark
@@ -47,6 +47,7 @@ def gold_report(spark, settings: Settings) -> dict:
             "end_year": int(stats["end_year"]),
             "mean": _float(stats["mean"]),
             "stddev": _float(stats["stddev"]),
+            "years": int(stats["years"]),
         },
         "best_year": [
             {"series_id": r["series_id"], "year": int(r["year"]), "value": float(r["value"])}
@@ -140,14 +141,19 @@ FIRST_ROWS = 10
 
 def _population_section(stats: dict) -> list[str]:
     years = f"{stats['start_year']}-{stats['end_year']}"
-    return [
-        *_heading(f"1. US population {years}: mean and sample standard deviation"),
-        format_table(
-            ["statistic", "value"],
-            [["mean", _number(stats["mean"])], ["sample stddev", _number(stats["stddev"])]],
-            align="lr",
-        ),
-    ]
+    rows = [["mean", _number(stats["mean"])], ["sample stddev", _number(stats["stddev"])]]
+    lines = [*_heading(f"1. US population {years}: mean and sample standard deviation")]
+    asked = int(stats["end_year"]) - int(stats["start_year"]) + 1
+    counted = stats.get("years")  # absent in a report saved before it was counted
+    if counted is not None:
+        rows.append(["years with a population", f"{counted} of {asked}"])
+    lines.append(format_table(["statistic", "value"], rows, align="lr"))
+    if counted is not None and counted < asked:
+        lines.append(
+            f"({asked - counted} of the {asked} years have no population in silver: the figures "
+            "are over the others; the population_missing_year alert fires)"
+        )
+    return lines
 
 
 def _best_year_section(best: list[dict], limit: int | None) -> list[str]:
