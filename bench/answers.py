@@ -1,7 +1,9 @@
 """The three quest answers as every engine reports them, and how two engines' answers compare.
 
-Every engine writes the same JSON shape as `quest report --json`, except that decimal values are
-strings (`"394.716"`): the best year is decided on exact sums, so the comparison must be exact too.
+Every engine writes the answers of `quest report --json` in its shape (without the count of
+population years, `population_stats.years`, which only the pipeline reports), except that decimal
+values are strings (`"394.716"`): the best year is decided on exact sums, so the comparison must be
+exact too.
 """
 
 from __future__ import annotations

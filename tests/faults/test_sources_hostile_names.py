@@ -19,7 +19,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from quest.errors import IncompleteSyncError, SourceError, StoreError, SyncGuardError
+from quest.errors import (
+    IncompleteSyncError,
+    LockError,
+    SourceError,
+    StoreError,
+    SyncGuardError,
+)
 from quest.mirror.server import BLS_ROOT, listing_html
 from quest.sources.bls import sync_bls
 from quest.store.local import LocalStore
@@ -177,9 +183,9 @@ def test_a_write_failing_after_a_shape_change_says_what_the_run_deleted(
         if key == failing_key:
             raise StoreError(f"writing {key} failed: connection reset; the previous object is kept")
 
-    monkeypatch.setattr(store, "put_file", lambda key, *a: refuse(key) or put_file(key, *a))
-    monkeypatch.setattr(store, "delete", lambda key: refuse(key) or delete(key))
-    with pytest.raises(StoreError) as caught:
+    with monkeypatch.context() as patch, pytest.raises(StoreError) as caught:
+        patch.setattr(store, "put_file", lambda key, *a: refuse(key) or put_file(key, *a))
+        patch.setattr(store, "delete", lambda key: refuse(key) or delete(key))
         sync_bls(settings, store=store)
     message = str(caught.value)
     assert message.startswith(f"writing {failing_key} failed: connection reset")
@@ -187,10 +193,27 @@ def test_a_write_failing_after_a_shape_change_says_what_the_run_deleted(
         f"the run deleted the stored file(s) in the way of {new}, which the listing no longer "
         f"has ({gone})"
     ) in message
-    assert PREFIX + gone not in snapshot(store)
-    monkeypatch.undo()
+    left = snapshot(store)
+    assert PREFIX + gone not in left
+    assert (PREFIX + "sub/pr.notes2" in left) == (way == "second delete failing")
     sync_bls(settings, store=store)
     assert_mirrored(store, source)
+
+
+def test_a_lock_lost_after_a_shape_change_made_way_says_what_the_run_deleted(
+    stored, settings, source, store, monkeypatch
+):
+    source.remove("pr.file1")
+    source.write("pr.file1/inner", b"now a folder\r\n")
+    settings = settings.with_overrides(max_delete_fraction=0.5)
+
+    def lost(key, *_):
+        raise LockError(f"the lock was taken over; {key} and everything after it were not changed")
+
+    with monkeypatch.context() as patch, pytest.raises(LockError) as caught:
+        patch.setattr(store, "put_file", lost)
+        sync_bls(settings, store=store)
+    assert "the run deleted the stored file(s) in the way of pr.file1/inner" in str(caught.value)
 
 
 def test_a_shape_change_is_guarded_like_any_deletion(stored, settings, source, store):

@@ -74,6 +74,11 @@ def test_a_population_over_fewer_years_than_asked_says_so():
     older = {**REPORT, "population_stats": {k: v for k, v in REPORT["population_stats"].items()}}
     del older["population_stats"]["years"]  # a report saved before the years were counted
     assert "years with a population" not in format_report(older, QUARANTINE)
+    none = {**REPORT, "population_stats": {**REPORT["population_stats"], "years": 0}}
+    none["population_stats"].update(mean=None, stddev=None)
+    assert _section(format_report(none, QUARANTINE), "1.")[-1].startswith(
+        "(none of the 6 years has a population in silver: no figures"
+    )
 
 
 def test_the_best_year_answer_shows_its_first_rows_and_the_count():

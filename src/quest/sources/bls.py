@@ -29,6 +29,7 @@ from quest.config import Settings, validate_contact, validate_store_layout
 from quest.errors import (
     ConfigError,
     IncompleteSyncError,
+    LockError,
     SourceError,
     StoreError,
     SyncGuardError,
@@ -463,11 +464,11 @@ def _publish(
                 f"in the way of {remote.name}: the source turned a file into a folder, or back",
             )
         store.put_file(key, str(got.path), metadata)
-    except StoreError as exc:
+    except (StoreError, LockError) as exc:
         if not deleted:
             raise
         # The store's own message speaks of one key alone: say what this run already removed.
-        raise StoreError(
+        raise type(exc)(
             f"{exc}; before it, the run deleted the stored file(s) in the way of {remote.name}, "
             f"which the listing no longer has ({', '.join(deleted)}): a later run that can write "
             f"publishes {remote.name}"
