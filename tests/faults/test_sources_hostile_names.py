@@ -134,18 +134,28 @@ def test_a_name_listed_as_a_file_and_a_folder_is_refused(stored, settings, sourc
     assert snapshot(store) == stored
 
 
+def _file_becomes_a_folder(source) -> None:
+    """The source's `pr.file1` becomes a folder holding `pr.file1/inner`."""
+    source.remove("pr.file1")
+    source.write("pr.file1/inner", b"now a folder\r\n")
+
+
+def _folder_becomes_a_file(source) -> None:
+    """The source's folder `sub` (holding `sub/pr.notes`) becomes a file `sub`."""
+    source.remove("sub/pr.notes")
+    os.rmdir(source.pr / "sub")
+    source.write("sub", b"now a file\r\n")
+
+
 @pytest.mark.parametrize("way", ["file to folder", "folder to file"])
 def test_a_file_that_becomes_a_folder_or_back_is_a_deletion_plus_an_addition(
     way, stored, settings, source, store
 ):
     if way == "file to folder":
-        source.remove("pr.file1")
-        source.write("pr.file1/inner", b"now a folder\r\n")
+        _file_becomes_a_folder(source)
         gone, added = ["pr.file1"], ["pr.file1/inner"]
     else:
-        source.remove("sub/pr.notes")
-        os.rmdir(source.pr / "sub")
-        source.write("sub", b"now a file\r\n")
+        _folder_becomes_a_file(source)
         gone, added = ["sub/pr.notes"], ["sub"]
     settings = settings.with_overrides(max_delete_fraction=0.5)
     summary = sync_bls(settings, store=store)
@@ -163,17 +173,14 @@ def test_a_write_failing_after_a_shape_change_says_what_the_run_deleted(
     # What is in the new key's way is deleted first (a folder cannot be written over a file, nor
     # a file over a folder); the store's error alone ("the previous object is kept") hid that.
     if way == "file to folder":
-        source.remove("pr.file1")
-        source.write("pr.file1/inner", b"now a folder\r\n")
+        _file_becomes_a_folder(source)
         new, gone, failing_key = "pr.file1/inner", "pr.file1", PREFIX + "pr.file1/inner"
     else:
         if way == "second delete failing":
             source.write("sub/pr.notes2", b"more notes\r\n")
             sync_bls(settings, store=store)
             source.remove("sub/pr.notes2")
-        source.remove("sub/pr.notes")
-        os.rmdir(source.pr / "sub")
-        source.write("sub", b"now a file\r\n")
+        _folder_becomes_a_file(source)
         new, gone = "sub", "sub/pr.notes"
         failing_key = PREFIX + ("sub/pr.notes2" if way == "second delete failing" else "sub")
     settings = settings.with_overrides(max_delete_fraction=0.7)
@@ -203,8 +210,7 @@ def test_a_write_failing_after_a_shape_change_says_what_the_run_deleted(
 def test_a_lock_lost_after_a_shape_change_made_way_says_what_the_run_deleted(
     stored, settings, source, store, monkeypatch
 ):
-    source.remove("pr.file1")
-    source.write("pr.file1/inner", b"now a folder\r\n")
+    _file_becomes_a_folder(source)
     settings = settings.with_overrides(max_delete_fraction=0.5)
 
     def lost(key, *_):
@@ -217,8 +223,7 @@ def test_a_lock_lost_after_a_shape_change_made_way_says_what_the_run_deleted(
 
 
 def test_a_shape_change_is_guarded_like_any_deletion(stored, settings, source, store):
-    source.remove("pr.file1")
-    source.write("pr.file1/inner", b"now a folder\r\n")
+    _file_becomes_a_folder(source)
     with pytest.raises(SyncGuardError, match="would delete 1 of 3"):
         sync_bls(settings.with_overrides(max_delete_fraction=0.2), store=store)
     assert snapshot(store) == stored

@@ -148,16 +148,14 @@ def _population_section(stats: dict) -> list[str]:
     if counted is not None:
         rows.append(["years with a population", f"{counted} of {asked}"])
     lines.append(format_table(["statistic", "value"], rows, align="lr"))
-    if counted == 0:
-        lines.append(
-            f"(none of the {asked} years has a population in silver: no figures; the "
-            "population_missing_year alert fires)"
+    if counted is not None and counted < asked:
+        missing = (
+            f"none of the {asked} years has a population in silver: no figures"
+            if counted == 0
+            else f"{asked - counted} of the {asked} years have no population in silver: the "
+            "figures are over the others"
         )
-    elif counted is not None and counted < asked:
-        lines.append(
-            f"({asked - counted} of the {asked} years have no population in silver: the figures "
-            "are over the others; the population_missing_year alert fires)"
-        )
+        lines.append(f"({missing}; the population_missing_year alert fires)")
     return lines
 
 

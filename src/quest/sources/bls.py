@@ -455,10 +455,10 @@ def _publish(
     try:
         for gone in blocking:
             store.delete(gone)
-            deleted.append(gone[len(prefix) :])
+            deleted.append(name := gone[len(prefix) :])
             doomed.remove(gone)
             summary.record(
-                gone[len(prefix) :],
+                name,
                 gone,
                 DELETED,
                 f"in the way of {remote.name}: the source turned a file into a folder, or back",
