@@ -171,7 +171,7 @@ def test_a_write_failing_after_a_shape_change_says_what_the_run_deleted(
     way, stored, settings, source, store, monkeypatch
 ):
     # What is in the new key's way is deleted first (a folder cannot be written over a file, nor
-    # a file over a folder); the store's error alone ("the previous object is kept") hid that.
+    # a file over a folder); the store's error alone speaks of one key, and hid that.
     if way == "file to folder":
         _file_becomes_a_folder(source)
         new, gone, failing_key = "pr.file1/inner", "pr.file1", PREFIX + "pr.file1/inner"
@@ -188,7 +188,10 @@ def test_a_write_failing_after_a_shape_change_says_what_the_run_deleted(
 
     def refuse(key):
         if key == failing_key:
-            raise StoreError(f"writing {key} failed: connection reset; the previous object is kept")
+            raise StoreError(
+                f"writing {key} failed: connection reset; what the store held under that key is "
+                "unchanged"
+            )
 
     with monkeypatch.context() as patch, pytest.raises(StoreError) as caught:
         patch.setattr(store, "put_file", lambda key, *a: refuse(key) or put_file(key, *a))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import subprocess
@@ -49,6 +50,31 @@ def test_a_body_that_does_not_match_its_checksum_leaves_the_old_object(tmp_path)
         store.put_bytes("k", b"new", {"sha256": hashlib.sha256(b"other").hexdigest()})
     assert (tmp_path / "k").read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".quest-tmp")] == []
+
+
+def test_a_delete_whose_metadata_cannot_go_says_the_object_went(tmp_path, monkeypatch):
+    # Two unlinks: when the second fails, "deleting bls/pr/a failed" would read as if the
+    # object were still there, and a sync's error would hide a file it had removed.
+    store = LocalStore(tmp_path)
+    store.put_bytes("bls/pr/a", b"old", {"sha256": hashlib.sha256(b"old").hexdigest()})
+    unlink = LocalStore._unlink
+
+    def metadata_refused(self, parts):
+        if parts == self._meta_parts("bls/pr/a"):
+            raise PermissionError(errno.EACCES, "Permission denied", "meta")
+        return unlink(self, parts)
+
+    monkeypatch.setattr(LocalStore, "_unlink", metadata_refused)
+    with pytest.raises(
+        StoreError, match=r"bls/pr/a was deleted, but deleting its metadata file .*permission"
+    ):
+        store.delete("bls/pr/a")
+    assert store.head("bls/pr/a") is None
+    assert list(store.list("bls/")) == []
+    monkeypatch.undo()
+    # The leftover metadata is replaced when the key is written again.
+    store.put_bytes("bls/pr/a", b"new", {"sha256": hashlib.sha256(b"new").hexdigest()})
+    assert store.head("bls/pr/a").sha256 == hashlib.sha256(b"new").hexdigest()
 
 
 def test_keys_cannot_escape_the_store_folder(tmp_path):

@@ -351,12 +351,21 @@ class LocalStore:
 
     def delete(self, key: str) -> None:
         """Remove the object and its metadata, then the folders that left empty (a folder may
-        become a file at the source); the store's top-level folders stay."""
-        for parts in (self._segments(key), self._meta_parts(key)):
-            try:
-                self._unlink(parts)
-            except OSError as exc:
-                raise self._problem(f"deleting {key}", exc) from None
+        become a file at the source); the store's top-level folders stay.
+
+        Raises:
+            StoreError: naming what is gone when the object went but its metadata did not (a
+                leftover metadata file is harmless: nothing reads it without its object, and
+                writing the key again replaces it).
+        """
+        try:
+            self._unlink(self._segments(key))
+        except OSError as exc:
+            raise self._problem(f"deleting {key}", exc) from None
+        try:
+            self._unlink(self._meta_parts(key))
+        except OSError as exc:
+            raise self._problem(f"{key} was deleted, but deleting its metadata file", exc) from None
 
     def _unlink(self, parts: list[str]) -> None:
         with self._folders(parts[:-1], create=False) as fds:

@@ -137,7 +137,7 @@ class S3Store:
 
     def _fail(self, action: str, key: str, exc: Exception, kept: bool = True) -> StoreError:
         """A one-line error; botocore's text may hold the endpoint URL, so it is redacted."""
-        after = "the previous object is kept" if kept else "nothing was changed"
+        after = "what the store held under that key is unchanged" if kept else "nothing was changed"
         return StoreError(
             f"{action} {self.uri}{key} failed: {hide_userinfo(exc)}; {after}. Check the "
             "network, QUEST_S3_ENDPOINT_URL and the credentials, then rerun"
@@ -212,7 +212,7 @@ class S3Store:
         if metadata.get(SHA256) and hash_file(path).sha256 != metadata[SHA256]:
             raise StoreError(
                 f"{key}: {path} does not match its sha256 (changed on disk after download?); "
-                "not uploaded, the previous object is kept"
+                "not uploaded; what the store held under that key is unchanged"
             )
         extra: dict[str, object] = {"Metadata": dict(metadata)}
         if metadata.get(SHA256) and size < _PART:
@@ -236,7 +236,10 @@ class S3Store:
         full = self._object(key)
         digest = hashlib.sha256(data).hexdigest()
         if metadata.get(SHA256, digest) != digest:
-            raise StoreError(f"{key}: bytes do not match their sha256; the previous object is kept")
+            raise StoreError(
+                f"{key}: bytes do not match their sha256; what the store held under that key is "
+                "unchanged"
+            )
         try:
             self.client.put_object(
                 Bucket=self.bucket,
