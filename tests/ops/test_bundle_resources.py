@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ from databricks.bundles.alerts import Alert
 from databricks.bundles.dashboards import Dashboard
 
 from quest.ops import bundle as ob
+from quest.ops import dashboard as dashboards
 from quest.ops.alerts import ALERTS
+from quest.ops.names import SCHEMAS, tables_in
 from quest.orchestration.workflow_config import workflow_config
 from tests.realdata import REPO
 
@@ -22,7 +25,7 @@ def committed() -> dict:
     return yaml.safe_load((REPO / "bundle.yml").read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", ["local", "dev", "prod"])
 def test_resources_pass_the_strict_databricks_models(env):
     resources = ob.ops_resources(workflow_config(env, environ={}))
     (dashboard,) = resources["dashboards"].values()
@@ -39,6 +42,38 @@ def test_each_target_reads_its_own_catalog():
         assert resources["dashboards"]["quest"]["dataset_catalog"] == catalog
         for alert in resources["alerts"].values():
             assert f"FROM {catalog}." in alert["query_text"], alert["display_name"]
+
+
+def test_a_target_with_a_schema_prefix_deploys_the_dashboard_reading_its_own_schemas():
+    # Lakeview sets a catalog (`dataset_catalog`) but no schema prefix: the file's two-part
+    # names would read the dev tables from a personal `local` target's dashboard.
+    shipped = dashboards.load()
+    for env, environ, prefix in (
+        ("local", {}, "${workspace.current_user.short_name}_"),
+        ("dev", {"QUEST_SCHEMA_PREFIX": "t1234_"}, "t1234_"),
+    ):
+        cfg = workflow_config(env, environ=environ)
+        resource = ob.ops_resources(cfg)["dashboards"]["quest"]
+        assert "file_path" not in resource, env
+        inline = resource["serialized_dashboard"]
+        assert inline["pages"] == shipped["pages"], "only the tables' names differ"
+        read = set()
+        for name, sql in dashboards.datasets(inline).items():
+            expected = dashboards.datasets(shipped)[name]
+            for schema in SCHEMAS:
+                expected = re.sub(
+                    rf"(?<![\w.`]){schema}\.", f"quest_dev.{prefix}{schema}.", expected
+                )
+            assert sql == expected, name
+            named = re.findall(rf"quest_dev\.{re.escape(prefix)}(\w+)\.", sql)
+            assert len(named) == sql.count("quest_dev."), name
+            read |= set(named)
+        assert read == {
+            schema for sql in dashboards.datasets(shipped).values() for schema, _ in tables_in(sql)
+        }, env
+    plain = ob.ops_resources(workflow_config("dev", environ={}))["dashboards"]["quest"]
+    assert plain["file_path"] == ob.DASHBOARD_FILE
+    assert "serialized_dashboard" not in plain
 
 
 def test_alerts_run_daily_mail_the_notify_list_and_only_run_unpaused_in_prod():

@@ -4,7 +4,8 @@ BrickFlow 2.0.0's bundle model knows jobs and pipelines but not `dashboards` or 
 `add_ops_resources` adds them to the `bundle.yml` BrickFlow just wrote, for its one target:
 
 - `dashboards.quest`: `dashboards/quest.lvdash.json`, its datasets reading the target's catalog
-  (`dataset_catalog`), on the SQL warehouse named by the `quest_warehouse_id` variable;
+  (`dataset_catalog`), on the SQL warehouse named by the `quest_warehouse_id` variable; inline,
+  its tables named, for a target with a schema prefix;
 - `alerts.<name>`: one per `quest.ops.alerts.ALERTS`, the query with the target's table names,
   checked on a daily schedule after the pipeline's, e-mailing the workflow's notify list.
 
@@ -15,6 +16,7 @@ produce it. Deploying these resources needs Databricks CLI 0.281.0 or newer (SQL
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from quest.ops.alerts import ALERTS, Alert
+from quest.ops.dashboard import REPO
 from quest.ops.names import qualify
 from quest.orchestration.workflow_config import WorkflowConfig, workflow_config
 
@@ -52,8 +55,13 @@ def _permissions(cfg: WorkflowConfig) -> list[dict]:
     return [{"group_name": group, "level": level} for level, groups in levels for group in groups]
 
 
-def dashboard_resource(cfg: WorkflowConfig) -> dict:
-    return {
+def dashboard_resource(cfg: WorkflowConfig, root: Path = REPO) -> dict:
+    """The dashboard of one target. Its datasets name tables by schema only and
+    `dataset_catalog` gives them the target's catalog; a schema prefix (the personal `local`
+    target's `<you>_gold`) is not something Lakeview can set, so such a target deploys the
+    dashboard inline (`serialized_dashboard`, as a mapping), its tables named as the alerts name them, and the
+    CLI resolves `${workspace.current_user.short_name}` in it as in every resource string."""
+    resource: dict = {
         "display_name": f"quest ({cfg.env}): answers, data quality, freshness and runs",
         "file_path": DASHBOARD_FILE,
         "warehouse_id": f"${{var.{WAREHOUSE_VARIABLE}}}",
@@ -61,6 +69,24 @@ def dashboard_resource(cfg: WorkflowConfig) -> dict:
         "embed_credentials": False,
         "permissions": _permissions(cfg),
     }
+    if cfg.settings.schema_prefix:
+        del resource["file_path"]
+        # A mapping, which the CLI sends as JSON; it reads as YAML in the bundle.
+        resource["serialized_dashboard"] = prefixed_dashboard(cfg, root / DASHBOARD_FILE)
+    return resource
+
+
+def prefixed_dashboard(cfg: WorkflowConfig, path: Path) -> dict:
+    """The dashboard file with each dataset's tables named for the target (catalog and schema
+    prefix), line by line: a table name never spans two lines of a query."""
+    dashboard = json.loads(path.read_text(encoding="utf-8"))
+    settings = replace(cfg.settings, catalog=cfg.catalog)
+    for dataset in dashboard["datasets"]:
+        if "queryLines" in dataset:
+            dataset["queryLines"] = [qualify(line, settings) for line in dataset["queryLines"]]
+        else:
+            dataset["query"] = qualify(dataset["query"], settings)
+    return dashboard
 
 
 def alert_resource(alert: Alert, cfg: WorkflowConfig) -> dict:
@@ -95,20 +121,21 @@ def alert_resource(alert: Alert, cfg: WorkflowConfig) -> dict:
     }
 
 
-def ops_resources(cfg: WorkflowConfig) -> dict:
-    """The `dashboards` and `alerts` resources of one target."""
+def ops_resources(cfg: WorkflowConfig, root: Path = REPO) -> dict:
+    """The `dashboards` and `alerts` resources of one target (`root`: the bundle's root, where
+    the dashboard file is)."""
     return {
-        "dashboards": {DASHBOARD_KEY: dashboard_resource(cfg)},
+        "dashboards": {DASHBOARD_KEY: dashboard_resource(cfg, root)},
         "alerts": {f"quest_{a.name}": alert_resource(a, cfg) for a in ALERTS},
     }
 
 
-def add_to_bundle(bundle: dict, env: str) -> dict:
+def add_to_bundle(bundle: dict, env: str, root: Path = REPO) -> dict:
     """`bundle` (as BrickFlow wrote it) with the ops resources in each target and the warehouse
     variable."""
     cfg = workflow_config(env)
     for target in (bundle.get("targets") or {}).values():
-        target.setdefault("resources", {}).update(ops_resources(cfg))
+        target.setdefault("resources", {}).update(ops_resources(cfg, root))
     bundle.setdefault("variables", {}).update(variables())
     return bundle
 
@@ -121,7 +148,7 @@ def add_ops_resources(env: str, path: Path = Path("bundle.yml")) -> bool:
     """
     if os.environ.get("BRICKFLOW_MODE", "execute") != "deploy" or not path.exists():
         return False
-    bundle = add_to_bundle(yaml.safe_load(path.read_text(encoding="utf-8")), env)
+    bundle = add_to_bundle(yaml.safe_load(path.read_text(encoding="utf-8")), env, path.parent)
     # The dumper keeps BrickFlow's style: it registered its quoted-string representer at synth.
     path.write_text(yaml.dump(bundle, sort_keys=True, default_flow_style=False), encoding="utf-8")
     return True

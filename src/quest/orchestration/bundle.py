@@ -146,6 +146,8 @@ def synth_target(env: str, overrides: dict[str, str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"quest-bundle-{env}-") as scratch:
         work = Path(scratch)
         shutil.copytree(REPO / "workflows", work / "workflows", ignore=_ignore_caches)
+        # The bundle root's dashboard: a target with a schema prefix inlines it, tables named.
+        shutil.copytree(REPO / "dashboards", work / "dashboards")
         environ = _synth_env(env, overrides)
         environ["PYTHONPATH"] = os.pathsep.join([str(work), str(REPO / "src")])
         done = subprocess.run(
