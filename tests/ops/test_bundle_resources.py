@@ -14,6 +14,7 @@ from quest.ops import bundle as ob
 from quest.ops import dashboard as dashboards
 from quest.ops.alerts import ALERTS
 from quest.ops.names import SCHEMAS, tables_in
+from quest.orchestration.bundle import STAND_IN_SERVICE_PRINCIPAL
 from quest.orchestration.workflow_config import workflow_config
 from tests.realdata import REPO
 
@@ -92,6 +93,18 @@ def test_alerts_run_daily_mail_the_notify_list_and_only_run_unpaused_in_prod():
         }
 
 
+def test_prod_alerts_run_as_the_jobs_service_principal_and_other_targets_as_the_deployer():
+    # Without their own run_as, the alerts' queries ran as whoever deployed prod.
+    principal = "11111111-2222-3333-4444-555555555555"
+    prod = workflow_config("prod", environ={"QUEST_RUN_AS_SERVICE_PRINCIPAL": principal})
+    for alert in ob.ops_resources(prod)["alerts"].values():
+        assert alert["run_as"] == {"service_principal_name": principal}
+        assert Alert.from_dict(alert).run_as.service_principal_name == principal
+    for env in ("local", "dev"):
+        for alert in ob.ops_resources(workflow_config(env, environ={}))["alerts"].values():
+            assert "run_as" not in alert, env
+
+
 def test_the_dashboard_file_the_bundle_deploys_exists_at_the_bundle_root():
     assert (REPO / ob.DASHBOARD_FILE).is_file()
 
@@ -102,7 +115,11 @@ def test_committed_bundle_carries_the_dashboard_alerts_and_warehouse_variable(co
     }
     for target, env in TARGETS.items():
         resources = committed["targets"][target]["resources"]
-        expected = ob.ops_resources(workflow_config(env, environ={}))
+        # The committed prod target is synthesized with a stand-in service principal.
+        environ = (
+            {"QUEST_RUN_AS_SERVICE_PRINCIPAL": STAND_IN_SERVICE_PRINCIPAL} if env == "prod" else {}
+        )
+        expected = ob.ops_resources(workflow_config(env, environ=environ))
         assert resources["dashboards"] == expected["dashboards"], target
         assert resources["alerts"] == expected["alerts"], target
 

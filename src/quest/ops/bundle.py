@@ -90,8 +90,10 @@ def prefixed_dashboard(cfg: WorkflowConfig, path: Path) -> dict:
 
 
 def alert_resource(alert: Alert, cfg: WorkflowConfig) -> dict:
+    """One SQL alert of one target; where the jobs run as a service principal (prod), its query
+    runs as that principal too, not as whoever deployed."""
     settings = replace(cfg.settings, catalog=cfg.catalog)
-    return {
+    resource = {
         "display_name": f"quest ({cfg.env}): {alert.title}",
         "custom_summary": f"quest {cfg.env}: {alert.title} ({alert.condition()})",
         "custom_description": f"{alert.meaning}. What to do: {alert.action}. See docs/operate.md.",
@@ -119,6 +121,9 @@ def alert_resource(alert: Alert, cfg: WorkflowConfig) -> dict:
         },
         "permissions": _permissions(cfg),
     }
+    if cfg.run_as:
+        resource["run_as"] = {"service_principal_name": cfg.run_as}
+    return resource
 
 
 def ops_resources(cfg: WorkflowConfig, root: Path = REPO) -> dict:
