@@ -66,11 +66,15 @@ def test_a_delete_whose_metadata_cannot_go_says_the_object_went(tmp_path, monkey
 
     monkeypatch.setattr(LocalStore, "_unlink", metadata_refused)
     with pytest.raises(
-        StoreError, match=r"bls/pr/a was deleted, but deleting its metadata file .*permission"
+        StoreError,
+        match=r"bls/pr/a was deleted, but deleting its metadata file \.quest-meta/bls/pr/a\.json "
+        ".*permission",
     ):
         store.delete("bls/pr/a")
     assert store.head("bls/pr/a") is None
     assert list(store.list("bls/")) == []
+    with pytest.raises(StoreError, match=r"bls/pr/a was not there, but deleting its metadata"):
+        store.delete("bls/pr/a")
     monkeypatch.undo()
     # The leftover metadata is replaced when the key is written again.
     store.put_bytes("bls/pr/a", b"new", {"sha256": hashlib.sha256(b"new").hexdigest()})

@@ -359,34 +359,40 @@ class LocalStore:
                 writing the key again replaces it).
         """
         try:
-            self._unlink(self._segments(key))
+            removed = self._unlink(self._segments(key))
         except OSError as exc:
             raise self._problem(f"deleting {key}", exc) from None
         try:
             self._unlink(self._meta_parts(key))
         except OSError as exc:
-            raise self._problem(f"{key} was deleted, but deleting its metadata file", exc) from None
+            done = "was deleted" if removed else "was not there"
+            meta = "/".join(self._meta_parts(key))
+            raise self._problem(
+                f"{key} {done}, but deleting its metadata file {meta}", exc
+            ) from None
 
-    def _unlink(self, parts: list[str]) -> None:
+    def _unlink(self, parts: list[str]) -> bool:
+        """Remove the file at `parts`, then the folders it leaves empty; whether it was there."""
         with self._folders(parts[:-1], create=False) as fds:
             if fds is None:
-                return
+                return False
             try:
                 os.unlink(parts[-1], dir_fd=fds[-1])
             except (FileNotFoundError, IsADirectoryError):
-                return
+                return False
             except PermissionError:
                 # Linux answers EPERM/EISDIR to unlinking a folder: it is not an object.
                 if not stat.S_ISDIR(
                     os.stat(parts[-1], dir_fd=fds[-1], follow_symlinks=False).st_mode
                 ):
                     raise
-                return
+                return False
             for depth in range(len(parts) - 1, 1, -1):
                 try:
                     os.rmdir(parts[depth - 1], dir_fd=fds[depth - 1])
                 except OSError:
                     break
+        return True
 
     def clean_temp(self, prefix: str) -> int:
         """Remove temporary files a killed writer left under `prefix` and its metadata."""
