@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_a_target_with_a_schema_prefix_deploys_the_dashboard_reading_its_own_sch
         cfg = workflow_config(env, environ=environ)
         resource = ob.ops_resources(cfg)["dashboards"]["quest"]
         assert "file_path" not in resource, env
-        inline = resource["serialized_dashboard"]
+        inline = json.loads(resource["serialized_dashboard"])
         assert inline["pages"] == shipped["pages"], "only the tables' names differ"
         read = set()
         for name, sql in dashboards.datasets(inline).items():

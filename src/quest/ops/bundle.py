@@ -59,8 +59,8 @@ def dashboard_resource(cfg: WorkflowConfig, root: Path = REPO) -> dict:
     """The dashboard of one target. Its datasets name tables by schema only and
     `dataset_catalog` gives them the target's catalog; a schema prefix (the personal `local`
     target's `<you>_gold`) is not something Lakeview can set, so such a target deploys the
-    dashboard inline (`serialized_dashboard`, as a mapping), its tables named as the alerts name them, and the
-    CLI resolves `${workspace.current_user.short_name}` in it as in every resource string."""
+    dashboard inline (`serialized_dashboard`), its tables named as the alerts name them, and
+    the CLI resolves `${workspace.current_user.short_name}` in it as in every resource string."""
     resource: dict = {
         "display_name": f"quest ({cfg.env}): answers, data quality, freshness and runs",
         "file_path": DASHBOARD_FILE,
@@ -71,8 +71,11 @@ def dashboard_resource(cfg: WorkflowConfig, root: Path = REPO) -> dict:
     }
     if cfg.settings.schema_prefix:
         del resource["file_path"]
-        # A mapping, which the CLI sends as JSON; it reads as YAML in the bundle.
-        resource["serialized_dashboard"] = prefixed_dashboard(cfg, root / DASHBOARD_FILE)
+        # A JSON string, sent as it is: the CLI's direct engine saves what it sent, and a mapping
+        # here would never equal that string, so every deploy would republish the dashboard.
+        resource["serialized_dashboard"] = json.dumps(
+            prefixed_dashboard(cfg, root / DASHBOARD_FILE), indent=2
+        )
     return resource
 
 
