@@ -8,6 +8,8 @@ environment with a random hash seed.
 from __future__ import annotations
 
 import copy
+import json
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -19,6 +21,7 @@ import yaml
 from brickflow.bundles.model import DatabricksAssetBundles
 from databricks.bundles.jobs import Job
 
+from quest.ops.names import tables_in
 from quest.orchestration.bundle import (
     STAND_IN_SERVICE_PRINCIPAL,
     SynthRefused,
@@ -213,6 +216,20 @@ def test_a_local_deployment_writes_nothing_the_dev_jobs_write(targets):
     for store, _catalog, prefix in written("quest-local"):
         assert "${workspace.current_user.short_name}" in f"{store}{prefix}"
     assert not written("quest-local") & written("quest-dev")
+
+
+def test_a_local_deployment_shows_its_own_tables_on_its_dashboard_and_alerts(targets):
+    # Synthesized as `bf projects deploy` does: the dashboard inline, read from the bundle root.
+    resources = targets["quest-local"]["resources"]
+    dashboard = json.loads(resources["dashboards"]["quest"]["serialized_dashboard"])
+    queries = ["".join(d["queryLines"]) for d in dashboard["datasets"]]
+    queries += [alert["query_text"] for alert in resources["alerts"].values()]
+    for sql in queries:
+        schemas = re.findall(r"\bquest_dev\.(\S+?_(?:bronze|silver|gold|ops))\.", sql)
+        assert schemas, sql
+        assert all(s.startswith("${workspace.current_user.short_name}_") for s in schemas), sql
+        assert len(schemas) == sql.count("quest_dev."), sql
+        assert not tables_in(sql), f"a table named without its catalog and prefix: {sql}"
 
 
 def test_the_population_trigger_starts_the_pipeline_of_the_same_target(targets):
