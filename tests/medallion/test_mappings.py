@@ -254,10 +254,12 @@ def test_a_mapping_file_that_turns_into_prose_leaves_no_rows_behind(spark, setti
     mapping = settings.table("bronze", "pr_mapping")
 
     put(store, "bls/pr/pr.period", "The periods are described in pr.txt.\n")
-    bronze = load_bronze(spark, settings, store)
+    # (a file that had rows turns into prose only with a full refresh: the next test)
+    bronze = load_bronze(spark, settings.with_overrides(full_refresh=True), store)
 
     table = bronze.tables[mapping]
-    assert (table.files_deleted, table.commits) == (["pr.period"], 1)
+    # (two commits: pr.period's rows deleted, and pr.seasonal reloaded by the full refresh)
+    assert (table.files_deleted, table.commits) == (["pr.period"], 2)
     assert bronze.tables["(not tabular)"].files == ["pr.period"]
     files = {r["_source_file"] for r in spark.table(mapping).select("_source_file").collect()}
     assert files == {"pr.seasonal"}
@@ -289,6 +291,22 @@ def test_a_mapping_file_that_turns_into_prose_leaves_no_rows_behind(spark, setti
     assert tables[silver_mapping].files_deleted == ["pr.class"]
     assert versions(spark, [silver_mapping]) == before
     assert spark.table(silver_class).count() == 0
+
+
+def test_a_mapping_file_that_had_rows_and_now_reads_as_prose_keeps_them(spark, settings):
+    # It may be damage (a line added above its header): refused, its rows kept in bronze and
+    # silver, until a full refresh says the source really replaced the table with text.
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.period", PERIOD)
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    put(store, "bls/pr/pr.period", "Updated 2026-12-01\n" + PERIOD)
+    with pytest.raises(DataFileError, match=r"pr.period: first line .* has no tab.*full refresh"):
+        load_bronze(spark, settings, store)
+    bronze = spark.table(settings.table("bronze", "pr_mapping")).select("_source_file").collect()
+    assert [r[0] for r in bronze] == ["pr.period"] * 2
+    load_silver(spark, settings)
+    assert spark.table(settings.table("silver", "pr_period")).count() == 2
 
 
 @pytest.mark.parametrize(
@@ -380,7 +398,8 @@ def test_an_older_mapping_table_whose_file_turned_into_prose_is_dropped_and_repo
     put(store, "bls/pr/pr.period", "The periods are described in pr.txt.\n")
     old_table, _ = _older_catalog(spark, settings, PERIOD)
 
-    bronze = load_bronze(spark, settings, store)
+    # (a file that had rows turns into prose only with a full refresh)
+    bronze = load_bronze(spark, settings.with_overrides(full_refresh=True), store)
 
     assert {f.source_file: (f.action.value, f.table) for f in bronze.files} == {
         "pr.period": ("recorded", old_table),

@@ -83,6 +83,27 @@ def test_a_file_that_had_rows_and_is_now_empty_or_not_utf8_is_refused_not_prose(
         assert _classify(tmp_path / "new", "pr.period", body).kind == FileKind.PROSE
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Updated 2026-12-01\nseries_id\tmeasure_code\nPRS1\tM1\n",  # a banner above the header
+        "series_id    measure_code\nPRS1    M1\n",  # tabs turned into spaces
+    ],
+)
+def test_a_mapping_file_that_had_rows_and_now_reads_as_prose_is_refused_until_a_full_refresh(
+    tmp_path, body
+):
+    # As prose its rows would be deleted, and the best-year view's measure and sector text
+    # would turn null without an error.
+    with pytest.raises(DataFileError, match=r"pr.series: first line .* has no tab.*full refresh"):
+        _classify(tmp_path / "had", "pr.series", body, had_rows=True)
+    assert _classify(tmp_path / "new", "pr.series", body).kind == FileKind.PROSE
+    store = LocalStore(tmp_path / "refresh")
+    put(store, "bls/pr/pr.series", body)
+    (source,) = list_sources(store, "bls/pr/")
+    assert classify(store, source, had_rows=True, accept_prose=True).kind == FileKind.PROSE
+
+
 def test_blank_fields_alone_are_prose_not_a_broken_mapping_file(tmp_path):
     assert _classify(tmp_path, "pr.blank", b"\t\t\r\n").kind == FileKind.PROSE
 

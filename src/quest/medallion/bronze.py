@@ -302,7 +302,7 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
             sources.append(
                 source
                 if source.kind == FileKind.POPULATION
-                else classify(load.store, source, had_rows)
+                else classify(load.store, source, had_rows, load.settings.full_refresh)
             )
         except DataFileError as exc:
             done[source.source_file] = _failed(source, exc)

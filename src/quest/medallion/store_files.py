@@ -131,11 +131,16 @@ def own_column(names) -> str | None:
     )
 
 
-def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
+def classify(
+    store, source: SourceFile, had_rows: bool = False, accept_prose: bool = False
+) -> SourceFile:
     """Read the head of `source` and say what it is: data, mapping or prose.
 
     An empty file, or one whose first 64 KiB are not UTF-8, is prose, unless it `had_rows` (its
     last load wrote rows) or its first line has a tab: then it is a broken mapping file, refused.
+    A file that had rows and whose first line now has no tab (a banner above the header, or a
+    header whose tabs became spaces) is refused too, unless `accept_prose` (a full refresh, the
+    operator's word that the source replaced its table with text): its rows are then deleted.
 
     Raises:
         DataFileError: a data file that is empty or whose header is missing or renamed, a
@@ -167,6 +172,14 @@ def classify(store, source: SourceFile, had_rows: bool = False) -> SourceFile:
             return _with(source, FileKind.PROSE, "", "")
         raise DataFileError(f"{exc}; {why}") from None
     if "\t" not in line:
+        if had_rows and not accept_prose:
+            raise DataFileError(
+                f"{source.source_file}: first line {line[:120]!r} has no tab, so the file reads "
+                "as prose, but it had rows when last loaded (a line above its header, or tabs "
+                "turned into spaces?): it was not loaded and its rows keep their last good "
+                "version. If the source really replaced the table with text, a full refresh "
+                "accepts it and deletes its rows"
+            )
         return _with(source, FileKind.PROSE, "", "")
     names = [name.strip() for name in line.split("\t")]
     if "" in names or len({n.lower() for n in names}) != len(names):
