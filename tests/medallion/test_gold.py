@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from chispa import assert_df_equality
 
+from quest.config import Settings
 from quest.errors import ConfigError
 from quest.medallion import silver_tables as S
 from quest.medallion.gold import (
@@ -16,8 +17,10 @@ from quest.medallion.gold import (
     create_gold_views,
     population_stats_sql,
     series_report_sql,
+    view_bodies,
 )
 from quest.medallion.report import format_report, gold_report, print_report
+from quest.medallion.tables import sql_str
 from quest.spark import ensure_schemas
 
 pytestmark = pytest.mark.spark
@@ -210,6 +213,17 @@ def test_view_parameters_are_refused_when_they_could_inject_sql(spark, silver):
         create_gold_views(spark, silver.with_overrides(report_series="x' OR '1'='1"))
     with pytest.raises(ConfigError, match="start_year"):
         create_gold_views(spark, silver.with_overrides(start_year=2019, end_year=2013))
+
+
+@pytest.mark.parametrize(
+    "value", ["PRS30006032\n", " PRS30006032", "PRS30006032 ", "PRS30006032\r\n", "PRS  \n", ""]
+)
+def test_a_parameter_with_a_space_or_line_end_at_an_end_is_refused(value):
+    # Before, it passed the check (`$` matches before a final newline, spaces were allowed
+    # anywhere), and the views matched no row: empty answers and no error.
+    with pytest.raises(ConfigError, match="report_series"):
+        view_bodies(Settings(report_series=value), {})
+    assert sql_str("a b/c-d.e_f", "x") == "'a b/c-d.e_f'"
 
 
 def test_views_are_left_alone_when_their_definition_is_unchanged(spark, silver):
