@@ -176,6 +176,23 @@ def parse_listing(html: str, page_url: str) -> list[_Entry]:
     return entries
 
 
+def links_to_a_parent(html: str, page_url: str) -> bool:
+    """Whether the page links to a folder above `page_url` on its host, as every directory
+    listing does (IIS's `[To Parent Directory]`, `../` elsewhere), empty or not."""
+    parser = _Links()
+    parser.feed(html)
+    parser.close()
+    base = urlsplit(page_url)
+    origin = f"{base.scheme}://{base.netloc}"
+    for href, _before, _in_pre in parser.links:
+        _url, scheme, netloc, path = _resolve(page_url, origin, href)
+        up = path if path.endswith("/") else path + "/"
+        same_host = (scheme, netloc) == (base.scheme, base.netloc)
+        if same_host and base.path.startswith(up) and up != base.path:
+            return True
+    return False
+
+
 class _Crawl:
     """The state of one crawl: what is left to fetch and what it costs so far."""
 
@@ -270,7 +287,16 @@ def crawl(
             )
         charset = _CHARSET.search(kind)
         text = _decode(page.body or b"", charset.group(1) if charset else "utf-8")
-        for entry in parse_listing(text, page.url):
+        entries = parse_listing(text, page.url)
+        if depth and not entries and not links_to_a_parent(text, page.url):
+            # An error page sent with a 200 for a folder would read as an empty folder, and
+            # every file stored under it as deleted at the source.
+            raise state.refuse(
+                f"{state.label(page_url)} ({safe_url(page_url)}) has no entries and no link to "
+                "its parent folder: not a directory listing (an error page?)",
+                "Rerun later; if it persists, check what the source answers for that folder.",
+            )
+        for entry in entries:
             if entry.is_dir:
                 state.add_folder(entry.url, depth + 1)
             else:
