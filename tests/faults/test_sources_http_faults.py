@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from quest.errors import IncompleteSyncError, SourceError, SyncGuardError
-from quest.sources.bls import sync_bls
+from quest.sources.bls import SOURCE_LAST_MODIFIED, sync_bls
 from tests.sources.support import assert_mirrored, leftovers, sample_files, stored_bytes
 
 FILE = "/pub/time.series/pr/pr.file1"
@@ -34,6 +34,25 @@ def test_a_429_waits_for_retry_after_capped_by_the_setting(settings, source, sto
     assert 0.3 <= waited < 3.0, "Retry-After honoured, but never beyond retry_after_cap"
     assert summary.replaced == 1
     assert_mirrored(store, source)
+
+
+# A date whose year no clock holds: email.utils raises OverflowError, which nothing caught,
+# and the whole run ended as "unexpected OverflowError ... a bug in quest".
+HUGE_DATE = "Mon, 10000000000000000000000 Jan 2024 00:00:00 GMT"
+
+
+def test_dates_past_any_clock_in_retry_after_or_last_modified_are_ignored(
+    settings, source, store, mirror
+):
+    _synced(settings, source, store)
+    source.write("pr.file1", b"new\r\n")
+    source.write("pr.file2", b"new too\r\n")
+    mirror.faults.add(FILE, "status", status=503, retry_after=HUGE_DATE)
+    mirror.faults.add("/pub/time.series/pr/pr.file2", "body", headers={"Last-Modified": HUGE_DATE})
+    summary = sync_bls(settings, store=store)
+    assert summary.replaced == 2
+    assert_mirrored(store, source)
+    assert SOURCE_LAST_MODIFIED not in store.head("bls/pr/pr.file2").metadata
 
 
 def test_500s_that_never_pass_fail_that_file_clearly_and_the_others_still_sync(

@@ -31,6 +31,7 @@ def test_retry_after_as_an_http_date_is_understood():
     in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)
     assert 55 < retry_after_seconds(in_a_minute) <= 60
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+    assert retry_after_seconds("Mon, 10000000000000000000000 Jan 2024 00:00:00 GMT") is None
 
 
 def test_retry_wait_scale_shortens_every_wait():

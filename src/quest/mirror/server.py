@@ -315,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
         if since:
             try:
                 return int(mtime) <= email.utils.parsedate_to_datetime(since).timestamp()
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, IndexError, OverflowError):
                 return False
         return False
 

@@ -182,7 +182,7 @@ def _older_than_stored(remote: RemoteFile, got: Download, stored: ObjectInfo) ->
         older = email.utils.parsedate_to_datetime(got.last_modified) < (
             email.utils.parsedate_to_datetime(before)
         )
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if not older:
         return None

@@ -71,7 +71,7 @@ def retry_after_seconds(value: str | None) -> float | None:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # a year past any clock
         return None
     return max(0.0, when.timestamp() - time.time())
 

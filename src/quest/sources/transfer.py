@@ -358,7 +358,7 @@ def _http_date(value: str | None) -> str:
         return ""
     try:
         email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # a year past any clock
         return ""
     return value
 
