@@ -64,6 +64,10 @@ BAD_ANSWERS = {
         ),
         "NaN is not a number JSON allows",
     ),
+    "a lone surrogate": (
+        _answer(*NEEDED, {**_record(2019, US), "Nation": "United States \ud800"}),
+        r"holds '\\ud800', half of a UTF-16 pair",
+    ),
     "nested 40 levels deep": (_deep(40), "nests deeper than 32 levels"),
     "nested past Python's recursion limit": (_deep(100_000), "nests deeper than 32 levels"),
     "html page": (b"<!DOCTYPE html><html><body>Service Unavailable</body></html>", "not JSON"),

@@ -55,6 +55,15 @@ def decode_answer(body: bytes, where: str, content_type: str = "") -> object:
         ) from None
     if _depth(payload) > MAX_DEPTH:
         raise SourceError(_deep(where))
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # JSON may escape half of a UTF-16 pair (`"\\ud800"`); no UTF-8 text holds it, and
+        # the hash, bronze and Spark would each fail on it later.
+        raise SourceError(
+            f"{where}: the answer holds {exc.object[exc.start : exc.end]!r}, half of a UTF-16 "
+            "pair, which is not text; nothing was stored from it. Rerun later"
+        ) from None
     return payload
 
 
