@@ -225,6 +225,22 @@ def test_a_lock_lost_after_a_shape_change_made_way_says_what_the_run_deleted(
     assert "the run deleted the stored file(s) in the way of pr.file1/inner" in str(caught.value)
 
 
+def test_a_stale_copy_refused_beside_a_shape_change_deletes_nothing(
+    stored, settings, source, store, mirror
+):
+    # The stale copy was refused while publishing, after pr.file1 had been deleted from the
+    # way of pr.file1/inner, and the run said "nothing was deleted".
+    _file_becomes_a_folder(source)
+    source.write("pr.file0", b"a revision\r\n")
+    old = {"Last-Modified": "Mon, 01 Jan 2001 00:00:00 GMT"}
+    mirror.faults.add(BLS_ROOT + "pr.file0", "body", body=b"an old one\r\n", headers=old)
+    settings = settings.with_overrides(max_delete_fraction=0.7)
+    with pytest.raises(IncompleteSyncError, match="older than the stored copy") as refused:
+        sync_bls(settings, store=store)
+    assert "nothing was deleted" in str(refused.value)
+    assert snapshot(store) == stored
+
+
 def test_a_shape_change_is_guarded_like_any_deletion(stored, settings, source, store):
     _file_becomes_a_folder(source)
     with pytest.raises(SyncGuardError, match="would delete 1 of 3"):

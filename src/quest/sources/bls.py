@@ -343,17 +343,16 @@ def _sync(
             if _listing_matches(remote, old):
                 summary.record(remote.name, key, SKIPPED, "listing date and size unchanged")
                 continue
+            fetch = Fetch(
+                remote.url,
+                remote.name,
+                dest=Path(work) / f"{index}.part",
+                headers=_conditional_headers(old),
+                expected_size=remote.size,
+            )
             try:
-                fetch = Fetch(
-                    remote.url,
-                    remote.name,
-                    dest=Path(work) / f"{index}.part",
-                    headers=_conditional_headers(old),
-                    expected_size=remote.size,
-                )
                 got = download(session, fetch, settings, stats)
-                _check_not_modified(remote, got, old)
-                _check_not_a_page(remote, got)
+                _check_answer(remote, got, old)
             except SourceError as exc:
                 summary.record(remote.name, key, FAILED, str(exc))
                 continue
@@ -366,6 +365,18 @@ def _sync(
     for key in doomed:
         store.delete(key)
         summary.record(key[len(prefix) :], key, DELETED, "no longer listed by the source")
+
+
+def _check_answer(remote: RemoteFile, got: Download, old: ObjectInfo | None) -> None:
+    """Every check of an answer against the listing and the stored copy, made before anything
+    is published: a run that refuses a file deletes nothing, not even a stored file in the way
+    of one that became a folder (before, a stale copy was refused while publishing, after such
+    a deletion, and the run still said nothing was deleted)."""
+    _check_not_modified(remote, got, old)
+    _check_not_a_page(remote, got)
+    stale = None if old is None or _same_body(got, old) else _older_than_stored(remote, got, old)
+    if stale:
+        raise SourceError(stale)
 
 
 def _check_not_a_page(remote: RemoteFile, got: Download) -> None:
@@ -411,6 +422,11 @@ def _contains(ordered: list[str], key: str) -> bool:
     return at < len(ordered) and ordered[at] == key
 
 
+def _same_body(got: Download, old: ObjectInfo) -> bool:
+    """Whether the answer is the stored body: a 304, or the same sha256 and size."""
+    return got.status == 304 or (old.sha256 == got.sha256 and old.size == got.size)
+
+
 def _publish(
     store: Store,
     item: _Fetched,
@@ -422,9 +438,7 @@ def _publish(
     remote, key, got = item.remote, item.key, item.download
     confirmed = _confirms_listing_date(remote, got, old)
     metadata = _metadata(remote, got, old, confirmed)
-    if old is not None and (
-        got.status == 304 or (old.sha256 == got.sha256 and old.size == got.size)
-    ):
+    if old is not None and _same_body(got, old):
         reason = "not modified (304)" if got.status == 304 else "same sha256 as stored"
         if not confirmed:
             reason += (
@@ -435,9 +449,6 @@ def _publish(
         if metadata != old.metadata:
             store.set_metadata(key, metadata)
         summary.record(remote.name, key, SKIPPED, reason)
-        return
-    if old is not None and (stale := _older_than_stored(remote, got, old)):
-        summary.record(remote.name, key, FAILED, stale)
         return
     blocking = _in_the_way(key, doomed) if old is None else []
     if blocking and not may_delete:
