@@ -121,6 +121,32 @@ def test_an_s3_lock_renewal_whose_answer_was_lost_keeps_the_lock(moto_endpoint, 
     assert store.client.list_objects_v2(Bucket=store.bucket, Prefix=".quest-locks")["KeyCount"] == 0
 
 
+def test_an_s3_lock_whose_renewal_hangs_stops_writes_before_it_can_be_taken_over(
+    moto_endpoint, monkeypatch
+):
+    # A renewal put retried through its timeouts says nothing until it returns, while another
+    # run may take the lock over once its expiry passes: before, this run went on writing.
+    store = make_s3_store(moto_endpoint, lock_ttl=1.2)
+    real, hung = store.client.put_object, threading.Event()
+
+    def put_object(**kwargs):
+        if "IfMatch" in kwargs:  # the renewals
+            hung.wait(30)
+        return real(**kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", put_object)
+    try:
+        with store.lock("sync-bls"):
+            store.put_bytes("bls/pr/a", b"a", {})
+            time.sleep(1.0)  # past three quarters of the lock's life without a renewal
+            with pytest.raises(LockError, match="sync-bls lock .* not renewed in time"):
+                store.put_bytes("bls/pr/b", b"b", {})
+            hung.set()
+    finally:
+        hung.set()
+    assert stored_bytes(store) == {"bls/pr/a": b"a"}
+
+
 def test_a_lost_s3_lock_stops_every_later_write(moto_endpoint):
     store = make_s3_store(moto_endpoint, lock_ttl=0.6)
     with store.lock("sync-bls"):

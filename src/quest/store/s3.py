@@ -110,11 +110,22 @@ class S3Store:
         # Set by a lock taken through this store when another run took it over: every write
         # after that is refused, as two runs would then be writing the same objects.
         self.lost_lock: str | None = None
+        # Per lock held through this store, the monotonic time by which it must have been
+        # renewed: a renewal that hangs (a put retried through its timeouts) says nothing until
+        # it returns, while another run may take the lock over once its expiry has passed.
+        self.lock_deadlines: dict[str, float] = {}
 
     def _full(self, key: str) -> str:
         return self.prefix + key
 
     def _check_lock(self, key: str) -> None:
+        now = time.monotonic()
+        late = [name for name, deadline in self.lock_deadlines.items() if now > deadline]
+        if self.lost_lock is None and late:
+            self.lost_lock = (
+                f"the {late[0]} lock on {self.uri} was not renewed in time (its renewal is late "
+                "or failing), and another run may take it over once it expires"
+            )
         if self.lost_lock is not None:
             raise LockError(
                 f"{self.lost_lock}; {key} and everything after it were not changed, so that two "
@@ -311,6 +322,7 @@ class S3Lock:
         ).encode()
 
     def _put(self, **condition: str) -> bool:
+        sent = time.monotonic()
         try:
             answer = self.store.client.put_object(
                 Bucket=self.store.bucket, Key=self.key, Body=self._body(), **condition
@@ -322,7 +334,14 @@ class S3Lock:
         except BotoCoreError as exc:
             raise self.store._fail(f"taking the {self.name} lock on", "", exc, kept=False) from None
         self._etag = answer["ETag"]
+        self._renewed(sent)
         return True
+
+    def _renewed(self, sent: float) -> None:
+        """The lock's expiry was set `lock_ttl` after `sent`; writes stop once three quarters
+        of that have passed without another renewal (renewals come every quarter), a margin
+        left for the clocks of this machine and of a run that would take the lock over."""
+        self.store.lock_deadlines[self.name] = sent + self.store.lock_ttl * 3 / 4
 
     def _holder(self) -> tuple[str, float, str] | None:
         try:
@@ -351,6 +370,10 @@ class S3Lock:
         if holder is None or holder[0] != self.owner:
             return False
         self._etag = holder[2]
+        # Its expiry, written by this run's own clock, tells when it was renewed.
+        self.store.lock_deadlines[self.name] = time.monotonic() + (
+            holder[1] - time.time() - self.store.lock_ttl / 4
+        )
         return True
 
     def _acquire(self) -> None:
@@ -378,7 +401,7 @@ class S3Lock:
             time.sleep(0.2)
 
     def _renew(self) -> None:
-        while not self._stop.wait(self.store.lock_ttl / 3):
+        while not self._stop.wait(self.store.lock_ttl / 4):
             with contextlib.suppress(ClientError, BotoCoreError, StoreError):
                 if not self._put(IfMatch=self._etag) and not self._ours(self._holder()):
                     self.store.lost_lock = (
@@ -398,6 +421,7 @@ class S3Lock:
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join()
+        self.store.lock_deadlines.pop(self.name, None)
         with contextlib.suppress(ClientError, BotoCoreError):
             self.store.client.delete_object(
                 Bucket=self.store.bucket, Key=self.key, IfMatch=self._etag
