@@ -306,15 +306,36 @@ def validate_contact(settings: Settings) -> str:
     return contact
 
 
+# Values that end up inside SQL text (view parameters, replaceWhere predicates on file names and
+# store keys) must be plain: BLS keys and file names never contain quotes, so anything else is
+# refused rather than escaped. Spaces only inside: a parameter with a stray space or newline at
+# an end matched no row, and the views answered nothing without an error (`fullmatch`: `$` also
+# matches before a final newline).
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.\-/]+( +[A-Za-z0-9_.\-/]+)*")
+
+
+def is_plain(value: str) -> bool:
+    """Whether `value` may be written into SQL as a quoted literal (`tables.sql_str`)."""
+    return bool(_PLAIN_VALUE.fullmatch(value or ""))
+
+
 def validate_store_layout(settings: Settings) -> None:
     """The BLS folder and the DataUSA key apart in the store: the BLS sync deletes whatever its
     folder holds that the listing does not show, and each sync clears temporary files a killed
     run left in its own folder, under its own lock.
 
     Raises:
-        ConfigError: naming both settings when one lies inside the other.
+        ConfigError: naming both settings when one lies inside the other, or
+            QUEST_DATAUSA_KEY when SQL could not name it.
     """
     prefix, key = settings.bls_prefix, settings.datausa_key
+    if not is_plain(key):
+        # Bronze and silver name the population's rows by key in SQL: refused there, it would
+        # fail every load after the first, past their commits.
+        raise ConfigError(
+            f"QUEST_DATAUSA_KEY={key!r} may only hold letters, digits, '.', '_', '-', '/' and "
+            "spaces between them: the medallion names the population by its key in SQL"
+        )
     folder = folder_of(key)
     if key.startswith(prefix) or (folder and prefix.startswith(folder)):
         raise ConfigError(

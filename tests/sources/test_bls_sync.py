@@ -259,6 +259,21 @@ def test_an_older_copy_than_the_stored_one_is_not_published(settings, source, st
     assert_mirrored(store, source)
 
 
+@pytest.mark.parametrize("key", ["datausa/pop(1).json", "datausa/population.json\n"])
+def test_a_population_key_sql_cannot_name_is_refused_before_anything(
+    settings, source, store, mirror, key
+):
+    # Bronze and silver name the population's rows by key in SQL: the first load worked, and
+    # every later one failed past its commits, before its manifest.
+    from quest.sources.datausa import sync_datausa
+
+    _seed(source)
+    for sync in (sync_bls, sync_datausa):
+        with pytest.raises(ConfigError, match="QUEST_DATAUSA_KEY=.* may only hold"):
+            sync(settings.with_overrides(datausa_key=key), store=store)
+    assert mirror.log == [] and store.list() == {}
+
+
 @pytest.mark.parametrize(
     ("key", "prefix"),
     [

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from pathlib import Path
 
+from quest.config import is_plain
 from quest.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-# Values that end up inside SQL text (view parameters, replaceWhere predicates) must be plain:
-# BLS keys and file names never contain quotes, so anything else is refused rather than escaped.
-# Spaces only inside: a parameter with a stray space or newline at an end matched no row, and the
-# views answered nothing without an error (`fullmatch`: `$` also matches before a final newline).
-_SAFE_VALUE = re.compile(r"[A-Za-z0-9_.\-/]+( +[A-Za-z0-9_.\-/]+)*")
-
-
-def is_plain(value: str) -> bool:
-    """Whether `sql_str` takes `value`."""
-    return bool(_SAFE_VALUE.fullmatch(value or ""))
 
 
 def sql_str(value: str, setting: str = "value") -> str:
