@@ -169,6 +169,10 @@ def _record(year=2019, population=328239523.0, **extra):
             {"data": [{"Nation": "United States", "Population": 5.0}]},
             "record 0: field 'Year' is missing",
         ),
+        (
+            {"data": [{"ID Year": None, "Year": "2019", "Nation": "United States"}]},
+            "record 0: field 'ID Year' is None, not a year",
+        ),
         ({"data": [_record(population=None)]}, "record 0: field 'Population' is missing"),
         ({"data": [_record(population=0.0)]}, "record 0: field 'Population' is 0"),
         ({"data": [_record(population=-5.0)]}, "record 0: field 'Population' is -5"),

@@ -103,8 +103,10 @@ def _short(value: object) -> str:
 
 def _year(record: dict, where: str) -> int:
     name = "ID Year" if "ID Year" in record else "Year"
-    if name not in record or record[name] in (None, ""):
+    if name not in record:
         raise SourceError(f"{where}: field 'Year' is missing")
+    if record[name] in (None, ""):
+        raise SourceError(f"{where}: field {name!r} is {_short(record[name])}, not a year")
     value = record[name]
     # Exactly what silver's `year_integer` rule accepts (four ASCII digits, no spaces, not
     # `2013.0`), so that no answer the sync stores has every record quarantined by silver.
