@@ -145,16 +145,21 @@ def test_an_empty_listing_deletes_nothing(settings, source, store):
     assert stored_bytes(store) == before
 
 
-def test_a_folder_answered_by_an_error_page_deletes_nothing(settings, source, store, mirror):
-    # A 200 error page for a sub-folder read as an empty folder: its files looked deleted at
-    # the source, and the guard, counting the whole store, let them go.
+@pytest.mark.parametrize(
+    "page",
+    [
+        b"<html><body><h1>Service temporarily busy</h1></body></html>",
+        b'<html><body><a href="/">Home</a> <a href="/pub/">pub</a> busy</body></html>',
+        b'<html><body><a href="help.html">Help</a>: busy</body></html>',  # reads as an entry
+    ],
+)
+def test_a_folder_answered_by_an_error_page_deletes_nothing(page, settings, source, store, mirror):
+    # A 200 error page for a sub-folder read as a folder without the files stored under it:
+    # they looked deleted at the source, and the guard, counting the whole store, let them go.
     source.write("sub/pr.notes", b"notes\r\n")
     before = _synced(settings, source, store, count=8)
-    page = b"<html><body><h1>Service temporarily busy</h1></body></html>"
     mirror.faults.add("/pub/time.series/pr/sub/", "body", body=page, content_type="text/html")
-    with pytest.raises(
-        SourceError, match=r"listing page 'sub/'.* no entries and no link to its parent"
-    ):
+    with pytest.raises(SourceError, match=r"listing page 'sub/'.* no link to its parent"):
         sync_bls(settings, store=store)
     assert stored_bytes(store) == before
     # An empty folder's listing links to its parent: read as empty, its files deleted.

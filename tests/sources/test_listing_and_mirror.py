@@ -9,7 +9,7 @@ import requests
 
 from quest.mirror.server import MirrorServer
 from quest.sources.body import Download
-from quest.sources.listing import crawl, listing_cut_short, parse_listing
+from quest.sources.listing import crawl, links_to_its_parent, listing_cut_short, parse_listing
 
 from .support import CONTACT
 
@@ -132,3 +132,25 @@ def test_a_listing_page_is_whole_only_when_its_entries_end(page, content_type, p
     got = Download(None, 200, len(page), "", "", "", "", content_type, PAGE, page.encode())
     found = listing_cut_short(got)
     assert found is None if problem is None else problem in str(found)
+
+
+@pytest.mark.parametrize(
+    ("page", "listing"),
+    [
+        ('<pre><A HREF="/pub/time.series/pr/">[To Parent Directory]</A><br><br></pre>', True),
+        ('<h1>Index of /pr/sub/</h1><hr><pre><a href="../">../</a>\n</pre><hr>', True),  # nginx
+        (
+            '<table><tr><td><a href="/pub/time.series/pr/">Parent Directory</a></td></tr></table>',
+            True,
+        ),
+        ('<a href="/">Home</a> <a href="/pub/">pub</a> busy', False),
+        ('<a href="help.html">Help</a>', False),
+        (
+            '<a href="/pub/time.series/pr/">up</a><pre><a href="x">x</a></pre>',
+            False,
+        ),  # not in <pre>
+    ],
+)
+def test_a_sub_folder_page_is_a_listing_only_when_it_links_to_its_parent(page, listing):
+    folder = "https://download.bls.gov/pub/time.series/pr/sub/"
+    assert links_to_its_parent(f"<html><body>{page}</body></html>", folder, folder) is listing

@@ -82,7 +82,7 @@ _TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,127}")
 # Why a file whose name `sql_str` refuses is not loaded.
 _NOT_PLAIN = (
     "the file's name holds characters quest does not write in SQL (only letters, digits, '.', "
-    "'_', '-', '/' and spaces)"
+    "'_', '-', '/' and spaces between them)"
 )
 # Spark's text reader picks a decompression codec by the file's name (Hadoop's codecs, and LZO
 # and Brotli where a cluster has them): a plain file so named would be read as garbage, or fail

@@ -176,19 +176,24 @@ def parse_listing(html: str, page_url: str) -> list[_Entry]:
     return entries
 
 
-def links_to_a_parent(html: str, page_url: str) -> bool:
-    """Whether the page links to a folder above `page_url` on its host, as every directory
-    listing does (IIS's `[To Parent Directory]`, `../` elsewhere), empty or not."""
+def links_to_its_parent(html: str, page_url: str, folder_url: str) -> bool:
+    """Whether the page links to the folder one level above `folder_url` (the folder asked
+    for), as every directory listing does (IIS's `[To Parent Directory]`, `../` elsewhere),
+    empty or not; where the page has a `<pre>`, among the links inside it. A site's "Home" or
+    help link on an error page is not that link."""
     parser = _Links()
     parser.feed(html)
     parser.close()
     base = urlsplit(page_url)
     origin = f"{base.scheme}://{base.netloc}"
-    for href, _before, _in_pre in parser.links:
+    folder = urlsplit(folder_url)
+    parent = folder.path.rstrip("/").rsplit("/", 1)[0] + "/"
+    for href, _before, in_pre in parser.links:
+        if parser.pres and not in_pre:
+            continue
         _url, scheme, netloc, path = _resolve(page_url, origin, href)
-        up = path if path.endswith("/") else path + "/"
-        same_host = (scheme, netloc) == (base.scheme, base.netloc)
-        if same_host and base.path.startswith(up) and up != base.path:
+        same_host = (scheme, netloc) == (folder.scheme, folder.netloc)
+        if same_host and (path if path.endswith("/") else path + "/") == parent:
             return True
     return False
 
@@ -287,16 +292,15 @@ def crawl(
             )
         charset = _CHARSET.search(kind)
         text = _decode(page.body or b"", charset.group(1) if charset else "utf-8")
-        entries = parse_listing(text, page.url)
-        if depth and not entries and not links_to_a_parent(text, page.url):
-            # An error page sent with a 200 for a folder would read as an empty folder, and
-            # every file stored under it as deleted at the source.
+        if depth and not links_to_its_parent(text, page.url, page_url):
+            # An error page sent with a 200 for a folder would read as a folder without the
+            # files stored under it (or with its own links as files): they would look deleted.
             raise state.refuse(
-                f"{state.label(page_url)} ({safe_url(page_url)}) has no entries and no link to "
-                "its parent folder: not a directory listing (an error page?)",
+                f"{state.label(page_url)} ({safe_url(page_url)}) has no link to its parent "
+                "folder: not a directory listing (an error page?)",
                 "Rerun later; if it persists, check what the source answers for that folder.",
             )
-        for entry in entries:
+        for entry in parse_listing(text, page.url):
             if entry.is_dir:
                 state.add_folder(entry.url, depth + 1)
             else:
