@@ -119,8 +119,8 @@ class S3Store:
         return self.prefix + key
 
     def _check_lock(self, key: str) -> None:
-        now = time.monotonic()
-        late = [name for name, deadline in self.lock_deadlines.items() if now > deadline]
+        now = _lease_clock()
+        late = [name for name, deadline in list(self.lock_deadlines.items()) if now > deadline]
         if self.lost_lock is None and late:
             self.lost_lock = (
                 f"the {late[0]} lock on {self.uri} was not renewed in time (its renewal is late "
@@ -302,6 +302,13 @@ class S3Store:
         return S3Lock(self, name, timeout)
 
 
+def _lease_clock() -> float:
+    """Seconds on a clock that, unlike `time.monotonic` on Linux, goes on while the machine
+    sleeps: a lock's expiry is wall-clock time, and a laptop that slept past it has lost it."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(boottime) if boottime is not None else time.monotonic()
+
+
 class S3Lock:
     """A lock object created with a conditional put (`If-None-Match: *`), so of two runs only
     one can create it. The holder renews its expiry in the background; a lock whose holder died
@@ -322,7 +329,7 @@ class S3Lock:
         ).encode()
 
     def _put(self, **condition: str) -> bool:
-        sent = time.monotonic()
+        sent = _lease_clock()
         try:
             answer = self.store.client.put_object(
                 Bucket=self.store.bucket, Key=self.key, Body=self._body(), **condition
@@ -371,7 +378,7 @@ class S3Lock:
             return False
         self._etag = holder[2]
         # Its expiry, written by this run's own clock, tells when it was renewed.
-        self.store.lock_deadlines[self.name] = time.monotonic() + (
+        self.store.lock_deadlines[self.name] = _lease_clock() + (
             holder[1] - time.time() - self.store.lock_ttl / 4
         )
         return True
