@@ -91,7 +91,7 @@ def test_a_file_that_had_rows_and_is_now_empty_or_not_utf8_is_refused_not_prose(
     ],
 )
 def test_a_mapping_file_that_had_rows_and_now_reads_as_prose_is_refused_until_a_full_refresh(
-    tmp_path, body
+    tmp_path, body, caplog
 ):
     # As prose its rows would be deleted, and the best-year view's measure and sector text
     # would turn null without an error.
@@ -102,6 +102,7 @@ def test_a_mapping_file_that_had_rows_and_now_reads_as_prose_is_refused_until_a_
     put(store, "bls/pr/pr.series", body)
     (source,) = list_sources(store, "bls/pr/")
     assert classify(store, source, had_rows=True, accept_prose=True).kind == FileKind.PROSE
+    assert "pr.series: first line" in caplog.text and "rows are deleted" in caplog.text
 
 
 def test_blank_fields_alone_are_prose_not_a_broken_mapping_file(tmp_path):

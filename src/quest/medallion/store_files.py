@@ -6,6 +6,7 @@ the first bytes of the object, so a bad file is refused before Spark touches it.
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import re
 from dataclasses import dataclass, replace
@@ -13,6 +14,8 @@ from enum import StrEnum
 
 from quest.errors import DataFileError
 from quest.store.base import SHA256, SOURCE_MODIFIED, ObjectInfo, hash_object, read_head
+
+log = logging.getLogger(__name__)
 
 DATA_HEADER = ("series_id", "year", "period", "value", "footnote_codes")
 BOM = "\ufeff"
@@ -179,6 +182,13 @@ def classify(
                 "turned into spaces?): it was not loaded and its rows keep their last good "
                 "version. If the source really replaced the table with text, a full refresh "
                 "accepts it and deletes its rows"
+            )
+        if had_rows:
+            log.warning(
+                "%s: first line %r has no tab: the full refresh takes it as prose, and its "
+                "rows are deleted",
+                source.source_file,
+                line[:120],
             )
         return _with(source, FileKind.PROSE, "", "")
     names = [name.strip() for name in line.split("\t")]
