@@ -16,7 +16,6 @@ A run that refused anything ends with `IncompleteSyncError` naming each file and
 from __future__ import annotations
 
 import bisect
-import email.utils
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,7 +34,7 @@ from quest.errors import (
     SyncGuardError,
 )
 from quest.sources.body import Download, safe_url
-from quest.sources.http import HttpStats, make_session
+from quest.sources.http import HttpStats, http_date, make_session
 from quest.sources.listing import Listing, RemoteFile, crawl
 from quest.sources.names import shown
 from quest.sources.scratch import scratch_folder
@@ -178,13 +177,13 @@ def _older_than_stored(remote: RemoteFile, got: Download, stored: ObjectInfo) ->
         return None
     if remote.modified <= was:
         return None
-    try:
-        older = email.utils.parsedate_to_datetime(got.last_modified) < (
-            email.utils.parsedate_to_datetime(before)
-        )
-    except (TypeError, ValueError, IndexError, OverflowError):
+    sent_at, stored_at = http_date(got.last_modified), http_date(before)
+    if sent_at is None or stored_at is None:
         return None
-    if not older:
+    try:
+        if not sent_at < stored_at:
+            return None
+    except TypeError:  # one date with a time zone, the other without
         return None
     return (
         f"{remote.name}: {safe_url(remote.url)} sent a copy last modified {got.last_modified}, "

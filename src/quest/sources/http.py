@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -60,6 +61,17 @@ def make_session(settings: Settings, *, require_contact: bool = True) -> request
     return session
 
 
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP date header's value as a datetime, or None when it does not parse: garbage, or
+    a year past any clock (`email.utils` raises OverflowError for that, not ValueError)."""
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     """`Retry-After` as seconds: either a number or an HTTP date."""
     if not value:
@@ -69,11 +81,8 @@ def retry_after_seconds(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):  # a year past any clock
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    when = http_date(value)
+    return None if when is None else max(0.0, when.timestamp() - time.time())
 
 
 def backoff_wait(settings: Settings, attempt: int, retry_after: str | None = None) -> float:

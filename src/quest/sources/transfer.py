@@ -10,7 +10,6 @@ transient failure (connection errors, timeouts, 429, 5xx, a body that breaks off
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import posixpath
 import re
@@ -43,6 +42,7 @@ from quest.sources.http import (
     HttpStats,
     Watchdog,
     backoff_wait,
+    http_date,
 )
 
 log = logging.getLogger(__name__)
@@ -356,11 +356,7 @@ def _validator(value: str | None) -> str:
 def _http_date(value: str | None) -> str:
     if not value or not _VALIDATOR.fullmatch(value):
         return ""
-    try:
-        email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):  # a year past any clock
-        return ""
-    return value
+    return value if http_date(value) is not None else ""
 
 
 def _too_big(name: str, url: str, limit: Limit) -> SourceError:
