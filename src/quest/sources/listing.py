@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -146,29 +147,46 @@ def _resolve(page_url: str, origin: str, href: str) -> tuple[str, str, str, str]
     return url, parsed.scheme, parsed.netloc, parsed.path
 
 
-def parse_listing(html: str, page_url: str) -> list[_Entry]:
-    """Every entry below `page_url` on one listing page (parent and foreign links dropped)."""
+class _Link(NamedTuple):
+    """One link of a listing page, resolved against the page's URL."""
+
+    url: str
+    scheme: str
+    netloc: str
+    path: str
+    before: str  # the page's text just before it (IIS's date and size)
+
+
+def _page_links(html: str, page_url: str) -> list[_Link]:
+    """The page's links, resolved: those in its first `<pre>` where it has one (the entries;
+    links elsewhere are page furniture), else all."""
     parser = _Links()
     parser.feed(html)
     parser.close()
     base = urlsplit(page_url)
     origin = f"{base.scheme}://{base.netloc}"
+    return [
+        _Link(*_resolve(page_url, origin, href), before)
+        for href, before, in_pre in parser.links
+        if in_pre or not parser.pres
+    ]
+
+
+def _entries(links: list[_Link], page_url: str) -> list[_Entry]:
+    base = urlsplit(page_url)
     entries: list[_Entry] = []
-    for href, before, in_pre in parser.links:
-        if parser.pres and not in_pre:
-            continue  # the entries are the first <pre>; links elsewhere are page furniture
-        url, scheme, netloc, path = _resolve(page_url, origin, href)
+    for link in links:
         # The parent link and anything off this folder are not part of the mirror.
-        if scheme != base.scheme or netloc != base.netloc:
+        if link.scheme != base.scheme or link.netloc != base.netloc:
             continue
-        if not path.startswith(base.path) or path == base.path:
+        if not link.path.startswith(base.path) or link.path == base.path:
             continue
-        match = _ENTRY.search(before)
+        match = _ENTRY.search(link.before)
         size_text = match.group("size") if match else ""
         entries.append(
             _Entry(
-                url=url,
-                is_dir=size_text.lower() == "<dir>" or path.endswith("/"),
+                url=link.url,
+                is_dir=size_text.lower() == "<dir>" or link.path.endswith("/"),
                 modified=_parse_date(match) if match else None,
                 size=int(size_text) if size_text.isdigit() else None,
             )
@@ -176,26 +194,27 @@ def parse_listing(html: str, page_url: str) -> list[_Entry]:
     return entries
 
 
+def _has_parent_link(links: list[_Link], folder_url: str) -> bool:
+    folder = urlsplit(folder_url)
+    parent = folder.path.rstrip("/").rsplit("/", 1)[0] + "/"
+    return any(
+        (link.scheme, link.netloc) == (folder.scheme, folder.netloc)
+        and (link.path if link.path.endswith("/") else link.path + "/") == parent
+        for link in links
+    )
+
+
+def parse_listing(html: str, page_url: str) -> list[_Entry]:
+    """Every entry below `page_url` on one listing page (parent and foreign links dropped)."""
+    return _entries(_page_links(html, page_url), page_url)
+
+
 def links_to_its_parent(html: str, page_url: str, folder_url: str) -> bool:
     """Whether the page links to the folder one level above `folder_url` (the folder asked
     for), as every directory listing does (IIS's `[To Parent Directory]`, `../` elsewhere),
     empty or not; where the page has a `<pre>`, among the links inside it. A site's "Home" or
     help link on an error page is not that link."""
-    parser = _Links()
-    parser.feed(html)
-    parser.close()
-    base = urlsplit(page_url)
-    origin = f"{base.scheme}://{base.netloc}"
-    folder = urlsplit(folder_url)
-    parent = folder.path.rstrip("/").rsplit("/", 1)[0] + "/"
-    for href, _before, in_pre in parser.links:
-        if parser.pres and not in_pre:
-            continue
-        _url, scheme, netloc, path = _resolve(page_url, origin, href)
-        same_host = (scheme, netloc) == (folder.scheme, folder.netloc)
-        if same_host and (path if path.endswith("/") else path + "/") == parent:
-            return True
-    return False
+    return _has_parent_link(_page_links(html, page_url), folder_url)
 
 
 class _Crawl:
@@ -292,7 +311,8 @@ def crawl(
             )
         charset = _CHARSET.search(kind)
         text = _decode(page.body or b"", charset.group(1) if charset else "utf-8")
-        if depth and not links_to_its_parent(text, page.url, page_url):
+        links = _page_links(text, page.url)
+        if depth and not _has_parent_link(links, page_url):
             # An error page sent with a 200 for a folder would read as a folder without the
             # files stored under it (or with its own links as files): they would look deleted.
             raise state.refuse(
@@ -300,7 +320,7 @@ def crawl(
                 "folder: not a directory listing (an error page?)",
                 "Rerun later; if it persists, check what the source answers for that folder.",
             )
-        for entry in parse_listing(text, page.url):
+        for entry in _entries(links, page.url):
             if entry.is_dir:
                 state.add_folder(entry.url, depth + 1)
             else:
