@@ -362,13 +362,13 @@ class LocalStore:
             removed = self._unlink(self._segments(key))
         except OSError as exc:
             raise self._problem(f"deleting {key}", exc) from None
+        meta = self._meta_parts(key)
         try:
-            self._unlink(self._meta_parts(key))
+            self._unlink(meta)
         except OSError as exc:
             done = "was deleted" if removed else "was not there"
-            meta = "/".join(self._meta_parts(key))
             raise self._problem(
-                f"{key} {done}, but deleting its metadata file {meta}", exc
+                f"{key} {done}, but deleting its metadata file {'/'.join(meta)}", exc
             ) from None
 
     def _unlink(self, parts: list[str]) -> bool:

@@ -110,7 +110,7 @@ class S3Store:
         # Set by a lock taken through this store when another run took it over: every write
         # after that is refused, as two runs would then be writing the same objects.
         self.lost_lock: str | None = None
-        # Per lock held through this store, the monotonic time by which it must have been
+        # Per lock held through this store, the time (`_lease_clock`) by which it must have been
         # renewed: a renewal that hangs (a put retried through its timeouts) says nothing until
         # it returns, while another run may take the lock over once its expiry has passed.
         self.lock_deadlines: dict[str, float] = {}
@@ -377,10 +377,8 @@ class S3Lock:
         if holder is None or holder[0] != self.owner:
             return False
         self._etag = holder[2]
-        # Its expiry, written by this run's own clock, tells when it was renewed.
-        self.store.lock_deadlines[self.name] = _lease_clock() + (
-            holder[1] - time.time() - self.store.lock_ttl / 4
-        )
+        # Its expiry, written by this run's own clock lock_ttl after the put, tells when.
+        self._renewed(_lease_clock() - (self.store.lock_ttl - (holder[1] - time.time())))
         return True
 
     def _acquire(self) -> None:
