@@ -21,7 +21,8 @@ import yaml
 from brickflow.bundles.model import DatabricksAssetBundles
 from databricks.bundles.jobs import Job
 
-from quest.ops.names import tables_in
+from quest.ops import dashboard as dashboards
+from quest.ops.names import SCHEMAS, tables_in
 from quest.orchestration.bundle import (
     STAND_IN_SERVICE_PRINCIPAL,
     SynthRefused,
@@ -222,10 +223,11 @@ def test_a_local_deployment_shows_its_own_tables_on_its_dashboard_and_alerts(tar
     # Synthesized as `bf projects deploy` does: the dashboard inline, read from the bundle root.
     resources = targets["quest-local"]["resources"]
     dashboard = json.loads(resources["dashboards"]["quest"]["serialized_dashboard"])
-    queries = ["".join(d["queryLines"]) for d in dashboard["datasets"]]
+    queries = [*dashboards.datasets(dashboard).values()]
     queries += [alert["query_text"] for alert in resources["alerts"].values()]
+    schema = re.compile(rf"\bquest_dev\.(\S+?_(?:{'|'.join(SCHEMAS)}))\.")
     for sql in queries:
-        schemas = re.findall(r"\bquest_dev\.(\S+?_(?:bronze|silver|gold|ops))\.", sql)
+        schemas = schema.findall(sql)
         assert schemas, sql
         assert all(s.startswith("${workspace.current_user.short_name}_") for s in schemas), sql
         assert len(schemas) == sql.count("quest_dev."), sql
