@@ -15,7 +15,7 @@ from quest.mirror.server import MirrorServer
 from quest.sources.bls import sync_bls
 from quest.store.base import SOURCE_MODIFIED
 
-from .support import PREFIX, assert_mirrored, leftovers, sample_files, stored_bytes
+from .support import PREFIX, assert_mirrored, leftovers, sample_files, snapshot, stored_bytes
 
 
 def _seed(source, count: int = 5) -> dict[str, bytes]:
@@ -173,6 +173,42 @@ def test_a_listing_that_would_delete_most_files_is_refused_unless_allowed(settin
     summary = sync_bls(settings.with_overrides(max_delete_fraction=1.0), store=store)
     assert (summary.deleted, summary.replaced) == (4, 1)
     assert_mirrored(store, source)
+
+
+@pytest.mark.parametrize("spelling", ["/pub%2Ftime.series/pr/", "/pub/time.series/%70r/"])
+@pytest.mark.parametrize("seeded", [False, True], ids=["empty store", "stored files"])
+def test_a_root_listing_redirected_to_another_spelling_changes_nothing(
+    spelling, seeded, settings, source, store, mirror
+):
+    # The mirror answers the other spelling with the listing, its links spelled as usual: read
+    # from the redirected URL, no entry is under it, so the folder looked empty (an empty store
+    # stayed empty, "synced"; a stored one hit the deletion guard).
+    _seed(source, 3)
+    if seeded:
+        sync_bls(settings, store=store)
+    before = snapshot(store)
+    mirror.faults.add("/pub/time.series/pr/", "status", status=302, headers={"Location": spelling})
+    with pytest.raises(SourceError, match=f"was redirected to .*{re.escape(spelling)}, another"):
+        sync_bls(settings, store=store)
+    assert snapshot(store) == before
+    assert leftovers(store) == []
+
+
+def test_a_sub_folder_listing_redirected_to_another_spelling_changes_nothing(
+    settings, source, store, mirror
+):
+    _seed(source)  # with sub/pr.notes
+    sync_bls(settings, store=store)
+    before = snapshot(store)
+    mirror.faults.add(
+        "/pub/time.series/pr/sub/",
+        "status",
+        status=301,
+        headers={"Location": "/pub/time.series/pr/%73ub/"},
+    )
+    with pytest.raises(SourceError, match=r"listing page 'sub/'.*was redirected"):
+        sync_bls(settings, store=store)
+    assert snapshot(store) == before
 
 
 def _served(mirror, name: str) -> tuple[bytes, dict[str, str]]:

@@ -54,6 +54,27 @@ def test_links_outside_the_folder_are_ignored():
     assert parse_listing(page, PAGE) == []
 
 
+@pytest.mark.parametrize(
+    "origin",
+    ["https://DOWNLOAD.BLS.GOV", "https://download.bls.gov:443", "HTTPS://Download.bls.gov:443"],
+)
+def test_a_link_to_the_pages_own_host_spelled_otherwise_is_an_entry(origin):
+    page = f'<pre><A HREF="{origin}/pub/time.series/pr/pr.class">pr.class</A></pre>'
+    [entry] = parse_listing(page, PAGE)
+    assert entry.url == PAGE + "pr.class"  # fetched from the host as configured
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "https://download.bls.gov:8443/pub/time.series/pr/x",
+        "http://download.bls.gov/pub/time.series/pr/x",
+    ],
+)
+def test_another_port_or_scheme_is_another_site(href):
+    assert parse_listing(f'<pre><A HREF="{href}">x</A></pre>', PAGE) == []
+
+
 def test_mirror_listing_uses_the_iis_format_on_one_line(source):
     source.write("pr.class", b"x" * 102)
     source.write("sub/pr.a", b"a")

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import NamedTuple
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import requests
 
@@ -134,25 +134,49 @@ def _parse_date(match: re.Match) -> str | None:
     return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}"
 
 
-def _resolve(page_url: str, origin: str, href: str) -> tuple[str, str, str, str]:
-    """The link's absolute URL (no fragment), scheme, host and path. An absolute path without
-    dot segments, as IIS writes every entry, takes the fast way; anything else `urljoin`."""
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(parsed: SplitResult) -> str:
+    """`scheme://host[:port]` as compared between links: scheme and host in lower case, the
+    scheme's default port left out (`HTTPS://Download.BLS.gov:443` is `https://download.bls.gov`),
+    user information dropped. A port that does not parse keeps the netloc as written, so the
+    link reads as foreign."""
+    scheme = parsed.scheme.lower()
+    try:
+        port = parsed.port
+    except ValueError:
+        return f"{scheme}://{parsed.netloc}"
+    host = parsed.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    shown_port = "" if port is None or port == _DEFAULT_PORTS.get(scheme) else f":{port}"
+    return f"{scheme}://{host}{shown_port}"
+
+
+def _resolve(page_url: str, origins: tuple[str, str], href: str) -> tuple[str, str, str]:
+    """The link's absolute URL (no fragment), its origin as `_origin` writes it, and its path.
+    `origins` are the page's origin as written and as compared; a link to the page's own origin
+    is given the origin as written (with the user information the page was asked with). An
+    absolute path without dot segments, as IIS writes every entry, takes the fast way; anything
+    else `urljoin`."""
+    written, compared = origins
     href = href.strip()
     if href.startswith("/") and not href.startswith("//") and "/." not in href:
-        url = origin + href.split("#")[0]
-        scheme, netloc = origin.split("://", 1)
-        return url, scheme, netloc, url[len(origin) :].split("?")[0]
+        url = written + href.split("#")[0]
+        return url, compared, url[len(written) :].split("?")[0]
     url = urljoin(page_url, href).split("#")[0]
     parsed = urlsplit(url)
-    return url, parsed.scheme, parsed.netloc, parsed.path
+    origin = _origin(parsed)
+    if origin == compared:
+        url = written + parsed.path + (f"?{parsed.query}" if parsed.query else "")
+    return url, origin, parsed.path
 
 
 class _Link(NamedTuple):
     """One link of a listing page, resolved against the page's URL."""
 
     url: str
-    scheme: str
-    netloc: str
+    origin: str
     path: str
     before: str  # the page's text just before it (IIS's date and size)
 
@@ -164,9 +188,9 @@ def _page_links(html: str, page_url: str) -> list[_Link]:
     parser.feed(html)
     parser.close()
     base = urlsplit(page_url)
-    origin = f"{base.scheme}://{base.netloc}"
+    origins = f"{base.scheme}://{base.netloc}", _origin(base)
     return [
-        _Link(*_resolve(page_url, origin, href), before)
+        _Link(*_resolve(page_url, origins, href), before)
         for href, before, in_pre in parser.links
         if in_pre or not parser.pres
     ]
@@ -174,10 +198,11 @@ def _page_links(html: str, page_url: str) -> list[_Link]:
 
 def _entries(links: list[_Link], page_url: str) -> list[_Entry]:
     base = urlsplit(page_url)
+    origin = _origin(base)
     entries: list[_Entry] = []
     for link in links:
         # The parent link and anything off this folder are not part of the mirror.
-        if link.scheme != base.scheme or link.netloc != base.netloc:
+        if link.origin != origin:
             continue
         if not link.path.startswith(base.path) or link.path == base.path:
             continue
@@ -196,9 +221,10 @@ def _entries(links: list[_Link], page_url: str) -> list[_Entry]:
 
 def _has_parent_link(links: list[_Link], folder_url: str) -> bool:
     folder = urlsplit(folder_url)
+    origin = _origin(folder)
     parent = folder.path.rstrip("/").rsplit("/", 1)[0] + "/"
     return any(
-        (link.scheme, link.netloc) == (folder.scheme, folder.netloc)
+        link.origin == origin
         and (link.path if link.path.endswith("/") else link.path + "/") == parent
         for link in links
     )
@@ -281,8 +307,8 @@ def crawl(
     listed name refused (see `quest.sources.names`).
 
     Raises:
-        SourceError: a listing page that cannot be fetched or is not HTML, or a listing past
-            its bounds (bytes, pages, depth).
+        SourceError: a listing page that cannot be fetched, is not HTML or was redirected to
+            another path, or a listing past its bounds (bytes, pages, depth).
     """
     root_url = root_url if root_url.endswith("/") else root_url + "/"
     state = _Crawl(root_url, settings)
@@ -311,6 +337,14 @@ def crawl(
             )
         charset = _CHARSET.search(kind)
         text = _decode(page.body or b"", charset.group(1) if charset else "utf-8")
+        if urlsplit(page.url).path != urlsplit(page_url).path:
+            # Its entries would be named from another folder, or from another spelling of this
+            # one: files under wrong keys, or the folder's stored files looking deleted.
+            raise state.refuse(
+                f"{state.label(page_url)} ({safe_url(page_url)}) was redirected to "
+                f"{safe_url(page.url)}, another path",
+                "Check QUEST_BLS_URL, or what the source answers for that folder.",
+            )
         links = _page_links(text, page.url)
         if depth and not _has_parent_link(links, page_url):
             # An error page sent with a 200 for a folder would read as a folder without the
