@@ -207,6 +207,31 @@ def test_bad_file_does_not_stop_the_other_files_and_the_error_names_every_bad_fi
     )
 
 
+def test_a_header_line_repeated_inside_a_data_file_is_quarantined_not_dropped(spark, loaded):
+    # Two files pasted together: the second header is not the file's header, it is a line that
+    # is no observation, and silver counts it like any other bad row.
+    settings, store = loaded["settings"], loaded["store"]
+    with store.open(CURRENT) as handle:
+        last_good = handle.read()
+    quarantined_before = _quarantine(spark, settings, "pr.data.0.Current")
+    put(store, CURRENT, data_file(*GOOD) + data_file(GOOD[0]))
+    try:
+        bronze = load_bronze(spark, settings, store)
+        [written] = [f.rows_written for f in bronze.files if f.source_file == "pr.data.0.Current"]
+        assert written == len(GOOD) + 2
+        silver = load_silver(spark, settings)
+        [done] = [f for f in silver.files if f.source_file == "pr.data.0.Current"]
+        assert (done.rows_in, done.rows_quarantined, done.rows_duplicates) == (5, 1, 1)
+        [(rule, period)] = _quarantine(spark, settings, "pr.data.0.Current")
+        assert period == "period", "the quarantined row is the repeated header"
+        assert rule == "series_id_format"
+    finally:
+        put(store, CURRENT, last_good)
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    assert _quarantine(spark, settings, "pr.data.0.Current") == quarantined_before
+
+
 def test_fixed_rows_leave_quarantine_on_the_next_run(spark, loaded):
     settings, store = loaded["settings"], loaded["store"]
     fixed = data_line("PRS30006011", 1995, "Q03", "1.7")

@@ -37,6 +37,16 @@ def test_padded_data_header_is_accepted_and_kept_as_is(tmp_path):
     assert source.header[0] == "series_id        "
 
 
+@pytest.mark.parametrize(
+    ("before", "index"),
+    [("", 0), ("\r\n", 1), ("\r\r\n \n", 3), ("\ufeff\n\ufeff", 1)],
+)
+def test_a_data_files_header_is_known_by_its_line_as_spark_counts_lines(tmp_path, before, index):
+    body = before + data_file(data_line("PRS30006011", 1995, "Q01", "2.6"))
+    source = _classify(tmp_path, "pr.data.0.Current", body)
+    assert (source.header_index, source.header_line) == (index, HEADER)
+
+
 def test_data_header_after_a_utf8_bom_is_accepted(tmp_path):
     body = "\ufeff" + data_file(data_line("PRS30006011", 1995, "Q01", "2.6"))
     assert _classify(tmp_path, "pr.data.0.Current", body).header_line == HEADER

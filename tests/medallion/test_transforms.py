@@ -32,15 +32,23 @@ def _strings(*names: str) -> T.StructType:
     return T.StructType([T.StructField(n, T.StringType()) for n in names])
 
 
-def test_split_lines_keeps_padded_values_drops_header_blank_lines_bom_and_cr(spark):
-    lines = spark.createDataFrame(
+def _text_file(spark, tmp_path, lines: list[str]):
+    """`lines` as `spark.read.text` reads them from a file (the header is known by its place)."""
+    path = tmp_path / "pr.data.0.Current"
+    path.write_bytes("\n".join(lines).encode("utf-8") + b"\n")
+    return spark.read.text(str(path))
+
+
+def test_split_lines_keeps_padded_values_drops_header_blank_lines_bom_and_cr(spark, tmp_path):
+    lines = _text_file(
+        spark,
+        tmp_path,
         [
-            ("\ufeff" + HEADER + "\r",),
-            (data_line("PRS30006011", 1995, "Q01", "2.6") + "\r",),
-            ("   ",),
-            (data_line("PRS30006011", 1995, "Q02", "2.1", footnote="R"),),
+            "\ufeff" + HEADER + "\r",
+            data_line("PRS30006011", 1995, "Q01", "2.6") + "\r",
+            "   ",
+            data_line("PRS30006011", 1995, "Q02", "2.1", footnote="R"),
         ],
-        LINES,
     )
     result = lines.transform(split_lines(HEADER, PADDED))
     schema = T.StructType(
@@ -60,14 +68,42 @@ def test_split_lines_keeps_padded_values_drops_header_blank_lines_bom_and_cr(spa
     assert_df_equality(result, expected, ignore_nullable=True)
 
 
-def test_split_lines_keeps_the_raw_line_when_the_field_count_is_wrong(spark):
-    lines = spark.createDataFrame([("PRS30006011\t1995\tQ01",), ("a\tb\tc\td\te\tf",)], LINES)
+def test_split_lines_keeps_the_raw_line_when_the_field_count_is_wrong(spark, tmp_path):
+    lines = _text_file(spark, tmp_path, [HEADER, "PRS30006011\t1995\tQ01", "a\tb\tc\td\te\tf"])
     rows = lines.transform(split_lines(HEADER, PADDED)).collect()
     assert [(r["_field_count"], r["_raw_line"]) for r in rows] == [
         (3, "PRS30006011\t1995\tQ01"),
         (6, "a\tb\tc\td\te\tf"),
     ]
     assert rows[0]["       value"] is None
+
+
+@pytest.mark.parametrize("split_bytes", [None, 64], ids=["one split", "many splits"])
+def test_split_lines_drops_the_first_line_alone_and_keeps_a_copy_of_the_header_as_a_row(
+    spark, tmp_path, split_bytes
+):
+    # Two files pasted together: the second header is a line like any other (silver's rules
+    # quarantine it), never dropped uncounted. Read in splits of 64 bytes, the file's first
+    # line is still the only one dropped.
+    body = [data_line("PRS30006011", 1995, f"Q0{q}", "2.6") for q in (1, 2, 3)]
+    lines = _text_file(spark, tmp_path, [HEADER, *body, HEADER, *body, "", HEADER])
+    before = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    try:
+        if split_bytes:
+            spark.conf.set("spark.sql.files.maxPartitionBytes", str(split_bytes))
+            assert lines.rdd.getNumPartitions() > 1
+        rows = lines.transform(split_lines(HEADER, PADDED)).collect()
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", before)
+    assert sorted(r[PADDED[0]] for r in rows) == ["PRS30006011      "] * 6 + [PADDED[0]] * 2
+    assert len(rows) == 8
+
+
+def test_split_lines_drops_the_header_after_blank_lines_and_keeps_a_copy_of_it(spark, tmp_path):
+    line = data_line("PRS30006011", 1995, "Q01", "2.6")
+    lines = _text_file(spark, tmp_path, ["", "  ", HEADER, line, HEADER, line])
+    rows = lines.transform(split_lines(HEADER, PADDED, header_index=2)).collect()
+    assert [r[PADDED[0]] for r in rows] == ["PRS30006011      ", PADDED[0], "PRS30006011      "]
 
 
 def test_observations_from_bronze_trims_padded_names_and_values(spark):

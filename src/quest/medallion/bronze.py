@@ -473,7 +473,8 @@ def _summarise(
 
 def _read_rows(spark, store, source: SourceFile, columns: list[str], now):
     lines = spark.read.text(store.spark_path(source.key))
-    return lines.transform(split_lines(source.header_line, columns)).transform(
+    split = split_lines(source.header_line, columns, source.header_index)
+    return lines.transform(split).transform(
         with_lineage(source.source_file, source.sha256, source.modified, now)
     )
 

@@ -50,6 +50,8 @@ class SourceFile:
     table: str = ""
     header: tuple[str, ...] = ()
     header_line: str = ""
+    # The header's line as Spark's text reader counts lines from 0 (blank lines may come first).
+    header_index: int = 0
 
 
 def source_of(
@@ -100,6 +102,11 @@ def first_line(head: bytes, source_file: str, cut: bool = False) -> str:
     Raises:
         DataFileError: for an empty object or one whose head is not UTF-8.
     """
+    return first_line_at(head, source_file, cut)[1]
+
+
+def first_line_at(head: bytes, source_file: str, cut: bool = False) -> tuple[int, str]:
+    """`first_line`, with its place: the lines before it, as Spark's text reader counts them."""
     if not head.strip(b"\r\n\t \xef\xbb\xbf"):
         raise DataFileError(f"{source_file}: the file is empty; expected a tab-separated header")
     try:
@@ -112,14 +119,15 @@ def first_line(head: bytes, source_file: str, cut: bool = False) -> str:
     return _first_text_line(text)
 
 
-def _first_text_line(text: str) -> str:
-    """The first line of `text` as Spark's text reader and bronze's clean-up see lines: LF,
-    CRLF or CR alone end one, a BOM that starts one is dropped, a line of spaces is no line."""
-    for line in EOL.split(text):
+def _first_text_line(text: str) -> tuple[int, str]:
+    """The first line of `text` and its index, as Spark's text reader and bronze's clean-up see
+    lines: LF, CRLF or CR alone end one, a BOM that starts one is dropped, a line of spaces is
+    no line. `(0, "")` when there is none."""
+    for index, line in enumerate(EOL.split(text)):
         line = line.lstrip(BOM)
         if line.strip(" "):
-            return line
-    return ""
+            return index, line
+    return 0, ""
 
 
 def own_column(names) -> str | None:
@@ -153,7 +161,7 @@ def classify(
     head = read_head(store, source.key, _HEAD_BYTES)
     cut = len(head) == _HEAD_BYTES
     if is_data_file(source.source_file):
-        line = first_line(head, source.source_file, cut)
+        index, line = first_line_at(head, source.source_file, cut)
         names = tuple(name.strip() for name in line.split("\t"))
         if names != DATA_HEADER:
             what = "missing" if names[0].upper().startswith("PR") else "renamed"
@@ -162,14 +170,14 @@ def classify(
                 f"{', '.join(DATA_HEADER)}, found {line[:120]!r}; the file was not loaded "
                 "and its rows keep their last good version"
             )
-        return _with(source, FileKind.DATA, "pr_data", line)
+        return replace(_with(source, FileKind.DATA, "pr_data", line), header_index=index)
     try:
         line = first_line(head, source.source_file, cut)
     except DataFileError as exc:
         if had_rows:
             why = "the file had rows when last loaded, so it was not loaded and its rows keep "
             why += "their last good version"
-        elif "\t" in _first_text_line(head.decode("utf-8", "replace")).strip(_ASCII_SPACE):
+        elif "\t" in _first_text_line(head.decode("utf-8", "replace"))[1].strip(_ASCII_SPACE):
             why = "its first line has a tab, so it is a mapping file: it was not loaded"
         else:
             return _with(source, FileKind.PROSE, "", "")

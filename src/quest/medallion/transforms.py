@@ -30,24 +30,56 @@ def _clean_line(line: Column) -> Column:
     return F.rtrim(F.ltrim(line, F.lit(BOM)), F.lit("\r"))
 
 
-def _content_lines(lines: DataFrame, header_line: str) -> DataFrame:
-    """`spark.read.text` output -> its cleaned lines (`_line`) less the header and blank ones."""
-    return lines.select(_clean_line(F.col("value")).alias("_line")).where(
-        (F.trim(F.col("_line")) != "") & (F.col("_line") != header_line)
+# A row's number within its task in the low 33 bits of `monotonically_increasing_id`.
+_ROW_IN_TASK = (1 << 33) - 1
+
+
+def _header_of_its_file(index: int) -> Column:
+    """True for the line of a file read by `spark.read.text` that is its header, the line
+    numbered `index` from 0 (blank lines may come first): that row of the split that starts at
+    the file's first byte (a file's scan gives that split a task of its own, first in it, and
+    its reader yields lines in order). False for rows built in memory."""
+    return (F.input_file_block_start() == 0) & (
+        (F.monotonically_increasing_id().bitwiseAND(F.lit(_ROW_IN_TASK))) == index
     )
 
 
-def split_lines(header_line: str, columns: list[str]):
-    """A transform of `spark.read.text` output (`value`) into one string column per header field.
+def _content_lines(lines: DataFrame, header_line: str, header_index: int | None = None):
+    """`spark.read.text` output -> its cleaned lines (`_line`) less the blank ones and the
+    header: every line equal to it, or with a `header_index` the header's own line alone (a copy
+    further down, two files pasted together, stays a row and fails silver's rules)."""
+    line = F.col("_line")
+    if header_index is None:
+        return lines.select(_clean_line(F.col("value")).alias("_line")).where(
+            (F.trim(line) != "") & (line != header_line)
+        )
+    # Where the line is, computed for every line before any filter: in a filter, `AND` would
+    # skip it for lines that are not the header, and the row count would be wrong. A filter is
+    # never moved below a projection that is not deterministic.
+    return (
+        lines.select(
+            _clean_line(F.col("value")).alias("_line"),
+            _header_of_its_file(header_index).alias("_header"),
+        )
+        .where((F.trim(line) != "") & ~((line == header_line) & F.col("_header")))
+        .select("_line")
+    )
 
-    The header line and blank lines are dropped; every other line becomes a row. A line whose
-    field count differs from the header keeps its raw text in `_raw_line`, so nothing is lost.
+
+def split_lines(header_line: str, columns: list[str], header_index: int = 0):
+    """A transform of `spark.read.text` output (`value`, one data file) into one string column
+    per header field.
+
+    The file's header (its line `header_index`, after any blank lines) and blank lines are
+    dropped; every other line becomes a row, a copy of the header further down too (silver
+    quarantines it). A line whose field count differs from the header keeps its raw text in
+    `_raw_line`, so nothing is lost.
     """
     width = len(columns)
 
     def transform(lines: DataFrame) -> DataFrame:
         fields = F.split(F.col("_line"), "\t", -1)
-        return _content_lines(lines, header_line).select(
+        return _content_lines(lines, header_line, header_index).select(
             *[F.try_element_at(fields, F.lit(i + 1)).alias(c) for i, c in enumerate(columns)],
             F.size(fields).alias(FIELD_COUNT),
             F.when(F.size(fields) != width, F.col("_line")).alias(RAW_LINE),
