@@ -38,8 +38,10 @@ def _header_of_its_file(index: int) -> Column:
     """True for the line of a file read by `spark.read.text` that is its header, the line
     numbered `index` from 0 (blank lines may come first): that row of the split that starts at
     the file's first byte (a file's scan gives that split a task of its own, first in it, and
-    its reader yields lines in order). False for rows built in memory."""
-    return (F.input_file_block_start() == 0) & (
+    its reader yields lines in order). The split's start is the file source's hidden
+    `_metadata.file_block_start` (Unity Catalog's shared and serverless compute refuse
+    `input_file_block_start()`), so the column is for a file scan's own rows only."""
+    return (F.col("_metadata.file_block_start") == 0) & (
         (F.monotonically_increasing_id().bitwiseAND(F.lit(_ROW_IN_TASK))) == index
     )
 
