@@ -276,6 +276,38 @@ def test_state_level_population_is_refused_and_population_keeps_its_last_good_ve
     )
 
 
+@pytest.mark.parametrize("how", ["key changed", "object deleted"])
+def test_no_population_under_the_configured_key_fails_and_keeps_the_loaded_one(spark, loaded, how):
+    # A population key changed before the DataUSA sync stored an answer there (or the object
+    # deleted): the population loaded before used to be deleted as a gone file, and silver's
+    # population table emptied with it.
+    settings, store = loaded["settings"], loaded["store"]
+    names = [settings.table(layer, "population") for layer in ("bronze", "silver")]
+    before = versions(spark, names)
+    rows_before = spark.table(names[1]).collect()
+    if how == "key changed":
+        changed = settings.with_overrides(datausa_key="datausa/population-2.json")
+    else:
+        changed = settings
+        with store.open(settings.datausa_key) as handle:
+            kept_body = handle.read()
+        store.delete(settings.datausa_key)
+    try:
+        for _ in range(2):  # not once only: every load says so until it is fixed
+            with pytest.raises(DataFileError) as error:
+                load_bronze(spark, changed, store)
+            message = str(error.value)
+            assert f"{changed.datausa_key}: nothing is stored under QUEST_DATAUSA_KEY" in message
+            assert f"loaded from {settings.datausa_key} keeps its rows" in message
+        load_silver(spark, changed)
+        assert versions(spark, names) == before
+        assert spark.table(names[1]).collect() == rows_before
+    finally:
+        if how == "object deleted":
+            put(store, settings.datausa_key, kept_body)
+    assert load_bronze(spark, settings, store).commits == 0
+
+
 def test_duplicate_keys_in_a_first_load_are_counted_or_quarantined_never_kept_twice(
     spark, spark_home, tmp_path_factory
 ):

@@ -127,16 +127,20 @@ class BronzePlan:
 
     `retired`: the manifest entries of the mapping files an earlier quest loaded into a bronze
     table of their own; they are out of `manifest`, so they load again into `pr_mapping`.
+    `population_kept`: the population answers loaded before, kept although nothing is stored
+    under the configured population key (a key changed before the DataUSA sync stored an
+    answer there): the load fails naming the key, and the population keeps its rows.
     """
 
     manifest: dict[str, dict]
     changed: list[SourceFile]
     gone: list[str]
     retired: dict[str, dict] = field(default_factory=dict)
+    population_kept: list[str] = field(default_factory=list)
 
     @property
     def nothing_to_do(self) -> bool:
-        return not self.changed and not self.gone and not self.retired
+        return not (self.changed or self.gone or self.retired or self.population_kept)
 
     @property
     def known_tables(self) -> list[str]:
@@ -171,18 +175,23 @@ def plan_bronze(store, settings: Settings, manifest: dict[str, dict]) -> BronzeP
     manifest, retired = _retire_table_per_mapping(manifest)
     sources = list_sources(store, settings.bls_prefix)
     info = store.head(settings.datausa_key)
+    kept: list[str] = []
     if info is not None:
         sources.append(
             source_of(store, info, settings.datausa_key, FileKind.POPULATION, POPULATION_TABLE)
         )
-    present = {s.source_file for s in sources}
+    else:
+        # The gold answers need a population: one loaded before is not deleted for want of an
+        # answer under the configured key.
+        kept = sorted(f for f, e in manifest.items() if e.get("kind") == FileKind.POPULATION)
+    present = {s.source_file for s in sources} | set(kept)
     # A full refresh (a replay) reloads every file; otherwise only those whose content changed.
     changed = [
         s
         for s in sources
         if settings.full_refresh or manifest.get(s.source_file, {}).get("sha256") != s.sha256
     ]
-    return BronzePlan(manifest, changed, sorted(set(manifest) - present), retired)
+    return BronzePlan(manifest, changed, sorted(set(manifest) - present), retired, kept)
 
 
 @dataclass
@@ -327,7 +336,23 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
     for source_file in plan.gone:
         files.append(_delete_gone(load, source_file, plan.manifest[source_file]))
         entries.pop(source_file)
+    files.extend(_population_kept(load.settings, plan))
     return files, entries
+
+
+def _population_kept(settings: Settings, plan: BronzePlan) -> list[FileResult]:
+    """A failure for each population answer kept for want of one under the configured key."""
+    key = settings.datausa_key
+    failed = []
+    for source_file in plan.population_kept:
+        error = (
+            f"{key}: nothing is stored under QUEST_DATAUSA_KEY, so the population answer loaded "
+            f"from {source_file} keeps its rows (not deleted); run the DataUSA sync to store "
+            "an answer there, or set QUEST_DATAUSA_KEY back"
+        )
+        log.error("%s", error)
+        failed.append(FileResult(source_file, Action.FAILED, error=error))
+    return failed
 
 
 def _empty_turned_prose(
