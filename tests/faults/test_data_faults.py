@@ -4,6 +4,7 @@ file faults stop that file with an error naming it, and the tables keep their la
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from pyspark.sql import functions as F
@@ -276,35 +277,42 @@ def test_state_level_population_is_refused_and_population_keeps_its_last_good_ve
     )
 
 
-@pytest.mark.parametrize("how", ["key changed", "object deleted"])
+@pytest.mark.parametrize("how", ["key changed", "object deleted", "key changed, bad answer"])
 def test_no_population_under_the_configured_key_fails_and_keeps_the_loaded_one(spark, loaded, how):
     # A population key changed before the DataUSA sync stored an answer there (or the object
-    # deleted): the population loaded before used to be deleted as a gone file, and silver's
-    # population table emptied with it.
+    # deleted, or the new key holding an answer bronze refuses): the population loaded before
+    # used to be deleted as a gone file, and silver's population table emptied with it.
     settings, store = loaded["settings"], loaded["store"]
     names = [settings.table(layer, "population") for layer in ("bronze", "silver")]
     before = versions(spark, names)
     rows_before = spark.table(names[1]).collect()
-    if how == "key changed":
-        changed = settings.with_overrides(datausa_key="datausa/population-2.json")
-    else:
-        changed = settings
+    changed = settings
+    if how == "object deleted":
         with store.open(settings.datausa_key) as handle:
             kept_body = handle.read()
         store.delete(settings.datausa_key)
+    else:
+        changed = settings.with_overrides(datausa_key="datausa/population-2.json")
+    if how == "key changed, bad answer":
+        put(store, changed.datausa_key, "<html>an error page</html>")
+        expected = f"{changed.datausa_key}: not a DataUSA population answer"
+    else:
+        expected = (
+            f"{changed.datausa_key}: nothing is stored under QUEST_DATAUSA_KEY, so the "
+            f"population answer loaded from {settings.datausa_key} keeps its rows"
+        )
     try:
         for _ in range(2):  # not once only: every load says so until it is fixed
-            with pytest.raises(DataFileError) as error:
+            with pytest.raises(DataFileError, match=re.escape(expected)):
                 load_bronze(spark, changed, store)
-            message = str(error.value)
-            assert f"{changed.datausa_key}: nothing is stored under QUEST_DATAUSA_KEY" in message
-            assert f"loaded from {settings.datausa_key} keeps its rows" in message
         load_silver(spark, changed)
         assert versions(spark, names) == before
         assert spark.table(names[1]).collect() == rows_before
     finally:
         if how == "object deleted":
             put(store, settings.datausa_key, kept_body)
+        elif how == "key changed, bad answer":
+            store.delete(changed.datausa_key)
     assert load_bronze(spark, settings, store).commits == 0
 
 

@@ -59,6 +59,30 @@ def test_bronze_plans_the_changed_and_new_files_and_the_gone_ones(tmp_path):
     assert "2 file(s) gone, their rows to delete: pr.data.1.AllData, pr.series" in plan.describe()
 
 
+def test_bronze_keeps_a_loaded_population_while_nothing_is_under_its_key_and_says_so(tmp_path):
+    settings = Settings(home=tmp_path, store=str(tmp_path / "store"))
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.data.0.Current", CURRENT)
+    data = {"kind": "data", "sha256": _sha(CURRENT), "table": "pr_data"}
+    population = {"kind": "population", "sha256": "loaded", "table": "population"}
+    manifest = {"pr.data.0.Current": data, settings.datausa_key: population}
+    plan = plan_bronze(store, settings, manifest)
+    assert (plan.gone, plan.population_kept) == ([], [settings.datausa_key])
+    assert not plan.nothing_to_do
+    assert plan.describe() == (
+        f"nothing under the population key: {settings.datausa_key} kept, and the load fails"
+    )
+    # Another file to load: the preview says both.
+    manifest["pr.data.0.Current"] = {**data, "sha256": "older"}
+    assert plan_bronze(store, settings, manifest).describe() == (
+        "1 file(s) to load: pr.data.0.Current; nothing under the population key: "
+        f"{settings.datausa_key} kept, and the load fails"
+    )
+    # No population ever loaded: nothing to keep, nothing to say.
+    del manifest[settings.datausa_key]
+    assert plan_bronze(store, settings, manifest).population_kept == []
+
+
 def test_silver_plans_the_tabular_files_whose_bronze_content_changed():
     bronze = {
         "pr.data.0.Current": {"kind": "data", "table": "pr_data", "sha256": "new"},

@@ -161,7 +161,12 @@ class BronzePlan:
     def describe(self) -> str:
         """What a load would do, for people."""
         gone = sorted(self.gone + self.retired_gone)
-        return describe_plan([s.source_file for s in self.changed], gone, "load")
+        plan = describe_plan([s.source_file for s in self.changed], gone, "load")
+        if not self.population_kept:
+            return plan
+        kept = ", ".join(self.population_kept)
+        missing = f"nothing under the population key: {kept} kept, and the load fails"
+        return missing if plan.startswith("nothing to") else f"{plan}; {missing}"
 
 
 def bronze_table(entry: dict) -> str | None:
@@ -333,17 +338,28 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
                 source, done[source.source_file], load.now
             )
     files = [done[s.source_file] for s in plan.changed]
+    return files + _delete_gone_files(load, plan, done, entries), entries
+
+
+def _delete_gone_files(
+    load: _BronzeLoad, plan: BronzePlan, done: dict[str, FileResult], entries: dict[str, dict]
+) -> list[FileResult]:
+    """Delete the rows of the files gone from the store and drop their `entries`; a population
+    answer loaded before stays while the one now configured is missing or failed to load (the
+    gold answers need one). Returns what became of each, and a failure for each missing one."""
+    replacement_failed = any(
+        s.kind == FileKind.POPULATION and done[s.source_file].action == Action.FAILED
+        for s in plan.changed
+    )
+    files = []
     for source_file in plan.gone:
-        files.append(_delete_gone(load, source_file, plan.manifest[source_file]))
+        entry = plan.manifest[source_file]
+        if replacement_failed and entry.get("kind") == FileKind.POPULATION:
+            log.warning("%s: kept until the population answer now configured loads", source_file)
+            continue
+        files.append(_delete_gone(load, source_file, entry))
         entries.pop(source_file)
-    files.extend(_population_kept(load.settings, plan))
-    return files, entries
-
-
-def _population_kept(settings: Settings, plan: BronzePlan) -> list[FileResult]:
-    """A failure for each population answer kept for want of one under the configured key."""
-    key = settings.datausa_key
-    failed = []
+    key = load.settings.datausa_key
     for source_file in plan.population_kept:
         error = (
             f"{key}: nothing is stored under QUEST_DATAUSA_KEY, so the population answer loaded "
@@ -351,8 +367,8 @@ def _population_kept(settings: Settings, plan: BronzePlan) -> list[FileResult]:
             "an answer there, or set QUEST_DATAUSA_KEY back"
         )
         log.error("%s", error)
-        failed.append(FileResult(source_file, Action.FAILED, error=error))
-    return failed
+        files.append(FileResult(source_file, Action.FAILED, error=error))
+    return files
 
 
 def _empty_turned_prose(
