@@ -5,9 +5,12 @@ from __future__ import annotations
 import email.utils
 import time
 
+import pytest
+
 from quest import __version__
 from quest.config import Settings
 from quest.sources.http import backoff_wait, make_session, retry_after_seconds
+from quest.sources.transfer import _redirect_problem
 
 FAST = Settings(contact="me@example.org", http_backoff=0.5, retry_after_cap=10.0)
 
@@ -87,3 +90,22 @@ def test_a_content_length_that_is_not_one_whole_number_is_refused_by_quest_too()
     for bad in ("12, 7", "1e3", "-1", "", "\uff11\uff12"):
         with pytest.raises(SourceError, match="f: .*malformed Content-Length"):
             _content_length(answer(bad), "http://x/f", "f")
+
+
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        ("https://DOWNLOAD.bls.gov:443/pub/time.series/pr/x", None),
+        ("https://download.bls.gov/pub/time.series/pr/sub/x", None),
+        ("https://download.bls.gov:8443/pub/time.series/pr/x", "another host"),
+        ("https://example.org/pub/time.series/pr/x", "another host"),
+        ("http://download.bls.gov/pub/time.series/pr/x", "a http: URL"),
+        ("https://download.bls.gov/pub/time.series/x", "outside the folder"),
+    ],
+)
+def test_a_redirect_is_followed_within_the_same_site_and_folder_however_the_host_is_spelt(
+    target, problem
+):
+    # The same site as the listing's links: host in any case, the default port written or not.
+    found = _redirect_problem("https://download.bls.gov/pub/time.series/pr/x", target)
+    assert found is None if problem is None else problem in found

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import NamedTuple
-from urllib.parse import SplitResult, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -25,7 +25,7 @@ from quest.errors import SourceError
 from quest.sources.body import Download, Limit, safe_url
 from quest.sources.http import HttpStats
 from quest.sources.names import NameRefused, decode_name, folder_conflicts, shown
-from quest.sources.transfer import Fetch, download
+from quest.sources.transfer import Fetch, download, site_origin
 
 _ENTRY = re.compile(
     r"(?P<date>\d{1,2}/\d{1,2}/\d{4})\s+(?P<time>\d{1,2}:\d{2}\s*[AP]M)\s+"
@@ -134,27 +134,8 @@ def _parse_date(match: re.Match) -> str | None:
     return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}"
 
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _origin(parsed: SplitResult) -> str:
-    """`scheme://host[:port]` as compared between links: scheme and host in lower case, the
-    scheme's default port left out (`HTTPS://Download.BLS.gov:443` is `https://download.bls.gov`),
-    user information dropped. A port that does not parse keeps the netloc as written, so the
-    link reads as foreign."""
-    scheme = parsed.scheme.lower()
-    try:
-        port = parsed.port
-    except ValueError:
-        return f"{scheme}://{parsed.netloc}"
-    host = parsed.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    shown_port = "" if port is None or port == _DEFAULT_PORTS.get(scheme) else f":{port}"
-    return f"{scheme}://{host}{shown_port}"
-
-
 def _resolve(page_url: str, origins: tuple[str, str], href: str) -> tuple[str, str, str]:
-    """The link's absolute URL (no fragment), its origin as `_origin` writes it, and its path.
+    """The link's absolute URL (no fragment), its origin as `site_origin` writes it, and its path.
     `origins` are the page's origin as written and as compared; a link to the page's own origin
     is given the origin as written (with the user information the page was asked with). An
     absolute path without dot segments, as IIS writes every entry, takes the fast way; anything
@@ -166,7 +147,7 @@ def _resolve(page_url: str, origins: tuple[str, str], href: str) -> tuple[str, s
         return url, compared, url[len(written) :].split("?")[0]
     url = urljoin(page_url, href).split("#")[0]
     parsed = urlsplit(url)
-    origin = _origin(parsed)
+    origin = site_origin(parsed)
     if origin == compared:
         url = written + parsed.path + (f"?{parsed.query}" if parsed.query else "")
     return url, origin, parsed.path
@@ -188,7 +169,7 @@ def _page_links(html: str, page_url: str) -> list[_Link]:
     parser.feed(html)
     parser.close()
     base = urlsplit(page_url)
-    origins = f"{base.scheme}://{base.netloc}", _origin(base)
+    origins = f"{base.scheme}://{base.netloc}", site_origin(base)
     return [
         _Link(*_resolve(page_url, origins, href), before)
         for href, before, in_pre in parser.links
@@ -198,7 +179,7 @@ def _page_links(html: str, page_url: str) -> list[_Link]:
 
 def _entries(links: list[_Link], page_url: str) -> list[_Entry]:
     base = urlsplit(page_url)
-    origin = _origin(base)
+    origin = site_origin(base)
     entries: list[_Entry] = []
     for link in links:
         # The parent link and anything off this folder are not part of the mirror.
@@ -221,7 +202,7 @@ def _entries(links: list[_Link], page_url: str) -> list[_Entry]:
 
 def _has_parent_link(links: list[_Link], folder_url: str) -> bool:
     folder = urlsplit(folder_url)
-    origin = _origin(folder)
+    origin = site_origin(folder)
     parent = folder.path.rstrip("/").rsplit("/", 1)[0] + "/"
     return any(
         link.origin == origin

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -278,6 +278,25 @@ def _follow(call: _Call) -> tuple[requests.Response, str]:
     )
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def site_origin(parsed: SplitResult) -> str:
+    """`scheme://host[:port]` as listing links and redirects are compared: scheme and host in
+    lower case, the scheme's default port left out (`HTTPS://Download.BLS.gov:443` is
+    `https://download.bls.gov`), user information dropped. A port that does not parse keeps the
+    netloc as written, so the link or redirect reads as going to another site."""
+    scheme = parsed.scheme.lower()
+    try:
+        port = parsed.port
+    except ValueError:
+        return f"{scheme}://{parsed.netloc}"
+    host = parsed.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    shown_port = "" if port is None or port == _DEFAULT_PORTS.get(scheme) else f":{port}"
+    return f"{scheme}://{host}{shown_port}"
+
+
 def _redirect_problem(origin: str, target: str) -> str | None:
     """Why a redirect from `origin` to `target` is not followed, or None."""
     if not target:
@@ -285,7 +304,7 @@ def _redirect_problem(origin: str, target: str) -> str | None:
     was, to = urlsplit(origin), urlsplit(target)
     if to.scheme.lower() != was.scheme.lower():
         return f"to {safe_url(target)}, a {to.scheme or 'scheme-less'}: URL"
-    if to.netloc.lower() != was.netloc.lower():
+    if site_origin(to) != site_origin(was):
         return f"to {safe_url(target)}, another host"
     folder = was.path[: was.path.rfind("/") + 1] or "/"
     path = posixpath.normpath(unquote(to.path) or "/")
