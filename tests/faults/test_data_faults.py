@@ -316,6 +316,42 @@ def test_no_population_under_the_configured_key_fails_and_keeps_the_loaded_one(s
     assert load_bronze(spark, settings, store).commits == 0
 
 
+def test_a_new_population_key_silver_refuses_keeps_the_population_until_one_passes(spark, loaded):
+    # The key changed to an answer bronze loads and silver refuses (a state-level one): bronze
+    # no longer has the old answer, and silver deleted its rows before refusing the new one.
+    settings, store = loaded["settings"], loaded["store"]
+    population = settings.table("silver", "population")
+    rows_before = spark.table(population).collect()
+    version_before = versions(spark, [population])
+    changed = settings.with_overrides(datausa_key="datausa/population-3.json")
+    state = {"State ID": "04000US06", "State": "California", "Year": 2013, "Population": 38332521}
+    put(store, changed.datausa_key, json.dumps({"data": [state]}))
+    try:
+        load_bronze(spark, changed, store)
+        for _ in range(2):
+            with pytest.raises(DataFileError, match="datausa/population-3.json: none of its"):
+                load_silver(spark, changed)
+            assert spark.table(population).collect() == rows_before
+            assert versions(spark, [population]) == version_before
+        # The new key's answer passes: it replaces the old one's rows in one MERGE.
+        nation = {**POPULATION["data"][0], "Population": 316128840.0}
+        put(store, changed.datausa_key, json.dumps({"data": [nation]}))
+        load_bronze(spark, changed, store)
+        silver = load_silver(spark, changed)
+        done = {f.source_file: f.action.value for f in silver.files}
+        assert done == {changed.datausa_key: "loaded", settings.datausa_key: "deleted"}
+        assert silver.tables[population].commits == 1
+        rows = spark.table(population).collect()
+        assert [(r["year"], r["population"], r["source_file"]) for r in rows] == [
+            (2013, 316128840, changed.datausa_key)
+        ]
+    finally:
+        store.delete(changed.datausa_key)
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    assert spark.table(population).collect()[0]["source_file"] == settings.datausa_key
+
+
 def test_duplicate_keys_in_a_first_load_are_counted_or_quarantined_never_kept_twice(
     spark, spark_home, tmp_path_factory
 ):

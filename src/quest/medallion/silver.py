@@ -297,15 +297,36 @@ def _apply(load: _SilverLoad) -> tuple[list[FileResult], TableResult | None]:
     plan = load.plan
     mappings = plan.pending_of(FileKind.MAPPING)
     files = _load_mappings(load, mappings) if mappings else []
-    files += [_delete_gone(load, f) for f in plan.gone]
+    population = plan.pending_of(FileKind.POPULATION)
+    # A population answer gone from bronze (its key changed) is replaced by the new one's MERGE,
+    # or kept while the new one is refused: the gold answers need one.
+    replaced = [f for f in plan.gone if population and plan.loaded[f]["table"] == S.POPULATION]
+    files += [_delete_gone(load, f) for f in plan.gone if f not in replaced]
     data = plan.pending_of(FileKind.DATA)
     if data:
         gone_data = [f for f in plan.gone if plan.loaded[f]["table"] == S.OBSERVATIONS]
         files += _load_observations(load, data, gone_data)
-    files += [_load_population(load, f) for f in plan.pending_of(FileKind.POPULATION)]
+    loaded = [_load_population(load, f) for f in population]
+    files += loaded + _replaced_population(load, replaced, loaded)
     failed = {f.source_file for f in files if f.action == Action.FAILED}
-    scope = [f for f in sorted(plan.pending) + plan.gone if f not in failed]
+    kept = set(replaced) if any(f.action == Action.FAILED for f in loaded) else set()
+    scope = [f for f in sorted(plan.pending) + plan.gone if f not in failed | kept]
     return files, _write_quarantine(load, scope)
+
+
+def _replaced_population(
+    load: _SilverLoad, replaced: list[str], loaded: list[FileResult]
+) -> list[FileResult]:
+    """The gone population answers in `replaced`: forgotten once the new answer's MERGE has
+    replaced their rows; kept, rows and entry, while it was refused."""
+    if any(f.action == Action.FAILED for f in loaded):
+        for source_file in replaced:
+            log.warning("%s: kept until the population answer now loaded passes", source_file)
+        return []
+    name = load.name(S.POPULATION)
+    for source_file in replaced:
+        load.entries.pop(source_file)
+    return [FileResult(f, Action.DELETED, table=name) for f in replaced]
 
 
 def _summarise(
