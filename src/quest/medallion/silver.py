@@ -307,19 +307,18 @@ def _apply(load: _SilverLoad) -> tuple[list[FileResult], TableResult | None]:
         gone_data = [f for f in plan.gone if plan.loaded[f]["table"] == S.OBSERVATIONS]
         files += _load_observations(load, data, gone_data)
     loaded = [_load_population(load, f) for f in population]
-    files += loaded + _replaced_population(load, replaced, loaded)
+    refused = any(f.action == Action.FAILED for f in loaded)
+    files += loaded + _replaced_population(load, replaced, refused)
     failed = {f.source_file for f in files if f.action == Action.FAILED}
-    kept = set(replaced) if any(f.action == Action.FAILED for f in loaded) else set()
+    kept = set(replaced) if refused else set()
     scope = [f for f in sorted(plan.pending) + plan.gone if f not in failed | kept]
     return files, _write_quarantine(load, scope)
 
 
-def _replaced_population(
-    load: _SilverLoad, replaced: list[str], loaded: list[FileResult]
-) -> list[FileResult]:
+def _replaced_population(load: _SilverLoad, replaced: list[str], refused: bool) -> list[FileResult]:
     """The gone population answers in `replaced`: forgotten once the new answer's MERGE has
-    replaced their rows; kept, rows and entry, while it was refused."""
-    if any(f.action == Action.FAILED for f in loaded):
+    replaced their rows; kept, rows and entry, while the new answer is `refused`."""
+    if refused:
         for source_file in replaced:
             log.warning("%s: kept until the population answer now loaded passes", source_file)
         return []
