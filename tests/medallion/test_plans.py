@@ -83,6 +83,42 @@ def test_bronze_keeps_a_loaded_population_while_nothing_is_under_its_key_and_say
     assert plan_bronze(store, settings, manifest).population_kept == []
 
 
+def test_a_new_population_key_previews_the_old_answer_as_replaced_not_deleted(tmp_path):
+    # Both loads keep the old answer while the new one is refused: the preview must not promise
+    # a deletion that may not happen.
+    settings = Settings(home=tmp_path, store=str(tmp_path / "store"))
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.data.0.Current", CURRENT)
+    put(store, settings.datausa_key, '{"data": []}')
+    population = {"kind": "population", "sha256": "loaded", "table": "population"}
+    manifest = {
+        "pr.data.0.Current": {"kind": "data", "sha256": _sha(CURRENT), "table": "pr_data"},
+        "datausa/older.json": population,
+        "pr.data.1.AllData": {"kind": "data", "sha256": "gone", "table": "pr_data"},
+    }
+    plan = plan_bronze(store, settings, manifest)
+    assert plan.population_replaced == ["datausa/older.json"]
+    assert plan.describe() == (
+        f"1 file(s) to load: {settings.datausa_key}; "
+        "1 file(s) gone, their rows to delete: pr.data.1.AllData; "
+        "the population answer now configured replaces datausa/older.json once it loads "
+        "(kept while it is refused)"
+    )
+    rules = R.RULES_VERSION
+    bronze = {settings.datausa_key: {**population, "sha256": "new"}}
+    loaded = {"datausa/older.json": {"table": "population", "sha256": "loaded", "rules": rules}}
+    silver = plan_silver(bronze, loaded)
+    assert silver.population_replaced == ["datausa/older.json"]
+    assert silver.describe() == (
+        f"1 file(s) to load from bronze: {settings.datausa_key}; the population answer now "
+        "configured replaces datausa/older.json once it loads (kept while it is refused)"
+    )
+    # With no new answer to load, a gone one is a plain deletion.
+    assert plan_silver({}, loaded).describe() == (
+        "1 file(s) gone, their rows to delete: datausa/older.json"
+    )
+
+
 def test_silver_plans_the_tabular_files_whose_bronze_content_changed():
     bronze = {
         "pr.data.0.Current": {"kind": "data", "table": "pr_data", "sha256": "new"},

@@ -158,10 +158,18 @@ class BronzePlan:
         """The retired entries whose file is gone from the store: their old tables go."""
         return sorted(set(self.retired) - set(self.retired_in_store))
 
+    @property
+    def population_replaced(self) -> list[str]:
+        """The gone population answers a changed one replaces: deleted only once it loads."""
+        if not any(s.kind == FileKind.POPULATION for s in self.changed):
+            return []
+        return [f for f in self.gone if self.manifest[f].get("kind") == FileKind.POPULATION]
+
     def describe(self) -> str:
         """What a load would do, for people."""
         gone = sorted(self.gone + self.retired_gone)
-        plan = describe_plan([s.source_file for s in self.changed], gone, "load")
+        changed = [s.source_file for s in self.changed]
+        plan = describe_plan(changed, gone, "load", self.population_replaced)
         if not self.population_kept:
             return plan
         kept = ", ".join(self.population_kept)
@@ -351,10 +359,11 @@ def _delete_gone_files(
         s.kind == FileKind.POPULATION and done[s.source_file].action == Action.FAILED
         for s in plan.changed
     )
+    kept = plan.population_replaced if replacement_failed else []
     files = []
     for source_file in plan.gone:
         entry = plan.manifest[source_file]
-        if replacement_failed and entry.get("kind") == FileKind.POPULATION:
+        if source_file in kept:
             log.warning("%s: kept until the population answer now configured loads", source_file)
             continue
         files.append(_delete_gone(load, source_file, entry))

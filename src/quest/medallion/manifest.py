@@ -49,15 +49,25 @@ SILVER_SCHEMA = T.StructType(
 )
 
 
-def describe_plan(changed: list[str], gone: list[str], verb: str) -> str:
-    """A layer's plan in one line: the files it would `verb` and those it would delete."""
-    if not changed and not gone:
+def describe_plan(
+    changed: list[str], gone: list[str], verb: str, replaced: list[str] | None = None
+) -> str:
+    """A layer's plan in one line: the files it would `verb`, those it would delete, and the
+    gone population answers in `replaced`, which go only once the new answer loads."""
+    replaced = [f for f in gone if f in (replaced or [])]
+    gone = [f for f in gone if f not in replaced]
+    if not changed and not gone and not replaced:
         return f"nothing to {verb}: every file is as last loaded"
     parts = []
     if changed:
         parts.append(f"{len(changed)} file(s) to {verb}: {', '.join(changed)}")
     if gone:
         parts.append(f"{len(gone)} file(s) gone, their rows to delete: {', '.join(gone)}")
+    if replaced:
+        parts.append(
+            f"the population answer now configured replaces {', '.join(replaced)} once it "
+            "loads (kept while it is refused)"
+        )
     return "; ".join(parts)
 
 

@@ -80,9 +80,19 @@ class SilverPlan:
         """The pending files of one kind, sorted."""
         return sorted(f for f, e in self.pending.items() if e["kind"] == kind)
 
+    @property
+    def population_replaced(self) -> list[str]:
+        """The gone population answers a pending one replaces: forgotten only once its MERGE
+        has replaced their rows, kept while it is refused (the gold answers need one)."""
+        if not self.pending_of(FileKind.POPULATION):
+            return []
+        return [f for f in self.gone if self.loaded[f]["table"] == S.POPULATION]
+
     def describe(self) -> str:
         """What a load would do, for people."""
-        return describe_plan(sorted(self.pending), self.gone, "load from bronze")
+        return describe_plan(
+            sorted(self.pending), self.gone, "load from bronze", self.population_replaced
+        )
 
     def tables(self) -> list[str]:
         """Every silver table and mapping view this load reports on (short names)."""
@@ -298,9 +308,7 @@ def _apply(load: _SilverLoad) -> tuple[list[FileResult], TableResult | None]:
     mappings = plan.pending_of(FileKind.MAPPING)
     files = _load_mappings(load, mappings) if mappings else []
     population = plan.pending_of(FileKind.POPULATION)
-    # A population answer gone from bronze (its key changed) is replaced by the new one's MERGE,
-    # or kept while the new one is refused: the gold answers need one.
-    replaced = [f for f in plan.gone if population and plan.loaded[f]["table"] == S.POPULATION]
+    replaced = plan.population_replaced
     files += [_delete_gone(load, f) for f in plan.gone if f not in replaced]
     data = plan.pending_of(FileKind.DATA)
     if data:
