@@ -1,7 +1,7 @@
 """The project's errors: each one says what went wrong and, where it can, how to fix it.
 
-`exit_status` is the status every `quest` command exits with for the error (README, "Exit
-statuses"); a bad command line exits 2 (argparse's), a run in which a task failed `RUN_FAILED`.
+`exit_status` is the status every `quest` command exits with for the error (README,
+"Commands"); a bad command line exits 2 (argparse's), a run in which a task failed `RUN_FAILED`.
 """
 
 RUN_FAILED = 10
