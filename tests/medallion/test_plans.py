@@ -101,17 +101,29 @@ def test_a_new_population_key_previews_the_old_answer_as_replaced_not_deleted(tm
     assert plan.describe() == (
         f"1 file(s) to load: {settings.datausa_key}; "
         "1 file(s) gone, their rows to delete: pr.data.1.AllData; "
-        "the population answer now configured replaces datausa/older.json once it loads "
+        f"{settings.datausa_key} replaces datausa/older.json once it loads "
         "(kept while it is refused)"
     )
+    # The answer under the configured key loaded as it is: the older one is plainly gone.
+    manifest[settings.datausa_key] = {**population, "sha256": _sha('{"data": []}')}
+    plan = plan_bronze(store, settings, manifest)
+    assert plan.population_replaced == []
+    assert plan.describe() == (
+        "2 file(s) gone, their rows to delete: datausa/older.json, pr.data.1.AllData"
+    )
+    # ... also on a full refresh, which reloads the configured answer with the rest.
+    plan = plan_bronze(store, settings.with_overrides(full_refresh=True), manifest)
+    assert settings.datausa_key in {s.source_file for s in plan.changed}
+    assert plan.population_replaced == ["datausa/older.json"]
     rules = R.RULES_VERSION
-    bronze = {settings.datausa_key: {**population, "sha256": "new"}}
+    # Silver names the answer it loads from bronze, which need not be the configured one.
+    bronze = {"datausa/newer.json": {**population, "sha256": "new"}}
     loaded = {"datausa/older.json": {"table": "population", "sha256": "loaded", "rules": rules}}
     silver = plan_silver(bronze, loaded)
     assert silver.population_replaced == ["datausa/older.json"]
     assert silver.describe() == (
-        f"1 file(s) to load from bronze: {settings.datausa_key}; the population answer now "
-        "configured replaces datausa/older.json once it loads (kept while it is refused)"
+        "1 file(s) to load from bronze: datausa/newer.json; datausa/newer.json replaces "
+        "datausa/older.json once it loads (kept while it is refused)"
     )
     # With no new answer to load, a gone one is a plain deletion.
     assert plan_silver({}, loaded).describe() == (

@@ -169,7 +169,8 @@ class BronzePlan:
         """What a load would do, for people."""
         gone = sorted(self.gone + self.retired_gone)
         changed = [s.source_file for s in self.changed]
-        plan = describe_plan(changed, gone, "load", self.population_replaced)
+        population = [s.source_file for s in self.changed if s.kind == FileKind.POPULATION]
+        plan = describe_plan(changed, gone, "load", self.population_replaced, population)
         if not self.population_kept:
             return plan
         kept = ", ".join(self.population_kept)

@@ -50,11 +50,16 @@ SILVER_SCHEMA = T.StructType(
 
 
 def describe_plan(
-    changed: list[str], gone: list[str], verb: str, replaced: list[str] | None = None
+    changed: list[str],
+    gone: list[str],
+    verb: str,
+    replaced: list[str] = (),
+    replacing: list[str] = (),
 ) -> str:
     """A layer's plan in one line: the files it would `verb`, those it would delete, and the
-    gone population answers in `replaced`, which go only once the new answer loads."""
-    replaced = [f for f in gone if f in (replaced or [])]
+    gone population answers in `replaced`, which go only once `replacing` (the population answer
+    it loads) passes."""
+    replaced = [f for f in gone if f in replaced]
     gone = [f for f in gone if f not in replaced]
     if not changed and not gone and not replaced:
         return f"nothing to {verb}: every file is as last loaded"
@@ -65,8 +70,8 @@ def describe_plan(
         parts.append(f"{len(gone)} file(s) gone, their rows to delete: {', '.join(gone)}")
     if replaced:
         parts.append(
-            f"the population answer now configured replaces {', '.join(replaced)} once it "
-            "loads (kept while it is refused)"
+            f"{', '.join(replacing)} replaces {', '.join(replaced)} once it loads (kept while "
+            "it is refused)"
         )
     return "; ".join(parts)
 

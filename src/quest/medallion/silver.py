@@ -91,7 +91,11 @@ class SilverPlan:
     def describe(self) -> str:
         """What a load would do, for people."""
         return describe_plan(
-            sorted(self.pending), self.gone, "load from bronze", self.population_replaced
+            sorted(self.pending),
+            self.gone,
+            "load from bronze",
+            self.population_replaced,
+            self.pending_of(FileKind.POPULATION),
         )
 
     def tables(self) -> list[str]:
