@@ -159,9 +159,14 @@ class BronzePlan:
         return sorted(set(self.retired) - set(self.retired_in_store))
 
     @property
+    def population_changed(self) -> list[str]:
+        """The changed population answers (at most the one under the configured key)."""
+        return [s.source_file for s in self.changed if s.kind == FileKind.POPULATION]
+
+    @property
     def population_replaced(self) -> list[str]:
         """The gone population answers a changed one replaces: deleted only once it loads."""
-        if not any(s.kind == FileKind.POPULATION for s in self.changed):
+        if not self.population_changed:
             return []
         return [f for f in self.gone if self.manifest[f].get("kind") == FileKind.POPULATION]
 
@@ -169,8 +174,9 @@ class BronzePlan:
         """What a load would do, for people."""
         gone = sorted(self.gone + self.retired_gone)
         changed = [s.source_file for s in self.changed]
-        population = [s.source_file for s in self.changed if s.kind == FileKind.POPULATION]
-        plan = describe_plan(changed, gone, "load", self.population_replaced, population)
+        plan = describe_plan(
+            changed, gone, "load", self.population_replaced, self.population_changed
+        )
         if not self.population_kept:
             return plan
         kept = ", ".join(self.population_kept)
@@ -357,8 +363,7 @@ def _delete_gone_files(
     answer loaded before stays while the one now configured is missing or failed to load (the
     gold answers need one). Returns what became of each, and a failure for each missing one."""
     replacement_failed = any(
-        s.kind == FileKind.POPULATION and done[s.source_file].action == Action.FAILED
-        for s in plan.changed
+        done[source_file].action == Action.FAILED for source_file in plan.population_changed
     )
     kept = plan.population_replaced if replacement_failed else []
     files = []

@@ -6,6 +6,7 @@ previous state and the next run redoes the unfinished files (every write is idem
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from pyspark.sql import types as T
@@ -53,13 +54,12 @@ def describe_plan(
     changed: list[str],
     gone: list[str],
     verb: str,
-    replaced: list[str] = (),
-    replacing: list[str] = (),
+    replaced: Sequence[str] = (),
+    replacing: Sequence[str] = (),
 ) -> str:
     """A layer's plan in one line: the files it would `verb`, those it would delete, and the
-    gone population answers in `replaced`, which go only once `replacing` (the population answer
-    it loads) passes."""
-    replaced = [f for f in gone if f in replaced]
+    gone population answers in `replaced` (some of `gone`), which go only once `replacing` (the
+    population answer it loads) passes."""
     gone = [f for f in gone if f not in replaced]
     if not changed and not gone and not replaced:
         return f"nothing to {verb}: every file is as last loaded"
