@@ -330,3 +330,62 @@ def test_a_population_key_overlapping_the_bls_folder_is_refused_before_anything(
         ):
             sync(overlapping, store=store)
     assert mirror.log == [] and store.list() == {}
+
+
+def test_a_file_redirected_to_another_file_of_its_folder_is_refused_and_keeps_its_copy(
+    settings, source, store, mirror
+):
+    # pr.file0 changes to bytes of pr.file1's size, and its URL answers with a redirect to
+    # pr.file1: the listing's size check cannot tell, and pr.file1's bytes were stored under
+    # pr.file0's key while the sync reported success.
+    files = _seed(source)
+    sync_bls(settings, store=store)
+    before = snapshot(store)
+    source.write("pr.file0", files["pr.file1"][::-1])
+    mirror.faults.add(
+        "/pub/time.series/pr/pr.file0",
+        "status",
+        status=302,
+        headers={"Location": "/pub/time.series/pr/pr.file1"},
+    )
+    with pytest.raises(SourceError, match=r"pr\.file0: .* redirects to .*pr\.file1, another file"):
+        sync_bls(settings, store=store)
+    assert snapshot(store) == before
+    assert leftovers(store) == []
+
+
+def test_a_redirect_to_what_is_no_url_fails_that_file_alone(settings, source, store, mirror):
+    _seed(source, 3)
+    mirror.faults.add(
+        "/pub/time.series/pr/pr.file0", "status", status=302, headers={"Location": "http://[bad/x"}
+    )
+    with pytest.raises(SourceError, match=r"pr\.file0: .*Invalid IPv6 URL") as refused:
+        sync_bls(settings, store=store)
+    assert "1 of 3 listed files were not synced" in str(refused.value)
+    assert sorted(store.list(PREFIX)) == ["bls/pr/pr.file1", "bls/pr/sub/pr.notes"]
+
+
+def test_a_listing_link_that_is_no_url_changes_nothing(settings, source, store, mirror):
+    _seed(source, 3)
+    sync_bls(settings, store=store)
+    before = snapshot(store)
+    contact = {"User-Agent": "quest-tests (+quest-tests@example.org)"}
+    page = requests.get(mirror.url + "/pub/time.series/pr/", headers=contact, timeout=10).content
+    assert page.count(b"</pre>") == 1
+    broken = page.replace(b"</pre>", b'<A HREF="http://[bad/">x</A></pre>')
+    mirror.faults.add("/pub/time.series/pr/", "body", body=broken)
+    with pytest.raises(SourceError, match=r"listing page '/' .* has a link that is not a URL"):
+        sync_bls(settings, store=store)
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("charset", ["undefined", "idna", "no-such-codec"])
+def test_a_listing_in_a_charset_python_cannot_decode_with_is_read_as_utf8(
+    charset, settings, source, store, mirror
+):
+    _seed(source, 3)
+    sync_bls(settings, store=store)
+    mirror.faults.add("/pub/time.series/pr/", "body", content_type=f"text/html; charset={charset}")
+    summary = sync_bls(settings, store=store)
+    assert summary.skipped == summary.files_seen == 3
+    assert_mirrored(store, source)

@@ -109,3 +109,19 @@ def test_a_redirect_is_followed_within_the_same_site_and_folder_however_the_host
     # The same site as the listing's links: host in any case, the default port written or not.
     found = _redirect_problem("https://download.bls.gov/pub/time.series/pr/x", target)
     assert found is None if problem is None else problem in found
+
+
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        ("https://download.bls.gov/pub/time.series/pr/pr.series?fresh=1", None),
+        ("https://download.bls.gov/pub/time.series/pr/pr.%73eries", None),
+        ("https://download.bls.gov/pub/time.series/pr/pr.measure", "another file"),
+        ("https://download.bls.gov/pub/time.series/pr/sub/pr.series", "another file"),
+    ],
+)
+def test_a_file_is_only_redirected_to_itself(target, problem):
+    found = _redirect_problem(
+        "https://download.bls.gov/pub/time.series/pr/pr.series", target, same_path=True
+    )
+    assert found is None if problem is None else problem in found

@@ -348,6 +348,7 @@ def _sync(
                 dest=Path(work) / f"{index}.part",
                 headers=_conditional_headers(old),
                 expected_size=remote.size,
+                same_path=True,
             )
             try:
                 got = download(session, fetch, settings, stats)

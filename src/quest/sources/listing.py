@@ -162,6 +162,11 @@ class _Link(NamedTuple):
     before: str  # the page's text just before it (IIS's date and size)
 
 
+def _brief_error(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:120] + ("..." if len(text) > 120 else "")
+
+
 def _page_links(html: str, page_url: str) -> list[_Link]:
     """The page's links, resolved: those in its first `<pre>` where it has one (the entries;
     links elsewhere are page furniture), else all."""
@@ -326,7 +331,16 @@ def crawl(
                 f"{safe_url(page.url)}, another path",
                 "Check QUEST_BLS_URL, or what the source answers for that folder.",
             )
-        links = _page_links(text, page.url)
+        try:
+            links = _page_links(text, page.url)
+        except ValueError as exc:
+            # A link that is no URL (`http://[bad/`): which file it names cannot be told, and
+            # leaving it out would make a stored file look deleted.
+            raise state.refuse(
+                f"{state.label(page_url)} ({safe_url(page_url)}) has a link that is not a URL "
+                f"({_brief_error(exc)})",
+                "Rerun later; if it persists, check what the source answers for that folder.",
+            ) from None
         if depth and not _has_parent_link(links, page_url):
             # An error page sent with a 200 for a folder would read as a folder without the
             # files stored under it (or with its own links as files): they would look deleted.
@@ -352,7 +366,9 @@ def crawl(
 
 
 def _decode(body: bytes, charset: str) -> str:
+    """The page as text in its declared charset; in UTF-8 when Python has no such codec, or one
+    that is not a text encoding (`undefined`, `idna` raise UnicodeError, not LookupError)."""
     try:
         return body.decode(charset, "replace")
-    except LookupError:
+    except (LookupError, UnicodeError):
         return body.decode("utf-8", "replace")

@@ -84,6 +84,9 @@ class Fetch:
             chunked, not compressed: it ends where the connection closes), what says it ended
             where it should: given the whole answer, it returns why the body looks cut short
             (retried, as a body that broke off), or None.
+        same_path: a file asked for by its name: a redirect may change the URL's query, never
+            its path (a redirect to another file of the folder would store that file's bytes
+            under this one's name).
     """
 
     url: str
@@ -93,6 +96,7 @@ class Fetch:
     expected_size: int | None = None
     limit: Limit | None = None
     cut_short: Callable[[Download], str | None] | None = None
+    same_path: bool = False
 
 
 @dataclass(frozen=True)
@@ -245,7 +249,9 @@ def _follow(call: _Call) -> tuple[requests.Response, str]:
                     "server knows no such name): check the URL; not retried"
                 ) from None
             raise _Retry(_connection_problem(exc)) from None
-        except requests.RequestException as exc:
+        except (requests.RequestException, ValueError) as exc:
+            # ValueError: requests parses a redirect's Location even when it does not follow
+            # it, and `http://[bad/` is no URL.
             raise refusal(
                 name,
                 current,
@@ -257,8 +263,11 @@ def _follow(call: _Call) -> tuple[requests.Response, str]:
             return response, current
         location = response.headers.get("Location", "")
         response.close()
-        target = urljoin(current, location.strip()) if location.strip() else ""
-        problem = _redirect_problem(url, target)
+        try:
+            target = urljoin(current, location.strip()) if location.strip() else ""
+            problem = _redirect_problem(url, target, same_path=call.fetch.same_path)
+        except ValueError:
+            target, problem = "", f"to {location.strip()[:80]!r}, which is not a URL"
         if problem is None and target in seen:
             problem = "back to a URL already visited (a redirect loop)"
         if problem is not None:
@@ -266,7 +275,8 @@ def _follow(call: _Call) -> tuple[requests.Response, str]:
                 name,
                 current,
                 f"redirects {problem}",
-                "only redirects within the same host and folder are followed; check the URL",
+                "only redirects within the same host and folder (for a file, to that file) are "
+                "followed; check the URL",
             )
         seen.add(target)
         current = target
@@ -297,8 +307,9 @@ def site_origin(parsed: SplitResult) -> str:
     return f"{scheme}://{host}{shown_port}"
 
 
-def _redirect_problem(origin: str, target: str) -> str | None:
-    """Why a redirect from `origin` to `target` is not followed, or None."""
+def _redirect_problem(origin: str, target: str, *, same_path: bool = False) -> str | None:
+    """Why a redirect from `origin` to `target` is not followed, or None. With `same_path`, one
+    to another path (another file) is not followed either."""
     if not target:
         return "without a Location"
     was, to = urlsplit(origin), urlsplit(target)
@@ -310,6 +321,8 @@ def _redirect_problem(origin: str, target: str) -> str | None:
     path = posixpath.normpath(unquote(to.path) or "/")
     if not (path + ("/" if to.path.endswith("/") else "")).startswith(folder):
         return f"to {safe_url(target)}, outside the folder {folder}"
+    if same_path and path != posixpath.normpath(unquote(was.path) or "/"):
+        return f"to {safe_url(target)}, another file"
     return None
 
 
