@@ -37,6 +37,7 @@ from quest.orchestration.notebook import (
     notebook_spark,
     settings_from_widgets,
     wants_write,
+    withdraw_medallion_record,
 )
 from quest.store.credentials import open_settings_store
 
@@ -61,6 +62,7 @@ manifest_name = settings.table("bronze", BRONZE_MANIFEST)
 result = None
 if write:
     with recorded_task("load_bronze", spark, settings, dbutils) as run:  # Databricks: ops.run_history
+        withdraw_medallion_record(settings, dbutils, "load_bronze", store=store)
         result = run.summary = load_bronze(spark, settings, store)
     quest_summary = result
     print(json.dumps(result.to_dict(), indent=2, default=str))

@@ -39,6 +39,7 @@ from quest.orchestration.notebook import (
     notebook_spark,
     settings_from_widgets,
     wants_write,
+    withdraw_medallion_record,
 )
 
 PARAMETERS = ("env", "store", "catalog", "schema_prefix", "full_refresh")
@@ -61,6 +62,7 @@ manifest_name = settings.table("silver", SILVER_MANIFEST)
 result = None
 if write:
     with recorded_task("load_silver", spark, settings, dbutils) as run:  # Databricks: ops.run_history
+        withdraw_medallion_record(settings, dbutils, "load_silver")
         result = run.summary = load_silver(spark, settings)
     quest_summary = result
     print(json.dumps(result.to_dict(), indent=2, default=str))

@@ -9,12 +9,14 @@ import json
 import runpy
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
 import quest.ops.task_hook as hook
 from quest.config import Settings
 from quest.medallion.gold import _view_text
+from quest.orchestration import conditions
 from quest.orchestration.tasks import settings_scope
 from quest.results import TaskResult
 from quest.runner.dbutils import LocalDbutils, NotebookExit
@@ -121,6 +123,36 @@ def test_as_a_databricks_job_the_gold_notebook_snapshots_the_answers_it_read(spa
     assert len([k for k in figures if k[0] == "best_year_by_series"]) == 13
     quarantined = spark.table(settings.table("ops", "quarantine_history")).collect()
     assert [(r["rule"], r["rows"]) for r in quarantined] == [("value_numeric", 1)]
+
+
+def test_a_notebook_that_writes_withdraws_the_record_so_the_next_daily_run_loads_again(
+    spark, loaded
+):
+    # The gold notebook run by hand with write=true and another end year replaces the views; had
+    # the record of the last complete load stayed, every later daily run would skip and keep them.
+    settings, _ = loaded
+    store = LocalStore(settings.store_uri)
+    quiet = {"BLS": "0", "DataUSA": "0"}
+    gold = {"start_year": "2013", "end_year": "2015"}
+    widgets = {"env": "local", "store": settings.store_uri, "schema_prefix": settings.schema_prefix}
+    where = Path(conditions.record_location(settings))
+    for name, given in (("load_bronze", {}), ("load_silver", {}), ("gold_analysis", gold)):
+        planned = conditions.plan(settings, store, files_changed=quiet)
+        assert conditions.record(settings, store, planned.fingerprint).recorded
+        assert not conditions.plan(settings, store, files_changed=quiet).run
+        _as_the_job_runs_it(f"{name}.py", spark, settings, {**widgets, **given})
+        assert json.loads(where.read_text())["loading"]["by"] == name
+        assert conditions.plan(settings, store, files_changed=quiet).run, name
+
+    by_hand = _as_the_job_runs_it(
+        "gold_analysis.py", spark, settings, {**widgets, **gold, "end_year": "2014"}
+    )
+    assert by_hand.report["population_stats"]["end_year"] == 2014
+    decided = conditions.plan(settings, store, files_changed=quiet)
+    assert decided.run and decided.reason.startswith("gold_analysis started writing the tables")
+    # The next daily run puts the job's views back (and the module's later tests read them).
+    again = _as_the_job_runs_it("gold_analysis.py", spark, settings, {**widgets, **gold})
+    assert again.report["population_stats"]["end_year"] == 2015
 
 
 def _opened_by_hand(name: str, scope: dict) -> dict:

@@ -123,6 +123,43 @@ def test_a_load_that_did_not_finish_is_redone_although_the_sync_changed_nothing(
     )
 
 
+def test_a_load_that_started_is_redone_even_when_its_inputs_return_to_the_recorded_state(
+    settings, store
+):
+    # Day 1 loaded and recorded. Day 2 the gold task replaced the views with other parameters
+    # (or bronze loaded a new file), then failed. Day 3 the parameters (or the file) are back to
+    # day 1's: the tables are not what the record says, so the medallion must run.
+    _loaded(settings, store)
+    later = settings.with_overrides(start_year=2015)
+    assert conditions.plan(later, store, files_changed=QUIET).run
+    where = conditions.withdraw_record(later, store, "gold_analysis")
+    decided = conditions.plan(settings, store, files_changed=QUIET)
+    assert decided.run
+    assert decided.reason.startswith("gold_analysis started writing the tables at ")
+    assert "no complete load was recorded after it" in decided.reason
+    assert json.loads(Path(where).read_text())["loading"]["by"] == "gold_analysis"
+    _loaded(settings, store)
+    assert not conditions.plan(settings, store, files_changed=QUIET).run
+
+    v1 = store.open("bls/pr/pr.series").read()
+    store.put_bytes("bls/pr/pr.series", b"series_id\tseries_title\nPRS1\tv2\n", {})
+    conditions.withdraw_record(settings, store, "load_bronze")
+    store.put_bytes("bls/pr/pr.series", v1, {})
+    assert conditions.plan(settings, store, files_changed=QUIET).run
+
+
+def test_with_a_unity_catalog_the_record_is_withdrawn_in_the_store(settings, store):
+    in_catalog = settings.with_overrides(catalog="quest_dev")
+    _loaded(in_catalog, store)
+    with pytest.raises(ConfigError, match="kept in the store"):
+        conditions.withdraw_record(in_catalog, None, "load_silver")
+    assert not conditions.plan(in_catalog, store, files_changed=QUIET).run
+    conditions.withdraw_record(in_catalog, store, "load_silver")
+    record = json.loads(store.open(conditions.record_location(in_catalog)).read())
+    assert record["loading"]["by"] == "load_silver" and "inputs" not in record
+    assert conditions.plan(in_catalog, store, files_changed=QUIET).run
+
+
 def test_a_changed_gold_parameter_runs_the_medallion_naming_the_views(settings, store):
     _loaded(settings, store)
     later = settings.with_overrides(start_year=2014)

@@ -13,6 +13,11 @@ finished, and publishes `run` (true or false), the reasons and the fingerprint i
 if/else condition task `medallion_needed` lets bronze, silver, gold and the record run only when
 `run` is true. On a false outcome Databricks marks them excluded and the local runner skipped.
 
+Each notebook withdraws the record before it writes its layer (`withdraw_record`), in a job or
+opened by hand with `write` true: a load that fails or is stopped part-way, or a hand run with
+other widget values, is never taken for the recorded state, even when the inputs later return to
+it; the next plan runs the medallion, and `record_medallion` records again once gold finished.
+
 The record sits beside the tables it speaks of: locally in the warehouse folder (removing the
 warehouse removes it), and, when the tables live in a Unity Catalog, in the store under
 `.quest-state/medallion/`. A record that cannot be read counts as none: the medallion runs.
@@ -46,6 +51,8 @@ FULL_REFRESH_REF = job_parameter_ref(FULL_REFRESH)
 # Task value keys: the sync tasks' count, and the plan's outcome, reasons and fingerprint.
 FILES_CHANGED = "files_changed"
 RUN, REASON, FINGERPRINT = "run", "reason", "fingerprint"
+# The record's field saying a load started and has not been recorded as complete.
+LOADING = "loading"
 # Bumped when what the fingerprint covers changes, or the layout the load writes, so the next run
 # loads once more (2: the mapping files' rows in one bronze table; 3: in one silver table, each
 # file a view).
@@ -172,7 +179,7 @@ def _recorded_state(settings: Settings, data: dict | None) -> MedallionState | N
     """The state the medallion was last completely loaded from, given the record's data as read
     (`_read_record_data`), or None (never, unreadable, or recorded by a quest whose tables were
     laid out otherwise: another `RECORD_VERSION`)."""
-    if data is None or data.get("version") != RECORD_VERSION:
+    if data is None or data.get("version") != RECORD_VERSION or LOADING in data:
         return None
     try:
         return MedallionState(dict(data["inputs"]), dict(data["views"]), data.get("rules"))
@@ -185,6 +192,13 @@ def _recorded_state(settings: Settings, data: dict | None) -> MedallionState | N
 def _no_record_reason(settings: Settings, data: dict | None) -> str:
     """Why no recorded state applies, from the record's data as read (None: none readable)."""
     found = data.get("version") if data else None
+    if found == RECORD_VERSION and isinstance(data.get(LOADING), dict):
+        started = data[LOADING]
+        return (
+            f"{started.get('by') or 'a task'} started writing the tables at "
+            f"{started.get('since') or 'an unknown time'} and no complete load was recorded "
+            "after it (it failed, was stopped, or ran by hand), so the medallion loads again"
+        )
     if found is not None and found != RECORD_VERSION:
         return (
             f"the last complete load was recorded by an earlier quest (record version {found}, "
@@ -196,21 +210,48 @@ def _no_record_reason(settings: Settings, data: dict | None) -> str:
 
 def write_record(settings: Settings, store: Store, state: MedallionState) -> str:
     """Record `state` as completely loaded, atomically; returns where."""
+    return _write_record_data(
+        settings,
+        store,
+        {
+            "fingerprint": state.fingerprint,
+            "recorded_at": _now(),
+            "inputs": state.inputs,
+            "views": state.views,
+            "rules": state.rules,
+        },
+    )
+
+
+def withdraw_record(settings: Settings, store: Store | None, by: str) -> str:
+    """Replace the record of the last complete load with a note that `by` (a task) started
+    writing the tables, atomically; returns where. A notebook calls it before it writes its
+    layer, so the next plan runs the medallion until `record_medallion` records a complete load.
+
+    Args:
+        store: the store; needed only when the record is kept there (a Unity Catalog).
+    """
+    return _write_record_data(settings, store, {LOADING: {"by": by, "since": _now()}})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _write_record_data(settings: Settings, store: Store | None, fields: dict) -> str:
     where = record_location(settings)
     data = json.dumps(
         {
             "version": RECORD_VERSION,
-            "fingerprint": state.fingerprint,
             "schemas": [settings.schema(layer) for layer in ("bronze", "silver", "gold")],
-            "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "inputs": state.inputs,
-            "views": state.views,
-            "rules": state.rules,
+            **fields,
         },
         indent=1,
         sort_keys=True,
     ).encode()
     if settings.catalog:
+        if store is None:
+            raise ConfigError(f"the medallion record {where} is kept in the store: open it first")
         store.put_bytes(where, data, {SHA256: hashlib.sha256(data).hexdigest()})
         return f"{store.uri.rstrip('/')}/{where}"
     path = Path(where)

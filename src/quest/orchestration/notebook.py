@@ -38,6 +38,7 @@ __all__ = [
     "settings_from_widgets",
     "show_chart",
     "wants_write",
+    "withdraw_medallion_record",
 ]
 
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
@@ -96,6 +97,21 @@ def wants_write(dbutils) -> bool:
     if raw not in _TRUE + _FALSE:
         raise ConfigError(f"widget {WRITE}={raw!r}: use true (load and write) or false (read)")
     return raw in _TRUE
+
+
+def withdraw_medallion_record(settings: Settings, dbutils, task: str, store=None) -> str:
+    """Before a notebook writes its layer: withdraw the record of the last complete load
+    (`quest.orchestration.conditions.withdraw_record`), so that a load that fails part-way, or a
+    run by hand with other widget values, is never taken for what the job loaded; the next
+    `quest_pipeline` run loads again and records. `store`: the one the notebook opened, if any
+    (the record is kept there with a Unity Catalog)."""
+    from quest.orchestration import conditions
+
+    if store is None and settings.catalog:
+        from quest.store.credentials import open_settings_store
+
+        store = open_settings_store(settings, dbutils)
+    return conditions.withdraw_record(settings, store, task)
 
 
 def show_chart(figure, name: str, settings: Settings, display=None) -> str | None:
