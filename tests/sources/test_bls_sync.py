@@ -295,6 +295,22 @@ def test_an_older_copy_than_the_stored_one_is_not_published(settings, source, st
     assert_mirrored(store, source)
 
 
+def test_a_copy_stored_with_a_last_modified_in_the_future_still_updates(
+    settings, source, store, mirror
+):
+    # One answer's Last-Modified was a server clock's error (2099): against it every genuine
+    # update read as "older than the stored copy's", run after run, and nothing was deleted.
+    files = _seed(source)
+    path = "/pub/time.series/pr/pr.file2"
+    mirror.faults.add(path, "body", headers={"Last-Modified": "Thu, 06 Aug 2099 08:31:00 GMT"})
+    sync_bls(settings, store=store)
+    assert stored_bytes(store)["bls/pr/pr.file2"] == files["pr.file2"]
+    source.write("pr.file2", files["pr.file2"].replace(b"2.5", b"3.5"))
+    source.remove("pr.file1")
+    sync_bls(settings, store=store)
+    assert_mirrored(store, source)
+
+
 @pytest.mark.parametrize("key", ["datausa/pop(1).json", "datausa/population.json\n"])
 def test_a_population_key_sql_cannot_name_is_refused_before_anything(
     settings, source, store, mirror, key

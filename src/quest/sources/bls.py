@@ -181,7 +181,9 @@ def _older_than_stored(remote: RemoteFile, got: Download, stored: ObjectInfo) ->
     if sent_at is None or stored_at is None:
         return None
     try:
-        if not sent_at < stored_at:
+        # A stored date far in the future is one a server clock got wrong: against it every
+        # genuine update would read as older, and the file would never update again.
+        if not sent_at < stored_at or stored_at > datetime.now(UTC) + STALE_CACHE_WINDOW:
             return None
     except TypeError:  # one date with a time zone, the other without
         return None
