@@ -203,16 +203,21 @@ def test_a_listing_page_cut_short_without_a_length_is_retried_and_deletes_nothin
     assert_mirrored(store, source)
 
 
+def _list_without_sizes(source, mirror) -> None:
+    """The next two listings show the files with neither size nor date (a changed format)."""
+    root = "/pub/time.series/pr/"
+    links = "".join(f'<A HREF="{root}{name}">{name}</A><br>' for name in source.files())
+    page = f"<html><body><pre>{links}</pre></body></html>".encode()
+    mirror.faults.add(root, "body", body=page, content_type="text/html", times=2)
+
+
 def test_an_html_page_answered_for_a_file_listed_without_a_size_is_refused(
     settings, source, store, mirror
 ):
     # A listing whose format no longer gives sizes leaves a body nothing to be checked against:
     # an error page sent with a 200 would be published as the file.
     before = _synced(settings, source, store)
-    root = "/pub/time.series/pr/"
-    links = "".join(f'<A HREF="{root}{name}">{name}</A><br>' for name in source.files())
-    page = f"<html><body><pre>{links}</pre></body></html>".encode()
-    mirror.faults.add(root, "body", body=page, content_type="text/html", times=2)
+    _list_without_sizes(source, mirror)
     mirror.faults.add(
         FILE,
         "body",
@@ -222,6 +227,21 @@ def test_an_html_page_answered_for_a_file_listed_without_a_size_is_refused(
     with pytest.raises(
         IncompleteSyncError, match=r"pr.file1: .* answered an HTML page .* without a size"
     ):
+        sync_bls(settings, store=store)
+    assert stored_bytes(store) == before
+    assert sync_bls(settings, store=store).failed == 0
+    assert_mirrored(store, source)
+
+
+def test_a_body_nothing_bounds_for_a_file_listed_without_a_size_is_refused(
+    settings, source, store, mirror
+):
+    # No size in the listing, no Content-Length, not chunked: a connection closed early passed
+    # for the whole file, and its first bytes replaced the good copy.
+    before = _synced(settings, source, store)
+    _list_without_sizes(source, mirror)
+    mirror.faults.add(FILE, "cut", after=10, length="")
+    with pytest.raises(IncompleteSyncError, match=r"pr.file1: .* a body that nothing bounds"):
         sync_bls(settings, store=store)
     assert stored_bytes(store) == before
     assert sync_bls(settings, store=store).failed == 0

@@ -224,6 +224,17 @@ def _attempt(call: _Call, sink: Sink) -> Download:
             and (problem := call.fetch.cut_short(got))
         ):
             raise _Retry(problem)
+        if unbounded and expected_size is None and call.fetch.dest is not None:
+            # A file with no size in the listing either: a connection closed early would pass
+            # for the whole file, and replace a good copy with its first bytes.
+            raise refusal(
+                name,
+                final,
+                "sent a body that nothing bounds (no Content-Length, not chunked, not "
+                "compressed) while the listing shows no size: where it should end cannot be told",
+                "a listing without sizes and answers without a length come from a changed or "
+                "broken source: check what it serves, then rerun",
+            )
         return got
 
 
