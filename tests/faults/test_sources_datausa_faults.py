@@ -57,6 +57,17 @@ BAD_ANSWERS = {
         _answer(*NEEDED, {**_record(2019, US), "Nation ID": "01000PR"}),
         "'Nation ID' is '01000PR', not the United States",
     ),
+    "another nation, named without an ID": (
+        json.dumps(
+            {
+                "data": [
+                    {"Nation": "Indonesia", "Year": y, "Population": 270e6}
+                    for y in range(2013, 2019)
+                ]
+            }
+        ).encode(),
+        "field 'Nation' is 'Indonesia' and no 'Nation ID' says otherwise",
+    ),
     "NaN for a population": (
         _answer(*NEEDED).replace(
             b'"data": [',

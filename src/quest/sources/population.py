@@ -20,6 +20,7 @@ from quest.errors import SourceError
 _NATION_FIELDS = ("Nation", "Nation ID", "ID Nation")
 _NATION_IDS = ("Nation ID", "ID Nation")
 US_NATION_ID = "01000US"
+_US_NAMES = ("united states", "united states of america")
 SUB_NATIONAL = ("State", "State ID", "ID State", "County", "Place", "Geography")
 _ASCII_YEAR = re.compile(r"[0-9]{4}")
 # The American Community Survey began yearly estimates in 2005; nothing national is older here.
@@ -174,6 +175,14 @@ def _check_national(record: dict, at: str) -> None:
             raise SourceError(
                 f"{at}: field {name!r} is {_short(record[name])}, not the United States "
                 f"({US_NATION_ID})"
+            )
+    if not any(name in record for name in _NATION_IDS):
+        # No ID to go by: the name must say it.
+        nation = record["Nation"]
+        if not isinstance(nation, str) or nation.strip().casefold() not in _US_NAMES:
+            raise SourceError(
+                f"{at}: field 'Nation' is {_short(nation)} and no 'Nation ID' says otherwise: "
+                "not the United States"
             )
 
 
