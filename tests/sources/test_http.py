@@ -118,6 +118,7 @@ def test_a_redirect_is_followed_within_the_same_site_and_folder_however_the_host
         ("https://download.bls.gov/pub/time.series/pr/pr.%73eries", None),
         ("https://download.bls.gov/pub/time.series/pr/pr.measure", "another file"),
         ("https://download.bls.gov/pub/time.series/pr/sub/pr.series", "another file"),
+        ("https://download.bls.gov/pub/time.series/pr/pr.series/", "another file"),
     ],
 )
 def test_a_file_is_only_redirected_to_itself(target, problem):

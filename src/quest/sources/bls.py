@@ -167,6 +167,12 @@ def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo
     return datetime.now(UTC) - listed > STALE_CACHE_WINDOW
 
 
+def _in_utc(when: datetime | None) -> datetime | None:
+    """An HTTP date with its zone: `email.utils` gives one written `-0000` none, and HTTP dates
+    are all UTC."""
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+
 def _older_than_stored(remote: RemoteFile, got: Download, stored: ObjectInfo) -> str | None:
     """Why a new body is not published: the listing shows a later date than the stored copy's,
     but the answer's `Last-Modified` is earlier than the stored copy's (a stale cache serving an
@@ -177,15 +183,12 @@ def _older_than_stored(remote: RemoteFile, got: Download, stored: ObjectInfo) ->
         return None
     if remote.modified <= was:
         return None
-    sent_at, stored_at = http_date(got.last_modified), http_date(before)
+    sent_at, stored_at = _in_utc(http_date(got.last_modified)), _in_utc(http_date(before))
     if sent_at is None or stored_at is None:
         return None
-    try:
-        # A stored date far in the future is one a server clock got wrong: against it every
-        # genuine update would read as older, and the file would never update again.
-        if not sent_at < stored_at or stored_at > datetime.now(UTC) + STALE_CACHE_WINDOW:
-            return None
-    except TypeError:  # one date with a time zone, the other without
+    # A stored date far in the future is one a server clock got wrong: against it every genuine
+    # update would read as older, and the file would never update again.
+    if not sent_at < stored_at or stored_at > datetime.now(UTC) + STALE_CACHE_WINDOW:
         return None
     return (
         f"{remote.name}: {safe_url(remote.url)} sent a copy last modified {got.last_modified}, "

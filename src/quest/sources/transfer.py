@@ -260,9 +260,7 @@ def _follow(call: _Call) -> tuple[requests.Response, str]:
                     "server knows no such name): check the URL; not retried"
                 ) from None
             raise _Retry(_connection_problem(exc)) from None
-        except (requests.RequestException, ValueError) as exc:
-            # ValueError: requests parses a redirect's Location even when it does not follow
-            # it, and `http://[bad/` is no URL.
+        except requests.RequestException as exc:
             raise refusal(
                 name,
                 current,
@@ -270,15 +268,22 @@ def _follow(call: _Call) -> tuple[requests.Response, str]:
                 f"{_brief(exc)})",
                 "check the URL; if it is right, the source is sending broken answers: rerun later",
             ) from None
+        except ValueError as exc:
+            # Not one of requests' own (those are RequestExceptions too): it parses a
+            # redirect's Location even when it does not follow it, and `http://[bad/` is no URL.
+            raise refusal(
+                name,
+                current,
+                f"answered a redirect whose Location is not a URL ({_brief(exc)})",
+                "check the URL; if it is right, the source is sending broken answers: rerun later",
+            ) from None
         if response.status_code not in _REDIRECTS:
             return response, current
         location = response.headers.get("Location", "")
         response.close()
-        try:
-            target = urljoin(current, location.strip()) if location.strip() else ""
-            problem = _redirect_problem(url, target, same_path=call.fetch.same_path)
-        except ValueError:
-            target, problem = "", f"to {location.strip()[:80]!r}, which is not a URL"
+        # A Location that is no URL never gets here: requests refused it (ValueError, above).
+        target = urljoin(current, location.strip()) if location.strip() else ""
+        problem = _redirect_problem(url, target, same_path=call.fetch.same_path)
         if problem is None and target in seen:
             problem = "back to a URL already visited (a redirect loop)"
         if problem is not None:
@@ -332,7 +337,10 @@ def _redirect_problem(origin: str, target: str, *, same_path: bool = False) -> s
     path = posixpath.normpath(unquote(to.path) or "/")
     if not (path + ("/" if to.path.endswith("/") else "")).startswith(folder):
         return f"to {safe_url(target)}, outside the folder {folder}"
-    if same_path and path != posixpath.normpath(unquote(was.path) or "/"):
+    if same_path and (path, to.path.endswith("/")) != (
+        posixpath.normpath(unquote(was.path) or "/"),
+        was.path.endswith("/"),
+    ):
         return f"to {safe_url(target)}, another file"
     return None
 
