@@ -66,7 +66,7 @@ BAD_ANSWERS = {
                 ]
             }
         ).encode(),
-        "field 'Nation' is 'Indonesia' and no 'Nation ID' says otherwise",
+        "record 0: no field 'Nation ID' .* cannot be told to be the United States",
     ),
     "NaN for a population": (
         _answer(*NEEDED).replace(
@@ -85,7 +85,7 @@ BAD_ANSWERS = {
     "empty data": (_answer(), "'data' is empty"),
     "duplicate year": (_answer(_record(2019, US), _record(2019, US)), "2019 appears twice"),
     "missing year": (
-        json.dumps({"data": [{"Nation": "United States", "Population": US}]}).encode(),
+        json.dumps({"data": [{"Nation ID": "01000US", "Population": US}]}).encode(),
         "record 0: field 'Year' is missing",
     ),
     "zero population": (_answer(_record(2019, 0.0)), "field 'Population' is 0"),

@@ -258,7 +258,7 @@ def test_every_population_record_the_sync_stores_passes_silvers_rules(spark):
 
     years = [2013, 2013.0, "2013", " 2013", "2013.0", "2013\n", "\uff12\uff10\uff11\uff13", True]
     populations = [316128839, 316128839.0, 3.16128839e8, "316128839", 316128839.5, 10**19]
-    nations = [{"Nation ID": "01000US"}, {"ID Nation": "01000US"}, {"Nation ID": "02000CA"}]
+    nations = [{"Nation ID": "01000US"}, {"ID Nation": "01000US"}, {"Nation ID": "02000CA"}, {}]
     records = [
         {**nation, "Nation": "United States", "Year": year, "Population": population}
         for year, population, nation in itertools.product(years, populations, nations)

@@ -166,11 +166,11 @@ def _record(year=2019, population=328239523.0, **extra):
         ({"data": [_record(), "x"]}, "record 1 is a str"),
         ({"data": [_record(2019), _record(2019)]}, "record 1: field 'Year' 2019 appears twice"),
         (
-            {"data": [{"Nation": "United States", "Population": 5.0}]},
+            {"data": [{"Nation ID": "01000US", "Population": 5.0}]},
             "record 0: field 'Year' is missing",
         ),
         (
-            {"data": [{"ID Year": None, "Year": "2019", "Nation": "United States"}]},
+            {"data": [{"ID Year": None, "Year": "2019", "Nation ID": "01000US"}]},
             "record 0: field 'ID Year' is None, not a year",
         ),
         ({"data": [_record(population=None)]}, "record 0: field 'Population' is missing"),
@@ -178,13 +178,17 @@ def _record(year=2019, population=328239523.0, **extra):
         ({"data": [_record(population=-5.0)]}, "record 0: field 'Population' is -5"),
         ({"data": [_record(population=3.5)]}, "not a whole number"),
         ({"data": [_record(population="many")]}, "not a number"),
+        (
+            {"data": [{"Nation": "United States", "Year": 2019, "Population": 330e6}]},
+            "record 0: no field 'Nation ID' \\(or 'ID Nation'\\)",
+        ),
         ({"data": [_record(year="twenty")]}, "record 0: field 'Year' is 'twenty'"),
         # silver's year rule reads the JSON text: these would pass a lenient sync, then
         # have every record quarantined
         ({"data": [_record(year=2013.0)]}, r"record 0: field 'Year' is 2013\.0, not a year"),
         ({"data": [_record(year=" 2013")]}, "record 0: field 'Year' is ' 2013', not a year"),
         ({"data": [_record(year="2013.0")]}, "record 0: field 'Year' is '2013.0', not a year"),
-        ({"data": [{"Year": 2019, "Population": 5.0}]}, "record 0: field 'Nation' is missing"),
+        ({"data": [{"Year": 2019, "Population": 5.0}]}, "record 0: no field 'Nation ID'"),
     ],
 )
 def test_malformed_population_answers_are_refused_naming_record_and_field(payload, message):

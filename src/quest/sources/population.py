@@ -17,10 +17,8 @@ from datetime import UTC, datetime
 
 from quest.errors import SourceError
 
-_NATION_FIELDS = ("Nation", "Nation ID", "ID Nation")
 _NATION_IDS = ("Nation ID", "ID Nation")
 US_NATION_ID = "01000US"
-_US_NAMES = ("united states", "united states of america")
 SUB_NATIONAL = ("State", "State ID", "ID State", "County", "Place", "Geography")
 _ASCII_YEAR = re.compile(r"[0-9]{4}")
 # The American Community Survey began yearly estimates in 2005; nothing national is older here.
@@ -168,21 +166,18 @@ def _check_national(record: dict, at: str) -> None:
             f"{at} has a {sub!r} field: a {sub}-level answer, not national population "
             "(the URL must ask for drilldowns=Year,Nation)"
         )
-    if not any(name in record for name in _NATION_FIELDS):
-        raise SourceError(f"{at}: field 'Nation' is missing, so it is not national population")
+    if not any(name in record for name in _NATION_IDS):
+        # Silver's rule `national_level` goes by the ID: an answer without one would be stored,
+        # then have every row quarantined. Both answer shapes DataUSA sends carry it.
+        raise SourceError(
+            f"{at}: no field 'Nation ID' (or 'ID Nation'), so it cannot be told to be the "
+            f"United States ({US_NATION_ID}) and not another nation"
+        )
     for name in _NATION_IDS:
         if name in record and record[name] != US_NATION_ID:
             raise SourceError(
                 f"{at}: field {name!r} is {_short(record[name])}, not the United States "
                 f"({US_NATION_ID})"
-            )
-    if not any(name in record for name in _NATION_IDS):
-        # No ID to go by: the name must say it.
-        nation = record["Nation"]
-        if not isinstance(nation, str) or nation.strip().casefold() not in _US_NAMES:
-            raise SourceError(
-                f"{at}: field 'Nation' is {_short(nation)} and no 'Nation ID' says otherwise: "
-                "not the United States"
             )
 
 
