@@ -22,7 +22,10 @@
 # MAGIC `env`, `catalog` and `store` together (prod: `prod`, `quest`, `s3://quest-republish`); an
 # MAGIC empty widget keeps the environment's default. A job sets them all.
 # MAGIC With `write` `true` it replaces that environment's gold views: not while its
-# MAGIC `quest_pipeline` job runs. Locally: `python notebooks/gold_analysis.py` reads the catalog
+# MAGIC `quest_pipeline` job runs.
+# MAGIC It first withdraws the record of the last complete load, so the next daily run loads
+# MAGIC again (and puts the job's own gold views back).
+# MAGIC Locally: `python notebooks/gold_analysis.py` reads the catalog
 # MAGIC under `QUEST_HOME` (the one `quest demo` leaves) and saves the charts under
 # MAGIC `<home>/charts/`.
 

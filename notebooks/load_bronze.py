@@ -20,7 +20,10 @@
 # MAGIC `env`, `catalog` and `store` together (prod: `prod`, `quest`, `s3://quest-republish`); an
 # MAGIC empty widget keeps the environment's default. A job sets them all.
 # MAGIC With `write` `true` it writes that environment's tables: not while its `quest_pipeline`
-# MAGIC job runs. Locally: `python notebooks/load_bronze.py` reads the catalog under `QUEST_HOME`
+# MAGIC job runs.
+# MAGIC It first withdraws the record of the last complete load, so the next daily run loads
+# MAGIC again (and puts the job's own gold views back).
+# MAGIC Locally: `python notebooks/load_bronze.py` reads the catalog under `QUEST_HOME`
 # MAGIC (`write=true` as an argument loads).
 
 # COMMAND ----------
