@@ -25,7 +25,7 @@ from quest.errors import SourceError
 from quest.sources.body import Download, Limit, safe_url
 from quest.sources.http import HttpStats
 from quest.sources.names import NameRefused, decode_name, folder_conflicts, shown
-from quest.sources.transfer import Fetch, download, site_origin
+from quest.sources.transfer import Fetch, brief_error, download, site_origin
 
 _ENTRY = re.compile(
     r"(?P<date>\d{1,2}/\d{1,2}/\d{4})\s+(?P<time>\d{1,2}:\d{2}\s*[AP]M)\s+"
@@ -160,11 +160,6 @@ class _Link(NamedTuple):
     origin: str
     path: str
     before: str  # the page's text just before it (IIS's date and size)
-
-
-def _brief_error(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:120] + ("..." if len(text) > 120 else "")
 
 
 def _page_links(html: str, page_url: str) -> list[_Link]:
@@ -338,7 +333,7 @@ def crawl(
             # leaving it out would make a stored file look deleted.
             raise state.refuse(
                 f"{state.label(page_url)} ({safe_url(page_url)}) has a link that is not a URL "
-                f"({_brief_error(exc)})",
+                f"({brief_error(exc)})",
                 "Rerun later; if it persists, check what the source answers for that folder.",
             ) from None
         if depth and not _has_parent_link(links, page_url):

@@ -62,7 +62,7 @@ class _Retry(Exception):
         self.problem, self.retry_after = problem, retry_after
 
 
-def _brief(exc: BaseException, limit: int = 160) -> str:
+def brief_error(exc: BaseException, limit: int = 160) -> str:
     """An exception's text on one line, redacted and short enough for an error line."""
     text = " ".join(hide_userinfo(exc).split())
     return text if len(text) <= limit else text[:limit] + "..."
@@ -265,7 +265,7 @@ def _follow(call: _Call) -> tuple[requests.Response, str]:
                 name,
                 current,
                 f"cannot be fetched, or answered with invalid HTTP ({type(exc).__name__}: "
-                f"{_brief(exc)})",
+                f"{brief_error(exc)})",
                 "check the URL; if it is right, the source is sending broken answers: rerun later",
             ) from None
         except ValueError as exc:
@@ -274,7 +274,7 @@ def _follow(call: _Call) -> tuple[requests.Response, str]:
             raise refusal(
                 name,
                 current,
-                f"answered a redirect whose Location is not a URL ({_brief(exc)})",
+                f"answered a redirect whose Location is not a URL ({brief_error(exc)})",
                 "check the URL; if it is right, the source is sending broken answers: rerun later",
             ) from None
         if response.status_code not in _REDIRECTS:
@@ -334,15 +334,18 @@ def _redirect_problem(origin: str, target: str, *, same_path: bool = False) -> s
     if site_origin(to) != site_origin(was):
         return f"to {safe_url(target)}, another host"
     folder = was.path[: was.path.rfind("/") + 1] or "/"
-    path = posixpath.normpath(unquote(to.path) or "/")
-    if not (path + ("/" if to.path.endswith("/") else "")).startswith(folder):
+    path = _compared_path(to.path)
+    if not path.startswith(folder):
         return f"to {safe_url(target)}, outside the folder {folder}"
-    if same_path and (path, to.path.endswith("/")) != (
-        posixpath.normpath(unquote(was.path) or "/"),
-        was.path.endswith("/"),
-    ):
+    if same_path and path != _compared_path(was.path):
         return f"to {safe_url(target)}, another file"
     return None
+
+
+def _compared_path(path: str) -> str:
+    """A URL path as redirects are judged: decoded, dot segments resolved, its trailing slash
+    kept (`pr/x/` is a folder, not the file `pr/x`)."""
+    return posixpath.normpath(unquote(path) or "/") + ("/" if path.endswith("/") else "")
 
 
 def _check_status(
@@ -441,7 +444,7 @@ def _connection_problem(exc: BaseException) -> str:
     for item in _causes(exc):
         if isinstance(item, OSError) and item.strerror:
             return f"{via}{type(item).__name__}: {item.strerror}"
-    return f"{via}{type(exc).__name__}: {_brief(exc)}"
+    return f"{via}{type(exc).__name__}: {brief_error(exc)}"
 
 
 # getaddrinfo's answers that a wait cannot change: no such name, or no address for it (not
@@ -481,7 +484,7 @@ def _read(call: _Call, response: requests.Response, decoder: Decoder, sink: Sink
         except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
             _unavailable_if_tripped(watchdog, name, url)
             raise _Retry(
-                f"the body broke off after {received} bytes ({type(exc).__name__}: {_brief(exc)})"
+                f"the body broke off after {received} bytes ({type(exc).__name__}: {brief_error(exc)})"
             ) from None
         if not chunk:
             break
