@@ -12,6 +12,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from quest.mirror.server import STOP_POLL_SECONDS
+
 _HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection"}
 INTERNAL_ERROR = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code>'
@@ -105,7 +107,11 @@ class FaultyS3Proxy:
     def __init__(self, endpoint: str) -> None:
         self._server = _ProxyServer(urlsplit(endpoint).netloc)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": STOP_POLL_SECONDS},
+            daemon=True,
+        )
 
     @property
     def failed(self) -> list[str]:

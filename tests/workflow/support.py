@@ -16,6 +16,7 @@ from brickflow import (
 )
 
 from quest.config import Settings
+from quest.mirror.server import STOP_POLL_SECONDS
 from quest.results import Status, TaskResult
 
 OPS = "ops@example.org"
@@ -189,7 +190,9 @@ class SmtpServer(socketserver.ThreadingTCPServer):
         return self.server_address[1]
 
     def __enter__(self):
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": STOP_POLL_SECONDS}, daemon=True
+        ).start()
         return self
 
     def __exit__(self, *exc) -> None:
