@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -100,6 +101,38 @@ def test_first_run_loads_and_a_run_after_a_complete_load_with_nothing_changed_sk
         "reason": "no file changed, and the gold views and their parameters are as last loaded",
         "fingerprint": first.fingerprint,
     }
+
+
+def test_tables_dropped_after_a_complete_load_load_again_and_are_named(settings, store):
+    _loaded(settings, store)
+
+    def plan():
+        missing = functools.partial(conditions.missing_tables, settings)
+        return conditions.plan(settings, store, files_changed=QUIET, tables_missing=missing)
+
+    # The record stays when the tables go (the warehouse's schemas dropped by hand).
+    gone = plan()
+    assert gone.run and gone.reason.startswith("tables recorded as loaded are gone")
+    assert "t_silver.bls_observations" in gone.reason and "t_gold.population_stats" in gone.reason
+    for layer, name, is_view in conditions.loaded_tables(settings):
+        folder = settings.warehouse / f"{settings.schema(layer)}.db"
+        (folder if is_view else folder / name / "_delta_log").mkdir(parents=True, exist_ok=True)
+    assert not plan().run
+    (settings.warehouse / "t_gold.db").rmdir()
+    assert plan().reason == (
+        "tables recorded as loaded are gone (dropped by hand?): t_gold.population_stats, "
+        "t_gold.best_year_by_series, t_gold.series_population_report"
+    )
+    # A catalog's lookup answers for it; a Unity Catalog has no local folders to look at.
+    asked = []
+    assert conditions.missing_tables(settings, lambda t: asked.append(t) or True) == []
+    assert len(asked) == len(conditions.loaded_tables(settings))
+    assert conditions.missing_tables(settings.with_overrides(catalog="quest_dev")) == []
+    # Anything else that runs the medallion is said first; the tables are not looked for.
+    changed = conditions.plan(
+        settings, store, files_changed={"BLS": "1"}, tables_missing=lambda: pytest.fail("asked")
+    )
+    assert changed.reason == "1 BLS file changed at the source"
 
 
 def test_a_file_the_sync_changed_runs_the_medallion_and_says_how_many(settings, store):

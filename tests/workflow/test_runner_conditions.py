@@ -145,6 +145,14 @@ print(json.dumps({"code": code, "children": children, "gateway": gateway}))
 """
 
 
+def _lay_out_loaded_tables(settings) -> None:
+    """The warehouse folders a complete load leaves, where the plan looks for them without a
+    JVM: a Delta log per table, a schema folder for the views."""
+    for layer, name, is_view in conditions.loaded_tables(settings):
+        folder = settings.warehouse / f"{settings.schema(layer)}.db"
+        (folder if is_view else folder / name / "_delta_log").mkdir(parents=True, exist_ok=True)
+
+
 def test_a_quiet_day_of_quest_pipeline_skips_the_medallion_and_starts_no_jvm(settings, tmp_path):
     source = generate_sample(tmp_path / "source")
     with MirrorServer(source) as mirror:
@@ -157,6 +165,7 @@ def test_a_quiet_day_of_quest_pipeline_skips_the_medallion_and_starts_no_jvm(set
         store = LocalStore(run_settings.store_uri)
         planned = conditions.plan(run_settings, store, files_changed={})
         conditions.record(run_settings, store, planned.fingerprint)
+        _lay_out_loaded_tables(run_settings)
 
         env = {
             **os.environ,
@@ -197,10 +206,11 @@ def test_a_quiet_day_of_quest_pipeline_skips_the_medallion_and_starts_no_jvm(set
     )
     assert quiet["tasks"]["load_bronze"]["did"] == "medallion_needed is false"
     assert not (run_settings.home / "metastore_db").exists()
-    tables = {
+    written = {
         p.parent.relative_to(run_settings.warehouse)
         for p in run_settings.warehouse.rglob("_delta_log")
+        if any(p.glob("*.json"))
     }
-    assert tables == {Path("ops.db/run_history")}, "a quiet day writes only its run-history rows"
+    assert written == {Path("ops.db/run_history")}, "a quiet day writes only its run-history rows"
     assert quiet["ops"]["history"]["how"] == "deltalake", "written without a JVM"
     assert quiet["ops"]["history"]["rows"] == len(statuses)

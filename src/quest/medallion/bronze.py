@@ -190,6 +190,18 @@ def bronze_table(entry: dict) -> str | None:
     return MAPPING_TABLE if entry.get("kind") == FileKind.MAPPING else entry.get("table")
 
 
+def _without_dropped_tables(spark, settings: Settings, manifest: dict[str, dict]) -> dict:
+    """The manifest without the entries of data files and population answers whose table is
+    gone (dropped by hand): they load again, as new files, instead of being taken as loaded.
+    (Mapping files are left to `_retire_table_per_mapping`, which also moves older layouts.)"""
+    tables = {e.get("table") for e in manifest.values() if e.get("kind") != FileKind.MAPPING}
+    gone = {t for t in tables - {None} if not table_exists(spark, settings.table("bronze", t))}
+    if not gone:
+        return manifest
+    log.warning("bronze: %s gone from the catalog; its files load again", ", ".join(sorted(gone)))
+    return {f: e for f, e in manifest.items() if e.get("table") not in gone}
+
+
 def plan_bronze(store, settings: Settings, manifest: dict[str, dict]) -> BronzePlan:
     """Compare the store with the manifest: files whose sha256 differs, files gone."""
     manifest, retired = _retire_table_per_mapping(manifest)
@@ -241,7 +253,8 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
     """
     ensure_schemas(spark, settings)
     manifest_name = settings.table("bronze", BRONZE_MANIFEST)
-    plan = plan_bronze(store, settings, read_manifest(spark, manifest_name))
+    manifest = _without_dropped_tables(spark, settings, read_manifest(spark, manifest_name))
+    plan = plan_bronze(store, settings, manifest)
     if plan.nothing_to_do:
         reason = "no file changed since the last load"
         names = [settings.table("bronze", t) for t in plan.known_tables] + [manifest_name]

@@ -302,7 +302,26 @@ def plan_load(spark, settings: Settings) -> SilverPlan:
         read_manifest(spark, settings.table("silver", SILVER_MANIFEST)),
         full_refresh=settings.full_refresh,
     )
-    return _upgrade_mappings(spark, settings, plan)
+    return _upgrade_mappings(spark, settings, _reload_dropped_tables(spark, settings, plan))
+
+
+def _reload_dropped_tables(spark, settings: Settings, plan: SilverPlan) -> SilverPlan:
+    """Files loaded into the observations or population table, when that table is gone
+    (dropped by hand), load again instead of being taken as loaded."""
+    done = [
+        f
+        for f in plan.loaded
+        if f in plan.bronze
+        and f not in plan.pending
+        and plan.loaded[f]["table"] in (S.OBSERVATIONS, S.POPULATION)
+    ]
+    tables = {plan.loaded[f]["table"] for f in done}
+    gone = {t for t in tables if not table_exists(spark, settings.table("silver", t))}
+    if not gone:
+        return plan
+    log.warning("silver: %s gone from the catalog; its files load again", ", ".join(sorted(gone)))
+    again = {f: plan.bronze[f] for f in done if plan.loaded[f]["table"] in gone}
+    return replace(plan, pending={**plan.pending, **again})
 
 
 def _apply(load: _SilverLoad) -> tuple[list[FileResult], TableResult | None]:

@@ -21,6 +21,8 @@ it; the next plan runs the medallion, and `record_medallion` records again once 
 The record sits beside the tables it speaks of: locally in the warehouse folder (removing the
 warehouse removes it), and, when the tables live in a Unity Catalog, in the store under
 `.quest-state/medallion/`. A record that cannot be read counts as none: the medallion runs.
+Before a day is skipped the tables a complete load leaves are looked for (`missing_tables`):
+dropped by hand (a schema reset from a notebook), they are loaded again, not reported as fresh.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -302,12 +304,51 @@ class Recorded:
         return f"recorded in {self.where}" if self.recorded else f"not recorded: {self.reason}"
 
 
+def loaded_tables(settings: Settings) -> list[tuple[str, str, bool]]:
+    """What every complete load leaves, whatever the files held: (layer, name, is a view). Gold's
+    views are created over silver's tables, so a load that reached the record made them all."""
+    from quest.medallion.manifest import BRONZE_MANIFEST, SILVER_MANIFEST
+    from quest.medallion.report import GOLD_VIEWS
+    from quest.medallion.silver_tables import OBSERVATIONS, POPULATION
+
+    tables = [("bronze", BRONZE_MANIFEST)]
+    tables += [("silver", name) for name in (OBSERVATIONS, POPULATION, SILVER_MANIFEST)]
+    return [(layer, name, False) for layer, name in tables] + [
+        ("gold", view, True) for view in GOLD_VIEWS
+    ]
+
+
+def missing_tables(settings: Settings, exists: Callable[[str], bool] | None = None) -> list[str]:
+    """The tables and views of `loaded_tables` that are not there.
+
+    Args:
+        exists: the catalog's answer for a table name (on Databricks `spark.catalog.tableExists`).
+            None: the local warehouse's folders are looked at instead, without a JVM: a Delta
+            table's log, and for a view its schema's folder (a view has no folder of its own).
+            A Unity Catalog has no such folders: without `exists`, nothing is reported there.
+    """
+    if exists is None and settings.catalog:
+        return []
+    missing = []
+    for layer, name, is_view in loaded_tables(settings):
+        table = settings.table(layer, name)
+        if exists is not None:
+            there = exists(table)
+        else:
+            folder = settings.warehouse / f"{settings.schema(layer)}.db"
+            there = (folder if is_view else folder / name / "_delta_log").is_dir()
+        if not there:
+            missing.append(table)
+    return missing
+
+
 def plan(
     settings: Settings,
     store: Store,
     *,
     files_changed: Mapping[str, str | None],
     full_refresh: str | None = "",
+    tables_missing: Callable[[], list[str]] | None = None,
 ) -> MedallionPlan:
     """Decide whether bronze, silver and gold run.
 
@@ -317,6 +358,8 @@ def plan(
         files_changed: per source (`BLS`, `DataUSA`), the count its sync task published; empty
             when that task did not run.
         full_refresh: the job parameter.
+        tables_missing: asked only when nothing else makes the medallion run: the tables a
+            complete load leaves that are gone (`missing_tables`); None: not looked for.
 
     Raises:
         ConfigError: an unusable full_refresh value, count or gold parameter.
@@ -351,6 +394,12 @@ def plan(
             reasons.append(
                 f"silver's rules changed ({before} -> version {now.rules}): silver checks every "
                 "file again"
+            )
+    if not reasons and tables_missing is not None:
+        gone = tables_missing()
+        if gone:
+            reasons.append(
+                "tables recorded as loaded are gone (dropped by hand?): " + ", ".join(gone)
             )
     if not reasons:
         reasons.append(

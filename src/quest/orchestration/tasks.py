@@ -189,6 +189,7 @@ def plan_medallion(
             open_settings_store(settings, dbutils),
             files_changed={"BLS": bls_files_changed, "DataUSA": datausa_files_changed},
             full_refresh=full_refresh,
+            tables_missing=lambda: conditions.missing_tables(settings, _catalog_lookup()),
         )
         verb = "run" if decided.run else "skipped"
         run.summary = TaskResult(
@@ -197,6 +198,19 @@ def plan_medallion(
         )
     run.summary.task_values = publish(dbutils, decided.task_values())
     return run.summary.to_dict()
+
+
+def _catalog_lookup():
+    """How the plan asks whether a table is there: on Databricks the cluster's catalog (its
+    session is already running); locally None, so the plan looks at the warehouse's folders and
+    a quiet day starts no JVM."""
+    from quest.config import on_databricks
+
+    if not on_databricks():
+        return None
+    from pyspark.sql import SparkSession
+
+    return SparkSession.builder.getOrCreate().catalog.tableExists
 
 
 def record_medallion(
