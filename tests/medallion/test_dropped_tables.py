@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from quest.errors import DataFileError
 from quest.medallion import create_gold_views, load_bronze, load_silver
 from quest.orchestration import conditions, tasks
 from quest.store import LocalStore
@@ -31,6 +32,7 @@ def test_a_schema_or_table_dropped_by_hand_is_loaded_again_by_the_next_plan(
     store = LocalStore(settings.store_uri)
     put(store, "bls/pr/pr.data.0.Current", data_file(data_line("PRS30006032", 2013, "Q01", "1")))
     put(store, settings.datausa_key, json.dumps(POPULATION))
+    put(store, "bls/pr/pr.seasonal", "seasonal_code\tseasonal_text\nS\tSeasonally Adjusted\n")
     load_bronze(spark, settings, store)
     load_silver(spark, settings)
     create_gold_views(spark, settings)
@@ -76,3 +78,42 @@ def test_a_schema_or_table_dropped_by_hand_is_loaded_again_by_the_next_plan(
     assert spark.table(settings.table("gold", "best_year_by_series")).count() == 1
     assert conditions.record(settings, store, plan("folders").fingerprint).recorded
     assert not plan("folders").run and not plan("catalog").run
+
+
+def test_a_dropped_bronze_table_keeps_its_manifest_entries_until_their_files_load(
+    spark, spark_home, tmp_path_factory
+):
+    settings = own_settings(spark_home, tmp_path_factory, "dropb")
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.data.0.Current", data_file(data_line("PRS30006032", 2013, "Q01", "1")))
+    put(store, "bls/pr/pr.seasonal", "seasonal_code\tseasonal_text\nS\tSeasonally Adjusted\n")
+    put(store, settings.datausa_key, json.dumps(POPULATION))
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    population = settings.table("silver", "population")
+
+    # The population's bronze table dropped while nothing is under the population key: bronze
+    # keeps the answer's entry and fails, as it would with its table there; silver keeps it.
+    spark.sql(f"DROP TABLE {settings.table('bronze', 'population')}")
+    spark.sql(f"DROP TABLE {settings.table('bronze', 'pr_mapping')}")
+    with store.open(settings.datausa_key) as handle:
+        answer = handle.read()
+    store.delete(settings.datausa_key)
+    with pytest.raises(DataFileError, match="keeps its rows") as refused:
+        load_bronze(spark, settings, store)
+    # ... and the others load: the mapping file whose table went too is loaded again.
+    assert [f.source_file for f in refused.value.result.files if f.action.value == "loaded"] == [
+        "pr.seasonal"
+    ]
+    assert spark.table(settings.table("bronze", "pr_mapping")).count() == 1
+    manifest = spark.table(settings.table("bronze", "ingest_manifest")).collect()
+    assert settings.datausa_key in {r["source_file"] for r in manifest}
+    assert load_silver(spark, settings).files == []
+    assert spark.table(population).count() == 1
+
+    # The answer back: it loads again, though its content is as the manifest says.
+    put(store, settings.datausa_key, answer)
+    bronze = load_bronze(spark, settings, store)
+    assert [f.source_file for f in bronze.files] == [settings.datausa_key]
+    assert load_silver(spark, settings).files == []
+    assert spark.table(population).count() == 1

@@ -128,6 +128,17 @@ def test_tables_dropped_after_a_complete_load_load_again_and_are_named(settings,
     assert conditions.missing_tables(settings, lambda t: asked.append(t) or True) == []
     assert len(asked) == len(conditions.loaded_tables(settings))
     assert conditions.missing_tables(settings.with_overrides(catalog="quest_dev")) == []
+
+    def refused(table):
+        raise PermissionError(f"no USE SCHEMA on {table}")
+
+    assert len(conditions.missing_tables(settings, refused)) == len(asked)
+    # The metastore and the warehouse keep names in lower case, whatever the prefix's case.
+    assert conditions.missing_tables(settings.with_overrides(schema_prefix="T_")) == [
+        "T_gold.population_stats",
+        "T_gold.best_year_by_series",
+        "T_gold.series_population_report",
+    ]
     # Anything else that runs the medallion is said first; the tables are not looked for.
     changed = conditions.plan(
         settings, store, files_changed={"BLS": "1"}, tables_missing=lambda: pytest.fail("asked")

@@ -190,20 +190,23 @@ def bronze_table(entry: dict) -> str | None:
     return MAPPING_TABLE if entry.get("kind") == FileKind.MAPPING else entry.get("table")
 
 
-def _without_dropped_tables(spark, settings: Settings, manifest: dict[str, dict]) -> dict:
-    """The manifest without the entries of data files and population answers whose table is
-    gone (dropped by hand): they load again, as new files, instead of being taken as loaded.
-    (Mapping files are left to `_retire_table_per_mapping`, which also moves older layouts.)"""
-    tables = {e.get("table") for e in manifest.values() if e.get("kind") != FileKind.MAPPING}
-    gone = {t for t in tables - {None} if not table_exists(spark, settings.table("bronze", t))}
-    if not gone:
-        return manifest
-    log.warning("bronze: %s gone from the catalog; its files load again", ", ".join(sorted(gone)))
-    return {f: e for f, e in manifest.items() if e.get("table") not in gone}
+def dropped_tables(spark, settings: Settings, manifest: dict[str, dict]) -> frozenset[str]:
+    """The bronze tables the manifest's entries have rows in that are gone from the catalog
+    (dropped by hand): their files load again (`plan_bronze`). Entries of an older layout, which
+    `_retire_table_per_mapping` moves, are not asked about."""
+    current, _ = _retire_table_per_mapping(manifest)
+    tables = {bronze_table(e) for e in current.values()} - {None}
+    gone = frozenset(t for t in tables if not table_exists(spark, settings.table("bronze", t)))
+    if gone:
+        log.warning("bronze: %s gone from the catalog; its files load again", ", ".join(gone))
+    return gone
 
 
-def plan_bronze(store, settings: Settings, manifest: dict[str, dict]) -> BronzePlan:
-    """Compare the store with the manifest: files whose sha256 differs, files gone."""
+def plan_bronze(
+    store, settings: Settings, manifest: dict[str, dict], dropped: frozenset[str] = frozenset()
+) -> BronzePlan:
+    """Compare the store with the manifest: files whose sha256 differs, files gone, and files
+    whose rows were in a table now `dropped` (`dropped_tables`), loaded again."""
     manifest, retired = _retire_table_per_mapping(manifest)
     sources = list_sources(store, settings.bls_prefix)
     info = store.head(settings.datausa_key)
@@ -217,11 +220,15 @@ def plan_bronze(store, settings: Settings, manifest: dict[str, dict]) -> BronzeP
         # answer under the configured key.
         kept = sorted(f for f, e in manifest.items() if e.get("kind") == FileKind.POPULATION)
     present = {s.source_file for s in sources} | set(kept)
-    # A full refresh (a replay) reloads every file; otherwise only those whose content changed.
+    # A full refresh (a replay) reloads every file; otherwise only those whose content changed,
+    # or whose table is gone. An entry stays until its file loads: a file that fails, or a
+    # population kept for want of an answer, keeps what silver goes by.
     changed = [
         s
         for s in sources
-        if settings.full_refresh or manifest.get(s.source_file, {}).get("sha256") != s.sha256
+        if settings.full_refresh
+        or manifest.get(s.source_file, {}).get("sha256") != s.sha256
+        or bronze_table(manifest.get(s.source_file, {})) in dropped
     ]
     return BronzePlan(manifest, changed, sorted(set(manifest) - present), retired, kept)
 
@@ -253,8 +260,8 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
     """
     ensure_schemas(spark, settings)
     manifest_name = settings.table("bronze", BRONZE_MANIFEST)
-    manifest = _without_dropped_tables(spark, settings, read_manifest(spark, manifest_name))
-    plan = plan_bronze(store, settings, manifest)
+    manifest = read_manifest(spark, manifest_name)
+    plan = plan_bronze(store, settings, manifest, dropped_tables(spark, settings, manifest))
     if plan.nothing_to_do:
         reason = "no file changed since the last load"
         names = [settings.table("bronze", t) for t in plan.known_tables] + [manifest_name]

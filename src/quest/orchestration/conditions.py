@@ -324,7 +324,9 @@ def missing_tables(settings: Settings, exists: Callable[[str], bool] | None = No
     Args:
         exists: the catalog's answer for a table name (on Databricks `spark.catalog.tableExists`).
             None: the local warehouse's folders are looked at instead, without a JVM: a Delta
-            table's log, and for a view its schema's folder (a view has no folder of its own).
+            table's log, and for a view its schema's folder (a view has no folder of its own,
+            so a view dropped alone is not seen there; `create_gold_views` runs whenever the
+            medallion does). A lookup that fails counts as missing.
             A Unity Catalog has no such folders: without `exists`, nothing is reported there.
     """
     if exists is None and settings.catalog:
@@ -333,10 +335,15 @@ def missing_tables(settings: Settings, exists: Callable[[str], bool] | None = No
     for layer, name, is_view in loaded_tables(settings):
         table = settings.table(layer, name)
         if exists is not None:
-            there = exists(table)
+            try:
+                there = exists(table)
+            except Exception as exc:  # the catalog's refusal is the load's to report
+                log.warning("%s cannot be looked up (%s); taken as missing", table, exc)
+                there = False
         else:
-            folder = settings.warehouse / f"{settings.schema(layer)}.db"
-            there = (folder if is_view else folder / name / "_delta_log").is_dir()
+            # The metastore keeps names in lower case, and so does the warehouse's layout.
+            folder = settings.warehouse / f"{settings.schema(layer).lower()}.db"
+            there = (folder if is_view else folder / name.lower() / "_delta_log").is_dir()
         if not there:
             missing.append(table)
     return missing
