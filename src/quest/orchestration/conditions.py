@@ -1,4 +1,6 @@
-"""Whether bronze, silver and gold have anything to do today, decided without Spark.
+"""Whether bronze, silver and gold have anything to do today, decided without a Spark job
+(locally without a JVM; on Databricks the running cluster's catalog is asked whether the tables
+are still there, `missing_tables`).
 
 The medallion only has work when its inputs moved: a file under the BLS prefix or the population
 object (compared by sha256, as bronze compares them), a gold view's definition or parameters, or
