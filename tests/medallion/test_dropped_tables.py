@@ -53,10 +53,11 @@ def test_a_schema_or_table_dropped_by_hand_is_loaded_again_by_the_next_plan(
 
     assert not plan("folders").run and not plan("catalog").run
     spark.sql(f"DROP TABLE {settings.table('bronze', 'pr_data')}")
+    spark.sql(f"DROP TABLE {settings.table('silver', 'bls_observations')}")
     spark.sql(f"DROP TABLE {settings.table('silver', 'population')}")
     spark.sql(f"DROP SCHEMA {settings.schema('gold')} CASCADE")
     gone = ", ".join(
-        [settings.table("silver", "population")]
+        [settings.table("silver", t) for t in ("bls_observations", "population")]
         + [settings.table("gold", v) for v in ("population_stats", "best_year_by_series")]
         + [settings.table("gold", "series_population_report")]
     )
@@ -71,8 +72,12 @@ def test_a_schema_or_table_dropped_by_hand_is_loaded_again_by_the_next_plan(
     bronze = load_bronze(spark, settings, store)
     assert bronze.tables[settings.table("bronze", "pr_data")].files == ["pr.data.0.Current"]
     silver = load_silver(spark, settings)
-    assert [f.source_file for f in silver.files] == [settings.datausa_key]
+    assert sorted(f.source_file for f in silver.files) == [
+        settings.datausa_key,
+        "pr.data.0.Current",
+    ]
     create_gold_views(spark, settings)
+    assert spark.table(settings.table("silver", "bls_observations")).count() == 1
     assert spark.table(settings.table("silver", "population")).count() == 1
     assert spark.table(settings.table("bronze", "pr_data")).count() == 1
     assert spark.table(settings.table("gold", "best_year_by_series")).count() == 1
