@@ -58,8 +58,10 @@ def test_a_schema_or_table_dropped_by_hand_is_loaded_again_by_the_next_plan(
     spark.sql(f"DROP SCHEMA {settings.schema('gold')} CASCADE")
     gone = ", ".join(
         [settings.table("silver", t) for t in ("bls_observations", "population")]
-        + [settings.table("gold", v) for v in ("population_stats", "best_year_by_series")]
-        + [settings.table("gold", "series_population_report")]
+        + [
+            settings.table("gold", v)
+            for v in ("population_stats", "best_year_by_series", "series_population_report")
+        ]
     )
     for lookup in lookups:
         decided = plan(lookup)

@@ -15,6 +15,7 @@ from quest.medallion.rules import RULES_VERSION
 from quest.orchestration import conditions
 from quest.orchestration.task_values import evaluate, publish, resolve
 from quest.store.local import LocalStore
+from tests.workflow.support import lay_out_loaded_tables
 
 QUIET = {"BLS": "0", "DataUSA": "0"}
 
@@ -114,9 +115,7 @@ def test_tables_dropped_after_a_complete_load_load_again_and_are_named(settings,
     gone = plan()
     assert gone.run and gone.reason.startswith("tables recorded as loaded are gone")
     assert "t_silver.bls_observations" in gone.reason and "t_gold.population_stats" in gone.reason
-    for layer, name, is_view in conditions.loaded_tables(settings):
-        folder = settings.warehouse / f"{settings.schema(layer)}.db"
-        (folder if is_view else folder / name / "_delta_log").mkdir(parents=True, exist_ok=True)
+    lay_out_loaded_tables(settings)
     assert not plan().run
     (settings.warehouse / "t_gold.db").rmdir()
     assert plan().reason == (

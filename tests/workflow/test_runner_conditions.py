@@ -21,6 +21,7 @@ from quest.orchestration.task_values import publish
 from quest.results import Status, TaskResult
 from quest.runner.local import run_workflow
 from quest.store.local import LocalStore
+from tests.workflow.support import lay_out_loaded_tables
 
 from .support import OPS, runner_settings
 
@@ -145,14 +146,6 @@ print(json.dumps({"code": code, "children": children, "gateway": gateway}))
 """
 
 
-def _lay_out_loaded_tables(settings) -> None:
-    """The warehouse folders a complete load leaves, where the plan looks for them without a
-    JVM: a Delta log per table, a schema folder for the views."""
-    for layer, name, is_view in conditions.loaded_tables(settings):
-        folder = settings.warehouse / f"{settings.schema(layer)}.db"
-        (folder if is_view else folder / name / "_delta_log").mkdir(parents=True, exist_ok=True)
-
-
 def test_a_quiet_day_of_quest_pipeline_skips_the_medallion_and_starts_no_jvm(settings, tmp_path):
     source = generate_sample(tmp_path / "source")
     with MirrorServer(source) as mirror:
@@ -165,7 +158,7 @@ def test_a_quiet_day_of_quest_pipeline_skips_the_medallion_and_starts_no_jvm(set
         store = LocalStore(run_settings.store_uri)
         planned = conditions.plan(run_settings, store, files_changed={})
         conditions.record(run_settings, store, planned.fingerprint)
-        _lay_out_loaded_tables(run_settings)
+        lay_out_loaded_tables(run_settings)
 
         env = {
             **os.environ,

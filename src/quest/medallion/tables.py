@@ -43,6 +43,13 @@ def table_version(spark, name: str) -> int | None:
     return int(row[0]) if row else None
 
 
+def local_table_folder(warehouse: Path, name: str) -> Path:
+    """Where a local warehouse keeps the managed table `schema.table`: the metastore keeps names
+    in lower case, and so does the warehouse's layout (`<warehouse>/<schema>.db/<table>`)."""
+    schema, _, table = name.rpartition(".")
+    return warehouse / f"{schema.lower()}.db" / table.lower()
+
+
 def clear_orphan_folder(spark, name: str) -> Path | None:
     """Locally, before `name` (which does not exist) is created: move aside the Delta folder a
     run killed while creating it left at its managed place. Returns where the folder went.
@@ -62,14 +69,14 @@ def clear_orphan_folder(spark, name: str) -> Path | None:
 
     if on_databricks():
         return None
-    schema, _, table = name.rpartition(".")
+    schema = name.rpartition(".")[0]
     if not schema or "." in schema:  # a three-part name: a remote catalog's business
         return None
     # Hadoop's paths, not URIs: taken as they are (no percent-decoding of a '%' in a home).
     warehouse = urlparse(spark.conf.get("spark.sql.warehouse.dir", ""))
     if warehouse.scheme not in ("", "file"):
         return None
-    folder = Path(warehouse.path) / f"{schema.lower()}.db" / table.lower()
+    folder = local_table_folder(Path(warehouse.path), name)
     log_dir = folder / "_delta_log"
     # The catalog is asked last, only when such a folder is there: the callers have just checked
     # that the table does not exist, and asking again guards a caller that did not.

@@ -331,6 +331,8 @@ def missing_tables(settings: Settings, exists: Callable[[str], bool] | None = No
             medallion does). A lookup that fails counts as missing.
             A Unity Catalog has no such folders: without `exists`, nothing is reported there.
     """
+    from quest.medallion.tables import local_table_folder
+
     if exists is None and settings.catalog:
         return []
     missing = []
@@ -343,9 +345,8 @@ def missing_tables(settings: Settings, exists: Callable[[str], bool] | None = No
                 log.warning("%s cannot be looked up (%s); taken as missing", table, exc)
                 there = False
         else:
-            # The metastore keeps names in lower case, and so does the warehouse's layout.
-            folder = settings.warehouse / f"{settings.schema(layer).lower()}.db"
-            there = (folder if is_view else folder / name.lower() / "_delta_log").is_dir()
+            folder = local_table_folder(settings.warehouse, table)
+            there = (folder.parent if is_view else folder / "_delta_log").is_dir()
         if not there:
             missing.append(table)
     return missing
