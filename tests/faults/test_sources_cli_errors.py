@@ -284,6 +284,10 @@ def test_the_export_lines_the_mirror_prints_set_both_urls_when_pasted_into_a_she
         stdout=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
+        # Ctrl-C as a terminal delivers it: a suite started as a background job (`make test &`,
+        # some CI runners) hands its children SIGINT ignored, and Python then raises no
+        # KeyboardInterrupt. A test process with a SparkContext had reset it by chance.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         lines = [mirror.stdout.readline() for _ in range(3)]
