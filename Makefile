@@ -32,10 +32,13 @@ setup: $(SPARK_STAMP)
 demo: setup
 	$(BIN)/quest demo
 
+# Two pytest-xdist workers: every Spark test on one of them, in the suite's one SparkSession (an
+# xdist group, tests/conftest.py), the rest of the suite on the other meanwhile. `pytest` alone,
+# or `-n 0`, runs in one process, as for a single module.
 test: setup secrets
 	$(BIN)/ruff check src tests workflows bench
 	$(BIN)/ruff format --check src tests workflows bench
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # Fails on any secret-looking string that is not in the reviewed baseline.
 secrets: $(STAMP)

@@ -35,6 +35,48 @@ def real_data(tmp_path_factory) -> Path:
 pytest_plugins = ["tests.sources.support", "tests.shared_run"]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Every test that needs Spark (the `spark` marker, or the session through a fixture) in one
+    xdist group: `make test` runs the suite on two workers with `--dist loadgroup`, so these all
+    run on one worker, in the suite's one SparkSession, while the sources, stores, workflow and
+    deploy tests run beside them on the other. First among the hooks: xdist's own names each
+    test by its group in this hook, and a mark added after it would put no test in the group."""
+    for item in items:
+        if item.get_closest_marker("spark") or "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("spark"))
+
+
+_UNGROUPED = pytest.StashKey[str]()
+
+
+def pytest_collection_finish(session):
+    """Xdist names each test of a group by it; where that renaming has no effect
+    (pytest-xdist#1386, with pytest 9.2) the Spark tests are spread over both workers, each
+    starting a SparkSession, and the suite would only run slower: each of them fails instead."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    lost = [
+        item.nodeid
+        for item in session.items
+        if item.get_closest_marker("xdist_group") and not item.nodeid.endswith("@spark")
+    ]
+    if lost:
+        session.config.stash[_UNGROUPED] = (
+            f"pytest-xdist did not group the {len(lost)} Spark tests: with this pytest and "
+            "pytest-xdist each worker would start a SparkSession. Keep the versions "
+            "pyproject.toml pins (pytest-xdist#1386), or run `pytest -n 0`."
+        )
+
+
+@pytest.fixture(autouse=True)
+def _spark_tests_grouped(request):
+    if request.node.get_closest_marker("xdist_group"):
+        message = request.config.stash.get(_UNGROUPED, None)
+        if message:
+            pytest.fail(message, pytrace=False)
+
+
 @pytest.fixture
 def away_from_utc(monkeypatch):
     """The process on Los Angeles time (UTC-8 in December) for the test, then back: PySpark

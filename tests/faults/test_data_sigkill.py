@@ -2,7 +2,9 @@
 version, and the next run completes and answers right.
 
 The load runs in child processes with their own SparkSession and home: the embedded Derby
-metastore of the suite's session cannot be shared. The parent reads the child's tables by path.
+metastore of the suite's session cannot be shared. The parent reads the child's tables by path
+with `deltalake`, so it needs no SparkSession and the test runs beside the suite's Spark tests
+(`make test`'s other worker).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from tests.bls_text import data_file, data_line
 from tests.medallion import independent
 from tests.medallion.helpers import put
 
-pytestmark = [pytest.mark.slow, pytest.mark.spark]
+pytestmark = [pytest.mark.slow, pytest.mark.jvm]
 
 CHILD = r"""
 import json, sys
@@ -131,10 +133,23 @@ def _data_files(table: str) -> set[Path]:
     return {p for p in Path(table).rglob("*.parquet") if "_delta_log" not in p.parts}
 
 
-def _observations(spark, home: Path) -> set[tuple]:
-    rows = (
-        spark.read.format("delta").load(_table_path(home, "silver", "bls_observations")).collect()
-    )
+def _rows(table: str) -> list[dict]:
+    """A child's table as its committed version holds it, read by path without a JVM."""
+    from deltalake import DeltaTable, QueryBuilder
+
+    read = QueryBuilder().register("t", DeltaTable(table)).execute("SELECT * FROM t").read_all()
+    columns = [read.column(name).to_pylist() for name in read.column_names]
+    return [dict(zip(read.column_names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _version(table: str) -> int:
+    from deltalake import DeltaTable
+
+    return DeltaTable(table).version()
+
+
+def _observations(home: Path) -> set[tuple]:
+    rows = _rows(_table_path(home, "silver", "bls_observations"))
     return {(r["series_id"], r["year"], r["period"], str(r["value"])) for r in rows}
 
 
@@ -143,7 +158,7 @@ def _expected_rows(lines: list[str]) -> set[tuple]:
     return {(s, y, p, f"{v:.3f}") for s, y, p, v in parsed}
 
 
-def test_silver_load_killed_mid_write_leaves_last_good_version_and_next_run_heals(spark, tmp_path):
+def test_silver_load_killed_mid_write_leaves_last_good_version_and_next_run_heals(tmp_path):
     home, root = tmp_path / "child-home", tmp_path / "store"
     store = LocalStore(root)
     put(store, "bls/pr/pr.data.0.Current", data_file(*V1))
@@ -154,11 +169,9 @@ def test_silver_load_killed_mid_write_leaves_last_good_version_and_next_run_heal
     first = _first_result(victim)
     v1_answers = independent.answers(data_file(*V1).encode(), population.encode())
     assert first["report"]["best_year"] == v1_answers["best_year"]
-    assert _observations(spark, home) == _expected_rows(V1)
+    assert _observations(home) == _expected_rows(V1)
     history = _table_path(home, "silver", "bls_observations")
-    good_version = (
-        spark.sql(f"DESCRIBE HISTORY delta.`{history}`").agg({"version": "max"}).first()[0]
-    )
+    good_version = _version(history)
 
     written_before = _data_files(history)
     put(store, "bls/pr/pr.data.0.Current", data_file(*V2))
@@ -168,12 +181,10 @@ def test_silver_load_killed_mid_write_leaves_last_good_version_and_next_run_heal
     assert victim.returncode == -signal.SIGKILL
     assert "RESULT" not in victim.stdout.read(), "the silver load finished before the kill"
 
-    after_kill = _observations(spark, home)
+    after_kill = _observations(home)
     assert after_kill in (_expected_rows(V1), _expected_rows(V2)), "a partial write is visible"
-    manifest = (
-        spark.read.format("delta").load(_table_path(home, "silver", "load_manifest")).collect()
-    )
-    version = spark.sql(f"DESCRIBE HISTORY delta.`{history}`").agg({"version": "max"}).first()[0]
+    manifest = _rows(_table_path(home, "silver", "load_manifest"))
+    version = _version(history)
     # Only a commit slipped in between the file's landing and the kill can make the new rows
     # visible; otherwise the table is at its last good version, the interrupted write's files
     # lying in its folder unreferenced.
@@ -181,19 +192,14 @@ def test_silver_load_killed_mid_write_leaves_last_good_version_and_next_run_heal
     assert len(manifest) == 2
 
     second = _result(_child(home, root, "resume"))
-    assert _observations(spark, home) == _expected_rows(V2)
+    assert _observations(home) == _expected_rows(V2)
     wanted = independent.answers(data_file(*V2).encode(), population.encode())
     assert second["report"]["best_year"] == wanted["best_year"]
     assert second["report"]["series_report"] == wanted["series_report"]
     assert second["report"]["population_stats"]["mean"] == pytest.approx(
         wanted["population_stats"]["mean"]
     )
-    entries = {
-        r["source_file"]: r
-        for r in spark.read.format("delta")
-        .load(_table_path(home, "silver", "load_manifest"))
-        .collect()
-    }
+    entries = {r["source_file"]: r for r in _rows(_table_path(home, "silver", "load_manifest"))}
     current = entries["pr.data.0.Current"]
     assert (
         current["rows_in"]

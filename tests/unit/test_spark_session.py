@@ -149,7 +149,7 @@ def _session_in_a_new_process(record_dir, home):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.spark
+@pytest.mark.jvm
 def test_a_new_session_resolves_with_ivy_once_then_names_the_recorded_jars(tmp_path):
     records = tmp_path / "records"
     first = _session_in_a_new_process(records, tmp_path / "home1")

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.jvm
 
 ENGINE_LINES = re.compile(r"ivy|:: resolution|log4j|WARN |NativeCodeLoader|confs:", re.I)
 
