@@ -32,13 +32,13 @@ setup: $(SPARK_STAMP)
 demo: setup
 	$(BIN)/quest demo
 
-# Two pytest-xdist workers: every Spark test on one of them, in the suite's one SparkSession (an
-# xdist group, tests/conftest.py), the rest of the suite on the other meanwhile. `pytest` alone,
-# or `-n 0`, runs in one process, as for a single module.
+# Two pytest-xdist workers: every Spark test on one of them, in order, in the suite's one
+# SparkSession (an xdist group, tests/conftest.py); the other tests are shared out between the
+# two meanwhile. `pytest` without `-n` runs in one process, as for a single module.
 test: setup secrets
 	$(BIN)/ruff check src tests workflows bench
 	$(BIN)/ruff format --check src tests workflows bench
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2
 
 # Fails on any secret-looking string that is not in the reviewed baseline.
 secrets: $(STAMP)

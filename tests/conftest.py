@@ -38,10 +38,10 @@ pytest_plugins = ["tests.sources.support", "tests.shared_run"]
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Every test that needs Spark (the `spark` marker, or the session through a fixture) in one
-    xdist group: `make test` runs the suite on two workers with `--dist loadgroup`, so these all
-    run on one worker, in the suite's one SparkSession, while the sources, stores, workflow and
-    deploy tests run beside them on the other. First among the hooks: xdist's own names each
-    test by its group in this hook, and a mark added after it would put no test in the group."""
+    xdist group: `make test` runs the suite on two workers (`-n 2`, with `--dist loadgroup` from
+    the pytest options), so these all run on one worker, in order, in the suite's one
+    SparkSession, while the other tests are shared out between the two workers. First among the
+    hooks: xdist names each test by its group in this same hook, from the marks already there."""
     for item in items:
         if item.get_closest_marker("spark") or "spark" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("spark"))
@@ -51,15 +51,17 @@ _UNGROUPED = pytest.StashKey[str]()
 
 
 def pytest_collection_finish(session):
-    """Xdist names each test of a group by it; where that renaming has no effect
-    (pytest-xdist#1386, with pytest 9.2) the Spark tests are spread over both workers, each
-    starting a SparkSession, and the suite would only run slower: each of them fails instead."""
+    """Xdist 3.8.0 tells the scheduler a test's group by renaming it `<name>@<group>`; where the
+    renaming has no effect (pytest-xdist#1386, with pytest 9.2) the Spark tests would be spread
+    over both workers, each starting a SparkSession: each fails instead, before its fixtures
+    (`pytest_runtest_setup`). A later xdist that passes the group another way would trip this
+    check too, and should be pinned with it removed."""
     if not getattr(session.config.option, "loadgroup", False):
         return
     lost = [
         item.nodeid
         for item in session.items
-        if item.get_closest_marker("xdist_group") and not item.nodeid.endswith("@spark")
+        if item.get_closest_marker("xdist_group") and "@spark" not in item.nodeid
     ]
     if lost:
         session.config.stash[_UNGROUPED] = (
@@ -69,12 +71,11 @@ def pytest_collection_finish(session):
         )
 
 
-@pytest.fixture(autouse=True)
-def _spark_tests_grouped(request):
-    if request.node.get_closest_marker("xdist_group"):
-        message = request.config.stash.get(_UNGROUPED, None)
-        if message:
-            pytest.fail(message, pytrace=False)
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    message = item.config.stash.get(_UNGROUPED, None)
+    if message and item.get_closest_marker("xdist_group"):
+        pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture

@@ -274,20 +274,26 @@ def test_the_mirror_on_a_taken_port_or_an_empty_folder_is_one_error_line(tmp_pat
     assert "holds neither bls/pr/ nor datausa/" in _one_error_line(capsys.readouterr().err)
 
 
+# `python -m quest` with Ctrl-C as a terminal delivers it: a suite started as a background job
+# (`make test &`, some CI runners) hands its children SIGINT ignored, and Python then raises no
+# KeyboardInterrupt.
+_AS_IN_A_TERMINAL = """
+import runpy, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+runpy.run_module("quest", run_name="__main__", alter_sys=True)
+"""
+
+
 def test_the_export_lines_the_mirror_prints_set_both_urls_when_pasted_into_a_shell(tmp_path):
     import signal
     import subprocess
     import sys
 
     mirror = subprocess.Popen(
-        [sys.executable, "-m", "quest", "mirror"],
+        [sys.executable, "-c", _AS_IN_A_TERMINAL, "mirror"],
         stdout=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
-        # Ctrl-C as a terminal delivers it: a suite started as a background job (`make test &`,
-        # some CI runners) hands its children SIGINT ignored, and Python then raises no
-        # KeyboardInterrupt. A test process with a SparkContext had reset it by chance.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         lines = [mirror.stdout.readline() for _ in range(3)]
