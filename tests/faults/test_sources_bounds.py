@@ -134,16 +134,19 @@ def _page(links: int) -> str:
 
 
 def _parse_seconds(links: int) -> float:
+    """The parse's CPU seconds on this thread: wall time also counts the time other processes
+    take the core (`make test` runs a Spark worker beside this one), and once made a linear
+    parse look like 8.2x."""
     page = _page(links)
-    started = time.perf_counter()
+    started = time.thread_time()
     assert len(parse_listing(page, "http://h/pub/time.series/pr/")) == links
-    return time.perf_counter() - started
+    return time.thread_time() - started
 
 
 def test_the_listing_parses_in_time_linear_in_its_size():
     """Four times the links must cost about four times as long (a quadratic parse: sixteen)."""
     small = min(_parse_seconds(2_000) for _ in range(3))
-    large = min(_parse_seconds(8_000) for _ in range(2))
+    large = min(_parse_seconds(8_000) for _ in range(3))
     assert large / small < 8, (small, large)
 
 
