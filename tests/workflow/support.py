@@ -16,9 +16,8 @@ from brickflow import (
 )
 
 from quest.config import Settings
-from quest.medallion.tables import local_table_folder
 from quest.mirror.server import STOP_POLL_SECONDS
-from quest.orchestration.conditions import loaded_tables
+from quest.orchestration.conditions import loaded_tables, local_trace
 from quest.results import Status, TaskResult
 
 OPS = "ops@example.org"
@@ -206,5 +205,6 @@ def lay_out_loaded_tables(settings: Settings) -> None:
     """The warehouse folders a complete load leaves, where the plan looks for them without a
     JVM: a Delta log per table, a schema folder for the views."""
     for layer, name, is_view in loaded_tables(settings):
-        folder = local_table_folder(settings.warehouse, settings.table(layer, name))
-        (folder.parent if is_view else folder / "_delta_log").mkdir(parents=True, exist_ok=True)
+        local_trace(settings, settings.table(layer, name), is_view).mkdir(
+            parents=True, exist_ok=True
+        )

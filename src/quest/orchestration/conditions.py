@@ -320,6 +320,15 @@ def loaded_tables(settings: Settings) -> list[tuple[str, str, bool]]:
     ]
 
 
+def local_trace(settings: Settings, table: str, is_view: bool) -> Path:
+    """What a load leaves of `table` in the local warehouse: its Delta log, or for a view (which
+    has no folder of its own) its schema's folder."""
+    from quest.medallion.tables import local_table_folder
+
+    folder = local_table_folder(settings.warehouse, table)
+    return folder.parent if is_view else folder / "_delta_log"
+
+
 def missing_tables(settings: Settings, exists: Callable[[str], bool] | None = None) -> list[str]:
     """The tables and views of `loaded_tables` that are not there.
 
@@ -331,8 +340,6 @@ def missing_tables(settings: Settings, exists: Callable[[str], bool] | None = No
             medallion does). A lookup that fails counts as missing.
             A Unity Catalog has no such folders: without `exists`, nothing is reported there.
     """
-    from quest.medallion.tables import local_table_folder
-
     if exists is None and settings.catalog:
         return []
     missing = []
@@ -345,8 +352,7 @@ def missing_tables(settings: Settings, exists: Callable[[str], bool] | None = No
                 log.warning("%s cannot be looked up (%s); taken as missing", table, exc)
                 there = False
         else:
-            folder = local_table_folder(settings.warehouse, table)
-            there = (folder.parent if is_view else folder / "_delta_log").is_dir()
+            there = local_trace(settings, table, is_view).is_dir()
         if not there:
             missing.append(table)
     return missing
