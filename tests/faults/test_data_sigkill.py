@@ -21,6 +21,7 @@ import pytest
 
 from quest.store import LocalStore
 from tests.bls_text import data_file, data_line
+from tests.delta_rows import delta_rows
 from tests.medallion import independent
 from tests.medallion.helpers import put
 
@@ -133,15 +134,6 @@ def _data_files(table: str) -> set[Path]:
     return {p for p in Path(table).rglob("*.parquet") if "_delta_log" not in p.parts}
 
 
-def _rows(table: str) -> list[dict]:
-    """A child's table as its committed version holds it, read by path without a JVM."""
-    from deltalake import DeltaTable, QueryBuilder
-
-    read = QueryBuilder().register("t", DeltaTable(table)).execute("SELECT * FROM t").read_all()
-    columns = [read.column(name).to_pylist() for name in read.column_names]
-    return [dict(zip(read.column_names, row, strict=True)) for row in zip(*columns, strict=True)]
-
-
 def _version(table: str) -> int:
     from deltalake import DeltaTable
 
@@ -149,7 +141,7 @@ def _version(table: str) -> int:
 
 
 def _observations(home: Path) -> set[tuple]:
-    rows = _rows(_table_path(home, "silver", "bls_observations"))
+    rows = delta_rows(_table_path(home, "silver", "bls_observations"))
     return {(r["series_id"], r["year"], r["period"], str(r["value"])) for r in rows}
 
 
@@ -183,7 +175,7 @@ def test_silver_load_killed_mid_write_leaves_last_good_version_and_next_run_heal
 
     after_kill = _observations(home)
     assert after_kill in (_expected_rows(V1), _expected_rows(V2)), "a partial write is visible"
-    manifest = _rows(_table_path(home, "silver", "load_manifest"))
+    manifest = delta_rows(_table_path(home, "silver", "load_manifest"))
     version = _version(history)
     # Only a commit slipped in between the file's landing and the kill can make the new rows
     # visible; otherwise the table is at its last good version, the interrupted write's files
@@ -199,7 +191,9 @@ def test_silver_load_killed_mid_write_leaves_last_good_version_and_next_run_heal
     assert second["report"]["population_stats"]["mean"] == pytest.approx(
         wanted["population_stats"]["mean"]
     )
-    entries = {r["source_file"]: r for r in _rows(_table_path(home, "silver", "load_manifest"))}
+    entries = {
+        r["source_file"]: r for r in delta_rows(_table_path(home, "silver", "load_manifest"))
+    }
     current = entries["pr.data.0.Current"]
     assert (
         current["rows_in"]

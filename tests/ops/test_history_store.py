@@ -11,6 +11,7 @@ from quest.config import Settings
 from quest.medallion import tables
 from quest.ops import history_store as hs
 from quest.ops.run_history import CHANGED, FAILED, SKIPPED, UNCHANGED, TaskRun
+from tests.delta_rows import delta_rows
 
 T0 = datetime(2026, 8, 6, 10, 0, tzinfo=UTC)
 
@@ -21,19 +22,7 @@ def row(run: str, task: str, status: str = CHANGED, attempts: int = 1, **more) -
 
 
 def read(location) -> list[dict]:
-    """The table's rows, read without a JVM (DataFusion inside `deltalake`)."""
-    from deltalake import DeltaTable, QueryBuilder
-
-    result = (
-        QueryBuilder()
-        .register("h", DeltaTable(str(location)))
-        .execute("SELECT * FROM h ORDER BY run_id, task")
-        .read_all()
-    )
-    columns = {name: result.column(name).to_pylist() for name in result.column_names}
-    return [
-        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
-    ]
+    return delta_rows(location, order_by="run_id, task")
 
 
 @pytest.fixture
