@@ -44,6 +44,13 @@ _LOCAL_CONF = {
 DEFAULT_DRIVER_MEMORY = "2g"
 
 
+# Hive's folder for the files an `ADD JAR` / `ADD FILE` fetches, which quest never uses. Its
+# default is `<java.io.tmpdir>/<Hive session id>_resources`, made at each session's start and
+# never removed (Spark does not close Hive's session): one empty folder left in /tmp per local
+# run. One folder under the home instead, the same for every session.
+HIVE_RESOURCES = "hive.downloaded.resources.dir"
+
+
 def driver_memory() -> str:
     """The local driver's heap: `QUEST_SPARK_DRIVER_MEMORY` (a JVM size such as `4g`), else 2g."""
     return os.environ.get("QUEST_SPARK_DRIVER_MEMORY", "").strip() or DEFAULT_DRIVER_MEMORY
@@ -106,6 +113,7 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
             "spark.driver.extraJavaOptions",
             driver_java_options(java_property("derby.system.home", str(home))),
         )
+        .config(f"spark.hadoop.{HIVE_RESOURCES}", str(home / "hive-resources"))
         .enableHiveSupport()
     )
     engine_log = engine_log or home / "engine.log"

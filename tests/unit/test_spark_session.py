@@ -1,5 +1,6 @@
 """The local SparkSession's driver: a 2 GiB heap unless QUEST_SPARK_DRIVER_MEMORY says otherwise,
-the parallel garbage collector, and Delta's jars named from the record of Ivy's resolution."""
+the parallel garbage collector, Hive's scratch folder in the home, and Delta's jars named from the
+record of Ivy's resolution."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from quest.spark import (
     DEFAULT_DRIVER_MEMORY,
+    HIVE_RESOURCES,
     _jars_set_elsewhere,
     _usable_record,
     driver_java_options,
@@ -45,6 +47,15 @@ def test_the_local_driver_collects_garbage_with_the_parallel_collector(spark):
     # What the JVM runs, not only what it was asked: the parallel collector's two beans.
     beans = spark._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
     assert sorted(bean.getName() for bean in beans) == ["PS MarkSweep", "PS Scavenge"]
+
+
+def test_hive_keeps_its_resources_folder_in_the_home_not_one_per_run_in_tmp(spark, spark_home):
+    # Hive makes the folder as its session starts (the catalog's first use); by default it is
+    # `<tmp>/<session id>_resources`, never removed.
+    spark.sql("SHOW DATABASES").collect()
+    assert (spark_home / "hive-resources").is_dir()
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    assert conf.get(HIVE_RESOURCES) == str(spark_home / "hive-resources")
 
 
 def test_a_java_property_stays_one_quoted_option_whatever_its_value():
