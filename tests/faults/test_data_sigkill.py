@@ -80,7 +80,16 @@ POPULATION = {
 
 
 def _child(home: Path, store: Path, step: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # A JVM killed with SIGKILL cannot remove its scratch folders (Spark's `spark-*`,
+    # `blockmgr-*` and `artifacts-*`): they go in the test's folder, not in /tmp.
+    scratch = home.parent / "jvm-tmp"
+    scratch.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "SPARK_LOCAL_DIRS": str(scratch),
+        "JAVA_TOOL_OPTIONS": f"-Djava.io.tmpdir={scratch}",
+    }
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, str(home), str(store), step],
         stdin=subprocess.PIPE,
