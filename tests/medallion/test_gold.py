@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
@@ -21,7 +22,9 @@ from quest.medallion.gold import (
 )
 from quest.medallion.report import format_report, gold_report, print_report
 from quest.medallion.tables import sql_str
+from quest.orchestration import conditions
 from quest.spark import ensure_schemas
+from quest.store import LocalStore
 
 pytestmark = pytest.mark.spark
 CUR = "pr.data.0.Current"
@@ -206,6 +209,30 @@ def test_print_report_prints_the_json_answers(spark, silver, capsys):
 def test_print_report_without_gold_views_says_what_to_run(spark, spark_settings):
     with pytest.raises(ConfigError, match="quest run"):
         print_report(spark_settings)
+
+
+def test_print_report_without_gold_views_and_no_load_recorded_writes_no_record(spark, silver):
+    with pytest.raises(ConfigError, match=r"are not in the catalog under .*: run `quest run`"):
+        print_report(silver)
+    assert not Path(conditions.record_location(silver)).exists()
+
+
+def test_a_gold_view_dropped_after_a_complete_load_makes_the_next_plan_load_again(spark, silver):
+    # A quiet day's local plan sees a view only through its schema's folder, not a view dropped
+    # by hand: the report, which asks the catalog, withdraws the record of the complete load.
+    create_gold_views(spark, silver)
+    store = LocalStore(silver.store_uri)
+    conditions.write_record(silver, store, conditions.current_state(silver, store))
+    unchanged = {"BLS": "0", "DataUSA": "0"}
+    assert not conditions.plan(silver, store, files_changed=unchanged).run
+    view = silver.table("gold", "best_year_by_series")
+    spark.sql(f"DROP VIEW {view}")
+    with pytest.raises(ConfigError, match="recorded a complete load") as refused:
+        print_report(silver)
+    assert str(refused.value).startswith(f"{view} is not in the catalog under {silver.home}")
+    again = conditions.plan(silver, store, files_changed=unchanged)
+    assert again.run
+    assert again.reason.startswith(f"quest report found {view} missing from the catalog at ")
 
 
 def test_view_parameters_are_refused_when_they_could_inject_sql(spark, silver):

@@ -70,15 +70,38 @@ GOLD_VIEWS = ("population_stats", "best_year_by_series", "series_population_repo
 
 
 def require_gold_views(spark, settings: Settings) -> None:
-    """Raises ConfigError naming the first gold view missing from the catalog."""
+    """Raises ConfigError naming the gold views missing from the catalog.
+
+    Locally, when the last run recorded a complete load, the record is withdrawn first: the views
+    were dropped since (by hand), which a quiet day's plan cannot see without a JVM, and the next
+    `quest run` would otherwise skip the medallion and leave them missing.
+    """
+    missing = [
+        settings.table("gold", view)
+        for view in GOLD_VIEWS
+        if not spark.catalog.tableExists(settings.table("gold", view))
+    ]
+    if not missing:
+        return
+    gone = ", ".join(missing)
     if on_databricks():
         where, fix = "the catalog", "run the quest_pipeline job, or this notebook with write=true"
-    else:
-        where = f"the catalog under {settings.home}"
-        fix = "run `quest run` (or `make demo`) first, or point QUEST_HOME at the right home"
-    for view in GOLD_VIEWS:
-        if not spark.catalog.tableExists(settings.table("gold", view)):
-            raise ConfigError(f"{settings.table('gold', view)} is not in {where}: {fix}")
+        raise ConfigError(f"{gone} {_is_are(missing)} not in {where}: {fix}")
+    from quest.orchestration.conditions import withdraw_if_loaded
+
+    where = f"the catalog under {settings.home}"
+    found = f"{gone} missing from the catalog"
+    if withdraw_if_loaded(settings, "quest report", found):
+        raise ConfigError(
+            f"{gone} {_is_are(missing)} not in {where}, though the last run recorded a complete "
+            "load (dropped by hand?): run `quest run`, which loads the medallion again"
+        )
+    fix = "run `quest run` (or `make demo`) first, or point QUEST_HOME at the right home"
+    raise ConfigError(f"{gone} {_is_are(missing)} not in {where}: {fix}")
+
+
+def _is_are(items: list) -> str:
+    return "is" if len(items) == 1 else "are"
 
 
 def quarantine_counts(spark, settings: Settings):

@@ -198,6 +198,12 @@ def _no_record_reason(settings: Settings, data: dict | None) -> str:
     found = data.get("version") if data else None
     if found == RECORD_VERSION and isinstance(data.get(LOADING), dict):
         started = data[LOADING]
+        if started.get("found"):
+            return (
+                f"{started.get('by') or 'a command'} found {started['found']} at "
+                f"{started.get('since') or 'an unknown time'}, after the last complete load "
+                "(dropped by hand?), so the medallion loads again"
+            )
         return (
             f"{started.get('by') or 'a task'} started writing the tables at "
             f"{started.get('since') or 'an unknown time'} and no complete load was recorded "
@@ -236,6 +242,22 @@ def withdraw_record(settings: Settings, store: Store | None, by: str) -> str:
         store: the store; needed only when the record is kept there (a Unity Catalog).
     """
     return _write_record_data(settings, store, {LOADING: {"by": by, "since": _now()}})
+
+
+def withdraw_if_loaded(settings: Settings, by: str, found: str) -> str | None:
+    """Withdraw the local record of a complete load that the catalog contradicts: `by` (a
+    command) `found` what every complete load leaves gone (a gold view dropped by hand, which a
+    local plan cannot see without a JVM). The next plan then runs the medallion, and says why.
+
+    Returns where the record was, or None when no complete load is recorded here (the next plan
+    runs the medallion anyway) or the record is kept in the store (a Unity Catalog: the plan asks
+    the catalog itself).
+    """
+    if settings.catalog or _recorded_state(settings, _read_record_data(settings, None)) is None:
+        return None
+    return _write_record_data(
+        settings, None, {LOADING: {"by": by, "since": _now(), "found": found}}
+    )
 
 
 def _now() -> str:
