@@ -124,3 +124,39 @@ def test_a_dropped_bronze_table_keeps_its_manifest_entries_until_their_files_loa
     assert [f.source_file for f in bronze.files] == [settings.datausa_key]
     assert load_silver(spark, settings).files == []
     assert spark.table(population).count() == 1
+
+
+def test_a_dropped_quarantine_is_put_back_with_what_each_file_set_aside(
+    spark, spark_home, tmp_path_factory
+):
+    settings = own_settings(spark_home, tmp_path_factory, "dropq")
+    store = LocalStore(settings.store_uri)
+    lines = [data_line("PRS30006032", 2013, "Q01", "1"), data_line("PRS30006032", 2013, "Q07", "2")]
+    put(store, "bls/pr/pr.data.0.Current", data_file(*lines))
+    put(store, settings.datausa_key, json.dumps(POPULATION))
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    create_gold_views(spark, settings)
+    quarantine = settings.table("silver", "quarantine")
+    observations = settings.table("silver", "bls_observations")
+    set_aside = sorted(spark.table(quarantine).select("source_file", "rule", "period").collect())
+    assert [tuple(r) for r in set_aside] == [("pr.data.0.Current", "period_known", "Q07")]
+    kept = sorted(spark.table(observations).collect())
+    assert conditions.record(
+        settings, store, conditions.plan(settings, store, files_changed=QUIET).fingerprint
+    ).recorded
+
+    spark.sql(f"DROP TABLE {quarantine}")
+    missing = functools.partial(conditions.missing_tables, settings)
+    decided = conditions.plan(settings, store, files_changed=QUIET, tables_missing=missing)
+    assert decided.run
+    assert decided.reason == f"tables recorded as loaded are gone (dropped by hand?): {quarantine}"
+    assert load_bronze(spark, settings, store).files == []
+    silver = load_silver(spark, settings)
+    assert sorted(f.source_file for f in silver.files) == [
+        settings.datausa_key,
+        "pr.data.0.Current",
+    ]
+    back = sorted(spark.table(quarantine).select("source_file", "rule", "period").collect())
+    assert back == set_aside, "the quarantine holds again what the file set aside"
+    assert sorted(spark.table(observations).collect()) == kept

@@ -333,10 +333,11 @@ def loaded_tables(settings: Settings) -> list[tuple[str, str, bool]]:
     views are created over silver's tables, so a load that reached the record made them all."""
     from quest.medallion.manifest import BRONZE_MANIFEST, SILVER_MANIFEST
     from quest.medallion.report import GOLD_VIEWS
-    from quest.medallion.silver_tables import OBSERVATIONS, POPULATION
+    from quest.medallion.silver_tables import OBSERVATIONS, POPULATION, QUARANTINE
 
     tables = [("bronze", BRONZE_MANIFEST)]
-    tables += [("silver", name) for name in (OBSERVATIONS, POPULATION, SILVER_MANIFEST)]
+    silver = (OBSERVATIONS, POPULATION, QUARANTINE, SILVER_MANIFEST)
+    tables += [("silver", name) for name in silver]
     return [(layer, name, False) for layer, name in tables] + [
         ("gold", view, True) for view in GOLD_VIEWS
     ]
