@@ -16,6 +16,8 @@
 # MAGIC   (`PRS30006032`, `Q01`)
 # MAGIC - `write`: `true` replaces the gold views with these parameters first (the job sets it);
 # MAGIC   `false`, the default when the notebook is opened by hand, reads the existing views
+# MAGIC   (locally, a view missing after a complete load withdraws the record of that load, so
+# MAGIC   that the next `quest run` loads again)
 # MAGIC
 # MAGIC Opened by hand on Databricks, the widgets start at the **dev** environment: `env` dev,
 # MAGIC `catalog` `quest_dev`, `store` `s3://quest-dev-republish`. For another environment set
@@ -98,7 +100,7 @@ if write:
     quest_summary = result
     print(result.describe())
 else:
-    require_gold_views(spark, settings)
+    require_gold_views(spark, settings, by="the gold_analysis notebook")
     report = gold_report(spark, settings)
     quarantine = quarantine_summary(spark, settings)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
 from quest.config import Settings
 from quest.medallion import rules as R
 from quest.medallion.bronze import BronzePlan, _without_clashes, plan_bronze
-from quest.medallion.silver import plan_silver
+from quest.medallion.silver import _reload_dropped_tables, plan_silver
 from quest.medallion.store_files import FileKind, SourceFile, mapping_table_name
 from quest.store import LocalStore
 from tests.bls_text import data_file, data_line
@@ -162,6 +163,46 @@ def test_silver_plans_the_tabular_files_whose_bronze_content_changed():
         if e["table"]
     }
     assert plan_silver(bronze, quiet).nothing_to_do
+
+
+class _Catalog:
+    """A catalog that has every table but those named `gone`."""
+
+    def __init__(self, *gone: str):
+        self.gone = set(gone)
+
+    @property
+    def catalog(self):
+        return self
+
+    def tableExists(self, name: str) -> bool:  # noqa: N802 (Spark's name)
+        return name not in self.gone
+
+
+def test_a_gone_quarantine_loads_every_tabular_file_again_and_a_prose_one_stays_gone():
+    # A mapping file that now reads as prose is gone from silver: it must not be loaded again
+    # (it has no table) when the quarantine is put back.
+    rules = R.RULES_VERSION
+    bronze = {
+        "pr.data.0.Current": {"kind": "data", "table": "pr_data", "sha256": "d"},
+        "pr.period": {"kind": "mapping", "table": "pr_mapping", "sha256": "m"},
+        "pr.seasonal": {"kind": "prose", "table": "", "sha256": "now prose"},
+        "datausa/population.json": {"kind": "population", "table": "population", "sha256": "p"},
+    }
+    loaded = {
+        "pr.data.0.Current": {"table": "bls_observations", "sha256": "d", "rules": rules},
+        "pr.period": {"table": "pr_mapping", "sha256": "m", "rules": rules},
+        "pr.seasonal": {"table": "pr_mapping", "sha256": "was a table", "rules": rules},
+        "datausa/population.json": {"table": "population", "sha256": "p", "rules": rules},
+    }
+    settings = Settings(home=Path("/nowhere"))
+    plan = plan_silver(bronze, loaded)
+    assert plan.gone == ["pr.seasonal"] and not plan.pending
+    assert _reload_dropped_tables(_Catalog(), settings, plan) == plan
+    again = _reload_dropped_tables(_Catalog(settings.table("silver", "quarantine")), settings, plan)
+    assert sorted(again.pending) == ["datausa/population.json", "pr.data.0.Current", "pr.period"]
+    assert again.gone == ["pr.seasonal"]
+    assert "" not in again.tables()
 
 
 @pytest.mark.parametrize("rules", [None, R.RULES_VERSION - 1])

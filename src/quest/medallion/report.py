@@ -69,12 +69,13 @@ def gold_report(spark, settings: Settings) -> dict:
 GOLD_VIEWS = ("population_stats", "best_year_by_series", "series_population_report")
 
 
-def require_gold_views(spark, settings: Settings) -> None:
+def require_gold_views(spark, settings: Settings, by: str = "quest report") -> None:
     """Raises ConfigError naming the gold views missing from the catalog.
 
-    Locally, when the last run recorded a complete load, the record is withdrawn first: the views
-    were dropped since (by hand), which a quiet day's plan cannot see without a JVM, and the next
-    `quest run` would otherwise skip the medallion and leave them missing.
+    Locally, when a complete load is recorded, `by` (the command or notebook asking) withdraws
+    that record before it raises: the views were dropped since (by hand), which a quiet day's
+    plan cannot see without a JVM, and the next `quest run` would otherwise skip the medallion
+    and leave them missing.
     """
     missing = [
         settings.table("gold", view)
@@ -90,11 +91,10 @@ def require_gold_views(spark, settings: Settings) -> None:
     from quest.orchestration.conditions import withdraw_if_loaded
 
     where = f"the catalog under {settings.home}"
-    found = f"{gone} missing from the catalog"
-    if withdraw_if_loaded(settings, "quest report", found):
+    if withdraw_if_loaded(settings, by, f"{gone} missing from the catalog"):
         raise ConfigError(
-            f"{gone} {_is_are(missing)} not in {where}, though the last run recorded a complete "
-            "load (dropped by hand?): run `quest run`, which loads the medallion again"
+            f"{gone} {_is_are(missing)} not in {where}, though a complete load was recorded "
+            "(dropped by hand?): run `quest run`, which loads the medallion again"
         )
     fix = "run `quest run` (or `make demo`) first, or point QUEST_HOME at the right home"
     raise ConfigError(f"{gone} {_is_are(missing)} not in {where}: {fix}")

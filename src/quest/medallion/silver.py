@@ -309,7 +309,11 @@ def _reload_dropped_tables(spark, settings: Settings, plan: SilverPlan) -> Silve
     """Files loaded into the observations or population table, when that table is gone
     (dropped by hand), load again instead of being taken as loaded; every loaded file when the
     quarantine is gone, so that what each set aside is put back, not recreated empty."""
-    loaded = [f for f in plan.loaded if f in plan.bronze and f not in plan.pending]
+    loaded = [
+        f
+        for f in plan.loaded
+        if plan.bronze.get(f, {}).get("kind") in _TABULAR and f not in plan.pending
+    ]
     quarantine = settings.table("silver", S.QUARANTINE)
     if loaded and not table_exists(spark, quarantine):
         log.warning("silver: %s gone from the catalog; every file loads again", quarantine)
