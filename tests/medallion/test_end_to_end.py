@@ -202,6 +202,8 @@ def test_one_changed_value_updates_one_silver_row_and_the_change_feed_shows_it(s
 
     assert summaries["silver"].tables[name].rows_updated == 1
     assert summaries["silver"].tables[name].rows_inserted == 0
+    # The MERGE's source was a temporary view: not left behind for a notebook to stumble on.
+    assert not [t.name for t in spark.catalog.listTables() if t.name.startswith("quest_")]
     changes = (
         spark.read.format("delta")
         .option("readChangeFeed", "true")

@@ -561,8 +561,7 @@ def _load_observations(load: _SilverLoad, files: list[str], gone: list[str]) -> 
         if first_load:
             append(spark, typed, name)
         else:
-            typed.createOrReplaceTempView("quest_silver_observations")
-            merged = S.merge_observations(spark, name, "quest_silver_observations", files + gone)
+            merged = S.merge_observations(spark, name, typed, files + gone)
             load.merged_rows(name, merged)
     if split.quarantined is not None:
         load.quarantined.append(split.quarantined)
@@ -638,8 +637,7 @@ def _load_population(load: _SilverLoad, source_file: str) -> FileResult:
         append(spark, valid, name)
         load.appended(name, [done])
     else:
-        valid.createOrReplaceTempView("quest_silver_population")
-        load.merged_rows(name, S.merge_population(spark, name, "quest_silver_population"))
+        load.merged_rows(name, S.merge_population(spark, name, valid))
     load.commits.add(name)
     load.record(done, S.POPULATION)
     return done

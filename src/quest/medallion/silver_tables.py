@@ -18,6 +18,7 @@ from quest.medallion.tables import (
     replace_where,
     sql_str,
     table_exists,
+    via_view,
 )
 
 log = logging.getLogger(__name__)
@@ -102,15 +103,17 @@ def merged_rows(result) -> dict[str, int]:
     }
 
 
-def merge_observations(spark, name: str, source_view: str, scope: list[str]) -> dict[str, int]:
-    """Upsert the changed files' valid rows; delete rows gone from those files only.
+def merge_observations(spark, name: str, rows, scope: list[str]) -> dict[str, int]:
+    """Upsert the changed files' valid `rows`; delete rows gone from those files only.
 
     Returns:
         The rows inserted, updated and deleted (`merged_rows`).
     """
-    result = spark.sql(
+    result = via_view(
+        spark,
+        rows,
         f"""
-        MERGE INTO {name} t USING {source_view} s
+        MERGE INTO {name} t USING {{view}} s
         ON t.source_file = s.source_file AND t.series_id = s.series_id
            AND t.year = s.year AND t.period = s.period
         WHEN MATCHED AND (t.value <> s.value OR NOT (t.footnote_codes <=> s.footnote_codes))
@@ -118,23 +121,25 @@ def merge_observations(spark, name: str, source_view: str, scope: list[str]) -> 
                           t._source_sha256 = s._source_sha256, t._loaded_at = s._loaded_at
         WHEN NOT MATCHED THEN INSERT *
         WHEN NOT MATCHED BY SOURCE AND t.source_file IN ({in_list(scope)}) THEN DELETE
-        """
+        """,
     )
     return merged_rows(result)
 
 
-def merge_population(spark, name: str, source_view: str) -> dict[str, int]:
+def merge_population(spark, name: str, rows) -> dict[str, int]:
     """Population has one source: years it no longer carries are deleted. Returns the rows
     inserted, updated and deleted (`merged_rows`)."""
-    result = spark.sql(
+    result = via_view(
+        spark,
+        rows,
         f"""
-        MERGE INTO {name} t USING {source_view} s ON t.year = s.year
+        MERGE INTO {name} t USING {{view}} s ON t.year = s.year
         WHEN MATCHED AND (t.population <> s.population OR NOT (t.nation_id <=> s.nation_id)
                           OR NOT (t.source_file <=> s.source_file))
           THEN UPDATE SET *
         WHEN NOT MATCHED THEN INSERT *
         WHEN NOT MATCHED BY SOURCE THEN DELETE
-        """
+        """,
     )
     return merged_rows(result)
 

@@ -120,11 +120,14 @@ class Commits:
         return self.by_table.get(name, 0)
 
 
-def _via_view(spark, df, statement: str) -> None:
+def via_view(spark, df, statement: str):
+    """Run `statement` with `{view}` naming `df` as a temporary view, dropped afterwards so that
+    none is left in a session a notebook explores; returns what the statement returned (a
+    MERGE's row counts)."""
     view = f"quest_src_{uuid.uuid4().hex[:12]}"
     df.createOrReplaceTempView(view)
     try:
-        spark.sql(statement.format(view=view))
+        return spark.sql(statement.format(view=view))
     finally:
         spark.catalog.dropTempView(view)
 
@@ -136,7 +139,7 @@ def replace_where(spark, df, name: str, where: str) -> None:
     operation, but it does not make the Hive metastore log a spurious "Failed to alter table".
     """
     columns = ", ".join(quote(c) for c in spark.table(name).columns)
-    _via_view(spark, df, f"INSERT INTO {name} REPLACE WHERE {where} SELECT {columns} FROM {{view}}")
+    via_view(spark, df, f"INSERT INTO {name} REPLACE WHERE {where} SELECT {columns} FROM {{view}}")
 
 
 def create_as(spark, df, name: str, schema: str, layout: str = "") -> None:
@@ -158,7 +161,7 @@ def create_as(spark, df, name: str, schema: str, layout: str = "") -> None:
     fields = StructType.fromDDL(schema).fields
     typed = df.select(*[F.col(quote(f.name)).cast(f.dataType).alias(f.name) for f in fields])
     clear_orphan_folder(spark, name)
-    _via_view(spark, typed, f"CREATE TABLE {name} USING DELTA {layout} AS SELECT * FROM {{view}}")
+    via_view(spark, typed, f"CREATE TABLE {name} USING DELTA {layout} AS SELECT * FROM {{view}}")
 
 
 def overwrite(spark, df, name: str) -> None:
@@ -168,13 +171,13 @@ def overwrite(spark, df, name: str) -> None:
         df.write.format("delta").saveAsTable(name)
         return
     columns = ", ".join(quote(c) for c in spark.table(name).columns)
-    _via_view(spark, df, f"INSERT OVERWRITE {name} SELECT {columns} FROM {{view}}")
+    via_view(spark, df, f"INSERT OVERWRITE {name} SELECT {columns} FROM {{view}}")
 
 
 def append(spark, df, name: str) -> None:
     """Append `df` to `name` (columns matched by name) in one commit."""
     columns = ", ".join(quote(c) for c in spark.table(name).columns)
-    _via_view(spark, df, f"INSERT INTO {name} SELECT {columns} FROM {{view}}")
+    via_view(spark, df, f"INSERT INTO {name} SELECT {columns} FROM {{view}}")
 
 
 def local_frame(spark, rows, schema):
