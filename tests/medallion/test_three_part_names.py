@@ -1,0 +1,82 @@
+"""Tables named as a Unity Catalog names them, `catalog.schema.table`: the SQL of the Databricks
+path, run on local Spark, whose session catalog answers to `spark_catalog`.
+
+This catches code that takes a name apart, or SQL that a three-part name breaks; a name missing
+its catalog would resolve here all the same (`spark_catalog` is the current catalog)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from quest.medallion import create_gold_views, load_bronze, load_silver
+from quest.medallion.report import gold_report, quarantine_summary
+from quest.orchestration import conditions
+from quest.store import LocalStore
+from tests.bls_text import data_file, data_line
+from tests.medallion.helpers import own_settings, put
+
+pytestmark = pytest.mark.spark
+
+CURRENT = "bls/pr/pr.data.0.Current"
+QUIET = {"BLS": "0", "DataUSA": "0"}
+LINES = [
+    data_line("PRS30006032", 2013, "Q01", "2.6"),
+    data_line("PRS30006032", 2014, "Q01", "2.1"),
+    data_line("PRS30006032", 2014, "Q09", "7.0"),  # no such period: quarantined
+]
+POPULATION = {
+    "data": [
+        {"Nation ID": "01000US", "Nation": "United States", "Year": 2013, "Population": 316128839}
+    ]
+}
+
+
+def test_a_load_under_three_part_names_answers_and_keeps_its_record_in_the_store(
+    spark, spark_home, tmp_path_factory
+):
+    settings = own_settings(spark_home, tmp_path_factory, "uc").with_overrides(
+        catalog="spark_catalog"
+    )
+    assert settings.table("silver", "population").startswith("spark_catalog.uc")
+    store = LocalStore(settings.store_uri)
+    put(store, CURRENT, data_file(*LINES))
+    put(
+        store,
+        "bls/pr/pr.series",
+        "series_id\tsector_code\tmeasure_code\r\nPRS30006032\t3000\t06\r\n",
+    )
+    put(store, "bls/pr/pr.sector", "sector_code\tsector_name\r\n3000\tManufacturing\r\n")
+    put(store, settings.datausa_key, json.dumps(POPULATION))
+
+    def load() -> dict:
+        load_bronze(spark, settings, store)
+        load_silver(spark, settings)
+        create_gold_views(spark, settings)
+        return gold_report(spark, settings)
+
+    report = load()
+    assert report["best_year"] == [{"series_id": "PRS30006032", "year": 2013, "value": 2.6}]
+    assert [(r["year"], r["population"]) for r in report["series_report"]] == [
+        (2013, 316128839),
+        (2014, None),
+    ]
+    [quarantined] = quarantine_summary(spark, settings)
+    assert (quarantined["rule"], quarantined["rows"]) == ("period_known", 1)
+    best = spark.table(settings.table("gold", "best_year_by_series")).first()
+    assert best["sector_name"] == "Manufacturing"
+    # What the plan asks of the catalog on Databricks, and the record it keeps in the store.
+    assert conditions.missing_tables(settings, spark.catalog.tableExists) == []
+    planned = conditions.plan(settings, store, files_changed=QUIET)
+    recorded = conditions.record(settings, store, planned.fingerprint)
+    assert recorded.where.endswith(
+        ".quest-state/medallion/spark_catalog/" + f"{settings.schema_prefix}medallion.json"
+    )
+    assert not conditions.plan(settings, store, files_changed=QUIET).run
+
+    # A changed value goes through silver's MERGE under the same names.
+    put(store, CURRENT, data_file(LINES[0], data_line("PRS30006032", 2014, "Q01", "9.9")))
+    report = load()
+    assert report["best_year"] == [{"series_id": "PRS30006032", "year": 2014, "value": 9.9}]
+    assert quarantine_summary(spark, settings) == []
