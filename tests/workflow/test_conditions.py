@@ -191,6 +191,27 @@ def test_a_load_that_started_is_redone_even_when_its_inputs_return_to_the_record
     assert conditions.plan(settings, store, files_changed=QUIET).run
 
 
+def test_a_full_refresh_that_did_not_finish_is_named_by_the_next_plan(settings, store):
+    # The next run loads again, but only what changed: the replay is lost unless asked again,
+    # and the plan's reason (in the run's output and history) says so.
+    _loaded(settings, store)
+    where = conditions.withdraw_record(
+        settings.with_overrides(full_refresh=True), store, "load_silver"
+    )
+    assert json.loads(Path(where).read_text())["loading"]["full_refresh"] is True
+    decided = conditions.plan(settings, store, files_changed=QUIET)
+    assert decided.run
+    assert decided.reason.startswith("load_silver started writing the tables at ")
+    assert decided.reason.endswith(
+        "; that load was a full refresh, and this one is not: only what changed loads, so ask "
+        "for full_refresh again to replay every file"
+    )
+    asked = conditions.plan(settings, store, files_changed=QUIET, full_refresh="true")
+    assert asked.run and "that load was a full refresh" not in asked.reason
+    conditions.withdraw_record(settings, store, "load_silver")
+    assert "full refresh" not in conditions.plan(settings, store, files_changed=QUIET).reason
+
+
 def test_with_a_unity_catalog_the_record_is_withdrawn_in_the_store(settings, store):
     in_catalog = settings.with_overrides(catalog="quest_dev")
     _loaded(in_catalog, store)

@@ -193,8 +193,9 @@ def _recorded_state(settings: Settings, data: dict | None) -> MedallionState | N
         return None
 
 
-def _no_record_reason(settings: Settings, data: dict | None) -> str:
-    """Why no recorded state applies, from the record's data as read (None: none readable)."""
+def _no_record_reason(settings: Settings, data: dict | None, refresh: bool = False) -> str:
+    """Why no recorded state applies, from the record's data as read (None: none readable);
+    `refresh`: this run is a full refresh."""
     found = data.get("version") if data else None
     if found == RECORD_VERSION and isinstance(data.get(LOADING), dict):
         started = data[LOADING]
@@ -204,11 +205,17 @@ def _no_record_reason(settings: Settings, data: dict | None) -> str:
                 f"{started.get('since') or 'an unknown time'}, after the last complete load "
                 "(dropped by hand?), so the medallion loads again"
             )
-        return (
+        reason = (
             f"{started.get('by') or 'a task'} started writing the tables at "
             f"{started.get('since') or 'an unknown time'} and no complete load was recorded "
             "after it (it failed, was stopped, or ran by hand), so the medallion loads again"
         )
+        if started.get(FULL_REFRESH) is True and not refresh:
+            reason += (
+                "; that load was a full refresh, and this one is not: only what changed loads, "
+                "so ask for full_refresh again to replay every file"
+            )
+        return reason
     if found is not None and found != RECORD_VERSION:
         return (
             f"the last complete load was recorded by an earlier quest (record version {found}, "
@@ -237,11 +244,16 @@ def withdraw_record(settings: Settings, store: Store | None, by: str) -> str:
     """Replace the record of the last complete load with a note that `by` (a task) started
     writing the tables, atomically; returns where. A notebook calls it before it writes its
     layer, so the next plan runs the medallion until `record_medallion` records a complete load.
+    The note says whether that load was a full refresh: one that does not finish is not replayed
+    by the next run unless asked again, and the next plan says so.
 
     Args:
         store: the store; needed only when the record is kept there (a Unity Catalog).
     """
-    return _write_record_data(settings, store, {LOADING: {"by": by, "since": _now()}})
+    note = {"by": by, "since": _now()}
+    if settings.full_refresh:
+        note[FULL_REFRESH] = True
+    return _write_record_data(settings, store, {LOADING: note})
 
 
 def withdraw_if_loaded(settings: Settings, by: str, found: str) -> str | None:
@@ -415,7 +427,7 @@ def plan(
         if n:
             reasons.append(f"{n} {source} file{'s' if n != 1 else ''} changed at the source")
     if loaded is None:
-        reasons.append(_no_record_reason(settings, record))
+        reasons.append(_no_record_reason(settings, record, refresh))
     else:
         if not any(counts.values()) and now.inputs != loaded.inputs:
             reasons.append(
