@@ -65,7 +65,9 @@ manifest_name = settings.table("bronze", BRONZE_MANIFEST)
 result = None
 if write:
     with recorded_task("load_bronze", spark, settings, dbutils) as run:  # Databricks: ops.run_history
-        withdraw_medallion_record(settings, dbutils, "load_bronze", store=store)
+        withdraw_medallion_record(
+            settings, dbutils, "load_bronze", store=store, replays=settings.full_refresh
+        )
         result = run.summary = load_bronze(spark, settings, store)
     quest_summary = result
     print(json.dumps(result.to_dict(), indent=2, default=str))

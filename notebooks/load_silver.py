@@ -65,7 +65,9 @@ manifest_name = settings.table("silver", SILVER_MANIFEST)
 result = None
 if write:
     with recorded_task("load_silver", spark, settings, dbutils) as run:  # Databricks: ops.run_history
-        withdraw_medallion_record(settings, dbutils, "load_silver")
+        withdraw_medallion_record(
+            settings, dbutils, "load_silver", replays=settings.full_refresh
+        )
         result = run.summary = load_silver(spark, settings)
     quest_summary = result
     print(json.dumps(result.to_dict(), indent=2, default=str))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from quest.cli import _settings, build_parser
 from quest.medallion.manifest import BRONZE_MANIFEST, read_manifest
+from quest.orchestration import conditions
 from quest.results import LayerResult
 from quest.runner.local import run_workflow
 from quest.store import LocalStore
@@ -45,6 +47,12 @@ def _silver(spark, settings) -> dict:
     }
 
 
+def _withdrawn_by(settings) -> tuple[str, bool | None]:
+    """Who last withdrew the medallion's record, and whether it noted a full refresh."""
+    note = json.loads(Path(conditions.record_location(settings)).read_text())["loading"]
+    return note["by"], note.get("full_refresh")
+
+
 # A small store: the replay's reach is what is tested, not the volume.
 CURRENT = [
     data_line(series, year, period, f"{year - 2000}.{i}")
@@ -73,6 +81,7 @@ def test_a_full_refresh_reloads_every_file_into_bronze_and_silver_and_keeps_the_
     put(store, settings.datausa_key, json.dumps(POPULATION))
     first = run_workflow(settings, spark=spark, out=_quiet, only=layers)
     assert first.exit_code == 0, json.dumps(first.to_dict(), default=str)[:3000]
+    assert _withdrawn_by(settings) == ("load_silver", None)
     before = _silver(spark, settings)
 
     replay = run_workflow(
@@ -80,6 +89,9 @@ def test_a_full_refresh_reloads_every_file_into_bronze_and_silver_and_keeps_the_
     )
 
     assert replay.exit_code == 0, json.dumps(replay.to_dict(), default=str)[:3000]
+    # Run without gold and the record, the load is left as a replay not recorded as complete:
+    # what the next plan names when that run is no refresh.
+    assert _withdrawn_by(settings) == ("load_silver", True)
     bronze_files = read_manifest(spark, settings.table("bronze", BRONZE_MANIFEST))
     tabular = {f for f, e in bronze_files.items() if e["table"]}
     assert len(bronze_files) == 4 and len(tabular) == 3, bronze_files

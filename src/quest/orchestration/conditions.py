@@ -240,18 +240,21 @@ def write_record(settings: Settings, store: Store, state: MedallionState) -> str
     )
 
 
-def withdraw_record(settings: Settings, store: Store | None, by: str) -> str:
+def withdraw_record(
+    settings: Settings, store: Store | None, by: str, full_refresh: bool = False
+) -> str:
     """Replace the record of the last complete load with a note that `by` (a task) started
     writing the tables, atomically; returns where. A notebook calls it before it writes its
     layer, so the next plan runs the medallion until `record_medallion` records a complete load.
-    The note says whether that load was a full refresh: one that does not finish is not replayed
-    by the next run unless asked again, and the next plan says so.
+    `full_refresh`: `by` replays every file (bronze and silver on a full refresh; gold has
+    nothing to replay). The note says so: a replay that does not finish is not carried over to
+    the next run, and the next plan says so.
 
     Args:
         store: the store; needed only when the record is kept there (a Unity Catalog).
     """
     note = {"by": by, "since": _now()}
-    if settings.full_refresh:
+    if full_refresh:
         note[FULL_REFRESH] = True
     return _write_record_data(settings, store, {LOADING: note})
 

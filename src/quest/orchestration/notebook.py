@@ -99,19 +99,22 @@ def wants_write(dbutils) -> bool:
     return raw in _TRUE
 
 
-def withdraw_medallion_record(settings: Settings, dbutils, task: str, store=None) -> str:
+def withdraw_medallion_record(
+    settings: Settings, dbutils, task: str, store=None, replays: bool = False
+) -> str:
     """Before a notebook writes its layer: withdraw the record of the last complete load
     (`quest.orchestration.conditions.withdraw_record`), so that a load that fails part-way, or a
     run by hand with other widget values, is never taken for what the job loaded; the next
     `quest_pipeline` run loads again and records. `store`: the one the notebook opened, if any
-    (the record is kept there with a Unity Catalog)."""
+    (the record is kept there with a Unity Catalog). `replays`: the notebook replays every file
+    (bronze's and silver's `full_refresh`), which the withdrawn record notes."""
     from quest.orchestration import conditions
 
     if store is None and settings.catalog:
         from quest.store.credentials import open_settings_store
 
         store = open_settings_store(settings, dbutils)
-    return conditions.withdraw_record(settings, store, task)
+    return conditions.withdraw_record(settings, store, task, full_refresh=replays)
 
 
 def show_chart(figure, name: str, settings: Settings, display=None) -> str | None:
