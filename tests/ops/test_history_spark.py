@@ -201,6 +201,16 @@ def test_a_task_on_databricks_records_its_attempts_in_one_row(spark, spark_setti
     assert row["seconds"] >= 0 and row["started_at"] <= row["ended_at"]
 
 
+def test_a_task_that_succeeds_on_databricks_records_what_it_did(spark, spark_settings):
+    # As a local run's rows do: the plan's reason, a layer's tables and files.
+    dbutils = databricks_dbutils(multitaskParentRunId="9003", jobName="dev_quest_pipeline")
+    said = "bronze, silver and gold run: a full refresh was asked for"
+    with recorded_task("plan_medallion", spark, spark_settings, dbutils, enabled=True) as run:
+        run.summary = TaskResult(status=Status.CHANGED, summary=said)
+    (row,) = spark.table(hs.history_table(spark_settings)).where("run_id = '9003'").collect()
+    assert (row["status"], row["detail"]) == (CHANGED, said)
+
+
 def test_a_failed_attempt_is_recorded_with_its_error(spark, spark_settings):
     dbutils = databricks_dbutils(multitaskParentRunId="9002", jobName="dev_quest_pipeline")
     with (

@@ -143,6 +143,16 @@ def _int(value: object) -> int:
 _WRITTEN = ("rows_written", "rows_inserted", "rows_updated", "rows_deleted")
 
 
+def summary_line(summary: object) -> str:
+    """What a typed task result says it did, in one line (a local run's `did`): the `detail` of
+    a successful task's row; empty for any other summary."""
+    if isinstance(summary, LayerResult):
+        return summary.describe()
+    if isinstance(summary, TaskResult):
+        return summary.summary
+    return ""
+
+
 def task_metrics(summary: object) -> TaskMetrics:
     """The figures of a task's summary: a BLS or DataUSA sync, or a bronze/silver/gold layer.
 

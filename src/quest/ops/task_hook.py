@@ -27,7 +27,15 @@ from datetime import UTC, datetime
 from quest.config import Settings
 from quest.medallion.tables import sql_str
 from quest.ops.history_store import history_table, merge_with_spark
-from quest.ops.run_history import CHANGED, FAILED, UNCHANGED, TaskKey, task_metrics, task_run
+from quest.ops.run_history import (
+    CHANGED,
+    FAILED,
+    UNCHANGED,
+    TaskKey,
+    summary_line,
+    task_metrics,
+    task_run,
+)
 from quest.ops.snapshots import snapshot
 
 log = logging.getLogger(__name__)
@@ -128,7 +136,7 @@ def record_attempt(
         status, detail = FAILED, f"{type(error).__name__}: {error}"
     else:
         changed = task_metrics(summary).changed
-        status, detail = (UNCHANGED if changed is False else CHANGED), ""
+        status, detail = (UNCHANGED if changed is False else CHANGED), summary_line(summary)
     row = task_run(
         TaskKey(ctx.run_id, ctx.workflow, task),
         status=status,
