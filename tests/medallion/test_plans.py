@@ -170,10 +170,7 @@ class _Catalog:
 
     def __init__(self, *gone: str):
         self.gone = set(gone)
-
-    @property
-    def catalog(self):
-        return self
+        self.catalog = self
 
     def tableExists(self, name: str) -> bool:  # noqa: N802 (Spark's name)
         return name not in self.gone

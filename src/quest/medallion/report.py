@@ -84,24 +84,19 @@ def require_gold_views(spark, settings: Settings, by: str = "quest report") -> N
     ]
     if not missing:
         return
+    from quest.orchestration.conditions import withdraw_if_loaded
+
     gone = ", ".join(missing)
     if on_databricks():
         where, fix = "the catalog", "run the quest_pipeline job, or this notebook with write=true"
-        raise ConfigError(f"{gone} {_is_are(missing)} not in {where}: {fix}")
-    from quest.orchestration.conditions import withdraw_if_loaded
-
-    where = f"the catalog under {settings.home}"
-    if withdraw_if_loaded(settings, by, f"{gone} missing from the catalog"):
-        raise ConfigError(
-            f"{gone} {_is_are(missing)} not in {where}, though a complete load was recorded "
-            "(dropped by hand?): run `quest run`, which loads the medallion again"
-        )
-    fix = "run `quest run` (or `make demo`) first, or point QUEST_HOME at the right home"
-    raise ConfigError(f"{gone} {_is_are(missing)} not in {where}: {fix}")
-
-
-def _is_are(items: list) -> str:
-    return "is" if len(items) == 1 else "are"
+    elif withdraw_if_loaded(settings, by, f"{gone} missing from the catalog"):
+        where = f"the catalog under {settings.home}, though a complete load was recorded"
+        where += " (dropped by hand?)"
+        fix = "run `quest run`, which loads the medallion again"
+    else:
+        where = f"the catalog under {settings.home}"
+        fix = "run `quest run` (or `make demo`) first, or point QUEST_HOME at the right home"
+    raise ConfigError(f"{gone} {'is' if len(missing) == 1 else 'are'} not in {where}: {fix}")
 
 
 def quarantine_counts(spark, settings: Settings):

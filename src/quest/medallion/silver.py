@@ -318,13 +318,7 @@ def _reload_dropped_tables(spark, settings: Settings, plan: SilverPlan) -> Silve
     if loaded and not table_exists(spark, quarantine):
         log.warning("silver: %s gone from the catalog; every file loads again", quarantine)
         return replace(plan, pending={**plan.pending, **{f: plan.bronze[f] for f in loaded}})
-    done = [
-        f
-        for f in plan.loaded
-        if f in plan.bronze
-        and f not in plan.pending
-        and plan.loaded[f]["table"] in (S.OBSERVATIONS, S.POPULATION)
-    ]
+    done = [f for f in loaded if plan.loaded[f]["table"] in (S.OBSERVATIONS, S.POPULATION)]
     tables = {plan.loaded[f]["table"] for f in done}
     gone = {t for t in tables if not table_exists(spark, settings.table("silver", t))}
     if not gone:

@@ -241,14 +241,15 @@ def write_record(settings: Settings, store: Store, state: MedallionState) -> str
 
 
 def withdraw_record(
-    settings: Settings, store: Store | None, by: str, full_refresh: bool = False
+    settings: Settings, store: Store | None, by: str, full_refresh: bool = False, found: str = ""
 ) -> str:
     """Replace the record of the last complete load with a note that `by` (a task) started
     writing the tables, atomically; returns where. A notebook calls it before it writes its
     layer, so the next plan runs the medallion until `record_medallion` records a complete load.
     `full_refresh`: `by` replays every file (bronze and silver on a full refresh; gold has
     nothing to replay). The note says so: a replay that does not finish is not carried over to
-    the next run, and the next plan says so.
+    the next run, and the next plan says so. `found`: what `by` found gone that a complete load
+    leaves, when it withdraws the record for that instead of writing (`withdraw_if_loaded`).
 
     Args:
         store: the store; needed only when the record is kept there (a Unity Catalog).
@@ -256,6 +257,8 @@ def withdraw_record(
     note = {"by": by, "since": _now()}
     if full_refresh:
         note[FULL_REFRESH] = True
+    if found:
+        note["found"] = found
     return _write_record_data(settings, store, {LOADING: note})
 
 
@@ -270,9 +273,7 @@ def withdraw_if_loaded(settings: Settings, by: str, found: str) -> str | None:
     """
     if settings.catalog or _recorded_state(settings, _read_record_data(settings, None)) is None:
         return None
-    return _write_record_data(
-        settings, None, {LOADING: {"by": by, "since": _now(), "found": found}}
-    )
+    return withdraw_record(settings, None, by, found=found)
 
 
 def _now() -> str:
