@@ -52,12 +52,19 @@ def test_a_schema_or_table_dropped_by_hand_is_loaded_again_by_the_next_plan(
         return conditions.plan(settings, store, files_changed=QUIET, tables_missing=missing)
 
     assert not plan("folders").run and not plan("catalog").run
+    # Bronze's data table dropped alone: looked for, the recorded load having a data file.
     spark.sql(f"DROP TABLE {settings.table('bronze', 'pr_data')}")
+    for lookup in lookups:
+        assert plan(lookup).reason == (
+            "tables recorded as loaded are gone (dropped by hand?): "
+            + settings.table("bronze", "pr_data")
+        ), lookup
     spark.sql(f"DROP TABLE {settings.table('silver', 'bls_observations')}")
     spark.sql(f"DROP TABLE {settings.table('silver', 'population')}")
     spark.sql(f"DROP SCHEMA {settings.schema('gold')} CASCADE")
     gone = ", ".join(
-        [settings.table("silver", t) for t in ("bls_observations", "population")]
+        [settings.table("bronze", "pr_data")]
+        + [settings.table("silver", t) for t in ("bls_observations", "population")]
         + [
             settings.table("gold", v)
             for v in ("population_stats", "best_year_by_series", "series_population_report")
@@ -68,7 +75,6 @@ def test_a_schema_or_table_dropped_by_hand_is_loaded_again_by_the_next_plan(
         assert decided.run, lookup
         assert decided.reason == f"tables recorded as loaded are gone (dropped by hand?): {gone}"
 
-    # (bronze's data table is not among what the plan looks for: it goes by the manifests)
     # The load that follows, without a full refresh, puts them back from the files the
     # manifests still list as loaded; the day after is quiet again.
     bronze = load_bronze(spark, settings, store)

@@ -201,10 +201,10 @@ class SmtpServer(socketserver.ThreadingTCPServer):
         self.server_close()
 
 
-def lay_out_loaded_tables(settings: Settings) -> None:
-    """The warehouse folders a complete load leaves, where the plan looks for them without a
-    JVM: a Delta log per table, a schema folder for the views."""
-    for layer, name, is_view in loaded_tables(settings):
+def lay_out_loaded_tables(settings: Settings, inputs=()) -> None:
+    """The warehouse folders a complete load (of the files `inputs`) leaves, where the plan looks
+    for them without a JVM: a Delta log per table, a schema folder for the views."""
+    for layer, name, is_view in loaded_tables(settings, inputs):
         local_trace(settings, settings.table(layer, name), is_view).mkdir(
             parents=True, exist_ok=True
         )

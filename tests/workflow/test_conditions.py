@@ -115,7 +115,15 @@ def test_tables_dropped_after_a_complete_load_load_again_and_are_named(settings,
     gone = plan()
     assert gone.run and gone.reason.startswith("tables recorded as loaded are gone")
     assert "t_silver.bls_observations" in gone.reason and "t_gold.population_stats" in gone.reason
+    # Bronze's data and population tables are looked for when the recorded load had such files.
     lay_out_loaded_tables(settings)
+    assert plan().reason == (
+        "tables recorded as loaded are gone (dropped by hand?): t_bronze.pr_data, "
+        "t_bronze.population"
+    )
+    inputs = conditions.input_digests(settings, store)
+    assert {"pr.data.0.Current", settings.datausa_key} <= set(inputs)
+    lay_out_loaded_tables(settings, inputs)
     assert not plan().run
     (settings.warehouse / "t_gold.db").rmdir()
     assert plan().reason == (
@@ -124,14 +132,14 @@ def test_tables_dropped_after_a_complete_load_load_again_and_are_named(settings,
     )
     # A catalog's lookup answers for it; a Unity Catalog has no local folders to look at.
     asked = []
-    assert conditions.missing_tables(settings, lambda t: asked.append(t) or True) == []
-    assert len(asked) == len(conditions.loaded_tables(settings))
+    assert conditions.missing_tables(settings, lambda t: asked.append(t) or True, inputs) == []
+    assert len(asked) == len(conditions.loaded_tables(settings, inputs))
     assert conditions.missing_tables(settings.with_overrides(catalog="quest_dev")) == []
 
     def refused(table):
         raise PermissionError(f"no USE SCHEMA on {table}")
 
-    assert len(conditions.missing_tables(settings, refused)) == len(asked)
+    assert len(conditions.missing_tables(settings, refused, inputs)) == len(asked)
     # The metastore and the warehouse keep names in lower case, whatever the prefix's case.
     assert conditions.missing_tables(settings.with_overrides(schema_prefix="T_")) == [
         "T_gold.population_stats",

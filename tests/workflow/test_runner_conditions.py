@@ -158,7 +158,7 @@ def test_a_quiet_day_of_quest_pipeline_skips_the_medallion_and_starts_no_jvm(set
         store = LocalStore(run_settings.store_uri)
         planned = conditions.plan(run_settings, store, files_changed={})
         conditions.record(run_settings, store, planned.fingerprint)
-        lay_out_loaded_tables(run_settings)
+        lay_out_loaded_tables(run_settings, conditions.input_digests(run_settings, store))
 
         env = {
             **os.environ,

@@ -34,7 +34,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -358,14 +358,24 @@ class Recorded:
         return f"recorded in {self.where}" if self.recorded else f"not recorded: {self.reason}"
 
 
-def loaded_tables(settings: Settings) -> list[tuple[str, str, bool]]:
+def loaded_tables(settings: Settings, inputs: Iterable[str] = ()) -> list[tuple[str, str, bool]]:
     """What every complete load leaves, whatever the files held: (layer, name, is a view). Gold's
-    views are created over silver's tables, so a load that reached the record made them all."""
+    views are created over silver's tables, so a load that reached the record made them all.
+    `inputs`: the files the load was recorded from (`MedallionState.inputs`); a data file among
+    them leaves `bronze.pr_data`, the population answer `bronze.population`. (A mapping file's
+    `pr_mapping` is not named: a file is told from prose by its content, not its name.)"""
+    from quest.medallion.bronze import DATA_TABLE, POPULATION_TABLE
     from quest.medallion.manifest import BRONZE_MANIFEST, SILVER_MANIFEST
     from quest.medallion.report import GOLD_VIEWS
     from quest.medallion.silver_tables import OBSERVATIONS, POPULATION, QUARANTINE
+    from quest.medallion.store_files import is_data_file
 
+    inputs = set(inputs)
     tables = [("bronze", BRONZE_MANIFEST)]
+    if any(is_data_file(name) for name in inputs - {settings.datausa_key}):
+        tables.append(("bronze", DATA_TABLE))
+    if settings.datausa_key in inputs:
+        tables.append(("bronze", POPULATION_TABLE))
     silver = (OBSERVATIONS, POPULATION, QUARANTINE, SILVER_MANIFEST)
     tables += [("silver", name) for name in silver]
     return [(layer, name, False) for layer, name in tables] + [
@@ -382,8 +392,11 @@ def local_trace(settings: Settings, table: str, is_view: bool) -> Path:
     return folder.parent if is_view else folder / "_delta_log"
 
 
-def missing_tables(settings: Settings, exists: Callable[[str], bool] | None = None) -> list[str]:
-    """The tables and views of `loaded_tables` that are not there.
+def missing_tables(
+    settings: Settings, exists: Callable[[str], bool] | None = None, inputs: Iterable[str] = ()
+) -> list[str]:
+    """The tables and views of `loaded_tables` (for a load recorded from `inputs`) that are not
+    there.
 
     Args:
         exists: the catalog's answer for a table name (on Databricks `spark.catalog.tableExists`).
@@ -396,7 +409,7 @@ def missing_tables(settings: Settings, exists: Callable[[str], bool] | None = No
     if exists is None and settings.catalog:
         return []
     missing = []
-    for layer, name, is_view in loaded_tables(settings):
+    for layer, name, is_view in loaded_tables(settings, inputs):
         table = settings.table(layer, name)
         if exists is not None:
             try:
@@ -417,7 +430,7 @@ def plan(
     *,
     files_changed: Mapping[str, str | None],
     full_refresh: str | None = "",
-    tables_missing: Callable[[], list[str]] | None = None,
+    tables_missing: Callable[..., list[str]] | None = None,
 ) -> MedallionPlan:
     """Decide whether bronze, silver and gold run.
 
@@ -427,8 +440,9 @@ def plan(
         files_changed: per source (`BLS`, `DataUSA`), the count its sync task published; empty
             when that task did not run.
         full_refresh: the job parameter.
-        tables_missing: asked only when nothing else makes the medallion run: the tables a
-            complete load leaves that are gone (`missing_tables`); None: not looked for.
+        tables_missing: asked only when nothing else makes the medallion run, with the
+            recorded load's files (`inputs=`): the tables a complete load of them leaves that
+            are gone (`missing_tables`); None: not looked for.
 
     Raises:
         ConfigError: an unusable full_refresh value, count or gold parameter.
@@ -465,7 +479,7 @@ def plan(
                 "file again"
             )
     if not reasons and tables_missing is not None:
-        gone = tables_missing()
+        gone = tables_missing(inputs=loaded.inputs)
         if gone:
             reasons.append(
                 "tables recorded as loaded are gone (dropped by hand?): " + ", ".join(gone)

@@ -189,7 +189,9 @@ def plan_medallion(
             open_settings_store(settings, dbutils),
             files_changed={"BLS": bls_files_changed, "DataUSA": datausa_files_changed},
             full_refresh=full_refresh,
-            tables_missing=lambda: conditions.missing_tables(settings, _catalog_lookup()),
+            tables_missing=lambda inputs: conditions.missing_tables(
+                settings, _catalog_lookup(), inputs
+            ),
         )
         verb = "run" if decided.run else "skipped"
         run.summary = TaskResult(
