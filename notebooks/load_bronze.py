@@ -11,8 +11,7 @@
 # MAGIC - `store`: the store URI the republish tasks wrote (a folder or `s3://bucket/prefix`)
 # MAGIC - `catalog`: Unity Catalog name (empty locally)
 # MAGIC - `schema_prefix`: prefix of the bronze/silver/gold schemas (keeps test runs apart)
-# MAGIC - `full_refresh`: `true` reloads every file (a replay); the job parameter of the same name.
-# MAGIC   A full refresh that did not finish (no complete load recorded since) is replayed again
+# MAGIC - `full_refresh`: `true` reloads every file (a replay); the job parameter of the same name
 # MAGIC - `write`: `true` loads and writes the tables (the job sets it); `false`, the default when
 # MAGIC   the notebook is opened by hand, only shows what a load would do and what bronze holds
 # MAGIC
@@ -66,9 +65,8 @@ manifest_name = settings.table("bronze", BRONZE_MANIFEST)
 result = None
 if write:
     with recorded_task("load_bronze", spark, settings, dbutils) as run:  # Databricks: ops.run_history
-        # (a full refresh that did not finish is replayed again: `settings` says so)
-        settings = withdraw_medallion_record(
-            settings, dbutils, "load_bronze", store=store, replays=True
+        withdraw_medallion_record(
+            settings, dbutils, "load_bronze", store=store, replays=settings.full_refresh
         )
         result = run.summary = load_bronze(spark, settings, store)
     quest_summary = result

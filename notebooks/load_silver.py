@@ -12,8 +12,7 @@
 # MAGIC - `catalog`: Unity Catalog name (empty locally)
 # MAGIC - `schema_prefix`: prefix of the bronze/silver/gold schemas
 # MAGIC - `full_refresh`: `true` re-reads every bronze file (a replay); the job parameter of the
-# MAGIC   same name. A full refresh that did not finish (no complete load recorded since) is
-# MAGIC   replayed again
+# MAGIC   same name
 # MAGIC - `write`: `true` loads and writes the tables (the job sets it); `false`, the default when
 # MAGIC   the notebook is opened by hand, only shows what a load would do and what silver holds
 # MAGIC
@@ -66,9 +65,8 @@ manifest_name = settings.table("silver", SILVER_MANIFEST)
 result = None
 if write:
     with recorded_task("load_silver", spark, settings, dbutils) as run:  # Databricks: ops.run_history
-        # (a full refresh that did not finish is replayed again: `settings` says so)
-        settings = withdraw_medallion_record(
-            settings, dbutils, "load_silver", replays=True
+        withdraw_medallion_record(
+            settings, dbutils, "load_silver", replays=settings.full_refresh
         )
         result = run.summary = load_silver(spark, settings)
     quest_summary = result

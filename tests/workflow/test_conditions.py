@@ -199,35 +199,24 @@ def test_a_load_that_started_is_redone_even_when_its_inputs_return_to_the_record
     assert conditions.plan(settings, store, files_changed=QUIET).run
 
 
-def test_a_full_refresh_that_did_not_finish_is_carried_over_and_named_by_the_next_plan(
-    settings, store
-):
-    # The next run replays again (bronze and silver read the note, `unfinished_replay`), and the
-    # plan's reason (in the run's output and history) says so.
+def test_a_full_refresh_that_did_not_finish_is_named_by_the_next_plan(settings, store):
+    # The next run loads again, but only what changed: the replay is lost unless asked again,
+    # and the plan's reason (in the run's output and history) says so.
     _loaded(settings, store)
-    assert conditions.unfinished_replay(settings, store) is None
     where = conditions.withdraw_record(settings, store, "load_silver", full_refresh=True)
     assert json.loads(Path(where).read_text())["loading"]["full_refresh"] is True
-    assert conditions.unfinished_replay(settings, store)["by"] == "load_silver"
     decided = conditions.plan(settings, store, files_changed=QUIET)
     assert decided.run
     assert decided.reason.startswith("load_silver started writing the tables at ")
     assert decided.reason.endswith(
-        "; that load was a full refresh: bronze and silver replay every file again"
+        "; that load was a full refresh, and this one is not: only what changed loads, so ask "
+        "for full_refresh again to replay every file"
     )
     asked = conditions.plan(settings, store, files_changed=QUIET, full_refresh="true")
     assert asked.run and "that load was a full refresh" not in asked.reason
-    # Gold has nothing to replay: its note after a replayed bronze and silver ends the replay.
+    # Gold has nothing to replay: its note after a replayed bronze and silver says nothing of it.
     conditions.withdraw_record(settings.with_overrides(full_refresh=True), store, "gold_analysis")
     assert "full refresh" not in conditions.plan(settings, store, files_changed=QUIET).reason
-    assert conditions.unfinished_replay(settings, store) is None
-    # A record of another layout, or none readable, carries nothing.
-    conditions.withdraw_record(settings, store, "load_bronze", full_refresh=True)
-    data = json.loads(Path(where).read_text())
-    Path(where).write_text(json.dumps({**data, "version": conditions.RECORD_VERSION - 1}))
-    assert conditions.unfinished_replay(settings, store) is None
-    Path(where).write_text("{not json")
-    assert conditions.unfinished_replay(settings, store) is None
 
 
 def test_with_a_unity_catalog_the_record_is_withdrawn_in_the_store(settings, store):

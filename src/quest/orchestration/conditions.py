@@ -211,7 +211,10 @@ def _no_record_reason(settings: Settings, data: dict | None, refresh: bool = Fal
             "after it (it failed, was stopped, or ran by hand), so the medallion loads again"
         )
         if started.get(FULL_REFRESH) is True and not refresh:
-            reason += "; that load was a full refresh: bronze and silver replay every file again"
+            reason += (
+                "; that load was a full refresh, and this one is not: only what changed loads, "
+                "so ask for full_refresh again to replay every file"
+            )
         return reason
     if found is not None and found != RECORD_VERSION:
         return (
@@ -244,8 +247,8 @@ def withdraw_record(
     writing the tables, atomically; returns where. A notebook calls it before it writes its
     layer, so the next plan runs the medallion until `record_medallion` records a complete load.
     `full_refresh`: `by` replays every file (bronze and silver on a full refresh; gold has
-    nothing to replay). The note says so: a replay that does not finish is carried over to the
-    next run (`unfinished_replay`), and the next plan says so. `found`: what `by` found gone that a complete load
+    nothing to replay). The note says so: a replay that does not finish is not carried over to
+    the next run, and the next plan says so. `found`: what `by` found gone that a complete load
     leaves, when it withdraws the record for that instead of writing (`withdraw_if_loaded`).
 
     Args:
@@ -257,23 +260,6 @@ def withdraw_record(
     if found:
         note["found"] = found
     return _write_record_data(settings, store, {LOADING: note})
-
-
-def unfinished_replay(settings: Settings, store: Store | None) -> dict | None:
-    """The note of a full refresh that started writing the tables and was not recorded as
-    complete (`withdraw_record` with `full_refresh`), or None. Bronze and silver replay again
-    while it stands: a replay that fails or is stopped is carried over to the next run, until
-    `record_medallion` records a complete load (or gold's note replaces it, bronze and silver
-    having finished).
-
-    Args:
-        store: the store; needed only when the record is kept there (a Unity Catalog).
-    """
-    data = _read_record_data(settings, store)
-    if data is None or data.get("version") != RECORD_VERSION:
-        return None
-    note = data.get(LOADING)
-    return note if isinstance(note, dict) and note.get(FULL_REFRESH) is True else None
 
 
 def withdraw_if_loaded(settings: Settings, by: str, found: str) -> str | None:

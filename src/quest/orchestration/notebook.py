@@ -101,40 +101,20 @@ def wants_write(dbutils) -> bool:
 
 def withdraw_medallion_record(
     settings: Settings, dbutils, task: str, store=None, replays: bool = False
-) -> Settings:
+) -> str:
     """Before a notebook writes its layer: withdraw the record of the last complete load
     (`quest.orchestration.conditions.withdraw_record`), so that a load that fails part-way, or a
     run by hand with other widget values, is never taken for what the job loaded; the next
     `quest_pipeline` run loads again and records. `store`: the one the notebook opened, if any
-    (the record is kept there with a Unity Catalog).
-
-    `replays`: the task replays every file on a full refresh (bronze and silver). It replays when
-    `settings.full_refresh` asks, and also when the last load was a full refresh that did not
-    finish (`conditions.unfinished_replay`): a replay that fails or is stopped is carried over,
-    not dropped. The withdrawn record notes the replay.
-
-    Returns:
-        The settings to load with: `full_refresh` true when the task replays.
-    """
+    (the record is kept there with a Unity Catalog). `replays`: the notebook replays every file
+    (bronze's and silver's `full_refresh`), which the withdrawn record notes."""
     from quest.orchestration import conditions
 
     if store is None and settings.catalog:
         from quest.store.credentials import open_settings_store
 
         store = open_settings_store(settings, dbutils)
-    if replays and not settings.full_refresh:
-        unfinished = conditions.unfinished_replay(settings, store)
-        if unfinished is not None:
-            print(
-                f"{unfinished.get('by') or 'a task'} started a full refresh at "
-                f"{unfinished.get('since') or 'an unknown time'} that did not finish: "
-                f"{task} replays every file"
-            )
-            settings = replace(settings, full_refresh=True)
-    conditions.withdraw_record(
-        settings, store, task, full_refresh=replays and settings.full_refresh
-    )
-    return settings
+    return conditions.withdraw_record(settings, store, task, full_refresh=replays)
 
 
 def show_chart(figure, name: str, settings: Settings, display=None) -> str | None:
