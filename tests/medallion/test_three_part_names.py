@@ -67,7 +67,9 @@ def test_a_load_under_three_part_names_answers_and_keeps_its_record_in_the_store
     best = spark.table(settings.table("gold", "best_year_by_series")).first()
     assert best["sector_name"] == "Manufacturing"
     # What the plan asks of the catalog on Databricks, and the record it keeps in the store.
-    assert conditions.missing_tables(settings, spark.catalog.tableExists) == []
+    inputs = conditions.input_digests(settings, store)
+    assert conditions.missing_tables(settings, spark.catalog.tableExists, inputs) == []
+    assert len(conditions.loaded_tables(settings, inputs)) == 10
     planned = conditions.plan(settings, store, files_changed=QUIET)
     recorded = conditions.record(settings, store, planned.fingerprint)
     assert recorded.where.endswith(

@@ -148,7 +148,7 @@ def test_tables_dropped_after_a_complete_load_load_again_and_are_named(settings,
     ]
     # Anything else that runs the medallion is said first; the tables are not looked for.
     changed = conditions.plan(
-        settings, store, files_changed={"BLS": "1"}, tables_missing=lambda: pytest.fail("asked")
+        settings, store, files_changed={"BLS": "1"}, tables_missing=lambda **_: pytest.fail("asked")
     )
     assert changed.reason == "1 BLS file changed at the source"
 
