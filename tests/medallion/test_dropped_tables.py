@@ -92,6 +92,26 @@ def test_a_schema_or_table_dropped_by_hand_is_loaded_again_by_the_next_plan(
     assert conditions.record(settings, store, plan("folders").fingerprint).recorded
     assert not plan("folders").run and not plan("catalog").run
 
+    _silver_mapping_dropped_alone(spark, settings, store, plan, lookups)
+
+
+def _silver_mapping_dropped_alone(spark, settings, store, plan, lookups) -> None:
+    """Silver's mapping table dropped alone: the record noted it (the plan cannot tell a mapping
+    file from prose by its name), so the plan runs, and silver puts it back."""
+    mapping = settings.table("silver", "pr_mapping")
+    spark.sql(f"DROP TABLE {mapping}")
+    for lookup in lookups:
+        assert plan(lookup).reason == (
+            f"tables recorded as loaded are gone (dropped by hand?): {mapping}"
+        ), lookup
+    assert load_bronze(spark, settings, store).unchanged
+    assert [f.source_file for f in load_silver(spark, settings).files] == ["pr.seasonal"]
+    assert spark.table(settings.table("silver", "pr_seasonal")).count() == 1
+    assert conditions.record(
+        settings, store, plan("catalog").fingerprint, lookups["catalog"]
+    ).recorded
+    assert not plan("folders").run and not plan("catalog").run
+
 
 def test_a_dropped_bronze_table_keeps_its_manifest_entries_until_their_files_load(
     spark, spark_home, tmp_path_factory

@@ -153,6 +153,59 @@ def test_tables_dropped_after_a_complete_load_load_again_and_are_named(settings,
     assert changed.reason == "1 BLS file changed at the source"
 
 
+def test_the_record_notes_the_mapping_tables_the_load_left_and_the_plan_looks_for_them(
+    settings, store
+):
+    def plan():
+        missing = functools.partial(conditions.missing_tables, settings)
+        return conditions.plan(settings, store, files_changed=QUIET, tables_missing=missing)
+
+    inputs = conditions.input_digests(settings, store)
+    lay_out_loaded_tables(settings, inputs)
+    mapping = {
+        layer: conditions.local_trace(settings, settings.table(layer, "pr_mapping"), False)
+        for layer in ("bronze", "silver")
+    }
+    for folder in mapping.values():
+        folder.mkdir(parents=True)
+    _loaded(settings, store)
+    where = conditions.record_location(settings)
+    assert json.loads(Path(where).read_text())["tables"] == [
+        ["bronze", "pr_mapping"],
+        ["silver", "pr_mapping"],
+    ]
+    assert not plan().run
+    # A mapping table dropped alone: the plan cannot tell it from the files' names, the record
+    # says the load left it.
+    mapping["silver"].rmdir()
+    assert plan().reason == (
+        "tables recorded as loaded are gone (dropped by hand?): t_silver.pr_mapping"
+    )
+    # A load recorded without a mapping table notes none, and the plan does not look for it.
+    _loaded(settings, store)
+    assert json.loads(Path(where).read_text())["tables"] == [["bronze", "pr_mapping"]]
+    mapping["bronze"].rmdir()
+    assert plan().reason.endswith(": t_bronze.pr_mapping")
+    _loaded(settings, store)
+    assert not plan().run
+    # A catalog's lookup answers on Databricks; one that fails notes nothing, and a record of an
+    # earlier quest, without the note, is read as noting nothing.
+    fingerprint = plan().fingerprint
+    assert conditions.record(settings, store, fingerprint, lambda t: "silver" in t).recorded
+    assert json.loads(Path(where).read_text())["tables"] == [["silver", "pr_mapping"]]
+    assert plan().reason.endswith(": t_silver.pr_mapping")
+
+    def refused(table):
+        raise PermissionError(f"no USE SCHEMA on {table}")
+
+    assert conditions.record(settings, store, fingerprint, refused).recorded
+    assert json.loads(Path(where).read_text())["tables"] == []
+    data = json.loads(Path(where).read_text())
+    data["tables"] = "pr_mapping"
+    Path(where).write_text(json.dumps(data))
+    assert not plan().run
+
+
 def test_a_file_the_sync_changed_runs_the_medallion_and_says_how_many(settings, store):
     _loaded(settings, store)
     store.put_bytes("bls/pr/pr.series", b"series_id\tseries_title\nPRS1\tx\n", {})

@@ -225,8 +225,11 @@ def _no_record_reason(settings: Settings, data: dict | None, refresh: bool = Fal
     return f"no complete load is recorded for these tables ({record_location(settings)})"
 
 
-def write_record(settings: Settings, store: Store, state: MedallionState) -> str:
-    """Record `state` as completely loaded, atomically; returns where."""
+def write_record(
+    settings: Settings, store: Store, state: MedallionState, tables: Iterable[tuple[str, str]] = ()
+) -> str:
+    """Record `state` as completely loaded, atomically; returns where. `tables`: the tables of
+    `OPTIONAL_TABLES` the load left (`present_tables`), looked for by the next plans."""
     return _write_record_data(
         settings,
         store,
@@ -236,7 +239,19 @@ def write_record(settings: Settings, store: Store, state: MedallionState) -> str
             "inputs": state.inputs,
             "views": state.views,
             "rules": state.rules,
+            "tables": [list(t) for t in sorted(set(tables))],
         },
+    )
+
+
+def _recorded_tables(data: dict | None) -> list[tuple[str, str]]:
+    """The tables of `OPTIONAL_TABLES` a record says its load left (none when it says nothing
+    readable: recorded before such tables were noted)."""
+    noted = data.get("tables") if data else None
+    if not isinstance(noted, list):
+        return []
+    return sorted(
+        {(t[0], t[1]) for t in noted if isinstance(t, list) and len(t) == 2} & set(OPTIONAL_TABLES)
     )
 
 
@@ -369,6 +384,37 @@ def loaded_tables(settings: Settings, inputs: Iterable[str] = ()) -> list[tuple[
     ]
 
 
+# Tables a complete load leaves only when its files held such rows, which the plan cannot tell
+# from the files' names (a mapping file is told from prose by its content): the record notes
+# which were there when it was written (`present_tables`), and the plans look for those.
+OPTIONAL_TABLES = (("bronze", "pr_mapping"), ("silver", "pr_mapping"))
+
+
+def present_tables(
+    settings: Settings, exists: Callable[[str], bool] | None = None
+) -> list[tuple[str, str]]:
+    """The tables of `OPTIONAL_TABLES` that are there: asked of `exists` (a catalog's lookup),
+    else looked for in the local warehouse's folders (none with a Unity Catalog and no lookup).
+    A lookup that fails counts as not there: the next plans do not look for that table."""
+    if exists is None and settings.catalog:
+        return []
+    present = []
+    for layer, name in OPTIONAL_TABLES:
+        table = settings.table(layer, name)
+        try:
+            there = (
+                exists(table)
+                if exists is not None
+                else local_trace(settings, table, False).is_dir()
+            )
+        except Exception as exc:  # the record is still worth writing
+            log.warning("%s cannot be looked up (%s); not noted in the record", table, exc)
+            there = False
+        if there:
+            present.append((layer, name))
+    return present
+
+
 def local_trace(settings: Settings, table: str, is_view: bool) -> Path:
     """What a load leaves of `table` in the local warehouse: its Delta log, or for a view (which
     has no folder of its own) its schema's folder."""
@@ -379,10 +425,13 @@ def local_trace(settings: Settings, table: str, is_view: bool) -> Path:
 
 
 def missing_tables(
-    settings: Settings, exists: Callable[[str], bool] | None = None, inputs: Iterable[str] = ()
+    settings: Settings,
+    exists: Callable[[str], bool] | None = None,
+    inputs: Iterable[str] = (),
+    tables: Iterable[tuple[str, str]] = (),
 ) -> list[str]:
-    """The tables and views of `loaded_tables` (for a load recorded from `inputs`) that are not
-    there.
+    """The tables and views of `loaded_tables` (for a load recorded from `inputs`), and the
+    recorded `tables` of `OPTIONAL_TABLES`, that are not there.
 
     Args:
         exists: the catalog's answer for a table name (on Databricks `spark.catalog.tableExists`).
@@ -395,7 +444,11 @@ def missing_tables(
     if exists is None and settings.catalog:
         return []
     missing = []
-    for layer, name, is_view in loaded_tables(settings, inputs):
+    expected = loaded_tables(settings, inputs)
+    expected += [
+        (layer, name, False) for layer, name in tables if (layer, name, False) not in expected
+    ]
+    for layer, name, is_view in expected:
         table = settings.table(layer, name)
         if exists is not None:
             try:
@@ -427,8 +480,9 @@ def plan(
             when that task did not run.
         full_refresh: the job parameter.
         tables_missing: asked only when nothing else makes the medallion run, with the
-            recorded load's files (`inputs=`): the tables a complete load of them leaves that
-            are gone (`missing_tables`); None: not looked for.
+            recorded load's files (`inputs=`) and the optional tables it left (`tables=`): the
+            tables a complete load leaves that are gone (`missing_tables`); None: not looked
+            for.
 
     Raises:
         ConfigError: an unusable full_refresh value, count or gold parameter.
@@ -465,7 +519,7 @@ def plan(
                 "file again"
             )
     if not reasons and tables_missing is not None:
-        gone = tables_missing(inputs=loaded.inputs)
+        gone = tables_missing(inputs=loaded.inputs, tables=_recorded_tables(record))
         if gone:
             reasons.append(
                 "tables recorded as loaded are gone (dropped by hand?): " + ", ".join(gone)
@@ -478,10 +532,16 @@ def plan(
     return MedallionPlan(True, tuple(reasons), now.fingerprint)
 
 
-def record(settings: Settings, store: Store, fingerprint: str) -> Recorded:
+def record(
+    settings: Settings,
+    store: Store,
+    fingerprint: str,
+    exists: Callable[[str], bool] | None = None,
+) -> Recorded:
     """Record the medallion as loaded from the state the plan fingerprinted, if the store still
     holds exactly that state (else the next run loads again: a change made while the medallion
-    ran may not have reached the tables)."""
+    ran may not have reached the tables), with the optional tables the load left
+    (`present_tables`, asked of `exists` as `missing_tables` asks)."""
     if not fingerprint:
         return Recorded(False, reason="no plan fingerprint was passed; the next run loads again")
     now = current_state(settings, store)
@@ -491,7 +551,8 @@ def record(settings: Settings, store: Store, fingerprint: str) -> Recorded:
         )
         log.warning("%s", reason)
         return Recorded(False, reason=reason)
-    return Recorded(True, where=write_record(settings, store, now))
+    tables = present_tables(settings, exists)
+    return Recorded(True, where=write_record(settings, store, now, tables))
 
 
 def _count(source: str, raw: str | None) -> int | None:

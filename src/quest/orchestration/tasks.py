@@ -189,8 +189,8 @@ def plan_medallion(
             open_settings_store(settings, dbutils),
             files_changed={"BLS": bls_files_changed, "DataUSA": datausa_files_changed},
             full_refresh=full_refresh,
-            tables_missing=lambda inputs: conditions.missing_tables(
-                settings, _catalog_lookup(), inputs
+            tables_missing=lambda **recorded: conditions.missing_tables(
+                settings, _catalog_lookup(), **recorded
             ),
         )
         verb = "run" if decided.run else "skipped"
@@ -203,9 +203,9 @@ def plan_medallion(
 
 
 def _catalog_lookup():
-    """How the plan asks whether a table is there: on Databricks the cluster's catalog (its
-    session is already running); locally None, so the plan looks at the warehouse's folders and
-    a quiet day starts no JVM."""
+    """How the plan and the record ask whether a table is there: on Databricks the cluster's
+    catalog (its session is already running); locally None, so they look at the warehouse's
+    folders and a quiet day starts no JVM."""
     from quest.config import on_databricks
 
     if not on_databricks():
@@ -224,7 +224,7 @@ def record_medallion(
     settings = _gold_settings(gold, params)
     with recorded_task("record_medallion", None, settings, dbutils) as run:
         store = open_settings_store(settings, dbutils)
-        done = conditions.record(settings, store, fingerprint or "")
+        done = conditions.record(settings, store, fingerprint or "", _catalog_lookup())
         status = Status.CHANGED if done.recorded else Status.UNCHANGED
         run.summary = TaskResult(status=status, summary=done.describe())
     return run.summary.to_dict()
