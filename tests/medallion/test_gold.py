@@ -152,6 +152,20 @@ def test_best_year_is_enriched_with_measure_and_sector_text_when_mapped(spark, s
     ]
 
 
+def test_a_mapping_view_whose_table_was_dropped_leaves_its_text_null_not_the_load(spark, silver):
+    # Every mapping file gone from the source leaves silver's views over an empty pr_mapping;
+    # that table dropped by hand leaves the views broken, and gold goes on without their text.
+    table = silver.table("silver", S.MAPPINGS)
+    spark.sql(
+        f"CREATE TABLE {table} USING DELTA AS SELECT '3000' AS sector_code, 'M' AS sector_name"
+    )
+    spark.sql(f"CREATE VIEW {silver.table('silver', 'pr_sector')} AS SELECT * FROM {table}")
+    spark.sql(f"DROP TABLE {table}")
+    create_gold_views(spark, silver)
+    rows = spark.table(silver.table("gold", "best_year_by_series")).collect()
+    assert rows and all(r["sector_name"] is None for r in rows)
+
+
 def test_series_report_has_every_year_with_null_population_where_none(spark, silver):
     create_gold_views(spark, silver)
     expected = spark.createDataFrame(

@@ -6,6 +6,7 @@ its catalog would resolve here all the same (`spark_catalog` is the current cata
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -71,11 +72,16 @@ def test_a_load_under_three_part_names_answers_and_keeps_its_record_in_the_store
     assert conditions.missing_tables(settings, spark.catalog.tableExists, inputs) == []
     assert len(conditions.loaded_tables(settings, inputs)) == 10
     planned = conditions.plan(settings, store, files_changed=QUIET)
-    recorded = conditions.record(settings, store, planned.fingerprint)
+    recorded = conditions.record(settings, store, planned.fingerprint, spark.catalog.tableExists)
     assert recorded.where.endswith(
         ".quest-state/medallion/spark_catalog/" + f"{settings.schema_prefix}medallion.json"
     )
-    assert not conditions.plan(settings, store, files_changed=QUIET).run
+    assert conditions.present_tables(settings, spark.catalog.tableExists) == [
+        ("bronze", "pr_mapping"),
+        ("silver", "pr_mapping"),
+    ]
+    in_catalog = functools.partial(conditions.missing_tables, settings, spark.catalog.tableExists)
+    assert not conditions.plan(settings, store, files_changed=QUIET, tables_missing=in_catalog).run
 
     # A changed value goes through silver's MERGE under the same names.
     put(store, CURRENT, data_file(LINES[0], data_line("PRS30006032", 2014, "Q01", "9.9")))

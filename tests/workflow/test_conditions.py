@@ -200,8 +200,13 @@ def test_the_record_notes_the_mapping_tables_the_load_left_and_the_plan_looks_fo
 
     assert conditions.record(settings, store, fingerprint, refused).recorded
     assert json.loads(Path(where).read_text())["tables"] == []
+    assert conditions.record(settings, store, fingerprint, lambda t: True).recorded
+    assert plan().reason.endswith(": t_bronze.pr_mapping, t_silver.pr_mapping")
     data = json.loads(Path(where).read_text())
-    data["tables"] = "pr_mapping"
+    for noted in (None, "pr_mapping", [["bronze"], "pr_mapping"], [[["bronze"], "pr_mapping"]]):
+        Path(where).write_text(json.dumps({**data, "tables": noted}))
+        assert not plan().run, noted
+    del data["tables"]
     Path(where).write_text(json.dumps(data))
     assert not plan().run
 

@@ -23,7 +23,8 @@ it; the next plan runs the medallion, and `record_medallion` records again once 
 The record sits beside the tables it speaks of: locally in the warehouse folder (removing the
 warehouse removes it), and, when the tables live in a Unity Catalog, in the store under
 `.quest-state/medallion/`. A record that cannot be read counts as none: the medallion runs.
-Before a day is skipped the tables a complete load leaves are looked for (`missing_tables`):
+Before a day is skipped the tables a complete load leaves are looked for (`missing_tables`: those
+every load leaves, those its files' names imply, and those the record noted, `present_tables`):
 dropped by hand (a schema reset from a notebook), they are loaded again, not reported as fresh.
 """
 
@@ -250,8 +251,10 @@ def _recorded_tables(data: dict | None) -> list[tuple[str, str]]:
     noted = data.get("tables") if data else None
     if not isinstance(noted, list):
         return []
+    pairs = (t for t in noted if isinstance(t, list) and len(t) == 2)
     return sorted(
-        {(t[0], t[1]) for t in noted if isinstance(t, list) and len(t) == 2} & set(OPTIONAL_TABLES)
+        {(a, b) for a, b in pairs if isinstance(a, str) and isinstance(b, str)}
+        & set(OPTIONAL_TABLES)
     )
 
 
