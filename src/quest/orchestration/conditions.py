@@ -396,26 +396,30 @@ OPTIONAL_TABLES = (("bronze", "pr_mapping"), ("silver", "pr_mapping"))
 def present_tables(
     settings: Settings, exists: Callable[[str], bool] | None = None
 ) -> list[tuple[str, str]]:
-    """The tables of `OPTIONAL_TABLES` that are there: asked of `exists` (a catalog's lookup),
-    else looked for in the local warehouse's folders (none with a Unity Catalog and no lookup).
-    A lookup that fails counts as not there: the next plans do not look for that table."""
+    """The tables of `OPTIONAL_TABLES` that are there, asked as `missing_tables` asks (none with
+    a Unity Catalog and no lookup). A lookup that fails counts as not there: the next plans do
+    not look for that table."""
     if exists is None and settings.catalog:
         return []
-    present = []
-    for layer, name in OPTIONAL_TABLES:
-        table = settings.table(layer, name)
-        try:
-            there = (
-                exists(table)
-                if exists is not None
-                else local_trace(settings, table, False).is_dir()
-            )
-        except Exception as exc:  # the record is still worth writing
-            log.warning("%s cannot be looked up (%s); not noted in the record", table, exc)
-            there = False
-        if there:
-            present.append((layer, name))
-    return present
+    return [
+        (layer, name)
+        for layer, name in OPTIONAL_TABLES
+        if _is_there(settings, settings.table(layer, name), False, exists)
+    ]
+
+
+def _is_there(
+    settings: Settings, table: str, is_view: bool, exists: Callable[[str], bool] | None
+) -> bool:
+    """Whether `table` is there: asked of `exists` (a catalog's lookup; one that fails counts
+    as not there), else looked for in the local warehouse's folders (`local_trace`)."""
+    if exists is None:
+        return local_trace(settings, table, is_view).is_dir()
+    try:
+        return exists(table)
+    except Exception as exc:  # the catalog's refusal is the load's to report
+        log.warning("%s cannot be looked up (%s); taken as not there", table, exc)
+        return False
 
 
 def local_trace(settings: Settings, table: str, is_view: bool) -> Path:
@@ -446,24 +450,9 @@ def missing_tables(
     """
     if exists is None and settings.catalog:
         return []
-    missing = []
-    expected = loaded_tables(settings, inputs)
-    expected += [
-        (layer, name, False) for layer, name in tables if (layer, name, False) not in expected
-    ]
-    for layer, name, is_view in expected:
-        table = settings.table(layer, name)
-        if exists is not None:
-            try:
-                there = exists(table)
-            except Exception as exc:  # the catalog's refusal is the load's to report
-                log.warning("%s cannot be looked up (%s); taken as missing", table, exc)
-                there = False
-        else:
-            there = local_trace(settings, table, is_view).is_dir()
-        if not there:
-            missing.append(table)
-    return missing
+    expected = loaded_tables(settings, inputs) + [(layer, name, False) for layer, name in tables]
+    names = [(settings.table(layer, name), is_view) for layer, name, is_view in expected]
+    return [table for table, is_view in names if not _is_there(settings, table, is_view, exists)]
 
 
 def plan(
