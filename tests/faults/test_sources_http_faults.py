@@ -4,6 +4,7 @@ store is exactly as it was (local folder and moto S3 alike)."""
 
 from __future__ import annotations
 
+import gzip
 import tempfile
 import time
 
@@ -203,6 +204,33 @@ def test_a_listing_page_cut_short_without_a_length_is_retried_and_deletes_nothin
     assert_mirrored(store, source)
 
 
+def test_a_gzip_listing_page_cut_between_two_members_is_retried_and_deletes_nothing(
+    settings, source, store, mirror
+):
+    # gzip may hold several members one after the other, so the end of one is not the end of
+    # the body: a page sent compressed without a length and cut where a member ended decoded
+    # cleanly, and the files after the cut looked deleted at the source (4 of 10: under the
+    # guard).
+    before = _synced(settings, source, store, count=10)
+    page = requests.get(mirror.bls_url, headers={"User-Agent": "t (+you@example.org)"}, timeout=5)
+    cut = int(len(page.content) * 0.6)
+    root = "/pub/time.series/pr/"
+    mirror.faults.add(
+        root,
+        "body",
+        body=gzip.compress(page.content[:cut], mtime=0),
+        content_type="text/html",
+        headers={"Content-Encoding": "gzip"},
+        length="",
+        times=settings.http_retries + 1,
+    )
+    with pytest.raises(SourceError, match=rf"the page ends after {cut} bytes, inside its list"):
+        sync_bls(settings, store=store)
+    assert stored_bytes(store) == before
+    assert sync_bls(settings, store=store).deleted == 0
+    assert_mirrored(store, source)
+
+
 def _list_without_sizes(source, mirror) -> None:
     """The next two listings show the files with neither size nor date (a changed format)."""
     root = "/pub/time.series/pr/"
@@ -241,6 +269,29 @@ def test_a_body_nothing_bounds_for_a_file_listed_without_a_size_is_refused(
     before = _synced(settings, source, store)
     _list_without_sizes(source, mirror)
     mirror.faults.add(FILE, "cut", after=10, length="")
+    with pytest.raises(IncompleteSyncError, match=r"pr.file1: .* a body that nothing bounds"):
+        sync_bls(settings, store=store)
+    assert stored_bytes(store) == before
+    assert sync_bls(settings, store=store).failed == 0
+    assert_mirrored(store, source)
+
+
+def test_a_gzip_body_without_a_length_for_a_file_listed_without_a_size_is_refused(
+    settings, source, store, mirror
+):
+    # The end of a gzip member is not the end of the body (another member may follow): with no
+    # size in the listing, no Content-Length and no chunks, a body cut where a member ended
+    # would have replaced the good copy with its first bytes.
+    before = _synced(settings, source, store)
+    _list_without_sizes(source, mirror)
+    first_bytes = source.files()["pr.file1"][:10]
+    mirror.faults.add(
+        FILE,
+        "body",
+        body=gzip.compress(first_bytes, mtime=0),
+        headers={"Content-Encoding": "gzip"},
+        length="",
+    )
     with pytest.raises(IncompleteSyncError, match=r"pr.file1: .* a body that nothing bounds"):
         sync_bls(settings, store=store)
     assert stored_bytes(store) == before

@@ -71,6 +71,9 @@ class Decoder:
         self.encoding = encoding.strip().lower()
         self.url, self.name = url, name
         self.identity = self.encoding in ("", "identity")
+        # Only a deflate stream marks the end of the body: gzip may hold further members, so
+        # a body cut where one ended decodes cleanly (RFC 1952, 2.2).
+        self.ends_itself = self.encoding == "deflate"
         if self.identity:
             self._z = None
         elif self.encoding in ("gzip", "x-gzip"):

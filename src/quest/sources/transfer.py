@@ -216,8 +216,9 @@ def _attempt(call: _Call, sink: Sink) -> Download:
             final,
         )
         # Only a body that ended where the connection closed can be cut short unseen: a
-        # Content-Length, a chunked body and a compressed stream each say where they end.
-        unbounded = length is None and decoder.identity and not _chunked(response)
+        # Content-Length, a chunked body and a deflate stream each say where they end (a gzip
+        # stream does not: another member may follow the one that ended).
+        unbounded = length is None and not decoder.ends_itself and not _chunked(response)
         if (
             unbounded
             and call.fetch.cut_short is not None
@@ -230,8 +231,8 @@ def _attempt(call: _Call, sink: Sink) -> Download:
             raise refusal(
                 name,
                 final,
-                "sent a body that nothing bounds (no Content-Length, not chunked, not "
-                "compressed) while the listing shows no size: where it should end cannot be told",
+                "sent a body that nothing bounds (no Content-Length, not chunked, plain or "
+                "gzip) while the listing shows no size: where it should end cannot be told",
                 "a listing without sizes and answers without a length come from a changed or "
                 "broken source: check what it serves, then rerun",
             )
