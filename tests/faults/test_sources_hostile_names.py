@@ -134,6 +134,41 @@ def test_a_name_listed_as_a_file_and_a_folder_is_refused(stored, settings, sourc
     assert snapshot(store) == stored
 
 
+def _sync_refusing_the_folder_on_the_local_store(settings, store) -> None:
+    if not isinstance(store, LocalStore):
+        sync_bls(settings, store=store)
+        return
+    with pytest.raises(
+        IncompleteSyncError, match=r"'pr.file1.json/x': cannot be stored: .* metadata of an object"
+    ):
+        sync_bls(settings, store=store)
+
+
+@pytest.mark.parametrize("order", ["the file first", "the folder first"])
+def test_a_folder_named_like_a_files_metadata_is_refused_alone_on_the_local_store(
+    order, stored, settings, source, store
+):
+    # The local store keeps the metadata of `pr.file1` in the file `pr.file1.json` of its
+    # metadata tree, and that of `pr.file1.json/x` under a folder of that same name: whichever
+    # came second could not be written, and every later run stopped at it, the files after it
+    # never synced again. The folder's name is refused alone instead; S3 holds both.
+    if order == "the folder first":
+        source.remove("pr.file1")
+        source.write("pr.file1.json/x", b"clash\r\n")
+        _sync_refusing_the_folder_on_the_local_store(settings, store)
+    else:
+        source.write("pr.file1.json/x", b"clash\r\n")
+    source.write("pr.file1", b"one, revised\r\n")
+    source.write("sub/pr.notes", b"notes, revised\r\n")
+    for _ in range(2):  # nor is the next run stopped
+        _sync_refusing_the_folder_on_the_local_store(settings, store)
+        after = snapshot(store)
+        assert after[PREFIX + "pr.file1"][0] == b"one, revised\r\n"
+        assert after[PREFIX + "sub/pr.notes"][0] == b"notes, revised\r\n"
+        assert (PREFIX + "pr.file1.json/x" in after) is not isinstance(store, LocalStore)
+        assert leftovers(store) == []
+
+
 def _file_becomes_a_folder(source) -> None:
     """The source's `pr.file1` becomes a folder holding `pr.file1/inner`."""
     source.remove("pr.file1")

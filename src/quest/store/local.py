@@ -182,6 +182,14 @@ class LocalStore:
             parts = key_segments(key)
         except ValueError as exc:
             return str(exc)
+        clash = next((p for p in parts[:-1] if p.endswith(_META_SUFFIX)), None)
+        if clash is not None:
+            # The metadata of an object `x` is the file `x.json` of the metadata tree, where
+            # the metadata of `x.json/...` would need a folder.
+            return (
+                f"a folder named {clash!r} would take the place of the local store's metadata "
+                f"of an object named {clash[: -len(_META_SUFFIX)]!r}"
+            )
         longest = max(len(p.encode("utf-8", "surrogatepass")) for p in parts)
         if longest > MAX_SEGMENT_BYTES:
             return (
