@@ -168,6 +168,24 @@ def test_a_population_answer_nested_too_deep_for_python_is_refused_naming_it():
         _population_records(source, b"[" * 100_000)
 
 
+def test_a_population_answer_the_sync_accepts_bronze_loads_a_bare_list_too():
+    # The sync accepts the records as a bare list as well as under `data`, and stores the
+    # answer over the good copy; bronze refused the list (`list indices must be integers`), so
+    # the population stayed refused until DataUSA changed its answer.
+    from quest.sources.population import decode_answer, parse_population
+
+    source = SourceFile("datausa/population.json", "population.json", "0" * 64, "", 0)
+    record = {"Nation ID": "01000US", "Nation": "United States", "Year": "2013"}
+    record["Population"] = 316128839
+    for body in (json.dumps({"data": [record]}), json.dumps([record])):
+        years = [r.year for r in parse_population(decode_answer(body.encode(), "x"), "x")]
+        payload, records = _population_records(source, body.encode())
+        assert (payload, records, years) == (body, [record], [2013])
+    for refused in (b"{}", b"[]", b'{"data": {}}', b'"text"'):
+        with pytest.raises(DataFileError, match="population.json: not a DataUSA population"):
+            _population_records(source, refused)
+
+
 def test_the_header_line_is_found_after_blank_lines_and_cr_line_ends():
     from quest.medallion.store_files import first_line
 

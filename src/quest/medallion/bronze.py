@@ -677,20 +677,22 @@ def _replace_files(
 
 
 def _population_records(source: SourceFile, payload_bytes: bytes) -> tuple[str, list]:
-    """The payload as text and its `data` records.
+    """The payload as text and its records: the `data` list, or the answer itself when it is
+    the bare list of records (both shapes the sync accepts, `parse_population`).
 
     Raises:
-        DataFileError: for anything but JSON with a non-empty `data` list.
+        DataFileError: for anything but JSON holding a non-empty list of records.
     """
     try:
         payload = payload_bytes.decode("utf-8-sig")
-        records = json.loads(payload)["data"]
+        answer = json.loads(payload)
+        records = answer["data"] if isinstance(answer, dict) else answer
         if not isinstance(records, list) or not records:
-            raise ValueError("`data` is empty or not a list")
+            raise ValueError("no records: `data` is empty or not a list")
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise DataFileError(
             f"{source.source_file}: not a DataUSA population answer ({exc}); expected JSON with "
-            "a non-empty `data` list; bronze keeps the last good copy"
+            "a non-empty `data` list (or that list alone); bronze keeps the last good copy"
         ) from None
     return payload, records
 
