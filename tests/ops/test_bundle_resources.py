@@ -110,6 +110,14 @@ def test_the_dashboard_file_the_bundle_deploys_exists_at_the_bundle_root():
     assert (REPO / ob.DASHBOARD_FILE).is_file()
 
 
+def test_the_bundle_refuses_a_cli_too_old_for_its_alerts_and_dashboard(committed):
+    # `bf` downloads CLI 0.236.1 unless told otherwise, which does not know the alerts.
+    from brickflow.bundles.model import Bundle
+
+    assert committed["bundle"]["databricks_cli_version"] == f">= {ob.MIN_CLI_VERSION}"
+    assert Bundle(**committed["bundle"]).databricks_cli_version == f">= {ob.MIN_CLI_VERSION}"
+
+
 def test_committed_bundle_carries_the_dashboard_alerts_and_warehouse_variable(committed):
     assert committed["variables"][ob.WAREHOUSE_VARIABLE]["lookup"] == {
         "warehouse": ob.WAREHOUSE_NAME

@@ -11,7 +11,9 @@ BrickFlow 2.0.0's bundle model knows jobs and pipelines but not `dashboards` or 
 
 `workflows/entrypoint.py` calls it after synth, so `bf projects deploy` and `make bundle` both
 produce it. Deploying these resources needs Databricks CLI 0.281.0 or newer (SQL alerts v2 came in
-0.279.0, the dashboard's `dataset_catalog` in 0.281.0).
+0.279.0, the dashboard's `dataset_catalog` in 0.281.0), which the bundle declares
+(`bundle.databricks_cli_version`): an older CLI, such as the 0.236.1 `bf` downloads by default,
+stops with an error before it deploys anything, instead of meeting resources it does not know.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from quest.ops.dashboard import REPO
 from quest.ops.names import qualify
 from quest.orchestration.workflow_config import WorkflowConfig, workflow_config
 
+# The oldest Databricks CLI that deploys every resource of the bundle (see above).
+MIN_CLI_VERSION = "0.281.0"
 DASHBOARD_KEY = "quest"
 DASHBOARD_FILE = "dashboards/quest.lvdash.json"
 WAREHOUSE_VARIABLE = "quest_warehouse_id"
@@ -139,9 +143,10 @@ def ops_resources(cfg: WorkflowConfig, root: Path = REPO) -> dict:
 
 
 def add_to_bundle(bundle: dict, env: str, root: Path = REPO) -> dict:
-    """`bundle` (as BrickFlow wrote it) with the ops resources in each target and the warehouse
-    variable."""
+    """`bundle` (as BrickFlow wrote it) with the ops resources in each target, the warehouse
+    variable and the oldest CLI that deploys them."""
     cfg = workflow_config(env)
+    bundle.setdefault("bundle", {})["databricks_cli_version"] = f">= {MIN_CLI_VERSION}"
     for target in (bundle.get("targets") or {}).values():
         target.setdefault("resources", {}).update(ops_resources(cfg, root))
     bundle.setdefault("variables", {}).update(variables())
