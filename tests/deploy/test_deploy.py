@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from quest.orchestration.bundle import synth_target
+from quest.orchestration.bundle import GIT_REPO, synth_target
 from quest.orchestration.workflow_config import wheel_filename
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +51,9 @@ def checkout(tmp_path) -> Path:
     subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
     _git(repo, "init", "-q", "-b", "main")
     _commit(repo, "the project")
-    _git(repo, "remote", "add", "origin", str(remote))
+    # The repository the jobs fetch their notebooks from; pushes go to the bare one here.
+    _git(repo, "remote", "add", "origin", GIT_REPO + ".git")
+    _git(repo, "remote", "set-url", "--push", "origin", str(remote))
     _git(repo, "push", "-q", "origin", "main")
     return repo
 
@@ -176,6 +178,25 @@ def test_shared_targets_need_a_pushed_commit_a_local_target_does_not(checkout):
     local = make_deploy(checkout, "ENV=local", "DRY_RUN=1")
     assert local.returncode == 0, local.stderr
     assert "--env local" in _step(local.stdout, "deploy")
+
+
+def test_shared_targets_need_the_commit_where_the_jobs_fetch_their_notebooks(checkout, tmp_path):
+    # A fork: the commit is pushed to another repository than the one the bundle names, so
+    # every task of the deployed jobs would fail to check it out.
+    fork = tmp_path / "fork.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(fork)], check=True)
+    _git(checkout, "remote", "add", "fork", "git@github.com:someone/quest.git")
+    _git(checkout, "remote", "set-url", "--push", "fork", str(fork))
+    (checkout / "README.md").write_text("changed in the fork\n")
+    _commit(checkout, "pushed to the fork only")
+    _git(checkout, "push", "-q", "fork", "main")
+    refused = make_deploy(checkout, "ENV=dev", "DRY_RUN=1")
+    assert refused.returncode != 0
+    assert f"fetch their notebooks from {GIT_REPO}" in refused.stderr
+    assert "BRICKFLOW_GIT_REPO=https://github.com/someone/quest" in refused.stderr
+    there = {"BRICKFLOW_GIT_REPO": "https://github.com/someone/quest"}
+    done = make_deploy(checkout, "ENV=dev", "DRY_RUN=1", extra_env=there)
+    assert done.returncode == 0, done.stderr
 
 
 def test_prod_needs_its_service_principal(checkout):

@@ -30,10 +30,11 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from quest.config import ENVIRONMENTS
 from quest.errors import ConfigError
-from quest.orchestration.bundle import BUNDLE, PROJECT, REPO, base_version
+from quest.orchestration.bundle import BUNDLE, GIT_REPO, PROJECT, REPO, base_version
 from quest.orchestration.workflow_config import check_deployable, wheel_filename, workflow_config
 
 _VERSION_LINE = re.compile(r'^version = "[^"]*"$', re.MULTILINE)
@@ -76,6 +77,52 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout.rstrip()
 
 
+def _repository(url: str) -> str:
+    """A git URL as host and path, for telling two spellings of one repository apart
+    (`git@github.com:o/n.git`, `https://github.com/o/n`); a local path stays as it is."""
+    url = url.strip()
+    scp = re.fullmatch(r"[\w.-]+@([^:/]+):(.+)", url)
+    host, path = scp.groups() if scp else (urlsplit(url).hostname or "", urlsplit(url).path)
+    path = path.strip("/").removesuffix(".git")
+    return f"{host.lower()}/{path.lower()}" if host else path
+
+
+def _https(url: str) -> str:
+    """The HTTPS spelling of a hosted repository's URL, which `git_source` takes."""
+    name = _repository(url)
+    return f"https://{name}" if "/" in name and not name.startswith("/") else url
+
+
+def _check_fetched_from(repo: Path, commit: str, env: str) -> None:
+    """The commit is on a remote whose URL is the repository the jobs fetch their notebooks
+    from (`BRICKFLOW_GIT_REPO`, else `GIT_REPO`): pushed only to a fork, the deployed jobs would
+    fail every task at checkout.
+
+    Raises:
+        ConfigError: naming the remotes that have the commit and the variable to set.
+    """
+    fetched = os.environ.get("BRICKFLOW_GIT_REPO") or GIT_REPO
+    holders = _git(repo, "branch", "--remotes", "--contains", commit).split()
+    urls = {}
+    for remote in _git(repo, "remote").split():
+        if any(h.startswith(remote + "/") for h in holders):
+            urls[remote] = _git(repo, "remote", "get-url", remote)
+    if any(_repository(url) == _repository(fetched) for url in urls.values()):
+        return
+    source = (
+        "BRICKFLOW_GIT_REPO"
+        if os.environ.get("BRICKFLOW_GIT_REPO")
+        else "GIT_REPO in src/quest/orchestration/bundle.py"
+    )
+    found = ", ".join(f"{name} ({url})" for name, url in urls.items())
+    suggested = _https(next(iter(urls.values()))) if urls else "<its URL>"
+    raise ConfigError(
+        f"commit {commit[:12]} is on {found or 'no remote'}, but the {env} jobs fetch their "
+        f"notebooks from {fetched} ({source}): push it there, or deploy from the repository "
+        f"that has it with BRICKFLOW_GIT_REPO={suggested}"
+    )
+
+
 def wheel_version(repo: Path, commit: str) -> str:
     """A PEP 440 local version naming the commit: the runtime's pip installs it as any other."""
     return f"{base_version(repo)}+g{commit[:12]}"
@@ -107,6 +154,8 @@ def plan(
             f"commit {commit[:12]} is on no remote branch: push it first, or the {env} jobs "
             "cannot fetch their notebooks"
         )
+    if env != "local":
+        _check_fetched_from(repo, commit, env)
     version = wheel_version(repo, commit)
     cfg = workflow_config(env, {**os.environ, "QUEST_WHEEL_VERSION": version})
     check_deployable(cfg)
