@@ -114,6 +114,26 @@ def test_each_change_adds_a_new_arrival_file_and_no_change_adds_none(
     assert stored_bytes(store)[KEY] == original.read_bytes()
 
 
+def test_a_change_whose_arrival_file_was_not_written_is_announced_by_the_next_run(
+    settings, store, tmp_path, real
+):
+    # A run stopped between storing the population and announcing it (killed, or the arrival
+    # file could not be written: a warning) left a change no trigger would ever see: the next
+    # runs found the content unchanged and wrote nothing.
+    server, _ = _serve(tmp_path, "population.json", real / "population.tesseract.json")
+    with server:
+        url = settings.with_overrides(datausa_url=server.datausa_url)
+        first = sync_datausa(url, store=store)
+        store.delete(first.arrival)
+        late = sync_datausa(url, store=store)
+        quiet = sync_datausa(url, store=store)
+    assert not late.changed and late.arrival and not quiet.arrival
+    arrivals = [k for k in stored_bytes(store) if k.startswith("datausa/arrivals/")]
+    assert arrivals == [late.arrival]
+    announced = json.loads(stored_bytes(store)[late.arrival])
+    assert announced["sha256"] == store.head(KEY).sha256 and announced["years"] == first.years
+
+
 def test_garbage_body_is_refused_and_the_previous_copy_kept(
     settings, store, mirror, tmp_path, real
 ):

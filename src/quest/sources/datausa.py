@@ -81,6 +81,13 @@ def arrivals_folder(key: str) -> str:
     return folder_of(key) + ARRIVALS
 
 
+def _announced(store: Store, key: str, content: str) -> bool:
+    """Whether the newest arrival file (their names start with the UTC time they were stored)
+    announces `content`."""
+    names = store.list(arrivals_folder(key))
+    return bool(names) and max(names).endswith(f"-{content[:12]}.json")
+
+
 def _announce(store: Store, key: str, sha256: str, content: str, years: list[int]) -> str:
     """A new file naming the population just stored, under a name no earlier change had: the
     store's change log, and what a trigger on new files (`quest_reports`) sees. The population
@@ -183,6 +190,12 @@ def sync_datausa(
                 store.put_bytes(key, body, {k: v for k, v in metadata.items() if v})
                 summary.changed, summary.bytes_up = True, len(body)
                 summary.arrival = _announce(store, key, got.sha256, content, summary.years)
+            elif not _announced(store, key, content):
+                # A run stopped between storing this content and announcing it, or could not
+                # write the arrival file: no later run would, and no trigger would ever start.
+                log.warning("the population stored at %s was never announced; announcing it", key)
+                sha256 = stored.sha256 or got.sha256
+                summary.arrival = _announce(store, key, sha256, content, summary.years)
     finally:
         summary.requests, summary.bytes_down = stats.requests, stats.bytes_down
         summary.seconds = round(time.monotonic() - started, 3)
