@@ -376,3 +376,14 @@ def test_the_record_is_not_written_when_the_store_moved_while_the_medallion_ran(
     assert done.describe().startswith("not recorded: the store or gold parameters changed")
     assert not Path(conditions.record_location(settings)).exists()
     assert not conditions.record(settings, store, "").recorded
+
+
+def test_an_empty_full_refresh_reads_as_false_in_the_plan_as_in_the_notebooks():
+    # Run with `full_refresh` empty, the plan's task parameter is empty, and BrickFlow passes
+    # the keyword's default instead (`get_parameter(k) or default`): the reference itself,
+    # unresolved. The notebooks read the same empty widget as false; the plan failed.
+    assert conditions.full_refresh_requested(conditions.FULL_REFRESH_REF) is False
+    assert conditions.full_refresh_requested("") is False
+    assert conditions.full_refresh_requested(" TRUE ") is True
+    with pytest.raises(ConfigError, match="full_refresh='{{job.parameters.other}}'"):
+        conditions.full_refresh_requested("{{job.parameters.other}}")

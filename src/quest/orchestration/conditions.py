@@ -74,10 +74,13 @@ _MAX_NAMED = 5
 def full_refresh_requested(raw: str | None) -> bool:
     """The `full_refresh` job parameter as a boolean (empty: no).
 
+    Empty, the plan's task parameter reaches it as the unresolved reference itself: BrickFlow
+    passes a keyword's default in place of an empty parameter (`get_parameter(k) or default`).
+
     Raises:
         ConfigError: a value that is neither true nor false, naming the parameter.
     """
-    value = (raw or "").strip().lower()
+    value = "" if (raw or "").strip() == FULL_REFRESH_REF else (raw or "").strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE or value == "none":
