@@ -263,16 +263,18 @@ def test_mail_is_job_level_failures_and_slow_runs_with_success_mail_off_in_prod(
             assert 0 < rule["value"] < job["timeout_seconds"], where
 
 
-def test_prod_runs_as_a_service_principal_under_a_shared_root_and_others_as_the_deployer(targets):
+def test_prod_runs_as_a_service_principal_and_the_shared_targets_deploy_under_shared_roots(targets):
     for target, job_name, job in _jobs(targets):
         if target == "quest-prod":
             assert job["run_as"] == {"service_principal_name": STAND_IN_SERVICE_PRINCIPAL}
         else:
             assert "run_as" not in job, f"{target}/{job_name}"
-    prod_root = targets["quest-prod"]["workspace"]["root_path"]
-    assert prod_root.startswith("/Workspace/Shared/") and "current_user" not in prod_root
-    for name in ("quest-local", "quest-dev"):
-        assert targets[name]["workspace"]["root_path"].startswith("/Users/${workspace")
+    # One bundle state per shared target, whoever deploys it; a personal copy in its home.
+    roots = {name: target["workspace"]["root_path"] for name, target in targets.items()}
+    for name in ("quest-prod", "quest-dev"):
+        assert roots[name].startswith("/Workspace/Shared/") and "current_user" not in roots[name]
+    assert roots["quest-prod"] != roots["quest-dev"]
+    assert roots["quest-local"].startswith("/Users/${workspace")
 
 
 def test_pipeline_tasks_retry_with_an_interval_and_a_timeout_syncs_more(targets):

@@ -254,8 +254,12 @@ def test_a_local_deployment_writes_its_own_store_folder_and_schemas_in_dev():
 def test_prod_runs_as_the_configured_service_principal_under_a_shared_root():
     prod = workflow_config("prod", DEPLOYABLE)
     assert prod.run_as == "sp-id"
-    assert prod.bundle_base_path.startswith("/Workspace/Shared/")
-    assert workflow_config("dev", DEPLOYABLE).bundle_base_path == ""
+    # The shared targets keep one bundle state each, whoever deploys them; a personal copy
+    # lives under its deployer's home.
+    dev = workflow_config("dev", DEPLOYABLE)
+    assert prod.bundle_base_path == "/Workspace/Shared/quest"
+    assert dev.bundle_base_path == "/Workspace/Shared/quest-dev"
+    assert workflow_config("local", DEPLOYABLE).bundle_base_path == ""
 
 
 @pytest.mark.parametrize("env", ["local", "dev", "prod"])

@@ -136,6 +136,9 @@ _PER_ENV: dict[str, dict[str, object]] = {
         "managers": ("quest-engineers",),
         "runners": ("quest-oncall",),
         "viewers": ("quest-analysts",),
+        # Shared as prod is: under each deployer's home, every engineer's deploy kept its own
+        # bundle state and made its own copy of the dashboard and the alerts.
+        "bundle_base_path": "/Workspace/Shared/quest-dev",
     },
     "prod": {
         # 06:00 New York: after BLS's 08:30 ET releases of the previous day have settled.
