@@ -10,7 +10,7 @@ import pytest
 
 from quest.errors import SourceError
 from quest.mirror.server import MirrorServer
-from quest.sources.datausa import parse_population, sync_datausa
+from quest.sources.datausa import ARRIVAL, parse_population, sync_datausa
 
 from .support import stored_bytes
 
@@ -127,11 +127,18 @@ def test_a_change_whose_arrival_file_was_not_written_is_announced_by_the_next_ru
         store.delete(first.arrival)
         late = sync_datausa(url, store=store)
         quiet = sync_datausa(url, store=store)
-    assert not late.changed and late.arrival and not quiet.arrival
-    arrivals = [k for k in stored_bytes(store) if k.startswith("datausa/arrivals/")]
+        arrivals = [k for k in stored_bytes(store) if k.startswith("datausa/arrivals/")]
+        announced = json.loads(stored_bytes(store)[late.arrival])
+        # A population stored before quest named its arrival file is not announced again.
+        older = {k: v for k, v in store.head(KEY).metadata.items() if k != ARRIVAL}
+        store.set_metadata(KEY, older)
+        store.delete(late.arrival)
+        upgraded = sync_datausa(url, store=store)
+    # The name the stored population's metadata gave its arrival file, written late.
+    assert not late.changed and late.arrival == first.arrival and not quiet.arrival
     assert arrivals == [late.arrival]
-    announced = json.loads(stored_bytes(store)[late.arrival])
     assert announced["sha256"] == store.head(KEY).sha256 and announced["years"] == first.years
+    assert not upgraded.changed and not upgraded.arrival
 
 
 def test_garbage_body_is_refused_and_the_previous_copy_kept(

@@ -81,20 +81,39 @@ def arrivals_folder(key: str) -> str:
     return folder_of(key) + ARRIVALS
 
 
-def _announced(store: Store, key: str, content: str) -> bool:
-    """Whether the newest arrival file (their names start with the UTC time they were stored)
-    announces `content`."""
-    names = store.list(arrivals_folder(key))
-    return bool(names) and max(names).endswith(f"-{content[:12]}.json")
+# Metadata of the stored population: the name of the arrival file announcing it.
+ARRIVAL = "arrival"
 
 
-def _announce(store: Store, key: str, sha256: str, content: str, years: list[int]) -> str:
-    """A new file naming the population just stored, under a name no earlier change had: the
-    store's change log, and what a trigger on new files (`quest_reports`) sees. The population
-    is stored already and the run loads it either way, so a failure here is a warning, not a
-    failed sync. Returns its key ("" when it could not be written)."""
-    stored_at = datetime.now(UTC)
-    name = f"{stored_at:%Y%m%dT%H%M%S%fZ}-{content[:12]}.json"
+def _arrival_name(content: str) -> str:
+    """A name no earlier change had: the UTC time, then the content's sha256 (12 digits)."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{content[:12]}.json"
+
+
+def _unannounced(store: Store, key: str, stored) -> str:
+    """The arrival file named in the stored population's metadata when it is not in the store
+    (a run stopped between the two, or could not write it); "" when it is there, or when the
+    population was stored before quest named its arrival file."""
+    name = stored.metadata.get(ARRIVAL, "")
+    if not name:
+        return ""
+    try:
+        return "" if store.head(arrivals_folder(key) + name) is not None else name
+    except LockError:
+        raise
+    except QuestError as exc:
+        log.warning("could not check that the population's arrival file %s exists (%s)", name, exc)
+        return ""
+
+
+def _announce(
+    store: Store, key: str, sha256: str, content: str, years: list[int], name: str
+) -> str:
+    """The arrival file `name`, naming the population stored at `key`: the store's change log,
+    and what a trigger on new files (`quest_reports`) sees. The population is stored already
+    (its metadata names this file) and the run loads it either way, so a failure here is a
+    warning, not a failed sync; the next run writes it then. Returns its key ("" when it could
+    not be written)."""
     arrival = arrivals_folder(key) + name
     body = json.dumps(
         {
@@ -102,7 +121,7 @@ def _announce(store: Store, key: str, sha256: str, content: str, years: list[int
             "sha256": sha256,
             "content_sha256": content,
             "years": years,
-            "stored_at": stored_at.isoformat(timespec="seconds"),
+            "stored_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
         indent=1,
     ).encode()
@@ -186,16 +205,19 @@ def sync_datausa(
                     SOURCE_SIZE: str(len(body)),
                     SOURCE_ETAG: got.etag,
                     SOURCE_MODIFIED: got.last_modified,
+                    ARRIVAL: _arrival_name(content),
                 }
                 store.put_bytes(key, body, {k: v for k, v in metadata.items() if v})
                 summary.changed, summary.bytes_up = True, len(body)
-                summary.arrival = _announce(store, key, got.sha256, content, summary.years)
-            elif not _announced(store, key, content):
+                summary.arrival = _announce(
+                    store, key, got.sha256, content, summary.years, metadata[ARRIVAL]
+                )
+            elif name := _unannounced(store, key, stored):
                 # A run stopped between storing this content and announcing it, or could not
                 # write the arrival file: no later run would, and no trigger would ever start.
                 log.warning("the population stored at %s was never announced; announcing it", key)
                 sha256 = stored.sha256 or got.sha256
-                summary.arrival = _announce(store, key, sha256, content, summary.years)
+                summary.arrival = _announce(store, key, sha256, content, summary.years, name)
     finally:
         summary.requests, summary.bytes_down = stats.requests, stats.bytes_down
         summary.seconds = round(time.monotonic() - started, 3)

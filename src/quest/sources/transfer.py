@@ -81,7 +81,7 @@ class Fetch:
         limit: the most bytes to accept; by default QUEST_MAX_BODY_BYTES (and never more than
             the listing's size plus `BODY_SLACK`).
         cut_short: for a body kept in memory that nothing bounds (no `Content-Length`, not
-            chunked, not compressed: it ends where the connection closes), what says it ended
+            chunked, plain or gzip: it ends where the connection closes), what says it ended
             where it should: given the whole answer, it returns why the body looks cut short
             (retried, as a body that broke off), or None.
         same_path: a file asked for by its name: a redirect may change the URL's query, never
