@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from quest.orchestration.bundle import GIT_REPO, synth_target
+from quest.orchestration.bundle import synth_target
 from quest.orchestration.workflow_config import wheel_filename
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,9 +51,7 @@ def checkout(tmp_path) -> Path:
     subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
     _git(repo, "init", "-q", "-b", "main")
     _commit(repo, "the project")
-    # The repository the jobs fetch their notebooks from; pushes go to the bare one here.
-    _git(repo, "remote", "add", "origin", GIT_REPO + ".git")
-    _git(repo, "remote", "set-url", "--push", "origin", str(remote))
+    _git(repo, "remote", "add", "origin", str(remote))
     _git(repo, "push", "-q", "origin", "main")
     return repo
 
@@ -64,6 +62,8 @@ TEAM = {"QUEST_NOTIFY": "data-team@yourco.com", "QUEST_CONTACT": "data-team@your
 def make_deploy(repo: Path, *assignments: str, extra_env: dict | None = None):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QUEST_", "BRICKFLOW_"))}
     env.update(TEAM)  # a deploy refuses the placeholder addresses
+    # The repository the jobs would fetch their notebooks from: the checkout's bare remote.
+    env["BRICKFLOW_GIT_REPO"] = str(repo.parent / "remote.git")
     env.update(extra_env or {})
     # Make cannot name a target whose path holds a space (a clone in "My Projects"): the env is
     # handed over through a link in the test's own folder.
@@ -181,22 +181,27 @@ def test_shared_targets_need_a_pushed_commit_a_local_target_does_not(checkout):
 
 
 def test_shared_targets_need_the_commit_where_the_jobs_fetch_their_notebooks(checkout, tmp_path):
-    # A fork: the commit is pushed to another repository than the one the bundle names, so
+    # A fork: the commit is pushed to another repository than the one the jobs fetch from, so
     # every task of the deployed jobs would fail to check it out.
     fork = tmp_path / "fork.git"
     subprocess.run(["git", "init", "-q", "--bare", str(fork)], check=True)
-    _git(checkout, "remote", "add", "fork", "git@github.com:someone/quest.git")
-    _git(checkout, "remote", "set-url", "--push", "fork", str(fork))
+    _git(checkout, "remote", "add", "fork", str(fork))
     (checkout / "README.md").write_text("changed in the fork\n")
     _commit(checkout, "pushed to the fork only")
     _git(checkout, "push", "-q", "fork", "main")
     refused = make_deploy(checkout, "ENV=dev", "DRY_RUN=1")
     assert refused.returncode != 0
-    assert f"fetch their notebooks from {GIT_REPO}" in refused.stderr
-    assert "BRICKFLOW_GIT_REPO=https://github.com/someone/quest" in refused.stderr
-    there = {"BRICKFLOW_GIT_REPO": "https://github.com/someone/quest"}
-    done = make_deploy(checkout, "ENV=dev", "DRY_RUN=1", extra_env=there)
+    assert f"is on no branch of {tmp_path / 'remote.git'}" in refused.stderr
+    assert "BRICKFLOW_GIT_REPO" in refused.stderr
+    done = make_deploy(
+        checkout, "ENV=dev", "DRY_RUN=1", extra_env={"BRICKFLOW_GIT_REPO": str(fork)}
+    )
     assert done.returncode == 0, done.stderr
+    # The repository the bundle names, unreachable from here, is asked all the same.
+    unreachable = make_deploy(
+        checkout, "ENV=dev", "DRY_RUN=1", extra_env={"BRICKFLOW_GIT_REPO": str(tmp_path / "no")}
+    )
+    assert unreachable.returncode != 0 and "cannot list" in unreachable.stderr
 
 
 def test_prod_needs_its_service_principal(checkout):

@@ -30,7 +30,6 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from quest.config import ENVIRONMENTS
 from quest.errors import ConfigError
@@ -77,49 +76,42 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout.rstrip()
 
 
-def _repository(url: str) -> str:
-    """A git URL as host and path, for telling two spellings of one repository apart
-    (`git@github.com:o/n.git`, `https://github.com/o/n`); a local path stays as it is."""
-    url = url.strip()
-    scp = re.fullmatch(r"[\w.-]+@([^:/]+):(.+)", url)
-    host, path = scp.groups() if scp else (urlsplit(url).hostname or "", urlsplit(url).path)
-    path = path.strip("/").removesuffix(".git")
-    return f"{host.lower()}/{path.lower()}" if host else path
-
-
-def _https(url: str) -> str:
-    """The HTTPS spelling of a hosted repository's URL, which `git_source` takes."""
-    name = _repository(url)
-    return f"https://{name}" if "/" in name and not name.startswith("/") else url
-
-
 def _check_fetched_from(repo: Path, commit: str, env: str) -> None:
-    """The commit is on a remote whose URL is the repository the jobs fetch their notebooks
-    from (`BRICKFLOW_GIT_REPO`, else `GIT_REPO`): pushed only to a fork, the deployed jobs would
-    fail every task at checkout.
+    """A branch or tag of the repository the jobs fetch their notebooks from
+    (`BRICKFLOW_GIT_REPO`, else `GIT_REPO`) has the commit, as that repository answers
+    `git ls-remote`: pushed only to a fork, the deployed jobs would fail every task at checkout.
 
     Raises:
-        ConfigError: naming the remotes that have the commit and the variable to set.
+        ConfigError: the repository cannot be listed, or none of its tips has the commit here.
     """
-    fetched = os.environ.get("BRICKFLOW_GIT_REPO") or GIT_REPO
-    holders = _git(repo, "branch", "--remotes", "--contains", commit).split()
-    urls = {}
-    for remote in _git(repo, "remote").split():
-        if any(h.startswith(remote + "/") for h in holders):
-            urls[remote] = _git(repo, "remote", "get-url", remote)
-    if any(_repository(url) == _repository(fetched) for url in urls.values()):
-        return
+    fetched = os.environ.get("BRICKFLOW_GIT_REPO", GIT_REPO)
     source = (
         "BRICKFLOW_GIT_REPO"
-        if os.environ.get("BRICKFLOW_GIT_REPO")
+        if "BRICKFLOW_GIT_REPO" in os.environ
         else "GIT_REPO in src/quest/orchestration/bundle.py"
     )
-    found = ", ".join(f"{name} ({url})" for name, url in urls.items())
-    suggested = _https(next(iter(urls.values()))) if urls else "<its URL>"
+    fix = "set BRICKFLOW_GIT_REPO to the HTTPS URL of the repository you pushed it to"
+    if not fetched.strip():
+        raise ConfigError(f"BRICKFLOW_GIT_REPO is empty: {fix}")
+    listed = subprocess.run(
+        ["git", "-C", str(repo), "ls-remote", "--heads", "--tags", fetched],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if listed.returncode != 0:
+        raise ConfigError(
+            f"cannot list {fetched}, where the {env} jobs fetch their notebooks ({source}): "
+            f"{listed.stderr.strip()[-300:]}; {fix}"
+        )
+    for tip in {line.split()[0] for line in listed.stdout.splitlines() if line.strip()}:
+        is_ancestor = ["git", "-C", str(repo), "merge-base", "--is-ancestor", commit, tip]
+        if subprocess.run(is_ancestor, capture_output=True, check=False).returncode == 0:
+            return
     raise ConfigError(
-        f"commit {commit[:12]} is on {found or 'no remote'}, but the {env} jobs fetch their "
-        f"notebooks from {fetched} ({source}): push it there, or deploy from the repository "
-        f"that has it with BRICKFLOW_GIT_REPO={suggested}"
+        f"commit {commit[:12]} is on no branch of {fetched}, where the {env} jobs fetch their "
+        f"notebooks ({source}): push it there first (then git fetch), or {fix}"
     )
 
 
