@@ -191,17 +191,20 @@ def test_shared_targets_need_the_commit_where_the_jobs_fetch_their_notebooks(che
     _git(checkout, "push", "-q", "fork", "main")
     refused = make_deploy(checkout, "ENV=dev", "DRY_RUN=1")
     assert refused.returncode != 0
-    assert f"is on no branch of {tmp_path / 'remote.git'}" in refused.stderr
-    assert "BRICKFLOW_GIT_REPO" in refused.stderr
+    assert f"was pushed to no remote of {tmp_path / 'remote.git'}" in refused.stderr
+    assert f"fork pushes to {fork}" in refused.stderr and "BRICKFLOW_GIT_REPO" in refused.stderr
     done = make_deploy(
         checkout, "ENV=dev", "DRY_RUN=1", extra_env={"BRICKFLOW_GIT_REPO": str(fork)}
     )
     assert done.returncode == 0, done.stderr
-    # The repository the bundle names, unreachable from here, is asked all the same.
-    unreachable = make_deploy(
-        checkout, "ENV=dev", "DRY_RUN=1", extra_env={"BRICKFLOW_GIT_REPO": str(tmp_path / "no")}
-    )
-    assert unreachable.returncode != 0 and "cannot list" in unreachable.stderr
+    # A remote that fetches from the repository the jobs use and pushes to the fork: its
+    # tracking branch holds the commit, which only the fork has.
+    _git(checkout, "remote", "set-url", "--push", "origin", str(fork))
+    (checkout / "README.md").write_text("changed again\n")
+    _commit(checkout, "pushed through origin, to the fork")
+    _git(checkout, "push", "-q", "origin", "main")
+    refused = make_deploy(checkout, "ENV=dev", "DRY_RUN=1")
+    assert refused.returncode != 0 and f"origin pushes to {fork}" in refused.stderr
 
 
 def test_prod_needs_its_service_principal(checkout):

@@ -30,6 +30,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from quest.config import ENVIRONMENTS
 from quest.errors import ConfigError
@@ -76,42 +77,69 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout.rstrip()
 
 
+def _repository(url: str) -> tuple[str, str]:
+    """A git URL as host and path (`git@github.com:o/n.git`, `ssh://git@github.com/o/n` and
+    `https://github.com/o/n/` give the same); a local path has no host."""
+    url = url.strip()
+    scp = re.fullmatch(r"(?:[^@/:]+@)?([^/:]+):(?!//)(.+)", url)
+    if scp and "://" not in url:
+        host, path = scp.groups()
+    else:
+        parts = urlsplit(url)
+        host, path = parts.hostname or "", parts.path
+    path = path.rstrip("/").removesuffix(".git")
+    if not host:
+        return "", path
+    return host.lower().removeprefix("ssh."), path.strip("/").lower()
+
+
+def _same_repository(one: str, other: str) -> bool:
+    """Whether two git URLs name one repository; a host without a dot is taken for an SSH
+    alias of the other's (`Host github-work` in ~/.ssh/config)."""
+    (host, path), (other_host, other_path) = _repository(one), _repository(other)
+    if path != other_path or bool(host) != bool(other_host):
+        return False
+    return host == other_host or "." not in host or "." not in other_host
+
+
 def _check_fetched_from(repo: Path, commit: str, env: str) -> None:
-    """A branch or tag of the repository the jobs fetch their notebooks from
-    (`BRICKFLOW_GIT_REPO`, else `GIT_REPO`) has the commit, as that repository answers
-    `git ls-remote`: pushed only to a fork, the deployed jobs would fail every task at checkout.
+    """The commit was pushed to the repository the jobs fetch their notebooks from
+    (`BRICKFLOW_GIT_REPO`, else `GIT_REPO`): a remote whose tracking branches hold the commit
+    pushes there (every push URL of it names that repository). Pushed only to a fork, the
+    deployed jobs would fail every task at checkout. Asks nothing of the network.
 
     Raises:
-        ConfigError: the repository cannot be listed, or none of its tips has the commit here.
+        ConfigError: naming the remotes that hold the commit and the variable to set.
     """
     fetched = os.environ.get("BRICKFLOW_GIT_REPO", GIT_REPO)
+    fix = "set BRICKFLOW_GIT_REPO to the HTTPS URL of the repository you pushed it to"
+    if not fetched.strip():
+        raise ConfigError(f"BRICKFLOW_GIT_REPO is empty: {fix}")
+    holders = {}
+    for remote in _git(repo, "remote").split():
+        held = _git(
+            repo,
+            "for-each-ref",
+            "--contains",
+            commit,
+            "--format=%(refname)",
+            f"refs/remotes/{remote}/",
+        )
+        if held:
+            holders[remote] = _git(repo, "remote", "get-url", "--push", "--all", remote).split()
+    for urls in holders.values():
+        if urls and all(_same_repository(url, fetched) for url in urls):
+            return
     source = (
         "BRICKFLOW_GIT_REPO"
         if "BRICKFLOW_GIT_REPO" in os.environ
         else "GIT_REPO in src/quest/orchestration/bundle.py"
     )
-    fix = "set BRICKFLOW_GIT_REPO to the HTTPS URL of the repository you pushed it to"
-    if not fetched.strip():
-        raise ConfigError(f"BRICKFLOW_GIT_REPO is empty: {fix}")
-    listed = subprocess.run(
-        ["git", "-C", str(repo), "ls-remote", "--heads", "--tags", fetched],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    if listed.returncode != 0:
-        raise ConfigError(
-            f"cannot list {fetched}, where the {env} jobs fetch their notebooks ({source}): "
-            f"{listed.stderr.strip()[-300:]}; {fix}"
-        )
-    for tip in {line.split()[0] for line in listed.stdout.splitlines() if line.strip()}:
-        is_ancestor = ["git", "-C", str(repo), "merge-base", "--is-ancestor", commit, tip]
-        if subprocess.run(is_ancestor, capture_output=True, check=False).returncode == 0:
-            return
+    pushed = "; ".join(f"{name} pushes to {' '.join(urls)}" for name, urls in holders.items())
     raise ConfigError(
-        f"commit {commit[:12]} is on no branch of {fetched}, where the {env} jobs fetch their "
-        f"notebooks ({source}): push it there first (then git fetch), or {fix}"
+        f"commit {commit[:12]} was pushed to no remote of {fetched}, where the {env} jobs fetch "
+        f"their notebooks ({source}){': ' + pushed if pushed else ''}. Push it there first, or "
+        f"{fix}"
     )
 
 
