@@ -138,6 +138,8 @@ def test_a_change_whose_arrival_file_was_not_written_is_announced_by_the_next_ru
     assert not late.changed and late.arrival == first.arrival and not quiet.arrival
     assert arrivals == [late.arrival]
     assert announced["sha256"] == store.head(KEY).sha256 and announced["years"] == first.years
+    # When the population was stored, which the name says, not when the file was written.
+    assert announced["stored_at"].replace("-", "").replace(":", "")[:15] == late.arrival[17:32]
     assert not upgraded.changed and not upgraded.arrival
 
 

@@ -90,6 +90,12 @@ def _arrival_name(content: str) -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{content[:12]}.json"
 
 
+def _stored_at(name: str) -> datetime:
+    """When the population an arrival file announces was stored: the time its name starts
+    with (a file written late says when the population was stored, not when it was written)."""
+    return datetime.strptime(name.split("-", 1)[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+
+
 def _unannounced(store: Store, key: str, stored) -> str:
     """The arrival file named in the stored population's metadata when it is not in the store
     (a run stopped between the two, or could not write it); "" when it is there, or when the
@@ -121,7 +127,7 @@ def _announce(
             "sha256": sha256,
             "content_sha256": content,
             "years": years,
-            "stored_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "stored_at": _stored_at(name).isoformat(timespec="seconds"),
         },
         indent=1,
     ).encode()
