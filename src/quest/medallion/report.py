@@ -22,8 +22,9 @@ def _float(value) -> float | None:
 def gold_report(spark, settings: Settings) -> dict:
     """The three answers, in the shape `quest report --json` prints.
 
-    `best_year` is sorted by series_id, `series_report` by year. `mean`/`stddev` are null only
-    when silver holds no population for the years asked; `years` counts the years they are over.
+    `best_year` is sorted by series_id, `series_report` by year. `mean` and `stddev` are null
+    when silver holds no population for the years asked, and `stddev` also when it holds one
+    year (a sample standard deviation needs two); `years` counts the years they are over.
     """
     stats = spark.table(settings.table("gold", "population_stats")).first()
     # Sorted here, not by Spark: one row per series (per year in the report), and a Spark
