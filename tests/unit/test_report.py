@@ -168,3 +168,15 @@ def test_a_notebook_run_as_a_script_takes_its_widgets_as_name_value_arguments(mo
         monkeypatch.setattr("sys.argv", ["gold_analysis.py", wrong])
         with pytest.raises(ConfigError, match="name one of end_year, start_year, write"):
             notebook_dbutils({"__name__": "__main__"}, ("end_year", "start_year"))
+
+
+def test_empty_answers_and_a_single_year_say_what_to_check():
+    # A misspelt file, series or period gave "(0 rows)" and "no rows", nothing more.
+    one = {**REPORT["population_stats"], "start_year": 2019, "end_year": 2019, "years": 1}
+    empty = {"population_stats": {**one, "stddev": None}, "best_year": [], "series_report": []}
+    text = format_report(empty)
+    assert _section(text, "1.")[-1] == (
+        "(one year has a population: no sample standard deviation, which needs two)"
+    )
+    assert "QUEST_CURRENT_FILE" in _section(text, "2.")[-1]
+    assert "QUEST_REPORT_SERIES and QUEST_REPORT_PERIOD" in _section(text, "3.")[-1]

@@ -175,6 +175,8 @@ def _population_section(stats: dict) -> list[str]:
             "figures are over the others"
         )
         lines.append(f"({missing}; the population_missing_year alert fires)")
+    if counted == 1:
+        lines.append("(one year has a population: no sample standard deviation, which needs two)")
     return lines
 
 
@@ -190,14 +192,24 @@ def _best_year_section(best: list[dict], limit: int | None) -> list[str]:
     ]
     if len(shown) < len(best):
         lines.append(f"(first {len(shown)} of {len(best)} rows; `quest report --all` for all)")
-    else:
+    elif best:
         lines.append(f"({len(best)} rows)")
+    else:
+        lines.append(
+            "(no rows: silver holds no quarterly value of the current file; check its name, "
+            "QUEST_CURRENT_FILE or the gold notebook's current_file)"
+        )
     return lines
 
 
 def _series_section(series: list[dict]) -> list[str]:
     if not series:
-        return [*_heading("3. Series against population"), "no rows"]
+        return [
+            *_heading("3. Series against population"),
+            "no rows: the current file has no value of the series and period asked; check "
+            "QUEST_REPORT_SERIES and QUEST_REPORT_PERIOD (the gold notebook's report_series and "
+            "report_period)",
+        ]
     first = series[0]
     return [
         *_heading(f"3. {first['series_id']} / {first['period']} value against US population"),
