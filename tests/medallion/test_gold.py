@@ -222,6 +222,26 @@ def test_print_report_prints_the_json_answers(spark, silver, capsys):
     assert printed == json.loads(json.dumps(gold_report(spark, silver)))
 
 
+def test_print_report_says_when_the_views_were_created_with_other_settings(
+    spark, silver, capsys, caplog
+):
+    # Asked for another series, `quest report` printed the views' own answers (the series they
+    # were created with) and said nothing: only `quest run` re-creates them.
+    create_gold_views(spark, silver)
+    with caplog.at_level("WARNING", logger="quest.medallion.report"):
+        print_report(silver, as_json=True)
+        assert "created with other" not in caplog.text
+        capsys.readouterr()
+        other = silver.with_overrides(report_series="PRS85006092")
+        assert print_report(other, as_json=True) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert {r["series_id"] for r in printed["series_report"]} == {silver.report_series}
+    assert f"{silver.table('gold', 'series_population_report')} was created with other" in (
+        caplog.text
+    )
+    assert "population_stats" not in caplog.text and "`quest run`" in caplog.text
+
+
 def test_print_report_without_gold_views_says_what_to_run(spark, spark_settings):
     with pytest.raises(ConfigError, match="quest run"):
         print_report(spark_settings)

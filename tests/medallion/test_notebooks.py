@@ -15,7 +15,7 @@ import pytest
 
 import quest.ops.task_hook as hook
 from quest.config import Settings
-from quest.medallion.gold import _view_text
+from quest.medallion.gold import view_text
 from quest.orchestration import conditions
 from quest.orchestration.tasks import settings_scope
 from quest.results import TaskResult
@@ -176,7 +176,7 @@ def test_opened_by_hand_the_notebooks_only_read_and_gold_draws_its_charts(
     monkeypatch.setenv("QUEST_END_YEAR", "2014")
     tables = all_tables(spark, settings)
     before = versions(spark, tables)
-    views = {v: _view_text(spark, settings.table("gold", v)) for v in GOLD_VIEWS}
+    views = {v: view_text(spark, settings.table("gold", v)) for v in GOLD_VIEWS}
     charts = settings.home / "charts"
     for png in charts.glob("*.png"):
         png.unlink()
@@ -186,7 +186,7 @@ def test_opened_by_hand_the_notebooks_only_read_and_gold_draws_its_charts(
     gold = _opened_by_hand("gold_analysis.py", {})  # builds its session through quest.spark
 
     assert versions(spark, tables) == before, "a notebook opened by hand wrote a Delta commit"
-    assert {v: _view_text(spark, settings.table("gold", v)) for v in GOLD_VIEWS} == views
+    assert {v: view_text(spark, settings.table("gold", v)) for v in GOLD_VIEWS} == views
     out = capsys.readouterr().out
     assert out.count("write=false: nothing loaded") == 2
     assert "nothing to load: every file is as last loaded" in out

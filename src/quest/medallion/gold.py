@@ -112,7 +112,7 @@ def view_bodies(settings: Settings, enrich: dict[str, bool]) -> dict[str, str]:
     }
 
 
-def _mapping_columns_ok(spark, settings: Settings) -> dict[str, bool]:
+def mapping_columns_ok(spark, settings: Settings) -> dict[str, bool]:
     needed = {
         "pr_series": {"series_id", "measure_code", "sector_code"},
         "pr_measure": {"measure_code", "measure_text"},
@@ -133,7 +133,7 @@ def _mapping_columns_ok(spark, settings: Settings) -> dict[str, bool]:
     return found
 
 
-def _view_text(spark, name: str) -> str | None:
+def view_text(spark, name: str) -> str | None:
     """The stored SQL of an existing view (a catalog call, no Spark job), or None."""
     if not table_exists(spark, name):
         return None
@@ -159,11 +159,11 @@ def create_gold_views(spark, settings: Settings) -> LayerResult:
                 f"{settings.table('silver', table)} does not exist: run the bronze and silver "
                 "tasks before the gold task"
             )
-    bodies = view_bodies(settings, _mapping_columns_ok(spark, settings))
+    bodies = view_bodies(settings, mapping_columns_ok(spark, settings))
     tables = {}
     for view, body in bodies.items():
         name = settings.table("gold", view)
-        if _view_text(spark, name) == body.strip():
+        if view_text(spark, name) == body.strip():
             reason = "definition unchanged; the view reads silver as it is now"
             tables[name] = TableResult.unchanged(reason)
             continue

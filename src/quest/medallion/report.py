@@ -266,6 +266,25 @@ def format_report(
     return "\n\n".join("\n".join(section) for section in sections)
 
 
+def _warn_if_created_otherwise(spark, settings: Settings) -> None:
+    """Warn, naming each view, when a gold view's SQL is not what these settings give: the
+    report reads the views as they were created (another series, file or years, asked here,
+    change nothing until `quest run` creates them again)."""
+    from quest.medallion.gold import mapping_columns_ok, view_bodies, view_text
+
+    bodies = view_bodies(settings, mapping_columns_ok(spark, settings))
+    for view, body in bodies.items():
+        name = settings.table("gold", view)
+        if view_text(spark, name) != body.strip():
+            log.warning(
+                "%s was created with other settings than these (QUEST_CURRENT_FILE, "
+                "QUEST_START_YEAR, QUEST_END_YEAR, QUEST_INCLUDE_ANNUAL, QUEST_REPORT_SERIES, "
+                "QUEST_REPORT_PERIOD, or the mapping tables): its answers are those it was created "
+                "with; `quest run` creates it again with these",
+                name,
+            )
+
+
 def print_report(settings: Settings, as_json: bool = False, show_all: bool = False) -> int:
     """Print the answers from the catalog under the local home (used by `quest report`): the
     compact text (the first best-year rows, `show_all` for every one) or the answers as JSON."""
@@ -280,6 +299,7 @@ def print_report(settings: Settings, as_json: bool = False, show_all: bool = Fal
     log.info("starting Spark to read the catalog under %s ...", settings.home)
     spark = get_spark(settings, app_name="quest-report")
     require_gold_views(spark, settings)
+    _warn_if_created_otherwise(spark, settings)
     report = gold_report(spark, settings)
     if as_json:
         print(json.dumps(report, indent=2))
