@@ -112,7 +112,7 @@ def view_bodies(settings: Settings, enrich: dict[str, bool]) -> dict[str, str]:
     }
 
 
-def mapping_columns_ok(spark, settings: Settings) -> dict[str, bool]:
+def _mapping_columns_ok(spark, settings: Settings) -> dict[str, bool]:
     needed = {
         "pr_series": {"series_id", "measure_code", "sector_code"},
         "pr_measure": {"measure_code", "measure_text"},
@@ -143,6 +143,16 @@ def view_text(spark, name: str) -> str | None:
     return None
 
 
+def gold_view_sql(spark, settings: Settings) -> dict[str, tuple[str, bool]]:
+    """Per gold view (its full name): the SQL `settings` give it, and whether the view in the
+    catalog holds that SQL already (catalog calls, no Spark job)."""
+    found = {}
+    for view, body in view_bodies(settings, _mapping_columns_ok(spark, settings)).items():
+        name = settings.table("gold", view)
+        found[name] = (body, view_text(spark, name) == body.strip())
+    return found
+
+
 def create_gold_views(spark, settings: Settings) -> LayerResult:
     """Create or replace the three gold views for `settings`' parameters.
 
@@ -159,11 +169,9 @@ def create_gold_views(spark, settings: Settings) -> LayerResult:
                 f"{settings.table('silver', table)} does not exist: run the bronze and silver "
                 "tasks before the gold task"
             )
-    bodies = view_bodies(settings, mapping_columns_ok(spark, settings))
     tables = {}
-    for view, body in bodies.items():
-        name = settings.table("gold", view)
-        if view_text(spark, name) == body.strip():
+    for name, (body, current) in gold_view_sql(spark, settings).items():
+        if current:
             reason = "definition unchanged; the view reads silver as it is now"
             tables[name] = TableResult.unchanged(reason)
             continue

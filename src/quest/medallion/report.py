@@ -270,12 +270,10 @@ def _warn_if_created_otherwise(spark, settings: Settings) -> None:
     """Warn, naming each view, when a gold view's SQL is not what these settings give: the
     report reads the views as they were created (another series, file or years, asked here,
     change nothing until `quest run` creates them again)."""
-    from quest.medallion.gold import mapping_columns_ok, view_bodies, view_text
+    from quest.medallion.gold import gold_view_sql
 
-    bodies = view_bodies(settings, mapping_columns_ok(spark, settings))
-    for view, body in bodies.items():
-        name = settings.table("gold", view)
-        if view_text(spark, name) != body.strip():
+    for name, (_body, current) in gold_view_sql(spark, settings).items():
+        if not current:
             log.warning(
                 "%s was created with other settings than these (QUEST_CURRENT_FILE, "
                 "QUEST_START_YEAR, QUEST_END_YEAR, QUEST_INCLUDE_ANNUAL, QUEST_REPORT_SERIES, "
