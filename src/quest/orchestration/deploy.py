@@ -109,12 +109,9 @@ def _check_fetched_from(repo: Path, commit: str, env: str) -> None:
     deployed jobs would fail every task at checkout. Asks nothing of the network.
 
     Raises:
-        ConfigError: naming the remotes that hold the commit and the variable to set.
+        ConfigError: the commit is on no remote branch, or naming the remotes that hold it and
+            the variable to set.
     """
-    fetched = os.environ.get("BRICKFLOW_GIT_REPO", GIT_REPO)
-    fix = "set BRICKFLOW_GIT_REPO to the HTTPS URL of the repository you pushed it to"
-    if not fetched.strip():
-        raise ConfigError(f"BRICKFLOW_GIT_REPO is empty: {fix}")
     holders = {}
     for remote in _git(repo, "remote").split():
         held = _git(
@@ -127,6 +124,15 @@ def _check_fetched_from(repo: Path, commit: str, env: str) -> None:
         )
         if held:
             holders[remote] = _git(repo, "remote", "get-url", "--push", "--all", remote).split()
+    if not holders:
+        raise ConfigError(
+            f"commit {commit[:12]} is on no remote branch: push it first, or the {env} jobs "
+            "cannot fetch their notebooks"
+        )
+    fetched = os.environ.get("BRICKFLOW_GIT_REPO", GIT_REPO)
+    fix = "set BRICKFLOW_GIT_REPO to the HTTPS URL of the repository you pushed it to"
+    if not fetched.strip():
+        raise ConfigError(f"BRICKFLOW_GIT_REPO is empty: {fix}")
     for urls in holders.values():
         if urls and all(_same_repository(url, fetched) for url in urls):
             return
@@ -138,8 +144,7 @@ def _check_fetched_from(repo: Path, commit: str, env: str) -> None:
     pushed = "; ".join(f"{name} pushes to {' '.join(urls)}" for name, urls in holders.items())
     raise ConfigError(
         f"commit {commit[:12]} was pushed to no remote of {fetched}, where the {env} jobs fetch "
-        f"their notebooks ({source}){': ' + pushed if pushed else ''}. Push it there first, or "
-        f"{fix}"
+        f"their notebooks ({source}): {pushed}. Push it there first, or {fix}"
     )
 
 
@@ -168,13 +173,8 @@ def plan(
             "wheel must hold the same code: commit (and push) first.\n" + changes
         )
     commit = _git(repo, "rev-parse", "HEAD").strip()
-    if env != "local" and not _git(repo, "branch", "--remotes", "--contains", commit):
-        # Shared targets fetch the notebooks of the commit from the git remote (`git_source`).
-        raise ConfigError(
-            f"commit {commit[:12]} is on no remote branch: push it first, or the {env} jobs "
-            "cannot fetch their notebooks"
-        )
     if env != "local":
+        # Shared targets fetch the notebooks of the commit from the git remote (`git_source`).
         _check_fetched_from(repo, commit, env)
     version = wheel_version(repo, commit)
     cfg = workflow_config(env, {**os.environ, "QUEST_WHEEL_VERSION": version})
