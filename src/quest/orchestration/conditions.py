@@ -80,7 +80,8 @@ def full_refresh_requested(raw: str | None) -> bool:
     Raises:
         ConfigError: a value that is neither true nor false, naming the parameter.
     """
-    value = "" if (raw or "").strip() == FULL_REFRESH_REF else (raw or "").strip().lower()
+    text = (raw or "").strip()
+    value = "" if text == FULL_REFRESH_REF else text.lower()
     if value in _TRUE:
         return True
     if value in _FALSE or value == "none":
