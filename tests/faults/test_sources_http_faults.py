@@ -177,14 +177,20 @@ def test_a_listing_page_answering_403_names_the_contact(settings, source, store,
     assert stored_bytes(store) == before
 
 
+def _listing_page(mirror) -> bytes:
+    """The listing page as the mirror serves it, whole."""
+    headers = {"User-Agent": "t (+you@example.org)"}
+    return requests.get(mirror.bls_url, headers=headers, timeout=5).content
+
+
 def test_a_listing_page_cut_short_without_a_length_is_retried_and_deletes_nothing(
     settings, source, store, mirror
 ):
     # Without a Content-Length a page ends where the connection closes: cut at 60%, it parses,
     # and the files after the cut would look deleted at the source (4 of 10: under the guard).
     before = _synced(settings, source, store, count=10)
-    page = requests.get(mirror.bls_url, headers={"User-Agent": "t (+you@example.org)"}, timeout=5)
-    cut = int(len(page.content) * 0.6)
+    page = _listing_page(mirror)
+    cut = int(len(page) * 0.6)
     root = "/pub/time.series/pr/"
     mirror.faults.add(root, "cut", after=cut, length="", times=settings.http_retries + 1)
     mirror.log.clear()
@@ -212,13 +218,13 @@ def test_a_gzip_listing_page_cut_between_two_members_is_retried_and_deletes_noth
     # cleanly, and the files after the cut looked deleted at the source (4 of 10: under the
     # guard).
     before = _synced(settings, source, store, count=10)
-    page = requests.get(mirror.bls_url, headers={"User-Agent": "t (+you@example.org)"}, timeout=5)
-    cut = int(len(page.content) * 0.6)
+    page = _listing_page(mirror)
+    cut = int(len(page) * 0.6)
     root = "/pub/time.series/pr/"
     mirror.faults.add(
         root,
         "body",
-        body=gzip.compress(page.content[:cut], mtime=0),
+        body=gzip.compress(page[:cut], mtime=0),
         content_type="text/html",
         headers={"Content-Encoding": "gzip"},
         length="",
@@ -306,8 +312,7 @@ def test_a_listing_page_whose_length_is_promised_needs_no_closing_tag(
     # whole, whatever its last tag.
     before = _synced(settings, source, store)
     root = "/pub/time.series/pr/"
-    page = requests.get(mirror.bls_url, headers={"User-Agent": "t (+you@example.org)"}, timeout=5)
-    unclosed = page.text.split("</pre>")[0].encode()
+    unclosed = _listing_page(mirror).split(b"</pre>")[0]
     mirror.faults.add(root, "body", body=unclosed, content_type="text/html", times=1)
     assert sync_bls(settings, store=store).failed == 0
     assert stored_bytes(store) == before
