@@ -50,9 +50,11 @@ def answers(
     years = [population[y] for y in range(start_year, end_year + 1) if y in population]
     periods = (*QUARTERS, "Q05") if include_annual else QUARTERS
     sums: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
+    counts: dict[tuple[str, int], int] = defaultdict(int)
     for sid, year, per, value in rows:
         if per in periods:
             sums[(sid, year)] += value
+            counts[(sid, year)] += 1
     best: dict[str, tuple[int, Decimal]] = {}
     for (sid, year), total in sorted(sums.items()):
         if sid not in best or total > best[sid][1]:
@@ -78,8 +80,9 @@ def answers(
             "mean": statistics.mean(years),
             "stddev": statistics.stdev(years),
         },
+        "summed_periods": list(periods),
         "best_year": [
-            {"series_id": sid, "year": year, "value": float(total)}
+            {"series_id": sid, "year": year, "value": float(total), "periods": counts[(sid, year)]}
             for sid, (year, total) in sorted(best.items())
         ],
         "series_report": report,

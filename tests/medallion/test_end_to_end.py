@@ -65,6 +65,7 @@ def assert_report_equal(actual: dict, wanted: dict) -> None:
     assert (stats["start_year"], stats["end_year"]) == (want["start_year"], want["end_year"])
     assert stats["mean"] == pytest.approx(want["mean"], abs=1e-6)
     assert stats["stddev"] == pytest.approx(want["stddev"], rel=1e-12)
+    assert actual["summed_periods"] == wanted["summed_periods"]
     assert actual["best_year"] == wanted["best_year"]
     assert actual["series_report"] == wanted["series_report"]
 

@@ -196,8 +196,14 @@ def test_population_stats_are_mean_and_sample_stddev_of_the_years_asked(spark, s
 def test_gold_report_has_the_documented_shape_and_order(spark, silver):
     create_gold_views(spark, silver)
     report = gold_report(spark, silver)
-    assert set(report) == {"population_stats", "best_year", "series_report"}
-    assert report["best_year"][0] == {"series_id": "PRS1", "year": 2001, "value": 10.0}
+    assert set(report) == {"population_stats", "summed_periods", "best_year", "series_report"}
+    assert report["summed_periods"] == ["Q01", "Q02", "Q03", "Q04"]
+    assert report["best_year"][0] == {
+        "series_id": "PRS1",
+        "year": 2001,
+        "value": 10.0,
+        "periods": 4,
+    }
     assert [r["series_id"] for r in report["best_year"]] == sorted(
         r["series_id"] for r in report["best_year"]
     )

@@ -58,7 +58,9 @@ def test_a_load_under_three_part_names_answers_and_keeps_its_record_in_the_store
         return gold_report(spark, settings)
 
     report = load()
-    assert report["best_year"] == [{"series_id": "PRS30006032", "year": 2013, "value": 2.6}]
+    assert report["best_year"] == [
+        {"series_id": "PRS30006032", "year": 2013, "value": 2.6, "periods": 1}
+    ]
     assert [(r["year"], r["population"]) for r in report["series_report"]] == [
         (2013, 316128839),
         (2014, None),
@@ -86,5 +88,7 @@ def test_a_load_under_three_part_names_answers_and_keeps_its_record_in_the_store
     # A changed value goes through silver's MERGE under the same names.
     put(store, CURRENT, data_file(LINES[0], data_line("PRS30006032", 2014, "Q01", "9.9")))
     report = load()
-    assert report["best_year"] == [{"series_id": "PRS30006032", "year": 2014, "value": 9.9}]
+    assert report["best_year"] == [
+        {"series_id": "PRS30006032", "year": 2014, "value": 9.9, "periods": 1}
+    ]
     assert quarantine_summary(spark, settings) == []

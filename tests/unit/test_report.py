@@ -30,8 +30,10 @@ REPORT = {
         "stddev": 4_158_441.04,
         "years": 6,
     },
+    "summed_periods": ["Q01", "Q02", "Q03", "Q04"],
     "best_year": [
-        {"series_id": f"PRS{n:08d}", "year": 2000 + n % 5, "value": float(n)} for n in range(25)
+        {"series_id": f"PRS{n:08d}", "year": 2000 + n % 5, "value": float(n), "periods": 4}
+        for n in range(25)
     ],
     "series_report": SERIES,
 }
@@ -92,6 +94,27 @@ def test_all_shows_every_best_year_row():
     best = _section(format_report(REPORT, limit=None), "2.")
     assert len([line for line in best if line.startswith("PRS")]) == 25
     assert best[-1] == "(25 rows)"
+
+
+def test_best_years_summing_fewer_periods_than_a_year_has_are_counted():
+    # A quarter not published yet, or quarantined, drops out of its year's sum: the best year
+    # then compares a partial sum with whole ones, which the reader must be able to see.
+    best_year = [dict(r) for r in REPORT["best_year"]]
+    best_year[3]["periods"], best_year[20]["periods"] = 3, 1
+    best = _section(format_report({**REPORT, "best_year": best_year}), "2.")
+    assert best[2].split() == ["series_id", "year", "value", "periods"]
+    assert best[7].split() == ["PRS00000003", "2003", "3.000", "3"]
+    assert best[-1] == (
+        "(2 of the 25 best years sum fewer than the 4 periods Q01, Q02, Q03, Q04: a period with "
+        "no value in silver (not published, or quarantined); `periods` counts the values summed)"
+    )
+    assert "fewer than" not in "\n".join(_section(format_report(REPORT), "2."))
+    # A report saved before the periods were counted still prints, without the column.
+    older = {k: v for k, v in REPORT.items() if k != "summed_periods"}
+    older["best_year"] = [{k: v for k, v in r.items() if k != "periods"} for r in best_year]
+    best = _section(format_report(older), "2.")
+    assert best[2].split() == ["series_id", "year", "value"]
+    assert best[-1] == f"(first {FIRST_ROWS} of 25 rows; `quest report --all` for all)"
 
 
 def test_the_data_quality_section_counts_per_rule_and_file():

@@ -8,6 +8,7 @@ import logging
 
 from quest.config import Settings, on_databricks
 from quest.errors import ConfigError
+from quest.medallion.gold import gold_view_sql, summed_periods
 from quest.medallion.silver_tables import POPULATION, QUARANTINE
 from quest.medallion.tables import table_exists
 from quest.text_table import format_table
@@ -24,7 +25,9 @@ def gold_report(spark, settings: Settings) -> dict:
 
     `best_year` is sorted by series_id, `series_report` by year. `mean` and `stddev` are null
     when silver holds no population for the years asked, and `stddev` also when it holds one
-    year (a sample standard deviation needs two); `years` counts the years they are over.
+    year (a sample standard deviation needs two); `years` counts the years they are over. Each
+    best year's `periods` counts the values summed, of the `summed_periods` a year can have: a
+    year missing a value (not published yet, or quarantined by silver) sums fewer.
     """
     stats = spark.table(settings.table("gold", "population_stats")).first()
     # Sorted here, not by Spark: one row per series (per year in the report), and a Spark
@@ -32,7 +35,7 @@ def gold_report(spark, settings: Settings) -> dict:
     # aggregation over silver a second time (0.6 s of 4.2 s at 10M rows, warm).
     best = sorted(
         spark.table(settings.table("gold", "best_year_by_series"))
-        .select("series_id", "year", "value")
+        .select("series_id", "year", "value", "periods")
         .collect(),
         key=lambda r: r["series_id"],
     )
@@ -50,8 +53,14 @@ def gold_report(spark, settings: Settings) -> dict:
             "stddev": _float(stats["stddev"]),
             "years": int(stats["years"]),
         },
+        "summed_periods": list(summed_periods(settings.include_annual)),
         "best_year": [
-            {"series_id": r["series_id"], "year": int(r["year"]), "value": float(r["value"])}
+            {
+                "series_id": r["series_id"],
+                "year": int(r["year"]),
+                "value": float(r["value"]),
+                "periods": int(r["periods"]),
+            }
             for r in best
         ],
         "series_report": [
@@ -180,14 +189,23 @@ def _population_section(stats: dict) -> list[str]:
     return lines
 
 
-def _best_year_section(best: list[dict], limit: int | None) -> list[str]:
+def _best_year_section(best: list[dict], limit: int | None, summed: list[str] | None) -> list[str]:
     shown = best if limit is None else best[:limit]
+    # `periods` and `summed` are absent from a report saved before they were counted.
+    counted = all("periods" in r for r in best)
+    columns, align = ["series_id", "year", "value"], "lrr"
+    if counted:
+        columns, align = [*columns, "periods"], align + "r"
     lines = [
         *_heading("2. Best year per series: the year of the largest summed quarterly value"),
         format_table(
-            ["series_id", "year", "value"],
-            [[r["series_id"], str(r["year"]), _number(r["value"], 3)] for r in shown],
-            align="lrr",
+            columns,
+            [
+                [r["series_id"], str(r["year"]), _number(r["value"], 3)]
+                + ([str(r["periods"])] if counted else [])
+                for r in shown
+            ],
+            align=align,
         ),
     ]
     if len(shown) < len(best):
@@ -199,6 +217,15 @@ def _best_year_section(best: list[dict], limit: int | None) -> list[str]:
             "(no rows: silver holds no quarterly value of the current file; check its name, "
             "QUEST_CURRENT_FILE or the gold notebook's current_file)"
         )
+    if counted and summed:
+        partial = sum(1 for r in best if r["periods"] < len(summed))
+        if partial:
+            lines.append(
+                f"({partial} of the {len(best)} best years {'sums' if partial == 1 else 'sum'} "
+                f"fewer than the {len(summed)} periods {', '.join(summed)}: a period with no "
+                "value in silver (not published, or quarantined); `periods` counts the values "
+                "summed)"
+            )
     return lines
 
 
@@ -258,7 +285,7 @@ def format_report(
     """
     sections = [
         _population_section(report["population_stats"]),
-        _best_year_section(report["best_year"], limit),
+        _best_year_section(report["best_year"], limit, report.get("summed_periods")),
         _series_section(report["series_report"]),
     ]
     if quarantine is not None:
@@ -270,8 +297,6 @@ def _warn_if_created_otherwise(spark, settings: Settings) -> None:
     """Warn, naming each view, when a gold view's SQL is not what these settings give: the
     report reads the views as they were created (another series, file or years, asked here,
     change nothing until `quest run` creates them again)."""
-    from quest.medallion.gold import gold_view_sql
-
     for name, (_body, current) in gold_view_sql(spark, settings).items():
         if not current:
             log.warning(
