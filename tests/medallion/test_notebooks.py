@@ -219,5 +219,6 @@ def test_quest_report_is_compact_with_a_data_quality_section(loaded, monkeypatch
 
     assert main(["report", "--json", "--home", str(settings.home)]) == 0
     answers = json.loads(capsys.readouterr().out)
-    assert set(answers) == {"population_stats", "best_year", "series_report"}
+    assert set(answers) == {"population_stats", "summed_periods", "best_year", "series_report"}
+    assert {r["periods"] for r in answers["best_year"]} <= {1, 2, 3, 4}
     assert len(answers["best_year"]) == 13
