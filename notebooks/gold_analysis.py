@@ -5,7 +5,8 @@
 # MAGIC Three questions asked of the BLS productivity series (`pr.data.0.Current`) and the US
 # MAGIC population from DataUSA, each answered by a Spark SQL view in the gold schema over
 # MAGIC silver, then what silver set aside as unusable. With `write` `true` (a job) the notebook
-# MAGIC first (re)creates the views; opened by hand it reads the views as they are.
+# MAGIC first (re)creates the views; opened by hand it reads the views as they are, and
+# MAGIC names any view created with other parameters than its widgets'.
 # MAGIC
 # MAGIC Widgets (named like `quest.config.Settings` fields):
 # MAGIC - `env`, `store`, `catalog`, `schema_prefix`: where the tables live
@@ -42,6 +43,7 @@ from quest.medallion.report import (
     quarantine_counts,
     quarantine_summary,
     require_gold_views,
+    views_created_otherwise,
 )
 from quest.ops.task_hook import recorded_task
 from quest.orchestration.notebook import (
@@ -101,6 +103,11 @@ if write:
     print(result.describe())
 else:
     require_gold_views(spark, settings, by="the gold_analysis notebook")
+    for view in views_created_otherwise(spark, settings):
+        print(
+            f"note: {view} was created with other parameters than these widgets' (or other "
+            "mapping tables): it answers with those; set write to true to create it with these"
+        )
     report = gold_report(spark, settings)
     quarantine = quarantine_summary(spark, settings)
 

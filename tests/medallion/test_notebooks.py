@@ -193,6 +193,13 @@ def test_opened_by_hand_the_notebooks_only_read_and_gold_draws_its_charts(
     assert "nothing to load from bronze: every file is as last loaded" in out
     assert gold["result"] is None and "quest_summary" not in gold
     assert gold["report"]["population_stats"]["end_year"] == 2015  # the views as they are
+    # ... and it says so: only the population view depends on the end year asked.
+    notes = [line for line in out.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        f"note: {settings.table('gold', 'population_stats')} was created with other parameters "
+        "than these widgets' (or other mapping tables): it answers with those; set write to true "
+        "to create it with these"
+    ]
     assert set(gold["chart_paths"]) == {"population", "best_year", "series_population"}
     assert sorted(p.name for p in charts.glob("*.png")) == [
         "best_year.png",

@@ -293,19 +293,26 @@ def format_report(
     return "\n\n".join("\n".join(section) for section in sections)
 
 
+def views_created_otherwise(spark, settings: Settings) -> list[str]:
+    """The gold views whose SQL is not what `settings` give: they answer with the parameters
+    they were created with (another series, file or years), until created again."""
+    return [
+        name for name, (_body, current) in gold_view_sql(spark, settings).items() if not current
+    ]
+
+
 def _warn_if_created_otherwise(spark, settings: Settings) -> None:
     """Warn, naming each view, when a gold view's SQL is not what these settings give: the
     report reads the views as they were created (another series, file or years, asked here,
     change nothing until `quest run` creates them again)."""
-    for name, (_body, current) in gold_view_sql(spark, settings).items():
-        if not current:
-            log.warning(
-                "%s was created with other settings than these (QUEST_CURRENT_FILE, "
-                "QUEST_START_YEAR, QUEST_END_YEAR, QUEST_INCLUDE_ANNUAL, QUEST_REPORT_SERIES, "
-                "QUEST_REPORT_PERIOD, or the mapping tables): its answers are those it was created "
-                "with; `quest run` creates it again with these",
-                name,
-            )
+    for name in views_created_otherwise(spark, settings):
+        log.warning(
+            "%s was created with other settings than these (QUEST_CURRENT_FILE, "
+            "QUEST_START_YEAR, QUEST_END_YEAR, QUEST_INCLUDE_ANNUAL, QUEST_REPORT_SERIES, "
+            "QUEST_REPORT_PERIOD, or the mapping tables): its answers are those it was created "
+            "with; `quest run` creates it again with these",
+            name,
+        )
 
 
 def print_report(settings: Settings, as_json: bool = False, show_all: bool = False) -> int:
