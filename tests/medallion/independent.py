@@ -7,22 +7,34 @@ import io
 import json
 import statistics
 from collections import defaultdict
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 QUARTERS = ("Q01", "Q02", "Q03", "Q04")
 
 
 def parse_bls(body: bytes) -> list[tuple[str, int, str, Decimal]]:
+    """The usable rows: a value that is not a number is left out (silver quarantines it), and
+    so is every row of a key given twice with different values or footnotes (silver
+    quarantines them all); a row given twice alike counts once."""
     text = body.decode("utf-8-sig")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
     header = [name.strip() for name in next(reader)]
     assert header == ["series_id", "year", "period", "value", "footnote_codes"], header
-    rows = []
+    by_key: dict[tuple[str, int, str], set[tuple[str, str]]] = defaultdict(set)
     for fields in reader:
         if not fields or not "".join(fields).strip():
             continue
-        sid, year, period, value = (f.strip() for f in fields[:4])
-        rows.append((sid, int(year), period, Decimal(value)))
+        sid, year, period, value, footnote = (f.strip() for f in (*fields, "")[:5])
+        by_key[(sid, int(year), period)].add((value, footnote))
+    rows = []
+    for (sid, year, period), given in by_key.items():
+        if len(given) != 1:
+            continue
+        [(value, _)] = given
+        try:
+            rows.append((sid, year, period, Decimal(value)))
+        except InvalidOperation:
+            continue
     return rows
 
 

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from quest.config import Settings
 from quest.medallion import create_gold_views, load_bronze, load_silver
-from quest.medallion.report import gold_report
+from quest.medallion.report import gold_report, quarantine_summary
 from quest.store import LocalStore
 from tests.bls_text import data_line
 from tests.medallion import independent
@@ -286,4 +286,67 @@ def test_file_gone_from_the_store_has_its_rows_deleted(spark, pipeline):
         rows = spark.table(settings.table(schema, name))
         assert rows.where(F.col(column) == "pr.data.1.AllData").count() == 0
     assert_report_equal(gold_report(spark, settings), expected(store, settings))
+    assert_row_accounting(spark, settings)
+
+
+def test_a_quarantined_quarter_a_tie_and_duplicates_in_the_real_file_give_the_right_answers(
+    spark, pipeline
+):
+    # The published answers above come from a file with no tie, duplicate or bad value; each is
+    # put into the real file here, and the answers must still equal the independent ones.
+    settings, store = pipeline["settings"], pipeline["store"]
+    put_file(store, CURRENT, pipeline["data"] / "bls" / "pr" / "pr.data.0.Current")
+
+    def line(series: str, year: int, period: str, value: str) -> bytes:
+        return (data_line(series, year, period, value) + "\r\n").encode()
+
+    # A quarter that is not a number: quarantined, its year sums the three others.
+    edit(
+        store,
+        CURRENT,
+        line("PRS30006011", 2022, "Q02", "4.9"),
+        line("PRS30006011", 2022, "Q02", "4.9x"),
+    )
+    # 2021 made to sum exactly 2022's 13.0: the tie goes to the earlier year.
+    edit(
+        store,
+        CURRENT,
+        line("PRS30006012", 2021, "Q01", "-0.3"),
+        line("PRS30006012", 2021, "Q01", "0.6"),
+    )
+    # A key given twice with two values: both rows quarantined, and the best year moves.
+    q1 = line("PRS30006013", 1998, "Q01", "141.543")
+    edit(store, CURRENT, q1, q1 + line("PRS30006013", 1998, "Q01", "141.544"))
+    # A row given twice alike: summed once.
+    q2 = line("PRS30006013", 1997, "Q02", "139.683")
+    edit(store, CURRENT, q2, q2 + q2)
+    run_all(spark, settings, store)
+
+    report = gold_report(spark, settings)
+    best = {r["series_id"]: r for r in report["best_year"]}
+    assert best["PRS30006011"] == {
+        "series_id": "PRS30006011",
+        "year": 2022,
+        "value": 11.5,
+        "periods": 3,
+    }
+    assert best["PRS30006012"] == {
+        "series_id": "PRS30006012",
+        "year": 2021,
+        "value": 13.0,
+        "periods": 4,
+    }
+    assert best["PRS30006013"] == {
+        "series_id": "PRS30006013",
+        "year": 1997,
+        "value": 560.018,
+        "periods": 4,
+    }
+    assert_report_equal(report, expected(store, settings))
+    quarantined = {
+        r["rule"]: r["rows"]
+        for r in quarantine_summary(spark, settings)
+        if r["source_file"] == "pr.data.0.Current"
+    }
+    assert quarantined == {"value_numeric": 1, "conflicting_duplicate": 2}
     assert_row_accounting(spark, settings)
