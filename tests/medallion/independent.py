@@ -5,37 +5,54 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import statistics
 from collections import defaultdict
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 QUARTERS = ("Q01", "Q02", "Q03", "Q04")
 
 
+# Silver's row rules, as the docs state them (docs/data.md), written again here: five fields,
+# a series id like PRS30006011, a 4-digit year, a BLS period, a value of at most 15 integer and
+# 3 decimal digits; no U+FFFD (a byte that is not UTF-8).
+_SERIES = re.compile(r"PR[A-Z][0-9A-Z]{8}")
+_YEAR = re.compile(r"[0-9]{4}")
+_VALUE = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,3})?")
+_PERIODS = ("Q01", "Q02", "Q03", "Q04", "Q05")
+
+
+def _usable(fields: list[str]) -> bool:
+    if len(fields) != 5 or any("\ufffd" in f for f in fields):
+        return False
+    sid, year, period, value, _ = fields
+    return all(
+        (_SERIES.fullmatch(sid), _YEAR.fullmatch(year), period in _PERIODS, _VALUE.fullmatch(value))
+    )
+
+
 def parse_bls(body: bytes) -> list[tuple[str, int, str, Decimal]]:
-    """The usable rows: a value that is not a number is left out (silver quarantines it), and
-    so is every row of a key given twice with different values or footnotes (silver
-    quarantines them all); a row given twice alike counts once."""
+    """The rows silver keeps: a row failing a rule is left out (silver quarantines it); of the
+    rows that pass, a key given twice with different values or footnotes is left out whole
+    (silver quarantines every copy), and a key given twice alike counts once."""
     text = body.decode("utf-8-sig")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
     header = [name.strip() for name in next(reader)]
     assert header == ["series_id", "year", "period", "value", "footnote_codes"], header
     by_key: dict[tuple[str, int, str], set[tuple[str, str]]] = defaultdict(set)
-    for fields in reader:
-        if not fields or not "".join(fields).strip():
+    for raw in reader:
+        if not raw or not "".join(raw).strip():
             continue
-        sid, year, period, value, footnote = (f.strip() for f in (*fields, "")[:5])
+        fields = [f.strip() for f in raw]
+        if not _usable(fields):
+            continue
+        sid, year, period, value, footnote = fields
         by_key[(sid, int(year), period)].add((value, footnote))
-    rows = []
-    for (sid, year, period), given in by_key.items():
-        if len(given) != 1:
-            continue
-        [(value, _)] = given
-        try:
-            rows.append((sid, year, period, Decimal(value)))
-        except InvalidOperation:
-            continue
-    return rows
+    return [
+        (sid, year, period, Decimal(next(iter(given))[0]))
+        for (sid, year, period), given in by_key.items()
+        if len(given) == 1
+    ]
 
 
 def parse_population(body: bytes) -> dict[int, int]:

@@ -7,6 +7,7 @@ checks the tables' versions, the Change Data Feed and the answers against plain 
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 import pytest
 from pyspark.sql import functions as F
@@ -317,6 +318,9 @@ def test_a_quarantined_quarter_a_tie_and_duplicates_in_the_real_file_give_the_ri
     # A key given twice with two values: both rows quarantined, and the best year moves.
     q1 = line("PRS30006013", 1998, "Q01", "141.543")
     edit(store, CURRENT, q1, q1 + line("PRS30006013", 1998, "Q01", "141.544"))
+    # A key given twice, one copy not a number: that copy quarantined, the other summed.
+    q0 = line("PRS30006011", 2012, "Q01", "1.6")
+    edit(store, CURRENT, q0, q0 + line("PRS30006011", 2012, "Q01", "n/a"))
     # A row given twice alike: summed once.
     q2 = line("PRS30006013", 1997, "Q02", "139.683")
     edit(store, CURRENT, q2, q2 + q2)
@@ -348,5 +352,9 @@ def test_a_quarantined_quarter_a_tie_and_duplicates_in_the_real_file_give_the_ri
         for r in quarantine_summary(spark, settings)
         if r["source_file"] == "pr.data.0.Current"
     }
-    assert quarantined == {"value_numeric": 1, "conflicting_duplicate": 2}
+    assert quarantined == {"value_numeric": 2, "conflicting_duplicate": 2}
+    years = spark.table(settings.table("silver", "bls_observations")).where(
+        (F.col("source_file") == "pr.data.0.Current") & (F.col("series_id") == "PRS30006011")
+    )
+    assert years.where("year = 2012 AND period = 'Q01'").collect()[0]["value"] == Decimal("1.6")
     assert_row_accounting(spark, settings)
