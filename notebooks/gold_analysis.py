@@ -106,7 +106,8 @@ else:
     for view in views_created_otherwise(spark, settings):
         print(
             f"note: {view} was created with other parameters than these widgets' (or other "
-            "mapping tables): it answers with those; set write to true to create it with these"
+            "mapping views to join): it answers with those; set write to true to create it with "
+            "these"
         )
     report = gold_report(spark, settings)
     quarantine = quarantine_summary(spark, settings)

@@ -198,6 +198,9 @@ def test_gold_report_has_the_documented_shape_and_order(spark, silver):
     report = gold_report(spark, silver)
     assert set(report) == {"population_stats", "summed_periods", "best_year", "series_report"}
     assert report["summed_periods"] == ["Q01", "Q02", "Q03", "Q04"]
+    # The periods are those the view sums, whatever the settings the report is asked with.
+    asked = gold_report(spark, silver.with_overrides(include_annual=True))
+    assert asked["summed_periods"] == ["Q01", "Q02", "Q03", "Q04"]
     assert report["best_year"][0] == {
         "series_id": "PRS1",
         "year": 2001,

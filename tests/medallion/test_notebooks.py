@@ -197,8 +197,8 @@ def test_opened_by_hand_the_notebooks_only_read_and_gold_draws_its_charts(
     notes = [line for line in out.splitlines() if line.startswith("note: ")]
     assert notes == [
         f"note: {settings.table('gold', 'population_stats')} was created with other parameters "
-        "than these widgets' (or other mapping tables): it answers with those; set write to true "
-        "to create it with these"
+        "than these widgets' (or other mapping views to join): it answers with those; set write "
+        "to true to create it with these"
     ]
     assert set(gold["chart_paths"]) == {"population", "best_year", "series_population"}
     assert sorted(p.name for p in charts.glob("*.png")) == [

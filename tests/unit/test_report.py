@@ -96,7 +96,7 @@ def test_all_shows_every_best_year_row():
     assert best[-1] == "(25 rows)"
 
 
-def test_best_years_summing_fewer_periods_than_a_year_has_are_counted():
+def test_best_years_summing_fewer_quarters_than_a_year_has_are_counted_and_named():
     # A quarter not published yet, or quarantined, drops out of its year's sum: the best year
     # then compares a partial sum with whole ones, which the reader must be able to see.
     best_year = [dict(r) for r in REPORT["best_year"]]
@@ -105,13 +105,48 @@ def test_best_years_summing_fewer_periods_than_a_year_has_are_counted():
     assert best[2].split() == ["series_id", "year", "value", "periods"]
     assert best[7].split() == ["PRS00000003", "2003", "3.000", "3"]
     assert best[-1] == (
-        "(2 of the 25 best years sum fewer than the 4 periods Q01, Q02, Q03, Q04: a period with "
-        "no value in silver (not published, or quarantined); `periods` counts the values summed)"
+        "(2 of the 25 best years sum fewer than the 4 quarters Q01, Q02, Q03, Q04, a quarter with "
+        "no value in silver (not published yet, or quarantined): PRS00000003 2003 (3), "
+        "PRS00000020 2000 (1))"
     )
     assert "fewer than" not in "\n".join(_section(format_report(REPORT), "2."))
-    # A report saved before the periods were counted still prints, without the column.
+    for r in best_year:
+        r["periods"] = 2
+    many = _section(format_report({**REPORT, "best_year": best_year}), "2.")[-1]
+    assert many.startswith("(25 of the 25 best years sum fewer") and many.endswith(
+        "PRS00000004 2004 (2) and 20 more)"
+    )
+
+
+def test_with_the_annual_average_summed_periods_are_explained_not_counted():
+    # An annual-only series sums its one Q05 value, and four values may lack a quarter or Q05:
+    # no count of "partial" years would be right.
+    summed = ["Q01", "Q02", "Q03", "Q04", "Q05"]
+    best_year = [{**r, "periods": 1 if i % 2 else 5} for i, r in enumerate(REPORT["best_year"])]
+    best = _section(
+        format_report({**REPORT, "summed_periods": summed, "best_year": best_year}), "2."
+    )
+    assert best[0] == (
+        "2. Best year per series: the year of the largest sum of its quarterly and annual values"
+    )
+    assert best[-1] == (
+        "(`periods` counts the values summed of Q01, Q02, Q03, Q04, Q05: a series with annual "
+        "values only sums 1)"
+    )
+
+
+def test_a_report_whose_view_periods_are_unknown_or_saved_before_they_were_counted_prints():
+    # `summed_periods` is null when the view's SQL is not one quest wrote: no note.
+    unknown = format_report({**REPORT, "summed_periods": None})
+    assert (
+        _section(unknown, "2.")[-1]
+        == f"(first {FIRST_ROWS} of 25 rows; `quest report --all` for all)"
+    )
+    # A report saved before the periods were counted: no column, no note.
     older = {k: v for k, v in REPORT.items() if k != "summed_periods"}
-    older["best_year"] = [{k: v for k, v in r.items() if k != "periods"} for r in best_year]
+    older["best_year"] = [
+        {k: v for k, v in r.items() if k != "periods"} for r in REPORT["best_year"]
+    ]
     best = _section(format_report(older), "2.")
     assert best[2].split() == ["series_id", "year", "value"]
     assert best[-1] == f"(first {FIRST_ROWS} of 25 rows; `quest report --all` for all)"

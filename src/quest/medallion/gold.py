@@ -25,6 +25,21 @@ def summed_periods(include_annual: bool) -> tuple[str, ...]:
     return (*QUARTERS, ANNUAL) if include_annual else QUARTERS
 
 
+def _summed_clause(include_annual: bool) -> str:
+    """The best-year view's filter on the periods it sums."""
+    periods = ", ".join(sql_str(p, "period") for p in summed_periods(include_annual))
+    return f"period IN ({periods})"
+
+
+def view_summed_periods(view_sql: str | None) -> tuple[str, ...] | None:
+    """The periods a best-year view's stored SQL sums, read from its filter; None when the text
+    is not one `best_year_sql` wrote (or there is no view)."""
+    for include_annual in (True, False):
+        if view_sql and _summed_clause(include_annual) in view_sql:
+            return summed_periods(include_annual)
+    return None
+
+
 def population_stats_sql(settings: Settings) -> str:
     if settings.start_year > settings.end_year:
         raise ConfigError(
@@ -47,7 +62,6 @@ def best_year_sql(settings: Settings, enrich: dict[str, bool]) -> str:
     """For each series of the current file: the year with the largest summed value (exact
     DECIMAL sums), ties to the earliest year; measure and sector text where mapped."""
     observations = settings.table("silver", OBSERVATIONS)
-    periods = ", ".join(sql_str(p, "period") for p in summed_periods(settings.include_annual))
     current = sql_str(settings.current_file, "current_file")
     joins, measure, sector = "", "CAST(NULL AS STRING)", "CAST(NULL AS STRING)"
     if enrich.get("pr_series"):
@@ -70,7 +84,7 @@ def best_year_sql(settings: Settings, enrich: dict[str, bool]) -> str:
         WITH sums AS (
             SELECT series_id, year, SUM(value) AS value, COUNT(*) AS periods
             FROM {observations}
-            WHERE source_file = {current} AND period IN ({periods})
+            WHERE source_file = {current} AND {_summed_clause(settings.include_annual)}
             GROUP BY series_id, year
         ),
         best AS (

@@ -8,7 +8,7 @@ import logging
 
 from quest.config import Settings, on_databricks
 from quest.errors import ConfigError
-from quest.medallion.gold import gold_view_sql, summed_periods
+from quest.medallion.gold import ANNUAL, gold_view_sql, view_summed_periods, view_text
 from quest.medallion.silver_tables import POPULATION, QUARANTINE
 from quest.medallion.tables import table_exists
 from quest.text_table import format_table
@@ -26,17 +26,19 @@ def gold_report(spark, settings: Settings) -> dict:
     `best_year` is sorted by series_id, `series_report` by year. `mean` and `stddev` are null
     when silver holds no population for the years asked, and `stddev` also when it holds one
     year (a sample standard deviation needs two); `years` counts the years they are over. Each
-    best year's `periods` counts the values summed, of the `summed_periods` a year can have: a
-    year missing a value (not published yet, or quarantined by silver) sums fewer.
+    best year's `periods` counts the values summed, of the `summed_periods` the view sums (read
+    from the view, which may have been created with other settings than these; null when it
+    cannot be read): a year missing a value (not published yet, or quarantined by silver) sums
+    fewer.
     """
+    best_year_view = settings.table("gold", "best_year_by_series")
+    summed = view_summed_periods(view_text(spark, best_year_view))
     stats = spark.table(settings.table("gold", "population_stats")).first()
     # Sorted here, not by Spark: one row per series (per year in the report), and a Spark
     # `orderBy` first samples its input in a job of its own, which computes the best-year
     # aggregation over silver a second time (0.6 s of 4.2 s at 10M rows, warm).
     best = sorted(
-        spark.table(settings.table("gold", "best_year_by_series"))
-        .select("series_id", "year", "value", "periods")
-        .collect(),
+        spark.table(best_year_view).select("series_id", "year", "value", "periods").collect(),
         key=lambda r: r["series_id"],
     )
     series = sorted(
@@ -53,7 +55,7 @@ def gold_report(spark, settings: Settings) -> dict:
             "stddev": _float(stats["stddev"]),
             "years": int(stats["years"]),
         },
-        "summed_periods": list(summed_periods(settings.include_annual)),
+        "summed_periods": None if summed is None else list(summed),
         "best_year": [
             {
                 "series_id": r["series_id"],
@@ -189,15 +191,50 @@ def _population_section(stats: dict) -> list[str]:
     return lines
 
 
+# Best years summing fewer periods than a year has, named in the note under the table.
+PARTIAL_NAMED = 5
+
+
+def _partial_note(best: list[dict], summed: list[str]) -> str | None:
+    """A line counting, and naming the first of, the best years that sum fewer quarters than a
+    year has; None when there are none. With the annual average summed too, a line saying what
+    `periods` counts instead: an annual-only series then sums its one value, and a count of four
+    may lack a quarter or Q05, so no count would be right."""
+    if ANNUAL in summed:
+        return (
+            f"(`periods` counts the values summed of {', '.join(summed)}: a series with annual "
+            "values only sums 1)"
+        )
+    partial = [r for r in best if r["periods"] < len(summed)]
+    if not partial:
+        return None
+    named = ", ".join(
+        f"{r['series_id']} {r['year']} ({r['periods']})" for r in partial[:PARTIAL_NAMED]
+    )
+    more = f" and {len(partial) - PARTIAL_NAMED} more" if len(partial) > PARTIAL_NAMED else ""
+    return (
+        f"({len(partial)} of the {len(best)} best years {'sums' if len(partial) == 1 else 'sum'} "
+        f"fewer than the {len(summed)} quarters {', '.join(summed)}, a quarter with no value in "
+        f"silver (not published yet, or quarantined): {named}{more})"
+    )
+
+
 def _best_year_section(best: list[dict], limit: int | None, summed: list[str] | None) -> list[str]:
     shown = best if limit is None else best[:limit]
-    # `periods` and `summed` are absent from a report saved before they were counted.
-    counted = all("periods" in r for r in best)
+    # `periods` is absent from a report saved before it was counted, and `summed` too, or null
+    # when the view's periods could not be read.
+    counted = bool(best) and all("periods" in r for r in best)
     columns, align = ["series_id", "year", "value"], "lrr"
     if counted:
         columns, align = [*columns, "periods"], align + "r"
+    heading = "2. Best year per series: the year of the largest summed quarterly value"
+    if summed and ANNUAL in summed:
+        heading = (
+            "2. Best year per series: the year of the largest sum of its quarterly and annual "
+            "values"
+        )
     lines = [
-        *_heading("2. Best year per series: the year of the largest summed quarterly value"),
+        *_heading(heading),
         format_table(
             columns,
             [
@@ -217,15 +254,9 @@ def _best_year_section(best: list[dict], limit: int | None, summed: list[str] | 
             "(no rows: silver holds no quarterly value of the current file; check its name, "
             "QUEST_CURRENT_FILE or the gold notebook's current_file)"
         )
-    if counted and summed:
-        partial = sum(1 for r in best if r["periods"] < len(summed))
-        if partial:
-            lines.append(
-                f"({partial} of the {len(best)} best years {'sums' if partial == 1 else 'sum'} "
-                f"fewer than the {len(summed)} periods {', '.join(summed)}: a period with no "
-                "value in silver (not published, or quarantined); `periods` counts the values "
-                "summed)"
-            )
+    note = _partial_note(best, summed) if counted and summed else None
+    if note:
+        lines.append(note)
     return lines
 
 
@@ -309,8 +340,8 @@ def _warn_if_created_otherwise(spark, settings: Settings) -> None:
         log.warning(
             "%s was created with other settings than these (QUEST_CURRENT_FILE, "
             "QUEST_START_YEAR, QUEST_END_YEAR, QUEST_INCLUDE_ANNUAL, QUEST_REPORT_SERIES, "
-            "QUEST_REPORT_PERIOD, or the mapping tables): its answers are those it was created "
-            "with; `quest run` creates it again with these",
+            "QUEST_REPORT_PERIOD, or the mapping views it joins): its answers are those it was "
+            "created with; `quest run` creates it again with these",
             name,
         )
 
