@@ -318,9 +318,10 @@ def test_a_quarantined_quarter_a_tie_and_duplicates_in_the_real_file_give_the_ri
     # A key given twice with two values: both rows quarantined, and the best year moves.
     q1 = line("PRS30006013", 1998, "Q01", "141.543")
     edit(store, CURRENT, q1, q1 + line("PRS30006013", 1998, "Q01", "141.544"))
-    # A key given twice, one copy not a number: that copy quarantined, the other summed.
-    q0 = line("PRS30006011", 2012, "Q01", "1.6")
-    edit(store, CURRENT, q0, q0 + line("PRS30006011", 2012, "Q01", "n/a"))
+    # A key of that year given twice, one copy not a number: that copy quarantined, the other
+    # summed (dropping both would make 2021 sum 13.1 over three quarters).
+    q0 = line("PRS30006012", 2021, "Q02", "-0.1")
+    edit(store, CURRENT, q0, q0 + line("PRS30006012", 2021, "Q02", "n/a"))
     # A row given twice alike: summed once.
     q2 = line("PRS30006013", 1997, "Q02", "139.683")
     edit(store, CURRENT, q2, q2 + q2)
@@ -354,7 +355,7 @@ def test_a_quarantined_quarter_a_tie_and_duplicates_in_the_real_file_give_the_ri
     }
     assert quarantined == {"value_numeric": 2, "conflicting_duplicate": 2}
     years = spark.table(settings.table("silver", "bls_observations")).where(
-        (F.col("source_file") == "pr.data.0.Current") & (F.col("series_id") == "PRS30006011")
+        (F.col("source_file") == "pr.data.0.Current") & (F.col("series_id") == "PRS30006012")
     )
-    assert years.where("year = 2012 AND period = 'Q01'").collect()[0]["value"] == Decimal("1.6")
+    assert years.where("year = 2021 AND period = 'Q02'").collect()[0]["value"] == Decimal("-0.1")
     assert_row_accounting(spark, settings)
