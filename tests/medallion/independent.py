@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import statistics
@@ -31,19 +29,26 @@ def _usable(fields: list[str]) -> bool:
     )
 
 
+def _lines(body: bytes) -> list[str]:
+    """The file's lines as bronze reads them: a byte that is not UTF-8 read as U+FFFD, split at
+    each line end (CR LF, CR or LF), a BOM taken off the start of each line; blank lines (spaces
+    only) left out."""
+    text = body.decode("utf-8", errors="replace")
+    lines = (line.lstrip("\ufeff") for line in re.split(r"\r\n|\r|\n", text))
+    return [line for line in lines if line.strip(" ")]
+
+
 def parse_bls(body: bytes) -> list[tuple[str, int, str, Decimal]]:
     """The rows silver keeps: a row failing a rule is left out (silver quarantines it); of the
     rows that pass, a key given twice with different values or footnotes is left out whole
-    (silver quarantines every copy), and a key given twice alike counts once."""
-    text = body.decode("utf-8-sig")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
-    header = [name.strip() for name in next(reader)]
-    assert header == ["series_id", "year", "period", "value", "footnote_codes"], header
+    (silver quarantines every copy), and a key given twice alike counts once. Fields are split
+    on tabs alone and trimmed of spaces alone, as bronze and silver do."""
+    header, *rows = _lines(body)
+    names = [name.strip(" ") for name in header.split("\t")]
+    assert names == ["series_id", "year", "period", "value", "footnote_codes"], names
     by_key: dict[tuple[str, int, str], set[tuple[str, str]]] = defaultdict(set)
-    for raw in reader:
-        if not raw or not "".join(raw).strip():
-            continue
-        fields = [f.strip() for f in raw]
+    for line in rows:
+        fields = [f.strip(" ") for f in line.split("\t")]
         if not _usable(fields):
             continue
         sid, year, period, value, footnote = fields
