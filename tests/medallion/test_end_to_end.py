@@ -113,6 +113,17 @@ def test_real_snapshot_includes_q05_only_when_asked(spark, pipeline):
         report = gold_report(spark, settings)
         assert len(report["best_year"]) == 282
         wanted = expected(pipeline["store"], settings, include_annual=True)
+        assert (
+            report["summed_periods"]
+            == wanted["summed_periods"]
+            == [
+                "Q01",
+                "Q02",
+                "Q03",
+                "Q04",
+                "Q05",
+            ]
+        )
         assert report["best_year"] == wanted["best_year"]
     finally:
         create_gold_views(spark, pipeline["settings"])

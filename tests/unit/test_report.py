@@ -7,8 +7,10 @@ import math
 
 import pytest
 
+from quest.config import Settings
 from quest.errors import ConfigError
 from quest.medallion import charts
+from quest.medallion.gold import best_year_sql, view_summed_periods
 from quest.medallion.report import FIRST_ROWS, format_report
 from quest.orchestration.notebook import notebook_dbutils, wants_write
 from quest.runner.dbutils import LocalDbutils
@@ -135,6 +137,19 @@ def test_with_the_annual_average_summed_periods_are_explained_not_counted():
     )
 
 
+@pytest.mark.parametrize("include_annual", [False, True])
+@pytest.mark.parametrize("mapped", [(), ("pr_series",), ("pr_series", "pr_measure", "pr_sector")])
+def test_the_periods_a_best_year_view_sums_are_read_from_its_sql(include_annual, mapped):
+    # Spark keeps a view's SQL as it was written: the report reads the periods from it, not
+    # from the settings it is asked with.
+    settings = Settings(contact="quest@example.org", include_annual=include_annual)
+    sql = best_year_sql(settings, dict.fromkeys(mapped, True))
+    summed = ("Q01", "Q02", "Q03", "Q04", "Q05")[: 5 if include_annual else 4]
+    assert view_summed_periods(sql) == view_summed_periods(sql.strip()) == summed
+    for other in (None, "", "SELECT 1", sql.replace("period IN", "period NOT IN")):
+        assert view_summed_periods(other) is None
+
+
 def test_a_report_whose_view_periods_are_unknown_or_saved_before_they_were_counted_prints():
     # `summed_periods` is null when the view's SQL is not one quest wrote: no note.
     unknown = format_report({**REPORT, "summed_periods": None})
@@ -150,6 +165,9 @@ def test_a_report_whose_view_periods_are_unknown_or_saved_before_they_were_count
     best = _section(format_report(older), "2.")
     assert best[2].split() == ["series_id", "year", "value"]
     assert best[-1] == f"(first {FIRST_ROWS} of 25 rows; `quest report --all` for all)"
+    # An empty answer: no periods column (nothing to count).
+    empty = _section(format_report({**REPORT, "best_year": []}), "2.")
+    assert empty[2].split() == ["series_id", "year", "value"]
 
 
 def test_the_data_quality_section_counts_per_rule_and_file():
