@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 
 import pytest
+from pyspark.errors import AnalysisException
 
-from quest.errors import DataFileError
+from quest.errors import ConfigError, DataFileError
 from quest.medallion import create_gold_views, load_bronze, load_silver
+from quest.medallion.report import require_gold_views
+from quest.medallion.tables import forget_lost_table, local_table_folder, table_exists
+from quest.ops.history_store import ensure_table
+from quest.ops.run_history import COLUMNS as HISTORY_COLUMNS
+from quest.ops.run_history import TABLE as HISTORY
 from quest.orchestration import conditions, tasks
 from quest.store import LocalStore
 from tests.bls_text import data_file, data_line
@@ -186,3 +193,92 @@ def test_a_dropped_quarantine_is_put_back_with_what_each_file_set_aside(
     back = sorted(spark.table(quarantine).select("source_file", "rule", "period").collect())
     assert back == set_aside, "the quarantine holds again what the file set aside"
     assert sorted(spark.table(observations).collect()) == kept
+
+
+def _load_then_delete_folders(spark, settings, store) -> tuple[list, list[str]]:
+    """A complete load, recorded; then bronze's data table deleted whole, silver's observations
+    losing their log alone (their Parquet files stay), silver's mapping table and the run
+    history deleted whole. Returns the best-year answers and the Parquet files left."""
+    lines = [data_line("PRS30006032", y, "Q01", str(y - 2000)) for y in (2013, 2014)]
+    put(store, "bls/pr/pr.data.0.Current", data_file(*lines))
+    put(store, settings.datausa_key, json.dumps(POPULATION))
+    put(store, "bls/pr/pr.seasonal", "seasonal_code\tseasonal_text\nS\tSeasonally Adjusted\n")
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    create_gold_views(spark, settings)
+    ensure_table(spark, settings, HISTORY, HISTORY_COLUMNS)
+    answers = sorted(spark.table(settings.table("gold", "best_year_by_series")).collect())
+    assert conditions.record(
+        settings, store, conditions.plan(settings, store, files_changed=QUIET).fingerprint
+    ).recorded
+
+    observations = _folder(settings, "silver", "bls_observations")
+    left = sorted(p.name for p in observations.glob("*.parquet"))
+    assert left
+    shutil.rmtree(observations / "_delta_log")
+    for layer, table in (("bronze", "pr_data"), ("silver", "pr_mapping"), ("ops", HISTORY)):
+        shutil.rmtree(_folder(settings, layer, table))
+    return answers, left
+
+
+def _folder(settings, layer, table):
+    return local_table_folder(settings.warehouse, settings.table(layer, table))
+
+
+def test_a_table_whose_folder_was_deleted_by_hand_is_forgotten_and_loaded_again(
+    spark, spark_home, tmp_path_factory, monkeypatch, caplog
+):
+    """Locally, `rm -r` of a table's folder leaves its catalog entry, and every statement naming
+    it failed (`DELTA_PATH_DOES_NOT_EXIST`), the catalog's own lookup included: the plan saw the
+    table gone, bronze failed on every run, `quest report` called it a bug. Now the entry is
+    dropped, what was left in the folder moved aside, and the table loads again as one dropped
+    by hand."""
+    settings = own_settings(spark_home, tmp_path_factory, "lost")
+    store = LocalStore(settings.store_uri)
+    answers, left = _load_then_delete_folders(spark, settings, store)
+    lost = [
+        settings.table(*t)
+        for t in (("bronze", "pr_data"), ("silver", "bls_observations"), ("silver", "pr_mapping"))
+    ]
+    history = settings.table("ops", HISTORY)
+
+    # A workspace's catalog is not touched: the error is Delta's, as it was.
+    monkeypatch.setattr("quest.config.on_databricks", lambda: True)
+    with pytest.raises(AnalysisException, match="DELTA_PATH_DOES_NOT_EXIST"):
+        table_exists(spark, lost[0])
+    monkeypatch.undo()
+
+    missing = functools.partial(conditions.missing_tables, settings)
+    decided = conditions.plan(settings, store, files_changed=QUIET, tables_missing=missing)
+    assert decided.run
+    assert lost[0] in decided.reason
+    with caplog.at_level("WARNING", logger="quest.medallion.tables"):
+        # The report names the silver table its views read, instead of Delta's error.
+        with pytest.raises(ConfigError, match=f"^{lost[1]} is not in the catalog under "):
+            require_gold_views(spark, settings)
+        bronze = load_bronze(spark, settings, store)
+        silver = load_silver(spark, settings)
+        ensure_table(spark, settings, HISTORY, HISTORY_COLUMNS)
+    assert [f.source_file for f in bronze.files] == ["pr.data.0.Current"]
+    assert sorted(f.source_file for f in silver.files) == ["pr.data.0.Current", "pr.seasonal"]
+    for name in [*lost, history]:
+        assert f"{name}: the catalog kept this table" in caplog.text
+
+    # What was left of the observations' folder is beside it, whole; nothing else was moved.
+    observations = _folder(settings, "silver", "bls_observations")
+    (aside,) = observations.parent.glob(".quest-lost-bls_observations-*")
+    assert sorted(p.name for p in aside.glob("*.parquet")) == left
+    assert str(aside) in caplog.text
+    assert len(list(settings.warehouse.glob("*/.quest-lost-*"))) == 1
+
+    create_gold_views(spark, settings)
+    assert sorted(spark.table(settings.table("gold", "best_year_by_series")).collect()) == answers
+    assert spark.table(settings.table("silver", "pr_seasonal")).count() == 1
+    assert spark.table(history).count() == 0
+    assert conditions.record(settings, store, decided.fingerprint).recorded
+    assert not conditions.plan(settings, store, files_changed=QUIET, tables_missing=missing).run
+
+    # A table whose folder is there is left alone, and so is a name the local catalog lacks.
+    assert not forget_lost_table(spark, lost[0])
+    assert not forget_lost_table(spark, settings.table("bronze", "no_such_table"))
+    assert table_exists(spark, lost[0])

@@ -9,7 +9,7 @@ import logging
 from quest.config import Settings, on_databricks
 from quest.errors import ConfigError
 from quest.medallion.gold import ANNUAL, gold_view_sql, view_summed_periods, view_text
-from quest.medallion.silver_tables import POPULATION, QUARANTINE
+from quest.medallion.silver_tables import OBSERVATIONS, POPULATION, QUARANTINE
 from quest.medallion.tables import table_exists
 from quest.text_table import format_table
 
@@ -82,18 +82,19 @@ GOLD_VIEWS = ("population_stats", "best_year_by_series", "series_population_repo
 
 
 def require_gold_views(spark, settings: Settings, by: str = "quest report") -> None:
-    """Raises ConfigError naming the gold views missing from the catalog.
+    """Raises ConfigError naming the gold views missing from the catalog, and the silver tables
+    every complete load leaves that they read (observations, population).
 
     Locally, when a complete load is recorded, `by` (the command or notebook asking) withdraws
     that record before it raises: the views were dropped since (by hand), which a quiet day's
     plan cannot see without a JVM, and the next `quest run` would otherwise skip the medallion
-    and leave them missing.
+    and leave them missing. A silver table whose folder was deleted by hand is forgotten by the
+    catalog as it is asked for (`table_exists`), and named here instead of failing the views'
+    queries with Delta's error.
     """
-    missing = [
-        settings.table("gold", view)
-        for view in GOLD_VIEWS
-        if not spark.catalog.tableExists(settings.table("gold", view))
-    ]
+    wanted = [settings.table("gold", view) for view in GOLD_VIEWS]
+    wanted += [settings.table("silver", table) for table in (OBSERVATIONS, POPULATION)]
+    missing = [name for name in wanted if not table_exists(spark, name)]
     if not missing:
         return
     from quest.orchestration.conditions import withdraw_if_loaded

@@ -31,8 +31,67 @@ def quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+# Delta's error for a catalog entry whose table folder holds no Delta log.
+LOST_TABLE = "DELTA_PATH_DOES_NOT_EXIST"
+
+
 def table_exists(spark, name: str) -> bool:
-    return spark.catalog.tableExists(name)
+    """Whether the catalog has `name`.
+
+    Locally, a Delta table whose folder was deleted by hand keeps its catalog entry, and every
+    statement naming it fails (`DELTA_PATH_DOES_NOT_EXIST`), the catalog's own lookup included.
+    Such an entry is dropped (`forget_lost_table`) and the table counts as not there, as one
+    dropped by hand does: its layer loads it again from the layer below.
+    """
+    try:
+        return spark.catalog.tableExists(name)
+    except Exception as exc:
+        condition = getattr(exc, "getCondition", lambda: None)()
+        if condition != LOST_TABLE or not forget_lost_table(spark, name):
+            raise
+        return False
+
+
+def forget_lost_table(spark, name: str) -> bool:
+    """Locally, drop the catalog entry of `name` when it is a Delta table whose folder holds no
+    Delta log (deleted by hand); whatever is left in the folder is moved aside first
+    (`.quest-lost-<table>-<id>` beside it, never deleted). Returns whether the entry was dropped.
+
+    Only a two-part name in the local catalog whose entry says Delta at a local path; the entry is
+    read from the metastore (`SHOW TABLE EXTENDED`), which does not open the table. Elsewhere (a
+    workspace, a remote catalog) nothing is touched.
+    """
+    from urllib.parse import urlparse
+
+    from quest.config import on_databricks
+
+    schema, _, table = name.rpartition(".")
+    if on_databricks() or not schema or "." in schema or not is_plain(table):
+        return False
+    rows = spark.sql(f"SHOW TABLE EXTENDED IN {schema} LIKE '{table}'").collect()
+    entry = next((r["information"] for r in rows if r["tableName"] == table.lower()), "")
+    fields = dict(line.partition(": ")[::2] for line in entry.splitlines())
+    location = urlparse(fields.get("Location", ""))
+    if fields.get("Provider", "").lower() != "delta" or location.scheme != "file":
+        return False
+    folder = Path(location.path)
+    if (folder / "_delta_log").is_dir():
+        return False
+    moved = None
+    if folder.exists():
+        moved = folder.with_name(f".quest-lost-{folder.name}-{uuid.uuid4().hex[:8]}")
+        folder.rename(moved)
+    spark.sql(f"DROP TABLE IF EXISTS {name}")
+    left = f"; what was left there moved to {moved} (remove it when you no longer need it)"
+    log.warning(
+        "%s: the catalog kept this table, but its folder %s holds no Delta table (deleted by "
+        "hand?); the catalog entry is dropped, and the table is made again as one dropped by "
+        "hand would be (a layer's table loaded again from the layer below)%s",
+        name,
+        folder,
+        left if moved else "",
+    )
+    return True
 
 
 def table_version(spark, name: str) -> int | None:

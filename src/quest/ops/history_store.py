@@ -95,9 +95,11 @@ def ensure_table(spark, settings: Settings, table: str, columns) -> str:
     Locally the table is external at `local_location`: if another writer already made the Delta
     table there, the catalog entry is created over it with the schema it has.
     """
+    from quest.medallion.tables import table_exists  # a folder deleted by hand: forgotten
+
     name = settings.table(SCHEMA, table)
     spark.sql(f"CREATE SCHEMA IF NOT EXISTS {settings.schema(SCHEMA)}")
-    if spark.catalog.tableExists(name):
+    if table_exists(spark, name):
         return name
     location = local_location(settings, table)
     if location is None:
