@@ -278,7 +278,19 @@ def test_a_table_whose_folder_was_deleted_by_hand_is_forgotten_and_loaded_again(
     assert conditions.record(settings, store, decided.fingerprint).recorded
     assert not conditions.plan(settings, store, files_changed=QUIET, tables_missing=missing).run
 
-    # A table whose folder is there is left alone, and so is a name the local catalog lacks.
-    assert not forget_lost_table(spark, lost[0])
+    _left_alone(spark, settings, tmp_path_factory, lost[0])
+
+
+def _left_alone(spark, settings, tmp_path_factory, present: str) -> None:
+    """A table whose folder is there is left alone, and so is a name the local catalog lacks,
+    and a table whose place is not its own in the warehouse: Delta's error stands."""
+    assert not forget_lost_table(spark, present)
     assert not forget_lost_table(spark, settings.table("bronze", "no_such_table"))
-    assert table_exists(spark, lost[0])
+    assert table_exists(spark, present)
+    elsewhere = settings.table("bronze", "elsewhere")
+    outside = tmp_path_factory.mktemp("outside") / "elsewhere"
+    spark.sql(f"CREATE TABLE {elsewhere} (a INT) USING DELTA LOCATION '{outside}'")
+    shutil.rmtree(outside)
+    with pytest.raises(AnalysisException, match="DELTA_PATH_DOES_NOT_EXIST"):
+        table_exists(spark, elsewhere)
+    spark.sql(f"DROP TABLE {elsewhere}")

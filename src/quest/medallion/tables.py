@@ -61,21 +61,25 @@ def forget_lost_table(spark, name: str) -> bool:
     read from the metastore (`SHOW TABLE EXTENDED`), which does not open the table. Elsewhere (a
     workspace, a remote catalog) nothing is touched.
     """
-    from urllib.parse import urlparse
-
     from quest.config import on_databricks
 
     schema, _, table = name.rpartition(".")
     if on_databricks() or not schema or "." in schema or not is_plain(table):
         return False
+    warehouse = local_path(spark.conf.get("spark.sql.warehouse.dir", ""))
     rows = spark.sql(f"SHOW TABLE EXTENDED IN {schema} LIKE '{table}'").collect()
     entry = next((r["information"] for r in rows if r["tableName"] == table.lower()), "")
     fields = dict(line.partition(": ")[::2] for line in entry.splitlines())
-    location = urlparse(fields.get("Location", ""))
-    if fields.get("Provider", "").lower() != "delta" or location.scheme != "file":
-        return False
-    folder = Path(location.path)
-    if (folder / "_delta_log").is_dir():
+    folder = local_path(fields.get("Location", ""))
+    # Only the table's own place in the local warehouse (where quest keeps every local table),
+    # in a schema folder that is there (a disk not mounted is not a folder deleted by hand).
+    if (
+        fields.get("Provider", "").lower() != "delta"
+        or warehouse is None
+        or folder != local_table_folder(warehouse, name)
+        or not folder.parent.is_dir()
+        or (folder / "_delta_log").is_dir()
+    ):
         return False
     moved = None
     if folder.exists():
@@ -102,6 +106,17 @@ def table_version(spark, name: str) -> int | None:
     return int(row[0]) if row else None
 
 
+def local_path(location: str) -> Path | None:
+    """The local folder a catalog location names (`file:/a b/c#1`, or a bare `/a b/c`), None for
+    another file system. Spark prints a location as Hadoop's path, characters as they are, not
+    as a URI: a `#`, `?` or `%` in a home is part of the path, where `urlparse` would cut it."""
+    for prefix in ("file://", "file:"):
+        if location.startswith(prefix):
+            location = location.removeprefix(prefix)
+            break
+    return Path(location) if location.startswith("/") else None
+
+
 def local_table_folder(warehouse: Path, name: str) -> Path:
     """Where a local warehouse keeps the managed table `schema.table`: the metastore keeps names
     in lower case, and so does the warehouse's layout (`<warehouse>/<schema>.db/<table>`)."""
@@ -122,8 +137,6 @@ def clear_orphan_folder(spark, name: str) -> Path | None:
     table fails as before, naming the folder. The folder is renamed, never deleted, beside it
     (`.quest-orphan-<table>-<time>`), so nothing is lost if the guess is wrong.
     """
-    from urllib.parse import urlparse
-
     from quest.config import on_databricks
 
     if on_databricks():
@@ -132,10 +145,10 @@ def clear_orphan_folder(spark, name: str) -> Path | None:
     if not schema or "." in schema:  # a three-part name: a remote catalog's business
         return None
     # Hadoop's paths, not URIs: taken as they are (no percent-decoding of a '%' in a home).
-    warehouse = urlparse(spark.conf.get("spark.sql.warehouse.dir", ""))
-    if warehouse.scheme not in ("", "file"):
+    warehouse = local_path(spark.conf.get("spark.sql.warehouse.dir", ""))
+    if warehouse is None:
         return None
-    folder = local_table_folder(Path(warehouse.path), name)
+    folder = local_table_folder(warehouse, name)
     log_dir = folder / "_delta_log"
     # The catalog is asked last, only when such a folder is there: the callers have just checked
     # that the table does not exist, and asking again guards a caller that did not.
@@ -146,8 +159,8 @@ def clear_orphan_folder(spark, name: str) -> Path | None:
     ):
         return None
     rows = spark.sql(f"DESCRIBE SCHEMA EXTENDED {schema}").collect()
-    location = urlparse(next((r[1] for r in rows if r[0] == "Location"), "") or "")
-    if location.scheme != "file" or Path(location.path) != folder.parent:
+    location = local_path(next((r[1] for r in rows if r[0] == "Location"), "") or "")
+    if location != folder.parent:
         return None
     moved = folder.with_name(f".quest-orphan-{folder.name}-{uuid.uuid4().hex[:8]}")
     folder.rename(moved)
