@@ -14,7 +14,7 @@ from quest.errors import ConfigError, DataFileError
 from quest.medallion import create_gold_views, load_bronze, load_silver
 from quest.medallion.report import require_gold_views
 from quest.medallion.tables import forget_lost_table, local_table_folder, table_exists
-from quest.ops.history_store import ensure_table
+from quest.ops.history_store import ensure_table, local_location
 from quest.ops.run_history import COLUMNS as HISTORY_COLUMNS
 from quest.ops.run_history import TABLE as HISTORY
 from quest.orchestration import conditions, tasks
@@ -216,8 +216,10 @@ def _load_then_delete_folders(spark, settings, store) -> tuple[list, list[str]]:
     left = sorted(p.name for p in observations.glob("*.parquet"))
     assert left
     shutil.rmtree(observations / "_delta_log")
-    for layer, table in (("bronze", "pr_data"), ("silver", "pr_mapping"), ("ops", HISTORY)):
+    for layer, table in (("bronze", "pr_data"), ("silver", "pr_mapping")):
         shutil.rmtree(_folder(settings, layer, table))
+    # An ops table is external, at a folder named as its schema is (capitals kept).
+    shutil.rmtree(local_location(settings, HISTORY))
     return answers, left
 
 
@@ -233,7 +235,7 @@ def test_a_table_whose_folder_was_deleted_by_hand_is_forgotten_and_loaded_again(
     table gone, bronze failed on every run, `quest report` called it a bug. Now the entry is
     dropped, what was left in the folder moved aside, and the table loads again as one dropped
     by hand."""
-    settings = own_settings(spark_home, tmp_path_factory, "lost")
+    settings = own_settings(spark_home, tmp_path_factory, "Lost")  # a prefix with a capital
     store = LocalStore(settings.store_uri)
     answers, left = _load_then_delete_folders(spark, settings, store)
     lost = [
@@ -294,3 +296,19 @@ def _left_alone(spark, settings, tmp_path_factory, present: str) -> None:
     with pytest.raises(AnalysisException, match="DELTA_PATH_DOES_NOT_EXIST"):
         table_exists(spark, elsewhere)
     spark.sql(f"DROP TABLE {elsewhere}")
+    # A schema folder gone as a whole (a disk not mounted, a warehouse moved) is no table
+    # deleted by hand: Delta's error stands, and the entry stays.
+    schema = settings.schema("unmounted")
+    spark.sql(f"CREATE SCHEMA {schema}")
+    spark.sql(f"CREATE TABLE {schema}.t (a INT) USING DELTA")
+    shutil.rmtree(local_table_folder(settings.warehouse, f"{schema}.t").parent)
+    with pytest.raises(AnalysisException, match="DELTA_PATH_DOES_NOT_EXIST"):
+        table_exists(spark, f"{schema}.t")
+    assert [r.tableName for r in spark.sql(f"SHOW TABLES IN {schema}").collect()] == ["t"]
+    spark.sql(f"DROP SCHEMA {schema} CASCADE")
+    # Not a Delta table: not Delta's business, nor this function's.
+    parquet = settings.table("bronze", "plain_parquet")
+    spark.sql(f"CREATE TABLE {parquet} USING PARQUET AS SELECT 1 AS a")
+    shutil.rmtree(local_table_folder(settings.warehouse, parquet))
+    assert not forget_lost_table(spark, parquet)
+    spark.sql(f"DROP TABLE {parquet}")

@@ -69,14 +69,21 @@ def forget_lost_table(spark, name: str) -> bool:
     warehouse = local_path(spark.conf.get("spark.sql.warehouse.dir", ""))
     rows = spark.sql(f"SHOW TABLE EXTENDED IN {schema} LIKE '{table}'").collect()
     entry = next((r["information"] for r in rows if r["tableName"] == table.lower()), "")
-    fields = dict(line.partition(": ")[::2] for line in entry.splitlines())
-    folder = local_path(fields.get("Location", ""))
-    # Only the table's own place in the local warehouse (where quest keeps every local table),
+    lines = [line.partition(": ") for line in entry.split("\n")]
+    keys = [key for key, _, _ in lines]
+    if keys.count("Location") != 1 or keys.count("Provider") != 1:  # not the entry's own lines
+        return False
+    fields = {key: value for key, _, value in lines}
+    folder = local_path(fields["Location"])
+    # Only the table's own place in the local warehouse (where quest keeps every local table:
+    # a managed table's folder is named in lower case, an ops table's as its schema is named),
     # in a schema folder that is there (a disk not mounted is not a folder deleted by hand).
+    own = () if warehouse is None else (local_table_folder(warehouse, name),)
+    own += () if warehouse is None else (warehouse / f"{schema}.db" / table,)
     if (
-        fields.get("Provider", "").lower() != "delta"
-        or warehouse is None
-        or folder != local_table_folder(warehouse, name)
+        fields["Provider"].lower() != "delta"
+        or folder is None
+        or folder not in own
         or not folder.parent.is_dir()
         or (folder / "_delta_log").is_dir()
     ):
