@@ -61,12 +61,10 @@ def forget_lost_table(spark, name: str) -> bool:
     read from the metastore (`SHOW TABLE EXTENDED`), which does not open the table. Elsewhere (a
     workspace, a remote catalog) nothing is touched.
     """
-    from quest.config import on_databricks
-
     schema, _, table = name.rpartition(".")
-    if on_databricks() or not schema or "." in schema or not is_plain(table):
+    warehouse = local_warehouse(spark, name)
+    if warehouse is None or not is_plain(table):
         return False
-    warehouse = local_path(spark.conf.get("spark.sql.warehouse.dir", ""))
     rows = spark.sql(f"SHOW TABLE EXTENDED IN {schema} LIKE '{table}'").collect()
     entry = next((r["information"] for r in rows if r["tableName"] == table.lower()), "")
     lines = [line.partition(": ") for line in entry.split("\n")]
@@ -78,20 +76,15 @@ def forget_lost_table(spark, name: str) -> bool:
     # Only the table's own place in the local warehouse (where quest keeps every local table:
     # a managed table's folder is named in lower case, an ops table's as its schema is named),
     # in a schema folder that is there (a disk not mounted is not a folder deleted by hand).
-    own = () if warehouse is None else (local_table_folder(warehouse, name),)
-    own += () if warehouse is None else (warehouse / f"{schema}.db" / table,)
+    own = (local_table_folder(warehouse, name), warehouse / f"{schema}.db" / table)
     if (
         fields["Provider"].lower() != "delta"
-        or folder is None
         or folder not in own
         or not folder.parent.is_dir()
         or (folder / "_delta_log").is_dir()
     ):
         return False
-    moved = None
-    if folder.exists():
-        moved = folder.with_name(f".quest-lost-{folder.name}-{uuid.uuid4().hex[:8]}")
-        folder.rename(moved)
+    moved = _move_aside(folder, "lost") if folder.exists() else None
     spark.sql(f"DROP TABLE IF EXISTS {name}")
     left = f"; what was left there moved to {moved} (remove it when you no longer need it)"
     log.warning(
@@ -124,6 +117,25 @@ def local_path(location: str) -> Path | None:
     return Path(location) if location.startswith("/") else None
 
 
+def local_warehouse(spark, name: str) -> Path | None:
+    """The local warehouse whose folders hold `name`'s: None on Databricks, for a name that is not
+    `schema.table` (a three-part name is a remote catalog's business), or for a warehouse on
+    another file system."""
+    from quest.config import on_databricks
+
+    schema = name.rpartition(".")[0]
+    if on_databricks() or not schema or "." in schema:
+        return None
+    return local_path(spark.conf.get("spark.sql.warehouse.dir", ""))
+
+
+def _move_aside(folder: Path, why: str) -> Path:
+    """Rename `folder` to `.quest-<why>-<name>-<id>` beside it (never deleted); the new path."""
+    moved = folder.with_name(f".quest-{why}-{folder.name}-{uuid.uuid4().hex[:8]}")
+    folder.rename(moved)
+    return moved
+
+
 def local_table_folder(warehouse: Path, name: str) -> Path:
     """Where a local warehouse keeps the managed table `schema.table`: the metastore keeps names
     in lower case, and so does the warehouse's layout (`<warehouse>/<schema>.db/<table>`)."""
@@ -144,15 +156,7 @@ def clear_orphan_folder(spark, name: str) -> Path | None:
     table fails as before, naming the folder. The folder is renamed, never deleted, beside it
     (`.quest-orphan-<table>-<time>`), so nothing is lost if the guess is wrong.
     """
-    from quest.config import on_databricks
-
-    if on_databricks():
-        return None
-    schema = name.rpartition(".")[0]
-    if not schema or "." in schema:  # a three-part name: a remote catalog's business
-        return None
-    # Hadoop's paths, not URIs: taken as they are (no percent-decoding of a '%' in a home).
-    warehouse = local_path(spark.conf.get("spark.sql.warehouse.dir", ""))
+    warehouse = local_warehouse(spark, name)
     if warehouse is None:
         return None
     folder = local_table_folder(warehouse, name)
@@ -165,12 +169,12 @@ def clear_orphan_folder(spark, name: str) -> Path | None:
         or table_exists(spark, name)
     ):
         return None
+    schema = name.rpartition(".")[0]
     rows = spark.sql(f"DESCRIBE SCHEMA EXTENDED {schema}").collect()
     location = local_path(next((r[1] for r in rows if r[0] == "Location"), "") or "")
     if location != folder.parent:
         return None
-    moved = folder.with_name(f".quest-orphan-{folder.name}-{uuid.uuid4().hex[:8]}")
-    folder.rename(moved)
+    moved = _move_aside(folder, "orphan")
     log.warning(
         "%s: a run killed while creating this table left its first Delta version at %s without "
         "a catalog entry; moved to %s (remove it when you no longer need it) and the table is "
