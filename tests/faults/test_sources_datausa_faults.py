@@ -75,6 +75,14 @@ BAD_ANSWERS = {
         ),
         "NaN is not a number JSON allows",
     ),
+    "Infinity written as a number too large for a double, in a field not checked": (
+        _answer(*NEEDED).replace(
+            b'"data": [',
+            b'"data": [{"Nation ID": "01000US", "Nation": "United States", "Year": 2019, '
+            b'"Population": 330000000, "Margin": 1e999}, ',
+        ),
+        "1e999 is beyond what a double holds",
+    ),
     "a lone surrogate": (
         _answer(*NEEDED, {**_record(2019, US), "Nation": "United States \ud800"}),
         r"holds '\\ud800', half of a UTF-16 pair",

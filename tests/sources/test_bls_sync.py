@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from quest.errors import ConfigError, SourceError, SyncGuardError
-from quest.mirror.server import MirrorServer
+from quest.mirror.server import MirrorServer, listing_html
 from quest.sources.bls import sync_bls
 from quest.store.base import SOURCE_MODIFIED
 
@@ -209,6 +209,70 @@ def test_a_sub_folder_listing_redirected_to_another_spelling_changes_nothing(
     with pytest.raises(SourceError, match=r"listing page 'sub/'.*was redirected"):
         sync_bls(settings, store=store)
     assert snapshot(store) == before
+
+
+@pytest.mark.parametrize(
+    ("linked", "as_written"),
+    [
+        ("sub/", "%73ub/"),  # a folder, an unreserved letter percent-encoded
+        ("pr.file1", "/pub/time.series/p%72/pr.file1"),  # a file, through the folder's path
+    ],
+)
+def test_a_link_written_in_another_spelling_of_its_path_is_the_same_file(
+    settings, source, store, mirror, linked, as_written
+):
+    # Read raw, the link fell outside the folder, and its stored file looked deleted at the
+    # source: one of five, under the deletion guard, so it was deleted without an error.
+    _seed(source)
+    sync_bls(settings, store=store)
+    before = snapshot(store)
+    root = "/pub/time.series/pr/"
+    page = listing_html(root, source.pr).replace(f'HREF="{root}{linked}"', f'HREF="{as_written}"')
+    assert as_written in page
+    mirror.faults.add(root, "body", body=page.encode(), content_type="text/html")
+    summary = sync_bls(settings, store=store)
+    assert (summary.files_seen, summary.deleted, summary.failed) == (5, 0, 0)
+    assert snapshot(store) == before
+
+
+def test_a_sub_folder_whose_name_is_percent_encoded_in_its_link_is_mirrored(
+    settings, source, store, mirror
+):
+    # The root page links `my%20dir/`; the folder's own page writes its entries' paths with
+    # the space as it is. Both are one path: read raw, the entries were not below the page asked
+    # for, and the folder's files were never mirrored, the sync reporting success.
+    source.write("pr.file0", b"zero\r\n")
+    source.write("my dir/pr.notes", b"notes\r\n")
+    summary = sync_bls(settings, store=store)
+    assert (summary.files_seen, summary.uploaded) == (2, 2)
+    assert_mirrored(store, source)
+
+
+def test_a_304_carrying_a_newer_files_validators_keeps_the_stored_ones(
+    settings, source, store, mirror
+):
+    # The file changes (same size, a date an hour ago), and one answer to the conditional
+    # request is a 304 that carries the new file's ETag and Last-Modified (a server or cache
+    # that judged it by date). Stored beside the old body, those validators had the source
+    # confirm the old body with a 304 on every later run, and it was kept for good.
+    files = _seed(source)
+    sync_bls(settings, store=store)
+    key = PREFIX + "pr.file2"
+    validators = {k: v for k, v in store.head(key).metadata.items() if k.startswith("source-")}
+    revised = source.write("pr.file2", files["pr.file2"].replace(b"2.5", b"9.5"))
+    when = time.time() - 3600
+    os.utime(revised, (when, when))
+    _, new = _served(mirror, "pr.file2")
+    assert new["ETag"] != validators["source-etag"]
+    path = "/pub/time.series/pr/pr.file2"
+    mirror.faults.add(path, "status", status=304, body=b"", headers=new)
+    sync_bls(settings, store=store)
+    kept = store.head(key).metadata
+    assert {k: kept[k] for k in validators} == validators
+    healed = sync_bls(settings, store=store)
+    entry = next(f for f in healed.files if f["name"] == "pr.file2")
+    assert entry["action"] == "replaced", entry
+    assert_mirrored(store, source)
 
 
 def _served(mirror, name: str) -> tuple[bytes, dict[str, str]]:

@@ -203,16 +203,20 @@ def _metadata(
     """Object metadata after a fetch. The validators (ETag, Last-Modified) come only from the
     answer that produced the stored body: a 304 confirms the stored ones, a 200 replaces them
     with its own (or with none), so a later conditional request can never confirm a body the
-    validators do not belong to. The listing's date is kept only when `confirmed`
-    (`_confirms_listing_date`); otherwise the stored one stays, and the next run asks again."""
+    validators do not belong to. A 304 that carries validators of its own keeps the stored ones:
+    when they differ from those sent, they belong to a body this answer did not send (a newer
+    file's, from a server or cache that judged the request by date), and stored beside the old
+    body they would have the source confirm that body on every later run. The listing's date is
+    kept only when `confirmed` (`_confirms_listing_date`); otherwise the stored one stays, and
+    the next run asks again."""
     if got.status == 304 and stored is not None:
         base = dict(stored.metadata)
     else:
         base = {SHA256: got.sha256, MD5: got.md5}
-    if got.etag:
-        base[SOURCE_ETAG] = got.etag
-    if got.last_modified:
-        base[SOURCE_LAST_MODIFIED] = got.last_modified
+        if got.etag:
+            base[SOURCE_ETAG] = got.etag
+        if got.last_modified:
+            base[SOURCE_LAST_MODIFIED] = got.last_modified
     if got.status != 304:
         base[SOURCE_SIZE] = str(remote.size if remote.size is not None else got.size)
     elif remote.size is not None:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import NamedTuple
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, unquote_to_bytes, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -38,6 +38,10 @@ _CHARSET = re.compile(r"charset=\"?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _PRE_OPEN = re.compile(rb"<pre[\s>]", re.IGNORECASE)
 _PRE_CLOSE = re.compile(rb"</pre\s*>", re.IGNORECASE)
 _PAGE_END = re.compile(rb"</(?:body|html)\s*>", re.IGNORECASE)
+# A path that needs no work to be canonical: no percent sign, nothing RFC 3986 says to encode.
+_CANONICAL = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
+# What a path segment may hold unencoded besides the unreserved characters (RFC 3986 `pchar`).
+_SEGMENT_SAFE = "!$&'()*+,;=:@"
 
 
 @dataclass(frozen=True)
@@ -105,11 +109,12 @@ class _Links(HTMLParser):
 
 
 def listing_cut_short(got: Download) -> str | None:
-    """Why an HTML listing page looks cut short, or None. A page sent without a
-    `Content-Length` ends where the connection closes, so a connection lost half-way gives a
-    page that parses, and every file after the cut would look deleted at the source. IIS closes
-    the entries' `<pre>` (other servers end the page); a page that does neither is not whole.
-    An answer that is not HTML is left to `crawl`, which refuses it by its type."""
+    """Why an HTML listing page looks cut short, or None. A page cut half-way still parses, and
+    every file after the cut would look deleted at the source: a page sent without a
+    `Content-Length` ends where the connection closes, and a proxy that buffered a page which
+    broke off sends what it got with a length of its own, or chunked. IIS closes the entries'
+    `<pre>` (other servers end the page); a page that does neither is not whole, however it
+    came. An answer that is not HTML is left to `crawl`, which refuses it by its type."""
     page = got.body or b""
     if "html" not in got.content_type.lower():
         return None
@@ -134,23 +139,46 @@ def _parse_date(match: re.Match) -> str | None:
     return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}"
 
 
+def canonical_path(path: str) -> str:
+    """One spelling of a URL path among those that name the same resource (RFC 3986, 6.2.2):
+    each segment percent-decoded once, then encoded where it must be, in capitals. `%73ub/` and
+    `sub/` are one folder, `my dir` and `my%20dir` one name; an encoded '/' stays encoded (it is
+    part of a segment, which `decode_name` refuses), as do bytes that are not UTF-8."""
+    if _CANONICAL.fullmatch(path):
+        return path
+    return "/".join(
+        quote(unquote_to_bytes(segment), safe=_SEGMENT_SAFE) for segment in path.split("/")
+    )
+
+
+def canonical_url(url: str) -> str:
+    """`url` with its path in its canonical spelling (`canonical_path`)."""
+    parts = urlsplit(url)
+    path = canonical_path(parts.path)
+    return url if path == parts.path else urlunsplit(parts._replace(path=path))
+
+
 def _resolve(page_url: str, origins: tuple[str, str], href: str) -> tuple[str, str, str]:
-    """The link's absolute URL (no fragment), its origin as `site_origin` writes it, and its path.
-    `origins` are the page's origin as written and as compared; a link to the page's own origin
-    is given the origin as written (with the user information the page was asked with). An
-    absolute path without dot segments, as IIS writes every entry, takes the fast way; anything
-    else `urljoin`."""
+    """The link's absolute URL (no fragment), its origin as `site_origin` writes it, and its path,
+    spelled canonically (`canonical_path`): a page may link a folder or a file under another
+    spelling of its path than the one it was asked by, and read raw, the link would fall outside
+    the folder, its stored file looking deleted. `origins` are the page's origin as written and as
+    compared; a link to the page's own origin is given the origin as written (with the user
+    information the page was asked with). An absolute path without dot segments, as IIS writes
+    every entry, takes the fast way; anything else `urljoin`."""
     written, compared = origins
     href = href.strip()
     if href.startswith("/") and not href.startswith("//") and "/." not in href:
-        url = written + href.split("#")[0]
-        return url, compared, url[len(written) :].split("?")[0]
+        path, mark, query = href.split("#")[0].partition("?")
+        path = canonical_path(path)
+        return written + path + mark + query, compared, path
     url = urljoin(page_url, href).split("#")[0]
     parsed = urlsplit(url)
     origin = site_origin(parsed)
+    path = canonical_path(parsed.path)
     if origin == compared:
-        url = written + parsed.path + (f"?{parsed.query}" if parsed.query else "")
-    return url, origin, parsed.path
+        url = written + path + (f"?{parsed.query}" if parsed.query else "")
+    return url, origin, path
 
 
 class _Link(NamedTuple):
@@ -291,7 +319,7 @@ def crawl(
         SourceError: a listing page that cannot be fetched, is not HTML or was redirected to
             another path, or a listing past its bounds (bytes, pages, depth).
     """
-    root_url = root_url if root_url.endswith("/") else root_url + "/"
+    root_url = canonical_url(root_url if root_url.endswith("/") else root_url + "/")
     state = _Crawl(root_url, settings)
     while state.pending:
         page_url, depth = state.pending.pop()

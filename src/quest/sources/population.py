@@ -11,6 +11,7 @@ county rows, a nation other than the United States refused.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,8 +42,15 @@ def decode_answer(body: bytes, where: str, content_type: str = "") -> object:
     def constant(name: str) -> object:
         raise ValueError(f"{name} is not a number JSON allows")
 
+    def number(text: str) -> float:
+        # `1e999` is valid JSON that Python reads as Infinity.
+        value = float(text)
+        if math.isinf(value):
+            raise ValueError(f"{text[:40]} is beyond what a double holds (Infinity)")
+        return value
+
     try:
-        payload = json.loads(body.decode("utf-8-sig"), parse_constant=constant)
+        payload = json.loads(body.decode("utf-8-sig"), parse_constant=constant, parse_float=number)
     except RecursionError:
         raise SourceError(_deep(where)) from None
     except (UnicodeDecodeError, ValueError) as exc:

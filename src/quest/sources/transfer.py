@@ -80,10 +80,10 @@ class Fetch:
         expected_size: the size the listing shows, or None when it shows none.
         limit: the most bytes to accept; by default QUEST_MAX_BODY_BYTES (and never more than
             the listing's size plus `BODY_SLACK`).
-        cut_short: for a body kept in memory that nothing bounds (no `Content-Length`, not
-            chunked, plain or gzip: it ends where the connection closes), what says it ended
-            where it should: given the whole answer, it returns why the body looks cut short
-            (retried, as a body that broke off), or None.
+        cut_short: for a body kept in memory, what says it ended where it should, whatever
+            says where the answer ends (a `Content-Length`, chunks, the connection's close):
+            given the whole answer, it returns why the body looks cut short (retried, as a body
+            that broke off), or None.
         same_path: a file asked for by its name: a redirect may change the URL's query, never
             its path (a redirect to another file of the folder would store that file's bytes
             under this one's name).
@@ -215,16 +215,15 @@ def _attempt(call: _Call, sink: Sink) -> Download:
             response.headers.get("Content-Type", ""),
             final,
         )
+        # A page is checked whatever its framing: a Content-Length or a chunked stream says
+        # where the answer ends, not that the page in it is whole (a proxy that buffered a body
+        # which broke off sends what it got with a length of its own, or chunked).
+        if call.fetch.cut_short is not None and (problem := call.fetch.cut_short(got)):
+            raise _Retry(problem)
         # Only a body that ended where the connection closed can be cut short unseen: a
         # Content-Length, a chunked body and a deflate stream each say where they end (a gzip
         # stream does not: another member may follow the one that ended).
         unbounded = length is None and not decoder.ends_itself and not _chunked(response)
-        if (
-            unbounded
-            and call.fetch.cut_short is not None
-            and (problem := call.fetch.cut_short(got))
-        ):
-            raise _Retry(problem)
         if unbounded and expected_size is None and call.fetch.dest is not None:
             # A file with no size in the listing either: a connection closed early would pass
             # for the whole file, and replace a good copy with its first bytes.
