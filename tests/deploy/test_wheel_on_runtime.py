@@ -140,6 +140,11 @@ def test_runtime_dependencies_are_ranges_the_runtime_19_versions_satisfy():
     assert project["requires-python"] == ">=3.11,<3.13"
 
 
+@pytest.mark.skipif(
+    sys.version_info[:2] != (3, 12),
+    reason="the runtime's stand-in (Python 3.12) reuses this env's libraries, whose compiled "
+    "modules are built for the Python of this env: run it from a 3.12 env (make test's)",
+)
 def test_wheel_installs_beside_the_runtimes_pyspark_without_touching_it(wheel, runtime):
     layer_pyspark = runtime["layer"] / "pyspark"
     assert layer_pyspark.is_symlink(), "the stand-in must hold pyspark before the install"
