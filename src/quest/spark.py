@@ -124,10 +124,39 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
         else:
             spark = configure_spark_with_delta_pip(builder).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    _error_records_to(engine_log, settings)
     if record is not None and not jars:
         conf = spark.sparkContext.getConf()
         save_jars_record(record, conf.get("spark.jars.packages", ""), conf.get("spark.jars", ""))
     return spark
+
+
+# PySpark logs every SQL error it raises, caught or not, as an ERROR record through loggers of
+# its own, which write to stderr and never pass a record on (`PySparkException._log_exception`):
+# a caught lookup of a table that is not there, or an alert query run before its table exists,
+# printed a JSON line with a Java stack trace on the terminal, where quest says what went wrong
+# its own way.
+PYSPARK_ERROR_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
+
+
+def _error_records_to(path: Path, settings: Settings) -> None:
+    """PySpark's error records go to `path`, the engine log the session's JVM writes to, in its
+    lines' format and with secrets redacted, instead of to the terminal."""
+    from pyspark.logger import PySparkLogger
+
+    from quest.runner.output import RedactingFilter
+
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(settings))
+    for name in PYSPARK_ERROR_LOGGERS:
+        logger = PySparkLogger.getLogger(name)
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+            old.close()  # a stream handler leaves stderr open
+        # `PySparkLogger.addHandler` would give the handler PySpark's JSON format.
+        logging.Logger.addHandler(logger, handler)
+        logger.propagate = False
 
 
 # Delta's jars as Ivy resolved them for `spark.jars.packages`, recorded so that the next JVM is

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -207,3 +208,20 @@ def test_a_record_that_cannot_be_looked_up_never_stops_a_session(tmp_path, monke
     record = tmp_path / "r.txt"
     record.write_text("io.delta:x:1\nfile:///root/.ivy2/jars/x.jar\n")
     assert recorded_jars(record) is None
+
+
+@pytest.mark.spark
+def test_a_sql_error_prints_nothing_on_the_terminal_and_is_in_the_engine_log(
+    spark, spark_home, capfd
+):
+    # PySpark logs each SQL error it raises, caught or not, through loggers of its own that
+    # wrote a JSON line with the Java stack trace to stderr: a run whose alert queries found no
+    # table yet printed three of them after its own error.
+    from pyspark.errors import AnalysisException
+
+    with pytest.raises(AnalysisException):
+        spark.sql("SELECT * FROM quest_no_table_of_that_name").collect()
+    terminal = capfd.readouterr()
+    assert "TABLE_OR_VIEW_NOT_FOUND" not in terminal.err + terminal.out
+    engine_log = (spark_home / "engine.log").read_text(encoding="utf-8")
+    assert re.search(r"ERROR SQLQueryContextLogger: .*quest_no_table_of_that_name", engine_log)
