@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import time
+from urllib.parse import unquote_plus
 
 import pytest
 import requests
@@ -245,6 +246,22 @@ def test_a_sub_folder_whose_name_is_percent_encoded_in_its_link_is_mirrored(
     source.write("my dir/pr.notes", b"notes\r\n")
     summary = sync_bls(settings, store=store)
     assert (summary.files_seen, summary.uploaded) == (2, 2)
+    assert_mirrored(store, source)
+
+
+def test_a_file_linked_with_an_escaped_reserved_character_is_fetched_as_linked(
+    settings, source, store, monkeypatch
+):
+    # The mirror lists `a+b.txt` as `a%2Bb.txt`; served as S3 serves a path (a `+` read as a
+    # space), `a+b.txt` asked for as it is would answer `a b.txt`'s bytes, of the same size,
+    # stored under the listed name without an error.
+    from quest.mirror import server
+
+    monkeypatch.setattr(server, "unquote", unquote_plus)
+    source.write("a+b.txt", b"the file listed\r\n")
+    source.write("a b.txt", b"another file!!!\r\n")
+    sync_bls(settings, store=store)
+    assert stored_bytes(store, PREFIX)["a+b.txt"] == b"the file listed\r\n"
     assert_mirrored(store, source)
 
 

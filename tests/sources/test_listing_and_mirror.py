@@ -9,7 +9,13 @@ import requests
 
 from quest.mirror.server import MirrorServer
 from quest.sources.body import Download
-from quest.sources.listing import crawl, links_to_its_parent, listing_cut_short, parse_listing
+from quest.sources.listing import (
+    canonical_path,
+    crawl,
+    links_to_its_parent,
+    listing_cut_short,
+    parse_listing,
+)
 
 from .support import CONTACT
 
@@ -145,6 +151,13 @@ def test_mirror_serves_legacy_shape_converted_from_tesseract_records(tmp_path):
         (BLS_PAGE[: BLS_PAGE.index("<hr></body>")], "text/html", None),
         ('<html><body><a href="/pub/time.series/pr/a">a</a></body></html>', "text/html", None),
         ('<html><body><a href="/pub/time.series/pr/a">a</a>', "text/html", "before its end"),
+        # a `<pre` in a comment of a page laid out as a table, which ends itself
+        (
+            '<html><body><!-- <pre> --><table><tr><td><a href="a">a</a></td></tr></table>'
+            "</body></html>",
+            "text/html",
+            None,
+        ),
         # not HTML at all: crawl refuses it by its type, with its own message
         ("{}", "application/json", None),
     ],
@@ -175,3 +188,25 @@ def test_a_listing_page_is_whole_only_when_its_entries_end(page, content_type, p
 def test_a_sub_folder_page_is_a_listing_only_when_it_links_to_its_parent(page, listing):
     folder = "https://download.bls.gov/pub/time.series/pr/sub/"
     assert links_to_its_parent(f"<html><body>{page}</body></html>", folder, folder) is listing
+
+
+@pytest.mark.parametrize(
+    ("path", "canonical"),
+    [
+        ("/pub/time.series/pr/pr.data.0.Current", "/pub/time.series/pr/pr.data.0.Current"),
+        ("/pub/%73ub/", "/pub/sub/"),  # an escaped unreserved character is the character
+        ("/pub/my dir/x", "/pub/my%20dir/x"),  # what a URL may not hold as it is, encoded
+        ("/pub/%c3%a9", "/pub/%C3%A9"),
+        ("/pub/\u00e9", "/pub/%C3%A9"),
+        # an escaped reserved character is not the character: kept, in capitals
+        ("/pub/a%2Bb.txt", "/pub/a%2Bb.txt"),
+        ("/pub/a%3bv2", "/pub/a%3Bv2"),
+        ("/pub/a%2fb", "/pub/a%2Fb"),
+        ("/pub/a+b;c", "/pub/a+b;c"),
+        ("/pub/%zz", "/pub/%25zz"),  # a '%' that starts no escape
+        ("/pub/%%41B", "/pub/%25AB"),
+    ],
+)
+def test_a_path_has_one_canonical_spelling(path, canonical):
+    assert canonical_path(path) == canonical
+    assert canonical_path(canonical) == canonical

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import NamedTuple
-from urllib.parse import quote, unquote_to_bytes, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -40,8 +40,12 @@ _PRE_CLOSE = re.compile(rb"</pre\s*>", re.IGNORECASE)
 _PAGE_END = re.compile(rb"</(?:body|html)\s*>", re.IGNORECASE)
 # A path that needs no work to be canonical: no percent sign, nothing RFC 3986 says to encode.
 _CANONICAL = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
-# What a path segment may hold unencoded besides the unreserved characters (RFC 3986 `pchar`).
-_SEGMENT_SAFE = "!$&'()*+,;=:@"
+# What a path may hold as it is, besides the unreserved characters: RFC 3986's sub-delimiters,
+# ':' and '@', the '/' between segments, and '%' (escapes are read by `_ESCAPE`).
+_PATH_SAFE = "!$&'()*+,;=:@/%"
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,10 @@ def listing_cut_short(got: Download) -> str | None:
         return None
     opened = _PRE_OPEN.search(page)
     if opened is not None:
-        if _PRE_CLOSE.search(page, opened.end()) is None:
+        # A page that ends itself after the `<pre` is whole too (that `<pre` may sit in a
+        # comment or a script of a listing laid out otherwise).
+        ended = _PRE_CLOSE.search(page, opened.end()) or _PAGE_END.search(page, opened.end())
+        if ended is None:
             return f"the page ends after {len(page)} bytes, inside its list of entries (no </pre>)"
         return None
     if _PAGE_END.search(page) is None:
@@ -139,16 +146,22 @@ def _parse_date(match: re.Match) -> str | None:
     return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}"
 
 
+def _unescape_unreserved(match: re.Match) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+
 def canonical_path(path: str) -> str:
     """One spelling of a URL path among those that name the same resource (RFC 3986, 6.2.2):
-    each segment percent-decoded once, then encoded where it must be, in capitals. `%73ub/` and
-    `sub/` are one folder, `my dir` and `my%20dir` one name; an encoded '/' stays encoded (it is
-    part of a segment, which `decode_name` refuses), as do bytes that are not UTF-8."""
+    an escaped unreserved character decoded (`%73ub/` is `sub/`), a character a URL may not hold
+    as it is encoded (`my dir` is `my%20dir`, non-ASCII as UTF-8), every other escape kept, in
+    capitals; a '%' that starts no escape is encoded itself. An escaped reserved character is
+    not the character (RFC 3986, 2.2): a server may read a `+` as a space or cut a path at a
+    `;`, so `a%2Bb` stays `a%2Bb`."""
     if _CANONICAL.fullmatch(path):
         return path
-    return "/".join(
-        quote(unquote_to_bytes(segment), safe=_SEGMENT_SAFE) for segment in path.split("/")
-    )
+    encoded = quote(_BARE_PERCENT.sub("%25", path), safe=_PATH_SAFE)
+    return _ESCAPE.sub(_unescape_unreserved, encoded)
 
 
 def canonical_url(url: str) -> str:
