@@ -265,19 +265,60 @@ def test_a_file_linked_with_an_escaped_reserved_character_is_fetched_as_linked(
     assert_mirrored(store, source)
 
 
-def test_a_304_carrying_a_newer_files_validators_keeps_the_stored_ones(
+def test_a_file_redirected_to_its_own_path_with_a_query_in_an_escaped_folder_is_fetched(
     settings, source, store, mirror
 ):
-    # The file changes (same size, a date an hour ago), and one answer to the conditional
-    # request is a 304 that carries the new file's ETag and Last-Modified (a server or cache
-    # that judged it by date). Stored beside the old body, those validators had the source
-    # confirm the old body with a 304 on every later run, and it was kept for good.
+    # `my dir/pr.notes` is asked for as `my%20dir/pr.notes` and answered with a Location of its
+    # own path and a query (a CDN's token): the asked folder, read as written, did not match
+    # the Location's, read decoded, and the file failed as redirected "outside the folder".
+    source.write("pr.file0", b"zero\r\n")
+    source.write("my dir/pr.notes", b"notes\r\n")
+    path = "/pub/time.series/pr/my dir/pr.notes"
+    moved = "/pub/time.series/pr/my%20dir/pr.notes?v=1"
+    mirror.faults.add(path, "status", status=302, headers={"Location": moved})
+    summary = sync_bls(settings, store=store)
+    assert (summary.files_seen, summary.uploaded, summary.failed) == (2, 2, 0)
+    assert_mirrored(store, source)
+
+
+def test_a_304_to_a_listing_without_dates_keeps_the_stored_bodys_date(
+    settings, source, store, mirror
+):
+    # Without a listing date, `source-modified` (bronze's lineage date of the file) is the
+    # answer's Last-Modified: a 304 carrying a newer file's labelled the old body with it.
+    def dateless() -> bytes:
+        page = listing_html("/pub/time.series/pr/", source.pr)
+        return re.sub(r"\d+/\d+/\d{4}\s+\d+:\d\d [AP]M\s+\d+ ", "", page).encode()
+
+    root = "/pub/time.series/pr/"
+    source.write("pr.file1", b"one\r\n")
+    mirror.faults.add(root, "body", body=dateless(), content_type="text/html")
+    sync_bls(settings, store=store)
+    key = PREFIX + "pr.file1"
+    before = store.head(key).metadata
+    source.write("pr.file1", b"ONE\r\n")
+    _, new = _served(mirror, "pr.file1")
+    mirror.faults.add(root, "body", body=dateless(), content_type="text/html")
+    mirror.faults.add(root + "pr.file1", "status", status=304, body=b"", headers=new)
+    sync_bls(settings, store=store)
+    assert store.head(key).metadata == before
+
+
+@pytest.mark.parametrize("hours_ago", [1, 72])
+def test_a_304_carrying_a_newer_files_validators_keeps_the_stored_ones(
+    settings, source, store, mirror, hours_ago
+):
+    # The file changes (same size, a date an hour or three days ago), and one answer to the
+    # conditional request is a 304 that carries the new file's ETag and Last-Modified (a server
+    # or cache that judged it by date). Stored beside the old body, those validators had the
+    # source confirm the old body with a 304 on every later run; and a date over two days old
+    # was recorded as confirmed, so the file was skipped without a request from then on.
     files = _seed(source)
     sync_bls(settings, store=store)
     key = PREFIX + "pr.file2"
     validators = {k: v for k, v in store.head(key).metadata.items() if k.startswith("source-")}
     revised = source.write("pr.file2", files["pr.file2"].replace(b"2.5", b"9.5"))
-    when = time.time() - 3600
+    when = time.time() - hours_ago * 3600
     os.utime(revised, (when, when))
     _, new = _served(mirror, "pr.file2")
     assert new["ETag"] != validators["source-etag"]

@@ -210,3 +210,13 @@ def test_a_sub_folder_page_is_a_listing_only_when_it_links_to_its_parent(page, l
 def test_a_path_has_one_canonical_spelling(path, canonical):
     assert canonical_path(path) == canonical
     assert canonical_path(canonical) == canonical
+
+
+def test_a_whole_page_in_utf_16_is_whole():
+    # Its tags are no ASCII bytes: searched as bytes, a whole page read as cut short.
+    page = BLS_PAGE.encode("utf-16")
+    got = Download(None, 200, len(page), "", "", "", "", "text/html; charset=utf-16", PAGE, page)
+    assert listing_cut_short(got) is None
+    cut = BLS_PAGE[: BLS_PAGE.index("pr.seasonal")].encode("utf-16")
+    got = Download(None, 200, len(cut), "", "", "", "", "text/html; charset=utf-16", PAGE, cut)
+    assert f"ends after {len(cut)} bytes, inside its list of entries" in listing_cut_short(got)

@@ -153,11 +153,13 @@ def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo
     was = stored.metadata.get(SOURCE_MODIFIED)
     if not was or was == remote.modified:
         return True
-    if got.status != 304:
-        if got.sha256 != stored.sha256 or got.size != stored.size:
-            return True
+    if got.status == 304:
+        if _speaks_for_another_body(got, stored):
+            return False
+    else:
         before = stored.metadata.get(SOURCE_LAST_MODIFIED)
-        if not before or got.last_modified != before:
+        changed = (got.sha256, got.size) != (stored.sha256, stored.size)
+        if changed or not before or got.last_modified != before:
             return True
     try:
         listed = datetime.fromisoformat(remote.modified).replace(tzinfo=UTC)
@@ -165,6 +167,20 @@ def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo
         return True
     # The listing's date is the server's local time: the window is far wider than any offset.
     return datetime.now(UTC) - listed > STALE_CACHE_WINDOW
+
+
+def _speaks_for_another_body(got: Download, stored: ObjectInfo) -> bool:
+    """Whether a 304 carries validators other than the stored ones it was asked with: a newer
+    file's, from a server or cache that judged the request by date. It confirms nothing then,
+    not even an old listing date: recorded beside the old body, that date would skip the file
+    without a request from then on. (A weak form of the same ETag, `W/"x"`, is the same.)"""
+    sent = stored.metadata.get(SOURCE_ETAG)
+    if got.etag and sent and got.etag.removeprefix("W/") != sent.removeprefix("W/"):
+        return True
+    before = stored.metadata.get(SOURCE_LAST_MODIFIED)
+    if got.last_modified and before and got.last_modified != before:
+        return http_date(got.last_modified) != http_date(before)
+    return False
 
 
 def _in_utc(when: datetime | None) -> datetime | None:
@@ -224,7 +240,8 @@ def _metadata(
     if remote.modified:
         kept = stored.metadata.get(SOURCE_MODIFIED) if stored is not None else None
         base[SOURCE_MODIFIED] = remote.modified if confirmed or not kept else kept
-    elif got.last_modified:
+    elif got.last_modified and (got.status != 304 or stored is None):
+        # A 304's own date is not the stored body's (see above): the stored one stays.
         base[SOURCE_MODIFIED] = got.last_modified
     return {k: v for k, v in base.items() if v}
 

@@ -35,9 +35,9 @@ _ENTRY = re.compile(
 # An IIS entry's text before its link is ~40 characters; only the tail is ever searched.
 _TEXT_KEPT = 200
 _CHARSET = re.compile(r"charset=\"?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
-_PRE_OPEN = re.compile(rb"<pre[\s>]", re.IGNORECASE)
-_PRE_CLOSE = re.compile(rb"</pre\s*>", re.IGNORECASE)
-_PAGE_END = re.compile(rb"</(?:body|html)\s*>", re.IGNORECASE)
+_PRE_OPEN = re.compile(r"<pre[\s>]", re.IGNORECASE)
+_PRE_CLOSE = re.compile(r"</pre\s*>", re.IGNORECASE)
+_PAGE_END = re.compile(r"</(?:body|html)\s*>", re.IGNORECASE)
 # A path that needs no work to be canonical: no percent sign, nothing RFC 3986 says to encode.
 _CANONICAL = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
 # What a path may hold as it is, besides the unreserved characters: RFC 3986's sub-delimiters,
@@ -119,19 +119,22 @@ def listing_cut_short(got: Download) -> str | None:
     broke off sends what it got with a length of its own, or chunked. IIS closes the entries'
     `<pre>` (other servers end the page); a page that does neither is not whole, however it
     came. An answer that is not HTML is left to `crawl`, which refuses it by its type."""
-    page = got.body or b""
     if "html" not in got.content_type.lower():
         return None
+    # Read in its charset, as `crawl` reads it: a UTF-16 page holds no ASCII `</pre>`.
+    charset = _CHARSET.search(got.content_type)
+    size = len(got.body or b"")
+    page = _decode(got.body or b"", charset.group(1) if charset else "utf-8")
     opened = _PRE_OPEN.search(page)
     if opened is not None:
         # A page that ends itself after the `<pre` is whole too (that `<pre` may sit in a
         # comment or a script of a listing laid out otherwise).
         ended = _PRE_CLOSE.search(page, opened.end()) or _PAGE_END.search(page, opened.end())
         if ended is None:
-            return f"the page ends after {len(page)} bytes, inside its list of entries (no </pre>)"
+            return f"the page ends after {size} bytes, inside its list of entries (no </pre>)"
         return None
     if _PAGE_END.search(page) is None:
-        return f"the page ends after {len(page)} bytes, before its end (no </body> or </html>)"
+        return f"the page ends after {size} bytes, before its end (no </body> or </html>)"
     return None
 
 

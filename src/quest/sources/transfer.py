@@ -333,7 +333,10 @@ def _redirect_problem(origin: str, target: str, *, same_path: bool = False) -> s
         return f"to {safe_url(target)}, a {to.scheme or 'scheme-less'}: URL"
     if site_origin(to) != site_origin(was):
         return f"to {safe_url(target)}, another host"
-    folder = was.path[: was.path.rfind("/") + 1] or "/"
+    # Both sides decoded: a file asked for in a folder whose name is escaped (`my%20dir/`) is
+    # answered with a Location that Python reads decoded.
+    asked_in = was.path[: was.path.rfind("/") + 1]
+    folder = _compared_path(asked_in) if asked_in not in ("", "/") else "/"
     path = _compared_path(to.path)
     if not path.startswith(folder):
         return f"to {safe_url(target)}, outside the folder {folder}"
