@@ -55,17 +55,17 @@ def test_quarantined_rows_fire_above_the_threshold_only(spark, with_schemas):
     assert check(spark, settings, "quarantined_rows").fired
 
 
-def answers(spark, settings, runs: dict[str, float]) -> None:
-    """One answer snapshot per run: the population mean, plus one steady series figure."""
+def answers(spark, settings, runs: dict[str, float], series: dict[str, list[str]] | None = None):
+    """One answer snapshot per run: the population mean, plus steady series figures (by
+    default one, `PRS30006011`; `series` names a run's own)."""
     name = ensure_table(spark, settings, ANSWERS, ANSWER_COLUMNS)
     start = datetime(2026, 8, 1, 6, 0)
     rows = []
     for i, (run, mean) in enumerate(runs.items()):
         at = start + timedelta(days=i)
-        rows += [
-            (run, at, "population_stats", "mean", mean),
-            (run, at, "best_year_by_series", "PRS30006011", 16.4),
-        ]
+        rows.append((run, at, "population_stats", "mean", mean))
+        for item in (series or {}).get(run, ["PRS30006011"]):
+            rows.append((run, at, "best_year_by_series", item, 16.4))
     spark.createDataFrame(
         rows, "run_id STRING, recorded_at TIMESTAMP, answer STRING, item STRING, value DOUBLE"
     ).write.format("delta").mode("overwrite").saveAsTable(name)
@@ -84,6 +84,19 @@ def test_an_answer_change_fires_beyond_the_set_fraction_between_the_last_two_run
     answers(spark, settings, {"r1": 100.0, "r2": 100.0, "r3": 106.0})
     moved = check(spark, settings, "answer_changed")
     assert moved.value == pytest.approx(0.06) and moved.fired
+
+
+def test_an_answer_figure_that_vanished_fires_and_one_that_appeared_does_not(spark, with_schemas):
+    # A data file cut to its header empties the best years without moving any figure left:
+    # compared only where both runs had the figure, the alert said 0.
+    settings = with_schemas
+    steady = ["PRS30006011", "PRS30006012"]
+    answers(spark, settings, {"r1": 100.0, "r2": 100.0}, {"r1": steady, "r2": [*steady, "PRS1"]})
+    grown = check(spark, settings, "answer_changed")
+    assert (grown.value, grown.fired) == (0.0, False)
+    answers(spark, settings, {"r1": 100.0, "r2": 100.0}, {"r1": steady, "r2": []})
+    emptied = check(spark, settings, "answer_changed")
+    assert (emptied.value, emptied.fired) == (1.0, True)
 
 
 def runs(spark, settings, outcomes: list[tuple[str, float]]) -> None:
