@@ -148,8 +148,10 @@ def test_bom_and_mixed_line_ends_load_every_row(spark, loaded):
             data_file(*GOOD, header="series_id\tyear\tperiod\tamount\tfootnote_codes"),
             "header renamed",
         ),
+        # cut to its header at the source: loaded, silver deleted every row of the file
+        (data_file(), "holds its header alone"),
     ],
-    ids=["empty-file", "missing-header", "renamed-header"],
+    ids=["empty-file", "missing-header", "renamed-header", "header-alone"],
 )
 def test_file_fault_stops_that_file_and_tables_keep_their_last_good_version(
     spark, loaded, body, words

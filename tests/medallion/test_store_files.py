@@ -164,3 +164,24 @@ def test_mapping_table_name_keeps_the_sub_folder_apart():
     assert mapping_table_name("pr.series") == "pr_series"
     assert mapping_table_name("sub/pr.series") == "sub_pr_series"
     assert mapping_table_name("Sub.Dir/PR.Series") == "sub_dir_pr_series"
+
+
+@pytest.mark.parametrize(
+    ("name", "header"),
+    [("pr.data.0.Current", HEADER), ("pr.series", "series_id\tmeasure_code")],
+)
+@pytest.mark.parametrize("after", ["\r\n", "\n\n  \r\n", ""])
+def test_a_file_that_had_rows_and_now_holds_its_header_alone_is_refused_until_a_full_refresh(
+    tmp_path, name, header, after
+):
+    # Loaded, it deleted every row of the file: the answers emptied (or the best-year view's
+    # text turned null) in a run that succeeded.
+    body = header + after
+    with pytest.raises(DataFileError, match=rf"{name}: the file holds its header alone"):
+        _classify(tmp_path / "had", name, body, had_rows=True)
+    assert _classify(tmp_path / "new", name, body).kind != FileKind.PROSE
+    assert _classify(tmp_path / "row", name, f"{header}\r\nPRS1\tM1\r\n", had_rows=True)
+    store = LocalStore(tmp_path / "refresh")
+    put(store, f"bls/pr/{name}", body)
+    (source,) = list_sources(store, "bls/pr/")
+    assert classify(store, source, had_rows=True, accept_prose=True).kind != FileKind.PROSE

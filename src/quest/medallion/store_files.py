@@ -130,6 +130,29 @@ def _first_text_line(text: str) -> tuple[int, str]:
     return 0, ""
 
 
+def _header_alone(head: bytes, cut: bool, header_index: int) -> bool:
+    """Whether a file whose whole text is `head` (not `cut`) holds no line after its header
+    but blank ones."""
+    if cut:
+        return False
+    lines = EOL.split(head.decode("utf-8", "replace"))[header_index + 1 :]
+    return not any(line.lstrip(BOM).strip(" ") for line in lines)
+
+
+def _refuse_header_alone(
+    source_file: str, head: bytes, cut: bool, header_index: int, had_rows: bool, accept: bool
+) -> None:
+    """Refuse a file that had rows (`had_rows`) and now holds its header alone, unless a full
+    refresh `accept`s it."""
+    if had_rows and not accept and _header_alone(head, cut, header_index):
+        raise DataFileError(
+            f"{source_file}: the file holds its header alone, but it had rows when last loaded "
+            "(cut short at the source?): it was not loaded and its rows keep their last good "
+            "version. If the source really emptied it, a full refresh accepts it and deletes "
+            "its rows"
+        )
+
+
 def own_column(names) -> str | None:
     """Why a mapping header may not be used, when one of its `names` is a column of quest's
     own (silver's view and staging put them side by side); None when none is."""
@@ -152,6 +175,9 @@ def classify(
     A file that had rows and whose first line now has no tab (a banner above the header, or a
     header whose tabs became spaces) is refused too, unless `accept_prose` (a full refresh, the
     operator's word that the source replaced its table with text): its rows are then deleted.
+    So is a data or mapping file that had rows and now holds its header alone (cut short at the
+    source: loaded, it would delete every row of the file, and empty the answers or null the
+    best-year view's text, without an error).
 
     Raises:
         DataFileError: a data file that is empty or whose header is missing or renamed, a
@@ -170,9 +196,10 @@ def classify(
                 f"{', '.join(DATA_HEADER)}, found {line[:120]!r}; the file was not loaded "
                 "and its rows keep their last good version"
             )
+        _refuse_header_alone(source.source_file, head, cut, index, had_rows, accept_prose)
         return replace(_with(source, FileKind.DATA, "pr_data", line), header_index=index)
     try:
-        line = first_line(head, source.source_file, cut)
+        index, line = first_line_at(head, source.source_file, cut)
     except DataFileError as exc:
         if had_rows:
             why = "the file had rows when last loaded, so it was not loaded and its rows keep "
@@ -207,6 +234,7 @@ def classify(
     own = own_column(names)
     if own:
         raise DataFileError(f"{source.source_file}: header {line[:120]!r} {own}")
+    _refuse_header_alone(source.source_file, head, cut, index, had_rows, accept_prose)
     return _with(source, FileKind.MAPPING, mapping_table_name(source.source_file), line)
 
 
