@@ -436,3 +436,19 @@ def test_mapping_files_named_alike_keep_their_own_rows_or_the_later_is_refused(
     assert failed == {"pr_footnote", "quarantine"}
     load_silver(spark, settings)
     assert codes("pr_footnote") == ["P"]
+
+
+def test_a_blank_code_in_pr_period_makes_no_blank_period_known(spark, spark_settings):
+    # A line of tabs in pr.period is a well-formed row whose code is blank: read as a known
+    # period, it let a data row with an empty period into silver as valid.
+    settings = spark_settings
+    store = LocalStore(settings.store_uri)
+    blank = f"{'PRS30006011':<17}\t1995\t\t{'9.9':>12}\t"
+    put(store, CURRENT, data_file(data_line("PRS30006011", 1995, "Q01", "2.6"), blank))
+    put(store, "bls/pr/pr.period", "period\tperiod_name\r\nQ01\t1st Quarter\r\n\t\r\n")
+    put(store, settings.datausa_key, json.dumps(POPULATION))
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    assert _quarantine(spark, settings, "pr.data.0.Current") == [("period_known", "")]
+    periods = spark.table(settings.table("silver", "bls_observations")).select("period")
+    assert [r[0] for r in periods.collect()] == ["Q01"]

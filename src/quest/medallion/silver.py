@@ -492,7 +492,8 @@ def _delete_gone(load: _SilverLoad, source_file: str) -> FileResult:
 
 
 def _known_periods(load: _SilverLoad) -> tuple[str, ...]:
-    """The period codes `pr.period` lists in a well-formed row, whatever their text: two texts
+    """The period codes `pr.period` lists in a well-formed row, blank codes aside, whatever
+    their text: two texts
     for one code quarantine both rows (`conflicting_duplicate`), not the code, whose
     observations still load. Read from bronze, so a change of `pr.period` in this load counts;
     the BLS codes when there is no such file, or it lists none."""
@@ -512,7 +513,9 @@ def _known_periods(load: _SilverLoad) -> tuple[str, ...]:
         codes = rows.where(R.failed_rule(R.mapping_rules()).isNull()).select(
             F.col(MAPPING_FIELDS)[names.index("period")]
         )
-        found = tuple(sorted({r[0] for r in codes.collect()}))
+        # A blank code (a line of tabs) is no period: read as one, it let rows with an empty
+        # period pass `period_known`.
+        found = tuple(sorted({r[0] for r in codes.collect() if r[0] and r[0].strip()}))
         if found:
             return found
     return R.DEFAULT_PERIODS
