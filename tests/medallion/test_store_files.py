@@ -170,7 +170,9 @@ def test_mapping_table_name_keeps_the_sub_folder_apart():
     ("name", "header"),
     [("pr.data.0.Current", HEADER), ("pr.series", "series_id\tmeasure_code")],
 )
-@pytest.mark.parametrize("after", ["\r\n", "\n\n  \r\n", ""])
+@pytest.mark.parametrize(
+    "after", ["\r\n", "\n\n  \r\n", "", "\r\n\t\t\t\t\r\n", "\r\n\x1a", "\r\x0c\r"]
+)
 def test_a_file_that_had_rows_and_now_holds_its_header_alone_is_refused_until_a_full_refresh(
     tmp_path, name, header, after
 ):
@@ -180,7 +182,8 @@ def test_a_file_that_had_rows_and_now_holds_its_header_alone_is_refused_until_a_
     with pytest.raises(DataFileError, match=rf"{name}: the file holds its header alone"):
         _classify(tmp_path / "had", name, body, had_rows=True)
     assert _classify(tmp_path / "new", name, body).kind != FileKind.PROSE
-    assert _classify(tmp_path / "row", name, f"{header}\r\nPRS1\tM1\r\n", had_rows=True)
+    row = _classify(tmp_path / "row", name, f"{header}\r\nPRS1\tM1\r\n", had_rows=True)
+    assert row.kind != FileKind.PROSE
     store = LocalStore(tmp_path / "refresh")
     put(store, f"bls/pr/{name}", body)
     (source,) = list_sources(store, "bls/pr/")

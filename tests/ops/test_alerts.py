@@ -55,7 +55,9 @@ def test_quarantined_rows_fire_above_the_threshold_only(spark, with_schemas):
     assert check(spark, settings, "quarantined_rows").fired
 
 
-def answers(spark, settings, runs: dict[str, float], series: dict[str, list[str]] | None = None):
+def answers(
+    spark, settings, runs: dict[str, float | None], series: dict[str, list[str]] | None = None
+):
     """One answer snapshot per run: the population mean, plus steady series figures (by
     default one, `PRS30006011`; `series` names a run's own)."""
     name = ensure_table(spark, settings, ANSWERS, ANSWER_COLUMNS)
@@ -97,6 +99,9 @@ def test_an_answer_figure_that_vanished_fires_and_one_that_appeared_does_not(spa
     answers(spark, settings, {"r1": 100.0, "r2": 100.0}, {"r1": steady, "r2": []})
     emptied = check(spark, settings, "answer_changed")
     assert (emptied.value, emptied.fired) == (1.0, True)
+    answers(spark, settings, {"r1": 100.0, "r2": None})
+    unvalued = check(spark, settings, "answer_changed")
+    assert (unvalued.value, unvalued.fired) == (1.0, True)
 
 
 def runs(spark, settings, outcomes: list[tuple[str, float]]) -> None:

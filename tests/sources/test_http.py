@@ -126,3 +126,21 @@ def test_a_file_is_only_redirected_to_itself(target, problem):
         "https://download.bls.gov/pub/time.series/pr/pr.series", target, same_path=True
     )
     assert found is None if problem is None else problem in found
+
+
+@pytest.mark.parametrize(
+    ("asked", "target", "problem"),
+    [
+        # a folder escaped as asked, spelt otherwise in the Location
+        ("https://h.example/pr/my%20dir/f", "https://h.example/pr/my dir/f?v=1", None),
+        ("https://h.example/pr/my%20dir/f", "https://h.example/pr/%6Dy%20dir/f", None),
+        # a file at the site's root: the root folder is '/', not '//'
+        ("https://h.example/f", "https://h.example/f?v=1", None),
+        # an encoded '/' is part of a name, not a folder
+        ("https://h.example/pr/a%2Fb/f", "https://h.example/pr/a/b/f", "outside the folder"),
+        ("https://h.example/pr/a%2Fb", "https://h.example/pr/a/b", "another file"),
+    ],
+)
+def test_a_redirect_compares_paths_in_one_spelling(asked, target, problem):
+    found = _redirect_problem(asked, target, same_path=True)
+    assert found is None if problem is None else problem in found

@@ -130,13 +130,19 @@ def _first_text_line(text: str) -> tuple[int, str]:
     return 0, ""
 
 
+# What a line after the header may hold and still hold no row: spaces, tabs, VT, FF, NUL and
+# DOS's end-of-file mark, ^Z (a line of tabs or a ^Z is a "row" with no field, quarantined or,
+# in a mapping file, a row with a blank key).
+_NO_ROW = " \t\x0b\x0c\x1a\x00"
+
+
 def _header_alone(head: bytes, cut: bool, header_index: int) -> bool:
     """Whether a file whose whole text is `head` (not `cut`) holds no line after its header
-    but blank ones."""
+    with anything but `_NO_ROW` characters in it."""
     if cut:
         return False
     lines = EOL.split(head.decode("utf-8", "replace"))[header_index + 1 :]
-    return not any(line.lstrip(BOM).strip(" ") for line in lines)
+    return not any(line.lstrip(BOM).strip(_NO_ROW) for line in lines)
 
 
 def _refuse_header_alone(

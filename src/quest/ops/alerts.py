@@ -89,7 +89,8 @@ ALERTS: tuple[Alert, ...] = (
         title="A gold answer changed more than expected since the last run",
         column="max_relative_change",
         threshold=MAX_ANSWER_CHANGE,
-        meaning="a figure of the three answers moved by more than the threshold between runs",
+        meaning="a figure of the three answers moved by more than the threshold between runs, "
+        "or vanished (counted as 100%)",
         action="compare the last two runs in ops.answer_history; check the source file diff",
     ),
     Alert(

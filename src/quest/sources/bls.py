@@ -179,7 +179,7 @@ def _speaks_for_another_body(got: Download, stored: ObjectInfo) -> bool:
         return True
     before = stored.metadata.get(SOURCE_LAST_MODIFIED)
     if got.last_modified and before and got.last_modified != before:
-        return http_date(got.last_modified) != http_date(before)
+        return _in_utc(http_date(got.last_modified)) != _in_utc(http_date(before))
     return False
 
 

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import NamedTuple
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -24,7 +24,13 @@ from quest.config import Settings
 from quest.errors import SourceError
 from quest.sources.body import Download, Limit, safe_url
 from quest.sources.http import HttpStats
-from quest.sources.names import NameRefused, decode_name, folder_conflicts, shown
+from quest.sources.names import (
+    NameRefused,
+    canonical_path,
+    decode_name,
+    folder_conflicts,
+    shown,
+)
 from quest.sources.transfer import Fetch, brief_error, download, site_origin
 
 _ENTRY = re.compile(
@@ -38,14 +44,6 @@ _CHARSET = re.compile(r"charset=\"?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _PRE_OPEN = re.compile(r"<pre[\s>]", re.IGNORECASE)
 _PRE_CLOSE = re.compile(r"</pre\s*>", re.IGNORECASE)
 _PAGE_END = re.compile(r"</(?:body|html)\s*>", re.IGNORECASE)
-# A path that needs no work to be canonical: no percent sign, nothing RFC 3986 says to encode.
-_CANONICAL = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
-# What a path may hold as it is, besides the unreserved characters: RFC 3986's sub-delimiters,
-# ':' and '@', the '/' between segments, and '%' (escapes are read by `_ESCAPE`).
-_PATH_SAFE = "!$&'()*+,;=:@/%"
-_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
-_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 @dataclass(frozen=True)
@@ -147,24 +145,6 @@ def _parse_date(match: re.Match) -> str | None:
         return None
     hour = hour % 12 + (12 if clock.endswith("PM") else 0)
     return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}"
-
-
-def _unescape_unreserved(match: re.Match) -> str:
-    char = chr(int(match.group(1), 16))
-    return char if char in _UNRESERVED else "%" + match.group(1).upper()
-
-
-def canonical_path(path: str) -> str:
-    """One spelling of a URL path among those that name the same resource (RFC 3986, 6.2.2):
-    an escaped unreserved character decoded (`%73ub/` is `sub/`), a character a URL may not hold
-    as it is encoded (`my dir` is `my%20dir`, non-ASCII as UTF-8), every other escape kept, in
-    capitals; a '%' that starts no escape is encoded itself. An escaped reserved character is
-    not the character (RFC 3986, 2.2): a server may read a `+` as a space or cut a path at a
-    `;`, so `a%2Bb` stays `a%2Bb`."""
-    if _CANONICAL.fullmatch(path):
-        return path
-    encoded = quote(_BARE_PERCENT.sub("%25", path), safe=_PATH_SAFE)
-    return _ESCAPE.sub(_unescape_unreserved, encoded)
 
 
 def canonical_url(url: str) -> str:

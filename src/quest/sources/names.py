@@ -9,10 +9,20 @@ bytes that are not UTF-8, and the names the store keeps for itself (`.quest-*`).
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 from quest.store.base import RESERVED_PREFIX
+
+# A path that needs no work to be canonical: no percent sign, nothing RFC 3986 says to encode.
+_CANONICAL = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
+# What a path may hold as it is, besides the unreserved characters: RFC 3986's sub-delimiters,
+# ':' and '@', the '/' between segments, and '%' (escapes are read by `_ESCAPE`).
+_PATH_SAFE = "!$&'()*+,;=:@/%"
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 class NameRefused(ValueError):
@@ -70,3 +80,21 @@ def folder_conflicts(names: list[str]) -> set[str]:
 def _self_and_ancestors(name: str) -> list[str]:
     parts = name.split("/")
     return ["/".join(parts[:depth]) for depth in range(1, len(parts) + 1)]
+
+
+def _unescape_unreserved(match: re.Match) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+
+def canonical_path(path: str) -> str:
+    """One spelling of a URL path among those that name the same resource (RFC 3986, 6.2.2):
+    an escaped unreserved character decoded (`%73ub/` is `sub/`), a character a URL may not hold
+    as it is encoded (`my dir` is `my%20dir`, non-ASCII as UTF-8), every other escape kept, in
+    capitals; a '%' that starts no escape is encoded itself. An escaped reserved character is
+    not the character (RFC 3986, 2.2): a server may read a `+` as a space or cut a path at a
+    `;`, so `a%2Bb` stays `a%2Bb`."""
+    if _CANONICAL.fullmatch(path):
+        return path
+    encoded = quote(_BARE_PERCENT.sub("%25", path), safe=_PATH_SAFE)
+    return _ESCAPE.sub(_unescape_unreserved, encoded)

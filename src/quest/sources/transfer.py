@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import SplitResult, unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -44,6 +44,7 @@ from quest.sources.http import (
     backoff_wait,
     http_date,
 )
+from quest.sources.names import canonical_path
 
 log = logging.getLogger(__name__)
 
@@ -333,10 +334,9 @@ def _redirect_problem(origin: str, target: str, *, same_path: bool = False) -> s
         return f"to {safe_url(target)}, a {to.scheme or 'scheme-less'}: URL"
     if site_origin(to) != site_origin(was):
         return f"to {safe_url(target)}, another host"
-    # Both sides decoded: a file asked for in a folder whose name is escaped (`my%20dir/`) is
-    # answered with a Location that Python reads decoded.
-    asked_in = was.path[: was.path.rfind("/") + 1]
-    folder = _compared_path(asked_in) if asked_in not in ("", "/") else "/"
+    # Both sides in one spelling: a file asked for in a folder whose name is escaped
+    # (`my%20dir/`) may be answered with a Location that spells it otherwise.
+    folder = _compared_path(was.path[: was.path.rfind("/") + 1])
     path = _compared_path(to.path)
     if not path.startswith(folder):
         return f"to {safe_url(target)}, outside the folder {folder}"
@@ -346,9 +346,11 @@ def _redirect_problem(origin: str, target: str, *, same_path: bool = False) -> s
 
 
 def _compared_path(path: str) -> str:
-    """A URL path as redirects are judged: decoded, dot segments resolved, its trailing slash
-    kept (`pr/x/` is a folder, not the file `pr/x`)."""
-    return posixpath.normpath(unquote(path) or "/") + ("/" if path.endswith("/") else "")
+    """A URL path as redirects are judged: in its canonical spelling (`canonical_path`: `%73ub`
+    is `sub`, an encoded '/' stays encoded), dot segments resolved, its trailing slash kept
+    (`pr/x/` is a folder, not the file `pr/x`)."""
+    resolved = posixpath.normpath(canonical_path(path) or "/")
+    return resolved + ("/" if path.endswith("/") and resolved != "/" else "")
 
 
 def _check_status(

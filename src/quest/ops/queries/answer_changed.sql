@@ -1,8 +1,9 @@
 -- The largest relative change of any figure of the three answers (population mean and
 -- deviation, each series' best-year sum, each year of the report series) between the last two
 -- runs that refreshed gold. A figure of the previous run that the last one lacks (a series or
--- a report year gone, every figure gone when a data file was cut to its header) counts as a
--- change of 1 (100%); a figure new in the last run is no change. 0 until two runs have.
+-- a report year gone, every figure gone when a data file was cut to its header), or holds
+-- with no value, counts as a change of 1 (100%); a figure new in the last run is no change.
+-- 0 until two runs have.
 WITH runs AS (
   SELECT run_id, MAX(recorded_at) AS recorded_at
   FROM ops.answer_history
@@ -21,7 +22,7 @@ previous AS (
   FROM ops.answer_history h JOIN ranked r ON h.run_id = r.run_id AND r.position = 2
 )
 SELECT COALESCE(MAX(
-         CASE WHEN l.item IS NULL THEN 1.0
+         CASE WHEN l.item IS NULL OR (l.value IS NULL AND p.value IS NOT NULL) THEN 1.0
               ELSE ABS(l.value - p.value) / GREATEST(ABS(p.value), 1e-9) END
        ), 0.0) AS max_relative_change
 FROM previous p
