@@ -179,11 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit status (README, "Commands")."""
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from quest.runner.output import LOG_FORMAT, QuestOnly
+
+    logging.basicConfig(level=level, format=LOG_FORMAT)
     logging.getLogger().setLevel(level)
     for noisy in ("py4j", "botocore", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from quest.runner.output import QuestOnly
 
     for handler in logging.getLogger().handlers:
         # On the terminal's handler, not only the root logger: a run lowers the root to INFO

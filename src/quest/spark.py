@@ -144,10 +144,10 @@ def _error_records_to(path: Path, settings: Settings) -> None:
     lines' format and with secrets redacted, instead of to the terminal."""
     from pyspark.logger import PySparkLogger
 
-    from quest.runner.output import RedactingFilter
+    from quest.runner.output import LOG_FORMAT, RedactingFilter
 
     handler = logging.FileHandler(path, encoding="utf-8", delay=True)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.addFilter(RedactingFilter(settings))
     for name in PYSPARK_ERROR_LOGGERS:
         logger = PySparkLogger.getLogger(name)

@@ -493,9 +493,8 @@ def _delete_gone(load: _SilverLoad, source_file: str) -> FileResult:
 
 def _known_periods(load: _SilverLoad) -> tuple[str, ...]:
     """The period codes `pr.period` lists in a well-formed row, blank codes aside, whatever
-    their text: two texts
-    for one code quarantine both rows (`conflicting_duplicate`), not the code, whose
-    observations still load. Read from bronze, so a change of `pr.period` in this load counts;
+    their text: two texts for one code quarantine both rows (`conflicting_duplicate`), not the
+    code, whose observations still load. Read from bronze, so a change of `pr.period` in this load counts;
     the BLS codes when there is no such file, or it lists none."""
     spark = load.spark
     bronze = load.settings.table("bronze", MAPPING_TABLE)

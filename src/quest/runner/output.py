@@ -15,6 +15,9 @@ from quest.config import Settings
 from quest.redaction import hide_userinfo
 from quest.runner.notify import redact
 
+# The one layout of quest's log lines: on the terminal, in a task's log and in the engine log.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 
 class TaskOutput(io.TextIOBase):
     """Stands in for sys.stdout during a run: what a task's thread prints (a notebook's tables
@@ -50,7 +53,7 @@ class TaskLogHandler(logging.Handler):
     def __init__(self, output: TaskOutput, settings: Settings) -> None:
         super().__init__(logging.INFO)
         self.output = output
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
         self.addFilter(RedactingFilter(settings))
         self.addFilter(QuestOnly())
 
@@ -116,9 +119,7 @@ class EngineLog:
     def __enter__(self) -> EngineLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.handler = logging.FileHandler(self.path, encoding="utf-8")
-        self.handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        )
+        self.handler.setFormatter(logging.Formatter(LOG_FORMAT))
         self.handler.addFilter(RedactingFilter(self.settings))
         root = logging.getLogger()
         root.addHandler(self.handler)

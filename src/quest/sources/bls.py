@@ -225,7 +225,8 @@ def _metadata(
     body they would have the source confirm that body on every later run. The listing's date is
     kept only when `confirmed` (`_confirms_listing_date`); otherwise the stored one stays, and
     the next run asks again."""
-    if got.status == 304 and stored is not None:
+    confirms_stored = got.status == 304 and stored is not None
+    if confirms_stored:
         base = dict(stored.metadata)
     else:
         base = {SHA256: got.sha256, MD5: got.md5}
@@ -240,7 +241,7 @@ def _metadata(
     if remote.modified:
         kept = stored.metadata.get(SOURCE_MODIFIED) if stored is not None else None
         base[SOURCE_MODIFIED] = remote.modified if confirmed or not kept else kept
-    elif got.last_modified and (got.status != 304 or stored is None):
+    elif got.last_modified and not confirms_stored:
         # A 304's own date is not the stored body's (see above): the stored one stays.
         base[SOURCE_MODIFIED] = got.last_modified
     return {k: v for k, v in base.items() if v}

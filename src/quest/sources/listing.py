@@ -119,10 +119,9 @@ def listing_cut_short(got: Download) -> str | None:
     came. An answer that is not HTML is left to `crawl`, which refuses it by its type."""
     if "html" not in got.content_type.lower():
         return None
-    # Read in its charset, as `crawl` reads it: a UTF-16 page holds no ASCII `</pre>`.
-    charset = _CHARSET.search(got.content_type)
+    # Read as `crawl` reads it: a UTF-16 page holds no ASCII `</pre>`.
     size = len(got.body or b"")
-    page = _decode(got.body or b"", charset.group(1) if charset else "utf-8")
+    page = _page_text(got)
     opened = _PRE_OPEN.search(page)
     if opened is not None:
         # A page that ends itself after the `<pre` is whole too (that `<pre` may sit in a
@@ -340,8 +339,7 @@ def crawl(
                 f"{state.label(page_url)}: {safe_url(page_url)} is not an HTML directory "
                 f"listing (Content-Type {kind[:60]!r}); nothing was changed. Check QUEST_BLS_URL."
             )
-        charset = _CHARSET.search(kind)
-        text = _decode(page.body or b"", charset.group(1) if charset else "utf-8")
+        text = _page_text(page)
         if urlsplit(page.url).path != urlsplit(page_url).path:
             # Its entries would be named from another folder, or from another spelling of this
             # one: files under wrong keys, or the folder's stored files looking deleted.
@@ -382,6 +380,12 @@ def crawl(
         )
         del state.files[name]
     return Listing([state.files[name] for name in sorted(state.files)], state.refused)
+
+
+def _page_text(got: Download) -> str:
+    """An answer's body as text, in the charset its Content-Type declares (UTF-8 if none)."""
+    charset = _CHARSET.search(got.content_type)
+    return _decode(got.body or b"", charset.group(1) if charset else "utf-8")
 
 
 def _decode(body: bytes, charset: str) -> str:
