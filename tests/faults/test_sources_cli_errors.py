@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -306,3 +307,26 @@ def test_the_export_lines_the_mirror_prints_set_both_urls_when_pasted_into_a_she
     bls, datausa = shell.stdout.splitlines()
     assert bls.endswith("/pub/time.series/pr/")
     assert datausa.endswith("&locale=en&measures=Population"), "the & cut the URL"
+
+
+def test_a_mirror_stopped_with_sigterm_removes_the_sample_it_generated(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    mirror = subprocess.Popen(
+        [sys.executable, "-m", "quest", "mirror"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    try:
+        first = mirror.stdout.readline()
+    finally:
+        mirror.send_signal(signal.SIGTERM)
+        status = mirror.wait(timeout=30)
+    sample = Path(first.removeprefix("serving ").split(" (Ctrl-C")[0])
+    assert sample.parent.parent == tmp_path and sample.name == "data", first
+    assert status == 0 and "mirror stopped" in mirror.stdout.read()
+    assert not sample.parent.exists(), "the generated sample was left behind"

@@ -18,11 +18,13 @@ bytes at a time, and a body that never ends.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import html
 import json
 import re
 import shlex
+import signal
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -406,13 +408,20 @@ class MirrorServer:
 def serve_forever(data_dir: str | Path | None = None, port: int = 0) -> None:
     """`quest mirror`: serve `data_dir` (default: a freshly generated sample) until Ctrl-C.
 
+    SIGTERM (`kill`, a stopped background job) ends it as Ctrl-C does, so that the generated
+    sample's temporary folder is removed either way.
+
     Raises:
         ConfigError: a port the mirror cannot listen on (taken, or not a port).
     """
     from quest.mirror.sample import generate_sample
 
-    with tempfile.TemporaryDirectory(prefix="quest-mirror-") as scratch:
-        folder = Path(data_dir) if data_dir else generate_sample(Path(scratch) / "data")
+    with contextlib.ExitStack() as stack:
+        if data_dir:
+            folder = Path(data_dir)
+        else:
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="quest-mirror-"))
+            folder = generate_sample(Path(scratch) / "data")
         try:
             server = MirrorServer(folder, port=port)
         except (OSError, OverflowError) as exc:
@@ -422,12 +431,23 @@ def serve_forever(data_dir: str | Path | None = None, port: int = 0) -> None:
                 "port, or leave --port out for a free one"
             ) from None
         with server as mirror:
-            print(f"serving {folder} (Ctrl-C to stop)")
+            print(f"serving {folder} (Ctrl-C to stop)", flush=True)
             # Quoted for the shell: the DataUSA URL holds `&`, which would cut an unquoted export.
             print(f"  export QUEST_BLS_URL={shlex.quote(mirror.bls_url)}")
             print(f"  export QUEST_DATAUSA_URL={shlex.quote(mirror.datausa_url)}")
-            print(f"  legacy DataUSA shape: {mirror.datausa_legacy_url}")
+            print(f"  legacy DataUSA shape: {mirror.datausa_legacy_url}", flush=True)
+            if threading.current_thread() is threading.main_thread():
+                previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+                stack.callback(signal.signal, signal.SIGTERM, previous)
             try:
                 threading.Event().wait()
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, _Terminated):
                 print("mirror stopped")
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: `serve_forever` stops as it does on Ctrl-C."""
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
