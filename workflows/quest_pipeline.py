@@ -52,18 +52,23 @@ _WHEN_NEEDED = {conditions.CONDITION_TASK: "true"}
 
 
 @wf.task(task_settings=task_settings(cfg, internet=True, timeout=SYNC_TIMEOUT))
-def bls_sync(
+def bls_sync(  # noqa: PLR0913 - BrickFlow passes each task parameter as its own keyword
     *,
     env: str = _settings.env,
     store: str = _settings.store,
+    catalog: str = _settings.catalog,
+    schema_prefix: str = _settings.schema_prefix,
     contact: str = cfg.contact,
     bls_url: str = _settings.bls_url,
     s3_endpoint_url: str = _settings.s3_endpoint_url,
 ):
+    # `catalog` and `schema_prefix` say which run history the task's row goes to: the target's.
     return tasks.bls_sync(
         ctx.dbutils,
         env=env,
         store=store,
+        catalog=catalog,
+        schema_prefix=schema_prefix,
         contact=contact,
         bls_url=bls_url,
         s3_endpoint_url=s3_endpoint_url,
@@ -71,18 +76,23 @@ def bls_sync(
 
 
 @wf.task(task_settings=task_settings(cfg, internet=True, timeout=SYNC_TIMEOUT))
-def datausa_sync(
+def datausa_sync(  # noqa: PLR0913 - BrickFlow passes each task parameter as its own keyword
     *,
     env: str = _settings.env,
     store: str = _settings.store,
+    catalog: str = _settings.catalog,
+    schema_prefix: str = _settings.schema_prefix,
     contact: str = cfg.contact,
     datausa_url: str = _settings.datausa_url,
     s3_endpoint_url: str = _settings.s3_endpoint_url,
 ):
+    # `catalog` and `schema_prefix` say which run history the task's row goes to: the target's.
     return tasks.datausa_sync(
         ctx.dbutils,
         env=env,
         store=store,
+        catalog=catalog,
+        schema_prefix=schema_prefix,
         contact=contact,
         datausa_url=datausa_url,
         s3_endpoint_url=s3_endpoint_url,

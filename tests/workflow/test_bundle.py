@@ -219,6 +219,19 @@ def test_a_local_deployment_writes_nothing_the_dev_jobs_write(targets):
     assert not written("quest-local") & written("quest-dev")
 
 
+def test_every_task_of_the_pipeline_records_into_its_own_targets_run_history(targets):
+    # A task given no catalog or prefix falls back on the cluster's environment (dev's for a
+    # personal deployment), and its run-history row would land in another target's table.
+    for name, target in targets.items():
+        pipeline = target["resources"]["jobs"][PIPELINE]
+        where = {
+            t["task_key"]: (_params(t).get("catalog"), _params(t).get("schema_prefix"))
+            for t in _compute_tasks(pipeline)
+        }
+        assert all(catalog and prefix is not None for catalog, prefix in where.values()), where
+        assert len(set(where.values())) == 1, f"{name}: {where}"
+
+
 def test_a_local_deployment_shows_its_own_tables_on_its_dashboard_and_alerts(targets):
     # Synthesized as `bf projects deploy` does: the dashboard inline, read from the bundle root.
     resources = targets["quest-local"]["resources"]
