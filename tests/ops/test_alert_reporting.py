@@ -60,6 +60,9 @@ def test_a_run_without_spark_reports_the_last_evaluation_and_its_own_success(tmp
     assert "[as of run r1: no table it reads changed since]" in lines[1]
     failed = {r.name: r for r in al.carried_forward(settings, "r3", run_failed=True)}
     assert failed["no_successful_run"].error.startswith("not evaluated without Spark")
+    # A run of part of the pipeline (`quest run --only bls_sync`) says nothing of the pipeline.
+    partial = {r.name: r for r in al.carried_forward(settings, "r4", False, succeeded=False)}
+    assert (partial["no_successful_run"].value, partial["no_successful_run"].run_id) == (3.5, "r1")
 
 
 def test_no_alert_state_at_all_says_they_are_not_evaluated_yet():

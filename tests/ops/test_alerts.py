@@ -104,29 +104,56 @@ def test_an_answer_figure_that_vanished_fires_and_one_that_appeared_does_not(spa
     assert (unvalued.value, unvalued.fired) == (1.0, True)
 
 
+# The rows of one pipeline run on Databricks, by how it went (tasks skipped by the condition
+# record nothing there; a task killed by its timeout or a lost driver records nothing either).
+RUN_ROWS = {
+    "loaded": [
+        ("bls_sync", CHANGED),
+        ("plan_medallion", CHANGED),
+        ("load_bronze", CHANGED),
+        ("record_medallion", CHANGED),
+    ],
+    "quiet": [("bls_sync", UNCHANGED), ("plan_medallion", UNCHANGED)],
+    "failed": [("bls_sync", CHANGED), ("plan_medallion", CHANGED), ("load_bronze", FAILED)],
+    "died": [("bls_sync", CHANGED), ("plan_medallion", CHANGED), ("load_bronze", CHANGED)],
+}
+
+
 def runs(spark, settings, outcomes: list[tuple[str, float]]) -> None:
-    """Pipeline runs ending `days_ago` each, one task per run with `status`."""
+    """Pipeline runs ending `days_ago` each, with the rows of `RUN_ROWS[how]`."""
     now = datetime.now(UTC)
     rows = []
-    for i, (status, days_ago) in enumerate(outcomes):
+    for i, (how, days_ago) in enumerate(outcomes):
         end = now - timedelta(days=days_ago)
-        rows.append(TaskRun(f"r{i}", "dev_quest_pipeline", "bls_sync", status, 1, end, end, 1.0))
-        rows.append(
-            TaskRun(f"r{i}", "dev_quest_pipeline", "load_bronze", UNCHANGED, 1, end, end, 1.0)
-        )
+        for task, status in RUN_ROWS[how]:
+            rows.append(TaskRun(f"r{i}", "dev_quest_pipeline", task, status, 1, end, end, 1.0))
     record_rows(rows, settings, spark)
 
 
 def test_days_without_a_successful_run_fire_past_the_limit(spark, with_schemas):
     settings = with_schemas
-    runs(spark, settings, [(CHANGED, 1.0), (FAILED, 0.1)])
+    runs(spark, settings, [("loaded", 1.0), ("failed", 0.1)])
     calm = check(spark, settings, "no_successful_run")
     assert calm.value == pytest.approx(1.0, abs=0.01) and not calm.fired
     other = settings.with_overrides(schema_prefix=settings.schema_prefix + "b")
     ensure_schemas(spark, other)
-    runs(spark, other, [(CHANGED, 3.0), (FAILED, 1.5), (FAILED, 0.1)])
+    runs(spark, other, [("quiet", 3.0), ("failed", 1.5), ("died", 0.1)])
     late = check(spark, other, "no_successful_run")
-    assert late.value == pytest.approx(3.0, abs=0.01) and late.fired
+    assert late.value == pytest.approx(3.0, abs=0.01) and late.fired, (
+        "a run that died without recording a failure counted as a success"
+    )
+
+
+def test_the_alerts_idea_of_a_finished_run_is_the_sqls():
+    from quest.config import Settings
+    from quest.orchestration.conditions import PLAN_TASK
+
+    assert al.PLAN_TASK == PLAN_TASK
+    sql = al.alert_sql({a.name: a for a in al.ALERTS}["no_successful_run"], Settings())
+    assert f"'{al.PLAN_TASK}'" in sql and f"'{al.RECORD_TASK}'" in sql
+    for how, tasks in RUN_ROWS.items():
+        rows = [TaskRun("r", "w", task, status, 1, None, None, None) for task, status in tasks]
+        assert al.went_to_its_end(rows) is (how in ("loaded", "quiet")), how
 
 
 def population(spark, settings, years: list[int]) -> None:

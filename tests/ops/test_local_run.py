@@ -26,7 +26,15 @@ def quiet_record(status: str = rec.SUCCESS) -> RunRecord:
             ),
             errors=["SourceError: 503"] if status == rec.FAILED else [],
         )
-    for name in ("load_bronze", "load_silver", "gold_analysis"):
+    if status != rec.FAILED:  # the plan found nothing to load: the medallion is skipped
+        record.tasks["plan_medallion"] = TaskRecord(
+            "plan_medallion",
+            "python",
+            status=status,
+            attempts=1,
+            result=TaskResult(Status.UNCHANGED),
+        )
+    for name in ("load_bronze", "load_silver", "gold_analysis", "record_medallion"):
         record.tasks[name] = TaskRecord(name, "notebook", status="skipped")
     return record
 
@@ -45,9 +53,9 @@ def test_a_quiet_run_without_spark_records_its_rows_and_reports_the_last_alerts(
     al.save_state(settings, [previous])
     lines: list[str] = []
     outcome = after_run(quiet_record(), settings, None, lines.append)
-    assert outcome["history"]["how"] == "deltalake" and outcome["history"]["rows"] == 5
+    assert outcome["history"]["how"] == "deltalake" and outcome["history"]["rows"] == 7
     assert outcome["snapshots"] == {}
-    assert lines[0] == "run history: 5 rows written to ops.run_history (deltalake)"
+    assert lines[0] == "run history: 7 rows written to ops.run_history (deltalake)"
     assert lines[1] == "alerts: 1 of 2 firing"
     assert "[as of run r1" in lines[2] and lines[3].startswith("  - no_successful_run: ok")
     fired = {a["name"]: a["fired"] for a in outcome["alerts"]}

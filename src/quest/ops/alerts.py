@@ -17,6 +17,7 @@ from pathlib import Path
 
 from quest.config import Settings
 from quest.ops.names import qualify
+from quest.ops.run_history import FAILED, UNCHANGED
 
 GREATER_THAN = "GREATER_THAN"
 _COMPARE = {
@@ -98,7 +99,7 @@ ALERTS: tuple[Alert, ...] = (
         title="No successful pipeline run recently",
         column="days_since_success",
         threshold=MAX_DAYS_WITHOUT_SUCCESS,
-        meaning="the daily pipeline has not finished without a failed task for too long",
+        meaning="the daily pipeline has not gone to its end without a failed task for too long",
         action="read the failed tasks in ops.run_history (detail) and the job's run page",
     ),
     Alert(
@@ -183,18 +184,40 @@ def last_state(settings: Settings) -> list[AlertResult]:
         return []
 
 
-def carried_forward(settings: Settings, run_id: str, run_failed: bool) -> list[AlertResult]:
+# The tasks of `quest_pipeline` whose rows say a run went to its end (the workflow's names, which
+# `no_successful_run.sql` spells too).
+PLAN_TASK, RECORD_TASK = "plan_medallion", "record_medallion"
+
+
+def went_to_its_end(rows) -> bool:
+    """Whether a pipeline run's `ops.run_history` rows make it a success as
+    `no_successful_run.sql` counts one: no task failed, and the medallion's record was written or
+    the plan found nothing to load. A run that died without recording a failure is none."""
+    if any(r.status == FAILED for r in rows):
+        return False
+    return any(
+        (r.task == RECORD_TASK and r.status != FAILED)
+        or (r.task == PLAN_TASK and r.status == UNCHANGED)
+        for r in rows
+    )
+
+
+def carried_forward(
+    settings: Settings, run_id: str, run_failed: bool, succeeded: bool = True
+) -> list[AlertResult]:
     """The alerts of a run that wrote nothing the data alerts read (it changed nothing, or it
     started no Spark), without running their queries.
 
     The data alerts keep their last evaluation (marked with its run). The run-freshness alert
-    follows from this run: a run without a failed task is a success today (0 days); a failed run
-    without Spark cannot tell without the catalog, and its failure was already notified.
+    follows from this run: a run that `succeeded` (`went_to_its_end`) is a success today
+    (0 days); a failed run without Spark cannot tell without the catalog, and its failure was
+    already notified; a run of part of the pipeline (`quest run --only`) keeps the last
+    evaluation, as the data alerts do.
     """
     carried = {r.name: r for r in last_state(settings)}
     results = []
     for alert in ALERTS:
-        if alert.name == "no_successful_run":
+        if alert.name == "no_successful_run" and (run_failed or succeeded):
             now = datetime.now(UTC).isoformat(timespec="seconds")
             base = {"name": alert.name, "title": alert.title, "condition": alert.condition()}
             if run_failed:

@@ -90,7 +90,9 @@ def _after_run(record, settings: Settings, spark, say) -> dict:
     # A run that changed nothing and failed nothing leaves every table the alerts read as the
     # last evaluation saw it: carry that forward instead of running four queries.
     if spark is None or not (changed or failed or not al.last_state(settings)):
-        results = al.carried_forward(settings, record.run_id, failed)
+        results = al.carried_forward(
+            settings, record.run_id, failed, succeeded=al.went_to_its_end(rows)
+        )
     else:
         if refreshed_gold(rows, record):
             at = parse_time(getattr(record, "ended", "")) or datetime.now(UTC)
