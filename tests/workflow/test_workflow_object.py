@@ -197,6 +197,8 @@ def test_settings_given_when_deploying_reach_the_cluster_the_tasks_run_on():
     given = {
         "QUEST_DATAUSA_KEY": "population/us.json",
         "QUEST_MAX_DELETE_FRACTION": "0.9",
+        # the notebooks' S3 client has no parameter for it
+        "QUEST_S3_ENDPOINT_URL": "https://s3.eu-west-1.amazonaws.com",
         "QUEST_HOME": "/home/me/.quest",  # the deploying laptop's, not the cluster's
         # the mail server's password (below) never goes into a job
         "QUEST_SMTP_URL": "smtp://user:secret@mail.example.org",  # pragma: allowlist secret
@@ -208,9 +210,11 @@ def test_settings_given_when_deploying_reach_the_cluster_the_tasks_run_on():
         "QUEST_SECRET_SCOPE": "quest",
         "QUEST_DATAUSA_KEY": "population/us.json",
         "QUEST_MAX_DELETE_FRACTION": "0.9",
+        "QUEST_S3_ENDPOINT_URL": "https://s3.eu-west-1.amazonaws.com",
     }
     on_cluster = load_settings(cluster)
     assert on_cluster.max_delete_fraction == 0.9
+    assert on_cluster.s3_endpoint_url == "https://s3.eu-west-1.amazonaws.com"
     assert prod.datausa_arrivals_url == f"{prod.settings.store}/population/arrivals/"
     assert prod.datausa_arrivals_url.endswith(arrivals_folder(on_cluster.datausa_key))
 

@@ -92,7 +92,7 @@ NOTEBOOK_WIDGETS = {
     "gold_analysis": (*LOCATION_WIDGETS, *GOLD_WIDGETS),
 }
 
-# Settings the Python tasks read on the job cluster that none of their parameters carries (the
+# Settings the tasks read on the job cluster that none of their parameters carries (the
 # years also reach the gold notebook as widgets; the DataUSA sync checks them too): a value set
 # in the deploying shell reaches the cluster as an environment variable, so the jobs run with
 # the settings they were deployed with (the rest are parameters, secrets or deploy-only).
@@ -115,6 +115,9 @@ CLUSTER_VARS = (
     "QUEST_END_YEAR",
     "QUEST_DATAUSA_ALLOW_DROPPED_YEARS",
     "QUEST_LOCK_TIMEOUT",
+    # The Python tasks get it as a parameter too; the notebooks' own S3 client (bronze reads the
+    # store's checksums, each notebook withdraws the medallion record) only from here.
+    "QUEST_S3_ENDPOINT_URL",
 )
 
 # Secret-scope keys holding the AWS credentials of the store (see docs/deploy.md).
