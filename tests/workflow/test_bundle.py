@@ -290,6 +290,14 @@ def test_prod_runs_as_a_service_principal_and_the_shared_targets_deploy_under_sh
     assert roots["quest-local"].startswith("/Users/${workspace")
 
 
+def test_a_deployer_can_keep_prods_state_in_the_service_principals_home():
+    # docs/deploy.md, "The shared roots": the variable BrickFlow reads wins over the default.
+    home = "/Workspace/Users/00000000-0000-0000-0000-000000000000"
+    bundle = synth_target("prod", {"BRICKFLOW_BUNDLE_BASE_PATH": home})
+    (target,) = bundle["targets"].values()
+    assert target["workspace"]["root_path"] == f"{home}/.brickflow_bundles/quest/prod"
+
+
 def test_pipeline_tasks_retry_with_an_interval_and_a_timeout_syncs_more(targets):
     for target, _j, job in _jobs(targets):
         if _j != PIPELINE:
