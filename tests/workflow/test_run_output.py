@@ -294,3 +294,40 @@ def test_the_demo_refuses_a_shared_environment_before_writing_anything(tmp_path,
     err = capsys.readouterr().err
     assert status == 9 and "quest demo runs locally and offline, but QUEST_ENV=dev" in err
     assert "s3://quest-dev-republish" in err and not home.exists()
+
+
+def _demo(environ: dict[str, str]) -> int:
+    from quest.cli import main
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("QUEST_ENV", "QUEST_STORE"):
+            patch.delenv(name, raising=False)
+        for name, value in environ.items():
+            patch.setenv(name, value)
+        return main(["demo"])
+
+
+def test_the_demo_refuses_a_store_that_is_no_local_folder_before_writing_anything(tmp_path, capsys):
+    home = tmp_path / "home"
+    status = _demo({"QUEST_HOME": str(home), "QUEST_STORE": "s3://quest-republish"})
+    err = capsys.readouterr().err
+    assert status == 9 and "QUEST_STORE=s3://quest-republish is not a local folder" in err
+    assert not home.exists()
+
+
+def test_the_demo_refuses_to_replace_what_a_run_of_other_sources_stored(tmp_path, capsys):
+    # `make run` (the live sources) and `make demo` share `.quest`: the demo's sync would have
+    # deleted pr.contacts and replaced the population with the sample's, without a word.
+    from quest.store.local import LocalStore
+
+    home = tmp_path / "home"
+    store = LocalStore(str(home / "store"))
+    store.put_bytes("bls/pr/pr.contacts", b"Contact: BLS\r\n", {})
+    store.put_bytes("datausa/population.json", b'{"data": []}', {})
+    status = _demo({"QUEST_HOME": str(home)})
+    err = capsys.readouterr().err
+    assert status == 9, err
+    assert "bls/pr/pr.contacts, datausa/population.json are not the demo's files" in err
+    assert "QUEST_HOME=.quest-demo make demo" in err
+    assert store.open("bls/pr/pr.contacts").read() == b"Contact: BLS\r\n"
+    assert not (home / "runs").exists(), "a run started"

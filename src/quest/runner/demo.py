@@ -6,6 +6,10 @@ loopback port, runs `quest_pipeline` with the store under the home, and prints t
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+from urllib.parse import urlsplit
+
 from quest.config import Settings, validate_home
 from quest.errors import ConfigError
 from quest.mirror.sample import generate_sample
@@ -33,7 +37,8 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
     `quiet`: only the run's failures and closing lines are printed.
 
     Raises:
-        ConfigError: for another environment than local, whose store and catalog are shared.
+        ConfigError: for another environment than local, whose store and catalog are shared; for
+            a store that is no local folder, or that holds files the sample would replace.
     """
     if settings.env != "local":
         raise ConfigError(
@@ -43,8 +48,16 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
             "in the shell that deploys)"
         )
     say = (lambda line: None) if quiet else out
+    # The mirror's URLs are known once it listens; the store is the same whatever they are.
+    where = demo_settings(settings, "", "")
+    if urlsplit(where.store_uri).scheme not in ("", "file"):
+        raise ConfigError(
+            f"quest demo writes the sample into the store, and QUEST_STORE={where.store_uri} is "
+            "not a local folder: unset QUEST_STORE, and the demo uses <home>/store"
+        )
     home = validate_home(settings)
     source = generate_sample(home / "demo-source")
+    _refuse_other_data(where, source)
     say(f"quest demo: sample written to {source}")
     with MirrorServer(source) as mirror:
         say(f"quest demo: serving it as BLS and DataUSA on {mirror.url}")
@@ -52,6 +65,55 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
         record = run_workflow(run_settings, spark=spark, out=out, quiet=quiet)
     say(f"quest demo: {record.status}; {_next_step(record)}")
     return record.exit_code
+
+
+def _refuse_other_data(settings: Settings, source: Path) -> None:
+    """Refuse a store holding BLS or DataUSA files that are not byte for byte the sample's: the
+    demo's sync would replace or delete them (a `quest run` of the live sources, or of another
+    mirror, wrote them into the same home).
+
+    Raises:
+        ConfigError: naming the store, a few of those files and the way out.
+    """
+    from quest.store.credentials import open_settings_store
+
+    store = open_settings_store(settings)
+    sample = {
+        settings.bls_prefix + path.relative_to(source / "bls" / "pr").as_posix(): path
+        for path in (source / "bls" / "pr").rglob("*")
+        if path.is_file()
+    }
+    sample[settings.datausa_key] = source / "datausa" / "population.json"
+    stored = store.list(settings.bls_prefix)
+    population = store.head(settings.datausa_key)
+    if population is not None:
+        stored[settings.datausa_key] = population
+    other = sorted(
+        key
+        for key, info in stored.items()
+        if key not in sample or _sha256(sample[key].read_bytes()) != _stored_sha256(store, info)
+    )
+    if other:
+        shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
+        raise ConfigError(
+            f"quest demo would replace what the store {store.uri} holds with the sample: {shown} "
+            "are not the demo's files (a `quest run` of other sources wrote them). Run the demo "
+            "in a home of its own (QUEST_HOME=.quest-demo make demo), or remove "
+            f"{settings.home} first"
+        )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _stored_sha256(store, info) -> str:
+    """The stored body's sha256: from its metadata, else read (a body whose metadata a killed
+    run did not write)."""
+    if info.sha256:
+        return info.sha256
+    with store.open(info.key) as body:
+        return hashlib.file_digest(body, "sha256").hexdigest()
 
 
 def _next_step(record) -> str:
