@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from quest.errors import ConfigError
 from quest.store.base import folder_of
@@ -288,6 +289,23 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 def on_databricks() -> bool:
     """True inside a Databricks cluster or serverless compute."""
     return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def validate_source_url(url: str, var: str) -> str:
+    """`url` when it is one a source can be fetched from: http or https, with a host.
+
+    Raises:
+        ConfigError: naming `var` (the setting and its flag), before any request.
+    """
+    from quest.redaction import hide_userinfo
+
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"{var} is {hide_userinfo(url)!r}, not an http:// or https:// URL with a host: "
+            "give the source's URL"
+        )
+    return url
 
 
 def validate_contact(settings: Settings) -> str:

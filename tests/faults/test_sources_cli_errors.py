@@ -88,6 +88,18 @@ CASES = {
         4,
         "failed after 2 attempts .*ConnectionRefusedError: Connection refused.*Check the URL, retry later",
     ),
+    "a source URL that is no http URL": (
+        lambda world, mirror: ["bls", "--source-url", "download.bls.gov/pub/time.series/pr/"],
+        None,
+        9,
+        "QUEST_BLS_URL .* is 'download.bls.gov/pub/time.series/pr/', not an http:// or https://",
+    ),
+    "a population URL of another scheme": (
+        lambda world, mirror: ["datausa", "--source-url", "ftp://example.org/population"],
+        None,
+        9,
+        "QUEST_DATAUSA_URL .* is 'ftp://example.org/population', not an http:// or https://",
+    ),
     "the listing redirects to file://": (
         lambda world, mirror: ["bls"],
         (BLS_ROOT, {"kind": "status", "status": 302, "headers": {"Location": "file:///etc/"}}),

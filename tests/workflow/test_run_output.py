@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from quest.errors import ConfigError, DataFileError, HostNotFound
+from quest.errors import ConfigError, DataFileError, HostNotFound, SourceError
 from quest.results import Status, TaskResult
 from quest.runner import output
 from quest.runner.local import run_workflow
@@ -140,12 +140,27 @@ class _Fails(Behaviour):
         return super().__call__(name, **params)
 
 
+def _answered_404():
+    """The error of a source answering 404 to the URL it was given, as the sync raises it."""
+    from unittest import mock
+
+    from quest.sources.transfer import _check_status
+
+    response = mock.Mock(status_code=404, reason="Not Found", headers={})
+    try:
+        _check_status(response, "https://honolulu-api.datausa.io/nothing", {}, "DataUSA")
+    except SourceError as exc:
+        return exc
+    raise AssertionError("a 404 was accepted")
+
+
 @pytest.mark.parametrize(
     "raised",
     [
         HostNotFound("bls: the host of http://x.invalid/ does not exist"),
         DataFileError("pr.data.0.Current: header renamed"),  # the file stays until the next sync
         ConfigError("QUEST_CONTACT is not set"),
+        _answered_404(),  # the same URL asked again minutes later gets the same answer
     ],
 )
 def test_a_task_whose_error_waiting_cannot_fix_is_not_retried(settings, raised):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from quest.config import Settings, validate_contact, validate_store_layout
+from quest.config import Settings, validate_contact, validate_source_url, validate_store_layout
 from quest.errors import (
     ConfigError,
     IncompleteSyncError,
@@ -286,6 +286,7 @@ def sync_bls(
         LockError: another sync of the same store is running.
     """
     validate_contact(settings)
+    validate_source_url(settings.bls_url, "QUEST_BLS_URL (--source-url, --bls-url)")
     _check_prefix(settings.bls_prefix)
     validate_store_layout(settings)
     started = time.monotonic()

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import requests
 
-from quest.config import Settings, validate_store_layout
+from quest.config import Settings, validate_source_url, validate_store_layout
 from quest.errors import LockError, QuestError, SourceError
 from quest.sources.body import Limit, safe_url
 from quest.sources.http import HttpStats, make_session
@@ -167,6 +167,7 @@ def sync_datausa(
         SourceUnavailable: the source did not answer within the retries or the bounds.
         LockError: another DataUSA sync of the same store is running.
     """
+    validate_source_url(settings.datausa_url, "QUEST_DATAUSA_URL (--source-url, --datausa-url)")
     validate_store_layout(settings)
     started = time.monotonic()
     store = store if store is not None else open_settings_store(settings)

@@ -384,12 +384,16 @@ def _check_status(
             f"answered {status} {reason}, not 200 with the whole body",
             BROKEN_BODY_FIX,
         )
-    raise refusal(
+    refused = refusal(
         name,
         url,
         f"answered {status} {reason}; not retried",
         "check the URL (QUEST_BLS_URL, QUEST_DATAUSA_URL) and that the source is up",
     )
+    # Nor retried as a task: another attempt minutes later asks the same URL the same question.
+    # (A BLS file that vanished after the listing named it fails alone: the sync goes on.)
+    refused.retryable = False
+    raise refused
 
 
 def _chunked(response: requests.Response) -> bool:
