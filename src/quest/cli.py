@@ -260,8 +260,14 @@ def _sample(args: argparse.Namespace) -> int:
     from quest.mirror.sample import generate_sample
 
     _no_file_in_the_way(args.out, "the sample's folder")
-
-    generate_sample(args.out)
+    try:
+        generate_sample(args.out)
+    except OSError as exc:  # no permission, a read-only file system, no space
+        where = exc.filename if isinstance(exc.filename, str) else args.out
+        raise ConfigError(
+            f"the sample's folder {args.out}: {where} cannot be written ({exc.strerror or exc}); "
+            "choose a folder you can write"
+        ) from None
     print(f"sample written to {args.out}")
     return 0
 

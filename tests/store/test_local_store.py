@@ -130,6 +130,18 @@ def test_lock_is_free_again_after_its_holder_is_killed(tmp_path):
         pass
 
 
+def test_a_store_folder_on_a_read_only_file_system_is_a_store_error(tmp_path, monkeypatch):
+    # `mkdir` there raises EROFS, not PermissionError: it was an "unexpected OSError" (exit 1).
+    from pathlib import Path
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(StoreError, match="failed at .*/store: permission denied; make the folder"):
+        LocalStore(tmp_path / "store").check(write=True)
+
+
 def test_check_refuses_a_store_folder_that_cannot_be_written(tmp_path):
     # `quest run` checks the store before any task starts: a read-only folder is one error
     # (status 3) at once, not a sync task failing and retried.

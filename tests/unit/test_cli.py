@@ -95,6 +95,8 @@ def place(tmp_path, monkeypatch):
         (["sync", "datausa", "--home", "FILE"], 9, "QUEST_HOME (or --home)"),
         (["sample", "FILE"], 9, "is a file, not a folder"),
         (["sample", "FILE/inside"], 9, "lies under"),
+        # sysfs refuses even root a new folder (no "unexpected PermissionError ... a bug")
+        (["sample", "/sys/kernel/quest-sample"], 9, "cannot be written"),
         (["mirror", "--data", "/nonexistent"], 9, "--data /nonexistent: no such folder"),
         (["run", "--only", "nope"], 9, "the tasks are bls_sync"),
         (["report"], 9, "no catalog under"),

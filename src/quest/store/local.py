@@ -106,6 +106,8 @@ class LocalStore:
                 f"QUEST_STORE={self.uri!r} cannot be opened or created: permission denied; point "
                 "QUEST_STORE (or --store) at a folder you can write"
             ) from None
+        except OSError as exc:  # a read-only file system, no space, a link loop...
+            raise self._problem("opening or creating the folder", exc) from None
 
     @contextlib.contextmanager
     def _folders(self, parts: list[str], create: bool) -> Iterator[list[int] | None]:
