@@ -321,7 +321,8 @@ def test_the_export_lines_the_mirror_prints_set_both_urls_when_pasted_into_a_she
     assert datausa.endswith("&locale=en&measures=Population"), "the & cut the URL"
 
 
-def test_a_mirror_stopped_with_sigterm_removes_the_sample_it_generated(tmp_path):
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])
+def test_a_mirror_stopped_with_sigterm_removes_the_sample_it_generated(tmp_path, stop):
     import signal
     import subprocess
     import sys
@@ -336,7 +337,7 @@ def test_a_mirror_stopped_with_sigterm_removes_the_sample_it_generated(tmp_path)
     try:
         first = mirror.stdout.readline()
     finally:
-        mirror.send_signal(signal.SIGTERM)
+        mirror.send_signal(getattr(signal, stop))
         status = mirror.wait(timeout=30)
     sample = Path(first.removeprefix("serving ").split(" (Ctrl-C")[0])
     assert sample.parent.parent == tmp_path and sample.name == "data", first

@@ -408,8 +408,8 @@ class MirrorServer:
 def serve_forever(data_dir: str | Path | None = None, port: int = 0) -> None:
     """`quest mirror`: serve `data_dir` (default: a freshly generated sample) until Ctrl-C.
 
-    SIGTERM (`kill`, a stopped background job) ends it as Ctrl-C does, so that the generated
-    sample's temporary folder is removed either way.
+    SIGTERM (`kill`) and SIGHUP (its terminal closed) end it as Ctrl-C does, so that the
+    generated sample's temporary folder is removed either way.
 
     Raises:
         ConfigError: a port the mirror cannot listen on (taken, or not a port).
@@ -437,8 +437,9 @@ def serve_forever(data_dir: str | Path | None = None, port: int = 0) -> None:
             print(f"  export QUEST_DATAUSA_URL={shlex.quote(mirror.datausa_url)}")
             print(f"  legacy DataUSA shape: {mirror.datausa_legacy_url}", flush=True)
             if threading.current_thread() is threading.main_thread():
-                previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
-                stack.callback(signal.signal, signal.SIGTERM, previous)
+                for stop in (signal.SIGTERM, signal.SIGHUP):  # `kill`; the terminal closed
+                    previous = signal.signal(stop, _stop_on_sigterm)
+                    stack.callback(signal.signal, stop, previous)
             try:
                 threading.Event().wait()
             except (KeyboardInterrupt, _Terminated):
@@ -446,7 +447,7 @@ def serve_forever(data_dir: str | Path | None = None, port: int = 0) -> None:
 
 
 class _Terminated(Exception):
-    """SIGTERM arrived: `serve_forever` stops as it does on Ctrl-C."""
+    """SIGTERM or SIGHUP arrived: `serve_forever` stops as it does on Ctrl-C."""
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
