@@ -183,6 +183,19 @@ def test_quest_runs_lists_past_runs(settings, capsys):
     assert rows[-1].split() == [record.run_id, "success", "0", "0", "0"]
 
 
+def test_quest_runs_counts_the_tasks_an_interrupted_run_did_not_start_as_failed(tmp_path):
+    from quest.runner.record import history
+
+    tasks = {
+        "bls_sync": {"status": "success", "result": {"status": "changed"}},
+        "load_bronze": {"status": "failed: interrupted", "result": {"status": "failed"}},
+        "load_silver": {"status": "failed: interrupted", "result": {"status": "failed"}},
+    }
+    record = {"run_id": "r1", "status": "interrupted", "seconds": 52, "tasks": tasks}
+    (tmp_path / "r1.json").write_text(json.dumps(record))
+    assert history(tmp_path).splitlines()[-1].split() == ["r1", "interrupted", "1", "2", "52"]
+
+
 class _Logging(Behaviour):
     """Tasks that log as quest's code does, and an engine that chatters beside them."""
 

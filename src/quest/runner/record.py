@@ -200,7 +200,12 @@ def history(runs_dir: Path) -> str:
             rows.append((path.stem, "unreadable", "", "", ""))
             continue
         changed = sum((t.get("result") or {}).get("status") == "changed" for t in tasks)
-        failed = sum(t.get("status") == FAILED for t in tasks)
+        # Counted as the closing line counts them (`TaskRecord.outcome`): the tasks an
+        # interrupted run did not start are failed too ("failed: interrupted").
+        failed = sum(
+            t.get("status") == FAILED or (t.get("result") or {}).get("status") == FAILED
+            for t in tasks
+        )
         rows.append(
             (
                 data.get("run_id", path.stem),
