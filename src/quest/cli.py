@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from quest.config import load_settings
-from quest.errors import INTERRUPTED, ConfigError, IncompleteSyncError, QuestError
+from quest.errors import INTERRUPTED, RUN_FAILED, ConfigError, IncompleteSyncError, QuestError
 from quest.redaction import UserinfoFilter, hide_userinfo
 
 log = logging.getLogger("quest")
@@ -279,9 +279,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _said_if_interrupted(status: int) -> int:
-    """A run stopped with Ctrl-C ended and recorded itself: one error line says so too."""
+    """A run stopped with Ctrl-C, or with a failed task, ended and recorded itself: one error
+    line says so too, as for every command that fails."""
     if status == INTERRUPTED:
         _error("interrupted (Ctrl-C): no task started after it; the run is recorded as such")
+    elif status == RUN_FAILED:
+        _error(
+            "a task failed: the lines marked x above and the run record say which and why, "
+            "and its log what it did"
+        )
     return status
 
 

@@ -414,36 +414,43 @@ def serve_forever(data_dir: str | Path | None = None, port: int = 0) -> None:
     Raises:
         ConfigError: a port the mirror cannot listen on (taken, or not a port).
     """
+    with contextlib.ExitStack() as stack:
+        # Before anything is written or printed: a signal that came between the first line and
+        # the handlers killed the process with its sample left behind.
+        if threading.current_thread() is threading.main_thread():
+            for stop in (signal.SIGTERM, signal.SIGHUP):  # `kill`; the terminal closed
+                previous = signal.signal(stop, _stop_on_sigterm)
+                stack.callback(signal.signal, stop, previous)
+        try:
+            _serve(stack, data_dir, port)
+        except (KeyboardInterrupt, _Terminated):
+            print("mirror stopped")
+
+
+def _serve(stack: contextlib.ExitStack, data_dir: str | Path | None, port: int) -> None:
+    """`serve_forever`'s body: the sample (a temporary folder `stack` removes), then the server."""
     from quest.mirror.sample import generate_sample
 
-    with contextlib.ExitStack() as stack:
-        if data_dir:
-            folder = Path(data_dir)
-        else:
-            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="quest-mirror-"))
-            folder = generate_sample(Path(scratch) / "data")
-        try:
-            server = MirrorServer(folder, port=port)
-        except (OSError, OverflowError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise ConfigError(
-                f"--port {port}: the mirror cannot listen there ({reason}); choose another "
-                "port, or leave --port out for a free one"
-            ) from None
-        with server as mirror:
-            print(f"serving {folder} (Ctrl-C to stop)", flush=True)
-            # Quoted for the shell: the DataUSA URL holds `&`, which would cut an unquoted export.
-            print(f"  export QUEST_BLS_URL={shlex.quote(mirror.bls_url)}")
-            print(f"  export QUEST_DATAUSA_URL={shlex.quote(mirror.datausa_url)}")
-            print(f"  legacy DataUSA shape: {mirror.datausa_legacy_url}", flush=True)
-            if threading.current_thread() is threading.main_thread():
-                for stop in (signal.SIGTERM, signal.SIGHUP):  # `kill`; the terminal closed
-                    previous = signal.signal(stop, _stop_on_sigterm)
-                    stack.callback(signal.signal, stop, previous)
-            try:
-                threading.Event().wait()
-            except (KeyboardInterrupt, _Terminated):
-                print("mirror stopped")
+    if data_dir:
+        folder = Path(data_dir)
+    else:
+        scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="quest-mirror-"))
+        folder = generate_sample(Path(scratch) / "data")
+    try:
+        server = MirrorServer(folder, port=port)
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(
+            f"--port {port}: the mirror cannot listen there ({reason}); choose another "
+            "port, or leave --port out for a free one"
+        ) from None
+    with server as mirror:
+        print(f"serving {folder} (Ctrl-C to stop)", flush=True)
+        # Quoted for the shell: the DataUSA URL holds `&`, which would cut an unquoted export.
+        print(f"  export QUEST_BLS_URL={shlex.quote(mirror.bls_url)}")
+        print(f"  export QUEST_DATAUSA_URL={shlex.quote(mirror.datausa_url)}")
+        print(f"  legacy DataUSA shape: {mirror.datausa_legacy_url}", flush=True)
+        threading.Event().wait()
 
 
 class _Terminated(Exception):
