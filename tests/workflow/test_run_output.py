@@ -99,6 +99,19 @@ def test_engine_log_lines_go_to_the_run_folder_not_to_the_terminal(settings, cap
     class Chatty(Behaviour):
         def __call__(self, name, **params):
             chatty.info("engine chatter from %s", name)
+            # quest's own INFO line of a task: in its log, and on the terminal its + line only
+            logging.getLogger("quest.sources.fake").info("%s synced 3 files", name)
+            # py4j logs its tracebacks on the root logger, as ERROR
+            py4j = logging.LogRecord(
+                "root",
+                logging.ERROR,
+                "/x/site-packages/py4j/java_gateway.py",
+                1056,
+                "Exception while sending command.",
+                None,
+                None,
+            )
+            logging.getLogger().handle(py4j)
             return super().__call__(name, **params)
 
     handler = logging.StreamHandler()  # the terminal's handler, as `quest` sets it up
@@ -109,8 +122,10 @@ def test_engine_log_lines_go_to_the_run_folder_not_to_the_terminal(settings, cap
     finally:
         logging.getLogger().removeHandler(handler)
     err = capsys.readouterr().err
-    assert "engine chatter" not in err
+    assert "engine chatter" not in err and "synced 3 files" not in err
+    assert "Exception while sending command" not in err
     assert "engine chatter from combine" in Path(record.engine_log).read_text()
+    assert "combine synced 3 files" in Path(record.tasks["combine"].log).read_text()
 
 
 def test_a_local_retry_waits_seconds_not_the_clusters_minutes(settings, monkeypatch):

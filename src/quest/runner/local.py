@@ -45,6 +45,7 @@ from quest.runner.notify import Notification, deliver, redact
 from quest.runner.output import (
     EngineLog,
     Heartbeat,
+    KeptInTheTaskLog,
     RedactingFile,
     RedactingFilter,
     TaskLogHandler,
@@ -194,9 +195,11 @@ class _WorkflowRun:
             self._out = lambda line: print(line, file=console, flush=True)
         self._stdout = sys.stdout = TaskOutput(console)
         guard = RedactingFilter(self.settings)
+        kept = KeptInTheTaskLog(self._stdout)
         handlers = list(logging.getLogger().handlers)
         for handler in handlers:
             handler.addFilter(guard)
+            handler.addFilter(kept)
         task_logs = TaskLogHandler(self._stdout, self.settings)
         logging.getLogger().addHandler(task_logs)
         run_dir = self.settings.home / "runs" / self.record.run_id
@@ -218,6 +221,7 @@ class _WorkflowRun:
             logging.getLogger().removeHandler(task_logs)
             for handler in handlers:
                 handler.removeFilter(guard)
+                handler.removeFilter(kept)
 
     def _execute(self) -> RunRecord:
         t0 = time.monotonic()

@@ -68,6 +68,18 @@ class TaskLogHandler(logging.Handler):
             self.handleError(record)
 
 
+class KeptInTheTaskLog(logging.Filter):
+    """Put on the terminal's handlers during a run: a task's own INFO lines stay in its log
+    (`TaskLogHandler`); the terminal shows the run's progress lines, and warnings or worse."""
+
+    def __init__(self, output: TaskOutput) -> None:
+        super().__init__()
+        self.output = output
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or self.output.task_handle() is None
+
+
 class RedactingFilter(logging.Filter):
     """Put on the root logger's handlers during a run: log lines lose their secrets too."""
 
@@ -102,9 +114,13 @@ class RedactingFile:
 
 class QuestOnly(logging.Filter):
     """On the terminal's handler: quest's own log lines, and warnings or worse from anyone.
-    The engines' chatter (py4j, BrickFlow's INFO lines) goes to the engine log only."""
+    The engines' chatter (py4j, BrickFlow's INFO lines) goes to the engine log only, and so do
+    py4j's tracebacks, which it logs on the root logger (a Ctrl-C while Spark answers printed
+    four of them before `quest report`'s one error line)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "root" and "py4j" in Path(record.pathname).parts:
+            return False
         return record.name.split(".")[0] == "quest" or record.levelno >= logging.WARNING
 
 
