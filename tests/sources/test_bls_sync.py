@@ -218,6 +218,29 @@ def test_a_sub_folder_listing_redirected_to_another_spelling_changes_nothing(
     assert snapshot(store) == before
 
 
+def test_a_vanished_sub_folder_is_worth_another_attempt_a_wrong_root_url_is_not(
+    settings, source, store, mirror
+):
+    # A task is retried only when waiting may help (README, exit status 10): a sub-folder the
+    # listing named that answers 404 was removed meanwhile; the URL given answering 404 is a
+    # setting.
+    _seed(source)  # with sub/pr.notes
+    sync_bls(settings, store=store)
+    before = snapshot(store)
+    mirror.faults.add("/pub/time.series/pr/sub/", "status", status=404)
+    with pytest.raises(SourceError, match=r"answered 404") as sub:
+        sync_bls(settings, store=store)
+    assert sub.value.retryable and snapshot(store) == before
+    mirror.faults.add("/pub/time.series/pr/", "status", status=404)
+    with pytest.raises(SourceError, match=r"answered 404") as root:
+        sync_bls(settings, store=store)
+    assert not root.value.retryable and snapshot(store) == before
+    mirror.faults.add("/pub/time.series/pr/", "status", status=501)
+    with pytest.raises(SourceError, match=r"answered 501") as outage:
+        sync_bls(settings, store=store)
+    assert outage.value.retryable
+
+
 @pytest.mark.parametrize(
     ("linked", "as_written"),
     [

@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import requests
 
 from quest.config import Settings
-from quest.errors import SourceError
+from quest.errors import HostNotFound, SourceError
 from quest.sources.body import Download, Limit, safe_url
 from quest.sources.http import HttpStats
 from quest.sources.names import (
@@ -304,6 +304,18 @@ class _Crawl:
             self.contradicted.add(name)
 
 
+def _fetch_page(session, fetch: Fetch, settings: Settings, stats, sub_folder: bool) -> Download:
+    """One listing page. A sub-folder the listing named moments ago that now answers 404 was
+    removed meanwhile: its error stays retryable, as the next attempt lists the folder again.
+    Only the URL given (the root) is a setting that another attempt cannot mend."""
+    try:
+        return download(session, fetch, settings, stats)
+    except SourceError as exc:
+        if sub_folder and not isinstance(exc, HostNotFound):
+            exc.retryable = True
+        raise
+
+
 def crawl(
     session: requests.Session, root_url: str, settings: Settings, stats: HttpStats | None = None
 ) -> Listing:
@@ -331,7 +343,7 @@ def crawl(
             "raise QUEST_MAX_LISTING_BYTES if the listing is really that big",
         )
         fetch = Fetch(page_url, state.label(page_url), limit=limit, cut_short=listing_cut_short)
-        page = download(session, fetch, settings, stats)
+        page = _fetch_page(session, fetch, settings, stats, sub_folder=page_url != root_url)
         state.bytes_left -= page.size
         kind = page.content_type
         if "html" not in kind.lower():

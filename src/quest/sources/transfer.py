@@ -353,6 +353,10 @@ def _compared_path(path: str) -> str:
     return resolved + ("/" if path.endswith("/") and resolved != "/" else "")
 
 
+# Client errors that say "later": Request Timeout, Too Early (429 is in RETRY_STATUSES).
+_TRANSIENT_CLIENT_ERRORS = frozenset({408, 425})
+
+
 def _check_status(
     response: requests.Response, url: str, headers: dict[str, str], name: str
 ) -> None:
@@ -390,9 +394,10 @@ def _check_status(
         f"answered {status} {reason}; not retried",
         "check the URL (QUEST_BLS_URL, QUEST_DATAUSA_URL) and that the source is up",
     )
-    # Nor retried as a task: another attempt minutes later asks the same URL the same question.
-    # (A BLS file that vanished after the listing named it fails alone: the sync goes on.)
-    refused.retryable = False
+    # A client error (404, 410...) is not retried as a task either: another attempt minutes
+    # later asks the same URL the same question. A BLS file or sub-folder that vanished after
+    # the listing named it is retried (`quest.sources.bls`, `crawl`). 5xx answers may pass.
+    refused.retryable = not (400 <= status < 500 and status not in _TRANSIENT_CLIENT_ERRORS)
     raise refused
 
 
