@@ -343,3 +343,28 @@ def test_a_mirror_stopped_with_sigterm_removes_the_sample_it_generated(tmp_path,
     assert sample.parent.parent == tmp_path and sample.name == "data", first
     assert status == 0 and "mirror stopped" in mirror.stdout.read()
     assert not sample.parent.exists(), "the generated sample was left behind"
+
+
+def test_a_mirror_under_nohup_outlives_its_terminal(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    mirror = subprocess.Popen(
+        [sys.executable, "-m", "quest", "mirror"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        # what `nohup` does before it starts the command
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )
+    try:
+        mirror.stdout.readline()
+        mirror.send_signal(signal.SIGHUP)
+        with pytest.raises(subprocess.TimeoutExpired):
+            mirror.wait(timeout=2)
+    finally:
+        mirror.send_signal(signal.SIGTERM)
+        status = mirror.wait(timeout=30)
+    assert status == 0

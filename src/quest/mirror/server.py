@@ -418,9 +418,12 @@ def serve_forever(data_dir: str | Path | None = None, port: int = 0) -> None:
         # Before anything is written or printed: a signal that came between the first line and
         # the handlers killed the process with its sample left behind.
         if threading.current_thread() is threading.main_thread():
-            for stop in (signal.SIGTERM, signal.SIGHUP):  # `kill`; the terminal closed
-                previous = signal.signal(stop, _stop_on_sigterm)
-                stack.callback(signal.signal, stop, previous)
+            for stop in _STOPS:
+                # Only where the signal would kill it: `nohup` (SIGHUP ignored) and a program
+                # with a handler of its own keep theirs.
+                if signal.getsignal(stop) is signal.SIG_DFL:
+                    signal.signal(stop, _stop_on_sigterm)
+                    stack.callback(signal.signal, stop, signal.SIG_DFL)
         try:
             _serve(stack, data_dir, port)
         except (KeyboardInterrupt, _Terminated):
@@ -457,5 +460,12 @@ class _Terminated(Exception):
     """SIGTERM or SIGHUP arrived: `serve_forever` stops as it does on Ctrl-C."""
 
 
+# `kill`; the terminal closed.
+_STOPS = (signal.SIGTERM, signal.SIGHUP)
+
+
 def _stop_on_sigterm(signum: int, frame: object) -> None:
+    for stop in _STOPS:  # a second signal must not cut the sample's removal short
+        if signal.getsignal(stop) is _stop_on_sigterm:
+            signal.signal(stop, signal.SIG_IGN)
     raise _Terminated
