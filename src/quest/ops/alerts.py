@@ -17,7 +17,7 @@ from pathlib import Path
 
 from quest.config import Settings
 from quest.ops.names import qualify
-from quest.ops.run_history import FAILED, UNCHANGED
+from quest.ops.run_history import CHANGED, FAILED, UNCHANGED
 
 GREATER_THAN = "GREATER_THAN"
 _COMPARE = {
@@ -186,17 +186,21 @@ def last_state(settings: Settings) -> list[AlertResult]:
 
 # The tasks of `quest_pipeline` whose rows say a run went to its end (the workflow's names, which
 # `no_successful_run.sql` spells too).
+SYNC_TASKS = ("bls_sync", "datausa_sync")
 PLAN_TASK, RECORD_TASK = "plan_medallion", "record_medallion"
 
 
 def went_to_its_end(rows) -> bool:
     """Whether a pipeline run's `ops.run_history` rows make it a success as
-    `no_successful_run.sql` counts one: no task failed, and the medallion's record was written or
-    the plan found nothing to load. A run that died without recording a failure is none."""
+    `no_successful_run.sql` counts one: no task failed, both syncs ran, and the medallion's
+    record was written or the plan found nothing to load. A run that died without recording a
+    failure, or a run of some tasks only (`quest run --only`), is none."""
     if any(r.status == FAILED for r in rows):
         return False
+    if {r.task for r in rows} & set(SYNC_TASKS) != set(SYNC_TASKS):
+        return False
     return any(
-        (r.task == RECORD_TASK and r.status != FAILED)
+        (r.task == RECORD_TASK and r.status in (CHANGED, UNCHANGED))
         or (r.task == PLAN_TASK and r.status == UNCHANGED)
         for r in rows
     )
