@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit status (README, "Commands")."""
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    from quest.runner.output import LOG_FORMAT, QuestOnly
+    from quest.runner.output import LOG_FORMAT, NoPy4jTracebacks, QuestOnly
 
     logging.basicConfig(level=level, format=LOG_FORMAT)
     logging.getLogger().setLevel(level)
@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(UserinfoFilter())
         if not args.verbose:
             handler.addFilter(QuestOnly())
+            handler.addFilter(NoPy4jTracebacks())
     try:
         return args.handler(args)
     except QuestError as exc:

@@ -116,6 +116,7 @@ def test_engine_log_lines_go_to_the_run_folder_not_to_the_terminal(settings, cap
 
     handler = logging.StreamHandler()  # the terminal's handler, as `quest` sets it up
     handler.addFilter(output.QuestOnly())
+    handler.addFilter(output.NoPy4jTracebacks())
     logging.getLogger().addHandler(handler)
     try:
         record = run_workflow(settings, workflow=fake_workflow(Chatty()), out=print)
@@ -370,7 +371,27 @@ def test_the_demo_refuses_to_replace_what_a_run_of_other_sources_stored(tmp_path
     status = _demo({"QUEST_HOME": str(home)})
     err = capsys.readouterr().err
     assert status == 9, err
-    assert "bls/pr/pr.contacts, datausa/population.json are not the demo's files" in err
+    assert "bls/pr/pr.contacts, datausa/population.json (are not the demo's;" in err
     assert "QUEST_HOME=.quest-demo make demo" in err
     assert store.open("bls/pr/pr.contacts").read() == b"Contact: BLS\r\n"
     assert not (home / "runs").exists(), "a run started"
+
+
+def test_the_demo_takes_the_previous_demos_sample_for_its_own(tmp_path):
+    # After an upgrade that changes the sample, the store holds the older sample's files: the
+    # demo replaces them without asking, as they were its own.
+    from quest.config import Settings
+    from quest.mirror.sample import generate_sample
+    from quest.runner.demo import _refuse_other_data, _sample_digests
+    from quest.store.local import LocalStore
+
+    settings = Settings(home=tmp_path / "home", store=str(tmp_path / "home" / "store"))
+    older = tmp_path / "older-sample"
+    (older / "bls" / "pr").mkdir(parents=True)
+    (older / "bls" / "pr" / "pr.gone").write_bytes(b"an older sample's file\r\n")
+    store = LocalStore(settings.store)
+    store.put_bytes("bls/pr/pr.gone", b"an older sample's file\r\n", {})
+    source = generate_sample(tmp_path / "sample")
+    _refuse_other_data(settings, source, _sample_digests(settings, older))
+    with pytest.raises(ConfigError, match=r"bls/pr/pr.gone \(is not the demo's"):
+        _refuse_other_data(settings, source, set())

@@ -56,8 +56,10 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
             "not a local folder: unset QUEST_STORE, and the demo uses <home>/store"
         )
     home = validate_home(settings)
+    # The previous demo's sample (an older quest may have generated another) is the demo's too.
+    previous = _sample_digests(where, home / "demo-source")
     source = generate_sample(home / "demo-source")
-    _refuse_other_data(where, source)
+    _refuse_other_data(where, source, previous)
     say(f"quest demo: sample written to {source}")
     with MirrorServer(source) as mirror:
         say(f"quest demo: serving it as BLS and DataUSA on {mirror.url}")
@@ -67,10 +69,25 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
     return record.exit_code
 
 
-def _refuse_other_data(settings: Settings, source: Path) -> None:
-    """Refuse a store holding BLS or DataUSA files that are not byte for byte the sample's: the
-    demo's sync would replace or delete them (a `quest run` of the live sources, or of another
-    mirror, wrote them into the same home).
+def _sample_digests(settings: Settings, source: Path) -> set[tuple[str, str]]:
+    """(store key, sha256) of each file of a sample folder the demo serves and syncs: the BLS
+    files and the population (none when the folder is not there)."""
+    folder = source / "bls" / "pr"
+    files = {
+        settings.bls_prefix + path.relative_to(folder).as_posix(): path
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+    population = source / "datausa" / "population.json"
+    if population.is_file():
+        files[settings.datausa_key] = population
+    return {(key, _sha256(path.read_bytes())) for key, path in files.items()}
+
+
+def _refuse_other_data(settings: Settings, source: Path, previous: set[tuple[str, str]]) -> None:
+    """Refuse a store holding BLS or DataUSA files that are neither this sample's nor the
+    previous demo's, byte for byte: the demo's sync would replace or delete them (a `quest run`
+    of the live sources, or of another mirror, wrote them into the same home).
 
     Raises:
         ConfigError: naming the store, a few of those files and the way out.
@@ -78,28 +95,21 @@ def _refuse_other_data(settings: Settings, source: Path) -> None:
     from quest.store.credentials import open_settings_store
 
     store = open_settings_store(settings)
-    sample = {
-        settings.bls_prefix + path.relative_to(source / "bls" / "pr").as_posix(): path
-        for path in (source / "bls" / "pr").rglob("*")
-        if path.is_file()
-    }
-    sample[settings.datausa_key] = source / "datausa" / "population.json"
+    known = _sample_digests(settings, source) | previous
     stored = store.list(settings.bls_prefix)
     population = store.head(settings.datausa_key)
     if population is not None:
         stored[settings.datausa_key] = population
     other = sorted(
-        key
-        for key, info in stored.items()
-        if key not in sample or _sha256(sample[key].read_bytes()) != _stored_sha256(store, info)
+        key for key, info in stored.items() if (key, _stored_sha256(store, info)) not in known
     )
     if other:
         shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
         raise ConfigError(
-            f"quest demo would replace what the store {store.uri} holds with the sample: {shown} "
-            "are not the demo's files (a `quest run` of other sources wrote them). Run the demo "
-            "in a home of its own (QUEST_HOME=.quest-demo make demo), or remove "
-            f"{settings.home} first"
+            f"quest demo would replace what the store {store.uri} holds with its sample: "
+            f"{shown} ({'is not' if len(other) == 1 else 'are not'} the demo's; a `quest run` "
+            "of other sources, or of an edited sample, wrote them). Run the demo in a home of "
+            f"its own (QUEST_HOME=.quest-demo make demo), or remove {settings.home} first"
         )
 
 

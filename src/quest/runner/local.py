@@ -46,6 +46,7 @@ from quest.runner.output import (
     EngineLog,
     Heartbeat,
     KeptInTheTaskLog,
+    QuestOnly,
     RedactingFile,
     RedactingFilter,
     TaskLogHandler,
@@ -199,7 +200,8 @@ class _WorkflowRun:
         handlers = list(logging.getLogger().handlers)
         for handler in handlers:
             handler.addFilter(guard)
-            handler.addFilter(kept)
+            if any(isinstance(f, QuestOnly) for f in handler.filters):  # the terminal, not -v
+                handler.addFilter(kept)
         task_logs = TaskLogHandler(self._stdout, self.settings)
         logging.getLogger().addHandler(task_logs)
         run_dir = self.settings.home / "runs" / self.record.run_id

@@ -69,8 +69,9 @@ class TaskLogHandler(logging.Handler):
 
 
 class KeptInTheTaskLog(logging.Filter):
-    """Put on the terminal's handlers during a run: a task's own INFO lines stay in its log
-    (`TaskLogHandler`); the terminal shows the run's progress lines, and warnings or worse."""
+    """Put on the terminal's handler during a run (unless `-v`, which shows everything): a
+    task's own INFO lines stay in its log (`TaskLogHandler`); the terminal shows the run's
+    progress lines, and warnings or worse."""
 
     def __init__(self, output: TaskOutput) -> None:
         super().__init__()
@@ -113,15 +114,21 @@ class RedactingFile:
 
 
 class QuestOnly(logging.Filter):
-    """On the terminal's handler: quest's own log lines, and warnings or worse from anyone.
-    The engines' chatter (py4j, BrickFlow's INFO lines) goes to the engine log only, and so do
-    py4j's tracebacks, which it logs on the root logger (a Ctrl-C while Spark answers printed
-    four of them before `quest report`'s one error line)."""
+    """On the terminal's handler (unless `-v`) and the task logs' : quest's own log lines, and
+    warnings or worse from anyone. The engines' chatter (py4j, BrickFlow's INFO lines) goes to
+    the engine log only."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name == "root" and "py4j" in Path(record.pathname).parts:
-            return False
         return record.name.split(".")[0] == "quest" or record.levelno >= logging.WARNING
+
+
+class NoPy4jTracebacks(logging.Filter):
+    """On the terminal's handler (unless `-v`): py4j logs its tracebacks on the root logger, as
+    ERROR (a Ctrl-C while Spark answers printed four of them before `quest report`'s one error
+    line). In a run they stay in the engine log and the task's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "root" and "py4j" in Path(record.pathname).parts)
 
 
 class EngineLog:
