@@ -10,7 +10,10 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -321,19 +324,22 @@ def test_the_export_lines_the_mirror_prints_set_both_urls_when_pasted_into_a_she
     assert datausa.endswith("&locale=en&measures=Population"), "the & cut the URL"
 
 
-@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])
-def test_a_mirror_stopped_with_sigterm_removes_the_sample_it_generated(tmp_path, stop):
-    import signal
-    import subprocess
-    import sys
-
-    mirror = subprocess.Popen(
+def _mirror_process(tmp_path, **options) -> subprocess.Popen:
+    """`quest mirror` (its generated sample) in a process of its own, temporary files in
+    `tmp_path`."""
+    return subprocess.Popen(
         [sys.executable, "-m", "quest", "mirror"],
         stdout=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
         env={**os.environ, "TMPDIR": str(tmp_path)},
+        **options,
     )
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])
+def test_a_mirror_stopped_with_sigterm_removes_the_sample_it_generated(tmp_path, stop):
+    mirror = _mirror_process(tmp_path)
     try:
         first = mirror.stdout.readline()
     finally:
@@ -346,18 +352,9 @@ def test_a_mirror_stopped_with_sigterm_removes_the_sample_it_generated(tmp_path,
 
 
 def test_a_mirror_under_nohup_outlives_its_terminal(tmp_path):
-    import signal
-    import subprocess
-    import sys
-
-    mirror = subprocess.Popen(
-        [sys.executable, "-m", "quest", "mirror"],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-        # what `nohup` does before it starts the command
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    # what `nohup` does before it starts the command
+    mirror = _mirror_process(
+        tmp_path, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)
     )
     try:
         mirror.stdout.readline()

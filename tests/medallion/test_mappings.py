@@ -260,7 +260,7 @@ def test_a_mapping_file_that_turns_into_prose_leaves_no_rows_behind(spark, setti
     table = bronze.tables[mapping]
     # (two commits: pr.period's rows deleted, and pr.seasonal reloaded by the full refresh)
     assert (table.files_deleted, table.commits) == (["pr.period"], 2)
-    assert bronze.tables["(not tabular)"].files == ["pr.period"]
+    assert bronze.tables[bronze_module.NOT_TABULAR].files == ["pr.period"]
     files = {r["_source_file"] for r in spark.table(mapping).select("_source_file").collect()}
     assert files == {"pr.seasonal"}
     silver = load_silver(spark, settings)

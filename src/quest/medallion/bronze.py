@@ -96,7 +96,7 @@ def _codec_suffix(source_file: str) -> str | None:
 
 
 # Files bronze keeps no table of (the directory's prose): recorded in the manifest only.
-NOT_TABULAR = "(not tabular)"
+NOT_TABULAR = "prose files (manifest only)"
 _LINEAGE = (
     (FIELD_COUNT, "INT"),
     (RAW_LINE, "STRING"),
