@@ -67,6 +67,9 @@ class Settings:
     report_period: str = "Q01"
     smtp_url: str = field(default="", repr=False)  # may hold a password: never printed
     notify: tuple[str, ...] = ()
+    # Workspace notification destinations (their IDs) the SQL alerts also mail: a team list that
+    # is no workspace user, Slack, a webhook. Deploy-only.
+    alert_destinations: tuple[str, ...] = ()
     retry_wait_scale: float = 1.0
     lock_timeout: float = 0.0
     serverless: bool = False
@@ -157,6 +160,7 @@ ENV_VARS: dict[str, str] = {
     "QUEST_REPORT_PERIOD": "report_period",
     "QUEST_SMTP_URL": "smtp_url",
     "QUEST_NOTIFY": "notify",
+    "QUEST_ALERT_DESTINATIONS": "alert_destinations",
     "QUEST_RETRY_WAIT_SCALE": "retry_wait_scale",
     "QUEST_LOCK_TIMEOUT": "lock_timeout",
     "QUEST_SERVERLESS": "serverless",

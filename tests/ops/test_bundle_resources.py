@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from databricks.bundles.alerts import Alert
+from databricks.bundles.alerts import Alert, AlertV2Subscription
 from databricks.bundles.dashboards import Dashboard
 
 from quest.ops import bundle as ob
@@ -92,6 +92,17 @@ def test_alerts_run_daily_mail_the_notify_list_and_only_run_unpaused_in_prod():
             "timezone_id": "America/New_York",
             "pause_status": "UNPAUSED",
         }
+
+
+def test_alerts_also_mail_the_notification_destinations_given_when_deploying():
+    # A team list that is no workspace user cannot be an alert's `user_email`.
+    given = {"QUEST_ALERT_DESTINATIONS": "6d1f3c2a-0b5e-4c8f-9a7d-2e4b1c0f8a93, team-list-id"}
+    alerts = ob.ops_resources(workflow_config("prod", environ=given))["alerts"]
+    for alert in alerts.values():
+        assert Alert.from_dict(alert).evaluation.notification.subscriptions[1:] == [
+            AlertV2Subscription(destination_id="6d1f3c2a-0b5e-4c8f-9a7d-2e4b1c0f8a93"),
+            AlertV2Subscription(destination_id="team-list-id"),
+        ]
 
 
 def test_prod_alerts_run_as_the_jobs_service_principal_and_other_targets_as_the_deployer():

@@ -118,7 +118,9 @@ def alert_resource(alert: Alert, cfg: WorkflowConfig) -> dict:
             "notification": {
                 "notify_on_ok": True,
                 "retrigger_seconds": RETRIGGER_SECONDS,
-                "subscriptions": [{"user_email": email} for email in cfg.notify],
+                # Alerts mail workspace users only; anything else through a destination.
+                "subscriptions": [{"user_email": email} for email in cfg.notify]
+                + [{"destination_id": d} for d in cfg.settings.alert_destinations],
             },
         },
         "schedule": {
