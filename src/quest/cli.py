@@ -276,10 +276,12 @@ def _sample(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from quest.runner.local import run_cli
 
-    return _said_if_interrupted(run_cli(_settings(args), only=args.only, quiet=bool(args.quiet)))
+    return _said_if_stopped_or_failed(
+        run_cli(_settings(args), only=args.only, quiet=bool(args.quiet))
+    )
 
 
-def _said_if_interrupted(status: int) -> int:
+def _said_if_stopped_or_failed(status: int) -> int:
     """A run stopped with Ctrl-C, or with a failed task, ended and recorded itself: one error
     line says so too, as for every command that fails."""
     if status == INTERRUPTED:
@@ -295,7 +297,7 @@ def _said_if_interrupted(status: int) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from quest.runner.demo import run_demo
 
-    return _said_if_interrupted(run_demo(load_settings(), quiet=bool(args.quiet)))
+    return _said_if_stopped_or_failed(run_demo(load_settings(), quiet=bool(args.quiet)))
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -392,6 +392,6 @@ def test_the_demo_takes_the_previous_demos_sample_for_its_own(tmp_path):
     store = LocalStore(settings.store)
     store.put_bytes("bls/pr/pr.gone", b"an older sample's file\r\n", {})
     source = generate_sample(tmp_path / "sample")
-    _refuse_other_data(settings, source, _sample_digests(settings, older))
+    _refuse_other_data(settings, store, source, _sample_digests(settings, older))
     with pytest.raises(ConfigError, match=r"bls/pr/pr.gone \(is not the demo's"):
-        _refuse_other_data(settings, source, set())
+        _refuse_other_data(settings, store, source, set())

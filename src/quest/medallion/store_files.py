@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from quest.errors import DataFileError
-from quest.store.base import SHA256, SOURCE_MODIFIED, ObjectInfo, hash_object, read_head
+from quest.store.base import SOURCE_MODIFIED, ObjectInfo, read_head, stored_sha256
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def source_of(
     return SourceFile(
         key=info.key,
         source_file=name,
-        sha256=info.metadata.get(SHA256) or hash_object(store, info.key).sha256,
+        sha256=stored_sha256(store, info),
         modified=info.metadata.get(SOURCE_MODIFIED, ""),
         size=info.size,
         kind=kind,

@@ -422,7 +422,7 @@ def serve_forever(data_dir: str | Path | None = None, port: int = 0) -> None:
                 # Only where the signal would kill it: `nohup` (SIGHUP ignored) and a program
                 # with a handler of its own keep theirs.
                 if signal.getsignal(stop) is signal.SIG_DFL:
-                    signal.signal(stop, _stop_on_sigterm)
+                    signal.signal(stop, _stop_on_signal)
                     stack.callback(signal.signal, stop, signal.SIG_DFL)
         try:
             _serve(stack, data_dir, port)
@@ -464,8 +464,8 @@ class _Terminated(Exception):
 _STOPS = (signal.SIGTERM, signal.SIGHUP)
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
+def _stop_on_signal(signum: int, frame: object) -> None:
     for stop in _STOPS:  # a second signal must not cut the sample's removal short
-        if signal.getsignal(stop) is _stop_on_sigterm:
+        if signal.getsignal(stop) is _stop_on_signal:
             signal.signal(stop, signal.SIG_IGN)
     raise _Terminated

@@ -6,9 +6,7 @@ loopback port, runs `quest_pipeline` with the store under the home, and prints t
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from quest.config import Settings, validate_home
 from quest.errors import ConfigError
@@ -16,6 +14,9 @@ from quest.mirror.sample import generate_sample
 from quest.mirror.server import MirrorServer
 from quest.runner.local import run_workflow
 from quest.runner.record import SKIPPED
+from quest.store import LocalStore
+from quest.store.base import hash_file, stored_sha256
+from quest.store.credentials import open_settings_store
 
 DEMO_CONTACT = "quest-demo@example.org"
 
@@ -50,7 +51,8 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
     say = (lambda line: None) if quiet else out
     # The mirror's URLs are known once it listens; the store is the same whatever they are.
     where = demo_settings(settings, "", "")
-    if urlsplit(where.store_uri).scheme not in ("", "file"):
+    store = open_settings_store(where)  # (opening reads and writes nothing)
+    if not isinstance(store, LocalStore):
         raise ConfigError(
             f"quest demo writes the sample into the store, and QUEST_STORE={where.store_uri} is "
             "not a local folder: unset QUEST_STORE, and the demo uses <home>/store"
@@ -59,7 +61,7 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
     # The previous demo's sample (an older quest may have generated another) is the demo's too.
     previous = _sample_digests(where, home / "demo-source")
     source = generate_sample(home / "demo-source")
-    _refuse_other_data(where, source, previous)
+    _refuse_other_data(where, store, source, previous)
     say(f"quest demo: sample written to {source}")
     with MirrorServer(source) as mirror:
         say(f"quest demo: serving it as BLS and DataUSA on {mirror.url}")
@@ -81,10 +83,12 @@ def _sample_digests(settings: Settings, source: Path) -> set[tuple[str, str]]:
     population = source / "datausa" / "population.json"
     if population.is_file():
         files[settings.datausa_key] = population
-    return {(key, _sha256(path.read_bytes())) for key, path in files.items()}
+    return {(key, hash_file(str(path)).sha256) for key, path in files.items()}
 
 
-def _refuse_other_data(settings: Settings, source: Path, previous: set[tuple[str, str]]) -> None:
+def _refuse_other_data(
+    settings: Settings, store, source: Path, previous: set[tuple[str, str]]
+) -> None:
     """Refuse a store holding BLS or DataUSA files that are neither this sample's nor the
     previous demo's, byte for byte: the demo's sync would replace or delete them (a `quest run`
     of the live sources, or of another mirror, wrote them into the same home).
@@ -92,16 +96,13 @@ def _refuse_other_data(settings: Settings, source: Path, previous: set[tuple[str
     Raises:
         ConfigError: naming the store, a few of those files and the way out.
     """
-    from quest.store.credentials import open_settings_store
-
-    store = open_settings_store(settings)
     known = _sample_digests(settings, source) | previous
     stored = store.list(settings.bls_prefix)
     population = store.head(settings.datausa_key)
     if population is not None:
         stored[settings.datausa_key] = population
     other = sorted(
-        key for key, info in stored.items() if (key, _stored_sha256(store, info)) not in known
+        key for key, info in stored.items() if (key, stored_sha256(store, info)) not in known
     )
     if other:
         shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
@@ -111,19 +112,6 @@ def _refuse_other_data(settings: Settings, source: Path, previous: set[tuple[str
             "of other sources, or of an edited sample, wrote them). Run the demo in a home of "
             f"its own (QUEST_HOME=.quest-demo make demo), or remove {settings.home} first"
         )
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _stored_sha256(store, info) -> str:
-    """The stored body's sha256: from its metadata, else read (a body whose metadata a killed
-    run did not write)."""
-    if info.sha256:
-        return info.sha256
-    with store.open(info.key) as body:
-        return hashlib.file_digest(body, "sha256").hexdigest()
 
 
 def _next_step(record) -> str:

@@ -139,6 +139,12 @@ def hash_object(store: Store, key: str, chunk_size: int = 1 << 20) -> Hasher:
         return hash_stream(handle, chunk_size)
 
 
+def stored_sha256(store: Store, info: ObjectInfo) -> str:
+    """An object's sha256: from its metadata, else hashed from its body (metadata a killed run
+    did not write)."""
+    return info.sha256 or hash_object(store, info.key).sha256
+
+
 def read_head(store: Store, key: str, limit: int = 65536) -> bytes:
     """The first `limit` bytes of an object (enough for a header line)."""
     with store.open(key) as handle:
