@@ -452,3 +452,9 @@ def test_a_blank_code_in_pr_period_makes_no_blank_period_known(spark, spark_sett
     assert _quarantine(spark, settings, "pr.data.0.Current") == [("period_known", "")]
     periods = spark.table(settings.table("silver", "bls_observations")).select("period")
     assert [r[0] for r in periods.collect()] == ["Q01"]
+    # The blank code is no row of pr.period's view either: quarantined under its own rule.
+    quarantine = spark.table(settings.table("silver", "quarantine"))
+    blank_rows = quarantine.where(F.col("source_file") == "pr.period").collect()
+    assert [r["rule"] for r in blank_rows] == ["code_present"]
+    view = spark.table(settings.table("silver", "pr_period"))
+    assert [r["period"] for r in view.collect()] == ["Q01"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime
 
 import pytest
 from chispa import assert_df_equality
@@ -21,6 +22,8 @@ OBS = T.StructType(
     + [T.StructField("_field_count", T.IntegerType())]
 )
 GOOD = ("f", "PRS30006011", "1995", "Q01", "2.6", "", 5)
+# The latest year the rules accept: next year, by the date the query runs (UTC in this session).
+NEXT_YEAR = datetime.now(UTC).year + 1
 KEY = ["source_file", "series_id", "year", "period"]
 
 
@@ -55,6 +58,11 @@ CASES = [
     # Java's `$` matches before a final line terminator; the patterns end with \z instead.
     (("f", "PRS30006011", "1995\u2028", "Q01", "2.6", "", 5), "year_integer"),
     (("f", "PRS30006011", "1995\u0085", "Q01", "2.6", "", 5), "year_integer"),
+    # Four digits, and still no year a BLS observation can have.
+    (("f", "PRS30006011", "0000", "Q01", "2.6", "", 5), "year_plausible"),
+    (("f", "PRS30006011", "1899", "Q01", "2.6", "", 5), "year_plausible"),
+    (("f", "PRS30006011", str(NEXT_YEAR + 1), "Q01", "2.6", "", 5), "year_plausible"),
+    (("f", "PRS30006011", "2099", "Q01", "2.6", "", 5), "year_plausible"),
     (("f", "PRS30006011\u2029", "1995", "Q01", "2.6", "", 5), "series_id_format"),
     (("f", "PRS30006011", "1995", "Q01", "2.6\u2028", "", 5), "value_numeric"),
     (("f", "PRS30006011", "1995", "Q06", "2.6", "", 5), "period_known"),
@@ -195,8 +203,8 @@ def test_observation_keys_unique_fails_on_a_year_that_is_no_integer(spark):
 # Rows the rules accept, some of them at the edges of what they accept.
 VALID_EDGES = [
     GOOD,
-    ("f", "PRS30006011", "0000", "Q05", "0", None, 5),
-    ("f", "PRS30006011", "9999", "Q04", "-123456789012345.999", "R", 5),
+    ("f", "PRS30006011", "1900", "Q05", "0", None, 5),
+    ("f", "PRS30006011", str(NEXT_YEAR), "Q04", "-123456789012345.999", "R", 5),
     ("f", "PRZZZZZZZZZ", "2027", "Q01", "1.0", "", 5),
     ("g", "PRS30006011", "1995", "Q01", "2.6", "", 5),
 ]
@@ -300,6 +308,9 @@ def test_bad_row_that_is_also_duplicated_is_quarantined_not_deduplicated(spark):
         (("20x3", "1", "01000US", None), "year_integer"),
         # A JSON string may end with a newline, which Java's `$` would accept.
         (("2013\n", "1", "01000US", None), "year_integer"),
+        (("1899", "1", "01000US", None), "year_plausible"),
+        ((str(NEXT_YEAR + 1), "1", "01000US", None), "year_plausible"),
+        ((str(NEXT_YEAR), "1", "01000US", None), None),
         (("2013", "1", None, "04000US06"), "national_level"),
         # Another nation's population is not the United States'.
         (("2013", "1", "02000CA", None), "national_level"),
@@ -357,7 +368,8 @@ def _rules_text() -> str:
 # (The digest of version 2 was first pinned without the rules' expressions, so that a changed
 # check, `> 0` made `>= 0`, left it as it was; the rules themselves are those of version 2.)
 _V2 = "ee5f72f6586dd0f5c5a3a64b5bc9503dfa80fc27346a07ae0c53f55556003cf3"  # pragma: allowlist secret
-RULES_DIGESTS = {2: _V2}
+_V3 = "4f7327574cc37bfe4fb9fa8657cf4c42bf26a9ceeb1aa4b67779918ce2bcdc65"  # pragma: allowlist secret
+RULES_DIGESTS = {2: _V2, 3: _V3}
 
 
 def test_the_rules_version_names_these_rules(spark):

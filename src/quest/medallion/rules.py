@@ -18,6 +18,7 @@ from quest.medallion.transforms import (
     DUPLICATE,
     FIELD_COUNT,
     MAPPING_FIELDS,
+    MAPPING_KEY,
     MAPPING_WIDTH,
     OBSERVATION_FIELDS,
     OBSERVATION_KEY,
@@ -30,8 +31,9 @@ from quest.sources.population import US_NATION_ID
 # applies the rules again to every file loaded with others (`silver.load_manifest.rules`), and
 # the medallion runs once more after the upgrade. tests/medallion/test_rules.py pins the rules
 # this version names: change a rule without bumping it and that test fails.
-# 1: the rules until 1 Dec 2026; 2: text_utf8, mapping codes, population exactness and nation.
-RULES_VERSION = 2
+# 1: the rules until 1 Dec 2026; 2: text_utf8, mapping codes, population exactness and nation;
+# 3: year_plausible (observations and population), code_present (mapping files).
+RULES_VERSION = 3
 FAILED_RULE = "_failed_rule"
 OUTCOME = "_outcome"
 VALID, QUARANTINED, REMOVED = "valid", "quarantined", "duplicate"
@@ -46,6 +48,10 @@ VALUE_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,3})?\z"
 NUMBER_PATTERN = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\z"
 SERIES_PATTERN = r"^PR[A-Z][0-9A-Z]{8}\z"
 YEAR_PATTERN = r"^[0-9]{4}\z"
+# The earliest year a row may name (BLS productivity series begin in 1947, its oldest series of
+# any survey in 1913); the latest is next year, on the day the rules run: `0000` and `2099` are
+# four digits, and no observation or population of theirs exists.
+FIRST_PLAUSIBLE_YEAR = 1900
 # The population rule also refuses a number silver's BIGINT column cannot hold, and any text
 # around it (`transforms.POPULATION_TYPE` reads it exactly).
 _BIGINT_MAX = 2**63 - 1
@@ -109,6 +115,7 @@ def observation_rules(periods: tuple[str, ...] = DEFAULT_PERIODS) -> list[Rule]:
             _matches("series_id", SERIES_PATTERN),
         ),
         Rule("year_integer", "year is a 4-digit integer", _matches("year", YEAR_PATTERN)),
+        _year_plausible(),
         Rule(
             "period_known",
             f"period is a BLS period code ({', '.join(periods)})",
@@ -138,6 +145,13 @@ def mapping_rules() -> list[Rule]:
             F.col(FIELD_COUNT) == F.col(MAPPING_WIDTH),
         ),
         _text_utf8(~F.exists(F.col(MAPPING_FIELDS), lambda field: ~_utf8(field))),
+        # A line of tabs, or one whose first field is spaces: a row no code can find, which
+        # would stand as a valid row of its view.
+        Rule(
+            "code_present",
+            "the first field, the code (series_id, measure_code...), is not blank",
+            F.col(MAPPING_KEY) != "",
+        ),
     ]
 
 
@@ -154,6 +168,7 @@ def population_rules() -> list[Rule]:
             & ~F.coalesce(F.col("sub_national"), F.lit(False)),
         ),
         Rule("year_integer", "year is a 4-digit integer", _matches("year", YEAR_PATTERN)),
+        _year_plausible(),
         Rule(
             "population_positive_integral",
             "population is a whole number above zero that fits BIGINT",
@@ -162,6 +177,17 @@ def population_rules() -> list[Rule]:
             & (population <= F.lit(_BIGINT_MAX)),
         ),
     ]
+
+
+def _year_plausible() -> Rule:
+    """A 4-digit year from `FIRST_PLAUSIBLE_YEAR` to next year, as the query's own date says
+    (the session's time zone: UTC locally and on Databricks by default)."""
+    year = F.col("year").try_cast("int")
+    return Rule(
+        "year_plausible",
+        f"year is between {FIRST_PLAUSIBLE_YEAR} and next year",
+        year.between(F.lit(FIRST_PLAUSIBLE_YEAR), F.year(F.current_date()) + 1),
+    )
 
 
 def _all(checks) -> Column:

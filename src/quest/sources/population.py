@@ -116,7 +116,8 @@ def _year(record: dict, where: str) -> int:
         raise SourceError(f"{where}: field {name!r} is {_short(record[name])}, not a year")
     value = record[name]
     # Exactly what silver's `year_integer` rule accepts (four ASCII digits, no spaces, not
-    # `2013.0`), so that no answer the sync stores has every record quarantined by silver.
+    # `2013.0`), and within its `year_plausible` (1900 to next year), so that no answer the
+    # sync stores has every record quarantined by silver.
     if isinstance(value, str):
         if not _ASCII_YEAR.fullmatch(value):
             raise SourceError(
