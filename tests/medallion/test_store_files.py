@@ -188,3 +188,39 @@ def test_a_file_that_had_rows_and_now_holds_its_header_alone_is_refused_until_a_
     put(store, f"bls/pr/{name}", body)
     (source,) = list_sources(store, "bls/pr/")
     assert classify(store, source, had_rows=True, accept_prose=True).kind != FileKind.PROSE
+
+
+# Past the 64 KiB the head holds: blank lines, a line of spaces going on over the cut, BOMs on
+# either side of it; a row far down, or on a line that began before the cut.
+_PAD = "\r\n" + " " * 70_000 + "\r\n" + "\t\r\n" * 30_000
+_FAR = {
+    "blank-lines": (_PAD, True),
+    "bom-lines": (_PAD + "\ufeff\ufeff\r\n" * 5, True),
+    "boms-over-the-cut": ("\r\n" * (32768 - 16) + "\ufeff" * 20 + "  \r\n", True),
+    "row-far-down": (_PAD + "PRS1\tM1\r\n", False),
+    "row-after-a-long-blank-line": (_PAD + "\r\n\x1a\x0c" + " " * 65536 + "x", False),
+    "row-on-a-line-over-the-cut": ("\r\n" + " " * 65530 + "PRS1\tM1", False),
+    "bom-after-a-space-over-the-cut": (
+        "\r\n" * (32768 - 16) + "\ufeff" * 20 + " \ufeff\r\n",
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "header"),
+    [("pr.data.0.Current", HEADER), ("pr.series", "series_id\tmeasure_code")],
+)
+@pytest.mark.parametrize(("after", "alone"), list(_FAR.values()), ids=list(_FAR))
+def test_a_header_alone_is_seen_past_the_head_the_check_reads_first(
+    tmp_path, name, header, after, alone
+):
+    # A header and more than 64 KiB of blank lines passed for a file with rows further on, and
+    # its load deleted every row of the file.
+    body = header + after
+    assert len(body.encode()) > 65536
+    if alone:
+        with pytest.raises(DataFileError, match=rf"{name}: the file holds its header alone"):
+            _classify(tmp_path / "had", name, body, had_rows=True)
+    else:
+        assert _classify(tmp_path / "had", name, body, had_rows=True).kind != FileKind.PROSE

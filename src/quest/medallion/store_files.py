@@ -6,6 +6,7 @@ the first bytes of the object, so a bad file is refused before Spark touches it.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import posixpath
 import re
@@ -136,26 +137,59 @@ def _first_text_line(text: str) -> tuple[int, str]:
 _NO_ROW = " \t\x0b\x0c\x1a\x00"
 
 
-def _header_alone(head: bytes, cut: bool, header_index: int) -> bool:
-    """Whether a file whose whole text is `head` (not `cut`) holds no line after its header
-    with anything but `_NO_ROW` characters in it."""
-    if cut:
+def _holds_row(line: str, line_start: bool) -> bool:
+    """Whether `line` (a whole line, or the part of one a piece of text holds, `line_start` when
+    nothing before it on its line was more than BOMs) holds anything but `_NO_ROW` characters."""
+    return bool((line.lstrip(BOM) if line_start else line).strip(_NO_ROW))
+
+
+def _header_alone(store, key: str, head: bytes, cut: bool, header_index: int) -> bool:
+    """Whether the object `key`, whose first bytes are `head` (`cut` when it goes on beyond
+    them), holds no line after its header with anything but `_NO_ROW` characters in it.
+
+    Decided from the head when it holds a row or is the whole file; otherwise (a header and 64
+    KiB of blank lines, which would pass for a file with rows further on) the rest of the object
+    is read, in pieces, until a row shows.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    lines = EOL.split(decoder.decode(head, final=not cut))[header_index + 1 :]
+    if not lines:  # a header line longer than the head: not decided here, as before
+        return not cut
+    if any(_holds_row(line, True) for line in lines):
         return False
-    lines = EOL.split(head.decode("utf-8", "replace"))[header_index + 1 :]
-    return not any(line.lstrip(BOM).strip(_NO_ROW) for line in lines)
+    if not cut:
+        return True
+    # The head's last line may go on in the next piece: BOMs alone so far may still be dropped.
+    line_start = not lines[-1].lstrip(BOM)
+    with store.open(key) as handle:
+        handle.read(len(head))
+        while piece := handle.read(_HEAD_BYTES):
+            first, *rest = EOL.split(decoder.decode(piece))
+            if _holds_row(first, line_start) or any(_holds_row(line, True) for line in rest):
+                return False
+            ends = rest[-1] if rest else first
+            line_start = not ends.lstrip(BOM) and (bool(rest) or line_start)
+    return not _holds_row(decoder.decode(b"", final=True), line_start)
 
 
 def _refuse_header_alone(
-    source_file: str, head: bytes, cut: bool, header_index: int, had_rows: bool, accept: bool
+    store,
+    source: SourceFile,
+    head: bytes,
+    cut: bool,
+    header_index: int,
+    *,
+    had_rows: bool,
+    accept: bool,
 ) -> None:
     """Refuse a file that had rows (`had_rows`) and now holds its header alone, unless a full
     refresh `accept`s it."""
-    if had_rows and not accept and _header_alone(head, cut, header_index):
+    if had_rows and not accept and _header_alone(store, source.key, head, cut, header_index):
         raise DataFileError(
-            f"{source_file}: the file holds its header alone, but it had rows when last loaded "
-            "(cut short at the source?): it was not loaded and its rows keep their last good "
-            "version. If the source really emptied it, a full refresh accepts it and deletes "
-            "its rows"
+            f"{source.source_file}: the file holds its header alone, but it had rows when last "
+            "loaded (cut short at the source?): it was not loaded and its rows keep their last "
+            "good version. If the source really emptied it, a full refresh accepts it and "
+            "deletes its rows"
         )
 
 
@@ -202,7 +236,9 @@ def classify(
                 f"{', '.join(DATA_HEADER)}, found {line[:120]!r}; the file was not loaded "
                 "and its rows keep their last good version"
             )
-        _refuse_header_alone(source.source_file, head, cut, index, had_rows, accept_prose)
+        _refuse_header_alone(
+            store, source, head, cut, index, had_rows=had_rows, accept=accept_prose
+        )
         return replace(_with(source, FileKind.DATA, "pr_data", line), header_index=index)
     try:
         index, line = first_line_at(head, source.source_file, cut)
@@ -240,7 +276,7 @@ def classify(
     own = own_column(names)
     if own:
         raise DataFileError(f"{source.source_file}: header {line[:120]!r} {own}")
-    _refuse_header_alone(source.source_file, head, cut, index, had_rows, accept_prose)
+    _refuse_header_alone(store, source, head, cut, index, had_rows=had_rows, accept=accept_prose)
     return _with(source, FileKind.MAPPING, mapping_table_name(source.source_file), line)
 
 
