@@ -12,6 +12,7 @@ from quest.sources.body import Download
 from quest.sources.listing import (
     canonical_path,
     crawl,
+    folder_url,
     links_to_its_parent,
     listing_cut_short,
     parse_listing,
@@ -109,6 +110,19 @@ def test_crawl_follows_sub_folders_and_names_files_relative_to_the_root(settings
     files = crawl(session, mirror.bls_url, settings).files
     assert [(f.name, f.size) for f in files] == [("pr.a", 1), ("sub/deeper/pr.b", 2)]
     assert files[1].url == mirror.bls_url + "sub/deeper/pr.b"
+
+
+def test_a_root_url_with_a_query_gets_its_slash_before_the_query(settings, source, mirror):
+    # The slash went after the query ('...pr?sort=name/'): the query changed, the path did not.
+    assert folder_url("https://h/pub/pr?sort=name") == "https://h/pub/pr/?sort=name"
+    assert folder_url("https://h/pub/pr/?sort=name") == "https://h/pub/pr/?sort=name"
+    assert folder_url("https://h/pub/pr#top") == "https://h/pub/pr/#top"
+    assert folder_url("https://h") == "https://h/"
+    source.write("pr.a", b"a")
+    session = requests.Session()
+    session.headers["User-Agent"] = f"quest (+{CONTACT})"
+    files = crawl(session, mirror.bls_url.rstrip("/") + "?sort=name", settings).files
+    assert [(f.name, f.size) for f in files] == [("pr.a", 1)]
 
 
 def test_mirror_answers_conditional_requests_with_304(source, mirror):

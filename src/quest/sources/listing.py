@@ -146,6 +146,15 @@ def _parse_date(match: re.Match) -> str | None:
     return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}"
 
 
+def folder_url(url: str) -> str:
+    """`url` with its path ending in `/`, as a folder's listing is asked for: the slash goes to
+    the end of the path, not after a query (`.../pr?sort=name` -> `.../pr/?sort=name`)."""
+    parts = urlsplit(url)
+    if parts.path.endswith("/"):
+        return url
+    return urlunsplit(parts._replace(path=parts.path + "/"))
+
+
 def canonical_url(url: str) -> str:
     """`url` with its path in its canonical spelling (`canonical_path`)."""
     parts = urlsplit(url)
@@ -270,7 +279,7 @@ class _Crawl:
         return SourceError(f"{safe_url(self.root_url)}: {what}; nothing was changed. {fix}")
 
     def add_folder(self, url: str, depth: int) -> None:
-        url = url if url.endswith("/") else url + "/"
+        url = folder_url(url)
         if url in self.seen:
             return
         raw = urlsplit(url).path[len(self.root_path) :]
@@ -326,7 +335,7 @@ def crawl(
         SourceError: a listing page that cannot be fetched, is not HTML or was redirected to
             another path, or a listing past its bounds (bytes, pages, depth).
     """
-    root_url = canonical_url(root_url if root_url.endswith("/") else root_url + "/")
+    root_url = canonical_url(folder_url(root_url))
     state = _Crawl(root_url, settings)
     while state.pending:
         page_url, depth = state.pending.pop()
