@@ -6,14 +6,15 @@ import json
 import re
 import statistics
 from collections import defaultdict
+from datetime import UTC, datetime
 from decimal import Decimal
 
 QUARTERS = ("Q01", "Q02", "Q03", "Q04")
 
 
 # Silver's row rules, as the docs state them (docs/data.md), written again here: five fields,
-# a series id like PRS30006011, a 4-digit year, a BLS period, a value of at most 15 integer and
-# 3 decimal digits; no U+FFFD (a byte that is not UTF-8).
+# a series id like PRS30006011, a 4-digit year from 1900 to next year, a BLS period, a value of
+# at most 15 integer and 3 decimal digits; no U+FFFD (a byte that is not UTF-8).
 _SERIES = re.compile(r"PR[A-Z][0-9A-Z]{8}")
 _YEAR = re.compile(r"[0-9]{4}")
 _VALUE = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,3})?")
@@ -24,8 +25,16 @@ def _usable(fields: list[str]) -> bool:
     if len(fields) != 5 or any("\ufffd" in f for f in fields):
         return False
     sid, year, period, value, _ = fields
-    return all(
-        (_SERIES.fullmatch(sid), _YEAR.fullmatch(year), period in _PERIODS, _VALUE.fullmatch(value))
+    return (
+        all(
+            (
+                _SERIES.fullmatch(sid),
+                _YEAR.fullmatch(year),
+                period in _PERIODS,
+                _VALUE.fullmatch(value),
+            )
+        )
+        and 1900 <= int(year) <= datetime.now(UTC).year + 1
     )
 
 

@@ -8,6 +8,7 @@ trimmed strings, before any cast, so a bad value is reported as it was, never as
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -48,9 +49,12 @@ VALUE_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,3})?\z"
 NUMBER_PATTERN = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\z"
 SERIES_PATTERN = r"^PR[A-Z][0-9A-Z]{8}\z"
 YEAR_PATTERN = r"^[0-9]{4}\z"
+# A code that is no code: nothing, or only white space, NUL and ^Z (what a line may hold and
+# still hold no row, `store_files._NO_ROW`).
+BLANK_PATTERN = r"^[\s\x00\x1a]*\z"
 # The earliest year a row may name (BLS productivity series begin in 1947, its oldest series of
-# any survey in 1913); the latest is next year, on the day the rules run: `0000` and `2099` are
-# four digits, and no observation or population of theirs exists.
+# any survey in 1913); the latest is the year after the load's (UTC), as the population sync
+# allows: `0000` and `2099` are four digits, and no observation or population of theirs exists.
 FIRST_PLAUSIBLE_YEAR = 1900
 # The population rule also refuses a number silver's BIGINT column cannot hold, and any text
 # around it (`transforms.POPULATION_TYPE` reads it exactly).
@@ -95,8 +99,11 @@ def _whole_positive(number: Column) -> Column:
     return number.isNotNull() & (number > 0) & (number == F.floor(number))
 
 
-def observation_rules(periods: tuple[str, ...] = DEFAULT_PERIODS) -> list[Rule]:
-    """The checks of a BLS observation, in the order they are reported."""
+def observation_rules(
+    periods: tuple[str, ...] = DEFAULT_PERIODS, last_year: int | None = None
+) -> list[Rule]:
+    """The checks of a BLS observation, in the order they are reported; `last_year` is the
+    latest year a row may name (default: next year, UTC)."""
     return [
         Rule(
             "column_count",
@@ -115,7 +122,7 @@ def observation_rules(periods: tuple[str, ...] = DEFAULT_PERIODS) -> list[Rule]:
             _matches("series_id", SERIES_PATTERN),
         ),
         Rule("year_integer", "year is a 4-digit integer", _matches("year", YEAR_PATTERN)),
-        _year_plausible(),
+        _year_plausible(last_year),
         Rule(
             "period_known",
             f"period is a BLS period code ({', '.join(periods)})",
@@ -150,12 +157,13 @@ def mapping_rules() -> list[Rule]:
         Rule(
             "code_present",
             "the first field, the code (series_id, measure_code...), is not blank",
-            F.col(MAPPING_KEY) != "",
+            ~F.col(MAPPING_KEY).rlike(BLANK_PATTERN),
         ),
     ]
 
 
-def population_rules() -> list[Rule]:
+def population_rules(last_year: int | None = None) -> list[Rule]:
+    """The checks of a population record; `last_year` as in `observation_rules`."""
     population = F.col("population").try_cast(POPULATION_TYPE)
     return [
         Rule("record_is_object", "the record is a JSON object", F.col("record_parsed")),
@@ -168,7 +176,7 @@ def population_rules() -> list[Rule]:
             & ~F.coalesce(F.col("sub_national"), F.lit(False)),
         ),
         Rule("year_integer", "year is a 4-digit integer", _matches("year", YEAR_PATTERN)),
-        _year_plausible(),
+        _year_plausible(last_year),
         Rule(
             "population_positive_integral",
             "population is a whole number above zero that fits BIGINT",
@@ -179,14 +187,20 @@ def population_rules() -> list[Rule]:
     ]
 
 
-def _year_plausible() -> Rule:
-    """A 4-digit year from `FIRST_PLAUSIBLE_YEAR` to next year, as the query's own date says
-    (the session's time zone: UTC locally and on Databricks by default)."""
-    year = F.col("year").try_cast("int")
+def last_plausible_year(now: datetime | None = None) -> int:
+    """The latest year a row may name: the year after `now`'s (default: now), in UTC."""
+    return (now or datetime.now(UTC)).astimezone(UTC).year + 1
+
+
+def _year_plausible(last_year: int | None) -> Rule:
+    """A 4-digit year from `FIRST_PLAUSIBLE_YEAR` to `last_year` (default: next year, UTC).
+    Silver passes the year after its load's: one bound for every query of the load, never
+    below the one the population sync checked (the sync ran before it)."""
+    last = last_plausible_year() if last_year is None else last_year
     return Rule(
         "year_plausible",
-        f"year is between {FIRST_PLAUSIBLE_YEAR} and next year",
-        year.between(F.lit(FIRST_PLAUSIBLE_YEAR), F.year(F.current_date()) + 1),
+        f"year is between {FIRST_PLAUSIBLE_YEAR} and the year after the load's",
+        F.col("year").try_cast("int").between(FIRST_PLAUSIBLE_YEAR, last),
     )
 
 

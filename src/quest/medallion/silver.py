@@ -530,7 +530,7 @@ def _load_observations(load: _SilverLoad, files: list[str], gone: list[str]) -> 
         observations_from_bronze(raw)
     )
     periods = _known_periods(load)
-    rules = R.observation_rules(periods)
+    rules = R.observation_rules(periods, R.last_plausible_year(load.now))
     created = S.ensure_table(spark, name, S.OBSERVATIONS)
     load.commits.add(name, created)
     # Append only when the table holds nothing of these files: a run killed after its append
@@ -610,7 +610,7 @@ def _load_population(load: _SilverLoad, source_file: str) -> FileResult:
     staged = population_from_bronze(bronze.where(F.col("_source_file") == source_file))
     split = load.split(
         staged,
-        R.population_rules(),
+        R.population_rules(R.last_plausible_year(load.now)),
         ["year"],
         ["population", "nation_id"],
         _POP_QUARANTINE,
