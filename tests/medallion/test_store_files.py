@@ -224,3 +224,30 @@ def test_a_header_alone_is_seen_past_the_head_the_check_reads_first(
             _classify(tmp_path / "had", name, body, had_rows=True)
     else:
         assert _classify(tmp_path / "had", name, body, had_rows=True).kind != FileKind.PROSE
+
+
+class _ShortReads(LocalStore):
+    """A store whose bodies answer at most 1,000 bytes a read, as a socket may."""
+
+    def open(self, key):
+        handle = super().open(key)
+        read = handle.read
+        handle.read = lambda n=-1: read(1000 if n is None or n < 0 else min(n, 1000))
+        return handle
+
+
+@pytest.mark.parametrize(("after", "alone"), list(_FAR.values()), ids=list(_FAR))
+@pytest.mark.parametrize("before", ["", "\r\n \r\n"], ids=["header-first", "blank-lines-first"])
+def test_the_header_alone_check_reads_whole_heads_from_a_store_answering_short_reads(
+    tmp_path, after, alone, before
+):
+    # Read once, a head came back short; skipped once, the rest was read from the wrong place
+    # (the header taken for a row, a character cut in two read as U+FFFD).
+    store = _ShortReads(tmp_path)
+    put(store, "bls/pr/pr.series", before + "series_id\tmeasure_code" + after)
+    (source,) = list_sources(store, "bls/pr/")
+    if alone:
+        with pytest.raises(DataFileError, match="the file holds its header alone"):
+            classify(store, source, had_rows=True)
+    else:
+        assert classify(store, source, had_rows=True).kind == FileKind.MAPPING

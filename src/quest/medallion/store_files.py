@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from quest.errors import DataFileError
-from quest.store.base import SOURCE_MODIFIED, ObjectInfo, read_head, stored_sha256
+from quest.store.base import SOURCE_MODIFIED, ObjectInfo, read_head, read_up_to, stored_sha256
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,8 @@ def _header_alone(store, key: str, head: bytes, cut: bool, header_index: int) ->
     # The head's last line may go on in the next piece: BOMs alone so far may still be dropped.
     line_start = not lines[-1].lstrip(BOM)
     with store.open(key) as handle:
-        handle.read(len(head))
+        if len(read_up_to(handle, len(head))) < len(head):  # replaced since: no row seen
+            return True
         while piece := handle.read(_HEAD_BYTES):
             first, *rest = EOL.split(decoder.decode(piece))
             if _holds_row(first, line_start) or any(_holds_row(line, True) for line in rest):

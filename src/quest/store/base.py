@@ -145,7 +145,21 @@ def stored_sha256(store: Store, info: ObjectInfo) -> str:
     return info.sha256 or hash_object(store, info.key).sha256
 
 
+def read_up_to(handle, limit: int) -> bytes:
+    """`limit` bytes from `handle`, fewer only at its end: a stream's `read(n)` may return fewer
+    bytes than it still holds (a socket's answer, as botocore's body may pass on)."""
+    parts, got = [], 0
+    while got < limit:
+        part = handle.read(limit - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
 def read_head(store: Store, key: str, limit: int = 65536) -> bytes:
-    """The first `limit` bytes of an object (enough for a header line)."""
+    """The first `limit` bytes of an object (enough for a header line): all of them when the
+    object is that long."""
     with store.open(key) as handle:
-        return handle.read(limit)
+        return read_up_to(handle, limit)
