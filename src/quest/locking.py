@@ -13,7 +13,9 @@ from quest.errors import LockError
 
 
 @contextlib.contextmanager
-def file_lock(path: str | Path, what: str, timeout: float = 0.0, opener=None):
+def file_lock(
+    path: str | Path, what: str, timeout: float = 0.0, opener=None, holder: str = "another run"
+):
     """Hold an exclusive lock on `path` for the duration of the block.
 
     Args:
@@ -22,6 +24,7 @@ def file_lock(path: str | Path, what: str, timeout: float = 0.0, opener=None):
         timeout: seconds to wait for the lock before giving up (0: do not wait).
         opener: `open`'s opener, which then also creates the folder (a store uses one that
             never follows a symbolic link).
+        holder: what holds it, for the error message; the holder's own line (`pid N`) follows.
 
     Raises:
         LockError: when another process holds the lock past `timeout`.
@@ -37,9 +40,11 @@ def file_lock(path: str | Path, what: str, timeout: float = 0.0, opener=None):
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    held = handle.read(200).strip()
                     raise LockError(
-                        f"the {what} is held by another run; wait for it to finish "
-                        "or set QUEST_LOCK_TIMEOUT to wait for it"
+                        f"the {what} is held by {holder}{f' ({held})' if held else ''}; wait "
+                        "for it to finish or set QUEST_LOCK_TIMEOUT to wait for it"
                     ) from None
                 time.sleep(0.2)
         handle.seek(0)

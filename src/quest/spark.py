@@ -77,6 +77,40 @@ def java_property(name: str, value: str) -> str:
     return f'"-D{name}={escaped}"'
 
 
+# The local catalog is an embedded Derby database, which one JVM at a time may open, and holds
+# until that JVM ends. A second process starting Spark on the same home (a `quest report` or a
+# notebook while a run loads, two notebooks) failed in Hive's client on Derby's lock ("Unable to
+# instantiate ...SessionHiveMetaStoreClient", which `quest report` called a bug). The process
+# that starts a local session now holds this lock until it ends, and a second one is told who
+# holds it before its JVM starts.
+CATALOG_LOCK = "catalog.lock"
+_held_catalogs: dict[Path, contextlib.ExitStack] = {}
+
+
+def hold_catalog(home: Path, timeout: float = 0.0) -> None:
+    """Hold the lock on the local catalog under `home` until this process ends (a second call
+    for the same home holds nothing more).
+
+    Raises:
+        LockError: another process holds it past `timeout` seconds; the message names it.
+    """
+    from quest.locking import file_lock
+
+    key = home.resolve()
+    if key in _held_catalogs:
+        return
+    held = contextlib.ExitStack()
+    held.enter_context(
+        file_lock(
+            key / CATALOG_LOCK,
+            f"local catalog under {home} (Spark's embedded Derby metastore: one process at a time)",
+            timeout,
+            holder="another process: a run, a `quest report`, a notebook or a Spark session",
+        )
+    )
+    _held_catalogs[key] = held
+
+
 def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | None = None):
     """The SparkSession for `settings`: the active one on Databricks, a local Delta one here.
 
@@ -93,6 +127,7 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
     from delta import configure_spark_with_delta_pip
 
     home = validate_home(settings)
+    hold_catalog(home, settings.lock_timeout)
     metastore = home / "metastore_db"
     builder = SparkSession.builder.master(os.environ.get("QUEST_SPARK_MASTER", "local[2]"))
     builder = builder.appName(app_name)

@@ -42,3 +42,43 @@ def test_second_quest_run_on_a_locked_home_exits_7_with_a_clear_message(tmp_path
     assert f"run lock on {home}" in err and "held by another run" in err
     assert "QUEST_LOCK_TIMEOUT" in err
     assert not (home / "runs").exists(), "the refused run must not have started any task"
+
+
+def test_a_second_process_starting_spark_on_a_home_in_use_is_told_who_holds_its_catalog(tmp_path):
+    # Spark's local catalog is an embedded Derby database, one JVM at a time: a `quest report`
+    # during a run's load failed inside Hive's client with Derby's "Another instance of Derby
+    # may have already booted the database".
+    home = tmp_path / "home"
+    (home / "metastore_db").mkdir(parents=True)
+    code = f"""
+        import sys
+        from pathlib import Path
+        from quest.spark import hold_catalog
+        hold_catalog(Path({str(home)!r}))
+        hold_catalog(Path({str(home)!r}))  # the holder's own second call waits for nothing
+        print("held", flush=True)
+        sys.stdin.read()
+        """
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        report = subprocess.run(
+            [sys.executable, "-m", "quest", "report", "--home", str(home)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert report.returncode == 7, report.stderr
+    assert f"local catalog under {home}" in report.stderr
+    assert f"(pid {holder.pid})" in report.stderr
+    assert "QUEST_LOCK_TIMEOUT" in report.stderr
+    assert "Traceback" not in report.stderr
+    assert not (home / "engine.log").exists(), "no JVM may start for a refused session"
