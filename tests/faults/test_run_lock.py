@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
 import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from quest.cli import main
+from quest.errors import ConfigError, StoreError
+from quest.locking import file_lock
 
 
 def test_second_quest_run_on_a_locked_home_exits_7_with_a_clear_message(tmp_path, capsys):
@@ -82,3 +89,21 @@ def test_a_second_process_starting_spark_on_a_home_in_use_is_told_who_holds_its_
     assert "QUEST_LOCK_TIMEOUT" in report.stderr
     assert "Traceback" not in report.stderr
     assert not (home / "engine.log").exists(), "no JVM may start for a refused session"
+
+
+@pytest.mark.parametrize(
+    ("error", "raised"), [(None, ConfigError), (StoreError, StoreError)], ids=["home", "store"]
+)
+def test_a_file_system_without_locks_is_named_not_called_a_bug(
+    tmp_path, monkeypatch, error, raised
+):
+    # flock's ENOLCK (NFS without its lock daemon) came out as an OSError, "a bug in quest".
+    def no_locks(_fd, _op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    path = tmp_path / "home" / "run.lock"
+    kwargs = {} if error is None else {"error": error}
+    lock = file_lock(path, "run lock", **kwargs)
+    with pytest.raises(raised, match=rf"cannot take the run lock: {path}: No locks available"):
+        lock.__enter__()

@@ -438,6 +438,7 @@ class LocalStore:
             f"{name} lock on {self.uri}",
             timeout,
             opener=opener,
+            error=StoreError,
         )
 
 
