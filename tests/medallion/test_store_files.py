@@ -18,6 +18,7 @@ from quest.medallion.store_files import (
 from quest.store import LocalStore
 from tests.bls_text import HEADER, data_file, data_line
 from tests.medallion.helpers import put
+from tests.stores import ShortReads
 
 
 def _classify(tmp_path, name: str, body: bytes | str, had_rows: bool = False) -> SourceFile:
@@ -226,16 +227,6 @@ def test_a_header_alone_is_seen_past_the_head_the_check_reads_first(
         assert _classify(tmp_path / "had", name, body, had_rows=True).kind != FileKind.PROSE
 
 
-class _ShortReads(LocalStore):
-    """A store whose bodies answer at most 1,000 bytes a read, as a socket may."""
-
-    def open(self, key):
-        handle = super().open(key)
-        read = handle.read
-        handle.read = lambda n=-1: read(1000 if n is None or n < 0 else min(n, 1000))
-        return handle
-
-
 @pytest.mark.parametrize(("after", "alone"), list(_FAR.values()), ids=list(_FAR))
 @pytest.mark.parametrize("before", ["", "\r\n \r\n"], ids=["header-first", "blank-lines-first"])
 def test_the_header_alone_check_reads_whole_heads_from_a_store_answering_short_reads(
@@ -243,7 +234,7 @@ def test_the_header_alone_check_reads_whole_heads_from_a_store_answering_short_r
 ):
     # Read once, a head came back short; skipped once, the rest was read from the wrong place
     # (the header taken for a row, a character cut in two read as U+FFFD).
-    store = _ShortReads(tmp_path)
+    store = ShortReads(tmp_path)
     put(store, "bls/pr/pr.series", before + "series_id\tmeasure_code" + after)
     (source,) = list_sources(store, "bls/pr/")
     if alone:

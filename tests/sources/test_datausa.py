@@ -10,7 +10,8 @@ import pytest
 
 from quest.errors import SourceError
 from quest.mirror.server import MirrorServer
-from quest.sources.datausa import ARRIVAL, parse_population, sync_datausa
+from quest.sources.datausa import ARRIVAL, _stored_years, parse_population, sync_datausa
+from tests.stores import ShortReads
 
 from .support import stored_bytes
 
@@ -41,6 +42,18 @@ def test_tesseract_answer_is_stored_byte_for_byte_and_not_rewritten(
     assert first.changed and first.records == 10 and 2020 not in first.years
     assert stored_bytes(store)[KEY] == original.read_bytes()
     assert (second.changed, second.bytes_up) == (False, 0)
+
+
+def test_the_stored_years_are_read_whole_from_a_store_answering_short_reads(tmp_path, real):
+    # One read took the first bytes of the stored answer for all of it: the copy did not parse,
+    # and the years guard let any answer replace it.
+    store = ShortReads(tmp_path / "store")
+    body = (real / "population.tesseract.json").read_bytes()
+    assert len(body) > ShortReads.most
+    store.put_bytes(KEY, body, {})
+    years = _stored_years(store, KEY)
+    assert years == [r.year for r in parse_population(json.loads(body), KEY)]
+    assert len(years) == 10
 
 
 def test_legacy_answer_is_accepted_and_stored(settings, store, tmp_path, real):

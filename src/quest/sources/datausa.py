@@ -38,6 +38,7 @@ from quest.store.base import (
     SOURCE_SIZE,
     Store,
     folder_of,
+    read_up_to,
 )
 from quest.store.credentials import open_settings_store
 
@@ -147,7 +148,7 @@ def _stored_years(store: Store, key: str) -> list[int]:
     if store.head(key) is None:
         return []
     with store.open(key) as handle:
-        body = handle.read(MAX_ANSWER_BYTES + 1)
+        body = read_up_to(handle, MAX_ANSWER_BYTES + 1)
     try:
         return [r.year for r in parse_population(decode_answer(body, key), key)]
     except SourceError as exc:

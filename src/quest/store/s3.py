@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from quest.errors import ConfigError, LockError, StoreError
 from quest.redaction import hide_userinfo
-from quest.store.base import SHA256, ObjectInfo, hash_file, key_segments
+from quest.store.base import SHA256, ObjectInfo, hash_file, key_segments, read_up_to
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +353,7 @@ class S3Lock:
     def _holder(self) -> tuple[str, float, str] | None:
         try:
             answer = self.store.client.get_object(Bucket=self.store.bucket, Key=self.key)
-            body = answer["Body"].read(4096)
+            body = read_up_to(answer["Body"], 4096)
         except ClientError as exc:
             if _code(exc) in ("404", "NoSuchKey"):
                 return None
