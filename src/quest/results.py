@@ -167,7 +167,19 @@ class LayerResult:
 
     @property
     def rows_written(self) -> int | None:
-        return _total(f.rows_written for f in self.files)
+        """Rows the load wrote, updated or deleted in its tables (a task's `rows_written`): for a
+        table that counts the rows its MERGE or append inserted, updated and deleted, their sum
+        (a file checked again that changed no row wrote none, where its files' `rows_written`
+        are every valid row it holds); for any other, the rows its files put in it (bronze's
+        tables, silver's `pr_mapping`, which replaces a file's rows whole)."""
+        counted = {
+            name: [t.rows_inserted, t.rows_updated, t.rows_deleted]
+            for name, t in self.tables.items()
+            if (t.rows_inserted, t.rows_updated, t.rows_deleted) != (None, None, None)
+        }
+        merged = [sum(n or 0 for n in counts) for counts in counted.values()]
+        put = [f.rows_written for f in self.files if f.table not in counted]
+        return _total([*merged, *put])
 
     @property
     def rows_quarantined(self) -> int | None:

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from quest.config import Settings
 from quest.medallion import create_gold_views, load_bronze, load_silver
 from quest.medallion.report import gold_report, quarantine_summary
+from quest.results import TaskResult
 from quest.store import LocalStore
 from tests.bls_text import data_line
 from tests.medallion import independent
@@ -215,6 +216,8 @@ def test_one_changed_value_updates_one_silver_row_and_the_change_feed_shows_it(s
 
     assert summaries["silver"].tables[name].rows_updated == 1
     assert summaries["silver"].tables[name].rows_inserted == 0
+    # What a run's table and ops.run_history say silver wrote: that row, not every row of the file.
+    assert TaskResult.from_layer(summaries["silver"]).rows_written == 1
     # The MERGE's source was a temporary view: not left behind for a notebook to stumble on.
     assert not [t.name for t in spark.catalog.listTables() if t.name.startswith("quest_")]
     changes = (

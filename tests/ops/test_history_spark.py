@@ -235,7 +235,11 @@ def test_a_task_records_the_figures_of_its_typed_result(spark, spark_settings):
     layer = LayerResult(
         "silver",
         tables={"s.t": TableResult(Action.LOADED, rows_inserted=7, commits=3)},
-        files=[FileResult("pr.data.0.Current", Action.LOADED, rows_written=7, rows_quarantined=2)],
+        files=[
+            FileResult(
+                "pr.data.0.Current", Action.LOADED, "s.t", rows_written=7, rows_quarantined=2
+            )
+        ],
     )
     with recorded_task("load_silver", spark, spark_settings, dbutils, enabled=True) as run:
         run.summary = layer

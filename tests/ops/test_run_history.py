@@ -18,7 +18,7 @@ from quest.ops.run_history import (
     rows_from_record,
     task_metrics,
 )
-from quest.results import Status, TaskResult
+from quest.results import Action, FileResult, LayerResult, Status, TableResult, TaskResult
 from quest.runner import record as rec
 from quest.runner.record import RunRecord, TaskRecord
 
@@ -62,6 +62,33 @@ def test_layer_summaries_sum_rows_written_quarantined_and_delta_versions():
     metrics = task_metrics(silver)
     assert (metrics.rows_written, metrics.rows_quarantined, metrics.delta_versions) == (103, 3, 4)
     assert metrics.changed is True
+
+
+def test_a_layers_rows_written_are_what_its_merges_changed_and_what_its_other_tables_got():
+    # A file checked again holds every valid row (its `rows_written`); its MERGE changed one.
+    observations, mapping = "silver.bls_observations", "silver.pr_mapping"
+    layer = LayerResult(
+        "silver",
+        tables={
+            observations: TableResult(
+                Action.LOADED, rows_inserted=0, rows_updated=1, rows_deleted=0
+            ),
+            mapping: TableResult(Action.LOADED, rows_valid=5),
+            "silver.pr_period": TableResult(Action.LOADED, rows_valid=5),
+        },
+        files=[
+            FileResult("pr.data.0.Current", Action.LOADED, observations, rows_written=44_496),
+            FileResult("pr.period", Action.LOADED, "silver.pr_period", rows_written=5),
+        ],
+    )
+    assert layer.rows_written == 1 + 5
+    assert task_metrics(layer).rows_written == 6
+    bronze = LayerResult(
+        "bronze",
+        tables={"bronze.pr_data": TableResult(Action.LOADED)},
+        files=[FileResult("pr.data.0.Current", Action.LOADED, "bronze.pr_data", rows_written=9)],
+    )
+    assert bronze.rows_written == 9
 
 
 def test_a_layer_with_every_table_unchanged_wrote_nothing():
