@@ -74,7 +74,8 @@ class FileResult(_Counts):
     """What a load did with one source file.
 
     `rows_written` are the rows the file put in its table: every row in bronze, the valid ones in
-    silver, where `rows_in = rows_written + rows_quarantined + rows_duplicates`.
+    silver, where `rows_in = rows_written + rows_quarantined + rows_duplicates`. A file gone
+    from the source (`deleted`) has `rows_deleted`: the rows its last load had put there.
     """
 
     source_file: str
@@ -84,6 +85,7 @@ class FileResult(_Counts):
     rows_written: int | None = None
     rows_quarantined: int | None = None
     rows_duplicates: int | None = None
+    rows_deleted: int | None = None
     error: str = ""
 
 
@@ -167,11 +169,15 @@ class LayerResult:
 
     @property
     def rows_written(self) -> int | None:
-        """Rows the load wrote, updated or deleted in its tables (a task's `rows_written`): for a
-        table that counts the rows its MERGE or append inserted, updated and deleted, their sum
-        (a file checked again that changed no row wrote none, where its files' `rows_written`
-        are every valid row it holds); for any other, the rows its files put in it (bronze's
-        tables, silver's `pr_mapping`, which replaces a file's rows whole)."""
+        """Rows the load wrote, updated or deleted in its tables (a task's `rows_written`).
+
+        - A table that counts what its MERGE or append did gives its rows inserted, updated and
+          deleted: a file checked again whose rows did not change wrote none (its own
+          `rows_written` are every valid row it holds).
+        - Any other table gives the rows its files put there (bronze's tables; silver's
+          `pr_mapping`, which replaces a file's rows whole).
+        - A file gone from the source adds the rows deleted with it (a DELETE of its own).
+        """
         counted = {
             name: [t.rows_inserted, t.rows_updated, t.rows_deleted]
             for name, t in self.tables.items()
@@ -179,7 +185,8 @@ class LayerResult:
         }
         merged = [sum(n or 0 for n in counts) for counts in counted.values()]
         put = [f.rows_written for f in self.files if f.table not in counted]
-        return _total([*merged, *put])
+        gone = [f.rows_deleted for f in self.files]
+        return _total([*merged, *put, *gone])
 
     @property
     def rows_quarantined(self) -> int | None:

@@ -293,8 +293,18 @@ def test_older_current_file_replaces_its_rows_and_answers_follow(spark, pipeline
 
 def test_file_gone_from_the_store_has_its_rows_deleted(spark, pipeline):
     settings, store = pipeline["settings"], pipeline["store"]
+    gone = F.col("_source_file") == "pr.data.1.AllData"
+    had = {
+        "bronze": spark.table(settings.table("bronze", "pr_data")).where(gone).count(),
+        "silver": spark.table(settings.table("silver", "bls_observations"))
+        .where(F.col("source_file") == "pr.data.1.AllData")
+        .count(),
+    }
     store.delete("bls/pr/pr.data.1.AllData")
-    run_all(spark, settings, store)
+    summaries = run_all(spark, settings, store)
+    # What the run table and ops.run_history say each layer wrote: the rows deleted with it.
+    for layer in ("bronze", "silver"):
+        assert TaskResult.from_layer(summaries[layer]).rows_written == had[layer] > 0
     for table in ("bronze.pr_data", "silver.bls_observations"):
         schema, name = table.split(".")
         column = "_source_file" if schema == "bronze" else "source_file"

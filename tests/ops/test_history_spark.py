@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from quest.errors import DataFileError
 from quest.ops import history_store as hs
 from quest.ops.run_history import CHANGED, FAILED, UNCHANGED, TaskRun
 from quest.ops.task_hook import recorded_task, run_context
@@ -209,6 +210,29 @@ def test_a_task_that_succeeds_on_databricks_records_what_it_did(spark, spark_set
         run.summary = TaskResult(status=Status.CHANGED, summary=said)
     (row,) = spark.table(hs.history_table(spark_settings)).where("run_id = '9003'").collect()
     assert (row["status"], row["detail"]) == (CHANGED, said)
+
+
+def test_a_load_that_failed_part_way_records_what_it_wrote(spark, spark_settings):
+    # Bronze loads every good file, then raises a DataFileError naming the bad one, with what
+    # it did as its `result`: the row kept none of it (the hook read a `summary` attribute).
+    dbutils = databricks_dbutils(multitaskParentRunId="9004", jobName="dev_quest_pipeline")
+    name = "bronze.pr_data"
+    error = DataFileError("pr.data.1.AllData: header missing")
+    error.result = LayerResult(
+        "bronze",
+        tables={name: TableResult(Action.LOADED, commits=1)},
+        files=[
+            FileResult("pr.data.0.Current", Action.LOADED, name, rows_written=5),
+            FileResult("pr.data.1.AllData", Action.FAILED, error=str(error)),
+        ],
+    )
+    with (
+        pytest.raises(DataFileError),
+        recorded_task("load_bronze", spark, spark_settings, dbutils, enabled=True),
+    ):
+        raise error
+    (row,) = spark.table(hs.history_table(spark_settings)).where("run_id = '9004'").collect()
+    assert (row["status"], row["rows_written"], row["delta_versions"]) == (FAILED, 5, 1)
 
 
 def test_a_failed_attempt_is_recorded_with_its_error(spark, spark_settings):

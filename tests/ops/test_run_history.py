@@ -83,6 +83,12 @@ def test_a_layers_rows_written_are_what_its_merges_changed_and_what_its_other_ta
     )
     assert layer.rows_written == 1 + 5
     assert task_metrics(layer).rows_written == 6
+    # As JSON (a notebook's exit value, a task value), the same figures.
+    assert task_metrics(layer.to_dict()).rows_written == 6
+    layer.files.append(
+        FileResult("pr.data.1.AllData", Action.DELETED, observations, rows_deleted=7)
+    )
+    assert layer.rows_written == task_metrics(layer.to_dict()).rows_written == 6 + 7
     bronze = LayerResult(
         "bronze",
         tables={"bronze.pr_data": TableResult(Action.LOADED)},

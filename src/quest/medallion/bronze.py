@@ -511,7 +511,7 @@ def _delete_gone(load: _BronzeLoad, source_file: str, entry: dict) -> FileResult
     # Delta writes no version for a DELETE that matches no row (a header-only mapping file).
     if entry.get("rows") != 0:
         load.commits.add(name)
-    return FileResult(source_file, Action.DELETED, table=name)
+    return FileResult(source_file, Action.DELETED, table=name, rows_deleted=entry.get("rows"))
 
 
 def _summarise(

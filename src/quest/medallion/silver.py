@@ -488,7 +488,7 @@ def _delete_gone(load: _SilverLoad, source_file: str) -> FileResult:
         if S.delete_file_rows(load.spark, target, source_file) and entry.get("rows_valid") != 0:
             load.commits.add(target)
     load.entries.pop(source_file)
-    return FileResult(source_file, Action.DELETED, table=name)
+    return FileResult(source_file, Action.DELETED, table=name, rows_deleted=entry.get("rows_valid"))
 
 
 def _known_periods(load: _SilverLoad) -> tuple[str, ...]:

@@ -153,6 +153,17 @@ def summary_line(summary: object) -> str:
     return ""
 
 
+def _layer_result(data: dict) -> LayerResult | None:
+    """A layer's result given as JSON (`LayerResult.to_dict`), read back as one, so that it
+    gives the same figures as the typed result; None for any other shape."""
+    if "layer" not in data or not isinstance(data.get("tables"), dict):
+        return None
+    try:
+        return LayerResult.from_dict(data)
+    except (KeyError, TypeError, ValueError):  # not ours: read table by table below
+        return None
+
+
 def task_metrics(summary: object) -> TaskMetrics:
     """The figures of a task's summary: a BLS or DataUSA sync, or a bronze/silver/gold layer.
 
@@ -185,6 +196,15 @@ def task_metrics(summary: object) -> TaskMetrics:
             files_synced=int(changed), bytes_synced=_int(data.get("bytes_up")), changed=changed
         )
     tables = data.get("tables")
+    layer = _layer_result(data)
+    if layer is not None:
+        entries = [t for t in tables.values() if isinstance(t, dict)]
+        return TaskMetrics(
+            rows_written=layer.rows_written or 0,
+            rows_quarantined=sum(_int(t.get("rows_quarantined")) for t in entries),
+            delta_versions=_int(data.get("commits", data.get("delta_versions"))),
+            changed=not all(t.get("action") == "unchanged" for t in entries),
+        )
     if isinstance(tables, dict | list):
         # Per-table results, keyed by table name or listed (typed results list them).
         listed = tables.values() if isinstance(tables, dict) else tables

@@ -173,8 +173,11 @@ def recorded_task(
     try:
         yield outcome
     except BaseException as exc:
-        # A layer that failed part-way attaches what it did write (e.g. bronze's good files).
-        summary = outcome.summary if outcome.summary is not None else getattr(exc, "summary", None)
+        # A layer that failed part-way attaches what it did write (bronze's good files): a
+        # `DataFileError`'s `result`, an `IncompleteSyncError`'s `summary`.
+        summary = outcome.summary
+        if summary is None:
+            summary = getattr(exc, "result", None) or getattr(exc, "summary", None)
         _safely(record_attempt, spark, settings, ctx, task, started, summary=summary, error=exc)
         raise
     _safely(record_attempt, spark, settings, ctx, task, started, summary=outcome.summary)
