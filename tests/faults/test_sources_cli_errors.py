@@ -230,22 +230,33 @@ def _with_password(url: str) -> str:
     return url.replace("http://", f"http://quest:{PASSWORD}@")
 
 
-@pytest.mark.parametrize("outcome", ["passing", "failing"])
+def _with_token(url: str) -> str:
+    return url + ("&" if "?" in url else "?") + f"access_token={PASSWORD}"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [(o, s) for o in ("passing", "failing") for s in (_with_password, _with_token)],
+    ids=lambda case: f"{case[0]}-{'userinfo' if case[1] is _with_password else 'query'}",
+)
 def test_source_url_passwords_reach_no_output_log_or_store(
-    outcome, world, mirror, capsys, caplog, monkeypatch
+    case, world, mirror, capsys, caplog, monkeypatch
 ):
+    outcome, secret = case
     caplog.set_level(logging.DEBUG)
-    monkeypatch.setenv("QUEST_BLS_URL", _with_password(mirror.bls_url))
-    monkeypatch.setenv("QUEST_DATAUSA_URL", _with_password(mirror.datausa_url))
+    monkeypatch.setenv("QUEST_BLS_URL", secret(mirror.bls_url))
+    monkeypatch.setenv("QUEST_DATAUSA_URL", secret(mirror.datausa_url))
     if outcome == "failing":
         mirror.faults.add(BLS_ROOT + "pr.file1", "status", status=500, times=10)
         mirror.faults.add(TESSERACT_PATH, "status", status=500, times=10)
     statuses = [main(["-v", "sync", "bls"]), main(["-v", "sync", "datausa"])]
     out, err = capsys.readouterr()
     assert statuses == ([0, 0] if outcome == "passing" else [8, 4])
-    if outcome == "failing":
+    if outcome == "failing" and secret is _with_password:
         assert "quest:***@127.0.0.1" not in err  # the userinfo is gone whole, not masked
         assert f"http://***@127.0.0.1:{mirror.port}" in err
+    if outcome == "failing" and secret is _with_token:
+        assert "access_token=***" in err
     for where, text in {"stdout": out, "stderr": err, "logs": caplog.text}.items():
         assert PASSWORD not in text, where
     stored = [p.read_bytes() for p in (world / "store").rglob("*") if p.is_file()]

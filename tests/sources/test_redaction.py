@@ -21,6 +21,19 @@ from quest.redaction import UserinfoFilter, hide_userinfo
         ),
         ("s3://bucket/prefix and you@example.org", "s3://bucket/prefix and you@example.org"),
         ("http://host/path?mail=a@b.org", "http://host/path?mail=a@b.org"),
+        # A credential in a query parameter: the value goes, the other parameters stay.
+        ("https://m/pr/?token=s3cr3t&sort=name", "https://m/pr/?token=***&sort=name"),
+        (
+            "https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=ab12;x=1",
+            "https://b.s3.amazonaws.com/k?X-Amz-Credential=***&X-Amz-Signature=***;x=1",
+        ),
+        ('"http://h/x?api_key=k1&access_token=t2"', '"http://h/x?api_key=***&access_token=***"'),
+        ("http://h/x?Key=v#top", "http://h/x?Key=***#top"),
+        (
+            "https://api/data?cube=acs_yg&drilldowns=Year%2CNation&measures=Population",
+            "https://api/data?cube=acs_yg&drilldowns=Year%2CNation&measures=Population",
+        ),
+        ("http://h/x?monkey=1&keys=2&signed=3", "http://h/x?monkey=1&keys=2&signed=3"),
     ],
 )
 def test_userinfo_is_hidden_and_nothing_else_changes(text, shown):
