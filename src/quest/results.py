@@ -178,12 +178,13 @@ class LayerResult:
           `pr_mapping`, which replaces a file's rows whole).
         - A file gone from the source adds the rows deleted with it (a DELETE of its own).
         """
+        changes = ("rows_inserted", "rows_updated", "rows_deleted")
         counted = {
-            name: [t.rows_inserted, t.rows_updated, t.rows_deleted]
+            name
             for name, t in self.tables.items()
-            if (t.rows_inserted, t.rows_updated, t.rows_deleted) != (None, None, None)
+            if any(getattr(t, count) is not None for count in changes)
         }
-        merged = [sum(n or 0 for n in counts) for counts in counted.values()]
+        merged = [self.total(count) for count in changes]
         put = [f.rows_written for f in self.files if f.table not in counted]
         gone = [f.rows_deleted for f in self.files]
         return _total([*merged, *put, *gone])

@@ -53,8 +53,8 @@ def test_second_quest_run_on_a_locked_home_exits_7_with_a_clear_message(tmp_path
 
 def test_a_second_process_starting_spark_on_a_home_in_use_is_told_who_holds_its_catalog(tmp_path):
     # Spark's local catalog is an embedded Derby database, one JVM at a time: a `quest report`
-    # during a run's load failed inside Hive's client with Derby's "Another instance of Derby
-    # may have already booted the database".
+    # during a run's load failed inside Hive's client on Derby's lock ("Unable to instantiate
+    # ...SessionHiveMetaStoreClient"), which it called a bug.
     home = tmp_path / "home"
     (home / "metastore_db").mkdir(parents=True)
     code = f"""

@@ -160,7 +160,7 @@ def _layer_result(data: dict) -> LayerResult | None:
         return None
     try:
         return LayerResult.from_dict(data)
-    except (KeyError, TypeError, ValueError):  # not ours: read table by table below
+    except (KeyError, TypeError, ValueError):  # not ours: read table by table
         return None
 
 
@@ -196,20 +196,15 @@ def task_metrics(summary: object) -> TaskMetrics:
             files_synced=int(changed), bytes_synced=_int(data.get("bytes_up")), changed=changed
         )
     tables = data.get("tables")
-    layer = _layer_result(data)
-    if layer is not None:
-        entries = [t for t in tables.values() if isinstance(t, dict)]
-        return TaskMetrics(
-            rows_written=layer.rows_written or 0,
-            rows_quarantined=sum(_int(t.get("rows_quarantined")) for t in entries),
-            delta_versions=_int(data.get("commits", data.get("delta_versions"))),
-            changed=not all(t.get("action") == "unchanged" for t in entries),
-        )
     if isinstance(tables, dict | list):
         # Per-table results, keyed by table name or listed (typed results list them).
         listed = tables.values() if isinstance(tables, dict) else tables
         entries = [t for t in listed if isinstance(t, dict)]
-        written = sum(_int(t.get(k)) for t in entries for k in _WRITTEN)
+        layer = _layer_result(data)
+        if layer is not None:  # counted as the typed result counts them
+            written = layer.rows_written or 0
+        else:
+            written = sum(_int(t.get(k)) for t in entries for k in _WRITTEN)
         quarantined = sum(_int(t.get("rows_quarantined")) for t in entries)
         versions = _int(data.get("commits", data.get("delta_versions")))
         unchanged = all(t.get("action") == "unchanged" for t in entries)
