@@ -1,19 +1,44 @@
 # Quick start: `make demo` runs the whole workflow offline; `make test` runs the suite.
 # Both build the one virtual env at .venv/ and resolve Delta's jars on first use.
 # Python 3.12, the Python of Databricks Runtime 19; found on PATH or in pyenv (.ci/find-python).
-PYTHON ?= $(shell .ci/find-python 3.12)
+# Only `make PYTHON=...` picks another; a PYTHON variable in the environment (set for some other
+# tool) is not taken for ours.
+ifneq ($(origin PYTHON),command line)
+PYTHON = $(shell .ci/find-python 3.12)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.spark-packages
 export PYTHONHASHSEED := 0
 
-.PHONY: setup demo test secrets format lint bundle bench run deploy clean
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test secrets format lint bundle bench run deploy clean FORCE
 
+help:
+	@echo 'make demo     the whole workflow, locally and offline, on a generated sample'
+	@echo 'make test     lint, the secrets check and the whole test suite'
+	@echo 'make run      the live sources (QUEST_CONTACT=you@example.org)'
+	@echo 'make bench    the benchmarks (docs/performance.md)'
+	@echo 'make deploy ENV=dev|staging|prod [PROFILE=name] [DRY_RUN=1]   (docs/deploy.md)'
+	@echo 'make setup | lint | format | secrets | bundle | clean'
+	@echo 'make PYTHON=/path/to/python3.11 ...   builds .venv with another Python'
+
+# `make PYTHON=...` naming another Python version than .venv's builds .venv again for it.
+VERSION_OF := import sys; print("%d.%d" % sys.version_info[:2])
+ifeq ($(origin PYTHON),command line)
+ifneq ($(shell $(PYTHON) -c '$(VERSION_OF)' 2>/dev/null),$(shell $(BIN)/python -c '$(VERSION_OF)' 2>/dev/null))
+$(BIN)/python $(STAMP) $(SPARK_STAMP): FORCE
+endif
+endif
+
+# A venv left half-built (no pip: Debian without python3.X-venv) is removed, not kept.
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo 'make: no Python 3.12 to build .venv with; with 3.11: make PYTHON=python3.11 ...'; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
+	@$(PYTHON) -c 'import venv' || { echo 'make: PYTHON=$(PYTHON) is no working Python; .venv is left as it is'; exit 1; }
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip==25.3 || { rm -rf $(VENV); exit 1; }
 
 # Spark and Delta come with the `spark` extra here (on Databricks they are the runtime's own), and
 # the JVM-free run-history writer with `local`.
@@ -67,11 +92,12 @@ ENV ?=
 PROFILE ?=
 DATABRICKS ?= databricks
 BF ?= $(BIN)/bf
-deploy:
-	@test -x $(BIN)/quest || $(MAKE) setup
+deploy: $(STAMP)
 	$(BIN)/python -m quest.orchestration.deploy --env '$(ENV)' --repo '$(CURDIR)' \
 		--databricks-cli '$(DATABRICKS)' --bf '$(BF)' \
 		$(if $(PROFILE),--profile '$(PROFILE)') $(if $(DRY_RUN),--dry-run)
 
+# Build output only: the homes (.quest/, .quest-demo/: their stores, catalogs and run history)
+# and .venv/ stay; remove those by hand.
 clean:
-	rm -rf .quest bench/results/*.json build dist src/*.egg-info
+	rm -rf bench/results/*.json bench/results/*.png build dist src/*.egg-info

@@ -9,6 +9,7 @@ Refresh the baseline after review with:
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import subprocess
 import sys
@@ -25,9 +26,42 @@ def findings(report: dict) -> set[tuple[str, str, str]]:
     }
 
 
+def _ignored(path: Path, patterns: list[str]) -> bool:
+    """Whether `.gitignore`'s simple patterns (names, globs, `dir/`, `a/b/*.json`) cover `path`."""
+    for pattern in patterns:
+        folder_only = pattern.endswith("/")
+        pattern = pattern.strip("/")
+        if "/" in pattern:
+            hit = fnmatch.fnmatch(path.as_posix(), pattern)
+        else:
+            parts = path.parts[:-1] if folder_only else path.parts
+            hit = any(fnmatch.fnmatch(part, pattern) for part in parts)
+        if hit:
+            return True
+    return False
+
+
+def tracked_files() -> list[str]:
+    """The files git tracks; in a tree without git (an archive of the repository), every file
+    but `.git` and what `.gitignore` lists."""
+    try:
+        listed = subprocess.run(["git", "ls-files"], check=True, capture_output=True, text=True)
+        return listed.stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    patterns = [".git/"]
+    if Path(".gitignore").is_file():
+        lines = Path(".gitignore").read_text().splitlines()
+        patterns += [line for line in lines if line and not line.startswith(("#", "!"))]
+    return sorted(
+        path.as_posix()
+        for path in Path(".").rglob("*")
+        if path.is_file() and not path.is_symlink() and not _ignored(path, patterns)
+    )
+
+
 def main() -> int:
-    listed = subprocess.run(["git", "ls-files"], check=True, capture_output=True, text=True)
-    files = [f for f in listed.stdout.splitlines() if f != str(BASELINE)]
+    files = [f for f in tracked_files() if f != str(BASELINE)]
     scan = subprocess.run(
         [str(Path(sys.executable).with_name("detect-secrets")), "scan", *files],
         check=True,

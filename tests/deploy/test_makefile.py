@@ -1,0 +1,97 @@
+"""What `make` plans on a checkout whose `.venv/` is already built (`make -n`: nothing is run).
+
+The venv here is a stand-in: `.venv/bin/python` is this interpreter, and the install stamps are
+newer than `pyproject.toml`, as after a `make setup`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def checkout(tmp_path) -> Path:
+    repo = tmp_path / "quest"
+    (repo / ".ci").mkdir(parents=True)
+    for name in ("Makefile", "pyproject.toml", "constraints.txt"):
+        shutil.copy2(REPO / name, repo / name)
+    shutil.copy2(REPO / ".ci" / "find-python", repo / ".ci" / "find-python")
+    bin_dir = repo / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").symlink_to(sys.executable)
+    (bin_dir / "quest").write_text("#!/bin/sh\n")
+    (bin_dir / "quest").chmod(0o755)
+    later = time.time() + 60
+    for stamp in (".installed", ".spark-packages"):
+        (repo / ".venv" / stamp).touch()
+        os.utime(repo / ".venv" / stamp, (later, later))
+    return repo
+
+
+def _python_of_version(folder: Path, version: str) -> Path:
+    """A stand-in interpreter that says it is `version` and can import venv."""
+    path = folder / f"python{version}"
+    path.write_text(
+        f'#!/bin/sh\nfor a; do case "$a" in *version_info*) echo {version};; esac; done\n'
+    )
+    path.chmod(0o755)
+    return path
+
+
+def plan(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=True,
+    )
+    return done.stdout
+
+
+def test_another_python_version_on_the_command_line_builds_the_venv_again(checkout, tmp_path):
+    other = _python_of_version(tmp_path, "3.11")
+    steps = plan(checkout, f"PYTHON={other}", "test")
+    assert "rm -rf .venv" in steps
+    assert f"{other} -m venv .venv" in steps
+    assert "pip install --quiet -c constraints.txt -e" in steps
+    assert "quest spark-setup" in steps
+
+
+def test_the_same_python_version_keeps_the_venv(checkout, tmp_path):
+    same = _python_of_version(tmp_path, f"{sys.version_info.major}.{sys.version_info.minor}")
+    steps = plan(checkout, f"PYTHON={same}", "test")
+    assert "rm -rf" not in steps
+    assert "pip install" not in steps
+    assert "pytest" in steps
+
+
+def test_a_python_variable_in_the_environment_is_not_taken_for_ours(checkout, tmp_path):
+    other = _python_of_version(tmp_path, "3.11")
+    shutil.rmtree(checkout / ".venv")
+    steps = plan(checkout, "test", env={"PYTHON": str(other)})
+    assert "-m venv .venv" in steps
+    assert str(other) not in steps
+
+
+def test_deploy_installs_a_changed_pyproject_first(checkout):
+    (checkout / "pyproject.toml").touch()
+    later = time.time() + 120
+    os.utime(checkout / "pyproject.toml", (later, later))
+    steps = plan(checkout, "deploy", "ENV=dev")
+    install = steps.index("pip install --quiet -c constraints.txt -e")
+    assert install < steps.index("quest.orchestration.deploy")
+
+
+def test_clean_keeps_the_homes_and_make_alone_only_helps(checkout):
+    assert ".quest" not in plan(checkout, "clean")
+    assert "make demo" in plan(checkout)
