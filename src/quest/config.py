@@ -24,7 +24,9 @@ DATAUSA_URL = (
     "?cube=acs_yg_total_population_1&drilldowns=Year%2CNation&locale=en&measures=Population"
 )
 ENVIRONMENTS = ("local", "dev", "prod")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Printable ASCII only: the address goes into the User-Agent header, which http.client sends as
+# Latin-1 and refuses with a control character in it.
+_EMAIL = re.compile(r"[!-?A-~]+@[!-?A-~]+\.[!-?A-~]+")
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,10 @@ class Settings:
     def with_overrides(self, **overrides: object) -> Settings:
         """A copy with the given non-None values replaced (used by CLI options)."""
         given = {k: v for k, v in overrides.items() if v is not None}
+        # An empty folder option is no option, as an empty QUEST_HOME is no setting: a Path of
+        # "" would be the current directory (`--home "$UNSET"`).
+        if "home" in given and not str(given["home"]).strip():
+            del given["home"]
         if "home" in given:
             given["home"] = Path(str(given["home"])).expanduser().resolve()
         return replace(self, **given)
@@ -266,7 +272,26 @@ def parse_setting(attr: str, raw: str) -> object:
     value = raw if parse is None else parse(raw, var)
     if attr in _RANGES:
         _check_range(attr, value, raw, var)
+    if attr == "smtp_url" and (problem := smtp_url_problem(raw)):
+        raise ConfigError(f"{var} {problem}")
     return value
+
+
+def smtp_url_problem(url: str) -> str | None:
+    """What is wrong with `url` as QUEST_SMTP_URL (`smtp://user:pass@host:port`, or
+    `smtps://`), or None; the URL itself is never quoted: it may hold a password."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        return "must look like smtp://user:pass@host:port (or smtps://)"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and parts.netloc.rpartition("@")[2].endswith(":")):
+        return "has a port that is not a whole number from 1 to 65535"
+    return None
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -319,8 +344,10 @@ def validate_contact(settings: Settings) -> str:
         ConfigError: when it is missing or not an e-mail address.
     """
     contact = settings.contact.strip()
-    if not _EMAIL.match(contact):
+    if not _EMAIL.fullmatch(contact):
         shown = f"{contact!r}, not an e-mail address" if contact else "not set"
+        if contact and not contact.isascii():
+            shown += " in ASCII (an HTTP header holds no other characters)"
         raise ConfigError(
             f"QUEST_CONTACT (--contact) is {shown}: BLS refuses requests without a contact "
             "e-mail in the User-Agent. Set QUEST_CONTACT=you@example.org (or pass --contact)."

@@ -169,11 +169,16 @@ def test_a_folder_answered_by_an_error_page_deletes_nothing(page, settings, sour
     assert_mirrored(store, source)
 
 
-def test_a_listing_page_answering_403_names_the_contact(settings, source, store, mirror):
+def test_a_403_to_a_user_agent_with_a_contact_blames_the_client_not_the_contact(
+    settings, source, store, mirror
+):
     before = _synced(settings, source, store)
     mirror.faults.add("/pub/time.series/pr/", "status", status=403)
-    with pytest.raises(SourceError, match="403 Forbidden.*QUEST_CONTACT=you@example.org"):
+    with pytest.raises(SourceError, match="403 Forbidden.*although the User-Agent") as refused:
         sync_bls(settings, store=store)
+    # The contact is set: asking for it again would send the reader the wrong way.
+    assert "QUEST_CONTACT" not in str(refused.value)
+    assert "refuses this client or its network" in str(refused.value)
     assert stored_bytes(store) == before
 
 

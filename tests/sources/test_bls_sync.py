@@ -16,7 +16,15 @@ from quest.mirror.server import MirrorServer, listing_html
 from quest.sources.bls import sync_bls
 from quest.store.base import SOURCE_MODIFIED
 
-from .support import PREFIX, assert_mirrored, leftovers, sample_files, snapshot, stored_bytes
+from .support import (
+    PREFIX,
+    assert_mirrored,
+    leftovers,
+    make_s3_store,
+    sample_files,
+    snapshot,
+    stored_bytes,
+)
 
 
 def _seed(source, count: int = 5) -> dict[str, bytes]:
@@ -499,6 +507,18 @@ def test_a_population_key_overlapping_the_bls_folder_is_refused_before_anything(
     assert mirror.log == [] and store.list() == {}
 
 
+@pytest.mark.parametrize("prefix", ["bls//pr/", "./bls/", "bls/../pr/", "/"])
+def test_a_bls_prefix_no_key_can_start_with_is_refused_naming_it(
+    settings, source, store, mirror, prefix
+):
+    # Before, each listed file was refused as a key of its own, and the run ended as a source
+    # that "did not serve them whole" (exit 8, retried), never naming the setting.
+    _seed(source)
+    with pytest.raises(ConfigError, match="QUEST_BLS_PREFIX=.*segment"):
+        sync_bls(settings.with_overrides(bls_prefix=prefix), store=store)
+    assert mirror.log == [] and store.list() == {}
+
+
 def test_a_file_redirected_to_another_file_of_its_folder_is_refused_and_keeps_its_copy(
     settings, source, store, mirror
 ):
@@ -601,3 +621,17 @@ def test_a_304_whose_last_modified_is_the_stored_instant_written_otherwise_is_th
     assert not _speaks_for_another_body(got, stored)
     later = Download(None, 304, 0, "", "", "", "Thu, 06 Aug 2026 09:30:00 GMT", "", "", b"")
     assert _speaks_for_another_body(later, stored)
+
+
+def test_folder_markers_in_an_s3_store_are_no_stored_files(settings, source, mirror, moto_endpoint):
+    # The S3 console's "Create folder" (and Hadoop's mkdirs) leaves an empty object named
+    # `bls/pr/`: read as a stored file the source lacks, it made the first sync's deletion
+    # guard refuse "1 of 1 stored objects", or was deleted as a file named "".
+    store = make_s3_store(moto_endpoint)
+    for marker in ("", "bls/", PREFIX):
+        store.client.put_object(Bucket=store.bucket, Key=f"{store.prefix}{marker}", Body=b"")
+    _seed(source)
+    summary = sync_bls(settings, store=store)
+    assert summary.deleted == 0 and summary.uploaded == 5
+    assert not [key for key in store.list() if not key or key.endswith("/")]
+    assert_mirrored(store, source)

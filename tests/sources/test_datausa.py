@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from quest.errors import SourceError
+from quest.errors import ConfigError, SourceError
 from quest.mirror.server import MirrorServer
+from quest.sources.bls import sync_bls
 from quest.sources.datausa import ARRIVAL, _stored_years, parse_population, sync_datausa
 from tests.stores import ShortReads
 
@@ -167,6 +168,29 @@ def test_garbage_body_is_refused_and_the_previous_copy_kept(
         with pytest.raises(SourceError, match="not JSON"):
             sync_datausa(url, store=store)
     assert stored_bytes(store)[KEY] == original.read_bytes()
+
+
+def test_a_403_from_datausa_says_nothing_of_bls(settings, store, mirror, tmp_path, real):
+    server, original = _serve(tmp_path, "population.json", real / "population.tesseract.json")
+    with server:
+        url = settings.with_overrides(datausa_url=server.datausa_url)
+        sync_datausa(url, store=store)
+        server.faults.add("/tesseract/data.jsonrecords", "status", status=403)
+        with pytest.raises(SourceError, match="403 Forbidden") as refused:
+            sync_datausa(url, store=store)
+    assert "BLS" not in str(refused.value) and "QUEST_CONTACT" not in str(refused.value)
+    assert stored_bytes(store)[KEY] == original.read_bytes()
+
+
+@pytest.mark.parametrize("contact", ["ops@пример.рф", "ops@example.org\r\nX-Injected: 1"])
+def test_a_contact_no_header_can_carry_is_refused_before_any_request(
+    settings, store, mirror, contact
+):
+    with pytest.raises(ConfigError, match="QUEST_CONTACT"):
+        sync_datausa(settings.with_overrides(contact=contact), store=store)
+    with pytest.raises(ConfigError, match="QUEST_CONTACT"):
+        sync_bls(settings.with_overrides(contact=contact), store=store)
+    assert mirror.log == [] and store.list() == {}
 
 
 def test_both_real_national_snapshots_parse_to_their_years(real):

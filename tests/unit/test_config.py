@@ -61,6 +61,35 @@ def test_an_empty_home_is_the_default_home_not_the_current_directory(tmp_path, m
     assert load_settings({"QUEST_HOME": ""}).home != tmp_path
 
 
+def test_an_empty_home_option_is_no_option_as_an_empty_variable_is(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert Settings().with_overrides(home="").home == Settings().home
+    assert Settings().with_overrides(home=" ").home != tmp_path
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "smtp://u:p@mail:abc",
+        "smtp://mail:99999",
+        "smtp://mail:587x",
+        "smtp://mail:0",
+        "mail:25",
+        "http://mail",
+        "smtps://:465",
+    ],
+)
+def test_an_smtp_url_that_cannot_send_is_refused_without_its_password(url):
+    with pytest.raises(ConfigError, match="QUEST_SMTP_URL") as refused:
+        load_settings({"QUEST_SMTP_URL": url})
+    assert "p@" not in str(refused.value) and url not in str(refused.value)
+
+
+@pytest.mark.parametrize("url", ["", "smtp://mail", "smtps://u:p@mail:465", "smtp://[::1]:2525"])
+def test_an_smtp_url_that_can_send_is_taken(url):
+    assert load_settings({"QUEST_SMTP_URL": url}).smtp_url == url
+
+
 def test_zero_means_none_where_the_docs_say_so():
     given = {
         "QUEST_HTTP_DEADLINE": "0",
@@ -118,7 +147,7 @@ def test_name_parts_of_letters_digits_and_underscores_are_taken():
     assert settings.table("bronze", "pr_data") == "Quest_Dev2.1234_bronze.pr_data"
 
 
-@pytest.mark.parametrize("contact", ["", "nobody", "a@b"])
+@pytest.mark.parametrize("contact", ["", "nobody", "a@b", "ops@пример.рф", "a@b.org\r\nX: y"])
 def test_missing_or_malformed_contact_is_refused_with_the_fix(contact):
     with pytest.raises(ConfigError, match="QUEST_CONTACT.*Set QUEST_CONTACT=you@example.org"):
         validate_contact(Settings(contact=contact))

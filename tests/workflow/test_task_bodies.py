@@ -13,7 +13,7 @@ from quest.orchestration.tasks import (
     small_summary,
 )
 from quest.results import Action, FileResult, LayerResult, Status, TableResult, TaskResult
-from quest.runner.notify import redact
+from quest.runner.notify import Notification, deliver, redact
 from quest.sources.bls import SyncSummary
 from quest.sources.datausa import DataUsaSummary
 
@@ -93,3 +93,16 @@ def test_redact_hides_url_passwords_and_secret_environment_values(monkeypatch):
     text = redact("smtp://me:pa%40ss@mail:25 and token dapi-secret-value-1 and pa@ss", settings)
     assert text == "smtp://me:***@mail:25 and token *** and ***"
     assert "pa%40ss" not in repr(settings)
+
+
+def test_a_notification_through_an_smtp_url_with_a_bad_port_is_not_sent_and_says_why():
+    # A Settings built in code is not parsed: before, the port's ValueError ended the run as "a
+    # bug in quest" after its work, before its record was saved.
+    note = Notification("on_success", "workflow", ("team@example.org",), "subject", "body")
+    out: list[str] = []
+    [result] = deliver([note], Settings(smtp_url="smtp://u:secret@mail:abc"), out=out.append)
+    assert (
+        result["delivery"]
+        == "not sent: QUEST_SMTP_URL has a port that is not a whole number from 1 to 65535"
+    )
+    assert "secret" not in " ".join(out)

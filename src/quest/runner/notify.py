@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 from urllib.parse import unquote, urlparse
 
-from quest.config import Settings
+from quest.config import Settings, smtp_url_problem
 
 # Environment variables whose values must never reach a log line, record or message.
 SECRET_VARS = (
@@ -88,9 +88,9 @@ def deliver(notifications: list[Notification], settings: Settings, out=print) ->
 
 
 def _send(note: Notification, settings: Settings) -> str:
+    if problem := smtp_url_problem(settings.smtp_url):
+        return f"not sent: QUEST_SMTP_URL {problem}"
     url = urlparse(settings.smtp_url)
-    if url.scheme not in ("smtp", "smtps") or not url.hostname:
-        return "not sent: QUEST_SMTP_URL must look like smtp://user:pass@host:port"
     message = EmailMessage()
     message["From"] = settings.contact or f"quest@{socket.gethostname()}"
     message["To"] = ", ".join(note.to)

@@ -47,6 +47,7 @@ from quest.store.base import (
     SOURCE_SIZE,
     ObjectInfo,
     Store,
+    key_segments,
 )
 from quest.store.credentials import open_settings_store
 
@@ -107,11 +108,16 @@ class _Fetched:
 
 
 def _check_prefix(prefix: str) -> None:
-    # An empty prefix would make every other object in the store look "gone from the source".
-    if not prefix.strip("/") or not prefix.endswith("/") or prefix.startswith("/"):
+    # An empty prefix would make every other object in the store look "gone from the source";
+    # an empty, '.' or '..' segment would make every file's key one no store takes.
+    try:
+        plain = bool(key_segments(prefix.removesuffix("/")))
+    except ValueError:
+        plain = False
+    if not plain or not prefix.endswith("/") or prefix.startswith("/"):
         raise ConfigError(
             f"QUEST_BLS_PREFIX={prefix!r} must be a folder inside the store ending with '/', "
-            "like bls/pr/"
+            "with no empty, '.' or '..' segment, like bls/pr/"
         )
 
 

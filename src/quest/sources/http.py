@@ -50,9 +50,11 @@ def make_session(settings: Settings, *, require_contact: bool = True) -> request
     `Watchdog` can shut down.
 
     Raises:
-        ConfigError: when `require_contact` and QUEST_CONTACT is not an e-mail (before any request).
+        ConfigError: when QUEST_CONTACT is not an e-mail (before any request): when
+            `require_contact`, or when it is set at all (a header cannot carry every text).
     """
-    contact = validate_contact(settings) if require_contact else settings.contact.strip()
+    given = require_contact or settings.contact.strip()
+    contact = validate_contact(settings) if given else ""
     session = requests.Session()
     session.headers["User-Agent"] = user_agent(contact)
     session.headers["Accept-Encoding"] = ACCEPT_ENCODING

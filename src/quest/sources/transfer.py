@@ -376,10 +376,18 @@ def _check_status(
         raise _Retry(f"HTTP {status} {reason}", response.headers.get("Retry-After"))
     if status == 403:
         agent = response.request.headers.get("User-Agent", "") if response.request else ""
+        if "@" not in agent:
+            raise SourceError(
+                f"{name}: 403 Forbidden from {safe_url(url)}: the server refused the User-Agent "
+                f"{agent!r}. BLS requires a contact e-mail in the User-Agent; set "
+                "QUEST_CONTACT=you@example.org (or --contact)."
+            )
+        # The contact is there: the refusal is of this client or its network, not of its name.
         raise SourceError(
-            f"{name}: 403 Forbidden from {safe_url(url)}: the server refused the User-Agent "
-            f"{agent!r}. BLS requires a contact e-mail in the User-Agent; set "
-            "QUEST_CONTACT=you@example.org (or --contact)."
+            f"{name}: 403 Forbidden from {safe_url(url)}, although the User-Agent {agent!r} "
+            "names a contact: the server refuses this client or its network (some sites block "
+            "cloud addresses). Check that the URL is the source's and that the source can be "
+            "reached from where quest runs."
         )
     if 200 <= status < 300:
         raise refusal(

@@ -188,11 +188,15 @@ class S3Store:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self._full(prefix)
             )
+            # A key ending in '/' is a folder marker (the S3 console's "Create folder", Hadoop's
+            # mkdirs), not a file: kept, it looked like a stored file the source no longer had.
             keys = [
-                item["Key"][len(self.prefix) :]
+                key
                 for page in pages
                 for item in page.get("Contents", [])
-                if not item["Key"][len(self.prefix) :].startswith(LOCK_DIR)
+                if (key := item["Key"][len(self.prefix) :])
+                and not key.endswith("/")
+                and not key.startswith(LOCK_DIR)
             ]
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("listing", prefix, exc, kept=False) from None
