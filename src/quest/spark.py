@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
 from quest.config import Settings, on_databricks, validate_home
+from quest.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,42 @@ DEFAULT_DRIVER_MEMORY = "2g"
 HIVE_RESOURCES = "hive.downloaded.resources.dir"
 
 
+# What Spark takes for a driver's memory (`4g`, `4096m`, `4gb`; a bare number is MiB) and for a
+# master; checked before the JVM starts, which otherwise fails in PySpark's words, naming neither.
+_MEMORY = re.compile(r"[1-9][0-9]*([kmgtp]b?)?", re.IGNORECASE)
+_MASTER = re.compile(
+    r"local(\[(\*|[1-9][0-9]*)(,[0-9]+)?\])?|local-cluster\[.+\]|yarn|[a-z0-9+]+://.+"
+)
+
+
 def driver_memory() -> str:
-    """The local driver's heap: `QUEST_SPARK_DRIVER_MEMORY` (a JVM size such as `4g`), else 2g."""
-    return os.environ.get("QUEST_SPARK_DRIVER_MEMORY", "").strip() or DEFAULT_DRIVER_MEMORY
+    """The local driver's heap: `QUEST_SPARK_DRIVER_MEMORY` (a JVM size such as `4g`), else 2g.
+
+    Raises:
+        ConfigError: naming the variable, when Spark would not take its value.
+    """
+    value = os.environ.get("QUEST_SPARK_DRIVER_MEMORY", "").strip() or DEFAULT_DRIVER_MEMORY
+    if not _MEMORY.fullmatch(value):
+        raise ConfigError(
+            f"QUEST_SPARK_DRIVER_MEMORY={value!r} is not a memory size Spark takes; use a whole "
+            "number with k, m, g or t, like 4g"
+        )
+    return value
+
+
+def spark_master() -> str:
+    """The local session's master: `QUEST_SPARK_MASTER`, else `local[2]`.
+
+    Raises:
+        ConfigError: naming the variable, when Spark would not take its value.
+    """
+    value = os.environ.get("QUEST_SPARK_MASTER", "").strip() or "local[2]"
+    if not _MASTER.fullmatch(value):
+        raise ConfigError(
+            f"QUEST_SPARK_MASTER={value!r} is not a Spark master; use local[N] (N cores), "
+            "local[*] (every core) or a cluster's URL"
+        )
+    return value
 
 
 # The local driver's garbage collector: the parallel (throughput) one. A batch run has no pause
@@ -126,10 +161,11 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
 
     from delta import configure_spark_with_delta_pip
 
+    master, memory = spark_master(), driver_memory()
     home = validate_home(settings)
     hold_catalog(home, settings.lock_timeout)
     metastore = home / "metastore_db"
-    builder = SparkSession.builder.master(os.environ.get("QUEST_SPARK_MASTER", "local[2]"))
+    builder = SparkSession.builder.master(master)
     builder = builder.appName(app_name)
     # Python workers run this interpreter, not whatever `python3` is first on PATH: PySpark
     # refuses a worker whose minor version differs from the driver's. PySpark's driver reads
@@ -137,7 +173,7 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in _LOCAL_CONF.items():
         builder = builder.config(key, value)
-    builder = builder.config("spark.driver.memory", driver_memory())
+    builder = builder.config("spark.driver.memory", memory)
     builder = (
         builder.config("spark.sql.warehouse.dir", str(settings.warehouse))
         .config(

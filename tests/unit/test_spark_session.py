@@ -24,6 +24,7 @@ from quest.spark import (
     java_property,
     recorded_jars,
     save_jars_record,
+    spark_master,
 )
 
 
@@ -34,6 +35,44 @@ def test_the_driver_heap_defaults_to_2g_and_the_environment_overrides_it(monkeyp
     assert driver_memory() == "2g"
     monkeypatch.setenv("QUEST_SPARK_DRIVER_MEMORY", "6g")
     assert driver_memory() == "6g"
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("QUEST_SPARK_DRIVER_MEMORY", "4 gb"),
+        ("QUEST_SPARK_DRIVER_MEMORY", "0g"),
+        ("QUEST_SPARK_DRIVER_MEMORY", "two"),
+        ("QUEST_SPARK_MASTER", "local[two]"),
+        ("QUEST_SPARK_MASTER", "local[0]"),
+        ("QUEST_SPARK_MASTER", "lcoal[2]"),
+    ],
+)
+def test_a_driver_heap_or_master_spark_would_not_take_stops_before_the_jvm_naming_it(
+    tmp_path, var, value
+):
+    # Before, the JVM failed to start, and `quest spark-setup` (so `make setup`) or `quest
+    # report` called it a bug in quest, exit 1; `quest run` retried its first Spark task.
+    env = {**os.environ, var: value, "QUEST_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-m", "quest", "spark-setup"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 9, done.stderr
+    assert f"{var}={value!r}" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "home" / "metastore_db").exists()
+
+
+@pytest.mark.parametrize("value", ["local", "local[*]", "local[4]", "local[2,3]", "spark://h:7077"])
+def test_the_masters_spark_takes_are_taken(monkeypatch, value):
+    monkeypatch.setenv("QUEST_SPARK_MASTER", value)
+    assert spark_master() == value
+    monkeypatch.setenv("QUEST_SPARK_DRIVER_MEMORY", "4096m")
+    assert driver_memory() == "4096m"
 
 
 def test_the_local_session_runs_with_that_heap(spark):
