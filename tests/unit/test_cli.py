@@ -109,6 +109,19 @@ def test_bad_input_is_one_line_with_its_status(place, capsys, argv, status, word
     assert words in _one_line(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize("command", [["run", "--only", "bls_sync"], ["demo"]])
+def test_run_and_demo_from_the_wheel_alone_say_they_need_the_repository(
+    place, capsys, monkeypatch, command
+):
+    # The wheel holds src/quest only: before, `quest run` from it ended in "unexpected
+    # ModuleNotFoundError: No module named 'workflows'. This is a bug in quest".
+    monkeypatch.setattr("quest.runner.local.REPO", place / "site-packages")
+    assert main(command) == 9
+    error = _one_line(capsys.readouterr().err)
+    assert "workflows/ and notebooks/, which the wheel does not hold" in error
+    assert not (place / "home" / "runs").exists()
+
+
 def test_run_with_a_file_as_store_stops_before_any_task(place, capsys):
     assert main(["run", "--store", "FILE"]) == 3
     assert "is a file, not a folder" in _one_line(capsys.readouterr().err)

@@ -77,7 +77,18 @@ _RUN_VALUES = {
 
 
 def load_pipeline():
-    """The `quest_pipeline` Workflow object from `workflows/quest_pipeline.py`."""
+    """The `quest_pipeline` Workflow object from `workflows/quest_pipeline.py`.
+
+    Raises:
+        ConfigError: quest is installed from its wheel, which holds the library only: the
+            workflow and its notebooks are in the repository.
+    """
+    if not (REPO / "workflows" / "quest_pipeline.py").is_file():
+        raise ConfigError(
+            f"the workflow is not here ({REPO / 'workflows'}): quest run and quest demo run the "
+            "repository's workflows/ and notebooks/, which the wheel does not hold; run them "
+            "from a clone (make demo, or pip install -e . in it)"
+        )
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     from workflows.quest_pipeline import wf
