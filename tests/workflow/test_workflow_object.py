@@ -309,6 +309,43 @@ def test_a_deploy_refuses_placeholder_mail_and_contact_addresses(given, refused)
         assert refused in problem and "QUEST_NOTIFY" in problem
 
 
+@pytest.mark.parametrize("env", ["local", "dev", "prod"])
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        ({"QUEST_NOTIFY": "", "QUEST_CONTACT": "me@yourco.com"}, "QUEST_NOTIFY names no address"),
+        ({"QUEST_NOTIFY": " , "}, "QUEST_NOTIFY names no address"),
+        ({"QUEST_CONTACT": "ops"}, "QUEST_CONTACT='ops'"),
+        ({"QUEST_NOTIFY": "team", "QUEST_CONTACT": ""}, "QUEST_CONTACT='team'"),
+    ],
+)
+def test_a_deploy_refuses_no_failure_mail_and_a_contact_bls_refuses(env, given, refused):
+    # Before, the jobs deployed with `on_failure: []` and alerts with no subscriber, and a
+    # contact of '' or 'ops' failed every run in the sync, mailed to nobody.
+    problems = deploy_refusals(workflow_config(env, {**DEPLOYABLE, **given}))
+    assert [p for p in problems if refused in p], problems
+
+
+@pytest.mark.parametrize(
+    ("var", "url", "secret"),
+    [
+        (
+            "QUEST_DATAUSA_URL",
+            "https://api.example.net/data?cube=x&api_key=SUPERSECRET",
+            "SUPERSECRET",
+        ),
+        ("QUEST_BLS_URL", "https://me:PASSWORD@mirror.yourco.com/pr/", "PASSWORD"),
+        ("QUEST_S3_ENDPOINT_URL", "https://user:PASSWORD@minio.internal:9000", "PASSWORD"),
+    ],
+)
+def test_a_deploy_refuses_a_url_with_a_credential_the_jobs_would_show(var, url, secret):
+    # Task parameters and cluster variables show on each run's page to everyone who may view
+    # the job, and stay in the bundle's state.
+    (problem,) = deploy_refusals(workflow_config("dev", {**DEPLOYABLE, var: url}))
+    assert problem.startswith(f"{var}=") and "holds a credential" in problem
+    assert secret not in problem
+
+
 def test_unknown_environment_is_refused_naming_brickflow_env():
     with pytest.raises(ConfigError, match="BRICKFLOW_ENV='staging'"):
         workflow_config("staging", {})

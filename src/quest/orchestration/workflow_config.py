@@ -35,9 +35,10 @@ from brickflow.bundles.model import (
 )
 from brickflow.engine.task import TaskLibrary
 
-from quest.config import ENVIRONMENTS, Settings, load_settings
+from quest.config import ENVIRONMENTS, Settings, load_settings, validate_contact
 from quest.errors import ConfigError
 from quest.orchestration.notebook import WRITE
+from quest.redaction import hide_userinfo
 from quest.sources.datausa import arrivals_folder
 from quest.store.credentials import ACCESS_KEY, SECRET_KEY
 
@@ -373,12 +374,46 @@ def deploy_refusals(cfg: WorkflowConfig) -> list[str]:
             "export QUEST_NOTIFY=you@yourco.com (comma-separated) and QUEST_CONTACT before "
             "deploying."
         )
+    if not cfg.notify:
+        problems.append(
+            "QUEST_NOTIFY names no address, so failure mail and the alerts would go to nobody: "
+            "export QUEST_NOTIFY=you@yourco.com (comma-separated) before deploying."
+        )
+    try:
+        validate_contact(cfg.settings.with_overrides(contact=cfg.contact))
+    except ConfigError:
+        problems.append(
+            f"QUEST_CONTACT={cfg.contact!r} (or the first QUEST_NOTIFY address) is not an e-mail "
+            "address: BLS refuses requests without one, so every run would fail. Export "
+            "QUEST_CONTACT=you@yourco.com before deploying."
+        )
+    # Task parameters and cluster variables are shown to everyone who may view the job, on
+    # every run's page, and kept in the bundle's state.
+    for var, url in _shown_urls(cfg):
+        if url and hide_userinfo(url) != url:
+            problems.append(
+                f"{var}={hide_userinfo(url)!r} holds a credential (a user and password, or a "
+                "token in its query), which the jobs would show to everyone who may view them: "
+                "give a URL without one (BLS and DataUSA need none; the store's keys go in the "
+                "secret scope, docs/deploy.md step 2)."
+            )
     if not cfg.settings.store.startswith("s3://"):
         problems.append(
             f"QUEST_STORE={cfg.settings.store!r} is not an s3:// URI: a job cluster cannot "
             "reach a local folder, and the file-arrival trigger watches S3."
         )
     return problems
+
+
+def _shown_urls(cfg: WorkflowConfig) -> list[tuple[str, str]]:
+    """The URL settings a deploy writes into the jobs, as (variable, value)."""
+    settings = cfg.settings
+    return [
+        ("QUEST_BLS_URL", settings.bls_url),
+        ("QUEST_DATAUSA_URL", settings.datausa_url),
+        ("QUEST_S3_ENDPOINT_URL", settings.s3_endpoint_url),
+        ("QUEST_STORE", settings.store),
+    ]
 
 
 def _reserved_domain(address: str) -> bool:
