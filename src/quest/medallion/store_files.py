@@ -96,6 +96,10 @@ def not_utf8(source_file: str, exc: UnicodeDecodeError) -> str:
     return f"{source_file}: byte {exc.start} is not UTF-8; BLS files are ASCII/UTF-8"
 
 
+# What a head may hold and still hold no line (line ends, tabs, spaces, a BOM's bytes).
+_BLANK_BYTES = b"\r\n\t \xef\xbb\xbf"
+
+
 def first_line(head: bytes, source_file: str, cut: bool = False) -> str:
     """The first line of a text object that is not blank, without BOM or line end. `head` is the
     object's first bytes, `cut` when the object goes on beyond them.
@@ -108,7 +112,13 @@ def first_line(head: bytes, source_file: str, cut: bool = False) -> str:
 
 def first_line_at(head: bytes, source_file: str, cut: bool = False) -> tuple[int, str]:
     """`first_line`, with its place: the lines before it, as Spark's text reader counts them."""
-    if not head.strip(b"\r\n\t \xef\xbb\xbf"):
+    if not head.strip(_BLANK_BYTES):
+        if cut:
+            # Not empty: its first line is further on than quest looks for a header.
+            raise DataFileError(
+                f"{source_file}: its first {len(head):,} bytes are blank lines; expected a "
+                "tab-separated header near the top"
+            )
         raise DataFileError(f"{source_file}: the file is empty; expected a tab-separated header")
     try:
         text = head.decode("utf-8")
@@ -249,6 +259,9 @@ def classify(
             why += "their last good version"
         elif "\t" in _first_text_line(head.decode("utf-8", "replace"))[1].strip(_ASCII_SPACE):
             why = "its first line has a tab, so it is a mapping file: it was not loaded"
+        elif cut and not head.strip(_BLANK_BYTES):
+            # Its rows may follow the blank lines: recorded as prose, they were never loaded.
+            why = "it may be a mapping file whose rows follow them: it was not loaded"
         else:
             return _with(source, FileKind.PROSE, "", "")
         raise DataFileError(f"{exc}; {why}") from None
