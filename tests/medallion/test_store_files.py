@@ -247,9 +247,7 @@ def test_the_header_alone_check_reads_whole_heads_from_a_store_answering_short_r
 @pytest.mark.parametrize(
     "name", ["pr.data.0.Current", "pr.series", "pr.txt"], ids=["data", "mapping", "prose"]
 )
-def test_a_file_whose_head_is_all_blank_lines_is_refused_not_called_empty_or_prose(
-    tmp_path, name
-):
+def test_a_file_whose_head_is_all_blank_lines_is_refused_not_called_empty_or_prose(tmp_path, name):
     # Its header and rows may follow: a data file was called "empty", and a new mapping file
     # was recorded as prose, its rows never loaded.
     body = "\n" * 70_000 + "series_id\tmeasure_code\nPRS1\tM1\n"

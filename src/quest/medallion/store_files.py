@@ -216,6 +216,19 @@ def own_column(names) -> str | None:
     )
 
 
+def _why_refused(head: bytes, cut: bool, had_rows: bool) -> str | None:
+    """Why a file that is not a data file and whose head shows no header is refused, or None
+    when it is prose (empty, or not UTF-8, with no tab in its first line)."""
+    if had_rows:
+        return "the file had rows when last loaded, so it was not loaded and its rows keep their last good version"
+    if "\t" in _first_text_line(head.decode("utf-8", "replace"))[1].strip(_ASCII_SPACE):
+        return "its first line has a tab, so it is a mapping file: it was not loaded"
+    if cut and not head.strip(_BLANK_BYTES):
+        # Its rows may follow the blank lines: recorded as prose, they were never loaded.
+        return "it may be a mapping file whose rows follow them: it was not loaded"
+    return None
+
+
 def classify(
     store, source: SourceFile, had_rows: bool = False, accept_prose: bool = False
 ) -> SourceFile:
@@ -254,15 +267,8 @@ def classify(
     try:
         index, line = first_line_at(head, source.source_file, cut)
     except DataFileError as exc:
-        if had_rows:
-            why = "the file had rows when last loaded, so it was not loaded and its rows keep "
-            why += "their last good version"
-        elif "\t" in _first_text_line(head.decode("utf-8", "replace"))[1].strip(_ASCII_SPACE):
-            why = "its first line has a tab, so it is a mapping file: it was not loaded"
-        elif cut and not head.strip(_BLANK_BYTES):
-            # Its rows may follow the blank lines: recorded as prose, they were never loaded.
-            why = "it may be a mapping file whose rows follow them: it was not loaded"
-        else:
+        why = _why_refused(head, cut, had_rows)
+        if why is None:
             return _with(source, FileKind.PROSE, "", "")
         raise DataFileError(f"{exc}; {why}") from None
     if "\t" not in line:
