@@ -220,7 +220,10 @@ def _why_refused(head: bytes, cut: bool, had_rows: bool) -> str | None:
     """Why a file that is not a data file and whose head shows no header is refused, or None
     when it is prose (empty, or not UTF-8, with no tab in its first line)."""
     if had_rows:
-        return "the file had rows when last loaded, so it was not loaded and its rows keep their last good version"
+        return (
+            "the file had rows when last loaded, so it was not loaded and its rows keep "
+            "their last good version"
+        )
     if "\t" in _first_text_line(head.decode("utf-8", "replace"))[1].strip(_ASCII_SPACE):
         return "its first line has a tab, so it is a mapping file: it was not loaded"
     if cut and not head.strip(_BLANK_BYTES):
