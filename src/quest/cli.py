@@ -33,16 +33,35 @@ def _common(parser: argparse.ArgumentParser, *names: str) -> None:
         parser.add_argument(flags.get(name, f"--{name}"), dest=name, help=helps[name])
 
 
+class _Verbosity(argparse.Action):
+    """`-v` or `-q`: sets its own flag and clears the other, so that of `quest -q run -v` the
+    one after the command wins, as with any other option given twice."""
+
+    def __init__(self, *args, other: str, **kwargs):
+        super().__init__(*args, nargs=0, **kwargs)
+        self.other = other
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, True)
+        setattr(namespace, self.other, False)
+
+
 def _verbosity(parser: argparse.ArgumentParser, default=None) -> None:
     """`-v`/`-q`, accepted before the command and after it (`quest run -q`)."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
-        "-v", "--verbose", action="store_true", default=default, help="debug logging"
+        "-v",
+        "--verbose",
+        action=_Verbosity,
+        other="quiet",
+        default=default,
+        help="debug logging",
     )
     group.add_argument(
         "-q",
         "--quiet",
-        action="store_true",
+        action=_Verbosity,
+        other="verbose",
         default=default,
         help="no progress lines: warnings, errors and the closing line only",
     )

@@ -31,16 +31,20 @@ def test_version(capsys):
 @pytest.mark.parametrize(
     "argv, verbose, quiet",
     [
-        (["-v", "run"], True, None),
-        (["run", "-v"], True, None),
-        (["run", "-q"], None, True),
-        (["sync", "bls", "-q"], None, True),
-        (["-q", "report"], None, True),
+        (["-v", "run"], True, False),
+        (["run", "-v"], True, False),
+        (["run", "-q"], False, True),
+        (["sync", "bls", "-q"], False, True),
+        (["-q", "report"], False, True),
+        # given on both sides, the one after the command wins (both were set: DEBUG logging
+        # with no progress, table or report)
+        (["-q", "run", "-v"], True, False),
+        (["-v", "run", "-q"], False, True),
     ],
 )
 def test_verbosity_is_accepted_before_and_after_the_command(argv, verbose, quiet):
     args = build_parser().parse_args(argv)
-    assert (args.verbose, args.quiet) == (verbose, quiet)
+    assert (bool(args.verbose), bool(args.quiet)) == (verbose, quiet)
 
 
 def test_run_help_lists_the_workflows_tasks(capsys):
