@@ -278,13 +278,14 @@ def parse_setting(attr: str, raw: str) -> object:
 
 
 def smtp_url_problem(url: str) -> str | None:
-    """What is wrong with `url` as QUEST_SMTP_URL (`smtp://user:pass@host:port`, or
-    `smtps://`), or None; the URL itself is never quoted: it may hold a password."""
+    """What is wrong with `url` as QUEST_SMTP_URL (`smtp://` or `smtps://`, a host, and
+    perhaps a user, a password and a port), or None; the URL itself is never quoted: it may
+    hold a password."""
     if not url:
         return None
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        return "must look like smtp://user:pass@host:port (or smtps://)"
+        return "must look like smtp://user:pass@host:port (or smtps://)"  # pragma: allowlist secret
     try:
         port = parts.port
     except ValueError:
