@@ -8,6 +8,9 @@ PYTHON = $(shell .ci/find-python 3.12)
 endif
 VENV := .venv
 BIN := $(VENV)/bin
+# Touched when .venv is built: the install stamp depends on it, so a .venv built again is
+# installed again.
+VENV_MARK := $(VENV)/.built
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.spark-packages
 export PYTHONHASHSEED := 0
@@ -20,29 +23,41 @@ help:
 	@echo 'make test     lint, the secrets check and the whole test suite'
 	@echo 'make run      the live sources (QUEST_CONTACT=you@example.org)'
 	@echo 'make bench    the benchmarks (docs/performance.md)'
-	@echo 'make deploy ENV=dev|staging|prod [PROFILE=name] [DRY_RUN=1]   (docs/deploy.md)'
+	@echo 'make deploy ENV=local|dev|prod [PROFILE=name] [DRY_RUN=1]   (docs/deploy.md)'
 	@echo 'make setup | lint | format | secrets | bundle | clean'
 	@echo 'make PYTHON=/path/to/python3.11 ...   builds .venv with another Python'
 
-# `make PYTHON=...` naming another Python version than .venv's builds .venv again for it.
+# .venv is built (again) when its Python does not run (none yet, or a pyenv version since
+# removed), or when `make PYTHON=...` names another Python version than its own.
 VERSION_OF := import sys; print("%d.%d" % sys.version_info[:2])
-ifeq ($(origin PYTHON),command line)
-ifneq ($(shell $(PYTHON) -c '$(VERSION_OF)' 2>/dev/null),$(shell $(BIN)/python -c '$(VERSION_OF)' 2>/dev/null))
-$(BIN)/python $(STAMP) $(SPARK_STAMP): FORCE
+VENV_VERSION := $(shell $(BIN)/python -c '$(VERSION_OF)' 2>/dev/null)
+ifeq ($(VENV_VERSION),)
+REBUILD := yes
+else ifeq ($(origin PYTHON),command line)
+ifneq ($(shell $(PYTHON) -c '$(VERSION_OF)' 2>/dev/null),$(VENV_VERSION))
+REBUILD := yes
 endif
 endif
 
-# A venv left half-built (no pip: Debian without python3.X-venv) is removed, not kept.
-$(BIN)/python:
+ifeq ($(REBUILD),yes)
+# The Python is checked before the old .venv goes: one that cannot build a venv with pip
+# (Debian without python3.X-venv has no ensurepip) leaves it as it is, and a venv left
+# half-built is removed, not kept.
+$(VENV_MARK): FORCE
 	@test -n "$(PYTHON)" || { echo 'make: no Python 3.12 to build .venv with; with 3.11: make PYTHON=python3.11 ...'; exit 1; }
-	@$(PYTHON) -c 'import venv' || { echo 'make: PYTHON=$(PYTHON) is no working Python; .venv is left as it is'; exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' || { echo 'make: PYTHON=$(PYTHON) cannot build a virtual env with pip (on Debian: apt install python3.X-venv); .venv is left as it is'; exit 1; }
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3 || { rm -rf $(VENV); exit 1; }
+	touch $@
+else
+$(VENV_MARK):
+	touch $@
+endif
 
 # Spark and Delta come with the `spark` extra here (on Databricks they are the runtime's own), and
 # the JVM-free run-history writer with `local`.
-$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+$(STAMP): pyproject.toml constraints.txt $(VENV_MARK)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[spark,local,test,bench]'
 	touch $@
 

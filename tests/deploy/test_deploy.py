@@ -70,8 +70,12 @@ def make_deploy(repo: Path, *assignments: str, extra_env: dict | None = None):
     venv = repo.parent / "venv"
     if not venv.exists():
         venv.symlink_to(VENV, target_is_directory=True)
+    # `-o`: this project's env is taken as installed, whatever the copied pyproject's date;
+    # else `deploy`'s install step would point its editable install at this throw-away checkout.
+    installed = f"{venv}/.installed"
     return subprocess.run(
-        ["make", "--no-print-directory", "-C", str(repo), "deploy", f"VENV={venv}", *assignments],
+        ["make", "--no-print-directory", "-C", str(repo), "-o", installed, "deploy"]
+        + [f"VENV={venv}", *assignments],
         capture_output=True,
         text=True,
         env=env,
@@ -90,10 +94,17 @@ def test_dry_run_prints_every_step_and_changes_nothing(checkout):
     version = f"0.1.0+g{commit[:12]}"
     wheel = wheel_filename(version)
 
+    # A pyproject newer than this env's install, as after a pull: the env is still not
+    # installed from the throw-away checkout (`make_deploy`'s -o).
+    installed = (VENV / ".installed").stat().st_mtime if (VENV / ".installed").exists() else None
+    os.utime(checkout / "pyproject.toml")
     done = make_deploy(checkout, "ENV=dev", "DRY_RUN=1", "DATABRICKS=no-such-cli")
 
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
+    assert "pip install" not in out
+    if installed is not None:
+        assert (VENV / ".installed").stat().st_mtime == installed
     assert "dry run" in out
     assert commit in _step(out, "check")
     assert version in _step(out, "build") and f"dist/{wheel}" in _step(out, "build")

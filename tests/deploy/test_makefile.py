@@ -30,18 +30,26 @@ def checkout(tmp_path) -> Path:
     (bin_dir / "python").symlink_to(sys.executable)
     (bin_dir / "quest").write_text("#!/bin/sh\n")
     (bin_dir / "quest").chmod(0o755)
-    later = time.time() + 60
+    built, later = time.time() + 30, time.time() + 60
+    (repo / ".venv" / ".built").touch()
+    os.utime(repo / ".venv" / ".built", (built, built))
     for stamp in (".installed", ".spark-packages"):
         (repo / ".venv" / stamp).touch()
         os.utime(repo / ".venv" / stamp, (later, later))
     return repo
 
 
-def _python_of_version(folder: Path, version: str) -> Path:
-    """A stand-in interpreter that says it is `version` and can import venv."""
+def _python_of_version(folder: Path, version: str, ensurepip: bool = True) -> Path:
+    """A stand-in interpreter that says it is `version`, imports venv and ensurepip (or not:
+    Debian without python3.X-venv), and fails whatever else it is asked."""
     path = folder / f"python{version}"
     path.write_text(
-        f'#!/bin/sh\nfor a; do case "$a" in *version_info*) echo {version};; esac; done\n'
+        "#!/bin/sh\n"
+        'case "$*" in\n'
+        f"  *version_info*) echo {version};;\n"
+        f"  *ensurepip*) exit {0 if ensurepip else 1};;\n"
+        "  *) exit 1;;\n"
+        "esac\n"
     )
     path.chmod(0o755)
     return path
@@ -95,3 +103,28 @@ def test_deploy_installs_a_changed_pyproject_first(checkout):
 def test_clean_keeps_the_homes_and_make_alone_only_helps(checkout):
     assert ".quest" not in plan(checkout, "clean")
     assert "make demo" in plan(checkout)
+
+
+def test_a_venv_whose_python_no_longer_runs_is_built_and_installed_again(checkout):
+    # A pyenv version removed under it: before, .venv was built again but its stamps were
+    # taken as current, so ruff and pytest were missing from the new one.
+    (checkout / ".venv" / "bin" / "python").unlink()
+    (checkout / ".venv" / "bin" / "python").symlink_to(checkout / "gone" / "python3.12")
+    steps = plan(checkout, "lint")
+    assert steps.index("rm -rf .venv") < steps.index("-m venv .venv")
+    assert steps.index("-m venv .venv") < steps.index("pip install --quiet -c constraints.txt")
+    assert steps.index("pip install --quiet -c constraints.txt") < steps.index("ruff check")
+
+
+def test_a_python_that_cannot_build_a_venv_leaves_the_one_there(checkout, tmp_path):
+    no_pip = _python_of_version(tmp_path, "3.11", ensurepip=False)
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(checkout), f"PYTHON={no_pip}", "lint"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "cannot build a virtual env with pip" in done.stdout + done.stderr
+    assert (checkout / ".venv" / "bin" / "python").exists()
+    assert (checkout / ".venv" / ".installed").exists()
