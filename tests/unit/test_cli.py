@@ -124,6 +124,7 @@ def test_run_and_demo_from_the_wheel_alone_say_they_need_the_repository(
     error = _one_line(capsys.readouterr().err)
     assert "workflows/ and notebooks/, which the wheel does not hold" in error
     assert not (place / "home" / "runs").exists()
+    assert not (place / "home" / "demo-source").exists()  # no sample written, no mirror
 
 
 def test_run_with_a_file_as_store_stops_before_any_task(place, capsys):

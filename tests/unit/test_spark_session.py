@@ -43,6 +43,10 @@ def test_the_driver_heap_defaults_to_2g_and_the_environment_overrides_it(monkeyp
         ("QUEST_SPARK_DRIVER_MEMORY", "4 gb"),
         ("QUEST_SPARK_DRIVER_MEMORY", "0g"),
         ("QUEST_SPARK_DRIVER_MEMORY", "two"),
+        # -Xmx takes none of these: Spark's launcher passes the value on as it is
+        ("QUEST_SPARK_DRIVER_MEMORY", "4gb"),
+        ("QUEST_SPARK_DRIVER_MEMORY", "4096"),
+        ("QUEST_SPARK_DRIVER_MEMORY", "4p"),
         ("QUEST_SPARK_MASTER", "local[two]"),
         ("QUEST_SPARK_MASTER", "local[0]"),
         ("QUEST_SPARK_MASTER", "lcoal[2]"),
@@ -67,7 +71,18 @@ def test_a_driver_heap_or_master_spark_would_not_take_stops_before_the_jvm_namin
     assert not (tmp_path / "home" / "metastore_db").exists()
 
 
-@pytest.mark.parametrize("value", ["local", "local[*]", "local[4]", "local[2,3]", "spark://h:7077"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "local",
+        "local[*]",
+        "local[4]",
+        "local[2,3]",
+        "local[4, 2]",
+        "local[* , 3]",
+        "spark://h:7077",
+    ],
+)
 def test_the_masters_spark_takes_are_taken(monkeypatch, value):
     monkeypatch.setenv("QUEST_SPARK_MASTER", value)
     assert spark_master() == value

@@ -148,6 +148,18 @@ def test_missing_contact_or_bad_store_stops_the_run_before_any_task(settings):
     assert not (settings.home / "runs").exists()
 
 
+def test_a_spark_master_the_notebook_tasks_would_refuse_stops_the_run_before_the_syncs(
+    settings, monkeypatch
+):
+    # Before, the syncs ran (the live sources fetched) and the first notebook task failed.
+    monkeypatch.setenv("QUEST_SPARK_MASTER", "lcoal[2]")
+    with pytest.raises(ConfigError, match="QUEST_SPARK_MASTER='lcoal\\[2\\]'"):
+        run_workflow(settings)
+    assert not (settings.home / "runs").exists()
+    # A run of the syncs alone starts no Spark, and is not stopped by it.
+    assert run_workflow(settings, only=["plan_medallion"]).status == "success"
+
+
 def test_notebook_tasks_run_the_file_with_base_parameters_as_widgets_and_run_overrides(
     settings, tmp_path
 ):

@@ -12,7 +12,7 @@ from quest.config import Settings, validate_home
 from quest.errors import ConfigError
 from quest.mirror.sample import generate_sample
 from quest.mirror.server import MirrorServer
-from quest.runner.local import run_workflow
+from quest.runner.local import load_pipeline, run_workflow
 from quest.runner.record import SKIPPED
 from quest.store import LocalStore
 from quest.store.base import hash_file, stored_sha256
@@ -48,6 +48,7 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
             "which it would overwrite with the sample: unset QUEST_ENV (a deploy needs it only "
             "in the shell that deploys)"
         )
+    workflow = load_pipeline()  # from the wheel alone: refused before the sample is written
     say = (lambda line: None) if quiet else out
     # The mirror's URLs are known once it listens; the store is the same whatever they are.
     where = demo_settings(settings, "", "")
@@ -66,7 +67,7 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
     with MirrorServer(source) as mirror:
         say(f"quest demo: serving it as BLS and DataUSA on {mirror.url}")
         run_settings = demo_settings(settings, mirror.bls_url, mirror.datausa_url)
-        record = run_workflow(run_settings, spark=spark, out=out, quiet=quiet)
+        record = run_workflow(run_settings, spark=spark, out=out, quiet=quiet, workflow=workflow)
     say(f"quest demo: {record.status}; {_next_step(record)}")
     return record.exit_code
 

@@ -120,7 +120,7 @@ def run_workflow(
     home = validate_home(settings)
     order = [n for n in nx.topological_sort(wf.graph) if n != ROOT_NODE]
     selected = _select(order, only)
-    _preflight(wf, settings, selected)
+    _preflight(wf, settings, selected, spark)
     lock_what = f"run lock on {home}"
     with file_lock(home / "run.lock", lock_what, timeout=settings.lock_timeout):
         return _WorkflowRun(wf, settings, order, selected, spark, out, quiet=quiet).execute()
@@ -143,8 +143,9 @@ def _select(order: list[str], only) -> set[str]:
     return set(only)
 
 
-def _preflight(wf, settings: Settings, selected: set[str]) -> None:
-    """Configuration errors stop the run before any task starts (no retry can fix them)."""
+def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
+    """Configuration errors stop the run before any task starts (no retry can fix them);
+    `spark`: the session the notebook tasks are given, if any."""
     from quest.config import validate_contact
     from quest.store import open_store
 
@@ -155,7 +156,13 @@ def _preflight(wf, settings: Settings, selected: set[str]) -> None:
             params |= set(inspect.getfullargspec(task.task_func).kwonlyargs)
     if "contact" in params:
         validate_contact(settings)
-    if "store" in params or any(_is_notebook(wf.tasks[n]) for n in selected):
+    notebooks = any(_is_notebook(wf.tasks[n]) for n in selected)
+    if notebooks and spark is None:
+        # The session a notebook task would start: a master or heap it would refuse.
+        from quest.spark import driver_memory, spark_master
+
+        spark_master(), driver_memory()
+    if "store" in params or notebooks:
         store = open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url)
         # A local store: no file in the way, and writable when a sync task will write it (the
         # notebooks only read it: a read-only snapshot serves them).
