@@ -116,6 +116,29 @@ def test_failure_notification_is_sent_through_smtp_without_printing_the_password
     assert "s3cret-smtp-pw" not in json.dumps(record.to_dict())
 
 
+def test_a_mail_password_smtp_cannot_send_is_not_sent_and_the_run_records_itself(settings):
+    # smtplib refuses a password outside ASCII with UnicodeEncodeError, which escaped the mail
+    # and ended the run as "a bug in quest" before its record was saved.
+    with SmtpServer() as smtp:
+        url = f"smtp://mailer:p%C3%A4ss@127.0.0.1:{smtp.port}"  # pragma: allowlist secret
+        record, _ = _run(
+            settings.with_overrides(smtp_url=url), Behaviour(fail_times={"publish": 9}), retries=0
+        )
+    assert record.exit_code == RUN_FAILED and Path(record.path).is_file()
+    deliveries = [n["delivery"] for n in record.notifications]
+    assert deliveries and all(d.startswith("not sent: UnicodeEncodeError") for d in deliveries)
+
+
+def test_the_history_rows_carry_the_run_tables_seconds(settings):
+    # Started and ended were kept to the second: a 0.4 s task read 0 or 1 s in the history.
+    from quest.ops.run_history import rows_from_record
+
+    record, _ = _run(settings, Behaviour(delay=0.4))
+    rows = {row.task: row for row in rows_from_record(record)}
+    for name, task in record.tasks.items():
+        assert abs(rows[name].seconds - task.seconds) < 0.05, (name, rows[name], task.seconds)
+
+
 def test_second_run_on_the_same_home_refuses_while_the_first_holds_the_lock(settings):
     settings.home.mkdir(parents=True)
     holding, release = threading.Event(), threading.Event()
@@ -266,6 +289,105 @@ def test_ctrl_c_starts_no_more_tasks_or_retries_and_the_run_still_records_itself
     assert outcome["calls"] == {"extract_a": 1, "extract_b": 1}
     saved = json.loads(Path(outcome["path"]).read_text())
     assert saved["status"] == "interrupted"
+
+
+def test_cancelling_spark_jobs_while_the_session_starts_is_no_error(monkeypatch):
+    # PySpark registers the context as active before it builds its JVM side (`_jsc`): a Ctrl-C
+    # then raised AttributeError, and the run ended unrecorded as "a bug in quest".
+    from pyspark import SparkContext
+
+    from quest.runner.local import _cancel_spark_jobs
+
+    starting = SparkContext.__new__(SparkContext)
+    monkeypatch.setattr(SparkContext, "_active_spark_context", starting)
+    _cancel_spark_jobs()
+
+
+CANCELLING_CHILD = """
+import json, sys, time
+from pathlib import Path
+from pyspark import SparkContext
+from quest.runner.local import run_workflow
+from tests.workflow.support import Behaviour, fake_workflow, runner_settings
+
+class Context:  # a session whose task starts a Spark job now and then
+    _jsc = object()
+    cancels = 0
+    def cancelAllJobs(self):
+        Context.cancels += 1
+
+SparkContext._active_spark_context = Context()
+settings = runner_settings(Path(sys.argv[1]))
+record = run_workflow(settings, workflow=fake_workflow(Behaviour(delay=2.0)))
+print(json.dumps({"cancels": Context.cancels, "status": record.status}))
+"""
+
+
+def test_ctrl_c_cancels_the_spark_jobs_a_running_task_starts_after_it(tmp_path):
+    # Cancelled once, the jobs a task started after Ctrl-C (it was between two actions, or its
+    # session still starting) ran on, the task with them.
+    import signal
+    import subprocess
+    import sys
+
+    from tests.realdata import REPO
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", CANCELLING_CHILD, str(tmp_path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    while "extract_b: started" not in (line := child.stdout.readline()):
+        assert line
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=60)
+    outcome = json.loads(out.splitlines()[-1])
+    assert outcome["status"] == "interrupted"
+    # every poll of the 2 s the running tasks had left, not only the first
+    assert outcome["cancels"] > 3, outcome
+
+
+CLOSING_CHILD = """
+import json, sys, time
+from pathlib import Path
+import quest.runner.local as local
+from tests.workflow.support import Behaviour, fake_workflow, runner_settings
+
+after_run = local.after_run
+def slow_after_run(*args, **kwargs):
+    print("closing", flush=True)
+    time.sleep(2)
+    return after_run(*args, **kwargs)
+local.after_run = slow_after_run
+settings = runner_settings(Path(sys.argv[1]))
+record = local.run_workflow(settings, workflow=fake_workflow(Behaviour()))
+print(json.dumps({"status": record.status, "exit": record.exit_code, "path": record.path}))
+"""
+
+
+def test_a_first_ctrl_c_once_the_tasks_have_ended_lets_the_run_record_itself(tmp_path):
+    # It said nothing, so a second press followed, and the run was lost unrecorded.
+    import signal
+    import subprocess
+    import sys
+
+    from tests.realdata import REPO
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", CLOSING_CHILD, str(tmp_path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    while "closing" not in (line := child.stdout.readline()):
+        assert line
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=60)
+    assert "the tasks have ended; finishing this run's record" in out
+    outcome = json.loads(out.splitlines()[-1])
+    assert (outcome["status"], outcome["exit"]) == ("success", 0)
+    assert Path(outcome["path"]).is_file()
 
 
 def test_a_second_ctrl_c_stops_at_once_without_waiting_for_the_running_task(tmp_path):

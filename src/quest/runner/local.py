@@ -56,6 +56,8 @@ from quest.runner.output import (
 )
 from quest.runner.record import RunRecord, TaskRecord
 
+log = logging.getLogger(__name__)
+
 REPO = Path(__file__).resolve().parents[3]
 ROOT_NODE = "root"
 # The workflow's retry interval (minutes) suits a cluster; on this machine a task is retried
@@ -171,6 +173,24 @@ def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
             check(write="store" in params)
 
 
+def _cancel_spark_jobs() -> None:
+    """Cancel the Spark jobs of this process's session, if it has one that is up."""
+    try:
+        from pyspark import SparkContext
+    except ImportError:  # an install without Spark runs no Spark job
+        return
+    context = SparkContext._active_spark_context  # none: no JVM was started, none to stop
+    # A context is registered as active while its JVM side is still being built (no `_jsc`
+    # yet): it has no job to cancel, and cancelling raised AttributeError, which ended the run
+    # unrecorded as "a bug in quest".
+    if context is None or getattr(context, "_jsc", None) is None:
+        return
+    try:
+        context.cancelAllJobs()
+    except Exception as exc:  # a context stopping meanwhile: nothing left to cancel
+        log.debug("cancelling the Spark jobs failed: %s", exc)
+
+
 class _WorkflowRun:
     """One execution of a workflow: schedules its tasks, retries them, records and notifies."""
 
@@ -185,6 +205,7 @@ class _WorkflowRun:
         # Set by Ctrl-C (`_on_sigint`): no task starts, none is retried, the running Spark jobs
         # are cancelled; the scheduler acts on it between its waits (`_interrupt`).
         self.interrupted = False
+        self.closing = False
         self._stop = threading.Event()
         now = datetime.now(UTC)
         self.record = RunRecord(
@@ -253,16 +274,19 @@ class _WorkflowRun:
         self.record.versions = versions()
         self._notify_workflow("on_start", "started")
         self._schedule()
+        # From here a first Ctrl-C lets the run finish its record (`_on_sigint`).
+        self.closing = True
+        stopped = self._stop.is_set()
         failed = [t for t in self.record.tasks.values() if t.status in rec.FAILING]
         self.record.status = rec.FAILED if failed else rec.SUCCESS
-        if self._stop.is_set():
+        if stopped:
             self.record.status = rec.RUN_INTERRUPTED
         self.record.seconds = round(time.monotonic() - t0, 3)
         self.record.ended = datetime.now(UTC).isoformat(timespec="seconds")
         self.say("")
         for line in rec.table(self.record).splitlines():
             self.say(line)
-        outcome = "interrupted" if self._stop.is_set() else "failed" if failed else "succeeded"
+        outcome = "interrupted" if stopped else "failed" if failed else "succeeded"
         self._notify_workflow("on_failure" if failed else "on_success", outcome)
         self._report()
         self.record.ops = after_run(self.record, self.settings, self.spark, self.say)
@@ -281,6 +305,10 @@ class _WorkflowRun:
             while pending or running:
                 if self._stop.is_set() and not self.interrupted:
                     self._interrupt(pending, running.values())
+                elif self.interrupted and running:
+                    # A task between two Spark actions when Ctrl-C came, or still starting its
+                    # session, had no job to cancel then: each job it starts since is cancelled.
+                    _cancel_spark_jobs()
                 for name in list(pending):
                     parents = [
                         p
@@ -322,6 +350,13 @@ class _WorkflowRun:
             # main thread may hold.
             os.write(_TERMINAL, b"quest run: stopped at once; this run is not recorded\n")
             os._exit(INTERRUPTED)
+        if self.closing:
+            # Every task has ended: what is left (mail, history, alerts) records the run.
+            os.write(
+                _TERMINAL,
+                b"quest run: the tasks have ended; finishing this run's record "
+                b"(Ctrl-C again to stop at once, unrecorded)\n",
+            )
         self._stop.set()  # a retry waiting for its turn does not start
 
     def _interrupt(self, pending: list[str], running) -> None:
@@ -339,13 +374,7 @@ class _WorkflowRun:
             task.errors.append(_NOT_STARTED)
             task.result = TaskResult(Status.FAILED, _NOT_STARTED)
         pending.clear()
-        try:
-            from pyspark import SparkContext
-        except ImportError:  # an install without Spark runs no Spark job
-            return
-        context = SparkContext._active_spark_context  # none: no JVM was started, none to stop
-        if context is not None:
-            context.cancelAllJobs()
+        _cancel_spark_jobs()
 
     def _excluded(self, name: str, parents: list[str]) -> str:
         """Why `name` does not run although no parent failed ("" when it runs): a parent was
@@ -365,7 +394,9 @@ class _WorkflowRun:
         log_path = self.settings.home / "runs" / self.record.run_id / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         tr.log = str(log_path)
-        tr.started = datetime.now(UTC).isoformat(timespec="seconds")
+        # Milliseconds: the run history's `seconds` is `ended - started`, and the run table's
+        # figure for a task of 0.4 s read 0 or 1 there.
+        tr.started = datetime.now(UTC).isoformat(timespec="milliseconds")
         self._beat.started(name)
         with open(log_path, "w", encoding="utf-8") as log:
             self._stdout.route(RedactingFile(log, self.settings))
@@ -374,7 +405,7 @@ class _WorkflowRun:
             finally:
                 self._stdout.route(None)
                 self._beat.ended(name)
-                tr.ended = datetime.now(UTC).isoformat(timespec="seconds")
+                tr.ended = datetime.now(UTC).isoformat(timespec="milliseconds")
 
     def _attempts(self, name: str, task, tr: TaskRecord) -> None:
         eff = self.wf.default_task_settings.merge(task.task_settings)

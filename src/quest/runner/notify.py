@@ -108,6 +108,8 @@ def _send(note: Notification, settings: Settings) -> str:
             if url.username:
                 smtp.login(unquote(url.username), unquote(url.password or ""))
             smtp.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
+    # UnicodeError: smtplib sends a user or password outside ASCII as no text; it escaped here
+    # and ended the run before its record was saved.
+    except (OSError, smtplib.SMTPException, UnicodeError, ValueError) as exc:
         return redact(f"not sent: {type(exc).__name__}: {exc}", settings)
     return f"sent through {url.hostname}:{port}"
