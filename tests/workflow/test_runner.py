@@ -491,3 +491,18 @@ def test_ctrl_c_cancels_the_spark_job_a_notebook_task_is_running(spark, spark_se
     assert "cancel" in " ".join(record.tasks["long_job"].errors).lower()
     assert record.tasks["after"].status == "failed: interrupted"
     assert any("cancelling the Spark jobs of the running ones (long_job)" in x for x in lines)
+
+
+def test_record_medallion_without_the_plans_fingerprint_fails_naming_it(settings):
+    # It returned "unchanged", a success to the no_successful_run alert, while the medallion was
+    # never recorded and every day loaded it again (on Databricks: a task value reference that
+    # did not resolve).
+    record = run_workflow(settings, only=["record_medallion"], out=lambda _: None)
+    task = record.tasks["record_medallion"]
+    assert task.status == "failed" and record.exit_code == RUN_FAILED
+    assert "record_medallion got no fingerprint from plan_medallion ('')" in task.errors[-1]
+    from quest.orchestration.tasks import record_medallion
+
+    unresolved = "{{tasks.plan_medallion.values.fingerprint}}"
+    with pytest.raises(ConfigError, match="did not resolve"):
+        record_medallion(fingerprint=unresolved, store=settings.store_uri, env="local")

@@ -13,9 +13,11 @@ import contextlib
 import contextvars
 import json
 import os
+import re
 from collections.abc import Iterator
 
 from quest.config import Settings, load_settings, parse_setting
+from quest.errors import ConfigError
 from quest.orchestration import conditions
 from quest.orchestration.task_values import publish
 from quest.results import Status, TaskResult
@@ -215,6 +217,10 @@ def _catalog_lookup():
     return SparkSession.builder.getOrCreate().catalog.tableExists
 
 
+# What the plan publishes as its fingerprint: a sha256, in hex.
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
 def record_medallion(
     dbutils=None, gold: dict[str, str] | None = None, *, fingerprint: str | None = "", **params
 ) -> dict:
@@ -223,8 +229,16 @@ def record_medallion(
 
     settings = _gold_settings(gold, params)
     with recorded_task("record_medallion", None, settings, dbutils) as run:
+        if not _FINGERPRINT.fullmatch(fingerprint or ""):
+            # Not recorded, the run still counted as a success while every day loaded again.
+            raise ConfigError(
+                f"record_medallion got no fingerprint from {conditions.PLAN_TASK} "
+                f"({fingerprint!r}): it records only what the plan of the same run "
+                "fingerprinted (on Databricks, the task value reference did not resolve). The "
+                "medallion was loaded but is not recorded, so the next run loads it again"
+            )
         store = open_settings_store(settings, dbutils)
-        done = conditions.record(settings, store, fingerprint or "", _catalog_lookup())
+        done = conditions.record(settings, store, fingerprint, _catalog_lookup())
         status = Status.CHANGED if done.recorded else Status.UNCHANGED
         run.summary = TaskResult(status=status, summary=done.describe())
     return run.summary.to_dict()
