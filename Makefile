@@ -31,11 +31,12 @@ help:
 # removed), or when `make PYTHON=...` names another Python version than its own.
 VERSION_OF := import sys; print("%d.%d" % sys.version_info[:2])
 VENV_VERSION := $(shell $(BIN)/python -c '$(VERSION_OF)' 2>/dev/null)
+override REBUILD :=
 ifeq ($(VENV_VERSION),)
-REBUILD := yes
+override REBUILD := yes
 else ifeq ($(origin PYTHON),command line)
 ifneq ($(shell $(PYTHON) -c '$(VERSION_OF)' 2>/dev/null),$(VENV_VERSION))
-REBUILD := yes
+override REBUILD := yes
 endif
 endif
 
@@ -51,8 +52,9 @@ $(VENV_MARK): FORCE
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3 || { rm -rf $(VENV); exit 1; }
 	touch $@
 else
+# A .venv built before this marker: dated as the venv itself, so it is not installed again.
 $(VENV_MARK):
-	touch $@
+	touch -r $(VENV)/pyvenv.cfg $@ 2>/dev/null || touch $@
 endif
 
 # Spark and Delta come with the `spark` extra here (on Databricks they are the runtime's own), and

@@ -55,11 +55,11 @@ HIVE_RESOURCES = "hive.downloaded.resources.dir"
 
 # What a local driver's JVM takes for its heap (Spark's launcher hands the value to `-Xmx` as it
 # is: a whole number and k, m, g or t; `4gb` or a bare number stop the JVM) and what Spark takes
-# for a master (`local[N, F]` with spaces too); checked before the JVM starts, which otherwise
-# fails in PySpark's words, naming neither.
+# for a master (`local[N, F]`: spaces around the comma only); checked before the JVM starts,
+# which otherwise fails in PySpark's words, naming neither.
 _MEMORY = re.compile(r"[1-9][0-9]*[kmgt]", re.IGNORECASE)
 _MASTER = re.compile(
-    r"local(\[\s*(\*|[1-9][0-9]*)\s*(,\s*[0-9]+\s*)?\])?|local-cluster\[.+\]|yarn|[a-z0-9+]+://.+"
+    r"local(\[(\*|[1-9][0-9]*)(\s*,\s*[0-9]+)?\])?|local-cluster\[.+\]|yarn|[a-z0-9+]+://.+"
 )
 
 

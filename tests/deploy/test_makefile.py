@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+# A Python version other than this env's (the suite runs on 3.12, and on 3.11 too).
+OTHER = "3.12" if sys.version_info[:2] == (3, 11) else "3.11"
 
 
 @pytest.fixture
@@ -67,7 +69,7 @@ def plan(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
 
 
 def test_another_python_version_on_the_command_line_builds_the_venv_again(checkout, tmp_path):
-    other = _python_of_version(tmp_path, "3.11")
+    other = _python_of_version(tmp_path, OTHER)
     steps = plan(checkout, f"PYTHON={other}", "test")
     assert "rm -rf .venv" in steps
     assert f"{other} -m venv .venv" in steps
@@ -84,7 +86,7 @@ def test_the_same_python_version_keeps_the_venv(checkout, tmp_path):
 
 
 def test_a_python_variable_in_the_environment_is_not_taken_for_ours(checkout, tmp_path):
-    other = _python_of_version(tmp_path, "3.11")
+    other = _python_of_version(tmp_path, OTHER)
     shutil.rmtree(checkout / ".venv")
     steps = plan(checkout, "test", env={"PYTHON": str(other)})
     assert "-m venv .venv" in steps
@@ -117,7 +119,7 @@ def test_a_venv_whose_python_no_longer_runs_is_built_and_installed_again(checkou
 
 
 def test_a_python_that_cannot_build_a_venv_leaves_the_one_there(checkout, tmp_path):
-    no_pip = _python_of_version(tmp_path, "3.11", ensurepip=False)
+    no_pip = _python_of_version(tmp_path, OTHER, ensurepip=False)
     done = subprocess.run(
         ["make", "--no-print-directory", "-C", str(checkout), f"PYTHON={no_pip}", "lint"],
         capture_output=True,
@@ -128,3 +130,20 @@ def test_a_python_that_cannot_build_a_venv_leaves_the_one_there(checkout, tmp_pa
     assert "cannot build a virtual env with pip" in done.stdout + done.stderr
     assert (checkout / ".venv" / "bin" / "python").exists()
     assert (checkout / ".venv" / ".installed").exists()
+
+
+def test_a_venv_built_before_its_marker_is_not_installed_again(checkout):
+    # The first make after the marker came: dated as the venv (pyvenv.cfg), not now, so a
+    # clone's .venv is not installed again (pip and Ivy may need the network).
+    (checkout / ".venv" / ".built").unlink()
+    (checkout / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    os.utime(checkout / ".venv" / "pyvenv.cfg", (1, 1))
+    subprocess.run(["make", "-s", "-C", str(checkout), ".venv/.built"], check=True)
+    assert (checkout / ".venv" / ".built").stat().st_mtime == 1
+    steps = plan(checkout, "test")
+    assert "pip install" not in steps and "spark-setup" not in steps
+
+
+def test_a_rebuild_variable_in_the_environment_rebuilds_nothing(checkout):
+    steps = plan(checkout, "lint", env={"REBUILD": "yes"})
+    assert "rm -rf" not in steps and "pip install" not in steps

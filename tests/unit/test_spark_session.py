@@ -49,6 +49,8 @@ def test_the_driver_heap_defaults_to_2g_and_the_environment_overrides_it(monkeyp
         ("QUEST_SPARK_DRIVER_MEMORY", "4p"),
         ("QUEST_SPARK_MASTER", "local[two]"),
         ("QUEST_SPARK_MASTER", "local[0]"),
+        ("QUEST_SPARK_MASTER", "local[ 4]"),  # Spark allows spaces around the comma only
+        ("QUEST_SPARK_MASTER", "local[4, 2 ]"),
         ("QUEST_SPARK_MASTER", "lcoal[2]"),
     ],
 )

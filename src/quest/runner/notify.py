@@ -96,6 +96,13 @@ def _send(note: Notification, settings: Settings) -> str:
     message["To"] = ", ".join(note.to)
     message["Subject"] = note.subject
     message.set_content(note.body)
+    user, password = unquote(url.username or ""), unquote(url.password or "")
+    if not (user + password).isascii():
+        # smtplib's error would name a character of the password and its place.
+        return (
+            "not sent: the SMTP user or password in QUEST_SMTP_URL is not ASCII, which smtplib "
+            "cannot send"
+        )
     client = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
     port = url.port or (465 if url.scheme == "smtps" else 25)
     try:
@@ -106,10 +113,10 @@ def _send(note: Notification, settings: Settings) -> str:
                 smtp.starttls()
                 smtp.ehlo()
             if url.username:
-                smtp.login(unquote(url.username), unquote(url.password or ""))
+                smtp.login(user, password)
             smtp.send_message(message)
-    # UnicodeError: smtplib sends a user or password outside ASCII as no text; it escaped here
-    # and ended the run before its record was saved.
-    except (OSError, smtplib.SMTPException, UnicodeError, ValueError) as exc:
+    # ValueError: UnicodeEncodeError among them (an address outside ASCII, a server without
+    # SMTPUTF8), which escaped here and ended the run before its record was saved.
+    except (OSError, smtplib.SMTPException, ValueError) as exc:
         return redact(f"not sent: {type(exc).__name__}: {exc}", settings)
     return f"sent through {url.hostname}:{port}"
