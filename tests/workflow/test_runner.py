@@ -4,6 +4,9 @@ for the test that Ctrl-C cancels the Spark job a notebook task runs)."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -250,27 +253,37 @@ print(json.dumps({"status": record.status, "exit": record.exit_code, "tasks": st
 """
 
 
-def test_ctrl_c_starts_no_more_tasks_or_retries_and_the_run_still_records_itself(tmp_path):
-    # Ctrl-C used to be felt only once the running task ended, and the run then vanished:
-    # no run record, no history row, no closing line.
-    import signal
-    import subprocess
-    import sys
-    import time
-
+def _child(script: str, tmp_path) -> subprocess.Popen:
+    """`script` run by this Python in a process of its own (its Ctrl-C is not the suite's), from
+    the repository, with `tmp_path` as its argument; its output read as text."""
     from tests.realdata import REPO
 
-    child = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTED_CHILD, str(tmp_path)],
+    return subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
     )
-    seen = []
-    while not any(line.startswith("x extract_a: failed") for line in seen):
+
+
+def _lines_until(child: subprocess.Popen, text: str) -> list[str]:
+    """The child's lines up to the first that holds `text`, that one included; fails when the
+    child's output ends first."""
+    seen: list[str] = []
+    while not seen or text not in seen[-1]:
         line = child.stdout.readline()
         assert line, "".join(seen)
         seen.append(line)
+    return seen
+
+
+def test_ctrl_c_starts_no_more_tasks_or_retries_and_the_run_still_records_itself(tmp_path):
+    # Ctrl-C used to be felt only once the running task ended, and the run then vanished:
+    # no run record, no history row, no closing line.
+    import time
+
+    child = _child(INTERRUPTED_CHILD, tmp_path)
+    seen = _lines_until(child, "x extract_a: failed")
     # extract_a waits 10 s for its retry, extract_b has ended: combine and publish wait
     started = time.monotonic()
     child.send_signal(signal.SIGINT)
@@ -328,20 +341,8 @@ print(json.dumps({"cancels": Context.cancels, "status": record.status}))
 def test_ctrl_c_cancels_the_spark_jobs_a_running_task_starts_after_it(tmp_path):
     # Cancelled once, the jobs a task started after Ctrl-C (it was between two actions, or its
     # session still starting) ran on, the task with them.
-    import signal
-    import subprocess
-    import sys
-
-    from tests.realdata import REPO
-
-    child = subprocess.Popen(
-        [sys.executable, "-c", CANCELLING_CHILD, str(tmp_path)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    while "extract_b: started" not in (line := child.stdout.readline()):
-        assert line
+    child = _child(CANCELLING_CHILD, tmp_path)
+    _lines_until(child, "extract_b: started")
     child.send_signal(signal.SIGINT)
     out, _ = child.communicate(timeout=60)
     outcome = json.loads(out.splitlines()[-1])
@@ -370,20 +371,8 @@ print(json.dumps({"status": record.status, "exit": record.exit_code, "path": rec
 
 def test_a_first_ctrl_c_once_the_tasks_have_ended_lets_the_run_record_itself(tmp_path):
     # It said nothing, so a second press followed, and the run was lost unrecorded.
-    import signal
-    import subprocess
-    import sys
-
-    from tests.realdata import REPO
-
-    child = subprocess.Popen(
-        [sys.executable, "-c", CLOSING_CHILD, str(tmp_path)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    while "closing" not in (line := child.stdout.readline()):
-        assert line
+    child = _child(CLOSING_CHILD, tmp_path)
+    _lines_until(child, "closing")
     child.send_signal(signal.SIGINT)
     out, _ = child.communicate(timeout=60)
     assert "the tasks have ended; finishing this run's record" in out
@@ -393,25 +382,12 @@ def test_a_first_ctrl_c_once_the_tasks_have_ended_lets_the_run_record_itself(tmp
 
 
 def test_a_second_ctrl_c_stops_at_once_without_waiting_for_the_running_task(tmp_path):
-    import signal
-    import subprocess
-    import sys
     import time
 
-    from tests.realdata import REPO
-
-    script = INTERRUPTED_CHILD.replace("delay=1.0", "delay=30.0")
-    child = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    while "extract_b: started" not in (line := child.stdout.readline()):
-        assert line
+    child = _child(INTERRUPTED_CHILD.replace("delay=1.0", "delay=30.0"), tmp_path)
+    _lines_until(child, "extract_b: started")
     child.send_signal(signal.SIGINT)
-    while "interrupted: starting no more tasks" not in (line := child.stdout.readline()):
-        assert line
+    _lines_until(child, "interrupted: starting no more tasks")
     started = time.monotonic()
     child.send_signal(signal.SIGINT)
     out, _ = child.communicate(timeout=60)
@@ -424,7 +400,6 @@ def _press_ctrl_c_once_a_job_runs(spark, outcome: dict, done: threading.Event) -
     then watch for the job to end: after 60 s it cancels it itself (`outcome["watchdog"]`), so
     that a cancellation that never comes fails the test instead of hanging the suite."""
     import os
-    import signal
     import time
 
     tracker = spark.sparkContext.statusTracker()
@@ -448,7 +423,6 @@ def _press_ctrl_c_once_a_job_runs(spark, outcome: dict, done: threading.Event) -
 def test_ctrl_c_cancels_the_spark_job_a_notebook_task_is_running(spark, spark_settings, tmp_path):
     # A notebook task blocks in a Spark action: without the cancellation, Ctrl-C would wait for
     # the job (here, hours of summing) before the run could end and record itself.
-    import signal
     import time
 
     from brickflow import NotebookTask, Workflow
