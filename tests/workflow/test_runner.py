@@ -3,6 +3,7 @@ for the test that Ctrl-C cancels the Spark job a notebook task runs)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 from quest.errors import RUN_FAILED, ConfigError, LockError
 from quest.locking import file_lock
 from quest.results import Status, TaskResult
+from quest.runner.demo import run_demo
 from quest.runner.local import run_workflow
 
 from .support import OPS, Behaviour, SmtpServer, fake_workflow, runner_settings
@@ -144,8 +146,10 @@ def test_the_history_rows_carry_the_run_tables_seconds(settings):
         assert abs(rows[name].seconds - task.seconds) < 0.05, (name, rows[name], task.seconds)
 
 
-def test_second_run_on_the_same_home_refuses_while_the_first_holds_the_lock(settings):
-    settings.home.mkdir(parents=True)
+@contextlib.contextmanager
+def _run_lock_held_elsewhere(settings):
+    """The home's run lock, held by another thread (another open file: as another run holds it)."""
+    settings.home.mkdir(parents=True, exist_ok=True)
     holding, release = threading.Event(), threading.Event()
 
     def hold():
@@ -157,13 +161,28 @@ def test_second_run_on_the_same_home_refuses_while_the_first_holds_the_lock(sett
     holder.start()
     holding.wait(5)
     try:
+        yield
+    finally:
+        release.set()
+        holder.join()
+
+
+def test_second_run_on_the_same_home_refuses_while_the_first_holds_the_lock(settings):
+    with _run_lock_held_elsewhere(settings):
         behave = Behaviour()
         with pytest.raises(LockError, match=f"run lock on {settings.home}.*held by another run"):
             run_workflow(settings, workflow=fake_workflow(behave), out=lambda _: None)
         assert behave.calls == {}
-    finally:
-        release.set()
-        holder.join()
+
+
+def test_a_demo_while_another_run_holds_the_lock_writes_no_sample(settings):
+    # The running demo's mirror serves `<home>/demo-source`: a second demo must not rewrite it.
+    settings = settings.with_overrides(store=None)
+    held = f"run lock on {settings.home}.*held by another run"
+    with _run_lock_held_elsewhere(settings), pytest.raises(LockError, match=held):
+        run_demo(settings, out=lambda _: None)
+    assert not (settings.home / "demo-source").exists()
+    assert not (settings.home / "store").exists()
 
 
 def test_missing_contact_or_bad_store_stops_the_run_before_any_task(settings):

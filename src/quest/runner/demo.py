@@ -12,7 +12,7 @@ from quest.config import Settings, validate_home
 from quest.errors import ConfigError
 from quest.mirror.sample import generate_sample
 from quest.mirror.server import MirrorServer
-from quest.runner.local import load_pipeline, run_workflow
+from quest.runner.local import load_pipeline, run_lock, run_workflow
 from quest.runner.record import SKIPPED
 from quest.store import LocalStore
 from quest.store.base import hash_file, stored_sha256
@@ -38,6 +38,7 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
     `quiet`: only the run's failures and closing lines are printed.
 
     Raises:
+        LockError: another run of the home holds its run lock (nothing is written).
         ConfigError: for another environment than local, whose store and catalog are shared; for
             a store that is no local folder, or that holds files the sample would replace.
     """
@@ -59,15 +60,20 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
             "not a local folder: unset QUEST_STORE, and the demo uses <home>/store"
         )
     home = validate_home(settings)
-    # The previous demo's sample (an older quest may have generated another) is the demo's too.
-    previous = _sample_digests(where, home / "demo-source")
-    source = generate_sample(home / "demo-source")
-    _refuse_other_data(where, store, source, previous)
-    say(f"quest demo: sample written to {source}")
-    with MirrorServer(source) as mirror:
-        say(f"quest demo: serving it as BLS and DataUSA on {mirror.url}")
-        run_settings = demo_settings(settings, mirror.bls_url, mirror.datausa_url)
-        record = run_workflow(run_settings, spark=spark, out=out, quiet=quiet, workflow=workflow)
+    # The lock is taken before the sample is written: a second demo of the same home would
+    # otherwise rewrite the files the running demo's mirror is serving, then fail on the lock.
+    with run_lock(settings):
+        # The previous demo's sample (an older quest may have generated another) is the demo's.
+        previous = _sample_digests(where, home / "demo-source")
+        source = generate_sample(home / "demo-source")
+        _refuse_other_data(where, store, source, previous)
+        say(f"quest demo: sample written to {source}")
+        with MirrorServer(source) as mirror:
+            say(f"quest demo: serving it as BLS and DataUSA on {mirror.url}")
+            run_settings = demo_settings(settings, mirror.bls_url, mirror.datausa_url)
+            record = run_workflow(
+                run_settings, spark=spark, out=out, quiet=quiet, workflow=workflow, locked=True
+            )
     say(f"quest demo: {record.status}; {_next_step(record)}")
     return record.exit_code
 

@@ -16,6 +16,7 @@ notebook tasks are all skipped starts no JVM). Timeouts are enforced on Databric
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import inspect
 import json
@@ -98,8 +99,28 @@ def load_pipeline():
     return wf
 
 
+@contextlib.contextmanager
+def run_lock(settings: Settings):
+    """Hold the home's run lock (`<home>/run.lock`) for the block: one run of a home at a time.
+
+    Raises:
+        LockError: another run holds it past `settings.lock_timeout` seconds.
+        ConfigError: an unusable home.
+    """
+    home = validate_home(settings)
+    with file_lock(home / "run.lock", f"run lock on {home}", timeout=settings.lock_timeout):
+        yield
+
+
 def run_workflow(
-    settings: Settings, spark=None, only=None, out=print, workflow=None, quiet: bool = False
+    settings: Settings,
+    spark=None,
+    only=None,
+    out=print,
+    workflow=None,
+    *,
+    quiet: bool = False,
+    locked: bool = False,
 ) -> RunRecord:
     """Run `workflow` (default: quest_pipeline) under the home's run lock.
 
@@ -110,6 +131,8 @@ def run_workflow(
         out: where live lines go (one call per line).
         workflow: a BrickFlow Workflow (tests pass small ones).
         quiet: only failures and the closing lines go to `out` (no progress, table or report).
+        locked: the caller holds the home's run lock already (`run_lock`, which a second
+            `flock` in the same process could not take).
 
     Returns:
         The run record, also saved as `<home>/runs/<run_id>.json`.
@@ -119,12 +142,11 @@ def run_workflow(
         ConfigError: an unknown task in `only`, or an unusable home.
     """
     wf = workflow if workflow is not None else load_pipeline()
-    home = validate_home(settings)
+    validate_home(settings)
     order = [n for n in nx.topological_sort(wf.graph) if n != ROOT_NODE]
     selected = _select(order, only)
     _preflight(wf, settings, selected, spark)
-    lock_what = f"run lock on {home}"
-    with file_lock(home / "run.lock", lock_what, timeout=settings.lock_timeout):
+    with contextlib.nullcontext() if locked else run_lock(settings):
         return _WorkflowRun(wf, settings, order, selected, spark, out, quiet=quiet).execute()
 
 
