@@ -114,7 +114,7 @@ deploy: $(STAMP)
 		--databricks-cli '$(DATABRICKS)' --bf '$(BF)' \
 		$(if $(PROFILE),--profile '$(PROFILE)') $(if $(DRY_RUN),--dry-run)
 
-# Build output only: the homes (.quest/, .quest-demo/: their stores, catalogs and run history)
-# and .venv/ stay; remove those by hand.
+# Build output only: the homes (.quest/, .quest-demo/: their stores, catalogs and run history),
+# make bench's results (bench/results/) and .venv/ stay; remove those by hand.
 clean:
-	rm -rf bench/results/*.json bench/results/*.png build dist src/*.egg-info
+	rm -rf build dist src/*.egg-info

@@ -15,23 +15,60 @@ import re
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s@]*(?:@[^/?#\s@]*)*@")
 
 
-# A query parameter whose name says it carries a credential: `token`, `access_token`,
-# `api_key`, `apikey`, `key`, `sig`, `signature`, `X-Amz-Signature`, `X-Amz-Credential`,
-# `X-Amz-Security-Token`, `password`, `secret`, `client_secret`, `auth`... Its value is hidden;
-# other parameters (DataUSA's `cube`, `drilldowns`...) stay readable.
-_SECRET_PARAMETER = re.compile(
-    r"(?P<name>[?&;](?:[^=&;#\s]*[_.-])?"
-    r"(?:token|key|apikey|sig|signature|credential|password|passwd|pwd|secret|auth)=)"
-    r"[^&;#\s\"'<>]+",
-    re.IGNORECASE,
+# A query parameter whose name says it carries a credential has its value hidden; the others
+# (DataUSA's `cube`, `drilldowns`...) stay readable. A name says so when it ends with one of
+# `_ENDINGS` in any case (`token`, `access_token`, `sessionToken`, `accesstoken`,
+# `X-Amz-Signature`, `X-Amz-Credential`, `X-Amz-Security-Token`, `client_secret`, `Authorization`,
+# `api_key`, `apikey`...), or when its last word (after `_`, `.`, `-`, or a lower-case letter
+# followed by a capital) is one of `_SHORT_WORDS` (`key`, `apiKey`, `sig`, `auth`, `pwd`): those
+# short words end too many other names (`monkey`, `hockey`) to be taken at the end of any name.
+_PARAMETER_NAME = re.compile(r"[?&;](?P<key>[^=&;#\s?]*)=")
+_VALUE_END = re.compile(r"[&;#\s\"'<>]|$")
+_ENDINGS = (
+    "token",
+    "tokens",
+    "secret",
+    "password",
+    "passwd",
+    "passphrase",
+    "signature",
+    "credential",
+    "credentials",
+    "authorization",
+    "apikey",
+    "accesskey",
+    "secretkey",
+    "sessionkey",
+    "privatekey",
 )
+_SHORT_WORDS = frozenset({"key", "sig", "auth", "pwd"})
+_LAST_WORD = re.compile(r"[_.-]|(?<=[a-z0-9])(?=[A-Z])")
+
+
+def names_a_credential(name: str) -> bool:
+    """Whether a query parameter called `name` carries a credential (see `_ENDINGS`)."""
+    return name.lower().endswith(_ENDINGS) or _LAST_WORD.split(name)[-1].lower() in _SHORT_WORDS
+
+
+def _hide_values(text: str) -> str:
+    """`text` with the value of each query parameter named for a credential replaced by `***`
+    (a parameter's name is looked for after every `?`, `&` or `;`, even inside another's value)."""
+    kept, done = [], 0
+    for name in _PARAMETER_NAME.finditer(text):
+        if name.start() < done or not names_a_credential(name["key"]):
+            continue
+        end = _VALUE_END.search(text, name.end()).start()
+        if end > name.end():
+            kept += [text[done : name.end()], "***"]
+            done = end
+    return "".join(kept) + text[done:]
 
 
 def hide_userinfo(text: object) -> str:
     """`text` with the userinfo of every URL in it, and the value of every query parameter
     named for a credential, replaced by `***`."""
     text = _USERINFO.sub(lambda m: f"{m['scheme']}***@", str(text))
-    return _SECRET_PARAMETER.sub(lambda m: f"{m['name']}***", text)
+    return _hide_values(text)
 
 
 class UserinfoFilter(logging.Filter):

@@ -102,8 +102,9 @@ def test_deploy_installs_a_changed_pyproject_first(checkout):
     assert install < steps.index("quest.orchestration.deploy")
 
 
-def test_clean_keeps_the_homes_and_make_alone_only_helps(checkout):
-    assert ".quest" not in plan(checkout, "clean")
+def test_clean_keeps_the_homes_and_the_bench_results_and_make_alone_only_helps(checkout):
+    steps = plan(checkout, "clean")
+    assert ".quest" not in steps and "bench/results" not in steps and "build dist" in steps
     assert "make demo" in plan(checkout)
 
 

@@ -34,6 +34,19 @@ from quest.redaction import UserinfoFilter, hide_userinfo
             "https://api/data?cube=acs_yg&drilldowns=Year%2CNation&measures=Population",
         ),
         ("http://h/x?monkey=1&keys=2&signed=3", "http://h/x?monkey=1&keys=2&signed=3"),
+        # Names run together or in camelCase, as other APIs spell them.
+        (
+            "http://h/x?sessionToken=t1&accesstoken=t2&apitoken=t3&apiKey=k&Authorization=b",
+            "http://h/x?sessionToken=***&accesstoken=***&apitoken=***&apiKey=***&Authorization=***",
+        ),
+        (
+            "http://h/x?X-Amz-Security-Token=t&hockey=1&token=",
+            "http://h/x?X-Amz-Security-Token=***&hockey=1&token=",
+        ),
+        # A name after a `?` inside another parameter's value is still looked at; a value
+        # holding `?` and `=` is hidden whole.
+        ("http://h/x?a=1?token=2", "http://h/x?a=1?token=***"),
+        ("http://h/x?token=ab?x=1&y=2", "http://h/x?token=***&y=2"),
     ],
 )
 def test_userinfo_is_hidden_and_nothing_else_changes(text, shown):
