@@ -278,10 +278,15 @@ def test_mail_is_job_level_failures_and_slow_runs_with_success_mail_off_in_prod(
 
 def test_prod_runs_as_a_service_principal_and_the_shared_targets_deploy_under_shared_roots(targets):
     for target, job_name, job in _jobs(targets):
+        principal = {"service_principal_name": STAND_IN_SERVICE_PRINCIPAL}
+        granted = {"level": "CAN_MANAGE_RUN", **principal}
         if target == "quest-prod":
-            assert job["run_as"] == {"service_principal_name": STAND_IN_SERVICE_PRINCIPAL}
+            assert job["run_as"] == principal
+            # quest_reports starts quest_pipeline as it (a Run Job task)
+            assert granted in job["permissions"], f"{target}/{job_name}"
         else:
             assert "run_as" not in job, f"{target}/{job_name}"
+            assert granted not in job["permissions"], f"{target}/{job_name}"
     # One bundle state per shared target, whoever deploys it; a personal copy in its home.
     roots = {name: target["workspace"]["root_path"] for name, target in targets.items()}
     for name in ("quest-prod", "quest-dev"):

@@ -21,6 +21,7 @@ from brickflow import (
     Cluster,
     Group,
     NotebookTask,
+    ServicePrincipal,
     TaskSettings,
     Trigger,
     WorkflowEmailNotifications,
@@ -486,9 +487,13 @@ def task_settings(cfg: WorkflowConfig, *, internet: bool = False, timeout: int =
 
 
 def permissions(cfg: WorkflowConfig) -> WorkflowPermissions:
+    """The groups' permissions on a job; with a run-as service principal, also its *Can manage
+    run*: `quest_reports` starts `quest_pipeline` (a Run Job task) as that principal, which
+    otherwise holds no permission on the job it starts."""
+    run_as = [ServicePrincipal(cfg.run_as)] if cfg.run_as else []
     return WorkflowPermissions(
         can_manage=[Group(g) for g in cfg.managers],
-        can_manage_run=[Group(g) for g in cfg.runners],
+        can_manage_run=[Group(g) for g in cfg.runners] + run_as,
         can_view=[Group(g) for g in cfg.viewers],
     )
 
