@@ -11,12 +11,14 @@ source, with the validators of the answer that produced each body.
 from __future__ import annotations
 
 import gzip
+import zlib
 
 import pytest
 
 from quest.errors import IncompleteSyncError
 from quest.mirror.server import BLS_ROOT, etag_of
 from quest.sources.bls import sync_bls
+from quest.sources.body import CHUNK_SIZE
 from quest.store.base import SOURCE_ETAG
 from tests.sources.support import PREFIX, assert_mirrored, leftovers, snapshot
 
@@ -67,6 +69,16 @@ HOSTILE: dict[str, tuple[dict, str]] = {
             "headers": {"Content-Encoding": "gzip"},
         },
         "gzip stream that stops before its end",
+    ),
+    # Each decodes to nothing: only the bytes received can stop it (it ran to the deadline).
+    "empty gzip members without end": (
+        {
+            "kind": "body",
+            "body": gzip.compress(b"", mtime=0) * 20_000,
+            "headers": {"Content-Encoding": "gzip"},
+            "length": "",
+        },
+        "bytes of gzip for a body of at most",
     ),
     "corrupt gzip": (
         {"kind": "body", "body": b"\x1f\x8bnot gzip", "headers": {"Content-Encoding": "gzip"}},
@@ -153,6 +165,18 @@ def test_a_replacing_answer_without_validators_leaves_none_behind(
 def test_a_gzip_encoded_whole_body_is_decoded_and_stored(settings, stored, source, store, mirror):
     source.write(FILE, NEW)
     mirror.faults.add(PATH, "body", body=gzip.compress(NEW), headers={"Content-Encoding": "gzip"})
+    assert sync_bls(settings, store=store).replaced == 1
+    assert_mirrored(store, source)
+
+
+def test_a_raw_deflate_body_is_decoded_and_stored(settings, stored, source, store, mirror):
+    # Deflate without the zlib wrapper, whose last output the decoder held when the input ran
+    # out: it was refused as cut short, on every run.
+    new = b"a" * (CHUNK_SIZE + 1)  # a chunk out, all of the input taken, a byte held back
+    source.write(FILE, new)
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    body = packer.compress(new) + packer.flush()
+    mirror.faults.add(PATH, "body", body=body, headers={"Content-Encoding": "deflate"})
     assert sync_bls(settings, store=store).replaced == 1
     assert_mirrored(store, source)
 

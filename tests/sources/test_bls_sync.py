@@ -17,8 +17,10 @@ from quest.sources.bls import sync_bls
 from quest.store.base import SOURCE_MODIFIED
 
 from .support import (
+    BASE_TIME,
     PREFIX,
     assert_mirrored,
+    fast_settings,
     leftovers,
     make_s3_store,
     sample_files,
@@ -635,3 +637,26 @@ def test_folder_markers_in_an_s3_store_are_no_stored_files(settings, source, mir
     assert summary.deleted == 0 and summary.uploaded == 5
     assert not [key for key in store.list() if not key or key.endswith("/")]
     assert_mirrored(store, source)
+
+
+def test_a_file_replaced_by_an_older_one_is_fetched_from_a_server_without_etags(
+    tmp_path, source, store
+):
+    # A server without entity tags answers `If-Modified-Since` 304 for any file no newer than
+    # the stored copy: a file restored from a backup (same size, an earlier date) was taken for
+    # the stored body on every run, the store differing from the source for good.
+    source.write("pr.a", b"v1 data 0001\r\n")
+    source.write("pr.b", b"kept\r\n")
+    with MirrorServer(source.root, etags=False) as server:
+        settings = fast_settings(tmp_path / "home", store, server)
+        sync_bls(settings, store=store)
+        restored = source.pr / "pr.a"
+        restored.write_bytes(b"v0 data 0000\r\n")
+        earlier = BASE_TIME - 86400 * 30  # before the stored copy's date
+        os.utime(restored, (earlier, earlier))
+        again = sync_bls(settings, store=store)
+        third = sync_bls(settings, store=store)
+    actions = {f["name"]: f["action"] for f in again.files}
+    assert actions == {"pr.a": "replaced", "pr.b": "skipped"}
+    assert_mirrored(store, source)
+    assert third.skipped == 2 and third.replaced == 0

@@ -65,6 +65,21 @@ def test_broken_streams_are_refused(encoding, body, problem):
         _decode(encoding, body)
 
 
+@pytest.mark.parametrize("step", [1, 7, 1 << 20], ids=["byte-by-byte", "small-reads", "one-read"])
+@pytest.mark.parametrize(
+    "data",
+    [b"a" * (CHUNK_SIZE + 1), b"a" * (3 * CHUNK_SIZE), DATA],
+    ids=["a-chunk-and-a-byte", "three-chunks", "text"],
+)
+def test_raw_deflate_decodes_whole_however_it_arrives(data, step):
+    # A raw stream has no trailer: its input can all be taken while a chunk of output is still
+    # inside the decoder, which was then refused as cut short. Its first byte alone decodes as
+    # nothing yet, and the zlib header check fails only on the second read: the fallback to raw
+    # deflate must start again from the first byte.
+    assert _decode("deflate", _raw_deflate(data), step=step) == data
+    assert _decode("deflate", zlib.compress(data), step=step) == data
+
+
 def test_an_unknown_encoding_is_refused():
     with pytest.raises(SourceError, match="Content-Encoding 'br', which quest does not decode"):
         Decoder("br", "http://h/x", "x")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -12,6 +13,7 @@ from quest.errors import ConfigError, SourceError
 from quest.mirror.server import MirrorServer
 from quest.sources.bls import sync_bls
 from quest.sources.datausa import ARRIVAL, _stored_years, parse_population, sync_datausa
+from quest.store.base import CONTENT_SHA256
 from tests.stores import ShortReads
 
 from .support import stored_bytes
@@ -81,6 +83,41 @@ def test_same_content_in_another_key_order_and_spacing_is_not_rewritten(
         again = sync_datausa(url, store=store)
     assert again.changed is False
     assert stored_bytes(store)[KEY] == (real / "population.tesseract.json").read_bytes()
+
+
+def test_the_same_records_in_another_order_are_not_rewritten_nor_announced(
+    settings, store, tmp_path, real
+):
+    # Each rewrite announces an arrival, which starts quest_reports on Databricks.
+    server, served = _serve(tmp_path, "population.json", real / "population.tesseract.json")
+    answer = json.loads(served.read_bytes())
+    with server:
+        url = settings.with_overrides(datausa_url=server.datausa_url)
+        first = sync_datausa(url, store=store)
+        served.write_text(json.dumps({**answer, "data": answer["data"][::-1]}))
+        again = sync_datausa(url, store=store)
+    assert first.changed and not again.changed and again.arrival == ""
+    assert stored_bytes(store)[KEY] == (real / "population.tesseract.json").read_bytes()
+
+
+def test_a_copy_stored_by_an_older_quest_is_not_rewritten_for_its_older_hash(
+    settings, store, tmp_path, real
+):
+    server, served = _serve(tmp_path, "population.json", real / "population.tesseract.json")
+    answer = json.loads(served.read_bytes())
+    # Newest year first: the order in which the older hash differs from the new one.
+    served.write_text(json.dumps({**answer, "data": answer["data"][::-1]}))
+    with server:
+        url = settings.with_overrides(datausa_url=server.datausa_url)
+        sync_datausa(url, store=store)
+        body = stored_bytes(store)[KEY]
+        meta = store.head(KEY).metadata
+        older = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
+        older_sha = hashlib.sha256(older.encode()).hexdigest()
+        store.put_bytes(KEY, body, {**meta, CONTENT_SHA256: older_sha})
+        again = sync_datausa(url, store=store)
+    assert not again.changed and again.arrival == ""
+    assert store.head(KEY).metadata[CONTENT_SHA256] == older_sha
 
 
 def test_changed_content_replaces_the_stored_copy(settings, store, tmp_path, real):
@@ -239,7 +276,11 @@ def _record(year=2019, population=328239523.0, **extra):
             {"data": [{"ID Year": None, "Year": "2019", "Nation ID": "01000US"}]},
             "record 0: field 'ID Year' is None, not a year",
         ),
-        ({"data": [_record(population=None)]}, "record 0: field 'Population' is missing"),
+        ({"data": [_record(population=None)]}, "record 0: field 'Population' is null"),
+        (
+            {"data": [{k: v for k, v in _record().items() if k != "Population"}]},
+            "record 0: field 'Population' is missing",
+        ),
         ({"data": [_record(population=0.0)]}, "record 0: field 'Population' is 0"),
         ({"data": [_record(population=-5.0)]}, "record 0: field 'Population' is -5"),
         ({"data": [_record(population=3.5)]}, "not a whole number"),

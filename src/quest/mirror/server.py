@@ -287,10 +287,10 @@ class _Handler(BaseHTTPRequestHandler):
             if not path.endswith("/"):
                 return 301, b"", "text/html", {"Location": quote(path) + "/"}
             return 200, listing_html(path, target).encode(), "text/html", {}
-        etag = etag_of(target)
+        etag = etag_of(target) if self.server.etags else None
         mtime = target.stat().st_mtime
         headers = {
-            "ETag": etag,
+            "ETag": etag or "",  # "": not sent
             "Last-Modified": email.utils.formatdate(mtime, usegmt=True),
             "Accept-Ranges": "bytes",
         }
@@ -309,7 +309,7 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return target
 
-    def _not_modified(self, etag: str, mtime: float) -> bool:
+    def _not_modified(self, etag: str | None, mtime: float) -> bool:
         match = self.headers.get("If-None-Match")
         if match is not None:
             return etag in [tag.strip() for tag in match.split(",")] or match.strip() == "*"
@@ -331,10 +331,13 @@ STOP_POLL_SECONDS = 0.05
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], data_dir: Path, faults: FaultPlan) -> None:
+    def __init__(
+        self, address: tuple[str, int], data_dir: Path, faults: FaultPlan, etags: bool = True
+    ) -> None:
         super().__init__(address, _Handler)
         self.data_dir = data_dir
         self.faults = faults
+        self.etags = etags
         self.stopping = threading.Event()
         self.log: list[tuple[str, str, int, int]] = []
         self._log_lock = threading.Lock()
@@ -349,7 +352,8 @@ class MirrorServer:
 
     Use as a context manager; `.url`, `.bls_url`, `.datausa_url` and `.datausa_legacy_url` are
     the addresses to point the settings at, `.faults` the fault plan, `.log` every request as
-    (method, path, status, body bytes sent).
+    (method, path, status, body bytes sent). `etags=False` serves files as a server without
+    entity tags does: no `ETag`, conditional GET by date alone.
     """
 
     def __init__(
@@ -358,10 +362,11 @@ class MirrorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         faults: FaultPlan | None = None,
+        etags: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.faults = faults if faults is not None else FaultPlan()
-        self._server = _Server((host, port), self.data_dir, self.faults)
+        self._server = _Server((host, port), self.data_dir, self.faults, etags)
         self.host, self.port = self._server.server_address[:2]
         self.url = f"http://{self.host}:{self.port}"
         self.bls_url = self.url + BLS_ROOT

@@ -133,13 +133,25 @@ def _listing_matches(remote: RemoteFile, stored: ObjectInfo | None) -> bool:
     )
 
 
-def _conditional_headers(stored: ObjectInfo | None) -> dict[str, str]:
+def _conditional_headers(remote: RemoteFile, stored: ObjectInfo | None) -> dict[str, str]:
+    """The validators of the stored copy, to be answered 304 if it is still the source's.
+
+    A date alone is not asked with when the listing shows a date other than the stored one:
+    `If-Modified-Since` is answered 304 by any file no newer than the stored copy, so a file
+    replaced by an older one of the same size (restored from a backup, copied keeping its date)
+    would be taken for the stored body on every run. Without an ETag the body is fetched, and
+    compared by sha256."""
     if stored is None or not stored.sha256:
         return {}
     headers = {}
-    if etag := stored.metadata.get(SOURCE_ETAG):
+    etag = stored.metadata.get(SOURCE_ETAG)
+    if etag:
         headers["If-None-Match"] = etag
-    if modified := stored.metadata.get(SOURCE_LAST_MODIFIED):
+    modified = stored.metadata.get(SOURCE_LAST_MODIFIED)
+    listing_moved = remote.modified is not None and remote.modified != stored.metadata.get(
+        SOURCE_MODIFIED
+    )
+    if modified and (etag or not listing_moved):
         headers["If-Modified-Since"] = modified
     return headers
 
@@ -380,7 +392,7 @@ def _sync(
                 remote.url,
                 remote.name,
                 dest=Path(work) / f"{index}.part",
-                headers=_conditional_headers(old),
+                headers=_conditional_headers(remote, old),
                 expected_size=remote.size,
                 same_path=True,
             )

@@ -20,6 +20,9 @@ from quest.redaction import hide_userinfo
 from quest.store.base import Hasher
 
 CHUNK_SIZE = 64 << 10
+# How much of a deflate body may arrive before it decodes for quest still to try it as raw
+# deflate (a wrong zlib header fails within its first two bytes).
+RAW_DEFLATE_GUESS = 64 << 10
 BROKEN_BODY_FIX = "rerun later; if it persists, the source is serving broken files"
 ACCEPTED = "gzip, deflate or no encoding"
 
@@ -87,37 +90,60 @@ class Decoder:
                 f"sent Content-Encoding {encoding[:40]!r}, which quest does not decode",
                 f"the client asks for {ACCEPTED}; the source should honour that",
             )
-        self._started = False
+        # A deflate body's first bytes, kept until it decodes, to start again as raw deflate.
+        self._head: bytearray | None = bytearray() if self.encoding == "deflate" else None
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         if self._z is None:
             yield data
             return
+        if self._head is not None:
+            self._head += data
+            if len(self._head) > RAW_DEFLATE_GUESS:  # too far in to be a header's fault
+                self._head = None
         try:
-            while data:
+            while True:
                 if self._z.eof:
-                    if self.encoding == "deflate":
-                        raise zlib.error("data after the end of the deflate stream")
-                    self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)  # a further gzip member
-                try:
-                    piece = self._z.decompress(data, CHUNK_SIZE)
-                except zlib.error:
-                    if self._started or self.encoding != "deflate":
-                        raise
-                    # Some servers send raw deflate without the zlib wrapper RFC 9110 asks for.
-                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-                    piece = self._z.decompress(data, CHUNK_SIZE)
-                self._started = True
+                    if not data:
+                        break
+                    self._next_member()
+                piece = self._decode(data)
+                if piece is None:  # starting again, from the first byte, as raw deflate
+                    data, self._head = bytes(self._head or b""), None
+                    continue
                 if piece:
+                    self._head = None  # it decodes: no going back
                     yield piece
                 data = self._z.unconsumed_tail or self._z.unused_data
+                # A full chunk out may leave more output inside the decoder with no input left
+                # (a raw deflate stream has no trailer to hold it back): ask again until less.
+                if not data and len(piece) < CHUNK_SIZE:
+                    break
         except zlib.error as exc:
             raise self._broken(f"is not a valid {self.encoding} stream ({exc})") from None
+
+    def _next_member(self) -> None:
+        """Input after the end of the stream: a further gzip member, or an error."""
+        if self.encoding == "deflate":
+            raise zlib.error("data after the end of the deflate stream")
+        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def _decode(self, data: bytes) -> bytes | None:
+        """At most a chunk of output; None when the body turns out to be raw deflate, which
+        must be decoded again from its first byte."""
+        try:
+            return self._z.decompress(data, CHUNK_SIZE)
+        except zlib.error:
+            if self._head is None:
+                raise
+            # Some servers send raw deflate without the zlib wrapper RFC 9110 asks for.
+            self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+            return None
 
     def finish(self) -> None:
         if self._z is None:
             return
-        if not self._started or not self._z.eof:
+        if not self._z.eof:
             raise self._broken(f"sent a {self.encoding} stream that stops before its end")
 
     def _broken(self, problem: str) -> SourceError:

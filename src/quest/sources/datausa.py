@@ -71,10 +71,24 @@ class DataUsaSummary:
         return asdict(self)
 
 
+def _canonical_text(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_sha256(payload: object) -> str:
-    """A hash of the content that ignores key order and spacing."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """A hash of the content that ignores key order, spacing and the order of the records
+    (the legacy API lists years newest first, tesseract oldest first, and neither promises it)."""
+    if isinstance(payload, dict) and isinstance(payload.get("data"), list):
+        payload = {**payload, "data": sorted(payload["data"], key=_canonical_text)}
+    elif isinstance(payload, list):
+        payload = sorted(payload, key=_canonical_text)
+    return hashlib.sha256(_canonical_text(payload).encode("utf-8")).hexdigest()
+
+
+def _ordered_sha256(payload: object) -> str:
+    """The hash an older quest kept, in which the records' order counted: a stored copy that
+    carries it is not rewritten for want of the new one."""
+    return hashlib.sha256(_canonical_text(payload).encode("utf-8")).hexdigest()
 
 
 def arrivals_folder(key: str) -> str:
@@ -205,7 +219,8 @@ def sync_datausa(
             )
             content = canonical_sha256(payload)
             stored = store.head(key)
-            if stored is None or stored.metadata.get(CONTENT_SHA256) != content:
+            same = {content, _ordered_sha256(payload)}
+            if stored is None or stored.metadata.get(CONTENT_SHA256) not in same:
                 metadata = {
                     SHA256: got.sha256,
                     MD5: got.md5,

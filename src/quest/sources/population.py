@@ -136,8 +136,10 @@ def _year(record: dict, where: str) -> int:
 
 
 def _population(record: dict, where: str) -> int:
-    if record.get("Population") is None:
+    if "Population" not in record:
         raise SourceError(f"{where}: field 'Population' is missing")
+    if record["Population"] is None:
+        raise SourceError(f"{where}: field 'Population' is null, not a number")
     population = _whole_number(record["Population"], where, "field 'Population'")
     if population <= 0:
         raise SourceError(f"{where}: field 'Population' is {population}, must be positive")

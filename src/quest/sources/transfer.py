@@ -435,6 +435,12 @@ def _http_date(value: str | None) -> str:
     return value if http_date(value) is not None else ""
 
 
+def _encoded_bound(size: int) -> int:
+    """The most bytes a body of at most `size` bytes can take on the wire, encoded: deflate
+    stores incompressible data with 5 bytes per 64 KiB block, a gzip member adds 18."""
+    return size + size // 64 + (64 << 10)
+
+
 def _too_big(name: str, url: str, limit: Limit) -> SourceError:
     return refusal(
         name,
@@ -513,6 +519,16 @@ def _read(call: _Call, response: requests.Response, decoder: Decoder, sink: Sink
         received += len(chunk)
         stats.bytes_down += len(chunk)
         watchdog.progress(len(chunk))
+        if received > _encoded_bound(sink.limit.size):
+            # What it decodes to stays under the limit: empty gzip members without end.
+            raise refusal(
+                name,
+                url,
+                f"sent more than {_encoded_bound(sink.limit.size)} bytes of {decoder.encoding} "
+                f"for a body of at most {sink.limit.size} bytes, past {sink.limit.what}, more "
+                "than any compression makes of it (cut off there)",
+                BROKEN_BODY_FIX,
+            )
         for piece in decoder.feed(chunk):
             if not sink.write(piece):
                 raise _too_big(name, url, sink.limit)
