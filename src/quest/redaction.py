@@ -55,7 +55,9 @@ def _hide_values(text: str) -> str:
     (a parameter's name is looked for after every `?`, `&` or `;`, even inside another's value)."""
     kept, done = [], 0
     for name in _PARAMETER_NAME.finditer(text):
-        if name.start() < done or not names_a_credential(name["key"]):
+        # A name may start inside a value hidden already and run past its end (a quote or
+        # `<` ends a value, not a name): its own value is hidden still.
+        if name.end() <= done or not names_a_credential(name["key"]):
             continue
         end = _VALUE_END.search(text, name.end()).start()
         if end > name.end():

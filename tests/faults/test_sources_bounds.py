@@ -9,6 +9,7 @@ and depth caps; the listing parses in time linear in its size; and what a killed
 
 from __future__ import annotations
 
+import gzip
 import os
 import signal
 import subprocess
@@ -98,6 +99,27 @@ def test_an_endless_body_of_unlisted_size_is_cut_at_the_size_cap_and_leaves_no_t
     _refused(capped, store, r"sent more than 262144 bytes, past QUEST_MAX_BODY_BYTES")
     assert snapshot(store) == stored
     assert list(scratch.iterdir()) == []
+
+
+def test_endless_empty_gzip_members_are_cut_by_their_bytes_not_the_deadline(
+    stored, settings, store, mirror
+):
+    # Each member decodes to nothing, so the size cap of what is decoded never fires: the
+    # download ran to the deadline, gigabytes for a file listed at 20 kB.
+    empty = gzip.compress(b"", mtime=0)
+    mirror.faults.add(
+        PATH,
+        "endless",
+        times=10,
+        body=empty,
+        filler=empty * 3000,
+        length="",
+        headers={"Content-Encoding": "gzip"},
+    )
+    patient = settings.with_overrides(http_deadline=60.0)
+    took = _refused(patient, store, r"bytes of gzip for a body of at most 85536 bytes")
+    assert took < 10
+    assert snapshot(store) == stored
 
 
 def test_an_endless_listing_is_cut_at_the_listing_cap_and_changes_nothing(

@@ -70,16 +70,6 @@ HOSTILE: dict[str, tuple[dict, str]] = {
         },
         "gzip stream that stops before its end",
     ),
-    # Each decodes to nothing: only the bytes received can stop it (it ran to the deadline).
-    "empty gzip members without end": (
-        {
-            "kind": "body",
-            "body": gzip.compress(b"", mtime=0) * 20_000,
-            "headers": {"Content-Encoding": "gzip"},
-            "length": "",
-        },
-        "bytes of gzip for a body of at most",
-    ),
     "corrupt gzip": (
         {"kind": "body", "body": b"\x1f\x8bnot gzip", "headers": {"Content-Encoding": "gzip"}},
         "not a valid gzip stream",

@@ -4,6 +4,7 @@ no piece of output is ever larger than a chunk (a decompression bomb never sits 
 from __future__ import annotations
 
 import gzip
+import random
 import zlib
 
 import pytest
@@ -78,6 +79,25 @@ def test_raw_deflate_decodes_whole_however_it_arrives(data, step):
     # deflate must start again from the first byte.
     assert _decode("deflate", _raw_deflate(data), step=step) == data
     assert _decode("deflate", zlib.compress(data), step=step) == data
+
+
+@pytest.mark.parametrize(
+    "reads",
+    [[1, CHUNK_SIZE], [CHUNK_SIZE + 1], [2, 3, CHUNK_SIZE]],
+    ids=["a-byte-then-a-chunk", "more-than-a-chunk-at-once", "bytes-then-a-chunk"],
+)
+def test_raw_deflate_of_incompressible_data_decodes_whatever_the_first_reads(reads):
+    # The bytes kept to start again as raw deflate were dropped once they passed the cap,
+    # before the read that took them there had been tried.
+    data = random.Random(7).randbytes(3 * CHUNK_SIZE)
+    body = _raw_deflate(data)
+    decoder = Decoder("deflate", "http://h/x", "x")
+    out, start = [], 0
+    for size in [*reads, len(body)]:
+        out += decoder.feed(body[start : start + size])
+        start += size
+    decoder.finish()
+    assert b"".join(out) == data and max(len(piece) for piece in out) <= CHUNK_SIZE
 
 
 def test_an_unknown_encoding_is_refused():

@@ -47,6 +47,8 @@ from quest.redaction import UserinfoFilter, hide_userinfo
         # holding `?` and `=` is hidden whole.
         ("http://h/x?a=1?token=2", "http://h/x?a=1?token=***"),
         ("http://h/x?token=ab?x=1&y=2", "http://h/x?token=***&y=2"),
+        # A quote ends a value but not a name: the name after it still has its value hidden.
+        ("http://h/x?key=V0?<b_auth=V2/", "http://h/x?key=***<b_auth=***"),
     ],
 )
 def test_userinfo_is_hidden_and_nothing_else_changes(text, shown):

@@ -58,7 +58,8 @@ class Fault:
         "body": answer `status` (default 200) with `body` (None: the real content) instead of
             the real answer.
         "trickle": send the body (`body`, or the real content) `chunk` bytes every `seconds`.
-        "endless": send the body, then `chunk`-byte runs of filler until the client leaves.
+        "endless": send the body, then `filler` (default: `chunk` bytes of "x") again and again
+            until the client leaves.
     Every kind but "hang" also takes `headers` (added, or replacing ours; "" removes one),
     `content_type` (None: the real one) and `length`: the `Content-Length` to send instead of the
     body's ("" for none, so the body ends when the connection closes). A faulty answer always
@@ -76,6 +77,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     length: str | None = None
     chunk: int = 1
+    filler: bytes | None = None
 
 
 class FaultPlan:
@@ -231,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
             if trickle and fault is not None and self.server.stopping.wait(fault.seconds):
                 return
         if fault is not None and fault.kind == "endless":
-            filler = b"x" * max(1, fault.chunk)
+            filler = fault.filler or b"x" * max(1, fault.chunk)
             while not self.server.stopping.is_set():
                 self.wfile.write(filler)
         self.wfile.flush()

@@ -136,11 +136,12 @@ def _listing_matches(remote: RemoteFile, stored: ObjectInfo | None) -> bool:
 def _conditional_headers(remote: RemoteFile, stored: ObjectInfo | None) -> dict[str, str]:
     """The validators of the stored copy, to be answered 304 if it is still the source's.
 
-    A date alone is not asked with when the listing shows a date other than the stored one:
+    A date alone is not asked with when the listing shows an earlier date than the stored one:
     `If-Modified-Since` is answered 304 by any file no newer than the stored copy, so a file
     replaced by an older one of the same size (restored from a backup, copied keeping its date)
-    would be taken for the stored body on every run. Without an ETag the body is fetched, and
-    compared by sha256."""
+    would be taken for the stored body on every run. Without an ETag that body is fetched and
+    compared by sha256 (so is every file once when a server's listing goes back an hour for
+    daylight saving time)."""
     if stored is None or not stored.sha256:
         return {}
     headers = {}
@@ -148,12 +149,21 @@ def _conditional_headers(remote: RemoteFile, stored: ObjectInfo | None) -> dict[
     if etag:
         headers["If-None-Match"] = etag
     modified = stored.metadata.get(SOURCE_LAST_MODIFIED)
-    listing_moved = remote.modified is not None and remote.modified != stored.metadata.get(
-        SOURCE_MODIFIED
-    )
-    if modified and (etag or not listing_moved):
+    if modified and (etag or not _listed_earlier(remote, stored)):
         headers["If-Modified-Since"] = modified
     return headers
+
+
+def _listed_earlier(remote: RemoteFile, stored: ObjectInfo) -> bool:
+    """Whether the listing shows an earlier date than the one stored (or one that cannot be
+    compared with it: a stored HTTP date, from a run whose listing showed none)."""
+    was = stored.metadata.get(SOURCE_MODIFIED)
+    if remote.modified is None or not was or was == remote.modified:
+        return False
+    try:
+        return datetime.fromisoformat(remote.modified) < datetime.fromisoformat(was)
+    except ValueError:
+        return True
 
 
 def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo | None) -> bool:

@@ -98,9 +98,9 @@ class Decoder:
             yield data
             return
         if self._head is not None:
-            self._head += data
-            if len(self._head) > RAW_DEFLATE_GUESS:  # too far in to be a header's fault
-                self._head = None
+            # Past that many bytes without output, a failure is no header's fault; the bytes of
+            # this read are kept whatever its size: its first bytes may be the second of all.
+            self._head = None if len(self._head) > RAW_DEFLATE_GUESS else self._head + data
         try:
             while True:
                 if self._z.eof:
