@@ -26,6 +26,10 @@ GOOD = [
 BAD_VALUE = data_line("PRS30006011", 1995, "Q03", "n/a")
 BAD_PERIOD = data_line("PRS30006011", 1995, "Q07", "1.0")
 BAD_COLUMNS = data_line("PRS30006011", 1995, "Q04", "0.9").rsplit("\t", 1)[0]  # no footnote field
+EXTRA_FIELD = data_line("PRS30006011", 1996, "Q01", "0.9") + "\tX"  # a sixth field
+# Q05 is a BLS period (the annual average), but this store's pr.period lists Q01-Q04 only: the
+# codes a row may have come from the mapping file, not from quest's defaults.
+UNLISTED_PERIOD = data_line("PRS30006011", 1995, "Q05", "1.0")
 # Past the first 64 KiB, which bronze checks in Python, a byte that is not UTF-8 reaches Spark,
 # which reads it as U+FFFD: in a footnote (no pattern of its own) and in a value.
 MARKED = "bls/pr/pr.data.4.Marked"
@@ -60,7 +64,11 @@ def _quarantine(spark, settings, source_file):
 def loaded(spark, spark_home, tmp_path_factory):
     settings = own_settings(spark_home, tmp_path_factory, "flt")
     store = LocalStore(settings.store_uri)
-    put(store, CURRENT, data_file(*GOOD, BAD_VALUE, BAD_PERIOD, BAD_COLUMNS))
+    put(
+        store,
+        CURRENT,
+        data_file(*GOOD, BAD_VALUE, BAD_PERIOD, BAD_COLUMNS, EXTRA_FIELD, UNLISTED_PERIOD),
+    )
     # A BOM and mixed CRLF / LF line ends, as a hand-edited copy might have.
     mixed = "\ufeff" + HEADER + "\r\n" + GOOD[0] + "\n" + GOOD[1] + "\r\n" + GOOD[2] + "\n"
     put(store, ALLDATA, mixed)
@@ -82,7 +90,9 @@ def loaded(spark, spark_home, tmp_path_factory):
 def test_row_faults_land_in_quarantine_with_their_rule(spark, loaded):
     settings = loaded["settings"]
     assert _quarantine(spark, settings, "pr.data.0.Current") == [
+        ("column_count", "Q01"),
         ("column_count", "Q04"),
+        ("period_known", "Q05"),
         ("period_known", "Q07"),
         ("value_numeric", "Q03"),
     ]
@@ -92,13 +102,15 @@ def test_row_faults_land_in_quarantine_with_their_rule(spark, loaded):
         ("PRS30006032", 2013, "Q01", "0.500"),
     ]
     raw = spark.table(settings.table("silver", "quarantine")).where(F.col("rule") == "column_count")
-    assert BAD_COLUMNS in json.loads(raw.first()["raw_record"])["_raw_line"]
+    lines = [json.loads(r["raw_record"])["_raw_line"] for r in raw.collect()]
+    assert len(lines) == 2, lines
+    assert any(BAD_COLUMNS in line for line in lines) and any(EXTRA_FIELD in line for line in lines)
     manifest = (
         spark.table(settings.table("silver", "load_manifest"))
         .where(F.col("source_file") == "pr.data.0.Current")
         .first()
     )
-    assert (manifest["rows_in"], manifest["rows_valid"], manifest["rows_quarantined"]) == (6, 3, 3)
+    assert (manifest["rows_in"], manifest["rows_valid"], manifest["rows_quarantined"]) == (8, 3, 5)
 
 
 def test_a_byte_not_utf8_past_the_checked_head_quarantines_its_row_never_loads_it_altered(
@@ -194,7 +206,7 @@ def test_bad_file_does_not_stop_the_other_files_and_the_error_names_every_bad_fi
         assert "pr.data.0.Current~: the file's name holds characters" in str(error.value)
         bronze = spark.table(settings.table("bronze", "pr_data"))
         assert bronze.where(F.col("_source_file") == "pr.data.2.Extra").count() == 1
-        assert bronze.where(F.col("_source_file") == "pr.data.0.Current").count() == 6
+        assert bronze.where(F.col("_source_file") == "pr.data.0.Current").count() == 8
     finally:
         put(store, CURRENT, last_good)
         store.delete("bls/pr/pr.data.2.Extra")

@@ -57,6 +57,20 @@ BAD_ANSWERS = {
         _answer(*NEEDED, {**_record(2019, US), "Nation ID": "01000PR"}),
         "'Nation ID' is '01000PR', not the United States",
     ),
+    "another nation, in the old API's shape": (
+        _answer(
+            *NEEDED,
+            {
+                "ID Nation": "01000PR",
+                "Nation": "Puerto Rico",
+                "ID Year": 2019,
+                "Year": "2019",
+                "Population": US,
+            },
+        ),
+        "'ID Nation' is '01000PR', not the United States",
+    ),
+    "a year after any plausible one": (_answer(*NEEDED, _record(2099, US)), "not a plausible year"),
     "another nation, named without an ID": (
         json.dumps(
             {

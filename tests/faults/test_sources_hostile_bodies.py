@@ -171,6 +171,22 @@ def test_a_raw_deflate_body_is_decoded_and_stored(settings, stored, source, stor
     assert_mirrored(store, source)
 
 
+def test_a_304_to_a_file_never_stored_is_refused_as_the_sources_fault(
+    settings, stored, source, store, mirror
+):
+    # Nothing was asked to be compared: the 304 went on as a body of nothing, and the run
+    # stopped on a store error naming no source.
+    source.write("pr.new", b"a new file\r\n")
+    mirror.faults.add(BLS_ROOT + "pr.new", "status", status=304, body=b"")
+    with pytest.raises(
+        IncompleteSyncError, match="pr.new: .* a request that asked for no comparison"
+    ):
+        sync_bls(settings, store=store)
+    assert snapshot(store) == stored
+    sync_bls(settings, store=store)
+    assert_mirrored(store, source)
+
+
 def test_a_304_that_contradicts_the_listing_is_refused(settings, stored, source, store, mirror):
     source.write(FILE, NEW + b"longer now\r\n")
     mirror.faults.add(PATH, "status", status=304, body=b"")

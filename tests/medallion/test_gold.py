@@ -113,6 +113,27 @@ def test_best_year_sums_quarters_only_and_ties_go_to_the_earliest_year(spark, si
     assert_df_equality(frame, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_ties_go_to_the_earliest_year_whichever_year_the_aggregation_sees_first(spark, silver):
+    # One tied series could go the right way by the order rows happen to come in; sixteen,
+    # half with the later year listed first, cannot all do so by chance.
+    obs = silver.table("silver", S.OBSERVATIONS)
+    ties = []
+    for n in range(16):
+        early, late = 1995 + n, 2010 + n
+        years = (late, early) if n % 2 else (early, late)
+        ties += [_obs(CUR, f"PRST{n:02d}", year, "Q01", "1.5") for year in years]
+    spark.createDataFrame(ties, spark.table(obs).schema).write.format("delta").mode(
+        "append"
+    ).saveAsTable(obs)
+    create_gold_views(spark, silver)
+    best = {
+        r["series_id"]: r["year"]
+        for r in _best(spark, silver).collect()
+        if "PRST" in r["series_id"]
+    }
+    assert best == {f"PRST{n:02d}": 1995 + n for n in range(16)}
+
+
 def test_best_year_includes_the_annual_average_only_with_the_option(spark, silver):
     settings = silver.with_overrides(include_annual=True)
     create_gold_views(spark, settings)

@@ -318,12 +318,17 @@ def test_bad_row_that_is_also_duplicated_is_quarantined_not_deduplicated(spark):
         (("2013", "1", "02000CA", None), "national_level"),
         # A county's or a place's record (any field of one), as the sync refuses them.
         (("2013", "1", "01000US", None, True), "national_level"),
+        # The nation's ID with a state's: a state's record, whatever its nation.
+        (("2013", "1", "01000US", "04000US06"), "national_level"),
+        # A record that is no JSON object (a number, a list) comes first, whatever it holds.
+        (("2013", "1", "01000US", None, False, False), "record_is_object"),
     ],
 )
 def test_population_rules(spark, values, rule):
     sub_national = values[4] if len(values) > 4 else False
+    parsed = values[5] if len(values) > 5 else True
     df = spark.createDataFrame(
-        [(*values[:4], True, sub_national)],
+        [(*values[:4], parsed, sub_national)],
         "year STRING, population STRING, nation_id STRING, state_id STRING, "
         "record_parsed BOOLEAN, sub_national BOOLEAN",
     )

@@ -15,6 +15,7 @@ from quest.errors import ConfigError, SourceError, SyncGuardError
 from quest.mirror.server import MirrorServer, listing_html
 from quest.sources.bls import sync_bls
 from quest.store.base import SOURCE_MODIFIED
+from quest.store.local import LocalStore
 
 from .support import (
     BASE_TIME,
@@ -111,6 +112,51 @@ def test_conditional_get_answers_304_when_the_listing_cannot_decide(
     assert len(mirror.bodies_sent()) == before
     assert store.head(key).metadata == meta
     assert_mirrored(store, source)
+
+
+def test_a_date_alone_answers_304_on_a_server_without_etags(tmp_path, source, store):
+    _seed(source)
+    with MirrorServer(source.root, etags=False) as server:
+        settings = fast_settings(tmp_path / "home", store, server)
+        sync_bls(settings, store=store)
+        key = PREFIX + "pr.file3"
+        meta = dict(store.head(key).metadata)
+        store.set_metadata(key, {k: v for k, v in meta.items() if k != SOURCE_MODIFIED})
+        before = len(server.bodies_sent())
+        summary = sync_bls(settings, store=store)
+        assert len(server.bodies_sent()) == before
+    entry = next(f for f in summary.files if f["name"] == "pr.file3")
+    assert (entry["action"], entry["reason"]) == ("skipped", "not modified (304)")
+    assert_mirrored(store, source)
+
+
+def test_a_stored_copy_cut_short_in_a_local_store_is_fetched_whole_again(
+    tmp_path, settings, source
+):
+    # Its metadata unchanged, the copy was asked for with its validators: the 304 was taken for
+    # the source's fault on every run, and the damaged copy kept.
+    store = LocalStore(tmp_path / "own-store")
+    _seed(source)
+    sync_bls(settings, store=store)
+    damaged = store.root / PREFIX / "pr.file1"
+    damaged.write_bytes(damaged.read_bytes()[:5])
+    summary = sync_bls(settings, store=store)
+    actions = {f["name"]: f["action"] for f in summary.files}
+    assert actions["pr.file1"] == "replaced" and summary.replaced == 1
+    assert_mirrored(store, source)
+
+
+def test_the_deletion_guard_allows_half_of_the_files_and_refuses_more(settings, source, store):
+    _seed(source, 6)
+    sync_bls(settings, store=store)
+    source.remove("pr.file0")
+    source.remove("pr.file1")
+    source.remove("pr.file2")
+    assert sync_bls(settings, store=store).deleted == 3  # 3 of 6: the default 0.5 allows it
+    source.remove("pr.file3")
+    source.remove("pr.file4")  # 2 of the 3 left: more than half
+    with pytest.raises(SyncGuardError, match="QUEST_MAX_DELETE_FRACTION"):
+        sync_bls(settings, store=store)
 
 
 def test_real_bls_snapshot_arrives_byte_exact_and_a_rerun_downloads_nothing(

@@ -56,6 +56,18 @@ def test_bls_listing_gives_files_dates_sizes_and_folders_without_the_parent():
     assert not any(e.is_dir for e in entries[:4])
 
 
+@pytest.mark.parametrize(
+    ("time", "iso"),
+    [("12:05 AM", "00:05"), ("12:05 PM", "12:05"), (" 1:05 PM", "13:05"), ("11:59 AM", "11:59")],
+)
+def test_the_twelve_oclock_hours_are_midnight_and_noon(time, iso):
+    # Taken for the same hour, two dates twelve hours apart would read as one: a same-size
+    # update at noon, after a midnight release, would be skipped.
+    page = f'<pre> 8/6/2026 {time}          102 <A HREF="/pub/time.series/pr/pr.class">x</A></pre>'
+    [entry] = parse_listing(page, PAGE)
+    assert entry.modified == f"2026-08-06T{iso}"
+
+
 def test_links_outside_the_folder_are_ignored():
     page = '<pre><A HREF="https://example.org/x">x</A><A HREF="/pub/other/y">y</A></pre>'
     assert parse_listing(page, PAGE) == []

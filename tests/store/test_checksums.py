@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 import pytest
 
 from quest.errors import StoreError
-from tests.sources.support import leftovers
+from tests.sources.support import leftovers, make_s3_store
 
 
 def test_a_body_that_does_not_match_its_sha256_is_refused(store, tmp_path):
@@ -50,3 +51,21 @@ def test_each_store_names_the_keys_it_cannot_hold_and_refuses_to_write_them(stor
     with pytest.raises(StoreError, match="'..' segment"):
         store.put_bytes("bls/pr/../../x", b"x", {})
     assert store.list() == {}
+
+
+def test_every_s3_upload_carries_its_sha256_for_s3_to_check(moto_endpoint, tmp_path):
+    # moto does not check the checksum, so a test of a corrupted body cannot show S3 refusing
+    # it: what can be shown is that each upload asks S3 to, with the sha256 of its metadata.
+    store = make_s3_store(moto_endpoint)
+    sent: list[tuple[str, bytes | None]] = []
+
+    def record(request, **_kwargs) -> None:
+        sent.append((request.method, request.headers.get("x-amz-checksum-sha256")))
+
+    store.client.meta.events.register("before-send.s3.PutObject", record)
+    body = tmp_path / "body"
+    body.write_bytes(b"exact bytes\r\n")
+    digest = hashlib.sha256(b"exact bytes\r\n")
+    store.put_file("a", str(body), {"sha256": digest.hexdigest()})
+    store.put_bytes("b", b"exact bytes\r\n", {"sha256": digest.hexdigest()})
+    assert sent == [("PUT", base64.b64encode(digest.digest()))] * 2

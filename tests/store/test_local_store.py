@@ -93,6 +93,14 @@ def test_listing_hides_metadata_and_lock_folders(tmp_path):
         assert list(store.list()) == ["a"]
 
 
+def test_listing_hides_a_file_a_sync_is_still_writing(tmp_path):
+    # Bronze lists the store without the sync's lock: a half-written file is no BLS file.
+    store = LocalStore(tmp_path)
+    store.put_bytes("bls/pr/a", b"1", {})
+    (tmp_path / "bls" / "pr" / ".quest-tmp-a.123").write_bytes(b"half")
+    assert list(store.list("bls/")) == ["bls/pr/a"]
+
+
 def test_second_holder_of_a_lock_is_refused_clearly(tmp_path):
     with file_lock(tmp_path / "run.lock", "run lock on test"):
         child = subprocess.run(

@@ -141,8 +141,11 @@ def _conditional_headers(remote: RemoteFile, stored: ObjectInfo | None) -> dict[
     replaced by an older one of the same size (restored from a backup, copied keeping its date)
     would be taken for the stored body on every run. Without an ETag that body is fetched and
     compared by sha256 (so is every file once when a server's listing goes back an hour for
-    daylight saving time)."""
+    daylight saving time). A stored body whose size is not the one recorded with it (a copy
+    damaged in the store) is asked for whole: a 304 would keep it."""
     if stored is None or not stored.sha256:
+        return {}
+    if stored.metadata.get(SOURCE_SIZE, str(stored.size)) != str(stored.size):
         return {}
     headers = {}
     etag = stored.metadata.get(SOURCE_ETAG)
