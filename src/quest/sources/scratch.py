@@ -44,9 +44,14 @@ def scratch_folder(kind: str) -> Iterator[Path]:
             "at a writable folder with room for the largest file"
         ) from None
     try:
-        marker = os.open(path / MARKER, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        # The marker is locked under another name, then renamed: a concurrent sync never sees
+        # it unlocked (it would take the folder for a dead run's). Until then the folder is one
+        # being set up, which `_abandoned` leaves alone for `_SETUP_GRACE` seconds.
+        setup = path / (MARKER + ".new")
+        marker = os.open(setup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(marker, fcntl.LOCK_EX)
+            os.rename(setup, path / MARKER)
             yield path
         finally:
             os.close(marker)
