@@ -137,6 +137,16 @@ def test_a_root_url_with_a_query_gets_its_slash_before_the_query(settings, sourc
     assert [(f.name, f.size) for f in files] == [("pr.a", 1)]
 
 
+def test_the_mirror_keeps_the_query_when_it_adds_a_folders_slash(source, mirror):
+    source.write("sub/pr.a", b"a")
+    agent = {"User-Agent": f"t (+{CONTACT})"}
+    answer = requests.get(
+        mirror.bls_url + "sub?sort=name", headers=agent, timeout=5, allow_redirects=False
+    )
+    assert answer.status_code == 301
+    assert answer.headers["Location"] == "/pub/time.series/pr/sub/?sort=name"
+
+
 def test_mirror_answers_conditional_requests_with_304(source, mirror):
     source.write("pr.a", b"abc")
     agent = {"User-Agent": f"t (+{CONTACT})"}

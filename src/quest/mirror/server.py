@@ -287,7 +287,10 @@ class _Handler(BaseHTTPRequestHandler):
             return 404, _NOT_FOUND, "text/html", {}
         if target.is_dir():
             if not path.endswith("/"):
-                return 301, b"", "text/html", {"Location": quote(path) + "/"}
+                # As a real server does: the query goes with the slash.
+                query = urlsplit(self.path).query
+                location = quote(path) + "/" + (f"?{query}" if query else "")
+                return 301, b"", "text/html", {"Location": location}
             return 200, listing_html(path, target).encode(), "text/html", {}
         etag = etag_of(target) if self.server.etags else None
         mtime = target.stat().st_mtime
