@@ -172,12 +172,24 @@ def _log(message: str) -> None:
 
 
 def _failed(result: object) -> bool:
-    """A benchmark that could not run: an error, or a part of it that failed (one level down)."""
+    """A benchmark that could not run: an error, or a part of it that failed (one level down),
+    an engine of the scale benchmark that failed or answered nothing (running out of memory
+    under its cap is a figure), a memory measurement that did not finish."""
     if not isinstance(result, dict):
         return False
     if "error" in result:
         return True
-    return any(isinstance(part, dict) and "error" in part for part in result.values())
+    for part in result.values():
+        if not isinstance(part, dict):
+            continue
+        if "error" in part or part.get("status", "ok") != "ok":
+            return True
+        compared = set((part.get("agreement") or {}).get("compared", []))
+        for name, engine in (part.get("engines") or {}).items():
+            status = engine.get("status")
+            if status != "out of memory" and (status != "ok" or name not in compared):
+                return True
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:

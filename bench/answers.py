@@ -154,6 +154,9 @@ def _compare_rows(
     by_key_e = {_row_key(r, key): r for r in expected}
     by_key_a = {_row_key(r, key): r for r in actual}
     problems = []
+    for side, rows, by_key in (("expected", expected, by_key_e), ("actual", actual, by_key_a)):
+        if len(by_key) != len(rows):  # two best years for a series, a year twice in a report
+            problems.append(f"{name}: {len(rows) - len(by_key)} duplicate keys in the {side} rows")
     missing = sorted(set(by_key_e) - set(by_key_a))
     extra = sorted(set(by_key_a) - set(by_key_e))
     if missing:

@@ -21,6 +21,9 @@ CHANGED_FILE = "pr.data.0.Current"
 
 def _store_matches(store_dir: Path, source_dir: Path) -> bool:
     source = {p.relative_to(source_dir): p for p in source_dir.rglob("*") if p.is_file()}
+    stored = {p.relative_to(store_dir) for p in store_dir.rglob("*") if p.is_file()}
+    if stored != set(source):
+        return False
     for rel, path in source.items():
         copy = store_dir / rel
         if not copy.is_file() or hash_file(str(copy)).sha256 != hash_file(str(path)).sha256:
@@ -66,6 +69,8 @@ def run(data_dir: Path, home: Path) -> dict:
         results["store_matches_source"] = _store_matches(
             Path(settings.store_uri) / settings.bls_prefix, data_dir / "bls" / "pr"
         )
+    if not results["store_matches_source"]:
+        results["error"] = "after the three syncs the store differs from the source"
     return results
 
 

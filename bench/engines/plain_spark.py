@@ -17,7 +17,7 @@ from pyspark.sql import types as T
 
 from bench.answers import DATA_COLUMNS, VALUE_TYPE, Question, make_answers, population_records
 from bench.engines import engine_main
-from quest.spark import driver_java_options, driver_memory
+from quest.spark import driver_java_options, driver_memory, spark_master
 
 SCHEMA = T.StructType([T.StructField(name, T.StringType()) for name in DATA_COLUMNS])
 _CONF = {
@@ -30,7 +30,7 @@ _CONF = {
 
 
 def build_session() -> SparkSession:
-    builder = SparkSession.builder.master(os.environ.get("QUEST_SPARK_MASTER", "local[2]"))
+    builder = SparkSession.builder.master(spark_master())  # the pipeline's own
     # Workers run this interpreter (PySpark reads PYSPARK_PYTHON, not the Spark conf): it
     # refuses a worker of another Python minor version.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

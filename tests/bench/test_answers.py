@@ -58,3 +58,11 @@ def test_a_missing_population_must_stay_missing():
     other = copy.deepcopy(_answers())
     other["series_report"][0]["population"] = 0
     assert compare_answers(_answers(), other) != []
+
+
+def test_a_key_answered_twice_is_a_difference():
+    # A tie not broken gives a series two best years; a year joined twice, two report rows.
+    twice = make_answers(STATS, [*BEST, {**BEST[0], "year": 1990}], [*REPORT, *REPORT])
+    problems = compare_answers(_answers(), twice)
+    assert any("best_year: 1 duplicate keys in the actual rows" in p for p in problems)
+    assert any("series_report: 1 duplicate keys in the actual rows" in p for p in problems)

@@ -45,6 +45,7 @@ def _results() -> dict:
                 "wall_seconds": 0.3,
                 "changed": {"bytes": 1_613_575},
             },
+            "store_matches_source": True,
         },
         "workflow": {
             "warm": {
@@ -54,7 +55,9 @@ def _results() -> dict:
                     "seconds": 50.0,
                     "tasks": {"bronze": 10.0},
                     "delta_commits": 4,
-                    "record": _record(silver={"rows_updated": 1}),
+                    "record": _record(
+                        silver={"rows_updated": 1, "rows_inserted": 0, "rows_deleted": 0}
+                    ),
                 },
             },
             "new_process": {
@@ -73,7 +76,7 @@ def _results() -> dict:
                     "pandas": _engine(0, "out of memory"),
                     "duckdb": _engine(3.0),
                 },
-                "agreement": {"all_equal": True, "compared": ["duckdb", "pipeline"]},
+                "agreement": {"all_equal": True, "compared": ["duckdb", "pipeline", "plain_spark"]},
             }
         },
         "memory": {
@@ -93,6 +96,7 @@ def test_each_target_is_met_or_missed_from_its_figure():
     targets = evaluate(_results())
     assert _status(targets, "Sync, nothing changed") == MET
     assert _status(targets, "Sync, one file changed") == MET
+    assert _status(targets, "Sync, after the three runs: the store equals the source") == MET
     assert _status(targets, "Workflow, nothing changed, warm process: no Delta commit") == MET
     assert _status(targets, "Workflow, nothing changed, warm process: at most 35%") == MISSED
     assert _status(targets, "Workflow, one value changed") == MET
@@ -102,7 +106,8 @@ def test_each_target_is_met_or_missed_from_its_figure():
     assert _status(targets, "Answers equal across engines at 10,000,000") == MET
     assert _status(targets, "Cold pipeline at 10M rows / plain Spark") == MET
     assert _status(targets, "Pipeline peak memory at 10M rows") == MET
-    assert _status(targets, "Ahead of seed-style pandas at 10,000,000") == MET
+    # pandas ran out of memory under a cap the pipeline does not have: no race was run
+    assert _status(targets, "Ahead of seed-style pandas at 10,000,000") == NOT_MEASURED
     assert _status(targets, "Within 3x of DuckDB at 50M") == NOT_MEASURED
     assert _status(targets, "Sync of a 1,024 MiB file to local") == MET
     assert _status(targets, "Sync of a 1,024 MiB file to s3") == MISSED
@@ -134,6 +139,46 @@ def test_a_failed_run_leaves_its_goals_not_measured():
     targets = evaluate(results)
     assert _status(targets, "No-change quest run / cold quest run") == NOT_MEASURED
     assert _status(targets, "Cold quest run / plain Spark") == NOT_MEASURED
+
+
+def test_a_figure_of_work_that_failed_or_differed_is_not_judged():
+    results = _results()
+    results["workflow"]["warm"]["unchanged"]["status"] = "failed"
+    results["workflow"]["new_process"]["agreement"] = {"equal": False, "differences": ["x"]}
+    results["scale"]["10000000"]["agreement"]["all_equal"] = False
+    results["sync"]["store_matches_source"] = False
+    targets = evaluate(results)
+    assert _status(targets, "Workflow, nothing changed") == NOT_MEASURED
+    assert _status(targets, "Cold quest run / plain Spark") == NOT_MEASURED
+    assert _status(targets, "Cold pipeline at 10M rows / plain Spark") == NOT_MEASURED
+    assert _status(targets, "Pipeline peak memory at 10M rows") == NOT_MEASURED
+    assert _status(targets, "Answers equal across engines at 10,000,000") == MISSED
+    assert _status(targets, "Sync, after the three runs: the store equals the source") == MISSED
+
+
+def test_a_failed_scale_benchmark_or_a_lone_answer_is_not_measured_and_fails_the_run():
+    from bench.__main__ import _failed
+
+    failed = {"error": "OSError: no room"}
+    assert _status(evaluate({"scale": failed}), "Answers equal across engines") == NOT_MEASURED
+    assert _failed(failed)
+    results = _results()
+    entry = results["scale"]["10000000"]
+    entry["agreement"] = {"all_equal": True, "compared": ["pipeline"]}
+    entry["engines"]["plain_spark"]["status"] = "timed out"
+    assert _status(evaluate(results), "Answers equal across engines at 10,000,000") == NOT_MEASURED
+    assert _failed(results["scale"])
+    assert not _failed(_results()["scale"])  # pandas out of memory under its cap is a figure
+    assert _failed({"local": {"status": "timed out"}, "goal_bytes": 1})
+
+
+def test_a_silver_count_the_result_left_out_is_not_taken_for_zero():
+    results = _results()
+    changed = results["workflow"]["warm"]["one_value_changed"]
+    changed["record"] = _record(silver={"rows_updated": 1, "rows_inserted": 0, "rows_deleted": 0})
+    assert _status(evaluate(results), "Workflow, one value changed") == MET
+    changed["record"] = _record(silver={"rows_updated": 1})  # inserted and deleted not counted
+    assert _status(evaluate(results), "Workflow, one value changed") == NOT_MEASURED
 
 
 def test_targets_of_benchmarks_not_run_are_not_measured():
