@@ -30,7 +30,7 @@
 
 import json
 
-from quest.medallion.bronze import load_bronze, plan_bronze
+from quest.medallion.bronze import dropped_tables, load_bronze, plan_bronze
 from quest.medallion.manifest import BRONZE_MANIFEST, read_manifest
 from quest.ops.task_hook import recorded_task
 from quest.orchestration.notebook import (
@@ -72,7 +72,10 @@ if write:
     quest_summary = result
     print(json.dumps(result.to_dict(), indent=2, default=str))
 else:
-    print(plan_bronze(store, settings, read_manifest(spark, manifest_name)).describe())
+    # as the load plans: a table dropped by hand has its files loaded again
+    manifest = read_manifest(spark, manifest_name)
+    dropped = dropped_tables(spark, settings, manifest)
+    print(plan_bronze(store, settings, manifest, dropped).describe())
     print("write=false: nothing loaded (set the `write` widget to true to load)")
 
 # COMMAND ----------

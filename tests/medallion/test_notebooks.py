@@ -85,6 +85,9 @@ def loaded(spark, spark_home, tmp_path_factory):
     # (quest.ops.task_hook; locally the runner records the run instead).
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(hook, "recorded_task", functools.partial(hook.recorded_task, enabled=True))
+        # a job's run, as its notebook context's tags say (a hand run snapshots nothing)
+        job = hook.RunContext(run_id="771", workflow="dev_quest_pipeline", task="gold_analysis")
+        patch.setattr(hook, "run_context", lambda dbutils, now=None: job)
         results["gold_analysis"] = _as_the_job_runs_it(
             "gold_analysis.py", spark, settings, gold_widgets
         )

@@ -56,18 +56,26 @@ def test_quarantined_rows_fire_above_the_threshold_only(spark, with_schemas):
 
 
 def answers(
-    spark, settings, runs: dict[str, float | None], series: dict[str, list[str]] | None = None
+    spark,
+    settings,
+    runs: dict[str, float | None],
+    series: dict[str, list[str]] | None = None,
+    ended: datetime | None = None,
+    parameters: dict[str, list[str]] | None = None,
 ):
     """One answer snapshot per run: the population mean, plus steady series figures (by
     default one, `PRS30006011`; `series` names a run's own)."""
     name = ensure_table(spark, settings, ANSWERS, ANSWER_COLUMNS)
-    start = datetime(2026, 8, 1, 6, 0)
+    # a day apart, the last an hour ago (the alert judges a refresh of the last day only)
+    start = (ended or datetime.now(UTC) - timedelta(hours=1)) - timedelta(days=len(runs) - 1)
     rows = []
     for i, (run, mean) in enumerate(runs.items()):
         at = start + timedelta(days=i)
         rows.append((run, at, "population_stats", "mean", mean))
         for item in (series or {}).get(run, ["PRS30006011"]):
             rows.append((run, at, "best_year_by_series", item, 16.4))
+        for item in (parameters or {}).get(run, []):
+            rows.append((run, at, "parameters", item, 1.0))
     spark.createDataFrame(
         rows, "run_id STRING, recorded_at TIMESTAMP, answer STRING, item STRING, value DOUBLE"
     ).write.format("delta").mode("overwrite").saveAsTable(name)
@@ -86,6 +94,34 @@ def test_an_answer_change_fires_beyond_the_set_fraction_between_the_last_two_run
     answers(spark, settings, {"r1": 100.0, "r2": 100.0, "r3": 106.0})
     moved = check(spark, settings, "answer_changed")
     assert moved.value == pytest.approx(0.06) and moved.fired
+
+
+def test_an_answer_change_is_judged_by_the_check_after_it_not_on_every_quiet_day(
+    spark, with_schemas
+):
+    # Quiet days refresh no gold and write no snapshot: the last two stayed the same, and the
+    # alert mailed the same change every day until the next release.
+    settings = with_schemas
+    answers(spark, settings, {"r1": 100.0, "r2": 150.0})
+    assert check(spark, settings, "answer_changed").fired
+    a_day_ago = datetime.now(UTC) - timedelta(hours=25)
+    answers(spark, settings, {"r1": 100.0, "r2": 150.0}, ended=a_day_ago)
+    quiet = check(spark, settings, "answer_changed")
+    assert (quiet.value, quiet.fired) == (0.0, False)
+
+
+def test_a_changed_view_parameter_fires_once_even_when_the_figures_hardly_move(spark, with_schemas):
+    # Another report period of an index series moves its figures by under 1%: the answers
+    # changed meaning, and the alert said nothing.
+    settings = with_schemas
+    before, after = ["report_period=Q01"], ["report_period=Q02"]
+    answers(spark, settings, {"r1": 100.0, "r2": 100.0}, parameters={"r1": before, "r2": after})
+    assert check(spark, settings, "answer_changed").value == 1.0
+    answers(spark, settings, {"r1": 100.0, "r2": 100.0}, parameters={"r1": after, "r2": after})
+    assert check(spark, settings, "answer_changed").value == 0.0
+    # a snapshot from before the parameters were recorded: the first with them is no change
+    answers(spark, settings, {"r1": 100.0, "r2": 100.0}, parameters={"r2": after})
+    assert check(spark, settings, "answer_changed").value == 0.0
 
 
 def test_an_answer_figure_that_vanished_fires_and_one_that_appeared_does_not(spark, with_schemas):

@@ -36,7 +36,9 @@ def test_the_pages_hold_the_answers_quality_freshness_and_runs(dashboard):
         titles[query.page].add(query.title)
     assert "US population with mean and deviation band" in titles["Answers"]
     assert "Best year per series" in titles["Answers"]
-    assert "PRS30006032 Q01 against US population" in titles["Answers"]
+    assert (
+        "The report series (PRS30006032 Q01 by default) against US population" in titles["Answers"]
+    )
     assert {"Quarantined rows per rule over time", "Quarantined rows per file over time"} <= (
         titles["Data quality"]
     )

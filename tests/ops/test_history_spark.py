@@ -202,6 +202,24 @@ def test_a_task_on_databricks_records_its_attempts_in_one_row(spark, spark_setti
     assert row["seconds"] >= 0 and row["started_at"] <= row["ended_at"]
 
 
+def test_a_gold_notebook_run_by_hand_snapshots_no_answers(spark, spark_settings):
+    # An analyst's run with another series or years was snapshotted as a refresh: the
+    # answer-change alert then compared the job's answers with the analyst's, twice.
+    report = {
+        "population_stats": {"start_year": 2013, "end_year": 2018, "mean": 3.5, "stddev": 0.5},
+        "best_year": [],
+        "series_report": [],
+    }
+    with recorded_task("gold_analysis", spark, spark_settings, None, enabled=True) as run:
+        run.report = report
+    answers = spark_settings.table("ops", "answer_history")
+    assert not spark.catalog.tableExists(answers) or spark.table(answers).count() == 0
+    job = databricks_dbutils(multitaskParentRunId="9010", jobName="dev_quest_pipeline")
+    with recorded_task("gold_analysis", spark, spark_settings, job, enabled=True) as run:
+        run.report = report
+    assert spark.table(answers).where("run_id = '9010'").count() > 0
+
+
 def test_a_task_that_succeeds_on_databricks_records_what_it_did(spark, spark_settings):
     # As a local run's rows do: the plan's reason, a layer's tables and files.
     dbutils = databricks_dbutils(multitaskParentRunId="9003", jobName="dev_quest_pipeline")
@@ -302,14 +320,22 @@ def test_answers_are_snapshotted_from_the_report_and_a_clean_run_adds_no_quarant
     assert [r[0] for r in stamps] == [_micros(at)], "the same instant by either writer"
     (last,) = spark.sql(f"DESCRIBE HISTORY {answers} LIMIT 1").collect()
     assert ("delta-rs" in (last["engineInfo"] or "")) == (writer == "deltalake")
+    params = spark_settings
     assert rows == {
         ("population_stats", "mean"): 3.5,
         ("population_stats", "stddev"): 0.5,
         ("best_year_by_series", "PRS1"): 9.25,
         ("series_population_report", "2001"): 2.5,
+        # the views' parameters: a changed one is a figure gone, for the answer-change alert
+        ("parameters", f"report_series={params.report_series}"): 1.0,
+        ("parameters", f"report_period={params.report_period}"): 1.0,
+        ("parameters", f"current_file={params.current_file}"): 1.0,
+        ("parameters", f"start_year={params.start_year}"): 1.0,
+        ("parameters", f"end_year={params.end_year}"): 1.0,
+        ("parameters", f"include_annual={params.include_annual}"): 1.0,
     }
     # the quarantine table exists for the dashboard, with no row for a run that set none aside
     assert spark.table(spark_settings.table("ops", "quarantine_history")).count() == 0
     snapshot(spark, spark_settings, "r1", at, report, [])
-    assert spark.table(answers).count() == 4, "a run recorded twice replaces its own rows"
+    assert spark.table(answers).count() == 10, "a run recorded twice replaces its own rows"
     assert snapshot(spark, spark_settings, "r2", at, None, None) == {}

@@ -143,6 +143,38 @@ def test_a_merge_that_lost_a_race_to_another_task_is_retried(settings, monkeypat
     assert spark.merges == 3
 
 
+class CreatingSpark(RacingSpark):
+    """A first run on Databricks: the table is missing, and the other sync task creates it at the
+    same moment, so this task's creation fails once."""
+
+    def __init__(self) -> None:
+        super().__init__(0, "")
+        self.creates = 0
+
+    def tableExists(self, name):  # noqa: N802 - Spark's name
+        return False
+
+    def sql(self, statement):
+        if statement.startswith("CREATE TABLE"):
+            self.creates += 1
+            if self.creates == 1:
+                raise RuntimeError(
+                    "[DELTA_PROTOCOL_CHANGED] ProtocolChangedException: The protocol version of "
+                    "the Delta table has been changed by a concurrent update."
+                )
+        return super().sql(statement)
+
+
+def test_a_table_creation_that_lost_a_race_to_the_other_sync_is_retried(settings, monkeypatch):
+    # The creation sat outside the retries: the first run lost one sync's history row.
+    monkeypatch.setattr(hs.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(tables, "local_frame", RacingSpark.frame)
+    spark = CreatingSpark()
+    remote = settings.with_overrides(catalog="quest_dev")  # no local location: Spark creates it
+    hs.merge_with_spark(spark, remote, [row("r1", "bls_sync")])
+    assert (spark.creates, spark.merges) == (2, 1)
+
+
 def test_any_other_merge_error_is_not_retried(settings, monkeypatch):
     monkeypatch.setattr(hs.time, "sleep", lambda _s: None)
     monkeypatch.setattr(tables, "local_frame", RacingSpark.frame)

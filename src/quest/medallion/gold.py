@@ -191,7 +191,12 @@ def create_gold_views(spark, settings: Settings) -> LayerResult:
             continue
         spark.sql(f"CREATE OR REPLACE VIEW {name} AS {body}")
         tables[name] = TableResult(Action.VIEW_REPLACED)
-    parameters = {
+    return LayerResult("gold", tables, parameters=view_parameters(settings))
+
+
+def view_parameters(settings: Settings) -> dict[str, object]:
+    """The settings the gold views are made with, by name."""
+    return {
         "current_file": settings.current_file,
         "start_year": settings.start_year,
         "end_year": settings.end_year,
@@ -199,4 +204,3 @@ def create_gold_views(spark, settings: Settings) -> LayerResult:
         "report_series": settings.report_series,
         "report_period": settings.report_period,
     }
-    return LayerResult("gold", tables, parameters=parameters)

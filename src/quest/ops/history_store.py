@@ -138,7 +138,8 @@ def merge_with_spark(spark, settings: Settings, rows: list[TaskRun]) -> str:
     (two Databricks tasks of a run may record at the same moment)."""
     from quest.medallion.tables import local_frame  # imports pyspark: not on a quiet day
 
-    name = ensure_table(spark, settings, TABLE, COLUMNS)
+    # Both sync tasks of a first run create the table at once: Delta lets one creation win.
+    name = _retrying(lambda: ensure_table(spark, settings, TABLE, COLUMNS))
     if not rows:
         return name
     data = [tuple(r.as_row()[c] for c in COLUMN_NAMES) for r in _latest_per_key(rows)]
@@ -151,19 +152,26 @@ def merge_with_spark(spark, settings: Settings, rows: list[TaskRun]) -> str:
     )
     frame.createOrReplaceTempView(view)
     try:
-        for attempt in range(1, _MERGE_TRIES + 1):
-            try:
-                spark.sql(statement)
-                return name
-            except Exception as exc:  # Delta's conflict classes differ by runtime
-                # ConcurrentAppendException, [DELTA_CONCURRENT_APPEND] ...: another task committed.
-                text = f"{type(exc).__name__} {str(exc)[:1000]}".lower()
-                if "concurrent" not in text or attempt == _MERGE_TRIES:
-                    raise
-                time.sleep(0.5 * attempt)
+        _retrying(lambda: spark.sql(statement))
+        return name
     finally:
         spark.catalog.dropTempView(view)
-    return name
+
+
+def _retrying(action):
+    """`action()`, again after a concurrent commit of another task (up to `_MERGE_TRIES`)."""
+    for attempt in range(1, _MERGE_TRIES + 1):
+        try:
+            return action()
+        except Exception as exc:  # Delta's conflict classes differ by runtime
+            # ConcurrentAppendException, [DELTA_CONCURRENT_APPEND], ProtocolChangedException,
+            # a table created meanwhile ...: another task committed.
+            text = f"{type(exc).__name__} {str(exc)[:1000]}".lower()
+            retry = "concurrent" in text or "protocolchanged" in text or "already exists" in text
+            if not retry or attempt == _MERGE_TRIES:
+                raise
+            time.sleep(0.5 * attempt)
+    return None
 
 
 def arrow_rows(columns, rows):

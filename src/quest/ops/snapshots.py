@@ -22,6 +22,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from quest.config import Settings
+from quest.medallion.gold import view_parameters
 from quest.medallion.tables import local_frame, replace_where, sql_str
 from quest.ops.history_store import arrow_rows, ensure_table, jvm_free_location, register
 
@@ -32,7 +33,7 @@ ANSWER_COLUMNS = (
     ("run_id", "STRING", "the run that refreshed gold"),
     ("recorded_at", "TIMESTAMP", "when the answers were read (UTC)"),
     ("answer", "STRING", "the gold view the figure comes from"),
-    ("item", "STRING", "the figure: mean, stddev, a series_id or a year"),
+    ("item", "STRING", "the figure: mean, stddev, a series_id, a year, or a view parameter"),
     ("value", "DOUBLE", "its value"),
 )
 QUARANTINE_COLUMNS = (
@@ -45,9 +46,16 @@ QUARANTINE_COLUMNS = (
 )
 
 
-def answer_rows(report: dict) -> list[tuple[str, str, float | None]]:
+def answer_rows(
+    report: dict, parameters: dict[str, object] | None = None
+) -> list[tuple[str, str, float | None]]:
     """Every figure of the three answers as (answer, item, value), from the report the gold task
-    read (`quest.medallion.report.gold_report`): nothing is computed twice."""
+    read (`quest.medallion.report.gold_report`): nothing is computed twice.
+
+    The views' `parameters` are figures too, one item each (`report_series=PRS30006032`, value
+    1): after a change of series, period, data file or years, the last run lacks the previous
+    run's item, which the answer-change alert counts as a change of 100%. A snapshot from before
+    they were recorded has none, and a figure new in the last run is no change."""
     stats = report["population_stats"]
     rows = [
         ("population_stats", "mean", stats["mean"]),
@@ -57,6 +65,7 @@ def answer_rows(report: dict) -> list[tuple[str, str, float | None]]:
     rows += [
         ("series_population_report", str(r["year"]), r["value"]) for r in report["series_report"]
     ]
+    rows += [("parameters", f"{name}={value}", 1.0) for name, value in (parameters or {}).items()]
     return rows
 
 
@@ -92,7 +101,7 @@ def snapshot(
     if not report:
         return {}
     figures = {
-        ANSWERS: (ANSWER_COLUMNS, answer_rows(report)),
+        ANSWERS: (ANSWER_COLUMNS, answer_rows(report, view_parameters(settings))),
         QUARANTINE: (QUARANTINE_COLUMNS, quarantine_rows(quarantine or [])),
     }
     run = sql_str(run_id, "run_id")

@@ -40,6 +40,8 @@ from quest.ops.snapshots import snapshot
 
 log = logging.getLogger(__name__)
 GOLD_TASK = "gold_analysis"
+# The workflow of a notebook run by hand, outside any job (`run_context`).
+MANUAL = "manual"
 
 
 @dataclass
@@ -99,7 +101,7 @@ def run_context(dbutils, now: datetime | None = None) -> RunContext:
     if run_id and workflow:
         return RunContext(run_id=str(run_id), workflow=str(workflow), task=tags.get("taskKey", ""))
     moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return RunContext(run_id=f"manual-{moment}", workflow="manual")
+    return RunContext(run_id=f"manual-{moment}", workflow=MANUAL)
 
 
 def _previous(spark, settings: Settings, ctx: RunContext, task: str):
@@ -181,7 +183,9 @@ def recorded_task(
         _safely(record_attempt, spark, settings, ctx, task, started, summary=summary, error=exc)
         raise
     _safely(record_attempt, spark, settings, ctx, task, started, summary=outcome.summary)
-    if task == GOLD_TASK:
+    # A gold notebook run by hand (another series, other years) snapshots nothing: the
+    # answer-change alert compares the job's refreshes, not an analyst's exploration.
+    if task == GOLD_TASK and ctx.workflow != MANUAL:
         _safely(
             snapshot,
             spark,

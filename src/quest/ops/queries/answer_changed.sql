@@ -3,7 +3,9 @@
 -- runs that refreshed gold. A figure of the previous run that the last one lacks (a series or
 -- a report year gone, every figure gone when a data file was cut to its header), or holds
 -- with no value, counts as a change of 1 (100%); a figure new in the last run is no change.
--- 0 until two runs have.
+-- 0 until two runs have, and 0 once the last refresh is a day old: each refresh is judged by
+-- the one daily check after it (quiet days refresh nothing, and would repeat its verdict).
+-- Each view parameter is an item of value 1 (`report_series=...`): a changed one is gone.
 WITH runs AS (
   SELECT run_id, MAX(recorded_at) AS recorded_at
   FROM ops.answer_history
@@ -20,6 +22,7 @@ latest AS (
 previous AS (
   SELECT h.answer, h.item, h.value
   FROM ops.answer_history h JOIN ranked r ON h.run_id = r.run_id AND r.position = 2
+  WHERE (SELECT MAX(recorded_at) FROM runs) >= current_timestamp() - INTERVAL 24 HOURS
 )
 SELECT COALESCE(MAX(
          CASE WHEN l.item IS NULL OR (l.value IS NULL AND p.value IS NOT NULL) THEN 1.0
