@@ -298,7 +298,7 @@ def test_a_task_records_the_figures_of_its_typed_result(spark, spark_settings):
 
 
 @pytest.mark.parametrize("writer", ["deltalake", "spark"])
-def test_answers_are_snapshotted_from_the_report_and_a_clean_run_adds_no_quarantine_row(
+def test_answers_are_snapshotted_from_the_report_and_a_clean_run_adds_a_quarantine_row_of_zero(
     spark, spark_settings, monkeypatch, writer
 ):
     from quest.ops.snapshots import snapshot
@@ -314,7 +314,8 @@ def test_answers_are_snapshotted_from_the_report_and_a_clean_run_adds_no_quarant
     at = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
     written = snapshot(spark, spark_settings, "r1", at, report, [])
     answers = spark_settings.table("ops", "answer_history")
-    assert written == {"answer_history": answers}
+    quarantine = spark_settings.table("ops", "quarantine_history")
+    assert written == {"answer_history": answers, "quarantine_history": quarantine}
     rows = {(r["answer"], r["item"]): r["value"] for r in spark.table(answers).collect()}
     stamps = spark.table(answers).selectExpr("unix_micros(recorded_at)").distinct().collect()
     assert [r[0] for r in stamps] == [_micros(at)], "the same instant by either writer"
@@ -334,8 +335,10 @@ def test_answers_are_snapshotted_from_the_report_and_a_clean_run_adds_no_quarant
         ("parameters", f"end_year={params.end_year}"): 1.0,
         ("parameters", f"include_annual={params.include_annual}"): 1.0,
     }
-    # the quarantine table exists for the dashboard, with no row for a run that set none aside
-    assert spark.table(spark_settings.table("ops", "quarantine_history")).count() == 0
+    # a run that set nothing aside is a 0 on the charts over time, not a gap that keeps the
+    # last run's bars as the latest
+    nothing = spark.table(spark_settings.table("ops", "quarantine_history")).collect()
+    assert [(r["rule"], r["rows"]) for r in nothing] == [("(none)", 0)]
     snapshot(spark, spark_settings, "r1", at, report, [])
     assert spark.table(answers).count() == 10, "a run recorded twice replaces its own rows"
     assert snapshot(spark, spark_settings, "r2", at, None, None) == {}

@@ -6,8 +6,8 @@ yesterday. Two small ops tables do:
 - `ops.answer_history`: every figure of the three answers (the population mean and deviation,
   each series' best-year sum, each year of the report series) per run; the answer-change alert
   compares the last two runs.
-- `ops.quarantine_history`: quarantined rows per file, target table and rule per run; the
-  dashboard draws it over time.
+- `ops.quarantine_history`: quarantined rows per file, target table and rule per run (one row
+  of 0, `(none)`, for a run that quarantined nothing); the dashboard draws it over time.
 
 Both are written from the figures the gold task already read (its task result), not by querying
 the views again. Each snapshot is one commit that replaces the run's rows (`run_id = ...`), so a
@@ -69,10 +69,16 @@ def answer_rows(
     return rows
 
 
+# The one row of a run that quarantined nothing: the charts over time fall back to 0 there,
+# where they kept the last bar of the last run that set rows aside.
+NOTHING_QUARANTINED = ("(none)", "(none)", "(none)", 0)
+
+
 def quarantine_rows(quarantine: list[dict]) -> list[tuple[str, str, str, int]]:
     """The quarantine counts the gold task read (`quarantine_summary`) as (source_file,
-    target_table, rule, rows)."""
-    return [(q["source_file"], q["target_table"], q["rule"], q["rows"]) for q in quarantine]
+    target_table, rule, rows); `NOTHING_QUARANTINED` when there are none."""
+    rows = [(q["source_file"], q["target_table"], q["rule"], q["rows"]) for q in quarantine]
+    return rows or [NOTHING_QUARANTINED]
 
 
 def _schema(columns) -> str:
@@ -91,7 +97,7 @@ def snapshot(
     most), from its task result: the views are not queried again.
 
     No report, no answer snapshot. Both tables are created with the first report, so the
-    dashboard's queries find them; a run that quarantined nothing adds no quarantine row.
+    dashboard's queries find them; a run that quarantined nothing adds one row of 0 rows.
 
     Returns:
         The tables written, by what they hold.
