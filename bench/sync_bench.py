@@ -20,7 +20,12 @@ CHANGED_FILE = "pr.data.0.Current"
 
 
 def _store_matches(store_dir: Path, source_dir: Path) -> bool:
-    source = {p.relative_to(source_dir): p for p in source_dir.rglob("*") if p.is_file()}
+    # the mirror serves no name that starts with a dot (.DS_Store): nor is it synced
+    source = {
+        p.relative_to(source_dir): p
+        for p in source_dir.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(source_dir).parts)
+    }
     stored = {p.relative_to(store_dir) for p in store_dir.rglob("*") if p.is_file()}
     if stored != set(source):
         return False

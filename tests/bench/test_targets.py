@@ -73,7 +73,7 @@ def _results() -> dict:
                 "engines": {
                     "pipeline": {**_engine(60.0), "peak_rss": 900 * MIB},
                     "plain_spark": _engine(35.0),
-                    "pandas": _engine(0, "out of memory"),
+                    "pandas": {**_engine(0, "out of memory"), "memory_cap": 8 << 30},
                     "duckdb": _engine(3.0),
                 },
                 "agreement": {"all_equal": True, "compared": ["duckdb", "pipeline", "plain_spark"]},
@@ -169,6 +169,11 @@ def test_a_failed_scale_benchmark_or_a_lone_answer_is_not_measured_and_fails_the
     assert _status(evaluate(results), "Answers equal across engines at 10,000,000") == NOT_MEASURED
     assert _failed(results["scale"])
     assert not _failed(_results()["scale"])  # pandas out of memory under its cap is a figure
+    ours = _results()
+    ours["scale"]["10000000"]["engines"]["pipeline"]["status"] = "out of memory"  # no cap
+    ours["scale"]["10000000"]["agreement"]["compared"] = ["duckdb", "plain_spark"]
+    assert _failed(ours["scale"])
+    assert _status(evaluate(ours), "Answers equal across engines at 10,000,000") == NOT_MEASURED
     assert _failed({"local": {"status": "timed out"}, "goal_bytes": 1})
 
 

@@ -100,6 +100,13 @@ def run_context(dbutils, now: datetime | None = None) -> RunContext:
     workflow = tags.get("jobName") or (f"job-{tags['jobId']}" if tags.get("jobId") else "")
     if run_id and workflow:
         return RunContext(run_id=str(run_id), workflow=str(workflow), task=tags.get("taskKey", ""))
+    if dbutils is not None and not tags:
+        # A job's task whose context cannot be read (an access mode that blocks it) would pass
+        # for a hand run, and its gold answers would go unsnapshotted without a word.
+        log.warning(
+            "ops: the notebook context gave no tags; this task is recorded as a manual run, "
+            "and a gold task's answers are not snapshotted"
+        )
     moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     return RunContext(run_id=f"manual-{moment}", workflow=MANUAL)
 

@@ -165,7 +165,7 @@ def _listed_earlier(remote: RemoteFile, stored: ObjectInfo) -> bool:
         return False
     try:
         return datetime.fromisoformat(remote.modified) < datetime.fromisoformat(was)
-    except ValueError:
+    except (ValueError, TypeError):  # not a date; a date with a zone against one without
         return True
 
 
