@@ -342,3 +342,6 @@ def test_answers_are_snapshotted_from_the_report_and_a_clean_run_adds_a_quaranti
     snapshot(spark, spark_settings, "r1", at, report, [])
     assert spark.table(answers).count() == 10, "a run recorded twice replaces its own rows"
     assert snapshot(spark, spark_settings, "r2", at, None, None) == {}
+    # counts that could not be read are not a 0
+    assert snapshot(spark, spark_settings, "r3", at, report, None) == {"answer_history": answers}
+    assert spark.table(quarantine).where("run_id = 'r3'").count() == 0

@@ -113,3 +113,21 @@ def test_a_run_that_changed_nothing_carries_the_alerts_forward_even_with_spark(
         "answer_changed": "r1",
         "no_successful_run": "r2",
     }
+
+
+def test_a_quiet_run_a_day_after_the_refresh_no_longer_repeats_an_answer_change(tmp_path):
+    # As the workspace's daily check: a refresh is judged once, by the check after it.
+    from datetime import UTC, datetime, timedelta
+
+    settings = Settings(home=tmp_path)
+    at = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+    fired = al.AlertResult("answer_changed", "t", "c", 0.2, True, evaluated_at=at, run_id="r1")
+    al.save_state(settings, [fired])
+    (recent,) = [a for a in al.carried_forward(settings, "r2", False) if a.name == "answer_changed"]
+    assert recent.fired and recent.run_id == "r1"
+    old = (datetime.now(UTC) - timedelta(hours=25)).isoformat(timespec="seconds")
+    al.save_state(
+        settings, [al.AlertResult("answer_changed", "t", "c", 0.2, True, evaluated_at=old)]
+    )
+    (calm,) = [a for a in al.carried_forward(settings, "r3", False) if a.name == "answer_changed"]
+    assert (calm.value, calm.fired, calm.run_id) == (0.0, False, "r3")

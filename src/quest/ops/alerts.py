@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import operator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 
@@ -231,9 +231,32 @@ def carried_forward(
                 results.append(
                     AlertResult(**base, value=0.0, fired=False, evaluated_at=now, run_id=run_id)
                 )
+        elif alert.name == "answer_changed" and _stale(carried.get(alert.name)):
+            # As the query says of a refresh over a day old (answer_changed.sql): no change.
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            base = {"name": alert.name, "title": alert.title, "condition": alert.condition()}
+            results.append(
+                AlertResult(**base, value=0.0, fired=False, evaluated_at=now, run_id=run_id)
+            )
         elif alert.name in carried:
             results.append(carried[alert.name])
     return results
+
+
+# answer_changed judges a gold refresh for a day after it (`answer_changed.sql`).
+ANSWER_WINDOW = timedelta(hours=24)
+
+
+def _stale(result: AlertResult | None) -> bool:
+    """Whether a carried answer-change verdict is of a refresh over `ANSWER_WINDOW` old."""
+    if result is None or not result.evaluated_at:
+        return False
+    try:
+        at = datetime.fromisoformat(result.evaluated_at)
+    except ValueError:
+        return False
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return datetime.now(UTC) - at > ANSWER_WINDOW
 
 
 def report_lines(results: list[AlertResult], run_id: str = "") -> list[str]:

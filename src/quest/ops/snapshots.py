@@ -108,7 +108,8 @@ def snapshot(
         return {}
     figures = {
         ANSWERS: (ANSWER_COLUMNS, answer_rows(report, view_parameters(settings))),
-        QUARANTINE: (QUARANTINE_COLUMNS, quarantine_rows(quarantine or [])),
+        # None: the counts could not be read (no silver.quarantine); [] is a run with none
+        QUARANTINE: (QUARANTINE_COLUMNS, [] if quarantine is None else quarantine_rows(quarantine)),
     }
     run = sql_str(run_id, "run_id")
     written = {}
