@@ -17,7 +17,7 @@ from pathlib import Path
 
 from quest.config import Settings
 from quest.ops.names import qualify
-from quest.ops.run_history import CHANGED, FAILED, UNCHANGED
+from quest.ops.run_history import CHANGED, FAILED, UNCHANGED, parse_time
 
 GREATER_THAN = "GREATER_THAN"
 _COMPARE = {
@@ -221,23 +221,16 @@ def carried_forward(
     carried = {r.name: r for r in last_state(settings)}
     results = []
     for alert in ALERTS:
-        if alert.name == "no_successful_run" and (run_failed or succeeded):
-            now = datetime.now(UTC).isoformat(timespec="seconds")
-            base = {"name": alert.name, "title": alert.title, "condition": alert.condition()}
-            if run_failed:
-                error = "not evaluated without Spark; this run's failure was notified"
-                results.append(AlertResult(**base, value=None, fired=False, error=error))
-            else:
-                results.append(
-                    AlertResult(**base, value=0.0, fired=False, evaluated_at=now, run_id=run_id)
-                )
+        if alert.name == "no_successful_run" and run_failed:
+            error = "not evaluated without Spark; this run's failure was notified"
+            results.append(
+                AlertResult(alert.name, alert.title, alert.condition(), None, False, error=error)
+            )
+        elif alert.name == "no_successful_run" and succeeded:
+            results.append(_calm(alert, run_id))
         elif alert.name == "answer_changed" and _stale(carried.get(alert.name)):
             # As the query says of a refresh over a day old (answer_changed.sql): no change.
-            now = datetime.now(UTC).isoformat(timespec="seconds")
-            base = {"name": alert.name, "title": alert.title, "condition": alert.condition()}
-            results.append(
-                AlertResult(**base, value=0.0, fired=False, evaluated_at=now, run_id=run_id)
-            )
+            results.append(_calm(alert, run_id))
         elif alert.name in carried:
             results.append(carried[alert.name])
     return results
@@ -247,16 +240,21 @@ def carried_forward(
 ANSWER_WINDOW = timedelta(hours=24)
 
 
+def _calm(alert, run_id: str) -> AlertResult:
+    """`alert` evaluated by this run, without its query, at 0: not firing."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return AlertResult(
+        alert.name, alert.title, alert.condition(), 0.0, False, evaluated_at=now, run_id=run_id
+    )
+
+
 def _stale(result: AlertResult | None) -> bool:
     """Whether a carried answer-change verdict is of a refresh over `ANSWER_WINDOW` old."""
-    if result is None or not result.evaluated_at:
-        return False
     try:
-        at = datetime.fromisoformat(result.evaluated_at)
+        at = parse_time(result.evaluated_at if result is not None else "")
     except ValueError:
         return False
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return datetime.now(UTC) - at > ANSWER_WINDOW
+    return at is not None and datetime.now(UTC) - at > ANSWER_WINDOW
 
 
 def report_lines(results: list[AlertResult], run_id: str = "") -> list[str]:

@@ -82,7 +82,7 @@ def canonical_sha256(payload: object) -> str:
         payload = {**payload, "data": sorted(payload["data"], key=_canonical_text)}
     elif isinstance(payload, list):
         payload = sorted(payload, key=_canonical_text)
-    return hashlib.sha256(_canonical_text(payload).encode("utf-8")).hexdigest()
+    return _ordered_sha256(payload)
 
 
 def _ordered_sha256(payload: object) -> str:

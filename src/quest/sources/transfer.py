@@ -506,6 +506,8 @@ def _read(call: _Call, response: requests.Response, decoder: Decoder, sink: Sink
     name, watchdog, stats = call.name, call.watchdog, call.stats
     raw = response.raw
     received = 0
+    # What it decodes to stays under the limit: empty gzip members without end.
+    bound = _encoded_bound(sink.limit.size)
     while True:
         try:
             chunk = raw.read1(CHUNK_SIZE, decode_content=False)
@@ -519,12 +521,11 @@ def _read(call: _Call, response: requests.Response, decoder: Decoder, sink: Sink
         received += len(chunk)
         stats.bytes_down += len(chunk)
         watchdog.progress(len(chunk))
-        if received > _encoded_bound(sink.limit.size):
-            # What it decodes to stays under the limit: empty gzip members without end.
+        if received > bound:
             raise refusal(
                 name,
                 url,
-                f"sent more than {_encoded_bound(sink.limit.size)} bytes of {decoder.encoding} "
+                f"sent more than {bound} bytes of {decoder.encoding} "
                 f"for a body of at most {sink.limit.size} bytes, past {sink.limit.what}, more "
                 "than any compression makes of it (cut off there)",
                 BROKEN_BODY_FIX,
