@@ -133,6 +133,21 @@ def test_a_python_that_cannot_build_a_venv_leaves_the_one_there(checkout, tmp_pa
     assert (checkout / ".venv" / ".installed").exists()
 
 
+def test_a_python_quest_does_not_support_leaves_the_venv_there(checkout, tmp_path):
+    # Before, `make PYTHON=python3.13 ...` removed a working .venv, built one pip then refused
+    # to install quest into, and the next plain `make` kept that one.
+    newer = _python_of_version(tmp_path, "3.13")
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(checkout), f"PYTHON={newer}", "lint"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "is not Python 3.11 or 3.12" in done.stdout + done.stderr
+    assert (checkout / ".venv" / ".installed").exists()
+
+
 def test_a_venv_built_before_its_marker_is_not_installed_again(checkout):
     # The first make after the marker came: dated as the venv (pyvenv.cfg), not now, so a
     # clone's .venv is not installed again (pip and Ivy may need the network).
