@@ -21,6 +21,16 @@ pytest.register_assert_rewrite("tests.shared_run", "tests.sources.support")
 from tests.realdata import REPO, unpack  # noqa: E402, F401 - REPO re-exported
 from tests.shared_run import QUICK_HTTP  # noqa: E402
 
+# The suite runs on its own settings, not the shell's: `export QUEST_BLS_URL=...` pasted from
+# `quest mirror` (README), or a QUEST_ENV, would reach every test that reads the environment.
+# The local Spark's size is the machine's business, and stays.
+_MACHINE = {"QUEST_SPARK_MASTER", "QUEST_SPARK_DRIVER_MEMORY"}
+for _name in [n for n in os.environ if n.startswith("QUEST_") and n not in _MACHINE]:
+    del os.environ[_name]
+# The tests' servers (the mirror, moto's S3) are on this machine: never through a proxy.
+for _name in ("NO_PROXY", "no_proxy"):
+    os.environ[_name] = ",".join(filter(None, [os.environ.get(_name), "127.0.0.1,localhost"]))
+
 
 @pytest.fixture(scope="session")
 def real_data(tmp_path_factory) -> Path:

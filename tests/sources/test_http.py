@@ -20,6 +20,45 @@ def test_user_agent_names_the_version_and_contact():
     assert session.headers["User-Agent"] == f"quest/{__version__} (+me@example.org)"
 
 
+def test_a_proxy_set_for_the_internet_is_not_used_for_this_machine(monkeypatch):
+    # With HTTP_PROXY set and no NO_PROXY, the local mirror's requests (the demo's, the tests')
+    # went to the proxy; a proxy that does not answer here shows it.
+    import http.server
+    import threading
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    dead = "http://proxy.invalid:3128"
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, dead)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        port = server.server_address[1]
+        for host in ("127.0.0.1", "localhost"):
+            answer = make_session(FAST).get(f"http://{host}:{port}/x", timeout=10)
+            assert answer.content == b"ok"
+        # Elsewhere the environment's proxy is still the one used.
+        adapter_proxies = make_session(FAST).merge_environment_settings(
+            "http://example.org/", {}, None, None, None
+        )["proxies"]
+        assert adapter_proxies.get("http") == dead
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_backoff_doubles_each_attempt():
     assert [backoff_wait(FAST, n) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
 

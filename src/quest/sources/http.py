@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import ipaddress
 import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -55,12 +57,35 @@ def make_session(settings: Settings, *, require_contact: bool = True) -> request
     """
     given = require_contact or settings.contact.strip()
     contact = validate_contact(settings) if given else ""
-    session = requests.Session()
+    session = _Session()
     session.headers["User-Agent"] = user_agent(contact)
     session.headers["Accept-Encoding"] = ACCEPT_ENCODING
     for scheme in ("http://", "https://"):
         session.mount(scheme, _WatchedAdapter())
     return session
+
+
+def is_loopback(url: str) -> bool:
+    """Whether `url` names this machine (the local mirror, a test's server)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Session(requests.Session):
+    """requests' Session, but a URL of this machine never goes through a proxy: an
+    `HTTP_PROXY` set for the internet, with no `NO_PROXY`, sent the demo's and the tests'
+    requests to the local mirror (127.0.0.1) to the proxy."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if url and is_loopback(url):
+            merged["proxies"] = {}
+        return merged
 
 
 def http_date(value: str | None) -> datetime | None:
