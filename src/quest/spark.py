@@ -191,11 +191,15 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
     )
     engine_log = engine_log or home / "engine.log"
     record, jars = _usable_record()
-    with _output_to(engine_log):
-        if jars:
-            spark = builder.config("spark.jars", ",".join(jars)).getOrCreate()
-        else:
-            spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    start = _log_size(engine_log)
+    try:
+        with _output_to(engine_log):
+            if jars:
+                spark = builder.config("spark.jars", ",".join(jars)).getOrCreate()
+            else:
+                spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    except Exception as exc:  # PySpark's JAVA_GATEWAY_EXITED, or Py4J's own
+        raise ConfigError(_start_failed(exc, engine_log, start)) from exc
     spark.sparkContext.setLogLevel("ERROR")
     _error_records_to(engine_log, settings)
     if record is not None and not jars:
@@ -334,6 +338,39 @@ def save_jars_record(record: Path, packages: str, jars: str) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             partial.unlink()
+
+
+def _log_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+# What the JVM prints as it fails to start, at most this much of it in the error.
+_LAST_WORDS = 3
+
+
+def _start_failed(exc: Exception, engine_log: Path, start: int) -> str:
+    """Why the local Spark did not start, for people: PySpark's own error says only that the
+    Java gateway exited; what the JVM said (no Java, a Java Spark refuses, Ivy unable to reach
+    Maven Central) went to `engine_log`, from byte `start`."""
+    said = ""
+    try:
+        with open(engine_log, "rb") as log:
+            log.seek(start)
+            lines = log.read().decode("utf-8", "replace").splitlines()
+        words = [line.strip() for line in lines if line.strip()][-_LAST_WORDS:]
+        if words:
+            said = f"; the JVM said: {' | '.join(w[:300] for w in words)}"
+    except OSError:
+        pass
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return (
+        f"the local Spark did not start ({type(exc).__name__}: {first}){said}. Local Spark needs "
+        "Java 17 or 21 (`java -version`, or JAVA_HOME) and, the first time, Maven Central for "
+        f"Delta's jars; its whole output is in {engine_log}"
+    )
 
 
 @contextlib.contextmanager

@@ -73,6 +73,24 @@ def test_a_driver_heap_or_master_spark_would_not_take_stops_before_the_jvm_namin
     assert not (tmp_path / "home" / "metastore_db").exists()
 
 
+def test_a_jvm_that_cannot_start_is_named_with_what_it_said_not_called_a_bug(tmp_path):
+    # No Java where JAVA_HOME points: PySpark says only that the gateway exited, and quest
+    # called that a bug in quest; what the JVM printed was in the engine log, unnamed.
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java"), "QUEST_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "quest", "spark-setup"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 9, done.stderr
+    assert "the local Spark did not start" in done.stderr and "bug" not in done.stderr
+    assert f"{tmp_path / 'no-java'}/bin/java" in done.stderr  # the JVM's own words
+    assert str(tmp_path / "engine.log") in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize(
     "value",
     [
