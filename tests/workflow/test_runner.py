@@ -107,6 +107,42 @@ def test_only_runs_the_named_tasks_and_rejects_unknown_names(settings):
         run_workflow(settings, workflow=fake_workflow(behave), only=["nope"])
 
 
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_a_run_for_a_workspace_environment_is_refused_before_any_task(tmp_path, env):
+    # QUEST_ENV=dev on a laptop: the syncs wrote the shared store, then bronze failed on the
+    # Unity Catalog catalog no local Spark has. Syncing alone stays possible.
+    from quest.config import load_settings
+
+    settings = load_settings(
+        {"QUEST_ENV": env, "QUEST_HOME": str(tmp_path), "QUEST_CONTACT": "me@example.org"}
+    )
+    with pytest.raises(ConfigError, match=f"Unity Catalog catalog 'quest(_dev)?'.*QUEST_ENV={env}"):
+        run_workflow(settings, out=lambda _: None)
+    assert not (tmp_path / "runs").exists()
+    behave = Behaviour()
+    record = run_workflow(settings, workflow=fake_workflow(behave), out=lambda _: None)
+    assert record.exit_code == 0  # no notebook task: nothing to refuse
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"bls_url": "ftp://example.org/pr/"}, "QUEST_BLS_URL"),
+        ({"datausa_url": "datausa.io/api"}, "QUEST_DATAUSA_URL"),
+        ({"datausa_key": "bls/pr/population.json"}, "QUEST_DATAUSA_KEY"),
+    ],
+)
+def test_a_source_url_or_store_layout_the_syncs_refuse_stops_the_run_before_any_task(
+    tmp_path, override, named
+):
+    # Before, `quest run --bls-url ftp://x` started the run, sent the other sync to the
+    # network and exited 10, where `quest sync bls` exited 9 at once.
+    settings = runner_settings(tmp_path).with_overrides(**override)
+    with pytest.raises(ConfigError, match=named):
+        run_workflow(settings, out=lambda _: None)
+    assert not (tmp_path / "home" / "runs").exists()
+
+
 def test_failure_notification_is_sent_through_smtp_without_printing_the_password(settings):
     with SmtpServer() as smtp:
         url = f"smtp://mailer:s3cret-smtp-pw@127.0.0.1:{smtp.port}"

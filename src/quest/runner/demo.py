@@ -46,8 +46,8 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
         raise ConfigError(
             f"quest demo runs locally and offline, but QUEST_ENV={settings.env} points it at "
             f"the {settings.env} store {settings.store_uri} and catalog {settings.catalog!r}, "
-            "which it would overwrite with the sample: unset QUEST_ENV (a deploy needs it only "
-            "in the shell that deploys)"
+            "which it would overwrite with the sample: unset QUEST_ENV (a deploy takes its "
+            "environment from `make deploy ENV=...`, not from QUEST_ENV)"
         )
     workflow = load_pipeline()  # from the wheel alone: refused before the sample is written
     say = (lambda line: None) if quiet else out

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from quest.config import Settings, validate_home
+from quest.config import Settings, on_databricks, validate_home
 from quest.errors import INTERRUPTED, ConfigError
 from quest.locking import file_lock
 from quest.ops.local_run import after_run
@@ -167,10 +167,14 @@ def _select(order: list[str], only) -> set[str]:
     return set(only)
 
 
+# The local session's own catalog: a three-part name in it resolves here (the tests use it).
+LOCAL_CATALOG = "spark_catalog"
+
+
 def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
     """Configuration errors stop the run before any task starts (no retry can fix them);
     `spark`: the session the notebook tasks are given, if any."""
-    from quest.config import validate_contact
+    from quest.config import validate_contact, validate_source_url, validate_store_layout
     from quest.store import open_store
 
     params = set()
@@ -180,7 +184,23 @@ def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
             params |= set(inspect.getfullargspec(task.task_func).kwonlyargs)
     if "contact" in params:
         validate_contact(settings)
+    # As each sync checks them, but before the other sync has gone to the network.
+    if "bls_url" in params:
+        validate_source_url(settings.bls_url, "QUEST_BLS_URL (--source-url, --bls-url)")
+    if "datausa_url" in params:
+        validate_source_url(settings.datausa_url, "QUEST_DATAUSA_URL (--source-url, --datausa-url)")
+    if "store" in params:
+        validate_store_layout(settings)
     notebooks = any(_is_notebook(wf.tasks[n]) for n in selected)
+    if notebooks and settings.catalog not in ("", LOCAL_CATALOG) and not on_databricks():
+        # QUEST_ENV=dev or prod on a laptop: the syncs would write the shared store, then bronze
+        # fail on a catalog no local Spark has.
+        raise ConfigError(
+            f"the notebook tasks would write the Unity Catalog catalog {settings.catalog!r} "
+            f"(QUEST_ENV={settings.env} or QUEST_CATALOG), which the local Spark does not have: "
+            "they run on Databricks (make deploy). Unset QUEST_ENV and QUEST_CATALOG to run "
+            "locally, or sync alone with --only bls_sync datausa_sync"
+        )
     if notebooks and spark is None:
         # The session a notebook task would start: a master or heap it would refuse.
         from quest.spark import driver_memory, spark_master
