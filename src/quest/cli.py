@@ -79,13 +79,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _task_names() -> str:
-    """The workflow's task names, for `quest run --help` (empty when it cannot be loaded)."""
+    """The workflow's task names, for `quest run --help` (or why they cannot be listed)."""
     try:
         from quest.runner.local import load_pipeline
 
         names = [n for n in load_pipeline().graph.nodes if n != "root"]
-    except Exception:  # help must print even when the workflow cannot be loaded
-        return ""
+    except Exception as exc:  # help must print even when the workflow cannot be loaded
+        why = " ".join(hide_userinfo(str(exc)).split())[:300]
+        return f"tasks: (the workflow could not be loaded: {why})"
     return "tasks: " + ", ".join(names)
 
 

@@ -54,6 +54,20 @@ def test_run_help_lists_the_workflows_tasks(capsys):
     assert f"tasks: {', '.join(TASKS)}" in " ".join(out.split())
 
 
+def test_run_help_says_why_it_cannot_list_the_tasks(capsys, monkeypatch):
+    # An invalid setting stops the workflow's loading: the list vanished without a word.
+    import quest.runner.local
+
+    def broken():
+        raise ConfigError("QUEST_HTTP_RETRIES='x' is not a whole number")
+
+    monkeypatch.setattr(quest.runner.local, "load_pipeline", broken)
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "tasks: (the workflow could not be loaded: QUEST_HTTP_RETRIES='x'" in out
+
+
 @pytest.mark.parametrize("argv", [["runs"], ["report"], ["sync", "bls"], ["sync", "datausa"]])
 def test_only_run_loads_the_workflow_other_commands_start_without_brickflow(argv):
     # BrickFlow's import is a second of every command that builds the parser with the task list;

@@ -258,7 +258,9 @@ def _follow(call: _Call) -> tuple[requests.Response, str]:
             if _name_not_resolved(exc):
                 raise HostNotFound(
                     f"{name}: the host of {hide_userinfo(current)} does not exist (the name "
-                    "server knows no such name): check the URL; not retried"
+                    "server knows no such name): check the URL, or whether this machine resolves "
+                    "public names (a network with no internet, or one reached through a proxy: "
+                    "HTTPS_PROXY); not retried"
                 ) from None
             raise _Retry(_connection_problem(exc)) from None
         except requests.RequestException as exc:
