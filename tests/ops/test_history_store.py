@@ -93,6 +93,22 @@ def test_a_damaged_pending_file_is_named_and_kept_while_new_rows_still_land(sett
     assert [r["run_id"] for r in read(hs.local_location(settings, "run_history"))] == ["r1"]
 
 
+def test_a_row_cut_short_at_the_end_of_the_pending_file_holds_up_no_other(settings):
+    # A kill while a row was appended left half a line: the whole file was refused, its good
+    # rows never replayed, and the next rows were appended onto the half line.
+    pending = hs.pending_file(settings)
+    pending.parent.mkdir(parents=True)
+    good = [json.dumps(row(r, "bls_sync").to_json()) for r in ("r0", "r1")]
+    pending.write_text("\n".join(good) + "\n" + good[0][:25])
+    assert hs.read_pending(pending) == [row("r0", "bls_sync"), row("r1", "bls_sync")]
+    hs.keep_pending(pending, [row("r2", "bls_sync")])
+    assert [r.run_id for r in hs.read_pending(pending)] == ["r0", "r1", "r2"]
+    written = hs.record_rows([row("r3", "bls_sync")], settings)
+    assert written.how == hs.DELTALAKE and written.replayed == 3 and not written.warning
+    runs = sorted(r["run_id"] for r in read(hs.local_location(settings, "run_history")))
+    assert runs == ["r0", "r1", "r2", "r3"]
+
+
 def test_a_remote_catalog_without_spark_keeps_the_rows_pending(tmp_path):
     settings = Settings(home=tmp_path, catalog="quest_dev")
     kept = hs.record_rows([row("r1", "bls_sync")], settings)

@@ -237,12 +237,19 @@ def read_pending(path: Path) -> list[TaskRun]:
     if not path.exists():
         return []
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             rows.append(TaskRun.from_json(json.loads(line)))
         except (ValueError, TypeError) as exc:
+            if number == len(lines) and not text.endswith("\n"):
+                # A last line cut short: a process killed while it appended. Its row was never
+                # whole; the rows before it are, and must not wait behind it.
+                log.warning("%s, line %d: a row cut short by a kill, skipped", path, number)
+                continue
             raise ValueError(
                 f"{path}, line {number}: not a run-history row ({exc}); fix or remove the line, "
                 "the other rows are still pending"
@@ -253,11 +260,23 @@ def read_pending(path: Path) -> list[TaskRun]:
 def keep_pending(path: Path, rows: list[TaskRun]) -> None:
     """Append `rows` to the pending file, one JSON object a line, flushed to disk."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _drop_cut_row(path)
     with open(path, "a", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row.to_json(), sort_keys=True) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _drop_cut_row(path: Path) -> None:
+    """Remove a last row cut short by a kill (the bytes after the last line end: never a whole
+    row), so that rows appended next are not joined onto it."""
+    if not path.exists():
+        return
+    with open(path, "r+b") as raw:
+        data = raw.read()
+        if data and not data.endswith(b"\n"):
+            raw.truncate(data.rfind(b"\n") + 1)
 
 
 def record_rows(rows: list[TaskRun], settings: Settings, spark=None) -> HistoryWrite:
