@@ -22,8 +22,9 @@ log = logging.getLogger("quest")
 
 def _common(parser: argparse.ArgumentParser, *names: str) -> None:
     helps = {
-        "store": "store URI: a folder or s3://bucket/prefix (QUEST_STORE)",
-        "home": "local home for the catalog, warehouse and run records (QUEST_HOME)",
+        "store": "store URI: a folder or s3://bucket/prefix (QUEST_STORE; default <home>/store)",
+        "home": "local home for the catalog, warehouse and run records (QUEST_HOME; default "
+        ".quest in the current folder)",
         "contact": "contact e-mail sent in the User-Agent (QUEST_CONTACT; BLS requires one)",
         "bls_url": "BLS directory URL (QUEST_BLS_URL)",
         "datausa_url": "DataUSA population URL (QUEST_DATAUSA_URL)",
@@ -142,7 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_run)
 
-    demo = sub.add_parser("demo", help="offline demo: mirror + sample, then run, then report")
+    demo = sub.add_parser(
+        "demo",
+        help="offline demo: mirror + sample, then run, then report",
+        description="Write the deterministic sample to <home>/demo-source, serve it on 127.0.0.1 "
+        "as BLS and DataUSA would, run the whole workflow into the store (<home>/store, or the "
+        "local folder QUEST_STORE names) and the home's catalog, and print the report. The home is QUEST_HOME (default .quest in the current "
+        "folder); refused for QUEST_ENV dev or prod and for a store that is not a local folder.",
+    )
     demo.set_defaults(handler=_demo)
 
     report = sub.add_parser("report", help="print the three gold answers")
