@@ -181,3 +181,36 @@ def test_a_source_host_that_does_not_exist_fails_at_once_without_retries(
     line = _one_line(capsys.readouterr().err)
     assert "quest-source.invalid" in line and "does not exist" in line
     assert "retr" not in line.split("not retried")[0]
+
+
+@pytest.mark.parametrize(
+    ("script", "argument", "env", "said"),
+    [
+        ("load_bronze.py", "bogus", {}, "notebook argument 'bogus': give widgets as name=value"),
+        ("load_silver.py", "write=maybe", {}, "widget write='maybe': use true"),
+        ("gold_analysis.py", "", {"QUEST_ENV": "x"}, "QUEST_ENV='x' is not a known environment"),
+    ],
+)
+def test_a_notebook_run_as_a_script_ends_a_mistake_with_one_line(
+    tmp_path, script, argument, env, said
+):
+    # Before, a full traceback ending in quest.errors.ConfigError.
+    import os
+    import subprocess
+    import sys
+
+    from tests.realdata import REPO
+
+    done = subprocess.run(
+        [sys.executable, str(REPO / "notebooks" / script), *([argument] if argument else [])],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QUEST_HOME": str(tmp_path), **env},
+        cwd=tmp_path,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{script}: error: "), lines
+    assert said in done.stderr and "Traceback" not in done.stderr

@@ -24,8 +24,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from quest.config import Settings, on_databricks, parse_setting
-from quest.errors import ConfigError
+from quest.errors import ConfigError, QuestError
 from quest.orchestration.tasks import WRITE, base_settings, environment_settings
+from quest.redaction import hide_userinfo
 from quest.results import LayerResult, TaskResult
 
 __all__ = [
@@ -64,6 +65,7 @@ def notebook_dbutils(scope: dict, names: Iterable[str] = ()):
     values = {}
     known = {*names, WRITE}
     if scope.get("__name__") == "__main__":
+        _errors_in_one_line(Path(sys.argv[0]).name)
         for argument in sys.argv[1:]:
             name, sep, value = argument.partition("=")
             if not sep or name not in known:
@@ -73,6 +75,21 @@ def notebook_dbutils(scope: dict, names: Iterable[str] = ()):
                 )
             values[name] = value
     return LocalDbutils(values, exits=False)
+
+
+def _errors_in_one_line(script: str) -> None:
+    """A notebook run as a script: an error of quest's own (a bad argument, a setting) ends it
+    with one line, `<script>: error: ...`, as `quest` does, not a traceback (exit status 1);
+    any other error keeps its traceback."""
+    previous = sys.excepthook
+
+    def hook(kind, exc, traceback):
+        if not isinstance(exc, QuestError):
+            previous(kind, exc, traceback)
+            return
+        print(f"{script}: error: {' '.join(hide_userinfo(str(exc)).split())}", file=sys.stderr)
+
+    sys.excepthook = hook
 
 
 def notebook_spark(scope: dict, settings: Settings):
