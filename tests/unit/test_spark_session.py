@@ -37,6 +37,18 @@ def test_the_driver_heap_defaults_to_2g_and_the_environment_overrides_it(monkeyp
     assert driver_memory() == "6g"
 
 
+def _spark_setup(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`quest spark-setup` in a process of its own, with `env` over this one's."""
+    return subprocess.run(
+        [sys.executable, "-m", "quest", "spark-setup"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+        timeout=60,
+    )
+
+
 @pytest.mark.parametrize(
     ("var", "value"),
     [
@@ -59,15 +71,7 @@ def test_a_driver_heap_or_master_spark_would_not_take_stops_before_the_jvm_namin
 ):
     # Before, the JVM failed to start, and `quest spark-setup` (so `make setup`) or `quest
     # report` called it a bug in quest, exit 1; `quest run` retried its first Spark task.
-    env = {**os.environ, var: value, "QUEST_HOME": str(tmp_path / "home")}
-    done = subprocess.run(
-        [sys.executable, "-m", "quest", "spark-setup"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=60,
-    )
+    done = _spark_setup({var: value, "QUEST_HOME": str(tmp_path / "home")})
     assert done.returncode == 9, done.stderr
     assert f"{var}={value!r}" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "home" / "metastore_db").exists()
@@ -76,15 +80,7 @@ def test_a_driver_heap_or_master_spark_would_not_take_stops_before_the_jvm_namin
 def test_a_jvm_that_cannot_start_is_named_with_what_it_said_not_called_a_bug(tmp_path):
     # No Java where JAVA_HOME points: PySpark says only that the gateway exited, and quest
     # called that a bug in quest; what the JVM printed was in the engine log, unnamed.
-    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java"), "QUEST_HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-m", "quest", "spark-setup"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=60,
-    )
+    done = _spark_setup({"JAVA_HOME": str(tmp_path / "no-java"), "QUEST_HOME": str(tmp_path)})
     assert done.returncode == 9, done.stderr
     assert "the local Spark did not start" in done.stderr and "bug" not in done.stderr
     assert f"{tmp_path / 'no-java'}/bin/java" in done.stderr  # the JVM's own words
