@@ -195,6 +195,14 @@ def test_an_answer_missing_a_year_the_analysis_needs_is_refused_whatever_the_set
     assert stored_bytes(store) == synced
 
 
+def test_a_year_range_holding_2020_is_told_the_source_never_has_it(synced, settings, store):
+    # ACS 1-year has no 2020: QUEST_END_YEAR=2021 failed every sync with "rerun later".
+    wider = settings.with_overrides(end_year=2021)
+    with pytest.raises(SourceError, match="published no 1-year estimates for 2020"):
+        sync_datausa(wider, store=store)
+    assert stored_bytes(store) == synced
+
+
 def test_a_stored_copy_that_no_longer_parses_may_be_replaced(synced, settings, store):
     store.put_bytes(KEY, b"not json", {})
     replaced = sync_datausa(settings, store=store)

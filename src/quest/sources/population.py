@@ -22,6 +22,8 @@ _NATION_IDS = ("Nation ID", "ID Nation")
 US_NATION_ID = "01000US"
 SUB_NATIONAL = ("State", "State ID", "ID State", "County", "Place", "Geography")
 _ASCII_YEAR = re.compile(r"[0-9]{4}")
+# The year the American Community Survey published no 1-year estimates (the pandemic's 2020).
+NO_ACS_YEAR = 2020
 # The American Community Survey began yearly estimates in 2005; nothing national is older here.
 FIRST_YEAR = 2000
 # The US had 281 million people in 2000 and no projection reaches 450 million this century.
@@ -230,10 +232,16 @@ def check_years(
     """
     missing = sorted(set(needed) - set(years))
     if missing:
+        never = (
+            " (the American Community Survey published no 1-year estimates for 2020: no answer "
+            "will hold it, so choose years that leave it out)"
+            if NO_ACS_YEAR in missing
+            else ""
+        )
         raise SourceError(
             f"{where}: the answer lacks {_years(missing)}, which the analysis needs "
-            f"(QUEST_START_YEAR={needed.start} to QUEST_END_YEAR={needed.stop - 1}); nothing "
-            "was stored from it. Rerun later, or change the years the analysis covers"
+            f"(QUEST_START_YEAR={needed.start} to QUEST_END_YEAR={needed.stop - 1}){never}; "
+            "nothing was stored from it. Rerun later, or change the years the analysis covers"
         )
     dropped = sorted(set(stored) - set(years))
     if dropped and not allow_dropped:
