@@ -124,6 +124,39 @@ def test_a_changed_view_parameter_fires_once_even_when_the_figures_hardly_move(s
     assert check(spark, settings, "answer_changed").value == 0.0
 
 
+def test_a_figure_near_zero_is_judged_by_its_absolute_change(spark, with_schemas):
+    # A growth rate of 0.0 revised to 0.1 read as a change of 10^8 and fired; 0.5 to 0.6 is
+    # 0.1 in absolute terms, and a mean of 100 still moves by its relative change.
+    settings = with_schemas
+    answers(spark, settings, {"r1": 0.0, "r2": 0.04})
+    assert check(spark, settings, "answer_changed").value == pytest.approx(0.04)
+    answers(spark, settings, {"r1": 0.5, "r2": 0.6})
+    assert check(spark, settings, "answer_changed").value == pytest.approx(0.1)
+    answers(spark, settings, {"r1": 100.0, "r2": 104.0})
+    assert check(spark, settings, "answer_changed").value == pytest.approx(0.04)
+
+
+def test_a_best_year_that_moved_fires_though_its_sum_hardly_did(spark, with_schemas):
+    from quest.ops.snapshots import answer_rows
+
+    def report(year: int, value: float) -> dict:
+        best = [{"series_id": "PRS30006011", "year": year, "value": value}]
+        stats = {"mean": 1.0, "stddev": 0.0}
+        return {"population_stats": stats, "best_year": best, "series_report": []}
+
+    rows = {
+        run: [(run, datetime.now(UTC) - timedelta(hours=h), *row) for row in answer_rows(rep)]
+        for run, h, rep in (("r1", 26, report(2021, 16.4)), ("r2", 1, report(2022, 16.5)))
+    }
+    name = ensure_table(spark, with_schemas, ANSWERS, ANSWER_COLUMNS)
+    spark.createDataFrame(
+        [tuple(r) for mine in rows.values() for r in mine],
+        "run_id STRING, recorded_at TIMESTAMP, answer STRING, item STRING, value DOUBLE",
+    ).write.format("delta").mode("overwrite").saveAsTable(name)
+    moved = check(spark, with_schemas, "answer_changed")
+    assert (moved.value, moved.fired) == (1.0, True)
+
+
 def test_an_answer_figure_that_vanished_fires_and_one_that_appeared_does_not(spark, with_schemas):
     # A data file cut to its header empties the best years without moving any figure left:
     # compared only where both runs had the figure, the alert said 0.

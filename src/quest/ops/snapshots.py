@@ -53,8 +53,9 @@ def answer_rows(
     read (`quest.medallion.report.gold_report`): nothing is computed twice.
 
     The views' `parameters` are figures too, one item each (`report_series=PRS30006032`, value
-    1): after a change of series, period, data file or years, the last run lacks the previous
-    run's item, which the answer-change alert counts as a change of 100%. A snapshot from before
+    1), and so is each series' best year (`best_year_of_series`, `PRS30006011:2022`, value 1):
+    after a change of series, period, data file or years, or a best year that moved, the last
+    run lacks the previous run's item, which the answer-change alert counts as a change of 100%. A snapshot from before
     they were recorded has none, and a figure new in the last run is no change."""
     stats = report["population_stats"]
     rows = [
@@ -62,6 +63,10 @@ def answer_rows(
         ("population_stats", "stddev", stats["stddev"]),
     ]
     rows += [("best_year_by_series", r["series_id"], r["value"]) for r in report["best_year"]]
+    # The year itself, as an item: a best year that moves is gone from the last run.
+    rows += [
+        ("best_year_of_series", f"{r['series_id']}:{r['year']}", 1.0) for r in report["best_year"]
+    ]
     rows += [
         ("series_population_report", str(r["year"]), r["value"]) for r in report["series_report"]
     ]
