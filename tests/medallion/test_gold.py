@@ -319,6 +319,23 @@ def test_a_parameter_with_a_space_or_line_end_at_an_end_is_refused(value):
     assert sql_str("a b/c-d.e_f", "x") == "'a b/c-d.e_f'"
 
 
+@pytest.mark.parametrize(
+    ("series", "period", "named"),
+    [
+        ("prs30006032", "Q01", "report_series"),
+        ("PRS 30006032", "Q01", "report_series"),
+        ("PRS3000603", "Q01", "report_series"),
+        ("PRS30006032", "Q1", "report_period"),
+        ("PRS30006032", "q01", "report_period"),
+    ],
+)
+def test_a_report_series_or_period_no_row_can_have_is_refused(series, period, named):
+    # Before, the view was created, answered nothing, and the run succeeded.
+    with pytest.raises(ConfigError, match=f"^{named}=.*can match no row"):
+        view_bodies(Settings(report_series=series, report_period=period), {})
+    assert view_bodies(Settings(report_series="PRS85006092", report_period="Q05"), {})
+
+
 def test_views_are_left_alone_when_their_definition_is_unchanged(spark, silver):
     first = create_gold_views(spark, silver)
     again = create_gold_views(spark, silver)

@@ -268,3 +268,18 @@ def test_a_gone_file_or_an_old_style_row_claims_no_table():
         _without_clashes(BronzePlan(manifest, sources, ["pr_footnote"]), sources, done) == sources
     )
     assert done == {}
+
+
+def test_silver_records_no_file_whose_rows_differ_from_bronzes_count():
+    # Bronze changed under the load (a concurrent bronze load): the file is not recorded.
+    from quest.errors import QuestError
+    from quest.medallion.silver import SilverPlan, _SilverLoad
+    from quest.results import Action, FileResult
+
+    plan = SilverPlan({"f": {"rows": 5}}, {}, {"f": {"sha256": "x"}}, [])
+    load = _SilverLoad(None, Settings(), plan)
+    with pytest.raises(QuestError, match="^f: bronze recorded 5 rows but silver read 4"):
+        load.record(FileResult("f", Action.LOADED, "t", 4, 4, 0, 0), "bls_observations")
+    assert "f" not in load.entries
+    load.record(FileResult("f", Action.LOADED, "t", 5, 5, 0, 0), "bls_observations")
+    assert load.entries["f"]["sha256"] == "x"

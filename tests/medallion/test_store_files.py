@@ -140,6 +140,20 @@ def test_mapping_header_with_a_repeated_name_is_refused(tmp_path):
         _classify(tmp_path, "pr.odd", "code\tCode\r\n1\t2\r\n")
 
 
+@pytest.mark.parametrize("header", ["code\t\ttext", "code\t \ttext", "\tcode\ttext"])
+def test_mapping_header_with_a_blank_name_is_refused(tmp_path, header):
+    with pytest.raises(
+        DataFileError, match=r"^pr\.odd: header .* has a blank or repeated column name"
+    ):
+        _classify(tmp_path, "pr.odd", f"{header}\r\n1\t2\t3\r\n")
+
+
+@pytest.mark.parametrize("name", ["Source_File", "SOURCE_FILE", "_Loaded_At"])
+def test_mapping_header_naming_a_column_of_quests_own_in_any_case_is_refused(tmp_path, name):
+    with pytest.raises(DataFileError, match=r"^pr\.clash: .*names a column quest keeps"):
+        _classify(tmp_path, "pr.clash", f"code\t{name}\r\nA\tB\r\n")
+
+
 def test_sha256_is_computed_when_the_metadata_lacks_it(tmp_path):
     store = LocalStore(tmp_path)
     store.put_bytes("bls/pr/pr.class", b"class_code\tclass_text\r\n", {})

@@ -13,7 +13,9 @@ from quest.medallion.transforms import (
     mapping_columns,
     mapping_from_bronze,
     mark_duplicates,
+    observation_compared,
     observations_from_bronze,
+    population_compared,
     population_from_bronze,
     split_lines,
     split_mapping_lines,
@@ -162,6 +164,61 @@ def test_mark_duplicates_tells_exact_copies_from_conflicts(spark):
         ("B", "2.0", "conflict"),
         ("C", "3.0", "unique"),
     ]
+
+
+def test_a_value_written_two_ways_is_one_value_not_a_conflict(spark):
+    # `2.6` and `2.60` (or `0.0` and `-0.0`) are the one decimal silver stores: copies, one kept
+    # and one counted, where comparing the text quarantined both and lost the quarter. A
+    # different footnote is still a conflict.
+    df = spark.createDataFrame(
+        [
+            ("A", "1", "Q01", "2.6", ""),
+            ("A", "1", "Q01", "2.60", ""),
+            ("B", "1", "Q01", "0.0", ""),
+            ("B", "1", "Q01", "-0.0", ""),
+            ("C", "1", "Q01", "1.0", ""),
+            ("C", "1", "Q01", "1.0", "P"),
+        ],
+        _strings("series_id", "year", "period", "value", "footnote_codes"),
+    )
+    result = df.transform(
+        mark_duplicates(["series_id", "year", "period"], observation_compared())
+    ).collect()
+    statuses = sorted((r["series_id"], r["_dup_status"]) for r in result)
+    assert statuses == [
+        ("A", "duplicate"),
+        ("A", "unique"),
+        ("B", "duplicate"),
+        ("B", "unique"),
+        ("C", "conflict"),
+        ("C", "conflict"),
+    ]
+
+
+def test_a_population_written_as_an_integer_or_a_float_is_one_population(spark):
+    df = spark.createDataFrame(
+        [("2013", "316128839", "01000US"), ("2013", "3.16128839E8", "01000US")],
+        _strings("year", "population", "nation_id"),
+    )
+    result = df.transform(mark_duplicates(["year"], population_compared())).collect()
+    assert sorted(r["_dup_status"] for r in result) == ["duplicate", "unique"]
+
+
+def test_a_national_record_with_a_county_or_place_field_is_not_national(spark):
+    from quest.medallion.rules import failed_rule, population_rules
+
+    records = [
+        '{"Nation ID": "01000US", "Year": 2013, "Population": 5, "County": "X"}',
+        '{"Nation ID": "01000US", "Year": 2013, "Population": 5, "Place": "Y"}',
+        '{"Nation ID": "01000US", "Year": 2013, "Population": 5}',
+    ]
+    bronze = spark.createDataFrame(
+        [(r, "datausa/population.json", "abc") for r in records],
+        _strings("record", "_source_file", "_source_sha256"),
+    )
+    staged = population_from_bronze(bronze)
+    failed = staged.select(failed_rule(population_rules(2027)).alias("rule")).collect()
+    assert [r["rule"] for r in failed] == ["national_level", "national_level", None]
 
 
 def _bronze_mapping(spark, rows):

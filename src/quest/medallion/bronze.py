@@ -30,6 +30,7 @@ from quest.medallion.manifest import (
     BRONZE_SCHEMA,
     SILVER_MANIFEST,
     describe_plan,
+    mark_in_flight,
     read_manifest,
     write_manifest,
 )
@@ -270,7 +271,7 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
     load = _BronzeLoad(spark, settings, store)
     files, entries = _apply(load, plan)
     files = _settle_retired(load, plan, entries, files)
-    if entries != plan.manifest or plan.retired:
+    if load.commits[manifest_name] or entries != plan.manifest or plan.retired:
         load.commits.add(
             manifest_name, write_manifest(spark, manifest_name, entries, BRONZE_SCHEMA)
         )
@@ -356,6 +357,15 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
         except DataFileError as exc:
             done[source.source_file] = _failed(source, exc)
     sources = _without_clashes(plan, sources, done)
+    # The files about to be written or deleted, marked before the first write (a file refused
+    # above is not: its rows and entry stay as they were).
+    name = load.name(BRONZE_MANIFEST)
+    touched = [s.source_file for s in sources] + plan.gone
+    marked = mark_in_flight(
+        load.spark, name, {**plan.retired, **plan.manifest}, touched, BRONZE_SCHEMA
+    )
+    if marked:
+        load.commits.add(name, marked)
     for kind, load_files in _BATCH_LOADERS.items():
         batch = [s for s in sources if s.kind == kind]
         if batch:

@@ -6,6 +6,7 @@ Views cost nothing to refresh: re-creating them only rewrites catalog text, neve
 from __future__ import annotations
 
 import logging
+import re
 
 from quest.config import Settings
 from quest.errors import ConfigError
@@ -98,16 +99,41 @@ def best_year_sql(settings: Settings, enrich: dict[str, bool]) -> str:
     """
 
 
+# What a series id and a period code silver keeps look like (`rules.SERIES_PATTERN`; BLS's
+# period codes, Q01 to Q05 here): a report parameter of another shape can match no row.
+_SERIES_ID = re.compile(r"PR[A-Z][0-9A-Z]{8}")
+_PERIOD_CODE = re.compile(r"[A-Z][0-9]{2}")
+
+
+def _report_parameters(settings: Settings) -> None:
+    """Refuse a report series or period no silver row can have (`prs30006032`, `Q1`): the view
+    was created, answered nothing, and the run succeeded."""
+    series, period = settings.report_series, settings.report_period
+    if not _SERIES_ID.fullmatch(series):
+        raise ConfigError(
+            f"report_series={series!r} (QUEST_REPORT_SERIES) can match no row: silver keeps "
+            "series ids like PRS30006032 (PR, a capital letter, then 8 capital letters or digits)"
+        )
+    if not _PERIOD_CODE.fullmatch(period):
+        raise ConfigError(
+            f"report_period={period!r} (QUEST_REPORT_PERIOD) can match no row: BLS periods are "
+            "codes like Q01 (a capital letter and two digits; Q01-Q04 the quarters, Q05 the year)"
+        )
+
+
 def series_report_sql(settings: Settings) -> str:
     observations = settings.table("silver", OBSERVATIONS)
     population = settings.table("silver", POPULATION)
+    series = sql_str(settings.report_series, "report_series")
+    period = sql_str(settings.report_period, "report_period")
+    _report_parameters(settings)
     return f"""
         SELECT o.series_id, o.year, o.period, o.value, p.population
         FROM {observations} o
         LEFT JOIN {population} p ON p.year = o.year
         WHERE o.source_file = {sql_str(settings.current_file, "current_file")}
-          AND o.series_id = {sql_str(settings.report_series, "report_series")}
-          AND o.period = {sql_str(settings.report_period, "report_period")}
+          AND o.series_id = {series}
+          AND o.period = {period}
     """
 
 

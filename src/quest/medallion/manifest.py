@@ -1,7 +1,11 @@
 """The manifests: small Delta tables saying which file version each layer last loaded.
 
-They are written last, after the data, so a run that dies part-way leaves the manifest at the
-previous state and the next run redoes the unfinished files (every write is idempotent).
+Before a layer's first write, the entries of the files it is about to write or delete are marked
+in flight (`mark_in_flight`: their sha256 becomes `IN_FLIGHT`, which no file has); the whole
+manifest is written last, after the data. A run that dies part-way leaves those files marked, and
+the next run redoes them (every write is idempotent), even when a file went back meanwhile to the
+version its entry named (a file put back, a release rolled back): a manifest that still said that
+version would have let the next load skip the file, keeping the rows the stopped load wrote.
 """
 
 from __future__ import annotations
@@ -48,6 +52,31 @@ SILVER_SCHEMA = T.StructType(
         T.StructField("rules", T.IntegerType(), True),
     ]
 )
+
+
+# The sha256 of an entry whose file a load was writing, or deleting, when it stopped: no file
+# has it, so the next load takes the file as changed.
+IN_FLIGHT = "in-flight"
+
+
+def mark_in_flight(
+    spark, name: str, manifest: dict[str, dict], files: Sequence[str], schema: T.StructType
+) -> int:
+    """Record, before a layer writes, that the entries of `files` are being written: `manifest`
+    (as read) with their sha256 `IN_FLIGHT`. Files without an entry need no mark (no entry is
+    already "not loaded").
+
+    Returns:
+        The Delta commits written (0 when no entry needed marking).
+    """
+    marked = {
+        f: {**manifest[f], "sha256": IN_FLIGHT}
+        for f in files
+        if f in manifest and manifest[f].get("sha256") != IN_FLIGHT
+    }
+    if not marked:
+        return 0
+    return write_manifest(spark, name, {**manifest, **marked}, schema)
 
 
 def describe_plan(

@@ -118,7 +118,7 @@ def observation_rules(
         ),
         Rule(
             "series_id_format",
-            "series_id looks like PRS30006011 (PR + 9 letters/digits)",
+            "series_id looks like PRS30006011 (PR, a letter, then 8 letters/digits)",
             _matches("series_id", SERIES_PATTERN),
         ),
         Rule("year_integer", "year is a 4-digit integer", _matches("year", YEAR_PATTERN)),
@@ -294,7 +294,7 @@ def tag(
     df: DataFrame,
     rules: list[Rule],
     key: list[str] | None = None,
-    compared: list[str] | None = None,
+    compared: list[str | Column] | None = None,
 ) -> DataFrame:
     """Add `_failed_rule` (the first rule failed, or null) and `_outcome` to every row.
 
@@ -332,7 +332,7 @@ def split(
     df: DataFrame,
     rules: list[Rule],
     key: list[str] | None = None,
-    compared: list[str] | None = None,
+    compared: list[str | Column] | None = None,
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """Split `df` into (valid, quarantined, removed duplicates): every row lands in exactly one.
 

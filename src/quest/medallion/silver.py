@@ -28,6 +28,7 @@ from quest.medallion.manifest import (
     SILVER_MANIFEST,
     SILVER_SCHEMA,
     describe_plan,
+    mark_in_flight,
     read_manifest,
     write_manifest,
 )
@@ -40,7 +41,9 @@ from quest.medallion.transforms import (
     OBSERVATION_KEY,
     mapping_columns,
     mapping_from_bronze,
+    observation_compared,
     observations_from_bronze,
+    population_compared,
     population_from_bronze,
     to_quarantine,
     type_observations,
@@ -254,6 +257,10 @@ def load_silver(spark, settings: Settings) -> LayerResult:
         return LayerResult("silver", {n: TableResult.unchanged(reason) for n in names})
 
     load = _SilverLoad(spark, settings, plan, entries=dict(plan.loaded))
+    touched = sorted(plan.pending) + plan.gone
+    marked = mark_in_flight(spark, manifest_name, plan.loaded, touched, SILVER_SCHEMA)
+    if marked:
+        load.commits.add(manifest_name, marked)
     try:
         files, quarantine = _apply(load)
         commits = write_manifest(spark, manifest_name, load.entries, SILVER_SCHEMA)
@@ -549,7 +556,7 @@ def _load_observations(load: _SilverLoad, files: list[str], gone: list[str]) -> 
             staged,
             rules,
             None if unique else list(OBSERVATION_KEY),
-            ["value", "footnote_codes"],
+            observation_compared(),
             _OBS_QUARANTINE,
             S.OBSERVATIONS,
         )
@@ -612,7 +619,7 @@ def _load_population(load: _SilverLoad, source_file: str) -> FileResult:
         staged,
         R.population_rules(R.last_plausible_year(load.now)),
         ["year"],
-        ["population", "nation_id"],
+        population_compared(),
         _POP_QUARANTINE,
         S.POPULATION,
     )

@@ -173,9 +173,12 @@ def type_observations(loaded_at):
     return transform
 
 
-def mark_duplicates(key: list[str], compared: list[str]):
+def mark_duplicates(key: list[str], compared: list[str | Column]):
     """Adds `_dup_status`: `unique` (keep), `duplicate` (an exact copy: drop, count) or
-    `conflict` (same key, different content: quarantine every copy, never pick one)."""
+    `conflict` (same key, different content: quarantine every copy, never pick one).
+
+    `compared` holds column names or expressions: a number is compared as the number silver
+    types it to (`observation_compared`), so `2.6` and `2.60` are copies, not a conflict."""
 
     def transform(df: DataFrame) -> DataFrame:
         by_key = Window.partitionBy(*key)
@@ -189,6 +192,19 @@ def mark_duplicates(key: list[str], compared: list[str]):
         return df.withColumn(DUP_STATUS, status)
 
     return transform
+
+
+def observation_compared() -> list[Column]:
+    """What two rows of one observation key are compared on: the value as the decimal silver
+    stores (`2.6` and `2.60` are one value; text that is no number is null here, and such a row
+    has failed a rule before the comparison), and the footnote codes as text."""
+    return [F.col("value").try_cast(VALUE_TYPE), F.col("footnote_codes")]
+
+
+def population_compared() -> list[Column]:
+    """What two population records of one year are compared on: the population as a number
+    (`316128839` and DataUSA's `316128839.0` are one), and the nation."""
+    return [F.col("population").try_cast(POPULATION_TYPE), F.col("nation_id")]
 
 
 MAPPING_FIELDS = "_fields"

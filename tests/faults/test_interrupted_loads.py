@@ -1,0 +1,137 @@
+"""A layer stopped between its data writes and its manifest, then its input put back as it was:
+the next load must redo the file, not take it as loaded because the manifest still names the
+version it went back to (`manifest.mark_in_flight`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from pyspark.sql import functions as F
+
+from quest.medallion import load_bronze, load_silver
+from quest.medallion import manifest as M
+from quest.store import LocalStore
+from tests.bls_text import data_file, data_line
+from tests.medallion.helpers import put
+
+pytestmark = pytest.mark.spark
+CURRENT = "bls/pr/pr.data.0.Current"
+V1 = data_file(
+    data_line("PRS30006011", 1995, "Q01", "2.6"),
+    data_line("PRS30006011", 1995, "Q02", "2.1"),
+)
+# The second version revises one value and brings a row the rules refuse.
+V2 = data_file(
+    data_line("PRS30006011", 1995, "Q01", "9.9"),
+    data_line("PRS30006011", 1995, "Q02", "2.1"),
+    data_line("PRS30006011", 1995, "Q07", "1.0"),
+)
+POPULATION = {"data": [{"Nation ID": "01000US", "Year": 2013, "Population": 316128839}]}
+
+
+class Stopped(Exception):
+    """The kill of a task, where a test stops a layer."""
+
+
+def _stop(*_args, **_kwargs):
+    raise Stopped("stopped before the manifest")
+
+
+def _silver_values(spark, settings) -> list[tuple[str, str]]:
+    rows = spark.table(settings.table("silver", "bls_observations")).collect()
+    return sorted((r["period"], str(r["value"])) for r in rows)
+
+
+def _bronze_shas(spark, settings) -> set[str]:
+    rows = spark.table(settings.table("bronze", "pr_data")).select("_source_sha256").distinct()
+    return {r[0] for r in rows.collect()}
+
+
+def _quarantined(spark, settings) -> list[str]:
+    table = spark.table(settings.table("silver", "quarantine"))
+    return [r["period"] for r in table.where(F.col("source_file") == "pr.data.0.Current").collect()]
+
+
+@pytest.fixture
+def loaded(spark, spark_settings):
+    store = LocalStore(spark_settings.store_uri)
+    put(store, CURRENT, V1)
+    put(store, spark_settings.datausa_key, json.dumps(POPULATION))
+    load_bronze(spark, spark_settings, store)
+    load_silver(spark, spark_settings)
+    assert _silver_values(spark, spark_settings) == [("Q01", "2.600"), ("Q02", "2.100")]
+    return spark_settings, store
+
+
+def test_silver_stopped_before_its_manifest_redoes_a_file_put_back(spark, loaded, monkeypatch):
+    settings, store = loaded
+    put(store, CURRENT, V2)
+    load_bronze(spark, settings, store)
+    with monkeypatch.context() as patch:
+        patch.setattr("quest.medallion.silver.write_manifest", _stop)
+        with pytest.raises(Stopped):
+            load_silver(spark, settings)
+    # The stopped load merged the second version (its manifest still named the first).
+    assert _silver_values(spark, settings) == [("Q01", "9.900"), ("Q02", "2.100")]
+    manifest = M.read_manifest(spark, settings.table("silver", M.SILVER_MANIFEST))
+    assert manifest["pr.data.0.Current"]["sha256"] == M.IN_FLIGHT
+    put(store, CURRENT, V1)  # put back
+    load_bronze(spark, settings, store)
+    silver = load_silver(spark, settings)
+    assert [f.source_file for f in silver.files] == ["pr.data.0.Current"]
+    assert _silver_values(spark, settings) == [("Q01", "2.600"), ("Q02", "2.100")]
+    assert _quarantined(spark, settings) == []
+    manifest = M.read_manifest(spark, settings.table("silver", M.SILVER_MANIFEST))
+    assert manifest["pr.data.0.Current"]["sha256"] == hashlib.sha256(V1.encode()).hexdigest()
+
+
+def test_bronze_stopped_before_its_manifest_redoes_a_file_put_back(spark, loaded, monkeypatch):
+    settings, store = loaded
+    first = hashlib.sha256(V1.encode()).hexdigest()
+    put(store, CURRENT, V2)
+    with monkeypatch.context() as patch:
+        patch.setattr("quest.medallion.bronze.write_manifest", _stop)
+        with pytest.raises(Stopped):
+            load_bronze(spark, settings, store)
+    assert _bronze_shas(spark, settings) == {hashlib.sha256(V2.encode()).hexdigest()}
+    put(store, CURRENT, V1)
+    bronze = load_bronze(spark, settings, store)
+    assert [f.source_file for f in bronze.files] == ["pr.data.0.Current"]
+    assert _bronze_shas(spark, settings) == {first}
+    load_silver(spark, settings)
+    assert _silver_values(spark, settings) == [("Q01", "2.600"), ("Q02", "2.100")]
+
+
+def test_a_file_deleted_by_a_stopped_silver_load_comes_back_with_its_rows(
+    spark, loaded, monkeypatch
+):
+    settings, store = loaded
+    store.delete(CURRENT)
+    load_bronze(spark, settings, store)
+    with monkeypatch.context() as patch:
+        patch.setattr("quest.medallion.silver.write_manifest", _stop)
+        with pytest.raises(Stopped):
+            load_silver(spark, settings)
+    assert _silver_values(spark, settings) == []
+    put(store, CURRENT, V1)  # the same version as before it went
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    assert _silver_values(spark, settings) == [("Q01", "2.600"), ("Q02", "2.100")]
+
+
+def test_a_load_with_nothing_to_redo_marks_nothing(spark, loaded):
+    settings, store = loaded
+    names = [
+        settings.table("bronze", M.BRONZE_MANIFEST),
+        settings.table("silver", M.SILVER_MANIFEST),
+    ]
+    assert load_bronze(spark, settings, store).commits == 0
+    assert load_silver(spark, settings).commits == 0
+    # A changed file: one commit to mark it, one to record it, per layer.
+    put(store, CURRENT, V2)
+    bronze = load_bronze(spark, settings, store)
+    silver = load_silver(spark, settings)
+    assert bronze.tables[names[0]].commits == 2
+    assert silver.tables[names[1]].commits == 2
