@@ -199,7 +199,10 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
             else:
                 spark = configure_spark_with_delta_pip(builder).getOrCreate()
     except Exception as exc:  # PySpark's JAVA_GATEWAY_EXITED, or Py4J's own
-        raise ConfigError(_start_failed(exc, engine_log, start)) from exc
+        failure = ConfigError(_start_failed(exc, engine_log, start))
+        # Ivy that could not reach Maven Central may the next time; a missing Java will not.
+        failure.retryable = _resolution_failed(engine_log, start)
+        raise failure from exc
     spark.sparkContext.setLogLevel("ERROR")
     _error_records_to(engine_log, settings)
     if record is not None and not jars:
@@ -349,6 +352,21 @@ def _log_size(path: Path) -> int:
 
 # What the JVM prints as it fails to start, at most this much of it in the error.
 _LAST_WORDS = 3
+
+
+# What Ivy prints when it could not fetch Delta's jars (a network that may come back).
+_IVY_FAILURES = ("unresolved dependenc", "download failed", "server access error")
+
+
+def _resolution_failed(engine_log: Path, start: int) -> bool:
+    """Whether the JVM's output since `start` says Ivy could not resolve Delta's jars."""
+    try:
+        with open(engine_log, "rb") as log:
+            log.seek(start)
+            said = log.read().decode("utf-8", "replace").lower()
+    except OSError:
+        return False
+    return any(words in said for words in _IVY_FAILURES)
 
 
 def _start_failed(exc: Exception, engine_log: Path, start: int) -> str:

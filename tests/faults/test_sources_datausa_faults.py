@@ -190,16 +190,19 @@ def test_an_answer_missing_a_year_the_analysis_needs_is_refused_whatever_the_set
     short = _answer(*[r for r in NEEDED if r["Year"] != 2016])
     mirror.faults.add(PATH, "body", body=short)
     allowed = settings.with_overrides(datausa_allow_dropped_years=True)
-    with pytest.raises(SourceError, match="lacks the year 2016, which the analysis needs"):
+    with pytest.raises(SourceError, match="lacks the year 2016, which the analysis needs") as no:
         sync_datausa(allowed, store=store)
+    assert no.value.retryable, "the source may answer whole next time"
     assert stored_bytes(store) == synced
 
 
 def test_a_year_range_holding_2020_is_told_the_source_never_has_it(synced, settings, store):
     # ACS 1-year has no 2020: QUEST_END_YEAR=2021 failed every sync with "rerun later".
     wider = settings.with_overrides(end_year=2021)
-    with pytest.raises(SourceError, match="published no 1-year estimates for 2020"):
+    with pytest.raises(SourceError, match="published no 1-year estimates for 2020") as refused:
         sync_datausa(wider, store=store)
+    assert refused.value.retryable is False, "quest run does not wait for a year that never comes"
+    assert "Rerun later" not in str(refused.value)
     assert stored_bytes(store) == synced
 
 

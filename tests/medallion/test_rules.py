@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from quest.medallion import rules as R
+from quest.medallion.transforms import observation_compared, population_compared
 
 pytestmark = pytest.mark.spark
 OBS = T.StructType(
@@ -396,6 +397,8 @@ def _rules_text() -> str:
         *R.population_rules(2027),
     ]
     named = [(r.name, r.description, _check_text(r.check), r.implied_by) for r in rules]
+    # what tells an exact copy from a conflict decides which rows are quarantined too
+    compared = [_check_text(c) for c in (*observation_compared(), *population_compared())]
     constants = [
         R.VALUE_PATTERN,
         R.NUMBER_PATTERN,
@@ -407,7 +410,7 @@ def _rules_text() -> str:
         R.DEFAULT_PERIODS,
         R.REPLACEMENT,
     ]
-    return repr((named, constants))
+    return repr((named, constants, compared))
 
 
 # The rules RULES_VERSION names. A change of a rule changes this digest: bump RULES_VERSION (so
@@ -415,11 +418,11 @@ def _rules_text() -> str:
 # (The digest of version 2 was first pinned without the rules' expressions, so that a changed
 # check, `> 0` made `>= 0`, left it as it was; the rules themselves are those of version 2.)
 _V2 = "ee5f72f6586dd0f5c5a3a64b5bc9503dfa80fc27346a07ae0c53f55556003cf3"  # pragma: allowlist secret
-# Version 3 as first pinned, then with `series_id_format`'s description corrected to say what
-# its pattern accepts ("PR, a letter, then 8 letters/digits"): text only, no rule changed, so
-# the version stays and no file is checked again.
-_V3 = "7e04cb28948e672327ee38fc44bc2c73d37b1bbb7c6baea920cc973f83c634b6"  # pragma: allowlist secret
-RULES_DIGESTS = {2: _V2, 3: _V3}
+_V3 = "b37acd0d225f20a8ab9f767f1127537588ef0d0042dbef0ca9949e4d440d9c5d"  # pragma: allowlist secret
+# Version 4 first pinned with the comparison of copies (and `series_id_format`'s description
+# corrected to say what its pattern accepts).
+_V4 = "d4858d3abc02f186dd959c847441ffe3764f4c1d93679f5d710124ed360e351a"  # pragma: allowlist secret
+RULES_DIGESTS = {2: _V2, 3: _V3, 4: _V4}
 
 
 def test_the_rules_version_names_these_rules(spark):

@@ -109,6 +109,19 @@ def test_a_row_cut_short_at_the_end_of_the_pending_file_holds_up_no_other(settin
     assert runs == ["r0", "r1", "r2", "r3"]
 
 
+def test_a_whole_row_whose_line_end_was_cut_is_kept_and_a_file_of_a_cut_row_alone_goes(settings):
+    pending = hs.pending_file(settings)
+    pending.parent.mkdir(parents=True)
+    whole = json.dumps(row("r0", "bls_sync").to_json())
+    pending.write_text(whole)  # the line end lost, the row whole
+    hs.keep_pending(pending, [row("r1", "bls_sync")])
+    assert [r.run_id for r in hs.read_pending(pending)] == ["r0", "r1"]
+    pending.write_text(whole[:20])  # nothing but a row cut short
+    written = hs.record_rows([row("r2", "bls_sync")], settings)
+    assert written.how == hs.DELTALAKE and written.replayed == 0
+    assert not pending.exists(), "the cut row is not read again on every run"
+
+
 def test_a_remote_catalog_without_spark_keeps_the_rows_pending(tmp_path):
     settings = Settings(home=tmp_path, catalog="quest_dev")
     kept = hs.record_rows([row("r1", "bls_sync")], settings)

@@ -59,6 +59,26 @@ def test_a_proxy_set_for_the_internet_is_not_used_for_this_machine(monkeypatch):
         server.server_close()
 
 
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:8080/pr/", True),
+        ("http://127.9.9.9/", True),
+        ("http://localhost/", True),
+        ("http://LOCALHOST./", True),
+        ("http://[::1]:8080/", True),
+        ("http://[::ffff:127.0.0.1]:8080/", True),
+        ("https://download.bls.gov/pub/", False),
+        ("http://10.0.0.1/", False),
+        ("http://localhost.example.org/", False),
+    ],
+)
+def test_which_urls_name_this_machine(url, loopback):
+    from quest.sources.http import is_loopback
+
+    assert is_loopback(url) is loopback
+
+
 def test_backoff_doubles_each_attempt():
     assert [backoff_wait(FAST, n) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
 

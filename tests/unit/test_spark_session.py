@@ -88,6 +88,25 @@ def test_a_jvm_that_cannot_start_is_named_with_what_it_said_not_called_a_bug(tmp
 
 
 @pytest.mark.parametrize(
+    ("said", "retry"),
+    [
+        (":: UNRESOLVED DEPENDENCIES ::\n:: io.delta#delta-spark_2.13;4.4.0: not found", True),
+        ("[FAILED] io.delta#delta-spark_2.13;4.4.0!delta-spark_2.13.jar: Download failed", True),
+        ("spark-class: line 71: /nowhere/bin/java: No such file or directory", False),
+    ],
+)
+def test_a_start_ivy_could_not_resolve_may_be_retried_a_missing_java_not(tmp_path, said, retry):
+    from quest.spark import _resolution_failed
+
+    log = tmp_path / "engine.log"
+    log.write_text("an earlier run: unresolved dependency, long since mended\n")
+    start = log.stat().st_size
+    with open(log, "a") as out:
+        out.write(said + "\n")
+    assert _resolution_failed(log, start) is retry
+
+
+@pytest.mark.parametrize(
     "value",
     [
         "local",

@@ -269,14 +269,22 @@ def keep_pending(path: Path, rows: list[TaskRun]) -> None:
 
 
 def _drop_cut_row(path: Path) -> None:
-    """Remove a last row cut short by a kill (the bytes after the last line end: never a whole
-    row), so that rows appended next are not joined onto it."""
+    """End the file's last line before rows are appended to it: a row whose line end a kill cut
+    off (whole, and pending) gets its line end; one cut short (never a whole row) is removed, so
+    that rows appended next are not joined onto it."""
     if not path.exists():
         return
     with open(path, "r+b") as raw:
         data = raw.read()
-        if data and not data.endswith(b"\n"):
-            raw.truncate(data.rfind(b"\n") + 1)
+        if not data or data.endswith(b"\n"):
+            return
+        start = data.rfind(b"\n") + 1
+        try:
+            json.loads(data[start:])
+        except ValueError:
+            raw.truncate(start)
+        else:
+            raw.write(b"\n")
 
 
 def record_rows(rows: list[TaskRun], settings: Settings, spark=None) -> HistoryWrite:
@@ -302,8 +310,8 @@ def record_rows(rows: list[TaskRun], settings: Settings, spark=None) -> HistoryW
         return HistoryWrite(
             PENDING, len(rows), table, pending_file=str(path), reason=reason, warning=warning
         )
-    if pending:
-        path.unlink()
+    if not warning:  # every row it held is in the table now (a row cut short never was one)
+        path.unlink(missing_ok=True)
     return HistoryWrite(how, len(rows), table, replayed=len(pending), warning=warning)
 
 

@@ -4,8 +4,8 @@ Gold is views and `silver.quarantine` keeps only each file's latest rows, so nei
 yesterday. Two small ops tables do:
 
 - `ops.answer_history`: every figure of the three answers (the population mean and deviation,
-  each series' best-year sum, each year of the report series) per run; the answer-change alert
-  compares the last two runs.
+  each series' best-year sum and best year, each year of the report series) and the views'
+  parameters per run; the answer-change alert compares the last two runs.
 - `ops.quarantine_history`: quarantined rows per file, target table and rule per run (one row
   of 0, `(none)`, for a run that quarantined nothing); the dashboard draws it over time.
 
@@ -33,7 +33,12 @@ ANSWER_COLUMNS = (
     ("run_id", "STRING", "the run that refreshed gold"),
     ("recorded_at", "TIMESTAMP", "when the answers were read (UTC)"),
     ("answer", "STRING", "the gold view the figure comes from"),
-    ("item", "STRING", "the figure: mean, stddev, a series_id, a year, or a view parameter"),
+    (
+        "item",
+        "STRING",
+        "the figure: mean, stddev, a series_id, series_id:its best year, a year, or a view "
+        "parameter",
+    ),
     ("value", "DOUBLE", "its value"),
 )
 QUARANTINE_COLUMNS = (

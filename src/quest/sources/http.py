@@ -67,13 +67,15 @@ def make_session(settings: Settings, *, require_contact: bool = True) -> request
 
 def is_loopback(url: str) -> bool:
     """Whether `url` names this machine (the local mirror, a test's server)."""
-    host = (urlsplit(url).hostname or "").lower()
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 class _Session(requests.Session):

@@ -238,11 +238,15 @@ def check_years(
             if NO_ACS_YEAR in missing
             else ""
         )
-        raise SourceError(
+        refused = SourceError(
             f"{where}: the answer lacks {_years(missing)}, which the analysis needs "
             f"(QUEST_START_YEAR={needed.start} to QUEST_END_YEAR={needed.stop - 1}){never}; "
-            "nothing was stored from it. Rerun later, or change the years the analysis covers"
+            "nothing was stored from it. "
+            + ("Change" if never else "Rerun later, or change")
+            + " the years the analysis covers"
         )
+        refused.retryable = not never  # no retry will bring 2020
+        raise refused
     dropped = sorted(set(stored) - set(years))
     if dropped and not allow_dropped:
         raise SourceError(
