@@ -10,6 +10,7 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
+from quest.errors import DataFileError
 from quest.medallion import load_bronze, load_silver
 from quest.medallion.report import quarantine_summary
 from quest.store import LocalStore
@@ -133,3 +134,25 @@ def test_revisions_reach_silver_and_a_gone_file_takes_its_quarantine(spark, firs
     )
     assert _quarantine(spark, settings, "pr.data.2.Extra") == []
     assert len(_quarantine(spark, settings, "pr.data.0.Current")) == 3
+
+
+def test_a_population_answer_silver_refuses_keeps_the_last_good_ones_quarantine(
+    spark, spark_settings
+):
+    # A refused file keeps its rows and its entry; its quarantined rows must stay too, not
+    # leave with a load that did not happen.
+    settings, store = spark_settings, LocalStore(spark_settings.store_uri)
+    put(store, CURRENT, data_file(KEPT))
+    old = {**NATION, "Year": 1899, "Population": 76212168}  # quarantined: year_plausible
+    put(store, settings.datausa_key, json.dumps({"data": [*REVISED["data"], old]}))
+    load_bronze(spark, settings, store)
+    load_silver(spark, settings)
+    key = settings.datausa_key
+    assert _quarantine(spark, settings, key) == [("year_plausible", None)]
+    state = {"State ID": "04000US06", "State": "California", "Year": 2013, "Population": 38332521}
+    put(store, key, json.dumps({"data": [state]}))
+    load_bronze(spark, settings, store)
+    with pytest.raises(DataFileError, match=f"{key}: none of its"):
+        load_silver(spark, settings)
+    assert _quarantine(spark, settings, key) == [("year_plausible", None)]
+    assert _population(spark, settings) == [(2013, 316128840)]
