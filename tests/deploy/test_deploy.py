@@ -159,11 +159,15 @@ def test_deploy_builds_uploads_deploys_the_same_version_and_restores_bundle_yml(
     assert calls[0] == (
         f"databricks fs cp {wheel} dbfs:/Volumes/quest_dev/ops/wheels/ --overwrite --profile quest"
     )
-    assert calls[1].startswith("bf projects deploy --project quest --env dev")
-    assert calls[1].endswith("--profile quest")
+    assert calls[1] == (
+        "bf projects deploy --project quest --env dev --skip-libraries --auto-approve "
+        "--profile quest"
+    )
     assert f"QUEST_WHEEL_VERSION={version}" in calls
     assert f"BRICKFLOW_GIT_REF=commit/{commit}" in calls
     assert f"BRICKFLOW_BUNDLE_CLI_EXEC={databricks}" in calls
+    # bf's own download is a CLI older than the bundle needs: ours, never its
+    assert "BRICKFLOW_BUNDLE_NO_DOWNLOAD=true" in calls
     with zipfile.ZipFile(wheel) as built:
         metadata = built.read(f"quest-{version}.dist-info/METADATA").decode()
     assert re.search(rf"^Version: {re.escape(version)}$", metadata, re.MULTILINE)
@@ -233,3 +237,28 @@ def test_an_unknown_or_missing_environment_is_refused(checkout, assignment):
     done = make_deploy(checkout, assignment, "DRY_RUN=1")
     assert done.returncode != 0
     assert "deploy one of local, dev, prod" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        ("git@github.com:quest-data/quest.git", "https://github.com/quest-data/quest", True),
+        (
+            "ssh://git@ssh.github.com:443/quest-data/quest",
+            "https://github.com/quest-data/quest",
+            True,
+        ),
+        ("https://GitHub.com/Quest-Data/Quest.git/", "https://github.com/quest-data/quest", True),
+        ("git@github-work:quest-data/quest.git", "https://github.com/quest-data/quest", True),
+        ("git@github.com:someone/quest.git", "https://github.com/quest-data/quest", False),
+        ("https://gitlab.com/quest-data/quest", "https://github.com/quest-data/quest", False),
+        ("/srv/git/quest.git", "https://github.com/quest-data/quest", False),
+    ],
+)
+def test_the_remote_names_the_repository_the_jobs_fetch_in_any_spelling(one, other, same):
+    # The deploy compares the remote that holds the commit with GIT_REPO: an SSH clone of the
+    # repository must pass, a fork must not.
+    from quest.orchestration.deploy import _same_repository
+
+    assert _same_repository(one, other) is same
+    assert _same_repository(other, one) is same

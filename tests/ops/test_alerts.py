@@ -104,6 +104,11 @@ def test_an_answer_change_is_judged_by_the_check_after_it_not_on_every_quiet_day
     settings = with_schemas
     answers(spark, settings, {"r1": 100.0, "r2": 150.0})
     assert check(spark, settings, "answer_changed").fired
+    # the daily check comes up to a day after the refresh (09:00 after a 06:00 run, or the
+    # next morning's): still judged
+    nearly_a_day = datetime.now(UTC) - timedelta(hours=23)
+    answers(spark, settings, {"r1": 100.0, "r2": 150.0}, ended=nearly_a_day)
+    assert check(spark, settings, "answer_changed").fired
     a_day_ago = datetime.now(UTC) - timedelta(hours=25)
     answers(spark, settings, {"r1": 100.0, "r2": 150.0}, ended=a_day_ago)
     quiet = check(spark, settings, "answer_changed")
@@ -224,6 +229,20 @@ def test_days_without_a_successful_run_fire_past_the_limit(spark, with_schemas):
     assert late.value == pytest.approx(3.0, abs=0.01) and late.fired, (
         "a run that died without recording a failure, or a partial run, counted as a success"
     )
+
+
+def test_a_quiet_day_is_a_success_and_a_pipeline_never_successful_counts_from_its_first_run(
+    spark, with_schemas
+):
+    settings = with_schemas
+    runs(spark, settings, [("failed", 3.0), ("quiet", 0.5)])
+    quiet = check(spark, settings, "no_successful_run")
+    assert quiet.value == pytest.approx(0.5, abs=0.01) and not quiet.fired
+    never = settings.with_overrides(schema_prefix=settings.schema_prefix + "n")
+    ensure_schemas(spark, never)
+    runs(spark, never, [("failed", 3.0), ("died", 1.0)])
+    unsuccessful = check(spark, never, "no_successful_run")
+    assert unsuccessful.value == pytest.approx(3.0, abs=0.01) and unsuccessful.fired
 
 
 def test_the_alerts_idea_of_a_finished_run_is_the_sqls():

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from quest.config import Settings
 from quest.errors import DataFileError
 from quest.ops import history_store as hs
 from quest.ops.run_history import CHANGED, FAILED, UNCHANGED, TaskRun
@@ -171,6 +172,56 @@ def test_the_run_context_comes_from_the_notebook_context_or_is_a_manual_run():
     }
     manual = run_context(None, now=datetime(2026, 8, 6, 10, 0, tzinfo=UTC))
     assert (manual.run_id, manual.workflow) == ("manual-20260806T100000Z", "manual")
+
+
+def test_the_run_is_the_jobs_run_not_the_tasks_own():
+    # Every task of a job run has a run id of its own (`runId`) beside the job run's
+    # (`multitaskParentRunId`): keyed by its own, no run had both syncs and retries split.
+    both = databricks_dbutils(multitaskParentRunId="771", runId="772", jobName="j", jobRunId="7")
+    assert run_context(both).run_id == "771"
+    alone = databricks_dbutils(jobRunId="773", runId="774", jobName="j")
+    assert run_context(alone).run_id == "773"
+
+
+def test_a_python_task_on_databricks_starts_the_session_it_records_with(monkeypatch, tmp_path):
+    # The sync, plan and record tasks pass no session: the hook gets the cluster's, else they
+    # recorded nothing, and the alert that needs both syncs fired every day.
+    import quest.ops.task_hook as hook
+    import quest.spark
+
+    session, recorded = object(), []
+    monkeypatch.setattr(quest.spark, "get_spark", lambda settings: session)
+    monkeypatch.setattr(hook, "record_attempt", lambda spark, *a, **k: recorded.append(spark))
+    job = databricks_dbutils(multitaskParentRunId="1", jobName="j")
+    with recorded_task("bls_sync", None, Settings(home=tmp_path), job, enabled=True):
+        pass
+    assert recorded == [session]
+
+
+def test_a_history_the_hook_cannot_write_never_fails_the_task(monkeypatch, tmp_path, caplog):
+    import quest.ops.task_hook as hook
+
+    def refused(*args, **kwargs):
+        raise PermissionError("no MODIFY on the ops schema")
+
+    monkeypatch.setattr(hook, "record_attempt", refused)
+    job = databricks_dbutils(multitaskParentRunId="1", jobName="j")
+    with recorded_task("bls_sync", object(), Settings(home=tmp_path), job, enabled=True) as run:
+        run.summary = TaskResult(status=Status.UNCHANGED, summary="unchanged")
+    assert "ops: refused failed; the task's result stands" in caplog.text
+
+
+def test_each_task_of_a_run_counts_its_own_attempts_from_its_first_start(spark, spark_settings):
+    dbutils = databricks_dbutils(multitaskParentRunId="9020", jobName="dev_quest_pipeline")
+    for task in ("bls_sync", "datausa_sync"):
+        with recorded_task(task, spark, spark_settings, dbutils, enabled=True):
+            pass
+    with recorded_task("bls_sync", spark, spark_settings, dbutils, enabled=True):
+        pass  # a retry
+    table = spark.table(hs.history_table(spark_settings)).where("run_id = '9020'")
+    rows = {r["task"]: r for r in table.collect()}
+    assert {t: r["attempts"] for t, r in rows.items()} == {"bls_sync": 2, "datausa_sync": 1}
+    assert rows["bls_sync"]["started_at"] < rows["datausa_sync"]["started_at"]
 
 
 def test_a_task_on_databricks_records_its_attempts_in_one_row(spark, spark_settings):
@@ -346,3 +397,7 @@ def test_answers_are_snapshotted_from_the_report_and_a_clean_run_adds_a_quaranti
     # counts that could not be read are not a 0
     assert snapshot(spark, spark_settings, "r3", at, report, None) == {"answer_history": answers}
     assert spark.table(quarantine).where("run_id = 'r3'").count() == 0
+    # each run replaces its own rows only: the history keeps the runs before it
+    kept = spark.table(answers).groupBy("run_id").count().collect()
+    assert sorted((r["run_id"], r["count"]) for r in kept) == [("r1", 11), ("r3", 11)]
+    assert [r["run_id"] for r in spark.table(quarantine).collect()] == ["r1"]

@@ -120,7 +120,7 @@ def test_a_quiet_run_a_day_after_the_refresh_no_longer_repeats_an_answer_change(
     from datetime import UTC, datetime, timedelta
 
     settings = Settings(home=tmp_path)
-    at = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+    at = (datetime.now(UTC) - timedelta(hours=23)).isoformat(timespec="seconds")
     fired = al.AlertResult("answer_changed", "t", "c", 0.2, True, evaluated_at=at, run_id="r1")
     al.save_state(settings, [fired])
     (recent,) = [a for a in al.carried_forward(settings, "r2", False) if a.name == "answer_changed"]
@@ -131,3 +131,40 @@ def test_a_quiet_run_a_day_after_the_refresh_no_longer_repeats_an_answer_change(
     )
     (calm,) = [a for a in al.carried_forward(settings, "r3", False) if a.name == "answer_changed"]
     assert (calm.value, calm.fired, calm.run_id) == (0.0, False, "r3")
+
+
+def test_a_run_that_changed_data_with_spark_snapshots_evaluates_and_keeps_the_verdicts(
+    tmp_path, monkeypatch
+):
+    # Once alert state exists, a run that loaded something must still snapshot the answers
+    # and run the queries (only a run that changed nothing carries them forward).
+    from quest.ops import local_run
+    from quest.ops.history_store import HistoryWrite
+
+    settings = Settings(home=tmp_path)
+    al.save_state(settings, [al.AlertResult("answer_changed", "t", "c", 0.0, False, run_id="r1")])
+    record = quiet_record()
+    record.tasks["load_silver"] = TaskRecord(
+        "load_silver", "notebook", status=rec.SUCCESS, attempts=1, result=TaskResult(Status.CHANGED)
+    )
+    read = TaskResult(Status.CHANGED, report={"population_stats": {}}, quarantine=[])
+    record.tasks["gold_analysis"] = TaskRecord(
+        "gold_analysis",
+        "notebook",
+        status=rec.SUCCESS,
+        attempts=1,
+        result=read,
+    )
+    written = HistoryWrite("deltalake", 9, "ops.run_history")
+    monkeypatch.setattr(local_run, "record_rows", lambda rows, s, spark: written)
+    snapped: list[str] = []
+    monkeypatch.setattr(
+        local_run, "snapshot", lambda spark, s, run_id, *a: snapped.append(run_id) or {"a": "b"}
+    )
+    moved = al.AlertResult("answer_changed", "t", "c", 0.3, True, run_id="r2")
+    monkeypatch.setattr(al, "evaluate", lambda spark, s, run_id: [moved])
+    outcome = after_run(record, settings, object(), lambda _: None)
+    assert outcome["snapshots"] == {"a": "b"}, outcome
+    assert snapped == ["r2"]
+    assert [a["fired"] for a in outcome["alerts"]] == [True]
+    assert al.last_state(settings) == [moved], "the next quiet run carries this verdict"

@@ -86,6 +86,29 @@ def test_published_values_are_strings_set_as_task_values_on_databricks():
     assert publish(None, {"files_changed": 0}) == {"files_changed": "0"}
 
 
+def _task_values_dbutils(calls: list) -> SimpleNamespace:
+    task_values = SimpleNamespace(set=lambda key, value: calls.append((key, value)))
+    return SimpleNamespace(jobs=SimpleNamespace(taskValues=task_values))
+
+
+def test_the_task_bodies_publish_through_the_dbutils_they_are_given(settings, store):
+    # Given no dbutils, the tasks set no task value on Databricks: the condition had nothing
+    # to read, and the medallion never ran (every local call passes None).
+    from quest.orchestration import tasks
+    from quest.results import Status, TaskResult
+
+    calls: list = []
+    tasks._published(_task_values_dbutils(calls), TaskResult(Status.CHANGED, files_synced=3))
+    assert calls == [(conditions.FILES_CHANGED, "3")]
+    calls.clear()
+    with tasks.settings_scope(settings):
+        tasks.plan_medallion(
+            _task_values_dbutils(calls), bls_files_changed="1", datausa_files_changed="0"
+        )
+    assert [key for key, _ in calls] == ["run", "reason", "fingerprint"]
+    assert dict(calls)["run"] == "true"
+
+
 # --- the decision --------------------------------------------------------------------------
 
 
