@@ -174,6 +174,26 @@ def test_the_run_context_comes_from_the_notebook_context_or_is_a_manual_run():
     assert (manual.run_id, manual.workflow) == ("manual-20260806T100000Z", "manual")
 
 
+def test_a_job_notebook_whose_context_cannot_be_read_is_told_by_its_job_widgets(caplog):
+    # An access mode that blocks the notebook context made a job's gold task pass for a hand
+    # run: its answers went unsnapshotted. The notebook tasks carry {{job.run_id}} and
+    # {{job.name}} as widgets.
+    def dbutils(**widgets):
+        def get(name):
+            if name not in widgets:
+                raise ValueError(f"no widget {name}")
+            return widgets[name]
+
+        return SimpleNamespace(widgets=SimpleNamespace(get=get))
+
+    job = dbutils(job_run_id="881", job_name="dev_quest_pipeline")
+    assert (run_context(job).run_id, run_context(job).workflow) == ("881", "dev_quest_pipeline")
+    # opened by hand: the widgets hold the references unresolved, or nothing
+    by_hand = dbutils(job_run_id="{{job.run_id}}", job_name="{{job.name}}")
+    assert run_context(by_hand).workflow == "manual"
+    assert run_context(dbutils()).workflow == "manual"
+
+
 def test_the_run_is_the_jobs_run_not_the_tasks_own():
     # Every task of a job run has a run id of its own (`runId`) beside the job run's
     # (`multitaskParentRunId`): keyed by its own, no run had both syncs and retries split.

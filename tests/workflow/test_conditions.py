@@ -49,6 +49,13 @@ def test_references_resolve_to_published_values_and_job_parameters():
     assert resolve(text, values, {"full_refresh": "false"}) == "3/false"
 
 
+def test_the_job_run_and_name_resolve_as_the_jobs_service_does_them():
+    job = {"run_id": "20260806T100000Z-1a2b", "name": "quest_pipeline", "id": ""}
+    text = "{{job.run_id}}|{{ job.name }}|{{job.id}}"
+    assert resolve(text, {}, {}, job) == "20260806T100000Z-1a2b|quest_pipeline|"
+    assert resolve(text, {}, {}) == text, "no run to name: left for the Jobs service"
+
+
 def test_a_task_outside_the_run_reads_as_empty_but_a_missing_value_or_parameter_fails():
     assert resolve("{{tasks.bls_sync.values.files_changed}}", {}, {}) == ""
     with pytest.raises(ConfigError, match="published no value 'files_chnged'"):

@@ -37,6 +37,7 @@ from quest.ops.run_history import (
     task_run,
 )
 from quest.ops.snapshots import snapshot
+from quest.orchestration.task_values import JOB_NAME_WIDGET, JOB_RUN_WIDGET
 
 log = logging.getLogger(__name__)
 GOLD_TASK = "gold_analysis"
@@ -89,6 +90,16 @@ def _context_attributes(dbutils) -> dict[str, str]:
     return found
 
 
+def _widget(dbutils, name: str) -> str:
+    """The notebook's widget `name` as the job resolved it ("" when there is none, or when it
+    holds a reference nothing resolved: a notebook opened by hand)."""
+    try:
+        value = str(dbutils.widgets.get(name) or "").strip()
+    except Exception:  # no dbutils, no widgets, or no such widget
+        return ""
+    return "" if "{{" in value else value
+
+
 def run_context(dbutils, now: datetime | None = None) -> RunContext:
     """The job run and job of this task, from the notebook context.
 
@@ -100,9 +111,13 @@ def run_context(dbutils, now: datetime | None = None) -> RunContext:
     workflow = tags.get("jobName") or (f"job-{tags['jobId']}" if tags.get("jobId") else "")
     if run_id and workflow:
         return RunContext(run_id=str(run_id), workflow=str(workflow), task=tags.get("taskKey", ""))
+    run_id, workflow = _widget(dbutils, JOB_RUN_WIDGET), _widget(dbutils, JOB_NAME_WIDGET)
+    if run_id and workflow:  # a job's notebook task whose context could not be read
+        return RunContext(run_id=run_id, workflow=workflow)
     if dbutils is not None and not tags:
-        # A job's task whose context cannot be read (an access mode that blocks it) would pass
-        # for a hand run, and its gold answers would go unsnapshotted without a word.
+        # A job's task whose context cannot be read (an access mode that blocks it) and that
+        # has no job widgets (a Python task) would pass for a hand run, and its gold answers
+        # would go unsnapshotted without a word.
         log.warning(
             "ops: the notebook context gave no tags; this task is recorded as a manual run, "
             "and a gold task's answers are not snapshotted"

@@ -17,7 +17,7 @@ from quest.errors import ConfigError
 
 _REFERENCE = re.compile(
     r"\{\{\s*(?:tasks\.(?P<task>[\w-]+)\.values\.(?P<key>[\w-]+)"
-    r"|job\.parameters\.(?P<param>[\w.-]+))\s*\}\}"
+    r"|job\.parameters\.(?P<param>[\w.-]+)|job\.(?P<job>run_id|name|id))\s*\}\}"
 )
 # The Jobs service compares with == and != as strings, and with the others as numbers.
 _STRING_OPS = {"EQUAL_TO": lambda a, b: a == b, "NOT_EQUAL": lambda a, b: a != b}
@@ -37,6 +37,12 @@ _SYMBOLS = {
 }
 
 
+# The notebook tasks' parameters that name their job run (`{{job.run_id}}`, `{{job.name}}`):
+# where a notebook's context cannot be read, a job's task is still told from a hand run
+# (`quest.ops.task_hook.run_context`).
+JOB_RUN_WIDGET, JOB_NAME_WIDGET = "job_run_id", "job_name"
+
+
 def task_value_ref(task: str, key: str) -> str:
     """The reference to the value `key` published by `task`."""
     return f"{{{{tasks.{task}.values.{key}}}}}"
@@ -45,6 +51,11 @@ def task_value_ref(task: str, key: str) -> str:
 def job_parameter_ref(name: str) -> str:
     """The reference to the job parameter `name`."""
     return f"{{{{job.parameters.{name}}}}}"
+
+
+def job_ref(field: str) -> str:
+    """The reference to the running job's `run_id`, `name` or `id`."""
+    return f"{{{{job.{field}}}}}"
 
 
 def publish(dbutils, values: Mapping[str, object]) -> dict[str, str]:
@@ -66,6 +77,7 @@ def resolve(
     text: str,
     task_values: Mapping[str, Mapping[str, str]],
     job_parameters: Mapping[str, str],
+    job: Mapping[str, str] | None = None,
 ) -> str:
     """`text` with every task value and job parameter reference replaced by its value.
 
@@ -73,6 +85,8 @@ def resolve(
         text: a parameter or an operand, possibly holding references.
         task_values: per task that ran in this run, the values it published.
         job_parameters: the run's job parameters.
+        job: the run's `run_id`, `name` and `id` for `{{job.run_id}}` and the like (without
+            it they are left as they are).
 
     Returns:
         The resolved text. A value of a task that did not run in this run (not selected)
@@ -83,6 +97,8 @@ def resolve(
     """
 
     def value(match: re.Match) -> str:
+        if match["job"] is not None:
+            return match[0] if job is None else str(job.get(match["job"], ""))
         if match["param"] is not None:
             if match["param"] not in job_parameters:
                 known = ", ".join(sorted(job_parameters)) or "none"

@@ -39,6 +39,7 @@ from brickflow.engine.task import TaskLibrary
 from quest.config import ENVIRONMENTS, Settings, load_settings, validate_contact
 from quest.errors import ConfigError
 from quest.orchestration.notebook import WRITE
+from quest.orchestration.task_values import JOB_NAME_WIDGET, JOB_RUN_WIDGET, job_ref
 from quest.redaction import hide_userinfo
 from quest.sources.datausa import arrivals_folder
 from quest.store.credentials import ACCESS_KEY, SECRET_KEY
@@ -284,7 +285,13 @@ class WorkflowConfig:
             notebook_path=f"notebooks/{name}.py" if local else f"notebooks/{name}",
             source="WORKSPACE" if local else "GIT",
             # A job's notebook writes; opened by hand (no `write` widget given) it only reads.
-            base_parameters={**self.widget_values(*NOTEBOOK_WIDGETS[name]), WRITE: "true"},
+            # Its job run and job name, should its notebook context not be readable there.
+            base_parameters={
+                **self.widget_values(*NOTEBOOK_WIDGETS[name]),
+                WRITE: "true",
+                JOB_RUN_WIDGET: job_ref("run_id"),
+                JOB_NAME_WIDGET: job_ref("name"),
+            },
         )
 
 

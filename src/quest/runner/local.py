@@ -508,7 +508,8 @@ class _WorkflowRun:
 
     def _resolve(self, text: str) -> str:
         """`text` with its task value and job parameter references replaced by their values."""
-        return resolve(text, self._published(), self._job_parameters())
+        job = {"run_id": self.record.run_id, "name": self.wf.name, "id": ""}
+        return resolve(text, self._published(), self._job_parameters(), job)
 
     def _call(self, task):
         kind = _kind(task)
