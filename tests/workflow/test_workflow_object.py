@@ -327,6 +327,7 @@ def test_a_deploy_refuses_no_failure_mail_and_a_contact_bls_refuses(env, given, 
 
 
 _WITH_PASSWORD = "https://me:PASSWORD@{}"  # pragma: allowlist secret
+_STORE_WITH_KEYS = "s3://AKIAEXAMPLE:PASSWORD@{}"  # pragma: allowlist secret
 
 
 @pytest.mark.parametrize(
@@ -339,7 +340,7 @@ _WITH_PASSWORD = "https://me:PASSWORD@{}"  # pragma: allowlist secret
         ),
         ("QUEST_BLS_URL", _WITH_PASSWORD.format("mirror.yourco.com/pr/"), "PASSWORD"),
         ("QUEST_S3_ENDPOINT_URL", _WITH_PASSWORD.format("minio.internal:9000"), "PASSWORD"),
-        ("QUEST_STORE", "s3://AKIAEXAMPLE:PASSWORD@quest-dev-republish", "PASSWORD"),
+        ("QUEST_STORE", _STORE_WITH_KEYS.format("quest-dev-republish"), "PASSWORD"),
     ],
 )
 def test_a_deploy_refuses_a_url_with_a_credential_the_jobs_would_show(var, url, secret):
