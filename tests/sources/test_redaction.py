@@ -66,3 +66,15 @@ def test_the_log_filter_redacts_messages_and_tracebacks():
     UserinfoFilter().filter(record)
     assert record.getMessage() == "at http://***@h/"
     assert "pw" not in record.exc_text and "http://***@h/ broke" in record.exc_text
+
+
+def test_text_a_source_controls_is_redacted_in_time_linear_in_its_size():
+    # A hostile listing's link with a query of `a-a-a-...`: every such run was tried as a URL
+    # scheme from each character, in quadratic time (128 KB took 8 s, 1 MB minutes), and the
+    # failure of that file is redacted several times on its way out.
+    import time
+
+    url = "https://download.bls.gov/pub/time.series/pr/pr.txt?" + "a-" * 500_000
+    started = time.perf_counter()
+    assert hide_userinfo(url) == url
+    assert time.perf_counter() - started < 2.0
