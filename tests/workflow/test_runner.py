@@ -537,3 +537,66 @@ def test_record_medallion_without_the_plans_fingerprint_fails_naming_it(settings
     unresolved = "{{tasks.plan_medallion.values.fingerprint}}"
     with pytest.raises(ConfigError, match="did not resolve"):
         record_medallion(fingerprint=unresolved, store=settings.store_uri, env="local")
+
+
+class _FakeSmtp:
+    """smtplib.SMTP's part `_send` uses, for a server elsewhere (no network)."""
+
+    calls: list = []
+    tls = False
+
+    def __init__(self, host, port, timeout=None, context=None):
+        self.calls.append(("connect", host, port, context))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def ehlo(self):
+        pass
+
+    def has_extn(self, name):
+        return self.tls and name == "starttls"
+
+    def starttls(self, context=None):
+        self.calls.append(("starttls", context))
+
+    def login(self, user, password):
+        self.calls.append(("login", user))
+
+    def send_message(self, message):
+        self.calls.append(("send", message["To"]))
+
+
+@pytest.mark.parametrize("tls", [True, False])
+def test_mail_checks_the_servers_certificate_and_never_sends_a_password_in_clear(
+    monkeypatch, tmp_path, tls
+):
+    # smtplib checks no certificate by default, and logged in without STARTTLS when the server
+    # offered none (or someone on the way stripped it): the password went out readable.
+    import smtplib
+    import ssl
+
+    from quest.runner.notify import Notification, deliver
+
+    fake = type("Fake", (_FakeSmtp,), {"calls": [], "tls": tls})
+    monkeypatch.setattr(smtplib, "SMTP", fake)
+    settings = runner_settings(tmp_path, smtp_url="smtp://mailer:pw@mail.example.org:587")
+    note = Notification("on_failure", "workflow", (OPS,), "quest failed", "body")
+    (done,) = deliver([note], settings, out=lambda _: None)
+    if tls:
+        (_, context) = [c for c in fake.calls if c[0] == "starttls"][0]
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+        assert ("login", "mailer") in fake.calls and done["delivery"].startswith("sent")
+    else:
+        assert not [c for c in fake.calls if c[0] in ("login", "send")]
+        assert "offers no STARTTLS" in done["delivery"] and "pw" not in done["delivery"]
+    monkeypatch.setattr(smtplib, "SMTP_SSL", fake)
+    fake.calls.clear()
+    smtps = settings.with_overrides(smtp_url="smtps://mailer:pw@mail.example.org")
+    (done,) = deliver([note], smtps, out=lambda _: None)
+    (_, host, port, context) = fake.calls[0]
+    assert (host, port, context.verify_mode) == ("mail.example.org", 465, ssl.CERT_REQUIRED)
+    assert ("login", "mailer") in fake.calls

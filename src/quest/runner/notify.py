@@ -11,11 +11,13 @@ import os
 import re
 import smtplib
 import socket
+import ssl
 from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 from urllib.parse import unquote, urlparse
 
 from quest.config import Settings, smtp_url_problem
+from quest.sources.http import is_loopback
 
 # Environment variables whose values must never reach a log line, record or message.
 SECRET_VARS = (
@@ -103,16 +105,32 @@ def _send(note: Notification, settings: Settings) -> str:
             "not sent: the SMTP user or password in QUEST_SMTP_URL is not ASCII, which smtplib "
             "cannot send"
         )
-    client = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
     port = url.port or (465 if url.scheme == "smtps" else 25)
+    # The server's certificate is checked (smtplib's default checks none: anyone on the way could
+    # pose as the server and read the password).
+    context = ssl.create_default_context()
     try:
-        with client(url.hostname, port, timeout=settings.http_timeout) as smtp:
+        if url.scheme == "smtps":
+            client = smtplib.SMTP_SSL(
+                url.hostname, port, timeout=settings.http_timeout, context=context
+            )
+        else:
+            client = smtplib.SMTP(url.hostname, port, timeout=settings.http_timeout)
+        with client as smtp:
             smtp.ehlo()
-            # Never send a password in clear text when the server can encrypt the session.
-            if url.scheme == "smtp" and smtp.has_extn("starttls"):
-                smtp.starttls()
+            encrypted = url.scheme == "smtps"
+            if not encrypted and smtp.has_extn("starttls"):
+                smtp.starttls(context=context)
                 smtp.ehlo()
+                encrypted = True
             if url.username:
+                # Never a password in clear text, but to a server on this machine.
+                if not encrypted and not is_loopback(f"smtp://{url.netloc.rpartition('@')[2]}"):
+                    return (
+                        f"not sent: {url.hostname}:{port} offers no STARTTLS, and the password "
+                        "of QUEST_SMTP_URL is never sent in clear text (use smtps://, or a "
+                        "server that offers STARTTLS)"
+                    )
                 smtp.login(user, password)
             smtp.send_message(message)
     # ValueError: UnicodeEncodeError among them (an address outside ASCII, a server without
