@@ -73,7 +73,8 @@ HOSTILE_NAMES = {
     "a backslash": ("..%5c..%5cx", "the listed name holds a path separator"),
     "not UTF-8": ("pr.%ff", "the listed name is not UTF-8"),
     "the store's own name": (".quest-tmp-planted", "which the store keeps for itself"),
-    "longer than any store allows": ("x" * 1100, "cannot be stored: .* longer than"),
+    "longer than any store allows": ("x" * 1020, "cannot be stored: .* longer than"),
+    "longer than any key": ("x" * 1100, "the listed name is longer than 1024 bytes"),
 }
 
 

@@ -53,3 +53,24 @@ def test_a_name_that_is_both_a_file_and_a_folder_is_refused_with_everything_belo
     names = ["x", "x/y", "x/z/w", "xy", "other/file"]
     assert folder_conflicts(names) == {"x", "x/y", "x/z/w"}
     assert folder_conflicts(["a/b", "a/c", "b"]) == set()
+
+
+def test_a_name_longer_than_any_store_key_is_refused_as_it_is_listed():
+    assert decode_name("a/" * 511 + "b") == "a/" * 511 + "b"  # 1023 bytes
+    with pytest.raises(NameRefused, match="longer than 1024 bytes"):
+        decode_name("a/" * 512 + "bc")
+
+
+def test_deep_names_cost_the_file_and_folder_check_memory_linear_in_their_length():
+    # Every ancestor path of every name was kept whole: one 16 KB link took 65 MB, and a
+    # listing of deep links ran the driver out of memory.
+    import tracemalloc
+
+    names = ["/".join(["a"] * 500) + f"/f{i}" for i in range(2000)]
+    tracemalloc.start()
+    try:
+        assert folder_conflicts(names) == set()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, peak
