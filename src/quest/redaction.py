@@ -14,9 +14,7 @@ import re
 # The authority ends at the first '/', '?' or '#'; userinfo runs to its last '@'.
 # A scheme of at most 32 characters: unbounded, each `a-a-a-...` of a source's text (a query a
 # hostile listing links) was tried as a scheme from each of its characters, in quadratic time.
-_USERINFO = re.compile(
-    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]{0,31}://)[^/?#\s@]*(?:@[^/?#\s@]*)*@"
-)
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]{0,31}://)[^/?#\s@]*(?:@[^/?#\s@]*)*@")
 
 
 # A query parameter whose name says it carries a credential has its value hidden; the others
