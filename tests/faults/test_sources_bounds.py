@@ -172,6 +172,25 @@ def test_the_listing_parses_in_time_linear_in_its_size():
     assert large / small < 8, (small, large)
 
 
+@pytest.mark.parametrize(
+    "markup",
+    ["<a ", '<a href="', " <b", "<!--"],
+    ids=["tag", "quoted attribute", "tag after text", "comment"],
+)
+def test_a_listing_of_markup_never_closed_is_refused_at_once_and_changes_nothing(
+    stored, settings, store, mirror, markup
+):
+    # The standard library's parser scans the rest of the page again for each such '<': a
+    # 1 MB page of `<a ` took about two hours of CPU, holding the store's lock.
+    page = "<html><body><pre></pre>" + markup * (1_000_000 // len(markup))
+    mirror.faults.add(BLS_ROOT, "body", body=page.encode(), content_type="text/html")
+    started = time.thread_time()
+    with pytest.raises(SourceError, match="is not a directory listing: (the '<'|a comment) at"):
+        sync_bls(settings, store=store)
+    assert time.thread_time() - started < 10
+    assert snapshot(store) == stored
+
+
 def test_a_killed_runs_part_files_are_removed_by_the_next_run(
     *, stored, settings, source, store, mirror, tmp_path, monkeypatch
 ):

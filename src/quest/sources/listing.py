@@ -194,9 +194,45 @@ class _Link(NamedTuple):
     before: str  # the page's text just before it (IIS's date and size)
 
 
+# The longest tag a listing page may hold: IIS's are under 200 characters (a link with its
+# quoted path); a long path in a link stays well under it.
+_MAX_TAG = 8192
+
+
+class UnclosedMarkup(ValueError):
+    """A listing page holding a tag or a comment that is never closed."""
+
+
+def unclosed_markup(html: str) -> str | None:
+    """Where `html` opens a tag with no `>` within `_MAX_TAG` characters, or a comment with no
+    `-->` after it, or None. One pass, linear in the page's size: for each such `<`, the standard
+    library's parser scans the rest of the page again, so a page of them took hours to parse
+    (`<a ` repeated: 30 KB, 7 s; 60 KB, 30 s)."""
+    at = 0
+    while (at := html.find("<", at)) >= 0:
+        if html.startswith("<!--", at):
+            end = html.find("-->", at + 4)
+            if end < 0:
+                return f"a comment at character {at} is never closed (no -->)"
+            at = end + 3
+            continue
+        end = html.find(">", at + 1, at + 1 + _MAX_TAG)
+        if end < 0:
+            return f"the '<' at character {at} has no '>' within {_MAX_TAG} characters"
+        at = end + 1
+    return None
+
+
 def _page_links(html: str, page_url: str) -> list[_Link]:
     """The page's links, resolved: those in its first `<pre>` where it has one (the entries;
-    links elsewhere are page furniture), else all."""
+    links elsewhere are page furniture), else all.
+
+    Raises:
+        UnclosedMarkup: a page whose markup `unclosed_markup` refuses (no listing has any).
+        ValueError: a link that is not a URL.
+    """
+    if problem := unclosed_markup(html):
+        raise UnclosedMarkup(problem)
     parser = _Links()
     parser.feed(html)
     parser.close()
@@ -325,6 +361,26 @@ def _fetch_page(session, fetch: Fetch, settings: Settings, stats, sub_folder: bo
         raise
 
 
+def _links_of(state: _Crawl, page_url: str, text: str, final_url: str) -> list[_Link]:
+    """The links of the page fetched for `page_url` (answered from `final_url`), or the
+    crawl's refusal of a page that is no listing."""
+    try:
+        return _page_links(text, final_url)
+    except UnclosedMarkup as exc:
+        raise state.refuse(
+            f"{state.label(page_url)} ({safe_url(page_url)}) is not a directory listing: {exc}",
+            "Rerun later; if it persists, check what the source answers for that folder.",
+        ) from None
+    except ValueError as exc:
+        # A link that is no URL (`http://[bad/`): which file it names cannot be told, and
+        # leaving it out would make a stored file look deleted.
+        raise state.refuse(
+            f"{state.label(page_url)} ({safe_url(page_url)}) has a link that is not a URL "
+            f"({brief_error(exc)})",
+            "Rerun later; if it persists, check what the source answers for that folder.",
+        ) from None
+
+
 def crawl(
     session: requests.Session, root_url: str, settings: Settings, stats: HttpStats | None = None
 ) -> Listing:
@@ -369,16 +425,7 @@ def crawl(
                 f"{safe_url(page.url)}, another path",
                 "Check QUEST_BLS_URL, or what the source answers for that folder.",
             )
-        try:
-            links = _page_links(text, page.url)
-        except ValueError as exc:
-            # A link that is no URL (`http://[bad/`): which file it names cannot be told, and
-            # leaving it out would make a stored file look deleted.
-            raise state.refuse(
-                f"{state.label(page_url)} ({safe_url(page_url)}) has a link that is not a URL "
-                f"({brief_error(exc)})",
-                "Rerun later; if it persists, check what the source answers for that folder.",
-            ) from None
+        links = _links_of(state, page_url, text, page.url)
         if depth and not _has_parent_link(links, page_url):
             # An error page sent with a 200 for a folder would read as a folder without the
             # files stored under it (or with its own links as files): they would look deleted.
