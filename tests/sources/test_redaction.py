@@ -78,3 +78,21 @@ def test_text_a_source_controls_is_redacted_in_time_linear_in_its_size():
     started = time.perf_counter()
     assert hide_userinfo(url) == url
     assert time.perf_counter() - started < 2.0
+
+
+def test_a_traceback_in_a_runs_log_loses_the_mail_password_too():
+    # The run's log filter hid the settings' secrets in messages but not in tracebacks.
+    import sys
+
+    from quest.config import Settings
+    from quest.runner.output import RedactingFilter
+
+    mail = "smtp://mailer:s3cretpw@mail.example.org:587"  # pragma: allowlist secret
+    settings = Settings(smtp_url=mail)
+    try:
+        raise RuntimeError("login refused for password s3cretpw")
+    except RuntimeError:
+        info = sys.exc_info()
+    record = logging.LogRecord("quest", logging.ERROR, __file__, 1, "mail failed", None, info)
+    RedactingFilter(settings).filter(record)
+    assert "s3cretpw" not in record.exc_text and "password ***" in record.exc_text

@@ -94,7 +94,9 @@ class RedactingFilter(logging.Filter):
         if clean != message:
             record.msg, record.args = clean, None
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = redact(
+                logging.Formatter().formatException(record.exc_info), self.settings
+            )
             record.exc_info = None
         return True
 
