@@ -8,7 +8,7 @@ import networkx as nx
 import pytest
 from brickflow.engine.task import TaskType
 
-from quest.config import load_settings
+from quest.config import Settings, load_settings
 from quest.errors import ConfigError
 from quest.orchestration.workflow_config import (
     DBR_VERSION,
@@ -217,6 +217,59 @@ def test_settings_given_when_deploying_reach_the_cluster_the_tasks_run_on():
     assert on_cluster.s3_endpoint_url == "https://s3.eu-west-1.amazonaws.com"
     assert prod.datausa_arrivals_url == f"{prod.settings.store}/population/arrivals/"
     assert prod.datausa_arrivals_url.endswith(arrivals_folder(on_cluster.datausa_key))
+
+
+# How each setting a deploy may read reaches the jobs, when not as a cluster variable.
+NOT_ON_THE_CLUSTER = {
+    # task parameters and notebook widgets
+    "QUEST_STORE": "parameter",
+    "QUEST_CATALOG": "parameter",
+    "QUEST_SCHEMA_PREFIX": "parameter",
+    "QUEST_CONTACT": "parameter",
+    "QUEST_BLS_URL": "parameter",
+    "QUEST_DATAUSA_URL": "parameter",
+    "QUEST_CURRENT_FILE": "parameter",
+    "QUEST_REPORT_SERIES": "parameter",
+    "QUEST_REPORT_PERIOD": "parameter",
+    "QUEST_INCLUDE_ANNUAL": "parameter",
+    "QUEST_FULL_REFRESH": "job parameter",
+    "QUEST_ENV": "cluster, set by the target",
+    "QUEST_SECRET_SCOPE": "cluster, set by the target",  # pragma: allowlist secret
+    # what the deploy itself makes of them
+    "QUEST_NOTIFY": "deploy",
+    "QUEST_ALERT_DESTINATIONS": "deploy",
+    "QUEST_INSTANCE_PROFILE_ARN": "deploy",
+    "QUEST_RUN_AS_SERVICE_PRINCIPAL": "deploy",
+    "QUEST_SERVERLESS": "deploy",
+    "QUEST_SPARK_KEYS_FROM_SECRETS": "deploy",  # pragma: allowlist secret
+    "QUEST_WHEEL_VERSION": "deploy",
+    "QUEST_BUNDLE_OFFLINE": "deploy",
+    # the laptop's own, never a job's
+    "QUEST_HOME": "local",
+    "QUEST_SMTP_URL": "local",  # pragma: allowlist secret
+    "QUEST_RETRY_WAIT_SCALE": "local",
+}
+
+
+def test_every_setting_reaches_the_jobs_one_way_or_is_the_laptops_own():
+    # A setting dropped from CLUSTER_VARS (or a new one never added) would be set at deploy and
+    # never reach the tasks, which would run with its default: each has one way in.
+    from quest.config import ENV_VARS
+    from quest.orchestration.workflow_config import CLUSTER_VARS
+
+    assert not set(CLUSTER_VARS) & set(NOT_ON_THE_CLUSTER)
+    assert set(CLUSTER_VARS) | set(NOT_ON_THE_CLUSTER) == set(ENV_VARS)
+    defaults = Settings()
+
+    def text(value) -> str:
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    given = {var: text(getattr(defaults, ENV_VARS[var])) for var in CLUSTER_VARS}
+    assert {k: v for k, v in workflow_config("dev", given).spark_env_vars().items()} == {
+        "QUEST_ENV": "dev",
+        "QUEST_SECRET_SCOPE": "quest-dev",
+        **given,
+    }
 
 
 def test_spark_reads_s3_without_keys_unless_secrets_are_asked_for():
