@@ -148,8 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="offline demo: mirror + sample, then run, then report",
         description="Write the deterministic sample to <home>/demo-source, serve it on 127.0.0.1 "
         "as BLS and DataUSA would, run the whole workflow into the store (<home>/store, or the "
-        "local folder QUEST_STORE names) and the home's catalog, and print the report. The home is QUEST_HOME (default .quest in the current "
-        "folder); refused for QUEST_ENV dev or prod and for a store that is not a local folder.",
+        "local folder QUEST_STORE names) and the home's catalog, and print the report. The "
+        "home is QUEST_HOME (default .quest in the current folder); refused for QUEST_ENV dev "
+        "or prod and for a store that is not a local folder.",
     )
     demo.set_defaults(handler=_demo)
 

@@ -358,14 +358,19 @@ _LAST_WORDS = 3
 _IVY_FAILURES = ("unresolved dependenc", "download failed", "server access error")
 
 
-def _resolution_failed(engine_log: Path, start: int) -> bool:
-    """Whether the JVM's output since `start` says Ivy could not resolve Delta's jars."""
+def _output_since(engine_log: Path, start: int) -> str:
+    """What the JVM wrote to `engine_log` from byte `start` ("" when it cannot be read)."""
     try:
         with open(engine_log, "rb") as log:
             log.seek(start)
-            said = log.read().decode("utf-8", "replace").lower()
+            return log.read().decode("utf-8", "replace")
     except OSError:
-        return False
+        return ""
+
+
+def _resolution_failed(engine_log: Path, start: int) -> bool:
+    """Whether the JVM's output since `start` says Ivy could not resolve Delta's jars."""
+    said = _output_since(engine_log, start).lower()
     return any(words in said for words in _IVY_FAILURES)
 
 
@@ -373,16 +378,9 @@ def _start_failed(exc: Exception, engine_log: Path, start: int) -> str:
     """Why the local Spark did not start, for people: PySpark's own error says only that the
     Java gateway exited; what the JVM said (no Java, a Java Spark refuses, Ivy unable to reach
     Maven Central) went to `engine_log`, from byte `start`."""
-    said = ""
-    try:
-        with open(engine_log, "rb") as log:
-            log.seek(start)
-            lines = log.read().decode("utf-8", "replace").splitlines()
-        words = [line.strip() for line in lines if line.strip()][-_LAST_WORDS:]
-        if words:
-            said = f"; the JVM said: {' | '.join(w[:300] for w in words)}"
-    except OSError:
-        pass
+    lines = _output_since(engine_log, start).splitlines()
+    words = [line.strip() for line in lines if line.strip()][-_LAST_WORDS:]
+    said = f"; the JVM said: {' | '.join(w[:300] for w in words)}" if words else ""
     first = (str(exc).strip().splitlines() or [""])[0][:300]
     return (
         f"the local Spark did not start ({type(exc).__name__}: {first}){said}. Local Spark needs "

@@ -10,6 +10,7 @@ import re
 
 from quest.config import Settings
 from quest.errors import ConfigError
+from quest.medallion.rules import SERIES_ID
 from quest.medallion.silver_tables import OBSERVATIONS, POPULATION
 from quest.medallion.tables import sql_str, table_exists
 from quest.results import Action, LayerResult, TableResult
@@ -99,9 +100,9 @@ def best_year_sql(settings: Settings, enrich: dict[str, bool]) -> str:
     """
 
 
-# What a series id and a period code silver keeps look like (`rules.SERIES_PATTERN`; BLS's
+# What a series id and a period code silver keeps look like (the rule `series_id_format`; BLS's
 # period codes, Q01 to Q05 here): a report parameter of another shape can match no row.
-_SERIES_ID = re.compile(r"PR[A-Z][0-9A-Z]{8}")
+_SERIES_ID = re.compile(SERIES_ID)
 _PERIOD_CODE = re.compile(r"[A-Z][0-9]{2}")
 
 

@@ -49,7 +49,10 @@ DEFAULT_PERIODS = ("Q01", "Q02", "Q03", "Q04", "Q05")
 # DECIMAL(18,3): BLS publishes at most 3 decimals; 15 integer digits is far above any index.
 VALUE_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,3})?\z"
 NUMBER_PATTERN = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\z"
-SERIES_PATTERN = r"^PR[A-Z][0-9A-Z]{8}\z"
+# A series id as BLS writes them: PR, a letter, then 8 letters or digits (gold checks the report
+# series against it too).
+SERIES_ID = r"PR[A-Z][0-9A-Z]{8}"
+SERIES_PATTERN = rf"^{SERIES_ID}\z"
 YEAR_PATTERN = r"^[0-9]{4}\z"
 # A code that is no code: nothing, or only white space, NUL and ^Z (what a line may hold and
 # still hold no row, `store_files._NO_ROW`).

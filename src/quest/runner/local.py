@@ -175,6 +175,7 @@ def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
     """Configuration errors stop the run before any task starts (no retry can fix them);
     `spark`: the session the notebook tasks are given, if any."""
     from quest.config import validate_contact, validate_source_url, validate_store_layout
+    from quest.sources import bls, datausa
     from quest.store import open_store
 
     params = set()
@@ -186,9 +187,9 @@ def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
         validate_contact(settings)
     # As each sync checks them, but before the other sync has gone to the network.
     if "bls_url" in params:
-        validate_source_url(settings.bls_url, "QUEST_BLS_URL (--source-url, --bls-url)")
+        validate_source_url(settings.bls_url, bls.URL_SETTING)
     if "datausa_url" in params:
-        validate_source_url(settings.datausa_url, "QUEST_DATAUSA_URL (--source-url, --datausa-url)")
+        validate_source_url(settings.datausa_url, datausa.URL_SETTING)
     if "store" in params:
         validate_store_layout(settings)
     notebooks = any(_is_notebook(wf.tasks[n]) for n in selected)

@@ -125,7 +125,7 @@ def _send(note: Notification, settings: Settings) -> str:
                 encrypted = True
             if url.username:
                 # Never a password in clear text, but to a server on this machine.
-                if not encrypted and not is_loopback(f"smtp://{url.netloc.rpartition('@')[2]}"):
+                if not encrypted and not is_loopback(settings.smtp_url):
                     return (
                         f"not sent: {url.hostname}:{port} offers no STARTTLS, and the password "
                         "of QUEST_SMTP_URL is never sent in clear text (use smtps://, or a "

@@ -52,6 +52,8 @@ from quest.store.base import (
 from quest.store.credentials import open_settings_store
 
 log = logging.getLogger(__name__)
+# The setting a BLS URL comes from, as its errors name it (`sync_bls` and `quest run` check it).
+URL_SETTING = "QUEST_BLS_URL (--source-url, --bls-url)"
 
 # The server's own `Last-Modified` header, kept for `If-Modified-Since` (the listing date is in
 # SOURCE_MODIFIED: it has minute precision and no time zone, so it cannot be sent back).
@@ -317,7 +319,7 @@ def sync_bls(
         LockError: another sync of the same store is running.
     """
     validate_contact(settings)
-    validate_source_url(settings.bls_url, "QUEST_BLS_URL (--source-url, --bls-url)")
+    validate_source_url(settings.bls_url, URL_SETTING)
     _check_prefix(settings.bls_prefix)
     validate_store_layout(settings)
     started = time.monotonic()

@@ -43,6 +43,8 @@ from quest.store.base import (
 from quest.store.credentials import open_settings_store
 
 log = logging.getLogger(__name__)
+# The setting the DataUSA URL comes from, as its errors name it (`sync_datausa`, `quest run`).
+URL_SETTING = "QUEST_DATAUSA_URL (--source-url, --datausa-url)"
 
 # A national population answer is a few kB; anything this big is not one.
 MAX_ANSWER_BYTES = 4 << 20
@@ -182,7 +184,7 @@ def sync_datausa(
         SourceUnavailable: the source did not answer within the retries or the bounds.
         LockError: another DataUSA sync of the same store is running.
     """
-    validate_source_url(settings.datausa_url, "QUEST_DATAUSA_URL (--source-url, --datausa-url)")
+    validate_source_url(settings.datausa_url, URL_SETTING)
     validate_store_layout(settings)
     started = time.monotonic()
     store = store if store is not None else open_settings_store(settings)
