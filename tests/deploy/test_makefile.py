@@ -119,14 +119,19 @@ def test_a_venv_whose_python_no_longer_runs_is_built_and_installed_again(checkou
     assert steps.index("pip install --quiet -c constraints.txt") < steps.index("ruff check")
 
 
-def test_a_python_that_cannot_build_a_venv_leaves_the_one_there(checkout, tmp_path):
-    no_pip = _python_of_version(tmp_path, OTHER, ensurepip=False)
-    done = subprocess.run(
-        ["make", "--no-print-directory", "-C", str(checkout), f"PYTHON={no_pip}", "lint"],
+def _lint_with(checkout: Path, python: Path) -> subprocess.CompletedProcess:
+    """`make PYTHON=<python> lint` in the checkout, run for real."""
+    return subprocess.run(
+        ["make", "--no-print-directory", "-C", str(checkout), f"PYTHON={python}", "lint"],
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_a_python_that_cannot_build_a_venv_leaves_the_one_there(checkout, tmp_path):
+    no_pip = _python_of_version(tmp_path, OTHER, ensurepip=False)
+    done = _lint_with(checkout, no_pip)
     assert done.returncode != 0
     assert "cannot build a virtual env with pip" in done.stdout + done.stderr
     assert (checkout / ".venv" / "bin" / "python").exists()
@@ -137,12 +142,7 @@ def test_a_python_quest_does_not_support_leaves_the_venv_there(checkout, tmp_pat
     # Before, `make PYTHON=python3.13 ...` removed a working .venv, built one pip then refused
     # to install quest into, and the next plain `make` kept that one.
     newer = _python_of_version(tmp_path, "3.13")
-    done = subprocess.run(
-        ["make", "--no-print-directory", "-C", str(checkout), f"PYTHON={newer}", "lint"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = _lint_with(checkout, newer)
     assert done.returncode != 0
     assert "is not Python 3.11 or 3.12" in done.stdout + done.stderr
     assert (checkout / ".venv" / ".installed").exists()

@@ -217,13 +217,19 @@ def runs(spark, settings, outcomes: list[tuple[str, float]]) -> None:
     record_rows(rows, settings, spark)
 
 
+def _apart(spark, settings, tag: str):
+    """`settings` with schemas of their own (`tag` added to the prefix), created."""
+    apart = settings.with_overrides(schema_prefix=settings.schema_prefix + tag)
+    ensure_schemas(spark, apart)
+    return apart
+
+
 def test_days_without_a_successful_run_fire_past_the_limit(spark, with_schemas):
     settings = with_schemas
     runs(spark, settings, [("loaded", 1.0), ("failed", 0.1)])
     calm = check(spark, settings, "no_successful_run")
     assert calm.value == pytest.approx(1.0, abs=0.01) and not calm.fired
-    other = settings.with_overrides(schema_prefix=settings.schema_prefix + "b")
-    ensure_schemas(spark, other)
+    other = _apart(spark, settings, "b")
     runs(spark, other, [("quiet", 3.0), ("failed", 1.5), ("died", 0.5), ("partial", 0.1)])
     late = check(spark, other, "no_successful_run")
     assert late.value == pytest.approx(3.0, abs=0.01) and late.fired, (
@@ -238,8 +244,7 @@ def test_a_quiet_day_is_a_success_and_a_pipeline_never_successful_counts_from_it
     runs(spark, settings, [("failed", 3.0), ("quiet", 0.5)])
     quiet = check(spark, settings, "no_successful_run")
     assert quiet.value == pytest.approx(0.5, abs=0.01) and not quiet.fired
-    never = settings.with_overrides(schema_prefix=settings.schema_prefix + "n")
-    ensure_schemas(spark, never)
+    never = _apart(spark, settings, "n")
     runs(spark, never, [("failed", 3.0), ("died", 1.0)])
     unsuccessful = check(spark, never, "no_successful_run")
     assert unsuccessful.value == pytest.approx(3.0, abs=0.01) and unsuccessful.fired
