@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from pyspark.sql import types as T
@@ -16,6 +17,7 @@ from quest.medallion import bronze as bronze_module
 from quest.medallion import load_bronze, load_silver
 from quest.medallion.manifest import BRONZE_MANIFEST, BRONZE_SCHEMA, write_manifest
 from quest.medallion.silver import plan_load
+from quest.medallion.store_files import classify, list_sources
 from quest.store import LocalStore
 from tests.medallion.helpers import mapping_views, put, versions
 
@@ -405,3 +407,44 @@ def test_an_older_mapping_table_whose_file_turned_into_prose_is_dropped_and_repo
         "pr.period": ("recorded", old_table),
     }
     assert _tables(spark, settings, "bronze") == {"ingest_manifest"}
+
+
+@pytest.mark.parametrize("read_by", ["python", "spark"])
+def test_a_copy_of_a_mapping_header_further_down_is_quarantined_not_dropped(
+    spark, settings, monkeypatch, read_by
+):
+    # Two files pasted together: the second header is a line like any other, and no row of the
+    # view. Bronze drops the file's own header by its place (here after a blank line), whether
+    # it reads the file in Python (small) or with Spark (over `_MAPPING_MAX_BYTES`).
+    if read_by == "spark":
+        monkeypatch.setattr(bronze_module, "_MAPPING_MAX_BYTES", 16)
+    store = LocalStore(settings.store_uri)
+    second = PERIOD.replace("Q01", "Q03").replace("Q02", "Q04")
+    put(store, "bls/pr/pr.period", "\r\n" + PERIOD + second)
+
+    bronze = load_bronze(spark, settings, store)
+    silver = load_silver(spark, settings)
+
+    assert {f.source_file: f.rows_written for f in bronze.files} == {"pr.period": 5}
+    [done] = [f for f in silver.files if f.source_file == "pr.period"]
+    assert (done.rows_in, done.rows_written, done.rows_quarantined) == (5, 4, 1)
+    quarantine = spark.table(settings.table("silver", "quarantine")).collect()
+    assert [(r["source_file"], r["rule"]) for r in quarantine] == [("pr.period", "not_header")]
+    assert "period_abbr" in quarantine[0]["raw_record"]
+    view = spark.table(settings.table("silver", "pr_period"))
+    assert sorted(r["period"] for r in view.collect()) == ["Q01", "Q02", "Q03", "Q04"]
+
+
+def test_a_mapping_file_whose_header_moved_after_it_was_classified_is_refused(spark, settings):
+    # Bronze reads a small mapping file whole after `classify` read its head, and drops the
+    # header's line by the place `classify` found: a file changed in between loads nothing,
+    # rather than its header as a row or a row lost.
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.period", PERIOD)
+    [source] = list_sources(store, "bls/pr/")
+    source = classify(store, source)
+    assert (source.header_index, source.header_line) == (0, PERIOD.split("\n")[0])
+    put(store, "bls/pr/pr.period", "\n" + PERIOD)
+    load = SimpleNamespace(spark=spark, store=store)
+    with pytest.raises(DataFileError, match=r"pr\.period: line 1 is no longer the header"):
+        bronze_module._mapping_lines(load, source)

@@ -422,7 +422,9 @@ _V3 = "b37acd0d225f20a8ab9f767f1127537588ef0d0042dbef0ca9949e4d440d9c5d"  # prag
 # Version 4 first pinned with the comparison of copies (and `series_id_format`'s description
 # corrected to say what its pattern accepts).
 _V4 = "d4858d3abc02f186dd959c847441ffe3764f4c1d93679f5d710124ed360e351a"  # pragma: allowlist secret
-RULES_DIGESTS = {2: _V2, 3: _V3, 4: _V4}
+# Version 5: `not_header`, a copy of a mapping file's header further down.
+_V5 = "605a9ddbf881f9d0a38dd761870d35ecf56f1ad50c4ecba1d464f6374a07b8d1"  # pragma: allowlist secret
+RULES_DIGESTS = {2: _V2, 3: _V3, 4: _V4, 5: _V5}
 
 
 def test_the_rules_version_names_these_rules(spark):

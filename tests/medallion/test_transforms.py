@@ -248,6 +248,19 @@ def test_mapping_from_bronze_trims_values_and_names_them_by_the_header(spark):
     assert tuple(result.first())[:3] == ("pr.seasonal", "S", "Seasonal Adjusted")
 
 
+def test_mapping_from_bronze_marks_a_copy_of_the_header_whatever_its_padding(spark):
+    header = ["Seasonal_code ", "Seasonal_text"]
+    rows = [
+        (header, [" Seasonal_code", "Seasonal_text "], 2, None, "pr.seasonal", "x"),
+        (header, ["S", "Seasonal_text"], 2, None, "pr.seasonal", "x"),
+        (header, ["seasonal_code", "seasonal_text"], 2, None, "pr.seasonal", "x"),
+        (header, ["Seasonal_code"], 1, "Seasonal_code", "pr.seasonal", "x"),
+    ]
+    staged = _bronze_mapping(spark, rows).transform(mapping_from_bronze)
+    assert [r["_header_copy"] for r in staged.collect()] == [True, False, False, False]
+    assert "_header_copy" not in staged.transform(mapping_columns(header)).columns
+
+
 def test_mapping_files_of_different_widths_stage_together(spark):
     bronze = _bronze_mapping(
         spark,
@@ -269,15 +282,25 @@ def test_mapping_files_of_different_widths_stage_together(spark):
 
 
 def test_split_mapping_lines_keeps_every_field_and_the_header_on_each_row(spark):
-    header_line = "code\ttext"
-    lines = spark.createDataFrame(
-        [(header_line,), ("A\tone",), ("",), ("B\ttwo\textra\r",)], "value STRING"
-    )
-    rows = lines.transform(split_mapping_lines(header_line, ("code", "text"))).collect()
+    # Lines read in Python, their header already taken out (`bronze._mapping_lines`).
+    lines = spark.createDataFrame([("A\tone",), ("",), ("B\ttwo\textra\r",)], "value STRING")
+    rows = lines.transform(split_mapping_lines(None, ("code", "text"))).collect()
     assert [tuple(r) for r in rows] == [
         (["code", "text"], ["A", "one"], 2, None),
         (["code", "text"], ["B", "two", "extra"], 3, "B\ttwo\textra"),
     ]
+
+
+def test_split_mapping_lines_drops_the_header_by_its_place_and_keeps_a_copy_as_a_row(
+    spark, tmp_path
+):
+    # A large mapping file, read by Spark: its header is its line 1 (after a blank line); the
+    # copy further down (two files pasted together) is a row, which silver quarantines.
+    header_line = "code\ttext"
+    lines = _text_file(spark, tmp_path, ["", header_line, "A\tone", header_line, "B\ttwo"])
+    split = split_mapping_lines(header_line, ("code", "text"), header_index=1)
+    rows = lines.transform(split).collect()
+    assert [r["fields"] for r in rows] == [["A", "one"], ["code", "text"], ["B", "two"]]
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ from quest.medallion.manifest import (
 )
 from quest.medallion.silver_tables import DDL as SILVER_DDL
 from quest.medallion.store_files import (
+    BOM,
     EOL,
     FileKind,
     SourceFile,
@@ -603,13 +604,14 @@ def _load_mapping_files(load: _BronzeLoad, sources: list[SourceFile]) -> dict[st
     parts, loaded = [], []
     for s in sources:
         try:
-            lines = _mapping_lines(load, s)
+            lines, header_line = _mapping_lines(load, s)
         except DataFileError as exc:
             done[s.source_file] = _failed(s, exc)
             continue
         loaded.append(s)
+        split = split_mapping_lines(header_line, s.header, s.header_index)
         parts.append(
-            lines.transform(split_mapping_lines(s.header_line, s.header)).transform(
+            lines.transform(split).transform(
                 with_lineage(s.source_file, s.sha256, s.modified, load.now)
             )
         )
@@ -622,8 +624,10 @@ def _load_mapping_files(load: _BronzeLoad, sources: list[SourceFile]) -> dict[st
     return done
 
 
-def _mapping_lines(load: _BronzeLoad, source: SourceFile):
-    """The file's lines as `spark.read.text` gives them; read in Python when small.
+def _mapping_lines(load: _BronzeLoad, source: SourceFile) -> tuple[DataFrame, str | None]:
+    """The file's lines as `spark.read.text` gives them, and the header line they still hold
+    (`transforms.split_mapping_lines` drops that line by its place); read in Python when small,
+    without the header's own line (a copy of it further down stays: silver quarantines it).
 
     Raises:
         DataFileError: a small file with a byte that is not UTF-8 (`classify` checked its
@@ -638,7 +642,7 @@ def _mapping_lines(load: _BronzeLoad, source: SourceFile):
                 f"by Spark, which would read a file named '*{suffix}' as compressed; it was not "
                 "loaded (rows it loaded before keep their last good version)"
             )
-        return load.spark.read.text(load.store.spark_path(source.key))
+        return load.spark.read.text(load.store.spark_path(source.key)), source.header_line
     with load.store.open(source.key) as handle:
         body = handle.read()
     try:
@@ -648,7 +652,17 @@ def _mapping_lines(load: _BronzeLoad, source: SourceFile):
             f"{not_utf8(source.source_file, exc)}; the file was not loaded (rows it loaded "
             "before keep their last good version)"
         ) from None
-    return local_frame(load.spark, [(line,) for line in EOL.split(text)], "value STRING")
+    lines = EOL.split(text)
+    index = source.header_index
+    if index >= len(lines) or lines[index].lstrip(BOM) != source.header_line:
+        # Changed since `classify` read its head: load nothing rather than a header as a row.
+        raise DataFileError(
+            f"{source.source_file}: line {index + 1} is no longer the header "
+            f"{source.header_line[:120]!r} (the file changed while it was read); it was not "
+            "loaded (rows it loaded before keep their last good version)"
+        )
+    del lines[index]
+    return local_frame(load.spark, [(line,) for line in lines], "value STRING"), None
 
 
 def _replace_files(

@@ -19,6 +19,7 @@ from quest.medallion.transforms import (
     DUPLICATE,
     FIELD_COUNT,
     MAPPING_FIELDS,
+    MAPPING_HEADER_COPY,
     MAPPING_KEY,
     MAPPING_WIDTH,
     OBSERVATION_FIELDS,
@@ -35,8 +36,9 @@ from quest.sources.population import US_NATION_ID
 # 1: the rules until 1 Dec 2026; 2: text_utf8, mapping codes, population exactness and nation;
 # 3: year_plausible (observations and population), code_present (mapping files); 4: copies of a
 # key compared as silver types them (`transforms.observation_compared`: 2.6 and 2.60 are one
-# value, not a conflict), so a file whose copies were quarantined loads again.
-RULES_VERSION = 4
+# value, not a conflict), so a file whose copies were quarantined loads again; 5: not_header
+# (a copy of a mapping file's header further down is quarantined, no longer dropped by bronze).
+RULES_VERSION = 5
 FAILED_RULE = "_failed_rule"
 OUTCOME = "_outcome"
 VALID, QUARANTINED, REMOVED = "valid", "quarantined", "duplicate"
@@ -163,6 +165,13 @@ def mapping_rules() -> list[Rule]:
             "code_present",
             "the first field, the code (series_id, measure_code...), is not blank",
             ~F.col(MAPPING_KEY).rlike(BLANK_PATTERN),
+        ),
+        # Bronze drops a file's own header line, by its place; a copy further down (two files
+        # pasted together) is no row of the view, and would make its names known codes.
+        Rule(
+            "not_header",
+            "the line is not a copy of the file's header (its names, trimmed)",
+            ~F.col(MAPPING_HEADER_COPY),
         ),
     ]
 

@@ -300,7 +300,8 @@ def classify(
     if own:
         raise DataFileError(f"{source.source_file}: header {line[:120]!r} {own}")
     _refuse_header_alone(store, source, head, cut, index, had_rows=had_rows, accept=accept_prose)
-    return _with(source, FileKind.MAPPING, mapping_table_name(source.source_file), line)
+    mapping = _with(source, FileKind.MAPPING, mapping_table_name(source.source_file), line)
+    return replace(mapping, header_index=index)
 
 
 def _with(source: SourceFile, kind: FileKind, table: str, line: str) -> SourceFile:

@@ -46,15 +46,14 @@ def _header_of_its_file(index: int) -> Column:
     )
 
 
-def _content_lines(lines: DataFrame, header_line: str, header_index: int | None = None):
+def _content_lines(lines: DataFrame, header_line: str | None, header_index: int = 0):
     """`spark.read.text` output -> its cleaned lines (`_line`) less the blank ones and the
-    header: every line equal to it, or with a `header_index` the header's own line alone (a copy
-    further down, two files pasted together, stays a row and fails silver's rules)."""
+    file's header, its line `header_index` alone (a copy further down, two files pasted
+    together, stays a row and fails silver's rules). With no `header_line`, `lines` hold no
+    header (a small mapping file read in Python drops its own): blank lines alone go."""
     line = F.col("_line")
-    if header_index is None:
-        return lines.select(_clean_line(F.col("value")).alias("_line")).where(
-            (F.trim(line) != "") & (line != header_line)
-        )
+    if header_line is None:
+        return lines.select(_clean_line(F.col("value")).alias("_line")).where(F.trim(line) != "")
     # Where the line is, computed for every line before any filter: in a filter, `AND` would
     # skip it for lines that are not the header, and the row count would be wrong. A filter is
     # never moved below a projection that is not deterministic.
@@ -90,13 +89,15 @@ def split_lines(header_line: str, columns: list[str], header_index: int = 0):
     return transform
 
 
-def split_mapping_lines(header_line: str, header: tuple[str, ...]):
+def split_mapping_lines(header_line: str | None, header: tuple[str, ...], header_index: int = 0):
     """Like `split_lines`, for a mapping file of any shape: `header` (the file's header fields,
-    as they are, on every row) and `fields` (every field of the line, as it is)."""
+    as they are, on every row) and `fields` (every field of the line, as it is). A copy of the
+    header further down stays a row (silver quarantines it, `not_header`); with no
+    `header_line`, the lines hold no header (`_content_lines`)."""
 
     def transform(lines: DataFrame) -> DataFrame:
         fields = F.split(F.col("_line"), "\t", -1)
-        return _content_lines(lines, header_line).select(
+        return _content_lines(lines, header_line, header_index).select(
             F.array(*[F.lit(name) for name in header]).alias("header"),
             fields.alias("fields"),
             F.size(fields).alias(FIELD_COUNT),
@@ -210,6 +211,7 @@ def population_compared() -> list[Column]:
 MAPPING_FIELDS = "_fields"
 MAPPING_WIDTH = "_width"
 MAPPING_KEY = "_code"
+MAPPING_HEADER_COPY = "_header_copy"
 
 
 def mapping_from_bronze(df: DataFrame) -> DataFrame:
@@ -217,15 +219,19 @@ def mapping_from_bronze(df: DataFrame) -> DataFrame:
     for each header field, trimmed, as one array (`_fields`) and the header's field count
     (`_width`): files of every shape stage together. `mapping_columns` names the values.
     `_code` is the first value: a BLS mapping file maps a code (`series_id`, `measure_code`...)
-    to its text, one row per code."""
+    to its text, one row per code. `_header_copy` holds for a line whose values are the
+    header's names (two files pasted together): bronze drops the file's own header line only."""
     fields = F.col("fields")
     values = F.transform(F.col("header"), lambda _, i: F.trim(F.try_element_at(fields, i + 1)))
+    # A lambda, not `F.trim`: `transform` would pass a two-parameter function the index too.
+    names = F.transform(F.col("header"), lambda name: F.trim(name))
     return _from_bronze(
         df,
         [
             values.alias(MAPPING_FIELDS),
             F.size(F.col("header")).alias(MAPPING_WIDTH),
             F.trim(F.try_element_at(fields, F.lit(1))).alias(MAPPING_KEY),
+            F.coalesce(values == names, F.lit(False)).alias(MAPPING_HEADER_COPY),
         ],
     )
 
@@ -237,7 +243,7 @@ def mapping_columns(header):
 
     def transform(df: DataFrame) -> DataFrame:
         fields = F.col(MAPPING_FIELDS)
-        own = (MAPPING_FIELDS, MAPPING_WIDTH, MAPPING_KEY)
+        own = (MAPPING_FIELDS, MAPPING_WIDTH, MAPPING_KEY, MAPPING_HEADER_COPY)
         rest = [_column(c) for c in df.columns if c not in own]
         named = [fields[i].alias(name) for i, name in enumerate(names)]
         return df.select(rest[0], *named, *rest[1:])
