@@ -168,6 +168,16 @@ def test_a_population_answer_nested_too_deep_for_python_is_refused_naming_it():
         _population_records(source, b"[" * 100_000)
 
 
+def test_a_population_answer_giving_a_key_twice_is_refused_by_bronze_naming_it():
+    # Stored by something other than the sync (which refuses it): read by `json.loads`, the
+    # last `data` list would replace the first, whose records would never become rows.
+    source = SourceFile("datausa/population.json", "population.json", "0" * 64, "", 0)
+    record = '{"Nation ID": "01000US", "Year": 2013, "Population": 316128839}'
+    body = f'{{"data": [{record}], "data": [{record}]}}'.encode()
+    with pytest.raises(DataFileError, match="the key 'data' is given twice in one object"):
+        _population_records(source, body)
+
+
 def test_a_population_answer_the_sync_accepts_bronze_loads_a_bare_list_too():
     # The sync accepts the records as a bare list as well as under `data`, and stores the
     # answer over the good copy; bronze refused the list (`list indices must be integers`), so

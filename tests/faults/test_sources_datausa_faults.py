@@ -113,6 +113,16 @@ BAD_ANSWERS = {
     "zero population": (_answer(_record(2019, 0.0)), "field 'Population' is 0"),
     "negative population": (_answer(_record(2019, -1.0)), "field 'Population' is -1"),
     "truncated json": (b'{"data": [{"Nation": "United States", "Year": 20', "not JSON"),
+    # Python keeps a repeated key's last value: the first list of records, or the first
+    # population of a record, would be lost unseen.
+    "the records given twice under one key": (
+        _answer(*NEEDED).replace(b'"data": [', b'"data": [], "data": [', 1),
+        "the key 'data' is given twice in one object",
+    ),
+    "a population given twice in one record": (
+        _answer(*NEEDED).replace(b'"Population": ', b'"Population": 1, "Population": ', 1),
+        "the key 'Population' is given twice in one object",
+    ),
 }
 
 

@@ -64,6 +64,7 @@ from quest.medallion.transforms import (
     with_lineage,
 )
 from quest.results import Action, FileResult, LayerResult, TableResult
+from quest.sources.population import unique_keys
 from quest.spark import ensure_schemas
 
 log = logging.getLogger(__name__)
@@ -709,7 +710,9 @@ def _population_records(source: SourceFile, payload_bytes: bytes) -> tuple[str, 
     """
     try:
         payload = payload_bytes.decode("utf-8-sig")
-        answer = json.loads(payload)
+        # A key given twice would lose its first value unseen (the sync refuses such an
+        # answer; a copy stored otherwise is refused here).
+        answer = json.loads(payload, object_pairs_hook=unique_keys)
         records = answer["data"] if isinstance(answer, dict) else answer
         if not isinstance(records, list) or not records:
             raise ValueError("no records: `data` is empty or not a list")

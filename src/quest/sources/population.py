@@ -37,9 +37,25 @@ class PopulationRecord:
     population: int
 
 
+class RepeatedKey(ValueError):
+    """A JSON object that gives one key twice: Python keeps the last value, and the first is
+    lost unseen (`{"data": [...], "data": [...]}` drops a list of records)."""
+
+
+def unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """`object_pairs_hook` for `json.loads`: the object, or `RepeatedKey` naming the key."""
+    found: dict = {}
+    for key, value in pairs:
+        if key in found:
+            raise RepeatedKey(f"the key {key[:40]!r} is given twice in one object")
+        found[key] = value
+    return found
+
+
 def decode_answer(body: bytes, where: str, content_type: str = "") -> object:
-    """The JSON of an answer, refused when it is not JSON, holds NaN or Infinity, or nests
-    deeper than `MAX_DEPTH` (which a population answer never does)."""
+    """The JSON of an answer, refused when it is not JSON, gives a key twice in one object,
+    holds NaN or Infinity, or nests deeper than `MAX_DEPTH` (which a population answer never
+    does)."""
 
     def constant(name: str) -> object:
         raise ValueError(f"{name} is not a number JSON allows")
@@ -52,9 +68,19 @@ def decode_answer(body: bytes, where: str, content_type: str = "") -> object:
         return value
 
     try:
-        payload = json.loads(body.decode("utf-8-sig"), parse_constant=constant, parse_float=number)
+        payload = json.loads(
+            body.decode("utf-8-sig"),
+            parse_constant=constant,
+            parse_float=number,
+            object_pairs_hook=unique_keys,
+        )
     except RecursionError:
         raise SourceError(_deep(where)) from None
+    except RepeatedKey as exc:
+        raise SourceError(
+            f"{where}: the answer is JSON, but {exc}, so one of its values would be lost "
+            "unseen; nothing was stored from it. Rerun later"
+        ) from None
     except (UnicodeDecodeError, ValueError) as exc:
         start = body[:60].decode("utf-8", "replace").strip()
         raise SourceError(
