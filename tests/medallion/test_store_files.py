@@ -108,12 +108,41 @@ def test_a_mapping_file_that_had_rows_and_now_reads_as_prose_is_refused_until_a_
     # would turn null without an error.
     with pytest.raises(DataFileError, match=r"pr.series: first line .* has no tab.*full refresh"):
         _classify(tmp_path / "had", "pr.series", body, had_rows=True)
-    assert _classify(tmp_path / "new", "pr.series", body).kind == FileKind.PROSE
+    if body.startswith("Updated"):  # a new file too: `test_a_table_under_a_title_line_...`
+        with pytest.raises(DataFileError, match="2 of the 2 lines after it hold tabs"):
+            _classify(tmp_path / "new", "pr.series", body)
+    else:
+        assert _classify(tmp_path / "new", "pr.series", body).kind == FileKind.PROSE
     store = LocalStore(tmp_path / "refresh")
     put(store, "bls/pr/pr.series", body)
     (source,) = list_sources(store, "bls/pr/")
     assert classify(store, source, had_rows=True, accept_prose=True).kind == FileKind.PROSE
     assert "pr.series: first line" in caplog.text and "rows are deleted" in caplog.text
+
+
+def test_a_table_under_a_title_line_is_refused_not_recorded_as_prose(tmp_path, caplog):
+    # A new file whose first line has no tab was prose, and every row below it was lost
+    # unseen: a table's header under a title, most lines tab-separated, is refused by name.
+    table = "Productivity codes\r\n\r\ncode\ttext\r\nA\tone\r\nB\ttwo\r\nprose\r\n"
+    with pytest.raises(DataFileError, match=r"pr\.new: first line 'Productivity codes' has no "):
+        _classify(tmp_path / "new", "pr.new", table)
+    # Prose with a tab here and there is prose, as BLS's own (pr.txt, pr.contacts: no tab).
+    prose = "Notes\r\n\tindented once\r\nplain\r\nplain\r\n\tand twice\r\n"
+    assert _classify(tmp_path / "prose", "pr.txt", prose).kind == FileKind.PROSE
+    # The operator's word, a full refresh, records the table as prose, saying so.
+    store = LocalStore(tmp_path / "refresh")
+    put(store, "bls/pr/pr.new", table)
+    (source,) = list_sources(store, "bls/pr/")
+    assert classify(store, source, accept_prose=True).kind == FileKind.PROSE
+    assert "3 of the 4 lines after it hold tabs" in caplog.text
+
+
+def test_a_table_cut_by_the_head_is_judged_on_its_whole_lines(tmp_path):
+    # The head's last line may be cut short: it is not counted either way.
+    rows = "".join(f"C{i}\tcode {i}\n" for i in range(6000))
+    assert len(rows) > 65536
+    with pytest.raises(DataFileError, match="lines after it hold tabs"):
+        _classify(tmp_path, "pr.new", "A title\n" + rows)
 
 
 def test_blank_fields_alone_are_prose_not_a_broken_mapping_file(tmp_path):

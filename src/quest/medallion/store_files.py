@@ -216,6 +216,53 @@ def own_column(names) -> str | None:
     )
 
 
+def _table_below(head: bytes, cut: bool, index: int) -> str:
+    """What shows that a file whose first line (`index`) has no tab holds a table below it: most
+    of the next lines of its head (at least two) hold a tab. BLS's prose (`pr.txt`,
+    `pr.contacts`) has none. "" when nothing does."""
+    text = head.decode("utf-8", "replace")
+    lines = [line for line in EOL.split(text)[index + 1 :] if line.strip(_ASCII_SPACE)]
+    if cut and lines:
+        lines.pop()  # may be cut short
+    tabbed = sum("\t" in line for line in lines)
+    if tabbed >= 2 and tabbed * 2 > len(lines):
+        return f"{tabbed:,} of the {len(lines):,} lines after it hold tabs"
+    return ""
+
+
+def _refuse_prose(
+    source: SourceFile, head: bytes, cut: bool, index: int, had_rows: bool, accept: bool
+) -> None:
+    """Refuse a file whose first line (`index`) has no tab, so that it reads as prose, when it
+    had rows (a line added above its header, or tabs turned into spaces: its rows would be
+    deleted) or when most lines below it hold tabs (a title above a table: its rows would never
+    load), unless `accept` (a full refresh, the operator's word), which is logged."""
+    if had_rows:
+        why = "it had rows when last loaded (a line above its header, or tabs turned into spaces?)"
+        refused = (
+            "it was not loaded and its rows keep their last good version. If the source really "
+            "replaced the table with text, a full refresh accepts it and deletes its rows"
+        )
+        accepted = "the full refresh takes it as prose, and its rows are deleted"
+    else:
+        table = _table_below(head, cut, index)
+        if not table:
+            return
+        why = f"{table} (a title above a table's header?)"
+        refused = (
+            "it was not loaded, so that no row is lost unseen. If it really is prose, a full "
+            "refresh records it as such"
+        )
+        accepted = "the full refresh records it as prose"
+    line = _first_text_line(head.decode("utf-8", "replace"))[1][:120]
+    if not accept:
+        raise DataFileError(
+            f"{source.source_file}: first line {line!r} has no tab, so the file reads as prose, "
+            f"but {why}: {refused}"
+        )
+    log.warning("%s: first line %r has no tab, but %s: %s", source.source_file, line, why, accepted)
+
+
 def _why_refused(head: bytes, cut: bool, had_rows: bool) -> str | None:
     """Why a file that is not a data file and whose head shows no header is refused, or None
     when it is prose (empty, or not UTF-8, with no tab in its first line)."""
@@ -242,7 +289,9 @@ def classify(
     A file that had rows and whose first line now has no tab (a banner above the header, or a
     header whose tabs became spaces) is refused too, unless `accept_prose` (a full refresh, the
     operator's word that the source replaced its table with text): its rows are then deleted.
-    So is a data or mapping file that had rows and now holds its header alone (cut short at the
+    So is a new file whose first line has no tab while most lines below it do (a title above a
+    table: as prose, its rows would be lost unseen). So is a data or mapping file that had rows
+    and now holds its header alone (cut short at the
     source: loaded, it would delete every row of the file, and empty the answers or null the
     best-year view's text, without an error).
 
@@ -275,21 +324,7 @@ def classify(
             return _with(source, FileKind.PROSE, "", "")
         raise DataFileError(f"{exc}; {why}") from None
     if "\t" not in line:
-        if had_rows and not accept_prose:
-            raise DataFileError(
-                f"{source.source_file}: first line {line[:120]!r} has no tab, so the file reads "
-                "as prose, but it had rows when last loaded (a line above its header, or tabs "
-                "turned into spaces?): it was not loaded and its rows keep their last good "
-                "version. If the source really replaced the table with text, a full refresh "
-                "accepts it and deletes its rows"
-            )
-        if had_rows:
-            log.warning(
-                "%s: first line %r has no tab: the full refresh takes it as prose, and its "
-                "rows are deleted",
-                source.source_file,
-                line[:120],
-            )
+        _refuse_prose(source, head, cut, index, had_rows=had_rows, accept=accept_prose)
         return _with(source, FileKind.PROSE, "", "")
     names = [name.strip() for name in line.split("\t")]
     if "" in names or len({n.lower() for n in names}) != len(names):
