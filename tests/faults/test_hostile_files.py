@@ -173,9 +173,13 @@ def test_a_population_answer_giving_a_key_twice_is_refused_by_bronze_naming_it()
     # last `data` list would replace the first, whose records would never become rows.
     source = SourceFile("datausa/population.json", "population.json", "0" * 64, "", 0)
     record = '{"Nation ID": "01000US", "Year": 2013, "Population": 316128839}'
-    body = f'{{"data": [{record}], "data": [{record}]}}'.encode()
+    other = record.replace("2013", "2014")
+    body = f'{{"data": [{record}], "data": [{other}]}}'.encode()
     with pytest.raises(DataFileError, match="the key 'data' is given twice in one object"):
         _population_records(source, body)
+    # The same key with the same value loses nothing.
+    _, records = _population_records(source, f'{{"data": [{record}], "data": [{record}]}}'.encode())
+    assert records == [json.loads(record)]
 
 
 def test_a_population_answer_the_sync_accepts_bronze_loads_a_bare_list_too():

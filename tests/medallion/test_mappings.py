@@ -421,11 +421,19 @@ def test_a_copy_of_a_mapping_header_further_down_is_quarantined_not_dropped(
     store = LocalStore(settings.store_uri)
     second = PERIOD.replace("Q01", "Q03").replace("Q02", "Q04")
     put(store, "bls/pr/pr.period", "\r\n" + PERIOD + second)
+    # A second file of the same commit (the files' rows are one union in one task): its own
+    # header, on its first line, is dropped, and its rows alone load.
+    put(store, "bls/pr/pr.footnote", "footnote_code\tfootnote_text\nP\tpreliminary\nR\trevised\n")
 
     bronze = load_bronze(spark, settings, store)
     silver = load_silver(spark, settings)
 
-    assert {f.source_file: f.rows_written for f in bronze.files} == {"pr.period": 5}
+    assert {f.source_file: f.rows_written for f in bronze.files} == {
+        "pr.footnote": 2,
+        "pr.period": 5,
+    }
+    footnote = spark.table(settings.table("silver", "pr_footnote"))
+    assert sorted(r["footnote_code"] for r in footnote.collect()) == ["P", "R"]
     [done] = [f for f in silver.files if f.source_file == "pr.period"]
     assert (done.rows_in, done.rows_written, done.rows_quarantined) == (5, 4, 1)
     quarantine = spark.table(settings.table("silver", "quarantine")).collect()
@@ -448,3 +456,24 @@ def test_a_mapping_file_whose_header_moved_after_it_was_classified_is_refused(sp
     load = SimpleNamespace(spark=spark, store=store)
     with pytest.raises(DataFileError, match=r"pr\.period: line 1 is no longer the header"):
         bronze_module._mapping_lines(load, source)
+
+
+def test_a_new_table_under_a_title_is_refused_and_an_edit_of_known_prose_is_not(spark, settings):
+    # As prose, a new file's rows would never load: refused by name, the others loaded. A file
+    # bronze already records as prose (pr.txt) stays prose whatever an edit puts in it.
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.txt", "Productivity\r\nprose\r\n")
+    put(store, "bls/pr/pr.period", PERIOD)
+    load_bronze(spark, settings, store)
+    titled = "A title\r\ncode\ttext\r\nA\tone\r\nB\ttwo\r\n"
+    put(store, "bls/pr/pr.txt", titled)
+    put(store, "bls/pr/pr.new", titled)
+    with pytest.raises(DataFileError, match=r"pr\.new: first line 'A title' has no tab") as raised:
+        load_bronze(spark, settings, store)
+    done = {f.source_file: f for f in raised.value.result.files}
+    assert not done["pr.txt"].error and done["pr.new"].error
+    manifest = spark.table(settings.table("bronze", BRONZE_MANIFEST)).collect()
+    assert {r["source_file"]: r["kind"] for r in manifest} == {
+        "pr.txt": "prose",
+        "pr.period": "mapping",
+    }

@@ -21,11 +21,13 @@ from tests.medallion.helpers import put
 from tests.stores import ShortReads
 
 
-def _classify(tmp_path, name: str, body: bytes | str, had_rows: bool = False) -> SourceFile:
+def _classify(
+    tmp_path, name: str, body: bytes | str, had_rows: bool = False, new: bool = False
+) -> SourceFile:
     store = LocalStore(tmp_path / name)
     put(store, f"bls/pr/{name}", body)
     (source,) = list_sources(store, "bls/pr/")
-    return classify(store, source, had_rows)
+    return classify(store, source, had_rows, new=new)
 
 
 def test_padded_data_header_is_accepted_and_kept_as_is(tmp_path):
@@ -108,11 +110,12 @@ def test_a_mapping_file_that_had_rows_and_now_reads_as_prose_is_refused_until_a_
     # would turn null without an error.
     with pytest.raises(DataFileError, match=r"pr.series: first line .* has no tab.*full refresh"):
         _classify(tmp_path / "had", "pr.series", body, had_rows=True)
-    if body.startswith("Updated"):  # a new file too: `test_a_table_under_a_title_line_...`
+    assert _classify(tmp_path / "prose", "pr.series", body).kind == FileKind.PROSE
+    if body.startswith("Updated"):  # a new file: `test_a_table_under_a_title_line_...`
         with pytest.raises(DataFileError, match="2 of the 2 lines after it hold tabs"):
-            _classify(tmp_path / "new", "pr.series", body)
+            _classify(tmp_path / "new", "pr.series", body, new=True)
     else:
-        assert _classify(tmp_path / "new", "pr.series", body).kind == FileKind.PROSE
+        assert _classify(tmp_path / "new", "pr.series", body, new=True).kind == FileKind.PROSE
     store = LocalStore(tmp_path / "refresh")
     put(store, "bls/pr/pr.series", body)
     (source,) = list_sources(store, "bls/pr/")
@@ -125,24 +128,38 @@ def test_a_table_under_a_title_line_is_refused_not_recorded_as_prose(tmp_path, c
     # unseen: a table's header under a title, most lines tab-separated, is refused by name.
     table = "Productivity codes\r\n\r\ncode\ttext\r\nA\tone\r\nB\ttwo\r\nprose\r\n"
     with pytest.raises(DataFileError, match=r"pr\.new: first line 'Productivity codes' has no "):
-        _classify(tmp_path / "new", "pr.new", table)
+        _classify(tmp_path / "new", "pr.new", table, new=True)
     # Prose with a tab here and there is prose, as BLS's own (pr.txt, pr.contacts: no tab).
     prose = "Notes\r\n\tindented once\r\nplain\r\nplain\r\n\tand twice\r\n"
-    assert _classify(tmp_path / "prose", "pr.txt", prose).kind == FileKind.PROSE
+    assert _classify(tmp_path / "prose", "pr.txt", prose, new=True).kind == FileKind.PROSE
+    # A file bronze knows as prose (its entry says so) is not judged again: an edit of pr.txt
+    # that turns its spaces into tabs never stops a load.
+    assert _classify(tmp_path / "known", "pr.txt", table).kind == FileKind.PROSE
     # The operator's word, a full refresh, records the table as prose, saying so.
     store = LocalStore(tmp_path / "refresh")
     put(store, "bls/pr/pr.new", table)
     (source,) = list_sources(store, "bls/pr/")
-    assert classify(store, source, accept_prose=True).kind == FileKind.PROSE
+    assert classify(store, source, accept_prose=True, new=True).kind == FileKind.PROSE
     assert "3 of the 4 lines after it hold tabs" in caplog.text
 
 
 def test_a_table_cut_by_the_head_is_judged_on_its_whole_lines(tmp_path):
-    # The head's last line may be cut short: it is not counted either way.
+    # The head's last line, cut short by the 64 KiB read, is not counted: here it holds a tab
+    # and would make 3 of 5 lines tabbed; of the 4 whole lines, 2 are.
+    body = "T\na\tb\nc\td\np\nq\nx\t" + "y" * 70000 + "\n"
+    assert _classify(tmp_path / "cut", "pr.new", body, new=True).kind == FileKind.PROSE
     rows = "".join(f"C{i}\tcode {i}\n" for i in range(6000))
     assert len(rows) > 65536
     with pytest.raises(DataFileError, match="lines after it hold tabs"):
-        _classify(tmp_path, "pr.new", "A title\n" + rows)
+        _classify(tmp_path / "table", "pr.new", "A title\n" + rows, new=True)
+
+
+def test_a_mapping_header_longer_than_the_head_is_refused_as_such(tmp_path):
+    # Bronze drops the header by its line: one cut by the 64 KiB read was taken whole, and the
+    # load then said, every run, that the file had changed while it was read.
+    body = b"a\t" + b"b" * 70000 + b"\nx\ty\n"
+    with pytest.raises(DataFileError, match="pr.wide: its first line runs past the first 65,536"):
+        _classify(tmp_path, "pr.wide", body)
 
 
 def test_blank_fields_alone_are_prose_not_a_broken_mapping_file(tmp_path):

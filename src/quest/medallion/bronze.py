@@ -354,7 +354,9 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
             sources.append(
                 source
                 if source.kind == FileKind.POPULATION
-                else classify(load.store, source, had_rows, load.settings.full_refresh)
+                else classify(
+                    load.store, source, had_rows, load.settings.full_refresh, new=not entry
+                )
             )
         except DataFileError as exc:
             done[source.source_file] = _failed(source, exc)

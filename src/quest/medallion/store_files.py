@@ -231,12 +231,20 @@ def _table_below(head: bytes, cut: bool, index: int) -> str:
 
 
 def _refuse_prose(
-    source: SourceFile, head: bytes, cut: bool, index: int, had_rows: bool, accept: bool
+    source: SourceFile,
+    head: bytes,
+    cut: bool,
+    index: int,
+    *,
+    had_rows: bool,
+    new: bool,
+    accept: bool,
 ) -> None:
     """Refuse a file whose first line (`index`) has no tab, so that it reads as prose, when it
     had rows (a line added above its header, or tabs turned into spaces: its rows would be
-    deleted) or when most lines below it hold tabs (a title above a table: its rows would never
-    load), unless `accept` (a full refresh, the operator's word), which is logged."""
+    deleted) or when it is `new` and most lines below it hold tabs (a title above a table: its
+    rows would never load), unless `accept` (a full refresh, the operator's word), which is
+    logged and recorded: a file known as prose is not judged again."""
     if had_rows:
         why = "it had rows when last loaded (a line above its header, or tabs turned into spaces?)"
         refused = (
@@ -245,7 +253,7 @@ def _refuse_prose(
         )
         accepted = "the full refresh takes it as prose, and its rows are deleted"
     else:
-        table = _table_below(head, cut, index)
+        table = _table_below(head, cut, index) if new else ""
         if not table:
             return
         why = f"{table} (a title above a table's header?)"
@@ -280,7 +288,11 @@ def _why_refused(head: bytes, cut: bool, had_rows: bool) -> str | None:
 
 
 def classify(
-    store, source: SourceFile, had_rows: bool = False, accept_prose: bool = False
+    store,
+    source: SourceFile,
+    had_rows: bool = False,
+    accept_prose: bool = False,
+    new: bool = False,
 ) -> SourceFile:
     """Read the head of `source` and say what it is: data, mapping or prose.
 
@@ -289,8 +301,9 @@ def classify(
     A file that had rows and whose first line now has no tab (a banner above the header, or a
     header whose tabs became spaces) is refused too, unless `accept_prose` (a full refresh, the
     operator's word that the source replaced its table with text): its rows are then deleted.
-    So is a new file whose first line has no tab while most lines below it do (a title above a
-    table: as prose, its rows would be lost unseen). So is a data or mapping file that had rows
+    So is a `new` file (one bronze has no entry of) whose first line has no tab while most lines
+    below it do (a title above a table: as prose, its rows would be lost unseen); a file bronze
+    knows as prose is prose, so an edit of `pr.txt` never stops a load. So is a data or mapping file that had rows
     and now holds its header alone (cut short at the
     source: loaded, it would delete every row of the file, and empty the answers or null the
     best-year view's text, without an error).
@@ -324,8 +337,13 @@ def classify(
             return _with(source, FileKind.PROSE, "", "")
         raise DataFileError(f"{exc}; {why}") from None
     if "\t" not in line:
-        _refuse_prose(source, head, cut, index, had_rows=had_rows, accept=accept_prose)
+        _refuse_prose(source, head, cut, index, had_rows=had_rows, new=new, accept=accept_prose)
         return _with(source, FileKind.PROSE, "", "")
+    if cut and len(EOL.split(head.decode("utf-8", "replace"))) == index + 1:
+        raise DataFileError(
+            f"{source.source_file}: its first line runs past the first {len(head):,} bytes, "
+            "longer than any table's header; it was not loaded"
+        )
     names = [name.strip() for name in line.split("\t")]
     if "" in names or len({n.lower() for n in names}) != len(names):
         raise DataFileError(

@@ -38,16 +38,17 @@ class PopulationRecord:
 
 
 class RepeatedKey(ValueError):
-    """A JSON object that gives one key twice: Python keeps the last value, and the first is
+    """A JSON object that gives one key two values: Python keeps the last, and the first is
     lost unseen (`{"data": [...], "data": [...]}` drops a list of records)."""
 
 
 def unique_keys(pairs: list[tuple[str, object]]) -> dict:
-    """`object_pairs_hook` for `json.loads`: the object, or `RepeatedKey` naming the key."""
+    """`object_pairs_hook` for `json.loads`: the object, or `RepeatedKey` naming a key given
+    twice with different values (a key repeated with its value loses nothing)."""
     found: dict = {}
     for key, value in pairs:
-        if key in found:
-            raise RepeatedKey(f"the key {key[:40]!r} is given twice in one object")
+        if key in found and found[key] != value:
+            raise RepeatedKey(f"the key {key[:40]!r} is given twice in one object, differently")
         found[key] = value
     return found
 
