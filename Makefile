@@ -30,7 +30,6 @@ help:
 # .venv is built (again) when its Python does not run (none yet, or a pyenv version since
 # removed), or when `make PYTHON=...` names another Python version than its own.
 VERSION_OF := import sys; print("%d.%d" % sys.version_info[:2])
-RELEASE_OF := import sys; print("%d.%d.%d" % sys.version_info[:3])
 VENV_VERSION := $(shell $(BIN)/python -c '$(VERSION_OF)' 2>/dev/null)
 override REBUILD :=
 ifeq ($(VENV_VERSION),)
@@ -47,7 +46,7 @@ ifeq ($(REBUILD),yes)
 # half-built is removed, not kept.
 $(VENV_MARK): FORCE
 	@test -n "$(PYTHON)" || { echo 'make: no Python 3.12 to build .venv with; with 3.11: make PYTHON=python3.11 ...'; exit 1; }
-	@case "$$($(PYTHON) -c '$(RELEASE_OF)' 2>/dev/null)" in 3.11.[0-3]) echo 'make: PYTHON=$(PYTHON) is a 3.11 before 3.11.4, whose tarfile make deploy cannot use; .venv is left as it is'; exit 1;; 3.11.*|3.12.*) ;; *) echo 'make: PYTHON=$(PYTHON) is not Python 3.11 or 3.12, the versions quest supports (3.12 is Databricks Runtime 19'"'"'s); .venv is left as it is'; exit 1;; esac
+	@case "$$($(PYTHON) -c '$(VERSION_OF)' 2>/dev/null)" in 3.11|3.12) ;; *) echo 'make: PYTHON=$(PYTHON) is not Python 3.11 or 3.12, the versions quest supports (3.12 is Databricks Runtime 19'"'"'s); .venv is left as it is'; exit 1;; esac
 	@$(PYTHON) -c 'import venv, ensurepip' || { echo 'make: PYTHON=$(PYTHON) cannot build a virtual env with pip (on Debian: apt install python3.X-venv); .venv is left as it is'; exit 1; }
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }

@@ -137,7 +137,7 @@ def test_runtime_dependencies_are_ranges_the_runtime_19_versions_satisfy():
     # The JVM-free history writer serves a local quiet day only: a cluster writes with Spark.
     assert "deltalake" not in requirements
     assert {Requirement(r).name for r in project["optional-dependencies"]["local"]} == {"deltalake"}
-    assert project["requires-python"] == ">=3.11.4,<3.13"
+    assert project["requires-python"] == ">=3.11,<3.13"
 
 
 @pytest.mark.skipif(

@@ -212,8 +212,26 @@ def export_commit(repo: Path, commit: str, dest: Path) -> Path:
         check=True,
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(dest, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+        else:
+            # Python 3.11 before 3.11.4 (Debian 12's 3.11.2) has no extraction filters: the
+            # archive is git's own of a commit, and holds folders and files only, each checked.
+            tar.extractall(dest, members=_plain_members(tar))
     return dest
+
+
+def _plain_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    """Every member of `tar`, refused (ConfigError) unless a folder or a regular file under a
+    relative path without `..` (the project holds no links): what `filter="data"` would allow."""
+    for member in tar.getmembers():
+        parts = Path(member.name).parts
+        if not (member.isdir() or member.isfile()) or member.name.startswith("/") or ".." in parts:
+            raise ConfigError(
+                f"the commit's archive holds {member.name!r}, which is not a plain file or "
+                "folder under the project: not extracted"
+            )
+    return tar.getmembers()
 
 
 def build_wheel(source: Path, version: str, out_dir: Path) -> Path:
