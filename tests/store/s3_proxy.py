@@ -1,8 +1,9 @@
-"""A small HTTP proxy in front of moto's S3 server that makes chosen PUTs fail.
+"""A small HTTP proxy in front of moto's S3 server that makes chosen PUTs and GETs fail.
 
 S3 clients talk to it as their endpoint; it forwards every request to moto unchanged, except
 PUTs whose path contains a planned marker: those answer 500 (an S3 InternalError) or hang and
-drop the connection, for the next N matching requests.
+drop the connection, and GETs whose path contains one: those send half the body under the whole
+body's `Content-Length` and drop the connection, for the next N matching requests.
 """
 
 from __future__ import annotations
@@ -70,7 +71,11 @@ class _Handler(BaseHTTPRequestHandler):
             length = answer.getheader("Content-Length") if self.command == "HEAD" else None
             self.send_header("Content-Length", length or str(len(data)))
             self.end_headers()
-            if self.command != "HEAD":
+            if fault == "cut":
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+            elif self.command != "HEAD":
                 self.wfile.write(data)
         finally:
             upstream.close()
@@ -93,8 +98,8 @@ class _ProxyServer(ThreadingHTTPServer):
     def take(self, method: str, path: str) -> str | None:
         with self._lock:
             for entry in self._plan:
-                kind, marker, left = entry
-                if method == "PUT" and marker in path and left > 0:
+                kind, marker, left, planned = entry
+                if method == planned and marker in path and left > 0:
                     entry[2] -= 1
                     self.failed.append(f"{kind} {path}")
                     return kind
@@ -123,7 +128,13 @@ class FaultyS3Proxy:
         """Make the next `times` PUTs whose path contains `marker` answer 500 or hang."""
         self._server.hang_seconds = hang_seconds
         with self._server._lock:
-            self._server._plan.append([kind, marker, times])
+            self._server._plan.append([kind, marker, times, "PUT"])
+
+    def cut_gets(self, marker: str, times: int = 1) -> None:
+        """Make the next `times` GETs whose path contains `marker` stop half-way through the
+        body, the connection dropped (its headers promised the whole)."""
+        with self._server._lock:
+            self._server._plan.append(["cut", marker, times, "GET"])
 
     def clear(self) -> None:
         with self._server._lock:

@@ -167,3 +167,51 @@ def test_a_lost_s3_lock_stops_every_later_write(moto_endpoint):
             with pytest.raises(LockError, match="lost the sync-bls lock .* not changed"):
                 write()
     assert stored_bytes(store) == {"bls/pr/a": b"a"}
+
+
+def test_an_expired_s3_lock_deleted_before_its_takeover_is_taken_not_an_error(
+    moto_endpoint, monkeypatch
+):
+    # The dead holder's lock is read expired, then removed (its holder's late release, or a
+    # cleanup) before the takeover's put `If-Match` its ETag: S3 answers 404, which was a
+    # StoreError failing the sync although the lock was free.
+    store = make_s3_store(moto_endpoint, lock_ttl=60)
+    key = store._full(".quest-locks/sync-bls.lock")
+    dead = {"owner": "crashed-host:1234", "expires": time.time() - 1}
+    store.client.put_object(Bucket=store.bucket, Key=key, Body=json.dumps(dead).encode())
+    real, deleted = store.client.put_object, []
+
+    def put_object(**kwargs):
+        if "IfMatch" in kwargs and not deleted:  # the takeover, not a later renewal
+            deleted.append(store.client.delete_object(Bucket=store.bucket, Key=key))
+        return real(**kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", put_object)
+    with store.lock("sync-bls") as lock:
+        assert (
+            json.loads(store.client.get_object(Bucket=store.bucket, Key=key)["Body"].read())[
+                "owner"
+            ]
+            == lock.owner
+        )
+
+
+def test_an_s3_lock_whose_object_is_deleted_while_held_is_lost_at_its_next_renewal(
+    moto_endpoint,
+):
+    # The renewal's put `If-Match` met no object (404): an error the renewer swallowed, so the
+    # loss was seen only at the lock's deadline, while another run could already hold it.
+    store = make_s3_store(moto_endpoint, lock_ttl=60)
+    with store.lock("sync-bls") as lock:
+        store.client.delete_object(Bucket=store.bucket, Key=lock.key)
+        assert lock._put(IfMatch=lock._etag) is False
+        assert lock._holder() is None
+    store = make_s3_store(moto_endpoint, lock_ttl=0.8)
+    with store.lock("sync-bls") as lock:
+        store.client.delete_object(Bucket=store.bucket, Key=lock.key)
+        time.sleep(0.45)  # past one renewal (every 0.2 s), before the deadline (0.6 s)
+        assert store.lost_lock and "its object was deleted while this run held it" in (
+            store.lost_lock
+        )
+        with pytest.raises(LockError, match="its object was deleted"):
+            store.put_bytes("bls/pr/a", b"a", {})

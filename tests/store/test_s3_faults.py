@@ -10,6 +10,7 @@ import pytest
 from quest.errors import StoreError
 from quest.mirror.server import MirrorServer
 from quest.sources.bls import sync_bls
+from quest.store.base import hash_object
 from tests.sources.support import (
     PREFIX,
     Source,
@@ -87,3 +88,23 @@ def test_a_multipart_upload_failing_part_way_leaves_the_previous_object(world, t
     with store.open("blob") as handle:
         assert handle.read() == b"previous"
     assert leftovers(store) == []
+
+
+def test_a_read_cut_part_way_is_a_store_error_naming_the_object(world):
+    # botocore retries a request, never a body being read: a connection dropped half-way
+    # through a GET raised urllib3's or botocore's own error, which quest took for a bug.
+    source, proxy, store, settings = world
+    body = b"x" * 200_000
+    store.put_bytes("bls/pr/pr.cut", body, {})
+    proxy.cut_gets("pr.cut", times=100)
+    with (
+        pytest.raises(StoreError, match=r"reading s3://.*bls/pr/pr\.cut failed"),
+        store.open("bls/pr/pr.cut") as handle,
+    ):
+        handle.read()
+    with pytest.raises(StoreError, match=r"bls/pr/pr\.cut failed"):
+        hash_object(store, "bls/pr/pr.cut")
+    proxy.clear()
+    with store.open("bls/pr/pr.cut") as handle:
+        assert handle.read(10) == b"x" * 10
+        assert handle.read() == body[10:]

@@ -3,7 +3,8 @@
 S3 already gives the all-or-nothing write the store promises: an object (even a multipart one)
 appears only when its upload completes. Uploads carry a SHA256 checksum, so S3 rejects bytes
 corrupted in transit; because a multipart ETag is not an MD5, our own sha256/md5 travel as user
-metadata. Transient failures (500s, throttling, timeouts) are retried by botocore.
+metadata. Transient failures (500s, throttling, timeouts) are retried by botocore, up to the
+response's headers: a body cut while it is read is a `StoreError` naming the object.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -25,6 +27,7 @@ import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from urllib3.exceptions import HTTPError
 
 from quest.errors import ConfigError, LockError, StoreError
 from quest.redaction import hide_userinfo
@@ -35,6 +38,9 @@ log = logging.getLogger(__name__)
 LOCK_DIR = ".quest-locks/"
 _PART = 16 << 20
 _CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+# What S3 answers a put `If-Match` an object that is no longer there: to the lock, a conflict
+# like the others (the object it expected is gone), never an error.
+_GONE = ("404", "NoSuchKey")
 MAX_KEY_BYTES = 1024  # S3's limit on a whole key
 _HEADS_AT_ONCE = 8
 
@@ -283,7 +289,8 @@ class S3Store:
 
     def open(self, key: str) -> BinaryIO:
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"]
+            body = self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"]
+            return _Body(body, lambda exc: self._fail("reading", key, exc, kept=False))
         except ClientError as exc:
             if _code(exc) in ("404", "NoSuchKey"):
                 raise StoreError(f"{key}: no such object in {self.uri}") from None
@@ -304,6 +311,35 @@ class S3Store:
     def lock(self, name: str, timeout: float = 0.0):
         """An exclusive lock held as the object `.quest-locks/<name>.lock` (see `S3Lock`)."""
         return S3Lock(self, name, timeout)
+
+
+class _Body(io.RawIOBase):
+    """botocore's streaming body, whose failures while it is read become a `StoreError` naming
+    the object: botocore retries a request, never a body already being read, and a connection
+    cut part-way raised urllib3's or botocore's own error, which quest took for a bug."""
+
+    def __init__(self, body, fail) -> None:
+        super().__init__()
+        self._body, self._fail = body, fail
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return self._body.read(None if size is None or size < 0 else size)
+        except (BotoCoreError, HTTPError, OSError) as exc:
+            raise self._fail(exc) from None
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
 
 
 def _lease_clock() -> float:
@@ -339,7 +375,7 @@ class S3Lock:
                 Bucket=self.store.bucket, Key=self.key, Body=self._body(), **condition
             )
         except ClientError as exc:
-            if _code(exc) in _CONFLICT:
+            if _code(exc) in _CONFLICT or ("IfMatch" in condition and _code(exc) in _GONE):
                 return False
             raise self.store._fail(f"taking the {self.name} lock on", "", exc, kept=False) from None
         except BotoCoreError as exc:
@@ -359,7 +395,7 @@ class S3Lock:
             answer = self.store.client.get_object(Bucket=self.store.bucket, Key=self.key)
             body = read_up_to(answer["Body"], 4096)
         except ClientError as exc:
-            if _code(exc) in ("404", "NoSuchKey"):
+            if _code(exc) in _GONE:
                 return None
             raise self.store._fail(
                 f"reading the {self.name} lock on", "", exc, kept=False
@@ -387,13 +423,15 @@ class S3Lock:
 
     def _acquire(self) -> None:
         deadline = time.monotonic() + self.timeout
+        races = 0
         while True:
             if self._put(IfNoneMatch="*"):
                 return
             holder = self._holder()
             if self._ours(holder):
                 return
-            if holder is not None and holder[1] < time.time() and self._put(IfMatch=holder[2]):
+            expired = holder is not None and holder[1] < time.time()
+            if expired and self._put(IfMatch=holder[2]):
                 log.warning(
                     "took over the %s lock on %s from %s, whose lock had expired",
                     self.name,
@@ -401,6 +439,11 @@ class S3Lock:
                     holder[0],
                 )
                 return
+            # The lock was released (or taken over by another) between two of our requests:
+            # asked again at once, a few times, whatever the timeout.
+            if (holder is None or expired) and races < 3:
+                races += 1
+                continue
             if time.monotonic() >= deadline:
                 who = holder[0] if holder else "another run"
                 raise LockError(
@@ -412,11 +455,17 @@ class S3Lock:
     def _renew(self) -> None:
         while not self._stop.wait(self.store.lock_ttl / 4):
             with contextlib.suppress(ClientError, BotoCoreError, StoreError):
-                if not self._put(IfMatch=self._etag) and not self._ours(self._holder()):
-                    self.store.lost_lock = (
-                        f"lost the {self.name} lock on {self.store.uri}: it was not renewed "
-                        f"within its {self.store.lock_ttl:g} s and another run took it over"
+                if self._put(IfMatch=self._etag):
+                    continue
+                holder = self._holder()
+                if not self._ours(holder):
+                    why = (
+                        f"it was not renewed within its {self.store.lock_ttl:g} s and another "
+                        "run took it over"
+                        if holder
+                        else "its object was deleted while this run held it"
                     )
+                    self.store.lost_lock = f"lost the {self.name} lock on {self.store.uri}: {why}"
                     log.error("%s", self.store.lost_lock)
                     return
 
