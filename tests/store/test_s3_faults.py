@@ -108,3 +108,34 @@ def test_a_read_cut_part_way_is_a_store_error_naming_the_object(world):
     with store.open("bls/pr/pr.cut") as handle:
         assert handle.read(10) == b"x" * 10
         assert handle.read() == body[10:]
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "NoSuchBucket"])
+def test_cleaning_unfinished_uploads_without_the_grant_warns_and_the_sync_goes_on(
+    tmp_path, moto_endpoint, monkeypatch, caplog, code
+):
+    # A least-privilege identity (Get/Put/Delete/List) lacks s3:ListBucketMultipartUploads:
+    # every sync failed on this housekeeping before it wrote a file. Other errors still stop it.
+    from botocore.exceptions import ClientError
+
+    source = Source(tmp_path / "source")
+    for name, data in sample_files(2).items():
+        source.write(name, data)
+    store = make_s3_store(moto_endpoint)
+    paginator = store.client.get_paginator
+
+    def denied(name):
+        if name != "list_multipart_uploads":
+            return paginator(name)
+        raise ClientError({"Error": {"Code": code, "Message": "denied"}}, "ListMultipartUploads")
+
+    monkeypatch.setattr(store.client, "get_paginator", denied)
+    with MirrorServer(source.root) as mirror:
+        settings = fast_settings(tmp_path / "home", store, mirror)
+        if code != "AccessDenied":
+            with pytest.raises(StoreError, match="cleaning unfinished uploads under"):
+                sync_bls(settings, store=store)
+            return
+        sync_bls(settings, store=store)
+    assert_mirrored(store, source)
+    assert "s3:ListBucketMultipartUploads" in caplog.text and "lifecycle rule" in caplog.text

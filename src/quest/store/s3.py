@@ -184,7 +184,21 @@ class S3Store:
                         Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                     )
                     aborted += 1
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            if _code(exc) != "AccessDenied":
+                raise self._fail(
+                    "cleaning unfinished uploads under", prefix, exc, kept=False
+                ) from None
+            # Housekeeping: an identity granted what the sync needs but not this goes on.
+            log.warning(
+                "cannot abort the unfinished uploads under %s%s (AccessDenied: the identity "
+                "lacks s3:ListBucketMultipartUploads or s3:AbortMultipartUpload), so parts a "
+                "killed run left stay billed; grant them, or give the bucket a lifecycle rule "
+                "that aborts incomplete multipart uploads (docs/deploy.md)",
+                self.uri,
+                prefix,
+            )
+        except BotoCoreError as exc:
             raise self._fail("cleaning unfinished uploads under", prefix, exc, kept=False) from None
         return aborted
 
