@@ -124,6 +124,18 @@ def test_a_run_for_a_workspace_environment_is_refused_before_any_task(tmp_path, 
     assert record.exit_code == 0  # no notebook task: nothing to refuse
 
 
+def test_notebook_tasks_on_an_s3_store_are_refused_off_databricks_before_any_task(tmp_path):
+    # Bronze reads the stored files with Spark, which has no S3 file system locally: the syncs
+    # wrote the bucket, then bronze failed with Java's UnsupportedFileSystemException.
+    settings = runner_settings(tmp_path).with_overrides(store="s3://some-bucket/republish")
+    with pytest.raises(ConfigError, match=r"cannot read QUEST_STORE=s3://some-bucket/republish"):
+        run_workflow(settings, out=lambda _: None)
+    assert not (tmp_path / "runs").exists()
+    behave = Behaviour()
+    record = run_workflow(settings, workflow=fake_workflow(behave), out=lambda _: None)
+    assert record.exit_code == 0  # no notebook task: nothing to refuse
+
+
 @pytest.mark.parametrize(
     ("override", "named"),
     [

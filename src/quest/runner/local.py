@@ -31,6 +31,7 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 import networkx as nx
 
@@ -193,15 +194,8 @@ def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
     if "store" in params:
         validate_store_layout(settings)
     notebooks = any(_is_notebook(wf.tasks[n]) for n in selected)
-    if notebooks and settings.catalog not in ("", LOCAL_CATALOG) and not on_databricks():
-        # QUEST_ENV=dev or prod on a laptop: the syncs would write the shared store, then bronze
-        # fail on a catalog no local Spark has.
-        raise ConfigError(
-            f"the notebook tasks would write the Unity Catalog catalog {settings.catalog!r} "
-            f"(QUEST_ENV={settings.env} or QUEST_CATALOG), which the local Spark does not have: "
-            "they run on Databricks (make deploy). Unset QUEST_ENV and QUEST_CATALOG to run "
-            "locally, or sync alone with --only bls_sync datausa_sync"
-        )
+    if notebooks and not on_databricks():
+        _refuse_workspace_only(settings)
     if notebooks and spark is None:
         # The session a notebook task would start: a master or heap it would refuse.
         from quest.spark import driver_memory, spark_master
@@ -214,6 +208,28 @@ def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
         check = getattr(store, "check", None)
         if check is not None:
             check(write="store" in params)
+
+
+def _refuse_workspace_only(settings: Settings) -> None:
+    """Refuse, off Databricks, notebook tasks set up for a workspace: the syncs would write the
+    shared store first, then bronze fail."""
+    if settings.catalog not in ("", LOCAL_CATALOG):
+        # QUEST_ENV=dev or prod on a laptop: a catalog no local Spark has.
+        raise ConfigError(
+            f"the notebook tasks would write the Unity Catalog catalog {settings.catalog!r} "
+            f"(QUEST_ENV={settings.env} or QUEST_CATALOG), which the local Spark does not have: "
+            "they run on Databricks (make deploy). Unset QUEST_ENV and QUEST_CATALOG to run "
+            "locally, or sync alone with --only bls_sync datausa_sync"
+        )
+    if urlparse(settings.store_uri).scheme in ("s3", "s3a"):
+        # Bronze reads the stored files with Spark, and the local Spark has no S3 file system
+        # (Databricks' has).
+        raise ConfigError(
+            f"the notebook tasks read the store with Spark, and the local Spark cannot read "
+            f"QUEST_STORE={settings.store_uri} (it has no S3 file system; Databricks' Spark "
+            "does): run them on Databricks (make deploy), or sync alone with --only bls_sync "
+            "datausa_sync"
+        )
 
 
 def _cancel_spark_jobs() -> None:
