@@ -179,7 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace):
     names = ("store", "home", "contact", "bls_url", "datausa_url", "full_refresh")
-    settings = load_settings().with_overrides(**{n: getattr(args, n, None) for n in names})
+    given = {n: getattr(args, n, None) for n in names}
+    # A blank option is no option (`--store "$UNSET"`): the variable or the default stands,
+    # as for a blank QUEST_STORE; a folder's surrounding spaces are no part of it.
+    given = {
+        n: v.strip() if isinstance(v, str) else v
+        for n, v in given.items()
+        if not (isinstance(v, str) and not v.strip())
+    }
+    settings = load_settings().with_overrides(**given)
     _no_file_in_the_way(settings.home, "QUEST_HOME (or --home)")
     return settings
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from quest.errors import ConfigError
-from quest.store.base import folder_of
+from quest.store.base import folder_of, key_segments
 
 BLS_URL = "https://download.bls.gov/pub/time.series/pr/"
 DATAUSA_URL = (
@@ -111,9 +111,12 @@ class Settings:
         if "home" in given and not str(given["home"]).strip():
             del given["home"]
         if "home" in given:
-            given["home"] = Path(str(given["home"])).expanduser().resolve()
+            given["home"] = Path(str(given["home"]).strip()).expanduser().resolve()
         return replace(self, **given)
 
+
+# The local session's own catalog: a three-part name in it resolves here (the tests use it).
+LOCAL_CATALOG = "spark_catalog"
 
 # Per-environment defaults; the environment variables below override them.
 _DEFAULTS: dict[str, dict[str, object]] = {
@@ -295,6 +298,13 @@ def smtp_url_problem(url: str) -> str | None:
     return None
 
 
+# Settings (by type, or by name) whose blank value is no setting.
+_BLANK_IS_UNSET = frozenset(
+    {"int", "float", "Path", "store", "bls_url", "datausa_url", "bls_prefix", "datausa_key"}
+    | {"current_file", "report_series", "report_period"}
+)
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Build the settings from the environment's defaults and the `QUEST_*` variables.
 
@@ -309,11 +319,21 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         )
     values: dict[str, object] = dict(_DEFAULTS[env])
     for var, attr in ENV_VARS.items():
-        # An empty folder setting is no setting (a Path of "" would be the current directory).
-        if var in environ and not (_TYPES[attr] == "Path" and not environ[var].strip()):
-            values[attr] = parse_setting(attr, environ[var])
+        if var not in environ or var == "QUEST_ENV":
+            continue
+        raw = environ[var]
+        # A blank number, folder, URL or key is no setting (a Path of "" would be the current
+        # directory, a number of "" an error): its default stands. Where a blank value means
+        # something (QUEST_CATALOG: two-part names; QUEST_NOTIFY: nobody), it is kept.
+        if not raw.strip() and (_TYPES[attr] in _BLANK_IS_UNSET or attr in _BLANK_IS_UNSET):
+            continue
+        if _TYPES[attr] == "Path" or attr == "store":
+            raw = raw.strip()  # " /data/quest" is no folder named " " under the current one
+        values[attr] = parse_setting(attr, raw)
     values["env"] = env
-    return Settings(**values)
+    settings = Settings(**values)
+    validate_years(settings)
+    return settings
 
 
 def on_databricks() -> bool:
@@ -379,6 +399,7 @@ def validate_store_layout(settings: Settings) -> None:
             QUEST_DATAUSA_KEY when SQL could not name it.
     """
     prefix, key = settings.bls_prefix, settings.datausa_key
+    check_bls_prefix(prefix)
     if not is_plain(key):
         # Bronze and silver name the population's rows by key in SQL: refused there, it would
         # fail every load after the first, past their commits.
@@ -393,6 +414,46 @@ def validate_store_layout(settings: Settings) -> None:
             "would delete the population answer as a file the listing no longer shows, or the "
             "DataUSA sync clear the BLS sync's temporary files. Put the population in a folder "
             "of its own, like datausa/population.json"
+        )
+
+
+def check_bls_prefix(prefix: str) -> None:
+    """Refuse a BLS folder no sync can keep: an empty prefix would make every other object in
+    the store look "gone from the source"; an empty, '.' or '..' segment would make every
+    file's key one no store takes.
+
+    Raises:
+        ConfigError: naming QUEST_BLS_PREFIX.
+    """
+    try:
+        plain = bool(key_segments(prefix.removesuffix("/")))
+    except ValueError:
+        plain = False
+    if not plain or not prefix.endswith("/") or prefix.startswith("/"):
+        raise ConfigError(
+            f"QUEST_BLS_PREFIX={prefix!r} must be a folder inside the store ending with '/', "
+            "with no empty, '.' or '..' segment, like bls/pr/"
+        )
+
+
+def validate_years(settings: Settings) -> None:
+    """The population statistics' years: from the first year DataUSA's answers are checked
+    for (`population.FIRST_YEAR`) to next year, the start no later than the end. A year out
+    of that range was asked of DataUSA, then refused as missing from its answer ("rerun
+    later"); years out of order made the DataUSA sync check no year.
+
+    Raises:
+        ConfigError: naming both settings.
+    """
+    from datetime import UTC, datetime
+
+    from quest.sources.population import FIRST_YEAR
+
+    start, end, last = settings.start_year, settings.end_year, datetime.now(UTC).year + 1
+    if not FIRST_YEAR <= start <= end <= last:
+        raise ConfigError(
+            f"QUEST_START_YEAR={start} and QUEST_END_YEAR={end}: the years of the population "
+            f"statistics must run from {FIRST_YEAR} to {last}, the start no later than the end"
         )
 
 

@@ -83,6 +83,13 @@ def test_backoff_doubles_each_attempt():
     assert [backoff_wait(FAST, n) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
 
 
+def test_the_backoff_grows_no_longer_than_the_cap_whatever_the_attempt():
+    # QUEST_HTTP_RETRIES=12 waited over an hour in all (beyond a job's timeout), and attempt
+    # 1024 overflowed a float.
+    assert backoff_wait(FAST, 12) == FAST.retry_after_cap
+    assert backoff_wait(FAST, 5_000) == FAST.retry_after_cap
+
+
 def test_retry_after_wins_over_backoff_but_is_capped():
     assert backoff_wait(FAST, 0, "3") == 3.0
     assert backoff_wait(FAST, 0, "3600") == 10.0

@@ -118,9 +118,25 @@ def place(tmp_path, monkeypatch):
         (["mirror", "--data", "/nonexistent"], 9, "--data /nonexistent: no such folder"),
         (["run", "--only", "nope"], 9, "the tasks are bls_sync"),
         (["report"], 9, "no catalog under"),
+        # Off Databricks, dev's answers are in a catalog the local Spark does not have: before,
+        # `quest report` started Spark and asked it for quest_dev.gold.* all the same.
+        (["report", "--env-dev"], 9, "in the Unity Catalog catalog 'quest_dev'"),
+        (["run", "--bls-prefix-cut"], 9, "QUEST_BLS_PREFIX='bls/pr' must be a folder"),
+        (["sync", "datausa", "--start-after-end"], 9, "QUEST_START_YEAR=2018 and QUEST_END_YEAR"),
     ],
 )
-def test_bad_input_is_one_line_with_its_status(place, capsys, argv, status, words):
+def test_bad_input_is_one_line_with_its_status(place, capsys, monkeypatch, argv, status, words):
+    # A setting the case needs, given as a variable (the flag is the case's name alone).
+    variables = {
+        "--env-dev": {"QUEST_ENV": "dev"},
+        "--bls-prefix-cut": {"QUEST_BLS_PREFIX": "bls/pr"},
+        "--start-after-end": {"QUEST_START_YEAR": "2018", "QUEST_END_YEAR": "2013"},
+    }
+    for flag, given in variables.items():
+        if flag in argv:
+            argv = [a for a in argv if a != flag]
+            for var, value in given.items():
+                monkeypatch.setenv(var, value)
     if argv[0] == "sync":
         argv = [*argv, "--source-url", "http://127.0.0.1:9/"]  # never reached
     assert main(argv) == status
@@ -139,6 +155,19 @@ def test_run_and_demo_from_the_wheel_alone_say_they_need_the_repository(
     assert "workflows/ and notebooks/, which the wheel does not hold" in error
     assert not (place / "home" / "runs").exists()
     assert not (place / "home" / "demo-source").exists()  # no sample written, no mirror
+
+
+def test_a_blank_option_is_no_option_and_the_variable_stands(place, monkeypatch):
+    # `--store "$UNSET"` in a shell with QUEST_STORE set: before, it wrote <home>/store.
+    from quest.cli import _settings
+
+    monkeypatch.setenv("QUEST_STORE", str(place / "from-env"))
+    args = build_parser().parse_args(["sync", "datausa", "--store", " ", "--contact", ""])
+    settings = _settings(args)
+    assert settings.store_uri == str(place / "from-env")
+    assert settings.contact == "cli-tests@example.org"
+    args = build_parser().parse_args(["sync", "datausa", "--store", f" {place}/given "])
+    assert _settings(args).store_uri == f"{place}/given"
 
 
 def test_run_with_a_file_as_store_stops_before_any_task(place, capsys):

@@ -191,3 +191,75 @@ def test_home_whose_path_holds_a_colon_is_refused_before_spark_starts(tmp_path):
     with pytest.raises(ConfigError, match="QUEST_HOME=.*holds a ':'"):
         validate_home(Settings(home=tmp_path / "runs:today"))
     assert not (tmp_path / "runs:today").exists()
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [("2018", "2013"), ("13", "18"), ("1999", "2018"), ("2013", "100000000")],
+    ids=["out-of-order", "two-digits", "before-2000", "far-future"],
+)
+def test_years_out_of_order_or_range_are_refused_when_the_settings_are_read(start, end):
+    # Before, 2018..2013 made the DataUSA sync check no year and failed only at the plan, after
+    # both syncs; 13..18 was asked of DataUSA and failed as "rerun later"; a huge end year
+    # built a set of that many years.
+    environ = {"QUEST_START_YEAR": start, "QUEST_END_YEAR": end}
+    with pytest.raises(ConfigError, match=rf"QUEST_START_YEAR={int(start)} and QUEST_END_YEAR"):
+        load_settings(environ)
+
+
+def test_years_from_2000_to_next_year_in_order_are_taken():
+    from datetime import UTC, datetime
+
+    from quest.orchestration.tasks import settings_from_params
+
+    nxt = datetime.now(UTC).year + 1
+    taken = load_settings({"QUEST_START_YEAR": "2000", "QUEST_END_YEAR": str(nxt)})
+    assert (taken.start_year, taken.end_year) == (2000, nxt)
+    # A job run's own parameters are held to the same.
+    with pytest.raises(ConfigError, match="the start no later than the end"):
+        settings_from_params({"env": "local", "start_year": "2018", "end_year": "2013"})
+
+
+def test_a_blank_number_folder_url_or_key_is_no_setting_but_a_blank_catalog_is_one(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    blank = {
+        var: " "
+        for var in (
+            "QUEST_HTTP_TIMEOUT",
+            "QUEST_HTTP_RETRIES",
+            "QUEST_STORE",
+            "QUEST_BLS_URL",
+            "QUEST_DATAUSA_KEY",
+            "QUEST_REPORT_SERIES",
+        )
+    }
+    assert load_settings(blank) == load_settings({})
+    # QUEST_CATALOG= means two-part names, even in dev.
+    assert load_settings({"QUEST_ENV": "dev", "QUEST_CATALOG": ""}).catalog == ""
+
+
+def test_spaces_around_a_folder_are_no_part_of_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "h"
+    settings = load_settings({"QUEST_HOME": f" {home} ", "QUEST_STORE": f" {home}/s "})
+    assert (settings.home, settings.store_uri) == (home, f"{home}/s")
+    assert Settings().with_overrides(home=f" {home}").home == home
+
+
+@pytest.mark.parametrize("uri", ["file://./store", "file://server/share/store"])
+def test_a_file_store_uri_naming_a_host_is_refused(uri):
+    # `file://./store` was the folder /store, at the root of the file system.
+    with pytest.raises(ConfigError, match="names the host"):
+        open_store(uri)
+    assert isinstance(open_store("file:///tmp/quest-store"), LocalStore)
+    assert isinstance(open_store("file://localhost/tmp/quest-store"), LocalStore)
+
+
+@pytest.mark.parametrize("prefix", ["bls/pr", "", "/bls/pr/", "bls//pr/"])
+def test_a_bls_prefix_no_sync_can_keep_is_a_store_layout_error(prefix):
+    from quest.config import validate_store_layout
+
+    with pytest.raises(ConfigError, match="QUEST_BLS_PREFIX=.* must be a folder inside the store"):
+        validate_store_layout(Settings(bls_prefix=prefix))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
-from quest.config import Settings, on_databricks
+from quest.config import LOCAL_CATALOG, Settings, on_databricks
 from quest.errors import ConfigError
 from quest.medallion.gold import ANNUAL, gold_view_sql, view_summed_periods, view_text
 from quest.medallion.silver_tables import OBSERVATIONS, POPULATION, QUARANTINE
@@ -354,6 +354,14 @@ def print_report(settings: Settings, as_json: bool = False, show_all: bool = Fal
     compact text (the first best-year rows, `show_all` for every one) or the answers as JSON."""
     from quest.spark import get_spark
 
+    if not on_databricks() and settings.catalog not in ("", LOCAL_CATALOG):
+        # QUEST_ENV=dev on a laptop: the local catalog has no Unity Catalog catalog.
+        raise ConfigError(
+            f"the answers are in the Unity Catalog catalog {settings.catalog!r} (QUEST_ENV="
+            f"{settings.env} or QUEST_CATALOG), which the local Spark does not have: read them "
+            "in the workspace (the gold notebook, or the quest_reports job), or unset QUEST_ENV "
+            "and QUEST_CATALOG for the local home's answers"
+        )
     if not on_databricks() and not (settings.home / "metastore_db").is_dir():
         raise ConfigError(
             f"no catalog under {settings.home} (no metastore_db there): run `quest run` "

@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Iterator
 
-from quest.config import Settings, load_settings, parse_setting
+from quest.config import Settings, load_settings, parse_setting, validate_years
 from quest.errors import ConfigError
 from quest.orchestration import conditions
 from quest.orchestration.task_values import publish
@@ -75,7 +75,9 @@ def settings_from_params(params: dict[str, str | None]) -> Settings:
         for name, value in params.items()
         if value not in (None, "", "None") and name != "env"
     }
-    return base_settings(params.get("env")).with_overrides(**given)
+    settings = base_settings(params.get("env")).with_overrides(**given)
+    validate_years(settings)  # a run's own parameters, as a run's variables
+    return settings
 
 
 def _gold_settings(gold: dict[str, str] | None, params: dict[str, str | None]) -> Settings:

@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 
 import networkx as nx
 
-from quest.config import Settings, on_databricks, validate_home
+from quest.config import LOCAL_CATALOG, Settings, on_databricks, validate_home
 from quest.errors import INTERRUPTED, ConfigError
 from quest.locking import file_lock
 from quest.ops.local_run import after_run
@@ -166,10 +166,6 @@ def _select(order: list[str], only) -> set[str]:
             f"--only {' '.join(unknown)}: no such task; the tasks are {', '.join(order)}"
         )
     return set(only)
-
-
-# The local session's own catalog: a three-part name in it resolves here (the tests use it).
-LOCAL_CATALOG = "spark_catalog"
 
 
 def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:

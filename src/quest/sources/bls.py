@@ -24,9 +24,13 @@ from pathlib import Path
 
 import requests
 
-from quest.config import Settings, validate_contact, validate_source_url, validate_store_layout
+from quest.config import (
+    Settings,
+    validate_contact,
+    validate_source_url,
+    validate_store_layout,
+)
 from quest.errors import (
-    ConfigError,
     IncompleteSyncError,
     LockError,
     SourceError,
@@ -47,7 +51,6 @@ from quest.store.base import (
     SOURCE_SIZE,
     ObjectInfo,
     Store,
-    key_segments,
 )
 from quest.store.credentials import open_settings_store
 
@@ -107,20 +110,6 @@ class _Fetched:
     remote: RemoteFile
     key: str
     download: Download
-
-
-def _check_prefix(prefix: str) -> None:
-    # An empty prefix would make every other object in the store look "gone from the source";
-    # an empty, '.' or '..' segment would make every file's key one no store takes.
-    try:
-        plain = bool(key_segments(prefix.removesuffix("/")))
-    except ValueError:
-        plain = False
-    if not plain or not prefix.endswith("/") or prefix.startswith("/"):
-        raise ConfigError(
-            f"QUEST_BLS_PREFIX={prefix!r} must be a folder inside the store ending with '/', "
-            "with no empty, '.' or '..' segment, like bls/pr/"
-        )
 
 
 def _listing_matches(remote: RemoteFile, stored: ObjectInfo | None) -> bool:
@@ -320,7 +309,6 @@ def sync_bls(
     """
     validate_contact(settings)
     validate_source_url(settings.bls_url, URL_SETTING)
-    _check_prefix(settings.bls_prefix)
     validate_store_layout(settings)
     started = time.monotonic()
     store = store if store is not None else open_settings_store(settings)

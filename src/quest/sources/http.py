@@ -118,15 +118,12 @@ def backoff_wait(settings: Settings, attempt: int, retry_after: str | None = Non
     """Seconds to wait before retry number `attempt` (0-based).
 
     A server's `Retry-After` wins over the exponential backoff but never beyond
-    `retry_after_cap`, so a hostile or confused server cannot park a run for hours.
+    `retry_after_cap`, so a hostile or confused server cannot park a run for hours; nor does
+    the backoff itself grow beyond it (`QUEST_HTTP_RETRIES=12` waited over an hour in all).
     """
     asked = retry_after_seconds(retry_after)
-    wait = (
-        min(asked, settings.retry_after_cap)
-        if asked is not None
-        else (settings.http_backoff * (2**attempt))
-    )
-    return wait * settings.retry_wait_scale
+    grown = asked if asked is not None else settings.http_backoff * (2 ** min(attempt, 32))
+    return min(grown, settings.retry_after_cap) * settings.retry_wait_scale
 
 
 class Attempts:

@@ -32,6 +32,12 @@ def open_store(uri: str, *, endpoint_url: str = "", credentials: dict | None = N
             credentials=credentials,
         )
     if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            # `file://./store` is the folder `/store`, `file://host/x` is `/x`: never meant.
+            raise ConfigError(
+                f"QUEST_STORE={uri!r} names the host {parsed.netloc!r}, which a local store "
+                "cannot reach; use file:///absolute/path or a plain path"
+            )
         return LocalStore(parsed.path)
     if parsed.scheme == "" or (len(parsed.scheme) == 1 and uri[1:3] in (":\\", ":/")):
         return LocalStore(uri)
