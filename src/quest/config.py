@@ -225,12 +225,25 @@ def _check_range(attr: str, value: float, raw: str, var: str) -> None:
         raise ConfigError(f"{var}={raw!r} is out of range: it must be {wanted}")
 
 
-def _boolean(raw: str, var: str) -> bool:
-    if raw.lower() in ("1", "true", "yes", "on"):
+# One reading of a boolean for every place that takes one (variables, job parameters, widgets):
+# case and surrounding spaces aside; "none" is how Databricks renders an empty parameter.
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"", "0", "false", "no", "off", "none"})
+
+
+def boolean_word(raw: str) -> bool | None:
+    """`raw` as a boolean, or None when it is no boolean word."""
+    word = raw.strip().lower()
+    if word in _TRUE_WORDS:
         return True
-    if raw.lower() in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"{var}={raw!r} is not a boolean; use true or false")
+    return False if word in _FALSE_WORDS else None
+
+
+def _boolean(raw: str, var: str) -> bool:
+    value = boolean_word(raw)
+    if value is None:
+        raise ConfigError(f"{var}={raw!r} is not a boolean; use true or false")
+    return value
 
 
 # How the text of a setting becomes its value, by the field's declared type.

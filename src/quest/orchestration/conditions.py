@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from quest.config import Settings
+from quest.config import Settings, boolean_word
 from quest.errors import ConfigError
 from quest.orchestration.task_values import job_parameter_ref, task_value_ref
 from quest.store.base import SHA256, Store
@@ -66,8 +66,6 @@ STATE_DIR = ".quest-state"
 # Every mapping joined: the fingerprint speaks of the view definitions and their parameters;
 # which mapping views exist follows from the files, which the fingerprint covers already.
 _ALL_MAPPINGS = {"pr_series": True, "pr_measure": True, "pr_sector": True}
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("", "0", "false", "no", "off")
 _MAX_NAMED = 5
 
 
@@ -81,12 +79,12 @@ def full_refresh_requested(raw: str | None) -> bool:
         ConfigError: a value that is neither true nor false, naming the parameter.
     """
     text = (raw or "").strip()
-    value = "" if text == FULL_REFRESH_REF else text.lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE or value == "none":
-        return False
-    raise ConfigError(f"job parameter {FULL_REFRESH}={raw!r} is not a boolean; use true or false")
+    value = boolean_word("" if text == FULL_REFRESH_REF else text)
+    if value is None:
+        raise ConfigError(
+            f"job parameter {FULL_REFRESH}={raw!r} is not a boolean; use true or false"
+        )
+    return value
 
 
 def condition_task():

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from quest.config import Settings, on_databricks, parse_setting
+from quest.config import Settings, boolean_word, on_databricks, parse_setting
 from quest.errors import ConfigError, QuestError
 from quest.orchestration.tasks import WRITE, base_settings, environment_settings
 from quest.redaction import hide_userinfo
@@ -41,8 +41,6 @@ __all__ = [
     "wants_write",
     "withdraw_medallion_record",
 ]
-
-_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
 def notebook_dbutils(scope: dict, names: Iterable[str] = ()):
@@ -110,10 +108,11 @@ def wants_write(dbutils) -> bool:
         ConfigError: for a value that is not true or false.
     """
     dbutils.widgets.text(WRITE, "false")
-    raw = str(dbutils.widgets.get(WRITE) or "").strip().lower()
-    if raw not in _TRUE + _FALSE:
+    raw = str(dbutils.widgets.get(WRITE) or "")
+    value = boolean_word(raw)
+    if value is None:
         raise ConfigError(f"widget {WRITE}={raw!r}: use true (load and write) or false (read)")
-    return raw in _TRUE
+    return value
 
 
 def withdraw_medallion_record(
