@@ -300,6 +300,9 @@ def smtp_url_problem(url: str) -> str | None:
     if not url:
         return None
     parts = urlsplit(url)
+    if "@" in url.partition("://")[2] and "@" not in parts.netloc:
+        # `smtp://user:pa/ss@host`: the host part ends at the '/', and the port was blamed.
+        return "has a '/', '?' or '#' in its user or password: percent-encode them (%2F, %3F, %23)"
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         return "must look like smtp://user:pass@host:port (or smtps://)"  # pragma: allowlist secret
     try:

@@ -85,6 +85,17 @@ def test_an_smtp_url_that_cannot_send_is_refused_without_its_password(url):
     assert "p@" not in str(refused.value) and url not in str(refused.value)
 
 
+@pytest.mark.parametrize("password", ["pa/ss", "pa?ss", "pa#ss"])
+def test_an_smtp_password_with_a_slash_says_to_percent_encode_it(password):
+    # The host part of `smtp://user:pa/ss@host:587` ends at the '/': the port was blamed.
+    url = f"smtp://user:{password}@mail.example.org:587"
+    with pytest.raises(ConfigError, match="percent-encode them") as refused:
+        load_settings({"QUEST_SMTP_URL": url})
+    assert password not in str(refused.value)
+    encoded = url.replace(password, password.replace("/", "%2F").replace("?", "%3F"))
+    assert load_settings({"QUEST_SMTP_URL": encoded.replace("#", "%23")}).smtp_url
+
+
 @pytest.mark.parametrize("url", ["", "smtp://mail", "smtps://u:p@mail:465", "smtp://[::1]:2525"])
 def test_an_smtp_url_that_can_send_is_taken(url):
     assert load_settings({"QUEST_SMTP_URL": url}).smtp_url == url

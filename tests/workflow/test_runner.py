@@ -142,6 +142,11 @@ def test_notebook_tasks_on_an_s3_store_are_refused_off_databricks_before_any_tas
         ({"bls_url": "ftp://example.org/pr/"}, "QUEST_BLS_URL"),
         ({"datausa_url": "datausa.io/api"}, "QUEST_DATAUSA_URL"),
         ({"datausa_key": "bls/pr/population.json"}, "QUEST_DATAUSA_KEY"),
+        ({"bls_prefix": "bls/pr"}, "QUEST_BLS_PREFIX"),
+        # The gold views' parameters, which the plan refused after both syncs.
+        ({"report_series": "PRS30006032 "}, "QUEST_REPORT_SERIES"),
+        ({"report_period": "Q1"}, "QUEST_REPORT_PERIOD"),
+        ({"current_file": "pr.data;0"}, "QUEST_CURRENT_FILE"),
     ],
 )
 def test_a_source_url_or_store_layout_the_syncs_refuse_stops_the_run_before_any_task(

@@ -64,7 +64,7 @@ def best_year_sql(settings: Settings, enrich: dict[str, bool]) -> str:
     """For each series of the current file: the year with the largest summed value (exact
     DECIMAL sums), ties to the earliest year; measure and sector text where mapped."""
     observations = settings.table("silver", OBSERVATIONS)
-    current = sql_str(settings.current_file, "current_file")
+    current = sql_str(settings.current_file, "QUEST_CURRENT_FILE")
     joins, measure, sector = "", "CAST(NULL AS STRING)", "CAST(NULL AS STRING)"
     if enrich.get("pr_series"):
         joins += (
@@ -125,14 +125,14 @@ def _report_parameters(settings: Settings) -> None:
 def series_report_sql(settings: Settings) -> str:
     observations = settings.table("silver", OBSERVATIONS)
     population = settings.table("silver", POPULATION)
-    series = sql_str(settings.report_series, "report_series")
-    period = sql_str(settings.report_period, "report_period")
-    _report_parameters(settings)
+    _report_parameters(settings)  # first: it names the variable and the shape wanted
+    series = sql_str(settings.report_series, "QUEST_REPORT_SERIES")
+    period = sql_str(settings.report_period, "QUEST_REPORT_PERIOD")
     return f"""
         SELECT o.series_id, o.year, o.period, o.value, p.population
         FROM {observations} o
         LEFT JOIN {population} p ON p.year = o.year
-        WHERE o.source_file = {sql_str(settings.current_file, "current_file")}
+        WHERE o.source_file = {sql_str(settings.current_file, "QUEST_CURRENT_FILE")}
           AND o.series_id = {series}
           AND o.period = {period}
     """

@@ -190,8 +190,8 @@ def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
     if "store" in params:
         validate_store_layout(settings)
     notebooks = any(_is_notebook(wf.tasks[n]) for n in selected)
-    if notebooks and not on_databricks():
-        _refuse_workspace_only(settings)
+    if notebooks:
+        _notebook_settings(settings)
     if notebooks and spark is None:
         # The session a notebook task would start: a master or heap it would refuse.
         from quest.spark import driver_memory, spark_master
@@ -204,6 +204,17 @@ def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
         check = getattr(store, "check", None)
         if check is not None:
             check(write="store" in params)
+
+
+def _notebook_settings(settings: Settings) -> None:
+    """Refuse what would fail the notebook tasks after the syncs had gone to the network: off
+    Databricks, settings made for a workspace; anywhere, gold views' parameters (years, report
+    series and period, current file) the plan refuses."""
+    if not on_databricks():
+        _refuse_workspace_only(settings)
+    from quest.medallion.gold import view_bodies
+
+    view_bodies(settings, {})
 
 
 def _refuse_workspace_only(settings: Settings) -> None:
