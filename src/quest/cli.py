@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from quest.config import load_settings
+from quest.config import ENV_VARS, load_settings
 from quest.errors import INTERRUPTED, RUN_FAILED, ConfigError, IncompleteSyncError, QuestError
 from quest.redaction import UserinfoFilter, hide_userinfo
 
@@ -177,16 +177,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The options that set a setting, as a user types them.
+_OPTIONS = {
+    "store": "--store",
+    "contact": "--contact",
+    "bls_url": "--bls-url (or sync bls --source-url)",
+    "datausa_url": "--datausa-url (or sync datausa --source-url)",
+}
+_VAR_OF = {attr: var for var, attr in ENV_VARS.items()}
+
+
 def _settings(args: argparse.Namespace):
     names = ("store", "home", "contact", "bls_url", "datausa_url", "full_refresh")
     given = {n: getattr(args, n, None) for n in names}
-    # A blank option is no option (`--store "$UNSET"`): the variable or the default stands,
-    # as for a blank QUEST_STORE; a folder's surrounding spaces are no part of it.
-    given = {
-        n: v.strip() if isinstance(v, str) else v
-        for n, v in given.items()
-        if not (isinstance(v, str) and not v.strip())
-    }
+    # A blank option (`--store "$UNSET"`) is refused: falling back on the variable or the
+    # default could point a sync at a shared store or the live source, where writing
+    # <home>/store (as it did) was as little meant. A blank --home is no option, as documented.
+    for name, value in given.items():
+        if name != "home" and isinstance(value, str) and not value.strip():
+            raise ConfigError(
+                f"{_OPTIONS[name]} is blank: give it a value, or leave it out for "
+                f"{_VAR_OF[name]} (or its default)"
+            )
+    given = {n: v.strip() if isinstance(v, str) else v for n, v in given.items()}
     settings = load_settings().with_overrides(**given)
     _no_file_in_the_way(settings.home, "QUEST_HOME (or --home)")
     return settings

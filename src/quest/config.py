@@ -317,8 +317,19 @@ def smtp_url_problem(url: str) -> str | None:
 # Settings (by type, or by name) whose blank value is no setting.
 _BLANK_IS_UNSET = frozenset(
     {"int", "float", "Path", "store", "bls_url", "datausa_url", "bls_prefix", "datausa_key"}
-    | {"current_file", "report_series", "report_period"}
+    | {"current_file", "report_series", "report_period", "s3_endpoint_url", "smtp_url"}
 )
+
+
+def blank_is_unset(attr: str, raw: str) -> bool:
+    """Whether `raw`, given for setting `attr`, is no setting: blank, where a blank value means
+    nothing of its own (a number, a folder, a URL, a key)."""
+    return not raw.strip() and (_TYPES[attr] in _BLANK_IS_UNSET or attr in _BLANK_IS_UNSET)
+
+
+def setting_text(attr: str, raw: str) -> str:
+    """`raw` as the setting `attr` reads it: a folder's surrounding spaces dropped."""
+    return raw.strip() if _TYPES[attr] == "Path" or attr == "store" else raw
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -337,15 +348,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     for var, attr in ENV_VARS.items():
         if var not in environ or var == "QUEST_ENV":
             continue
-        raw = environ[var]
         # A blank number, folder, URL or key is no setting (a Path of "" would be the current
         # directory, a number of "" an error): its default stands. Where a blank value means
-        # something (QUEST_CATALOG: two-part names; QUEST_NOTIFY: nobody), it is kept.
-        if not raw.strip() and (_TYPES[attr] in _BLANK_IS_UNSET or attr in _BLANK_IS_UNSET):
-            continue
-        if _TYPES[attr] == "Path" or attr == "store":
-            raw = raw.strip()  # " /data/quest" is no folder named " " under the current one
-        values[attr] = parse_setting(attr, raw)
+        # something (QUEST_CATALOG: two-part names; QUEST_NOTIFY: nobody), it is kept. And
+        # " /data/quest" is no folder named " " under the current one.
+        if not blank_is_unset(attr, environ[var]):
+            values[attr] = parse_setting(attr, setting_text(attr, environ[var]))
     values["env"] = env
     settings = Settings(**values)
     validate_years(settings)
@@ -454,22 +462,31 @@ def check_bls_prefix(prefix: str) -> None:
 
 def validate_years(settings: Settings) -> None:
     """The population statistics' years: from the first year DataUSA's answers are checked
-    for (`population.FIRST_YEAR`) to next year, the start no later than the end. A year out
-    of that range was asked of DataUSA, then refused as missing from its answer ("rerun
-    later"); years out of order made the DataUSA sync check no year.
+    for (`population.FIRST_YEAR`) to last year (the ACS publishes a year's 1-year estimates
+    the September after it), the start no later than the end, and not across 2020, which
+    the ACS never published. Such a year was asked of DataUSA, then refused as missing from
+    its answer (for a recent year, "rerun later", retried daily); years out of order made the
+    DataUSA sync check no year.
 
     Raises:
         ConfigError: naming both settings.
     """
     from datetime import UTC, datetime
 
-    from quest.sources.population import FIRST_YEAR
+    from quest.sources.population import FIRST_YEAR, NO_ACS_YEAR
 
-    start, end, last = settings.start_year, settings.end_year, datetime.now(UTC).year + 1
+    start, end, last = settings.start_year, settings.end_year, datetime.now(UTC).year - 1
+    named = f"QUEST_START_YEAR={start} and QUEST_END_YEAR={end}"
     if not FIRST_YEAR <= start <= end <= last:
         raise ConfigError(
-            f"QUEST_START_YEAR={start} and QUEST_END_YEAR={end}: the years of the population "
-            f"statistics must run from {FIRST_YEAR} to {last}, the start no later than the end"
+            f"{named}: the years of the population statistics must run from {FIRST_YEAR} to "
+            f"{last} (the last year the ACS has published), the start no later than the end"
+        )
+    if start <= NO_ACS_YEAR <= end:
+        raise ConfigError(
+            f"{named}: the range holds {NO_ACS_YEAR}, for which the American Community Survey "
+            "published no 1-year estimates, so no DataUSA answer has it; choose years on one "
+            f"side of {NO_ACS_YEAR}"
         )
 
 

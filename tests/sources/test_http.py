@@ -83,11 +83,17 @@ def test_backoff_doubles_each_attempt():
     assert [backoff_wait(FAST, n) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
 
 
-def test_the_backoff_grows_no_longer_than_the_cap_whatever_the_attempt():
+def test_the_backoff_grows_no_longer_than_its_ceiling_whatever_the_attempt():
     # QUEST_HTTP_RETRIES=12 waited over an hour in all (beyond a job's timeout), and attempt
-    # 1024 overflowed a float.
-    assert backoff_wait(FAST, 12) == FAST.retry_after_cap
-    assert backoff_wait(FAST, 5_000) == FAST.retry_after_cap
+    # 1024 overflowed a float. The cap of Retry-After is another setting: 0 (never wait as a
+    # server asks) leaves the backoff as it is.
+    from quest.sources.http import BACKOFF_CEILING
+
+    scale = FAST.retry_wait_scale
+    assert backoff_wait(FAST, 12) == BACKOFF_CEILING * scale
+    assert backoff_wait(FAST, 5_000) == BACKOFF_CEILING * scale
+    no_cap = FAST.with_overrides(retry_after_cap=0.0)
+    assert [backoff_wait(no_cap, n) for n in range(3)] == [backoff_wait(FAST, n) for n in range(3)]
 
 
 def test_retry_after_wins_over_backoff_but_is_capped():

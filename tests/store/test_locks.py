@@ -206,10 +206,10 @@ def test_an_s3_lock_whose_object_is_deleted_while_held_is_lost_at_its_next_renew
         store.client.delete_object(Bucket=store.bucket, Key=lock.key)
         assert lock._put(IfMatch=lock._etag) is False
         assert lock._holder() is None
-    store = make_s3_store(moto_endpoint, lock_ttl=0.8)
+    store = make_s3_store(moto_endpoint, lock_ttl=2.0)
     with store.lock("sync-bls") as lock:
         store.client.delete_object(Bucket=store.bucket, Key=lock.key)
-        time.sleep(0.45)  # past one renewal (every 0.2 s), before the deadline (0.6 s)
+        time.sleep(1.0)  # past one renewal (every 0.5 s), well before the deadline (1.5 s)
         assert store.lost_lock and "its object was deleted while this run held it" in (
             store.lost_lock
         )

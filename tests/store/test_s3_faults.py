@@ -108,6 +108,10 @@ def test_a_read_cut_part_way_is_a_store_error_naming_the_object(world):
     with store.open("bls/pr/pr.cut") as handle:
         assert handle.read(10) == b"x" * 10
         assert handle.read() == body[10:]
+    # Read as a file is: by lines too (buffered, not a byte per request of the body).
+    store.put_bytes("bls/pr/pr.lines", b"a\tb\r\nc\td\r\n", {})
+    with store.open("bls/pr/pr.lines") as handle:
+        assert list(handle) == [b"a\tb\r\n", b"c\td\r\n"]
 
 
 @pytest.mark.parametrize("code", ["AccessDenied", "NoSuchBucket"])

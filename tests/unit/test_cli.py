@@ -157,15 +157,25 @@ def test_run_and_demo_from_the_wheel_alone_say_they_need_the_repository(
     assert not (place / "home" / "demo-source").exists()  # no sample written, no mirror
 
 
-def test_a_blank_option_is_no_option_and_the_variable_stands(place, monkeypatch):
-    # `--store "$UNSET"` in a shell with QUEST_STORE set: before, it wrote <home>/store.
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["sync", "datausa", "--store", " "], "--store is blank"),
+        (["sync", "datausa", "--contact", ""], "--contact is blank"),
+        (["sync", "bls", "--source-url", ""], "--bls-url (or sync bls --source-url) is blank"),
+    ],
+)
+def test_a_blank_option_is_refused_not_taken_for_another_target(place, capsys, argv, named):
+    # `--store "$UNSET"` in a shell with QUEST_STORE set wrote <home>/store; falling back on
+    # the variable instead could write a shared store, and a blank --source-url the live one.
+    assert main(argv) == 9
+    assert named in _one_line(capsys.readouterr().err)
+    assert not (place / "home" / "store").exists()
+
+
+def test_spaces_around_an_option_are_no_part_of_it(place):
     from quest.cli import _settings
 
-    monkeypatch.setenv("QUEST_STORE", str(place / "from-env"))
-    args = build_parser().parse_args(["sync", "datausa", "--store", " ", "--contact", ""])
-    settings = _settings(args)
-    assert settings.store_uri == str(place / "from-env")
-    assert settings.contact == "cli-tests@example.org"
     args = build_parser().parse_args(["sync", "datausa", "--store", f" {place}/given "])
     assert _settings(args).store_uri == f"{place}/given"
 

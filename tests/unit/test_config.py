@@ -206,8 +206,8 @@ def test_home_whose_path_holds_a_colon_is_refused_before_spark_starts(tmp_path):
 
 @pytest.mark.parametrize(
     ("start", "end"),
-    [("2018", "2013"), ("13", "18"), ("1999", "2018"), ("2013", "100000000")],
-    ids=["out-of-order", "two-digits", "before-2000", "far-future"],
+    [("2018", "2013"), ("13", "18"), ("1999", "2018"), ("2013", "100000000"), ("2019", "2021")],
+    ids=["out-of-order", "two-digits", "before-2000", "far-future", "across-2020"],
 )
 def test_years_out_of_order_or_range_are_refused_when_the_settings_are_read(start, end):
     # Before, 2018..2013 made the DataUSA sync check no year and failed only at the plan, after
@@ -218,17 +218,37 @@ def test_years_out_of_order_or_range_are_refused_when_the_settings_are_read(star
         load_settings(environ)
 
 
-def test_years_from_2000_to_next_year_in_order_are_taken():
+def test_years_from_2000_to_last_year_in_order_are_taken():
     from datetime import UTC, datetime
 
+    from quest.orchestration.notebook import settings_from_widgets
     from quest.orchestration.tasks import settings_from_params
+    from quest.runner.dbutils import LocalDbutils
 
-    nxt = datetime.now(UTC).year + 1
-    taken = load_settings({"QUEST_START_YEAR": "2000", "QUEST_END_YEAR": str(nxt)})
-    assert (taken.start_year, taken.end_year) == (2000, nxt)
-    # A job run's own parameters are held to the same.
+    last = datetime.now(UTC).year - 1  # the ACS publishes a year the September after it
+    taken = load_settings({"QUEST_START_YEAR": "2021", "QUEST_END_YEAR": str(last)})
+    assert (taken.start_year, taken.end_year) == (2021, last)
+    with pytest.raises(ConfigError, match=f"must run from 2000 to {last}"):
+        load_settings({"QUEST_START_YEAR": "2021", "QUEST_END_YEAR": str(last + 1)})
+    # A job run's own parameters, and a notebook's widgets, are held to the same.
     with pytest.raises(ConfigError, match="the start no later than the end"):
         settings_from_params({"env": "local", "start_year": "2018", "end_year": "2013"})
+    widgets = LocalDbutils({"start_year": "2019", "end_year": "2020"})
+    with pytest.raises(ConfigError, match="holds 2020"):
+        settings_from_widgets(widgets, ["start_year", "end_year"], Settings())
+
+
+def test_a_blank_or_none_job_parameter_or_widget_is_no_value_and_a_folder_is_stripped(tmp_path):
+    from quest.orchestration.notebook import settings_from_widgets
+    from quest.orchestration.tasks import settings_from_params
+    from quest.runner.dbutils import LocalDbutils
+
+    params = {"env": "local", "start_year": " ", "end_year": "None", "store": f" {tmp_path} "}
+    given = settings_from_params(params)
+    assert (given.start_year, given.end_year, given.store) == (2013, 2018, str(tmp_path))
+    widgets = LocalDbutils({"start_year": " ", "end_year": "None", "current_file": ""})
+    read = settings_from_widgets(widgets, ["start_year", "end_year", "current_file"], Settings())
+    assert read == Settings()
 
 
 def test_a_blank_number_folder_url_or_key_is_no_setting_but_a_blank_catalog_is_one(

@@ -23,7 +23,14 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from quest.config import Settings, boolean_word, on_databricks, parse_setting
+from quest.config import (
+    Settings,
+    boolean_word,
+    on_databricks,
+    parse_setting,
+    setting_text,
+    validate_years,
+)
 from quest.errors import ConfigError, QuestError
 from quest.orchestration.tasks import WRITE, base_settings, environment_settings
 from quest.redaction import hide_userinfo
@@ -169,9 +176,12 @@ def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None =
     values = {}
     for name in names:
         raw = dbutils.widgets.get(name)
-        if raw is not None and str(raw) != "":
-            values[name] = parse_setting(name, str(raw))
-    return replace(base, **values)
+        # (a blank widget, or Databricks' "None" for an empty parameter, is no value)
+        if raw is not None and str(raw).strip() not in ("", "None"):
+            values[name] = parse_setting(name, setting_text(name, str(raw)))
+    settings = replace(base, **values)
+    validate_years(settings)
+    return settings
 
 
 def finish(

@@ -16,7 +16,13 @@ import os
 import re
 from collections.abc import Iterator
 
-from quest.config import Settings, load_settings, parse_setting, validate_years
+from quest.config import (
+    Settings,
+    load_settings,
+    parse_setting,
+    setting_text,
+    validate_years,
+)
 from quest.errors import ConfigError
 from quest.orchestration import conditions
 from quest.orchestration.task_values import publish
@@ -71,9 +77,10 @@ def environment_settings(environ: dict[str, str] | None = None) -> Settings:
 def settings_from_params(params: dict[str, str | None]) -> Settings:
     """The base settings with the task's non-empty parameters applied (typed like QUEST_* vars)."""
     given = {
-        name: parse_setting(name, str(value))
+        name: parse_setting(name, setting_text(name, str(value)))
         for name, value in params.items()
-        if value not in (None, "", "None") and name != "env"
+        # (a blank parameter, or Databricks' "None" for an empty one, is no parameter)
+        if value is not None and str(value).strip() not in ("", "None") and name != "env"
     }
     settings = base_settings(params.get("env")).with_overrides(**given)
     validate_years(settings)  # a run's own parameters, as a run's variables

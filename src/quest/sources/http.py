@@ -114,16 +114,26 @@ def retry_after_seconds(value: str | None) -> float | None:
     return None if when is None else max(0.0, when.timestamp() - time.time())
 
 
+# The longest wait the exponential backoff grows to (a first wait, QUEST_HTTP_BACKOFF, longer
+# than it stands).
+BACKOFF_CEILING = 300.0
+
+
 def backoff_wait(settings: Settings, attempt: int, retry_after: str | None = None) -> float:
     """Seconds to wait before retry number `attempt` (0-based).
 
     A server's `Retry-After` wins over the exponential backoff but never beyond
     `retry_after_cap`, so a hostile or confused server cannot park a run for hours; nor does
-    the backoff itself grow beyond it (`QUEST_HTTP_RETRIES=12` waited over an hour in all).
+    the backoff itself grow beyond `BACKOFF_CEILING` (`QUEST_HTTP_RETRIES=12` waited over an
+    hour in all, past a job task's timeout).
     """
     asked = retry_after_seconds(retry_after)
-    grown = asked if asked is not None else settings.http_backoff * (2 ** min(attempt, 32))
-    return min(grown, settings.retry_after_cap) * settings.retry_wait_scale
+    if asked is not None:
+        wait = min(asked, settings.retry_after_cap)
+    else:
+        grown = settings.http_backoff * (2 ** min(attempt, 32))
+        wait = min(grown, max(BACKOFF_CEILING, settings.http_backoff))
+    return wait * settings.retry_wait_scale
 
 
 class Attempts:

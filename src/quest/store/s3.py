@@ -304,7 +304,10 @@ class S3Store:
     def open(self, key: str) -> BinaryIO:
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"]
-            return _Body(body, lambda exc: self._fail("reading", key, exc, kept=False))
+            raw = _Body(body, lambda exc: self._fail("reading", key, exc, kept=False))
+            # Buffered, as a file opened for reading is: `readline` and iteration read the
+            # body by the MiB, not a byte at a time.
+            return io.BufferedReader(raw, buffer_size=1 << 20)
         except ClientError as exc:
             if _code(exc) in ("404", "NoSuchKey"):
                 raise StoreError(f"{key}: no such object in {self.uri}") from None
@@ -344,6 +347,9 @@ class _Body(io.RawIOBase):
             return self._body.read(None if size is None or size < 0 else size)
         except (BotoCoreError, HTTPError, OSError) as exc:
             raise self._fail(exc) from None
+
+    def readall(self) -> bytes:
+        return self.read()  # in one request of the body, not in 8 KiB pieces
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))
