@@ -483,3 +483,13 @@ def test_the_plan_and_the_record_judge_the_views_with_the_parameters_gold_gets(t
             params = _params(_task(job, key))
             assert {k: params[k] for k in GOLD_WIDGETS} == gold, (name, key)
     assert gold["start_year"] == "2014" and gold["report_series"] == "PRS85006092"
+
+
+def test_the_deployed_contact_falls_back_on_the_first_notify_address_given():
+    # docs/deploy.md: the first address, as given; it was the alphabetically first.
+    from quest.orchestration.workflow_config import workflow_config
+
+    environ = {"QUEST_NOTIFY": "zoe@example.org,adam@example.org"}
+    assert workflow_config("dev", environ=environ).contact == "zoe@example.org"
+    environ["QUEST_CONTACT"] = "data@example.org"
+    assert workflow_config("dev", environ=environ).contact == "data@example.org"

@@ -181,7 +181,7 @@ class WorkflowConfig:
     @property
     def contact(self) -> str:
         """The contact e-mail BLS requires: the configured one, else the first notify address."""
-        return self.settings.contact or (self.notify[0] if self.notify else "")
+        return self.settings.contact or next(iter(self.settings.notify), "")
 
     @property
     def serverless(self) -> bool:
