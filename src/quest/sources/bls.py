@@ -351,7 +351,8 @@ def _incomplete_message(summary: SyncSummary) -> str:
     return (
         f"{len(failures)} of {summary.files_seen} listed files were not synced: {shown_}{rest}. "
         "The other files were synced; the stored copy of each failed file was kept and nothing "
-        "was deleted. Rerun once the source serves them whole."
+        "was deleted. Rerun once the source serves them whole (where a reason names a setting, "
+        "change it first)."
     ).replace("\n", " ")
 
 
