@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from quest.config import ENV_VARS, load_settings
+from quest.config import VAR_OF, load_settings
 from quest.errors import INTERRUPTED, RUN_FAILED, ConfigError, IncompleteSyncError, QuestError
 from quest.redaction import UserinfoFilter, hide_userinfo
 
@@ -184,7 +184,6 @@ _OPTIONS = {
     "bls_url": "--bls-url (or sync bls --source-url)",
     "datausa_url": "--datausa-url (or sync datausa --source-url)",
 }
-_VAR_OF = {attr: var for var, attr in ENV_VARS.items()}
 
 
 def _settings(args: argparse.Namespace):
@@ -197,7 +196,7 @@ def _settings(args: argparse.Namespace):
         if name != "home" and isinstance(value, str) and not value.strip():
             raise ConfigError(
                 f"{_OPTIONS[name]} is blank: give it a value, or leave it out for "
-                f"{_VAR_OF[name]} (or its default)"
+                f"{VAR_OF[name]} (or its default)"
             )
     given = {n: v.strip() if isinstance(v, str) else v for n, v in given.items()}
     settings = load_settings().with_overrides(**given)

@@ -91,6 +91,12 @@ class Settings:
         return self.store or str(self.home / "store")
 
     @property
+    def workspace_catalog(self) -> bool:
+        """Whether the tables are in a Unity Catalog catalog, which no local Spark has (the
+        local session's own, `spark_catalog`, resolves here)."""
+        return self.catalog not in ("", LOCAL_CATALOG)
+
+    @property
     def warehouse(self) -> Path:
         return self.home / "warehouse"
 
@@ -180,7 +186,8 @@ ENV_VARS: dict[str, str] = {
     "QUEST_INSTANCE_PROFILE_ARN": "instance_profile_arn",
     "QUEST_SPARK_KEYS_FROM_SECRETS": "spark_keys_from_secrets",
 }
-_VAR_OF = {attr: var for var, attr in ENV_VARS.items()}
+# The variable of each setting, as errors name it.
+VAR_OF = {attr: var for var, attr in ENV_VARS.items()}
 _TYPES = {f.name: f.type for f in fields(Settings)}
 
 
@@ -276,7 +283,7 @@ def parse_setting(attr: str, raw: str) -> object:
     Raises:
         ConfigError: a value of the wrong type, naming the variable.
     """
-    var = _VAR_OF.get(attr, attr)
+    var = VAR_OF.get(attr, attr)
     if attr in _NAME_PARTS and not _NAME_PARTS[attr].fullmatch(raw):
         first = " (and start with a letter or '_': Spark reads 2024.bronze as a number)"
         raise ConfigError(
@@ -330,6 +337,16 @@ def blank_is_unset(attr: str, raw: str) -> bool:
 def setting_text(attr: str, raw: str) -> str:
     """`raw` as the setting `attr` reads it: a folder's surrounding spaces dropped."""
     return raw.strip() if _TYPES[attr] == "Path" or attr == "store" else raw
+
+
+def parse_given(given: dict[str, object]) -> dict[str, object]:
+    """The typed values of settings given by name, as a job's task parameters or a notebook's
+    widgets give them: a blank one, or Databricks' "None" for an empty one, is no value."""
+    return {
+        name: parse_setting(name, setting_text(name, str(raw)))
+        for name, raw in given.items()
+        if raw is not None and str(raw).strip() not in ("", "None")
+    }
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:

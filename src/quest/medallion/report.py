@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
-from quest.config import LOCAL_CATALOG, Settings, on_databricks
+from quest.config import Settings, on_databricks
 from quest.errors import ConfigError
 from quest.medallion.gold import ANNUAL, gold_view_sql, view_summed_periods, view_text
 from quest.medallion.silver_tables import OBSERVATIONS, POPULATION, QUARANTINE
@@ -354,7 +354,7 @@ def print_report(settings: Settings, as_json: bool = False, show_all: bool = Fal
     compact text (the first best-year rows, `show_all` for every one) or the answers as JSON."""
     from quest.spark import get_spark
 
-    if not on_databricks() and settings.catalog not in ("", LOCAL_CATALOG):
+    if not on_databricks() and settings.workspace_catalog:
         # QUEST_ENV=dev on a laptop: the local catalog has no Unity Catalog catalog.
         raise ConfigError(
             f"the answers are in the Unity Catalog catalog {settings.catalog!r} (QUEST_ENV="

@@ -231,20 +231,13 @@ def _table_below(head: bytes, cut: bool, index: int) -> str:
 
 
 def _refuse_prose(
-    source: SourceFile,
-    head: bytes,
-    cut: bool,
-    index: int,
-    *,
-    had_rows: bool,
-    new: bool,
-    accept: bool,
+    source: SourceFile, line: str, table: str, *, had_rows: bool, accept: bool
 ) -> None:
-    """Refuse a file whose first line (`index`) has no tab, so that it reads as prose, when it
+    """Refuse a file whose first line (`line`) has no tab, so that it reads as prose, when it
     had rows (a line added above its header, or tabs turned into spaces: its rows would be
-    deleted) or when it is `new` and most lines below it hold tabs (a title above a table: its
-    rows would never load), unless `accept` (a full refresh, the operator's word), which is
-    logged and recorded: a file known as prose is not judged again."""
+    deleted) or when a `table` shows below it (`_table_below`, asked of a new file: its rows
+    would never load), unless `accept` (a full refresh, the operator's word), which is logged
+    and recorded: a file known as prose is not judged again."""
     if had_rows:
         why = "it had rows when last loaded (a line above its header, or tabs turned into spaces?)"
         refused = (
@@ -252,17 +245,16 @@ def _refuse_prose(
             "replaced the table with text, a full refresh accepts it and deletes its rows"
         )
         accepted = "the full refresh takes it as prose, and its rows are deleted"
-    else:
-        table = _table_below(head, cut, index) if new else ""
-        if not table:
-            return
+    elif table:
         why = f"{table} (a title above a table's header?)"
         refused = (
             "it was not loaded, so that no row is lost unseen. If it really is prose, a full "
             "refresh records it as such"
         )
         accepted = "the full refresh records it as prose"
-    line = _first_text_line(head.decode("utf-8", "replace"))[1][:120]
+    else:
+        return
+    line = line[:120]
     if not accept:
         raise DataFileError(
             f"{source.source_file}: first line {line!r} has no tab, so the file reads as prose, "
@@ -303,10 +295,10 @@ def classify(
     operator's word that the source replaced its table with text): its rows are then deleted.
     So is a `new` file (one bronze has no entry of) whose first line has no tab while most lines
     below it do (a title above a table: as prose, its rows would be lost unseen); a file bronze
-    knows as prose is prose, so an edit of `pr.txt` never stops a load. So is a data or mapping file that had rows
-    and now holds its header alone (cut short at the
-    source: loaded, it would delete every row of the file, and empty the answers or null the
-    best-year view's text, without an error).
+    knows as prose is prose, so an edit of `pr.txt` never stops a load. So is a data or mapping
+    file that had rows and now holds its header alone (cut short at the source: loaded, it would
+    delete every row of the file, and empty the answers or null the best-year view's text,
+    without an error).
 
     Raises:
         DataFileError: a data file that is empty or whose header is missing or renamed, a
@@ -337,7 +329,8 @@ def classify(
             return _with(source, FileKind.PROSE, "", "")
         raise DataFileError(f"{exc}; {why}") from None
     if "\t" not in line:
-        _refuse_prose(source, head, cut, index, had_rows=had_rows, new=new, accept=accept_prose)
+        table = _table_below(head, cut, index) if new and not had_rows else ""
+        _refuse_prose(source, line, table, had_rows=had_rows, accept=accept_prose)
         return _with(source, FileKind.PROSE, "", "")
     if cut and len(EOL.split(head.decode("utf-8", "replace"))) == index + 1:
         raise DataFileError(

@@ -27,8 +27,7 @@ from quest.config import (
     Settings,
     boolean_word,
     on_databricks,
-    parse_setting,
-    setting_text,
+    parse_given,
     validate_years,
 )
 from quest.errors import ConfigError, QuestError
@@ -173,13 +172,7 @@ def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None =
     (so its home, retries and sources apply), the environment's settings.
     """
     base = base or base_settings()
-    values = {}
-    for name in names:
-        raw = dbutils.widgets.get(name)
-        # (a blank widget, or Databricks' "None" for an empty parameter, is no value)
-        if raw is not None and str(raw).strip() not in ("", "None"):
-            values[name] = parse_setting(name, setting_text(name, str(raw)))
-    settings = replace(base, **values)
+    settings = replace(base, **parse_given({name: dbutils.widgets.get(name) for name in names}))
     validate_years(settings)
     return settings
 

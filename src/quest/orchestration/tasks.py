@@ -19,8 +19,7 @@ from collections.abc import Iterator
 from quest.config import (
     Settings,
     load_settings,
-    parse_setting,
-    setting_text,
+    parse_given,
     validate_years,
 )
 from quest.errors import ConfigError
@@ -76,12 +75,7 @@ def environment_settings(environ: dict[str, str] | None = None) -> Settings:
 
 def settings_from_params(params: dict[str, str | None]) -> Settings:
     """The base settings with the task's non-empty parameters applied (typed like QUEST_* vars)."""
-    given = {
-        name: parse_setting(name, setting_text(name, str(value)))
-        for name, value in params.items()
-        # (a blank parameter, or Databricks' "None" for an empty one, is no parameter)
-        if value is not None and str(value).strip() not in ("", "None") and name != "env"
-    }
+    given = parse_given({name: value for name, value in params.items() if name != "env"})
     settings = base_settings(params.get("env")).with_overrides(**given)
     validate_years(settings)  # a run's own parameters, as a run's variables
     return settings

@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 
 import networkx as nx
 
-from quest.config import LOCAL_CATALOG, Settings, on_databricks, validate_home
+from quest.config import Settings, on_databricks, validate_home
 from quest.errors import INTERRUPTED, ConfigError
 from quest.locking import file_lock
 from quest.ops.local_run import after_run
@@ -220,7 +220,7 @@ def _notebook_settings(settings: Settings) -> None:
 def _refuse_workspace_only(settings: Settings) -> None:
     """Refuse, off Databricks, notebook tasks set up for a workspace: the syncs would write the
     shared store first, then bronze fail."""
-    if settings.catalog not in ("", LOCAL_CATALOG):
+    if settings.workspace_catalog:
         # QUEST_ENV=dev or prod on a laptop: a catalog no local Spark has.
         raise ConfigError(
             f"the notebook tasks would write the Unity Catalog catalog {settings.catalog!r} "

@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 LOCK_DIR = ".quest-locks/"
 _PART = 16 << 20
 _CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
-# What S3 answers a put `If-Match` an object that is no longer there: to the lock, a conflict
-# like the others (the object it expected is gone), never an error.
+# What S3 answers for an object that is not there (to a put `If-Match` too: to the lock, a
+# conflict like the others, the object it expected being gone, never an error).
 _GONE = ("404", "NoSuchKey")
 MAX_KEY_BYTES = 1024  # S3's limit on a whole key
 _HEADS_AT_ONCE = 8
@@ -309,7 +309,7 @@ class S3Store:
             # body by the MiB, not a byte at a time.
             return io.BufferedReader(raw, buffer_size=1 << 20)
         except ClientError as exc:
-            if _code(exc) in ("404", "NoSuchKey"):
+            if _code(exc) in _GONE:
                 raise StoreError(f"{key}: no such object in {self.uri}") from None
             raise self._fail("reading", key, exc, kept=False) from None
         except BotoCoreError as exc:
