@@ -135,3 +135,111 @@ def test_a_load_with_nothing_to_redo_marks_nothing(spark, loaded):
     silver = load_silver(spark, settings)
     assert bronze.tables[names[0]].commits == 2
     assert silver.tables[names[1]].commits == 2
+
+
+ALL_DATA = "bls/pr/pr.data.1.AllData"
+# A file new to the layers: one row silver keeps, one it sets aside.
+NEW = data_file(
+    data_line("PRS30006012", 1996, "Q01", "1.5"),
+    data_line("PRS30006012", 1996, "Q07", "1.0"),
+)
+
+
+def _files(spark, settings, layer: str, table: str) -> set[str]:
+    column = "_source_file" if layer == "bronze" else "source_file"
+    rows = spark.table(settings.table(layer, table)).select(column).distinct().collect()
+    return {r[0] for r in rows}
+
+
+def _silver_files(spark, settings) -> tuple[set[str], set[str]]:
+    return (
+        _files(spark, settings, "silver", "bls_observations"),
+        _files(spark, settings, "silver", "quarantine"),
+    )
+
+
+def test_a_new_file_a_stopped_bronze_load_wrote_goes_with_the_file(spark, loaded, monkeypatch):
+    settings, store = loaded
+    put(store, ALL_DATA, NEW)
+    with monkeypatch.context() as patch:
+        patch.setattr("quest.medallion.bronze.write_manifest", _stop)
+        with pytest.raises(Stopped):
+            load_bronze(spark, settings, store)
+    assert _files(spark, settings, "bronze", "pr_data") == {
+        "pr.data.0.Current",
+        "pr.data.1.AllData",
+    }
+    manifest = M.read_manifest(spark, settings.table("bronze", M.BRONZE_MANIFEST))
+    assert manifest["pr.data.1.AllData"]["sha256"] == M.IN_FLIGHT
+    store.delete(ALL_DATA)
+    bronze = load_bronze(spark, settings, store)
+    assert [(f.source_file, f.action) for f in bronze.files] == [("pr.data.1.AllData", "deleted")]
+    assert _files(spark, settings, "bronze", "pr_data") == {"pr.data.0.Current"}
+    assert "pr.data.1.AllData" not in M.read_manifest(
+        spark, settings.table("bronze", M.BRONZE_MANIFEST)
+    )
+
+
+def test_a_new_file_a_stopped_silver_load_wrote_goes_with_the_file(spark, loaded, monkeypatch):
+    settings, store = loaded
+    put(store, ALL_DATA, NEW)
+    load_bronze(spark, settings, store)
+    with monkeypatch.context() as patch:
+        patch.setattr("quest.medallion.silver.write_manifest", _stop)
+        with pytest.raises(Stopped):
+            load_silver(spark, settings)
+    both = {"pr.data.0.Current", "pr.data.1.AllData"}
+    assert _silver_files(spark, settings) == (both, {"pr.data.1.AllData"})
+    store.delete(ALL_DATA)
+    load_bronze(spark, settings, store)
+    silver = load_silver(spark, settings)
+    assert "pr.data.1.AllData" in [f.source_file for f in silver.files]
+    assert _silver_files(spark, settings) == ({"pr.data.0.Current"}, set())
+    assert _silver_values(spark, settings) == [("Q01", "2.600"), ("Q02", "2.100")]
+
+
+@pytest.fixture
+def stored(spark, spark_settings):
+    """Two data files and the population in the store; nothing loaded yet."""
+    store = LocalStore(spark_settings.store_uri)
+    put(store, CURRENT, V1)
+    put(store, ALL_DATA, NEW)
+    put(store, spark_settings.datausa_key, json.dumps(POPULATION))
+    return spark_settings, store
+
+
+def test_a_first_bronze_load_stopped_before_its_manifest_leaves_no_rows_of_a_file_gone_since(
+    spark, stored, monkeypatch
+):
+    settings, store = stored
+    with monkeypatch.context() as patch:
+        patch.setattr("quest.medallion.bronze.write_manifest", _stop)
+        with pytest.raises(Stopped):
+            load_bronze(spark, settings, store)
+    assert not M.read_manifest(spark, settings.table("bronze", M.BRONZE_MANIFEST))
+    store.delete(ALL_DATA)
+    bronze = load_bronze(spark, settings, store)
+    assert ("pr.data.1.AllData", "deleted") in [(f.source_file, f.action) for f in bronze.files]
+    assert _files(spark, settings, "bronze", "pr_data") == {"pr.data.0.Current"}
+    load_silver(spark, settings)
+    assert _silver_files(spark, settings) == ({"pr.data.0.Current"}, set())
+    # The population loaded by the stopped load is the store's: kept, not taken for an orphan.
+    assert _files(spark, settings, "bronze", "population") == {"datausa/population.json"}
+
+
+def test_a_first_silver_load_stopped_before_its_manifest_leaves_no_rows_of_a_file_gone_since(
+    spark, stored, monkeypatch
+):
+    settings, store = stored
+    load_bronze(spark, settings, store)
+    with monkeypatch.context() as patch:
+        patch.setattr("quest.medallion.silver.write_manifest", _stop)
+        with pytest.raises(Stopped):
+            load_silver(spark, settings)
+    assert not M.read_manifest(spark, settings.table("silver", M.SILVER_MANIFEST))
+    store.delete(ALL_DATA)
+    load_bronze(spark, settings, store)
+    silver = load_silver(spark, settings)
+    assert ("pr.data.1.AllData", "deleted") in [(f.source_file, f.action) for f in silver.files]
+    assert _silver_files(spark, settings) == ({"pr.data.0.Current"}, set())
+    assert _silver_values(spark, settings) == [("Q01", "2.600"), ("Q02", "2.100")]

@@ -30,8 +30,10 @@ from quest.medallion.manifest import (
     BRONZE_SCHEMA,
     SILVER_MANIFEST,
     describe_plan,
+    files_in,
     mark_in_flight,
     read_manifest,
+    warn_orphans,
     write_manifest,
 )
 from quest.medallion.silver_tables import DDL as SILVER_DDL
@@ -140,10 +142,18 @@ class BronzePlan:
     gone: list[str]
     retired: dict[str, dict] = field(default_factory=dict)
     population_kept: list[str] = field(default_factory=list)
+    # Files with rows in a table and no entry, not in the store (`orphans`): file -> table.
+    orphans: dict[str, str] = field(default_factory=dict)
 
     @property
     def nothing_to_do(self) -> bool:
-        return not (self.changed or self.gone or self.retired or self.population_kept)
+        return not (
+            self.changed or self.gone or self.retired or self.population_kept or self.orphans
+        )
+
+    @property
+    def orphan_files(self) -> list[str]:
+        return sorted(self.orphans)
 
     @property
     def known_tables(self) -> list[str]:
@@ -175,7 +185,7 @@ class BronzePlan:
 
     def describe(self) -> str:
         """What a load would do, for people."""
-        gone = sorted(self.gone + self.retired_gone)
+        gone = sorted(self.gone + self.retired_gone + self.orphan_files)
         changed = [s.source_file for s in self.changed]
         plan = describe_plan(
             changed, gone, "load", self.population_replaced, self.population_changed
@@ -265,6 +275,14 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
     manifest_name = settings.table("bronze", BRONZE_MANIFEST)
     manifest = read_manifest(spark, manifest_name)
     plan = plan_bronze(store, settings, manifest, dropped_tables(spark, settings, manifest))
+    if not manifest:
+        present = {s.source_file for s in plan.changed}
+        # (with no population answer in the store, one loaded before stays: the gold answers
+        # need one, `plan_bronze`)
+        tables = [DATA_TABLE, MAPPING_TABLE]
+        if any(s.kind == FileKind.POPULATION for s in plan.changed):
+            tables.append(POPULATION_TABLE)
+        plan = replace(plan, orphans=orphans(spark, settings, present, tables))
     if plan.nothing_to_do:
         reason = "no file changed since the last load"
         names = [settings.table("bronze", t) for t in plan.known_tables] + [manifest_name]
@@ -365,8 +383,13 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
     # above is not: its rows and entry stay as they were).
     name = load.name(BRONZE_MANIFEST)
     touched = [s.source_file for s in sources] + plan.gone
+    new = {
+        s.source_file: _manifest_entry(s, FileResult(s.source_file, Action.LOADED), load.now)
+        for s in sources
+        if s.table
+    }
     marked = mark_in_flight(
-        load.spark, name, {**plan.retired, **plan.manifest}, touched, BRONZE_SCHEMA
+        load.spark, name, {**plan.retired, **plan.manifest}, touched, BRONZE_SCHEMA, new
     )
     if marked:
         load.commits.add(name, marked)
@@ -381,13 +404,42 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
             except DataFileError as exc:
                 done[source.source_file] = _failed(source, exc)
     _empty_turned_prose(load, plan, sources, done)
+    _delete_orphans(load, plan, done)
     for source in sources:
         if done[source.source_file].action != Action.FAILED:
             entries[source.source_file] = _manifest_entry(
                 source, done[source.source_file], load.now
             )
-    files = [done[s.source_file] for s in plan.changed]
+    files = [done[s.source_file] for s in plan.changed] + [done[f] for f in plan.orphan_files]
     return files + _delete_gone_files(load, plan, done, entries), entries
+
+
+def orphans(spark, settings: Settings, present: set[str], tables: list[str]) -> dict[str, str]:
+    """The files with rows in the bronze `tables` that are not in the store (not `present`):
+    for a load with no manifest entry (its manifest is new, or was dropped by hand), where an
+    earlier load that stopped before its first manifest left rows of files the store has since
+    lost. File -> its table. The data and mapping tables answer from their partitions, without
+    reading a data column."""
+    short = {settings.table("bronze", t): t for t in tables}
+    found = files_in(spark, list(short), "_source_file")
+    # (a file's rows are in one bronze table: the one of its kind)
+    orphaned = {f: short[names[0]] for f, names in found.items() if f not in present}
+    warn_orphans("bronze", "the store", list(orphaned))
+    return orphaned
+
+
+def _delete_orphans(load: _BronzeLoad, plan: BronzePlan, done: dict[str, FileResult]) -> None:
+    """Delete the rows of `plan.orphans`, one commit per table."""
+    by_table: dict[str, list[str]] = {}
+    for source_file, table in sorted(plan.orphans.items()):
+        by_table.setdefault(table, []).append(source_file)
+    for table, source_files in by_table.items():
+        name = load.name(table)
+        files = ", ".join(sql_str(f, "file") for f in source_files)
+        load.spark.sql(f"DELETE FROM {name} WHERE _source_file IN ({files})")
+        load.commits.add(name)
+        for source_file in source_files:
+            done[source_file] = FileResult(source_file, Action.DELETED, table=name)
 
 
 def _delete_gone_files(
@@ -531,7 +583,7 @@ def _delete_gone(load: _BronzeLoad, source_file: str, entry: dict) -> FileResult
 def _summarise(
     load: _BronzeLoad, plan: BronzePlan, files: list[FileResult], manifest_name: str, entries: int
 ) -> LayerResult:
-    tracked = {load.name(t) for t in plan.known_tables}
+    tracked = {load.name(t) for t in {*plan.known_tables, *plan.orphans.values()}}
     tracked |= {f.table for f in files if f.table and f.action == Action.LOADED}
     tables = {}
     for name in sorted(tracked | {manifest_name}):

@@ -1,21 +1,30 @@
 """The manifests: small Delta tables saying which file version each layer last loaded.
 
 Before a layer's first write, the entries of the files it is about to write or delete are marked
-in flight (`mark_in_flight`: their sha256 becomes `IN_FLIGHT`, which no file has); the whole
-manifest is written last, after the data. A run that dies part-way leaves those files marked, and
-the next run redoes them (every write is idempotent), even when a file went back meanwhile to the
-version its entry named (a file put back, a release rolled back): a manifest that still said that
-version would have let the next load skip the file, keeping the rows the stopped load wrote.
+in flight (`mark_in_flight`: their sha256 becomes `IN_FLIGHT`, which no file has), and a file new
+to the layer gets an entry so marked; the whole manifest is written last, after the data. A run
+that dies part-way leaves those files marked, and the next run redoes them (every write is
+idempotent), even when a file went back meanwhile to the version its entry named (a file put back,
+a release rolled back): a manifest that still said that version would have let the next load skip
+the file, keeping the rows the stopped load wrote. And a new file deleted from the store after such
+a run is still known to the layer, which deletes the rows the stopped load wrote for it.
+
+A layer with no entry at all writes no mark (a first load: one commit fewer); one stopped there
+leaves tables with no manifest, and the next load finds the files of their rows in the tables
+themselves (`bronze.orphans`, `silver.orphans`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from pyspark.sql import types as T
 
 from quest.medallion.tables import local_frame, overwrite, table_exists
+
+log = logging.getLogger(__name__)
 
 BRONZE_MANIFEST = "ingest_manifest"
 SILVER_MANIFEST = "load_manifest"
@@ -60,11 +69,17 @@ IN_FLIGHT = "in-flight"
 
 
 def mark_in_flight(
-    spark, name: str, manifest: dict[str, dict], files: Sequence[str], schema: T.StructType
+    spark,
+    name: str,
+    manifest: dict[str, dict],
+    files: Sequence[str],
+    schema: T.StructType,
+    new: dict[str, dict] | None = None,
 ) -> int:
     """Record, before a layer writes, that the entries of `files` are being written: `manifest`
-    (as read) with their sha256 `IN_FLIGHT`. Files without an entry need no mark (no entry is
-    already "not loaded").
+    (as read) with their sha256 `IN_FLIGHT`, and for each of `files` without an entry, its entry
+    in `new` (what its load would record) so marked. An empty `manifest` is not written: the
+    layer's first load leaves no manifest if it stops, and the next one reads its tables.
 
     Returns:
         The Delta commits written (0 when no entry needed marking).
@@ -74,9 +89,39 @@ def mark_in_flight(
         for f in files
         if f in manifest and manifest[f].get("sha256") != IN_FLIGHT
     }
+    if manifest:
+        marked |= {
+            f: {**entry, "sha256": IN_FLIGHT}
+            for f, entry in (new or {}).items()
+            if f in files and f not in manifest
+        }
     if not marked:
         return 0
     return write_manifest(spark, name, {**manifest, **marked}, schema)
+
+
+def files_in(spark, tables: Sequence[str], column: str) -> dict[str, list[str]]:
+    """For a layer with no manifest entry: the files whose rows are in `tables` (those that
+    exist), each with the tables holding them, read from their `column`."""
+    found: dict[str, list[str]] = {}
+    for name in tables:
+        if table_exists(spark, name):
+            for row in spark.sql(f"SELECT DISTINCT {column} FROM {name}").collect():
+                found.setdefault(row[0], []).append(name)
+    return found
+
+
+def warn_orphans(layer: str, source: str, files: Sequence[str]) -> None:
+    """Say which files' rows a layer deletes for want of a manifest entry."""
+    if files:
+        log.warning(
+            "%s: rows of %d file(s) %s no longer has and no manifest names (a load stopped "
+            "before it recorded them): deleted: %s",
+            layer,
+            len(files),
+            source,
+            ", ".join(sorted(files)),
+        )
 
 
 def describe_plan(

@@ -28,8 +28,10 @@ from quest.medallion.manifest import (
     SILVER_MANIFEST,
     SILVER_SCHEMA,
     describe_plan,
+    files_in,
     mark_in_flight,
     read_manifest,
+    warn_orphans,
     write_manifest,
 )
 from quest.medallion.store_files import FileKind, own_column
@@ -74,10 +76,12 @@ class SilverPlan:
     loaded: dict[str, dict]
     pending: dict[str, dict]
     gone: list[str]
+    # Files with rows in a silver table and no entry, not in bronze (`orphans`): file -> tables.
+    orphans: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def nothing_to_do(self) -> bool:
-        return not self.pending and not self.gone
+        return not self.pending and not self.gone and not self.orphans
 
     def pending_of(self, kind: FileKind) -> list[str]:
         """The pending files of one kind, sorted."""
@@ -95,7 +99,7 @@ class SilverPlan:
         """What a load would do, for people."""
         return describe_plan(
             sorted(self.pending),
-            self.gone,
+            sorted(self.gone + list(self.orphans)),
             "load from bronze",
             self.population_replaced,
             self.pending_of(FileKind.POPULATION),
@@ -104,6 +108,7 @@ class SilverPlan:
     def tables(self) -> list[str]:
         """Every silver table and mapping view this load reports on (short names)."""
         known = {e["table"] for e in self.loaded.values()} | {S.QUARANTINE}
+        known |= {t for tables in self.orphans.values() for t in tables}
         targets = {_target(e["kind"], e["table"]) for e in self.pending.values()}
         mapped = set(self.loaded) | set(self.pending)
         if any(self.bronze.get(f, {}).get("kind") == FileKind.MAPPING for f in mapped):
@@ -211,7 +216,8 @@ class _SilverLoad:
             raise QuestError(
                 f"{done.source_file}: bronze recorded {expected} rows but silver read "
                 f"{done.rows_in}; re-run the bronze and silver tasks (nothing was recorded for "
-                "this file)"
+                "this file); if bronze's table was changed by hand (a RESTORE), run once with a "
+                "full refresh (`quest run --full-refresh`, the job parameter full_refresh)"
             )
         self.entries[done.source_file] = {
             "source_file": done.source_file,
@@ -251,6 +257,8 @@ def load_silver(spark, settings: Settings) -> LayerResult:
     ensure_schemas(spark, settings)
     manifest_name = settings.table("silver", SILVER_MANIFEST)
     plan = plan_load(spark, settings)
+    if not plan.loaded:
+        plan = replace(plan, orphans=orphans(spark, settings, plan))
     if plan.nothing_to_do:
         reason = "no bronze file changed since the last silver load"
         names = [settings.table("silver", t) for t in plan.tables()] + [manifest_name]
@@ -258,7 +266,11 @@ def load_silver(spark, settings: Settings) -> LayerResult:
 
     load = _SilverLoad(spark, settings, plan, entries=dict(plan.loaded))
     touched = sorted(plan.pending) + plan.gone
-    marked = mark_in_flight(spark, manifest_name, plan.loaded, touched, SILVER_SCHEMA)
+    new = {
+        f: {"source_file": f, "table": _target(e["kind"], e["table"]), "rules": R.RULES_VERSION}
+        for f, e in plan.pending.items()
+    }
+    marked = mark_in_flight(spark, manifest_name, plan.loaded, touched, SILVER_SCHEMA, new)
     if marked:
         load.commits.add(manifest_name, marked)
     try:
@@ -343,6 +355,7 @@ def _apply(load: _SilverLoad) -> tuple[list[FileResult], TableResult | None]:
     files = _load_mappings(load, mappings) if mappings else []
     population = plan.pending_of(FileKind.POPULATION)
     replaced = plan.population_replaced
+    files += _delete_orphans(load)
     files += [_delete_gone(load, f) for f in plan.gone if f not in replaced]
     data = plan.pending_of(FileKind.DATA)
     if data:
@@ -478,6 +491,44 @@ def _not_in_pr_mapping(source_file: str) -> FileResult:
     )
     log.error("%s", error)
     return FileResult(source_file, Action.FAILED, error=error)
+
+
+def orphans(spark, settings: Settings, plan: SilverPlan) -> dict[str, tuple[str, ...]]:
+    """The files with rows in a silver table that bronze does not have: for a load with no
+    manifest entry (its manifest is new, or was dropped by hand), where an earlier load that
+    stopped before its first manifest left rows of files bronze has since deleted. File -> the
+    tables holding its rows."""
+    tabular = {f for f, e in plan.bronze.items() if e["kind"] in _TABULAR}
+    tables = [S.OBSERVATIONS, S.MAPPINGS, S.QUARANTINE]
+    # (with no population answer in bronze, one loaded before stays: the gold answers need one)
+    if any(e["kind"] == FileKind.POPULATION for e in plan.bronze.values()):
+        tables.append(S.POPULATION)
+    short = {settings.table("silver", t): t for t in tables}
+    found = files_in(spark, list(short), "source_file")
+    orphaned = {
+        f: tuple(short[name] for name in names) for f, names in found.items() if f not in tabular
+    }
+    warn_orphans("silver", "bronze", list(orphaned))
+    return orphaned
+
+
+def _delete_orphans(load: _SilverLoad) -> list[FileResult]:
+    """Delete the rows of `plan.orphans`, one commit per table."""
+    by_table: dict[str, list[str]] = {}
+    for source_file, tables in sorted(load.plan.orphans.items()):
+        for table in tables:
+            by_table.setdefault(table, []).append(source_file)
+    for table, source_files in by_table.items():
+        load.spark.sql(
+            f"DELETE FROM {load.name(table)} WHERE source_file IN ({S.in_list(source_files)})"
+        )
+        load.commits.add(load.name(table))
+        if table == S.MAPPINGS:
+            load.mappings_deleted.extend(source_files)
+    return [
+        FileResult(source_file, Action.DELETED, table=load.name(tables[0]))
+        for source_file, tables in sorted(load.plan.orphans.items())
+    ]
 
 
 def _delete_gone(load: _SilverLoad, source_file: str) -> FileResult:
