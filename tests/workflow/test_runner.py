@@ -379,6 +379,33 @@ def test_ctrl_c_starts_no_more_tasks_or_retries_and_the_run_still_records_itself
     assert saved["status"] == "interrupted"
 
 
+STOPPED_IN_LAST_TASK_CHILD = """
+import json, sys
+from pathlib import Path
+from quest.runner.local import run_workflow
+from tests.workflow.support import Behaviour, fake_workflow, runner_settings
+
+settings = runner_settings(Path(sys.argv[1]))
+behave = Behaviour(delay=3.0)
+record = run_workflow(settings, only=["extract_b"], workflow=fake_workflow(behave))
+print(json.dumps({"status": record.status, "tasks": {n: t.status for n, t in record.tasks.items()},
+                  "mails": [(n["event"], n["subject"]) for n in record.notifications]}))
+"""
+
+
+def test_a_run_stopped_while_its_last_task_ends_well_mails_no_success(tmp_path):
+    # The task it was running ended well and none was left to fail "interrupted": the run was
+    # recorded as interrupted, but mailed its on_success list.
+    child = _child(STOPPED_IN_LAST_TASK_CHILD, tmp_path)
+    _lines_until(child, "extract_b")
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=60)
+    outcome = json.loads(out.splitlines()[-1])
+    assert outcome["status"] == "interrupted" and outcome["tasks"]["extract_b"] == "success"
+    assert [event for event, _ in outcome["mails"]] == ["on_start", "on_failure"], outcome
+    assert outcome["mails"][-1][1].endswith("interrupted")
+
+
 def test_cancelling_spark_jobs_while_the_session_starts_is_no_error(monkeypatch):
     # PySpark registers the context as active before it builds its JVM side (`_jsc`): a Ctrl-C
     # then raised AttributeError, and the run ended unrecorded as "a bug in quest".

@@ -14,6 +14,7 @@ from brickflow import EmailNotifications, TaskSettings, Workflow, WorkflowEmailN
 from brickflow.bundles.model import JobsParameters
 from brickflow.engine.task import IfElseConditionTask
 
+from quest.errors import ConfigError
 from quest.mirror.sample import generate_sample
 from quest.mirror.server import MirrorServer
 from quest.orchestration import conditions
@@ -124,6 +125,30 @@ def test_only_a_task_behind_a_condition_runs_it_without_the_condition(settings):
         settings, workflow=branching_workflow(calls, "0"), only=["load"], out=lambda _l: None
     )
     assert calls == ["load  false"]  # count did not run: its value reads as empty
+    assert record.tasks["load"].status == "success"
+
+
+def test_only_a_condition_without_the_task_it_compares_is_refused_before_any_task(settings):
+    # `quest run --only medallion_needed load_bronze ...` without plan_medallion: the plan's
+    # value read as empty, the condition came out false, and the run skipped every task behind
+    # it and called itself a success.
+    calls: list[str] = []
+    with pytest.raises(ConfigError, match="the condition gate compares a value of count") as err:
+        run_workflow(
+            settings,
+            workflow=branching_workflow(calls, "1"),
+            only=["gate", "load"],
+            out=lambda _l: None,
+        )
+    assert "select count too, or leave gate out" in str(err.value)
+    assert calls == []
+    record = run_workflow(
+        settings,
+        workflow=branching_workflow(calls, "1"),
+        only=["count", "gate", "load"],
+        out=lambda _l: None,
+    )
+    assert calls == ["count", "load 1 false"]
     assert record.tasks["load"].status == "success"
 
 

@@ -119,6 +119,11 @@ def resolve(
     return _REFERENCE.sub(value, text)
 
 
+def referenced_tasks(*texts: str) -> set[str]:
+    """The tasks whose values `texts` name (`{{tasks.<task>.values.<key>}}`)."""
+    return {m["task"] for text in texts for m in _REFERENCE.finditer(str(text)) if m["task"]}
+
+
 @dataclass(frozen=True)
 class Outcome:
     """An evaluated if/else condition: its operands as resolved, and the branch taken."""

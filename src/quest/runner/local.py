@@ -39,7 +39,7 @@ from quest.config import Settings, on_databricks, validate_home
 from quest.errors import INTERRUPTED, ConfigError
 from quest.locking import file_lock
 from quest.ops.local_run import after_run
-from quest.orchestration.task_values import evaluate, resolve
+from quest.orchestration.task_values import evaluate, referenced_tasks, resolve
 from quest.results import LayerResult, Status, TaskResult
 from quest.runner import record as rec
 from quest.runner.dbutils import LocalDbutils, NotebookExit
@@ -145,7 +145,7 @@ def run_workflow(
     wf = workflow if workflow is not None else load_pipeline()
     validate_home(settings)
     order = [n for n in nx.topological_sort(wf.graph) if n != ROOT_NODE]
-    selected = _select(order, only)
+    selected = _select(wf, order, only)
     _preflight(wf, settings, selected, spark)
     with contextlib.nullcontext() if locked else run_lock(settings):
         return _WorkflowRun(wf, settings, order, selected, spark, out, quiet=quiet).execute()
@@ -157,7 +157,14 @@ def run_cli(settings: Settings, only=None, quiet: bool = False) -> int:
     return run_workflow(settings, only=only, quiet=quiet).exit_code
 
 
-def _select(order: list[str], only) -> set[str]:
+def _select(wf, order: list[str], only) -> set[str]:
+    """The tasks `only` names (every task without it).
+
+    Raises:
+        ConfigError: an unknown task, or a condition task selected without a task whose value
+            it compares: that value would read as empty, and the condition decide on nothing
+            (the tasks behind it skipped, the run a success).
+    """
     if not only:
         return set(order)
     unknown = [name for name in only if name not in order]
@@ -165,7 +172,19 @@ def _select(order: list[str], only) -> set[str]:
         raise ConfigError(
             f"--only {' '.join(unknown)}: no such task; the tasks are {', '.join(order)}"
         )
-    return set(only)
+    selected = set(only)
+    for name in [n for n in order if n in selected]:
+        if _kind(wf.tasks[name]) != "condition":
+            continue
+        condition = wf.tasks[name].task_func()
+        missing = sorted(referenced_tasks(condition.left, condition.right) - selected)
+        if missing:
+            raise ConfigError(
+                f"--only: the condition {name} compares a value of {', '.join(missing)}, which "
+                f"is not selected; select {' '.join(missing)} too, or leave {name} out (the "
+                "tasks behind it then run as selected)"
+            )
+    return selected
 
 
 def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
@@ -353,7 +372,10 @@ class _WorkflowRun:
         for line in rec.table(self.record).splitlines():
             self.say(line)
         outcome = "interrupted" if stopped else "failed" if failed else "succeeded"
-        self._notify_workflow("on_failure" if failed else "on_success", outcome)
+        # A run stopped part-way is no success, even when no task it ran failed: Databricks
+        # mails a cancelled run's `on_failure` list (the job does not set
+        # `no_alert_for_canceled_runs`).
+        self._notify_workflow("on_failure" if failed or stopped else "on_success", outcome)
         self._report()
         self.record.ops = after_run(self.record, self.settings, self.spark, self.say)
         self.record.save(self.settings.home / "runs", lambda s: redact(s, self.settings))
