@@ -30,8 +30,8 @@
 
 import json
 
-from quest.medallion.bronze import dropped_tables, load_bronze, plan_bronze
-from quest.medallion.manifest import BRONZE_MANIFEST, read_manifest
+from quest.medallion.bronze import load_bronze, plan_load
+from quest.medallion.manifest import BRONZE_MANIFEST
 from quest.ops.task_hook import recorded_task
 from quest.orchestration.notebook import (
     define_widgets,
@@ -73,9 +73,7 @@ if write:
     print(json.dumps(result.to_dict(), indent=2, default=str))
 else:
     # as the load plans: a table dropped by hand has its files loaded again
-    manifest = read_manifest(spark, manifest_name)
-    dropped = dropped_tables(spark, settings, manifest)
-    print(plan_bronze(store, settings, manifest, dropped).describe())
+    print(plan_load(spark, settings, store).describe())
     print("write=false: nothing loaded (set the `write` widget to true to load)")
 
 # COMMAND ----------

@@ -4,14 +4,18 @@ version it went back to (`manifest.mark_in_flight`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
 import pytest
 from pyspark.sql import functions as F
 
+from quest.errors import DataFileError
+from quest.medallion import bronze as B
 from quest.medallion import load_bronze, load_silver
 from quest.medallion import manifest as M
+from quest.medallion.silver import plan_load as load_silver_plan
 from quest.store import LocalStore
 from tests.bls_text import data_file, data_line
 from tests.medallion.helpers import put
@@ -243,3 +247,50 @@ def test_a_first_silver_load_stopped_before_its_manifest_leaves_no_rows_of_a_fil
     assert ("pr.data.1.AllData", "deleted") in [(f.source_file, f.action) for f in silver.files]
     assert _silver_files(spark, settings) == ({"pr.data.0.Current"}, set())
     assert _silver_values(spark, settings) == [("Q01", "2.600"), ("Q02", "2.100")]
+
+
+def test_a_new_header_only_file_whose_load_was_stopped_is_still_new_to_bronze(
+    spark, loaded, monkeypatch
+):
+    # The stopped load's mark gave the file an entry with no row count: read as an entry that
+    # had rows, a header alone was refused as a file cut short, on every later run.
+    settings, store = loaded
+    put(store, ALL_DATA, data_file())
+    with monkeypatch.context() as patch:
+        patch.setattr("quest.medallion.bronze.write_manifest", _stop)
+        with pytest.raises(Stopped):
+            load_bronze(spark, settings, store)
+    entry = M.read_manifest(spark, settings.table("bronze", M.BRONZE_MANIFEST))["pr.data.1.AllData"]
+    assert M.is_placeholder(entry) and entry["ingested_at"] is None
+    bronze = load_bronze(spark, settings, store)
+    assert [(f.source_file, f.action, f.rows_written) for f in bronze.files] == [
+        ("pr.data.1.AllData", "loaded", 0)
+    ]
+
+
+def test_without_a_manifest_a_population_answer_stays_while_the_new_one_is_refused(spark, loaded):
+    # No manifest entry (dropped by hand), and the answer now configured is no JSON: the one
+    # loaded before is the gold answers' population until a good one loads, not an orphan.
+    settings, store = loaded
+    spark.sql(f"DROP TABLE {settings.table('bronze', M.BRONZE_MANIFEST)}")
+    spark.sql(f"DROP TABLE {settings.table('silver', M.SILVER_MANIFEST)}")
+    moved = dataclasses.replace(settings, datausa_key="datausa/population-2.json")
+    put(store, moved.datausa_key, "not json")
+    plan = B.plan_load(spark, moved, store)
+    assert "datausa/population.json" in plan.orphans
+    with pytest.raises(DataFileError, match="population-2.json: not a DataUSA population"):
+        load_bronze(spark, moved, store)
+    assert _files(spark, settings, "bronze", "population") == {"datausa/population.json"}
+    # silver, with no entry either, keeps it too (its MERGE replaces it once a new one passes)
+    assert "datausa/population.json" not in load_silver_plan(spark, moved).orphans
+    assert _files(spark, settings, "silver", "population") == {"datausa/population.json"}
+
+
+def test_the_previews_name_the_rows_a_load_with_no_manifest_deletes(spark, stored, monkeypatch):
+    settings, store = stored
+    with monkeypatch.context() as patch:
+        patch.setattr("quest.medallion.bronze.write_manifest", _stop)
+        with pytest.raises(Stopped):
+            load_bronze(spark, settings, store)
+    store.delete(ALL_DATA)
+    assert "pr.data.1.AllData" in B.plan_load(spark, settings, store).describe()

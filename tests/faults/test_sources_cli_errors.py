@@ -350,7 +350,11 @@ def _mirror_process(tmp_path, **options) -> subprocess.Popen:
 
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])
 def test_a_mirror_stopped_with_sigterm_removes_the_sample_it_generated(tmp_path, stop):
-    mirror = _mirror_process(tmp_path)
+    # SIGHUP as a closing terminal sends it, to a mirror that does not inherit `nohup`'s SIG_IGN
+    # from a suite started under nohup (it would keep it: the test below)
+    mirror = _mirror_process(
+        tmp_path, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    )
     try:
         first = mirror.stdout.readline()
     finally:

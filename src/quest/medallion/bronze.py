@@ -31,6 +31,7 @@ from quest.medallion.manifest import (
     SILVER_MANIFEST,
     describe_plan,
     files_in,
+    is_placeholder,
     mark_in_flight,
     read_manifest,
     warn_orphans,
@@ -246,6 +247,22 @@ def plan_bronze(
     return BronzePlan(manifest, changed, sorted(set(manifest) - present), retired, kept)
 
 
+def plan_load(spark, settings: Settings, store) -> BronzePlan:
+    """What `load_bronze` would do now: `plan_bronze` from the manifest as read, with the tables
+    dropped by hand (`dropped_tables`) and, for a manifest with no entry, the `orphans`."""
+    manifest = read_manifest(spark, settings.table("bronze", BRONZE_MANIFEST))
+    plan = plan_bronze(store, settings, manifest, dropped_tables(spark, settings, manifest))
+    if manifest:
+        return plan
+    present = {s.source_file for s in plan.changed}
+    # (with no population answer in the store, one loaded before stays: the gold answers need
+    # one, `plan_bronze`)
+    tables = [DATA_TABLE, MAPPING_TABLE]
+    if plan.population_changed:
+        tables.append(POPULATION_TABLE)
+    return replace(plan, orphans=orphans(spark, settings, present, tables))
+
+
 @dataclass
 class _BronzeLoad:
     """What applying a plan needs: where to read and write, the load's time, the commits."""
@@ -273,16 +290,7 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
     """
     ensure_schemas(spark, settings)
     manifest_name = settings.table("bronze", BRONZE_MANIFEST)
-    manifest = read_manifest(spark, manifest_name)
-    plan = plan_bronze(store, settings, manifest, dropped_tables(spark, settings, manifest))
-    if not manifest:
-        present = {s.source_file for s in plan.changed}
-        # (with no population answer in the store, one loaded before stays: the gold answers
-        # need one, `plan_bronze`)
-        tables = [DATA_TABLE, MAPPING_TABLE]
-        if any(s.kind == FileKind.POPULATION for s in plan.changed):
-            tables.append(POPULATION_TABLE)
-        plan = replace(plan, orphans=orphans(spark, settings, present, tables))
+    plan = plan_load(spark, settings, store)
     if plan.nothing_to_do:
         reason = "no file changed since the last load"
         names = [settings.table("bronze", t) for t in plan.known_tables] + [manifest_name]
@@ -363,22 +371,7 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
     """
     entries = dict(plan.manifest)
     done: dict[str, FileResult] = {}
-    sources = []
-    previous = {**plan.retired, **plan.manifest}
-    for source in plan.changed:
-        entry = previous.get(source.source_file, {})
-        had_rows = bool(bronze_table(entry)) and entry.get("rows") != 0
-        try:
-            sources.append(
-                source
-                if source.kind == FileKind.POPULATION
-                else classify(
-                    load.store, source, had_rows, load.settings.full_refresh, new=not entry
-                )
-            )
-        except DataFileError as exc:
-            done[source.source_file] = _failed(source, exc)
-    sources = _without_clashes(plan, sources, done)
+    sources = _without_clashes(plan, _classified(load, plan, done), done)
     # The files about to be written or deleted, marked before the first write (a file refused
     # above is not: its rows and entry stay as they were).
     name = load.name(BRONZE_MANIFEST)
@@ -410,7 +403,9 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
             entries[source.source_file] = _manifest_entry(
                 source, done[source.source_file], load.now
             )
-    files = [done[s.source_file] for s in plan.changed] + [done[f] for f in plan.orphan_files]
+    kept = [f for f in plan.orphan_files if f not in done]
+    files = [done[s.source_file] for s in plan.changed]
+    files += [done[f] for f in plan.orphan_files if f not in kept]
     return files + _delete_gone_files(load, plan, done, entries), entries
 
 
@@ -429,9 +424,14 @@ def orphans(spark, settings: Settings, present: set[str], tables: list[str]) -> 
 
 
 def _delete_orphans(load: _BronzeLoad, plan: BronzePlan, done: dict[str, FileResult]) -> None:
-    """Delete the rows of `plan.orphans`, one commit per table."""
+    """Delete the rows of `plan.orphans`, one commit per table; a population answer's only once
+    the one now in the store has loaded (the gold answers need one)."""
+    refused = any(done[f].action == Action.FAILED for f in plan.population_changed if f in done)
     by_table: dict[str, list[str]] = {}
     for source_file, table in sorted(plan.orphans.items()):
+        if table == POPULATION_TABLE and refused:
+            log.warning("%s: kept until the population answer now stored loads", source_file)
+            continue
         by_table.setdefault(table, []).append(source_file)
     for table, source_files in by_table.items():
         name = load.name(table)
@@ -440,6 +440,31 @@ def _delete_orphans(load: _BronzeLoad, plan: BronzePlan, done: dict[str, FileRes
         load.commits.add(name)
         for source_file in source_files:
             done[source_file] = FileResult(source_file, Action.DELETED, table=name)
+
+
+def _classified(
+    load: _BronzeLoad, plan: BronzePlan, done: dict[str, FileResult]
+) -> list[SourceFile]:
+    """The changed files, each classified by its head (`classify`: data, mapping or prose); a
+    file refused there goes to `done` as failed."""
+    sources = []
+    previous = {**plan.retired, **plan.manifest}
+    for source in plan.changed:
+        entry = previous.get(source.source_file, {})
+        if is_placeholder(entry):
+            entry = {}  # new to bronze: its load was stopped before it recorded anything
+        had_rows = bool(bronze_table(entry)) and entry.get("rows") != 0
+        try:
+            sources.append(
+                source
+                if source.kind == FileKind.POPULATION
+                else classify(
+                    load.store, source, had_rows, load.settings.full_refresh, new=not entry
+                )
+            )
+        except DataFileError as exc:
+            done[source.source_file] = _failed(source, exc)
+    return sources
 
 
 def _delete_gone_files(

@@ -91,13 +91,23 @@ def mark_in_flight(
     }
     if manifest:
         marked |= {
-            f: {**entry, "sha256": IN_FLIGHT}
+            f: {**entry, "sha256": IN_FLIGHT, "ingested_at": None, "loaded_at": None}
             for f, entry in (new or {}).items()
             if f in files and f not in manifest
         }
     if not marked:
         return 0
     return write_manifest(spark, name, {**manifest, **marked}, schema)
+
+
+def is_placeholder(entry: dict) -> bool:
+    """Whether `entry` is one `mark_in_flight` gave a file new to the layer (in flight, and no
+    time it was loaded at): the file is still new to the layer, and nothing of it recorded."""
+    return (
+        entry.get("sha256") == IN_FLIGHT
+        and entry.get("ingested_at") is None
+        and entry.get("loaded_at") is None
+    )
 
 
 def files_in(spark, tables: Sequence[str], column: str) -> dict[str, list[str]]:

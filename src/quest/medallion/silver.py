@@ -257,8 +257,6 @@ def load_silver(spark, settings: Settings) -> LayerResult:
     ensure_schemas(spark, settings)
     manifest_name = settings.table("silver", SILVER_MANIFEST)
     plan = plan_load(spark, settings)
-    if not plan.loaded:
-        plan = replace(plan, orphans=orphans(spark, settings, plan))
     if plan.nothing_to_do:
         reason = "no bronze file changed since the last silver load"
         names = [settings.table("silver", t) for t in plan.tables()] + [manifest_name]
@@ -315,12 +313,15 @@ def _upgrade_mappings(spark, settings: Settings, plan: SilverPlan) -> SilverPlan
 
 def plan_load(spark, settings: Settings) -> SilverPlan:
     """What `load_silver` would do now: the plan from the two manifests, with the mapping files
-    whose view is missing (`_upgrade_mappings`)."""
+    whose view is missing (`_upgrade_mappings`) and, for a manifest with no entry, the
+    `orphans`."""
     plan = plan_silver(
         read_manifest(spark, settings.table("bronze", BRONZE_MANIFEST)),
         read_manifest(spark, settings.table("silver", SILVER_MANIFEST)),
         full_refresh=settings.full_refresh,
     )
+    if not plan.loaded:
+        plan = replace(plan, orphans=orphans(spark, settings, plan))
     return _upgrade_mappings(spark, settings, _reload_dropped_tables(spark, settings, plan))
 
 
@@ -499,10 +500,9 @@ def orphans(spark, settings: Settings, plan: SilverPlan) -> dict[str, tuple[str,
     stopped before its first manifest left rows of files bronze has since deleted. File -> the
     tables holding its rows."""
     tabular = {f for f, e in plan.bronze.items() if e["kind"] in _TABULAR}
+    # Not the population: the MERGE of the answer bronze holds replaces every other answer's
+    # rows once it passes, and keeps them while silver refuses it (the gold answers need one).
     tables = [S.OBSERVATIONS, S.MAPPINGS, S.QUARANTINE]
-    # (with no population answer in bronze, one loaded before stays: the gold answers need one)
-    if any(e["kind"] == FileKind.POPULATION for e in plan.bronze.values()):
-        tables.append(S.POPULATION)
     short = {settings.table("silver", t): t for t in tables}
     found = files_in(spark, list(short), "source_file")
     orphaned = {
