@@ -57,6 +57,17 @@ def test_task_failing_twice_then_succeeding_is_retried_to_three_attempts(setting
     assert record.exit_code == 0
 
 
+def test_max_retries_of_minus_one_retries_without_end_as_databricks_does(settings):
+    # `1 + -1` attempts: the task never ran, the run called itself a success, and a task behind
+    # it kept the scheduler spinning for good.
+    behave = Behaviour(fail_times={"combine": 4})
+    record, lines = _run(settings, behave, retries=-1)
+    assert record.tasks["combine"].attempts == 5
+    assert record.tasks["combine"].status == "success"
+    assert record.tasks["publish"].status == "success"
+    assert any("combine: started (attempt 5/no limit)" in line for line in lines)
+
+
 def test_task_failing_for_good_stops_downstream_exits_nonzero_and_notifies(settings):
     behave = Behaviour(fail_times={"extract_b": 99})
     record, lines = _run(settings, behave, retries=1)

@@ -19,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import inspect
+import itertools
 import json
 import logging
+import math
 import os
 import runpy
 import signal
@@ -497,14 +499,17 @@ class _WorkflowRun:
 
     def _attempts(self, name: str, task, tr: TaskRecord) -> None:
         eff = self.wf.default_task_settings.merge(task.task_settings)
-        # A condition is decided once: Databricks refuses retries on an if/else task.
-        tries = 1 if tr.kind == "condition" else 1 + int(eff.max_retries or 0)
+        # A condition is decided once: Databricks refuses retries on an if/else task. A task's
+        # max_retries of -1 retries it without end, as on Databricks (Ctrl-C stops the run).
+        retries = int(eff.max_retries or 0)
+        tries = 1 if tr.kind == "condition" else math.inf if retries < 0 else 1 + retries
         wait_s = (eff.min_retry_interval_millis or 0) / 1000 * self.settings.retry_wait_scale
         wait_s = min(wait_s, LOCAL_RETRY_WAIT_CAP)
         t0 = time.monotonic()
-        for attempt in range(1, tries + 1):
+        for attempt in itertools.takewhile(lambda n: n <= tries, itertools.count(1)):
             tr.attempts = attempt
-            self.say(f"> {name}: started (attempt {attempt}/{tries})")
+            of = "no limit" if tries == math.inf else tries
+            self.say(f"> {name}: started (attempt {attempt}/{of})")
             a0 = time.monotonic()
             try:
                 value = self._call(task)
