@@ -175,6 +175,8 @@ def test_a_new_file_a_stopped_bronze_load_wrote_goes_with_the_file(spark, loaded
     }
     manifest = M.read_manifest(spark, settings.table("bronze", M.BRONZE_MANIFEST))
     assert manifest["pr.data.1.AllData"]["sha256"] == M.IN_FLIGHT
+    # silver run alone meanwhile (`--only load_silver`) waits for bronze to settle the file
+    assert load_silver_plan(spark, settings).nothing_to_do
     store.delete(ALL_DATA)
     bronze = load_bronze(spark, settings, store)
     assert [(f.source_file, f.action) for f in bronze.files] == [("pr.data.1.AllData", "deleted")]

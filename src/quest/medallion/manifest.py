@@ -126,7 +126,7 @@ def warn_orphans(layer: str, source: str, files: Sequence[str]) -> None:
     if files:
         log.warning(
             "%s: rows of %d file(s) %s no longer has and no manifest names (a load stopped "
-            "before it recorded them): deleted: %s",
+            "before it recorded them), which the load deletes: %s",
             layer,
             len(files),
             source,

@@ -25,6 +25,7 @@ from quest.medallion import silver_tables as S
 from quest.medallion.bronze import DATA_TABLE, MAPPING_TABLE, POPULATION_TABLE
 from quest.medallion.manifest import (
     BRONZE_MANIFEST,
+    IN_FLIGHT,
     SILVER_MANIFEST,
     SILVER_SCHEMA,
     describe_plan,
@@ -122,9 +123,12 @@ def plan_silver(
     """Bronze files whose content silver has not loaded, or loaded under other rules (every
     one on a full refresh, a replay), and files bronze no longer has."""
     tabular = {f: e for f, e in bronze.items() if e["kind"] in _TABULAR}
+    # A file bronze's load was stopped in (its entry in flight) waits for bronze: its rows
+    # there are not settled. It is not gone either: silver keeps what it loaded of it.
+    settled = {f: e for f, e in tabular.items() if e["sha256"] != IN_FLIGHT}
     pending = {
         f: e
-        for f, e in tabular.items()
+        for f, e in settled.items()
         if full_refresh
         or loaded.get(f, {}).get("sha256") != e["sha256"]
         or loaded[f].get("rules") != R.RULES_VERSION
