@@ -282,9 +282,16 @@ def test_without_a_manifest_a_population_answer_stays_while_the_new_one_is_refus
     put(store, moved.datausa_key, "not json")
     plan = B.plan_load(spark, moved, store)
     assert "datausa/population.json" in plan.orphans
+    assert "population-2.json replaces datausa/population.json once it loads" in plan.describe()
     with pytest.raises(DataFileError, match="population-2.json: not a DataUSA population"):
         load_bronze(spark, moved, store)
     assert _files(spark, settings, "bronze", "population") == {"datausa/population.json"}
     # silver, with no entry either, keeps it too (its MERGE replaces it once a new one passes)
     assert "datausa/population.json" not in load_silver_plan(spark, moved).orphans
     assert _files(spark, settings, "silver", "population") == {"datausa/population.json"}
+    # bronze now has a manifest, which names the answer kept: a good one replaces it
+    put(store, moved.datausa_key, json.dumps(POPULATION))
+    load_bronze(spark, moved, store)
+    assert _files(spark, settings, "bronze", "population") == {"datausa/population-2.json"}
+    load_silver(spark, moved)
+    assert _files(spark, settings, "silver", "population") == {"datausa/population-2.json"}

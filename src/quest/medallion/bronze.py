@@ -28,6 +28,7 @@ from quest.errors import DataFileError
 from quest.medallion.manifest import (
     BRONZE_MANIFEST,
     BRONZE_SCHEMA,
+    IN_FLIGHT,
     SILVER_MANIFEST,
     describe_plan,
     files_in,
@@ -188,9 +189,11 @@ class BronzePlan:
         """What a load would do, for people."""
         gone = sorted(self.gone + self.retired_gone + self.orphan_files)
         changed = [s.source_file for s in self.changed]
-        plan = describe_plan(
-            changed, gone, "load", self.population_replaced, self.population_changed
-        )
+        # (an orphan population answer goes only once the one now stored loads)
+        replaced = self.population_replaced + [
+            f for f, table in sorted(self.orphans.items()) if table == POPULATION_TABLE
+        ]
+        plan = describe_plan(changed, gone, "load", replaced, self.population_changed)
         if not self.population_kept:
             return plan
         kept = ", ".join(self.population_kept)
@@ -403,9 +406,18 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
             entries[source.source_file] = _manifest_entry(
                 source, done[source.source_file], load.now
             )
-    kept = [f for f in plan.orphan_files if f not in done]
     files = [done[s.source_file] for s in plan.changed]
-    files += [done[f] for f in plan.orphan_files if f not in kept]
+    files += [done[f] for f in plan.orphan_files if f in done]
+    for source_file in (f for f in plan.orphan_files if f not in done):
+        # A population answer kept while the one now stored is refused: an entry (in flight,
+        # no load time) so that the next load, with a manifest to go by, deletes its rows once
+        # a good answer loads, as it does those of an answer gone from the store.
+        entries[source_file] = {
+            "source_file": source_file,
+            "kind": FileKind.POPULATION.value,
+            "table": POPULATION_TABLE,
+            "sha256": IN_FLIGHT,
+        }
     return files + _delete_gone_files(load, plan, done, entries), entries
 
 
