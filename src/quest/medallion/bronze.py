@@ -53,6 +53,7 @@ from quest.medallion.store_files import (
 from quest.medallion.tables import (
     Commits,
     create_as,
+    in_list,
     is_plain,
     local_frame,
     quote,
@@ -400,15 +401,15 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
             except DataFileError as exc:
                 done[source.source_file] = _failed(source, exc)
     _empty_turned_prose(load, plan, sources, done)
-    _delete_orphans(load, plan, done)
+    kept = _delete_orphans(load, plan, done)
     for source in sources:
         if done[source.source_file].action != Action.FAILED:
             entries[source.source_file] = _manifest_entry(
                 source, done[source.source_file], load.now
             )
     files = [done[s.source_file] for s in plan.changed]
-    files += [done[f] for f in plan.orphan_files if f in done]
-    for source_file in (f for f in plan.orphan_files if f not in done):
+    files += [done[f] for f in plan.orphan_files if f not in kept]
+    for source_file in kept:
         # A population answer kept while the one now stored is refused: an entry (in flight,
         # no load time) so that the next load, with a manifest to go by, deletes its rows once
         # a good answer loads, as it does those of an answer gone from the store.
@@ -435,23 +436,27 @@ def orphans(spark, settings: Settings, present: set[str], tables: list[str]) -> 
     return orphaned
 
 
-def _delete_orphans(load: _BronzeLoad, plan: BronzePlan, done: dict[str, FileResult]) -> None:
+def _delete_orphans(load: _BronzeLoad, plan: BronzePlan, done: dict[str, FileResult]) -> list[str]:
     """Delete the rows of `plan.orphans`, one commit per table; a population answer's only once
-    the one now in the store has loaded (the gold answers need one)."""
+    the one now in the store has loaded (the gold answers need one). Returns the files kept."""
     refused = any(done[f].action == Action.FAILED for f in plan.population_changed if f in done)
     by_table: dict[str, list[str]] = {}
+    kept = []
     for source_file, table in sorted(plan.orphans.items()):
         if table == POPULATION_TABLE and refused:
             log.warning("%s: kept until the population answer now stored loads", source_file)
+            kept.append(source_file)
             continue
         by_table.setdefault(table, []).append(source_file)
     for table, source_files in by_table.items():
         name = load.name(table)
-        files = ", ".join(sql_str(f, "file") for f in source_files)
-        load.spark.sql(f"DELETE FROM {name} WHERE _source_file IN ({files})")
+        load.spark.sql(
+            f"DELETE FROM {name} WHERE _source_file IN ({in_list(source_files, 'file')})"
+        )
         load.commits.add(name)
         for source_file in source_files:
             done[source_file] = FileResult(source_file, Action.DELETED, table=name)
+    return kept
 
 
 def _classified(
@@ -770,8 +775,7 @@ def _replace_files(
             F.count_if(F.col("_source_file") == s.source_file).alias(f"rows_{i}")
             for i, s in enumerate(sources)
         ]
-        files = ", ".join(sql_str(s.source_file, "file") for s in sources)
-        where = f"_source_file IN ({files})"
+        where = f"_source_file IN ({in_list([s.source_file for s in sources], 'file')})"
         replace_where(spark, rows.observe(observation, *counts), name, where)
         metrics = observation.get
         written = {s.source_file: metrics[f"rows_{i}"] for i, s in enumerate(sources)}

@@ -14,6 +14,7 @@ import logging
 from quest.medallion.tables import (
     clear_orphan_folder,
     create_as,
+    in_list,
     quote,
     replace_where,
     sql_str,
@@ -80,10 +81,6 @@ def ensure_table(spark, name: str, kind: str) -> bool:
         + _tblproperties({**_CDF, **properties})
     )
     return True
-
-
-def in_list(files: list[str]) -> str:
-    return ", ".join(sql_str(f, "source file") for f in files)
 
 
 def merged_rows(result) -> dict[str, int]:

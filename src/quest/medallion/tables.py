@@ -26,6 +26,11 @@ def sql_str(value: str, setting: str = "value") -> str:
     return f"'{value}'"
 
 
+def in_list(values: list[str], setting: str = "source file") -> str:
+    """`values` as the quoted items of a SQL `IN (...)` list (`sql_str` each)."""
+    return ", ".join(sql_str(v, setting) for v in values)
+
+
 def quote(name: str) -> str:
     """A column name in backticks (the real headers are padded with spaces)."""
     return "`" + name.replace("`", "``") + "`"
