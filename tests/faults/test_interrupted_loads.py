@@ -43,6 +43,15 @@ def _stop(*_args, **_kwargs):
     raise Stopped("stopped before the manifest")
 
 
+def _stopped_before_its_manifest(monkeypatch, load, *args) -> None:
+    """`load` (`load_bronze` or `load_silver`) run with `args`, stopped as it comes to write
+    its manifest, after its data."""
+    with monkeypatch.context() as patch:
+        patch.setattr(f"{load.__module__}.write_manifest", _stop)
+        with pytest.raises(Stopped):
+            load(*args)
+
+
 def _silver_values(spark, settings) -> list[tuple[str, str]]:
     rows = spark.table(settings.table("silver", "bls_observations")).collect()
     return sorted((r["period"], str(r["value"])) for r in rows)
@@ -73,10 +82,7 @@ def test_silver_stopped_before_its_manifest_redoes_a_file_put_back(spark, loaded
     settings, store = loaded
     put(store, CURRENT, V2)
     load_bronze(spark, settings, store)
-    with monkeypatch.context() as patch:
-        patch.setattr("quest.medallion.silver.write_manifest", _stop)
-        with pytest.raises(Stopped):
-            load_silver(spark, settings)
+    _stopped_before_its_manifest(monkeypatch, load_silver, spark, settings)
     # The stopped load merged the second version (its manifest still named the first).
     assert _silver_values(spark, settings) == [("Q01", "9.900"), ("Q02", "2.100")]
     manifest = M.read_manifest(spark, settings.table("silver", M.SILVER_MANIFEST))
@@ -95,10 +101,7 @@ def test_bronze_stopped_before_its_manifest_redoes_a_file_put_back(spark, loaded
     settings, store = loaded
     first = hashlib.sha256(V1.encode()).hexdigest()
     put(store, CURRENT, V2)
-    with monkeypatch.context() as patch:
-        patch.setattr("quest.medallion.bronze.write_manifest", _stop)
-        with pytest.raises(Stopped):
-            load_bronze(spark, settings, store)
+    _stopped_before_its_manifest(monkeypatch, load_bronze, spark, settings, store)
     assert _bronze_shas(spark, settings) == {hashlib.sha256(V2.encode()).hexdigest()}
     put(store, CURRENT, V1)
     bronze = load_bronze(spark, settings, store)
@@ -114,10 +117,7 @@ def test_a_file_deleted_by_a_stopped_silver_load_comes_back_with_its_rows(
     settings, store = loaded
     store.delete(CURRENT)
     load_bronze(spark, settings, store)
-    with monkeypatch.context() as patch:
-        patch.setattr("quest.medallion.silver.write_manifest", _stop)
-        with pytest.raises(Stopped):
-            load_silver(spark, settings)
+    _stopped_before_its_manifest(monkeypatch, load_silver, spark, settings)
     assert _silver_values(spark, settings) == []
     put(store, CURRENT, V1)  # the same version as before it went
     load_bronze(spark, settings, store)
@@ -165,10 +165,7 @@ def _silver_files(spark, settings) -> tuple[set[str], set[str]]:
 def test_a_new_file_a_stopped_bronze_load_wrote_goes_with_the_file(spark, loaded, monkeypatch):
     settings, store = loaded
     put(store, ALL_DATA, NEW)
-    with monkeypatch.context() as patch:
-        patch.setattr("quest.medallion.bronze.write_manifest", _stop)
-        with pytest.raises(Stopped):
-            load_bronze(spark, settings, store)
+    _stopped_before_its_manifest(monkeypatch, load_bronze, spark, settings, store)
     assert _files(spark, settings, "bronze", "pr_data") == {
         "pr.data.0.Current",
         "pr.data.1.AllData",
@@ -190,10 +187,7 @@ def test_a_new_file_a_stopped_silver_load_wrote_goes_with_the_file(spark, loaded
     settings, store = loaded
     put(store, ALL_DATA, NEW)
     load_bronze(spark, settings, store)
-    with monkeypatch.context() as patch:
-        patch.setattr("quest.medallion.silver.write_manifest", _stop)
-        with pytest.raises(Stopped):
-            load_silver(spark, settings)
+    _stopped_before_its_manifest(monkeypatch, load_silver, spark, settings)
     both = {"pr.data.0.Current", "pr.data.1.AllData"}
     assert _silver_files(spark, settings) == (both, {"pr.data.1.AllData"})
     store.delete(ALL_DATA)
@@ -218,10 +212,7 @@ def test_a_first_bronze_load_stopped_before_its_manifest_leaves_no_rows_of_a_fil
     spark, stored, monkeypatch
 ):
     settings, store = stored
-    with monkeypatch.context() as patch:
-        patch.setattr("quest.medallion.bronze.write_manifest", _stop)
-        with pytest.raises(Stopped):
-            load_bronze(spark, settings, store)
+    _stopped_before_its_manifest(monkeypatch, load_bronze, spark, settings, store)
     assert not M.read_manifest(spark, settings.table("bronze", M.BRONZE_MANIFEST))
     store.delete(ALL_DATA)
     # the notebook's preview (`write` false) plans as the load does, and names them
@@ -240,10 +231,7 @@ def test_a_first_silver_load_stopped_before_its_manifest_leaves_no_rows_of_a_fil
 ):
     settings, store = stored
     load_bronze(spark, settings, store)
-    with monkeypatch.context() as patch:
-        patch.setattr("quest.medallion.silver.write_manifest", _stop)
-        with pytest.raises(Stopped):
-            load_silver(spark, settings)
+    _stopped_before_its_manifest(monkeypatch, load_silver, spark, settings)
     assert not M.read_manifest(spark, settings.table("silver", M.SILVER_MANIFEST))
     store.delete(ALL_DATA)
     load_bronze(spark, settings, store)
@@ -260,10 +248,7 @@ def test_a_new_header_only_file_whose_load_was_stopped_is_still_new_to_bronze(
     # had rows, a header alone was refused as a file cut short, on every later run.
     settings, store = loaded
     put(store, ALL_DATA, data_file())
-    with monkeypatch.context() as patch:
-        patch.setattr("quest.medallion.bronze.write_manifest", _stop)
-        with pytest.raises(Stopped):
-            load_bronze(spark, settings, store)
+    _stopped_before_its_manifest(monkeypatch, load_bronze, spark, settings, store)
     entry = M.read_manifest(spark, settings.table("bronze", M.BRONZE_MANIFEST))["pr.data.1.AllData"]
     assert M.is_placeholder(entry) and entry["ingested_at"] is None
     bronze = load_bronze(spark, settings, store)

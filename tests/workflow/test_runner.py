@@ -361,6 +361,15 @@ def _lines_until(child: subprocess.Popen, text: str) -> list[str]:
     return seen
 
 
+def _ctrl_c(script: str, tmp_path, after: str) -> dict:
+    """`script` in a child, Ctrl-C once it prints `after`; the JSON its last line prints."""
+    child = _child(script, tmp_path)
+    _lines_until(child, after)
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=60)
+    return json.loads(out.splitlines()[-1])
+
+
 def test_ctrl_c_starts_no_more_tasks_or_retries_and_the_run_still_records_itself(tmp_path):
     # Ctrl-C used to be felt only once the running task ended, and the run then vanished:
     # no run record, no history row, no closing line.
@@ -407,11 +416,7 @@ print(json.dumps({"status": record.status, "tasks": {n: t.status for n, t in rec
 def test_a_run_stopped_while_its_last_task_ends_well_mails_no_success(tmp_path):
     # The task it was running ended well and none was left to fail "interrupted": the run was
     # recorded as interrupted, but mailed its on_success list.
-    child = _child(STOPPED_IN_LAST_TASK_CHILD, tmp_path)
-    _lines_until(child, "extract_b")
-    child.send_signal(signal.SIGINT)
-    out, _ = child.communicate(timeout=60)
-    outcome = json.loads(out.splitlines()[-1])
+    outcome = _ctrl_c(STOPPED_IN_LAST_TASK_CHILD, tmp_path, "extract_b")
     assert outcome["status"] == "interrupted" and outcome["tasks"]["extract_b"] == "success"
     assert [event for event, _ in outcome["mails"]] == ["on_start", "on_failure"], outcome
     assert outcome["mails"][-1][1].endswith("interrupted")
@@ -452,11 +457,7 @@ print(json.dumps({"cancels": Context.cancels, "status": record.status}))
 def test_ctrl_c_cancels_the_spark_jobs_a_running_task_starts_after_it(tmp_path):
     # Cancelled once, the jobs a task started after Ctrl-C (it was between two actions, or its
     # session still starting) ran on, the task with them.
-    child = _child(CANCELLING_CHILD, tmp_path)
-    _lines_until(child, "extract_b: started")
-    child.send_signal(signal.SIGINT)
-    out, _ = child.communicate(timeout=60)
-    outcome = json.loads(out.splitlines()[-1])
+    outcome = _ctrl_c(CANCELLING_CHILD, tmp_path, "extract_b: started")
     assert outcome["status"] == "interrupted"
     # every poll of the 2 s the running tasks had left, not only the first
     assert outcome["cancels"] > 3, outcome
