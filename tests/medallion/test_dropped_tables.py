@@ -104,7 +104,7 @@ def test_a_schema_or_table_dropped_by_hand_is_loaded_again_by_the_next_plan(
 
 def _silver_mapping_dropped_alone(spark, settings, store, plan, lookups) -> None:
     """Silver's mapping table dropped alone: the record noted it (the plan cannot tell a mapping
-    file from prose by its name), so the plan runs, and silver puts it back."""
+    file from prose by its name), so the plan runs, and silver puts it back; then its view."""
     mapping = settings.table("silver", "pr_mapping")
     spark.sql(f"DROP TABLE {mapping}")
     for lookup in lookups:
@@ -118,6 +118,13 @@ def _silver_mapping_dropped_alone(spark, settings, store, plan, lookups) -> None
         settings, store, plan("catalog").fingerprint, lookups["catalog"]
     ).recorded
     assert not plan("folders").run and not plan("catalog").run
+    # Its view dropped alone: the record asked the catalog for it, and the catalog's plan sees
+    # it gone (locally a view has no folder to be seen by; silver puts it back when it runs).
+    view = settings.table("silver", "pr_seasonal")
+    spark.sql(f"DROP VIEW {view}")
+    assert (
+        plan("catalog").reason == f"tables recorded as loaded are gone (dropped by hand?): {view}"
+    )
 
 
 def test_a_dropped_bronze_table_keeps_its_manifest_entries_until_their_files_load(

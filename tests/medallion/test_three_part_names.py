@@ -78,9 +78,11 @@ def test_a_load_under_three_part_names_answers_and_keeps_its_record_in_the_store
     assert recorded.where.endswith(
         ".quest-state/medallion/spark_catalog/" + f"{settings.schema_prefix}medallion.json"
     )
-    assert conditions.present_tables(settings, spark.catalog.tableExists) == [
+    assert conditions.present_tables(settings, spark.catalog.tableExists, inputs) == [
         ("bronze", "pr_mapping"),
         ("silver", "pr_mapping"),
+        ("silver", "pr_sector"),
+        ("silver", "pr_series"),
     ]
     in_catalog = functools.partial(conditions.missing_tables, settings, spark.catalog.tableExists)
     assert not conditions.plan(settings, store, files_changed=QUIET, tables_missing=in_catalog).run

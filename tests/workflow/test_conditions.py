@@ -222,7 +222,10 @@ def test_the_record_notes_the_mapping_tables_the_load_left_and_the_plan_looks_fo
     # earlier quest, without the note, is read as noting nothing.
     fingerprint = plan().fingerprint
     assert conditions.record(settings, store, fingerprint, lambda t: "silver" in t).recorded
-    assert json.loads(Path(where).read_text())["tables"] == [["silver", "pr_mapping"]]
+    assert json.loads(Path(where).read_text())["tables"] == [
+        ["silver", "pr_mapping"],
+        ["silver", "pr_series"],
+    ]
     assert plan().reason.endswith(": t_silver.pr_mapping")
 
     def refused(table):
@@ -238,6 +241,38 @@ def test_the_record_notes_the_mapping_tables_the_load_left_and_the_plan_looks_fo
         assert not plan().run, noted
     del data["tables"]
     Path(where).write_text(json.dumps(data))
+    assert not plan().run
+
+
+def test_a_mapping_view_dropped_alone_is_seen_in_a_catalog_the_record_asked(settings, store):
+    # Silver's view of pr.series dropped by hand on a workspace: gold's best-year view reads it,
+    # and a quiet day would have kept reporting tables that no longer answer.
+    store.put_bytes("bls/pr/pr.data.1.AllData", b"series_id\tyear\tperiod\tvalue\n", {})
+    asked = []
+
+    def catalog(table):
+        asked.append(table)
+        return table != gone
+
+    def plan():
+        missing = functools.partial(conditions.missing_tables, settings, catalog)
+        return conditions.plan(settings, store, files_changed=QUIET, tables_missing=missing)
+
+    gone = ""
+    fingerprint = plan().fingerprint
+    assert conditions.record(settings, store, fingerprint, catalog).recorded
+    where = conditions.record_location(settings)
+    noted = json.loads(Path(where).read_text())["tables"]
+    assert ["silver", "pr_series"] in noted
+    # only a mapping file's name gives a view to ask for: not a data file's, not the population's
+    assert not any("pr_data_" in t or "population_json" in t for t in asked), asked
+    assert not plan().run
+    gone = settings.table("silver", "pr_series")
+    assert plan().reason == f"tables recorded as loaded are gone (dropped by hand?): {gone}"
+    # A view the record names for a file no longer among the recorded inputs is not looked for.
+    data = json.loads(Path(where).read_text())
+    Path(where).write_text(json.dumps({**data, "tables": [["silver", "pr_footnote"]]}))
+    gone = settings.table("silver", "pr_footnote")
     assert not plan().run
 
 

@@ -87,6 +87,13 @@ _RESERVED = frozenset(
 # What a mapping file's view name must be: an unquoted identifier (a digit first can read as a
 # number) that the Hive metastore keeps whole.
 _TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,127}")
+
+
+def is_view_name(name: str) -> bool:
+    """Whether `name` may be a mapping file's view: a usable name, none of quest's own tables."""
+    return name not in _RESERVED and bool(_TABLE_NAME.fullmatch(name))
+
+
 # Why a file whose name `sql_str` refuses is not loaded.
 _NOT_PLAIN = (
     "the file's name holds characters quest does not write in SQL (only letters, digits, '.', "

@@ -24,8 +24,9 @@ The record sits beside the tables it speaks of: locally in the warehouse folder 
 warehouse removes it), and, when the tables live in a Unity Catalog, in the store under
 `.quest-state/medallion/`. A record that cannot be read counts as none: the medallion runs.
 Before a day is skipped the tables a complete load leaves are looked for (`missing_tables`: those
-every load leaves, those its files' names imply, and those the record noted, `present_tables`):
-dropped by hand (a schema reset from a notebook), they are loaded again, not reported as fresh.
+every load leaves, those its files' names imply, and those the record noted, `present_tables`,
+silver's mapping views among them when a catalog was asked): dropped by hand (a schema reset
+from a notebook), they are loaded again, not reported as fresh.
 """
 
 from __future__ import annotations
@@ -247,17 +248,18 @@ def write_record(
     )
 
 
-def _recorded_tables(data: dict | None) -> list[tuple[str, str]]:
-    """The tables of `OPTIONAL_TABLES` a record says its load left (none when it says nothing
-    readable: recorded before such tables were noted)."""
+def _recorded_tables(
+    settings: Settings, data: dict | None, inputs: Iterable[str]
+) -> list[tuple[str, str]]:
+    """The tables of `OPTIONAL_TABLES`, and the mapping views of the files in `inputs`, that a
+    record says its load left (none when it says nothing readable: recorded before such tables
+    were noted). Nothing else a record names is looked for."""
     noted = data.get("tables") if data else None
     if not isinstance(noted, list):
         return []
     pairs = (t for t in noted if isinstance(t, list) and len(t) == 2)
-    return sorted(
-        {(a, b) for a, b in pairs if isinstance(a, str) and isinstance(b, str)}
-        & set(OPTIONAL_TABLES)
-    )
+    known = set(OPTIONAL_TABLES) | {("silver", v) for v in mapping_views(settings, inputs)}
+    return sorted({(a, b) for a, b in pairs if isinstance(a, str) and isinstance(b, str)} & known)
 
 
 def withdraw_record(
@@ -395,19 +397,42 @@ def loaded_tables(settings: Settings, inputs: Iterable[str] = ()) -> list[tuple[
 OPTIONAL_TABLES = (("bronze", "pr_mapping"), ("silver", "pr_mapping"))
 
 
+def mapping_views(settings: Settings, inputs: Iterable[str]) -> list[str]:
+    """The views silver would give the files of `inputs` that are mapping files (`pr_series`
+    for `pr.series`), whether or not they are: a file is told from prose by its content."""
+    from quest.medallion.bronze import is_view_name
+    from quest.medallion.store_files import is_data_file, mapping_table_name
+
+    names = {
+        mapping_table_name(f) for f in inputs if f != settings.datausa_key and not is_data_file(f)
+    }
+    return sorted(n for n in names if is_view_name(n))
+
+
 def present_tables(
-    settings: Settings, exists: Callable[[str], bool] | None = None
+    settings: Settings,
+    exists: Callable[[str], bool] | None = None,
+    inputs: Iterable[str] = (),
 ) -> list[tuple[str, str]]:
     """The tables of `OPTIONAL_TABLES` that are there, asked as `missing_tables` asks (none with
-    a Unity Catalog and no lookup). A lookup that fails counts as not there: the next plans do
-    not look for that table."""
+    a Unity Catalog and no lookup), and, asked of a catalog's `exists` only, silver's views of
+    the mapping files among `inputs` (`mapping_views`): a view has no folder of its own to be
+    seen by. A lookup that fails counts as not there: the next plans do not look for that
+    table."""
     if exists is None and settings.catalog:
         return []
-    return [
+    found = [
         (layer, name)
         for layer, name in OPTIONAL_TABLES
         if _is_there(settings, settings.table(layer, name), False, exists)
     ]
+    if exists is not None:
+        found += [
+            ("silver", view)
+            for view in mapping_views(settings, inputs)
+            if _is_there(settings, settings.table("silver", view), True, exists)
+        ]
+    return found
 
 
 def _is_there(
@@ -452,7 +477,8 @@ def missing_tables(
     """
     if exists is None and settings.catalog:
         return []
-    expected = loaded_tables(settings, inputs) + [(layer, name, False) for layer, name in tables]
+    noted = [(layer, name, (layer, name) not in OPTIONAL_TABLES) for layer, name in tables]
+    expected = loaded_tables(settings, inputs) + noted
     names = [(settings.table(layer, name), is_view) for layer, name, is_view in expected]
     return [table for table, is_view in names if not _is_there(settings, table, is_view, exists)]
 
@@ -513,7 +539,8 @@ def plan(
                 "file again"
             )
     if not reasons and tables_missing is not None:
-        gone = tables_missing(inputs=loaded.inputs, tables=_recorded_tables(record))
+        noted = _recorded_tables(settings, record, loaded.inputs)
+        gone = tables_missing(inputs=loaded.inputs, tables=noted)
         if gone:
             reasons.append(
                 "tables recorded as loaded are gone (dropped by hand?): " + ", ".join(gone)
@@ -545,7 +572,7 @@ def record(
         )
         log.warning("%s", reason)
         return Recorded(False, reason=reason)
-    tables = present_tables(settings, exists)
+    tables = present_tables(settings, exists, now.inputs)
     return Recorded(True, where=write_record(settings, store, now, tables))
 
 
