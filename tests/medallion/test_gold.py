@@ -20,7 +20,7 @@ from quest.medallion.gold import (
     series_report_sql,
     view_bodies,
 )
-from quest.medallion.report import format_report, gold_report, print_report
+from quest.medallion.report import format_report, gold_report, print_report, require_gold_views
 from quest.medallion.tables import sql_str
 from quest.orchestration import conditions
 from quest.spark import ensure_schemas
@@ -299,6 +299,27 @@ def test_a_gold_view_dropped_after_a_complete_load_makes_the_next_plan_load_agai
     again = conditions.plan(silver, store, files_changed=unchanged)
     assert again.run
     assert again.reason.startswith(f"quest report found {view} missing from the catalog at ")
+
+
+def test_a_mapping_view_the_best_year_view_joins_dropped_by_hand_is_named_by_the_report(
+    spark, silver
+):
+    # Before, `quest report` failed with Spark's TABLE_OR_VIEW_NOT_FOUND, called a bug in quest,
+    # and a quiet day's plan (which sees no view locally) kept the medallion skipped.
+    series, sector = (silver.table("silver", v) for v in ("pr_series", "pr_sector"))
+    spark.sql(
+        f"CREATE VIEW {series} AS SELECT 'PRS1' series_id, '01' measure_code, '3' sector_code"
+    )
+    spark.sql(f"CREATE VIEW {sector} AS SELECT '3' AS sector_code, 'Manufacturing' AS sector_name")
+    create_gold_views(spark, silver)
+    store = LocalStore(silver.store_uri)
+    conditions.write_record(silver, store, conditions.current_state(silver, store))
+    require_gold_views(spark, silver)
+    spark.sql(f"DROP VIEW {sector}")
+    with pytest.raises(ConfigError, match="though a complete load was recorded") as refused:
+        print_report(silver)
+    assert str(refused.value).startswith(f"{sector} is not in the catalog under {silver.home}")
+    assert conditions.plan(silver, store, files_changed={"BLS": "0", "DataUSA": "0"}).run
 
 
 def test_view_parameters_are_refused_when_they_could_inject_sql(spark, silver):

@@ -60,6 +60,10 @@ def population_stats_sql(settings: Settings) -> str:
     """
 
 
+# Silver's mapping views the best-year view may join for its measure and sector text.
+MAPPING_VIEWS = ("pr_series", "pr_measure", "pr_sector")
+
+
 def best_year_sql(settings: Settings, enrich: dict[str, bool]) -> str:
     """For each series of the current file: the year with the largest summed value (exact
     DECIMAL sums), ties to the earliest year; measure and sector text where mapped."""

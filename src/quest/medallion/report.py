@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from quest.config import Settings, on_databricks
 from quest.errors import ConfigError
-from quest.medallion.gold import ANNUAL, gold_view_sql, view_summed_periods, view_text
+from quest.medallion.gold import (
+    ANNUAL,
+    MAPPING_VIEWS,
+    gold_view_sql,
+    view_summed_periods,
+    view_text,
+)
 from quest.medallion.silver_tables import OBSERVATIONS, POPULATION, QUARANTINE
 from quest.medallion.tables import table_exists
 from quest.text_table import format_table
@@ -83,8 +90,8 @@ GOLD_VIEWS = ("population_stats", "best_year_by_series", "series_population_repo
 
 def require_gold_views(spark, settings: Settings, by: str = "quest report") -> None:
     """Raises ConfigError naming the gold views missing from the catalog, and locally the silver
-    tables the views read (observations, population; a workspace's reader may be granted the
-    gold views alone).
+    tables and mapping views the views read (observations, population, the mapping views the
+    best-year view joins; a workspace's reader may be granted the gold views alone).
 
     Locally, when a complete load is recorded, `by` (the command or notebook asking) withdraws
     that record before it raises: the views were dropped since (by hand), which a quiet day's
@@ -96,6 +103,7 @@ def require_gold_views(spark, settings: Settings, by: str = "quest report") -> N
     wanted = [settings.table("gold", view) for view in GOLD_VIEWS]
     if not (settings.catalog or on_databricks()):  # a workspace's reader may see gold alone
         wanted += [settings.table("silver", t) for t in (OBSERVATIONS, POPULATION)]
+        wanted += _mapping_views_joined(spark, settings)
     missing = [name for name in wanted if not table_exists(spark, name)]
     if not missing:
         return
@@ -112,6 +120,16 @@ def require_gold_views(spark, settings: Settings, by: str = "quest report") -> N
         where = f"the catalog under {settings.home}"
         fix = "run `quest run` (or `make demo`) first, or point QUEST_HOME at the right home"
     raise ConfigError(f"{gone} {'is' if len(missing) == 1 else 'are'} not in {where}: {fix}")
+
+
+def _mapping_views_joined(spark, settings: Settings) -> list[str]:
+    """Silver's mapping views (`pr_series`, `pr_measure`, `pr_sector`) the best-year view joins,
+    read from its stored SQL (a catalog call; none when the view is missing)."""
+    text = view_text(spark, settings.table("gold", "best_year_by_series")) or ""
+    names = [settings.table("silver", view) for view in MAPPING_VIEWS]
+    return [
+        name for name in names if re.search(r"(?<![\w`.])" + re.escape(name) + r"(?![\w`])", text)
+    ]
 
 
 def quarantine_counts(spark, settings: Settings):
