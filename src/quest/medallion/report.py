@@ -128,7 +128,9 @@ def _mapping_views_joined(spark, settings: Settings) -> list[str]:
     text = view_text(spark, settings.table("gold", "best_year_by_series")) or ""
     names = [settings.table("silver", view) for view in MAPPING_VIEWS]
     return [
-        name for name in names if re.search(r"(?<![\w`.])" + re.escape(name) + r"(?![\w`])", text)
+        name
+        for name in names
+        if re.search(r"(?<![\w`.])" + re.escape(name) + r"(?![\w`])", text, re.IGNORECASE)
     ]
 
 

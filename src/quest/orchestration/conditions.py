@@ -233,7 +233,8 @@ def write_record(
     settings: Settings, store: Store, state: MedallionState, tables: Iterable[tuple[str, str]] = ()
 ) -> str:
     """Record `state` as completely loaded, atomically; returns where. `tables`: the tables of
-    `OPTIONAL_TABLES` the load left (`present_tables`), looked for by the next plans."""
+    `OPTIONAL_TABLES` and the mapping views the load left (`present_tables`), looked for by the
+    next plans."""
     return _write_record_data(
         settings,
         store,
@@ -399,14 +400,17 @@ OPTIONAL_TABLES = (("bronze", "pr_mapping"), ("silver", "pr_mapping"))
 
 def mapping_views(settings: Settings, inputs: Iterable[str]) -> list[str]:
     """The views silver would give the files of `inputs` that are mapping files (`pr_series`
-    for `pr.series`), whether or not they are: a file is told from prose by its content."""
+    for `pr.series`), whether or not they are (a file is told from prose by its content), and
+    those gold's best-year view may join (`gold.MAPPING_VIEWS`): a file gone from the source
+    leaves its view, empty, which gold still joins."""
     from quest.medallion.bronze import is_view_name
+    from quest.medallion.gold import MAPPING_VIEWS
     from quest.medallion.store_files import is_data_file, mapping_table_name
 
     names = {
         mapping_table_name(f) for f in inputs if f != settings.datausa_key and not is_data_file(f)
     }
-    return sorted(n for n in names if is_view_name(n))
+    return sorted(n for n in names | set(MAPPING_VIEWS) if is_view_name(n))
 
 
 def present_tables(
@@ -465,7 +469,7 @@ def missing_tables(
     tables: Iterable[tuple[str, str]] = (),
 ) -> list[str]:
     """The tables and views of `loaded_tables` (for a load recorded from `inputs`), and the
-    recorded `tables` of `OPTIONAL_TABLES`, that are not there.
+    recorded `tables` (of `OPTIONAL_TABLES`, and mapping views), that are not there.
 
     Args:
         exists: the catalog's answer for a table name (on Databricks `spark.catalog.tableExists`).
