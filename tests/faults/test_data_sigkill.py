@@ -22,6 +22,7 @@ import pytest
 from quest.store import LocalStore
 from tests.bls_text import data_file, data_line
 from tests.delta_rows import delta_rows
+from tests.jvm import beside_the_suite
 from tests.medallion import independent
 from tests.medallion.helpers import put
 
@@ -98,6 +99,7 @@ def _child(home: Path, store: Path, step: str) -> subprocess.Popen:
         text=True,
         env=env,
         start_new_session=True,  # its own process group: the kill takes the JVM down with it
+        preexec_fn=beside_the_suite,
     )
 
 

@@ -26,6 +26,7 @@ from quest.spark import (
     save_jars_record,
     spark_master,
 )
+from tests.jvm import beside_the_suite
 
 
 def test_the_driver_heap_defaults_to_2g_and_the_environment_overrides_it(monkeypatch):
@@ -245,6 +246,7 @@ def _session_in_a_new_process(record_dir, home):
         text=True,
         timeout=300,
         env=env,
+        preexec_fn=beside_the_suite,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from tests.jvm import beside_the_suite
+
 pytestmark = pytest.mark.jvm
 
 ENGINE_LINES = re.compile(r"ivy|:: resolution|log4j|WARN |NativeCodeLoader|confs:", re.I)
@@ -24,6 +26,7 @@ def test_spark_start_keeps_the_terminal_quiet_and_the_engine_log_full(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        preexec_fn=beside_the_suite,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     terminal = done.stdout + done.stderr
