@@ -18,7 +18,9 @@
 # MAGIC Opened by hand on Databricks, the widgets start at the **dev** environment: `env` dev,
 # MAGIC `catalog` `quest_dev`, `store` `s3://quest-dev-republish`. For another environment set
 # MAGIC `env`, `catalog` and `store` together (prod: `prod`, `quest`, `s3://quest-republish`); an
-# MAGIC empty widget keeps the environment's default. A job sets them all.
+# MAGIC empty widget keeps the environment's default (`env` also picks its secret scope). A
+# MAGIC job sets them all. On a cluster of your own, install the deployed wheel first
+# MAGIC (docs/deploy.md, "A notebook opened by hand", which also says what a personal copy sets).
 # MAGIC With `write` `true` it writes that environment's tables: not while its `quest_pipeline`
 # MAGIC job runs.
 # MAGIC It first withdraws the record of the last complete load, so the next daily run loads

@@ -1,4 +1,4 @@
-"""The `quest` command: sync, mirror, run, report, demo.
+"""The `quest` command: sync, mirror, sample, run, runs, report, demo, spark-setup.
 
 Options that set a setting fall back to their `QUEST_*` variable (see `quest.config`), so the same
 command works on a laptop, in CI and in a scheduled job.
@@ -293,7 +293,8 @@ def _mirror(args: argparse.Namespace) -> int:
     from quest.mirror.server import serve_forever
 
     if args.data is not None and not Path(args.data).is_dir():
-        raise ConfigError(f"--data {args.data}: no such folder; give the folder to serve")
+        what = "is a file, not a folder" if Path(args.data).exists() else "no such folder"
+        raise ConfigError(f"--data {args.data}: {what}; give the folder to serve")
     if args.data is not None and not any(
         (Path(args.data) / part).is_dir() for part in ("bls/pr", "datausa")
     ):

@@ -283,3 +283,26 @@ def test_silver_records_no_file_whose_rows_differ_from_bronzes_count():
     assert "f" not in load.entries
     load.record(FileResult("f", Action.LOADED, "t", 5, 5, 0, 0), "bls_observations")
     assert load.entries["f"]["sha256"] == "x"
+
+
+def test_a_layer_with_no_file_at_all_says_so_instead_of_up_to_date(tmp_path):
+    # Before, a notebook run against an empty store, or silver before any bronze load, said
+    # "every file is as last loaded", which reads as a layer up to date.
+    settings = Settings(home=tmp_path, store=str(tmp_path / "store"))
+    store = LocalStore(settings.store_uri)
+    said = plan_bronze(store, settings, {}).describe()
+    assert said.startswith("nothing to load: ") and "as last loaded" not in said
+    assert "holds no file under bls/pr/ and none at datausa/population.json" in said
+    assert "quest sync" in said
+    assert plan_silver({}, {}).describe() == (
+        "nothing to load from bronze: bronze has loaded no file yet: load bronze first"
+    )
+    # A store emptied after a load is a deletion, and layers up to date say so as before.
+    put(store, "bls/pr/pr.data.0.Current", CURRENT)
+    entry = {"kind": "data", "sha256": _sha(CURRENT), "table": "pr_data"}
+    assert plan_bronze(store, settings, {"pr.data.0.Current": entry}).describe() == (
+        "nothing to load: every file is as last loaded"
+    )
+    store.delete("bls/pr/pr.data.0.Current")
+    gone = plan_bronze(store, settings, {"pr.data.0.Current": entry}).describe()
+    assert gone == "1 file(s) gone, their rows to delete: pr.data.0.Current"

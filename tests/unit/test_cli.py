@@ -116,6 +116,7 @@ def place(tmp_path, monkeypatch):
         # sysfs refuses even root a new folder (no "unexpected PermissionError ... a bug")
         (["sample", "/sys/kernel/quest-sample"], 9, "cannot be written"),
         (["mirror", "--data", "/nonexistent"], 9, "--data /nonexistent: no such folder"),
+        (["mirror", "--data", "FILE"], 9, "is a file, not a folder; give the folder to serve"),
         (["run", "--only", "nope"], 9, "the tasks are bls_sync"),
         (["report"], 9, "no catalog under"),
         # Off Databricks, dev's answers are in a catalog the local Spark does not have: before,

@@ -80,3 +80,30 @@ def test_every_notebook_names_its_widgets_and_the_dev_default_at_the_top(noteboo
 def test_bronze_and_silver_take_the_replay_widget_gold_does_not():
     replaying = {nb.stem for nb in NOTEBOOKS if "full_refresh" in _parameters(nb)}
     assert replaying == {"load_bronze", "load_silver"}
+
+
+def test_the_env_widget_picks_that_environments_secret_scope_and_an_unknown_one_is_refused(
+    monkeypatch,
+):
+    # Before, the widget only renamed the settings' env: a notebook opened by hand with env
+    # prod, catalog quest and the prod store kept dev's secret scope (its AWS keys) and
+    # notification list, and env staging was taken without a word.
+    from quest.errors import ConfigError
+    from quest.orchestration.notebook import settings_from_widgets
+
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "19.0")
+    monkeypatch.delenv("QUEST_ENV", raising=False)
+    names = ("env", "store", "catalog", "schema_prefix", "full_refresh")
+    dbutils = _Dbutils()
+    define_widgets(dbutils, names)
+    dev = settings_from_widgets(dbutils, names)
+    assert (dev.env, dev.secret_scope) == ("dev", "quest-dev")
+    dbutils.widgets.values.update(env="prod", catalog="quest", store="s3://quest-republish")
+    prod = settings_from_widgets(dbutils, names)
+    expected = environment_settings({**ON_DATABRICKS, "QUEST_ENV": "prod"})
+    assert (prod.env, prod.catalog, prod.store) == ("prod", "quest", "s3://quest-republish")
+    assert (prod.secret_scope, prod.notify) == (expected.secret_scope, expected.notify)
+    assert prod.secret_scope != dev.secret_scope
+    dbutils.widgets.values["env"] = "staging"
+    with pytest.raises(ConfigError, match=r"widget env='staging': use one of local, dev, prod"):
+        settings_from_widgets(dbutils, names)

@@ -152,6 +152,8 @@ class BronzePlan:
     gone: list[str]
     retired: dict[str, dict] = field(default_factory=dict)
     population_kept: list[str] = field(default_factory=list)
+    # Why there is nothing at all to load: no file in the store and none loaded before.
+    no_files: str = ""
     # Files with rows in a table and no entry, not in the store (`orphans`): file -> table.
     orphans: dict[str, str] = field(default_factory=dict)
 
@@ -201,7 +203,9 @@ class BronzePlan:
         replaced = self.population_replaced + [
             f for f, table in sorted(self.orphans.items()) if table == POPULATION_TABLE
         ]
-        plan = describe_plan(changed, gone, "load", replaced, self.population_changed)
+        plan = describe_plan(
+            changed, gone, "load", replaced, self.population_changed, self.no_files
+        )
         if not self.population_kept:
             return plan
         kept = ", ".join(self.population_kept)
@@ -255,7 +259,15 @@ def plan_bronze(
         or manifest.get(s.source_file, {}).get("sha256") != s.sha256
         or bronze_table(manifest.get(s.source_file, {})) in dropped
     ]
-    return BronzePlan(manifest, changed, sorted(set(manifest) - present), retired, kept)
+    no_files = ""
+    if not sources and not manifest and not retired:
+        no_files = (
+            f"{store.uri} holds no file under {settings.bls_prefix} and none at "
+            f"{settings.datausa_key}: the sync tasks republish them (`quest sync`), or check "
+            "the store setting"
+        )
+    gone = sorted(set(manifest) - present)
+    return BronzePlan(manifest, changed, gone, retired, kept, no_files)
 
 
 def plan_load(spark, settings: Settings, store) -> BronzePlan:

@@ -140,12 +140,17 @@ def describe_plan(
     verb: str,
     replaced: Sequence[str] = (),
     replacing: Sequence[str] = (),
+    no_files: str = "",
 ) -> str:
     """A layer's plan in one line: the files it would `verb`, those it would delete, and the
     gone population answers in `replaced` (some of `gone`), which go only once `replacing` (the
-    population answer it loads) passes."""
+    population answer it loads) passes. `no_files`: why there is nothing at all to load, when
+    the layer's input holds no file and it has loaded none (said instead of "every file is as
+    last loaded", which would read as a layer up to date)."""
     gone = [f for f in gone if f not in replaced]
     if not changed and not gone and not replaced:
+        if no_files:
+            return f"nothing to {verb}: {no_files}"
         return f"nothing to {verb}: every file is as last loaded"
     parts = []
     if changed:

@@ -379,7 +379,8 @@ def print_report(settings: Settings, as_json: bool = False, show_all: bool = Fal
         raise ConfigError(
             f"the answers are in the Unity Catalog catalog {settings.catalog!r} (QUEST_ENV="
             f"{settings.env} or QUEST_CATALOG), which the local Spark does not have: read them "
-            "in the workspace (the gold notebook, or the quest_reports job), or unset QUEST_ENV "
+            "in the workspace (the gold_analysis task's output in a quest_pipeline job run, or the "
+            "gold notebook), or unset QUEST_ENV "
             "and QUEST_CATALOG for the local home's answers"
         )
     if not on_databricks() and not (settings.home / "metastore_db").is_dir():

@@ -104,6 +104,9 @@ class SilverPlan:
             "load from bronze",
             self.population_replaced,
             self.pending_of(FileKind.POPULATION),
+            ""
+            if self.bronze or self.loaded
+            else "bronze has loaded no file yet: load bronze first",
         )
 
     def tables(self) -> list[str]:

@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from quest.config import (
+    ENVIRONMENTS,
     Settings,
     boolean_word,
     on_databricks,
@@ -169,10 +170,19 @@ def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None =
     """`base` with the widgets' non-empty values applied.
 
     The base is, in order: the argument, the settings of the local run executing the notebook
-    (so its home, retries and sources apply), the environment's settings.
+    (so its home, retries and sources apply), the settings of the environment the `env` widget
+    names (its secret scope and notification list too, which no widget sets), else those of the
+    environment the code runs in.
+
+    Raises:
+        ConfigError: an `env` widget naming no known environment, or a value of the wrong type.
     """
-    base = base or base_settings()
-    settings = replace(base, **parse_given({name: dbutils.widgets.get(name) for name in names}))
+    given = parse_given({name: dbutils.widgets.get(name) for name in names})
+    env = given.get("env")
+    if env is not None and env not in ENVIRONMENTS:
+        raise ConfigError(f"widget env={env!r}: use one of {', '.join(ENVIRONMENTS)}")
+    base = base or base_settings(env)
+    settings = replace(base, **given)
     validate_years(settings)
     return settings
 

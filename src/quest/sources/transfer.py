@@ -172,7 +172,8 @@ def download(
             )
             time.sleep(wait)
     raise SourceUnavailable(
-        f"{name}: {safe_url(url)} failed after {attempts.used} attempts (the last: {problem}); "
+        f"{name}: {safe_url(url)} failed after {attempts.used} "
+        f"attempt{'' if attempts.used == 1 else 's'} (the last: {problem}); "
         "nothing was stored from it. Check the URL, retry later, or raise QUEST_HTTP_RETRIES / "
         "QUEST_HTTP_TIMEOUT."
     )
