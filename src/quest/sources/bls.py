@@ -167,7 +167,8 @@ def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo
     copy's own `Last-Modified` (a 304, or a 200 of the same bytes and date) contradicts itself.
     Shortly after that date it is most likely a cache still serving the old file: recording
     the new date would skip the file without a request on every later run, so it is recorded
-    only once the date is `STALE_CACHE_WINDOW` old. Every listing date of an older file moves
+    only once the date is `STALE_CACHE_WINDOW` old. An answer without validators, or with the
+    stored ones spelled another way, tells nothing more, and is taken the same way. Every listing date of an older file moves
     when the server's clock changes for daylight saving time (Windows lists file times with
     the current offset): those are recorded at once, as before."""
     if stored is None or not remote.modified:
@@ -178,11 +179,13 @@ def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo
     if got.status == 304:
         if _speaks_for_another_body(got, stored):
             return False
-    else:
-        before = stored.metadata.get(SOURCE_LAST_MODIFIED)
-        changed = (got.sha256, got.size) != (stored.sha256, stored.size)
-        if changed or not before or got.last_modified != before:
-            return True
+    elif (got.sha256, got.size) != (stored.sha256, stored.size) or _speaks_for_another_body(
+        got, stored
+    ):
+        # A new body, or the stored bytes under validators of their own (the file saved again
+        # unchanged): the source's. The stored bytes with the stored validators, or with none to
+        # tell (no `Last-Modified`, or the same instant spelled another way), are the stored copy.
+        return True
     try:
         listed = datetime.fromisoformat(remote.modified).replace(tzinfo=UTC)
     except ValueError:
