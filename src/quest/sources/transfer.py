@@ -188,6 +188,7 @@ def _attempt(call: _Call, sink: Sink) -> Download:
         modified = _http_date(response.headers.get("Last-Modified"))
         if response.status_code == 304:
             return Download(None, 304, 0, "", "", etag, modified, url=final)
+        _check_transfer_coding(response, final, name)
         length = _content_length(response, final, name)
         decoder = Decoder(response.headers.get("Content-Encoding", ""), final, name)
         if decoder.identity and length is not None:
@@ -413,7 +414,24 @@ def _check_status(
 
 
 def _chunked(response: requests.Response) -> bool:
-    return "chunked" in response.headers.get("Transfer-Encoding", "").lower()
+    return response.headers.get("Transfer-Encoding", "").lower() == "chunked"
+
+
+def _check_transfer_coding(response: requests.Response, url: str, name: str) -> None:
+    """A `Transfer-Encoding` other than plain `chunked` is refused: Python's http.client undoes
+    that one alone (the very value, `chunked `, `gzip, chunked` and the like are read as they
+    come until the connection closes), so the chunks' framing, or a body cut short, would be
+    taken for the file."""
+    value = response.headers.get("Transfer-Encoding")
+    if value is None or _chunked(response):
+        return
+    raise refusal(
+        name,
+        url,
+        f"sent Transfer-Encoding {value[:40]!r}, which is not plain `chunked`: its body "
+        "cannot be read back as it was sent",
+        BROKEN_BODY_FIX,
+    )
 
 
 def _content_length(response: requests.Response, url: str, name: str) -> int | None:
