@@ -11,7 +11,7 @@ from urllib.parse import unquote_plus
 import pytest
 import requests
 
-from quest.errors import ConfigError, SourceError, SyncGuardError
+from quest.errors import ConfigError, IncompleteSyncError, SourceError, SyncGuardError
 from quest.mirror.server import MirrorServer, listing_html
 from quest.sources.bls import sync_bls
 from quest.store.base import SOURCE_MODIFIED
@@ -257,6 +257,24 @@ def test_a_sub_folder_listing_redirected_to_another_spelling_changes_nothing(
     )
     with pytest.raises(SourceError, match=r"listing page 'sub/'.*was redirected"):
         sync_bls(settings, store=store)
+    assert snapshot(store) == before
+
+
+def test_a_listed_file_gone_before_its_download_is_said_gone_not_blamed_on_the_urls(
+    settings, source, store, mirror
+):
+    # Before, a file removed between the listing and its download was refused with "check the
+    # URL (QUEST_BLS_URL, QUEST_DATAUSA_URL)", a setting nobody had to change.
+    _seed(source)
+    sync_bls(settings, store=store)
+    before = snapshot(store)
+    source.write("pr.file2", b"series_id\tvalue\r\nrevised\t1\r\n")
+    mirror.faults.add("/pub/time.series/pr/pr.file2", "status", status=404)
+    with pytest.raises(IncompleteSyncError) as gone:
+        sync_bls(settings, store=store)
+    said = str(gone.value)
+    assert "pr.file2: " in said and "answered 404" in said
+    assert "removed or renamed at the source since" in said and "QUEST_BLS_URL" not in said
     assert snapshot(store) == before
 
 

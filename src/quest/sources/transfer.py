@@ -183,7 +183,7 @@ def _attempt(call: _Call, sink: Sink) -> Download:
     name, expected_size = call.name, call.fetch.expected_size
     response, final = _follow(call)
     with response:
-        _check_status(response, final, call.fetch.headers, name)
+        _check_status(response, final, call.fetch.headers, name, listed=call.fetch.same_path)
         etag = _validator(response.headers.get("ETag"))
         modified = _http_date(response.headers.get("Last-Modified"))
         if response.status_code == 304:
@@ -362,8 +362,14 @@ _TRANSIENT_CLIENT_ERRORS = frozenset({408, 425})
 
 
 def _check_status(
-    response: requests.Response, url: str, headers: dict[str, str], name: str
+    response: requests.Response,
+    url: str,
+    headers: dict[str, str],
+    name: str,
+    listed: bool = False,
 ) -> None:
+    """Refuse any answer but a 200 (or a 304 to a conditional request). `listed`: the body is a
+    file a listing named a moment before, which a 404 or 410 says has gone since."""
     status, reason = response.status_code, response.reason or ""
     if status == 200:
         return
@@ -400,12 +406,13 @@ def _check_status(
             f"answered {status} {reason}, not 200 with the whole body",
             BROKEN_BODY_FIX,
         )
-    refused = refusal(
-        name,
-        url,
-        f"answered {status} {reason}; not retried",
-        "check the URL (QUEST_BLS_URL, QUEST_DATAUSA_URL) and that the source is up",
-    )
+    fix = "check the URL (QUEST_BLS_URL, QUEST_DATAUSA_URL) and that the source is up"
+    if listed and status in (404, 410):
+        fix = (
+            "the listing named it when the run began: it was removed or renamed at the source "
+            "since (a release in progress?); the next run's listing says whether it is gone"
+        )
+    refused = refusal(name, url, f"answered {status} {reason}; not retried", fix)
     # A client error (404, 410...) is not retried as a task either: another attempt minutes
     # later asks the same URL the same question. A BLS file or sub-folder that vanished after
     # the listing named it is retried (`quest.sources.bls`, `crawl`). 5xx answers may pass.
