@@ -5,6 +5,7 @@ store is exactly as it was (local folder and moto S3 alike)."""
 from __future__ import annotations
 
 import gzip
+import re
 import tempfile
 import time
 
@@ -166,6 +167,51 @@ def test_a_folder_answered_by_an_error_page_deletes_nothing(page, settings, sour
     # An empty folder's listing links to its parent: read as empty, its files deleted.
     source.remove("sub/pr.notes")  # (the folder stays, empty)
     assert sync_bls(settings, store=store).deleted == 1
+    assert_mirrored(store, source)
+
+
+def test_a_file_a_whole_listing_leaves_out_is_kept_while_the_source_still_serves_it(
+    settings, source, store, mirror
+):
+    # Before, absence from a listing that looked whole was enough: a page that left out
+    # pr.file1 (which still answered 200), or a sub-folder answered by a busy page linking to
+    # its parent, deleted the stored copies. A deletion now waits for a 404 or 410.
+    source.write("sub/pr.notes", b"notes\r\n")
+    before = _synced(settings, source, store, count=8)
+    root = "/pub/time.series/pr/"
+    page = _listing_page(mirror)
+    without = re.sub(rb'<A HREF="[^"]*pr\.file1">[^<]*</A><br>', b"", page, flags=re.I)
+    assert without != page and b"</pre>" in without.lower()
+    busy = f'<html><body><a href="{root}">[To Parent Directory]</a> busy</body></html>'
+    mirror.faults.add(root, "body", body=without, content_type="text/html")
+    mirror.faults.add(root + "sub/", "body", body=busy.encode(), content_type="text/html")
+    summary = sync_bls(settings, store=store)
+    assert summary.deleted == 0 and summary.failed == 0
+    kept = {
+        f["name"]: str(f["reason"]) for f in summary.files if "still answers" in str(f["reason"])
+    }
+    assert set(kept) == {"pr.file1", "sub/pr.notes"}
+    assert "still answers 200: kept until it answers 404 or 410" in kept["pr.file1"]
+    assert stored_bytes(store) == before
+    # Gone at the source: asked, answered 404, deleted.
+    source.remove("pr.file1")
+    mirror.log.clear()
+    gone = sync_bls(settings, store=store)
+    assert gone.deleted == 1 and ("HEAD", root + "pr.file1", 404, 0) in mirror.log
+    assert_mirrored(store, source)
+
+
+def test_a_server_that_refuses_head_is_asked_with_a_get_before_a_deletion(
+    settings, source, store, mirror
+):
+    _synced(settings, source, store)
+    source.remove("pr.file2")
+    path = "/pub/time.series/pr/pr.file2"
+    mirror.faults.add(path, "status", status=405)
+    mirror.log.clear()
+    assert sync_bls(settings, store=store).deleted == 1
+    asked = [(method, status) for method, p, status, _ in mirror.log if p == path]
+    assert asked == [("HEAD", 405), ("GET", 404)]
     assert_mirrored(store, source)
 
 

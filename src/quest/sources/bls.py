@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
@@ -39,7 +40,7 @@ from quest.errors import (
 )
 from quest.sources.body import Download, safe_url
 from quest.sources.http import HttpStats, http_date, make_session
-from quest.sources.listing import Listing, RemoteFile, crawl
+from quest.sources.listing import Listing, RemoteFile, crawl, folder_url
 from quest.sources.names import shown
 from quest.sources.scratch import scratch_folder
 from quest.sources.transfer import Fetch, download
@@ -413,11 +414,67 @@ def _sync(
         may_delete = not summary.failed
         for item in fetched:
             _publish(store, item, stored.get(item.key), doomed, may_delete, summary)
-    if summary.failed:
-        return
+    if not summary.failed:
+        _delete_gone(settings, store, session, stats, summary, doomed)
+
+
+def _delete_gone(
+    settings: Settings,
+    store: Store,
+    session: requests.Session,
+    stats: HttpStats,
+    summary: SyncSummary,
+    doomed: list[str],
+) -> None:
+    """Delete each stored file the listing no longer names once the source confirms it gone."""
+    prefix = settings.bls_prefix
     for key in doomed:
+        name = key[len(prefix) :]
+        kept = _still_served(session, settings, stats, name)
+        if kept:
+            log.warning("%s: %s", shown(name), kept)
+            summary.record(name, key, SKIPPED, kept)
+            continue
         store.delete(key)
-        summary.record(key[len(prefix) :], key, DELETED, "no longer listed by the source")
+        summary.record(name, key, DELETED, "no longer listed by the source, and gone from it (404 or 410)")
+
+
+def _file_url(settings: Settings, name: str) -> str:
+    """The URL a stored file's name was fetched from: under the listing's folder, its segments
+    in their canonical percent-encoding (`quest.sources.names`)."""
+    parts = urlsplit(folder_url(settings.bls_url))
+    return urlunsplit(parts._replace(path=parts.path + quote(name, safe="/"), query=""))
+
+
+def _still_served(
+    session: requests.Session, settings: Settings, stats: HttpStats, name: str
+) -> str | None:
+    """Why a stored file the listing no longer names is kept: the source still answers for it,
+    or could not be asked (a listing that left it out though whole, a sub-folder answered by a
+    page that looks like its listing). None when it answers 404 or 410: it is gone.
+
+    A HEAD, or where the server refuses HEAD (405, 501) a GET whose body is not read."""
+    url = _file_url(settings, name)
+    try:
+        stats.requests += 1
+        answer = session.head(url, timeout=settings.http_timeout, allow_redirects=False)
+        if answer.status_code in (405, 501):
+            stats.requests += 1
+            with session.get(
+                url, timeout=settings.http_timeout, allow_redirects=False, stream=True
+            ) as answer:
+                pass
+    except requests.RequestException as exc:
+        return (
+            f"no longer listed by the source, but asking it whether the file is gone failed "
+            f"({type(exc).__name__}): kept, asked again on the next run"
+        )
+    if answer.status_code in (404, 410):
+        return None
+    return (
+        f"no longer listed by the source, but {safe_url(url)} still answers "
+        f"{answer.status_code}: kept until it answers 404 or 410 (a listing that left it out)"
+    )
 
 
 def _check_answer(remote: RemoteFile, got: Download, old: ObjectInfo | None) -> None:
