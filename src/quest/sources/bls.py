@@ -436,7 +436,9 @@ def _delete_gone(
             summary.record(name, key, SKIPPED, kept)
             continue
         store.delete(key)
-        summary.record(name, key, DELETED, "no longer listed by the source, and gone from it (404 or 410)")
+        summary.record(
+            name, key, DELETED, "no longer listed by the source, and gone from it (404 or 410)"
+        )
 
 
 def _file_url(settings: Settings, name: str) -> str:
