@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,15 @@ def make_deploy(repo: Path, *assignments: str, extra_env: dict | None = None):
     )
 
 
+def _version(repo: Path, commit: str) -> str:
+    """The wheel version a deploy of `commit` gives: a development release numbered by the
+    commit's time in UTC, with no '+' (a local version's '+' may reach the volume as a space)."""
+    seconds = int(_git(repo, "show", "-s", "--format=%ct", commit))
+    version = f"0.1.0.dev{datetime.fromtimestamp(seconds, UTC):%Y%m%d%H%M%S}"
+    assert "+" not in wheel_filename(version)
+    return version
+
+
 def _step(output: str, name: str) -> str:
     (line,) = [ln.strip() for ln in output.splitlines() if ln.strip().startswith(f"{name}: ")]
     return line
@@ -91,7 +101,7 @@ def _step(output: str, name: str) -> str:
 
 def test_dry_run_prints_every_step_and_changes_nothing(checkout):
     commit = _git(checkout, "rev-parse", "HEAD")
-    version = f"0.1.0+g{commit[:12]}"
+    version = _version(checkout, commit)
     wheel = wheel_filename(version)
 
     # A pyproject newer than this env's install, as after a pull: the env is still not
@@ -149,7 +159,7 @@ def test_deploy_builds_uploads_deploys_the_same_version_and_restores_bundle_yml(
         tool.chmod(0o755)
     committed = (checkout / "bundle.yml").read_bytes()
     commit = _git(checkout, "rev-parse", "HEAD")
-    version = f"0.1.0+g{commit[:12]}"
+    version = _version(checkout, commit)
 
     done = make_deploy(checkout, "ENV=dev", "PROFILE=quest", f"DATABRICKS={databricks}", f"BF={bf}")
 

@@ -25,7 +25,7 @@ from packaging.version import Version
 from quest.orchestration.deploy import build_wheel
 
 REPO = Path(__file__).resolve().parents[2]
-VERSION = "0.1.0+gtest"
+VERSION = "0.1.0.dev20261205000000"
 # Databricks Runtime 19 (19.x-scala2.13) preinstalled versions, from the runtime's published
 # environment (databricks/environments, python/dbr/19.x-scala2.13).
 RUNTIME_19 = {"boto3": "1.40.46", "requests": "2.32.5", "pyyaml": "6.0.3"}

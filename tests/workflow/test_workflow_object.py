@@ -27,7 +27,7 @@ from quest.sources.datausa import arrivals_folder
 from tests.workflow.support import PIPELINE_TASKS
 
 DEPLOYABLE = {
-    "QUEST_WHEEL_VERSION": "0.1.0+gabc",
+    "QUEST_WHEEL_VERSION": "0.1.0.dev20261205114600",
     "QUEST_RUN_AS_SERVICE_PRINCIPAL": "sp-id",
     "QUEST_NOTIFY": "data-team@yourco.com",
 }
@@ -290,11 +290,22 @@ def test_spark_reads_s3_without_keys_unless_secrets_are_asked_for():
 
 
 def test_wheel_path_names_the_pinned_version_in_the_environments_volume():
-    dev = workflow_config("dev", {"QUEST_WHEEL_VERSION": "0.1.0+g0123456789ab"})
+    dev = workflow_config("dev", {"QUEST_WHEEL_VERSION": "0.1.0.dev20261205114600"})
     assert (
-        dev.wheel_path == "/Volumes/quest_dev/ops/wheels/quest-0.1.0+g0123456789ab-py3-none-any.whl"
+        dev.wheel_path
+        == "/Volumes/quest_dev/ops/wheels/quest-0.1.0.dev20261205114600-py3-none-any.whl"
     )
     assert workflow_config("prod", {}).wheel_dir == "/Volumes/quest/ops/wheels"
+
+
+def test_a_deploy_refuses_a_local_wheel_version_whose_plus_a_volume_may_store_as_a_space():
+    # The Files API that `databricks fs cp` writes volumes through has stored a '+' of a file
+    # name as a space (terraform-provider-databricks#4039): every task would then fail to
+    # install `quest-0.1.0+g...whl`, which `make deploy` named its wheels before.
+    given = {**DEPLOYABLE, "QUEST_WHEEL_VERSION": "0.1.0+g0123456789ab"}
+    (problem,) = deploy_refusals(workflow_config("dev", given))
+    assert "QUEST_WHEEL_VERSION=0.1.0+g0123456789ab is a local version" in problem
+    assert "make deploy ENV=dev" in problem
 
 
 def test_a_local_deployment_writes_its_own_store_folder_and_schemas_in_dev():

@@ -369,6 +369,13 @@ def deploy_refusals(cfg: WorkflowConfig) -> list[str]:
             f"deploy with `make deploy ENV={cfg.env}`, which builds the wheel of this commit, "
             "uploads it and sets the version."
         )
+    elif "+" in cfg.settings.wheel_version and not cfg.settings.bundle_offline:
+        problems.append(
+            f"QUEST_WHEEL_VERSION={cfg.settings.wheel_version} is a local version (a '+'): "
+            "uploaded to a volume, its file name may be stored with a space for the '+', and "
+            f"every task would fail to install it. Deploy with `make deploy ENV={cfg.env}`, "
+            "which versions the wheel of a commit without one."
+        )
     if cfg.env == "prod" and not cfg.run_as:
         problems.append(
             "prod runs as a service principal: set QUEST_RUN_AS_SERVICE_PRINCIPAL to its "
