@@ -605,9 +605,9 @@ class _WorkflowRun:
         if not path.exists():
             raise FileNotFoundError(f"notebook {path} of task {task.name} does not exist")
         widgets = {k: self._resolve(str(v)) for k, v in (nb.base_parameters or {}).items()}
-        # Databricks pushes the job parameters down to every notebook task as widgets.
-        for parameter in self.wf.parameters or []:
-            widgets.setdefault(parameter.name, parameter.default)
+        # Databricks pushes the job parameters down to every notebook task as widgets, over a
+        # task parameter of the same name (job parameters take precedence).
+        widgets.update(self._job_parameters())
         for key in widgets:
             if key in _RUN_VALUES:
                 widgets[key] = str(_RUN_VALUES[key](self.settings))
