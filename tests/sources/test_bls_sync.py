@@ -11,7 +11,13 @@ from urllib.parse import unquote_plus
 import pytest
 import requests
 
-from quest.errors import ConfigError, IncompleteSyncError, SourceError, SyncGuardError
+from quest.errors import (
+    ConfigError,
+    IncompleteSyncError,
+    SourceError,
+    StoreError,
+    SyncGuardError,
+)
 from quest.mirror.server import MirrorServer, listing_html
 from quest.sources.bls import sync_bls
 from quest.store.base import SOURCE_MODIFIED
@@ -730,3 +736,33 @@ def test_a_file_replaced_by_an_older_one_is_fetched_from_a_server_without_etags(
     assert actions == {"pr.a": "replaced", "pr.b": "skipped"}
     assert_mirrored(store, source)
     assert third.skipped == 2 and third.replaced == 0
+
+
+def test_a_store_error_part_way_says_what_the_run_had_already_changed(
+    settings, source, store, monkeypatch, caplog
+):
+    # Before, a write failing on the second changed file ended the run with the store's error
+    # about that one key, and nothing said that the first had been replaced already.
+    files = _seed(source)
+    sync_bls(settings, store=store)
+    for name in ("pr.file0", "pr.file3"):
+        source.write(name, files[name] + b"revised\t1\r\n")
+    put, calls = store.put_file, []
+
+    def failing_second(key, path, metadata):
+        calls.append(key)
+        if len(calls) == 2:
+            raise StoreError(f"cannot write {key}: the disk is full")
+        return put(key, path, metadata)
+
+    monkeypatch.setattr(store, "put_file", failing_second)
+    with (
+        caplog.at_level("WARNING", logger="quest.sources.bls"),
+        pytest.raises(StoreError, match="the disk is full"),
+    ):
+        sync_bls(settings, store=store)
+    said = [r.getMessage() for r in caplog.records if "stopped on a store error" in r.getMessage()]
+    assert said == [
+        "the BLS sync stopped on a store error after changing 1 file(s) in the store: "
+        "pr.file0 replaced"
+    ]

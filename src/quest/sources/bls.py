@@ -323,6 +323,9 @@ def sync_bls(
             if cleaned := store.clean_temp(settings.bls_prefix):
                 log.info("removed %d temporary file(s) a killed run left in the store", cleaned)
             _sync(settings, store, session, summary, stats)
+    except (StoreError, LockError):
+        _say_what_was_done(summary)
+        raise
     finally:
         summary.requests, summary.bytes_down = stats.requests, stats.bytes_down
         summary.seconds = round(time.monotonic() - started, 3)
@@ -345,6 +348,21 @@ def sync_bls(
     if summary.failed:
         raise IncompleteSyncError(_incomplete_message(summary), summary)
     return summary
+
+
+def _say_what_was_done(summary: SyncSummary) -> None:
+    """Before a store error ends the run: what it already changed in the store, which its error
+    (about one key) does not say and no summary will."""
+    done = [f"{f['name']} {f['action']}" for f in summary.files if f["action"] in _CHANGES]
+    if done:
+        log.warning(
+            "the BLS sync stopped on a store error after changing %d file(s) in the store: %s",
+            len(done),
+            ", ".join(done),
+        )
+
+
+_CHANGES = (UPLOADED, REPLACED, DELETED)
 
 
 def _incomplete_message(summary: SyncSummary) -> str:
