@@ -4,6 +4,7 @@ and a lock whose holder died is taken over once it expires."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -73,8 +74,11 @@ def test_an_expired_s3_lock_of_a_dead_holder_is_taken_over(moto_endpoint):
         Key=store._full(".quest-locks/sync-bls.lock"),
         Body=json.dumps(alive).encode(),
     )
-    with pytest.raises(LockError, match="busy-host:99"), store.lock("sync-bls"):
+    with pytest.raises(LockError, match="busy-host:99") as held, store.lock("sync-bls"):
         pass
+    # A holder that died holds it until it expires: the message says when (before, it read as
+    # a run still going).
+    assert re.search(r"if that run died, the lock expires in (59|60) s", str(held.value))
 
 
 def test_an_s3_lock_is_renewed_while_held(moto_endpoint):

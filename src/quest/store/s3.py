@@ -466,9 +466,16 @@ class S3Lock:
                 continue
             if time.monotonic() >= deadline:
                 who = holder[0] if holder else "another run"
+                until = ""
+                if holder is not None:
+                    left = max(0, round(holder[1] - time.time()))
+                    until = (
+                        f" (its holder renews it while it runs; if that run died, the lock "
+                        f"expires in {left} s, and the next run takes it over)"
+                    )
                 raise LockError(
-                    f"the {self.name} lock on {self.store.uri} is held by {who}; wait for it to "
-                    "finish or set QUEST_LOCK_TIMEOUT to wait for it"
+                    f"the {self.name} lock on {self.store.uri} is held by {who}{until}; wait for "
+                    "it to finish or set QUEST_LOCK_TIMEOUT to wait for it"
                 )
             time.sleep(0.2)
 
