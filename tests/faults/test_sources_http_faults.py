@@ -215,6 +215,55 @@ def test_a_server_that_refuses_head_is_asked_with_a_get_before_a_deletion(
     assert_mirrored(store, source)
 
 
+@pytest.mark.parametrize(
+    "case",
+    [
+        (302, "/error.htm?aspxerrorpath=x", 1, None),  # an IIS custom error page: gone
+        (301, "/pub/time.series/pr/pr.file2/", 1, None),  # turned into an empty folder
+        (302, "/pub/time.series/pr/pr.file2?v=2", 0, "still answers 302"),  # the same path
+        (403, None, 0, "still answers 403: kept until it answers 404 or 410 (not a sign"),
+        (503, None, 0, "still answers 503"),
+        (302, "http://[bad/", 0, "whether the file is gone failed (ValueError)"),
+    ],
+    ids=["error-page", "now-a-folder", "same-path", "403", "503", "bad-location"],
+)
+def test_a_file_left_out_is_deleted_on_a_redirect_elsewhere_and_kept_on_any_other_doubt(
+    settings, source, store, mirror, case
+):
+    status, location, deleted, said = case
+    # Before, a redirect, a 403 or an outage kept the file with "a listing that left it out"
+    # forever (a source that redirects a missing path never deleted anything), and a broken
+    # Location escaped as a ValueError, "a bug in quest", after the run had published.
+    _synced(settings, source, store)
+    source.remove("pr.file2")
+    path = "/pub/time.series/pr/pr.file2"
+    headers = {"Location": location} if location else {}
+    mirror.faults.add(path, "status", status=status, headers=headers, times=3)
+    summary = sync_bls(settings, store=store)
+    assert summary.deleted == deleted and summary.failed == 0
+    entry = next(f for f in summary.files if f["name"] == "pr.file2")
+    if said is None:
+        assert entry["action"] == "deleted"
+    else:
+        assert entry["action"] == "skipped" and said in str(entry["reason"]), entry
+
+
+def test_asking_whether_a_file_is_gone_is_bounded_by_the_http_deadline(
+    settings, source, store, mirror
+):
+    # The HEAD ran outside the watchdog: a server sending its headers a byte at a time held the
+    # sync (and its store lock) for as long as each byte came within QUEST_HTTP_TIMEOUT.
+    _synced(settings, source, store)
+    source.remove("pr.file2")
+    mirror.faults.add("/pub/time.series/pr/pr.file2", "hang", seconds=30)
+    bounded = settings.with_overrides(http_deadline=1.0, http_timeout=20.0)
+    started = time.monotonic()
+    summary = sync_bls(bounded, store=store)
+    assert time.monotonic() - started < 10
+    entry = next(f for f in summary.files if f["name"] == "pr.file2")
+    assert entry["action"] == "skipped" and "whether the file is gone failed" in entry["reason"]
+
+
 def test_a_403_to_a_user_agent_with_a_contact_blames_the_client_not_the_contact(
     settings, source, store, mirror
 ):
@@ -375,12 +424,17 @@ def test_a_transfer_coding_other_than_plain_chunked_is_refused_not_stored_framed
     with pytest.raises(IncompleteSyncError, match=r"pr.file1: .* sent Transfer-Encoding "):
         sync_bls(settings, store=store)
     assert stored_bytes(store) == before
-    # The same framing under plain `chunked` (any case) is the file.
+    # The same framing under plain `chunked` (any case) is the file; so is the file itself
+    # under `identity`, no coding at all, with its length.
     mirror.faults.add(
         FILE, "body", body=framed, headers={"Transfer-Encoding": "Chunked"}, length=""
     )
     assert sync_bls(settings, store=store).failed == 0
     assert stored_bytes(store) == before
+    source.write("pr.file1", source.files()["pr.file1"] + b"x")
+    _list_without_sizes(source, mirror)
+    mirror.faults.add(FILE, "body", headers={"Transfer-Encoding": "identity"})
+    assert sync_bls(settings, store=store).replaced == 1
     assert_mirrored(store, source)
 
 

@@ -14,7 +14,7 @@ from quest.orchestration.tasks import (
 )
 from quest.results import Action, FileResult, LayerResult, Status, TableResult, TaskResult
 from quest.runner.notify import Notification, deliver, redact
-from quest.sources.bls import SyncSummary
+from quest.sources.bls import KEPT_UNLISTED, SyncSummary
 from quest.sources.datausa import DataUsaSummary
 
 
@@ -54,6 +54,19 @@ def test_results_say_unchanged_with_the_reason_or_the_row_counts():
         "unchanged, skipped (all 12 files unchanged at the source)",
         True,
     )
+    # A stored file the listing no longer names, kept for want of a 404, is said, not counted
+    # among the unchanged files (before, the line read "all files unchanged").
+    kept = SyncSummary(files_seen=2)
+    kept.record("a", "bls/pr/a", "skipped", "listing date and size unchanged")
+    kept.record("b", "bls/pr/b", "skipped", "listing date and size unchanged")
+    kept.record("gone", "bls/pr/gone", "skipped", f"{KEPT_UNLISTED} x still answers 403: kept")
+    assert _said(bls_result(kept)) == (
+        "unchanged, skipped (all 2 files unchanged at the source); 1 no longer listed but "
+        "kept, not confirmed gone: gone",
+        True,
+    )
+    kept.record("c", "bls/pr/c", "replaced", "changed at the source")
+    assert bls_result(kept).summary.startswith("2 files: 0 new, 1 replaced, 0 deleted, 2 unchanged")
     merged = TableResult(Action.LOADED, rows_inserted=1, rows_updated=2, commits=1)
     layer = LayerResult(
         "silver",

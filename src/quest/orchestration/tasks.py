@@ -99,15 +99,26 @@ def small_summary(summary: dict) -> dict:
 
 def bls_result(summary) -> TaskResult:
     """A BLS sync's summary (`quest.sources.bls.SyncSummary`) as a task result."""
+    from quest.sources.bls import KEPT_UNLISTED
+
     changed = summary.uploaded + summary.replaced + summary.deleted
+    kept = [
+        str(f["name"])
+        for f in summary.files
+        if f["action"] == "skipped" and str(f["reason"]).startswith(KEPT_UNLISTED)
+    ]
     if changed == 0:
         line = f"unchanged, skipped (all {summary.files_seen} files unchanged at the source)"
     else:
         line = (
             f"{summary.files_seen} files: {summary.uploaded} new, {summary.replaced} replaced, "
-            f"{summary.deleted} deleted, {summary.skipped} unchanged "
+            f"{summary.deleted} deleted, {summary.skipped - len(kept)} unchanged "
             f"({summary.bytes_down / 1e6:.1f} MB down)"
         )
+    if kept:
+        # Stored files the listing no longer names that the source did not say are gone.
+        shown_ = ", ".join(kept[:5]) + (f" and {len(kept) - 5} more" if len(kept) > 5 else "")
+        line += f"; {len(kept)} no longer listed but kept, not confirmed gone: {shown_}"
     return TaskResult(
         status=Status.CHANGED if changed else Status.UNCHANGED,
         summary=line,

@@ -1,5 +1,6 @@
 """Mirror the BLS `pr` directory into the store: new files uploaded, changed ones replaced,
-unchanged ones skipped (without a download where the source allows it), gone ones deleted.
+unchanged ones skipped (without a download where the source allows it), gone ones deleted
+once the source confirms them gone.
 
 The run has four phases so a failure never costs a good copy:
 1. list the source, map every listed name to one safe key (or refuse it), and decide deletions;
@@ -9,7 +10,8 @@ The run has four phases so a failure never costs a good copy:
 3. publish the verified bodies: upload new and changed files atomically, refresh metadata of
    unchanged ones;
 4. delete what the source no longer lists, only when nothing was refused (a run that refused
-   something cannot be sure what the source holds, so it leaves the deletions to a clean run).
+   something cannot be sure what the source holds, so it leaves the deletions to a clean run),
+   and only once the source says each such file is gone (404, 410, or a redirect elsewhere).
 A run that refused anything ends with `IncompleteSyncError` naming each file and what was wrong.
 """
 
@@ -21,7 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -39,7 +41,7 @@ from quest.errors import (
     SyncGuardError,
 )
 from quest.sources.body import Download, safe_url
-from quest.sources.http import HttpStats, http_date, make_session
+from quest.sources.http import HttpStats, Watchdog, http_date, make_session
 from quest.sources.listing import Listing, RemoteFile, crawl, folder_url
 from quest.sources.names import shown
 from quest.sources.scratch import scratch_folder
@@ -168,10 +170,11 @@ def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo
     copy's own `Last-Modified` (a 304, or a 200 of the same bytes and date) contradicts itself.
     Shortly after that date it is most likely a cache still serving the old file: recording
     the new date would skip the file without a request on every later run, so it is recorded
-    only once the date is `STALE_CACHE_WINDOW` old. An answer without validators, or with the
-    stored ones spelled another way, tells nothing more, and is taken the same way. Every listing date of an older file moves
-    when the server's clock changes for daylight saving time (Windows lists file times with
-    the current offset): those are recorded at once, as before."""
+    only once the date is `STALE_CACHE_WINDOW` old. A 200 of the same bytes tells the file
+    saved again unchanged only by validators of its own that differ from the stored ones; one
+    without them, or with the stored ones spelled another way, is taken the same way. Every
+    listing date of an older file moves when the server's clock changes for daylight saving
+    time (Windows lists file times with the current offset): those are recorded at once."""
     if stored is None or not remote.modified:
         return True
     was = stored.metadata.get(SOURCE_MODIFIED)
@@ -466,35 +469,58 @@ def _file_url(settings: Settings, name: str) -> str:
     return urlunsplit(parts._replace(path=parts.path + quote(name, safe="/"), query=""))
 
 
+# How the reason of a stored file kept though no longer listed begins (the task's line counts them).
+KEPT_UNLISTED = "no longer listed by the source, but"
+
+
 def _still_served(
     session: requests.Session, settings: Settings, stats: HttpStats, name: str
 ) -> str | None:
-    """Why a stored file the listing no longer names is kept: the source still answers for it,
-    or could not be asked (a listing that left it out though whole, a sub-folder answered by a
-    page that looks like its listing). None when it answers 404 or 410: it is gone.
+    """Why a stored file the listing no longer names is kept: the source still serves it, or
+    did not say it is gone (a listing that left it out though whole, a sub-folder answered by a
+    page that looks like its listing, a refusal or an outage). None when it is gone: a 404 or
+    410, or a redirect away from its path (an IIS custom error page, a file turned into a
+    folder), which serves something else under its name.
 
-    A HEAD, or where the server refuses HEAD (405, 501) a GET whose body is not read."""
-    url = _file_url(settings, name)
+    A HEAD, or where the server refuses HEAD (405, 501) a GET whose body is not read; each
+    bounded like a download (`QUEST_HTTP_TIMEOUT`, `QUEST_HTTP_DEADLINE`)."""
+    url = ""
     try:
-        stats.requests += 1
-        answer = session.head(url, timeout=settings.http_timeout, allow_redirects=False)
-        if answer.status_code in (405, 501):
+        url = _file_url(settings, name)
+        with Watchdog(settings):
             stats.requests += 1
-            with session.get(
-                url, timeout=settings.http_timeout, allow_redirects=False, stream=True
-            ) as answer:
-                pass
-    except requests.RequestException as exc:
+            answer = session.head(url, timeout=settings.http_timeout, allow_redirects=False)
+            if answer.status_code in (405, 501):
+                stats.requests += 1
+                with session.get(
+                    url, timeout=settings.http_timeout, allow_redirects=False, stream=True
+                ) as answer:
+                    pass
+        status = answer.status_code
+        moved = _redirected_away(url, answer) if answer.is_redirect else False
+    except (requests.RequestException, ValueError) as exc:  # a bad Location, a bad name
         return (
-            f"no longer listed by the source, but asking it whether the file is gone failed "
-            f"({type(exc).__name__}): kept, asked again on the next run"
+            f"{KEPT_UNLISTED} asking {safe_url(url) or 'it'} whether the "
+            f"file is gone failed ({type(exc).__name__}): kept, asked again on the next run"
         )
-    if answer.status_code in (404, 410):
+    if status in (404, 410) or moved:
         return None
-    return (
-        f"no longer listed by the source, but {safe_url(url)} still answers "
-        f"{answer.status_code}: kept until it answers 404 or 410 (a listing that left it out)"
+    why = (
+        "a listing that left it out"
+        if 200 <= status < 300
+        else "not a sign it is gone: asked again on the next run"
     )
+    return (
+        f"{KEPT_UNLISTED} {safe_url(url)} still answers {status}: kept "
+        f"until it answers 404 or 410 ({why})"
+    )
+
+
+def _redirected_away(url: str, answer: requests.Response) -> bool:
+    """Whether a redirect sends the file's URL to another path (a redirect that only changes
+    its query, as downloads follow, is the file still served)."""
+    target = urljoin(url, answer.headers.get("Location", ""))
+    return urlsplit(target).path != urlsplit(url).path
 
 
 def _check_answer(remote: RemoteFile, got: Download, old: ObjectInfo | None) -> None:
