@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from quest.orchestration.bundle import synth_target
+from quest.orchestration.deploy import wheel_version
 from quest.orchestration.workflow_config import wheel_filename
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,11 +88,68 @@ def make_deploy(repo: Path, *assignments: str, extra_env: dict | None = None):
 
 def _version(repo: Path, commit: str) -> str:
     """The wheel version a deploy of `commit` gives: a development release numbered by the
-    commit's time in UTC, with no '+' (a local version's '+' may reach the volume as a space)."""
-    seconds = int(_git(repo, "show", "-s", "--format=%ct", commit))
-    version = f"0.1.0.dev{datetime.fromtimestamp(seconds, UTC):%Y%m%d%H%M%S}"
+    commit's time in UTC and its first 7 hex digits, with no '+' (a local version's '+' may
+    reach the volume as a space)."""
+    version = wheel_version(repo, commit)
+    seconds = int(_git(repo, "log", "-1", "--no-show-signature", "--format=%ct", commit))
+    stamp = f"{datetime.fromtimestamp(seconds, UTC):%Y%m%d%H%M%S}"
+    assert version == f"0.1.0.dev{stamp}{int(commit[:7], 16):09d}", version
     assert "+" not in wheel_filename(version)
     return version
+
+
+def test_two_commits_of_the_same_second_get_two_wheel_versions(checkout):
+    # A rebase stamps many commits with one second: numbered by the time alone, the second
+    # commit's wheel overwrote the first's in the volume under the same name.
+    first = _git(checkout, "rev-parse", "HEAD")
+    (checkout / "README.md").write_text("changed\n")
+    when = _git(checkout, "show", "-s", "--format=%cI", first)
+    _git(checkout, "add", "-A")
+    subprocess.run(
+        ["git", "-C", str(checkout), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+        + ["commit", "-qm", "same second"],
+        env={**os.environ, "GIT_COMMITTER_DATE": when, "GIT_AUTHOR_DATE": when},
+        check=True,
+    )
+    second = _git(checkout, "rev-parse", "HEAD")
+    assert second != first
+    assert _git(checkout, "show", "-s", "--format=%ct", second) == _git(
+        checkout, "show", "-s", "--format=%ct", first
+    )
+    assert wheel_version(checkout, first) != wheel_version(checkout, second)
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen to sign")
+def test_a_signed_commit_shown_with_its_signature_check_still_gets_its_version(checkout, tmp_path):
+    # With log.showSignature set, `git show` prints the signature's check before the format:
+    # `int()` of it failed, and `make deploy` ended in a traceback.
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    (tmp_path / "allowed").write_text(f"t@example.org {(tmp_path / 'key.pub').read_text()}")
+    for name, value in {
+        "gpg.format": "ssh",
+        "user.signingkey": str(key),
+        "gpg.ssh.allowedSignersFile": str(tmp_path / "allowed"),
+        "log.showSignature": "true",
+    }.items():
+        _git(checkout, "config", name, value)
+    (checkout / "README.md").write_text("signed\n")
+    _git(checkout, "add", "-A")
+    _git(
+        checkout,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.org",
+        "commit",
+        "-q",
+        "-S",
+        "-m",
+        "s",
+    )
+    signed = _git(checkout, "rev-parse", "HEAD")
+    assert "signature" in _git(checkout, "show", "-s", "--format=%ct", signed)
+    assert wheel_version(checkout, signed) == _version(checkout, signed)
 
 
 def _step(output: str, name: str) -> str:

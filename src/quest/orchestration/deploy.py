@@ -5,7 +5,7 @@ volume; both must hold the same code. One command makes sure they do:
 
 1. the working tree must be clean, its commit pushed (shared targets fetch their notebooks from
    the git remote), and the target deployable (`check_deployable`);
-2. the wheel is built from that commit (`git archive`), versioned `<version>.dev<commit time>`;
+2. the wheel is built from that commit (`git archive`), versioned `<version>.dev<time><hash>`;
 3. it is uploaded with `databricks fs cp` to the volume folder the bundle names;
 4. `bf projects deploy` runs with the same version (`QUEST_WHEEL_VERSION`) and the same commit
    (`BRICKFLOW_GIT_REF`), so every task's library is that wheel and its notebooks that commit;
@@ -150,14 +150,17 @@ def _check_fetched_from(repo: Path, commit: str, env: str) -> None:
 
 
 def wheel_version(repo: Path, commit: str) -> str:
-    """A PEP 440 development release of the project version numbered by the commit's time in
-    UTC (`0.1.0.dev20261205114600`): one per commit, later commits higher. Not a local version
+    """A PEP 440 development release of the project version, one per commit: numbered by the
+    commit's time in UTC, then its first 7 hex digits as a 9-digit decimal number
+    (`0.1.0.dev20261205114600043978381` for a commit of 11:46:00 starting `29f0e8d`; two commits
+    of the same second, as a rebase makes them, still differ). Not a local version
     (`0.1.0+g<commit>`): the Files API that `databricks fs cp` writes Unity Catalog volumes
     through has stored a `+` of a file name as a space (terraform-provider-databricks#4039,
     pulumi-databricks#589), and the jobs would then find no wheel at the path they name."""
-    seconds = int(_git(repo, "show", "-s", "--format=%ct", commit).strip())
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y%m%d%H%M%S")
-    return f"{base_version(repo)}.dev{stamp}"
+    # (a signed commit's check would come first with log.showSignature set)
+    shown = _git(repo, "-c", "log.showSignature=false", "show", "-s", "--format=%ct", commit)
+    stamp = datetime.fromtimestamp(int(shown.strip()), UTC).strftime("%Y%m%d%H%M%S")
+    return f"{base_version(repo)}.dev{stamp}{int(commit[:7], 16):09d}"
 
 
 def plan(
