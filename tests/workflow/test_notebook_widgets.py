@@ -107,3 +107,9 @@ def test_the_env_widget_picks_that_environments_secret_scope_and_an_unknown_one_
     dbutils.widgets.values["env"] = "staging"
     with pytest.raises(ConfigError, match=r"widget env='staging': use one of local, dev, prod"):
         settings_from_widgets(dbutils, names)
+    # On a cluster, local would be a store folder on the driver and no workspace catalog.
+    dbutils.widgets.values["env"] = "local"
+    with pytest.raises(ConfigError, match=r"widget env='local': on Databricks a notebook runs"):
+        settings_from_widgets(dbutils, names)
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION")
+    assert settings_from_widgets(dbutils, names).env == "local"

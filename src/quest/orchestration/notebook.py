@@ -181,10 +181,22 @@ def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None =
     env = given.get("env")
     if env is not None and env not in ENVIRONMENTS:
         raise ConfigError(f"widget env={env!r}: use one of {', '.join(ENVIRONMENTS)}")
+    if env == "local" and base is None and on_databricks() and _run_settings_absent():
+        raise ConfigError(
+            "widget env='local': on Databricks a notebook runs dev or prod (local's store is a "
+            "folder on the driver, its catalog none of the workspace's)"
+        )
     base = base or base_settings(env)
     settings = replace(base, **given)
     validate_years(settings)
     return settings
+
+
+def _run_settings_absent() -> bool:
+    """Whether no local run put its settings in scope (`settings_scope`)."""
+    from quest.orchestration.tasks import _run_settings
+
+    return _run_settings.get() is None
 
 
 def finish(

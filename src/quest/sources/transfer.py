@@ -425,12 +425,13 @@ def _chunked(response: requests.Response) -> bool:
 
 
 def _check_transfer_coding(response: requests.Response, url: str, name: str) -> None:
-    """A `Transfer-Encoding` other than plain `chunked` is refused: Python's http.client undoes
-    that one alone (the very value, `chunked `, `gzip, chunked` and the like are read as they
-    come until the connection closes), so the chunks' framing, or a body cut short, would be
-    taken for the file."""
+    """A `Transfer-Encoding` other than plain `chunked` (or `identity`, no coding at all) is
+    refused: Python's http.client undoes that one alone (the very value; `chunked `,
+    `gzip, chunked` and the like are read as they come, by their `Content-Length` or until the
+    connection closes), so the chunks' framing, or a body cut short, would be taken for the
+    file."""
     value = response.headers.get("Transfer-Encoding")
-    if value is None or _chunked(response):
+    if value is None or _chunked(response) or value.strip().lower() == "identity":
         return
     raise refusal(
         name,
