@@ -98,6 +98,21 @@ def test_committed_bundle_is_byte_identical_to_a_fresh_offline_synth(synthesized
     )
 
 
+def test_the_committed_snapshot_cannot_be_deployed_as_it_is():
+    # Its targets are the real ones with offline stand-ins: `databricks bundle deploy -t
+    # quest-dev` from a checkout replaced the dev jobs with ones whose every run failed at
+    # library install. A declared variable with no value stops the CLI first ("no value
+    # assigned to required variable"); `bf projects deploy` writes a bundle without it.
+    from brickflow.bundles.model import Variables
+
+    from quest.orchestration.bundle import SNAPSHOT_GUARD
+
+    committed = yaml.safe_load(BUNDLE.read_text(encoding="utf-8"))
+    guard = committed["variables"][SNAPSHOT_GUARD]
+    assert Variables.model_validate(guard).default is None and "lookup" not in guard
+    assert "make deploy" in guard["description"]
+
+
 def _brickflow_part(target: dict) -> dict:
     """A target without the resources added after BrickFlow's synth (`quest.ops.bundle`:
     dashboards and alerts, which BrickFlow's model does not know; tests/ops checks them)."""

@@ -191,8 +191,26 @@ class _Dumper(yaml.SafeDumper):
 _Dumper.add_representer(str, lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", s, style='"'))
 
 
+# A variable with no value declared in the written snapshot alone: its targets are the real ones
+# (`quest-dev`, `quest-prod`) with the offline stand-ins (a wheel nobody uploaded, placeholder
+# mail, `git_branch: main`), so `databricks bundle deploy` of the file as committed would replace
+# the real jobs with ones that fail every run; the CLI stops instead, asking for a value. `bf
+# projects deploy` (`make deploy`) writes its own bundle.yml, without it.
+SNAPSHOT_GUARD = "quest_offline_snapshot"
+SNAPSHOT_GUARD_TEXT = (
+    "bundle.yml as committed is an offline snapshot with stand-ins (a wheel nobody uploaded, "
+    "placeholder mail): deploy with `make deploy ENV=dev|prod` (docs/deploy.md), never this file"
+)
+
+
 def render(bundle: dict) -> str:
-    return HEADER + yaml.dump(bundle, Dumper=_Dumper, sort_keys=True, default_flow_style=False)
+    """The bundle's text, as committed: BrickFlow's style and the snapshot's guard variable."""
+    guarded = dict(bundle)
+    guarded["variables"] = {
+        **bundle.get("variables", {}),
+        SNAPSHOT_GUARD: {"description": SNAPSHOT_GUARD_TEXT},
+    }
+    return HEADER + yaml.dump(guarded, Dumper=_Dumper, sort_keys=True, default_flow_style=False)
 
 
 def synth_targets(envs: tuple[str, ...], overrides: dict[str, str] | None = None) -> list[dict]:
