@@ -52,7 +52,7 @@ dbutils = notebook_dbutils(globals(), PARAMETERS)
 define_widgets(dbutils, PARAMETERS)
 write = wants_write(dbutils)
 settings = settings_from_widgets(dbutils, PARAMETERS)
-spark = notebook_spark(globals(), settings)
+spark = notebook_spark(globals(), settings, write=write)
 display = globals().get("display") or (lambda df: df.show(20, truncate=False))
 manifest_name = settings.table("silver", SILVER_MANIFEST)
 

@@ -229,6 +229,12 @@ def test_a_source_host_that_does_not_exist_fails_at_once_without_retries(
         ("load_bronze.py", "bogus", {}, "notebook argument 'bogus': give widgets as name=value"),
         ("load_silver.py", "write=maybe", {}, "widget write='maybe': use true"),
         ("gold_analysis.py", "", {"QUEST_ENV": "x"}, "QUEST_ENV='x' is not a known environment"),
+        ("load_bronze.py", "env=staging", {}, "widget env='staging': use one of local, dev"),
+        # Only to read, on a home with no catalog: before, an empty catalog was created there
+        # and bronze and silver said every file was as last loaded.
+        ("load_bronze.py", "", {}, "no catalog under"),
+        ("load_silver.py", "write=false", {}, "no catalog under"),
+        ("gold_analysis.py", "", {}, "no catalog under"),
     ],
 )
 def test_a_notebook_run_as_a_script_ends_a_mistake_with_one_line(
@@ -254,3 +260,4 @@ def test_a_notebook_run_as_a_script_ends_a_mistake_with_one_line(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{script}: error: "), lines
     assert said in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "metastore_db").exists(), "a catalog was created"

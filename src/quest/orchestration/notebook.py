@@ -97,13 +97,25 @@ def _errors_in_one_line(script: str) -> None:
     sys.excepthook = hook
 
 
-def notebook_spark(scope: dict, settings: Settings):
+def notebook_spark(scope: dict, settings: Settings, write: bool = True):
     """The notebook's SparkSession: the `spark` Databricks or the runner put in `scope`, else
-    a local one on the settings' home (the catalog `quest run` and `quest demo` leave)."""
+    a local one on the settings' home (the catalog `quest run` and `quest demo` leave).
+
+    Raises:
+        ConfigError: a notebook run as a script only to read (`write` false), on a home with no
+            catalog: it would create an empty one there and report nothing loaded.
+    """
     found = scope.get("spark")
     if found is not None:
         return found
     from quest.spark import get_spark
+
+    if not write and not on_databricks() and not (settings.home / "metastore_db").is_dir():
+        raise ConfigError(
+            f"no catalog under {settings.home} (no metastore_db there) to read: run `quest run` "
+            "(or `make demo`) first, point QUEST_HOME at the home it used, or give write=true "
+            "to load into this one"
+        )
 
     return get_spark(settings, app_name="quest-notebook")
 
