@@ -100,6 +100,9 @@ def _subcommands(parser: argparse.ArgumentParser, dest: str):
     def add_parser(*args, **kwargs):
         child = plain(*args, **kwargs)
         _verbosity(child, default=argparse.SUPPRESS)
+        # The innermost command parsed names itself: an argument it does not know is its error,
+        # said with its usage (not the top level's).
+        child.set_defaults(command_parser=child)
         return child
 
     sub.add_parser = add_parser
@@ -226,7 +229,12 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit status (README, "Commands")."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        getattr(args, "command_parser", parser).error(
+            f"unrecognized arguments: {' '.join(unknown)}"
+        )
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     from quest.runner.output import LOG_FORMAT, NoPy4jTracebacks, QuestOnly
 

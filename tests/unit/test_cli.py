@@ -87,6 +87,22 @@ def test_a_usage_error_exits_2(capsys):
     assert done.value.code == 2
 
 
+@pytest.mark.parametrize(
+    ("argv", "usage"),
+    [
+        (["run", "--bogus"], "usage: quest run "),
+        (["sync", "bls", "extra"], "usage: quest sync bls "),
+    ],
+)
+def test_an_argument_a_command_does_not_know_is_said_with_that_commands_usage(capsys, argv, usage):
+    # Before, `quest run --bogus` printed the top level's usage, which lists no option of run.
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.startswith(usage), err
+    assert f"unrecognized arguments: {argv[-1]}" in err
+
+
 def test_the_exit_statuses_are_distinct():
     assert len({2, ConfigError.exit_status, StoreError.exit_status, _run_failed()}) == 4
 
