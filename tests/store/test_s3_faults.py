@@ -143,3 +143,50 @@ def test_cleaning_unfinished_uploads_without_the_grant_warns_and_the_sync_goes_o
         sync_bls(settings, store=store)
     assert_mirrored(store, source)
     assert "s3:ListBucketMultipartUploads" in caplog.text and "lifecycle rule" in caplog.text
+
+
+def test_metadata_of_an_object_over_copy_objects_limit_is_set_by_a_multipart_copy(
+    moto_endpoint, monkeypatch
+):
+    # S3 copies at most 5 GiB in one CopyObject: for a larger object (QUEST_MAX_BODY_BYTES
+    # raised past it) every refresh of its metadata (a date-only change at the source) failed
+    # the run with "check the network or credentials". The refusal now turns to a copy in parts.
+    from botocore.exceptions import ClientError
+
+    from tests.sources.support import make_s3_store
+
+    store = make_s3_store(moto_endpoint)
+    sha = hashlib.sha256(b"body").hexdigest()
+    store.put_bytes("bls/pr/big", b"body", {"sha256": sha, "source-size": "4"})
+    plain, refused = store.client.copy_object, []
+
+    def over_the_limit(**kwargs):
+        if not refused:  # S3's answer for a source over 5 GiB, once; the copy in parts passes
+            refused.append(kwargs["Key"])
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "InvalidRequest",
+                        "Message": "The specified copy source is larger than the maximum "
+                        "allowable size for a copy source: 5368709120",
+                    }
+                },
+                "CopyObject",
+            )
+        return plain(**kwargs)
+
+    monkeypatch.setattr(store.client, "copy_object", over_the_limit)
+    store.set_metadata("bls/pr/big", {"sha256": sha, "source-size": "4", "source-modified": "y"})
+    assert refused and store.head("bls/pr/big").metadata["source-modified"] == "y"
+    assert hash_object(store, "bls/pr/big").sha256 == sha
+    # Any other refusal is the store error it was.
+    refused.clear()
+    monkeypatch.setattr(
+        store.client,
+        "copy_object",
+        lambda **kw: (_ for _ in ()).throw(
+            ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "CopyObject")
+        ),
+    )
+    with pytest.raises(StoreError, match="updating metadata of"):
+        store.set_metadata("bls/pr/big", {"sha256": sha})

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 LOCK_DIR = ".quest-locks/"
 _PART = 16 << 20
+# S3 copies an object of at most 5 GiB in one `CopyObject`; a larger one in parts, here of 512 MiB.
+_COPY_TOO_LARGE = "larger than the maximum allowable size for a copy source"
+_LARGE_COPY = TransferConfig(multipart_threshold=5 << 30, multipart_chunksize=512 << 20)
 _CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 # What S3 answers for an object that is not there (to a put `If-Match` too: to the lock, a
 # conflict like the others, the object it expected being gone, never an error).
@@ -288,16 +291,31 @@ class S3Store:
         return ObjectInfo(key, len(data), dict(metadata))
 
     def set_metadata(self, key: str, metadata: dict[str, str]) -> None:
+        """The object copied onto itself with `metadata`: one `CopyObject`, or for an object
+        over its 5 GiB limit a multipart copy (S3 refuses the one call for it), which likewise
+        makes the object appear with its new metadata only once complete."""
         self._check_lock(key)
         full = self._full(key)
+        source = {"Bucket": self.bucket, "Key": full}
         try:
-            self.client.copy_object(
-                Bucket=self.bucket,
-                Key=full,
-                CopySource={"Bucket": self.bucket, "Key": full},
-                Metadata=dict(metadata),
-                MetadataDirective="REPLACE",
-            )
+            try:
+                self.client.copy_object(
+                    Bucket=self.bucket,
+                    Key=full,
+                    CopySource=source,
+                    Metadata=dict(metadata),
+                    MetadataDirective="REPLACE",
+                )
+            except ClientError as exc:
+                if _code(exc) != "InvalidRequest" or _COPY_TOO_LARGE not in str(exc):
+                    raise
+                self.client.copy(
+                    source,
+                    self.bucket,
+                    full,
+                    ExtraArgs={"Metadata": dict(metadata), "MetadataDirective": "REPLACE"},
+                    Config=_LARGE_COPY,
+                )
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("updating metadata of", key, exc) from None
 
