@@ -227,14 +227,22 @@ def _version() -> str:
         return "unknown"
 
 
+def _unknown_arguments(parser, args, argv: list[str], unknown: list[str]) -> None:
+    """Refuse arguments no parser took, with the usage of the parser they were given to: the
+    command's when they come after its name (`quest run --bogus`), the top level's when they
+    come before it (`quest --json report`, where `report` would list `--json` as its own)."""
+    where = argv.index(args.command) if args.command in argv else len(argv)
+    after = all(i > where for i, a in enumerate(argv) if a in unknown)
+    owner = getattr(args, "command_parser", parser) if after else parser
+    owner.error(f"unrecognized arguments: {' '.join(unknown)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit status (README, "Commands")."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
-        getattr(args, "command_parser", parser).error(
-            f"unrecognized arguments: {' '.join(unknown)}"
-        )
+        _unknown_arguments(parser, args, list(sys.argv[1:] if argv is None else argv), unknown)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     from quest.runner.output import LOG_FORMAT, NoPy4jTracebacks, QuestOnly
 

@@ -151,13 +151,24 @@ def test_metadata_of_an_object_over_copy_objects_limit_is_set_by_a_multipart_cop
     # S3 copies at most 5 GiB in one CopyObject: for a larger object (QUEST_MAX_BODY_BYTES
     # raised past it) every refresh of its metadata (a date-only change at the source) failed
     # the run with "check the network or credentials". The refusal now turns to a copy in parts.
+    from boto3.s3.transfer import TransferConfig
     from botocore.exceptions import ClientError
 
+    from quest.store import s3
     from tests.sources.support import make_s3_store
 
+    # A copy in parts for real, of 11 MiB in 5 MiB parts (S3's smallest part) instead of 5 GiB.
+    small_parts = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20)
+    monkeypatch.setattr(s3, "_LARGE_COPY", small_parts)
     store = make_s3_store(moto_endpoint)
-    sha = hashlib.sha256(b"body").hexdigest()
-    store.put_bytes("bls/pr/big", b"body", {"sha256": sha, "source-size": "4"})
+    body = bytes(range(256)) * (11 << 12)
+    sha = hashlib.sha256(body).hexdigest()
+    store.put_bytes("bls/pr/big", body, {"sha256": sha, "source-size": str(len(body))})
+    parts = []
+    real_part_copy = store.client.upload_part_copy
+    monkeypatch.setattr(
+        store.client, "upload_part_copy", lambda **kw: parts.append(1) or real_part_copy(**kw)
+    )
     plain, refused = store.client.copy_object, []
 
     def over_the_limit(**kwargs):
@@ -176,9 +187,19 @@ def test_metadata_of_an_object_over_copy_objects_limit_is_set_by_a_multipart_cop
         return plain(**kwargs)
 
     monkeypatch.setattr(store.client, "copy_object", over_the_limit)
-    store.set_metadata("bls/pr/big", {"sha256": sha, "source-size": "4", "source-modified": "y"})
-    assert refused and store.head("bls/pr/big").metadata["source-modified"] == "y"
+    new = {"sha256": sha, "source-size": str(len(body)), "source-modified": "y"}
+    store.set_metadata("bls/pr/big", new)
+    assert refused and len(parts) == 3
+    assert store.head("bls/pr/big").metadata == new
     assert hash_object(store, "bls/pr/big").sha256 == sha
+    # An error of the copy in parts (s3transfer's own, when the object changes meanwhile) is
+    # the store's error naming the object, not "a bug in quest".
+    refused.clear()
+    monkeypatch.setattr(
+        store.client, "copy", lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("ETag moved"))
+    )
+    with pytest.raises(StoreError, match="updating metadata of"):
+        store.set_metadata("bls/pr/big", new)
     # Any other refusal is the store error it was.
     refused.clear()
     monkeypatch.setattr(

@@ -92,6 +92,8 @@ def test_a_usage_error_exits_2(capsys):
     [
         (["run", "--bogus"], "usage: quest run "),
         (["sync", "bls", "extra"], "usage: quest sync bls "),
+        # given before the command, an option of that command is the top level's mistake
+        (["--json", "report"], "usage: quest [-h]"),
     ],
 )
 def test_an_argument_a_command_does_not_know_is_said_with_that_commands_usage(capsys, argv, usage):
@@ -100,7 +102,7 @@ def test_an_argument_a_command_does_not_know_is_said_with_that_commands_usage(ca
         main(argv)
     err = capsys.readouterr().err
     assert done.value.code == 2 and err.startswith(usage), err
-    assert f"unrecognized arguments: {argv[-1]}" in err
+    assert f"unrecognized arguments: {argv[-1] if argv[0] != '--json' else '--json'}" in err
 
 
 def test_the_exit_statuses_are_distinct():

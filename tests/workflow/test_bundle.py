@@ -109,6 +109,10 @@ def test_the_committed_snapshot_cannot_be_deployed_as_it_is():
 
     committed = yaml.safe_load(BUNDLE.read_text(encoding="utf-8"))
     guard = committed["variables"][SNAPSHOT_GUARD]
+    # ... and what BrickFlow's own synth writes (the file `bf projects deploy` deploys) has none.
+    from quest.orchestration.bundle import synth_target
+
+    assert SNAPSHOT_GUARD not in (synth_target("dev").get("variables") or {})
     assert Variables.model_validate(guard).default is None and "lookup" not in guard
     assert "make deploy" in guard["description"]
 

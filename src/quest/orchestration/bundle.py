@@ -199,7 +199,7 @@ _Dumper.add_representer(str, lambda d, s: d.represent_scalar("tag:yaml.org,2002:
 SNAPSHOT_GUARD = "quest_offline_snapshot"
 SNAPSHOT_GUARD_TEXT = (
     "bundle.yml as committed is an offline snapshot with stand-ins (a wheel nobody uploaded, "
-    "placeholder mail): deploy with `make deploy ENV=dev|prod` (docs/deploy.md), never this file"
+    "placeholder mail): deploy with `make deploy ENV=local|dev|prod` (docs/deploy.md), never this file"
 )
 
 

@@ -29,6 +29,7 @@ from quest.config import (
     boolean_word,
     on_databricks,
     parse_given,
+    validate_home,
     validate_years,
 )
 from quest.errors import ConfigError, QuestError
@@ -110,6 +111,8 @@ def notebook_spark(scope: dict, settings: Settings, write: bool = True):
         return found
     from quest.spark import get_spark
 
+    if not on_databricks():
+        validate_home(settings)  # a home that is a file, or holds a ':', said as such first
     if not write and not on_databricks() and not (settings.home / "metastore_db").is_dir():
         raise ConfigError(
             f"no catalog under {settings.home} (no metastore_db there) to read: run `quest run` "

@@ -309,13 +309,20 @@ class S3Store:
             except ClientError as exc:
                 if _code(exc) != "InvalidRequest" or _COPY_TOO_LARGE not in str(exc):
                     raise
-                self.client.copy(
-                    source,
-                    self.bucket,
-                    full,
-                    ExtraArgs={"Metadata": dict(metadata), "MetadataDirective": "REPLACE"},
-                    Config=_LARGE_COPY,
-                )
+                try:
+                    self.client.copy(
+                        source,
+                        self.bucket,
+                        full,
+                        ExtraArgs={
+                            "Metadata": dict(metadata),
+                            "MetadataDirective": "REPLACE",
+                            "ChecksumAlgorithm": "SHA256",
+                        },
+                        Config=_LARGE_COPY,
+                    )
+                except Exception as exc:  # s3transfer's own too (the source changed mid-copy)
+                    raise self._fail("updating metadata of", key, exc) from None
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("updating metadata of", key, exc) from None
 
