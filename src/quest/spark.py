@@ -148,6 +148,12 @@ def hold_catalog(home: Path, timeout: float = 0.0) -> None:
     _held_catalogs[key] = held
 
 
+def local_catalog(home: Path) -> Path:
+    """The local catalog's Derby metastore under `home`: a folder once a session has made it
+    (`quest run`, `quest demo`), which a command only reading the catalog looks for first."""
+    return home / "metastore_db"
+
+
 def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | None = None):
     """The SparkSession for `settings`: the active one on Databricks, a local Delta one here.
 
@@ -166,7 +172,7 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
     master, memory = spark_master(), driver_memory()
     home = validate_home(settings)
     hold_catalog(home, settings.lock_timeout)
-    metastore = home / "metastore_db"
+    metastore = local_catalog(home)
     builder = SparkSession.builder.master(master)
     builder = builder.appName(app_name)
     # Python workers run this interpreter, not whatever `python3` is first on PATH: PySpark

@@ -372,7 +372,7 @@ def _warn_if_created_otherwise(spark, settings: Settings) -> None:
 def print_report(settings: Settings, as_json: bool = False, show_all: bool = False) -> int:
     """Print the answers from the catalog under the local home (used by `quest report`): the
     compact text (the first best-year rows, `show_all` for every one) or the answers as JSON."""
-    from quest.spark import get_spark
+    from quest.spark import get_spark, local_catalog
 
     if not on_databricks() and settings.workspace_catalog:
         # QUEST_ENV=dev on a laptop: the local catalog has no Unity Catalog catalog.
@@ -383,7 +383,7 @@ def print_report(settings: Settings, as_json: bool = False, show_all: bool = Fal
             "gold notebook), or unset QUEST_ENV "
             "and QUEST_CATALOG for the local home's answers"
         )
-    if not on_databricks() and not (settings.home / "metastore_db").is_dir():
+    if not on_databricks() and not local_catalog(settings.home).is_dir():
         raise ConfigError(
             f"no catalog under {settings.home} (no metastore_db there): run `quest run` "
             "(or `make demo`) first, or point QUEST_HOME (or --home) at the right home"

@@ -33,7 +33,7 @@ from quest.config import (
     validate_years,
 )
 from quest.errors import ConfigError, QuestError
-from quest.orchestration.tasks import WRITE, base_settings, environment_settings
+from quest.orchestration.tasks import WRITE, base_settings, environment_settings, run_settings
 from quest.redaction import hide_userinfo
 from quest.results import LayerResult, TaskResult
 
@@ -109,16 +109,16 @@ def notebook_spark(scope: dict, settings: Settings, write: bool = True):
     found = scope.get("spark")
     if found is not None:
         return found
-    from quest.spark import get_spark
+    from quest.spark import get_spark, local_catalog
 
     if not on_databricks():
         validate_home(settings)  # a home that is a file, or holds a ':', said as such first
-    if not write and not on_databricks() and not (settings.home / "metastore_db").is_dir():
-        raise ConfigError(
-            f"no catalog under {settings.home} (no metastore_db there) to read: run `quest run` "
-            "(or `make demo`) first, point QUEST_HOME at the home it used, or give write=true "
-            "to load into this one"
-        )
+        if not write and not local_catalog(settings.home).is_dir():
+            raise ConfigError(
+                f"no catalog under {settings.home} (no metastore_db there) to read: run `quest "
+                "run` (or `make demo`) first, point QUEST_HOME at the home it used, or give "
+                "write=true to load into this one"
+            )
 
     return get_spark(settings, app_name="quest-notebook")
 
@@ -196,7 +196,7 @@ def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None =
     env = given.get("env")
     if env is not None and env not in ENVIRONMENTS:
         raise ConfigError(f"widget env={env!r}: use one of {', '.join(ENVIRONMENTS)}")
-    if env == "local" and base is None and on_databricks() and _run_settings_absent():
+    if env == "local" and base is None and on_databricks() and run_settings() is None:
         raise ConfigError(
             "widget env='local': on Databricks a notebook runs dev or prod (local's store is a "
             "folder on the driver, its catalog none of the workspace's)"
@@ -205,13 +205,6 @@ def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None =
     settings = replace(base, **given)
     validate_years(settings)
     return settings
-
-
-def _run_settings_absent() -> bool:
-    """Whether no local run put its settings in scope (`settings_scope`)."""
-    from quest.orchestration.tasks import _run_settings
-
-    return _run_settings.get() is None
 
 
 def finish(

@@ -48,10 +48,15 @@ def settings_scope(settings: Settings) -> Iterator[None]:
         _run_settings.reset(token)
 
 
+def run_settings() -> Settings | None:
+    """The settings of the local run executing this code (`settings_scope`), if any."""
+    return _run_settings.get()
+
+
 def base_settings(env: str | None = None) -> Settings:
     """The settings tasks and notebooks build on: those of the local run executing them
     (`settings_scope`), else the environment's, for `env` when given."""
-    scoped = _run_settings.get()
+    scoped = run_settings()
     if scoped is not None:
         return scoped
     environ = dict(os.environ)

@@ -298,32 +298,27 @@ class S3Store:
         full = self._full(key)
         source = {"Bucket": self.bucket, "Key": full}
         try:
-            try:
-                self.client.copy_object(
-                    Bucket=self.bucket,
-                    Key=full,
-                    CopySource=source,
-                    Metadata=dict(metadata),
-                    MetadataDirective="REPLACE",
-                )
-            except ClientError as exc:
-                if _code(exc) != "InvalidRequest" or _COPY_TOO_LARGE not in str(exc):
-                    raise
-                try:
-                    self.client.copy(
-                        source,
-                        self.bucket,
-                        full,
-                        ExtraArgs={
-                            "Metadata": dict(metadata),
-                            "MetadataDirective": "REPLACE",
-                            "ChecksumAlgorithm": "SHA256",
-                        },
-                        Config=_LARGE_COPY,
-                    )
-                except Exception as exc:  # s3transfer's own too (the source changed mid-copy)
-                    raise self._fail("updating metadata of", key, exc) from None
-        except (ClientError, BotoCoreError) as exc:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=full,
+                CopySource=source,
+                Metadata=dict(metadata),
+                MetadataDirective="REPLACE",
+            )
+            return
+        except ClientError as exc:
+            if _code(exc) != "InvalidRequest" or _COPY_TOO_LARGE not in str(exc):
+                raise self._fail("updating metadata of", key, exc) from None
+        except BotoCoreError as exc:
+            raise self._fail("updating metadata of", key, exc) from None
+        extra = {
+            "Metadata": dict(metadata),
+            "MetadataDirective": "REPLACE",
+            "ChecksumAlgorithm": "SHA256",
+        }
+        try:
+            self.client.copy(source, self.bucket, full, ExtraArgs=extra, Config=_LARGE_COPY)
+        except Exception as exc:  # s3transfer's own too (the source changed mid-copy)
             raise self._fail("updating metadata of", key, exc) from None
 
     def open(self, key: str) -> BinaryIO:
