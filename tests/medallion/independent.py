@@ -50,20 +50,22 @@ def _lines(body: bytes) -> list[str]:
 def parse_bls(body: bytes) -> list[tuple[str, int, str, Decimal]]:
     """The rows silver keeps: a row failing a rule is left out (silver quarantines it); of the
     rows that pass, a key given twice with different values or footnotes is left out whole
-    (silver quarantines every copy), and a key given twice alike counts once. Fields are split
-    on tabs alone and trimmed of spaces alone, as bronze and silver do."""
+    (silver quarantines every copy), and a key given twice alike counts once; values are
+    compared as numbers (`2.6` and `2.60`, `0.0` and `-0.0` are alike), footnotes as text.
+    Fields are split on tabs alone and trimmed of spaces alone, as bronze and silver do."""
     header, *rows = _lines(body)
     names = [name.strip(" ") for name in header.split("\t")]
     assert names == ["series_id", "year", "period", "value", "footnote_codes"], names
-    by_key: dict[tuple[str, int, str], set[tuple[str, str]]] = defaultdict(set)
+    by_key: dict[tuple[str, int, str], set[tuple[Decimal, str]]] = defaultdict(set)
     for line in rows:
         fields = [f.strip(" ") for f in line.split("\t")]
         if not _usable(fields):
             continue
         sid, year, period, value, footnote = fields
-        by_key[(sid, int(year), period)].add((value, footnote))
+        # A set holds one of two equal Decimals (Decimal("2.6") == Decimal("2.60")).
+        by_key[(sid, int(year), period)].add((Decimal(value), footnote))
     return [
-        (sid, year, period, Decimal(next(iter(given))[0]))
+        (sid, year, period, next(iter(given))[0])
         for (sid, year, period), given in by_key.items()
         if len(given) == 1
     ]

@@ -42,3 +42,20 @@ def test_duplicates_are_judged_among_the_rows_that_pass_the_rules():
         ("PRS30006011", 2022, "Q01", Decimal("4.2")),
         ("PRS30006011", 2022, "Q02", Decimal("1.0")),
     ]
+
+
+def test_copies_of_a_key_are_compared_as_numbers():
+    # Silver compares copies of a key as the DECIMAL(18,3) it stores (`observation_compared`):
+    # `2.6` and `2.60`, `0.0` and `-0.0` are one value, a copy, not a conflict.
+    kept = _rows(
+        b"PRS30006011\t2022\tQ01\t2.6\t\r\n",
+        b"PRS30006011\t2022\tQ01\t2.60\t\r\n",
+        b"PRS30006011\t2022\tQ02\t0.0\t\r\n",
+        b"PRS30006011\t2022\tQ02\t-0.0\t\r\n",
+        b"PRS30006011\t2022\tQ03\t1.0\t\r\n",
+        b"PRS30006011\t2022\tQ03\t1.01\t\r\n",  # another number: both copies out
+    )
+    assert kept == [
+        ("PRS30006011", 2022, "Q01", Decimal("2.6")),
+        ("PRS30006011", 2022, "Q02", Decimal("0.0")),
+    ]
