@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,13 @@ import pytest
 # still report the values they compared.
 pytest.register_assert_rewrite("tests.shared_run", "tests.sources.support")
 
-from tests.realdata import REPO, unpack  # noqa: E402, F401 - REPO re-exported
+from tests.realdata import (  # noqa: E402, F401 - REPO re-exported
+    REPO,
+    altered,
+    changed_since,
+    fingerprint,
+    unpack,
+)
 from tests.shared_run import QUICK_HTTP  # noqa: E402
 
 # The suite runs on its own settings, not the shell's: `export QUEST_BLS_URL=...` pasted from
@@ -32,14 +39,39 @@ for _name in ("NO_PROXY", "no_proxy"):
     os.environ[_name] = ",".join(filter(None, [os.environ.get(_name), "127.0.0.1,localhost"]))
 
 
+_REAL_DATA = pytest.StashKey[tuple[Path, dict]]()
+
+
 @pytest.fixture(scope="session")
-def real_data(tmp_path_factory) -> Path:
+def real_data(tmp_path_factory, pytestconfig) -> Iterator[Path]:
     """The real BLS/DataUSA snapshot of tests/data, unpacked and sha256-checked once a session.
 
-    Read-only: copy a file before changing it. A missing or altered copy fails every test that
-    asks for it.
+    Read-only: copy a file before changing it. The files' modes say so, but the suite may run
+    as root, whom modes do not stop: after every test `_real_data_untouched` fails the test that
+    changed, added or removed a file of it, and the session's end checks every byte again.
     """
-    return unpack(tmp_path_factory.mktemp("real-data"))
+    target = unpack(tmp_path_factory.mktemp("real-data"))
+    pytestconfig.stash[_REAL_DATA] = (target, fingerprint(target))
+    yield target
+    problems = altered(target)
+    if problems:
+        pytest.fail(f"the session's copy of the real snapshot was changed: {'; '.join(problems)}")
+
+
+@pytest.fixture(autouse=True)
+def _real_data_untouched(request):
+    """Fails the test after which a file of the session's real snapshot changed."""
+    yield
+    unpacked = request.config.stash.get(_REAL_DATA, None)
+    if unpacked is None:
+        return
+    changed = changed_since(*unpacked)
+    if changed:
+        request.config.stash[_REAL_DATA] = (unpacked[0], fingerprint(unpacked[0]))
+        pytest.fail(
+            f"{request.node.nodeid} changed the session's copy of the real snapshot "
+            f"({', '.join(changed)}): copy a file before changing it"
+        )
 
 
 pytest_plugins = ["tests.sources.support", "tests.shared_run"]

@@ -113,6 +113,41 @@ def unpack(target: Path, data: Path = DATA) -> Path:
     return target
 
 
+def fingerprint(target: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `target` by relative path, with its size and modification time (ns): a
+    cheap record to tell, after each test, whether one changed (`changed_since`)."""
+    return {
+        path.relative_to(target).as_posix(): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(target.rglob("*"))
+        if path.is_file()
+    }
+
+
+def changed_since(target: Path, before: dict[str, tuple[int, int]]) -> list[str]:
+    """The files under `target` added, removed, or written since `before` was taken."""
+    after = fingerprint(target)
+    return sorted(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )
+
+
+def altered(target: Path, data: Path = DATA) -> list[str]:
+    """What under `target` differs from the originals `data`'s provenance lists: a file missing,
+    unlisted, or of other bytes (size and sha256 compared). Empty when `target` is intact."""
+    originals = provenance(data)
+    present = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
+    problems = [f"{name} is missing" for name in sorted(originals.keys() - present)]
+    problems += [f"{name} is no original" for name in sorted(present - originals.keys())]
+    for name in sorted(originals.keys() & present):
+        body = (target / name).read_bytes()
+        if (len(body), hashlib.sha256(body).hexdigest()) != (
+            originals[name].size,
+            originals[name].sha256,
+        ):
+            problems.append(f"{name} is not the original's bytes")
+    return problems
+
+
 def main(argv: list[str]) -> int:
     """`python -m tests.realdata FOLDER`: unpack the snapshot there (e.g. for `quest mirror`)."""
     if len(argv) != 1:

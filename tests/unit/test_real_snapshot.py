@@ -10,7 +10,18 @@ import stat
 
 import pytest
 
-from tests.realdata import DATA, PROVENANCE, SnapshotError, main, packed, provenance, unpack
+from tests.realdata import (
+    DATA,
+    PROVENANCE,
+    SnapshotError,
+    altered,
+    changed_since,
+    fingerprint,
+    main,
+    packed,
+    provenance,
+    unpack,
+)
 
 # The files the real-data tests read; each must be in the shipped copy.
 EXPECTED = {
@@ -64,6 +75,27 @@ def test_unpacked_files_are_read_only_so_no_test_edits_the_session_copy(real_dat
     assert not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
 
 
+def test_a_copy_changed_in_place_is_told_after_the_test_and_at_the_sessions_end(tmp_path):
+    # Modes do not stop root, who may run the suite: conftest checks each test's traces
+    # (`changed_since`) and the session's end every byte (`altered`).
+    target = unpack(tmp_path / "out")
+    before = fingerprint(target)
+    assert changed_since(target, before) == [] and altered(target) == []
+    edited = target / "bls" / "pr" / "pr.data.0.Current"
+    edited.chmod(0o644)
+    body = edited.read_bytes()
+    edited.write_bytes(body.replace(b"PRS30006011", b"PRS30006012", 1))  # same size
+    (target / "datausa" / "extra.json").write_bytes(b"{}")
+    (target / "bls" / "pr" / "pr.txt").unlink()
+    changed = ["bls/pr/pr.data.0.Current", "bls/pr/pr.txt", "datausa/extra.json"]
+    assert changed_since(target, before) == changed
+    assert altered(target) == [
+        "bls/pr/pr.txt is missing",
+        "datausa/extra.json is no original",
+        "bls/pr/pr.data.0.Current is not the original's bytes",
+    ]
+
+
 def test_every_row_of_the_provenance_names_origin_date_and_upstream_commit():
     rows = [
         line
@@ -97,8 +129,10 @@ def test_a_compressed_copy_of_other_bytes_fails_naming_file_and_both_digests(cop
     edited = lzma.decompress(target.read_bytes()).replace(b"316128839", b"316128840")
     target.write_bytes(lzma.compress(edited))
     wanted = provenance(copy)["datausa/population.tesseract.json"].sha256
+    got = hashlib.sha256(edited).hexdigest()
     with pytest.raises(
-        SnapshotError, match=rf"population\.tesseract\.json\.xz: .* says .*{wanted}"
+        SnapshotError,
+        match=rf"population\.tesseract\.json\.xz: .* sha256 {got}; .* says .* sha256 {wanted}$",
     ):
         unpack(tmp_path / "out", data=copy)
 
