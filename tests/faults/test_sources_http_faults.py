@@ -201,6 +201,28 @@ def test_a_file_a_whole_listing_leaves_out_is_kept_while_the_source_still_serves
     assert_mirrored(store, source)
 
 
+@pytest.mark.parametrize("status", [410, 403])
+def test_a_file_gone_from_the_listing_is_deleted_on_a_410_and_kept_on_a_403(
+    settings, source, store, mirror, status
+):
+    # 410 Gone says so as 404 does; a 403 (a refusal, or a server hiding what it removed) is
+    # no sign the file is gone: kept, named, and asked again by the next run.
+    before = _synced(settings, source, store)
+    source.remove("pr.file2")
+    path = "/pub/time.series/pr/pr.file2"
+    mirror.faults.add(path, "status", status=status)
+    summary = sync_bls(settings, store=store)
+    if status == 410:
+        assert summary.deleted == 1
+        assert_mirrored(store, source)
+        return
+    assert (summary.deleted, summary.failed) == (0, 0)
+    entry = next(f for f in summary.files if f["name"] == "pr.file2")
+    assert entry["action"] == "skipped"
+    assert "still answers 403: kept until it answers 404 or 410" in str(entry["reason"])
+    assert stored_bytes(store) == before
+
+
 def test_a_server_that_refuses_head_is_asked_with_a_get_before_a_deletion(
     settings, source, store, mirror
 ):

@@ -151,10 +151,16 @@ def test_a_cold_load_counts_every_commit_it_writes(spark, pipeline):
     """The commits a cold load reports per table are the versions Delta wrote (a table
     created with its rows is version 0: one commit)."""
     after = pipeline["cold_versions"]
+    compared = set()
     for layer in ("bronze", "silver"):
         for name, entry in pipeline["cold"][layer].tables.items():
             if name in after:
                 assert after[name] + 1 == entry.commits, name
+                compared.add(name)
+    settings = pipeline["settings"]
+    assert {settings.table("bronze", "pr_data"), settings.table("silver", "bls_observations")} <= (
+        compared
+    ), "the tables' names and the loads' no longer agree: nothing was compared"
 
 
 def test_a_cold_load_reports_the_rows_its_appends_wrote(spark, pipeline):
@@ -278,10 +284,15 @@ def test_older_current_file_replaces_its_rows_and_answers_follow(spark, pipeline
     summaries = run_all(spark, settings, store)
     after = versions(spark, names)
     touched = {n for n in names if after[n] != before[n]}
+    compared = set()
     for layer in ("bronze", "silver"):
         for name, entry in summaries[layer].tables.items():
             if name in names:
                 assert after[name] - before[name] == entry.commits, name
+                compared.add(name)
+    assert {settings.table("bronze", "pr_data"), settings.table("silver", "bls_observations")} <= (
+        compared
+    ), "the tables' names and the loads' no longer agree: nothing was compared"
     assert settings.table("bronze", "pr_series") not in touched
     assert settings.table("silver", "population") not in touched
     bronze = spark.table(settings.table("bronze", "pr_data"))
