@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import lzma
+import os
 import re
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,8 +24,18 @@ PROVENANCE = "SOURCES.md"
 SUFFIX = ".xz"
 READ_ONLY = 0o444
 
-# A row of the provenance table: the file, its size, its sha256, then the provenance columns.
-_ROW = re.compile(r"^\| `(?P<name>[^`]+)` \| (?P<size>\d+) \| (?P<sha256>[0-9a-f]{64}) \|")
+# A row of the provenance table: the file, its size, its sha256, its origin, what state of the
+# source it shows ("as of"), then the upstream columns.
+_ROW = re.compile(
+    r"^\| `(?P<name>[^`]+)` \| (?P<size>\d+) \| (?P<sha256>[0-9a-f]{64}) \|"
+    r"(?: [^|]* \| (?P<as_of>[^|]*) \|)?"
+)
+_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+# The BLS release the snapshot shows (SOURCES.md), at 08:30 New York time: each unpacked file is
+# dated so, or on the day its "as of" names, as the source dated it. A file dated the moment it
+# was unpacked would read as saved just now, which the sync asks for again on its next run
+# (`quest.sources.bls.SAME_MINUTE_WINDOW`).
+RELEASE = datetime(2026, 8, 6, 12, 30, tzinfo=UTC)
 
 
 class SnapshotError(Exception):
@@ -37,6 +49,16 @@ class Original:
     name: str
     size: int
     sha256: str
+    as_of: str = ""
+
+    @property
+    def dated(self) -> float:
+        """The file's modification time once unpacked (POSIX seconds): the day its "as of"
+        names at the release's hour, else the snapshot's release."""
+        day = _DAY.search(self.as_of)
+        if day is None:
+            return RELEASE.timestamp()
+        return RELEASE.replace(year=int(day[1]), month=int(day[2]), day=int(day[3])).timestamp()
 
 
 def provenance(data: Path = DATA) -> dict[str, Original]:
@@ -56,7 +78,9 @@ def provenance(data: Path = DATA) -> dict[str, Original]:
         name = row["name"]
         if name in originals:
             raise SnapshotError(f"{table}:{number}: {name} is listed twice")
-        originals[name] = Original(name, int(row["size"]), row["sha256"])
+        originals[name] = Original(
+            name, int(row["size"]), row["sha256"], (row["as_of"] or "").strip()
+        )
     if not originals:
         raise SnapshotError(f"{table} lists no file (rows look like | `path` | bytes | sha256 |)")
     return originals
@@ -108,6 +132,7 @@ def unpack(target: Path, data: Path = DATA) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.unlink(missing_ok=True)
         out.write_bytes(original_bytes(copies[name], original))
+        os.utime(out, (original.dated, original.dated))
         # Read-only: one unpacked copy serves the whole session, so no test may edit it in place.
         out.chmod(READ_ONLY)
     return target

@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import time
+from datetime import timedelta
 from urllib.parse import unquote_plus
 
 import pytest
@@ -768,3 +769,58 @@ def test_a_store_error_part_way_says_what_the_run_had_already_changed(
         "the BLS sync stopped on a store error after changing 1 file(s) in the store: "
         "pr.file0 replaced"
     ]
+
+
+def _saved_at(source, name: str, data: bytes, when: float) -> None:
+    """`name` written with `data` and dated `when` (POSIX seconds)."""
+    path = source.pr / name
+    path.write_bytes(data)
+    os.utime(path, (when, when))
+
+
+def test_a_file_saved_again_within_the_minute_it_was_fetched_in_is_fetched_again(
+    settings, source, store, mirror
+):
+    # The listing has minute precision: a file saved again, same size, later in the minute its
+    # copy was fetched in, lists the same date and size. Before, it was skipped by its listing
+    # from then on, and the store kept the first version until the file changed again.
+    files = _seed(source)
+    minute = (int(time.time()) // 60 - 1) * 60  # the minute before this one
+    first = files["pr.file2"]
+    _saved_at(source, "pr.file2", first, minute + 5)
+    sync_bls(settings, store=store)
+    key = PREFIX + "pr.file2"
+    assert "source-asked-at" in store.head(key).metadata
+    second = first.replace(b"2.5", b"9.5")
+    assert len(second) == len(first)
+    _saved_at(source, "pr.file2", second, minute + 50)  # the same listed minute
+    summary = sync_bls(settings, store=store)
+    entry = next(f for f in summary.files if f["name"] == "pr.file2")
+    assert entry["action"] == "replaced", entry
+    assert_mirrored(store, source)
+    # A file fetched long after its date is skipped by its listing, without a request.
+    other = next(f for f in summary.files if f["name"] == "pr.file1")
+    assert other["reason"] == "listing date and size unchanged"
+    assert "source-asked-at" not in store.head(PREFIX + "pr.file1").metadata
+
+
+def test_the_mark_of_a_body_fetched_early_goes_once_asked_after_its_minute(
+    settings, source, store, mirror, monkeypatch
+):
+    files = _seed(source)
+    _saved_at(source, "pr.file2", files["pr.file2"], time.time() - 10)
+    sync_bls(settings, store=store)
+    key = PREFIX + "pr.file2"
+    assert "source-asked-at" in store.head(key).metadata
+    # Still within the window: asked again (a 304), the mark kept, no metadata written.
+    again = sync_bls(settings, store=store)
+    entry = next(f for f in again.files if f["name"] == "pr.file2")
+    assert (entry["action"], entry["reason"]) == ("skipped", "not modified (304)")
+    assert "source-asked-at" in store.head(key).metadata
+    # Past the window (as if five minutes had gone by): the 304 drops the mark.
+    monkeypatch.setattr("quest.sources.bls.SAME_MINUTE_WINDOW", timedelta(0))
+    sync_bls(settings, store=store)
+    assert "source-asked-at" not in store.head(key).metadata
+    quiet = sync_bls(settings, store=store)
+    assert quiet.requests == 2 and quiet.skipped == len(files)  # the two listing pages alone
+    assert_mirrored(store, source)

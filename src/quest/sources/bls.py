@@ -69,6 +69,15 @@ SOURCE_LAST_MODIFIED = "source-last-modified"
 # a stale cache, and the file asked for again (`_confirms_listing_date`).
 STALE_CACHE_WINDOW = timedelta(days=2)
 
+# A listing date has minute precision: a file saved again within the minute its stored copy was
+# fetched in lists the same date, and most often the same size (BLS's values are fixed-width).
+# A body asked for less than this long after its own `Last-Modified` (that minute, and a margin
+# for the two clocks) is marked with when it was asked (`SOURCE_ASKED`), and the next run asks
+# for it again, conditionally, instead of skipping it by its listing; the mark goes once a
+# request comes this long after that `Last-Modified`.
+SAME_MINUTE_WINDOW = timedelta(minutes=5)
+SOURCE_ASKED = "source-asked-at"
+
 UPLOADED, REPLACED, SKIPPED, DELETED, FAILED = (
     "uploaded",
     "replaced",
@@ -113,6 +122,7 @@ class _Fetched:
     remote: RemoteFile
     key: str
     download: Download
+    asked_at: datetime  # before the request: the earliest the source can have read the body
 
 
 def _listing_matches(remote: RemoteFile, stored: ObjectInfo | None) -> bool:
@@ -124,7 +134,17 @@ def _listing_matches(remote: RemoteFile, stored: ObjectInfo | None) -> bool:
         meta.get(SOURCE_MODIFIED) == remote.modified
         and meta.get(SOURCE_SIZE) == str(remote.size)
         and stored.size == remote.size
+        and SOURCE_ASKED not in meta  # fetched within its listed minute: asked again
     )
+
+
+def _asked_early(asked_at: datetime, last_modified: str | None) -> bool:
+    """Whether a body asked for at `asked_at` (this machine's clock) may have been saved again
+    within the minute of its `Last-Modified` after that (`SAME_MINUTE_WINDOW`). False when the
+    body has no date to tell by: its listing date alone cannot be placed in time (it has no
+    time zone)."""
+    modified = _in_utc(http_date(last_modified))
+    return modified is not None and asked_at - modified < SAME_MINUTE_WINDOW
 
 
 def _conditional_headers(remote: RemoteFile, stored: ObjectInfo | None) -> dict[str, str]:
@@ -243,7 +263,11 @@ def _older_than_stored(remote: RemoteFile, got: Download, stored: ObjectInfo) ->
 
 
 def _metadata(
-    remote: RemoteFile, got: Download, stored: ObjectInfo | None, confirmed: bool = True
+    remote: RemoteFile,
+    got: Download,
+    stored: ObjectInfo | None,
+    confirmed: bool,
+    asked_at: datetime,
 ) -> dict[str, str]:
     """Object metadata after a fetch. The validators (ETag, Last-Modified) come only from the
     answer that produced the stored body: a 304 confirms the stored ones, a 200 replaces them
@@ -253,16 +277,21 @@ def _metadata(
     file's, from a server or cache that judged the request by date), and stored beside the old
     body they would have the source confirm that body on every later run. The listing's date is
     kept only when `confirmed` (`_confirms_listing_date`); otherwise the stored one stays, and
-    the next run asks again."""
+    the next run asks again. A body `asked_at` early in its minute is marked so
+    (`SOURCE_ASKED`); a 304 keeps the mark until it comes after that minute."""
     confirms_stored = got.status == 304 and stored is not None
     if confirms_stored:
         base = dict(stored.metadata)
+        if SOURCE_ASKED in base and not _asked_early(asked_at, base.get(SOURCE_LAST_MODIFIED)):
+            del base[SOURCE_ASKED]
     else:
         base = {SHA256: got.sha256, MD5: got.md5}
         if got.etag:
             base[SOURCE_ETAG] = got.etag
         if got.last_modified:
             base[SOURCE_LAST_MODIFIED] = got.last_modified
+        if _asked_early(asked_at, got.last_modified):
+            base[SOURCE_ASKED] = asked_at.isoformat(timespec="seconds")
     if got.status != 304:
         base[SOURCE_SIZE] = str(remote.size if remote.size is not None else got.size)
     elif remote.size is not None:
@@ -425,13 +454,14 @@ def _sync(
                 expected_size=remote.size,
                 same_path=True,
             )
+            asked_at = datetime.now(UTC)
             try:
                 got = download(session, fetch, settings, stats)
                 _check_answer(remote, got, old)
             except SourceError as exc:
                 summary.record(remote.name, key, FAILED, str(exc))
                 continue
-            fetched.append(_Fetched(remote, key, got))
+            fetched.append(_Fetched(remote, key, got, asked_at))
         may_delete = not summary.failed
         for item in fetched:
             _publish(store, item, stored.get(item.key), doomed, may_delete, summary)
@@ -593,7 +623,7 @@ def _publish(
 ) -> None:
     remote, key, got = item.remote, item.key, item.download
     confirmed = _confirms_listing_date(remote, got, old)
-    metadata = _metadata(remote, got, old, confirmed)
+    metadata = _metadata(remote, got, old, confirmed, item.asked_at)
     if old is not None and _same_body(got, old):
         reason = "not modified (304)" if got.status == 304 else "same sha256 as stored"
         if not confirmed:
