@@ -171,6 +171,66 @@ print(json.dumps({"code": code, "children": children, "gateway": gateway}))
 """
 
 
+def test_a_task_joining_a_skipped_branch_and_a_task_that_ran_runs_as_on_databricks(settings):
+    # Databricks: an excluded dependency counts as succeeded, and a task is excluded only when
+    # all its dependencies are. Before, any skipped parent skipped the task locally: a task
+    # after `report` and `count` never ran in `quest run` on a quiet day, and did on Databricks.
+    calls: list[str] = []
+    wf = branching_workflow(calls, "0")
+
+    @wf.task(depends_on=["report", "count"])
+    def join():
+        calls.append("join")
+        return TaskResult(Status.CHANGED, "joined").to_dict()
+
+    @wf.task(depends_on=["report"])
+    def behind():
+        calls.append("behind")
+        return TaskResult(Status.CHANGED, "behind").to_dict()
+
+    record = run_workflow(settings, workflow=wf, out=lambda _line: None)
+    assert calls == ["count", "join"]
+    assert record.tasks["join"].status == "success"
+    assert (record.tasks["behind"].status, record.tasks["behind"].did) == (
+        "skipped",
+        "report was skipped",
+    )
+    assert record.status == "success"
+
+
+def test_a_job_parameter_reaches_a_python_task_argument_of_its_name_as_on_databricks(settings):
+    # A Python task runs as BrickFlow's entrypoint notebook on Databricks: a job parameter is
+    # pushed over the widget of the same name, and BrickFlow passes the widget's value.
+    seen: list[str] = []
+    wf = Workflow("parameters", parameters=[JobsParameters(name="mode", default="from-job")])
+
+    @wf.task
+    def task(*, mode: str = "from-task"):
+        seen.append(mode)
+        return TaskResult(Status.CHANGED, "ran").to_dict()
+
+    run_workflow(settings, workflow=wf, out=lambda _line: None)
+    assert seen == ["from-job"]
+
+
+def test_a_task_run_if_other_than_all_succeeded_is_refused_before_any_task(settings):
+    # Databricks runs such a task after a failed dependency; this runner would have skipped it
+    # and failed the run, a course the workspace does not take.
+    from brickflow.engine.task import TaskRunCondition
+
+    calls: list[str] = []
+    wf = branching_workflow(calls, "1")
+
+    @wf.task(depends_on=["report"], task_settings=TaskSettings(run_if=TaskRunCondition.ALL_DONE))
+    def cleanup():
+        calls.append("cleanup")
+        return TaskResult(Status.CHANGED, "cleaned").to_dict()
+
+    with pytest.raises(ConfigError, match=r"cleanup \(run_if=ALL_DONE\) would run otherwise"):
+        run_workflow(settings, workflow=wf, out=lambda _line: None)
+    assert calls == []
+
+
 def test_a_quiet_day_of_quest_pipeline_skips_the_medallion_and_starts_no_jvm(settings, tmp_path):
     source = generate_sample(tmp_path / "source")
     with MirrorServer(source) as mirror:

@@ -148,6 +148,7 @@ def run_workflow(
     validate_home(settings)
     order = [n for n in nx.topological_sort(wf.graph) if n != ROOT_NODE]
     selected = _select(wf, order, only)
+    _check_run_ifs(wf, selected)
     _preflight(wf, settings, selected, spark)
     with contextlib.nullcontext() if locked else run_lock(settings):
         return _WorkflowRun(wf, settings, order, selected, spark, out, quiet=quiet).execute()
@@ -187,6 +188,29 @@ def _select(wf, order: list[str], only) -> set[str]:
                 "tasks behind it then run as selected)"
             )
     return selected
+
+
+def _check_run_ifs(wf, selected: set[str]) -> None:
+    """Refuse a task whose `run_if` is not the default, all dependencies succeeded: Databricks
+    runs such a task after a failed dependency (`ALL_DONE`, `NONE_FAILED`...), and this runner,
+    which only knows the default, would skip it and fail the run; a local run must not show
+    another course than the workspace's.
+
+    Raises:
+        ConfigError: naming each such task and its condition.
+    """
+    odd = []
+    for name in sorted(selected):
+        run_if = wf.default_task_settings.merge(wf.tasks[name].task_settings).run_if
+        value = getattr(run_if, "value", run_if)
+        if value not in (None, "ALL_SUCCESS"):
+            odd.append(f"{name} (run_if={value})")
+    if odd:
+        raise ConfigError(
+            f"the local runner runs a task only when all its dependencies succeeded, as "
+            f"Databricks' default run_if does; {', '.join(odd)} would run otherwise on "
+            "Databricks: run it there, or drop the setting"
+        )
 
 
 def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
@@ -467,15 +491,22 @@ class _WorkflowRun:
         _cancel_spark_jobs()
 
     def _excluded(self, name: str, parents: list[str]) -> str:
-        """Why `name` does not run although no parent failed ("" when it runs): a parent was
-        skipped, or a parent condition took the other branch (Databricks: excluded)."""
+        """Why `name` does not run although no parent failed ("" when it runs): a parent
+        condition took the other branch, or every parent was skipped. As on Databricks, where
+        such tasks are excluded: an excluded dependency counts as succeeded, and a task is
+        excluded only when all its dependencies are (a task joining a skipped branch and a
+        task that ran, runs)."""
         wanted = self.wf.tasks[name].if_else_outcome or {}
         for parent in parents:
-            if self.record.tasks[parent].status == rec.SKIPPED:
-                return f"{parent} was skipped"
+            if parent not in wanted or self.record.tasks[parent].status == rec.SKIPPED:
+                continue  # a skipped condition is an excluded dependency, as any other
             branch = self.record.tasks[parent].branch
-            if parent in wanted and branch != str(wanted[parent]).lower():
+            if branch != str(wanted[parent]).lower():
                 return f"{parent} is {branch}"
+        skipped = [p for p in parents if self.record.tasks[p].status == rec.SKIPPED]
+        if parents and len(skipped) == len(parents):
+            verb = "was" if len(skipped) == 1 else "were"
+            return f"{', '.join(skipped)} {verb} skipped"
         return ""
 
     def _run_task(self, name: str) -> None:
@@ -570,9 +601,15 @@ class _WorkflowRun:
             return self._decide(task)
         spec = inspect.getfullargspec(task.task_func)
         params = dict(spec.kwonlydefaults or {})
+        # On Databricks a Python task is the entrypoint notebook, its parameters that notebook's
+        # widgets: a job parameter of the same name is pushed over one, and BrickFlow passes
+        # the widget's value when it is not empty.
+        job = {k: v for k, v in self._job_parameters().items() if str(v)}
         for key, value in params.items():
             if key in _RUN_VALUES:
                 params[key] = _RUN_VALUES[key](self.settings)
+            elif key in job:
+                params[key] = str(job[key])
             elif isinstance(value, str):
                 params[key] = self._resolve(value)
         from quest.orchestration.tasks import settings_scope
