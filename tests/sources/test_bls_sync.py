@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import os
 import re
@@ -824,3 +825,62 @@ def test_the_mark_of_a_body_fetched_early_goes_once_asked_after_its_minute(
     quiet = sync_bls(settings, store=store)
     assert quiet.requests == 2 and quiet.skipped == len(files)  # the two listing pages alone
     assert_mirrored(store, source)
+
+
+def test_a_304_for_a_newer_file_keeps_the_mark_and_the_next_run_fetches_it(
+    settings, source, store, mirror, monkeypatch
+):
+    # The file is fetched early in its minute (marked), saved again in that minute, and a
+    # server or cache that judges by date answers the next request 304 with the new file's
+    # validators. That 304 confirms nothing: had it dropped the mark, the file would have been
+    # skipped by its unchanged listing for good.
+    files = _seed(source)
+    minute = (int(time.time()) // 60 - 1) * 60
+    first = files["pr.file2"]
+    _saved_at(source, "pr.file2", first, minute + 5)
+    sync_bls(settings, store=store)
+    key = PREFIX + "pr.file2"
+    _saved_at(source, "pr.file2", first.replace(b"2.5", b"9.5"), minute + 50)
+    _, new = _served(mirror, "pr.file2")
+    monkeypatch.setattr("quest.sources.bls.SAME_MINUTE_WINDOW", timedelta(0))  # all late
+    mirror.faults.add("/pub/time.series/pr/pr.file2", "status", status=304, body=b"", headers=new)
+    sync_bls(settings, store=store)
+    assert "source-asked-at" in store.head(key).metadata
+    healed = sync_bls(settings, store=store)
+    entry = next(f for f in healed.files if f["name"] == "pr.file2")
+    assert entry["action"] == "replaced", entry
+    assert_mirrored(store, source)
+
+
+def test_no_mark_for_a_date_far_ahead_nor_for_a_body_dated_as_it_is_sent(
+    settings, source, store, mirror
+):
+    # A Last-Modified a day ahead (a server clock's error) would keep the mark for good; a
+    # server that dates the same body as it sends it would keep it, and a download, every run.
+    files = _seed(source)
+    _saved_at(source, "pr.file1", files["pr.file1"], time.time() + 86_400)
+    _saved_at(source, "pr.file2", files["pr.file2"], time.time() - 10)
+    sync_bls(settings, store=store)
+    assert "source-asked-at" not in store.head(PREFIX + "pr.file1").metadata
+    assert "source-asked-at" in store.head(PREFIX + "pr.file2").metadata
+    body, validators = _served(mirror, "pr.file2")
+    redated = {**validators, "Last-Modified": email.utils.formatdate(usegmt=True)}
+    mirror.faults.add("/pub/time.series/pr/pr.file2", "body", body=body, headers=redated)
+    sync_bls(settings, store=store)
+    assert "source-asked-at" not in store.head(PREFIX + "pr.file2").metadata
+    quiet = sync_bls(settings, store=store)
+    assert quiet.requests == 2 and quiet.skipped == len(files)  # the two listing pages alone
+
+
+def test_the_window_is_read_on_the_servers_clock(settings, source, store, mirror):
+    # A server whose clock runs 20 minutes behind this machine's serves a file it saved 30
+    # seconds before: its own Date says so, where this machine's clock would read 20 minutes.
+    files = _seed(source)
+    saved = time.time() - 20 * 60
+    _saved_at(source, "pr.file2", files["pr.file2"], saved)
+    body, validators = _served(mirror, "pr.file2")
+    behind = {**validators, "Date": email.utils.formatdate(saved + 30, usegmt=True)}
+    mirror.faults.add("/pub/time.series/pr/pr.file2", "body", body=body, headers=behind)
+    sync_bls(settings, store=store)
+    assert "source-asked-at" in store.head(PREFIX + "pr.file2").metadata
+    assert "source-asked-at" not in store.head(PREFIX + "pr.file1").metadata

@@ -205,8 +205,17 @@ class _Handler(BaseHTTPRequestHandler):
         cut = fault.after if fault is not None and fault.kind == "cut" else None
         sent = 0 if head or status in (204, 304) else size if cut is None else min(cut, size)
         self.server.record(self.command, self.path, status, sent)
-        self.send_response(status)
-        merged = {"Content-Type": content_type, "Content-Length": str(size), **(headers or {})}
+        self.log_request(status)
+        self.send_response_only(status)
+        # Server and Date as `send_response` sends them, but a fault may replace them (a server
+        # whose clock is off) or leave them out.
+        merged = {
+            "Server": self.version_string(),
+            "Date": self.date_time_string(),
+            "Content-Type": content_type,
+            "Content-Length": str(size),
+            **(headers or {}),
+        }
         if fault is not None:
             merged.update({"Content-Type": fault.content_type or content_type, **fault.headers})
             if fault.length is not None:

@@ -71,10 +71,10 @@ STALE_CACHE_WINDOW = timedelta(days=2)
 
 # A listing date has minute precision: a file saved again within the minute its stored copy was
 # fetched in lists the same date, and most often the same size (BLS's values are fixed-width).
-# A body asked for less than this long after its own `Last-Modified` (that minute, and a margin
-# for the two clocks) is marked with when it was asked (`SOURCE_ASKED`), and the next run asks
-# for it again, conditionally, instead of skipping it by its listing; the mark goes once a
-# request comes this long after that `Last-Modified`.
+# A body served less than this long after its own `Last-Modified` (that minute, and a margin)
+# is marked with when it was asked (`SOURCE_ASKED`), and the next run asks for it again,
+# conditionally, instead of skipping it by its listing; the mark goes once an answer comes this
+# long after that `Last-Modified`.
 SAME_MINUTE_WINDOW = timedelta(minutes=5)
 SOURCE_ASKED = "source-asked-at"
 
@@ -122,7 +122,7 @@ class _Fetched:
     remote: RemoteFile
     key: str
     download: Download
-    asked_at: datetime  # before the request: the earliest the source can have read the body
+    asked_at: datetime  # when the source served it (`_served_at`)
 
 
 def _listing_matches(remote: RemoteFile, stored: ObjectInfo | None) -> bool:
@@ -139,12 +139,18 @@ def _listing_matches(remote: RemoteFile, stored: ObjectInfo | None) -> bool:
 
 
 def _asked_early(asked_at: datetime, last_modified: str | None) -> bool:
-    """Whether a body asked for at `asked_at` (this machine's clock) may have been saved again
-    within the minute of its `Last-Modified` after that (`SAME_MINUTE_WINDOW`). False when the
-    body has no date to tell by: its listing date alone cannot be placed in time (it has no
-    time zone)."""
+    """Whether a body served at `asked_at` may have been saved again within the minute of its
+    `Last-Modified` after that (`SAME_MINUTE_WINDOW`). False when the body has no date to tell
+    by (its listing date alone cannot be placed in time: it has no time zone), and for a date
+    further ahead than the window (a server clock's error, which would keep the mark for good)."""
     modified = _in_utc(http_date(last_modified))
-    return modified is not None and asked_at - modified < SAME_MINUTE_WINDOW
+    return modified is not None and abs(asked_at - modified) < SAME_MINUTE_WINDOW
+
+
+def _served_at(got: Download, sent_at: datetime) -> datetime:
+    """When the source served `got`: its `Date`, from the clock its `Last-Modified` comes from;
+    without one, `sent_at` (this machine's clock, before the request)."""
+    return _in_utc(http_date(got.date)) or sent_at
 
 
 def _conditional_headers(remote: RemoteFile, stored: ObjectInfo | None) -> dict[str, str]:
@@ -282,7 +288,10 @@ def _metadata(
     confirms_stored = got.status == 304 and stored is not None
     if confirms_stored:
         base = dict(stored.metadata)
-        if SOURCE_ASKED in base and not _asked_early(asked_at, base.get(SOURCE_LAST_MODIFIED)):
+        # A 304 that speaks for a newer file (`_speaks_for_another_body`) confirms nothing:
+        # the mark stays, and the next run asks again.
+        late = not _asked_early(asked_at, base.get(SOURCE_LAST_MODIFIED))
+        if SOURCE_ASKED in base and late and not _speaks_for_another_body(got, stored):
             del base[SOURCE_ASKED]
     else:
         base = {SHA256: got.sha256, MD5: got.md5}
@@ -290,7 +299,7 @@ def _metadata(
             base[SOURCE_ETAG] = got.etag
         if got.last_modified:
             base[SOURCE_LAST_MODIFIED] = got.last_modified
-        if _asked_early(asked_at, got.last_modified):
+        if _asked_early(asked_at, got.last_modified) and not _redated(got, stored):
             base[SOURCE_ASKED] = asked_at.isoformat(timespec="seconds")
     if got.status != 304:
         base[SOURCE_SIZE] = str(remote.size if remote.size is not None else got.size)
@@ -303,6 +312,18 @@ def _metadata(
         # A 304's own date is not the stored body's (see above): the stored one stays.
         base[SOURCE_MODIFIED] = got.last_modified
     return {k: v for k, v in base.items() if v}
+
+
+def _redated(got: Download, stored: ObjectInfo | None) -> bool:
+    """Whether `got` is the stored body again under another `Last-Modified` than the stored
+    one, while the stored copy is marked (`SOURCE_ASKED`): a server that dates its answers as
+    it sends them would otherwise keep the mark, and a download, on every run."""
+    return (
+        stored is not None
+        and SOURCE_ASKED in stored.metadata
+        and (got.sha256, got.size) == (stored.sha256, stored.size)
+        and got.last_modified != stored.metadata.get(SOURCE_LAST_MODIFIED)
+    )
 
 
 def _guard(
@@ -461,7 +482,7 @@ def _sync(
             except SourceError as exc:
                 summary.record(remote.name, key, FAILED, str(exc))
                 continue
-            fetched.append(_Fetched(remote, key, got, asked_at))
+            fetched.append(_Fetched(remote, key, got, _served_at(got, asked_at)))
         may_delete = not summary.failed
         for item in fetched:
             _publish(store, item, stored.get(item.key), doomed, may_delete, summary)

@@ -45,6 +45,9 @@ class Download:
     content_type: str = ""
     url: str = ""
     body: bytes | None = None
+    # The answer's `Date` (the server's clock, the one its `Last-Modified` comes from), "" when
+    # it sent none that parses.
+    date: str = ""
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ class Sink:
         )
 
     def result(
-        self, status: int, etag: str, modified: str, content_type: str, url: str
+        self, status: int, etag: str, modified: str, content_type: str, url: str, date: str = ""
     ) -> Download:
         if self._file is not None:
             self._file.close()
@@ -206,6 +209,7 @@ class Sink:
             content_type,
             url,
             None if self.dest is not None else bytes(self._memory),
+            date,
         )
 
     def close(self) -> None:

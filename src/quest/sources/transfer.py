@@ -186,8 +186,9 @@ def _attempt(call: _Call, sink: Sink) -> Download:
         _check_status(response, final, call.fetch.headers, name, listed=call.fetch.same_path)
         etag = _validator(response.headers.get("ETag"))
         modified = _http_date(response.headers.get("Last-Modified"))
+        date = _http_date(response.headers.get("Date"))
         if response.status_code == 304:
-            return Download(None, 304, 0, "", "", etag, modified, url=final)
+            return Download(None, 304, 0, "", "", etag, modified, url=final, date=date)
         _check_transfer_coding(response, final, name)
         length = _content_length(response, final, name)
         decoder = Decoder(response.headers.get("Content-Encoding", ""), final, name)
@@ -217,6 +218,7 @@ def _attempt(call: _Call, sink: Sink) -> Download:
             modified,
             response.headers.get("Content-Type", ""),
             final,
+            date,
         )
         # A page is checked whatever its framing: a Content-Length or a chunked stream says
         # where the answer ends, not that the page in it is whole (a proxy that buffered a body
