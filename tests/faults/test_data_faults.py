@@ -382,7 +382,13 @@ def test_duplicate_keys_in_a_first_load_are_counted_or_quarantined_never_kept_tw
     # The population's first load appends to the table it creates: a year given twice alike
     # is kept once, a year given twice differently is quarantined, never appended twice.
     nation = POPULATION["data"][0]
-    records = [nation, nation, {**nation, "Year": 2014}, {**nation, "Year": 2014, "Population": 1}]
+    other = nation["Population"] + 1  # plausible, and not the other copy's figure
+    records = [
+        nation,
+        nation,
+        {**nation, "Year": 2014},
+        {**nation, "Year": 2014, "Population": other},
+    ]
     put(store, settings.datausa_key, json.dumps({"data": records}))
     load_bronze(spark, settings, store)
     silver = load_silver(spark, settings)

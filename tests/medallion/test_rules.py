@@ -312,7 +312,13 @@ def test_bad_rows_of_one_key_that_differ_keep_their_own_rule(spark):
         (("2013", "318857056.0000001", "01000US", None), "population_positive_integral"),
         # Beyond silver's BIGINT column (its cast would stop the load), and text around a number.
         (("2013", "10000000000000000000", "01000US", None), "population_positive_integral"),
-        (("2013", "9223372036854775807", "01000US", None), None),
+        (("2013", "9223372036854775807", "01000US", None), "population_plausible"),
+        # The sync's bounds of a US population, for a body that reached the store another way.
+        (("2013", "1", "01000US", None), "population_plausible"),
+        (("2013", "249999999", "01000US", None), "population_plausible"),
+        (("2013", "250000000", "01000US", None), None),
+        (("2013", "450000000", "01000US", None), None),
+        (("2013", "4.50000001E8", "01000US", None), "population_plausible"),
         (("2013", " 323071342\n", "01000US", None), "population_positive_integral"),
         (("2013", "0", "01000US", None), "population_positive_integral"),
         (("2013", "-5", "01000US", None), "population_positive_integral"),
@@ -322,7 +328,7 @@ def test_bad_rows_of_one_key_that_differ_keep_their_own_rule(spark):
         (("2013\n", "1", "01000US", None), "year_integer"),
         (("1899", "1", "01000US", None), "year_plausible"),
         ((str(NEXT_YEAR + 1), "1", "01000US", None), "year_plausible"),
-        ((str(NEXT_YEAR), "1", "01000US", None), None),
+        ((str(NEXT_YEAR), "316128839", "01000US", None), None),
         (("2013", "1", None, "04000US06"), "national_level"),
         # Another nation's population is not the United States'.
         (("2013", "1", "02000CA", None), "national_level"),
@@ -424,7 +430,9 @@ _V3 = "b37acd0d225f20a8ab9f767f1127537588ef0d0042dbef0ca9949e4d440d9c5d"  # prag
 _V4 = "d4858d3abc02f186dd959c847441ffe3764f4c1d93679f5d710124ed360e351a"  # pragma: allowlist secret
 # Version 5: `not_header`, a copy of a mapping file's header further down.
 _V5 = "605a9ddbf881f9d0a38dd761870d35ecf56f1ad50c4ecba1d464f6374a07b8d1"  # pragma: allowlist secret
-RULES_DIGESTS = {2: _V2, 3: _V3, 4: _V4, 5: _V5}
+# Version 6: `population_plausible`, the sync's bounds of a US population.
+_V6 = "add31bcab32f03a17fcada1f686c05ffd54d81de5fb096ff71e5145558944af4"  # pragma: allowlist secret
+RULES_DIGESTS = {2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
 
 
 def test_the_rules_version_names_these_rules(spark):

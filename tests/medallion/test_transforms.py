@@ -208,9 +208,9 @@ def test_a_national_record_with_a_county_or_place_field_is_not_national(spark):
     from quest.medallion.rules import failed_rule, population_rules
 
     records = [
-        '{"Nation ID": "01000US", "Year": 2013, "Population": 5, "County": "X"}',
-        '{"Nation ID": "01000US", "Year": 2013, "Population": 5, "Place": "Y"}',
-        '{"Nation ID": "01000US", "Year": 2013, "Population": 5}',
+        '{"Nation ID": "01000US", "Year": 2013, "Population": 316128839, "County": "X"}',
+        '{"Nation ID": "01000US", "Year": 2013, "Population": 316128839, "Place": "Y"}',
+        '{"Nation ID": "01000US", "Year": 2013, "Population": 316128839}',
     ]
     bronze = spark.createDataFrame(
         [(r, "datausa/population.json", "abc") for r in records],

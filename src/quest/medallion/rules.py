@@ -27,7 +27,7 @@ from quest.medallion.transforms import (
     POPULATION_TYPE,
     mark_duplicates,
 )
-from quest.sources.population import US_NATION_ID
+from quest.sources.population import US_NATION_ID, US_POPULATION
 
 # Bumped with every change of what a rule accepts (a new rule, a pattern, an order), so that silver
 # applies the rules again to every file loaded with others (`silver.load_manifest.rules`), and
@@ -37,8 +37,10 @@ from quest.sources.population import US_NATION_ID
 # 3: year_plausible (observations and population), code_present (mapping files); 4: copies of a
 # key compared as silver types them (`transforms.observation_compared`: 2.6 and 2.60 are one
 # value, not a conflict), so a file whose copies were quarantined loads again; 5: not_header
-# (a copy of a mapping file's header further down is quarantined, no longer dropped by bronze).
-RULES_VERSION = 5
+# (a copy of a mapping file's header further down is quarantined, no longer dropped by bronze);
+# 6: population_plausible (the sync's bounds of a US population, for a body that reached the
+# store another way).
+RULES_VERSION = 6
 FAILED_RULE = "_failed_rule"
 OUTCOME = "_outcome"
 VALID, QUARANTINED, REMOVED = "valid", "quarantined", "duplicate"
@@ -179,6 +181,7 @@ def mapping_rules() -> list[Rule]:
 def population_rules(last_year: int | None = None) -> list[Rule]:
     """The checks of a population record; `last_year` as in `observation_rules`."""
     population = F.col("population").try_cast(POPULATION_TYPE)
+    low, high = US_POPULATION
     return [
         Rule("record_is_object", "the record is a JSON object", F.col("record_parsed")),
         Rule(
@@ -197,6 +200,12 @@ def population_rules(last_year: int | None = None) -> list[Rule]:
             _matches("population", NUMBER_PATTERN)
             & _whole_positive(population)
             & (population <= F.lit(_BIGINT_MAX)),
+        ),
+        Rule(
+            "population_plausible",
+            f"population is a plausible US national figure ({low:,} to {high:,}), the bounds "
+            "the sync checks",
+            population.between(low, high),
         ),
     ]
 
