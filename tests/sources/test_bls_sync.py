@@ -7,7 +7,7 @@ import hashlib
 import os
 import re
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import unquote_plus
 
 import pytest
@@ -884,3 +884,43 @@ def test_the_window_is_read_on_the_servers_clock(settings, source, store, mirror
     sync_bls(settings, store=store)
     assert "source-asked-at" in store.head(PREFIX + "pr.file2").metadata
     assert "source-asked-at" not in store.head(PREFIX + "pr.file1").metadata
+
+
+def test_a_304_with_the_stored_etag_drops_the_mark_whatever_date_it_carries(
+    settings, source, store, mirror, monkeypatch
+):
+    # A server that dates its answers as it sends them but honours If-None-Match: its 304
+    # names the stored body by its ETag. Before, the new date made it speak for another body,
+    # and the mark (a conditional GET every run) stayed for good.
+    files = _seed(source)
+    _saved_at(source, "pr.file2", files["pr.file2"], time.time() - 10)
+    sync_bls(settings, store=store)
+    key = PREFIX + "pr.file2"
+    etag = store.head(key).metadata["source-etag"]
+    monkeypatch.setattr("quest.sources.bls.SAME_MINUTE_WINDOW", timedelta(0))  # all late
+    now = {"ETag": etag, "Last-Modified": email.utils.formatdate(usegmt=True)}
+    mirror.faults.add("/pub/time.series/pr/pr.file2", "status", status=304, body=b"", headers=now)
+    sync_bls(settings, store=store)
+    assert "source-asked-at" not in store.head(key).metadata
+
+
+def test_the_same_bytes_saved_again_keep_the_mark_which_is_written_in_utc(
+    settings, source, store, mirror
+):
+    # The same bytes saved again at the source (dated seconds before the answer, not as it is
+    # sent) may be followed by a third save in that minute: the mark stays. Its time is UTC
+    # whatever offset the server's Date carries.
+    files = _seed(source)
+    _saved_at(source, "pr.file2", files["pr.file2"], time.time() - 20)
+    sync_bls(settings, store=store)
+    key = PREFIX + "pr.file2"
+    assert "source-asked-at" in store.head(key).metadata
+    _saved_at(source, "pr.file2", files["pr.file2"], time.time() - 8)
+    body, validators = _served(mirror, "pr.file2")
+    east = datetime.now(timezone(timedelta(hours=1)))
+    offset = {**validators, "Date": email.utils.format_datetime(east)}
+    assert offset["Date"].endswith("+0100")
+    mirror.faults.add("/pub/time.series/pr/pr.file2", "body", body=body, headers=offset)
+    sync_bls(settings, store=store)
+    mark = store.head(key).metadata.get("source-asked-at", "")
+    assert mark.endswith("+00:00"), mark

@@ -289,9 +289,12 @@ def _metadata(
     if confirms_stored:
         base = dict(stored.metadata)
         # A 304 that speaks for a newer file (`_speaks_for_another_body`) confirms nothing:
-        # the mark stays, and the next run asks again.
+        # the mark stays, and the next run asks again. The stored ETag sent back names the
+        # stored body whatever date comes with it (a server that dates its answers as it sends
+        # them would otherwise keep the mark for good).
         late = not _asked_early(asked_at, base.get(SOURCE_LAST_MODIFIED))
-        if SOURCE_ASKED in base and late and not _speaks_for_another_body(got, stored):
+        confirmed_body = _same_etag(got, stored) or not _speaks_for_another_body(got, stored)
+        if SOURCE_ASKED in base and late and confirmed_body:
             del base[SOURCE_ASKED]
     else:
         base = {SHA256: got.sha256, MD5: got.md5}
@@ -300,7 +303,7 @@ def _metadata(
         if got.last_modified:
             base[SOURCE_LAST_MODIFIED] = got.last_modified
         if _asked_early(asked_at, got.last_modified) and not _redated(got, stored):
-            base[SOURCE_ASKED] = asked_at.isoformat(timespec="seconds")
+            base[SOURCE_ASKED] = asked_at.astimezone(UTC).isoformat(timespec="seconds")
     if got.status != 304:
         base[SOURCE_SIZE] = str(remote.size if remote.size is not None else got.size)
     elif remote.size is not None:
@@ -314,16 +317,33 @@ def _metadata(
     return {k: v for k, v in base.items() if v}
 
 
+def _same_etag(got: Download, stored: ObjectInfo) -> bool:
+    """Whether the answer carries the stored copy's ETag (`W/"x"` and `"x"` alike)."""
+    sent = stored.metadata.get(SOURCE_ETAG)
+    return bool(got.etag and sent and got.etag.removeprefix("W/") == sent.removeprefix("W/"))
+
+
+# How close an answer's `Last-Modified` and `Date` are for the server to have dated the body as
+# it sent it (`_redated`).
+_DATED_AS_SENT = timedelta(seconds=2)
+
+
 def _redated(got: Download, stored: ObjectInfo | None) -> bool:
-    """Whether `got` is the stored body again under another `Last-Modified` than the stored
-    one, while the stored copy is marked (`SOURCE_ASKED`): a server that dates its answers as
-    it sends them would otherwise keep the mark, and a download, on every run."""
-    return (
-        stored is not None
-        and SOURCE_ASKED in stored.metadata
-        and (got.sha256, got.size) == (stored.sha256, stored.size)
-        and got.last_modified != stored.metadata.get(SOURCE_LAST_MODIFIED)
-    )
+    """Whether `got` is the marked stored body (`SOURCE_ASKED`) sent again by a server that
+    dates its answers as it sends them: the same bytes, a `Last-Modified` another instant than
+    the stored one and within `_DATED_AS_SENT` of the answer's `Date`. Such a server would keep
+    the mark, and a download, on every run. The same bytes saved again at the source, dated
+    before the answer, keep it: a third save in that minute may follow."""
+    if stored is None or SOURCE_ASKED not in stored.metadata:
+        return False
+    if (got.sha256, got.size) != (stored.sha256, stored.size):
+        return False
+    dated = _in_utc(http_date(got.last_modified))
+    before = _in_utc(http_date(stored.metadata.get(SOURCE_LAST_MODIFIED)))
+    sent = _in_utc(http_date(got.date))
+    if dated is None or sent is None or dated == before:
+        return False
+    return abs(sent - dated) <= _DATED_AS_SENT
 
 
 def _guard(
