@@ -27,6 +27,7 @@ from quest.medallion.transforms import (
     POPULATION_TYPE,
     mark_duplicates,
 )
+from quest.sources.population import FIRST_YEAR as POPULATION_FIRST_YEAR
 from quest.sources.population import US_NATION_ID, US_POPULATION
 
 # Bumped with every change of what a rule accepts (a new rule, a pattern, an order), so that silver
@@ -38,8 +39,8 @@ from quest.sources.population import US_NATION_ID, US_POPULATION
 # key compared as silver types them (`transforms.observation_compared`: 2.6 and 2.60 are one
 # value, not a conflict), so a file whose copies were quarantined loads again; 5: not_header
 # (a copy of a mapping file's header further down is quarantined, no longer dropped by bronze);
-# 6: population_plausible (the sync's bounds of a US population, for a body that reached the
-# store another way).
+# 6: population_plausible (the sync's bounds of a US population for a year from 2000, for a body
+# that reached the store another way).
 RULES_VERSION = 6
 FAILED_RULE = "_failed_rule"
 OUTCOME = "_outcome"
@@ -203,9 +204,9 @@ def population_rules(last_year: int | None = None) -> list[Rule]:
         ),
         Rule(
             "population_plausible",
-            f"population is a plausible US national figure ({low:,} to {high:,}), the bounds "
-            "the sync checks",
-            population.between(low, high),
+            f"from {POPULATION_FIRST_YEAR} (the years the sync accepts), population is a "
+            f"plausible US national figure ({low:,} to {high:,}), the bounds the sync checks",
+            (F.col("year").try_cast("int") < POPULATION_FIRST_YEAR) | population.between(low, high),
         ),
     ]
 
