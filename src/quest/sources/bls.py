@@ -143,14 +143,14 @@ def _asked_early(asked_at: datetime, last_modified: str | None) -> bool:
     `Last-Modified` after that (`SAME_MINUTE_WINDOW`). False when the body has no date to tell
     by (its listing date alone cannot be placed in time: it has no time zone), and for a date
     further ahead than the window (a server clock's error, which would keep the mark for good)."""
-    modified = _in_utc(http_date(last_modified))
+    modified = _instant(last_modified)
     return modified is not None and abs(asked_at - modified) < SAME_MINUTE_WINDOW
 
 
 def _served_at(got: Download, sent_at: datetime) -> datetime:
     """When the source served `got`: its `Date`, from the clock its `Last-Modified` comes from;
     without one, `sent_at` (this machine's clock, before the request)."""
-    return _in_utc(http_date(got.date)) or sent_at
+    return _instant(got.date) or sent_at
 
 
 def _conditional_headers(remote: RemoteFile, stored: ObjectInfo | None) -> dict[str, str]:
@@ -229,18 +229,18 @@ def _speaks_for_another_body(got: Download, stored: ObjectInfo) -> bool:
     file's, from a server or cache that judged the request by date. It confirms nothing then,
     not even an old listing date: recorded beside the old body, that date would skip the file
     without a request from then on. (A weak form of the same ETag, `W/"x"`, is the same.)"""
-    sent = stored.metadata.get(SOURCE_ETAG)
-    if got.etag and sent and got.etag.removeprefix("W/") != sent.removeprefix("W/"):
+    if got.etag and stored.metadata.get(SOURCE_ETAG) and not _same_etag(got, stored):
         return True
     before = stored.metadata.get(SOURCE_LAST_MODIFIED)
     if got.last_modified and before and got.last_modified != before:
-        return _in_utc(http_date(got.last_modified)) != _in_utc(http_date(before))
+        return _instant(got.last_modified) != _instant(before)
     return False
 
 
-def _in_utc(when: datetime | None) -> datetime | None:
-    """An HTTP date with its zone: `email.utils` gives one written `-0000` none, and HTTP dates
-    are all UTC."""
+def _instant(value: str | None) -> datetime | None:
+    """An HTTP date header's value as an instant, None when it does not parse: `email.utils`
+    gives one written `-0000` no zone, and HTTP dates are all UTC."""
+    when = http_date(value)
     return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
@@ -254,7 +254,7 @@ def _older_than_stored(remote: RemoteFile, got: Download, stored: ObjectInfo) ->
         return None
     if remote.modified <= was:
         return None
-    sent_at, stored_at = _in_utc(http_date(got.last_modified)), _in_utc(http_date(before))
+    sent_at, stored_at = _instant(got.last_modified), _instant(before)
     if sent_at is None or stored_at is None:
         return None
     # A stored date far in the future is one a server clock got wrong: against it every genuine
@@ -338,9 +338,9 @@ def _redated(got: Download, stored: ObjectInfo | None) -> bool:
         return False
     if (got.sha256, got.size) != (stored.sha256, stored.size):
         return False
-    dated = _in_utc(http_date(got.last_modified))
-    before = _in_utc(http_date(stored.metadata.get(SOURCE_LAST_MODIFIED)))
-    sent = _in_utc(http_date(got.date))
+    dated = _instant(got.last_modified)
+    before = _instant(stored.metadata.get(SOURCE_LAST_MODIFIED))
+    sent = _instant(got.date)
     if dated is None or sent is None or dated == before:
         return False
     return abs(sent - dated) <= _DATED_AS_SENT
