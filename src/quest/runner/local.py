@@ -190,6 +190,11 @@ def _select(wf, order: list[str], only) -> set[str]:
     return selected
 
 
+def _task_settings(wf, task):
+    """A task's settings over the workflow's defaults, as BrickFlow merges them for the bundle."""
+    return wf.default_task_settings.merge(task.task_settings)
+
+
 def _check_run_ifs(wf, selected: set[str]) -> None:
     """Refuse a task whose `run_if` is not the default, all dependencies succeeded: Databricks
     runs such a task after a failed dependency (`ALL_DONE`, `NONE_FAILED`...), and this runner,
@@ -201,7 +206,7 @@ def _check_run_ifs(wf, selected: set[str]) -> None:
     """
     odd = []
     for name in sorted(selected):
-        run_if = wf.default_task_settings.merge(wf.tasks[name].task_settings).run_if
+        run_if = _task_settings(wf, wf.tasks[name]).run_if
         value = getattr(run_if, "value", run_if)
         if value not in (None, "ALL_SUCCESS"):
             odd.append(f"{name} (run_if={value})")
@@ -529,7 +534,7 @@ class _WorkflowRun:
                 tr.ended = datetime.now(UTC).isoformat(timespec="milliseconds")
 
     def _attempts(self, name: str, task, tr: TaskRecord) -> None:
-        eff = self.wf.default_task_settings.merge(task.task_settings)
+        eff = _task_settings(self.wf, task)
         # A condition is decided once: Databricks refuses retries on an if/else task. A task's
         # max_retries of -1 retries it without end, as on Databricks (Ctrl-C stops the run).
         retries = int(eff.max_retries or 0)
