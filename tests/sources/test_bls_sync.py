@@ -805,14 +805,21 @@ def test_a_file_saved_again_within_the_minute_it_was_fetched_in_is_fetched_again
     assert "source-asked-at" not in store.head(PREFIX + "pr.file1").metadata
 
 
+def _synced_marked(settings, source, store, seconds_ago: float = 10) -> dict[str, bytes]:
+    """The sample synced with pr.file2 saved `seconds_ago`: its copy is marked, fetched early
+    in its minute. Returns the sample's files."""
+    files = _seed(source)
+    _saved_at(source, "pr.file2", files["pr.file2"], time.time() - seconds_ago)
+    sync_bls(settings, store=store)
+    assert "source-asked-at" in store.head(PREFIX + "pr.file2").metadata
+    return files
+
+
 def test_the_mark_of_a_body_fetched_early_goes_once_asked_after_its_minute(
     settings, source, store, mirror, monkeypatch
 ):
-    files = _seed(source)
-    _saved_at(source, "pr.file2", files["pr.file2"], time.time() - 10)
-    sync_bls(settings, store=store)
+    files = _synced_marked(settings, source, store)
     key = PREFIX + "pr.file2"
-    assert "source-asked-at" in store.head(key).metadata
     # Still within the window: asked again (a 304), the mark kept, no metadata written.
     again = sync_bls(settings, store=store)
     entry = next(f for f in again.files if f["name"] == "pr.file2")
@@ -892,9 +899,7 @@ def test_a_304_with_the_stored_etag_drops_the_mark_whatever_date_it_carries(
     # A server that dates its answers as it sends them but honours If-None-Match: its 304
     # names the stored body by its ETag. Before, the new date made it speak for another body,
     # and the mark (a conditional GET every run) stayed for good.
-    files = _seed(source)
-    _saved_at(source, "pr.file2", files["pr.file2"], time.time() - 10)
-    sync_bls(settings, store=store)
+    _synced_marked(settings, source, store)
     key = PREFIX + "pr.file2"
     etag = store.head(key).metadata["source-etag"]
     monkeypatch.setattr("quest.sources.bls.SAME_MINUTE_WINDOW", timedelta(0))  # all late
@@ -910,11 +915,8 @@ def test_the_same_bytes_saved_again_keep_the_mark_which_is_written_in_utc(
     # The same bytes saved again at the source (dated seconds before the answer, not as it is
     # sent) may be followed by a third save in that minute: the mark stays. Its time is UTC
     # whatever offset the server's Date carries.
-    files = _seed(source)
-    _saved_at(source, "pr.file2", files["pr.file2"], time.time() - 20)
-    sync_bls(settings, store=store)
+    files = _synced_marked(settings, source, store, seconds_ago=20)
     key = PREFIX + "pr.file2"
-    assert "source-asked-at" in store.head(key).metadata
     _saved_at(source, "pr.file2", files["pr.file2"], time.time() - 8)
     body, validators = _served(mirror, "pr.file2")
     east = datetime.now(timezone(timedelta(hours=1)))
