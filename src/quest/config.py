@@ -43,6 +43,9 @@ class Settings:
     datausa_url: str = DATAUSA_URL
     contact: str = ""
     bls_prefix: str = "bls/pr/"
+    # Names below the BLS URL the sync leaves alone (fnmatch patterns): never fetched, and a
+    # stored copy never deleted; the way out of a name the store can never hold.
+    bls_exclude: tuple[str, ...] = ()
     datausa_key: str = "datausa/population.json"
     s3_endpoint_url: str = ""
     secret_scope: str = ""
@@ -149,6 +152,7 @@ ENV_VARS: dict[str, str] = {
     "QUEST_DATAUSA_URL": "datausa_url",
     "QUEST_CONTACT": "contact",
     "QUEST_BLS_PREFIX": "bls_prefix",
+    "QUEST_BLS_EXCLUDE": "bls_exclude",
     "QUEST_DATAUSA_KEY": "datausa_key",
     "QUEST_S3_ENDPOINT_URL": "s3_endpoint_url",
     "QUEST_SECRET_SCOPE": "secret_scope",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -350,4 +351,70 @@ def test_a_name_listed_twice_with_another_size_is_refused(stored, settings, sour
         IncompleteSyncError, match="'pr.file1': the listed name appears twice, with different dates"
     ):
         sync_bls(settings, store=store)
+    assert snapshot(store) == stored
+
+
+@pytest.mark.parametrize(
+    ("href", "pattern"),
+    [
+        ("pr%00evil", "pr%00evil"),  # as the refusal names it, without the quotes
+        ("x" * 1020, "xxx*"),  # a name the store cannot hold
+        ("%2e%2e/%2e%2e/x", "../../x"),
+    ],
+    ids=["a refused name", "a name the store cannot hold", "a climbing name"],
+)
+def test_an_excluded_name_no_longer_fails_the_sync_and_deletions_go_on(
+    *, href, pattern, stored, settings, source, store, mirror
+):
+    source.write("pr.new", b"new\r\n")
+    source.remove("pr.file0")
+    mirror.faults.add(BLS_ROOT, "body", times=10, body=listing_with(source, [href]))
+    summary = sync_bls(replace(settings, bls_exclude=("pr.never", pattern)), store=store)
+    assert summary.failed == 0
+    [left_out] = [f for f in summary.files if str(f["reason"]).startswith("excluded by")]
+    assert pattern in str(left_out["reason"])
+    assert summary.deleted == 1 and summary.uploaded == 1, "a clean run deletes as it should"
+    assert_mirrored(store, source)
+    assert leftovers(store) == []
+
+
+def test_an_excluded_file_is_never_fetched_and_its_stored_copy_never_deleted(
+    stored, settings, source, store, mirror
+):
+    excluding = replace(settings, bls_exclude=("sub/*", "pr.file1"))
+    source.write("pr.file1", b"one, revised\r\n")
+    source.write("sub/pr.notes", b"notes, revised\r\n")
+    source.write("sub/pr.more", b"more\r\n")
+    source.write("pr.file0", b"zero, revised\r\n")
+    mirror.log.clear()
+    summary = sync_bls(excluding, store=store)
+    assert mirror.bodies_sent() == [BLS_ROOT + "pr.file0"]
+    after, before = snapshot(store), dict(stored)
+    assert after.pop(PREFIX + "pr.file0")[0] == b"zero, revised\r\n"
+    del before[PREFIX + "pr.file0"]
+    assert after == before, "the excluded names' stored copies are as they were"
+    reasons = {f["name"]: f["reason"] for f in summary.files if f["action"] == "skipped"}
+    assert reasons["pr.file1"].startswith("excluded by QUEST_BLS_EXCLUDE ('pr.file1')")
+    assert reasons["sub/pr.more"].startswith("excluded by QUEST_BLS_EXCLUDE ('sub/*')")
+
+    # Gone from the source: an excluded stored copy is still not the sync's to delete.
+    source.remove("pr.file1")
+    source.remove("sub/pr.notes")
+    source.remove("sub/pr.more")
+    summary = sync_bls(excluding, store=store)
+    assert summary.deleted == 0 and summary.failed == 0
+    assert set(snapshot(store)) == set(stored)
+
+    # Without the exclusion, the next run mirrors the source again, deletions included (two
+    # of three files: past the default guard).
+    summary = sync_bls(replace(settings, max_delete_fraction=1.0), store=store)
+    assert summary.deleted == 2
+    assert_mirrored(store, source)
+
+
+def test_a_listing_left_empty_by_the_exclusion_is_refused_like_an_empty_one(
+    stored, settings, source, store
+):
+    with pytest.raises(SyncGuardError, match="lists no files that QUEST_BLS_EXCLUDE leaves in"):
+        sync_bls(replace(settings, bls_exclude=("*",)), store=store)
     assert snapshot(store) == stored

@@ -31,8 +31,10 @@ def test_environment_variables_override_and_are_typed():
             "QUEST_HTTP_RETRIES": "7",
             "QUEST_INCLUDE_ANNUAL": "yes",
             "QUEST_NOTIFY": "a@x.org, b@x.org",
+            "QUEST_BLS_EXCLUDE": " pr.x ,sub/*,",
         }
     )
+    assert settings.bls_exclude == ("pr.x", "sub/*")
     assert settings.http_retries == 7
     assert settings.include_annual is True
     assert settings.notify == ("a@x.org", "b@x.org")

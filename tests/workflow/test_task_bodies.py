@@ -14,7 +14,7 @@ from quest.orchestration.tasks import (
 )
 from quest.results import Action, FileResult, LayerResult, Status, TableResult, TaskResult
 from quest.runner.notify import Notification, deliver, redact
-from quest.sources.bls import KEPT_UNLISTED, SyncSummary
+from quest.sources.bls import EXCLUDED, KEPT_UNLISTED, SyncSummary
 from quest.sources.datausa import DataUsaSummary
 
 
@@ -67,6 +67,18 @@ def test_results_say_unchanged_with_the_reason_or_the_row_counts():
     )
     kept.record("c", "bls/pr/c", "replaced", "changed at the source")
     assert bls_result(kept).summary.startswith("2 files: 0 new, 1 replaced, 0 deleted, 2 unchanged")
+    # A name QUEST_BLS_EXCLUDE leaves out is said, and counted neither unchanged nor synced.
+    left_out = SyncSummary(files_seen=3)
+    left_out.record("a", "bls/pr/a", "skipped", "listing date and size unchanged")
+    left_out.record("b", "", "skipped", f"{EXCLUDED} ('b'); the listed name climbs out")
+    left_out.record("c", "bls/pr/c", "skipped", f"{EXCLUDED} ('c'): not fetched")
+    assert _said(bls_result(left_out)) == (
+        "unchanged, skipped (1 files unchanged at the source); 2 left out by QUEST_BLS_EXCLUDE: "
+        "b, c",
+        True,
+    )
+    left_out.record("d", "bls/pr/d", "uploaded", "new at the source")
+    assert bls_result(left_out).summary.startswith("3 files: 1 new, 0 replaced, 0 deleted, 1 unc")
     merged = TableResult(Action.LOADED, rows_inserted=1, rows_updated=2, commits=1)
     layer = LayerResult(
         "silver",

@@ -102,28 +102,43 @@ def small_summary(summary: dict) -> dict:
     return json.loads(json.dumps(trimmed, default=str))
 
 
+def _some(names: list[str]) -> str:
+    """The first five of `names`, and how many more."""
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
 def bls_result(summary) -> TaskResult:
     """A BLS sync's summary (`quest.sources.bls.SyncSummary`) as a task result."""
-    from quest.sources.bls import KEPT_UNLISTED
+    from quest.sources.bls import EXCLUDED, KEPT_UNLISTED
 
     changed = summary.uploaded + summary.replaced + summary.deleted
-    kept = [
-        str(f["name"])
-        for f in summary.files
-        if f["action"] == "skipped" and str(f["reason"]).startswith(KEPT_UNLISTED)
-    ]
-    if changed == 0:
+
+    def skipped_for(reason: str) -> list[str]:
+        return [
+            str(f["name"])
+            for f in summary.files
+            if f["action"] == "skipped" and str(f["reason"]).startswith(reason)
+        ]
+
+    kept, excluded = skipped_for(KEPT_UNLISTED), skipped_for(EXCLUDED)
+    if changed == 0 and not excluded:
         line = f"unchanged, skipped (all {summary.files_seen} files unchanged at the source)"
+    elif changed == 0:
+        line = (
+            f"unchanged, skipped ({summary.files_seen - len(excluded)} files unchanged at the "
+            "source)"
+        )
     else:
         line = (
             f"{summary.files_seen} files: {summary.uploaded} new, {summary.replaced} replaced, "
-            f"{summary.deleted} deleted, {summary.skipped - len(kept)} unchanged "
+            f"{summary.deleted} deleted, {summary.skipped - len(kept) - len(excluded)} unchanged "
             f"({summary.bytes_down / 1e6:.1f} MB down)"
         )
     if kept:
         # Stored files the listing no longer names that the source did not say are gone.
-        shown_ = ", ".join(kept[:5]) + (f" and {len(kept) - 5} more" if len(kept) > 5 else "")
-        line += f"; {len(kept)} no longer listed but kept, not confirmed gone: {shown_}"
+        line += f"; {len(kept)} no longer listed but kept, not confirmed gone: {_some(kept)}"
+    if excluded:
+        line += f"; {len(excluded)} left out by QUEST_BLS_EXCLUDE: {_some(excluded)}"
     return TaskResult(
         status=Status.CHANGED if changed else Status.UNCHANGED,
         summary=line,

@@ -101,6 +101,7 @@ NOTEBOOK_WIDGETS = {
 # the settings they were deployed with (the rest are parameters, secrets or deploy-only).
 CLUSTER_VARS = (
     "QUEST_BLS_PREFIX",
+    "QUEST_BLS_EXCLUDE",
     "QUEST_DATAUSA_KEY",
     "QUEST_HTTP_TIMEOUT",
     "QUEST_HTTP_RETRIES",

@@ -22,6 +22,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
@@ -346,6 +347,48 @@ def _redated(got: Download, stored: ObjectInfo | None) -> bool:
     return abs(sent - dated) <= _DATED_AS_SENT
 
 
+# How the reason of a listed name QUEST_BLS_EXCLUDE leaves out begins (the task's line names them).
+EXCLUDED = "excluded by QUEST_BLS_EXCLUDE"
+
+
+def excluding_pattern(settings: Settings, name: str) -> str | None:
+    """The first QUEST_BLS_EXCLUDE pattern that matches `name` (relative to the BLS URL, as the
+    summary names it: `pr.txt`, `sub/pr.x`; `*` crosses `/`, case counts), or None. A name
+    with a character the summary shows escaped (`'pr.\\x01x'`) matches as listed and as shown,
+    without the quotes."""
+    return _matching(settings, name, _unquoted(shown(name, limit=len(name))))
+
+
+def _matching(settings: Settings, *names: str) -> str | None:
+    return next((p for p in settings.bls_exclude if any(fnmatchcase(n, p) for n in names)), None)
+
+
+def _unquoted(text: str) -> str:
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else text
+
+
+def _without_excluded(settings: Settings, listing: Listing, summary: SyncSummary) -> Listing:
+    """`listing` without the names QUEST_BLS_EXCLUDE matches, each recorded as skipped: such a
+    name is never fetched, and a name the store could not hold no longer fails the run."""
+    if not settings.bls_exclude:
+        return listing
+    left = Listing()
+    for remote in listing.files:
+        if (pattern := excluding_pattern(settings, remote.name)) is None:
+            left.files.append(remote)
+        else:
+            reason = f"{EXCLUDED} ({pattern!r}): not fetched; a stored copy is left as it is"
+            summary.record(remote.name, settings.bls_prefix + remote.name, SKIPPED, reason)
+    for refused in listing.refused:
+        # Refused names are kept as shown (`quest.sources.names.shown`): matched without quotes.
+        if (pattern := _matching(settings, _unquoted(refused.name))) is None:
+            left.refused.append(refused)
+        else:
+            reason = f"{EXCLUDED} ({pattern!r}); the listed name {refused.reason}"
+            summary.record(refused.name, "", SKIPPED, reason)
+    return left
+
+
 def _guard(
     settings: Settings,
     listing: Listing,
@@ -353,9 +396,10 @@ def _guard(
     doomed: list[str],
 ) -> None:
     if not listing.files and not listing.refused:
+        left = " that QUEST_BLS_EXCLUDE leaves in" if settings.bls_exclude else ""
         raise SyncGuardError(
-            f"{safe_url(settings.bls_url)} lists no files; refusing to mirror an empty directory "
-            f"(that would delete all {len(stored)} stored objects). Nothing was changed. "
+            f"{safe_url(settings.bls_url)} lists no files{left}; refusing to mirror an empty "
+            f"directory (that would delete all {len(stored)} stored objects). Nothing was changed. "
             "Check QUEST_BLS_URL and that the source is up."
         )
     if stored and len(doomed) > settings.max_delete_fraction * len(stored):
@@ -461,6 +505,7 @@ def _sync(
     prefix = settings.bls_prefix
     listing = crawl(session, settings.bls_url, settings, stats)
     summary.files_seen = len(listing.files) + len(listing.refused)
+    listing = _without_excluded(settings, listing, summary)
     for refused in listing.refused:
         summary.record(
             refused.name, "", FAILED, f"{refused.name}: the listed name {refused.reason}"
@@ -473,7 +518,12 @@ def _sync(
         else:
             name = shown(remote.name)
             summary.record(name, "", FAILED, f"{name}: cannot be stored: {problem}")
-    stored = store.list(prefix)
+    # A stored copy of an excluded name is not the sync's to delete.
+    stored = {
+        key: info
+        for key, info in store.list(prefix).items()
+        if excluding_pattern(settings, key[len(prefix) :]) is None
+    }
     keys = {prefix + remote.name for remote in wanted}
     doomed = sorted(key for key in stored if key not in keys)
     if not summary.failed:  # a run that refused a name deletes nothing: nothing to guard
