@@ -28,8 +28,10 @@
 # MAGIC (docs/deploy.md, "A notebook opened by hand", which also says what a personal copy sets).
 # MAGIC With `write` `true` it replaces that environment's gold views: not while its
 # MAGIC `quest_pipeline` job runs.
-# MAGIC It first withdraws the record of the last complete load, so the next daily run loads
-# MAGIC again (and puts the job's own gold views back).
+# MAGIC It first withdraws the record of the last complete load, so the job's next run loads
+# MAGIC again and puts its own gold views back (prod's runs daily; dev's job is paused: until
+# MAGIC someone runs it, what a hand run wrote stays). The widgets start from the code's
+# MAGIC settings, not from those the job was deployed with: compare the job's task parameters.
 # MAGIC Locally: `python notebooks/gold_analysis.py` reads the catalog
 # MAGIC under `QUEST_HOME` (the one `quest demo` leaves) and saves the charts under
 # MAGIC `<home>/charts/`.
@@ -108,8 +110,9 @@ else:
     for view in views_created_otherwise(spark, settings):
         print(
             f"note: {view} was created with other parameters than these widgets' (or other "
-            "mapping views to join): it answers with those; set write to true to create it with "
-            "these"
+            "mapping views to join): it answers with those. The widgets start from the code's "
+            "settings, which the job may not use: compare its task parameters before setting "
+            "write to true, which replaces the job's views with these"
         )
     report = gold_report(spark, settings)
     quarantine = quarantine_summary(spark, settings)

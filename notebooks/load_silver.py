@@ -24,8 +24,10 @@
 # MAGIC (docs/deploy.md, "A notebook opened by hand", which also says what a personal copy sets).
 # MAGIC With `write` `true` it writes that environment's tables: not while its `quest_pipeline`
 # MAGIC job runs.
-# MAGIC It first withdraws the record of the last complete load, so the next daily run loads
-# MAGIC again (and puts the job's own gold views back).
+# MAGIC It first withdraws the record of the last complete load, so the job's next run loads
+# MAGIC again and puts its own gold views back (prod's runs daily; dev's job is paused: until
+# MAGIC someone runs it, what a hand run wrote stays). The widgets start from the code's
+# MAGIC settings, not from those the job was deployed with: compare the job's task parameters.
 # MAGIC Locally: `python notebooks/load_silver.py` reads the catalog under `QUEST_HOME`
 # MAGIC (`write=true` as an argument loads).
 

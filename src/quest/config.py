@@ -144,6 +144,12 @@ _DEFAULTS: dict[str, dict[str, object]] = {
     },
 }
 
+
+def environment_default(env: str, attr: str) -> object:
+    """The default of setting `attr` in environment `env` (before any variable)."""
+    return _DEFAULTS[env].get(attr, getattr(Settings(), attr))
+
+
 ENV_VARS: dict[str, str] = {
     "QUEST_ENV": "env",
     "QUEST_HOME": "home",

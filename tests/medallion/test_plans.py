@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from quest.config import Settings
+from quest.errors import ConfigError
 from quest.medallion import rules as R
 from quest.medallion.bronze import BronzePlan, _without_clashes, plan_bronze
 from quest.medallion.silver import _reload_dropped_tables, plan_silver
@@ -297,12 +298,35 @@ def test_a_layer_with_no_file_at_all_says_so_instead_of_up_to_date(tmp_path):
     assert plan_silver({}, {}).describe() == (
         "nothing to load from bronze: bronze has loaded no file yet: load bronze first"
     )
-    # A store emptied after a load is a deletion, and layers up to date say so as before.
+    # Layers up to date say so as before.
     put(store, "bls/pr/pr.data.0.Current", CURRENT)
     entry = {"kind": "data", "sha256": _sha(CURRENT), "table": "pr_data"}
     assert plan_bronze(store, settings, {"pr.data.0.Current": entry}).describe() == (
         "nothing to load: every file is as last loaded"
     )
+
+
+def test_a_store_without_any_loaded_bls_file_is_refused_unless_replayed(tmp_path):
+    # The BLS sync never empties its folder: a store (or QUEST_BLS_PREFIX) other than the loads
+    # had, as in a notebook opened by hand with the code's defaults, is refused before it could
+    # delete every loaded row; a full refresh deletes them on purpose.
+    settings = Settings(home=tmp_path, store=str(tmp_path / "store"))
+    store = LocalStore(settings.store_uri)
+    put(store, "bls/pr/pr.data.0.Current", CURRENT)
+    put(store, settings.datausa_key, '{"data": []}')
+    manifest = {
+        "pr.data.0.Current": {"kind": "data", "sha256": _sha(CURRENT), "table": "pr_data"},
+        "pr.txt": {"kind": "prose", "sha256": _sha("notes")},
+    }
+    assert plan_bronze(store, settings, manifest).gone == ["pr.txt"], "one file gone is fine"
+    elsewhere = settings.with_overrides(bls_prefix="bls/other/")
+    with pytest.raises(ConfigError, match=r"holds no file under bls/other/, where bronze has lo"):
+        plan_bronze(store, elsewhere, manifest)
     store.delete("bls/pr/pr.data.0.Current")
-    gone = plan_bronze(store, settings, {"pr.data.0.Current": entry}).describe()
-    assert gone == "1 file(s) gone, their rows to delete: pr.data.0.Current"
+    with pytest.raises(ConfigError, match="loaded 2 .* a full refresh .* deletes their rows"):
+        plan_bronze(store, settings, manifest)
+    replay = plan_bronze(store, settings.with_overrides(full_refresh=True), manifest)
+    assert replay.gone == ["pr.data.0.Current", "pr.txt"]
+    # A population alone loaded (no BLS file yet) is no such store.
+    population = {settings.datausa_key: {"kind": "population", "sha256": "x"}}
+    assert plan_bronze(store, settings, population).gone == []

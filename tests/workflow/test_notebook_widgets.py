@@ -104,6 +104,15 @@ def test_the_env_widget_picks_that_environments_secret_scope_and_an_unknown_one_
     assert (prod.env, prod.catalog, prod.store) == ("prod", "quest", "s3://quest-republish")
     assert (prod.secret_scope, prod.notify) == (expected.secret_scope, expected.notify)
     assert prod.secret_scope != dev.secret_scope
+    # `env` changed alone: prod's secrets and mail with dev's catalog and bucket, refused.
+    dbutils.widgets.values.update(env="prod", catalog="quest_dev")
+    with pytest.raises(ConfigError, match=r"widget catalog='quest_dev' is dev's, but env='prod'"):
+        settings_from_widgets(dbutils, names)
+    dbutils.widgets.values.update(env="dev", catalog="", store="s3://quest-republish")
+    with pytest.raises(ConfigError, match=r"store='s3://quest-republish' is prod's, but env='dev'"):
+        settings_from_widgets(dbutils, names)
+    dbutils.widgets.values.update(env="prod", catalog="", store="")
+    assert settings_from_widgets(dbutils, names).catalog == "quest", "empty: the env's own"
     dbutils.widgets.values["env"] = "staging"
     with pytest.raises(ConfigError, match=r"widget env='staging': use one of local, dev, prod"):
         settings_from_widgets(dbutils, names)

@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
 from quest.config import Settings
-from quest.errors import DataFileError
+from quest.errors import ConfigError, DataFileError
 from quest.medallion.manifest import (
     BRONZE_MANIFEST,
     BRONZE_SCHEMA,
@@ -267,7 +267,36 @@ def plan_bronze(
             "the store setting"
         )
     gone = sorted(set(manifest) - present)
+    _refuse_a_store_without_its_files(store, settings, manifest | retired, sources)
     return BronzePlan(manifest, changed, gone, retired, kept, no_files)
+
+
+def _refuse_a_store_without_its_files(
+    store, settings: Settings, entries: dict[str, dict], sources: list[SourceFile]
+) -> None:
+    """Refuse a store that holds none of the BLS files bronze has loaded: the sync never empties
+    its folder (it refuses an empty listing), so another store or `QUEST_BLS_PREFIX` than the
+    loads had is far likelier (a notebook opened by hand has the code's defaults, not the
+    job's), and planning from it would delete every loaded row. A full refresh, a deliberate
+    replay, goes ahead.
+
+    Raises:
+        ConfigError: naming the store, the folder and the way on.
+    """
+    loaded = [f for f, e in entries.items() if e.get("kind") != FileKind.POPULATION]
+    if settings.full_refresh or not loaded:
+        return
+    if any(s.kind != FileKind.POPULATION for s in sources):
+        return
+    raise ConfigError(
+        f"{store.uri} holds no file under {settings.bls_prefix}, where bronze has loaded "
+        f"{len(loaded)} (e.g. {loaded[0]}): the BLS sync never empties that folder, so the store "
+        "or QUEST_BLS_PREFIX is likely not the one the loads used (opened by hand, a notebook "
+        "has the code's defaults, not the job's: set its `store` widget, and on Databricks "
+        "QUEST_BLS_PREFIX in the cluster's environment). Nothing was changed. If the files "
+        "were removed on purpose, a full refresh (QUEST_FULL_REFRESH, `full_refresh`) deletes "
+        "their rows"
+    )
 
 
 def plan_load(spark, settings: Settings, store) -> BronzePlan:

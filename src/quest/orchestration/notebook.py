@@ -27,6 +27,7 @@ from quest.config import (
     ENVIRONMENTS,
     Settings,
     boolean_word,
+    environment_default,
     on_databricks,
     parse_given,
     validate_home,
@@ -201,10 +202,32 @@ def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None =
             "widget env='local': on Databricks a notebook runs dev or prod (local's store is a "
             "folder on the driver, its catalog none of the workspace's)"
         )
+    if env is not None and (mixed := _another_environments(env, given)):
+        raise ConfigError(mixed)
     base = base or base_settings(env)
     settings = replace(base, **given)
     validate_years(settings)
     return settings
+
+
+def _another_environments(env: str, given: dict[str, object]) -> str | None:
+    """What is wrong when the widgets name dev's or prod's catalog or store under the other
+    `env` (the widgets start at dev's, and `env` alone was changed): its secret scope and mail
+    with another environment's tables and files."""
+    if env not in ("dev", "prod"):
+        return None
+    for attr in ("catalog", "store"):
+        for other in ("dev", "prod"):
+            value = given.get(attr)
+            if other == env or value is None or value != environment_default(other, attr):
+                continue
+            own = {a: environment_default(env, a) for a in ("catalog", "store")}
+            return (
+                f"widget {attr}={value!r} is {other}'s, but env={env!r}: set env, catalog and "
+                f"store together (or empty catalog and store for {env}'s own: "
+                f"{own['catalog']!r}, {own['store']!r})"
+            )
+    return None
 
 
 def finish(
