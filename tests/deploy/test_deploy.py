@@ -300,6 +300,20 @@ def test_prod_needs_its_service_principal(checkout):
     assert "dbfs:/Volumes/quest/ops/wheels/" in _step(done.stdout, "upload")
 
 
+def test_the_offline_bundle_switch_left_in_the_shell_turns_off_no_refusal(checkout):
+    # QUEST_BUNDLE_OFFLINE (for `make bundle`) turned off the placeholder addresses' refusal and
+    # gave `bf` a stand-in workspace user.
+    placeholder = "quest-dev@example.org"
+    placeholders = {"QUEST_NOTIFY": placeholder, "QUEST_CONTACT": placeholder}
+    placeholders["QUEST_BUNDLE_OFFLINE"] = "true"
+    refused = make_deploy(checkout, "ENV=dev", "DRY_RUN=1", extra_env=placeholders)
+    assert refused.returncode != 0
+    assert "the built-in placeholder addresses" in refused.stderr
+    done = make_deploy(checkout, "ENV=dev", "DRY_RUN=1", extra_env={"QUEST_BUNDLE_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr
+    assert "QUEST_BUNDLE_OFFLINE=false" in done.stdout
+
+
 @pytest.mark.parametrize("assignment", ["ENV=staging", "ENV="])
 def test_an_unknown_or_missing_environment_is_refused(checkout, assignment):
     done = make_deploy(checkout, assignment, "DRY_RUN=1")

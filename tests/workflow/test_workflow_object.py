@@ -337,6 +337,14 @@ def test_every_target_is_deployable_with_a_wheel_version_and_refuses_serverless(
         check_deployable(workflow_config(env, {**DEPLOYABLE, "QUEST_SERVERLESS": "true"}))
 
 
+@pytest.mark.parametrize("catalog", ["", "spark_catalog"])
+def test_a_deploy_refuses_a_catalog_no_workspace_has(catalog):
+    # An empty catalog gave the wheel `/Volumes//ops/wheels/...` and kept the load record on
+    # the job cluster's own disk, where the next cluster never finds it.
+    (problem,) = deploy_refusals(workflow_config("dev", {**DEPLOYABLE, "QUEST_CATALOG": catalog}))
+    assert problem.startswith(f"QUEST_CATALOG={catalog!r} names no Unity Catalog catalog")
+
+
 def test_deploy_refusals_name_each_setting_to_fix():
     problems = deploy_refusals(workflow_config("prod", {"QUEST_STORE": "/data/store"}))
     text = "\n".join(problems)

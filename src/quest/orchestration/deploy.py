@@ -163,6 +163,9 @@ def wheel_version(repo: Path, commit: str) -> str:
     return f"{base_version(repo)}.dev{stamp}{int(commit[:7], 16):09d}"
 
 
+_ONLINE = {"QUEST_BUNDLE_OFFLINE": "false"}
+
+
 def plan(
     env: str, repo: Path, profile: str = "", databricks: str = "databricks", bf: str = "bf"
 ) -> Plan:
@@ -187,7 +190,9 @@ def plan(
         # Shared targets fetch the notebooks of the commit from the git remote (`git_source`).
         _check_fetched_from(repo, commit, env)
     version = wheel_version(repo, commit)
-    cfg = workflow_config(env, {**os.environ, "QUEST_WHEEL_VERSION": version})
+    # `make bundle`'s offline switch (a stand-in workspace user, two refusals off) never
+    # reaches a real deploy, even when left set in the shell.
+    cfg = workflow_config(env, {**os.environ, "QUEST_WHEEL_VERSION": version, **_ONLINE})
     check_deployable(cfg)
     wheel = repo / "dist" / wheel_filename(version)
     profile_args = ["--profile", profile] if profile else []
@@ -200,6 +205,7 @@ def plan(
         # One Databricks CLI (and one login) for the upload and the deploy.
         "BRICKFLOW_BUNDLE_CLI_EXEC": databricks,
         "BRICKFLOW_BUNDLE_NO_DOWNLOAD": "true",
+        **_ONLINE,
     }
     return Plan(
         env=env,

@@ -413,10 +413,23 @@ def deploy_refusals(cfg: WorkflowConfig) -> list[str]:
                 "give a URL without one (BLS and DataUSA need none; the store's keys go in the "
                 "secret scope, docs/deploy.md step 2)."
             )
-    if not cfg.settings.store.startswith("s3://"):
+    return problems + _location_refusals(cfg.settings)
+
+
+def _location_refusals(settings: Settings) -> list[str]:
+    """Why the catalog or the store cannot be a job's (empty: they can)."""
+    problems = []
+    if not settings.workspace_catalog:
         problems.append(
-            f"QUEST_STORE={cfg.settings.store!r} is not an s3:// URI: a job cluster cannot "
-            "reach a local folder, and the file-arrival trigger watches S3."
+            f"QUEST_CATALOG={settings.catalog!r} names no Unity Catalog catalog: the jobs keep "
+            "their tables, the wheel's volume (/Volumes/<catalog>/ops/wheels) and the record of "
+            "the last load in one; empty two-part names are for local runs. Set it, or unset it "
+            "for the environment's own."
+        )
+    if not settings.store.startswith("s3://"):
+        problems.append(
+            f"QUEST_STORE={settings.store!r} is not an s3:// URI: a job cluster cannot reach a "
+            "local folder, and the file-arrival trigger watches S3."
         )
     return problems
 
