@@ -253,6 +253,9 @@ def test_a_source_host_that_does_not_exist_fails_at_once_without_retries(
         ("load_bronze.py", "", {}, "no catalog under"),
         ("load_silver.py", "write=false", {}, "no catalog under"),
         ("gold_analysis.py", "", {}, "no catalog under"),
+        # A workspace's catalog, which no local Spark has: before, Spark's own error.
+        ("gold_analysis.py", "env=dev", {}, "the Unity Catalog catalog 'quest_dev' (env=dev"),
+        ("load_bronze.py", "write=true", {"QUEST_ENV": "prod"}, "catalog 'quest' (env=prod"),
     ],
 )
 def test_a_notebook_run_as_a_script_ends_a_mistake_with_one_line(

@@ -105,7 +105,8 @@ def notebook_spark(scope: dict, settings: Settings, write: bool = True):
 
     Raises:
         ConfigError: a notebook run as a script only to read (`write` false), on a home with no
-            catalog: it would create an empty one there and report nothing loaded.
+            catalog: it would create an empty one there and report nothing loaded; or run as a
+            script for a workspace's catalog (`env=dev`).
     """
     found = scope.get("spark")
     if found is not None:
@@ -113,6 +114,14 @@ def notebook_spark(scope: dict, settings: Settings, write: bool = True):
     from quest.spark import get_spark, local_catalog
 
     if not on_databricks():
+        if settings.workspace_catalog:
+            # `env=dev` as a script's argument: a catalog no local Spark has.
+            raise ConfigError(
+                f"the tables are in the Unity Catalog catalog {settings.catalog!r} (env="
+                f"{settings.env} or catalog), which the local Spark does not have: open the "
+                'notebook in the workspace (docs/deploy.md, "A notebook opened by hand"), or '
+                "leave env and catalog unset for the local home's tables"
+            )
         validate_home(settings)  # a home that is a file, or holds a ':', said as such first
         if not write and not local_catalog(settings.home).is_dir():
             raise ConfigError(
