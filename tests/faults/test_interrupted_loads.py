@@ -11,7 +11,7 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
-from quest.errors import DataFileError
+from quest.errors import ConfigError, DataFileError
 from quest.medallion import bronze as B
 from quest.medallion import load_bronze, load_silver
 from quest.medallion import manifest as M
@@ -226,6 +226,24 @@ def test_a_first_bronze_load_stopped_before_its_manifest_leaves_no_rows_of_a_fil
     assert _silver_files(spark, settings) == ({"pr.data.0.Current"}, set())
     # The population loaded by the stopped load is the store's: kept, not taken for an orphan.
     assert _files(spark, settings, "bronze", "population") == {"datausa/population.json"}
+
+
+def test_rows_without_a_manifest_are_not_taken_for_orphans_of_another_prefix(
+    spark, stored, monkeypatch
+):
+    # A prefix around the loads' (or another store) names every loaded file otherwise: before,
+    # each of them was an orphan and its rows deleted.
+    settings, store = stored
+    _stopped_before_its_manifest(monkeypatch, load_bronze, spark, settings, store)
+    around = settings.with_overrides(bls_prefix="bls/")
+    with pytest.raises(ConfigError, match=r"none of the 2 BLS file\(s\) bronze has loaded under"):
+        B.plan_load(spark, around, store)
+    with pytest.raises(ConfigError, match="it holds 2 other"):
+        load_bronze(spark, around, store)
+    assert _files(spark, settings, "bronze", "pr_data") == {
+        "pr.data.0.Current",
+        "pr.data.1.AllData",
+    }
 
 
 def test_a_first_silver_load_stopped_before_its_manifest_leaves_no_rows_of_a_file_gone_since(

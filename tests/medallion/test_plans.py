@@ -320,10 +320,14 @@ def test_a_store_without_any_loaded_bls_file_is_refused_unless_replayed(tmp_path
     }
     assert plan_bronze(store, settings, manifest).gone == ["pr.txt"], "one file gone is fine"
     elsewhere = settings.with_overrides(bls_prefix="bls/other/")
-    with pytest.raises(ConfigError, match=r"holds no file under bls/other/, where bronze has lo"):
+    with pytest.raises(ConfigError, match=r"none of the 2 BLS file\(s\) bronze has loaded under "):
         plan_bronze(store, elsewhere, manifest)
+    # A prefix around the loads' names every file otherwise: none of them is held.
+    around = settings.with_overrides(bls_prefix="bls/")
+    with pytest.raises(ConfigError, match=r"it holds 1 other\(s\), e.g. pr/pr.data.0.Current"):
+        plan_bronze(store, around, manifest)
     store.delete("bls/pr/pr.data.0.Current")
-    with pytest.raises(ConfigError, match="loaded 2 .* a full refresh .* deletes their rows"):
+    with pytest.raises(ConfigError, match="loaded under bls/pr/ .* a full refresh .* others' rows"):
         plan_bronze(store, settings, manifest)
     replay = plan_bronze(store, settings.with_overrides(full_refresh=True), manifest)
     assert replay.gone == ["pr.data.0.Current", "pr.txt"]

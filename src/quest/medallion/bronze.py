@@ -267,35 +267,36 @@ def plan_bronze(
             "the store setting"
         )
     gone = sorted(set(manifest) - present)
-    _refuse_a_store_without_its_files(store, settings, manifest | retired, sources)
+    loaded = [f for f, e in (manifest | retired).items() if e.get("kind") != FileKind.POPULATION]
+    _refuse_another_store(store, settings, loaded, sources)
     return BronzePlan(manifest, changed, gone, retired, kept, no_files)
 
 
-def _refuse_a_store_without_its_files(
-    store, settings: Settings, entries: dict[str, dict], sources: list[SourceFile]
+def _refuse_another_store(
+    store, settings: Settings, loaded: list[str], sources: list[SourceFile]
 ) -> None:
-    """Refuse a store that holds none of the BLS files bronze has loaded: the sync never empties
-    its folder (it refuses an empty listing), so another store or `QUEST_BLS_PREFIX` than the
-    loads had is far likelier (a notebook opened by hand has the code's defaults, not the
-    job's), and planning from it would delete every loaded row. A full refresh, a deliberate
-    replay, goes ahead.
+    """Refuse a store that holds none of the BLS files bronze has `loaded` (rows or entries):
+    the sync never empties its folder (it refuses an empty listing) and BLS does not rename every
+    file at once, so another store or `QUEST_BLS_PREFIX` than the loads had is far likelier (a
+    notebook opened by hand has the code's defaults, not the job's; a prefix inside or around
+    the job's names every file otherwise), and planning from it would delete every loaded row.
+    A full refresh, a deliberate replay, goes ahead.
 
     Raises:
         ConfigError: naming the store, the folder and the way on.
     """
-    loaded = [f for f, e in entries.items() if e.get("kind") != FileKind.POPULATION]
-    if settings.full_refresh or not loaded:
+    held = {s.source_file for s in sources if s.kind != FileKind.POPULATION}
+    if settings.full_refresh or not loaded or held & set(loaded):
         return
-    if any(s.kind != FileKind.POPULATION for s in sources):
-        return
+    others = f"; it holds {len(held)} other(s), e.g. {min(held)}" if held else ""
     raise ConfigError(
-        f"{store.uri} holds no file under {settings.bls_prefix}, where bronze has loaded "
-        f"{len(loaded)} (e.g. {loaded[0]}): the BLS sync never empties that folder, so the store "
-        "or QUEST_BLS_PREFIX is likely not the one the loads used (opened by hand, a notebook "
-        "has the code's defaults, not the job's: set its `store` widget, and on Databricks "
-        "QUEST_BLS_PREFIX in the cluster's environment). Nothing was changed. If the files "
-        "were removed on purpose, a full refresh (QUEST_FULL_REFRESH, `full_refresh`) deletes "
-        "their rows"
+        f"{store.uri} holds none of the {len(loaded)} BLS file(s) bronze has loaded under "
+        f"{settings.bls_prefix} (e.g. {min(loaded)}){others}: the BLS sync never empties that "
+        "folder, so the store or QUEST_BLS_PREFIX is likely not the one the loads used (opened "
+        "by hand, a notebook has the code's defaults, not the job's: set its `store` widget, "
+        "and on Databricks QUEST_BLS_PREFIX in the cluster's environment). Nothing was changed. "
+        "If the files were replaced on purpose, a full refresh (QUEST_FULL_REFRESH, "
+        "`full_refresh`) loads the store as it is and deletes the others' rows"
     )
 
 
@@ -312,7 +313,12 @@ def plan_load(spark, settings: Settings, store) -> BronzePlan:
     tables = [DATA_TABLE, MAPPING_TABLE]
     if plan.population_changed:
         tables.append(POPULATION_TABLE)
-    return replace(plan, orphans=orphans(spark, settings, present, tables))
+    found = files_with_rows(spark, settings, tables)
+    # Rows without a manifest (dropped by hand, or a first load stopped before it): as above.
+    _refuse_another_store(
+        store, settings, [f for f, t in found.items() if t != POPULATION_TABLE], plan.changed
+    )
+    return replace(plan, orphans=orphans(found, present))
 
 
 @dataclass
@@ -470,16 +476,21 @@ def _apply(load: _BronzeLoad, plan: BronzePlan) -> tuple[list[FileResult], dict[
     return files + _delete_gone_files(load, plan, done, entries), entries
 
 
-def orphans(spark, settings: Settings, present: set[str], tables: list[str]) -> dict[str, str]:
-    """The files with rows in the bronze `tables` that are not in the store (not `present`):
-    for a load with no manifest entry (its manifest is new, or was dropped by hand), where an
-    earlier load that stopped before its first manifest left rows of files the store has since
-    lost. File -> its table. The data and mapping tables answer from their partitions, without
-    reading a data column."""
+def files_with_rows(spark, settings: Settings, tables: list[str]) -> dict[str, str]:
+    """The files with rows in the bronze `tables`, each with its table (a file's rows are in one
+    bronze table: the one of its kind). The data and mapping tables answer from their
+    partitions, without reading a data column."""
     short = {settings.table("bronze", t): t for t in tables}
     found = files_in(spark, list(short), "_source_file")
-    # (a file's rows are in one bronze table: the one of its kind)
-    orphaned = {f: short[names[0]] for f, names in found.items() if f not in present}
+    return {f: short[names[0]] for f, names in found.items()}
+
+
+def orphans(found: dict[str, str], present: set[str]) -> dict[str, str]:
+    """The files of `found` (`files_with_rows`) that are not in the store (not `present`): for a
+    load with no manifest entry (its manifest is new, or was dropped by hand), where an earlier
+    load that stopped before its first manifest left rows of files the store has since lost.
+    File -> its table."""
+    orphaned = {f: table for f, table in found.items() if f not in present}
     warn_orphans("bronze", "the store", list(orphaned))
     return orphaned
 
