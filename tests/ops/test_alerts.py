@@ -60,17 +60,19 @@ def answers(
     settings,
     runs: dict[str, float | None],
     series: dict[str, list[str]] | None = None,
+    *,
     ended: datetime | None = None,
     parameters: dict[str, list[str]] | None = None,
+    apart: timedelta = timedelta(days=1),
 ):
     """One answer snapshot per run: the population mean, plus steady series figures (by
     default one, `PRS30006011`; `series` names a run's own)."""
     name = ensure_table(spark, settings, ANSWERS, ANSWER_COLUMNS)
     # a day apart, the last an hour ago (the alert judges a refresh of the last day only)
-    start = (ended or datetime.now(UTC) - timedelta(hours=1)) - timedelta(days=len(runs) - 1)
+    start = (ended or datetime.now(UTC) - timedelta(hours=1)) - apart * (len(runs) - 1)
     rows = []
     for i, (run, mean) in enumerate(runs.items()):
-        at = start + timedelta(days=i)
+        at = start + apart * i
         rows.append((run, at, "population_stats", "mean", mean))
         for item in (series or {}).get(run, ["PRS30006011"]):
             rows.append((run, at, "best_year_by_series", item, 16.4))
@@ -113,6 +115,20 @@ def test_an_answer_change_is_judged_by_the_check_after_it_not_on_every_quiet_day
     answers(spark, settings, {"r1": 100.0, "r2": 150.0}, ended=a_day_ago)
     quiet = check(spark, settings, "answer_changed")
     assert (quiet.value, quiet.fired) == (0.0, False)
+
+
+def test_a_change_kept_by_a_later_refresh_of_the_same_day_still_fires(spark, with_schemas):
+    # A repair after the daily check moved the mean by 30%, and the next run, before the next
+    # check, refreshed gold again with the same figures: only the last two were compared, 0.
+    settings = with_schemas
+    four_hours = timedelta(hours=4)
+    answers(spark, settings, {"r1": 100.0, "r2": 130.0, "r3": 130.0}, apart=four_hours)
+    kept = check(spark, settings, "answer_changed")
+    assert kept.value == pytest.approx(0.3) and kept.fired
+    # A refresh older than a day is not judged again, however it moved.
+    old = datetime.now(UTC) - timedelta(hours=26)
+    answers(spark, settings, {"r1": 100.0, "r2": 130.0, "r3": 130.0}, ended=old, apart=four_hours)
+    assert check(spark, settings, "answer_changed").value == 0.0
 
 
 def test_a_changed_view_parameter_fires_once_even_when_the_figures_hardly_move(spark, with_schemas):
