@@ -115,8 +115,9 @@ def test_a_file_deleted_by_a_stopped_silver_load_comes_back_with_its_rows(
     spark, loaded, monkeypatch
 ):
     settings, store = loaded
-    # Another file stays: a store holding none of the loaded files is refused (`plan_bronze`).
+    # Another loaded file stays: a store holding none of them is refused (`plan_bronze`).
     put(store, "bls/pr/pr.txt", "notes\r\n")
+    load_bronze(spark, settings, store)
     store.delete(CURRENT)
     load_bronze(spark, settings, store)
     _stopped_before_its_manifest(monkeypatch, load_silver, spark, settings)

@@ -359,9 +359,10 @@ def test_a_name_listed_twice_with_another_size_is_refused(stored, settings, sour
     [
         ("pr%00evil", "pr%00evil"),  # as the refusal names it, without the quotes
         ("x" * 1020, "xxx*"),  # a name the store cannot hold
+        ("x" * 1020, "x" * 80 + "..."),  # ... as its error shows it
         ("%2e%2e/%2e%2e/x", "../../x"),
     ],
-    ids=["a refused name", "a name the store cannot hold", "a climbing name"],
+    ids=["a refused name", "a name the store cannot hold", "as its error shows it", "a climbing"],
 )
 def test_an_excluded_name_no_longer_fails_the_sync_and_deletions_go_on(
     *, href, pattern, stored, settings, source, store, mirror

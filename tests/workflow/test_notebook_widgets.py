@@ -106,13 +106,23 @@ def test_the_env_widget_picks_that_environments_secret_scope_and_an_unknown_one_
     assert prod.secret_scope != dev.secret_scope
     # `env` changed alone: prod's secrets and mail with dev's catalog and bucket, refused.
     dbutils.widgets.values.update(env="prod", catalog="quest_dev")
-    with pytest.raises(ConfigError, match=r"widget catalog='quest_dev' is dev's, but env='prod'"):
-        settings_from_widgets(dbutils, names)
-    dbutils.widgets.values.update(env="dev", catalog="", store="s3://quest-republish")
-    with pytest.raises(ConfigError, match=r"store='s3://quest-republish' is prod's, but env='dev'"):
+    with pytest.raises(ConfigError, match=r"widget catalog='quest_dev' is dev's, where the widg"):
         settings_from_widgets(dbutils, names)
     dbutils.widgets.values.update(env="prod", catalog="", store="")
     assert settings_from_widgets(dbutils, names).catalog == "quest", "empty: the env's own"
+    # A value typed in is taken as given (a shared catalog, a deploy's QUEST_CATALOG)...
+    dbutils.widgets.values.update(env="dev", catalog="quest", store="s3://quest-republish")
+    assert settings_from_widgets(dbutils, names).catalog == "quest"
+    # ... and so is a job's: its cluster runs the env it passes.
+    monkeypatch.setenv("QUEST_ENV", "dev")
+    assert settings_from_widgets(dbutils, names).store == "s3://quest-republish"
+    # On a cluster set up for prod, dev's env alone keeps prod's bucket: refused.
+    monkeypatch.setenv("QUEST_ENV", "prod")
+    dbutils.widgets.values.update(env="dev", catalog="", store="s3://quest-republish")
+    with pytest.raises(ConfigError, match=r"store='s3://quest-republish' is prod's, where the"):
+        settings_from_widgets(dbutils, names)
+    monkeypatch.delenv("QUEST_ENV")
+    dbutils.widgets.values.update(catalog="quest_dev", store="s3://quest-dev-republish")
     dbutils.widgets.values["env"] = "staging"
     with pytest.raises(ConfigError, match=r"widget env='staging': use one of local, dev, prod"):
         settings_from_widgets(dbutils, names)

@@ -267,7 +267,8 @@ def plan_bronze(
             "the store setting"
         )
     gone = sorted(set(manifest) - present)
-    loaded = [f for f, e in (manifest | retired).items() if e.get("kind") != FileKind.POPULATION]
+    # (an older quest's entries, `retired`, load again whatever the store holds: not counted)
+    loaded = [f for f, e in manifest.items() if e.get("kind") != FileKind.POPULATION]
     _refuse_another_store(store, settings, loaded, sources)
     return BronzePlan(manifest, changed, gone, retired, kept, no_files)
 

@@ -220,22 +220,26 @@ def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None =
 
 
 def _another_environments(env: str, given: dict[str, object]) -> str | None:
-    """What is wrong when the widgets name dev's or prod's catalog or store under the other
-    `env` (the widgets start at dev's, and `env` alone was changed): its secret scope and mail
-    with another environment's tables and files."""
-    if env not in ("dev", "prod"):
+    """What is wrong when `env` was changed alone: the widgets start at the settings of the
+    environment the code runs in (dev's on a cluster no job configured), and a catalog or store
+    left at that environment's value under another `env` mixes its tables and files with the
+    other's secret scope and mail. A value typed in, or a job's (whose cluster runs the `env`
+    it passes), is taken as given."""
+    started = base_settings()
+    if env not in ("dev", "prod") or started.env == env:
         return None
     for attr in ("catalog", "store"):
-        for other in ("dev", "prod"):
-            value = given.get(attr)
-            if other == env or value is None or value != environment_default(other, attr):
-                continue
-            own = {a: environment_default(env, a) for a in ("catalog", "store")}
-            return (
-                f"widget {attr}={value!r} is {other}'s, but env={env!r}: set env, catalog and "
-                f"store together (or empty catalog and store for {env}'s own: "
-                f"{own['catalog']!r}, {own['store']!r})"
-            )
+        value = given.get(attr)
+        if value is None or value != getattr(started, attr):
+            continue
+        if value == environment_default(env, attr):
+            continue
+        own = {a: environment_default(env, a) for a in ("catalog", "store")}
+        return (
+            f"widget {attr}={value!r} is {started.env}'s, where the widgets started, but "
+            f"env={env!r}: set env, catalog and store together (or empty catalog and store for "
+            f"{env}'s own: {own['catalog']!r}, {own['store']!r})"
+        )
     return None
 
 

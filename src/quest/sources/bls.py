@@ -354,9 +354,10 @@ EXCLUDED = "excluded by QUEST_BLS_EXCLUDE"
 def excluding_pattern(settings: Settings, name: str) -> str | None:
     """The first QUEST_BLS_EXCLUDE pattern that matches `name` (relative to the BLS URL, as the
     summary names it: `pr.txt`, `sub/pr.x`; `*` crosses `/`, case counts), or None. A name
-    with a character the summary shows escaped (`'pr.\\x01x'`) matches as listed and as shown,
-    without the quotes."""
-    return _matching(settings, name, _unquoted(shown(name, limit=len(name))))
+    is also matched as an error shows it (`quest.sources.names.shown`: escaped, and past 80
+    characters cut short with `...`), without the quotes, so that it can be copied from there."""
+    escaped = _unquoted(shown(name, limit=len(name)))
+    return _matching(settings, name, escaped, _unquoted(shown(name)))
 
 
 def _matching(settings: Settings, *names: str) -> str | None:
