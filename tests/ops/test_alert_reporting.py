@@ -30,7 +30,7 @@ def test_every_alert_ships_its_query_naming_its_column():
 def test_alert_sql_takes_the_environments_catalog_and_prefix():
     settings = Settings(catalog="quest_dev", schema_prefix="t1_")
     sql = al.alert_sql({a.name: a for a in al.ALERTS}["answer_changed"], settings)
-    assert "FROM quest_dev.t1_ops.answer_history h" in sql
+    assert "JOIN quest_dev.t1_ops.answer_history p ON" in sql
     assert " ops.answer_history" not in sql
 
 
