@@ -374,6 +374,7 @@ def test_an_excluded_name_no_longer_fails_the_sync_and_deletions_go_on(
     assert summary.failed == 0
     [left_out] = [f for f in summary.files if str(f["reason"]).startswith("excluded by")]
     assert pattern in str(left_out["reason"])
+    assert len(str(left_out["name"])) < 100, "a long name is named as its error shows it"
     assert summary.deleted == 1 and summary.uploaded == 1, "a clean run deletes as it should"
     assert_mirrored(store, source)
     assert leftovers(store) == []

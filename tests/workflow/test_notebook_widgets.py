@@ -106,20 +106,22 @@ def test_the_env_widget_picks_that_environments_secret_scope_and_an_unknown_one_
     assert prod.secret_scope != dev.secret_scope
     # `env` changed alone: prod's secrets and mail with dev's catalog and bucket, refused.
     dbutils.widgets.values.update(env="prod", catalog="quest_dev")
-    with pytest.raises(ConfigError, match=r"widget catalog='quest_dev' is dev's, where the widg"):
+    with pytest.raises(ConfigError, match=r"widget catalog='quest_dev' is dev's, but env='prod'"):
         settings_from_widgets(dbutils, names)
     dbutils.widgets.values.update(env="prod", catalog="", store="")
     assert settings_from_widgets(dbutils, names).catalog == "quest", "empty: the env's own"
-    # A value typed in is taken as given (a shared catalog, a deploy's QUEST_CATALOG)...
+    # ... and back: widgets keep what they were last given, prod's, with env dev.
     dbutils.widgets.values.update(env="dev", catalog="quest", store="s3://quest-republish")
-    assert settings_from_widgets(dbutils, names).catalog == "quest"
-    # ... and so is a job's: its cluster runs the env it passes.
+    with pytest.raises(ConfigError, match=r"widget catalog='quest' is prod's, but env='dev'"):
+        settings_from_widgets(dbutils, names)
+    # A job's widgets are taken as given: its cluster runs the env they pass (a dev job
+    # deployed with a QUEST_CATALOG of prod's name, say).
     monkeypatch.setenv("QUEST_ENV", "dev")
     assert settings_from_widgets(dbutils, names).store == "s3://quest-republish"
     # On a cluster set up for prod, dev's env alone keeps prod's bucket: refused.
     monkeypatch.setenv("QUEST_ENV", "prod")
     dbutils.widgets.values.update(env="dev", catalog="", store="s3://quest-republish")
-    with pytest.raises(ConfigError, match=r"store='s3://quest-republish' is prod's, where the"):
+    with pytest.raises(ConfigError, match=r"store='s3://quest-republish' is prod's, but env='dev'"):
         settings_from_widgets(dbutils, names)
     monkeypatch.delenv("QUEST_ENV")
     dbutils.widgets.values.update(catalog="quest_dev", store="s3://quest-dev-republish")

@@ -295,7 +295,8 @@ def _refuse_another_store(
         f"{settings.bls_prefix} (e.g. {min(loaded)}){others}: the BLS sync never empties that "
         "folder, so the store or QUEST_BLS_PREFIX is likely not the one the loads used (opened "
         "by hand, a notebook has the code's defaults, not the job's: set its `store` widget, "
-        "and on Databricks QUEST_BLS_PREFIX in the cluster's environment). Nothing was changed. "
+        "and on Databricks QUEST_BLS_PREFIX in the cluster's environment). No table was "
+        "changed. "
         "If the files were replaced on purpose, a full refresh (QUEST_FULL_REFRESH, "
         "`full_refresh`) loads the store as it is and deletes the others' rows"
     )

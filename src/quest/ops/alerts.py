@@ -87,12 +87,13 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         name="answer_changed",
-        title="A gold answer changed more than expected since the last run",
+        title="A gold answer changed more than expected in a refresh of the last day",
         column="max_relative_change",
         threshold=MAX_ANSWER_CHANGE,
         meaning="a figure of the three answers moved by more than the threshold between runs, "
         "or vanished (counted as 100%)",
-        action="compare the last two runs in ops.answer_history; check the source file diff",
+        action="compare each refresh of the last day in ops.answer_history with the one before "
+        "it (the largest move may not be between the last two); check the source file diff",
     ),
     Alert(
         name="no_successful_run",

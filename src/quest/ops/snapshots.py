@@ -5,7 +5,8 @@ yesterday. Two small ops tables do:
 
 - `ops.answer_history`: every figure of the three answers (the population mean and deviation,
   each series' best-year sum and best year, each year of the report series) and the views'
-  parameters per run; the answer-change alert compares the last two runs.
+  parameters per run; the answer-change alert compares each refresh of the last day with the
+  one before it.
 - `ops.quarantine_history`: quarantined rows per file, target table and rule per run (one row
   of 0, `(none)`, for a run that quarantined nothing); the dashboard draws it over time.
 

@@ -18,6 +18,7 @@ A notebook writes only when its `write` widget says `true`: the job and the loca
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable
 from dataclasses import replace
@@ -220,26 +221,32 @@ def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None =
 
 
 def _another_environments(env: str, given: dict[str, object]) -> str | None:
-    """What is wrong when `env` was changed alone: the widgets start at the settings of the
-    environment the code runs in (dev's on a cluster no job configured), and a catalog or store
-    left at that environment's value under another `env` mixes its tables and files with the
-    other's secret scope and mail. A value typed in, or a job's (whose cluster runs the `env`
-    it passes), is taken as given."""
-    started = base_settings()
-    if env not in ("dev", "prod") or started.env == env:
+    """What is wrong when `env` was changed alone: a catalog or store of another environment
+    under `env` mixes its tables and files with `env`'s secret scope and mail. On a cluster no
+    job set up (no `QUEST_ENV`) the widgets start at dev's and keep what they were last given,
+    so either environment's default under the other is refused; a job's cluster runs the `env`
+    its widgets pass, and there only a value left at the cluster's own environment under
+    another `env` is. The local runner's notebooks run its own settings."""
+    if env not in ("dev", "prod") or run_settings() is not None:
         return None
+    if "QUEST_ENV" in os.environ:
+        started = base_settings().env
+        others = [started] if started != env else []
+    else:
+        others = [other for other in ("dev", "prod") if other != env]
     for attr in ("catalog", "store"):
         value = given.get(attr)
-        if value is None or value != getattr(started, attr):
-            continue
-        if value == environment_default(env, attr):
-            continue
-        own = {a: environment_default(env, a) for a in ("catalog", "store")}
-        return (
-            f"widget {attr}={value!r} is {started.env}'s, where the widgets started, but "
-            f"env={env!r}: set env, catalog and store together (or empty catalog and store for "
-            f"{env}'s own: {own['catalog']!r}, {own['store']!r})"
-        )
+        for other in others:
+            if value is None or value != environment_default(other, attr):
+                continue
+            if value == environment_default(env, attr):
+                continue
+            own = {a: environment_default(env, a) for a in ("catalog", "store")}
+            return (
+                f"widget {attr}={value!r} is {other}'s, but env={env!r}: set env, catalog and "
+                f"store together (or empty catalog and store for {env}'s own: "
+                f"{own['catalog']!r}, {own['store']!r})"
+            )
     return None
 
 

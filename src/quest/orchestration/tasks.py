@@ -103,9 +103,8 @@ def small_summary(summary: dict) -> dict:
 
 
 def _some(names: list[str]) -> str:
-    """The first five of `names` (each cut at 80 characters), and how many more."""
-    first = [name if len(name) <= 80 else name[:80] + "..." for name in names[:5]]
-    return ", ".join(first) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    """The first five of `names`, and how many more."""
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
 def bls_result(summary) -> TaskResult:

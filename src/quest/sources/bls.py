@@ -351,6 +351,9 @@ def _redated(got: Download, stored: ObjectInfo | None) -> bool:
 EXCLUDED = "excluded by QUEST_BLS_EXCLUDE"
 
 
+_PLAIN_NAME = 80
+
+
 def excluding_pattern(settings: Settings, name: str) -> str | None:
     """The first QUEST_BLS_EXCLUDE pattern that matches `name` (relative to the BLS URL, as the
     summary names it: `pr.txt`, `sub/pr.x`; `*` crosses `/`, case counts), or None. A name
@@ -379,7 +382,10 @@ def _without_excluded(settings: Settings, listing: Listing, summary: SyncSummary
             left.files.append(remote)
         else:
             reason = f"{EXCLUDED} ({pattern!r}): not fetched; a stored copy is left as it is"
-            summary.record(remote.name, settings.bls_prefix + remote.name, SKIPPED, reason)
+            # (named as its error would name it when it is long or unprintable)
+            plain = remote.name.isprintable() and len(remote.name) <= _PLAIN_NAME
+            name = remote.name if plain else shown(remote.name)
+            summary.record(name, settings.bls_prefix + remote.name, SKIPPED, reason)
     for refused in listing.refused:
         # Refused names are kept as shown (`quest.sources.names.shown`): matched without quotes.
         if (pattern := _matching(settings, _unquoted(refused.name))) is None:
