@@ -49,6 +49,17 @@ def _said(result: TaskResult) -> tuple[str, bool]:
     return result.summary, result.status == Status.UNCHANGED
 
 
+def _summary(files_seen: int, *files: tuple[str, str, str, str]) -> SyncSummary:
+    """A sync summary of `files_seen` files with each (name, key, action, reason) recorded."""
+    summary = SyncSummary(files_seen=files_seen)
+    for file in files:
+        summary.record(*file)
+    return summary
+
+
+UNCHANGED = "listing date and size unchanged"
+
+
 def test_results_say_unchanged_with_the_reason_or_the_row_counts():
     assert _said(bls_result(SyncSummary(files_seen=12))) == (
         "unchanged, skipped (all 12 files unchanged at the source)",
@@ -56,10 +67,12 @@ def test_results_say_unchanged_with_the_reason_or_the_row_counts():
     )
     # A stored file the listing no longer names, kept for want of a 404, is said, not counted
     # among the unchanged files (before, the line read "all files unchanged").
-    kept = SyncSummary(files_seen=2)
-    kept.record("a", "bls/pr/a", "skipped", "listing date and size unchanged")
-    kept.record("b", "bls/pr/b", "skipped", "listing date and size unchanged")
-    kept.record("gone", "bls/pr/gone", "skipped", f"{KEPT_UNLISTED} x still answers 403: kept")
+    kept = _summary(
+        2,
+        ("a", "bls/pr/a", "skipped", UNCHANGED),
+        ("b", "bls/pr/b", "skipped", UNCHANGED),
+        ("gone", "bls/pr/gone", "skipped", f"{KEPT_UNLISTED} x still answers 403: kept"),
+    )
     assert _said(bls_result(kept)) == (
         "unchanged, skipped (all 2 files unchanged at the source); 1 no longer listed but "
         "kept, not confirmed gone: gone",
@@ -68,10 +81,12 @@ def test_results_say_unchanged_with_the_reason_or_the_row_counts():
     kept.record("c", "bls/pr/c", "replaced", "changed at the source")
     assert bls_result(kept).summary.startswith("2 files: 0 new, 1 replaced, 0 deleted, 2 unchanged")
     # A name QUEST_BLS_EXCLUDE leaves out is said, and counted neither unchanged nor synced.
-    left_out = SyncSummary(files_seen=3)
-    left_out.record("a", "bls/pr/a", "skipped", "listing date and size unchanged")
-    left_out.record("b", "", "skipped", f"{EXCLUDED} ('b'); the listed name climbs out")
-    left_out.record("c", "bls/pr/c", "skipped", f"{EXCLUDED} ('c'): not fetched")
+    left_out = _summary(
+        3,
+        ("a", "bls/pr/a", "skipped", UNCHANGED),
+        ("b", "", "skipped", f"{EXCLUDED} ('b'); the listed name climbs out"),
+        ("c", "bls/pr/c", "skipped", f"{EXCLUDED} ('c'): not fetched"),
+    )
     assert _said(bls_result(left_out)) == (
         "unchanged, skipped (1 files unchanged at the source); 2 left out by QUEST_BLS_EXCLUDE: "
         "b, c",

@@ -44,7 +44,7 @@ from quest.errors import (
 from quest.sources.body import Download, safe_url
 from quest.sources.http import HttpStats, Watchdog, http_date, make_session
 from quest.sources.listing import Listing, RemoteFile, crawl, folder_url
-from quest.sources.names import shown
+from quest.sources.names import SHOWN_LIMIT, shown
 from quest.sources.scratch import scratch_folder
 from quest.sources.transfer import Fetch, download
 from quest.store.base import (
@@ -351,14 +351,13 @@ def _redated(got: Download, stored: ObjectInfo | None) -> bool:
 EXCLUDED = "excluded by QUEST_BLS_EXCLUDE"
 
 
-_PLAIN_NAME = 80
-
-
 def excluding_pattern(settings: Settings, name: str) -> str | None:
     """The first QUEST_BLS_EXCLUDE pattern that matches `name` (relative to the BLS URL, as the
     summary names it: `pr.txt`, `sub/pr.x`; `*` crosses `/`, case counts), or None. A name
     is also matched as an error shows it (`quest.sources.names.shown`: escaped, and past 80
     characters cut short with `...`), without the quotes, so that it can be copied from there."""
+    if not settings.bls_exclude:  # (asked of every stored key on every run)
+        return None
     escaped = _unquoted(shown(name, limit=len(name)))
     return _matching(settings, name, escaped, _unquoted(shown(name)))
 
@@ -383,7 +382,7 @@ def _without_excluded(settings: Settings, listing: Listing, summary: SyncSummary
         else:
             reason = f"{EXCLUDED} ({pattern!r}): not fetched; a stored copy is left as it is"
             # (named as its error would name it when it is long or unprintable)
-            plain = remote.name.isprintable() and len(remote.name) <= _PLAIN_NAME
+            plain = remote.name.isprintable() and len(remote.name) <= SHOWN_LIMIT
             name = remote.name if plain else shown(remote.name)
             summary.record(name, settings.bls_prefix + remote.name, SKIPPED, reason)
     for refused in listing.refused:

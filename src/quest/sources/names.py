@@ -66,7 +66,11 @@ def decode_name(raw_path: str) -> str:
     return name
 
 
-def shown(raw: str, limit: int = 80) -> str:
+# How many characters of a listed name `shown` prints before cutting it short.
+SHOWN_LIMIT = 80
+
+
+def shown(raw: str, limit: int = SHOWN_LIMIT) -> str:
     """A listed name as it may be printed: on one line, escaped, and not too long."""
     text = raw if len(raw) <= limit else raw[:limit] + "..."
     return ascii(text)
