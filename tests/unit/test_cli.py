@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from quest.cli import build_parser, main
-from quest.errors import ConfigError, StoreError
+from quest.errors import ConfigError
 from tests.workflow.support import PIPELINE_TASKS as TASKS
 
 
@@ -105,14 +105,23 @@ def test_an_argument_a_command_does_not_know_is_said_with_that_commands_usage(ca
     assert f"unrecognized arguments: {argv[-1] if argv[0] != '--json' else '--json'}" in err
 
 
-def test_the_exit_statuses_are_distinct():
-    assert len({2, ConfigError.exit_status, StoreError.exit_status, _run_failed()}) == 4
+def test_the_exit_statuses_are_distinct_and_each_is_in_the_readmes_table():
+    import re
+    from pathlib import Path
 
+    from quest import errors
 
-def _run_failed() -> int:
-    from quest.errors import RUN_FAILED
-
-    return RUN_FAILED
+    kinds, waiting = [], [errors.QuestError]
+    while waiting:  # every error class that sets a status of its own, and its subclasses
+        kind = waiting.pop()
+        waiting.extend(kind.__subclasses__())
+        if "exit_status" in vars(kind):
+            kinds.append((kind.__name__, kind.exit_status))
+    statuses = [status for _, status in kinds] + [2, errors.RUN_FAILED, errors.INTERRUPTED]
+    assert len(statuses) == len(set(statuses)), sorted(kinds, key=lambda kind: kind[1])
+    readme = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    table = [int(status) for status in re.findall(r"^\| (\d+) \| ", readme, re.MULTILINE)]
+    assert sorted(table) == sorted(statuses)
 
 
 @pytest.fixture

@@ -461,14 +461,28 @@ def test_an_empty_full_refresh_reads_as_false_in_the_plan_as_in_the_notebooks():
         conditions.full_refresh_requested("{{job.parameters.other}}")
 
 
-@pytest.mark.parametrize("raw", ["true ", " On", "None", "no", "", "FALSE"])
-def test_the_plan_and_the_notebooks_read_full_refresh_alike(raw):
+@pytest.mark.parametrize(
+    ("raw", "meant"),
+    [
+        ("true ", True),
+        (" On", True),
+        ("YES", True),
+        ("1", True),
+        ("None", False),  # how Databricks renders an empty parameter: never a replay or a write
+        ("no", False),
+        ("off", False),
+        ("0", False),
+        ("", False),
+        ("FALSE", False),
+    ],
+)
+def test_the_plan_and_the_notebooks_read_full_refresh_alike(raw, meant):
     # The plan stripped and took "none"; the notebooks' settings did neither: `true ` planned a
     # replay that load_bronze then refused, naming a variable nobody had set.
     from quest.config import parse_setting
     from quest.orchestration.notebook import wants_write
     from quest.runner.dbutils import LocalDbutils
 
-    planned = conditions.full_refresh_requested(raw)
-    assert parse_setting("full_refresh", raw) is planned
-    assert wants_write(LocalDbutils({"write": raw})) is planned
+    assert conditions.full_refresh_requested(raw) is meant
+    assert parse_setting("full_refresh", raw) is meant
+    assert wants_write(LocalDbutils({"write": raw})) is meant

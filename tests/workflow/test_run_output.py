@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -93,12 +94,21 @@ def test_a_long_task_is_said_to_be_running(settings, monkeypatch):
     assert any(re.fullmatch(r"\. extract_a: still running \(\ds\)", line) for line in lines)
 
 
-def test_engine_log_lines_go_to_the_run_folder_not_to_the_terminal(settings, capsys):
+def test_engine_log_lines_go_to_the_run_folder_not_to_the_terminal(settings, monkeypatch, capsys):
+    """Through `quest run` as a user starts it (not `-q`, not `-v`): the engines' INFO lines,
+    on a task's thread and on a thread of their own (py4j answers on its own threads), and py4j's
+    tracebacks stay off the terminal, which `quest`'s own filters decide, not the test's."""
+    from quest.cli import main
+    from quest.runner import local
+
     chatty = logging.getLogger("some.engine")
 
     class Chatty(Behaviour):
         def __call__(self, name, **params):
             chatty.info("engine chatter from %s", name)
+            engine = threading.Thread(target=chatty.info, args=("engine thread of %s", name))
+            engine.start()
+            engine.join()
             # quest's own INFO line of a task: in its log, and on the terminal its + line only
             logging.getLogger("quest.sources.fake").info("%s synced 3 files", name)
             # py4j logs its tracebacks on the root logger, as ERROR
@@ -114,19 +124,23 @@ def test_engine_log_lines_go_to_the_run_folder_not_to_the_terminal(settings, cap
             logging.getLogger().handle(py4j)
             return super().__call__(name, **params)
 
-    handler = logging.StreamHandler()  # the terminal's handler, as `quest` sets it up
-    handler.addFilter(output.QuestOnly())
-    handler.addFilter(output.NoPy4jTracebacks())
-    logging.getLogger().addHandler(handler)
+    monkeypatch.setattr(local, "load_pipeline", lambda: fake_workflow(Chatty()))
+    terminal = logging.StreamHandler()  # the terminal's handler: `quest` puts its filters on it
+    logging.getLogger().addHandler(terminal)
     try:
-        record = run_workflow(settings, workflow=fake_workflow(Chatty()), out=print)
+        argv = ["run", "--home", str(settings.home), "--store", settings.store_uri]
+        status = main([*argv, "--contact", "chatty@example.org"])
     finally:
-        logging.getLogger().removeHandler(handler)
-    err = capsys.readouterr().err
-    assert "engine chatter" not in err and "synced 3 files" not in err
-    assert "Exception while sending command" not in err
-    assert "engine chatter from combine" in Path(record.engine_log).read_text()
-    assert "combine synced 3 files" in Path(record.tasks["combine"].log).read_text()
+        logging.getLogger().removeHandler(terminal)
+    out, err = capsys.readouterr()
+    assert status == 0, out + err
+    assert "+ combine" in out  # the run's progress lines do reach the terminal
+    assert "engine chatter" not in err and "engine thread of" not in err, err
+    assert "synced 3 files" not in err and "Exception while sending command" not in err, err
+    (run,) = [p for p in (settings.home / "runs").iterdir() if p.is_dir()]
+    engine_log = (run / "engine.log").read_text()
+    assert "engine chatter from combine" in engine_log and "engine thread of combine" in engine_log
+    assert any("combine synced 3 files" in log.read_text() for log in run.glob("*.log"))
 
 
 def test_a_local_retry_waits_seconds_not_the_clusters_minutes(settings, monkeypatch):

@@ -429,9 +429,16 @@ def test_cancelling_spark_jobs_while_the_session_starts_is_no_error(monkeypatch)
 
     from quest.runner.local import _cancel_spark_jobs
 
-    starting = SparkContext.__new__(SparkContext)
-    monkeypatch.setattr(SparkContext, "_active_spark_context", starting)
+    cancelled = []
+    context = SparkContext.__new__(SparkContext)  # no `_jsc`: its JVM side not built yet
+    context.cancelAllJobs = lambda: cancelled.append("starting")
+    monkeypatch.setattr(SparkContext, "_active_spark_context", context)
     _cancel_spark_jobs()
+    assert cancelled == []  # not asked at all, rather than asked and its error swallowed
+    context._jsc = object()  # up: its jobs are cancelled
+    context.cancelAllJobs = lambda: cancelled.append("up")
+    _cancel_spark_jobs()
+    assert cancelled == ["up"]
 
 
 CANCELLING_CHILD = """
