@@ -97,6 +97,24 @@ def test_a_hostile_name_is_refused_alone_and_nothing_lands_outside_bls_pr(
     assert leftovers(store) == []
 
 
+def test_a_run_that_refuses_a_name_deletes_nothing_so_the_guard_does_not_stop_the_others(
+    stored, settings, source, store, mirror
+):
+    # A refused name makes the listing doubtful: nothing is deleted, whatever the fraction, and
+    # the deletion guard, which would otherwise refuse the whole listing, lets the files it
+    # lists whole still sync.
+    source.remove("pr.file0")
+    source.remove("pr.file1")  # two of the three stored files: beyond the guard's half
+    source.write("pr.new", b"new\r\n")
+    mirror.faults.add(BLS_ROOT, "body", times=10, body=listing_with(source, ["pr%00evil"]))
+    with pytest.raises(IncompleteSyncError, match="control character") as refused:
+        sync_bls(settings, store=store)
+    assert (refused.value.summary.uploaded, refused.value.summary.deleted) == (1, 0)
+    after = snapshot(store)
+    assert after.pop(PREFIX + "pr.new")[0] == b"new\r\n"
+    assert after == stored
+
+
 def _respelt(page: str, folder_url: str, name: str, spelling: str, keep: bool) -> str:
     """`page` with the entry of `name` listed (also, when `keep`) under another spelling."""
     canonical = f'<A HREF="{folder_url}{name}">{name}</A><br>'

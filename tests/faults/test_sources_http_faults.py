@@ -411,6 +411,22 @@ def test_an_html_page_answered_for_a_file_listed_without_a_size_is_refused(
     assert_mirrored(store, source)
 
 
+@pytest.mark.parametrize("name", ["pr.readme.htm", "pr.README.HTML"])
+def test_a_file_named_as_a_page_and_listed_without_a_size_is_stored(
+    name, settings, source, store, mirror
+):
+    # The refusal above is for an error page answered in a file's place; a page the folder
+    # publishes as itself is that file.
+    page = b"<html><body>About the pr series</body></html>"
+    _synced(settings, source, store)
+    source.write(name, page)
+    _list_without_sizes(source, mirror)
+    mirror.faults.add(f"/pub/time.series/pr/{name}", "body", body=page, content_type="text/html")
+    summary = sync_bls(settings, store=store)
+    assert (summary.uploaded, summary.failed) == (1, 0)
+    assert stored_bytes(store)[f"bls/pr/{name}"] == page
+
+
 def test_a_body_nothing_bounds_for_a_file_listed_without_a_size_is_refused(
     settings, source, store, mirror
 ):

@@ -191,9 +191,12 @@ def test_a_403_names_the_contact_setting_and_changes_nothing(settings, source, s
     assert stored_bytes(store) == before
 
 
-def test_a_500_then_success_is_retried_and_completes(settings, source, store, mirror):
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
+def test_a_server_error_or_throttle_then_success_is_retried_and_completes(
+    status, settings, source, store, mirror
+):
     _seed(source)
-    mirror.faults.add("/pub/time.series/pr/pr.file1", "status", status=500, times=2)
+    mirror.faults.add("/pub/time.series/pr/pr.file1", "status", status=status, times=2)
     summary = sync_bls(settings, store=store)
     assert summary.uploaded == 5
     assert summary.requests == 2 + 5 + 2
@@ -268,8 +271,9 @@ def test_a_sub_folder_listing_redirected_to_another_spelling_changes_nothing(
     assert snapshot(store) == before
 
 
+@pytest.mark.parametrize("status", [404, 410])
 def test_a_listed_file_gone_before_its_download_is_said_gone_not_blamed_on_the_urls(
-    settings, source, store, mirror
+    status, settings, source, store, mirror
 ):
     # Before, a file removed between the listing and its download was refused with "check the
     # URL (QUEST_BLS_URL, QUEST_DATAUSA_URL)", a setting nobody had to change.
@@ -277,11 +281,11 @@ def test_a_listed_file_gone_before_its_download_is_said_gone_not_blamed_on_the_u
     sync_bls(settings, store=store)
     before = snapshot(store)
     source.write("pr.file2", b"series_id\tvalue\r\nrevised\t1\r\n")
-    mirror.faults.add("/pub/time.series/pr/pr.file2", "status", status=404)
+    mirror.faults.add("/pub/time.series/pr/pr.file2", "status", status=status)
     with pytest.raises(IncompleteSyncError) as gone:
         sync_bls(settings, store=store)
     said = str(gone.value)
-    assert "pr.file2: " in said and "answered 404" in said
+    assert "pr.file2: " in said and f"answered {status}" in said
     assert "removed or renamed at the source since" in said and "QUEST_BLS_URL" not in said
     assert snapshot(store) == before
 
@@ -307,6 +311,24 @@ def test_a_vanished_sub_folder_is_worth_another_attempt_a_wrong_root_url_is_not(
     with pytest.raises(SourceError, match=r"answered 501") as outage:
         sync_bls(settings, store=store)
     assert outage.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("status", "later"),
+    [(408, True), (425, True), (400, False), (401, False), (405, False), (410, False)],
+)
+def test_a_client_error_is_worth_another_attempt_only_when_it_says_later(
+    status, later, settings, source, store, mirror
+):
+    # README, exit status 10: a client error but 403, 408, 425 and 429 fails its task at its
+    # first attempt; Request Timeout and Too Early say "later", and the task is retried.
+    _seed(source)
+    sync_bls(settings, store=store)
+    before = snapshot(store)
+    mirror.faults.add("/pub/time.series/pr/", "status", status=status)
+    with pytest.raises(SourceError, match=f"answered {status}") as refused:
+        sync_bls(settings, store=store)
+    assert refused.value.retryable is later and snapshot(store) == before
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,26 @@ def test_the_twelve_oclock_hours_are_midnight_and_noon(time, iso):
     assert entry.modified == f"2026-08-06T{iso}"
 
 
+@pytest.mark.parametrize(
+    "when",
+    [
+        "13/6/2026  8:30 AM",
+        "8/32/2026  8:30 AM",
+        "0/6/2026  8:30 AM",
+        "8/0/2026  8:30 AM",
+        "8/6/2026 13:30 PM",
+        "8/6/2026  0:30 AM",
+        "8/6/2026  8:60 AM",
+    ],
+)
+def test_a_date_no_calendar_has_is_no_date_and_the_size_still_counts(when):
+    # Without a date the file is never taken as unchanged from the listing alone: it is asked
+    # for (conditionally), instead of recorded under a date no later listing can match.
+    page = f'<pre> {when}          102 <A HREF="/pub/time.series/pr/pr.class">x</A></pre>'
+    [entry] = parse_listing(page, PAGE)
+    assert entry.modified is None and entry.size == 102
+
+
 def test_links_outside_the_folder_are_ignored():
     page = '<pre><A HREF="https://example.org/x">x</A><A HREF="/pub/other/y">y</A></pre>'
     assert parse_listing(page, PAGE) == []

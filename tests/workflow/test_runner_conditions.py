@@ -119,6 +119,35 @@ def test_a_condition_that_cannot_be_decided_fails_once_and_its_branch_is_not_run
     assert calls == ["count"] and record.status == "failed" and record.exit_code != 0
 
 
+def test_a_condition_is_tried_once_even_where_every_task_is_retried(settings):
+    # Databricks refuses retries on an if/else task: a failure that waiting might fix, under
+    # task settings that retry every other task, still ends the condition at its first attempt.
+    calls: list[str] = []
+    wf = Workflow(
+        "retrying",
+        default_task_settings=TaskSettings(max_retries=2, min_retry_interval_millis=0),
+    )
+
+    @wf.task
+    def count():
+        calls.append("count")
+        if calls.count("count") == 1:
+            raise OSError("the source hiccupped")  # retried: the control
+        return TaskResult(Status.CHANGED, "counted").to_dict()
+
+    @wf.if_else_condition_task(depends_on="count")
+    def gate():
+        if "count" in calls:  # not while BrickFlow builds the workflow
+            calls.append("gate")
+            raise OSError("the condition's own hiccup")
+        return IfElseConditionTask(left="1", op="==", right="1")
+
+    record = run_workflow(settings, workflow=wf, out=lambda _line: None)
+    assert record.tasks["count"].attempts == 2 and record.tasks["count"].status == "success"
+    assert record.tasks["gate"].attempts == 1 and record.tasks["gate"].status == "failed"
+    assert calls == ["count", "count", "gate"]
+
+
 def test_only_a_task_behind_a_condition_runs_it_without_the_condition(settings):
     calls: list[str] = []
     record = run_workflow(
