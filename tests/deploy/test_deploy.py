@@ -210,7 +210,7 @@ def test_deploy_builds_uploads_deploys_the_same_version_and_restores_bundle_yml(
     bf.write_text(
         "#!/bin/sh\n"
         f'echo "bf $*" >> {log}\n'
-        f'env | grep -E "^(QUEST_WHEEL_VERSION|BRICKFLOW_[A-Z_]+)=" | sort >> {log}\n'
+        f'env | grep -E "^(QUEST_WHEEL_VERSION|QUEST_BUNDLE_OFFLINE|BRICKFLOW_[A-Z_]+)=" | sort >> {log}\n'
         "echo 'targets: {quest-dev: {}}' > bundle.yml\n"
     )
     for tool in (databricks, bf):
@@ -219,10 +219,24 @@ def test_deploy_builds_uploads_deploys_the_same_version_and_restores_bundle_yml(
     commit = _git(checkout, "rev-parse", "HEAD")
     version = _version(checkout, commit)
 
-    done = make_deploy(checkout, "ENV=dev", "PROFILE=quest", f"DATABRICKS={databricks}", f"BF={bf}")
+    # Left in the shell by a hand-run `bf` or synth: what the deploy sets must win over them.
+    leftovers = {
+        "QUEST_WHEEL_VERSION": "0.0.1",
+        "BRICKFLOW_GIT_REF": "commit/0000000",
+        "QUEST_BUNDLE_OFFLINE": "true",
+    }
+    done = make_deploy(
+        checkout,
+        "ENV=dev",
+        "PROFILE=quest",
+        f"DATABRICKS={databricks}",
+        f"BF={bf}",
+        extra_env=leftovers,
+    )
 
     assert done.returncode == 0, done.stdout + done.stderr
     calls = log.read_text().splitlines()
+    assert "QUEST_BUNDLE_OFFLINE=false" in calls  # the real workspace user, not the stand-in
     wheel = checkout / "dist" / wheel_filename(version)
     assert calls[0] == (
         f"databricks fs cp {wheel} dbfs:/Volumes/quest_dev/ops/wheels/ --overwrite --profile quest"
@@ -245,6 +259,35 @@ def test_deploy_builds_uploads_deploys_the_same_version_and_restores_bundle_yml(
     assert f"deployed quest dev: wheel {version}" in done.stdout
 
 
+@pytest.mark.parametrize("failing", ["databricks", "bf"])
+def test_a_failed_upload_or_deploy_fails_make_deploy_and_puts_bundle_yml_back(
+    failing, checkout, tmp_path
+):
+    # An upload refused (an expired login, no WRITE VOLUME) must not go on to deploy jobs that
+    # name a wheel nobody uploaded; a failed bf must not leave its bundle.yml in the tree.
+    log = tmp_path / "calls.log"
+    tools = {}
+    for tool in ("databricks", "bf"):
+        body = f'#!/bin/sh\necho "{tool} $*" >> {log}\n'
+        if tool == "bf":
+            body += "echo 'targets: {quest-dev: {}}' > bundle.yml\n"
+        if tool == failing:
+            body += "echo 'refused' >&2; exit 1\n"
+        tools[tool] = tmp_path / tool
+        tools[tool].write_text(body)
+        tools[tool].chmod(0o755)
+    committed = (checkout / "bundle.yml").read_bytes()
+    done = make_deploy(
+        checkout, "ENV=dev", f"DATABRICKS={tools['databricks']}", f"BF={tools['bf']}"
+    )
+    assert done.returncode != 0, done.stdout
+    ran = [line.split()[0] for line in log.read_text().splitlines()]
+    assert ran == (["databricks"] if failing == "databricks" else ["databricks", "bf"])
+    assert (checkout / "bundle.yml").read_bytes() == committed
+    assert _git(checkout, "status", "--porcelain") == ""
+    assert "deployed quest" not in done.stdout
+
+
 def test_deploy_refuses_uncommitted_changes_before_doing_anything(checkout, tmp_path):
     (checkout / "src" / "quest" / "__init__.py").write_text('"""changed"""\n')
     done = make_deploy(checkout, "ENV=dev", f"DATABRICKS={tmp_path / 'none'}")
@@ -258,6 +301,9 @@ def test_shared_targets_need_a_pushed_commit_a_local_target_does_not(checkout):
     _commit(checkout, "not pushed")
     dev = make_deploy(checkout, "ENV=dev", "DRY_RUN=1")
     assert dev.returncode != 0 and "push it first" in dev.stderr
+    principal = {"QUEST_RUN_AS_SERVICE_PRINCIPAL": "11111111-2222-3333-4444-555555555555"}
+    prod = make_deploy(checkout, "ENV=prod", "DRY_RUN=1", extra_env=principal)
+    assert prod.returncode != 0 and "push it first" in prod.stderr, prod.stderr
     local = make_deploy(checkout, "ENV=local", "DRY_RUN=1")
     assert local.returncode == 0, local.stderr
     assert "--env local" in _step(local.stdout, "deploy")

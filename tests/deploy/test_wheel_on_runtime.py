@@ -38,6 +38,8 @@ PIPELINE_MODULES = (
     "quest.medallion.silver",
     "quest.medallion.gold",
     "quest.medallion.report",
+    "quest.medallion.charts",  # the gold notebook's
+    "quest.ops.task_hook",  # every job task's and notebook's: the run history
     "quest.orchestration.tasks",
     "quest.orchestration.notebook",
     "quest.orchestration.workflow_config",

@@ -512,3 +512,116 @@ def test_the_deployed_contact_falls_back_on_the_first_notify_address_given():
     assert workflow_config("dev", environ=environ).contact == "zoe@example.org"
     environ["QUEST_CONTACT"] = "data@example.org"
     assert workflow_config("dev", environ=environ).contact == "data@example.org"
+
+
+# What docs/deploy.md and docs/operate.md promise of the deployed resources, as literals: the
+# byte-identical bundle.yml test holds only until someone runs `make bundle` after a slip.
+ALERTS = {  # name: (column, operator, threshold)
+    "quest_quarantined_rows": ("quarantined_rows", "GREATER_THAN", 1000.0),
+    "quest_answer_changed": ("max_relative_change", "GREATER_THAN", 0.05),
+    "quest_no_successful_run": ("days_since_success", "GREATER_THAN", 2.0),
+    "quest_population_missing_year": ("missing_years", "GREATER_THAN", 0.0),
+}
+
+
+def test_the_alerts_fire_as_the_docs_say_daily_after_the_pipeline(targets):
+    for name, target in targets.items():
+        alerts = target["resources"]["alerts"]
+        assert set(alerts) == set(ALERTS), name
+        for key, alert in alerts.items():
+            evaluation = alert["evaluation"]
+            column, operator, threshold = ALERTS[key]
+            assert evaluation["source"]["name"] == column, key
+            assert evaluation["comparison_operator"] == operator, key
+            assert evaluation["threshold"]["value"]["double_value"] == threshold, key
+            notification = evaluation["notification"]
+            # mailed on recovery too, and again at each daily check while firing
+            assert notification["notify_on_ok"] is True, key
+            assert 0 < notification["retrigger_seconds"] < 23 * 3600, key
+            schedule = alert["schedule"]
+            assert schedule["quartz_cron_schedule"] == "0 0 9 * * ?", key  # after 06:00 and 07:00
+            assert schedule["pause_status"] == ("UNPAUSED" if name == "quest-prod" else "PAUSED")
+
+
+def test_the_pipeline_runs_daily_within_three_hours_and_its_sync_retries_fit_in_them(targets):
+    schedules = {"quest-prod": ("0 0 6 * * ?", "UNPAUSED"), "quest-dev": ("0 0 7 * * ?", "PAUSED")}
+    for name, (cron, paused) in schedules.items():
+        job = targets[name]["resources"]["jobs"][PIPELINE]
+        assert job["schedule"]["quartz_cron_expression"] == cron, name
+        assert job["schedule"]["timezone_id"] == "America/New_York", name
+        assert job["schedule"]["pause_status"] == paused, name
+        assert job["timeout_seconds"] == 3 * 3600, name
+        tasks = {task["task_key"]: task for task in job["tasks"]}
+        for sync in ("bls_sync", "datausa_sync"):
+            task = tasks[sync]
+            assert task["retry_on_timeout"] is True, sync
+            tries = 1 + task["max_retries"]
+            budget = tries * task["timeout_seconds"] + task["max_retries"] * (
+                task["min_retry_interval_millis"] / 1000
+            )
+            assert budget <= job["timeout_seconds"], (sync, budget)
+
+
+def test_each_group_gets_the_documented_level_and_the_dashboard_embeds_no_credentials(targets):
+    jobs = {
+        "quest-dev": {
+            ("quest-engineers", "CAN_MANAGE"),
+            ("quest-oncall", "CAN_MANAGE_RUN"),
+            ("quest-analysts", "CAN_VIEW"),
+        },
+        "quest-prod": {
+            ("quest-admins", "CAN_MANAGE"),
+            ("quest-oncall", "CAN_MANAGE_RUN"),
+            ("quest-analysts", "CAN_VIEW"),
+            ("quest-engineers", "CAN_VIEW"),
+        },
+    }
+    readers = {  # the dashboard and each alert (docs/operate.md)
+        "quest-dev": {
+            ("quest-engineers", "CAN_MANAGE"),
+            ("quest-oncall", "CAN_RUN"),
+            ("quest-analysts", "CAN_READ"),
+        },
+        "quest-prod": {
+            ("quest-admins", "CAN_MANAGE"),
+            ("quest-oncall", "CAN_RUN"),
+            ("quest-analysts", "CAN_READ"),
+            ("quest-engineers", "CAN_READ"),
+        },
+    }
+
+    def groups(permissions: list[dict]) -> set[tuple[str, str]]:
+        return {(p["group_name"], p["level"]) for p in permissions if "group_name" in p}
+
+    for name in jobs:
+        resources = targets[name]["resources"]
+        for job_name, job in resources["jobs"].items():
+            assert groups(job["permissions"]) == jobs[name], (name, job_name)
+        for dashboard in resources["dashboards"].values():
+            assert groups(dashboard["permissions"]) == readers[name], name
+            assert dashboard["embed_credentials"] is False, name
+        for key, alert in resources["alerts"].items():
+            assert groups(alert["permissions"]) == readers[name], (name, key)
+
+
+def test_the_deploys_mail_list_and_service_principal_reach_every_job_and_alert():
+    # The deploy refuses placeholder addresses; the list it is given must then be the one
+    # mailed, whole, by every job and alert (and a shared dev may run as a principal too).
+    team = ["a@yourco.com", "b@yourco.com"]
+    principal = "11111111-2222-3333-4444-555555555555"
+    bundle = synth_target(
+        "dev",
+        {"QUEST_NOTIFY": "b@yourco.com, a@yourco.com", "QUEST_RUN_AS_SERVICE_PRINCIPAL": principal},
+    )
+    (target,) = bundle["targets"].values()
+    jobs = target["resources"]["jobs"]
+    for job_name, job in jobs.items():
+        emails = job["email_notifications"]
+        assert emails["on_failure"] == team and emails["on_success"] == team, job_name
+        assert job["run_as"] == {"service_principal_name": principal}, job_name
+        runs = {"level": "CAN_MANAGE_RUN", "service_principal_name": principal}
+        assert runs in job["permissions"], job_name
+    assert jobs[PIPELINE]["email_notifications"]["on_duration_warning_threshold_exceeded"] == team
+    for key, alert in target["resources"]["alerts"].items():
+        mailed = alert["evaluation"]["notification"]["subscriptions"]
+        assert [s["user_email"] for s in mailed if "user_email" in s] == team, key
