@@ -288,6 +288,16 @@ def test_a_failed_upload_or_deploy_fails_make_deploy_and_puts_bundle_yml_back(
     assert "deployed quest" not in done.stdout
 
 
+def test_a_tool_not_installed_stops_the_deploy_before_it_builds(checkout, tmp_path):
+    bf = tmp_path / "bf"
+    bf.write_text("#!/bin/sh\nexit 0\n")
+    bf.chmod(0o755)
+    done = make_deploy(checkout, "ENV=dev", "DATABRICKS=no-such-cli", f"BF={bf}")
+    assert done.returncode != 0
+    assert "`no-such-cli` is not installed or not on PATH" in done.stderr, done.stderr
+    assert not (checkout / "dist").exists()
+
+
 def test_deploy_refuses_uncommitted_changes_before_doing_anything(checkout, tmp_path):
     (checkout / "src" / "quest" / "__init__.py").write_text('"""changed"""\n')
     done = make_deploy(checkout, "ENV=dev", f"DATABRICKS={tmp_path / 'none'}")

@@ -168,3 +168,19 @@ def test_a_run_that_changed_data_with_spark_snapshots_evaluates_and_keeps_the_ve
     assert snapped == ["r2"]
     assert [a["fired"] for a in outcome["alerts"]] == [True]
     assert al.last_state(settings) == [moved], "the next quiet run carries this verdict"
+
+
+def test_a_failed_run_with_spark_that_changed_nothing_runs_the_alert_queries(tmp_path, monkeypatch):
+    # A failure is news for no_successful_run: carried forward, yesterday's calm verdict would
+    # stand while the runs keep failing, until some run changes data.
+    from quest.ops import local_run
+    from quest.ops.history_store import HistoryWrite
+
+    settings = Settings(home=tmp_path)
+    al.save_state(settings, [al.AlertResult("no_successful_run", "t", "c", 0.0, False)])
+    written = HistoryWrite("spark", 5, "ops.run_history")
+    monkeypatch.setattr(local_run, "record_rows", lambda rows, s, spark: written)
+    late = al.AlertResult("no_successful_run", "t", "c", 3.0, True, run_id="r2")
+    monkeypatch.setattr(al, "evaluate", lambda spark, s, run_id: [late])
+    outcome = after_run(quiet_record(rec.FAILED), settings, object(), lambda _: None)
+    assert [(a["name"], a["fired"]) for a in outcome["alerts"]] == [("no_successful_run", True)]
