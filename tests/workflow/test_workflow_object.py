@@ -426,3 +426,42 @@ def test_a_deploy_refuses_a_url_with_a_credential_the_jobs_would_show(var, url, 
 def test_unknown_environment_is_refused_naming_brickflow_env():
     with pytest.raises(ConfigError, match="BRICKFLOW_ENV='staging'"):
         workflow_config("staging", {})
+
+
+@pytest.mark.parametrize(("offline", "stand_in"), [("false", False), ("true", True), ("", False)])
+def test_the_entrypoint_gives_brickflow_its_own_mutators_unless_the_synth_is_offline(
+    offline, stand_in, monkeypatch
+):
+    # `make deploy` sets QUEST_BUNDLE_OFFLINE=false for bf: the entrypoint must then leave
+    # BrickFlow's mutators (the workspace's real user) in place, not the offline stand-in's.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "quest_entrypoint", REPO / "workflows" / "entrypoint.py"
+    )
+    entrypoint = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entrypoint)
+    given = {}
+
+    class Project:  # stands in for BrickFlow's: no synth, no workspace
+        def __init__(self, name, **kwargs):
+            given.update(kwargs)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def add_pkg(self, pkg):
+            given["pkg"] = pkg
+
+    monkeypatch.setattr(entrypoint, "Project", Project)
+    monkeypatch.setattr(entrypoint, "add_ops_resources", lambda env: None)
+    monkeypatch.setattr(entrypoint, "represent_integral_floats_as_ints", lambda: None)  # global
+    monkeypatch.delenv("BRICKFLOW_MODE", raising=False)
+    monkeypatch.setenv("QUEST_BUNDLE_OFFLINE", offline)
+    entrypoint.main()
+    assert given["pkg"].__name__ == "workflows"
+    mutators = (given["codegen_kwargs"] or {}).get("mutators")
+    assert bool(mutators) is stand_in, given["codegen_kwargs"]
