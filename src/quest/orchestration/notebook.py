@@ -236,10 +236,10 @@ def _another_environments(env: str, given: dict[str, object]) -> str | None:
         others = [other for other in ("dev", "prod") if other != env]
     for attr in ("catalog", "store"):
         value = given.get(attr)
+        if value is None or value == environment_default(env, attr):
+            continue
         for other in others:
-            if value is None or value != environment_default(other, attr):
-                continue
-            if value == environment_default(env, attr):
+            if value != environment_default(other, attr):
                 continue
             own = {a: environment_default(env, a) for a in ("catalog", "store")}
             return (
