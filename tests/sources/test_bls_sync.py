@@ -329,6 +329,8 @@ def test_a_client_error_is_worth_another_attempt_only_when_it_says_later(
     with pytest.raises(SourceError, match=f"answered {status}") as refused:
         sync_bls(settings, store=store)
     assert refused.value.retryable is later and snapshot(store) == before
+    # The runner retries the task when `retryable`: the error says "not retried" only when not.
+    assert ("not retried" in str(refused.value)) is not later
 
 
 @pytest.mark.parametrize(

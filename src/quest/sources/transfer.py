@@ -414,11 +414,15 @@ def _check_status(
             "the listing named it when the run began: it was removed or renamed at the source "
             "since (a release in progress?); the next run's listing says whether it is gone"
         )
-    refused = refusal(name, url, f"answered {status} {reason}; not retried", fix)
     # A client error (404, 410...) is not retried as a task either: another attempt minutes
     # later asks the same URL the same question. A BLS file or sub-folder that vanished after
-    # the listing named it is retried (`quest.sources.bls`, `crawl`). 5xx answers may pass.
-    refused.retryable = not (400 <= status < 500 and status not in _TRANSIENT_CLIENT_ERRORS)
+    # the listing named it is retried (`quest.sources.bls`, `crawl`). 5xx answers may pass, and
+    # "later" (408, 425): the task's next attempt asks again, so the error does not say "not
+    # retried" (the runner says "retrying in ...", or why not).
+    final = 400 <= status < 500 and status not in _TRANSIENT_CLIENT_ERRORS
+    said = f"answered {status} {reason}" + ("; not retried" if final else "")
+    refused = refusal(name, url, said, fix)
+    refused.retryable = not final
     raise refused
 
 
