@@ -19,7 +19,6 @@ import pytest
 # still report the values they compared.
 pytest.register_assert_rewrite("tests.shared_run", "tests.sources.support")
 
-from tests.jvm import NICENESS  # noqa: E402
 from tests.realdata import (  # noqa: E402, F401 - REPO re-exported
     REPO,
     altered,
@@ -114,35 +113,11 @@ def pytest_collection_finish(session):
         )
 
 
-_FIRST_TEST_SEEN = pytest.StashKey[bool]()
-
-
-def _beside_the_spark_worker(item) -> None:
-    """An xdist worker whose first test is not a Spark test runs at a lower CPU priority.
-
-    The Spark tests are the suite's critical path: one worker runs them all, in order, and its
-    JVM wants most of the two cores. Xdist hands out the largest group first (`loadgroup` sorts
-    its groups by their number of tests, and the Spark group holds some 250 against one for
-    every other test), so the first worker starts with the Spark tests and the other worker
-    never gets one. That worker's own work (mirrors, moto, hypothesis, the syncs in Python) took
-    about two minutes from the Spark tests when both ran at the same priority; at a lower one
-    (`tests.jvm.NICENESS`, as for the JVMs of the `jvm` tests, which it now starts lower
-    still) it takes the core the JVM leaves and still finishes first. Without xdist, one
-    process runs everything as before."""
-    config = item.config
-    if config.stash.get(_FIRST_TEST_SEEN, False):
-        return
-    config.stash[_FIRST_TEST_SEEN] = True
-    if os.environ.get("PYTEST_XDIST_WORKER") and not item.get_closest_marker("xdist_group"):
-        os.nice(NICENESS)
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     message = item.config.stash.get(_UNGROUPED, None)
     if message and item.get_closest_marker("xdist_group"):
         pytest.fail(message, pytrace=False)
-    _beside_the_spark_worker(item)
 
 
 @pytest.fixture
