@@ -128,7 +128,8 @@ def download(
 
     Raises:
         SourceError: the answer was refused (wrong status, size or encoding, a redirect off the
-            folder, a body too big); not retried.
+            folder, a body too big); not asked again (its `retryable` says whether the task
+            may be).
         SourceUnavailable: no whole body within the retries, the deadline or the low-speed limit.
     """
     stats = stats if stats is not None else HttpStats()
@@ -414,15 +415,13 @@ def _check_status(
             "the listing named it when the run began: it was removed or renamed at the source "
             "since (a release in progress?); the next run's listing says whether it is gone"
         )
-    # A client error (404, 410...) is not retried as a task either: another attempt minutes
-    # later asks the same URL the same question. A BLS file or sub-folder that vanished after
-    # the listing named it is retried (`quest.sources.bls`, `crawl`). 5xx answers may pass, and
-    # "later" (408, 425): the task's next attempt asks again, so the error does not say "not
-    # retried" (the runner says "retrying in ...", or why not).
-    final = 400 <= status < 500 and status not in _TRANSIENT_CLIENT_ERRORS
-    said = f"answered {status} {reason}" + ("; not retried" if final else "")
-    refused = refusal(name, url, said, fix)
-    refused.retryable = not final
+    refused = refusal(name, url, f"answered {status} {reason}", fix)
+    # Not asked again here. A client error (400, 404...) is not retried as a task either: another
+    # attempt minutes later asks the same URL the same question; 5xx answers may pass, and 408
+    # and 425 say "later". A BLS file or sub-folder that vanished after the listing named it is
+    # retried (`quest.sources.bls`, `crawl`), so the error itself never says "not retried": the
+    # runner says whether the task is ("retrying in ...", or "not retried: ..." and why).
+    refused.retryable = not (400 <= status < 500 and status not in _TRANSIENT_CLIENT_ERRORS)
     raise refused
 
 
