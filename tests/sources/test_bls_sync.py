@@ -306,10 +306,14 @@ def test_a_vanished_sub_folder_is_worth_another_attempt_a_wrong_root_url_is_not(
         sync_bls(settings, store=store)
     assert sub.value.retryable and snapshot(store) == before
     assert "retried" not in str(sub.value)  # the runner says so, as it retries
+    # ... and gone since the listing named it, not a setting to check (before: QUEST_BLS_URL)
+    assert "removed or renamed at the source since" in str(sub.value)
+    assert "QUEST_BLS_URL" not in str(sub.value)
     mirror.faults.add("/pub/time.series/pr/", "status", status=404)
     with pytest.raises(SourceError, match=r"answered 404") as root:
         sync_bls(settings, store=store)
     assert not root.value.retryable and snapshot(store) == before
+    assert "QUEST_BLS_URL" in str(root.value)  # the URL given: a setting to check
     mirror.faults.add("/pub/time.series/pr/", "status", status=501)
     with pytest.raises(SourceError, match=r"answered 501") as outage:
         sync_bls(settings, store=store)

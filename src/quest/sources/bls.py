@@ -550,6 +550,7 @@ def _sync(
                 headers=_conditional_headers(remote, old),
                 expected_size=remote.size,
                 same_path=True,
+                listed=True,
             )
             asked_at = datetime.now(UTC)
             try:

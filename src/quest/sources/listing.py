@@ -407,8 +407,15 @@ def crawl(
             f"QUEST_MAX_LISTING_BYTES={settings.max_listing_bytes} (all pages together)",
             "raise QUEST_MAX_LISTING_BYTES if the listing is really that big",
         )
-        fetch = Fetch(page_url, state.label(page_url), limit=limit, cut_short=listing_cut_short)
-        page = _fetch_page(session, fetch, settings, stats, sub_folder=page_url != root_url)
+        sub_folder = page_url != root_url
+        fetch = Fetch(
+            page_url,
+            state.label(page_url),
+            limit=limit,
+            cut_short=listing_cut_short,
+            listed=sub_folder,
+        )
+        page = _fetch_page(session, fetch, settings, stats, sub_folder=sub_folder)
         state.bytes_left -= page.size
         kind = page.content_type
         if "html" not in kind.lower():

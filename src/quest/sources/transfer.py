@@ -88,6 +88,8 @@ class Fetch:
         same_path: a file asked for by its name: a redirect may change the URL's query, never
             its path (a redirect to another file of the folder would store that file's bytes
             under this one's name).
+        listed: a URL a listing page named moments before (a BLS file or sub-folder): a 404
+            or 410 says it was removed or renamed since, not that a setting is wrong.
     """
 
     url: str
@@ -98,6 +100,7 @@ class Fetch:
     limit: Limit | None = None
     cut_short: Callable[[Download], str | None] | None = None
     same_path: bool = False
+    listed: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,7 @@ def _attempt(call: _Call, sink: Sink) -> Download:
     name, expected_size = call.name, call.fetch.expected_size
     response, final = _follow(call)
     with response:
-        _check_status(response, final, call.fetch.headers, name, listed=call.fetch.same_path)
+        _check_status(response, final, call.fetch.headers, name, listed=call.fetch.listed)
         etag = _validator(response.headers.get("ETag"))
         modified = _http_date(response.headers.get("Last-Modified"))
         date = _http_date(response.headers.get("Date"))
@@ -371,8 +374,8 @@ def _check_status(
     name: str,
     listed: bool = False,
 ) -> None:
-    """Refuse any answer but a 200 (or a 304 to a conditional request). `listed`: the body is a
-    file a listing named a moment before, which a 404 or 410 says has gone since."""
+    """Refuse any answer but a 200 (or a 304 to a conditional request). `listed`: the URL is a
+    file or folder a listing named a moment before, which a 404 or 410 says has gone since."""
     status, reason = response.status_code, response.reason or ""
     if status == 200:
         return
