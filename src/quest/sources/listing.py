@@ -349,14 +349,14 @@ class _Crawl:
             self.contradicted.add(name)
 
 
-def _fetch_page(session, fetch: Fetch, settings: Settings, stats, sub_folder: bool) -> Download:
-    """One listing page. A sub-folder the listing named moments ago that now answers 404 was
-    removed meanwhile: its error stays retryable, as the next attempt lists the folder again.
-    Only the URL given (the root) is a setting that another attempt cannot mend."""
+def _fetch_page(session, fetch: Fetch, settings: Settings, stats) -> Download:
+    """One listing page. A sub-folder the listing named moments ago (`fetch.listed`) that now
+    answers 404 was removed meanwhile: its error stays retryable, as the next attempt lists the
+    folder again. Only the URL given (the root) is a setting that another attempt cannot mend."""
     try:
         return download(session, fetch, settings, stats)
     except SourceError as exc:
-        if sub_folder and not isinstance(exc, HostNotFound):
+        if fetch.listed and not isinstance(exc, HostNotFound):
             exc.retryable = True
         raise
 
@@ -407,15 +407,14 @@ def crawl(
             f"QUEST_MAX_LISTING_BYTES={settings.max_listing_bytes} (all pages together)",
             "raise QUEST_MAX_LISTING_BYTES if the listing is really that big",
         )
-        sub_folder = page_url != root_url
         fetch = Fetch(
             page_url,
             state.label(page_url),
             limit=limit,
             cut_short=listing_cut_short,
-            listed=sub_folder,
+            listed=page_url != root_url,  # a sub-folder: a page named it
         )
-        page = _fetch_page(session, fetch, settings, stats, sub_folder=sub_folder)
+        page = _fetch_page(session, fetch, settings, stats)
         state.bytes_left -= page.size
         kind = page.content_type
         if "html" not in kind.lower():
