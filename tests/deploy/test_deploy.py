@@ -152,6 +152,14 @@ def test_a_signed_commit_shown_with_its_signature_check_still_gets_its_version(c
     assert wheel_version(checkout, signed) == _version(checkout, signed)
 
 
+def _tool(folder: Path, name: str, script: str = "") -> Path:
+    """An executable shell script `folder/name` standing in for a CLI (`databricks`, `bf`)."""
+    tool = folder / name
+    tool.write_text("#!/bin/sh\n" + script)
+    tool.chmod(0o755)
+    return tool
+
+
 def _step(output: str, name: str) -> str:
     (line,) = [ln.strip() for ln in output.splitlines() if ln.strip().startswith(f"{name}: ")]
     return line
@@ -200,21 +208,19 @@ def test_dry_run_prints_every_step_and_changes_nothing(checkout):
 
 def test_deploy_builds_uploads_deploys_the_same_version_and_restores_bundle_yml(checkout, tmp_path):
     log = tmp_path / "calls.log"
-    databricks = tmp_path / "databricks"
-    databricks.write_text(
-        "#!/bin/sh\n"
+    databricks = _tool(
+        tmp_path,
+        "databricks",
         f'echo "databricks $*" >> {log}\n'
-        'test -f "$3" || { echo "no wheel at $3" >&2; exit 1; }\n'
+        'test -f "$3" || { echo "no wheel at $3" >&2; exit 1; }\n',
     )
-    bf = tmp_path / "bf"
-    bf.write_text(
-        "#!/bin/sh\n"
+    bf = _tool(
+        tmp_path,
+        "bf",
         f'echo "bf $*" >> {log}\n'
         f'env | grep -E "^(QUEST_WHEEL_VERSION|QUEST_BUNDLE_OFFLINE|BRICKFLOW_[A-Z_]+)=" | sort >> {log}\n'
-        "echo 'targets: {quest-dev: {}}' > bundle.yml\n"
+        "echo 'targets: {quest-dev: {}}' > bundle.yml\n",
     )
-    for tool in (databricks, bf):
-        tool.chmod(0o755)
     committed = (checkout / "bundle.yml").read_bytes()
     commit = _git(checkout, "rev-parse", "HEAD")
     version = _version(checkout, commit)
@@ -268,14 +274,12 @@ def test_a_failed_upload_or_deploy_fails_make_deploy_and_puts_bundle_yml_back(
     log = tmp_path / "calls.log"
     tools = {}
     for tool in ("databricks", "bf"):
-        body = f'#!/bin/sh\necho "{tool} $*" >> {log}\n'
+        body = f'echo "{tool} $*" >> {log}\n'
         if tool == "bf":
             body += "echo 'targets: {quest-dev: {}}' > bundle.yml\n"
         if tool == failing:
             body += "echo 'refused' >&2; exit 1\n"
-        tools[tool] = tmp_path / tool
-        tools[tool].write_text(body)
-        tools[tool].chmod(0o755)
+        tools[tool] = _tool(tmp_path, tool, body)
     committed = (checkout / "bundle.yml").read_bytes()
     done = make_deploy(
         checkout, "ENV=dev", f"DATABRICKS={tools['databricks']}", f"BF={tools['bf']}"
@@ -289,9 +293,7 @@ def test_a_failed_upload_or_deploy_fails_make_deploy_and_puts_bundle_yml_back(
 
 
 def test_a_tool_not_installed_stops_the_deploy_before_it_builds(checkout, tmp_path):
-    bf = tmp_path / "bf"
-    bf.write_text("#!/bin/sh\nexit 0\n")
-    bf.chmod(0o755)
+    bf = _tool(tmp_path, "bf", "exit 0\n")
     done = make_deploy(checkout, "ENV=dev", "DATABRICKS=no-such-cli", f"BF={bf}")
     assert done.returncode != 0
     assert "`no-such-cli` is not installed or not on PATH" in done.stderr, done.stderr
