@@ -194,14 +194,16 @@ PLAN_TASK, RECORD_TASK = "plan_medallion", "record_medallion"
 def went_to_its_end(rows) -> bool:
     """Whether a pipeline run's `ops.run_history` rows make it a success as
     `no_successful_run.sql` counts one: no task failed, both syncs ran, and the medallion's
-    record was written or the plan found nothing to load. A run that died without recording a
-    failure, or a run of some tasks only (`quest run --only`), is none."""
+    record was written (`record_medallion` changed) or the plan found nothing to load. A run that
+    died without recording a failure, a run of some tasks only (`quest run --only`), or a load
+    that `record_medallion` could not record (`unchanged`: the store or a gold parameter moved
+    under it, so the next day loads everything again) is none."""
     if any(r.status == FAILED for r in rows):
         return False
     if {r.task for r in rows} & set(SYNC_TASKS) != set(SYNC_TASKS):
         return False
     return any(
-        (r.task == RECORD_TASK and r.status in (CHANGED, UNCHANGED))
+        (r.task == RECORD_TASK and r.status == CHANGED)
         or (r.task == PLAN_TASK and r.status == UNCHANGED)
         for r in rows
     )
