@@ -27,6 +27,7 @@ GOOD = [
     data_line("PRS30006011", 1995, "Q01", "2.6"),
     data_line("PRS30006032", 2013, "Q01", "0.5"),
 ]
+DECOY = [data_line("PRS30006011", 1995, "Q01", "99.9")]
 CR_ONLY = [
     data_line("PRS30006011", 1996, "Q01", "1.5"),
     data_line("PRS30006011", 1996, "Q02", "1.0"),
@@ -41,6 +42,13 @@ POPULATION = {
 @pytest.fixture(scope="module")
 def hostile(spark, spark_home, tmp_path_factory):
     settings = own_settings(spark_home, tmp_path_factory, "hst")
+    # A store folder whose name Spark would read as a glob pattern, `[1]{a}` matching the decoy
+    # folder beside it.
+    folder = tmp_path_factory.mktemp("hst-glob")
+    settings = settings.with_overrides(store=str(folder / "store [1]{a}"))
+    decoy = LocalStore(folder / "store 1a")
+    for name in ("pr.data.0.Current", "pr.data.5.Cr"):
+        put(decoy, f"bls/pr/{name}", data_file(*DECOY))
     store = LocalStore(settings.store_uri)
     put(store, "bls/pr/pr.data.0.Current", data_file(*GOOD))
     # Plain text under a name Spark reads as gzip.
@@ -89,6 +97,15 @@ def test_a_data_file_named_as_compressed_is_refused_alone(spark, hostile):
     )
     files = spark.table(settings.table("bronze", "pr_data")).select("_source_file").distinct()
     assert {r[0] for r in files.collect()} == {"pr.data.0.Current", "pr.data.5.Cr"}
+
+
+def test_a_store_folder_named_like_a_pattern_is_read_as_named(spark, hostile):
+    # Spark globs the paths it reads: unescaped, bronze read the decoy folder's file instead.
+    settings = hostile["settings"]
+    assert settings.store.endswith("store [1]{a}")
+    rows = spark.table(settings.table("silver", "bls_observations")).collect()
+    values = {(r["series_id"], r["year"], r["period"]): str(r["value"]) for r in rows}
+    assert values[("PRS30006011", 1995, "Q01")] == "2.600"
 
 
 def test_a_mapping_header_naming_a_column_of_quest_is_refused_alone(spark, hostile):

@@ -100,6 +100,19 @@ def test_without_the_jvm_free_writer_a_local_run_with_spark_merges_with_spark(
     assert spark.table(hs.history_table(spark_settings)).count() == 1
 
 
+@pytest.mark.parametrize("folder", ["home [1]", "home%41"])
+def test_a_home_deltalake_cannot_open_is_written_by_spark(spark, spark_settings, tmp_path, folder):
+    # deltalake panicked on the '[' (no `except Exception` caught it: the run ended in a
+    # traceback), and wrote '%41' as 'A', into another folder.
+    settings = spark_settings.with_overrides(home=tmp_path / folder)
+    now = datetime.now(UTC)
+    row = TaskRun("r1", "quest_pipeline", "bls_sync", CHANGED, 1, now, now, 0.0)
+    assert hs.record_rows([row], settings, spark).how == hs.SPARK
+    assert spark.table(hs.history_table(settings)).count() == 1
+    assert (hs.local_location(settings, hs.TABLE) / "_delta_log").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder]
+
+
 def test_a_local_run_with_spark_registers_the_table_with_its_comments_and_writes_it_jvm_free(
     spark, spark_settings
 ):

@@ -129,6 +129,16 @@ def test_a_remote_catalog_without_spark_keeps_the_rows_pending(tmp_path):
     assert hs.read_pending(hs.pending_file(settings)) == [row("r1", "bls_sync")]
 
 
+@pytest.mark.parametrize("folder", ["home [1]", "home%41"])
+def test_a_home_deltalake_cannot_open_keeps_the_rows_pending_without_spark(tmp_path, folder):
+    settings = Settings(home=tmp_path / folder, schema_prefix="t_")
+    kept = hs.record_rows([row("r1", "bls_sync")], settings)
+    assert kept.how == hs.PENDING
+    assert "deltalake cannot open" in kept.reason and "'[', ']' or '%'" in kept.reason
+    assert hs.read_pending(hs.pending_file(settings)) == [row("r1", "bls_sync")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder], "written to another folder"
+
+
 def test_the_arrow_table_has_the_history_schema():
     table = hs.arrow_table([row("r1", "a", rows_written=5)])
     assert table.column_names == [name for name, _, _ in hs.COLUMNS]

@@ -81,6 +81,18 @@ def test_a_delete_whose_metadata_cannot_go_says_the_object_went(tmp_path, monkey
     assert store.head("bls/pr/a").sha256 == hashlib.sha256(b"new").hexdigest()
 
 
+def test_the_path_spark_reads_matches_the_object_alone_whatever_its_folder_is_named(tmp_path):
+    # Spark globs every path it reads: `[1]` matched a folder `1` (or none), `*` every file.
+    from quest.store.s3 import S3Store
+
+    root = tmp_path / "quest [1]" / "store{a,b}*?"
+    local = LocalStore(root).spark_path("bls/pr/pr.data.0.Current")
+    assert local == f"{tmp_path}/quest \\[1\\]/store\\{{a,b\\}}\\*\\?/bls/pr/pr.data.0.Current"
+    s3 = S3Store("bucket", "runs[2]/{x}", endpoint_url="http://127.0.0.1:9")
+    assert s3.spark_path("bls/pr/pr.class") == "s3://bucket/runs\\[2\\]/\\{x\\}/bls/pr/pr.class"
+    assert S3Store("bucket", "plain").spark_path("a b/c.d") == "s3://bucket/plain/a b/c.d"
+
+
 def test_keys_cannot_escape_the_store_folder(tmp_path):
     with pytest.raises(StoreError, match="escape"):
         LocalStore(tmp_path / "s").put_bytes("../evil", b"x", {})

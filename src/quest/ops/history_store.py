@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -317,9 +318,9 @@ def record_rows(rows: list[TaskRun], settings: Settings, spark=None) -> HistoryW
 
 def _write(batch: list[TaskRun], settings: Settings, spark) -> str:
     if spark is None:
-        location = local_location(settings, TABLE)
+        location = jvm_free_location(settings, TABLE)
         if location is None:
-            raise RuntimeError("no SparkSession, and the table is in a remote catalog")
+            raise RuntimeError(f"no SparkSession, and {why_spark_writes(settings, TABLE)}")
     else:
         location = jvm_free_location(settings, TABLE)
         if location is None:
@@ -331,10 +332,31 @@ def _write(batch: list[TaskRun], settings: Settings, spark) -> str:
 
 
 def jvm_free_location(settings: Settings, table: str) -> Path | None:
-    """Where `deltalake` writes the ops table `table` in a run that has a SparkSession: its local
-    location; None when Spark writes it (a remote catalog, or no `local` extra)."""
+    """Where `deltalake` writes the ops table `table`: its local location; None when Spark
+    writes it (`why_spark_writes` says why)."""
     location = local_location(settings, table)
-    return location if location is not None and has_deltalake() else None
+    if location is None or not has_deltalake() or _NOT_FOR_DELTALAKE.search(str(location)):
+        return None
+    return location
+
+
+# deltalake 1.6.6 reads a local path as a URL: a '[' or ']' in it panics ("Invalid object store
+# url", an error no `except Exception` catches) and '%41' is read as 'A', so the table would be
+# written to another folder. A home whose path holds one is left to Spark.
+_NOT_FOR_DELTALAKE = re.compile(r"[\[\]%]")
+
+
+def why_spark_writes(settings: Settings, table: str) -> str:
+    """Why `deltalake` does not write `table` (`jvm_free_location` is None)."""
+    location = local_location(settings, table)
+    if location is None:
+        return "the table is in a remote catalog, which only Spark writes"
+    if not has_deltalake():
+        return "the `local` extra (deltalake) is not installed"
+    return (
+        f"deltalake cannot open {location} (a '[', ']' or '%' in the path), which Spark "
+        "writes instead"
+    )
 
 
 def register(spark, settings: Settings, table: str, columns) -> str:

@@ -7,6 +7,7 @@ an object is either its old bytes or its complete new bytes, never a prefix of t
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
@@ -17,6 +18,17 @@ SOURCE_MODIFIED = "source-modified"
 SOURCE_ETAG = "source-etag"
 SOURCE_SIZE = "source-size"
 CONTENT_SHA256 = "content-sha256"
+
+
+# Spark's file readers take every path they are given for a Hadoop glob pattern: a store folder
+# named `quest [old]` or `runs{2}` matched other folders or none ("Path does not exist"), and
+# `pr.*` would read every file it matches. A backslash before each of these makes it itself.
+_GLOB_CHARACTERS = re.compile(r"([\\*?\[\]{}])")
+
+
+def literal_path(path: str) -> str:
+    """`path` as a Hadoop glob pattern matching that path alone."""
+    return _GLOB_CHARACTERS.sub(r"\\\1", path)
 
 
 @dataclass(frozen=True)
@@ -59,7 +71,8 @@ class Store(Protocol):
         """Remove an object; removing a missing object is not an error."""
 
     def spark_path(self, key: str) -> str:
-        """The path Spark reads the object from (a local path, or `s3://bucket/key`)."""
+        """The path Spark reads the object from (a local path, or `s3://bucket/key`), escaped
+        so that Spark reads that object alone (`literal_path`)."""
 
     def lock(self, name: str, timeout: float = 0.0):
         """A context manager holding an exclusive lock named `name` on this store."""

@@ -25,7 +25,15 @@ from typing import BinaryIO
 
 from quest.errors import StoreError
 from quest.locking import file_lock
-from quest.store.base import MD5, RESERVED_PREFIX, SHA256, Hasher, ObjectInfo, key_segments
+from quest.store.base import (
+    MD5,
+    RESERVED_PREFIX,
+    SHA256,
+    Hasher,
+    ObjectInfo,
+    key_segments,
+    literal_path,
+)
 
 META_DIR = ".quest-meta"
 LOCK_DIR = ".quest-locks"
@@ -418,7 +426,7 @@ class LocalStore:
         return removed
 
     def spark_path(self, key: str) -> str:
-        return str(self.root.joinpath(*self._segments(key)))
+        return literal_path(str(self.root.joinpath(*self._segments(key))))
 
     def lock(self, name: str, timeout: float = 0.0):
         """An exclusive lock on `<root>/.quest-locks/<name>.lock`, released on exit or death."""

@@ -31,7 +31,7 @@ from urllib3.exceptions import HTTPError
 
 from quest.errors import ConfigError, LockError, StoreError
 from quest.redaction import hide_userinfo
-from quest.store.base import SHA256, ObjectInfo, hash_file, key_segments, read_up_to
+from quest.store.base import SHA256, ObjectInfo, hash_file, key_segments, literal_path, read_up_to
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +343,7 @@ class S3Store:
             raise self._fail("deleting", key, exc) from None
 
     def spark_path(self, key: str) -> str:
-        return f"s3://{self.bucket}/{self._full(key)}"
+        return literal_path(f"s3://{self.bucket}/{self._full(key)}")
 
     def lock(self, name: str, timeout: float = 0.0):
         """An exclusive lock held as the object `.quest-locks/<name>.lock` (see `S3Lock`)."""
