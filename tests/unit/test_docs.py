@@ -66,3 +66,23 @@ def test_docs_point_only_inside_the_repository_at_files_that_exist(doc):
         path = (doc.parent / target).resolve()
         assert path.is_relative_to(REPO), f"{doc.name} links outside the repository: {target}"
         assert path.exists(), f"{doc.name} links to a missing file: {target}"
+
+
+# A test the docs cite, `tests/x/test_y.py::test_z`, or `::test_z` after one (the same file).
+CITED = re.compile(r"`(tests/[\w/]+\.py)(?:::(\w+))?|`::(\w+)")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda path: path.name)
+def test_every_test_the_docs_cite_exists(doc):
+    text, current, missing = doc.read_text(encoding="utf-8"), None, []
+    for path, name, same_file in CITED.findall(text):
+        if path:
+            current = REPO / path
+            assert current.is_file(), f"{doc.name} cites a missing test file: {path}"
+        name = name or same_file
+        if not name:
+            continue
+        assert current is not None, f"{doc.name} cites ::{name} before any test file"
+        if not re.search(rf"^\s*(async )?def {name}\(|^class {name}\b", current.read_text(), re.M):
+            missing.append(f"{current.relative_to(REPO)}::{name}")
+    assert not missing, f"{doc.name} cites tests that do not exist: {missing}"
