@@ -215,22 +215,26 @@ def _number(kind: type):
     return parse
 
 
+# A day: the most any wait or time limit may be. Far beyond (`1e10` meant as "no limit") the
+# clocks and sockets below overflow, which quest reported as a bug in itself.
+_DAY = 86_400
+
 # The range of each bounded number: (lowest, highest, whether the lowest itself is allowed).
 _RANGES: dict[str, tuple[float, float | None, bool]] = {
-    "http_timeout": (0, None, False),
-    "http_retries": (0, None, True),
-    "http_backoff": (0, None, True),
-    "retry_after_cap": (0, None, True),
-    "http_deadline": (0, None, True),
+    "http_timeout": (0, _DAY, False),
+    "http_retries": (0, 100, True),
+    "http_backoff": (0, _DAY, True),
+    "retry_after_cap": (0, _DAY, True),
+    "http_deadline": (0, _DAY, True),
     "http_low_speed_limit": (0, None, True),
-    "http_low_speed_time": (0, None, True),
+    "http_low_speed_time": (0, _DAY, True),
     "max_body_bytes": (0, None, False),
     "max_listing_bytes": (0, None, False),
     "max_listing_pages": (0, None, False),
     "max_listing_depth": (0, None, True),
     "max_delete_fraction": (0, 1, True),
-    "retry_wait_scale": (0, None, True),
-    "lock_timeout": (0, None, True),
+    "retry_wait_scale": (0, 100, True),
+    "lock_timeout": (0, _DAY, True),
 }
 
 
@@ -238,7 +242,10 @@ def _check_range(attr: str, value: float, raw: str, var: str) -> None:
     low, high, low_allowed = _RANGES[attr]
     if value < low or (value == low and not low_allowed) or (high is not None and value > high):
         above = f"{low} or more" if low_allowed else f"more than {low}"
-        wanted = above if high is None else f"from {low} to {high}"
+        if high is None:
+            wanted = above
+        else:
+            wanted = f"from {low} to {high}" if low_allowed else f"{above} and at most {high}"
         raise ConfigError(f"{var}={raw!r} is out of range: it must be {wanted}")
 
 
@@ -321,7 +328,11 @@ def smtp_url_problem(url: str) -> str | None:
         # `smtp://user:pa/ss@host`: the host part ends at the '/', and the port was blamed.
         return "has a '/', '?' or '#' in its user or password: percent-encode them (%2F, %3F, %23)"
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        return "must look like smtp://user:pass@host:port (or smtps://)"  # pragma: allowlist secret
+        # (no user:pass@ after the scheme: every error line is redacted, which would hide it)
+        return (
+            "must look like smtp://host:port or smtps://host:port, with USER:PASSWORD@ before "
+            "the host when the server wants a login"
+        )
     try:
         port = parts.port
     except ValueError:

@@ -44,12 +44,16 @@ def test_environment_variables_override_and_are_typed():
     ("var", "raw", "message"),
     [
         # 0 would reach requests as a timeout it refuses, reported as a bug in quest
-        ("QUEST_HTTP_TIMEOUT", "0", "out of range: it must be more than 0"),
+        ("QUEST_HTTP_TIMEOUT", "0", "out of range: it must be more than 0 and at most 86400"),
         ("QUEST_HTTP_TIMEOUT", "nan", "not a finite number"),
         ("QUEST_HTTP_RETRIES", "1.5", "not a whole number"),
-        ("QUEST_HTTP_RETRIES", "-1", "out of range: it must be 0 or more"),
+        ("QUEST_HTTP_RETRIES", "-1", "out of range: it must be from 0 to 100"),
         ("QUEST_MAX_DELETE_FRACTION", "2", "out of range: it must be from 0 to 1"),
         ("QUEST_MAX_LISTING_PAGES", "0", "out of range: it must be more than 0"),
+        # meant as "no limit", these overflowed a clock or a socket: "a bug in quest"
+        ("QUEST_HTTP_TIMEOUT", "1e10", "out of range: it must be more than 0 and at most 86400"),
+        ("QUEST_HTTP_BACKOFF", "1e300", "out of range: it must be from 0 to 86400"),
+        ("QUEST_HTTP_RETRIES", "1000", "out of range: it must be from 0 to 100"),
     ],
 )
 def test_a_number_setting_out_of_its_range_is_refused_naming_the_variable(var, raw, message):
@@ -85,6 +89,16 @@ def test_an_smtp_url_that_cannot_send_is_refused_without_its_password(url):
     with pytest.raises(ConfigError, match="QUEST_SMTP_URL") as refused:
         load_settings({"QUEST_SMTP_URL": url})
     assert "p@" not in str(refused.value) and url not in str(refused.value)
+
+
+def test_the_smtp_url_form_an_error_shows_survives_the_hiding_of_passwords():
+    # Every error line hides a URL's user and password: the example was `smtp://***@host:port`.
+    from quest.redaction import hide_userinfo
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"QUEST_SMTP_URL": "http://mail"})
+    shown = hide_userinfo(str(refused.value))
+    assert "***" not in shown and "smtp://host:port" in shown and "USER:PASSWORD@" in shown
 
 
 @pytest.mark.parametrize("password", ["pa/ss", "pa?ss", "pa#ss"])
@@ -174,6 +188,14 @@ def test_contact_e_mail_is_accepted():
 def test_malformed_store_uri_is_refused_naming_quest_store(uri):
     with pytest.raises(ConfigError, match="QUEST_STORE"):
         open_store(uri)
+
+
+@pytest.mark.parametrize("uri", ["s3//quest-dev-republish", "S3A//b/p", "file//tmp/x"])
+def test_a_store_uri_that_lost_its_colon_is_refused_not_taken_for_a_folder(uri, tmp_path):
+    # `s3//bucket` was the folder ./s3/bucket: a sync wrote there and exited 0.
+    with pytest.raises(ConfigError, match=r"QUEST_STORE \(or --store\) .* without its ':'"):
+        open_store(uri)
+    assert isinstance(open_store(f"./{uri}"), LocalStore)
 
 
 def test_store_uri_forms_open_the_right_store(tmp_path):

@@ -254,7 +254,7 @@ def test_missing_contact_or_bad_store_stops_the_run_before_any_task(settings):
     behave = Behaviour()
     with pytest.raises(ConfigError, match="QUEST_CONTACT"):
         run_workflow(settings.with_overrides(contact=""), workflow=fake_workflow(behave))
-    with pytest.raises(ConfigError, match="QUEST_STORE='ftp://x/y'"):
+    with pytest.raises(ConfigError, match="QUEST_STORE \\(or --store\\) 'ftp://x/y'"):
         run_workflow(settings.with_overrides(store="ftp://x/y"), workflow=fake_workflow(behave))
     assert behave.calls == {}
     assert not (settings.home / "runs").exists()
