@@ -1,8 +1,8 @@
 """A small HTTP proxy in front of moto's S3 server that makes chosen PUTs and GETs fail.
 
 S3 clients talk to it as their endpoint; it forwards every request to moto unchanged, except
-PUTs whose path contains a planned marker: those answer 500 (an S3 InternalError) or hang and
-drop the connection, and GETs whose path contains one: those send half the body under the whole
+PUTs whose path contains a planned marker: those answer 500 (an S3 InternalError), hang and
+drop the connection, or are done by moto and their answer dropped; and GETs whose path contains one: those send half the body under the whole
 body's `Content-Length` and drop the connection, for the next N matching requests.
 """
 
@@ -64,6 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
             upstream.request(self.command, self.path, body=body or None, headers=headers)
             answer = upstream.getresponse()
             data = answer.read()
+            if fault == "lose":  # S3 did the write; its answer never reaches the client
+                self.close_connection = True
+                return
             self.send_response(answer.status, answer.reason)
             for name, value in answer.getheaders():
                 if name.lower() not in _HOP and name.lower() != "content-length":
@@ -125,7 +128,8 @@ class FaultyS3Proxy:
     def fail_puts(
         self, marker: str, kind: str = "500", times: int = 1, hang_seconds: float = 5.0
     ) -> None:
-        """Make the next `times` PUTs whose path contains `marker` answer 500 or hang."""
+        """Make the next `times` PUTs whose path contains `marker` answer 500, hang, or (`lose`)
+        reach moto and have its answer dropped, the connection closed."""
         self._server.hang_seconds = hang_seconds
         with self._server._lock:
             self._server._plan.append([kind, marker, times, "PUT"])

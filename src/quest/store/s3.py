@@ -71,6 +71,16 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def _refused(exc: Exception) -> bool:
+    """Whether S3 answered that it did not do the request: a client error (4xx) or 503
+    (SlowDown). After anything else (a 500, which AWS says may or may not have done it, a
+    timeout or a connection closed once the request was sent) the write may have landed."""
+    if not isinstance(exc, ClientError):
+        return False
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return 400 <= status < 500 or status == 503
+
+
 class S3Store:
     """Objects under `s3://bucket/prefix/`; keys given to the methods are relative to the prefix.
 
@@ -156,8 +166,18 @@ class S3Store:
         return self._full(key)
 
     def _fail(self, action: str, key: str, exc: Exception, kept: bool = True) -> StoreError:
-        """A one-line error; botocore's text may hold the endpoint URL, so it is redacted."""
-        after = "what the store held under that key is unchanged" if kept else "nothing was changed"
+        """A one-line error; botocore's text may hold the endpoint URL, so it is redacted.
+
+        `kept`: a write, which S3 may have done though its answer never came (`_refused`)."""
+        if not kept:
+            after = "nothing was changed"
+        elif _refused(exc):
+            after = "what the store held under that key is unchanged"
+        else:
+            after = (
+                "the object under that key is as before or as this write left it, whole either "
+                "way (S3 may have done it, its answer lost); the next run compares it by sha256"
+            )
         return StoreError(
             f"{action} {self.uri}{key} failed: {hide_userinfo(exc)}; {after}. Check the "
             "network, QUEST_S3_ENDPOINT_URL and the credentials, then rerun"
