@@ -151,6 +151,30 @@ def test_an_s3_lock_whose_renewal_hangs_stops_writes_before_it_can_be_taken_over
     assert stored_bytes(store) == {"bls/pr/a": b"a"}
 
 
+def test_an_s3_lock_whose_renewals_fail_stops_writes_naming_the_failure(moto_endpoint, monkeypatch):
+    # Credentials that expire mid-sync: the writes stopped saying only "not renewed in time".
+    from botocore.exceptions import ClientError
+
+    store = make_s3_store(moto_endpoint, lock_ttl=1.2)
+    real = store.client.put_object
+    denied = {"Error": {"Code": "ExpiredToken", "Message": "The provided token has expired."}}
+
+    def put_object(**kwargs):
+        if "IfMatch" in kwargs:  # the renewals
+            raise ClientError({**denied, "ResponseMetadata": {"HTTPStatusCode": 400}}, "PutObject")
+        return real(**kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", put_object)
+    with store.lock("sync-bls"):
+        store.put_bytes("bls/pr/a", b"a", {})
+        time.sleep(1.0)  # past three quarters of the lock's life, its renewals refused
+        with pytest.raises(
+            LockError, match="not renewed in time .its last renewal failed: .*Expired"
+        ):
+            store.put_bytes("bls/pr/b", b"b", {})
+    assert stored_bytes(store) == {"bls/pr/a": b"a"}
+
+
 def test_a_lost_s3_lock_stops_every_later_write(moto_endpoint):
     store = make_s3_store(moto_endpoint, lock_ttl=0.6)
     with store.lock("sync-bls"):

@@ -133,6 +133,9 @@ class S3Store:
         # renewed: a renewal that hangs (a put retried through its timeouts) says nothing until
         # it returns, while another run may take the lock over once its expiry has passed.
         self.lock_deadlines: dict[str, float] = {}
+        # Per lock, why its last renewal failed (expired credentials, a grant taken away), for
+        # the error that stops the writes once the lock is late: "late" alone hid the cause.
+        self.renewal_errors: dict[str, str] = {}
 
     def _full(self, key: str) -> str:
         return self.prefix + key
@@ -141,9 +144,11 @@ class S3Store:
         now = _lease_clock()
         late = [name for name, deadline in list(self.lock_deadlines.items()) if now > deadline]
         if self.lost_lock is None and late:
+            failed = self.renewal_errors.get(late[0])
+            why = f"its last renewal failed: {failed}" if failed else "its renewal is late"
             self.lost_lock = (
-                f"the {late[0]} lock on {self.uri} was not renewed in time (its renewal is late "
-                "or failing), and another run may take it over once it expires"
+                f"the {late[0]} lock on {self.uri} was not renewed in time ({why}), and another "
+                "run may take it over once it expires"
             )
         if self.lost_lock is not None:
             raise LockError(
@@ -521,20 +526,27 @@ class S3Lock:
 
     def _renew(self) -> None:
         while not self._stop.wait(self.store.lock_ttl / 4):
-            with contextlib.suppress(ClientError, BotoCoreError, StoreError):
+            try:
                 if self._put(IfMatch=self._etag):
+                    self.store.renewal_errors.pop(self.name, None)
                     continue
                 holder = self._holder()
-                if not self._ours(holder):
-                    why = (
-                        f"it was not renewed within its {self.store.lock_ttl:g} s and another "
-                        "run took it over"
-                        if holder
-                        else "its object was deleted while this run held it"
-                    )
-                    self.store.lost_lock = f"lost the {self.name} lock on {self.store.uri}: {why}"
-                    log.error("%s", self.store.lost_lock)
-                    return
+            except (ClientError, BotoCoreError, StoreError) as exc:
+                # Tried again at the next quarter; the writes stop once the lock is late.
+                reason = hide_userinfo(str(exc).split("; ")[0])
+                self.store.renewal_errors[self.name] = reason
+                log.warning("renewing the %s lock: %s", self.name, reason)
+                continue
+            if not self._ours(holder):
+                why = (
+                    f"it was not renewed within its {self.store.lock_ttl:g} s and another "
+                    "run took it over"
+                    if holder
+                    else "its object was deleted while this run held it"
+                )
+                self.store.lost_lock = f"lost the {self.name} lock on {self.store.uri}: {why}"
+                log.error("%s", self.store.lost_lock)
+                return
 
     def __enter__(self) -> S3Lock:
         self._acquire()
