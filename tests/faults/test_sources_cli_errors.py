@@ -142,6 +142,13 @@ CASES = {
         5,
         "DataUSA population: .* not a valid gzip stream",
     ),
+    "a listing URL that answers 404": (
+        lambda world, mirror: ["bls", "--source-url", mirror.bls_url + "no-such-folder/"],
+        None,
+        5,
+        r"answered 404 .*Check the URL \(QUEST_BLS_URL or QUEST_DATAUSA_URL, or `quest sync "
+        r"--source-url`\)",
+    ),
     "an empty listing": (
         lambda world, mirror: ["bls"],
         (BLS_ROOT, {"kind": "body", "body": b"<html><pre></pre></html>"}),

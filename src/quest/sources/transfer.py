@@ -412,7 +412,10 @@ def _check_status(
             f"answered {status} {reason}, not 200 with the whole body",
             BROKEN_BODY_FIX,
         )
-    fix = "check the URL (QUEST_BLS_URL, QUEST_DATAUSA_URL) and that the source is up"
+    fix = (
+        "check the URL (QUEST_BLS_URL or QUEST_DATAUSA_URL, or `quest sync --source-url`) and "
+        "that the source is up"
+    )
     if listed and status in (404, 410):
         fix = (
             "the listing named it when the run began: it was removed or renamed at the source "
