@@ -5,8 +5,9 @@
   and a run that has one does not pay for a first MERGE compiled in it (about 2 s of a cold
   run, docs/performance.md). When the run has a SparkSession, Spark only creates the catalog entry,
   once, with the columns' comments; when it has none, the first write creates the Delta table
-  and the next run with Spark registers it. Without the `local` extra (no `deltalake`), a run
-  with Spark merges with Spark, as on Databricks.
+  and the next run with Spark registers it. Without the `local` extra (no `deltalake`), or with
+  a home whose path `deltalake` cannot open (`why_spark_writes`), a run with Spark merges with
+  Spark, as on Databricks.
 - On Databricks (or with a Unity Catalog name), where the catalog decides the location: one
   Spark MERGE on the run's key, retried when a concurrent task committed first.
 - When neither can write (no SparkSession for a remote catalog, or the write failed), the rows
@@ -16,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -209,23 +211,38 @@ def arrow_table(rows: list[TaskRun]):
     return arrow_rows(COLUMNS, [tuple(r.as_row()[c] for c in COLUMN_NAMES) for r in rows])
 
 
+@contextlib.contextmanager
+def no_panic():
+    """deltalake's Rust panics as a RuntimeError: a `PanicException` derives from
+    BaseException, so no `except Exception` caught it, and the run ended in a traceback with its
+    history rows neither written nor kept pending."""
+    try:
+        yield
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise RuntimeError(f"deltalake panicked: {first}") from None
+
+
 def merge_with_deltalake(location: Path, rows: list[TaskRun]) -> None:
     """MERGE `rows` into the Delta table at `location` without a JVM (creating it if needed)."""
     from deltalake import DeltaTable, write_deltalake
 
     data = arrow_table(_latest_per_key(rows))
-    if not DeltaTable.is_deltatable(str(location)):
-        location.mkdir(parents=True, exist_ok=True)
-        write_deltalake(str(location), data, mode="append")
-        return
-    on = " AND ".join(f"t.{k} = s.{k}" for k in KEY)
-    (
-        DeltaTable(str(location))
-        .merge(data, predicate=on, source_alias="s", target_alias="t")
-        .when_matched_update_all()
-        .when_not_matched_insert_all()
-        .execute()
-    )
+    with no_panic():
+        if not DeltaTable.is_deltatable(str(location)):
+            location.mkdir(parents=True, exist_ok=True)
+            write_deltalake(str(location), data, mode="append")
+            return
+        on = " AND ".join(f"t.{k} = s.{k}" for k in KEY)
+        (
+            DeltaTable(str(location))
+            .merge(data, predicate=on, source_alias="s", target_alias="t")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
 
 
 def read_pending(path: Path) -> list[TaskRun]:
@@ -340,10 +357,11 @@ def jvm_free_location(settings: Settings, table: str) -> Path | None:
     return location
 
 
-# deltalake 1.6.6 reads a local path as a URL: a '[' or ']' in it panics ("Invalid object store
-# url", an error no `except Exception` catches) and '%41' is read as 'A', so the table would be
-# written to another folder. A home whose path holds one is left to Spark.
-_NOT_FOR_DELTALAKE = re.compile(r"[\[\]%]")
+# deltalake 1.6.6 reads a local path as a URL: a '[', ']', '^' or '|' in it panics ("Invalid
+# object store url"), a '\\' or a control character fails its writes, and '%41' is read as 'A',
+# so the table would be written to another folder (tried for every ASCII punctuation mark). A
+# home whose path holds one is left to Spark.
+_NOT_FOR_DELTALAKE = re.compile(r"[\[\]^|\\\x00-\x1f\x7f]|%[0-9A-Fa-f]{2}")
 
 
 def why_spark_writes(settings: Settings, table: str) -> str:
@@ -354,8 +372,8 @@ def why_spark_writes(settings: Settings, table: str) -> str:
     if not has_deltalake():
         return "the `local` extra (deltalake) is not installed"
     return (
-        f"deltalake cannot open {location} (a '[', ']' or '%' in the path), which Spark "
-        "writes instead"
+        f"deltalake cannot open {location} (a '[', ']', '^', '|', '\\', a control character or "
+        "a %-escape in the path), which Spark writes instead"
     )
 
 

@@ -15,7 +15,8 @@ the views again. Each snapshot is one commit that replaces the run's rows (`run_
 run recorded twice replaces its own rows instead of adding them twice. Locally the tables are
 external (as `ops.run_history`, `quest.ops.history_store`): Spark creates their catalog entries
 and the `deltalake` package writes the rows, without a Spark job; with a remote catalog Spark
-writes them (`INSERT ... REPLACE WHERE`), as it does without the `local` extra.
+writes them (`INSERT ... REPLACE WHERE`), as it does without the `local` extra or for a home
+whose path `deltalake` cannot open (`history_store.why_spark_writes`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from datetime import UTC, datetime
 from quest.config import Settings
 from quest.medallion.gold import view_parameters
 from quest.medallion.tables import local_frame, replace_where, sql_str
-from quest.ops.history_store import arrow_rows, ensure_table, jvm_free_location, register
+from quest.ops.history_store import (
+    arrow_rows,
+    ensure_table,
+    jvm_free_location,
+    no_panic,
+    register,
+)
 
 ANSWERS = "answer_history"
 QUARANTINE = "quarantine_history"
@@ -137,8 +144,9 @@ def snapshot(
             from deltalake import write_deltalake
 
             rows_of_run = arrow_rows(columns, data)
-            write_deltalake(
-                str(location), rows_of_run, mode="overwrite", predicate=f"run_id = {run}"
-            )
+            with no_panic():
+                write_deltalake(
+                    str(location), rows_of_run, mode="overwrite", predicate=f"run_id = {run}"
+                )
         written[table] = name
     return written
