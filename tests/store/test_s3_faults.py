@@ -103,6 +103,15 @@ def test_a_client_error_s3_answered_leaves_the_object_unchanged_and_says_so():
         {"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "PutObject"
     )
     assert "is unchanged" in str(store._fail("writing", "k", throttled))
+    # The last of several attempts: an earlier one may have landed, its answer lost.
+    retried = ClientError(
+        {
+            "Error": {"Code": "SlowDown"},
+            "ResponseMetadata": {"HTTPStatusCode": 503, "RetryAttempts": 2},
+        },
+        "PutObject",
+    )
+    assert "as before or as this write left it" in str(store._fail("writing", "k", retried))
 
 
 def test_a_multipart_upload_failing_part_way_leaves_the_previous_object(world, tmp_path):

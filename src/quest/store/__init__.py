@@ -13,7 +13,7 @@ __all__ = ["ObjectInfo", "Store", "LocalStore", "open_store"]
 
 # `s3//bucket` (its ':' lost) parses as the relative folder `s3//bucket`: a sync would have
 # written the republished files under the current folder, exiting 0.
-_SCHEME_WITHOUT_COLON = re.compile(r"(s3[an]?|file)//", re.IGNORECASE)
+_SCHEME_WITHOUT_COLON = re.compile(r"(s3a?)//", re.IGNORECASE)
 
 
 def open_store(uri: str, *, endpoint_url: str = "", credentials: dict | None = None) -> Store:
@@ -25,10 +25,10 @@ def open_store(uri: str, *, endpoint_url: str = "", credentials: dict | None = N
     if not uri or not uri.strip():
         raise ConfigError("QUEST_STORE is empty; set it to a folder or s3://bucket/prefix")
     if _SCHEME_WITHOUT_COLON.match(uri):
-        scheme = uri.partition("//")[0]
+        scheme, _, rest = uri.partition("//")
         raise ConfigError(
             f"QUEST_STORE (or --store) {uri!r} is {scheme}:// without its ':'; write "
-            f"{scheme}://{uri.partition('//')[2]} (or ./{uri} for a local folder so named)"
+            f"{scheme.lower()}://{rest} (or ./{uri} for a local folder so named)"
         )
     parsed = urlparse(uri)
     if parsed.scheme in ("s3", "s3a"):

@@ -73,12 +73,15 @@ def _code(exc: ClientError) -> str:
 
 def _refused(exc: Exception) -> bool:
     """Whether S3 answered that it did not do the request: a client error (4xx) or 503
-    (SlowDown). After anything else (a 500, which AWS says may or may not have done it, a
-    timeout or a connection closed once the request was sent) the write may have landed."""
+    (SlowDown) at the first attempt. After anything else (a 500, which AWS says may or may not
+    have done it, a timeout or a connection closed once the request was sent) the write may
+    have landed, and so may an earlier attempt of a retried one: the error tells only the last
+    answer."""
     if not isinstance(exc, ClientError):
         return False
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-    return 400 <= status < 500 or status == 503
+    meta = exc.response.get("ResponseMetadata", {})
+    status = meta.get("HTTPStatusCode") or 0
+    return meta.get("RetryAttempts", 0) == 0 and (400 <= status < 500 or status == 503)
 
 
 class S3Store:
