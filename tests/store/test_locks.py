@@ -175,6 +175,24 @@ def test_an_s3_lock_whose_renewals_fail_stops_writes_naming_the_failure(moto_end
     assert stored_bytes(store) == {"bls/pr/a": b"a"}
 
 
+def test_a_lock_put_whose_answer_was_lost_says_the_lock_may_be_there(moto_endpoint):
+    # It said "nothing was changed", and the next run found the lock held for 5 minutes.
+    from quest.errors import StoreError
+    from tests.store.s3_proxy import FaultyS3Proxy
+
+    with FaultyS3Proxy(moto_endpoint) as proxy:
+        store = make_s3_store(proxy.url, timeout=1.0, max_attempts=2)
+        proxy.fail_puts(".quest-locks", "lose", times=100)
+        with pytest.raises(StoreError) as failed, store.lock("sync-bls"):
+            pass
+        proxy.clear()
+        locks = store.client.list_objects_v2(Bucket=store.bucket, Prefix=store._full(".quest-"))
+    message = str(failed.value)
+    assert "nothing was changed" not in message
+    assert "the lock object may be there though its answer was lost" in message
+    assert locks["KeyCount"] == 1, "the message is true: the lock landed"
+
+
 def test_a_lost_s3_lock_stops_every_later_write(moto_endpoint):
     store = make_s3_store(moto_endpoint, lock_ttl=0.6)
     with store.lock("sync-bls"):

@@ -173,11 +173,16 @@ class S3Store:
             raise StoreError(f"{exc}; not written to {self.uri}") from None
         return self._full(key)
 
-    def _fail(self, action: str, key: str, exc: Exception, kept: bool = True) -> StoreError:
+    def _fail(
+        self, action: str, key: str, exc: Exception, kept: bool = True, lost: str = ""
+    ) -> StoreError:
         """A one-line error; botocore's text may hold the endpoint URL, so it is redacted.
 
-        `kept`: a write, which S3 may have done though its answer never came (`_refused`)."""
-        if not kept:
+        `kept`: a write, which S3 may have done though its answer never came (`_refused`).
+        `lost`: what to say then instead of the object's fate (a lock's)."""
+        if lost and not _refused(exc):
+            after = lost
+        elif not kept:
             after = "nothing was changed"
         elif _refused(exc):
             after = "what the store held under that key is unchanged"
@@ -442,12 +447,19 @@ class S3Lock:
             answer = self.store.client.put_object(
                 Bucket=self.store.bucket, Key=self.key, Body=self._body(), **condition
             )
-        except ClientError as exc:
-            if _code(exc) in _CONFLICT or ("IfMatch" in condition and _code(exc) in _GONE):
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError) and (
+                _code(exc) in _CONFLICT or ("IfMatch" in condition and _code(exc) in _GONE)
+            ):
                 return False
-            raise self.store._fail(f"taking the {self.name} lock on", "", exc, kept=False) from None
-        except BotoCoreError as exc:
-            raise self.store._fail(f"taking the {self.name} lock on", "", exc, kept=False) from None
+            # Its answer lost, the put may have landed: "nothing was changed" would be untrue.
+            lost = (
+                f"the lock object may be there though its answer was lost: a run started in the "
+                f"next {self.store.lock_ttl:g} s may find it held by {self.owner} until it expires"
+            )
+            raise self.store._fail(
+                f"taking the {self.name} lock on", "", exc, kept=False, lost=lost
+            ) from None
         self._etag = answer["ETag"]
         self._renewed(sent)
         return True
