@@ -334,15 +334,13 @@ def record_rows(rows: list[TaskRun], settings: Settings, spark=None) -> HistoryW
 
 
 def _write(batch: list[TaskRun], settings: Settings, spark) -> str:
-    if spark is None:
-        location = jvm_free_location(settings, TABLE)
-        if location is None:
+    location = jvm_free_location(settings, TABLE)
+    if location is None:
+        if spark is None:
             raise RuntimeError(f"no SparkSession, and {why_spark_writes(settings, TABLE)}")
-    else:
-        location = jvm_free_location(settings, TABLE)
-        if location is None:
-            merge_with_spark(spark, settings, batch)
-            return SPARK
+        merge_with_spark(spark, settings, batch)
+        return SPARK
+    if spark is not None:
         register(spark, settings, TABLE, COLUMNS)
     merge_with_deltalake(location, batch)
     return DELTALAKE

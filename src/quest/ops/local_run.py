@@ -4,8 +4,9 @@
 `deltalake` package locally, JVM or not; Spark writes them with a remote catalog, without the
 `local` extra, or for a home whose path `deltalake` cannot open: `quest.ops.history_store`),
 snapshots the answers and the quarantine when the run changed something and refreshed gold,
-evaluates the alerts and prints the ones that fire. What it did is returned for the run record. Nothing here fails the run: an
-ops problem is printed and recorded, and history rows that cannot be written are kept pending.
+evaluates the alerts and prints the ones that fire. What it did is returned for the run record.
+Nothing here fails the run: an ops problem is printed and recorded, and history rows that cannot
+be written are kept pending.
 """
 
 from __future__ import annotations
