@@ -32,9 +32,16 @@ CR_ONLY = [
     data_line("PRS30006011", 1996, "Q01", "1.5"),
     data_line("PRS30006011", 1996, "Q02", "1.0"),
 ]
+# Control characters in a footnote, the one field no pattern checks: stored as footnotes before.
+MARKS = [
+    data_line("PRS30006011", 1997, "Q01", "1.0"),
+    data_line("PRS30006011", 1997, "Q02", "1.0", footnote="\x00"),
+    data_line("PRS30006011", 1997, "Q03", "1.0", footnote="R\x1a"),
+]
 POPULATION = {
     "data": [
-        {"Nation ID": "01000US", "Nation": "United States", "Year": 2013, "Population": 316128839}
+        {"Nation ID": "01000US", "Nation": "United States", "Year": 2013, "Population": 316128839},
+        {"Nation ID": "01000US", "Nation": "United States", "Year": 2014, "Population": -1},
     ]
 }
 
@@ -74,6 +81,13 @@ def hostile(spark, spark_home, tmp_path_factory):
         + "".join(f"Q0{q}\tQTR{q}\tQuarter {q}\r\n" for q in range(1, 6))
         + "Q01\tQTR1\tFirst quarter (revised)\r\n",
     )
+    put(store, "bls/pr/pr.data.6.Marks", data_file(*MARKS))
+    # A copy of the header in capitals: the view's columns are its names lower-cased.
+    put(
+        store,
+        "bls/pr/pr.measure",
+        "measure_code\tmeasure_text\r\n09\tLabor productivity\r\nMEASURE_CODE\tMEASURE_TEXT\r\n",
+    )
     put(store, settings.datausa_key, json.dumps(POPULATION))
     with pytest.raises(DataFileError) as refused:
         load_bronze(spark, settings, store)
@@ -96,7 +110,11 @@ def test_a_data_file_named_as_compressed_is_refused_alone(spark, hostile):
         in (hostile["error"])
     )
     files = spark.table(settings.table("bronze", "pr_data")).select("_source_file").distinct()
-    assert {r[0] for r in files.collect()} == {"pr.data.0.Current", "pr.data.5.Cr"}
+    assert {r[0] for r in files.collect()} == {
+        "pr.data.0.Current",
+        "pr.data.5.Cr",
+        "pr.data.6.Marks",
+    }
 
 
 def test_a_store_folder_named_like_a_pattern_is_read_as_named(spark, hostile):
@@ -154,11 +172,50 @@ def test_rows_of_a_mapping_file_that_share_a_code_with_other_values_are_quaranti
     quarantined = _quarantine(spark, settings, "pr.period")
     assert [rule for rule, _ in quarantined] == ["conflicting_duplicate"] * 2
     observations = spark.table(settings.table("silver", "bls_observations"))
-    assert observations.where(F.col("period") == "Q01").count() == 3
+    assert observations.where(F.col("period") == "Q01").count() == 4
     assert _quarantine(spark, settings, "pr.data.0.Current") == []
     # Gold's best year stays one row per series.
     best = spark.table(settings.table("gold", "best_year_by_series")).collect()
     assert sorted(r["series_id"] for r in best) == ["PRS30006011", "PRS30006032"]
+
+
+def test_control_characters_in_a_footnote_are_quarantined_with_every_field_of_the_row(
+    spark, hostile
+):
+    settings = hostile["settings"]
+    quarantined = [
+        (rule, json.loads(raw)) for rule, raw in _quarantine(spark, settings, "pr.data.6.Marks")
+    ]
+    assert sorted((rule, raw["period"], raw["footnote_codes"]) for rule, raw in quarantined) == [
+        ("footnote_printable", "Q02", "\x00"),
+        ("footnote_printable", "Q03", "R\x1a"),
+    ]
+    # a five-field row has no raw line, and its record says so rather than leave it out
+    assert all(raw["_raw_line"] is None and raw["_field_count"] == 5 for _, raw in quarantined)
+    rows = spark.table(settings.table("silver", "bls_observations")).where(
+        F.col("source_file") == "pr.data.6.Marks"
+    )
+    assert [(r["period"], r["footnote_codes"]) for r in rows.collect()] == [("Q01", None)]
+
+
+def test_a_copy_of_a_mapping_header_in_capitals_is_quarantined_not_a_row(spark, hostile):
+    settings = hostile["settings"]
+    view = spark.table(settings.table("silver", "pr_measure"))
+    assert [(r["measure_code"], r["measure_text"]) for r in view.collect()] == [
+        ("09", "Labor productivity")
+    ]
+    ((rule, raw),) = _quarantine(spark, settings, "pr.measure")
+    assert (rule, json.loads(raw)["measure_code"]) == ("not_header", "MEASURE_CODE")
+
+
+def test_a_quarantined_population_record_names_its_place_in_the_answer(spark, hostile):
+    settings = hostile["settings"]
+    ((rule, raw),) = _quarantine(spark, settings, hostile["settings"].datausa_key)
+    record = json.loads(raw)
+    assert (rule, record["record_index"]) == ("population_positive_integral", 1)
+    assert json.loads(record["record"])["Population"] == -1
+    population = spark.table(settings.table("silver", "population")).collect()
+    assert [(r["year"], r["population"]) for r in population] == [(2013, 316128839)]
 
 
 def test_a_mapping_header_an_older_quest_loaded_is_refused_by_silver_naming_it(

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from quest.medallion import rules as R
-from quest.medallion.transforms import observation_compared, population_compared
+from quest.medallion.transforms import header_copy, observation_compared, population_compared
 
 pytestmark = pytest.mark.spark
 OBS = T.StructType(
@@ -74,6 +74,14 @@ CASES = [
     (("f", "PRS30006011", "1995", "Q01", "1.2345", "", 5), "value_fits_decimal"),
     (("f", "PRS30006011", "1995", "Q01", "1e5", "", 5), "value_fits_decimal"),
     (("f", "PRS30006011", "1995", "Q01", "1234567890123456", "", 5), "value_fits_decimal"),
+    # The footnote has no pattern but this: a control character (a NUL, DOS's ^Z) is no code.
+    (("f", "PRS30006011", "1995", "Q01", "2.6", "\x00", 5), "footnote_printable"),
+    (("f", "PRS30006011", "1995", "Q01", "2.6", "R\x1a", 5), "footnote_printable"),
+    (("f", "PRS30006011", "1995", "Q01", "2.6", "\x7f", 5), "footnote_printable"),
+    (("f", "PRS30006011", "1995", "Q01", "2.6", "R\x0c", 5), "footnote_printable"),
+    (("f", "PRS30006011", "1995", "Q01", "2.6", "P,R", 5), None),
+    # The value's rule comes first: a row failing both is named for the value.
+    (("f", "PRS30006011", "1995", "Q01", "x", "\x00", 5), "value_numeric"),
 ]
 
 
@@ -408,12 +416,15 @@ def _rules_text() -> str:
     named = [(r.name, r.description, _check_text(r.check), r.implied_by) for r in rules]
     # what tells an exact copy from a conflict decides which rows are quarantined too
     compared = [_check_text(c) for c in (*observation_compared(), *population_compared())]
+    # what `not_header` checks: whether a mapping line is a copy of its file's header
+    compared.append(_check_text(header_copy(F.col("values"), F.col("header"))))
     constants = [
         R.VALUE_PATTERN,
         R.NUMBER_PATTERN,
         R.SERIES_PATTERN,
         R.YEAR_PATTERN,
         R.BLANK_PATTERN,
+        R.CONTROL_PATTERN,
         R.FIRST_PLAUSIBLE_YEAR,
         R.POPULATION_TYPE,
         R.DEFAULT_PERIODS,
@@ -436,7 +447,9 @@ _V5 = "605a9ddbf881f9d0a38dd761870d35ecf56f1ad50c4ecba1d464f6374a07b8d1"  # prag
 # Version 6: `population_plausible`, the sync's bounds of a US population from 2000 (first pinned
 # without the year; that pin never left the session that made it).
 _V6 = "a0a4b7335d4bcf24113b29706e9a0f91b83b4a478e512fee2b7e08ae3a9be5b3"  # pragma: allowlist secret
-RULES_DIGESTS = {2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
+# Version 7: `footnote_printable`, and `not_header` in any case (the comparison pinned with it).
+_V7 = "6f6cdfbb7f9b3b8bb5b971b8ab9f5bf12816e7eb73f2c3c8592ac53a44debc5c"  # pragma: allowlist secret
+RULES_DIGESTS = {2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7}
 
 
 def test_the_rules_version_names_these_rules(spark):

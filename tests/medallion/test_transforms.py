@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from quest.medallion.transforms import (
@@ -19,6 +21,7 @@ from quest.medallion.transforms import (
     population_from_bronze,
     split_lines,
     split_mapping_lines,
+    to_quarantine,
     type_observations,
     type_population,
 )
@@ -204,6 +207,14 @@ def test_a_population_written_as_an_integer_or_a_float_is_one_population(spark):
     assert sorted(r["_dup_status"] for r in result) == ["duplicate", "unique"]
 
 
+def _population_bronze(spark, records: list[str]):
+    """Bronze population rows of `records` (JSON texts), numbered as in their body."""
+    return spark.createDataFrame(
+        [(i, r, "datausa/population.json", "abc") for i, r in enumerate(records)],
+        "record_index INT, record STRING, _source_file STRING, _source_sha256 STRING",
+    )
+
+
 def test_a_national_record_with_a_county_or_place_field_is_not_national(spark):
     from quest.medallion.rules import failed_rule, population_rules
 
@@ -212,11 +223,7 @@ def test_a_national_record_with_a_county_or_place_field_is_not_national(spark):
         '{"Nation ID": "01000US", "Year": 2013, "Population": 316128839, "Place": "Y"}',
         '{"Nation ID": "01000US", "Year": 2013, "Population": 316128839}',
     ]
-    bronze = spark.createDataFrame(
-        [(r, "datausa/population.json", "abc") for r in records],
-        _strings("record", "_source_file", "_source_sha256"),
-    )
-    staged = population_from_bronze(bronze)
+    staged = population_from_bronze(_population_bronze(spark, records))
     failed = staged.select(failed_rule(population_rules(2027)).alias("rule")).collect()
     assert [r["rule"] for r in failed] == ["national_level", "national_level", None]
 
@@ -248,16 +255,19 @@ def test_mapping_from_bronze_trims_values_and_names_them_by_the_header(spark):
     assert tuple(result.first())[:3] == ("pr.seasonal", "S", "Seasonal Adjusted")
 
 
-def test_mapping_from_bronze_marks_a_copy_of_the_header_whatever_its_padding(spark):
+def test_mapping_from_bronze_marks_a_copy_of_the_header_whatever_its_padding_or_case(spark):
+    # The view names its columns by the header lower-cased: a copy in capitals names them too.
     header = ["Seasonal_code ", "Seasonal_text"]
     rows = [
         (header, [" Seasonal_code", "Seasonal_text "], 2, None, "pr.seasonal", "x"),
         (header, ["S", "Seasonal_text"], 2, None, "pr.seasonal", "x"),
         (header, ["seasonal_code", "seasonal_text"], 2, None, "pr.seasonal", "x"),
+        (header, ["SEASONAL_CODE", "Seasonal_Text"], 2, None, "pr.seasonal", "x"),
         (header, ["Seasonal_code"], 1, "Seasonal_code", "pr.seasonal", "x"),
     ]
     staged = _bronze_mapping(spark, rows).transform(mapping_from_bronze)
-    assert [r["_header_copy"] for r in staged.collect()] == [True, False, False, False]
+    copies = [r["_header_copy"] for r in staged.collect()]
+    assert copies == [True, False, True, True, False]
     assert "_header_copy" not in staged.transform(mapping_columns(header)).columns
 
 
@@ -313,11 +323,8 @@ def test_split_mapping_lines_drops_the_header_by_its_place_and_keeps_a_copy_as_a
     ids=["tesseract", "legacy"],
 )
 def test_population_from_bronze_reads_both_datausa_shapes(spark, record):
-    bronze = spark.createDataFrame(
-        [(record, "datausa/population.json", "abc")],
-        _strings("record", "_source_file", "_source_sha256"),
-    )
-    typed = population_from_bronze(bronze).transform(type_population(LOADED))
+    typed = population_from_bronze(_population_bronze(spark, [record]))
+    typed = typed.transform(type_population(LOADED))
     expected = spark.createDataFrame(
         [(2013, 316128839, "01000US", "datausa/population.json", "abc", LOADED)],
         "year INT, population BIGINT, nation_id STRING, source_file STRING, "
@@ -350,11 +357,7 @@ def test_every_population_record_the_sync_stores_passes_silvers_rules(spark):
          "Population": 316128839},
     ]  # fmt: skip
     texts = [json.dumps(r) for r in records]
-    bronze = spark.createDataFrame(
-        [(t, "datausa/population.json", "abc") for t in texts],
-        _strings("record", "_source_file", "_source_sha256"),
-    )
-    verdicts = population_from_bronze(bronze).select(
+    verdicts = population_from_bronze(_population_bronze(spark, texts)).select(
         "record", failed_rule(population_rules()).alias("rule")
     )
     silver = {row["record"]: row["rule"] for row in verdicts.collect()}
@@ -367,3 +370,47 @@ def test_every_population_record_the_sync_stores_passes_silvers_rules(spark):
         stored.append(text)
     assert len(stored) >= 6  # both shapes, int and float populations
     assert {text: silver[text] for text in stored} == dict.fromkeys(stored)
+
+
+def test_a_quarantined_row_keeps_every_field_in_its_raw_record_a_null_one_too(spark):
+    # A five-field row has no raw line: the record says so, it does not leave the field out.
+    fields = {n: n for n in ("series_id", "year", "period", "value", "footnote_codes")}
+    row = ("pr.data.0.Current", "PRS30006011", "1995", "Q01", "n/a", "", 5, None, "abc")
+    staged = spark.createDataFrame(
+        [(*row, "value_numeric")],
+        "source_file STRING, series_id STRING, year STRING, period STRING, value STRING, "
+        "footnote_codes STRING, _field_count INT, _raw_line STRING, _source_sha256 STRING, "
+        "_failed_rule STRING",
+    )
+    out = staged.transform(to_quarantine("silver.bls_observations", fields, LOADED)).first()
+    assert (out["rule"], out["value"], out["_source_sha256"]) == ("value_numeric", "n/a", "abc")
+    assert json.loads(out["raw_record"]) == {
+        "source_file": "pr.data.0.Current",
+        "series_id": "PRS30006011",
+        "year": "1995",
+        "period": "Q01",
+        "value": "n/a",
+        "footnote_codes": "",
+        "_field_count": 5,
+        "_raw_line": None,
+    }
+
+
+def test_a_quarantined_population_record_keeps_its_place_in_its_body(spark):
+    from quest.medallion.rules import FAILED_RULE, failed_rule, population_rules
+
+    records = [
+        '{"Nation ID": "01000US", "Year": 2013, "Population": 316128839}',
+        '{"Nation ID": "01000US", "Year": 2014, "Population": -1}',
+    ]
+    staged = population_from_bronze(_population_bronze(spark, records))
+    failed = staged.withColumn(FAILED_RULE, failed_rule(population_rules(2027)))
+    quarantine = to_quarantine("silver.population", {"year": "year", "value": "population"}, LOADED)
+    (out,) = failed.where(F.col(FAILED_RULE).isNotNull()).transform(quarantine).collect()
+    assert (out["rule"], out["year"], out["value"]) == (
+        "population_positive_integral",
+        "2014",
+        "-1",
+    )
+    raw = json.loads(out["raw_record"])
+    assert (raw["record_index"], raw["record"]) == (1, records[1])

@@ -40,8 +40,10 @@ from quest.sources.population import US_NATION_ID, US_POPULATION
 # value, not a conflict), so a file whose copies were quarantined loads again; 5: not_header
 # (a copy of a mapping file's header further down is quarantined, no longer dropped by bronze);
 # 6: population_plausible (the sync's bounds of a US population for a year from 2000, for a body
-# that reached the store another way).
-RULES_VERSION = 6
+# that reached the store another way); 7: footnote_printable (a NUL or ^Z footnote was stored as
+# one), and `not_header` in any case (`transforms.mapping_from_bronze`: the view names its columns
+# lower-cased, so `PERIOD\tPERIOD_ABBR...` in `pr.period` is a copy of its header, not a code).
+RULES_VERSION = 7
 FAILED_RULE = "_failed_rule"
 OUTCOME = "_outcome"
 VALID, QUARANTINED, REMOVED = "valid", "quarantined", "duplicate"
@@ -62,6 +64,9 @@ YEAR_PATTERN = r"^[0-9]{4}\z"
 # A code that is no code: nothing, or only white space, NUL and ^Z (what a line may hold and
 # still hold no row, `store_files._NO_ROW`).
 BLANK_PATTERN = r"^[\s\x00\x1a]*\z"
+# A control character (U+0000-U+001F, U+007F): no field of a BLS line holds one (a tab ends the
+# field). The footnote is the one field no other pattern checks.
+CONTROL_PATTERN = r"\p{Cntrl}"
 # The earliest year a row may name (BLS productivity series begin in 1947, its oldest series of
 # any survey in 1913); the latest is the year after the load's (UTC), as the population sync
 # allows: `0000` and `2099` are four digits, and no observation or population of theirs exists.
@@ -149,6 +154,14 @@ def observation_rules(
             "value fits DECIMAL(18,3) exactly (at most 15 integer and 3 decimal digits)",
             _matches("value", VALUE_PATTERN),
         ),
+        Rule(
+            "footnote_printable",
+            "footnote_codes holds no control character (NUL, ^Z...): BLS writes codes such as R",
+            # Nearly every footnote is empty: that is tested first, sparing the pattern. No
+            # footnote (a null) holds a control character either.
+            (F.col("footnote_codes") == "")
+            | ~F.coalesce(_matches("footnote_codes", CONTROL_PATTERN), F.lit(False)),
+        ),
     ]
 
 
@@ -173,7 +186,7 @@ def mapping_rules() -> list[Rule]:
         # pasted together) is no row of the view, and would make its names known codes.
         Rule(
             "not_header",
-            "the line is not a copy of the file's header (its names, trimmed)",
+            "the line is not a copy of the file's header (its names, trimmed, in any case)",
             ~F.col(MAPPING_HEADER_COPY),
         ),
     ]

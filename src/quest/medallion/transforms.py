@@ -220,20 +220,28 @@ def mapping_from_bronze(df: DataFrame) -> DataFrame:
     (`_width`): files of every shape stage together. `mapping_columns` names the values.
     `_code` is the first value: a BLS mapping file maps a code (`series_id`, `measure_code`...)
     to its text, one row per code. `_header_copy` holds for a line whose values are the
-    header's names (two files pasted together): bronze drops the file's own header line only."""
+    header's names in any case (two files pasted together): bronze drops the file's own header
+    line only."""
     fields = F.col("fields")
     values = F.transform(F.col("header"), lambda _, i: F.trim(F.try_element_at(fields, i + 1)))
-    # A lambda, not `F.trim`: `transform` would pass a two-parameter function the index too.
-    names = F.transform(F.col("header"), lambda name: F.trim(name))
     return _from_bronze(
         df,
         [
             values.alias(MAPPING_FIELDS),
             F.size(F.col("header")).alias(MAPPING_WIDTH),
             F.trim(F.try_element_at(fields, F.lit(1))).alias(MAPPING_KEY),
-            F.coalesce(values == names, F.lit(False)).alias(MAPPING_HEADER_COPY),
+            header_copy(values, F.col("header")).alias(MAPPING_HEADER_COPY),
         ],
     )
+
+
+def header_copy(values: Column, header: Column) -> Column:
+    """True when the trimmed `values` of a line are the `header`'s names, trimmed, in any case:
+    the view names its columns by them lower-cased (`mapping_columns`). (The rules' version
+    covers this comparison: `not_header` checks its result.)"""
+    # Lambdas, not `F.trim`: `transform` would pass a two-parameter function the index too.
+    names = F.transform(header, lambda name: F.lower(F.trim(name)))
+    return F.coalesce(F.transform(values, lambda value: F.lower(value)) == names, F.lit(False))
 
 
 def mapping_columns(header):
@@ -255,7 +263,8 @@ _POPULATION_RECORD = T.MapType(T.StringType(), T.StringType())
 
 
 def population_from_bronze(df: DataFrame) -> DataFrame:
-    """Bronze population records (JSON text) -> strings of year, population and nation.
+    """Bronze population records (JSON text) -> strings of year, population and nation, with
+    the record and its place in its body (`record_index`), which a quarantined row keeps.
 
     Reads both DataUSA shapes: tesseract (`Nation ID`, `Year` int) and the legacy API
     (`ID Nation`, `ID Year` int, `Year` a string).
@@ -270,6 +279,7 @@ def population_from_bronze(df: DataFrame) -> DataFrame:
         # any field of a state, county or place, as the sync refuses them
         F.exists(F.map_keys(record), lambda key: key.isin(*SUB_NATIONAL)).alias("sub_national"),
         record.isNotNull().alias("record_parsed"),
+        F.col("record_index"),
         F.col("record"),
         F.col("_source_sha256"),
     )
@@ -310,7 +320,10 @@ def to_quarantine(target: str, fields: dict[str, str], quarantined_at):
                 (F.col(fields[name]) if name in fields else F.lit(None)).cast("string").alias(name)
                 for name in shown
             ],
-            F.to_json(F.struct(*[_column(c) for c in raw])).alias("raw_record"),
+            # every field, a null one too (`to_json` leaves nulls out unless told)
+            F.to_json(F.struct(*[_column(c) for c in raw]), {"ignoreNullFields": "false"}).alias(
+                "raw_record"
+            ),
             "_source_sha256",
             F.lit(quarantined_at).cast("timestamp").alias("quarantined_at"),
         )
