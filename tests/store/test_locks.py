@@ -175,16 +175,37 @@ def test_an_s3_lock_whose_renewals_fail_stops_writes_naming_the_failure(moto_end
     assert stored_bytes(store) == {"bls/pr/a": b"a"}
 
 
-def test_a_lock_put_whose_answer_was_lost_says_the_lock_may_be_there(moto_endpoint):
-    # It said "nothing was changed", and the next run found the lock held for 5 minutes.
+def test_a_lock_put_whose_answer_was_lost_finds_its_own_lock_and_holds_it(moto_endpoint):
+    # It failed saying "nothing was changed", and the next run found the lock held for the
+    # five minutes of its life, renewed by nobody.
+    from tests.store.s3_proxy import FaultyS3Proxy
+
+    with FaultyS3Proxy(moto_endpoint) as proxy:
+        store = make_s3_store(proxy.url, timeout=1.0, max_attempts=2)
+        proxy.fail_puts(".quest-locks", "lose", times=100)
+        with store.lock("sync-bls") as lock:
+            held = store.client.get_object(Bucket=store.bucket, Key=lock.key)
+            assert json.loads(held["Body"].read())["owner"] == lock.owner
+            assert lock._etag == held["ETag"]
+        assert len(proxy.failed) >= 2, "each attempt of the put lost its answer"
+        locks = store.client.list_objects_v2(Bucket=store.bucket, Prefix=store._full(".quest-"))
+    assert locks["KeyCount"] == 0, "released like any lock"
+
+
+def test_a_lock_put_whose_answer_was_lost_and_lock_unreadable_says_it_may_be_there(
+    moto_endpoint,
+):
+    # With the lock unreadable too, whether the put landed is unknown: the error says so.
     from quest.errors import StoreError
     from tests.store.s3_proxy import FaultyS3Proxy
 
     with FaultyS3Proxy(moto_endpoint) as proxy:
         store = make_s3_store(proxy.url, timeout=1.0, max_attempts=2)
         proxy.fail_puts(".quest-locks", "lose", times=100)
+        proxy.cut_gets(".quest-locks", times=100)
         with pytest.raises(StoreError) as failed, store.lock("sync-bls"):
             pass
+        assert any(f.startswith("cut ") for f in proxy.failed), "the lock was read, and cut"
         proxy.clear()
         locks = store.client.list_objects_v2(Bucket=store.bucket, Prefix=store._full(".quest-"))
     message = str(failed.value)

@@ -452,6 +452,8 @@ class S3Lock:
                 _code(exc) in _CONFLICT or ("IfMatch" in condition and _code(exc) in _GONE)
             ):
                 return False
+            if not _refused(exc) and self._landed():
+                return True
             # Its answer lost, the put may have landed: "nothing was changed" would be untrue.
             lost = (
                 f"the lock object may be there though its answer was lost: a run started in the "
@@ -463,6 +465,23 @@ class S3Lock:
         self._etag = answer["ETag"]
         self._renewed(sent)
         return True
+
+    def _landed(self) -> bool:
+        """After a put whose answer was lost (the client's retries spent): whether it landed
+        all the same, the lock holding this run's own body; then this run holds the lock, and a
+        rerun need not wait out a lock nobody renews. False when the lock cannot be read."""
+        try:
+            landed = self._ours(self._holder())
+        except (StoreError, BotoCoreError, HTTPError, OSError):  # a body cut as it is read too
+            return False
+        if landed:
+            log.warning(
+                "the answer to a put of the %s lock on %s was lost; the lock holds this run's "
+                "own body, so it holds the lock",
+                self.name,
+                self.store.uri,
+            )
+        return landed
 
     def _renewed(self, sent: float) -> None:
         """The lock's expiry was set `lock_ttl` after `sent`; writes stop once three quarters
