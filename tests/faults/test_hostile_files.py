@@ -37,6 +37,8 @@ MARKS = [
     data_line("PRS30006011", 1997, "Q01", "1.0"),
     data_line("PRS30006011", 1997, "Q02", "1.0", footnote="\x00"),
     data_line("PRS30006011", 1997, "Q03", "1.0", footnote="R\x1a"),
+    # A period no file lists, unless pr.period's header copy in capitals were read as a row.
+    data_line("PRS30006011", 1997, "PERIOD", "1.0"),
 ]
 POPULATION = {
     "data": [
@@ -79,7 +81,8 @@ def hostile(spark, spark_home, tmp_path_factory):
         "bls/pr/pr.period",
         "period\tperiod_abbr\tperiod_name\r\n"
         + "".join(f"Q0{q}\tQTR{q}\tQuarter {q}\r\n" for q in range(1, 6))
-        + "Q01\tQTR1\tFirst quarter (revised)\r\n",
+        + "Q01\tQTR1\tFirst quarter (revised)\r\n"
+        + "PERIOD\tPERIOD_ABBR\tPERIOD_NAME\r\n",
     )
     put(store, "bls/pr/pr.data.6.Marks", data_file(*MARKS))
     # A copy of the header in capitals: the view's columns are its names lower-cased.
@@ -170,7 +173,7 @@ def test_rows_of_a_mapping_file_that_share_a_code_with_other_values_are_quaranti
     assert result.rows_duplicates == 1
     # A period with two texts is still a period: the observations of Q01 load.
     quarantined = _quarantine(spark, settings, "pr.period")
-    assert [rule for rule, _ in quarantined] == ["conflicting_duplicate"] * 2
+    assert [rule for rule, _ in quarantined] == ["conflicting_duplicate"] * 2 + ["not_header"]
     observations = spark.table(settings.table("silver", "bls_observations"))
     assert observations.where(F.col("period") == "Q01").count() == 4
     assert _quarantine(spark, settings, "pr.data.0.Current") == []
@@ -189,6 +192,7 @@ def test_control_characters_in_a_footnote_are_quarantined_with_every_field_of_th
     assert sorted((rule, raw["period"], raw["footnote_codes"]) for rule, raw in quarantined) == [
         ("footnote_printable", "Q02", "\x00"),
         ("footnote_printable", "Q03", "R\x1a"),
+        ("period_known", "PERIOD", ""),
     ]
     # a five-field row has no raw line, and its record says so rather than leave it out
     assert all(raw["_raw_line"] is None and raw["_field_count"] == 5 for _, raw in quarantined)
@@ -206,6 +210,15 @@ def test_a_copy_of_a_mapping_header_in_capitals_is_quarantined_not_a_row(spark, 
     ]
     ((rule, raw),) = _quarantine(spark, settings, "pr.measure")
     assert (rule, json.loads(raw)["measure_code"]) == ("not_header", "MEASURE_CODE")
+    # In pr.period such a copy would make `PERIOD` a period code, and its observation valid.
+    quarantined = _quarantine(spark, settings, "pr.period")
+    assert [json.loads(raw)["period"] for rule, raw in quarantined if rule == "not_header"] == [
+        "PERIOD"
+    ]
+    marks = _quarantine(spark, settings, "pr.data.6.Marks")
+    assert [json.loads(raw)["period"] for rule, raw in marks if rule == "period_known"] == [
+        "PERIOD"
+    ]
 
 
 def test_a_quarantined_population_record_names_its_place_in_the_answer(spark, hostile):

@@ -66,7 +66,7 @@ YEAR_PATTERN = r"^[0-9]{4}\z"
 BLANK_PATTERN = r"^[\s\x00\x1a]*\z"
 # A control character (U+0000-U+001F, U+007F): no field of a BLS line holds one (a tab ends the
 # field). The footnote is the one field no other pattern checks.
-CONTROL_PATTERN = r"\p{Cntrl}"
+CONTROL_PATTERN = r"[\x00-\x1f\x7f]"
 # The earliest year a row may name (BLS productivity series begin in 1947, its oldest series of
 # any survey in 1913); the latest is the year after the load's (UTC), as the population sync
 # allows: `0000` and `2099` are four digits, and no observation or population of theirs exists.
