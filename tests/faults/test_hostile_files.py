@@ -85,11 +85,13 @@ def hostile(spark, spark_home, tmp_path_factory):
         + "PERIOD\tPERIOD_ABBR\tPERIOD_NAME\r\n",
     )
     put(store, "bls/pr/pr.data.6.Marks", data_file(*MARKS))
-    # A copy of the header in capitals: the view's columns are its names lower-cased.
+    # A copy of the header in capitals (the view's columns are its names lower-cased), and a
+    # text holding a NUL.
     put(
         store,
         "bls/pr/pr.measure",
-        "measure_code\tmeasure_text\r\n09\tLabor productivity\r\nMEASURE_CODE\tMEASURE_TEXT\r\n",
+        "measure_code\tmeasure_text\r\n09\tLabor productivity\r\nMEASURE_CODE\tMEASURE_TEXT\r\n"
+        "10\tOutput\x00 per hour\r\n",
     )
     put(store, settings.datausa_key, json.dumps(POPULATION))
     with pytest.raises(DataFileError) as refused:
@@ -202,14 +204,19 @@ def test_control_characters_in_a_footnote_are_quarantined_with_every_field_of_th
     assert [(r["period"], r["footnote_codes"]) for r in rows.collect()] == [("Q01", None)]
 
 
-def test_a_copy_of_a_mapping_header_in_capitals_is_quarantined_not_a_row(spark, hostile):
+def test_a_header_copy_in_capitals_or_a_control_character_in_a_mapping_file_is_quarantined(
+    spark, hostile
+):
     settings = hostile["settings"]
     view = spark.table(settings.table("silver", "pr_measure"))
     assert [(r["measure_code"], r["measure_text"]) for r in view.collect()] == [
         ("09", "Labor productivity")
     ]
-    ((rule, raw),) = _quarantine(spark, settings, "pr.measure")
-    assert (rule, json.loads(raw)["measure_code"]) == ("not_header", "MEASURE_CODE")
+    quarantined = _quarantine(spark, settings, "pr.measure")
+    assert [(rule, json.loads(raw)["measure_code"]) for rule, raw in quarantined] == [
+        ("not_header", "MEASURE_CODE"),
+        ("text_printable", "10"),
+    ]
     # In pr.period such a copy would make `PERIOD` a period code, and its observation valid.
     quarantined = _quarantine(spark, settings, "pr.period")
     assert [json.loads(raw)["period"] for rule, raw in quarantined if rule == "not_header"] == [

@@ -388,6 +388,26 @@ def test_a_mapping_code_of_white_space_alone_is_no_code(spark, code, present):
     assert bool(df.select(R._holds(rule)).first()[0]) is present
 
 
+@pytest.mark.parametrize(
+    ("fields", "rule"),
+    [
+        (["8400", "Business sector"], None),
+        (["8400", "Business\x00sector"], "text_printable"),
+        (["8400", "Business sector\x1a"], "text_printable"),
+        (["84\x7f00", "Business sector"], "text_printable"),
+        (["8400", None], None),  # a missing value is no control character
+        (["\x00", "Business sector"], "code_present"),  # a blank code is named as such
+    ],
+)
+def test_a_mapping_field_holding_a_control_character_is_no_text(spark, fields, rule):
+    df = spark.createDataFrame(
+        [(fields, 2, 2, fields[0], False)],
+        f"{R.MAPPING_FIELDS} ARRAY<STRING>, {R.MAPPING_WIDTH} INT, _field_count INT, "
+        f"{R.MAPPING_KEY} STRING, {R.MAPPING_HEADER_COPY} BOOLEAN",
+    )
+    assert df.select(R.failed_rule(R.mapping_rules())).first()[0] == rule
+
+
 def test_rule_check_that_is_null_counts_as_failed(spark):
     df = spark.createDataFrame([(None,)], "x STRING")
     rule = R.Rule("x_is_a", "x is a", F.col("x") == "a")
@@ -447,8 +467,9 @@ _V5 = "605a9ddbf881f9d0a38dd761870d35ecf56f1ad50c4ecba1d464f6374a07b8d1"  # prag
 # Version 6: `population_plausible`, the sync's bounds of a US population from 2000 (first pinned
 # without the year; that pin never left the session that made it).
 _V6 = "a0a4b7335d4bcf24113b29706e9a0f91b83b4a478e512fee2b7e08ae3a9be5b3"  # pragma: allowlist secret
-# Version 7: `footnote_printable`, and `not_header` in any case (the comparison pinned with it).
-_V7 = "906da41dacafa1f47b711c7ec72890dafa1efd2bdff783228bc327c6b9016386"  # pragma: allowlist secret
+# Version 7: `footnote_printable`, `text_printable` and `not_header` in any case (the comparison
+# pinned with it).
+_V7 = "7153392719f5ac191e24b59d7bc4fc1a4f6b1d398aaf9297ad5d486b91340fdc"  # pragma: allowlist secret
 RULES_DIGESTS = {2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7}
 
 

@@ -41,7 +41,7 @@ from quest.sources.population import US_NATION_ID, US_POPULATION
 # (a copy of a mapping file's header further down is quarantined, no longer dropped by bronze);
 # 6: population_plausible (the sync's bounds of a US population for a year from 2000, for a body
 # that reached the store another way); 7: footnote_printable (a NUL or ^Z footnote was stored as
-# one), and `not_header` in any case (`transforms.mapping_from_bronze`: the view names its columns
+# one) and text_printable (the same in a mapping file's fields), and `not_header` in any case (`transforms.mapping_from_bronze`: the view names its columns
 # lower-cased, so `PERIOD\tPERIOD_ABBR...` in `pr.period` is a copy of its header, not a code).
 RULES_VERSION = 7
 FAILED_RULE = "_failed_rule"
@@ -65,7 +65,8 @@ YEAR_PATTERN = r"^[0-9]{4}\z"
 # still hold no row, `store_files._NO_ROW`).
 BLANK_PATTERN = r"^[\s\x00\x1a]*\z"
 # A control character (U+0000-U+001F, U+007F): no field of a BLS line holds one (a tab ends the
-# field). The footnote is the one field no other pattern checks.
+# field). Of an observation, the footnote is the one field no other pattern checks; of a mapping
+# row, every field.
 CONTROL_PATTERN = r"[\x00-\x1f\x7f]"
 # The earliest year a row may name (BLS productivity series begin in 1947, its oldest series of
 # any survey in 1913); the latest is the year after the load's (UTC), as the population sync
@@ -188,6 +189,15 @@ def mapping_rules() -> list[Rule]:
             "not_header",
             "the line is not a copy of the file's header (its names, trimmed, in any case)",
             ~F.col(MAPPING_HEADER_COPY),
+        ),
+        # Codes and texts reach gold's views: a NUL or ^Z in one is no text BLS wrote.
+        Rule(
+            "text_printable",
+            "no field holds a control character (NUL, ^Z...): BLS writes plain text",
+            ~F.exists(
+                F.col(MAPPING_FIELDS),
+                lambda field: F.coalesce(field.rlike(CONTROL_PATTERN), F.lit(False)),
+            ),
         ),
     ]
 
