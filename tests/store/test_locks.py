@@ -3,6 +3,7 @@ and a lock whose holder died is taken over once it expires."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -212,6 +213,85 @@ def test_a_lock_put_whose_answer_was_lost_and_lock_unreadable_says_it_may_be_the
     assert "nothing was changed" not in message
     assert "the lock object may be there though its answer was lost" in message
     assert locks["KeyCount"] == 1, "the message is true: the lock landed"
+
+
+def _answer_lost(real, when, before=None, seconds: float = 0.0):
+    """A `put_object` whose first call matching `when` reaches S3 (after `before`, if given)
+    and has its answer, whatever it was, lost after `seconds`, as a read timeout."""
+    from botocore.exceptions import ClientError, ReadTimeoutError
+
+    lost = []
+
+    def put_object(**kwargs):
+        if not lost and when(kwargs):
+            lost.append(kwargs)
+            if before:
+                before()
+            with contextlib.suppress(ClientError):  # a refusal whose answer is lost too
+                real(**kwargs)
+            time.sleep(seconds)
+            raise ReadTimeoutError(endpoint_url="http://s3.test")
+        return real(**kwargs)
+
+    return put_object
+
+
+def test_a_lock_put_answered_after_most_of_its_life_is_renewed_before_any_write(
+    moto_endpoint, monkeypatch
+):
+    # Adopted with its expiry written before the put's retries, the lock was late at once: the
+    # first write stopped with "not renewed in time".
+    store = make_s3_store(moto_endpoint, lock_ttl=2.0)
+    taking = _answer_lost(store.client.put_object, lambda k: "IfNoneMatch" in k, seconds=1.6)
+    monkeypatch.setattr(store.client, "put_object", taking)
+    with store.lock("sync-bls") as lock:
+        store.put_bytes("bls/pr/a", b"a", {})
+        held = json.loads(store.client.get_object(Bucket=store.bucket, Key=lock.key)["Body"].read())
+        assert held["expires"] > time.time() + 1.0, "renewed on taking it"
+    assert stored_bytes(store) == {"bls/pr/a": b"a"}
+
+
+def test_a_lock_put_whose_answer_was_lost_and_lock_is_another_runs_waits_for_it(
+    moto_endpoint, monkeypatch
+):
+    # Another run took the lock meanwhile: the put did not land, and the error said the lock
+    # "may be there, held by this run".
+    store = make_s3_store(moto_endpoint)
+    key = store._full(".quest-locks/sync-bls.lock")
+    other = {"owner": "other-host:7", "expires": time.time() + 60}
+    real = store.client.put_object
+
+    def other_run_first():
+        real(Bucket=store.bucket, Key=key, Body=json.dumps(other).encode())
+
+    taking = _answer_lost(real, lambda k: "IfNoneMatch" in k, before=other_run_first)
+    monkeypatch.setattr(store.client, "put_object", taking)
+    with pytest.raises(LockError, match="held by other-host:7"), store.lock("sync-bls"):
+        pass
+
+
+def test_an_s3_lock_renewal_that_did_not_land_is_an_error_not_a_renewal(moto_endpoint, monkeypatch):
+    # A renewal failing with a 500 through its retries read the lock back, found this run's own
+    # body (the one it failed to replace) and counted it renewed: the error was never reported.
+    from botocore.exceptions import ClientError
+
+    store = make_s3_store(moto_endpoint, lock_ttl=1.2)
+    real = store.client.put_object
+    failed = {"Code": "InternalError", "Message": "We encountered an internal error."}
+    meta = {"HTTPStatusCode": 500, "RetryAttempts": 4}
+
+    def put_object(**kwargs):
+        if "IfMatch" in kwargs:  # the renewals
+            raise ClientError({"Error": failed, "ResponseMetadata": meta}, "PutObject")
+        return real(**kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", put_object)
+    with store.lock("sync-bls"):
+        time.sleep(1.0)  # past three quarters of the lock's life, its renewals failed
+        assert "InternalError" in store.renewal_errors.get("sync-bls", "")
+        with pytest.raises(LockError, match="its last renewal failed: .*InternalError"):
+            store.put_bytes("bls/pr/b", b"b", {})
+    assert stored_bytes(store) == {}
 
 
 def test_a_lost_s3_lock_stops_every_later_write(moto_endpoint):

@@ -452,8 +452,9 @@ class S3Lock:
                 _code(exc) in _CONFLICT or ("IfMatch" in condition and _code(exc) in _GONE)
             ):
                 return False
-            if not _refused(exc) and self._landed():
-                return True
+            landed = None if _refused(exc) else self._landed(condition.get("IfMatch"))
+            if landed is not None:
+                return landed
             # Its answer lost, the put may have landed: "nothing was changed" would be untrue.
             lost = (
                 f"the lock object may be there though its answer was lost: a run started in the "
@@ -466,22 +467,30 @@ class S3Lock:
         self._renewed(sent)
         return True
 
-    def _landed(self) -> bool:
-        """After a put whose answer was lost (the client's retries spent): whether it landed
-        all the same, the lock holding this run's own body; then this run holds the lock, and a
-        rerun need not wait out a lock nobody renews. False when the lock cannot be read."""
+    def _landed(self, replaced: str | None) -> bool | None:
+        """After a put whose answer was lost (the client's retries spent, or a 500): whether it
+        landed, from the lock read once. True: it holds this run's own body under another ETag
+        than `replaced` (the one a put `If-Match` was to replace), so the put landed and this
+        run holds the lock; a rerun need not wait out a lock nobody renews. False: it holds
+        another run's body or is gone, so the put did not land (the caller reads it again, as
+        after a refusal). None: not known, the lock unreadable, or a renewal that did not land
+        (this run's body still under `replaced`): the caller reports the error."""
         try:
-            landed = self._ours(self._holder())
-        except (StoreError, BotoCoreError, HTTPError, OSError):  # a body cut as it is read too
+            holder = self._holder()
+        except StoreError:
+            return None
+        if holder is None or holder[0] != self.owner:
             return False
-        if landed:
-            log.warning(
-                "the answer to a put of the %s lock on %s was lost; the lock holds this run's "
-                "own body, so it holds the lock",
-                self.name,
-                self.store.uri,
-            )
-        return landed
+        if replaced is not None and holder[2] == replaced:
+            return None
+        self._ours(holder)
+        log.warning(
+            "the answer to a put of the %s lock on %s was lost; the lock holds this run's own "
+            "body, so it holds the lock",
+            self.name,
+            self.store.uri,
+        )
+        return True
 
     def _renewed(self, sent: float) -> None:
         """The lock's expiry was set `lock_ttl` after `sent`; writes stop once three quarters
@@ -499,7 +508,7 @@ class S3Lock:
             raise self.store._fail(
                 f"reading the {self.name} lock on", "", exc, kept=False
             ) from None
-        except BotoCoreError as exc:
+        except (BotoCoreError, HTTPError, OSError) as exc:  # a body cut or stalled as it is read
             raise self.store._fail(
                 f"reading the {self.name} lock on", "", exc, kept=False
             ) from None
@@ -524,13 +533,13 @@ class S3Lock:
         deadline = time.monotonic() + self.timeout
         races = 0
         while True:
-            if self._put(IfNoneMatch="*"):
+            if self._put(IfNoneMatch="*") and self._fresh():
                 return
             holder = self._holder()
-            if self._ours(holder):
+            if self._ours(holder) and self._fresh():
                 return
             expired = holder is not None and holder[1] < time.time()
-            if expired and self._put(IfMatch=holder[2]):
+            if expired and self._put(IfMatch=holder[2]) and self._fresh():
                 log.warning(
                     "took over the %s lock on %s from %s, whose lock had expired",
                     self.name,
@@ -557,6 +566,14 @@ class S3Lock:
                     "it to finish or set QUEST_LOCK_TIMEOUT to wait for it"
                 )
             time.sleep(0.2)
+
+    def _fresh(self) -> bool:
+        """Once the lock is this run's: renewed at once when less than half its life is left
+        (a put answered only after its retries, or found landed after they were spent), so
+        that the first write does not find it late. False when the renewal finds the lock
+        taken over meanwhile."""
+        left = self.store.lock_deadlines[self.name] - _lease_clock()
+        return left >= self.store.lock_ttl / 2 or self._put(IfMatch=self._etag)
 
     def _renew(self) -> None:
         while not self._stop.wait(self.store.lock_ttl / 4):
