@@ -39,6 +39,9 @@ MARKS = [
     data_line("PRS30006011", 1997, "Q03", "1.0", footnote="R\x1a"),
     # A period no file lists, unless pr.period's header copy in capitals were read as a row.
     data_line("PRS30006011", 1997, "PERIOD", "1.0"),
+    # Periods whose rows in pr.period are quarantined for their texts: still periods.
+    data_line("PRS30006011", 1997, "Q04", "1.0"),
+    data_line("PRS30006011", 1997, "Q05", "1.0"),
 ]
 POPULATION = {
     "data": [
@@ -75,12 +78,14 @@ def hostile(spark, spark_home, tmp_path_factory):
         "PRS30006032\t09\t3000\r\n"
         "PRS30006032\t09\t3000\r\n",
     )
-    # Two texts for Q01: both rows are quarantined, and Q01 stays a known period.
+    # Two texts for Q01, a U+FFFD in Q04's, a ^Z ending Q05's: their rows are quarantined, and
+    # they stay known periods.
     put(
         store,
         "bls/pr/pr.period",
         "period\tperiod_abbr\tperiod_name\r\n"
-        + "".join(f"Q0{q}\tQTR{q}\tQuarter {q}\r\n" for q in range(1, 6))
+        + "".join(f"Q0{q}\tQTR{q}\tQuarter {q}\r\n" for q in range(1, 4))
+        + "Q04\tQTR4\tQuarter\ufffd4\r\nQ05\tQTR5\tQuarter 5\x1a\r\n"
         + "Q01\tQTR1\tFirst quarter (revised)\r\n"
         + "PERIOD\tPERIOD_ABBR\tPERIOD_NAME\r\n",
     )
@@ -173,9 +178,11 @@ def test_rows_of_a_mapping_file_that_share_a_code_with_other_values_are_quaranti
     (result,) = [f for f in hostile["silver"].files if f.source_file == "pr.series"]
     assert (result.rows_in, result.rows_written, result.rows_quarantined) == (4, 1, 2)
     assert result.rows_duplicates == 1
-    # A period with two texts is still a period: the observations of Q01 load.
+    # A period with two texts is still a period: the observations of Q01 load (of Q04 and Q05,
+    # whose texts are quarantined, too: the Marks file).
     quarantined = _quarantine(spark, settings, "pr.period")
-    assert [rule for rule, _ in quarantined] == ["conflicting_duplicate"] * 2 + ["not_header"]
+    rules = ["conflicting_duplicate"] * 2 + ["not_header", "text_printable", "text_utf8"]
+    assert [rule for rule, _ in quarantined] == rules
     observations = spark.table(settings.table("silver", "bls_observations"))
     assert observations.where(F.col("period") == "Q01").count() == 4
     assert _quarantine(spark, settings, "pr.data.0.Current") == []
@@ -201,7 +208,11 @@ def test_control_characters_in_a_footnote_are_quarantined_with_every_field_of_th
     rows = spark.table(settings.table("silver", "bls_observations")).where(
         F.col("source_file") == "pr.data.6.Marks"
     )
-    assert [(r["period"], r["footnote_codes"]) for r in rows.collect()] == [("Q01", None)]
+    assert sorted((r["period"], r["footnote_codes"]) for r in rows.collect()) == [
+        ("Q01", None),
+        ("Q04", None),
+        ("Q05", None),
+    ]
 
 
 def test_a_header_copy_in_capitals_or_a_control_character_in_a_mapping_file_is_quarantined(

@@ -438,6 +438,9 @@ def _rules_text() -> str:
     compared = [_check_text(c) for c in (*observation_compared(), *population_compared())]
     # what `not_header` checks: whether a mapping line is a copy of its file's header
     compared.append(_check_text(header_copy(F.col("values"), F.col("header"))))
+    # which rows of pr.period name the codes `period_known` accepts
+    compared.append([rule.name for rule in R.period_code_rules()])
+    compared.append(_check_text(R.clean_text(F.col("period"))))
     constants = [
         R.VALUE_PATTERN,
         R.NUMBER_PATTERN,
@@ -469,7 +472,7 @@ _V5 = "605a9ddbf881f9d0a38dd761870d35ecf56f1ad50c4ecba1d464f6374a07b8d1"  # prag
 _V6 = "a0a4b7335d4bcf24113b29706e9a0f91b83b4a478e512fee2b7e08ae3a9be5b3"  # pragma: allowlist secret
 # Version 7: `footnote_printable`, `text_printable` and `not_header` in any case (the comparison
 # pinned with it).
-_V7 = "7153392719f5ac191e24b59d7bc4fc1a4f6b1d398aaf9297ad5d486b91340fdc"  # pragma: allowlist secret
+_V7 = "e5751fdbf55e01eaedc3969fceca2960928cb71d803213bac2e1b5e075bbb490"  # pragma: allowlist secret
 RULES_DIGESTS = {2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7}
 
 

@@ -202,6 +202,23 @@ def mapping_rules() -> list[Rule]:
     ]
 
 
+# The rules on a mapping row's texts, whichever field they are in.
+_TEXT_RULES = ("text_utf8", "text_printable")
+
+
+def period_code_rules() -> list[Rule]:
+    """The mapping rules by which a row of `pr.period` names a period code: its shape and its
+    code, not its texts. A row quarantined for a text not UTF-8 or holding a control character
+    still names its code, as one quarantined for a second text does (its observations load);
+    the code itself must be clean (`clean_text`)."""
+    return [rule for rule in mapping_rules() if rule.name not in _TEXT_RULES]
+
+
+def clean_text(text: Column) -> Column:
+    """True for a text holding neither U+FFFD nor a control character; false for a null."""
+    return F.coalesce(_utf8(text) & ~text.rlike(CONTROL_PATTERN), F.lit(False))
+
+
 def population_rules(last_year: int | None = None) -> list[Rule]:
     """The checks of a population record; `last_year` as in `observation_rules`."""
     population = F.col("population").try_cast(POPULATION_TYPE)

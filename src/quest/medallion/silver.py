@@ -557,10 +557,12 @@ def _delete_gone(load: _SilverLoad, source_file: str) -> FileResult:
 
 
 def _known_periods(load: _SilverLoad) -> tuple[str, ...]:
-    """The period codes `pr.period` lists in a well-formed row, blank codes aside, whatever
-    their text: two texts for one code quarantine both rows (`conflicting_duplicate`), not the
-    code, whose observations still load. Read from bronze, so a change of `pr.period` in this load counts;
-    the BLS codes when there is no such file, or it lists none."""
+    """The period codes `pr.period` lists in a well-formed row, blank codes and codes not
+    clean text aside, whatever their texts: two texts for one code quarantine both rows
+    (`conflicting_duplicate`), and a text not UTF-8 or holding a control character its row
+    (`rules.period_code_rules`), not the code, whose observations still load. Read from bronze,
+    so a change of `pr.period` in this load counts; the BLS codes when there is no such file,
+    or it lists none."""
     spark = load.spark
     bronze = load.settings.table("bronze", MAPPING_TABLE)
     for source_file, entry in sorted(load.plan.bronze.items()):
@@ -574,9 +576,9 @@ def _known_periods(load: _SilverLoad) -> tuple[str, ...]:
             .where(F.col("_source_file") == source_file)
             .transform(mapping_from_bronze)
         )
-        codes = rows.where(R.failed_rule(R.mapping_rules()).isNull()).select(
-            F.col(MAPPING_FIELDS)[names.index("period")]
-        )
+        period = F.col(MAPPING_FIELDS)[names.index("period")]
+        named = R.failed_rule(R.period_code_rules()).isNull() & R.clean_text(period)
+        codes = rows.where(named).select(period)
         # A blank code (a line of tabs) is no period: read as one, it let rows with an empty
         # period pass `period_known`.
         found = tuple(sorted({r[0] for r in codes.collect() if r[0] and r[0].strip()}))
