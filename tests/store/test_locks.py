@@ -273,16 +273,12 @@ def test_a_lock_put_whose_answer_was_lost_and_lock_is_another_runs_waits_for_it(
 def test_an_s3_lock_renewal_that_did_not_land_is_an_error_not_a_renewal(moto_endpoint, monkeypatch):
     # A renewal failing with a 500 through its retries read the lock back, found this run's own
     # body (the one it failed to replace) and counted it renewed: the error was never reported.
-    from botocore.exceptions import ClientError
-
     store = make_s3_store(moto_endpoint, lock_ttl=1.2)
     real = store.client.put_object
-    failed = {"Code": "InternalError", "Message": "We encountered an internal error."}
-    meta = {"HTTPStatusCode": 500, "RetryAttempts": 4}
 
     def put_object(**kwargs):
         if "IfMatch" in kwargs:  # the renewals
-            raise ClientError({"Error": failed, "ResponseMetadata": meta}, "PutObject")
+            raise _server_error()
         return real(**kwargs)
 
     monkeypatch.setattr(store.client, "put_object", put_object)
@@ -292,6 +288,70 @@ def test_an_s3_lock_renewal_that_did_not_land_is_an_error_not_a_renewal(moto_end
         with pytest.raises(LockError, match="its last renewal failed: .*InternalError"):
             store.put_bytes("bls/pr/b", b"b", {})
     assert stored_bytes(store) == {}
+
+
+def _server_error(operation: str = "PutObject"):
+    """What botocore raises for a 500 that lasted through its retries."""
+    from botocore.exceptions import ClientError
+
+    error = {"Code": "InternalError", "Message": "We encountered an internal error."}
+    meta = {"HTTPStatusCode": 500, "RetryAttempts": 4}
+    return ClientError({"Error": error, "ResponseMetadata": meta}, operation)
+
+
+@pytest.mark.parametrize("dead_holder", [False, True], ids=["take", "takeover"])
+def test_a_lock_put_failing_through_its_retries_names_its_error_not_another_run(
+    moto_endpoint, monkeypatch, dead_holder
+):
+    # Read back, the lock was as the put had found it (no object; the dead run's body), which
+    # the run took for another run's: "held by another run", after four puts.
+    from quest.errors import StoreError
+
+    store = make_s3_store(moto_endpoint)
+    key = store._full(".quest-locks/sync-bls.lock")
+    if dead_holder:
+        dead = {"owner": "crashed-host:1234", "expires": time.time() - 1}
+        store.client.put_object(Bucket=store.bucket, Key=key, Body=json.dumps(dead).encode())
+    real, puts = store.client.put_object, []
+
+    def put_object(**kwargs):
+        if kwargs.get("Key") == key:
+            puts.append(kwargs)
+            raise _server_error()
+        return real(**kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", put_object)
+    with (
+        pytest.raises(StoreError, match="taking the sync-bls lock .*InternalError"),
+        store.lock("sync-bls"),
+    ):
+        pass
+    assert len(puts) == 1 + dead_holder
+    assert "sync-bls" not in store.lock_deadlines
+
+
+def test_a_late_lock_whose_first_renewal_fails_is_held_and_released(moto_endpoint, monkeypatch):
+    # The renewal on taking a late lock raised out of the lock's entry: the run failed, saying
+    # "nothing was changed", and left its lock behind for the next run to wait out.
+    from botocore.exceptions import ClientError
+
+    store = make_s3_store(moto_endpoint, lock_ttl=2.0)
+    real = store.client.put_object
+    expired = {"Code": "ExpiredToken", "Message": "The provided token has expired."}
+    denied = ClientError({"Error": expired, "ResponseMetadata": {"HTTPStatusCode": 400}}, "Put")
+
+    def renewals_denied(**kwargs):
+        if "IfMatch" in kwargs:
+            raise denied
+        return real(**kwargs)
+
+    taking = _answer_lost(renewals_denied, lambda k: "IfNoneMatch" in k, seconds=0.7)
+    monkeypatch.setattr(store.client, "put_object", taking)
+    with store.lock("sync-bls") as lock:
+        assert "renewing the sync-bls lock" in store.renewal_errors["sync-bls"]
+        assert "ExpiredToken" in store.renewal_errors["sync-bls"]
+        key = lock.key
+    assert store.client.list_objects_v2(Bucket=store.bucket, Prefix=key)["KeyCount"] == 0
 
 
 def test_a_lost_s3_lock_stops_every_later_write(moto_endpoint):

@@ -460,8 +460,10 @@ class S3Lock:
                 f"the lock object may be there though its answer was lost: a run started in the "
                 f"next {self.store.lock_ttl:g} s may find it held by {self.owner} until it expires"
             )
+            renewing = bool(self._etag) and condition.get("IfMatch") == self._etag
+            action = "renewing" if renewing else "taking"
             raise self.store._fail(
-                f"taking the {self.name} lock on", "", exc, kept=False, lost=lost
+                f"{action} the {self.name} lock on", "", exc, kept=False, lost=lost
             ) from None
         self._etag = answer["ETag"]
         self._renewed(sent)
@@ -469,20 +471,26 @@ class S3Lock:
 
     def _landed(self, replaced: str | None) -> bool | None:
         """After a put whose answer was lost (the client's retries spent, or a 500): whether it
-        landed, from the lock read once. True: it holds this run's own body under another ETag
-        than `replaced` (the one a put `If-Match` was to replace), so the put landed and this
-        run holds the lock; a rerun need not wait out a lock nobody renews. False: it holds
-        another run's body or is gone, so the put did not land (the caller reads it again, as
-        after a refusal). None: not known, the lock unreadable, or a renewal that did not land
-        (this run's body still under `replaced`): the caller reports the error."""
+        landed, from the lock read once. `replaced` is the ETag a put `If-Match` was to replace
+        (None for a put `If-None-Match`).
+
+        True: the lock holds this run's own body under a new ETag, so the put landed and this
+        run holds the lock; a rerun need not wait out a lock nobody renews. False: another run's
+        body under a new ETag, or (after a put `If-Match`) no object: the lock changed hands,
+        and the caller reads it again, as after a refusal. None: nothing tells, and the error
+        stands: the lock unreadable, or as the put found it (no object after a put
+        `If-None-Match`, any body still under `replaced`), so the put did not land for a cause
+        only the error names."""
         try:
             holder = self._holder()
         except StoreError:
             return None
-        if holder is None or holder[0] != self.owner:
-            return False
+        if holder is None:
+            return None if replaced is None else False
         if replaced is not None and holder[2] == replaced:
             return None
+        if holder[0] != self.owner:
+            return False
         self._ours(holder)
         log.warning(
             "the answer to a put of the %s lock on %s was lost; the lock holds this run's own "
@@ -533,11 +541,15 @@ class S3Lock:
         deadline = time.monotonic() + self.timeout
         races = 0
         while True:
-            if self._put(IfNoneMatch="*") and self._fresh():
-                return
+            if self._put(IfNoneMatch="*"):
+                if self._fresh():
+                    return
+                continue  # taken over since: read again
             holder = self._holder()
-            if self._ours(holder) and self._fresh():
-                return
+            if self._ours(holder):
+                if self._fresh():
+                    return
+                continue
             expired = holder is not None and holder[1] < time.time()
             if expired and self._put(IfMatch=holder[2]) and self._fresh():
                 log.warning(
@@ -568,12 +580,26 @@ class S3Lock:
             time.sleep(0.2)
 
     def _fresh(self) -> bool:
-        """Once the lock is this run's: renewed at once when less than half its life is left
-        (a put answered only after its retries, or found landed after they were spent), so
-        that the first write does not find it late. False when the renewal finds the lock
-        taken over meanwhile."""
+        """Once the lock is this run's: renewed at once when its first renewal is due already
+        (a quarter of its life gone since the put was sent: one answered only after its
+        retries, or found landed after they were spent), so that the first write does not find
+        it late. False when the renewal finds the lock taken over meanwhile. A renewal that
+        fails leaves the lock held, as the renewer's own do: the error is kept for the writes
+        and the renewer tries again, and the lock is released on leaving."""
         left = self.store.lock_deadlines[self.name] - _lease_clock()
-        return left >= self.store.lock_ttl / 2 or self._put(IfMatch=self._etag)
+        if left >= self.store.lock_ttl / 2:  # the deadline is 3/4 of the life after the put
+            return True
+        try:
+            return self._put(IfMatch=self._etag)
+        except StoreError as exc:
+            self._renewal_failed(exc)
+            return True
+
+    def _renewal_failed(self, exc: Exception) -> None:
+        """Keeps why a renewal failed, for the writes to say should the lock grow late."""
+        reason = hide_userinfo(str(exc).split("; ")[0])
+        self.store.renewal_errors[self.name] = reason
+        log.warning("renewing the %s lock: %s", self.name, reason)
 
     def _renew(self) -> None:
         while not self._stop.wait(self.store.lock_ttl / 4):
@@ -584,9 +610,7 @@ class S3Lock:
                 holder = self._holder()
             except (ClientError, BotoCoreError, StoreError) as exc:
                 # Tried again at the next quarter; the writes stop once the lock is late.
-                reason = hide_userinfo(str(exc).split("; ")[0])
-                self.store.renewal_errors[self.name] = reason
-                log.warning("renewing the %s lock: %s", self.name, reason)
+                self._renewal_failed(exc)
                 continue
             if not self._ours(holder):
                 why = (
@@ -600,7 +624,11 @@ class S3Lock:
                 return
 
     def __enter__(self) -> S3Lock:
-        self._acquire()
+        try:
+            self._acquire()
+        except BaseException:
+            self.store.lock_deadlines.pop(self.name, None)  # no deadline of a lock not held
+            raise
         self._renewer = threading.Thread(target=self._renew, daemon=True, name=f"lock-{self.name}")
         self._renewer.start()
         return self
