@@ -41,8 +41,10 @@ from quest.sources.population import US_NATION_ID, US_POPULATION
 # (a copy of a mapping file's header further down is quarantined, no longer dropped by bronze);
 # 6: population_plausible (the sync's bounds of a US population for a year from 2000, for a body
 # that reached the store another way); 7: footnote_printable (a NUL or ^Z footnote was stored as
-# one) and text_printable (the same in a mapping file's fields), and `not_header` in any case (`transforms.mapping_from_bronze`: the view names its columns
-# lower-cased, so `PERIOD\tPERIOD_ABBR...` in `pr.period` is a copy of its header, not a code).
+# one) and text_printable (the same in a mapping file's fields); `not_header` in any case
+# (`transforms.header_copy`: the view names its columns lower-cased, so `PERIOD\tPERIOD_ABBR...`
+# in `pr.period` is a copy of its header, not a code); and a `pr.period` row quarantined for its
+# text alone still names its code (`period_code_rules`, `silver._known_periods`).
 RULES_VERSION = 7
 FAILED_RULE = "_failed_rule"
 OUTCOME = "_outcome"

@@ -580,8 +580,17 @@ def _known_periods(load: _SilverLoad) -> tuple[str, ...]:
         named = R.failed_rule(R.period_code_rules()).isNull() & R.clean_text(period)
         codes = rows.where(named).select(period)
         # A blank code (a line of tabs) is no period: read as one, it let rows with an empty
-        # period pass `period_known`.
-        found = tuple(sorted({r[0] for r in codes.collect() if r[0] and r[0].strip()}))
+        # period pass `period_known`. Nor is the column's own name: a copy of the header that
+        # `not_header` misses (a ^Z in another of its fields, quarantined for that text).
+        found = tuple(
+            sorted(
+                {
+                    code
+                    for (code,) in codes.collect()
+                    if code and code.strip() and code.strip().lower() != "period"
+                }
+            )
+        )
         if found:
             return found
     return R.DEFAULT_PERIODS
