@@ -327,7 +327,35 @@ def test_a_lock_put_failing_through_its_retries_names_its_error_not_another_run(
     ):
         pass
     assert len(puts) == 1 + dead_holder
+
+
+def test_a_late_lock_taken_over_before_its_renewal_names_the_new_holder(moto_endpoint, monkeypatch):
+    # Taken late, then taken over before `_fresh` renewed it: the run must name the new holder
+    # (read again, not the stale one) and keep no deadline of a lock it does not hold.
+    store = make_s3_store(moto_endpoint, lock_ttl=2.0)
+    key = store._full(".quest-locks/sync-bls.lock")
+    real = store.client.put_object
+    other = {"owner": "other-host:7", "expires": time.time() + 60}
+
+    def renewal_after_a_takeover(**kwargs):
+        if "IfMatch" in kwargs:  # another run writes first: the renewal gets a 412
+            real(Bucket=store.bucket, Key=key, Body=json.dumps(other).encode())
+        return real(**kwargs)
+
+    taking = _answer_lost(renewal_after_a_takeover, lambda k: "IfNoneMatch" in k, seconds=0.7)
+    monkeypatch.setattr(store.client, "put_object", taking)
+    with pytest.raises(LockError, match="held by other-host:7"), store.lock("sync-bls"):
+        pass
     assert "sync-bls" not in store.lock_deadlines
+
+
+def test_a_lock_whose_last_renewal_answer_was_lost_is_released_all_the_same(moto_endpoint):
+    # The delete `If-Match` the ETag this run last knew met a 412 (a renewal had landed, its
+    # answer lost, the lock unread since): the lock stayed for the next run to wait out.
+    store = make_s3_store(moto_endpoint)
+    with store.lock("sync-bls") as lock:
+        store.client.put_object(Bucket=store.bucket, Key=lock.key, Body=lock._body())
+    assert store.client.list_objects_v2(Bucket=store.bucket, Prefix=lock.key)["KeyCount"] == 0
 
 
 def test_a_late_lock_whose_first_renewal_fails_is_held_and_released(moto_endpoint, monkeypatch):

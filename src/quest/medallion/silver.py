@@ -557,8 +557,8 @@ def _delete_gone(load: _SilverLoad, source_file: str) -> FileResult:
 
 
 def _known_periods(load: _SilverLoad) -> tuple[str, ...]:
-    """The period codes `pr.period` lists in a well-formed row, blank codes and codes not
-    clean text aside, whatever their texts: two texts for one code quarantine both rows
+    """The period codes `pr.period` lists in a well-formed row, blank codes, codes not clean
+    text and the column's own name aside, whatever their texts: two texts for one code quarantine both rows
     (`conflicting_duplicate`), and a text not UTF-8 or holding a control character its row
     (`rules.period_code_rules`), not the code, whose observations still load. Read from bronze,
     so a change of `pr.period` in this load counts; the BLS codes when there is no such file,

@@ -541,24 +541,23 @@ class S3Lock:
         deadline = time.monotonic() + self.timeout
         races = 0
         while True:
-            if self._put(IfNoneMatch="*"):
+            taken = self._put(IfNoneMatch="*")
+            holder = None if taken else self._holder()
+            if taken or self._ours(holder):
                 if self._fresh():
                     return
-                continue  # taken over since: read again
-            holder = self._holder()
-            if self._ours(holder):
+                holder = self._holder()  # taken over since: read again
+            elif holder is not None and holder[1] < time.time() and self._put(IfMatch=holder[2]):
                 if self._fresh():
+                    log.warning(
+                        "took over the %s lock on %s from %s, whose lock had expired",
+                        self.name,
+                        self.store.uri,
+                        holder[0],
+                    )
                     return
-                continue
+                holder = self._holder()
             expired = holder is not None and holder[1] < time.time()
-            if expired and self._put(IfMatch=holder[2]) and self._fresh():
-                log.warning(
-                    "took over the %s lock on %s from %s, whose lock had expired",
-                    self.name,
-                    self.store.uri,
-                    holder[0],
-                )
-                return
             # The lock was released (or taken over by another) between two of our requests:
             # asked again at once, a few times, whatever the timeout.
             if (holder is None or expired) and races < 3:
@@ -622,6 +621,7 @@ class S3Lock:
                 self.store.lost_lock = f"lost the {self.name} lock on {self.store.uri}: {why}"
                 log.error("%s", self.store.lost_lock)
                 return
+            self.store.renewal_errors.pop(self.name, None)  # a renewal landed, its answer lost
 
     def __enter__(self) -> S3Lock:
         try:
@@ -638,7 +638,16 @@ class S3Lock:
         if self._renewer is not None:
             self._renewer.join()
         self.store.lock_deadlines.pop(self.name, None)
-        with contextlib.suppress(ClientError, BotoCoreError):
-            self.store.client.delete_object(
-                Bucket=self.store.bucket, Key=self.key, IfMatch=self._etag
-            )
+        with contextlib.suppress(ClientError, BotoCoreError, StoreError):
+            try:
+                self._delete(self._etag)
+            except ClientError as exc:
+                # A renewal that landed with its answer lost left `_etag` behind: the lock is
+                # released all the same when it still holds this run's body.
+                holder = self._holder() if _code(exc) in _CONFLICT else None
+                if holder is None or holder[0] != self.owner:
+                    raise
+                self._delete(holder[2])
+
+    def _delete(self, etag: str) -> None:
+        self.store.client.delete_object(Bucket=self.store.bucket, Key=self.key, IfMatch=etag)
