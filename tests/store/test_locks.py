@@ -322,11 +322,13 @@ def test_a_lock_put_failing_through_its_retries_names_its_error_not_another_run(
 
     monkeypatch.setattr(store.client, "put_object", put_object)
     with (
-        pytest.raises(StoreError, match="taking the sync-bls lock .*InternalError"),
+        pytest.raises(StoreError, match="taking the sync-bls lock .*InternalError") as failed,
         store.lock("sync-bls"),
     ):
         pass
     assert len(puts) == 1 + dead_holder
+    # read back as the put found it: no "may be there, held by this run" to wait out
+    assert "the lock, read back, was as this put found it: nothing was changed" in str(failed.value)
 
 
 def test_a_late_lock_taken_over_before_its_renewal_names_the_new_holder(moto_endpoint, monkeypatch):

@@ -415,6 +415,10 @@ class _Body(io.RawIOBase):
         super().close()
 
 
+# What a lock read back after a put whose answer was lost tells, when not whether it landed.
+_AS_FOUND, _UNREAD = "as found", "unread"
+
+
 def _lease_clock() -> float:
     """Seconds on a clock that, unlike `time.monotonic` on Linux, goes on while the machine
     sleeps: a lock's expiry is wall-clock time, and a laptop that slept past it has lost it."""
@@ -452,14 +456,18 @@ class S3Lock:
                 _code(exc) in _CONFLICT or ("IfMatch" in condition and _code(exc) in _GONE)
             ):
                 return False
-            landed = None if _refused(exc) else self._landed(condition.get("IfMatch"))
-            if landed is not None:
-                return landed
-            # Its answer lost, the put may have landed: "nothing was changed" would be untrue.
-            lost = (
-                f"the lock object may be there though its answer was lost: a run started in the "
-                f"next {self.store.lock_ttl:g} s may find it held by {self.owner} until it expires"
-            )
+            found = _UNREAD if _refused(exc) else self._landed(condition.get("IfMatch"))
+            if isinstance(found, bool):
+                return found
+            if found == _AS_FOUND:
+                lost = "the lock, read back, was as this put found it: nothing was changed"
+            else:
+                # Its answer lost, the put may have landed: "nothing was changed" would be untrue.
+                lost = (
+                    f"the lock object may be there though its answer was lost: a run started in "
+                    f"the next {self.store.lock_ttl:g} s may find it held by {self.owner} until "
+                    "it expires"
+                )
             renewing = bool(self._etag) and condition.get("IfMatch") == self._etag
             action = "renewing" if renewing else "taking"
             raise self.store._fail(
@@ -469,7 +477,7 @@ class S3Lock:
         self._renewed(sent)
         return True
 
-    def _landed(self, replaced: str | None) -> bool | None:
+    def _landed(self, replaced: str | None) -> bool | str:
         """After a put whose answer was lost (the client's retries spent, or a 500): whether it
         landed, from the lock read once. `replaced` is the ETag a put `If-Match` was to replace
         (None for a put `If-None-Match`).
@@ -477,18 +485,18 @@ class S3Lock:
         True: the lock holds this run's own body under a new ETag, so the put landed and this
         run holds the lock; a rerun need not wait out a lock nobody renews. False: another run's
         body under a new ETag, or (after a put `If-Match`) no object: the lock changed hands,
-        and the caller reads it again, as after a refusal. None: nothing tells, and the error
-        stands: the lock unreadable, or as the put found it (no object after a put
-        `If-None-Match`, any body still under `replaced`), so the put did not land for a cause
-        only the error names."""
+        and the caller reads it again, as after a refusal. Otherwise the put's error stands:
+        `_AS_FOUND`, the lock as the put found it (no object after a put `If-None-Match`, any
+        body still under `replaced`), so the put did not land; `_UNREAD`, the lock unreadable,
+        so whether it landed is not known."""
         try:
             holder = self._holder()
         except StoreError:
-            return None
+            return _UNREAD
         if holder is None:
-            return None if replaced is None else False
+            return _AS_FOUND if replaced is None else False
         if replaced is not None and holder[2] == replaced:
-            return None
+            return _AS_FOUND
         if holder[0] != self.owner:
             return False
         self._ours(holder)
