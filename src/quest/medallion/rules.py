@@ -99,6 +99,11 @@ def _matches(column: str, pattern: str) -> Column:
     return F.col(column).rlike(pattern)
 
 
+def _has_control(text: Column) -> Column:
+    """True when `text` holds a control character (`CONTROL_PATTERN`); false for a null."""
+    return F.coalesce(text.rlike(CONTROL_PATTERN), F.lit(False))
+
+
 def _utf8(column: Column) -> Column:
     return ~F.coalesce(column.contains(REPLACEMENT), F.lit(False))
 
@@ -162,8 +167,7 @@ def observation_rules(
             "footnote_codes holds no control character (NUL, ^Z...): BLS writes codes such as R",
             # Nearly every footnote is empty: that is tested first, sparing the pattern. No
             # footnote (a null) holds a control character either.
-            (F.col("footnote_codes") == "")
-            | ~F.coalesce(_matches("footnote_codes", CONTROL_PATTERN), F.lit(False)),
+            (F.col("footnote_codes") == "") | ~_has_control(F.col("footnote_codes")),
         ),
     ]
 
@@ -196,10 +200,7 @@ def mapping_rules() -> list[Rule]:
         Rule(
             "text_printable",
             "no field holds a control character (NUL, ^Z...): BLS writes plain text",
-            ~F.exists(
-                F.col(MAPPING_FIELDS),
-                lambda field: F.coalesce(field.rlike(CONTROL_PATTERN), F.lit(False)),
-            ),
+            ~F.exists(F.col(MAPPING_FIELDS), _has_control),
         ),
     ]
 
