@@ -154,15 +154,12 @@ def test_an_s3_lock_whose_renewal_hangs_stops_writes_before_it_can_be_taken_over
 
 def test_an_s3_lock_whose_renewals_fail_stops_writes_naming_the_failure(moto_endpoint, monkeypatch):
     # Credentials that expire mid-sync: the writes stopped saying only "not renewed in time".
-    from botocore.exceptions import ClientError
-
     store = make_s3_store(moto_endpoint, lock_ttl=1.2)
     real = store.client.put_object
-    denied = {"Error": {"Code": "ExpiredToken", "Message": "The provided token has expired."}}
 
     def put_object(**kwargs):
         if "IfMatch" in kwargs:  # the renewals
-            raise ClientError({**denied, "ResponseMetadata": {"HTTPStatusCode": 400}}, "PutObject")
+            raise _expired_token()
         return real(**kwargs)
 
     monkeypatch.setattr(store.client, "put_object", put_object)
@@ -290,13 +287,24 @@ def test_an_s3_lock_renewal_that_did_not_land_is_an_error_not_a_renewal(moto_end
     assert stored_bytes(store) == {}
 
 
-def _server_error(operation: str = "PutObject"):
-    """What botocore raises for a 500 that lasted through its retries."""
+def _s3_error(code: str, message: str, status: int, attempts: int = 0):
+    """The `ClientError` botocore raises for S3's answer `status` after `attempts` retries."""
     from botocore.exceptions import ClientError
 
-    error = {"Code": "InternalError", "Message": "We encountered an internal error."}
-    meta = {"HTTPStatusCode": 500, "RetryAttempts": 4}
-    return ClientError({"Error": error, "ResponseMetadata": meta}, operation)
+    meta = {"HTTPStatusCode": status, "RetryAttempts": attempts}
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": meta}, "PutObject"
+    )
+
+
+def _server_error():
+    """A 500 that lasted through the client's retries."""
+    return _s3_error("InternalError", "We encountered an internal error.", 500, attempts=4)
+
+
+def _expired_token():
+    """Credentials refused at the first attempt."""
+    return _s3_error("ExpiredToken", "The provided token has expired.", 400)
 
 
 @pytest.mark.parametrize("dead_holder", [False, True], ids=["take", "takeover"])
@@ -363,16 +371,12 @@ def test_a_lock_whose_last_renewal_answer_was_lost_is_released_all_the_same(moto
 def test_a_late_lock_whose_first_renewal_fails_is_held_and_released(moto_endpoint, monkeypatch):
     # The renewal on taking a late lock raised out of the lock's entry: the run failed, saying
     # "nothing was changed", and left its lock behind for the next run to wait out.
-    from botocore.exceptions import ClientError
-
     store = make_s3_store(moto_endpoint, lock_ttl=2.0)
     real = store.client.put_object
-    expired = {"Code": "ExpiredToken", "Message": "The provided token has expired."}
-    denied = ClientError({"Error": expired, "ResponseMetadata": {"HTTPStatusCode": 400}}, "Put")
 
     def renewals_denied(**kwargs):
         if "IfMatch" in kwargs:
-            raise denied
+            raise _expired_token()
         return real(**kwargs)
 
     taking = _answer_lost(renewals_denied, lambda k: "IfNoneMatch" in k, seconds=0.7)
