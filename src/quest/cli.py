@@ -14,7 +14,14 @@ import tempfile
 from pathlib import Path
 
 from quest.config import VAR_OF, load_settings
-from quest.errors import INTERRUPTED, RUN_FAILED, ConfigError, IncompleteSyncError, QuestError
+from quest.errors import (
+    INTERRUPTED,
+    RUN_FAILED,
+    ConfigError,
+    IncompleteSyncError,
+    QuestError,
+    brief,
+)
 from quest.redaction import UserinfoFilter, hide_userinfo
 
 log = logging.getLogger("quest")
@@ -272,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             log.exception("unexpected error")
         _error(
-            f"unexpected {type(exc).__name__}: {exc}. This is a bug in quest: rerun with -v "
+            f"unexpected {brief(exc)}. This is a bug in quest: rerun with -v "
             "for the traceback and report it"
         )
         return 1

@@ -4,6 +4,10 @@
 "Commands"); a bad command line exits 2 (argparse's), a run in which a task failed `RUN_FAILED`.
 """
 
+from __future__ import annotations
+
+import re
+
 RUN_FAILED = 10
 # A run or command stopped with Ctrl-C (the shell's 128 + SIGINT).
 INTERRUPTED = 130
@@ -86,3 +90,38 @@ class DataFileError(QuestError):
 
     result = None
     retryable = False
+
+
+# A line of a Java stack trace: a frame, or the count of frames a cause shares with the one
+# above it; and the preamble of a Py4J error, before the Java exception's own line.
+_JAVA_FRAME = re.compile(r"\s+(at \S+\(.*\)|\.\.\. \d+ (more|common frames omitted))$")
+_PY4J_CALL = re.compile(r"An error occurred while calling [\w.$]+\.$")
+
+
+def brief(exc: BaseException, limit: int | None = None) -> str:
+    """`Type: message` of `exc`, without the Java stack trace a Py4J error's text carries (a
+    `Py4JJavaError`, for a Spark job cancelled or failed, holds every frame of the Java
+    exception and of each cause: 35 to 140 lines). What is left of such an error is the Java
+    exception's own message and, after `; caused by `, its deepest cause's. Any other error's
+    text is kept whole. With `limit`: the first line only, cut to `limit` characters.
+    """
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a Py4J error asks the JVM for its text, which may be gone
+        text = str(getattr(exc, "errmsg", "") or "").strip()
+    lines = text.splitlines()
+    stack = next((i for i, line in enumerate(lines) if _JAVA_FRAME.match(line)), None)
+    if stack is not None:
+        head = lines[:stack]
+        if "JVM stacktrace:" in head:  # PySpark's own errors, when asked to add the stack
+            head = head[: head.index("JVM stacktrace:")]
+        elif len(head) >= 2 and _PY4J_CALL.fullmatch(head[0]) and head[1].startswith(": "):
+            head = [head[1][2:], *head[2:]]
+        head = "\n".join(head).strip().splitlines() or [""]
+        causes = [line for line in lines[stack:] if line.startswith("Caused by: ")]
+        if causes:
+            head[0] += f"; caused by {causes[-1].removeprefix('Caused by: ')}"
+        text = "\n".join(head)
+    if limit is not None:
+        text = text.strip().splitlines()[0][:limit] if text.strip() else ""
+    return f"{type(exc).__name__}: {text}"

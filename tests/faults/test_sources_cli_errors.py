@@ -230,6 +230,27 @@ def test_an_unexpected_error_is_still_one_line_and_status_1(world, capsys, monke
     assert PASSWORD not in err
 
 
+def test_an_unexpected_spark_error_is_one_line_without_its_java_stack(world, capsys, monkeypatch):
+    import quest.sources.bls
+
+    class Py4JJavaError(Exception):
+        """py4j's error (its text is the Java exception's stack trace), stood in for."""
+
+    def broken(settings):
+        frames = "".join(f"\tat org.apache.spark.Thing.f{i}(Thing.scala:{i})\n" for i in range(30))
+        raise Py4JJavaError(
+            f"An error occurred while calling o3.sql.\n: java.lang.IllegalStateException: shut\n{frames}"
+        )
+
+    monkeypatch.setattr(quest.sources.bls, "sync_bls", broken)
+    status, _, err = _sync(capsys, "bls")
+    assert status == 1
+    assert _one_error_line(err) == (
+        "quest: error: unexpected Py4JJavaError: java.lang.IllegalStateException: shut. This is "
+        "a bug in quest: rerun with -v for the traceback and report it"
+    )
+
+
 # -- secrets ------------------------------------------------------------------------------------
 
 

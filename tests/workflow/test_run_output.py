@@ -409,3 +409,34 @@ def test_the_demo_takes_the_previous_demos_sample_for_its_own(tmp_path):
     _refuse_other_data(settings, store, source, _sample_digests(settings, older))
     with pytest.raises(ConfigError, match=r"bls/pr/pr.gone \(is not the demo's"):
         _refuse_other_data(settings, store, source, set())
+
+
+class Py4JJavaError(Exception):
+    """Stands in for py4j's error (which asks a JVM for its text): the same name and text."""
+
+
+def test_a_spark_error_is_one_line_and_its_java_stack_goes_to_the_tasks_log(settings):
+    frames = "".join(
+        f"\tat org.apache.spark.scheduler.DAGScheduler.f{i}(D.scala:{i})\n" for i in range(40)
+    )
+    raised = Py4JJavaError(
+        "An error occurred while calling o64.sql.\n: org.apache.spark.SparkException: "
+        f"[SPARK_JOB_CANCELLED] Job 8 cancelled as part of cancellation of all jobs\n{frames}"
+    )
+    lines: list[str] = []
+    record = run_workflow(settings, workflow=fake_workflow(_Fails(raised)), out=lines.append)
+    said = (
+        "Py4JJavaError: org.apache.spark.SparkException: [SPARK_JOB_CANCELLED] Job 8 cancelled "
+        "as part of cancellation of all jobs"
+    )
+    assert record.tasks["combine"].errors == [said] * 3  # each attempt's, in the run record
+    failed = [line for line in lines if line.startswith("x combine: failed")]
+    assert len(failed) == 3 and all(said in line for line in failed), failed
+    # Nor in the failure mail, printed here: its Python frames and where the rest is.
+    output = "\n".join(lines)
+    assert "DAGScheduler" not in output, output
+    assert f"Task output, with the whole traceback: {record.tasks['combine'].log}" in output
+    assert "Where it failed (the last Python frames):" in output
+    log = Path(record.tasks["combine"].log).read_text()
+    assert log.count("DAGScheduler.f39(D.scala:39)") == 3, log  # each attempt's traceback
+    assert "Traceback (most recent call last)" in log

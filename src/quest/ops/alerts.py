@@ -16,6 +16,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from quest.config import Settings
+from quest.errors import brief
 from quest.ops.names import qualify
 from quest.ops.run_history import CHANGED, FAILED, UNCHANGED, parse_time
 
@@ -148,8 +149,7 @@ def evaluate_one(spark, settings: Settings, alert: Alert, run_id: str = "") -> A
     try:
         rows = spark.sql(alert_sql(alert, settings)).select(alert.column).collect()
     except Exception as exc:  # a missing table or column: say so, do not fail the run
-        message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        error = f"{type(exc).__name__}: {message}"
+        error = brief(exc, limit=300)
         return AlertResult(**base, value=None, fired=False, error=error, evaluated_at=now)
     values = [float(r[0]) for r in rows if r[0] is not None]
     value = _AGGREGATE[alert.aggregation](values) if values else None

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from quest.config import Settings
+from quest.errors import brief
 from quest.ops.run_history import COLUMN_NAMES, COLUMNS, KEY, SCHEMA, TABLE, TaskRun
 
 log = logging.getLogger(__name__)
@@ -324,7 +325,7 @@ def record_rows(rows: list[TaskRun], settings: Settings, spark=None) -> HistoryW
         how = _write(pending + list(rows), settings, spark)
     except Exception as exc:  # whatever failed, the rows must survive it
         keep_pending(path, rows)
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        reason = brief(exc, limit=300)
         return HistoryWrite(
             PENDING, len(rows), table, pending_file=str(path), reason=reason, warning=warning
         )
@@ -383,8 +384,7 @@ def register(spark, settings: Settings, table: str, columns) -> str:
         return ensure_table(spark, settings, table, columns)
     except Exception as exc:
         name = settings.table(SCHEMA, table)
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        log.warning("%s: not registered in the catalog (%s: %s)", name, type(exc).__name__, first)
+        log.warning("%s: not registered in the catalog (%s)", name, brief(exc, limit=300))
         return name
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from quest.config import Settings
+from quest.errors import brief
 from quest.ops import alerts as al
 from quest.ops.history_store import record_rows
 from quest.ops.run_history import CHANGED, FAILED, UNCHANGED, parse_time, rows_from_record
@@ -55,8 +56,7 @@ def _gold_result(record):
 
 
 def _error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"
+    return brief(exc, limit=300)
 
 
 def after_run(record, settings: Settings, spark, say=print) -> dict:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from quest.config import Settings
+from quest.errors import brief
 from quest.medallion.tables import sql_str
 from quest.ops.history_store import history_table, merge_with_spark
 from quest.ops.run_history import (
@@ -157,7 +158,7 @@ def record_attempt(
         # PySpark hands timestamps back as naive local times of this process.
         first_start = min(started, previous["started_at"].astimezone(UTC))
     if error is not None:
-        status, detail = FAILED, f"{type(error).__name__}: {error}"
+        status, detail = FAILED, brief(error)
     else:
         changed = task_metrics(summary).changed
         status, detail = (UNCHANGED if changed is False else CHANGED), summary_line(summary)

@@ -38,7 +38,7 @@ from urllib.parse import urlparse
 import networkx as nx
 
 from quest.config import Settings, on_databricks, validate_home
-from quest.errors import INTERRUPTED, ConfigError
+from quest.errors import INTERRUPTED, ConfigError, brief
 from quest.locking import file_lock
 from quest.ops.local_run import after_run
 from quest.orchestration.task_values import evaluate, referenced_tasks, resolve
@@ -550,7 +550,10 @@ class _WorkflowRun:
             try:
                 value = self._call(task)
             except (Exception, SystemExit) as exc:  # a task's failure is data here
-                error = redact(f"{type(exc).__name__}: {exc}", self.settings)
+                # The whole traceback in the task's log; the line, the record and the mail say
+                # the error without the Java stack a Spark error carries (`brief`).
+                self._stdout.write("".join(traceback.format_exception(exc)))
+                error = redact(brief(exc), self.settings)
                 tr.errors.append(error)
                 stopping = self._stop.is_set()
                 more = attempt < tries and getattr(exc, "retryable", True) and not stopping
@@ -669,12 +672,13 @@ class _WorkflowRun:
     def _notify_task(self, name, eff, tr: TaskRecord, exc: BaseException) -> None:
         emails = eff.email_notifications
         to = tuple(sorted(emails.on_failure or [])) if emails else ()
-        trace = "".join(traceback.format_exception(exc)[-6:])
+        frames = traceback.format_list(traceback.extract_tb(exc.__traceback__)[-5:])
         body = (
             f"Task {name} of workflow {self.wf.name} failed after {tr.attempts} attempt(s).\n"
             f"Last error: {tr.errors[-1]}\n\nStore: {self.settings.store_uri}\n"
             f"Run: {self.record.run_id} (record under {self.settings.home / 'runs'})\n"
-            f"Task output: {tr.log}\n\n{trace}"
+            f"Task output, with the whole traceback: {tr.log}\n\n"
+            f"Where it failed (the last Python frames):\n{''.join(frames)}"
         )
         self._deliver(
             Notification(
