@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import operator
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
@@ -21,6 +22,9 @@ from quest.ops.names import qualify
 from quest.ops.run_history import CHANGED, FAILED, UNCHANGED, parse_time
 
 GREATER_THAN = "GREATER_THAN"
+# Spark's words for a table or view its catalog does not have, and the name it quotes.
+_NOT_FOUND = re.compile(r"\[TABLE_OR_VIEW_NOT_FOUND\] The table or view (\S+) cannot be found")
+
 _COMPARE = {
     "GREATER_THAN": (operator.gt, ">"),
     "GREATER_THAN_OR_EQUAL": (operator.ge, ">="),
@@ -149,7 +153,11 @@ def evaluate_one(spark, settings: Settings, alert: Alert, run_id: str = "") -> A
     try:
         rows = spark.sql(alert_sql(alert, settings)).select(alert.column).collect()
     except Exception as exc:  # a missing table or column: say so, do not fail the run
-        error = brief(exc, limit=300)
+        missing = _NOT_FOUND.search(str(exc))
+        if missing:  # a first run stopped before silver, say: Spark's text runs to 400 chars
+            error = f"{missing[1]} is not in the catalog: not created yet, or dropped"
+        else:
+            error = brief(exc, limit=300)
         return AlertResult(**base, value=None, fired=False, error=error, evaluated_at=now)
     values = [float(r[0]) for r in rows if r[0] is not None]
     value = _AGGREGATE[alert.aggregation](values) if values else None
