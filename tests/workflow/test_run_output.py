@@ -205,8 +205,14 @@ def test_a_task_whose_error_waiting_cannot_fix_is_not_retried(settings, raised):
 def test_quest_runs_lists_past_runs(settings, capsys):
     from quest.cli import main
 
+    assert main(["runs", "--home", str(settings.home)]) == 0  # a home mistyped, or not made yet
+    home = settings.home.absolute()
+    assert capsys.readouterr().out == (
+        f"no runs recorded: {home} does not exist (QUEST_HOME or --home)\n"
+    )
+    settings.home.mkdir(parents=True)
     assert main(["runs", "--home", str(settings.home)]) == 0
-    assert "no runs recorded" in capsys.readouterr().out
+    assert capsys.readouterr().out == f"no runs recorded under {home / 'runs'}\n"
     record = run_workflow(settings, workflow=fake_workflow(Behaviour()), out=lambda line: None)
     assert main(["runs", "--home", str(settings.home)]) == 0
     rows = capsys.readouterr().out.splitlines()
