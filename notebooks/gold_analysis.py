@@ -41,6 +41,7 @@
 from quest.medallion import charts
 from quest.medallion.gold import create_gold_views
 from quest.medallion.report import (
+    created_with,
     format_report,
     gold_report,
     population_by_year,
@@ -107,12 +108,13 @@ if write:
     print(result.describe())
 else:
     require_gold_views(spark, settings, by="the gold_analysis notebook")
-    for view in views_created_otherwise(spark, settings):
+    for view, differing in views_created_otherwise(spark, settings).items():
+        how = created_with(differing, str, "these widgets") or "other mapping views to join"
+        how = how if differing else f"{how}, or by another version of quest"
         print(
-            f"note: {view} was created with other parameters than these widgets' (or other "
-            "mapping views to join): it answers with those. The widgets start from the code's "
-            "settings, which the job may not use: compare its task parameters before setting "
-            "write to true, which replaces the job's views with these"
+            f"note: {view} was created with {how}: it answers with those. The widgets start "
+            "from the code's settings, which the job may not use: compare its task parameters "
+            "before setting write to true, which replaces the job's views with these"
         )
     report = gold_report(spark, settings)
     quarantine = quarantine_summary(spark, settings)

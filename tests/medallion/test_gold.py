@@ -266,10 +266,12 @@ def test_print_report_says_when_the_views_were_created_with_other_settings(
         assert print_report(other, as_json=True) == 0
     printed = json.loads(capsys.readouterr().out)
     assert {r["series_id"] for r in printed["series_report"]} == {silver.report_series}
-    assert f"{silver.table('gold', 'series_population_report')} was created with other" in (
-        caplog.text
-    )
-    assert "population_stats" not in caplog.text and "`quest run`" in caplog.text
+    assert (
+        f"{silver.table('gold', 'series_population_report')} was created with "
+        f"QUEST_REPORT_SERIES={silver.report_series} (these settings: PRS85006092): its answers "
+        "are those it was created with; `quest run` creates it again with these settings"
+    ) in caplog.text
+    assert "population_stats" not in caplog.text
 
 
 def test_print_report_without_gold_views_says_what_to_run(spark, spark_settings):

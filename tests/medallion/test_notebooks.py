@@ -199,10 +199,10 @@ def test_opened_by_hand_the_notebooks_only_read_and_gold_draws_its_charts(
     # ... and it says so: only the population view depends on the end year asked.
     notes = [line for line in out.splitlines() if line.startswith("note: ")]
     assert notes == [
-        f"note: {settings.table('gold', 'population_stats')} was created with other parameters "
-        "than these widgets' (or other mapping views to join): it answers with those. The "
-        "widgets start from the code's settings, which the job may not use: compare its task "
-        "parameters before setting write to true, which replaces the job's views with these"
+        f"note: {settings.table('gold', 'population_stats')} was created with end_year=2015 "
+        "(these widgets: 2014): it answers with those. The widgets start from the code's "
+        "settings, which the job may not use: compare its task parameters before setting "
+        "write to true, which replaces the job's views with these"
     ]
     assert set(gold["chart_paths"]) == {"population", "best_year", "series_population"}
     assert sorted(p.name for p in charts.glob("*.png")) == [

@@ -10,7 +10,12 @@ import pytest
 from quest.config import Settings
 from quest.errors import ConfigError
 from quest.medallion import charts
-from quest.medallion.gold import best_year_sql, view_summed_periods
+from quest.medallion.gold import (
+    best_year_sql,
+    parameters_differing,
+    view_bodies,
+    view_summed_periods,
+)
 from quest.medallion.report import FIRST_ROWS, format_report
 from quest.orchestration.notebook import notebook_dbutils, wants_write
 from quest.runner.dbutils import LocalDbutils
@@ -256,3 +261,33 @@ def test_empty_answers_and_a_single_year_say_what_to_check():
     )
     assert "QUEST_CURRENT_FILE" in _section(text, "2.")[-1]
     assert "QUEST_REPORT_SERIES and QUEST_REPORT_PERIOD" in _section(text, "3.")[-1]
+
+
+@pytest.mark.parametrize(
+    ("changed", "view"),
+    [
+        ({"start_year": 2014}, "population_stats"),
+        ({"end_year": 2017}, "population_stats"),
+        ({"current_file": "pr.data.1.AllData"}, "best_year_by_series"),
+        ({"include_annual": True}, "best_year_by_series"),
+        ({"current_file": "pr.data.1.AllData"}, "series_population_report"),
+        ({"report_series": "PRS85006092"}, "series_population_report"),
+        ({"report_period": "Q03"}, "series_population_report"),
+    ],
+)
+def test_a_views_sql_says_which_parameter_it_was_created_with(changed, view):
+    created = Settings()
+    asked = created.with_overrides(**changed)
+    stored = view_bodies(created, {"pr_series": True})[view].strip()  # as the catalog keeps it
+    assert parameters_differing(view, stored, created) == {}
+    (name, value), *_ = changed.items()
+    assert parameters_differing(view, stored, asked) == {name: (getattr(created, name), value)}
+
+
+def test_a_view_that_differs_only_in_what_it_joins_names_no_parameter():
+    settings = Settings()
+    joined = view_bodies(settings, {"pr_series": True, "pr_measure": True})
+    stored = joined["best_year_by_series"].strip()
+    assert stored != view_bodies(settings, {})["best_year_by_series"].strip()
+    assert parameters_differing("best_year_by_series", stored, settings) == {}
+    assert parameters_differing("best_year_by_series", "SELECT 1", settings) == {}

@@ -225,6 +225,37 @@ def create_gold_views(spark, settings: Settings) -> LayerResult:
     return LayerResult("gold", tables, parameters=view_parameters(settings))
 
 
+# Where each gold view's SQL, as `view_bodies` writes it, holds the parameters it was created
+# with (the best-year view's `include_annual` is read from the periods it sums).
+_PARAMETERS_IN_SQL = {
+    "population_stats": {
+        "start_year": r"CAST\((\d+) AS INT\) AS start_year",
+        "end_year": r"CAST\((\d+) AS INT\) AS end_year",
+    },
+    "best_year_by_series": {"current_file": r"WHERE source_file = '([^']*)' AND "},
+    "series_population_report": {
+        "current_file": r"o\.source_file = '([^']*)'",
+        "report_series": r"o\.series_id = '([^']*)'",
+        "report_period": r"o\.period = '([^']*)'",
+    },
+}
+
+
+def parameters_differing(view: str, view_sql: str, settings: Settings) -> dict[str, tuple]:
+    """The parameters a gold view (`population_stats`...) was created with, read from its stored
+    SQL, where they differ from `settings`': parameter -> (the view's value, the settings').
+    Empty when none does, or none can be read (another difference: the mapping views it joins,
+    the tables it reads, or the SQL of an older quest)."""
+    wanted = view_parameters(settings)
+    found: dict[str, object] = {}
+    for name, pattern in _PARAMETERS_IN_SQL.get(view, {}).items():
+        if match := re.search(pattern, view_sql):
+            found[name] = int(match[1]) if isinstance(wanted[name], int) else match[1]
+    if view == "best_year_by_series" and (periods := view_summed_periods(view_sql)):
+        found["include_annual"] = ANNUAL in periods
+    return {name: (value, wanted[name]) for name, value in found.items() if value != wanted[name]}
+
+
 def view_parameters(settings: Settings) -> dict[str, object]:
     """The settings the gold views are made with, by name."""
     return {

@@ -7,12 +7,13 @@ import json
 import logging
 import re
 
-from quest.config import Settings, on_databricks
+from quest.config import VAR_OF, Settings, on_databricks
 from quest.errors import ConfigError
 from quest.medallion.gold import (
     ANNUAL,
     MAPPING_VIEWS,
     gold_view_sql,
+    parameters_differing,
     view_summed_periods,
     view_text,
 )
@@ -347,25 +348,46 @@ def format_report(
     return "\n\n".join("\n".join(section) for section in sections)
 
 
-def views_created_otherwise(spark, settings: Settings) -> list[str]:
+def views_created_otherwise(spark, settings: Settings) -> dict[str, dict[str, tuple]]:
     """The gold views whose SQL is not what `settings` give: they answer with the parameters
-    they were created with (another series, file or years), until created again."""
-    return [
-        name for name, (_body, current) in gold_view_sql(spark, settings).items() if not current
-    ]
+    they were created with (another series, file or years), until created again. Each with
+    those of its parameters that differ, read from its SQL (`parameters_differing`: empty when
+    the difference is elsewhere, such as the mapping views it joins)."""
+    short = {settings.table("gold", view): view for view in GOLD_VIEWS}
+    return {
+        name: parameters_differing(short[name], view_text(spark, name) or "", settings)
+        for name, (_body, current) in gold_view_sql(spark, settings).items()
+        if not current
+    }
+
+
+def created_with(differing: dict[str, tuple], name_of, here: str) -> str:
+    """What a view was created with, from `views_created_otherwise`: each parameter that
+    differs, named by `name_of` (a variable, a widget), its value in the view and `here`'s."""
+    return ", ".join(
+        f"{name_of(name)}={_shown(view)} ({here}: {_shown(ours)})"
+        for name, (view, ours) in differing.items()
+    )
+
+
+def _shown(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _warn_if_created_otherwise(spark, settings: Settings) -> None:
-    """Warn, naming each view, when a gold view's SQL is not what these settings give: the
-    report reads the views as they were created (another series, file or years, asked here,
-    change nothing until `quest run` creates them again)."""
-    for name in views_created_otherwise(spark, settings):
+    """Warn, naming each view and what it was created with, when a gold view's SQL is not what
+    these settings give: the report reads the views as they were created (another series,
+    file or years, asked here, change nothing until `quest run` creates them again)."""
+    for name, differing in views_created_otherwise(spark, settings).items():
+        if differing:
+            how = "with " + created_with(differing, lambda n: VAR_OF[n], "these settings")
+        else:
+            how = "with other mapping views to join, or by another version of quest"
         log.warning(
-            "%s was created with other settings than these (QUEST_CURRENT_FILE, "
-            "QUEST_START_YEAR, QUEST_END_YEAR, QUEST_INCLUDE_ANNUAL, QUEST_REPORT_SERIES, "
-            "QUEST_REPORT_PERIOD, or the mapping views it joins): its answers are those it was "
-            "created with; `quest run` creates it again with these",
+            "%s was created %s: its answers are those it was created with; `quest run` "
+            "creates it again with these settings",
             name,
+            how,
         )
 
 
