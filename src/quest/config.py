@@ -528,6 +528,17 @@ def validate_years(settings: Settings) -> None:
         )
 
 
+def refuse_colon(home: Path) -> None:
+    """Raises ConfigError for a home whose path holds a ':'. Spark's local catalog (Hive's
+    client over Derby) cannot open a metastore there: it failed after a minute of retries with
+    "Unable to instantiate SessionHiveMetaStoreClient"."""
+    if ":" in str(home):
+        raise ConfigError(
+            f"QUEST_HOME={str(home)!r} holds a ':', which Spark's local catalog cannot use in "
+            "a path; point QUEST_HOME (or --home) at a folder whose path has none"
+        )
+
+
 def validate_home(settings: Settings) -> Path:
     """Create the home folder if needed and check it is writable.
 
@@ -535,14 +546,7 @@ def validate_home(settings: Settings) -> Path:
         ConfigError: naming QUEST_HOME when it cannot be used.
     """
     home = settings.home
-    if ":" in str(home):
-        # Spark's local catalog (Hive's client over Derby) cannot open a metastore whose path
-        # holds one: it failed after a minute of retries with "Unable to instantiate
-        # SessionHiveMetaStoreClient".
-        raise ConfigError(
-            f"QUEST_HOME={str(home)!r} holds a ':', which Spark's local catalog cannot use in "
-            "a path; point QUEST_HOME (or --home) at a folder whose path has none"
-        )
+    refuse_colon(home)
     try:
         home.mkdir(parents=True, exist_ok=True)
         probe = home / ".write-probe"

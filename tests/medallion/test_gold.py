@@ -245,11 +245,14 @@ def test_gold_report_has_the_documented_shape_and_order(spark, silver):
     assert "n/a" in text
 
 
-def test_print_report_prints_the_json_answers(spark, silver, capsys):
+def test_print_report_prints_the_json_answers(spark, silver, capsys, caplog):
     create_gold_views(spark, silver)
-    assert print_report(silver, as_json=True) == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert printed == json.loads(json.dumps(gold_report(spark, silver)))
+    with caplog.at_level("INFO", logger="quest.medallion.report"):  # as without -q
+        assert print_report(silver, as_json=True) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == json.loads(json.dumps(gold_report(spark, silver)))
+    # Said plainly on stderr while the JVM starts, as `quest run` says it (not a log record).
+    assert err == f"starting Spark to read the catalog under {silver.home} ...\n"
 
 
 def test_print_report_says_when_the_views_were_created_with_other_settings(

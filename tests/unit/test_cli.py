@@ -146,6 +146,9 @@ def place(tmp_path, monkeypatch):
         (["mirror", "--data", "FILE"], 9, "is a file, not a folder; give the folder to serve"),
         (["run", "--only", "nope"], 9, "the tasks are bls_sync"),
         (["report"], 9, "no catalog under"),
+        # A home no catalog can be in: before, "no catalog under ...: run `quest run` first",
+        # which refuses that home.
+        (["report", "--home", "a:b"], 9, "holds a ':', which Spark's local catalog cannot use"),
         # Off Databricks, dev's answers are in a catalog the local Spark does not have: before,
         # `quest report` started Spark and asked it for quest_dev.gold.* all the same.
         (["report", "--env-dev"], 9, "in the Unity Catalog catalog 'quest_dev'"),
@@ -291,3 +294,24 @@ def test_a_notebook_run_as_a_script_ends_a_mistake_with_one_line(
     assert len(lines) == 1 and lines[0].startswith(f"{script}: error: "), lines
     assert said in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "metastore_db").exists(), "a catalog was created"
+
+
+def test_a_notebook_only_reading_a_home_that_is_not_there_makes_no_folder(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.realdata import REPO
+
+    fresh = tmp_path / "fresh"  # a typo, say: before, made empty, then said to hold no catalog
+    done = subprocess.run(
+        [sys.executable, str(REPO / "notebooks" / "load_bronze.py")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QUEST_HOME": str(fresh)},
+        cwd=tmp_path,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "no catalog under" in done.stderr, done.stderr
+    assert not fresh.exists()

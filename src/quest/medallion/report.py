@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 
-from quest.config import VAR_OF, Settings, on_databricks
+from quest.config import VAR_OF, Settings, on_databricks, refuse_colon
 from quest.errors import ConfigError
 from quest.medallion.gold import (
     ANNUAL,
@@ -405,13 +406,17 @@ def print_report(settings: Settings, as_json: bool = False, show_all: bool = Fal
             "gold notebook), or unset QUEST_ENV "
             "and QUEST_CATALOG for the local home's answers"
         )
+    if not on_databricks():
+        refuse_colon(settings.home)  # no catalog can be there: not "run `quest run` first"
     if not on_databricks() and not local_catalog(settings.home).is_dir():
         raise ConfigError(
             f"no catalog under {settings.home} (no metastore_db there): run `quest run` "
             "(or `make demo`) first, or point QUEST_HOME (or --home) at the right home"
         )
-    # (on stderr, through logging: stdout stays the report alone, JSON or text)
-    log.info("starting Spark to read the catalog under %s ...", settings.home)
+    # On stderr (stdout stays the report alone, JSON or text), plain as `quest run` says it,
+    # unless -q: the JVM takes 10 s or more to start.
+    if log.isEnabledFor(logging.INFO):
+        print(f"starting Spark to read the catalog under {settings.home} ...", file=sys.stderr)
     spark = get_spark(settings, app_name="quest-report")
     require_gold_views(spark, settings)
     _warn_if_created_otherwise(spark, settings)

@@ -31,6 +31,7 @@ from quest.config import (
     environment_default,
     on_databricks,
     parse_given,
+    refuse_colon,
     validate_home,
     validate_years,
 )
@@ -123,7 +124,12 @@ def notebook_spark(scope: dict, settings: Settings, write: bool = True):
                 'notebook in the workspace (docs/deploy.md, "A notebook opened by hand"), or '
                 "leave env and catalog unset for the local home's tables"
             )
-        validate_home(settings)  # a home that is a file, or holds a ':', said as such first
+        # A home that is a file, or holds a ':', said as such first; one that is not there is
+        # not made only to be read (and said to hold no catalog).
+        if write or settings.home.exists() or settings.home.is_symlink():
+            validate_home(settings)
+        else:
+            refuse_colon(settings.home)
         if not write and not local_catalog(settings.home).is_dir():
             raise ConfigError(
                 f"no catalog under {settings.home} (no metastore_db there) to read: run `quest "
