@@ -38,9 +38,11 @@
 
 # COMMAND ----------
 
+from quest.errors import brief
 from quest.medallion import charts
 from quest.medallion.gold import create_gold_views
 from quest.medallion.report import (
+    created_elsewise,
     created_with,
     format_report,
     gold_report,
@@ -109,10 +111,10 @@ if write:
 else:
     require_gold_views(spark, settings, by="the gold_analysis notebook")
     for view, differing in views_created_otherwise(spark, settings).items():
-        how = created_with(differing, str, "these widgets") or "other mapping views to join"
-        how = how if differing else f"{how}, or by another version of quest"
+        how = created_with(differing, str, "these widgets")
+        how = f"with {how}" if how else created_elsewise(view, settings)
         print(
-            f"note: {view} was created with {how}: it answers with those. The widgets start "
+            f"note: {view} was created {how}: it answers with those. The widgets start "
             "from the code's settings, which the job may not use: compare its task parameters "
             "before setting write to true, which replaces the job's views with these"
         )
@@ -137,7 +139,7 @@ if drawing:
         population = population_by_year(spark, settings, stats["start_year"], stats["end_year"])
     except Exception as exc:  # noqa: BLE001 - a permission error's class differs by runtime
         population = None
-        print(f"note: no population chart: reading silver.population failed ({str(exc)[:200]})")
+        print(f"note: no population chart: reading silver.population failed ({brief(exc, 200)})")
     if population is not None:
         figure = charts.population_chart(population, stats)
         chart_paths["population"] = show_chart(figure, "population", settings, display)

@@ -395,5 +395,8 @@ def _spark_setup(args: argparse.Namespace) -> int:
 def _runs(args: argparse.Namespace) -> int:
     from quest.runner.record import history
 
-    print(history(_settings(args).home / "runs"))
+    home = _settings(args).home
+    if not home.is_dir():  # a mistyped home, most likely: a script's `quest runs` fails
+        raise ConfigError(f"no home at {home.absolute()} (QUEST_HOME or --home): no runs there")
+    print(history(home / "runs"))
     return 0

@@ -93,35 +93,82 @@ class DataFileError(QuestError):
 
 
 # A line of a Java stack trace: a frame, or the count of frames a cause shares with the one
-# above it; and the preamble of a Py4J error, before the Java exception's own line.
+# above it. Py4J's own first line, before the Java exception's (`z:` for a static method; a
+# `Py4JError` adds "Trace:"). The first line of a Java exception's account: its qualified class
+# name, then its message. And the line a Python worker's error starts with, inside a Spark one.
 _JAVA_FRAME = re.compile(r"\s+(at \S+\(.*\)|\.\.\. \d+ (more|common frames omitted))$")
-_PY4J_CALL = re.compile(r"An error occurred while calling [\w.$]+\.$")
+_PY4J_CALL = re.compile(r"An error occurred while calling \S+?\.(?: Trace:)?")
+_JAVA_THROWN = re.compile(r"[A-Za-z_$][\w$]*(\.[\w$]+)+(: .*)?")
+_PY_TRACEBACK = "Traceback (most recent call last):"
+_CAUSED = "Caused by: "
+
+
+def error_text(exc: BaseException) -> str:
+    """`str(exc)`, or for an error that cannot say it (a Py4J error asks the JVM for its text,
+    and the JVM may be gone) what it holds of it."""
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - whatever the gateway raises
+        return str(getattr(exc, "errmsg", "") or "").strip()
 
 
 def brief(exc: BaseException, limit: int | None = None) -> str:
-    """`Type: message` of `exc`, without the Java stack trace a Py4J error's text carries (a
+    """`Type: message` of `exc`, without the Java stack trace a Spark error's text carries (a
     `Py4JJavaError`, for a Spark job cancelled or failed, holds every frame of the Java
-    exception and of each cause: 35 to 140 lines). What is left of such an error is the Java
-    exception's own message and, after `; caused by `, its deepest cause's. Any other error's
-    text is kept whole. With `limit`: the first line only, cut to `limit` characters.
+    exception and of each cause: 35 to 140 lines). Such an error is said in one line: the Java
+    exception's first line and, after `; caused by `, its deepest cause's (a Python worker's
+    error inside it by its last line, `ValueError: ...`). Any other error's text is kept whole.
+    With `limit`: the first line only, cut to `limit` characters, keeping room for the cause.
     """
-    try:
-        text = str(exc)
-    except Exception:  # noqa: BLE001 - a Py4J error asks the JVM for its text, which may be gone
-        text = str(getattr(exc, "errmsg", "") or "").strip()
-    lines = text.splitlines()
-    stack = next((i for i, line in enumerate(lines) if _JAVA_FRAME.match(line)), None)
-    if stack is not None:
-        head = lines[:stack]
-        if "JVM stacktrace:" in head:  # PySpark's own errors, when asked to add the stack
-            head = head[: head.index("JVM stacktrace:")]
-        elif len(head) >= 2 and _PY4J_CALL.fullmatch(head[0]) and head[1].startswith(": "):
-            head = [head[1][2:], *head[2:]]
-        head = "\n".join(head).strip().splitlines() or [""]
-        causes = [line for line in lines[stack:] if line.startswith("Caused by: ")]
-        if causes:
-            head[0] += f"; caused by {causes[-1].removeprefix('Caused by: ')}"
-        text = "\n".join(head)
+    text = error_text(exc)
+    said = _java_account(text.splitlines())
+    if said is not None and any(said):  # (Py4J's first line alone is all there is to say)
+        message, cause = said
+        suffix = f"; caused by {cause}" if cause and cause not in message else ""
+        if limit is not None and len(message) + len(suffix) > limit:
+            # The deepest cause (a full disk, a missing file) is what to act on: the message
+            # keeps a third of the room, or what it needs of it.
+            suffix = suffix[: limit - min(len(message), limit // 3)]
+            message = message[: limit - len(suffix)]
+        text = message + suffix if message else cause
     if limit is not None:
         text = text.strip().splitlines()[0][:limit] if text.strip() else ""
-    return f"{type(exc).__name__}: {text}"
+    name = type(exc).__name__
+    return f"{name}: {text}" if text.strip() else name
+
+
+def _java_account(lines: list[str]) -> tuple[str, str] | None:
+    """(the Java exception's message, its deepest cause's) when `lines` are a Java exception's
+    account with its stack (from Py4J, or PySpark's "JVM stacktrace:"), else None."""
+    java = False
+    if lines and _PY4J_CALL.fullmatch(lines[0]):
+        java, lines = True, lines[1:]
+        if lines and lines[0].startswith(": "):
+            lines = [lines[0][2:], *lines[1:]]
+    elif "JVM stacktrace:" in lines:  # PySpark's own error, when asked to add the stack
+        at = lines.index("JVM stacktrace:")
+        own = [line for line in lines[:at] if line.strip()]
+        java, lines = True, own or lines[at + 1 :]
+    stack = next((i for i, line in enumerate(lines) if _JAVA_FRAME.match(line)), len(lines))
+    head = [line for line in lines[:stack] if line.strip()]
+    if not java and not (stack < len(lines) and head and _JAVA_THROWN.fullmatch(head[0])):
+        return None  # no Java account: a Python error's text, even one with a line like a frame
+    message = _said(lines, lines.index(head[0])) if head else ""
+    causes = [i for i in range(stack, len(lines)) if lines[i].startswith(_CAUSED)]
+    cause = _said(lines, causes[-1]).removeprefix(_CAUSED) if causes else ""
+    return message.strip(), cause.strip()
+
+
+def _said(lines: list[str], at: int) -> str:
+    """Line `at` of a Java account; when it starts a Python worker's traceback, with the
+    traceback's last line (the Python error) in place of its first."""
+    line = lines[at]
+    if not line.rstrip().endswith(_PY_TRACEBACK):
+        return line
+    told = []
+    for following in lines[at + 1 :]:
+        if _JAVA_FRAME.match(following) or following.startswith(_CAUSED):
+            break
+        if following.strip() and not following[0].isspace():
+            told.append(following)
+    return line.rstrip()[: -len(_PY_TRACEBACK)] + told[-1] if told else line

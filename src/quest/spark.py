@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from quest.config import Settings, on_databricks, validate_home
-from quest.errors import ConfigError
+from quest.errors import ConfigError, brief
 
 log = logging.getLogger(__name__)
 
@@ -387,9 +387,8 @@ def _start_failed(exc: Exception, engine_log: Path, start: int) -> str:
     lines = _output_since(engine_log, start).splitlines()
     words = [line.strip() for line in lines if line.strip()][-_LAST_WORDS:]
     said = f"; the JVM said: {' | '.join(w[:300] for w in words)}" if words else ""
-    first = (str(exc).strip().splitlines() or [""])[0][:300]
     return (
-        f"the local Spark did not start ({type(exc).__name__}: {first}){said}. Local Spark needs "
+        f"the local Spark did not start ({brief(exc, limit=300)}){said}. Local Spark needs "
         "Java 17 or 21 (`java -version`, or JAVA_HOME) and, the first time, Maven Central for "
         f"Delta's jars; its whole output is in {engine_log}"
     )

@@ -296,22 +296,29 @@ def test_a_notebook_run_as_a_script_ends_a_mistake_with_one_line(
     assert not (tmp_path / "metastore_db").exists(), "a catalog was created"
 
 
-def test_a_notebook_only_reading_a_home_that_is_not_there_makes_no_folder(tmp_path):
+@pytest.mark.parametrize(
+    ("home", "said"),
+    [
+        ("fresh", "no catalog under"),  # a typo, say: before, made empty, then found empty
+        ("a-file/home", "cannot be used (Not a directory)"),  # said as such, not "no catalog"
+    ],
+)
+def test_a_notebook_only_reading_a_home_that_is_not_there_makes_no_folder(tmp_path, home, said):
     import os
     import subprocess
     import sys
 
     from tests.realdata import REPO
 
-    fresh = tmp_path / "fresh"  # a typo, say: before, made empty, then said to hold no catalog
+    (tmp_path / "a-file").write_text("not a folder")
     done = subprocess.run(
         [sys.executable, str(REPO / "notebooks" / "load_bronze.py")],
         capture_output=True,
         text=True,
-        env={**os.environ, "QUEST_HOME": str(fresh)},
+        env={**os.environ, "QUEST_HOME": str(tmp_path / home)},
         cwd=tmp_path,
         check=False,
         timeout=120,
     )
-    assert done.returncode == 1 and "no catalog under" in done.stderr, done.stderr
-    assert not fresh.exists()
+    assert done.returncode == 1 and said in done.stderr, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

@@ -60,21 +60,74 @@ def test_pysparks_own_error_loses_the_jvm_stack_it_was_asked_to_add():
 
 
 @pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # a static method's call (`z:`), and a Java exception the JVM gave no frames
+        (
+            "An error occurred while calling z:org.apache.spark.api.python.PythonRDD.collect.\n"
+            ": org.apache.spark.SparkException: boom\n\tat a.B.c(B.java:1)\n",
+            "org.apache.spark.SparkException: boom",
+        ),
+        (
+            "An error occurred while calling o5.sql.\n: java.lang.NullPointerException\n",
+            "java.lang.NullPointerException",
+        ),
+        # Py4J's own error (a method that is not there)
+        (
+            "An error occurred while calling o12.foo. Trace:\npy4j.Py4JException: Method foo([]) "
+            "does not exist\n\tat py4j.reflection.ReflectionEngine.getMethod(R.java:321)\n",
+            "py4j.Py4JException: Method foo([]) does not exist",
+        ),
+        # a Delta conflict's message runs over three lines: its first is said
+        (
+            "An error occurred while calling o1.sql.\r\n: io.delta.exceptions."
+            "ConcurrentAppendException: [DELTA_CONCURRENT_APPEND] Files were added\r\n"
+            "Conflicting commit: {}\r\nRefer to the docs\r\n\tat a.B.c(B.java:1)\r\n",
+            "io.delta.exceptions.ConcurrentAppendException: [DELTA_CONCURRENT_APPEND] Files were "
+            "added",
+        ),
+        # a Python worker's error inside a failed stage: its last line, not "Traceback ..."
+        (
+            "An error occurred while calling o2.sql.\n: org.apache.spark.SparkException: Job "
+            "aborted: org.apache.spark.api.python.PythonException: Traceback (most recent call "
+            'last):\n  File "worker.py", line 1, in main\n    raise ValueError("boom")\n'
+            "ValueError: boom\n\n\tat org.apache.spark.api.python.Runner.f(R.scala:1)\n"
+            "Caused by: org.apache.spark.api.python.PythonException: Traceback (most recent "
+            'call last):\n  File "worker.py", line 1, in main\nValueError: boom\n\tat x.Y.z(Y.java:2)\n',
+            "org.apache.spark.SparkException: Job aborted: org.apache.spark.api.python."
+            "PythonException: ValueError: boom",
+        ),
+    ],
+)
+def test_each_shape_of_a_spark_error_is_said_in_its_line(text, said):
+    assert brief(Py4JJavaError(text)) == f"Py4JJavaError: {said}"
+
+
+@pytest.mark.parametrize(
     "exc",
     [
         ConfigError("QUEST_CONTACT is not set"),
         ValueError("two lines\n  at the second, indented as a frame is not"),
-        ValueError(""),
+        # a line shaped as a Java frame in a Python error's text, under no Java exception's line
+        ValueError("x\n    at com.example.Foo.bar(Foo.java:12)\nthe rest"),
+        SystemExit(3),
     ],
 )
 def test_any_other_error_is_said_whole(exc):
     assert brief(exc) == f"{type(exc).__name__}: {exc}"
 
 
-def test_with_a_limit_it_is_the_first_line_cut_short():
+def test_an_error_with_no_text_is_said_by_its_name():
+    assert brief(KeyboardInterrupt()) == "KeyboardInterrupt"
+    assert brief(ValueError("  "), limit=300) == "ValueError"
+
+
+def test_with_a_limit_it_is_the_first_line_cut_short_keeping_room_for_the_cause():
     assert brief(ValueError("first\nsecond"), limit=3) == "ValueError: fir"
-    assert brief(ValueError("  "), limit=300) == "ValueError: "
-    assert brief(Py4JJavaError(CAUSED), limit=300).endswith("No space left on device")
+    long = CAUSED.replace("failed 1 times", "failed 1 times" + ", and more" * 60)
+    said = brief(Py4JJavaError(long), limit=300)
+    assert said.endswith("; caused by java.io.IOException: No space left on device"), said
+    assert len(said) == len("Py4JJavaError: ") + 300
 
 
 def test_an_error_whose_text_cannot_be_had_is_named_by_what_it_holds():

@@ -291,3 +291,16 @@ def test_a_view_that_differs_only_in_what_it_joins_names_no_parameter():
     assert stored != view_bodies(settings, {})["best_year_by_series"].strip()
     assert parameters_differing("best_year_by_series", stored, settings) == {}
     assert parameters_differing("best_year_by_series", "SELECT 1", settings) == {}
+
+
+def test_a_view_created_otherwise_with_no_parameter_to_name_says_what_else_it_may_be():
+    from quest.medallion.report import created_elsewise
+
+    settings = Settings()
+    assert created_elsewise(settings.table("gold", "best_year_by_series"), settings) == (
+        "with other mapping views to join, or by another version of quest"
+    )
+    for view in ("population_stats", "series_population_report"):  # they join no mapping view
+        assert created_elsewise(settings.table("gold", view), settings) == (
+            "by another version of quest"
+        )

@@ -205,10 +205,10 @@ def test_a_task_whose_error_waiting_cannot_fix_is_not_retried(settings, raised):
 def test_quest_runs_lists_past_runs(settings, capsys):
     from quest.cli import main
 
-    assert main(["runs", "--home", str(settings.home)]) == 0  # a home mistyped, or not made yet
+    assert main(["runs", "--home", str(settings.home)]) == 9  # a home mistyped, or not made yet
     home = settings.home.absolute()
-    assert capsys.readouterr().out == (
-        f"no runs recorded: {home} does not exist (QUEST_HOME or --home)\n"
+    assert capsys.readouterr().err == (
+        f"quest: error: no home at {home} (QUEST_HOME or --home): no runs there\n"
     )
     settings.home.mkdir(parents=True)
     assert main(["runs", "--home", str(settings.home)]) == 0
@@ -446,3 +446,46 @@ def test_a_spark_error_is_one_line_and_its_java_stack_goes_to_the_tasks_log(sett
     log = Path(record.tasks["combine"].log).read_text()
     assert log.count("DAGScheduler.f39(D.scala:39)") == 3, log  # each attempt's traceback
     assert "Traceback (most recent call last)" in log
+
+
+def test_a_task_log_that_cannot_take_the_traceback_leaves_the_failure_the_tasks(
+    settings, monkeypatch
+):
+    # A full disk, say: the traceback's write must not end the run as "a bug in quest".
+    real = output.RedactingFile.write
+
+    def full(self, text):
+        if "Traceback" in text:
+            raise OSError(28, "No space left on device")
+        return real(self, text)
+
+    monkeypatch.setattr(output.RedactingFile, "write", full)
+    lines: list[str] = []
+    behave = _Fails(ValueError("the task's own error"))
+    record = run_workflow(settings, workflow=fake_workflow(behave, retries=0), out=lines.append)
+    assert record.tasks["combine"].status == FAILED
+    assert record.tasks["combine"].errors == ["ValueError: the task's own error"]
+    assert lines[-3].startswith("Done. changed=0") and record.path, lines
+
+
+def test_the_failure_mail_shows_the_tasks_own_frames_not_pysparks():
+    from quest.runner.local import _own_frames
+
+    namespace: dict = {}
+    # A function "of PySpark": code whose file is under site-packages, as Spark's calls are.
+    exec(
+        compile("def sql():\n    raise ValueError('x')\n", "/v/site-packages/pyspark/s.py", "exec"),
+        namespace,
+    )
+
+    def task():
+        namespace["sql"]()
+
+    try:
+        task()
+    except ValueError as exc:
+        frames = _own_frames(exc)
+    assert [f.name for f in frames] == [
+        "test_the_failure_mail_shows_the_tasks_own_frames_not_pysparks",
+        "task",
+    ]

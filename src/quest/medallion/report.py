@@ -371,6 +371,14 @@ def created_with(differing: dict[str, tuple], name_of, here: str) -> str:
     )
 
 
+def created_elsewise(name: str, settings: Settings) -> str:
+    """How a gold view whose SQL names no other parameter was created otherwise: the best-year
+    view may join other mapping views; any view may be another version of quest's SQL."""
+    if name == settings.table("gold", "best_year_by_series"):
+        return "with other mapping views to join, or by another version of quest"
+    return "by another version of quest"
+
+
 def _shown(value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -383,7 +391,7 @@ def _warn_if_created_otherwise(spark, settings: Settings) -> None:
         if differing:
             how = "with " + created_with(differing, lambda n: VAR_OF[n], "these settings")
         else:
-            how = "with other mapping views to join, or by another version of quest"
+            how = created_elsewise(name, settings)
         log.warning(
             "%s was created %s: its answers are those it was created with; `quest run` "
             "creates it again with these settings",

@@ -17,7 +17,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from quest.config import Settings
-from quest.errors import brief
+from quest.errors import brief, error_text
 from quest.ops.names import qualify
 from quest.ops.run_history import CHANGED, FAILED, UNCHANGED, parse_time
 
@@ -153,7 +153,7 @@ def evaluate_one(spark, settings: Settings, alert: Alert, run_id: str = "") -> A
     try:
         rows = spark.sql(alert_sql(alert, settings)).select(alert.column).collect()
     except Exception as exc:  # a missing table or column: say so, do not fail the run
-        missing = _NOT_FOUND.search(str(exc))
+        missing = _NOT_FOUND.search(error_text(exc))
         if missing:  # a first run stopped before silver, say: Spark's text runs to 400 chars
             error = f"{missing[1]} is not in the catalog: not created yet, or dropped"
         else:

@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from quest.config import Settings, boolean_word
-from quest.errors import ConfigError
+from quest.errors import ConfigError, brief
 from quest.orchestration.task_values import job_parameter_ref, task_value_ref
 from quest.store.base import SHA256, Store
 
@@ -449,7 +449,7 @@ def _is_there(
     try:
         return exists(table)
     except Exception as exc:  # the catalog's refusal is the load's to report
-        log.warning("%s cannot be looked up (%s); taken as not there", table, exc)
+        log.warning("%s cannot be looked up (%s); taken as not there", table, brief(exc))
         return False
 
 

@@ -126,8 +126,10 @@ def notebook_spark(scope: dict, settings: Settings, write: bool = True):
             )
         # A home that is a file, or holds a ':', said as such first; one that is not there is
         # not made only to be read (and said to hold no catalog).
-        if write or settings.home.exists() or settings.home.is_symlink():
-            validate_home(settings)
+        home = settings.home.absolute()
+        there = next((p for p in (home, *home.parents) if p.exists() or p.is_symlink()), home)
+        if write or there == home or not there.is_dir():
+            validate_home(settings)  # a home under a file fails its mkdir, saying so
         else:
             refuse_colon(settings.home)
         if not write and not local_catalog(settings.home).is_dir():

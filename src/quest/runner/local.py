@@ -552,7 +552,7 @@ class _WorkflowRun:
             except (Exception, SystemExit) as exc:  # a task's failure is data here
                 # The whole traceback in the task's log; the line, the record and the mail say
                 # the error without the Java stack a Spark error carries (`brief`).
-                self._stdout.write("".join(traceback.format_exception(exc)))
+                self._keep_traceback(exc)
                 error = redact(brief(exc), self.settings)
                 tr.errors.append(error)
                 stopping = self._stop.is_set()
@@ -579,6 +579,16 @@ class _WorkflowRun:
             tr.seconds = round(time.monotonic() - t0, 3)
             self.say(f"+ {name}: success in {tr.seconds:.1f}s" + (f": {tr.did}" if tr.did else ""))
             return
+
+    def _keep_traceback(self, exc: BaseException) -> None:
+        """Write `exc`'s whole traceback to the running task's log (this thread's), now: a task
+        waiting for its retry has it there. A log that cannot be written (a full disk) must
+        not turn the task's failure into the run's."""
+        try:
+            self._stdout.write("".join(traceback.format_exception(exc)))
+            self._stdout.flush()
+        except OSError as problem:
+            log.debug("the traceback could not be written to the task's log: %s", problem)
 
     def _job_parameters(self) -> dict[str, str]:
         """The workflow's job parameters: those a local run decides, else their defaults."""
@@ -672,7 +682,7 @@ class _WorkflowRun:
     def _notify_task(self, name, eff, tr: TaskRecord, exc: BaseException) -> None:
         emails = eff.email_notifications
         to = tuple(sorted(emails.on_failure or [])) if emails else ()
-        frames = traceback.format_list(traceback.extract_tb(exc.__traceback__)[-5:])
+        frames = traceback.format_list(_own_frames(exc)[-5:])
         body = (
             f"Task {name} of workflow {self.wf.name} failed after {tr.attempts} attempt(s).\n"
             f"Last error: {tr.errors[-1]}\n\nStore: {self.settings.store_uri}\n"
@@ -786,6 +796,16 @@ _NOT_STARTED = "interrupted (Ctrl-C) before it started"
 # How often the scheduler looks for a Ctrl-C while it waits for its running tasks.
 _POLL_SECONDS = 0.2
 _TERMINAL = 1  # standard output's file descriptor, under any wrapper of sys.stdout
+
+
+def _own_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    """`exc`'s traceback without the frames of installed packages (PySpark and Py4J's, under a
+    Spark call), which say where Spark was, not the task; all of them if only those."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [
+        f for f in frames if not {"site-packages", "dist-packages"} & set(Path(f.filename).parts)
+    ]
+    return own or frames
 
 
 def _failed(exc: BaseException) -> TaskResult:

@@ -216,8 +216,6 @@ def history(runs_dir: Path) -> str:
             )
         )
     if not rows:
-        if not runs_dir.parent.is_dir():  # a mistyped home, most likely
-            return f"no runs recorded: {runs_dir.parent} does not exist (QUEST_HOME or --home)"
         return f"no runs recorded under {runs_dir}"
     return format_table(
         ("run", "status", "changed", "failed", "seconds"), rows, align="llrrr", indent="  "
