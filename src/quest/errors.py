@@ -116,52 +116,82 @@ def brief(exc: BaseException, limit: int | None = None) -> str:
     """`Type: message` of `exc`, without the Java stack trace a Spark error's text carries (a
     `Py4JJavaError`, for a Spark job cancelled or failed, holds every frame of the Java
     exception and of each cause: 35 to 140 lines). Such an error is said in one line: the Java
-    exception's first line and, after `; caused by `, its deepest cause's (a Python worker's
-    error inside it by its last line, `ValueError: ...`). Any other error's text is kept whole.
-    With `limit`: the first line only, cut to `limit` characters, keeping room for the cause.
+    exception's first line and, after `; caused by `, its deepest cause's; a Python worker's
+    error (inside it, or PySpark's `PythonException`) by its own line, `ValueError: ...`. Any
+    other error's text is kept whole. With `limit`: the first line only, cut to `limit`
+    characters, keeping room for the cause.
     """
-    text = error_text(exc)
-    said = _java_account(text.splitlines())
-    if said is not None and any(said):  # (Py4J's first line alone is all there is to say)
-        message, cause = said
-        suffix = f"; caused by {cause}" if cause and cause not in message else ""
-        if limit is not None and len(message) + len(suffix) > limit:
-            # The deepest cause (a full disk, a missing file) is what to act on: the message
-            # keeps a third of the room, or what it needs of it.
-            suffix = suffix[: limit - min(len(message), limit // 3)]
-            message = message[: limit - len(suffix)]
-        text = message + suffix if message else cause
+    text = error_text(exc).rstrip()
+    lines = text.splitlines()
+    said = _java_account(lines)
+    if said is None and lines and lines[0].strip() == _PY_TRACEBACK:
+        said = (_said(lines, 0), "")  # a Python worker's traceback, as PySpark raises it
+    if said is not None and any(said):
+        text = _joined(*said, limit)
+    elif said is not None:  # Py4J's first line is all there is
+        text = lines[0]
     if limit is not None:
         text = text.strip().splitlines()[0][:limit] if text.strip() else ""
     name = type(exc).__name__
     return f"{name}: {text}" if text.strip() else name
 
 
+# Under this much room a cause is not worth its "; caused by ".
+_CAUSE_ROOM = 40
+
+
+def _joined(message: str, cause: str, limit: int | None) -> str:
+    """A Java exception's message and its deepest cause's in one line, within `limit`: the
+    cause (a full disk, a missing file) is what to act on, so the message keeps a third of the
+    room, or what it needs of it. A cause the message already ends with (Spark repeats a
+    failed task's error in the job's) is said once, moved to the end when the cut would drop
+    it."""
+    if cause and cause in message:
+        if limit is None or len(message) <= limit:
+            return message
+        message = message[: message.rfind(cause)].rstrip(" :")
+    suffix = f"; caused by {cause}" if cause else ""
+    if not message:
+        return cause
+    if limit is not None and len(message) + len(suffix) > limit:
+        if limit < _CAUSE_ROOM:
+            return message[:limit]
+        suffix = suffix[: limit - min(len(message), limit // 3)]
+        message = message[: limit - len(suffix)]
+    return message + suffix
+
+
 def _java_account(lines: list[str]) -> tuple[str, str] | None:
     """(the Java exception's message, its deepest cause's) when `lines` are a Java exception's
     account with its stack (from Py4J, or PySpark's "JVM stacktrace:"), else None."""
-    java = False
+    java, stack_lines = False, lines
     if lines and _PY4J_CALL.fullmatch(lines[0]):
         java, lines = True, lines[1:]
         if lines and lines[0].startswith(": "):
             lines = [lines[0][2:], *lines[1:]]
+        stack_lines = lines
     elif "JVM stacktrace:" in lines:  # PySpark's own error, when asked to add the stack
         at = lines.index("JVM stacktrace:")
         own = [line for line in lines[:at] if line.strip()]
-        java, lines = True, own or lines[at + 1 :]
+        java, stack_lines = True, lines[at + 1 :]
+        lines = own or stack_lines
     stack = next((i for i, line in enumerate(lines) if _JAVA_FRAME.match(line)), len(lines))
     head = [line for line in lines[:stack] if line.strip()]
     if not java and not (stack < len(lines) and head and _JAVA_THROWN.fullmatch(head[0])):
         return None  # no Java account: a Python error's text, even one with a line like a frame
-    message = _said(lines, lines.index(head[0])) if head else ""
-    causes = [i for i in range(stack, len(lines)) if lines[i].startswith(_CAUSED)]
-    cause = _said(lines, causes[-1]).removeprefix(_CAUSED) if causes else ""
-    return message.strip(), cause.strip()
+    message = ""
+    if head:
+        message = _said(lines, lines.index(head[0])).strip()
+        if message.endswith(":") and len(head) > 1:  # a Java message on its own line
+            message = f"{message} {head[1].strip()}"
+    causes = [i for i, line in enumerate(stack_lines) if line.startswith(_CAUSED)]
+    cause = _said(stack_lines, causes[-1]).removeprefix(_CAUSED).strip() if causes else ""
+    return message, cause
 
 
 def _said(lines: list[str], at: int) -> str:
-    """Line `at` of a Java account; when it starts a Python worker's traceback, with the
-    traceback's last line (the Python error) in place of its first."""
+    """Line `at` of a Java account; when it starts a Python traceback, with the traceback's
+    error (the first line after its last frame that is not indented) in place of its first."""
     line = lines[at]
     if not line.rstrip().endswith(_PY_TRACEBACK):
         return line
@@ -169,6 +199,8 @@ def _said(lines: list[str], at: int) -> str:
     for following in lines[at + 1 :]:
         if _JAVA_FRAME.match(following) or following.startswith(_CAUSED):
             break
-        if following.strip() and not following[0].isspace():
+        if following.startswith("  File "):
+            told = []  # a frame: the error comes after the last one
+        elif following.strip() and not following[0].isspace():
             told.append(following)
-    return line.rstrip()[: -len(_PY_TRACEBACK)] + told[-1] if told else line
+    return line.rstrip()[: -len(_PY_TRACEBACK)] + told[0] if told else line

@@ -48,6 +48,26 @@ def test_a_java_stack_is_left_out_keeping_the_exception_and_its_deepest_cause():
     )
 
 
+def test_pysparks_own_error_keeps_the_cause_its_jvm_stack_names():
+    text = (
+        "[PATH_NOT_FOUND] Path does not exist: file:/data/x.csv.\n\nJVM stacktrace:\n"
+        "org.apache.spark.sql.AnalysisException: [PATH_NOT_FOUND] ...\n\tat a.B.c(B.java:1)\n"
+        "Caused by: java.io.FileNotFoundException: permission denied on /data\n"
+        "\tat d.E.f(E.java:2)\n"
+    )
+    assert brief(RuntimeError(text)) == (
+        "RuntimeError: [PATH_NOT_FOUND] Path does not exist: file:/data/x.csv.; caused by "
+        "java.io.FileNotFoundException: permission denied on /data"
+    )
+
+
+def test_a_python_workers_traceback_is_said_by_its_error():
+    # PySpark's PythonException for a failed UDF: the worker's traceback, no Java frames.
+    text = 'Traceback (most recent call last):\n  File "w.py", line 1, in f\n    1 / 0\n'
+    said = brief(RuntimeError(text + "ZeroDivisionError: division by zero\n"), limit=300)
+    assert said == "RuntimeError: ZeroDivisionError: division by zero"
+
+
 def test_pysparks_own_error_loses_the_jvm_stack_it_was_asked_to_add():
     text = (
         "[TABLE_OR_VIEW_NOT_FOUND] The table or view `nope` cannot be found.\n\n"
@@ -97,6 +117,19 @@ def test_pysparks_own_error_loses_the_jvm_stack_it_was_asked_to_add():
             "org.apache.spark.SparkException: Job aborted: org.apache.spark.api.python."
             "PythonException: ValueError: boom",
         ),
+        # ... whose message runs over two lines: its first, with the error's type
+        (
+            "An error occurred while calling o1.sql.\n: org.apache.spark.api.python."
+            'PythonException: Traceback (most recent call last):\n  File "w.py", line 1\n'
+            "ValueError: line one\nsecond line\n\n\tat a.B.c(B.java:1)\n",
+            "org.apache.spark.api.python.PythonException: ValueError: line one",
+        ),
+        # a Java message on the line after its class
+        (
+            "An error occurred while calling o1.sql.\n: org.apache.spark.sql.catalyst.parser."
+            "ParseException: \nmismatched input 'FROMM'\n\tat a.B.c(B.java:1)\n",
+            "org.apache.spark.sql.catalyst.parser.ParseException: mismatched input 'FROMM'",
+        ),
     ],
 )
 def test_each_shape_of_a_spark_error_is_said_in_its_line(text, said):
@@ -128,6 +161,17 @@ def test_with_a_limit_it_is_the_first_line_cut_short_keeping_room_for_the_cause(
     said = brief(Py4JJavaError(long), limit=300)
     assert said.endswith("; caused by java.io.IOException: No space left on device"), said
     assert len(said) == len("Py4JJavaError: ") + 300
+    # Spark repeats a failed task's error at the end of the job's: under the cut, it moves to
+    # the cause's place instead of being cut off.
+    lost = "org.apache.spark.SparkFileNotFoundException: File file:/x.parquet does not exist"
+    job = (
+        "An error occurred while calling o88.collectToPython.\n: org.apache.spark.SparkException: "
+        f"Job aborted due to stage failure: {'Lost task 0.0, ' * 20}executor driver): {lost}\n"
+        f"\tat a.B.c(B.java:1)\nCaused by: {lost}\n\tat d.E.f(E.java:2)\n"
+    )
+    said = brief(Py4JJavaError(job), limit=300)
+    assert said.endswith(f"; caused by {lost}") and said.count(lost) == 1, said
+    assert brief(Py4JJavaError(job)).endswith(f"executor driver): {lost}")  # whole: said once
 
 
 def test_an_error_whose_text_cannot_be_had_is_named_by_what_it_holds():

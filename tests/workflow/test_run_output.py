@@ -489,3 +489,22 @@ def test_the_failure_mail_shows_the_tasks_own_frames_not_pysparks():
         "test_the_failure_mail_shows_the_tasks_own_frames_not_pysparks",
         "task",
     ]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="a device whose writes fail ENOSPC")
+def test_a_task_log_on_a_full_disk_leaves_the_failure_the_tasks(settings, monkeypatch):
+    import builtins
+
+    from quest.runner import local
+
+    def task_logs_on_a_full_disk(path, mode="r", **kwargs):
+        if str(path).endswith("combine.log"):  # buffered, then each flush and the close fail
+            return builtins.open("/dev/full", mode, **kwargs)
+        return builtins.open(path, mode, **kwargs)
+
+    monkeypatch.setattr(local, "open", task_logs_on_a_full_disk, raising=False)
+    behave = _Fails(ValueError("the task's own error"))
+    record = run_workflow(settings, workflow=fake_workflow(behave, retries=0), out=lambda _: None)
+    assert record.tasks["combine"].status == FAILED
+    assert record.tasks["combine"].errors == ["ValueError: the task's own error"]
+    assert record.status == FAILED and Path(record.path).is_file()

@@ -524,14 +524,21 @@ class _WorkflowRun:
         # figure for a task of 0.4 s read 0 or 1 there.
         tr.started = datetime.now(UTC).isoformat(timespec="milliseconds")
         self._beat.started(name)
-        with open(log_path, "w", encoding="utf-8") as log:
-            self._stdout.route(RedactingFile(log, self.settings))
-            try:
-                self._attempts(name, task, tr)
-            finally:
-                self._stdout.route(None)
-                self._beat.ended(name)
-                tr.ended = datetime.now(UTC).isoformat(timespec="milliseconds")
+        # (A text no encoding takes, a lone surrogate from a file name, is written escaped.)
+        task_log = open(log_path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        self._stdout.route(RedactingFile(task_log, self.settings))
+        try:
+            self._attempts(name, task, tr)
+        finally:
+            self._stdout.route(None)
+            self._beat.ended(name)
+            tr.ended = datetime.now(UTC).isoformat(timespec="milliseconds")
+            try:  # what a full disk kept in its buffer fails again here: the task's outcome stands
+                task_log.close()
+            except OSError as problem:
+                log.warning(
+                    "%s: its log %s could not be written whole: %s", name, log_path, problem
+                )
 
     def _attempts(self, name: str, task, tr: TaskRecord) -> None:
         eff = _task_settings(self.wf, task)
@@ -587,7 +594,7 @@ class _WorkflowRun:
         try:
             self._stdout.write("".join(traceback.format_exception(exc)))
             self._stdout.flush()
-        except OSError as problem:
+        except (OSError, ValueError) as problem:
             log.debug("the traceback could not be written to the task's log: %s", problem)
 
     def _job_parameters(self) -> dict[str, str]:
