@@ -158,6 +158,13 @@ def test_a_notebook_that_writes_withdraws_the_record_so_the_next_daily_run_loads
     assert again.report["population_stats"]["end_year"] == 2015
 
 
+def _in_the_catalog_of(settings: Settings, monkeypatch) -> None:
+    """A person's environment: the home, store and schemas of the catalog `settings` loaded."""
+    monkeypatch.setenv("QUEST_HOME", str(settings.home))
+    monkeypatch.setenv("QUEST_STORE", settings.store_uri)
+    monkeypatch.setenv("QUEST_SCHEMA_PREFIX", settings.schema_prefix)
+
+
 def _opened_by_hand(name: str, scope: dict) -> dict:
     """A notebook run as `python notebooks/<name>` runs it: no dbutils, no argument."""
     argv = sys.argv
@@ -172,11 +179,8 @@ def test_opened_by_hand_the_notebooks_only_read_and_gold_draws_its_charts(
     spark, loaded, monkeypatch, capsys
 ):
     settings, _ = loaded
-    # A person's environment: the home and schemas of the catalog, other gold parameters.
-    monkeypatch.setenv("QUEST_HOME", str(settings.home))
-    monkeypatch.setenv("QUEST_STORE", settings.store_uri)
-    monkeypatch.setenv("QUEST_SCHEMA_PREFIX", settings.schema_prefix)
-    monkeypatch.setenv("QUEST_END_YEAR", "2014")
+    _in_the_catalog_of(settings, monkeypatch)
+    monkeypatch.setenv("QUEST_END_YEAR", "2014")  # and other gold parameters
     tables = all_tables(spark, settings)
     before = versions(spark, tables)
     views = {v: view_text(spark, settings.table("gold", v)) for v in GOLD_VIEWS}
@@ -233,3 +237,36 @@ def test_quest_report_is_compact_with_a_data_quality_section(loaded, monkeypatch
     assert set(answers) == {"population_stats", "summed_periods", "best_year", "series_report"}
     assert {r["periods"] for r in answers["best_year"]} <= {1, 2, 3, 4}
     assert len(answers["best_year"]) == 13
+
+
+def test_opened_by_hand_by_a_reader_of_gold_alone_the_gold_notebook_still_answers(
+    spark, loaded, monkeypatch, capsys
+):
+    # A Unity Catalog reader granted SELECT on the gold views only: silver's quarantine and
+    # mapping views refuse them. Before, the read cell failed and no answer was printed.
+    from quest.medallion import report as R
+
+    settings, _ = loaded
+    _in_the_catalog_of(settings, monkeypatch)
+
+    def refused(*_args, **_kwargs):
+        raise RuntimeError(
+            "[INSUFFICIENT_PERMISSIONS] Insufficient privileges: User does not have SELECT on "
+            "Table 'quest.silver.quarantine'. SQLSTATE: 42501"
+        )
+
+    for name in ("quarantine_summary", "quarantine_counts", "views_created_otherwise"):
+        monkeypatch.setattr(R, name, refused)
+    gold = _opened_by_hand("gold_analysis.py", {})
+    out = capsys.readouterr().out
+    assert gold["report"]["population_stats"]["years"] > 0  # the answers, read from gold
+    assert "1. US population" in out and "Data quality" not in out
+    notes = [line for line in out.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: the views' parameters were not compared with these widgets' (RuntimeError: "
+        "[INSUFFICIENT_PERMISSIONS] Insufficient privileges: User does not have SELECT on "
+        "Table 'quest.silver.quarantine'. SQLSTATE: 42501)",
+        "note: no data-quality section: reading silver.quarantine failed (RuntimeError: "
+        "[INSUFFICIENT_PERMISSIONS] Insufficient privileges: User does not have SELECT on "
+        "Table 'quest.silver.quarantine'. SQLSTATE: 42501)",
+    ]
