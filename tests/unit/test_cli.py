@@ -3,6 +3,7 @@ error line with its own exit status for each bad input, found before any work st
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from quest.cli import build_parser, main
 from quest.errors import ConfigError
+from tests.realdata import REPO
 from tests.workflow.support import PIPELINE_TASKS as TASKS
 
 
@@ -253,6 +255,19 @@ def test_a_source_host_that_does_not_exist_fails_at_once_without_retries(
     assert "retr" not in line.split("not retried")[0]
 
 
+def _notebook_as_a_script(script: str, cwd, home, arguments=(), env=None):
+    """`python notebooks/<script> [arguments]` run in `cwd`, with QUEST_HOME=`home`."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "notebooks" / script), *arguments],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QUEST_HOME": str(home), **(env or {})},
+        cwd=cwd,
+        check=False,
+        timeout=120,
+    )
+
+
 @pytest.mark.parametrize(
     ("script", "argument", "env", "said"),
     [
@@ -274,21 +289,7 @@ def test_a_notebook_run_as_a_script_ends_a_mistake_with_one_line(
     tmp_path, script, argument, env, said
 ):
     # Before, a full traceback ending in quest.errors.ConfigError.
-    import os
-    import subprocess
-    import sys
-
-    from tests.realdata import REPO
-
-    done = subprocess.run(
-        [sys.executable, str(REPO / "notebooks" / script), *([argument] if argument else [])],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "QUEST_HOME": str(tmp_path), **env},
-        cwd=tmp_path,
-        check=False,
-        timeout=120,
-    )
+    done = _notebook_as_a_script(script, tmp_path, tmp_path, [argument] if argument else [], env)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{script}: error: "), lines
@@ -304,21 +305,7 @@ def test_a_notebook_run_as_a_script_ends_a_mistake_with_one_line(
     ],
 )
 def test_a_notebook_only_reading_a_home_that_is_not_there_makes_no_folder(tmp_path, home, said):
-    import os
-    import subprocess
-    import sys
-
-    from tests.realdata import REPO
-
     (tmp_path / "a-file").write_text("not a folder")
-    done = subprocess.run(
-        [sys.executable, str(REPO / "notebooks" / "load_bronze.py")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "QUEST_HOME": str(tmp_path / home)},
-        cwd=tmp_path,
-        check=False,
-        timeout=120,
-    )
+    done = _notebook_as_a_script("load_bronze.py", tmp_path, tmp_path / home)
     assert done.returncode == 1 and said in done.stderr, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
