@@ -155,13 +155,7 @@ def test_an_s3_lock_whose_renewal_hangs_stops_writes_before_it_can_be_taken_over
 def test_an_s3_lock_whose_renewals_fail_stops_writes_naming_the_failure(moto_endpoint, monkeypatch):
     # Credentials that expire mid-sync: the writes stopped saying only "not renewed in time".
     store = make_s3_store(moto_endpoint, lock_ttl=1.2)
-    real = store.client.put_object
-
-    def put_object(**kwargs):
-        if "IfMatch" in kwargs:  # the renewals
-            raise _expired_token()
-        return real(**kwargs)
-
+    put_object = _renewals_raising(store.client.put_object, _expired_token)
     monkeypatch.setattr(store.client, "put_object", put_object)
     with store.lock("sync-bls"):
         store.put_bytes("bls/pr/a", b"a", {})
@@ -210,6 +204,17 @@ def test_a_lock_put_whose_answer_was_lost_and_lock_unreadable_says_it_may_be_the
     assert "nothing was changed" not in message
     assert "the lock object may be there though its answer was lost" in message
     assert locks["KeyCount"] == 1, "the message is true: the lock landed"
+
+
+def _renewals_raising(real, error):
+    """A `put_object` whose renewals (the puts `If-Match` the lock's ETag) raise `error()`."""
+
+    def put_object(**kwargs):
+        if "IfMatch" in kwargs:
+            raise error()
+        return real(**kwargs)
+
+    return put_object
 
 
 def _answer_lost(real, when, before=None, seconds: float = 0.0):
@@ -271,13 +276,7 @@ def test_an_s3_lock_renewal_that_did_not_land_is_an_error_not_a_renewal(moto_end
     # A renewal failing with a 500 through its retries read the lock back, found this run's own
     # body (the one it failed to replace) and counted it renewed: the error was never reported.
     store = make_s3_store(moto_endpoint, lock_ttl=1.2)
-    real = store.client.put_object
-
-    def put_object(**kwargs):
-        if "IfMatch" in kwargs:  # the renewals
-            raise _server_error()
-        return real(**kwargs)
-
+    put_object = _renewals_raising(store.client.put_object, _server_error)
     monkeypatch.setattr(store.client, "put_object", put_object)
     with store.lock("sync-bls"):
         time.sleep(1.0)  # past three quarters of the lock's life, its renewals failed
@@ -372,13 +371,7 @@ def test_a_late_lock_whose_first_renewal_fails_is_held_and_released(moto_endpoin
     # The renewal on taking a late lock raised out of the lock's entry: the run failed, saying
     # "nothing was changed", and left its lock behind for the next run to wait out.
     store = make_s3_store(moto_endpoint, lock_ttl=2.0)
-    real = store.client.put_object
-
-    def renewals_denied(**kwargs):
-        if "IfMatch" in kwargs:
-            raise _expired_token()
-        return real(**kwargs)
-
+    renewals_denied = _renewals_raising(store.client.put_object, _expired_token)
     taking = _answer_lost(renewals_denied, lambda k: "IfNoneMatch" in k, seconds=0.7)
     monkeypatch.setattr(store.client, "put_object", taking)
     with store.lock("sync-bls") as lock:
