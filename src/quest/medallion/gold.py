@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import NamedTuple
 
 from quest.config import Settings
 from quest.errors import ConfigError
@@ -188,13 +189,26 @@ def view_text(spark, name: str) -> str | None:
     return None
 
 
-def gold_view_sql(spark, settings: Settings) -> dict[str, tuple[str, bool]]:
-    """Per gold view (its full name): the SQL `settings` give it, and whether the view in the
-    catalog holds that SQL already (catalog calls, no Spark job)."""
+class ViewSQL(NamedTuple):
+    """A gold view's SQL: what the settings give it, and what the catalog holds."""
+
+    view: str  # its short name (`population_stats`...)
+    body: str  # the SQL the settings give it
+    stored: str | None  # the SQL the catalog holds for it; None when there is no view
+
+    @property
+    def current(self) -> bool:
+        """Whether the view in the catalog holds the settings' SQL already."""
+        return self.stored == self.body.strip()
+
+
+def gold_view_sql(spark, settings: Settings) -> dict[str, ViewSQL]:
+    """Per gold view (its full name): the SQL `settings` give it and the SQL the catalog holds
+    for it (catalog calls, no Spark job)."""
     found = {}
     for view, body in view_bodies(settings, _mapping_columns_ok(spark, settings)).items():
         name = settings.table("gold", view)
-        found[name] = (body, view_text(spark, name) == body.strip())
+        found[name] = ViewSQL(view, body, view_text(spark, name))
     return found
 
 
@@ -215,12 +229,12 @@ def create_gold_views(spark, settings: Settings) -> LayerResult:
                 "tasks before the gold task"
             )
     tables = {}
-    for name, (body, current) in gold_view_sql(spark, settings).items():
-        if current:
+    for name, sql in gold_view_sql(spark, settings).items():
+        if sql.current:
             reason = "definition unchanged; the view reads silver as it is now"
             tables[name] = TableResult.unchanged(reason)
             continue
-        spark.sql(f"CREATE OR REPLACE VIEW {name} AS {body}")
+        spark.sql(f"CREATE OR REPLACE VIEW {name} AS {sql.body}")
         tables[name] = TableResult(Action.VIEW_REPLACED)
     return LayerResult("gold", tables, parameters=view_parameters(settings))
 

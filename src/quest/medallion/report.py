@@ -354,11 +354,10 @@ def views_created_otherwise(spark, settings: Settings) -> dict[str, dict[str, tu
     they were created with (another series, file or years), until created again. Each with
     those of its parameters that differ, read from its SQL (`parameters_differing`: empty when
     the difference is elsewhere, such as the mapping views it joins)."""
-    short = {settings.table("gold", view): view for view in GOLD_VIEWS}
     return {
-        name: parameters_differing(short[name], view_text(spark, name) or "", settings)
-        for name, (_body, current) in gold_view_sql(spark, settings).items()
-        if not current
+        name: parameters_differing(sql.view, sql.stored or "", settings)
+        for name, sql in gold_view_sql(spark, settings).items()
+        if not sql.current
     }
 
 
