@@ -331,9 +331,19 @@ def _mirror(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from quest.mirror.sample import generate_sample
+    from quest.mirror.sample import files_not_of_the_sample, generate_sample
 
     _no_file_in_the_way(args.out, "the sample's folder")
+    others = files_not_of_the_sample(args.out)
+    if others:
+        # The sample would replace files of the same names (a real snapshot's pr.data.0.Current)
+        # and leave the others beside them: a folder that is neither source.
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise ConfigError(
+            f"the sample's folder {args.out} holds files the sample does not write ({shown}); "
+            "the sample would be mixed with them and replace those of its own names: "
+            "choose a new or empty folder"
+        )
     try:
         generate_sample(args.out)
     except OSError as exc:  # no permission, a read-only file system, no space

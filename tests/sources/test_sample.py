@@ -5,7 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 
-from quest.mirror.sample import DATA_HEADER, generate_data_file, generate_sample
+from quest.mirror.sample import (
+    DATA_HEADER,
+    FILES,
+    files_not_of_the_sample,
+    generate_data_file,
+    generate_sample,
+)
 
 ROW = re.compile(r"^PRS\d{8} {6}\t\d{4}\tQ0[1-5]\t[ \-\d.]{12}\tR?$")
 
@@ -22,6 +28,23 @@ def test_sample_is_deterministic_bytes_and_dates(tmp_path):
     a, b = generate_sample(tmp_path / "a"), generate_sample(tmp_path / "b")
     assert _digests(a) == _digests(b)
     assert (a / "bls/pr/pr.series").stat().st_mtime == (b / "bls/pr/pr.series").stat().st_mtime
+
+
+def test_files_names_every_file_the_sample_writes(tmp_path):
+    assert set(_digests(generate_sample(tmp_path))) == FILES
+
+
+def test_files_not_of_the_sample_are_those_a_sample_would_be_mixed_with(tmp_path):
+    assert files_not_of_the_sample(tmp_path / "not-there") == []
+    assert files_not_of_the_sample(tmp_path) == []
+    sample = generate_sample(tmp_path / "sample")
+    (sample / "bls/pr/pr.series").write_text("edited by hand\r\n")  # still the sample's file
+    assert files_not_of_the_sample(sample) == []
+    (sample / "bls/pr/pr.contacts").write_text("a real snapshot's file\r\n")
+    (sample / "notes").mkdir()
+    (sample / "notes/todo.txt").write_text("mine")
+    (sample / "link").symlink_to(tmp_path / "nowhere")  # a dangling link is a file too
+    assert files_not_of_the_sample(sample) == ["bls/pr/pr.contacts", "link", "notes/todo.txt"]
 
 
 def test_sample_data_uses_the_real_layout(tmp_path):

@@ -176,6 +176,28 @@ def test_bad_input_is_one_line_with_its_status(place, capsys, monkeypatch, argv,
     assert words in _one_line(capsys.readouterr().err)
 
 
+def test_sample_refuses_a_folder_holding_other_files_and_changes_nothing(place, capsys):
+    # Before, `quest sample` wrote over a real snapshot's pr.data.0.Current and left its
+    # pr.contacts beside the sample's files: a folder that was neither source.
+    pr = place / "snapshot" / "bls" / "pr"
+    pr.mkdir(parents=True)
+    (pr / "pr.data.0.Current").write_bytes(b"the real file\r\n")
+    (pr / "pr.contacts").write_bytes(b"contacts\r\n")
+    assert main(["sample", "snapshot"]) == 9
+    error = _one_line(capsys.readouterr().err)
+    assert "holds files the sample does not write (bls/pr/pr.contacts)" in error
+    assert "choose a new or empty folder" in error
+    assert sorted(p.name for p in pr.iterdir()) == ["pr.contacts", "pr.data.0.Current"]
+    assert (pr / "pr.data.0.Current").read_bytes() == b"the real file\r\n"
+    assert not (place / "snapshot" / "datausa").exists()
+    # A sample, edited or not, is written again: its own files back to the sample's bytes.
+    assert main(["sample", "again"]) == 0
+    written = (place / "again" / "bls/pr/pr.series").read_bytes()
+    (place / "again" / "bls/pr/pr.series").write_bytes(b"edited\r\n")
+    assert main(["sample", "again"]) == 0
+    assert (place / "again" / "bls/pr/pr.series").read_bytes() == written
+
+
 @pytest.mark.parametrize("command", [["run", "--only", "bls_sync"], ["demo"]])
 def test_run_and_demo_from_the_wheel_alone_say_they_need_the_repository(
     place, capsys, monkeypatch, command

@@ -55,6 +55,29 @@ ANNUAL = "Q05"
 FIRST_YEAR, LAST_YEAR, LAST_QUARTERS = 1995, 2025, 2
 ALL_DATA_FIRST_YEAR = 1987
 RELEASE = datetime(2026, 8, 6, 8, 30, tzinfo=UTC).timestamp()
+# Every file `generate_sample` writes, relative to its folder.
+FILES = frozenset(
+    [
+        *(
+            f"bls/pr/pr.{name}"
+            for name in (
+                "data.0.Current",
+                "data.1.AllData",
+                "series",
+                "sector",
+                "class",
+                "measure",
+                "duration",
+                "period",
+                "seasonal",
+                "footnote",
+                "txt",
+            )
+        ),
+        "bls/pr/doc/pr.notes.txt",
+        "datausa/population.json",
+    ]
+)
 
 
 def _write(path: Path, lines: list[str], when: float = RELEASE) -> None:
@@ -179,7 +202,8 @@ def _population() -> dict:
 def generate_sample(out_dir: str | Path) -> Path:
     """Write the offline sample (`bls/pr/...`, `datausa/population.json`) under `out_dir`.
 
-    The same call always writes the same bytes and the same file dates.
+    The same call always writes the same bytes and the same file dates, the files of `FILES`,
+    over any of them already there (`files_not_of_the_sample` names the others a folder holds).
 
     Returns:
         `out_dir` as a Path.
@@ -261,6 +285,19 @@ def generate_sample(out_dir: str | Path) -> Path:
     population.parent.mkdir(parents=True, exist_ok=True)
     population.write_text(json.dumps(_population()), encoding="utf-8")
     return out
+
+
+def files_not_of_the_sample(out_dir: str | Path) -> list[str]:
+    """The files under `out_dir` that `generate_sample` does not write (paths relative to it,
+    sorted): what writing the sample there would mix its own files with. Empty for a folder
+    that is not there, is empty, or holds a sample (edited or not) and nothing else."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        return []
+    found = (path for path in out.rglob("*") if path.is_file() or path.is_symlink())
+    return sorted(
+        rel for rel in (path.relative_to(out).as_posix() for path in found) if rel not in FILES
+    )
 
 
 def generate_data_file(path: str | Path, n_rows: int, seed: int = 0) -> dict[str, int]:
