@@ -101,6 +101,18 @@ def test_retry_after_wins_over_backoff_but_is_capped():
     assert backoff_wait(FAST, 0, "3600") == 10.0
 
 
+def test_a_retry_after_shorter_than_the_backoff_does_not_shorten_it():
+    # Before, `Retry-After: 0` (or a date gone by) on a 503 sent every try back to back; and
+    # a cap of 0, "never wait as a server asks", did not wait at all instead of backing off.
+    backoff = backoff_wait(FAST, 3)
+    assert backoff == 4.0
+    assert backoff_wait(FAST, 3, "0") == backoff
+    assert backoff_wait(FAST, 3, "Wed, 21 Oct 2015 07:28:00 GMT") == backoff
+    assert backoff_wait(FAST, 3, "2") == backoff
+    assert backoff_wait(FAST, 3, "7") == 7.0
+    assert backoff_wait(FAST.with_overrides(retry_after_cap=0.0), 3, "7") == backoff
+
+
 def test_retry_after_as_an_http_date_is_understood():
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # past: at once
     in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)

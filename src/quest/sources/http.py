@@ -122,17 +122,18 @@ BACKOFF_CEILING = 300.0
 def backoff_wait(settings: Settings, attempt: int, retry_after: str | None = None) -> float:
     """Seconds to wait before retry number `attempt` (0-based).
 
-    A server's `Retry-After` wins over the exponential backoff but never beyond
-    `retry_after_cap`, so a hostile or confused server cannot park a run for hours; nor does
-    the backoff itself grow beyond `BACKOFF_CEILING` (`QUEST_HTTP_RETRIES=12` waited over an
-    hour in all, past a job task's timeout).
+    A server's `Retry-After` longer than the exponential backoff wins, but never beyond
+    `retry_after_cap`, so a hostile or confused server cannot park a run for hours; a shorter
+    one (`0`, a date gone by) does not shorten the backoff, or a server answering 503 with
+    `Retry-After: 0` would have every try sent back to back. Nor does the backoff grow beyond
+    `BACKOFF_CEILING` (`QUEST_HTTP_RETRIES=12` waited over an hour in all, past a job task's
+    timeout).
     """
+    grown = settings.http_backoff * (2 ** min(attempt, 32))
+    wait = min(grown, max(BACKOFF_CEILING, settings.http_backoff))
     asked = retry_after_seconds(retry_after)
     if asked is not None:
-        wait = min(asked, settings.retry_after_cap)
-    else:
-        grown = settings.http_backoff * (2 ** min(attempt, 32))
-        wait = min(grown, max(BACKOFF_CEILING, settings.http_backoff))
+        wait = max(wait, min(asked, settings.retry_after_cap))
     return wait * settings.retry_wait_scale
 
 
