@@ -246,8 +246,23 @@ def test_a_server_that_refuses_head_is_asked_with_a_get_before_a_deletion(
         (403, None, 0, "still answers 403: kept until it answers 404 or 410 (not a sign"),
         (503, None, 0, "still answers 503"),
         (302, "http://[bad/", 0, "whether the file is gone failed (ValueError)"),
+        # Before, any redirect to another path deleted the file: a temporary one to a
+        # maintenance page elsewhere, and one to the same path spelled another way.
+        (307, "https://www.bls.gov/maintenance.htm", 0, "still answers 307"),
+        (302, "/pub/time.series/pr/pr.%66ile2", 0, "still answers 302"),
+        (301, "https://www.bls.gov/pr-moved/pr.file2", 1, None),  # moved for good: gone here
     ],
-    ids=["error-page", "now-a-folder", "same-path", "403", "503", "bad-location"],
+    ids=[
+        "error-page",
+        "now-a-folder",
+        "same-path",
+        "403",
+        "503",
+        "bad-location",
+        "maintenance-elsewhere",
+        "same-path-spelled-otherwise",
+        "moved-for-good-elsewhere",
+    ],
 )
 def test_a_file_left_out_is_deleted_on_a_redirect_elsewhere_and_kept_on_any_other_doubt(
     settings, source, store, mirror, case
@@ -265,7 +280,9 @@ def test_a_file_left_out_is_deleted_on_a_redirect_elsewhere_and_kept_on_any_othe
     assert summary.deleted == deleted and summary.failed == 0
     entry = next(f for f in summary.files if f["name"] == "pr.file2")
     if said is None:
+        # Before, "gone from it (404 or 410)" whatever the answer was.
         assert entry["action"] == "deleted"
+        assert f"gone from it (it answers {status}, a redirect to '" in entry["reason"], entry
     else:
         assert entry["action"] == "skipped" and said in str(entry["reason"]), entry
 

@@ -46,7 +46,7 @@ from quest.sources.http import HttpStats, Watchdog, http_date, make_session
 from quest.sources.listing import Listing, RemoteFile, crawl, folder_url
 from quest.sources.names import SHOWN_LIMIT, shown
 from quest.sources.scratch import scratch_folder
-from quest.sources.transfer import Fetch, download
+from quest.sources.transfer import Fetch, compared_path, download
 from quest.store.base import (
     MD5,
     SHA256,
@@ -579,14 +579,14 @@ def _delete_gone(
     prefix = settings.bls_prefix
     for key in doomed:
         name = key[len(prefix) :]
-        kept = _still_served(session, settings, stats, name)
-        if kept:
-            log.warning("%s: %s", shown(name), kept)
-            summary.record(name, key, SKIPPED, kept)
+        gone, why = _still_served(session, settings, stats, name)
+        if not gone:
+            log.warning("%s: %s", shown(name), why)
+            summary.record(name, key, SKIPPED, why)
             continue
         store.delete(key)
         summary.record(
-            name, key, DELETED, "no longer listed by the source, and gone from it (404 or 410)"
+            name, key, DELETED, f"no longer listed by the source, and gone from it ({why})"
         )
 
 
@@ -603,12 +603,12 @@ KEPT_UNLISTED = "no longer listed by the source, but"
 
 def _still_served(
     session: requests.Session, settings: Settings, stats: HttpStats, name: str
-) -> str | None:
-    """Why a stored file the listing no longer names is kept: the source still serves it, or
-    did not say it is gone (a listing that left it out though whole, a sub-folder answered by a
-    page that looks like its listing, a refusal or an outage). None when it is gone: a 404 or
-    410, or a redirect away from its path (an IIS custom error page, a file turned into a
-    folder), which serves something else under its name.
+) -> tuple[bool, str]:
+    """Whether a stored file the listing no longer names is gone from the source, and why. Gone:
+    a 404 or 410, or a redirect away from the file (`_redirected_away`: an IIS custom error
+    page, a file turned into a folder), which serves something else under its name. Kept: the
+    source still serves it, or did not say it is gone (a listing that left it out though whole,
+    a sub-folder answered by a page that looks like its listing, a refusal or an outage).
 
     A HEAD, or where the server refuses HEAD (405, 501) a GET whose body is not read; each
     bounded like a download (`QUEST_HTTP_TIMEOUT`, `QUEST_HTTP_DEADLINE`)."""
@@ -627,28 +627,37 @@ def _still_served(
         status = answer.status_code
         moved = _redirected_away(url, answer) if answer.is_redirect else False
     except (requests.RequestException, ValueError) as exc:  # a bad Location, a bad name
-        return (
+        return False, (
             f"{KEPT_UNLISTED} asking {safe_url(url) or 'it'} whether the "
             f"file is gone failed ({type(exc).__name__}): kept, asked again on the next run"
         )
-    if status in (404, 410) or moved:
-        return None
+    if status in (404, 410):
+        return True, f"it answers {status}"
+    if moved:
+        where = urljoin(url, answer.headers.get("Location", ""))
+        return True, f"it answers {status}, a redirect to {shown(safe_url(where))}"
     why = (
         "a listing that left it out"
         if 200 <= status < 300
         else "not a sign it is gone: asked again on the next run"
     )
-    return (
+    return False, (
         f"{KEPT_UNLISTED} {safe_url(url)} still answers {status}: kept "
         f"until it answers 404 or 410 ({why})"
     )
 
 
 def _redirected_away(url: str, answer: requests.Response) -> bool:
-    """Whether a redirect sends the file's URL to another path (a redirect that only changes
-    its query, as downloads follow, is the file still served)."""
-    target = urljoin(url, answer.headers.get("Location", ""))
-    return urlsplit(target).path != urlsplit(url).path
+    """Whether a redirect sends the file's URL away from the file: to another path of the same
+    server (an IIS custom error page, a file turned into a folder), or for good (301, 308) to
+    anywhere else. Paths are compared in their canonical spelling, as downloads judge redirects
+    (`%2b` is `%2B`); a redirect that only changes the query is the file still served, and a
+    temporary one to another server (a maintenance or sign-in page) says nothing of the file."""
+    here = urlsplit(url)
+    target = urlsplit(urljoin(url, answer.headers.get("Location", "")))
+    if compared_path(target.path) == compared_path(here.path):
+        return False
+    return target.hostname == here.hostname or answer.status_code in (301, 308)
 
 
 def _check_answer(remote: RemoteFile, got: Download, old: ObjectInfo | None) -> None:

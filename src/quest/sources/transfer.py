@@ -346,16 +346,16 @@ def _redirect_problem(origin: str, target: str, *, same_path: bool = False) -> s
         return f"to {safe_url(target)}, another host"
     # Both sides in one spelling: a file asked for in a folder whose name is escaped
     # (`my%20dir/`) may be answered with a Location that spells it otherwise.
-    folder = _compared_path(was.path[: was.path.rfind("/") + 1])
-    path = _compared_path(to.path)
+    folder = compared_path(was.path[: was.path.rfind("/") + 1])
+    path = compared_path(to.path)
     if not path.startswith(folder):
         return f"to {safe_url(target)}, outside the folder {folder}"
-    if same_path and path != _compared_path(was.path):
+    if same_path and path != compared_path(was.path):
         return f"to {safe_url(target)}, another file"
     return None
 
 
-def _compared_path(path: str) -> str:
+def compared_path(path: str) -> str:
     """A URL path as redirects are judged: in its canonical spelling (`canonical_path`: `%73ub`
     is `sub`, an encoded '/' stays encoded), dot segments resolved, its trailing slash kept
     (`pr/x/` is a folder, not the file `pr/x`)."""
