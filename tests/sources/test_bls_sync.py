@@ -775,6 +775,30 @@ def test_a_file_replaced_by_an_older_one_is_fetched_from_a_server_without_etags(
     assert third.skipped == 2 and third.replaced == 0
 
 
+def test_a_file_of_another_size_under_the_same_date_is_asked_for_without_validators(
+    tmp_path, source, store
+):
+    # A file re-issued with another size but its old date (a copy that keeps file times) is
+    # answered 304 to the stored copy's `If-Modified-Since` by a server that judges by date, and
+    # a 304 cannot be taken for a file the listing shows at another size: before, the same
+    # validators went out on every run, every run failed the file, and nothing was deleted.
+    source.write("pr.a", b"v1 data 0001\r\n")
+    source.write("pr.b", b"kept\r\n")
+    with MirrorServer(source.root, etags=False) as server:
+        settings = fast_settings(tmp_path / "home", store, server)
+        sync_bls(settings, store=store)
+        reissued = source.pr / "pr.a"
+        was = reissued.stat().st_mtime
+        reissued.write_bytes(b"v2 data 0002, revised\r\n")
+        os.utime(reissued, (was, was))  # the stored copy's date
+        server.log.clear()
+        again = sync_bls(settings, store=store)
+        asked = [status for method, path, status, _ in server.log if path.endswith("/pr.a")]
+    assert asked == [200] and again.failed == 0
+    assert {f["name"]: f["action"] for f in again.files} == {"pr.a": "replaced", "pr.b": "skipped"}
+    assert_mirrored(store, source)
+
+
 def test_a_store_error_part_way_says_what_the_run_had_already_changed(
     settings, source, store, monkeypatch, caplog
 ):

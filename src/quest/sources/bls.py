@@ -163,10 +163,16 @@ def _conditional_headers(remote: RemoteFile, stored: ObjectInfo | None) -> dict[
     would be taken for the stored body on every run. Without an ETag that body is fetched and
     compared by sha256 (so is every file once when a server's listing goes back an hour for
     daylight saving time). A stored body whose size is not the one recorded with it (a copy
-    damaged in the store) is asked for whole: a 304 would keep it."""
+    damaged in the store) is asked for whole: a 304 would keep it. So is a file the listing
+    shows at another size than the stored copy's: a 304 cannot be the file then, and a server
+    judging by date (a file re-issued keeping its time) would answer one to the same validators
+    on every run, refused each time. Asked without validators, a 304 is refused as an answer
+    to a request that asked for no comparison (`quest.sources.transfer`)."""
     if stored is None or not stored.sha256:
         return {}
     if stored.metadata.get(SOURCE_SIZE, str(stored.size)) != str(stored.size):
+        return {}
+    if remote.size is not None and remote.size != stored.size:
         return {}
     headers = {}
     etag = stored.metadata.get(SOURCE_ETAG)
@@ -665,7 +671,6 @@ def _check_answer(remote: RemoteFile, got: Download, old: ObjectInfo | None) -> 
     is published: a run that refuses a file deletes nothing, not even a stored file in the way
     of one that became a folder (before, a stale copy was refused while publishing, after such
     a deletion, and the run still said nothing was deleted)."""
-    _check_not_modified(remote, got, old)
     _check_not_a_page(remote, got)
     stale = None if old is None or _same_body(got, old) else _older_than_stored(remote, got, old)
     if stale:
@@ -685,17 +690,6 @@ def _check_not_a_page(remote: RemoteFile, got: Download) -> None:
         f"{got.content_type[:60]!r}) for a file the listing shows without a size: an error "
         "page, not the file; nothing was stored from it. Rerun later; if it persists, check "
         "QUEST_BLS_URL and the listing's format"
-    )
-
-
-def _check_not_modified(remote: RemoteFile, got: Download, old: ObjectInfo | None) -> None:
-    """A 304 must agree with the listing: the stored copy has the size the listing shows."""
-    if got.status != 304 or old is None or remote.size is None or old.size == remote.size:
-        return
-    raise SourceError(
-        f"{remote.name}: {safe_url(remote.url)} answered 304 Not Modified, but the listing "
-        f"shows {remote.size} bytes and the stored copy has {old.size}; nothing was stored "
-        "from it. Rerun later; if it persists, the source's validators are wrong."
     )
 
 
