@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import os
@@ -752,17 +753,25 @@ def test_folder_markers_in_an_s3_store_are_no_stored_files(settings, source, mir
     assert_mirrored(store, source)
 
 
+@contextlib.contextmanager
+def _synced_by_a_server_without_etags(tmp_path, source, store):
+    """`pr.a` and `pr.b` synced from a mirror that judges conditional requests by date alone;
+    yields the mirror and the settings pointing at it."""
+    source.write("pr.a", b"v1 data 0001\r\n")
+    source.write("pr.b", b"kept\r\n")
+    with MirrorServer(source.root, etags=False) as server:
+        settings = fast_settings(tmp_path / "home", store, server)
+        sync_bls(settings, store=store)
+        yield server, settings
+
+
 def test_a_file_replaced_by_an_older_one_is_fetched_from_a_server_without_etags(
     tmp_path, source, store
 ):
     # A server without entity tags answers `If-Modified-Since` 304 for any file no newer than
     # the stored copy: a file restored from a backup (same size, an earlier date) was taken for
     # the stored body on every run, the store differing from the source for good.
-    source.write("pr.a", b"v1 data 0001\r\n")
-    source.write("pr.b", b"kept\r\n")
-    with MirrorServer(source.root, etags=False) as server:
-        settings = fast_settings(tmp_path / "home", store, server)
-        sync_bls(settings, store=store)
+    with _synced_by_a_server_without_etags(tmp_path, source, store) as (_, settings):
         restored = source.pr / "pr.a"
         restored.write_bytes(b"v0 data 0000\r\n")
         earlier = BASE_TIME - 86400 * 30  # before the stored copy's date
@@ -782,11 +791,7 @@ def test_a_file_of_another_size_under_the_same_date_is_asked_for_without_validat
     # answered 304 to the stored copy's `If-Modified-Since` by a server that judges by date, and
     # a 304 cannot be taken for a file the listing shows at another size: before, the same
     # validators went out on every run, every run failed the file, and nothing was deleted.
-    source.write("pr.a", b"v1 data 0001\r\n")
-    source.write("pr.b", b"kept\r\n")
-    with MirrorServer(source.root, etags=False) as server:
-        settings = fast_settings(tmp_path / "home", store, server)
-        sync_bls(settings, store=store)
+    with _synced_by_a_server_without_etags(tmp_path, source, store) as (server, settings):
         reissued = source.pr / "pr.a"
         was = reissued.stat().st_mtime
         reissued.write_bytes(b"v2 data 0002, revised\r\n")
