@@ -523,6 +523,37 @@ def test_a_stale_copy_under_a_new_listing_date_is_asked_for_again_next_run(
     assert_mirrored(store, source)
 
 
+@pytest.mark.parametrize("first_sync", [False, True], ids=["stored-before", "first-sync"])
+def test_a_copy_older_than_the_listed_file_is_stored_and_asked_for_again(
+    settings, source, store, mirror, first_sync
+):
+    # A cache serves a version of pr.file2 between the stored one and the one the listing shows
+    # (or any older version, to a first sync). Before, the listed date was recorded beside it,
+    # so every later run skipped the file by its listing: the store kept that version for good.
+    files = _seed(source)
+    if not first_sync:
+        sync_bls(settings, store=store)
+    between = source.write("pr.file2", files["pr.file2"].replace(b"2.5", b"3.5"))
+    three_days_ago = time.time() - 3 * 86400
+    os.utime(between, (three_days_ago, three_days_ago))
+    cached_body, cached_validators = _served(mirror, "pr.file2")
+    listed = source.write("pr.file2", files["pr.file2"].replace(b"2.5", b"4.5"))
+    now = time.time()  # a release of today: a cache may well lag behind it
+    os.utime(listed, (now, now))
+    path = "/pub/time.series/pr/pr.file2"
+    mirror.faults.add(path, "body", body=cached_body, headers=cached_validators)
+    stale = sync_bls(settings, store=store)
+    entry = next(f for f in stale.files if f["name"] == "pr.file2")
+    assert entry["action"] == ("uploaded" if first_sync else "replaced"), entry
+    assert "an older file than listed" in entry["reason"], entry
+    assert stored_bytes(store, PREFIX)["pr.file2"] == cached_body
+    healed = sync_bls(settings, store=store)
+    entry = next(f for f in healed.files if f["name"] == "pr.file2")
+    assert entry == {**entry, "action": "replaced", "reason": "content changed"}
+    assert_mirrored(store, source)
+    assert sync_bls(settings, store=store).skipped == len(files)  # the listed date recorded
+
+
 def test_a_listing_date_moved_by_the_servers_clock_change_is_recorded_at_once(
     settings, source, store, mirror
 ):

@@ -207,28 +207,60 @@ def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo
     saved again unchanged only by validators of its own that differ from the stored ones; one
     without them, or with the stored ones spelled another way, is taken the same way. Every
     listing date of an older file moves when the server's clock changes for daylight saving
-    time (Windows lists file times with the current offset): those are recorded at once."""
-    if stored is None or not remote.modified:
+    time (Windows lists file times with the current offset): those are recorded at once.
+
+    A body whose own `Last-Modified` is well before the listed date (`_dated_before_listing`)
+    is an older file than the one listed, whatever the stored copy: a cache serving a version
+    between the stored one and the listed one, or any version to a first sync. It is stored,
+    but the listed date is not recorded with it within the same window, so the next run asks
+    again instead of skipping the file by its listing until it changes once more."""
+    confirms_stored = got.status == 304 and stored is not None
+    if confirms_stored and _speaks_for_another_body(got, stored):
+        return False
+    body_date = stored.metadata.get(SOURCE_LAST_MODIFIED) if confirms_stored else got.last_modified
+    if _dated_before_listing(remote, body_date):
+        return _listed_long_ago(remote)
+    was = stored.metadata.get(SOURCE_MODIFIED) if stored is not None else None
+    if stored is None or not remote.modified or not was or was == remote.modified:
         return True
-    was = stored.metadata.get(SOURCE_MODIFIED)
-    if not was or was == remote.modified:
-        return True
-    if got.status == 304:
-        if _speaks_for_another_body(got, stored):
-            return False
-    elif (got.sha256, got.size) != (stored.sha256, stored.size) or _speaks_for_another_body(
-        got, stored
+    if not confirms_stored and (
+        (got.sha256, got.size) != (stored.sha256, stored.size)
+        or _speaks_for_another_body(got, stored)
     ):
         # A new body, or the stored bytes under validators of their own (the file saved again
         # unchanged): the source's. The stored bytes with the stored validators, or with none to
         # tell (no `Last-Modified`, or the same instant spelled another way), are the stored copy.
         return True
+    return _listed_long_ago(remote)
+
+
+def _listed_at(remote: RemoteFile) -> datetime | None:
+    """The listed date read as UTC (it is the server's local time, without a zone)."""
     try:
-        listed = datetime.fromisoformat(remote.modified).replace(tzinfo=UTC)
+        return datetime.fromisoformat(remote.modified or "").replace(tzinfo=UTC)
     except ValueError:
-        return True
-    # The listing's date is the server's local time: the window is far wider than any offset.
-    return datetime.now(UTC) - listed > STALE_CACHE_WINDOW
+        return None
+
+
+def _listed_long_ago(remote: RemoteFile) -> bool:
+    """Whether the listed date is `STALE_CACHE_WINDOW` old (a date that does not parse counts
+    as old): a cache serving an older file has been refreshed by then. The listing's date is
+    the server's local time: the window is far wider than any offset."""
+    listed = _listed_at(remote)
+    return listed is None or datetime.now(UTC) - listed > STALE_CACHE_WINDOW
+
+
+# How far before its listed date a body's `Last-Modified` may be and still be the listed file:
+# the listed date is the server's local time (an offset of up to 14 hours), to the minute.
+LISTING_OFFSET_MARGIN = timedelta(days=1)
+
+
+def _dated_before_listing(remote: RemoteFile, last_modified: str | None) -> bool:
+    """Whether a body's `Last-Modified` is more than `LISTING_OFFSET_MARGIN` before the date the
+    listing shows for its file: the listed file is newer than the body (an IIS listing shows
+    the same file time its `Last-Modified` does)."""
+    listed, sent = _listed_at(remote), _instant(last_modified)
+    return listed is not None and sent is not None and listed - sent > LISTING_OFFSET_MARGIN
 
 
 def _speaks_for_another_body(got: Download, stored: ObjectInfo) -> bool:
@@ -317,7 +349,7 @@ def _metadata(
         base[SOURCE_SIZE] = str(remote.size)
     if remote.modified:
         kept = stored.metadata.get(SOURCE_MODIFIED) if stored is not None else None
-        base[SOURCE_MODIFIED] = remote.modified if confirmed or not kept else kept
+        base[SOURCE_MODIFIED] = remote.modified if confirmed else kept
     elif got.last_modified and not confirms_stored:
         # A 304's own date is not the stored body's (see above): the stored one stays.
         base[SOURCE_MODIFIED] = got.last_modified
@@ -772,7 +804,12 @@ def _publish(
             f"publishes {remote.name}"
         ) from None
     summary.bytes_up += got.size
-    if old is None:
-        summary.record(remote.name, key, UPLOADED, "new in the source", got.size)
-    else:
-        summary.record(remote.name, key, REPLACED, "content changed", got.size)
+    reason = "new in the source" if old is None else "content changed"
+    if not confirmed:
+        reason += (
+            f", though last modified {got.last_modified}, well before the date the listing "
+            f"shows ({remote.modified}): an older file than listed (a stale cache?), asked "
+            "again on the next run"
+        )
+        log.warning("%s: %s", remote.name, reason)
+    summary.record(remote.name, key, UPLOADED if old is None else REPLACED, reason, got.size)
