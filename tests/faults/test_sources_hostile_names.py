@@ -71,6 +71,9 @@ HOSTILE_NAMES = {
     "climbing with encoded dots": ("%2e%2e/%2e%2e/x", "the listed name climbs out"),
     "a NUL": ("pr%00evil", "the listed name holds the control character U\\+0000"),
     "a line break": ("pr%0d%0aSet-Cookie:%20x", "control character U\\+000D"),
+    # Before, accepted: printed, they forged a line of the run's output or reversed the name.
+    "a line separator": ("pr%E2%80%A8ERROR:%20x", "holds the line separator U\\+2028"),
+    "a right-to-left override": ("pr.%E2%80%AEtxt.exe", "holds the bidirectional control U\\+202E"),
     "a backslash": ("..%5c..%5cx", "the listed name holds a path separator"),
     "not UTF-8": ("pr.%ff", "the listed name is not UTF-8"),
     "the store's own name": (".quest-tmp-planted", "which the store keeps for itself"),

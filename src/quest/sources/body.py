@@ -189,7 +189,7 @@ class Sink:
         return ConfigError(
             f"a download could not be written to {folder} ({exc.strerror or exc}); the store was "
             "not touched. Free some space there, or point TMPDIR at a writable folder with room "
-            "for the largest file"
+            "for every file a run downloads (a sync keeps them there until it publishes them)"
         )
 
     def result(

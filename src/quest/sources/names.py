@@ -34,6 +34,25 @@ class NameRefused(ValueError):
 MAX_NAME_BYTES = 1024
 
 
+# Characters that reorder the text around them: `pr.` U+202E `txt.exe` shows as `pr.exe.txt`
+# wherever it is printed, a run's line and the task's log among them.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def _misleads(char: str) -> str:
+    """What `char` is when a printed name holding it would not read as the name: a control
+    character (NUL, CR/LF), a line or paragraph separator (a line of its own in a log), or a
+    bidirectional control; "" for any other character."""
+    category = unicodedata.category(char)
+    if category == "Cc":
+        return "control character"
+    if category in ("Zl", "Zp"):
+        return "line separator" if category == "Zl" else "paragraph separator"
+    return "bidirectional control" if char in _BIDI_CONTROLS else ""
+
+
 def decode_name(raw_path: str) -> str:
     """The name of the file at `raw_path`, its URL path below the folder (percent-encoded).
 
@@ -52,9 +71,9 @@ def decode_name(raw_path: str) -> str:
             raise NameRefused("climbs out of the folder ('..')")
         if "/" in segment or "\\" in segment:
             raise NameRefused("holds a path separator once percent-decoded")
-        control = next((c for c in segment if unicodedata.category(c) == "Cc"), None)
+        control = next((c for c in segment if _misleads(c)), None)
         if control is not None:
-            raise NameRefused(f"holds the control character U+{ord(control):04X}")
+            raise NameRefused(f"holds the {_misleads(control)} U+{ord(control):04X}")
         if segment.startswith(RESERVED_PREFIX):
             raise NameRefused(f"starts with {RESERVED_PREFIX!r}, which the store keeps for itself")
         segments.append(segment)

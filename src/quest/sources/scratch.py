@@ -41,7 +41,7 @@ def scratch_folder(kind: str) -> Iterator[Path]:
     except OSError as exc:
         raise ConfigError(
             f"the temporary folder {base} cannot be used ({exc.strerror or exc}); point TMPDIR "
-            "at a writable folder with room for the largest file"
+            "at a writable folder with room for every file a run downloads"
         ) from None
     try:
         # The marker is locked under another name, then renamed: a concurrent sync never sees
