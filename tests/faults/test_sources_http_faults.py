@@ -287,6 +287,36 @@ def test_a_file_left_out_is_deleted_on_a_redirect_elsewhere_and_kept_on_any_othe
         assert entry["action"] == "skipped" and said in str(entry["reason"]), entry
 
 
+@pytest.mark.parametrize("answers_between", [False, True], ids=["in-a-row", "one-answers"])
+def test_after_three_files_failing_every_try_the_others_are_not_asked(
+    settings, source, store, mirror, answers_between
+):
+    # An outage after the listing (or a source throttling this client): before, each of the
+    # run's files spent every retry and backoff on it in turn. After three files in a row, the
+    # others fail without a request; a file the source answers in between starts the count over.
+    before = _synced(settings, source, store, count=7)
+    names = [f"pr.file{i}" for i in range(6)]
+    for name in names:
+        source.write(name, b"revised\r\n")
+        if not (answers_between and name == "pr.file2"):
+            mirror.faults.add(f"/pub/time.series/pr/{name}", "status", status=503, times=99)
+    mirror.log.clear()
+    with pytest.raises(
+        IncompleteSyncError, match="6 of 7 listed files" if not answers_between else "5 of 7"
+    ) as failed:
+        sync_bls(settings, store=store)
+    asked = {p.rsplit("/", 1)[-1] for _, p, _, _ in mirror.log if not p.endswith("/")}
+    if answers_between:
+        assert asked == set(names)  # pr.file2 answered: the count started over at pr.file3
+    else:
+        assert asked == {"pr.file0", "pr.file1", "pr.file2"}
+        assert "pr.file3: not asked: the 3 files asked before it ('pr.file0', 'pr.file1', " in str(
+            failed.value
+        )
+    expected = {**before, "bls/pr/pr.file2": b"revised\r\n"} if answers_between else before
+    assert {k: v for k, v in stored_bytes(store).items() if "/.quest" not in k} == expected
+
+
 def test_asking_whether_a_file_is_gone_is_bounded_by_the_http_deadline(
     settings, source, store, mirror
 ):

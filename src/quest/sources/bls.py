@@ -38,6 +38,7 @@ from quest.errors import (
     IncompleteSyncError,
     LockError,
     SourceError,
+    SourceUnavailable,
     StoreError,
     SyncGuardError,
 )
@@ -65,6 +66,11 @@ URL_SETTING = "QUEST_BLS_URL (--source-url, --bls-url)"
 # The server's own `Last-Modified` header, kept for `If-Modified-Since` (the listing date is in
 # SOURCE_MODIFIED: it has minute precision and no time zone, so it cannot be sent back).
 SOURCE_LAST_MODIFIED = "source-last-modified"
+
+# Files in a row whose every try failed (an outage, a source refusing this client with 429 or
+# 503 after the listing): the source is taken for unavailable, and the run's other files are
+# not asked, instead of each spending its retries and backoff on it.
+UNAVAILABLE_IN_A_ROW = 3
 
 # How long after a file's new listing date an answer that is still the stored copy is taken for
 # a stale cache, and the file asked for again (`_confirms_listing_date`).
@@ -574,35 +580,74 @@ def _sync(
         _guard(settings, listing, stored, doomed)
 
     with scratch_folder("bls") as work:
-        fetched: list[_Fetched] = []
-        for index, remote in enumerate(wanted):
-            key = prefix + remote.name
-            old = stored.get(key)
-            if _listing_matches(remote, old):
-                summary.record(remote.name, key, SKIPPED, "listing date and size unchanged")
-                continue
-            fetch = Fetch(
-                remote.url,
-                remote.name,
-                dest=Path(work) / f"{index}.part",
-                headers=_conditional_headers(remote, old),
-                expected_size=remote.size,
-                same_path=True,
-                listed=True,
-            )
-            asked_at = datetime.now(UTC)
-            try:
-                got = download(session, fetch, settings, stats)
-                _check_answer(remote, got, old)
-            except SourceError as exc:
-                summary.record(remote.name, key, FAILED, str(exc))
-                continue
-            fetched.append(_Fetched(remote, key, got, _served_at(got, asked_at)))
+        fetched = _fetch_changed(
+            settings, session, stats, summary, wanted=wanted, stored=stored, work=Path(work)
+        )
         may_delete = not summary.failed
         for item in fetched:
             _publish(store, item, stored.get(item.key), doomed, may_delete, summary)
     if not summary.failed:
         _delete_gone(settings, store, session, stats, summary, doomed)
+
+
+def _fetch_changed(
+    settings: Settings,
+    session: requests.Session,
+    stats: HttpStats,
+    summary: SyncSummary,
+    *,
+    wanted: list[RemoteFile],
+    stored: dict[str, ObjectInfo],
+    work: Path,
+) -> list[_Fetched]:
+    """Download into `work` each wanted file its listing does not show unchanged, checked
+    against the listing and the stored copy; a file refused is recorded as failed. After
+    `UNAVAILABLE_IN_A_ROW` files in a row failed every try, the others are not asked."""
+    fetched: list[_Fetched] = []
+    unavailable: list[str] = []  # the files failed in a row, every try of each
+    for index, remote in enumerate(wanted):
+        key = settings.bls_prefix + remote.name
+        old = stored.get(key)
+        if _listing_matches(remote, old):
+            summary.record(remote.name, key, SKIPPED, "listing date and size unchanged")
+            continue
+        if len(unavailable) >= UNAVAILABLE_IN_A_ROW:
+            summary.record(remote.name, key, FAILED, _not_asked(remote.name, unavailable))
+            continue
+        fetch = Fetch(
+            remote.url,
+            remote.name,
+            dest=work / f"{index}.part",
+            headers=_conditional_headers(remote, old),
+            expected_size=remote.size,
+            same_path=True,
+            listed=True,
+        )
+        asked_at = datetime.now(UTC)
+        try:
+            got = download(session, fetch, settings, stats)
+            _check_answer(remote, got, old)
+        except SourceError as exc:
+            summary.record(remote.name, key, FAILED, str(exc))
+            unavailable = [*unavailable, remote.name] if _unavailable(exc) else []
+            continue
+        unavailable = []
+        fetched.append(_Fetched(remote, key, got, _served_at(got, asked_at)))
+    return fetched
+
+
+def _unavailable(exc: SourceError) -> bool:
+    """Whether a file failed for want of an answer (every try, the deadline, the speed limit),
+    not for what the source answered."""
+    return isinstance(exc, SourceUnavailable)
+
+
+def _not_asked(name: str, unavailable: list[str]) -> str:
+    return (
+        f"{name}: not asked: the {len(unavailable)} files asked before it "
+        f"({', '.join(shown(n) for n in unavailable[:UNAVAILABLE_IN_A_ROW])}) each failed after "
+        "every try, so the source looks unavailable; nothing was stored from it. Rerun later"
+    )
 
 
 def _delete_gone(
