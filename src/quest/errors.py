@@ -49,6 +49,11 @@ class SourceUnavailable(SourceError):
     exit_status = 4
 
 
+class SourceCutOff(SourceUnavailable):
+    """A download was cut off by `QUEST_HTTP_DEADLINE` or the low-speed limit: that URL's answer
+    was too slow, which says less of the source than a failure of every try."""
+
+
 class HostNotFound(SourceUnavailable):
     """A source's host name does not resolve (offline, or a typo in the URL)."""
 

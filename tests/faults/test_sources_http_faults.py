@@ -243,7 +243,12 @@ def test_a_server_that_refuses_head_is_asked_with_a_get_before_a_deletion(
         (302, "/error.htm?aspxerrorpath=x", 1, None),  # an IIS custom error page: gone
         (301, "/pub/time.series/pr/pr.file2/", 1, None),  # turned into an empty folder
         (302, "/pub/time.series/pr/pr.file2?v=2", 0, "still answers 302"),  # the same path
-        (403, None, 0, "still answers 403: kept until it answers 404 or 410 (not a sign"),
+        (
+            403,
+            None,
+            0,
+            "still answers 403: kept until it answers 404 or 410, or redirects away (not",
+        ),
         (503, None, 0, "still answers 503"),
         (302, "http://[bad/", 0, "whether the file is gone failed (ValueError)"),
         # Before, any redirect to another path deleted the file: a temporary one to a
@@ -287,33 +292,40 @@ def test_a_file_left_out_is_deleted_on_a_redirect_elsewhere_and_kept_on_any_othe
         assert entry["action"] == "skipped" and said in str(entry["reason"]), entry
 
 
-@pytest.mark.parametrize("answers_between", [False, True], ids=["in-a-row", "one-answers"])
+@pytest.mark.parametrize("case", ["in-a-row", "one-answers", "cut-off"])
 def test_after_three_files_failing_every_try_the_others_are_not_asked(
-    settings, source, store, mirror, answers_between
+    settings, source, store, mirror, case
 ):
     # An outage after the listing (or a source throttling this client): before, each of the
     # run's files spent every retry and backoff on it in turn. After three files in a row, the
-    # others fail without a request; a file the source answers in between starts the count over.
+    # others fail without a request; a file the source answers in between starts the count
+    # over, and a download cut off by the deadline (one slow answer) does not count.
     before = _synced(settings, source, store, count=7)
     names = [f"pr.file{i}" for i in range(6)]
     for name in names:
         source.write(name, b"revised\r\n")
-        if not (answers_between and name == "pr.file2"):
-            mirror.faults.add(f"/pub/time.series/pr/{name}", "status", status=503, times=99)
+        path = f"/pub/time.series/pr/{name}"
+        if case == "cut-off":
+            mirror.faults.add(path, "hang", seconds=5)
+        elif not (case == "one-answers" and name == "pr.file2"):
+            mirror.faults.add(path, "status", status=503, times=99)
     mirror.log.clear()
-    with pytest.raises(
-        IncompleteSyncError, match="6 of 7 listed files" if not answers_between else "5 of 7"
-    ) as failed:
-        sync_bls(settings, store=store)
-    asked = {p.rsplit("/", 1)[-1] for _, p, _, _ in mirror.log if not p.endswith("/")}
-    if answers_between:
-        assert asked == set(names)  # pr.file2 answered: the count started over at pr.file3
-    else:
-        assert asked == {"pr.file0", "pr.file1", "pr.file2"}
-        assert "pr.file3: not asked: the 3 files asked before it ('pr.file0', 'pr.file1', " in str(
-            failed.value
+    failing = 5 if case == "one-answers" else 6
+    with pytest.raises(IncompleteSyncError, match=f"{failing} of 7 listed files") as failed:
+        sync_bls(settings.with_overrides(http_deadline=0.3), store=store)
+    reasons = {f["name"]: f["reason"] for f in failed.value.summary.files}
+    not_asked = {name for name in names if "not asked" in reasons[name]}
+    if case == "in-a-row":
+        assert not_asked == {"pr.file3", "pr.file4", "pr.file5"}
+        assert reasons["pr.file3"].startswith(
+            "pr.file3: not asked: the 3 files asked before it ('pr.file0', 'pr.file1', 'pr.file2')"
         )
-    expected = {**before, "bls/pr/pr.file2": b"revised\r\n"} if answers_between else before
+        asked = {p.rsplit("/", 1)[-1] for _, p, _, _ in mirror.log if not p.endswith("/")}
+        assert asked == {"pr.file0", "pr.file1", "pr.file2"}
+    else:  # pr.file2 answered, or each failure was one slow answer: every file was asked
+        assert not_asked == set()
+        assert case != "cut-off" or all("was cut off" in reasons[name] for name in names)
+    expected = {**before, "bls/pr/pr.file2": b"revised\r\n"} if case == "one-answers" else before
     assert {k: v for k, v in stored_bytes(store).items() if "/.quest" not in k} == expected
 
 

@@ -944,8 +944,12 @@ def test_a_304_for_a_newer_file_keeps_the_mark_and_the_next_run_fetches_it(
     _, new = _served(mirror, "pr.file2")
     monkeypatch.setattr("quest.sources.bls.SAME_MINUTE_WINDOW", timedelta(0))  # all late
     mirror.faults.add("/pub/time.series/pr/pr.file2", "status", status=304, body=b"", headers=new)
-    sync_bls(settings, store=store)
+    judged = sync_bls(settings, store=store)
     assert "source-asked-at" in store.head(key).metadata
+    # The listed date did not change (same minute): no "new date" to warn of.
+    assert next(f for f in judged.files if f["name"] == "pr.file2")["reason"] == (
+        "not modified (304)"
+    )
     healed = sync_bls(settings, store=store)
     entry = next(f for f in healed.files if f["name"] == "pr.file2")
     assert entry["action"] == "replaced", entry

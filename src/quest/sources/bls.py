@@ -37,6 +37,7 @@ from quest.config import (
 from quest.errors import (
     IncompleteSyncError,
     LockError,
+    SourceCutOff,
     SourceError,
     SourceUnavailable,
     StoreError,
@@ -221,13 +222,15 @@ def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo
     but the listed date is not recorded with it within the same window, so the next run asks
     again instead of skipping the file by its listing until it changes once more."""
     confirms_stored = got.status == 304 and stored is not None
+    was = stored.metadata.get(SOURCE_MODIFIED) if stored is not None else None
+    if not remote.modified or (was is not None and was == remote.modified):
+        return True  # no new date to record
     if confirms_stored and _speaks_for_another_body(got, stored):
         return False
     body_date = stored.metadata.get(SOURCE_LAST_MODIFIED) if confirms_stored else got.last_modified
     if _dated_before_listing(remote, body_date):
         return _listed_long_ago(remote)
-    was = stored.metadata.get(SOURCE_MODIFIED) if stored is not None else None
-    if stored is None or not remote.modified or not was or was == remote.modified:
+    if stored is None or not was:
         return True
     if not confirms_stored and (
         (got.sha256, got.size) != (stored.sha256, stored.size)
@@ -637,16 +640,18 @@ def _fetch_changed(
 
 
 def _unavailable(exc: SourceError) -> bool:
-    """Whether a file failed for want of an answer (every try, the deadline, the speed limit),
-    not for what the source answered."""
-    return isinstance(exc, SourceUnavailable)
+    """Whether a file failed for want of any answer from the source (every try failed, or its
+    host has no address), not for what the source answered, nor for one slow answer cut off
+    (`SourceCutOff`: a big file on a slow line says nothing of the next one)."""
+    return isinstance(exc, SourceUnavailable) and not isinstance(exc, SourceCutOff)
 
 
 def _not_asked(name: str, unavailable: list[str]) -> str:
     return (
         f"{name}: not asked: the {len(unavailable)} files asked before it "
-        f"({', '.join(shown(n) for n in unavailable[:UNAVAILABLE_IN_A_ROW])}) each failed after "
-        "every try, so the source looks unavailable; nothing was stored from it. Rerun later"
+        f"({', '.join(shown(n) for n in unavailable[:UNAVAILABLE_IN_A_ROW])}) each failed for "
+        "want of an answer, so the source looks unavailable; nothing was stored from it. Rerun "
+        "later"
     )
 
 
@@ -726,7 +731,7 @@ def _still_served(
     )
     return False, (
         f"{KEPT_UNLISTED} {safe_url(url)} still answers {status}: kept "
-        f"until it answers 404 or 410 ({why})"
+        f"until it answers 404 or 410, or redirects away ({why})"
     )
 
 

@@ -24,7 +24,7 @@ import requests
 import urllib3
 
 from quest.config import Settings
-from quest.errors import HostNotFound, SourceError, SourceUnavailable
+from quest.errors import HostNotFound, SourceCutOff, SourceError, SourceUnavailable
 from quest.redaction import hide_userinfo
 from quest.sources.body import (
     BROKEN_BODY_FIX,
@@ -534,7 +534,7 @@ def _name_not_resolved(exc: BaseException) -> bool:
 
 def _unavailable_if_tripped(watchdog: Watchdog, name: str, url: str) -> None:
     if watchdog.tripped is not None:
-        raise SourceUnavailable(
+        raise SourceCutOff(
             f"{name}: {safe_url(url)} was cut off: {watchdog.tripped}; nothing was stored from "
             "it. Rerun later, or raise QUEST_HTTP_DEADLINE / lower QUEST_HTTP_LOW_SPEED_LIMIT "
             "for a slow source."
