@@ -9,7 +9,8 @@ import pytest
 
 from quest.errors import SourceError
 from quest.sources.datausa import sync_datausa
-from tests.sources.support import stored_bytes
+from quest.store.local import LocalStore
+from tests.sources.support import fast_settings, stored_bytes
 
 PATH = "/tesseract/data.jsonrecords"
 KEY = "datausa/population.json"
@@ -224,6 +225,36 @@ def test_a_stored_copy_that_no_longer_parses_may_be_replaced(synced, settings, s
         **synced,
         replaced.arrival: stored_bytes(store)[replaced.arrival],
     }
+
+
+def test_a_stored_copy_damaged_under_its_own_metadata_is_replaced(
+    tmp_path, source, mirror, real_data
+):
+    # Before, the sync compared the recorded hash alone: a body changed in the store with its
+    # metadata left as it was stayed for good, each run "unchanged", though the log said the
+    # copy that no longer parses "may be replaced". (A local store's file alone can be changed
+    # behind the store's back: the test takes no `store`, so it runs once.)
+    store = LocalStore(tmp_path / "own-store")
+    settings = fast_settings(tmp_path / "home", store, mirror)
+    target = source.root / "datausa" / "population.json"
+    target.parent.mkdir(parents=True)
+    target.write_bytes((real_data / "datausa" / "population.tesseract.json").read_bytes())
+    sync_datausa(settings, store=store)
+    good = stored_bytes(store)[KEY]
+    (store.root / KEY).write_bytes(b"<html>oops</html>")
+    replaced = sync_datausa(settings, store=store)
+    assert replaced.changed
+    assert stored_bytes(store)[KEY] == good
+
+
+def test_an_answer_reached_by_a_redirect_names_where_it_came_from(
+    synced, settings, store, mirror, caplog
+):
+    elsewhere = PATH + "?cube=acs_yg_total_population_5&drilldowns=Year%2CNation"
+    mirror.faults.add(PATH, "status", status=302, headers={"Location": elsewhere})
+    with caplog.at_level("WARNING", logger="quest.sources.datausa"):
+        sync_datausa(settings, store=store)
+    assert f"answered from {mirror.datausa_url.split('/tesseract')[0]}{elsewhere}" in caplog.text
 
 
 def test_the_state_level_answer_is_refused(synced, settings, store, mirror, real_data):

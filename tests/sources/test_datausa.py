@@ -296,6 +296,23 @@ def _record(year=2019, population=328239523.0, **extra):
         ({"data": [_record(year=" 2013")]}, "record 0: field 'Year' is ' 2013', not a year"),
         ({"data": [_record(year="2013.0")]}, "record 0: field 'Year' is '2013.0', not a year"),
         ({"data": [{"Year": 2019, "Population": 5.0}]}, "record 0: no field 'Nation ID'"),
+        # Before, both accepted: a first page stored as the whole answer, and a record stored
+        # under its `ID Year` whatever its `Year` said.
+        (
+            {
+                "page": {"limit": 6, "offset": 0, "total": 10},
+                "data": [_record(year) for year in range(2013, 2019)],
+            },
+            "the answer is one page of 6 records of 10",
+        ),
+        (
+            {
+                "data": [
+                    {"ID Nation": "01000US", "ID Year": 2013, "Year": "2099", "Population": 3e8}
+                ]
+            },
+            "record 0: field 'ID Year' is 2013 but field 'Year' is '2099'",
+        ),
     ],
 )
 def test_malformed_population_answers_are_refused_naming_record_and_field(payload, message):

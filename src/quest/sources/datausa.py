@@ -20,7 +20,7 @@ import requests
 
 from quest.config import Settings, validate_source_url, validate_store_layout
 from quest.errors import LockError, QuestError, SourceError
-from quest.sources.body import Limit, safe_url
+from quest.sources.body import Download, Limit, safe_url
 from quest.sources.http import HttpStats, make_session
 from quest.sources.population import (
     PopulationRecord,
@@ -158,9 +158,10 @@ def _announce(
     return arrival
 
 
-def _stored_years(store: Store, key: str) -> list[int]:
-    """The years of the stored copy; none when there is none, or when it no longer parses
-    (then the new answer may replace it: the store keeps only what passed these checks)."""
+def _stored_years(store: Store, key: str) -> list[int] | None:
+    """The years of the stored copy; [] when there is none, None when it no longer parses
+    (damaged in the store: the new answer replaces it, whatever its recorded hash says; the
+    store keeps only what passed these checks)."""
     if store.head(key) is None:
         return []
     with store.open(key) as handle:
@@ -168,8 +169,28 @@ def _stored_years(store: Store, key: str) -> list[int]:
     try:
         return [r.year for r in parse_population(decode_answer(body, key), key)]
     except SourceError as exc:
-        log.warning("the stored population %s does not parse (%s); it may be replaced", key, exc)
-        return []
+        log.warning("the stored population %s does not parse (%s); it is replaced", key, exc)
+        return None
+
+
+def _store_answer(
+    store: Store, summary: DataUsaSummary, got: Download, body: bytes, content: str
+) -> None:
+    """Store the answer at `summary.key` with its hashes and validators, and announce it."""
+    metadata = {
+        SHA256: got.sha256,
+        MD5: got.md5,
+        CONTENT_SHA256: content,
+        SOURCE_SIZE: str(len(body)),
+        SOURCE_ETAG: got.etag,
+        SOURCE_MODIFIED: got.last_modified,
+        ARRIVAL: _arrival_name(content),
+    }
+    store.put_bytes(summary.key, body, {k: v for k, v in metadata.items() if v})
+    summary.changed, summary.bytes_up = True, len(body)
+    summary.arrival = _announce(
+        store, summary.key, got.sha256, content, summary.years, metadata[ARRIVAL]
+    )
 
 
 def sync_datausa(
@@ -212,31 +233,26 @@ def sync_datausa(
                     "national population (drilldowns=Year,Nation), or rerun later"
                 ) from None
             summary.records, summary.years = len(records), [r.year for r in records]
+            if got.url and got.url != url:
+                log.warning("%s answered from %s (a redirect)", where, safe_url(got.url))
+            stored_years = _stored_years(store, key)
             check_years(
                 summary.years,
                 range(settings.start_year, settings.end_year + 1),
-                _stored_years(store, key),
+                stored_years or [],
                 settings.datausa_allow_dropped_years,
                 where,
             )
             content = canonical_sha256(payload)
             stored = store.head(key)
             same = {content, _ordered_sha256(payload)}
-            if stored is None or stored.metadata.get(CONTENT_SHA256) not in same:
-                metadata = {
-                    SHA256: got.sha256,
-                    MD5: got.md5,
-                    CONTENT_SHA256: content,
-                    SOURCE_SIZE: str(len(body)),
-                    SOURCE_ETAG: got.etag,
-                    SOURCE_MODIFIED: got.last_modified,
-                    ARRIVAL: _arrival_name(content),
-                }
-                store.put_bytes(key, body, {k: v for k, v in metadata.items() if v})
-                summary.changed, summary.bytes_up = True, len(body)
-                summary.arrival = _announce(
-                    store, key, got.sha256, content, summary.years, metadata[ARRIVAL]
-                )
+            # A stored copy that no longer parses (`None`): its recorded hash is not its bytes'.
+            if (
+                stored is None
+                or stored_years is None
+                or stored.metadata.get(CONTENT_SHA256) not in same
+            ):
+                _store_answer(store, summary, got, body, content)
             elif name := _unannounced(store, key, stored):
                 # A run stopped between storing this content and announcing it, or could not
                 # write the arrival file: no later run would, and no trigger would ever start.

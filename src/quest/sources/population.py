@@ -161,6 +161,13 @@ def _year(record: dict, where: str) -> int:
         raise SourceError(
             f"{where}: field {name!r} is {year}, not a plausible year ({FIRST_YEAR}-{last})"
         )
+    if name == "ID Year" and "Year" in record and str(record["Year"]) != str(record["ID Year"]):
+        # The older shape says each year twice (`"ID Year": 2013, "Year": "2013"`); silver reads
+        # `ID Year`, so a record whose two disagree would be loaded under one of them unseen.
+        raise SourceError(
+            f"{where}: field 'ID Year' is {_short(record['ID Year'])} but field 'Year' is "
+            f"{_short(record['Year'])}: the record contradicts itself"
+        )
     return year
 
 
@@ -196,6 +203,15 @@ def _records(payload: object, where: str) -> list:
         raise SourceError(f"{where}: 'data' is a {type(data).__name__}, not a list of records")
     if not data:
         raise SourceError(f"{where}: 'data' is empty; refusing to replace the stored population")
+    page = payload.get("page") if isinstance(payload, dict) else None
+    limit, total = (page.get("limit"), page.get("total")) if isinstance(page, dict) else (0, 0)
+    numbers = all(isinstance(v, int) and not isinstance(v, bool) for v in (limit, total))
+    if numbers and limit > 0 and total > len(data):
+        # Tesseract pages an answer asked with a `limit` (0: none): a first page is not all.
+        raise SourceError(
+            f"{where}: the answer is one page of {len(data)} records of {total} ('page': "
+            f"{_short(page)}); ask for every record (no 'limit' in QUEST_DATAUSA_URL)"
+        )
     return data
 
 
