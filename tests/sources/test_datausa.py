@@ -13,6 +13,7 @@ from quest.errors import ConfigError, SourceError
 from quest.mirror.server import MirrorServer
 from quest.sources.bls import sync_bls
 from quest.sources.datausa import ARRIVAL, _stored_years, parse_population, sync_datausa
+from quest.sources.population import decode_answer
 from quest.store.base import CONTENT_SHA256
 from tests.stores import ShortReads
 
@@ -318,6 +319,15 @@ def _record(year=2019, population=328239523.0, **extra):
 def test_malformed_population_answers_are_refused_naming_record_and_field(payload, message):
     with pytest.raises(SourceError, match=message):
         parse_population(payload, "answer.json")
+
+
+def test_numbers_are_read_up_to_the_digits_spark_reads():
+    # Spark's JSON reader takes 1,000 digits (its sign, point and exponent aside), no more.
+    within = b'{"data": [], "a": -%s, "b": 0.%se-5}' % (b"9" * 1000, b"1" * 999)
+    assert decode_answer(within, "x")["b"] > 0
+    for beyond in (b"1" * 1001, b"0." + b"1" * 1000):
+        with pytest.raises(SourceError, match="holds a number of 1,001 digits"):
+            decode_answer(b'{"data": [], "a": %s}' % beyond, "x")
 
 
 def test_a_bare_list_of_records_is_accepted():

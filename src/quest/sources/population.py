@@ -53,6 +53,22 @@ def unique_keys(pairs: list[tuple[str, object]]) -> dict:
     return found
 
 
+# The most digits a JSON number may have for Spark's JSON reader (Jackson's `maxNumberLength`):
+# from_json reads a record holding a longer one, in any field, as a record of nulls.
+MAX_NUMBER_DIGITS = 1000
+
+
+class _TooLong(ValueError):
+    """A JSON number with more digits than `MAX_NUMBER_DIGITS`."""
+
+
+def _readable_by_spark(text: str) -> None:
+    """Refuse a number whose digits (its sign and exponent aside) Spark would not read."""
+    digits = sum(c.isdigit() for c in text.lower().split("e")[0])
+    if digits > MAX_NUMBER_DIGITS:
+        raise _TooLong(f"a number of {digits:,} digits ({text[:20]}...)")
+
+
 def decode_answer(body: bytes, where: str, content_type: str = "") -> object:
     """The JSON of an answer, refused when it is not JSON, gives a key twice in one object,
     holds NaN or Infinity, or nests deeper than `MAX_DEPTH` (which a population answer never
@@ -62,21 +78,33 @@ def decode_answer(body: bytes, where: str, content_type: str = "") -> object:
         raise ValueError(f"{name} is not a number JSON allows")
 
     def number(text: str) -> float:
+        _readable_by_spark(text)
         # `1e999` is valid JSON that Python reads as Infinity.
         value = float(text)
         if math.isinf(value):
             raise ValueError(f"{text[:40]} is beyond what a double holds (Infinity)")
         return value
 
+    def integer(text: str) -> int:
+        _readable_by_spark(text)
+        return int(text)
+
     try:
         payload = json.loads(
             body.decode("utf-8-sig"),
             parse_constant=constant,
             parse_float=number,
+            parse_int=integer,
             object_pairs_hook=unique_keys,
         )
     except RecursionError:
         raise SourceError(_deep(where)) from None
+    except _TooLong as exc:
+        raise SourceError(
+            f"{where}: the answer holds {exc}, more than the {MAX_NUMBER_DIGITS:,} Spark's JSON "
+            "reader takes: silver would read every record holding it as empty; nothing was "
+            "stored from it. Rerun later"
+        ) from None
     except RepeatedKey as exc:
         raise SourceError(
             f"{where}: the answer is JSON, but {exc}, so one of its values would be lost "
