@@ -322,10 +322,11 @@ def test_malformed_population_answers_are_refused_naming_record_and_field(payloa
 
 
 def test_numbers_are_read_up_to_the_digits_spark_reads():
-    # Spark's JSON reader takes 1,000 digits (its sign, point and exponent aside), no more.
-    within = b'{"data": [], "a": -%s, "b": 0.%se-5}' % (b"9" * 1000, b"1" * 999)
+    # Spark's JSON reader takes 1,000 digits, an exponent's included (its sign, point and `e`
+    # aside), no more.
+    within = b'{"data": [], "a": -%s, "b": 0.%se-5}' % (b"9" * 1000, b"1" * 998)
     assert decode_answer(within, "x")["b"] > 0
-    for beyond in (b"1" * 1001, b"0." + b"1" * 1000):
+    for beyond in (b"1" * 1001, b"0." + b"1" * 1000, b"1." + b"0" * 998 + b"e10"):
         with pytest.raises(SourceError, match="holds a number of 1,001 digits"):
             decode_answer(b'{"data": [], "a": %s}' % beyond, "x")
 

@@ -63,8 +63,9 @@ class _TooLong(ValueError):
 
 
 def _readable_by_spark(text: str) -> None:
-    """Refuse a number whose digits (its sign and exponent aside) Spark would not read."""
-    digits = sum(c.isdigit() for c in text.lower().split("e")[0])
+    """Refuse a number whose digits Spark would not read: Jackson counts every digit of a
+    number, its exponent's too (its sign, point and `e` aside)."""
+    digits = sum(c.isdigit() for c in text)
     if digits > MAX_NUMBER_DIGITS:
         raise _TooLong(f"a number of {digits:,} digits ({text[:20]}...)")
 
