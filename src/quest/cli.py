@@ -23,6 +23,7 @@ from quest.errors import (
     brief,
 )
 from quest.redaction import UserinfoFilter, hide_userinfo
+from quest.text_table import some
 
 log = logging.getLogger("quest")
 
@@ -338,11 +339,10 @@ def _sample(args: argparse.Namespace) -> int:
     if others:
         # The sample would replace files of the same names (a real snapshot's pr.data.0.Current)
         # and leave the others beside them: a folder that is neither source.
-        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         raise ConfigError(
-            f"the sample's folder {args.out} holds files the sample does not write ({shown}); "
-            "the sample would be mixed with them and replace those of its own names: "
-            "choose a new or empty folder"
+            f"the sample's folder {args.out} holds files the sample does not write "
+            f"({some(others, 3)}); the sample would be mixed with them and replace those of its "
+            "own names: choose a new or empty folder"
         )
     try:
         generate_sample(args.out)

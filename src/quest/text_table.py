@@ -1,4 +1,5 @@
-"""Plain-text tables for the terminal: the report, the run table and the benchmark's tables."""
+"""Plain text for the terminal: the tables of the report, the run and the benchmark, and a long
+list cut to its first names in a message."""
 
 from __future__ import annotations
 
@@ -39,3 +40,9 @@ def format_table(
     if total and body:
         body.insert(len(body) - 1, rule)
     return "\n".join([line(headers, header=True), rule, *body])
+
+
+def some(names: Sequence[str], shown: int) -> str:
+    """The first `shown` of `names`, comma-separated, and how many more: `a, b and 3 more`."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")

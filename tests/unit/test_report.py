@@ -19,6 +19,7 @@ from quest.medallion.gold import (
 from quest.medallion.report import FIRST_ROWS, format_report
 from quest.orchestration.notebook import notebook_dbutils, wants_write
 from quest.runner.dbutils import LocalDbutils
+from quest.text_table import some
 
 SERIES = [
     {"series_id": "PRS30006032", "year": y, "period": "Q01", "value": v, "population": p}
@@ -123,6 +124,12 @@ def test_best_years_summing_fewer_quarters_than_a_year_has_are_counted_and_named
     assert many.startswith("(25 of the 25 best years sum fewer") and many.endswith(
         "PRS00000004 2004 (2) and 20 more)"
     )
+
+
+def test_a_long_list_in_a_message_names_its_first_and_counts_the_rest():
+    assert some(["a", "b", "c", "d"], 3) == "a, b, c and 1 more"
+    assert some(["a", "b", "c"], 3) == "a, b, c"
+    assert some(["a"], 3) == "a"
 
 
 def test_with_the_annual_average_summed_periods_are_explained_not_counted():

@@ -20,7 +20,7 @@ from quest.medallion.gold import (
 )
 from quest.medallion.silver_tables import OBSERVATIONS, POPULATION, QUARANTINE
 from quest.medallion.tables import table_exists
-from quest.text_table import format_table
+from quest.text_table import format_table, some
 
 log = logging.getLogger(__name__)
 
@@ -233,14 +233,11 @@ def _partial_note(best: list[dict], summed: list[str]) -> str | None:
     partial = [r for r in best if r["periods"] < len(summed)]
     if not partial:
         return None
-    named = ", ".join(
-        f"{r['series_id']} {r['year']} ({r['periods']})" for r in partial[:PARTIAL_NAMED]
-    )
-    more = f" and {len(partial) - PARTIAL_NAMED} more" if len(partial) > PARTIAL_NAMED else ""
+    named = some([f"{r['series_id']} {r['year']} ({r['periods']})" for r in partial], PARTIAL_NAMED)
     return (
         f"({len(partial)} of the {len(best)} best years {'sums' if len(partial) == 1 else 'sum'} "
         f"fewer than the {len(summed)} quarters {', '.join(summed)}, a quarter with no value in "
-        f"silver (not published yet, or quarantined): {named}{more})"
+        f"silver (not published yet, or quarantined): {named})"
     )
 
 

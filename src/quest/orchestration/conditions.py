@@ -45,6 +45,7 @@ from quest.config import Settings, boolean_word
 from quest.errors import ConfigError, brief
 from quest.orchestration.task_values import job_parameter_ref, task_value_ref
 from quest.store.base import SHA256, Store
+from quest.text_table import some
 
 log = logging.getLogger(__name__)
 
@@ -600,5 +601,4 @@ def _diff(before: Mapping[str, str], after: Mapping[str, str]) -> str:
             parts.append(f"{name} (gone)")
         elif before[name] != after[name]:
             parts.append(f"{name} (changed)")
-    more = len(parts) - _MAX_NAMED
-    return ", ".join(parts[:_MAX_NAMED]) + (f" and {more} more" if more > 0 else "")
+    return some(parts, _MAX_NAMED)

@@ -27,6 +27,7 @@ from quest.orchestration import conditions
 from quest.orchestration.task_values import publish
 from quest.results import Status, TaskResult
 from quest.store.credentials import open_settings_store
+from quest.text_table import some
 
 # The widget that lets a notebook write; the workflow's notebook tasks set it to `true`.
 WRITE = "write"
@@ -102,11 +103,6 @@ def small_summary(summary: dict) -> dict:
     return json.loads(json.dumps(trimmed, default=str))
 
 
-def _some(names: list[str]) -> str:
-    """The first five of `names`, and how many more."""
-    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-
-
 def bls_result(summary) -> TaskResult:
     """A BLS sync's summary (`quest.sources.bls.SyncSummary`) as a task result."""
     from quest.sources.bls import EXCLUDED, KEPT_UNLISTED
@@ -136,9 +132,9 @@ def bls_result(summary) -> TaskResult:
         )
     if kept:
         # Stored files the listing no longer names that the source did not say are gone.
-        line += f"; {len(kept)} no longer listed but kept, not confirmed gone: {_some(kept)}"
+        line += f"; {len(kept)} no longer listed but kept, not confirmed gone: {some(kept, 5)}"
     if excluded:
-        line += f"; {len(excluded)} left out by QUEST_BLS_EXCLUDE: {_some(excluded)}"
+        line += f"; {len(excluded)} left out by QUEST_BLS_EXCLUDE: {some(excluded, 5)}"
     return TaskResult(
         status=Status.CHANGED if changed else Status.UNCHANGED,
         summary=line,

@@ -17,6 +17,7 @@ from quest.runner.record import SKIPPED
 from quest.store import LocalStore
 from quest.store.base import hash_file, stored_sha256
 from quest.store.credentials import open_settings_store
+from quest.text_table import some
 
 DEMO_CONTACT = "quest-demo@example.org"
 
@@ -112,12 +113,11 @@ def _refuse_other_data(
         key for key, info in stored.items() if (key, stored_sha256(store, info)) not in known
     )
     if other:
-        shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
         raise ConfigError(
             f"quest demo would replace what the store {store.uri} holds with its sample: "
-            f"{shown} ({'is not' if len(other) == 1 else 'are not'} the demo's; a `quest run` "
-            "of other sources, or of an edited sample, wrote them). Run the demo in a home of "
-            f"its own (QUEST_HOME=.quest-demo make demo), or remove {settings.home} first"
+            f"{some(other, 3)} ({'is not' if len(other) == 1 else 'are not'} the demo's; a "
+            "`quest run` of other sources, or of an edited sample, wrote them). Run the demo in a "
+            f"home of its own (QUEST_HOME=.quest-demo make demo), or remove {settings.home} first"
         )
 
 

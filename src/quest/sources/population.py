@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from quest.errors import SourceError
+from quest.text_table import some
 
 _NATION_IDS = ("Nation ID", "ID Nation")
 US_NATION_ID = "01000US"
@@ -329,6 +330,4 @@ def check_years(
 
 
 def _years(years: list[int]) -> str:
-    shown = ", ".join(str(y) for y in years[:12])
-    more = f" and {len(years) - 12} more" if len(years) > 12 else ""
-    return f"the year{'s' if len(years) > 1 else ''} {shown}{more}"
+    return f"the year{'s' if len(years) > 1 else ''} {some([str(y) for y in years], 12)}"
