@@ -713,7 +713,7 @@ def _still_served(
                 ) as answer:
                     pass
         status = answer.status_code
-        moved = _redirected_away(url, answer) if answer.is_redirect else False
+        away = _redirected_away(url, answer) if answer.is_redirect else ""
     except (requests.RequestException, ValueError) as exc:  # a bad Location, a bad name
         return False, (
             f"{KEPT_UNLISTED} asking {safe_url(url) or 'it'} whether the "
@@ -721,9 +721,8 @@ def _still_served(
         )
     if status in (404, 410):
         return True, f"it answers {status}"
-    if moved:
-        where = urljoin(url, answer.headers.get("Location", ""))
-        return True, f"it answers {status}, a redirect to {shown(safe_url(where))}"
+    if away:
+        return True, f"it answers {status}, a redirect to {shown(safe_url(away))}"
     why = (
         "a listing that left it out"
         if 200 <= status < 300
@@ -735,17 +734,18 @@ def _still_served(
     )
 
 
-def _redirected_away(url: str, answer: requests.Response) -> bool:
-    """Whether a redirect sends the file's URL away from the file: to another path of the same
-    server (an IIS custom error page, a file turned into a folder), or for good (301, 308) to
-    anywhere else. Paths are compared in their canonical spelling, as downloads judge redirects
-    (`%2b` is `%2B`); a redirect that only changes the query is the file still served, and a
-    temporary one to another server (a maintenance or sign-in page) says nothing of the file."""
-    here = urlsplit(url)
-    target = urlsplit(urljoin(url, answer.headers.get("Location", "")))
+def _redirected_away(url: str, answer: requests.Response) -> str:
+    """Where a redirect sends the file's URL if away from the file ("" if not): to another path
+    of the same server (an IIS custom error page, a file turned into a folder), or for good (301,
+    308) to anywhere else. Paths are compared in their canonical spelling, as downloads judge
+    redirects (`%2b` is `%2B`); a redirect that only changes the query is the file still served,
+    and a temporary one to another server (a maintenance or sign-in page) says nothing of the
+    file."""
+    where = urljoin(url, answer.headers.get("Location", ""))
+    here, target = urlsplit(url), urlsplit(where)
     if compared_path(target.path) == compared_path(here.path):
-        return False
-    return target.hostname == here.hostname or answer.status_code in (301, 308)
+        return ""
+    return where if target.hostname == here.hostname or answer.status_code in (301, 308) else ""
 
 
 def _check_answer(remote: RemoteFile, got: Download, old: ObjectInfo | None) -> None:
