@@ -151,26 +151,46 @@ def test_best_year_includes_the_annual_average_only_with_the_option(spark, silve
     )
 
 
-def test_best_year_is_enriched_with_measure_and_sector_text_when_mapped(spark, silver):
-    def mapping(name, rows, ddl):
+def _best_year_texts(spark, settings, measure_rows, measure_ddl):
+    """The best years' texts once silver's three mapping views are stand-in tables: PRS1 of
+    measure 01 and sector 3000, the measures as given."""
+    for name, rows, ddl in (
+        (
+            "pr_series",
+            [("PRS1", "01", "3000")],
+            "series_id STRING, measure_code STRING, sector_code STRING",
+        ),
+        ("pr_measure", measure_rows, measure_ddl),
+        ("pr_sector", [("3000", "Manufacturing")], "sector_code STRING, sector_name STRING"),
+    ):
         spark.createDataFrame(rows, ddl).write.format("delta").saveAsTable(
-            silver.table("silver", name)
+            settings.table("silver", name)
         )
+    create_gold_views(spark, settings)
+    view = spark.table(settings.table("gold", "best_year_by_series"))
+    rows = view.orderBy("series_id").collect()
+    return [(r["series_id"], r["measure_text"], r["sector_name"]) for r in rows]
 
-    mapping(
-        "pr_series",
-        [("PRS1", "01", "3000")],
-        "series_id STRING, measure_code STRING, sector_code STRING",
-    )
-    mapping("pr_measure", [("01", "Employment")], "measure_code STRING, measure_text STRING")
-    mapping("pr_sector", [("3000", "Manufacturing")], "sector_code STRING, sector_name STRING")
-    create_gold_views(spark, silver)
-    rows = spark.table(silver.table("gold", "best_year_by_series")).orderBy("series_id").collect()
-    assert [(r["series_id"], r["measure_text"], r["sector_name"]) for r in rows] == [
+
+def test_best_year_is_enriched_with_measure_and_sector_text_when_mapped(spark, silver):
+    ddl = "measure_code STRING, measure_text STRING"
+    assert _best_year_texts(spark, silver, [("01", "Employment")], ddl) == [
         ("PRS1", "Employment", "Manufacturing"),
         ("PRS2", None, None),
         ("PRS30006032", None, None),
     ]
+
+
+def test_a_mapping_file_whose_code_is_not_its_first_column_is_not_joined(spark, silver, caplog):
+    # Silver keeps a mapping file's first column unique: pr.measure republished with its text
+    # first could hold two texts for one code, and joined it would give PRS1 two best years.
+    ddl = "measure_text STRING, measure_code STRING"
+    assert _best_year_texts(spark, silver, [("Employment", "01"), ("Hours", "01")], ddl) == [
+        ("PRS1", None, "Manufacturing"),
+        ("PRS2", None, None),
+        ("PRS30006032", None, None),
+    ]
+    assert "pr_measure starts with measure_text, not measure_code" in caplog.text
 
 
 def test_a_mapping_view_whose_table_was_dropped_leaves_its_text_null_not_the_load(spark, silver):

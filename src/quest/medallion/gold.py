@@ -158,25 +158,45 @@ def view_bodies(settings: Settings, enrich: dict[str, bool]) -> dict[str, str]:
     }
 
 
+# Per mapping view the best-year view joins: the code it joins on, and the other columns it
+# reads. Silver keeps one row per code only for a file's first column (`conflicting_duplicate`),
+# so a file whose columns came in another order (its code not first) is not joined: two texts
+# for one code would give a series two best-year rows.
+_JOINED = {
+    "pr_series": ("series_id", {"measure_code", "sector_code"}),
+    "pr_measure": ("measure_code", {"measure_text"}),
+    "pr_sector": ("sector_code", {"sector_name"}),
+}
+# The columns of a mapping view besides its file's own (`silver_tables.mapping_view`).
+_LINEAGE = ("source_file", "_source_sha256", "_loaded_at")
+
+
 def _mapping_columns_ok(spark, settings: Settings) -> dict[str, bool]:
-    needed = {
-        "pr_series": {"series_id", "measure_code", "sector_code"},
-        "pr_measure": {"measure_code", "measure_text"},
-        "pr_sector": {"sector_code", "sector_name"},
-    }
     from pyspark.errors import AnalysisException
 
     found = {}
-    for table, columns in needed.items():
+    for table, (code, columns) in _JOINED.items():
         name = settings.table("silver", table)
         try:
-            found[table] = table_exists(spark, name) and columns <= set(spark.table(name).columns)
+            found[table] = table_exists(spark, name) and _joinable(
+                name, spark.table(name).columns, code, columns
+            )
         except AnalysisException as exc:
             # A view over a table dropped by hand (silver's pr_mapping, once every mapping file
             # had left the source): the best-year view goes without its text, not the load.
             log.warning("%s cannot be read (%s); not joined", name, str(exc).splitlines()[0])
             found[table] = False
     return found
+
+
+def _joinable(name: str, view_columns: list[str], code: str, columns: set[str]) -> bool:
+    own = [c for c in view_columns if c not in _LINEAGE]
+    if not own or own[0] != code:
+        if code in own:
+            why = "silver keeps a mapping file's first column unique, no other"
+            log.warning("%s starts with %s, not %s (%s): not joined", name, own[0], code, why)
+        return False
+    return columns <= set(own)
 
 
 def view_text(spark, name: str) -> str | None:
