@@ -116,6 +116,32 @@ def test_the_task_bodies_publish_through_the_dbutils_they_are_given(settings, st
     assert dict(calls)["run"] == "true"
 
 
+def test_a_plan_whose_values_cannot_be_published_is_recorded_as_failed(
+    settings, store, monkeypatch
+):
+    # The values were published after the task's row was written: a publish that failed left
+    # the plan `unchanged` in the history of a run whose medallion never started, which the
+    # no-successful-run alert counts as a success.
+    import quest.ops.task_hook as hook
+    import quest.spark
+    from quest.orchestration import tasks
+
+    recorded = []
+    monkeypatch.setattr(quest.spark, "on_databricks", lambda: True)
+    monkeypatch.setattr(quest.spark, "get_spark", lambda settings: object())
+    monkeypatch.setattr(
+        hook, "record_attempt", lambda *a, summary=None, error=None: recorded.append(error)
+    )
+
+    def refused(key, value):
+        raise RuntimeError("task value refused")
+
+    dbutils = SimpleNamespace(jobs=SimpleNamespace(taskValues=SimpleNamespace(set=refused)))
+    with tasks.settings_scope(settings), pytest.raises(RuntimeError, match="refused"):
+        tasks.plan_medallion(dbutils, bls_files_changed="0", datausa_files_changed="0")
+    assert [type(e).__name__ for e in recorded] == ["RuntimeError"]
+
+
 # --- the decision --------------------------------------------------------------------------
 
 

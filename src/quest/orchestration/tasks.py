@@ -167,8 +167,8 @@ def bls_sync(dbutils=None, **params: str | None) -> dict:
     settings = settings_from_params(params)
     with recorded_task("bls_sync", None, settings, dbutils) as run:
         summary = sync_bls(settings, store=open_settings_store(settings, dbutils))
-        run.summary = bls_result(summary)
-    return _published(dbutils, run.summary).to_dict()
+        run.summary = _published(dbutils, bls_result(summary))
+    return run.summary.to_dict()
 
 
 def datausa_sync(dbutils=None, **params: str | None) -> dict:
@@ -179,12 +179,14 @@ def datausa_sync(dbutils=None, **params: str | None) -> dict:
     settings = settings_from_params(params)
     with recorded_task("datausa_sync", None, settings, dbutils) as run:
         summary = sync_datausa(settings, store=open_settings_store(settings, dbutils))
-        run.summary = datausa_result(summary)
-    return _published(dbutils, run.summary).to_dict()
+        run.summary = _published(dbutils, datausa_result(summary))
+    return run.summary.to_dict()
 
 
 def _published(dbutils, result: TaskResult) -> TaskResult:
-    """A sync's result, with how many files it changed published for the medallion's plan."""
+    """A sync's result, with how many files it changed published for the medallion's plan
+    (inside the task's recorded block, as the plan's values: a task whose values could not be
+    published failed, and its row says so)."""
     result.task_values = publish(dbutils, {conditions.FILES_CHANGED: result.files_synced or 0})
     return result
 
@@ -229,8 +231,8 @@ def plan_medallion(
         run.summary = TaskResult(
             status=Status.CHANGED if decided.run else Status.UNCHANGED,
             summary=f"bronze, silver and gold {verb}: {decided.reason}",
+            task_values=publish(dbutils, decided.task_values()),
         )
-    run.summary.task_values = publish(dbutils, decided.task_values())
     return run.summary.to_dict()
 
 
