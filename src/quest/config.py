@@ -24,6 +24,8 @@ DATAUSA_URL = (
     "?cube=acs_yg_total_population_1&drilldowns=Year%2CNation&locale=en&measures=Population"
 )
 ENVIRONMENTS = ("local", "dev", "prod")
+# The time zone of the jobs' schedules and of the alerts' daily check.
+SCHEDULE_TIMEZONE = "America/New_York"
 # Printable ASCII only: the address goes into the User-Agent header, which http.client sends as
 # Latin-1 and refuses with a control character in it.
 _EMAIL = re.compile(r"[!-?A-~]+@[!-?A-~]+\.[!-?A-~]+")

@@ -111,10 +111,31 @@ def test_an_answer_change_is_judged_by_the_check_after_it_not_on_every_quiet_day
     nearly_a_day = datetime.now(UTC) - timedelta(hours=23)
     answers(spark, settings, {"r1": 100.0, "r2": 150.0}, ended=nearly_a_day)
     assert check(spark, settings, "answer_changed").fired
-    a_day_ago = datetime.now(UTC) - timedelta(hours=25)
+    # (over 25 hours and a quarter: the longest day between two checks, `answer_changed.sql`)
+    a_day_ago = datetime.now(UTC) - timedelta(hours=26)
     answers(spark, settings, {"r1": 100.0, "r2": 150.0}, ended=a_day_ago)
     quiet = check(spark, settings, "answer_changed")
     assert (quiet.value, quiet.fired) == (0.0, False)
+
+
+def test_a_refresh_just_after_the_check_before_a_daylight_saving_change_is_judged(
+    spark, with_schemas
+):
+    # 09:00 in New York on 1 November 2026 comes 25 hours after 09:00 on 31 October: a window
+    # of 24 hours left a refresh of 09:30 on the 31st to no check at all.
+    settings = with_schemas
+    check_at = datetime(2026, 11, 1, 14, tzinfo=UTC)  # 09:00 EST
+    refreshed = datetime(2026, 10, 31, 13, 30, tzinfo=UTC)  # 09:30 EDT, 24.5 hours before
+    answers(spark, settings, {"r1": 100.0, "r2": 110.0}, ended=refreshed)
+    sql = al.alert_sql(ALERT["answer_changed"], settings)
+    at = f"TIMESTAMP'{check_at:%Y-%m-%d %H:%M:%S} UTC'"
+    assert sql.count("current_timestamp()") == 1
+    value = spark.sql(sql.replace("current_timestamp()", at)).first()[0]
+    assert value == pytest.approx(0.1)
+    # a refresh of 08:30 on the 31st came before that day's check, which judged it
+    before = datetime(2026, 10, 31, 12, 30, tzinfo=UTC)
+    answers(spark, settings, {"r1": 100.0, "r2": 110.0}, ended=before)
+    assert spark.sql(sql.replace("current_timestamp()", at)).first()[0] == 0.0
 
 
 def test_a_change_kept_by_a_later_refresh_of_the_same_day_still_fires(spark, with_schemas):

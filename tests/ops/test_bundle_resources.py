@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from databricks.bundles.dashboards import Dashboard
 
 from quest.ops import bundle as ob
 from quest.ops import dashboard as dashboards
-from quest.ops.alerts import ALERTS
+from quest.ops.alerts import ALERTS, TIMEZONE_MARK
 from quest.ops.names import SCHEMAS, tables_in
 from quest.orchestration.bundle import STAND_IN_SERVICE_PRINCIPAL
 from quest.orchestration.workflow_config import workflow_config
@@ -44,6 +45,15 @@ def test_each_target_reads_its_own_catalog():
         assert resources["dashboards"]["quest"]["dataset_catalog"] == catalog
         for alert in resources["alerts"].values():
             assert f"FROM {catalog}." in alert["query_text"], alert["display_name"]
+
+
+def test_the_answer_alert_looks_back_in_the_time_zone_of_its_schedule():
+    cfg = replace(workflow_config("dev", environ={}), timezone="Europe/Paris")
+    alerts = ob.ops_resources(cfg)["alerts"]
+    changed = alerts["quest_answer_changed"]
+    assert changed["schedule"]["timezone_id"] == "Europe/Paris"
+    assert changed["query_text"].count("'Europe/Paris'") == 2
+    assert not any(TIMEZONE_MARK in alert["query_text"] for alert in alerts.values())
 
 
 def test_a_target_with_a_schema_prefix_deploys_the_dashboard_reading_its_own_schemas():

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 
-from quest.config import Settings
+from quest.config import SCHEDULE_TIMEZONE, Settings
 from quest.errors import brief, error_text
 from quest.ops.names import qualify
 from quest.ops.run_history import CHANGED, FAILED, UNCHANGED, parse_time
@@ -50,6 +50,10 @@ MAX_DAYS_WITHOUT_SUCCESS = 2
 MAX_MISSING_YEARS = 0
 
 
+# Where a query names the time zone of the daily check (`Alert.sql`).
+TIMEZONE_MARK = "{schedule_timezone}"
+
+
 @dataclass(frozen=True)
 class Alert:
     """One alert: fires when AGGREGATION(column) OPERATOR threshold."""
@@ -67,9 +71,10 @@ class Alert:
     def sql_file(self) -> str:
         return f"{self.name}.sql"
 
-    def sql(self) -> str:
-        """The query as shipped, tables named by schema only."""
-        return files("quest.ops").joinpath("queries", self.sql_file).read_text(encoding="utf-8")
+    def sql(self, timezone: str = SCHEDULE_TIMEZONE) -> str:
+        """The query as shipped, tables named by schema only, in the daily check's `timezone`."""
+        text = files("quest.ops").joinpath("queries", self.sql_file).read_text(encoding="utf-8")
+        return text.replace(TIMEZONE_MARK, timezone)
 
     def fires(self, value: float | None) -> bool:
         if value is None:
@@ -247,7 +252,8 @@ def carried_forward(
     return results
 
 
-# answer_changed judges a gold refresh for a day after it (`answer_changed.sql`).
+# answer_changed judges a gold refresh until the daily check after it (`answer_changed.sql`);
+# a local run, which has no daily check, repeats its verdict for a day.
 ANSWER_WINDOW = timedelta(hours=24)
 
 

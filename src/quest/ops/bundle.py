@@ -104,7 +104,7 @@ def alert_resource(alert: Alert, cfg: WorkflowConfig) -> dict:
         "display_name": f"quest ({cfg.env}): {alert.title}",
         "custom_summary": f"quest {cfg.env}: {alert.title} ({alert.condition()})",
         "custom_description": f"{alert.meaning}. What to do: {alert.action}. See docs/operate.md.",
-        "query_text": qualify(alert.sql(), settings),
+        "query_text": qualify(alert.sql(cfg.timezone), settings),
         "warehouse_id": f"${{var.{WAREHOUSE_VARIABLE}}}",
         "evaluation": {
             "source": {

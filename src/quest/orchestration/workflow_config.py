@@ -36,7 +36,13 @@ from brickflow.bundles.model import (
 )
 from brickflow.engine.task import TaskLibrary
 
-from quest.config import ENVIRONMENTS, Settings, load_settings, validate_contact
+from quest.config import (
+    ENVIRONMENTS,
+    SCHEDULE_TIMEZONE,
+    Settings,
+    load_settings,
+    validate_contact,
+)
 from quest.errors import ConfigError
 from quest.orchestration.notebook import WRITE
 from quest.orchestration.task_values import JOB_NAME_WIDGET, JOB_RUN_WIDGET, job_ref
@@ -166,7 +172,7 @@ class WorkflowConfig:
     env: str
     settings: Settings
     schedule: str
-    timezone: str = "America/New_York"
+    timezone: str = SCHEDULE_TIMEZONE
     managers: tuple[str, ...] = ()
     runners: tuple[str, ...] = ()
     viewers: tuple[str, ...] = ()

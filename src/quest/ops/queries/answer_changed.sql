@@ -5,9 +5,13 @@
 -- after the check, then the next run) is still seen. A figure of the previous run that the
 -- later one lacks (a series or a report year gone, every figure gone when a data file was cut
 -- to its header), or holds with no value, counts as a change of 1 (100%); a figure new in the
--- later run is no change. 0 until two runs have, and 0 once the last refresh is a day old:
--- each refresh is judged by the daily check after it (quiet days refresh nothing, and would
--- repeat its verdict).
+-- later run is no change. 0 until two runs have, and 0 once the last refresh is before the
+-- check before this one: each refresh is judged by the daily check after it (quiet days refresh
+-- nothing, and would repeat its verdict). The check before is taken at the same time yesterday
+-- in the check's time zone (23 or 25 hours ago across a daylight-saving change; 24 would miss
+-- an hour's refreshes once a year), and 15 minutes earlier for a check that starts later than
+-- yesterday's (a refresh in the quarter-hour before a check may be judged twice). In seconds,
+-- not with an interval, which Spark adds as a calendar day of the session's time zone.
 -- Each view parameter is an item of value 1 (`report_series=...`): a changed one is gone; so
 -- is each series' best year (`best_year_of_series`, `PRS30006011:2022`): a series whose best
 -- year moved counts as 100% however close the two sums. A figure under 1 in size is judged by
@@ -25,7 +29,12 @@ ranked AS (
 pairs AS (
   SELECT later.run_id AS later_run, earlier.run_id AS earlier_run
   FROM ranked later JOIN ranked earlier ON earlier.position = later.position + 1
-  WHERE later.recorded_at >= current_timestamp() - INTERVAL 24 HOURS
+  WHERE later.recorded_at >= to_utc_timestamp(
+    timestamp_seconds(
+      unix_timestamp(from_utc_timestamp(current_timestamp(), '{schedule_timezone}')) - 87300
+    ),
+    '{schedule_timezone}'
+  )
 )
 SELECT COALESCE(MAX(
          CASE WHEN l.item IS NULL OR (l.value IS NULL AND p.value IS NOT NULL) THEN 1.0
