@@ -187,15 +187,6 @@ def test_the_run_context_comes_from_the_notebook_context_or_is_a_manual_run():
     assert (manual.run_id, manual.workflow) == ("manual-20260806T100000Z", "manual")
 
 
-def test_a_context_without_the_jobs_name_takes_it_from_the_job_name_widget():
-    # A row named `job-<id>` falls outside the runs of `quest_pipeline` the alerts read.
-    dbutils = databricks_dbutils(multitaskParentRunId="771", jobId="42")
-    dbutils.widgets = SimpleNamespace(get={"job_name": "dev_quest_pipeline"}.__getitem__)
-    assert run_context(dbutils).workflow == "dev_quest_pipeline"
-    del dbutils.widgets  # a Python task: no widgets
-    assert run_context(dbutils).workflow == "job-42"
-
-
 def test_a_job_notebook_whose_context_cannot_be_read_is_told_by_its_job_widgets(caplog):
     # An access mode that blocks the notebook context made a job's gold task pass for a hand
     # run: its answers went unsnapshotted. The notebook tasks carry {{job.run_id}} and

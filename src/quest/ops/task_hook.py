@@ -109,11 +109,7 @@ def run_context(dbutils, now: datetime | None = None) -> RunContext:
     """
     tags = _context_attributes(dbutils)
     run_id = tags.get("multitaskParentRunId") or tags.get("jobRunId") or tags.get("runId")
-    # Without the job's name a row is `job-<id>`, outside the alerts' `quest_pipeline` runs: a
-    # notebook task's `job_name` widget names it first.
-    workflow = tags.get("jobName", "")
-    if not workflow and tags.get("jobId"):
-        workflow = _widget(dbutils, JOB_NAME_WIDGET) or f"job-{tags['jobId']}"
+    workflow = tags.get("jobName") or (f"job-{tags['jobId']}" if tags.get("jobId") else "")
     if run_id and workflow:
         return RunContext(run_id=str(run_id), workflow=str(workflow), task=tags.get("taskKey", ""))
     run_id, workflow = _widget(dbutils, JOB_RUN_WIDGET), _widget(dbutils, JOB_NAME_WIDGET)
