@@ -130,7 +130,9 @@ def test_a_plan_whose_values_cannot_be_published_is_recorded_as_failed(
     monkeypatch.setattr(quest.spark, "on_databricks", lambda: True)
     monkeypatch.setattr(quest.spark, "get_spark", lambda settings: object())
     monkeypatch.setattr(
-        hook, "record_attempt", lambda *a, summary=None, error=None: recorded.append(error)
+        hook,
+        "record_attempt",
+        lambda *a, summary=None, error=None: recorded.append((summary, error)),
     )
 
     def refused(key, value):
@@ -139,7 +141,9 @@ def test_a_plan_whose_values_cannot_be_published_is_recorded_as_failed(
     dbutils = SimpleNamespace(jobs=SimpleNamespace(taskValues=SimpleNamespace(set=refused)))
     with tasks.settings_scope(settings), pytest.raises(RuntimeError, match="refused"):
         tasks.plan_medallion(dbutils, bls_files_changed="0", datausa_files_changed="0")
-    assert [type(e).__name__ for e in recorded] == ["RuntimeError"]
+    ((summary, error),) = recorded
+    assert type(error).__name__ == "RuntimeError"
+    assert summary.summary.startswith("bronze, silver and gold run: "), "what the plan decided"
 
 
 # --- the decision --------------------------------------------------------------------------

@@ -167,7 +167,8 @@ def bls_sync(dbutils=None, **params: str | None) -> dict:
     settings = settings_from_params(params)
     with recorded_task("bls_sync", None, settings, dbutils) as run:
         summary = sync_bls(settings, store=open_settings_store(settings, dbutils))
-        run.summary = _published(dbutils, bls_result(summary))
+        run.summary = bls_result(summary)
+        _published(dbutils, run.summary)
     return run.summary.to_dict()
 
 
@@ -179,14 +180,15 @@ def datausa_sync(dbutils=None, **params: str | None) -> dict:
     settings = settings_from_params(params)
     with recorded_task("datausa_sync", None, settings, dbutils) as run:
         summary = sync_datausa(settings, store=open_settings_store(settings, dbutils))
-        run.summary = _published(dbutils, datausa_result(summary))
+        run.summary = datausa_result(summary)
+        _published(dbutils, run.summary)
     return run.summary.to_dict()
 
 
 def _published(dbutils, result: TaskResult) -> TaskResult:
     """A sync's result, with how many files it changed published for the medallion's plan
-    (inside the task's recorded block, as the plan's values: a task whose values could not be
-    published failed, and its row says so)."""
+    (inside the task's recorded block, its result given first, as the plan's values: a task
+    whose values could not be published failed, and its row says so and what it did)."""
     result.task_values = publish(dbutils, {conditions.FILES_CHANGED: result.files_synced or 0})
     return result
 
@@ -231,8 +233,8 @@ def plan_medallion(
         run.summary = TaskResult(
             status=Status.CHANGED if decided.run else Status.UNCHANGED,
             summary=f"bronze, silver and gold {verb}: {decided.reason}",
-            task_values=publish(dbutils, decided.task_values()),
         )
+        run.summary.task_values = publish(dbutils, decided.task_values())
     return run.summary.to_dict()
 
 
