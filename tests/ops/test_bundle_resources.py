@@ -54,6 +54,8 @@ def test_the_answer_alert_looks_back_in_the_time_zone_of_its_schedule():
     assert changed["schedule"]["timezone_id"] == "Europe/Paris"
     assert changed["query_text"].count("'Europe/Paris'") == 2
     assert not any(TIMEZONE_MARK in alert["query_text"] for alert in alerts.values())
+    with pytest.raises(ValueError, match="not a time zone"):
+        ALERTS[0].sql("America/New_York' OR '1")
 
 
 def test_a_target_with_a_schema_prefix_deploys_the_dashboard_reading_its_own_schemas():

@@ -50,8 +50,10 @@ MAX_DAYS_WITHOUT_SUCCESS = 2
 MAX_MISSING_YEARS = 0
 
 
-# Where a query names the time zone of the daily check (`Alert.sql`).
+# Where a query names the time zone of the daily check (`Alert.sql`), inside a SQL string: an
+# IANA name (`America/New_York`, `Etc/GMT+5`) holds none of its quotes.
 TIMEZONE_MARK = "{schedule_timezone}"
+_TIMEZONE = re.compile(r"[A-Za-z0-9_+\-/]+")
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class Alert:
 
     def sql(self, timezone: str = SCHEDULE_TIMEZONE) -> str:
         """The query as shipped, tables named by schema only, in the daily check's `timezone`."""
+        if not _TIMEZONE.fullmatch(timezone):
+            raise ValueError(f"{timezone!r} is not a time zone's name (America/New_York)")
         text = files("quest.ops").joinpath("queries", self.sql_file).read_text(encoding="utf-8")
         return text.replace(TIMEZONE_MARK, timezone)
 
@@ -245,7 +249,7 @@ def carried_forward(
         elif alert.name == "no_successful_run" and succeeded:
             results.append(_calm(alert, run_id))
         elif alert.name == "answer_changed" and _stale(carried.get(alert.name)):
-            # As the query says of a refresh over a day old (answer_changed.sql): no change.
+            # As the query says of a refresh before the check before (answer_changed.sql): none.
             results.append(_calm(alert, run_id))
         elif alert.name in carried:
             results.append(carried[alert.name])
