@@ -228,3 +228,27 @@ def test_a_file_is_only_redirected_to_itself(target, problem):
 def test_a_redirect_compares_paths_in_one_spelling(asked, target, problem):
     found = _redirect_problem(asked, target, same_path=True)
     assert found is None if problem is None else problem in found
+
+
+def test_a_refused_connection_on_this_machine_says_to_start_its_server_or_unset_the_url():
+    # A `quest mirror` stopped while QUEST_BLS_URL still named it: the advice was to raise the
+    # retries, which only made each of the task's attempts wait longer.
+    import socket
+
+    from quest.errors import SourceUnavailable
+    from quest.sources.transfer import Fetch, _on_this_machine, download
+    from tests.shared_run import QUICK_HTTP
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings = Settings(contact="quest-tests@example.org", **QUICK_HTTP)
+    fetch = Fetch(f"http://127.0.0.1:{port}/pub/time.series/pr/", "the listing")
+    with pytest.raises(SourceUnavailable) as refused:
+        download(make_session(settings), fetch, settings)
+    assert "ConnectionRefusedError" in str(refused.value)
+    assert "start the server it names (such as `quest mirror`)" in str(refused.value)
+    assert "raise QUEST_HTTP_RETRIES" not in str(refused.value)
+    assert _on_this_machine("http://localhost:8000/") and _on_this_machine("http://[::1]/")
+    assert not _on_this_machine("https://download.bls.gov/pub/")
+    assert not _on_this_machine("http://10.0.0.7/")

@@ -10,6 +10,7 @@ transient failure (connection errors, timeouts, 429, 5xx, a body that breaks off
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import posixpath
 import re
@@ -175,12 +176,35 @@ def download(
                 wait,
             )
             time.sleep(wait)
+    advice = "Check the URL, retry later, or raise QUEST_HTTP_RETRIES / QUEST_HTTP_TIMEOUT."
+    if problem.startswith(REFUSED) and _on_this_machine(url):
+        # Most often a `quest mirror` stopped while QUEST_BLS_URL / QUEST_DATAUSA_URL still
+        # name it: more retries would only wait longer.
+        advice = (
+            "Nothing listens at that address on this machine: start the server it names (such "
+            "as `quest mirror`), or unset QUEST_BLS_URL / QUEST_DATAUSA_URL to reach the real "
+            "sources."
+        )
     raise SourceUnavailable(
         f"{name}: {safe_url(url)} failed after {attempts.used} "
         f"attempt{'' if attempts.used == 1 else 's'} (the last: {problem}); "
-        "nothing was stored from it. Check the URL, retry later, or raise QUEST_HTTP_RETRIES / "
-        "QUEST_HTTP_TIMEOUT."
+        f"nothing was stored from it. {advice}"
     )
+
+
+# How `_connection_problem` words a connection the other end refused.
+REFUSED = "ConnectionRefusedError"
+
+
+def _on_this_machine(url: str) -> bool:
+    """Whether `url` names this machine (`localhost`, a loopback address)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _attempt(call: _Call, sink: Sink) -> Download:
