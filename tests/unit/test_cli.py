@@ -294,6 +294,7 @@ def _notebook_as_a_script(script: str, cwd, home, arguments=(), env=None):
     ("script", "argument", "env", "said"),
     [
         ("load_bronze.py", "bogus", {}, "notebook argument 'bogus': give widgets as name=value"),
+        ("gold_analysis.py", "colour=red", {}, "'colour=red': no widget 'colour'; the widgets are"),
         ("load_silver.py", "write=maybe", {}, "widget write='maybe': use true"),
         ("gold_analysis.py", "", {"QUEST_ENV": "x"}, "QUEST_ENV='x' is not a known environment"),
         ("load_bronze.py", "env=staging", {}, "widget env='staging': use one of local, dev"),

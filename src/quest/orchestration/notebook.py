@@ -78,8 +78,9 @@ def notebook_dbutils(scope: dict, names: Iterable[str] = ()):
         for argument in sys.argv[1:]:
             name, sep, value = argument.partition("=")
             if not sep or name not in known:
+                what = f"no widget {name!r}" if sep else "give widgets as name=value"
                 raise ConfigError(
-                    f"notebook argument {argument!r}: give widgets as name=value, name one of "
+                    f"notebook argument {argument!r}: {what}; the widgets are "
                     + ", ".join(sorted(known))
                 )
             values[name] = value
