@@ -254,7 +254,7 @@ def test_a_notebook_run_as_a_script_takes_its_widgets_as_name_value_arguments(mo
     assert notebook_dbutils({"__name__": "__main__", "dbutils": given}) is given
     for wrong in ("--write", "wirte=true"):
         monkeypatch.setattr("sys.argv", ["gold_analysis.py", wrong])
-        with pytest.raises(ConfigError, match="name one of end_year, start_year, write"):
+        with pytest.raises(ConfigError, match="the widgets are end_year, start_year, write"):
             notebook_dbutils({"__name__": "__main__"}, ("end_year", "start_year"))
 
 
