@@ -236,7 +236,8 @@ def test_a_refused_connection_on_this_machine_says_to_start_its_server_or_unset_
     import socket
 
     from quest.errors import SourceUnavailable
-    from quest.sources.transfer import Fetch, _on_this_machine, download
+    from quest.sources.http import is_loopback
+    from quest.sources.transfer import Fetch, download
     from tests.shared_run import QUICK_HTTP
 
     with socket.socket() as closed:
@@ -249,6 +250,6 @@ def test_a_refused_connection_on_this_machine_says_to_start_its_server_or_unset_
     assert "ConnectionRefusedError" in str(refused.value)
     assert "start the server it names (such as `quest mirror`)" in str(refused.value)
     assert "raise QUEST_HTTP_RETRIES" not in str(refused.value)
-    assert _on_this_machine("http://localhost:8000/") and _on_this_machine("http://[::1]/")
-    assert not _on_this_machine("https://download.bls.gov/pub/")
-    assert not _on_this_machine("http://10.0.0.7/")
+    assert is_loopback("http://localhost:8000/") and is_loopback("http://[::1]/")
+    assert not is_loopback("https://download.bls.gov/pub/")
+    assert not is_loopback("http://10.0.0.7/")

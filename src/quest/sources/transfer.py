@@ -10,7 +10,6 @@ transient failure (connection errors, timeouts, 429, 5xx, a body that breaks off
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import posixpath
 import re
@@ -44,6 +43,7 @@ from quest.sources.http import (
     Watchdog,
     backoff_wait,
     http_date,
+    is_loopback,
 )
 from quest.sources.names import canonical_path
 
@@ -177,7 +177,7 @@ def download(
             )
             time.sleep(wait)
     advice = "Check the URL, retry later, or raise QUEST_HTTP_RETRIES / QUEST_HTTP_TIMEOUT."
-    if problem.startswith(REFUSED) and _on_this_machine(url):
+    if problem.startswith(REFUSED) and is_loopback(url):
         # Most often a `quest mirror` stopped while QUEST_BLS_URL / QUEST_DATAUSA_URL still
         # name it: more retries would only wait longer.
         advice = (
@@ -194,17 +194,6 @@ def download(
 
 # How `_connection_problem` words a connection the other end refused.
 REFUSED = "ConnectionRefusedError"
-
-
-def _on_this_machine(url: str) -> bool:
-    """Whether `url` names this machine (`localhost`, a loopback address)."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _attempt(call: _Call, sink: Sink) -> Download:
