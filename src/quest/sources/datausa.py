@@ -36,6 +36,7 @@ from quest.store.base import (
     SOURCE_ETAG,
     SOURCE_MODIFIED,
     SOURCE_SIZE,
+    ObjectInfo,
     Store,
     folder_of,
     read_up_to,
@@ -158,11 +159,11 @@ def _announce(
     return arrival
 
 
-def _stored_years(store: Store, key: str) -> list[int] | None:
-    """The years of the stored copy; [] when there is none, None when it no longer parses
-    (damaged in the store: the new answer replaces it, whatever its recorded hash says; the
-    store keeps only what passed these checks)."""
-    if store.head(key) is None:
+def _stored_years(store: Store, key: str, stored: ObjectInfo | None) -> list[int] | None:
+    """The years of the stored copy (`stored`, its head); [] when there is none, None when it no
+    longer parses (damaged in the store: the new answer replaces it, whatever its recorded hash
+    says; the store keeps only what passed these checks)."""
+    if stored is None:
         return []
     with store.open(key) as handle:
         body = read_up_to(handle, MAX_ANSWER_BYTES + 1)
@@ -235,7 +236,8 @@ def sync_datausa(
             summary.records, summary.years = len(records), [r.year for r in records]
             if got.url and got.url != url:
                 log.warning("%s answered from %s (a redirect)", where, safe_url(got.url))
-            stored_years = _stored_years(store, key)
+            stored = store.head(key)
+            stored_years = _stored_years(store, key, stored)
             check_years(
                 summary.years,
                 range(settings.start_year, settings.end_year + 1),
@@ -244,7 +246,6 @@ def sync_datausa(
                 where,
             )
             content = canonical_sha256(payload)
-            stored = store.head(key)
             same = {content, _ordered_sha256(payload)}
             # A stored copy that no longer parses (`None`): its recorded hash is not its bytes'.
             if (
