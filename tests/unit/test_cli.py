@@ -241,6 +241,16 @@ def test_run_with_a_file_as_store_stops_before_any_task(place, capsys):
     assert not (place / "home" / "runs").exists(), "no task ran, nothing was mailed"
 
 
+def test_report_refuses_a_bad_driver_heap_before_it_says_spark_starts(place, capsys, monkeypatch):
+    (place / "home" / "metastore_db").mkdir(parents=True)  # a home a run has made
+    monkeypatch.setenv("QUEST_SPARK_DRIVER_MEMORY", "lots")
+    assert main(["report"]) == 9
+    # Before, "starting Spark to read the catalog under ... " came first, then the refusal.
+    assert _one_line(capsys.readouterr().err).startswith(
+        "quest: error: QUEST_SPARK_DRIVER_MEMORY='lots' is not a memory size"
+    )
+
+
 def test_report_on_an_empty_home_fails_at_once_and_leaves_nothing_behind(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
