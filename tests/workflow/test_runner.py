@@ -15,6 +15,8 @@ import pytest
 
 from quest.errors import RUN_FAILED, ConfigError, LockError
 from quest.locking import file_lock
+from quest.mirror.sample import generate_sample
+from quest.mirror.server import MirrorServer
 from quest.results import Status, TaskResult
 from quest.runner.demo import run_demo
 from quest.runner.local import run_workflow
@@ -258,6 +260,20 @@ def test_missing_contact_or_bad_store_stops_the_run_before_any_task(settings):
         run_workflow(settings.with_overrides(store="ftp://x/y"), workflow=fake_workflow(behave))
     assert behave.calls == {}
     assert not (settings.home / "runs").exists()
+
+
+def test_the_datausa_sync_alone_needs_no_contact_but_checks_one_given(settings, tmp_path):
+    # DataUSA asks for no contact: before, `quest run --only datausa_sync` refused to start
+    # without QUEST_CONTACT, which `quest sync datausa` does not ask for.
+    with MirrorServer(generate_sample(tmp_path / "source")) as mirror:
+        unnamed = settings.with_overrides(contact="", datausa_url=mirror.datausa_url)
+        record = run_workflow(unnamed, only=["datausa_sync"], out=lambda _line: None)
+        assert record.status == "success"
+        assert record.tasks["datausa_sync"].result.status is Status.CHANGED
+        with pytest.raises(ConfigError, match="QUEST_CONTACT .* 'me', not an e-mail address"):
+            run_workflow(unnamed.with_overrides(contact="me"), only=["datausa_sync"])
+        with pytest.raises(ConfigError, match="QUEST_CONTACT .* is not set"):
+            run_workflow(unnamed, only=["bls_sync", "datausa_sync"])
 
 
 def test_a_spark_master_the_notebook_tasks_would_refuse_stops_the_run_before_the_syncs(

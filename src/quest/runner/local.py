@@ -222,15 +222,20 @@ def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
     """Configuration errors stop the run before any task starts (no retry can fix them);
     `spark`: the session the notebook tasks are given, if any."""
     from quest.config import validate_contact, validate_source_url, validate_store_layout
+    from quest.orchestration.tasks import CONTACT_OPTIONAL
     from quest.sources import bls, datausa
     from quest.store import open_store
 
-    params = set()
+    params, contact_needed = set(), False
     for name in selected:
         task = wf.tasks[name]
         if _kind(task) == "python":
-            params |= set(inspect.getfullargspec(task.task_func).kwonlyargs)
-    if "contact" in params:
+            taken = set(inspect.getfullargspec(task.task_func).kwonlyargs)
+            params |= taken
+            contact_needed |= "contact" in taken and name not in CONTACT_OPTIONAL
+    # A task that sends the contact only when it is given (DataUSA's) checks it only then, as
+    # its session does.
+    if contact_needed or ("contact" in params and settings.contact.strip()):
         validate_contact(settings)
     # As each sync checks them, but before the other sync has gone to the network.
     if "bls_url" in params:
