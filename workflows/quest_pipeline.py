@@ -20,7 +20,7 @@ notebooks in `notebooks/`.
 from brickflow import Workflow, ctx
 
 from quest.orchestration import conditions, tasks
-from quest.orchestration.task_values import task_value_ref
+from quest.orchestration.task_values import job_ref, task_value_ref
 from quest.orchestration.workflow_config import (
     GOLD_WIDGETS,
     PIPELINE,
@@ -35,6 +35,10 @@ _settings = cfg.settings
 # The gold view parameters, as deployed: the plan and the record judge the views with the values
 # the gold notebook gets (its widgets), not with the cluster's own defaults.
 _gold = cfg.widget_values(*GOLD_WIDGETS)
+# Each Python task names its job run and job as the notebook tasks do, in parameters (widgets of
+# BrickFlow's entrypoint notebook) that the run history reads where the notebook context does not
+# give them (`quest.ops.task_hook.run_context`); the tasks do not pass them on.
+_JOB_RUN, _JOB_NAME = job_ref("run_id"), job_ref("name")
 
 
 def _given_gold(parameters: dict[str, str]) -> dict[str, str]:
@@ -61,6 +65,8 @@ def bls_sync(  # noqa: PLR0913 - BrickFlow passes each task parameter as its own
     contact: str = cfg.contact,
     bls_url: str = _settings.bls_url,
     s3_endpoint_url: str = _settings.s3_endpoint_url,
+    job_run_id: str = _JOB_RUN,
+    job_name: str = _JOB_NAME,
 ):
     # `catalog` and `schema_prefix` say which run history the task's row goes to: the target's.
     return tasks.bls_sync(
@@ -85,6 +91,8 @@ def datausa_sync(  # noqa: PLR0913 - BrickFlow passes each task parameter as its
     contact: str = cfg.contact,
     datausa_url: str = _settings.datausa_url,
     s3_endpoint_url: str = _settings.s3_endpoint_url,
+    job_run_id: str = _JOB_RUN,
+    job_name: str = _JOB_NAME,
 ):
     # `catalog` and `schema_prefix` say which run history the task's row goes to: the target's.
     return tasks.datausa_sync(
@@ -116,6 +124,8 @@ def plan_medallion(  # noqa: PLR0913 - BrickFlow passes each task parameter as i
     include_annual: str = _gold["include_annual"],
     report_series: str = _gold["report_series"],
     report_period: str = _gold["report_period"],
+    job_run_id: str = _JOB_RUN,
+    job_name: str = _JOB_NAME,
 ):
     return tasks.plan_medallion(
         ctx.dbutils,
@@ -168,6 +178,8 @@ def record_medallion(  # noqa: PLR0913 - BrickFlow passes each task parameter as
     include_annual: str = _gold["include_annual"],
     report_series: str = _gold["report_series"],
     report_period: str = _gold["report_period"],
+    job_run_id: str = _JOB_RUN,
+    job_name: str = _JOB_NAME,
 ):
     return tasks.record_medallion(
         ctx.dbutils,

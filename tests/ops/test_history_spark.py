@@ -207,6 +207,22 @@ def test_a_job_notebook_whose_context_cannot_be_read_is_told_by_its_job_widgets(
     assert run_context(dbutils()).workflow == "manual"
 
 
+def test_a_context_without_the_jobs_name_takes_it_from_the_tasks_widget():
+    # A context with the job's id and not its name recorded `job-<id>`, which the alerts, reading
+    # quest_pipeline's rows, never see. Every task, Python ones too, has a job_name widget.
+    def job(**widgets):
+        dbutils = databricks_dbutils(multitaskParentRunId="771", jobId="42")
+        dbutils.widgets = SimpleNamespace(get=lambda name: widgets[name])
+        return dbutils
+
+    named = run_context(job(job_name="dev_quest_pipeline", job_run_id="771"))
+    assert (named.run_id, named.workflow) == ("771", "dev_quest_pipeline")
+    assert run_context(job(job_name="{{job.name}}")).workflow == "job-42"  # unresolved
+    assert run_context(databricks_dbutils(multitaskParentRunId="771", jobId="42")).workflow == (
+        "job-42"
+    )
+
+
 def test_the_run_is_the_jobs_run_not_the_tasks_own():
     # Every task of a job run has a run id of its own (`runId`) beside the job run's
     # (`multitaskParentRunId`): keyed by its own, no run had both syncs and retries split.

@@ -109,16 +109,21 @@ def run_context(dbutils, now: datetime | None = None) -> RunContext:
     """
     tags = _context_attributes(dbutils)
     run_id = tags.get("multitaskParentRunId") or tags.get("jobRunId") or tags.get("runId")
-    workflow = tags.get("jobName") or (f"job-{tags['jobId']}" if tags.get("jobId") else "")
+    # Every task of the workflow has the job's name as a widget: a context with the job's id but
+    # not its name takes it from there, for every task alike (else `job-<id>`, which no alert
+    # reads).
+    named = _widget(dbutils, JOB_NAME_WIDGET)
+    job_id = tags.get("jobId")
+    workflow = tags.get("jobName") or named or (f"job-{job_id}" if job_id else "")
     if run_id and workflow:
         return RunContext(run_id=str(run_id), workflow=str(workflow), task=tags.get("taskKey", ""))
-    run_id, workflow = _widget(dbutils, JOB_RUN_WIDGET), _widget(dbutils, JOB_NAME_WIDGET)
-    if run_id and workflow:  # a job's notebook task whose context could not be read
-        return RunContext(run_id=run_id, workflow=workflow)
+    run_id = _widget(dbutils, JOB_RUN_WIDGET)
+    if run_id and named:  # a job's task whose context could not be read
+        return RunContext(run_id=run_id, workflow=named)
     if dbutils is not None and not tags:
         # A job's task whose context cannot be read (an access mode that blocks it) and that
-        # has no job widgets (a Python task) would pass for a hand run, and its gold answers
-        # would go unsnapshotted without a word.
+        # has no job widgets (a task deployed without them) would pass for a hand run, and its
+        # gold answers would go unsnapshotted without a word.
         log.warning(
             "ops: the notebook context gave no tags; this task is recorded as a manual run, "
             "and a gold task's answers are not snapshotted"
