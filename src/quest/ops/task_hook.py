@@ -109,17 +109,18 @@ def run_context(dbutils, now: datetime | None = None) -> RunContext:
     """
     tags = _context_attributes(dbutils)
     run_id = tags.get("multitaskParentRunId") or tags.get("jobRunId") or tags.get("runId")
-    # Every task of the workflow has the job's name as a widget: a context with the job's id but
-    # not its name takes it from there, for every task alike (else `job-<id>`, which no alert
-    # reads).
-    named = _widget(dbutils, JOB_NAME_WIDGET)
-    job_id = tags.get("jobId")
-    workflow = tags.get("jobName") or named or (f"job-{job_id}" if job_id else "")
-    if run_id and workflow:
-        return RunContext(run_id=str(run_id), workflow=str(workflow), task=tags.get("taskKey", ""))
-    run_id = _widget(dbutils, JOB_RUN_WIDGET)
-    if run_id and named:  # a job's task whose context could not be read
-        return RunContext(run_id=run_id, workflow=named)
+    task = tags.get("taskKey", "")
+    if run_id and tags.get("jobName"):
+        return RunContext(run_id=str(run_id), workflow=str(tags["jobName"]), task=task)
+    # Every task of the workflow has the job run's id and the job's name as widgets: a context
+    # without the name (or none at all) takes both from there, for every task alike; the
+    # context's id could be the task's own run (`runId`), which would split a run's rows. Else
+    # `job-<id>`, which no alert reads.
+    named, run_of_job = _widget(dbutils, JOB_NAME_WIDGET), _widget(dbutils, JOB_RUN_WIDGET)
+    if named and (run_of_job or run_id):  # a context without the job's name, or none at all
+        return RunContext(run_id=run_of_job or str(run_id), workflow=named, task=task)
+    if run_id and tags.get("jobId"):
+        return RunContext(run_id=str(run_id), workflow=f"job-{tags['jobId']}", task=task)
     if dbutils is not None and not tags:
         # A job's task whose context cannot be read (an access mode that blocks it) and that
         # has no job widgets (a task deployed without them) would pass for a hand run, and its
