@@ -14,7 +14,8 @@ notebooks as a widget (a replay of bronze and silver).
 
 Every value comes from `quest.orchestration.workflow_config` for the environment BrickFlow
 deploys to (or runs in); the tasks only forward parameters to `quest.orchestration.tasks` and the
-notebooks in `notebooks/`.
+notebooks in `notebooks/` (but `job_run_id` and `job_name`, which the run history reads as
+widgets).
 """
 
 from brickflow import Workflow, ctx
