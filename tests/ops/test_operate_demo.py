@@ -106,7 +106,26 @@ def test_every_widget_reads_existing_columns_and_encodes_only_its_own_fields(
 
 def test_the_dashboard_picture_is_drawn_from_the_same_queries(spark, pipeline_run, tmp_path):
     pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from quest.ops import render
     from quest.ops.render import draw
 
-    out = draw(spark, pipeline_run.settings, tmp_path / "dashboard.png")
+    # Each panel is fed its widget's rows, and draws them: a blank panel passed before.
+    fed, figures, widget_rows = {}, [], render.widget_rows
+
+    def rows_of(spark, settings, widget, dashboard=None):
+        fed[widget] = widget_rows(spark, settings, widget, dashboard)
+        return fed[widget]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(render, "widget_rows", rows_of)
+        patch.setattr(plt, "close", figures.append)  # kept to be looked at
+        out = draw(spark, pipeline_run.settings, tmp_path / "dashboard.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {w: bool(rows) for w, rows in fed.items()} == {w: True for w, _ in render.PANELS}
+    (figure,) = figures
+    panels = [ax for ax in figure.axes if ax.get_title()]  # not the population's twin axis
+    drawn = {ax.get_title(): ax.has_data() or bool(ax.tables) for ax in panels}
+    assert drawn == {title: True for _, title in render.PANELS}
+    plt.close(figure)

@@ -94,6 +94,12 @@ def test_the_backoff_grows_no_longer_than_its_ceiling_whatever_the_attempt():
     assert backoff_wait(FAST, 5_000) == BACKOFF_CEILING * scale
     no_cap = FAST.with_overrides(retry_after_cap=0.0)
     assert [backoff_wait(no_cap, n) for n in range(3)] == [backoff_wait(FAST, n) for n in range(3)]
+    # What the ceiling is for: twelve retries at the default backoff wait less, in all, than a
+    # sync task's timeout (1,411 s of 1,800; a ceiling of 2,048 s would pass the checks above).
+    from quest.orchestration.workflow_config import SYNC_TIMEOUT
+
+    default = Settings(contact="me@example.org")
+    assert sum(backoff_wait(default, n) for n in range(12)) < SYNC_TIMEOUT
 
 
 def test_retry_after_wins_over_backoff_but_is_capped():
