@@ -81,7 +81,10 @@ define_widgets(dbutils, PARAMETERS)
 write = wants_write(dbutils)
 settings = settings_from_widgets(dbutils, PARAMETERS)
 spark = notebook_spark(globals(), settings, write=write)
-display = globals().get("display") or (lambda df: df.show(20, truncate=False))
+# Opened by hand on Databricks each view is also displayed to explore; as a script (no
+# `display`), the text report at the end prints the same answers, once.
+display = globals().get("display")
+explore = display is not None and not write
 drawing = charts.available()
 if not drawing:
     print("matplotlib is not installed: the charts are skipped")
@@ -92,9 +95,10 @@ chart_paths = {}
 # MAGIC %md
 # MAGIC ## The gold views
 # MAGIC With `write` `true` they are replaced for the widgets' parameters (only when their text
-# MAGIC changed); otherwise they must exist already. The answers are read once here; opened by
-# MAGIC hand, each section below also displays its view to explore, while a job prints the
-# MAGIC answers as text at the end instead of querying the views a second time.
+# MAGIC changed); otherwise they must exist already. The answers are read once here and
+# MAGIC printed as text at the end; opened by hand on Databricks, each section below also
+# MAGIC displays its view to explore (a job does not query the views a second time, and the
+# MAGIC notebook run as a script prints the text alone).
 
 # COMMAND ----------
 
@@ -142,7 +146,7 @@ else:
 
 # COMMAND ----------
 
-if not write:
+if explore:
     display(spark.table(settings.table("gold", "population_stats")))
 if drawing:
     stats = report["population_stats"]
@@ -165,7 +169,7 @@ if drawing:
 
 # COMMAND ----------
 
-if not write:
+if explore:
     display(spark.table(settings.table("gold", "best_year_by_series")).orderBy("series_id"))
 if drawing:
     figure = charts.best_year_chart(report["best_year"])
@@ -181,7 +185,7 @@ if drawing:
 
 # COMMAND ----------
 
-if not write:
+if explore:
     display(spark.table(settings.table("gold", "series_population_report")).orderBy("year"))
 if drawing:
     figure = charts.series_chart(report["series_report"])
@@ -196,7 +200,7 @@ if drawing:
 
 # COMMAND ----------
 
-counts = quarantine_counts(spark, settings) if not write and quarantine is not None else None
+counts = quarantine_counts(spark, settings) if explore and quarantine is not None else None
 if counts is not None:
     display(counts)
 print(format_report(report, quarantine))

@@ -190,11 +190,13 @@ def test_opened_by_hand_the_notebooks_only_read_and_gold_draws_its_charts(
 
     _opened_by_hand("load_bronze.py", {"spark": spark})
     _opened_by_hand("load_silver.py", {"spark": spark})
+    loads = capsys.readouterr().out
     gold = _opened_by_hand("gold_analysis.py", {})  # builds its session through quest.spark
 
     assert versions(spark, tables) == before, "a notebook opened by hand wrote a Delta commit"
     assert {v: view_text(spark, settings.table("gold", v)) for v in GOLD_VIEWS} == views
-    out = capsys.readouterr().out
+    answers = capsys.readouterr().out
+    out = loads + answers
     assert out.count("write=false: nothing loaded") == 2
     assert "nothing to load: every file is as last loaded" in out
     assert "nothing to load from bronze: every file is as last loaded" in out
@@ -215,6 +217,8 @@ def test_opened_by_hand_the_notebooks_only_read_and_gold_draws_its_charts(
         "series_population.png",
     ]
     assert "Data quality: rows silver quarantined, per rule and file" in out
+    # As a script it prints each answer once, as text: before, each view's grid came first.
+    assert "+-----" not in answers and answers.count("1. US population") == 1
 
 
 def test_quest_report_is_compact_with_a_data_quality_section(loaded, monkeypatch, capsys):
