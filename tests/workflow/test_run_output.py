@@ -38,6 +38,9 @@ def _record() -> RunRecord:
             result=TaskResult(Status.CHANGED, rows_written=120, rows_quarantined=3),
         ),
         "gold": TaskRecord("gold", "notebook", FAILED, 1, result=TaskResult(Status.FAILED)),
+        "gate": TaskRecord(
+            "gate", "condition", SUCCESS, 1, result=TaskResult(Status.UNCHANGED), branch="false"
+        ),
         "late": TaskRecord("late", "notebook", "skipped: upstream failed"),
         "quiet": TaskRecord("quiet", "notebook", "skipped"),
     }
@@ -51,6 +54,8 @@ def test_the_table_says_each_tasks_outcome_and_rows_from_its_result():
     assert rows["load"][1:] == ["changed", "2", "0.0", "120", "3"]
     assert rows["gold"][1] == "failed"
     assert rows["late"][1] == rows["quiet"][1] == "skipped"
+    # An if/else condition says the branch it took (it said "unchanged", counted as such).
+    assert rows["gate"][1] == "false"
 
 
 def test_the_closing_line_counts_outcomes_and_quarantine_then_names_the_files():

@@ -51,9 +51,13 @@ class TaskRecord:
     @property
     def outcome(self) -> str:
         """What the task did, as the closing table says it: changed, unchanged, skipped, failed
-        (from its typed result), or `done` for a task that said nothing typed."""
+        (from its typed result), `done` for a task that said nothing typed, or the branch an
+        if/else condition took (`true`, `false`: it changes nothing, and the closing line
+        counts it in none of the others)."""
         if self.status == FAILED:
             return FAILED
+        if self.branch and self.status == SUCCESS:
+            return self.branch
         if self.result is not None:
             return str(self.result.status)
         if self.status == SUCCESS:
