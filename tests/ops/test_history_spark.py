@@ -217,10 +217,13 @@ def test_a_context_without_the_jobs_name_takes_it_from_the_tasks_widget():
 
     named = run_context(job(job_name="dev_quest_pipeline", job_run_id="771"))
     assert (named.run_id, named.workflow) == ("771", "dev_quest_pipeline")
-    # A context whose only run id is the task's own: the job run's comes from the widget too.
-    own = databricks_dbutils(runId="772", jobId="42", taskKey="bls_sync")
-    own.widgets = SimpleNamespace(get={"job_name": "j", "job_run_id": "771"}.__getitem__)
-    assert run_context(own).__dict__ == {"run_id": "771", "workflow": "j", "task": "bls_sync"}
+    # A context whose only run id is the task's own: the job run's comes from the widget, with
+    # the job's name or without it.
+    widgets = SimpleNamespace(get={"job_name": "j", "job_run_id": "771"}.__getitem__)
+    for tags in ({"jobId": "42"}, {"jobName": "j"}):
+        own = databricks_dbutils(runId="772", taskKey="bls_sync", **tags)
+        own.widgets = widgets
+        assert run_context(own).__dict__ == {"run_id": "771", "workflow": "j", "task": "bls_sync"}
     assert run_context(job(job_name="{{job.name}}")).workflow == "job-42"  # unresolved
     assert run_context(databricks_dbutils(multitaskParentRunId="771", jobId="42")).workflow == (
         "job-42"

@@ -108,19 +108,17 @@ def run_context(dbutils, now: datetime | None = None) -> RunContext:
     `manual`, so its row never mixes with a job's.
     """
     tags = _context_attributes(dbutils)
-    run_id = tags.get("multitaskParentRunId") or tags.get("jobRunId") or tags.get("runId")
-    task = tags.get("taskKey", "")
-    if run_id and tags.get("jobName"):
-        return RunContext(run_id=str(run_id), workflow=str(tags["jobName"]), task=task)
-    # Every task of the workflow has the job run's id and the job's name as widgets: a context
-    # without the name (or none at all) takes both from there, for every task alike; the
-    # context's id could be the task's own run (`runId`), which would split a run's rows. Else
-    # `job-<id>`, which no alert reads.
+    # Every task of the workflow has the job run's id and the job's name as widgets: where the
+    # context lacks either (its `runId` alone is the task's own run, which would split a run's
+    # rows), or cannot be read at all, it comes from there, for every task alike. Without them
+    # a job's id is named `job-<id>`, which no alert reads.
     named, run_of_job = _widget(dbutils, JOB_NAME_WIDGET), _widget(dbutils, JOB_RUN_WIDGET)
-    if named and (run_of_job or run_id):  # a context without the job's name, or none at all
-        return RunContext(run_id=run_of_job or str(run_id), workflow=named, task=task)
-    if run_id and tags.get("jobId"):
-        return RunContext(run_id=str(run_id), workflow=f"job-{tags['jobId']}", task=task)
+    job_run = tags.get("multitaskParentRunId") or tags.get("jobRunId")
+    run_id = job_run or run_of_job or tags.get("runId")
+    job_id = tags.get("jobId")
+    workflow = tags.get("jobName") or named or (f"job-{job_id}" if job_id else "")
+    if run_id and workflow:
+        return RunContext(run_id=str(run_id), workflow=str(workflow), task=tags.get("taskKey", ""))
     if dbutils is not None and not tags:
         # A job's task whose context cannot be read (an access mode that blocks it) and that
         # has no job widgets (a task deployed without them) would pass for a hand run, and its
