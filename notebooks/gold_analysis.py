@@ -98,7 +98,7 @@ chart_paths = {}
 # MAGIC changed); otherwise they must exist already. The answers are read once here and
 # MAGIC printed as text at the end; opened by hand on Databricks, each section below also
 # MAGIC displays its view to explore (a job does not query the views a second time, and the
-# MAGIC notebook run as a script prints the text alone).
+# MAGIC notebook run as a script prints the text, and saves the charts, alone).
 
 # COMMAND ----------
 

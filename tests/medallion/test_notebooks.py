@@ -243,6 +243,24 @@ def test_quest_report_is_compact_with_a_data_quality_section(loaded, monkeypatch
     assert len(answers["best_year"]) == 13
 
 
+def test_opened_by_hand_on_databricks_the_gold_notebook_displays_each_view(
+    spark, loaded, monkeypatch, capsys
+):
+    # With Databricks' `display`, a hand run shows each view to explore and what silver set
+    # aside, beside the text report (as a script, without it, the text alone).
+    settings, _ = loaded
+    _in_the_catalog_of(settings, monkeypatch)
+    shown = []
+    _opened_by_hand("gold_analysis.py", {"display": shown.append})
+    stats, best, report = (spark.table(settings.table("gold", v)) for v in GOLD_VIEWS)
+    expected = [stats, best.orderBy("series_id"), report.orderBy("year")]
+    assert [df.collect() for df in shown[:3]] == [df.collect() for df in expected]
+    assert [list(r) for r in shown[3].collect()] == [
+        ["value_numeric", "pr.data.0.Current", "bls_observations", 1]
+    ]
+    assert len(shown) == 4 and "1. US population" in capsys.readouterr().out
+
+
 def test_opened_by_hand_by_a_reader_of_gold_alone_the_gold_notebook_still_answers(
     spark, loaded, monkeypatch, capsys
 ):
