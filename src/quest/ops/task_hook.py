@@ -102,7 +102,7 @@ def _widget(dbutils, name: str) -> str:
 
 
 def run_context(dbutils, now: datetime | None = None) -> RunContext:
-    """The job run and job of this task, from the notebook context.
+    """The job run and job of this task, from the notebook context and the task's widgets.
 
     A notebook run by hand (no job) gets a run id of its own (`manual-<time>`) and the workflow
     `manual`, so its row never mixes with a job's.

@@ -38,8 +38,8 @@ _SYMBOLS = {
 
 
 # The parameters every task of the workflow has that name its job run and job (`{{job.run_id}}`,
-# `{{job.name}}`): where a notebook's context cannot be read, or gives the job's id without its
-# name, a job's task is still told from a hand run (`quest.ops.task_hook.run_context`).
+# `{{job.name}}`): where a notebook's context cannot be read, or lacks the job run's id or the
+# job's name, a job's task is still told from a hand run (`quest.ops.task_hook.run_context`).
 JOB_RUN_WIDGET, JOB_NAME_WIDGET = "job_run_id", "job_name"
 
 
