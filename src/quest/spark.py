@@ -93,6 +93,16 @@ def spark_master() -> str:
     return value
 
 
+def local_session_settings() -> tuple[str, str]:
+    """The local session's master and driver heap (`spark_master`, `driver_memory`): a command
+    calls it to refuse a value Spark would not take before it says Spark starts.
+
+    Raises:
+        ConfigError: naming the variable whose value Spark would not take.
+    """
+    return spark_master(), driver_memory()
+
+
 # The local driver's garbage collector: the parallel (throughput) one. A batch run has no pause
 # goal for G1 to meet, and on the 2 GiB heap the parallel collector finished a cold `quest run`
 # 7% sooner (49.0 s against 52.9 s, five runs each, alternated) and a 10M-row load 12% sooner
@@ -169,7 +179,7 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
 
     from delta import configure_spark_with_delta_pip
 
-    master, memory = spark_master(), driver_memory()
+    master, memory = local_session_settings()
     home = validate_home(settings)
     hold_catalog(home, settings.lock_timeout)
     metastore = local_catalog(home)

@@ -399,7 +399,7 @@ def _warn_if_created_otherwise(spark, settings: Settings) -> None:
 def print_report(settings: Settings, as_json: bool = False, show_all: bool = False) -> int:
     """Print the answers from the catalog under the local home (used by `quest report`): the
     compact text (the first best-year rows, `show_all` for every one) or the answers as JSON."""
-    from quest.spark import driver_memory, get_spark, local_catalog, spark_master
+    from quest.spark import get_spark, local_catalog, local_session_settings
 
     if not on_databricks() and settings.workspace_catalog:
         # QUEST_ENV=dev on a laptop: the local catalog has no Unity Catalog catalog.
@@ -418,7 +418,7 @@ def print_report(settings: Settings, as_json: bool = False, show_all: bool = Fal
             "(or `make demo`) first, or point QUEST_HOME (or --home) at the right home"
         )
     if not on_databricks():
-        spark_master(), driver_memory()  # refused before the line says Spark starts
+        local_session_settings()  # refused before the line says Spark starts
     # On stderr (stdout stays the report alone, JSON or text), plain as `quest run` says it,
     # unless -q: the JVM takes 10 s or more to start.
     if log.isEnabledFor(logging.INFO):

@@ -249,9 +249,9 @@ def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
         _notebook_settings(settings)
     if notebooks and spark is None:
         # The session a notebook task would start: a master or heap it would refuse.
-        from quest.spark import driver_memory, spark_master
+        from quest.spark import local_session_settings
 
-        spark_master(), driver_memory()
+        local_session_settings()
     if "store" in params or notebooks:
         store = open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url)
         # A local store: no file in the way, and writable when a sync task will write it (the
