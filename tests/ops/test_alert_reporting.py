@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 from quest.config import Settings
 from quest.ops import alerts as al
 
@@ -69,3 +72,24 @@ def test_no_alert_state_at_all_says_they_are_not_evaluated_yet():
     assert al.report_lines([]) == [
         "alerts: not evaluated yet (they need the catalog: the next run with Spark does)"
     ]
+
+
+def test_a_firing_answer_change_names_its_figure_carried_too_and_a_calm_one_does_not(tmp_path):
+    settings = Settings(home=tmp_path)
+    said = "most moved: population_stats mean 100 -> 106 (run r0 -> run r1)"
+    now = datetime.now(UTC).isoformat(timespec="seconds")  # carried for a day (ANSWER_WINDOW)
+    fired = al.AlertResult(
+        **{**vars(result("answer_changed", 0.06, True)), "detail": said, "evaluated_at": now}
+    )
+    calm = al.AlertResult(**{**vars(result("answer_changed", 0.01, False)), "detail": said})
+    assert fired.line() == (
+        f"  ! answer_changed: FIRING (max_relative_change > 0.05; value 0.06): {said}"
+    )
+    assert calm.line() == "  - answer_changed: ok (max_relative_change > 0.05; value 0.01)"
+    al.save_state(settings, [fired])
+    [carried] = [r for r in al.carried_forward(settings, "r2", run_failed=False) if r.fired]
+    assert carried.detail == said
+    # a state file written before alerts had details still loads
+    older = {k: v for k, v in vars(fired).items() if k != "detail"}
+    al.state_file(settings).write_text(json.dumps([older]), encoding="utf-8")
+    assert [(r.fired, r.detail) for r in al.last_state(settings)] == [(True, "")]

@@ -90,12 +90,17 @@ def test_an_answer_change_fires_beyond_the_set_fraction_between_the_last_two_run
     answers(spark, settings, {"r1": 100.0})
     single = check(spark, settings, "answer_changed")
     assert (single.value, single.fired) == (0.0, False), "one run has nothing to compare"
+    assert single.detail == ""
     answers(spark, settings, {"r1": 50.0, "r2": 100.0, "r3": 104.0})
     calm = check(spark, settings, "answer_changed")
     assert calm.value == pytest.approx(0.04) and not calm.fired, "only the last two runs count"
     answers(spark, settings, {"r1": 100.0, "r2": 100.0, "r3": 106.0})
     moved = check(spark, settings, "answer_changed")
     assert moved.value == pytest.approx(0.06) and moved.fired
+    # the line names what moved and between which runs, not a bare fraction
+    said = "most moved: population_stats mean 100 -> 106 (run r2 -> run r3)"
+    assert moved.detail == said
+    assert moved.line().endswith(f"value 0.06): {said}")
 
 
 def test_an_answer_change_is_judged_by_the_check_after_it_not_on_every_quiet_day(
@@ -210,9 +215,12 @@ def test_an_answer_figure_that_vanished_fires_and_one_that_appeared_does_not(spa
     answers(spark, settings, {"r1": 100.0, "r2": 100.0}, {"r1": steady, "r2": []})
     emptied = check(spark, settings, "answer_changed")
     assert (emptied.value, emptied.fired) == (1.0, True)
+    gone = "best_year_by_series PRS30006011 16.4, gone (run r1 -> run r2)"
+    assert emptied.detail == f"most moved: {gone}"
     answers(spark, settings, {"r1": 100.0, "r2": None})
     unvalued = check(spark, settings, "answer_changed")
     assert (unvalued.value, unvalued.fired) == (1.0, True)
+    assert unvalued.detail == "most moved: population_stats mean 100 -> no value (run r1 -> run r2)"
 
 
 # The rows of one pipeline run on Databricks, by how it went (tasks skipped by the condition

@@ -106,8 +106,8 @@ ALERTS: tuple[Alert, ...] = (
         threshold=MAX_ANSWER_CHANGE,
         meaning="a figure of the three answers moved by more than the threshold between runs, "
         "or vanished (counted as 100%)",
-        action="compare each refresh of the last day in ops.answer_history with the one before "
-        "it (the largest move may not be between the last two); check the source file diff",
+        action="the query's row names the figure that moved most (answer, item) and the two runs "
+        "compared; read both runs in ops.answer_history and diff the source file behind it",
     ),
     Alert(
         name="no_successful_run",
@@ -140,6 +140,8 @@ class AlertResult:
     error: str = ""
     evaluated_at: str = ""
     run_id: str = ""
+    # What fired, in words, where the query's row says more than its value (`DETAILS`).
+    detail: str = ""
 
     def line(self) -> str:
         if self.error:
@@ -147,7 +149,8 @@ class AlertResult:
         shown = "no value" if self.value is None else f"{self.value:,.6g}"
         mark = "!" if self.fired else "-"
         verdict = "FIRING" if self.fired else "ok"
-        return f"  {mark} {self.name}: {verdict} ({self.condition}; value {shown})"
+        said = f": {self.detail}" if self.fired and self.detail else ""
+        return f"  {mark} {self.name}: {verdict} ({self.condition}; value {shown}){said}"
 
 
 def alert_sql(alert: Alert, settings: Settings) -> str:
@@ -160,7 +163,7 @@ def evaluate_one(spark, settings: Settings, alert: Alert, run_id: str = "") -> A
     now = datetime.now(UTC).isoformat(timespec="seconds")
     base = {"name": alert.name, "title": alert.title, "condition": alert.condition()}
     try:
-        rows = spark.sql(alert_sql(alert, settings)).select(alert.column).collect()
+        rows = spark.sql(alert_sql(alert, settings)).collect()
     except Exception as exc:  # a missing table or column: say so, do not fail the run
         missing = _NOT_FOUND.search(error_text(exc))
         if missing:  # a first run stopped before silver, say: Spark's text runs to 400 chars
@@ -168,11 +171,40 @@ def evaluate_one(spark, settings: Settings, alert: Alert, run_id: str = "") -> A
         else:
             error = brief(exc, limit=300)
         return AlertResult(**base, value=None, fired=False, error=error, evaluated_at=now)
-    values = [float(r[0]) for r in rows if r[0] is not None]
+    values = [float(r[alert.column]) for r in rows if r[alert.column] is not None]
     value = _AGGREGATE[alert.aggregation](values) if values else None
+    explain = DETAILS.get(alert.name)
+    detail = explain(rows[0]) if explain and rows else ""
     return AlertResult(
-        **base, value=value, fired=alert.fires(value), evaluated_at=now, run_id=run_id
+        **base,
+        value=value,
+        fired=alert.fires(value),
+        evaluated_at=now,
+        run_id=run_id,
+        detail=detail,
     )
+
+
+def _figure(value) -> str:
+    return "no value" if value is None else f"{value:,.6g}"
+
+
+def answer_change_detail(row) -> str:
+    """The figure that moved most and the runs compared, from `answer_changed.sql`'s row."""
+    if row["item"] is None:
+        return ""
+    if not row["in_later"]:
+        moved = f"{_figure(row['earlier_value'])}, gone"
+    else:
+        moved = f"{_figure(row['earlier_value'])} -> {_figure(row['later_value'])}"
+    return (
+        f"most moved: {row['answer']} {row['item']} {moved} "
+        f"(run {row['earlier_run']} -> run {row['later_run']})"
+    )
+
+
+# Alerts whose query names what moved beside its value: said on the alert's line when it fires.
+DETAILS = {"answer_changed": answer_change_detail}
 
 
 def evaluate(spark, settings: Settings, run_id: str = "", alerts=ALERTS) -> list[AlertResult]:

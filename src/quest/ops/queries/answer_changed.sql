@@ -16,6 +16,10 @@
 -- is each series' best year (`best_year_of_series`, `PRS30006011:2022`): a series whose best
 -- year moved counts as 100% however close the two sums. A figure under 1 in size is judged by
 -- its absolute change (a growth rate of 0.0 revised to 0.1 is a change of 0.1, not of 10^8).
+-- Beside the value, the row names the figure that moved most and the two runs it is compared
+-- between (the alert reads `max_relative_change` only; the other columns are for whoever it
+-- mails): `answer` and `item` as `ops.answer_history` holds them, `in_later` false where the
+-- later run lacks the figure; all null when nothing is compared.
 WITH runs AS (
   SELECT run_id, MAX(recorded_at) AS recorded_at
   FROM ops.answer_history
@@ -27,7 +31,7 @@ ranked AS (
   FROM runs
 ),
 pairs AS (
-  SELECT later.run_id AS later_run, earlier.run_id AS earlier_run
+  SELECT later.run_id AS later_run, earlier.run_id AS earlier_run, later.position
   FROM ranked later JOIN ranked earlier ON earlier.position = later.position + 1
   WHERE later.recorded_at >= to_utc_timestamp(
     timestamp_seconds(
@@ -35,12 +39,23 @@ pairs AS (
     ),
     '{schedule_timezone}'
   )
-)
-SELECT COALESCE(MAX(
+),
+changes AS (
+  SELECT p.answer, p.item, x.earlier_run, x.later_run, x.position,
+         p.value AS earlier_value, l.value AS later_value, l.item IS NOT NULL AS in_later,
          CASE WHEN l.item IS NULL OR (l.value IS NULL AND p.value IS NOT NULL) THEN 1.0
-              ELSE ABS(l.value - p.value) / GREATEST(ABS(p.value), 1.0) END
-       ), 0.0) AS max_relative_change
-FROM pairs x
-JOIN ops.answer_history p ON p.run_id = x.earlier_run
-LEFT JOIN ops.answer_history l
-  ON l.run_id = x.later_run AND l.answer = p.answer AND l.item = p.item
+              ELSE ABS(l.value - p.value) / GREATEST(ABS(p.value), 1.0) END AS relative_change
+  FROM pairs x
+  JOIN ops.answer_history p ON p.run_id = x.earlier_run
+  LEFT JOIN ops.answer_history l
+    ON l.run_id = x.later_run AND l.answer = p.answer AND l.item = p.item
+),
+largest AS (
+  SELECT * FROM changes
+  WHERE relative_change IS NOT NULL
+  ORDER BY relative_change DESC, position, answer, item
+  LIMIT 1
+)
+SELECT COALESCE(c.relative_change, 0.0) AS max_relative_change,
+       c.answer, c.item, c.earlier_run, c.later_run, c.earlier_value, c.later_value, c.in_later
+FROM (SELECT 1 AS one) o LEFT JOIN largest c ON TRUE
