@@ -93,3 +93,28 @@ def test_a_firing_answer_change_names_its_figure_carried_too_and_a_calm_one_does
     older = {k: v for k, v in vars(fired).items() if k != "detail"}
     al.state_file(settings).write_text(json.dumps([older]), encoding="utf-8")
     assert [(r.fired, r.detail) for r in al.last_state(settings)] == [(True, "")]
+
+
+def test_the_answer_change_words_say_a_population_whole_and_give_way_to_a_row_without_them():
+    from pyspark.sql import Row
+
+    fields = {
+        "max_relative_change": 0.0557,
+        "answer": "population_stats",
+        "item": "mean",
+        "earlier_run": "r1",
+        "later_run": "r2",
+        "earlier_value": 322069808.0,
+        "later_value": 340000000.0,
+        "in_later": True,
+        "as_many_more": 0,
+    }
+    said = al.answer_change_detail(Row(**fields))
+    assert said == "most moved: population_stats mean 322,069,808 -> 340,000,000 (run r1 -> run r2)"
+    small = {**fields, "item": "PRS30006011", "earlier_value": 16.4, "later_value": 0.123456789}
+    assert "PRS30006011 16.4 -> 0.123457 (" in al.answer_change_detail(Row(**small))
+    nothing = {k: (v if k == "max_relative_change" else None) for k, v in fields.items()}
+    assert al.answer_change_detail(Row(**nothing)) == ""
+    # a query whose row lacks a column the words use keeps its verdict and says no more
+    alert = {a.name: a for a in al.ALERTS}["answer_changed"]
+    assert al._detail(alert, [Row(max_relative_change=0.3)]) == ""

@@ -151,6 +151,7 @@ def test_a_change_kept_by_a_later_refresh_of_the_same_day_still_fires(spark, wit
     answers(spark, settings, {"r1": 100.0, "r2": 130.0, "r3": 130.0}, apart=four_hours)
     kept = check(spark, settings, "answer_changed")
     assert kept.value == pytest.approx(0.3) and kept.fired
+    assert kept.detail == "most moved: population_stats mean 100 -> 130 (run r1 -> run r2)"
     # A refresh older than a day is not judged again, however it moved.
     old = datetime.now(UTC) - timedelta(hours=26)
     answers(spark, settings, {"r1": 100.0, "r2": 130.0, "r3": 130.0}, ended=old, apart=four_hours)
@@ -215,7 +216,7 @@ def test_an_answer_figure_that_vanished_fires_and_one_that_appeared_does_not(spa
     answers(spark, settings, {"r1": 100.0, "r2": 100.0}, {"r1": steady, "r2": []})
     emptied = check(spark, settings, "answer_changed")
     assert (emptied.value, emptied.fired) == (1.0, True)
-    gone = "best_year_by_series PRS30006011 16.4, gone (run r1 -> run r2)"
+    gone = "best_year_by_series PRS30006011 16.4, gone (run r1 -> run r2), and 1 more as much"
     assert emptied.detail == f"most moved: {gone}"
     answers(spark, settings, {"r1": 100.0, "r2": None})
     unvalued = check(spark, settings, "answer_changed")

@@ -164,6 +164,7 @@ def evaluate_one(spark, settings: Settings, alert: Alert, run_id: str = "") -> A
     base = {"name": alert.name, "title": alert.title, "condition": alert.condition()}
     try:
         rows = spark.sql(alert_sql(alert, settings)).collect()
+        values = [float(r[alert.column]) for r in rows if r[alert.column] is not None]
     except Exception as exc:  # a missing table or column: say so, do not fail the run
         missing = _NOT_FOUND.search(error_text(exc))
         if missing:  # a first run stopped before silver, say: Spark's text runs to 400 chars
@@ -171,35 +172,49 @@ def evaluate_one(spark, settings: Settings, alert: Alert, run_id: str = "") -> A
         else:
             error = brief(exc, limit=300)
         return AlertResult(**base, value=None, fired=False, error=error, evaluated_at=now)
-    values = [float(r[alert.column]) for r in rows if r[alert.column] is not None]
     value = _AGGREGATE[alert.aggregation](values) if values else None
-    explain = DETAILS.get(alert.name)
-    detail = explain(rows[0]) if explain and rows else ""
     return AlertResult(
         **base,
         value=value,
         fired=alert.fires(value),
         evaluated_at=now,
         run_id=run_id,
-        detail=detail,
+        detail=_detail(alert, rows),
     )
 
 
+def _detail(alert: Alert, rows) -> str:
+    """What the alert's row says beside its value (`DETAILS`); nothing where it cannot say it:
+    the verdict stands without it."""
+    explain = DETAILS.get(alert.name)
+    if explain is None or not rows:
+        return ""
+    try:
+        return explain(rows[0])
+    except (KeyError, ValueError, TypeError):  # a query whose row lacks a column the words use
+        return ""
+
+
 def _figure(value) -> str:
-    return "no value" if value is None else f"{value:,.6g}"
+    """A figure as the line says it: a population whole (`320,000,000`), others to 6 digits."""
+    if value is None:
+        return "no value"
+    return f"{value:,.0f}" if abs(value) >= 1e6 else f"{value:,.6g}"
 
 
 def answer_change_detail(row) -> str:
     """The figure that moved most and the runs compared, from `answer_changed.sql`'s row."""
-    if row["item"] is None:
+    if row["earlier_run"] is None:
         return ""
     if not row["in_later"]:
         moved = f"{_figure(row['earlier_value'])}, gone"
     else:
         moved = f"{_figure(row['earlier_value'])} -> {_figure(row['later_value'])}"
+    more = row["as_many_more"] or 0
     return (
         f"most moved: {row['answer']} {row['item']} {moved} "
         f"(run {row['earlier_run']} -> run {row['later_run']})"
+        + (f", and {more:,} more as much" if more else "")
     )
 
 

@@ -19,7 +19,8 @@
 -- Beside the value, the row names the figure that moved most and the two runs it is compared
 -- between (the alert reads `max_relative_change` only; the other columns are for whoever it
 -- mails): `answer` and `item` as `ops.answer_history` holds them, `in_later` false where the
--- later run lacks the figure; all null when nothing is compared.
+-- later run lacks the figure, `as_many_more` the other figures that moved exactly as much (a
+-- file cut to its header: every figure gone); all null when no change is measured.
 WITH runs AS (
   SELECT run_id, MAX(recorded_at) AS recorded_at
   FROM ops.answer_history
@@ -51,11 +52,13 @@ changes AS (
     ON l.run_id = x.later_run AND l.answer = p.answer AND l.item = p.item
 ),
 largest AS (
-  SELECT * FROM changes
+  SELECT *, COUNT(*) OVER (PARTITION BY relative_change) - 1 AS as_many_more
+  FROM changes
   WHERE relative_change IS NOT NULL
   ORDER BY relative_change DESC, position, answer, item
   LIMIT 1
 )
 SELECT COALESCE(c.relative_change, 0.0) AS max_relative_change,
-       c.answer, c.item, c.earlier_run, c.later_run, c.earlier_value, c.later_value, c.in_later
+       c.answer, c.item, c.earlier_run, c.later_run, c.earlier_value, c.later_value, c.in_later,
+       c.as_many_more
 FROM (SELECT 1 AS one) o LEFT JOIN largest c ON TRUE
