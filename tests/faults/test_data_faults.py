@@ -476,3 +476,43 @@ def test_a_blank_code_in_pr_period_makes_no_blank_period_known(spark, spark_sett
     assert [r["rule"] for r in blank_rows] == ["code_present"]
     view = spark.table(settings.table("silver", "pr_period"))
     assert [r["period"] for r in view.collect()] == ["Q01"]
+
+
+def test_bronze_tables_made_before_their_year_of_history_get_it_and_a_hand_set_one_stays(
+    spark, loaded
+):
+    # Bronze's earlier versions are the only copy of what BLS published before a revision, and
+    # Delta's defaults let VACUUM take them after a week: a table an earlier quest made gets a
+    # year on its next load, and a retention somebody set by hand stays as it is (setting the
+    # other one beside it could break Delta's rule, files kept no longer than the log).
+    settings, store = loaded["settings"], loaded["store"]
+    data, population = (settings.table("bronze", t) for t in ("pr_data", "population"))
+    deleted, log, year = (
+        "delta.deletedFileRetentionDuration",
+        "delta.logRetentionDuration",
+        ("interval 365 days"),
+    )
+
+    def retention(name: str) -> dict[str, str]:
+        rows = spark.sql(f"SHOW TBLPROPERTIES {name}").collect()
+        return {r[0]: r[1] for r in rows if r[0] in (deleted, log)}
+
+    spark.sql(f"ALTER TABLE {data} UNSET TBLPROPERTIES IF EXISTS ('{deleted}', '{log}')")
+    spark.sql(f"ALTER TABLE {population} UNSET TBLPROPERTIES IF EXISTS ('{deleted}')")
+    spark.sql(f"ALTER TABLE {population} SET TBLPROPERTIES ('{log}' = 'interval 60 days')")
+    assert (retention(data), retention(population)) == ({}, {log: "interval 60 days"})
+    before = versions(spark, [data, population])
+    put(store, CURRENT, data_file(*GOOD))
+    revised = {**POPULATION["data"][0], "Population": 316128840.0}
+    put(store, settings.datausa_key, json.dumps({"data": [revised]}))
+    bronze = load_bronze(spark, settings, store)
+    assert retention(data) == {deleted: year, log: year}
+    assert retention(population) == {log: "interval 60 days"}
+    # one commit more for the table given its year, counted, and none on its next load
+    assert [bronze.tables[t].commits for t in (data, population)] == [2, 1]
+    assert versions(spark, [data, population]) == {
+        data: before[data] + 2,
+        population: before[population] + 1,
+    }
+    put(store, CURRENT, data_file(*GOOD[:2]))
+    assert load_bronze(spark, settings, store).tables[data].commits == 1

@@ -22,6 +22,7 @@ from tests.medallion import independent
 from tests.medallion.helpers import all_tables, edit, put_file, versions
 
 pytestmark = pytest.mark.spark
+RETENTION = ("delta.deletedFileRetentionDuration", "delta.logRetentionDuration")
 CURRENT = "bls/pr/pr.data.0.Current"
 
 
@@ -184,6 +185,11 @@ def test_bronze_tables_created_from_their_rows_keep_their_layout(spark, pipeline
         assert detail["partitionColumns"] == partitions, table
         assert detail["properties"]["delta.columnMapping.mode"] == "name", table
         assert detail["properties"]["delta.dataSkippingNumIndexedCols"] == "0", table
+    # the only copy of what the sources published before a revision: a year of it, each table
+    for table in ("pr_data", "pr_mapping", "population"):
+        detail = spark.sql(f"DESCRIBE DETAIL {settings.table('bronze', table)}").first()
+        kept = {k: detail["properties"].get(k) for k in RETENTION}
+        assert kept == {k: "interval 365 days" for k in RETENTION}, table
     data = spark.table(settings.table("bronze", "pr_data")).schema
     assert [f.name for f in data][:2] == ["series_id        ", "year"]
     assert all(f.nullable for f in data)

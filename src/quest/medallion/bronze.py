@@ -60,6 +60,7 @@ from quest.medallion.tables import (
     replace_where,
     sql_str,
     table_exists,
+    tblproperties,
 )
 from quest.medallion.transforms import (
     FIELD_COUNT,
@@ -127,12 +128,20 @@ _POPULATION_DDL = (
     "record_index INT, record STRING, payload STRING, _source_file STRING, "
     "_source_sha256 STRING, _source_modified STRING, _ingested_at TIMESTAMP"
 )
+# The store keeps the latest copy of each source file (the sync replaces and deletes), so
+# bronze's earlier versions are the only copy of what BLS and DataUSA published before a
+# revision: its tables keep a year of them (time travel, `VERSION AS OF`), where Delta's
+# defaults let `VACUUM` (on Databricks, predictive optimization) remove replaced files after 7
+# days and the log's entries go after 30 (docs/operate.md, "Table maintenance").
+HISTORY = {
+    "delta.deletedFileRetentionDuration": "interval 365 days",
+    "delta.logRetentionDuration": "interval 365 days",
+}
 # Padded header names ('series_id        ') need Delta column mapping to be stored as they are.
 # Bronze is read whole per source file (its partition) and never filtered on a column, so
 # per-column min/max statistics would cost a third of the write for nothing.
-_BY_FILE = (
-    "PARTITIONED BY (_source_file) "
-    "TBLPROPERTIES ('delta.columnMapping.mode' = 'name', 'delta.dataSkippingNumIndexedCols' = '0')"
+_BY_FILE = "PARTITIONED BY (_source_file) " + tblproperties(
+    {"delta.columnMapping.mode": "name", "delta.dataSkippingNumIndexedCols": "0", **HISTORY}
 )
 
 
@@ -831,6 +840,7 @@ def _replace_files(
     the table with those columns. Each file's rows are counted."""
     spark = load.spark
     if schema is None:
+        _keep_history(load, name)
         observation = Observation()
         counts = [
             F.count_if(F.col("_source_file") == s.source_file).alias(f"rows_{i}")
@@ -894,10 +904,22 @@ def _load_population(load: _BronzeLoad, source: SourceFile) -> FileResult:
     )
     df = df.transform(with_lineage(source.source_file, source.sha256, source.modified, load.now))
     if table_exists(spark, name):
+        _keep_history(load, name)
         replace_where(spark, df, name, f"_source_file = {sql_str(source.source_file, 'file')}")
     else:
-        create_as(spark, df, name, _POPULATION_DDL)
+        create_as(spark, df, name, _POPULATION_DDL, tblproperties(HISTORY))
     return _loaded(load, source, name, len(rows))
+
+
+def _keep_history(load: _BronzeLoad, name: str) -> None:
+    """Give a table an earlier quest created, with neither retention set, the `HISTORY`
+    properties (one commit, before the load's write). A table with either set by hand keeps
+    what it has: Delta refuses a file retention longer than the log's, so setting one alone
+    could stop the load."""
+    rows = load.spark.sql(f"SHOW TBLPROPERTIES {name}").collect()
+    if not {r[0] for r in rows} & HISTORY.keys():
+        load.spark.sql(f"ALTER TABLE {name} SET {tblproperties(HISTORY)}")
+        load.commits.add(name)
 
 
 def _record_prose(load: _BronzeLoad, source: SourceFile) -> FileResult:

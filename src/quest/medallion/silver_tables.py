@@ -19,6 +19,7 @@ from quest.medallion.tables import (
     replace_where,
     sql_str,
     table_exists,
+    tblproperties,
     via_view,
 )
 
@@ -65,11 +66,6 @@ DDL = {
 }
 
 
-def _tblproperties(properties: dict[str, str]) -> str:
-    pairs = ", ".join(f"'{key}' = '{value}'" for key, value in properties.items())
-    return f"TBLPROPERTIES ({pairs})"
-
-
 def ensure_table(spark, name: str, kind: str) -> bool:
     """Create the table when missing; True when it was created (one commit)."""
     if table_exists(spark, name):
@@ -78,7 +74,7 @@ def ensure_table(spark, name: str, kind: str) -> bool:
     clear_orphan_folder(spark, name)
     spark.sql(
         f"CREATE TABLE IF NOT EXISTS {name} ({columns}) USING DELTA {layout} "
-        + _tblproperties({**_CDF, **properties})
+        + tblproperties({**_CDF, **properties})
     )
     return True
 
@@ -148,7 +144,7 @@ def write_mappings(spark, name: str, rows, files: list[str]) -> None:
         replace_where(spark, rows, name, f"source_file IN ({in_list(files)})")
         return
     columns, layout, properties = DDL[MAPPINGS]
-    create_as(spark, rows, name, columns, f"{layout} {_tblproperties({**_CDF, **properties})}")
+    create_as(spark, rows, name, columns, f"{layout} {tblproperties({**_CDF, **properties})}")
 
 
 def table_type(spark, name: str) -> str | None:

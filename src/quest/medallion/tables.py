@@ -230,6 +230,12 @@ def replace_where(spark, df, name: str, where: str) -> None:
     via_view(spark, df, f"INSERT INTO {name} REPLACE WHERE {where} SELECT {columns} FROM {{view}}")
 
 
+def tblproperties(properties: dict[str, str]) -> str:
+    """`TBLPROPERTIES ('key' = 'value', ...)` of `properties` (quest's own constants)."""
+    pairs = ", ".join(f"'{key}' = '{value}'" for key, value in properties.items())
+    return f"TBLPROPERTIES ({pairs})"
+
+
 def create_as(spark, df, name: str, schema: str, layout: str = "") -> None:
     """Create `name` holding `df`, in one commit (`CREATE TABLE ... AS SELECT`).
 
