@@ -483,36 +483,53 @@ def test_bronze_tables_made_before_their_year_of_history_get_it_and_a_hand_set_o
 ):
     # Bronze's earlier versions are the only copy of what BLS published before a revision, and
     # Delta's defaults let VACUUM take them after a week: a table an earlier quest made gets a
-    # year on its next load, and a retention somebody set by hand stays as it is (setting the
-    # other one beside it could break Delta's rule, files kept no longer than the log).
+    # year on its next load, before the rows it replaces or deletes, and a retention somebody
+    # set by hand stays as it is (setting the other one beside it could break Delta's rule,
+    # files kept no longer than the log). The module's last test: it leaves the `loaded`
+    # tables with these retentions, and pr.period gone.
     settings, store = loaded["settings"], loaded["store"]
-    data, population = (settings.table("bronze", t) for t in ("pr_data", "population"))
-    deleted, log, year = (
-        "delta.deletedFileRetentionDuration",
-        "delta.logRetentionDuration",
-        ("interval 365 days"),
+    data, mapping, population = (
+        settings.table("bronze", t) for t in ("pr_data", "pr_mapping", "population")
     )
+    deleted, log = "delta.deletedFileRetentionDuration", "delta.logRetentionDuration"
+    year = {deleted: "interval 365 days", log: "interval 365 days"}
 
     def retention(name: str) -> dict[str, str]:
         rows = spark.sql(f"SHOW TBLPROPERTIES {name}").collect()
         return {r[0]: r[1] for r in rows if r[0] in (deleted, log)}
 
-    spark.sql(f"ALTER TABLE {data} UNSET TBLPROPERTIES IF EXISTS ('{deleted}', '{log}')")
+    def operations(name: str, since: int) -> list[str]:
+        history = spark.sql(f"DESCRIBE HISTORY {name}").where(F.col("version") > since)
+        return [r["operation"] for r in history.orderBy("version").collect()]
+
+    for name in (data, mapping):
+        spark.sql(f"ALTER TABLE {name} UNSET TBLPROPERTIES IF EXISTS ('{deleted}', '{log}')")
     spark.sql(f"ALTER TABLE {population} UNSET TBLPROPERTIES IF EXISTS ('{deleted}')")
     spark.sql(f"ALTER TABLE {population} SET TBLPROPERTIES ('{log}' = 'interval 60 days')")
-    assert (retention(data), retention(population)) == ({}, {log: "interval 60 days"})
-    before = versions(spark, [data, population])
+    assert [retention(t) for t in (data, mapping, population)] == [
+        {},
+        {},
+        {log: "interval 60 days"},
+    ]
+    before = versions(spark, [data, mapping, population])
+    # a data file revised, the population revised, a mapping file gone from the store
     put(store, CURRENT, data_file(*GOOD))
     revised = {**POPULATION["data"][0], "Population": 316128840.0}
     put(store, settings.datausa_key, json.dumps({"data": [revised]}))
+    store.delete("bls/pr/pr.period")
     bronze = load_bronze(spark, settings, store)
-    assert retention(data) == {deleted: year, log: year}
-    assert retention(population) == {log: "interval 60 days"}
-    # one commit more for the table given its year, counted, and none on its next load
-    assert [bronze.tables[t].commits for t in (data, population)] == [2, 1]
-    assert versions(spark, [data, population]) == {
-        data: before[data] + 2,
-        population: before[population] + 1,
-    }
+    assert [retention(t) for t in (data, mapping, population)] == [
+        year,
+        year,
+        {log: "interval 60 days"},
+    ]
+    # the year set first, then the rows replaced or deleted; each commit counted
+    assert operations(data, before[data]) == ["SET TBLPROPERTIES", "WRITE"]
+    assert operations(mapping, before[mapping]) == ["SET TBLPROPERTIES", "DELETE"]
+    assert operations(population, before[population]) == ["WRITE"]
+    assert [bronze.tables[t].commits for t in (data, mapping, population)] == [2, 2, 1]
+    # and never again
     put(store, CURRENT, data_file(*GOOD[:2]))
+    last = versions(spark, [data])[data]
     assert load_bronze(spark, settings, store).tables[data].commits == 1
+    assert operations(data, last) == ["WRITE"]

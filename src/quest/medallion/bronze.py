@@ -341,6 +341,8 @@ class _BronzeLoad:
     store: object
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     commits: Commits = field(default_factory=Commits)
+    # The tables whose retention `_keep_history` has seen to in this load.
+    kept: set[str] = field(default_factory=set)
 
     def name(self, table: str) -> str:
         return self.settings.table("bronze", table)
@@ -520,6 +522,7 @@ def _delete_orphans(load: _BronzeLoad, plan: BronzePlan, done: dict[str, FileRes
         by_table.setdefault(table, []).append(source_file)
     for table, source_files in by_table.items():
         name = load.name(table)
+        _keep_history(load, name)
         load.spark.sql(
             f"DELETE FROM {name} WHERE _source_file IN ({in_list(source_files, 'file')})"
         )
@@ -685,6 +688,8 @@ def _delete_gone(load: _BronzeLoad, source_file: str, entry: dict) -> FileResult
     name = load.name(table) if table else ""
     if not name or not table_exists(load.spark, name):
         return FileResult(source_file, Action.DELETED)
+    # A deleted file's rows live on only in the versions before this one: kept a year too.
+    _keep_history(load, name)
     load.spark.sql(f"DELETE FROM {name} WHERE _source_file = {sql_str(source_file, 'file')}")
     # Delta writes no version for a DELETE that matches no row (a header-only mapping file).
     if entry.get("rows") != 0:
@@ -913,9 +918,12 @@ def _load_population(load: _BronzeLoad, source: SourceFile) -> FileResult:
 
 def _keep_history(load: _BronzeLoad, name: str) -> None:
     """Give a table an earlier quest created, with neither retention set, the `HISTORY`
-    properties (one commit, before the load's write). A table with either set by hand keeps
-    what it has: Delta refuses a file retention longer than the log's, so setting one alone
-    could stop the load."""
+    properties (one commit, before the load's first write to it: a row replaced or deleted
+    stays reachable a year). A table with either set by hand keeps what it has: Delta refuses a
+    file retention longer than the log's, so setting one alone could stop the load."""
+    if name in load.kept:
+        return
+    load.kept.add(name)
     rows = load.spark.sql(f"SHOW TBLPROPERTIES {name}").collect()
     if not {r[0] for r in rows} & HISTORY.keys():
         load.spark.sql(f"ALTER TABLE {name} SET {tblproperties(HISTORY)}")
