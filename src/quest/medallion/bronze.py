@@ -341,8 +341,6 @@ class _BronzeLoad:
     store: object
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     commits: Commits = field(default_factory=Commits)
-    # The tables whose retention `_keep_history` has seen to in this load.
-    kept: set[str] = field(default_factory=set)
 
     def name(self, table: str) -> str:
         return self.settings.table("bronze", table)
@@ -920,10 +918,8 @@ def _keep_history(load: _BronzeLoad, name: str) -> None:
     """Give a table an earlier quest created, with neither retention set, the `HISTORY`
     properties (one commit, before the load's first write to it: a row replaced or deleted
     stays reachable a year). A table with either set by hand keeps what it has: Delta refuses a
-    file retention longer than the log's, so setting one alone could stop the load."""
-    if name in load.kept:
-        return
-    load.kept.add(name)
+    file retention longer than the log's, so setting one alone could stop the load. Called
+    again for the same table in a load, it finds them set and writes nothing."""
     rows = load.spark.sql(f"SHOW TBLPROPERTIES {name}").collect()
     if not {r[0] for r in rows} & HISTORY.keys():
         load.spark.sql(f"ALTER TABLE {name} SET {tblproperties(HISTORY)}")
