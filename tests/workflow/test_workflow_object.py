@@ -121,6 +121,11 @@ def test_shared_targets_run_the_notebooks_of_the_git_commit_by_repository_path()
 def test_every_task_has_retries_interval_and_timeout_and_sends_no_mail_of_its_own(pipeline):
     for name, task in pipeline.tasks.items():
         eff = pipeline.default_task_settings.merge(task.task_settings)
+        if task.task_type == TaskType.IF_ELSE_CONDITION_TASK:
+            # which takes no retries: no workflow default reaches it either
+            retry = (eff.max_retries, eff.min_retry_interval_millis, eff.retry_on_timeout)
+            assert retry == (None, None, None) and eff.timeout_seconds is None, name
+            continue
         assert eff.max_retries >= TASK_RETRIES, name
         assert eff.min_retry_interval_millis >= 60_000, name
         assert eff.timeout_seconds > 0, name

@@ -547,8 +547,8 @@ def _job_settings(cfg: WorkflowConfig) -> dict:
 
 def pipeline_workflow_settings(cfg: WorkflowConfig) -> dict:
     """The `Workflow` arguments of `quest_pipeline`: its time limit and duration warning, the
-    daily schedule, the job cluster, task defaults and the job parameters of a replay, with what
-    both jobs share."""
+    daily schedule, the job cluster and the job parameters of a replay (no task defaults), with
+    what both jobs share."""
     return {
         **_job_settings(cfg),
         "timeout_seconds": WORKFLOW_TIMEOUT,
@@ -558,7 +558,9 @@ def pipeline_workflow_settings(cfg: WorkflowConfig) -> dict:
         "timezone": cfg.timezone,
         "schedule_pause_status": cfg.pause_status,
         "default_cluster": job_cluster(cfg),
-        "default_task_settings": task_settings(cfg),
+        # No task defaults: every task sets its own (`task_settings`), and a default would reach
+        # the if/else condition task, which takes no retries (BrickFlow drops only its timeout
+        # and max_retries, and would keep the retry interval and retry_on_timeout).
         "parameters": [JobsParameters(name=k, default=v) for k, v in JOB_PARAMETERS.items()],
     }
 
