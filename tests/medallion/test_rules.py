@@ -349,15 +349,23 @@ def test_bad_rows_of_one_key_that_differ_keep_their_own_rule(spark):
         (("2013", "1", "01000US", "04000US06"), "national_level"),
         # A record that is no JSON object (a number, a list) comes first, whatever it holds.
         (("2013", "1", "01000US", None, False, False), "record_is_object"),
+        # The older shape's two years (`ID Year`, read first, and `Year`) must agree; a record
+        # of the newer shape has `Year` alone, so both read the same.
+        (("2016", "323127515", "01000US", None, False, True, "2016"), None),
+        (("2016", "323127515", "01000US", None, False, True, "2011"), "year_consistent"),
+        (("2016", "323127515", "01000US", None, False, True, "2016.0"), "year_consistent"),
+        # The year's own shape is named first.
+        (("20x6", "323127515", "01000US", None, False, True, "2016"), "year_integer"),
     ],
 )
 def test_population_rules(spark, values, rule):
     sub_national = values[4] if len(values) > 4 else False
     parsed = values[5] if len(values) > 5 else True
+    named = values[6] if len(values) > 6 else None  # a record with no `Year` beside `ID Year`
     df = spark.createDataFrame(
-        [(*values[:4], parsed, sub_national)],
+        [(*values[:4], parsed, sub_national, named)],
         "year STRING, population STRING, nation_id STRING, state_id STRING, "
-        "record_parsed BOOLEAN, sub_national BOOLEAN",
+        "record_parsed BOOLEAN, sub_national BOOLEAN, year_named STRING",
     )
     tagged = df.select(R.failed_rule(R.population_rules(NEXT_YEAR)).alias("rule"))
     assert tagged.first()["rule"] == rule
@@ -473,7 +481,9 @@ _V6 = "a0a4b7335d4bcf24113b29706e9a0f91b83b4a478e512fee2b7e08ae3a9be5b3"  # prag
 # Version 7: `footnote_printable`, `text_printable` and `not_header` in any case (the comparison
 # pinned with it).
 _V7 = "e5751fdbf55e01eaedc3969fceca2960928cb71d803213bac2e1b5e075bbb490"  # pragma: allowlist secret
-RULES_DIGESTS = {2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7}
+# Version 8: `year_consistent`, a population record of the older shape whose two years differ.
+_V8 = "9418e1533cb8f0d8f44b8b1978cd0d9fd63f57cd8399f6d1127ceb6c388c659d"  # pragma: allowlist secret
+RULES_DIGESTS = {2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8}
 
 
 def test_the_rules_version_names_these_rules(spark):

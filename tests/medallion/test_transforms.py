@@ -350,11 +350,11 @@ def test_every_population_record_the_sync_stores_passes_silvers_rules(spark):
         {**nation, "Nation": "United States", "Year": year, "Population": population}
         for year, population, nation in itertools.product(years, populations, nations)
     ]
+    # The older shape says the year twice; silver's `year_consistent` compares the two.
     records += [
-        {"ID Nation": "01000US", "Nation": "United States", "ID Year": 2013, "Year": "2013",
-         "Population": 316128839},
-        {"ID Nation": "01000US", "Nation": "United States", "ID Year": 2013.0, "Year": "2013",
-         "Population": 316128839},
+        {"ID Nation": "01000US", "Nation": "United States", "ID Year": id_year, "Year": year,
+         "Population": 316128839}
+        for id_year, year in itertools.product([2013, "2013", 2013.0], [2013, "2013", "2013.0", 2014])
     ]  # fmt: skip
     texts = [json.dumps(r) for r in records]
     verdicts = population_from_bronze(_population_bronze(spark, texts)).select(
@@ -369,6 +369,7 @@ def test_every_population_record_the_sync_stores_passes_silvers_rules(spark):
             continue
         stored.append(text)
     assert len(stored) >= 6  # both shapes, int and float populations
+    assert sum('"ID Year"' in text for text in stored) >= 2  # the older shape's two years agree
     assert {text: silver[text] for text in stored} == dict.fromkeys(stored)
 
 
@@ -394,6 +395,20 @@ def test_a_quarantined_row_keeps_every_field_in_its_raw_record_a_null_one_too(sp
         "_field_count": 5,
         "_raw_line": None,
     }
+
+
+def test_an_older_shape_record_whose_two_years_differ_is_set_aside_not_filed_under_one(spark):
+    # Silver reads `ID Year`: 2011's figure would have been loaded as 2016's, unseen.
+    from quest.medallion.rules import failed_rule, population_rules
+
+    records = [
+        '{"ID Nation": "01000US", "ID Year": 2016, "Year": "2016", "Population": 323127515}',
+        '{"ID Nation": "01000US", "ID Year": 2016, "Year": "2011", "Population": 311556874}',
+        '{"Nation ID": "01000US", "Year": 2011, "Population": 311556874}',
+    ]
+    staged = population_from_bronze(_population_bronze(spark, records))
+    verdicts = staged.select("record_index", failed_rule(population_rules(2027)).alias("rule"))
+    assert sorted(verdicts.collect()) == [(0, None), (1, "year_consistent"), (2, None)]
 
 
 def test_a_quarantined_population_record_keeps_its_place_in_its_body(spark):

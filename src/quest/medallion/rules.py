@@ -44,8 +44,9 @@ from quest.sources.population import US_NATION_ID, US_POPULATION
 # one) and text_printable (the same in a mapping file's fields); `not_header` in any case
 # (`transforms.header_copy`: the view names its columns lower-cased, so `PERIOD\tPERIOD_ABBR...`
 # in `pr.period` is a copy of its header, not a code); and a `pr.period` row quarantined for its
-# text alone still names its code (`period_code_rules`, `silver._known_periods`).
-RULES_VERSION = 7
+# text alone still names its code (`period_code_rules`, `silver._known_periods`); 8:
+# year_consistent (a population record whose `ID Year` and `Year` differ).
+RULES_VERSION = 8
 FAILED_RULE = "_failed_rule"
 OUTCOME = "_outcome"
 VALID, QUARANTINED, REMOVED = "valid", "quarantined", "duplicate"
@@ -237,6 +238,14 @@ def population_rules(last_year: int | None = None) -> list[Rule]:
             & ~F.coalesce(F.col("sub_national"), F.lit(False)),
         ),
         Rule("year_integer", "year is a 4-digit integer", _matches("year", YEAR_PATTERN)),
+        # The older API gives each year twice (`"ID Year": 2013, "Year": "2013"`) and silver
+        # reads `ID Year`: a record whose two disagree is refused by the sync, and set aside here
+        # for a body that reached the store another way, not filed under one of them unseen.
+        Rule(
+            "year_consistent",
+            "a record that gives its year twice (ID Year and Year) gives the same year",
+            F.col("year_named").isNull() | (F.col("year") == F.col("year_named")),
+        ),
         _year_plausible(last_year),
         Rule(
             "population_positive_integral",

@@ -267,12 +267,14 @@ def population_from_bronze(df: DataFrame) -> DataFrame:
     the record and its place in its body (`record_index`), which a quarantined row keeps.
 
     Reads both DataUSA shapes: tesseract (`Nation ID`, `Year` int) and the legacy API
-    (`ID Nation`, `ID Year` int, `Year` a string).
+    (`ID Nation`, `ID Year` int, `Year` a string); `year_named` is the record's `Year`, which
+    the rule `year_consistent` compares with the `ID Year` read first.
     """
     record = F.from_json(F.col("record"), _POPULATION_RECORD)
     return df.select(
         F.col("_source_file").alias("source_file"),
         F.coalesce(record["ID Year"], record["Year"]).alias("year"),
+        record["Year"].alias("year_named"),
         record["Population"].alias("population"),
         F.coalesce(record["Nation ID"], record["ID Nation"]).alias("nation_id"),
         F.coalesce(record["State ID"], record["ID State"]).alias("state_id"),
