@@ -237,11 +237,22 @@ def test_population_stats_are_mean_and_sample_stddev_of_the_years_asked(spark, s
 def test_gold_report_has_the_documented_shape_and_order(spark, silver):
     create_gold_views(spark, silver)
     report = gold_report(spark, silver)
-    assert set(report) == {"population_stats", "summed_periods", "best_year", "series_report"}
+    assert set(report) == {
+        "population_stats",
+        "summed_periods",
+        "current_file",
+        "best_year",
+        "series_report",
+    }
     assert report["summed_periods"] == ["Q01", "Q02", "Q03", "Q04"]
-    # The periods are those the view sums, whatever the settings the report is asked with.
-    asked = gold_report(spark, silver.with_overrides(include_annual=True))
+    assert report["current_file"] == "pr.data.0.Current"
+    # The periods and the file are those the view was created with, whatever the settings the
+    # report is asked with.
+    asked = gold_report(
+        spark, silver.with_overrides(include_annual=True, current_file="pr.data.1.AllData")
+    )
     assert asked["summed_periods"] == ["Q01", "Q02", "Q03", "Q04"]
+    assert asked["current_file"] == "pr.data.0.Current"
     assert report["best_year"][0] == {
         "series_id": "PRS1",
         "year": 2001,

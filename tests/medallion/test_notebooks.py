@@ -230,6 +230,9 @@ def test_quest_report_is_compact_with_a_data_quality_section(loaded, monkeypatch
     assert main(["report", "--home", str(settings.home)]) == 0
     text = capsys.readouterr().out
     assert "(first 10 of 13 rows; `quest report --all` for all)" in text
+    # The value silver set aside is named under the best years too, which read its file.
+    assert "2. Best year per series of pr.data.0.Current: the year" in text
+    assert "(1 row of pr.data.0.Current quarantined by silver, counted below: " in text
     quality = text.split("Data quality: rows silver quarantined, per rule and file\n")[1]
     assert quality.splitlines()[3].split() == ["value_numeric", "pr.data.0.Current", "1"]
 
@@ -238,7 +241,13 @@ def test_quest_report_is_compact_with_a_data_quality_section(loaded, monkeypatch
 
     assert main(["report", "--json", "--home", str(settings.home)]) == 0
     answers = json.loads(capsys.readouterr().out)
-    assert set(answers) == {"population_stats", "summed_periods", "best_year", "series_report"}
+    assert set(answers) == {
+        "population_stats",
+        "summed_periods",
+        "current_file",
+        "best_year",
+        "series_report",
+    }
     assert {r["periods"] for r in answers["best_year"]} <= {1, 2, 3, 4}
     assert len(answers["best_year"]) == 13
 

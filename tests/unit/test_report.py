@@ -126,6 +126,60 @@ def test_best_years_summing_fewer_quarters_than_a_year_has_are_counted_and_named
     )
 
 
+def test_rows_quarantined_from_the_file_the_best_years_read_are_counted_under_them():
+    # A value silver set aside lowers its year's sum, which may then lose to another year: the
+    # table looks whole (4 quarters in the winning year), so the note says rows were lost.
+    quarantine = [
+        *QUARANTINE,
+        {
+            "rule": "conflicting_duplicate",
+            "source_file": "pr.data.0.Current",
+            "target_table": "bls_observations",
+            "rows": 2,
+        },
+        {
+            "rule": "value_numeric",
+            "source_file": "pr.data.0.Current",
+            "target_table": "bls_observations",
+            "rows": 1_000,
+        },
+        {
+            "rule": "year_integer",
+            "source_file": "pr.data.1.AllData",
+            "target_table": "bls_observations",
+            "rows": 5,
+        },
+        {
+            "rule": "column_count",
+            "source_file": "pr.series",
+            "target_table": "pr_series",
+            "rows": 7,
+        },
+    ]
+    report = {**REPORT, "current_file": "pr.data.0.Current"}
+    best = _section(format_report(report, quarantine), "2.")
+    assert best[0] == (
+        "2. Best year per series of pr.data.0.Current: the year of the largest summed quarterly "
+        "value"
+    )
+    assert best[-1] == (
+        "(1,002 rows of pr.data.0.Current quarantined by silver, counted below: a year that lost "
+        "a value sums the others, and may have lost its place as its series' best; "
+        "silver.quarantine holds each row with its series and year)"
+    )
+    one = [{**quarantine[2], "rows": 1}]
+    assert _section(format_report(report, one), "2.")[-1].startswith(
+        "(1 row of pr.data.0.Current quarantined by silver"
+    )
+    # None of the file the view reads (another file's, a mapping file's), none asked for, or a
+    # report saved before the file was recorded: no note.
+    for other, shown in ((report, quarantine[4:]), (report, None), (REPORT, quarantine)):
+        assert "quarantined by silver" not in "\n".join(_section(format_report(other, shown), "2."))
+    assert _section(format_report(REPORT, quarantine), "2.")[0].startswith(
+        "2. Best year per series: the year"
+    )
+
+
 def test_a_long_list_in_a_message_names_its_first_and_counts_the_rest():
     assert some(["a", "b", "c", "d"], 3) == "a, b, c and 1 more"
     assert some(["a", "b", "c"], 3) == "a, b, c"

@@ -43,6 +43,14 @@ def view_summed_periods(view_sql: str | None) -> tuple[str, ...] | None:
     return None
 
 
+def view_current_file(view_sql: str | None) -> str | None:
+    """The data file a best-year view's stored SQL reads, from its filter; None when the text
+    is not one `best_year_sql` wrote (or there is no view)."""
+    pattern = _PARAMETERS_IN_SQL["best_year_by_series"]["current_file"]
+    match = re.search(pattern, view_sql or "")
+    return match[1] if match else None
+
+
 def population_stats_sql(settings: Settings) -> str:
     if settings.start_year > settings.end_year:
         raise ConfigError(

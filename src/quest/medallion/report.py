@@ -15,6 +15,7 @@ from quest.medallion.gold import (
     MAPPING_VIEWS,
     gold_view_sql,
     parameters_differing,
+    view_current_file,
     view_summed_periods,
     view_text,
 )
@@ -38,10 +39,11 @@ def gold_report(spark, settings: Settings) -> dict:
     best year's `periods` counts the values summed, of the `summed_periods` the view sums (read
     from the view, which may have been created with other settings than these; null when it
     cannot be read): a year missing a value (not published yet, or quarantined by silver) sums
-    fewer.
+    fewer. `current_file` is the data file the best-year view reads, from its SQL likewise.
     """
     best_year_view = settings.table("gold", "best_year_by_series")
-    summed = view_summed_periods(view_text(spark, best_year_view))
+    best_year_sql = view_text(spark, best_year_view)
+    summed = view_summed_periods(best_year_sql)
     stats = spark.table(settings.table("gold", "population_stats")).first()
     # Sorted here, not by Spark: one row per series (per year in the report), and a Spark
     # `orderBy` first samples its input in a job of its own, which computes the best-year
@@ -65,6 +67,7 @@ def gold_report(spark, settings: Settings) -> dict:
             "years": int(stats["years"]),
         },
         "summed_periods": None if summed is None else list(summed),
+        "current_file": view_current_file(best_year_sql),
         "best_year": [
             {
                 "series_id": r["series_id"],
@@ -241,7 +244,25 @@ def _partial_note(best: list[dict], summed: list[str]) -> str | None:
     )
 
 
-def _best_year_section(best: list[dict], limit: int | None, summed: list[str] | None) -> list[str]:
+def _quarantine_note(rows: int, source_file: str) -> str:
+    """A line under the best years when silver set rows of their file aside: the table looks
+    whole, but a year that lost a value sums the others, which may cost it its place."""
+    return (
+        f"({rows:,} {'row' if rows == 1 else 'rows'} of {source_file} quarantined by silver, "
+        "counted below: a year that lost a value sums the others, and may have lost its place "
+        "as its series' best; silver.quarantine holds each row with its series and year)"
+    )
+
+
+def _best_year_section(
+    best: list[dict],
+    limit: int | None,
+    summed: list[str] | None,
+    source_file: str | None = None,
+    quarantined: int = 0,
+) -> list[str]:
+    """The best-year table and its notes; `source_file` is the file the view reads (unknown in
+    a report saved before it was recorded), `quarantined` the rows of it silver set aside."""
     shown = best if limit is None else best[:limit]
     # `periods` is absent from a report saved before it was counted, and `summed` too, or null
     # when the view's periods could not be read.
@@ -249,11 +270,12 @@ def _best_year_section(best: list[dict], limit: int | None, summed: list[str] | 
     columns, align = ["series_id", "year", "value"], "lrr"
     if counted:
         columns, align = [*columns, "periods"], align + "r"
-    heading = "2. Best year per series: the year of the largest summed quarterly value"
+    of = f" of {source_file}" if source_file else ""
+    heading = f"2. Best year per series{of}: the year of the largest summed quarterly value"
     if summed and ANNUAL in summed:
         heading = (
-            "2. Best year per series: the year of the largest sum of its quarterly and annual "
-            "values"
+            f"2. Best year per series{of}: the year of the largest sum of its quarterly and "
+            "annual values"
         )
     lines = [
         *_heading(heading),
@@ -279,6 +301,8 @@ def _best_year_section(best: list[dict], limit: int | None, summed: list[str] | 
     note = _partial_note(best, summed) if counted and summed else None
     if note:
         lines.append(note)
+    if quarantined and source_file:
+        lines.append(_quarantine_note(quarantined, source_file))
     return lines
 
 
@@ -336,9 +360,17 @@ def format_report(
             data-quality section out.
         limit: best-year rows shown (the count and a hint follow); None shows every row.
     """
+    source_file = report.get("current_file")  # absent in a report saved before it was recorded
+    quarantined = sum(
+        q["rows"]
+        for q in quarantine or []
+        if q["source_file"] == source_file and q["target_table"] == OBSERVATIONS
+    )
     sections = [
         _population_section(report["population_stats"]),
-        _best_year_section(report["best_year"], limit, report.get("summed_periods")),
+        _best_year_section(
+            report["best_year"], limit, report.get("summed_periods"), source_file, quarantined
+        ),
         _series_section(report["series_report"]),
     ]
     if quarantine is not None:
