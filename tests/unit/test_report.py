@@ -164,8 +164,8 @@ def test_rows_quarantined_from_the_file_the_best_years_read_are_counted_under_th
     )
     assert best[-1] == (
         "(1,002 rows of pr.data.0.Current quarantined by silver, counted below: a year that lost "
-        "a value sums the others, and may have lost its place as its series' best; "
-        "silver.quarantine holds each row with its series and year)"
+        "a value it sums adds up the others, and may have lost its place as its series' best; "
+        "silver.quarantine holds each row with its series, year and period)"
     )
     one = [{**quarantine[2], "rows": 1}]
     assert _section(format_report(report, one), "2.")[-1].startswith(

@@ -246,11 +246,13 @@ def _partial_note(best: list[dict], summed: list[str]) -> str | None:
 
 def _quarantine_note(rows: int, source_file: str) -> str:
     """A line under the best years when silver set rows of their file aside: the table looks
-    whole, but a year that lost a value sums the others, which may cost it its place."""
+    whole, but a year that lost a value it sums (a quarter) sums the others, which may cost it
+    its place. Which rows were such values is in silver.quarantine, not in the counts."""
     return (
         f"({rows:,} {'row' if rows == 1 else 'rows'} of {source_file} quarantined by silver, "
-        "counted below: a year that lost a value sums the others, and may have lost its place "
-        "as its series' best; silver.quarantine holds each row with its series and year)"
+        "counted below: a year that lost a value it sums adds up the others, and may have lost "
+        "its place as its series' best; silver.quarantine holds each row with its series, year "
+        "and period)"
     )
 
 
