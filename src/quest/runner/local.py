@@ -573,14 +573,14 @@ class _WorkflowRun:
                     tail = f"; retrying in {wait_s:.1f}s"
                 elif attempt < tries:
                     why = "the run was interrupted" if stopping else "waiting cannot fix it"
-                    tail = f"; not retried: {why}"
+                    tail = _not_retried(error, why)
                 else:
                     tail = ""
                 self.tell(f"x {name}: failed after {time.monotonic() - a0:.1f}s: {error}{tail}")
                 if more and not self._stop.wait(wait_s):
                     continue
                 if more:  # interrupted while waiting for the retry
-                    tr.errors.append(f"{error}; not retried: the run was interrupted")
+                    tr.errors.append(error + _not_retried(error, "the run was interrupted"))
                 tr.status = rec.FAILED
                 tr.result = _failed(exc)
                 tr.seconds = round(time.monotonic() - t0, 3)
@@ -767,6 +767,13 @@ class _WorkflowRun:
         self.say("")
         for line in format_report(reports[-1], producers[-1].quarantine).splitlines():
             self.say(line)
+
+
+def _not_retried(error: str, why: str) -> str:
+    """What follows a failed attempt's error when the task is not tried again: why, after the
+    error's own "not retried" where it says so (a host name that does not exist, which the
+    source's client does not ask twice either), else after "; not retried"."""
+    return f": {why}" if error.endswith("not retried") else f"; not retried: {why}"
 
 
 def _kind(task) -> str:
