@@ -425,6 +425,27 @@ def test_the_demo_takes_the_previous_demos_sample_for_its_own(tmp_path):
         _refuse_other_data(settings, store, source, set())
 
 
+def test_the_demo_says_which_edits_of_its_sample_it_writes_over(tmp_path):
+    # The README's walk-through edits the sample in place and runs it through: the next demo
+    # writes its sample back over the edit and loads it again, which it now says.
+    from quest.config import Settings
+    from quest.mirror.sample import generate_sample
+    from quest.runner.demo import _over, _sample_digests
+
+    settings = Settings(home=tmp_path / "home", store=str(tmp_path / "home" / "store"))
+    source = generate_sample(tmp_path / "demo-source")
+    assert _over(settings, source, _sample_digests(settings, source)) == ""
+    assert _over(settings, source, set()) == ""  # a first demo: nothing there before
+    current = source / "bls" / "pr" / "pr.data.0.Current"
+    current.write_bytes(current.read_bytes().replace(b" 4.7\t", b" 9.9\t", 1))
+    (source / "bls" / "pr" / "pr.mine").write_bytes(b"a file of my own\r\n")
+    edited = _sample_digests(settings, source)
+    source = generate_sample(tmp_path / "demo-source")
+    assert _over(settings, source, edited) == (
+        ", over the changes made there to bls/pr/pr.data.0.Current (the demo loads its own again)"
+    )
+
+
 class Py4JJavaError(Exception):
     """Stands in for py4j's error (which asks a JVM for its text): the same name and text."""
 

@@ -68,7 +68,7 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
         previous = _sample_digests(where, home / "demo-source")
         source = generate_sample(home / "demo-source")
         _refuse_other_data(where, store, source, previous)
-        say(f"quest demo: sample written to {source}")
+        say(f"quest demo: sample written to {source}{_over(where, source, previous)}")
         with MirrorServer(source) as mirror:
             say(f"quest demo: serving it as BLS and DataUSA on {mirror.url}")
             run_settings = demo_settings(settings, mirror.bls_url, mirror.datausa_url)
@@ -92,6 +92,18 @@ def _sample_digests(settings: Settings, source: Path) -> set[tuple[str, str]]:
     if population.is_file():
         files[settings.datausa_key] = population
     return {(key, hash_file(str(path)).sha256) for key, path in files.items()}
+
+
+def _over(settings: Settings, source: Path, previous: set[tuple[str, str]]) -> str:
+    """What the sample was written over: the files of the folder changed since the last demo
+    wrote it (the README's walk-through edits them in place), which the demo puts back and loads
+    again; empty when there were none."""
+    ours = _sample_digests(settings, source)
+    keys = {key for key, _ in ours}
+    changed = sorted(key for key, _ in previous - ours if key in keys)
+    if not changed:
+        return ""
+    return f", over the changes made there to {some(changed, 3)} (the demo loads its own again)"
 
 
 def _refuse_other_data(
