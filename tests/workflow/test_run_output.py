@@ -224,7 +224,8 @@ def test_quest_runs_lists_past_runs(settings, capsys):
     record = run_workflow(settings, workflow=fake_workflow(Behaviour()), out=lambda line: None)
     assert main(["runs", "--home", str(settings.home)]) == 0
     rows = capsys.readouterr().out.splitlines()
-    assert rows[-1].split() == [record.run_id, "success", "0", "0", "0"]
+    assert rows[-2].split() == [record.run_id, "success", "0", "0", "0"]
+    assert rows[-1] == f"(each run's tasks, errors and logs: {home / 'runs'}/<run>.json)"
 
 
 def test_quest_runs_counts_the_tasks_an_interrupted_run_did_not_start_as_failed(tmp_path):
@@ -237,7 +238,37 @@ def test_quest_runs_counts_the_tasks_an_interrupted_run_did_not_start_as_failed(
     }
     record = {"run_id": "r1", "status": "interrupted", "seconds": 52, "tasks": tasks}
     (tmp_path / "r1.json").write_text(json.dumps(record))
-    assert history(tmp_path).splitlines()[-1].split() == ["r1", "interrupted", "1", "2", "52"]
+    assert history(tmp_path).splitlines()[-2].split() == [
+        *("r1", "interrupted", "1", "2", "52"),
+        *("failed:", "load_bronze,", "load_silver"),
+    ]
+
+
+def test_quest_runs_says_what_a_run_was_limited_to_and_what_it_skipped(tmp_path):
+    # Counts alone showed a run of one task, or a quiet day, as any clean run: 0 changed, 0
+    # failed.
+    from quest.runner.record import history
+
+    quiet = {
+        "bls_sync": {"status": "success", "result": {"status": "unchanged"}},
+        "load_bronze": {"status": "skipped"},
+        "load_silver": {"status": "skipped"},
+        "gold_analysis": {"status": "skipped"},
+        "record_medallion": {"status": "skipped"},
+    }
+    gold = {"gold_analysis": {"status": "success", "result": {"status": "unchanged"}}}
+    runs = {
+        "r1": {"status": "success", "seconds": 3, "tasks": quiet},
+        "r2": {"status": "success", "seconds": 25, "tasks": gold, "only": ["gold_analysis"]},
+    }
+    for run_id, record in runs.items():
+        (tmp_path / f"{run_id}.json").write_text(json.dumps({"run_id": run_id, **record}))
+    (tmp_path / "r3.json").write_text("{")
+    lines = history(tmp_path).splitlines()
+    assert lines[0].split() == ["run", "status", "changed", "failed", "seconds", "note"]
+    assert lines[2].endswith("  skipped: load_bronze, load_silver, gold_analysis and 1 more")
+    assert lines[3].split()[5:] == ["only", "gold_analysis"]
+    assert lines[4].split() == ["r3", "unreadable"]
 
 
 class _Logging(Behaviour):

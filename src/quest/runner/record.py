@@ -8,7 +8,7 @@ from pathlib import Path
 
 from quest.errors import INTERRUPTED, RUN_FAILED
 from quest.results import Status, TaskResult
-from quest.text_table import format_table
+from quest.text_table import format_table, some
 
 SUCCESS = "success"
 FAILED = "failed"
@@ -194,33 +194,54 @@ def closing(record: RunRecord) -> list[str]:
 
 
 def history(runs_dir: Path) -> str:
-    """The past runs saved under `runs_dir`, oldest first: id, status, outcomes, seconds."""
+    """The past runs saved under `runs_dir`, oldest first: id, status, outcomes, seconds, and
+    a note: the tasks a run was limited to (`--only`), and those that failed or were skipped."""
     rows = []
     for path in sorted(runs_dir.glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            tasks = data.get("tasks", {}).values()
+            tasks = data.get("tasks", {})
+            results = {name: t.get("result") or {} for name, t in tasks.items()}
         except (OSError, ValueError, AttributeError):
-            rows.append((path.stem, "unreadable", "", "", ""))
+            rows.append((path.stem, "unreadable", "", "", "", ""))
             continue
-        changed = sum((t.get("result") or {}).get("status") == "changed" for t in tasks)
+        changed = sum(r.get("status") == "changed" for r in results.values())
         # Counted as the closing line counts them (`TaskRecord.outcome`): the tasks an
         # interrupted run did not start are failed too ("failed: interrupted").
-        failed = sum(
-            t.get("status") == FAILED or (t.get("result") or {}).get("status") == FAILED
-            for t in tasks
-        )
+        failed = [
+            name
+            for name, t in tasks.items()
+            if t.get("status") == FAILED or results[name].get("status") == FAILED
+        ]
         rows.append(
             (
                 data.get("run_id", path.stem),
                 data.get("status", ""),
                 changed,
-                failed,
+                len(failed),
                 f"{data.get('seconds', 0):.0f}",
+                _note(data.get("only"), failed, tasks),
             )
         )
     if not rows:
         return f"no runs recorded under {runs_dir}"
-    return format_table(
-        ("run", "status", "changed", "failed", "seconds"), rows, align="llrrr", indent="  "
+    table = format_table(
+        ("run", "status", "changed", "failed", "seconds", "note"),
+        rows,
+        align="llrrrl",
+        indent="  ",
     )
+    return f"{table}\n(each run's tasks, errors and logs: {runs_dir}/<run>.json)"
+
+
+def _note(only, failed: list[str], tasks: dict) -> str:
+    """What a run's counts do not say: the tasks it was limited to, and those that failed or,
+    in a run with none failed, were skipped (a condition's other branch: on a quiet day, the
+    medallion)."""
+    parts = [f"only {', '.join(only)}"] if only else []
+    skipped = [name for name, t in tasks.items() if t.get("status") == SKIPPED]
+    if failed:
+        parts.append(f"failed: {some(failed, 3)}")
+    elif skipped:
+        parts.append(f"skipped: {some(skipped, 3)}")
+    return "; ".join(parts)
