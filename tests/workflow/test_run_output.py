@@ -225,7 +225,10 @@ def test_quest_runs_lists_past_runs(settings, capsys):
     assert main(["runs", "--home", str(settings.home)]) == 0
     rows = capsys.readouterr().out.splitlines()
     assert rows[-2].split() == [record.run_id, "success", "0", "0", "0"]
-    assert rows[-1] == f"(each run's tasks, errors and logs: {home / 'runs'}/<run>.json)"
+    assert (
+        rows[-1] == f"(each run's tasks, errors and logs are in its record under {home / 'runs'})"
+    )
+    assert all(row == row.rstrip() for row in rows)
 
 
 def test_quest_runs_counts_the_tasks_an_interrupted_run_did_not_start_as_failed(tmp_path):
@@ -260,6 +263,7 @@ def test_quest_runs_says_what_a_run_was_limited_to_and_what_it_skipped(tmp_path)
     runs = {
         "r1": {"status": "success", "seconds": 3, "tasks": quiet},
         "r2": {"status": "success", "seconds": 25, "tasks": gold, "only": ["gold_analysis"]},
+        "r4": {"status": "success", "seconds": 9, "tasks": gold, "only": list("abcde")},
     }
     for run_id, record in runs.items():
         (tmp_path / f"{run_id}.json").write_text(json.dumps({"run_id": run_id, **record}))
@@ -269,6 +273,7 @@ def test_quest_runs_says_what_a_run_was_limited_to_and_what_it_skipped(tmp_path)
     assert lines[2].endswith("  skipped: load_bronze, load_silver, gold_analysis and 1 more")
     assert lines[3].split()[5:] == ["only", "gold_analysis"]
     assert lines[4].split() == ["r3", "unreadable"]
+    assert lines[5].endswith("  only a, b, c and 2 more")
 
 
 class _Logging(Behaviour):
@@ -459,22 +464,22 @@ def test_the_demo_takes_the_previous_demos_sample_for_its_own(tmp_path):
 def test_the_demo_says_which_edits_of_its_sample_it_writes_over(tmp_path):
     # The README's walk-through edits the sample in place and runs it through: the next demo
     # writes its sample back over the edit and loads it again, which it now says.
-    from quest.config import Settings
     from quest.mirror.sample import generate_sample
-    from quest.runner.demo import _over, _sample_digests
+    from quest.runner.demo import _folder_digests, _over
 
-    settings = Settings(home=tmp_path / "home", store=str(tmp_path / "home" / "store"))
     source = generate_sample(tmp_path / "demo-source")
-    assert _over(settings, source, _sample_digests(settings, source)) == ""
-    assert _over(settings, source, set()) == ""  # a first demo: nothing there before
+    assert _over(source, _folder_digests(source)) == ""
+    assert _over(source, {}) == ""  # a first demo: nothing there before
     current = source / "bls" / "pr" / "pr.data.0.Current"
     current.write_bytes(current.read_bytes().replace(b" 4.7\t", b" 9.9\t", 1))
-    (source / "bls" / "pr" / "pr.mine").write_bytes(b"a file of my own\r\n")
-    edited = _sample_digests(settings, source)
+    (source / "bls" / "pr" / "pr.mine").write_bytes(b"a file of my own\r\n")  # left as it is
+    (source / "bls" / "pr" / "pr.series").unlink()  # written again, unnamed
+    held = _folder_digests(source)
     source = generate_sample(tmp_path / "demo-source")
-    assert _over(settings, source, edited) == (
-        ", over the changes made there to bls/pr/pr.data.0.Current (the demo loads its own again)"
+    assert _over(source, held) == (
+        ", over another version of bls/pr/pr.data.0.Current there (edited, or an older sample)"
     )
+    assert (source / "bls" / "pr" / "pr.mine").read_bytes() == b"a file of my own\r\n"
 
 
 class Py4JJavaError(Exception):

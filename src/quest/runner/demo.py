@@ -66,9 +66,10 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
     with run_lock(settings):
         # The previous demo's sample (an older quest may have generated another) is the demo's.
         previous = _sample_digests(where, home / "demo-source")
+        held = _folder_digests(home / "demo-source")
         source = generate_sample(home / "demo-source")
         _refuse_other_data(where, store, source, previous)
-        say(f"quest demo: sample written to {source}{_over(where, source, previous)}")
+        say(f"quest demo: sample written to {source}{_over(source, held)}")
         with MirrorServer(source) as mirror:
             say(f"quest demo: serving it as BLS and DataUSA on {mirror.url}")
             run_settings = demo_settings(settings, mirror.bls_url, mirror.datausa_url)
@@ -94,16 +95,28 @@ def _sample_digests(settings: Settings, source: Path) -> set[tuple[str, str]]:
     return {(key, hash_file(str(path)).sha256) for key, path in files.items()}
 
 
-def _over(settings: Settings, source: Path, previous: set[tuple[str, str]]) -> str:
-    """What the sample was written over: the files of the folder changed since the last demo
-    wrote it (the README's walk-through edits them in place), which the demo puts back and loads
-    again; empty when there were none."""
-    ours = _sample_digests(settings, source)
-    keys = {key for key, _ in ours}
-    changed = sorted(key for key, _ in previous - ours if key in keys)
+def _folder_digests(folder: Path) -> dict[str, str]:
+    """Each file under `folder` (its path there, `/`-separated) -> its sha256; empty when the
+    folder is not there."""
+    if not folder.is_dir():
+        return {}
+    return {
+        path.relative_to(folder).as_posix(): hash_file(str(path)).sha256
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+def _over(source: Path, held: dict[str, str]) -> str:
+    """What the sample was written over: the files of its folder that `held` (the folder's
+    digests before) had in another version, an edit (the README's walk-through edits them in
+    place) or an older quest's sample; empty when there were none. A file deleted from the
+    folder comes back unnamed."""
+    ours = _folder_digests(source)
+    changed = sorted(name for name, sha in held.items() if ours.get(name, sha) != sha)
     if not changed:
         return ""
-    return f", over the changes made there to {some(changed, 3)} (the demo loads its own again)"
+    return f", over another version of {some(changed, 3)} there (edited, or an older sample)"
 
 
 def _refuse_other_data(

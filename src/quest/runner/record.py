@@ -231,14 +231,17 @@ def history(runs_dir: Path) -> str:
         align="llrrrl",
         indent="  ",
     )
-    return f"{table}\n(each run's tasks, errors and logs: {runs_dir}/<run>.json)"
+    lines = [line.rstrip() for line in table.splitlines()]  # the note pads every row
+    return "\n".join(
+        [*lines, f"(each run's tasks, errors and logs are in its record under {runs_dir})"]
+    )
 
 
 def _note(only, failed: list[str], tasks: dict) -> str:
     """What a run's counts do not say: the tasks it was limited to, and those that failed or,
     in a run with none failed, were skipped (a condition's other branch: on a quiet day, the
     medallion)."""
-    parts = [f"only {', '.join(only)}"] if only else []
+    parts = [f"only {some(only, 3)}"] if only else []
     skipped = [name for name, t in tasks.items() if t.get("status") == SKIPPED]
     if failed:
         parts.append(f"failed: {some(failed, 3)}")
