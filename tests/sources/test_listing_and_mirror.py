@@ -276,3 +276,22 @@ def test_a_whole_page_in_utf_16_is_whole():
     cut = BLS_PAGE[: BLS_PAGE.index("pr.seasonal")].encode("utf-16")
     got = Download(None, 200, len(cut), "", "", "", "", "text/html; charset=utf-16", PAGE, cut)
     assert f"ends after {len(cut)} bytes, inside its list of entries" in listing_cut_short(got)
+
+
+def test_a_client_gone_mid_request_prints_no_traceback_where_another_error_does(tmp_path, capsys):
+    # A sync stopped with Ctrl-C resets its connection: `quest mirror` printed the reset's
+    # traceback into its terminal, as socketserver does for any error of a request's thread.
+    with MirrorServer(tmp_path) as mirror:
+        server = mirror._server
+        for gone in (ConnectionResetError(104, "Connection reset by peer"), BrokenPipeError(32)):
+            try:
+                raise gone
+            except OSError:
+                server.handle_error(None, ("127.0.0.1", 50000))
+        assert capsys.readouterr().err == ""
+        try:
+            raise ValueError("a fault of the mirror's own")
+        except ValueError:
+            server.handle_error(None, ("127.0.0.1", 50000))
+        err = capsys.readouterr().err
+        assert "ValueError: a fault of the mirror's own" in err and "Traceback" in err

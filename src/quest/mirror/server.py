@@ -25,6 +25,7 @@ import json
 import re
 import shlex
 import signal
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -359,6 +360,14 @@ class _Server(ThreadingHTTPServer):
     def record(self, method: str, path: str, status: int, size: int) -> None:
         with self._log_lock:
             self.log.append((method, path, status, size))
+
+    def handle_error(self, request, client_address) -> None:
+        """A client gone mid-request (a sync stopped with Ctrl-C, a connection reset) is no
+        fault of the mirror's: `socketserver` would print its traceback into the terminal of
+        `quest mirror`. Any other error is printed, as by default."""
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)
 
 
 class MirrorServer:
