@@ -446,7 +446,7 @@ def test_the_demo_takes_the_previous_demos_sample_for_its_own(tmp_path):
     # demo replaces them without asking, as they were its own.
     from quest.config import Settings
     from quest.mirror.sample import generate_sample
-    from quest.runner.demo import _refuse_other_data, _sample_digests
+    from quest.runner.demo import _folder_digests, _refuse_other_data, _stored_as
     from quest.store.local import LocalStore
 
     settings = Settings(home=tmp_path / "home", store=str(tmp_path / "home" / "store"))
@@ -455,10 +455,10 @@ def test_the_demo_takes_the_previous_demos_sample_for_its_own(tmp_path):
     (older / "bls" / "pr" / "pr.gone").write_bytes(b"an older sample's file\r\n")
     store = LocalStore(settings.store)
     store.put_bytes("bls/pr/pr.gone", b"an older sample's file\r\n", {})
-    source = generate_sample(tmp_path / "sample")
-    _refuse_other_data(settings, store, source, _sample_digests(settings, older))
+    ours = _stored_as(settings, _folder_digests(generate_sample(tmp_path / "sample")))
+    _refuse_other_data(settings, store, ours | _stored_as(settings, _folder_digests(older)))
     with pytest.raises(ConfigError, match=r"bls/pr/pr.gone \(is not the demo's"):
-        _refuse_other_data(settings, store, source, set())
+        _refuse_other_data(settings, store, ours)
 
 
 def test_the_demo_says_which_edits_of_its_sample_it_writes_over(tmp_path):
@@ -468,15 +468,15 @@ def test_the_demo_says_which_edits_of_its_sample_it_writes_over(tmp_path):
     from quest.runner.demo import _folder_digests, _over
 
     source = generate_sample(tmp_path / "demo-source")
-    assert _over(source, _folder_digests(source)) == ""
-    assert _over(source, {}) == ""  # a first demo: nothing there before
+    assert _over(_folder_digests(source), _folder_digests(source)) == ""
+    assert _over(_folder_digests(source), {}) == ""  # a first demo: nothing there before
     current = source / "bls" / "pr" / "pr.data.0.Current"
     current.write_bytes(current.read_bytes().replace(b" 4.7\t", b" 9.9\t", 1))
     (source / "bls" / "pr" / "pr.mine").write_bytes(b"a file of my own\r\n")  # left as it is
     (source / "bls" / "pr" / "pr.series").unlink()  # written again, unnamed
     held = _folder_digests(source)
     source = generate_sample(tmp_path / "demo-source")
-    assert _over(source, held) == (
+    assert _over(_folder_digests(source), held) == (
         ", over another version of bls/pr/pr.data.0.Current there (edited, or an older sample)"
     )
     assert (source / "bls" / "pr" / "pr.mine").read_bytes() == b"a file of my own\r\n"

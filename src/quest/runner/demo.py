@@ -33,6 +33,11 @@ def demo_settings(settings: Settings, bls_url: str, datausa_url: str) -> Setting
     )
 
 
+# Where a sample folder holds what the demo syncs (`quest.mirror.sample`'s layout).
+_BLS_FOLDER = "bls/pr/"
+_POPULATION_FILE = "datausa/population.json"
+
+
 def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> int:
     """Run the demo; the exit status of the workflow run (0 when every task succeeded).
 
@@ -65,11 +70,11 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
     # otherwise rewrite the files the running demo's mirror is serving, then fail on the lock.
     with run_lock(settings):
         # The previous demo's sample (an older quest may have generated another) is the demo's.
-        previous = _sample_digests(where, home / "demo-source")
         held = _folder_digests(home / "demo-source")
         source = generate_sample(home / "demo-source")
-        _refuse_other_data(where, store, source, previous)
-        say(f"quest demo: sample written to {source}{_over(source, held)}")
+        ours = _folder_digests(source)
+        _refuse_other_data(where, store, _stored_as(where, ours) | _stored_as(where, held))
+        say(f"quest demo: sample written to {source}{_over(ours, held)}")
         with MirrorServer(source) as mirror:
             say(f"quest demo: serving it as BLS and DataUSA on {mirror.url}")
             run_settings = demo_settings(settings, mirror.bls_url, mirror.datausa_url)
@@ -80,24 +85,9 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
     return record.exit_code
 
 
-def _sample_digests(settings: Settings, source: Path) -> set[tuple[str, str]]:
-    """(store key, sha256) of each file of a sample folder the demo serves and syncs: the BLS
-    files and the population (none when the folder is not there)."""
-    folder = source / "bls" / "pr"
-    files = {
-        settings.bls_prefix + path.relative_to(folder).as_posix(): path
-        for path in folder.rglob("*")
-        if path.is_file()
-    }
-    population = source / "datausa" / "population.json"
-    if population.is_file():
-        files[settings.datausa_key] = population
-    return {(key, hash_file(str(path)).sha256) for key, path in files.items()}
-
-
 def _folder_digests(folder: Path) -> dict[str, str]:
-    """Each file under `folder` (its path there, `/`-separated) -> its sha256; empty when the
-    folder is not there."""
+    """Each file under a sample folder (its path there, `/`-separated) -> its sha256; empty
+    when the folder is not there."""
     if not folder.is_dir():
         return {}
     return {
@@ -107,29 +97,38 @@ def _folder_digests(folder: Path) -> dict[str, str]:
     }
 
 
-def _over(source: Path, held: dict[str, str]) -> str:
-    """What the sample was written over: the files of its folder that `held` (the folder's
-    digests before) had in another version, an edit (the README's walk-through edits them in
-    place) or an older quest's sample; empty when there were none. A file deleted from the
-    folder comes back unnamed."""
-    ours = _folder_digests(source)
+def _stored_as(settings: Settings, digests: dict[str, str]) -> set[tuple[str, str]]:
+    """(store key, sha256) of the files of a sample folder (`_folder_digests`) the demo serves
+    and syncs: the BLS files and the population."""
+    keys = {}
+    for name, sha in digests.items():
+        if name.startswith(_BLS_FOLDER):
+            keys[settings.bls_prefix + name.removeprefix(_BLS_FOLDER)] = sha
+        elif name == _POPULATION_FILE:
+            keys[settings.datausa_key] = sha
+    return set(keys.items())
+
+
+def _over(ours: dict[str, str], held: dict[str, str]) -> str:
+    """What the sample (`ours`, its folder's digests) was written over: the files of its folder
+    that `held` (the digests before) had in another version, an edit (the README's
+    walk-through edits them in place) or an older quest's sample; empty when there were none.
+    A file deleted from the folder comes back unnamed."""
     changed = sorted(name for name, sha in held.items() if ours.get(name, sha) != sha)
     if not changed:
         return ""
     return f", over another version of {some(changed, 3)} there (edited, or an older sample)"
 
 
-def _refuse_other_data(
-    settings: Settings, store, source: Path, previous: set[tuple[str, str]]
-) -> None:
-    """Refuse a store holding BLS or DataUSA files that are neither this sample's nor the
-    previous demo's, byte for byte: the demo's sync would replace or delete them (a `quest run`
-    of the live sources, or of another mirror, wrote them into the same home).
+def _refuse_other_data(settings: Settings, store, known: set[tuple[str, str]]) -> None:
+    """Refuse a store holding BLS or DataUSA files that are not among the `known` (store key,
+    sha256), this sample's and the previous demo's, byte for byte: the demo's sync would
+    replace or delete them (a `quest run` of the live sources, or of another mirror, wrote them
+    into the same home).
 
     Raises:
         ConfigError: naming the store, a few of those files and the way out.
     """
-    known = _sample_digests(settings, source) | previous
     stored = store.list(settings.bls_prefix)
     population = store.head(settings.datausa_key)
     if population is not None:
