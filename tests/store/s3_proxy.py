@@ -9,12 +9,11 @@ body's `Content-Length` and drop the connection, for the next N matching request
 from __future__ import annotations
 
 import http.client
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from quest.mirror.server import STOP_POLL_SECONDS
+from quest.mirror.server import STOP_POLL_SECONDS, client_gone
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection"}
 INTERNAL_ERROR = (
@@ -101,9 +100,8 @@ class _ProxyServer(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address) -> None:
         # A client the test cut off (a reset, a pipe closed) is the test's doing: no traceback.
-        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
-            return
-        super().handle_error(request, client_address)
+        if not client_gone():
+            super().handle_error(request, client_address)
 
     def take(self, method: str, path: str) -> str | None:
         with self._lock:
