@@ -268,12 +268,17 @@ def test_quest_runs_says_what_a_run_was_limited_to_and_what_it_skipped(tmp_path)
     for run_id, record in runs.items():
         (tmp_path / f"{run_id}.json").write_text(json.dumps({"run_id": run_id, **record}))
     (tmp_path / "r3.json").write_text("{")
+    # records of another shape: a task's result a list, the seconds a text, a list for a record
+    shapes = {"r5": {"tasks": {"x": {"result": [1]}}}, "r6": {"seconds": "9"}, "r7": [1, 2]}
+    for run_id, record in shapes.items():
+        (tmp_path / f"{run_id}.json").write_text(json.dumps(record))
     lines = history(tmp_path).splitlines()
     assert lines[0].split() == ["run", "status", "changed", "failed", "seconds", "note"]
     assert lines[2].endswith("  skipped: load_bronze, load_silver, gold_analysis and 1 more")
     assert lines[3].split()[5:] == ["only", "gold_analysis"]
     assert lines[4].split() == ["r3", "unreadable"]
     assert lines[5].endswith("  only a, b, c and 2 more")
+    assert [line.split() for line in lines[6:9]] == [[r, "unreadable"] for r in ("r5", "r6", "r7")]
 
 
 class _Logging(Behaviour):

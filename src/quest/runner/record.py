@@ -199,30 +199,10 @@ def history(runs_dir: Path) -> str:
     rows = []
     for path in sorted(runs_dir.glob("*.json")):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            tasks = data.get("tasks", {})
-            results = {name: t.get("result") or {} for name, t in tasks.items()}
-        except (OSError, ValueError, AttributeError):
+            rows.append(_history_row(path, json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, AttributeError, TypeError, KeyError):
+            # not JSON, or a record of another shape (edited by hand, cut short, not quest's)
             rows.append((path.stem, "unreadable", "", "", "", ""))
-            continue
-        changed = sum(r.get("status") == "changed" for r in results.values())
-        # Counted as the closing line counts them (`TaskRecord.outcome`): the tasks an
-        # interrupted run did not start are failed too ("failed: interrupted").
-        failed = [
-            name
-            for name, t in tasks.items()
-            if t.get("status") == FAILED or results[name].get("status") == FAILED
-        ]
-        rows.append(
-            (
-                data.get("run_id", path.stem),
-                data.get("status", ""),
-                changed,
-                len(failed),
-                f"{data.get('seconds', 0):.0f}",
-                _note(data.get("only"), failed, tasks),
-            )
-        )
     if not rows:
         return f"no runs recorded under {runs_dir}"
     table = format_table(
@@ -234,6 +214,29 @@ def history(runs_dir: Path) -> str:
     lines = [line.rstrip() for line in table.splitlines()]  # the note pads every row
     return "\n".join(
         [*lines, f"(each run's tasks, errors and logs are in its record under {runs_dir})"]
+    )
+
+
+def _history_row(path: Path, data: dict) -> tuple:
+    """One run's row of `history`; a record of another shape raises (AttributeError,
+    TypeError, ValueError), and the row says it is unreadable."""
+    tasks = data.get("tasks", {})
+    results = {name: t.get("result") or {} for name, t in tasks.items()}
+    changed = sum(r.get("status") == "changed" for r in results.values())
+    # Counted as the closing line counts them (`TaskRecord.outcome`): the tasks an
+    # interrupted run did not start are failed too ("failed: interrupted").
+    failed = [
+        name
+        for name, t in tasks.items()
+        if t.get("status") == FAILED or results[name].get("status") == FAILED
+    ]
+    return (
+        data.get("run_id", path.stem),
+        data.get("status", ""),
+        changed,
+        len(failed),
+        f"{data.get('seconds', 0):.0f}",
+        _note(data.get("only"), failed, tasks),
     )
 
 
