@@ -113,6 +113,12 @@ def test_the_answer_change_words_say_a_population_whole_and_give_way_to_a_row_wi
     assert said == "most moved: population_stats mean 322,069,808 -> 340,000,000 (run r1 -> run r2)"
     small = {**fields, "item": "PRS30006011", "earlier_value": 16.4, "later_value": 0.123456789}
     assert "PRS30006011 16.4 -> 0.123457 (" in al.answer_change_detail(Row(**small))
+    # the latest run named apart from the later one: what it holds now, or that it lacks it
+    latest = {**fields, "latest_run": "r3", "latest_value": 322069808.0, "in_latest": True}
+    assert al.answer_change_detail(Row(**latest)).endswith("; now 322,069,808 (run r3)")
+    gone = {**latest, "latest_value": None, "in_latest": False}
+    assert al.answer_change_detail(Row(**gone)).endswith("(run r1 -> run r2); now gone (run r3)")
+    assert al.answer_change_detail(Row(**{**latest, "latest_run": "r2"})) == said
     nothing = {k: (v if k == "max_relative_change" else None) for k, v in fields.items()}
     assert al.answer_change_detail(Row(**nothing)) == ""
     # a query whose row lacks a column the words use keeps its verdict and says no more

@@ -151,7 +151,13 @@ def test_a_change_kept_by_a_later_refresh_of_the_same_day_still_fires(spark, wit
     answers(spark, settings, {"r1": 100.0, "r2": 130.0, "r3": 130.0}, apart=four_hours)
     kept = check(spark, settings, "answer_changed")
     assert kept.value == pytest.approx(0.3) and kept.fired
-    assert kept.detail == "most moved: population_stats mean 100 -> 130 (run r1 -> run r2)"
+    said = "most moved: population_stats mean 100 -> 130 (run r1 -> run r2); now 130 (run r3)"
+    assert kept.detail == said
+    # Put back by the day's last refresh: the move still fires, and the line says it is undone.
+    answers(spark, settings, {"r1": 100.0, "r2": 130.0, "r3": 100.0}, apart=four_hours)
+    undone = check(spark, settings, "answer_changed")
+    assert undone.value == pytest.approx(0.3) and undone.fired
+    assert undone.detail.endswith("(run r1 -> run r2); now 100 (run r3)")
     # A refresh older than a day is not judged again, however it moved.
     old = datetime.now(UTC) - timedelta(hours=26)
     answers(spark, settings, {"r1": 100.0, "r2": 130.0, "r3": 130.0}, ended=old, apart=four_hours)

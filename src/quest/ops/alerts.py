@@ -215,7 +215,20 @@ def answer_change_detail(row) -> str:
         f"most moved: {row['answer']} {row['item']} {moved} "
         f"(run {row['earlier_run']} -> run {row['later_run']})"
         + (f", and {more:,} more as much" if more else "")
+        + _latest(row)
     )
+
+
+def _latest(row) -> str:
+    """The figure as the latest run holds it, when a later refresh of the day came after the
+    move (it may have put the figure back): `; now 2.2 (run r3)`. Nothing from a row of a
+    query that does not name the latest run."""
+    fields = row.asDict()
+    latest = fields.get("latest_run")
+    if latest is None or latest == row["later_run"]:
+        return ""
+    now = _figure(fields.get("latest_value")) if fields.get("in_latest") else "gone"
+    return f"; now {now} (run {latest})"
 
 
 # Alerts whose query names what moved beside its value: said on the alert's line when it fires.

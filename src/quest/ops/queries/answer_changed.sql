@@ -20,7 +20,9 @@
 -- between (the alert reads `max_relative_change` only; the other columns are for whoever it
 -- mails): `answer` and `item` as `ops.answer_history` holds them, `in_later` false where the
 -- later run lacks the figure, `as_many_more` the other figures that moved exactly as much (a
--- file cut to its header: every figure gone); all null when no change is measured.
+-- file cut to its header: every figure gone), and the figure as the latest run holds it
+-- (`latest_run`, `latest_value`, `in_latest`), which a later refresh of the day may have put
+-- back; all null when no change is measured.
 WITH runs AS (
   SELECT run_id, MAX(recorded_at) AS recorded_at
   FROM ops.answer_history
@@ -60,5 +62,10 @@ largest AS (
 )
 SELECT COALESCE(c.relative_change, 0.0) AS max_relative_change,
        c.answer, c.item, c.earlier_run, c.later_run, c.earlier_value, c.later_value, c.in_later,
-       c.as_many_more
-FROM (SELECT 1 AS one) o LEFT JOIN largest c ON TRUE
+       c.as_many_more, t.run_id AS latest_run, n.value AS latest_value,
+       CASE WHEN t.run_id IS NOT NULL THEN n.item IS NOT NULL END AS in_latest
+FROM (SELECT 1 AS one) o
+LEFT JOIN largest c ON TRUE
+LEFT JOIN ranked t ON c.answer IS NOT NULL AND t.position = 1
+LEFT JOIN ops.answer_history n
+  ON n.run_id = t.run_id AND n.answer = c.answer AND n.item = c.item
