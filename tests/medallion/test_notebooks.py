@@ -247,7 +247,16 @@ def test_quest_report_is_compact_with_a_data_quality_section(loaded, monkeypatch
         "current_file",
         "best_year",
         "series_report",
+        "quarantine",
     }
+    assert answers["quarantine"] == [
+        {
+            "rule": "value_numeric",
+            "source_file": "pr.data.0.Current",
+            "target_table": "bls_observations",
+            "rows": 1,
+        }
+    ]
     assert {r["periods"] for r in answers["best_year"]} <= {1, 2, 3, 4}
     assert len(answers["best_year"]) == 13
 

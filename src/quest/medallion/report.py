@@ -432,7 +432,8 @@ def _warn_if_created_otherwise(spark, settings: Settings) -> None:
 
 def print_report(settings: Settings, as_json: bool = False, show_all: bool = False) -> int:
     """Print the answers from the catalog under the local home (used by `quest report`): the
-    compact text (the first best-year rows, `show_all` for every one) or the answers as JSON."""
+    compact text (the first best-year rows, `show_all` for every one) or the answers as JSON,
+    each followed by the rows silver quarantined, per rule and file (`quarantine_summary`)."""
     from quest.spark import get_spark, local_catalog, local_session_settings
 
     if not on_databricks() and settings.workspace_catalog:
@@ -461,9 +462,10 @@ def print_report(settings: Settings, as_json: bool = False, show_all: bool = Fal
     require_gold_views(spark, settings)
     _warn_if_created_otherwise(spark, settings)
     report = gold_report(spark, settings)
+    quarantine = quarantine_summary(spark, settings)
     if as_json:
-        print(json.dumps(report, indent=2))
+        # the data-quality section too, as the text report ends with it
+        print(json.dumps({**report, "quarantine": quarantine}, indent=2))
     else:
-        quarantine = quarantine_summary(spark, settings)
         print(format_report(report, quarantine, limit=None if show_all else FIRST_ROWS))
     return 0
