@@ -60,6 +60,14 @@ class HostNotFound(SourceUnavailable):
     retryable = False
 
 
+class NothingListens(SourceUnavailable):
+    """A source URL names this machine and every try was refused: most often a `quest mirror`
+    stopped while QUEST_BLS_URL or QUEST_DATAUSA_URL still name it. The client's own tries
+    have waited already; another task attempt would wait for nothing."""
+
+    retryable = False
+
+
 class SyncGuardError(SourceError):
     """The sync refused to act because the result would look like data loss."""
 

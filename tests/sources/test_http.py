@@ -239,10 +239,12 @@ def test_a_redirect_compares_paths_in_one_spelling(asked, target, problem):
 def test_a_refused_connection_on_this_machine_says_to_start_its_server_or_unset_the_url():
     # A `quest mirror` stopped while QUEST_BLS_URL still named it: the advice was to raise the
     # retries, which only made each of the task's attempts wait longer.
+    import dataclasses
     import socket
 
-    from quest.errors import SourceUnavailable
+    from quest.errors import NothingListens, SourceUnavailable
     from quest.sources.http import is_loopback
+    from quest.sources.listing import _fetch_page
     from quest.sources.transfer import Fetch, download
     from tests.shared_run import QUICK_HTTP
 
@@ -256,6 +258,13 @@ def test_a_refused_connection_on_this_machine_says_to_start_its_server_or_unset_
     assert "ConnectionRefusedError" in str(refused.value)
     assert "start the server it names (such as `quest mirror`)" in str(refused.value)
     assert "raise QUEST_HTTP_RETRIES" not in str(refused.value)
+    # Nor does the task try again: four attempts of five tries took a `quest run` 90 s to say
+    # what its first attempt had said (a sub-folder the listing named refused alike).
+    assert type(refused.value) is NothingListens and not refused.value.retryable
+    sub_folder = dataclasses.replace(fetch, url=f"{fetch.url}sub/", listed=True)
+    with pytest.raises(NothingListens) as refused:
+        _fetch_page(make_session(settings), sub_folder, settings, None)
+    assert not refused.value.retryable
     assert is_loopback("http://localhost:8000/") and is_loopback("http://[::1]/")
     assert not is_loopback("https://download.bls.gov/pub/")
     assert not is_loopback("http://10.0.0.7/")

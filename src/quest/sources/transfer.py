@@ -24,7 +24,13 @@ import requests
 import urllib3
 
 from quest.config import Settings
-from quest.errors import HostNotFound, SourceCutOff, SourceError, SourceUnavailable
+from quest.errors import (
+    HostNotFound,
+    NothingListens,
+    SourceCutOff,
+    SourceError,
+    SourceUnavailable,
+)
 from quest.redaction import hide_userinfo
 from quest.sources.body import (
     BROKEN_BODY_FIX,
@@ -176,19 +182,21 @@ def download(
                 wait,
             )
             time.sleep(wait)
-    advice = "Check the URL, retry later, or raise QUEST_HTTP_RETRIES / QUEST_HTTP_TIMEOUT."
-    if problem.startswith(REFUSED) and is_loopback(url):
-        # Most often a `quest mirror` stopped while QUEST_BLS_URL / QUEST_DATAUSA_URL still
-        # name it: more retries would only wait longer.
-        advice = (
-            "Nothing listens at that address on this machine: start the server it names (such "
-            "as `quest mirror`), or unset QUEST_BLS_URL / QUEST_DATAUSA_URL to reach the real "
-            "sources."
-        )
-    raise SourceUnavailable(
+    failed = (
         f"{name}: {safe_url(url)} failed after {attempts.used} "
         f"attempt{'' if attempts.used == 1 else 's'} (the last: {problem}); "
-        f"nothing was stored from it. {advice}"
+        "nothing was stored from it."
+    )
+    if problem.startswith(REFUSED) and is_loopback(url):
+        # Most often a `quest mirror` stopped while QUEST_BLS_URL / QUEST_DATAUSA_URL still
+        # name it: more retries, here or by the task, would only wait longer.
+        raise NothingListens(
+            f"{failed} Nothing listens at that address on this machine: start the server it "
+            "names (such as `quest mirror`), or unset QUEST_BLS_URL / QUEST_DATAUSA_URL to "
+            "reach the real sources; not retried"
+        )
+    raise SourceUnavailable(
+        f"{failed} Check the URL, retry later, or raise QUEST_HTTP_RETRIES / QUEST_HTTP_TIMEOUT."
     )
 
 
