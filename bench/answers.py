@@ -1,7 +1,8 @@
 """The three quest answers as every engine reports them, and how two engines' answers compare.
 
 Every engine writes the answers of `quest report --json` in its shape (without the count of
-population years, `population_stats.years`, which only the pipeline reports), except that decimal
+population years, `population_stats.years`, which only the pipeline reports, and without the
+data-quality counts, `quarantine`, which `gold_report` does not hold), except that decimal
 values are strings (`"394.716"`): the best year is decided on exact sums, so the comparison must be
 exact too.
 """

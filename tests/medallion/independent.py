@@ -89,7 +89,8 @@ def answers(
     series: str = "PRS30006032",
     period: str = "Q01",
 ) -> dict:
-    """The three answers in `quest report --json`'s shape."""
+    """The three answers in `quest report --json`'s shape (`gold_report`'s: without its
+    data-quality counts)."""
     rows = parse_bls(current)
     population = parse_population(population_json)
     years = [population[y] for y in range(start_year, end_year + 1) if y in population]
