@@ -409,8 +409,17 @@ def test_an_older_shape_record_whose_two_years_differ_is_set_aside_not_filed_und
         '{"ID Nation": "01000US", "ID Year": 2016, "Year": "2016", "Population": 323127515}',
         '{"ID Nation": "01000US", "ID Year": 2016, "Year": "2011", "Population": 311556874}',
         '{"Nation ID": "01000US", "Year": 2011, "Population": 311556874}',
+        # a second year that says none, as the sync refuses it; none at all is one year
+        '{"ID Nation": "01000US", "ID Year": 2016, "Year": null, "Population": 322941311}',
+        '{"ID Nation": "01000US", "ID Year": 2016, "Population": 322941311}',
     ]
-    assert _first_rules_failed(spark, records) == [None, "year_consistent", None]
+    assert _first_rules_failed(spark, records) == [
+        None,
+        "year_consistent",
+        None,
+        "year_consistent",
+        None,
+    ]
 
 
 def test_a_quarantined_population_record_keeps_its_place_in_its_body(spark):

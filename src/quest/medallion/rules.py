@@ -45,8 +45,9 @@ from quest.sources.population import US_NATION_ID, US_POPULATION
 # (`transforms.header_copy`: the view names its columns lower-cased, so `PERIOD\tPERIOD_ABBR...`
 # in `pr.period` is a copy of its header, not a code); and a `pr.period` row quarantined for its
 # text alone still names its code (`period_code_rules`, `silver._known_periods`); 8:
-# year_consistent (a population record whose `ID Year` and `Year` differ).
-RULES_VERSION = 8
+# year_consistent (a population record whose `ID Year` and `Year` differ); 9: year_consistent
+# also for a record whose `Year` is null beside its `ID Year` (the sync refuses it too).
+RULES_VERSION = 9
 FAILED_RULE = "_failed_rule"
 OUTCOME = "_outcome"
 VALID, QUARANTINED, REMOVED = "valid", "quarantined", "duplicate"
@@ -239,12 +240,13 @@ def population_rules(last_year: int | None = None) -> list[Rule]:
         ),
         Rule("year_integer", "year is a 4-digit integer", _matches("year", YEAR_PATTERN)),
         # The older API gives each year twice (`"ID Year": 2013, "Year": "2013"`) and silver
-        # reads `ID Year`: a record whose two disagree is refused by the sync, and set aside here
-        # for a body that reached the store another way, not filed under one of them unseen.
+        # reads `ID Year`: a record whose two disagree (`"Year": null` too) is refused by the
+        # sync, and set aside here for a body that reached the store another way, not filed
+        # under one of them unseen.
         Rule(
             "year_consistent",
             "a record that gives its year twice (ID Year and Year) gives the same year",
-            F.col("year_named").isNull() | (F.col("year") == F.col("year_named")),
+            ~F.coalesce(F.col("year_twice"), F.lit(False)) | (F.col("year") == F.col("year_named")),
         ),
         _year_plausible(last_year),
         Rule(

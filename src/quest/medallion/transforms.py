@@ -268,13 +268,17 @@ def population_from_bronze(df: DataFrame) -> DataFrame:
 
     Reads both DataUSA shapes: tesseract (`Nation ID`, `Year` int) and the legacy API
     (`ID Nation`, `ID Year` int, `Year` a string); `year_named` is the record's `Year`, which
-    the rule `year_consistent` compares with the `ID Year` read first.
+    the rule `year_consistent` compares with the `ID Year` read first when `year_twice` (the
+    record has both fields, `"Year": null` among them, as the sync reads it).
     """
     record = F.from_json(F.col("record"), _POPULATION_RECORD)
     return df.select(
         F.col("_source_file").alias("source_file"),
         F.coalesce(record["ID Year"], record["Year"]).alias("year"),
         record["Year"].alias("year_named"),
+        (F.map_contains_key(record, "ID Year") & F.map_contains_key(record, "Year")).alias(
+            "year_twice"
+        ),
         record["Population"].alias("population"),
         F.coalesce(record["Nation ID"], record["ID Nation"]).alias("nation_id"),
         F.coalesce(record["State ID"], record["ID State"]).alias("state_id"),
