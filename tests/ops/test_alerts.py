@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pyspark.sql import functions as F
 
 from quest.medallion import silver_tables as S
 from quest.medallion.gold import population_stats_sql
@@ -52,7 +53,20 @@ def test_quarantined_rows_fire_above_the_threshold_only(spark, with_schemas):
     calm = check(spark, settings, "quarantined_rows")
     assert (calm.value, calm.fired, calm.error) == (al.MAX_QUARANTINED_ROWS, False, "")
     quarantine(spark, settings, al.MAX_QUARANTINED_ROWS + 1)
-    assert check(spark, settings, "quarantined_rows").fired
+    fired = check(spark, settings, "quarantined_rows")
+    assert fired.fired
+    # The line names where most of them are, as the query's row does.
+    assert fired.detail == "most: 1,001 rows of pr.data.0.Current under value_not_numeric"
+    more = spark.table(settings.table("silver", S.QUARANTINE)).limit(3)
+    more = more.withColumn("rule", F.lit("year_plausible"))
+    more.write.format("delta").mode("append").saveAsTable(settings.table("silver", S.QUARANTINE))
+    assert check(spark, settings, "quarantined_rows").detail == (
+        "most: 1,001 rows of pr.data.0.Current under value_not_numeric, of 2 pairs of rule and file"
+    )
+    # none at all: a count of 0, no words
+    quarantine(spark, settings, 0)
+    empty = check(spark, settings, "quarantined_rows")
+    assert (empty.value, empty.fired, empty.detail) == (0.0, False, "")
 
 
 def answers(
@@ -345,9 +359,11 @@ def test_a_year_missing_from_the_statistics_range_fires(spark, with_schemas):
     population(spark, settings, list(range(2010, 2024)))
     calm = check(spark, settings, "population_missing_year")
     assert (calm.value, calm.fired) == (0.0, False)
-    population(spark, settings, [y for y in range(2010, 2024) if y != 2015])
+    assert calm.detail == ""
+    population(spark, settings, [y for y in range(2010, 2024) if y not in (2015, 2013)])
     gap = check(spark, settings, "population_missing_year")
-    assert (gap.value, gap.fired) == (1.0, True)
+    assert (gap.value, gap.fired) == (2.0, True)
+    assert gap.detail == "missing: 2013, 2015"
 
 
 def test_an_alert_over_a_missing_table_says_so_and_does_not_fire(spark, spark_settings):

@@ -97,7 +97,9 @@ ALERTS: tuple[Alert, ...] = (
         column="quarantined_rows",
         threshold=MAX_QUARANTINED_ROWS,
         meaning="silver.quarantine holds more rows than a healthy load sets aside",
-        action="count silver.quarantine by source_file and rule; fix or re-publish the file",
+        action="the query's row names the rule and file that set the most aside (top_rule, "
+        "top_file, top_rows); count silver.quarantine by source_file and rule; fix or "
+        "re-publish the file",
     ),
     Alert(
         name="answer_changed",
@@ -123,7 +125,8 @@ ALERTS: tuple[Alert, ...] = (
         column="missing_years",
         threshold=MAX_MISSING_YEARS,
         meaning="silver.population lacks a year of the statistics' range",
-        action="check the DataUSA answer in the store; the statistics use fewer years",
+        action="the query's row names the years (which_years); check the DataUSA answer in "
+        "the store; the statistics use fewer years",
     ),
 )
 
@@ -231,8 +234,26 @@ def _latest(row) -> str:
     return f"; now {now} (run {latest})"
 
 
-# Alerts whose query names what moved beside its value: said on the alert's line when it fires.
-DETAILS = {"answer_changed": answer_change_detail}
+def quarantine_detail(row) -> str:
+    """The rule and file that set the most rows aside, from `quarantined_rows.sql`'s row."""
+    if row["top_rule"] is None:
+        return ""
+    pairs = row["pairs"] or 1
+    more = f", of {pairs:,} pairs of rule and file" if pairs > 1 else ""
+    return f"most: {row['top_rows']:,} rows of {row['top_file']} under {row['top_rule']}{more}"
+
+
+def missing_years_detail(row) -> str:
+    """Which years of the range lack a population, from `population_missing_year.sql`'s row."""
+    return f"missing: {row['which_years']}" if row["which_years"] else ""
+
+
+# Alerts whose query names what fired beside its value: said on the alert's line when it fires.
+DETAILS = {
+    "answer_changed": answer_change_detail,
+    "quarantined_rows": quarantine_detail,
+    "population_missing_year": missing_years_detail,
+}
 
 
 def evaluate(spark, settings: Settings, run_id: str = "", alerts=ALERTS) -> list[AlertResult]:
