@@ -63,7 +63,8 @@ class HostNotFound(SourceUnavailable):
 class NothingListens(SourceUnavailable):
     """A source URL names this machine and every try was refused: most often a `quest mirror`
     stopped while QUEST_BLS_URL or QUEST_DATAUSA_URL still name it. The client's own tries
-    have waited already; another task attempt would wait for nothing."""
+    have waited already; another task attempt would wait for nothing. (A BLS file or sub-folder
+    refused after the listing answered is retried all the same: its server went away mid-sync.)"""
 
     retryable = False
 

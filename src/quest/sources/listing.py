@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import requests
 
 from quest.config import Settings
-from quest.errors import HostNotFound, NothingListens, SourceError
+from quest.errors import HostNotFound, SourceError
 from quest.sources.body import Download, Limit, safe_url
 from quest.sources.http import HttpStats
 from quest.sources.names import (
@@ -352,12 +352,13 @@ class _Crawl:
 def _fetch_page(session, fetch: Fetch, settings: Settings, stats) -> Download:
     """One listing page. A sub-folder the listing named moments ago (`fetch.listed`) that now
     answers 404 was removed meanwhile: its error stays retryable, as the next attempt lists the
-    folder again. Only the URL given (the root) is a setting that another attempt cannot mend,
-    and a host that no longer resolves, or a server on this machine that no longer listens."""
+    folder again. Only the URL given (the root) is a setting that another attempt cannot mend
+    (a server on this machine refusing a sub-folder went away mid-crawl, as for a file: the
+    next attempt may find it back)."""
     try:
         return download(session, fetch, settings, stats)
     except SourceError as exc:
-        if fetch.listed and not isinstance(exc, (HostNotFound, NothingListens)):
+        if fetch.listed and not isinstance(exc, HostNotFound):
             exc.retryable = True
         raise
 
