@@ -404,6 +404,8 @@ def test_a_quarantined_row_keeps_every_field_in_its_raw_record_a_null_one_too(sp
 
 
 def test_an_older_shape_record_whose_two_years_differ_is_set_aside_not_filed_under_one(spark):
+    from quest.sources.population import SourceError, parse_population
+
     # Silver reads `ID Year`: 2011's figure would have been loaded as 2016's, unseen.
     records = [
         '{"ID Nation": "01000US", "ID Year": 2016, "Year": "2016", "Population": 323127515}',
@@ -412,14 +414,30 @@ def test_an_older_shape_record_whose_two_years_differ_is_set_aside_not_filed_und
         # a second year that says none, as the sync refuses it; none at all is one year
         '{"ID Nation": "01000US", "ID Year": 2016, "Year": null, "Population": 322941311}',
         '{"ID Nation": "01000US", "ID Year": 2016, "Population": 322941311}',
+        '{"ID Nation": "01000US", "ID Year": 2016, "Year": "", "Population": 322941311}',
+        # the year silver reads that says none: no fall back on `Year`, as the sync refuses it
+        '{"ID Nation": "01000US", "ID Year": null, "Year": "2016", "Population": 322941311}',
     ]
-    assert _first_rules_failed(spark, records) == [
+    failed = _first_rules_failed(spark, records)
+    assert failed == [
         None,
         "year_consistent",
         None,
         "year_consistent",
         None,
+        "year_consistent",
+        "year_integer",
     ]
+    # Both ways: the sync refuses exactly the records silver sets aside.
+    refused = []
+    for record in records:
+        try:
+            parse_population({"data": [json.loads(record)]}, "answer")
+        except SourceError:
+            refused.append(True)
+        else:
+            refused.append(False)
+    assert refused == [rule is not None for rule in failed]
 
 
 def test_a_quarantined_population_record_keeps_its_place_in_its_body(spark):

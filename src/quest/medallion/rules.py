@@ -46,7 +46,8 @@ from quest.sources.population import US_NATION_ID, US_POPULATION
 # in `pr.period` is a copy of its header, not a code); and a `pr.period` row quarantined for its
 # text alone still names its code (`period_code_rules`, `silver._known_periods`); 8:
 # year_consistent (a population record whose `ID Year` and `Year` differ); 9: year_consistent
-# also for a record whose `Year` is null beside its `ID Year` (the sync refuses it too).
+# also for a record whose `Year` is null beside its `ID Year`, and a null `ID Year` no longer
+# read as the record's `Year` (`transforms.population_from_bronze`; the sync refuses both).
 RULES_VERSION = 9
 FAILED_RULE = "_failed_rule"
 OUTCOME = "_outcome"

@@ -274,7 +274,11 @@ def population_from_bronze(df: DataFrame) -> DataFrame:
     record = F.from_json(F.col("record"), _POPULATION_RECORD)
     return df.select(
         F.col("_source_file").alias("source_file"),
-        F.coalesce(record["ID Year"], record["Year"]).alias("year"),
+        # `ID Year` when the record has one, a null one too (the sync refuses that record:
+        # `year_integer` sets it aside here, not a fall back on its `Year`)
+        F.when(F.map_contains_key(record, "ID Year"), record["ID Year"])
+        .otherwise(record["Year"])
+        .alias("year"),
         record["Year"].alias("year_named"),
         (F.map_contains_key(record, "ID Year") & F.map_contains_key(record, "Year")).alias(
             "year_twice"
