@@ -262,6 +262,7 @@ def test_a_refused_connection_on_this_machine_says_to_start_its_server_or_unset_
     # what its first attempt had said. The runner says "not retried" (`_not_retried`).
     assert type(refused.value) is NothingListens and not refused.value.retryable
     assert "not retried" not in str(refused.value)
+    assert str(refused.value).endswith("to reach the real sources")  # the runner's "; ..." next
     # A sub-folder the listing named moments ago went away with its server mid-crawl, as a
     # file would: another attempt may find it back.
     sub_folder = dataclasses.replace(fetch, url=f"{fetch.url}sub/", listed=True)

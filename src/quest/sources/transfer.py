@@ -193,7 +193,7 @@ def download(
         raise NothingListens(
             f"{failed} Nothing listens at that address on this machine: start the server it "
             "names (such as `quest mirror`), or unset QUEST_BLS_URL / QUEST_DATAUSA_URL to "
-            "reach the real sources."
+            "reach the real sources"
         )
     raise SourceUnavailable(
         f"{failed} Check the URL, retry later, or raise QUEST_HTTP_RETRIES / QUEST_HTTP_TIMEOUT."
