@@ -358,6 +358,8 @@ def test_bad_rows_of_one_key_that_differ_keep_their_own_rule(spark):
         # refuses it); a record with `ID Year` alone gives its year once.
         (("2016", "323127515", "01000US", None, False, True, None, True), "year_consistent"),
         (("2016", "323127515", "01000US", None, False, True, None, False), None),
+        # A record naming two nations, or one and a null: the sync refuses it.
+        (("2016", "323127515", "01000US", None, False, True, None, False, False), "national_level"),
         # The year's own shape is named first.
         (("20x6", "323127515", "01000US", None, False, True, "2016"), "year_integer"),
     ],
@@ -367,10 +369,12 @@ def test_population_rules(spark, values, rule):
     parsed = values[5] if len(values) > 5 else True
     named = values[6] if len(values) > 6 else None  # a record with no `Year` beside `ID Year`
     twice = values[7] if len(values) > 7 else named is not None  # both fields in the record
+    agree = values[8] if len(values) > 8 else True  # its nation fields, when two, name one
     df = spark.createDataFrame(
-        [(*values[:4], parsed, sub_national, named, twice)],
+        [(*values[:4], parsed, sub_national, named, twice, agree)],
         "year STRING, population STRING, nation_id STRING, state_id STRING, "
-        "record_parsed BOOLEAN, sub_national BOOLEAN, year_named STRING, year_twice BOOLEAN",
+        "record_parsed BOOLEAN, sub_national BOOLEAN, year_named STRING, year_twice BOOLEAN, "
+        "nations_agree BOOLEAN",
     )
     tagged = df.select(R.failed_rule(R.population_rules(NEXT_YEAR)).alias("rule"))
     assert tagged.first()["rule"] == rule
@@ -488,8 +492,9 @@ _V6 = "a0a4b7335d4bcf24113b29706e9a0f91b83b4a478e512fee2b7e08ae3a9be5b3"  # prag
 _V7 = "e5751fdbf55e01eaedc3969fceca2960928cb71d803213bac2e1b5e075bbb490"  # pragma: allowlist secret
 # Version 8: `year_consistent`, a population record of the older shape whose two years differ.
 _V8 = "9418e1533cb8f0d8f44b8b1978cd0d9fd63f57cd8399f6d1127ceb6c388c659d"  # pragma: allowlist secret
-# Version 9: `year_consistent` also for a `"Year": null` beside `ID Year` (`year_twice`).
-_V9 = "33946e9096ca6f20717e7556851d9f3893f517c3c185ccf6196fabf2d62d5ff5"  # pragma: allowlist secret
+# Version 9: `year_consistent` also for a `"Year": null` beside `ID Year` (`year_twice`), and
+# `national_level` for each nation field a record has (`nations_agree`).
+_V9 = "9f6f79fcc1453bdeb392a4779cd4eaaaf0ff05f576c1f6ffdf0c0dac403a0691"  # pragma: allowlist secret
 RULES_DIGESTS = {2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8, 9: _V9}
 
 

@@ -417,6 +417,10 @@ def test_an_older_shape_record_whose_two_years_differ_is_set_aside_not_filed_und
         '{"ID Nation": "01000US", "ID Year": 2016, "Year": "", "Population": 322941311}',
         # the year silver reads that says none: no fall back on `Year`, as the sync refuses it
         '{"ID Nation": "01000US", "ID Year": null, "Year": "2016", "Population": 322941311}',
+        # the same for the nation's two names: each one the record has is the United States
+        '{"Nation ID": null, "ID Nation": "01000US", "Year": 2016, "Population": 322941311}',
+        '{"Nation ID": "01000US", "ID Nation": "02000US", "Year": 2016, "Population": 322941311}',
+        '{"Nation ID": "01000US", "ID Nation": "01000US", "Year": 2016, "Population": 322941311}',
     ]
     failed = _first_rules_failed(spark, records)
     assert failed == [
@@ -427,8 +431,11 @@ def test_an_older_shape_record_whose_two_years_differ_is_set_aside_not_filed_und
         None,
         "year_consistent",
         "year_integer",
+        "national_level",
+        "national_level",
+        None,
     ]
-    # Both ways: the sync refuses exactly the records silver sets aside.
+    # Both ways, for these records: the sync refuses exactly the records silver sets aside.
     refused = []
     for record in records:
         try:

@@ -47,7 +47,8 @@ from quest.sources.population import US_NATION_ID, US_POPULATION
 # text alone still names its code (`period_code_rules`, `silver._known_periods`); 8:
 # year_consistent (a population record whose `ID Year` and `Year` differ); 9: year_consistent
 # also for a record whose `Year` is null beside its `ID Year`, and a null `ID Year` no longer
-# read as the record's `Year` (`transforms.population_from_bronze`; the sync refuses both).
+# read as the record's `Year` (`transforms.population_from_bronze`; the sync refuses both), and
+# `national_level` for each nation field a record has (`"Nation ID": null` beside an `ID Nation`).
 RULES_VERSION = 9
 FAILED_RULE = "_failed_rule"
 OUTCOME = "_outcome"
@@ -233,9 +234,10 @@ def population_rules(last_year: int | None = None) -> list[Rule]:
         Rule("record_is_object", "the record is a JSON object", F.col("record_parsed")),
         Rule(
             "national_level",
-            f"the record is the United States (Nation ID {US_NATION_ID}), with no field of a "
-            "state, county or place",
+            f"the record is the United States (Nation ID {US_NATION_ID}, in each nation field "
+            "it has), with no field of a state, county or place",
             (F.col("nation_id") == F.lit(US_NATION_ID))
+            & F.coalesce(F.col("nations_agree"), F.lit(False))
             & F.col("state_id").isNull()
             & ~F.coalesce(F.col("sub_national"), F.lit(False)),
         ),

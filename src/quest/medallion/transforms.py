@@ -284,7 +284,16 @@ def population_from_bronze(df: DataFrame) -> DataFrame:
             "year_twice"
         ),
         record["Population"].alias("population"),
-        F.coalesce(record["Nation ID"], record["ID Nation"]).alias("nation_id"),
+        # the nation field the record has (`Nation ID` first), a null one too, and whether a
+        # record with both names the same nation in both: the sync refuses any that is not
+        # the United States, and `national_level` here
+        F.when(F.map_contains_key(record, "Nation ID"), record["Nation ID"])
+        .otherwise(record["ID Nation"])
+        .alias("nation_id"),
+        (
+            ~(F.map_contains_key(record, "Nation ID") & F.map_contains_key(record, "ID Nation"))
+            | record["Nation ID"].eqNullSafe(record["ID Nation"])
+        ).alias("nations_agree"),
         F.coalesce(record["State ID"], record["ID State"]).alias("state_id"),
         # any field of a state, county or place, as the sync refuses them
         F.exists(F.map_keys(record), lambda key: key.isin(*SUB_NATIONAL)).alias("sub_national"),
