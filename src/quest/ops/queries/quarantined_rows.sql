@@ -9,13 +9,12 @@ WITH counted AS (
   GROUP BY rule, source_file
 ),
 top AS (
-  SELECT rule, source_file, set_aside
+  SELECT *, SUM(set_aside) OVER () AS total, COUNT(*) OVER () AS pairs
   FROM counted
   ORDER BY set_aside DESC, rule, source_file
   LIMIT 1
 )
-SELECT (SELECT COALESCE(SUM(set_aside), 0) FROM counted) AS quarantined_rows,
-       t.rule AS top_rule, t.source_file AS top_file, t.set_aside AS top_rows,
-       CASE WHEN t.rule IS NOT NULL THEN (SELECT COUNT(*) FROM counted) END AS pairs
+SELECT COALESCE(t.total, 0) AS quarantined_rows,
+       t.rule AS top_rule, t.source_file AS top_file, t.set_aside AS top_rows, t.pairs
 FROM (SELECT 1 AS one) o
 LEFT JOIN top t ON TRUE
