@@ -23,6 +23,8 @@ DATA = REPO / "tests" / "data"
 PROVENANCE = "SOURCES.md"
 SUFFIX = ".xz"
 READ_ONLY = 0o444
+# The command line's copy is the user's, to edit for the mirror (docs/sources.md).
+EDITABLE = 0o644
 
 # A row of the provenance table: the file, its size, its sha256, its origin, what state of the
 # source it shows ("as of"), then the upstream columns.
@@ -113,8 +115,9 @@ def original_bytes(path: Path, original: Original) -> bytes:
     return body
 
 
-def unpack(target: Path, data: Path = DATA) -> Path:
-    """Write every original of the snapshot under `target`, read-only, and return `target`.
+def unpack(target: Path, data: Path = DATA, mode: int = READ_ONLY) -> Path:
+    """Write every original of the snapshot under `target` with `mode` (read-only unless told
+    otherwise), and return `target`.
 
     Raises:
         SnapshotError: a listed file has no compressed copy, a compressed copy has no row in the
@@ -133,8 +136,9 @@ def unpack(target: Path, data: Path = DATA) -> Path:
         out.unlink(missing_ok=True)
         out.write_bytes(original_bytes(copies[name], original))
         os.utime(out, (original.dated, original.dated))
-        # Read-only: one unpacked copy serves the whole session, so no test may edit it in place.
-        out.chmod(READ_ONLY)
+        # Read-only for the tests: one unpacked copy serves the whole session, so no test may
+        # edit it in place.
+        out.chmod(mode)
     return target
 
 
@@ -177,12 +181,13 @@ def altered(target: Path, data: Path = DATA) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m tests.realdata FOLDER`: unpack the snapshot there (e.g. for `quest mirror`)."""
+    """`python -m tests.realdata FOLDER`: unpack the snapshot there (e.g. for `quest mirror`),
+    writable, so that a value can be changed to watch it go through."""
     if len(argv) != 1:
         print("usage: python -m tests.realdata FOLDER", file=sys.stderr)
         return 2
     try:
-        print(unpack(Path(argv[0])))
+        print(unpack(Path(argv[0]), mode=EDITABLE))
     except (SnapshotError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -157,7 +157,10 @@ def test_a_missing_provenance_fails(copy, tmp_path):
 
 def test_the_command_line_unpacks_for_the_mirror_and_reports_a_bad_folder(tmp_path, capsys):
     assert main([str(tmp_path / "real")]) == 0
-    assert (tmp_path / "real" / "bls" / "pr" / "pr.data.0.Current").is_file()
+    current = tmp_path / "real" / "bls" / "pr" / "pr.data.0.Current"
+    assert current.is_file()
+    # the user's copy, to edit a value in and watch it go through (docs/sources.md)
+    assert current.stat().st_mode & stat.S_IWUSR
     assert capsys.readouterr().out.strip() == str(tmp_path / "real")
     (tmp_path / "file").write_text("")
     assert main([str(tmp_path / "file" / "real")]) == 1
