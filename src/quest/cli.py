@@ -7,8 +7,10 @@ command works on a laptop, in CI and in a scheduled job.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -245,8 +247,67 @@ def _unknown_arguments(parser, args, argv: list[str], unknown: list[str]) -> Non
     owner.error(f"unrecognized arguments: {' '.join(unknown)}")
 
 
+class ReaderGone(io.TextIOBase):
+    """Standard output or error whose reader went away (`quest run | head`, a pager quit early):
+    the command goes on to its end, a run recording itself, and what it prints is discarded,
+    instead of a load stopped part-way and unrecorded by a broken pipe at its next line."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.gone = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._discard()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._discard()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def _discard(self) -> None:
+        """From now on the descriptor writes to /dev/null: Python flushes the stream once more
+        at exit, and a line written to the descriptor itself (`os.write`) must not fail."""
+        self.gone = True
+        try:
+            fd = self.stream.fileno()
+        except (OSError, ValueError):  # no descriptor (a test's capture): nothing to point
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit status (README, "Commands")."""
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = ReaderGone(sys.stdout), ReaderGone(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:

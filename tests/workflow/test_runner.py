@@ -516,6 +516,19 @@ def test_a_first_ctrl_c_once_the_tasks_have_ended_lets_the_run_record_itself(tmp
     assert Path(outcome["path"]).is_file()
 
 
+def test_a_second_ctrl_c_while_the_run_records_itself_says_the_record_is_unfinished(tmp_path):
+    # It said "this run is not recorded", though its run history rows may be written by then.
+    child = _child(CLOSING_CHILD, tmp_path)
+    _lines_until(child, "closing")
+    child.send_signal(signal.SIGINT)
+    _lines_until(child, "finishing this run's record")
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=60)
+    assert child.returncode == 130
+    assert "stopped at once; this run's record is unfinished" in out
+    assert "ops.run_history may hold its rows" in out and "is not recorded" not in out
+
+
 def test_a_second_ctrl_c_stops_at_once_without_waiting_for_the_running_task(tmp_path):
     import time
 

@@ -260,6 +260,44 @@ def test_a_task_run_if_other_than_all_succeeded_is_refused_before_any_task(setti
     assert calls == []
 
 
+def test_a_run_whose_output_reader_is_gone_goes_on_to_its_end_and_records_itself(
+    settings, tmp_path
+):
+    # `quest run | head`: the reader quits early. A broken pipe at the run's next line stopped
+    # it part-way, unrecorded, as "a bug in quest".
+    source = generate_sample(tmp_path / "source")
+    with MirrorServer(source) as mirror:
+        env = {
+            **os.environ,
+            "QUEST_HOME": str(settings.home),
+            "QUEST_STORE": settings.store_uri,
+            "QUEST_BLS_URL": mirror.bls_url,
+            "QUEST_DATAUSA_URL": mirror.datausa_url,
+            "QUEST_CONTACT": settings.contact,
+        }
+        read, write = os.pipe()
+        os.close(read)  # gone before the first line
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "quest", "run", "--only", "bls_sync", "datausa_sync"],
+                cwd=tmp_path,
+                env=env,
+                stdout=write,
+                stderr=write,
+                timeout=300,
+            )
+        finally:
+            os.close(write)
+    assert done.returncode == 0
+    (record,) = (settings.home / "runs").glob("*.json")
+    tasks = json.loads(record.read_text())["tasks"]
+    assert {name: tasks[name]["status"] for name in ("bls_sync", "datausa_sync")} == {
+        "bls_sync": "success",
+        "datausa_sync": "success",
+    }
+    assert LocalStore(settings.store_uri).head("bls/pr/pr.series") is not None
+
+
 def test_a_quiet_day_of_quest_pipeline_skips_the_medallion_and_starts_no_jvm(settings, tmp_path):
     source = generate_sample(tmp_path / "source")
     with MirrorServer(source) as mirror:

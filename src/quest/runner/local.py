@@ -472,14 +472,20 @@ class _WorkflowRun:
             # clears what this one left).
             # Straight to the terminal: a handler must not wait for a lock the interrupted
             # main thread may hold.
-            os.write(_TERMINAL, b"quest run: stopped at once; this run is not recorded\n")
+            if self.closing:  # part of the record may be written: the run history's rows
+                _to_terminal(
+                    "quest run: stopped at once; this run's record is unfinished: "
+                    f"{self.settings.home / 'runs' / self.record.run_id}.json is not written "
+                    "(`quest runs` does not list the run), and ops.run_history may hold its rows"
+                )
+            else:
+                _to_terminal("quest run: stopped at once; this run is not recorded")
             os._exit(INTERRUPTED)
         if self.closing:
             # Every task has ended: what is left (mail, history, alerts) records the run.
-            os.write(
-                _TERMINAL,
-                b"quest run: the tasks have ended; finishing this run's record "
-                b"(Ctrl-C again to stop at once, unrecorded)\n",
+            _to_terminal(
+                "quest run: the tasks have ended; finishing this run's record "
+                "(Ctrl-C again to stop at once, the record unfinished)"
             )
         self._stop.set()  # a retry waiting for its turn does not start
 
@@ -815,6 +821,13 @@ _NOT_STARTED = "interrupted (Ctrl-C) before it started"
 # How often the scheduler looks for a Ctrl-C while it waits for its running tasks.
 _POLL_SECONDS = 0.2
 _TERMINAL = 1  # standard output's file descriptor, under any wrapper of sys.stdout
+
+
+def _to_terminal(line: str) -> None:
+    """Write `line` straight to standard output's descriptor (from a signal handler, which must
+    not wait for a lock the interrupted main thread may hold); a reader gone is no error."""
+    with contextlib.suppress(OSError):
+        os.write(_TERMINAL, (line + "\n").encode())
 
 
 def _own_frames(exc: BaseException) -> list[traceback.FrameSummary]:
