@@ -518,7 +518,7 @@ def test_a_first_ctrl_c_once_the_tasks_have_ended_lets_the_run_record_itself(tmp
 
 def test_a_second_ctrl_c_while_the_run_records_itself_says_the_record_is_unfinished(tmp_path):
     # It said "this run is not recorded", though its run history rows may be written by then.
-    child = _child(CLOSING_CHILD, tmp_path)
+    child = _child(CLOSING_CHILD.replace("time.sleep(2)", "time.sleep(60)"), tmp_path)
     _lines_until(child, "closing")
     child.send_signal(signal.SIGINT)
     _lines_until(child, "finishing this run's record")

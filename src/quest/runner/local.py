@@ -328,6 +328,7 @@ class _WorkflowRun:
         self.interrupted = False
         self.closing = False
         self._stop = threading.Event()
+        self._presses = 0  # Ctrl-C presses (`_on_sigint`)
         now = datetime.now(UTC)
         self.record = RunRecord(
             workflow=wf.name,
@@ -466,7 +467,10 @@ class _WorkflowRun:
 
     def _on_sigint(self, _signum, _frame) -> None:
         """Ctrl-C: the first asks the run to stop (`_interrupt`), a second stops at once."""
-        if self._stop.is_set():
+        # Counted before anything else: a second press can run this handler again inside the
+        # first one's write, and must find the first already counted.
+        self._presses += 1
+        if self._presses > 1:
             # The running tasks' threads cannot be stopped, and Python would wait for them at
             # exit: leave now, as a kill would (every write here survives one; the next run
             # clears what this one left).
