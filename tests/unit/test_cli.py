@@ -154,6 +154,8 @@ def place(tmp_path, monkeypatch):
         # Off Databricks, dev's answers are in a catalog the local Spark does not have: before,
         # `quest report` started Spark and asked it for quest_dev.gold.* all the same.
         (["report", "--env-dev"], 9, "in the Unity Catalog catalog 'quest_dev'"),
+        # Refused before Spark starts, as `quest run` refuses it: before, after the JVM's start.
+        (["report", "--series-lowercase"], 9, "report_series='prs30006032' (QUEST_REPORT_SERIES)"),
         (["run", "--bls-prefix-cut"], 9, "QUEST_BLS_PREFIX='bls/pr' must be a folder"),
         (["sync", "datausa", "--start-after-end"], 9, "QUEST_START_YEAR=2018 and QUEST_END_YEAR"),
     ],
@@ -164,6 +166,7 @@ def test_bad_input_is_one_line_with_its_status(place, capsys, monkeypatch, argv,
         "--env-dev": {"QUEST_ENV": "dev"},
         "--bls-prefix-cut": {"QUEST_BLS_PREFIX": "bls/pr"},
         "--start-after-end": {"QUEST_START_YEAR": "2018", "QUEST_END_YEAR": "2013"},
+        "--series-lowercase": {"QUEST_REPORT_SERIES": "prs30006032"},
     }
     for flag, given in variables.items():
         if flag in argv:
@@ -174,6 +177,14 @@ def test_bad_input_is_one_line_with_its_status(place, capsys, monkeypatch, argv,
         argv = [*argv, "--source-url", "http://127.0.0.1:9/"]  # never reached
     assert main(argv) == status
     assert words in _one_line(capsys.readouterr().err)
+
+
+def test_a_run_refused_for_its_tasks_makes_no_home(place, capsys):
+    # Before, the home was made first: `quest runs` then found it and said "no runs recorded"
+    # instead of the missing home's exit 9.
+    assert main(["run", "--only", "nope"]) == 9
+    assert "the tasks are bls_sync" in _one_line(capsys.readouterr().err)
+    assert not (place / "home").exists()
 
 
 def test_sample_refuses_a_folder_holding_other_files_and_changes_nothing(place, capsys):

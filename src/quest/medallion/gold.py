@@ -119,7 +119,7 @@ _SERIES_ID = re.compile(SERIES_ID)
 _PERIOD_CODE = re.compile(r"[A-Z][0-9]{2}")
 
 
-def _report_parameters(settings: Settings) -> None:
+def report_parameters(settings: Settings) -> None:
     """Refuse a report series or period no silver row can have (`prs30006032`, `Q1`): the view
     was created, answered nothing, and the run succeeded."""
     series, period = settings.report_series, settings.report_period
@@ -138,7 +138,7 @@ def _report_parameters(settings: Settings) -> None:
 def series_report_sql(settings: Settings) -> str:
     observations = settings.table("silver", OBSERVATIONS)
     population = settings.table("silver", POPULATION)
-    _report_parameters(settings)  # first: it names the variable and the shape wanted
+    report_parameters(settings)  # first: it names the variable and the shape wanted
     series = sql_str(settings.report_series, "QUEST_REPORT_SERIES")
     period = sql_str(settings.report_period, "QUEST_REPORT_PERIOD")
     return f"""

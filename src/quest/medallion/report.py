@@ -15,6 +15,7 @@ from quest.medallion.gold import (
     MAPPING_VIEWS,
     gold_view_sql,
     parameters_differing,
+    report_parameters,
     view_current_file,
     view_summed_periods,
     view_text,
@@ -445,6 +446,7 @@ def print_report(settings: Settings, as_json: bool = False, show_all: bool = Fal
             "gold notebook), or unset QUEST_ENV "
             "and QUEST_CATALOG for the local home's answers"
         )
+    report_parameters(settings)  # before Spark starts, as `quest run` refuses them
     if not on_databricks():
         refuse_colon(settings.home)  # no catalog can be there: not "run `quest run` first"
     if not on_databricks() and not local_catalog(settings.home).is_dir():

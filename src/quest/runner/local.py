@@ -145,10 +145,10 @@ def run_workflow(
         ConfigError: an unknown task in `only`, or an unusable home.
     """
     wf = workflow if workflow is not None else load_pipeline()
-    validate_home(settings)
     order = [n for n in nx.topological_sort(wf.graph) if n != ROOT_NODE]
     selected = _select(wf, order, only)
     _check_run_ifs(wf, selected)
+    validate_home(settings)  # after the checks that need no home: a refused run makes none
     _preflight(wf, settings, selected, spark)
     with contextlib.nullcontext() if locked else run_lock(settings):
         return _WorkflowRun(wf, settings, order, selected, spark, out, quiet=quiet).execute()
