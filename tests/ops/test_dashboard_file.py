@@ -87,3 +87,30 @@ def test_a_widget_query_groups_by_the_fields_it_does_not_aggregate():
         "SELECT COUNT(*) AS `count(*)` FROM (SELECT 1) AS dataset"
     )
     assert counted.columns() == set()
+
+
+def test_the_picture_of_a_home_with_no_catalog_is_refused_before_spark(
+    tmp_path, monkeypatch, capsys
+):
+    # Before, a session started, made a catalog in the home given, and died on a Py4J
+    # traceback; and the picture's default was the repository's tracked docs/img/dashboard.png.
+    from quest.ops import render
+
+    def no_spark(*_args, **_kwargs):
+        raise AssertionError("Spark started")
+
+    monkeypatch.setattr("quest.spark.get_spark", no_spark)
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "typo"
+    assert render.main(["--home", str(home)]) == 9
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("python -m quest.ops.render: error: no catalog under ")
+    assert "run `quest run` (or `make demo`) first" in error
+    assert not home.exists()
+    # With a catalog the picture goes into the home unless --out says otherwise.
+    (home / "metastore_db").mkdir(parents=True)
+    drawn = []
+    monkeypatch.setattr("quest.spark.get_spark", lambda *_a, **_k: "session")
+    monkeypatch.setattr(render, "draw", lambda _spark, _settings, out: drawn.append(out) or out)
+    assert render.main(["--home", str(home)]) == 0
+    assert drawn == [home / "dashboard.png"]

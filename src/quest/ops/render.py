@@ -1,6 +1,6 @@
 """A picture of the dashboard drawn from the local catalog, for the docs and for a laptop.
 
-    python -m quest.ops.render [--home .quest] [--out docs/img/dashboard.png]
+    python -m quest.ops.render [--home .quest] [--out <home>/dashboard.png]
 
 Each panel runs the query of one widget of `dashboards/quest.lvdash.json` (its dataset with the
 local table names, then the widget's own fields) on local Spark, and draws it with matplotlib
@@ -10,6 +10,7 @@ local table names, then the widget's own fields) on local Spark, and draws it wi
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -143,12 +144,26 @@ def draw(spark, settings: Settings, out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m quest.ops.render", description=__doc__)
     parser.add_argument("--home", help="the quest home whose catalog to read (QUEST_HOME)")
-    parser.add_argument("--out", type=Path, default=Path("docs/img/dashboard.png"))
+    parser.add_argument(
+        "--out", type=Path, help="the picture to write (default: dashboard.png in the home)"
+    )
     args = parser.parse_args(argv)
-    from quest.spark import get_spark
+    from quest.errors import ConfigError, QuestError
+    from quest.spark import get_spark, local_catalog
 
-    settings = load_settings().with_overrides(home=args.home)
-    print(f"wrote {draw(get_spark(settings, app_name='quest-render'), settings, args.out)}")
+    try:
+        settings = load_settings().with_overrides(home=args.home)
+        # Checked before Spark starts: a session would make an empty catalog there, then fail.
+        if not local_catalog(settings.home).is_dir():
+            raise ConfigError(
+                f"no catalog under {settings.home} (no metastore_db there): run `quest run` "
+                "(or `make demo`) first, or point --home (or QUEST_HOME) at the right home"
+            )
+        out = args.out or settings.home / "dashboard.png"
+        print(f"wrote {draw(get_spark(settings, app_name='quest-render'), settings, out)}")
+    except QuestError as exc:
+        print(f"{parser.prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return exc.exit_status
     return 0
 
 
