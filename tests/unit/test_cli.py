@@ -187,6 +187,17 @@ def test_a_run_refused_for_its_tasks_makes_no_home(place, capsys):
     assert not (place / "home").exists()
 
 
+def test_the_demo_sends_its_own_contact_to_its_mirror_whatever_quest_contact_says():
+    # Before, `QUEST_CONTACT=x quest demo` was refused, telling the user to pass a --contact
+    # the demo does not have, for a contact only the live sources need.
+    from quest.config import Settings
+    from quest.runner.demo import DEMO_CONTACT, demo_settings
+
+    for given in ("x", "", "you@example.org"):
+        demo = demo_settings(Settings(contact=given), "http://127.0.0.1:1/", "http://127.0.0.1:1/")
+        assert demo.contact == DEMO_CONTACT
+
+
 def test_sample_refuses_a_folder_holding_other_files_and_changes_nothing(place, capsys):
     # Before, `quest sample` wrote over a real snapshot's pr.data.0.Current and left its
     # pr.contacts beside the sample's files: a folder that was neither source.
@@ -323,7 +334,9 @@ def _notebook_as_a_script(script: str, cwd, home, arguments=(), env=None):
         # and bronze and silver said every file was as last loaded.
         ("load_bronze.py", "", {}, "no catalog under"),
         ("load_silver.py", "write=false", {}, "no catalog under"),
-        ("gold_analysis.py", "", {}, "no catalog under"),
+        # Before, it told the gold notebook's reader to give write=true, which made a catalog
+        # and then failed for want of silver's tables.
+        ("gold_analysis.py", "", {}, "with write=true, the bronze notebook first"),
         # A workspace's catalog, which no local Spark has: before, Spark's own error.
         ("gold_analysis.py", "env=dev", {}, "the Unity Catalog catalog 'quest_dev' (env=dev"),
         ("load_bronze.py", "write=true", {"QUEST_ENV": "prod"}, "catalog 'quest' (env=prod"),

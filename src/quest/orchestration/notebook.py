@@ -136,8 +136,9 @@ def notebook_spark(scope: dict, settings: Settings, write: bool = True):
         if not write and not local_catalog(settings.home).is_dir():
             raise ConfigError(
                 f"no catalog under {settings.home} (no metastore_db there) to read: run `quest "
-                "run` (or `make demo`) first, point QUEST_HOME at the home it used, or give "
-                "write=true to load into this one"
+                "run` (or `make demo`) first, point QUEST_HOME at the home it used, or load this "
+                "one from its store with write=true, the bronze notebook first (then silver's, "
+                "then gold's)"
             )
 
     return get_spark(settings, app_name="quest-notebook")

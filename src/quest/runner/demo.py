@@ -23,12 +23,14 @@ DEMO_CONTACT = "quest-demo@example.org"
 
 
 def demo_settings(settings: Settings, bls_url: str, datausa_url: str) -> Settings:
-    """`settings` pointed at the local mirror, with a store under the home unless one is set."""
+    """`settings` pointed at the local mirror, with a store under the home unless one is set,
+    and the demo's own contact: the mirror is all it talks to, so a QUEST_CONTACT meant for the
+    live sources (even one they would refuse) is none of its business."""
     return settings.with_overrides(
         bls_url=bls_url,
         datausa_url=datausa_url,
         store=settings.store or str(settings.home / "store"),
-        contact=settings.contact or DEMO_CONTACT,
+        contact=DEMO_CONTACT,
         env="local",
     )
 
