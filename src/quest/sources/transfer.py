@@ -192,8 +192,9 @@ def download(
         # name it: more retries, here or by the task, would only wait longer.
         raise NothingListens(
             f"{failed} Nothing listens at that address on this machine: start the server it "
-            "names (such as `quest mirror`), or unset QUEST_BLS_URL / QUEST_DATAUSA_URL to "
-            "reach the real sources"
+            "names (such as `quest mirror`), or leave out the URL given (QUEST_BLS_URL / "
+            "QUEST_DATAUSA_URL, or --bls-url, --datausa-url, --source-url) to reach the real "
+            "sources"
         )
     raise SourceUnavailable(
         f"{failed} Check the URL, retry later, or raise QUEST_HTTP_RETRIES / QUEST_HTTP_TIMEOUT."
