@@ -369,8 +369,9 @@ def test_a_full_refresh_that_did_not_finish_is_named_by_the_next_plan(settings, 
     assert decided.run
     assert decided.reason.startswith("load_silver started writing the tables at ")
     assert decided.reason.endswith(
-        "; that load was a full refresh, and this one is not: only what changed loads, so ask "
-        "for full_refresh again to replay every file"
+        "; that load was a full refresh, and this one is not: the layer it stopped in redoes "
+        "the files it had begun to replay (perhaps every file), and otherwise only what "
+        "changed loads, so ask for full_refresh again to replay every file"
     )
     asked = conditions.plan(settings, store, files_changed=QUIET, full_refresh="true")
     assert asked.run and "that load was a full refresh" not in asked.reason

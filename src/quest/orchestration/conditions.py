@@ -217,8 +217,9 @@ def _no_record_reason(settings: Settings, data: dict | None, refresh: bool = Fal
         )
         if started.get(FULL_REFRESH) is True and not refresh:
             reason += (
-                "; that load was a full refresh, and this one is not: only what changed loads, "
-                "so ask for full_refresh again to replay every file"
+                "; that load was a full refresh, and this one is not: the layer it stopped in "
+                "redoes the files it had begun to replay (perhaps every file), and otherwise "
+                "only what changed loads, so ask for full_refresh again to replay every file"
             )
         return reason
     if found is not None and found != RECORD_VERSION:
