@@ -124,3 +124,13 @@ def test_the_answer_change_words_say_a_population_whole_and_give_way_to_a_row_wi
     # a query whose row lacks a column the words use keeps its verdict and says no more
     alert = {a.name: a for a in al.ALERTS}["answer_changed"]
     assert al._detail(alert, [Row(max_relative_change=0.3)]) == ""
+
+
+def test_the_quarantine_detail_counts_one_row_as_one():
+    from quest.ops.alerts import quarantine_detail
+
+    row = {"top_rule": "year_plausible", "top_file": "pr.data.0.Current", "top_rows": 1, "pairs": 1}
+    assert quarantine_detail(row) == "most: 1 row of pr.data.0.Current under year_plausible"
+    assert quarantine_detail({**row, "top_rows": 1200, "pairs": 2}) == (
+        "most: 1,200 rows of pr.data.0.Current under year_plausible, of 2 pairs of rule and file"
+    )

@@ -247,6 +247,25 @@ def test_quest_runs_counts_the_tasks_an_interrupted_run_did_not_start_as_failed(
     ]
 
 
+def test_quest_runs_names_the_task_that_failed_before_those_never_started(tmp_path):
+    # The record keeps its tasks by name: before, "failed: gold_analysis, load_bronze,
+    # load_silver and 1 more" hid the task that failed behind one that never started.
+    from quest.runner.record import history
+
+    never = {"status": "failed: interrupted", "result": {"status": "failed"}}
+    tasks = {
+        "bls_sync": {"status": "success", "started": "2026-12-07T03:00:00+00:00"},
+        "gold_analysis": never,
+        "load_bronze": {"status": "failed", "started": "2026-12-07T03:00:05+00:00"},
+        "load_silver": never,
+        "record_medallion": never,
+    }
+    record = {"run_id": "r1", "status": "interrupted", "seconds": 52, "tasks": tasks}
+    (tmp_path / "r1.json").write_text(json.dumps(record))
+    note = history(tmp_path).splitlines()[-2].split(None, 5)[-1]
+    assert note == "failed: load_bronze, gold_analysis, load_silver and 1 more"
+
+
 def test_quest_runs_says_what_a_run_was_limited_to_and_what_it_skipped(tmp_path):
     # Counts alone showed a run of one task, or a quiet day, as any clean run: 0 changed, 0
     # failed.

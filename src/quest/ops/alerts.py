@@ -240,7 +240,8 @@ def quarantine_detail(row) -> str:
         return ""
     pairs = row["pairs"] or 1
     more = f", of {pairs:,} pairs of rule and file" if pairs > 1 else ""
-    return f"most: {row['top_rows']:,} rows of {row['top_file']} under {row['top_rule']}{more}"
+    rows = f"{row['top_rows']:,} row{'' if row['top_rows'] == 1 else 's'}"
+    return f"most: {rows} of {row['top_file']} under {row['top_rule']}{more}"
 
 
 def missing_years_detail(row) -> str:

@@ -723,7 +723,7 @@ class _WorkflowRun:
         to = tuple(sorted(getattr(emails, event, None) or [])) if emails else ()
         lines = [f"Workflow {self.wf.name} {what} (run {self.record.run_id})."]
         lines += [
-            f"  {t.name}: {t.status} ({t.attempts} attempts)"
+            f"  {t.name}: {t.status} ({t.attempts} attempt{'' if t.attempts == 1 else 's'})"
             + (f": {t.errors[-1]}" if t.errors and t.status == rec.FAILED else "")
             for t in self.record.tasks.values()
             if event != "on_start"

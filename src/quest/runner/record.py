@@ -230,6 +230,9 @@ def _history_row(path: Path, data: dict) -> tuple:
         for name, t in tasks.items()
         if t.get("status") == FAILED or results[name].get("status") == FAILED
     ]
+    # The record keeps its tasks by name: those that ran come first, by their start, so the
+    # task that failed is named before those an interrupted run did not start.
+    failed.sort(key=lambda name: (not tasks[name].get("started"), str(tasks[name].get("started"))))
     return (
         data.get("run_id", path.stem),
         data.get("status", ""),
