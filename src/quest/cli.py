@@ -7,6 +7,8 @@ command works on a laptop, in CI and in a scheduled job.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import io
 import json
 import logging
@@ -247,10 +249,15 @@ def _unknown_arguments(parser, args, argv: list[str], unknown: list[str]) -> Non
     owner.error(f"unrecognized arguments: {' '.join(unknown)}")
 
 
+# A reader gone: a pipe whose reader quit (EPIPE), a terminal hung up (EIO).
+_READER_GONE = (errno.EPIPE, errno.EIO)
+
+
 class ReaderGone(io.TextIOBase):
-    """Standard output or error whose reader went away (`quest run | head`, a pager quit early):
-    the command goes on to its end, a run recording itself, and what it prints is discarded,
-    instead of a load stopped part-way and unrecorded by a broken pipe at its next line."""
+    """Standard output or error whose reader went away (`quest run | head`, a pager quit early,
+    a terminal closed): the command goes on to its end, a run recording itself, and what it
+    prints is discarded, instead of a load stopped part-way and unrecorded by a broken pipe at
+    its next line."""
 
     def __init__(self, stream) -> None:
         self.stream = stream
@@ -263,16 +270,21 @@ class ReaderGone(io.TextIOBase):
         if not self.gone:
             try:
                 self.stream.write(text)
-            except BrokenPipeError:
-                self._discard()
+            except OSError as exc:
+                self._gone_if_reader(exc)
         return len(text)
 
     def flush(self) -> None:
         if not self.gone:
             try:
                 self.stream.flush()
-            except BrokenPipeError:
-                self._discard()
+            except OSError as exc:
+                self._gone_if_reader(exc)
+
+    def _gone_if_reader(self, exc: OSError) -> None:
+        if exc.errno not in _READER_GONE:
+            raise exc
+        self._discard()
 
     def fileno(self) -> int:
         return self.stream.fileno()
@@ -293,17 +305,23 @@ class ReaderGone(io.TextIOBase):
             os.dup2(devnull, fd)
         finally:
             os.close(devnull)
+        # What the failed write left in the stream's buffer goes there now, not at exit to a
+        # descriptor Spark's start may have pointed back at the pipe meanwhile.
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit status (README, "Commands")."""
     streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = ReaderGone(sys.stdout), ReaderGone(sys.stderr)
+    # A stream closed at start is None (`quest ... >&-`): printing to it does nothing, as before.
+    sys.stdout, sys.stderr = (None if s is None else ReaderGone(s) for s in streams)
     try:
         return _main(argv)
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for wrapped in (sys.stdout, sys.stderr):
+            if wrapped is not None:
+                wrapped.flush()
         sys.stdout, sys.stderr = streams
 
 

@@ -258,7 +258,7 @@ def test_a_refused_connection_on_this_machine_says_to_start_its_server_or_unset_
     assert "ConnectionRefusedError" in str(refused.value)
     assert "start the server it names (such as `quest mirror`)" in str(refused.value)
     # the URL may have come from an option: before, only the variables were named
-    assert "or --bls-url, --datausa-url, --source-url)" in str(refused.value)
+    assert "QUEST_DATAUSA_URL, or the option that gave it)" in str(refused.value)
     assert "raise QUEST_HTTP_RETRIES" not in str(refused.value)
     # Nor does the task try again: four attempts of five tries took a `quest run` 90 s to say
     # what its first attempt had said. The runner says "not retried" (`_not_retried`).

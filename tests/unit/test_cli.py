@@ -3,6 +3,7 @@ error line with its own exit status for each bad input, found before any work st
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import subprocess
@@ -179,12 +180,63 @@ def test_bad_input_is_one_line_with_its_status(place, capsys, monkeypatch, argv,
     assert words in _one_line(capsys.readouterr().err)
 
 
-def test_a_run_refused_for_its_tasks_makes_no_home(place, capsys):
+def test_a_run_refused_before_its_tasks_makes_no_home(place, capsys, monkeypatch):
     # Before, the home was made first: `quest runs` then found it and said "no runs recorded"
     # instead of the missing home's exit 9.
     assert main(["run", "--only", "nope"]) == 9
     assert "the tasks are bls_sync" in _one_line(capsys.readouterr().err)
     assert not (place / "home").exists()
+    monkeypatch.delenv("QUEST_CONTACT")
+    assert main(["run"]) == 9
+    assert "QUEST_CONTACT (--contact) is not set" in _one_line(capsys.readouterr().err)
+    assert not (place / "home").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "closed", "status"),
+    [(["--version"], 1, 0), (["runs", "--home", "/nonexistent/quest-home"], 2, 9)],
+)
+def test_a_stream_closed_at_start_changes_no_exit_status(argv, closed, status):
+    # `quest ... >&-`: Python gives a closed stream as None; wrapping it made every command
+    # end on an AttributeError, exit 120.
+    done = subprocess.run(
+        [sys.executable, "-m", "quest", *argv],
+        preexec_fn=lambda: os.close(closed),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == status, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("problem", "gone"),
+    [(errno.EPIPE, True), (errno.EIO, True), (errno.ENOSPC, False)],
+)
+def test_a_reader_gone_is_told_from_another_write_error(problem, gone):
+    # A hung-up terminal (EIO) is a reader gone, as a pipe whose reader quit (EPIPE) is; a
+    # full disk is an error all the same.
+    from quest.cli import ReaderGone
+
+    class Failing:
+        def write(self, text):
+            raise OSError(problem, os.strerror(problem))
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            raise ValueError("no descriptor")  # nothing to point at /dev/null
+
+    stream = ReaderGone(Failing())
+    if gone:
+        assert stream.write("line\n") == 5 and stream.gone
+        assert stream.write("more\n") == 5  # discarded
+    else:
+        with pytest.raises(OSError):
+            stream.write("line\n")
 
 
 def test_the_demo_sends_its_own_contact_to_its_mirror_whatever_quest_contact_says():

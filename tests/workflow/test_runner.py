@@ -529,6 +529,35 @@ def test_a_second_ctrl_c_while_the_run_records_itself_says_the_record_is_unfinis
     assert "ops.run_history may hold its rows" in out and "is not recorded" not in out
 
 
+def test_once_output_goes_nowhere_the_ctrl_c_lines_go_to_stderr(tmp_path):
+    # `quest run | head`: once the reader is gone, output goes to /dev/null (`cli.ReaderGone`),
+    # and the presses were answered there, unseen.
+    from tests.realdata import REPO
+
+    script = CLOSING_CHILD.replace(
+        'print("closing", flush=True)', 'print("closing", file=sys.stderr, flush=True)'
+    ).replace("time.sleep(2)", "time.sleep(60)")
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = []
+    while not seen or "closing" not in seen[-1]:
+        seen.append(child.stderr.readline())
+        assert seen[-1], "".join(seen)
+    child.send_signal(signal.SIGINT)
+    while "finishing this run's record" not in seen[-1]:
+        seen.append(child.stderr.readline())
+        assert seen[-1], "".join(seen)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130
+    assert "stopped at once; this run's record is unfinished" in err
+
+
 def test_a_second_ctrl_c_stops_at_once_without_waiting_for_the_running_task(tmp_path):
     import time
 

@@ -148,8 +148,7 @@ def run_workflow(
     order = [n for n in nx.topological_sort(wf.graph) if n != ROOT_NODE]
     selected = _select(wf, order, only)
     _check_run_ifs(wf, selected)
-    validate_home(settings)  # after the checks that need no home: a refused run makes none
-    _preflight(wf, settings, selected, spark)
+    _preflight(wf, settings, selected, spark)  # makes the home after the checks needing none
     with contextlib.nullcontext() if locked else run_lock(settings):
         return _WorkflowRun(wf, settings, order, selected, spark, out, quiet=quiet).execute()
 
@@ -252,6 +251,9 @@ def _preflight(wf, settings: Settings, selected: set[str], spark=None) -> None:
         from quest.spark import local_session_settings
 
         local_session_settings()
+    # Made only now: a run refused by the checks above leaves no home behind, which `quest runs`
+    # would take for one with no run yet. The store's check below may make `<home>/store`.
+    validate_home(settings)
     if "store" in params or notebooks:
         store = open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url)
         # A local store: no file in the way, and writable when a sync task will write it (the
@@ -476,7 +478,11 @@ class _WorkflowRun:
             # clears what this one left).
             # Straight to the terminal: a handler must not wait for a lock the interrupted
             # main thread may hold.
-            if self.closing:  # part of the record may be written: the run history's rows
+            if self.record.path:  # saved; only the closing lines are left
+                _to_terminal(
+                    f"quest run: stopped at once; this run is recorded: {self.record.path}"
+                )
+            elif self.closing:  # part of the record may be written: the run history's rows
                 _to_terminal(
                     "quest run: stopped at once; this run's record is unfinished: "
                     f"{self.settings.home / 'runs' / self.record.run_id}.json is not written "
@@ -498,10 +504,14 @@ class _WorkflowRun:
         itself); the run then ends and records itself."""
         self.interrupted = True
         names = ", ".join(sorted(running)) or "none"
-        self.tell(
+        line = (
             f"quest run: interrupted: starting no more tasks, cancelling the Spark jobs of the "
             f"running ones ({names}); Ctrl-C again to stop at once, unrecorded"
         )
+        if _terminal_fd() == _TERMINAL:
+            self.tell(line)
+        else:  # output goes nowhere (`quest run | head`): the press is answered on stderr
+            _to_terminal(redact(line, self.settings))
         for name in pending:
             task = self.record.tasks[name]
             task.status = rec.NOT_RUN_INTERRUPTED
@@ -829,9 +839,21 @@ _TERMINAL = 1  # standard output's file descriptor, under any wrapper of sys.std
 
 def _to_terminal(line: str) -> None:
     """Write `line` straight to standard output's descriptor (from a signal handler, which must
-    not wait for a lock the interrupted main thread may hold); a reader gone is no error."""
+    not wait for a lock the interrupted main thread may hold), or to standard error's once
+    output goes nowhere; a reader gone is no error."""
     with contextlib.suppress(OSError):
-        os.write(_TERMINAL, (line + "\n").encode())
+        os.write(_terminal_fd(), (line + "\n").encode())
+
+
+def _terminal_fd() -> int:
+    """Where a line about Ctrl-C goes: standard output, or standard error once output goes to
+    /dev/null (its reader gone, `quest.cli.ReaderGone`, or sent there): the presses still
+    answered where the user can see."""
+    try:
+        out, null = os.fstat(_TERMINAL), os.stat(os.devnull)
+    except OSError:
+        return 2
+    return 2 if (out.st_dev, out.st_ino) == (null.st_dev, null.st_ino) else _TERMINAL
 
 
 def _own_frames(exc: BaseException) -> list[traceback.FrameSummary]:

@@ -193,8 +193,7 @@ def download(
         raise NothingListens(
             f"{failed} Nothing listens at that address on this machine: start the server it "
             "names (such as `quest mirror`), or leave out the URL given (QUEST_BLS_URL / "
-            "QUEST_DATAUSA_URL, or --bls-url, --datausa-url, --source-url) to reach the real "
-            "sources"
+            "QUEST_DATAUSA_URL, or the option that gave it) to reach the real sources"
         )
     raise SourceUnavailable(
         f"{failed} Check the URL, retry later, or raise QUEST_HTTP_RETRIES / QUEST_HTTP_TIMEOUT."
