@@ -138,7 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(datausa, "store", "contact", "home")
     datausa.set_defaults(handler=_sync_datausa)
 
-    mirror = sub.add_parser("mirror", help="serve BLS and DataUSA look-alikes on 127.0.0.1")
+    mirror = sub.add_parser(
+        "mirror",
+        help="serve BLS and DataUSA look-alikes on 127.0.0.1",
+        description="Serve a folder laid out as bls/pr/** and datausa/... the way BLS and "
+        "DataUSA serve theirs, on 127.0.0.1, until Ctrl-C. It prints two `export` lines "
+        "(QUEST_BLS_URL, QUEST_DATAUSA_URL): paste them in another shell, then `quest sync` "
+        "or `quest run` reads from the mirror.",
+    )
     mirror.add_argument("--data", help="folder to serve (default: a generated sample)")
     mirror.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     mirror.set_defaults(handler=_mirror)

@@ -325,6 +325,20 @@ def test_report_refuses_a_bad_driver_heap_before_it_says_spark_starts(place, cap
     )
 
 
+def test_report_meets_another_processs_catalog_lock_before_it_says_spark_starts(place, capsys):
+    # Before, "starting Spark to read the catalog under ..." came first, then the lock.
+    from quest.locking import file_lock
+    from quest.spark import CATALOG_LOCK
+
+    home = place / "home"
+    (home / "metastore_db").mkdir(parents=True)  # a home a run has made
+    with file_lock(home / CATALOG_LOCK, "the test's hold"):
+        assert main(["report"]) == 7
+    err = capsys.readouterr().err
+    assert "starting Spark" not in err
+    assert _one_line(err).startswith("quest: error: the local catalog under ")
+
+
 def test_report_on_an_empty_home_fails_at_once_and_leaves_nothing_behind(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

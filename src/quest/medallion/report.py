@@ -435,7 +435,7 @@ def print_report(settings: Settings, as_json: bool = False, show_all: bool = Fal
     """Print the answers from the catalog under the local home (used by `quest report`): the
     compact text (the first best-year rows, `show_all` for every one) or the answers as JSON,
     each followed by the rows silver quarantined, per rule and file (`quarantine_summary`)."""
-    from quest.spark import get_spark, local_catalog, local_session_settings
+    from quest.spark import get_spark, hold_catalog, local_catalog, local_session_settings
 
     if not on_databricks() and settings.workspace_catalog:
         # QUEST_ENV=dev on a laptop: the local catalog has no Unity Catalog catalog.
@@ -456,6 +456,7 @@ def print_report(settings: Settings, as_json: bool = False, show_all: bool = Fal
         )
     if not on_databricks():
         local_session_settings()  # refused before the line says Spark starts
+        hold_catalog(settings.home, settings.lock_timeout)  # another run's, said before it too
     # On stderr (stdout stays the report alone, JSON or text), plain as `quest run` says it,
     # unless -q: the JVM takes 10 s or more to start.
     if log.isEnabledFor(logging.INFO):
