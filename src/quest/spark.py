@@ -164,6 +164,17 @@ def local_catalog(home: Path) -> Path:
     return home / "metastore_db"
 
 
+def require_local_catalog(home: Path, point: str) -> None:
+    """Refuse, before any session starts, a home with no local catalog to read (`quest
+    report`, the dashboard picture): a session would make an empty one there, then fail.
+    `point`: the setting and option that name the home, as the command spells them."""
+    if not local_catalog(home).is_dir():
+        raise ConfigError(
+            f"no catalog under {home} (no metastore_db there): run `quest run` (or `make "
+            f"demo`) first, or point {point} at the right home"
+        )
+
+
 def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | None = None):
     """The SparkSession for `settings`: the active one on Databricks, a local Delta one here.
 

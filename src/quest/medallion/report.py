@@ -435,7 +435,12 @@ def print_report(settings: Settings, as_json: bool = False, show_all: bool = Fal
     """Print the answers from the catalog under the local home (used by `quest report`): the
     compact text (the first best-year rows, `show_all` for every one) or the answers as JSON,
     each followed by the rows silver quarantined, per rule and file (`quarantine_summary`)."""
-    from quest.spark import get_spark, hold_catalog, local_catalog, local_session_settings
+    from quest.spark import (
+        get_spark,
+        hold_catalog,
+        local_session_settings,
+        require_local_catalog,
+    )
 
     if not on_databricks() and settings.workspace_catalog:
         # QUEST_ENV=dev on a laptop: the local catalog has no Unity Catalog catalog.
@@ -449,12 +454,8 @@ def print_report(settings: Settings, as_json: bool = False, show_all: bool = Fal
     report_parameters(settings)  # before Spark starts, as `quest run` refuses them
     if not on_databricks():
         refuse_colon(settings.home)  # no catalog can be there: not "run `quest run` first"
-    if not on_databricks() and not local_catalog(settings.home).is_dir():
-        raise ConfigError(
-            f"no catalog under {settings.home} (no metastore_db there): run `quest run` "
-            "(or `make demo`) first, or point QUEST_HOME (or --home) at the right home"
-        )
     if not on_databricks():
+        require_local_catalog(settings.home, "QUEST_HOME (or --home)")
         local_session_settings()  # refused before the line says Spark starts
         hold_catalog(settings.home, settings.lock_timeout)  # another run's, said before it too
     # On stderr (stdout stays the report alone, JSON or text), plain as `quest run` says it,

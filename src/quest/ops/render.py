@@ -148,17 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, help="the picture to write (default: dashboard.png in the home)"
     )
     args = parser.parse_args(argv)
-    from quest.errors import ConfigError, QuestError
-    from quest.spark import get_spark, local_catalog
+    from quest.errors import QuestError
+    from quest.spark import get_spark, require_local_catalog
 
     try:
         settings = load_settings().with_overrides(home=args.home)
-        # Checked before Spark starts: a session would make an empty catalog there, then fail.
-        if not local_catalog(settings.home).is_dir():
-            raise ConfigError(
-                f"no catalog under {settings.home} (no metastore_db there): run `quest run` "
-                "(or `make demo`) first, or point --home (or QUEST_HOME) at the right home"
-            )
+        require_local_catalog(settings.home, "--home (or QUEST_HOME)")
         out = args.out or settings.home / "dashboard.png"
         print(f"wrote {draw(get_spark(settings, app_name='quest-render'), settings, out)}")
     except QuestError as exc:
