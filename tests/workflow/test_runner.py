@@ -366,12 +366,13 @@ def _child(script: str, tmp_path) -> subprocess.Popen:
     )
 
 
-def _lines_until(child: subprocess.Popen, text: str) -> list[str]:
-    """The child's lines up to the first that holds `text`, that one included; fails when the
-    child's output ends first."""
+def _lines_until(child: subprocess.Popen, text: str, stream=None) -> list[str]:
+    """The child's lines (of its output, or `stream`) up to the first that holds `text`, that
+    one included; fails when they end first."""
+    stream = stream or child.stdout
     seen: list[str] = []
     while not seen or text not in seen[-1]:
-        line = child.stdout.readline()
+        line = stream.readline()
         assert line, "".join(seen)
         seen.append(line)
     return seen
@@ -544,14 +545,9 @@ def test_once_output_goes_nowhere_the_ctrl_c_lines_go_to_stderr(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    seen = []
-    while not seen or "closing" not in seen[-1]:
-        seen.append(child.stderr.readline())
-        assert seen[-1], "".join(seen)
+    _lines_until(child, "closing", child.stderr)
     child.send_signal(signal.SIGINT)
-    while "finishing this run's record" not in seen[-1]:
-        seen.append(child.stderr.readline())
-        assert seen[-1], "".join(seen)
+    _lines_until(child, "finishing this run's record", child.stderr)
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130
