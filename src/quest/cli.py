@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from quest.config import VAR_OF, load_settings
+from quest.config import VAR_OF, load_settings, unknown_variables
 from quest.errors import (
     INTERRUPTED,
     RUN_FAILED,
@@ -353,6 +353,8 @@ def _main(argv: list[str] | None) -> int:
         if not args.verbose:
             handler.addFilter(QuestOnly())
             handler.addFilter(NoPy4jTracebacks())
+    for line in unknown_variables():  # a typo'd variable left its default standing unsaid
+        log.warning(line)
     try:
         return args.handler(args)
     except QuestError as exc:

@@ -8,6 +8,7 @@ environment variable (`QUEST_*`); command-line options override both. Besides th
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -200,7 +201,22 @@ ENV_VARS: dict[str, str] = {
 }
 # The variable of each setting, as errors name it.
 VAR_OF = {attr: var for var, attr in ENV_VARS.items()}
+# Read by `quest.spark` when a local session starts, not settings of their own.
+SPARK_VARS = ("QUEST_SPARK_MASTER", "QUEST_SPARK_DRIVER_MEMORY")
 _TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
+    """A line for each `QUEST_*` variable that nothing reads, with the known name it is likely
+    a typo of (`QUEST_STROE`): such a variable is ignored, and its default stands unsaid."""
+    environ = os.environ if environ is None else environ
+    known = [*ENV_VARS, *SPARK_VARS]
+    lines = []
+    for var in sorted(v for v in environ if v.startswith("QUEST_") and v not in known):
+        near = difflib.get_close_matches(var, known, n=1, cutoff=0.8)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        lines.append(f"{var} is no quest setting and is ignored{hint}")
+    return lines
 
 
 def _number(kind: type):

@@ -355,6 +355,26 @@ def test_report_on_an_empty_home_fails_at_once_and_leaves_nothing_behind(tmp_pat
     assert not list(empty.iterdir())
 
 
+def test_a_misspelt_variable_is_named_not_silently_ignored(tmp_path):
+    # QUEST_STROE left the default store standing, and nothing said so.
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUEST_")}
+    environ.update(QUEST_STROE="/data/quest", QUEST_WHATEVER="1", QUEST_SPARK_MASTER="local[1]")
+    done = subprocess.run(
+        [sys.executable, "-m", "quest", "-q", "runs", "--home", str(tmp_path / "none")],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    warnings, error = done.stderr.splitlines()[:-1], done.stderr.splitlines()[-1]
+    assert done.returncode == 9 and error.startswith("quest: error: "), done.stderr
+    assert [w.split(" quest: ", 1)[-1] for w in warnings] == [
+        "QUEST_STROE is no quest setting and is ignored (did you mean QUEST_STORE?)",
+        "QUEST_WHATEVER is no quest setting and is ignored",
+    ], done.stderr
+
+
 def test_a_source_host_that_does_not_exist_fails_at_once_without_retries(
     place, capsys, monkeypatch
 ):

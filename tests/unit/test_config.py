@@ -321,3 +321,20 @@ def test_a_bls_prefix_no_sync_can_keep_is_a_store_layout_error(prefix):
 
     with pytest.raises(ConfigError, match="QUEST_BLS_PREFIX=.* must be a folder inside the store"):
         validate_store_layout(Settings(bls_prefix=prefix))
+
+
+def test_every_variable_quest_reads_is_one_the_typo_warning_knows():
+    # A variable read somewhere but missing from the known ones would be warned of as a typo.
+    from quest.config import unknown_variables
+
+    src = Path(__file__).resolve().parents[2] / "src" / "quest"
+    read = {
+        var
+        for path in src.rglob("*.py")
+        for var in re.findall(r"""environ(?:\.get\(|\[)["'](QUEST_[A-Z0-9_]+)""", path.read_text())
+    }
+    assert {"QUEST_SPARK_MASTER", "QUEST_SPARK_DRIVER_MEMORY"} <= read
+    assert unknown_variables(dict.fromkeys(read, "x")) == []
+    assert unknown_variables({"QUEST_STROE": "x", "PATH": "/bin", "quest_store": "x"}) == [
+        "QUEST_STROE is no quest setting and is ignored (did you mean QUEST_STORE?)"
+    ]
