@@ -453,10 +453,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _said_if_stopped_or_failed(status: int) -> int:
-    """A run stopped with Ctrl-C, or with a failed task, ended and recorded itself: one error
-    line says so too, as for every command that fails."""
+    """A run stopped with Ctrl-C or SIGTERM, or with a failed task, ended and recorded itself:
+    one error line says so too, as for every command that fails."""
     if status == INTERRUPTED:
-        _error("interrupted (Ctrl-C): no task started after it; the run is recorded as such")
+        _error("interrupted: no task started after it; the run is recorded as such")
     elif status == RUN_FAILED:
         _error(
             "a task failed: the lines marked x above and the run record say which and why, "

@@ -416,6 +416,58 @@ def test_ctrl_c_starts_no_more_tasks_or_retries_and_the_run_still_records_itself
     assert saved["status"] == "interrupted"
 
 
+def test_sigterm_stops_the_run_as_ctrl_c_does_and_the_run_records_itself(tmp_path):
+    # `kill` (SIGTERM) ended the run at once: no record, no history row, no closing line.
+    child = _child(INTERRUPTED_CHILD, tmp_path)
+    seen = _lines_until(child, "x extract_a: failed")
+    child.send_signal(signal.SIGTERM)
+    out, _ = child.communicate(timeout=60)
+    lines = "".join(seen).splitlines() + out.splitlines()
+    assert any("quest run: interrupted by SIGTERM: starting no more tasks" in x for x in lines)
+    assert any("Ctrl-C or another SIGTERM to stop at once" in line for line in lines), out
+    outcome = json.loads(lines[-1])
+    assert (outcome["status"], outcome["exit"]) == ("interrupted", 130)
+    assert outcome["tasks"]["combine"] == "failed: interrupted"
+    saved = json.loads(Path(outcome["path"]).read_text())
+    assert saved["status"] == "interrupted"
+    assert saved["tasks"]["combine"]["errors"] == ["interrupted (SIGTERM) before it started"]
+
+
+def test_a_second_sigterm_stops_at_once(tmp_path):
+    child = _child(INTERRUPTED_CHILD.replace("delay=1.0", "delay=30.0"), tmp_path)
+    _lines_until(child, "extract_b: started")
+    child.send_signal(signal.SIGTERM)
+    _lines_until(child, "interrupted by SIGTERM")
+    child.send_signal(signal.SIGTERM)
+    out, _ = child.communicate(timeout=60)
+    assert child.returncode == 130 and "stopped at once; this run is not recorded" in out
+
+
+def test_a_sigterm_handler_of_the_embedding_program_is_left_alone(tmp_path):
+    # A program that runs the workflow and handles SIGTERM itself keeps its handler during the
+    # run and after it; the run's own handler for SIGINT is undone at its end.
+    def theirs(signum, frame):
+        raise AssertionError("not sent")
+
+    seen = {}
+
+    class Looking(Behaviour):
+        def __call__(self, name, **params):
+            seen[name] = signal.getsignal(signal.SIGTERM)
+            return super().__call__(name, **params)
+
+    before = signal.signal(signal.SIGTERM, theirs)
+    ctrl_c = signal.getsignal(signal.SIGINT)
+    try:
+        record = run_workflow(runner_settings(tmp_path), workflow=fake_workflow(Looking()))
+        assert record.status == "success"
+        assert set(seen.values()) == {theirs}
+        assert signal.getsignal(signal.SIGTERM) is theirs
+        assert signal.getsignal(signal.SIGINT) is ctrl_c
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 STOPPED_IN_LAST_TASK_CHILD = """
 import json, sys
 from pathlib import Path

@@ -325,12 +325,13 @@ class _WorkflowRun:
         self._out = out
         self.quiet = quiet
         self._stdout: TaskOutput | None = None
-        # Set by Ctrl-C (`_on_sigint`): no task starts, none is retried, the running Spark jobs
-        # are cancelled; the scheduler acts on it between its waits (`_interrupt`).
+        # Set by Ctrl-C or SIGTERM (`_on_signal`): no task starts, none is retried, the running
+        # Spark jobs are cancelled; the scheduler acts on it between its waits (`_interrupt`).
         self.interrupted = False
         self.closing = False
         self._stop = threading.Event()
-        self._presses = 0  # Ctrl-C presses (`_on_sigint`)
+        self._presses = 0  # Ctrl-C presses and SIGTERMs (`_on_signal`)
+        self._cause = "Ctrl-C"  # what asked the run to stop: "Ctrl-C" or "SIGTERM"
         now = datetime.now(UTC)
         self.record = RunRecord(
             workflow=wf.name,
@@ -371,17 +372,21 @@ class _WorkflowRun:
         self.record.engine_log = str(run_dir / "engine.log")
         # Ctrl-C is a request the scheduler acts on, not an exception raised wherever the main
         # thread happens to be (a KeyboardInterrupt there left the run unrecorded, waiting for
-        # its running task). Only the main thread may set a handler.
-        previous = None
+        # its running task). So is SIGTERM (`kill`), which ended the run at once, unrecorded,
+        # where a handler of the embedding program's own is left alone. Only the main thread
+        # may set a handler.
+        previous = {}
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, self._on_sigint)
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._on_signal)
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._on_signal)
         try:
             with EngineLog(run_dir / "engine.log", self.settings), Heartbeat(self.say) as beat:
                 self._beat = beat
                 return self._execute()
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             sys.stdout = console
             logging.getLogger().removeHandler(task_logs)
             for handler in handlers:
@@ -398,7 +403,7 @@ class _WorkflowRun:
         self.record.versions = versions()
         self._notify_workflow("on_start", "started")
         self._schedule()
-        # From here a first Ctrl-C lets the run finish its record (`_on_sigint`).
+        # From here a first Ctrl-C or SIGTERM lets the run finish its record (`_on_signal`).
         self.closing = True
         stopped = self._stop.is_set()
         failed = [t for t in self.record.tasks.values() if t.status in rec.FAILING]
@@ -467,8 +472,9 @@ class _WorkflowRun:
                         running.pop(future)
                         future.result()
 
-    def _on_sigint(self, _signum, _frame) -> None:
-        """Ctrl-C: the first asks the run to stop (`_interrupt`), a second stops at once."""
+    def _on_signal(self, signum, _frame) -> None:
+        """Ctrl-C or SIGTERM: the first asks the run to stop (`_interrupt`), a second (either)
+        stops at once."""
         # Counted before anything else: a second press can run this handler again inside the
         # first one's write, and must find the first already counted.
         self._presses += 1
@@ -491,11 +497,13 @@ class _WorkflowRun:
             else:
                 _to_terminal("quest run: stopped at once; this run is not recorded")
             os._exit(INTERRUPTED)
+        self._cause = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
         if self.closing:
             # Every task has ended: what is left (mail, history, alerts) records the run.
+            cause = "SIGTERM: " if self._cause == "SIGTERM" else ""  # a Ctrl-C shows as ^C
             _to_terminal(
-                "quest run: the tasks have ended; finishing this run's record "
-                "(Ctrl-C again to stop at once, the record unfinished)"
+                f"quest run: {cause}the tasks have ended; finishing this run's record "
+                f"({self._again()} to stop at once, the record unfinished)"
             )
         self._stop.set()  # a retry waiting for its turn does not start
 
@@ -504,21 +512,27 @@ class _WorkflowRun:
         itself); the run then ends and records itself."""
         self.interrupted = True
         names = ", ".join(sorted(running)) or "none"
+        by = " by SIGTERM" if self._cause == "SIGTERM" else ""
         line = (
-            f"quest run: interrupted: starting no more tasks, cancelling the Spark jobs of the "
-            f"running ones ({names}); Ctrl-C again to stop at once, unrecorded"
+            f"quest run: interrupted{by}: starting no more tasks, cancelling the Spark jobs of "
+            f"the running ones ({names}); {self._again()} to stop at once, unrecorded"
         )
         if _terminal_fd() == _TERMINAL:
             self.tell(line)
         else:  # output goes nowhere (`quest run | head`): the press is answered on stderr
             _to_terminal(redact(line, self.settings))
+        not_started = f"interrupted ({self._cause}) before it started"
         for name in pending:
             task = self.record.tasks[name]
             task.status = rec.NOT_RUN_INTERRUPTED
-            task.errors.append(_NOT_STARTED)
-            task.result = TaskResult(Status.FAILED, _NOT_STARTED)
+            task.errors.append(not_started)
+            task.result = TaskResult(Status.FAILED, not_started)
         pending.clear()
         _cancel_spark_jobs()
+
+    def _again(self) -> str:
+        """What stops the run at once after the first request."""
+        return "Ctrl-C again" if self._cause == "Ctrl-C" else "Ctrl-C or another SIGTERM"
 
     def _excluded(self, name: str, parents: list[str]) -> str:
         """Why `name` does not run although no parent failed ("" when it runs): a parent
@@ -831,7 +845,6 @@ def _task_result(value: object) -> tuple[TaskResult | None, object]:
     return None, value
 
 
-_NOT_STARTED = "interrupted (Ctrl-C) before it started"
 # How often the scheduler looks for a Ctrl-C while it waits for its running tasks.
 _POLL_SECONDS = 0.2
 _TERMINAL = 1  # standard output's file descriptor, under any wrapper of sys.stdout
