@@ -247,11 +247,14 @@ def test_gold_report_has_the_documented_shape_and_order(spark, silver):
         "population_stats",
         "summed_periods",
         "current_file",
+        "report_series",
+        "report_period",
         "best_year",
         "series_report",
     }
     assert report["summed_periods"] == ["Q01", "Q02", "Q03", "Q04"]
     assert report["current_file"] == "pr.data.0.Current"
+    assert (report["report_series"], report["report_period"]) == ("PRS30006032", "Q01")
     # The periods and the file are those the view was created with, whatever the settings the
     # report is asked with.
     asked = gold_report(
@@ -280,6 +283,16 @@ def test_gold_report_has_the_documented_shape_and_order(spark, silver):
     text = format_report(report)
     assert "322,069,808.00" in text
     assert "n/a" in text
+    # With no row to read them from, the series and period come from the view's SQL.
+    missing = silver.with_overrides(report_series="PRS99999999", report_period="Q02")
+    create_gold_views(spark, missing)
+    try:
+        empty = gold_report(spark, missing)
+    finally:
+        create_gold_views(spark, silver)
+    assert empty["series_report"] == []
+    assert (empty["report_series"], empty["report_period"]) == ("PRS99999999", "Q02")
+    assert "no value of PRS99999999 / Q02" in format_report(empty)
 
 
 def test_print_report_prints_the_json_answers(spark, silver, capsys, caplog):

@@ -322,6 +322,12 @@ def test_empty_answers_and_a_single_year_say_what_to_check():
     )
     assert "QUEST_CURRENT_FILE" in _section(text, "2.")[-1]
     assert "QUEST_REPORT_SERIES and QUEST_REPORT_PERIOD" in _section(text, "3.")[-1]
+    assert "of the series and period asked" in _section(text, "3.")[-1]  # a report of before
+    # The series and period the view was asked for are named: a misspelt one shows as it is.
+    asked = {**empty, "report_series": "PRS3000603", "report_period": "Q01"}
+    assert _section(format_report(asked), "3.")[-1].startswith(
+        "no rows: the current file has no value of PRS3000603 / Q01; check QUEST_REPORT_SERIES"
+    )
 
 
 @pytest.mark.parametrize(

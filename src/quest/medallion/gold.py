@@ -289,13 +289,23 @@ def parameters_differing(view: str, view_sql: str, settings: Settings) -> dict[s
     Empty when none does, or none can be read (another difference: the mapping views it joins,
     the tables it reads, or the SQL of an older quest)."""
     wanted = view_parameters(settings)
-    found: dict[str, object] = {}
-    for name, pattern in _PARAMETERS_IN_SQL.get(view, {}).items():
-        if match := re.search(pattern, view_sql):
-            found[name] = int(match[1]) if isinstance(wanted[name], int) else match[1]
+    found: dict[str, object] = {
+        name: int(value) if isinstance(wanted[name], int) else value
+        for name, value in view_sql_parameters(view, view_sql).items()
+    }
     if view == "best_year_by_series" and (periods := view_summed_periods(view_sql)):
         found["include_annual"] = ANNUAL in periods
     return {name: (value, wanted[name]) for name, value in found.items() if value != wanted[name]}
+
+
+def view_sql_parameters(view: str, view_sql: str) -> dict[str, str]:
+    """The parameters a gold view (`population_stats`...) holds in its stored SQL, as text, by
+    name: those that can be read (none from the SQL of an older quest)."""
+    return {
+        name: match[1]
+        for name, pattern in _PARAMETERS_IN_SQL.get(view, {}).items()
+        if (match := re.search(pattern, view_sql))
+    }
 
 
 def view_parameters(settings: Settings) -> dict[str, object]:

@@ -17,6 +17,7 @@ from quest.medallion.gold import (
     parameters_differing,
     report_parameters,
     view_current_file,
+    view_sql_parameters,
     view_summed_periods,
     view_text,
 )
@@ -40,7 +41,9 @@ def gold_report(spark, settings: Settings) -> dict:
     best year's `periods` counts the values summed, of the `summed_periods` the view sums (read
     from the view, which may have been created with other settings than these; null when it
     cannot be read): a year missing a value (not published yet, or quarantined by silver) sums
-    fewer. `current_file` is the data file the best-year view reads, from its SQL likewise.
+    fewer. `current_file` is the data file the best-year view reads, from its SQL likewise;
+    `report_series` and `report_period` the series and period the report view was created with
+    (from its rows, or from its SQL when it has none; null when that cannot be read).
     """
     best_year_view = settings.table("gold", "best_year_by_series")
     best_year_sql = view_text(spark, best_year_view)
@@ -53,12 +56,17 @@ def gold_report(spark, settings: Settings) -> dict:
         spark.table(best_year_view).select("series_id", "year", "value", "periods").collect(),
         key=lambda r: r["series_id"],
     )
+    series_view = settings.table("gold", "series_population_report")
     series = sorted(
-        spark.table(settings.table("gold", "series_population_report"))
+        spark.table(series_view)
         .select("series_id", "year", "period", "value", "population")
         .collect(),
         key=lambda r: r["year"],
     )
+    if series:
+        asked = {"report_series": series[0]["series_id"], "report_period": series[0]["period"]}
+    else:  # no row says what was asked: the view's SQL does (a catalog call, no Spark job)
+        asked = view_sql_parameters("series_population_report", view_text(spark, series_view) or "")
     return {
         "population_stats": {
             "start_year": int(stats["start_year"]),
@@ -69,6 +77,8 @@ def gold_report(spark, settings: Settings) -> dict:
         },
         "summed_periods": None if summed is None else list(summed),
         "current_file": view_current_file(best_year_sql),
+        "report_series": asked.get("report_series"),
+        "report_period": asked.get("report_period"),
         "best_year": [
             {
                 "series_id": r["series_id"],
@@ -309,13 +319,14 @@ def _best_year_section(
     return lines
 
 
-def _series_section(series: list[dict]) -> list[str]:
+def _series_section(series: list[dict], asked: str | None, period: str | None) -> list[str]:
     if not series:
+        # Named as the view was asked (a report saved before it was recorded has neither).
+        what = f"{asked} / {period}" if asked and period else "the series and period asked"
         return [
             *_heading("3. Series against population"),
-            "no rows: the current file has no value of the series and period asked; check "
-            "QUEST_REPORT_SERIES and QUEST_REPORT_PERIOD (the gold notebook's report_series and "
-            "report_period)",
+            f"no rows: the current file has no value of {what}; check QUEST_REPORT_SERIES and "
+            "QUEST_REPORT_PERIOD (the gold notebook's report_series and report_period)",
         ]
     first = series[0]
     return [
@@ -374,7 +385,9 @@ def format_report(
         _best_year_section(
             report["best_year"], limit, report.get("summed_periods"), source_file, quarantined
         ),
-        _series_section(report["series_report"]),
+        _series_section(
+            report["series_report"], report.get("report_series"), report.get("report_period")
+        ),
     ]
     if quarantine is not None:
         sections.append(_quality_section(quarantine))
