@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 RUN_FAILED = 10
-# A run or command stopped with Ctrl-C (the shell's 128 + SIGINT).
+# A run or command stopped with Ctrl-C (the shell's 128 + SIGINT), or a run with SIGTERM.
 INTERRUPTED = 130
 
 

@@ -443,7 +443,7 @@ def test_a_second_sigterm_stops_at_once(tmp_path):
     assert child.returncode == 130 and "stopped at once; this run is not recorded" in out
 
 
-def test_a_sigterm_handler_of_the_embedding_program_is_left_alone(tmp_path):
+def test_the_run_gives_sigterm_back_and_leaves_an_embedding_programs_handler_alone(tmp_path):
     # A program that runs the workflow and handles SIGTERM itself keeps its handler during the
     # run and after it; the run's own handler for SIGINT is undone at its end.
     def theirs(signum, frame):
@@ -464,6 +464,14 @@ def test_a_sigterm_handler_of_the_embedding_program_is_left_alone(tmp_path):
         assert set(seen.values()) == {theirs}
         assert signal.getsignal(signal.SIGTERM) is theirs
         assert signal.getsignal(signal.SIGINT) is ctrl_c
+        # Where SIGTERM kills, the run takes it while it runs and gives it back at its end: a
+        # handler left behind would have the process ignore every later `kill`.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        seen.clear()
+        record = run_workflow(runner_settings(tmp_path), workflow=fake_workflow(Looking()))
+        assert record.status == "success"
+        assert signal.SIG_DFL not in seen.values() and len(set(seen.values())) == 1
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGTERM, before)
 

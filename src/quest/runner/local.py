@@ -845,7 +845,7 @@ def _task_result(value: object) -> tuple[TaskResult | None, object]:
     return None, value
 
 
-# How often the scheduler looks for a Ctrl-C while it waits for its running tasks.
+# How often the scheduler looks for a Ctrl-C or SIGTERM while it waits for its running tasks.
 _POLL_SECONDS = 0.2
 _TERMINAL = 1  # standard output's file descriptor, under any wrapper of sys.stdout
 
@@ -859,7 +859,7 @@ def _to_terminal(line: str) -> None:
 
 
 def _terminal_fd() -> int:
-    """Where a line about Ctrl-C goes: standard output, or standard error once output goes to
+    """Where a line about Ctrl-C or SIGTERM goes: standard output, or standard error once output goes to
     /dev/null (its reader gone, `quest.cli.ReaderGone`, or sent there): the presses still
     answered where the user can see."""
     try:
