@@ -171,9 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the deterministic sample to <home>/demo-source, serve it on 127.0.0.1 "
         "as BLS and DataUSA would, run the whole workflow into the store (<home>/store, or the "
         "local folder QUEST_STORE names) and the home's catalog, and print the report. The "
-        "home is QUEST_HOME (default .quest in the current folder); refused for QUEST_ENV dev "
-        "or prod and for a store that is not a local folder.",
+        "home is --home, else QUEST_HOME (default .quest in the current folder); refused for "
+        "QUEST_ENV dev or prod and for a store that is not a local folder.",
     )
+    _common(demo, "home")
     demo.set_defaults(handler=_demo)
 
     report = sub.add_parser("report", help="print the three gold answers")
@@ -468,7 +469,7 @@ def _said_if_stopped_or_failed(status: int) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from quest.runner.demo import run_demo
 
-    return _said_if_stopped_or_failed(run_demo(load_settings(), quiet=bool(args.quiet)))
+    return _said_if_stopped_or_failed(run_demo(_settings(args), quiet=bool(args.quiet)))
 
 
 def _report(args: argparse.Namespace) -> int:

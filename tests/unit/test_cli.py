@@ -141,6 +141,7 @@ def place(tmp_path, monkeypatch):
     [
         (["sync", "bls", "--store", "FILE"], 3, "is a file, not a folder"),
         (["sync", "datausa", "--home", "FILE"], 9, "QUEST_HOME (or --home)"),
+        (["demo", "--home", "FILE"], 9, "QUEST_HOME (or --home)"),
         (["sample", "FILE"], 9, "is a file, not a folder"),
         (["sample", "FILE/inside"], 9, "lies under"),
         # sysfs refuses even root a new folder (no "unexpected PermissionError ... a bug")
