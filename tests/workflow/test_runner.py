@@ -70,6 +70,25 @@ def test_max_retries_of_minus_one_retries_without_end_as_databricks_does(setting
     assert any("combine: started (attempt 5/no limit)" in line for line in lines)
 
 
+def test_a_failed_parent_skips_its_child_only_once_every_parent_has_ended(settings):
+    # Databricks evaluates a task's run-if once all its dependencies have completed; locally,
+    # combine was skipped as soon as extract_a failed, while extract_b still ran, and its line
+    # came before extract_b's (a failing sync's own line after its children's).
+    import time
+
+    class SlowB(Behaviour):
+        def __call__(self, name, **params):
+            if name == "extract_b":
+                time.sleep(1.0)
+            return super().__call__(name, **params)
+
+    record, lines = _run(settings, SlowB(fail_times={"extract_a": 1}), retries=0)
+    assert record.tasks["combine"].status == "skipped: upstream failed"
+    ended = next(i for i, line in enumerate(lines) if line.startswith("+ extract_b: success"))
+    skipped = next(i for i, line in enumerate(lines) if line.startswith("- combine: skipped"))
+    assert ended < skipped, lines
+
+
 def test_task_failing_for_good_stops_downstream_exits_nonzero_and_notifies(settings):
     behave = Behaviour(fail_times={"extract_b": 99})
     record, lines = _run(settings, behave, retries=1)

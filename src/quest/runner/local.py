@@ -448,6 +448,11 @@ class _WorkflowRun:
                         if p != ROOT_NODE and p in self.selected
                     ]
                     states = [self.record.tasks[p].status for p in parents]
+                    # As on Databricks, a task's fate is decided once every parent has ended:
+                    # a failed parent no longer skips it while another still runs (its line
+                    # came before that parent's own failure).
+                    if rec.PENDING in states:
+                        continue
                     if any(s in rec.FAILING for s in states):
                         pending.remove(name)
                         task = self.record.tasks[name]

@@ -17,8 +17,8 @@ UPSTREAM_FAILED = "skipped: upstream failed"
 SKIPPED = "skipped"
 NOT_SELECTED = "not selected"
 PENDING = "pending"
-# A run stopped with Ctrl-C or SIGTERM: the tasks it had not started (the run did not do them: a failure,
-# as the run history and its alerts count it), and the run itself.
+# A run stopped with Ctrl-C or SIGTERM: the tasks it had not started (the run did not do them:
+# a failure, as the run history and its alerts count it), and the run itself.
 NOT_RUN_INTERRUPTED = "failed: interrupted"
 RUN_INTERRUPTED = "interrupted"
 FAILING = (FAILED, UPSTREAM_FAILED, NOT_RUN_INTERRUPTED)
