@@ -182,7 +182,8 @@ class LocalStore:
         except OSError as exc:
             raise StoreError(
                 f"QUEST_STORE={self.uri!r} cannot be written ({exc.strerror or exc}); point "
-                "QUEST_STORE (or --store) at a folder you can write"
+                "QUEST_STORE (or --store) at a folder you can write (unset, the store is "
+                "<home>/store: QUEST_HOME or --home moves it)"
             ) from None
         finally:
             os.close(fd)
