@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import subprocess
 import sys
 
@@ -150,6 +151,10 @@ def test_lock_is_free_again_after_its_holder_is_killed(tmp_path):
         pass
 
 
+# Every "point QUEST_STORE elsewhere" says where the store is when it is unset.
+UNSET = re.escape("; unset, the store is <home>/store, which QUEST_HOME (or --home) moves")
+
+
 def test_a_store_folder_on_a_read_only_file_system_is_a_store_error(tmp_path, monkeypatch):
     # `mkdir` there raises EROFS, not PermissionError: it was an "unexpected OSError" (exit 1).
     from pathlib import Path
@@ -159,6 +164,8 @@ def test_a_store_folder_on_a_read_only_file_system_is_a_store_error(tmp_path, mo
 
     monkeypatch.setattr(Path, "mkdir", read_only)
     with pytest.raises(StoreError, match="failed at .*/store: permission denied; make the folder"):
+        LocalStore(tmp_path / "store").check(write=True)
+    with pytest.raises(StoreError, match=f"{UNSET}$"):  # a home's store, QUEST_STORE unset
         LocalStore(tmp_path / "store").check(write=True)
 
 
@@ -170,11 +177,13 @@ def test_check_refuses_a_store_folder_that_cannot_be_written(tmp_path):
     else:
         folder = str(tmp_path / "locked")
         os.mkdir(folder, mode=0o500)
-    with pytest.raises(StoreError, match="cannot be written .*folder you can write"):
+    with pytest.raises(StoreError, match=f"cannot be written .*folder you can write{UNSET}$"):
         LocalStore(folder).check(write=True)
     LocalStore(folder).check()  # the notebooks only read the store: a read-only one serves them
     # A store folder that does not exist yet is created, so its parent is what gets checked.
-    with pytest.raises(StoreError, match="cannot be opened or created: permission denied"):
+    with pytest.raises(
+        StoreError, match=f"cannot be opened or created: permission denied.*{UNSET}$"
+    ):
         LocalStore(f"{folder}/store").check(write=True)
     writable = LocalStore(tmp_path / "store")
     writable.check(write=True)

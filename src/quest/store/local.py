@@ -46,6 +46,9 @@ MAX_SEGMENT_BYTES = 255 - len(_META_SUFFIX)
 _MAX_PATH_BYTES = 4095
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
+# Said with every "point QUEST_STORE at another folder": a user who never set it has the store
+# under the home, which a read-only or misplaced home explains.
+_UNSET = "; unset, the store is <home>/store, which QUEST_HOME (or --home) moves"
 
 
 def _located(exc: OSError, folder: int, parts: list[str]) -> OSError:
@@ -82,7 +85,7 @@ class LocalStore:
             fix = "move it out of the store"
         elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             reason = "permission denied"
-            fix = "make the folder writable, or point QUEST_STORE at one that is"
+            fix = "make the folder writable, or point QUEST_STORE at one that is" + _UNSET
         elif exc.errno == errno.ENOSPC:
             reason, fix = "no space left on the device", "free some space"
         else:
@@ -102,17 +105,17 @@ class LocalStore:
         except FileExistsError:
             raise StoreError(
                 f"QUEST_STORE={self.uri!r} is a file, not a folder; point QUEST_STORE (or "
-                "--store) at a folder"
+                f"--store) at a folder{_UNSET}"
             ) from None
         except NotADirectoryError:
             raise StoreError(
                 f"QUEST_STORE={self.uri!r} is a file, not a folder (or lies under one); point "
-                "QUEST_STORE (or --store) at a folder"
+                f"QUEST_STORE (or --store) at a folder{_UNSET}"
             ) from None
         except PermissionError:
             raise StoreError(
                 f"QUEST_STORE={self.uri!r} cannot be opened or created: permission denied; point "
-                "QUEST_STORE (or --store) at a folder you can write"
+                f"QUEST_STORE (or --store) at a folder you can write{_UNSET}"
             ) from None
         except OSError as exc:  # a read-only file system, no space, a link loop...
             raise self._problem("opening or creating the folder", exc) from None
@@ -182,8 +185,7 @@ class LocalStore:
         except OSError as exc:
             raise StoreError(
                 f"QUEST_STORE={self.uri!r} cannot be written ({exc.strerror or exc}); point "
-                "QUEST_STORE (or --store) at a folder you can write (unset, the store is "
-                "<home>/store: QUEST_HOME or --home moves it)"
+                f"QUEST_STORE (or --store) at a folder you can write{_UNSET}"
             ) from None
         finally:
             os.close(fd)
