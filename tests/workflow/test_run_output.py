@@ -404,12 +404,30 @@ def test_the_bls_sync_tasks_log_holds_its_summary_line(tmp_path, source, mirror)
     ("gold_status", "said"),
     [(SUCCESS, "run it again: nothing changed"), ("skipped", "`quest report` prints the answers")],
 )
-def test_the_demo_ends_with_what_to_try_next(gold_status, said):
+def test_the_demo_ends_with_what_to_try_next(gold_status, said, tmp_path, monkeypatch):
     from quest.runner.demo import _next_step
 
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("QUEST_HOME", raising=False)
     record = RunRecord("quest_pipeline", "r1", "2026-12-01T00:00:00Z", status=SUCCESS)
     record.tasks["gold_analysis"] = TaskRecord("gold_analysis", "notebook", status=gold_status)
-    assert said in _next_step(record)
+    assert said in _next_step(record, tmp_path / ".quest")
+
+
+def test_the_way_to_the_answers_names_a_home_quest_report_would_not_read(tmp_path, monkeypatch):
+    # After `quest demo --home "my demo"`, "`quest report` prints the answers" read the
+    # default home: the live sources' answers, or none.
+    from quest.runner.local import report_command
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("QUEST_HOME", raising=False)
+    assert report_command(tmp_path / ".quest") == "`quest report`"
+    other = tmp_path / "my demo"
+    assert report_command(other) == f"`quest report --home '{other}'`"
+    monkeypatch.setenv("QUEST_HOME", str(other))  # what `quest report` reads in this shell
+    assert report_command(other) == "`quest report`"
+    monkeypatch.setenv("QUEST_ENV", "nowhere")  # settings that cannot be read: say the home
+    assert report_command(other) == f"`quest report --home '{other}'`"
 
 
 def test_the_demo_refuses_a_shared_environment_before_writing_anything(tmp_path, capsys):

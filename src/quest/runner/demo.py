@@ -12,7 +12,7 @@ from quest.config import Settings, validate_home
 from quest.errors import ConfigError
 from quest.mirror.sample import generate_sample
 from quest.mirror.server import MirrorServer
-from quest.runner.local import load_pipeline, run_lock, run_workflow
+from quest.runner.local import load_pipeline, report_command, run_lock, run_workflow
 from quest.runner.record import SKIPPED
 from quest.store import LocalStore
 from quest.store.base import hash_file, stored_sha256
@@ -83,7 +83,7 @@ def run_demo(settings: Settings, spark=None, out=print, quiet: bool = False) -> 
             record = run_workflow(
                 run_settings, spark=spark, out=out, quiet=quiet, workflow=workflow, locked=True
             )
-    say(f"quest demo: {record.status}; {_next_step(record)}")
+    say(f"quest demo: {record.status}; {_next_step(record, settings.home)}")
     return record.exit_code
 
 
@@ -147,11 +147,14 @@ def _refuse_other_data(settings: Settings, store, known: set[tuple[str, str]]) -
         )
 
 
-def _next_step(record) -> str:
+def _next_step(record, home: Path) -> str:
     """What to try next: a run again (if this one loaded), or where the answers are."""
     if record.exit_code:
         return "see the failed task above and its log"
     gold = record.tasks.get("gold_analysis")
     if gold is not None and gold.status == SKIPPED:
-        return "nothing changed, so the medallion was skipped; `quest report` prints the answers"
+        return (
+            f"nothing changed, so the medallion was skipped; {report_command(home)} prints the "
+            "answers"
+        )
     return "run it again: nothing changed, so the medallion is skipped"

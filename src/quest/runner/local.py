@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import runpy
+import shlex
 import signal
 import sys
 import threading
@@ -37,7 +38,7 @@ from urllib.parse import urlparse
 
 import networkx as nx
 
-from quest.config import Settings, on_databricks, validate_home
+from quest.config import Settings, load_settings, on_databricks, validate_home
 from quest.errors import INTERRUPTED, ConfigError, brief
 from quest.locking import file_lock
 from quest.ops.local_run import after_run
@@ -790,7 +791,8 @@ class _WorkflowRun:
             if gold is not None and gold.status == rec.SKIPPED:
                 self.say("")
                 self.say(
-                    "gold is as last loaded: `quest report` prints the answers from the catalog"
+                    f"gold is as last loaded: {report_command(self.settings.home)} prints the "
+                    "answers from the catalog"
                 )
             return
         reports = [result.report for result in producers]
@@ -806,6 +808,19 @@ class _WorkflowRun:
         self.say("")
         for line in format_report(reports[-1], producers[-1].quarantine).splitlines():
             self.say(line)
+
+
+def report_command(home: Path) -> str:
+    """`quest report`, quoted, with `--home` when `home` is not the home it reads by default
+    here (QUEST_HOME, else .quest in the current folder): after `quest demo --home`, say."""
+    try:
+        default = load_settings().home
+    except ConfigError:  # settings of the environment's own that are wrong: name the home
+        default = None
+    command = "quest report"
+    if default is None or default.resolve() != Path(home).resolve():
+        command += f" --home {shlex.quote(str(home))}"
+    return f"`{command}`"
 
 
 def _not_retried(error: str, why: str) -> str:
@@ -864,9 +879,9 @@ def _to_terminal(line: str) -> None:
 
 
 def _terminal_fd() -> int:
-    """Where a line about Ctrl-C or SIGTERM goes: standard output, or standard error once output goes to
-    /dev/null (its reader gone, `quest.cli.ReaderGone`, or sent there): the presses still
-    answered where the user can see."""
+    """Where a line about Ctrl-C or SIGTERM goes: standard output, or standard error once
+    output goes to /dev/null (its reader gone, `quest.cli.ReaderGone`, or sent there): the
+    presses still answered where the user can see."""
     try:
         out, null = os.fstat(_TERMINAL), os.stat(os.devnull)
     except OSError:
