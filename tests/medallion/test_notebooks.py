@@ -245,6 +245,8 @@ def test_quest_report_is_compact_with_a_data_quality_section(loaded, monkeypatch
         "population_stats",
         "summed_periods",
         "current_file",
+        "report_series",
+        "report_period",
         "best_year",
         "series_report",
         "quarantine",
