@@ -452,16 +452,6 @@ def test_sigterm_stops_the_run_as_ctrl_c_does_and_the_run_records_itself(tmp_pat
     assert saved["tasks"]["combine"]["errors"] == ["interrupted (SIGTERM) before it started"]
 
 
-def test_a_second_sigterm_stops_at_once(tmp_path):
-    child = _child(INTERRUPTED_CHILD.replace("delay=1.0", "delay=30.0"), tmp_path)
-    _lines_until(child, "extract_b: started")
-    child.send_signal(signal.SIGTERM)
-    _lines_until(child, "interrupted by SIGTERM")
-    child.send_signal(signal.SIGTERM)
-    out, _ = child.communicate(timeout=60)
-    assert child.returncode == 130 and "stopped at once; this run is not recorded" in out
-
-
 def test_the_run_gives_sigterm_back_and_leaves_an_embedding_programs_handler_alone(tmp_path):
     # A program that runs the workflow and handles SIGTERM itself keeps its handler during the
     # run and after it; the run's own handler for SIGINT is undone at its end.
@@ -633,15 +623,24 @@ def test_once_output_goes_nowhere_the_ctrl_c_lines_go_to_stderr(tmp_path):
     assert "stopped at once; this run's record is unfinished" in err
 
 
-def test_a_second_ctrl_c_stops_at_once_without_waiting_for_the_running_task(tmp_path):
+@pytest.mark.parametrize(
+    ("stop", "said"),
+    [
+        (signal.SIGINT, "interrupted: starting no more tasks"),
+        (signal.SIGTERM, "interrupted by SIGTERM: starting no more tasks"),
+    ],
+)
+def test_a_second_ctrl_c_or_sigterm_stops_at_once_without_waiting_for_the_task(
+    stop, said, tmp_path
+):
     import time
 
     child = _child(INTERRUPTED_CHILD.replace("delay=1.0", "delay=30.0"), tmp_path)
     _lines_until(child, "extract_b: started")
-    child.send_signal(signal.SIGINT)
-    _lines_until(child, "interrupted: starting no more tasks")
+    child.send_signal(stop)
+    _lines_until(child, said)
     started = time.monotonic()
-    child.send_signal(signal.SIGINT)
+    child.send_signal(stop)
     out, _ = child.communicate(timeout=60)
     assert time.monotonic() - started < 5, "waited for the 30 s task"
     assert child.returncode == 130 and "stopped at once; this run is not recorded" in out
