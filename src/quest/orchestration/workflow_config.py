@@ -50,8 +50,9 @@ from quest.redaction import hide_userinfo
 from quest.sources.datausa import arrivals_folder
 from quest.store.credentials import ACCESS_KEY, SECRET_KEY
 
-# Databricks Runtime 19 runs Apache Spark 4.2.0 and Python 3.12, the Spark of the `spark` extra
-# (pyspark 4.2.0 + delta-spark 4.4.0) the tests run on. Runtime 19 is not an LTS release.
+# Databricks Runtime 19 was released with Apache Spark 4.2.0 and Python 3.12, the Spark of the
+# `spark` extra (pyspark 4.2.0 + delta-spark 4.4.0) the tests run on. Runtime 19 is not an LTS
+# release, and a cluster takes its latest update when it starts (docs/deploy.md, "Compute").
 DBR_VERSION = "19.x-scala2.13"
 # A few MB of BLS text and one JSON: one small worker is plenty, the driver does most of it.
 NODE_TYPE = "m5d.large"
