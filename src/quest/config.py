@@ -519,17 +519,17 @@ def check_bls_prefix(prefix: str) -> None:
 def validate_years(settings: Settings) -> None:
     """The population statistics' years: from the first year DataUSA's answers are checked
     for (`population.FIRST_YEAR`) to last year (the ACS publishes a year's 1-year estimates
-    the September after it), the start no later than the end, and not across 2020, which
-    the ACS never published. Such a year was asked of DataUSA, then refused as missing from
-    its answer (for a recent year, "rerun later", retried daily); years out of order made the
-    DataUSA sync check no year.
+    the September after it), the start no later than the end, and, when QUEST_DATAUSA_URL asks
+    the 1-year estimates (the default), not across 2020, which they lack. Such a year was asked
+    of DataUSA, then refused as missing from its answer (for a recent year, "rerun later",
+    retried daily); years out of order made the DataUSA sync check no year.
 
     Raises:
         ConfigError: naming both settings.
     """
     from datetime import UTC, datetime
 
-    from quest.sources.population import FIRST_YEAR, NO_ACS_YEAR
+    from quest.sources.population import FIRST_YEAR, NO_ACS_YEAR, one_year_estimates
 
     start, end, last = settings.start_year, settings.end_year, datetime.now(UTC).year - 1
     named = f"QUEST_START_YEAR={start} and QUEST_END_YEAR={end}"
@@ -538,11 +538,11 @@ def validate_years(settings: Settings) -> None:
             f"{named}: the years of the population statistics must run from {FIRST_YEAR} to "
             f"{last} (the last year the ACS has published), the start no later than the end"
         )
-    if start <= NO_ACS_YEAR <= end:
+    if start <= NO_ACS_YEAR <= end and one_year_estimates(settings.datausa_url):
         raise ConfigError(
             f"{named}: the range holds {NO_ACS_YEAR}, for which the American Community Survey "
-            "published no 1-year estimates, so no DataUSA answer has it; choose years on one "
-            f"side of {NO_ACS_YEAR}"
+            "published no 1-year estimates, so the 1-year cube QUEST_DATAUSA_URL asks has none; "
+            f"choose years on one side of {NO_ACS_YEAR} (the 5-year estimates have it)"
         )
 
 

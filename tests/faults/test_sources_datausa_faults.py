@@ -223,6 +223,22 @@ def test_a_year_range_holding_2020_is_told_the_source_never_has_it(synced, setti
     assert stored_bytes(store) == synced
 
 
+def test_a_source_of_5_year_estimates_lacking_2020_is_not_told_it_never_has_it(
+    synced, settings, store, mirror
+):
+    # The cube the URL asks decides: 5-year estimates have 2020, so its absence is the
+    # source's, worth another try, and the 1-year explanation would mislead.
+    five = settings.with_overrides(
+        end_year=2021, datausa_url=settings.datausa_url.replace("population_1", "population_5")
+    )
+    assert five.datausa_url != settings.datausa_url
+    with pytest.raises(SourceError, match="lacks the year 2020, which the analysis") as refused:
+        sync_datausa(five, store=store)
+    assert "1-year" not in str(refused.value)
+    assert refused.value.retryable, "a source of 5-year estimates may answer with 2020 later"
+    assert stored_bytes(store) == synced
+
+
 def test_a_stored_copy_that_no_longer_parses_may_be_replaced(synced, settings, store):
     store.put_bytes(KEY, b"not json", {})
     replaced = sync_datausa(settings, store=store)

@@ -245,6 +245,31 @@ def test_years_out_of_order_or_range_are_refused_when_the_settings_are_read(star
         load_settings(environ)
 
 
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        (None, True),  # the default: the tesseract cube of 1-year estimates
+        (
+            "https://honolulu-api.datausa.io/tesseract/data.jsonrecords"
+            "?cube=acs_yg_total_population_5&drilldowns=Year%2CNation&measures=Population",
+            False,
+        ),
+        ("https://datausa.io/api/data?drilldowns=Nation&measures=Population", False),
+    ],
+    ids=["1-year-cube", "5-year-cube", "retired-api"],
+)
+def test_a_range_across_2020_is_refused_only_for_a_source_of_1_year_estimates(url, refused):
+    # The 5-year estimates, and the retired API that served them, have 2020 (326,569,308).
+    environ = {"QUEST_START_YEAR": "2018", "QUEST_END_YEAR": "2022"}
+    if url:
+        environ["QUEST_DATAUSA_URL"] = url
+    if refused:
+        with pytest.raises(ConfigError, match="1-year cube QUEST_DATAUSA_URL asks has none"):
+            load_settings(environ)
+    else:
+        assert load_settings(environ).end_year == 2022
+
+
 def test_years_from_2000_to_last_year_in_order_are_taken():
     from datetime import UTC, datetime
 

@@ -26,6 +26,7 @@ from quest.sources.population import (
     PopulationRecord,
     check_years,
     decode_answer,
+    one_year_estimates,
     parse_population,
 )
 from quest.sources.transfer import Fetch, download
@@ -244,6 +245,7 @@ def sync_datausa(
                 stored_years or [],
                 settings.datausa_allow_dropped_years,
                 where,
+                one_year_estimates(url),
             )
             content = canonical_sha256(payload)
             same = {content, _ordered_sha256(payload)}

@@ -15,6 +15,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 
 from quest.errors import SourceError
 from quest.text_table import some
@@ -25,6 +26,9 @@ SUB_NATIONAL = ("State", "State ID", "ID State", "County", "Place", "Geography")
 _ASCII_YEAR = re.compile(r"[0-9]{4}")
 # The year the American Community Survey published no 1-year estimates (the pandemic's 2020).
 NO_ACS_YEAR = 2020
+# A tesseract cube of 1-year estimates (`acs_yg_total_population_1`, the default URL's); the
+# 5-year ones (`..._5`) and the retired `datausa.io/api/data` (5-year, no cube named) have 2020.
+_ONE_YEAR_CUBE = re.compile(r"acs_\w*_1")
 # The American Community Survey began yearly estimates in 2005; nothing national is older here.
 FIRST_YEAR = 2000
 # The US had 281 million people in 2000 and no projection reaches 450 million this century.
@@ -291,14 +295,22 @@ def parse_population(payload: object, where: str) -> list[PopulationRecord]:
     return [records[year] for year in sorted(records)]
 
 
+def one_year_estimates(url: str) -> bool:
+    """Whether the DataUSA URL asks a cube of the ACS 1-year estimates, which has no 2020."""
+    cubes = parse_qs(urlsplit(url).query).get("cube", [])
+    return any(_ONE_YEAR_CUBE.fullmatch(cube.strip()) for cube in cubes)
+
+
 def check_years(
     years: list[int],
     needed: range,
     stored: list[int],
     allow_dropped: bool,
     where: str,
+    one_year: bool = True,
 ) -> None:
-    """The answer covers the years the analysis needs and every year the stored copy has.
+    """The answer covers the years the analysis needs and every year the stored copy has;
+    `one_year`: it is an answer of 1-year estimates (`one_year_estimates`), which never has 2020.
 
     Raises:
         SourceError: naming the missing years and the setting that changes the rule.
@@ -307,8 +319,8 @@ def check_years(
     if missing:
         never = (
             " (the American Community Survey published no 1-year estimates for 2020: no answer "
-            "will hold it, so choose years that leave it out)"
-            if NO_ACS_YEAR in missing
+            "of them will hold it, so choose years that leave it out)"
+            if one_year and NO_ACS_YEAR in missing
             else ""
         )
         refused = SourceError(

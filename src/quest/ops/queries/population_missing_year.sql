@@ -1,7 +1,7 @@
 -- Years of the population statistics' range (start_year..end_year) that silver.population
 -- does not hold: the mean and deviation are then computed over fewer years than asked. Beside
 -- the count (the alert reads `missing_years` only), which years those are (`which_years`,
--- `2020, 2021`; null when none).
+-- `2016, 2017`; null when none).
 WITH stats AS (
   SELECT start_year, end_year, years
   FROM gold.population_stats
