@@ -15,6 +15,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 from quest.errors import SourceError
@@ -75,6 +76,19 @@ def _readable_by_spark(text: str) -> None:
         raise _TooLong(f"a number of {digits:,} digits ({text[:20]}...)")
 
 
+def _json_number(text: str) -> float:
+    """A JSON number with a point or an exponent, as `decode_answer` reads it."""
+    _readable_by_spark(text)
+    # `1e999` is valid JSON that Python reads as Infinity.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:40]} is beyond what a double holds (Infinity)")
+    if value.is_integer() and (exact := Decimal(text)) != exact.to_integral_value():
+        # `331097593.0000000000000001`: a double rounds it whole, silver's decimal does not.
+        return _RoundedWhole(value, text)
+    return value
+
+
 def decode_answer(body: bytes, where: str, content_type: str = "") -> object:
     """The JSON of an answer, refused when it is not JSON, gives a key twice in one object,
     holds NaN or Infinity, or nests deeper than `MAX_DEPTH` (which a population answer never
@@ -82,14 +96,6 @@ def decode_answer(body: bytes, where: str, content_type: str = "") -> object:
 
     def constant(name: str) -> object:
         raise ValueError(f"{name} is not a number JSON allows")
-
-    def number(text: str) -> float:
-        _readable_by_spark(text)
-        # `1e999` is valid JSON that Python reads as Infinity.
-        value = float(text)
-        if math.isinf(value):
-            raise ValueError(f"{text[:40]} is beyond what a double holds (Infinity)")
-        return value
 
     def integer(text: str) -> int:
         _readable_by_spark(text)
@@ -99,7 +105,7 @@ def decode_answer(body: bytes, where: str, content_type: str = "") -> object:
         payload = json.loads(
             body.decode("utf-8-sig"),
             parse_constant=constant,
-            parse_float=number,
+            parse_float=_json_number,
             parse_int=integer,
             object_pairs_hook=unique_keys,
         )
@@ -158,9 +164,22 @@ def _depth(payload: object) -> int:
     return deepest
 
 
+class _RoundedWhole(float):
+    """A JSON number with a fraction that a double rounds to a whole number: `text` as sent."""
+
+    text: str
+
+    def __new__(cls, value: float, text: str) -> _RoundedWhole:
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+
 def _whole_number(value: object, where: str, field_name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SourceError(f"{where}: {field_name} is {_short(value)}, not a number")
+    if isinstance(value, _RoundedWhole):
+        raise SourceError(f"{where}: {field_name} is {value.text[:40]}, not a whole number")
     if isinstance(value, float) and not value.is_integer():
         raise SourceError(f"{where}: {field_name} is {value!r}, not a whole number")
     return int(value)
@@ -245,6 +264,12 @@ def _records(payload: object, where: str) -> list:
         raise SourceError(
             f"{where}: the answer is one page of {len(data)} records of {total} ('page': "
             f"{_short(page)}); ask for every record (no 'limit' in QUEST_DATAUSA_URL)"
+        )
+    if numbers and total > len(data):
+        # No limit asked, and still short of its own count: cut somewhere on the way.
+        raise SourceError(
+            f"{where}: the answer gives {len(data)} records but counts {total} ('page': "
+            f"{_short(page)}), as if cut on the way"
         )
     return data
 
