@@ -74,6 +74,10 @@ HOSTILE_NAMES = {
     # Before, accepted: printed, they forged a line of the run's output or reversed the name.
     "a line separator": ("pr%E2%80%A8ERROR:%20x", "holds the line separator U\\+2028"),
     "a right-to-left override": ("pr.%E2%80%AEtxt.exe", "holds the bidirectional control U\\+202E"),
+    # Before, accepted: printed as `pr.txt`, yet another key.
+    "a zero-width space": ("pr.txt%E2%80%8B", "holds the invisible format character U\\+200B"),
+    "a byte-order mark": ("%EF%BB%BFpr.txt", "holds the invisible format character U\\+FEFF"),
+    "a soft hyphen": ("pr.t%C2%ADxt", "holds the invisible format character U\\+00AD"),
     "a backslash": ("..%5c..%5cx", "the listed name holds a path separator"),
     "not UTF-8": ("pr.%ff", "the listed name is not UTF-8"),
     "the store's own name": (".quest-tmp-planted", "which the store keeps for itself"),
@@ -98,6 +102,18 @@ def test_a_hostile_name_is_refused_alone_and_nothing_lands_outside_bls_pr(
     assert after == stored
     assert _files_outside(tmp_path, store) == outside
     assert leftovers(store) == []
+
+
+def test_a_byte_the_listing_pages_charset_cannot_read_is_refused_as_a_name(
+    stored, settings, source, store, mirror
+):
+    # A Latin-1 `é` in a page sent as UTF-8 reads as U+FFFD: before, fetched as `caf%EF%BF%BD`,
+    # a 404 on every run said to be a file removed at the source since it was listed.
+    page = listing_with(source, ["cafXX.txt"]).replace(b"cafXX", b"caf\xe9")
+    mirror.faults.add(BLS_ROOT, "body", times=10, body=page)
+    with pytest.raises(IncompleteSyncError, match="holds the replacement character U\\+FFFD"):
+        sync_bls(settings, store=store)
+    assert snapshot(store) == stored
 
 
 def test_a_run_that_refuses_a_name_deletes_nothing_so_the_guard_does_not_stop_the_others(

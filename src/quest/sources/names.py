@@ -3,7 +3,8 @@
 A link's path below the mirrored folder is split on its literal '/', each segment decoded once
 from percent-encoding as UTF-8, then normalised: empty and '.' segments dropped, so `a//b`,
 `a/./b` and `a/%2e/b` are all `a/b`, one key. Refused: a '..' segment (it climbs out), a
-segment that holds '/', '\\' or a control character once decoded (`..%2f..%2fx`, NUL),
+segment that holds '/', '\\', a control, invisible or replacement character once decoded
+(`..%2f..%2fx`, NUL, U+200B, U+FFFD),
 bytes that are not UTF-8, and the names the store keeps for itself (`.quest-*`).
 """
 
@@ -43,14 +44,20 @@ _BIDI_CONTROLS = frozenset(
 
 def _misleads(char: str) -> str:
     """What `char` is when a printed name holding it would not read as the name: a control
-    character (NUL, CR/LF), a line or paragraph separator (a line of its own in a log), or a
-    bidirectional control; "" for any other character."""
+    character (NUL, CR/LF), a line or paragraph separator (a line of its own in a log), a
+    bidirectional control, another invisible format character (`pr.txt` U+200B prints as
+    `pr.txt`, yet is another key), or U+FFFD, which a page's bytes that are not text in its
+    charset decode to (two such names would fold into one); "" for any other character."""
     category = unicodedata.category(char)
     if category == "Cc":
         return "control character"
     if category in ("Zl", "Zp"):
         return "line separator" if category == "Zl" else "paragraph separator"
-    return "bidirectional control" if char in _BIDI_CONTROLS else ""
+    if char in _BIDI_CONTROLS:
+        return "bidirectional control"
+    if category == "Cf":
+        return "invisible format character"
+    return "replacement character" if char == "\ufffd" else ""
 
 
 def decode_name(raw_path: str) -> str:
