@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import hashlib
+import json
 import os
 import re
 import time
@@ -23,7 +24,7 @@ from quest.errors import (
 )
 from quest.mirror.server import MirrorServer, listing_html
 from quest.sources.bls import sync_bls
-from quest.store.base import SOURCE_MODIFIED
+from quest.store.base import SOURCE_ETAG, SOURCE_MODIFIED
 from quest.store.local import LocalStore
 
 from .support import (
@@ -139,6 +140,41 @@ def test_a_stored_copy_cut_short_in_a_local_store_is_fetched_whole_again(tmp_pat
     actions = {f["name"]: f["action"] for f in summary.files}
     assert actions["pr.file1"] == "replaced" and summary.replaced == 1
     assert_mirrored(store, source)
+
+
+@pytest.mark.parametrize(
+    "etag",
+    ['"abc"\r\nX: 1', ' "lead"', '"\u20ac"'],
+    ids=["line-break", "leading-space", "not-ascii"],
+)
+def test_a_stored_validator_edited_by_hand_is_not_sent_and_the_file_still_syncs(
+    etag, tmp_path, mirror, source
+):
+    # Sent as it was, `requests` refused the header and the file failed on every run, said to
+    # be the source's broken answers (or a redirect whose Location is no URL). The store's own
+    # sidecar is what a hand edits: a local store, once.
+    store = LocalStore(tmp_path / "own-store")
+    settings = fast_settings(tmp_path / "home", store, mirror)
+    files = _seed(source)
+    sync_bls(settings, store=store)
+    key = PREFIX + "pr.file1"
+    store.set_metadata(key, {**store.head(key).metadata, SOURCE_ETAG: etag})
+    source.write("pr.file1", files["pr.file1"][::-1])  # same size, a new date: asked with dates
+    source.touch("pr.file1")
+    summary = sync_bls(settings, store=store)
+    assert {f["name"]: f["action"] for f in summary.files}["pr.file1"] == "replaced"
+    assert_mirrored(store, source)
+
+
+def test_a_metadata_value_that_is_not_text_is_no_value(tmp_path):
+    # `{"sha256": null}` read as the digest "None": a 304 kept it for good.
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes("k", b"body", {"note": "kept"})
+    sidecar = next((store.root / ".quest-meta").rglob("k.json"))
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**meta, "sha256": None, "size": 4}))
+    assert store.head("k").metadata == {k: v for k, v in meta.items() if k != "sha256"}
+    assert store.head("k").sha256 is None
 
 
 def test_the_deletion_guard_allows_half_of_the_files_and_refuses_more(settings, source, store):

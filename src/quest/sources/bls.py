@@ -48,7 +48,13 @@ from quest.sources.http import HttpStats, Watchdog, http_date, make_session
 from quest.sources.listing import Listing, RemoteFile, crawl, folder_url
 from quest.sources.names import SHOWN_LIMIT, shown
 from quest.sources.scratch import scratch_folder
-from quest.sources.transfer import Fetch, compared_path, download
+from quest.sources.transfer import (
+    Fetch,
+    compared_path,
+    download,
+    sendable_date,
+    sendable_etag,
+)
 from quest.store.base import (
     MD5,
     SHA256,
@@ -174,7 +180,10 @@ def _conditional_headers(remote: RemoteFile, stored: ObjectInfo | None) -> dict[
     shows at another size than the stored copy's: a 304 cannot be the file then, and a server
     judging by date (a file re-issued keeping its time) would answer one to the same validators
     on every run, refused each time. Asked without validators, a 304 is refused as an answer
-    to a request that asked for no comparison (`quest.sources.transfer`)."""
+    to a request that asked for no comparison (`quest.sources.transfer`). A stored validator
+    that no source would send (a sidecar edited by hand: a line break, a leading space, text
+    outside ASCII) is left out, as a received one is: sent, `requests` refused it, and the file
+    failed on every run as if the source were broken."""
     if stored is None or not stored.sha256:
         return {}
     if stored.metadata.get(SOURCE_SIZE, str(stored.size)) != str(stored.size):
@@ -182,10 +191,10 @@ def _conditional_headers(remote: RemoteFile, stored: ObjectInfo | None) -> dict[
     if remote.size is not None and remote.size != stored.size:
         return {}
     headers = {}
-    etag = stored.metadata.get(SOURCE_ETAG)
+    etag = sendable_etag(stored.metadata.get(SOURCE_ETAG))
     if etag:
         headers["If-None-Match"] = etag
-    modified = stored.metadata.get(SOURCE_LAST_MODIFIED)
+    modified = sendable_date(stored.metadata.get(SOURCE_LAST_MODIFIED))
     if modified and (etag or not _listed_earlier(remote, stored)):
         headers["If-Modified-Since"] = modified
     return headers

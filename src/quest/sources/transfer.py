@@ -209,9 +209,9 @@ def _attempt(call: _Call, sink: Sink) -> Download:
     response, final = _follow(call)
     with response:
         _check_status(response, final, call.fetch.headers, name, listed=call.fetch.listed)
-        etag = _validator(response.headers.get("ETag"))
-        modified = _http_date(response.headers.get("Last-Modified"))
-        date = _http_date(response.headers.get("Date"))
+        etag = sendable_etag(response.headers.get("ETag"))
+        modified = sendable_date(response.headers.get("Last-Modified"))
+        date = sendable_date(response.headers.get("Date"))
         if response.status_code == 304:
             return Download(None, 304, 0, "", "", etag, modified, url=final, date=date)
         _check_transfer_coding(response, final, name)
@@ -485,12 +485,14 @@ def _content_length(response: requests.Response, url: str, name: str) -> int | N
     return int(values.pop())
 
 
-def _validator(value: str | None) -> str:
-    """An ETag worth sending back: printable ASCII of sane length, else none."""
+def sendable_etag(value: str | None) -> str:
+    """An ETag worth sending back: printable ASCII of sane length, else none. Also applied to
+    the one a stored copy's metadata holds, which a hand may have edited."""
     return value if value and _VALIDATOR.fullmatch(value) else ""
 
 
-def _http_date(value: str | None) -> str:
+def sendable_date(value: str | None) -> str:
+    """An HTTP date worth sending back (`If-Modified-Since`), as `sendable_etag`."""
     if not value or not _VALIDATOR.fullmatch(value):
         return ""
     return value if http_date(value) is not None else ""

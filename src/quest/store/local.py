@@ -229,7 +229,8 @@ class LocalStore:
             return {}
         if not isinstance(meta, dict):
             return {}
-        return {str(k): str(v) for k, v in meta.items()}
+        # Metadata is text, as S3's: a value of another type (`null`, a number) was no quest's.
+        return {str(k): v for k, v in meta.items() if isinstance(v, str)}
 
     def list(self, prefix: str = "") -> dict[str, ObjectInfo]:
         found: dict[str, ObjectInfo] = {}
