@@ -166,6 +166,29 @@ def test_a_stored_validator_edited_by_hand_is_not_sent_and_the_file_still_syncs(
     assert_mirrored(store, source)
 
 
+def test_a_304_speaking_for_a_newer_file_has_the_whole_file_asked_for_at_once(
+    settings, source, store, mirror
+):
+    # A weak ETag matched (If-None-Match wins over the date), or a cache judging by date: the
+    # 304 carries a newer Last-Modified than the stored copy's. Before, the stored copy was kept
+    # and the same validators were sent on every run, answered the same way, for good.
+    files = _seed(source)
+    sync_bls(settings, store=store)
+    key = PREFIX + "pr.file1"
+    stored = store.head(key).metadata
+    source.write("pr.file1", files["pr.file1"][::-1])  # same size, a new date
+    newer = email.utils.formatdate(time.time() + 60, usegmt=True)
+    mirror.faults.add(
+        "/pub/time.series/pr/pr.file1",
+        "status",
+        status=304,
+        headers={"ETag": stored["source-etag"], "Last-Modified": newer},
+    )
+    summary = sync_bls(settings, store=store)
+    assert {f["name"]: f["action"] for f in summary.files}["pr.file1"] == "replaced"
+    assert_mirrored(store, source)
+
+
 def test_a_metadata_value_that_is_not_text_is_no_value(tmp_path):
     # `{"sha256": null}` read as the digest "None": a 304 kept it for good.
     store = LocalStore(tmp_path / "store")
@@ -448,11 +471,12 @@ def test_a_file_redirected_to_its_own_path_with_a_query_in_an_escaped_folder_is_
     assert_mirrored(store, source)
 
 
-def test_a_304_to_a_listing_without_dates_keeps_the_stored_bodys_date(
+def test_a_304_to_a_listing_without_dates_never_labels_the_stored_body_with_a_newer_date(
     settings, source, store, mirror
 ):
     # Without a listing date, `source-modified` (bronze's lineage date of the file) is the
-    # answer's Last-Modified: a 304 carrying a newer file's labelled the old body with it.
+    # answer's Last-Modified: a 304 carrying a newer file's labelled the old body with it. That
+    # file is now asked for whole at once, and stored with its own date.
     def dateless() -> bytes:
         page = listing_html("/pub/time.series/pr/", source.pr)
         return re.sub(r"\d+/\d+/\d{4}\s+\d+:\d\d [AP]M\s+\d+ ", "", page).encode()
@@ -468,18 +492,22 @@ def test_a_304_to_a_listing_without_dates_keeps_the_stored_bodys_date(
     mirror.faults.add(root, "body", body=dateless(), content_type="text/html")
     mirror.faults.add(root + "pr.file1", "status", status=304, body=b"", headers=new)
     sync_bls(settings, store=store)
-    assert store.head(key).metadata == before
+    after = store.head(key).metadata
+    assert after["source-modified"] == new["Last-Modified"] != before["source-modified"]
+    assert stored_bytes(store)[key] == b"ONE\r\n"
 
 
 @pytest.mark.parametrize("hours_ago", [1, 72])
-def test_a_304_carrying_a_newer_files_validators_keeps_the_stored_ones(
+def test_a_304_carrying_a_newer_files_validators_has_that_file_fetched_at_once(
     settings, source, store, mirror, hours_ago
 ):
     # The file changes (same size, a date an hour or three days ago), and one answer to the
     # conditional request is a 304 that carries the new file's ETag and Last-Modified (a server
     # or cache that judged it by date). Stored beside the old body, those validators had the
     # source confirm the old body with a 304 on every later run; and a date over two days old
-    # was recorded as confirmed, so the file was skipped without a request from then on.
+    # was recorded as confirmed, so the file was skipped without a request from then on. Kept
+    # with the old body, they waited for the next run; whoever answered has the newer file, and
+    # it is asked for whole at once.
     files = _seed(source)
     sync_bls(settings, store=store)
     key = PREFIX + "pr.file2"
@@ -491,12 +519,11 @@ def test_a_304_carrying_a_newer_files_validators_keeps_the_stored_ones(
     assert new["ETag"] != validators["source-etag"]
     path = "/pub/time.series/pr/pr.file2"
     mirror.faults.add(path, "status", status=304, body=b"", headers=new)
-    sync_bls(settings, store=store)
-    kept = store.head(key).metadata
-    assert {k: kept[k] for k in validators} == validators
-    healed = sync_bls(settings, store=store)
-    entry = next(f for f in healed.files if f["name"] == "pr.file2")
+    judged = sync_bls(settings, store=store)
+    entry = next(f for f in judged.files if f["name"] == "pr.file2")
     assert entry["action"] == "replaced", entry
+    got = store.head(key).metadata
+    assert (got["source-etag"], got["source-last-modified"]) == (new["ETag"], new["Last-Modified"])
     assert_mirrored(store, source)
 
 
@@ -963,31 +990,24 @@ def test_the_mark_of_a_body_fetched_early_goes_once_asked_after_its_minute(
     assert_mirrored(store, source)
 
 
-def test_a_304_for_a_newer_file_keeps_the_mark_and_the_next_run_fetches_it(
+def test_a_304_for_a_newer_file_is_no_confirmation_of_the_mark_and_the_file_is_fetched(
     settings, source, store, mirror, monkeypatch
 ):
     # The file is fetched early in its minute (marked), saved again in that minute, and a
     # server or cache that judges by date answers the next request 304 with the new file's
     # validators. That 304 confirms nothing: had it dropped the mark, the file would have been
-    # skipped by its unchanged listing for good.
+    # skipped by its unchanged listing for good. The newer file is asked for whole at once.
     files = _seed(source)
     minute = (int(time.time()) // 60 - 1) * 60
     first = files["pr.file2"]
     _saved_at(source, "pr.file2", first, minute + 5)
     sync_bls(settings, store=store)
-    key = PREFIX + "pr.file2"
     _saved_at(source, "pr.file2", first.replace(b"2.5", b"9.5"), minute + 50)
     _, new = _served(mirror, "pr.file2")
     monkeypatch.setattr("quest.sources.bls.SAME_MINUTE_WINDOW", timedelta(0))  # all late
     mirror.faults.add("/pub/time.series/pr/pr.file2", "status", status=304, body=b"", headers=new)
     judged = sync_bls(settings, store=store)
-    assert "source-asked-at" in store.head(key).metadata
-    # The listed date did not change (same minute): no "new date" to warn of.
-    assert next(f for f in judged.files if f["name"] == "pr.file2")["reason"] == (
-        "not modified (304)"
-    )
-    healed = sync_bls(settings, store=store)
-    entry = next(f for f in healed.files if f["name"] == "pr.file2")
+    entry = next(f for f in judged.files if f["name"] == "pr.file2")
     assert entry["action"] == "replaced", entry
     assert_mirrored(store, source)
 

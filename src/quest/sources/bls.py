@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -283,9 +283,10 @@ def _dated_before_listing(remote: RemoteFile, last_modified: str | None) -> bool
 
 def _speaks_for_another_body(got: Download, stored: ObjectInfo) -> bool:
     """Whether a 304 carries validators other than the stored ones it was asked with: a newer
-    file's, from a server or cache that judged the request by date. It confirms nothing then,
-    not even an old listing date: recorded beside the old body, that date would skip the file
-    without a request from then on. (A weak form of the same ETag, `W/"x"`, is the same.)"""
+    file's, from a server or cache that judged the request by date (or matched a weak ETag).
+    It confirms nothing then, not even an old listing date: recorded beside the old body, that
+    date would skip the file without a request from then on; `_fetch_changed` asks for the
+    whole file at once instead. (A weak form of the same ETag, `W/"x"`, is the same.)"""
     if got.etag and stored.metadata.get(SOURCE_ETAG) and not _same_etag(got, stored):
         return True
     before = stored.metadata.get(SOURCE_LAST_MODIFIED)
@@ -638,6 +639,17 @@ def _fetch_changed(
         asked_at = datetime.now(UTC)
         try:
             got = download(session, fetch, settings, stats)
+            if got.status == 304 and old is not None and _speaks_for_another_body(got, old):
+                # The 304 carries another body's validators (a weak ETag matched, or a date
+                # judged): whoever answered has a newer file. Asked once for the whole body,
+                # which is compared by sha256; a 304 to that is refused (`transfer`).
+                log.info(
+                    "%s: a 304 with another body's validators; asked again for the whole file",
+                    shown(remote.name),
+                )
+                fetch = replace(fetch, headers={})
+                asked_at = datetime.now(UTC)
+                got = download(session, fetch, settings, stats)
             _check_answer(remote, got, old)
         except SourceError as exc:
             summary.record(remote.name, key, FAILED, str(exc))
