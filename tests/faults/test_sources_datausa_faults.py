@@ -118,7 +118,8 @@ BAD_ANSWERS = {
         "record 0: field 'Year' is missing",
     ),
     "zero population": (_answer(_record(2019, 0.0)), "field 'Population' is 0"),
-    # A double rounds the fraction away; silver's decimal keeps it and quarantines the year.
+    # A double rounds the fraction away, and bronze and silver read the number through one too:
+    # only the answer's digits show it, and it was stored as a whole number.
     "a fraction too small for a double": (
         _answer(*NEEDED).replace(
             b'"Population": 330002013.0', b'"Population": 330002013.0000000000000001', 1

@@ -84,7 +84,8 @@ def _json_number(text: str) -> float:
     if math.isinf(value):
         raise ValueError(f"{text[:40]} is beyond what a double holds (Infinity)")
     if value.is_integer() and (exact := Decimal(text)) != exact.to_integral_value():
-        # `331097593.0000000000000001`: a double rounds it whole, silver's decimal does not.
+        # `331097593.0000000000000001`: a double rounds it whole, and bronze and silver read it
+        # through one too; only the answer's own digits show the fraction.
         return _RoundedWhole(value, text)
     return value
 
