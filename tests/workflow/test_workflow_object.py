@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 
 import networkx as nx
 import pytest
@@ -232,7 +233,6 @@ NOT_ON_THE_CLUSTER = {
     "QUEST_SCHEMA_PREFIX": "parameter",
     "QUEST_CONTACT": "parameter",
     "QUEST_BLS_URL": "parameter",
-    "QUEST_DATAUSA_URL": "parameter",
     "QUEST_CURRENT_FILE": "parameter",
     "QUEST_REPORT_SERIES": "parameter",
     "QUEST_REPORT_PERIOD": "parameter",
@@ -275,6 +275,27 @@ def test_every_setting_reaches_the_jobs_one_way_or_is_the_laptops_own():
         "QUEST_SECRET_SCOPE": "quest-dev",
         **given,
     }
+
+
+def test_a_source_of_5_year_estimates_and_years_across_2020_reach_every_task_on_the_cluster(
+    monkeypatch,
+):
+    # The years are cluster variables, read with the settings of every task and notebook: the
+    # URL they are checked against must be there too, or each would refuse 2018-2022 as if the
+    # source were the default cube of 1-year estimates, which has no 2020.
+    from quest.orchestration.tasks import settings_from_params
+
+    five = (
+        "https://honolulu-api.datausa.io/tesseract/data.jsonrecords"
+        "?cube=acs_yg_total_population_5&drilldowns=Year%2CNation&measures=Population"
+    )
+    given = {"QUEST_DATAUSA_URL": five, "QUEST_START_YEAR": "2018", "QUEST_END_YEAR": "2022"}
+    cluster = workflow_config("dev", given).spark_env_vars()
+    for name in [n for n in os.environ if n.startswith("QUEST_")]:
+        monkeypatch.delenv(name)
+    for name, value in cluster.items():
+        monkeypatch.setenv(name, value)
+    assert settings_from_params({"env": "dev"}).end_year == 2022
 
 
 def test_spark_reads_s3_without_keys_unless_secrets_are_asked_for():

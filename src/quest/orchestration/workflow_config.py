@@ -124,6 +124,9 @@ CLUSTER_VARS = (
     "QUEST_MAX_DELETE_FRACTION",
     "QUEST_START_YEAR",
     "QUEST_END_YEAR",
+    # The DataUSA sync gets it as a parameter too; every task's and notebook's settings read it
+    # with the years (a range across 2020 is refused for a cube of 1-year estimates only).
+    "QUEST_DATAUSA_URL",
     "QUEST_DATAUSA_ALLOW_DROPPED_YEARS",
     "QUEST_LOCK_TIMEOUT",
     # The Python tasks get it as a parameter too; the notebooks' own S3 client (bronze reads the
