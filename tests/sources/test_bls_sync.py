@@ -166,27 +166,40 @@ def test_a_stored_validator_edited_by_hand_is_not_sent_and_the_file_still_syncs(
     assert_mirrored(store, source)
 
 
-def test_a_304_speaking_for_a_newer_file_has_the_whole_file_asked_for_at_once(
-    settings, source, store, mirror
+@pytest.mark.parametrize(
+    ("weak", "later", "refetched"),
+    [(True, True, True), (False, True, False), (True, False, False)],
+    ids=["weak-etag-later-date", "strong-etag-later-date", "weak-etag-earlier-date"],
+)
+def test_a_304_dated_after_the_stored_copy_has_the_whole_file_asked_for_unless_a_strong_etag(
+    *, weak, later, refetched, settings, source, store, mirror
 ):
-    # A weak ETag matched (If-None-Match wins over the date), or a cache judging by date: the
-    # 304 carries a newer Last-Modified than the stored copy's. Before, the stored copy was kept
-    # and the same validators were sent on every run, answered the same way, for good.
+    # A weak ETag matched (If-None-Match wins over the date) and the 304 carries a later
+    # Last-Modified: the server has a newer file, equivalent in its eyes. Before, the stored copy
+    # was kept and the same 304 came on every run, for good. The stored strong ETag under a later
+    # date is a server dating its answers as it sends them (the same bytes, no download), and an
+    # earlier date a stale cache (the stored copy kept, asked again by the next run).
     files = _seed(source)
     sync_bls(settings, store=store)
     key = PREFIX + "pr.file1"
-    stored = store.head(key).metadata
-    source.write("pr.file1", files["pr.file1"][::-1])  # same size, a new date
-    newer = email.utils.formatdate(time.time() + 60, usegmt=True)
-    mirror.faults.add(
-        "/pub/time.series/pr/pr.file1",
-        "status",
-        status=304,
-        headers={"ETag": stored["source-etag"], "Last-Modified": newer},
-    )
+    stored = dict(store.head(key).metadata)
+    etag = ("W/" if weak else "") + stored["source-etag"]
+    store.set_metadata(key, {**stored, "source-etag": etag})
+    source.write("pr.file1", files["pr.file1"][::-1])  # same size, a new listing date
+    was = email.utils.parsedate_to_datetime(stored["source-last-modified"]).timestamp()
+    dated = email.utils.formatdate(time.time() + 60 if later else was - 3600, usegmt=True)
+    path = "/pub/time.series/pr/pr.file1"
+    mirror.faults.add(path, "status", status=304, headers={"ETag": etag, "Last-Modified": dated})
+    sent = mirror.bodies_sent().count(path)
     summary = sync_bls(settings, store=store)
-    assert {f["name"]: f["action"] for f in summary.files}["pr.file1"] == "replaced"
-    assert_mirrored(store, source)
+    action = {f["name"]: f["action"] for f in summary.files}["pr.file1"]
+    assert mirror.bodies_sent().count(path) == sent + refetched
+    if refetched:
+        assert action == "replaced"
+        assert_mirrored(store, source)
+    else:
+        assert action == "skipped"
+        assert stored_bytes(store)[key] == files["pr.file1"]
 
 
 def test_a_metadata_value_that_is_not_text_is_no_value(tmp_path):

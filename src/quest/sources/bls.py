@@ -285,14 +285,30 @@ def _speaks_for_another_body(got: Download, stored: ObjectInfo) -> bool:
     """Whether a 304 carries validators other than the stored ones it was asked with: a newer
     file's, from a server or cache that judged the request by date (or matched a weak ETag).
     It confirms nothing then, not even an old listing date: recorded beside the old body, that
-    date would skip the file without a request from then on; `_fetch_changed` asks for the
-    whole file at once instead. (A weak form of the same ETag, `W/"x"`, is the same.)"""
+    date would skip the file without a request from then on; when it is dated after the stored
+    copy (`_newer_body_behind`), `_fetch_changed` asks for the whole file at once. (A weak form
+    of the same ETag, `W/"x"`, is the same.)"""
     if got.etag and stored.metadata.get(SOURCE_ETAG) and not _same_etag(got, stored):
         return True
     before = stored.metadata.get(SOURCE_LAST_MODIFIED)
     if got.last_modified and before and got.last_modified != before:
         return _instant(got.last_modified) != _instant(before)
     return False
+
+
+def _newer_body_behind(got: Download, stored: ObjectInfo) -> bool:
+    """Whether a 304 says that whoever answered has a newer file than the stored copy: its
+    `Last-Modified` is later than the stored copy's, and it does not carry the stored copy's
+    strong ETag (which promises the same bytes; a weak one, `W/"x"`, only an equivalent body,
+    and a server that matched one would answer the same 304 on every run). An older date is a
+    stale cache's (the stored copy is kept), and the stored strong ETag under a later date is
+    a server that dates its answers as it sends them."""
+    sent_at = _instant(got.last_modified)
+    before = _instant(stored.metadata.get(SOURCE_LAST_MODIFIED))
+    if sent_at is None or before is None or not sent_at > before:
+        return False
+    etag = stored.metadata.get(SOURCE_ETAG)
+    return not (etag and got.etag == etag and not etag.startswith("W/"))
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -639,12 +655,11 @@ def _fetch_changed(
         asked_at = datetime.now(UTC)
         try:
             got = download(session, fetch, settings, stats)
-            if got.status == 304 and old is not None and _speaks_for_another_body(got, old):
-                # The 304 carries another body's validators (a weak ETag matched, or a date
-                # judged): whoever answered has a newer file. Asked once for the whole body,
-                # which is compared by sha256; a 304 to that is refused (`transfer`).
+            if got.status == 304 and old is not None and _newer_body_behind(got, old):
+                # Whoever answered has a newer file (a weak ETag matched, or a date judged):
+                # asked once for the whole body, which is compared by sha256.
                 log.info(
-                    "%s: a 304 with another body's validators; asked again for the whole file",
+                    "%s: a 304 dated after the stored copy; asked again for the whole file",
                     shown(remote.name),
                 )
                 fetch = replace(fetch, headers={})

@@ -83,10 +83,15 @@ def _json_number(text: str) -> float:
     value = float(text)
     if math.isinf(value):
         raise ValueError(f"{text[:40]} is beyond what a double holds (Infinity)")
-    if value.is_integer() and (exact := Decimal(text)) != exact.to_integral_value():
-        # `331097593.0000000000000001`: a double rounds it whole, and bronze and silver read it
-        # through one too; only the answer's own digits show the fraction.
-        return _RoundedWhole(value, text)
+    if value.is_integer():
+        try:
+            exact = Decimal(text)
+        except ArithmeticError:  # an exponent past what a decimal holds: `0e-99999999999999999999`
+            raise ValueError(f"{text[:40]} has an exponent too large to read exactly") from None
+        if exact != exact.to_integral_value():
+            # `331097593.0000000000000001`: a double rounds it whole, and bronze and silver read
+            # it through one too; only the answer's own digits show the fraction.
+            return _RoundedWhole(value, text)
     return value
 
 
@@ -174,6 +179,9 @@ class _RoundedWhole(float):
         number = super().__new__(cls, value)
         number.text = text
         return number
+
+    def __reduce__(self) -> tuple:  # copied or pickled with its text
+        return (_RoundedWhole, (float(self), self.text))
 
 
 def _whole_number(value: object, where: str, field_name: str) -> int:
