@@ -202,6 +202,33 @@ def test_a_304_dated_after_the_stored_copy_has_the_whole_file_asked_for_unless_a
         assert stored_bytes(store)[key] == files["pr.file1"]
 
 
+def test_a_body_asked_again_after_a_later_304_but_dated_before_the_stored_copy_is_not_kept(
+    settings, source, store, mirror, caplog
+):
+    # Two caches: one answers 304 dated after the stored copy (so the file is asked again,
+    # whole), the other sends an older copy. Stored, it would have been labelled with the
+    # listing's date and skipped by it from then on.
+    files = _seed(source)
+    sync_bls(settings, store=store)
+    key = PREFIX + "pr.file1"
+    stored = dict(store.head(key).metadata)
+    was = email.utils.parsedate_to_datetime(stored["source-last-modified"]).timestamp()
+    source.write("pr.file1", files["pr.file1"][::-1])  # same size, a new listing date
+    path = "/pub/time.series/pr/pr.file1"
+    later = email.utils.formatdate(time.time() + 60, usegmt=True)
+    mirror.faults.add(path, "status", status=304, headers={"ETag": "", "Last-Modified": later})
+    older = {"ETag": '"older"', "Last-Modified": email.utils.formatdate(was - 7200, usegmt=True)}
+    mirror.faults.add(path, "body", body=files["pr.file1"].upper(), headers=older)
+    summary = sync_bls(settings, store=store)
+    assert {f["name"]: f["action"] for f in summary.files}["pr.file1"] == "skipped"
+    assert stored_bytes(store)[key] == files["pr.file1"]
+    assert store.head(key).metadata["source-modified"] == stored["source-modified"]
+    assert "not after the stored copy's" in caplog.text
+    healed = sync_bls(settings, store=store)  # the next run asks again, and gets the file
+    assert {f["name"]: f["action"] for f in healed.files}["pr.file1"] == "replaced"
+    assert_mirrored(store, source)
+
+
 def test_a_metadata_value_that_is_not_text_is_no_value(tmp_path):
     # `{"sha256": null}` read as the digest "None": a 304 kept it for good.
     store = LocalStore(tmp_path / "store")

@@ -656,15 +656,7 @@ def _fetch_changed(
         try:
             got = download(session, fetch, settings, stats)
             if got.status == 304 and old is not None and _newer_body_behind(got, old):
-                # Whoever answered has a newer file (a weak ETag matched, or a date judged):
-                # asked once for the whole body, which is compared by sha256.
-                log.info(
-                    "%s: a 304 dated after the stored copy; asked again for the whole file",
-                    shown(remote.name),
-                )
-                fetch = replace(fetch, headers={})
-                asked_at = datetime.now(UTC)
-                got = download(session, fetch, settings, stats)
+                got, asked_at = _asked_whole(session, stats, settings, fetch, (got, asked_at), old)
             _check_answer(remote, got, old)
         except SourceError as exc:
             summary.record(remote.name, key, FAILED, str(exc))
@@ -673,6 +665,39 @@ def _fetch_changed(
         unavailable = []
         fetched.append(_Fetched(remote, key, got, _served_at(got, asked_at)))
     return fetched
+
+
+def _asked_whole(
+    session: requests.Session,
+    stats: HttpStats,
+    settings: Settings,
+    fetch: Fetch,
+    answered: tuple[Download, datetime],
+    old: ObjectInfo,
+) -> tuple[Download, datetime]:
+    """After a 304 dated after the stored copy (`_newer_body_behind`: whoever answered has a
+    newer file), the whole body asked without validators (it is compared by sha256), and when.
+    A body dated no later than the stored copy is another cache's older copy: the 304 stands,
+    the stored copy is kept, and the next run asks again."""
+    log.info(
+        "%s: a 304 dated after the stored copy; asked again for the whole file", shown(fetch.name)
+    )
+    asked_at = datetime.now(UTC)
+    again = download(session, replace(fetch, headers={}), settings, stats)
+    sent_at = _instant(again.last_modified)
+    before = _instant(old.metadata.get(SOURCE_LAST_MODIFIED))
+    same = (again.sha256, again.size) == (old.sha256, old.size)
+    if sent_at is not None and before is not None and sent_at <= before and not same:
+        log.warning(
+            "%s: asked again after a 304 dated after the stored copy, %s sent a copy last "
+            "modified %s, not after the stored copy's (%s); the stored copy was kept",
+            shown(fetch.name),
+            safe_url(fetch.url),
+            again.last_modified,
+            old.metadata.get(SOURCE_LAST_MODIFIED),
+        )
+        return answered
+    return again, asked_at
 
 
 def _unavailable(exc: SourceError) -> bool:
