@@ -720,6 +720,28 @@ def test_a_copy_stored_with_a_last_modified_in_the_future_still_updates(
     assert_mirrored(store, source)
 
 
+def test_a_date_years_ahead_is_not_sent_as_if_modified_since_so_a_change_still_comes(
+    tmp_path, source, store
+):
+    # A server without entity tags answers If-Modified-Since 2099 with a 304 for any file:
+    # the change below never came, run after run.
+    files = _seed(source)
+    with MirrorServer(source.root, etags=False) as server:
+        settings = fast_settings(tmp_path / "home", store, server)
+        path = "/pub/time.series/pr/pr.file2"
+        ahead = {"Last-Modified": "Thu, 06 Aug 2099 08:31:00 GMT"}
+        server.faults.add(path, "body", headers=ahead)
+        sync_bls(settings, store=store)
+        assert (
+            store.head(PREFIX + "pr.file2").metadata["source-last-modified"]
+            == ahead["Last-Modified"]
+        )
+        source.write("pr.file2", files["pr.file2"].replace(b"2.5", b"3.5"))  # same size
+        summary = sync_bls(settings, store=store)
+    assert {f["name"]: f["action"] for f in summary.files}["pr.file2"] == "replaced"
+    assert_mirrored(store, source)
+
+
 @pytest.mark.parametrize("key", ["datausa/pop(1).json", "datausa/population.json\n"])
 def test_a_population_key_sql_cannot_name_is_refused_before_anything(
     settings, source, store, mirror, key
@@ -1100,6 +1122,29 @@ def test_a_304_with_the_stored_etag_drops_the_mark_whatever_date_it_carries(
     mirror.faults.add("/pub/time.series/pr/pr.file2", "status", status=304, body=b"", headers=now)
     sync_bls(settings, store=store)
     assert "source-asked-at" not in store.head(key).metadata
+
+
+def test_a_304_with_the_stored_strong_etag_under_a_later_date_confirms_an_old_listing_date(
+    settings, source, store, mirror
+):
+    # A server that dates its answers as it sends them: its 304 names the stored bytes by
+    # their strong ETag. Before, the later date made it speak for another body, so a new
+    # listing date (a clock change, a file touched) was never recorded: a request every run.
+    files = _seed(source)
+    sync_bls(settings, store=store)
+    key = PREFIX + "pr.file1"
+    etag = store.head(key).metadata["source-etag"]
+    three_days_ago = time.time() - 3 * 86_400
+    _saved_at(source, "pr.file1", files["pr.file1"], three_days_ago)  # touched: a new date
+    now = {"ETag": etag, "Last-Modified": email.utils.formatdate(usegmt=True)}
+    path = "/pub/time.series/pr/pr.file1"
+    mirror.faults.add(path, "status", status=304, body=b"", times=2, headers=now)
+    first = sync_bls(settings, store=store)
+    assert next(f for f in first.files if f["name"] == "pr.file1")["action"] == "skipped"
+    second = sync_bls(settings, store=store)
+    entry = next(f for f in second.files if f["name"] == "pr.file1")
+    assert entry["reason"] == "listing date and size unchanged", entry
+    assert stored_bytes(store)[key] == files["pr.file1"]
 
 
 def test_the_same_bytes_saved_again_keep_the_mark_which_is_written_in_utc(

@@ -195,9 +195,19 @@ def _conditional_headers(remote: RemoteFile, stored: ObjectInfo | None) -> dict[
     if etag:
         headers["If-None-Match"] = etag
     modified = sendable_date(stored.metadata.get(SOURCE_LAST_MODIFIED))
+    if modified and _clock_error(modified):
+        # No file is newer than a date years ahead: every answer would be a 304, for good.
+        modified = ""
     if modified and (etag or not _listed_earlier(remote, stored)):
         headers["If-Modified-Since"] = modified
     return headers
+
+
+def _clock_error(last_modified: str) -> bool:
+    """Whether a stored `Last-Modified` is further ahead than `STALE_CACHE_WINDOW`: a server
+    clock's error, which no comparison may rest on."""
+    when = _instant(last_modified)
+    return when is not None and when > datetime.now(UTC) + STALE_CACHE_WINDOW
 
 
 def _listed_earlier(remote: RemoteFile, stored: ObjectInfo) -> bool:
@@ -234,7 +244,13 @@ def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo
     was = stored.metadata.get(SOURCE_MODIFIED) if stored is not None else None
     if not remote.modified or (was is not None and was == remote.modified):
         return True  # no new date to record
-    if confirms_stored and _speaks_for_another_body(got, stored):
+    # The stored strong ETag names the stored bytes whatever date comes with it (a server that
+    # dates its answers as it sends them): such a 304 confirms as any other does.
+    if (
+        confirms_stored
+        and _speaks_for_another_body(got, stored)
+        and not _strong_same_etag(got, stored)
+    ):
         return False
     body_date = stored.metadata.get(SOURCE_LAST_MODIFIED) if confirms_stored else got.last_modified
     if _dated_before_listing(remote, body_date):
@@ -307,8 +323,14 @@ def _newer_body_behind(got: Download, stored: ObjectInfo) -> bool:
     before = _instant(stored.metadata.get(SOURCE_LAST_MODIFIED))
     if sent_at is None or before is None or not sent_at > before:
         return False
+    return not _strong_same_etag(got, stored)
+
+
+def _strong_same_etag(got: Download, stored: ObjectInfo) -> bool:
+    """Whether the answer carries the stored copy's ETag, and it is a strong one: the same
+    bytes (a weak one, `W/"x"`, promises only an equivalent body)."""
     etag = stored.metadata.get(SOURCE_ETAG)
-    return not (etag and got.etag == etag and not etag.startswith("W/"))
+    return bool(etag and got.etag == etag and not etag.startswith("W/"))
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -333,7 +355,7 @@ def _older_than_stored(remote: RemoteFile, got: Download, stored: ObjectInfo) ->
         return None
     # A stored date far in the future is one a server clock got wrong: against it every genuine
     # update would read as older, and the file would never update again.
-    if not sent_at < stored_at or stored_at > datetime.now(UTC) + STALE_CACHE_WINDOW:
+    if not sent_at < stored_at or _clock_error(before):
         return None
     return (
         f"{remote.name}: {safe_url(remote.url)} sent a copy last modified {got.last_modified}, "
