@@ -244,13 +244,7 @@ def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo
     was = stored.metadata.get(SOURCE_MODIFIED) if stored is not None else None
     if not remote.modified or (was is not None and was == remote.modified):
         return True  # no new date to record
-    # The stored strong ETag names the stored bytes whatever date comes with it (a server that
-    # dates its answers as it sends them): such a 304 confirms as any other does.
-    if (
-        confirms_stored
-        and _speaks_for_another_body(got, stored)
-        and not _strong_same_etag(got, stored)
-    ):
+    if confirms_stored and _speaks_for_another_body(got, stored):
         return False
     body_date = stored.metadata.get(SOURCE_LAST_MODIFIED) if confirms_stored else got.last_modified
     if _dated_before_listing(remote, body_date):
@@ -389,7 +383,7 @@ def _metadata(
         # stored body whatever date comes with it (a server that dates its answers as it sends
         # them would otherwise keep the mark for good).
         late = not _asked_early(asked_at, base.get(SOURCE_LAST_MODIFIED))
-        confirmed_body = _same_etag(got, stored) or not _speaks_for_another_body(got, stored)
+        confirmed_body = _strong_same_etag(got, stored) or not _speaks_for_another_body(got, stored)
         if SOURCE_ASKED in base and late and confirmed_body:
             del base[SOURCE_ASKED]
     else:
@@ -699,8 +693,10 @@ def _asked_whole(
 ) -> tuple[Download, datetime]:
     """After a 304 dated after the stored copy (`_newer_body_behind`: whoever answered has a
     newer file), the whole body asked without validators (it is compared by sha256), and when.
-    A body dated no later than the stored copy is another cache's older copy: the 304 stands,
-    the stored copy is kept, and the next run asks again."""
+    A body not dated after the stored copy (no later, or without a date) may be another cache's
+    older copy: the 304 stands, the stored copy is kept, and, as for any 304 that speaks for
+    another body, no new listing date is recorded and no mark is dropped, so the next run asks
+    again."""
     log.info(
         "%s: a 304 dated after the stored copy; asked again for the whole file", shown(fetch.name)
     )
@@ -709,13 +705,13 @@ def _asked_whole(
     sent_at = _instant(again.last_modified)
     before = _instant(old.metadata.get(SOURCE_LAST_MODIFIED))
     same = (again.sha256, again.size) == (old.sha256, old.size)
-    if sent_at is not None and before is not None and sent_at <= before and not same:
+    if not same and (sent_at is None or before is None or sent_at <= before):
         log.warning(
             "%s: asked again after a 304 dated after the stored copy, %s sent a copy last "
             "modified %s, not after the stored copy's (%s); the stored copy was kept",
             shown(fetch.name),
             safe_url(fetch.url),
-            again.last_modified,
+            again.last_modified or "(no date)",
             old.metadata.get(SOURCE_LAST_MODIFIED),
         )
         return answered
