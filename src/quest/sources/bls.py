@@ -379,9 +379,10 @@ def _metadata(
     if confirms_stored:
         base = dict(stored.metadata)
         # A 304 that speaks for a newer file (`_speaks_for_another_body`) confirms nothing:
-        # the mark stays, and the next run asks again. The stored ETag sent back names the
-        # stored body whatever date comes with it (a server that dates its answers as it sends
-        # them would otherwise keep the mark for good).
+        # the mark stays, and the next run asks again. The stored strong ETag sent back names
+        # the stored bytes whatever date comes with it (a server that dates its answers as it
+        # sends them would otherwise keep the mark for good); a weak one, an equivalent body
+        # only, so the mark stays.
         late = not _asked_early(asked_at, base.get(SOURCE_LAST_MODIFIED))
         confirmed_body = _strong_same_etag(got, stored) or not _speaks_for_another_body(got, stored)
         if SOURCE_ASKED in base and late and confirmed_body:
