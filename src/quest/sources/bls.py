@@ -252,8 +252,7 @@ def _confirms_listing_date(remote: RemoteFile, got: Download, stored: ObjectInfo
     if stored is None or not was:
         return True
     if not confirms_stored and (
-        (got.sha256, got.size) != (stored.sha256, stored.size)
-        or _speaks_for_another_body(got, stored)
+        not _same_bytes(got, stored) or _speaks_for_another_body(got, stored)
     ):
         # A new body, or the stored bytes under validators of their own (the file saved again
         # unchanged): the source's. The stored bytes with the stored validators, or with none to
@@ -318,6 +317,11 @@ def _newer_body_behind(got: Download, stored: ObjectInfo) -> bool:
     if sent_at is None or before is None or not sent_at > before:
         return False
     return not _strong_same_etag(got, stored)
+
+
+def _same_bytes(got: Download, stored: ObjectInfo) -> bool:
+    """Whether the answer's body is the stored copy's: the same sha256 and size."""
+    return (got.sha256, got.size) == (stored.sha256, stored.size)
 
 
 def _strong_same_etag(got: Download, stored: ObjectInfo) -> bool:
@@ -427,7 +431,7 @@ def _redated(got: Download, stored: ObjectInfo | None) -> bool:
     before the answer, keep it: a third save in that minute may follow."""
     if stored is None or SOURCE_ASKED not in stored.metadata:
         return False
-    if (got.sha256, got.size) != (stored.sha256, stored.size):
+    if not _same_bytes(got, stored):
         return False
     dated = _instant(got.last_modified)
     before = _instant(stored.metadata.get(SOURCE_LAST_MODIFIED))
@@ -705,8 +709,7 @@ def _asked_whole(
     again = download(session, replace(fetch, headers={}), settings, stats)
     sent_at = _instant(again.last_modified)
     before = _instant(old.metadata.get(SOURCE_LAST_MODIFIED))
-    same = (again.sha256, again.size) == (old.sha256, old.size)
-    if not same and (sent_at is None or before is None or sent_at <= before):
+    if not _same_bytes(again, old) and (sent_at is None or before is None or sent_at <= before):
         log.warning(
             "%s: asked again after a 304 dated after the stored copy, %s sent a copy last "
             "modified %s, not after the stored copy's (%s); the stored copy was kept",
