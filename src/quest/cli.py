@@ -405,6 +405,9 @@ def _sync_datausa(args: argparse.Namespace) -> int:
 def _mirror(args: argparse.Namespace) -> int:
     from quest.mirror.server import serve_forever
 
+    if args.data is not None and not args.data.strip():
+        # Path("") is the current folder: `--data "$UNSET"` would serve whatever is there.
+        raise ConfigError("--data is blank: give the folder to serve, or leave it out for a sample")
     if args.data is not None and not Path(args.data).is_dir():
         what = "is a file, not a folder" if Path(args.data).exists() else "no such folder"
         raise ConfigError(f"--data {args.data}: {what}; give the folder to serve")
@@ -423,6 +426,9 @@ def _mirror(args: argparse.Namespace) -> int:
 def _sample(args: argparse.Namespace) -> int:
     from quest.mirror.sample import files_not_of_the_sample, generate_sample
 
+    if not args.out.strip():
+        # Path("") is the current folder: `quest sample "$UNSET"` would write into it.
+        raise ConfigError("the sample's folder is blank: give the folder to write")
     _no_file_in_the_way(args.out, "the sample's folder")
     others = files_not_of_the_sample(args.out)
     if others:

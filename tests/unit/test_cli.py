@@ -148,6 +148,9 @@ def place(tmp_path, monkeypatch):
         (["sample", "/sys/kernel/quest-sample"], 9, "cannot be written"),
         (["mirror", "--data", "/nonexistent"], 9, "--data /nonexistent: no such folder"),
         (["mirror", "--data", "FILE"], 9, "is a file, not a folder; give the folder to serve"),
+        # Path("") is the current folder: before, it was served (or written) as given.
+        (["mirror", "--data", " "], 9, "--data is blank: give the folder to serve"),
+        (["sample", ""], 9, "the sample's folder is blank"),
         (["run", "--only", "nope"], 9, "the tasks are bls_sync"),
         (["report"], 9, "no catalog under"),
         # A home no catalog can be in: before, "no catalog under ...: run `quest run` first",

@@ -62,8 +62,8 @@ DEFAULT_PERIODS = ("Q01", "Q02", "Q03", "Q04", "Q05")
 # DECIMAL(18,3): BLS publishes at most 3 decimals; 15 integer digits is far above any index.
 VALUE_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,3})?\z"
 NUMBER_PATTERN = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\z"
-# A series id as BLS writes them: PR, a letter, then 8 letters or digits (gold checks the report
-# series against it too).
+# A series id as BLS writes them: PR, a capital letter, then 8 capital letters or digits (gold
+# checks the report series against it too; a lower-case id is quarantined, not read as another).
 SERIES_ID = r"PR[A-Z][0-9A-Z]{8}"
 SERIES_PATTERN = rf"^{SERIES_ID}\z"
 YEAR_PATTERN = r"^[0-9]{4}\z"
@@ -145,7 +145,7 @@ def observation_rules(
         ),
         Rule(
             "series_id_format",
-            "series_id looks like PRS30006011 (PR, a letter, then 8 letters/digits)",
+            "series_id looks like PRS30006011 (PR, a capital letter, then 8 capitals or digits)",
             _matches("series_id", SERIES_PATTERN),
         ),
         Rule("year_integer", "year is a 4-digit integer", _matches("year", YEAR_PATTERN)),
