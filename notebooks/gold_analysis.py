@@ -106,7 +106,7 @@ result = None
 if write:
     # On Databricks: a row in ops.run_history, and the answers in ops.answer_history
     with recorded_task("gold_analysis", spark, settings, dbutils) as run:
-        withdraw_medallion_record(settings, dbutils, "gold_analysis")
+        withdraw_medallion_record(settings, dbutils, "gold_analysis", spark=spark)
         result = run.summary = create_gold_views(spark, settings)
         report = run.report = gold_report(spark, settings)
         quarantine = run.quarantine = quarantine_summary(spark, settings)

@@ -70,7 +70,12 @@ result = None
 if write:
     with recorded_task("load_bronze", spark, settings, dbutils) as run:  # Databricks: ops.run_history
         withdraw_medallion_record(
-            settings, dbutils, "load_bronze", store=store, replays=settings.full_refresh
+            settings,
+            dbutils,
+            "load_bronze",
+            store=store,
+            replays=settings.full_refresh,
+            spark=spark,
         )
         result = run.summary = load_bronze(spark, settings, store)
     quest_summary = result

@@ -70,7 +70,7 @@ result = None
 if write:
     with recorded_task("load_silver", spark, settings, dbutils) as run:  # Databricks: ops.run_history
         withdraw_medallion_record(
-            settings, dbutils, "load_silver", replays=settings.full_refresh
+            settings, dbutils, "load_silver", replays=settings.full_refresh, spark=spark
         )
         result = run.summary = load_silver(spark, settings)
     quest_summary = result

@@ -516,7 +516,9 @@ def check_bls_prefix(prefix: str) -> None:
         )
 
 
-def validate_years(settings: Settings) -> None:
+def validate_years(
+    settings: Settings, names: tuple[str, str] = ("QUEST_START_YEAR", "QUEST_END_YEAR")
+) -> None:
     """The population statistics' years: from the first year DataUSA's answers are checked
     for (`population.FIRST_YEAR`) to last year (the ACS publishes a year's 1-year estimates
     the September after it), the start no later than the end, and, when QUEST_DATAUSA_URL asks
@@ -525,14 +527,14 @@ def validate_years(settings: Settings) -> None:
     retried daily); years out of order made the DataUSA sync check no year.
 
     Raises:
-        ConfigError: naming both settings.
+        ConfigError: naming both settings as `names` says (a notebook's: its widgets).
     """
     from datetime import UTC, datetime
 
     from quest.sources.population import FIRST_YEAR, NO_ACS_YEAR, one_year_estimates
 
     start, end, last = settings.start_year, settings.end_year, datetime.now(UTC).year - 1
-    named = f"QUEST_START_YEAR={start} and QUEST_END_YEAR={end}"
+    named = f"{names[0]}={start} and {names[1]}={end}"
     if not FIRST_YEAR <= start <= end <= last:
         raise ConfigError(
             f"{named}: the years of the population statistics must run from {FIRST_YEAR} to "

@@ -11,8 +11,10 @@ import json
 
 import pytest
 
+from quest.errors import ConfigError
 from quest.medallion import create_gold_views, load_bronze, load_silver
 from quest.medallion.report import gold_report, quarantine_summary
+from quest.medallion.silver import NO_BRONZE_YET
 from quest.orchestration import conditions
 from quest.store import LocalStore
 from tests.bls_text import data_file, data_line
@@ -94,3 +96,20 @@ def test_a_load_under_three_part_names_answers_and_keeps_its_record_in_the_store
         {"series_id": "PRS30006032", "year": 2014, "value": 9.9, "periods": 1}
     ]
     assert quarantine_summary(spark, settings) == []
+
+
+def test_before_any_load_gold_creates_no_schema_and_silver_says_bronze_has_nothing(
+    spark, spark_home, tmp_path_factory
+):
+    # With a Unity Catalog a schema belongs to whoever creates it: gold run by hand before any
+    # load created the three schemas before refusing, and the job's principal could then not
+    # write in them. Silver said "no bronze file changed since the last silver load".
+    settings = own_settings(spark_home, tmp_path_factory, "none").with_overrides(
+        catalog="spark_catalog"
+    )
+    with pytest.raises(ConfigError, match=r"_silver\.bls_observations does not exist: run the"):
+        create_gold_views(spark, settings)
+    result = load_silver(spark, settings)
+    assert {t.reason for t in result.tables.values()} == {NO_BRONZE_YET}
+    schemas = [r[0] for r in spark.sql("SHOW SCHEMAS IN spark_catalog").collect()]
+    assert not [s for s in schemas if s.startswith(settings.schema_prefix)]

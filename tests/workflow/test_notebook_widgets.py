@@ -134,3 +134,24 @@ def test_the_env_widget_picks_that_environments_secret_scope_and_an_unknown_one_
         settings_from_widgets(dbutils, names)
     monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION")
     assert settings_from_widgets(dbutils, names).env == "local"
+
+
+def test_a_notebooks_years_refused_are_named_as_its_widgets(monkeypatch):
+    # Before, the gold notebook said "QUEST_START_YEAR=2019 and QUEST_END_YEAR=2021": opened by
+    # hand, it has no such variable to change; the values are its widgets'.
+    from quest.errors import ConfigError
+    from quest.orchestration.notebook import settings_from_widgets
+
+    monkeypatch.delenv("QUEST_ENV", raising=False)
+    monkeypatch.delenv("QUEST_DATAUSA_URL", raising=False)
+    names = ("env", "start_year", "end_year")
+    dbutils = _Dbutils()
+    define_widgets(dbutils, names)
+    dbutils.widgets.values.update(start_year="2019", end_year="2021")
+    with pytest.raises(ConfigError, match=r"^widgets start_year=2019 and end_year=2021: the range"):
+        settings_from_widgets(dbutils, names)
+    # A notebook without them (bronze, silver) names the variables, which its years come from.
+    monkeypatch.setenv("QUEST_START_YEAR", "2019")
+    monkeypatch.setenv("QUEST_END_YEAR", "2021")
+    with pytest.raises(ConfigError, match=r"^QUEST_START_YEAR=2019 and QUEST_END_YEAR=2021: "):
+        settings_from_widgets(dbutils, ("env",))

@@ -249,13 +249,15 @@ def create_gold_views(spark, settings: Settings) -> LayerResult:
     Raises:
         ConfigError: for a parameter that cannot be used (naming it), or when silver is empty.
     """
-    ensure_schemas(spark, settings)
+    # Silver first: gold run by hand before any load creates no schema (with a Unity Catalog, a
+    # schema created by a person is theirs, and the job's principal could not write in it).
     for table in (OBSERVATIONS, POPULATION):
         if not table_exists(spark, settings.table("silver", table)):
             raise ConfigError(
                 f"{settings.table('silver', table)} does not exist: run the bronze and silver "
                 "tasks before the gold task"
             )
+    ensure_schemas(spark, settings)
     tables = {}
     for name, sql in gold_view_sql(spark, settings).items():
         if sql.current:

@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 _OBS_QUARANTINE = {name: name for name in OBSERVATION_FIELDS}
 _POP_QUARANTINE = {"year": "year", "value": "population"}
 _TABULAR = (FileKind.DATA, FileKind.MAPPING, FileKind.POPULATION)
+# Why silver has nothing to load when bronze has no file.
+NO_BRONZE_YET = "bronze has loaded no file yet: load bronze first"
 
 
 def _target(kind: str, bronze_table: str) -> str:
@@ -104,9 +106,7 @@ class SilverPlan:
             "load from bronze",
             self.population_replaced,
             self.pending_of(FileKind.POPULATION),
-            ""
-            if self.bronze or self.loaded
-            else "bronze has loaded no file yet: load bronze first",
+            "" if self.bronze or self.loaded else NO_BRONZE_YET,
         )
 
     def tables(self) -> list[str]:
@@ -261,13 +261,16 @@ def load_silver(spark, settings: Settings) -> LayerResult:
         DataFileError: naming a file none of whose rows could be used (the others were
             loaded); its `result` holds what was done.
     """
-    ensure_schemas(spark, settings)
     manifest_name = settings.table("silver", SILVER_MANIFEST)
     plan = plan_load(spark, settings)
     if plan.nothing_to_do:
         reason = "no bronze file changed since the last silver load"
+        if not plan.bronze and not plan.loaded:
+            reason = NO_BRONZE_YET
         names = [settings.table("silver", t) for t in plan.tables()] + [manifest_name]
         return LayerResult("silver", {n: TableResult.unchanged(reason) for n in names})
+    # After the plan: silver run by hand before any load creates no schema (as gold's views).
+    ensure_schemas(spark, settings)
 
     load = _SilverLoad(spark, settings, plan, entries=dict(plan.loaded))
     touched = sorted(plan.pending) + plan.gone

@@ -159,21 +159,68 @@ def wants_write(dbutils) -> bool:
 
 
 def withdraw_medallion_record(
-    settings: Settings, dbutils, task: str, store=None, replays: bool = False
+    settings: Settings,
+    dbutils,
+    task: str,
+    store=None,
+    replays: bool = False,
+    spark=None,
 ) -> str:
     """Before a notebook writes its layer: withdraw the record of the last complete load
     (`quest.orchestration.conditions.withdraw_record`), so that a load that fails part-way, or a
     run by hand with other widget values, is never taken for what the job loaded; the next
     `quest_pipeline` run loads again and records. `store`: the one the notebook opened, if any
     (the record is kept there with a Unity Catalog). `replays`: the notebook replays every file
-    (bronze's and silver's `full_refresh`), which the withdrawn record notes."""
+    (bronze's and silver's `full_refresh`), which the withdrawn record notes. `spark`: given,
+    a run by hand is refused a store that cannot be the job's (`_refuse_a_store_not_the_jobs`).
+
+    Raises:
+        ConfigError: from `_refuse_a_store_not_the_jobs`, before anything is written.
+    """
     from quest.orchestration import conditions
 
     if store is None and settings.catalog:
         from quest.store.credentials import open_settings_store
 
         store = open_settings_store(settings, dbutils)
+    if spark is not None and settings.catalog:
+        _refuse_a_store_not_the_jobs(spark, settings, dbutils, store)
     return conditions.withdraw_record(settings, store, task, full_refresh=replays)
+
+
+def _refuse_a_store_not_the_jobs(spark, settings: Settings, dbutils, store) -> None:
+    """With a Unity Catalog the record of the last complete load is kept in the store
+    (`conditions.record_location`), and every load, the job's or one by hand, leaves one there.
+    A store with none, under a catalog whose bronze tables were loaded, is not the store they
+    were loaded from: most likely a notebook opened by hand whose `store` widget is not the
+    job's (a copy of one's own without `schema_prefix`). Writing from it would change the job's
+    tables and withdraw a record the job never reads: the job's next runs would find its own
+    record intact and skip the medallion, keeping what the hand run wrote (from a full refresh:
+    deleting every row of a file that store lacks). A job's own task is not refused (its store
+    is the job's by construction, and a record deleted by hand is written again by the run).
+
+    Raises:
+        ConfigError: naming the store, the record it lacks and the way on; nothing written.
+    """
+    from quest.medallion.manifest import BRONZE_MANIFEST
+    from quest.medallion.tables import table_exists
+    from quest.ops.task_hook import MANUAL, run_context
+    from quest.orchestration import conditions
+
+    if run_context(dbutils).workflow != MANUAL or conditions.record_exists(settings, store):
+        return
+    loaded = settings.table("bronze", BRONZE_MANIFEST)
+    if not table_exists(spark, loaded):
+        return
+    raise ConfigError(
+        f"{store.uri} holds no record of a load of {settings.catalog} "
+        f"({conditions.record_location(settings)}), though {loaded} exists: every load leaves "
+        "one in the store it loads from, so the `store` widget is not the store these tables "
+        "were loaded from (the quest_pipeline job's QUEST_STORE). Writing from it would change "
+        "the job's tables without the job knowing, and its next runs would skip them. Set "
+        "`store` to the job's store; with a copy of your own, set `schema_prefix` too "
+        "(docs/deploy.md). Nothing was written"
+    )
 
 
 def show_chart(figure, name: str, settings: Settings, display=None) -> str | None:
@@ -213,6 +260,7 @@ def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None =
     Raises:
         ConfigError: an `env` widget naming no known environment, or a value of the wrong type.
     """
+    names = tuple(names)
     given = parse_given({name: dbutils.widgets.get(name) for name in names})
     env = given.get("env")
     if env is not None and env not in ENVIRONMENTS:
@@ -226,7 +274,11 @@ def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None =
         raise ConfigError(mixed)
     base = base or base_settings(env)
     settings = replace(base, **given)
-    validate_years(settings)
+    if {"start_year", "end_year"} & set(names):
+        # A notebook's years are its widgets: opened by hand, it has no variable to change.
+        validate_years(settings, ("widgets start_year", "end_year"))
+    else:
+        validate_years(settings)
     return settings
 
 
