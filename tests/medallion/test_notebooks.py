@@ -160,36 +160,46 @@ def test_a_notebook_that_writes_withdraws_the_record_so_the_next_daily_run_loads
     assert again.report["population_stats"]["end_year"] == 2015
 
 
-def test_by_hand_under_a_catalog_a_store_holding_no_record_of_the_loads_is_refused(
+def test_by_hand_under_a_catalog_a_store_other_than_bronzes_is_refused(
     spark, loaded, tmp_path, monkeypatch
 ):
-    # A workspace keeps the record of the last complete load in the store, and every load leaves
-    # one there. A notebook opened by hand whose `store` widget is not the job's (a copy of one's
-    # own, `schema_prefix` left blank) would change the job's tables and withdraw a record the
-    # job never reads: before, it did, and the job's next runs skipped the medallion.
+    # A workspace keeps the record of the job's last complete load in the job's store. A
+    # notebook opened by hand whose `store` widget is another (a copy of one's own, its
+    # `schema_prefix` left blank) would change the job's tables and withdraw a record the job
+    # never reads: before, it did, and the job's next runs skipped the medallion.
     from quest.orchestration.notebook import withdraw_medallion_record
 
     settings, _ = loaded
     in_a_workspace = replace(settings, catalog="spark_catalog")  # the tables' local catalog
+    jobs = LocalStore(settings.store_uri)
+    [stamped] = {e["store"] for e in _bronze_manifest(spark, settings).values()}
+    assert stamped == jobs.uri
     mine = LocalStore(str(tmp_path / "mine"))
-    with pytest.raises(ConfigError, match=r"holds no record of a load of spark_catalog") as refused:
-        withdraw_medallion_record(in_a_workspace, None, "load_bronze", store=mine, spark=spark)
-    assert "Nothing was written" in str(refused.value)
-    assert not conditions.record_exists(in_a_workspace, mine)
+    with pytest.raises(ConfigError, match=r"^the `store` widget is .*/mine, but .* was last") as no:
+        withdraw_medallion_record(in_a_workspace, None, "load_silver", store=mine, spark=spark)
+    assert jobs.uri in str(no.value) and str(no.value).endswith("No table was changed")
+    assert not list(mine.list("")), "no note left in the other store"
 
     # Tables never loaded under this prefix (a first load by hand) are no evidence.
     fresh = replace(in_a_workspace, schema_prefix=f"nb{uuid.uuid4().hex[:6]}_")
     withdraw_medallion_record(fresh, None, "load_bronze", store=mine, spark=spark)
-    assert conditions.record_exists(fresh, mine)
-    # A job's own task is not refused: its store is the job's, and the run records again.
+    # A job's own task is not refused: its store is the one it was deployed with.
     job = hook.RunContext(run_id="772", workflow="dev_quest_pipeline", task="load_bronze")
     monkeypatch.setattr(hook, "run_context", lambda dbutils, now=None: job)
     withdraw_medallion_record(in_a_workspace, None, "load_bronze", store=mine, spark=spark)
     monkeypatch.undo()
-    # A store holding the record (the job's) is taken by hand too.
-    withdraw_medallion_record(in_a_workspace, None, "load_bronze", store=mine, spark=spark)
-    with mine.open(conditions.record_location(in_a_workspace)) as record:
-        assert json.loads(record.read())["loading"]["by"] == "load_bronze"
+    # By hand from the store bronze was loaded from: the record there is withdrawn.
+    where = withdraw_medallion_record(
+        in_a_workspace, None, "gold_analysis", store=LocalStore(jobs.uri + "/"), spark=spark
+    )
+    with jobs.open(conditions.record_location(in_a_workspace)) as record:
+        assert json.loads(record.read())["loading"]["by"] == "gold_analysis", where
+
+
+def _bronze_manifest(spark, settings: Settings) -> dict[str, dict]:
+    from quest.medallion.manifest import BRONZE_MANIFEST, read_manifest
+
+    return read_manifest(spark, settings.table("bronze", BRONZE_MANIFEST))
 
 
 def _in_the_catalog_of(settings: Settings, monkeypatch) -> None:

@@ -148,10 +148,13 @@ def test_a_notebooks_years_refused_are_named_as_its_widgets(monkeypatch):
     dbutils = _Dbutils()
     define_widgets(dbutils, names)
     dbutils.widgets.values.update(start_year="2019", end_year="2021")
-    with pytest.raises(ConfigError, match=r"^widgets start_year=2019 and end_year=2021: the range"):
+    with pytest.raises(
+        ConfigError, match=r"^widget start_year=2019 and widget end_year=2021: the range"
+    ):
         settings_from_widgets(dbutils, names)
-    # A notebook without them (bronze, silver) names the variables, which its years come from.
+    # A blank widget keeps the variable's year, and the message names the variable.
     monkeypatch.setenv("QUEST_START_YEAR", "2019")
-    monkeypatch.setenv("QUEST_END_YEAR", "2021")
-    with pytest.raises(ConfigError, match=r"^QUEST_START_YEAR=2019 and QUEST_END_YEAR=2021: "):
-        settings_from_widgets(dbutils, ("env",))
+    monkeypatch.setenv("QUEST_END_YEAR", "2019")
+    dbutils.widgets.values.update(start_year="2021", end_year="")
+    with pytest.raises(ConfigError, match=r"^widget start_year=2021 and QUEST_END_YEAR=2019: the"):
+        settings_from_widgets(dbutils, names)

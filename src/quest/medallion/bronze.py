@@ -368,6 +368,7 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
     load = _BronzeLoad(spark, settings, store)
     files, entries = _apply(load, plan)
     files = _settle_retired(load, plan, entries, files)
+    entries = {f: {**e, "store": store.uri} for f, e in entries.items()}
     if load.commits[manifest_name] or entries != plan.manifest or plan.retired:
         load.commits.add(
             manifest_name, write_manifest(spark, manifest_name, entries, BRONZE_SCHEMA)

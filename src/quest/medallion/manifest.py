@@ -43,6 +43,9 @@ BRONZE_SCHEMA = T.StructType(
         # A mapping file's header fields, as they are: silver's column names, even for a file
         # with no row.
         T.StructField("header", T.ArrayType(T.StringType()), True),
+        # The store the manifest was last written from (`store.uri`), on every entry: a
+        # notebook writing by hand from another store is refused (null: a quest before it).
+        T.StructField("store", T.StringType(), True),
     ]
 )
 

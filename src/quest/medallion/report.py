@@ -127,11 +127,7 @@ def require_gold_views(spark, settings: Settings, by: str = "quest report") -> N
 
     gone = ", ".join(missing)
     if on_databricks():
-        where = "the catalog"
-        fix = (
-            "run the quest_pipeline job (by hand, with write=true: the bronze notebook, then "
-            "silver's, then this one)"
-        )
+        where, fix = "the catalog", "run the quest_pipeline job, which loads the medallion"
     elif withdraw_if_loaded(settings, by, f"{gone} missing from the catalog"):
         where = f"the catalog under {settings.home}, though a complete load was recorded"
         where += " (dropped by hand?)"

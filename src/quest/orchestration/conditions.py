@@ -162,15 +162,6 @@ def record_location(settings: Settings) -> str:
     return str(settings.warehouse / STATE_DIR / name)
 
 
-def record_exists(settings: Settings, store: Store | None) -> bool:
-    """Whether a record (of a complete load, or a load's note) is where `record_location`
-    says, readable or not."""
-    where = record_location(settings)
-    if settings.catalog:
-        return store is not None and store.head(where) is not None
-    return Path(where).exists()
-
-
 def _read_record_data(settings: Settings, store: Store) -> dict | None:
     """The record as written (any version), or None (never written, or unreadable)."""
     where = record_location(settings)

@@ -172,7 +172,8 @@ def withdraw_medallion_record(
     `quest_pipeline` run loads again and records. `store`: the one the notebook opened, if any
     (the record is kept there with a Unity Catalog). `replays`: the notebook replays every file
     (bronze's and silver's `full_refresh`), which the withdrawn record notes. `spark`: given,
-    a run by hand is refused a store that cannot be the job's (`_refuse_a_store_not_the_jobs`).
+    a run by hand is refused a store other than the one bronze was last loaded from
+    (`_refuse_a_store_not_the_jobs`).
 
     Raises:
         ConfigError: from `_refuse_a_store_not_the_jobs`, before anything is written.
@@ -189,37 +190,37 @@ def withdraw_medallion_record(
 
 
 def _refuse_a_store_not_the_jobs(spark, settings: Settings, dbutils, store) -> None:
-    """With a Unity Catalog the record of the last complete load is kept in the store
-    (`conditions.record_location`), and every load, the job's or one by hand, leaves one there.
-    A store with none, under a catalog whose bronze tables were loaded, is not the store they
-    were loaded from: most likely a notebook opened by hand whose `store` widget is not the
-    job's (a copy of one's own without `schema_prefix`). Writing from it would change the job's
-    tables and withdraw a record the job never reads: the job's next runs would find its own
-    record intact and skip the medallion, keeping what the hand run wrote (from a full refresh:
-    deleting every row of a file that store lacks). A job's own task is not refused (its store
-    is the job's by construction, and a record deleted by hand is written again by the run).
+    """With a Unity Catalog the record of the last complete load is kept in the store the job
+    loads from (`conditions.record_location`). A notebook run by hand whose `store` widget is
+    another store (a copy of one's own without `schema_prefix`) would change the job's tables
+    and withdraw a record the job never reads: the job's next runs would find their own record
+    intact and skip the medallion, keeping what the hand run wrote (from a full refresh:
+    deleting the rows of every file that store lacks). Bronze's manifest names the store it was
+    last written from (`store`, on every entry); a run by hand from another one is refused. A
+    manifest that names none (never loaded, or by a quest before the column) is no evidence. A
+    job's own task is not refused: the job's store is what the job was deployed with, and its
+    bronze load records a new one.
 
     Raises:
-        ConfigError: naming the store, the record it lacks and the way on; nothing written.
+        ConfigError: naming both stores and the way on, before anything is written.
     """
-    from quest.medallion.manifest import BRONZE_MANIFEST
-    from quest.medallion.tables import table_exists
+    from quest.medallion.manifest import BRONZE_MANIFEST, read_manifest
     from quest.ops.task_hook import MANUAL, run_context
-    from quest.orchestration import conditions
 
-    if run_context(dbutils).workflow != MANUAL or conditions.record_exists(settings, store):
+    if run_context(dbutils).workflow != MANUAL:
         return
-    loaded = settings.table("bronze", BRONZE_MANIFEST)
-    if not table_exists(spark, loaded):
+    manifest = settings.table("bronze", BRONZE_MANIFEST)
+    loaded_from = {e.get("store") for e in read_manifest(spark, manifest).values()} - {None, ""}
+    here = store.uri.rstrip("/")
+    if not loaded_from or here in {uri.rstrip("/") for uri in loaded_from}:
         return
     raise ConfigError(
-        f"{store.uri} holds no record of a load of {settings.catalog} "
-        f"({conditions.record_location(settings)}), though {loaded} exists: every load leaves "
-        "one in the store it loads from, so the `store` widget is not the store these tables "
-        "were loaded from (the quest_pipeline job's QUEST_STORE). Writing from it would change "
-        "the job's tables without the job knowing, and its next runs would skip them. Set "
-        "`store` to the job's store; with a copy of your own, set `schema_prefix` too "
-        "(docs/deploy.md). Nothing was written"
+        f"the `store` widget is {here}, but {manifest} was last loaded from "
+        f"{', '.join(sorted(loaded_from))}: writing by hand from another store would change "
+        "those tables while the record of the job's last load, kept in the job's store, stayed, "
+        "so its next runs would skip them. Set `store` to the store the tables were loaded "
+        "from; for a copy of your own, set `schema_prefix` too (docs/deploy.md). No table "
+        "was changed"
     )
 
 
@@ -274,11 +275,15 @@ def settings_from_widgets(dbutils, names: Iterable[str], base: Settings | None =
         raise ConfigError(mixed)
     base = base or base_settings(env)
     settings = replace(base, **given)
-    if {"start_year", "end_year"} & set(names):
-        # A notebook's years are its widgets: opened by hand, it has no variable to change.
-        validate_years(settings, ("widgets start_year", "end_year"))
-    else:
-        validate_years(settings)
+    # A year a widget gave is named as that widget (opened by hand, a notebook has no variable
+    # to change); a blank widget keeps the setting's, named as its variable.
+    validate_years(
+        settings,
+        tuple(
+            f"widget {name}" if name in given else f"QUEST_{name.upper()}"
+            for name in ("start_year", "end_year")
+        ),
+    )
     return settings
 
 
