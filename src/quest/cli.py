@@ -122,7 +122,7 @@ def _subcommands(parser: argparse.ArgumentParser, dest: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="quest", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="quest", description=(__doc__ or "quest").splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _verbosity(parser)
     sub = _subcommands(parser, dest="command")

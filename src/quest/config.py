@@ -123,7 +123,7 @@ class Settings:
         if "home" in given and not str(given["home"]).strip():
             del given["home"]
         if "home" in given:
-            given["home"] = Path(str(given["home"]).strip()).expanduser().resolve()
+            given["home"] = _folder(str(given["home"]).strip(), "QUEST_HOME (or --home)")
         return replace(self, **given)
 
 
@@ -289,11 +289,20 @@ def _boolean(raw: str, var: str) -> bool:
 
 
 # How the text of a setting becomes its value, by the field's declared type.
+def _folder(raw: str, var: str) -> Path:
+    try:
+        return Path(raw).expanduser().resolve()
+    except RuntimeError:  # Python 3.12: a loop of symbolic links ("Symlink loop from ...")
+        raise ConfigError(
+            f"{var}={raw!r} runs into a loop of symbolic links: point it at a folder"
+        ) from None
+
+
 _PARSERS = {
     "int": _number(int),
     "float": _number(float),
     "bool": _boolean,
-    "Path": lambda raw, var: Path(raw).expanduser().resolve(),
+    "Path": lambda raw, var: _folder(raw, var),
     "tuple[str, ...]": lambda raw, var: tuple(p.strip() for p in raw.split(",") if p.strip()),
 }
 
@@ -319,6 +328,14 @@ def parse_setting(attr: str, raw: str) -> object:
         ConfigError: a value of the wrong type, naming the variable.
     """
     var = VAR_OF.get(attr, attr)
+    if len(raw) > 1 and raw[0] == raw[-1] and raw[0] in "\"'":
+        # An env file (`docker --env-file`) or a variable editor keeps the quotes a shell would
+        # drop: '"/data/store"' was a folder named so under the current one.
+        shown = "" if attr == "smtp_url" else f"={raw!r}"  # (a URL that may hold a password)
+        raise ConfigError(
+            f"{var}{shown} is wrapped in quotes, which no setting holds (an env file or a "
+            "variable editor kept them): remove them"
+        )
     if attr in _NAME_PARTS and not _NAME_PARTS[attr].fullmatch(raw):
         first = " (and start with a letter or '_': Spark reads 2024.bronze as a number)"
         raise ConfigError(
@@ -373,9 +390,15 @@ def blank_is_unset(attr: str, raw: str) -> bool:
     return not raw.strip() and (_TYPES[attr] in _BLANK_IS_UNSET or attr in _BLANK_IS_UNSET)
 
 
+# Settings whose surrounding white space is no part of them: folders and URLs (a URL's line
+# break was sent as `%0A`, a 404 whose message showed the URL as it should be).
+_STRIPPED = frozenset({"store", "bls_url", "datausa_url", "s3_endpoint_url", "smtp_url"})
+
+
 def setting_text(attr: str, raw: str) -> str:
-    """`raw` as the setting `attr` reads it: a folder's surrounding spaces dropped."""
-    return raw.strip() if _TYPES[attr] == "Path" or attr == "store" else raw
+    """`raw` as the setting `attr` reads it: a folder's or a URL's surrounding white space
+    dropped."""
+    return raw.strip() if _TYPES[attr] == "Path" or attr in _STRIPPED else raw
 
 
 def parse_given(given: dict[str, object]) -> dict[str, object]:
@@ -509,10 +532,12 @@ def check_bls_prefix(prefix: str) -> None:
         plain = bool(key_segments(prefix.removesuffix("/")))
     except ValueError:
         plain = False
-    if not plain or not prefix.endswith("/") or prefix.startswith("/"):
+    # (a segment's surrounding spaces: ' bls/pr/' is another folder, synced from nothing)
+    spaced = any(part != part.strip() for part in prefix.split("/"))
+    if not plain or spaced or not prefix.endswith("/") or prefix.startswith("/"):
         raise ConfigError(
             f"QUEST_BLS_PREFIX={prefix!r} must be a folder inside the store ending with '/', "
-            "with no empty, '.' or '..' segment, like bls/pr/"
+            "with no empty, '.' or '..' segment and no space around a segment, like bls/pr/"
         )
 
 
@@ -533,12 +558,15 @@ def validate_years(
 
     from quest.sources.population import FIRST_YEAR, NO_ACS_YEAR, one_year_estimates
 
-    start, end, last = settings.start_year, settings.end_year, datetime.now(UTC).year - 1
+    today = datetime.now(UTC).date()
+    start, end, last = settings.start_year, settings.end_year, today.year - 1
     named = f"{names[0]}={start} and {names[1]}={end}"
     if not FIRST_YEAR <= start <= end <= last:
+        # (the last year comes from this machine's clock: one set years back names it)
+        clock = f"; this machine's clock says {today}" if end > last or last < FIRST_YEAR else ""
         raise ConfigError(
             f"{named}: the years of the population statistics must run from {FIRST_YEAR} to "
-            f"{last} (the last year the ACS has published), the start no later than the end"
+            f"{last} (the last year the ACS has published), the start no later than the end" + clock
         )
     if start <= NO_ACS_YEAR <= end and one_year_estimates(settings.datausa_url):
         raise ConfigError(

@@ -156,14 +156,15 @@ UNSET = re.escape("; unset, the store is <home>/store, which QUEST_HOME (or --ho
 
 
 def test_a_store_folder_on_a_read_only_file_system_is_a_store_error(tmp_path, monkeypatch):
-    # `mkdir` there raises EROFS, not PermissionError: it was an "unexpected OSError" (exit 1).
+    # `mkdir` there raises EROFS, not PermissionError: it was an "unexpected OSError" (exit 1),
+    # then "permission denied; make the folder writable", which no chmod mends.
     from pathlib import Path
 
     def read_only(self, *args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", str(self))
 
     monkeypatch.setattr(Path, "mkdir", read_only)
-    with pytest.raises(StoreError, match="failed at .*/store: permission denied; make the folder"):
+    with pytest.raises(StoreError, match="failed at .*/store: the file system is mounted read-"):
         LocalStore(tmp_path / "store").check(write=True)
     with pytest.raises(StoreError, match=f"{UNSET}$"):  # a home's store, QUEST_STORE unset
         LocalStore(tmp_path / "store").check(write=True)

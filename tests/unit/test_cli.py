@@ -133,6 +133,7 @@ def place(tmp_path, monkeypatch):
     monkeypatch.setenv("QUEST_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("QUEST_CONTACT", "cli-tests@example.org")
     (tmp_path / "FILE").write_text("not a folder")
+    (tmp_path / "LOOP").symlink_to("LOOP")
     return tmp_path
 
 
@@ -163,6 +164,19 @@ def place(tmp_path, monkeypatch):
         (["report", "--series-lowercase"], 9, "report_series='prs30006032' (QUEST_REPORT_SERIES)"),
         (["run", "--bls-prefix-cut"], 9, "QUEST_BLS_PREFIX='bls/pr' must be a folder"),
         (["sync", "datausa", "--start-after-end"], 9, "QUEST_START_YEAR=2018 and QUEST_END_YEAR"),
+        # The environment's own mistakes, each named: before, a quoted store was a folder named
+        # '"/tmp/..."' under the current one (exit 0), and the others were "a bug in quest".
+        (["sync", "datausa", "--quoted-store"], 9, "QUEST_STORE='\"/tmp/q\"' is wrapped in quotes"),
+        (
+            ["sync", "bls", "--source-url", "https://127.0.0.1:9/pr/", "--no-ca-bundle"],
+            9,
+            "REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE names a certificate bundle that is not there",
+        ),
+        (["sync", "datausa", "--store", "s3://b/p", "--no-profile"], 9, "check AWS_PROFILE"),
+        (["sync", "datausa", "--store", "s3://b/p", "--bad-region"], 9, "AWS region is not usable"),
+        (["sync", "datausa", "--store", "LOOP"], 3, "runs into a loop of symbolic links"),
+        (["sync", "datausa", "--home", "LOOP"], 9, "QUEST_HOME (or --home)"),
+        (["sync", "bls", "--spaced-prefix"], 9, "no space around a segment"),
     ],
 )
 def test_bad_input_is_one_line_with_its_status(place, capsys, monkeypatch, argv, status, words):
@@ -172,13 +186,18 @@ def test_bad_input_is_one_line_with_its_status(place, capsys, monkeypatch, argv,
         "--bls-prefix-cut": {"QUEST_BLS_PREFIX": "bls/pr"},
         "--start-after-end": {"QUEST_START_YEAR": "2018", "QUEST_END_YEAR": "2013"},
         "--series-lowercase": {"QUEST_REPORT_SERIES": "prs30006032"},
+        "--quoted-store": {"QUEST_STORE": '"/tmp/q"'},
+        "--no-ca-bundle": {"REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem"},
+        "--no-profile": {"AWS_PROFILE": "quest-no-such-profile"},
+        "--bad-region": {"AWS_DEFAULT_REGION": "us east 1"},
+        "--spaced-prefix": {"QUEST_BLS_PREFIX": "bls/pr /"},
     }
     for flag, given in variables.items():
         if flag in argv:
             argv = [a for a in argv if a != flag]
             for var, value in given.items():
                 monkeypatch.setenv(var, value)
-    if argv[0] == "sync":
+    if argv[0] == "sync" and "--source-url" not in argv:
         argv = [*argv, "--source-url", "http://127.0.0.1:9/"]  # never reached
     assert main(argv) == status
     assert words in _one_line(capsys.readouterr().err)

@@ -372,3 +372,43 @@ def test_every_variable_quest_names_is_one_the_typo_warning_knows():
     assert unknown_variables({"QUEST_STROE": "x", "PATH": "/bin", "quest_store": "x"}) == [
         "QUEST_STROE is no quest setting and is ignored (did you mean QUEST_STORE?)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("var", "raw"),
+    [
+        ("QUEST_STORE", '"/tmp/quest-store"'),
+        ("QUEST_HOME", "'/tmp/quest-home'"),
+        ("QUEST_CONTACT", '"data@example.org"'),
+        ("QUEST_SMTP_URL", '"smtp://user:secret@mail.example.org:587"'),
+    ],
+)
+def test_a_value_wrapped_in_quotes_an_env_file_kept_is_refused(var, raw):
+    # `docker --env-file` and some variable editors keep the quotes a shell drops: before,
+    # QUEST_STORE='"/tmp/..."' was a folder of that name under the current one, and the sync
+    # exited 0.
+    with pytest.raises(ConfigError, match=rf"^{var}\b.* is wrapped in quotes") as refused:
+        load_settings({var: raw})
+    assert "secret" not in str(refused.value)
+
+
+def test_a_urls_surrounding_white_space_is_no_part_of_it():
+    # A line break kept at the end of QUEST_BLS_URL was sent as `%0A`: a 404 whose message showed
+    # the URL as it should be.
+    settings = load_settings({"QUEST_BLS_URL": "http://127.0.0.1:8000/pr/\n"})
+    assert settings.bls_url == "http://127.0.0.1:8000/pr/"
+    spaced = load_settings({"QUEST_DATAUSA_URL": "  http://127.0.0.1:8000/api "})
+    assert spaced.datausa_url == "http://127.0.0.1:8000/api"
+
+
+def test_years_past_this_machines_clock_name_the_clock():
+    # A clock set years back (a dead battery, a VM restored from a snapshot) made every command,
+    # the BLS sync too, refuse the default years as if they were wrong.
+    from datetime import UTC, datetime
+
+    year = datetime.now(UTC).year
+    with pytest.raises(ConfigError, match=r"this machine's clock says \d{4}-\d\d-\d\d$"):
+        load_settings({"QUEST_START_YEAR": "2013", "QUEST_END_YEAR": str(year)})
+    with pytest.raises(ConfigError, match=r"the start no later than the end$"):
+        load_settings({"QUEST_START_YEAR": "2016", "QUEST_END_YEAR": "2015"})
+

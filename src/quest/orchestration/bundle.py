@@ -226,7 +226,7 @@ def build(envs: tuple[str, ...] = ENVS) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m quest.orchestration.bundle", description=__doc__.split("\n")[0]
+        prog="python -m quest.orchestration.bundle", description=(__doc__ or "").split("\n")[0]
     )
     parser.add_argument(
         "--out", type=Path, default=BUNDLE, help="file to write (default: bundle.yml)"

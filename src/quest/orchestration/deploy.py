@@ -308,7 +308,7 @@ def execute(plan: Plan, out=print) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m quest.orchestration.deploy", description=__doc__.splitlines()[0]
+        prog="python -m quest.orchestration.deploy", description=(__doc__ or " ").splitlines()[0]
     )
     parser.add_argument("--env", required=True, help="local, dev or prod")
     parser.add_argument("--profile", default="", help="Databricks CLI profile (default: none)")

@@ -25,6 +25,7 @@ import urllib3
 
 from quest.config import Settings
 from quest.errors import (
+    ConfigError,
     HostNotFound,
     NothingListens,
     SourceCutOff,
@@ -299,6 +300,15 @@ def _follow(call: _Call) -> tuple[requests.Response, str]:
                 f"cannot be fetched, or answered with invalid HTTP ({type(exc).__name__}: "
                 f"{brief_error(exc)})",
                 "check the URL; if it is right, the source is sending broken answers: rerun later",
+            ) from None
+        except OSError as exc:
+            if "CA certificate bundle" not in str(exc):
+                raise
+            # requests' own OSError, before any request: REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE
+            # names no file (it was "unexpected OSError ... a bug in quest").
+            raise ConfigError(
+                f"{name}: {brief_error(exc)}: REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE names a "
+                "certificate bundle that is not there; point it at one, or unset it"
             ) from None
         except ValueError as exc:
             # Not one of requests' own (those are RequestExceptions too): it parses a

@@ -65,7 +65,13 @@ class LocalStore:
     """A folder on the local disk."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root).expanduser().resolve()
+        try:
+            self.root = Path(root).expanduser().resolve()
+        except RuntimeError:  # Python 3.12: a loop of symbolic links ("Symlink loop from ...")
+            raise StoreError(
+                f"QUEST_STORE={str(root)!r} runs into a loop of symbolic links; point "
+                f"QUEST_STORE (or --store) at a folder{_UNSET}"
+            ) from None
         self.uri = str(self.root)
 
     # -- paths, never through a link ------------------------------------------------------------
@@ -83,7 +89,10 @@ class LocalStore:
         elif exc.errno in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
             reason = "a file stands where a folder should be, or a folder where a file should be"
             fix = "move it out of the store"
-        elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        elif exc.errno == errno.EROFS:
+            reason = "the file system is mounted read-only"
+            fix = "point QUEST_STORE at a folder on a writable one" + _UNSET
+        elif exc.errno in (errno.EACCES, errno.EPERM):
             reason = "permission denied"
             fix = "make the folder writable, or point QUEST_STORE at one that is" + _UNSET
         elif exc.errno == errno.ENOSPC:

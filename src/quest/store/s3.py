@@ -63,6 +63,29 @@ def _client(credentials: dict | None, **options: object):
         return session.client("s3", region_name=session.region_name or "us-east-1", **options)
 
 
+def _client_problem(endpoint_url: str | None, exc: Exception) -> str:
+    """Why no S3 client could be built, naming what to change: the AWS configuration the
+    environment points at (a profile that does not exist, a config file that does not parse, a
+    region that is no region), or QUEST_S3_ENDPOINT_URL."""
+    from botocore.exceptions import InvalidRegionError
+
+    said = hide_userinfo(exc)
+    if isinstance(exc, InvalidRegionError):
+        return (
+            f"the AWS region is not usable ({said}): check AWS_REGION, AWS_DEFAULT_REGION and "
+            "the profile's region"
+        )
+    if isinstance(exc, BotoCoreError) or not endpoint_url:
+        return (
+            f"the AWS configuration cannot be used ({type(exc).__name__}: {said}): check "
+            "AWS_PROFILE, AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE"
+        )
+    return (
+        f"QUEST_S3_ENDPOINT_URL={hide_userinfo(endpoint_url)!r} is not usable ({said}); set it "
+        "to http(s)://host:port of an S3-compatible service, or unset it for AWS"
+    )
+
+
 def _b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
@@ -120,12 +143,8 @@ class S3Store:
         )
         try:
             self.client = _client(credentials, endpoint_url=endpoint_url or None, config=config)
-        except ValueError as exc:
-            raise ConfigError(
-                f"QUEST_S3_ENDPOINT_URL={hide_userinfo(endpoint_url)!r} is not usable "
-                f"({hide_userinfo(exc)}); set it to http(s)://host:port of an S3-compatible "
-                "service, or unset it for AWS"
-            ) from None
+        except (ValueError, BotoCoreError) as exc:
+            raise ConfigError(_client_problem(endpoint_url, exc)) from None
         self._transfer = TransferConfig(
             multipart_threshold=_PART, multipart_chunksize=_PART, max_concurrency=4
         )
