@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 
 import pytest
 
 from quest.errors import ConfigError
 from quest.medallion import create_gold_views, load_bronze, load_silver
+from quest.medallion.manifest import BRONZE_MANIFEST, read_manifest
 from quest.medallion.report import gold_report, quarantine_summary
 from quest.medallion.silver import NO_BRONZE_YET
 from quest.orchestration import conditions
+from quest.results import Action
 from quest.store import LocalStore
 from tests.bls_text import data_file, data_line
 from tests.medallion.helpers import own_settings, put
@@ -96,6 +99,18 @@ def test_a_load_under_three_part_names_answers_and_keeps_its_record_in_the_store
         {"series_id": "PRS30006032", "year": 2014, "value": 9.9, "periods": 1}
     ]
     assert quarantine_summary(spark, settings) == []
+
+    # The job's store moved (the same files, copied): bronze has nothing to load, and its
+    # manifest names the new store, which a notebook writing by hand is held to. Before, it
+    # kept naming the old one until a file changed.
+    moved = LocalStore(str(tmp_path_factory.mktemp("uc-moved")))
+    shutil.copytree(store.root, moved.root, dirs_exist_ok=True)
+    manifest = settings.table("bronze", BRONZE_MANIFEST)
+    result = load_bronze(spark, settings, moved)
+    assert result.tables[manifest].action == Action.RECORDED, result.tables[manifest]
+    assert {e["store"] for e in read_manifest(spark, manifest).values()} == {moved.uri}
+    again = load_bronze(spark, settings, moved)
+    assert {t.action for t in again.tables.values()} == {Action.UNCHANGED}
 
 
 def test_before_any_load_gold_creates_no_schema_and_silver_says_bronze_has_nothing(

@@ -411,4 +411,3 @@ def test_years_past_this_machines_clock_name_the_clock():
         load_settings({"QUEST_START_YEAR": "2013", "QUEST_END_YEAR": str(year)})
     with pytest.raises(ConfigError, match=r"the start no later than the end$"):
         load_settings({"QUEST_START_YEAR": "2016", "QUEST_END_YEAR": "2015"})
-

@@ -363,7 +363,20 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
     if plan.nothing_to_do:
         reason = "no file changed since the last load"
         names = [settings.table("bronze", t) for t in plan.known_tables] + [manifest_name]
-        return LayerResult("bronze", {n: TableResult.unchanged(reason) for n in names})
+        result = LayerResult("bronze", {n: TableResult.unchanged(reason) for n in names})
+        if any(e.get("store") != store.uri for e in plan.manifest.values()):
+            # Loaded from another store (the job's QUEST_STORE moved), or by a quest before the
+            # stamp: the manifest names this one, so that a notebook writing by hand is held to
+            # it (`notebook._refuse_a_store_not_the_jobs`).
+            stamped = {f: {**e, "store": store.uri} for f, e in plan.manifest.items()}
+            commits = write_manifest(spark, manifest_name, stamped, BRONZE_SCHEMA)
+            result.tables[manifest_name] = TableResult(
+                Action.RECORDED,
+                reason=f"{reason}; the manifest now names the store {store.uri}",
+                files_recorded=len(stamped),
+                commits=commits,
+            )
+        return result
 
     load = _BronzeLoad(spark, settings, store)
     files, entries = _apply(load, plan)

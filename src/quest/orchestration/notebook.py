@@ -199,7 +199,7 @@ def _refuse_a_store_not_the_jobs(spark, settings: Settings, dbutils, store) -> N
     last written from (`store`, on every entry); a run by hand from another one is refused. A
     manifest that names none (never loaded, or by a quest before the column) is no evidence. A
     job's own task is not refused: the job's store is what the job was deployed with, and its
-    bronze load records a new one.
+    next bronze load, even one with nothing to load, names a new one in the manifest.
 
     Raises:
         ConfigError: naming both stores and the way on, before anything is written.
@@ -210,9 +210,10 @@ def _refuse_a_store_not_the_jobs(spark, settings: Settings, dbutils, store) -> N
     if run_context(dbutils).workflow != MANUAL:
         return
     manifest = settings.table("bronze", BRONZE_MANIFEST)
-    loaded_from = {e.get("store") for e in read_manifest(spark, manifest).values()} - {None, ""}
+    stamps = {e.get("store") for e in read_manifest(spark, manifest).values()} - {None, ""}
+    loaded_from = {uri.rstrip("/") for uri in stamps}
     here = store.uri.rstrip("/")
-    if not loaded_from or here in {uri.rstrip("/") for uri in loaded_from}:
+    if not loaded_from or here in loaded_from:
         return
     raise ConfigError(
         f"the `store` widget is {here}, but {manifest} was last loaded from "
