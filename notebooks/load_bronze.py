@@ -38,6 +38,7 @@ from quest.medallion.bronze import load_bronze, plan_load
 from quest.medallion.manifest import BRONZE_MANIFEST
 from quest.ops.task_hook import recorded_task
 from quest.orchestration.notebook import (
+    by_hand,
     define_widgets,
     finish,
     notebook_dbutils,
@@ -77,7 +78,7 @@ if write:
             replays=settings.full_refresh,
             spark=spark,
         )
-        result = run.summary = load_bronze(spark, settings, store)
+        result = run.summary = load_bronze(spark, settings, store, by_hand=by_hand(dbutils))
     quest_summary = result
     print(json.dumps(result.to_dict(), indent=2, default=str))
 else:

@@ -331,7 +331,8 @@ def parse_setting(attr: str, raw: str) -> object:
     if len(raw) > 1 and raw[0] == raw[-1] and raw[0] in "\"'":
         # An env file (`docker --env-file`) or a variable editor keeps the quotes a shell would
         # drop: '"/data/store"' was a folder named so under the current one.
-        shown = "" if attr == "smtp_url" else f"={raw!r}"  # (a URL that may hold a password)
+        # (not a URL's value: it may hold a password, which `hide_userinfo` misses past a '/')
+        shown = "" if attr in _URLS else f"={raw!r}"
         raise ConfigError(
             f"{var}{shown} is wrapped in quotes, which no setting holds (an env file or a "
             "variable editor kept them): remove them"
@@ -392,7 +393,8 @@ def blank_is_unset(attr: str, raw: str) -> bool:
 
 # Settings whose surrounding white space is no part of them: folders and URLs (a URL's line
 # break was sent as `%0A`, a 404 whose message showed the URL as it should be).
-_STRIPPED = frozenset({"store", "bls_url", "datausa_url", "s3_endpoint_url", "smtp_url"})
+_URLS = frozenset({"bls_url", "datausa_url", "s3_endpoint_url", "smtp_url"})
+_STRIPPED = _URLS | {"store"}
 
 
 def setting_text(attr: str, raw: str) -> str:

@@ -19,6 +19,7 @@ from quest.config import Settings
 from quest.errors import ConfigError
 from quest.medallion.gold import view_text
 from quest.orchestration import conditions
+from quest.orchestration.task_values import JOB_NAME_WIDGET, JOB_RUN_WIDGET
 from quest.orchestration.tasks import settings_scope
 from quest.results import TaskResult
 from quest.runner.dbutils import LocalDbutils, NotebookExit
@@ -50,9 +51,11 @@ def test_notebooks_are_databricks_source_files():
 
 
 def _as_the_job_runs_it(name: str, spark, settings: Settings, widgets: dict) -> TaskResult:
-    """As the local runner and a Databricks job run a notebook task: `write` true, the task's
-    result as the exit value."""
-    dbutils = LocalDbutils({**widgets, "write": "true"})
+    """As the local runner and a Databricks job run a notebook task: `write` true, the job's
+    run and name as widgets (what tells a task from a notebook run by hand), the task's result
+    as the exit value."""
+    job = {JOB_RUN_WIDGET: "770", JOB_NAME_WIDGET: "local_quest_pipeline"}
+    dbutils = LocalDbutils({**widgets, "write": "true", **job})
     with settings_scope(settings), pytest.raises(NotebookExit) as done:
         runpy.run_path(
             str(NOTEBOOKS / name),

@@ -100,6 +100,10 @@ def test_a_load_under_three_part_names_answers_and_keeps_its_record_in_the_store
     ]
     assert quarantine_summary(spark, settings) == []
 
+    _a_moved_store_is_named_by_the_next_load(spark, settings, store, tmp_path_factory)
+
+
+def _a_moved_store_is_named_by_the_next_load(spark, settings, store, tmp_path_factory) -> None:
     # The job's store moved (the same files, copied): bronze has nothing to load, and its
     # manifest names the new store, which a notebook writing by hand is held to. Before, it
     # kept naming the old one until a file changed.
@@ -111,6 +115,11 @@ def test_a_load_under_three_part_names_answers_and_keeps_its_record_in_the_store
     assert {e["store"] for e in read_manifest(spark, manifest).values()} == {moved.uri}
     again = load_bronze(spark, settings, moved)
     assert {t.action for t in again.tables.values()} == {Action.UNCHANGED}
+    # A notebook run by hand never names a store the job does not read (its guard lets a
+    # manifest that names none through).
+    by_hand = load_bronze(spark, settings, store, by_hand=True)
+    assert {t.action for t in by_hand.tables.values()} == {Action.UNCHANGED}
+    assert {e["store"] for e in read_manifest(spark, manifest).values()} == {moved.uri}
 
 
 def test_before_any_load_gold_creates_no_schema_and_silver_says_bronze_has_nothing(

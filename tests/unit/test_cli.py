@@ -134,6 +134,9 @@ def place(tmp_path, monkeypatch):
     monkeypatch.setenv("QUEST_CONTACT", "cli-tests@example.org")
     (tmp_path / "FILE").write_text("not a folder")
     (tmp_path / "LOOP").symlink_to("LOOP")
+    (tmp_path / "aws-config").write_text(
+        "[profile quest-process]\ncredential_process = /nonexistent/quest-credentials\n"
+    )
     return tmp_path
 
 
@@ -174,6 +177,7 @@ def place(tmp_path, monkeypatch):
         ),
         (["sync", "datausa", "--store", "s3://b/p", "--no-profile"], 9, "check AWS_PROFILE"),
         (["sync", "datausa", "--store", "s3://b/p", "--bad-region"], 9, "AWS region is not usable"),
+        (["sync", "datausa", "--store", "s3://b/p", "--no-process"], 9, "credential_process"),
         (["sync", "datausa", "--store", "LOOP"], 3, "runs into a loop of symbolic links"),
         (["sync", "datausa", "--home", "LOOP"], 9, "QUEST_HOME (or --home)"),
         (["sync", "bls", "--spaced-prefix"], 9, "no space around a segment"),
@@ -191,6 +195,7 @@ def test_bad_input_is_one_line_with_its_status(place, capsys, monkeypatch, argv,
         "--no-profile": {"AWS_PROFILE": "quest-no-such-profile"},
         "--bad-region": {"AWS_DEFAULT_REGION": "us east 1"},
         "--spaced-prefix": {"QUEST_BLS_PREFIX": "bls/pr /"},
+        "--no-process": {"AWS_PROFILE": "quest-process", "AWS_CONFIG_FILE": "aws-config"},
     }
     for flag, given in variables.items():
         if flag in argv:

@@ -385,6 +385,8 @@ SMTP_PASSWORD = "-".join(("not", "a", "secret"))
         ("QUEST_CONTACT", '"data@example.org"'),
         # (the password built apart, as the secrets scan would take a literal one for a leak)
         ("QUEST_SMTP_URL", f'"smtp://user:{SMTP_PASSWORD}@mail.example.org:587"'),
+        # a '/' in the password, where the error lines' redaction stops
+        ("QUEST_S3_ENDPOINT_URL", f'"http://AKIAX:a/{SMTP_PASSWORD}@127.0.0.1:9000"'),
     ],
 )
 def test_a_value_wrapped_in_quotes_an_env_file_kept_is_refused(var, raw):

@@ -346,8 +346,13 @@ class _BronzeLoad:
         return self.settings.table("bronze", table)
 
 
-def load_bronze(spark, settings: Settings, store) -> LayerResult:
+def load_bronze(spark, settings: Settings, store, *, by_hand: bool = False) -> LayerResult:
     """Load what changed in `store` into the bronze tables.
+
+    The manifest names the store it was loaded from (`store`, on every entry), which a notebook
+    writing by hand is held to (`notebook._refuse_a_store_not_the_jobs`): a load, even one with
+    nothing to load, names `store` there; one `by_hand` (a notebook run by hand) only keeps the
+    name the manifest has, so that a hand run never names a store the job does not read.
 
     Returns:
         Per table what was done (`unchanged` with the reason, or files loaded, rows written and
@@ -364,11 +369,10 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
         reason = "no file changed since the last load"
         names = [settings.table("bronze", t) for t in plan.known_tables] + [manifest_name]
         result = LayerResult("bronze", {n: TableResult.unchanged(reason) for n in names})
-        if any(e.get("store") != store.uri for e in plan.manifest.values()):
+        stamped = _stamped(plan.manifest, store, by_hand)
+        if stamped != plan.manifest:
             # Loaded from another store (the job's QUEST_STORE moved), or by a quest before the
-            # stamp: the manifest names this one, so that a notebook writing by hand is held to
-            # it (`notebook._refuse_a_store_not_the_jobs`).
-            stamped = {f: {**e, "store": store.uri} for f, e in plan.manifest.items()}
+            # stamp: the manifest names this one.
             commits = write_manifest(spark, manifest_name, stamped, BRONZE_SCHEMA)
             result.tables[manifest_name] = TableResult(
                 Action.RECORDED,
@@ -381,7 +385,7 @@ def load_bronze(spark, settings: Settings, store) -> LayerResult:
     load = _BronzeLoad(spark, settings, store)
     files, entries = _apply(load, plan)
     files = _settle_retired(load, plan, entries, files)
-    entries = {f: {**e, "store": store.uri} for f, e in entries.items()}
+    entries = _stamped(entries, store, by_hand, plan.manifest)
     if load.commits[manifest_name] or entries != plan.manifest or plan.retired:
         load.commits.add(
             manifest_name, write_manifest(spark, manifest_name, entries, BRONZE_SCHEMA)
@@ -407,6 +411,17 @@ def _retire_table_per_mapping(manifest: dict[str, dict]) -> tuple[dict[str, dict
         if entry.get("kind") == FileKind.MAPPING and not entry.get("header") and entry["table"]
     }
     return {f: e for f, e in manifest.items() if f not in retired}, retired
+
+
+def _stamped(
+    entries: dict[str, dict], store, by_hand: bool, manifest: dict[str, dict] | None = None
+) -> dict[str, dict]:
+    """`entries` naming the store they were loaded from (`load_bronze`): `store`, or by hand
+    the store the `manifest` (as read) names when it is this one, else what each entry had."""
+    named = {e.get("store") for e in (entries if manifest is None else manifest).values()}
+    if by_hand and named - {None, ""} != {store.uri}:
+        return entries
+    return {f: {**e, "store": store.uri} for f, e in entries.items()}
 
 
 def _settle_retired(

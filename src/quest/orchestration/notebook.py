@@ -41,6 +41,7 @@ from quest.redaction import hide_userinfo
 from quest.results import LayerResult, TaskResult
 
 __all__ = [
+    "by_hand",
     "WRITE",
     "define_widgets",
     "environment_settings",
@@ -189,6 +190,14 @@ def withdraw_medallion_record(
     return conditions.withdraw_record(settings, store, task, full_refresh=replays)
 
 
+def by_hand(dbutils) -> bool:
+    """Whether this notebook runs by hand, not as a job's task (`task_hook.run_context`: the
+    local runner's notebooks run as the job's)."""
+    from quest.ops.task_hook import MANUAL, run_context
+
+    return run_context(dbutils).workflow == MANUAL
+
+
 def _refuse_a_store_not_the_jobs(spark, settings: Settings, dbutils, store) -> None:
     """With a Unity Catalog the record of the last complete load is kept in the store the job
     loads from (`conditions.record_location`). A notebook run by hand whose `store` widget is
@@ -199,15 +208,15 @@ def _refuse_a_store_not_the_jobs(spark, settings: Settings, dbutils, store) -> N
     last written from (`store`, on every entry); a run by hand from another one is refused. A
     manifest that names none (never loaded, or by a quest before the column) is no evidence. A
     job's own task is not refused: the job's store is what the job was deployed with, and its
-    next bronze load, even one with nothing to load, names a new one in the manifest.
+    next bronze load, even one with nothing to load, names it in the manifest (a load by hand
+    never names a store there: `bronze.load_bronze`).
 
     Raises:
         ConfigError: naming both stores and the way on, before anything is written.
     """
     from quest.medallion.manifest import BRONZE_MANIFEST, read_manifest
-    from quest.ops.task_hook import MANUAL, run_context
 
-    if run_context(dbutils).workflow != MANUAL:
+    if not by_hand(dbutils):
         return
     manifest = settings.table("bronze", BRONZE_MANIFEST)
     stamps = {e.get("store") for e in read_manifest(spark, manifest).values()} - {None, ""}

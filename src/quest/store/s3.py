@@ -72,13 +72,14 @@ def _client_problem(endpoint_url: str | None, exc: Exception) -> str:
     said = hide_userinfo(exc)
     if isinstance(exc, InvalidRegionError):
         return (
-            f"the AWS region is not usable ({said}): check AWS_REGION, AWS_DEFAULT_REGION and "
-            "the profile's region"
+            f"the AWS region is not usable ({said}): check AWS_DEFAULT_REGION and the "
+            "profile's region"
         )
-    if isinstance(exc, BotoCoreError) or not endpoint_url:
+    if isinstance(exc, (BotoCoreError, OSError)) or not endpoint_url:
         return (
             f"the AWS configuration cannot be used ({type(exc).__name__}: {said}): check "
-            "AWS_PROFILE, AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE"
+            "AWS_PROFILE, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, AWS_ENDPOINT_URL and "
+            "AWS_ENDPOINT_URL_S3 (and a profile's credential_process)"
         )
     return (
         f"QUEST_S3_ENDPOINT_URL={hide_userinfo(endpoint_url)!r} is not usable ({said}); set it "
@@ -143,7 +144,7 @@ class S3Store:
         )
         try:
             self.client = _client(credentials, endpoint_url=endpoint_url or None, config=config)
-        except (ValueError, BotoCoreError) as exc:
+        except (ValueError, BotoCoreError, OSError) as exc:  # OSError: a credential_process
             raise ConfigError(_client_problem(endpoint_url, exc)) from None
         self._transfer = TransferConfig(
             multipart_threshold=_PART, multipart_chunksize=_PART, max_concurrency=4
