@@ -14,7 +14,7 @@ import pytest
 
 from quest.errors import ConfigError
 from quest.medallion import create_gold_views, load_bronze, load_silver
-from quest.medallion.manifest import BRONZE_MANIFEST, read_manifest
+from quest.medallion.manifest import BRONZE_MANIFEST, BRONZE_SCHEMA, read_manifest, write_manifest
 from quest.medallion.report import gold_report, quarantine_summary
 from quest.medallion.silver import NO_BRONZE_YET
 from quest.orchestration import conditions
@@ -115,11 +115,15 @@ def _a_moved_store_is_named_by_the_next_load(spark, settings, store, tmp_path_fa
     assert {e["store"] for e in read_manifest(spark, manifest).values()} == {moved.uri}
     again = load_bronze(spark, settings, moved)
     assert {t.action for t in again.tables.values()} == {Action.UNCHANGED}
-    # A notebook run by hand never names a store the job does not read (its guard lets a
-    # manifest that names none through).
+    # A notebook run by hand never names a store the job does not read: not over another's
+    # name, and not where the manifest names none (which its guard lets through).
     by_hand = load_bronze(spark, settings, store, by_hand=True)
     assert {t.action for t in by_hand.tables.values()} == {Action.UNCHANGED}
     assert {e["store"] for e in read_manifest(spark, manifest).values()} == {moved.uri}
+    unnamed = {f: {**e, "store": None} for f, e in read_manifest(spark, manifest).items()}
+    write_manifest(spark, manifest, unnamed, BRONZE_SCHEMA)
+    load_bronze(spark, settings, store, by_hand=True)
+    assert {e["store"] for e in read_manifest(spark, manifest).values()} == {None}
 
 
 def test_before_any_load_gold_creates_no_schema_and_silver_says_bronze_has_nothing(

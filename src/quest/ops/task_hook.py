@@ -119,10 +119,13 @@ def run_context(dbutils, now: datetime | None = None) -> RunContext:
     workflow = tags.get("jobName") or named or (f"job-{job_id}" if job_id else "")
     if run_id and workflow:
         return RunContext(run_id=str(run_id), workflow=str(workflow), task=tags.get("taskKey", ""))
-    if dbutils is not None and not tags:
+    from quest.config import on_databricks
+
+    if dbutils is not None and not tags and on_databricks():
         # A job's task whose context cannot be read (an access mode that blocks it) and that
         # has no job widgets (a task deployed without them) would pass for a hand run, and its
-        # gold answers would go unsnapshotted without a word.
+        # gold answers would go unsnapshotted without a word. (Off Databricks no notebook has
+        # a context: a notebook run as a script is a run by hand, and says nothing.)
         log.warning(
             "ops: the notebook context gave no tags; this task is recorded as a manual run, "
             "and a gold task's answers are not snapshotted"

@@ -206,10 +206,11 @@ def _refuse_a_store_not_the_jobs(spark, settings: Settings, dbutils, store) -> N
     intact and skip the medallion, keeping what the hand run wrote (from a full refresh:
     deleting the rows of every file that store lacks). Bronze's manifest names the store it was
     last written from (`store`, on every entry); a run by hand from another one is refused. A
-    manifest that names none (never loaded, or by a quest before the column) is no evidence. A
+    manifest that names none (never loaded, loaded by hand only, or by a quest before the
+    column) is no evidence. A
     job's own task is not refused: the job's store is what the job was deployed with, and its
     next bronze load, even one with nothing to load, names it in the manifest (a load by hand
-    never names a store there: `bronze.load_bronze`).
+    never names a store the manifest does not already name: `bronze.load_bronze`).
 
     Raises:
         ConfigError: naming both stores and the way on, before anything is written.
@@ -228,9 +229,9 @@ def _refuse_a_store_not_the_jobs(spark, settings: Settings, dbutils, store) -> N
         f"the `store` widget is {here}, but {manifest} was last loaded from "
         f"{', '.join(sorted(loaded_from))}: writing by hand from another store would change "
         "those tables while the record of the job's last load, kept in the job's store, stayed, "
-        "so its next runs would skip them. Set `store` to the store the tables were loaded "
-        "from; for a copy of your own, set `schema_prefix` too (docs/deploy.md). No table "
-        "was changed"
+        "so its next runs would skip them. Set `store` to the job's store; for a copy of your "
+        "own, set `schema_prefix` too. If the job's QUEST_STORE moved to this one, run the job "
+        "once with full_refresh, which names it (docs/deploy.md). No table was changed"
     )
 
 
