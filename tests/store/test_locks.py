@@ -22,7 +22,11 @@ def test_a_second_bls_sync_while_one_runs_refuses_with_a_lock_error(
 ):
     for name, data in sample_files(5).items():
         source.write(name, data)
-    mirror.faults.add("/pub/time.series/pr/pr.file0", "hang", seconds=0.8)
+    # Each download held 0.8 s (under the 1 s read timeout), one after another: the first run
+    # holds the lock some 4 s. With one file held, a second run slowed by a busy machine (make
+    # test's Spark beside it) came after the first had finished, and took the lock.
+    for name in sample_files(5):
+        mirror.faults.add(f"/pub/time.series/pr/{name}", "hang", seconds=0.8)
     first: dict[str, object] = {}
     runner = threading.Thread(target=lambda: first.update(s=sync_bls(settings, store=store)))
     runner.start()
