@@ -288,7 +288,6 @@ def _boolean(raw: str, var: str) -> bool:
     return value
 
 
-# How the text of a setting becomes its value, by the field's declared type.
 def _folder(raw: str, var: str) -> Path:
     try:
         return Path(raw).expanduser().resolve()
@@ -298,11 +297,12 @@ def _folder(raw: str, var: str) -> Path:
         ) from None
 
 
+# How the text of a setting becomes its value, by the field's declared type.
 _PARSERS = {
     "int": _number(int),
     "float": _number(float),
     "bool": _boolean,
-    "Path": lambda raw, var: _folder(raw, var),
+    "Path": _folder,
     "tuple[str, ...]": lambda raw, var: tuple(p.strip() for p in raw.split(",") if p.strip()),
 }
 

@@ -41,8 +41,8 @@ from quest.redaction import hide_userinfo
 from quest.results import LayerResult, TaskResult
 
 __all__ = [
-    "by_hand",
     "WRITE",
+    "by_hand",
     "define_widgets",
     "environment_settings",
     "finish",
