@@ -121,7 +121,9 @@ def test_an_s3_lock_whose_put_answer_was_lost_is_held_not_refused(moto_endpoint,
 
 
 def test_an_s3_lock_renewal_whose_answer_was_lost_keeps_the_lock(moto_endpoint, monkeypatch):
-    store = make_s3_store(moto_endpoint, lock_ttl=0.6)
+    # A 1.2 s life: renewed every 0.3 s, three times in the second slept (a shorter one was
+    # late on a loaded machine before its first renewal).
+    store = make_s3_store(moto_endpoint, lock_ttl=1.2)
     calls = _answer_lost_once(monkeypatch, store, "IfMatch")
     with store.lock("sync-bls"):
         time.sleep(1.0)
@@ -381,6 +383,32 @@ def test_a_late_lock_whose_first_renewal_fails_is_held_and_released(moto_endpoin
     with store.lock("sync-bls") as lock:
         assert "renewing the sync-bls lock" in store.renewal_errors["sync-bls"]
         assert "ExpiredToken" in store.renewal_errors["sync-bls"]
+        key = lock.key
+    assert store.client.list_objects_v2(Bucket=store.bucket, Prefix=key)["KeyCount"] == 0
+
+
+def test_a_late_lock_whose_first_renewal_met_its_own_retry_is_held(moto_endpoint, monkeypatch):
+    # Taken late (the put slow to answer), its renewal on entry landed, its answer was lost and
+    # the client's retry met the new ETag with a 412: the run refused itself, "held by" its
+    # own owner (a CI run on a loaded machine, with a 0.6 s lock).
+    store = make_s3_store(moto_endpoint, lock_ttl=2.0)
+    real, renewals = store.client.put_object, []
+
+    def put_object(**kwargs):
+        if "IfNoneMatch" in kwargs:
+            answer = real(**kwargs)
+            time.sleep(0.7)  # past a quarter of the lock's life: renewed on entry
+            return answer
+        if "IfMatch" in kwargs and not renewals:
+            renewals.append(kwargs["IfMatch"])
+            real(**kwargs)  # lands; the retry below meets its new ETag
+        return real(**kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", put_object)
+    with store.lock("sync-bls") as lock:
+        assert renewals and store.lost_lock is None
+        assert "sync-bls" not in store.renewal_errors
+        store.put_bytes("bls/pr/a", b"a", {})
         key = lock.key
     assert store.client.list_objects_v2(Bucket=store.bucket, Prefix=key)["KeyCount"] == 0
 

@@ -612,12 +612,14 @@ class S3Lock:
         retries, or found landed after they were spent), so that the first write does not find
         it late. False when the renewal finds the lock taken over meanwhile. A renewal that
         fails leaves the lock held, as the renewer's own do: the error is kept for the writes
-        and the renewer tries again, and the lock is released on leaving."""
+        and the renewer tries again, and the lock is released on leaving. A renewal refused
+        whose retry met its own first try (landed, its answer lost) holds the lock still, as
+        the renewer finds it: the lock read back holds this run's body."""
         left = self.store.lock_deadlines[self.name] - _lease_clock()
         if left >= self.store.lock_ttl / 2:  # the deadline is 3/4 of the life after the put
             return True
         try:
-            return self._put(IfMatch=self._etag)
+            return self._put(IfMatch=self._etag) or self._ours(self._holder())
         except StoreError as exc:
             self._renewal_failed(exc)
             return True
