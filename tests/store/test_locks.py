@@ -16,6 +16,25 @@ from quest.sources.bls import sync_bls
 from quest.sources.datausa import sync_datausa
 from tests.sources.support import assert_mirrored, make_s3_store, sample_files, stored_bytes
 
+# These tests run beside the suite's Spark JVM on two cores, where a thread can wait its turn
+# for most of a second: they wait for what they need (a renewal made, a deadline passed, a
+# loss seen) with `_until`, and give a lock a life long enough for its renewals to keep up.
+
+
+def _until(condition, seconds: float = 20.0) -> None:
+    """Waits until `condition()` holds, failing the test after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {seconds} s in vain"
+        time.sleep(0.02)
+
+
+def _past_deadline(store, name: str = "sync-bls") -> None:
+    """Waits until the lock `name` of `store` is late: its writes are refused from then on."""
+    from quest.store.s3 import _lease_clock
+
+    _until(lambda: _lease_clock() > store.lock_deadlines[name] + 0.05)
+
 
 def test_a_second_bls_sync_while_one_runs_refuses_with_a_lock_error(
     settings, source, store, mirror
@@ -47,19 +66,19 @@ def test_a_held_lock_makes_datausa_sync_refuse_and_the_message_says_how_to_wait(
 
 
 def test_lock_timeout_waits_for_the_holder_to_finish(store):
-    held = threading.Event()
+    held, steps = threading.Event(), []
 
     def holder():
         with store.lock("sync-bls"):
             held.set()
             time.sleep(0.5)
+            steps.append("released")  # (still inside the lock: the waiter comes after it)
 
     thread = threading.Thread(target=holder)
     thread.start()
-    held.wait(5)
-    started = time.monotonic()
-    with store.lock("sync-bls", timeout=5):
-        assert time.monotonic() - started >= 0.2
+    assert held.wait(10)
+    with store.lock("sync-bls", timeout=30):
+        assert steps == ["released"]
     thread.join()
 
 
@@ -87,9 +106,11 @@ def test_an_expired_s3_lock_of_a_dead_holder_is_taken_over(moto_endpoint):
 
 
 def test_an_s3_lock_is_renewed_while_held(moto_endpoint):
-    store = make_s3_store(moto_endpoint, lock_ttl=0.6)
+    # Held past its 2 s life, renewed every 0.5 s: only a gap of 2 s in the renewals would
+    # let the second lock take it over.
+    store = make_s3_store(moto_endpoint, lock_ttl=2.0)
     with store.lock("sync-bls"):
-        time.sleep(1.0)
+        time.sleep(2.5)
         with pytest.raises(LockError), store.lock("sync-bls"):
             pass
     assert store.list() == {}
@@ -121,12 +142,20 @@ def test_an_s3_lock_whose_put_answer_was_lost_is_held_not_refused(moto_endpoint,
 
 
 def test_an_s3_lock_renewal_whose_answer_was_lost_keeps_the_lock(moto_endpoint, monkeypatch):
-    # A 1.2 s life: renewed every 0.3 s, three times in the second slept (a shorter one was
-    # late on a loaded machine before its first renewal).
-    store = make_s3_store(moto_endpoint, lock_ttl=1.2)
+    # The renewal after the lost one shows the renewer went on: a renewer that took the 412 to
+    # its own write for a takeover stops renewing.
+    store = make_s3_store(moto_endpoint, lock_ttl=4.0)
     calls = _answer_lost_once(monkeypatch, store, "IfMatch")
+    lost_once, renewals = store.client.put_object, []
+
+    def put_object(**kwargs):
+        if "IfMatch" in kwargs:
+            renewals.append(kwargs["IfMatch"])
+        return lost_once(**kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", put_object)
     with store.lock("sync-bls"):
-        time.sleep(1.0)
+        _until(lambda: len(renewals) >= 2)
         assert calls == ["IfMatch"] and store.lost_lock is None
         store.put_bytes("bls/pr/a", b"a", {})
     assert store.client.list_objects_v2(Bucket=store.bucket, Prefix=".quest-locks")["KeyCount"] == 0
@@ -137,19 +166,20 @@ def test_an_s3_lock_whose_renewal_hangs_stops_writes_before_it_can_be_taken_over
 ):
     # A renewal put retried through its timeouts says nothing until it returns, while another
     # run may take the lock over once its expiry passes: before, this run went on writing.
-    store = make_s3_store(moto_endpoint, lock_ttl=1.2)
+    store = make_s3_store(moto_endpoint, lock_ttl=2.0)
     real, hung = store.client.put_object, threading.Event()
 
     def put_object(**kwargs):
-        if "IfMatch" in kwargs:  # the renewals
-            hung.wait(30)
+        # the renewer's renewals (one on entry, made when the take was slow, goes through)
+        if "IfMatch" in kwargs and threading.current_thread().name.startswith("lock-"):
+            hung.wait(60)
         return real(**kwargs)
 
     monkeypatch.setattr(store.client, "put_object", put_object)
     try:
         with store.lock("sync-bls"):
             store.put_bytes("bls/pr/a", b"a", {})
-            time.sleep(1.0)  # past three quarters of the lock's life without a renewal
+            _past_deadline(store)  # three quarters of the lock's life without a renewal
             with pytest.raises(LockError, match="sync-bls lock .* not renewed in time"):
                 store.put_bytes("bls/pr/b", b"b", {})
             hung.set()
@@ -160,12 +190,13 @@ def test_an_s3_lock_whose_renewal_hangs_stops_writes_before_it_can_be_taken_over
 
 def test_an_s3_lock_whose_renewals_fail_stops_writes_naming_the_failure(moto_endpoint, monkeypatch):
     # Credentials that expire mid-sync: the writes stopped saying only "not renewed in time".
-    store = make_s3_store(moto_endpoint, lock_ttl=1.2)
+    store = make_s3_store(moto_endpoint, lock_ttl=2.0)
     put_object = _renewals_raising(store.client.put_object, _expired_token)
     monkeypatch.setattr(store.client, "put_object", put_object)
     with store.lock("sync-bls"):
         store.put_bytes("bls/pr/a", b"a", {})
-        time.sleep(1.0)  # past three quarters of the lock's life, its renewals refused
+        _until(lambda: "sync-bls" in store.renewal_errors)  # a renewal refused
+        _past_deadline(store)  # three quarters of the lock's life gone
         with pytest.raises(
             LockError, match="not renewed in time .its last renewal failed: .*Expired"
         ):
@@ -281,11 +312,12 @@ def test_a_lock_put_whose_answer_was_lost_and_lock_is_another_runs_waits_for_it(
 def test_an_s3_lock_renewal_that_did_not_land_is_an_error_not_a_renewal(moto_endpoint, monkeypatch):
     # A renewal failing with a 500 through its retries read the lock back, found this run's own
     # body (the one it failed to replace) and counted it renewed: the error was never reported.
-    store = make_s3_store(moto_endpoint, lock_ttl=1.2)
+    store = make_s3_store(moto_endpoint, lock_ttl=2.0)
     put_object = _renewals_raising(store.client.put_object, _server_error)
     monkeypatch.setattr(store.client, "put_object", put_object)
     with store.lock("sync-bls"):
-        time.sleep(1.0)  # past three quarters of the lock's life, its renewals failed
+        _until(lambda: "sync-bls" in store.renewal_errors)  # a renewal failed
+        _past_deadline(store)  # three quarters of the lock's life gone
         assert "InternalError" in store.renewal_errors.get("sync-bls", "")
         with pytest.raises(LockError, match="its last renewal failed: .*InternalError"):
             store.put_bytes("bls/pr/b", b"b", {})
@@ -414,7 +446,7 @@ def test_a_late_lock_whose_first_renewal_met_its_own_retry_is_held(moto_endpoint
 
 
 def test_a_lost_s3_lock_stops_every_later_write(moto_endpoint):
-    store = make_s3_store(moto_endpoint, lock_ttl=0.6)
+    store = make_s3_store(moto_endpoint, lock_ttl=4.0)
     with store.lock("sync-bls"):
         store.put_bytes("bls/pr/a", b"a", {})
         taker = {"owner": "other-host:7", "expires": time.time() + 60}
@@ -423,7 +455,7 @@ def test_a_lost_s3_lock_stops_every_later_write(moto_endpoint):
             Key=store._full(".quest-locks/sync-bls.lock"),
             Body=json.dumps(taker).encode(),
         )
-        time.sleep(0.5)
+        _until(lambda: store.lost_lock is not None)  # seen at the next renewal (each second)
         assert store.lost_lock and "lost the sync-bls lock" in store.lost_lock
         for write in (
             lambda: store.put_bytes("bls/pr/b", b"b", {}),
@@ -475,9 +507,128 @@ def test_an_s3_lock_whose_object_is_deleted_while_held_is_lost_at_its_next_renew
     store = make_s3_store(moto_endpoint, lock_ttl=2.0)
     with store.lock("sync-bls") as lock:
         store.client.delete_object(Bucket=store.bucket, Key=lock.key)
-        time.sleep(1.0)  # past one renewal (every 0.5 s), well before the deadline (1.5 s)
+        _until(lambda: store.lost_lock is not None)  # seen at the next renewal (every 0.5 s)
         assert store.lost_lock and "its object was deleted while this run held it" in (
             store.lost_lock
         )
         with pytest.raises(LockError, match="its object was deleted"):
             store.put_bytes("bls/pr/a", b"a", {})
+
+
+def _renewer_hung(store, monkeypatch) -> threading.Event:
+    """The renewer's puts wait on the returned Event (set it to let them go)."""
+    real, hung = store.client.put_object, threading.Event()
+
+    def put_object(**kwargs):
+        if "IfMatch" in kwargs and threading.current_thread().name.startswith("lock-"):
+            hung.wait(60)
+        return real(**kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", put_object)
+    return hung
+
+
+def test_a_second_lock_refused_on_the_same_store_leaves_the_holders_deadline(
+    moto_endpoint, monkeypatch
+):
+    # The refused one dropped the holder's deadline on its way out: with its renewals stuck,
+    # the holder went on writing past the point where another run may take its lock over.
+    store = make_s3_store(moto_endpoint, lock_ttl=2.0)
+    hung = _renewer_hung(store, monkeypatch)
+    try:
+        with store.lock("sync-bls"):
+            with pytest.raises(LockError, match="held by"), store.lock("sync-bls"):
+                pass
+            assert "sync-bls" in store.lock_deadlines
+            _past_deadline(store)
+            with pytest.raises(LockError, match="not renewed in time"):
+                store.put_bytes("bls/pr/a", b"a", {})
+            hung.set()
+    finally:
+        hung.set()
+    assert stored_bytes(store) == {}
+
+
+def test_a_lost_lock_stops_the_cleaning_of_unfinished_uploads(moto_endpoint):
+    # The uploads under way after a take-over may be the new holder's: aborting them broke
+    # that run's files.
+    store = make_s3_store(moto_endpoint, lock_ttl=4.0)
+    with store.lock("sync-bls") as lock:
+        taker = {"owner": "other-host:7", "expires": time.time() + 60}
+        store.client.put_object(Bucket=store.bucket, Key=lock.key, Body=json.dumps(taker).encode())
+        _until(lambda: store.lost_lock is not None)
+        key = store._full("bls/pr/pr.data.0.Current")
+        store.client.create_multipart_upload(Bucket=store.bucket, Key=key)
+        with pytest.raises(LockError, match="lost the sync-bls lock.*unfinished uploads under"):
+            store.clean_temp("bls/")
+    uploads = store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])
+    assert [u["Key"] for u in uploads] == [key]
+
+
+def test_a_lock_put_that_timed_out_does_not_promise_nothing_changed(moto_endpoint, monkeypatch):
+    # Read back at once, the lock was as the put found it; but S3 may still carry out a put
+    # whose answer the client gave up on, and leave a lock nobody renews.
+    from botocore.exceptions import ReadTimeoutError
+
+    from quest.errors import StoreError
+
+    store = make_s3_store(moto_endpoint)
+    real = store.client.put_object
+
+    def put_object(**kwargs):
+        if "IfNoneMatch" in kwargs:
+            raise ReadTimeoutError(endpoint_url="http://s3.test")
+        return real(**kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", put_object)
+    with pytest.raises(StoreError) as failed, store.lock("sync-bls"):
+        pass
+    assert "nothing was changed, unless the put, sent but unanswered, lands late" in str(
+        failed.value
+    )
+
+
+def test_a_lock_that_cannot_be_released_says_so(moto_endpoint, monkeypatch, caplog):
+    # The next run was told the lock was held by a run renewing it, and this one said nothing.
+    from botocore.exceptions import ReadTimeoutError
+
+    store = make_s3_store(moto_endpoint)
+
+    def delete_object(**kwargs):
+        raise ReadTimeoutError(endpoint_url="http://s3.test")
+
+    with caplog.at_level("WARNING", logger="quest.store.s3"), store.lock("sync-bls"):
+        monkeypatch.setattr(store.client, "delete_object", delete_object)
+    assert "could not release the sync-bls lock" in caplog.text
+    assert "held until it expires" in caplog.text
+
+
+def test_a_take_over_whose_answer_was_lost_holds_the_lock_it_took(
+    moto_endpoint, monkeypatch, caplog
+):
+    # Its retry met its own landed write (412): the run read the dead holder's expired lock
+    # again instead of its own, and found it only through another round of puts.
+    store = make_s3_store(moto_endpoint, lock_ttl=60)
+    key = store._full(".quest-locks/sync-bls.lock")
+    dead = {"owner": "crashed-host:1234", "expires": time.time() - 1}
+    store.client.put_object(Bucket=store.bucket, Key=key, Body=json.dumps(dead).encode())
+    calls = _answer_lost_once(monkeypatch, store, "IfMatch")
+    with caplog.at_level("WARNING", logger="quest.store.s3"), store.lock("sync-bls") as lock:
+        assert calls == ["IfMatch"]
+        held = json.loads(store.client.get_object(Bucket=store.bucket, Key=key)["Body"].read())
+        assert held["owner"] == lock.owner
+    assert "took over the sync-bls lock" in caplog.text and "crashed-host:1234" in caplog.text
+
+
+def test_a_lock_taken_again_after_one_was_lost_writes_again(moto_endpoint):
+    # The loss of the first lock stayed on the store: every write under the next one, taken
+    # properly once the other run was done, was refused.
+    store = make_s3_store(moto_endpoint, lock_ttl=4.0)
+    with store.lock("sync-bls") as lock:
+        taker = {"owner": "other-host:7", "expires": time.time() + 60}
+        store.client.put_object(Bucket=store.bucket, Key=lock.key, Body=json.dumps(taker).encode())
+        _until(lambda: store.lost_lock is not None)
+    store.client.delete_object(Bucket=store.bucket, Key=lock.key)  # the other run is done
+    with store.lock("sync-bls"):
+        store.put_bytes("bls/pr/a", b"a", {})
+    assert stored_bytes(store) == {"bls/pr/a": b"a"}

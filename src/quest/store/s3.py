@@ -10,7 +10,6 @@ response's headers: a body cut while it is read is a `StoreError` naming the obj
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import io
 import json
@@ -26,7 +25,12 @@ from typing import BinaryIO
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ReadTimeoutError,
+)
 from urllib3.exceptions import HTTPError
 
 from quest.errors import ConfigError, LockError, StoreError
@@ -228,7 +232,9 @@ class S3Store:
 
     def clean_temp(self, prefix: str) -> int:
         """Abort the multipart uploads a killed run left under `prefix` (S3 keeps their parts,
-        and bills them, until then)."""
+        and bills them, until then). Refused once a lock taken through this store is lost or
+        late: the uploads under `prefix` may then be another run's, under way."""
+        self._check_lock(f"the unfinished uploads under {prefix}")
         aborted = 0
         try:
             pages = self.client.get_paginator("list_multipart_uploads").paginate(
@@ -459,6 +465,9 @@ class S3Lock:
         self._etag = ""
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
+        # Whether `lock_deadlines` holds this lock's deadline: a second lock of the same name,
+        # refused on the same store, must not drop the holder's.
+        self._deadline_set = False
 
     def _body(self) -> bytes:
         return json.dumps(
@@ -481,6 +490,13 @@ class S3Lock:
                 return found
             if found == _AS_FOUND:
                 lost = "the lock, read back, was as this put found it: nothing was changed"
+                if isinstance(exc, (ReadTimeoutError, ConnectionClosedError)):
+                    # S3 may still carry out a request whose answer the client gave up on.
+                    lost += (
+                        f", unless the put, sent but unanswered, lands late: a run started in "
+                        f"the next {self.store.lock_ttl:g} s may then find the lock held by "
+                        f"{self.owner} until it expires"
+                    )
             else:
                 # Its answer lost, the put may have landed: "nothing was changed" would be untrue.
                 lost = (
@@ -532,7 +548,15 @@ class S3Lock:
         """The lock's expiry was set `lock_ttl` after `sent`; writes stop once three quarters
         of that have passed without another renewal (renewals come every quarter), a margin
         left for the clocks of this machine and of a run that would take the lock over."""
+        if not self._deadline_set:
+            # Just taken: what an earlier lock of this name on this store left (its last
+            # renewal's error, its loss) says nothing of this one.
+            self.store.renewal_errors.pop(self.name, None)
+            lost = self.store.lost_lock or ""
+            if lost.startswith((f"lost the {self.name} lock ", f"the {self.name} lock ")):
+                self.store.lost_lock = None
         self.store.lock_deadlines[self.name] = sent + self.store.lock_ttl * 3 / 4
+        self._deadline_set = True
 
     def _holder(self) -> tuple[str, float, str] | None:
         try:
@@ -575,16 +599,22 @@ class S3Lock:
                 if self._fresh():
                     return
                 holder = self._holder()  # taken over since: read again
-            elif holder is not None and holder[1] < time.time() and self._put(IfMatch=holder[2]):
-                if self._fresh():
-                    log.warning(
-                        "took over the %s lock on %s from %s, whose lock had expired",
-                        self.name,
-                        self.store.uri,
-                        holder[0],
-                    )
-                    return
-                holder = self._holder()
+            elif holder is not None and holder[1] < time.time():
+                dead = holder[0]
+                # Refused, the take-over may be this run's own, landed with its answer lost
+                # (the retry met the new ETag): the lock read back tells.
+                took = self._put(IfMatch=holder[2])
+                holder = None if took else self._holder()
+                if took or self._ours(holder):
+                    if self._fresh():
+                        log.warning(
+                            "took over the %s lock on %s from %s, whose lock had expired",
+                            self.name,
+                            self.store.uri,
+                            dead,
+                        )
+                        return
+                    holder = self._holder()
             expired = holder is not None and holder[1] < time.time()
             # The lock was released (or taken over by another) between two of our requests:
             # asked again at once, a few times, whatever the timeout.
@@ -613,16 +643,19 @@ class S3Lock:
         it late. False when the renewal finds the lock taken over meanwhile. A renewal that
         fails leaves the lock held, as the renewer's own do: the error is kept for the writes
         and the renewer tries again, and the lock is released on leaving. A renewal refused
-        whose retry met its own first try (landed, its answer lost) holds the lock still, as
-        the renewer finds it: the lock read back holds this run's body."""
+        (412) was either this run's own, landed with its answer lost and met by its retry, or
+        another run's take-over: the lock read back tells, and a lock that cannot be read then
+        fails the entry rather than let this run write beside another."""
         left = self.store.lock_deadlines[self.name] - _lease_clock()
         if left >= self.store.lock_ttl / 2:  # the deadline is 3/4 of the life after the put
             return True
         try:
-            return self._put(IfMatch=self._etag) or self._ours(self._holder())
+            if self._put(IfMatch=self._etag):
+                return True
         except StoreError as exc:
             self._renewal_failed(exc)
             return True
+        return self._ours(self._holder())
 
     def _renewal_failed(self, exc: Exception) -> None:
         """Keeps why a renewal failed, for the writes to say should the lock grow late."""
@@ -657,7 +690,8 @@ class S3Lock:
         try:
             self._acquire()
         except BaseException:
-            self.store.lock_deadlines.pop(self.name, None)  # no deadline of a lock not held
+            if self._deadline_set:  # no deadline of a lock not held
+                self.store.lock_deadlines.pop(self.name, None)
             raise
         self._renewer = threading.Thread(target=self._renew, daemon=True, name=f"lock-{self.name}")
         self._renewer.start()
@@ -668,7 +702,7 @@ class S3Lock:
         if self._renewer is not None:
             self._renewer.join()
         self.store.lock_deadlines.pop(self.name, None)
-        with contextlib.suppress(ClientError, BotoCoreError, StoreError):
+        try:
             try:
                 self._delete(self._etag)
             except ClientError as exc:
@@ -678,6 +712,23 @@ class S3Lock:
                 if holder is None or holder[0] != self.owner:
                     raise
                 self._delete(holder[2])
+        except ClientError as exc:
+            if _code(exc) not in _CONFLICT and _code(exc) not in _GONE:  # (another's, or gone)
+                self._release_failed(exc)
+        except (BotoCoreError, StoreError) as exc:
+            self._release_failed(exc)
+
+    def _release_failed(self, exc: Exception) -> None:
+        """A release that failed leaves the lock for its life: the next run is told it is held
+        by a run that renews it, so this run says what happened."""
+        log.warning(
+            "could not release the %s lock on %s (%s): the next run finds it held until it "
+            "expires, %g s after its last renewal",
+            self.name,
+            self.store.uri,
+            hide_userinfo(str(exc).split("; ")[0]),
+            self.store.lock_ttl,
+        )
 
     def _delete(self, etag: str) -> None:
         self.store.client.delete_object(Bucket=self.store.bucket, Key=self.key, IfMatch=etag)
