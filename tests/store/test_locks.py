@@ -282,11 +282,19 @@ def test_a_lock_put_answered_after_most_of_its_life_is_renewed_before_any_write(
     # first write stopped with "not renewed in time".
     store = make_s3_store(moto_endpoint, lock_ttl=2.0)
     taking = _answer_lost(store.client.put_object, lambda k: "IfNoneMatch" in k, seconds=1.6)
-    monkeypatch.setattr(store.client, "put_object", taking)
+    taken = []
+
+    def put_object(**kwargs):
+        if "IfNoneMatch" in kwargs:
+            taken.append(json.loads(kwargs["Body"]))
+        return taking(**kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", put_object)
     with store.lock("sync-bls") as lock:
         store.put_bytes("bls/pr/a", b"a", {})
         held = json.loads(store.client.get_object(Bucket=store.bucket, Key=lock.key)["Body"].read())
-        assert held["expires"] > time.time() + 1.0, "renewed on taking it"
+        # written at least the 1.6 s the put's answer took after the take's own expiry
+        assert held["expires"] >= taken[0]["expires"] + 1.5, "renewed on taking it"
     assert stored_bytes(store) == {"bls/pr/a": b"a"}
 
 
@@ -632,3 +640,106 @@ def test_a_lock_taken_again_after_one_was_lost_writes_again(moto_endpoint):
     with store.lock("sync-bls"):
         store.put_bytes("bls/pr/a", b"a", {})
     assert stored_bytes(store) == {"bls/pr/a": b"a"}
+
+
+def test_a_late_lock_taken_over_by_a_twin_on_the_same_store_still_stops_its_writes(
+    moto_endpoint, monkeypatch
+):
+    # The twin's take cleared the late lock's loss from the store: the late one wrote again
+    # while the twin held the lock.
+    store = make_s3_store(moto_endpoint, lock_ttl=2.0)
+    hung = _renewer_hung(store, monkeypatch)
+    twin_in, twin_done = threading.Event(), threading.Event()
+
+    def twin():
+        with store.lock("sync-bls", timeout=30):
+            twin_in.set()
+            twin_done.wait(30)
+
+    thread = threading.Thread(target=twin)
+    try:
+        with store.lock("sync-bls") as lock:
+            _past_deadline(store)
+            with pytest.raises(LockError, match="not renewed in time"):
+                store.put_bytes("bls/pr/a", b"a", {})
+            thread.start()  # it takes the lock over once it expires on S3
+            assert twin_in.wait(30)
+            assert (
+                json.loads(
+                    store.client.get_object(Bucket=store.bucket, Key=lock.key)["Body"].read()
+                )["owner"]
+                != lock.owner
+            )
+            with pytest.raises(LockError, match="not renewed in time"):
+                store.put_bytes("bls/pr/b", b"b", {})
+            hung.set()
+            twin_done.set()
+            thread.join()
+    finally:
+        hung.set()
+        twin_done.set()
+    assert stored_bytes(store) == {}
+
+
+def test_a_take_over_refused_and_then_unreadable_says_the_lock_may_be_this_runs(
+    moto_endpoint, monkeypatch
+):
+    # Its retry met its own landed write and the read back failed: "nothing was changed",
+    # with the run's own lock left on S3 for its life.
+    from botocore.exceptions import ReadTimeoutError
+
+    from quest.errors import StoreError
+
+    store = make_s3_store(moto_endpoint, lock_ttl=60)
+    key = store._full(".quest-locks/sync-bls.lock")
+    dead = {"owner": "crashed-host:1234", "expires": time.time() - 1}
+    store.client.put_object(Bucket=store.bucket, Key=key, Body=json.dumps(dead).encode())
+    _answer_lost_once(monkeypatch, store, "IfMatch")
+    real, reads = store.client.get_object, []
+
+    def get_object(**kwargs):
+        reads.append(kwargs)
+        if len(reads) > 1:  # the read after the take-over
+            raise ReadTimeoutError(endpoint_url="http://s3.test")
+        return real(**kwargs)
+
+    monkeypatch.setattr(store.client, "get_object", get_object)
+    with pytest.raises(StoreError) as failed, store.lock("sync-bls"):
+        pass
+    assert "may be there though its answer was lost" in str(failed.value)
+    assert "nothing was changed" not in str(failed.value)
+
+
+def test_a_late_lock_whose_refused_renewal_cannot_be_read_back_is_held_and_released(
+    moto_endpoint, monkeypatch, caplog
+):
+    # As a renewal that fails: the lock held, the error kept, the lock released on leaving.
+    from botocore.exceptions import ReadTimeoutError
+
+    store = make_s3_store(moto_endpoint, lock_ttl=2.0)
+    real_put, renewals = store.client.put_object, []
+
+    def put_object(**kwargs):
+        if "IfNoneMatch" in kwargs:
+            answer = real_put(**kwargs)
+            time.sleep(0.7)  # past a quarter of the lock's life: renewed on entry
+            return answer
+        if "IfMatch" in kwargs and not renewals:
+            renewals.append(kwargs["IfMatch"])
+            real_put(**kwargs)  # lands; the retry below meets its new ETag
+        return real_put(**kwargs)
+
+    real_get, reads = store.client.get_object, []
+
+    def get_object(**kwargs):
+        reads.append(kwargs)
+        if len(reads) == 1:
+            raise ReadTimeoutError(endpoint_url="http://s3.test")
+        return real_get(**kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", put_object)
+    monkeypatch.setattr(store.client, "get_object", get_object)
+    with caplog.at_level("WARNING", logger="quest.store.s3"), store.lock("sync-bls") as lock:
+        key = lock.key
+    assert "renewing the sync-bls lock: reading the sync-bls lock" in caplog.text
+    assert store.client.list_objects_v2(Bucket=store.bucket, Prefix=key)["KeyCount"] == 0

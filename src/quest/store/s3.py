@@ -198,13 +198,20 @@ class S3Store:
         return self._full(key)
 
     def _fail(
-        self, action: str, key: str, exc: Exception, kept: bool = True, lost: str = ""
+        self,
+        action: str,
+        key: str,
+        exc: Exception,
+        kept: bool = True,
+        lost: str = "",
+        landed: bool = False,
     ) -> StoreError:
         """A one-line error; botocore's text may hold the endpoint URL, so it is redacted.
 
         `kept`: a write, which S3 may have done though its answer never came (`_refused`).
-        `lost`: what to say then instead of the object's fate (a lock's)."""
-        if lost and not _refused(exc):
+        `lost`: what to say then instead of the object's fate (a lock's); with `landed`, said
+        whatever `exc` was (an earlier write may have landed, `exc` being a read's)."""
+        if lost and (landed or not _refused(exc)):
             after = lost
         elif not kept:
             after = "nothing was changed"
@@ -465,9 +472,9 @@ class S3Lock:
         self._etag = ""
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
-        # Whether `lock_deadlines` holds this lock's deadline: a second lock of the same name,
-        # refused on the same store, must not drop the holder's.
-        self._deadline_set = False
+        # The deadline this lock set in `lock_deadlines`: a second lock of the same name on the
+        # same store (refused, or taking over a late one) must not drop the other's.
+        self._deadline: float | None = None
 
     def _body(self) -> bytes:
         return json.dumps(
@@ -499,11 +506,7 @@ class S3Lock:
                     )
             else:
                 # Its answer lost, the put may have landed: "nothing was changed" would be untrue.
-                lost = (
-                    f"the lock object may be there though its answer was lost: a run started in "
-                    f"the next {self.store.lock_ttl:g} s may find it held by {self.owner} until "
-                    "it expires"
-                )
+                lost = self._may_be_there()
             renewing = bool(self._etag) and condition.get("IfMatch") == self._etag
             action = "renewing" if renewing else "taking"
             raise self.store._fail(
@@ -548,17 +551,34 @@ class S3Lock:
         """The lock's expiry was set `lock_ttl` after `sent`; writes stop once three quarters
         of that have passed without another renewal (renewals come every quarter), a margin
         left for the clocks of this machine and of a run that would take the lock over."""
-        if not self._deadline_set:
-            # Just taken: what an earlier lock of this name on this store left (its last
-            # renewal's error, its loss) says nothing of this one.
+        if self._deadline is None and self.name not in self.store.lock_deadlines:
+            # Just taken, no other lock of the name held through this store: what an earlier
+            # one left (its last renewal's error, its loss) says nothing of this one.
             self.store.renewal_errors.pop(self.name, None)
             lost = self.store.lost_lock or ""
             if lost.startswith((f"lost the {self.name} lock ", f"the {self.name} lock ")):
                 self.store.lost_lock = None
-        self.store.lock_deadlines[self.name] = sent + self.store.lock_ttl * 3 / 4
-        self._deadline_set = True
+        self._deadline = sent + self.store.lock_ttl * 3 / 4
+        self.store.lock_deadlines[self.name] = self._deadline
 
-    def _holder(self) -> tuple[str, float, str] | None:
+    def _forget_deadline(self) -> None:
+        if (
+            self._deadline is not None
+            and self.store.lock_deadlines.get(self.name) == self._deadline
+        ):
+            del self.store.lock_deadlines[self.name]
+
+    def _may_be_there(self) -> str:
+        return (
+            f"the lock object may be there though its answer was lost: a run started in the "
+            f"next {self.store.lock_ttl:g} s may find it held by {self.owner} until it expires"
+        )
+
+    def _holder(self, after_put: bool = False) -> tuple[str, float, str] | None:
+        """The lock's owner, expiry and ETag, None without one. `after_put`: read after a put of
+        this run's that was refused, which may be its own landed write met by its retry; a
+        failed read then says the lock may be this run's."""
+        lost = self._may_be_there() if after_put else ""
         try:
             answer = self.store.client.get_object(Bucket=self.store.bucket, Key=self.key)
             body = read_up_to(answer["Body"], 4096)
@@ -566,11 +586,11 @@ class S3Lock:
             if _code(exc) in _GONE:
                 return None
             raise self.store._fail(
-                f"reading the {self.name} lock on", "", exc, kept=False
+                f"reading the {self.name} lock on", "", exc, kept=False, lost=lost, landed=True
             ) from None
         except (BotoCoreError, HTTPError, OSError) as exc:  # a body cut or stalled as it is read
             raise self.store._fail(
-                f"reading the {self.name} lock on", "", exc, kept=False
+                f"reading the {self.name} lock on", "", exc, kept=False, lost=lost, landed=True
             ) from None
         try:
             held = json.loads(body)
@@ -604,7 +624,7 @@ class S3Lock:
                 # Refused, the take-over may be this run's own, landed with its answer lost
                 # (the retry met the new ETag): the lock read back tells.
                 took = self._put(IfMatch=holder[2])
-                holder = None if took else self._holder()
+                holder = None if took else self._holder(after_put=True)
                 if took or self._ours(holder):
                     if self._fresh():
                         log.warning(
@@ -644,18 +664,17 @@ class S3Lock:
         fails leaves the lock held, as the renewer's own do: the error is kept for the writes
         and the renewer tries again, and the lock is released on leaving. A renewal refused
         (412) was either this run's own, landed with its answer lost and met by its retry, or
-        another run's take-over: the lock read back tells, and a lock that cannot be read then
-        fails the entry rather than let this run write beside another."""
+        another run's take-over: the lock read back tells; unreadable, the lock is held as
+        after a failed renewal, and its deadline, not extended, stops the writes unless the
+        renewer finds it this run's."""
         left = self.store.lock_deadlines[self.name] - _lease_clock()
         if left >= self.store.lock_ttl / 2:  # the deadline is 3/4 of the life after the put
             return True
         try:
-            if self._put(IfMatch=self._etag):
-                return True
+            return self._put(IfMatch=self._etag) or self._ours(self._holder(after_put=True))
         except StoreError as exc:
             self._renewal_failed(exc)
             return True
-        return self._ours(self._holder())
 
     def _renewal_failed(self, exc: Exception) -> None:
         """Keeps why a renewal failed, for the writes to say should the lock grow late."""
@@ -690,8 +709,7 @@ class S3Lock:
         try:
             self._acquire()
         except BaseException:
-            if self._deadline_set:  # no deadline of a lock not held
-                self.store.lock_deadlines.pop(self.name, None)
+            self._forget_deadline()  # no deadline of a lock not held
             raise
         self._renewer = threading.Thread(target=self._renew, daemon=True, name=f"lock-{self.name}")
         self._renewer.start()
@@ -701,7 +719,7 @@ class S3Lock:
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join()
-        self.store.lock_deadlines.pop(self.name, None)
+        self._forget_deadline()
         try:
             try:
                 self._delete(self._etag)
