@@ -33,7 +33,8 @@ def test_a_429_waits_for_retry_after_capped_by_the_setting(settings, source, sto
     started = time.monotonic()
     summary = sync_bls(settings.with_overrides(retry_after_cap=0.3), store=store)
     waited = time.monotonic() - started
-    assert 0.3 <= waited < 3.0, "Retry-After honoured, but never beyond retry_after_cap"
+    # The bound is far above the cap, for a loaded machine, and far below the hour asked for.
+    assert 0.3 <= waited < 30.0, "Retry-After honoured, but never beyond retry_after_cap"
     assert summary.replaced == 1
     assert_mirrored(store, source)
 
@@ -79,11 +80,16 @@ def test_500s_that_never_pass_fail_that_file_clearly_and_the_others_still_sync(
 def test_a_hanging_connection_times_out_and_changes_nothing(settings, source, store, mirror):
     before = _synced(settings, source, store)
     source.write("pr.file1", b"slow\r\n")
-    mirror.faults.add(FILE, "hang", seconds=10, times=5)
+    mirror.faults.add(FILE, "hang", seconds=60, times=5)
     started = time.monotonic()
-    with pytest.raises(SourceError, match="ReadTimeout|timed out"):
-        sync_bls(settings.with_overrides(http_timeout=0.3, http_retries=1), store=store)
-    assert time.monotonic() - started < 5
+    # The timeout holds for the listing too: the error must name the hanging file, not a
+    # listing page that was merely slow on a loaded machine.
+    with pytest.raises(
+        IncompleteSyncError,
+        match=r"pr\.file1: \S+/pr\.file1 failed after 2 attempts \(the last: ReadTimeout",
+    ):
+        sync_bls(settings.with_overrides(http_timeout=1.5, http_retries=1), store=store)
+    assert time.monotonic() - started < 30, "the hang was waited out"
     assert stored_bytes(store) == before
 
 
@@ -306,13 +312,17 @@ def test_after_three_files_failing_every_try_the_others_are_not_asked(
         source.write(name, b"revised\r\n")
         path = f"/pub/time.series/pr/{name}"
         if case == "cut-off":
-            mirror.faults.add(path, "hang", seconds=5)
+            mirror.faults.add(path, "hang", seconds=30)
         elif not (case == "one-answers" and name == "pr.file2"):
             mirror.faults.add(path, "status", status=503, times=99)
     mirror.log.clear()
     failing = 5 if case == "one-answers" else 6
+    # The deadline bounds the listing's requests too, so only the case that needs it has one,
+    # long enough for a loaded machine and far short of the hang (the read timeout longer
+    # still, so that the deadline, not the timeout, ends each download).
+    bounded = settings.with_overrides(http_deadline=1.5, http_timeout=10.0)
     with pytest.raises(IncompleteSyncError, match=f"{failing} of 7 listed files") as failed:
-        sync_bls(settings.with_overrides(http_deadline=0.3), store=store)
+        sync_bls(bounded if case == "cut-off" else settings, store=store)
     reasons = {f["name"]: f["reason"] for f in failed.value.summary.files}
     not_asked = {name for name in names if "not asked" in reasons[name]}
     if case == "in-a-row":
