@@ -25,7 +25,9 @@ def test_child_reports_exit_status_and_output():
 
 
 def test_child_peak_rss_sees_memory_the_child_touched():
-    child = run_child(_python("import time; b = bytearray(300 * 2**20); time.sleep(0.3)"))
+    # Seconds of life for samples 0.05 s apart: a sampler starved by a loaded machine still
+    # reads the child before it ends.
+    child = run_child(_python("import time; b = bytearray(300 * 2**20); time.sleep(3)"))
     assert child.ok
     assert child.peak_rss >= 300 * MIB
 
@@ -66,7 +68,8 @@ def test_child_past_its_timeout_is_killed():
 
 
 def test_child_names_the_processes_of_its_tree_so_a_jvm_would_show():
-    spawning = "import subprocess; subprocess.run(['sleep', '0.5'])"
+    # (seconds of life, so a sampler starved by a loaded machine still sees it)
+    spawning = "import subprocess; subprocess.run(['sleep', '3'])"
     child = run_child(_python(spawning))
     assert child.ok and "sleep" in child.processes
     assert not child.started_jvm

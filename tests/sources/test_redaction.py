@@ -75,9 +75,10 @@ def test_text_a_source_controls_is_redacted_in_time_linear_in_its_size():
     import time
 
     url = "https://download.bls.gov/pub/time.series/pr/pr.txt?" + "a-" * 500_000
-    started = time.perf_counter()
+    # This thread's CPU time: wall time also counts the time other processes take the core.
+    started = time.thread_time()
     assert hide_userinfo(url) == url
-    assert time.perf_counter() - started < 2.0
+    assert time.thread_time() - started < 2.0
 
 
 def test_a_traceback_in_a_runs_log_loses_the_mail_password_too():
