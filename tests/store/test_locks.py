@@ -29,6 +29,29 @@ def _until(condition, seconds: float = 20.0) -> None:
         time.sleep(0.02)
 
 
+def _renewer_hung(store, monkeypatch) -> threading.Event:
+    """The renewer's puts wait on the returned Event (set it to let them go); a renewal made
+    on entry, on the taking thread when the take was slow, goes through."""
+    real, hung = store.client.put_object, threading.Event()
+
+    def put_object(**kwargs):
+        if "IfMatch" in kwargs and threading.current_thread().name.startswith("lock-"):
+            hung.wait(60)
+        return real(**kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", put_object)
+    return hung
+
+
+def _dead_holders_lock(store) -> str:
+    """The `sync-bls` lock of a run that died, expired a second ago, written to `store`; its
+    key."""
+    key = store._full(".quest-locks/sync-bls.lock")
+    dead = {"owner": "crashed-host:1234", "expires": time.time() - 1}
+    store.client.put_object(Bucket=store.bucket, Key=key, Body=json.dumps(dead).encode())
+    return key
+
+
 def _past_deadline(store, name: str = "sync-bls") -> None:
     """Waits until the lock `name` of `store` is late: its writes are refused from then on."""
     from quest.store.s3 import _lease_clock
@@ -84,12 +107,7 @@ def test_lock_timeout_waits_for_the_holder_to_finish(store):
 
 def test_an_expired_s3_lock_of_a_dead_holder_is_taken_over(moto_endpoint):
     store = make_s3_store(moto_endpoint, lock_ttl=60)
-    dead = {"owner": "crashed-host:1234", "expires": time.time() - 1}
-    store.client.put_object(
-        Bucket=store.bucket,
-        Key=store._full(".quest-locks/sync-bls.lock"),
-        Body=json.dumps(dead).encode(),
-    )
+    _dead_holders_lock(store)
     with store.lock("sync-bls"):
         pass
     alive = {"owner": "busy-host:99", "expires": time.time() + 60}
@@ -167,15 +185,7 @@ def test_an_s3_lock_whose_renewal_hangs_stops_writes_before_it_can_be_taken_over
     # A renewal put retried through its timeouts says nothing until it returns, while another
     # run may take the lock over once its expiry passes: before, this run went on writing.
     store = make_s3_store(moto_endpoint, lock_ttl=2.0)
-    real, hung = store.client.put_object, threading.Event()
-
-    def put_object(**kwargs):
-        # the renewer's renewals (one on entry, made when the take was slow, goes through)
-        if "IfMatch" in kwargs and threading.current_thread().name.startswith("lock-"):
-            hung.wait(60)
-        return real(**kwargs)
-
-    monkeypatch.setattr(store.client, "put_object", put_object)
+    hung = _renewer_hung(store, monkeypatch)
     try:
         with store.lock("sync-bls"):
             store.put_bytes("bls/pr/a", b"a", {})
@@ -361,10 +371,7 @@ def test_a_lock_put_failing_through_its_retries_names_its_error_not_another_run(
     from quest.errors import StoreError
 
     store = make_s3_store(moto_endpoint)
-    key = store._full(".quest-locks/sync-bls.lock")
-    if dead_holder:
-        dead = {"owner": "crashed-host:1234", "expires": time.time() - 1}
-        store.client.put_object(Bucket=store.bucket, Key=key, Body=json.dumps(dead).encode())
+    key = _dead_holders_lock(store) if dead_holder else store._full(".quest-locks/sync-bls.lock")
     real, puts = store.client.put_object, []
 
     def put_object(**kwargs):
@@ -482,9 +489,7 @@ def test_an_expired_s3_lock_deleted_before_its_takeover_is_taken_not_an_error(
     # cleanup) before the takeover's put `If-Match` its ETag: S3 answers 404, which was a
     # StoreError failing the sync although the lock was free.
     store = make_s3_store(moto_endpoint, lock_ttl=60)
-    key = store._full(".quest-locks/sync-bls.lock")
-    dead = {"owner": "crashed-host:1234", "expires": time.time() - 1}
-    store.client.put_object(Bucket=store.bucket, Key=key, Body=json.dumps(dead).encode())
+    key = _dead_holders_lock(store)
     real, deleted = store.client.put_object, []
 
     def put_object(**kwargs):
@@ -521,19 +526,6 @@ def test_an_s3_lock_whose_object_is_deleted_while_held_is_lost_at_its_next_renew
         )
         with pytest.raises(LockError, match="its object was deleted"):
             store.put_bytes("bls/pr/a", b"a", {})
-
-
-def _renewer_hung(store, monkeypatch) -> threading.Event:
-    """The renewer's puts wait on the returned Event (set it to let them go)."""
-    real, hung = store.client.put_object, threading.Event()
-
-    def put_object(**kwargs):
-        if "IfMatch" in kwargs and threading.current_thread().name.startswith("lock-"):
-            hung.wait(60)
-        return real(**kwargs)
-
-    monkeypatch.setattr(store.client, "put_object", put_object)
-    return hung
 
 
 def test_a_second_lock_refused_on_the_same_store_leaves_the_holders_deadline(
@@ -617,9 +609,7 @@ def test_a_take_over_whose_answer_was_lost_holds_the_lock_it_took(
     # Its retry met its own landed write (412): the run read the dead holder's expired lock
     # again instead of its own, and found it only through another round of puts.
     store = make_s3_store(moto_endpoint, lock_ttl=60)
-    key = store._full(".quest-locks/sync-bls.lock")
-    dead = {"owner": "crashed-host:1234", "expires": time.time() - 1}
-    store.client.put_object(Bucket=store.bucket, Key=key, Body=json.dumps(dead).encode())
+    key = _dead_holders_lock(store)
     calls = _answer_lost_once(monkeypatch, store, "IfMatch")
     with caplog.at_level("WARNING", logger="quest.store.s3"), store.lock("sync-bls") as lock:
         assert calls == ["IfMatch"]
@@ -691,9 +681,7 @@ def test_a_take_over_refused_and_then_unreadable_says_the_lock_may_be_this_runs(
     from quest.errors import StoreError
 
     store = make_s3_store(moto_endpoint, lock_ttl=60)
-    key = store._full(".quest-locks/sync-bls.lock")
-    dead = {"owner": "crashed-host:1234", "expires": time.time() - 1}
-    store.client.put_object(Bucket=store.bucket, Key=key, Body=json.dumps(dead).encode())
+    _dead_holders_lock(store)
     _answer_lost_once(monkeypatch, store, "IfMatch")
     real, reads = store.client.get_object, []
 

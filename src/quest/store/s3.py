@@ -586,11 +586,11 @@ class S3Lock:
             if _code(exc) in _GONE:
                 return None
             raise self.store._fail(
-                f"reading the {self.name} lock on", "", exc, kept=False, lost=lost, landed=True
+                f"reading the {self.name} lock on", "", exc, kept=False, lost=lost, landed=after_put
             ) from None
         except (BotoCoreError, HTTPError, OSError) as exc:  # a body cut or stalled as it is read
             raise self.store._fail(
-                f"reading the {self.name} lock on", "", exc, kept=False, lost=lost, landed=True
+                f"reading the {self.name} lock on", "", exc, kept=False, lost=lost, landed=after_put
             ) from None
         try:
             held = json.loads(body)
