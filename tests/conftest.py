@@ -136,13 +136,31 @@ def spark_home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("quest-home")
 
 
+# The suite's session over the project's local settings, for tables of a few rows loaded some
+# hundreds of times in one JVM. Its cost is Spark's and Delta's per statement: a warm load of a
+# few lines ran some 150 Janino compilations (the generated-code cache keeps 100 classes, and the
+# suite's queries evict each other), Delta's log replay ran one task per snapshot partition, and
+# each query a stage per shuffle partition and AQE's re-planning, where the data fits one task.
+# AQE already merged those partitions into one for rows this small, so what the tests see is the
+# same. Two modules (31 tests) alone: 430 s with the project's settings, 390 s with the cache and
+# one snapshot partition, 354 s with all five (7 Dec). A run at 10M rows wants the project's.
+SMALL_TABLES_CONF = {
+    "spark.sql.codegen.cache.maxEntries": "5000",
+    "spark.databricks.delta.snapshotPartitions": "1",
+    "spark.sql.shuffle.partitions": "1",
+    "spark.default.parallelism": "1",
+    "spark.sql.adaptive.enabled": "false",
+}
+
+
 @pytest.fixture(scope="session")
 def spark(spark_home):
-    """The one SparkSession of the suite: local, Delta, a Derby catalog in a temp home."""
+    """The one SparkSession of the suite: local, Delta, a Derby catalog in a temp home, with the
+    project's local settings but for `SMALL_TABLES_CONF`."""
     from quest.config import Settings
     from quest.spark import get_spark
 
-    session = get_spark(Settings(home=spark_home), app_name="quest-tests")
+    session = get_spark(Settings(home=spark_home), app_name="quest-tests", conf=SMALL_TABLES_CONF)
     yield session
     session.stop()
 

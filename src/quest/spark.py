@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from quest.config import Settings, on_databricks, validate_home
@@ -175,12 +176,18 @@ def require_local_catalog(home: Path, point: str) -> None:
         )
 
 
-def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | None = None):
+def get_spark(
+    settings: Settings,
+    app_name: str = "quest",
+    engine_log: Path | None = None,
+    conf: Mapping[str, str] | None = None,
+):
     """The SparkSession for `settings`: the active one on Databricks, a local Delta one here.
 
     A session that already exists in this process is reused, so one session serves every task.
     A new local session's JVM writes its output (Ivy's resolution report, log4j) to `engine_log`
-    (default: `<home>/engine.log`), appended to, never to the terminal.
+    (default: `<home>/engine.log`), appended to, never to the terminal. `conf`: Spark settings
+    over the local ones, for a new local session only (the test suite's, for its small tables).
     """
     from pyspark.sql import SparkSession
 
@@ -200,7 +207,7 @@ def get_spark(settings: Settings, app_name: str = "quest", engine_log: Path | No
     # refuses a worker whose minor version differs from the driver's. PySpark's driver reads
     # the worker's interpreter from PYSPARK_PYTHON, not from the Spark conf.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    for key, value in _LOCAL_CONF.items():
+    for key, value in {**_LOCAL_CONF, **(conf or {})}.items():
         builder = builder.config(key, value)
     builder = builder.config("spark.driver.memory", memory)
     builder = (

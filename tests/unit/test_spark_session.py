@@ -26,6 +26,7 @@ from quest.spark import (
     save_jars_record,
     spark_master,
 )
+from tests.conftest import SMALL_TABLES_CONF
 from tests.jvm import beside_the_suite
 
 
@@ -128,6 +129,14 @@ def test_the_masters_spark_takes_are_taken(monkeypatch, value):
 
 def test_the_local_session_runs_with_that_heap(spark):
     assert spark.sparkContext.getConf().get("spark.driver.memory") == driver_memory()
+
+
+def test_settings_given_to_a_new_session_override_the_local_ones_and_only_those(spark):
+    # The suite's session is made with `SMALL_TABLES_CONF` over the project's local settings.
+    for key, value in SMALL_TABLES_CONF.items():
+        assert spark.conf.get(key) == value, key
+    assert spark.conf.get("spark.sql.maxConcurrentOutputFileWriters") == "16"
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
 
 
 def test_the_local_driver_collects_garbage_with_the_parallel_collector(spark):
