@@ -140,10 +140,16 @@ def spark_home(tmp_path_factory) -> Path:
 # hundreds of times in one JVM. Its cost is Spark's and Delta's per statement: a warm load of a
 # few lines ran some 150 Janino compilations (the generated-code cache keeps 100 classes, and the
 # suite's queries evict each other), Delta's log replay ran one task per snapshot partition, and
-# each query a stage per shuffle partition and AQE's re-planning, where the data fits one task.
-# AQE already merged those partitions into one for rows this small, so what the tests see is the
-# same. Two modules (31 tests) alone: 430 s with the project's settings, 390 s with the cache and
-# one snapshot partition, 354 s with all five (7 Dec). A run at 10M rows wants the project's.
+# each query a task per shuffle partition and AQE's re-planning, where the data fits one task
+# (AQE already merged those shuffle partitions into one for rows this small). Two modules (31
+# tests) alone: 430 s with the project's settings, 390 s with the cache and one snapshot
+# partition, 354 s with all five (7 Dec). A run at 10M rows wants the project's.
+# What it changes for the code under test: rows come out of a shuffle in another order (every
+# comparison of unordered rows sorts them or holds one), and a file read is split only past
+# 128 MB instead of 4 MB (default parallelism 1): a bronze header's detection across splits is
+# tested with splits forced small (`spark.sql.files.maxPartitionBytes`, test_transforms.py), and
+# the project's own settings load bronze and silver, and answer, in the SIGKILL test's child
+# (test_data_sigkill.py), as in `make demo`.
 SMALL_TABLES_CONF = {
     "spark.sql.codegen.cache.maxEntries": "5000",
     "spark.databricks.delta.snapshotPartitions": "1",

@@ -193,6 +193,11 @@ def get_spark(
 
     active = SparkSession.getActiveSession()
     if active is not None or on_databricks():
+        if conf:
+            log.warning(
+                "Spark settings not applied (%s): this process's session already exists",
+                ", ".join(sorted(conf)),
+            )
         return active or SparkSession.builder.getOrCreate()
 
     from delta import configure_spark_with_delta_pip

@@ -5,6 +5,7 @@ record of Ivy's resolution."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -139,6 +140,18 @@ def test_settings_given_to_a_new_session_override_the_local_ones_and_only_those(
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
 
 
+def test_settings_for_a_session_that_exists_already_are_named_as_not_applied(
+    spark, spark_home, caplog
+):
+    from quest.config import Settings
+    from quest.spark import get_spark
+
+    with caplog.at_level(logging.WARNING, logger="quest.spark"):
+        again = get_spark(Settings(home=spark_home), conf={"spark.sql.shuffle.partitions": "8"})
+    assert again is spark and spark.conf.get("spark.sql.shuffle.partitions") == "1"
+    assert "Spark settings not applied (spark.sql.shuffle.partitions)" in caplog.text
+
+
 def test_the_local_driver_collects_garbage_with_the_parallel_collector(spark):
     options = spark.sparkContext.getConf().get("spark.driver.extraJavaOptions")
     assert "-XX:+UseParallelGC" in driver_java_options().split()
@@ -228,7 +241,8 @@ def test_a_record_that_cannot_be_written_is_skipped(tmp_path):
 
 
 # A new process: its session is built with the record in `sys.argv[1]`, then it reports what
-# Spark was given and proves that Delta loads (a Delta table written and read).
+# Spark was given (the jars, and whether it runs with every local setting of the project) and
+# proves that Delta loads (a Delta table written and read).
 _SESSION = """
 import json, sys, tempfile
 from pathlib import Path
@@ -240,8 +254,9 @@ conf = spark.sparkContext.getConf()
 with tempfile.TemporaryDirectory() as folder:
     spark.range(3).write.format("delta").save(folder + "/t")
     rows = spark.read.format("delta").load(folder + "/t").count()
+local = {key: spark.conf.get(key) for key in qs._LOCAL_CONF}
 print(json.dumps({"packages": conf.get("spark.jars.packages"), "jars": conf.get("spark.jars"),
-                  "rows": rows}))
+                  "rows": rows, "local": local == qs._LOCAL_CONF}))
 """
 
 
@@ -267,6 +282,9 @@ def test_a_new_session_resolves_with_ivy_once_then_names_the_recorded_jars(tmp_p
     first = _session_in_a_new_process(records, tmp_path / "home1")
     # No record yet: Ivy resolved the package, and what it resolved was recorded.
     assert first["packages"].startswith("io.delta:delta-spark_") and first["rows"] == 3
+    # A session built without settings of its own runs with the project's local ones (the
+    # suite's session has `SMALL_TABLES_CONF` over them: quest run and the bench do not).
+    assert first["local"]
     (record,) = records.iterdir()
     assert recorded_jars(record) == first["jars"].split(",")
     second = _session_in_a_new_process(records, tmp_path / "home2")
