@@ -149,6 +149,26 @@ def _answer_lost_once(monkeypatch, store, condition: str) -> list[str]:
     return calls
 
 
+def _taken_late_and_first_renewal_answer_lost(monkeypatch, store) -> list[str]:
+    """The lock's put answers after 0.7 s, past a quarter of a 2 s lock's life, so the lock is
+    renewed on entry; that renewal lands, its answer is lost, and the client's retry meets the
+    new ETag (a `412`). Returns the renewals' `IfMatch`, once the first has been made."""
+    real, renewals = store.client.put_object, []
+
+    def put_object(**kwargs):
+        if "IfNoneMatch" in kwargs:
+            answer = real(**kwargs)
+            time.sleep(0.7)  # past a quarter of the lock's life: renewed on entry
+            return answer
+        if "IfMatch" in kwargs and not renewals:
+            renewals.append(kwargs["IfMatch"])
+            real(**kwargs)  # lands; the retry below meets its new ETag
+        return real(**kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", put_object)
+    return renewals
+
+
 def test_an_s3_lock_whose_put_answer_was_lost_is_held_not_refused(moto_endpoint, monkeypatch):
     store = make_s3_store(moto_endpoint, lock_ttl=60)
     calls = _answer_lost_once(monkeypatch, store, "IfNoneMatch")
@@ -439,19 +459,7 @@ def test_a_late_lock_whose_first_renewal_met_its_own_retry_is_held(moto_endpoint
     # the client's retry met the new ETag with a 412: the run refused itself, "held by" its
     # own owner (a CI run on a loaded machine, with a 0.6 s lock).
     store = make_s3_store(moto_endpoint, lock_ttl=2.0)
-    real, renewals = store.client.put_object, []
-
-    def put_object(**kwargs):
-        if "IfNoneMatch" in kwargs:
-            answer = real(**kwargs)
-            time.sleep(0.7)  # past a quarter of the lock's life: renewed on entry
-            return answer
-        if "IfMatch" in kwargs and not renewals:
-            renewals.append(kwargs["IfMatch"])
-            real(**kwargs)  # lands; the retry below meets its new ETag
-        return real(**kwargs)
-
-    monkeypatch.setattr(store.client, "put_object", put_object)
+    renewals = _taken_late_and_first_renewal_answer_lost(monkeypatch, store)
     with store.lock("sync-bls") as lock:
         assert renewals and store.lost_lock is None
         assert "sync-bls" not in store.renewal_errors
@@ -705,18 +713,7 @@ def test_a_late_lock_whose_refused_renewal_cannot_be_read_back_is_held_and_relea
     from botocore.exceptions import ReadTimeoutError
 
     store = make_s3_store(moto_endpoint, lock_ttl=2.0)
-    real_put, renewals = store.client.put_object, []
-
-    def put_object(**kwargs):
-        if "IfNoneMatch" in kwargs:
-            answer = real_put(**kwargs)
-            time.sleep(0.7)  # past a quarter of the lock's life: renewed on entry
-            return answer
-        if "IfMatch" in kwargs and not renewals:
-            renewals.append(kwargs["IfMatch"])
-            real_put(**kwargs)  # lands; the retry below meets its new ETag
-        return real_put(**kwargs)
-
+    _taken_late_and_first_renewal_answer_lost(monkeypatch, store)
     real_get, reads = store.client.get_object, []
 
     def get_object(**kwargs):
@@ -725,7 +722,6 @@ def test_a_late_lock_whose_refused_renewal_cannot_be_read_back_is_held_and_relea
             raise ReadTimeoutError(endpoint_url="http://s3.test")
         return real_get(**kwargs)
 
-    monkeypatch.setattr(store.client, "put_object", put_object)
     monkeypatch.setattr(store.client, "get_object", get_object)
     with caplog.at_level("WARNING", logger="quest.store.s3"), store.lock("sync-bls") as lock:
         key = lock.key
