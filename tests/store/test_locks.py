@@ -194,7 +194,7 @@ def test_an_s3_lock_renewal_whose_answer_was_lost_keeps_the_lock(moto_endpoint, 
     monkeypatch.setattr(store.client, "put_object", put_object)
     with store.lock("sync-bls"):
         _until(lambda: len(renewals) >= 2)
-        assert calls == ["IfMatch"] and store.lost_lock is None
+        assert calls == ["IfMatch"] and not store.lost_locks
         store.put_bytes("bls/pr/a", b"a", {})
     assert store.client.list_objects_v2(Bucket=store.bucket, Prefix=".quest-locks")["KeyCount"] == 0
 
@@ -461,7 +461,7 @@ def test_a_late_lock_whose_first_renewal_met_its_own_retry_is_held(moto_endpoint
     store = make_s3_store(moto_endpoint, lock_ttl=2.0)
     renewals = _taken_late_and_first_renewal_answer_lost(monkeypatch, store)
     with store.lock("sync-bls") as lock:
-        assert renewals and store.lost_lock is None
+        assert renewals and not store.lost_locks
         assert "sync-bls" not in store.renewal_errors
         store.put_bytes("bls/pr/a", b"a", {})
         key = lock.key
@@ -478,8 +478,8 @@ def test_a_lost_s3_lock_stops_every_later_write(moto_endpoint):
             Key=store._full(".quest-locks/sync-bls.lock"),
             Body=json.dumps(taker).encode(),
         )
-        _until(lambda: store.lost_lock is not None)  # seen at the next renewal (each second)
-        assert store.lost_lock and "lost the sync-bls lock" in store.lost_lock
+        _until(lambda: "sync-bls" in store.lost_locks)  # seen at the next renewal (each second)
+        assert store.lost_locks["sync-bls"].startswith("lost the sync-bls lock")
         for write in (
             lambda: store.put_bytes("bls/pr/b", b"b", {}),
             lambda: store.set_metadata("bls/pr/a", {"x": "1"}),
@@ -528,10 +528,8 @@ def test_an_s3_lock_whose_object_is_deleted_while_held_is_lost_at_its_next_renew
     store = make_s3_store(moto_endpoint, lock_ttl=2.0)
     with store.lock("sync-bls") as lock:
         store.client.delete_object(Bucket=store.bucket, Key=lock.key)
-        _until(lambda: store.lost_lock is not None)  # seen at the next renewal (every 0.5 s)
-        assert store.lost_lock and "its object was deleted while this run held it" in (
-            store.lost_lock
-        )
+        _until(lambda: "sync-bls" in store.lost_locks)  # seen at the next renewal (every 0.5 s)
+        assert "its object was deleted while this run held it" in store.lost_locks["sync-bls"]
         with pytest.raises(LockError, match="its object was deleted"):
             store.put_bytes("bls/pr/a", b"a", {})
 
@@ -564,7 +562,7 @@ def test_a_lost_lock_stops_the_cleaning_of_unfinished_uploads(moto_endpoint):
     with store.lock("sync-bls") as lock:
         taker = {"owner": "other-host:7", "expires": time.time() + 60}
         store.client.put_object(Bucket=store.bucket, Key=lock.key, Body=json.dumps(taker).encode())
-        _until(lambda: store.lost_lock is not None)
+        _until(lambda: "sync-bls" in store.lost_locks)
         key = store._full("bls/pr/pr.data.0.Current")
         store.client.create_multipart_upload(Bucket=store.bucket, Key=key)
         with pytest.raises(LockError, match="lost the sync-bls lock.*unfinished uploads under"):
@@ -633,11 +631,48 @@ def test_a_lock_taken_again_after_one_was_lost_writes_again(moto_endpoint):
     with store.lock("sync-bls") as lock:
         taker = {"owner": "other-host:7", "expires": time.time() + 60}
         store.client.put_object(Bucket=store.bucket, Key=lock.key, Body=json.dumps(taker).encode())
-        _until(lambda: store.lost_lock is not None)
+        _until(lambda: "sync-bls" in store.lost_locks)
     store.client.delete_object(Bucket=store.bucket, Key=lock.key)  # the other run is done
     with store.lock("sync-bls"):
         store.put_bytes("bls/pr/a", b"a", {})
     assert stored_bytes(store) == {"bls/pr/a": b"a"}
+
+
+def test_a_lock_taken_again_after_one_whose_renewals_failed_names_only_its_own_lateness(
+    moto_endpoint, monkeypatch
+):
+    # A take clears what the last lock of its name left on the store: a late write then said
+    # "its last renewal failed: ...Expired" of a renewal the new lock never made.
+    store = make_s3_store(moto_endpoint, lock_ttl=2.0)
+    real = store.client.put_object
+    monkeypatch.setattr(store.client, "put_object", _renewals_raising(real, _expired_token))
+    with store.lock("sync-bls"):
+        _until(lambda: "sync-bls" in store.renewal_errors)
+    monkeypatch.setattr(store.client, "put_object", real)
+    hung = _renewer_hung(store, monkeypatch)
+    try:
+        with store.lock("sync-bls"):
+            assert "sync-bls" not in store.renewal_errors
+            _past_deadline(store)
+            with pytest.raises(LockError, match=r"not renewed in time \(its renewal is late\)"):
+                store.put_bytes("bls/pr/a", b"a", {})
+            hung.set()
+    finally:
+        hung.set()
+    assert stored_bytes(store) == {}
+
+
+def test_a_lock_lost_stops_the_writes_under_a_lock_of_another_name(moto_endpoint):
+    # Taking a lock clears a loss of its own name only: the run whose lock was taken over may
+    # still be writing under it, whatever other lock it takes.
+    store = make_s3_store(moto_endpoint, lock_ttl=4.0)
+    with store.lock("sync-bls") as lock:
+        taker = {"owner": "other-host:7", "expires": time.time() + 60}
+        store.client.put_object(Bucket=store.bucket, Key=lock.key, Body=json.dumps(taker).encode())
+        _until(lambda: "sync-bls" in store.lost_locks)
+        with store.lock("sync-datausa"), pytest.raises(LockError, match="lost the sync-bls lock"):
+            store.put_bytes("datausa/population.json", b"{}", {})
+    assert stored_bytes(store) == {}
 
 
 def test_a_late_lock_taken_over_by_a_twin_on_the_same_store_still_stops_its_writes(

@@ -153,9 +153,10 @@ class S3Store:
         self._transfer = TransferConfig(
             multipart_threshold=_PART, multipart_chunksize=_PART, max_concurrency=4
         )
-        # Set by a lock taken through this store when another run took it over: every write
-        # after that is refused, as two runs would then be writing the same objects.
-        self.lost_lock: str | None = None
+        # Per lock taken through this store that another run took over, or that grew late, why:
+        # every write after that is refused, as two runs would then be writing the same objects.
+        # Keyed by the lock's name: taking that lock again clears its loss, and no other's.
+        self.lost_locks: dict[str, str] = {}
         # Per lock held through this store, the time (`_lease_clock`) by which it must have been
         # renewed: a renewal that hangs (a put retried through its timeouts) says nothing until
         # it returns, while another run may take the lock over once its expiry has passed.
@@ -170,17 +171,18 @@ class S3Store:
     def _check_lock(self, key: str) -> None:
         now = _lease_clock()
         late = [name for name, deadline in list(self.lock_deadlines.items()) if now > deadline]
-        if self.lost_lock is None and late:
+        if not self.lost_locks and late:
             failed = self.renewal_errors.get(late[0])
             why = f"its last renewal failed: {failed}" if failed else "its renewal is late"
-            self.lost_lock = (
+            self.lost_locks[late[0]] = (
                 f"the {late[0]} lock on {self.uri} was not renewed in time ({why}), and another "
                 "run may take it over once it expires"
             )
-        if self.lost_lock is not None:
+        if self.lost_locks:
             raise LockError(
-                f"{self.lost_lock}; {key} and everything after it were not changed, so that two "
-                "runs never write the same objects. Rerun once the other run is done"
+                f"{next(iter(self.lost_locks.values()))}; {key} and everything after it were not "
+                "changed, so that two runs never write the same objects. Rerun once the other "
+                "run is done"
             )
 
     def _object(self, key: str) -> str:
@@ -555,9 +557,7 @@ class S3Lock:
             # Just taken, no other lock of the name held through this store: what an earlier
             # one left (its last renewal's error, its loss) says nothing of this one.
             self.store.renewal_errors.pop(self.name, None)
-            lost = self.store.lost_lock or ""
-            if lost.startswith((f"lost the {self.name} lock ", f"the {self.name} lock ")):
-                self.store.lost_lock = None
+            self.store.lost_locks.pop(self.name, None)
         self._deadline = sent + self.store.lock_ttl * 3 / 4
         self.store.lock_deadlines[self.name] = self._deadline
 
@@ -700,8 +700,9 @@ class S3Lock:
                     if holder
                     else "its object was deleted while this run held it"
                 )
-                self.store.lost_lock = f"lost the {self.name} lock on {self.store.uri}: {why}"
-                log.error("%s", self.store.lost_lock)
+                lost = f"lost the {self.name} lock on {self.store.uri}: {why}"
+                self.store.lost_locks[self.name] = lost
+                log.error("%s", lost)
                 return
             self.store.renewal_errors.pop(self.name, None)  # a renewal landed, its answer lost
 
