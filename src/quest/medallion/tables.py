@@ -103,14 +103,6 @@ def forget_lost_table(spark, name: str) -> bool:
     return True
 
 
-def table_version(spark, name: str) -> int | None:
-    """The latest Delta version of a table, or None when it does not exist."""
-    if not table_exists(spark, name):
-        return None
-    row = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").select("version").first()
-    return int(row[0]) if row else None
-
-
 def local_path(location: str) -> Path | None:
     """The local folder a catalog location names (`file:/a b/c#1`, or a bare `/a b/c`), None for
     another file system. Spark prints a location as Hadoop's path, characters as they are, not
