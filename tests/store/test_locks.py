@@ -594,19 +594,36 @@ def test_a_lock_put_that_timed_out_does_not_promise_nothing_changed(moto_endpoin
     )
 
 
-def test_a_lock_that_cannot_be_released_says_so(moto_endpoint, monkeypatch, caplog):
-    # The next run was told the lock was held by a run renewing it, and this one said nothing.
+def _read_timeout():
     from botocore.exceptions import ReadTimeoutError
 
+    return ReadTimeoutError(endpoint_url="http://s3.test")
+
+
+def _access_denied():
+    return _s3_error("AccessDenied", "Access Denied", 403)
+
+
+@pytest.mark.parametrize(
+    ("error", "may_have_landed"), [(_read_timeout, True), (_access_denied, False)]
+)
+def test_a_lock_that_cannot_be_released_says_so(
+    moto_endpoint, monkeypatch, caplog, error, may_have_landed
+):
+    # The next run was told the lock was held by a run renewing it, and this one said nothing;
+    # then it said the next run would find the lock held after a delete that may have landed.
     store = make_s3_store(moto_endpoint)
 
     def delete_object(**kwargs):
-        raise ReadTimeoutError(endpoint_url="http://s3.test")
+        raise error()
 
     with caplog.at_level("WARNING", logger="quest.store.s3"), store.lock("sync-bls"):
         monkeypatch.setattr(store.client, "delete_object", delete_object)
     assert "could not release the sync-bls lock" in caplog.text
-    assert "held until it expires" in caplog.text
+    assert "the next run finds it held until it expires" in caplog.text
+    assert ("the delete may have landed all the same; if it did not" in caplog.text) is (
+        may_have_landed
+    )
 
 
 def test_a_take_over_whose_answer_was_lost_holds_the_lock_it_took(

@@ -739,13 +739,21 @@ class S3Lock:
 
     def _release_failed(self, exc: Exception) -> None:
         """A release that failed leaves the lock for its life: the next run is told it is held
-        by a run that renews it, so this run says what happened."""
+        by a run that renews it, so this run says what happened. A delete whose answer was lost
+        (a timeout, a 500) may have landed all the same; a `StoreError` is the read of the lock
+        after a delete refused (412)."""
+        landed = (
+            ""
+            if _refused(exc) or isinstance(exc, StoreError)
+            else "the delete may have landed all the same; if it did not, "
+        )
         log.warning(
-            "could not release the %s lock on %s (%s): the next run finds it held until it "
+            "could not release the %s lock on %s (%s): %sthe next run finds it held until it "
             "expires, %g s after its last renewal",
             self.name,
             self.store.uri,
             hide_userinfo(str(exc).split("; ")[0]),
+            landed,
             self.store.lock_ttl,
         )
 
