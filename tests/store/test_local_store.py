@@ -155,6 +155,37 @@ def test_lock_is_free_again_after_its_holder_is_killed(tmp_path):
 UNSET = re.escape("; unset, the store is <home>/store, which QUEST_HOME (or --home) moves")
 
 
+@pytest.mark.parametrize("call", ["fsync", "open"])
+def test_a_write_that_fails_names_its_folder_not_its_temporary_file(tmp_path, monkeypatch, call):
+    # It said "failed at .quest-tmp-3f9c...: permission denied", a name the user never sees, or
+    # (no space left, found by a write or an fsync, which name no file) nothing of where.
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes("bls/pr/pr.series", b"old", {})
+    real_open = os.open
+
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def open_(path, *args, **kwargs):
+        if str(path).startswith(".quest-tmp-"):
+            raise OSError(errno.EACCES, "Permission denied", path)
+        return real_open(path, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, call, fsync if call == "fsync" else open_)
+        with pytest.raises(StoreError) as raised:
+            store.put_bytes("bls/pr/pr.series", b"new", {})
+    reason = "no space left" if call == "fsync" else "permission denied"
+    folder = tmp_path / "store" / "bls" / "pr"
+    assert (
+        f"writing bls/pr/pr.series in the local store {tmp_path / 'store'} failed in the "
+        f"folder {folder}: {reason}" in str(raised.value)
+    )
+    assert ".quest-tmp" not in str(raised.value)
+    with store.open("bls/pr/pr.series") as handle:
+        assert handle.read() == b"old"
+
+
 def test_a_store_folder_on_a_read_only_file_system_is_a_store_error(tmp_path, monkeypatch):
     # `mkdir` there raises EROFS, not PermissionError: it was an "unexpected OSError" (exit 1),
     # then "permission denied; make the folder writable", which no chmod mends.

@@ -82,7 +82,10 @@ class LocalStore:
         except ValueError as exc:
             raise StoreError(f"{exc}: it would escape the store folder {self.root}") from None
 
-    def _problem(self, what: str, exc: OSError) -> StoreError:
+    def _problem(self, what: str, exc: OSError, folder: list[str] | None = None) -> StoreError:
+        """The error of a failed `what`; `folder`: the segments of the folder a write's
+        temporary file is in, named where the error names that file (a name the user never
+        sees) or no file (a write or an fsync that failed: no space left)."""
         if exc.errno == errno.ELOOP:
             reason = "a symbolic link is in the way; the store never follows links for its files"
             fix = "remove the link"
@@ -100,6 +103,10 @@ class LocalStore:
         else:
             reason, fix = exc.strerror or str(exc), "check the folder"
         where = f" at {exc.filename}" if isinstance(exc.filename, str) else ""
+        if folder is not None and (
+            exc.filename is None or Path(str(exc.filename)).name.startswith(_TMP_PREFIX)
+        ):
+            where = f" in the folder {self.root.joinpath(*folder)}"
         return StoreError(f"{what} in the local store {self.root} failed{where}: {reason}; {fix}")
 
     def _root_fd(self, create: bool) -> int | None:
@@ -342,7 +349,7 @@ class LocalStore:
                         os.unlink(tmp, dir_fd=folder)
                     raise
         except OSError as exc:
-            raise self._problem(f"writing {key}", exc) from None
+            raise self._problem(f"writing {key}", exc, folder=parts[:-1]) from None
         return size
 
     @staticmethod
