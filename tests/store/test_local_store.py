@@ -186,6 +186,33 @@ def test_a_write_that_fails_names_its_folder_not_its_temporary_file(tmp_path, mo
         assert handle.read() == b"old"
 
 
+def test_a_new_folder_that_cannot_be_made_is_named_under_the_store(tmp_path, monkeypatch):
+    # The first write under a new prefix on a full disk said "failed at new", the bare name.
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes("bls/pr/pr.series", b"old", {})
+
+    real_mkdir = os.mkdir
+
+    def full(path, *args, **kwargs):
+        if path != "new":
+            return real_mkdir(path, *args, **kwargs)  # "bls" is there: FileExistsError
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(os, "mkdir", full)
+    with pytest.raises(StoreError, match="failed at bls/new: no space left on the device"):
+        store.put_bytes("bls/new/pr.series", b"new", {})
+
+
+def test_a_file_copied_in_that_cannot_be_read_is_named_not_the_store_folder(tmp_path):
+    # A read error of the file being copied (no name of its own) was laid at the store's door.
+    store = LocalStore(tmp_path / "store")
+    with pytest.raises(StoreError) as raised:
+        store.put_file("bls/pr/pr.series", "/proc/self/mem", {})  # reading it fails: EIO
+    assert "failed at /proc/self/mem: Input/output error" in str(raised.value)
+    assert "in the folder" not in str(raised.value)
+    assert not (tmp_path / "store" / "bls" / "pr" / "pr.series").exists()
+
+
 def test_a_store_folder_on_a_read_only_file_system_is_a_store_error(tmp_path, monkeypatch):
     # `mkdir` there raises EROFS, not PermissionError: it was an "unexpected OSError" (exit 1),
     # then "permission denied; make the folder writable", which no chmod mends.

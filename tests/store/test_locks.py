@@ -604,8 +604,20 @@ def _access_denied():
     return _s3_error("AccessDenied", "Access Denied", 403)
 
 
+def _no_credentials():
+    from botocore.exceptions import NoCredentialsError
+
+    return NoCredentialsError()  # raised while signing: no request went out
+
+
 @pytest.mark.parametrize(
-    ("error", "may_have_landed"), [(_read_timeout, True), (_access_denied, False)]
+    ("error", "may_have_landed"),
+    [
+        (_read_timeout, True),
+        (_server_error, True),
+        (_access_denied, False),
+        (_no_credentials, False),
+    ],
 )
 def test_a_lock_that_cannot_be_released_says_so(
     moto_endpoint, monkeypatch, caplog, error, may_have_landed
@@ -677,6 +689,9 @@ def test_a_lock_taken_again_after_one_whose_renewals_failed_names_only_its_own_l
     finally:
         hung.set()
     assert stored_bytes(store) == {}
+    with store.lock("sync-bls"):  # the late lock gone, its loss goes with its next take
+        store.put_bytes("bls/pr/a", b"a", {})
+    assert stored_bytes(store) == {"bls/pr/a": b"a"}
 
 
 def test_a_lock_lost_stops_the_writes_under_a_lock_of_another_name(moto_endpoint):

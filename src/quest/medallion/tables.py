@@ -1,4 +1,4 @@
-"""Small Delta/catalog helpers shared by the layers: names, literals, versions, commits."""
+"""Small Delta/catalog helpers shared by the layers: names, literals, commits, writes."""
 
 from __future__ import annotations
 

@@ -148,8 +148,12 @@ class LocalStore:
         try:
             for depth, part in enumerate(parts):
                 if create:
-                    with contextlib.suppress(FileExistsError):
+                    try:
                         os.mkdir(part, 0o777, dir_fd=fds[-1])
+                    except FileExistsError:
+                        pass
+                    except OSError as exc:  # no space, a read-only file system
+                        raise _located(exc, fds[-1], parts[: depth + 1]) from None
                 try:
                     fds.append(os.open(part, _DIR_FLAGS, dir_fd=fds[-1]))
                 except FileNotFoundError:
@@ -292,7 +296,13 @@ class LocalStore:
     def put_file(self, key: str, path: str, metadata: dict[str, str]) -> ObjectInfo:
         def fill(out: BinaryIO) -> None:
             with open(path, "rb") as src:
-                while chunk := src.read(_CHUNK):
+                while True:
+                    try:
+                        chunk = src.read(_CHUNK)
+                    except OSError as exc:  # the file being copied, not the store (no name)
+                        raise OSError(exc.errno, exc.strerror, path) from None
+                    if not chunk:
+                        break
                     out.write(chunk)
 
         return self._put(key, fill, metadata)

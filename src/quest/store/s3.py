@@ -29,8 +29,10 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
+    HTTPClientError,
     ReadTimeoutError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from urllib3.exceptions import HTTPError
 
 from quest.errors import ConfigError, LockError, StoreError
@@ -110,6 +112,16 @@ def _refused(exc: Exception) -> bool:
     meta = exc.response.get("ResponseMetadata", {})
     status = meta.get("HTTPStatusCode") or 0
     return meta.get("RetryAttempts", 0) == 0 and (400 <= status < 500 or status == 503)
+
+
+def _may_have_been_done(exc: Exception) -> bool:
+    """Whether a request that failed with `exc` may have been carried out all the same: an
+    answer that is not a refusal (`_refused`), or a connection that failed or timed out (an
+    earlier attempt of a retried request may have reached S3). Not an error raised before any
+    request went out (credentials that cannot be had, a parameter refused), nor a `StoreError`."""
+    if isinstance(exc, ClientError):
+        return not _refused(exc)
+    return isinstance(exc, (HTTPClientError, BotoConnectionError))
 
 
 class S3Store:
@@ -743,9 +755,9 @@ class S3Lock:
         (a timeout, a 500) may have landed all the same; a `StoreError` is the read of the lock
         after a delete refused (412)."""
         landed = (
-            ""
-            if _refused(exc) or isinstance(exc, StoreError)
-            else "the delete may have landed all the same; if it did not, "
+            "the delete may have landed all the same; if it did not, "
+            if _may_have_been_done(exc)
+            else ""
         )
         log.warning(
             "could not release the %s lock on %s (%s): %sthe next run finds it held until it "
