@@ -52,6 +52,15 @@ def _dead_holders_lock(store) -> str:
     return key
 
 
+def _taken_over(store, lock) -> None:
+    """Another run's body written over `lock` (held through `store`), as its take-over of a
+    lock it found expired; waits until the holder's renewer sees it (at its next renewal,
+    every quarter of the lock's life)."""
+    taker = {"owner": "other-host:7", "expires": time.time() + 60}
+    store.client.put_object(Bucket=store.bucket, Key=lock.key, Body=json.dumps(taker).encode())
+    _until(lambda: lock.name in store.lost_locks)
+
+
 def _past_deadline(store, name: str = "sync-bls") -> None:
     """Waits until the lock `name` of `store` is late: its writes are refused from then on."""
     from quest.store.s3 import _lease_clock
@@ -470,15 +479,9 @@ def test_a_late_lock_whose_first_renewal_met_its_own_retry_is_held(moto_endpoint
 
 def test_a_lost_s3_lock_stops_every_later_write(moto_endpoint):
     store = make_s3_store(moto_endpoint, lock_ttl=4.0)
-    with store.lock("sync-bls"):
+    with store.lock("sync-bls") as lock:
         store.put_bytes("bls/pr/a", b"a", {})
-        taker = {"owner": "other-host:7", "expires": time.time() + 60}
-        store.client.put_object(
-            Bucket=store.bucket,
-            Key=store._full(".quest-locks/sync-bls.lock"),
-            Body=json.dumps(taker).encode(),
-        )
-        _until(lambda: "sync-bls" in store.lost_locks)  # seen at the next renewal (each second)
+        _taken_over(store, lock)
         assert store.lost_locks["sync-bls"].startswith("lost the sync-bls lock")
         for write in (
             lambda: store.put_bytes("bls/pr/b", b"b", {}),
@@ -560,9 +563,7 @@ def test_a_lost_lock_stops_the_cleaning_of_unfinished_uploads(moto_endpoint):
     # that run's files.
     store = make_s3_store(moto_endpoint, lock_ttl=4.0)
     with store.lock("sync-bls") as lock:
-        taker = {"owner": "other-host:7", "expires": time.time() + 60}
-        store.client.put_object(Bucket=store.bucket, Key=lock.key, Body=json.dumps(taker).encode())
-        _until(lambda: "sync-bls" in store.lost_locks)
+        _taken_over(store, lock)
         key = store._full("bls/pr/pr.data.0.Current")
         store.client.create_multipart_upload(Bucket=store.bucket, Key=key)
         with pytest.raises(LockError, match="lost the sync-bls lock.*unfinished uploads under"):
@@ -658,9 +659,7 @@ def test_a_lock_taken_again_after_one_was_lost_writes_again(moto_endpoint):
     # properly once the other run was done, was refused.
     store = make_s3_store(moto_endpoint, lock_ttl=4.0)
     with store.lock("sync-bls") as lock:
-        taker = {"owner": "other-host:7", "expires": time.time() + 60}
-        store.client.put_object(Bucket=store.bucket, Key=lock.key, Body=json.dumps(taker).encode())
-        _until(lambda: "sync-bls" in store.lost_locks)
+        _taken_over(store, lock)
     store.client.delete_object(Bucket=store.bucket, Key=lock.key)  # the other run is done
     with store.lock("sync-bls"):
         store.put_bytes("bls/pr/a", b"a", {})
@@ -699,9 +698,7 @@ def test_a_lock_lost_stops_the_writes_under_a_lock_of_another_name(moto_endpoint
     # still be writing under it, whatever other lock it takes.
     store = make_s3_store(moto_endpoint, lock_ttl=4.0)
     with store.lock("sync-bls") as lock:
-        taker = {"owner": "other-host:7", "expires": time.time() + 60}
-        store.client.put_object(Bucket=store.bucket, Key=lock.key, Body=json.dumps(taker).encode())
-        _until(lambda: "sync-bls" in store.lost_locks)
+        _taken_over(store, lock)
         with store.lock("sync-datausa"), pytest.raises(LockError, match="lost the sync-bls lock"):
             store.put_bytes("datausa/population.json", b"{}", {})
     assert stored_bytes(store) == {}
