@@ -13,7 +13,6 @@ from quest.errors import DataFileError
 from quest.medallion import load_bronze, load_silver
 from quest.store import LocalStore
 from tests.bls_text import HEADER, data_file, data_line
-from tests.delta_rows import table_rows
 from tests.medallion.helpers import all_tables, own_settings, put, versions
 
 pytestmark = pytest.mark.spark
@@ -52,20 +51,18 @@ POPULATION = {
 }
 
 
-# Read with `table_rows` (no Spark job; held to what Spark reads in test_interrupted_loads.py).
 def _silver_rows(spark, settings, source_file):
+    table = spark.table(settings.table("silver", "bls_observations"))
     return sorted(
         (r["series_id"], r["year"], r["period"], str(r["value"]))
-        for r in table_rows(settings, "silver", "bls_observations")
-        if r["source_file"] == source_file
+        for r in table.where(F.col("source_file") == source_file).collect()
     )
 
 
 def _quarantine(spark, settings, source_file):
+    table = spark.table(settings.table("silver", "quarantine"))
     return sorted(
-        (r["rule"], r["period"])
-        for r in table_rows(settings, "silver", "quarantine")
-        if r["source_file"] == source_file
+        (r["rule"], r["period"]) for r in table.where(F.col("source_file") == source_file).collect()
     )
 
 

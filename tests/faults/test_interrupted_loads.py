@@ -9,6 +9,7 @@ import hashlib
 import json
 
 import pytest
+from pyspark.sql import functions as F
 
 from quest.errors import ConfigError, DataFileError
 from quest.medallion import bronze as B
@@ -17,7 +18,6 @@ from quest.medallion import manifest as M
 from quest.medallion.silver import plan_load as load_silver_plan
 from quest.store import LocalStore
 from tests.bls_text import data_file, data_line
-from tests.delta_rows import table_rows
 from tests.medallion.helpers import put
 
 pytestmark = pytest.mark.spark
@@ -52,20 +52,19 @@ def _stopped_before_its_manifest(monkeypatch, load, *args) -> None:
             load(*args)
 
 
-# The tables are read with `table_rows` (no Spark job); `test_the_tables_read_without_spark_
-# are_what_spark_reads` holds it to what Spark reads.
 def _silver_values(spark, settings) -> list[tuple[str, str]]:
-    rows = table_rows(settings, "silver", "bls_observations")
+    rows = spark.table(settings.table("silver", "bls_observations")).collect()
     return sorted((r["period"], str(r["value"])) for r in rows)
 
 
 def _bronze_shas(spark, settings) -> set[str]:
-    return {r["_source_sha256"] for r in table_rows(settings, "bronze", "pr_data")}
+    rows = spark.table(settings.table("bronze", "pr_data")).select("_source_sha256").distinct()
+    return {r[0] for r in rows.collect()}
 
 
 def _quarantined(spark, settings) -> list[str]:
-    rows = table_rows(settings, "silver", "quarantine")
-    return [r["period"] for r in rows if r["source_file"] == "pr.data.0.Current"]
+    table = spark.table(settings.table("silver", "quarantine"))
+    return [r["period"] for r in table.where(F.col("source_file") == "pr.data.0.Current").collect()]
 
 
 @pytest.fixture
@@ -77,29 +76,6 @@ def loaded(spark, spark_settings):
     load_silver(spark, spark_settings)
     assert _silver_values(spark, spark_settings) == [("Q01", "2.600"), ("Q02", "2.100")]
     return spark_settings, store
-
-
-def test_the_tables_read_without_spark_are_what_spark_reads(spark, loaded, away_from_utc):
-    """`table_rows`, which this module's checks read the tables with, gives every bronze and
-    silver table as Spark's `collect` does: the same rows, values and types (times in the
-    process's local time, here eight hours from UTC), manifests, quarantine and the mapping
-    files' arrays too."""
-    settings, store = loaded
-    put(store, CURRENT, V2)  # a changed value and a quarantined row
-    put(store, "bls/pr/pr.period", "period\tperiod_abbr\tperiod_name\nQ01\tQTR1\t1st Quarter\n")
-    load_bronze(spark, settings, store)
-    load_silver(spark, settings)
-    compared = []
-    for layer in ("bronze", "silver"):
-        for table in spark.catalog.listTables(settings.schema(layer)):
-            if table.tableType == "VIEW":
-                continue
-            by_spark = spark.table(settings.table(layer, table.name)).collect()
-            read = table_rows(settings, layer, table.name)
-            assert sorted(map(repr, read)) == sorted(map(repr, by_spark)), table.name
-            assert read, table.name
-            compared.append(table.name)
-    assert len(compared) == 9, compared
 
 
 def test_silver_stopped_before_its_manifest_redoes_a_file_put_back(spark, loaded, monkeypatch):
@@ -178,7 +154,8 @@ NEW = data_file(
 
 def _files(spark, settings, layer: str, table: str) -> set[str]:
     column = "_source_file" if layer == "bronze" else "source_file"
-    return {r[column] for r in table_rows(settings, layer, table)}
+    rows = spark.table(settings.table(layer, table)).select(column).distinct().collect()
+    return {r[0] for r in rows}
 
 
 def _silver_files(spark, settings) -> tuple[set[str], set[str]]:
