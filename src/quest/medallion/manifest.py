@@ -12,17 +12,32 @@ a run is still known to the layer, which deletes the rows the stopped load wrote
 A layer with no entry at all writes no mark (a first load: one commit fewer); one stopped there
 leaves tables with no manifest, and the next load finds the files of their rows in the tables
 themselves (`bronze.orphans`, `silver.orphans`).
+
+Spark creates each manifest; locally the `deltalake` package reads and replaces it from then on,
+without a Spark job (`deltalake_folder`), and Spark does on Databricks.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pyspark.sql import types as T
 
-from quest.medallion.tables import local_frame, overwrite, table_exists
+from quest.config import is_plain
+from quest.errors import brief
+from quest.medallion.tables import (
+    catalog_entry,
+    local_frame,
+    local_path,
+    local_table_folder,
+    local_warehouse,
+    overwrite,
+    table_exists,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,10 +184,70 @@ def describe_plan(
 
 
 def read_manifest(spark, name: str) -> dict[str, dict]:
-    """source_file -> the manifest row as a dict; empty when the table does not exist yet."""
+    """source_file -> the manifest row as a dict; empty when the table does not exist yet.
+    Locally `deltalake` reads it (`deltalake_folder`), else Spark."""
     if not table_exists(spark, name):
         return {}
+    folder = _deltalake_folder_or_none(spark, name)
+    if folder is not None:
+        try:
+            rows = _read_with_deltalake(folder)
+        except Exception as exc:  # a table deltalake cannot read is Spark's to read
+            log.warning("%s: deltalake could not read it (%s); Spark reads it", name, brief(exc))
+        else:
+            return {row["source_file"]: _in_utc(row) for row in rows}
     return {row["source_file"]: _in_utc(row.asDict()) for row in spark.table(name).collect()}
+
+
+def _deltalake_folder_or_none(spark, name: str) -> Path | None:
+    """`deltalake_folder`, None (Spark) when finding it fails, with a warning."""
+    try:
+        return deltalake_folder(spark, name)
+    except Exception as exc:
+        log.warning(
+            "%s: where deltalake would read it is unknown (%s); Spark does", name, brief(exc)
+        )
+        return None
+
+
+def deltalake_folder(spark, name: str) -> Path | None:
+    """Where the `deltalake` package reads and writes the manifest `name`, without a Spark job:
+    locally, the Delta table the catalog has at the name's own folder in the warehouse. None
+    (Spark reads and writes it) on Databricks and for a remote catalog's name, without the
+    `local` extra, for a folder `deltalake` cannot open, and for a table the catalog places
+    elsewhere or not as Delta (`write_manifest` also leaves to Spark a manifest whose columns
+    are not the schema's, as an older quest's).
+
+    A manifest is a dozen rows that Spark read and replaced in 0.3-0.6 s and 3-5 jobs each time
+    (Delta's snapshot rebuilt, the write, its checksum): four of those made 38% of a warm load
+    of one changed file, and `deltalake` does each in 10-20 ms (docs/performance.md)."""
+    from quest.ops.history_store import deltalake_opens
+
+    warehouse = local_warehouse(spark, name)
+    if warehouse is None or not is_plain(name.rpartition(".")[2]):
+        return None
+    folder = local_table_folder(warehouse, name)
+    if not deltalake_opens(folder) or not (folder / "_delta_log").is_dir():
+        return None
+    entry = catalog_entry(spark, name)
+    if entry is None or entry["Provider"].lower() != "delta":
+        return None
+    return folder if local_path(entry["Location"]) == folder else None
+
+
+def _read_with_deltalake(folder: Path) -> list[dict]:
+    """The rows of the Delta table in `folder`, as dicts, read by `deltalake`."""
+    from deltalake import DeltaTable, QueryBuilder
+
+    from quest.ops.history_store import no_panic
+
+    with no_panic():
+        table = QueryBuilder().register("m", DeltaTable(str(folder))).execute("SELECT * FROM m")
+        table = table.read_all()
+    columns = {n: table.column(n).to_pylist() for n in table.column_names}
+    return [
+        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
+    ]
 
 
 def _in_utc(entry: dict) -> dict:
@@ -183,19 +258,76 @@ def _in_utc(entry: dict) -> dict:
 
 def write_manifest(spark, name: str, entries: dict[str, dict], schema: T.StructType) -> int:
     """Replace the manifest with `entries` in one Delta commit (and one more, once, to add the
-    columns a manifest written by an older quest lacks).
+    columns a manifest written by an older quest lacks). Spark creates the table; locally
+    `deltalake` writes it from then on (`deltalake_folder`).
 
     Returns:
         The Delta commits written.
     """
     commits = 1
-    if table_exists(spark, name):
+    # Times aware in UTC, a naive one taken as local time as Spark takes it: `deltalake` would
+    # take it as UTC.
+    rows = [
+        tuple(_in_utc(entry).get(f.name) for f in schema.fields)
+        for _, entry in sorted(entries.items())
+    ]
+    exists = table_exists(spark, name)
+    folder = _deltalake_folder_or_none(spark, name) if exists else None
+    if folder is not None and _write_with_deltalake(name, folder, rows, schema):
+        return commits
+    if exists:
         have = set(spark.table(name).columns)
         missing = [f"{f.name} {f.dataType.simpleString()}" for f in schema if f.name not in have]
         if missing:
             spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({', '.join(missing)})")
             commits += 1
-    rows = [tuple(entry.get(f.name) for f in schema.fields) for _, entry in sorted(entries.items())]
     df = local_frame(spark, rows, schema)
     overwrite(spark, df, name)
     return commits
+
+
+def _write_with_deltalake(name: str, folder: Path, rows: list[tuple], schema: T.StructType) -> bool:
+    """Replace the rows of the manifest in `folder` with `rows` in one commit of `deltalake`'s;
+    whether that commit is in the table. False, having written nothing, when the table's columns
+    (names, order and types) are not `schema`'s (a manifest of an older quest, which Spark gives
+    the new columns) or `deltalake` failed before its commit: Spark writes it then. A failure
+    after the commit landed (its checkpoint, its log's clean-up) is logged, and the commit
+    stands: Spark does not write the same rows again."""
+    from deltalake import DeltaTable, write_deltalake
+
+    from quest.ops.history_store import arrow_rows, no_panic
+
+    before = None
+    try:
+        with no_panic():
+            table = DeltaTable(str(folder))
+            before = table.version()
+            have = json.loads(table.schema().to_json())["fields"]
+            if [(f["name"], f["type"]) for f in have] != [
+                (f["name"], f["type"]) for f in schema.jsonValue()["fields"]
+            ]:
+                return False
+            columns = [(f.name, f.dataType.simpleString().upper(), "") for f in schema.fields]
+            write_deltalake(str(folder), arrow_rows(columns, rows), mode="overwrite")
+    except Exception as exc:
+        if before is not None and _version(folder) not in (None, before):
+            log.warning(
+                "%s: deltalake failed after its commit (%s); the commit stands", name, brief(exc)
+            )
+            return True
+        log.warning("%s: deltalake could not write it (%s); Spark writes it", name, brief(exc))
+        return False
+    return True
+
+
+def _version(folder: Path) -> int | None:
+    """The Delta table's version in `folder`, as `deltalake` reads it; None when it cannot."""
+    from deltalake import DeltaTable
+
+    from quest.ops.history_store import no_panic
+
+    try:
+        with no_panic():
+            return DeltaTable(str(folder)).version()
+    except Exception:
+        return None

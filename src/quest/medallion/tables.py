@@ -70,13 +70,9 @@ def forget_lost_table(spark, name: str) -> bool:
     warehouse = local_warehouse(spark, name)
     if warehouse is None or not is_plain(table):
         return False
-    rows = spark.sql(f"SHOW TABLE EXTENDED IN {schema} LIKE '{table}'").collect()
-    entry = next((r["information"] for r in rows if r["tableName"] == table.lower()), "")
-    lines = [line.partition(": ") for line in entry.split("\n")]
-    keys = [key for key, _, _ in lines]
-    if keys.count("Location") != 1 or keys.count("Provider") != 1:  # not the entry's own lines
+    fields = catalog_entry(spark, name)
+    if fields is None:
         return False
-    fields = {key: value for key, _, value in lines}
     folder = local_path(fields["Location"])
     # Only the table's own place in the local warehouse (where quest keeps every local table:
     # a managed table's folder is named in lower case, an ops table's as its schema is named),
@@ -101,6 +97,20 @@ def forget_lost_table(spark, name: str) -> bool:
         left if moved else "",
     )
     return True
+
+
+def catalog_entry(spark, name: str) -> dict[str, str] | None:
+    """The local catalog's entry of `schema.table` as `SHOW TABLE EXTENDED` gives it (`Location`,
+    `Provider`...), read from the metastore without opening the table; None when the catalog has
+    no such table, or its lines cannot be told apart (a value holding a line of its own)."""
+    schema, _, table = name.rpartition(".")
+    rows = spark.sql(f"SHOW TABLE EXTENDED IN {schema} LIKE '{table}'").collect()
+    entry = next((r["information"] for r in rows if r["tableName"] == table.lower()), "")
+    lines = [line.partition(": ") for line in entry.split("\n")]
+    keys = [key for key, _, _ in lines]
+    if keys.count("Location") != 1 or keys.count("Provider") != 1:  # not the entry's own lines
+        return None
+    return {key: value for key, _, value in lines}
 
 
 def local_path(location: str) -> Path | None:

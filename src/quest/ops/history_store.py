@@ -46,6 +46,7 @@ _ARROW_TYPES = {
     "DOUBLE": "float64",
     "TIMESTAMP": "timestamp",
 }
+STRINGS = "ARRAY<STRING>"
 
 
 @dataclass(frozen=True)
@@ -180,10 +181,13 @@ def _retrying(action):
 
 def arrow_rows(columns, rows):
     """`rows` (tuples in the order of `columns`, `(name, SQL type, comment)`) as an Arrow table
-    of those types (arro3, no pyarrow needed). Timestamps are UTC; a naive one is taken as UTC."""
-    from arro3.core import Array, DataType, Field, Schema, Table
+    of those types (arro3, no pyarrow needed): the types of `_ARROW_TYPES`, and `ARRAY<STRING>`.
+    Timestamps are UTC; a naive one is taken as UTC."""
+    from arro3.core import Array, DataType, Field, Schema, Table, list_array
 
     def kind(sql_type: str):
+        if sql_type == STRINGS:
+            return DataType.list(Field("element", DataType.string(), nullable=True))
         name = _ARROW_TYPES[sql_type]
         return (
             DataType.timestamp("us", tz="UTC") if name == "timestamp" else getattr(DataType, name)()
@@ -200,6 +204,16 @@ def arrow_rows(columns, rows):
         values = [row[index] for row in rows]
         if sql_type == "TIMESTAMP":
             array = Array([micros(v) for v in values], DataType.int64()).cast(kind(sql_type))
+        elif sql_type == STRINGS:  # arro3 builds no list array from Python lists
+            offsets = [0]
+            for value in values:
+                offsets.append(offsets[-1] + len(value or ()))
+            array = list_array(
+                Array(offsets, DataType.int32()),
+                Array([item for value in values for item in value or ()], DataType.string()),
+                type=kind(sql_type),
+                mask=Array([value is None for value in values], DataType.bool()),
+            )
         else:
             array = Array(values, kind(sql_type))
         arrays.append(array)
@@ -351,9 +365,14 @@ def jvm_free_location(settings: Settings, table: str) -> Path | None:
     """Where `deltalake` writes the ops table `table`: its local location; None when Spark
     writes it (`why_spark_writes` says why)."""
     location = local_location(settings, table)
-    if location is None or not has_deltalake() or _NOT_FOR_DELTALAKE.search(str(location)):
+    if location is None or not deltalake_opens(location):
         return None
     return location
+
+
+def deltalake_opens(folder: Path) -> bool:
+    """Whether `deltalake` is installed and can read and write a table in `folder`."""
+    return has_deltalake() and not _NOT_FOR_DELTALAKE.search(str(folder))
 
 
 # deltalake 1.6.6 reads a local path as a URL: a '[', ']', '^' or '|' in it panics ("Invalid
