@@ -218,9 +218,10 @@ def deltalake_folder(spark, name: str) -> Path | None:
     elsewhere or not as Delta (`write_manifest` also leaves to Spark a manifest whose columns
     are not the schema's, as an older quest's).
 
-    A manifest is a dozen rows that Spark read and replaced in 0.3-0.6 s and 3-5 jobs each time
-    (Delta's snapshot rebuilt, the write, its checksum): four of those made 38% of a warm load
-    of one changed file, and `deltalake` does each in 10-20 ms (docs/performance.md)."""
+    A manifest is a dozen rows that Spark read in about 0.25 s and replaced in about 0.5 s
+    (Delta's snapshot rebuilt, the write, its checksum); a warm load of one changed file reads
+    and writes the two manifests seven times (38% of a first load and a reload of one file in
+    the test suite's session), and `deltalake` does each in 10-20 ms (docs/performance.md)."""
     from quest.ops.history_store import deltalake_opens
 
     warehouse = local_warehouse(spark, name)
