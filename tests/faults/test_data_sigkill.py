@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from quest.ops.history_store import delta_rows
 from quest.store import LocalStore
 from tests.bls_text import data_file, data_line
-from tests.delta_rows import delta_rows
 from tests.jvm import beside_the_suite
 from tests.medallion import independent
 from tests.medallion.helpers import put

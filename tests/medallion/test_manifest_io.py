@@ -54,6 +54,18 @@ ENTRIES = {
     },
 }
 
+# The same entries marked in flight: another version of the manifest to write.
+IN_FLIGHT = {f: {**e, "sha256": M.IN_FLIGHT} for f, e in ENTRIES.items()}
+
+
+def _raising(error: Exception):
+    """A stand-in that raises `error` whatever it is called with."""
+
+    def stand_in(*_args, **_kwargs):
+        raise error
+
+    return stand_in
+
 
 def _engines(spark, name: str) -> list[str]:
     """Who wrote each version of `name`, oldest first."""
@@ -65,8 +77,7 @@ def _by_spark(spark, name: str) -> dict[str, dict]:
     return {r["source_file"]: M._in_utc(r.asDict()) for r in spark.table(name).collect()}
 
 
-def _not_spark(*_args, **_kwargs):
-    raise AssertionError("Spark was asked")
+_not_spark = _raising(AssertionError("Spark was asked"))
 
 
 @pytest.fixture
@@ -80,14 +91,13 @@ def manifest(spark, spark_settings):
 def test_spark_creates_the_manifest_and_deltalake_replaces_it_with_the_same_rows(
     spark, manifest, monkeypatch, caplog
 ):
-    first = {f: {**e, "sha256": M.IN_FLIGHT} for f, e in ENTRIES.items()}
-    assert M.write_manifest(spark, manifest, first, M.BRONZE_SCHEMA) == 1
+    assert M.write_manifest(spark, manifest, IN_FLIGHT, M.BRONZE_SCHEMA) == 1
     assert M.deltalake_folder(spark, manifest) is not None
     with monkeypatch.context() as patch, caplog.at_level(logging.WARNING):
         # Spark neither reads nor writes the manifest now: deltalake does it all.
         patch.setattr("quest.medallion.manifest.local_frame", _not_spark)
         patch.setattr(type(spark), "table", _not_spark)
-        assert M.read_manifest(spark, manifest) == first  # what Spark wrote
+        assert M.read_manifest(spark, manifest) == IN_FLIGHT  # what Spark wrote
         assert M.write_manifest(spark, manifest, ENTRIES, M.BRONZE_SCHEMA) == 1
         assert M.read_manifest(spark, manifest) == ENTRIES
     assert "deltalake" not in caplog.text
@@ -114,29 +124,20 @@ def test_without_deltalake_spark_reads_and_writes_the_manifest(spark, manifest, 
 
 def test_a_write_deltalake_fails_is_spark_s_and_says_so(spark, manifest, monkeypatch, caplog):
     M.write_manifest(spark, manifest, ENTRIES, M.BRONZE_SCHEMA)
-
-    def refuse(*_args, **_kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr("deltalake.write_deltalake", refuse)
-    changed = {f: {**e, "sha256": M.IN_FLIGHT} for f, e in ENTRIES.items()}
+    monkeypatch.setattr("deltalake.write_deltalake", _raising(OSError("disk full")))
     with caplog.at_level(logging.WARNING, logger="quest.medallion.manifest"):
-        assert M.write_manifest(spark, manifest, changed, M.BRONZE_SCHEMA) == 1
+        assert M.write_manifest(spark, manifest, IN_FLIGHT, M.BRONZE_SCHEMA) == 1
     assert (
         f"{manifest}: deltalake could not write it (OSError: disk full); Spark writes it"
         in caplog.text
     )
     assert all(e.startswith("Apache-Spark") for e in _engines(spark, manifest))
-    assert M.read_manifest(spark, manifest) == changed
+    assert M.read_manifest(spark, manifest) == IN_FLIGHT
 
 
 def test_a_read_deltalake_fails_is_spark_s(spark, manifest, monkeypatch, caplog):
     M.write_manifest(spark, manifest, ENTRIES, M.BRONZE_SCHEMA)
-
-    def refuse(*_args, **_kwargs):
-        raise OSError("permission denied")
-
-    monkeypatch.setattr("deltalake.QueryBuilder", refuse)
+    monkeypatch.setattr("deltalake.QueryBuilder", _raising(OSError("permission denied")))
     with caplog.at_level(logging.WARNING, logger="quest.medallion.manifest"):
         assert M.read_manifest(spark, manifest) == ENTRIES
     assert (
@@ -156,10 +157,9 @@ def test_a_manifest_the_catalog_places_elsewhere_is_left_to_spark(spark, manifes
     try:
         before = sorted(p.name for p in (own / "_delta_log").iterdir())
         assert M.deltalake_folder(spark, manifest) is None
-        changed = {f: {**e, "sha256": M.IN_FLIGHT} for f, e in ENTRIES.items()}
-        M.write_manifest(spark, manifest, changed, M.BRONZE_SCHEMA)
-        assert _by_spark(spark, manifest) == changed
-        assert M.read_manifest(spark, manifest) == changed
+        M.write_manifest(spark, manifest, IN_FLIGHT, M.BRONZE_SCHEMA)
+        assert _by_spark(spark, manifest) == IN_FLIGHT
+        assert M.read_manifest(spark, manifest) == IN_FLIGHT
         assert sorted(p.name for p in (own / "_delta_log").iterdir()) == before
     finally:
         shutil.rmtree(own)
@@ -210,13 +210,12 @@ def test_a_failure_after_deltalake_s_commit_keeps_that_commit(spark, manifest, m
         raise OSError("checkpoint not written")
 
     monkeypatch.setattr("deltalake.write_deltalake", commit_then_fail)
-    changed = {f: {**e, "sha256": M.IN_FLIGHT} for f, e in ENTRIES.items()}
     with caplog.at_level(logging.WARNING, logger="quest.medallion.manifest"):
-        assert M.write_manifest(spark, manifest, changed, M.BRONZE_SCHEMA) == 1
+        assert M.write_manifest(spark, manifest, IN_FLIGHT, M.BRONZE_SCHEMA) == 1
     assert "deltalake failed after its commit (OSError: checkpoint not written)" in caplog.text
     engines = _engines(spark, manifest)
     assert len(engines) == 2 and engines[1].startswith("delta-rs"), engines
-    assert M.read_manifest(spark, manifest) == changed
+    assert M.read_manifest(spark, manifest) == IN_FLIGHT
 
 
 def test_an_older_manifest_gets_its_columns_from_spark_then_deltalake_writes_it(spark, manifest):
@@ -224,10 +223,9 @@ def test_an_older_manifest_gets_its_columns_from_spark_then_deltalake_writes_it(
     M.write_manifest(spark, manifest, ENTRIES, older)
     assert M.write_manifest(spark, manifest, ENTRIES, M.BRONZE_SCHEMA) == 2  # ALTER, then rows
     assert all(e.startswith("Apache-Spark") for e in _engines(spark, manifest))
-    changed = {f: {**e, "sha256": M.IN_FLIGHT} for f, e in ENTRIES.items()}
-    assert M.write_manifest(spark, manifest, changed, M.BRONZE_SCHEMA) == 1
+    assert M.write_manifest(spark, manifest, IN_FLIGHT, M.BRONZE_SCHEMA) == 1
     assert _engines(spark, manifest)[-1].startswith("delta-rs")
-    assert M.read_manifest(spark, manifest) == changed
+    assert M.read_manifest(spark, manifest) == IN_FLIGHT
 
 
 @pytest.mark.parametrize("writer", ["deltalake", "spark"])

@@ -11,7 +11,6 @@ from quest.config import Settings
 from quest.medallion import tables
 from quest.ops import history_store as hs
 from quest.ops.run_history import CHANGED, FAILED, SKIPPED, UNCHANGED, TaskRun
-from tests.delta_rows import delta_rows
 
 T0 = datetime(2026, 8, 6, 10, 0, tzinfo=UTC)
 
@@ -22,7 +21,7 @@ def row(run: str, task: str, status: str = CHANGED, attempts: int = 1, **more) -
 
 
 def read(location) -> list[dict]:
-    return delta_rows(location, order_by="run_id, task")
+    return hs.delta_rows(location, order_by="run_id, task")
 
 
 @pytest.fixture

@@ -238,17 +238,10 @@ def deltalake_folder(spark, name: str) -> Path | None:
 
 def _read_with_deltalake(folder: Path) -> list[dict]:
     """The rows of the Delta table in `folder`, as dicts, read by `deltalake`."""
-    from deltalake import DeltaTable, QueryBuilder
-
-    from quest.ops.history_store import no_panic
+    from quest.ops.history_store import delta_rows, no_panic
 
     with no_panic():
-        table = QueryBuilder().register("m", DeltaTable(str(folder))).execute("SELECT * FROM m")
-        table = table.read_all()
-    columns = {n: table.column(n).to_pylist() for n in table.column_names}
-    return [
-        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
-    ]
+        return delta_rows(folder)
 
 
 def _in_utc(entry: dict) -> dict:

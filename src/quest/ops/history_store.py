@@ -221,6 +221,17 @@ def arrow_rows(columns, rows):
     return Table.from_arrays(arrays, schema=Schema(fields))
 
 
+def delta_rows(location: str | Path, order_by: str = "") -> list[dict]:
+    """The rows of the Delta table at `location` (its committed version) as dicts, read by
+    `deltalake` without a JVM (DataFusion inside it); `order_by`: an SQL ORDER BY list."""
+    from deltalake import DeltaTable, QueryBuilder
+
+    query = "SELECT * FROM t" + (f" ORDER BY {order_by}" if order_by else "")
+    result = QueryBuilder().register("t", DeltaTable(str(location))).execute(query).read_all()
+    columns = [result.column(name).to_pylist() for name in result.column_names]
+    return [dict(zip(result.column_names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
 def arrow_table(rows: list[TaskRun]):
     """`rows` as an Arrow table with the history's schema."""
     return arrow_rows(COLUMNS, [tuple(r.as_row()[c] for c in COLUMN_NAMES) for r in rows])
